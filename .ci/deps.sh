@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the non-Python test dependencies; each step is skipped when already present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+apt_install() {
+    local missing=()
+    for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+    if ((${#missing[@]})); then
+        echo "deps: apt-get install ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+}
+command -v node >/dev/null || apt_install nodejs npm
+# The official OpenWhisk JavaScript client, to prove compatibility with a client nobody here wrote.
+if [ ! -d tests/node/node_modules/openwhisk ]; then
+    echo "deps: npm install (tests/node)"
+    (cd tests/node && npm install --no-audit --no-fund --loglevel=error)
+fi

@@ -1,0 +1,34 @@
+# make run   — start the standalone platform (creates .venv and installs whisk first)
+# make test  — install what the tests need (Python, npm and Debian packages) and run the whole suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test venv deps test-deps clean help
+
+help:
+	@echo "make run    start standalone whisk (WHISK_PORT, WHISK_DATA_DIR, ... configure it; see README)"
+	@echo "make test   install the test dependencies and run the whole suite"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/whisk
+
+# Everything the suite needs beyond Python: each backend's installer is idempotent and quick when present.
+test-deps: $(STAMP)
+	bash .ci/deps.sh
+
+test: test-deps
+	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache tests/node/node_modules

@@ -1,0 +1,48 @@
+"""Session fixtures: one real whisk server on loopback, shared by the API, CLI and client tests."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from tests.support.processes import GUEST_AUTH, whisk_server
+
+# Fixture modules for the real backends (dockerd, the Kafka-protocol broker, pouchdb-server, nginx) register here.
+pytest_plugins: list[str] = []
+
+# Under CI=true a missing backend is a failure, never a skip.
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def missing(what: str) -> None:
+    """Skip (on a developer machine) or fail (in CI) a test whose backend is not available."""
+    if IN_CI:
+        pytest.fail(f"{what} is not available, and CI=true makes that a failure")
+    pytest.skip(f"{what} is not available")
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def whisk_url() -> AsyncIterator[str]:
+    """A standalone whisk with an in-memory store, raised throttles and the guest subject."""
+    log = os.path.join(tempfile.gettempdir(), f"whisk-test-{os.getpid()}.log")
+    env = {
+        "WHISK_DATA_DIR": tempfile.mkdtemp(prefix="whisk-test-"),
+        "WHISK_LIMIT_INVOCATIONS_PER_MINUTE": "100000",
+        "WHISK_LIMIT_CONCURRENT_INVOCATIONS": "1000",
+        "WHISK_LIMIT_FIRES_PER_MINUTE": "100000",
+    }
+    async with whisk_server(env, log_path=log) as url:
+        yield url
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def guest(whisk_url: str) -> AsyncIterator[aiohttp.ClientSession]:
+    """A client session authenticated as guest, with the server's URL as base."""
+    uuid, key = GUEST_AUTH.split(":")
+    async with aiohttp.ClientSession(base_url=whisk_url, auth=aiohttp.BasicAuth(uuid, key)) as session:
+        yield session

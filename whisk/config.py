@@ -1,0 +1,178 @@
+"""Settings: read once from the environment into one frozen dataclass.
+
+No other module touches `os.environ`. A bad value raises ConfigError naming the variable; `__main__` prints it as
+one line and exits with status 2. Limits carry OpenWhisk's defaults (spec §2.3, §8), named
+`WHISK_LIMIT_<OpenWhisk name in upper snake case>`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ROLES = ("controller", "invoker", "standalone")
+LOG_FORMATS = ("console", "json")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _default_data_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "whisk")
+
+
+def _var(name: str, default: Any, cast: Callable[[str], Any] = str, **meta: Any) -> Any:
+    return field(default=default, metadata={"env": name, "cast": cast, **meta})
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def _url(*schemes: str) -> Callable[[str], str]:
+    def cast(text: str) -> str:
+        scheme = urlsplit(text).scheme
+        if scheme not in schemes:
+            raise ValueError(f"unsupported scheme {scheme!r} in {text!r}; use one of {', '.join(schemes)}")
+        return text
+
+    return cast
+
+
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def cast(text: str) -> str:
+        if text not in choices:
+            raise ValueError(f"{text!r} is not one of {', '.join(choices)}")
+        return text
+
+    return cast
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    role: str = _var("WHISK_ROLE", "standalone", _one_of(*ROLES))
+    host: str = _var("WHISK_HOST", "127.0.0.1")
+    port: int = _var("WHISK_PORT", 3233, int, min=0, max=65535)
+    instance: int = _var("WHISK_INSTANCE", 0, int, min=0)
+    data_dir: str = _var("WHISK_DATA_DIR", "")
+    store_url: str = _var("WHISK_STORE", "", _url("sqlite", "memory", "couchdb", "couchdbs"))
+    bus_url: str = _var("WHISK_BUS", "memory://", _url("memory", "kafka"))
+    discovery_url: str = _var("WHISK_DISCOVERY", "local://", _url("local", "consul"))
+    containers_url: str = _var("WHISK_CONTAINERS", "process://", _url("process", "docker"))
+    log_format: str = _var("WHISK_LOG_FORMAT", "console", _one_of(*LOG_FORMATS))
+    log_level: str = _var("WHISK_LOG_LEVEL", "info", _one_of("debug", "info", "warning", "error"))
+    # The API host given to actions as __OW_API_HOST; empty = this server's own URL.
+    api_host: str = _var("WHISK_API_HOST", "")
+    # Credentials for the invoker's /enable and /disable and the controller's /disable (spec §1.14).
+    admin_user: str = _var("WHISK_ADMIN_USER", "admin")
+    admin_password: str = _var("WHISK_ADMIN_PASSWORD", "")
+    # Throttles (spec §8; standalone defaults).
+    invocations_per_minute: int = _var("WHISK_LIMIT_INVOCATIONS_PER_MINUTE", 60, int, min=0)
+    concurrent_invocations: int = _var("WHISK_LIMIT_CONCURRENT_INVOCATIONS", 30, int, min=0)
+    fires_per_minute: int = _var("WHISK_LIMIT_FIRES_PER_MINUTE", 60, int, min=0)
+    sequence_length: int = _var("WHISK_LIMIT_SEQUENCE_LENGTH", 50, int, min=1)
+    # Action limits (spec §2.3): memory in MB, timeout in ms, logs in MB.
+    min_action_memory: int = _var("WHISK_LIMIT_MIN_ACTION_MEMORY", 128, int, min=1)
+    max_action_memory: int = _var("WHISK_LIMIT_MAX_ACTION_MEMORY", 512, int, min=1)
+    std_action_memory: int = _var("WHISK_LIMIT_STD_ACTION_MEMORY", 256, int, min=1)
+    min_action_timeout: int = _var("WHISK_LIMIT_MIN_ACTION_TIMEOUT", 100, int, min=1)
+    max_action_timeout: int = _var("WHISK_LIMIT_MAX_ACTION_TIMEOUT", 300_000, int, min=1)
+    std_action_timeout: int = _var("WHISK_LIMIT_STD_ACTION_TIMEOUT", 60_000, int, min=1)
+    min_action_logs: int = _var("WHISK_LIMIT_MIN_ACTION_LOGS", 0, int, min=0)
+    max_action_logs: int = _var("WHISK_LIMIT_MAX_ACTION_LOGS", 10, int, min=0)
+    std_action_logs: int = _var("WHISK_LIMIT_STD_ACTION_LOGS", 10, int, min=0)
+    min_action_concurrency: int = _var("WHISK_LIMIT_MIN_ACTION_CONCURRENCY", 1, int, min=1)
+    max_action_concurrency: int = _var("WHISK_LIMIT_MAX_ACTION_CONCURRENCY", 1, int, min=1)
+    std_action_concurrency: int = _var("WHISK_LIMIT_STD_ACTION_CONCURRENCY", 1, int, min=1)
+    # Sizes in bytes (spec §8).
+    max_payload_size: int = _var("WHISK_LIMIT_MAX_PAYLOAD_SIZE", 1_048_576, int, min=1)
+    max_parameter_size: int = _var("WHISK_LIMIT_MAX_PARAMETER_SIZE", 1_048_576, int, min=1)
+    max_exec_size: int = _var("WHISK_LIMIT_MAX_EXEC_SIZE", 48 * 1_048_576, int, min=1)
+    # Blocking invoke wait (ms) and the completion-ack timeout (spec §3.2, §5.5).
+    max_blocking_wait_ms: int = _var("WHISK_LIMIT_MAX_BLOCKING_WAIT", 60_000, int, min=1)
+    ack_timeout_factor: float = _var("WHISK_ACK_TIMEOUT_FACTOR", 2.0, float, min=0)
+    ack_timeout_addon_s: float = _var("WHISK_ACK_TIMEOUT_ADDON_S", 60.0, float, min=0)
+    # Container pool (spec §7.1).
+    pool_memory_mb: int = _var("WHISK_POOL_MEMORY_MB", 2048, int, min=128)
+    pool_pause_grace_ms: int = _var("WHISK_POOL_PAUSE_GRACE_MS", 10_000, int, min=0)
+    pool_idle_timeout_s: float = _var("WHISK_POOL_IDLE_TIMEOUT_S", 600.0, float, min=0)
+    pool_prewarm: bool = _var("WHISK_POOL_PREWARM", True, _bool)
+    # Docker backend (issue: docker containers): unix | host | bridge networking for action containers.
+    docker_network: str = _var("WHISK_DOCKER_NETWORK", "unix", _one_of("unix", "host", "bridge"))
+    # Seed the well-known guest and whisk.system subjects (standalone default on).
+    bootstrap_users: bool = _var("WHISK_BOOTSTRAP_USERS", True, _bool)
+    tls_cert: str = _var("WHISK_TLS_CERT", "")
+    tls_key: str = _var("WHISK_TLS_KEY", "")
+    shutdown_grace_s: float = _var("WHISK_SHUTDOWN_GRACE_S", 30.0, float, min=0)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            name = f.metadata["env"]
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            try:
+                value = f.metadata["cast"](raw.strip())
+            except ValueError as exc:
+                raise ConfigError(f"{name}: {exc}") from None
+            if "min" in f.metadata and value < f.metadata["min"]:
+                raise ConfigError(f"{name}: {value} is below the minimum {f.metadata['min']}")
+            if "max" in f.metadata and value > f.metadata["max"]:
+                raise ConfigError(f"{name}: {value} is above the maximum {f.metadata['max']}")
+            values[f.name] = value
+        settings = cls(**values)
+        if not settings.data_dir:
+            settings = dataclasses.replace(settings, data_dir=_default_data_dir())
+        if not settings.store_url:
+            db = Path(settings.data_dir) / "whisk.db"
+            settings = dataclasses.replace(settings, store_url=f"sqlite://{db}")
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        for low, std, high, what in (
+            (self.min_action_memory, self.std_action_memory, self.max_action_memory, "MEMORY"),
+            (self.min_action_timeout, self.std_action_timeout, self.max_action_timeout, "TIMEOUT"),
+            (self.min_action_logs, self.std_action_logs, self.max_action_logs, "LOGS"),
+            (self.min_action_concurrency, self.std_action_concurrency, self.max_action_concurrency, "CONCURRENCY"),
+        ):
+            if not low <= std <= high:
+                raise ConfigError(
+                    f"WHISK_LIMIT_STD_ACTION_{what}: {std} must lie between WHISK_LIMIT_MIN_ACTION_{what} ({low}) "
+                    f"and WHISK_LIMIT_MAX_ACTION_{what} ({high})"
+                )
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("WHISK_TLS_CERT: WHISK_TLS_CERT and WHISK_TLS_KEY must be given together")
+
+    @property
+    def runs_controller(self) -> bool:
+        return self.role in ("controller", "standalone")
+
+    @property
+    def runs_invoker(self) -> bool:
+        return self.role in ("invoker", "standalone")
+
+    @property
+    def own_url(self) -> str:
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://{self.host}:{self.port}"
+
+
+def variables() -> list[tuple[str, str, Any]]:
+    """(variable, field, default) for every setting: the source of `whisk --help` and the README's table."""
+    return [(f.metadata["env"], f.name, f.default) for f in dataclasses.fields(Settings)]

@@ -1,0 +1,82 @@
+"""The container port: what the pool needs from a container backend (`process://` or `docker://`).
+
+A container runs one runtime proxy (spec §4: `POST /init`, `POST /run`, sentinel lines after each activation).
+The factory makes containers; a container answers /init and /run, pauses, resumes, hands over the log lines of
+the last activation, and is destroyed. Adapters raise ContainerError subclasses, never library errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from whisk.entities.errors import WhiskError
+
+SENTINEL = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
+
+
+class ContainerError(WhiskError):
+    """The platform could not provision or talk to a container (a whisk internal error)."""
+
+
+class ImageError(ContainerError):
+    """The action's image is missing or broken (a developer error, e.g. "Failed to pull container image 'x'.")."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSpec:
+    name: str                      # wsk{invoker}_{n}_{namespace}_{action} or wsk{invoker}_{n}_prewarm_{kind}
+    kind: str                      # runtime kind, e.g. "python:3.11" or "blackbox"
+    image: str                     # the runtime's image (docker) or the blackbox image
+    memory_mb: int
+    env: dict[str, str] = field(default_factory=dict)    # __OW_API_HOST and friends, set at container start
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Interaction:
+    """One /init or /run exchange, timed in epoch milliseconds."""
+
+    start_ms: int
+    end_ms: int
+    status: int | None = None      # HTTP status; None when the container gave no response
+    body: bytes = b""
+    timed_out: bool = False
+    oom_killed: bool = False       # the container died exhausting its memory
+    exited: bool = False           # the container died during the exchange
+
+    @property
+    def duration_ms(self) -> int:
+        return self.end_ms - self.start_ms
+
+
+class Container(Protocol):
+    id: str
+
+    async def initialize(self, body: dict, timeout_s: float) -> Interaction:
+        """POST /init with `{"value": body}`; retried while the proxy is not yet listening, within the timeout."""
+
+    async def run(self, body: dict, timeout_s: float) -> Interaction:
+        """POST /run with the flat body of spec §4; never retried."""
+
+    async def suspend(self) -> None: ...
+
+    async def resume(self) -> None: ...
+
+    async def logs(self, limit_bytes: int, wait_for_sentinel: bool) -> list[str]:
+        """The log lines written since the previous call, up to the sentinels, formatted as OpenWhisk stores them
+        ("<RFC3339 time> stdout: text"), cut at `limit_bytes` with OpenWhisk's truncation line."""
+
+    async def destroy(self) -> None:
+        """Kill and remove; idempotent."""
+
+
+class ContainerFactory(Protocol):
+    async def create(self, spec: ContainerSpec) -> Container:
+        """Create and start a container (ContainerError, or ImageError for a bad blackbox image)."""
+
+    async def cleanup(self) -> None:
+        """Remove containers this invoker left behind (its own label), e.g. after being killed."""
+
+    async def close(self) -> None:
+        """Destroy every container this factory made."""

@@ -1,0 +1,31 @@
+"""The invoker discovery port: invokers register themselves, controllers read the healthy ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class InvokerInfo:
+    instance: int
+    user_memory_mb: int
+    address: str = ""        # host:port of the invoker's HTTP server (ping, health, enable/disable)
+
+
+class Discovery(Protocol):
+    async def register_invoker(self, info: InvokerInfo, *, ttl_s: float) -> None:
+        """Announce this invoker and keep its health check passing until `deregister_invoker`."""
+
+    async def deregister_invoker(self, instance: int) -> None: ...
+
+    async def invokers(self) -> list[InvokerInfo]:
+        """The invokers whose health checks pass, by instance id."""
+
+    async def register_controller(self, instance: int, address: str) -> None: ...
+
+    async def controllers(self) -> int:
+        """How many controllers are registered (at least 1): invoker memory is split across them (spec §6.2)."""
+
+    async def ping(self) -> None:
+        """Raise BackendUnavailable when the discovery backend does not answer."""

@@ -1,0 +1,60 @@
+"""Domain errors raised by entities and services; `whisk/api/errors.py` alone maps them to HTTP statuses.
+
+    WhiskError                  whisk internal error (500)
+    ├── Invalid                 bad input (400)
+    ├── Unauthenticated         missing or invalid credentials (401)
+    ├── Forbidden               valid identity, no right (403)
+    ├── NotFound                no such entity (404)
+    ├── Conflict                exists already / concurrent update (409)
+    ├── TooLarge                body or field over its size limit (413)
+    ├── Unprocessable           e.g. a binding that points to itself (422)
+    ├── Throttled               per-namespace limits (429)
+    ├── BackendUnavailable      a store, bus or discovery backend does not answer (503)
+    └── NoInvokers              no healthy invoker (503)
+"""
+
+
+class WhiskError(Exception):
+    """Base of every error whisk raises on purpose; the message is shown to the user as is."""
+
+
+class Invalid(WhiskError):
+    pass
+
+
+class Unauthenticated(WhiskError):
+    pass
+
+
+class Forbidden(WhiskError):
+    pass
+
+
+class NotFound(WhiskError):
+    def __init__(self, message: str = "The requested resource does not exist.") -> None:
+        super().__init__(message)
+
+
+class Conflict(WhiskError):
+    pass
+
+
+class TooLarge(WhiskError):
+    pass
+
+
+class Unprocessable(WhiskError):
+    pass
+
+
+class Throttled(WhiskError):
+    pass
+
+
+class BackendUnavailable(WhiskError):
+    pass
+
+
+class NoInvokers(BackendUnavailable):
+    def __init__(self, message: str = "No invokers available.") -> None:
+        super().__init__(message)

@@ -1,0 +1,27 @@
+"""The message bus port (OpenWhisk's MessagingProvider, spec §5): topics carry JSON bytes.
+
+Topics: `invoker{N}` (activation messages), `completed{C}` (acks), `health` (pings), `cacheInvalidation`,
+`events`. Each consumer group receives every message of a topic once; two groups on one topic each get all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+
+class Bus(Protocol):
+    async def ensure_topic(self, topic: str, *, partitions: int = 1) -> None:
+        """Create the topic when absent (Kafka); a no-op where topics need no creation."""
+
+    async def send(self, topic: str, message: bytes) -> None:
+        """Publish one message; raises TooLarge when the message exceeds the bus's limit,
+        BackendUnavailable when the bus does not answer."""
+
+    def consume(self, topic: str, group: str) -> AsyncIterator[bytes]:
+        """Messages of `topic` for consumer group `group`, in order. The iterator asks for the next message only
+        when the caller is ready for it (that is how an invoker pulls no more than its pool can take): a message
+        is committed once the caller asks for the one after it."""
+
+    async def ping(self) -> None:
+        """Raise BackendUnavailable when the bus does not answer."""

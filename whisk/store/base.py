@@ -1,0 +1,101 @@
+"""The store port: entities, activations, subjects and namespace limits, written from the caller's side.
+
+Documents are plain JSON-able dicts, as OpenWhisk keeps them in CouchDB (spec §2):
+* entities (action, trigger, rule, package) have `_id` = "namespace[/package]/name", `entityType`, `namespace`,
+  `name`, `updated` (epoch ms) and `_rev` (opaque string, set by the store);
+* activations have `_id` = "namespace/activationId", `namespace`, `name`, `activationId`, `start`, `end`, ...;
+* subjects have `_id` = the subject name and `namespaces: [{name, uuid, key_hash, key_salt}]`;
+* namespace limits have `_id` = "namespace/limits".
+
+Revisions: `put` with `_rev` absent creates (Conflict if the id exists), with `_rev` updates (Conflict unless it
+matches). Listing is newest first (`updated` for entities, `start` for activations), with skip and limit.
+Every adapter raises only whisk.entities.errors (Conflict, NotFound, BackendUnavailable).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+Doc = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationQuery:
+    """A list of a namespace's activations (spec §1.10). `name` matches "action" or "pkg/action" as stored in the
+    activation's `package_name` hint (see `activation_path`); since/upto are inclusive epoch ms bounds on start."""
+
+    namespace: str
+    name: str | None = None
+    since: int | None = None
+    upto: int | None = None
+    skip: int = 0
+    limit: int = 30
+
+
+class Store(Protocol):
+    # --- entities -----------------------------------------------------------------------------------------------
+    async def get(self, doc_id: str) -> Doc | None:
+        """The entity document with its `_rev`, or None."""
+
+    async def put(self, doc: Doc) -> str:
+        """Create (no `_rev`) or update (matching `_rev`) an entity; returns the new revision."""
+
+    async def delete(self, doc_id: str, rev: str) -> None:
+        """Delete an entity at revision `rev` (Conflict on mismatch, NotFound when absent)."""
+
+    async def list(self, entity_type: str, namespace: str, *, skip: int = 0, limit: int = 30) -> list[Doc]:
+        """Entities of one type, newest `updated` first. A root namespace ("guest") matches documents whose
+        namespace is "guest" or "guest/<package>"; a package path ("guest/pkg") matches exactly. limit 0 = all."""
+
+    async def count(self, entity_type: str, namespace: str) -> int:
+        """How many documents `list` would return without skip and limit."""
+
+    # --- activations --------------------------------------------------------------------------------------------
+    async def put_activation(self, record: Doc) -> None:
+        """Store (or overwrite) one activation record; `_id` = "namespace/activationId"."""
+
+    async def get_activation(self, namespace: str, activation_id: str) -> Doc | None: ...
+
+    async def list_activations(self, query: ActivationQuery) -> list[Doc]:
+        """Newest `start` first."""
+
+    async def count_activations(self, query: ActivationQuery) -> int: ...
+
+    # --- subjects and namespace limits --------------------------------------------------------------------------
+    async def get_subject(self, subject: str) -> Doc | None: ...
+
+    async def put_subject(self, doc: Doc) -> None:
+        """Create or replace a subject document (last write wins; admin operations are rare)."""
+
+    async def delete_subject(self, subject: str) -> bool: ...
+
+    async def list_subjects(self) -> list[Doc]: ...
+
+    async def find_namespace(self, uuid: str) -> tuple[Doc, Doc] | None:
+        """(subject doc, namespace entry) whose namespace entry has this uuid, or None."""
+
+    async def find_namespace_by_name(self, namespace: str) -> tuple[Doc, Doc] | None:
+        """(subject doc, namespace entry) owning the namespace, or None (web actions resolve owners this way)."""
+
+    async def get_limits(self, namespace: str) -> Doc | None: ...
+
+    async def put_limits(self, namespace: str, limits: Doc) -> None: ...
+
+    # --- health -------------------------------------------------------------------------------------------------
+    async def ping(self) -> None:
+        """Raise BackendUnavailable when the backend does not answer."""
+
+
+def activation_list_name(record: Doc) -> str:
+    """The name an activation is listed under for `?name=` (spec §1.10): "[package/]name", the package taken from
+    the `binding` annotation when the action ran through a binding, else from the `path` annotation."""
+    annotations = {a.get("key"): a.get("value") for a in record.get("annotations") or ()}
+    name = record.get("name", "")
+    binding = annotations.get("binding")
+    if isinstance(binding, str) and binding:
+        return f"{binding.split('/', 1)[-1]}/{name}"
+    path = annotations.get("path")
+    if isinstance(path, str) and path.count("/") >= 2:
+        return f"{path.split('/')[1]}/{name}"
+    return name
