@@ -1,0 +1,19 @@
+"""Typed keys for application state and per-request values (aiohttp AppKey; STYLE: no string keys)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from whisk.config import Settings
+from whisk.store.base import Store
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+# The controller's activation service (invoke, fire, web); set by roles.py when the role runs a controller.
+ACTIVATOR = web.AppKey("activator", Any)
+
+# Per-request values (request[...]), set by the middlewares in whisk/api/.
+TID = "whisk.tid"            # transaction id: X-Request-ID unless it starts with "sid_", else generated
+IDENTITY = "whisk.identity"  # whisk.entities.identity.Identity of the authenticated caller
