@@ -22,8 +22,8 @@ Doc = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class ActivationQuery:
-    """A list of a namespace's activations (spec §1.10). `name` matches "action" or "pkg/action" as stored in the
-    activation's `package_name` hint (see `activation_path`); since/upto are inclusive epoch ms bounds on start."""
+    """A list of a namespace's activations (spec §1.10). `name` matches "action" or "pkg/action" exactly against
+    `activation_list_name(record)`; since/upto are inclusive epoch ms bounds on start; limit 0 = all."""
 
     namespace: str
     name: str | None = None
@@ -55,7 +55,8 @@ class Store(Protocol):
     async def put_activation(self, record: Doc) -> None:
         """Store (or overwrite) one activation record; `_id` = "namespace/activationId"."""
 
-    async def get_activation(self, namespace: str, activation_id: str) -> Doc | None: ...
+    async def get_activation(self, namespace: str, activation_id: str) -> Doc | None:
+        """The record (without `_rev`) as soon as `put_activation` has returned, or None."""
 
     async def list_activations(self, query: ActivationQuery) -> list[Doc]:
         """Newest `start` first."""
@@ -78,9 +79,11 @@ class Store(Protocol):
     async def find_namespace_by_name(self, namespace: str) -> tuple[Doc, Doc] | None:
         """(subject doc, namespace entry) owning the namespace, or None (web actions resolve owners this way)."""
 
-    async def get_limits(self, namespace: str) -> Doc | None: ...
+    async def get_limits(self, namespace: str) -> Doc | None:
+        """The limits fields last put for the namespace (no `_id`/`_rev`), or None."""
 
-    async def put_limits(self, namespace: str, limits: Doc) -> None: ...
+    async def put_limits(self, namespace: str, limits: Doc) -> None:
+        """Replace the namespace's limits document ("namespace/limits"; last write wins)."""
 
     # --- health -------------------------------------------------------------------------------------------------
     async def ping(self) -> None:

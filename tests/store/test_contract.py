@@ -1,0 +1,214 @@
+"""One contract for every Store adapter (whisk/store/base.py), run against each real backend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from whisk.entities.errors import Conflict, NotFound
+from whisk.store.base import ActivationQuery, Doc, Store
+from whisk.store.memory import MemoryStore
+
+
+@pytest.fixture(params=["memory"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    async with MemoryStore() as opened:
+        yield opened
+
+
+def action(namespace: str, name: str, updated: int, **extra: object) -> Doc:
+    return {"_id": f"{namespace}/{name}", "entityType": "action", "namespace": namespace, "name": name,
+            "updated": updated, "version": "0.0.1", "publish": False, "annotations": [], **extra}
+
+
+def activation(namespace: str, activation_id: str, name: str, start: int, path: str | None = None,
+               binding: str | None = None) -> Doc:
+    annotations = [{"key": "path", "value": path or f"{namespace}/{name}"}]
+    if binding:
+        annotations.append({"key": "binding", "value": binding})
+    return {"_id": f"{namespace}/{activation_id}", "namespace": namespace, "name": name,
+            "activationId": activation_id, "start": start, "end": start + 5, "subject": "guest",
+            "response": {"statusCode": 0, "result": {"n": start}}, "logs": [], "version": "0.0.1",
+            "publish": False, "annotations": annotations, "duration": 5}
+
+
+# --- entities ---------------------------------------------------------------------------------------------------
+
+async def test_create_get_update_delete(store: Store) -> None:
+    assert await store.get("crud/a") is None
+    rev1 = await store.put(action("crud", "a", 1, exec={"kind": "python:3", "code": "def main(a): return a"}))
+    assert rev1.startswith("1-")
+    got = await store.get("crud/a")
+    assert got is not None and got["_rev"] == rev1 and got["exec"]["code"] == "def main(a): return a"
+
+    got["version"] = "0.0.2"
+    rev2 = await store.put(got)
+    assert rev2.startswith("2-") and rev2 != rev1
+    again = await store.get("crud/a")
+    assert again is not None and again["version"] == "0.0.2" and again["_rev"] == rev2
+
+    await store.delete("crud/a", rev2)
+    assert await store.get("crud/a") is None
+
+
+async def test_create_twice_conflicts(store: Store) -> None:
+    await store.put(action("dup", "a", 1))
+    with pytest.raises(Conflict):
+        await store.put(action("dup", "a", 2))
+
+
+async def test_update_with_stale_or_unknown_revision_conflicts(store: Store) -> None:
+    rev1 = await store.put(action("stale", "a", 1))
+    await store.put(action("stale", "a", 2, _rev=rev1))
+    with pytest.raises(Conflict):
+        await store.put(action("stale", "a", 3, _rev=rev1))
+    with pytest.raises(Conflict):
+        await store.put(action("stale", "missing", 3, _rev=rev1))
+
+
+async def test_delete_semantics(store: Store) -> None:
+    with pytest.raises(NotFound):
+        await store.delete("del/none", "1-abc")
+    rev1 = await store.put(action("del", "a", 1))
+    rev2 = await store.put(action("del", "a", 2, _rev=rev1))
+    with pytest.raises(Conflict):
+        await store.delete("del/a", rev1)
+    await store.delete("del/a", rev2)
+    with pytest.raises(NotFound):
+        await store.delete("del/a", rev2)
+    assert (await store.put(action("del", "a", 3))).startswith("1-")   # the id is free again
+
+
+async def test_returned_documents_are_copies(store: Store) -> None:
+    await store.put(action("copy", "a", 1))
+    got = await store.get("copy/a")
+    assert got is not None
+    got["name"] = "changed"
+    assert (await store.get("copy/a"))["name"] == "a"  # type: ignore[index]
+
+
+async def test_list_newest_first_with_skip_limit_count(store: Store) -> None:
+    for i, name in enumerate(["a", "b", "c", "d", "e"]):
+        await store.put(action("lst", name, 100 + i * (1 if name != "c" else 10)))
+    await store.put({**action("lst", "t", 500), "entityType": "trigger"})
+    names = [d["name"] for d in await store.list("action", "lst")]
+    assert names == ["c", "e", "d", "b", "a"]
+    assert [d["name"] for d in await store.list("action", "lst", skip=1, limit=2)] == ["e", "d"]
+    assert [d["name"] for d in await store.list("action", "lst", skip=3, limit=0)] == ["b", "a"]
+    assert await store.list("action", "lst", skip=9) == []
+    assert await store.count("action", "lst") == 5
+    assert [d["name"] for d in await store.list("trigger", "lst")] == ["t"]
+    assert await store.count("rule", "lst") == 0
+
+
+async def test_list_follows_updates(store: Store) -> None:
+    rev = await store.put(action("upd", "old", 1))
+    await store.put(action("upd", "new", 2))
+    await store.put(action("upd", "old", 3, _rev=rev))
+    assert [d["name"] for d in await store.list("action", "upd")] == ["old", "new"]
+
+
+async def test_root_namespace_covers_packages_but_a_package_path_is_exact(store: Store) -> None:
+    await store.put(action("ns1", "top", 1))
+    await store.put(action("ns1/pkg", "inner", 2))
+    await store.put(action("ns1/other", "more", 3))
+    await store.put(action("ns10", "stranger", 4))          # a prefix of the name is another namespace
+    await store.put(action("ns10/pkg", "stranger2", 5))
+    assert [d["name"] for d in await store.list("action", "ns1")] == ["more", "inner", "top"]
+    assert await store.count("action", "ns1") == 3
+    assert [d["name"] for d in await store.list("action", "ns1/pkg")] == ["inner"]
+    assert await store.count("action", "ns1/pkg") == 1
+    assert await store.list("action", "ns1/nope") == []
+
+
+# --- activations ------------------------------------------------------------------------------------------------
+
+async def test_activation_put_get_overwrite(store: Store) -> None:
+    assert await store.get_activation("act", "0" * 32) is None
+    record = activation("act", "a" * 32, "hello", 1000)
+    await store.put_activation(record)
+    got = await store.get_activation("act", "a" * 32)
+    assert got is not None and got["response"]["result"] == {"n": 1000} and got["name"] == "hello"
+    assert await store.get_activation("other", "a" * 32) is None     # looked up in the caller's namespace only
+    await store.put_activation({**record, "logs": ["done"]})
+    again = await store.get_activation("act", "a" * 32)
+    assert again is not None and again["logs"] == ["done"]
+    assert await store.count_activations(ActivationQuery("act")) == 1
+
+
+async def test_activation_listing(store: Store) -> None:
+    ns = "acts"
+    await store.put_activation(activation(ns, "01", "a", 100))
+    await store.put_activation(activation(ns, "02", "b", 200))
+    await store.put_activation(activation(ns, "03", "a", 300))
+    await store.put_activation(activation(ns, "04", "a", 400, path=f"{ns}/pkg/a"))
+    await store.put_activation(activation(ns, "05", "a", 500, path="other/real/a", binding=f"{ns}/bound"))
+    await store.put_activation(activation("acts2", "06", "a", 600))
+
+    def ids(docs: list[Doc]) -> list[str]:
+        return [d["activationId"] for d in docs]
+
+    assert ids(await store.list_activations(ActivationQuery(ns))) == ["05", "04", "03", "02", "01"]
+    assert await store.count_activations(ActivationQuery(ns)) == 5
+    assert ids(await store.list_activations(ActivationQuery(ns, skip=1, limit=2))) == ["04", "03"]
+    assert ids(await store.list_activations(ActivationQuery(ns, skip=4, limit=0))) == ["01"]
+    assert ids(await store.list_activations(ActivationQuery(ns, name="a"))) == ["03", "01"]
+    assert await store.count_activations(ActivationQuery(ns, name="a")) == 2
+    assert ids(await store.list_activations(ActivationQuery(ns, name="pkg/a"))) == ["04"]
+    assert ids(await store.list_activations(ActivationQuery(ns, name="bound/a"))) == ["05"]
+    assert ids(await store.list_activations(ActivationQuery(ns, since=200, upto=400))) == ["04", "03", "02"]
+    assert ids(await store.list_activations(ActivationQuery(ns, since=301))) == ["05", "04"]
+    assert ids(await store.list_activations(ActivationQuery(ns, upto=199))) == ["01"]
+    assert ids(await store.list_activations(ActivationQuery(ns, name="a", since=100, upto=300, limit=1))) == ["03"]
+    assert await store.count_activations(ActivationQuery(ns, name="a", since=101)) == 1
+    assert await store.list_activations(ActivationQuery(ns, name="zzz")) == []
+    assert await store.count_activations(ActivationQuery("nobody")) == 0
+
+
+# --- subjects and limits ----------------------------------------------------------------------------------------
+
+def subject(name: str, *namespaces: tuple[str, str]) -> Doc:
+    return {"_id": name, "subject": name,
+            "namespaces": [{"name": ns, "uuid": uuid, "key_hash": "h" + uuid, "key_salt": "s"}
+                           for ns, uuid in namespaces]}
+
+
+async def test_subjects(store: Store) -> None:
+    assert await store.get_subject("alice") is None
+    await store.put_subject(subject("alice", ("alice-ns", "u-alice"), ("shared-ns", "u-shared")))
+    await store.put_subject(subject("bobby", ("bob-ns", "u-bob")))
+    got = await store.get_subject("alice")
+    assert got is not None and [n["name"] for n in got["namespaces"]] == ["alice-ns", "shared-ns"]
+
+    found = await store.find_namespace("u-shared")
+    assert found is not None and found[0]["_id"] == "alice" and found[1]["name"] == "shared-ns"
+    by_name = await store.find_namespace_by_name("bob-ns")
+    assert by_name is not None and by_name[0]["_id"] == "bobby" and by_name[1]["uuid"] == "u-bob"
+    assert await store.find_namespace("u-none") is None
+    assert await store.find_namespace_by_name("none-ns") is None
+
+    await store.put_subject(subject("alice", ("alice-ns", "u-alice2")))        # last write wins
+    assert await store.find_namespace("u-shared") is None
+    found = await store.find_namespace("u-alice2")
+    assert found is not None and found[0]["_id"] == "alice"
+    assert {s["_id"] for s in await store.list_subjects()} >= {"alice", "bobby"}
+
+    assert await store.delete_subject("alice") is True
+    assert await store.delete_subject("alice") is False
+    assert await store.get_subject("alice") is None
+    assert await store.find_namespace("u-alice2") is None
+
+
+async def test_limits(store: Store) -> None:
+    assert await store.get_limits("lim-ns") is None
+    await store.put_limits("lim-ns", {"invocationsPerMinute": 7})
+    assert await store.get_limits("lim-ns") == {"invocationsPerMinute": 7}
+    await store.put_limits("lim-ns", {"concurrentInvocations": 2, "firesPerMinute": 0})
+    assert await store.get_limits("lim-ns") == {"concurrentInvocations": 2, "firesPerMinute": 0}
+    assert await store.get_limits("other-ns") is None
+    assert all(s["_id"] != "lim-ns/limits" for s in await store.list_subjects())   # limits are not subjects
+
+
+async def test_ping(store: Store) -> None:
+    await store.ping()
