@@ -1,0 +1,141 @@
+"""Activation messages in, pool jobs and activation records out (spec §2.7, §4, §7.5). Pure functions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any
+
+from whisk.containerpool.job import Job, RunResult
+from whisk.messages import ActivationMessage
+
+STATUS_WORDS = ("success", "application error", "action developer error", "whisk internal error")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def annotation(doc: dict[str, Any], key: str, default: Any = None) -> Any:
+    for a in doc.get("annotations") or ():
+        if a.get("key") == key:
+            return a.get("value")
+    return default
+
+
+def truthy(value: Any) -> bool:
+    """OpenWhisk's annotation truthiness (spec §2.2): null false, bool itself, number ≠ 0, non-empty string."""
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value != 0
+    if isinstance(value, str):
+        return value != ""
+    return True
+
+
+def action_digest(action: dict[str, Any]) -> str:
+    """What makes two action definitions the same for warm reuse (spec §7.3: not the revision)."""
+    keys = ("namespace", "name", "exec", "parameters", "limits", "version", "annotations")
+    blob = json.dumps({k: action.get(k) for k in keys}, sort_keys=True, separators=(",", ":"))
+    return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+
+
+def _env_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"))
+
+
+def make_job(msg: ActivationMessage, action: dict[str, Any], digest: str, *, image: str, api_host: str,
+             max_timeout_ms: int | None = None) -> Job:
+    exec_ = action.get("exec") or {}
+    limits = action.get("limits") or {}
+    timeout_ms = int(limits.get("timeout", 60_000))
+    if max_timeout_ms:
+        timeout_ms = min(timeout_ms, max_timeout_ms)
+    namespace = msg.user["namespace"]["name"]
+    action_name = f"/{msg.action_path}"
+    version = msg.action.get("version") or action.get("version", "0.0.1")
+    deadline = str(now_ms() + timeout_ms)
+    content = msg.content if msg.content is not None else {}
+    init_env: dict[str, str] = {"__OW_API_HOST": api_host}
+    if msg.init_args and isinstance(content, dict):
+        content = dict(content)
+        for name in msg.init_args:
+            if name in content:
+                init_env[name] = _env_text(content.pop(name))
+    run_body: dict[str, Any] = {
+        "value": content, "namespace": namespace, "action_name": action_name, "action_version": version,
+        "activation_id": msg.activation_id, "transaction_id": msg.transaction_id, "deadline": deadline,
+    }
+    api_key = msg.user.get("authkey", {}).get("api_key")
+    provide = annotation(action, "provide-api-key")
+    if api_key and (provide is None or truthy(provide)):
+        run_body["api_key"] = api_key
+        init_env["__OW_API_KEY"] = api_key
+    init_env.update({"__OW_NAMESPACE": namespace, "__OW_ACTION_NAME": action_name,
+                     "__OW_ACTION_VERSION": version, "__OW_ACTIVATION_ID": msg.activation_id,
+                     "__OW_TRANSACTION_ID": msg.transaction_id, "__OW_DEADLINE": deadline})
+    return Job(
+        activation_id=msg.activation_id, transaction_id=msg.transaction_id, invoking_namespace=namespace,
+        action_path=msg.action_path, action_version=version, action_digest=digest,
+        kind=exec_.get("kind", ""), image=image, code=exec_.get("code"), main=exec_.get("main"),
+        binary=bool(exec_.get("binary", False)), memory_mb=int(limits.get("memory", 256)), timeout_ms=timeout_ms,
+        logs_mb=int(limits.get("logs", 10)), concurrency=int(limits.get("concurrency", 1)),
+        init_env=init_env, run_body=run_body,
+    )
+
+
+def _record(msg: ActivationMessage, *, name: str, version: str, start: int, end: int, response: dict[str, Any],
+            logs: list[str], annotations: list[dict[str, Any]], duration: int | None) -> dict[str, Any]:
+    namespace = msg.user["namespace"]["name"]
+    record: dict[str, Any] = {
+        "_id": f"{namespace}/{msg.activation_id}", "entityType": "activation", "namespace": namespace,
+        "name": name, "subject": msg.user.get("subject", namespace), "activationId": msg.activation_id,
+        "start": start, "end": end, "response": response, "logs": logs, "version": version, "publish": False,
+        "annotations": annotations,
+    }
+    if duration is not None:
+        record["duration"] = duration
+    if msg.cause:
+        record["cause"] = msg.cause
+    return record
+
+
+def activation_record(msg: ActivationMessage, action: dict[str, Any], result: RunResult) -> dict[str, Any]:
+    exec_ = action.get("exec") or {}
+    limits = action.get("limits") or {}
+    annotations: list[dict[str, Any]] = [
+        {"key": "path", "value": msg.action_path},
+        {"key": "waitTime", "value": max(0, result.start_ms - msg.received_ms)},
+        {"key": "kind", "value": exec_.get("kind", "unknown")},
+        {"key": "timeout", "value": result.timed_out},
+        {"key": "limits", "value": {k: limits[k] for k in ("concurrency", "logs", "memory", "timeout") if k in limits}},
+    ]
+    if result.init_ms is not None:
+        annotations.append({"key": "initTime", "value": result.init_ms})
+    if msg.action.get("binding"):
+        annotations.append({"key": "binding", "value": msg.action["binding"]})
+    if msg.cause:
+        annotations.append({"key": "causedBy", "value": "sequence"})
+    return _record(msg, name=msg.action["name"], version=msg.action.get("version") or action.get("version", ""),
+                   start=result.start_ms, end=result.end_ms, response=result.response, logs=result.logs,
+                   annotations=annotations, duration=result.end_ms - result.start_ms)
+
+
+def failure_record(msg: ActivationMessage, status_code: int, error: str) -> dict[str, Any]:
+    """A record for an activation the invoker could not run (spec §5.3): zero duration, kind unknown."""
+    now = now_ms()
+    annotations = [{"key": "path", "value": msg.action_path}, {"key": "kind", "value": "unknown"},
+                   {"key": "waitTime", "value": max(0, now - msg.received_ms)}]
+    if msg.action.get("binding"):
+        annotations.append({"key": "binding", "value": msg.action["binding"]})
+    return _record(msg, name=msg.action["name"], version=msg.action.get("version") or "0.0.1", start=now, end=now,
+                   response={"statusCode": status_code, "result": {"error": error}}, logs=[],
+                   annotations=annotations, duration=0)

@@ -1,0 +1,182 @@
+"""The invoker (spec §5.3–§5.4, OpenWhisk's InvokerReactive): consume `invoker{N}`, run each activation in the
+container pool, store its record, acknowledge to the controller that published it, and ping `health`.
+
+Acks follow spec §5.3: a blocking activation gets a result ack as soon as /run has answered (before its logs are
+collected), then a completion ack once the record is stored; a failure before the pool runs anything gets one
+combined ack. Every message taken ends with a stored record, whatever fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from whisk.containerpool.job import RunResult
+from whisk.containerpool.pool import ContainerPool
+from whisk.entities.errors import TooLarge, WhiskError
+from whisk.invoker.records import action_digest, activation_record, failure_record, make_job
+from whisk.messages import (HEALTH_TOPIC, Acknowledgement, ActivationMessage, PingMessage, completed_topic,
+                            invoker_instance, invoker_topic)
+from whisk.messaging.base import Bus
+from whisk.store.base import Store
+
+log = structlog.get_logger(__name__)
+
+APPLICATION_ERROR, DEVELOPER_ERROR, WHISK_ERROR = 1, 2, 3
+
+
+class Invoker:
+    def __init__(self, *, instance: int, bus: Bus, store: Store, pool: ContainerPool,
+                 image_of: Callable[[dict[str, Any]], str], api_host: str, user_memory_mb: int,
+                 max_intake: int, ping_interval_s: float = 1.0) -> None:
+        self.instance = instance
+        self._bus = bus
+        self._store = store
+        self._pool = pool
+        self._image_of = image_of
+        self._api_host = api_host
+        self._identity = invoker_instance(instance, user_memory_mb)
+        self._intake = asyncio.Semaphore(max_intake)
+        self._ping_interval_s = ping_interval_s
+        self._running: set[asyncio.Task[None]] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._actions: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
+        self.enabled = True
+        self.taken = 0
+
+    async def __aenter__(self) -> Invoker:
+        await self._bus.ensure_topic(invoker_topic(self.instance))
+        await self._bus.ensure_topic(HEALTH_TOPIC)
+        self._tasks = [asyncio.create_task(self._consume(), name=f"invoker{self.instance}-feed"),
+                       asyncio.create_task(self._ping(), name=f"invoker{self.instance}-ping")]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.drain(0)
+
+    async def drain(self, grace_s: float) -> None:
+        """Stop taking work, let running activations finish within `grace_s`, then stop."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self._running:
+            done, pending = await asyncio.wait(self._running, timeout=grace_s or None)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    @property
+    def busy(self) -> int:
+        return len(self._running)
+
+    async def _consume(self) -> None:
+        topic = invoker_topic(self.instance)
+        async for data in self._bus.consume(topic, topic):
+            # The feed asks for the next message only when there is room (spec §5.4).
+            await self._intake.acquire()
+            self.taken += 1
+            task = asyncio.create_task(self._handle(data))
+            self._running.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._intake.release()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("invoker.activation.crashed", error=repr(task.exception()))
+
+    async def _ping(self) -> None:
+        while True:
+            try:
+                await self._bus.send(HEALTH_TOPIC, PingMessage(self._identity, self.enabled, self.taken).to_bytes())
+            except WhiskError as exc:
+                log.warning("invoker.ping.failed", error=str(exc))
+            await asyncio.sleep(self._ping_interval_s)
+
+    async def _handle(self, data: bytes) -> None:
+        try:
+            msg = ActivationMessage.from_bytes(data)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("invoker.message.malformed", error=str(exc))
+            return
+        with structlog.contextvars.bound_contextvars(activation_id=msg.activation_id, tid=msg.transaction_id):
+            try:
+                action, digest = await self._action(msg)
+            except LookupError:
+                await self._finish(msg, failure_record(
+                    msg, APPLICATION_ERROR, "Action could not be found or may have been deleted."), combined=True)
+                return
+            except WhiskError as exc:
+                log.error("invoker.action.fetch_failed", error=str(exc))
+                await self._finish(msg, failure_record(msg, WHISK_ERROR, "Action could not be fetched."),
+                                   combined=True)
+                return
+            result_sent = False
+
+            def on_response(early: RunResult) -> None:
+                nonlocal result_sent
+                if msg.blocking:
+                    result_sent = True
+                    record = activation_record(msg, action, early)
+                    record["logs"] = []
+                    self._spawn(self._send_ack(msg, Acknowledgement(msg.transid, msg.activation_id, record)))
+
+            try:
+                kind = (action.get("exec") or {}).get("kind", "")
+                job = make_job(msg, action, digest, image=self._image_of(action), api_host=self._api_host)
+                log.debug("activation.started", action=msg.action_path, kind=kind)
+                result = await self._pool.run(job, on_response=on_response)
+            except WhiskError as exc:
+                log.error("invoker.run.failed", error=str(exc))
+                await self._finish(msg, failure_record(
+                    msg, WHISK_ERROR, "Failed to provision resources to run the action."), combined=not result_sent)
+                return
+            record = activation_record(msg, action, result)
+            log.debug("activation.finished", status=result.response.get("statusCode"),
+                      duration_ms=result.end_ms - result.start_ms)
+            await self._finish(msg, record, combined=msg.blocking and not result_sent)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _action(self, msg: ActivationMessage) -> tuple[dict[str, Any], str]:
+        doc_id = msg.action_path
+        key = (doc_id, msg.revision or "")
+        cached = self._actions.get(key)
+        if cached is not None:
+            return cached
+        doc = await self._store.get(doc_id)
+        if doc is None or doc.get("entityType", "action") != "action":
+            raise LookupError(doc_id)
+        entry = (doc, action_digest(doc))
+        if len(self._actions) > 4096:
+            self._actions.clear()
+        self._actions[(doc_id, doc.get("_rev", ""))] = entry
+        return entry
+
+    async def _finish(self, msg: ActivationMessage, record: dict[str, Any], *, combined: bool) -> None:
+        """Store the record, then send the completion (or combined) ack. The record is stored even when the
+        ack cannot be sent, and the ack is sent even when the store fails: the controller must free the slot."""
+        try:
+            await self._store.put_activation(record)
+        except WhiskError as exc:
+            log.error("invoker.record.store_failed", error=str(exc))
+        status = record["response"].get("statusCode", 0)
+        response: Any = record if combined else None
+        await self._send_ack(msg, Acknowledgement(msg.transid, msg.activation_id, response, self._identity,
+                                                  is_system_error=status == WHISK_ERROR))
+
+    async def _send_ack(self, msg: ActivationMessage, ack: Acknowledgement) -> None:
+        topic = completed_topic(msg.root_controller.get("asString", "0"))
+        try:
+            await self._bus.send(topic, ack.to_bytes())
+        except TooLarge:
+            await self._bus.send(topic, ack.shrunk().to_bytes())
+        except WhiskError as exc:
+            log.error("invoker.ack.failed", error=str(exc))

@@ -1,0 +1,130 @@
+"""The controller's book of activations in flight (spec §5.5, OpenWhisk's CommonLoadBalancer).
+
+Every published activation gets an entry: the waiting future of a blocking caller, per-namespace counts for the
+concurrency throttle, and a completion-ack timer. A result ack resolves the future; a completion ack (or the
+timer: a forced completion) closes the entry and frees the invoker's slot through `on_release`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from whisk.messages import Acknowledgement
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class Entry:
+    activation_id: str
+    namespace_uuid: str
+    namespace: str
+    action_path: str
+    invoker: int
+    memory_mb: int
+    concurrency: int
+    blocking: bool
+    started: float                                 # monotonic seconds at publish
+    result: asyncio.Future[Any] | None = None      # resolves to the record (dict) or its id (str, shrunk ack)
+    timer: asyncio.TimerHandle | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Forced(Exception):
+    """No completion or active ack arrived in time (spec §5.5)."""
+
+
+class ActivationBook:
+    def __init__(self, *, timeout_factor: float, timeout_addon_s: float,
+                 on_release: Callable[[Entry, str], None] | None = None) -> None:
+        self._entries: dict[str, Entry] = {}
+        self._by_namespace: defaultdict[str, int] = defaultdict(int)
+        self._timeout_factor = timeout_factor
+        self._timeout_addon_s = timeout_addon_s
+        self._on_release = on_release
+        self.forced_total = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def in_flight(self, namespace_uuid: str) -> int:
+        return self._by_namespace.get(namespace_uuid, 0)
+
+    def get(self, activation_id: str) -> Entry | None:
+        return self._entries.get(activation_id)
+
+    def entries(self) -> list[Entry]:
+        return list(self._entries.values())
+
+    def add(self, entry: Entry, timeout_ms: int) -> Entry:
+        loop = asyncio.get_running_loop()
+        if entry.blocking:
+            entry.result = loop.create_future()
+        wait_s = max(timeout_ms / 1000.0, 60.0) * self._timeout_factor + self._timeout_addon_s
+        entry.timer = loop.call_later(wait_s, self._force, entry.activation_id)
+        self._entries[entry.activation_id] = entry
+        self._by_namespace[entry.namespace_uuid] += 1
+        return entry
+
+    def acknowledge(self, ack: Acknowledgement) -> Entry | None:
+        """Apply a result, completion or combined ack; returns the entry it closed, if any."""
+        entry = self._entries.get(ack.activation_id)
+        if entry is None:
+            if ack.is_completion:
+                log.debug("loadbalancer.ack.unknown", activation_id=ack.activation_id)
+            return None
+        if ack.is_result and entry.result is not None and not entry.result.done():
+            entry.result.set_result(ack.response)
+        if ack.is_completion:
+            self._close(entry, "system_error" if ack.is_system_error else "success")
+            return entry
+        return None
+
+    def _force(self, activation_id: str) -> None:
+        entry = self._entries.get(activation_id)
+        if entry is None:
+            return
+        self.forced_total += 1
+        log.warning("loadbalancer.completion.forced", activation_id=activation_id, invoker=entry.invoker)
+        if entry.result is not None and not entry.result.done():
+            entry.result.set_exception(Forced("no completion or active ack received yet"))
+        self._close(entry, "timeout")
+
+    def _close(self, entry: Entry, outcome: str) -> None:
+        self._entries.pop(entry.activation_id, None)
+        left = self._by_namespace[entry.namespace_uuid] - 1
+        if left > 0:
+            self._by_namespace[entry.namespace_uuid] = left
+        else:
+            self._by_namespace.pop(entry.namespace_uuid, None)
+        if entry.timer is not None:
+            entry.timer.cancel()
+        if entry.result is not None and not entry.result.done():
+            # A completion without a result (non-blocking, or the result ack was lost): wake the waiter so it
+            # reads the stored record instead of waiting out its deadline.
+            entry.result.set_result(entry.activation_id)
+        if self._on_release is not None:
+            self._on_release(entry, outcome)
+
+    def discard(self, activation_id: str) -> None:
+        """Drop an entry whose message was never sent."""
+        entry = self._entries.get(activation_id)
+        if entry is not None:
+            if entry.result is not None:
+                entry.result.cancel()
+            self._close(entry, "discarded")
+
+    def fail_all(self, reason: str) -> list[Entry]:
+        """Close every entry (shutdown); waiters get Forced."""
+        closed = list(self._entries.values())
+        for entry in closed:
+            if entry.result is not None and not entry.result.done():
+                entry.result.set_exception(Forced(reason))
+            self._close(entry, "timeout")
+        return closed

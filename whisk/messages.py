@@ -1,0 +1,151 @@
+"""Controller ⇄ invoker messages with OpenWhisk's JSON shapes (spec §5.2), so a Kafka peer sees what it expects.
+
+Standard library only. Each message is a dataclass with `to_bytes()` and a `from_bytes()` that reads OpenWhisk's
+field names; acknowledgements are told apart as OpenWhisk does: `instance` and `response` → combined, only
+`instance` → completion, else → result.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def invoker_topic(instance: int) -> str:
+    return f"invoker{instance}"
+
+
+def completed_topic(controller: int | str) -> str:
+    return f"completed{controller}"
+
+
+HEALTH_TOPIC = "health"
+CACHE_INVALIDATION_TOPIC = "cacheInvalidation"
+EVENTS_TOPIC = "events"
+
+
+def controller_instance(index: int | str) -> dict[str, str]:
+    return {"asString": str(index), "instanceType": "controller"}
+
+
+def invoker_instance(index: int, user_memory_mb: int) -> dict[str, Any]:
+    return {"instance": index, "userMemory": f"{user_memory_mb} MB", "instanceType": "invoker", "tags": [],
+            "dedicatedNamespaces": [], "uniqueName": f"invoker{index}", "displayedName": f"invoker{index}"}
+
+
+@dataclass(slots=True)
+class ActivationMessage:
+    transid: list[Any]               # [tid, start epoch ms]
+    action: dict[str, Any]           # {"path": "ns[/pkg]", "name": "a", "version": "0.0.1", "binding"?: "ns/b"}
+    revision: str | None
+    user: dict[str, Any]             # Identity JSON: subject, namespace {name, uuid}, authkey {api_key}, rights, limits
+    activation_id: str
+    root_controller: dict[str, str]
+    blocking: bool
+    content: Any = None              # merged arguments
+    init_args: list[str] = field(default_factory=list)
+    locked_args: dict[str, str] = field(default_factory=dict)
+    cause: str | None = None
+    trace_context: dict[str, str] | None = None
+
+    @property
+    def transaction_id(self) -> str:
+        return self.transid[0]
+
+    @property
+    def received_ms(self) -> int:
+        return int(self.transid[1])
+
+    @property
+    def action_path(self) -> str:
+        return f"{self.action['path']}/{self.action['name']}"
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "transid": self.transid, "action": self.action, "revision": self.revision, "user": self.user,
+            "activationId": self.activation_id, "rootControllerIndex": self.root_controller,
+            "blocking": self.blocking, "content": self.content, "initArgs": self.init_args,
+            "lockedArgs": self.locked_args,
+        }
+        if self.cause:
+            doc["cause"] = self.cause
+        if self.trace_context:
+            doc["traceContext"] = self.trace_context
+        return doc
+
+    def to_bytes(self) -> bytes:
+        return _dumps(self.to_json()).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ActivationMessage:
+        d = json.loads(data)
+        return cls(transid=d["transid"], action=d["action"], revision=d.get("revision"), user=d["user"],
+                   activation_id=d["activationId"], root_controller=d["rootControllerIndex"],
+                   blocking=bool(d.get("blocking")), content=d.get("content"), init_args=d.get("initArgs") or [],
+                   locked_args=d.get("lockedArgs") or {}, cause=d.get("cause"), trace_context=d.get("traceContext"))
+
+
+@dataclass(slots=True)
+class Acknowledgement:
+    """Result, completion or combined ack (spec §5.2–§5.3). `response` is the activation record or, shrunk,
+    just its id. `instance` is set for completion and combined acks."""
+
+    transid: list[Any]
+    activation_id: str
+    response: dict[str, Any] | str | None = None
+    instance: dict[str, Any] | None = None
+    is_system_error: bool = False
+
+    @property
+    def is_result(self) -> bool:
+        return self.response is not None
+
+    @property
+    def is_completion(self) -> bool:
+        return self.instance is not None
+
+    def to_bytes(self) -> bytes:
+        doc: dict[str, Any] = {"transid": self.transid}
+        if self.response is not None:
+            doc["response"] = self.response
+        if self.instance is not None:
+            doc["isSystemError"] = self.is_system_error
+            doc["instance"] = self.instance
+            if self.response is None:
+                doc["activationId"] = self.activation_id
+        return _dumps(doc).encode()
+
+    def shrunk(self) -> Acknowledgement:
+        return Acknowledgement(self.transid, self.activation_id, self.activation_id if self.response is not None
+                               else None, self.instance, self.is_system_error)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Acknowledgement:
+        d = json.loads(data)
+        response = d.get("response")
+        if isinstance(response, dict):
+            activation_id = response.get("activationId", "")
+        elif isinstance(response, str):
+            activation_id = response
+        else:
+            activation_id = d.get("activationId", "")
+        return cls(transid=d.get("transid") or ["", 0], activation_id=activation_id, response=response,
+                   instance=d.get("instance"), is_system_error=bool(d.get("isSystemError", False)))
+
+
+@dataclass(slots=True)
+class PingMessage:
+    instance: dict[str, Any]
+    is_enabled: bool = True
+    taken: int = 0                   # beyond OpenWhisk: activations taken from the topic so far (progress signal)
+
+    def to_bytes(self) -> bytes:
+        return _dumps({"name": self.instance, "isEnabled": self.is_enabled, "taken": self.taken}).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> PingMessage:
+        d = json.loads(data)
+        return cls(instance=d["name"], is_enabled=d.get("isEnabled", True) is not False, taken=int(d.get("taken", 0)))
