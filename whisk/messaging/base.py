@@ -9,6 +9,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol
 
+# Largest message a bus accepts: the payload limit plus OpenWhisk's serialization overhead (spec §5.1,
+# E/ActivationEntityLimit.scala). Over it, `send` raises TooLarge and callers re-send a shrunk ack (spec §5.3).
+MESSAGE_OVERHEAD_BYTES = 6068
+MAX_MESSAGE_BYTES = 1_048_576 + MESSAGE_OVERHEAD_BYTES
+
 
 class Bus(Protocol):
     async def ensure_topic(self, topic: str, *, partitions: int = 1) -> None:

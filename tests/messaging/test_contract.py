@@ -1,0 +1,210 @@
+"""One contract for every Bus adapter, run against each real backend: memory in process, Kafka on a Tansu broker.
+
+Topics get unique names per test, since the broker lives for the whole session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+
+from whisk.entities.errors import BackendUnavailable, TooLarge
+from whisk.messaging.base import MAX_MESSAGE_BYTES, Bus
+from whisk.messaging.memory import MemoryBus
+
+WAIT_S = 20.0  # a deadline, not a pause: every wait below ends as soon as its message arrives
+
+
+@pytest_asyncio.fixture(params=["memory"])
+async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
+    async with MemoryBus() as memory:
+        yield memory
+
+
+def topic_name() -> str:
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+async def take(consumer: AsyncIterator[bytes], n: int) -> list[bytes]:
+    return [await asyncio.wait_for(anext(consumer), WAIT_S) for _ in range(n)]
+
+
+async def close(consumer: AsyncIterator[bytes]) -> None:
+    await consumer.aclose()  # type: ignore[attr-defined]
+
+
+async def test_order_per_topic(bus: Bus) -> None:
+    a, b = topic_name(), topic_name()
+    for topic in (a, b):
+        await bus.ensure_topic(topic)
+    for i in range(50):
+        await bus.send(a, b"a%d" % i)
+        await bus.send(b, b"b%d" % i)
+    ca, cb = bus.consume(a, "g"), bus.consume(b, "g")
+    try:
+        assert await take(ca, 50) == [b"a%d" % i for i in range(50)]
+        assert await take(cb, 50) == [b"b%d" % i for i in range(50)]
+    finally:
+        await close(ca)
+        await close(cb)
+
+
+async def test_send_to_missing_topic_creates_it(bus: Bus) -> None:
+    topic = topic_name()
+    await bus.send(topic, b"first")
+    consumer = bus.consume(topic, "g")
+    try:
+        assert await take(consumer, 1) == [b"first"]
+    finally:
+        await close(consumer)
+
+
+async def test_two_groups_each_get_everything(bus: Bus) -> None:
+    topic = topic_name()
+    await bus.ensure_topic(topic)
+    sent = [b"m%d" % i for i in range(20)]
+    for m in sent[:10]:
+        await bus.send(topic, m)
+    g1, g2 = bus.consume(topic, "g1"), bus.consume(topic, "g2")
+    try:
+        first = await take(g1, 10)
+        for m in sent[10:]:
+            await bus.send(topic, m)
+        assert first + await take(g1, 10) == sent
+        assert await take(g2, 20) == sent
+    finally:
+        await close(g1)
+        await close(g2)
+
+
+async def test_waiting_consumer_gets_a_later_message(bus: Bus) -> None:
+    topic = topic_name()
+    await bus.ensure_topic(topic)
+    consumer = bus.consume(topic, "g")
+    try:
+        pending = asyncio.ensure_future(anext(consumer))
+        await bus.send(topic, b"late")
+        assert await asyncio.wait_for(pending, WAIT_S) == b"late"
+    finally:
+        await close(consumer)
+
+
+async def test_group_resumes_after_its_last_commit(bus: Bus) -> None:
+    """A message counts as handled once the caller asks for the next one: the one in hand when the consumer
+    closes comes again to the group's next consumer (at least once), and nothing before it does."""
+    topic = topic_name()
+    await bus.ensure_topic(topic)
+    for i in range(6):
+        await bus.send(topic, b"m%d" % i)
+    first = bus.consume(topic, "g")
+    try:
+        assert await take(first, 3) == [b"m0", b"m1", b"m2"]  # m0, m1 committed; m2 in hand
+    finally:
+        await close(first)
+    again = bus.consume(topic, "g")
+    try:
+        assert await take(again, 4) == [b"m2", b"m3", b"m4", b"m5"]
+    finally:
+        await close(again)
+
+
+async def test_backpressure_nothing_taken_beyond_what_was_asked(bus: Bus) -> None:
+    """A consumer that has not asked for more takes nothing more: after one message, nine are still the group's,
+    and a message sent meanwhile reaches the group only when asked for."""
+    topic = topic_name()
+    await bus.ensure_topic(topic)
+    for i in range(10):
+        await bus.send(topic, b"m%d" % i)
+    slow = bus.consume(topic, "g")
+    try:
+        assert await take(slow, 1) == [b"m0"]
+        await bus.send(topic, b"m10")
+    finally:
+        await close(slow)
+    after = bus.consume(topic, "g")
+    try:
+        assert await take(after, 11) == [b"m%d" % i for i in range(11)]
+    finally:
+        await close(after)
+
+
+async def test_too_large(bus: Bus) -> None:
+    topic = topic_name()
+    await bus.ensure_topic(topic)
+    with pytest.raises(TooLarge):
+        await bus.send(topic, b"x" * (MAX_MESSAGE_BYTES + 1))
+    biggest = b"y" * MAX_MESSAGE_BYTES  # payload limit + overhead still passes
+    await bus.send(topic, biggest)
+    await bus.send(topic, b"small")
+    consumer = bus.consume(topic, "g")
+    try:
+        assert await take(consumer, 2) == [biggest, b"small"]
+    finally:
+        await close(consumer)
+
+
+async def test_ping(bus: Bus) -> None:
+    await bus.ping()
+
+
+async def test_many_messages_quickly(bus: Bus, request: pytest.FixtureRequest) -> None:
+    """Throughput, reported (not asserted): send n, then consume n in order."""
+    n = 10_000
+    topic = topic_name()
+    await bus.ensure_topic(topic)
+    messages = [b'{"activationId":"%032d"}' % i for i in range(n)]
+    start = time.perf_counter()
+    for m in messages:
+        await bus.send(topic, m)
+    sent_s = time.perf_counter() - start
+    consumer = bus.consume(topic, "g")
+    start = time.perf_counter()
+    got = []
+    try:
+        async with asyncio.timeout(WAIT_S * 3):
+            async for m in consumer:
+                got.append(m)
+                if len(got) == n:
+                    break
+    finally:
+        await close(consumer)
+    consumed_s = time.perf_counter() - start
+    assert got == messages
+    print(f"\n{request.node.callspec.id}: send {n / sent_s:,.0f} msg/s, consume {n / consumed_s:,.0f} msg/s")
+
+
+async def test_memory_close_ends_consumers_and_refuses_sends() -> None:
+    bus = MemoryBus()
+    consumer = bus.consume("t", "g")
+    pending = asyncio.ensure_future(anext(consumer))
+    await bus.close()
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(pending, WAIT_S)
+    with pytest.raises(BackendUnavailable):
+        await bus.send("t", b"m")
+    with pytest.raises(BackendUnavailable):
+        await bus.ping()
+
+
+async def test_memory_retention_cap_drops_oldest_for_a_lagging_group() -> None:
+    async with MemoryBus(retention=10) as bus:
+        for i in range(25):
+            await bus.send("t", b"m%d" % i)
+        consumer = bus.consume("t", "late")
+        first = await take(consumer, 1)
+        assert first[0] in {b"m%d" % i for i in range(5, 16)}  # between `retention` and twice that are kept
+        await close(consumer)
+
+
+async def test_memory_consumers_of_one_group_share_its_messages() -> None:
+    async with MemoryBus() as bus:
+        for i in range(4):
+            await bus.send("t", b"m%d" % i)
+        a, b = bus.consume("t", "g"), bus.consume("t", "g")
+        assert await take(a, 1) + await take(b, 1) + await take(a, 1) + await take(b, 1) == [
+            b"m0", b"m1", b"m2", b"m3"]
