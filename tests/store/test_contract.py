@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
-from whisk.entities.errors import Conflict, NotFound
+from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
 from whisk.store.base import ActivationQuery, Doc, Store
 from whisk.store.memory import MemoryStore
+from whisk.store.sqlite import SqliteStore
 
 
-@pytest.fixture(params=["memory"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    async with MemoryStore() as opened:
-        yield opened
+ADAPTERS = ["memory", "sqlite"]
+
+
+@pytest.fixture(params=ADAPTERS)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """A fresh, empty store of each kind."""
+    match request.param:
+        case "memory":
+            async with MemoryStore() as opened:
+                yield opened
+        case "sqlite":
+            async with SqliteStore(str(tmp_path / "whisk.db")) as opened:
+                yield opened
 
 
 def action(namespace: str, name: str, updated: int, **extra: object) -> Doc:
@@ -212,3 +226,46 @@ async def test_limits(store: Store) -> None:
 
 async def test_ping(store: Store) -> None:
     await store.ping()
+
+
+async def test_concurrent_activation_writes_are_all_kept(store: Store) -> None:
+    records = [activation("many", f"{i:032x}", "a", 10_000 + i) for i in range(200)]
+    await asyncio.gather(*(store.put_activation(r) for r in records))
+    assert await store.count_activations(ActivationQuery("many")) == 200
+    got = await store.list_activations(ActivationQuery("many", limit=3))
+    assert [d["start"] for d in got] == [10_199, 10_198, 10_197]
+
+
+async def test_concurrent_creates_of_one_id_admit_exactly_one(store: Store) -> None:
+    results = await asyncio.gather(*(store.put(action("race", "a", i)) for i in range(10)), return_exceptions=True)
+    assert sum(isinstance(r, str) for r in results) == 1
+    assert sum(isinstance(r, Conflict) for r in results) == 9
+
+
+# --- sqlite only ------------------------------------------------------------------------------------------------
+
+async def test_sqlite_keeps_everything_across_reopen(tmp_path: Path) -> None:
+    path = str(tmp_path / "nested" / "whisk.db")
+    async with SqliteStore(path) as first:
+        rev = await first.put(action("keep", "a", 1))
+        await first.put_activation(activation("keep", "1" * 32, "a", 42))
+        await first.put_subject(subject("keeper", ("keep", "u-keep")))
+        await first.put_limits("keep", {"firesPerMinute": 3})
+    async with SqliteStore(path) as second:
+        got = await second.get("keep/a")
+        assert got is not None and got["_rev"] == rev
+        assert [d["name"] for d in await second.list("action", "keep")] == ["a"]
+        assert (await second.get_activation("keep", "1" * 32))["start"] == 42  # type: ignore[index]
+        found = await second.find_namespace("u-keep")
+        assert found is not None and found[0]["_id"] == "keeper"
+        assert await second.get_limits("keep") == {"firesPerMinute": 3}
+        with pytest.raises(Conflict):
+            await second.put(action("keep", "a", 2))
+
+
+async def test_sqlite_unwritable_path_is_backend_unavailable(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(BackendUnavailable):
+        async with SqliteStore(str(blocker / "whisk.db")):
+            pass

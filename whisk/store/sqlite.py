@@ -1,0 +1,288 @@
+"""The embedded persistent store (`WHISK_STORE=sqlite:///<data dir>/whisk.db`): stdlib sqlite3 in WAL mode.
+
+sqlite3 blocks, so every statement (and the JSON coding of large documents) runs on one dedicated worker thread that
+owns the only connection; the event loop just awaits it. Activation writes are group-committed: the records that
+arrive while a commit is under way go into the next single transaction, and each `put_activation` returns once
+its own record is committed, so a `get_activation` right after it always finds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import Any, TypeVar
+
+from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
+from whisk.store.base import ActivationQuery, Doc, activation_list_name
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entities (
+    id TEXT PRIMARY KEY, rev TEXT NOT NULL, entity_type TEXT NOT NULL, ns_root TEXT NOT NULL,
+    namespace TEXT NOT NULL, updated INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS entities_by_root ON entities (entity_type, ns_root, updated DESC, id DESC);
+CREATE INDEX IF NOT EXISTS entities_by_namespace ON entities (entity_type, namespace, updated DESC, id DESC);
+CREATE TABLE IF NOT EXISTS activations (
+    id TEXT PRIMARY KEY, namespace TEXT NOT NULL, name TEXT NOT NULL, start INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS activations_by_start ON activations (namespace, start DESC, id DESC);
+CREATE INDEX IF NOT EXISTS activations_by_name ON activations (namespace, name, start DESC, id DESC);
+CREATE TABLE IF NOT EXISTS subjects (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS subject_namespaces (
+    subject TEXT NOT NULL REFERENCES subjects (id) ON DELETE CASCADE, position INTEGER NOT NULL,
+    name TEXT NOT NULL, uuid TEXT NOT NULL, PRIMARY KEY (subject, position));
+CREATE INDEX IF NOT EXISTS subject_namespaces_by_uuid ON subject_namespaces (uuid);
+CREATE INDEX IF NOT EXISTS subject_namespaces_by_name ON subject_namespaces (name);
+CREATE TABLE IF NOT EXISTS limits (namespace TEXT PRIMARY KEY, doc TEXT NOT NULL);
+"""
+
+
+def _revision(rev: str | None) -> str:
+    generation = int(rev.split("-", 1)[0]) + 1 if rev else 1
+    return f"{generation}-{uuid.uuid4().hex}"
+
+
+def _activation_where(query: ActivationQuery) -> tuple[str, list[Any]]:
+    clauses, args = ["namespace = ?"], [query.namespace]
+    if query.name is not None:
+        clauses.append("name = ?")
+        args.append(query.name)
+    if query.since is not None:
+        clauses.append("start >= ?")
+        args.append(query.since)
+    if query.upto is not None:
+        clauses.append("start <= ?")
+        args.append(query.upto)
+    return " AND ".join(clauses), args
+
+
+def _entity_where(entity_type: str, namespace: str) -> tuple[str, list[Any]]:
+    column = "namespace" if "/" in namespace else "ns_root"   # a root namespace also covers its packages
+    return f"entity_type = ? AND {column} = ?", [entity_type, namespace]
+
+
+class SqliteStore:
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._pending: list[tuple[Doc, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> SqliteStore:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisk-sqlite")
+        try:
+            await self._run(self._open)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        if self._flusher is not None:
+            await asyncio.shield(self._flusher)
+        assert self._executor is not None
+        try:
+            await self._run(self._close)
+        finally:
+            self._executor.shutdown(wait=False)   # its only job has finished: nothing left to wait for
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            raise BackendUnavailable("sqlite: the store is not open")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        except (sqlite3.Error, OSError) as exc:   # a locked, corrupt or unreachable database file
+            raise BackendUnavailable(f"sqlite {self._path}: {exc}") from exc
+
+    # --- worker thread --------------------------------------------------------------------------------------
+    def _open(self) -> None:
+        if self._path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(self._path)), exist_ok=True)
+        conn = sqlite3.connect(self._path, isolation_level=None)   # transactions are explicit
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")   # WAL + NORMAL: durable across process crashes, fast commits
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.executescript(_SCHEMA)
+        self._conn = conn
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        assert self._conn is not None
+        return self._conn
+
+    def _one(self, sql: str, args: list[Any] | tuple[Any, ...]) -> Any:
+        row = self._db.execute(sql, args).fetchone()
+        return row[0] if row is not None else None
+
+    def _doc(self, sql: str, args: tuple[Any, ...]) -> Doc | None:
+        text = self._one(sql, args)
+        return json.loads(text) if text is not None else None
+
+    def _exec(self, sql: str, args: tuple[Any, ...]) -> None:
+        self._db.execute(sql, args)
+
+    def _docs(self, sql: str, args: list[Any]) -> list[Doc]:
+        return [json.loads(row[0]) for row in self._db.execute(sql, args)]
+
+    def _put_entity(self, doc: Doc) -> str:
+        doc_id, rev = doc["_id"], doc.get("_rev")
+        namespace = doc.get("namespace", "")
+        with self._db:   # BEGIN ... COMMIT, so the revision check and the write are one step
+            self._db.execute("BEGIN IMMEDIATE")
+            current = self._one("SELECT rev FROM entities WHERE id = ?", (doc_id,))
+            if current != rev:
+                raise Conflict("Document update conflict.")
+            new_rev = _revision(rev)
+            self._db.execute(
+                "INSERT OR REPLACE INTO entities (id, rev, entity_type, ns_root, namespace, updated, doc)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (doc_id, new_rev, doc.get("entityType", ""), namespace.split("/", 1)[0], namespace,
+                 int(doc.get("updated", 0)), json.dumps({**doc, "_rev": new_rev})))
+        return new_rev
+
+    def _delete_entity(self, doc_id: str, rev: str) -> None:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            current = self._one("SELECT rev FROM entities WHERE id = ?", (doc_id,))
+            if current is None:
+                raise NotFound()
+            if current != rev:
+                raise Conflict("Document update conflict.")
+            self._db.execute("DELETE FROM entities WHERE id = ?", (doc_id,))
+
+    def _write_activations(self, records: list[Doc]) -> None:
+        rows = []
+        for record in records:
+            stored = {k: v for k, v in record.items() if k != "_rev"}
+            rows.append((stored["_id"], stored.get("namespace", ""), activation_list_name(stored),
+                         int(stored.get("start", 0)), json.dumps(stored)))
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO activations (id, namespace, name, start, doc) VALUES (?, ?, ?, ?, ?)", rows)
+
+    def _put_subject(self, doc: Doc) -> None:
+        stored = {k: v for k, v in doc.items() if k != "_rev"}
+        entries = [(stored["_id"], i, e.get("name", ""), e.get("uuid", ""))
+                   for i, e in enumerate(stored.get("namespaces") or ())]
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM subject_namespaces WHERE subject = ?", (stored["_id"],))
+            self._db.execute("INSERT OR REPLACE INTO subjects (id, doc) VALUES (?, ?)",
+                             (stored["_id"], json.dumps(stored)))
+            self._db.executemany("INSERT INTO subject_namespaces (subject, position, name, uuid) VALUES (?, ?, ?, ?)",
+                                 entries)
+
+    def _delete_subject(self, subject: str) -> bool:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            return self._db.execute("DELETE FROM subjects WHERE id = ?", (subject,)).rowcount > 0
+
+    def _find(self, column: str, value: str) -> tuple[Doc, Doc] | None:
+        row = self._db.execute(
+            f"SELECT s.doc, n.position FROM subject_namespaces n JOIN subjects s ON s.id = n.subject"
+            f" WHERE n.{column} = ? ORDER BY s.id, n.position LIMIT 1", (value,)).fetchone()
+        if row is None:
+            return None
+        doc = json.loads(row[0])
+        return doc, doc["namespaces"][row[1]]
+
+    # --- entities -----------------------------------------------------------------------------------------------
+    async def get(self, doc_id: str) -> Doc | None:
+        return await self._run(self._doc, "SELECT doc FROM entities WHERE id = ?", (doc_id,))
+
+    async def put(self, doc: Doc) -> str:
+        return await self._run(self._put_entity, doc)
+
+    async def delete(self, doc_id: str, rev: str) -> None:
+        await self._run(self._delete_entity, doc_id, rev)
+
+    async def list(self, entity_type: str, namespace: str, *, skip: int = 0, limit: int = 30) -> list[Doc]:
+        where, args = _entity_where(entity_type, namespace)
+        return await self._run(self._docs, f"SELECT doc FROM entities WHERE {where}"
+                               " ORDER BY updated DESC, id DESC LIMIT ? OFFSET ?", [*args, limit or -1, skip])
+
+    async def count(self, entity_type: str, namespace: str) -> int:
+        where, args = _entity_where(entity_type, namespace)
+        return await self._run(self._one, f"SELECT count(*) FROM entities WHERE {where}", args)
+
+    # --- activations --------------------------------------------------------------------------------------------
+    async def put_activation(self, record: Doc) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((record, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        """Commit what is pending in one transaction, again and again until nothing is left."""
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await self._run(self._write_activations, [record for record, _ in batch])
+            except Exception as exc:   # the writers' futures carry the failure to every caller in this batch
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+    async def get_activation(self, namespace: str, activation_id: str) -> Doc | None:
+        return await self._run(self._doc, "SELECT doc FROM activations WHERE id = ?", (f"{namespace}/{activation_id}",))
+
+    async def list_activations(self, query: ActivationQuery) -> list[Doc]:
+        where, args = _activation_where(query)
+        return await self._run(self._docs, f"SELECT doc FROM activations WHERE {where}"
+                               " ORDER BY start DESC, id DESC LIMIT ? OFFSET ?",
+                               [*args, query.limit or -1, query.skip])
+
+    async def count_activations(self, query: ActivationQuery) -> int:
+        where, args = _activation_where(query)
+        return await self._run(self._one, f"SELECT count(*) FROM activations WHERE {where}", args)
+
+    # --- subjects and namespace limits --------------------------------------------------------------------------
+    async def get_subject(self, subject: str) -> Doc | None:
+        return await self._run(self._doc, "SELECT doc FROM subjects WHERE id = ?", (subject,))
+
+    async def put_subject(self, doc: Doc) -> None:
+        await self._run(self._put_subject, doc)
+
+    async def delete_subject(self, subject: str) -> bool:
+        return await self._run(self._delete_subject, subject)
+
+    async def list_subjects(self) -> list[Doc]:
+        return await self._run(self._docs, "SELECT doc FROM subjects ORDER BY id", [])
+
+    async def find_namespace(self, uuid: str) -> tuple[Doc, Doc] | None:
+        return await self._run(self._find, "uuid", uuid)
+
+    async def find_namespace_by_name(self, namespace: str) -> tuple[Doc, Doc] | None:
+        return await self._run(self._find, "name", namespace)
+
+    async def get_limits(self, namespace: str) -> Doc | None:
+        return await self._run(self._doc, "SELECT doc FROM limits WHERE namespace = ?", (namespace,))
+
+    async def put_limits(self, namespace: str, limits: Doc) -> None:
+        stored = {k: v for k, v in limits.items() if k not in ("_id", "_rev")}
+        await self._run(self._exec, "INSERT OR REPLACE INTO limits (namespace, doc) VALUES (?, ?)",
+                        (namespace, json.dumps(stored)))
+
+    # --- health -------------------------------------------------------------------------------------------------
+    async def ping(self) -> None:
+        await self._run(self._one, "SELECT 1", ())
