@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -18,11 +19,12 @@ log = structlog.get_logger(__name__)
 
 class LeanBalancer:
     def __init__(self, bus: Bus, *, controller: int, invoker: int = 0, timeout_factor: float = 2.0,
-                 timeout_addon_s: float = 60.0) -> None:
+                 timeout_addon_s: float = 60.0, on_release: Callable[[Entry, str], None] | None = None) -> None:
         self._bus = bus
         self._controller = controller
         self._invoker = invoker
-        self._book = ActivationBook(timeout_factor=timeout_factor, timeout_addon_s=timeout_addon_s)
+        self._book = ActivationBook(timeout_factor=timeout_factor, timeout_addon_s=timeout_addon_s,
+                                    on_release=on_release)
         self._acks: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> LeanBalancer:

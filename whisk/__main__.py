@@ -1,0 +1,54 @@
+"""`whisk` / `python -m whisk`: with no arguments (or `serve`) run the server in the role WHISK_ROLE names;
+with any other arguments, the `wsk`-compatible command-line client (`whisk --help`)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+SERVE = ("serve",)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in SERVE:
+        if len(args) > 1 and args[1] in ("-h", "--help"):
+            return _serve_help()
+        return _serve()
+    from whisk.cli.main import main as cli_main
+    from whisk.roles import open_store
+    return cli_main(args, open_store=open_store)
+
+
+def _serve_help() -> int:
+    from whisk.config import variables
+    print("usage: whisk [serve]\n\nStart the whisk server in the role WHISK_ROLE names (controller | invoker |"
+          " standalone).\nEvery setting is an environment variable:\n")
+    for name, _field, default in variables():
+        print(f"  {name:<40} default: {default!r}")
+    return 0
+
+
+def _serve() -> int:
+    from whisk.config import ConfigError, Settings
+    from whisk.logs import configure
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"whisk: configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure(settings.log_format, settings.log_level)
+    from whisk.roles import serve
+    try:
+        asyncio.run(serve(settings))
+    except ConfigError as exc:
+        print(f"whisk: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"whisk: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

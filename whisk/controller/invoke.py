@@ -1,0 +1,210 @@
+"""The controller's activation service (spec §3.2): throttle, build the activation message, publish it through the
+load balancer, and wait for a blocking result. HTTP mapping lives in `whisk/api/activate.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from whisk.config import Settings
+from whisk.controller.journal import Journal
+from whisk.controller.throttle import RateThrottle, check_concurrency
+from whisk.entities.errors import Invalid, WhiskError
+from whisk.loadbalancer.base import LoadBalancer
+from whisk.loadbalancer.book import Entry, Forced
+from whisk.messages import ActivationMessage, controller_instance
+from whisk.store.base import Store
+
+log = structlog.get_logger(__name__)
+
+RESERVED = "Request defines parameters that are not allowed (e.g., reserved properties)."
+WHISK_ERROR = 3
+# After a shrunk ack (the record was too large for the bus) the record is read from the store (spec §3.2).
+STORE_POLL_DELAYS_S = (0.05, 0.2, 1.0, 3.0, 5.0, 7.0)
+
+
+def new_activation_id() -> str:
+    return secrets.token_hex(16)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(slots=True)
+class Outcome:
+    activation_id: str
+    record: dict[str, Any] | None      # stored form; None when the blocking wait ran out (202) or non-blocking
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who invokes: the authenticated identity as the activation message carries it (spec §5.2)."""
+
+    subject: str
+    namespace: str
+    uuid: str
+    api_key: str
+    invocations_per_minute: int
+    concurrent_invocations: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"subject": self.subject, "namespace": {"name": self.namespace, "uuid": self.uuid},
+                "authkey": {"api_key": self.api_key}, "rights": ["READ", "PUT", "DELETE", "ACTIVATE"],
+                "limits": {}}
+
+
+def _params(items: list[dict[str, Any]] | None) -> tuple[dict[str, Any], list[str]]:
+    values: dict[str, Any] = {}
+    init: list[str] = []
+    for p in items or ():
+        values[p["key"]] = p.get("value")
+        if p.get("init"):
+            init.append(p["key"])
+    return values, init
+
+
+def _truthy(value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value != 0
+    if isinstance(value, str):
+        return value != ""
+    return True
+
+
+def _annotation(doc: dict[str, Any], key: str) -> Any:
+    for a in doc.get("annotations") or ():
+        if a.get("key") == key:
+            return a.get("value")
+    return None
+
+
+class Activator:
+    def __init__(self, settings: Settings, store: Store, balancer: LoadBalancer) -> None:
+        self._settings = settings
+        self._store = store
+        self._balancer = balancer
+        self._rate = RateThrottle()
+        self._controller = controller_instance(settings.instance)
+        self._journal = Journal(Path(settings.data_dir) / f"controller{settings.instance}.journal")
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # --- lifecycle --------------------------------------------------------------------------------------------------
+
+    async def recover(self) -> int:
+        """Close, as whisk errors, the activations a previous run accepted and never recorded."""
+        closed = 0
+        for entry in self._journal.unfinished():
+            namespace, activation_id = entry["ns"], entry["id"]
+            try:
+                if await self._store.get_activation(namespace, activation_id) is not None:
+                    continue
+                path = entry["path"]
+                annotations = [{"key": "path", "value": path}, {"key": "kind", "value": "unknown"}]
+                if entry.get("binding"):
+                    annotations.append({"key": "binding", "value": entry["binding"]})
+                now = now_ms()
+                await self._store.put_activation({
+                    "_id": f"{namespace}/{activation_id}", "entityType": "activation", "namespace": namespace,
+                    "name": path.rsplit("/", 1)[-1], "subject": entry.get("subject", namespace),
+                    "activationId": activation_id, "start": now, "end": now, "duration": 0,
+                    "response": {"statusCode": WHISK_ERROR, "result": {
+                        "error": "The activation was interrupted: the platform restarted before it completed."}},
+                    "logs": [], "version": entry.get("version", "0.0.1"), "publish": False,
+                    "annotations": annotations})
+                closed += 1
+            except WhiskError as exc:
+                log.error("controller.recover.failed", activation_id=activation_id, error=str(exc))
+        if closed:
+            log.warning("controller.recovered", closed=closed)
+        self._journal.open()
+        return closed
+
+    async def close(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._journal.close()
+
+    def released(self, entry: Entry, outcome: str) -> None:
+        """Balancer callback: an activation completed (or was forced)."""
+        self._journal.completed(entry.activation_id)
+
+    # --- invoke -----------------------------------------------------------------------------------------------------
+
+    def throttle(self, caller: Caller) -> None:
+        """Per-minute then concurrent (spec §8: both before the action is even looked up)."""
+        self._rate.charge(caller.uuid, caller.invocations_per_minute)
+        check_concurrency(self._balancer.in_flight(caller.uuid), caller.concurrent_invocations)
+
+    def pending(self, namespace: str, activation_id: str) -> Entry | None:
+        entry = self._balancer.pending(activation_id)
+        return entry if entry is not None and entry.namespace == namespace else None
+
+    async def invoke(self, caller: Caller, action: dict[str, Any], *, path: str, binding: str | None,
+                     revision: str | None, payload: Any, blocking: bool, wait_ms: int, tid: str,
+                     cause: str | None = None, activation_id: str | None = None) -> Outcome:
+        """Publish one activation of `action` (its stored document with merged parameters)."""
+        params, init_args = _params(action.get("parameters"))
+        if isinstance(payload, dict) and payload:
+            if _truthy(_annotation(action, "final")):
+                frozen = {k for k, v in params.items() if v is not None}
+                if frozen & payload.keys():
+                    raise Invalid(RESERVED)
+            content: Any = params | payload
+        elif isinstance(payload, list):
+            content = payload                     # a JSON array replaces the parameters (sequences, spec §3.1)
+        else:
+            content = params
+        limits = action.get("limits") or {}
+        exec_ = action.get("exec") or {}
+        activation_id = activation_id or new_activation_id()
+        ns_path, name = path.rsplit("/", 1)
+        action_ref: dict[str, Any] = {"path": ns_path, "name": name, "version": action.get("version", "0.0.1")}
+        if binding:
+            action_ref["binding"] = binding
+        msg = ActivationMessage(
+            transid=[tid, now_ms()], action=action_ref, revision=revision, user=caller.to_json(),
+            activation_id=activation_id, root_controller=self._controller, blocking=blocking, content=content,
+            init_args=init_args, cause=cause)
+        timeout_ms = int(limits.get("timeout", self._settings.std_action_timeout))
+        self._journal.accepted(activation_id, caller.namespace, caller.subject, path, action_ref["version"], binding)
+        try:
+            waiter = await self._balancer.publish(
+                msg, namespace_uuid=caller.uuid, memory_mb=int(limits.get("memory", 256)), timeout_ms=timeout_ms,
+                concurrency=int(limits.get("concurrency", 1)), blackbox=exec_.get("kind") == "blackbox")
+        except BaseException:
+            self._journal.completed(activation_id)
+            raise
+        if not blocking or waiter is None:
+            return Outcome(activation_id, None)
+        return Outcome(activation_id, await self._wait(caller.namespace, activation_id, waiter, wait_ms))
+
+    async def _wait(self, namespace: str, activation_id: str, waiter: asyncio.Future[Any],
+                    wait_ms: int) -> dict[str, Any] | None:
+        deadline = time.monotonic() + wait_ms / 1000
+        try:
+            answer = await asyncio.wait_for(asyncio.shield(waiter), wait_ms / 1000)
+        except (asyncio.TimeoutError, Forced):
+            answer = activation_id
+        if isinstance(answer, dict):
+            return answer
+        for delay in STORE_POLL_DELAYS_S:
+            record = await self._store.get_activation(namespace, activation_id)
+            if record is not None:
+                return record
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            await asyncio.sleep(min(delay, left))
+        return await self._store.get_activation(namespace, activation_id)

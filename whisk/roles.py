@@ -1,0 +1,270 @@
+"""Wiring: the only module that maps a URL scheme to an adapter and builds each role's object graph.
+
+One `cleanup_ctx` entry per resource, opened in order and closed in reverse (STYLE.md). Roles:
+controller (REST API + balancer), invoker (pool + bus feed), standalone (both, in one process, over the
+in-process bus unless WHISK_BUS says otherwise).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import structlog
+from aiohttp import web
+
+from whisk.config import ConfigError, Settings
+from whisk.containerpool.base import ContainerFactory
+from whisk.discovery.base import Discovery
+from whisk.messaging.base import Bus
+from whisk.store.base import Store
+
+log = structlog.get_logger(__name__)
+
+BUS = web.AppKey("bus", Bus)
+DISCOVERY = web.AppKey("discovery", Discovery)
+INVOKER = web.AppKey("invoker", Any)
+BALANCER = web.AppKey("balancer", Any)
+POOL = web.AppKey("pool", Any)
+DRAINING = web.AppKey("draining", asyncio.Event)
+
+
+# --- adapters by URL -----------------------------------------------------------------------------------------------
+
+def store_from_url(url: str) -> AbstractAsyncContextManager[Store]:
+    parts = urlsplit(url)
+    match parts.scheme:
+        case "memory":
+            from whisk.store.memory import MemoryStore
+            return MemoryStore()
+        case "sqlite":
+            from whisk.store.sqlite import SqliteStore
+            path = unquote(parts.netloc + parts.path)
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            return SqliteStore(path)
+        case "couchdb" | "couchdbs":
+            from whisk.store.couchdb import CouchStore
+            scheme = "https" if parts.scheme == "couchdbs" else "http"
+            return CouchStore(f"{scheme}://{parts.netloc}{parts.path}")
+        case other:
+            raise ConfigError(f"WHISK_STORE: unsupported scheme {other!r}")
+
+
+def bus_from_url(url: str, client_id: str) -> AbstractAsyncContextManager[Bus]:
+    parts = urlsplit(url)
+    match parts.scheme:
+        case "memory":
+            from whisk.messaging.memory import MemoryBus
+            return MemoryBus()
+        case "kafka":
+            from whisk.messaging.kafka import KafkaBus
+            return KafkaBus(parts.netloc.split(","), client_id=client_id)
+        case other:
+            raise ConfigError(f"WHISK_BUS: unsupported scheme {other!r}")
+
+
+def discovery_from_url(url: str) -> AbstractAsyncContextManager[Discovery]:
+    parts = urlsplit(url)
+    match parts.scheme:
+        case "local":
+            from whisk.discovery.local import LocalDiscovery
+            return LocalDiscovery()
+        case "consul":
+            from whisk.discovery.consul import ConsulDiscovery
+            return ConsulDiscovery(f"http://{parts.netloc}")
+        case other:
+            raise ConfigError(f"WHISK_DISCOVERY: unsupported scheme {other!r}")
+
+
+def containers_from_settings(settings: Settings, manifest: Any) -> ContainerFactory:
+    parts = urlsplit(settings.containers_url)
+    match parts.scheme:
+        case "process":
+            from whisk.containerpool.process import ProcessContainerFactory
+            return ProcessContainerFactory(manifest, invoker_instance=settings.instance)
+        case "docker":
+            from whisk.containerpool.docker import DockerContainerFactory
+            socket = parts.path or None
+            return DockerContainerFactory(docker_url=f"unix://{socket}" if socket else None,
+                                          invoker_instance=settings.instance, network=settings.docker_network)
+        case other:
+            raise ConfigError(f"WHISK_CONTAINERS: unsupported scheme {other!r}")
+
+
+# --- resources as cleanup contexts -----------------------------------------------------------------------------------
+
+def _store_ctx(settings: Settings):
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        from whisk.api.keys import STORE
+        async with store_from_url(settings.store_url) as store:
+            app[STORE] = store
+            if settings.runs_controller and settings.bootstrap_users:
+                from whisk.controller.subjects import Subjects
+                await Subjects(store).bootstrap()
+            yield
+    return ctx
+
+
+def _bus_ctx(settings: Settings):
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        async with bus_from_url(settings.bus_url, f"{settings.role}{settings.instance}") as bus:
+            app[BUS] = bus
+            yield
+    return ctx
+
+
+def _invoker_ctx(settings: Settings):
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        from whisk.api.keys import STORE
+        from whisk.containerpool.pool import ContainerPool
+        from whisk.invoker.service import Invoker
+        from whisk.runtimes.manifest import load_manifest
+
+        manifest = load_manifest()
+        factory = containers_from_settings(settings, manifest)
+        describe = getattr(factory, "describe", None)
+        log.info("invoker.containers", backend=settings.containers_url,
+                 detail=describe() if callable(describe) else "action proxies run as child processes")
+
+        def image_of(action: dict[str, Any]) -> str:
+            exec_ = action.get("exec") or {}
+            if exec_.get("kind") == "blackbox":
+                return exec_.get("image", "")
+            return manifest.resolve(exec_.get("kind", "")).image
+
+        await factory.cleanup()
+        pool = ContainerPool(factory, manifest, invoker_instance=settings.instance,
+                             memory_mb=settings.pool_memory_mb, pause_grace_s=settings.pool_pause_grace_ms / 1000,
+                             idle_timeout_s=settings.pool_idle_timeout_s, prewarm=settings.pool_prewarm,
+                             max_result_bytes=settings.max_payload_size)
+        await pool.start()
+        app[POOL] = pool
+        api_host = settings.api_host or settings.own_url
+        try:
+            async with Invoker(instance=settings.instance, bus=app[BUS], store=app[STORE], pool=pool,
+                               image_of=image_of, api_host=api_host, user_memory_mb=settings.pool_memory_mb,
+                               max_intake=max(4, settings.pool_memory_mb // 128 * settings.max_action_concurrency),
+                               ) as invoker:
+                app[INVOKER] = invoker
+                yield
+                await invoker.drain(settings.shutdown_grace_s)
+        finally:
+            await pool.close()
+            await factory.close()
+    return ctx
+
+
+def _controller_ctx(settings: Settings):
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        from whisk.api.keys import ACTIVATOR, STORE
+        from whisk.controller.invoke import Activator
+        from whisk.loadbalancer.lean import LeanBalancer
+
+        activator: Activator | None = None
+
+        def released(entry: Any, outcome: str) -> None:
+            if activator is not None:
+                activator.released(entry, outcome)
+
+        async with LeanBalancer(app[BUS], controller=settings.instance, invoker=0,
+                                timeout_factor=settings.ack_timeout_factor,
+                                timeout_addon_s=settings.ack_timeout_addon_s, on_release=released) as balancer:
+            app[BALANCER] = balancer
+            activator = Activator(settings, app[STORE], balancer)
+            await activator.recover()
+            app[ACTIVATOR] = activator
+            yield
+            await activator.close()
+    return ctx
+
+
+# --- the applications ---------------------------------------------------------------------------------------------
+
+async def _ping(request: web.Request) -> web.Response:
+    return web.Response(text="pong")
+
+
+def build_app(settings: Settings) -> web.Application:
+    if settings.runs_controller:
+        from whisk.api.app import make_app
+        app = make_app(settings, None)  # the store arrives through the cleanup context below
+    else:
+        from whisk.api.keys import SETTINGS
+        app = web.Application()
+        app[SETTINGS] = settings
+        app.router.add_get("/ping", _ping)
+    app[DRAINING] = asyncio.Event()
+    app.cleanup_ctx.append(_store_ctx(settings))
+    app.cleanup_ctx.append(_bus_ctx(settings))
+    if settings.runs_invoker:
+        app.cleanup_ctx.append(_invoker_ctx(settings))
+    if settings.runs_controller:
+        app.cleanup_ctx.append(_controller_ctx(settings))
+    return app
+
+
+def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    if not settings.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    return context
+
+
+async def serve(settings: Settings) -> None:
+    """Run the role until SIGTERM or SIGINT; a second signal stops at once."""
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    app = build_app(settings)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_grace_s)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=_ssl_context(settings),
+                       reuse_address=True, backlog=1024)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            log.warning("server.killed", reason="second signal")
+            os._exit(1)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal)
+    url = settings.own_url
+    log.info("server.started", role=settings.role, url=url, store=_redact(settings.store_url),
+             bus=settings.bus_url, containers=settings.containers_url)
+    if settings.runs_controller and settings.bootstrap_users:
+        from whisk.controller.subjects import GUEST_KEY, GUEST_UUID  # the well-known guest key, spec §1.2
+        print(f"whisk is ready: API host {url}  auth {GUEST_UUID}:{GUEST_KEY}\n"
+              f"  wsk property set --apihost {url} --auth {GUEST_UUID}:{GUEST_KEY}", flush=True)
+    await stop.wait()
+    log.info("server.stopping")
+    app[DRAINING].set()
+    await runner.cleanup()
+    log.info("server.stopped")
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
+
+
+@asynccontextmanager
+async def open_store(url: str | None) -> AsyncIterator[Store]:
+    """For `whisk admin`: the configured store (WHISK_STORE) or the given URL."""
+    if url is None:
+        url = Settings.from_env().store_url
+    if url.startswith("sqlite://"):
+        Path(unquote(urlsplit(url).netloc + urlsplit(url).path)).parent.mkdir(parents=True, exist_ok=True)
+    async with store_from_url(url) as store:
+        yield store
