@@ -1,11 +1,129 @@
-"""Routes that start activations: invoke an action, fire a trigger. They answer 503 until the invoke path lands."""
+"""Routes that start activations (spec §1.6, §3.2): invoke an action. Trigger fire and web actions answer 503 until
+their issue lands. HTTP statuses are decided here; the work is `whisk.controller.invoke.Activator`'s.
+"""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from aiohttp import web
 
-from whisk.entities.errors import BackendUnavailable
+from whisk.api.keys import ACTIVATOR, IDENTITY, SETTINGS, TID
+from whisk.controller.invoke import Activator, Caller
+from whisk.entities.errors import BackendUnavailable, Invalid, TooLarge
+
+ACTIVATION_HEADER = "x-openwhisk-activation-id"
+STATUS_WORDS = ("success", "application error", "action developer error", "whisk internal error")
+# Blocking outcome → HTTP status (spec §1.6): success 200, application and developer errors 502, whisk errors 500.
+BLOCKING_STATUS = (200, 502, 502, 500)
+_TRUE, _FALSE = ("true",), ("false", "")
 
 
 async def not_yet(request: web.Request) -> web.StreamResponse:
     raise BackendUnavailable("Activations are not available on this server yet.")
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    value = request.query.get(name, "false").lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise Invalid(f"The request content was malformed:\nThe parameter '{name}' must be 'true' or 'false'.")
+
+
+def _wait_ms(request: web.Request, max_ms: int) -> int:
+    text = request.query.get("timeout")
+    if text is None:
+        return max_ms
+    try:
+        value = int(text)
+    except ValueError:
+        raise Invalid("Timeout must be number of milliseconds up to 60000.") from None
+    if not 0 < value <= max_ms:
+        raise Invalid(f"Timeout must be number of milliseconds up to {max_ms}.")
+    return value
+
+
+async def read_payload(request: web.Request, max_bytes: int) -> Any:
+    """The invoke/fire body: empty → None, else a JSON object (413 past the payload limit, spec §8)."""
+    length = request.content_length
+    if length is not None and length > max_bytes:
+        raise TooLarge(f"Request larger than allowed: {length} > {max_bytes} bytes.")
+    raw = await request.read()
+    if len(raw) > max_bytes:
+        raise TooLarge(f"Request larger than allowed: {len(raw)} > {max_bytes} bytes.")
+    if not raw.strip():
+        return None
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        raise Invalid("The request content was malformed:\nRequest body is not valid JSON.") from None
+    if not isinstance(payload, dict):
+        raise Invalid("The request content was malformed:\nexpected a JSON object.")
+    return payload
+
+
+def extended_response(response: dict[str, Any]) -> dict[str, Any]:
+    code = int(response.get("statusCode", 0))
+    out: dict[str, Any] = {"status": STATUS_WORDS[code] if 0 <= code < 4 else "whisk internal error",
+                           "success": code == 0}
+    if "result" in response:
+        out["result"] = response["result"]
+    if "size" in response:
+        out["size"] = response["size"]
+    return out
+
+
+def extended_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The activation as every API read shows it (spec §2.7): no store fields, extended response."""
+    out = {k: v for k, v in record.items() if k not in ("_id", "_rev", "entityType")}
+    out["response"] = extended_response(record.get("response") or {})
+    if out.get("end"):
+        out.setdefault("duration", out["end"] - out.get("start", out["end"]))
+    else:
+        out.pop("end", None)
+    return out
+
+
+def caller_of(request: web.Request) -> Caller:
+    identity = request[IDENTITY]
+    return Caller(subject=identity.subject, namespace=identity.namespace, uuid=identity.uuid,
+                  api_key=request.get("whisk.api_key") or f"{identity.uuid}:{identity.key}",
+                  invocations_per_minute=identity.limits.invocations_per_minute,
+                  concurrent_invocations=identity.limits.concurrent_invocations)
+
+
+async def invoke_action(request: web.Request) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    activator: Activator | None = request.app.get(ACTIVATOR)
+    if activator is None:
+        raise BackendUnavailable("Activations are not available on this server.")
+    caller = caller_of(request)
+    activator.throttle(caller)                        # before the lookup, as OpenWhisk does (spec §8)
+    segments = request.path.split("/")[5:]            # /api/v1/namespaces/{ns}/actions/[pkg/]name
+    namespace = request.path.split("/")[4]
+    package, name = (segments[0], segments[1]) if len(segments) == 2 else (None, segments[0])
+    blocking = _flag(request, "blocking")
+    result_only = _flag(request, "result")
+    wait_ms = _wait_ms(request, settings.max_blocking_wait_ms)
+    payload = await read_payload(request, settings.max_payload_size)
+    from whisk.api.keys import ENTITIES
+    resolved = await request.app[ENTITIES].resolve_action(request[IDENTITY], namespace, package, name)
+    action = resolved.action.to_json() if hasattr(resolved.action, "to_json") else resolved.action
+    outcome = await activator.invoke(caller, action, path=resolved.path, binding=resolved.binding,
+                                     revision=resolved.revision, payload=payload, blocking=blocking,
+                                     wait_ms=wait_ms, tid=request[TID])
+    headers = {ACTIVATION_HEADER: outcome.activation_id}
+    if outcome.record is None:
+        return web.json_response({"activationId": outcome.activation_id}, status=202, headers=headers)
+    record = outcome.record
+    code = int((record.get("response") or {}).get("statusCode", 0))
+    status = BLOCKING_STATUS[code] if 0 <= code < 4 else 500
+    result = (record.get("response") or {}).get("result")
+    if isinstance(result, list):
+        return web.json_response(result, status=status, headers=headers)
+    if result_only:
+        return web.json_response(result if result is not None else {}, status=status, headers=headers)
+    return web.json_response(extended_record(record), status=status, headers=headers)
