@@ -1,0 +1,60 @@
+"""Throttles (spec §8) and the restart journal, on their own."""
+
+from __future__ import annotations
+
+import pytest
+
+from whisk.controller.journal import Journal
+from whisk.controller.throttle import RateThrottle, check_concurrency
+from whisk.entities.errors import Throttled
+
+
+class Clock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_rate_counts_per_calendar_minute_and_charges_rejected_requests() -> None:
+    clock = Clock(120.0)
+    rate = RateThrottle(clock)
+    rate.charge("ns", 2)
+    rate.charge("ns", 2)
+    with pytest.raises(Throttled, match=r"Too many requests in the last minute \(count: 3, allowed: 2\)\."):
+        rate.charge("ns", 2)
+    with pytest.raises(Throttled, match=r"count: 4"):
+        rate.charge("ns", 2)
+    rate.charge("other", 2)                      # namespaces are counted apart
+    clock.t = 179.9                              # same calendar minute
+    with pytest.raises(Throttled):
+        rate.charge("ns", 2)
+    clock.t = 180.0                              # a new minute starts from zero
+    rate.charge("ns", 2)
+
+
+def test_concurrency_allows_strictly_below_the_limit() -> None:
+    check_concurrency(29, 30)
+    with pytest.raises(Throttled, match=r"Too many concurrent requests in flight \(count: 30, allowed: 30\)\."):
+        check_concurrency(30, 30)
+
+
+def test_journal_lists_accepted_but_not_completed(tmp_path) -> None:
+    path = tmp_path / "c0.journal"
+    journal = Journal(path)
+    assert journal.unfinished() == []
+    journal.open()
+    journal.accepted("a" * 32, "guest", "guest", "guest/pkg/x", "0.0.1", "guest/bound")
+    journal.accepted("b" * 32, "guest", "guest", "guest/y", "0.0.2", None)
+    journal.completed("a" * 32)
+    journal.close()
+    with path.open("a") as f:
+        f.write('+ {"id": "torn')                # a crash mid-write leaves a torn line: ignored
+    left = Journal(path).unfinished()
+    assert [e["id"] for e in left] == ["b" * 32]
+    assert left[0]["path"] == "guest/y" and left[0]["version"] == "0.0.2"
+    reopened = Journal(path)
+    reopened.open()                              # a new run starts the journal afresh
+    reopened.close()
+    assert Journal(path).unfinished() == []

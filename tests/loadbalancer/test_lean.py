@@ -1,0 +1,70 @@
+"""The lean balancer and its in-flight book over the real in-process bus (spec §5.3, §5.5)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from whisk.loadbalancer.book import Forced
+from whisk.loadbalancer.lean import LeanBalancer
+from whisk.messages import Acknowledgement, ActivationMessage, completed_topic, controller_instance, invoker_topic
+from whisk.messaging.memory import MemoryBus
+
+
+def message(activation_id: str, blocking: bool = True) -> ActivationMessage:
+    return ActivationMessage(
+        transid=["tid", 1], action={"path": "guest", "name": "a", "version": "0.0.1"}, revision=None,
+        user={"subject": "guest", "namespace": {"name": "guest", "uuid": "u1"}, "authkey": {"api_key": "u1:k"}},
+        activation_id=activation_id, root_controller=controller_instance(0), blocking=blocking, content={"x": 1})
+
+
+async def test_result_then_completion_resolves_waiter_and_frees_the_slot() -> None:
+    async with MemoryBus() as bus:
+        released = []
+        async with LeanBalancer(bus, controller=0, on_release=lambda e, o: released.append((e.activation_id, o))) as lb:
+            feed = bus.consume(invoker_topic(0), "invoker0").__aiter__()
+            waiter = await lb.publish(message("a" * 32), namespace_uuid="u1", memory_mb=256, timeout_ms=1000,
+                                      concurrency=1, blackbox=False)
+            sent = ActivationMessage.from_bytes(await asyncio.wait_for(feed.__anext__(), 5))
+            assert sent.activation_id == "a" * 32 and sent.content == {"x": 1}
+            assert lb.in_flight("u1") == 1 and lb.pending("a" * 32) is not None
+            record = {"activationId": "a" * 32, "response": {"statusCode": 0, "result": {"ok": True}}}
+            await bus.send(completed_topic(0), Acknowledgement(["tid", 1], "a" * 32, record).to_bytes())
+            assert await asyncio.wait_for(waiter, 5) == record
+            assert lb.in_flight("u1") == 1          # the result alone does not free the slot
+            await bus.send(completed_topic(0), Acknowledgement(["tid", 1], "a" * 32, None, {"instance": 0}).to_bytes())
+            for _ in range(500):
+                if not released:
+                    await asyncio.sleep(0.01)
+            assert released == [("a" * 32, "success")] and lb.in_flight("u1") == 0
+
+
+async def test_completion_without_result_wakes_the_waiter_with_the_id() -> None:
+    async with MemoryBus() as bus:
+        async with LeanBalancer(bus, controller=0) as lb:
+            waiter = await lb.publish(message("b" * 32), namespace_uuid="u1", memory_mb=256, timeout_ms=1000,
+                                      concurrency=1, blackbox=False)
+            ack = Acknowledgement(["tid", 1], "b" * 32, "b" * 32, {"instance": 0}, is_system_error=True)
+            await bus.send(completed_topic(0), ack.to_bytes())
+            assert await asyncio.wait_for(waiter, 5) == "b" * 32
+
+
+async def test_forced_completion_after_the_ack_timeout() -> None:
+    async with MemoryBus() as bus:
+        async with LeanBalancer(bus, controller=0, timeout_factor=0.0, timeout_addon_s=0.05) as lb:
+            waiter = await lb.publish(message("c" * 32), namespace_uuid="u1", memory_mb=256, timeout_ms=1000,
+                                      concurrency=1, blackbox=False)
+            with pytest.raises(Forced):
+                await asyncio.wait_for(waiter, 5)
+            assert lb.in_flight("u1") == 0 and lb.book.forced_total == 1
+
+
+def test_acks_round_trip_in_openwhisk_shapes() -> None:
+    combined = Acknowledgement(["t", 5], "d" * 32, {"activationId": "d" * 32}, {"instance": 0}, False)
+    parsed = Acknowledgement.from_bytes(combined.to_bytes())
+    assert parsed.is_result and parsed.is_completion and parsed.activation_id == "d" * 32
+    completion = Acknowledgement.from_bytes(Acknowledgement(["t", 5], "e" * 32, None, {"instance": 0}).to_bytes())
+    assert completion.is_completion and not completion.is_result and completion.activation_id == "e" * 32
+    shrunk = Acknowledgement.from_bytes(combined.shrunk().to_bytes())
+    assert shrunk.response == "d" * 32
