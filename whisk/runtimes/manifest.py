@@ -1,0 +1,156 @@
+"""The runtime manifest: which action kinds exist, and the image, command and prewarm count of each.
+
+`runtimes.json` beside this module is the one place to add a kind (spec §2.3, §7.1; OpenWhisk's
+`ansible/files/runtimes.json` and `E/ExecManifest.scala`). Kinds are compared lower-cased and trimmed;
+`<family>:default` names the family's default kind; `blackbox` is always accepted (its image comes with the action).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from whisk.entities.errors import Invalid
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_PATH = HERE / "runtimes.json"
+BLACKBOX = "blackbox"
+SEQUENCE = "sequence"
+_DEFAULT_KIND = re.compile(r"([a-z0-9]+):default")
+_MEMORY = re.compile(r"\s*(\d+)\s*(b|k|kb|m|mb|g|gb)?\s*", re.IGNORECASE)
+_MB_PER_UNIT = {"b": 1 / (1 << 20), "k": 1 / 1024, "kb": 1 / 1024, "m": 1, "mb": 1, "g": 1024, "gb": 1024}
+
+
+class ManifestError(ValueError):
+    """runtimes.json is malformed; the message names the entry."""
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    kind: str
+    family: str
+    image: str                      # docker image; empty for blackbox (the action names its own)
+    command: tuple[str, ...]        # argv that runs the proxy as a child process; empty for blackbox
+    default: bool
+    deprecated: bool
+    requires_main: bool
+    prewarm_count: int
+    prewarm_memory_mb: int
+    attached: bool = True           # code stored as an attachment (OpenWhisk's "attached" in GET /)
+
+
+BLACKBOX_RUNTIME = Runtime(kind=BLACKBOX, family=BLACKBOX, image="", command=(), default=False, deprecated=False,
+                           requires_main=False, prewarm_count=0, prewarm_memory_mb=0, attached=False)
+
+
+class Manifest:
+    def __init__(self, runtimes: Iterable[Runtime], aliases: Mapping[str, str] | None = None) -> None:
+        self._runtimes = list(runtimes)
+        self._by_kind = {r.kind: r for r in self._runtimes}
+        if len(self._by_kind) != len(self._runtimes):
+            raise ManifestError("a kind is listed more than once")
+        self._aliases = dict(aliases or {})
+        for alias, kind in self._aliases.items():
+            if alias in self._by_kind or kind not in self._by_kind:
+                raise ManifestError(f"alias {alias!r}: clashes with a kind or names no kind ({kind!r})")
+        self._defaults = _defaults(self._runtimes)
+
+    def resolve(self, kind: str) -> Runtime:
+        """The runtime of an action kind; Invalid with OpenWhisk's message if unknown or deprecated."""
+        key = kind.strip().lower()
+        if key == BLACKBOX:
+            return BLACKBOX_RUNTIME
+        if match := _DEFAULT_KIND.fullmatch(key):
+            key = self._defaults.get(match.group(1), key)
+        runtime = self._by_kind.get(self._aliases.get(key, key))
+        if runtime is None:
+            valid = ", ".join(f"'{k}'" for k in sorted([*self._by_kind, BLACKBOX, SEQUENCE]))
+            raise Invalid(f"The specified runtime '{key}' is not supported by this platform. Valid values are: {valid}.")
+        if runtime.deprecated:
+            raise Invalid(f"The '{runtime.kind}' runtime is no longer supported. "
+                          "You may read and delete but not update or invoke this action.")
+        return runtime
+
+    def runtimes(self) -> list[Runtime]:
+        return list(self._runtimes)
+
+    def prewarm(self) -> list[Runtime]:
+        """The kinds that keep stem cells (prewarmed, uninitialized containers), spec §7.1."""
+        return [r for r in self._runtimes if r.prewarm_count > 0 and not r.deprecated]
+
+    def info(self) -> dict[str, list[dict[str, Any]]]:
+        """The "runtimes" object of GET / (spec §1.14), as OpenWhisk's `Runtimes.toJson` writes it."""
+        families: dict[str, list[dict[str, Any]]] = {}
+        for r in self._runtimes:
+            families.setdefault(r.family, []).append({
+                "kind": r.kind, "image": r.image, "deprecated": r.deprecated, "default": r.default,
+                "attached": r.attached, "requireMain": r.requires_main})
+        return families
+
+
+def load_manifest(path: str | None = None) -> Manifest:
+    """Read runtimes.json (default: the one beside this module); ManifestError if it is malformed."""
+    source = Path(path) if path else DEFAULT_PATH
+    try:
+        document = json.loads(source.read_text(encoding="utf-8"))
+        families = document["runtimes"]
+        runtimes, aliases = [], {}
+        for family, entries in families.items():
+            for entry in entries:
+                runtime = _runtime(family, entry)
+                runtimes.append(runtime)
+                aliases |= {str(a).strip().lower(): runtime.kind for a in entry.get("aliases", [])}
+    except ManifestError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ManifestError(f"{source}: {type(exc).__name__}: {exc}") from exc
+    return Manifest(runtimes, aliases)
+
+
+def _runtime(family: str, entry: Mapping[str, Any]) -> Runtime:
+    kind = str(entry["kind"]).strip().lower()
+    if not kind.startswith(f"{family}:"):
+        raise ManifestError(f"kind {kind!r} is not of the family {family!r}")
+    cells = entry.get("stemCells") or []
+    count = sum(int(c.get("initialCount", c.get("count", 0))) for c in cells)
+    memory = _memory_mb(cells[0]["memory"]) if cells else 0
+    image = entry.get("image", "")
+    if isinstance(image, Mapping):          # OpenWhisk's {prefix, name, tag} form
+        image = "/".join(p for p in (image.get("prefix"), image["name"]) if p) + f":{image.get('tag') or 'latest'}"
+    command = tuple(str(a).replace("{python}", sys.executable).replace("{runtimes}", str(HERE))
+                    for a in entry.get("command", []))
+    return Runtime(kind=kind, family=family, image=str(image), command=command,
+                   default=bool(entry.get("default", False)), deprecated=bool(entry.get("deprecated", False)),
+                   requires_main=bool(entry.get("requireMain", False)), prewarm_count=count,
+                   prewarm_memory_mb=memory, attached=bool(entry.get("attached", True)))
+
+
+def _memory_mb(value: Any) -> int:
+    """A stem cell's memory: an integer in MB or OpenWhisk's ByteSize text ("256 MB")."""
+    if isinstance(value, int):
+        return value
+    match = _MEMORY.fullmatch(str(value))
+    if not match:
+        raise ManifestError(f"stem cell memory {value!r} is not a size such as '256 MB'")
+    return int(int(match.group(1)) * _MB_PER_UNIT[(match.group(2) or "mb").lower()])
+
+
+def _defaults(runtimes: list[Runtime]) -> dict[str, str]:
+    """Each family's default kind: the one marked default, or the only one (OpenWhisk's rule)."""
+    by_family: dict[str, list[Runtime]] = {}
+    for r in runtimes:
+        by_family.setdefault(r.family, []).append(r)
+    defaults = {}
+    for family, members in by_family.items():
+        marked = [r.kind for r in members if r.default]
+        if len(marked) > 1:
+            raise ManifestError(f"Found more than one default for {family}: {', '.join(marked)}.")
+        if not marked and len(members) > 1:
+            raise ManifestError(f"{family} has multiple versions, but no default.")
+        defaults[family] = marked[0] if marked else members[0].kind
+    return defaults

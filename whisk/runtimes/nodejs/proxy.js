@@ -1,0 +1,284 @@
+#!/usr/bin/env node
+/*
+ * whisk's Node.js action runtime: OpenWhisk's action container protocol (spec §4) with only node's standard library.
+ *
+ * It runs as a container's entry point and as a child process of the `process://` backend.
+ * WHISK_PROXY_SOCKET=/path serves HTTP on a unix socket, else TCP on WHISK_PROXY_HOST (0.0.0.0) :
+ * WHISK_PROXY_PORT (8080). __OW_ALLOW_CONCURRENT=true lets several /run overlap (spec §7.6).
+ *
+ *   POST /init  {"value": {name, main, code, binary, env}}  source text, or a base64 zip (package.json main or index.js)
+ *   POST /run   {value, namespace, action_name, ..., deadline}  -> main(value), a value or a Promise, as JSON
+ *
+ * Statuses and messages follow openwhisk-runtime-nodejs (src/service.js, runner.js): a throw is a developer error
+ * (502 "An error has occurred: ..."), a rejected Promise an application error (200 {"error": ...}).
+ */
+'use strict';
+
+const fs = require('fs');
+const http = require('http');
+const os = require('os');
+const path = require('path');
+const vm = require('vm');
+const zlib = require('zlib');
+const Module = require('module');
+
+const SENTINEL = 'XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX';
+const ALLOW_CONCURRENT = String(process.env.__OW_ALLOW_CONCURRENT || '').toLowerCase() === 'true';
+// main may name a nested property ("handlers.main"); anything else could not be an entry point
+const MAIN_NAME = /^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/;
+
+let status = 'ready';           // ready | starting | running | stopped, as the Node.js runtime tracks it
+let handler;                    // the user's entry point once /init succeeded
+const folders = [];
+
+function setStatus(next) {
+    if (status !== 'stopped') status = next;
+}
+
+function endActivation() {
+    // console writes to pipes and files are synchronous on Linux, so the user's output is already out
+    process.stdout.write(SENTINEL + '\n');
+    process.stderr.write(SENTINEL + '\n');
+}
+
+function envText(value) {
+    if (typeof value === 'string') return value;
+    if (value === null || value === undefined) return '';
+    return JSON.stringify(value);
+}
+
+// --- loading the code -------------------------------------------------------------------------------------
+
+function splitMain(main) {
+    // "main" -> [undefined, "main"]; "index.handler" -> ["index", "handler"] (module in the zip, then property)
+    const dot = main.indexOf('.');
+    return dot < 0 ? [undefined, main] : [main.slice(0, dot), main.slice(dot + 1)];
+}
+
+function property(object, dotted) {
+    return dotted.split('.').reduce((o, key) => (o === undefined || o === null ? undefined : o[key]), object);
+}
+
+function assertFunction(candidate, main) {
+    if (typeof candidate !== 'function') throw `Action entrypoint '${main}' is not a function.`;
+    return candidate;
+}
+
+function loadSource(code, main, folder) {
+    const file = path.join(folder, 'index.js');
+    fs.writeFileSync(file, code);
+    process.chdir(folder);
+    // CommonJS semantics (require, module.exports, exports) plus a tail that returns a plain `function main`
+    // declared at top level, which a module would otherwise keep private.
+    const tail = `\n;return (function () { try { return (${main}); } catch (e) {
+        if (e instanceof ReferenceError) return undefined; throw e; } })();`;
+    const wrapper = vm.compileFunction(code + tail, ['exports', 'require', 'module', '__filename', '__dirname'],
+        { filename: file });
+    const mod = new Module(file, null);
+    mod.filename = file;
+    mod.paths = Module._nodeModulePaths(folder);
+    const found = wrapper.call(mod.exports, mod.exports, Module.createRequire(file), mod, file, folder);
+    mod.loaded = true;
+    const entry = typeof found === 'function' ? found : property(mod.exports, main);
+    return assertFunction(entry, main);
+}
+
+function loadZip(code, main, folder) {
+    const archive = Buffer.from(code, 'base64');
+    if (archive.length < 4 || archive.readUInt32LE(0) !== 0x04034b50) {
+        throw 'There was an error uncompressing the action archive. The file type is unsupported';
+    }
+    unzip(archive, folder);
+    const [index, name] = splitMain(main);
+    process.chdir(folder);
+    if (index === undefined && !fs.existsSync(path.join(folder, 'package.json'))
+        && !fs.existsSync(path.join(folder, 'index.js'))) {
+        throw 'Zipped actions must contain either package.json or index.js at the root.';
+    }
+    // require() of the folder follows package.json "main", else index.js
+    const exported = Module.createRequire(path.join(folder, 'noop.js'))(index === undefined ? folder
+        : path.join(folder, index));
+    return assertFunction(property(exported, name), main);
+}
+
+function unzip(archive, folder) {
+    // The central directory at the end names every entry; each entry's data follows its local header.
+    const broken = 'There was an error uncompressing the action Zip archive.';
+    let end = -1;
+    for (let i = archive.length - 22; i >= Math.max(0, archive.length - 22 - 0xffff); i--) {
+        if (archive.readUInt32LE(i) === 0x06054b50) { end = i; break; }
+    }
+    if (end < 0) throw broken;
+    const count = archive.readUInt16LE(end + 10);
+    let at = archive.readUInt32LE(end + 16);
+    if (count === 0xffff || at === 0xffffffff) throw `${broken} ZIP64 archives are not supported.`;
+    const root = path.resolve(folder);
+    for (let n = 0; n < count; n++) {
+        if (at + 46 > archive.length || archive.readUInt32LE(at) !== 0x02014b50) throw broken;
+        const method = archive.readUInt16LE(at + 10);
+        const size = archive.readUInt32LE(at + 20);
+        const nameLength = archive.readUInt16LE(at + 28);
+        const mode = (archive.readUInt32LE(at + 38) >>> 16) & 0o777;
+        const local = archive.readUInt32LE(at + 42);
+        const name = archive.toString('utf8', at + 46, at + 46 + nameLength);
+        at += 46 + nameLength + archive.readUInt16LE(at + 30) + archive.readUInt16LE(at + 32);
+        const target = path.resolve(root, name);
+        if (!target.startsWith(root + path.sep)) throw `${broken} The entry '${name}' points outside the archive.`;
+        if (name.endsWith('/')) {
+            fs.mkdirSync(target, { recursive: true });
+            continue;
+        }
+        if (archive.readUInt32LE(local) !== 0x04034b50) throw broken;
+        const start = local + 30 + archive.readUInt16LE(local + 26) + archive.readUInt16LE(local + 28);
+        const raw = archive.subarray(start, start + size);
+        let data;
+        if (method === 0) data = raw;
+        else if (method === 8) data = zlib.inflateRawSync(raw);
+        else throw `${broken} The entry '${name}' uses the unsupported compression method ${method}.`;
+        fs.mkdirSync(path.dirname(target), { recursive: true });
+        fs.writeFileSync(target, data, { mode: mode || 0o644 });
+    }
+}
+
+// --- /init and /run ---------------------------------------------------------------------------------------
+
+function initialize(message) {
+    if (handler !== undefined) return [403, { error: 'Cannot initialize the action more than once.' }];
+    if (status !== 'ready') return [403, { error: `System not ready, status is ${status}.` }];
+    const value = (message && typeof message.value === 'object' && message.value) || {};
+    const code = value.code;
+    const main = value.main || 'main';
+    if (typeof code !== 'string' || !code || typeof main !== 'string') {
+        return [403, { error: 'Missing main/no code to execute.' }];
+    }
+    setStatus('starting');
+    if (value.env && typeof value.env === 'object') {
+        for (const [key, item] of Object.entries(value.env)) process.env[key] = envText(item);
+    }
+    try {
+        if (!MAIN_NAME.test(main)) throw 'Name of main function is not valid.';
+        const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'action-'));
+        folders.push(folder);
+        handler = value.binary ? loadZip(code, main, folder) : loadSource(code, main, folder);
+        setStatus('ready');
+        return [200, { OK: true }];
+    } catch (error) {
+        console.error('Error during initialization:', error);
+        endActivation();
+        setStatus('stopped');
+        return [502, { error: `Initialization has failed due to: ${error && error.stack ? error.stack : error}` }];
+    }
+}
+
+function serializeError(error) {
+    if (!(error instanceof Error)) return error;
+    const plain = { name: error.name, message: error.message, stack: error.stack };
+    for (const key of Object.keys(error)) plain[key] = error[key];
+    return plain;
+}
+
+async function run(message) {
+    if (handler === undefined || status !== 'ready') {
+        endActivation();
+        return [403, { error: handler === undefined ? 'System not initialized.' : `System not ready, status is ${status}.` }];
+    }
+    const msg = (message && typeof message === 'object') ? message : {};
+    let value = msg.value;
+    if (value === null || value === undefined) value = {};
+    else if (typeof value !== 'object') {
+        endActivation();
+        return [403, { error: `Internal system error: the argument must be a dictionary but has type '${typeof value}'.` }];
+    }
+    if (!ALLOW_CONCURRENT) setStatus('running');
+    for (const key of Object.keys(msg)) {
+        if (key !== 'value') process.env['__OW_' + key.toUpperCase()] = envText(msg[key]);
+    }
+    let result;
+    try {
+        result = handler(value);
+    } catch (error) {
+        console.error(error);
+        endActivation();
+        setStatus('stopped');
+        return [502, { error: `An error has occurred: ${error}` }];
+    }
+    if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
+        try {
+            result = await result;
+        } catch (error) {
+            result = { error: error ? serializeError(error) : {} };     // a rejection is an application error
+        }
+    }
+    if (result === undefined) result = {};
+    let body;
+    if (result === null || typeof result !== 'object') {
+        console.error(`Result must be of type object but has type "${result === null ? 'null' : typeof result}":`, result);
+    } else {
+        try {
+            body = JSON.stringify(result);
+        } catch (error) {
+            console.error('The result is not JSON:', error);
+        }
+    }
+    endActivation();
+    if (!ALLOW_CONCURRENT) setStatus('ready');
+    return body === undefined ? [502, { error: 'The action did not return a dictionary.' }] : [200, body];
+}
+
+// --- HTTP -------------------------------------------------------------------------------------------------
+
+function reply(res, code, payload) {
+    const body = typeof payload === 'string' ? payload : JSON.stringify(payload);
+    res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+    res.end(body);
+}
+
+function onRequest(req, res) {
+    const url = req.url.split('?')[0];
+    if (url !== '/init' && url !== '/run') return reply(res, 404, { error: 'The requested resource does not exist.' });
+    if (req.method !== 'POST') return reply(res, 405, { error: `Method ${req.method} is not allowed on ${url}.` });
+    const chunks = [];
+    req.on('data', chunk => chunks.push(chunk));
+    req.on('end', () => {
+        let message;
+        try {
+            message = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {};
+        } catch (error) {
+            if (url === '/run') endActivation();
+            return reply(res, 400, { error: `Error unmarshaling request: ${error.message}` });
+        }
+        if (url === '/init') {
+            const [code, payload] = initialize(message);
+            return reply(res, code, payload);
+        }
+        run(message).then(([code, payload]) => reply(res, code, payload));
+    });
+}
+
+function cleanup() {
+    for (const folder of folders) fs.rmSync(folder, { recursive: true, force: true });
+}
+
+function serve() {
+    const server = http.createServer(onRequest);
+    // The invoker holds one connection per container for as long as it likes; actions may run up to 5 minutes.
+    server.keepAliveTimeout = 0;
+    server.requestTimeout = 0;
+    server.headersTimeout = 0;
+    server.timeout = 0;
+    const socketPath = process.env.WHISK_PROXY_SOCKET;
+    process.on('exit', () => {
+        cleanup();
+        if (socketPath) fs.rmSync(socketPath, { force: true });
+    });
+    // PID 1 in a container ignores SIGTERM unless it handles it (notes/DOCKER.md)
+    for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => process.exit(0));
+    if (socketPath) {
+        fs.rmSync(socketPath, { force: true });            // a stale socket file from an earlier run
+        server.listen(socketPath, () => fs.chmodSync(socketPath, 0o666));
+    } else {
+        server.listen(Number(process.env.WHISK_PROXY_PORT || 8080), process.env.WHISK_PROXY_HOST || '0.0.0.0');
+    }
+}
+
+serve();
