@@ -1,0 +1,189 @@
+import base64
+
+import pytest
+
+from whisk.entities.action import Action, ActionPut
+from whisk.entities.activation import (Activation, ActivationResponse, new_activation_id, parse_activation_id,
+                                       status_id)
+from whisk.entities.errors import Invalid
+from whisk.entities.exec import BlackboxExec, CodeExec, SequenceExec, is_binary_code, parse_exec
+from whisk.entities.identity import (Identity, check_subject, generate_key, generate_uuid, hash_key, key_matches)
+from whisk.entities.limits import SystemLimits
+from whisk.entities.names import EntityPath
+from whisk.entities.package import Binding, Package, PackagePut
+from whisk.entities.parameters import Parameters
+from whisk.entities.rule import Rule, RulePut, parse_status
+from whisk.entities.trigger import ACTIVE, RuleLink, Trigger, TriggerPut
+
+KINDS = {"nodejs:20": "nodejs:20", "nodejs:default": "nodejs:20", "python:3.11": "python:3.11"}
+STD = SystemLimits().standard_action_limits()
+
+
+def resolve(kind):
+    if kind not in KINDS:
+        raise Invalid(f"The specified runtime '{kind}' is not supported by this platform.")
+    return KINDS[kind]
+
+
+def test_exec_kinds():
+    assert parse_exec({"kind": " NodeJS:Default ", "code": "x"}, resolve) == CodeExec("nodejs:20", "x")
+    zipped = base64.b64encode(b"PK\x03\x04 some zip bytes").decode()
+    code = parse_exec({"kind": "python:3.11", "code": zipped, "main": "run"}, resolve)
+    assert code.binary and code.main == "run"
+    assert parse_exec({"kind": "blackbox", "image": "openwhisk/dockerskeleton"}, resolve) == \
+        BlackboxExec("openwhisk/dockerskeleton")
+    seq = parse_exec({"kind": "sequence", "components": ["/_/a", "/guest/pkg/b"]}, resolve)
+    assert seq.resolve("guest").to_json() == {"kind": "sequence", "components": ["/guest/a", "/guest/pkg/b"]}
+
+
+@pytest.mark.parametrize("exec_,message", [
+    ("", "'kind' must be a string defined in 'exec'"),
+    ({"code": "x"}, "'kind' must be a string defined in 'exec'"),
+    ({"kind": "cobol:1", "code": "x"}, "The specified runtime 'cobol:1' is not supported"),
+    ({"kind": "nodejs:20"}, "'code' must be a string defined in 'exec' for 'nodejs:20' actions"),
+    ({"kind": "nodejs:20", "code": "x", "main": 1}, "if defined, 'main' be a string"),
+    ({"kind": "blackbox"}, "'image' must be a string defined in 'exec' for 'blackbox' actions"),
+    ({"kind": "sequence"}, "'components' must be defined for sequence kind"),
+    ({"kind": "sequence", "components": "a"}, "'components' must be an array"),
+])
+def test_exec_errors(exec_, message):
+    with pytest.raises(Invalid, match=message):
+        parse_exec(exec_, resolve)
+
+
+def test_binary_detection():
+    assert is_binary_code("UEsDBA==") and not is_binary_code("function main(){}")
+    assert not is_binary_code("") and not is_binary_code("abc") and not is_binary_code(None)
+
+
+def test_action_create_defaults_and_annotations():
+    put = ActionPut.from_json({"exec": {"kind": "nodejs:20", "code": "c"}, "parameters": [{"key": "a", "value": 1}],
+                               "annotations": [{"key": "web-export", "value": True}]}, resolve)
+    action = put.create(EntityPath.of("guest"), "hello", STD)
+    body = action.to_json()
+    assert body["version"] == "0.0.1" and body["publish"] is False
+    assert body["limits"] == {"timeout": 60000, "memory": 256, "logs": 10, "concurrency": 1}
+    assert Parameters.from_json(body["annotations"]).to_dict() == \
+        {"web-export": True, "provide-api-key": False, "exec": "nodejs:20"}
+    assert action.to_json(code=False)["exec"] == {"kind": "nodejs:20", "binary": False}
+    assert action.summary()["exec"] == {"binary": False}
+    doc = action.to_doc()
+    assert doc["_id"] == "guest/hello" and doc["entityType"] == "action"
+    assert Action.from_doc(doc, STD) == action
+
+
+def test_action_create_requires_exec():
+    with pytest.raises(Invalid, match="exec undefined"):
+        ActionPut.from_json({}, resolve).create(EntityPath.of("guest"), "x", STD)
+
+
+def test_action_update_merges():
+    old = ActionPut.from_json({"exec": {"kind": "nodejs:20", "code": "c"}, "parameters": [{"key": "a", "value": 1}],
+                               "annotations": [{"key": "x", "value": 1}, {"key": "y", "value": 2}],
+                               "limits": {"memory": 128}}, resolve).create(EntityPath.of("g"), "a", STD)
+    new = ActionPut.from_json({"annotations": [{"key": "z", "value": 3}], "delAnnotations": ["x"],
+                               "limits": {"timeout": 1000}}, resolve).update(old)
+    assert new.version.patch == 2 and new.parameters.to_dict() == {"a": 1}
+    assert new.limits.memory == 128 and new.limits.timeout == 1000
+    ann = new.annotations.to_dict()
+    assert "x" not in ann and ann["y"] == 2 and ann["z"] == 3 and ann["exec"] == "nodejs:20"
+    versioned = ActionPut.from_json({"version": "3.0.0"}, resolve).update(new)
+    assert str(versioned.version) == "3.0.0"
+
+
+def test_sequence_stores_actions_parameter_and_switching_back_clears_it():
+    seq = ActionPut.from_json({"exec": {"kind": "sequence", "components": ["/_/a"]},
+                               "parameters": [{"key": "ignored", "value": 1}]}, resolve).resolve("guest")
+    action = seq.create(EntityPath.of("guest"), "s", STD)
+    assert action.parameters.to_dict() == {"_actions": ["/guest/a"]}
+    plain = ActionPut.from_json({"exec": {"kind": "nodejs:20", "code": "c"}}, resolve).update(action)
+    assert plain.parameters.to_dict() == {}
+
+
+def test_final_keys_need_boolean_true():
+    base = ActionPut.from_json({"exec": {"kind": "nodejs:20", "code": "c"},
+                                "parameters": [{"key": "a", "value": 1}, {"key": "b", "value": None}]}, resolve)
+    final = ActionPut.from_json({"annotations": [{"key": "final", "value": True}]}, resolve)
+    action = base.create(EntityPath.of("g"), "a", STD)
+    assert action.final_keys == set()
+    assert final.update(action).final_keys == {"a"}
+
+
+def test_trigger_rules_and_feed():
+    trigger = TriggerPut.from_json({"parameters": [{"key": "p", "value": 1}]}).create(EntityPath.of("g"), "t")
+    linked = trigger.with_rule("g/r", RuleLink(Rule(EntityPath.of("g"), "r", trigger.fqn, trigger.fqn).action))
+    assert linked.rule_status("g/r") == ACTIVE and linked.rule_status("g/x") == "inactive"
+    doc = linked.to_doc()
+    assert doc["rules"]["g/r"] == {"action": {"path": "g", "name": "t"}, "status": "active"}
+    assert doc["limits"] == {}
+    assert Trigger.from_doc(doc).rules == linked.rules
+    assert "rules" not in trigger.to_json()
+    updated = TriggerPut.from_json({"annotations": []}).update(linked)
+    assert updated.rules == linked.rules and str(updated.version) == "0.0.2"
+    with pytest.raises(Invalid, match="Feed name is not valid"):
+        TriggerPut.from_json({"annotations": [{"key": "feed", "value": 3}]}).create(EntityPath.of("g"), "t")
+
+
+def test_rule_put_and_status():
+    put = RulePut.from_json({"trigger": "/_/t", "action": {"path": "_", "name": "a"}}).resolve("guest")
+    rule = put.create(EntityPath.of("guest"), "r")
+    assert rule.to_json("active")["trigger"] == {"path": "guest", "name": "t"}
+    assert Rule.from_doc(rule.to_doc()) == rule
+    with pytest.raises(Invalid, match="rule requires a valid trigger and a valid action"):
+        RulePut.from_json({"trigger": "/_/t"}).create(EntityPath.of("guest"), "r")
+    assert parse_status({"status": "inactive"}) == "inactive"
+    with pytest.raises(Invalid, match=r"'xxx' is not a recognized rule state"):
+        parse_status({"status": "xxx"})
+
+
+def test_package_binding_annotation_is_owned_by_controller():
+    put = PackagePut.from_json({"binding": {"namespace": "_", "name": "p"},
+                                "annotations": [{"key": "binding", "value": "forged"}]}).resolve("guest")
+    pkg = put.create(EntityPath.of("guest"), "b")
+    assert pkg.binding == Binding("guest", "p")
+    assert pkg.annotations.to_dict() == {"binding": {"namespace": "guest", "name": "p"}}
+    assert pkg.summary()["binding"] == {"namespace": "guest", "name": "p"}
+    plain = PackagePut.from_json({"binding": {}}).create(EntityPath.of("guest"), "p")
+    assert plain.binding is None and plain.to_json()["binding"] == {} and plain.summary()["binding"] is False
+    assert Package.from_doc(pkg.to_doc()) == pkg
+
+
+def test_activation_forms():
+    record = Activation("guest", "hello", "guest-subject", new_activation_id(), 1000, 1250,
+                        ActivationResponse.error(1, "boom", 17), ("line",),
+                        annotations=[{"key": "path", "value": "guest/hello"}])
+    doc = record.to_doc()
+    assert doc["response"] == {"statusCode": 1, "result": {"error": "boom"}, "size": 17}
+    ext = record.extended_json()
+    assert ext["response"] == {"result": {"error": "boom"}, "size": 17, "success": False,
+                               "status": "application error"}
+    assert ext["duration"] == 250 and ext["end"] == 1250
+    summary = record.summary_json()
+    assert summary["statusCode"] == 1 and "response" not in summary and "logs" not in summary
+    trigger = Activation("guest", "t", "s", new_activation_id(), 1000, 0, ActivationResponse.success({"a": 1}))
+    assert "end" not in trigger.extended_json() and "duration" not in trigger.extended_json()
+    assert "statusCode" not in trigger.summary_json()
+    assert Activation.from_doc(doc) == record
+    assert status_id(2) == "action_developer_error"
+
+
+def test_activation_ids():
+    aid = new_activation_id()
+    assert parse_activation_id(aid) == aid and len(aid) == 32
+    with pytest.raises(Invalid, match="Activation id length is 3 but must be 32."):
+        parse_activation_id("abc")
+    with pytest.raises(Invalid, match="The activation id is not valid."):
+        parse_activation_id("g" * 32)
+
+
+def test_keys_and_hashes():
+    key = generate_key()
+    assert len(key) == 64 and key.isalnum()
+    assert len(generate_uuid()) == 36
+    digest, salt = hash_key(key)
+    assert key_matches(key, digest, salt) and not key_matches(key[:-1] + "x", digest, salt)
+    assert hash_key(key)[0] != digest                   # a fresh salt per hash
+    ident = Identity("guest-subject", "guest", "u", key="k")
+    assert ident.api_key == "u:k" and ident.owns("guest") and not ident.owns("other")
+    with pytest.raises(Invalid):
+        check_subject("abc")

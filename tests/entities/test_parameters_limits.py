@@ -1,0 +1,108 @@
+import pytest
+
+from whisk.entities.errors import Invalid
+from whisk.entities.limits import ActionLimits, ActionLimitsPut, Bounds, SystemLimits, UserLimits, parse_size
+from whisk.entities.parameters import Parameters, truthy
+
+SYSTEM = SystemLimits()
+
+
+def test_parameters_round_trip_keeps_init_and_encryption():
+    wire = [{"key": "a", "value": 1}, {"key": "b", "value": {"x": [1, 2]}, "init": True},
+            {"key": "c", "value": "s", "encryption": "aes-256"}]
+    params = Parameters.from_json(wire)
+    assert params.to_json() == wire
+    assert params.init_keys() == {"b"}
+    assert params.to_dict() == {"a": 1, "b": {"x": [1, 2]}, "c": "s"}
+
+
+def test_parameters_later_duplicates_win():
+    params = Parameters.from_json([{"key": "a", "value": 1}, {"key": "a", "value": 2}])
+    assert params.to_dict() == {"a": 2}
+
+
+@pytest.mark.parametrize("bad", [{}, "x", [1], [{"key": 1, "value": 1}], [{"key": "a"}],
+                                 [{"key": "a", "value": 1, "init": "yes"}]])
+def test_parameters_malformed(bad):
+    with pytest.raises(Invalid):
+        Parameters.from_json(bad)
+
+
+def test_parameters_merge_right_wins_and_size():
+    left = Parameters.of(a=1, b="x")
+    right = Parameters.of(b="y", c=None)
+    merged = left | right
+    assert merged.to_dict() == {"a": 1, "b": "y", "c": None}
+    assert merged.defined_keys() == {"a", "b"}
+    assert Parameters.of(ab="é").size == len("ab") + len('"é"'.encode())
+    assert not Parameters() and Parameters.of(a=1)
+
+
+@pytest.mark.parametrize("value,expected", [(True, True), (False, False), (0, False), (2.5, True), ("", False),
+                                            ("no", True), (None, False), ([], True), ({}, True)])
+def test_truthiness(value, expected):
+    assert truthy(value) is expected
+    assert Parameters.of(k=value).is_truthy("k") is expected
+
+
+def test_truthy_default_for_missing_key():
+    assert Parameters().is_truthy("x", default=True) is True
+
+
+def test_limits_put_parsing():
+    put = ActionLimitsPut.from_json({"timeout": 1000.0, "memory": 256, "logs": 5, "concurrency": 1})
+    assert put.apply(SYSTEM.standard_action_limits()) == ActionLimits(1000, 256, 5, 1)
+    with pytest.raises(Invalid, match="memory limit must be whole number"):
+        ActionLimitsPut.from_json({"memory": 1.5})
+    with pytest.raises(Invalid, match="time limit malformed"):
+        ActionLimitsPut.from_json({"timeout": "1"})
+    with pytest.raises(Invalid, match="a negative size"):
+        ActionLimitsPut.from_json({"logs": -1})
+
+
+@pytest.mark.parametrize("limits,message", [
+    ({"memory": 1024}, "memory size 1024 MB exceeds allowed threshold of 512 MB"),
+    ({"memory": 64}, "memory size 64 MB below allowed threshold of 128 MB"),
+    ({"timeout": 50}, "duration 50 milliseconds below allowed threshold of 100 milliseconds"),
+    ({"timeout": 400000}, "duration 400000 milliseconds exceeds allowed threshold of 300000 milliseconds"),
+    ({"logs": 20}, "log size 20 MB exceeds allowed threshold of 10 MB"),
+    ({"concurrency": 5}, "concurrency 5 exceeds allowed threshold of 1"),
+    ({"concurrency": 0}, "concurrency 0 below allowed threshold of 1"),
+    ({"instances": 31}, "Max action instance concurrency must not exceed your namespace concurrency of 30."),
+])
+def test_limits_out_of_range(limits, message):
+    with pytest.raises(Invalid) as err:
+        ActionLimitsPut.from_json(limits).check(UserLimits().effective(SYSTEM))
+    assert str(err.value) == message
+
+
+def test_namespace_overrides_are_clamped_into_system_range():
+    user = UserLimits.from_json({"maxActionMemory": 4096, "minActionMemory": 256, "invocationsPerMinute": 7,
+                                 "maxParameterSize": "2 MB", "allowedKinds": ["nodejs:20"]})
+    eff = user.effective(SYSTEM)
+    assert (eff.min_memory, eff.max_memory) == (256, 512)
+    assert eff.invocations_per_minute == 7 and eff.concurrent_invocations == 30
+    assert eff.max_parameter_size == SYSTEM.max_parameter_size
+    assert eff.kind_allowed("nodejs:20") and not eff.kind_allowed("python:3")
+    body = eff.to_json()
+    assert body["maxActionMemory"] == 512 and body["maxParameterSize"] == "1 MB"
+    assert body["allowedKinds"] == ["nodejs:20"] and "storeActivations" not in body
+    with pytest.raises(Invalid):
+        ActionLimitsPut(memory=200).check(eff)
+
+
+def test_blocked_namespace():
+    assert UserLimits(concurrent_invocations=0).effective(SYSTEM).blocked
+    assert not UserLimits().effective(SYSTEM).blocked
+
+
+def test_sizes():
+    assert parse_size("1 MB") == 1024 * 1024 and parse_size("512k") == 512 * 1024 and parse_size(10) == 10
+    with pytest.raises(Invalid):
+        parse_size("lots")
+
+
+def test_custom_bounds_give_standard_limits():
+    system = SystemLimits(memory=Bounds(64, 1024, 128))
+    assert system.standard_action_limits().memory == 128
+    assert UserLimits().effective(system).max_memory == 1024

@@ -1,0 +1,171 @@
+"""Activation records (spec §2.7, §1.10; OpenWhisk `E/WhiskActivation.scala`, `E/ActivationResult.scala`,
+`E/ActivationId.scala`).
+
+Stored form: `response = {statusCode, result?, size?}`. Every API read uses the extended form, which drops
+`statusCode` and adds `success` and `status` (a word with spaces); list summaries carry `statusCode` on top.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from whisk.entities.errors import Invalid
+
+SUCCESS, APPLICATION_ERROR, DEVELOPER_ERROR, WHISK_ERROR = 0, 1, 2, 3
+STATUS_WORDS = ("success", "application error", "action developer error", "whisk internal error")
+STATUS_IDS = ("success", "application_error", "action_developer_error", "whisk_internal_error")
+
+
+def status_word(code: int) -> str:
+    return STATUS_WORDS[code]
+
+
+def status_id(code: int) -> str:
+    return STATUS_IDS[code]
+
+
+def parse_activation_id(text: str) -> str:
+    if len(text) != 32:
+        raise Invalid(f"Activation id length is {len(text)} but must be 32.")
+    if any(c not in "0123456789abcdef" for c in text):
+        raise Invalid("The activation id is not valid.")
+    return text
+
+
+def new_activation_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationResponse:
+    status_code: int = SUCCESS
+    result: Any = None
+    size: int | None = None
+
+    @classmethod
+    def success(cls, result: Any = None, size: int | None = None) -> ActivationResponse:
+        return cls(SUCCESS, result, size)
+
+    @classmethod
+    def error(cls, code: int, value: Any, size: int | None = None) -> ActivationResponse:
+        """Errors are always wrapped as `{"error": value}`."""
+        if code not in (APPLICATION_ERROR, DEVELOPER_ERROR, WHISK_ERROR):
+            raise ValueError(f"not an error status code: {code}")
+        return cls(code, {"error": value}, size)
+
+    @property
+    def is_success(self) -> bool:
+        return self.status_code == SUCCESS
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"statusCode": self.status_code}
+        if self.result is not None:
+            out["result"] = self.result
+        if self.size is not None:
+            out["size"] = self.size
+        return out
+
+    def extended(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.result is not None:
+            out["result"] = self.result
+        if self.size is not None:
+            out["size"] = self.size
+        out.update(success=self.is_success, status=status_word(self.status_code))
+        return out
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any] | None) -> ActivationResponse:
+        value = value or {}
+        code = value.get("statusCode", SUCCESS)
+        return cls(code if code in (0, 1, 2, 3) else WHISK_ERROR, value.get("result"), value.get("size"))
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    ENTITY_TYPE: ClassVar[str] = "activation"
+
+    namespace: str                      # the invoking namespace
+    name: str                           # action or trigger name, without package
+    subject: str
+    activation_id: str
+    start: int
+    end: int = 0                        # 0 for trigger activations
+    response: ActivationResponse = ActivationResponse()
+    logs: tuple[str, ...] = ()
+    version: str = "0.0.1"
+    publish: bool = False
+    annotations: list[dict[str, Any]] = field(default_factory=list, hash=False)
+    cause: str | None = None
+    duration: int | None = None
+
+    @property
+    def doc_id(self) -> str:
+        return f"{self.namespace}/{self.activation_id}"
+
+    def annotation(self, key: str, default: Any = None) -> Any:
+        for a in self.annotations:
+            if a.get("key") == key:
+                return a.get("value")
+        return default
+
+    def to_doc(self) -> dict[str, Any]:
+        """The stored record (`_id` = "namespace/activationId")."""
+        doc: dict[str, Any] = {
+            "_id": self.doc_id, "entityType": self.ENTITY_TYPE, "namespace": self.namespace, "name": self.name,
+            "subject": self.subject, "activationId": self.activation_id, "start": self.start, "end": self.end,
+            "response": self.response.to_json(), "logs": list(self.logs), "version": self.version,
+            "publish": self.publish, "annotations": list(self.annotations),
+        }
+        if self.cause is not None:
+            doc["cause"] = self.cause
+        if self.duration is not None:
+            doc["duration"] = self.duration
+        return doc
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Activation:
+        return cls(doc.get("namespace", ""), doc.get("name", ""), doc.get("subject", ""),
+                   doc.get("activationId", ""), int(doc.get("start") or 0), int(doc.get("end") or 0),
+                   ActivationResponse.from_json(doc.get("response")), tuple(doc.get("logs") or ()),
+                   doc.get("version", "0.0.1"), bool(doc.get("publish", False)), list(doc.get("annotations") or ()),
+                   doc.get("cause"), doc.get("duration"))
+
+    def _duration(self) -> int:
+        return self.duration if self.duration is not None else self.end - self.start
+
+    def extended_json(self) -> dict[str, Any]:
+        """Every API read and blocking invoke answer: record fields + extended response; `duration` when ended."""
+        out: dict[str, Any] = {
+            "namespace": self.namespace, "name": self.name, "subject": self.subject,
+            "activationId": self.activation_id, "start": self.start,
+        }
+        if self.end != 0:
+            out["end"] = self.end
+        if self.cause is not None:
+            out["cause"] = self.cause
+        out.update(response=self.response.extended(), logs=list(self.logs), version=self.version,
+                   publish=self.publish, annotations=list(self.annotations))
+        if self.end != 0:
+            out["duration"] = self._duration()
+        return out
+
+    def summary_json(self) -> dict[str, Any]:
+        """A list entry without `docs`: no response, no logs; end/duration/statusCode only when ended."""
+        out: dict[str, Any] = {
+            "namespace": self.namespace, "name": self.name, "version": self.version, "publish": self.publish,
+            "annotations": list(self.annotations), "activationId": self.activation_id, "start": self.start,
+        }
+        if self.cause is not None:
+            out["cause"] = self.cause
+        if self.end != 0:
+            out.update(end=self.end, duration=self._duration(), statusCode=self.response.status_code)
+        return out
+
+    def result_json(self) -> dict[str, Any]:
+        return self.response.extended()
+
+    def logs_json(self) -> dict[str, Any]:
+        return {"logs": list(self.logs)}
