@@ -17,3 +17,9 @@ if [ ! -d tests/node/node_modules/openwhisk ]; then
     echo "deps: npm install (tests/node)"
     (cd tests/node && npm install --no-audit --no-fund --loglevel=error)
 fi
+# pouchdb-server stands in for CouchDB in the store tests (notes/BACKENDS.md); --in-memory needs no install scripts.
+if [ ! -x .ci/work/pouchdb/node_modules/.bin/pouchdb-server ]; then
+    echo "deps: npm install pouchdb-server (.ci/work/pouchdb)"
+    mkdir -p .ci/work/pouchdb
+    (cd .ci/work/pouchdb && npm install --no-audit --no-fund --loglevel=error --ignore-scripts --no-save pouchdb-server@4.2.0)
+fi

@@ -3,32 +3,53 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from tests.store.link import Link
+from tests.support.processes import free_port
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
 from whisk.store.base import ActivationQuery, Doc, Store
+from whisk.store.couchdb import CouchStore
 from whisk.store.memory import MemoryStore
 from whisk.store.sqlite import SqliteStore
 
-
-ADAPTERS = ["memory", "sqlite"]
+ADAPTERS = ["memory", "sqlite", pytest.param("couchdb", marks=pytest.mark.couchdb)]
 
 
 @pytest.fixture(params=ADAPTERS)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+def adapter(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """(kind, server URL or ""); synchronous, so that it can start the server's session fixture on demand."""
+    return request.param, request.getfixturevalue("couchdb_url") if request.param == "couchdb" else ""
+
+
+@pytest.fixture
+async def store(adapter: tuple[str, str], tmp_path: Path) -> AsyncIterator[Store]:
     """A fresh, empty store of each kind."""
-    match request.param:
+    kind, url = adapter
+    match kind:
         case "memory":
             async with MemoryStore() as opened:
                 yield opened
         case "sqlite":
             async with SqliteStore(str(tmp_path / "whisk.db")) as opened:
                 yield opened
+        case "couchdb":
+            prefix = f"t{uuid.uuid4().hex[:12]}_"
+            async with CouchStore(url, prefix=prefix) as opened:
+                yield opened
+            await drop_databases(url, prefix)
+
+
+async def drop_databases(url: str, prefix: str) -> None:
+    async with aiohttp.ClientSession(headers={"Accept": "application/json"}) as http:
+        for name in ("whisks", "activations", "subjects"):
+            async with http.delete(f"{url}/{prefix}{name}") as resp:
+                assert resp.status == 200, await resp.text()
 
 
 def action(namespace: str, name: str, updated: int, **extra: object) -> Doc:
@@ -91,7 +112,8 @@ async def test_delete_semantics(store: Store) -> None:
     await store.delete("del/a", rev2)
     with pytest.raises(NotFound):
         await store.delete("del/a", rev2)
-    assert (await store.put(action("del", "a", 3))).startswith("1-")   # the id is free again
+    rev3 = await store.put(action("del", "a", 3))    # the id is free again (CouchDB continues the generations)
+    assert rev3 not in (rev1, rev2) and (await store.get("del/a"))["_rev"] == rev3  # type: ignore[index]
 
 
 async def test_returned_documents_are_copies(store: Store) -> None:
@@ -144,11 +166,15 @@ async def test_activation_put_get_overwrite(store: Store) -> None:
     await store.put_activation(record)
     got = await store.get_activation("act", "a" * 32)
     assert got is not None and got["response"]["result"] == {"n": 1000} and got["name"] == "hello"
+    assert "_rev" not in got
     assert await store.get_activation("other", "a" * 32) is None     # looked up in the caller's namespace only
+    assert await store.count_activations(ActivationQuery("act")) == 1  # written by now, in every adapter
     await store.put_activation({**record, "logs": ["done"]})
-    again = await store.get_activation("act", "a" * 32)
-    assert again is not None and again["logs"] == ["done"]
     assert await store.count_activations(ActivationQuery("act")) == 1
+    again = await store.get_activation("act", "a" * 32)
+    assert again is not None and again["logs"] == ["done"] and "_rev" not in again
+    listed = await store.list_activations(ActivationQuery("act"))
+    assert [d["logs"] for d in listed] == [["done"]]
 
 
 async def test_activation_listing(store: Store) -> None:
@@ -268,4 +294,68 @@ async def test_sqlite_unwritable_path_is_backend_unavailable(tmp_path: Path) -> 
     blocker.write_text("not a directory")
     with pytest.raises(BackendUnavailable):
         async with SqliteStore(str(blocker / "whisk.db")):
+            pass
+
+
+# --- couchdb only -----------------------------------------------------------------------------------------------
+
+@pytest.mark.couchdb
+async def test_couchdb_keeps_activations_while_the_database_is_down(couchdb_url: str) -> None:
+    """Records put while CouchDB does not answer are served from the queue, then written once it is back."""
+    host, port = couchdb_url.removeprefix("http://").split(":")
+    link = Link(host, int(port))
+    await link.up()
+    prefix = f"t{uuid.uuid4().hex[:12]}_"
+    try:
+        async with CouchStore(link.url, prefix=prefix) as store:
+            await store.put_activation(activation("down", "0" * 32, "a", 1))
+            assert await store.count_activations(ActivationQuery("down")) == 1
+            await link.down()
+            with pytest.raises(BackendUnavailable):
+                await store.get("down/anything")
+            for i in range(1, 21):
+                await asyncio.wait_for(store.put_activation(activation("down", f"{i:032x}", "a", 1 + i)), 1)
+            got = await store.get_activation("down", f"{7:032x}")
+            assert got is not None and got["start"] == 8
+            await link.up()
+            async with CouchStore(couchdb_url, prefix=prefix) as direct:   # reads the database, not the queue
+                deadline = asyncio.get_running_loop().time() + 30
+                while await direct.count_activations(ActivationQuery("down")) < 21:
+                    assert asyncio.get_running_loop().time() < deadline, "queued activations were not written"
+                    await asyncio.sleep(0.05)
+                listed = await direct.list_activations(ActivationQuery("down", limit=2))
+                assert [d["start"] for d in listed] == [21, 20]
+    finally:
+        await link.down()
+        await drop_databases(couchdb_url, prefix)
+
+
+@pytest.mark.couchdb
+async def test_couchdb_reopen_keeps_data_and_repairs_design_documents(couchdb_url: str) -> None:
+    prefix = f"t{uuid.uuid4().hex[:12]}_"
+    try:
+        async with CouchStore(couchdb_url, prefix=prefix) as first:
+            rev = await first.put(action("keep", "a", 1))
+            await first.put_activation(activation("keep", "1" * 32, "a", 42))
+            await first.put_limits("keep", {"firesPerMinute": 3})
+        async with aiohttp.ClientSession(headers={"Accept": "application/json"}) as http:
+            ddoc = f"{couchdb_url}/{prefix}whisks/_design/whisks"
+            async with http.get(ddoc) as resp:
+                current = await resp.json()
+            stale = {"_rev": current["_rev"], "views": {"entities": {"map": "function (doc) {}"}}}
+            async with http.put(ddoc, json=stale) as resp:
+                assert resp.status == 201, await resp.text()
+        async with CouchStore(couchdb_url, prefix=prefix) as second:
+            assert (await second.get("keep/a"))["_rev"] == rev  # type: ignore[index]
+            assert [d["name"] for d in await second.list("action", "keep")] == ["a"]
+            assert await second.count("action", "keep") == 1
+            assert (await second.get_activation("keep", "1" * 32))["start"] == 42  # type: ignore[index]
+            assert await second.get_limits("keep") == {"firesPerMinute": 3}
+    finally:
+        await drop_databases(couchdb_url, prefix)
+
+
+async def test_couchdb_unreachable_is_backend_unavailable() -> None:
+    with pytest.raises(BackendUnavailable):
+        async with CouchStore(f"couchdb://127.0.0.1:{free_port()}"):
             pass

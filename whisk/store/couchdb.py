@@ -1,0 +1,306 @@
+"""The CouchDB store (`WHISK_STORE=couchdb://user:pass@host:5984[/prefix]`, `couchdbs://` for TLS).
+
+Three databases, as OpenWhisk keeps them: `<prefix>whisks` (entities), `<prefix>activations` and `<prefix>subjects`
+(subjects and "namespace/limits" documents); the prefix defaults to "whisk_". Databases and design documents are
+created (or brought up to date) on start. Single documents go through aiocouch; views, `_all_docs`, `_bulk_docs` and
+design documents through plain HTTP, because aiocouch's `find()` and `design_doc()` do not work against every
+CouchDB-API server (notes/BACKENDS.md). Activations are written in the background (`couchdb_writer.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from types import SimpleNamespace, TracebackType
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import aiohttp
+from aiocouch import ConflictError, CouchDB, Document, NotFoundError
+from aiocouch.database import Database
+
+from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
+from whisk.store.couchdb_writer import ActivationWriter
+from whisk.store.base import ActivationQuery, Doc
+from whisk.store.couchdb_views import DESIGN_DOCS
+
+_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=5)
+_BACKEND_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)   # OSError covers aiocouch's 401/403
+
+
+def server_url(url: str) -> tuple[str, str | None, str | None, str | None]:
+    """(http[s]://host:port, user, password, database prefix from the path) from a WHISK_STORE URL."""
+    parts = urlsplit(url)
+    scheme = {"couchdb": "http", "couchdbs": "https"}.get(parts.scheme, parts.scheme)
+    host = parts.hostname or "127.0.0.1"
+    netloc = f"[{host}]" if ":" in host else host
+    base = f"{scheme}://{netloc}:{parts.port or 5984}"
+    prefix = parts.path.strip("/") or None
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    return base, user, password, prefix
+
+
+async def _accept_json(session: aiohttp.ClientSession, ctx: SimpleNamespace,
+                       params: aiohttp.TraceRequestStartParams) -> None:
+    # CouchDB 1.x-style servers answer text/plain unless asked for JSON; aiocouch does not ask.
+    params.headers["Accept"] = "application/json"
+
+
+def _params(**params: Any) -> dict[str, str]:
+    """View query parameters: keys as JSON, booleans as true/false."""
+    out = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        if key in ("key", "startkey", "endkey"):
+            out[key] = json.dumps(value)
+        elif isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        else:
+            out[key] = str(value)
+    return out
+
+
+def _public(doc: Doc, *drop: str) -> Doc:
+    return {k: v for k, v in doc.items() if k not in drop}
+
+
+class CouchStore:
+    def __init__(self, url: str, *, prefix: str | None = None) -> None:
+        self._base, self._user, self._password, url_prefix = server_url(url)
+        prefix = prefix if prefix is not None else url_prefix or "whisk_"
+        self._names = {"whisks": f"{prefix}whisks", "activations": f"{prefix}activations",
+                       "subjects": f"{prefix}subjects"}
+        self._couch: CouchDB | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._dbs: dict[str, Database] = {}
+        self._writer = ActivationWriter(self._bulk_docs, self._current_revs)
+
+    async def __aenter__(self) -> CouchStore:
+        auth = aiohttp.BasicAuth(self._user, self._password or "") if self._user else None
+        self._http = aiohttp.ClientSession(auth=auth, timeout=_TIMEOUT, headers={"Accept": "application/json"})
+        trace = aiohttp.TraceConfig()
+        trace.on_request_start.append(_accept_json)
+        self._couch = CouchDB(self._base, user=self._user, password=self._password, timeout=_TIMEOUT,
+                              trace_configs=[trace])
+        try:
+            for key, name in self._names.items():
+                try:
+                    self._dbs[key] = await self._couch.create(name, exists_ok=True)
+                except _BACKEND_ERRORS as exc:
+                    raise BackendUnavailable(f"couchdb {self._base}: cannot create {name}: {exc}") from exc
+                await self._install_design(name, DESIGN_DOCS[key])
+            await self._writer.start()
+        except BaseException:
+            await self._close_sessions()
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        try:
+            await self._writer.close()
+        finally:
+            await self._close_sessions()
+
+    async def _close_sessions(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+        if self._couch is not None:
+            await self._couch.close()
+
+    # --- plain HTTP -----------------------------------------------------------------------------------------
+    async def _call(self, method: str, path: str, *, params: dict[str, str] | None = None,
+                    body: Any = None) -> tuple[int, Any]:
+        assert self._http is not None
+        try:
+            async with self._http.request(method, self._base + path, params=params, json=body) as resp:
+                return resp.status, await resp.json(content_type=None)
+        except (*_BACKEND_ERRORS, ValueError) as exc:
+            raise BackendUnavailable(f"couchdb {self._base}: {method} {path}: {exc!r}") from exc
+
+    async def _ok(self, method: str, path: str, **kwargs: Any) -> Any:
+        status, body = await self._call(method, path, **kwargs)
+        if status >= 300:
+            raise BackendUnavailable(f"couchdb {self._base}: {method} {path}: {status} {body}")
+        return body
+
+    async def _install_design(self, db: str, design: Doc) -> None:
+        """Create the design document, or replace it when its views differ (an upgraded whisk)."""
+        path = f"/{db}/{design['_id']}"
+        for _ in range(5):
+            status, current = await self._call("GET", path)
+            if status == 200 and _public(current, "_rev") == design:
+                return
+            body = design if status != 200 else {**design, "_rev": current["_rev"]}
+            status, answer = await self._call("PUT", path, body=body)
+            if status < 300:
+                return
+            if status != 409:   # 409: another whisk installed it at the same time; look again
+                raise BackendUnavailable(f"couchdb {self._base}: PUT {path}: {status} {answer}")
+        raise BackendUnavailable(f"couchdb {self._base}: {path} keeps changing")
+
+    async def _view(self, db: str, view: str, **params: Any) -> Any:
+        ddoc = DESIGN_DOCS[db]["_id"]
+        return await self._ok("GET", f"/{self._names[db]}/{ddoc}/_view/{view}", params=_params(**params))
+
+    async def _count(self, db: str, view: str, **params: Any) -> int:
+        rows = (await self._view(db, view, reduce=True, **params))["rows"]
+        return int(rows[0]["value"]) if rows else 0
+
+    async def _bulk_docs(self, docs: list[Doc]) -> list[Doc]:
+        return await self._ok("POST", f"/{self._names['activations']}/_bulk_docs", body={"docs": docs})
+
+    async def _current_revs(self, ids: list[str]) -> dict[str, str]:
+        body = await self._ok("POST", f"/{self._names['activations']}/_all_docs", body={"keys": ids})
+        return {row["id"]: row["value"]["rev"] for row in body["rows"] if "value" in row}
+
+    # --- single documents through aiocouch ----------------------------------------------------------------------
+    async def _fetch(self, db: str, doc_id: str) -> Doc | None:
+        try:
+            doc = await self._dbs[db].get(doc_id)
+        except NotFoundError:
+            return None
+        except _BACKEND_ERRORS as exc:
+            raise BackendUnavailable(f"couchdb {self._base}: get {doc_id}: {exc}") from exc
+        return doc.data
+
+    async def _save(self, db: str, body: Doc) -> str:
+        """PUT one document (create without `_rev`, update with it); Conflict on a revision mismatch."""
+        doc = Document(self._dbs[db], body["_id"], data=dict(body))
+        try:
+            await doc.save()
+        except ConflictError as exc:
+            raise Conflict("Document update conflict.") from exc
+        except _BACKEND_ERRORS as exc:
+            raise BackendUnavailable(f"couchdb {self._base}: put {body['_id']}: {exc}") from exc
+        assert doc.rev is not None
+        return doc.rev
+
+    async def _delete(self, db: str, doc_id: str, rev: str) -> None:
+        doc = Document(self._dbs[db], doc_id, data={"_rev": rev})
+        try:
+            await doc.delete(discard_changes=True)
+        except (ConflictError, NotFoundError):
+            # Which of the two a stale revision or a deleted document gets differs between CouchDB-API servers.
+            if await self._fetch(db, doc_id) is not None:
+                raise Conflict("Document update conflict.") from None
+            raise NotFound() from None
+        except _BACKEND_ERRORS as exc:
+            raise BackendUnavailable(f"couchdb {self._base}: delete {doc_id}: {exc}") from exc
+
+    async def _replace(self, db: str, body: Doc) -> None:
+        """Last write wins: retry with the current revision until no one else wrote in between."""
+        for _ in range(10):
+            current = await self._fetch(db, body["_id"])
+            data = _public(body, "_rev") | ({"_rev": current["_rev"]} if current else {})
+            try:
+                await self._save(db, data)
+                return
+            except Conflict:
+                continue
+        raise Conflict(f"Document {body['_id']} keeps changing.")
+
+    # --- entities -----------------------------------------------------------------------------------------------
+    async def get(self, doc_id: str) -> Doc | None:
+        return await self._fetch("whisks", doc_id)
+
+    async def put(self, doc: Doc) -> str:
+        return await self._save("whisks", doc)
+
+    async def delete(self, doc_id: str, rev: str) -> None:
+        await self._delete("whisks", doc_id, rev)
+
+    async def list(self, entity_type: str, namespace: str, *, skip: int = 0, limit: int = 30) -> list[Doc]:
+        body = await self._view("whisks", "entities", reduce=False, include_docs=True, descending=True,
+                                startkey=[entity_type, namespace, {}], endkey=[entity_type, namespace],
+                                skip=skip or None, limit=limit or None)
+        return [row["doc"] for row in body["rows"] if row.get("doc")]
+
+    async def count(self, entity_type: str, namespace: str) -> int:
+        return await self._count("whisks", "entities", startkey=[entity_type, namespace],
+                                 endkey=[entity_type, namespace, {}])
+
+    # --- activations --------------------------------------------------------------------------------------------
+    async def put_activation(self, record: Doc) -> None:
+        self._writer.put(record)
+
+    async def get_activation(self, namespace: str, activation_id: str) -> Doc | None:
+        doc_id = f"{namespace}/{activation_id}"
+        queued = self._writer.get(doc_id)
+        if queued is not None:
+            return queued
+        doc = await self._fetch("activations", doc_id)
+        return _public(doc, "_rev") if doc is not None else None
+
+    def _range(self, query: ActivationQuery) -> tuple[str, list[Any], list[Any]]:
+        """(view, low key, high key) for the query; both bounds inclusive."""
+        head = [query.namespace] if query.name is None else [query.namespace, query.name]
+        low = head + ([query.since] if query.since is not None else [])
+        high = head + ([query.upto] if query.upto is not None else [{}])
+        return ("byStart" if query.name is None else "byName"), low, high
+
+    async def list_activations(self, query: ActivationQuery) -> list[Doc]:
+        await self._writer.drained()   # read your writes: what was put before this call is listed
+        view, low, high = self._range(query)
+        body = await self._view("activations", view, reduce=False, include_docs=True, descending=True,
+                                startkey=high, endkey=low, skip=query.skip or None, limit=query.limit or None)
+        return [_public(row["doc"], "_rev") for row in body["rows"] if row.get("doc")]
+
+    async def count_activations(self, query: ActivationQuery) -> int:
+        await self._writer.drained()
+        view, low, high = self._range(query)
+        return await self._count("activations", view, startkey=low, endkey=high)
+
+    # --- subjects and namespace limits --------------------------------------------------------------------------
+    async def get_subject(self, subject: str) -> Doc | None:
+        doc = await self._fetch("subjects", subject)
+        return _public(doc, "_rev") if doc is not None and "namespaces" in doc else None
+
+    async def put_subject(self, doc: Doc) -> None:
+        await self._replace("subjects", doc)
+
+    async def delete_subject(self, subject: str) -> bool:
+        for _ in range(10):
+            doc = await self._fetch("subjects", subject)
+            if doc is None or "namespaces" not in doc:
+                return False
+            try:
+                await self._delete("subjects", subject, doc["_rev"])
+                return True
+            except NotFound:
+                return False
+            except Conflict:
+                continue
+        raise Conflict(f"Subject {subject} keeps changing.")
+
+    async def list_subjects(self) -> list[Doc]:
+        body = await self._ok("GET", f"/{self._names['subjects']}/_all_docs", params=_params(include_docs=True))
+        return [_public(row["doc"], "_rev") for row in body["rows"]
+                if row.get("doc") and "namespaces" in row["doc"] and not row["id"].startswith("_design/")]
+
+    async def _find(self, view: str, key: str) -> tuple[Doc, Doc] | None:
+        body = await self._view("subjects", view, key=key, include_docs=True, limit=1)
+        for row in body["rows"]:
+            doc = _public(row["doc"], "_rev")
+            return doc, doc["namespaces"][row["value"]]
+        return None
+
+    async def find_namespace(self, uuid: str) -> tuple[Doc, Doc] | None:
+        return await self._find("byUuid", uuid)
+
+    async def find_namespace_by_name(self, namespace: str) -> tuple[Doc, Doc] | None:
+        return await self._find("byName", namespace)
+
+    async def get_limits(self, namespace: str) -> Doc | None:
+        doc = await self._fetch("subjects", f"{namespace}/limits")
+        return _public(doc, "_id", "_rev") if doc is not None else None
+
+    async def put_limits(self, namespace: str, limits: Doc) -> None:
+        await self._replace("subjects", {**_public(limits, "_id", "_rev"), "_id": f"{namespace}/limits"})
+
+    # --- health -------------------------------------------------------------------------------------------------
+    async def ping(self) -> None:
+        await self._ok("GET", "/")
+

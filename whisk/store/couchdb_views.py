@@ -1,0 +1,56 @@
+"""The CouchDB design documents of the store, one per database, as `couchdb.py` installs them on start.
+
+Map functions are JavaScript, run by the server. Keys end in the sort field, so a descending range query lists
+newest first; rows with equal keys fall back to the document id, descending, as the other adapters order them.
+"""
+
+from __future__ import annotations
+
+from whisk.store.base import Doc
+
+# An entity is listed under its own namespace and, when inside a package, under the root namespace too (spec §1.4).
+_ENTITIES = """function (doc) {
+  if (typeof doc.entityType !== "string" || typeof doc.namespace !== "string") return;
+  var updated = typeof doc.updated === "number" ? doc.updated : 0;
+  var root = doc.namespace.split("/")[0];
+  emit([doc.entityType, doc.namespace, updated], null);
+  if (root !== doc.namespace) emit([doc.entityType, root, updated], null);
+}"""
+
+_BY_START = """function (doc) {
+  if (doc.activationId === undefined || typeof doc.namespace !== "string") return;
+  emit([doc.namespace, typeof doc.start === "number" ? doc.start : 0], null);
+}"""
+
+# The same rule as whisk.store.base.activation_list_name: "[package/]name", the package from `binding`, else `path`.
+_BY_NAME = """function (doc) {
+  if (doc.activationId === undefined || typeof doc.namespace !== "string") return;
+  var name = typeof doc.name === "string" ? doc.name : "", binding = null, path = null, listed = name;
+  (doc.annotations || []).forEach(function (a) {
+    if (a && a.key === "binding") binding = a.value;
+    if (a && a.key === "path") path = a.value;
+  });
+  if (typeof binding === "string" && binding) {
+    var slash = binding.indexOf("/");
+    listed = (slash < 0 ? binding : binding.slice(slash + 1)) + "/" + name;
+  } else if (typeof path === "string" && path.split("/").length >= 3) {
+    listed = path.split("/")[1] + "/" + name;
+  }
+  emit([doc.namespace, listed, typeof doc.start === "number" ? doc.start : 0], null);
+}"""
+
+_NAMESPACE_BY = """function (doc) {
+  if (!Array.isArray(doc.namespaces)) return;
+  doc.namespaces.forEach(function (ns, i) { if (ns && typeof ns.%s === "string") emit(ns.%s, i); });
+}"""
+
+DESIGN_DOCS: dict[str, Doc] = {
+    "whisks": {"_id": "_design/whisks", "language": "javascript",
+               "views": {"entities": {"map": _ENTITIES, "reduce": "_count"}}},
+    "activations": {"_id": "_design/activations", "language": "javascript",
+                    "views": {"byStart": {"map": _BY_START, "reduce": "_count"},
+                              "byName": {"map": _BY_NAME, "reduce": "_count"}}},
+    "subjects": {"_id": "_design/subjects", "language": "javascript",
+                 "views": {"byUuid": {"map": _NAMESPACE_BY % ("uuid", "uuid")},
+                           "byName": {"map": _NAMESPACE_BY % ("name", "name")}}},
+}

@@ -1,0 +1,133 @@
+"""The background writer of CouchDB activation records: off the invoke path, batched, retried until written.
+
+`put` only queues the record. One task sends what is queued through `_bulk_docs` (up to BATCH records a request);
+records that arrive while a request is under way go into the next one. When the database does not answer, the batch
+goes back to the queue and is retried with a growing pause, so a record is never lost while the database is briefly
+down; a record that already exists (an overwrite) is retried with its current revision. Until it is written, `get`
+answers a record from the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import math
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from whisk.entities.errors import BackendUnavailable
+from whisk.store.base import Doc
+
+log = structlog.get_logger(__name__)
+
+BATCH = 500
+PAUSE_S = (0.05, 2.0)        # first and longest pause between retries while the database does not answer
+CLOSE_DEADLINE_S = 10.0      # how long closing keeps trying to write what is still queued
+DRAIN_DEADLINE_S = 5.0       # how long a listing waits for earlier records to be written
+
+BulkDocs = Callable[[list[Doc]], Awaitable[list[Doc]]]
+CurrentRevs = Callable[[list[str]], Awaitable[dict[str, str]]]
+
+
+class ActivationWriter:
+    def __init__(self, bulk_docs: BulkDocs, current_revs: CurrentRevs) -> None:
+        self._bulk_docs = bulk_docs
+        self._current_revs = current_revs
+        self._seq = itertools.count(1)
+        self._last = 0
+        self._queued: dict[str, tuple[int, Doc]] = {}     # id -> (sequence number, record); newest put wins
+        self._sending: dict[str, tuple[int, Doc]] = {}
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Condition()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="couchdb-activation-writer")
+
+    async def close(self) -> None:
+        """Write what is still queued (up to CLOSE_DEADLINE_S), then stop."""
+        if self._task is None:
+            return
+        self._closing = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), CLOSE_DEADLINE_S)
+        except asyncio.TimeoutError:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            lost = len(self._queued.keys() | self._sending.keys())
+            log.error("store.activations_lost", count=lost, reason="couchdb did not answer before shutdown")
+
+    def put(self, record: Doc) -> None:
+        if self._closing:
+            raise BackendUnavailable("couchdb: the store is closing")
+        stored = json.loads(json.dumps(record))   # a copy: the caller may reuse its dict
+        stored.pop("_rev", None)
+        self._last = next(self._seq)
+        self._queued[stored["_id"]] = (self._last, stored)
+        self._wake.set()
+
+    def get(self, doc_id: str) -> Doc | None:
+        """The newest record queued or being sent under this id, or None."""
+        item = self._queued.get(doc_id) or self._sending.get(doc_id)
+        if item is None:
+            return None
+        return {k: v for k, v in json.loads(json.dumps(item[1])).items() if k != "_rev"}
+
+    async def drained(self) -> None:
+        """Wait until every record put before this call is written (or DRAIN_DEADLINE_S passes)."""
+        target = self._last
+        try:
+            async with self._progress:
+                await asyncio.wait_for(self._progress.wait_for(lambda: self._oldest() > target), DRAIN_DEADLINE_S)
+        except asyncio.TimeoutError:
+            pass   # the database is slow or down: the query that follows answers or fails on its own
+
+    def _oldest(self) -> float:
+        return min((seq for seq, _ in itertools.chain(self._queued.values(), self._sending.values())),
+                   default=math.inf)
+
+    async def _run(self) -> None:
+        pause = PAUSE_S[0]
+        while True:
+            if not self._queued:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            ids = list(itertools.islice(self._queued, BATCH))
+            self._sending = {doc_id: self._queued.pop(doc_id) for doc_id in ids}
+            try:
+                await self._send()
+                pause = PAUSE_S[0]
+            except Exception as exc:   # BackendUnavailable, or an answer we did not expect: keep the records, retry
+                log.warning("store.activations_retry", count=len(self._sending), pause_s=pause, error=repr(exc))
+                for doc_id, item in self._sending.items():
+                    self._queued.setdefault(doc_id, item)   # unless a newer record came meanwhile
+                self._sending = {}
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, PAUSE_S[1])
+            async with self._progress:
+                self._progress.notify_all()
+
+    async def _send(self) -> None:
+        results = await self._bulk_docs([record for _, record in self._sending.values()])
+        conflicts = []
+        for result in results:
+            doc_id = result.get("id")
+            if result.get("error") == "conflict" and doc_id in self._sending:
+                conflicts.append(doc_id)
+            elif result.get("error"):
+                log.error("store.activation_rejected", id=doc_id, error=result.get("error"),
+                          reason=result.get("reason"))
+        if conflicts:   # an overwrite: send again with the revision the database has now
+            revs = await self._current_revs(conflicts)
+            for doc_id in conflicts:
+                seq, record = self._sending[doc_id]
+                if doc_id not in self._queued:
+                    self._queued[doc_id] = (seq, {**record, "_rev": revs[doc_id]} if doc_id in revs else record)
+        self._sending = {}
