@@ -14,7 +14,7 @@ from tests.store.link import Link
 from tests.support.processes import free_port
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
 from whisk.store.base import ActivationQuery, Doc, Store
-from whisk.store.couchdb import CouchStore
+from whisk.store.couchdb import CouchStore, server_url
 from whisk.store.memory import MemoryStore
 from whisk.store.sqlite import SqliteStore
 
@@ -359,3 +359,9 @@ async def test_couchdb_unreachable_is_backend_unavailable() -> None:
     with pytest.raises(BackendUnavailable):
         async with CouchStore(f"couchdb://127.0.0.1:{free_port()}"):
             pass
+
+
+def test_couchdb_url_forms() -> None:
+    assert server_url("couchdb://whisk:p%40ss@db.local:6984/ow_") == ("http://db.local:6984", "whisk", "p@ss", "ow_")
+    assert server_url("couchdbs://10.0.0.1") == ("https://10.0.0.1:5984", None, None, None)
+    assert server_url("http://[::1]:5984/") == ("http://[::1]:5984", None, None, None)
