@@ -11,10 +11,10 @@ from aiohttp import web
 
 from whisk.api.keys import ACTIVATOR, IDENTITY, SETTINGS, TID
 from whisk.controller.invoke import Activator, Caller
+from whisk.entities.activation import Activation
 from whisk.entities.errors import BackendUnavailable, Invalid, TooLarge
 
 ACTIVATION_HEADER = "x-openwhisk-activation-id"
-STATUS_WORDS = ("success", "application error", "action developer error", "whisk internal error")
 # Blocking outcome → HTTP status (spec §1.6): success 200, application and developer errors 502, whisk errors 500.
 BLOCKING_STATUS = (200, 502, 502, 500)
 _TRUE, _FALSE = ("true",), ("false", "")
@@ -65,32 +65,10 @@ async def read_payload(request: web.Request, max_bytes: int) -> Any:
     return payload
 
 
-def extended_response(response: dict[str, Any]) -> dict[str, Any]:
-    code = int(response.get("statusCode", 0))
-    out: dict[str, Any] = {"status": STATUS_WORDS[code] if 0 <= code < 4 else "whisk internal error",
-                           "success": code == 0}
-    if "result" in response:
-        out["result"] = response["result"]
-    if "size" in response:
-        out["size"] = response["size"]
-    return out
-
-
-def extended_record(record: dict[str, Any]) -> dict[str, Any]:
-    """The activation as every API read shows it (spec §2.7): no store fields, extended response."""
-    out = {k: v for k, v in record.items() if k not in ("_id", "_rev", "entityType")}
-    out["response"] = extended_response(record.get("response") or {})
-    if out.get("end"):
-        out.setdefault("duration", out["end"] - out.get("start", out["end"]))
-    else:
-        out.pop("end", None)
-    return out
-
-
 def caller_of(request: web.Request) -> Caller:
     identity = request[IDENTITY]
     return Caller(subject=identity.subject, namespace=identity.namespace, uuid=identity.uuid,
-                  api_key=request.get("whisk.api_key") or f"{identity.uuid}:{identity.key}",
+                  api_key=identity.api_key or "",
                   invocations_per_minute=identity.limits.invocations_per_minute,
                   concurrent_invocations=identity.limits.concurrent_invocations)
 
@@ -108,7 +86,7 @@ async def invoke_action(request: web.Request) -> web.StreamResponse:
     blocking = _flag(request, "blocking")
     result_only = _flag(request, "result")
     wait_ms = _wait_ms(request, settings.max_blocking_wait_ms)
-    payload = await read_payload(request, settings.max_payload_size)
+    payload = await read_payload(request, request[IDENTITY].limits.max_payload_size)
     from whisk.api.keys import ENTITIES
     resolved = await request.app[ENTITIES].resolve_action(request[IDENTITY], namespace, package, name)
     action = resolved.action.to_json() if hasattr(resolved.action, "to_json") else resolved.action
@@ -126,4 +104,4 @@ async def invoke_action(request: web.Request) -> web.StreamResponse:
         return web.json_response(result, status=status, headers=headers)
     if result_only:
         return web.json_response(result if result is not None else {}, status=status, headers=headers)
-    return web.json_response(extended_record(record), status=status, headers=headers)
+    return web.json_response(Activation.from_doc(record).extended_json(), status=status, headers=headers)

@@ -1,0 +1,167 @@
+"""Invoke end to end through the real program on loopback (spec §1.6, §3.2, §4): python and node actions, blocking,
+non-blocking and result-only, statuses, records, logs, parameters, limits and the faults of §4."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.support.processes import GUEST_AUTH, whisk_server
+
+PY_ECHO = "def main(args):\n    print('hello stdout')\n    import sys; print('hello stderr', file=sys.stderr)\n    return args\n"
+NODE_ECHO = "function main(args) { console.log('node says hi'); return args; }\n"
+
+
+async def put(session: aiohttp.ClientSession, name: str, exec_: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    async with session.put(f"/api/v1/namespaces/_/actions/{name}?overwrite=true", json={"exec": exec_, **extra}) as r:
+        body = await r.json()
+        assert r.status == 200, body
+        return body
+
+
+async def invoke(session: aiohttp.ClientSession, name: str, payload: Any = None, **query: str) -> tuple[int, Any, Any]:
+    async with session.post(f"/api/v1/namespaces/_/actions/{name}", params=query,
+                            json=payload if payload is not None else {}) as r:
+        return r.status, await r.json(), r.headers
+
+
+async def record_of(session: aiohttp.ClientSession, activation_id: str, deadline_s: float = 20) -> dict[str, Any]:
+    end = time.monotonic() + deadline_s
+    while True:
+        async with session.get(f"/api/v1/namespaces/_/activations/{activation_id}") as r:
+            body = await r.json()
+            if r.status == 200 and body.get("end"):
+                return body
+        assert time.monotonic() < end, f"no record for {activation_id}: {r.status} {body}"
+        await asyncio.sleep(0.05)
+
+
+def annotations(record: dict[str, Any]) -> dict[str, Any]:
+    return {a["key"]: a["value"] for a in record["annotations"]}
+
+
+async def test_python_blocking_invoke_returns_the_activation(guest: aiohttp.ClientSession) -> None:
+    await put(guest, "py-echo", {"kind": "python:3", "code": PY_ECHO}, parameters=[{"key": "p", "value": 1}])
+    status, body, headers = await invoke(guest, "py-echo", {"x": "y"}, blocking="true")
+    assert status == 200, body
+    assert body["response"]["status"] == "success" and body["response"]["result"] == {"p": 1, "x": "y"}
+    assert body["response"]["success"] is True and body["logs"] == []          # blocking answers carry no logs
+    assert headers["x-openwhisk-activation-id"] == body["activationId"]
+    assert len(body["activationId"]) == 32 and body["namespace"] == "guest" and body["name"] == "py-echo"
+    notes = annotations(body)
+    assert notes["path"] == "guest/py-echo" and notes["kind"].startswith("python:3")
+    assert notes["limits"]["memory"] == 256 and notes["timeout"] is False and "waitTime" in notes
+    stored = await record_of(guest, body["activationId"])
+    assert any(line.endswith("stdout: hello stdout") for line in stored["logs"]), stored["logs"]
+    assert any(line.endswith("stderr: hello stderr") for line in stored["logs"]), stored["logs"]
+    assert stored["duration"] >= 0 and stored["end"] >= stored["start"]
+    async with guest.get(f"/api/v1/namespaces/_/activations/{body['activationId']}/logs") as r:
+        assert (await r.json())["logs"] == stored["logs"]
+    async with guest.get(f"/api/v1/namespaces/_/activations/{body['activationId']}/result") as r:
+        assert (await r.json())["result"] == {"p": 1, "x": "y"}
+
+
+async def test_node_result_only_and_non_blocking(guest: aiohttp.ClientSession) -> None:
+    await put(guest, "node-echo", {"kind": "nodejs:20", "code": NODE_ECHO})
+    status, body, _ = await invoke(guest, "node-echo", {"n": 5}, blocking="true", result="true")
+    assert (status, body) == (200, {"n": 5})
+    status, body, headers = await invoke(guest, "node-echo", {"n": 6})
+    assert status == 202 and set(body) == {"activationId"}
+    record = await record_of(guest, body["activationId"])
+    assert record["response"]["result"] == {"n": 6}
+    assert any("node says hi" in line for line in record["logs"])
+
+
+async def test_warm_container_is_reused_and_init_time_only_on_cold(guest: aiohttp.ClientSession) -> None:
+    code = "import os\ncount = 0\ndef main(args):\n    global count\n    count += 1\n    return {'count': count, 'pid': os.getpid()}\n"
+    await put(guest, "py-warm", {"kind": "python:3", "code": code})
+    _, first, _ = await invoke(guest, "py-warm", blocking="true")
+    _, second, _ = await invoke(guest, "py-warm", blocking="true")
+    assert first["response"]["result"]["count"] == 1 and second["response"]["result"]["count"] == 2
+    assert first["response"]["result"]["pid"] == second["response"]["result"]["pid"]
+    assert "initTime" in annotations(first) and "initTime" not in annotations(second)
+
+
+async def test_application_error_is_502_with_the_error(guest: aiohttp.ClientSession) -> None:
+    await put(guest, "py-apperr", {"kind": "python:3", "code": "def main(a):\n    return {'error': 'nope'}\n"})
+    status, body, _ = await invoke(guest, "py-apperr", blocking="true")
+    assert status == 502
+    assert body["response"]["status"] == "application error" and body["response"]["result"] == {"error": "nope"}
+    status, body, _ = await invoke(guest, "py-apperr", blocking="true", result="true")
+    assert (status, body) == (502, {"error": "nope"})
+
+
+@pytest.mark.parametrize("code, message", [
+    ("def main(a):\n    raise ValueError('boom')\n", "boom"),
+    ("def main(a)\n    return {}\n", None),                                  # syntax error: init fails
+    ("def other(a):\n    return {}\n", None),                                # no main
+    ("def main(a):\n    return 42\n", None),                                  # not a dictionary
+    ("import os\ndef main(a):\n    os._exit(3)\n", "The action did not produce a valid response and exited unexpectedly."),
+])
+async def test_developer_errors_and_the_next_invoke_works(guest: aiohttp.ClientSession, code: str,
+                                                          message: str | None) -> None:
+    name = f"py-dev-{abs(hash(code)) % 10**8}"
+    await put(guest, name, {"kind": "python:3", "code": code})
+    status, body, _ = await invoke(guest, name, blocking="true")
+    assert status == 502, body
+    assert body["response"]["status"] == "action developer error"
+    assert isinstance(body["response"]["result"]["error"], str) and body["response"]["result"]["error"]
+    if message:
+        assert message in body["response"]["result"]["error"]
+    await put(guest, name, {"kind": "python:3", "code": "def main(a):\n    return {'ok': True}\n"})
+    status, body, _ = await invoke(guest, name, blocking="true", result="true")
+    assert (status, body) == (200, {"ok": True})
+
+
+async def test_timeout_is_a_developer_error_with_the_annotation(guest: aiohttp.ClientSession) -> None:
+    await put(guest, "py-loop", {"kind": "python:3", "code": "def main(a):\n    while True: pass\n"},
+              limits={"timeout": 500})
+    t0 = time.monotonic()
+    status, body, _ = await invoke(guest, "py-loop", blocking="true")
+    assert status == 502 and time.monotonic() - t0 < 15
+    assert body["response"]["result"]["error"] == "The action exceeded its time limits of 500 milliseconds."
+    assert annotations(body)["timeout"] is True
+
+
+async def test_final_parameters_and_bad_requests(guest: aiohttp.ClientSession) -> None:
+    await put(guest, "py-final", {"kind": "python:3", "code": "def main(a):\n    return a\n"},
+              parameters=[{"key": "fixed", "value": "v"}], annotations=[{"key": "final", "value": True}])
+    status, body, _ = await invoke(guest, "py-final", {"fixed": "x"}, blocking="true")
+    assert status == 400 and body["error"] == "Request defines parameters that are not allowed (e.g., reserved properties)."
+    status, body, _ = await invoke(guest, "py-final", {"other": 1}, blocking="true", result="true")
+    assert (status, body) == (200, {"fixed": "v", "other": 1})
+    status, body, _ = await invoke(guest, "py-final", blocking="true", timeout="0")
+    assert status == 400 and "Timeout must be number of milliseconds" in body["error"]
+    status, body, _ = await invoke(guest, "no-such-action", blocking="true")
+    assert status == 404 and "code" in body
+    async with guest.post("/api/v1/namespaces/_/actions/py-final", data=b"x" * (1_048_576 + 10),
+                          headers={"Content-Type": "application/json"}) as r:
+        assert r.status == 413 and "Request larger than allowed" in (await r.json())["error"]
+
+
+async def test_blocking_wait_runs_out_with_202_and_the_record_arrives(guest: aiohttp.ClientSession) -> None:
+    await put(guest, "py-slow", {"kind": "python:3", "code": "import time\ndef main(a):\n    time.sleep(1.5)\n    return {'done': 1}\n"})
+    status, body, _ = await invoke(guest, "py-slow", blocking="true", timeout="200")
+    assert status == 202 and "activationId" in body
+    async with guest.get(f"/api/v1/namespaces/_/activations/{body['activationId']}") as r:
+        pending = await r.json()
+        # Beyond OpenWhisk: a running activation answers with a clear pending state instead of 404.
+        assert r.status in (200, 202) and pending.get("activationId") == body["activationId"], pending
+    record = await record_of(guest, body["activationId"])
+    assert record["response"]["result"] == {"done": 1}
+
+
+async def test_throttles_answer_429() -> None:
+    env = {"WHISK_LIMIT_INVOCATIONS_PER_MINUTE": "3", "WHISK_LIMIT_CONCURRENT_INVOCATIONS": "100"}
+    async with whisk_server(env) as url:
+        uuid, key = GUEST_AUTH.split(":")
+        async with aiohttp.ClientSession(base_url=url, auth=aiohttp.BasicAuth(uuid, key)) as s:
+            await put(s, "t", {"kind": "python:3", "code": "def main(a):\n    return a\n"})
+            statuses = [(await invoke(s, "t", blocking="true"))[0] for _ in range(4)]
+            assert statuses[:3] == [200, 200, 200]
+            status, body, _ = await invoke(s, "t", blocking="true")
+            assert status == 429 and body["error"].startswith("Too many requests in the last minute")

@@ -1,0 +1,58 @@
+"""Beyond OpenWhisk: an activation accepted before the platform was killed still ends with a stored record."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import tempfile
+import time
+
+import aiohttp
+
+from tests.support.processes import GUEST_AUTH, free_port, terminate, until_ready
+
+
+async def start(data_dir: str, port: int) -> asyncio.subprocess.Process:
+    env = dict(os.environ) | {"WHISK_PORT": str(port), "WHISK_DATA_DIR": data_dir, "WHISK_BUS": "memory://",
+                              "WHISK_STORE": f"sqlite://{data_dir}/whisk.db", "WHISK_POOL_PREWARM": "false"}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "whisk", env=env,
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    await until_ready(f"http://127.0.0.1:{port}/ping", proc, deadline_s=30)
+    return proc
+
+
+async def test_killed_platform_closes_in_flight_activations_on_restart() -> None:
+    data_dir = tempfile.mkdtemp(prefix="whisk-restart-")
+    port = free_port()
+    uuid, key = GUEST_AUTH.split(":")
+    auth = aiohttp.BasicAuth(uuid, key)
+    url = f"http://127.0.0.1:{port}"
+    proc = await start(data_dir, port)
+    try:
+        async with aiohttp.ClientSession(base_url=url, auth=auth) as s:
+            code = "import time\ndef main(a):\n    time.sleep(60)\n    return {}\n"
+            async with s.put("/api/v1/namespaces/_/actions/sleepy", json={"exec": {"kind": "python:3", "code": code}}) as r:
+                assert r.status == 200, await r.text()
+            async with s.post("/api/v1/namespaces/_/actions/sleepy") as r:
+                assert r.status == 202
+                activation_id = (await r.json())["activationId"]
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    proc = await start(data_dir, port)
+    try:
+        async with aiohttp.ClientSession(base_url=url, auth=auth) as s:
+            deadline = time.monotonic() + 20
+            while True:
+                async with s.get(f"/api/v1/namespaces/_/activations/{activation_id}") as r:
+                    body = await r.json()
+                if r.status == 200 and body.get("end"):
+                    break
+                assert time.monotonic() < deadline, body
+                await asyncio.sleep(0.1)
+            assert body["response"]["status"] == "whisk internal error"
+            assert "restarted" in body["response"]["result"]["error"]
+    finally:
+        await terminate(proc)
