@@ -1,0 +1,122 @@
+"""Memory cgroups (v1) for `process://` containers, where the platform may create them (root, writable hierarchy).
+
+A cgroup gives what docker's `--memory` gives: the kernel OOM-kills the container at its limit, the kill is
+counted (so "The action exhausted its memory" can be told apart from a crash), and every process the action
+starts stays inside it, so destroy and cleanup find them all. Layout: `<memory root>/whisk/<invoker>-<platform
+pid>/<container>`; `cleanup` removes the groups of platforms that are gone. All methods block (sysfs I/O): call
+them through `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+MEMORY_ROOT = "/sys/fs/cgroup/memory"
+
+
+class MemoryCgroups:
+    def __init__(self, invoker_instance: int, root: str = MEMORY_ROOT) -> None:
+        self.base = os.path.join(root, "whisk")
+        self.prefix = f"{invoker_instance}-"
+        self.home = os.path.join(self.base, f"{self.prefix}{os.getpid()}")
+
+    def open(self) -> bool:
+        """Create this platform's group; False when cgroups cannot be used here (then rlimits apply)."""
+        try:
+            os.makedirs(self.home, exist_ok=True)
+            probe = os.path.join(self.home, "probe")
+            os.mkdir(probe)
+            os.rmdir(probe)
+        except OSError:
+            return False
+        return os.path.exists(os.path.join(self.home, "memory.limit_in_bytes"))
+
+    def create(self, name: str, memory_bytes: int) -> str:
+        path = os.path.join(self.home, name)
+        os.mkdir(path)
+        _write(path, "memory.limit_in_bytes", memory_bytes)
+        if os.path.exists(os.path.join(path, "memory.memsw.limit_in_bytes")):
+            _write(path, "memory.memsw.limit_in_bytes", memory_bytes)      # no swapping past the limit either
+        return path
+
+    @staticmethod
+    def oom_kills(path: str) -> int:
+        try:
+            with open(os.path.join(path, "memory.oom_control")) as f:
+                for line in f:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+        except (OSError, ValueError):
+            pass
+        return 0
+
+    @staticmethod
+    def remove(path: str) -> None:
+        """Kill whatever still runs in the group (processes the action started), then remove it."""
+        for _ in range(50):
+            pids = _pids(path)
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            try:
+                os.rmdir(path)
+                return
+            except FileNotFoundError:
+                return
+            except OSError:                                  # EBUSY until the killed processes are reaped
+                time.sleep(0.01)
+
+    def close(self) -> None:
+        if os.path.isdir(self.home):
+            for name in os.listdir(self.home):
+                child = os.path.join(self.home, name)
+                if os.path.isdir(child):
+                    self.remove(child)
+            self.remove(self.home)
+
+    def cleanup(self) -> int:
+        """Remove the groups left by this invoker's earlier platforms that are no longer running."""
+        removed = 0
+        if not os.path.isdir(self.base):
+            return 0
+        for name in os.listdir(self.base):
+            if not name.startswith(self.prefix) or name == os.path.basename(self.home):
+                continue
+            pid = name[len(self.prefix):]
+            if pid.isdigit() and _alive(int(pid)):
+                continue
+            stale = os.path.join(self.base, name)
+            for child in os.listdir(stale):
+                if os.path.isdir(os.path.join(stale, child)):
+                    self.remove(os.path.join(stale, child))
+                    removed += 1
+            self.remove(stale)
+        return removed
+
+
+def _write(path: str, name: str, value: int) -> None:
+    with open(os.path.join(path, name), "w") as f:
+        f.write(str(value))
+
+
+def _pids(path: str) -> list[int]:
+    try:
+        with open(os.path.join(path, "cgroup.procs")) as f:
+            return [int(line) for line in f if line.strip()]
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,64 @@
+"""The container pool's input (one activation to run) and output (its timed response and logs), spec §4, §7.5."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# How the container that ran a job was obtained (spec §7.3); "warming"/"warmingCold" only with concurrency > 1.
+CONTAINER_STARTS = ("warmed", "warming", "warmingCold", "prewarmed", "cold", "recreated", "recreatedPrewarm")
+
+SUCCESS, APPLICATION_ERROR, DEVELOPER_ERROR, WHISK_ERROR = 0, 1, 2, 3
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    activation_id: str
+    transaction_id: str
+    invoking_namespace: str          # the caller's namespace (warm containers are bound to (action, this))
+    action_path: str                 # "ns[/pkg]/name" of the resolved action
+    action_version: str
+    action_digest: str               # identity of the action definition (exec, params, limits, annotations, version)
+    kind: str
+    image: str
+    code: str | None
+    main: str | None
+    binary: bool
+    memory_mb: int
+    timeout_ms: int
+    logs_mb: int
+    concurrency: int
+    init_env: dict[str, str]         # /init "env": __OW_* values and init-parameters, already stringified
+    run_body: dict                   # the flat /run body of §4 (value, namespace, action_name, ..., deadline, api_key?)
+
+    @property
+    def action_name(self) -> str:
+        return self.action_path.rsplit("/", 1)[-1]
+
+    @property
+    def warm_key(self) -> tuple[str, str]:
+        """A warm container serves only jobs of the same action definition and invoking namespace (§7.3)."""
+        return self.action_digest, self.invoking_namespace
+
+
+@dataclass(slots=True)
+class RunResult:
+    response: dict                   # stored form: {"statusCode": 0..3, "result": {...}, "size"?: int}
+    start_ms: int                    # init start (cold/prewarm) or run start, epoch ms
+    end_ms: int                      # run end (or the failing step's end)
+    init_ms: int | None              # time in /init, None for warm
+    wait_start_ms: int               # when the container began serving this job: OpenWhisk's waitTime ends here
+    timed_out: bool
+    container_start: str             # one of CONTAINER_STARTS
+    logs: list[str] = field(default_factory=list)
+
+    @property
+    def status_code(self) -> int:
+        return self.response["statusCode"]
+
+
+def error_response(status_code: int, error: object, size: int | None = None) -> dict:
+    """A stored response for an error: the value always wrapped as {"error": ...} (spec §2.7)."""
+    response: dict = {"statusCode": status_code, "result": {"error": error}}
+    if size is not None:
+        response["size"] = size
+    return response

@@ -1,0 +1,43 @@
+"""Prepares a `process://` container's process, then replaces itself with the runtime's proxy (stdlib only).
+
+Run as `python -I -S launcher.py PPID DIR CGROUP DATA_BYTES -- command...` by the platform, which already put the
+child in its own session (start_new_session). Doing this here rather than in a `preexec_fn` keeps the platform's
+fork safe for an asyncio program with threads. Steps:
+1. PR_SET_PDEATHSIG=SIGKILL: the proxy dies with the platform, even when the platform is killed with SIGKILL;
+   if the platform died before that call, exit at once.
+2. No core dumps; the memory limit: join the memory cgroup DIR (when the platform gave one: the kernel then
+   kills the container at its limit), else RLIMIT_DATA (private writable memory; unlike RLIMIT_AS it does not
+   count the address space V8 reserves but never uses, so Node.js starts under it).
+3. Work in a private folder (also TMPDIR and HOME), then exec the proxy.
+"""
+
+import ctypes
+import os
+import resource
+import signal
+import sys
+
+PR_SET_PDEATHSIG = 1
+
+
+def main(argv: list[str]) -> None:
+    ppid, folder, cgroup, data_bytes = int(argv[1]), argv[2], argv[3], int(argv[4])
+    command = argv[argv.index("--") + 1:]
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        sys.exit(f"launcher: prctl failed: {os.strerror(ctypes.get_errno())}")
+    if os.getppid() != ppid:
+        sys.exit("launcher: the platform is gone")
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if cgroup != "-":
+        with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+    elif data_bytes > 0:
+        resource.setrlimit(resource.RLIMIT_DATA, (data_bytes, data_bytes))
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    os.chdir(folder)
+    os.execvpe(command[0], command, os.environ | {"TMPDIR": folder, "HOME": folder})
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,154 @@
+"""A container's stdout and stderr, read continuously, cut into activations at the sentinel lines (spec §4).
+
+The platform timestamps each line when it arrives (as docker's json-file driver does), keeps at most `cap_bytes`
+per stream and activation (a log flood cannot fill the platform's memory), and hands each activation's lines over
+formatted as OpenWhisk stores them, cut at the action's log limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from whisk.containerpool.base import LOG_COLLECTION_FAILED, SENTINEL, log_line, logs_truncated, rfc3339_nanos
+
+_SENTINEL = SENTINEL.encode()
+IDLE_TIMEOUT_S = 2.0                 # no new output for this long while waiting for a sentinel: give up
+
+
+def overall_timeout_s(limit_bytes: int) -> float:
+    """OpenWhisk waits 2 s per MB of log limit, at least 10 s."""
+    return 2.0 * max(limit_bytes / 1_048_576, 5.0)
+
+
+@dataclass(slots=True)
+class Segment:
+    """One activation's lines on one stream: (arrival time in ns, raw bytes without the newline)."""
+
+    lines: list[tuple[int, bytes]] = field(default_factory=list)
+    size: int = 0
+    overflowed: bool = False         # lines were dropped past the cap
+
+
+class StreamLog:
+    """One stream: complete segments (ended by a sentinel) and the one being written."""
+
+    def __init__(self, name: str, cap_bytes: int) -> None:
+        self.name = name
+        self.cap_bytes = cap_bytes
+        self.complete: deque[Segment] = deque()
+        self.current = Segment()
+        self.eof = False
+        self._partial = b""
+        self._partial_dropped = False
+
+    def feed(self, data: bytes, now_ns: int) -> None:
+        pieces = data.split(b"\n")
+        pieces[0] = self._partial + pieces[0]
+        self._partial = pieces.pop()
+        for raw in pieces:
+            if self._partial_dropped:
+                self._partial_dropped = False
+                self.current.overflowed = True
+                continue
+            self._line(raw.rstrip(b"\r"), now_ns)
+        if len(self._partial) > self.cap_bytes:            # one endless line: keep nothing of it
+            self._partial = b""
+            self._partial_dropped = True
+
+    def close(self, now_ns: int) -> None:
+        if self._partial and not self._partial_dropped:
+            self._line(self._partial, now_ns)
+        self._partial = b""
+        self.eof = True
+
+    def _line(self, raw: bytes, now_ns: int) -> None:
+        if raw == _SENTINEL:
+            self.complete.append(self.current)
+            self.current = Segment()
+            return
+        segment = self.current
+        if segment.size + len(raw) + 1 > self.cap_bytes:
+            segment.overflowed = True
+            return
+        segment.lines.append((now_ns, raw))
+        segment.size += len(raw) + 1
+
+    def take(self) -> Segment:
+        """The oldest complete segment, else whatever has been written so far."""
+        if self.complete:
+            return self.complete.popleft()
+        segment, self.current = self.current, Segment()
+        return segment
+
+
+class LogCollector:
+    def __init__(self, cap_bytes: int) -> None:
+        self.streams = {"stdout": StreamLog("stdout", cap_bytes), "stderr": StreamLog("stderr", cap_bytes)}
+        self._changed = asyncio.Event()
+
+    def feed(self, stream: str, data: bytes) -> None:
+        self.streams[stream].feed(data, time.time_ns())
+        self._changed.set()
+
+    def close(self, stream: str) -> None:
+        self.streams[stream].close(time.time_ns())
+        self._changed.set()
+
+    @property
+    def closed(self) -> bool:
+        return all(s.eof for s in self.streams.values())
+
+    def _ready(self) -> bool:
+        return all(s.complete or s.eof for s in self.streams.values())
+
+    async def wait_closed(self, timeout_s: float) -> None:
+        """Wait until both streams reached EOF (the process is gone), at most `timeout_s`."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while not self.closed:
+                    self._changed.clear()
+                    await self._changed.wait()
+        except TimeoutError:
+            pass
+
+    async def take(self, limit_bytes: int, wait_for_sentinel: bool) -> list[str]:
+        """The next activation's lines, formatted and cut at `limit_bytes` (0: none are kept)."""
+        complete = True
+        if wait_for_sentinel:
+            complete = await self._wait_for_sentinels(overall_timeout_s(limit_bytes))
+            complete = complete and all(s.complete for s in self.streams.values())
+        segments = [(name, s.take()) for name, s in self.streams.items()]
+        if limit_bytes <= 0:
+            return []
+        merged = sorted(((ts, name, raw) for name, seg in segments for ts, raw in seg.lines),
+                        key=lambda entry: entry[0])
+        lines: list[str] = []
+        total = 0
+        for ts, name, raw in merged:
+            total += len(raw) + 1
+            if total > limit_bytes:
+                lines.append(log_line(rfc3339_nanos(time.time_ns()), "stderr", logs_truncated(limit_bytes)))
+                return lines
+            lines.append(log_line(rfc3339_nanos(ts), name, raw.decode("utf-8", errors="replace")))
+        if any(seg.overflowed for _, seg in segments):
+            lines.append(log_line(rfc3339_nanos(time.time_ns()), "stderr", logs_truncated(limit_bytes)))
+        elif wait_for_sentinel and not complete:
+            lines.append(log_line(rfc3339_nanos(time.time_ns()), "stderr", LOG_COLLECTION_FAILED))
+        return lines
+
+    async def _wait_for_sentinels(self, overall_s: float) -> bool:
+        deadline = asyncio.get_running_loop().time() + overall_s
+        while not self._ready():
+            self._changed.clear()
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return False
+            try:
+                async with asyncio.timeout(min(IDLE_TIMEOUT_S, remaining)):
+                    await self._changed.wait()
+            except TimeoutError:
+                return False
+        return True

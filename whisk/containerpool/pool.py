@@ -1,0 +1,245 @@
+"""The invoker's container pool (spec §7; OpenWhisk's ContainerPool): places each job on a container, keeps
+prewarmed stem cells, pauses idle containers and removes them, and buffers jobs that do not fit.
+
+The decisions live in `schedule.Scheduler` (plain state, no I/O); one `ContainerProxy` runs each container's life.
+This module carries the decisions out on the event loop: it creates and destroys containers, starts the pause and
+idle timers (on an injectable clock), and resumes buffered jobs, in order, whenever capacity frees up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import structlog
+
+from whisk.containerpool.base import ContainerError, ContainerFactory, ContainerSpec
+from whisk.containerpool.clock import Clock, LoopClock
+from whisk.containerpool.job import Job, RunResult
+from whisk.containerpool.proxy import ContainerProxy, Requeue
+from whisk.containerpool.response import whisk_error
+from whisk.containerpool.schedule import Demand, Phase, Placement, Scheduler, Slot
+
+log = structlog.get_logger(__name__)
+
+_NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_]")
+BUFFER_WARNING_S = 10.0              # OpenWhisk warns about buffered jobs at most this often
+
+
+def container_name(invoker: int, n: int, prefix: str, suffix: str) -> str:
+    """OpenWhisk's `wsk{invoker}_{n}_{prefix}_{suffix}`, keeping only letters, digits and '_' (docker-safe)."""
+    return f"wsk{invoker}_{n}_{_NOT_IN_NAME.sub('', prefix)}_{_NOT_IN_NAME.sub('', suffix)}"
+
+
+class ContainerPool:
+    def __init__(self, factory: ContainerFactory, manifest: Any, *, invoker_instance: int, memory_mb: int,
+                 pause_grace_s: float, idle_timeout_s: float, prewarm: bool = True,
+                 max_result_bytes: int = 1_048_576, clock: Clock | None = None) -> None:
+        stem_cells = manifest.prewarm() if prewarm else []
+        self._scheduler = Scheduler(memory_mb, [(r.kind, r.prewarm_memory_mb, r.prewarm_count) for r in stem_cells])
+        self._prewarm_images = {r.kind: r.image for r in stem_cells}
+        self._factory = factory
+        self._invoker = invoker_instance
+        self._pause_grace_s = pause_grace_s
+        self._idle_timeout_s = idle_timeout_s
+        self._max_result_bytes = max_result_bytes
+        self._clock = clock or LoopClock()
+        self._names = itertools.count(1)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+        self._last_buffer_warning = float("-inf")
+
+    # --- life ----------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the prewarmed containers of the manifest and wait until they exist."""
+        await asyncio.gather(*self._refill(), return_exceptions=False)
+
+    async def close(self) -> None:
+        """Fail buffered jobs, stop the timers and destroy every container."""
+        self._closed = True
+        while self._scheduler.buffer:
+            _, future = self._scheduler.buffer.popleft()
+            if not future.done():
+                future.set_exception(ContainerError("The container pool is shutting down."))
+        slots = list(self._scheduler.slots.values())
+        for slot in slots:
+            self._scheduler.forget(slot)
+        await asyncio.gather(*(self._destroy(slot) for slot in slots), return_exceptions=True)
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def stats(self) -> dict[str, Any]:
+        """Containers by state (prewarmed, starting, cold, warming, busy, ready, paused), memory used, buffered."""
+        return self._scheduler.stats()
+
+    # --- running a job -------------------------------------------------------------------------------------
+    async def run(self, job: Job, on_response: Callable[[RunResult], None] | None = None) -> RunResult:
+        """Run `job` on a container, waiting in the buffer if nothing fits. `on_response` is called as soon as
+        /run has answered, before the logs are collected; the returned result has the logs."""
+        if self._closed:
+            raise ContainerError("The container pool is shutting down.")
+        if job.memory_mb > self._scheduler.memory_mb:
+            log.error("pool.job.too_large", memory_mb=job.memory_mb, pool_mb=self._scheduler.memory_mb)
+            now = time.time_ns() // 1_000_000
+            result = RunResult(whisk_error(), now, now, None, now, False, "cold")
+            if on_response is not None:
+                on_response(result)
+            return result
+        demand = Demand(job.warm_key, job.kind, job.memory_mb, max(1, job.concurrency), job.action_name, job.image)
+        front = False
+        while True:
+            placement = await self._place(demand, front)
+            try:
+                return await self._run_on(job, placement, on_response)
+            except Requeue as exc:
+                log.info("pool.job.requeued", container=placement.slot.owner.spec.name, reason=str(exc))
+                front = True
+
+    async def _place(self, demand: Demand, front: bool) -> Placement:
+        now = self._clock.now()
+        if front:                        # a job sent back by an unusable container keeps its turn
+            placement = self._scheduler.place(demand, now)
+            if placement is not None:
+                return self._carry_out(placement)
+            future: asyncio.Future[Placement] = asyncio.get_running_loop().create_future()
+            self._scheduler.buffer.appendleft((demand, future))
+        else:
+            future = asyncio.get_running_loop().create_future()
+            placement = self._scheduler.submit(demand, future, now)
+            if placement is not None:
+                return self._carry_out(placement)
+        self._warn_buffered(demand)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                self._abandon(future.result())
+            else:
+                self._scheduler.unbuffer(future)
+            raise
+
+    def _carry_out(self, placement: Placement) -> Placement:
+        """Side effects of a decision: a proxy for a new slot, victims destroyed, prewarms refilled."""
+        slot = placement.slot
+        if placement.create:
+            name = container_name(self._invoker, next(self._names), placement.demand.key[1], placement.demand.action)
+            self._attach(slot, name, placement.demand.image)
+        if slot.owner.timer is not None:
+            slot.owner.timer.cancel()
+            slot.owner.timer = None
+        for victim in placement.victims:
+            self._spawn(self._destroy(victim))
+        if placement.took_prewarm:
+            self._refill()
+        return placement
+
+    async def _run_on(self, job: Job, placement: Placement, on_response: Callable[[RunResult], None] | None
+                      ) -> RunResult:
+        slot = placement.slot
+        proxy: ContainerProxy = slot.owner
+        keep = False
+        try:
+            if placement.resume:
+                try:
+                    await proxy.resume()
+                except ContainerError as exc:
+                    raise Requeue(f"resume failed: {exc}") from exc
+            result, keep = await proxy.run(job, placement.start, on_response)
+            return result
+        finally:
+            self._release(slot, keep)
+
+    def _release(self, slot: Slot, keep: bool) -> None:
+        if self._scheduler.release(slot, self._clock.now(), keep):
+            self._spawn(self._destroy(slot))
+        elif slot.idle and not self._closed:
+            slot.owner.timer = self._clock.call_later(self._pause_grace_s, lambda: self._pause(slot))
+        self._drain()
+
+    def _drain(self) -> None:
+        if self._closed or not self._scheduler.buffer:
+            return
+        for future, placement in self._scheduler.drain(self._clock.now()):
+            placement = self._carry_out(placement)
+            if future.done():            # its caller gave up meanwhile
+                self._abandon(placement)
+            else:
+                future.set_result(placement)
+
+    def _abandon(self, placement: Placement) -> None:
+        """A placement nobody will run: an initialized container stays, a fresh one goes."""
+        self._release(placement.slot, keep=placement.slot.phase is Phase.WARM)
+
+    def _warn_buffered(self, demand: Demand) -> None:
+        now = self._clock.now()
+        if now - self._last_buffer_warning >= BUFFER_WARNING_S:
+            self._last_buffer_warning = now
+            log.warning("pool.job.buffered", memory_mb=demand.memory_mb, buffered=len(self._scheduler.buffer),
+                        **self._scheduler.stats()["containers"])
+
+    # --- containers ----------------------------------------------------------------------------------------
+    def _attach(self, slot: Slot, name: str, image: str) -> ContainerProxy:
+        spec = ContainerSpec(name=name, kind=slot.kind, image=image, memory_mb=slot.memory_mb)
+        slot.owner = ContainerProxy(self._factory, spec, max_result_bytes=self._max_result_bytes,
+                                    on_created=lambda: self._scheduler.created(slot),
+                                    on_initialized=lambda: self._scheduler.initialized(slot))
+        return slot.owner
+
+    def _refill(self) -> list[asyncio.Task[None]]:
+        if self._closed:
+            return []
+        started = []
+        for slot in self._scheduler.prewarms_to_start(self._clock.now()):
+            name = container_name(self._invoker, next(self._names), "prewarm", slot.kind)
+            self._attach(slot, name, self._prewarm_images.get(slot.kind, ""))
+            started.append(self._spawn(self._start_prewarm(slot)))
+        return started
+
+    async def _start_prewarm(self, slot: Slot) -> None:
+        try:
+            await slot.owner.create()
+        except ContainerError as exc:
+            # Not refilled at once: a runtime that cannot start would otherwise be retried in a tight loop.
+            log.error("pool.prewarm.failed", kind=slot.kind, error=str(exc))
+            self._scheduler.forget(slot)
+        self._drain()
+
+    async def _destroy(self, slot: Slot) -> None:
+        proxy: ContainerProxy = slot.owner
+        if proxy.timer is not None:
+            proxy.timer.cancel()
+            proxy.timer = None
+        try:
+            await proxy.destroy()
+        except ContainerError as exc:
+            log.error("pool.destroy.failed", container=proxy.spec.name, error=str(exc))
+        self._drain()
+        self._refill()
+
+    def _pause(self, slot: Slot) -> None:
+        slot.owner.timer = None
+        if self._closed or not self._scheduler.pause_due(slot):
+            return
+        self._spawn(self._suspend(slot))
+        slot.owner.timer = self._clock.call_later(self._idle_timeout_s, lambda: self._expire(slot))
+
+    async def _suspend(self, slot: Slot) -> None:
+        try:
+            await slot.owner.suspend(lambda: slot.paused and slot.idle)
+        except ContainerError as exc:
+            log.warning("pool.pause.failed", container=slot.owner.spec.name, error=str(exc))
+
+    def _expire(self, slot: Slot) -> None:
+        slot.owner.timer = None
+        if not self._closed and self._scheduler.expire(slot):
+            self._spawn(self._destroy(slot))
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task

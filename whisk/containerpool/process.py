@@ -1,0 +1,313 @@
+"""The `process://` container backend: each container is the runtime's proxy running as a child process.
+
+A container is `launcher.py` exec'ing the manifest's command in its own session, dying with the platform
+(PR_SET_PDEATHSIG), serving HTTP on a unix socket in a private folder, its memory limited by a v1 memory cgroup
+where the platform may create one, else by RLIMIT_DATA. One keep-alive aiohttp session per container talks to it;
+stdout and stderr are read continuously into a LogCollector. Pause is SIGSTOP and resume SIGCONT of its process
+group. What this backend can tell about a death: "exited" whenever the proxy process ends during /init or /run;
+"oom_killed" when the cgroup counted an OOM kill, or (without a cgroup) when the dead process's last stderr lines
+show a Python MemoryError or V8's out-of-memory abort. A MemoryError the proxy catches and answers is the action's
+own error, not an OOM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from typing import Any
+
+import aiohttp
+import structlog
+
+from whisk.containerpool.base import ContainerError, ContainerSpec, ImageError, Interaction
+from whisk.containerpool.cgroups import MemoryCgroups
+from whisk.containerpool.logcollector import LogCollector
+from whisk.entities.errors import Invalid
+
+log = structlog.get_logger(__name__)
+
+LAUNCHER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launcher.py")
+HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+CHILD_PATH = "/usr/local/bin:/usr/bin:/bin"
+INIT_RETRY_S = 0.01                  # the proxy is not listening yet: try /init again this soon
+EXIT_GRACE_S = 1.0                   # after a dropped connection, how long to wait for the process to end
+OOM_MARKERS = (b"MemoryError", b"JavaScript heap out of memory", b"Fatal process out of memory",
+               b"Fatal process OOM")
+DEFAULT_LOG_CAP = 16 * 1_048_576     # kept per stream and activation; above the largest log limit (10 MB)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class ProcessContainer:
+    def __init__(self, factory: ProcessContainerFactory, name: str, proc: asyncio.subprocess.Process,
+                 folder: str, socket_path: str, cgroup: str | None, collector: LogCollector) -> None:
+        self.id = name
+        self.pid = proc.pid
+        self._factory = factory
+        self._proc = proc
+        self._folder = folder
+        self._cgroup = cgroup
+        self._collector = collector
+        self._session = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=socket_path, limit=0),
+                                              skip_auto_headers=("User-Agent",))
+        self._readers = [asyncio.create_task(self._read(proc.stdout, "stdout")),
+                         asyncio.create_task(self._read(proc.stderr, "stderr"))]
+        self._exit = asyncio.ensure_future(proc.wait())
+        self._destroying: asyncio.Future[None] | None = None
+        self._paused = False
+
+    @property
+    def alive(self) -> bool:
+        return self._proc.returncode is None
+
+    async def _read(self, stream: asyncio.StreamReader, name: str) -> None:
+        try:
+            while data := await stream.read(65536):
+                self._collector.feed(name, data)
+        finally:
+            self._collector.close(name)
+
+    # --- /init and /run ------------------------------------------------------------------------------------
+    async def initialize(self, body: dict, timeout_s: float) -> Interaction:
+        payload = json.dumps({"value": body}).encode()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        start = _now_ms()
+        while True:
+            if not self.alive:
+                return await self._broken(start)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return Interaction(start, _now_ms(), timed_out=True)
+            try:
+                async with self._session.post("http://proxy/init", data=payload, headers=HEADERS,
+                                              timeout=aiohttp.ClientTimeout(total=remaining)) as resp:
+                    data = await resp.read()
+                    return Interaction(start, _now_ms(), status=resp.status, body=data)
+            except aiohttp.ClientConnectorError:           # not listening yet (no socket file, or refused)
+                await asyncio.sleep(INIT_RETRY_S)
+            except TimeoutError:
+                return await self._timed_out(start)
+            except (aiohttp.ClientError, OSError):
+                return await self._broken(start)
+
+    async def run(self, body: dict, timeout_s: float) -> Interaction:
+        if not self.alive:
+            raise ContainerError(f"container {self.id} is gone (exit status {self._proc.returncode})")
+        payload = json.dumps(body).encode()
+        start = _now_ms()
+        try:
+            async with self._session.post("http://proxy/run", data=payload, headers=HEADERS,
+                                          timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
+                data = await resp.read()
+                return Interaction(start, _now_ms(), status=resp.status, body=data)
+        except TimeoutError:
+            return await self._timed_out(start)
+        except (aiohttp.ClientError, OSError):
+            return await self._broken(start)
+
+    async def _timed_out(self, start: int) -> Interaction:
+        return Interaction(start, _now_ms(), timed_out=True, oom_killed=await self._oom_killed())
+
+    async def _broken(self, start: int) -> Interaction:
+        """No (complete) reply: find out whether the process died, and whether of memory exhaustion."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self._exit), EXIT_GRACE_S)
+        except TimeoutError:
+            pass
+        return Interaction(start, _now_ms(), exited=not self.alive, oom_killed=await self._oom_killed())
+
+    async def _oom_killed(self) -> bool:
+        if self._cgroup is not None:
+            return await asyncio.to_thread(MemoryCgroups.oom_kills, self._cgroup) > 0
+        if self.alive:
+            return False
+        await self._collector.wait_closed(EXIT_GRACE_S)
+        tail = b"\n".join(raw for _, raw in self._collector.streams["stderr"].current.lines[-20:])
+        return any(marker in tail for marker in OOM_MARKERS)
+
+    # --- pause, logs, destroy ------------------------------------------------------------------------------
+    async def suspend(self) -> None:
+        self._signal(signal.SIGSTOP)
+        self._paused = True
+
+    async def resume(self) -> None:
+        if not self.alive:
+            raise ContainerError(f"container {self.id} is gone (exit status {self._proc.returncode})")
+        self._signal(signal.SIGCONT)
+        self._paused = False
+
+    def _signal(self, signum: int) -> None:
+        try:
+            os.killpg(self.pid, signum)
+        except ProcessLookupError as exc:
+            raise ContainerError(f"container {self.id} is gone") from exc
+
+    async def logs(self, limit_bytes: int, wait_for_sentinel: bool) -> list[str]:
+        if not wait_for_sentinel and not self.alive:
+            await self._collector.wait_closed(EXIT_GRACE_S)      # what it wrote before dying is still in the pipe
+        return await self._collector.take(limit_bytes, wait_for_sentinel)
+
+    async def destroy(self) -> None:
+        if self._destroying is None:
+            self._destroying = asyncio.ensure_future(self._destroy())
+        await asyncio.shield(self._destroying)
+
+    async def _destroy(self) -> None:
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            await self._exit
+            done, pending = await asyncio.wait(self._readers, timeout=EXIT_GRACE_S)
+            for task in pending:                         # a process it started keeps the pipe open
+                task.cancel()
+            await asyncio.gather(*self._readers, return_exceptions=True)
+            await self._session.close()
+            await asyncio.to_thread(self._remove_files)
+        finally:
+            self._factory._forget(self)
+
+    def _remove_files(self) -> None:
+        if self._cgroup is not None:
+            MemoryCgroups.remove(self._cgroup)
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+
+class ProcessContainerFactory:
+    """Makes ProcessContainers for the runtimes of a manifest (`whisk.runtimes.manifest.Manifest`)."""
+
+    def __init__(self, manifest: Any, *, invoker_instance: int = 0, use_cgroups: bool | None = None,
+                 log_cap_bytes: int = DEFAULT_LOG_CAP, root_dir: str | None = None) -> None:
+        self._manifest = manifest
+        self._instance = invoker_instance
+        self._want_cgroups = use_cgroups
+        self._log_cap = log_cap_bytes
+        self._parent_dir = root_dir or tempfile.gettempdir()
+        self._root: str | None = None
+        self._cgroups: MemoryCgroups | None = None
+        self._opening: asyncio.Future[None] | None = None
+        self._live: set[ProcessContainer] = set()
+        self._counter = itertools.count(1)
+
+    async def __aenter__(self) -> ProcessContainerFactory:
+        await self._open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def describe(self) -> str:
+        limit = "a v1 memory cgroup" if self._cgroups else "RLIMIT_DATA"
+        return f"action proxies run as child processes; memory limited by {limit}"
+
+    @property
+    def uses_cgroups(self) -> bool:
+        return self._cgroups is not None
+
+    async def _open(self) -> None:
+        if self._opening is None:
+            self._opening = asyncio.ensure_future(asyncio.to_thread(self._open_blocking))
+        await asyncio.shield(self._opening)
+
+    def _open_blocking(self) -> None:
+        self._root = tempfile.mkdtemp(prefix=f"whisk-proc{self._instance}-", dir=self._parent_dir)
+        with open(os.path.join(self._root, "owner"), "w") as f:
+            f.write(str(os.getpid()))
+        if self._want_cgroups is not False:
+            cgroups = MemoryCgroups(self._instance)
+            if cgroups.open():
+                self._cgroups = cgroups
+            elif self._want_cgroups:
+                raise ContainerError("memory cgroups were asked for but cannot be created here")
+
+    async def create(self, spec: ContainerSpec) -> ProcessContainer:
+        await self._open()
+        try:
+            runtime = self._manifest.resolve(spec.kind)
+        except Invalid as exc:
+            raise ImageError(f"Failed to pull container image '{spec.image or spec.kind}'.") from exc
+        if not runtime.command:              # blackbox images need a container engine
+            log.warning("containers.process.no_command", kind=spec.kind, image=spec.image)
+            raise ImageError(f"Failed to pull container image '{spec.image}'.")
+        executable = shutil.which(runtime.command[0])
+        if executable is None:
+            raise ContainerError(f"{runtime.command[0]}: not found, cannot start a {spec.kind} container")
+        n = next(self._counter)
+        folder = os.path.join(self._root, str(n))
+        socket_path = os.path.join(folder, "proxy.sock")
+        memory_bytes = spec.memory_mb * 1_048_576
+        cgroup = None
+        if self._cgroups is not None:
+            try:
+                cgroup = await asyncio.to_thread(self._cgroups.create, f"{n}-{spec.name}"[:200], memory_bytes)
+            except OSError as exc:
+                raise ContainerError(f"cannot create the memory cgroup of {spec.name}: {exc}") from exc
+        env = {"PATH": CHILD_PATH, "LANG": "C.UTF-8", "WHISK_PROXY_SOCKET": socket_path,
+               "__OW_ALLOW_CONCURRENT": "true"} | spec.env
+        argv = [sys.executable, "-I", "-S", LAUNCHER, str(os.getpid()), folder, cgroup or "-", str(memory_bytes),
+                "--", executable, *runtime.command[1:]]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True)
+        except OSError as exc:
+            if cgroup is not None:
+                await asyncio.to_thread(MemoryCgroups.remove, cgroup)
+            raise ContainerError(f"cannot start {spec.name}: {exc}") from exc
+        container = ProcessContainer(self, spec.name, proc, folder, socket_path, cgroup, LogCollector(self._log_cap))
+        self._live.add(container)
+        return container
+
+    def _forget(self, container: ProcessContainer) -> None:
+        self._live.discard(container)
+
+    @property
+    def live(self) -> int:
+        return len(self._live)
+
+    async def cleanup(self) -> None:
+        """Remove what an earlier platform of this invoker left behind: its folders and memory cgroups (with any
+        process still inside). Its proxies themselves died with it."""
+        await self._open()
+        await asyncio.to_thread(self._cleanup_blocking)
+
+    def _cleanup_blocking(self) -> None:
+        prefix = f"whisk-proc{self._instance}-"
+        for name in os.listdir(self._parent_dir):
+            path = os.path.join(self._parent_dir, name)
+            if not name.startswith(prefix) or path == self._root:
+                continue
+            try:
+                with open(os.path.join(path, "owner")) as f:
+                    owner = int(f.read().strip())
+                os.kill(owner, 0)
+                continue                              # still running: not ours to remove
+            except ProcessLookupError:
+                pass
+            except (OSError, ValueError):
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+        if self._cgroups is not None:
+            self._cgroups.cleanup()
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.destroy() for c in list(self._live)), return_exceptions=True)
+        if self._opening is not None and self._opening.done() and self._root is not None:
+            await asyncio.to_thread(self._close_blocking)
+
+    def _close_blocking(self) -> None:
+        if self._cgroups is not None:
+            self._cgroups.close()
+        if self._root is not None:
+            shutil.rmtree(self._root, ignore_errors=True)

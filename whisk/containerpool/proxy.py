@@ -1,0 +1,192 @@
+"""One container's life (spec §7.4, §7.5; OpenWhisk's ContainerProxy): create it, /init it once, /run jobs on it,
+turn the replies into activation responses, collect each activation's logs, pause and resume it, destroy it.
+
+The pool decides which proxy serves a job and what happens to it afterwards; `run` reports, besides the result,
+whether the container may be kept (success and application errors) or must go (developer and whisk errors, log
+collection failures). A warm container that turns out to be unusable (gone before /run, failed resume, 503)
+raises Requeue: the pool destroys it and schedules the job again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import structlog
+
+from whisk.containerpool.base import (LOG_COLLECTION_FAILED, Container, ContainerError, ContainerFactory,
+                                      ContainerSpec, ImageError, log_line, rfc3339_nanos)
+from whisk.containerpool.job import DEVELOPER_ERROR, Job, RunResult, error_response
+from whisk.containerpool.response import (LOG_WARNING_DEVELOPER_ERROR, PROVISION_ERROR, init_response,
+                                          keeps_container, run_response, timed_out, whisk_error)
+
+log = structlog.get_logger(__name__)
+
+OnResponse = Callable[[RunResult], None]
+FRESH_STARTS = ("cold", "prewarmed", "recreated", "recreatedPrewarm")
+
+
+class Requeue(Exception):
+    """The container cannot serve this job though the job did nothing wrong: run it elsewhere."""
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class ContainerProxy:
+    def __init__(self, factory: ContainerFactory, spec: ContainerSpec, *, max_result_bytes: int,
+                 on_created: Callable[[], None] | None = None,
+                 on_initialized: Callable[[], None] | None = None) -> None:
+        self.spec = spec
+        self.container: Container | None = None
+        self._factory = factory
+        self._max_result_bytes = max_result_bytes
+        self._on_created = on_created
+        self._on_initialized = on_initialized
+        self._creating: asyncio.Future[Container] | None = None
+        # The first /init's outcome, awaited by jobs that joined before it ended (concurrency > 1):
+        # None when the container is initialized, else the failed result.
+        self._init: asyncio.Future[RunResult | None] = asyncio.get_running_loop().create_future()
+        self._init_claimed = False
+        self._lock = asyncio.Lock()                                  # orders suspend and resume
+        self._paused = False
+        self.timer: object | None = None                             # pause or idle timer, set by the pool
+
+    # --- creation ------------------------------------------------------------------------------------------
+    async def create(self) -> Container:
+        """Create the container once; concurrent callers share the outcome."""
+        if self._creating is None:
+            self._creating = asyncio.ensure_future(self._factory.create(self.spec))
+        self.container = await asyncio.shield(self._creating)
+        if self._on_created is not None:
+            self._on_created()
+            self._on_created = None
+        return self.container
+
+    # --- pause ---------------------------------------------------------------------------------------------
+    async def suspend(self, still_wanted: Callable[[], bool]) -> None:
+        async with self._lock:
+            if self.container is None or self._paused or not still_wanted():
+                return                   # a job took the container meanwhile
+            await self.container.suspend()
+            self._paused = True
+
+    async def resume(self) -> None:
+        async with self._lock:
+            if self.container is not None and self._paused:
+                await self.container.resume()
+                self._paused = False
+
+    async def destroy(self) -> None:
+        if self._creating is not None and not self._creating.done():
+            try:
+                await asyncio.shield(self._creating)
+            except ContainerError:
+                pass                     # nothing was made, nothing to destroy
+        if self.container is not None:
+            await self.container.destroy()
+
+    # --- one job -------------------------------------------------------------------------------------------
+    async def run(self, job: Job, start: str, on_response: OnResponse | None) -> tuple[RunResult, bool]:
+        """Run `job` here: (its result with logs, whether the container may be kept)."""
+        init_ms = init_start = None
+        if start in FRESH_STARTS and not self._init_claimed:
+            self._init_claimed = True
+            try:
+                failure, init_ms, init_start = await self._initialize(job, start)
+            except BaseException:
+                self._init.set_result(_failed(whisk_error(), start))      # jobs waiting on it must not hang
+                raise
+            self._init.set_result(failure)
+            if failure is not None:
+                if on_response is not None:
+                    _notify(on_response, failure)
+                if self.container is not None:
+                    failure.logs, _ = await self._logs(job, keep=False)
+                return failure, False
+            if self._on_initialized is not None:
+                self._on_initialized()
+        else:
+            if not self._init.done():
+                await asyncio.shield(self._init)
+            failure = self._init.result()
+            if failure is not None:      # joined a container whose first /init failed (concurrency > 1)
+                result = _failed(dict(failure.response), start, failure.timed_out)
+                if on_response is not None:
+                    _notify(on_response, result)
+                return result, False
+        try:
+            reply = await self.container.run(job.run_body, job.timeout_ms / 1000)
+        except ContainerError as exc:
+            if init_ms is None:
+                raise Requeue(str(exc)) from exc
+            log.warning("container.run.failed", container=self.spec.name, error=str(exc))
+            result = _failed(whisk_error(), start, at=init_start, init_ms=init_ms)
+            if on_response is not None:
+                _notify(on_response, result)
+            return result, False
+        if reply.status == 503 and init_ms is None:
+            raise Requeue(f"container {self.spec.name} answered 503")
+        response = run_response(reply, job.timeout_ms, self._max_result_bytes)
+        begin = init_start if init_start is not None else reply.start_ms
+        result = RunResult(response, begin, reply.end_ms, init_ms, begin, timed_out(reply, job.timeout_ms), start)
+        keep = keeps_container(response)
+        if on_response is not None:
+            _notify(on_response, result)
+        result.logs, logs_ok = await self._logs(job, keep)
+        return result, keep and logs_ok
+
+    async def _initialize(self, job: Job, start: str) -> tuple[RunResult | None, int | None, int | None]:
+        """Create (cold) and /init: (the failed result or None, ms in /init, /init start)."""
+        if self.container is None:
+            try:
+                await self.create()
+            except ImageError as exc:
+                return _failed(error_response(DEVELOPER_ERROR, str(exc)), start), None, None
+            except ContainerError as exc:
+                log.error("container.create.failed", container=self.spec.name, error=str(exc))
+                return _failed(whisk_error(PROVISION_ERROR), start), None, None
+        value: dict = {"name": job.action_name, "main": job.main or "main", "binary": job.binary,
+                       "env": job.init_env}
+        if job.code is not None:
+            value["code"] = job.code
+        try:
+            reply = await self.container.initialize(value, job.timeout_ms / 1000)
+        except ContainerError as exc:
+            log.error("container.init.failed", container=self.spec.name, error=str(exc))
+            return _failed(whisk_error(PROVISION_ERROR), start), None, None
+        failure = init_response(reply, job.timeout_ms)
+        if failure is None:
+            return None, reply.duration_ms, reply.start_ms
+        result = RunResult(failure, reply.start_ms, reply.end_ms, reply.duration_ms, reply.start_ms,
+                           timed_out(reply, job.timeout_ms), start)
+        return result, reply.duration_ms, reply.start_ms
+
+    async def _logs(self, job: Job, keep: bool) -> tuple[list[str], bool]:
+        """This activation's log lines, and False when they could not be read completely (destroy then)."""
+        limit = job.logs_mb * 1_048_576
+        if keep:
+            lines = await self.container.logs(limit, wait_for_sentinel=True)
+            return lines, not (lines and lines[-1].endswith(LOG_COLLECTION_FAILED))
+        # After a developer error the sentinels may never come: take what is there (spec §4).
+        lines = await self.container.logs(limit, wait_for_sentinel=False)
+        if limit > 0:
+            lines.append(log_line(rfc3339_nanos(time.time_ns()), "stderr", LOG_WARNING_DEVELOPER_ERROR))
+        return lines, True
+
+
+def _failed(response: dict, start: str, timed_out_: bool = False, *, at: int | None = None,
+            init_ms: int | None = None) -> RunResult:
+    """A result for a job that ended before a /run reply (no container, failed /init, failed /run call)."""
+    now = _now_ms()
+    begin = at if at is not None else now
+    return RunResult(response, begin, now, init_ms, begin, timed_out_, start)
+
+
+def _notify(on_response: OnResponse, result: RunResult) -> None:
+    try:
+        on_response(result)
+    except Exception:                    # the caller's bug must not cost the container or the logs
+        log.exception("pool.on_response.failed")

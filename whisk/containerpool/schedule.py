@@ -1,0 +1,261 @@
+"""The container pool's decisions over plain state (spec §7.2–§7.3; OpenWhisk's ContainerPool.schedule/remove):
+which container serves a job, what to evict, when to buffer, which prewarms to refill, when to pause and remove.
+
+No I/O and no clock of its own: callers pass `now`, and carry out what a Placement says (resume, create, destroy
+the victims). Memory counts every slot in the table (starting, prewarmed, creating, warm, paused, busy); a slot
+leaves the table, and frees its memory, the moment its removal is decided, as OpenWhisk's pool forgets it then.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+Key = tuple[str, str]                 # (action digest, invoking namespace)
+
+
+class Phase(Enum):
+    STARTING = "starting"             # a prewarm being created
+    PREWARMED = "prewarmed"           # created, uninitialized, waiting for any action of its kind and memory
+    COLD = "cold"                     # being created for an action (OpenWhisk's WarmingColdData)
+    WARMING = "warming"               # created, /init in progress for an action (WarmingData)
+    WARM = "warm"                     # initialized for an action (WarmedData); may be paused
+
+
+@dataclass(slots=True, eq=False)
+class Slot:
+    id: int
+    kind: str
+    memory_mb: int
+    phase: Phase
+    created: float
+    key: Key | None = None
+    concurrency: int = 1
+    active: int = 0
+    last_used: float = 0.0
+    paused: bool = False              # paused or being paused: the next job resumes it
+    doomed: bool = False              # destroy once its running activations end; takes no new jobs
+    owner: Any = None                 # the pool's object for this slot (opaque here)
+
+    @property
+    def has_capacity(self) -> bool:
+        return not self.doomed and self.active < self.concurrency
+
+    @property
+    def idle(self) -> bool:
+        return self.phase is Phase.WARM and self.active == 0 and not self.doomed
+
+
+@dataclass(frozen=True, slots=True)
+class Demand:
+    key: Key
+    kind: str
+    memory_mb: int
+    concurrency: int
+    action: str = ""                  # the action's name and image, for a container made for it
+    image: str = ""
+
+
+@dataclass(slots=True)
+class Placement:
+    slot: Slot
+    demand: Demand
+    start: str                        # warmed | warming | warmingCold | prewarmed | cold | recreated | recreatedPrewarm
+    victims: list[Slot] = field(default_factory=list)    # already out of the table: destroy them
+    resume: bool = False              # the slot is paused: resume before /run
+    create: bool = False              # a new container must be made for the slot
+    took_prewarm: bool = False        # a prewarm was used: refill
+
+
+class Scheduler:
+    def __init__(self, memory_mb: int, prewarm: list[tuple[str, int, int]] | None = None) -> None:
+        self.memory_mb = memory_mb
+        self.prewarm_config = list(prewarm or [])          # (kind, memory_mb, count)
+        self.slots: dict[int, Slot] = {}
+        self.buffer: deque[tuple[Demand, Any]] = deque()
+        self._warm: dict[Key, list[Slot]] = {}
+        self._next_id = 1
+
+    # --- accounting ----------------------------------------------------------------------------------------
+    @property
+    def used_mb(self) -> int:
+        return sum(s.memory_mb for s in self.slots.values())
+
+    def fits(self, memory_mb: int) -> bool:
+        return self.used_mb + memory_mb <= self.memory_mb
+
+    def _new_slot(self, kind: str, memory_mb: int, phase: Phase, now: float, key: Key | None = None,
+                  concurrency: int = 1) -> Slot:
+        slot = Slot(self._next_id, kind, memory_mb, phase, now, key, concurrency, last_used=now)
+        self._next_id += 1
+        self.slots[slot.id] = slot
+        if key is not None:
+            self._warm.setdefault(key, []).append(slot)
+        return slot
+
+    def forget(self, slot: Slot) -> None:
+        """Take a slot out of the table (its container is being destroyed, or was never made)."""
+        if self.slots.pop(slot.id, None) is not None and slot.key is not None:
+            bound = self._warm.get(slot.key)
+            if bound is not None:
+                bound.remove(slot)
+                if not bound:
+                    del self._warm[slot.key]
+
+    # --- scheduling ----------------------------------------------------------------------------------------
+    def submit(self, demand: Demand, request: Any, now: float) -> Placement | None:
+        """Place a new job, or buffer it (None) behind earlier buffered jobs so that jobs keep their order."""
+        if not self.buffer:
+            placement = self.place(demand, now)
+            if placement is not None:
+                return placement
+        self.buffer.append((demand, request))
+        return None
+
+    def drain(self, now: float) -> list[tuple[Any, Placement]]:
+        """Place buffered jobs from the head while they fit."""
+        placed = []
+        while self.buffer:
+            demand, request = self.buffer[0]
+            placement = self.place(demand, now)
+            if placement is None:
+                break
+            self.buffer.popleft()
+            placed.append((request, placement))
+        return placed
+
+    def unbuffer(self, request: Any) -> None:
+        """Drop a buffered job whose caller gave up."""
+        for entry in self.buffer:
+            if entry[1] is request:
+                self.buffer.remove(entry)
+                return
+
+    def place(self, demand: Demand, now: float) -> Placement | None:
+        """Spec §7.3, in order: warm, prewarm, cold, evict-then-(prewarm|cold); None when nothing fits."""
+        slot = self._warm_slot(demand)
+        if slot is not None:
+            start = {Phase.WARM: "warmed", Phase.WARMING: "warming", Phase.COLD: "warmingCold"}[slot.phase]
+            resume, slot.paused = slot.paused, False
+            return self._take(Placement(slot, demand, start, resume=resume), now)
+        slot = self._prewarm_slot(demand)
+        if slot is not None:
+            return self._take(Placement(self._bind(slot, demand), demand, "prewarmed", took_prewarm=True), now)
+        if self.fits(demand.memory_mb):
+            return self._take(Placement(self._cold(demand, now), demand, "cold", create=True), now)
+        victims = self._victims(demand.memory_mb)
+        if not victims:
+            return None
+        for victim in victims:
+            self.forget(victim)
+        slot = self._prewarm_slot(demand)
+        if slot is not None:
+            return self._take(Placement(self._bind(slot, demand), demand, "recreatedPrewarm", victims,
+                                        took_prewarm=True), now)
+        return self._take(Placement(self._cold(demand, now), demand, "recreated", victims, create=True), now)
+
+    @staticmethod
+    def _take(placement: Placement, now: float) -> Placement:
+        placement.slot.active += 1
+        placement.slot.last_used = now
+        return placement
+
+    def _warm_slot(self, demand: Demand) -> Slot | None:
+        candidates = [s for s in self._warm.get(demand.key, ()) if s.has_capacity]
+        if not candidates:
+            return None
+        order = {Phase.WARM: 0, Phase.WARMING: 1, Phase.COLD: 2}
+        # Warmed before warming before cold; running ones before paused; then the most recently used, so the
+        # others age towards pause and removal.
+        return min(candidates, key=lambda s: (order[s.phase], s.paused, -s.last_used))
+
+    def _prewarm_slot(self, demand: Demand) -> Slot | None:
+        matching = [s for s in self.slots.values() if s.phase is Phase.PREWARMED and s.kind == demand.kind
+                    and s.memory_mb == demand.memory_mb]
+        return min(matching, key=lambda s: s.created) if matching else None
+
+    def _bind(self, slot: Slot, demand: Demand) -> Slot:
+        slot.phase = Phase.WARMING
+        slot.key = demand.key
+        slot.concurrency = demand.concurrency
+        self._warm.setdefault(demand.key, []).append(slot)
+        return slot
+
+    def _cold(self, demand: Demand, now: float) -> Slot:
+        return self._new_slot(demand.kind, demand.memory_mb, Phase.COLD, now, demand.key, demand.concurrency)
+
+    def _victims(self, memory_mb: int) -> list[Slot]:
+        """Least recently used idle warm containers whose memory makes room for `memory_mb`; none unless they
+        suffice together. Prewarms are never evicted."""
+        needed = self.used_mb + memory_mb - self.memory_mb
+        idle = sorted((s for s in self.slots.values() if s.idle), key=lambda s: s.last_used)
+        if needed <= 0 or sum(s.memory_mb for s in idle) < needed:
+            return []
+        victims = []
+        for slot in idle:
+            victims.append(slot)
+            needed -= slot.memory_mb
+            if needed <= 0:
+                return victims
+        return []
+
+    # --- life events ---------------------------------------------------------------------------------------
+    def created(self, slot: Slot) -> None:
+        """The container of a slot exists now."""
+        if slot.phase is Phase.STARTING:
+            slot.phase = Phase.PREWARMED
+        elif slot.phase is Phase.COLD:
+            slot.phase = Phase.WARMING
+
+    def initialized(self, slot: Slot) -> None:
+        if slot.phase in (Phase.COLD, Phase.WARMING):
+            slot.phase = Phase.WARM
+
+    def release(self, slot: Slot, now: float, keep: bool) -> bool:
+        """One activation on `slot` ended; `keep` False dooms the slot. True when it must be destroyed now."""
+        slot.active -= 1
+        slot.last_used = now
+        if not keep:
+            slot.doomed = True
+        if slot.doomed and slot.active == 0:
+            self.forget(slot)
+            return True
+        return False
+
+    def pause_due(self, slot: Slot) -> bool:
+        """The pause-grace timer fired: pause the slot if it is still idle and running."""
+        if slot.idle and not slot.paused and slot.id in self.slots:
+            slot.paused = True
+            return True
+        return False
+
+    def expire(self, slot: Slot) -> bool:
+        """The idle timer fired: remove the slot (True) if it is still idle and paused."""
+        if slot.idle and slot.paused and slot.id in self.slots:
+            self.forget(slot)
+            return True
+        return False
+
+    def prewarms_to_start(self, now: float) -> list[Slot]:
+        """New STARTING slots for configured prewarms that are missing and fit in memory."""
+        started = []
+        for kind, memory_mb, count in self.prewarm_config:
+            have = sum(1 for s in self.slots.values() if s.phase in (Phase.STARTING, Phase.PREWARMED)
+                       and s.kind == kind and s.memory_mb == memory_mb)
+            for _ in range(count - have):
+                if not self.fits(memory_mb):
+                    break
+                started.append(self._new_slot(kind, memory_mb, Phase.STARTING, now))
+        return started
+
+    def stats(self) -> dict[str, Any]:
+        states: dict[str, int] = {}
+        for s in self.slots.values():
+            name = s.phase.value
+            if s.phase is Phase.WARM:
+                name = "paused" if s.paused else ("busy" if s.active else "ready")
+            states[name] = states.get(name, 0) + 1
+        return {"containers": states, "memory_used_mb": self.used_mb, "memory_mb": self.memory_mb,
+                "buffered": len(self.buffer), "active": sum(s.active for s in self.slots.values())}
