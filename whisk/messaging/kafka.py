@@ -1,0 +1,250 @@
+"""The Kafka bus (distributed roles, spec §5.1): aiokafka, one producer and one admin client per bus, one
+consumer per `consume` call.
+
+- Topics are created explicitly, as OpenWhisk's `ensureTopic` does: a broker that creates topics on first use
+  may give them several partitions, and then messages interleave. `send` and `consume` on a topic this bus has not
+  seen yet create it with one partition first (a no-op when it exists).
+- Each message is at most `max_message_bytes` (payload limit + 6068 B, spec §5.1); topics are created with
+  `max.message.bytes` to match, since Kafka's default is a little under that. Over it, `send` raises TooLarge.
+- Consumers commit manually. A message counts as handled once the caller asks for the next one; the handled
+  offsets are committed when the consumer has nothing buffered (it is about to wait), every `commit_every`
+  messages under steady load, and on `aclose`. A consumer that stops without `aclose` (a crash) hands out at
+  most that many handled messages again: delivery is at least once, as in OpenWhisk.
+- A consumer takes one record per request from the caller (`getmany(max_records=1)`); aiokafka's fetcher reads
+  ahead at most one fetch per partition into memory, nothing of which is committed until handed out and handled.
+- Broker restarts: aiokafka reconnects its producer, admin client and consumers by itself. While the broker is
+  away, `send`, `ensure_topic` and `ping` raise BackendUnavailable after `request_timeout_s`; a consumer keeps
+  waiting, keeps its pending commits and retries them, and carries on once the broker is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import (
+    CommitFailedError,
+    ConsumerStoppedError,
+    IllegalStateError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
+    for_code,
+)
+
+from whisk.entities.errors import BackendUnavailable, TooLarge
+from whisk.messaging.base import MAX_MESSAGE_BYTES
+
+log = structlog.get_logger(__name__)
+
+# Room for Kafka's record and batch headers around the largest message we accept.
+_FRAME_OVERHEAD = 64 * 1024
+# OpenWhisk's max-poll-interval: an invoker may hold a message while its pool is full without leaving the group.
+_MAX_POLL_INTERVAL_MS = 30 * 60 * 1000
+_POLL_MS = 1000
+_RETRY_S = 0.5
+
+
+class KafkaBus:
+    """The Bus port on Kafka; an async context manager (enter connects, exit closes every consumer it made)."""
+
+    def __init__(self, bootstrap_servers: list[str], *, client_id: str, max_message_bytes: int = MAX_MESSAGE_BYTES,
+                 replication_factor: int = 1, request_timeout_s: float = 30.0, session_timeout_s: float = 10.0,
+                 commit_every: int = 100) -> None:
+        self._servers = list(bootstrap_servers)
+        self._client_id = client_id
+        self._max = max_message_bytes
+        self._frame = max_message_bytes + _FRAME_OVERHEAD
+        self._replication = replication_factor
+        self._timeout_ms = int(request_timeout_s * 1000)
+        # How soon the group notices a member that vanished without leaving (a crash) and hands its partitions on.
+        self._session_ms = int(session_timeout_s * 1000)
+        self._commit_every = commit_every
+        self._topics: set[str] = set()  # topics this bus has made sure exist
+        self._consumers: set[KafkaConsumer] = set()
+        self._producer: AIOKafkaProducer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
+        self._closed = False
+
+    async def __aenter__(self) -> KafkaBus:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self._servers, client_id=self._client_id, max_request_size=self._frame,
+            request_timeout_ms=self._timeout_ms, linger_ms=0)
+        self._admin = AIOKafkaAdminClient(
+            bootstrap_servers=self._servers, client_id=self._client_id, request_timeout_ms=self._timeout_ms)
+        try:
+            await self._producer.start()
+            await self._admin.start()
+        except (KafkaError, OSError) as exc:
+            await self.close()
+            raise BackendUnavailable(f"kafka {','.join(self._servers)}: {exc}") from exc
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        self._closed = True
+        for consumer in list(self._consumers):
+            await consumer.aclose()
+        try:
+            if self._producer is not None:
+                await self._producer.stop()
+        finally:
+            if self._admin is not None:
+                await self._admin.close()
+
+    async def ensure_topic(self, topic: str, *, partitions: int = 1) -> None:
+        admin = self._admin
+        if admin is None or self._closed:
+            raise BackendUnavailable("The message bus is closed.")
+        new = NewTopic(topic, partitions, self._replication, topic_configs={"max.message.bytes": str(self._frame)})
+        try:
+            response = await admin.create_topics([new])
+        except KafkaError as exc:
+            raise BackendUnavailable(f"kafka: cannot create topic {topic}: {exc}") from exc
+        for entry in response.topic_errors:
+            code = entry[1]
+            if code not in (0, TopicAlreadyExistsError.errno):
+                detail = entry[2] if len(entry) > 2 and entry[2] else for_code(code).__name__
+                raise BackendUnavailable(f"kafka: cannot create topic {topic}: {detail}")
+        self._topics.add(topic)
+
+    async def send(self, topic: str, message: bytes) -> None:
+        producer = self._producer
+        if producer is None or self._closed:
+            raise BackendUnavailable("The message bus is closed.")
+        if len(message) > self._max:
+            raise TooLarge(f"The message of {len(message)} bytes exceeds the bus limit of {self._max} bytes.")
+        if topic not in self._topics:
+            await self.ensure_topic(topic)
+        try:
+            try:
+                await producer.send_and_wait(topic, message)
+            except UnknownTopicOrPartitionError:
+                # Deleted under us (or lost by a broker that keeps no data): create it again, once.
+                self._topics.discard(topic)
+                await self.ensure_topic(topic)
+                await producer.send_and_wait(topic, message)
+        except (MessageSizeTooLargeError, RecordTooLargeError) as exc:
+            raise TooLarge(f"The message of {len(message)} bytes is too large for the bus: {exc}") from exc
+        except KafkaError as exc:
+            raise BackendUnavailable(f"kafka: cannot send to {topic}: {exc}") from exc
+
+    def consume(self, topic: str, group: str) -> KafkaConsumer:
+        if self._producer is None or self._closed:
+            raise BackendUnavailable("The message bus is closed.")
+        consumer = KafkaConsumer(self, topic, group)
+        self._consumers.add(consumer)
+        return consumer
+
+    async def ping(self) -> None:
+        producer = self._producer
+        if producer is None or self._closed:
+            raise BackendUnavailable("The message bus is closed.")
+        try:
+            async with asyncio.timeout(self._timeout_ms / 1000):
+                await producer.client.fetch_all_metadata()
+        except (KafkaError, TimeoutError) as exc:
+            raise BackendUnavailable(f"kafka {','.join(self._servers)} does not answer: {exc}") from exc
+
+    def _new_consumer(self, topic: str, group: str) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            topic, bootstrap_servers=self._servers, client_id=self._client_id, group_id=group,
+            enable_auto_commit=False, auto_offset_reset="earliest", max_partition_fetch_bytes=self._frame,
+            max_poll_interval_ms=_MAX_POLL_INTERVAL_MS, request_timeout_ms=self._timeout_ms,
+            session_timeout_ms=self._session_ms, heartbeat_interval_ms=max(100, self._session_ms // 3))
+
+
+class KafkaConsumer:
+    """One group member on one topic: `async for message in consumer`; `aclose()` commits what was handled and
+    leaves the group."""
+
+    def __init__(self, bus: KafkaBus, topic: str, group: str) -> None:
+        self._bus = bus
+        self._topic = topic
+        self._group = group
+        self._consumer: AIOKafkaConsumer | None = None
+        self._held: tuple[TopicPartition, int] | None = None  # handed out, not yet handled
+        self._pending: dict[TopicPartition, int] = {}  # handled, not yet committed: next offset per partition
+        self._handled = 0  # since the last commit
+        self._closed = False
+
+    def __aiter__(self) -> KafkaConsumer:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._closed:
+            raise StopAsyncIteration
+        consumer = self._consumer or await self._start()
+        if self._held is not None:  # the caller asks for the next message: the one it holds is handled
+            tp, offset = self._held
+            self._pending[tp] = offset + 1
+            self._held = None
+            self._handled += 1
+            if self._handled >= self._bus._commit_every:
+                await self._commit()
+        while not self._closed:
+            try:
+                batch = await consumer.getmany(timeout_ms=0, max_records=1)
+                if not batch:
+                    await self._commit()  # about to wait: a good time to record what was handled
+                    batch = await consumer.getmany(timeout_ms=_POLL_MS, max_records=1)
+            except ConsumerStoppedError:
+                break
+            except KafkaError as exc:
+                log.warning("bus.fetch_failed", topic=self._topic, group=self._group, error=str(exc))
+                await asyncio.sleep(_RETRY_S)  # the broker is away: try again shortly
+                continue
+            for tp, records in batch.items():
+                self._held = (tp, records[0].offset)
+                return records[0].value
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        """Commit the handled messages (not the one in hand) and leave the group."""
+        if self._closed:
+            return
+        self._closed = True
+        self._bus._consumers.discard(self)
+        if self._consumer is not None:
+            try:
+                await self._commit()
+            finally:
+                await self._consumer.stop()
+
+    async def _start(self) -> AIOKafkaConsumer:
+        if self._topic not in self._bus._topics:
+            await self._bus.ensure_topic(self._topic)
+        consumer = self._bus._new_consumer(self._topic, self._group)
+        try:
+            await consumer.start()
+        except (KafkaError, OSError) as exc:
+            await consumer.stop()
+            raise BackendUnavailable(f"kafka: cannot consume {self._topic}: {exc}") from exc
+        self._consumer = consumer
+        return consumer
+
+    async def _commit(self) -> None:
+        if not self._pending or self._consumer is None:
+            return
+        offsets = dict(self._pending)
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The group moved the partition elsewhere: its new owner starts from the last commit.
+            log.warning("bus.commit_dropped", topic=self._topic, group=self._group, error=str(exc))
+        except KafkaError as exc:
+            # The broker is away: keep the offsets, the next commit carries them.
+            log.warning("bus.commit_failed", topic=self._topic, group=self._group, error=str(exc))
+            return
+        for tp, offset in offsets.items():
+            if self._pending.get(tp) == offset:
+                del self._pending[tp]
+        self._handled = 0
