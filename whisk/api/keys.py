@@ -7,13 +7,20 @@ from typing import Any
 from aiohttp import web
 
 from whisk.config import Settings
+from whisk.controller.entities import Entities
+from whisk.controller.subjects import Subjects
 from whisk.store.base import Store
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 # The controller's activation service (invoke, fire, web); set by roles.py when the role runs a controller.
 ACTIVATOR = web.AppKey("activator", Any)
+# The entity service and the subjects (authentication); built by make_app once the store is there.
+ENTITIES = web.AppKey("entities", Entities)
+SUBJECTS = web.AppKey("subjects", Subjects)
+# The runtime manifest (whisk.runtimes.manifest.Manifest) when one is loaded: kinds for PUT, runtimes for GET /.
+MANIFEST = web.AppKey("manifest", Any)
 
 # Per-request values (request[...]), set by the middlewares in whisk/api/.
 TID = "whisk.tid"            # transaction id: X-Request-ID unless it starts with "sid_", else generated
-IDENTITY = "whisk.identity"  # whisk.entities.identity.Identity of the authenticated caller
+IDENTITY = "whisk.identity"  # whisk.entities.identity.Identity of the authenticated caller (absent: anonymous web)

@@ -7,6 +7,7 @@
     ├── NotFound                no such entity (404)
     ├── Conflict                exists already / concurrent update (409)
     ├── TooLarge                body or field over its size limit (413)
+    ├── UnsupportedMediaType    a body the route cannot read (415)
     ├── Unprocessable           e.g. a binding that points to itself (422)
     ├── Throttled               per-namespace limits (429)
     ├── BackendUnavailable      a store, bus or discovery backend does not answer (503)
@@ -58,3 +59,7 @@ class BackendUnavailable(WhiskError):
 class NoInvokers(BackendUnavailable):
     def __init__(self, message: str = "No invokers available.") -> None:
         super().__init__(message)
+
+
+class UnsupportedMediaType(WhiskError):
+    """A request body in a content type the route does not read (415)."""

@@ -2,7 +2,8 @@
 
 Managed kinds are checked by a resolver the caller passes in (`resolve_kind(kind) -> concrete kind`, raising Invalid
 for unknown or deprecated kinds); the runtime manifest provides it, so entities never read it themselves. The
-resolver maps `<family>:default` to the family's default kind.
+resolver maps `<family>:default` to the family's default kind. It may also return an object with `kind` and
+`requires_main` (the manifest's `Runtime`), and then a missing `main` is refused for kinds that need one.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, Union
 from whisk.entities.errors import Invalid
 from whisk.entities.names import FullyQualifiedEntityName
 
-KindResolver = Callable[[str], str]
+KindResolver = Callable[[str], Any]     # kind -> concrete kind (str) or an object with .kind (and .requires_main)
 
 SEQUENCE = "sequence"
 BLACKBOX = "blackbox"
@@ -132,10 +133,13 @@ def parse_exec(value: Any, resolve_kind: KindResolver) -> Exec:
         if code is None or not code.strip():
             return BlackboxExec(image.strip(), None, main, False)
         return BlackboxExec(image.strip(), code, main, is_binary_code(code))
-    concrete = resolve_kind(kind)
+    resolved = resolve_kind(kind)
+    concrete = resolved if isinstance(resolved, str) else resolved.kind
     code = value.get("code")
     if not isinstance(code, str):
         raise Invalid(f"'code' must be a string defined in 'exec' for '{kind}' actions")
+    if main is None and getattr(resolved, "requires_main", False):
+        raise Invalid(f"'main' must be a string defined in 'exec' for '{kind}' actions")
     return CodeExec(concrete, code, main, is_binary_code(code))
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from whisk.entities.errors import Invalid
-from whisk.entities.limits import UserLimits
+from whisk.entities.limits import NamespaceLimits, SystemLimits, UserLimits
 from whisk.entities.names import namespace_segment
 
 KEY_LENGTH = 64
@@ -83,13 +83,14 @@ def key_matches(key: str, key_hash: str, key_salt: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """An authenticated caller: its subject, the namespace it owns, the key's uuid and the namespace's overrides.
-    `key` is the secret when the caller presented it (Basic auth); None when looked up by namespace."""
+    """An authenticated caller: its subject, the namespace it owns, the key's uuid and the limits in force for the
+    namespace (system defaults overlaid by its limits document). `key` is the secret when the caller presented it
+    (Basic auth); None when the identity was looked up by namespace (web actions, rule firing)."""
 
     subject: str
     namespace: str
     uuid: str
-    limits: UserLimits = UserLimits()
+    limits: NamespaceLimits = UserLimits().effective(SystemLimits())
     key: str | None = None
 
     @property
@@ -102,4 +103,4 @@ class Identity:
     def to_json(self) -> dict[str, Any]:
         """OpenWhisk's Identity JSON (used in activation messages)."""
         return {"subject": self.subject, "namespace": {"name": self.namespace, "uuid": self.uuid},
-                "authkey": {"api_key": self.api_key or ""}, "rights": list(RIGHTS), "limits": self.limits.to_json()}
+                "authkey": {"api_key": self.api_key or ""}, "rights": list(RIGHTS), "limits": self.limits.overrides.to_json()}

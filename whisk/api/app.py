@@ -1,0 +1,125 @@
+"""The controller's HTTP application: middlewares, the route table of spec §1.5 and §1.14, and the services behind it.
+
+`make_app(settings, store)` may get the store later (roles.py opens it in a cleanup context and sets app[STORE]);
+the entity service and the subjects are then built on startup, after every cleanup context has entered.
+Activation routes (invoke, fire, web) are `whisk.api.activate`'s.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from whisk.api import activate, collections as c, info
+from whisk.api.auth import basic_auth
+from whisk.api.cors import cors
+from whisk.api.errors import openwhisk_errors, transaction_ids
+from whisk.api.keys import ENTITIES, MANIFEST, SETTINGS, STORE, SUBJECTS
+from whisk.config import Settings
+from whisk.controller.entities import Entities
+from whisk.controller.limits import system_limits
+from whisk.controller.subjects import Subjects
+from whisk.entities.errors import Invalid
+from whisk.store.base import Store
+
+log = structlog.get_logger(__name__)
+
+NS = "/api/v1/namespaces/{namespace}"
+# Methods each entity collection answers on /{collection}/{name}; anything else is 405.
+ENTITY_METHODS = {
+    "actions": ("GET", "PUT", "DELETE", "POST"),
+    "triggers": ("GET", "PUT", "DELETE", "POST"),
+    "rules": ("GET", "PUT", "DELETE", "POST"),
+    "packages": ("GET", "PUT", "DELETE"),
+}
+BODY_MARGIN = 1024 * 1024
+PEKKO_MAX_BODY = 50 * 1024 * 1024
+
+
+def _activation_handler(name: str) -> Any:
+    """The activation routes as `whisk.api.activate` provides them; 503 (`not_yet`) until it does."""
+    return getattr(activate, name, activate.not_yet)
+
+
+def _load_manifest() -> Any:
+    try:
+        from whisk.runtimes.manifest import load_manifest
+        return load_manifest()
+    except (ImportError, ValueError) as exc:
+        log.warning("api.no_runtime_manifest", error=str(exc))
+        return None
+
+
+def _unknown_kind(kind: str) -> str:
+    raise Invalid(f"The specified runtime '{kind}' is not supported by this platform. Valid values are: "
+                  "'blackbox', 'sequence'.")
+
+
+def _build_services(app: web.Application) -> None:
+    settings, store, manifest = app[SETTINGS], app[STORE], app[MANIFEST]
+    system = system_limits(settings)
+    resolve_kind = manifest.resolve if manifest is not None else _unknown_kind
+    app[ENTITIES] = Entities(store, system, resolve_kind)
+    app[SUBJECTS] = Subjects(store, system)
+
+
+async def _services_on_startup(app: web.Application) -> None:
+    if ENTITIES not in app:
+        _build_services(app)
+
+
+def make_app(settings: Settings, store: Store | None, *, manifest: Any = None) -> web.Application:
+    """The whole controller REST API. `manifest` (whisk.runtimes.manifest.Manifest) defaults to the packaged one."""
+    max_body = max(PEKKO_MAX_BODY, settings.max_exec_size + 2 * settings.max_parameter_size + BODY_MARGIN)
+    app = web.Application(middlewares=[transaction_ids, cors, openwhisk_errors, basic_auth], client_max_size=max_body)
+    app[SETTINGS] = settings
+    app[MANIFEST] = manifest if manifest is not None else _load_manifest()
+    if store is not None:
+        app[STORE] = store
+        _build_services(app)
+    app.on_startup.append(_services_on_startup)
+    add_routes(app.router)
+    return app
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    # §1.14: no authentication.
+    router.add_get("/", info.controller_info)
+    router.add_get("/ping", info.ping)
+    router.add_get("/api-docs", info.info_docs)
+    for path in ("/api/v1", "/api/v1/"):
+        router.add_get(path, info.api_info)
+    router.add_get("/api/v1/api-docs", info.api_docs)
+    # Web actions: every method, credentials optional (spec §1.12).
+    router.add_route("*", "/api/v1/web/{tail:.*}", _activation_handler("web_action"))
+    # Namespaces and limits.
+    for path in ("/api/v1/namespaces", "/api/v1/namespaces/"):
+        router.add_get(path, c.list_namespaces)
+    router.add_get(f"{NS}/limits", c.get_limits)
+    # Activations.
+    for path in (f"{NS}/activations", f"{NS}/activations/"):
+        router.add_get(path, c.list_activations)
+    for path in (f"{NS}/activations/{{id}}", f"{NS}/activations/{{id}}/",
+                 f"{NS}/activations/{{id}}/{{part:result|logs}}"):
+        router.add_get(path, c.get_activation)
+    # Actions inside packages: GET .../actions/{pkg}/ lists them; the rest address one action.
+    router.add_get(f"{NS}/{{collection:actions}}/{{package}}/", c.list_package_actions)
+    packaged = router.add_resource(f"{NS}/{{collection:actions}}/{{package}}/{{name}}")
+    _entity_routes(packaged, "actions")
+    # The four entity collections.
+    for collection, methods in ENTITY_METHODS.items():
+        for path in (f"{NS}/{{collection:{collection}}}", f"{NS}/{{collection:{collection}}}/"):
+            router.add_get(path, c.list_entities)
+        _entity_routes(router.add_resource(f"{NS}/{{collection:{collection}}}/{{name}}"), collection)
+
+
+def _entity_routes(resource: web.Resource, collection: str) -> None:
+    handlers = {"GET": c.get_entity, "PUT": c.put_entity, "DELETE": c.delete_entity}
+    post = {"actions": _activation_handler("invoke_action"), "triggers": _activation_handler("fire_trigger"),
+            "rules": c.set_rule_status}
+    if collection in post:
+        handlers["POST"] = post[collection]
+    for method, handler in handlers.items():
+        resource.add_route(method, handler)

@@ -1,0 +1,142 @@
+"""One generic handler per verb for the entity collections (actions, triggers, rules, packages), plus the
+namespaces, limits and activations routes (spec §1.5). Handlers parse the URL and query into entities and call the
+controller's services; they hold no per-collection logic."""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+from aiohttp import web
+
+from whisk.api.body import read_json
+from whisk.api.keys import ENTITIES, IDENTITY
+from whisk.api.query import epoch_ms, flag, malformed, paging
+from whisk.controller.activations import ActivationFilter
+from whisk.controller.entitlement import READ, Resource
+from whisk.controller.entities import Entities
+from whisk.entities.errors import Invalid
+from whisk.entities.identity import Identity
+from whisk.entities.names import EntityName, EntityPath
+
+_dumps = functools.partial(json.dumps, separators=(",", ":"), ensure_ascii=False)
+
+
+def reply(body: Any, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status, dumps=_dumps)
+
+
+def _context(request: web.Request) -> tuple[Entities, Identity, EntityPath]:
+    entities = request.app[ENTITIES]
+    identity = request[IDENTITY]
+    return entities, identity, entities.namespace(identity, request.match_info["namespace"])
+
+
+def _address(request: web.Request) -> tuple[Entities, Identity, EntityPath, str]:
+    """(service, caller, "ns" or "ns/pkg", name) of an entity route."""
+    entities, identity, path = _context(request)
+    package = request.match_info.get("package")
+    if package is not None:
+        path = path.add(EntityName(package).value)
+    return entities, identity, path, request.match_info["name"]
+
+
+def _collection(request: web.Request, entities: Entities):  # noqa: ANN202
+    return entities.collections[request.match_info["collection"]]
+
+
+# --- entity collections --------------------------------------------------------------------------------------------
+
+async def list_entities(request: web.Request) -> web.Response:
+    entities, identity, namespace = _context(request)
+    collection = _collection(request, entities)
+    await entities.entitlement.authorize(identity, READ, Resource(namespace, collection.name))
+    skip, limit, count = paging(request, collection.name)
+    return reply(await collection.list_in(identity, namespace, skip, limit, count))
+
+
+async def list_package_actions(request: web.Request) -> web.Response:
+    entities, identity, namespace = _context(request)
+    package = request.match_info["package"]
+    EntityName(package)
+    skip, limit, count = paging(request, "actions")
+    return reply(await entities.actions.list_package(identity, namespace, package, skip, limit, count))
+
+
+async def get_entity(request: web.Request) -> web.Response:
+    entities, identity, path, name = _address(request)
+    collection = _collection(request, entities)
+    options = {"code": flag(request, "code", True)} if collection.name == "actions" else {}
+    return reply(await collection.get(identity, path, name, options))
+
+
+async def put_entity(request: web.Request) -> web.Response:
+    entities, identity, path, name = _address(request)
+    collection = _collection(request, entities)
+    overwrite = flag(request, "overwrite")
+    body = await read_json(request)
+    return reply(await collection.put(identity, path, name, body, overwrite))
+
+
+async def delete_entity(request: web.Request) -> web.Response:
+    entities, identity, path, name = _address(request)
+    collection = _collection(request, entities)
+    options = {"force": flag(request, "force")} if collection.name == "packages" else {}
+    return reply(await collection.delete(identity, path, name, options))
+
+
+async def set_rule_status(request: web.Request) -> web.Response:
+    entities, identity, path, name = _address(request)
+    body = await read_json(request)
+    await entities.rules.set_status(identity, path, name, body)
+    return web.Response(text="OK")
+
+
+# --- namespaces and limits -----------------------------------------------------------------------------------------
+
+async def list_namespaces(request: web.Request) -> web.Response:
+    return reply([request[IDENTITY].namespace])
+
+
+async def get_limits(request: web.Request) -> web.Response:
+    return reply(await request.app[ENTITIES].limits(request[IDENTITY], request.match_info["namespace"]))
+
+
+# --- activations ---------------------------------------------------------------------------------------------------
+
+def _name_filter(request: web.Request) -> str | None:
+    text = request.query.get("name")
+    if text is None or not text.strip():
+        return None
+    try:
+        path = EntityPath.parse(text)
+    except Invalid:
+        path = None
+    if path is None or len(path.segments) > 2:
+        raise malformed("name", f"Parameter may be a 'simple' name or 'package-name/simple' name: {text}")
+    return str(path)
+
+
+async def list_activations(request: web.Request) -> web.Response:
+    entities, identity, namespace = _context(request)
+    await entities.entitlement.authorize(identity, READ, Resource(namespace, "activations"))
+    skip, limit, count = paging(request, "activations")
+    docs = flag(request, "docs")
+    name, since, upto = _name_filter(request), epoch_ms(request, "since"), epoch_ms(request, "upto")
+    if count and docs:
+        raise Invalid("The parameter 'docs' is not permitted with 'count'.")
+    f = ActivationFilter(skip=skip, limit=limit, count=count, docs=docs, name=name, since=since, upto=upto)
+    return reply(await entities.activations.list(identity, namespace, f))
+
+
+async def get_activation(request: web.Request) -> web.Response:
+    entities, identity, namespace = _context(request)
+    record = await entities.activations.get(identity, namespace, request.match_info["id"])
+    match request.match_info.get("part"):
+        case "result":
+            return reply(record.result_json())
+        case "logs":
+            return reply(record.logs_json())
+        case _:
+            return reply(record.extended_json())

@@ -1,0 +1,102 @@
+"""The only module that knows HTTP statuses for domain errors (spec §1.1): every error, ours or aiohttp's own
+(404, 405, 413), answers `{"error": <message>, "code": <transaction id>}` with Pekko's default texts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import string
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from whisk.api.keys import TID
+from whisk.entities.errors import (BackendUnavailable, Conflict, Forbidden, Invalid, NotFound, Throttled, TooLarge,
+                                   Unauthenticated, Unprocessable, UnsupportedMediaType, WhiskError)
+
+log = structlog.get_logger(__name__)
+
+STATUS = {WhiskError: 500, Invalid: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, Conflict: 409,
+          TooLarge: 413, UnsupportedMediaType: 415, Unprocessable: 422, Throttled: 429, BackendUnavailable: 503}
+# Pekko's texts for its own rejections and default messages (OpenWhisk rewrites them into the JSON error body).
+TEXT = {
+    400: "The request content was malformed.",
+    401: "The resource requires authentication, which was not supplied with the request",
+    403: "The supplied authentication is not authorized to access this resource.",
+    404: "The requested resource could not be found.",
+    413: "The request content was too large to be handled.",
+    415: "The request's Content-Type is not supported. Expected:\napplication/json",
+    500: "There was an internal server error.",
+}
+REALM = 'Basic realm="OpenWhisk secure realm"'
+REQUEST_ID = "X-Request-ID"
+_TID_CHARS = string.ascii_letters + string.digits
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def new_tid() -> str:
+    return "".join(secrets.choice(_TID_CHARS) for _ in range(32))
+
+
+def error_response(request: web.Request, status: int, message: str, headers: dict[str, str] | None = None
+                   ) -> web.Response:
+    return web.json_response({"error": message, "code": request.get(TID, "")}, status=status, headers=headers,
+                             dumps=_compact)
+
+
+@web.middleware
+async def transaction_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """X-Request-ID is the transaction id unless it starts with "sid_" (system ids); always echoed back."""
+    given = request.headers.get(REQUEST_ID)
+    tid = given if given and not given.startswith("sid_") else new_tid()
+    request[TID] = tid
+    response = await handler(request)
+    response.headers[REQUEST_ID] = tid
+    return response
+
+
+@web.middleware
+async def openwhisk_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except WhiskError as exc:
+        status = next(STATUS[c] for c in type(exc).__mro__ if c in STATUS)
+        if status >= 500:
+            log.warning("api.error", status=status, error=str(exc), path=request.path, tid=request.get(TID))
+        headers = {"WWW-Authenticate": REALM} if status == 401 else None
+        return error_response(request, status, str(exc) or TEXT.get(status, ""), headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _from_aiohttp(request, exc)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        raise
+    except Exception:
+        log.exception("api.failed", path=request.path, method=request.method, tid=request.get(TID))
+        return error_response(request, 500, TEXT[500])
+
+
+def _from_aiohttp(request: web.Request, exc: web.HTTPException) -> web.Response:
+    headers: dict[str, str] = {}
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = sorted(m for m in exc.allowed_methods if m != "HEAD")
+        message = f"HTTP method not allowed, supported methods: {', '.join(allowed)}"
+        headers["Allow"] = ", ".join(allowed)
+    elif isinstance(exc, web.HTTPRequestEntityTooLarge):
+        actual, allowed_size = _sizes(exc)
+        message = f"Request larger than allowed: {actual} > {allowed_size} bytes." if actual else TEXT[413]
+    else:
+        message = TEXT.get(exc.status, exc.reason)
+    return error_response(request, exc.status, message, headers or None)
+
+
+def _sizes(exc: web.HTTPRequestEntityTooLarge) -> tuple[int | None, int | None]:
+    # aiohttp's text: "Maximum request body size {max} exceeded, actual body size {actual}"
+    words = (exc.text or "").replace(",", " ").split()
+    numbers = [int(w) for w in words if w.isdigit()]
+    return (numbers[1], numbers[0]) if len(numbers) >= 2 else (None, None)

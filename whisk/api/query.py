@@ -1,0 +1,80 @@
+"""Query parameters with OpenWhisk's validation messages (spec §1.4; `CTL/RestAPIs.scala` list limits, Pekko's
+boolean parameters). A bad value is Pekko's malformed-parameter rejection: 400 naming the parameter."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+
+from whisk.entities.errors import Invalid
+
+MAX_LIST_LIMIT = 200
+DEFAULT_LIST_LIMIT = 30
+_INT = re.compile(r"[+-]?\d{1,10}")
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+def malformed(name: str, message: str) -> Invalid:
+    return Invalid(f"The query parameter '{name}' was malformed:\n{message}")
+
+
+def _int(text: str) -> int | None:
+    """Java's Integer.parseInt: optional sign, digits, 32-bit range."""
+    if not _INT.fullmatch(text):
+        return None
+    value = int(text)
+    return value if -(2 ** 31) <= value < 2 ** 31 else None
+
+
+def flag(request: web.Request, name: str, default: bool = False) -> bool:
+    text = request.query.get(name)
+    if text is None:
+        return default
+    lowered = text.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise malformed(name, f"'{text}' is not a valid Boolean value")
+
+
+def list_limit(request: web.Request, collection: str) -> int:
+    text = request.query.get("limit")
+    if text is None:
+        return DEFAULT_LIST_LIMIT
+    value = _int(text)
+    if value is None:
+        raise malformed("limit", f"The value '{text}' is not an integer for {collection}.")
+    if value == 0:
+        return MAX_LIST_LIMIT
+    if not 0 < value <= MAX_LIST_LIMIT:
+        raise malformed("limit", f"The value '{value}' is not in the range of 0 to {MAX_LIST_LIMIT} for {collection}.")
+    return value
+
+
+def list_skip(request: web.Request, collection: str) -> int:
+    text = request.query.get("skip")
+    if text is None:
+        return 0
+    value = _int(text)
+    if value is None:
+        raise malformed("skip", f"The value '{text}' is not an integer for {collection}.")
+    if value < 0:
+        raise malformed("skip", f"The value '{value}' is not greater than or equal to 0 for {collection}.")
+    return value
+
+
+def paging(request: web.Request, collection: str) -> tuple[int, int, bool]:
+    """(skip, limit, count) of a collection list."""
+    return list_skip(request, collection), list_limit(request, collection), flag(request, "count")
+
+
+def epoch_ms(request: web.Request, name: str) -> int | None:
+    text = request.query.get(name)
+    if text is None:
+        return None
+    if not re.fullmatch(r"[+-]?\d{1,19}", text) or not -(2 ** 63) <= int(text) < 2 ** 63:
+        raise malformed(name, f"Parameter is not a valid value for epoch seconds: {text}")
+    return int(text)

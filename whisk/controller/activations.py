@@ -1,0 +1,50 @@
+"""Reading activation records (spec §1.10; OpenWhisk `CTL/Activations.scala`): only the owner of a namespace reads
+its activations, looked up by "{namespace}/{activationId}"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from whisk.controller.entitlement import READ, Entitlement, Resource
+from whisk.entities.activation import Activation, parse_activation_id
+from whisk.entities.errors import NotFound
+from whisk.entities.identity import Identity
+from whisk.entities.names import EntityPath
+from whisk.store.base import ActivationQuery, Store
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationFilter:
+    skip: int = 0
+    limit: int = 30
+    count: bool = False
+    docs: bool = False
+    name: str | None = None            # "action" or "pkg/action"
+    since: int | None = None
+    upto: int | None = None
+
+
+class Activations:
+    def __init__(self, store: Store, entitlement: Entitlement) -> None:
+        self._store = store
+        self._entitlement = entitlement
+
+    async def list(self, identity: Identity, namespace: EntityPath, f: ActivationFilter) -> Any:
+        await self._entitlement.authorize(identity, READ, Resource(namespace, "activations"))
+        query = ActivationQuery(namespace=str(namespace), name=f.name, since=f.since, upto=f.upto,
+                                skip=f.skip, limit=f.limit)
+        if f.count:
+            total = await self._store.count_activations(ActivationQuery(
+                namespace=str(namespace), name=f.name, since=f.since, upto=f.upto, skip=0, limit=0))
+            return {"activations": max(0, total - f.skip)}
+        records = [Activation.from_doc(d) for d in await self._store.list_activations(query)]
+        return [r.extended_json() if f.docs else r.summary_json() for r in records]
+
+    async def get(self, identity: Identity, namespace: EntityPath, activation_id: str) -> Activation:
+        parse_activation_id(activation_id)
+        await self._entitlement.authorize(identity, READ, Resource(namespace, "activations", activation_id))
+        doc = await self._store.get_activation(str(namespace), activation_id)
+        if doc is None:
+            raise NotFound()
+        return Activation.from_doc(doc)

@@ -1,0 +1,81 @@
+"""The controller's entity service: one object the API (and the invoke path) talks to, over the Store port.
+
+Each REST collection is a `Collection` in a per-kind table (`collections`), so the HTTP edge has one generic
+handler per verb. `resolve_action` is the invoke path's door: entitlement, binding resolution and parameter merge
+(package < binding < action, spec §3.1) in one call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from whisk.controller.actions import Actions, entitle_activation
+from whisk.controller.activations import Activations
+from whisk.controller.collection import Collection
+from whisk.controller.entitlement import ACTIVATE, READ, Entitlement, Resource
+from whisk.controller.packages import Packages
+from whisk.controller.repository import Repository
+from whisk.controller.rules import Rules
+from whisk.controller.triggers import Triggers
+from whisk.entities.action import Action
+from whisk.entities.exec import KindResolver
+from whisk.entities.identity import Identity
+from whisk.entities.limits import SystemLimits
+from whisk.entities.names import DEFAULT_NAMESPACE, EntityName, EntityPath, FullyQualifiedEntityName, namespace_segment
+from whisk.entities.trigger import Trigger
+from whisk.store.base import Store
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedAction:
+    action: Action             # with package and binding parameters merged under its own
+    path: str                  # "ns[/pkg]/name" of the real action
+    binding: str | None        # "ns/bindingpkg" when reached through a binding
+    revision: str
+
+
+class Entities:
+    def __init__(self, store: Store, system: SystemLimits, resolve_kind: KindResolver) -> None:
+        self.store = store
+        self.system = system
+        self.repo = Repository(store, system)
+        self.entitlement = Entitlement(store)
+        self.actions = Actions(self.repo, self.entitlement, resolve_kind)
+        self.triggers = Triggers(self.repo, self.entitlement, resolve_kind)
+        self.rules = Rules(self.repo, self.entitlement, resolve_kind)
+        self.packages = Packages(self.repo, self.entitlement, resolve_kind)
+        self.collections: dict[str, Collection] = {
+            c.name: c for c in (self.actions, self.triggers, self.rules, self.packages)}
+        self.activations = Activations(store, self.entitlement)
+
+    @staticmethod
+    def namespace(identity: Identity, segment: str) -> EntityPath:
+        """A URL's namespace segment, `_` meaning the caller's (OpenWhisk's namespace directive)."""
+        namespace_segment(segment)
+        return EntityPath.of(identity.namespace if segment == DEFAULT_NAMESPACE else segment)
+
+    async def resolve_action(self, identity: Identity, namespace: str, package: str | None,
+                             name: str) -> ResolvedAction:
+        """The action to run for POST .../actions/[pkg/]name: 403 when the caller may not activate it, 404 when
+        it (or its package, or a binding's target) does not exist."""
+        path = self.namespace(identity, namespace)
+        if package is not None:
+            path = path.add(EntityName(package).value)
+        EntityName(name)
+        await entitle_activation(self.actions, identity, path, name)
+        action, binding = await self.repo.action_with_package(FullyQualifiedEntityName(path, name))
+        return ResolvedAction(action, action.doc_id, binding, action.rev or "")
+
+    async def trigger_to_fire(self, identity: Identity, namespace: str, name: str) -> Trigger:
+        """The trigger for POST .../triggers/name (owner only; 404 when absent)."""
+        path = self.namespace(identity, namespace)
+        EntityName(name)
+        await self.entitlement.authorize(identity, ACTIVATE, Resource(path, "triggers", name))
+        return await self.repo.need(Trigger, f"{path}/{name}")
+
+    async def limits(self, identity: Identity, namespace: str) -> dict[str, Any]:
+        """GET /namespaces/{ns}/limits: the effective limits (spec §1.11), owner only."""
+        path = self.namespace(identity, namespace)
+        await self.entitlement.authorize(identity, READ, Resource(path, "limits"))
+        return identity.limits.to_json()

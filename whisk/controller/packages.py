@@ -1,0 +1,115 @@
+"""The packages collection (spec §1.9; OpenWhisk `CTL/Packages.scala`): bindings, public packages, the reserved
+name `default`, reads that list the package's actions and feeds, and deletes refused while actions remain unless
+forced."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from whisk.controller.collection import Collection
+from whisk.controller.entitlement import PUT, READ, Resource
+from whisk.entities.action import FEED, Action
+from whisk.entities.errors import Conflict, Invalid, NotFound, Unprocessable
+from whisk.entities.identity import Identity
+from whisk.entities.names import EntityPath
+from whisk.entities.package import RESERVED_NAMES, Binding, Package, PackagePut, package_action
+
+BINDING_MISSING = "Binding references a package that does not exist."
+NOT_A_PACKAGE = "Cannot bind to a resource that is not a package."
+BINDING_TO_BINDING = "Cannot bind to another package binding."
+PACKAGE_TO_BINDING = "Resource is a package and cannot be converted into a binding."
+
+
+class Packages(Collection):
+    name = "packages"
+    entity = Package
+
+    # --- list: owners see everything, others only public packages -------------------------------------------------
+    async def list_in(self, identity: Identity, namespace: EntityPath, skip: int, limit: int, count: bool) -> Any:
+        if identity.owns(namespace.root):
+            return await super().list_in(identity, namespace, skip, limit, count)
+        docs = await self.store.list("package", str(namespace), skip=0, limit=0)
+        public = [d for d in docs if d.get("publish") and not d.get("binding")]
+        if count:
+            return {self.name: max(0, len(public) - skip)}
+        page = public[skip:skip + limit] if limit > 0 else public[skip:]
+        return [self.summary(d) for d in page]
+
+    # --- get: the package with its actions and feeds; a binding shows its target's --------------------------------
+    async def view(self, identity: Identity, entity: Package, options: dict[str, Any]) -> Any:
+        if entity.binding is None:
+            return await self._with_actions(entity, entity)
+        if entity.binding.doc_id == entity.doc_id:
+            raise Unprocessable(f"Package binding '{entity.binding.doc_id}' contains a circular reference.")
+        target = await self.repo.need(Package, entity.binding.doc_id)
+        merged = dataclasses.replace(entity, parameters=target.parameters.merge(entity.parameters))
+        return await self._with_actions(merged, target)
+
+    async def _with_actions(self, shown: Package, source: Package) -> dict[str, Any]:
+        docs = await self.store.list("action", str(source.full_path), skip=0, limit=0)
+        actions, feeds = [], []
+        for doc in docs:
+            if doc.get("namespace") != str(source.full_path):
+                continue
+            is_feed = any(a.get("key") == FEED for a in doc.get("annotations") or ())
+            (feeds if is_feed else actions).append(package_action(doc))
+        return {**shown.to_json(), "actions": actions, "feeds": feeds}
+
+    # --- put ------------------------------------------------------------------------------------------------------
+    async def addressable(self, identity: Identity, path: EntityPath, name: str, right: str) -> None:
+        if right == PUT and name in RESERVED_NAMES:
+            raise Invalid(f"Package name '{name}' is reserved.")
+
+    def parse(self, identity: Identity, body: Any) -> PackagePut:
+        return PackagePut.from_json(body).resolve(identity.namespace)
+
+    async def validate(self, identity: Identity, request: PackagePut) -> None:
+        if request.binding is None:
+            return
+        target = Resource(EntityPath.of(request.binding.namespace), self.name, request.binding.name)
+        try:
+            await self.entitlement.check(identity, READ, target)
+        except NotFound:
+            raise Invalid(BINDING_MISSING) from None
+        except Conflict:
+            raise Conflict(NOT_A_PACKAGE) from None
+
+    async def _check_binding(self, binding: Binding) -> None:
+        try:
+            target = await self.repo.fetch(Package, binding.doc_id)
+        except Conflict:
+            raise Conflict(NOT_A_PACKAGE) from None
+        if target is None:
+            raise Invalid(BINDING_MISSING)
+        if target.binding is not None:
+            raise Invalid(BINDING_TO_BINDING)
+
+    async def create(self, identity: Identity, request: PackagePut, path: EntityPath, name: str) -> Package:
+        if request.binding is not None:
+            await self._check_binding(request.binding)
+        return request.create(path, name)
+
+    async def update(self, identity: Identity, request: PackagePut, old: Package) -> Package:
+        if request.binding is not None:
+            if old.binding is None:
+                raise Conflict(PACKAGE_TO_BINDING)
+            await self._check_binding(request.binding)
+        return request.update(old)
+
+    # --- delete ---------------------------------------------------------------------------------------------------
+    async def confirm_delete(self, identity: Identity, entity: Package, options: dict[str, Any]) -> None:
+        if entity.binding is not None:
+            return
+        docs = [d for d in await self.store.list("action", str(entity.full_path), skip=0, limit=0)
+                if d.get("namespace") == str(entity.full_path)]
+        if not docs:
+            return
+        if not options.get("force"):
+            n = len(docs)
+            raise Conflict(f"Package not empty (contains {n} {'entity' if n == 1 else 'entities'}). "
+                           "Set force param or delete package contents.")
+        for doc in docs:
+            action = await self.repo.fetch(Action, doc["_id"])
+            if action is not None:
+                await self.repo.remove(action)
