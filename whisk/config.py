@@ -176,3 +176,24 @@ class Settings:
 def variables() -> list[tuple[str, str, Any]]:
     """(variable, field, default) for every setting: the source of `whisk --help` and the README's table."""
     return [(f.metadata["env"], f.name, f.default) for f in dataclasses.fields(Settings)]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    """What the `wsk`-compatible client (whisk/cli) reads from the environment; the names are `wsk`'s own
+    (spec WSK_CLI.md §1.2). `config_file` is WSK_CONFIG_FILE when set, even to "", else ~/.wskprops."""
+
+    config_file: str
+    apihost: str = ""         # WHISK_APIHOST
+    auth: str = ""            # WHISK_AUTH
+    apiversion: str = ""      # WHISK_APIVERSION
+    debug: bool = False       # WSK_CLI_DEBUG non-empty
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ClientSettings:
+        env = os.environ if environ is None else environ
+        config_file = env.get("WSK_CONFIG_FILE")
+        if config_file is None:
+            config_file = os.path.join(env.get("HOME") or os.path.expanduser("~"), ".wskprops")
+        return cls(config_file=config_file, apihost=env.get("WHISK_APIHOST", ""), auth=env.get("WHISK_AUTH", ""),
+                   apiversion=env.get("WHISK_APIVERSION", ""), debug=bool(env.get("WSK_CLI_DEBUG")))

@@ -1,0 +1,184 @@
+"""HTTP to the whisk/OpenWhisk REST API for one command: one aiohttp session, Basic auth, `wsk`'s error mapping.
+
+A non-2xx reply becomes a CliError whose status is the HTTP status mod 256 and whose message is the server's
+`<error> (code <transaction id>)`; an unparseable body reads "The connection failed, or timed out. (HTTP status
+code N)". Connection failures exit 3. With -v the request and reply are printed as `wsk -v` prints them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import platform
+import re
+import ssl
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from yarl import URL
+
+from whisk.cli.version import VERSION
+from whisk.cli.errors import NETWORK, USAGE, CliError
+from whisk.cli.names import url_segment
+from whisk.cli.output import Output, dumps
+from whisk.cli.wskprops import Properties, base_url
+
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
+USER_AGENT = (f"OpenWhisk-CLI/1.0 (whisk {VERSION}) {platform.system().lower()} "
+              f"{_ARCH.get(platform.machine(), platform.machine())}")
+_PASSWORD = re.compile(r'"password":\s*"[^"]*"')
+_TRUNCATE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One REST request: `path` is relative to {base}/{apiversion}/ (already escaped); `query` in order."""
+
+    method: str
+    path: str
+    query: tuple[tuple[str, str], ...] = ()
+    body: Any = None
+    auth: bool = True
+
+    def url(self, base: str, apiversion: str) -> str:
+        url = f"{base}/{apiversion}/{self.path}" if self.path else f"{base}/{apiversion}"
+        return f"{url}?{urlencode(self.query)}" if self.query else url
+
+
+def entity_path(namespace: str, collection: str, escaped_name: str = "") -> str:
+    tail = f"/{escaped_name}" if escaped_name else ""
+    return f"namespaces/{url_segment(namespace)}/{collection}{tail}"
+
+
+def sorted_query(**values: Any) -> tuple[tuple[str, str], ...]:
+    """Query parameters as go-querystring writes them: keys sorted, booleans lower case."""
+    def text(v: Any) -> str:
+        return ("true" if v else "false") if isinstance(v, bool) else str(v)
+    return tuple((k, text(v)) for k, v in sorted(values.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    body: Any           # decoded JSON, or None when the body is empty or not JSON
+    text: str
+
+
+def error_from(status: int, text: str) -> CliError:
+    """The CliError `wsk` makes of a non-2xx reply."""
+    if not text:
+        return CliError("Command failed due to an HTTP failure", status % 256, http_status=status)
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and "error" in body and body.get("code") is not None:
+        return CliError(f"{_text(body['error'])} (code {_text(body['code'])})", status % 256, http_status=status)
+    return CliError(f"The connection failed, or timed out. (HTTP status code {status})", status % 256,
+                    http_status=status)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+class Api:
+    """Open with `async with Api(props, out) as api`; `send` returns 2xx replies and raises CliError otherwise."""
+
+    def __init__(self, props: Properties, out: Output) -> None:
+        self.props = props
+        self.out = out
+        self.base = base_url(props.apihost)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Api:
+        self._session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def _ssl(self) -> ssl.SSLContext | bool:
+        if self.props.insecure:
+            return False
+        if bool(self.props.cert) != bool(self.props.key):
+            missing = "Cert" if not self.props.cert else "Key"
+            raise CliError(f"The {missing} file is not configured. Please configure the missing {missing} file.")
+        if self.props.cert:
+            context = ssl.create_default_context()
+            try:
+                context.load_cert_chain(self.props.cert, self.props.key)
+            except (OSError, ssl.SSLError) as exc:
+                raise CliError(f"Unable to load the X509 key pair due to the following reason: {exc}") from None
+            return context
+        return True
+
+    def _headers(self, call: Call) -> dict[str, str]:
+        headers = {}
+        if call.auth:
+            if not self.props.auth:
+                raise CliError("Authorization key is not configured (--auth is required)", USAGE, usage=True)
+            token = base64.b64encode(self.props.auth.encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        if call.body is not None:
+            headers["Content-Type"] = "application/json"
+        return headers
+
+    async def send(self, call: Call, *, check: bool = True) -> Reply:
+        """The reply; a non-2xx one raises CliError unless `check` is false (invoke inspects 202 and 502)."""
+        assert self._session is not None, "use `async with Api(...)`"
+        url = call.url(self.base, self.props.apiversion)
+        headers = self._headers(call)
+        data = None
+        if call.body is not None:
+            data = json.dumps(call.body, ensure_ascii=False, separators=(",", ":")) + "\n"
+        if self.props.verbose:
+            self._show_request(call.method, url, headers, data)
+        try:
+            async with self._session.request(call.method, URL(url, encoded=True), headers=headers,
+                                             data=data.encode() if data is not None else None,
+                                             ssl=self._ssl()) as resp:
+                text = await resp.text(errors="replace")
+                status, reply_headers = resp.status, dict(resp.headers)
+        except aiohttp.ClientError as exc:
+            raise CliError(f'{call.method.capitalize()} "{url}": {exc}', NETWORK) from None
+        except OSError as exc:
+            raise CliError(f'{call.method.capitalize()} "{url}": {exc}', NETWORK) from None
+        if self.props.verbose:
+            self._show_response(status, reply_headers, text)
+        if check and not 200 <= status <= 299:
+            raise error_from(status, text)
+        try:
+            body = json.loads(text) if text else None
+        except ValueError:
+            body = None
+        return Reply(status, body, text)
+
+    # --- -v / -d -------------------------------------------------------------------------------------------------
+
+    def _cut(self, text: str) -> str:
+        text = _PASSWORD.sub('"password": "******"', text)
+        return text if self.props.debug or len(text) <= _TRUNCATE else text[:_TRUNCATE] + "..."
+
+    def _show_request(self, method: str, url: str, headers: dict[str, str], data: str | None) -> None:
+        self.out.line("REQUEST:")
+        self.out.line(f"[{method}]\t{url}")
+        shown = {"User-Agent": [USER_AGENT], **{k: [v] for k, v in headers.items()}}
+        self.out.line("Req Headers")
+        self.out.write(dumps(dict(sorted(shown.items()))))
+        if data is not None:
+            self.out.line("Req Body")
+            self.out.line(self._cut(data.rstrip("\n")))
+
+    def _show_response(self, status: int, headers: dict[str, str], text: str) -> None:
+        self.out.line("RESPONSE:")
+        self.out.line(f"Got response with code {status}")
+        if headers:
+            self.out.line("Resp Headers")
+            self.out.write(dumps({k: [v] for k, v in sorted(headers.items())}))
+        self.out.line(f"Response body size is {len(text.encode())} bytes")
+        self.out.line("Response body received:")
+        self.out.line(self._cut(text))

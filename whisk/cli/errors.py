@@ -1,0 +1,43 @@
+"""The client's one error type: a message, the exit status it ends the program with, and how it is shown.
+
+Exit statuses follow `wsk` (WSK_CLI.md §3.4): 1 general, 2 usage, 3 network, an HTTP error's status mod 256,
+149 "not allowed", 202 a blocking call that has not finished, 246 an application error. Wrapping (`within`)
+keeps the inner status and whether the inner error is shown at all, as `wsk` does.
+"""
+
+from __future__ import annotations
+
+GENERAL = 1
+USAGE = 2
+NETWORK = 3
+NOT_ALLOWED = 149
+TIMED_OUT = 202
+APPLICATION_ERROR = 246
+
+
+class CliError(Exception):
+    """`error: <message>` on stderr (unless `shown` is false), then the usage hint when `usage`, exit `status`."""
+
+    def __init__(self, message: str, status: int = GENERAL, *, usage: bool = False, shown: bool = True,
+                 http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.usage = usage
+        self.shown = shown
+        self.http_status = http_status
+
+    def within(self, context: str, *, usage: bool = False) -> CliError:
+        """This error as the detail of `context: detail`: the inner status, visibility and HTTP status stay; the
+        usage hint shows when either asks for it (the Go client's MakeWskErrorFromWskError)."""
+        return CliError(f"{context}: {self.message}", self.status, usage=self.usage or usage, shown=self.shown,
+                        http_status=self.http_status)
+
+
+def usage_error(message: str) -> CliError:
+    """A command-line usage error (exit 2) followed by the usage hint."""
+    return CliError(message, USAGE, usage=True)
+
+
+def general_error(message: str, *, usage: bool = True) -> CliError:
+    return CliError(message, GENERAL, usage=usage)

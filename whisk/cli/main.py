@@ -1,0 +1,117 @@
+"""The `wsk`-compatible command line: `whisk <group> <command> [args] [flags]` (spec WSK_CLI.md).
+
+`whisk/__main__.py` runs the server for no arguments or `serve`, and calls `main(argv, open_store=...)` for
+anything else. Order of work, as `wsk`: the -p/-P/-a/-A/-F/-T pre-pass, flag parsing, the properties file and
+environment, the API host check, then the command. Every failure ends as `error: ...` and an exit status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from contextlib import AsyncExitStack
+
+from whisk.cli import actions, activations, admin, namespaces, packages, properties, rules, triggers, usage
+from whisk.cli.arguments import extract
+from whisk.cli.context import Context, OpenStore
+from whisk.cli.errors import CliError
+from whisk.cli.flags import GLOBAL
+from whisk.cli.grammar import Command, Invocation, parse
+from whisk.cli.output import Output
+from whisk.cli.wskprops import base_url, resolve
+from whisk.config import ClientSettings
+
+PROG = "whisk"
+
+
+async def _unsupported(ctx: Context) -> None:
+    raise CliError(f"'{PROG} {ctx.inv.path[1].name}' is not supported by whisk yet (see '{PROG} --help')")
+
+
+async def _serve_elsewhere(ctx: Context) -> None:
+    raise CliError(f"'serve' must be the first argument: run '{PROG} serve' (or '{PROG}' alone) to start the server")
+
+
+async def _help(ctx: Context) -> None:
+    path = [ROOT]
+    for word in ctx.args:
+        child = path[-1].child(word)
+        if child is None:
+            raise CliError(f'unknown help topic "{" ".join(ctx.args)}"', usage=True)
+        path.append(child)
+    ctx.out.write(usage.render(path, GLOBAL))
+
+
+ROOT = Command(
+    PROG, "whisk: an OpenWhisk-compatible function-as-a-service platform, and its `wsk`-compatible command line",
+    long="whisk: an Apache OpenWhisk-compatible function-as-a-service platform in one program.\n"
+         "Without arguments (or with 'serve') it starts the server; with any other arguments it is a command line\n"
+         "client with the grammar of OpenWhisk's `wsk` (configuration in ~/.wskprops or WSK_CONFIG_FILE,\n"
+         "overridden by WHISK_APIHOST / WHISK_AUTH / WHISK_APIVERSION and the global flags).",
+    usage=(f"{PROG}                  start the server (same as '{PROG} serve')",),
+    children=(
+        actions.GROUP, activations.GROUP, packages.GROUP, rules.GROUP, triggers.GROUP, properties.GROUP,
+        namespaces.GROUP, namespaces.LIST, admin.GROUP,
+        Command("serve", "start the server; role and settings from WHISK_* variables, see README "
+                         f"('{PROG} serve --help' lists them)", run=_serve_elsewhere),
+        Command("api", "work with APIs (not supported by whisk yet: no API gateway)", run=_unsupported),
+        Command("sdk", "work with the sdk (not supported by whisk yet)", run=_unsupported),
+        Command("help [command]", "Help about any command", run=_help),
+    ),
+)
+
+
+def _needs_host(inv: Invocation) -> bool:
+    """Server commands check the API host before anything else (`wsk`'s SetupClientConfig)."""
+    top = inv.words[1] if len(inv.words) > 1 else ""
+    if top in ("admin", "help", "serve", "api", "sdk"):
+        return False
+    if top == "property":
+        return inv.words[-1] == "get" and not any(
+            inv.values[f] for f in ("auth", "cert", "key", "apihost", "apiversion", "cliversion"))
+    return True
+
+
+def _global_values(inv: Invocation) -> dict[str, object]:
+    """Global flag values, except where the command has a local flag of the same name (`property get --auth`)."""
+    local = {f.name for f in inv.command.flags}
+    return {f.name: inv.values[f.name] for f in GLOBAL if f.name not in local}
+
+
+def _report(out: Output, error: CliError) -> int:
+    if error.shown:
+        out.error(error.message)
+    if error.usage:
+        out.line(f"Run '{PROG} --help' for usage.", err=True)
+    return error.status if error.status else 1
+
+
+async def _run(inv: Invocation, ctx_args: dict) -> None:
+    async with AsyncExitStack() as stack:
+        ctx = Context(inv=inv, stack=stack, **ctx_args)
+        assert inv.command.run is not None
+        await inv.command.run(ctx)
+
+
+def main(argv: list[str], *, open_store: OpenStore | None = None) -> int:
+    """Run one client command; returns the exit status."""
+    out = Output()
+    try:
+        fragments = extract(list(argv))
+        inv = parse(ROOT, fragments.argv, GLOBAL)
+        if inv.help:
+            out.write(usage.render(inv.path, GLOBAL))
+            return 0
+        props = resolve(ClientSettings.from_env(), _global_values(inv))
+        if _needs_host(inv):
+            base_url(props.apihost)
+        asyncio.run(_run(inv, {"fragments": fragments, "props": props, "out": out, "open_store": open_store}))
+    except CliError as exc:
+        return _report(out, exc)
+    except KeyboardInterrupt:
+        return 130                 # Ctrl-C outside `activation poll`, which handles it itself
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,86 @@
+"""The properties file (`~/.wskprops` or WSK_CONFIG_FILE) and the effective client configuration.
+
+Format (WSK_CLI.md §1.2): one `KEY=VALUE` a line, `#` to the end of a line dropped, lines not splitting into
+exactly two parts on `=` ignored; a missing file reads as empty. Precedence, lowest first: defaults, the file,
+WHISK_AUTH / WHISK_APIHOST / WHISK_APIVERSION when non-empty, then the command-line flags.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from whisk.cli.errors import CliError
+from whisk.config import ClientSettings
+
+DEFAULT_APIVERSION = "v1"
+_COMMENT = re.compile(r"#.*")
+
+
+def read(path: str) -> dict[str, str]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}   # as `wsk`: an unreadable file is an empty one
+    props: dict[str, str] = {}
+    for line in text.splitlines():
+        parts = _COMMENT.sub("", line).strip().split("=")
+        if len(parts) == 2:
+            props[parts[0]] = parts[1]
+    return props
+
+
+def write(path: str, props: dict[str, str]) -> None:
+    try:
+        Path(path).write_text("".join(f"{key.upper()}={value}\n" for key, value in props.items()), encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"Whisk properties file write failure: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Properties:
+    """The effective configuration of one run."""
+
+    path: str
+    apihost: str = ""
+    auth: str = ""
+    apiversion: str = DEFAULT_APIVERSION
+    cert: str = ""
+    key: str = ""
+    insecure: bool = False
+    verbose: bool = False
+    debug: bool = False
+
+
+def resolve(settings: ClientSettings, flags: dict[str, Any]) -> Properties:
+    """File, then environment, then flags (`flags` holds the global flag values by long name)."""
+    props = read(settings.config_file)
+    apihost = props.get("APIHOST", "").rstrip("/")
+    auth = props.get("AUTH", "")
+    apiversion = props.get("APIVERSION", DEFAULT_APIVERSION)
+    cert, key = props.get("CERT", ""), props.get("KEY", "")
+    auth = settings.auth or auth
+    apiversion = settings.apiversion or apiversion
+    apihost = settings.apihost or apihost
+    debug = bool(flags.get("debug")) or settings.debug
+    return Properties(
+        path=settings.config_file,
+        apihost=flags.get("apihost") or apihost,
+        auth=flags.get("auth") or auth,
+        apiversion=flags.get("apiversion") or apiversion,
+        cert=flags.get("cert") or cert,
+        key=flags.get("key") or key,
+        insecure=bool(flags.get("insecure")),
+        verbose=bool(flags.get("verbose")) or debug,
+        debug=debug,
+    )
+
+
+def base_url(apihost: str) -> str:
+    """`HOST` + `/api`, with `https://` when the host names no scheme (the Go client's GetURLBase)."""
+    if not apihost:
+        raise CliError("The API host is not valid: An API host must be provided.")
+    host = apihost if apihost.startswith("http") else f"https://{apihost}"
+    return f"{host}/api"
