@@ -201,6 +201,10 @@ def build_app(settings: Settings) -> web.Application:
         app[SETTINGS] = settings
         app.router.add_get("/ping", _ping)
     app[DRAINING] = asyncio.Event()
+    from whisk.api.health import mount  # /metrics, /health and request metrics on every role
+    from whisk.api.keys import STORE as _STORE
+    mount(app, lambda: {"store": app.get(_STORE), "bus": app.get(BUS), "discovery": app.get(DISCOVERY)},
+          draining=app[DRAINING].is_set)
     app.cleanup_ctx.append(_store_ctx(settings))
     app.cleanup_ctx.append(_bus_ctx(settings))
     if settings.runs_invoker:

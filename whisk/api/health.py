@@ -1,0 +1,102 @@
+"""What every role serves for operators: `GET /metrics` (Prometheus text), `GET /health` (ready when every backend
+answers its ping, else 503 naming the one that does not), and the middleware that counts HTTP requests by route
+template and status (never by raw path: `/api/v1/namespaces/{namespace}/actions/{name}`, not one series per
+action). `mount(app, backends)` adds all three; roles.py calls it for every role.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from whisk import metrics
+from whisk.api.errors import error_response, new_tid
+from whisk.api.keys import SETTINGS, TID
+
+log = structlog.get_logger(__name__)
+
+# name -> an object with `async ping()` (store, bus, discovery); None for a backend this role does not use.
+Backends = Callable[[], Mapping[str, Any]]
+BACKENDS = web.AppKey("health_backends", Callable)
+DRAINING = web.AppKey("health_draining", Callable)
+PING_TIMEOUT_S = 5.0
+UNMATCHED = "unmatched"          # 404s and 405s: scanners must not grow a series per path they try
+
+
+def mount(app: web.Application, backends: Backends, *, draining: Callable[[], bool] | None = None) -> None:
+    """Add /metrics, /health and the request metrics middleware (outermost, so it sees every final status)."""
+    app[BACKENDS] = backends
+    app[DRAINING] = draining or (lambda: False)
+    app.router.add_get("/metrics", get_metrics)
+    app.router.add_get("/health", get_health)
+    app.middlewares.insert(0, request_metrics)
+
+
+def route_of(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    if resource is None:
+        return UNMATCHED
+    return resource.canonical
+
+
+@web.middleware
+async def request_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
+    start = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        method = request.method if request.method in metrics.HTTP_METHODS else "other"
+        route = route_of(request)
+        metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
+        metrics.HTTP_SECONDS.labels(method, route).observe(time.perf_counter() - start)
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    # Collectors read pool and balancer state, which only the event loop may touch: no thread here.
+    return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _ping(backend: Any) -> str | None:
+    """None when the backend answers, else why not."""
+    try:
+        async with asyncio.timeout(PING_TIMEOUT_S):
+            await backend.ping()
+    except TimeoutError:
+        return f"no answer within {PING_TIMEOUT_S:g} s"
+    except Exception as exc:  # any failure of a backend means "not ready"; the body carries it
+        return str(exc) or type(exc).__name__
+    return None
+
+
+async def get_health(request: web.Request) -> web.Response:
+    """200 `{"status": "ok", "role": ..., "backends": {...}}` when every backend answers; else 503 with
+    OpenWhisk's error body `{"error": "<backend> ...", "code": <transaction id>}` and the same `backends` map."""
+    if TID not in request:
+        request[TID] = new_tid()
+    settings = request.app.get(SETTINGS)
+    role = settings.role if settings is not None else ""
+    if request.app[DRAINING]():
+        return error_response(request, 503, "The server is shutting down.")
+    wanted = {name: backend for name, backend in request.app[BACKENDS]().items() if backend is not None}
+    names = list(wanted)
+    failures = await asyncio.gather(*(_ping(wanted[name]) for name in names))
+    states = {name: failure or "ok" for name, failure in zip(names, failures)}
+    failing = [f"{name} ({failure})" for name, failure in zip(names, failures) if failure is not None]
+    if failing:
+        log.warning("health.failing", role=role, backends=states)
+        body = {"error": f"Backend not ready: {', '.join(failing)}", "code": request[TID], "backends": states}
+        return web.json_response(body, status=503)
+    return web.json_response({"status": "ok", "role": role, "backends": states})

@@ -1,0 +1,313 @@
+"""Every Prometheus metric whisk exports (spec §9.1, §9.2), and the cheap calls the hot path makes.
+
+Served as text by `GET /metrics` on every role (`whisk/api/health.py`), from prometheus-client's default registry,
+which also carries the process metrics (`process_resident_memory_bytes`, ...). Three kinds of source:
+
+* events counted where they happen: `observe_activation` (invoker, once per stored record), `observe_throttle`
+  (controller), `observe_completion` (balancer), `instrument` (every store and bus call), the HTTP middleware;
+* states read at scrape time from the objects that own them (`watch_pool`, `watch_balancer`), so the hot path
+  pays nothing for gauges;
+* the names of OpenWhisk's user-events service for activations, so its Grafana dashboards work unchanged.
+
+Labels stay low-cardinality: route templates, never raw paths; namespaces and action names (bounded per
+namespace, and capped at MAX_ACTIONS series sets overall); never activation or transaction ids.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+log = structlog.get_logger(__name__)
+
+# `_created` series double the output and no dashboard reads them.
+disable_created_metrics()
+
+MB = 1_048_576
+# Seconds: from a warm run in milliseconds to the 300 s action timeout limit.
+ACTION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 75)
+BACKEND_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+SIZE_BUCKETS = (64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
+# Past this many (namespace, initiator, action, kind, memory) sets, new ones are counted under OVERFLOW.
+MAX_ACTIONS = 1000
+OVERFLOW = "_other"
+
+# --- HTTP, every role ----------------------------------------------------------------------------------------------
+
+HTTP_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"))
+HTTP_REQUESTS = Counter("whisk_http_requests", "HTTP responses by method, route template and status",
+                        ("method", "route", "status"))
+HTTP_SECONDS = Histogram("whisk_http_request_duration_seconds", "HTTP request latency by method and route template",
+                         ("method", "route"), buckets=HTTP_BUCKETS)
+
+# --- activations: OpenWhisk's user-events names and labels (PrometheusRecorder, spec §9.2) -------------------------
+
+_ACTION = ("namespace", "initiator", "action")
+ACTIVATIONS = Counter("openwhisk_action_activations", "Activation count", _ACTION + ("kind", "memory"))
+COLD_STARTS = Counter("openwhisk_action_coldStarts", "Cold start counts", _ACTION)
+# OpenWhisk exposes this counter without a `_total` suffix, and the dashboards query that name; prometheus-client
+# would append `_total` to a Counter, so it is a gauge that only ever goes up.
+STATUS = Gauge("openwhisk_action_status", "Activation failure status type (a counter)", _ACTION + ("status",))
+WAIT_SECONDS = Histogram("openwhisk_action_waitTime_seconds", "Internal system hold time", _ACTION,
+                         buckets=ACTION_BUCKETS)
+INIT_SECONDS = Histogram("openwhisk_action_initTime_seconds", "Time it took to initialize an action, e.g. docker init",
+                         _ACTION, buckets=ACTION_BUCKETS)
+DURATION_SECONDS = Histogram("openwhisk_action_duration_seconds", "Actual time the action code was running", _ACTION,
+                             buckets=ACTION_BUCKETS)
+RESPONSE_BYTES = Histogram("openwhisk_action_response_size_bytes", "Size of the action's result", _ACTION,
+                           buckets=SIZE_BUCKETS)
+MEMORY = Gauge("openwhisk_action_memory", "Memory limit of the action containers (MB)", _ACTION)
+LIMIT_CONCURRENT = Counter("openwhisk_action_limit_concurrent", "A namespace exceeded its concurrent invocations limit",
+                           ("namespace",))
+LIMIT_TIMED = Counter("openwhisk_action_limit_timed", "A namespace reached its invocations per minute limit",
+                      ("namespace",))
+STATUS_WORDS = ("success", "application_error", "action_developer_error", "whisk_internal_error")
+
+# --- invoker and balancer events ------------------------------------------------------------------------------------
+
+CONTAINER_STARTS = Counter("whisk_invoker_container_starts", "How the container of each activation was obtained",
+                           ("start",))
+COMPLETIONS = Counter("whisk_loadbalancer_completions", "Activations the balancer closed, by outcome", ("outcome",))
+
+# --- store and bus calls (`instrument`) -----------------------------------------------------------------------------
+
+BACKEND_SECONDS = Histogram("whisk_backend_operation_seconds", "Store and bus call latency", ("port", "op"),
+                            buckets=BACKEND_BUCKETS)
+BACKEND_ERRORS = Counter("whisk_backend_errors", "Store and bus calls that raised, by exception type",
+                         ("port", "op", "error"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Series:
+    activations: Any
+    cold_starts: Any
+    wait: Any
+    init: Any
+    duration: Any
+    size: Any
+    memory: Any
+    status: tuple[Any, ...]
+
+
+_series: dict[tuple[str, str, str, str, str], _Series] = {}
+
+
+def _series_for(namespace: str, initiator: str, action: str, kind: str, memory: str) -> _Series:
+    key = (namespace, initiator, action, kind, memory)
+    series = _series.get(key)
+    if series is None:
+        if len(_series) >= MAX_ACTIONS:
+            key = (OVERFLOW, OVERFLOW, OVERFLOW, kind, memory)
+            series = _series.get(key)
+            if series is not None:
+                return series
+        namespace, initiator, action = key[:3]
+        labels = (namespace, initiator, action)
+        series = _Series(
+            activations=ACTIVATIONS.labels(*key), cold_starts=COLD_STARTS.labels(*labels),
+            wait=WAIT_SECONDS.labels(*labels), init=INIT_SECONDS.labels(*labels),
+            duration=DURATION_SECONDS.labels(*labels), size=RESPONSE_BYTES.labels(*labels),
+            memory=MEMORY.labels(*labels), status=tuple(STATUS.labels(*labels, word) for word in STATUS_WORDS))
+        _series[key] = series
+    return series
+
+
+def observe_activation(record: Mapping[str, Any], container_start: str | None = None) -> None:
+    """Count one finished activation from its stored record (spec §2.7): a dict walk and a few increments.
+
+    `container_start` is the pool's RunResult.container_start (cold, prewarmed, warmed, ...), when known.
+    """
+    path = kind = None
+    wait_ms = init_ms = 0
+    memory: Any = ""
+    for annotation in record.get("annotations") or ():
+        key = annotation.get("key")
+        if key == "path":
+            path = annotation.get("value")
+        elif key == "kind":
+            kind = annotation.get("value")
+        elif key == "waitTime":
+            wait_ms = annotation.get("value") or 0
+        elif key == "initTime":
+            init_ms = annotation.get("value") or 0
+        elif key == "limits":
+            memory = (annotation.get("value") or {}).get("memory", "")
+    initiator = record.get("namespace") or ""
+    if not isinstance(path, str) or "/" not in path:
+        path = f"{initiator}/{record.get('name', '')}"
+    namespace, _, action = path.partition("/")
+    series = _series_for(namespace, initiator, action, kind or "unknown", str(memory))
+    series.activations.inc()
+    if init_ms:                       # OpenWhisk's isColdStart: any init, prewarmed containers included
+        series.cold_starts.inc()
+        series.init.observe(init_ms / 1000)
+    series.wait.observe(wait_ms / 1000)
+    duration = record.get("duration")
+    if duration is None:
+        duration = (record.get("end") or 0) - (record.get("start") or 0)
+    series.duration.observe(max(duration, 0) / 1000)
+    response = record.get("response") or {}
+    code = response.get("statusCode", 3)
+    series.status[code if code in (0, 1, 2, 3) else 3].inc()
+    size = response.get("size")
+    if size is not None:
+        series.size.observe(size)
+    if memory != "":
+        series.memory.set(memory)
+    if container_start:
+        CONTAINER_STARTS.labels(container_start).inc()
+
+
+def observe_throttle(namespace: str, limit: str) -> None:
+    """A rejected invocation: `limit` is "concurrent" (ConcurrentRateLimit) or "timed" (TimedRateLimit)."""
+    (LIMIT_CONCURRENT if limit == "concurrent" else LIMIT_TIMED).labels(namespace).inc()
+
+
+def observe_completion(outcome: str) -> None:
+    """The balancer closed an activation: success | system_error | timeout (forced) | discarded."""
+    COMPLETIONS.labels(outcome).inc()
+
+
+# --- store and bus --------------------------------------------------------------------------------------------------
+
+class Instrumented:
+    """A store or bus with every coroutine method timed; everything else passes through untouched."""
+
+    def __init__(self, target: Any, port: str) -> None:
+        self._target = target
+        self._port = port
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._target, name)
+        if not inspect.iscoroutinefunction(attr):
+            return attr                                  # properties and async generators: read each time
+        seconds = BACKEND_SECONDS.labels(self._port, name)
+        port = self._port
+
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return await attr(*args, **kwargs)
+            except Exception as exc:
+                BACKEND_ERRORS.labels(port, name, type(exc).__name__).inc()
+                raise
+            finally:
+                seconds.observe(time.perf_counter() - start)
+
+        self.__dict__[name] = timed                      # wrapped once per method
+        return timed
+
+    def __repr__(self) -> str:
+        return f"Instrumented({self._target!r}, port={self._port!r})"
+
+
+def instrument(target: Any, port: str) -> Any:
+    """Wrap an opened store ("store") or bus ("bus") so that each call is timed and its errors counted."""
+    return Instrumented(target, port)
+
+
+# --- states read at scrape time -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class PoolState:
+    """An invoker's container pool (spec §7.2). `containers`: state -> count, e.g. starting, prewarm, warm
+    (idle), busy, paused."""
+
+    containers: Mapping[str, int] = field(default_factory=dict)
+    memory_used_mb: int = 0
+    memory_limit_mb: int = 0
+    buffered: int = 0                 # runs waiting for room in the pool
+
+
+@dataclass(frozen=True, slots=True)
+class BalancerState:
+    """A controller's balancer (spec §5.5, §6.4). `invokers`: health (up, unhealthy, unresponsive, down) -> count."""
+
+    invokers: Mapping[str, int] = field(default_factory=dict)
+    in_flight: int = 0
+    in_flight_memory_mb: int = 0
+    forced_total: int = 0             # completions forced by the ack timeout since start
+
+
+class _Watched(Collector):
+    def __init__(self) -> None:
+        self.pools: list[Callable[[], PoolState]] = []
+        self.balancers: list[Callable[[], BalancerState]] = []
+
+    def _read(self, readers: list[Callable[[], Any]]) -> list[Any]:
+        states = []
+        for read in list(readers):
+            try:
+                states.append(read())
+            except Exception as exc:      # a scrape must not fail because one reader did; the log says why
+                log.warning("metrics.read.failed", reader=getattr(read, "__qualname__", repr(read)), error=repr(exc))
+        return states
+
+    def collect(self) -> Iterator[Any]:
+        pools = self._read(self.pools)
+        if pools:
+            containers = GaugeMetricFamily("whisk_pool_containers", "Containers in the pool by state", labels=["state"])
+            counts: dict[str, int] = {}
+            for state in pools:
+                for name, n in state.containers.items():
+                    counts[name] = counts.get(name, 0) + n
+            for name, n in sorted(counts.items()):
+                containers.add_metric([name], n)
+            yield containers
+            yield GaugeMetricFamily("whisk_pool_memory_used_bytes", "Memory of the pool's containers",
+                                    value=sum(s.memory_used_mb for s in pools) * MB)
+            yield GaugeMetricFamily("whisk_pool_memory_limit_bytes", "Memory the pool may give to containers",
+                                    value=sum(s.memory_limit_mb for s in pools) * MB)
+            yield GaugeMetricFamily("whisk_pool_buffered_runs", "Activations waiting for room in the pool",
+                                    value=sum(s.buffered for s in pools))
+        balancers = self._read(self.balancers)
+        if balancers:
+            invokers = GaugeMetricFamily("whisk_loadbalancer_invokers", "Invokers by health", labels=["state"])
+            counts = {"up": 0, "unhealthy": 0, "unresponsive": 0, "down": 0}
+            for state in balancers:
+                for name, n in state.invokers.items():
+                    counts[name] = counts.get(name, 0) + n
+            for name, n in counts.items():
+                invokers.add_metric([name], n)
+            yield invokers
+            yield GaugeMetricFamily("whisk_loadbalancer_activations_in_flight", "Activations awaiting completion",
+                                    value=sum(s.in_flight for s in balancers))
+            yield GaugeMetricFamily("whisk_loadbalancer_memory_in_flight_bytes",
+                                    "Memory reserved for activations awaiting completion",
+                                    value=sum(s.in_flight_memory_mb for s in balancers) * MB)
+            yield CounterMetricFamily("whisk_loadbalancer_completions_forced",
+                                      "Activations completed by the ack timeout (spec §5.5)",
+                                      value=sum(s.forced_total for s in balancers))
+
+
+_watched = _Watched()
+REGISTRY.register(_watched)
+
+
+def _watch(readers: list[Callable[[], Any]], read: Callable[[], Any]) -> Callable[[], None]:
+    readers.append(read)
+
+    def unwatch() -> None:
+        if read in readers:
+            readers.remove(read)
+
+    return unwatch
+
+
+def watch_pool(read: Callable[[], PoolState]) -> Callable[[], None]:
+    """Export a pool's state, read at each scrape (on the event loop); returns the call that stops it."""
+    return _watch(_watched.pools, read)
+
+
+def watch_balancer(read: Callable[[], BalancerState]) -> Callable[[], None]:
+    """Export a balancer's state, read at each scrape (on the event loop); returns the call that stops it."""
+    return _watch(_watched.balancers, read)
