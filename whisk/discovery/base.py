@@ -24,8 +24,16 @@ class Discovery(Protocol):
 
     async def register_controller(self, instance: int, address: str) -> None: ...
 
+    async def deregister_controller(self, instance: int) -> None: ...
+
     async def controllers(self) -> int:
-        """How many controllers are registered (at least 1): invoker memory is split across them (spec §6.2)."""
+        """How many controllers are registered (at least 1): invoker memory is split across them (spec §6.2).
+        The cluster-wide setting `controllers`, when set to a positive integer, fixes the count instead."""
+
+    async def get_setting(self, name: str) -> str | None:
+        """A cluster-wide setting (Consul KV `whisk/settings/<name>`), None when unset."""
+
+    async def put_setting(self, name: str, value: str) -> None: ...
 
     async def ping(self) -> None:
         """Raise BackendUnavailable when the discovery backend does not answer."""

@@ -1,0 +1,139 @@
+"""ConsulDiscovery beyond the shared contract: heartbeats, TTL expiry of a killed invoker, reaping and
+re-registration, a Consul restart under a watching controller, errors, and what it registers."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import textwrap
+
+import pytest
+
+from tests.discovery.conftest import eventually
+from tests.support.consul_double import ConsulDouble
+from tests.support.processes import free_port, terminate
+from whisk.discovery.base import InvokerInfo
+from whisk.discovery.consul import ConsulDiscovery
+from whisk.entities.errors import BackendUnavailable
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::ResourceWarning")
+
+INVOKER = InvokerInfo(7, 2048, "127.0.0.1:8107")
+
+
+def url(double: ConsulDouble) -> str:
+    return f"consul://127.0.0.1:{double.port}"
+
+
+async def test_registration_shape(double: ConsulDouble) -> None:
+    async with ConsulDiscovery(url(double), deregister_after_s=90) as d:
+        await d.register_invoker(INVOKER, ttl_s=5)
+        await d.register_controller(1, "127.0.0.1:3234")
+        invoker = double.services["whisk-invoker-7"].spec
+        assert (invoker.name, invoker.address, invoker.port) == ("whisk-invoker", "127.0.0.1", 8107)
+        assert invoker.meta == {"instance": "7", "user_memory_mb": "2048"}
+        check = double.checks["service:whisk-invoker-7"]
+        assert (check.status, check.ttl, check.deregister_after) == ("passing", 5, 90)
+        assert double.services["whisk-controller-1"].spec.name == "whisk-controller"
+        assert double.checks["service:whisk-controller-1"].ttl == d.controller_ttl_s
+    assert double.services == {}                                           # a clean stop deregisters
+
+
+async def test_heartbeats_keep_the_check_passing_past_its_ttl(double: ConsulDouble) -> None:
+    async with ConsulDiscovery(url(double)) as d:
+        await d.register_invoker(INVOKER, ttl_s=0.3)
+        check = double.checks["service:whisk-invoker-7"]
+        first_index = check.modify_index
+        await eventually(lambda: check.updates, lambda n: n >= 6)   # six beats: ~2 s, several TTLs
+        assert check.status == "passing" and check.modify_index == first_index   # never went critical
+        assert await d.invokers() == [INVOKER]
+
+
+async def test_a_killed_invoker_expires_and_leaves_the_healthy_list(double: ConsulDouble) -> None:
+    script = textwrap.dedent(f"""
+        import asyncio, sys, warnings
+        warnings.simplefilter("ignore")
+        from whisk.discovery.base import InvokerInfo
+        from whisk.discovery.consul import ConsulDiscovery
+        async def main():
+            async with ConsulDiscovery("{url(double)}") as d:
+                await d.register_invoker(InvokerInfo(7, 2048, "127.0.0.1:8107"), ttl_s=0.5)
+                print("registered", flush=True)
+                await asyncio.Event().wait()
+        asyncio.run(main())
+    """)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, stdout=asyncio.subprocess.PIPE)
+    try:
+        assert await asyncio.wait_for(proc.stdout.readline(), 20) == b"registered\n"
+        async with ConsulDiscovery(url(double), watch_wait_s=5) as controller:
+            await eventually(controller.invokers, lambda found: found == [INVOKER])
+            check = double.checks["service:whisk-invoker-7"]
+            await eventually(lambda: check.updates, lambda n: n >= 2)   # the child is beating
+            proc.kill()                                                        # no clean stop: no deregistration
+            await proc.wait()
+            await eventually(controller.invokers, lambda found: found == [], deadline_s=5)
+            assert "whisk-invoker-7" in double.services                        # still registered, just critical
+            assert check.status == "critical" and check.output == "TTL expired"
+    finally:
+        await terminate(proc)
+
+
+async def test_a_reaped_invoker_registers_again() -> None:
+    async with ConsulDouble(reap_interval_s=0.05, deregister_min_s=0.2) as double, \
+            ConsulDiscovery(url(double), deregister_after_s=0.2) as d:
+        await d.register_invoker(INVOKER, ttl_s=0.3)
+        assert double.deregister("whisk-invoker-7")                  # the agent forgets it (as after a reap)
+        await eventually(lambda: set(double.services), lambda s: s == {"whisk-invoker-7"})
+        assert double.checks["service:whisk-invoker-7"].status == "passing"
+
+
+async def test_a_consul_restart_is_survived_by_invoker_and_controller() -> None:
+    port = free_port()
+    invoker = ConsulDiscovery(f"consul://127.0.0.1:{port}", retry_s=0.05)
+    controller = ConsulDiscovery(f"consul://127.0.0.1:{port}", watch_wait_s=30, retry_s=0.05)
+    async with invoker, controller:
+        async with ConsulDouble(port=port):
+            await invoker.register_invoker(INVOKER, ttl_s=0.3)
+            await eventually(controller.invokers, lambda found: found == [INVOKER])
+        with pytest.raises(BackendUnavailable):                            # while Consul is gone, errors surface
+            await eventually(controller.invokers, lambda _: False, deadline_s=5)
+        async with ConsulDouble(port=port) as fresh:                       # empty, and its index starts over
+            await eventually(lambda: set(fresh.services), lambda s: s == {"whisk-invoker-7"})
+            await eventually(controller.invokers, lambda found: found == [INVOKER])
+            await invoker.deregister_invoker(7)
+            await eventually(controller.invokers, lambda found: found == [])
+
+
+async def test_an_unreachable_consul_is_backend_unavailable() -> None:
+    async with ConsulDiscovery(f"consul://127.0.0.1:{free_port()}", call_timeout_s=2) as d:
+        for call in (d.ping(), d.invokers(), d.controllers(), d.get_setting("x"),
+                     d.register_invoker(INVOKER, ttl_s=1)):
+            with pytest.raises(BackendUnavailable, match="^consul: "):
+                await call
+
+
+async def test_the_url_wins_over_consul_http_addr(double: ConsulDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONSUL_HTTP_ADDR", f"127.0.0.1:{free_port()}")
+    monkeypatch.setenv("CONSUL_HTTP_TOKEN", "not-ours")
+    async with ConsulDiscovery(url(double)) as d:
+        await d.ping()
+        await d.put_setting("k", "v")
+        assert await d.get_setting("k") == "v"
+
+
+async def test_the_session_double_in_its_own_process(consul_url: str) -> None:
+    async with ConsulDiscovery(consul_url) as invoker, ConsulDiscovery(consul_url) as controller:
+        info = InvokerInfo(90_001, 512, "127.0.0.1:1")                       # an id no other test uses
+        await invoker.register_invoker(info, ttl_s=5)
+        await eventually(controller.invokers, lambda found: info in found)
+        await invoker.deregister_invoker(info.instance)
+        await eventually(controller.invokers, lambda found: info not in found)
+
+
+def test_urls() -> None:
+    with pytest.raises(ValueError):
+        ConsulDiscovery("kafka://127.0.0.1:9092")
+    assert ConsulDiscovery("http://127.0.0.1:8500")._host == "127.0.0.1"
+    assert ConsulDiscovery("consul://secret@127.0.0.1")._token == "secret"
+    assert ConsulDiscovery("consul://127.0.0.1")._port == 8500
+
