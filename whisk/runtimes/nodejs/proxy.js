@@ -251,7 +251,8 @@ function onRequest(req, res) {
             const [code, payload] = initialize(message);
             return reply(res, code, payload);
         }
-        run(message).then(([code, payload]) => reply(res, code, payload));
+        run(message).then(([code, payload]) => reply(res, code, payload),
+            error => reply(res, 500, { error: `Internal error of the proxy: ${error}` }));
     });
 }
 

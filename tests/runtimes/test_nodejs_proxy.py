@@ -1,0 +1,156 @@
+"""What only the Node.js proxy does: Promises, CommonJS exports, zip actions, __OW_ALLOW_CONCURRENT."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import zipfile
+
+import pytest
+
+from tests.runtimes.harness import running_proxy, zip_base64
+
+KIND = "nodejs:20"
+pytestmark = pytest.mark.usefixtures("node")
+
+
+async def test_async_main_returning_a_promise() -> None:
+    code = ("async function main(args) {\n"
+            "  await new Promise(resolve => setImmediate(resolve));\n"
+            "  return {doubled: args.n * 2};\n"
+            "}\n")
+    async with running_proxy(KIND) as proxy:
+        await proxy.init(code)
+        assert await proxy.run({"n": 21}) == (200, {"doubled": 42})
+
+
+async def test_main_returning_a_promise_explicitly() -> None:
+    code = "function main(args) {\n  return new Promise(resolve => setTimeout(() => resolve({late: true}), 1));\n}\n"
+    async with running_proxy(KIND) as proxy:
+        await proxy.init(code)
+        assert await proxy.run() == (200, {"late": True})
+
+
+async def test_rejected_promise_is_an_application_error() -> None:
+    code = ("function main(args) {\n"
+            "  return args.plain ? Promise.reject({reason: 'plain'}) : Promise.reject(new Error('nope'));\n"
+            "}\n")
+    async with running_proxy(KIND) as proxy:
+        await proxy.init(code)
+        status, body = await proxy.run()
+        assert status == 200
+        assert body["error"]["name"] == "Error" and body["error"]["message"] == "nope" and "stack" in body["error"]
+        assert await proxy.run({"plain": True}) == (200, {"error": {"reason": "plain"}})
+
+
+async def test_undefined_result_is_an_empty_object() -> None:
+    async with running_proxy(KIND) as proxy:
+        await proxy.init("function main(args) {\n  return;\n}\n")
+        assert await proxy.run() == (200, {})
+
+
+@pytest.mark.parametrize("code", [
+    "exports.main = args => ({form: 'exports'});",
+    "module.exports.main = args => ({form: 'exports'});",
+    "module.exports = {main: async args => ({form: 'exports'})};",
+    "const main = function (args) { return {form: 'exports'}; };",
+])
+async def test_entry_point_forms(code: str) -> None:
+    async with running_proxy(KIND) as proxy:
+        assert await proxy.init(code) == (200, {"OK": True})
+        assert await proxy.run() == (200, {"form": "exports"})
+
+
+async def test_source_may_require_node_modules() -> None:
+    code = "const path = require('path');\nfunction main(args) {\n  return {joined: path.join('a', 'b')};\n}\n"
+    async with running_proxy(KIND) as proxy:
+        await proxy.init(code)
+        assert await proxy.run() == (200, {"joined": "a/b"})
+
+
+async def test_zip_action_with_package_json_main() -> None:
+    archive = zip_base64({
+        "package.json": json.dumps({"name": "action", "main": "lib/handler.js"}),
+        "lib/handler.js": ("const {twice} = require('./util');\n"
+                           "const fs = require('fs');\n"
+                           "exports.main = args => ({value: twice(args.n), data: fs.readFileSync('data.txt', 'utf8')});\n"),
+        "lib/util.js": "exports.twice = n => 2 * n;\n",
+        "data.txt": "from the zip",
+    })
+    async with running_proxy(KIND) as proxy:
+        assert await proxy.init(archive, binary=True) == (200, {"OK": True})
+        assert await proxy.run({"n": 21}) == (200, {"value": 42, "data": "from the zip"})
+
+
+async def test_zip_action_with_index_js_and_module_entry_point() -> None:
+    archive = zip_base64({
+        "index.js": "exports.main = () => ({from: 'index'});\n",
+        "other.js": "exports.handle = () => ({from: 'other'});\n",
+    })
+    async with running_proxy(KIND) as proxy:
+        assert (await proxy.init(archive, binary=True))[0] == 200
+        assert await proxy.run() == (200, {"from": "index"})
+    async with running_proxy(KIND) as proxy:
+        assert (await proxy.init(archive, main="other.handle", binary=True))[0] == 200
+        assert await proxy.run() == (200, {"from": "other"})
+
+
+async def test_stored_zip_entries_are_read_too() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("index.js", "exports.main = () => ({stored: true});\n")
+    async with running_proxy(KIND) as proxy:
+        assert (await proxy.init(base64.b64encode(buffer.getvalue()).decode(), binary=True))[0] == 200
+        assert await proxy.run() == (200, {"stored": True})
+
+
+async def test_zip_without_package_json_or_index_fails_init() -> None:
+    archive = zip_base64({"action.js": "exports.main = () => ({});\n"})
+    async with running_proxy(KIND) as proxy:
+        status, body = await proxy.init(archive, binary=True)
+        assert status == 502
+        assert body["error"] == ("Initialization has failed due to: "
+                                 "Zipped actions must contain either package.json or index.js at the root.")
+        await proxy.until_sentinels(1)
+
+
+async def test_binary_that_is_not_a_zip_fails_init() -> None:
+    async with running_proxy(KIND) as proxy:
+        status, body = await proxy.init(base64.b64encode(b"not a zip at all").decode(), binary=True)
+        assert status == 502 and "The file type is unsupported" in body["error"]
+
+
+def _waiting_action() -> str:
+    # Each activation says it started, then waits until the test creates its flag file.
+    return ("const fs = require('fs');\n"
+            "function main(args) {\n"
+            "  console.log('started ' + args.id);\n"
+            "  return new Promise(resolve => {\n"
+            "    const timer = setInterval(() => {\n"
+            "      if (fs.existsSync(args.flag)) { clearInterval(timer); resolve({done: args.id}); }\n"
+            "    }, 2);\n"
+            "  });\n"
+            "}\n")
+
+
+async def test_concurrent_runs_need_allow_concurrent(tmp_path) -> None:
+    flag = str(tmp_path / "go")
+    async with running_proxy(KIND) as proxy:
+        await proxy.init(_waiting_action())
+        first = asyncio.create_task(proxy.run({"id": 1, "flag": flag}))
+        await proxy.until(lambda: "started 1" in proxy.out)
+        assert await proxy.run({"id": 2, "flag": flag}) == (403, {"error": "System not ready, status is running."})
+        open(flag, "w").close()
+        assert await first == (200, {"done": 1})
+
+
+async def test_allow_concurrent_runs_activations_side_by_side(tmp_path) -> None:
+    flag = str(tmp_path / "go")
+    async with running_proxy(KIND, env={"__OW_ALLOW_CONCURRENT": "true"}) as proxy:
+        await proxy.init(_waiting_action())
+        runs = [asyncio.create_task(proxy.run({"id": i, "flag": flag})) for i in range(3)]
+        await proxy.until(lambda: all(f"started {i}" in proxy.out for i in range(3)))
+        open(flag, "w").close()
+        assert await asyncio.gather(*runs) == [(200, {"done": i}) for i in range(3)]

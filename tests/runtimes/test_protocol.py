@@ -1,0 +1,199 @@
+"""The action container protocol (spec §4), the same for every runtime proxy, each run as a real child process."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from tests.runtimes.harness import RUN_META, SENTINEL, http_request, raw_exchange, running_proxy
+
+# One action per behaviour, in each language.
+CODE = {
+    "python": {
+        "echo": "def main(args):\n    print('echo', args)\n    return {'args': args}\n",
+        "greet": "def greet(args):\n    return {'greeting': 'Hello ' + args.get('name', 'stranger') + '!'}\n",
+        "env": ("import os\ndef main(args):\n    return {k: v for k, v in os.environ.items()\n"
+                "            if k.startswith('__OW_') or k.startswith('INIT_')}\n"),
+        "array": "def main(args):\n    return [1, 'two', {'three': 3}]\n",
+        "app_error": "def main(args):\n    return {'error': 'no such thing'}\n",
+        "exception": "def main(args):\n    raise ValueError('something broke')\n",
+        "not_dict": "def main(args):\n    return 42\n",
+        "no_main": "def handler(args):\n    return {}\n",
+        "syntax": "def main(args)\n    return {}\n",
+        "exit": "import sys\ndef main(args):\n    print('leaving')\n    sys.exit(3)\n",
+    },
+    "nodejs": {
+        "echo": "function main(args) {\n  console.log('echo', args);\n  return {args};\n}\n",
+        "greet": "function greet(args) {\n  return {greeting: 'Hello ' + (args.name || 'stranger') + '!'};\n}\n",
+        "env": ("function main(args) {\n  const out = {};\n  for (const [k, v] of Object.entries(process.env))\n"
+                "    if (k.startsWith('__OW_') || k.startsWith('INIT_')) out[k] = v;\n  return out;\n}\n"),
+        "array": "function main(args) {\n  return [1, 'two', {three: 3}];\n}\n",
+        "app_error": "function main(args) {\n  return {error: 'no such thing'};\n}\n",
+        "exception": "function main(args) {\n  throw new Error('something broke');\n}\n",
+        "not_dict": "function main(args) {\n  return 42;\n}\n",
+        "no_main": "function handler(args) {\n  return {};\n}\n",
+        "syntax": "function main(args) {\n  return {;\n}\n",
+        "exit": "function main(args) {\n  console.log('leaving');\n  process.exit(3);\n}\n",
+    },
+}
+
+
+def code(kind: str, name: str) -> str:
+    return CODE[kind.split(":")[0]][name]
+
+
+@pytest.mark.parametrize("transport", ["unix", "tcp"])
+async def test_init_then_run_with_params(kind: str, transport: str) -> None:
+    async with running_proxy(kind, transport) as proxy:
+        assert (await proxy.init(code(kind, "greet"), main="greet"))[0] == 200
+        assert await proxy.run({"name": "whisk"}) == (200, {"greeting": "Hello whisk!"})
+        assert await proxy.run({}) == (200, {"greeting": "Hello stranger!"})
+        await proxy.until_sentinels(2)
+
+
+async def test_main_defaults_to_main(kind: str) -> None:
+    async with running_proxy(kind) as proxy:
+        assert (await proxy.init(code(kind, "echo"), main=None))[0] == 200
+        assert await proxy.run({"n": 1}) == (200, {"args": {"n": 1}})
+
+
+async def test_env_from_init_and_run_metadata(kind: str) -> None:
+    env = {"INIT_TEXT": "v", "INIT_OBJECT": {"a": [1, 2]}, "INIT_NUMBER": 5, "INIT_NULL": None, "INIT_BOOL": True}
+    async with running_proxy(kind) as proxy:
+        assert (await proxy.init(code(kind, "env"), env=env))[0] == 200
+        status, result = await proxy.run({})
+        assert status == 200
+        assert result == {"INIT_TEXT": "v", "INIT_OBJECT": '{"a":[1,2]}', "INIT_NUMBER": "5", "INIT_NULL": "",
+                          "INIT_BOOL": "true", **{f"__OW_{k.upper()}": v for k, v in RUN_META.items()}}
+        # every activation sets its own values, and a number becomes its text
+        status, result = await proxy.run({}, activation_id="second", deadline=1700000000001)
+        assert (result["__OW_ACTIVATION_ID"], result["__OW_DEADLINE"]) == ("second", "1700000000001")
+
+
+async def test_array_result(kind: str) -> None:
+    async with running_proxy(kind) as proxy:
+        await proxy.init(code(kind, "array"))
+        assert await proxy.run() == (200, [1, "two", {"three": 3}])
+
+
+async def test_application_error_is_a_200_with_error(kind: str) -> None:
+    async with running_proxy(kind) as proxy:
+        await proxy.init(code(kind, "app_error"))
+        assert await proxy.run() == (200, {"error": "no such thing"})
+
+
+async def test_uncaught_exception_is_a_developer_error(kind: str) -> None:
+    async with running_proxy(kind) as proxy:
+        await proxy.init(code(kind, "exception"))
+        status, body = await proxy.run()
+        assert status == 502
+        assert set(body) == {"error"} and "something broke" in body["error"]
+        await proxy.until_sentinels(1)
+        assert any("something broke" in line for line in proxy.err)      # the trace is in the action's log
+
+
+async def test_result_that_is_not_a_dictionary(kind: str) -> None:
+    async with running_proxy(kind) as proxy:
+        await proxy.init(code(kind, "not_dict"))
+        status, body = await proxy.run()
+        assert status == 502
+        assert body["error"].startswith("The action did not return a dictionary")
+        await proxy.until_sentinels(1)
+
+
+async def test_missing_main_fails_init_with_sentinels(kind: str) -> None:
+    async with running_proxy(kind) as proxy:
+        status, body = await proxy.init(code(kind, "no_main"))
+        assert status == 502
+        assert "'main' is not a function" in body["error"]
+        await proxy.until_sentinels(1)
+
+
+async def test_syntax_error_fails_init(kind: str) -> None:
+    async with running_proxy(kind) as proxy:
+        status, body = await proxy.init(code(kind, "syntax"))
+        assert status == 502
+        assert "SyntaxError" in body["error"]
+        await proxy.until_sentinels(1)
+
+
+async def test_no_code_is_refused(kind: str) -> None:
+    async with running_proxy(kind) as proxy:
+        assert await proxy.init("") == (403, {"error": "Missing main/no code to execute."})
+
+
+async def test_second_init_is_forbidden(kind: str) -> None:
+    async with running_proxy(kind) as proxy:
+        assert (await proxy.init(code(kind, "echo")))[0] == 200
+        assert await proxy.init(code(kind, "array")) == (403, {"error": "Cannot initialize the action more than once."})
+        assert await proxy.run({"still": "echo"}) == (200, {"args": {"still": "echo"}})
+
+
+async def test_run_before_init_is_an_error(kind: str) -> None:
+    async with running_proxy(kind) as proxy:
+        status, body = await proxy.run()
+        assert status not in (200, 502) and isinstance(body.get("error"), str)
+        await proxy.until_sentinels(1)
+
+
+async def test_sentinels_follow_the_output_of_each_activation(kind: str) -> None:
+    async with running_proxy(kind) as proxy:
+        await proxy.init(code(kind, "echo"))
+        assert proxy.sentinels() == (0, 0)                  # a successful init ends no activation
+        for i in range(3):
+            assert (await proxy.run({"i": i}))[0] == 200
+            await proxy.until_sentinels(i + 1)
+        assert [line == SENTINEL for line in proxy.out] == [False, True] * 3
+        assert all(proxy.out[2 * i].startswith("echo") and str(i) in proxy.out[2 * i] for i in range(3))
+        assert proxy.err == [SENTINEL] * 3
+
+
+async def test_keep_alive_serves_many_requests_on_one_connection(kind: str) -> None:
+    async with running_proxy(kind) as proxy:
+        sock = proxy.connect_raw()
+        buffer = bytearray()
+        try:
+            init = {"value": {"name": "echo", "main": "main", "code": code(kind, "echo"), "binary": False}}
+            status, _, headers = raw_exchange(sock, http_request("/init", init), buffer)
+            assert status == 200 and "close" not in headers.get("connection", "")
+            for i in range(5):
+                status, body, headers = raw_exchange(sock, http_request("/run", {"value": {"i": i}}), buffer)
+                assert (status, body.replace(b" ", b"")) == (200, b'{"args":{"i":%d}}' % i)
+                assert "close" not in headers.get("connection", "")
+            # Connection: close is honoured: the answer says so, then the proxy hangs up
+            status, _, headers = raw_exchange(sock, http_request("/run", {"value": {}}, "Connection: close\r\n"),
+                                              buffer)
+            assert status == 200 and headers["connection"].lower() == "close"
+            assert sock.recv(1) == b""
+        finally:
+            sock.close()
+
+
+async def test_an_action_that_exits_ends_the_process(kind: str) -> None:
+    async with running_proxy(kind) as proxy:
+        assert (await proxy.init(code(kind, "exit")))[0] == 200
+        with pytest.raises(aiohttp.ClientError):
+            await proxy.run()
+        assert await proxy.exit_status() == 3
+        await proxy.until(lambda: "leaving" in proxy.out)     # the action's output was flushed before it died
+
+
+async def test_chunked_body_and_expect_continue(kind: str) -> None:
+    async with running_proxy(kind) as proxy:
+        await proxy.init(code(kind, "echo"))
+        sock = proxy.connect_raw()
+        buffer = bytearray()
+        try:
+            body = b'{"value": {"chunked": true}}'
+            head = (b"POST /run HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                    b"Transfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n")
+            chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:10], body[10:])) + b"0\r\n\r\n"
+            sock.sendall(head)
+            while b"\r\n\r\n" not in buffer:                  # the interim 100 Continue comes first
+                buffer += sock.recv(65536)
+            assert bytes(buffer).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+            del buffer[:len(b"HTTP/1.1 100 Continue\r\n\r\n")]
+            status, answer, _ = raw_exchange(sock, chunks, buffer)
+            assert (status, answer.replace(b" ", b"")) == (200, b'{"args":{"chunked":true}}')
+        finally:
+            sock.close()

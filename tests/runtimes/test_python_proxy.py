@@ -1,0 +1,83 @@
+"""What only the Python proxy does: zip actions with __main__.py, async main, results json cannot write."""
+
+from __future__ import annotations
+
+import base64
+
+from tests.runtimes.harness import running_proxy, zip_base64
+
+KIND = "python:3.11"
+
+
+async def test_zip_action_imports_its_own_modules_and_files() -> None:
+    archive = zip_base64({
+        "__main__.py": ("from helper import twice\n"
+                        "def main(args):\n"
+                        "    with open('data/greeting.txt') as f:\n"      # relative to the action's folder
+                        "        return {'value': twice(args['n']), 'greeting': f.read().strip()}\n"),
+        "helper.py": "def twice(n):\n    return 2 * n\n",
+        "data/greeting.txt": "hello\n",
+    })
+    async with running_proxy(KIND) as proxy:
+        assert await proxy.init(archive, binary=True) == (200, {"ok": True})
+        assert await proxy.run({"n": 21}) == (200, {"value": 42, "greeting": "hello"})
+
+
+async def test_zip_entry_point_other_than_main() -> None:
+    archive = zip_base64({"__main__.py": "def handler(args):\n    return {'handled': True}\n"})
+    async with running_proxy(KIND) as proxy:
+        assert (await proxy.init(archive, main="handler", binary=True))[0] == 200
+        assert await proxy.run() == (200, {"handled": True})
+
+
+async def test_zip_without_main_module_fails_init() -> None:
+    archive = zip_base64({"action.py": "def main(args):\n    return {}\n"})
+    async with running_proxy(KIND) as proxy:
+        status, body = await proxy.init(archive, binary=True)
+        assert status == 502 and "__main__.py" in body["error"]
+        await proxy.until_sentinels(1)
+
+
+async def test_binary_that_is_not_a_zip_fails_init() -> None:
+    async with running_proxy(KIND) as proxy:
+        status, body = await proxy.init(base64.b64encode(b"not a zip at all").decode(), binary=True)
+        assert status == 502 and body["error"].startswith("Invalid action: the code is not a base64-encoded zip")
+
+
+async def test_async_main_is_awaited() -> None:
+    code = ("import asyncio\n"
+            "async def main(args):\n"
+            "    await asyncio.sleep(0)\n"
+            "    return {'async': args['x']}\n")
+    async with running_proxy(KIND) as proxy:
+        await proxy.init(code)
+        assert await proxy.run({"x": 1}) == (200, {"async": 1})
+
+
+async def test_results_json_cannot_write_are_developer_errors() -> None:
+    code = ("def main(args):\n"
+            "    return {'set': {1, 2}} if args.get('kind') == 'set' else None if args.get('kind') == 'none' "
+            "else {'nan': float('nan')}\n")
+    async with running_proxy(KIND) as proxy:
+        await proxy.init(code)
+        for kind in ("set", "none", "nan"):
+            assert await proxy.run({"kind": kind}) == (502, {"error": "The action did not return a dictionary or array."})
+        await proxy.until_sentinels(3)
+        assert any("not JSON serializable" in line for line in proxy.err)
+
+
+async def test_exception_logs_its_traceback() -> None:
+    async with running_proxy(KIND) as proxy:
+        await proxy.init("def main(args):\n    return {'x': 1 / args['zero']}\n")
+        assert await proxy.run({"zero": 0}) == (502, {"error": "division by zero"})
+        await proxy.until_sentinels(1)
+        assert "Traceback (most recent call last):" in proxy.err
+        assert proxy.err.index("ZeroDivisionError: division by zero") < proxy.err.index(
+            "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX")
+
+
+async def test_exception_at_import_fails_init() -> None:
+    async with running_proxy(KIND) as proxy:
+        status, body = await proxy.init("import no_such_module_here\ndef main(args):\n    return {}\n")
+        assert status == 502
+        assert body["error"] == "Invalid action: ModuleNotFoundError: No module named 'no_such_module_here'"
