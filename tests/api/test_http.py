@@ -1,0 +1,142 @@
+"""HTTP conventions of the REST API on the real server (spec §1.1, §1.2, §1.14): info routes, authentication,
+transaction ids, CORS, OpenWhisk error bodies for aiohttp's own 404/405/413, malformed JSON and content types."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+
+from tests.api.support import GUEST_AUTH, JS, basic, call, ns, unique
+
+REALM = 'Basic realm="OpenWhisk secure realm"'
+
+
+async def test_info_routes(anonymous: aiohttp.ClientSession) -> None:
+    status, body = await call(anonymous, "GET", "/")
+    assert status == 200 and body["description"] == "OpenWhisk" and body["api_paths"] == ["/api/v1"]
+    assert body["limits"]["max_action_memory"] == 512 * 1024 * 1024
+    assert "nodejs" in body["runtimes"] and any(r["default"] for r in body["runtimes"]["nodejs"])
+    for path in ("/api/v1", "/api/v1/"):
+        status, body = await call(anonymous, "GET", path)
+        assert status == 200 and body["api_version"] == "1.0.0" and body["api_version_path"] == "v1"
+    status, body = await call(anonymous, "GET", "/api/v1/api-docs")
+    assert status == 200 and body["swagger"] == "2.0" and body["basePath"] == "/api/v1"
+    status, body = await call(anonymous, "GET", "/api-docs")
+    assert status == 200 and "/" in body["paths"]
+    status, body = await call(anonymous, "GET", "/ping")
+    assert (status, body) == (200, "pong")
+
+
+async def test_missing_and_invalid_credentials(anonymous: aiohttp.ClientSession) -> None:
+    async with anonymous.get(ns("actions")) as r:
+        assert r.status == 401 and r.headers["WWW-Authenticate"] == REALM
+        body = await r.json()
+        assert body["error"] == "The resource requires authentication, which was not supplied with the request"
+    bad_key = GUEST_AUTH[:-1] + ("x" if GUEST_AUTH[-1] != "x" else "y")
+    for header in (basic(bad_key), basic("not-a-uuid:short"), {"Authorization": "Basic %%%"},
+                   {"Authorization": "Bearer abc"}, basic(GUEST_AUTH.split(":")[0] + ":")):
+        status, body = await call(anonymous, "GET", ns("actions"), headers=header)
+        assert status == 401 and body["error"] == "The supplied authentication is invalid", header
+    # Unknown paths under /api/v1 need credentials first, as in OpenWhisk.
+    status, _ = await call(anonymous, "GET", "/api/v1/nothing/here")
+    assert status == 401
+
+
+async def test_transaction_id_is_taken_echoed_or_generated(guest: aiohttp.ClientSession) -> None:
+    async with guest.get("/api/v1/namespaces", headers={"X-Request-ID": "my-tid-1"}) as r:
+        assert r.status == 200 and r.headers["X-Request-ID"] == "my-tid-1"
+    async with guest.get(ns("actions", unique("missing")), headers={"X-Request-ID": "my-tid-2"}) as r:
+        body = await r.json()
+        assert r.status == 404 and body == {"error": "The requested resource does not exist.", "code": "my-tid-2"}
+    async with guest.get("/api/v1/namespaces", headers={"X-Request-ID": "sid_system"}) as r:
+        generated = r.headers["X-Request-ID"]
+        assert generated != "sid_system" and len(generated) == 32 and generated.isalnum()
+
+
+async def test_cors_headers_and_options(anonymous: aiohttp.ClientSession, guest: aiohttp.ClientSession) -> None:
+    async with guest.get(ns("actions")) as r:
+        assert r.headers["Access-Control-Allow-Origin"] == "*"
+        assert "PUT" in r.headers["Access-Control-Allow-Methods"]
+        assert "Authorization" in r.headers["Access-Control-Allow-Headers"]
+    async with anonymous.options(ns("actions", "anything")) as r:       # preflight: no credentials needed
+        assert r.status == 200 and r.headers["Access-Control-Allow-Origin"] == "*"
+
+
+async def test_unknown_path_and_wrong_method(guest: aiohttp.ClientSession) -> None:
+    status, body = await call(guest, "GET", "/api/v1/namespaces/_/widgets")
+    assert status == 404 and body["error"] == "The requested resource could not be found." and body["code"]
+    status, body = await call(guest, "GET", "/no/such/path")
+    assert status == 404 and set(body) == {"error", "code"}
+    for method, path in (("POST", ns("packages", "p")), ("PUT", ns("actions")), ("DELETE", ns("triggers")),
+                         ("DELETE", ns("activations", "0" * 32)), ("POST", "/api/v1/namespaces"),
+                         ("PUT", "/api/v1/namespaces/_/limits")):
+        async with guest.request(method, path, json={}) as r:
+            body = await r.json()
+            assert r.status == 405, (method, path)
+            assert body["error"].startswith("HTTP method not allowed, supported methods: ")
+            assert method not in r.headers["Allow"]
+
+
+async def test_malformed_json_and_content_types(guest: aiohttp.ClientSession) -> None:
+    name = unique("bad")
+    for raw in ('{"exec": ', "[1, 2", '{"a": NaN}', "\xff"):
+        status, body = await call(guest, "PUT", ns("actions", name), data=raw.encode("latin-1"),
+                                  headers={"Content-Type": "application/json"})
+        assert status == 400 and body["error"].startswith("The request content was malformed:"), raw
+    status, body = await call(guest, "PUT", ns("triggers", name), data=b"",
+                              headers={"Content-Type": "application/json"})
+    assert status == 400 and body["error"] == "Request entity expected but not supplied"
+    status, body = await call(guest, "PUT", ns("triggers", name), data=b"parameters=1",
+                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 415 and "Content-Type is not supported" in body["error"]
+    for body_value in ([], "text", 3):
+        status, body = await call(guest, "PUT", ns("triggers", name), body_value)
+        assert status == 400 and body["error"].startswith("The request content was malformed:")
+    status, _ = await call(guest, "GET", ns("triggers", name))
+    assert status == 404                                          # nothing was stored
+
+
+async def test_oversized_bodies_are_413(guest: aiohttp.ClientSession) -> None:
+    name = unique("big")
+    params = [{"key": "p", "value": "x" * (1024 * 1024)}]
+    status, body = await call(guest, "PUT", ns("actions", name), {"exec": JS, "parameters": params})
+    assert status == 413 and body["error"].startswith("parameters larger than allowed: ")
+    assert body["error"].endswith(f" > {1024 * 1024} bytes.")
+    status, body = await call(guest, "PUT", ns("triggers", name), {"annotations": params})
+    assert status == 413 and body["error"].startswith("annotations larger than allowed: ")
+    code = "x" * (48 * 1024 * 1024 + 1)
+    status, body = await call(guest, "PUT", ns("actions", name), data=json.dumps(
+        {"exec": {"kind": "nodejs:20", "code": code}}), headers={"Content-Type": "application/json"})
+    assert status == 413 and body["error"] == f"exec larger than allowed: {len(code)} > {48 * 1024 * 1024} bytes."
+    status, body = await call(guest, "PUT", ns("triggers", name), data=b"{" + b" " * (60 * 1024 * 1024) + b"}",
+                              headers={"Content-Type": "application/json"})
+    assert status == 413 and body["error"].startswith("Request larger than allowed: ")
+    for collection in ("actions", "triggers"):
+        status, _ = await call(guest, "GET", ns(collection, name))
+        assert status == 404
+
+
+async def test_illegal_names_and_namespaces(guest: aiohttp.ClientSession) -> None:
+    status, body = await call(guest, "GET", ns("actions", "a$b"))
+    assert status == 400 and body["error"] == "The name of the entity contains illegal characters."
+    status, body = await call(guest, "PUT", ns("triggers", "x" * 257), {})
+    assert status == 400 and body["error"] == "Name segement longer than allowed: 257 > 256."
+    status, body = await call(guest, "GET", "/api/v1/namespaces/b$d/actions")
+    assert status == 400 and body["error"] == "The namespace contains illegal characters."
+    status, body = await call(guest, "GET", "/api/v1/namespaces/guest/actions/ spaced")
+    assert status == 400
+
+
+async def test_namespaces_and_limits(guest: aiohttp.ClientSession) -> None:
+    for path in ("/api/v1/namespaces", "/api/v1/namespaces/"):
+        status, body = await call(guest, "GET", path)
+        assert (status, body) == (200, ["guest"])
+    status, body = await call(guest, "GET", "/api/v1/namespaces/_/limits")
+    assert status == 200
+    assert body["invocationsPerMinute"] == 100000 and body["concurrentInvocations"] == 1000
+    assert body["firesPerMinute"] == 100000 and body["maxParameterSize"] == "1 MB"
+    assert (body["minActionMemory"], body["maxActionMemory"]) == (128, 512)
+    assert (body["minActionTimeout"], body["maxActionTimeout"]) == (100, 300000)
+    status, body = await call(guest, "GET", "/api/v1/namespaces/guest/limits")
+    assert status == 200
