@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from whisk.api.keys import ACTIVATOR, IDENTITY, SETTINGS, TID
+from whisk.api.keys import ACTIVATOR, ENTITIES, IDENTITY, SETTINGS, TID
 from whisk.controller.invoke import Activator, Caller
 from whisk.entities.activation import Activation
 from whisk.entities.errors import BackendUnavailable, Invalid, TooLarge
@@ -80,16 +80,14 @@ async def invoke_action(request: web.Request) -> web.StreamResponse:
         raise BackendUnavailable("Activations are not available on this server.")
     caller = caller_of(request)
     activator.throttle(caller)                        # before the lookup, as OpenWhisk does (spec §8)
-    segments = request.path.split("/")[5:]            # /api/v1/namespaces/{ns}/actions/[pkg/]name
-    namespace = request.path.split("/")[4]
-    package, name = (segments[0], segments[1]) if len(segments) == 2 else (None, segments[0])
+    namespace, package, name = request.match_info["namespace"], request.match_info.get("package"), \
+        request.match_info["name"]
     blocking = _flag(request, "blocking")
     result_only = _flag(request, "result")
     wait_ms = _wait_ms(request, settings.max_blocking_wait_ms)
     payload = await read_payload(request, request[IDENTITY].limits.max_payload_size)
-    from whisk.api.keys import ENTITIES
     resolved = await request.app[ENTITIES].resolve_action(request[IDENTITY], namespace, package, name)
-    action = resolved.action.to_json() if hasattr(resolved.action, "to_json") else resolved.action
+    action = resolved.action.to_json(code=False)   # the controller needs no code: the invoker reads it
     outcome = await activator.invoke(caller, action, path=resolved.path, binding=resolved.binding,
                                      revision=resolved.revision, payload=payload, blocking=blocking,
                                      wait_ms=wait_ms, tid=request[TID])
@@ -105,3 +103,19 @@ async def invoke_action(request: web.Request) -> web.StreamResponse:
     if result_only:
         return web.json_response(result if result is not None else {}, status=status, headers=headers)
     return web.json_response(Activation.from_doc(record).extended_json(), status=status, headers=headers)
+
+
+def pending_activation(request: web.Request, namespace: str, activation_id: str) -> web.Response | None:
+    """Beyond OpenWhisk (issue #373): an activation this controller still has in flight answers 202 with a clear
+    running state instead of 404; its record replaces this once it is stored."""
+    activator: Activator | None = request.app.get(ACTIVATOR)
+    entry = activator.pending(namespace, activation_id) if activator is not None else None
+    if entry is None:
+        return None
+    body: dict[str, Any] = {"activationId": activation_id, "namespace": namespace,
+                            "name": entry.action_path.rsplit("/", 1)[-1], "path": entry.action_path,
+                            "start": entry.started_ms, "status": "running",
+                            "message": "The activation is still running; its record is stored when it ends."}
+    if request.match_info.get("part") == "logs":
+        body["logs"] = []
+    return web.json_response(body, status=202, headers={ACTIVATION_HEADER: activation_id})

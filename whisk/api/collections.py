@@ -10,13 +10,14 @@ from typing import Any
 
 from aiohttp import web
 
+from whisk.api import activate
 from whisk.api.body import read_json
 from whisk.api.keys import ENTITIES, IDENTITY
 from whisk.api.query import epoch_ms, flag, malformed, paging
 from whisk.controller.activations import ActivationFilter
 from whisk.controller.entitlement import READ, Resource
 from whisk.controller.entities import Entities
-from whisk.entities.errors import Invalid
+from whisk.entities.errors import Invalid, NotFound
 from whisk.entities.identity import Identity
 from whisk.entities.names import EntityName, EntityPath
 
@@ -132,7 +133,13 @@ async def list_activations(request: web.Request) -> web.Response:
 
 async def get_activation(request: web.Request) -> web.Response:
     entities, identity, namespace = _context(request)
-    record = await entities.activations.get(identity, namespace, request.match_info["id"])
+    try:
+        record = await entities.activations.get(identity, namespace, request.match_info["id"])
+    except NotFound:
+        running = activate.pending_activation(request, identity.namespace, request.match_info["id"])
+        if running is None:
+            raise
+        return running
     match request.match_info.get("part"):
         case "result":
             return reply(record.result_json())

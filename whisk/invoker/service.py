@@ -115,35 +115,31 @@ class Invoker:
                 await self._finish(msg, failure_record(msg, WHISK_ERROR, "Action could not be fetched."),
                                    combined=True)
                 return
-            result_sent = False
+            result_ack: asyncio.Task[None] | None = None
 
             def on_response(early: RunResult) -> None:
-                nonlocal result_sent
+                # Answer a blocking caller as soon as /run has answered, before logs are collected (spec §5.3).
+                nonlocal result_ack
                 if msg.blocking:
-                    result_sent = True
                     record = activation_record(msg, action, early)
                     record["logs"] = []
-                    self._spawn(self._send_ack(msg, Acknowledgement(msg.transid, msg.activation_id, record)))
+                    result_ack = asyncio.create_task(
+                        self._send_ack(msg, Acknowledgement(msg.transid, msg.activation_id, record)))
 
             try:
                 kind = (action.get("exec") or {}).get("kind", "")
                 job = make_job(msg, action, digest, image=self._image_of(action), api_host=self._api_host)
                 log.debug("activation.started", action=msg.action_path, kind=kind)
                 result = await self._pool.run(job, on_response=on_response)
+                record = activation_record(msg, action, result)
+                log.debug("activation.finished", status=result.response.get("statusCode"),
+                          duration_ms=result.end_ms - result.start_ms)
             except WhiskError as exc:
                 log.error("invoker.run.failed", error=str(exc))
-                await self._finish(msg, failure_record(
-                    msg, WHISK_ERROR, "Failed to provision resources to run the action."), combined=not result_sent)
-                return
-            record = activation_record(msg, action, result)
-            log.debug("activation.finished", status=result.response.get("statusCode"),
-                      duration_ms=result.end_ms - result.start_ms)
-            await self._finish(msg, record, combined=msg.blocking and not result_sent)
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
+                record = failure_record(msg, WHISK_ERROR, "Failed to provision resources to run the action.")
+            if result_ack is not None:
+                await result_ack            # the completion ack must never overtake the result
+            await self._finish(msg, record, combined=msg.blocking and result_ack is None)
 
     async def _action(self, msg: ActivationMessage) -> tuple[dict[str, Any], str]:
         doc_id = msg.action_path
