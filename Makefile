@@ -6,11 +6,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv deps test-deps clean help
+.PHONY: run test venv deps test-deps clean help images
 
 help:
 	@echo "make run    start standalone whisk (WHISK_PORT, WHISK_DATA_DIR, ... configure it; see README)"
 	@echo "make test   install the test dependencies and run the whole suite"
+	@echo "make images build the action runtime images against DOCKER_HOST (no registry needed)"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +30,11 @@ test-deps: $(STAMP)
 
 test: test-deps
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+# The runtime images for WHISK_CONTAINERS=docker://, built with no registry (config/runtimes/README.md); the Docker
+# tests build them into their own daemon.
+images:
+	bash config/runtimes/build.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache tests/node/node_modules

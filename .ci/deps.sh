@@ -23,3 +23,6 @@ if [ ! -x .ci/work/pouchdb/node_modules/.bin/pouchdb-server ]; then
     mkdir -p .ci/work/pouchdb
     (cd .ci/work/pouchdb && npm install --no-audit --no-fund --loglevel=error --ignore-scripts --no-save pouchdb-server@4.2.0)
 fi
+# Docker for the docker:// backend's tests (notes/DOCKER.md): the test session starts its own dockerd, and
+# config/runtimes/build.sh makes the runtime base images with mmdebstrap from the host's apt sources.
+apt_install docker.io mmdebstrap

@@ -1,0 +1,55 @@
+"""Relay: a unix socket in the bind-mounted folder -> 127.0.0.1:8080 in the shared network namespace.
+
+Runs in a sidecar container started with `--network container:<action>` next to an image that only knows how to
+listen on port 8080 (a blackbox image, an official OpenWhisk runtime). The invoker speaks HTTP to the unix socket;
+each connection is piped as bytes to the action's port on the namespace's own loopback. A connection the action
+refuses (not listening yet) is closed at once: the invoker retries /init until its timeout. Standard library only.
+"""
+
+import asyncio
+import os
+import signal
+
+SOCKET = os.environ.get("WHISK_RELAY_SOCKET", "/run/whisk/proxy.sock")
+PORT = int(os.environ.get("WHISK_RELAY_PORT", "8080"))
+
+
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()        # pass the half-close on: the other side may still answer
+    except (ConnectionError, OSError):
+        writer.close()
+
+
+async def handle(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+    try:
+        action_reader, action_writer = await asyncio.open_connection("127.0.0.1", PORT)
+    except OSError:
+        client_writer.close()
+        return
+    try:
+        await asyncio.gather(pipe(client_reader, action_writer), pipe(action_reader, client_writer))
+    finally:
+        action_writer.close()
+        client_writer.close()
+
+
+async def main() -> None:
+    if os.path.exists(SOCKET):
+        os.unlink(SOCKET)
+    server = await asyncio.start_unix_server(handle, path=SOCKET)
+    os.chmod(SOCKET, 0o666)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with server:
+        await stop.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,146 @@
+"""One action container's life on a real dockerd: flags, /init and /run, logs, pause, resume, faults, removal."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import aiodocker
+import pytest
+
+from tests.docker.conftest import NODEJS_IMAGE, init_body, python_spec
+from whisk.containerpool.base import ContainerSpec
+from whisk.containerpool.docker import DockerContainerFactory
+
+pytestmark = pytest.mark.docker
+
+ECHO = """
+import sys
+def main(args):
+    print("hello", args.get("name"))
+    print("to stderr", file=sys.stderr)
+    return {"greeting": "Hello " + args.get("name", "stranger")}
+"""
+
+
+async def test_flags_names_and_labels(factory: DockerContainerFactory, docker: aiodocker.Docker) -> None:
+    container = await factory.create(python_spec(factory.invoker, n=3, name="guest_my@action 1"))
+    info = await docker.containers.container(container.id).show()
+    host = info["HostConfig"]
+    assert info["Name"] == f"/wsk{factory.invoker}_3_guest_myaction1"        # OpenWhisk drops other characters
+    assert info["Config"]["Labels"]["whisk.invoker"] == str(factory.invoker)
+    assert host["Memory"] == host["MemorySwap"] == 256 << 20
+    assert host["CpuShares"] == 1024 * 256 // 2048
+    assert host["Init"] is True and host["Privileged"] is False
+    assert host["PidsLimit"] == 1024
+    assert host["Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 1024}]
+    assert sorted(host["CapDrop"]) == ["NET_ADMIN", "NET_RAW"]
+    assert host["NetworkMode"] == "none"
+    assert host["LogConfig"]["Type"] == "json-file"
+    assert "__OW_API_HOST=http://127.0.0.1:3233" in info["Config"]["Env"]
+    assert "WHISK_PROXY_SOCKET=/run/whisk/proxy.sock" in info["Config"]["Env"]
+    # The kernel enforces the limit (cgroup v1 here; the path differs under cgroup v2).
+    limit = f"/sys/fs/cgroup/memory/docker/{container.id}/memory.limit_in_bytes"
+    if os.path.exists(limit):
+        with open(limit) as f:
+            assert int(f.read()) == 256 << 20
+    await container.destroy()
+    await container.destroy()                           # idempotent
+    with pytest.raises(aiodocker.DockerError):
+        await docker.containers.container(container.id).show()
+
+
+async def test_python_init_run_logs_pause_resume(factory: DockerContainerFactory,
+                                                 docker: aiodocker.Docker) -> None:
+    container = await factory.create(python_spec(factory.invoker))
+    init = await container.initialize(init_body(ECHO), timeout_s=10)
+    assert init.status == 200, init
+    assert await container.logs(10 << 20, wait_for_sentinel=False) == []     # a good /init prints nothing
+    for name in ("Ada", "Grace"):
+        run = await container.run({"value": {"name": name}, "activation_id": "a1"}, timeout_s=10)
+        assert (run.status, json.loads(run.body)) == (200, {"greeting": f"Hello {name}"})
+        assert run.end_ms >= run.start_ms
+        lines = await container.logs(10 << 20, wait_for_sentinel=True)
+        # Two pipes: the order between stdout and stderr is not kept, the order within each is.
+        assert sorted(line[31:] for line in lines) == ["stderr: to stderr", f"stdout: hello {name}"], lines
+        assert lines[0][:30].endswith("Z") and lines[0][4] == "-"          # docker's RFC3339 time, padded to 30
+
+    await container.suspend()
+    assert (await docker.containers.container(container.id).show())["State"]["Paused"] is True
+    await container.resume()
+    assert (await docker.containers.container(container.id).show())["State"]["Paused"] is False
+    run = await container.run({"value": {"name": "again"}}, timeout_s=10)
+    assert json.loads(run.body) == {"greeting": "Hello again"}
+    assert len(await container.logs(10 << 20, wait_for_sentinel=True)) == 2
+    await container.destroy()
+
+
+async def test_nodejs_action(factory: DockerContainerFactory) -> None:
+    spec = ContainerSpec(name=f"wsk{factory.invoker}_1_guest_js", kind="nodejs:20", image=NODEJS_IMAGE,
+                         memory_mb=256)
+    container = await factory.create(spec)
+    code = "function main(a) { console.log('node', process.version); return {sum: a.x + a.y}; }"
+    assert (await container.initialize(init_body(code), timeout_s=10)).status == 200
+    run = await container.run({"value": {"x": 2, "y": 3}}, timeout_s=10)
+    assert (run.status, json.loads(run.body)) == (200, {"sum": 5})
+    lines = await container.logs(10 << 20, wait_for_sentinel=True)
+    assert len(lines) == 1 and "stdout: node v20." in lines[0], lines       # the kind is nodejs:20
+    await container.destroy()
+
+
+async def test_host_networking(host_factory: DockerContainerFactory, docker: aiodocker.Docker) -> None:
+    container = await host_factory.create(python_spec(host_factory.invoker))
+    info = await docker.containers.container(container.id).show()
+    assert info["HostConfig"]["NetworkMode"] == "host"
+    assert container.endpoint.host == "127.0.0.1" and container.endpoint.port > 0
+    assert f"WHISK_PROXY_PORT={container.endpoint.port}" in info["Config"]["Env"]
+    assert (await container.initialize(init_body(ECHO), timeout_s=10)).status == 200
+    run = await container.run({"value": {"name": "host"}}, timeout_s=10)
+    assert json.loads(run.body) == {"greeting": "Hello host"}
+    await container.destroy()
+
+
+async def test_memory_exhausted(factory: DockerContainerFactory) -> None:
+    container = await factory.create(python_spec(factory.invoker, memory_mb=64))
+    code = "def main(a):\n    hog = []\n    while True:\n        hog.append(bytearray(8 << 20))\n"
+    assert (await container.initialize(init_body(code), timeout_s=10)).status == 200
+    run = await container.run({"value": {}}, timeout_s=30)
+    assert run.status is None and run.exited and run.oom_killed, run
+    await container.destroy()
+
+
+async def test_crash_is_not_oom(factory: DockerContainerFactory) -> None:
+    container = await factory.create(python_spec(factory.invoker))
+    code = "import os\ndef main(a):\n    print('bye')\n    os._exit(3)\n"
+    assert (await container.initialize(init_body(code), timeout_s=10)).status == 200
+    run = await container.run({"value": {}}, timeout_s=10)
+    assert run.status is None and run.exited and not run.oom_killed, run
+    # The logs of a dead container are still there; a developer error does not wait for sentinels.
+    lines = await container.logs(10 << 20, wait_for_sentinel=False)
+    assert any(line.endswith("stdout: bye") for line in lines), lines
+    await container.destroy()
+
+
+async def test_timeout(factory: DockerContainerFactory) -> None:
+    container = await factory.create(python_spec(factory.invoker))
+    code = "import time\ndef main(a):\n    time.sleep(30)\n    return {}\n"
+    assert (await container.initialize(init_body(code), timeout_s=10)).status == 200
+    run = await container.run({"value": {}}, timeout_s=0.5)
+    assert run.timed_out and run.status is None
+    assert 500 <= run.duration_ms < 5000
+    await container.destroy()
+
+
+async def test_init_failure_and_exit_during_init(factory: DockerContainerFactory) -> None:
+    container = await factory.create(python_spec(factory.invoker, n=1))
+    bad = await container.initialize(init_body("def main(:\n"), timeout_s=10)
+    assert bad.status is not None and bad.status != 200
+    assert "error" in json.loads(bad.body)
+    lines = await container.logs(10 << 20, wait_for_sentinel=True)       # sentinels follow a failed /init too
+    assert lines and "There was an issue" not in lines[-1], lines
+    await container.destroy()
+
+    container = await factory.create(python_spec(factory.invoker, n=2))
+    dies = await container.initialize(init_body("import os\nos._exit(1)\n"), timeout_s=10)
+    assert dies.status is None and dies.exited and not dies.oom_killed, dies
+    await container.destroy()

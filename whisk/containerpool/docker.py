@@ -1,0 +1,316 @@
+"""The `docker://` container backend: each action container is a Docker container, driven through aiodocker.
+
+`docker://` talks to DOCKER_HOST (else the default socket), `docker:///path/docker.sock` to that socket,
+`docker://host:port` over TCP. Containers get OpenWhisk's flags (spec §4): a name carrying the invoker,
+the label `whisk.invoker=<instance>`, memory with swap equal to it, cpu shares in proportion to memory, an init
+process (a Python server as PID 1 ignores SIGTERM), pids and nofile limits, NET_RAW and NET_ADMIN dropped,
+never privileged, json-file logs.
+
+How the invoker reaches the proxy in a container (`network`, from WHISK_DOCKER_NETWORK), always on this host:
+  unix    `--network none`; the proxy listens on a unix socket in a per-container folder bind-mounted at
+          /run/whisk (WHISK_PROXY_SOCKET). No TCP at all. The default here.
+  host    host networking; the proxy listens on 127.0.0.1 at a free port of its own (WHISK_PROXY_HOST/PORT).
+  bridge  OpenWhisk's: the container's own address, port 8080. For production; never used by the tests here.
+Only images labelled `whisk.proxy-env` (ours, and images built FROM them) can be told where to listen. Any other
+image (a blackbox image, an official OpenWhisk runtime) listens on 8080 in its own network namespace: in unix and
+host modes it runs with `--network none` beside a relay container that shares that namespace and forwards the
+unix socket in the folder to 127.0.0.1:8080 there (config/runtimes/relay/relay.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import shutil
+import socket
+import tempfile
+from urllib.parse import urlsplit
+
+import aiodocker
+import aiohttp
+
+from whisk.containerpool.base import ContainerError, ContainerSpec, ImageError
+from whisk.containerpool.docker_container import DockerContainer, Endpoint
+
+NETWORKS = ("unix", "host", "bridge")
+INVOKER_LABEL = "whisk.invoker"
+RUN_DIR_LABEL = "whisk.run-dir"
+PROXY_ENV_LABEL = "whisk.proxy-env"          # set by config/runtimes/*/Dockerfile
+RELAY_IMAGE = "whisk/relay:latest"
+MOUNT = "/run/whisk"                         # the per-container folder, inside the container
+SOCKET = "proxy.sock"
+PROXY_PORT = 8080
+# Docker's timeouts (spec §7.1): run and rm 1 min, pull 10 min.
+CREATE_TIMEOUT_S, REMOVE_TIMEOUT_S, PULL_TIMEOUT_S = 60.0, 60.0, 600.0
+_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_.-]")
+_UNIX_PATH_MAX = 107
+
+
+def docker_host(containers_url: str) -> str | None:
+    """`docker://` -> None (aiodocker then uses DOCKER_HOST or the default socket), `docker:///p` -> unix:///p,
+    `docker://host:port` -> tcp://host:port."""
+    parts = urlsplit(containers_url)
+    if parts.scheme != "docker":
+        raise ValueError(f"not a docker:// URL: {containers_url!r}")
+    if parts.netloc:
+        return f"tcp://{parts.netloc}"
+    if parts.path not in ("", "/"):
+        return f"unix://{parts.path}"
+    return None
+
+
+def container_name(name: str) -> str:
+    """Docker accepts [a-zA-Z0-9][a-zA-Z0-9_.-]*; OpenWhisk drops the other characters of namespace and action."""
+    cleaned = _NAME_CHARS.sub("", name)[:200]
+    return cleaned if cleaned[:1].isalnum() else f"wsk{cleaned}"
+
+
+def cpu_shares(memory_mb: int, user_memory_mb: int) -> int:
+    """OpenWhisk's share of 1024 in proportion to the container's part of the pool's memory, at least 2."""
+    return max(2, 1024 * memory_mb // max(user_memory_mb, 1))
+
+
+def free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DockerContainerFactory:
+    """Makes action containers on one Docker daemon for one invoker; an async context manager."""
+
+    def __init__(self, url: str = "docker://", *, invoker: int = 0, network: str = "unix",
+                 user_memory_mb: int = 2048, run_dir: str | None = None, relay_image: str = RELAY_IMAGE) -> None:
+        if network not in NETWORKS:
+            raise ValueError(f"docker network mode {network!r} is not one of {', '.join(NETWORKS)}")
+        self.url = url
+        self.invoker = invoker
+        self.network = network
+        self.user_memory_mb = user_memory_mb
+        self.relay_image = relay_image
+        default_dir = os.path.join(tempfile.gettempdir(), f"whisk-docker-{invoker}")
+        # A unix socket path holds at most 107 bytes: <run_dir>/<8 hex>/proxy.sock must fit.
+        too_long = run_dir is not None and len(run_dir) + 1 + 8 + 1 + len(SOCKET) > _UNIX_PATH_MAX
+        self.run_dir = default_dir if run_dir is None or too_long else run_dir
+        self._host = docker_host(url)
+        self._docker: aiodocker.Docker | None = None
+        self._version: dict = {}
+        self._images: dict[str, dict[str, str]] = {}       # image -> its labels, once seen on the daemon
+        self._containers: set[DockerContainer] = set()
+
+    async def __aenter__(self) -> DockerContainerFactory:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Connect and ask the daemon for its version (ContainerError when it does not answer)."""
+        docker = self._client()
+        try:
+            async with asyncio.timeout(10):
+                self._version = await docker.version()
+        except (aiodocker.DockerError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise ContainerError(f"docker: the daemon at {self.daemon} does not answer: {exc}") from exc
+
+    @property
+    def daemon(self) -> str:
+        return self._host or os.environ.get("DOCKER_HOST") or "the default socket"   # for messages only
+
+    def describe(self) -> str:
+        """One line for the start-up log: which backend, where, and why this networking."""
+        version = (f"Docker {self._version.get('Version', '?')}, API {self._version.get('ApiVersion', '?')}"
+                   if self._version else "daemon not contacted yet")
+        why = {"unix": "no network in the container; the proxy listens on a unix socket in a bind-mounted folder",
+               "host": "host networking; each proxy listens on its own 127.0.0.1 port",
+               "bridge": "OpenWhisk's bridge networking; the invoker calls each container's address on port 8080"}
+        return (f"containers: docker ({self.url} -> {self.daemon}, {version}); every action runs in a Docker "
+                f"container because WHISK_CONTAINERS is docker://; networking {self.network} "
+                f"(WHISK_DOCKER_NETWORK): {why[self.network]}")
+
+    def _client(self) -> aiodocker.Docker:
+        if self._docker is None:
+            self._docker = aiodocker.Docker(url=self._host)
+        return self._docker
+
+    async def create(self, spec: ContainerSpec) -> DockerContainer:
+        docker = self._client()
+        labels = await self._image_labels(spec)
+        direct = self.network == "bridge" or labels.get(PROXY_ENV_LABEL) == "1"
+        name = container_name(spec.name)
+        token = secrets.token_hex(4)
+        folder = os.path.join(self.run_dir, token) if self.network != "bridge" else None
+        env = dict(spec.env)
+        host_config: dict = {
+            "Init": True, "Privileged": False,
+            "Memory": spec.memory_mb << 20, "MemorySwap": spec.memory_mb << 20,
+            "CpuShares": cpu_shares(spec.memory_mb, self.user_memory_mb),
+            "PidsLimit": 1024, "Ulimits": [{"Name": "nofile", "Soft": 1024, "Hard": 1024}],
+            "CapDrop": ["NET_RAW", "NET_ADMIN"], "LogConfig": {"Type": "json-file", "Config": {}},
+        }
+        endpoint: Endpoint
+        if self.network == "bridge":
+            host_config["NetworkMode"] = "bridge"
+            endpoint = Endpoint(host="", port=PROXY_PORT)           # the address is known once started
+        elif self.network == "host" and direct:
+            port = free_loopback_port()
+            host_config["NetworkMode"] = "host"
+            env |= {"WHISK_PROXY_HOST": "127.0.0.1", "WHISK_PROXY_PORT": str(port)}
+            endpoint = Endpoint(host="127.0.0.1", port=port)
+        else:
+            host_config["NetworkMode"] = "none"
+            host_config["Binds"] = [f"{folder}:{MOUNT}"]
+            if direct:
+                env["WHISK_PROXY_SOCKET"] = f"{MOUNT}/{SOCKET}"
+            endpoint = Endpoint(socket=os.path.join(folder, SOCKET))
+        if folder is not None:
+            await asyncio.to_thread(os.makedirs, folder, 0o755, True)
+        own = {INVOKER_LABEL: str(self.invoker)} | ({RUN_DIR_LABEL: folder} if folder else {})
+        config = {"Image": spec.image, "Env": [f"{k}={v}" for k, v in env.items()],
+                  "Labels": dict(spec.labels) | own, "HostConfig": host_config}
+        try:
+            container = await self._create_and_start(docker, config, name, spec)
+            relay = None
+            if not direct:
+                relay = await self._start_relay(docker, container.id, name, folder or "", own)
+            if self.network == "bridge":
+                endpoint = Endpoint(host=await _bridge_address(container), port=PROXY_PORT)
+        except BaseException:
+            if folder is not None:
+                await asyncio.to_thread(shutil.rmtree, folder, True)
+            raise
+        made = DockerContainer(docker, container, name, endpoint, folder, relay, self._containers.discard)
+        self._containers.add(made)
+        return made
+
+    async def _image_labels(self, spec: ContainerSpec) -> dict[str, str]:
+        """The image's labels; a missing blackbox image is pulled, a missing runtime image is a platform fault."""
+        if spec.image in self._images:
+            return self._images[spec.image]
+        docker = self._client()
+        try:
+            info = await docker.images.inspect(spec.image)
+        except aiodocker.DockerError as exc:
+            if exc.status != 404:
+                raise ContainerError(f"docker: cannot inspect image {spec.image!r}: {exc.message}") from exc
+            if spec.kind != "blackbox":
+                raise ContainerError(f"docker: the runtime image {spec.image!r} is not on the daemon at "
+                                     f"{self.daemon}; build it with `make images`") from exc
+            info = await self._pull(spec.image)
+        labels = (info.get("Config") or {}).get("Labels") or {}
+        self._images[spec.image] = labels
+        return labels
+
+    async def _pull(self, image: str) -> dict:
+        # With no registry here a local image is used as it is, and only an absent one is pulled (OpenWhisk
+        # pulls every blackbox image tagged latest before each start).
+        docker = self._client()
+        try:
+            async with asyncio.timeout(PULL_TIMEOUT_S):
+                await docker.images.pull(image)
+            return await docker.images.inspect(image)
+        except (aiodocker.DockerError, aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+            raise ImageError(f"Failed to pull container image '{image}'.") from exc
+
+    async def _create_and_start(self, docker: aiodocker.Docker, config: dict, name: str,
+                                spec: ContainerSpec) -> aiodocker.containers.DockerContainer:
+        try:
+            async with asyncio.timeout(CREATE_TIMEOUT_S):
+                try:
+                    container = await docker.containers.create(config, name=name)
+                except aiodocker.DockerError as exc:
+                    if exc.status != 409 or not await self._remove_stale(docker, name):
+                        raise
+                    container = await docker.containers.create(config, name=name)
+                try:
+                    await container.start()
+                except BaseException:
+                    await _force_remove(container)
+                    raise
+                return container
+        except aiodocker.DockerError as exc:
+            if exc.status == 404 and spec.kind == "blackbox":
+                self._images.pop(spec.image, None)
+                raise ImageError(f"Failed to pull container image '{spec.image}'.") from exc
+            raise ContainerError(f"docker: cannot start a container of {spec.image!r}: {exc.message}") from exc
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise ContainerError(f"docker: cannot start a container of {spec.image!r}: {exc!r}") from exc
+
+    async def _remove_stale(self, docker: aiodocker.Docker, name: str) -> bool:
+        """A container of this invoker left with the same name (a restart reuses counters): remove it."""
+        try:
+            old = await docker.containers.get(name)
+        except aiodocker.DockerError:
+            return False
+        if (old["Config"].get("Labels") or {}).get(INVOKER_LABEL) != str(self.invoker):
+            return False
+        await _force_remove(old)
+        return True
+
+    async def _start_relay(self, docker: aiodocker.Docker, target: str, name: str, folder: str,
+                           labels: dict[str, str]) -> aiodocker.containers.DockerContainer:
+        config = {"Image": self.relay_image, "Env": [f"WHISK_RELAY_SOCKET={MOUNT}/{SOCKET}",
+                                                     f"WHISK_RELAY_PORT={PROXY_PORT}"],
+                  "Labels": labels | {"whisk.relay-for": name},
+                  "HostConfig": {"NetworkMode": f"container:{target}", "Binds": [f"{folder}:{MOUNT}"],
+                                 "Init": True, "Privileged": False, "Memory": 64 << 20, "MemorySwap": 64 << 20,
+                                 "CpuShares": 64, "PidsLimit": 64, "CapDrop": ["NET_RAW", "NET_ADMIN"],
+                                 "LogConfig": {"Type": "json-file", "Config": {}}}}
+        try:
+            async with asyncio.timeout(CREATE_TIMEOUT_S):
+                relay = await docker.containers.create(config, name=f"{name}_relay")
+                try:
+                    await relay.start()
+                except BaseException:
+                    await _force_remove(relay)
+                    raise
+                return relay
+        except (aiodocker.DockerError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            await _force_remove(docker.containers.container(target))
+            hint = " (build it with `make images`)" if getattr(exc, "status", 0) == 404 else ""
+            raise ContainerError(f"docker: cannot start the relay {self.relay_image!r}{hint}: {exc}") from exc
+
+    async def cleanup(self) -> None:
+        """Remove every container labelled with this invoker's instance, running or not, and their folders."""
+        docker = self._client()
+        try:
+            found = await docker.containers.list(
+                all=True, filters={"label": [f"{INVOKER_LABEL}={self.invoker}"]})
+        except (aiodocker.DockerError, aiohttp.ClientError, OSError) as exc:
+            raise ContainerError(f"docker: cannot list containers at {self.daemon}: {exc}") from exc
+        folders = [c["Labels"].get(RUN_DIR_LABEL) for c in found if c["Labels"]]
+        await asyncio.gather(*(_force_remove(c) for c in found))
+        for folder in filter(None, folders):
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+
+    async def close(self) -> None:
+        """Destroy every container this factory made, then let go of the daemon."""
+        await asyncio.gather(*(c.destroy() for c in list(self._containers)), return_exceptions=True)
+        if self._docker is not None:
+            docker, self._docker = self._docker, None
+            await docker.close()
+
+
+async def _force_remove(container: aiodocker.containers.DockerContainer) -> None:
+    try:
+        async with asyncio.timeout(REMOVE_TIMEOUT_S):
+            await container.delete(force=True)
+    except aiodocker.DockerError as exc:
+        if exc.status not in (404, 409):       # gone already, or its removal is under way
+            raise ContainerError(f"docker: cannot remove container {container.id[:12]}: {exc.message}") from exc
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise ContainerError(f"docker: cannot remove container {container.id[:12]}: {exc!r}") from exc
+
+
+async def _bridge_address(container: aiodocker.containers.DockerContainer) -> str:
+    info = await container.show()
+    settings = info.get("NetworkSettings") or {}
+    address = settings.get("IPAddress") or next(
+        (n.get("IPAddress") for n in (settings.get("Networks") or {}).values() if n.get("IPAddress")), "")
+    if not address:
+        await _force_remove(container)
+        raise ContainerError(f"docker: container {container.id[:12]} has no address on the bridge network")
+    return address

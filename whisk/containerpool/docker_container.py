@@ -1,0 +1,185 @@
+"""One Docker action container: /init and /run over its endpoint, pause, unpause, logs, removal (spec §4).
+
+The invoker never reuses a connection to a runtime (OpenWhisk doesn't), so each exchange opens one: over the unix
+socket in the container's folder, or TCP to 127.0.0.1 (host networking) or to the container's address (bridge).
+When an exchange ends without an answer the container is inspected: a stopped container is reported as exited,
+and as OOM-killed when Docker says so (State.OOMKilled).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiodocker
+import aiohttp
+
+from whisk.containerpool.base import ContainerError, Interaction
+from whisk.containerpool.docker_logs import DockerLogReader
+
+PAUSE_TIMEOUT_S = 10.0                       # OpenWhisk's pause/unpause timeouts (spec §7.1)
+REMOVE_TIMEOUT_S = 60.0
+RETRY_INTERVAL_S = 0.05                      # /init is retried every 50 ms while nothing listens (spec §4)
+STATE_CHECK_S = 0.25                         # while retrying, look whether the container is still running
+EXIT_WAIT_S = 2.0                            # after a dropped exchange, how long Docker may take to see the exit
+_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    socket: str = ""                         # a unix socket on this host, else TCP to host:port
+    host: str = ""
+    port: int = 0
+
+    def connector(self) -> aiohttp.BaseConnector:
+        if self.socket:
+            return aiohttp.UnixConnector(path=self.socket, force_close=True)
+        return aiohttp.TCPConnector(force_close=True)
+
+    @property
+    def base_url(self) -> str:
+        return "http://localhost" if self.socket else f"http://{self.host}:{self.port}"
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class DockerContainer:
+    def __init__(self, docker: aiodocker.Docker, container: aiodocker.containers.DockerContainer, name: str,
+                 endpoint: Endpoint, folder: str | None, relay: aiodocker.containers.DockerContainer | None,
+                 forget: Callable[[DockerContainer], None]) -> None:
+        self.id = container.id
+        self.name = name
+        self.endpoint = endpoint
+        self._docker = docker
+        self._container = container
+        self._folder = folder
+        self._relay = relay
+        self._forget = forget
+        self._session: aiohttp.ClientSession | None = None
+        self._destroyed = False
+        self._log_reader = DockerLogReader(self._fetch_logs)
+
+    def __repr__(self) -> str:
+        return f"DockerContainer({self.name!r}, {self.id[:12]})"
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(connector=self.endpoint.connector(), headers=_HEADERS)
+        return self._session
+
+    async def _post(self, path: str, body: dict) -> tuple[int, bytes]:
+        data = json.dumps(body).encode()
+        async with self._client().post(self.endpoint.base_url + path, data=data) as resp:
+            return resp.status, await resp.read()
+
+    async def initialize(self, body: dict, timeout_s: float) -> Interaction:
+        start = _now_ms()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        next_check = loop.time() + STATE_CHECK_S
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    status, reply = await self._post("/init", {"value": body})
+                return Interaction(start, _now_ms(), status, reply)
+            except TimeoutError:
+                return Interaction(start, _now_ms(), timed_out=True)
+            except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
+                # Nothing listens yet (the relay, when there is one, drops connections until the action does).
+                if isinstance(exc, aiohttp.ServerDisconnectedError) and self._relay is None:
+                    return await self._dropped(start)
+            except (aiohttp.ClientError, OSError):
+                return await self._dropped(start)
+            if loop.time() >= next_check:
+                next_check = loop.time() + STATE_CHECK_S
+                state = await self._state()
+                if not state.get("Running", False):
+                    return Interaction(start, _now_ms(), exited=True, oom_killed=bool(state.get("OOMKilled")))
+            if loop.time() + RETRY_INTERVAL_S >= deadline:
+                return Interaction(start, _now_ms(), timed_out=True)
+            await asyncio.sleep(RETRY_INTERVAL_S)
+
+    async def run(self, body: dict, timeout_s: float) -> Interaction:
+        start = _now_ms()
+        try:
+            async with asyncio.timeout(timeout_s):
+                status, reply = await self._post("/run", body)
+            return Interaction(start, _now_ms(), status, reply)
+        except TimeoutError:
+            return Interaction(start, _now_ms(), timed_out=True)
+        except (aiohttp.ClientError, OSError):
+            return await self._dropped(start)
+
+    async def _dropped(self, start: int) -> Interaction:
+        """The exchange ended without an answer: did the container die, and of what?"""
+        end = _now_ms()
+        try:
+            async with asyncio.timeout(EXIT_WAIT_S):
+                await self._container.wait(condition="not-running")
+        except (TimeoutError, aiodocker.DockerError, aiohttp.ClientError, OSError):
+            pass        # still running: the proxy dropped the connection but lives
+        state = await self._state()
+        running = state.get("Running", False)
+        return Interaction(start, end, exited=not running, oom_killed=not running and bool(state.get("OOMKilled")))
+
+    async def _state(self) -> dict:
+        try:
+            return (await self._container.show()).get("State") or {}
+        except aiodocker.DockerError as exc:
+            if exc.status == 404:
+                return {}   # removed under us: as good as exited
+            raise ContainerError(f"docker: cannot inspect {self.name}: {exc.message}") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ContainerError(f"docker: cannot inspect {self.name}: {exc!r}") from exc
+
+    async def suspend(self) -> None:
+        await self._api("pause", self._container.pause, PAUSE_TIMEOUT_S)
+
+    async def resume(self) -> None:
+        await self._api("unpause", self._container.unpause, PAUSE_TIMEOUT_S)
+
+    async def _api(self, what: str, call: Callable, timeout_s: float) -> None:
+        try:
+            async with asyncio.timeout(timeout_s):
+                await call()
+        except (aiodocker.DockerError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise ContainerError(f"docker: cannot {what} {self.name}: {exc}") from exc
+
+    async def logs(self, limit_bytes: int, wait_for_sentinel: bool) -> list[str]:
+        try:
+            return await self._log_reader.take(limit_bytes, wait_for_sentinel)
+        except (aiodocker.DockerError, aiohttp.ClientError, OSError) as exc:
+            raise ContainerError(f"docker: cannot read the logs of {self.name}: {exc}") from exc
+
+    async def _fetch_logs(self, since: str) -> bytes:
+        # Both streams in one request: the multiplexed frames say which stream each line came from.
+        params = {"stdout": "1", "stderr": "1", "timestamps": "1", "follow": "0", "since": since}
+        async with self._docker._query(f"containers/{self.id}/logs", params=params) as resp:
+            return await resp.read()
+
+    async def destroy(self) -> None:
+        if self._destroyed:
+            return
+        self._destroyed = True
+        self._forget(self)
+        try:
+            for container in filter(None, (self._relay, self._container)):
+                try:
+                    async with asyncio.timeout(REMOVE_TIMEOUT_S):
+                        await container.delete(force=True)
+                except aiodocker.DockerError as exc:
+                    if exc.status not in (404, 409):
+                        raise ContainerError(f"docker: cannot remove {self.name}: {exc.message}") from exc
+                except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                    raise ContainerError(f"docker: cannot remove {self.name}: {exc!r}") from exc
+        finally:
+            if self._session is not None:
+                await self._session.close()
+            if self._folder:
+                await asyncio.to_thread(shutil.rmtree, self._folder, True)

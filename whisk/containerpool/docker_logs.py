@@ -1,0 +1,153 @@
+"""An action container's logs, read through Docker's logs API and cut into activations at the sentinels (spec §4).
+
+One request per poll asks for both streams with timestamps, from the earliest of the two streams' last lines
+already handed over (`since` is inclusive; lines already taken are skipped by time and count). The multiplexed
+answer labels every frame with its stream, so stdout and stderr stay apart, each in order. Lines are collected until
+each stream has shown its sentinel, with OpenWhisk's idle (2 s) and overall (2 s per MB of limit, at least 10 s)
+timeouts, and cut at the limit with OpenWhisk's truncation line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from whisk.containerpool.base import LOG_COLLECTION_FAILED, SENTINEL, log_line, logs_truncated, rfc3339_nanos
+
+IDLE_TIMEOUT_S = 2.0
+STREAMS = {1: "stdout", 2: "stderr"}
+_POLL_S = (0.002, 0.005, 0.01, 0.02, 0.05)          # the sentinels usually arrive within a few ms of the reply
+
+
+def overall_timeout_s(limit_bytes: int) -> float:
+    """OpenWhisk waits 2 s per MB of log limit, at least 10 s."""
+    return 2.0 * max(limit_bytes / 1_048_576, 5.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    timestamp: str          # docker's RFC3339 time with nanoseconds, e.g. 2026-11-28T03:57:18.118415262Z
+    stream: str
+    text: str
+
+
+def parse_frames(payload: bytes) -> list[Entry]:
+    """Docker's multiplexed stream (8-byte header: stream, 3 zero bytes, big-endian length) of timestamped lines.
+
+    Lines longer than docker's 16 KiB buffer come as several frames, each with its own timestamp, the last one
+    ending with a newline; they are joined under the first frame's time."""
+    entries: list[Entry] = []
+    partial: dict[str, tuple[str, str]] = {}
+    offset = 0
+    while offset + 8 <= len(payload):
+        kind, length = payload[offset], int.from_bytes(payload[offset + 4:offset + 8], "big")
+        chunk = payload[offset + 8:offset + 8 + length].decode("utf-8", errors="replace")
+        offset += 8 + length
+        stream = STREAMS.get(kind)
+        if stream is None:
+            continue
+        timestamp, _, text = chunk.partition(" ")
+        if stream in partial:
+            first, head = partial.pop(stream)
+            timestamp, text = first, head + text
+        if text.endswith("\n"):
+            entries.append(Entry(timestamp, stream, text[:-1]))
+        else:
+            partial[stream] = (timestamp, text)
+    entries.extend(Entry(timestamp, stream, text) for stream, (timestamp, text) in partial.items())
+    return entries
+
+
+def time_key(timestamp: str) -> tuple[int, int]:
+    """RFC3339 with up to nanoseconds -> (epoch seconds, nanoseconds), for ordering."""
+    whole, _, fraction = timestamp.rstrip("Z").partition(".")
+    return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")), int(fraction.ljust(9, "0")[:9] or 0)
+
+
+class _Cursor:
+    """How far one stream has been read: the time of its last line taken, and how many were taken at that time.
+
+    Each stream is kept in order by docker, but the two are copied by separate goroutines, so a line of one stream
+    can reach the file after a later-stamped line of the other: each stream needs its own cursor."""
+
+    __slots__ = ("last", "count")
+
+    def __init__(self) -> None:
+        self.last: tuple[int, int] = (0, 0)
+        self.count = 0
+
+    def take(self, key: tuple[int, int]) -> None:
+        if key == self.last:
+            self.count += 1
+        else:
+            self.last, self.count = key, 1
+
+
+class DockerLogReader:
+    """Keeps one container's position in its log between activations."""
+
+    def __init__(self, fetch: Callable[[str], Awaitable[bytes]]) -> None:
+        self._fetch = fetch             # since ("seconds.nanoseconds", inclusive) -> the raw multiplexed answer
+        self._cursors = {"stdout": _Cursor(), "stderr": _Cursor()}
+
+    async def _new_entries(self) -> list[tuple[tuple[int, int], Entry]]:
+        seconds, nanos = min(c.last for c in self._cursors.values())
+        entries = parse_frames(await self._fetch(f"{seconds}.{nanos:09d}"))
+        fresh = []
+        at_last = {"stdout": 0, "stderr": 0}
+        for entry in entries:
+            key = time_key(entry.timestamp)
+            cursor = self._cursors[entry.stream]
+            if key == cursor.last:
+                at_last[entry.stream] += 1
+                if at_last[entry.stream] <= cursor.count:
+                    continue
+            elif key < cursor.last:
+                continue
+            fresh.append((key, entry))
+        return fresh
+
+    async def take(self, limit_bytes: int, wait_for_sentinel: bool) -> list[str]:
+        """The lines of the activation that just ended, formatted as OpenWhisk stores them."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + overall_timeout_s(limit_bytes)
+        idle_until = loop.time() + IDLE_TIMEOUT_S
+        done: set[str] = set()           # streams whose sentinel has been read
+        kept: list[tuple[tuple[int, int], Entry]] = []
+        total, truncated, complete, polls = 0, False, True, 0
+        while True:
+            entries = await self._new_entries()
+            for key, entry in entries:
+                if entry.stream in done and wait_for_sentinel:
+                    continue            # the next activation's: leave it for then
+                self._cursors[entry.stream].take(key)
+                if entry.text.strip() == SENTINEL:
+                    done.add(entry.stream)
+                    continue
+                total += len(entry.text.encode()) + 1
+                if total > limit_bytes:
+                    truncated = True    # keep reading to the sentinels, so the next activation starts clean
+                elif limit_bytes > 0:
+                    kept.append((key, entry))
+            if not wait_for_sentinel or len(done) == 2:
+                break
+            now = loop.time()
+            if entries:
+                idle_until = now + IDLE_TIMEOUT_S
+            if now >= deadline or now >= idle_until:
+                complete = False
+                break
+            await asyncio.sleep(_POLL_S[min(polls, len(_POLL_S) - 1)])
+            polls += 1
+        if limit_bytes <= 0:
+            return []
+        kept.sort(key=lambda item: item[0])
+        lines = [log_line(entry.timestamp, entry.stream, entry.text) for _, entry in kept]
+        if truncated:
+            lines.append(log_line(rfc3339_nanos(time.time_ns()), "stderr", logs_truncated(limit_bytes)))
+        elif not complete:
+            lines.append(log_line(rfc3339_nanos(time.time_ns()), "stderr", LOG_COLLECTION_FAILED))
+        return lines
