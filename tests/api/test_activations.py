@@ -1,0 +1,108 @@
+"""Reading activations on the real server (spec §1.10, §2.7): list summaries and docs, count, the name filter,
+since/upto, one record in extended form, its result and logs, and every query validation message. Records are
+made by real invocations."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import pytest
+
+from tests.api.support import call, ns, unique
+
+PY = {"kind": "python:default", "code": "def main(args):\n    print('log line')\n    return {'echo': args}\n"}
+
+
+async def invoke(session: aiohttp.ClientSession, path: str, payload: dict) -> str:
+    status, body = await call(session, "POST", ns("actions", path), payload, params={"blocking": "true"})
+    assert status == 200, body
+    return body["activationId"]
+
+
+async def wait_listed(session: aiohttp.ClientSession, ids: set[str], deadline_s: float = 20) -> list[dict]:
+    end = time.monotonic() + deadline_s
+    while True:
+        status, listed = await call(session, "GET", ns("activations"), params={"limit": "200"})
+        assert status == 200
+        if ids <= {a["activationId"] for a in listed}:
+            return listed
+        assert time.monotonic() < end, f"activations {ids} not listed"
+        await asyncio.sleep(0.05)
+
+
+async def test_list_get_result_logs(guest: aiohttp.ClientSession) -> None:
+    pkg, action = unique("apkg"), unique("act")
+    assert (await call(guest, "PUT", ns("packages", pkg), {}))[0] == 200
+    assert (await call(guest, "PUT", ns("actions", f"{pkg}/{action}"), {"exec": PY}))[0] == 200
+    assert (await call(guest, "PUT", ns("actions", action), {"exec": PY}))[0] == 200
+    before = int(time.time() * 1000) - 1
+    first = await invoke(guest, f"{pkg}/{action}", {"n": 1})
+    second = await invoke(guest, action, {"n": 2})
+    listed = await wait_listed(guest, {first, second})
+
+    summary = next(a for a in listed if a["activationId"] == first)
+    assert summary["name"] == action and summary["namespace"] == "guest" and summary["statusCode"] == 0
+    assert {"end", "duration", "start", "annotations", "version", "publish"} <= set(summary)
+    assert "response" not in summary and "logs" not in summary
+    assert [a["activationId"] for a in listed].index(second) < [a["activationId"] for a in listed].index(first)
+
+    status, record = await call(guest, "GET", ns("activations", first))
+    assert status == 200 and record["activationId"] == first
+    assert record["response"]["status"] == "success" and record["response"]["success"] is True
+    assert record["response"]["result"] == {"echo": {"n": 1}} and "statusCode" not in record["response"]
+    assert record["end"] >= record["start"] and isinstance(record["duration"], int) and record["duration"] >= 0
+    assert any("log line" in line for line in record["logs"])
+    status, result = await call(guest, "GET", ns("activations", f"{first}/result"))
+    assert status == 200 and result["result"] == {"echo": {"n": 1}} and result["success"] is True
+    status, logs = await call(guest, "GET", ns("activations", f"{first}/logs"))
+    assert status == 200 and logs == {"logs": record["logs"]}
+    status, _ = await call(guest, "GET", ns("activations", f"{first}/"))
+    assert status == 200
+
+    status, docs = await call(guest, "GET", ns("activations"), params={"docs": "true", "name": f"{pkg}/{action}"})
+    assert status == 200 and [d["activationId"] for d in docs] == [first]
+    assert docs[0]["response"]["result"] == {"echo": {"n": 1}}
+    status, named = await call(guest, "GET", ns("activations"), params={"name": action})
+    assert [d["activationId"] for d in named] == [second]
+    status, body = await call(guest, "GET", ns("activations"), params={"name": action, "count": "true"})
+    assert (status, body) == (200, {"activations": 1})
+    status, body = await call(guest, "GET", ns("activations"), params={"name": action, "count": "true", "skip": "1"})
+    assert body == {"activations": 0}
+    status, windowed = await call(guest, "GET", ns("activations"), params={"since": str(before), "limit": "200"})
+    assert {first, second} <= {a["activationId"] for a in windowed}
+    status, windowed = await call(guest, "GET", ns("activations"), params={"upto": str(before)})
+    assert not {first, second} & {a["activationId"] for a in windowed}
+    status, page = await call(guest, "GET", ns("activations"), params={"limit": "1"})
+    assert len(page) == 1
+
+
+@pytest.mark.parametrize("query,message", [
+    ({"docs": "true", "count": "true"}, "The parameter 'docs' is not permitted with 'count'."),
+    ({"name": "a/b/c"}, "The query parameter 'name' was malformed:\n"
+                        "Parameter may be a 'simple' name or 'package-name/simple' name: a/b/c"),
+    ({"name": "bad$name"}, "The query parameter 'name' was malformed:\n"
+                           "Parameter may be a 'simple' name or 'package-name/simple' name: bad$name"),
+    ({"since": "yesterday"}, "The query parameter 'since' was malformed:\n"
+                             "Parameter is not a valid value for epoch seconds: yesterday"),
+    ({"upto": "1.5"}, "The query parameter 'upto' was malformed:\nParameter is not a valid value for epoch seconds: 1.5"),
+    ({"docs": "perhaps"}, "The query parameter 'docs' was malformed:\n'perhaps' is not a valid Boolean value"),
+])
+async def test_list_validation(guest: aiohttp.ClientSession, query, message) -> None:
+    status, body = await call(guest, "GET", ns("activations"), params=query)
+    assert (status, body["error"]) == (400, message)
+
+
+async def test_get_validation_and_missing(guest: aiohttp.ClientSession) -> None:
+    status, body = await call(guest, "GET", ns("activations", "abc"))
+    assert (status, body["error"]) == (400, "Activation id length is 3 but must be 32.")
+    status, body = await call(guest, "GET", ns("activations", "z" * 32))
+    assert (status, body["error"]) == (400, "The activation id is not valid.")
+    for suffix in ("", "/result", "/logs"):
+        status, body = await call(guest, "GET", ns("activations", "0" * 32 + suffix))
+        assert (status, body["error"]) == (404, "The requested resource does not exist.")
+    status, _ = await call(guest, "GET", ns("activations", "0" * 32 + "/other"))
+    assert status == 404
+    status, _ = await call(guest, "GET", ns("activations", "0" * 32, namespace="whisk.system"))
+    assert status == 403
