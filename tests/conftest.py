@@ -15,6 +15,7 @@ from tests.support.processes import GUEST_AUTH, whisk_server
 # Fixture modules for the real backends (dockerd, the Kafka-protocol broker, pouchdb-server, nginx) register here.
 pytest_plugins: list[str] = ["tests.support.couchdb_server", "tests.support.kafka_broker",
                              "tests.support.docker_daemon", "tests.support.consul_double"]
+pytest_plugins += ["tests.support.nginx"]
 
 # Under CI=true a missing backend is a failure, never a skip.
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -1,0 +1,161 @@
+"""whisk through Debian's nginx with config/nginx/: TLS, the HTTP redirect, X-Request-ID, the API's body sizes,
+several controllers, nginx's own errors in OpenWhisk's shape, and the official npm client with `ignore_certs`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import secrets
+import shutil
+import ssl
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.conftest import missing
+from tests.support.nginx import Nginx, authority, available, run_nginx
+from tests.support.processes import GUEST_AUTH, free_port
+
+pytestmark = pytest.mark.nginx
+
+NPM_CLIENT = Path(__file__).with_name("npm_client.js")
+OPENWHISK_NPM = Path(__file__).resolve().parents[1] / "node" / "node_modules" / "openwhisk"
+ECHO = 'def main(args):\n    return {"echo": args.get("n", 0)}\n'
+
+
+def _tls(server: Nginx) -> ssl.SSLContext:
+    """Verify nginx's certificate for real: it is its own CA, and valid for 127.0.0.1."""
+    return ssl.create_default_context(cafile=str(server.cert))
+
+
+def _guest() -> dict[str, str]:
+    uuid, key = GUEST_AUTH.split(":")
+    return {"Authorization": aiohttp.encode_basic_auth(uuid, key)}
+
+
+async def test_ping_over_verified_tls(nginx: Nginx) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{nginx.https_url}/ping", ssl=_tls(nginx)) as resp:
+            assert resp.status == 200
+            assert await resp.text() == "pong"
+            assert resp.headers["Server"] == "nginx"            # server_tokens off: no version
+
+
+async def test_http_redirects_to_https(nginx: Nginx) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{nginx.http_url}/api/v1?x=1", allow_redirects=False) as resp:
+            assert resp.status == 301
+            assert resp.headers["Location"] == f"https://127.0.0.1:{nginx.https_port}/api/v1?x=1"
+        async with session.get(f"{nginx.http_url}/api/v1", ssl=_tls(nginx)) as resp:     # followed
+            assert resp.status == 200
+            assert str(resp.url).startswith(nginx.https_url)
+            assert (await resp.json())["api_version"] == "1.0.0"
+
+
+async def test_request_id_passed_through_or_generated(nginx: Nginx) -> None:
+    given = f"ops{secrets.token_hex(8)}"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{nginx.https_url}/api/v1/namespaces/_/actions/no-such-action", ssl=_tls(nginx),
+                               headers={"X-Request-ID": given} | _guest()) as resp:
+            assert resp.status == 404
+            assert resp.headers["X-Request-ID"] == given
+            assert (await resp.json())["code"] == given          # the controller used it as the transaction id
+        async with session.get(f"{nginx.https_url}/ping", ssl=_tls(nginx)) as resp:
+            # No header from the client: nginx's $request_id (32 lower-case hex), which the controller echoes;
+            # the controller's own ids are mixed-case alphanumerics.
+            assert re.fullmatch(r"[0-9a-f]{32}", resp.headers["X-Request-ID"])
+    access = (nginx.prefix / "access.log").read_text().splitlines()
+    assert any(json.loads(line)["request_id"] == given for line in access)
+
+
+async def test_create_get_and_invoke_an_action(nginx: Nginx) -> None:
+    name = f"ops-nginx-{secrets.token_hex(4)}"
+    url = f"{nginx.https_url}/api/v1/namespaces/_/actions/{name}"
+    async with aiohttp.ClientSession(headers=_guest()) as session:
+        async with session.put(url, json={"exec": {"kind": "python:3", "code": ECHO}}, ssl=_tls(nginx)) as resp:
+            assert resp.status == 200, await resp.text()
+        async with session.get(url, ssl=_tls(nginx)) as resp:
+            assert resp.status == 200
+            body = await resp.json()
+            assert body["name"] == name and body["exec"]["code"] == ECHO
+        async with session.post(url, params={"blocking": "true", "result": "true"}, json={"n": 7},
+                                ssl=_tls(nginx)) as resp:
+            assert resp.status == 200, await resp.text()
+            assert await resp.json() == {"echo": 7}
+        async with session.delete(url, ssl=_tls(nginx)) as resp:
+            assert resp.status == 200
+
+
+async def test_action_code_larger_than_nginx_default_body_limit(nginx: Nginx) -> None:
+    # nginx's default client_max_body_size is 1 MB; action code may be up to 48 MB (spec §8).
+    name = f"ops-big-{secrets.token_hex(4)}"
+    padding = "# " + "x" * 78 + "\n"
+    code = ECHO + padding * (3 * 1024 * 1024 // len(padding))
+    url = f"{nginx.https_url}/api/v1/namespaces/_/actions/{name}"
+    async with aiohttp.ClientSession(headers=_guest()) as session:
+        async with session.put(url, json={"exec": {"kind": "python:3", "code": code}}, ssl=_tls(nginx)) as resp:
+            assert resp.status == 200, (await resp.text())[:300]
+        async with session.delete(url, ssl=_tls(nginx)) as resp:
+            assert resp.status == 200
+
+
+async def test_payload_limit_answered_by_the_controller(nginx: Nginx) -> None:
+    # Over 1 MB of invoke payload passes nginx and gets OpenWhisk's own 413 from the controller.
+    url = f"{nginx.https_url}/api/v1/namespaces/_/actions/anything"
+    async with aiohttp.ClientSession(headers=_guest()) as session:
+        async with session.post(url, json={"big": "y" * (1024 * 1024 + 10)}, ssl=_tls(nginx)) as resp:
+            assert resp.status == 413
+            body = await resp.json()
+            assert body["error"].startswith("Request larger than allowed:"), body
+
+
+async def test_several_controllers_one_down(whisk_url: str) -> None:
+    if not available():
+        missing("nginx")
+    down = f"127.0.0.1:{free_port()}"                       # nothing listens there
+    async with run_nginx([down, authority(whisk_url)]) as server:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(6):
+                async with session.get(f"{server.https_url}/ping", ssl=_tls(server)) as resp:
+                    assert resp.status == 200
+        assert "Connection refused" in server.error_log()   # the dead one was tried, and skipped
+
+
+async def test_no_controller_answers_in_openwhisk_shape() -> None:
+    if not available():
+        missing("nginx")
+    async with run_nginx([f"127.0.0.1:{free_port()}"], ready_path=None) as server:
+        async with aiohttp.ClientSession() as session:
+            # nginx starts listening a moment after its process does.
+            deadline = asyncio.get_running_loop().time() + 10
+            while True:
+                try:
+                    async with session.get(f"{server.https_url}/ping", ssl=_tls(server),
+                                           headers={"X-Request-ID": "nobody-home"}) as resp:
+                        assert resp.status == 502
+                        assert resp.headers["X-Request-ID"] == "nobody-home"
+                        assert resp.content_type == "application/json"
+                        assert await resp.json() == {"error": "No controller answered the request.",
+                                                     "code": "nobody-home"}
+                        return
+                except aiohttp.ClientConnectorError:
+                    if asyncio.get_running_loop().time() > deadline:
+                        raise
+                    await asyncio.sleep(0.05)
+
+
+async def test_official_npm_client_with_ignore_certs(nginx: Nginx) -> None:
+    node = shutil.which("node")
+    if node is None or not OPENWHISK_NPM.is_dir():
+        missing("node and the openwhisk npm client (tests/node; run .ci/deps.sh)")
+    name = f"ops-npm-{secrets.token_hex(4)}"
+    proc = await asyncio.create_subprocess_exec(node, str(NPM_CLIENT), nginx.https_url, GUEST_AUTH, name,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    seen = json.loads(out.decode().strip().splitlines()[-1])
+    assert seen["created"] == name
+    assert name in seen["listed"]
+    assert seen["result"] == {"greeting": "hello nginx"}
