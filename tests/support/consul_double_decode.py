@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -219,3 +220,20 @@ def service_definition(raw: bytes, deregister_min_s: float) -> ServiceDef:
                                status, c.get("Notes") or "", ttl, deregister))
     return ServiceDef(service_id, name, list(body.get("Tags") or []), address, body.get("Port") or 0, meta, weights,
                       bool(body.get("EnableTagOverride")), checks)
+
+
+def wait_time(query: Mapping[str, str]) -> float:
+    """Seconds a blocking query may wait: `wait`, 5m when absent, at most 10m."""
+    text = query.get("wait")
+    try:
+        return min(go_duration(text), 600.0) if text else 300.0
+    except ValueError:
+        raise bad_request("Invalid wait time") from None
+
+
+def go_bool(text: str) -> bool:
+    if text in ("", "1", "t", "T", "true", "TRUE", "True"):
+        return True
+    if text in ("0", "f", "F", "false", "FALSE", "False"):
+        return False
+    raise bad_request("Invalid value for ?passing")
