@@ -232,3 +232,9 @@ def test_scheduling_invariants(n: int, memory: int, usable: list[bool], ops: lis
     for invoker, name, size in live:
         s.release(invoker, name, size)
     assert all(s.free_mb(i) == memory for i in range(n))
+
+
+def test_home_invokers_spread_actions_evenly() -> None:
+    homes = Counter(probe_order(action_hash("guest", f"guest/action-{i}"), 10)[0] for i in range(2000))
+    assert set(homes) == set(range(10))
+    assert all(120 <= count <= 280 for count in homes.values())              # 200 each on average

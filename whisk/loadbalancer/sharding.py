@@ -87,6 +87,7 @@ class ShardingScheduler:
         self._slots: list[NestedSemaphore] = []
         self._managed: range = range(0)
         self._blackbox: range = range(0)
+        self._steps: dict[int, list[int]] = {}        # partition size -> its coprime steps
 
     # -- the cluster as the scheduler sees it ---------------------------------------------------------------
 
@@ -106,6 +107,7 @@ class ShardingScheduler:
                 self._slots[i].memory.resize(self._share(view.user_memory_mb))
         self._invokers = views
         self._managed, self._blackbox = partitions(size, self.managed_fraction, self.blackbox_fraction)
+        self._steps = {len(p): coprime_steps(len(p)) for p in (self._managed, self._blackbox)}
 
     def update_controllers(self, count: int) -> None:
         """How many controllers share the invokers: each gets userMemory / count of every invoker (§6.2)."""
@@ -148,7 +150,7 @@ class ShardingScheduler:
             raise NoInvokers()
         key = slot_key or action
         h = action_hash(namespace, action)
-        steps = coprime_steps(n)
+        steps = self._steps[n]
         index, step = h % n, steps[h % len(steps)]
         for _ in range(n + 2):                      # as OpenWhisk: home plus n+1 steps, every invoker visited
             view = self._invokers[positions[index]]
