@@ -1,0 +1,64 @@
+"""Log collection through Docker's logs API: the limit, long lines, no collection, activations kept apart."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.docker.conftest import init_body, python_spec
+from whisk.containerpool.base import logs_truncated
+from whisk.containerpool.docker import DockerContainerFactory
+from whisk.containerpool.docker_logs import parse_frames, time_key
+
+pytestmark = pytest.mark.docker
+
+CHATTY = """
+import sys
+def main(a):
+    for i in range(a.get("lines", 0)):
+        print(f"line {i:03d} " + "x" * 90)
+    if a.get("long"):
+        print("L" * a["long"], file=sys.stderr)
+    return {"ok": True}
+"""
+
+
+def frame(stream: int, text: str) -> bytes:
+    data = text.encode()
+    return bytes([stream, 0, 0, 0]) + len(data).to_bytes(4, "big") + data
+
+
+def test_frames_are_split_by_stream_and_long_lines_joined() -> None:
+    payload = (frame(1, "2026-01-01T00:00:00.000000001Z out\n") + frame(2, "2026-01-01T00:00:00.000000002Z ab")
+               + frame(1, "2026-01-01T00:00:00.000000003Z out2\n") + frame(2, "2026-01-01T00:00:00.000000004Z cd\n"))
+    entries = parse_frames(payload)
+    assert [(e.stream, e.text, e.timestamp[-4:]) for e in entries] == [
+        ("stdout", "out", "001Z"), ("stdout", "out2", "003Z"), ("stderr", "abcd", "002Z")]
+    assert time_key("2026-01-01T00:00:01.5Z") == (1767225601, 500_000_000)
+
+
+async def test_limit_long_lines_and_no_collection(factory: DockerContainerFactory) -> None:
+    container = await factory.create(python_spec(factory.invoker))
+    assert (await container.initialize(init_body(CHATTY), timeout_s=10)).status == 200
+
+    # 50 lines of 100 bytes (with the newline) against a 1000-byte limit: 10 lines, then the truncation line.
+    await container.run({"value": {"lines": 50}}, timeout_s=10)
+    lines = await container.logs(1000, wait_for_sentinel=True)
+    assert len(lines) == 11 and lines[-1].endswith(f"stderr: {logs_truncated(1000)}"), lines
+    assert [line.split("stdout: ")[1][:8] for line in lines[:-1]] == [f"line {i:03d}" for i in range(10)]
+
+    # The cut activation was read to its sentinels: the next one gets only its own lines.
+    await container.run({"value": {"lines": 2}}, timeout_s=10)
+    lines = await container.logs(1000, wait_for_sentinel=True)
+    assert [line.split("stdout: ")[1][:8] for line in lines] == ["line 000", "line 001"], lines
+
+    # A line longer than docker's 16 KiB buffer arrives in pieces and is stored whole.
+    await container.run({"value": {"long": 40_000}}, timeout_s=10)
+    [line] = await container.logs(1 << 20, wait_for_sentinel=True)
+    assert line.endswith("stderr: " + "L" * 40_000)
+
+    # A log limit of 0 collects nothing, and still moves past the activation.
+    await container.run({"value": {"lines": 3}}, timeout_s=10)
+    assert await container.logs(0, wait_for_sentinel=True) == []
+    await container.run({"value": {"lines": 1}}, timeout_s=10)
+    assert len(await container.logs(1000, wait_for_sentinel=True)) == 1
+    await container.destroy()
