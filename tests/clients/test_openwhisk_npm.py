@@ -1,0 +1,33 @@
+"""The official OpenWhisk JavaScript client (npm `openwhisk`, installed by .ci/deps.sh) against the real server: a
+node script does CRUD of actions, triggers, rules, packages and bindings in `guest`, asserting as it goes; this test
+runs it and checks what it reports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import uuid
+from pathlib import Path
+
+from tests.conftest import missing
+from tests.support.processes import GUEST_AUTH
+
+HERE = Path(__file__).resolve().parent
+CLIENT = HERE.parent / "node" / "node_modules" / "openwhisk"
+
+
+async def test_openwhisk_npm_client_crud(whisk_url: str) -> None:
+    node = shutil.which("node")
+    if node is None or not CLIENT.is_dir():
+        missing("node and the npm openwhisk client (bash .ci/deps.sh)")
+    proc = await asyncio.create_subprocess_exec(node, str(HERE / "openwhisk_client.js"), whisk_url, GUEST_AUTH,
+                                                uuid.uuid4().hex[:8], stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()
+    seen = json.loads(out.decode().strip().splitlines()[-1])
+    assert seen["namespaces"] == ["guest"]
+    assert seen["action"]["limits"]["memory"] == 128 and seen["action"]["exec"]["kind"] == "nodejs:20"
+    assert {p["key"]: p["value"] for p in seen["binding"]["parameters"]} == {"p": 1}
+    assert seen["rule"]["status"] == "active" and seen["rule"]["action"]["path"] == "guest"
