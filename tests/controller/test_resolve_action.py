@@ -1,0 +1,68 @@
+"""`Entities.resolve_action`, the invoke path's door, over a real in-memory store: parameters merge package <
+binding < action (spec §3.1), bindings report their path, and entitlement answers 403 before 404 (spec §1.2)."""
+
+from __future__ import annotations
+
+import pytest
+
+from whisk.controller.entities import Entities
+from whisk.controller.subjects import Subjects
+from whisk.entities.errors import Forbidden, Invalid, NotFound
+from whisk.entities.limits import SystemLimits
+from whisk.entities.names import EntityPath
+from whisk.runtimes.manifest import load_manifest
+from whisk.store.memory import MemoryStore
+
+JS = {"kind": "nodejs:default", "code": "function main(a) { return a }"}
+
+
+def params(**values):
+    return [{"key": k, "value": v} for k, v in values.items()]
+
+
+async def test_merge_order_bindings_and_entitlement() -> None:
+    async with MemoryStore() as store:
+        subjects = Subjects(store)
+        owner = await subjects.authenticate(*await subjects.create("owner-ns"))
+        other = await subjects.authenticate(*await subjects.create("other-ns"))
+        entities = Entities(store, SystemLimits(), load_manifest().resolve)
+        root = EntityPath.of("owner-ns")
+        await entities.packages.put(owner, root, "pub", {"publish": True, "parameters": params(a="pkg", b="pkg",
+                                                                                                  c="pkg")}, False)
+        await entities.packages.put(owner, root, "priv", {}, False)
+        await entities.actions.put(owner, root.add("pub"), "act", {"exec": JS, "parameters": params(c="action")},
+                                   False)
+        await entities.actions.put(owner, root.add("priv"), "act", {"exec": JS}, False)
+        await entities.actions.put(owner, root, "plain", {"exec": JS}, False)
+        await entities.packages.put(other, EntityPath.of("other-ns"), "bind", {
+            "binding": {"namespace": "owner-ns", "name": "pub"}, "parameters": params(b="binding")}, False)
+
+        direct = await entities.resolve_action(owner, "_", "pub", "act")
+        assert direct.path == "owner-ns/pub/act" and direct.binding is None and direct.revision
+        assert direct.action.parameters.to_dict() == {"a": "pkg", "b": "pkg", "c": "action"}
+
+        bound = await entities.resolve_action(other, "other-ns", "bind", "act")
+        assert bound.path == "owner-ns/pub/act" and bound.binding == "other-ns/bind"
+        assert bound.action.parameters.to_dict() == {"a": "pkg", "b": "binding", "c": "action"}
+        assert (await entities.resolve_action(other, "owner-ns", "pub", "act")).path == "owner-ns/pub/act"
+
+        assert (await entities.resolve_action(owner, "owner-ns", None, "plain")).path == "owner-ns/plain"
+        with pytest.raises(Forbidden, match="'owner-ns/plain'"):
+            await entities.resolve_action(other, "owner-ns", None, "plain")
+        with pytest.raises(Forbidden, match="'owner-ns/priv'"):
+            await entities.resolve_action(other, "owner-ns", "priv", "act")
+        with pytest.raises(Forbidden):
+            await entities.resolve_action(other, "owner-ns", "nothing", "act")     # no leak
+        with pytest.raises(NotFound):
+            await entities.resolve_action(owner, "owner-ns", None, "nothing")
+        with pytest.raises(NotFound):
+            await entities.resolve_action(owner, "owner-ns", "nothing", "act")
+        with pytest.raises(NotFound):
+            await entities.resolve_action(other, "other-ns", "bind", "nothing")
+        with pytest.raises(Invalid):
+            await entities.resolve_action(owner, "owner-ns", None, "bad name ")
+
+        trigger_owner = await entities.triggers.put(owner, root, "t", {}, False)
+        assert (await entities.trigger_to_fire(owner, "_", "t")).name == trigger_owner["name"]
+        with pytest.raises(Forbidden):
+            await entities.trigger_to_fire(other, "owner-ns", "t")

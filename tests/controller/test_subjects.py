@@ -1,0 +1,73 @@
+"""Subjects over a real in-memory store: create/delete/list, hashed keys, authentication and its cache, bootstrap."""
+
+from __future__ import annotations
+
+import pytest
+
+from whisk.controller.subjects import GUEST_KEY, GUEST_UUID, Subjects
+from whisk.entities.errors import Conflict, Invalid
+from whisk.store.memory import MemoryStore
+
+
+async def test_create_authenticate_list_delete() -> None:
+    async with MemoryStore() as store:
+        subjects = Subjects(store)
+        uuid, key = await subjects.create("team1")
+        assert len(key) == 64
+        identity = await subjects.authenticate(uuid, key)
+        assert identity is not None and identity.namespace == "team1" and identity.subject == "team1"
+        assert identity.api_key == f"{uuid}:{key}" and identity.limits.invocations_per_minute == 60
+        assert await subjects.authenticate(uuid, key[:-1] + ("a" if key[-1] != "a" else "b")) is None
+        assert await subjects.authenticate(uuid, "short") is None
+        doc = await store.get_subject("team1")
+        assert key not in str(doc) and doc["namespaces"][0]["key_hash"]
+        assert await subjects.list() == [{"subject": "team1", "namespace": "team1", "uuid": uuid}]
+        with pytest.raises(Conflict):
+            await subjects.create("team1")
+        with pytest.raises(Conflict):
+            await subjects.create("team2", uuid=uuid)
+        assert await subjects.delete("team1") is True
+        assert await subjects.authenticate(uuid, key) is None          # this process dropped its cache entry
+        assert await subjects.delete("team1") is False
+        assert await store.get_subject("team1") is None
+
+
+async def test_one_subject_many_namespaces_and_given_keys() -> None:
+    async with MemoryStore() as store:
+        subjects = Subjects(store)
+        key = "k" * 64
+        u1, k1 = await subjects.create("ns-a", subject="alice", key=key)
+        u2, k2 = await subjects.create("ns-b", subject="alice")
+        assert k1 == key
+        assert {r["namespace"] for r in await subjects.list()} == {"ns-a", "ns-b"}
+        await subjects.delete("ns-a")
+        assert await subjects.authenticate(u1, k1) is None
+        assert (await subjects.authenticate(u2, k2)).namespace == "ns-b"
+        assert (await store.get_subject("alice"))["namespaces"][0]["name"] == "ns-b"
+        for bad in ({"namespace": "bad name!"}, {"namespace": "ok", "subject": "abc"},
+                    {"namespace": "ok", "key": "short"}, {"namespace": "ok", "uuid": "not-a-uuid"}):
+            with pytest.raises(Invalid):
+                await subjects.create(**bad)
+
+
+async def test_bootstrap_is_idempotent_and_limits_apply() -> None:
+    async with MemoryStore() as store:
+        subjects = Subjects(store)
+        await subjects.bootstrap()
+        await subjects.bootstrap()
+        assert [r["namespace"] for r in await subjects.list()] == ["guest", "whisk.system"]
+        await store.put_limits("guest", {"invocationsPerMinute": 7, "maxActionMemory": 4096})
+        guest = await subjects.authenticate(GUEST_UUID, GUEST_KEY)
+        assert guest is not None and guest.limits.invocations_per_minute == 7 and guest.limits.max_memory == 512
+        owner = await subjects.identity_of("guest")
+        assert owner is not None and owner.key is None and owner.uuid == GUEST_UUID
+        assert await subjects.identity_of("nobody") is None
+
+
+async def test_blocked_subjects_do_not_authenticate() -> None:
+    async with MemoryStore() as store:
+        subjects = Subjects(store, cache_ttl_s=0)
+        uuid, key = await subjects.create("blocked-ns")
+        doc = await store.get_subject("blocked-ns")
+        await store.put_subject({**doc, "blocked": True})
+        assert await subjects.authenticate(uuid, key) is None
