@@ -114,7 +114,9 @@ async def test_waiting_consumer_gets_a_later_message(bus: Bus) -> None:
 
 async def test_group_resumes_after_its_last_commit(bus: Bus) -> None:
     """A message counts as handled once the caller asks for the next one: the one in hand when the consumer
-    closes comes again to the group's next consumer (at least once), and nothing before it does."""
+    closes comes again to the group's next consumer (at least once), and nothing before it does. Memory keeps
+    group positions in the bus object (lost with the process); Kafka keeps them in the broker, so a new bus
+    resumes too (test_kafka.py)."""
     topic = topic_name()
     await bus.ensure_topic(topic)
     for i in range(6):
