@@ -3,24 +3,26 @@
 A cgroup gives what docker's `--memory` gives: the kernel OOM-kills the container at its limit, the kill is
 counted (so "The action exhausted its memory" can be told apart from a crash), and every process the action
 starts stays inside it, so destroy and cleanup find them all. Layout: `<memory root>/whisk/<invoker>-<platform
-pid>/<container>`; `cleanup` removes the groups of platforms that are gone. All methods block (sysfs I/O): call
+pid>.<n>/<container>`; `cleanup` removes the groups of platforms that are gone. All methods block (sysfs I/O): call
 them through `asyncio.to_thread`.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import time
 
 MEMORY_ROOT = "/sys/fs/cgroup/memory"
+_factories = itertools.count(1)      # several factories in one process each get a group of their own
 
 
 class MemoryCgroups:
     def __init__(self, invoker_instance: int, root: str = MEMORY_ROOT) -> None:
         self.base = os.path.join(root, "whisk")
         self.prefix = f"{invoker_instance}-"
-        self.home = os.path.join(self.base, f"{self.prefix}{os.getpid()}")
+        self.home = os.path.join(self.base, f"{self.prefix}{os.getpid()}.{next(_factories)}")
 
     def open(self) -> bool:
         """Create this platform's group; False when cgroups cannot be used here (then rlimits apply)."""
@@ -85,10 +87,10 @@ class MemoryCgroups:
         if not os.path.isdir(self.base):
             return 0
         for name in os.listdir(self.base):
-            if not name.startswith(self.prefix) or name == os.path.basename(self.home):
+            if not name.startswith(self.prefix):
                 continue
-            pid = name[len(self.prefix):]
-            if pid.isdigit() and _alive(int(pid)):
+            pid = name[len(self.prefix):].split(".")[0]
+            if pid.isdigit() and (int(pid) == os.getpid() or _alive(int(pid))):
                 continue
             stale = os.path.join(self.base, name)
             for child in os.listdir(stale):

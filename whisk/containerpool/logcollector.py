@@ -114,12 +114,15 @@ class LogCollector:
         except TimeoutError:
             pass
 
-    async def take(self, limit_bytes: int, wait_for_sentinel: bool) -> list[str]:
-        """The next activation's lines, formatted and cut at `limit_bytes` (0: none are kept)."""
+    async def take(self, limit_bytes: int, wait_for_sentinel: bool, grace_s: float = 0.0) -> list[str]:
+        """The next activation's lines, formatted and cut at `limit_bytes` (0: none are kept). Without waiting
+        for the sentinels, still give output already on its way `grace_s` to arrive."""
         complete = True
         if wait_for_sentinel:
             complete = await self._wait_for_sentinels(overall_timeout_s(limit_bytes))
             complete = complete and all(s.complete for s in self.streams.values())
+        elif grace_s > 0:
+            await self._wait_for_sentinels(grace_s)
         segments = [(name, s.take()) for name, s in self.streams.items()]
         if limit_bytes <= 0:
             return []

@@ -155,7 +155,8 @@ class ContainerPool:
 
     def _release(self, slot: Slot, keep: bool) -> None:
         if self._scheduler.release(slot, self._clock.now(), keep):
-            self._spawn(self._destroy(slot))
+            if not self._closed:                 # else close() destroys it
+                self._spawn(self._destroy(slot))
         elif slot.idle and not self._closed:
             slot.owner.timer = self._clock.call_later(self._pause_grace_s, lambda: self._pause(slot))
         self._drain()

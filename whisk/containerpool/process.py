@@ -29,6 +29,7 @@ import structlog
 from whisk.containerpool.base import ContainerError, ContainerSpec, ImageError, Interaction
 from whisk.containerpool.cgroups import MemoryCgroups
 from whisk.containerpool.logcollector import LogCollector
+from whisk.containerpool.strays import kill_strays
 from whisk.entities.errors import Invalid
 
 log = structlog.get_logger(__name__)
@@ -38,6 +39,7 @@ HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 CHILD_PATH = "/usr/local/bin:/usr/bin:/bin"
 INIT_RETRY_S = 0.01                  # the proxy is not listening yet: try /init again this soon
 EXIT_GRACE_S = 1.0                   # after a dropped connection, how long to wait for the process to end
+LOG_GRACE_S = 0.1                    # after a developer error, how long output already sent may take to arrive
 OOM_MARKERS = (b"MemoryError", b"JavaScript heap out of memory", b"Fatal process out of memory",
                b"Fatal process OOM")
 DEFAULT_LOG_CAP = 16 * 1_048_576     # kept per stream and activation; above the largest log limit (10 MB)
@@ -63,7 +65,6 @@ class ProcessContainer:
                          asyncio.create_task(self._read(proc.stderr, "stderr"))]
         self._exit = asyncio.ensure_future(proc.wait())
         self._destroying: asyncio.Future[None] | None = None
-        self._paused = False
 
     @property
     def alive(self) -> bool:
@@ -110,6 +111,8 @@ class ProcessContainer:
                                           timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
                 data = await resp.read()
                 return Interaction(start, _now_ms(), status=resp.status, body=data)
+        except aiohttp.ClientConnectorError as exc:        # never reached the action: it was gone before
+            raise ContainerError(f"container {self.id} does not answer: {exc}") from exc
         except TimeoutError:
             return await self._timed_out(start)
         except (aiohttp.ClientError, OSError):
@@ -138,13 +141,11 @@ class ProcessContainer:
     # --- pause, logs, destroy ------------------------------------------------------------------------------
     async def suspend(self) -> None:
         self._signal(signal.SIGSTOP)
-        self._paused = True
 
     async def resume(self) -> None:
         if not self.alive:
             raise ContainerError(f"container {self.id} is gone (exit status {self._proc.returncode})")
         self._signal(signal.SIGCONT)
-        self._paused = False
 
     def _signal(self, signum: int) -> None:
         try:
@@ -153,9 +154,13 @@ class ProcessContainer:
             raise ContainerError(f"container {self.id} is gone") from exc
 
     async def logs(self, limit_bytes: int, wait_for_sentinel: bool) -> list[str]:
-        if not wait_for_sentinel and not self.alive:
-            await self._collector.wait_closed(EXIT_GRACE_S)      # what it wrote before dying is still in the pipe
-        return await self._collector.take(limit_bytes, wait_for_sentinel)
+        if wait_for_sentinel:
+            return await self._collector.take(limit_bytes, True)
+        # Output written before the reply (or before dying) may still be in the pipes: give it a moment.
+        if not self.alive:
+            await self._collector.wait_closed(EXIT_GRACE_S)
+            return await self._collector.take(limit_bytes, False)
+        return await self._collector.take(limit_bytes, False, grace_s=LOG_GRACE_S)
 
     async def destroy(self) -> None:
         if self._destroying is None:
@@ -273,12 +278,18 @@ class ProcessContainerFactory:
         self._live.discard(container)
 
     @property
-    def live(self) -> int:
-        return len(self._live)
+    def pids(self) -> list[int]:
+        """The proxy processes of the containers not yet destroyed."""
+        return [c.pid for c in self._live]
+
+    @property
+    def root(self) -> str | None:
+        """The folder holding the containers' folders and sockets (made on first use)."""
+        return self._root
 
     async def cleanup(self) -> None:
-        """Remove what an earlier platform of this invoker left behind: its folders and memory cgroups (with any
-        process still inside). Its proxies themselves died with it."""
+        """Remove what an earlier platform of this invoker left behind: its folders, its memory cgroups, and any
+        process its actions started that outlived it (its proxies themselves died with it)."""
         await self._open()
         await asyncio.to_thread(self._cleanup_blocking)
 
@@ -297,6 +308,9 @@ class ProcessContainerFactory:
                 pass
             except (OSError, ValueError):
                 continue
+            killed = kill_strays(path)
+            if killed:
+                log.warning("containers.process.strays_killed", root=path, pids=killed)
             shutil.rmtree(path, ignore_errors=True)
         if self._cgroups is not None:
             self._cgroups.cleanup()
@@ -310,4 +324,5 @@ class ProcessContainerFactory:
         if self._cgroups is not None:
             self._cgroups.close()
         if self._root is not None:
+            kill_strays(self._root)
             shutil.rmtree(self._root, ignore_errors=True)

@@ -1,0 +1,106 @@
+"""Log collection from a container's two streams: sentinels, format, limits, missing sentinels."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+from whisk.containerpool import logcollector
+from whisk.containerpool.base import SENTINEL, log_line, rfc3339_nanos
+from whisk.containerpool.logcollector import LogCollector
+
+END = (SENTINEL + "\n").encode()
+LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr): (.*)$")
+
+
+def texts(lines: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for line in lines:
+        m = LINE.match(line)
+        assert m, line
+        out.append((m.group(1), m.group(2)))
+    return out
+
+
+def test_timestamp_and_line_format():
+    assert rfc3339_nanos(1_795_838_329_048_000_595) == "2026-11-28T03:58:49.048000595Z"
+    assert log_line("2026-11-28T03:58:49.048Z", "stdout", "  hi \n") == "2026-11-28T03:58:49.048Z       stdout: hi"
+
+
+async def test_one_activation_per_sentinel_pair_in_arrival_order():
+    c = LogCollector(1 << 20)
+    c.feed("stdout", b"one\ntw")
+    c.feed("stderr", b"err\n" + END)
+    c.feed("stdout", b"o\r\n" + END + b"next\n")
+    assert texts(await c.take(1 << 20, True)) == [("stdout", "one"), ("stderr", "err"), ("stdout", "two")]
+    c.feed("stdout", END)
+    c.feed("stderr", END)
+    assert texts(await c.take(1 << 20, True)) == [("stdout", "next")]
+
+
+async def test_waits_for_the_late_sentinel():
+    c = LogCollector(1 << 20)
+    c.feed("stdout", b"a\n" + END)
+    waiter = asyncio.create_task(c.take(1 << 20, True))
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    c.feed("stderr", END)
+    assert texts(await waiter) == [("stdout", "a")]
+
+
+async def test_limit_truncates_with_openwhisk_line_and_the_rest_is_dropped():
+    c = LogCollector(1 << 20)
+    c.feed("stdout", b"12345\n" * 5 + END)
+    c.feed("stderr", END)
+    lines = texts(await c.take(20, True))
+    assert lines == [("stdout", "12345")] * 3 + [
+        ("stderr", "Logs were truncated because the total bytes size exceeds the limit of 20 bytes.")]
+    c.feed("stdout", b"after\n" + END)
+    c.feed("stderr", END)
+    assert texts(await c.take(20, True)) == [("stdout", "after")]
+
+
+async def test_cap_bounds_memory_and_reports_truncation():
+    c = LogCollector(100)
+    c.feed("stdout", b"x" * 60 + b"\n" + b"y" * 60 + b"\n" + b"z" * 500 + b"\n" + END)
+    c.feed("stderr", END)
+    assert c.streams["stdout"].complete[0].size <= 100
+    lines = texts(await c.take(1 << 20, True))
+    assert lines[0] == ("stdout", "x" * 60) and lines[-1][1].startswith("Logs were truncated")
+
+
+async def test_zero_limit_keeps_nothing_but_consumes_the_activation():
+    c = LogCollector(1 << 20)
+    c.feed("stdout", b"secret\n" + END)
+    c.feed("stderr", END)
+    assert await c.take(0, True) == []
+    c.feed("stdout", b"b\n" + END)
+    c.feed("stderr", END)
+    assert texts(await c.take(100, True)) == [("stdout", "b")]
+
+
+async def test_missing_sentinel_after_idle_timeout(monkeypatch):
+    monkeypatch.setattr(logcollector, "IDLE_TIMEOUT_S", 0.05)
+    c = LogCollector(1 << 20)
+    c.feed("stdout", b"partial\n")
+    t0 = time.monotonic()
+    lines = texts(await c.take(1 << 20, True))
+    assert time.monotonic() - t0 < 1
+    assert lines == [("stdout", "partial"),
+                     ("stderr", "There was an issue while collecting your logs. Data might be missing.")]
+
+
+async def test_eof_ends_the_wait_and_counts_as_missing_sentinel():
+    c = LogCollector(1 << 20)
+    c.feed("stdout", b"last words")
+    c.close("stdout")
+    c.close("stderr")
+    lines = texts(await c.take(1 << 20, True))
+    assert lines[0] == ("stdout", "last words") and lines[-1][1].startswith("There was an issue")
+
+
+async def test_without_waiting_takes_what_is_there():
+    c = LogCollector(1 << 20)
+    c.feed("stderr", b"Traceback\n")
+    assert texts(await c.take(1 << 20, False)) == [("stderr", "Traceback")]

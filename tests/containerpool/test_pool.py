@@ -1,0 +1,205 @@
+"""The container pool over real proxy processes: every state transition of spec §7.3/§7.4, timers on a manual
+clock, the buffer, intra-container concurrency, and the early response callback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+
+from tests.containerpool.conftest import gone, process_state
+from tests.containerpool.jobs import NODE, PY, job
+from tests.containerpool.test_process import until
+from whisk.containerpool.base import ContainerError
+from whisk.containerpool.clock import ManualClock
+from whisk.containerpool.job import RunResult
+from whisk.containerpool.pool import ContainerPool, container_name
+from whisk.containerpool.process import ProcessContainerFactory
+
+GATED = {  # wait until the file named by the argument "gate" exists: the test decides when the action ends
+    PY: "import os, time\ndef main(a):\n    while not os.path.exists(a['gate']):\n        time.sleep(0.005)\n"
+        "    return {'done': a.get('tag')}\n",
+    NODE: "const fs = require('fs');\nfunction main(a) { return new Promise(r => { const t = setInterval(() => {"
+          " if (fs.existsSync(a.gate)) { clearInterval(t); r({done: a.tag}); } }, 5); }); }\n",
+}
+
+
+def make_pool(factory, manifest, clock=None, *, memory_mb: int = 1024, prewarm: bool = False,
+              pause_grace_s: float = 10.0, idle_timeout_s: float = 600.0) -> ContainerPool:
+    return ContainerPool(factory, manifest, invoker_instance=0, memory_mb=memory_mb, pause_grace_s=pause_grace_s,
+                         idle_timeout_s=idle_timeout_s, prewarm=prewarm, clock=clock)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def pool(factory, manifest, clock) -> AsyncIterator[ContainerPool]:
+    made = make_pool(factory, manifest, clock)
+    await made.start()
+    yield made
+    await made.close()
+    assert factory.pids == []
+
+
+def ok(result: RunResult) -> dict:
+    assert result.response["statusCode"] == 0, result.response
+    return result.response["result"]
+
+
+def test_container_names_are_docker_safe():
+    assert container_name(0, 3, "guest@x.org", "my-action.v2") == "wsk0_3_guestxorg_myactionv2"
+    assert container_name(12, 1, "prewarm", "nodejs:20") == "wsk12_1_prewarm_nodejs20"
+
+
+async def test_cold_warm_pause_resume_and_idle_removal(pool: ContainerPool, factory, clock: ManualClock):
+    j = job(value={"n": 1})
+    first = await pool.run(j)
+    assert ok(first) == {"n": 1} and first.container_start == "cold" and first.init_ms is not None
+    assert first.start_ms <= first.end_ms and first.wait_start_ms == first.start_ms
+    (pid,) = factory.pids
+    assert pool.stats()["containers"] == {"ready": 1}
+    second = await pool.run(job(value={"n": 2}))
+    assert ok(second) == {"n": 2} and second.container_start == "warmed" and second.init_ms is None
+    clock.advance(9.9)
+    assert pool.stats()["containers"] == {"ready": 1}
+    clock.advance(0.1)                                                # pause grace over
+    assert pool.stats()["containers"] == {"paused": 1}
+    await until(lambda: process_state(pid) == "T")
+    third = await pool.run(job(value={"n": 3}))                        # resumed
+    assert ok(third) == {"n": 3} and third.container_start == "warmed" and factory.pids == [pid]
+    clock.advance(10)
+    await until(lambda: process_state(pid) == "T")
+    clock.advance(599)
+    assert not gone(pid)
+    clock.advance(1)                                                  # idle timeout over: removed
+    assert pool.stats()["containers"] == {} and pool.stats()["memory_used_mb"] == 0
+    await until(lambda: gone(pid))
+    assert ok(await pool.run(job(value={"n": 4}))) == {"n": 4}        # and a new one is made when needed
+
+
+async def test_warm_containers_are_per_invoking_namespace(pool: ContainerPool, factory):
+    a = await pool.run(job(namespace="alice"))
+    b = await pool.run(job(namespace="bob"))
+    again = await pool.run(job(namespace="alice"))
+    assert (a.container_start, b.container_start, again.container_start) == ("cold", "cold", "warmed")
+    assert len(factory.pids) == 2
+
+
+async def test_prewarms_are_started_used_and_refilled(factory, manifest):
+    made = make_pool(factory, manifest, prewarm=True, memory_mb=2048)
+    await made.start()
+    try:
+        assert made.stats()["containers"] == {"prewarmed": 2}             # python:3.11 and nodejs:20, 256 MB
+        result = await made.run(job(kind=NODE, value={"x": 1}))
+        assert ok(result) == {"x": 1} and result.container_start == "prewarmed" and result.init_ms is not None
+        await until(lambda: made.stats()["containers"].get("prewarmed") == 2)
+        other_memory = await made.run(job(kind=PY, memory_mb=512))
+        assert other_memory.container_start == "cold"                   # prewarms match kind and memory
+        assert ok(await made.run(job(kind=PY))) == {} and made.stats()["containers"]["ready"] == 3
+    finally:
+        await made.close()
+    assert factory.pids == []
+
+
+async def test_least_recently_used_idle_container_is_evicted(factory, manifest):
+    made = make_pool(factory, manifest, memory_mb=512)
+    try:
+        await made.run(job(name="a"))
+        (pid_a,) = factory.pids
+        await made.run(job(name="b"))
+        (pid_b,) = set(factory.pids) - {pid_a}
+        c = await made.run(job(name="c"))
+        assert c.container_start == "recreated" and ok(c) == {}
+        await until(lambda: gone(pid_a))
+        assert not gone(pid_b) and made.stats()["memory_used_mb"] == 512
+    finally:
+        await made.close()
+
+
+async def test_buffered_jobs_run_in_order_when_capacity_frees(factory, manifest, tmp_path):
+    made = make_pool(factory, manifest, memory_mb=256)
+    gate = str(tmp_path / "gate")
+    try:
+        blocker = asyncio.create_task(made.run(job(GATED[PY], name="slow", value={"gate": gate, "tag": "x"})))
+        await until(lambda: made.stats()["active"] == 1)
+        order: list[str] = []
+        later = [asyncio.create_task(made.run(job(name=n), on_response=lambda r, n=n: order.append(n)))
+                 for n in ("y", "z")]
+        same_action = asyncio.create_task(made.run(job(GATED[PY], name="slow", value={"gate": gate, "tag": "w"}),
+                                                   on_response=lambda r: order.append("w")))
+        await until(lambda: made.stats()["buffered"] == 3)
+        open(gate, "w").close()
+        assert ok(await blocker) == {"done": "x"}
+        results = await asyncio.gather(*later, same_action)
+        assert order == ["y", "z", "w"]                      # w queued behind y and z though its container was warm
+        assert [r.container_start for r in results] == ["recreated", "recreated", "recreated"]
+        assert made.stats()["buffered"] == 0
+    finally:
+        await made.close()
+
+
+async def test_intra_container_concurrency(factory, manifest, tmp_path):
+    made = make_pool(factory, manifest, memory_mb=1024)
+    gate = str(tmp_path / "gate")
+    try:
+        runs = [asyncio.create_task(made.run(job(GATED[NODE], kind=NODE, name="conc", concurrency=2,
+                                                 value={"gate": gate, "tag": i}))) for i in range(3)]
+        await until(lambda: made.stats()["active"] == 3 and len(factory.pids) == 2)
+        assert sum(made.stats()["containers"].values()) == 2   # two share one container, the third needs another
+        open(gate, "w").close()
+        results = await asyncio.gather(*runs)
+        assert [ok(r)["done"] for r in results] == [0, 1, 2]
+        assert sorted(r.container_start for r in results) == ["cold", "cold", "warmingCold"]
+        assert [r.init_ms is None for r in results].count(True) == 1
+    finally:
+        await made.close()
+
+
+async def test_on_response_comes_before_the_logs(pool: ContainerPool):
+    seen: list[RunResult] = []
+    code = "def main(a):\n    print('hello')\n    return {'ok': True}\n"
+    result = await pool.run(job(code, name="early"), on_response=lambda r: seen.append(
+        RunResult(dict(r.response), r.start_ms, r.end_ms, r.init_ms, r.wait_start_ms, r.timed_out,
+                  r.container_start, list(r.logs))))
+    assert len(seen) == 1 and seen[0].logs == [] and seen[0].response == result.response
+    assert len(result.logs) == 1 and result.logs[0].endswith(" stdout: hello")
+
+
+async def test_a_warm_container_that_died_is_replaced_and_the_job_requeued(pool: ContainerPool, factory):
+    await pool.run(job(name="fragile"))
+    (pid,) = factory.pids
+    os.kill(pid, signal.SIGKILL)                            # our own child: it dies while idle
+    await until(lambda: gone(pid) or pid not in factory.pids)
+    result = await pool.run(job(name="fragile", value={"again": 1}))
+    assert ok(result) == {"again": 1} and result.container_start == "cold"
+    assert pid not in factory.pids and len(factory.pids) == 1
+
+
+async def test_a_job_larger_than_the_pool_is_a_whisk_error(pool: ContainerPool):
+    result = await pool.run(job(memory_mb=4096))
+    assert result.response == {"statusCode": 3, "result": {"error": "Failed to provision resources to run the action."}}
+
+
+async def test_close_fails_buffered_jobs_and_destroys_everything(factory, manifest, tmp_path):
+    made = make_pool(factory, manifest, memory_mb=256)
+    gate = str(tmp_path / "gate")
+    running = asyncio.create_task(made.run(job(GATED[PY], name="slow", value={"gate": gate})))
+    await until(lambda: made.stats()["active"] == 1)
+    waiting = asyncio.create_task(made.run(job(name="other")))
+    await until(lambda: made.stats()["buffered"] == 1)
+    pids = factory.pids
+    await made.close()
+    with pytest.raises(ContainerError):
+        await waiting
+    result = await running                                   # its container was destroyed under it
+    assert result.response["statusCode"] == 2
+    assert all(gone(p) for p in pids) and factory.pids == []
+    with pytest.raises(ContainerError):
+        await made.run(job())

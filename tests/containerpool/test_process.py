@@ -1,0 +1,190 @@
+"""The process:// backend against the real Python and Node.js proxies."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+
+import pytest
+
+from tests.containerpool.conftest import gone, process_state
+from tests.containerpool.jobs import ECHO, NODE, PY
+from whisk.containerpool.base import ContainerError, ContainerSpec, ImageError
+from whisk.containerpool.process import ProcessContainerFactory
+
+LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr): (.*)$")
+MB = 1_048_576
+
+
+def spec(kind: str = PY, memory_mb: int = 256, name: str = "wsk0_1_guest_t") -> ContainerSpec:
+    return ContainerSpec(name=name, kind=kind, image="", memory_mb=memory_mb)
+
+
+def init_value(code: str, main: str = "main") -> dict:
+    return {"name": "t", "main": main, "code": code, "binary": False, "env": {"__OW_NAMESPACE": "guest"}}
+
+
+async def until(condition, deadline_s: float = 10.0) -> None:
+    end = time.monotonic() + deadline_s
+    while not condition():
+        assert time.monotonic() < end, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("kind", [PY, NODE])
+async def test_init_run_logs_pause_resume_destroy(factory: ProcessContainerFactory, kind: str):
+    code = {PY: "import sys\ndef main(a):\n    print('out', a['n'])\n    print('err', file=sys.stderr)\n"
+                "    return {'n': a['n']}\n",
+            NODE: "function main(a) { console.log('out', a.n); console.error('err'); return {n: a.n}; }"}[kind]
+    c = await factory.create(spec(kind))
+    try:
+        init = await c.initialize(init_value(code), timeout_s=10)        # retried until the proxy listens
+        assert init.status == 200 and not init.exited
+        for n in (1, 2):
+            r = await c.run({"value": {"n": n}, "namespace": "guest"}, timeout_s=10)
+            assert (r.status, r.body.replace(b" ", b"")) == (200, b'{"n":%d}' % n)
+            lines = await c.logs(MB, wait_for_sentinel=True)
+            assert [LINE.match(line).groups() for line in lines] == [("stdout", f"out {n}"), ("stderr", "err")]
+        await c.suspend()
+        await until(lambda: process_state(c.pid) == "T")
+        await c.resume()
+        await until(lambda: process_state(c.pid) not in ("T", "t"))
+        r = await c.run({"value": {"n": 3}}, timeout_s=10)
+        assert r.status == 200
+        assert len(await c.logs(MB, True)) == 2
+        folder = os.path.dirname(c._session.connector.path)
+        assert os.path.isdir(folder)
+    finally:
+        await c.destroy()
+    assert gone(c.pid) and not os.path.exists(folder)
+    await c.destroy()                                                  # idempotent
+
+
+async def test_second_init_is_refused_by_the_runtime(factory: ProcessContainerFactory):
+    c = await factory.create(spec())
+    try:
+        assert (await c.initialize(init_value(ECHO[PY]), 10)).status == 200
+        assert (await c.initialize(init_value(ECHO[PY]), 10)).status == 403
+    finally:
+        await c.destroy()
+
+
+async def test_process_death_during_run_is_reported_as_exited(factory: ProcessContainerFactory):
+    c = await factory.create(spec())
+    try:
+        await c.initialize(init_value("import os\ndef main(a):\n    print('bye', flush=True)\n    os._exit(3)\n"), 10)
+        r = await c.run({"value": {}}, timeout_s=10)
+        assert r.status is None and r.exited and not r.timed_out and not r.oom_killed
+        lines = await c.logs(MB, wait_for_sentinel=False)
+        assert [LINE.match(line).groups() for line in lines] == [("stdout", "bye")]
+        with pytest.raises(ContainerError):                           # a dead container is a health error
+            await c.run({"value": {}}, timeout_s=10)
+        with pytest.raises(ContainerError):
+            await c.resume()
+    finally:
+        await c.destroy()
+
+
+async def test_death_during_init_and_init_timeout(factory: ProcessContainerFactory):
+    c = await factory.create(spec())
+    try:
+        r = await c.initialize(init_value("import os\nos._exit(1)\n"), 10)
+        assert r.status is None and r.exited
+    finally:
+        await c.destroy()
+    c = await factory.create(spec())
+    try:
+        t0 = time.monotonic()
+        r = await c.initialize(init_value("import time\ntime.sleep(30)\ndef main(a):\n    return a\n"), 0.5)
+        assert r.timed_out and r.status is None and time.monotonic() - t0 < 5
+    finally:
+        await c.destroy()
+
+
+async def test_run_timeout(factory: ProcessContainerFactory):
+    c = await factory.create(spec(NODE))
+    try:
+        await c.initialize(init_value("function main() { for(;;){} }"), 10)
+        r = await c.run({"value": {}}, timeout_s=0.3)
+        assert r.timed_out and r.status is None and 250 <= r.duration_ms < 5000
+    finally:
+        await c.destroy()
+    assert gone(c.pid)
+
+
+async def test_memory_limit_kills_with_oom_detected(factory: ProcessContainerFactory):
+    if not factory.uses_cgroups:
+        pytest.skip("no writable memory cgroup here; the RLIMIT_DATA path is tested below")
+    c = await factory.create(spec(memory_mb=128))
+    try:
+        await c.initialize(init_value("def main(a):\n    b = bytearray(400 * 1024 * 1024)\n    return {}\n"), 10)
+        r = await c.run({"value": {}}, timeout_s=20)
+        assert r.status is None and r.exited and r.oom_killed
+    finally:
+        await c.destroy()
+
+
+async def test_memory_limit_without_cgroups(rlimit_factory: ProcessContainerFactory):
+    # Python: the allocation fails inside the action; the proxy answers it as the action's error.
+    c = await rlimit_factory.create(spec(memory_mb=128))
+    try:
+        await c.initialize(init_value("def main(a):\n    b = bytearray(400 * 1024 * 1024)\n    return {}\n"), 10)
+        r = await c.run({"value": {}}, timeout_s=20)
+        assert r.status == 502 and b"MemoryError" in r.body
+    finally:
+        await c.destroy()
+    # Node.js: V8 aborts the process; its last words tell that memory ran out.
+    c = await rlimit_factory.create(spec(NODE, memory_mb=128))
+    try:
+        await c.initialize(init_value("function main() { const a = []; for (;;) a.push(new Array(1e6).fill(1)); }"), 10)
+        r = await c.run({"value": {}}, timeout_s=30)
+        assert r.status is None and r.exited and r.oom_killed
+    finally:
+        await c.destroy()
+
+
+async def test_node_starts_under_its_memory_limit_without_cgroups(rlimit_factory: ProcessContainerFactory):
+    c = await rlimit_factory.create(spec(NODE, memory_mb=128))
+    try:
+        assert (await c.initialize(init_value(ECHO[NODE]), 10)).status == 200
+        assert (await c.run({"value": {"a": 1}}, 10)).status == 200
+    finally:
+        await c.destroy()
+
+
+async def test_destroy_kills_what_the_action_started(factory: ProcessContainerFactory):
+    code = ("import subprocess\ndef main(a):\n    p = subprocess.Popen(['sleep', '1000'])\n"
+            "    return {'pid': p.pid}\n")
+    c = await factory.create(spec())
+    try:
+        await c.initialize(init_value(code), 10)
+        r = await c.run({"value": {}}, 10)
+        child = int(re.search(rb'"pid": ?(\d+)', r.body).group(1))
+        assert not gone(child)
+    finally:
+        await c.destroy()
+    await until(lambda: gone(child))
+
+
+async def test_kinds_that_cannot_run_here(factory: ProcessContainerFactory):
+    with pytest.raises(ImageError, match="Failed to pull container image 'someone/image'"):
+        await factory.create(ContainerSpec(name="x", kind="blackbox", image="someone/image", memory_mb=256))
+    with pytest.raises(ImageError):
+        await factory.create(ContainerSpec(name="x", kind="cobol:1", image="", memory_mb=256))
+
+
+async def test_close_destroys_every_container_and_cleanup_removes_stale_folders(proc_root, manifest):
+    made = ProcessContainerFactory(manifest, root_dir=proc_root, invoker_instance=7)
+    containers = [await made.create(spec()) for _ in range(3)]
+    pids = [c.pid for c in containers]
+    root = made.root
+    stale = os.path.join(proc_root, "whisk-proc7-stale")
+    os.mkdir(stale)
+    with open(os.path.join(stale, "owner"), "w") as f:
+        f.write("999999999")                                        # no such process
+    await made.cleanup()
+    assert not os.path.exists(stale) and os.path.isdir(root)
+    await made.close()
+    assert all(gone(pid) for pid in pids) and not os.path.exists(root)
