@@ -12,6 +12,16 @@ import sys
 import structlog
 
 
+class _Stderr:
+    """Whatever sys.stderr is when a line is written (tests swap it; a logger bound to the old one would fail)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(log_format: str = "console", level: str = "info") -> None:
     numeric = getattr(logging, level.upper(), logging.INFO)
     processors: list[structlog.typing.Processor] = [
@@ -26,7 +36,7 @@ def configure(log_format: str = "console", level: str = "info") -> None:
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),
         cache_logger_on_first_use=True,
     )
     # Libraries (aiohttp, aiokafka) log through the standard library: keep their warnings, drop their chatter.
