@@ -3,7 +3,8 @@
 Served as text by `GET /metrics` on every role (`whisk/api/health.py`), from prometheus-client's default registry,
 which also carries the process metrics (`process_resident_memory_bytes`, ...). Three kinds of source:
 
-* events counted where they happen: `observe_activation` (invoker, once per stored record), `observe_throttle`
+* events counted where they happen: `observe_activation` (invoker, once per stored record),
+  `observe_container_start` (invoker, once per run), `observe_throttle`
   (controller), `observe_completion` (balancer), `instrument` (every store and bus call), the HTTP middleware;
 * states read at scrape time from the objects that own them (`watch_pool`, `watch_balancer`), so the hot path
   pays nothing for gauges;
@@ -121,11 +122,8 @@ def _series_for(namespace: str, initiator: str, action: str, kind: str, memory: 
     return series
 
 
-def observe_activation(record: Mapping[str, Any], container_start: str | None = None) -> None:
-    """Count one finished activation from its stored record (spec §2.7): a dict walk and a few increments.
-
-    `container_start` is the pool's RunResult.container_start (cold, prewarmed, warmed, ...), when known.
-    """
+def observe_activation(record: Mapping[str, Any]) -> None:
+    """Count one finished activation from its stored record (spec §2.7): a dict walk and a few increments."""
     path = kind = None
     wait_ms = init_ms = 0
     memory: Any = ""
@@ -163,8 +161,11 @@ def observe_activation(record: Mapping[str, Any], container_start: str | None = 
         series.size.observe(size)
     if memory != "":
         series.memory.set(memory)
-    if container_start:
-        CONTAINER_STARTS.labels(container_start).inc()
+
+
+def observe_container_start(start: str) -> None:
+    """How the pool got the container of one run: RunResult.container_start (cold, prewarmed, warmed, ...)."""
+    CONTAINER_STARTS.labels(start).inc()
 
 
 def observe_throttle(namespace: str, limit: str) -> None:
@@ -217,15 +218,25 @@ def instrument(target: Any, port: str) -> Any:
 
 # --- states read at scrape time -------------------------------------------------------------------------------------
 
+POOL_STATES = ("starting", "prewarmed", "cold", "warming", "busy", "ready", "paused")
+
+
 @dataclass(frozen=True, slots=True)
 class PoolState:
-    """An invoker's container pool (spec §7.2). `containers`: state -> count, e.g. starting, prewarm, warm
-    (idle), busy, paused."""
+    """An invoker's container pool (spec §7.2). `containers`: state -> count (POOL_STATES, ContainerPool.stats)."""
 
     containers: Mapping[str, int] = field(default_factory=dict)
     memory_used_mb: int = 0
     memory_limit_mb: int = 0
     buffered: int = 0                 # runs waiting for room in the pool
+
+    @classmethod
+    def of(cls, stats: PoolState | Mapping[str, Any]) -> PoolState:
+        """A PoolState, or ContainerPool.stats()'s dict (containers, memory_used_mb, memory_mb, buffered)."""
+        if isinstance(stats, PoolState):
+            return stats
+        return cls(containers=stats.get("containers") or {}, memory_used_mb=stats.get("memory_used_mb", 0),
+                   memory_limit_mb=stats.get("memory_mb", 0), buffered=stats.get("buffered", 0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,14 +264,14 @@ class _Watched(Collector):
         return states
 
     def collect(self) -> Iterator[Any]:
-        pools = self._read(self.pools)
+        pools = [PoolState.of(state) for state in self._read(self.pools)]
         if pools:
             containers = GaugeMetricFamily("whisk_pool_containers", "Containers in the pool by state", labels=["state"])
-            counts: dict[str, int] = {}
+            counts: dict[str, int] = dict.fromkeys(POOL_STATES, 0)
             for state in pools:
                 for name, n in state.containers.items():
                     counts[name] = counts.get(name, 0) + n
-            for name, n in sorted(counts.items()):
+            for name, n in counts.items():
                 containers.add_metric([name], n)
             yield containers
             yield GaugeMetricFamily("whisk_pool_memory_used_bytes", "Memory of the pool's containers",
@@ -303,8 +314,9 @@ def _watch(readers: list[Callable[[], Any]], read: Callable[[], Any]) -> Callabl
     return unwatch
 
 
-def watch_pool(read: Callable[[], PoolState]) -> Callable[[], None]:
-    """Export a pool's state, read at each scrape (on the event loop); returns the call that stops it."""
+def watch_pool(read: Callable[[], PoolState | Mapping[str, Any]]) -> Callable[[], None]:
+    """Export a pool's state, read at each scrape (on the event loop): `watch_pool(pool.stats)`. Returns the call
+    that stops it."""
     return _watch(_watched.pools, read)
 
 

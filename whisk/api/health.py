@@ -7,6 +7,7 @@ action). `mount(app, backends)` adds all three; roles.py calls it for every role
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -14,7 +15,8 @@ from typing import Any
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import REGISTRY
+from prometheus_client.exposition import choose_encoder
 
 from whisk import metrics
 from whisk.api.errors import error_response, new_tid
@@ -39,11 +41,25 @@ def mount(app: web.Application, backends: Backends, *, draining: Callable[[], bo
     app.middlewares.insert(0, request_metrics)
 
 
+_LITERAL_GROUP = re.compile(r"\(\?P<(\w+)>([\w-]+)\)")      # `{collection:actions}` matches one word only
+_routes: dict[Any, str] = {}                                  # resource -> label; the route table is finite
+
+
 def route_of(request: web.Request) -> str:
+    """The route template, with a parameter that can match one word only shown as that word
+    (`/api/v1/namespaces/{namespace}/actions/{name}`, not `.../{collection}/{name}` for all four collections)."""
     resource = request.match_info.route.resource
     if resource is None:
         return UNMATCHED
-    return resource.canonical
+    label = _routes.get(resource)
+    if label is None:
+        label = resource.canonical
+        pattern = resource.get_info().get("pattern")
+        if pattern is not None:
+            for name, word in _LITERAL_GROUP.findall(pattern.pattern):
+                label = label.replace(f"{{{name}}}", word)
+        _routes[resource] = label
+    return label
 
 
 @web.middleware
@@ -65,8 +81,10 @@ async def request_metrics(request: web.Request, handler: Handler) -> web.StreamR
 
 
 async def get_metrics(request: web.Request) -> web.Response:
-    # Collectors read pool and balancer state, which only the event loop may touch: no thread here.
-    return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    # Text format 0.0.4 unless the scraper asks for OpenMetrics. Collectors read pool and balancer state, which
+    # only the event loop may touch: no thread here.
+    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return web.Response(body=encode(REGISTRY), headers={"Content-Type": content_type})
 
 
 async def _ping(backend: Any) -> str | None:
