@@ -4,46 +4,19 @@ our runtime (told where to listen), zip code for it, and images that are not the
 from __future__ import annotations
 
 import base64
-import zipfile
 import io
 import json
-import tarfile
-from pathlib import Path
+import zipfile
 
 import aiodocker
 import pytest
-import pytest_asyncio
 
-from tests.docker.conftest import PYTHON_IMAGE, init_body
-from tests.support.docker_daemon import DockerDaemon
+from tests.docker.conftest import BLACKBOX, DERIVED, init_body
 from tests.support.processes import free_port
 from whisk.containerpool.base import LOG_COLLECTION_FAILED, ContainerError, ContainerSpec, ImageError
 from whisk.containerpool.docker import DockerContainerFactory
 
 pytestmark = pytest.mark.docker
-
-BLACKBOX = "whisk-test/blackbox:latest"
-DERIVED = "whisk-test/derived-python:latest"
-
-
-async def build(docker: aiodocker.Docker, tag: str, files: dict[str, bytes]) -> None:
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    context.seek(0)
-    await docker.images.build(fileobj=context, encoding="identity", tag=tag, rm=True, forcerm=True)
-    await docker.images.inspect(tag)
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def blackbox_images(docker_daemon: DockerDaemon, docker_images: str, docker: aiodocker.Docker) -> None:
-    here = Path(__file__).parent / "blackbox"
-    await build(docker, BLACKBOX, {name: (here / name).read_bytes() for name in ("Dockerfile", "server.py")})
-    await build(docker, DERIVED, {"Dockerfile": f"FROM {PYTHON_IMAGE}\nENV GREETING=derived\n".encode()})
-
 
 def blackbox(invoker: int, image: str, n: int = 1) -> ContainerSpec:
     return ContainerSpec(name=f"wsk{invoker}_{n}_guest_bb", kind="blackbox", image=image, memory_mb=128)

@@ -28,7 +28,7 @@ PLATFORM = textwrap.dedent("""
     from whisk.containerpool.docker import DockerContainerFactory
     from tests.docker.conftest import python_spec
     async def main(url, invoker):
-        factory = DockerContainerFactory(url, invoker=invoker)
+        factory = DockerContainerFactory(url, invoker_instance=invoker)
         container = await factory.create(python_spec(invoker))
         print(container.id, container.endpoint.socket, flush=True)
         await asyncio.Event().wait()
@@ -51,9 +51,9 @@ async def test_orphans_of_a_killed_platform_are_removed(docker_daemon: DockerDae
     assert await labelled(docker, invoker) == [orphan]          # SIGKILL left it running
     assert os.path.exists(os.path.dirname(socket))
 
-    async with DockerContainerFactory(url, invoker=bystander_invoker) as other:
+    async with DockerContainerFactory(url, invoker_instance=bystander_invoker) as other:
         bystander = await other.create(python_spec(bystander_invoker))
-        async with DockerContainerFactory(url, invoker=invoker) as restarted:
+        async with DockerContainerFactory(url, invoker_instance=invoker) as restarted:
             await restarted.cleanup()
         assert await labelled(docker, invoker) == []
         assert not os.path.exists(os.path.dirname(socket))        # its folder went with it
@@ -81,7 +81,7 @@ async def test_describe_and_url_forms(factory: DockerContainerFactory) -> None:
 
 
 async def test_daemon_that_does_not_answer(tmp_path: Path) -> None:
-    factory = DockerContainerFactory(f"docker://{tmp_path}/no-docker.sock", invoker=next(_INVOKERS))
+    factory = DockerContainerFactory(f"docker://{tmp_path}/no-docker.sock", invoker_instance=next(_INVOKERS))
     with pytest.raises(ContainerError, match="does not answer"):
         await factory.start()
     with pytest.raises(ContainerError):

@@ -81,12 +81,14 @@ def free_loopback_port() -> int:
 class DockerContainerFactory:
     """Makes action containers on one Docker daemon for one invoker; an async context manager."""
 
-    def __init__(self, url: str = "docker://", *, invoker: int = 0, network: str = "unix",
-                 user_memory_mb: int = 2048, run_dir: str | None = None, relay_image: str = RELAY_IMAGE) -> None:
+    def __init__(self, url: str = "docker://", *, invoker_instance: int = 0, network: str = "unix",
+                 user_memory_mb: int = 2048, run_dir: str | None = None, relay_image: str = RELAY_IMAGE,
+                 docker_url: str | None = None) -> None:
+        """`url` is WHISK_CONTAINERS; `docker_url` (unix:///p, tcp://h:p), when given, names the daemon instead."""
         if network not in NETWORKS:
             raise ValueError(f"docker network mode {network!r} is not one of {', '.join(NETWORKS)}")
         self.url = url
-        self.invoker = invoker
+        self.invoker = invoker = invoker_instance
         self.network = network
         self.user_memory_mb = user_memory_mb
         self.relay_image = relay_image
@@ -94,7 +96,7 @@ class DockerContainerFactory:
         # A unix socket path holds at most 107 bytes: <run_dir>/<8 hex>/proxy.sock must fit.
         too_long = run_dir is not None and len(run_dir) + 1 + 8 + 1 + len(SOCKET) > _UNIX_PATH_MAX
         self.run_dir = default_dir if run_dir is None or too_long else run_dir
-        self._host = docker_host(url)
+        self._host = docker_url or docker_host(url)
         self._docker: aiodocker.Docker | None = None
         self._version: dict = {}
         self._images: dict[str, dict[str, str]] = {}       # image -> its labels, once seen on the daemon
@@ -274,7 +276,11 @@ class DockerContainerFactory:
             raise ContainerError(f"docker: cannot start the relay {self.relay_image!r}{hint}: {exc}") from exc
 
     async def cleanup(self) -> None:
-        """Remove every container labelled with this invoker's instance, running or not, and their folders."""
+        """Remove every container labelled with this invoker's instance, running or not, and their folders.
+
+        Called at start, it also checks that the daemon answers (so describe() can name its version)."""
+        if not self._version:
+            await self.start()
         docker = self._client()
         try:
             found = await docker.containers.list(

@@ -1,0 +1,77 @@
+"""Standalone whisk with WHISK_CONTAINERS=docker://: the invoke scenarios of tests/invoke, unchanged, with every
+action in a Docker container of the session's private daemon; then blackbox actions through the API, and a server
+that stops with no container left behind."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator
+
+import aiodocker
+import aiohttp
+import pytest
+import pytest_asyncio
+
+# The Python and Node.js scenarios of the invoke tests, collected here again with the docker-backed `guest` below.
+from tests.invoke.test_invoke import (  # noqa: F401
+    invoke, put, record_of,
+    test_application_error_is_502_with_the_error,
+    test_blocking_wait_runs_out_with_202_and_the_record_arrives,
+    test_developer_errors_and_the_next_invoke_works,
+    test_final_parameters_and_bad_requests,
+    test_node_result_only_and_non_blocking,
+    test_python_blocking_invoke_returns_the_activation,
+    test_timeout_is_a_developer_error_with_the_annotation,
+    test_warm_container_is_reused_and_init_time_only_on_cold,
+)
+from tests.docker.conftest import BLACKBOX, labelled
+from tests.support.docker_daemon import DockerDaemon
+from tests.support.processes import GUEST_AUTH, free_port, whisk_server
+
+pytestmark = pytest.mark.docker
+
+INVOKER = 0          # the standalone invoker's instance; the other docker tests use 100 and up
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def docker_whisk(docker_daemon: DockerDaemon, docker_images: str,
+                       docker: aiodocker.Docker) -> AsyncIterator[str]:
+    log = os.path.join(tempfile.gettempdir(), f"whisk-docker-test-{os.getpid()}.log")
+    env = {"WHISK_CONTAINERS": f"docker://{docker_daemon.socket}", "WHISK_DOCKER_NETWORK": "unix",
+           "WHISK_INSTANCE": str(INVOKER), "WHISK_DATA_DIR": tempfile.mkdtemp(prefix="whisk-docker-test-"),
+           "WHISK_LIMIT_INVOCATIONS_PER_MINUTE": "100000", "WHISK_LIMIT_CONCURRENT_INVOCATIONS": "1000",
+           "WHISK_POOL_MEMORY_MB": "2048"}
+    async with whisk_server(env, log_path=log, deadline_s=60) as url:
+        yield url
+    assert await labelled(docker, INVOKER) == [], "the stopped platform left containers behind"
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def guest(docker_whisk: str) -> AsyncIterator[aiohttp.ClientSession]:
+    uuid, key = GUEST_AUTH.split(":")
+    async with aiohttp.ClientSession(base_url=docker_whisk, auth=aiohttp.BasicAuth(uuid, key)) as session:
+        yield session
+
+
+async def test_actions_run_in_labelled_containers(guest: aiohttp.ClientSession, docker: aiodocker.Docker) -> None:
+    await put(guest, "py-where", {"kind": "python:3", "code": "import os\ndef main(a):\n    return dict(os.environ)\n"})
+    status, env, _ = await invoke(guest, "py-where", blocking="true", result="true")
+    assert status == 200, env
+    assert env["WHISK_PROXY_SOCKET"] == "/run/whisk/proxy.sock" and env["HOSTNAME"]      # inside a container
+    found = await docker.containers.list(filters={"label": [f"whisk.invoker={INVOKER}"]})
+    names = [c["Names"][0] for c in found]
+    assert any(name.startswith(f"/wsk{INVOKER}_") and name.endswith("_guest_pywhere") for name in names), names
+
+
+async def test_blackbox_actions(guest: aiohttp.ClientSession, blackbox_images: None) -> None:
+    await put(guest, "bb", {"kind": "blackbox", "image": BLACKBOX})
+    status, body, _ = await invoke(guest, "bb", {"x": 1}, blocking="true", result="true")
+    assert status == 200, body
+    assert body["blackbox"] is True and body["value"] == {"x": 1}
+    absent = f"127.0.0.1:{free_port()}/whisk-test/absent:latest"        # a pull that fails on loopback
+    await put(guest, "bb-absent", {"kind": "blackbox", "image": absent})
+    status, body, _ = await invoke(guest, "bb-absent", blocking="true")
+    assert status == 502, body
+    assert body["response"]["status"] == "action developer error"
+    assert body["response"]["result"] == {"error": f"Failed to pull container image '{absent}'."}
