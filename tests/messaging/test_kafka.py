@@ -121,3 +121,17 @@ async def test_broker_restart(tmp_path: object) -> None:
             await bus.send(other, b"fresh")
             fresh = bus.consume(other, unique("g"))
             assert await asyncio.wait_for(anext(fresh), WAIT_S) == b"fresh"
+
+
+async def test_closing_while_the_broker_is_away_does_not_hang() -> None:
+    """Handled offsets cannot be committed while the broker is down: closing gives up after the request timeout."""
+    async with TansuBroker(tansu_binary_or_missing()) as broker:
+        bus = await KafkaBus([broker.bootstrap], client_id="whisk-test", request_timeout_s=6,
+                             session_timeout_s=3).__aenter__()
+        topic = unique("t")
+        await bus.send(topic, b"a")
+        await bus.send(topic, b"b")
+        consumer = bus.consume(topic, unique("g"))
+        assert [await asyncio.wait_for(anext(consumer), WAIT_S) for _ in range(2)] == [b"a", b"b"]  # a handled
+        await broker.stop()
+        await asyncio.wait_for(bus.close(), WAIT_S)

@@ -236,11 +236,13 @@ class KafkaConsumer:
             return
         offsets = dict(self._pending)
         try:
-            await self._consumer.commit(offsets)
+            # aiokafka retries a commit until the coordinator answers: bound it, so that closing never hangs.
+            async with asyncio.timeout(self._bus._timeout_ms / 1000):
+                await self._consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as exc:
             # The group moved the partition elsewhere: its new owner starts from the last commit.
             log.warning("bus.commit_dropped", topic=self._topic, group=self._group, error=str(exc))
-        except KafkaError as exc:
+        except (KafkaError, TimeoutError) as exc:
             # The broker is away: keep the offsets, the next commit carries them.
             log.warning("bus.commit_failed", topic=self._topic, group=self._group, error=str(exc))
             return
