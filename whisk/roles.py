@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 import structlog
 from aiohttp import web
 
+from whisk import metrics
 from whisk.config import ConfigError, Settings
 from whisk.containerpool.base import ContainerFactory
 from whisk.discovery.base import Discovery
@@ -103,7 +104,8 @@ def containers_from_settings(settings: Settings, manifest: Any) -> ContainerFact
 def _store_ctx(settings: Settings):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         from whisk.api.keys import STORE
-        async with store_from_url(settings.store_url) as store:
+        async with store_from_url(settings.store_url) as opened:
+            store = metrics.instrument(opened, "store")      # every call timed, errors counted
             app[STORE] = store
             if settings.runs_controller and settings.bootstrap_users:
                 from whisk.controller.subjects import Subjects
@@ -115,7 +117,7 @@ def _store_ctx(settings: Settings):
 def _bus_ctx(settings: Settings):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         async with bus_from_url(settings.bus_url, f"{settings.role}{settings.instance}") as bus:
-            app[BUS] = bus
+            app[BUS] = metrics.instrument(bus, "bus")
             yield
     return ctx
 

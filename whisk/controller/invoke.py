@@ -13,10 +13,11 @@ from typing import Any
 
 import structlog
 
+from whisk import metrics
 from whisk.config import Settings
 from whisk.controller.journal import Journal
 from whisk.controller.throttle import RateThrottle, check_concurrency
-from whisk.entities.errors import Invalid, WhiskError
+from whisk.entities.errors import Invalid, Throttled, WhiskError
 from whisk.loadbalancer.base import LoadBalancer
 from whisk.loadbalancer.book import Entry, Forced
 from whisk.messages import ActivationMessage, controller_instance
@@ -139,13 +140,22 @@ class Activator:
     def released(self, entry: Entry, outcome: str) -> None:
         """Balancer callback: an activation completed (or was forced)."""
         self._journal.completed(entry.activation_id)
+        metrics.observe_completion(outcome)
 
     # --- invoke -----------------------------------------------------------------------------------------------------
 
     def throttle(self, caller: Caller) -> None:
         """Per-minute then concurrent (spec §8: both before the action is even looked up)."""
-        self._rate.charge(caller.uuid, caller.invocations_per_minute)
-        check_concurrency(self._balancer.in_flight(caller.uuid), caller.concurrent_invocations)
+        try:
+            self._rate.charge(caller.uuid, caller.invocations_per_minute)
+        except Throttled:
+            metrics.observe_throttle(caller.namespace, "timed")
+            raise
+        try:
+            check_concurrency(self._balancer.in_flight(caller.uuid), caller.concurrent_invocations)
+        except Throttled:
+            metrics.observe_throttle(caller.namespace, "concurrent")
+            raise
 
     def pending(self, namespace: str, activation_id: str) -> Entry | None:
         entry = self._balancer.pending(activation_id)

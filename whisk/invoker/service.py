@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 
+from whisk import metrics
 from whisk.containerpool.job import RunResult
 from whisk.containerpool.pool import ContainerPool
 from whisk.entities.errors import TooLarge, WhiskError
@@ -132,6 +133,7 @@ class Invoker:
                 log.debug("activation.started", action=msg.action_path, kind=kind)
                 result = await self._pool.run(job, on_response=on_response)
                 record = activation_record(msg, action, result)
+                metrics.observe_container_start(result.container_start)
                 log.debug("activation.finished", status=result.response.get("statusCode"),
                           duration_ms=result.end_ms - result.start_ms)
             except WhiskError as exc:
@@ -163,6 +165,7 @@ class Invoker:
             await self._store.put_activation(record)
         except WhiskError as exc:
             log.error("invoker.record.store_failed", error=str(exc))
+        metrics.observe_activation(record)
         status = record["response"].get("statusCode", 0)
         response: Any = record if combined else None
         await self._send_ack(msg, Acknowledgement(msg.transid, msg.activation_id, response, self._identity,
