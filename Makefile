@@ -12,6 +12,7 @@ help:
 	@echo "make run    start standalone whisk (WHISK_PORT, WHISK_DATA_DIR, ... configure it; see README)"
 	@echo "make test   install the test dependencies and run the whole suite"
 	@echo "make images build the action runtime images against DOCKER_HOST (no registry needed)"
+	@echo "make image  build the whisk image (Dockerfile; WHISK_IMAGE tag) against DOCKER_HOST"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +36,12 @@ test: test-deps
 # tests build them into their own daemon.
 images:
 	bash config/runtimes/build.sh
+
+# The whisk image (top-level Dockerfile, every role) against DOCKER_HOST, no registry: deploy/image.sh stages wheels
+# of this checkout and builds on the locally made base (WHISK_IMAGE_BASE=official: python:3.11-slim instead).
+.PHONY: image
+image: $(STAMP)
+	bash deploy/image.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache tests/node/node_modules
