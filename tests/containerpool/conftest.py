@@ -10,42 +10,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import pytest_asyncio
 
+from tests.containerpool.support import gone, proxies_under
 from whisk.containerpool.process import ProcessContainerFactory
 from whisk.runtimes.manifest import Manifest, load_manifest
-
-
-def proxies_under(root: str) -> list[int]:
-    """Live processes (not zombies) whose environment names a socket under `root`: proxies and anything they
-    started. Any left after the suite is a leak."""
-    marker = f"WHISK_PROXY_SOCKET={root}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                if marker not in f.read():
-                    continue
-            with open(f"/proc/{entry}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            found.append(int(entry))
-    return found
-
-
-def process_state(pid: int) -> str | None:
-    """The one-letter state of a process ("T" when stopped), None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return None
-
-
-def gone(pid: int) -> bool:
-    return process_state(pid) in (None, "Z")
 
 
 @pytest.fixture(scope="session")

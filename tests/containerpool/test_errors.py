@@ -8,10 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from tests.containerpool.conftest import gone
 from tests.containerpool.jobs import NODE, PY, job
-from tests.containerpool.test_pool import make_pool, ok
-from tests.containerpool.test_process import until
+from tests.containerpool.support import gone, make_pool, ok, until
 from whisk.containerpool.job import RunResult
 from whisk.containerpool.pool import ContainerPool
 

@@ -9,8 +9,8 @@ import os
 import signal
 import sys
 
-from tests.containerpool.conftest import cgroups_writable, gone
-from tests.containerpool.test_process import until
+from tests.containerpool.conftest import cgroups_writable
+from tests.containerpool.support import gone, until
 from whisk.containerpool.process import ProcessContainerFactory
 
 ROOT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -11,14 +11,12 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from tests.containerpool.conftest import gone, process_state
+from tests.containerpool.support import gone, make_pool, ok, process_state, until
 from tests.containerpool.jobs import NODE, PY, job
-from tests.containerpool.test_process import until
 from whisk.containerpool.base import ContainerError
 from whisk.containerpool.clock import ManualClock
 from whisk.containerpool.job import RunResult
 from whisk.containerpool.pool import ContainerPool, container_name
-from whisk.containerpool.process import ProcessContainerFactory
 
 GATED = {  # wait until the file named by the argument "gate" exists: the test decides when the action ends
     PY: "import os, time\ndef main(a):\n    while not os.path.exists(a['gate']):\n        time.sleep(0.005)\n"
@@ -26,12 +24,6 @@ GATED = {  # wait until the file named by the argument "gate" exists: the test d
     NODE: "const fs = require('fs');\nfunction main(a) { return new Promise(r => { const t = setInterval(() => {"
           " if (fs.existsSync(a.gate)) { clearInterval(t); r({done: a.tag}); } }, 5); }); }\n",
 }
-
-
-def make_pool(factory, manifest, clock=None, *, memory_mb: int = 1024, prewarm: bool = False,
-              pause_grace_s: float = 10.0, idle_timeout_s: float = 600.0) -> ContainerPool:
-    return ContainerPool(factory, manifest, invoker_instance=0, memory_mb=memory_mb, pause_grace_s=pause_grace_s,
-                         idle_timeout_s=idle_timeout_s, prewarm=prewarm, clock=clock)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -46,11 +38,6 @@ async def pool(factory, manifest, clock) -> AsyncIterator[ContainerPool]:
     yield made
     await made.close()
     assert factory.pids == []
-
-
-def ok(result: RunResult) -> dict:
-    assert result.response["statusCode"] == 0, result.response
-    return result.response["result"]
 
 
 def test_container_names_are_docker_safe():
@@ -174,9 +161,10 @@ async def test_on_response_comes_before_the_logs(pool: ContainerPool):
 
 async def test_a_warm_container_that_died_is_replaced_and_the_job_requeued(pool: ContainerPool, factory):
     await pool.run(job(name="fragile"))
-    (pid,) = factory.pids
-    os.kill(pid, signal.SIGKILL)                            # our own child: it dies while idle
-    await until(lambda: gone(pid) or pid not in factory.pids)
+    (container,) = factory.containers
+    os.kill(container.pid, signal.SIGKILL)                  # our own child: it dies while idle ...
+    await until(lambda: not container.alive)                # ... and the platform has seen it die
+    pid = container.pid
     result = await pool.run(job(name="fragile", value={"again": 1}))
     assert ok(result) == {"again": 1} and result.container_start == "cold"
     assert pid not in factory.pids and len(factory.pids) == 1
@@ -203,3 +191,67 @@ async def test_close_fails_buffered_jobs_and_destroys_everything(factory, manife
     assert all(gone(p) for p in pids) and factory.pids == []
     with pytest.raises(ContainerError):
         await made.run(job())
+
+
+async def test_a_paused_container_that_died_is_replaced_and_the_job_requeued(pool: ContainerPool, factory,
+                                                                            clock: ManualClock):
+    await pool.run(job(name="frozen"))
+    (container,) = factory.containers
+    clock.advance(10)
+    await until(lambda: process_state(container.pid) == "T")
+    os.kill(container.pid, signal.SIGKILL)
+    await until(lambda: not container.alive)
+    result = await pool.run(job(name="frozen", value={"thawed": True}))
+    assert ok(result) == {"thawed": True} and result.container_start == "cold"
+
+
+async def test_a_failure_on_a_shared_container_waits_for_the_others_then_destroys_it(factory, manifest, tmp_path):
+    made = make_pool(factory, manifest, memory_mb=1024)
+    gate = str(tmp_path / "gate")
+    code = ("const fs = require('fs');\nfunction main(a) { if (a.fail) throw new Error('failing');\n"
+            " return new Promise(r => { const t = setInterval(() => { if (fs.existsSync(a.gate)) {"
+            " clearInterval(t); r({ok: a.tag}); } }, 5); }); }\n")
+    try:
+        slow = asyncio.create_task(made.run(job(code, kind=NODE, name="shared", concurrency=2,
+                                                value={"gate": gate, "tag": 1})))
+        await until(lambda: len(factory.pids) == 1 and made.stats()["containers"].get("busy") == 1)
+        (pid,) = factory.pids
+        failing = await made.run(job(code, kind=NODE, name="shared", concurrency=2, value={"fail": True}))
+        assert failing.response["statusCode"] == 2
+        assert not gone(pid)                                # the other activation still runs there
+        other = asyncio.create_task(made.run(job(code, kind=NODE, name="shared", concurrency=2,
+                                                 value={"gate": gate, "tag": 3})))
+        await until(lambda: len(factory.pids) == 2)          # a doomed container takes no new job
+        open(gate, "w").close()
+        assert ok(await slow) == {"ok": 1} and ok(await other) == {"ok": 3}
+        await until(lambda: gone(pid))
+        assert pid not in factory.pids and len(factory.pids) == 1
+    finally:
+        await made.close()
+
+
+async def test_a_caller_that_gives_up_while_buffered_leaves_the_queue(factory, manifest, tmp_path):
+    made = make_pool(factory, manifest, memory_mb=256)
+    gate = str(tmp_path / "gate")
+    try:
+        running = asyncio.create_task(made.run(job(GATED[PY], name="slow", value={"gate": gate})))
+        await until(lambda: made.stats()["active"] == 1)
+        impatient = asyncio.create_task(made.run(job(name="impatient")))
+        await until(lambda: made.stats()["buffered"] == 1)
+        impatient.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await impatient
+        assert made.stats()["buffered"] == 0
+        open(gate, "w").close()
+        await running
+        assert ok(await made.run(job(GATED[PY], name="slow", value={"gate": gate}))) == {"done": None}
+    finally:
+        await made.close()
+
+
+async def test_a_failing_response_callback_does_not_fail_the_activation(pool: ContainerPool):
+    def broken(result: RunResult) -> None:
+        raise RuntimeError("caller bug")
+
+    result = await pool.run(job(name="cb", value={"x": 1}), on_response=broken)
+    assert ok(result) == {"x": 1}

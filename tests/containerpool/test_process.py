@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import time
 
 import pytest
 
-from tests.containerpool.conftest import gone, process_state
+from tests.containerpool.support import gone, process_state, until
 from tests.containerpool.jobs import ECHO, NODE, PY
 from whisk.containerpool.base import ContainerError, ContainerSpec, ImageError
 from whisk.containerpool.process import ProcessContainerFactory
@@ -24,13 +23,6 @@ def spec(kind: str = PY, memory_mb: int = 256, name: str = "wsk0_1_guest_t") -> 
 
 def init_value(code: str, main: str = "main") -> dict:
     return {"name": "t", "main": main, "code": code, "binary": False, "env": {"__OW_NAMESPACE": "guest"}}
-
-
-async def until(condition, deadline_s: float = 10.0) -> None:
-    end = time.monotonic() + deadline_s
-    while not condition():
-        assert time.monotonic() < end, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 @pytest.mark.parametrize("kind", [PY, NODE])

@@ -278,6 +278,11 @@ class ProcessContainerFactory:
         self._live.discard(container)
 
     @property
+    def containers(self) -> list[ProcessContainer]:
+        """The containers not yet destroyed."""
+        return list(self._live)
+
+    @property
     def pids(self) -> list[int]:
         """The proxy processes of the containers not yet destroyed."""
         return [c.pid for c in self._live]
