@@ -50,5 +50,14 @@ def _serve() -> int:
     return 0
 
 
+def run() -> int:
+    """The console script: `main`, quiet when the reader of stdout goes away (`whisk ... | head`)."""
+    try:
+        return main()
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())
