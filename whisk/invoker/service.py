@@ -9,6 +9,7 @@ combined ack. Every message taken ends with a stored record, whatever fails.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -45,15 +46,39 @@ class Invoker:
         self._running: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._actions: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
+        self._feed: asyncio.Task[None] | None = None
         self.enabled = True
         self.taken = 0
 
     async def __aenter__(self) -> Invoker:
         await self._bus.ensure_topic(invoker_topic(self.instance))
         await self._bus.ensure_topic(HEALTH_TOPIC)
-        self._tasks = [asyncio.create_task(self._consume(), name=f"invoker{self.instance}-feed"),
-                       asyncio.create_task(self._ping(), name=f"invoker{self.instance}-ping")]
+        self._feed = asyncio.create_task(self._consume(), name=f"invoker{self.instance}-feed")
+        self._tasks = [self._feed, asyncio.create_task(self._ping(), name=f"invoker{self.instance}-ping")]
         return self
+
+    async def disable(self) -> None:
+        """POST /disable (spec §1.14): stop taking work and tell the controllers at once (a ping with
+        isEnabled=false, repeated every second so that a controller started later knows too). Activations
+        already taken run to their end; messages not yet taken stay on the topic."""
+        if not self.enabled:
+            return
+        self.enabled = False
+        if self._feed is not None:
+            self._feed.cancel()
+            await asyncio.gather(self._feed, return_exceptions=True)
+            self._feed = None
+        await self._send_ping()
+
+    async def enable(self) -> None:
+        """POST /enable: consume again and ping as enabled."""
+        if self.enabled:
+            return
+        self.enabled = True
+        if self._feed is None and self._tasks:
+            self._feed = asyncio.create_task(self._consume(), name=f"invoker{self.instance}-feed")
+            self._tasks.append(self._feed)
+        await self._send_ping()
 
     async def __aexit__(self, *exc: object) -> None:
         await self.drain(0)
@@ -76,13 +101,20 @@ class Invoker:
 
     async def _consume(self) -> None:
         topic = invoker_topic(self.instance)
-        async for data in self._bus.consume(topic, topic):
-            # The feed asks for the next message only when there is room (spec §5.4).
-            await self._intake.acquire()
-            self.taken += 1
-            task = asyncio.create_task(self._handle(data))
-            self._running.add(task)
-            task.add_done_callback(self._finished)
+        async with contextlib.aclosing(self._bus.consume(topic, topic)) as feed:
+            while True:
+                # Ask the feed for the next message only when there is room for it (spec §5.4): what is not
+                # taken stays on the topic, uncommitted, for this invoker after a restart.
+                await self._intake.acquire()
+                try:
+                    data = await anext(feed)
+                except BaseException:
+                    self._intake.release()
+                    raise
+                self.taken += 1
+                task = asyncio.create_task(self._handle(data))
+                self._running.add(task)
+                task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
@@ -92,11 +124,17 @@ class Invoker:
 
     async def _ping(self) -> None:
         while True:
-            try:
-                await self._bus.send(HEALTH_TOPIC, PingMessage(self._identity, self.enabled, self.taken).to_bytes())
-            except WhiskError as exc:
-                log.warning("invoker.ping.failed", error=str(exc))
+            await self._send_ping()
             await asyncio.sleep(self._ping_interval_s)
+
+    async def _send_ping(self) -> None:
+        # has_room: the feed is not held back by a full intake, so a topic with work on it should see progress
+        # (the controller's stall detection, whisk/loadbalancer/invoker_pool.py).
+        ping = PingMessage(self._identity, self.enabled, self.taken, has_room=not self._intake.locked())
+        try:
+            await self._bus.send(HEALTH_TOPIC, ping.to_bytes())
+        except WhiskError as exc:
+            log.warning("invoker.ping.failed", error=str(exc))
 
     async def _handle(self, data: bytes) -> None:
         try:
