@@ -23,7 +23,8 @@ from whisk.containerpool.docker_logs import DockerLogReader
 
 PAUSE_TIMEOUT_S = 10.0                       # OpenWhisk's pause/unpause timeouts (spec §7.1)
 REMOVE_TIMEOUT_S = 60.0
-RETRY_INTERVAL_S = 0.05                      # /init is retried every 50 ms while nothing listens (spec §4)
+RETRY_INTERVAL_S = 0.05                      # /init is retried every 50 ms while nothing listens (spec §4),
+FAST_RETRY_S, FAST_RETRY_FOR_S = 0.005, 1.0  # but every 5 ms in the first second: a proxy listens ~0.1 s after start
 STATE_CHECK_S = 0.25                         # while retrying, look whether the container is still running
 EXIT_WAIT_S = 2.0                            # after a dropped exchange, how long Docker may take to see the exit
 _HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
@@ -81,8 +82,9 @@ class DockerContainer:
     async def initialize(self, body: dict, timeout_s: float) -> Interaction:
         start = _now_ms()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        next_check = loop.time() + STATE_CHECK_S
+        began = loop.time()
+        deadline = began + timeout_s
+        next_check = began + STATE_CHECK_S
         while True:
             try:
                 async with asyncio.timeout_at(deadline):
@@ -101,9 +103,10 @@ class DockerContainer:
                 state = await self._state()
                 if not state.get("Running", False):
                     return Interaction(start, _now_ms(), exited=True, oom_killed=bool(state.get("OOMKilled")))
-            if loop.time() + RETRY_INTERVAL_S >= deadline:
+            pause = FAST_RETRY_S if loop.time() - began < FAST_RETRY_FOR_S else RETRY_INTERVAL_S
+            if loop.time() + pause >= deadline:
                 return Interaction(start, _now_ms(), timed_out=True)
-            await asyncio.sleep(RETRY_INTERVAL_S)
+            await asyncio.sleep(pause)
 
     async def run(self, body: dict, timeout_s: float) -> Interaction:
         start = _now_ms()
