@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from tests.containerpool.support import gone, process_state, until
 from tests.containerpool.jobs import ECHO, NODE, PY
+from tests.containerpool.support import gone, process_state, until
 from whisk.containerpool.base import ContainerError, ContainerSpec, ImageError
 from whisk.containerpool.process import ProcessContainerFactory
 
