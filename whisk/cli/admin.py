@@ -27,6 +27,8 @@ def _subjects(store: Any) -> Any:
 def _open(ctx: Context) -> Any:
     if ctx.open_store is None:
         raise CliError("whisk admin needs the store; run it as `whisk admin ...`")
+    from whisk.logs import configure
+    configure("console", "warning")     # service log lines go to stderr and only when they matter: stdout is data
     return ctx.open_store(ctx.flag("store") or None)
 
 

@@ -114,12 +114,17 @@ class _Parser:
         self.given.add(flag.name)
 
     def takes_value(self, token: str) -> bool:
-        """Whether a flag token consumes the next token (used while the command path is still being found)."""
+        """Whether a flag token consumes the next token while the command path is still being found: as cobra
+        assumes, yes unless it is a known bool, has `=value`, or is a short flag with its value attached."""
+        if "=" in token:
+            return False
         if token.startswith("--"):
             flag = self.long.get(token[2:])
-            return flag is not None and flag.kind != BOOL and "=" not in token
-        flag = self.short.get(token[-1:]) if len(token) == 2 else None
-        return flag is not None and flag.kind != BOOL
+        elif len(token) == 2:
+            flag = self.short.get(token[1])
+        else:
+            return False
+        return flag is None or flag.kind != BOOL
 
     def parse(self, tokens: list[str]) -> list[str]:
         positional: list[str] = []

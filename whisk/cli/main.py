@@ -8,6 +8,7 @@ environment, the API host check, then the command. Every failure ends as `error:
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from contextlib import AsyncExitStack
 
@@ -110,6 +111,9 @@ def main(argv: list[str], *, open_store: OpenStore | None = None) -> int:
         return _report(out, exc)
     except KeyboardInterrupt:
         return 130                 # Ctrl-C outside `activation poll`, which handles it itself
+    except BrokenPipeError:        # e.g. `whisk activation poll | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 

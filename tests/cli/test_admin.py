@@ -1,0 +1,37 @@
+"""`whisk admin user create|list|delete` against a real (sqlite) store, through the entry point's open_store."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from whisk.cli.main import main
+from whisk.roles import open_store
+
+KEY = re.compile(r"^([0-9a-f-]{36}):([A-Za-z0-9]{64})\n$")
+
+
+def test_user_lifecycle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = ["--store", f"sqlite://{tmp_path / 'whisk.db'}"]
+    assert main(["admin", "user", "create", "alice", *store], open_store=open_store) == 0
+    created = KEY.match(capsys.readouterr().out)
+    assert created, "create prints only uuid:key on stdout"
+    assert main(["admin", "user", "create", "alice", *store], open_store=open_store) == 153
+    assert capsys.readouterr().err == "error: Unable to create user 'alice': Namespace 'alice' already exists.\n"
+    given = "11111111-2222-3333-4444-555555555555:" + "k" * 64
+    assert main(["admin", "user", "create", "bob", "--subject", "bob-the-subject", "--api-key", given, *store],
+                open_store=open_store) == 0
+    assert capsys.readouterr().out == given + "\n"
+    assert main(["admin", "user", "list", *store], open_store=open_store) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["namespace", "uuid", "subject"]
+    assert [line.split() for line in lines[1:]] == [["alice", created.group(1), "alice"],
+                                                    ["bob", "11111111-2222-3333-4444-555555555555", "bob-the-subject"]]
+    assert main(["admin", "user", "delete", "alice", *store], open_store=open_store) == 0
+    assert capsys.readouterr().out == "ok: deleted user alice\n"
+    assert main(["admin", "user", "delete", "alice", *store], open_store=open_store) == 148
+    assert capsys.readouterr().err == "error: Unable to delete user 'alice': Namespace 'alice' does not exist.\n"
+    assert main(["admin", "user", "create", "bad name!", *store], open_store=open_store) == 144
+    assert main(["admin", "user", "create", "x", "--api-key", "nocolon", *store], open_store=open_store) == 1

@@ -1,0 +1,130 @@
+"""`main()` in-process: the properties file, precedence, and the failures that need no server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import free_port
+from whisk.cli.flags import GLOBAL
+from whisk.cli.main import main
+from whisk.cli.wskprops import read, resolve, write
+from whisk.config import ClientSettings
+
+
+@pytest.fixture
+def props_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "wskprops"
+    monkeypatch.setenv("WSK_CONFIG_FILE", str(path))
+    for name in ("WHISK_APIHOST", "WHISK_AUTH", "WHISK_APIVERSION", "WSK_CLI_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    return path
+
+
+def test_properties_file_format(tmp_path: Path) -> None:
+    path = tmp_path / "p"
+    path.write_text("APIHOST=h:1/ # comment\n  AUTH = x\nBROKEN=a=b\n# only a comment\nNAMESPACE=ns\nnonsense\n")
+    assert read(str(path)) == {"APIHOST": "h:1/", "AUTH ": " x", "NAMESPACE": "ns"}
+    assert read(str(tmp_path / "missing")) == {}
+    write(str(path), {"apihost": "h", "OTHER": "kept"})
+    assert path.read_text() == "APIHOST=h\nOTHER=kept\n"
+
+
+def test_precedence_file_env_flags(tmp_path: Path) -> None:
+    path = tmp_path / "p"
+    path.write_text("APIHOST=file-host/\nAUTH=file:auth\nAPIVERSION=v9\n")
+    none = {f.name: None for f in GLOBAL}
+    settings = ClientSettings(config_file=str(path))
+    props = resolve(settings, none)
+    assert (props.apihost, props.auth, props.apiversion) == ("file-host", "file:auth", "v9")
+    env = ClientSettings(config_file=str(path), apihost="env-host", auth="env:auth")
+    assert (resolve(env, none).apihost, resolve(env, none).auth) == ("env-host", "env:auth")
+    flags = {**none, "apihost": "flag-host", "auth": "flag:auth", "verbose": True}
+    props = resolve(env, flags)
+    assert (props.apihost, props.auth, props.verbose) == ("flag-host", "flag:auth", True)
+    assert ClientSettings.from_env({"WSK_CONFIG_FILE": "", "HOME": "/h"}).config_file == ""
+    assert ClientSettings.from_env({"HOME": "/h"}).config_file == "/h/.wskprops"
+
+
+def test_property_set_get_unset(props_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    props_file.write_text("UNKNOWN=kept\n")
+    assert main(["property", "set", "--apihost", "http://127.0.0.1:1", "--auth", "u:k", "--apiversion", "v1"]) == 0
+    assert capsys.readouterr().out == (
+        "ok: whisk auth set. Run 'wsk property get --auth' to see the new value.\n"
+        "ok: whisk API host set to http://127.0.0.1:1\n"
+        "ok: whisk API version set to v1\n")
+    assert read(str(props_file)) == {"UNKNOWN": "kept", "APIHOST": "http://127.0.0.1:1", "AUTH": "u:k",
+                                     "APIVERSION": "v1"}
+    assert main(["property", "get", "--auth", "--apihost"]) == 0
+    assert capsys.readouterr().out == "whisk API host\t\thttp://127.0.0.1:1\nwhisk auth\t\tu:k\n"
+    assert main(["property", "get", "--apiversion", "-o", "raw"]) == 0
+    assert capsys.readouterr().out == "v1\n"
+    assert main(["property", "unset", "--auth", "--apiversion"]) == 0
+    assert capsys.readouterr().out == ("ok: whisk auth unset.\n"
+                                       "ok: whisk API version unset; the default value of v1 will be used.\n")
+    assert read(str(props_file)) == {"UNKNOWN": "kept", "APIHOST": "http://127.0.0.1:1"}
+    assert main(["property", "get", "--output", "json", "--auth"]) == 1
+    assert capsys.readouterr().err == "error: Supported output format are std|raw\n"
+
+
+def test_environment_overrides_the_file(props_file: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    props_file.write_text("APIHOST=from-file\nAUTH=file:key\n")
+    monkeypatch.setenv("WHISK_AUTH", "env:key")
+    assert main(["property", "get", "--auth", "--apihost"]) == 0
+    assert capsys.readouterr().out == "whisk API host\t\tfrom-file\nwhisk auth\t\tenv:key\n"
+    assert main(["property", "get", "--auth", "-u", "flag:key"]) == 0     # property get's own --auth is a bool
+    assert "unknown shorthand flag" not in capsys.readouterr().err
+
+
+def test_no_api_host(props_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["action", "list"]) == 1
+    assert capsys.readouterr().err == "error: The API host is not valid: An API host must be provided.\n"
+    assert main(["property", "get"]) == 1
+
+
+def test_no_auth_exits_2(props_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    props_file.write_text(f"APIHOST=http://127.0.0.1:{free_port()}\n")
+    assert main(["action", "get", "x"]) == 2
+    assert capsys.readouterr().err == ("error: Unable to get action 'x': Authorization key is not configured "
+                                       "(--auth is required)\nRun 'whisk --help' for usage.\n")
+    assert main(["action", "invoke", "x"]) == 2
+    assert "error: Unable to invoke action 'x': Authorization key" in capsys.readouterr().err
+
+
+def test_connection_refused_exits_3(props_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()                                   # bound then released: nothing listens there
+    props_file.write_text(f"APIHOST=http://127.0.0.1:{port}\nAUTH=u:k\n")
+    assert main(["trigger", "list"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("error: Unable to obtain the list of triggers for namespace 'default': Get "
+                          f'"http://127.0.0.1:{port}/api/v1/namespaces/_/triggers?limit=30&skip=0": ')
+    assert main(["--apihost", f"127.0.0.1:{port}", "rule", "get", "r"]) == 3     # no scheme: https://
+    assert f'Get "https://127.0.0.1:{port}/api/v1/namespaces/_/rules/r"' in capsys.readouterr().err
+
+
+def test_usage_errors(props_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    props_file.write_text("APIHOST=http://127.0.0.1:9\nAUTH=u:k\n")
+    assert main(["action", "create", "a"]) == 2
+    assert capsys.readouterr().err == ("error: Invalid argument(s). An action name and code artifact are required.\n"
+                                       "Run 'whisk --help' for usage.\n")
+    assert main(["rule", "create", "r", "t"]) == 1
+    assert "Invalid argument(s). A rule, trigger and action name are required." in capsys.readouterr().err
+    assert main(["trigger", "create", "t", "-p", "a", "1", "-F", "b", "2"]) == 149
+    assert "Incorrect usage. Cannot combine --feed-param" in capsys.readouterr().err
+    assert main(["trigger", "create", "t", "-F", "b", "2"]) == 149
+    assert "Trigger without a feed cannot have feed parameters" in capsys.readouterr().err
+    assert main(["action", "get", "a", "bogus"]) == 2
+    assert "error: Invalid field filter 'bogus'." in capsys.readouterr().err
+    assert main(["rule", "get", "a", "bogus"]) == 1
+    assert main(["package", "list", "notanamespace"]) == 1
+    assert "An entity name, 'notanamespace', was provided instead of a namespace." in capsys.readouterr().err
+    assert main(["activation", "get"]) == 1
+    assert "Invalid argument(s). An activation ID is required." in capsys.readouterr().err
+    assert main(["namespace", "get", "/other"]) == 1
+
+
+def test_admin_without_a_store(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["admin", "user", "list"]) == 1
+    assert "whisk admin needs the store" in capsys.readouterr().err
