@@ -140,12 +140,17 @@ class Acknowledgement:
 class PingMessage:
     instance: dict[str, Any]
     is_enabled: bool = True
-    taken: int = 0                   # beyond OpenWhisk: activations taken from the topic so far (progress signal)
+    taken: int | None = 0            # beyond OpenWhisk: activations taken from the topic so far (progress signal)
+    has_room: bool = True            # beyond OpenWhisk: the invoker's feed was waiting for work when it pinged
 
     def to_bytes(self) -> bytes:
-        return _dumps({"name": self.instance, "isEnabled": self.is_enabled, "taken": self.taken}).encode()
+        return _dumps({"name": self.instance, "isEnabled": self.is_enabled, "taken": self.taken,
+                       "hasRoom": self.has_room}).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PingMessage:
+        """An OpenWhisk invoker's ping has neither `taken` nor `hasRoom`: progress unknown (None), never stalled."""
         d = json.loads(data)
-        return cls(instance=d["name"], is_enabled=d.get("isEnabled", True) is not False, taken=int(d.get("taken", 0)))
+        taken = d.get("taken")
+        return cls(instance=d["name"], is_enabled=d.get("isEnabled", True) is not False,
+                   taken=None if taken is None else int(taken), has_room=d.get("hasRoom", True) is not False)

@@ -24,6 +24,7 @@ from whisk import metrics
 from whisk.config import ConfigError, Settings
 from whisk.containerpool.base import ContainerFactory
 from whisk.discovery.base import Discovery
+from whisk.entities.errors import WhiskError
 from whisk.messaging.base import Bus
 from whisk.store.base import Store
 
@@ -35,6 +36,7 @@ INVOKER = web.AppKey("invoker", Any)
 BALANCER = web.AppKey("balancer", Any)
 POOL = web.AppKey("pool", Any)
 DRAINING = web.AppKey("draining", asyncio.Event)
+INVOKER_TTL_S = 10.0      # discovery health check TTL: a killed invoker leaves the healthy list after this
 
 
 # --- adapters by URL -----------------------------------------------------------------------------------------------
@@ -122,6 +124,20 @@ def _bus_ctx(settings: Settings):
     return ctx
 
 
+def _discovery_ctx(settings: Settings):
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        async with discovery_from_url(settings.discovery_url) as discovery:
+            app[DISCOVERY] = discovery
+            yield
+    return ctx
+
+
+def _distributed(settings: Settings) -> bool:
+    """Standalone over the in-process bus keeps the lean balancer (one invoker, no health protocol, spec §9.3);
+    every other setup runs the sharding balancer with invoker supervision."""
+    return not (settings.role == "standalone" and urlsplit(settings.bus_url).scheme == "memory")
+
+
 def _invoker_ctx(settings: Settings):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         from whisk.api.keys import STORE
@@ -155,7 +171,17 @@ def _invoker_ctx(settings: Settings):
                                max_intake=max(4, settings.pool_memory_mb // 128 * settings.max_action_concurrency),
                                ) as invoker:
                 app[INVOKER] = invoker
-                yield
+                from whisk.discovery.base import InvokerInfo
+                await app[DISCOVERY].register_invoker(
+                    InvokerInfo(settings.instance, settings.pool_memory_mb, f"{settings.host}:{settings.port}"),
+                    ttl_s=INVOKER_TTL_S)
+                try:
+                    yield
+                finally:
+                    try:
+                        await app[DISCOVERY].deregister_invoker(settings.instance)
+                    except WhiskError as exc:
+                        log.warning("invoker.deregister_failed", error=str(exc))
                 await invoker.drain(settings.shutdown_grace_s)
         finally:
             await pool.close()
@@ -167,7 +193,6 @@ def _controller_ctx(settings: Settings):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         from whisk.api.keys import ACTIVATOR, STORE
         from whisk.controller.invoke import Activator
-        from whisk.loadbalancer.lean import LeanBalancer
 
         activator: Activator | None = None
 
@@ -175,14 +200,30 @@ def _controller_ctx(settings: Settings):
             if activator is not None:
                 activator.released(entry, outcome)
 
-        async with LeanBalancer(app[BUS], controller=settings.instance, invoker=0,
-                                timeout_factor=settings.ack_timeout_factor,
-                                timeout_addon_s=settings.ack_timeout_addon_s, on_release=released) as balancer:
+        balancer_cm: AbstractAsyncContextManager[Any]
+        if _distributed(settings):
+            from whisk.loadbalancer.sharding_balancer import ShardingBalancer
+            balancer_cm = ShardingBalancer(app[BUS], app[STORE], app[DISCOVERY], controller=settings.instance,
+                                           timeout_factor=settings.ack_timeout_factor,
+                                           timeout_addon_s=settings.ack_timeout_addon_s, on_release=released)
+        else:
+            from whisk.loadbalancer.lean import LeanBalancer
+            balancer_cm = LeanBalancer(app[BUS], controller=settings.instance, invoker=0,
+                                       timeout_factor=settings.ack_timeout_factor,
+                                       timeout_addon_s=settings.ack_timeout_addon_s, on_release=released)
+        async with balancer_cm as balancer:
             app[BALANCER] = balancer
             activator = Activator(settings, app[STORE], balancer)
             await activator.recover()
             app[ACTIVATOR] = activator
-            yield
+            await app[DISCOVERY].register_controller(settings.instance, f"{settings.host}:{settings.port}")
+            try:
+                yield
+            finally:
+                try:
+                    await app[DISCOVERY].deregister_controller(settings.instance)
+                except WhiskError as exc:
+                    log.warning("controller.deregister_failed", error=str(exc))
             await activator.close()
     return ctx
 
@@ -209,6 +250,12 @@ def build_app(settings: Settings) -> web.Application:
           draining=app[DRAINING].is_set)
     app.cleanup_ctx.append(_store_ctx(settings))
     app.cleanup_ctx.append(_bus_ctx(settings))
+    app.cleanup_ctx.append(_discovery_ctx(settings))
+    from whisk.api import invokers as invoker_routes
+    if settings.runs_controller:
+        invoker_routes.mount_controller(app, lambda: app.get(BALANCER))
+    if settings.role == "invoker":
+        invoker_routes.mount_invoker(app, lambda: app.get(INVOKER))
     if settings.runs_invoker:
         app.cleanup_ctx.append(_invoker_ctx(settings))
     if settings.runs_controller:

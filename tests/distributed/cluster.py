@@ -1,0 +1,130 @@
+"""A whisk cluster of real processes on loopback for the distributed tests: one controller and two invokers
+(`python -m whisk`), joined by the session's Tansu broker, pouchdb-server and Consul double."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import aiohttp
+
+from tests.support.processes import GUEST_AUTH, free_port, terminate, until_ready
+
+ADMIN = aiohttp.BasicAuth("admin", "dist-admin-secret")
+T = TypeVar("T")
+
+# Walks up the process tree from the action's own process: the invoker that runs it is one of its ancestors.
+ANCESTORS = (
+    "import os\n"
+    "def main(args):\n"
+    "    pids, pid = [], os.getpid()\n"
+    "    for _ in range(8):\n"
+    "        with open(f'/proc/{pid}/stat') as f:\n"
+    "            pid = int(f.read().rsplit(')', 1)[1].split()[1])\n"
+    "        pids.append(pid)\n"
+    "        if pid <= 1:\n"
+    "            break\n"
+    "    return {'ancestors': pids, 'echo': args}\n"
+)
+
+
+@dataclass
+class Member:
+    role: str
+    instance: int
+    port: int
+    proc: asyncio.subprocess.Process
+    log_path: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class Cluster:
+    env: dict[str, str]
+    couch_base: str
+    prefix: str
+    workdir: str
+    members: list[Member] = field(default_factory=list)
+
+    @property
+    def controller(self) -> Member:
+        return next(m for m in self.members if m.role == "controller")
+
+    def invoker(self, instance: int) -> Member:
+        return next(m for m in self.members if m.role == "invoker" and m.instance == instance)
+
+    async def start(self, role: str, instance: int) -> Member:
+        port = free_port()
+        log_path = os.path.join(self.workdir, f"{role}{instance}.log")
+        env = dict(os.environ) | self.env | {
+            "WHISK_ROLE": role, "WHISK_INSTANCE": str(instance), "WHISK_PORT": str(port), "WHISK_HOST": "127.0.0.1",
+            "WHISK_DATA_DIR": os.path.join(self.workdir, f"{role}{instance}")}
+        with open(log_path, "ab") as out:
+            proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "whisk", env=env, stdout=out,
+                                                        stderr=asyncio.subprocess.STDOUT)
+        member = Member(role, instance, port, proc, log_path)
+        self.members.append(member)
+        await until_ready(f"{member.url}/ping", proc, deadline_s=60)
+        return member
+
+    def kill(self, member: Member) -> None:
+        member.proc.send_signal(signal.SIGKILL)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(terminate(m.proc) for m in self.members), return_exceptions=True)
+
+    def logs(self) -> str:
+        parts = []
+        for m in self.members:
+            with open(m.log_path, errors="replace") as f:
+                parts.append(f"--- {m.role}{m.instance} ---\n" + "".join(f.readlines()[-40:]))
+        return "\n".join(parts)
+
+
+def cluster_env(bootstrap: str, couchdb_url: str, consul_url: str) -> tuple[dict[str, str], str]:
+    prefix = f"dist{secrets.token_hex(4)}_"
+    store = couchdb_url.replace("http://", "couchdb://", 1) + f"/{prefix}"
+    return {
+        "WHISK_BUS": f"kafka://{bootstrap}", "WHISK_STORE": store, "WHISK_DISCOVERY": consul_url,
+        "WHISK_ADMIN_USER": ADMIN.login, "WHISK_ADMIN_PASSWORD": ADMIN.password,
+        "WHISK_LIMIT_INVOCATIONS_PER_MINUTE": "100000", "WHISK_LIMIT_CONCURRENT_INVOCATIONS": "1000",
+        "WHISK_POOL_MEMORY_MB": "1024", "WHISK_SHUTDOWN_GRACE_S": "5", "WHISK_LOG_LEVEL": "info",
+    }, prefix
+
+
+def new_workdir() -> str:
+    return tempfile.mkdtemp(prefix="whisk-dist-")
+
+
+async def until(what: str, probe: Callable[[], Awaitable[T | None]], deadline_s: float,
+                interval_s: float = 0.1) -> T:
+    """Poll `probe` until it returns something truthy; fail naming `what` (and the last value) at the deadline."""
+    end = time.monotonic() + deadline_s
+    last: Any = None
+    while True:
+        try:
+            last = await probe()
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            last = exc
+        if last and not isinstance(last, Exception):
+            return last
+        if time.monotonic() > end:
+            raise AssertionError(f"{what} not seen after {deadline_s} s; last: {last!r}")
+        await asyncio.sleep(interval_s)
+
+
+def guest_session(url: str) -> aiohttp.ClientSession:
+    uuid, key = GUEST_AUTH.split(":")
+    return aiohttp.ClientSession(base_url=url, auth=aiohttp.BasicAuth(uuid, key),
+                                 timeout=aiohttp.ClientTimeout(total=90))

@@ -1,0 +1,101 @@
+"""Invoker routes (spec §1.14, §6.4): on controllers, `GET /invokers`, `/invokers/healthy/count` and
+`/invokers/ready` read the balancer's supervision; on invokers, `POST /disable`, `POST /enable` and
+`GET /isEnabled` (Basic auth with Settings.admin_user / admin_password; no password configured = refused).
+
+roles.py mounts them and hands in getters for the balancer and the invoker, which exist only once the cleanup
+contexts have entered.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from whisk.api.auth import credentials
+from whisk.api.errors import error_response
+from whisk.api.keys import SETTINGS
+
+BALANCER_GETTER = web.AppKey("invokers_balancer", Callable)
+INVOKER_GETTER = web.AppKey("invokers_invoker", Callable)
+READINESS_FRACTION = 1.0          # OpenWhisk's whisk.loadbalancer.invoker-readiness default: 100 %
+
+
+def mount_controller(app: web.Application, balancer: Callable[[], Any]) -> None:
+    app[BALANCER_GETTER] = balancer
+    app.router.add_get("/invokers", get_invokers)
+    app.router.add_get("/invokers/healthy/count", get_healthy_count)
+    app.router.add_get("/invokers/ready", get_ready)
+
+
+def mount_invoker(app: web.Application, invoker: Callable[[], Any]) -> None:
+    app[INVOKER_GETTER] = invoker
+    app.router.add_post("/disable", post_disable)
+    app.router.add_post("/enable", post_enable)
+    app.router.add_get("/isEnabled", get_is_enabled)
+
+
+# -- controller ------------------------------------------------------------------------------------------------------
+
+def _status(request: web.Request) -> dict[str, str]:
+    balancer = request.app[BALANCER_GETTER]()
+    return balancer.invokers() if balancer is not None else {}
+
+
+async def get_invokers(request: web.Request) -> web.Response:
+    return web.json_response(_status(request))
+
+
+async def get_healthy_count(request: web.Request) -> web.Response:
+    return web.json_response(sum(state == "up" for state in _status(request).values()))
+
+
+async def get_ready(request: web.Request) -> web.Response:
+    states = _status(request)
+    total = len(states)
+    healthy = sum(state == "up" for state in states.values())
+    if total > 0 and healthy / total >= READINESS_FRACTION:
+        return web.json_response({"healthy": f"{healthy}/{total}"})
+    return web.json_response({"unhealthy": f"{total - healthy}/{total}"}, status=500)
+
+
+# -- invoker ---------------------------------------------------------------------------------------------------------
+
+def _admin(request: web.Request) -> tuple[Any, web.Response | None]:
+    """(the invoker, None) when the request carries the admin credentials; else (None, the error response)."""
+    settings = request.app[SETTINGS]
+    given = credentials(request)
+    if not settings.admin_password or given is None or not (
+            hmac.compare_digest(given[0].encode(), settings.admin_user.encode())
+            and hmac.compare_digest(given[1].encode(), settings.admin_password.encode())):
+        return None, error_response(request, 401, "The supplied authentication is invalid",
+                                    headers={"WWW-Authenticate": 'Basic realm="whisk invoker"'})
+    invoker = request.app[INVOKER_GETTER]()
+    if invoker is None:
+        return None, error_response(request, 503, "The invoker is not running.")
+    return invoker, None
+
+
+async def post_disable(request: web.Request) -> web.Response:
+    invoker, refused = _admin(request)
+    if refused is not None:
+        return refused
+    await invoker.disable()
+    return web.Response(text=f"Invoker {invoker.instance} disabled.")
+
+
+async def post_enable(request: web.Request) -> web.Response:
+    invoker, refused = _admin(request)
+    if refused is not None:
+        return refused
+    await invoker.enable()
+    return web.Response(text=f"Invoker {invoker.instance} enabled.")
+
+
+async def get_is_enabled(request: web.Request) -> web.Response:
+    invoker, refused = _admin(request)
+    if refused is not None:
+        return refused
+    return web.json_response({"enabled": invoker.enabled})

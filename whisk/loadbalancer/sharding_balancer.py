@@ -1,0 +1,238 @@
+"""The sharding load balancer over the bus (spec §5.5, §6; OpenWhisk's ShardingContainerPoolBalancer and its
+InvokerSupervision): places each activation with `ShardingScheduler`, sends it to `invoker{N}`, keeps the book of
+activations in flight (`ActivationBook`), and supervises the invokers (`InvokerPool`) from their pings on `health`
+(group `health{C}`, so every controller sees every ping) and from the outcomes of their completions.
+
+Health test actions (§6.4): `whisk.system/invokerHealthTestAction{C}` is written to the store when the balancer
+starts; while an invoker is Unhealthy or Unresponsive it is sent straight to that invoker, non-blocking, with the
+transaction id `sid_invokerHealth`; its completion goes to supervision only (it has no book entry and no slot).
+
+Discovery sizes the cluster: the invokers it lists are known (Offline until they ping) and the controller count
+splits each invoker's memory (§6.2). Pings, not discovery, make an invoker usable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any
+from uuid import uuid4
+
+import structlog
+
+from whisk.discovery.base import Discovery
+from whisk.entities.errors import Conflict, WhiskError
+from whisk.loadbalancer.book import ActivationBook, Entry
+from whisk.loadbalancer.invoker_pool import InvokerHealth, InvokerPool, Outcome
+from whisk.loadbalancer.sharding import InvokerView, ShardingScheduler
+from whisk.messages import (HEALTH_TOPIC, Acknowledgement, ActivationMessage, PingMessage, completed_topic,
+                            controller_instance, invoker_topic)
+from whisk.messaging.base import Bus
+from whisk.store.base import Store
+
+log = structlog.get_logger(__name__)
+
+HEALTH_TID = "sid_invokerHealth"
+SYSTEM_NAMESPACE = "whisk.system"
+TEST_ACTION_CODE = "function main(params) { return params; }"
+
+
+def test_action_name(controller: int) -> str:
+    return f"invokerHealthTestAction{controller}"
+
+
+def test_action_doc(controller: int) -> dict[str, Any]:
+    """The health test action (§6.4): nodejs, returns its parameters, 128 MB."""
+    return {"_id": f"{SYSTEM_NAMESPACE}/{test_action_name(controller)}", "entityType": "action",
+            "namespace": SYSTEM_NAMESPACE, "name": test_action_name(controller), "version": "0.0.1",
+            "publish": False, "annotations": [{"key": "exec", "value": "nodejs"}], "parameters": [],
+            "exec": {"kind": "nodejs:default", "code": TEST_ACTION_CODE, "binary": False},
+            "limits": {"timeout": 60_000, "memory": 128, "logs": 10, "concurrency": 1},
+            "updated": time.time_ns() // 1_000_000}
+
+
+def _system_identity() -> dict[str, Any]:
+    """The synthetic whisk.system user of test activations (no key: the test action needs none)."""
+    return {"subject": SYSTEM_NAMESPACE, "namespace": {"name": SYSTEM_NAMESPACE, "uuid": ""},
+            "authkey": {"api_key": ""}, "rights": [], "limits": {}}
+
+
+def _memory_mb(instance: dict[str, Any]) -> int:
+    """`userMemory` of an InvokerInstanceId ("2048 MB")."""
+    text = str(instance.get("userMemory", "0")).split()[0]
+    try:
+        return int(float(text))
+    except ValueError:
+        return 0
+
+
+class ShardingBalancer:
+    def __init__(self, bus: Bus, store: Store, discovery: Discovery, *, controller: int,
+                 timeout_factor: float = 2.0, timeout_addon_s: float = 60.0,
+                 on_release: Callable[[Entry, str], None] | None = None, managed_fraction: float = 0.9,
+                 blackbox_fraction: float = 0.1, ping_timeout_s: float = 10.0, test_interval_s: float = 60.0,
+                 discovery_interval_s: float = 2.0) -> None:
+        self._bus = bus
+        self._store = store
+        self._discovery = discovery
+        self._controller = controller
+        self._on_release = on_release
+        self._discovery_interval_s = discovery_interval_s
+        self.scheduler = ShardingScheduler(managed_fraction=managed_fraction, blackbox_fraction=blackbox_fraction)
+        self.pool = InvokerPool(on_test_action=self._test_action, on_change=self._changed,
+                                ping_timeout_s=ping_timeout_s, test_interval_s=test_interval_s)
+        self._book = ActivationBook(timeout_factor=timeout_factor, timeout_addon_s=timeout_addon_s,
+                                    on_release=self._released)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sends: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self.forced_placements = 0
+
+    async def __aenter__(self) -> ShardingBalancer:
+        await self._bus.ensure_topic(completed_topic(self._controller))
+        await self._bus.ensure_topic(HEALTH_TOPIC)
+        await self._ensure_test_action()
+        self._tasks = [asyncio.create_task(self._consume_acks(), name="sharding-acks"),
+                       asyncio.create_task(self._consume_pings(), name="sharding-health"),
+                       asyncio.create_task(self._supervise(), name="sharding-supervision"),
+                       asyncio.create_task(self._watch_discovery(), name="sharding-discovery")]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        tasks = self._tasks + list(self._sends)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks = []
+        self._book.fail_all("controller shutting down")
+
+    # -- the LoadBalancer port ------------------------------------------------------------------------------------
+
+    async def publish(self, msg: ActivationMessage, *, namespace_uuid: str, memory_mb: int, timeout_ms: int,
+                      concurrency: int, blackbox: bool) -> asyncio.Future[Any] | None:
+        namespace = msg.user["namespace"]["name"]
+        invoker, forced = self.scheduler.schedule(namespace, msg.action_path, memory_mb,
+                                                  max_concurrent=concurrency, blackbox=blackbox)
+        if forced:
+            self.forced_placements += 1
+            log.warning("loadbalancer.overload", invoker=invoker, action=msg.action_path)
+        entry = self._book.add(Entry(
+            activation_id=msg.activation_id, namespace_uuid=namespace_uuid, namespace=namespace,
+            action_path=msg.action_path, invoker=invoker, memory_mb=memory_mb, concurrency=concurrency,
+            blocking=msg.blocking, started=time.monotonic(), started_ms=msg.received_ms), timeout_ms)
+        try:
+            await self._bus.send(invoker_topic(invoker), msg.to_bytes())
+        except BaseException:
+            self._book.discard(msg.activation_id)   # never sent: give the slot back, wait for nothing
+            raise
+        self.pool.dispatched(invoker, msg.activation_id)
+        return entry.result
+
+    def in_flight(self, namespace_uuid: str) -> int:
+        return self._book.in_flight(namespace_uuid)
+
+    def pending(self, activation_id: str) -> Entry | None:
+        return self._book.get(activation_id)
+
+    def invokers(self) -> dict[str, str]:
+        return self.pool.status_map()
+
+    @property
+    def book(self) -> ActivationBook:
+        return self._book
+
+    # -- completions ----------------------------------------------------------------------------------------------
+
+    def _released(self, entry: Entry, outcome: str) -> None:
+        self.scheduler.release(entry.invoker, entry.action_path, entry.memory_mb, max_concurrent=entry.concurrency)
+        if outcome != "discarded":                  # a message never sent says nothing about the invoker
+            self.pool.completion(entry.invoker, Outcome(outcome), entry.activation_id)
+        if self._on_release is not None:
+            self._on_release(entry, outcome)
+
+    async def _consume_acks(self) -> None:
+        async for data in self._bus.consume(completed_topic(self._controller), f"completed{self._controller}"):
+            try:
+                ack = Acknowledgement.from_bytes(data)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("loadbalancer.ack.malformed", error=str(exc))
+                continue
+            if ack.transid and ack.transid[0] == HEALTH_TID:
+                if ack.is_completion and isinstance(ack.instance, dict):
+                    self.pool.completion(int(ack.instance.get("instance", -1)),
+                                         Outcome.SYSTEM_ERROR if ack.is_system_error else Outcome.SUCCESS)
+                continue
+            self._book.acknowledge(ack)
+
+    # -- supervision ----------------------------------------------------------------------------------------------
+
+    async def _consume_pings(self) -> None:
+        async for data in self._bus.consume(HEALTH_TOPIC, f"health{self._controller}"):
+            try:
+                ping = PingMessage.from_bytes(data)
+                instance = int(ping.instance["instance"])
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("loadbalancer.ping.malformed", error=str(exc))
+                continue
+            self.pool.ping(instance, _memory_mb(ping.instance), enabled=ping.is_enabled, taken=ping.taken,
+                           has_room=ping.has_room)
+            self._wake.set()
+
+    async def _supervise(self) -> None:
+        """Apply the pool's timers (ping timeouts, periodic test actions, stalls) as they fall due."""
+        while True:
+            deadline = self.pool.next_deadline()
+            wait = 1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic()))
+            self._wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+            self.pool.tick()
+
+    def _changed(self, health: InvokerHealth) -> None:
+        log.info("loadbalancer.invoker.state", invoker=health.instance, state=health.state.as_string)
+        self.scheduler.update_invokers(InvokerView(h.instance, h.user_memory_mb, h.state.usable)
+                                       for h in self.pool.snapshot())
+
+    async def _watch_discovery(self) -> None:
+        while True:
+            try:
+                for info in await self._discovery.invokers():
+                    self.pool.known(info.instance, info.user_memory_mb)
+                self.scheduler.update_controllers(await self._discovery.controllers())
+            except WhiskError as exc:
+                log.warning("loadbalancer.discovery.failed", error=str(exc))
+            await asyncio.sleep(self._discovery_interval_s)
+
+    # -- health test actions --------------------------------------------------------------------------------------
+
+    async def _ensure_test_action(self) -> None:
+        doc = test_action_doc(self._controller)
+        for _ in range(3):                          # another start of this controller may race us
+            old = await self._store.get(doc["_id"])
+            if old is not None:
+                doc["_rev"] = old["_rev"]
+            try:
+                await self._store.put(dict(doc))
+                return
+            except Conflict:
+                doc.pop("_rev", None)
+        log.warning("loadbalancer.test_action.not_stored")
+
+    def _test_action(self, instance: int) -> None:
+        task = asyncio.get_running_loop().create_task(self._send_test_action(instance))
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
+
+    async def _send_test_action(self, instance: int) -> None:
+        msg = ActivationMessage(
+            transid=[HEALTH_TID, time.time_ns() // 1_000_000],
+            action={"path": SYSTEM_NAMESPACE, "name": test_action_name(self._controller), "version": "0.0.1"},
+            revision=None, user=_system_identity(), activation_id=uuid4().hex,
+            root_controller=controller_instance(self._controller), blocking=False, content={})
+        try:
+            await self._bus.send(invoker_topic(instance), msg.to_bytes())
+            log.info("loadbalancer.test_action.sent", invoker=instance)
+        except WhiskError as exc:
+            log.warning("loadbalancer.test_action.failed", invoker=instance, error=str(exc))
