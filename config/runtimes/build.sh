@@ -9,6 +9,7 @@
 #   nodejs: a copy of the host's node v20 binary and the libraries `ldd` lists (Debian bookworm's nodejs is v18,
 #           and the kind is nodejs:20); without a host node 20, Debian's nodejs via mmdebstrap, with a warning.
 # WHISK_IMAGE_BASE=official builds FROM python:3.11-slim and node:20-slim instead (needs a reachable registry).
+# WHISK_IMAGE_METHOD=host skips mmdebstrap and copies the host's python (no mirror at all).
 # Every image carries the label whisk.inputs=<hash of its inputs>; an image whose label matches is not rebuilt.
 # Base root file systems are cached as tar files in $WHISK_IMAGE_CACHE (default ~/.cache/whisk/rootfs), so a new
 # daemon (each test session starts its own) only imports them.
@@ -19,6 +20,7 @@ DOCKER=/usr/bin/docker                        # Debian's CLI; /usr/local/bin/doc
 [ -x "$DOCKER" ] || DOCKER=docker
 export DOCKER_BUILDKIT=0                      # the legacy builder works offline (DOCKER.md §2)
 BASE=${WHISK_IMAGE_BASE:-local}
+METHOD=${WHISK_IMAGE_METHOD:-auto}
 CACHE=${WHISK_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/whisk/rootfs}
 RECIPE=1                                      # bump to force new base images
 PY=python3.11
@@ -110,12 +112,13 @@ python_base() {
     host=$( { echo "python-host $RECIPE"; sha256sum "$(readlink -f /usr/bin/$PY 2>/dev/null || echo /dev/null)"; } \
         | short_hash)
     mm=python-mm-$mm; host=python-host-$host
+    [ "$METHOD" = host ] && mm=$host
     if [ -n "$have" ] && { [ "$have" = "$mm" ] || [ "$have" = "$host" ]; }; then
         log "$tag is up to date"; return
     fi
     # compileall halves the container cold start (DOCKER.md §2); --customize-hook does not run for extract.
     make_mm() { mmdebstrap_rootfs "$1" python3 "chroot \"\$1\" /usr/bin/$PY -m compileall -q /usr/lib/$PY >/dev/null"; }
-    import_base $tag $mm make_mm PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    { [ "$METHOD" != host ] && import_base $tag $mm make_mm PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1; } \
         || import_base $tag $host host_python_rootfs PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
         || die "cannot make $tag: no Debian mirror answered and no /usr/bin/$PY; try WHISK_IMAGE_BASE=official"
 }
