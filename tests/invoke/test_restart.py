@@ -56,3 +56,29 @@ async def test_killed_platform_closes_in_flight_activations_on_restart() -> None
             assert "restarted" in body["response"]["result"]["error"]
     finally:
         await terminate(proc)
+
+
+async def test_an_activation_never_acknowledged_still_gets_a_record() -> None:
+    """A forced completion (no ack within the timeout, spec §5.5) leaves a whisk-error record until, if ever, the
+    invoker's own record replaces it."""
+    from tests.support.processes import whisk_server
+    env = {"WHISK_ACK_TIMEOUT_FACTOR": "0", "WHISK_ACK_TIMEOUT_ADDON_S": "0.3"}
+    uuid, key = GUEST_AUTH.split(":")
+    async with whisk_server(env) as url:
+        async with aiohttp.ClientSession(base_url=url, auth=aiohttp.BasicAuth(uuid, key)) as s:
+            code = "import time\ndef main(a):\n    time.sleep(4)\n    return {'late': True}\n"
+            async with s.put("/api/v1/namespaces/_/actions/late?overwrite=true",
+                             json={"exec": {"kind": "python:3", "code": code}}) as r:
+                assert r.status == 200
+            async with s.post("/api/v1/namespaces/_/actions/late") as r:
+                activation_id = (await r.json())["activationId"]
+            deadline = time.monotonic() + 3
+            while True:
+                async with s.get(f"/api/v1/namespaces/_/activations/{activation_id}") as r:
+                    body = await r.json()
+                if r.status == 200 and body.get("end"):
+                    break
+                assert time.monotonic() < deadline, body
+                await asyncio.sleep(0.05)
+            assert body["response"]["status"] == "whisk internal error", body
+            assert "did not acknowledge" in body["response"]["result"]["error"]

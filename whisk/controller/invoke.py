@@ -39,6 +39,22 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+RESTARTED = "The activation was interrupted: the platform restarted before it completed."
+LOST = "The activation did not complete: its invoker did not acknowledge it in time."
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What the controller keeps of an activation in flight, to record it if its invoker never does."""
+
+    namespace: str
+    activation_id: str
+    subject: str
+    path: str
+    version: str
+    binding: str | None
+
+
 @dataclass(slots=True)
 class Outcome:
     activation_id: str
@@ -100,6 +116,7 @@ class Activator:
         self._controller = controller_instance(settings.instance)
         self._journal = Journal(Path(settings.data_dir) / f"controller{settings.instance}.journal")
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._accepted: dict[str, Accepted] = {}
 
     # --- lifecycle --------------------------------------------------------------------------------------------------
 
@@ -107,30 +124,35 @@ class Activator:
         """Close, as whisk errors, the activations a previous run accepted and never recorded."""
         closed = 0
         for entry in self._journal.unfinished():
-            namespace, activation_id = entry["ns"], entry["id"]
-            try:
-                if await self._store.get_activation(namespace, activation_id) is not None:
-                    continue
-                path = entry["path"]
-                annotations = [{"key": "path", "value": path}, {"key": "kind", "value": "unknown"}]
-                if entry.get("binding"):
-                    annotations.append({"key": "binding", "value": entry["binding"]})
-                now = now_ms()
-                await self._store.put_activation({
-                    "_id": f"{namespace}/{activation_id}", "entityType": "activation", "namespace": namespace,
-                    "name": path.rsplit("/", 1)[-1], "subject": entry.get("subject", namespace),
-                    "activationId": activation_id, "start": now, "end": now, "duration": 0,
-                    "response": {"statusCode": WHISK_ERROR, "result": {
-                        "error": "The activation was interrupted: the platform restarted before it completed."}},
-                    "logs": [], "version": entry.get("version", "0.0.1"), "publish": False,
-                    "annotations": annotations})
+            if await self._close_unrecorded(Accepted(entry["ns"], entry["id"], entry.get("subject", entry["ns"]),
+                                                     entry["path"], entry.get("version", "0.0.1"),
+                                                     entry.get("binding")), RESTARTED):
                 closed += 1
-            except WhiskError as exc:
-                log.error("controller.recover.failed", activation_id=activation_id, error=str(exc))
         if closed:
             log.warning("controller.recovered", closed=closed)
         self._journal.open()
         return closed
+
+    async def _close_unrecorded(self, accepted: Accepted, error: str) -> bool:
+        """Store a whisk-error record for an activation that has none (every accepted activation ends with one)."""
+        namespace, activation_id = accepted.namespace, accepted.activation_id
+        try:
+            if await self._store.get_activation(namespace, activation_id) is not None:
+                return False
+            annotations = [{"key": "path", "value": accepted.path}, {"key": "kind", "value": "unknown"}]
+            if accepted.binding:
+                annotations.append({"key": "binding", "value": accepted.binding})
+            now = now_ms()
+            await self._store.put_activation({
+                "_id": f"{namespace}/{activation_id}", "entityType": "activation", "namespace": namespace,
+                "name": accepted.path.rsplit("/", 1)[-1], "subject": accepted.subject,
+                "activationId": activation_id, "start": now, "end": now, "duration": 0,
+                "response": {"statusCode": WHISK_ERROR, "result": {"error": error}},
+                "logs": [], "version": accepted.version, "publish": False, "annotations": annotations})
+            return True
+        except WhiskError as exc:
+            log.error("controller.record.failed", activation_id=activation_id, error=str(exc))
+            return False
 
     async def close(self) -> None:
         if self._tasks:
@@ -138,9 +160,15 @@ class Activator:
         self._journal.close()
 
     def released(self, entry: Entry, outcome: str) -> None:
-        """Balancer callback: an activation completed (or was forced)."""
+        """Balancer callback: an activation completed, or was forced (no ack in time, or its invoker is gone)."""
         self._journal.completed(entry.activation_id)
         metrics.observe_completion(outcome)
+        accepted = self._accepted.pop(entry.activation_id, None)
+        if outcome == "timeout" and accepted is not None:
+            # The invoker may have died with it: make sure it still ends with a record.
+            task = asyncio.create_task(self._close_unrecorded(accepted, LOST))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     # --- invoke -----------------------------------------------------------------------------------------------------
 
@@ -189,12 +217,15 @@ class Activator:
             init_args=init_args, cause=cause)
         timeout_ms = int(limits.get("timeout", self._settings.std_action_timeout))
         self._journal.accepted(activation_id, caller.namespace, caller.subject, path, action_ref["version"], binding)
+        self._accepted[activation_id] = Accepted(caller.namespace, activation_id, caller.subject, path,
+                                                 action_ref["version"], binding)
         try:
             waiter = await self._balancer.publish(
                 msg, namespace_uuid=caller.uuid, memory_mb=int(limits.get("memory", 256)), timeout_ms=timeout_ms,
                 concurrency=int(limits.get("concurrency", 1)), blackbox=exec_.get("kind") == "blackbox")
         except BaseException:
             self._journal.completed(activation_id)
+            self._accepted.pop(activation_id, None)
             raise
         if not blocking or waiter is None:
             return Outcome(activation_id, None)
