@@ -1,5 +1,7 @@
-"""Routes that start activations (spec §1.6, §3.2): invoke an action. Trigger fire and web actions answer 503 until
-their issue lands. HTTP statuses are decided here; the work is `whisk.controller.invoke.Activator`'s.
+"""Routes that start activations (spec §1.6, §3.2, §3.5, §1.12): invoke an action, fire a trigger, and (from
+`whisk.api.web`) web actions. HTTP statuses are decided here; the work is the controller's: the launcher
+(`whisk.controller.launcher`: primitive actions through `whisk.controller.invoke.Activator`, sequences and
+conductor compositions in the controller) and trigger firing (`whisk.controller.fire`).
 """
 
 from __future__ import annotations
@@ -9,8 +11,14 @@ from typing import Any
 
 from aiohttp import web
 
-from whisk.api.keys import ACTIVATOR, ENTITIES, IDENTITY, SETTINGS, TID
+from whisk.api.keys import ACTIVATOR, APIS, ENTITIES, FIRING, IDENTITY, LAUNCHER, SETTINGS, STORE, SUBJECTS, TID, \
+    WEB_ACTIONS
+from whisk.api.web import web_action  # noqa: F401  (mounted by whisk/api/app.py from here)
+from whisk.controller.apigw import Apis
+from whisk.controller.fire import Firing
 from whisk.controller.invoke import Activator, Caller
+from whisk.controller.launcher import Launcher
+from whisk.controller.web import WebActions
 from whisk.entities.activation import Activation
 from whisk.entities.errors import BackendUnavailable, Invalid, TooLarge
 
@@ -87,10 +95,8 @@ async def invoke_action(request: web.Request) -> web.StreamResponse:
     wait_ms = _wait_ms(request, settings.max_blocking_wait_ms)
     payload = await read_payload(request, request[IDENTITY].limits.max_payload_size)
     resolved = await request.app[ENTITIES].resolve_action(request[IDENTITY], namespace, package, name)
-    action = resolved.action.to_json(code=False)   # the controller needs no code: the invoker reads it
-    outcome = await activator.invoke(caller, action, path=resolved.path, binding=resolved.binding,
-                                     revision=resolved.revision, payload=payload, blocking=blocking,
-                                     wait_ms=wait_ms, tid=request[TID])
+    outcome = await request.app[LAUNCHER].start(request[IDENTITY], resolved, payload, blocking=blocking,
+                                                wait_ms=wait_ms, tid=request[TID], caller=caller)
     headers = {ACTIVATION_HEADER: outcome.activation_id}
     if outcome.record is None:
         return web.json_response({"activationId": outcome.activation_id}, status=202, headers=headers)
@@ -103,6 +109,40 @@ async def invoke_action(request: web.Request) -> web.StreamResponse:
     if result_only:
         return web.json_response(result if result is not None else {}, status=status, headers=headers)
     return web.json_response(Activation.from_doc(record).extended_json(), status=status, headers=headers)
+
+
+async def fire_trigger(request: web.Request) -> web.StreamResponse:
+    """POST .../triggers/{name}: 202 with the trigger activation id, or 204 when no rule is active (spec §3.5)."""
+    firing: Firing | None = request.app.get(FIRING)
+    if firing is None:
+        raise BackendUnavailable("Activations are not available on this server.")
+    identity = request[IDENTITY]
+    firing.throttle(identity)                         # before the lookup, as invokes are (spec §8)
+    payload = await read_payload(request, identity.limits.max_payload_size)
+    activation_id = await firing.fire(identity, request.match_info["namespace"], request.match_info["name"],
+                                      payload, dict(request.headers), request[TID])
+    if activation_id is None:
+        return web.Response(status=204)
+    return web.json_response({"activationId": activation_id}, status=202, headers={ACTIVATION_HEADER: activation_id})
+
+
+async def start_services(app: web.Application) -> None:
+    """On startup, after the activator (roles.py) and the entity service exist: the services of this module."""
+    app[APIS] = Apis(app[STORE])
+    activator = app.get(ACTIVATOR)
+    if activator is None:
+        return                                        # no activations on this server: the routes answer 503
+    launcher = Launcher(activator, app[ENTITIES], app[STORE])
+    app[LAUNCHER] = launcher
+    app[FIRING] = Firing(launcher)
+    app[WEB_ACTIONS] = WebActions(launcher, app[ENTITIES], app[SUBJECTS], app[SETTINGS].max_blocking_wait_ms)
+
+
+async def stop_services(app: web.Application) -> None:
+    """On shutdown, before the activator closes: let compositions and trigger records finish (or cancel them)."""
+    launcher = app.get(LAUNCHER)
+    if launcher is not None:
+        await launcher.close(app[SETTINGS].shutdown_grace_s)
 
 
 def pending_activation(request: web.Request, namespace: str, activation_id: str) -> web.Response | None:

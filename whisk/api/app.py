@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from whisk.api import activate, collections as c, info
+from whisk.api import activate, apigw, collections as c, info
 from whisk.api.auth import basic_auth
 from whisk.api.cors import cors
 from whisk.api.errors import openwhisk_errors, transaction_ids
@@ -80,6 +80,8 @@ def make_app(settings: Settings, store: Store | None, *, manifest: Any = None) -
         app[STORE] = store
         _build_services(app)
     app.on_startup.append(_services_on_startup)
+    app.on_startup.append(activate.start_services)    # after the entity service: launcher, firing, web, APIs
+    app.on_shutdown.append(activate.stop_services)
     add_routes(app.router)
     return app
 
@@ -92,7 +94,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
     for path in ("/api/v1", "/api/v1/"):
         router.add_get(path, info.api_info)
     router.add_get("/api/v1/api-docs", info.api_docs)
-    # Web actions: every method, credentials optional (spec §1.12).
+    # Web actions: every method, credentials optional (spec §1.12); the API gateway's management calls first.
+    router.add_route("*", apigw.MANAGE, apigw.manage)
     router.add_route("*", "/api/v1/web/{tail:.*}", _activation_handler("web_action"))
     # Namespaces and limits.
     for path in ("/api/v1/namespaces", "/api/v1/namespaces/"):
@@ -113,6 +116,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
         for path in (f"{NS}/{{collection:{collection}}}", f"{NS}/{{collection:{collection}}}/"):
             router.add_get(path, c.list_entities)
         _entity_routes(router.add_resource(f"{NS}/{{collection:{collection}}}/{{name}}"), collection)
+    # Routes made by `wsk api create` (APIGW.md), under /api/<tenant uuid>/: last, so /api/v1 always wins.
+    router.add_route("*", apigw.ROUTE, apigw.serve_route)
 
 
 def _entity_routes(resource: web.Resource, collection: str) -> None:

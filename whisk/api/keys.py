@@ -18,6 +18,13 @@ ACTIVATOR = web.AppKey("activator", Any)
 # The entity service and the subjects (authentication); built by make_app once the store is there.
 ENTITIES = web.AppKey("entities", Entities)
 SUBJECTS = web.AppKey("subjects", Subjects)
+# Compositions and the activation routes beyond invoke (set on startup once ACTIVATOR is there; absent otherwise):
+# the launcher (whisk.controller.launcher.Launcher), trigger firing (whisk.controller.fire.Firing), web actions
+# (whisk.controller.web.WebActions) and API routes (whisk.controller.apigw.Apis).
+LAUNCHER = web.AppKey("launcher", Any)
+FIRING = web.AppKey("firing", Any)
+WEB_ACTIONS = web.AppKey("web_actions", Any)
+APIS = web.AppKey("apis", Any)
 # The runtime manifest (whisk.runtimes.manifest.Manifest) when one is loaded: kinds for PUT, runtimes for GET /.
 MANIFEST = web.AppKey("manifest", Any)
 

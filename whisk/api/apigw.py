@@ -1,0 +1,119 @@
+"""The API gateway's HTTP edge (APIGW.md): the management calls the `wsk` CLI and the openwhisk npm client make to
+`/api/v1/web/whisk.system/apimgmt/{createApi,getApi,deleteApi}[.http]`, and the routes they create, served at
+`/api/{tenant}/{base path}{relative path}` by forwarding to the route's web action in process.
+
+Management answers are 200 JSON, refusals 502 `{"error": ...}` (what both clients read as the reason); route misses
+are the gateway's `{"status", "message"}` bodies.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from whisk.api.auth import identify
+from whisk.api.errors import error_response
+from whisk.api.keys import APIS, IDENTITY, SETTINGS
+from whisk.api.web import read_body, respond, status_of
+from whisk.controller.apidoc import ApiFailure
+from whisk.controller.apigw import RouteMiss
+from whisk.controller.invoke import RESERVED
+from whisk.controller.web import WebRequest
+from whisk.entities.errors import BackendUnavailable, Invalid, WhiskError
+
+# Routes (mounted by whisk/api/app.py): the management calls with any extension or none, any method; the routes
+# under a tenant, which is never "v1" (that is the REST API's).
+MANAGE = ("/api/v1/web/whisk.system/apimgmt/{op:(?:createApi|getApi|deleteApi)}"
+          "{ext:(?:\\.(?:http|json|html|text|svg))?}{rest:(?:/.*)?}")
+ROUTE = "/api/{tenant:(?!v1/)[A-Za-z0-9-]+}/{rest:.*}"
+# Parameters upstream binds to the apimgmt package (`final`): a request may not set them.
+BOUND = frozenset({"gwUrl", "gwUrlV2", "gwUser", "gwPwd"})
+CORS_METHODS = "GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS"
+MALFORMED = "The request content was malformed:\n"
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def api_host(request: web.Request) -> str:
+    """Where clients reach this server: WHISK_API_HOST, else the request's own scheme and host."""
+    configured = request.app[SETTINGS].api_host
+    if configured:
+        return configured.rstrip("/")
+    scheme = request.headers.get("X-Forwarded-Proto") or request.scheme
+    return f"{scheme}://{request.host}"
+
+
+async def _params(request: web.Request) -> dict[str, Any]:
+    """Query parameters overlaid by a JSON object body's fields (as the web action got them upstream)."""
+    params: dict[str, Any] = dict(request.query)
+    raw = await read_body(request, request.app[SETTINGS].max_payload_size)
+    if raw.strip():
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            raise Invalid(f"{MALFORMED}{exc}") from None
+        if isinstance(body, dict):
+            params.update(body)
+    if any(k.startswith("__ow_") or k in BOUND for k in params):
+        raise Invalid(RESERVED)
+    return params
+
+
+async def manage(request: web.Request) -> web.Response:
+    apis = request.app.get(APIS)
+    if apis is None:
+        raise BackendUnavailable("API management is not available on this server.")
+    params = await _params(request)
+    identity = request.get(IDENTITY)
+    op = request.match_info["op"]
+    try:
+        if op == "createApi":
+            body = await apis.create(identity, params, api_host(request))
+        elif op == "getApi":
+            body = await apis.get(identity, params, api_host(request))
+        else:
+            body = await apis.delete(identity, params)
+    except ApiFailure as failure:
+        return web.json_response({"error": str(failure)}, status=502, dumps=_compact)
+    return web.json_response(body, dumps=_compact)
+
+
+def _cors(request: web.Request) -> dict[str, str]:
+    return {"Access-Control-Allow-Origin": request.headers.get("Origin", "*"),
+            "Access-Control-Allow-Methods": CORS_METHODS, "Access-Control-Allow-Credentials": "true"}
+
+
+async def serve_route(request: web.Request) -> web.Response:
+    """A request to a created route: the gateway's lookup, then the web action with the gateway's headers."""
+    apis = request.app.get(APIS)
+    if apis is None:
+        raise BackendUnavailable("API routes are not available on this server.")
+    try:
+        routed = await apis.route(request.match_info["tenant"], request.match_info["rest"], request.method.upper())
+    except RouteMiss as miss:
+        return web.json_response({"status": miss.status, "message": miss.message}, status=miss.status,
+                                 dumps=_compact)
+    cors = _cors(request) if routed.cors else {}
+    if routed.preflight:
+        return web.Response(status=200, headers=cors)
+    body = await read_body(request, request.app[SETTINGS].max_payload_size)
+    headers = [(k, v) for k, v in request.headers.items()
+               if not (routed.secure_key is not None and k.lower() == "x-require-whisk-auth")]
+    headers.append(("X-Forwarded-Url", str(request.url)))
+    if routed.secure_key is not None:
+        headers.append(("X-Require-Whisk-Auth", routed.secure_key))
+    forwarded = WebRequest(method=request.method.upper(), tail=routed.tail, headers=tuple(headers),
+                           query=tuple(request.query.items()), query_string=request.rel_url.raw_query_string,
+                           body=body, user=await identify(request))
+    try:
+        response = await respond(request, forwarded)
+    except WhiskError as exc:
+        response = error_response(request, status_of(exc), str(exc), CIMultiDict())  # type: ignore[arg-type]
+    for name, value in cors.items():
+        response.headers[name] = value
+    return response

@@ -1,0 +1,63 @@
+"""The web action route (spec §1.12): `/api/v1/web/{namespace}/{package|default}/{action}[.ext][/path]` for every
+method, credentials optional. The request becomes a `WebRequest`, `whisk.controller.web.WebActions` answers it, and
+its `Answer` becomes the HTTP response (the action's status, headers and body, exactly). The API gateway's routes
+(`whisk.api.apigw`) are served through `respond` too.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from whisk.api.errors import STATUS, error_response
+from whisk.api.keys import IDENTITY, SETTINGS, TID, WEB_ACTIONS
+from whisk.controller.web import WebFailure, WebRequest
+from whisk.controller.webmedia import Answer
+from whisk.entities.errors import BackendUnavailable, TooLarge, WhiskError
+
+
+async def read_body(request: web.Request, max_bytes: int) -> bytes:
+    """The whole body, refused early past the largest payload any namespace may send (413)."""
+    length = request.content_length
+    if length is not None and length > max_bytes:
+        raise TooLarge(f"Request larger than allowed: {length} > {max_bytes} bytes.")
+    body = await request.read()
+    if len(body) > max_bytes:
+        raise TooLarge(f"Request larger than allowed: {len(body)} > {max_bytes} bytes.")
+    return body
+
+
+def status_of(error: WhiskError) -> int:
+    return next(STATUS[c] for c in type(error).__mro__ if c in STATUS)
+
+
+def to_response(request: web.Request, answer: Answer) -> web.Response:
+    headers = CIMultiDict(answer.headers)
+    if answer.error is not None:
+        return error_response(request, answer.status, answer.error, headers)  # type: ignore[arg-type]
+    if answer.content_type is not None:
+        headers["Content-Type"] = answer.content_type
+    return web.Response(status=answer.status, body=answer.body, headers=headers)
+
+
+async def respond(request: web.Request, web_request: WebRequest) -> web.Response:
+    """Serve a web request (also the gateway's forwarded ones); refusals before the answer's headers are known
+    go to the error middleware, later ones are sent here with those headers."""
+    service = request.app.get(WEB_ACTIONS)
+    if service is None:
+        raise BackendUnavailable("Web actions are not available on this server.")
+    try:
+        answer = await service.serve(web_request, request[TID])
+    except WebFailure as failure:
+        return error_response(request, status_of(failure.error), str(failure.error) or "",
+                              CIMultiDict(failure.headers))  # type: ignore[arg-type]
+    return to_response(request, answer)
+
+
+async def web_action(request: web.Request) -> web.StreamResponse:
+    tail = request.match_info["tail"]
+    body = await read_body(request, request.app[SETTINGS].max_payload_size)
+    return await respond(request, WebRequest(
+        method=request.method.upper(), tail=tail, headers=tuple(request.headers.items()),
+        query=tuple(request.query.items()), query_string=request.rel_url.raw_query_string, body=body,
+        user=request.get(IDENTITY)))

@@ -1,0 +1,118 @@
+"""Trigger fire (spec §3.5; OpenWhisk `CTL/Triggers.scala` activate): charge the fire rate, load the trigger, and
+when it has an active rule answer at once with the trigger's activation id while each rule's action is started,
+non-blocking, with the trigger parameters overlaid by the request headers and the payload. The trigger's record,
+with one JSON log line per rule, is stored once every rule's activation was posted.
+
+OpenWhisk posts each rule's activation back to its own REST API with the caller's credentials; this does the same
+steps in process: the invocation throttles, entitlement and `final` check of a POST to the action, per rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+
+from whisk.controller.composition import caller_for
+from whisk.controller.invoke import new_activation_id, now_ms
+from whisk.controller.launcher import Launcher
+from whisk.controller.throttle import RateThrottle
+from whisk.entities.activation import APPLICATION_ERROR, SUCCESS, WHISK_ERROR
+from whisk.entities.errors import (Conflict, Forbidden, Invalid, NotFound, Throttled, TooLarge, Unauthenticated,
+                                   Unprocessable, UnsupportedMediaType, WhiskError)
+from whisk.entities.identity import Identity
+from whisk.entities.parameters import compact
+from whisk.entities.trigger import ACTIVE, RuleLink, Trigger
+
+log = structlog.get_logger(__name__)
+
+# Errors a REST POST would answer with a 4xx: the rule's log line says application error; anything else (5xx) is a
+# whisk error, as OpenWhisk sorts the answers of its internal POST.
+CLIENT_ERRORS = (Invalid, Unauthenticated, Forbidden, NotFound, Conflict, TooLarge, UnsupportedMediaType,
+                 Unprocessable, Throttled)
+INTERNAL = "There was an internal server error."
+HIDDEN_HEADERS = frozenset({"timeout-access"})
+
+
+def inactive(rule: str, action: str) -> str:
+    return f"Rule '{rule}' is inactive, action '{action}' was not activated."
+
+
+def rule_line(rule: str, action: str, status_code: int, *, activation_id: str | None = None,
+              error: str | None = None) -> str:
+    entry: dict[str, Any] = {"statusCode": status_code, "success": status_code == SUCCESS}
+    if activation_id is not None:
+        entry["activationId"] = activation_id
+    else:
+        entry["error"] = error
+    entry.update(rule=rule, action=action)
+    return compact(entry)
+
+
+def arguments(trigger: Trigger, headers: dict[str, str], payload: dict[str, Any] | None) -> dict[str, Any]:
+    """Trigger parameters, overlaid by `__ow_headers` (lower-case names), overlaid by the payload's fields."""
+    shown = {k.lower(): v for k, v in headers.items() if k.lower() not in HIDDEN_HEADERS}
+    return {**trigger.parameters.to_dict(), "__ow_headers": shown, **(payload or {})}
+
+
+class Firing:
+    def __init__(self, launcher: Launcher) -> None:
+        self._launcher = launcher
+        self._entities = launcher.entities
+        self._activator = launcher.activator
+        self._rate = RateThrottle()
+
+    def throttle(self, identity: Identity) -> None:
+        """The namespace's fires per minute (calendar minute; every fire is charged, spec §8)."""
+        self._rate.charge(identity.uuid, identity.limits.fires_per_minute)
+
+    async def fire(self, identity: Identity, namespace: str, name: str, payload: dict[str, Any] | None,
+                   headers: dict[str, str], tid: str) -> str | None:
+        """The trigger activation id, or None (204) when no rule of the trigger is active."""
+        trigger = await self._entities.trigger_to_fire(identity, namespace, name)
+        if not trigger.active_rules():
+            return None
+        activation_id = new_activation_id()
+        record: dict[str, Any] = {
+            "_id": f"{identity.namespace}/{activation_id}", "entityType": "activation",
+            "namespace": identity.namespace, "name": trigger.name, "subject": identity.subject,
+            "activationId": activation_id, "start": now_ms(), "end": 0,
+            "response": {"statusCode": SUCCESS, "result": payload if payload is not None else {}},
+            "logs": [], "version": str(trigger.version), "publish": False, "annotations": [],
+        }
+        args = arguments(trigger, headers, payload)
+        self._launcher.spawn(self._activate_rules(identity, trigger, args, record, tid), "trigger.rules")
+        return activation_id
+
+    async def _activate_rules(self, identity: Identity, trigger: Trigger, args: dict[str, Any],
+                              record: dict[str, Any], tid: str) -> None:
+        rules = list((trigger.rules or {}).items())
+        results = await asyncio.gather(*(self._activate(identity, rule, link, args, tid) for rule, link in rules),
+                                       return_exceptions=True)
+        lines = []
+        for (rule, link), result in zip(rules, results):
+            if isinstance(result, BaseException):   # a bug, not a refusal: still recorded, as OpenWhisk's recover
+                log.error("fire.rule.crashed", rule=rule, error=repr(result))
+                result = rule_line(rule, link.action.doc_id, WHISK_ERROR, error=INTERNAL)
+            lines.append(result)
+        record["logs"] = lines
+        await self._launcher.store_record(record)
+
+    async def _activate(self, identity: Identity, rule: str, link: RuleLink, args: dict[str, Any], tid: str) -> str:
+        action = link.action.doc_id
+        if link.status != ACTIVE:
+            return rule_line(rule, action, APPLICATION_ERROR, error=inactive(rule, action))
+        try:
+            caller = caller_for(identity)
+            self._activator.throttle(caller)
+            path = link.action.path
+            resolved = await self._entities.resolve_action(identity, path.root, path.package, link.action.name)
+            outcome = await self._launcher.start(identity, resolved, args, blocking=False, wait_ms=0, tid=tid,
+                                                 caller=caller)
+        except CLIENT_ERRORS as exc:
+            return rule_line(rule, action, APPLICATION_ERROR, error=str(exc))
+        except WhiskError as exc:
+            log.error("fire.rule.failed", rule=rule, action=action, error=str(exc))
+            return rule_line(rule, action, WHISK_ERROR, error=str(exc) or INTERNAL)
+        return rule_line(rule, action, SUCCESS, activation_id=outcome.activation_id)

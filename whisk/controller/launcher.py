@@ -1,0 +1,124 @@
+"""The one door through which every activation starts (OpenWhisk `PostActionActivation.invokeAction`): a primitive
+action goes to the activator; a sequence (spec §3.6) or a conductor action (§3.7) runs here, in the controller, as
+a chain of blocking component activations whose own record the controller writes.
+
+Invoke, trigger fire and web actions call `start`. Sequences and compositions run each step through `primitive`,
+`sequence` or `composition`, so a sequence inside a composition inside a sequence needs nothing special. The
+launcher keeps the handles of the compositions it runs and of other background work (trigger records), and waits
+for them on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+import structlog
+
+from whisk.controller import conductor, sequence
+from whisk.controller.composition import Run, Step, caller_for, is_conductor, is_sequence
+from whisk.controller.conductor import Accounting
+from whisk.controller.entities import Entities, ResolvedAction
+from whisk.controller.invoke import RESERVED, Activator, Caller, Outcome, new_activation_id, now_ms
+from whisk.entities.action import FINAL
+from whisk.entities.errors import Invalid, WhiskError
+from whisk.entities.identity import Identity
+from whisk.store.base import Store
+
+log = structlog.get_logger(__name__)
+
+# A component's blocking wait: its own time limit plus a minute (OpenWhisk's `timeout + 1.minute`).
+COMPONENT_GRACE_MS = 60_000
+
+
+class Launcher:
+    def __init__(self, activator: Activator, entities: Entities, store: Store) -> None:
+        self.activator = activator
+        self.entities = entities
+        self.store = store
+        self.sequence_limit = entities.system.sequence_length
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # --- background work ----------------------------------------------------------------------------------------
+    def spawn(self, work: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("launcher.task.failed", what=what, error=repr(t.exception()))
+
+        task.add_done_callback(done)
+        return task
+
+    async def close(self, grace_s: float) -> None:
+        """Let running compositions and record writes finish for up to `grace_s`, then cancel the rest."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.warning("launcher.cancelled", count=len(pending))
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    # --- the entry point ------------------------------------------------------------------------------------------
+    async def start(self, identity: Identity, resolved: ResolvedAction, payload: Any, *, blocking: bool,
+                    wait_ms: int, tid: str, caller: Caller | None = None) -> Outcome:
+        """A topmost activation. Blocking callers get the record, or None once `wait_ms` has passed (202)."""
+        run = Run(identity, caller or caller_for(identity), tid, now_ms())
+        if not (is_sequence(resolved) or is_conductor(resolved)):
+            return await self.activator.invoke(
+                run.caller, resolved.action.to_json(code=False), path=resolved.path, binding=resolved.binding,
+                revision=resolved.revision, payload=payload, blocking=blocking, wait_ms=wait_ms, tid=tid)
+        if isinstance(payload, dict) and resolved.action.final_keys & payload.keys():
+            raise Invalid(RESERVED)
+        activation_id = new_activation_id()
+        task = self.spawn(self._compose(run, resolved, payload, activation_id), "composition")
+        if not blocking:
+            return Outcome(activation_id, None)
+        try:
+            record = await asyncio.wait_for(asyncio.shield(task), wait_ms / 1000)
+        except asyncio.TimeoutError:
+            return Outcome(activation_id, None)
+        return Outcome(activation_id, record)
+
+    async def _compose(self, run: Run, resolved: ResolvedAction, payload: Any, activation_id: str) -> dict[str, Any]:
+        if is_sequence(resolved):
+            record, _ = await self.sequence(run, resolved, payload, cause=None, count=0, activation_id=activation_id)
+            return record
+        return await self.composition(run, resolved, payload, cause=None, accounting=None,
+                                      activation_id=activation_id)
+
+    # --- steps of a composition -----------------------------------------------------------------------------------
+    async def sequence(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str | None, count: int,
+                       activation_id: str | None = None) -> tuple[dict[str, Any], int]:
+        """Run a sequence to its end; (its record, the atomic actions run so far in the whole tree)."""
+        return await sequence.run(self, run, resolved, payload, activation_id=activation_id or new_activation_id(),
+                                  cause=cause, count=count)
+
+    async def composition(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str | None,
+                          accounting: Accounting | None, activation_id: str | None = None) -> dict[str, Any]:
+        """Run a conductor action's composition to its end; its record."""
+        return await conductor.run(self, run, resolved, payload, activation_id=activation_id or new_activation_id(),
+                                   cause=cause, accounting=accounting)
+
+    async def primitive(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str) -> Step:
+        """A blocking activation of a primitive action on behalf of a composition. Components are not subject to
+        the `final` check: OpenWhisk makes it at the REST edge only, and a component's input is the previous
+        component's result, not a request."""
+        action = resolved.action.to_json(code=False)
+        action["annotations"] = [a for a in action["annotations"] if a.get("key") != FINAL]
+        wait_ms = resolved.action.limits.timeout + COMPONENT_GRACE_MS
+        outcome = await self.activator.invoke(
+            run.caller, action, path=resolved.path, binding=resolved.binding, revision=resolved.revision,
+            payload=payload, blocking=True, wait_ms=wait_ms, tid=run.tid, cause=cause)
+        return Step(outcome.activation_id, outcome.record)
+
+    async def store_record(self, record: dict[str, Any]) -> None:
+        try:
+            await self.store.put_activation(record)
+        except WhiskError as exc:   # the record is still the caller's answer; losing the stored copy is logged
+            log.error("launcher.record.store_failed", activation_id=record.get("activationId"), error=str(exc))

@@ -1,0 +1,205 @@
+"""Web actions (spec §1.12; OpenWhisk `CTL/WebActions.scala`): an action annotated `web-export: true` answers
+`/api/v1/web/{namespace}/{package|default}/{action}[.ext][/path]` for any method, with or without credentials.
+
+The steps: find the namespace's owner and the exported action (anything missing is 404, never 403); charge the
+owner's throttles (the owner pays); check the body against the owner's payload limit; answer CORS and OPTIONS
+unless the action handles them (`web-custom-options`); enforce `require-whisk-auth`; build the arguments from the
+request (`__ow_*`, query, body; or `__ow_query`/`__ow_body` for `raw-http`); invoke blocking; project the result
+and transcode it for the extension (`webmedia`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from whisk.controller.composition import caller_for
+from whisk.controller.entities import Entities, ResolvedAction
+from whisk.controller.invoke import RESERVED
+from whisk.controller.launcher import Launcher
+from whisk.controller.subjects import Subjects
+from whisk.controller.webmedia import (DEFAULT_EXTENSION, EXTENSIONS, NO_BODY, Answer, decode_body, project,
+                                       transcode)
+from whisk.entities.action import RAW_HTTP, REQUIRE_WHISK_AUTH, WEB_CUSTOM_OPTIONS, WEB_EXPORT
+from whisk.entities.errors import (Conflict, Forbidden, Invalid, NotFound, TooLarge, Unauthenticated, Unprocessable,
+                                   WhiskError)
+from whisk.entities.identity import Identity
+from whisk.entities.names import is_name
+from whisk.entities.parameters import Parameters
+
+ACTIVATION_HEADER = "x-openwhisk-activation-id"
+RESERVED_ARGS = frozenset({"__ow_method", "__ow_headers", "__ow_path", "__ow_user", "__ow_query", "__ow_body"})
+CORS_METHODS = "OPTIONS, GET, DELETE, POST, PUT, HEAD, PATCH"
+CORS_ALLOW_HEADERS = "Authorization, Origin, X-Requested-With, Content-Type, Accept, User-Agent"
+NOT_READY = "Response not yet ready."
+UNAUTHORIZED = "The resource requires authentication, which was not supplied with the request"
+REQUIRE_AUTH_HEADER = "x-require-whisk-auth"
+DEFAULT_PACKAGE = "default"
+
+
+class WebFailure(Exception):
+    """A refusal after the answer's headers (CORS, activation id) are known: the edge sends `error` with them."""
+
+    def __init__(self, error: WhiskError, headers: list[tuple[str, str]]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.headers = headers
+
+
+@dataclass(frozen=True, slots=True)
+class WebRequest:
+    method: str                                  # upper case
+    tail: str                                    # "ns/pkg/action[.ext][/more/path]", after /api/v1/web/
+    headers: tuple[tuple[str, str], ...]
+    query: tuple[tuple[str, str], ...]           # decoded pairs
+    query_string: str                            # as sent
+    body: bytes
+    user: Identity | None                        # the caller, when valid credentials came along
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        return next((v for k, v in self.headers if k.lower() == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    namespace: str
+    package: str | None
+    name: str
+    extension: str
+    path: str                                    # `__ow_path`: what follows the action segment, "" if nothing
+
+
+def parse_target(tail: str) -> Target:
+    parts = tail.split("/")
+    if len(parts) < 3:
+        raise NotFound()
+    namespace, package, segment = parts[0], parts[1], parts[2]
+    name, extension = segment, DEFAULT_EXTENSION
+    for ext in EXTENSIONS:
+        if segment.endswith(ext):
+            name, extension = segment[:-len(ext)], ext
+            break
+    if not (is_name(namespace) and is_name(package) and is_name(name)):
+        raise NotFound()
+    rest = parts[3:]
+    return Target(namespace, None if package == DEFAULT_PACKAGE else package, name, extension,
+                  "/" + "/".join(rest) if rest else "")
+
+
+def cors_headers(request: WebRequest) -> list[tuple[str, str]]:
+    asked = request.header("access-control-request-headers")
+    return [("Access-Control-Allow-Origin", "*"), ("Access-Control-Allow-Methods", CORS_METHODS),
+            ("Access-Control-Allow-Headers", asked if asked is not None else CORS_ALLOW_HEADERS)]
+
+
+def authorized(annotations: Parameters, request: WebRequest) -> bool:
+    """`require-whisk-auth`: a string or number must equal the X-Require-Whisk-Auth header; `true` needs valid
+    OpenWhisk credentials; absent or false leaves the action open."""
+    if REQUIRE_WHISK_AUTH not in annotations:
+        return True
+    required = annotations[REQUIRE_WHISK_AUTH]
+    if required is None or required is False:
+        return True
+    if required is True:
+        return request.user is not None
+    if isinstance(required, str):
+        return request.header(REQUIRE_AUTH_HEADER) == required
+    if isinstance(required, int | float):
+        return request.header(REQUIRE_AUTH_HEADER) == str(required)
+    return False
+
+
+def arguments(request: WebRequest, path: str, body: Any, raw: bool) -> dict[str, Any]:
+    """The action's arguments (later keys win): request context, then query, then a JSON object body's fields."""
+    args: dict[str, Any] = {"__ow_method": request.method.lower(),
+                            "__ow_headers": {k.lower(): v for k, v in request.headers}, "__ow_path": path}
+    if request.user is not None:
+        args["__ow_user"] = request.user.namespace
+    if raw:
+        args["__ow_query"] = request.query_string
+    else:
+        args.update(dict(request.query))
+    if body is NO_BODY:
+        if raw:
+            args["__ow_body"] = ""
+    elif isinstance(body, dict) and not raw:
+        args.update(body)
+    else:
+        args["__ow_body"] = body
+    return args
+
+
+def check_overrides(request: WebRequest, body: Any, frozen: frozenset[str] | set[str]) -> None:
+    keys = {k for k, _ in request.query} | (set(body) if isinstance(body, dict) else set())
+    if keys & frozen:
+        raise Invalid(RESERVED)
+
+
+def merge_headers(defaults: list[tuple[str, str]], given: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """`given` wins over a default of the same name."""
+    names = {k.lower() for k, _ in given}
+    return [(k, v) for k, v in defaults if k.lower() not in names] + given
+
+
+class WebActions:
+    def __init__(self, launcher: Launcher, entities: Entities, subjects: Subjects, max_wait_ms: int) -> None:
+        self._launcher = launcher
+        self._entities = entities
+        self._subjects = subjects
+        self._max_wait_ms = max_wait_ms
+
+    async def serve(self, request: WebRequest, tid: str) -> Answer:
+        """The answer to one web request; refusals raise domain errors, or WebFailure once headers are decided."""
+        target = parse_target(request.tail)
+        owner = await self._subjects.identity_of(target.namespace)
+        if owner is None:
+            raise NotFound()
+        resolved = await self._find(owner, target)
+        annotations = resolved.action.annotations
+        if annotations.get(WEB_EXPORT) is not True:
+            raise NotFound()
+        self._launcher.activator.throttle(caller_for(owner))
+        limit = owner.limits.max_payload_size
+        if len(request.body) > limit:
+            raise TooLarge(f"Request larger than allowed: {len(request.body)} > {limit} bytes.")
+        custom_options = annotations.get(WEB_CUSTOM_OPTIONS) is True
+        cors = [] if custom_options else cors_headers(request)
+        if request.method == "OPTIONS" and not custom_options:
+            return Answer(200, cors)
+        try:
+            if request.method != "OPTIONS" and not authorized(annotations, request):
+                raise Unauthenticated(UNAUTHORIZED)
+            answer = await self._run(request, target, owner, resolved, tid)
+        except WhiskError as exc:
+            raise WebFailure(exc, cors) from None
+        except WebFailure as failure:
+            failure.headers = merge_headers(cors, failure.headers)
+            raise
+        answer.headers = merge_headers(cors, answer.headers)
+        return answer
+
+    async def _find(self, owner: Identity, target: Target) -> ResolvedAction:
+        try:
+            return await self._entities.resolve_action(owner, target.namespace, target.package, target.name)
+        except (NotFound, Forbidden, Conflict, Invalid, Unprocessable):
+            raise NotFound() from None
+
+    async def _run(self, request: WebRequest, target: Target, owner: Identity, resolved: ResolvedAction,
+                   tid: str) -> Answer:
+        raw = resolved.action.annotations.get(RAW_HTTP) is True
+        body = decode_body(request.body, request.header("content-type"), raw)
+        if not raw:
+            check_overrides(request, body, RESERVED_ARGS | resolved.action.final_keys)
+        args = arguments(request, target.path, body, raw)
+        outcome = await self._launcher.start(owner, resolved, args, blocking=True, wait_ms=self._max_wait_ms,
+                                             tid=tid)
+        activation = [(ACTIVATION_HEADER, outcome.activation_id)]
+        if outcome.record is None:
+            return Answer(202, activation, error=NOT_READY)
+        try:
+            answer = transcode(target.extension, project(outcome.record.get("response") or {}))
+        except WhiskError as exc:
+            raise WebFailure(exc, activation) from None
+        answer.headers = activation + answer.headers
+        return answer

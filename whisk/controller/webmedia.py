@@ -1,0 +1,295 @@
+"""Web action media (spec §1.12; OpenWhisk `CTL/WebActions.scala` `WhiskWebActionsApi`): reading a request body
+into an action argument, and turning an activation's result into an HTTP answer for the extension asked for
+(`.json`, `.html`, `.svg`, `.text`, `.http`). Pure functions; refusals are domain errors with OpenWhisk's texts.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qsl
+
+from whisk.entities.activation import APPLICATION_ERROR, SUCCESS
+from whisk.entities.errors import Invalid, NotFound
+from whisk.entities.exec import is_binary_code
+
+PROPERTY_NOT_FOUND = "Response does not include requested property."
+ERROR_PROCESSING = "There was an error processing your request."
+UNKNOWN_CONTENT_TYPE = "Response did not specify a known content-type."
+CONTENT_TYPE_MISMATCH = "Response type in header did not match generated content type."
+MALFORMED = "The request content was malformed:\n"
+EXTENSIONS = (".http", ".json", ".html", ".svg", ".text")
+DEFAULT_EXTENSION = ".http"
+
+
+def invalid_media(media: str) -> Invalid:
+    return Invalid(f"Response is not valid '{media}'.")
+
+
+# --- media types -------------------------------------------------------------------------------------------------
+
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_MEDIA = re.compile(rf"\s*({_TOKEN})/({_TOKEN})\s*((?:;\s*{_TOKEN}\s*=\s*(?:\"[^\"]*\"|[^;\s]*)\s*)*);?\s*")
+_PARAM = re.compile(rf";\s*({_TOKEN})\s*=\s*(\"[^\"]*\"|[^;\s]*)")
+# Registered non-binary application types (Pekko's MediaTypes with a charset); text/* is always textual.
+_TEXTUAL = frozenset({"application/json", "application/javascript", "application/ecmascript", "application/xml",
+                      "application/xhtml+xml", "application/x-www-form-urlencoded", "application/rss+xml",
+                      "application/atom+xml", "application/soap+xml", "application/x-javascript"})
+_BINARY_FAMILIES = frozenset({"image", "audio", "video", "font", "multipart"})
+
+
+@dataclass(frozen=True, slots=True)
+class MediaType:
+    main: str
+    sub: str
+    params: dict[str, str] = field(default_factory=dict, hash=False)
+
+    @classmethod
+    def parse(cls, text: str) -> MediaType | None:
+        m = _MEDIA.fullmatch(text or "")
+        if m is None:
+            return None
+        params = {k.lower(): v.strip('"') for k, v in _PARAM.findall(m.group(3))}
+        return cls(m.group(1).lower(), m.group(2).lower(), params)
+
+    @property
+    def value(self) -> str:
+        return f"{self.main}/{self.sub}"
+
+    @property
+    def charset(self) -> str | None:
+        return self.params.get("charset")
+
+    @property
+    def is_json(self) -> bool:
+        return self.value == "application/json" or self.sub.endswith("+json")
+
+    @property
+    def is_binary(self) -> bool:
+        """Pekko's split: text/*, registered textual types and any type with a charset are text; the rest bytes."""
+        if self.main in _BINARY_FAMILIES:
+            return True
+        if self.main == "text" or self.charset is not None or self.value in _TEXTUAL:
+            return False
+        return not (self.sub.endswith("+json") or self.sub.endswith("+xml"))
+
+    def render(self) -> str:
+        """The Content-Type of an answer: text types carry a charset (UTF-8 unless given); JSON has none."""
+        if self.is_binary or (self.is_json and self.charset is None):
+            return self.value if not self.params else self.value + "".join(f"; {k}={v}" for k, v in self.params.items())
+        params = {"charset": "UTF-8", **self.params} if self.charset is None else self.params
+        return self.value + "".join(f"; {k}={v}" for k, v in params.items())
+
+
+# --- request bodies ---------------------------------------------------------------------------------------------
+
+NO_BODY = object()   # an empty request body (distinct from a JSON null)
+
+
+def decode_body(body: bytes, content_type: str | None, raw: bool) -> Any:
+    """A request body as an action argument: JSON parsed, forms as objects of strings, other text as a string,
+    bytes as base64. Raw actions get JSON and bytes base64-encoded and everything else as text."""
+    if not body:
+        return NO_BODY
+    media = MediaType.parse(content_type) if content_type else None
+    if media is None:
+        media = MediaType("application", "octet-stream")      # what Pekko assumes of an untyped entity
+    if media.is_json and not raw:
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise Invalid(f"{MALFORMED}{exc}") from None
+    if media.value == "application/x-www-form-urlencoded" and not raw:
+        return dict(parse_qsl(body.decode(media.charset or "utf-8", "replace"), keep_blank_values=True))
+    if media.is_binary or media.value == "application/json":
+        return base64.b64encode(body).decode("ascii")
+    return body.decode(_codec(media.charset), "replace")
+
+
+def _codec(charset: str | None) -> str:
+    if charset:
+        try:
+            "".encode(charset)
+            return charset
+        except LookupError:
+            pass
+    return "utf-8"
+
+
+# --- results ----------------------------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class Answer:
+    """An HTTP answer made from a result: status, headers (never Content-Type), body and its Content-Type; or,
+    with `error`, OpenWhisk's error body with that message (e.g. 202 "Response not yet ready.")."""
+
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes | None = None
+    content_type: str | None = None
+    error: str | None = None
+
+
+def compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def project(response: dict[str, Any]) -> Any:
+    """What a web action answers with (a stored `response`): the result on success, the value of its `error` on
+    an application error; other failures are refused."""
+    code = int(response.get("statusCode", SUCCESS))
+    result = response.get("result")
+    if code == SUCCESS:
+        return result if result is not None else {}
+    if code == APPLICATION_ERROR:
+        if isinstance(result, dict) and "error" in result:
+            return result["error"]
+        raise NotFound(PROPERTY_NOT_FOUND)
+    raise Invalid(ERROR_PROCESSING)
+
+
+def transcode(extension: str, value: Any) -> Answer:
+    return _TRANSCODERS[extension](value)
+
+
+def _as_json(value: Any) -> Answer:
+    if not isinstance(value, dict | list):
+        raise invalid_media("application/json")
+    return Answer(200, body=compact(value).encode(), content_type="application/json")
+
+
+def _field(value: Any, *names: str) -> Any:
+    """An object's first present field among `names` (OpenWhisk: `body` orElse `html`), else the value itself."""
+    if isinstance(value, dict):
+        for name in names:
+            if name in value:
+                return value[name]
+        return None
+    return value
+
+
+def _as_html(value: Any) -> Answer:
+    html = _field(value, "body", "html")
+    if not isinstance(html, str):
+        raise invalid_media("text/html")
+    return Answer(200, body=html.encode(), content_type="text/html; charset=UTF-8")
+
+
+def _as_svg(value: Any) -> Answer:
+    svg = _field(value, "body", "svg")
+    if not isinstance(svg, str):
+        raise invalid_media("image/svg+xml")
+    return Answer(200, body=svg.encode(), content_type="image/svg+xml")
+
+
+def _as_text(value: Any) -> Answer:
+    if isinstance(value, dict):
+        if "body" not in value and "text" not in value:
+            raise NotFound(PROPERTY_NOT_FOUND)
+        value = value["body"] if "body" in value else value["text"]
+    if isinstance(value, dict | list):
+        text = pretty(value)
+    elif isinstance(value, str):
+        text = value
+    elif value is None or isinstance(value, bool):
+        text = compact(value)
+    else:
+        text = str(value)
+    return Answer(200, body=text.encode(), content_type="text/plain; charset=UTF-8")
+
+
+# --- .http: the result says status, headers and body -------------------------------------------------------------
+
+_HEADER_NAME = re.compile(_TOKEN)
+# Headers the server computes itself; an action's copy would contradict the body actually sent.
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
+
+
+def _header_values(name: str, value: Any) -> list[tuple[str, str]]:
+    if isinstance(value, bool):
+        return [(name, compact(value))]
+    if isinstance(value, str):
+        if "\r" in value or "\n" in value:
+            raise invalid_media("message/http")
+        return [(name, value)]
+    if isinstance(value, int | float):
+        return [(name, str(value))]
+    if isinstance(value, list):
+        return [pair for inner in value for pair in _header_values(name, inner)]
+    raise invalid_media("message/http")
+
+
+def _headers(value: Any) -> list[tuple[str, str]]:
+    if not isinstance(value, dict):
+        raise invalid_media("message/http")
+    out: list[tuple[str, str]] = []
+    for name, v in value.items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise invalid_media("message/http")
+        out.extend(_header_values(name, v))
+    return out
+
+
+def _status(value: Any) -> int:
+    if isinstance(value, bool):
+        raise invalid_media("message/http")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise invalid_media("message/http") from None
+    if not isinstance(value, int):
+        raise invalid_media("message/http")
+    try:
+        return HTTPStatus(value).value
+    except ValueError:
+        raise invalid_media("message/http") from None
+
+
+def _as_http(value: Any) -> Answer:
+    if not isinstance(value, dict):
+        raise invalid_media("message/http")
+    headers = _headers(value["headers"]) if "headers" in value else []
+    code = _status(value["statusCode"]) if "statusCode" in value else None
+    declared = next((v for k, v in headers if k.lower() == "content-type"), None)
+    kept = [(k, v) for k, v in headers if k.lower() != "content-type" and k.lower() not in _FRAMING]
+    body = value.get("body")
+    if body is None or body == "":
+        return Answer(code or 204, kept)
+    if isinstance(body, str):
+        media = MediaType.parse(declared) if declared is not None else MediaType("text", "html")
+        if media is None:
+            raise Invalid(UNKNOWN_CONTENT_TYPE)
+        return Answer(code or 200, kept, _text_body(body, media), media.render())
+    media = MediaType.parse(declared) if declared is not None else MediaType("application", "json")
+    if media is None or not media.is_json:
+        raise Invalid(CONTENT_TYPE_MISMATCH)
+    text = compact(body) if media.value == "application/json" else pretty(body)
+    return Answer(code or 200, kept, text.encode(), media.render())
+
+
+def _text_body(body: str, media: MediaType) -> bytes:
+    """A string body: bytes types carry base64 (as does, for old actions, a base64-looking JSON string)."""
+    if media.is_binary or (media.is_json and is_binary_code(body)):
+        try:
+            return base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            raise Invalid(CONTENT_TYPE_MISMATCH) from None
+    try:
+        return body.encode(_codec(media.charset))
+    except UnicodeEncodeError:
+        raise Invalid(CONTENT_TYPE_MISMATCH) from None
+
+
+_TRANSCODERS = {".json": _as_json, ".html": _as_html, ".svg": _as_svg, ".text": _as_text, ".http": _as_http}
