@@ -15,6 +15,7 @@ from whisk.api.body import read_json
 from whisk.api.keys import ENTITIES, IDENTITY
 from whisk.api.query import epoch_ms, flag, malformed, paging
 from whisk.controller.activations import ActivationFilter
+from whisk.controller.collection import Collection
 from whisk.controller.entitlement import READ, Resource
 from whisk.controller.entities import Entities
 from whisk.entities.errors import Invalid, NotFound
@@ -43,7 +44,7 @@ def _address(request: web.Request) -> tuple[Entities, Identity, EntityPath, str]
     return entities, identity, path, request.match_info["name"]
 
 
-def _collection(request: web.Request, entities: Entities):  # noqa: ANN202
+def _collection(request: web.Request, entities: Entities) -> Collection:
     return entities.collections[request.match_info["collection"]]
 
 

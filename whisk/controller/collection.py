@@ -14,6 +14,7 @@ from whisk.entities.errors import Conflict, Invalid, NotFound, TooLarge
 from whisk.entities.exec import KindResolver
 from whisk.entities.identity import Identity
 from whisk.entities.names import EntityName, EntityPath
+from whisk.store.base import Store
 
 MALFORMED = "The request content was malformed:\n"
 
@@ -34,7 +35,7 @@ class Collection:
         self.resolve_kind = resolve_kind
 
     @property
-    def store(self):  # noqa: ANN201 - the Store port
+    def store(self) -> Store:
         return self.repo.store
 
     # --- list -----------------------------------------------------------------------------------------------------
