@@ -105,13 +105,15 @@ async def _stop(daemon: DockerDaemon, grace_s: float = 30.0) -> None:
         await proc.wait()
 
 
-async def stop_dockerd(daemon: DockerDaemon) -> None:
-    try:
-        async with aiodocker.Docker(url=daemon.url) as docker:
-            for container in await docker.containers.list(all=True):
-                await container.delete(force=True)
-    except aiodocker.DockerError:
-        pass        # a daemon that no longer answers has no containers to remove
+async def stop_dockerd(daemon: DockerDaemon, wipe: bool = True) -> None:
+    """Remove the containers, stop the daemon; with wipe=False keep its data (images) for another start."""
+    if wipe:
+        try:
+            async with aiodocker.Docker(url=daemon.url) as docker:
+                for container in await docker.containers.list(all=True):
+                    await container.delete(force=True)
+        except aiodocker.DockerError:
+            pass        # a daemon that no longer answers has no containers to remove
     await _stop(daemon)
     # dockerd leaves exec/netns/default (nsfs) mounted after every stop (DOCKER.md §1).
     prefix = str(daemon.root) + "/"
@@ -120,7 +122,8 @@ async def stop_dockerd(daemon: DockerDaemon) -> None:
     for point in points:
         umount = await asyncio.create_subprocess_exec("umount", "-l", point)
         await umount.wait()
-    shutil.rmtree(daemon.root, ignore_errors=True)
+    if wipe:
+        shutil.rmtree(daemon.root, ignore_errors=True)
 
 
 async def build_images(daemon: DockerDaemon) -> str:
