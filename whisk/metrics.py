@@ -248,6 +248,17 @@ class BalancerState:
     in_flight_memory_mb: int = 0
     forced_total: int = 0             # completions forced by the ack timeout since start
 
+    @classmethod
+    def of(cls, balancer: Any) -> BalancerState:
+        """Read a LeanBalancer or ShardingBalancer: `invokers()` ({"invoker0": "up", ...}) and its `book`."""
+        invokers: dict[str, int] = {}
+        for state in balancer.invokers().values():
+            invokers[state] = invokers.get(state, 0) + 1
+        book = balancer.book
+        entries = book.entries()
+        return cls(invokers=invokers, in_flight=len(entries), in_flight_memory_mb=sum(e.memory_mb for e in entries),
+                   forced_total=book.forced_total)
+
 
 class _Watched(Collector):
     def __init__(self) -> None:
@@ -321,5 +332,6 @@ def watch_pool(read: Callable[[], PoolState | Mapping[str, Any]]) -> Callable[[]
 
 
 def watch_balancer(read: Callable[[], BalancerState]) -> Callable[[], None]:
-    """Export a balancer's state, read at each scrape (on the event loop); returns the call that stops it."""
+    """Export a balancer's state, read at each scrape (on the event loop):
+    `watch_balancer(lambda: BalancerState.of(balancer))`. Returns the call that stops it."""
     return _watch(_watched.balancers, read)

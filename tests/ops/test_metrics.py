@@ -207,3 +207,32 @@ async def test_scrape_a_real_server_after_activations(guest: aiohttp.ClientSessi
     assert delta("openwhisk_action_coldStarts_total", **series) >= 1
     # Store calls are timed, by operation.
     assert delta("whisk_backend_operation_seconds_count", port="store", op="put_activation") >= 3
+
+
+async def test_balancer_state_of_a_real_lean_balancer() -> None:
+    from whisk.loadbalancer.book import Entry
+    from whisk.loadbalancer.lean import LeanBalancer
+    from whisk.messaging.memory import MemoryBus
+
+    async with MemoryBus() as bus, LeanBalancer(bus, controller=0) as balancer:
+        for n, memory in enumerate((256, 512)):
+            balancer.book.add(Entry(activation_id=f"a{n}", namespace_uuid="u", namespace="guest",
+                                    action_path="guest/x", invoker=0, memory_mb=memory, concurrency=1,
+                                    blocking=False, started=time.monotonic()), timeout_ms=60_000)
+        stop = metrics.watch_balancer(lambda: metrics.BalancerState.of(balancer))
+        try:
+            assert value("whisk_loadbalancer_activations_in_flight") == 2
+            assert value("whisk_loadbalancer_memory_in_flight_bytes") == 768 * metrics.MB
+            assert value("whisk_loadbalancer_completions_forced_total") == 0
+            assert value("whisk_loadbalancer_invokers", state="up") == 0        # lean: no health protocol
+        finally:
+            stop()
+
+
+async def test_pool_and_balancer_gauges_on_a_real_server(guest: aiohttp.ClientSession) -> None:
+    """Needs roles.py to watch the pool (metrics.watch_pool) and the balancer (metrics.watch_balancer)."""
+    samples = await _scrape(guest)
+    names = {name for name, _labels in samples}
+    assert {"whisk_pool_containers", "whisk_pool_memory_limit_bytes", "whisk_pool_buffered_runs",
+            "whisk_loadbalancer_activations_in_flight", "whisk_loadbalancer_memory_in_flight_bytes"} <= names
+    assert _get(samples, "whisk_pool_memory_limit_bytes") > 0
