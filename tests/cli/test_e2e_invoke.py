@@ -168,7 +168,7 @@ async def _read_until(stream: asyncio.StreamReader, pattern: str, deadline: floa
 
 
 async def test_poll_streams_new_activations_until_terminated(wsk: Wsk, echo: str) -> None:
-    invoked(await wsk("action", "invoke", echo, "-b"), echo)     # an older one: poll must not report it
+    older, _ = invoked(await wsk("action", "invoke", echo, "-b"), echo)   # stored before poll starts: not shown
     poll = await wsk.start("activation", "poll", echo)
     try:
         deadline = time.monotonic() + 30
@@ -176,8 +176,9 @@ async def test_poll_streams_new_activations_until_terminated(wsk: Wsk, echo: str
         head = await _read_until(poll.stdout, "Polling for activation logs", deadline)
         assert head == ["Enter Ctrl-c to exit.", "Polling for activation logs"]
         activation_id, _ = invoked(await wsk("action", "invoke", echo, "-p", "name", "Poll"), echo)
-        lines = await _read_until(poll.stdout, rf"Activation: '{re.escape(echo)}' \({ID}\)", deadline)
-        assert lines[-2:] == ["", f"Activation: '{echo}' ({activation_id})"]
+        lines = await _read_until(poll.stdout, re.escape(f"Activation: '{echo}' ({activation_id})"), deadline)
+        assert lines == ["", f"Activation: '{echo}' ({activation_id})"]
+        assert older not in " ".join(lines)
         body = await _read_until(poll.stdout, r"\]", deadline)
         assert any(line.endswith('stdout: hello from Poll",') for line in body), body
         poll.send_signal(signal.SIGTERM)
@@ -223,6 +224,18 @@ async def test_trigger_feed_lifecycle(wsk: Wsk, tmp_path: Path, invoke_ready: No
     record_text, _, last = deleted.out.rstrip("\n").rpartition("\n")
     assert last == f"ok: deleted trigger {trigger}"
     assert json.loads(record_text)["response"]["result"]["event"] == "DELETE"
+
+    # Extended mode: -T parameters stay on the trigger, -F parameters go to the feed only.
+    extended = await wsk("trigger", "create", trigger, "--feed", feed, "-F", "extra", "5", "-T", "level", "1")
+    assert extended.code == 0, extended.err
+    _, rest = invoked(extended, feed)
+    assert json.loads(rest.rpartition("ok: created")[0])["response"]["result"]["extra"] == 5
+    updated = await wsk("trigger", "update", trigger, "-F", "extra", "6")
+    record_text, _, last = updated.out.rstrip("\n").rpartition("\n")
+    assert last == f"ok: updated trigger {trigger}"
+    assert json.loads(record_text)["response"]["result"] == {"event": "UPDATE", "trigger": f"/_/{trigger}",
+                                                             "keyed": True, "extra": 6}
+    assert (await wsk("trigger", "delete", trigger)).code == 0
 
     refused = await wsk("trigger", "create", trigger, "--feed", feed, "-p", "refuse", "true")
     assert refused.code == 246

@@ -15,10 +15,9 @@ from typing import Any
 from whisk.cli.errors import USAGE, CliError
 
 _PAIRS = {"-p": "params", "--param": "params", "-a": "annotations", "--annotation": "annotations",
-          "-F": "feed_params", "--feed-param": "feed_params", "-T": "trigger_params", "--trigger-param": "trigger_params"}
+          "-F": "feed_params", "--feed-param": "feed_params",
+          "-T": "trigger_params", "--trigger-param": "trigger_params"}
 _FILES = {"-P": "params", "--param-file": "params", "-A": "annotations", "--annotation-file": "annotations"}
-# The long names the parser must refuse in `--name=value` form: only the space-separated form is supported.
-PREPASS_LONG = ("param", "annotation", "feed-param", "trigger-param", "param-file", "annotation-file")
 
 
 @dataclass

@@ -94,7 +94,9 @@ class Api:
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Api:
-        self._session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
+        # No client-side timeout, as `wsk`: a blocking invoke waits as long as the server lets it.
+        self._session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT},
+                                              timeout=aiohttp.ClientTimeout(total=None))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
