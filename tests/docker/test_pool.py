@@ -1,0 +1,120 @@
+"""The container pool over the docker:// backend: cold, warm, pause after the grace period, resume, idle removal,
+prewarms, and the faults (OOM, timeout, crash), each seen through Docker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import aiodocker
+import pytest
+import pytest_asyncio
+
+from tests.containerpool.jobs import NODE, PY, job
+from tests.containerpool.support import make_pool, ok
+from tests.docker.conftest import NODEJS_IMAGE, PYTHON_IMAGE, labelled
+from whisk.containerpool.clock import ManualClock
+from whisk.containerpool.docker import DockerContainerFactory
+from whisk.containerpool.pool import ContainerPool
+from whisk.runtimes.manifest import Manifest, load_manifest
+
+pytestmark = pytest.mark.docker
+
+IMAGES = {PY: PYTHON_IMAGE, NODE: NODEJS_IMAGE}
+WARNING = "The action did not initialize or run as expected. Log data might be missing."
+
+
+def djob(code: str | None = None, kind: str = PY, **kw):
+    return job(code, kind, image=IMAGES[kind], **kw)
+
+
+@pytest.fixture(scope="module")
+def manifest() -> Manifest:
+    return load_manifest()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def pool(factory: DockerContainerFactory, manifest: Manifest, clock: ManualClock,
+               docker: aiodocker.Docker) -> AsyncIterator[ContainerPool]:
+    made = make_pool(factory, manifest, clock, memory_mb=2048)
+    await made.start()
+    yield made
+    await made.close()
+    assert await labelled(docker, factory.invoker) == []
+
+
+async def state(docker: aiodocker.Docker, invoker: int) -> list[dict]:
+    return [(await docker.containers.container(i).show())["State"] for i in await labelled(docker, invoker)]
+
+
+async def test_cold_warm_pause_resume_and_idle_removal(pool: ContainerPool, factory: DockerContainerFactory,
+                                                       clock: ManualClock, docker: aiodocker.Docker) -> None:
+    first = await pool.run(djob(value={"n": 1}))
+    assert ok(first) == {"n": 1} and first.container_start == "cold" and first.init_ms is not None
+    assert first.logs == []                                       # the echo action prints nothing
+    second = await pool.run(djob(value={"n": 2}))
+    assert ok(second) == {"n": 2} and second.container_start == "warmed"
+    [before] = await labelled(docker, factory.invoker)
+
+    clock.advance(10)                                             # the pause grace is over: docker pause
+    assert pool.stats()["containers"] == {"paused": 1}
+    await _until_state(docker, factory.invoker, lambda s: s["Paused"])
+    third = await pool.run(djob(value={"n": 3}))                  # unpause, then /run
+    assert ok(third) == {"n": 3} and third.container_start == "warmed"
+    assert await labelled(docker, factory.invoker) == [before]
+    assert [s["Paused"] for s in await state(docker, factory.invoker)] == [False]
+
+    clock.advance(10)
+    clock.advance(600)                                            # idle timeout: removed
+    await _until_state(docker, factory.invoker, None)
+    assert pool.stats()["containers"] == {}
+
+
+async def _until_state(docker: aiodocker.Docker, invoker: int, check) -> None:
+    """Wait until every container of the invoker passes `check`; with None, until there are none."""
+    end = time.monotonic() + 20
+    while True:
+        states = await state(docker, invoker)
+        if (check is None and not states) or (check is not None and states and all(check(s) for s in states)):
+            return
+        assert time.monotonic() < end, states
+        await asyncio.sleep(0.02)
+
+
+async def test_prewarms(factory: DockerContainerFactory, manifest: Manifest, docker: aiodocker.Docker) -> None:
+    made = make_pool(factory, manifest, prewarm=True, memory_mb=2048)
+    await made.start()
+    try:
+        assert made.stats()["containers"] == {"prewarmed": 2}
+        names = sorted(c["Names"][0] for c in await docker.containers.list(
+            filters={"label": [f"whisk.invoker={factory.invoker}"]}))
+        assert [n.split("_", 2)[2] for n in names] == ["prewarm_nodejs20", "prewarm_python311"], names
+        result = await made.run(djob(kind=NODE, value={"x": 1}))
+        assert ok(result) == {"x": 1} and result.container_start == "prewarmed"
+    finally:
+        await made.close()
+
+
+@pytest.mark.parametrize("code, memory_mb, timeout_ms, message", [
+    ("def main(a):\n    hog = []\n    while True:\n        hog.append(bytearray(8 << 20))\n", 128, 30_000,
+     "The action exhausted its memory and was aborted."),
+    ("import time\ndef main(a):\n    time.sleep(30)\n", 256, 500,
+     "The action exceeded its time limits of 500 milliseconds."),
+    ("import os\ndef main(a):\n    print('leaving')\n    os._exit(1)\n", 256, 10_000,
+     "The action did not produce a valid response and exited unexpectedly."),
+])
+async def test_faults_end_the_container(pool: ContainerPool, factory: DockerContainerFactory,
+                                        docker: aiodocker.Docker, code: str, memory_mb: int, timeout_ms: int,
+                                        message: str) -> None:
+    result = await pool.run(djob(code, name="fault", memory_mb=memory_mb, timeout_ms=timeout_ms))
+    assert result.response["statusCode"] == 2, result.response               # developer error
+    assert result.response["result"] == {"error": message}
+    assert result.logs[-1].endswith(f"stderr: {WARNING}")
+    await _until_state(docker, factory.invoker, None)                       # destroyed
+    assert ok(await pool.run(djob(value={"after": 1}))) == {"after": 1}
