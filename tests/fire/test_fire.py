@@ -1,0 +1,154 @@
+"""Trigger fire over real HTTP (spec §1.7, §1.8, §3.5): 202 with the trigger's activation, 204 without an active
+rule, one log line per rule in the trigger record, rule actions started with the trigger parameters overlaid by
+the payload, the fire throttle, and rules that outlive their trigger or action."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import aiohttp
+
+from tests.support.processes import GUEST_AUTH, whisk_server
+from tests.web.support import (NODE_PRELUDE, PY_ECHO, annotations, call, put, put_action, record_of, run_node,
+                               unique)
+
+
+async def rule(session: aiohttp.ClientSession, name: str, trigger: str, action: str) -> dict[str, Any]:
+    return await put(session, "rules", name, {"trigger": f"/_/{trigger}", "action": f"/_/{action}"})
+
+
+async def fire(session: aiohttp.ClientSession, trigger: str, payload: Any = None, **kwargs: Any
+               ) -> tuple[int, Any, Any]:
+    if payload is not None:
+        kwargs["json"] = payload
+    async with session.post(f"/api/v1/namespaces/_/triggers/{trigger}", **kwargs) as r:
+        text = await r.text()
+        return r.status, json.loads(text) if text else text, r.headers
+
+
+async def test_no_active_rule_is_204_without_a_record(guest: aiohttp.ClientSession) -> None:
+    trigger, action = unique("t"), unique("a")
+    await put(guest, "triggers", trigger, {})
+    status, body, _ = await fire(guest, trigger, {"x": 1})
+    assert (status, body) == (204, "")
+    await put_action(guest, action)
+    await rule(guest, unique("r"), trigger, action)
+    status, _, _ = await fire(guest, trigger)
+    assert status == 202
+    (name,) = [r for r in (await call(guest, "GET", "/api/v1/namespaces/_/rules?limit=200"))[1]
+               if r["trigger"]["name"] == trigger]
+    assert (await call(guest, "POST", f"/api/v1/namespaces/_/rules/{name['name']}", {"status": "inactive"}))[0] == 200
+    status, body, _ = await fire(guest, trigger)
+    assert (status, body) == (204, "")
+    status, listed = await call(guest, "GET", "/api/v1/namespaces/_/activations", params={"name": trigger})
+    assert status == 200 and len(listed) == 1            # only the fire that had an active rule left a record
+
+
+async def test_missing_trigger_is_404_and_bad_payloads_are_400(guest: aiohttp.ClientSession) -> None:
+    status, body, _ = await fire(guest, unique("nope"))
+    assert (status, body["error"]) == (404, "The requested resource does not exist.")
+    trigger = unique("t")
+    await put(guest, "triggers", trigger, {})
+    for data in (b"[1, 2]", b"{not json", b"42"):
+        status, body, _ = await fire(guest, trigger, data=data, headers={"Content-Type": "application/json"})
+        assert status == 400 and body["error"].startswith("The request content was malformed"), (data, body)
+
+
+async def test_fire_runs_each_active_rule_and_logs_every_rule(guest: aiohttp.ClientSession) -> None:
+    trigger, echo, other, gone = unique("t"), unique("echo"), unique("other"), unique("gone")
+    await put(guest, "triggers", trigger, {"parameters": [{"key": "from", "value": "trigger"},
+                                                          {"key": "x", "value": "trigger"}]})
+    await put_action(guest, echo)
+    await put_action(guest, other)
+    await put_action(guest, gone)
+    r_active, r_inactive, r_gone = unique("r1"), unique("r2"), unique("r3")
+    await rule(guest, r_active, trigger, echo)
+    await rule(guest, r_inactive, trigger, other)
+    await rule(guest, r_gone, trigger, gone)
+    assert (await call(guest, "POST", f"/api/v1/namespaces/_/rules/{r_inactive}", {"status": "inactive"}))[0] == 200
+    assert (await call(guest, "DELETE", f"/api/v1/namespaces/_/actions/{gone}"))[0] == 200
+
+    status, body, headers = await fire(guest, trigger, {"x": "payload"}, headers={"X-Custom": "yes"})
+    assert status == 202 and set(body) == {"activationId"}
+    assert headers["x-openwhisk-activation-id"] == body["activationId"]
+    record = await record_of(guest, body["activationId"])     # stored once every rule was posted
+    assert record["name"] == trigger and record["namespace"] == "guest" and "end" not in record
+    assert record["response"] == {"result": {"x": "payload"}, "success": True, "status": "success"}
+    assert record["version"] == "0.0.1" and record["annotations"] == []
+    lines = {entry["rule"]: entry for entry in map(json.loads, record["logs"])}
+    assert set(lines) == {f"guest/{r_active}", f"guest/{r_inactive}", f"guest/{r_gone}"}
+    ok = lines[f"guest/{r_active}"]
+    assert ok["statusCode"] == 0 and ok["success"] is True and ok["action"] == f"guest/{echo}"
+    assert lines[f"guest/{r_inactive}"] == {
+        "statusCode": 1, "success": False, "rule": f"guest/{r_inactive}", "action": f"guest/{other}",
+        "error": f"Rule 'guest/{r_inactive}' is inactive, action 'guest/{other}' was not activated."}
+    assert lines[f"guest/{r_gone}"]["statusCode"] == 1
+    assert lines[f"guest/{r_gone}"]["error"] == "The requested resource does not exist."
+
+    run = await record_of(guest, ok["activationId"])
+    result = run["response"]["result"]
+    assert result["from"] == "trigger" and result["x"] == "payload"      # payload over trigger parameters
+    assert result["__ow_headers"]["x-custom"] == "yes"
+    assert annotations(run)["path"] == f"guest/{echo}"
+
+
+async def test_rules_stay_readable_when_their_trigger_or_action_is_deleted(guest: aiohttp.ClientSession) -> None:
+    trigger, action, name = unique("t"), unique("a"), unique("r")
+    await put(guest, "triggers", trigger, {})
+    await put_action(guest, action)
+    await rule(guest, name, trigger, action)
+    assert (await call(guest, "DELETE", f"/api/v1/namespaces/_/actions/{action}"))[0] == 200
+    status, body = await call(guest, "GET", f"/api/v1/namespaces/_/rules/{name}")
+    assert status == 200 and body["status"] == "active"
+    assert body["action"] == {"path": "guest", "name": action} and body["trigger"] == {"path": "guest", "name": trigger}
+    assert (await call(guest, "DELETE", f"/api/v1/namespaces/_/triggers/{trigger}"))[0] == 200
+    status, body = await call(guest, "GET", f"/api/v1/namespaces/_/rules/{name}")
+    assert status == 200 and body["status"] == "inactive"
+    assert body["trigger"] == {"path": "guest", "name": trigger} and body["action"]["name"] == action
+    status, body = await call(guest, "POST", f"/api/v1/namespaces/_/rules/{name}", {"status": "active"})
+    assert (status, body["error"]) == (404, "Only rules with existing triggers can be activated")
+    assert (await call(guest, "DELETE", f"/api/v1/namespaces/_/rules/{name}"))[0] == 200
+
+
+async def test_fire_throttle_and_throttled_rule_invocations() -> None:
+    while time.time() % 60 > 50:        # the fires below must land in one calendar minute
+        await asyncio.sleep(0.2)
+    env = {"WHISK_LIMIT_FIRES_PER_MINUTE": "2", "WHISK_LIMIT_INVOCATIONS_PER_MINUTE": "1"}
+    async with whisk_server(env) as url, aiohttp.ClientSession(base_url=url, auth=aiohttp.BasicAuth(
+            *GUEST_AUTH.split(":"))) as session:
+        trigger, first, second = unique("t"), unique("a"), unique("b")
+        await put(session, "triggers", trigger, {})
+        for action in (first, second):
+            await put_action(session, action, PY_ECHO)
+            await rule(session, unique("r"), trigger, action)
+        status, body, _ = await fire(session, trigger)
+        assert status == 202
+        lines = sorted((json.loads(line) for line in (await record_of(session, body["activationId"]))["logs"]),
+                       key=lambda e: e["statusCode"])
+        assert [e["statusCode"] for e in lines] == [0, 1]         # each rule's invoke is charged like a POST
+        assert lines[1]["error"] == "Too many requests in the last minute (count: 2, allowed: 1)."
+        assert (await fire(session, trigger))[0] == 202
+        status, body, _ = await fire(session, trigger)
+        assert (status, body["error"]) == (429, "Too many requests in the last minute (count: 3, allowed: 2).")
+
+
+async def test_npm_client_creates_triggers_and_rules_and_fires(whisk_url: str, guest: aiohttp.ClientSession) -> None:
+    trigger, action, name = unique("t"), unique("a"), unique("r")
+    script = NODE_PRELUDE + f"""
+    done((async () => {{
+      await ow.actions.create({{name: '{action}', action: {{exec: {{kind: 'python:3', code: {json.dumps(PY_ECHO)}}}}}}});
+      await ow.triggers.create({{name: '{trigger}', trigger: {{parameters: [{{key: 'p', value: 'param'}}]}}}});
+      const rule = await ow.rules.create({{name: '{name}', action: '{action}', trigger: '{trigger}'}});
+      const fired = await ow.triggers.invoke({{name: '{trigger}', params: {{q: 'fired'}}}});
+      return {{rule, fired}};
+    }})());
+    """
+    out = await run_node(script, WHISK_URL=whisk_url, WHISK_KEY=GUEST_AUTH)
+    assert out["rule"]["status"] == "active"
+    record = await record_of(guest, out["fired"]["activationId"])
+    (line,) = map(json.loads, record["logs"])
+    run = await record_of(guest, line["activationId"])
+    assert run["response"]["result"]["p"] == "param" and run["response"]["result"]["q"] == "fired"
