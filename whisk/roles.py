@@ -132,6 +132,20 @@ def _discovery_ctx(settings: Settings):
     return ctx
 
 
+def _cache_ctx(settings: Settings):
+    """The controller's entity cache over the store, invalidated across instances on `cacheInvalidation`. It is
+    opened after the invoker's context on purpose: the invoker keeps the plain store (its action fetch is keyed by
+    revision)."""
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        from whisk.api.keys import STORE
+        from whisk.controller.cache import EntityCache
+        plain = app[STORE]
+        async with EntityCache(plain, app[BUS], instance_id=f"{settings.role}{settings.instance}") as cache:
+            app[STORE] = cache
+            yield
+    return ctx
+
+
 def _distributed(settings: Settings) -> bool:
     """Standalone over the in-process bus keeps the lean balancer (one invoker, no health protocol, spec §9.3);
     every other setup runs the sharding balancer with invoker supervision."""
@@ -259,6 +273,7 @@ def build_app(settings: Settings) -> web.Application:
     if settings.runs_invoker:
         app.cleanup_ctx.append(_invoker_ctx(settings))
     if settings.runs_controller:
+        app.cleanup_ctx.append(_cache_ctx(settings))
         app.cleanup_ctx.append(_controller_ctx(settings))
     return app
 

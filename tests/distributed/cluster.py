@@ -59,7 +59,11 @@ class Cluster:
 
     @property
     def controller(self) -> Member:
-        return next(m for m in self.members if m.role == "controller")
+        return self.controllers[0]
+
+    @property
+    def controllers(self) -> list[Member]:
+        return sorted((m for m in self.members if m.role == "controller"), key=lambda m: m.instance)
 
     def invoker(self, instance: int) -> Member:
         return next(m for m in self.members if m.role == "invoker" and m.instance == instance)

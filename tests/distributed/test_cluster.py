@@ -1,4 +1,4 @@
-"""The distributed architecture end to end (spec §5, §6): one controller and two invokers as separate processes over
+"""The distributed architecture end to end (spec §5, §6): two controllers and two invokers as separate processes over
 the Tansu broker, pouchdb-server and the Consul double. Invoker health and supervision, the home-invoker hash,
 records in CouchDB, disable/enable, and an invoker killed with SIGKILL. The tests share one cluster and run in
 file order (the kill comes last)."""
@@ -6,6 +6,7 @@ file order (the kill comes last)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -21,6 +22,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.couchdb, pytest.mark.timeout(120)]
 
 UP_DEADLINE_S = 60          # first ping, then the health test action's cold start
 DOWN_DEADLINE_S = 15        # 10 s without pings, plus margin
+INVALIDATION_DEADLINE_S = 2  # cacheInvalidation is asynchronous: a write is seen elsewhere after one bus hop
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -28,10 +30,11 @@ async def cluster(kafka_broker: Any, couchdb_url: str, consul_url: str) -> Async
     env, prefix = cluster_env(kafka_broker.bootstrap, couchdb_url, consul_url)
     c = Cluster(env, couchdb_url, prefix, new_workdir())
     try:
-        await c.start("controller", 0)
+        await asyncio.gather(c.start("controller", 0), c.start("controller", 1))
         await asyncio.gather(c.start("invoker", 0), c.start("invoker", 1))
-        await until("both invokers up", lambda: invokers_are(c, {"invoker0": "up", "invoker1": "up"}),
-                    UP_DEADLINE_S)
+        for controller in c.controllers:
+            await until(f"both invokers up on {controller.url}",
+                        lambda: invokers_are(c, {"invoker0": "up", "invoker1": "up"}, controller), UP_DEADLINE_S)
     except BaseException:
         print(c.logs())
         await c.stop()
@@ -53,8 +56,8 @@ async def get_json(url: str, **kwargs: Any) -> tuple[int, Any]:
         return r.status, await r.json(content_type=None)
 
 
-async def invokers_are(c: Cluster, expected: dict[str, str]) -> dict[str, str] | None:
-    status, body = await get_json(f"{c.controller.url}/invokers")
+async def invokers_are(c: Cluster, expected: dict[str, str], controller: Any = None) -> dict[str, str] | None:
+    status, body = await get_json(f"{(controller or c.controller).url}/invokers")
     return body if status == 200 and body == expected else None
 
 
@@ -135,6 +138,38 @@ async def test_actions_run_on_their_home_invoker_and_use_both(cluster: Cluster,
             assert status == 200, body
             placed.setdefault(n, []).append(ran_on(cluster, body))
     assert placed == {n: [home(n), home(n)] for n in names}
+
+
+async def test_update_through_one_controller_is_seen_through_the_other(cluster: Cluster) -> None:
+    a, b = cluster.controllers
+    code = "def main(args):\n    return {{'version': {}}}\n"
+    async with guest_session(a.url) as via_a, guest_session(b.url) as via_b:
+        lags: list[float] = []
+        await put_action(via_a, "dist-versioned", code.format(1))
+        for _ in range(2):                       # the second read comes from b's cache
+            status, body = await invoke(via_b, "dist-versioned")
+            assert status == 200 and body["response"]["result"] == {"version": 1}, body
+        for version in (2, 3):
+            await put_action(via_a, "dist-versioned", code.format(version))
+            written = time.monotonic()
+
+            async def seen_by_b() -> bool:
+                async with via_b.get("/api/v1/namespaces/_/actions/dist-versioned") as r:
+                    return f"'version': {version}" in (await r.json())["exec"]["code"]
+
+            await until(f"version {version} through b", seen_by_b, INVALIDATION_DEADLINE_S, interval_s=0.01)
+            lags.append(time.monotonic() - written)
+            status, body = await invoke(via_b, "dist-versioned")
+            assert status == 200 and body["response"]["result"] == {"version": version}, body
+        async with via_a.delete("/api/v1/namespaces/_/actions/dist-versioned") as r:
+            assert r.status == 200
+
+        async def gone_from_b() -> bool:
+            async with via_b.get("/api/v1/namespaces/_/actions/dist-versioned") as r:
+                return r.status == 404
+
+        await until("the delete through b", gone_from_b, INVALIDATION_DEADLINE_S, interval_s=0.01)
+        print(f"invalidation lag through the bus: {', '.join(f'{lag * 1000:.0f} ms' for lag in lags)}")
 
 
 async def test_disabled_invoker_goes_down_and_comes_back(cluster: Cluster, guest: aiohttp.ClientSession) -> None:

@@ -1,0 +1,129 @@
+"""The controller's entity cache (OpenWhisk's MultipleReadersSingleWriterCache with RemoteCacheInvalidation, spec §5.1):
+a Store that keeps the entity documents it has read (`get(doc_id)`) and forgets one when it is written or deleted,
+here or through any other controller, told over the `cacheInvalidation` topic as
+`{"key": {"mainId": doc_id}, "instanceId": "controller0"}`.
+
+Correctness: a write through this cache drops the key and announces it before the write returns, so a caller that
+saw the write answered sees the new version through every controller as soon as their feeds deliver the message.
+A read that raced an invalidation (it began before the invalidation and ends after) does not fill the cache. Absent
+documents are not cached (a create elsewhere must be seen at once), entries expire after `ttl_s` in case an
+invalidation is lost, and a Conflict on write drops the key (the cached revision was stale). Everything else
+passes through to the store untouched.
+
+The invoker does not use this cache: its action fetch is keyed by the revision in the activation message, which is
+exact without any invalidation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import time
+from collections import OrderedDict
+from typing import Any
+
+import structlog
+
+from whisk.entities.errors import Conflict, WhiskError
+from whisk.messages import CACHE_INVALIDATION_TOPIC
+from whisk.messaging.base import Bus
+from whisk.store.base import Doc, Store
+
+log = structlog.get_logger(__name__)
+
+
+class EntityCache:
+    def __init__(self, store: Store, bus: Bus, *, instance_id: str, max_entries: int = 10_000,
+                 ttl_s: float = 300.0) -> None:
+        self._store = store
+        self._bus = bus
+        self.instance_id = instance_id
+        self._max_entries = max_entries
+        self._ttl_s = ttl_s
+        self._entries: OrderedDict[str, tuple[float, Doc]] = OrderedDict()   # doc id -> (expiry, doc)
+        self._generation = 0                      # bumped by every invalidation, to spot racing reads
+        self._invalidated_at: dict[str, int] = {}  # doc id -> generation of its last invalidation
+        self._floor = 0                           # reads begun before this generation never fill the cache
+        self._feed: asyncio.Task[None] | None = None
+        self.hits = 0
+        self.misses = 0
+
+    async def __aenter__(self) -> EntityCache:
+        await self._bus.ensure_topic(CACHE_INVALIDATION_TOPIC)
+        self._feed = asyncio.create_task(self._listen(), name="entity-cache-invalidation")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._feed is not None:
+            self._feed.cancel()
+            await asyncio.gather(self._feed, return_exceptions=True)
+        self._entries.clear()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)         # activations, subjects, listing: not cached
+
+    # -- cached reads, announced writes ------------------------------------------------------------------------
+
+    async def get(self, doc_id: str) -> Doc | None:
+        entry = self._entries.get(doc_id)
+        if entry is not None and entry[0] > time.monotonic():
+            self._entries.move_to_end(doc_id)
+            self.hits += 1
+            return copy.deepcopy(entry[1])
+        self.misses += 1
+        generation = self._generation
+        doc = await self._store.get(doc_id)
+        if doc is not None and generation >= self._floor and self._invalidated_at.get(doc_id, -1) <= generation:
+            self._entries[doc_id] = (time.monotonic() + self._ttl_s, copy.deepcopy(doc))
+            self._entries.move_to_end(doc_id)
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
+        return doc
+
+    async def put(self, doc: Doc) -> str:
+        doc_id = doc["_id"]
+        try:
+            return await self._store.put(doc)
+        except Conflict:
+            self.invalidate(doc_id)               # what we hold is older than the store's
+            raise
+        finally:
+            await self._announce(doc_id)
+
+    async def delete(self, doc_id: str, rev: str) -> None:
+        try:
+            await self._store.delete(doc_id, rev)
+        finally:
+            await self._announce(doc_id)
+
+    def invalidate(self, doc_id: str) -> None:
+        self._generation += 1
+        if len(self._invalidated_at) >= 4 * self._max_entries:
+            self._invalidated_at.clear()          # forget the marks, and with them every read begun until now
+            self._floor = self._generation
+        self._invalidated_at[doc_id] = self._generation
+        self._entries.pop(doc_id, None)
+
+    # -- the topic ---------------------------------------------------------------------------------------------
+
+    async def _announce(self, doc_id: str) -> None:
+        self.invalidate(doc_id)
+        message = json.dumps({"key": {"mainId": doc_id}, "instanceId": self.instance_id}).encode()
+        try:
+            await self._bus.send(CACHE_INVALIDATION_TOPIC, message)
+        except WhiskError as exc:                 # the others keep the old version until their entries expire
+            log.warning("cache.invalidation.not_sent", doc_id=doc_id, error=str(exc))
+
+    async def _listen(self) -> None:
+        group = f"{CACHE_INVALIDATION_TOPIC}-{self.instance_id}"
+        async for data in self._bus.consume(CACHE_INVALIDATION_TOPIC, group):
+            try:
+                message = json.loads(data)
+                key = message["key"]
+                doc_id = key["mainId"] if isinstance(key, dict) else str(key)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("cache.invalidation.malformed", error=str(exc))
+                continue
+            if message.get("instanceId") != self.instance_id:
+                self.invalidate(doc_id)
