@@ -21,6 +21,7 @@ import structlog
 from aiohttp import web
 
 from whisk import metrics
+from whisk.api.keys import ACTIVATOR, STORE
 from whisk.config import ConfigError, Settings
 from whisk.containerpool.base import ContainerFactory
 from whisk.discovery.base import Discovery
@@ -105,7 +106,6 @@ def containers_from_settings(settings: Settings, manifest: Any) -> ContainerFact
 
 def _store_ctx(settings: Settings):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        from whisk.api.keys import STORE
         async with store_from_url(settings.store_url) as opened:
             store = metrics.instrument(opened, "store")      # every call timed, errors counted
             app[STORE] = store
@@ -137,7 +137,6 @@ def _cache_ctx(settings: Settings):
     opened after the invoker's context on purpose: the invoker keeps the plain store (its action fetch is keyed by
     revision)."""
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        from whisk.api.keys import STORE
         from whisk.controller.cache import EntityCache
         plain = app[STORE]
         async with EntityCache(plain, app[BUS], instance_id=f"{settings.role}{settings.instance}") as cache:
@@ -154,7 +153,6 @@ def _distributed(settings: Settings) -> bool:
 
 def _invoker_ctx(settings: Settings):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        from whisk.api.keys import STORE
         from whisk.containerpool.pool import ContainerPool
         from whisk.invoker.service import Invoker
         from whisk.runtimes.manifest import load_manifest
@@ -205,7 +203,6 @@ def _invoker_ctx(settings: Settings):
 
 def _controller_ctx(settings: Settings):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        from whisk.api.keys import ACTIVATOR, STORE
         from whisk.controller.invoke import Activator
 
         activator: Activator | None = None
@@ -315,8 +312,12 @@ async def serve(settings: Settings) -> None:
         print(f"whisk is ready: API host {url}  auth {GUEST_UUID}:{GUEST_KEY}\n"
               f"  wsk property set --apihost {url} --auth {GUEST_UUID}:{GUEST_KEY}", flush=True)
     await stop.wait()
-    log.info("server.stopping")
+    log.info("server.stopping", grace_s=settings.shutdown_grace_s)
     app[DRAINING].set()
+    activator = app.get(ACTIVATOR)
+    if activator is not None:
+        # Keep serving reads and in-flight callers; new activations get 503 until those in flight complete.
+        await activator.drain(settings.shutdown_grace_s)
     await runner.cleanup()
     log.info("server.stopped")
 

@@ -17,7 +17,7 @@ from whisk import metrics
 from whisk.config import Settings
 from whisk.controller.journal import Journal
 from whisk.controller.throttle import RateThrottle, check_concurrency
-from whisk.entities.errors import Invalid, Throttled, WhiskError
+from whisk.entities.errors import BackendUnavailable, Invalid, Throttled, WhiskError
 from whisk.loadbalancer.base import LoadBalancer
 from whisk.loadbalancer.book import Entry, Forced
 from whisk.messages import ActivationMessage, controller_instance
@@ -117,6 +117,7 @@ class Activator:
         self._journal = Journal(Path(settings.data_dir) / f"controller{settings.instance}.journal")
         self._tasks: set[asyncio.Task[Any]] = set()
         self._accepted: dict[str, Accepted] = {}
+        self._draining = False
 
     # --- lifecycle --------------------------------------------------------------------------------------------------
 
@@ -153,6 +154,16 @@ class Activator:
         except WhiskError as exc:
             log.error("controller.record.failed", activation_id=activation_id, error=str(exc))
             return False
+
+    async def drain(self, grace_s: float) -> None:
+        """Graceful stop: refuse new activations, then wait up to `grace_s` for those in flight to complete."""
+        self._draining = True
+        deadline = time.monotonic() + grace_s
+        while self._balancer.in_flight_total() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        left = self._balancer.in_flight_total()
+        if left:
+            log.warning("controller.drain.timeout", in_flight=left)
 
     async def close(self) -> None:
         if self._tasks:
@@ -193,6 +204,8 @@ class Activator:
                      revision: str | None, payload: Any, blocking: bool, wait_ms: int, tid: str,
                      cause: str | None = None, activation_id: str | None = None) -> Outcome:
         """Publish one activation of `action` (its stored document with merged parameters)."""
+        if self._draining:
+            raise BackendUnavailable("The server is shutting down and accepts no new activations.")
         params, init_args = _params(action.get("parameters"))
         if isinstance(payload, dict) and payload:
             if _truthy(_annotation(action, "final")):

@@ -19,6 +19,9 @@ class LoadBalancer(Protocol):
     def in_flight(self, namespace_uuid: str) -> int:
         """Activations of a namespace published and not yet completed (the concurrency throttle reads this)."""
 
+    def in_flight_total(self) -> int:
+        """All activations this controller published and not yet completed (graceful drain waits for 0)."""
+
     def pending(self, activation_id: str) -> Entry | None:
         """The entry of an activation still in flight, if this controller published it."""
 
