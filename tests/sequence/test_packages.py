@@ -1,0 +1,126 @@
+"""Packages in depth over real HTTP (spec §1.2, §1.9, §3.1): bindings merge parameters under the action's, public
+packages are invocable from other namespaces directly and through bindings, 403 versus 404, and activations run
+through a binding carry the `binding` annotation (plain actions, sequences and trigger-fired rules)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest_asyncio
+
+from tests.api.support import Deployment, basic, sqlite_deployment
+from tests.support.processes import GUEST_AUTH
+from tests.web.support import PY_ECHO, PY_INC, annotations, call, invoke, put, put_action, record_of, unique
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def deployment() -> AsyncIterator[Deployment]:
+    async with sqlite_deployment() as d:
+        yield d
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def owner(deployment: Deployment) -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(base_url=deployment.url, headers=basic(GUEST_AUTH)) as session:
+        yield session
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def stranger(deployment: Deployment) -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(base_url=deployment.url, headers=basic(deployment.other_auth)) as session:
+        yield session
+
+
+def params(**values: object) -> list[dict[str, object]]:
+    return [{"key": k, "value": v} for k, v in values.items()]
+
+
+async def test_binding_parameters_merge_under_the_action_and_the_payload(owner: aiohttp.ClientSession) -> None:
+    pkg, bind = unique("pkg"), unique("bind")
+    await put(owner, "packages", pkg, {"parameters": params(a="package", b="package", c="package")})
+    await put(owner, "packages", bind, {"binding": {"namespace": "_", "name": pkg},
+                                        "parameters": params(b="binding", c="binding", d="binding")})
+    await put_action(owner, f"{pkg}/echo", parameters=params(c="action", d="action", e="action"))
+    status, body, _ = await invoke(owner, f"{bind}/echo", {"e": "payload"}, blocking="true")
+    assert status == 200, body
+    assert body["response"]["result"] == {"a": "package", "b": "binding", "c": "action", "d": "action",
+                                          "e": "payload"}
+    notes = annotations(body)
+    assert notes["binding"] == f"guest/{bind}" and notes["path"] == f"guest/{pkg}/echo"
+    status, body, _ = await invoke(owner, f"{pkg}/echo", {}, blocking="true")
+    assert "binding" not in annotations(body) and body["response"]["result"]["b"] == "package"
+
+
+async def test_public_packages_through_other_namespaces(owner: aiohttp.ClientSession,
+                                                        stranger: aiohttp.ClientSession,
+                                                        deployment: Deployment) -> None:
+    public, private, bind = unique("pub"), unique("priv"), unique("bind")
+    await put(owner, "packages", public, {"publish": True, "parameters": params(p="public")})
+    await put(owner, "packages", private, {})
+    await put_action(owner, f"{public}/echo")
+    await put_action(owner, f"{private}/echo")
+    # Directly: a published package's actions may be run by anyone; the invoker's namespace owns the record.
+    status, body, _ = await invoke(stranger, f"{public}/echo", {"q": 1}, namespace="guest", blocking="true")
+    assert status == 200 and body["response"]["result"] == {"p": "public", "q": 1}
+    assert body["namespace"] == deployment.other_namespace
+    # Through the stranger's own binding, with the binding's parameters over the package's.
+    await put(stranger, "packages", bind, {"binding": {"namespace": "guest", "name": public},
+                                           "parameters": params(p="binding")})
+    status, body, _ = await invoke(stranger, f"{bind}/echo", {}, blocking="true")
+    assert status == 200 and body["response"]["result"] == {"p": "binding"}
+    notes = annotations(body)
+    assert notes["binding"] == f"{deployment.other_namespace}/{bind}" and notes["path"] == f"guest/{public}/echo"
+    # 403 for what exists but is not shared, and for what is absent elsewhere (nothing leaks); 404 for one's own.
+    status, body, _ = await invoke(stranger, f"{private}/echo", {}, namespace="guest", blocking="true")
+    assert status == 403 and body["error"] == f"The supplied authentication is not authorized to access " \
+                                              f"'guest/{private}'."
+    status, body, _ = await invoke(stranger, f"{unique('none')}/echo", {}, namespace="guest")
+    assert status == 403
+    status, body, _ = await invoke(stranger, unique("plain"), {}, namespace="guest")
+    assert status == 403
+    status, body, _ = await invoke(stranger, f"{public}/{unique('missing')}", {}, namespace="guest")
+    assert status == 404
+    status, body, _ = await invoke(owner, f"{unique('none')}/echo", {})
+    assert status == 404
+    status, body, _ = await invoke(stranger, f"{bind}/{unique('missing')}", {})
+    assert status == 404
+
+
+async def test_sequences_and_rules_through_bindings(owner: aiohttp.ClientSession,
+                                                    stranger: aiohttp.ClientSession,
+                                                    deployment: Deployment) -> None:
+    public, bind, private = unique("pub"), unique("bind"), unique("priv")
+    await put(owner, "packages", public, {"publish": True})
+    await put(owner, "packages", private, {})
+    await put_action(owner, f"{public}/inc", PY_INC)
+    await put_action(owner, f"{private}/inc", PY_INC)
+    other = deployment.other_namespace
+    await put(stranger, "packages", bind, {"binding": {"namespace": "guest", "name": public}})
+    seq = unique("seq")
+    await put(stranger, "actions", seq, {"exec": {"kind": "sequence", "components": [
+        f"/guest/{public}/inc", f"/_/{bind}/inc"]}})
+    status, body, _ = await invoke(stranger, seq, {"n": 0}, blocking="true")
+    assert status == 200 and body["response"]["result"] == {"n": 2}
+    second = await record_of(stranger, body["logs"][1])
+    assert annotations(second)["binding"] == f"{other}/{bind}" and second["namespace"] == other
+    # A sequence in a package reached through a binding carries the binding too.
+    await put(owner, "actions", f"{public}/twice", {"exec": {"kind": "sequence", "components": [
+        f"/guest/{public}/inc", f"/guest/{public}/inc"]}})
+    status, body, _ = await invoke(stranger, f"{bind}/twice", {"n": 5}, blocking="true")
+    assert status == 200 and body["response"]["result"] == {"n": 7}
+    assert annotations(body)["binding"] == f"{other}/{bind}" and annotations(body)["path"] == f"guest/{public}/twice"
+    # A rule may fire an action through a binding.
+    trigger, rule = unique("t"), unique("r")
+    await put(stranger, "triggers", trigger, {})
+    await put(stranger, "rules", rule, {"trigger": f"/_/{trigger}", "action": f"/_/{bind}/inc"})
+    status, fired = await call(stranger, "POST", f"/api/v1/namespaces/_/triggers/{trigger}", {"n": 41})
+    assert status == 202
+    (line,) = map(json.loads, (await record_of(stranger, fired["activationId"]))["logs"])
+    run = await record_of(stranger, line["activationId"])
+    assert run["response"]["result"] == {"n": 42} and annotations(run)["binding"] == f"{other}/{bind}"
+    # The owner's private package stays closed to sequences of others.
+    status, body = await call(stranger, "PUT", f"/api/v1/namespaces/_/actions/{unique('seq')}", {
+        "exec": {"kind": "sequence", "components": [f"/guest/{private}/inc"]}})
+    assert status == 403
