@@ -176,6 +176,7 @@ def _invoker_ctx(settings: Settings):
                              max_result_bytes=settings.max_payload_size)
         await pool.start()
         app[POOL] = pool
+        unwatch_pool = metrics.watch_pool(pool.stats)          # pool gauges, read at scrape time
         api_host = settings.api_host or settings.own_url
         try:
             async with Invoker(instance=settings.instance, bus=app[BUS], store=app[STORE], pool=pool,
@@ -196,6 +197,7 @@ def _invoker_ctx(settings: Settings):
                         log.warning("invoker.deregister_failed", error=str(exc))
                 await invoker.drain(settings.shutdown_grace_s)
         finally:
+            unwatch_pool()
             await pool.close()
             await factory.close()
     return ctx
@@ -224,6 +226,7 @@ def _controller_ctx(settings: Settings):
                                        timeout_addon_s=settings.ack_timeout_addon_s, on_release=released)
         async with balancer_cm as balancer:
             app[BALANCER] = balancer
+            unwatch_balancer = metrics.watch_balancer(lambda: metrics.BalancerState.of(balancer))
             activator = Activator(settings, app[STORE], balancer)
             await activator.recover()
             app[ACTIVATOR] = activator
@@ -231,6 +234,7 @@ def _controller_ctx(settings: Settings):
             try:
                 yield
             finally:
+                unwatch_balancer()
                 try:
                     await app[DISCOVERY].deregister_controller(settings.instance)
                 except WhiskError as exc:
