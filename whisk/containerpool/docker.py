@@ -144,7 +144,8 @@ class DockerContainerFactory:
         direct = self.network == "bridge" or labels.get(PROXY_ENV_LABEL) == "1"
         name = container_name(spec.name)
         token = secrets.token_hex(4)
-        folder = os.path.join(self.run_dir, token) if self.network != "bridge" else None
+        needs_folder = self.network == "unix" or (self.network == "host" and not direct)
+        folder = os.path.join(self.run_dir, token) if needs_folder else None
         env = dict(spec.env)
         host_config: dict = {
             "Init": True, "Privileged": False,
@@ -164,6 +165,7 @@ class DockerContainerFactory:
             endpoint = Endpoint(host="127.0.0.1", port=port)
         else:
             host_config["NetworkMode"] = "none"
+            assert folder is not None
             host_config["Binds"] = [f"{folder}:{MOUNT}"]
             if direct:
                 env["WHISK_PROXY_SOCKET"] = f"{MOUNT}/{SOCKET}"
@@ -202,6 +204,8 @@ class DockerContainerFactory:
                 raise ContainerError(f"docker: the runtime image {spec.image!r} is not on the daemon at "
                                      f"{self.daemon}; build it with `make images`") from exc
             info = await self._pull(spec.image)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise ContainerError(f"docker: cannot inspect image {spec.image!r}: {exc!r}") from exc
         labels = (info.get("Config") or {}).get("Labels") or {}
         self._images[spec.image] = labels
         return labels
