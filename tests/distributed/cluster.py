@@ -35,6 +35,15 @@ ANCESTORS = (
     "    return {'ancestors': pids, 'echo': args}\n"
 )
 
+# Tells the test it has started (a marker file), then outlives the test unless its invoker dies.
+SLOW = (
+    "import time\n"
+    "def main(args):\n"
+    "    open(args['marker'], 'w').close()\n"
+    "    time.sleep(50)\n"
+    "    return {'slept': True}\n"
+)
+
 
 @dataclass
 class Member:
@@ -104,6 +113,9 @@ def cluster_env(bootstrap: str, couchdb_url: str, consul_url: str) -> tuple[dict
         "WHISK_ADMIN_USER": ADMIN.login, "WHISK_ADMIN_PASSWORD": ADMIN.password,
         "WHISK_LIMIT_INVOCATIONS_PER_MINUTE": "100000", "WHISK_LIMIT_CONCURRENT_INVOCATIONS": "1000",
         "WHISK_POOL_MEMORY_MB": "1024", "WHISK_SHUTDOWN_GRACE_S": "5", "WHISK_LOG_LEVEL": "info",
+        # Completion-ack timeout max(60 s, action timeout) x 0.1 + 2 s = 8 s for the default 60 s timeout (spec
+        # §5.5), so that an activation lost with a killed invoker is force-completed within the test.
+        "WHISK_ACK_TIMEOUT_FACTOR": "0.1", "WHISK_ACK_TIMEOUT_ADDON_S": "2",
     }, prefix
 
 

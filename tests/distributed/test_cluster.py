@@ -6,6 +6,7 @@ file order (the kill comes last)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,7 +16,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from tests.distributed.cluster import (ADMIN, ANCESTORS, Cluster, cluster_env, guest_session, new_workdir, until)
+from tests.distributed.cluster import (ADMIN, ANCESTORS, SLOW, Cluster, cluster_env, guest_session, new_workdir, until)
 from whisk.loadbalancer.sharding import action_hash
 
 pytestmark = [pytest.mark.kafka, pytest.mark.couchdb, pytest.mark.timeout(120)]
@@ -204,6 +205,14 @@ async def test_disabled_invoker_goes_down_and_comes_back(cluster: Cluster, guest
 async def test_killed_invoker_goes_down_and_work_moves_to_the_other(cluster: Cluster,
                                                                    guest: aiohttp.ClientSession) -> None:
     inv1 = cluster.invoker(1)
+    slow = next(f"dist-slow-{i}" for i in range(100) if home(f"dist-slow-{i}") == 1)
+    await put_action(guest, slow, SLOW)
+    marker = os.path.join(cluster.workdir, "slow-started")
+    status, body = await invoke(guest, slow, {"marker": marker}, blocking=False)
+    assert status == 202, body
+    lost = body["activationId"]
+    await until("the slow activation running on invoker1", lambda: asyncio.sleep(0, os.path.exists(marker)), 30)
+
     cluster.kill(inv1)
     await inv1.proc.wait()
     await until("invoker1 down after SIGKILL",
@@ -215,3 +224,7 @@ async def test_killed_invoker_goes_down_and_work_moves_to_the_other(cluster: Clu
     for status, body in results:
         assert status == 200, body
         assert ran_on(cluster, body) == 0
+    # The activation lost with invoker1 still ends with exactly one record: a whisk error, written by the
+    # controller when its completion ack did not come (spec §5.5; 8 s here).
+    record = await until("the lost activation's record", lambda: couch_record(cluster, lost), 20)
+    assert record["response"]["statusCode"] == 3 and "error" in record["response"]["result"], record
