@@ -1,0 +1,109 @@
+"""The projection and transcoding table of spec §1.12 over real HTTP: an action that returns whatever it is sent
+(`r`) answers through each extension with OpenWhisk's statuses, content types and error texts."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from tests.support.processes import GUEST_AUTH
+from tests.web.support import put_action, unique
+
+WEB = [{"key": "web-export", "value": True}]
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00binary"
+NOT_HTML = "Response is not valid 'text/html'."
+NOT_HTTP = "Response is not valid 'message/http'."
+MISMATCH = "Response type in header did not match generated content type."
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def shape(whisk_url: str) -> str:
+    name = unique("shape")
+    async with aiohttp.ClientSession(base_url=whisk_url, auth=aiohttp.BasicAuth(*GUEST_AUTH.split(":"))) as guest:
+        await put_action(guest, name, "def main(args):\n    return args['r']\n", annotations=WEB)
+    return name
+
+
+async def answer(session: aiohttp.ClientSession, name: str, ext: str, result: Any
+                 ) -> tuple[int, str | None, bytes, Any]:
+    async with session.post(f"/api/v1/web/guest/default/{name}{ext}", json={"r": result},
+                            allow_redirects=False) as r:
+        return r.status, r.headers.get("Content-Type"), await r.read(), r.headers
+
+
+def error_of(body: bytes) -> str:
+    return json.loads(body)["error"]
+
+
+@pytest.mark.parametrize("ext, result, status, content_type, body", [
+    (".json", {"a": 1}, 200, "application/json", b'{"a":1}'),
+    (".html", {"body": "<b>x</b>"}, 200, "text/html; charset=UTF-8", b"<b>x</b>"),
+    (".html", {"html": "<i>y</i>"}, 200, "text/html; charset=UTF-8", b"<i>y</i>"),
+    (".svg", {"svg": "<svg/>"}, 200, "image/svg+xml", b"<svg/>"),
+    (".svg", {"body": "<svg></svg>"}, 200, "image/svg+xml", b"<svg></svg>"),
+    (".text", {"text": "plain"}, 200, "text/plain; charset=UTF-8", b"plain"),
+    (".text", {"body": {"a": [1]}}, 200, "text/plain; charset=UTF-8", json.dumps({"a": [1]}, indent=2).encode()),
+    (".text", {"text": 5}, 200, "text/plain; charset=UTF-8", b"5"),
+    (".text", {"text": None}, 200, "text/plain; charset=UTF-8", b"null"),
+    (".text", {"text": True}, 200, "text/plain; charset=UTF-8", b"true"),
+    (".text", {"error": "boom"}, 200, "text/plain; charset=UTF-8", b"boom"),      # the error's value, projected
+    (".http", {"statusCode": "201", "body": {"k": "v"}}, 201, "application/json", b'{"k":"v"}'),
+    (".http", {"headers": {"Content-Type": "image/png"}, "body": base64.b64encode(PNG).decode()}, 200,
+     "image/png", PNG),
+    (".http", {"headers": {"Content-Type": "application/json"}, "body": base64.b64encode(b'{"a":1}').decode()},
+     200, "application/json", b'{"a":1}'),
+    (".http", {"headers": {"content-type": "text/plain; charset=utf-8"}, "body": "ü"}, 200,
+     "text/plain; charset=utf-8", "ü".encode()),
+    (".http", {"body": "<p>hi</p>"}, 200, "text/html; charset=UTF-8", b"<p>hi</p>"),
+    (".http", {"body": ""}, 204, None, b""),
+    (".http", {}, 204, None, b""),
+    (".http", {"statusCode": 302, "headers": {"Location": "http://127.0.0.1/x"}}, 302, None, b""),
+    (".http", {"error": {"statusCode": 404, "body": "nf"}}, 404, "text/html; charset=UTF-8", b"nf"),
+    ("", {"statusCode": 200, "body": "default is http"}, 200, "text/html; charset=UTF-8", b"default is http"),
+])
+async def test_transcoding(anonymous: aiohttp.ClientSession, shape: str, ext: str, result: Any, status: int,
+                           content_type: str | None, body: bytes) -> None:
+    got_status, got_type, got_body, headers = await answer(anonymous, shape, ext, result)
+    assert (got_status, got_type, got_body) == (status, content_type, body)
+    assert len(headers["x-openwhisk-activation-id"]) == 32
+
+
+@pytest.mark.parametrize("ext, result, status, message", [
+    (".json", {"error": "boom"}, 400, "Response is not valid 'application/json'."),
+    (".html", {"x": 1}, 400, NOT_HTML),
+    (".html", {"body": 5}, 400, NOT_HTML),
+    (".svg", {"x": 1}, 400, "Response is not valid 'image/svg+xml'."),
+    (".text", {"x": 1}, 404, "Response does not include requested property."),
+    (".http", {"error": "just a string"}, 400, NOT_HTTP),
+    (".http", {"statusCode": "abc"}, 400, NOT_HTTP),
+    (".http", {"statusCode": 999}, 400, NOT_HTTP),
+    (".http", {"statusCode": None}, 400, NOT_HTTP),
+    (".http", {"headers": "nope"}, 400, NOT_HTTP),
+    (".http", {"headers": {"X-A": {"nested": 1}}}, 400, NOT_HTTP),
+    (".http", {"headers": {"Content-Type": "nope"}, "body": "x"}, 400, "Response did not specify a known content-type."),
+    (".http", {"headers": {"Content-Type": "text/plain"}, "body": {"a": 1}}, 400, MISMATCH),
+    (".http", {"headers": {"Content-Type": "image/png"}, "body": "not base64!"}, 400, MISMATCH),
+])
+async def test_refused_results(anonymous: aiohttp.ClientSession, shape: str, ext: str, result: Any, status: int,
+                               message: str) -> None:
+    got_status, got_type, got_body, headers = await answer(anonymous, shape, ext, result)
+    assert (got_status, error_of(got_body)) == (status, message)
+    assert got_type.startswith("application/json") and "x-openwhisk-activation-id" in headers
+    assert headers["Access-Control-Allow-Origin"] == "*"
+
+
+async def test_repeated_headers_and_developer_errors(guest: aiohttp.ClientSession,
+                                                     anonymous: aiohttp.ClientSession, shape: str) -> None:
+    _, _, _, headers = await answer(anonymous, shape, ".http", {
+        "headers": {"X-Many": ["a", 2, True], "X-One": 1.5}, "body": "x"})
+    assert headers.getall("X-Many") == ["a", "2", "true"] and headers["X-One"] == "1.5"
+    broken = unique("broken")
+    await put_action(guest, broken, "def main(args):\n    raise ValueError('no')\n", annotations=WEB)
+    for ext in (".json", ".http", ".text"):
+        async with anonymous.get(f"/api/v1/web/guest/default/{broken}{ext}") as r:
+            assert (r.status, (await r.json())["error"]) == (400, "There was an error processing your request.")

@@ -1,0 +1,247 @@
+"""Web actions over real HTTP (spec §1.12): every method, the `__ow_*` arguments, query and body promotion, raw
+HTTP, base64 bodies, `require-whisk-auth`, `final` parameters, CORS and OPTIONS, 404s for anything not exported,
+the blocking wait, the owner's limits, and an answer read by curl and by node exactly as the action made it."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import shutil
+import time
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from tests.conftest import missing
+from tests.support.processes import GUEST_AUTH, whisk_server
+from tests.web.support import PY_ECHO, call, put, put_action, record_of, run_node, unique
+
+WEB = [{"key": "web-export", "value": True}]
+RAW = WEB + [{"key": "raw-http", "value": True}]
+PY_SHAPE = "def main(args):\n    return args['r']\n"
+PY_OPTIONS = ("def main(args):\n    if args['__ow_method'] == 'options':\n"
+              "        return {'statusCode': 204, 'headers': {'Allow': 'GET, OPTIONS', 'X-Handled': 'action'}}\n"
+              "    return {'body': 'hello'}\n")
+
+
+def web_path(name: str, ext: str = "", rest: str = "", namespace: str = "guest", package: str = "default") -> str:
+    return f"/api/v1/web/{namespace}/{package}/{name}{ext}{rest}"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def actions(whisk_url: str) -> dict[str, str]:
+    """The web actions of this module, made once: name by role."""
+    names = {k: unique(k) for k in ("echo", "raw", "shape", "options", "final", "secret", "authed", "number")}
+    async with aiohttp.ClientSession(base_url=whisk_url, auth=aiohttp.BasicAuth(*GUEST_AUTH.split(":"))) as guest:
+        await put_action(guest, names["echo"], PY_ECHO, annotations=WEB)
+        await put_action(guest, names["raw"], PY_ECHO, annotations=RAW)
+        await put_action(guest, names["shape"], PY_SHAPE, annotations=WEB)
+        await put_action(guest, names["options"], PY_OPTIONS,
+                         annotations=WEB + [{"key": "web-custom-options", "value": True}])
+        await put_action(guest, names["final"], PY_ECHO, parameters=[{"key": "fixed", "value": "set"}],
+                         annotations=WEB + [{"key": "final", "value": True}])
+        await put_action(guest, names["secret"], PY_ECHO,
+                         annotations=WEB + [{"key": "require-whisk-auth", "value": "s3cret"}])
+        await put_action(guest, names["authed"], PY_ECHO,
+                         annotations=WEB + [{"key": "require-whisk-auth", "value": True}])
+        await put_action(guest, names["number"], PY_ECHO,
+                         annotations=WEB + [{"key": "require-whisk-auth", "value": 42}])
+    return names
+
+
+async def test_every_method_reaches_the_action_with_its_context(anonymous: aiohttp.ClientSession,
+                                                                actions: dict[str, str]) -> None:
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        async with anonymous.request(method, web_path(actions["echo"], ".json", "/a/b"), params={"x": "1"},
+                                     headers={"X-Test": "yes"}) as r:
+            body = await r.json()
+            assert r.status == 200, (method, body)
+            assert r.headers["Content-Type"] == "application/json"
+            assert len(r.headers["x-openwhisk-activation-id"]) == 32
+            assert r.headers["Access-Control-Allow-Origin"] == "*"
+        assert body["__ow_method"] == method.lower() and body["__ow_path"] == "/a/b" and body["x"] == "1"
+        assert body["__ow_headers"]["x-test"] == "yes" and "__ow_user" not in body
+    async with anonymous.head(web_path(actions["echo"], ".json")) as r:
+        assert r.status == 200 and await r.read() == b"" and "x-openwhisk-activation-id" in r.headers
+    async with anonymous.options(web_path(actions["echo"], ".json"),
+                                 headers={"Access-Control-Request-Headers": "X-Foo"}) as r:
+        assert r.status == 200 and await r.read() == b""
+        assert "x-openwhisk-activation-id" not in r.headers                 # answered without running the action
+        assert r.headers["Access-Control-Allow-Methods"] == "OPTIONS, GET, DELETE, POST, PUT, HEAD, PATCH"
+        assert r.headers["Access-Control-Allow-Headers"] == "X-Foo"
+    async with anonymous.get(web_path(actions["echo"], ".json")) as r:
+        assert r.headers["Access-Control-Allow-Headers"] == ("Authorization, Origin, X-Requested-With, Content-Type, "
+                                                             "Accept, User-Agent")
+        assert (await r.json())["__ow_path"] == ""
+
+
+@pytest.mark.parametrize("kwargs, expected", [
+    ({"json": {"k": "v", "x": "body"}}, {"k": "v", "x": "body"}),
+    ({"json": [1, 2]}, {"__ow_body": [1, 2], "x": "query"}),
+    ({"data": {"f": "1", "g": "two words"}}, {"f": "1", "g": "two words"}),
+    ({"data": "plain text", "headers": {"Content-Type": "text/plain"}}, {"__ow_body": "plain text"}),
+    ({"data": b"\x00\x01\xff", "headers": {"Content-Type": "application/octet-stream"}},
+     {"__ow_body": base64.b64encode(b"\x00\x01\xff").decode()}),
+    ({"data": b"<svg/>", "headers": {"Content-Type": "image/svg+xml"}}, {"__ow_body": "PHN2Zy8+"}),
+])
+async def test_bodies_become_arguments(anonymous: aiohttp.ClientSession, actions: dict[str, str],
+                                       kwargs: dict[str, Any], expected: dict[str, Any]) -> None:
+    async with anonymous.post(web_path(actions["echo"], ".json"), params={"x": "query"}, **kwargs) as r:
+        body = await r.json()
+        assert r.status == 200, body
+    for key, value in expected.items():
+        assert body[key] == value, (key, body)
+
+
+async def test_malformed_json_is_400(anonymous: aiohttp.ClientSession, actions: dict[str, str]) -> None:
+    status, body = await call(anonymous, "POST", web_path(actions["echo"], ".json"), data=b"{nope",
+                              headers={"Content-Type": "application/json"})
+    assert status == 400 and body["error"].startswith("The request content was malformed")
+
+
+async def test_credentials_are_optional_and_name_the_user(whisk_url: str, actions: dict[str, str]) -> None:
+    async with aiohttp.ClientSession(base_url=whisk_url) as session:
+        user, key = GUEST_AUTH.split(":")
+        status, body = await call(session, "GET", web_path(actions["echo"], ".json"),
+                                  headers={"Authorization": aiohttp.BasicAuth(user, key).encode()})
+        assert status == 200 and body["__ow_user"] == "guest"
+        status, body = await call(session, "GET", web_path(actions["echo"], ".json"),
+                                  headers={"Authorization": aiohttp.BasicAuth(user, "x" * 64).encode()})
+        assert status == 200 and "__ow_user" not in body
+
+
+async def test_reserved_and_final_parameters_are_refused(anonymous: aiohttp.ClientSession,
+                                                         actions: dict[str, str]) -> None:
+    refused = "Request defines parameters that are not allowed (e.g., reserved properties)."
+    for kwargs in ({"params": {"__ow_method": "get"}}, {"json": {"__ow_path": "/x"}}, {"json": {"__ow_user": "me"}}):
+        status, body = await call(anonymous, "POST", web_path(actions["echo"], ".json"), **kwargs)
+        assert (status, body["error"]) == (400, refused), kwargs
+    status, body = await call(anonymous, "GET", web_path(actions["final"], ".json"), params={"fixed": "mine"})
+    assert (status, body["error"]) == (400, refused)
+    status, body = await call(anonymous, "GET", web_path(actions["final"], ".json"), params={"other": "ok"})
+    assert status == 200 and body["fixed"] == "set" and body["other"] == "ok"
+
+
+async def test_raw_http_actions_get_the_query_and_body_as_sent(anonymous: aiohttp.ClientSession,
+                                                               actions: dict[str, str]) -> None:
+    status, body = await call(anonymous, "GET", web_path(actions["raw"], ".json") + "?a=1&b=x%20y&__ow_body=q")
+    assert status == 200
+    assert body["__ow_query"] == "a=1&b=x%20y&__ow_body=q" and body["__ow_body"] == "" and "a" not in body
+    status, body = await call(anonymous, "POST", web_path(actions["raw"], ".json"), json={"k": "v"})
+    assert base64.b64decode(body["__ow_body"]) == b'{"k": "v"}' and "k" not in body
+    status, body = await call(anonymous, "POST", web_path(actions["raw"], ".json"), data="a=1&b=2",
+                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert body["__ow_body"] == "a=1&b=2"
+    status, body = await call(anonymous, "POST", web_path(actions["raw"], ".json"), data="some text",
+                              headers={"Content-Type": "text/plain"})
+    assert body["__ow_body"] == "some text"
+
+
+async def test_require_whisk_auth(whisk_url: str, actions: dict[str, str]) -> None:
+    user, key = GUEST_AUTH.split(":")
+    creds = {"Authorization": aiohttp.BasicAuth(user, key).encode()}
+    unauthorized = "The resource requires authentication, which was not supplied with the request"
+    async with aiohttp.ClientSession(base_url=whisk_url) as session:
+        for headers in ({}, {"X-Require-Whisk-Auth": "wrong"}, creds):
+            async with session.get(web_path(actions["secret"], ".json"), headers=headers) as r:
+                body = await r.json()
+                assert (r.status, body["error"]) == (401, unauthorized), headers
+                assert r.headers["Access-Control-Allow-Origin"] == "*"
+        status, body = await call(session, "GET", web_path(actions["secret"], ".json"),
+                                  headers={"X-Require-Whisk-Auth": "s3cret"})
+        assert status == 200 and body["__ow_headers"]["x-require-whisk-auth"] == "s3cret"
+        assert (await call(session, "GET", web_path(actions["authed"], ".json")))[0] == 401
+        status, body = await call(session, "GET", web_path(actions["authed"], ".json"), headers=creds)
+        assert status == 200 and body["__ow_user"] == "guest"
+        assert (await call(session, "GET", web_path(actions["number"], ".json")))[0] == 401
+        assert (await call(session, "GET", web_path(actions["number"], ".json"),
+                           headers={"X-Require-Whisk-Auth": "42"}))[0] == 200
+
+
+async def test_web_custom_options_lets_the_action_answer_options(anonymous: aiohttp.ClientSession,
+                                                                 actions: dict[str, str]) -> None:
+    async with anonymous.options(web_path(actions["options"])) as r:
+        assert r.status == 204 and r.headers["X-Handled"] == "action" and r.headers["Allow"] == "GET, OPTIONS"
+        assert "Access-Control-Allow-Origin" not in r.headers and "x-openwhisk-activation-id" in r.headers
+    async with anonymous.get(web_path(actions["options"])) as r:
+        assert r.status == 200 and await r.text() == "hello" and "Access-Control-Allow-Origin" not in r.headers
+
+
+async def test_anything_not_exported_is_404(guest: aiohttp.ClientSession, anonymous: aiohttp.ClientSession,
+                                            actions: dict[str, str]) -> None:
+    hidden, off = unique("hidden"), unique("off")
+    await put_action(guest, hidden, PY_ECHO)
+    await put_action(guest, off, PY_ECHO, annotations=[{"key": "web-export", "value": False}])
+    for path in (web_path(hidden, ".json"), web_path(off, ".json"), web_path(unique("none"), ".json"),
+                 web_path(actions["echo"], ".json", namespace=unique("nobody")),
+                 web_path(actions["echo"], ".json", package=unique("nopkg")),
+                 web_path(actions["echo"], ".json", namespace="bad%20ns!"), "/api/v1/web/guest/default"):
+        status, body = await call(anonymous, "GET", path)
+        assert (status, body["error"]) == (404, "The requested resource does not exist."), path
+
+
+async def test_a_sequence_can_be_a_web_action(guest: aiohttp.ClientSession, anonymous: aiohttp.ClientSession) -> None:
+    inc, seq = unique("inc"), unique("seq")
+    await put_action(guest, inc, "def main(a):\n    return {'n': int(a.get('n', 0)) + 1}\n")
+    await put(guest, "actions", seq, {"exec": {"kind": "sequence", "components": [f"/_/{inc}", f"/_/{inc}"]},
+                                      "annotations": WEB})
+    status, body = await call(anonymous, "GET", web_path(seq, ".json"), params={"n": "5"})
+    assert (status, body) == (200, {"n": 7})
+
+
+async def test_curl_and_node_see_exactly_what_the_action_answered(whisk_url: str,
+                                                                  actions: dict[str, str]) -> None:
+    url = whisk_url + web_path(actions["shape"], ".http")
+    produced = {"statusCode": 203, "headers": {"X-One": "1", "X-Many": ["a", "b"], "Content-Type": "text/plain"},
+                "body": "exactly this"}
+    curl = shutil.which("curl")
+    if curl is None:
+        missing("curl")
+    proc = await asyncio.create_subprocess_exec(
+        curl, "-s", "-i", "-X", "POST", url, "-H", "Content-Type: application/json", "-d", json.dumps({"r": produced}),
+        stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    head, _, body = out.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0].startswith("HTTP/1.1 203")
+    headers = [tuple(line.split(": ", 1)) for line in lines[1:]]
+    assert ("X-One", "1") in headers and ("X-Many", "a") in headers and ("X-Many", "b") in headers
+    assert ("Content-Type", "text/plain; charset=UTF-8") in headers
+    assert body == b"exactly this"
+    script = f"""
+    fetch({json.dumps(url)}, {{method: 'POST', headers: {{'Content-Type': 'application/json'}},
+                               body: JSON.stringify({{r: {json.dumps(produced)}}})}})
+      .then(async r => process.stdout.write(JSON.stringify({{status: r.status, one: r.headers.get('x-one'),
+                        many: r.headers.get('x-many'), type: r.headers.get('content-type'), body: await r.text()}})));
+    """
+    assert await run_node(script) == {"status": 203, "one": "1", "many": "a, b", "type": "text/plain; charset=UTF-8",
+                                      "body": "exactly this"}
+
+
+async def test_blocking_wait_payload_limit_and_owner_throttle() -> None:
+    while time.time() % 60 > 45:         # the counted calls below must land in one calendar minute
+        await asyncio.sleep(0.2)
+    env = {"WHISK_LIMIT_MAX_BLOCKING_WAIT": "300", "WHISK_LIMIT_MAX_PAYLOAD_SIZE": "2000",
+           "WHISK_LIMIT_INVOCATIONS_PER_MINUTE": "4"}
+    async with whisk_server(env) as url, aiohttp.ClientSession(
+            base_url=url, auth=aiohttp.BasicAuth(*GUEST_AUTH.split(":"))) as owner, \
+            aiohttp.ClientSession(base_url=url) as anonymous:
+        slow = unique("slow")
+        await put_action(owner, slow, "import time\ndef main(a):\n    time.sleep(1.5)\n    return {'done': True}\n",
+                         annotations=WEB)
+        async with anonymous.get(web_path(slow, ".json")) as r:                       # call 1
+            body = await r.json()
+            assert (r.status, body["error"]) == (202, "Response not yet ready.") and body["code"]
+            activation_id = r.headers["x-openwhisk-activation-id"]
+        assert (await record_of(owner, activation_id))["response"]["result"] == {"done": True}
+        status, body = await call(anonymous, "POST", web_path(slow, ".json"), data=b"x" * 3000)   # refused early
+        assert status == 413 and body["error"] == "Request larger than allowed: 3000 > 2000 bytes."
+        statuses = [(await call(anonymous, "GET", web_path(unique("none"), ".json")))[0]]  # not found: not charged
+        for _ in range(4):                                                             # calls 2, 3, 4, 5
+            status, body = await call(anonymous, "GET", web_path(slow, ".json"))
+            statuses.append(status)
+        assert statuses == [404, 202, 202, 202, 429]
+        assert body["error"] == "Too many requests in the last minute (count: 5, allowed: 4)."
