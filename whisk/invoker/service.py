@@ -46,28 +46,27 @@ class Invoker:
         self._running: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._actions: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
-        self._feed: asyncio.Task[None] | None = None
+        self._open = asyncio.Event()        # cleared while disabled: the feed takes nothing
+        self._open.set()
         self.enabled = True
         self.taken = 0
 
     async def __aenter__(self) -> Invoker:
         await self._bus.ensure_topic(invoker_topic(self.instance))
         await self._bus.ensure_topic(HEALTH_TOPIC)
-        self._feed = asyncio.create_task(self._consume(), name=f"invoker{self.instance}-feed")
-        self._tasks = [self._feed, asyncio.create_task(self._ping(), name=f"invoker{self.instance}-ping")]
+        self._tasks = [asyncio.create_task(self._consume(), name=f"invoker{self.instance}-feed"),
+                       asyncio.create_task(self._ping(), name=f"invoker{self.instance}-ping")]
         return self
 
     async def disable(self) -> None:
         """POST /disable (spec §1.14): stop taking work and tell the controllers at once (a ping with
         isEnabled=false, repeated every second so that a controller started later knows too). Activations
-        already taken run to their end; messages not yet taken stay on the topic."""
+        already taken run to their end; messages not yet taken stay on the topic. The feed stays in its consumer
+        group (leaving and rejoining costs a group rebalance) and simply stops asking for messages."""
         if not self.enabled:
             return
         self.enabled = False
-        if self._feed is not None:
-            self._feed.cancel()
-            await asyncio.gather(self._feed, return_exceptions=True)
-            self._feed = None
+        self._open.clear()
         await self._send_ping()
 
     async def enable(self) -> None:
@@ -75,9 +74,7 @@ class Invoker:
         if self.enabled:
             return
         self.enabled = True
-        if self._feed is None and self._tasks:
-            self._feed = asyncio.create_task(self._consume(), name=f"invoker{self.instance}-feed")
-            self._tasks.append(self._feed)
+        self._open.set()
         await self._send_ping()
 
     async def __aexit__(self, *exc: object) -> None:
@@ -105,9 +102,12 @@ class Invoker:
             while True:
                 # Ask the feed for the next message only when there is room for it (spec §5.4): what is not
                 # taken stays on the topic, uncommitted, for this invoker after a restart.
+                await self._open.wait()
                 await self._intake.acquire()
                 try:
                     data = await anext(feed)
+                    # Disabled while waiting for this one: hold it, uncommitted, until enabled again.
+                    await self._open.wait()
                 except BaseException:
                     self._intake.release()
                     raise
