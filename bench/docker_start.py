@@ -4,7 +4,7 @@
 
 Without --docker it starts a private dockerd (as the tests do, root needed) and builds the runtime images into it.
 Per kind (python:3.11, nodejs:20), in one run:
-  raw        aiodocker create + start of the runtime image (same networking, no limits) until the proxy's first
+  raw        aiodocker create + start of the same container (image, networking, limits) until the proxy's first
              HTTP answer: the floor the adapter is compared with
   cold       factory.create (create + start, with every OpenWhisk flag) + /init until it answers 200
   prewarmed  /init + /run on a container created beforehand (a prewarmed stem cell)
@@ -49,17 +49,23 @@ async def daemon(url: str | None) -> AsyncIterator[str]:
         await stop_dockerd(d)
 
 
+# The same resources as the adapter gives a 256 MB container in a 2048 MB pool: cpu shares matter when the
+# machine is busy, so the floor must have them too.
+LIMITS = {"Init": True, "Memory": 256 << 20, "MemorySwap": 256 << 20, "CpuShares": 128, "PidsLimit": 1024,
+          "Ulimits": [{"Name": "nofile", "Soft": 1024, "Hard": 1024}], "CapDrop": ["NET_RAW", "NET_ADMIN"]}
+
+
 async def raw_start(docker: aiodocker.Docker, image: str, network: str) -> float:
-    """create + start + first HTTP answer, with only what the networking needs."""
+    """create + start + first HTTP answer: the same container, driven by hand."""
     folder = tempfile.mkdtemp(prefix="raw-", dir="/tmp")
     if network == "host":
         port = free_loopback_port()
         config = {"Image": image, "Env": ["WHISK_PROXY_HOST=127.0.0.1", f"WHISK_PROXY_PORT={port}"],
-                  "HostConfig": {"NetworkMode": "host", "Init": True}}
+                  "HostConfig": {"NetworkMode": "host"} | LIMITS}
         connector, url = aiohttp.TCPConnector(force_close=True), f"http://127.0.0.1:{port}/run"
     else:
         config = {"Image": image, "Env": ["WHISK_PROXY_SOCKET=/run/whisk/proxy.sock"],
-                  "HostConfig": {"NetworkMode": "none", "Binds": [f"{folder}:/run/whisk"], "Init": True}}
+                  "HostConfig": {"NetworkMode": "none", "Binds": [f"{folder}:/run/whisk"]} | LIMITS}
         connector = aiohttp.UnixConnector(path=f"{folder}/proxy.sock", force_close=True)
         url = "http://localhost/run"
     t0 = time.perf_counter()
@@ -121,7 +127,8 @@ async def main() -> None:
     rows = []
     async with daemon(args.docker) as url:
         async with aiodocker.Docker(url=url) as docker, DockerContainerFactory(
-                "docker://", docker_url=url, invoker_instance=900, network=args.network) as factory:
+                "docker://", docker_url=url, invoker_instance=900, network=args.network,
+                user_memory_mb=2048) as factory:
             await factory.cleanup()
             for kind, (image, _) in KINDS.items():
                 await raw_start(docker, image, args.network)                   # warm the page cache
