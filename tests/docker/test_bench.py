@@ -1,0 +1,27 @@
+"""Smoke test of bench/docker_start.py against the session's daemon, with a tiny --n."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.docker_daemon import DockerDaemon
+
+pytestmark = pytest.mark.docker
+
+
+async def test_docker_start_benchmark_runs(docker_daemon: DockerDaemon, docker_images: str) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.docker_start", "--n", "1", "--docker", docker_daemon.url,
+        cwd=Path(__file__).resolve().parents[2], stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, out.decode()
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    starts = {(row["kind"], row["start"]) for row in result["rows"]}
+    assert starts == {(kind, start) for kind in ("python:3.11", "nodejs:20")
+                      for start in ("raw create+start+answer", "cold", "prewarmed", "resume", "warm")}
+    assert all(row["p50_ms"] > 0 for row in result["rows"])
