@@ -133,6 +133,9 @@ class ShardingBalancer:
     def in_flight(self, namespace_uuid: str) -> int:
         return self._book.in_flight(namespace_uuid)
 
+    def in_flight_total(self) -> int:
+        return len(self._book)
+
     def pending(self, activation_id: str) -> Entry | None:
         return self._book.get(activation_id)
 
