@@ -52,6 +52,7 @@ class Member:
     port: int
     proc: asyncio.subprocess.Process
     log_path: str
+    killed: bool = False
 
     @property
     def url(self) -> str:
@@ -92,10 +93,13 @@ class Cluster:
         return member
 
     def kill(self, member: Member) -> None:
+        member.killed = True
         member.proc.send_signal(signal.SIGKILL)
 
-    async def stop(self) -> None:
-        await asyncio.gather(*(terminate(m.proc) for m in self.members), return_exceptions=True)
+    async def stop(self) -> dict[str, int | BaseException]:
+        """SIGTERM every member; their exit statuses (or the error of stopping them) by name."""
+        codes = await asyncio.gather(*(terminate(m.proc) for m in self.members), return_exceptions=True)
+        return {f"{m.role}{m.instance}": code for m, code in zip(self.members, codes) if not m.killed}
 
     def logs(self) -> str:
         parts = []

@@ -43,7 +43,9 @@ async def cluster(kafka_broker: Any, couchdb_url: str, consul_url: str) -> Async
     try:
         yield c
     finally:
-        await c.stop()
+        codes = await c.stop()
+    # A clean stop (SIGTERM: drain, deregister, close the bus) exits 0.
+    assert all(code == 0 for code in codes.values()), (codes, c.logs())
 
 
 @pytest_asyncio.fixture(loop_scope="session")
