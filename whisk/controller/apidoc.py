@@ -205,8 +205,8 @@ def check_resource(path: Any, verbs: list[str]) -> None:
 def add_endpoint(swagger: dict[str, Any], endpoint: Endpoint, response_type: str) -> dict[str, Any]:
     """Add (or replace) one operation and its case; refuse what the gateway would refuse."""
     check_base_path(endpoint.base_path)
-    check_resource(endpoint.rel_path, [endpoint.verb])
-    verb = endpoint.verb.lower()
+    verb = endpoint.verb.lower()              # the swagger key; the gateway names it so when it refuses it
+    check_resource(endpoint.rel_path, [verb])
     url, package, action = web_url(endpoint, response_type)
     op_id = operation_id(verb, endpoint.rel_path)
     paths = swagger.setdefault("paths", {})

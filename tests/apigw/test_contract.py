@@ -1,0 +1,177 @@
+"""The API management contract's edges (APIGW.md §2, §4): upstream's validation messages as 502 `{"error"}`,
+credentials required for all three calls with APIs kept per namespace, Swagger documents (form B), reserved
+parameters, routes that survive a restart, and the REST API left alone by the route prefix."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from tests.api.support import Deployment, basic, sqlite_deployment
+from tests.apigw.test_apigw import MGMT, cli_apidoc, cli_query, create, delete, get_apis
+from tests.support.processes import GUEST_AUTH, GUEST_UUID, whisk_server
+from tests.web.support import PY_ECHO, call, put_action, unique
+
+WEB = [{"key": "web-export", "value": True}]
+FAIL = "API creation failure: "
+
+
+def gateway(message: str) -> str:
+    body = json.dumps({"status": 400, "message": f"Error: {message}"}, separators=(",", ":"))
+    return f"{FAIL}Unable to configure the API Gateway (status code 400): {body}"
+
+
+def swagger(base: str, paths: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"swagger": "2.0", "basePath": base, "info": {"title": "From a file", "version": "1.0.0"},
+            "paths": paths, **extra}
+
+
+def apidoc_without(field: str, host: str = "http://127.0.0.1:1") -> dict[str, Any]:
+    body = cli_apidoc("/v", "/x", "get", "a", host)
+    if field.startswith("action."):
+        del body["apidoc"]["action"][field.split(".", 1)[1]]
+    else:
+        del body["apidoc"][field]
+    return body
+
+
+@pytest.mark.parametrize("body, message", [
+    ({}, "apidoc is required."),
+    ({"apidoc": "{nope"}, "apidoc field cannot be parsed. Ensure it is valid JSON."),
+    ({"apidoc": 5}, "apidoc field is of type number and should be a JSON object or a JSON string."),
+    ({"apidoc": {"gatewayBasePath": "/v"}}, "apidoc is missing the namespace field"),
+    ({"apidoc": json.dumps({"gatewayBasePath": "/v"})}, "apidoc is missing the namespace field"),
+    ({"apidoc": {"namespace": "_", "swagger": "{}", "gatewayBasePath": "/v"}},
+     "swagger and gatewayBasePath are mutually exclusive and cannot be specified together."),
+    ({"apidoc": {"namespace": "_", "swagger": "{x"}}, "swagger field cannot be parsed. Ensure it is valid JSON."),
+    ({"apidoc": {"namespace": "_", "swagger": True}}, "swagger field is boolean and should be an object or a JSON "
+                                                      "string."),
+    ({"apidoc": {"namespace": "_", "swagger": {"paths": {"/a": {}}, "info": {}}}},
+     "swagger is missing the basePath field."),
+    ({"apidoc": {"namespace": "_", "swagger": {"basePath": "/a", "info": {"title": "t"}}}},
+     "swagger is missing the paths field."),
+    (apidoc_without("gatewayBasePath"), "apidoc is missing the gatewayBasePath field"),
+    (apidoc_without("gatewayPath"), "apidoc is missing the gatewayPath field"),
+    (apidoc_without("gatewayMethod"), "apidoc is missing the gatewayMethod field"),
+    (apidoc_without("action"), "apidoc is missing the action field."),
+    (apidoc_without("action.backendMethod"), "action is missing the backendMethod field."),
+    (apidoc_without("action.backendUrl"), "action is missing the backendUrl field."),
+    (apidoc_without("action.namespace"), "action is missing the namespace field."),
+    (apidoc_without("action.name"), "action is missing the name field."),
+    (apidoc_without("action.authkey"), "action is missing the authkey field."),
+    (cli_apidoc("/v/{id}", "/x", "get", "a", "http://h"),
+     f"{FAIL}The base path (/v/{{id}}) cannot have parameters. Only the relative path supports path parameters."),
+    (cli_apidoc("/v", "x", "get", "a", "http://h"), gateway("Resource path must begin with '/'.")),
+    (cli_apidoc("/v", "/x", "fetch", "a", "http://h"), gateway("Resource verb 'fetch' not supported.")),
+    (cli_apidoc("/v", "/it's", "get", "a", "http://h"), gateway("resource path contains illegal character \"'\".")),
+    (cli_apidoc("/v", "/b/{isbn}", "get", "a", "http://h"),
+     f"{FAIL}The action must use a response type of '.http' in order to receive the path parameters."),
+    (cli_apidoc("/v", "/x", "get", "a", "not a url"),
+     f"{FAIL}API swagger generation error: TypeError: Cannot read properties of null (reading '1')"),
+    ({"apidoc": {"namespace": "_", "swagger": swagger("/v", {})}}, gateway("Empty resources object.")),
+])
+async def test_create_refusals(guest: aiohttp.ClientSession, body: dict[str, Any], message: str) -> None:
+    assert await create(guest, body) == (502, {"error": message})
+
+
+async def test_path_parameters_must_be_declared(whisk_url: str, guest: aiohttp.ClientSession) -> None:
+    status, body = await create(guest, cli_apidoc("/v", "/b/{isbn}", "get", "a", whisk_url), **cli_query("http"))
+    assert (status, body["error"]) == (502, f"{FAIL}The parameter 'isbn' defined in path '/b/{{isbn}}' does not "
+                                             "match any of the parameters defined for the path in the swagger file.")
+
+
+async def test_reserved_parameters_are_refused(guest: aiohttp.ClientSession) -> None:
+    refused = "Request defines parameters that are not allowed (e.g., reserved properties)."
+    status, body = await call(guest, "GET", f"{MGMT}/getApi.http", params={"__ow_user": "other"})
+    assert (status, body["error"]) == (400, refused) and body["code"]
+    status, body = await call(guest, "POST", f"{MGMT}/createApi.http", {"gwUrlV2": "http://127.0.0.1:1"})
+    assert (status, body["error"]) == (400, refused)
+
+
+async def test_swagger_documents_replace_their_api(whisk_url: str, guest: aiohttp.ClientSession,
+                                                   anonymous: aiohttp.ClientSession) -> None:
+    action, base = unique("a"), "/" + unique("file")
+    await put_action(guest, action, PY_ECHO, annotations=WEB)
+    url = f"{whisk_url}/api/v1/web/guest/default/{action}.json"
+    document = swagger(base, {
+        "/one": {"get": {"operationId": "one", "x-openwhisk": {"namespace": "guest", "package": "", "action": action,
+                                                               "url": url},
+                         "responses": {"default": {"description": "d"}}}},
+        "/none": {"get": {"operationId": "none", "responses": {}}},
+    }, **{"x-ibm-configuration": {"cors": {"enabled": True}, "assembly": {"execute": [{"operation-switch": {
+        "case": [{"operations": ["one"], "execute": [{"invoke": {"target-url": url, "verb": "keep"}}]}]}}]}}})
+    status, api = await create(guest, {"apidoc": {"namespace": "_", "swagger": json.dumps(document)}})
+    assert status == 200 and api["apidoc"] == document                       # stored as given
+    gw_path = urlsplit(api["gwApiUrl"]).path
+    status, body = await call(anonymous, "GET", f"{gw_path}/one", params={"k": "v"})
+    assert status == 200 and body["k"] == "v"
+    assert (await call(anonymous, "GET", f"{gw_path}/none"))[0] == 404
+    smaller = swagger(base, {"/two": document["paths"]["/one"]})
+    status, api = await create(guest, {"apidoc": {"namespace": "_", "swagger": smaller}})
+    assert status == 200 and set(api["apidoc"]["paths"]) == {"/two"}
+    assert [a["value"]["apidoc"] for a in (await get_apis(guest, basepath=base))[1]["apis"]] == [smaller]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def deployment() -> AsyncIterator[Deployment]:
+    async with sqlite_deployment() as d:
+        yield d
+
+
+async def test_credentials_are_required_and_apis_belong_to_their_namespace(deployment: Deployment) -> None:
+    async with aiohttp.ClientSession(base_url=deployment.url) as anonymous, \
+            aiohttp.ClientSession(base_url=deployment.url, headers=basic(GUEST_AUTH)) as owner, \
+            aiohttp.ClientSession(base_url=deployment.url, headers=basic(deployment.other_auth)) as stranger, \
+            aiohttp.ClientSession(base_url=deployment.url, headers=basic(GUEST_UUID + ":" + "x" * 64)) as wrong:
+        action, base = unique("a"), "/" + unique("mine")
+        await put_action(owner, action, PY_ECHO, annotations=WEB)
+        body = cli_apidoc(base, "/x", "get", action, deployment.url)
+        for session in (anonymous, wrong):
+            assert await create(session, body) == (502, {"error": "A valid auth key is required."})
+            assert await get_apis(session) == (502, {"error": "Invalid authentication."})
+            assert await delete(session, basepath=base) == (502, {"error": "Invalid authentication."})
+        status, api = await create(owner, body)
+        assert status == 200
+        # The spaceguid a caller sends does not select a tenant: the stranger sees and deletes only its own.
+        assert await get_apis(stranger, basepath=base) == (200, {"apis": []})
+        assert await delete(stranger, basepath=base) == (
+            502, {"error": f"API deletion failure: API '{base}' does not exist."})
+        assert len((await get_apis(owner, basepath=base))[1]["apis"]) == 1
+        # The route itself is public, like any web action.
+        assert (await call(stranger, "GET", urlsplit(api["gwApiUrl"]).path + "/x"))[0] == 200
+
+
+async def test_routes_survive_a_restart() -> None:
+    data = tempfile.mkdtemp(prefix="whisk-apigw-")
+    env = {"WHISK_STORE": f"sqlite://{data}/whisk.db", "WHISK_DATA_DIR": data}
+    action, base = unique("a"), "/" + unique("kept")
+    async with whisk_server(env, log_path=os.path.join(data, "first.log")) as url, aiohttp.ClientSession(
+            base_url=url, headers=basic(GUEST_AUTH)) as session:
+        await put_action(session, action, PY_ECHO, annotations=WEB)
+        status, api = await create(session, cli_apidoc(base, "/x", "get", action, url))
+        assert status == 200
+    async with whisk_server(env, log_path=os.path.join(data, "second.log")) as url, aiohttp.ClientSession(
+            base_url=url, headers=basic(GUEST_AUTH)) as session:
+        status, body = await get_apis(session, basepath=base)
+        assert status == 200 and body["apis"][0]["value"]["apidoc"] == api["apidoc"]
+        status, body = await call(session, "GET", urlsplit(body["apis"][0]["value"]["gwApiUrl"]).path + "/x",
+                                  params={"after": "restart"})
+        assert status == 200 and body["after"] == "restart"
+
+
+async def test_the_route_prefix_leaves_the_rest_api_alone(guest: aiohttp.ClientSession,
+                                                          anonymous: aiohttp.ClientSession) -> None:
+    status, body = await call(guest, "GET", "/api/v1/namespaces/_/nothing")
+    assert status == 404 and body["error"] == "The requested resource could not be found."
+    status, body = await call(anonymous, "GET", "/api/v1/namespaces")
+    assert status == 401
+    assert await call(anonymous, "GET", "/api/00000000-0000-0000-0000-000000000000/any/thing") == \
+        (404, {"status": 404, "message": "Error: Not found."})
