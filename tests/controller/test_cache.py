@@ -1,0 +1,129 @@
+"""The entity cache (whisk/controller/cache.py) over a real in-memory store and the in-process bus: two caches stand
+for two controllers sharing one store and one bus."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from whisk.controller.cache import EntityCache
+from whisk.entities.errors import Conflict
+from whisk.messaging.memory import MemoryBus
+from whisk.store.memory import MemoryStore
+
+
+class GatedStore(MemoryStore):
+    """A MemoryStore whose `get` can be held open, to interleave a read with an invalidation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate: asyncio.Event | None = None
+        self.entered = asyncio.Event()
+
+    async def get(self, doc_id: str) -> Any:
+        doc = await super().get(doc_id)
+        if self.gate is not None:
+            self.entered.set()
+            await self.gate.wait()
+        return doc
+
+
+@pytest_asyncio.fixture
+async def pair() -> AsyncIterator[tuple[GatedStore, EntityCache, EntityCache]]:
+    async with GatedStore() as store, MemoryBus() as bus, \
+            EntityCache(store, bus, instance_id="controller0") as a, \
+            EntityCache(store, bus, instance_id="controller1") as b:
+        yield store, a, b
+
+
+def action(version: int, rev: str | None = None) -> dict[str, Any]:
+    doc = {"_id": "guest/hello", "entityType": "action", "namespace": "guest", "name": "hello",
+           "exec": {"kind": "python:3", "code": f"v{version}"}}
+    if rev is not None:
+        doc["_rev"] = rev
+    return doc
+
+
+async def code_seen(cache: EntityCache, code: str, deadline_s: float = 2.0) -> None:
+    end = time.monotonic() + deadline_s
+    while ((await cache.get("guest/hello")) or {}).get("exec", {}).get("code") != code:
+        assert time.monotonic() < end, f"{code} not seen through {cache.instance_id}"
+        await asyncio.sleep(0.005)
+
+
+async def test_reads_come_from_the_cache(pair: tuple[GatedStore, EntityCache, EntityCache]) -> None:
+    store, a, b = pair
+    rev = await a.put(action(1))
+    assert (await b.get("guest/hello"))["exec"]["code"] == "v1"
+    # Written behind the caches' backs (no invalidation): b keeps answering from its cache.
+    await store.put(action(2, rev))
+    misses = b.misses
+    assert (await b.get("guest/hello"))["exec"]["code"] == "v1"
+    assert b.misses == misses and b.hits >= 1
+
+
+async def test_a_write_through_one_is_seen_through_the_other(pair: tuple[GatedStore, EntityCache, EntityCache]) -> None:
+    _, a, b = pair
+    rev = await a.put(action(1))
+    assert (await b.get("guest/hello"))["exec"]["code"] == "v1"
+    rev = await a.put(action(2, rev))
+    await code_seen(b, "v2")
+    await b.put(action(3, (await b.get("guest/hello"))["_rev"]))
+    await code_seen(a, "v3")
+    await a.delete("guest/hello", (await a.get("guest/hello"))["_rev"])
+    end = time.monotonic() + 2
+    while await b.get("guest/hello") is not None:
+        assert time.monotonic() < end, "the delete not seen through b"
+        await asyncio.sleep(0.005)
+
+
+async def test_callers_cannot_change_what_is_cached(pair: tuple[GatedStore, EntityCache, EntityCache]) -> None:
+    _, a, _ = pair
+    await a.put(action(1))
+    (await a.get("guest/hello"))["exec"]["code"] = "mutated"
+    assert (await a.get("guest/hello"))["exec"]["code"] == "v1"
+
+
+async def test_a_read_racing_an_invalidation_does_not_fill(pair: tuple[GatedStore, EntityCache,
+                                                                        EntityCache]) -> None:
+    store, a, b = pair
+    await a.put(action(1))
+    store.gate, store.entered = asyncio.Event(), asyncio.Event()
+    read = asyncio.create_task(b.get("guest/hello"))
+    await store.entered.wait()                   # b has read v1 from the store and not yet returned
+    b.invalidate("guest/hello")                  # ... when a write elsewhere is announced
+    store.gate.set()
+    assert (await read)["exec"]["code"] == "v1"
+    store.gate = None
+    misses = b.misses
+    await b.get("guest/hello")
+    assert b.misses == misses + 1                # the racing read left nothing behind
+
+
+async def test_a_conflict_drops_the_stale_entry(pair: tuple[GatedStore, EntityCache, EntityCache]) -> None:
+    store, _, b = pair
+    rev = await store.put(action(1))
+    stale = await b.get("guest/hello")
+    await store.put(action(2, rev))              # not announced: b's entry is stale
+    with pytest.raises(Conflict):
+        await b.put(action(3, stale["_rev"]))
+    assert (await b.get("guest/hello"))["exec"]["code"] == "v2"
+
+
+async def test_absent_documents_are_not_cached(pair: tuple[GatedStore, EntityCache, EntityCache]) -> None:
+    store, _, b = pair
+    assert await b.get("guest/hello") is None
+    await store.put(action(1))                   # created without an announcement
+    assert (await b.get("guest/hello"))["exec"]["code"] == "v1"
+
+
+async def test_everything_else_passes_through(pair: tuple[GatedStore, EntityCache, EntityCache]) -> None:
+    store, a, _ = pair
+    await a.put_activation({"_id": "guest/abc", "namespace": "guest", "activationId": "abc", "start": 1, "end": 2,
+                            "name": "hello"})
+    assert (await store.get_activation("guest", "abc"))["activationId"] == "abc"
