@@ -161,7 +161,8 @@ class DockerContainer:
             raise ContainerError(f"docker: cannot read the logs of {self.name}: {exc}") from exc
 
     async def _fetch_logs(self, since: str) -> bytes:
-        # Both streams in one request: the multiplexed frames say which stream each line came from.
+        # Both streams in one request: the multiplexed frames say which stream each line came from. aiodocker's
+        # own `log()` drops that label and inspects the container before every call, so ask the API directly.
         params = {"stdout": "1", "stderr": "1", "timestamps": "1", "follow": "0", "since": since}
         async with self._docker._query(f"containers/{self.id}/logs", params=params) as resp:
             return await resp.read()
