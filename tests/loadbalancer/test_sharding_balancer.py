@@ -1,0 +1,145 @@
+"""The sharding balancer over the real in-process bus, memory store and local discovery (spec §5.5, §6): supervision
+from pings, the health test action and its completion, placement, slots freed by completions, disabled invokers.
+The invokers are played by the test, reading their topics and answering as an invoker would."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from whisk.discovery.base import InvokerInfo
+from whisk.discovery.local import LocalDiscovery
+from whisk.entities.errors import NoInvokers
+from whisk.loadbalancer.sharding import action_hash
+from whisk.loadbalancer.sharding_balancer import HEALTH_TID, ShardingBalancer
+from whisk.messages import (HEALTH_TOPIC, Acknowledgement, ActivationMessage, PingMessage, completed_topic,
+                            controller_instance, invoker_instance, invoker_topic)
+from whisk.messaging.memory import MemoryBus
+from whisk.store.memory import MemoryStore
+
+
+class Rig:
+    def __init__(self, bus: MemoryBus, store: MemoryStore, discovery: LocalDiscovery, lb: ShardingBalancer,
+                 released: list[tuple[str, str]]) -> None:
+        self.bus, self.store, self.discovery, self.lb, self.released = bus, store, discovery, lb, released
+        self.feeds: dict[int, Any] = {}
+
+    async def ping(self, instance: int, enabled: bool = True) -> None:
+        await self.bus.send(HEALTH_TOPIC, PingMessage(invoker_instance(instance, 1024), enabled, 0).to_bytes())
+
+    async def next_message(self, instance: int, *, answer_tests: bool = True) -> ActivationMessage:
+        """The next message on the invoker's topic; health test actions are answered with a success and skipped
+        unless `answer_tests` is false (a Success while Unhealthy asks for one more, spec §6.4)."""
+        feed = self.feeds.setdefault(instance, self.bus.consume(invoker_topic(instance), f"invoker{instance}")
+                                     .__aiter__())
+        while True:
+            msg = ActivationMessage.from_bytes(await asyncio.wait_for(feed.__anext__(), 5))
+            if not (answer_tests and msg.transid[0] == HEALTH_TID):
+                return msg
+            await self.complete(msg, instance)
+
+    async def complete(self, msg: ActivationMessage, instance: int, system_error: bool = False) -> None:
+        ack = Acknowledgement(msg.transid, msg.activation_id, None, invoker_instance(instance, 1024),
+                              is_system_error=system_error)
+        await self.bus.send(completed_topic(0), ack.to_bytes())
+
+
+async def until(what: str, check: Callable[[], bool], deadline_s: float = 5.0) -> None:
+    end = time.monotonic() + deadline_s
+    while not check():
+        assert time.monotonic() < end, what
+        await asyncio.sleep(0.005)
+
+
+@pytest_asyncio.fixture
+async def rig() -> AsyncIterator[Rig]:
+    released: list[tuple[str, str]] = []
+    async with MemoryBus() as bus, MemoryStore() as store, LocalDiscovery() as discovery:
+        async with ShardingBalancer(bus, store, discovery, controller=0, discovery_interval_s=0.05,
+                                    on_release=lambda e, o: released.append((e.activation_id, o))) as lb:
+            yield Rig(bus, store, discovery, lb, released)
+
+
+def message(activation_id: str, name: str = "a", blocking: bool = False) -> ActivationMessage:
+    return ActivationMessage(
+        transid=["tid", 1], action={"path": "guest", "name": name, "version": "0.0.1"}, revision=None,
+        user={"subject": "guest", "namespace": {"name": "guest", "uuid": "u1"}, "authkey": {"api_key": "u1:k"}},
+        activation_id=activation_id, root_controller=controller_instance(0), blocking=blocking, content={})
+
+
+async def healthy(rig: Rig, instance: int) -> None:
+    """Ping as `instance`, answer its health test action with a success: it is then `up`."""
+    await rig.ping(instance)
+    test = await rig.next_message(instance, answer_tests=False)
+    assert test.transid[0] == HEALTH_TID and test.action["path"] == "whisk.system"
+    assert test.action["name"] == "invokerHealthTestAction0" and test.blocking is False
+    assert rig.lb.invokers()[f"invoker{instance}"] == "unhealthy"
+    await rig.complete(test, instance)
+    await until(f"invoker{instance} up", lambda: rig.lb.invokers().get(f"invoker{instance}") == "up")
+
+
+async def test_the_test_action_is_stored_at_start(rig: Rig) -> None:
+    doc = await rig.store.get("whisk.system/invokerHealthTestAction0")
+    assert doc is not None and doc["exec"]["kind"] == "nodejs:default" and doc["limits"]["memory"] == 128
+
+
+async def test_no_invokers_means_503(rig: Rig) -> None:
+    with pytest.raises(NoInvokers):
+        await rig.lb.publish(message("a" * 32), namespace_uuid="u1", memory_mb=256, timeout_ms=1000,
+                             concurrency=1, blackbox=False)
+    assert rig.lb.in_flight_total() == 0
+
+
+async def test_ping_then_test_action_success_makes_an_invoker_up(rig: Rig) -> None:
+    await healthy(rig, 0)
+    assert rig.released == []                    # the test action went to supervision only
+
+
+async def test_discovery_lists_invokers_offline_until_they_ping(rig: Rig) -> None:
+    await rig.discovery.register_invoker(InvokerInfo(1, 2048), ttl_s=10)
+    await until("invoker1 known", lambda: "invoker1" in rig.lb.invokers())
+    assert rig.lb.invokers() == {"invoker0": "down", "invoker1": "down"}
+
+
+async def test_publish_goes_to_the_home_invoker_and_completion_frees_the_slot(rig: Rig) -> None:
+    await healthy(rig, 0)
+    await healthy(rig, 1)
+    name = next(f"a{i}" for i in range(100) if action_hash("guest", f"guest/a{i}") % 2 == 1)
+    free = rig.lb.scheduler.free_mb(1)
+    await rig.lb.publish(message("b" * 32, name), namespace_uuid="u1", memory_mb=256, timeout_ms=1000,
+                         concurrency=1, blackbox=False)
+    assert rig.lb.scheduler.free_mb(1) == free - 256 and rig.lb.in_flight("u1") == 1
+    sent = await rig.next_message(1)
+    assert sent.activation_id == "b" * 32
+    await rig.complete(sent, 1)
+    await until("released", lambda: rig.released == [("b" * 32, "success")])
+    assert rig.lb.scheduler.free_mb(1) == free and rig.lb.in_flight_total() == 0
+
+
+async def test_system_errors_make_an_invoker_unhealthy(rig: Rig) -> None:
+    await healthy(rig, 0)
+    outcomes = [False] * 3 + [True] * 4          # past priming (> 3 outcomes), then > 3 system errors in 10
+    for i, system_error in enumerate(outcomes):
+        assert rig.lb.invokers()["invoker0"] == "up"
+        await rig.lb.publish(message(f"{i:032d}"), namespace_uuid="u1", memory_mb=128, timeout_ms=1000,
+                             concurrency=1, blackbox=False)
+        await rig.complete(await rig.next_message(0), 0, system_error=system_error)
+        await until(f"completion {i}", lambda: len(rig.released) == i + 1)
+    await until("unhealthy", lambda: rig.lb.invokers()["invoker0"] == "unhealthy")
+    test = await rig.next_message(0, answer_tests=False)     # entering Unhealthy sends a test action
+    assert test.transid[0] == HEALTH_TID
+    assert [o for _, o in rig.released] == ["success"] * 3 + ["system_error"] * 4
+
+
+async def test_a_disabled_invoker_is_down_and_gets_no_work(rig: Rig) -> None:
+    await healthy(rig, 0)
+    await rig.ping(0, enabled=False)
+    await until("down", lambda: rig.lb.invokers()["invoker0"] == "down")
+    with pytest.raises(NoInvokers):
+        await rig.lb.publish(message("c" * 32), namespace_uuid="u1", memory_mb=256, timeout_ms=1000,
+                             concurrency=1, blackbox=False)
