@@ -1,0 +1,218 @@
+"""Load and soak test: a mixed workload at a steady rate for a set time, then every accepted activation's record.
+
+    python -m bench.soak --duration 60 --rate 50 [--url URL [--pid PID]] [--namespaces 5] [--actions 100] --out DIR
+
+Without --url it starts its own standalone whisk (sqlite store in a temporary data dir, throttles raised) and
+creates the namespaces with `whisk admin user create` first. With --url the namespaces are created the same way
+when WHISK_STORE names the platform's store, else the workload runs in the guest namespace; --pid names the
+process whose memory (and its children's) is sampled. Requests are scheduled open-loop (one every 1/rate s,
+whatever the answers do), at most --max-inflight at once: past that a request is counted as shed, not sent.
+
+Writes report.json, report.md and memory.png into --out. Exits 1 when an accepted activation has no record (or
+two), when a 5xx comes that the workload did not provoke, or when a request gets no answer at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import secrets
+import shlex
+import sys
+import tempfile
+import time
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench._harness import BENCH_ENV, machine, percentile
+from bench.soak_memory import MemorySampler, descendants, growth
+from bench.soak_plot import plot
+from bench.soak_records import check
+from bench.soak_report import Outcome, memory_table, per_kind, transport_errors, unexpected_5xx, write
+from bench.soak_workload import MIX, Namespace, create_entities, pick
+from tests.support.processes import GUEST_AUTH, whisk_server
+
+ACTIVATION_HEADER = "x-openwhisk-activation-id"
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--duration", type=float, default=60, help="seconds of load (default 60)")
+    p.add_argument("--rate", type=float, default=50, help="requests per second (default 50)")
+    p.add_argument("--url", help="an already running platform (default: start a standalone one)")
+    p.add_argument("--pid", type=int, help="with --url: the process whose memory is sampled")
+    p.add_argument("--namespaces", type=int, default=5, help="namespaces (default 5)")
+    p.add_argument("--actions", type=int, default=100, help="echo actions over all namespaces (default 100)")
+    p.add_argument("--max-inflight", type=int, default=200, help="concurrency bound (default 200)")
+    p.add_argument("--warmup", type=float, help="seconds before memory growth is measured (default 20 %% of "
+                                                "--duration, at least 10)")
+    p.add_argument("--check-deadline", type=float, default=120, help="seconds to wait for records (default 120)")
+    p.add_argument("--seed", type=int, default=1, help="random seed of the request mix")
+    p.add_argument("--out", required=True, help="report folder")
+    return p.parse_args(argv)
+
+
+async def _admin_create(name: str, store: str) -> tuple[str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "whisk", "admin", "user", "create", name,
+        env=dict(os.environ) | {"WHISK_STORE": store}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"whisk admin user create {name}: {err.decode().strip()}")
+    uuid, _, key = out.decode().strip().partition(":")
+    return uuid, key
+
+
+async def _namespaces(count: int, store: str | None) -> list[Namespace]:
+    if store is None:
+        uuid, key = GUEST_AUTH.split(":")
+        return [Namespace("guest", (uuid, key))]
+    run = secrets.token_hex(3)
+    names = [f"soak-{run}-ns{i}" for i in range(count)]
+    auths = await asyncio.gather(*(_admin_create(n, store) for n in names))
+    return [Namespace(n, a) for n, a in zip(names, auths)]
+
+
+def _whisk_child() -> int:
+    """The `python -m whisk` this process started (whisk_server yields its URL, not its pid)."""
+    for pid in descendants(os.getpid()):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"whisk" in f.read():
+                    return pid
+        except OSError:
+            continue
+    raise RuntimeError("the whisk process was not found among this process's children")
+
+
+async def _send(req: Any, t0: float) -> Outcome:
+    sent = time.monotonic()
+    try:
+        async with req.ns.session.request(req.method, req.path, json=req.body) as r:
+            body: Any = None
+            if r.content_type == "application/json":
+                body = await r.json()
+            else:
+                await r.read()
+            aid = r.headers.get(ACTIVATION_HEADER)
+            if aid is None and isinstance(body, dict) and isinstance(body.get("activationId"), str):
+                aid = body["activationId"]
+            status = (body.get("response") or {}).get("status") if isinstance(body, dict) else None
+            return Outcome(req.kind, req.ns.name, r.status, (time.monotonic() - sent) * 1000, round(sent - t0, 3),
+                           aid, status if isinstance(status, str) else None)
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+        return Outcome(req.kind, req.ns.name, f"transport: {type(exc).__name__}", (time.monotonic() - sent) * 1000,
+                       round(sent - t0, 3), None)
+
+
+async def run_load(args: argparse.Namespace, namespaces: list[Namespace], kinds: list[str],
+                   t0: float) -> tuple[list[Outcome], dict[str, Any]]:
+    rng = random.Random(args.seed)
+    weights = [MIX[k][0] for k in kinds]
+    outcomes: list[Outcome] = []
+    inflight: set[asyncio.Task[Outcome]] = set()
+    lags: list[float] = []
+    shed = seq = 0
+    interval = 1 / args.rate
+    end = t0 + args.duration
+    while (due := t0 + seq * interval) < end:
+        now = time.monotonic()
+        if due > now:
+            await asyncio.sleep(due - now)
+        lags.append((time.monotonic() - due) * 1000)
+        req = pick(rng, namespaces, kinds, weights, seq)
+        seq += 1
+        if len(inflight) >= args.max_inflight:
+            shed += 1
+            continue
+        task = asyncio.create_task(_send(req, t0))
+        inflight.add(task)
+        task.add_done_callback(lambda t: (inflight.discard(t), outcomes.append(t.result())))
+    if inflight:
+        await asyncio.wait(set(inflight))
+    wall = time.monotonic() - t0
+    return outcomes, {"sent": seq - shed, "answered": sum(isinstance(o.status, int) for o in outcomes),
+                      "shed": shed, "wall_s": round(wall, 1),
+                      "per_s": round(sum(isinstance(o.status, int) for o in outcomes) / wall, 1),
+                      "lag_p99_ms": round(percentile(lags, 99), 1)}
+
+
+async def soak(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    warmup = args.warmup if args.warmup is not None else max(10.0, args.duration * 0.2)
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with AsyncExitStack() as stack:
+        if args.url:
+            url, pid = args.url, args.pid
+            namespaces = await _namespaces(args.namespaces, os.environ.get("WHISK_STORE"))
+        else:
+            data = tempfile.mkdtemp(prefix="whisk-soak-")
+            store = f"sqlite:///{data}/whisk.db"
+            namespaces = await _namespaces(args.namespaces, store)
+            env = BENCH_ENV | {"WHISK_DATA_DIR": data, "WHISK_STORE": store,
+                               "WHISK_LIMIT_FIRES_PER_MINUTE": "10000000",
+                               "WHISK_POOL_MEMORY_MB": str(128 * (args.actions + 8 * len(namespaces) + 16))}
+            url = await stack.enter_async_context(whisk_server(env, log_path=str(out / "whisk.log")))
+            pid = _whisk_child()
+        for ns in namespaces:
+            ns.session = await stack.enter_async_context(aiohttp.ClientSession(
+                base_url=url, auth=aiohttp.BasicAuth(*ns.auth), timeout=timeout,
+                connector=aiohttp.TCPConnector(limit=0)))
+        features = await create_entities(namespaces, args.actions)
+        kinds = [k for k in MIX if not features[k].skipped]
+        loadavg_start = os.getloadavg()
+        since_ms = int(time.time() * 1000) - 1000
+        t0 = time.monotonic()
+        sampler = MemorySampler(pid) if pid else None
+        sampling = asyncio.create_task(sampler.run(t0)) if sampler else None
+        outcomes, throughput = await run_load(args, namespaces, kinds, t0)
+        if sampling:
+            sampling.cancel()
+        loadavg_end = os.getloadavg()
+        by_name = {ns.name: ns for ns in namespaces}
+        accepted = [(o.kind, by_name[o.namespace], o.activation_id) for o in outcomes if o.activation_id]
+        records = await check(accepted, namespaces, since_ms, args.check_deadline)
+    samples = sampler.samples if sampler else []
+    memory: dict[str, Any] = {"skipped": "no process to sample: give --pid with --url"} if not sampler else {
+        "growth": growth(samples, warmup), "table": memory_table(samples), "samples": len(samples)}
+    if sampler:
+        memory["png"] = plot(samples, out / "memory.png",
+                             f"whisk soak: {args.duration:.0f} s at {args.rate:g}/s", warmup)
+    bad_5xx, transport = unexpected_5xx(outcomes), transport_errors(outcomes)
+    failed = bool(records.missing_ids or records.duplicates or bad_5xx or transport)
+    report = {
+        "verdict": "FAILED" if failed else "passed",
+        "config": {"command": shlex.join(["python", "-m", "bench.soak", *sys.argv[1:]]),
+                   "target": args.url or "standalone (sqlite store, process:// containers)",
+                   "duration_s": args.duration, "rate": args.rate, "namespaces": len(namespaces),
+                   "actions": args.actions, "max_inflight": args.max_inflight, "seed": args.seed,
+                   "loadavg_start": [round(x, 2) for x in loadavg_start],
+                   "loadavg_end": [round(x, 2) for x in loadavg_end], "machine": machine(),
+                   "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        "skipped": {k: f.skipped for k, f in features.items() if f.skipped},
+        "throughput": throughput,
+        "kinds": per_kind(outcomes),
+        "unexpected_5xx": bad_5xx, "transport_errors": transport,
+        "records": {"accepted": records.accepted, "derived": records.derived, "found": records.found,
+                    "missing": len(records.missing_ids), "missing_ids": records.missing_ids[:100],
+                    "duplicates": records.duplicates, "listed": records.listed, "check_s": records.check_s,
+                    "statuses": {k: dict(v) for k, v in records.statuses.items()}},
+        "memory": memory,
+    }
+    write(out, report)
+    print((out / "report.md").read_text(encoding="utf-8"))
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return asyncio.run(soak(parse(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Memory of a process tree over time: RSS from /proc/<pid>/status of the root and of all its descendants,
+sampled every second while the soak runs, and the growth after warm-up."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def rss_kb(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return 0    # a zombie has no VmRSS line
+
+
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every process, from /proc/<pid>/stat (the name may hold spaces: split after ')')."""
+    out: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                rest = f.read().rsplit(")", 1)[1].split()
+            out[int(entry)] = int(rest[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def descendants(root: int) -> list[int]:
+    parents = _parents()
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parents.items():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+@dataclass
+class Sample:
+    t: float                 # seconds since the soak started
+    root_kb: int
+    children_kb: int
+    children: int
+
+
+@dataclass
+class MemorySampler:
+    """Samples `pid` and its descendants once a second on a worker thread (reading /proc is blocking I/O)."""
+    pid: int
+    interval_s: float = 1.0
+    samples: list[Sample] = field(default_factory=list)
+    _t0: float = 0.0
+
+    def sample(self) -> Sample | None:
+        root = rss_kb(self.pid)
+        if root is None:
+            return None
+        kids = [kb for kb in map(rss_kb, descendants(self.pid)) if kb is not None]
+        return Sample(round(time.monotonic() - self._t0, 2), root, sum(kids), len(kids))
+
+    async def run(self, t0: float) -> None:
+        self._t0 = t0
+        while True:
+            s = await asyncio.to_thread(self.sample)
+            if s is not None:
+                self.samples.append(s)
+            await asyncio.sleep(self.interval_s)
+
+
+def growth(samples: list[Sample], warmup_s: float) -> dict[str, Any]:
+    """Median RSS over the first 10 % of the time after warm-up against the last 10 %: the growth in %."""
+    after = [s for s in samples if s.t >= warmup_s]
+    if len(after) < 4:
+        return {"note": f"fewer than 4 samples after the {warmup_s:.0f} s warm-up"}
+    span = after[-1].t - after[0].t
+    window = max(span * 0.1, 1.0)
+    first = [s for s in after if s.t <= after[0].t + window]
+    last = [s for s in after if s.t >= after[-1].t - window]
+
+    def pct(key: str) -> dict[str, float]:
+        a = statistics.median(getattr(s, key) for s in first)
+        b = statistics.median(getattr(s, key) for s in last)
+        return {"after_warmup_mb": round(a / 1024, 1), "end_mb": round(b / 1024, 1),
+                "growth_pct": round((b - a) / a * 100, 2) if a else float("nan")}
+
+    total = [Sample(s.t, s.root_kb + s.children_kb, 0, 0) for s in after]
+    tf = [s for s in total if s.t <= after[0].t + window]
+    tl = [s for s in total if s.t >= after[-1].t - window]
+    a, b = statistics.median(s.root_kb for s in tf), statistics.median(s.root_kb for s in tl)
+    return {"warmup_s": warmup_s, "window_s": round(window, 1),
+            "whisk": pct("root_kb"), "children": pct("children_kb"),
+            "total": {"after_warmup_mb": round(a / 1024, 1), "end_mb": round(b / 1024, 1),
+                      "growth_pct": round((b - a) / a * 100, 2) if a else float("nan")},
+            "children_count": {"after_warmup": statistics.median(s.children for s in first),
+                               "end": statistics.median(s.children for s in last)}}

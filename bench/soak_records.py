@@ -1,0 +1,114 @@
+"""After the run: every accepted activation must have exactly one stored record. Each id is read back with its own
+namespace's key until the record has an `end` (or a deadline passes); the ids a record names (a trigger's rule
+activations, a sequence's components) are checked the same way; then each namespace's listing since the start is
+scanned for an id stored twice."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from bench.soak_workload import Namespace
+
+
+@dataclass
+class Check:
+    accepted: int = 0
+    derived: int = 0
+    found: int = 0
+    missing_ids: list[str] = field(default_factory=list)
+    duplicates: int = 0
+    listed: int = 0
+    statuses: dict[str, Counter[str]] = field(default_factory=dict)
+    check_s: float = 0.0
+
+
+def _named_ids(kind: str, record: dict[str, Any]) -> list[str]:
+    """The activations a trigger or sequence record says it started."""
+    out = []
+    for line in record.get("logs") or []:
+        if kind == "sequence" and isinstance(line, str) and len(line) == 32:
+            out.append(line)
+        elif kind == "fire_trigger":
+            try:
+                rule = json.loads(line) if isinstance(line, str) else line
+            except ValueError:
+                continue
+            if isinstance(rule, dict) and rule.get("activationId"):
+                out.append(rule["activationId"])
+    return out
+
+
+async def _fetch(ns: Namespace, activation_id: str, trigger: bool, deadline: float) -> dict[str, Any] | None:
+    assert ns.session is not None
+    while True:
+        try:
+            async with ns.session.get(f"/api/v1/namespaces/_/activations/{activation_id}") as r:
+                if r.status == 200:
+                    record = await r.json()
+                    # A trigger's record has no end (OpenWhisk's is Instant.EPOCH); it is stored once, when every
+                    # rule's line is in.
+                    if record.get("end") or (trigger and record.get("logs")):
+                        return record
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            pass
+        if time.monotonic() > deadline:
+            return None
+        await asyncio.sleep(0.5)
+
+
+async def check(accepted: list[tuple[str, Namespace, str]], namespaces: list[Namespace], since_ms: int,
+                deadline_s: float, parallel: int = 16) -> Check:
+    """`accepted`: (request kind, namespace, activation id) for every id an answer carried."""
+    result = Check(accepted=len(accepted))
+    t0 = time.monotonic()
+    deadline = t0 + deadline_s
+    queue: asyncio.Queue[tuple[str, Namespace, str]] = asyncio.Queue()
+    for item in accepted:
+        queue.put_nowait(item)
+
+    async def worker() -> None:
+        while not queue.empty():
+            kind, ns, aid = queue.get_nowait()
+            record = await _fetch(ns, aid, kind == "fire_trigger", deadline)
+            if record is None:
+                result.missing_ids.append(aid)
+                continue
+            result.found += 1
+            status = (record.get("response") or {}).get("status") or "?"
+            result.statuses.setdefault(kind, Counter())[status] += 1
+            for child in _named_ids(kind, record):
+                result.derived += 1
+                queue.put_nowait((f"{kind} (started by)", ns, child))
+
+    # Workers leave when the queue is empty; a record read later may refill it, so run until nothing is left.
+    while not queue.empty():
+        await asyncio.gather(*(worker() for _ in range(parallel)))
+    for ns in namespaces:
+        ids = await _listing(ns, since_ms)
+        result.listed += len(ids)
+        result.duplicates += sum(n - 1 for n in Counter(ids).values() if n > 1)
+    result.check_s = round(time.monotonic() - t0, 1)
+    return result
+
+
+async def _listing(ns: Namespace, since_ms: int, page: int = 200) -> list[str]:
+    assert ns.session is not None
+    ids: list[str] = []
+    skip = 0
+    while True:
+        async with ns.session.get("/api/v1/namespaces/_/activations",
+                                  params={"limit": str(page), "skip": str(skip), "since": str(since_ms)}) as r:
+            if r.status != 200:
+                raise RuntimeError(f"listing {ns.name}: {r.status} {(await r.text())[:200]}")
+            rows = await r.json()
+        ids += [row.get("activationId") for row in rows]
+        if len(rows) < page:
+            return ids
+        skip += page

@@ -1,0 +1,133 @@
+"""What the soak measured, summed up: throughput, latency percentiles and statuses per request kind, the 5xx the
+workload did not provoke, the record check and memory; written as report.json and report.md."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench._harness import percentile
+from bench.soak_memory import Sample
+from bench.soak_workload import MIX
+
+
+@dataclass
+class Outcome:
+    kind: str
+    namespace: str
+    status: int | str          # the HTTP status, or "transport: <error>" when no answer came
+    latency_ms: float
+    t: float                   # seconds since the start, when the request was sent
+    activation_id: str | None
+    activation_status: str | None = None   # from a blocking answer's record, when it carries one
+
+
+def per_kind(outcomes: list[Outcome]) -> dict[str, dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    for kind in MIX:
+        mine = [o for o in outcomes if o.kind == kind]
+        if not mine:
+            continue
+        lat = [o.latency_ms for o in mine if isinstance(o.status, int)]
+        rows[kind] = {
+            "n": len(mine),
+            "p50_ms": round(percentile(lat, 50), 1), "p90_ms": round(percentile(lat, 90), 1),
+            "p99_ms": round(percentile(lat, 99), 1), "max_ms": round(max(lat), 1) if lat else None,
+            "http": dict(sorted(Counter(str(o.status) for o in mine).items())),
+            "activation": dict(sorted(Counter(o.activation_status for o in mine if o.activation_status).items())),
+        }
+    return rows
+
+
+def unexpected_5xx(outcomes: list[Outcome]) -> dict[str, int]:
+    bad = Counter(f"{o.kind} {o.status}" for o in outcomes
+                  if isinstance(o.status, int) and o.status >= 500 and o.status not in MIX[o.kind][1])
+    return dict(bad)
+
+
+def transport_errors(outcomes: list[Outcome]) -> dict[str, int]:
+    return dict(Counter(f"{o.kind} {o.status}" for o in outcomes if not isinstance(o.status, int)))
+
+
+def memory_table(samples: list[Sample], rows: int = 30) -> list[dict[str, Any]]:
+    if not samples:
+        return []
+    step = max(1, len(samples) // rows)
+    picked = samples[::step]
+    if picked[-1] is not samples[-1]:
+        picked.append(samples[-1])
+    return [{"t_s": round(s.t), "whisk_mb": round(s.root_kb / 1024, 1), "children_mb": round(s.children_kb / 1024, 1),
+             "children": s.children} for s in picked]
+
+
+def _table(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return ["(none)"]
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    out = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for r in rows:
+        out.append("| " + " | ".join(_cell(r.get(k, "")) for k in keys) + " |")
+    return out
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, dict):
+        return ", ".join(f"{k}: {n}" for k, n in v.items()) or "-"
+    return str(v)
+
+
+def markdown(r: dict[str, Any]) -> str:
+    cfg, tp, ver, mem = r["config"], r["throughput"], r["records"], r["memory"]
+    lines = [f"# Soak report ({r['verdict']})", "",
+             f"`{cfg['command']}`", "",
+             f"Target: {cfg['target']}; {cfg['duration_s']} s at {cfg['rate']}/s over {cfg['namespaces']} namespaces "
+             f"and {cfg['actions']} echo actions (python:3 and nodejs:20), concurrency bound {cfg['max_inflight']}; "
+             f"load average {cfg['loadavg_start']} at the start, {cfg['loadavg_end']} at the end "
+             f"on {cfg['machine']['cpus']} CPUs; commit {cfg['machine']['commit']}.", ""]
+    for kind, why in r["skipped"].items():
+        lines.append(f"- **skipped {kind}**: {why}")
+    lines += ["", "## Throughput", "",
+              f"{tp['sent']} requests sent, {tp['answered']} answered in {tp['wall_s']} s: "
+              f"**{tp['per_s']} requests/s** (target {cfg['rate']}/s); {tp['shed']} not sent because "
+              f"{cfg['max_inflight']} were in flight; scheduler lag p99 {tp['lag_p99_ms']} ms.", "",
+              "## Latency and statuses per request kind", ""]
+    lines += _table([{"kind": k, **v} for k, v in r["kinds"].items()])
+    lines += ["", "## Errors", "",
+              f"5xx the workload did not provoke: {_cell(r['unexpected_5xx']) or 'none'}; "
+              f"requests without an answer: {_cell(r['transport_errors']) or 'none'}.", "",
+              "Activation statuses of the checked records, by request kind:", ""]
+    lines += _table([{"kind": k, **v} for k, v in ver["statuses"].items()])
+    lines += ["", "## Activation records", "",
+              f"{ver['accepted']} accepted activations (ids from 200/202/502 answers) and {ver['derived']} more that "
+              f"they started (rule and sequence component activations, from the records' logs): "
+              f"{ver['found']} found complete (with `end`; a trigger's, which has none, with its rule lines), **{ver['missing']} lost**, {ver['duplicates']} ids listed more "
+              f"than once among the {ver['listed']} records the namespaces list since the start; checked in "
+              f"{ver['check_s']} s.", ""]
+    if ver["missing_ids"]:
+        lines.append("Missing: " + ", ".join(ver["missing_ids"][:20]))
+    lines += ["", "## Memory (RSS from /proc, sampled every second)", ""]
+    if mem.get("skipped"):
+        lines.append(mem["skipped"])
+    else:
+        g = mem["growth"]
+        if "note" in g:
+            lines.append(g["note"])
+        else:
+            lines.append(f"After a {g['warmup_s']:.0f} s warm-up (medians over the first and the last {g['window_s']} s "
+                         f"of the rest): whisk process {g['whisk']['after_warmup_mb']} → {g['whisk']['end_mb']} MB "
+                         f"(**{g['whisk']['growth_pct']} %**); its children {g['children']['after_warmup_mb']} → "
+                         f"{g['children']['end_mb']} MB ({g['children']['growth_pct']} %, "
+                         f"{g['children_count']['after_warmup']} → {g['children_count']['end']} processes); "
+                         f"together {g['total']['growth_pct']} %.")
+        lines += ["", "![memory](memory.png)", ""]
+        lines += _table(mem["table"])
+    return "\n".join(lines) + "\n"
+
+
+def write(out: Path, report: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")
+    (out / "report.md").write_text(markdown(report), encoding="utf-8")
