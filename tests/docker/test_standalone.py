@@ -75,3 +75,4 @@ async def test_blackbox_actions(guest: aiohttp.ClientSession, blackbox_images: N
     assert status == 502, body
     assert body["response"]["status"] == "action developer error"
     assert body["response"]["result"] == {"error": f"Failed to pull container image '{absent}'."}
+
