@@ -48,6 +48,7 @@ class Invoker:
         self._actions: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
         self._open = asyncio.Event()        # cleared while disabled: the feed takes nothing
         self._open.set()
+        self._waiting = False               # the feed is asking the topic for work (has room, enabled)
         self.enabled = True
         self.taken = 0
 
@@ -105,7 +106,11 @@ class Invoker:
                 await self._open.wait()
                 await self._intake.acquire()
                 try:
-                    data = await anext(feed)
+                    self._waiting = True
+                    try:
+                        data = await anext(feed)
+                    finally:
+                        self._waiting = False
                     # Disabled while waiting for this one: hold it, uncommitted, until enabled again.
                     await self._open.wait()
                 except BaseException:
@@ -128,9 +133,9 @@ class Invoker:
             await asyncio.sleep(self._ping_interval_s)
 
     async def _send_ping(self) -> None:
-        # has_room: the feed is not held back by a full intake, so a topic with work on it should see progress
-        # (the controller's stall detection, whisk/loadbalancer/invoker_pool.py).
-        ping = PingMessage(self._identity, self.enabled, self.taken, has_room=not self._intake.locked())
+        # has_room: the feed is asking the topic for work, so work waiting there should be taken: the controller's
+        # stall detection (whisk/loadbalancer/invoker_pool.py) counts on it.
+        ping = PingMessage(self._identity, self.enabled, self.taken, has_room=self._waiting)
         try:
             await self._bus.send(HEALTH_TOPIC, ping.to_bytes())
         except WhiskError as exc:
