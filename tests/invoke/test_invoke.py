@@ -118,13 +118,17 @@ async def test_developer_errors_and_the_next_invoke_works(guest: aiohttp.ClientS
 
 
 async def test_timeout_is_a_developer_error_with_the_annotation(guest: aiohttp.ClientSession) -> None:
-    await put(guest, "py-loop", {"kind": "python:3", "code": "def main(a):\n    while True: pass\n"},
-              limits={"timeout": 500})
+    code = "def main(a):\n    while a.get('loop'):\n        pass\n    return {'warm': True}\n"
+    await put(guest, "py-loop", {"kind": "python:3", "code": code}, limits={"timeout": 1000})
+    status, body, _ = await invoke(guest, "py-loop", blocking="true", result="true")   # initialized, warm
+    assert (status, body) == (200, {"warm": True})
     t0 = time.monotonic()
-    status, body, _ = await invoke(guest, "py-loop", blocking="true")
+    status, body, _ = await invoke(guest, "py-loop", {"loop": True}, blocking="true")
     assert status == 502 and time.monotonic() - t0 < 15
-    assert body["response"]["result"]["error"] == "The action exceeded its time limits of 500 milliseconds."
+    assert body["response"]["result"]["error"] == "The action exceeded its time limits of 1000 milliseconds."
     assert annotations(body)["timeout"] is True
+    status, body, _ = await invoke(guest, "py-loop", blocking="true", result="true")   # a new container serves
+    assert (status, body) == (200, {"warm": True})
 
 
 async def test_final_parameters_and_bad_requests(guest: aiohttp.ClientSession) -> None:
