@@ -83,7 +83,7 @@ async def test_action_lifecycle(wsk: Wsk, echo_js: Path, tmp_path: Path, whisk_u
     deleted = await wsk("action", "delete", name)
     assert (deleted.code, deleted.out) == (0, f"ok: deleted action {name}\n")
     missing = await wsk("action", "get", name)
-    assert missing.code == 148 and missing.out == ""
+    assert (missing.code, missing.out) == (148, ""), missing
     assert re.fullmatch(rf"error: Unable to get action '{name}': .+ {TID}\n{re.escape(USAGE)}", missing.err)
     assert (await wsk("action", "delete", name)).code == 148
 
