@@ -4,12 +4,17 @@ nested sequences, PUT validation, run-time limits and the 202 past the blocking 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import signal
+import sys
+import tempfile
 
 import aiohttp
 import pytest
 
-from tests.support.processes import GUEST_AUTH, whisk_server
+from tests.support.processes import GUEST_AUTH, free_port, until_ready, whisk_server
 from tests.web.support import (NODE_PRELUDE, PY_FAIL, PY_INC, annotations, call, invoke, put_action, put_sequence,
                                record_of, run_node, unique)
 
@@ -168,3 +173,39 @@ async def test_npm_client_creates_and_invokes_a_sequence(whisk_url: str) -> None
     }})());
     """
     assert await run_node(script, WHISK_URL=whisk_url, WHISK_KEY=GUEST_AUTH) == {"n": 42}
+
+
+async def test_a_graceful_stop_lets_running_sequences_finish() -> None:
+    data = tempfile.mkdtemp(prefix="whisk-seq-drain-")
+    env = {"WHISK_STORE": f"sqlite://{data}/whisk.db", "WHISK_DATA_DIR": data}
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "whisk",
+                                                env=os.environ | env | {"WHISK_PORT": str(port)},
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        await until_ready(f"http://127.0.0.1:{port}/ping", proc)
+        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}",
+                                         auth=aiohttp.BasicAuth(*GUEST_AUTH.split(":"))) as session:
+            slow, inc, seq = unique("slow"), unique("inc"), unique("seq")
+            await put_action(session, slow, PY_SLOW)
+            await put_action(session, inc, "def main(args):\n    return {'n': 1}\n")
+            await put_sequence(session, seq, f"/_/{slow}", f"/_/{inc}")
+            status, body, _ = await invoke(session, seq, {"sleep": 1})
+            assert status == 202
+            running = body["activationId"]
+            proc.send_signal(signal.SIGTERM)
+            for _ in range(200):                          # the signal lands between two requests
+                status, refused, _ = await invoke(session, seq, {"sleep": 0})
+                if status == 503:
+                    break
+                assert status == 202
+            assert status == 503 and "shutting down" in refused["error"]
+        assert await asyncio.wait_for(proc.wait(), 30) == 0        # only once the sequence has finished
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    async with whisk_server(env) as url, aiohttp.ClientSession(
+            base_url=url, auth=aiohttp.BasicAuth(*GUEST_AUTH.split(":"))) as session:
+        record = await record_of(session, running)
+        assert record["response"]["result"] == {"n": 1} and len(record["logs"]) == 2

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from whisk.config import Settings
 from whisk.controller.journal import Journal
 from whisk.controller.throttle import RateThrottle, check_concurrency
 from whisk.entities.errors import BackendUnavailable, Invalid, Throttled, WhiskError
+from whisk.entities.parameters import annotation_value, truthy
 from whisk.loadbalancer.base import LoadBalancer
 from whisk.loadbalancer.book import Entry, Forced
 from whisk.messages import ActivationMessage, controller_instance
@@ -88,25 +90,6 @@ def _params(items: list[dict[str, Any]] | None) -> tuple[dict[str, Any], list[st
     return values, init
 
 
-def _truthy(value: Any) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        return value != 0
-    if isinstance(value, str):
-        return value != ""
-    return True
-
-
-def _annotation(doc: dict[str, Any], key: str) -> Any:
-    for a in doc.get("annotations") or ():
-        if a.get("key") == key:
-            return a.get("value")
-    return None
-
-
 class Activator:
     def __init__(self, settings: Settings, store: Store, balancer: LoadBalancer) -> None:
         self._settings = settings
@@ -118,6 +101,8 @@ class Activator:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._accepted: dict[str, Accepted] = {}
         self._draining = False
+        # Work in progress outside the balancer (the launcher's sequences and compositions); drain waits for it.
+        self.busy: Callable[[], int] = lambda: 0
 
     # --- lifecycle --------------------------------------------------------------------------------------------------
 
@@ -159,9 +144,9 @@ class Activator:
         """Graceful stop: refuse new activations, then wait up to `grace_s` for those in flight to complete."""
         self._draining = True
         deadline = time.monotonic() + grace_s
-        while self._balancer.in_flight_total() and time.monotonic() < deadline:
+        while (self._balancer.in_flight_total() or self.busy()) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        left = self._balancer.in_flight_total()
+        left = self._balancer.in_flight_total() + self.busy()
         if left:
             log.warning("controller.drain.timeout", in_flight=left)
 
@@ -196,6 +181,10 @@ class Activator:
             metrics.observe_throttle(caller.namespace, "concurrent")
             raise
 
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
     def pending(self, namespace: str, activation_id: str) -> Entry | None:
         entry = self._balancer.pending(activation_id)
         return entry if entry is not None and entry.namespace == namespace else None
@@ -204,11 +193,11 @@ class Activator:
                      revision: str | None, payload: Any, blocking: bool, wait_ms: int, tid: str,
                      cause: str | None = None, activation_id: str | None = None) -> Outcome:
         """Publish one activation of `action` (its stored document with merged parameters)."""
-        if self._draining:
+        if self._draining and cause is None:     # a composition accepted before the stop may finish
             raise BackendUnavailable("The server is shutting down and accepts no new activations.")
         params, init_args = _params(action.get("parameters"))
         if isinstance(payload, dict) and payload:
-            if _truthy(_annotation(action, "final")):
+            if truthy(annotation_value(action, "final")):
                 frozen = {k for k, v in params.items() if v is not None}
                 if frozen & payload.keys():
                     raise Invalid(RESERVED)

@@ -22,7 +22,7 @@ from whisk.controller.conductor import Accounting
 from whisk.controller.entities import Entities, ResolvedAction
 from whisk.controller.invoke import RESERVED, Activator, Caller, Outcome, new_activation_id, now_ms
 from whisk.entities.action import FINAL
-from whisk.entities.errors import Invalid, WhiskError
+from whisk.entities.errors import BackendUnavailable, Invalid, WhiskError
 from whisk.entities.identity import Identity
 from whisk.store.base import Store
 
@@ -39,6 +39,7 @@ class Launcher:
         self.store = store
         self.sequence_limit = entities.system.sequence_length
         self._tasks: set[asyncio.Task[Any]] = set()
+        activator.busy = lambda: len(self._tasks)      # a graceful stop waits for compositions and trigger records
 
     # --- background work ----------------------------------------------------------------------------------------
     def spawn(self, work: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
@@ -73,6 +74,8 @@ class Launcher:
             return await self.activator.invoke(
                 run.caller, resolved.action.to_json(code=False), path=resolved.path, binding=resolved.binding,
                 revision=resolved.revision, payload=payload, blocking=blocking, wait_ms=wait_ms, tid=tid)
+        if self.activator.draining:
+            raise BackendUnavailable("The server is shutting down and accepts no new activations.")
         if isinstance(payload, dict) and resolved.action.final_keys & payload.keys():
             raise Invalid(RESERVED)
         activation_id = new_activation_id()
