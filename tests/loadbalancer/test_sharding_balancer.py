@@ -29,8 +29,9 @@ class Rig:
         self.bus, self.store, self.discovery, self.lb, self.released = bus, store, discovery, lb, released
         self.feeds: dict[int, Any] = {}
 
-    async def ping(self, instance: int, enabled: bool = True) -> None:
-        await self.bus.send(HEALTH_TOPIC, PingMessage(invoker_instance(instance, 1024), enabled, 0).to_bytes())
+    async def ping(self, instance: int, enabled: bool = True, taken: int = 0, has_room: bool = True) -> None:
+        ping = PingMessage(invoker_instance(instance, 1024), enabled, taken, has_room)
+        await self.bus.send(HEALTH_TOPIC, ping.to_bytes())
 
     async def next_message(self, instance: int, *, answer_tests: bool = True) -> ActivationMessage:
         """The next message on the invoker's topic; health test actions are answered with a success and skipped
@@ -60,7 +61,7 @@ async def until(what: str, check: Callable[[], bool], deadline_s: float = 5.0) -
 async def rig() -> AsyncIterator[Rig]:
     released: list[tuple[str, str]] = []
     async with MemoryBus() as bus, MemoryStore() as store, LocalDiscovery() as discovery:
-        async with ShardingBalancer(bus, store, discovery, controller=0, discovery_interval_s=0.05,
+        async with ShardingBalancer(bus, store, discovery, controller=0, discovery_interval_s=0.05, stall_after_s=0.3,
                                     on_release=lambda e, o: released.append((e.activation_id, o))) as lb:
             yield Rig(bus, store, discovery, lb, released)
 
@@ -143,3 +144,27 @@ async def test_a_disabled_invoker_is_down_and_gets_no_work(rig: Rig) -> None:
     with pytest.raises(NoInvokers):
         await rig.lb.publish(message("c" * 32), namespace_uuid="u1", memory_mb=256, timeout_ms=1000,
                              concurrency=1, blackbox=False)
+
+
+async def test_an_invoker_that_pings_but_takes_nothing_is_unhealthy(rig: Rig) -> None:
+    """Beyond OpenWhisk (its issue #2285): pings say there is room, `taken` never moves, work waits."""
+    await healthy(rig, 0)
+    await rig.lb.publish(message("d" * 32), namespace_uuid="u1", memory_mb=128, timeout_ms=1000, concurrency=1,
+                         blackbox=False)
+    end = time.monotonic() + 5
+    while rig.lb.invokers()["invoker0"] == "up":
+        assert time.monotonic() < end, "a stalled invoker stayed up"
+        await rig.ping(0, taken=0, has_room=True)
+        await asyncio.sleep(0.05)
+    assert rig.lb.invokers()["invoker0"] == "unhealthy" and rig.lb.pool.stalled(0)
+
+
+async def test_a_busy_invoker_is_not_stalled(rig: Rig) -> None:
+    await healthy(rig, 0)
+    await rig.lb.publish(message("e" * 32), namespace_uuid="u1", memory_mb=128, timeout_ms=1000, concurrency=1,
+                         blackbox=False)
+    end = time.monotonic() + 1.0                 # over three times stall_after_s
+    while time.monotonic() < end:
+        await rig.ping(0, taken=0, has_room=False)
+        await asyncio.sleep(0.05)
+    assert rig.lb.invokers()["invoker0"] == "up" and not rig.lb.pool.stalled(0)

@@ -73,7 +73,7 @@ class ShardingBalancer:
                  timeout_factor: float = 2.0, timeout_addon_s: float = 60.0,
                  on_release: Callable[[Entry, str], None] | None = None, managed_fraction: float = 0.9,
                  blackbox_fraction: float = 0.1, ping_timeout_s: float = 10.0, test_interval_s: float = 60.0,
-                 discovery_interval_s: float = 2.0) -> None:
+                 stall_after_s: float = 15.0, discovery_interval_s: float = 2.0) -> None:
         self._bus = bus
         self._store = store
         self._discovery = discovery
@@ -82,7 +82,8 @@ class ShardingBalancer:
         self._discovery_interval_s = discovery_interval_s
         self.scheduler = ShardingScheduler(managed_fraction=managed_fraction, blackbox_fraction=blackbox_fraction)
         self.pool = InvokerPool(on_test_action=self._test_action, on_change=self._changed,
-                                ping_timeout_s=ping_timeout_s, test_interval_s=test_interval_s)
+                                ping_timeout_s=ping_timeout_s, test_interval_s=test_interval_s,
+                                stall_after_s=stall_after_s)
         self._book = ActivationBook(timeout_factor=timeout_factor, timeout_addon_s=timeout_addon_s,
                                     on_release=self._released)
         self._tasks: list[asyncio.Task[None]] = []
