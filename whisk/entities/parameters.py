@@ -34,6 +34,15 @@ def truthy(value: Any) -> bool:
     return True
 
 
+def annotation_value(doc: dict[str, Any], key: str, default: Any = None) -> Any:
+    """The value of annotation `key` in a stored document's key/value list (later duplicates win)."""
+    found = default
+    for a in doc.get("annotations") or ():
+        if a.get("key") == key:
+            found = a.get("value")
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class Param:
     value: Any = None

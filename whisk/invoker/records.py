@@ -8,33 +8,11 @@ import time
 from typing import Any
 
 from whisk.containerpool.job import Job, RunResult
+from whisk.entities.parameters import annotation_value, compact, truthy
 from whisk.messages import ActivationMessage
-
-STATUS_WORDS = ("success", "application error", "action developer error", "whisk internal error")
-
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def annotation(doc: dict[str, Any], key: str, default: Any = None) -> Any:
-    for a in doc.get("annotations") or ():
-        if a.get("key") == key:
-            return a.get("value")
-    return default
-
-
-def truthy(value: Any) -> bool:
-    """OpenWhisk's annotation truthiness (spec §2.2): null false, bool itself, number ≠ 0, non-empty string."""
-    if value is None:
-        return False
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        return value != 0
-    if isinstance(value, str):
-        return value != ""
-    return True
 
 
 def action_digest(action: dict[str, Any]) -> str:
@@ -45,11 +23,10 @@ def action_digest(action: dict[str, Any]) -> str:
 
 
 def _env_text(value: Any) -> str:
+    """An init parameter as an environment value (spec §4): null "", strings as is, the rest compact JSON."""
     if value is None:
         return ""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(",", ":"))
+    return value if isinstance(value, str) else compact(value)
 
 
 def make_job(msg: ActivationMessage, action: dict[str, Any], digest: str, *, image: str, api_host: str,
@@ -75,7 +52,7 @@ def make_job(msg: ActivationMessage, action: dict[str, Any], digest: str, *, ima
         "activation_id": msg.activation_id, "transaction_id": msg.transaction_id, "deadline": deadline,
     }
     api_key = msg.user.get("authkey", {}).get("api_key")
-    provide = annotation(action, "provide-api-key")
+    provide = annotation_value(action, "provide-api-key")
     if api_key and (provide is None or truthy(provide)):
         run_body["api_key"] = api_key
         init_env["__OW_API_KEY"] = api_key
