@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import os
 import random
 import secrets
@@ -30,11 +31,11 @@ from typing import Any
 import aiohttp
 
 from bench._harness import BENCH_ENV, machine, percentile
-from bench.soak_memory import MemorySampler, descendants, growth
+from bench.soak_memory import MemorySampler, children, growth
 from bench.soak_plot import plot
 from bench.soak_records import check
 from bench.soak_report import Outcome, memory_table, per_kind, transport_errors, unexpected_5xx, write
-from bench.soak_workload import MIX, Namespace, create_entities, pick
+from bench.soak_workload import MEMORY_MB, MIX, Namespace, create_entities, pick
 from tests.support.processes import GUEST_AUTH, whisk_server
 
 ACTIVATION_HEADER = "x-openwhisk-activation-id"
@@ -55,6 +56,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1, help="random seed of the request mix")
     p.add_argument("--out", required=True, help="report folder")
     return p.parse_args(argv)
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 async def _admin_create(name: str, store: str) -> tuple[str, str]:
@@ -78,12 +83,14 @@ async def _namespaces(count: int, store: str | None) -> list[Namespace]:
     return [Namespace(n, a) for n, a in zip(names, auths)]
 
 
-def _whisk_child() -> int:
-    """The `python -m whisk` this process started (whisk_server yields its URL, not its pid)."""
-    for pid in descendants(os.getpid()):
+def _whisk_child(data_dir: str) -> int:
+    """The `python -m whisk` this process started with `data_dir` (whisk_server yields its URL, not its pid; a
+    test session may run other servers)."""
+    mark = f"WHISK_DATA_DIR={data_dir}".encode()
+    for pid in children(os.getpid()):
         try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"whisk" in f.read():
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if mark in f.read().split(b"\0"):
                     return pid
         except OSError:
             continue
@@ -157,12 +164,12 @@ async def soak(args: argparse.Namespace) -> int:
             namespaces = await _namespaces(args.namespaces, store)
             env = BENCH_ENV | {"WHISK_DATA_DIR": data, "WHISK_STORE": store,
                                "WHISK_LIMIT_FIRES_PER_MINUTE": "10000000",
-                               "WHISK_POOL_MEMORY_MB": str(128 * (args.actions + 8 * len(namespaces) + 16))}
+                               "WHISK_POOL_MEMORY_MB": str(MEMORY_MB * (args.actions + 8 * len(namespaces) + 16))}
             url = await stack.enter_async_context(whisk_server(env, log_path=str(out / "whisk.log")))
-            pid = _whisk_child()
+            pid = _whisk_child(data)
         for ns in namespaces:
             ns.session = await stack.enter_async_context(aiohttp.ClientSession(
-                base_url=url, auth=aiohttp.BasicAuth(*ns.auth), timeout=timeout,
+                base_url=url, headers={"Authorization": _basic(*ns.auth)}, timeout=timeout,
                 connector=aiohttp.TCPConnector(limit=0)))
         features = await create_entities(namespaces, args.actions)
         kinds = [k for k in MIX if not features[k].skipped]

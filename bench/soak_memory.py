@@ -37,6 +37,10 @@ def _parents() -> dict[int, int]:
     return out
 
 
+def children(parent: int) -> list[int]:
+    return [pid for pid, ppid in _parents().items() if ppid == parent]
+
+
 def descendants(root: int) -> list[int]:
     parents = _parents()
     children: dict[int, list[int]] = {}
@@ -107,4 +111,15 @@ def growth(samples: list[Sample], warmup_s: float) -> dict[str, Any]:
             "total": {"after_warmup_mb": round(a / 1024, 1), "end_mb": round(b / 1024, 1),
                       "growth_pct": round((b - a) / a * 100, 2) if a else float("nan")},
             "children_count": {"after_warmup": statistics.median(s.children for s in first),
-                               "end": statistics.median(s.children for s in last)}}
+                               "end": statistics.median(s.children for s in last)},
+            "per_child": _per_child(first, last)}
+
+
+def _per_child(first: list[Sample], last: list[Sample]) -> dict[str, float]:
+    """The mean RSS of one child process: flat when the children grow in number only (the pool filling up)."""
+    a = statistics.median(s.children_kb / s.children for s in first if s.children) if any(
+        s.children for s in first) else 0
+    b = statistics.median(s.children_kb / s.children for s in last if s.children) if any(
+        s.children for s in last) else 0
+    return {"after_warmup_mb": round(a / 1024, 1), "end_mb": round(b / 1024, 1),
+            "growth_pct": round((b - a) / a * 100, 2) if a else float("nan")}

@@ -20,21 +20,26 @@ def plot(samples: list[Sample], path: Path, title: str, warmup_s: float) -> str:
         _plain(samples, path)
         return "plain"
     t = [s.t for s in samples]
-    fig, left = plt.subplots(figsize=(9, 4.5), dpi=100)
-    left.plot(t, [s.root_kb / 1024 for s in samples], color="tab:blue", label="whisk process RSS")
-    left.plot(t, [s.children_kb / 1024 for s in samples], color="tab:red", label="children RSS (sum)")
-    left.set_xlabel("seconds since start")
-    left.set_ylabel("MB")
-    left.set_ylim(bottom=0)
-    left.axvline(warmup_s, color="grey", linestyle=":", label="end of warm-up")
-    right = left.twinx()
-    right.plot(t, [s.children for s in samples], color="tab:green", alpha=0.5, linewidth=0.8,
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(9, 6), dpi=100)
+    top.plot(t, [s.root_kb / 1024 for s in samples], color="tab:blue", label="whisk process RSS")
+    top.set_ylabel("MB")
+    top.set_ylim(bottom=0)
+    top.set_title(title, fontsize="medium")
+    bottom.plot(t, [s.children_kb / 1024 for s in samples], color="tab:red", label="children RSS (sum)")
+    bottom.set_xlabel("seconds since start")
+    bottom.set_ylabel("MB")
+    bottom.set_ylim(bottom=0)
+    right = bottom.twinx()
+    right.plot(t, [s.children for s in samples], color="tab:green", alpha=0.6, linewidth=0.8,
                label="children (count)")
-    right.set_ylabel("child processes")
+    right.set_ylabel("processes")
     right.set_ylim(bottom=0)
-    lines = left.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
-    left.legend(lines, [str(x.get_label()) for x in lines], loc="lower right", fontsize="small")
-    left.set_title(title, fontsize="medium")
+    for ax in (top, bottom):
+        ax.axvline(warmup_s, color="grey", linestyle=":", label="end of warm-up")
+        ax.grid(alpha=0.3)
+    top.legend(loc="lower right", fontsize="small")
+    lines = bottom.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    bottom.legend(lines, [str(x.get_label()) for x in lines], loc="lower right", fontsize="small")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

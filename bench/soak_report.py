@@ -120,7 +120,9 @@ def markdown(r: dict[str, Any]) -> str:
                          f"of the rest): whisk process {g['whisk']['after_warmup_mb']} → {g['whisk']['end_mb']} MB "
                          f"(**{g['whisk']['growth_pct']} %**); its children {g['children']['after_warmup_mb']} → "
                          f"{g['children']['end_mb']} MB ({g['children']['growth_pct']} %, "
-                         f"{g['children_count']['after_warmup']} → {g['children_count']['end']} processes); "
+                         f"{g['children_count']['after_warmup']} → {g['children_count']['end']} processes; one child on average "
+                         f"{g['per_child']['after_warmup_mb']} → {g['per_child']['end_mb']} MB, "
+                         f"{g['per_child']['growth_pct']} %); "
                          f"together {g['total']['growth_pct']} %.")
         lines += ["", "![memory](memory.png)", ""]
         lines += _table(mem["table"])

@@ -20,6 +20,7 @@ FAIL = {"python:3": "def main(args):\n    return {'error': 'soak: provoked appli
 LOOP = "import time\n\ndef main(args):\n    while True:\n        time.sleep(0.01)\n"
 WEB = "def main(args):\n    return {'ok': True, 'method': args.get('__ow_method', '')}\n"
 TIMEOUT_MS = 200
+MEMORY_MB = 128     # the smallest slot, so the pool holds a warm container for every action (soak.py sizes it)
 KINDS = ("python:3", "nodejs:20")
 
 # kind -> (weight, statuses the kind provokes on purpose)
@@ -67,7 +68,8 @@ async def create_entities(namespaces: list[Namespace], actions: int) -> dict[str
         ns = namespaces[i % len(namespaces)]
         kind = KINDS[(i // len(namespaces)) % len(KINDS)]
         name = f"echo-{i}"
-        status, text = await _put(ns, f"actions/{name}", {"exec": {"kind": kind, "code": ECHO[kind]}})
+        status, text = await _put(ns, f"actions/{name}", {"exec": {"kind": kind, "code": ECHO[kind]},
+                                                          "limits": {"memory": MEMORY_MB}})
         if status != 200:
             raise SetupError(f"PUT action {name}: {status} {text}")
         ns.actions.append(name)
@@ -76,17 +78,18 @@ async def create_entities(namespaces: list[Namespace], actions: int) -> dict[str
             raise SetupError(f"namespace {ns.name} has no action: use --actions >= --namespaces")
         for kind in KINDS:
             status, text = await _put(ns, f"actions/fail-{kind.split(':')[0]}",
-                                      {"exec": {"kind": kind, "code": FAIL[kind]}})
+                                      {"exec": {"kind": kind, "code": FAIL[kind]},
+                                       "limits": {"memory": MEMORY_MB}})
             if status != 200:
                 raise SetupError(f"PUT failing action: {status} {text}")
         status, text = await _put(ns, "actions/loop", {"exec": {"kind": "python:3", "code": LOOP},
-                                                       "limits": {"timeout": TIMEOUT_MS}})
+                                                       "limits": {"timeout": TIMEOUT_MS, "memory": MEMORY_MB}})
         if status != 200:
             raise SetupError(f"PUT timing-out action: {status} {text}")
         await _optional(features["sequence"], ns, "actions/seq", {"exec": {
             "kind": "sequence", "components": [f"/{ns.name}/{ns.actions[0]}", f"/{ns.name}/{ns.actions[-1]}"]}})
         await _optional(features["web_action"], ns, "actions/web", {
-            "exec": {"kind": "python:3", "code": WEB},
+            "exec": {"kind": "python:3", "code": WEB}, "limits": {"memory": MEMORY_MB},
             "annotations": [{"key": "web-export", "value": True}]})
         await _optional(features["fire_trigger"], ns, "triggers/tick", {})
         await _optional(features["fire_trigger"], ns, "rules/on-tick", {
@@ -115,7 +118,8 @@ class Request:
 
 
 def pick(rng: random.Random, namespaces: list[Namespace], kinds: list[str], weights: list[int], seq: int) -> Request:
-    kind = rng.choices(kinds, weights)[0]
+    # Each kind once first, so even a short run exercises all of them; then by weight.
+    kind = kinds[seq] if seq < len(kinds) else rng.choices(kinds, weights)[0]
     ns = rng.choice(namespaces)
     body = {"n": seq}
     base = "/api/v1/namespaces/_"
