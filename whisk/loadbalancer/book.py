@@ -113,6 +113,14 @@ class ActivationBook:
         if self._on_release is not None:
             self._on_release(entry, outcome)
 
+    def force_invoker(self, invoker: int) -> list[Entry]:
+        """Force-complete every activation on an invoker that has gone silent (beyond OpenWhisk, which waits for
+        each ack timeout): waiters stop waiting, slots are freed, and the controller records what is lost."""
+        lost = [e for e in self._entries.values() if e.invoker == invoker]
+        for entry in lost:
+            self._force(entry.activation_id)
+        return lost
+
     def discard(self, activation_id: str) -> None:
         """Drop an entry whose message was never sent."""
         entry = self._entries.get(activation_id)

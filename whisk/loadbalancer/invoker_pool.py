@@ -138,6 +138,12 @@ class InvokerPool:
         elif inv.state is InvokerState.OFFLINE:
             self._goto(inv, InvokerState.UNHEALTHY)
 
+    def silent(self, instance: int) -> bool:
+        """Offline because its pings stopped (dead, or cut off), not because it was disabled and is finishing."""
+        inv = self._invokers.get(instance)
+        return (inv is not None and inv.state is InvokerState.OFFLINE
+                and self._clock() - inv.last_ping >= self.ping_timeout_s)
+
     def dispatched(self, instance: int, activation_id: str) -> None:
         """This controller published `activation_id` to the invoker's topic (for stall detection)."""
         inv = self._invokers.get(instance)

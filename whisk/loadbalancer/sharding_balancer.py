@@ -25,7 +25,7 @@ import structlog
 from whisk.discovery.base import Discovery
 from whisk.entities.errors import Conflict, WhiskError
 from whisk.loadbalancer.book import ActivationBook, Entry
-from whisk.loadbalancer.invoker_pool import InvokerHealth, InvokerPool, Outcome
+from whisk.loadbalancer.invoker_pool import InvokerHealth, InvokerPool, InvokerState, Outcome
 from whisk.loadbalancer.sharding import InvokerView, ShardingScheduler
 from whisk.messages import (HEALTH_TOPIC, Acknowledgement, ActivationMessage, PingMessage, completed_topic,
                             controller_instance, invoker_topic)
@@ -196,8 +196,16 @@ class ShardingBalancer:
 
     def _changed(self, health: InvokerHealth) -> None:
         log.info("loadbalancer.invoker.state", invoker=health.instance, state=health.state.as_string)
+        if health.state is InvokerState.OFFLINE and self.pool.silent(health.instance):
+            # Outside the supervision callback: forcing reports completions back into supervision.
+            asyncio.get_running_loop().call_soon(self._force_lost, health.instance)
         self.scheduler.update_invokers(InvokerView(h.instance, h.user_memory_mb, h.state.usable)
                                        for h in self.pool.snapshot())
+
+    def _force_lost(self, invoker: int) -> None:
+        lost = self._book.force_invoker(invoker)
+        if lost:
+            log.warning("loadbalancer.invoker.lost", invoker=invoker, activations=len(lost))
 
     async def _watch_discovery(self) -> None:
         while True:
