@@ -151,6 +151,9 @@ def pending_activation(request: web.Request, namespace: str, activation_id: str)
     activator: Activator | None = request.app.get(ACTIVATOR)
     entry = activator.pending(namespace, activation_id) if activator is not None else None
     if entry is None:
+        launcher: Launcher | None = request.app.get(LAUNCHER)     # a running sequence or composition
+        entry = launcher.running(namespace, activation_id) if launcher is not None else None
+    if entry is None:
         return None
     body: dict[str, Any] = {"activationId": activation_id, "namespace": namespace,
                             "name": entry.action_path.rsplit("/", 1)[-1], "path": entry.action_path,

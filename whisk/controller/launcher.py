@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -32,6 +33,15 @@ log = structlog.get_logger(__name__)
 COMPONENT_GRACE_MS = 60_000
 
 
+@dataclass(frozen=True, slots=True)
+class Running:
+    """A sequence or composition in progress (its record is written when it ends)."""
+
+    namespace: str
+    action_path: str
+    started_ms: int
+
+
 class Launcher:
     def __init__(self, activator: Activator, entities: Entities, store: Store) -> None:
         self.activator = activator
@@ -39,6 +49,7 @@ class Launcher:
         self.store = store
         self.sequence_limit = entities.system.sequence_length
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._running: dict[str, Running] = {}
         activator.busy = lambda: len(self._tasks)      # a graceful stop waits for compositions and trigger records
 
     # --- background work ----------------------------------------------------------------------------------------
@@ -64,6 +75,10 @@ class Launcher:
         if pending:
             log.warning("launcher.cancelled", count=len(pending))
             await asyncio.gather(*pending, return_exceptions=True)
+
+    def running(self, namespace: str, activation_id: str) -> Running | None:
+        entry = self._running.get(activation_id)
+        return entry if entry is not None and entry.namespace == namespace else None
 
     # --- the entry point ------------------------------------------------------------------------------------------
     async def start(self, identity: Identity, resolved: ResolvedAction, payload: Any, *, blocking: bool,
@@ -99,14 +114,24 @@ class Launcher:
     async def sequence(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str | None, count: int,
                        activation_id: str | None = None) -> tuple[dict[str, Any], int]:
         """Run a sequence to its end; (its record, the atomic actions run so far in the whole tree)."""
-        return await sequence.run(self, run, resolved, payload, activation_id=activation_id or new_activation_id(),
-                                  cause=cause, count=count)
+        activation_id = activation_id or new_activation_id()
+        self._running[activation_id] = Running(run.identity.namespace, resolved.path, now_ms())
+        try:
+            return await sequence.run(self, run, resolved, payload, activation_id=activation_id, cause=cause,
+                                      count=count)
+        finally:
+            del self._running[activation_id]
 
     async def composition(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str | None,
                           accounting: Accounting | None, activation_id: str | None = None) -> dict[str, Any]:
         """Run a conductor action's composition to its end; its record."""
-        return await conductor.run(self, run, resolved, payload, activation_id=activation_id or new_activation_id(),
-                                   cause=cause, accounting=accounting)
+        activation_id = activation_id or new_activation_id()
+        self._running[activation_id] = Running(run.identity.namespace, resolved.path, now_ms())
+        try:
+            return await conductor.run(self, run, resolved, payload, activation_id=activation_id, cause=cause,
+                                       accounting=accounting)
+        finally:
+            del self._running[activation_id]
 
     async def primitive(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str) -> Step:
         """A blocking activation of a primitive action on behalf of a composition. Components are not subject to
