@@ -12,7 +12,8 @@ import pytest_asyncio
 
 from tests.api.support import Deployment, basic, sqlite_deployment
 from tests.support.processes import GUEST_AUTH
-from tests.web.support import PY_ECHO, PY_INC, annotations, call, invoke, put, put_action, record_of, unique
+from tests.web.support import (NODE_PRELUDE, PY_ECHO, PY_INC, annotations, call, invoke, put, put_action, record_of,
+                               run_node, unique)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -124,3 +125,22 @@ async def test_sequences_and_rules_through_bindings(owner: aiohttp.ClientSession
     status, body = await call(stranger, "PUT", f"/api/v1/namespaces/_/actions/{unique('seq')}", {
         "exec": {"kind": "sequence", "components": [f"/guest/{private}/inc"]}})
     assert status == 403
+
+
+async def test_npm_client_binds_a_package_and_invokes_through_it(deployment: Deployment) -> None:
+    pkg, bind = unique("pkg"), unique("bind")
+    script = NODE_PRELUDE + f"""
+    done((async () => {{
+      await ow.packages.create({{name: '{pkg}', package: {{parameters: [{{key: 'from', value: 'package'}}]}}}});
+      await ow.actions.create({{name: '{pkg}/echo', action: {{exec: {{kind: 'python:3', code: {json.dumps(PY_ECHO)}}}}}}});
+      const binding = await ow.packages.create({{name: '{bind}', package: {{
+        binding: {{namespace: 'guest', name: '{pkg}'}}, parameters: [{{key: 'from', value: 'binding'}}]}}}});
+      const result = await ow.actions.invoke({{name: '{bind}/echo', blocking: true, result: true, params: {{q: 1}}}});
+      const full = await ow.actions.invoke({{name: '{bind}/echo', blocking: true}});
+      return {{binding, result, full}};
+    }})());
+    """
+    out = await run_node(script, WHISK_URL=deployment.url, WHISK_KEY=GUEST_AUTH)
+    assert out["binding"]["binding"] == {"namespace": "guest", "name": pkg}
+    assert out["result"] == {"from": "binding", "q": 1}
+    assert annotations(out["full"])["binding"] == f"guest/{bind}"
