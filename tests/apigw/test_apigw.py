@@ -3,14 +3,10 @@ the openwhisk npm client call them, the Swagger they read back, and each created
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import pytest
 
 from tests.support.processes import GUEST_AUTH, GUEST_UUID, whisk_server
 from tests.web.support import NODE_PRELUDE, PY_ECHO, call, put_action, run_node, unique

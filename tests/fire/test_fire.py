@@ -139,7 +139,8 @@ async def test_npm_client_creates_triggers_and_rules_and_fires(whisk_url: str, g
     trigger, action, name = unique("t"), unique("a"), unique("r")
     script = NODE_PRELUDE + f"""
     done((async () => {{
-      await ow.actions.create({{name: '{action}', action: {{exec: {{kind: 'python:3', code: {json.dumps(PY_ECHO)}}}}}}});
+      await ow.actions.create({{name: '{action}',
+                               action: {{exec: {{kind: 'python:3', code: {json.dumps(PY_ECHO)}}}}}}});
       await ow.triggers.create({{name: '{trigger}', trigger: {{parameters: [{{key: 'p', value: 'param'}}]}}}});
       const rule = await ow.rules.create({{name: '{name}', action: '{action}', trigger: '{trigger}'}});
       const fired = await ow.triggers.invoke({{name: '{trigger}', params: {{q: 'fired'}}}});

@@ -98,7 +98,8 @@ async def test_a_runaway_conductor_is_stopped_by_the_limits() -> None:
             base_url=url, auth=aiohttp.BasicAuth(*GUEST_AUTH.split(":"))) as session:
         echo, loop = unique("echo"), unique("loop")
         await put_action(session, echo, PY_ECHO)
-        code = f"def main(args):\n    return {{'action': '{echo}', 'params': {{}}, 'state': {{'was': args.get('error')}}}}\n"
+        code = (f"def main(args):\n"
+                f"    return {{'action': '{echo}', 'params': {{}}, 'state': {{'was': args.get('error')}}}}\n")
         await put_action(session, loop, code, annotations=CONDUCTOR)
         status, body, _ = await invoke(session, loop, {}, blocking="true")
         assert status == 502

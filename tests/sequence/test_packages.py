@@ -132,7 +132,8 @@ async def test_npm_client_binds_a_package_and_invokes_through_it(deployment: Dep
     script = NODE_PRELUDE + f"""
     done((async () => {{
       await ow.packages.create({{name: '{pkg}', package: {{parameters: [{{key: 'from', value: 'package'}}]}}}});
-      await ow.actions.create({{name: '{pkg}/echo', action: {{exec: {{kind: 'python:3', code: {json.dumps(PY_ECHO)}}}}}}});
+      await ow.actions.create({{name: '{pkg}/echo',
+                               action: {{exec: {{kind: 'python:3', code: {json.dumps(PY_ECHO)}}}}}}});
       const binding = await ow.packages.create({{name: '{bind}', package: {{
         binding: {{namespace: 'guest', name: '{pkg}'}}, parameters: [{{key: 'from', value: 'binding'}}]}}}});
       const result = await ow.actions.invoke({{name: '{bind}/echo', blocking: true, result: true, params: {{q: 1}}}});

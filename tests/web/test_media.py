@@ -85,7 +85,8 @@ async def test_transcoding(anonymous: aiohttp.ClientSession, shape: str, ext: st
     (".http", {"statusCode": None}, 400, NOT_HTTP),
     (".http", {"headers": "nope"}, 400, NOT_HTTP),
     (".http", {"headers": {"X-A": {"nested": 1}}}, 400, NOT_HTTP),
-    (".http", {"headers": {"Content-Type": "nope"}, "body": "x"}, 400, "Response did not specify a known content-type."),
+    (".http", {"headers": {"Content-Type": "nope"}, "body": "x"}, 400,
+     "Response did not specify a known content-type."),
     (".http", {"headers": {"Content-Type": "text/plain"}, "body": {"a": 1}}, 400, MISMATCH),
     (".http", {"headers": {"Content-Type": "image/png"}, "body": "not base64!"}, 400, MISMATCH),
 ])
