@@ -12,6 +12,8 @@ apt_install() {
     fi
 }
 command -v node >/dev/null || apt_install nodejs npm
+# curl: the web action tests check that an answer reads exactly as the action made it with a client nobody here wrote.
+command -v curl >/dev/null || apt_install curl
 # The official OpenWhisk JavaScript client, to prove compatibility with a client nobody here wrote.
 if [ ! -d tests/node/node_modules/openwhisk ]; then
     echo "deps: npm install (tests/node)"
