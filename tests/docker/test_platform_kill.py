@@ -7,7 +7,7 @@ import asyncio
 import os
 import signal
 import sys
-import tempfile
+from pathlib import Path
 
 import aiodocker
 import aiohttp
@@ -22,9 +22,9 @@ pytestmark = pytest.mark.docker
 
 
 async def test_a_killed_platform_cleans_up_its_containers_when_started_again(
-        docker_daemon: DockerDaemon, docker_images: str, docker: aiodocker.Docker) -> None:
+        docker_daemon: DockerDaemon, docker_images: str, docker: aiodocker.Docker, tmp_path: Path) -> None:
     invoker = 0                     # standalone routes to invoker 0; test_standalone's server has stopped by now
-    data_dir = tempfile.mkdtemp(prefix="whisk-docker-kill-")
+    data_dir = str(tmp_path)
     env = dict(os.environ) | {"WHISK_CONTAINERS": f"docker://{docker_daemon.socket}", "WHISK_INSTANCE": str(invoker),
                               "WHISK_DATA_DIR": data_dir, "WHISK_STORE": f"sqlite://{data_dir}/whisk.db",
                               "WHISK_BUS": "memory://", "WHISK_HOST": "127.0.0.1"}

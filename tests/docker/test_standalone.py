@@ -4,8 +4,6 @@ that stops with no container left behind."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import AsyncIterator
 
 import aiodocker
@@ -35,11 +33,12 @@ INVOKER = 0          # the standalone invoker's instance; the other docker tests
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def docker_whisk(docker_daemon: DockerDaemon, docker_images: str,
-                       docker: aiodocker.Docker) -> AsyncIterator[str]:
-    log = os.path.join(tempfile.gettempdir(), f"whisk-docker-test-{os.getpid()}.log")
+async def docker_whisk(docker_daemon: DockerDaemon, docker_images: str, docker: aiodocker.Docker,
+                       tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    data_dir = tmp_path_factory.mktemp("whisk-docker")
+    log = str(data_dir / "whisk.log")             # kept with pytest's temporary folders, for a failed run
     env = {"WHISK_CONTAINERS": f"docker://{docker_daemon.socket}", "WHISK_DOCKER_NETWORK": "unix",
-           "WHISK_INSTANCE": str(INVOKER), "WHISK_DATA_DIR": tempfile.mkdtemp(prefix="whisk-docker-test-"),
+           "WHISK_INSTANCE": str(INVOKER), "WHISK_DATA_DIR": str(data_dir),
            "WHISK_LIMIT_INVOCATIONS_PER_MINUTE": "100000", "WHISK_LIMIT_CONCURRENT_INVOCATIONS": "1000",
            "WHISK_POOL_MEMORY_MB": "2048"}
     async with whisk_server(env, log_path=log, deadline_s=60) as url:

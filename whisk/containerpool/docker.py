@@ -302,6 +302,14 @@ class DockerContainerFactory:
         if self._docker is not None:
             docker, self._docker = self._docker, None
             await docker.close()
+        await asyncio.to_thread(_remove_if_empty, self.run_dir)
+
+
+def _remove_if_empty(folder: str) -> None:
+    try:
+        os.rmdir(folder)
+    except OSError:
+        pass            # absent, or another platform of this instance still has containers there
 
 
 async def _force_remove(container: aiodocker.containers.DockerContainer) -> None:
