@@ -12,7 +12,7 @@ import os
 import sys
 from contextlib import AsyncExitStack
 
-from whisk.cli import actions, activations, admin, namespaces, packages, properties, rules, triggers, usage
+from whisk.cli import actions, activations, admin, apis, namespaces, packages, properties, rules, triggers, usage
 from whisk.cli.arguments import extract
 from whisk.cli.context import Context, OpenStore
 from whisk.cli.errors import CliError
@@ -48,14 +48,15 @@ ROOT = Command(
     long="whisk: an Apache OpenWhisk-compatible function-as-a-service platform in one program.\n"
          "Without arguments (or with 'serve') it starts the server; with any other arguments it is a command line\n"
          "client with the grammar of OpenWhisk's `wsk` (configuration in ~/.wskprops or WSK_CONFIG_FILE,\n"
-         "overridden by WHISK_APIHOST / WHISK_AUTH / WHISK_APIVERSION and the global flags).",
+         "overridden by WHISK_APIHOST / WHISK_AUTH / WHISK_APIVERSION and the global flags).\n"
+         "'api' manages API routes natively (no separate gateway): a route is served at\n"
+         "<API host>/api/<uuid of your key>/<base path><path> and calls its web action.",
     usage=(f"{PROG}                  start the server (same as '{PROG} serve')",),
     children=(
         actions.GROUP, activations.GROUP, packages.GROUP, rules.GROUP, triggers.GROUP, properties.GROUP,
-        namespaces.GROUP, namespaces.LIST, admin.GROUP,
+        namespaces.GROUP, namespaces.LIST, apis.GROUP, admin.GROUP,
         Command("serve", "start the server; role and settings from WHISK_* variables, see README "
                          f"('{PROG} serve --help' lists them)", run=_serve_elsewhere),
-        Command("api", "work with APIs (not supported by whisk yet: no API gateway)", run=_unsupported),
         Command("sdk", "work with the sdk (not supported by whisk yet)", run=_unsupported),
         Command("help [command]", "Help about any command", run=_help),
     ),
@@ -65,7 +66,7 @@ ROOT = Command(
 def _needs_host(inv: Invocation) -> bool:
     """Server commands check the API host before anything else (`wsk`'s SetupClientConfig)."""
     top = inv.words[1] if len(inv.words) > 1 else ""
-    if top in ("admin", "help", "serve", "api", "sdk"):
+    if top in ("admin", "help", "serve", "sdk"):
         return False
     if top == "property":
         return inv.words[-1] == "get" and not any(
