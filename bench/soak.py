@@ -1,11 +1,11 @@
 """Load and soak test: a mixed workload at a steady rate for a set time, then every accepted activation's record.
 
-    python -m bench.soak --duration 60 --rate 50 [--url URL [--pid PID]] [--namespaces 5] [--actions 100] --out DIR
+    python -m bench.soak --duration 60 --rate 50 [--url URL [--pid PID ...]] [--namespaces 5] [--actions 100] --out DIR
 
 Without --url it starts its own standalone whisk (sqlite store in a temporary data dir, throttles raised) and
 creates the namespaces with `whisk admin user create` first. With --url the namespaces are created the same way
-when WHISK_STORE names the platform's store, else the workload runs in the guest namespace; --pid names the
-process whose memory (and its children's) is sampled. Requests are scheduled open-loop (one every 1/rate s,
+when WHISK_STORE names the platform's store, else the workload runs in the guest namespace; each --pid names a
+process whose memory (and its children's) is sampled: give one for each role of a cluster. Requests are scheduled open-loop (one every 1/rate s,
 whatever the answers do), at most --max-inflight at once: past that a request is counted as shed, not sent.
 
 Writes report.json, report.md and memory.png into --out. Exits 1 when an accepted activation has no record (or
@@ -46,7 +46,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=60, help="seconds of load (default 60)")
     p.add_argument("--rate", type=float, default=50, help="requests per second (default 50)")
     p.add_argument("--url", help="an already running platform (default: start a standalone one)")
-    p.add_argument("--pid", type=int, help="with --url: the process whose memory is sampled")
+    p.add_argument("--pid", type=int, action="append", default=[],
+                   help="with --url: a process whose memory (and its children's) is sampled; repeatable")
     p.add_argument("--namespaces", type=int, default=5, help="namespaces (default 5)")
     p.add_argument("--actions", type=int, default=100, help="echo actions over all namespaces (default 100)")
     p.add_argument("--max-inflight", type=int, default=200, help="concurrency bound (default 200)")
@@ -81,6 +82,22 @@ async def _namespaces(count: int, store: str | None) -> list[Namespace]:
     names = [f"soak-{run}-ns{i}" for i in range(count)]
     auths = await asyncio.gather(*(_admin_create(n, store) for n in names))
     return [Namespace(n, a) for n, a in zip(names, auths)]
+
+
+def _label(pid: int) -> str:
+    """A sampled process's name in the report: its whisk role and instance, else its command name."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = dict(v.split(b"=", 1) for v in f.read().split(b"\0") if b"=" in v)
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            whisk = b"whisk" in f.read()
+        if whisk or b"WHISK_ROLE" in env:
+            role = env.get(b"WHISK_ROLE", b"standalone").decode()
+            return f"{role}{env.get(b'WHISK_INSTANCE', b'0').decode()} ({pid})"
+        with open(f"/proc/{pid}/comm", encoding="utf-8") as f:
+            return f"{f.read().strip()} ({pid})"
+    except OSError:
+        return f"pid {pid}"
 
 
 def _whisk_child(data_dir: str) -> int:
@@ -156,7 +173,7 @@ async def soak(args: argparse.Namespace) -> int:
     timeout = aiohttp.ClientTimeout(total=120)
     async with AsyncExitStack() as stack:
         if args.url:
-            url, pid = args.url, args.pid
+            url, pids = args.url, {_label(pid): pid for pid in args.pid}
             namespaces = await _namespaces(args.namespaces, os.environ.get("WHISK_STORE"))
         else:
             data = tempfile.mkdtemp(prefix="whisk-soak-")
@@ -166,7 +183,7 @@ async def soak(args: argparse.Namespace) -> int:
                                "WHISK_LIMIT_FIRES_PER_MINUTE": "10000000",
                                "WHISK_POOL_MEMORY_MB": str(MEMORY_MB * (args.actions + 8 * len(namespaces) + 16))}
             url = await stack.enter_async_context(whisk_server(env, log_path=str(out / "whisk.log")))
-            pid = _whisk_child(data)
+            pids = {"whisk": _whisk_child(data)}
         for ns in namespaces:
             ns.session = await stack.enter_async_context(aiohttp.ClientSession(
                 base_url=url, headers={"Authorization": _basic(*ns.auth)}, timeout=timeout,
@@ -176,20 +193,22 @@ async def soak(args: argparse.Namespace) -> int:
         loadavg_start = os.getloadavg()
         since_ms = int(time.time() * 1000) - 1000
         t0 = time.monotonic()
-        sampler = MemorySampler(pid) if pid else None
-        sampling = asyncio.create_task(sampler.run(t0)) if sampler else None
+        samplers = {label: MemorySampler(pid) for label, pid in pids.items()}
+        sampling = [asyncio.create_task(sampler.run(t0)) for sampler in samplers.values()]
         outcomes, throughput = await run_load(args, namespaces, kinds, t0)
-        if sampling:
-            sampling.cancel()
+        for task in sampling:
+            task.cancel()
         loadavg_end = os.getloadavg()
         by_name = {ns.name: ns for ns in namespaces}
         accepted = [(o.kind, by_name[o.namespace], o.activation_id) for o in outcomes if o.activation_id]
         records = await check(accepted, namespaces, since_ms, args.check_deadline)
-    samples = sampler.samples if sampler else []
-    memory: dict[str, Any] = {"skipped": "no process to sample: give --pid with --url"} if not sampler else {
-        "growth": growth(samples, warmup), "table": memory_table(samples), "samples": len(samples)}
-    if sampler:
-        memory["png"] = plot(samples, out / "memory.png",
+    memory: dict[str, Any] = {"skipped": "no process to sample: give --pid with --url"}
+    if samplers:
+        memory = {"processes": {label: {"pid": sampler.pid, "samples": len(sampler.samples),
+                                        "growth": growth(sampler.samples, warmup),
+                                        "table": memory_table(sampler.samples)}
+                                for label, sampler in samplers.items()}}
+        memory["png"] = plot({label: sampler.samples for label, sampler in samplers.items()}, out / "memory.png",
                              f"whisk soak: {args.duration:.0f} s at {args.rate:g}/s", warmup)
     bad_5xx, transport = unexpected_5xx(outcomes), transport_errors(outcomes)
     failed = bool(records.missing_ids or records.duplicates or bad_5xx or transport)

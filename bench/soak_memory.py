@@ -107,7 +107,7 @@ def growth(samples: list[Sample], warmup_s: float) -> dict[str, Any]:
     tl = [s for s in total if s.t >= after[-1].t - window]
     a, b = statistics.median(s.root_kb for s in tf), statistics.median(s.root_kb for s in tl)
     return {"warmup_s": warmup_s, "window_s": round(window, 1),
-            "whisk": pct("root_kb"), "children": pct("children_kb"),
+            "process": pct("root_kb"), "children": pct("children_kb"),
             "total": {"after_warmup_mb": round(a / 1024, 1), "end_mb": round(b / 1024, 1),
                       "growth_pct": round((b - a) / a * 100, 2) if a else float("nan")},
             "children_count": {"after_warmup": statistics.median(s.children for s in first),

@@ -1,5 +1,6 @@
-"""memory.png: RSS over time of the whisk process and of its children. matplotlib (the `bench` extra) draws it
-with axes and labels; without matplotlib a bare PNG (zlib + struct) draws the same lines on a grid, unlabelled."""
+"""memory.png: RSS over time of each sampled process (whisk, or each role of a cluster) and of its children.
+matplotlib (the `bench` extra) draws it with axes and labels; without matplotlib a bare PNG (zlib + struct) draws
+the same lines on a grid, unlabelled."""
 
 from __future__ import annotations
 
@@ -10,30 +11,31 @@ from pathlib import Path
 from bench.soak_memory import Sample
 
 
-def plot(samples: list[Sample], path: Path, title: str, warmup_s: float) -> str:
-    """Writes the PNG; returns how it was drawn ("matplotlib" or "plain")."""
+def plot(series: dict[str, list[Sample]], path: Path, title: str, warmup_s: float) -> str:
+    """Writes the PNG (one line per sampled process, its children summed below); returns how it was drawn
+    ("matplotlib" or "plain")."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        _plain(samples, path)
+        _plain(series, path)
         return "plain"
-    t = [s.t for s in samples]
     fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(9, 6), dpi=100)
-    top.plot(t, [s.root_kb / 1024 for s in samples], color="tab:blue", label="whisk process RSS")
+    right = bottom.twinx()
+    for label, samples in series.items():
+        t = [s.t for s in samples]
+        top.plot(t, [s.root_kb / 1024 for s in samples], label=f"{label} RSS")
+        bottom.plot(t, [s.children_kb / 1024 for s in samples], label=f"{label}: children RSS (sum)")
+        right.plot(t, [s.children for s in samples], alpha=0.5, linewidth=0.8, linestyle="--",
+                   label=f"{label}: children (count)")
     top.set_ylabel("MB")
-    top.set_ylim(bottom=0)
     top.set_title(title, fontsize="medium")
-    bottom.plot(t, [s.children_kb / 1024 for s in samples], color="tab:red", label="children RSS (sum)")
     bottom.set_xlabel("seconds since start")
     bottom.set_ylabel("MB")
-    bottom.set_ylim(bottom=0)
-    right = bottom.twinx()
-    right.plot(t, [s.children for s in samples], color="tab:green", alpha=0.6, linewidth=0.8,
-               label="children (count)")
     right.set_ylabel("processes")
-    right.set_ylim(bottom=0)
+    for ax in (top, bottom, right):
+        ax.set_ylim(bottom=0)
     for ax in (top, bottom):
         ax.axvline(warmup_s, color="grey", linestyle=":", label="end of warm-up")
         ax.grid(alpha=0.3)
@@ -46,7 +48,11 @@ def plot(samples: list[Sample], path: Path, title: str, warmup_s: float) -> str:
     return "matplotlib"
 
 
-def _plain(samples: list[Sample], path: Path, width: int = 800, height: int = 400) -> None:
+COLOURS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14), (23, 190, 207))
+
+
+def _plain(series: dict[str, list[Sample]], path: Path, width: int = 800, height: int = 400) -> None:
+    """Every process's RSS line and its children's, in COLOURS order, on one scale."""
     pixels = bytearray(b"\xff" * (width * height * 3))
 
     def dot(x: int, y: int, rgb: tuple[int, int, int]) -> None:
@@ -57,10 +63,12 @@ def _plain(samples: list[Sample], path: Path, width: int = 800, height: int = 40
     for gy in range(0, height, height // 8):
         for x in range(width):
             dot(x, gy, (225, 225, 225))
-    if samples:
-        t_max = max(s.t for s in samples) or 1.0
-        y_max = max(max(s.root_kb, s.children_kb) for s in samples) or 1
-        for key, rgb in (("root_kb", (31, 119, 180)), ("children_kb", (214, 39, 40))):
+    everything = [s for samples in series.values() for s in samples]
+    if everything:
+        t_max = max(s.t for s in everything) or 1.0
+        y_max = max(max(s.root_kb, s.children_kb) for s in everything) or 1
+        lines = [(samples, key) for samples in series.values() for key in ("root_kb", "children_kb")]
+        for (samples, key), rgb in zip(lines, COLOURS * len(lines)):
             prev = None
             for s in samples:
                 p = (int(s.t / t_max * (width - 1)), height - 1 - int(getattr(s, key) / y_max * (height - 1)))

@@ -59,7 +59,7 @@ def memory_table(samples: list[Sample], rows: int = 30) -> list[dict[str, Any]]:
     picked = samples[::step]
     if picked[-1] is not samples[-1]:
         picked.append(samples[-1])
-    return [{"t_s": round(s.t), "whisk_mb": round(s.root_kb / 1024, 1), "children_mb": round(s.children_kb / 1024, 1),
+    return [{"t_s": round(s.t), "process_mb": round(s.root_kb / 1024, 1), "children_mb": round(s.children_kb / 1024, 1),
              "children": s.children} for s in picked]
 
 
@@ -111,22 +111,24 @@ def markdown(r: dict[str, Any]) -> str:
     lines += ["", "## Memory (RSS from /proc, sampled every second)", ""]
     if mem.get("skipped"):
         lines.append(mem["skipped"])
-    else:
-        g = mem["growth"]
-        if "note" in g:
-            lines.append(g["note"])
-        else:
-            lines.append(f"After a {g['warmup_s']:.0f} s warm-up (medians over the first and the last {g['window_s']} s "
-                         f"of the rest): whisk process {g['whisk']['after_warmup_mb']} → {g['whisk']['end_mb']} MB "
-                         f"(**{g['whisk']['growth_pct']} %**); its children {g['children']['after_warmup_mb']} → "
-                         f"{g['children']['end_mb']} MB ({g['children']['growth_pct']} %, "
-                         f"{g['children_count']['after_warmup']} → {g['children_count']['end']} processes; one child on average "
-                         f"{g['per_child']['after_warmup_mb']} → {g['per_child']['end_mb']} MB, "
-                         f"{g['per_child']['growth_pct']} %); "
-                         f"together {g['total']['growth_pct']} %.")
-        lines += ["", "![memory](memory.png)", ""]
-        lines += _table(mem["table"])
+        return "\n".join(lines) + "\n"
+    lines += ["![memory](memory.png)", ""]
+    for label, proc in mem["processes"].items():
+        lines += [f"### {label}", "", _growth(proc["growth"]), ""]
+        lines += _table(proc["table"])
+        lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _growth(g: dict[str, Any]) -> str:
+    if "note" in g:
+        return str(g["note"])
+    return (f"After a {g['warmup_s']:.0f} s warm-up (medians over the first and the last {g['window_s']} s of the "
+            f"rest): the process {g['process']['after_warmup_mb']} → {g['process']['end_mb']} MB "
+            f"(**{g['process']['growth_pct']} %**); its children {g['children']['after_warmup_mb']} → "
+            f"{g['children']['end_mb']} MB ({g['children']['growth_pct']} %, {g['children_count']['after_warmup']} → "
+            f"{g['children_count']['end']} processes; one child on average {g['per_child']['after_warmup_mb']} → "
+            f"{g['per_child']['end_mb']} MB, {g['per_child']['growth_pct']} %); together {g['total']['growth_pct']} %.")
 
 
 def write(out: Path, report: dict[str, Any]) -> None:

@@ -41,8 +41,8 @@ async def test_a_short_soak_reports_every_kind_and_loses_nothing(tmp_path: Path)
     assert records["listed"] == records["found"]
     if "invoke_app_error" in report["kinds"]:
         assert set(report["kinds"]["invoke_app_error"]["http"]) == {"502"}
-    mem = report["memory"]
-    assert mem["samples"] >= 3 and mem["table"][0]["whisk_mb"] > 10
+    (whisk,) = report["memory"]["processes"].values()
+    assert whisk["samples"] >= 3 and whisk["table"][0]["process_mb"] > 10
     assert (out / "memory.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert "## Activation records" in (out / "report.md").read_text()
 
@@ -80,7 +80,7 @@ def test_only_the_5xx_the_workload_did_not_provoke_count_against_it() -> None:
 def test_the_plain_png_needs_no_matplotlib(tmp_path: Path) -> None:
     samples = [Sample(float(t), 50_000 + t, 400_000 - t * 10, 10) for t in range(30)]
     path = tmp_path / "m.png"
-    _plain(samples, path, width=120, height=60)
+    _plain({"whisk": samples}, path, width=120, height=60)
     data = path.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR"
     assert struct.unpack(">II", data[16:24]) == (120, 60)
