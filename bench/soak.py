@@ -5,8 +5,9 @@
 Without --url it starts its own standalone whisk (sqlite store in a temporary data dir, throttles raised) and
 creates the namespaces with `whisk admin user create` first. With --url the namespaces are created the same way
 when WHISK_STORE names the platform's store, else the workload runs in the guest namespace; each --pid names a
-process whose memory (and its children's) is sampled: give one for each role of a cluster. Requests are scheduled open-loop (one every 1/rate s,
-whatever the answers do), at most --max-inflight at once: past that a request is counted as shed, not sent.
+process whose memory (and its children's) is sampled: give one for each role of a cluster. Requests are scheduled
+open loop (one every 1/rate s, whatever the answers do), at most --max-inflight at once: past that a request is
+counted as shed, not sent.
 
 Writes report.json, report.md and memory.png into --out. Exits 1 when an accepted activation has no record (or
 two), when a 5xx comes that the workload did not provoke, or when a request gets no answer at all.
