@@ -104,8 +104,8 @@ def markdown(r: dict[str, Any]) -> str:
               f"{ver['accepted']} accepted activations (ids from 200/202/502 answers) and {ver['derived']} more that "
               f"they started (rule and sequence component activations, from the records' logs): "
               f"{ver['found']} found complete (with `end`; a trigger's, which has none, with its rule lines), "
-              f"**{ver['missing']} lost**, {ver['duplicates']} ids listed more than once among the {ver['listed']} records the namespaces list since the start; checked in "
-              f"{ver['check_s']} s.", ""]
+              f"**{ver['missing']} lost**, {ver['duplicates']} ids listed more than once among the {ver['listed']} "
+              f"records the namespaces list since the start; checked in {ver['check_s']} s.", ""]
     if ver["missing_ids"]:
         lines.append("Missing: " + ", ".join(ver["missing_ids"][:20]))
     lines += ["", "## Memory (RSS from /proc, sampled every second)", ""]
