@@ -13,11 +13,11 @@ import pytest
 from tests.cli.conftest import Wsk, unique
 from tests.cli.support import context, output
 from tests.support.processes import GUEST_AUTH
-from whisk.cli.apis import build_apidoc, list_rows, path_parameters, print_list, read_swagger, typed_swagger, \
-    user_query
+from whisk.cli.apis import build_apidoc, path_parameters, read_swagger, user_query
 from whisk.cli.errors import CliError
 from whisk.cli.main import main
 from whisk.cli.output import Output
+from whisk.cli.swagger import list_rows, print_list, typed_swagger
 from whisk.cli.wskprops import Properties
 
 USAGE = "Run 'whisk --help' for usage.\n"
