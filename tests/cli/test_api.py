@@ -322,6 +322,14 @@ async def test_refusals_from_the_client_and_the_server(wsk: Wsk, tmp_path: Path)
     assert unnamed.code == 1 and unnamed.err.startswith("error: Unable to create API: API creation failure: ")
     assert (await wsk("api", "delete", base, "/a")).out == f"ok: deleted /a from {base}\n"
 
+    wsk.props.write_text(wsk.props.read_text().replace(GUEST_AUTH, f"{GUEST_UUID}:wrong-key"))
+    for argv, code, context in ((("list", base), 246, "Unable to obtain the API list"),   # wrapped, status kept
+                                (("list",), 1, "Unable to obtain the API list"),
+                                (("get", base), 1, f"Unable to get API '{base}'"),
+                                (("delete", base), 1, "Unable to delete API")):
+        denied = await wsk("api", *argv)
+        assert (denied.code, denied.err) == (code, f"error: {context}: Invalid authentication.\n"), argv
+
 
 async def test_swagger_file_and_path_parameters(wsk: Wsk, tmp_path: Path, whisk_url: str,
                                                 invoke_ready: None) -> None:
