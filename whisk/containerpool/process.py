@@ -49,6 +49,9 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+READY_TIMEOUT_S = 30.0
+
+
 class ProcessContainer:
     def __init__(self, factory: ProcessContainerFactory, name: str, proc: asyncio.subprocess.Process,
                  folder: str, socket_path: str, cgroup: str | None, collector: LogCollector) -> None:
@@ -272,7 +275,24 @@ class ProcessContainerFactory:
             raise ContainerError(f"cannot start {spec.name}: {exc}") from exc
         container = ProcessContainer(self, spec.name, proc, folder, socket_path, cgroup, LogCollector(self._log_cap))
         self._live.add(container)
+        await self._listening(container, socket_path)
         return container
+
+    async def _listening(self, container: ProcessContainer, socket_path: str) -> None:
+        """Return once the proxy accepts connections, so that a prewarmed container is ready for /init at once
+        (a cold start waits the same time either way). A proxy that dies or stays silent is destroyed."""
+        deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_S
+        while container.alive:
+            try:
+                _, writer = await asyncio.open_unix_connection(socket_path)
+                writer.close()
+                return
+            except (FileNotFoundError, ConnectionRefusedError):
+                if asyncio.get_running_loop().time() > deadline:
+                    break
+                await asyncio.sleep(0.002)
+        await container.destroy()
+        raise ContainerError(f"the {container.id} proxy did not start listening")
 
     def _forget(self, container: ProcessContainer) -> None:
         self._live.discard(container)
