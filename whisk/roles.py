@@ -95,9 +95,8 @@ def containers_from_settings(settings: Settings, manifest: Any) -> ContainerFact
             return ProcessContainerFactory(manifest, invoker_instance=settings.instance)
         case "docker":
             from whisk.containerpool.docker import DockerContainerFactory
-            socket = parts.path or None
-            return DockerContainerFactory(docker_url=f"unix://{socket}" if socket else None,
-                                          invoker_instance=settings.instance, network=settings.docker_network)
+            return DockerContainerFactory(settings.containers_url, invoker_instance=settings.instance,
+                                          network=settings.docker_network, user_memory_mb=settings.pool_memory_mb)
         case other:
             raise ConfigError(f"WHISK_CONTAINERS: unsupported scheme {other!r}")
 
@@ -159,9 +158,6 @@ def _invoker_ctx(settings: Settings):
 
         manifest = load_manifest()
         factory = containers_from_settings(settings, manifest)
-        describe = getattr(factory, "describe", None)
-        log.info("invoker.containers", backend=settings.containers_url,
-                 detail=describe() if callable(describe) else "action proxies run as child processes")
 
         def image_of(action: dict[str, Any]) -> str:
             exec_ = action.get("exec") or {}
@@ -169,7 +165,8 @@ def _invoker_ctx(settings: Settings):
                 return exec_.get("image", "")
             return manifest.resolve(exec_.get("kind", "")).image
 
-        await factory.cleanup()
+        await factory.cleanup()          # containers a killed predecessor left; also proves the backend answers
+        log.info("invoker.containers", backend=settings.containers_url, detail=factory.describe())
         pool = ContainerPool(factory, manifest, invoker_instance=settings.instance,
                              memory_mb=settings.pool_memory_mb, pause_grace_s=settings.pool_pause_grace_ms / 1000,
                              idle_timeout_s=settings.pool_idle_timeout_s, prewarm=settings.pool_prewarm,
@@ -221,7 +218,7 @@ def _controller_ctx(settings: Settings):
                                            timeout_addon_s=settings.ack_timeout_addon_s, on_release=released)
         else:
             from whisk.loadbalancer.lean import LeanBalancer
-            balancer_cm = LeanBalancer(app[BUS], controller=settings.instance, invoker=0,
+            balancer_cm = LeanBalancer(app[BUS], controller=settings.instance, invoker=settings.instance,
                                        timeout_factor=settings.ack_timeout_factor,
                                        timeout_addon_s=settings.ack_timeout_addon_s, on_release=released)
         async with balancer_cm as balancer:

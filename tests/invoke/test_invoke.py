@@ -80,6 +80,8 @@ async def test_warm_container_is_reused_and_init_time_only_on_cold(guest: aiohtt
     code = "import os\ncount = 0\ndef main(args):\n    global count\n    count += 1\n    return {'count': count, 'pid': os.getpid()}\n"
     await put(guest, "py-warm", {"kind": "python:3", "code": code})
     _, first, _ = await invoke(guest, "py-warm", blocking="true")
+    # The answer comes before the logs are collected; the container is free again once the record is stored.
+    await record_of(guest, first["activationId"])
     _, second, _ = await invoke(guest, "py-warm", blocking="true")
     assert first["response"]["result"]["count"] == 1 and second["response"]["result"]["count"] == 2
     assert first["response"]["result"]["pid"] == second["response"]["result"]["pid"]

@@ -101,5 +101,8 @@ class ContainerFactory(Protocol):
     async def cleanup(self) -> None:
         """Remove containers this invoker left behind (its own label), e.g. after being killed."""
 
+    def describe(self) -> str:
+        """One line for the start-up log: which backend is in use and why (e.g. the daemon, the networking)."""
+
     async def close(self) -> None:
         """Destroy every container this factory made."""
