@@ -287,6 +287,8 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
 async def serve(settings: Settings) -> None:
     """Run the role until SIGTERM or SIGINT; a second signal stops at once."""
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    # Every line this process logs names its role and instance; tasks inherit the binding.
+    structlog.contextvars.bind_contextvars(role=settings.role, instance=settings.instance)
     _watch_children_with_pidfds()
     app = build_app(settings)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_grace_s)

@@ -221,17 +221,20 @@ class Activator:
         self._journal.accepted(activation_id, caller.namespace, caller.subject, path, action_ref["version"], binding)
         self._accepted[activation_id] = Accepted(caller.namespace, activation_id, caller.subject, path,
                                                  action_ref["version"], binding)
-        try:
-            waiter = await self._balancer.publish(
-                msg, namespace_uuid=caller.uuid, memory_mb=int(limits.get("memory", 256)), timeout_ms=timeout_ms,
-                concurrency=int(limits.get("concurrency", 1)), blackbox=exec_.get("kind") == "blackbox")
-        except BaseException:
-            self._journal.completed(activation_id)
-            self._accepted.pop(activation_id, None)
-            raise
-        if not blocking or waiter is None:
-            return Outcome(activation_id, None)
-        return Outcome(activation_id, await self._wait(caller.namespace, activation_id, waiter, wait_ms))
+        with structlog.contextvars.bound_contextvars(activation_id=activation_id, namespace=caller.namespace,
+                                                     action=path):
+            try:
+                waiter = await self._balancer.publish(
+                    msg, namespace_uuid=caller.uuid, memory_mb=int(limits.get("memory", 256)),
+                    timeout_ms=timeout_ms, concurrency=int(limits.get("concurrency", 1)),
+                    blackbox=exec_.get("kind") == "blackbox")
+            except BaseException:
+                self._journal.completed(activation_id)
+                self._accepted.pop(activation_id, None)
+                raise
+            if not blocking or waiter is None:
+                return Outcome(activation_id, None)
+            return Outcome(activation_id, await self._wait(caller.namespace, activation_id, waiter, wait_ms))
 
     async def _wait(self, namespace: str, activation_id: str, waiter: asyncio.Future[Any],
                     wait_ms: int) -> dict[str, Any] | None:

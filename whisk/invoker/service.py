@@ -147,7 +147,9 @@ class Invoker:
         except (ValueError, KeyError, TypeError) as exc:
             log.error("invoker.message.malformed", error=str(exc))
             return
-        with structlog.contextvars.bound_contextvars(activation_id=msg.activation_id, tid=msg.transaction_id):
+        with structlog.contextvars.bound_contextvars(activation_id=msg.activation_id, tid=msg.transaction_id,
+                                                     namespace=msg.user["namespace"]["name"],
+                                                     action=msg.action_path):
             try:
                 action, digest = await self._action(msg)
             except LookupError:
