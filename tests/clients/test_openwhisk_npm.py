@@ -31,3 +31,20 @@ async def test_openwhisk_npm_client_crud(whisk_url: str) -> None:
     assert seen["action"]["limits"]["memory"] == 128 and seen["action"]["exec"]["kind"] == "nodejs:20"
     assert {p["key"]: p["value"] for p in seen["binding"]["parameters"]} == {"p": 1}
     assert seen["rule"]["status"] == "active" and seen["rule"]["action"]["path"] == "guest"
+
+
+async def test_openwhisk_npm_client_invokes_python_and_node(whisk_url: str) -> None:
+    """Issue 3: the npm client invokes a Python and a Node.js action blocking, non-blocking and result-only, and
+    reads their records, results, logs and listings."""
+    node = shutil.which("node")
+    if node is None or not CLIENT.is_dir():
+        missing("node and the npm openwhisk client (bash .ci/deps.sh)")
+    proc = await asyncio.create_subprocess_exec(node, str(HERE / "invoke_client.js"), whisk_url, GUEST_AUTH,
+                                                uuid.uuid4().hex[:8], stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()
+    seen = json.loads(out.decode().strip().splitlines()[-1])
+    assert seen["python"]["kind"].startswith("python:3") and seen["node"]["kind"] == "nodejs:20"
+    assert any(line.endswith("stdout: py log 3") for line in seen["python"]["logs"])
+    assert any(line.endswith("stdout: js log 3") for line in seen["node"]["logs"])
