@@ -13,6 +13,14 @@ import aiohttp
 from tests.support.processes import GUEST_AUTH, free_port, until_ready
 
 
+async def in_flight(session: aiohttp.ClientSession) -> float:
+    async with session.get("/metrics") as r:
+        for line in (await r.text()).splitlines():
+            if line.startswith("whisk_loadbalancer_activations_in_flight "):
+                return float(line.split()[1])
+    return 0.0
+
+
 async def test_sigterm_drains_in_flight_activations_then_exits() -> None:
     port = free_port()
     env = dict(os.environ) | {"WHISK_PORT": str(port), "WHISK_STORE": "memory://",
@@ -28,13 +36,9 @@ async def test_sigterm_drains_in_flight_activations_then_exits() -> None:
             async with s.put("/api/v1/namespaces/_/actions/slow?overwrite=true",
                              json={"exec": {"kind": "python:3", "code": code}}) as r:
                 assert r.status == 200
-            async with s.post("/api/v1/namespaces/_/actions/slow") as r:
-                in_flight = (await r.json())["activationId"]
-            while True:                                   # until the controller reports it running
-                async with s.get(f"/api/v1/namespaces/_/activations/{in_flight}") as r:
-                    if r.status == 202:
-                        break
-                    assert r.status == 404, await r.text()
+            blocking = asyncio.create_task(s.post("/api/v1/namespaces/_/actions/slow?blocking=true&result=true"))
+            while await in_flight(s) < 1:                 # until the controller has published it
+                assert not blocking.done()
                 await asyncio.sleep(0.02)
             proc.send_signal(signal.SIGTERM)
             refused = None
@@ -45,13 +49,9 @@ async def test_sigterm_drains_in_flight_activations_then_exits() -> None:
                         break
                     assert r.status == 202
             assert refused is not None and "shutting down" in refused["error"] and refused["code"]
-            while True:                                   # reads are served while in-flight work finishes
-                async with s.get(f"/api/v1/namespaces/_/activations/{in_flight}") as r:
-                    if r.status == 200:
-                        record = await r.json()
-                        break
-                await asyncio.sleep(0.05)
-            assert record["response"]["result"] == {"finished": True}
+            response = await blocking                     # the caller in flight still gets its answer
+            assert response.status == 200 and await response.json() == {"finished": True}
+            response.release()
         assert await asyncio.wait_for(proc.wait(), 30) == 0
     finally:
         if proc.returncode is None:
