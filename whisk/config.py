@@ -23,8 +23,9 @@ class ConfigError(Exception):
     """A setting is missing or malformed; the message names the variable."""
 
 
-def _default_data_dir() -> str:
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+def _default_data_dir(env: Mapping[str, str]) -> str:
+    home = env.get("HOME") or os.path.expanduser("~")
+    base = env.get("XDG_DATA_HOME") or os.path.join(home, ".local", "share")
     return os.path.join(base, "whisk")
 
 
@@ -137,7 +138,7 @@ class Settings:
             values[f.name] = value
         settings = cls(**values)
         if not settings.data_dir:
-            settings = dataclasses.replace(settings, data_dir=_default_data_dir())
+            settings = dataclasses.replace(settings, data_dir=_default_data_dir(env))
         if not settings.store_url:
             db = Path(settings.data_dir) / "whisk.db"
             settings = dataclasses.replace(settings, store_url=f"sqlite://{db}")

@@ -1,0 +1,52 @@
+"""Settings: read once from the environment; a bad value names its variable (whisk/config.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+
+from whisk.config import ConfigError, Settings, variables
+
+
+def test_defaults_are_openwhisks() -> None:
+    s = Settings.from_env({"HOME": "/home/u"})
+    assert (s.role, s.host, s.port, s.instance) == ("standalone", "127.0.0.1", 3233, 0)
+    assert s.store_url == "sqlite:///home/u/.local/share/whisk/whisk.db"
+    assert (s.bus_url, s.discovery_url, s.containers_url) == ("memory://", "local://", "process://")
+    assert (s.invocations_per_minute, s.concurrent_invocations, s.fires_per_minute, s.sequence_length) == (60, 30, 60, 50)
+    assert (s.min_action_memory, s.std_action_memory, s.max_action_memory) == (128, 256, 512)
+    assert (s.min_action_timeout, s.std_action_timeout, s.max_action_timeout) == (100, 60_000, 300_000)
+    assert s.runs_controller and s.runs_invoker
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"WHISK_ROLE": "worker"}, "WHISK_ROLE: 'worker' is not one of controller, invoker, standalone"),
+    ({"WHISK_PORT": "http"}, "WHISK_PORT: invalid literal"),
+    ({"WHISK_PORT": "70000"}, "WHISK_PORT: 70000 is above the maximum 65535"),
+    ({"WHISK_STORE": "mysql://x"}, "WHISK_STORE: unsupported scheme 'mysql'"),
+    ({"WHISK_POOL_PREWARM": "maybe"}, "WHISK_POOL_PREWARM: not a boolean"),
+    ({"WHISK_LIMIT_STD_ACTION_MEMORY": "1024"}, "WHISK_LIMIT_STD_ACTION_MEMORY: 1024 must lie between"),
+])
+def test_a_bad_value_names_its_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        Settings.from_env(env)
+
+
+def test_the_program_stops_with_one_line_and_status_2() -> None:
+    done = subprocess.run([sys.executable, "-m", "whisk"], env={"WHISK_ROLE": "worker", "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "whisk: configuration error: WHISK_ROLE: 'worker' is not one of controller, invoker, standalone"]
+
+
+def test_every_setting_is_listed_for_help() -> None:
+    names = [name for name, _, _ in variables()]
+    assert len(names) == len(set(names)) and all(n.startswith("WHISK_") for n in names)
+    assert {"WHISK_ROLE", "WHISK_STORE", "WHISK_BUS", "WHISK_DISCOVERY", "WHISK_CONTAINERS",
+            "WHISK_LIMIT_INVOCATIONS_PER_MINUTE", "WHISK_POOL_MEMORY_MB"} <= set(names)
