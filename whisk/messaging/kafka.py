@@ -7,8 +7,9 @@ consumer per `consume` call.
 - Each message is at most `max_message_bytes` (payload limit + 6068 B, spec §5.1); topics are created with
   `max.message.bytes` to match, since Kafka's default is a little under that. Over it, `send` raises TooLarge.
 - Consumers commit manually. A message counts as handled once the caller asks for the next one; the handled
-  offsets are committed when the consumer has nothing buffered (it is about to wait), every `commit_every`
-  messages under steady load, and on `aclose`. A consumer that stops without `aclose` (a crash) hands out at
+  offsets are committed (in the background, so that a commit the broker does not take never delays the next
+  message) when the consumer has nothing buffered (it is about to wait), every `commit_every` messages under
+  steady load, and on `aclose`. A consumer that stops without `aclose` (a crash) hands out at
   most that many handled messages again: delivery is at least once, as in OpenWhisk.
 - A consumer takes one record per request from the caller (`getmany(max_records=1)`); aiokafka's fetcher reads
   ahead at most one fetch per partition into memory, nothing of which is committed until handed out and handled.
@@ -48,6 +49,8 @@ _FRAME_OVERHEAD = 64 * 1024
 _MAX_POLL_INTERVAL_MS = 30 * 60 * 1000
 _POLL_MS = 1000
 _RETRY_S = 0.5
+# Closing commits what was handled, but waits no longer than this for a broker that does not take it.
+_CLOSE_COMMIT_S = 3.0
 
 
 class KafkaBus:
@@ -91,8 +94,8 @@ class KafkaBus:
 
     async def close(self) -> None:
         self._closed = True
-        for consumer in list(self._consumers):
-            await consumer.aclose()
+        # All at once: each may wait up to _CLOSE_COMMIT_S for a broker that does not take its last commit.
+        await asyncio.gather(*(consumer.aclose() for consumer in list(self._consumers)))
         try:
             if self._producer is not None:
                 await self._producer.stop()
@@ -174,6 +177,7 @@ class KafkaConsumer:
         self._held: tuple[TopicPartition, int] | None = None  # handed out, not yet handled
         self._pending: dict[TopicPartition, int] = {}  # handled, not yet committed: next offset per partition
         self._handled = 0  # since the last commit
+        self._committing: asyncio.Task[None] | None = None
         self._closed = False
 
     def __aiter__(self) -> KafkaConsumer:
@@ -189,12 +193,12 @@ class KafkaConsumer:
             self._held = None
             self._handled += 1
             if self._handled >= self._bus._commit_every:
-                await self._commit()
+                self._commit_soon()
         while not self._closed:
             try:
                 batch = await consumer.getmany(timeout_ms=0, max_records=1)
                 if not batch:
-                    await self._commit()  # about to wait: a good time to record what was handled
+                    self._commit_soon()  # about to wait: a good time to record what was handled
                     batch = await consumer.getmany(timeout_ms=_POLL_MS, max_records=1)
             except ConsumerStoppedError:
                 break
@@ -213,9 +217,12 @@ class KafkaConsumer:
             return
         self._closed = True
         self._bus._consumers.discard(self)
+        if self._committing is not None:
+            self._committing.cancel()
+            await asyncio.gather(self._committing, return_exceptions=True)
         if self._consumer is not None:
             try:
-                await self._commit()
+                await self._commit(_CLOSE_COMMIT_S)
             finally:
                 await self._consumer.stop()
 
@@ -231,13 +238,20 @@ class KafkaConsumer:
         self._consumer = consumer
         return consumer
 
-    async def _commit(self) -> None:
+    def _commit_soon(self) -> None:
+        """Commit in the background, one commit at a time: a commit the broker does not take (it is away, or, like
+        a restarted Tansu, it has lost the topic and answers UnknownTopicOrPartition, which aiokafka retries until
+        our timeout) must not hold up the messages behind it."""
+        if self._pending and (self._committing is None or self._committing.done()):
+            self._committing = asyncio.create_task(self._commit(), name=f"commit-{self._topic}")
+
+    async def _commit(self, timeout_s: float | None = None) -> None:
         if not self._pending or self._consumer is None:
             return
         offsets = dict(self._pending)
         try:
             # aiokafka retries a commit until the coordinator answers: bound it, so that closing never hangs.
-            async with asyncio.timeout(self._bus._timeout_ms / 1000):
+            async with asyncio.timeout(timeout_s or self._bus._timeout_ms / 1000):
                 await self._consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as exc:
             # The group moved the partition elsewhere: its new owner starts from the last commit.
