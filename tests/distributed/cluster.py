@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import aiohttp
 
 from tests.support.processes import GUEST_AUTH, free_port, terminate, until_ready
+from tests.support.processes import basic_auth
 
 ADMIN = aiohttp.BasicAuth("admin", "dist-admin-secret")
 T = TypeVar("T")
@@ -73,13 +74,25 @@ class Cluster:
 
     @property
     def controllers(self) -> list[Member]:
-        return sorted((m for m in self.members if m.role == "controller"), key=lambda m: m.instance)
+        """The controllers not killed (a restarted one appears once, as its new process)."""
+        return sorted((m for m in self.members if m.role == "controller" and not m.killed), key=lambda m: m.instance)
 
     def invoker(self, instance: int) -> Member:
-        return next(m for m in self.members if m.role == "invoker" and m.instance == instance)
+        return next(m for m in reversed(self.members) if m.role == "invoker" and m.instance == instance)
 
-    async def start(self, role: str, instance: int) -> Member:
-        port = free_port()
+    def exited(self) -> dict[str, int]:
+        """Members that exited without being killed by the test: name -> exit status."""
+        return {f"{m.role}{m.instance}": m.proc.returncode for m in self.members
+                if not m.killed and m.proc.returncode is not None}
+
+    async def restart(self, member: Member) -> Member:
+        """SIGKILL a member and start the same role and instance again on the same port (and data directory)."""
+        self.kill(member)
+        await member.proc.wait()
+        return await self.start(member.role, member.instance, port=member.port)
+
+    async def start(self, role: str, instance: int, *, port: int | None = None) -> Member:
+        port = port or free_port()
         log_path = os.path.join(self.workdir, f"{role}{instance}.log")
         env = dict(os.environ) | self.env | {
             "WHISK_ROLE": role, "WHISK_INSTANCE": str(instance), "WHISK_PORT": str(port), "WHISK_HOST": "127.0.0.1",
@@ -146,5 +159,5 @@ async def until(what: str, probe: Callable[[], Awaitable[T | None]], deadline_s:
 
 def guest_session(url: str) -> aiohttp.ClientSession:
     uuid, key = GUEST_AUTH.split(":")
-    return aiohttp.ClientSession(base_url=url, auth=aiohttp.BasicAuth(uuid, key),
+    return aiohttp.ClientSession(base_url=url, headers=basic_auth(uuid, key),
                                  timeout=aiohttp.ClientTimeout(total=90))
