@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.support.processes import GUEST_AUTH, whisk_server
+from tests.support.processes import GUEST_AUTH, basic_auth, whisk_server
 
 NOOP = {"python:3": "def main(args):\n    return args\n",
         "nodejs:20": "function main(args) { return args; }\n"}
@@ -70,12 +70,12 @@ async def standalone_whisk(extra_env: dict[str, str] | None = None) -> AsyncIter
     uuid, key = GUEST_AUTH.split(":")
     connector = aiohttp.TCPConnector(limit=0)
     if url_from_env:
-        async with aiohttp.ClientSession(base_url=url_from_env, auth=aiohttp.BasicAuth(uuid, key),
+        async with aiohttp.ClientSession(base_url=url_from_env, headers=basic_auth(uuid, key),
                                          connector=connector) as session:
             yield Api(url_from_env, session)
         return
     async with whisk_server(env) as url:
-        async with aiohttp.ClientSession(base_url=url, auth=aiohttp.BasicAuth(uuid, key),
+        async with aiohttp.ClientSession(base_url=url, headers=basic_auth(uuid, key),
                                          connector=connector) as session:
             yield Api(url, session)
 

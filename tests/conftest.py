@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from tests.support.processes import GUEST_AUTH, whisk_server
+from tests.support.processes import GUEST_AUTH, basic_auth, whisk_server
 
 # Fixture modules for the real backends (dockerd, the Kafka-protocol broker, pouchdb-server, nginx) register here.
 pytest_plugins: list[str] = ["tests.support.couchdb_server", "tests.support.kafka_broker",
@@ -46,5 +46,5 @@ async def whisk_url() -> AsyncIterator[str]:
 async def guest(whisk_url: str) -> AsyncIterator[aiohttp.ClientSession]:
     """A client session authenticated as guest, with the server's URL as base."""
     uuid, key = GUEST_AUTH.split(":")
-    async with aiohttp.ClientSession(base_url=whisk_url, auth=aiohttp.BasicAuth(uuid, key)) as session:
+    async with aiohttp.ClientSession(base_url=whisk_url, headers=basic_auth(uuid, key)) as session:
         yield session

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from tests.support.processes import GUEST_AUTH, GUEST_UUID, whisk_server
+from tests.support.processes import GUEST_AUTH, GUEST_UUID, basic_auth, whisk_server
 from tests.web.support import NODE_PRELUDE, PY_ECHO, call, put_action, run_node, unique
 
 WEB = [{"key": "web-export", "value": True}]
@@ -152,7 +152,7 @@ async def test_operations_merge_into_one_api_and_secure_keys_are_injected(
 
 
 async def test_get_filters_and_pages(whisk_url: str) -> None:
-    async with whisk_server() as url, aiohttp.ClientSession(base_url=url, auth=aiohttp.BasicAuth(
+    async with whisk_server() as url, aiohttp.ClientSession(base_url=url, headers=basic_auth(
             *GUEST_AUTH.split(":"))) as session:
         action = unique("a")
         await put_action(session, action, PY_ECHO, annotations=WEB)

@@ -16,7 +16,8 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from tests.distributed.cluster import (ADMIN, ANCESTORS, SLOW, Cluster, cluster_env, guest_session, new_workdir, until)
+from tests.distributed.cluster import ADMIN, ANCESTORS, SLOW, Cluster, cluster_env, guest_session, new_workdir, until
+from tests.support.processes import basic_auth
 from whisk.loadbalancer.sharding import action_hash
 
 pytestmark = [pytest.mark.kafka, pytest.mark.couchdb, pytest.mark.timeout(120)]
@@ -180,7 +181,7 @@ async def test_disabled_invoker_goes_down_and_comes_back(cluster: Cluster, guest
     async with aiohttp.ClientSession() as s:
         async with s.post(f"{inv1.url}/disable") as r:
             assert r.status == 401
-        async with s.post(f"{inv1.url}/disable", auth=aiohttp.BasicAuth("admin", "wrong")) as r:
+        async with s.post(f"{inv1.url}/disable", headers=basic_auth("admin", "wrong")) as r:
             assert r.status == 401
         async with s.post(f"{inv1.url}/disable", auth=ADMIN) as r:
             assert r.status == 200, await r.text()

@@ -16,7 +16,7 @@ import pytest
 from tests.docker.conftest import labelled
 from tests.invoke.test_invoke import invoke, put
 from tests.support.docker_daemon import DockerDaemon
-from tests.support.processes import GUEST_AUTH, free_port, terminate, until_ready
+from tests.support.processes import GUEST_AUTH, basic_auth, free_port, terminate, until_ready
 
 pytestmark = pytest.mark.docker
 
@@ -40,7 +40,7 @@ async def test_a_killed_platform_cleans_up_its_containers_when_started_again(
     uuid, key = GUEST_AUTH.split(":")
     proc, url = await start()
     try:
-        async with aiohttp.ClientSession(base_url=url, auth=aiohttp.BasicAuth(uuid, key)) as session:
+        async with aiohttp.ClientSession(base_url=url, headers=basic_auth(uuid, key)) as session:
             await put(session, "py-left", {"kind": "python:3", "code": "def main(a):\n    return a\n"})
             status, body, _ = await invoke(session, "py-left", blocking="true", result="true")
             assert status == 200, body

@@ -11,12 +11,16 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
+from tests.docker.conftest import BLACKBOX, labelled
+
 # The Python and Node.js scenarios of the invoke tests, collected here again with the docker-backed `guest` below.
 # Not the warm-reuse one: its second invoke may arrive while the first container still collects its logs (the
 # blocking answer goes out first, as in OpenWhisk), which through Docker's logs API takes a few ms; the pool then
 # rightly starts another container. test_warm_reuse below waits for the first record instead.
 from tests.invoke.test_invoke import (  # noqa: F401
-    invoke, put, record_of,
+    invoke,
+    put,
+    record_of,
     test_application_error_is_502_with_the_error,
     test_blocking_wait_runs_out_with_202_and_the_record_arrives,
     test_developer_errors_and_the_next_invoke_works,
@@ -25,9 +29,8 @@ from tests.invoke.test_invoke import (  # noqa: F401
     test_python_blocking_invoke_returns_the_activation,
     test_timeout_is_a_developer_error_with_the_annotation,
 )
-from tests.docker.conftest import BLACKBOX, labelled
 from tests.support.docker_daemon import DockerDaemon
-from tests.support.processes import GUEST_AUTH, free_port, whisk_server
+from tests.support.processes import GUEST_AUTH, basic_auth, free_port, whisk_server
 
 pytestmark = pytest.mark.docker
 
@@ -51,7 +54,7 @@ async def docker_whisk(docker_daemon: DockerDaemon, docker_images: str, docker: 
 @pytest_asyncio.fixture(loop_scope="session")
 async def guest(docker_whisk: str) -> AsyncIterator[aiohttp.ClientSession]:
     uuid, key = GUEST_AUTH.split(":")
-    async with aiohttp.ClientSession(base_url=docker_whisk, auth=aiohttp.BasicAuth(uuid, key)) as session:
+    async with aiohttp.ClientSession(base_url=docker_whisk, headers=basic_auth(uuid, key)) as session:
         yield session
 
 

@@ -11,9 +11,8 @@ from typing import Any
 
 import aiohttp
 
-from tests.support.processes import GUEST_AUTH, whisk_server
-from tests.web.support import (NODE_PRELUDE, PY_ECHO, annotations, call, put, put_action, record_of, run_node,
-                               unique)
+from tests.support.processes import GUEST_AUTH, basic_auth, whisk_server
+from tests.web.support import NODE_PRELUDE, PY_ECHO, annotations, call, put, put_action, record_of, run_node, unique
 
 
 async def rule(session: aiohttp.ClientSession, name: str, trigger: str, action: str) -> dict[str, Any]:
@@ -117,7 +116,7 @@ async def test_fire_throttle_and_throttled_rule_invocations() -> None:
     while time.time() % 60 > 50:        # the fires below must land in one calendar minute
         await asyncio.sleep(0.2)
     env = {"WHISK_LIMIT_FIRES_PER_MINUTE": "2", "WHISK_LIMIT_INVOCATIONS_PER_MINUTE": "1"}
-    async with whisk_server(env) as url, aiohttp.ClientSession(base_url=url, auth=aiohttp.BasicAuth(
+    async with whisk_server(env) as url, aiohttp.ClientSession(base_url=url, headers=basic_auth(
             *GUEST_AUTH.split(":"))) as session:
         trigger, first, second = unique("t"), unique("a"), unique("b")
         await put(session, "triggers", trigger, {})

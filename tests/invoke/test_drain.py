@@ -10,7 +10,7 @@ import tempfile
 
 import aiohttp
 
-from tests.support.processes import GUEST_AUTH, free_port, until_ready
+from tests.support.processes import GUEST_AUTH, basic_auth, free_port, until_ready
 
 
 async def in_flight(session: aiohttp.ClientSession) -> float:
@@ -31,7 +31,7 @@ async def test_sigterm_drains_in_flight_activations_then_exits() -> None:
     await until_ready(f"{url}/ping", proc)
     uuid, key = GUEST_AUTH.split(":")
     try:
-        async with aiohttp.ClientSession(base_url=url, auth=aiohttp.BasicAuth(uuid, key)) as s:
+        async with aiohttp.ClientSession(base_url=url, headers=basic_auth(uuid, key)) as s:
             code = "import time\ndef main(a):\n    time.sleep(1.5)\n    return {'finished': True}\n"
             async with s.put("/api/v1/namespaces/_/actions/slow?overwrite=true",
                              json={"exec": {"kind": "python:3", "code": code}}) as r:

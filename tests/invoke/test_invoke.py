@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.support.processes import GUEST_AUTH, whisk_server
+from tests.support.processes import GUEST_AUTH, basic_auth, whisk_server
 
 PY_ECHO = "def main(args):\n    print('hello stdout')\n    import sys; print('hello stderr', file=sys.stderr)\n    return args\n"
 NODE_ECHO = "function main(args) { console.log('node says hi'); return args; }\n"
@@ -165,7 +165,7 @@ async def test_throttles_answer_429() -> None:
     env = {"WHISK_LIMIT_INVOCATIONS_PER_MINUTE": "3", "WHISK_LIMIT_CONCURRENT_INVOCATIONS": "100"}
     async with whisk_server(env) as url:
         uuid, key = GUEST_AUTH.split(":")
-        async with aiohttp.ClientSession(base_url=url, auth=aiohttp.BasicAuth(uuid, key)) as s:
+        async with aiohttp.ClientSession(base_url=url, headers=basic_auth(uuid, key)) as s:
             await put(s, "t", {"kind": "python:3", "code": "def main(a):\n    return a\n"})
             statuses = [(await invoke(s, "t", blocking="true"))[0] for _ in range(4)]
             assert statuses[:3] == [200, 200, 200]

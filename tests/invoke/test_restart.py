@@ -11,7 +11,7 @@ import time
 
 import aiohttp
 
-from tests.support.processes import GUEST_AUTH, free_port, terminate, until_ready
+from tests.support.processes import GUEST_AUTH, basic_auth, free_port, terminate, until_ready
 
 
 async def start(data_dir: str, port: int) -> asyncio.subprocess.Process:
@@ -27,11 +27,11 @@ async def test_killed_platform_closes_in_flight_activations_on_restart() -> None
     data_dir = tempfile.mkdtemp(prefix="whisk-restart-")
     port = free_port()
     uuid, key = GUEST_AUTH.split(":")
-    auth = aiohttp.BasicAuth(uuid, key)
+    auth = basic_auth(uuid, key)
     url = f"http://127.0.0.1:{port}"
     proc = await start(data_dir, port)
     try:
-        async with aiohttp.ClientSession(base_url=url, auth=auth) as s:
+        async with aiohttp.ClientSession(base_url=url, headers=auth) as s:
             code = "import time\ndef main(a):\n    time.sleep(60)\n    return {}\n"
             async with s.put("/api/v1/namespaces/_/actions/sleepy", json={"exec": {"kind": "python:3", "code": code}}) as r:
                 assert r.status == 200, await r.text()
@@ -43,7 +43,7 @@ async def test_killed_platform_closes_in_flight_activations_on_restart() -> None
         await proc.wait()
     proc = await start(data_dir, port)
     try:
-        async with aiohttp.ClientSession(base_url=url, auth=auth) as s:
+        async with aiohttp.ClientSession(base_url=url, headers=auth) as s:
             deadline = time.monotonic() + 20
             while True:
                 async with s.get(f"/api/v1/namespaces/_/activations/{activation_id}") as r:
@@ -65,7 +65,7 @@ async def test_an_activation_never_acknowledged_still_gets_a_record() -> None:
     env = {"WHISK_ACK_TIMEOUT_FACTOR": "0", "WHISK_ACK_TIMEOUT_ADDON_S": "0.3"}
     uuid, key = GUEST_AUTH.split(":")
     async with whisk_server(env) as url:
-        async with aiohttp.ClientSession(base_url=url, auth=aiohttp.BasicAuth(uuid, key)) as s:
+        async with aiohttp.ClientSession(base_url=url, headers=basic_auth(uuid, key)) as s:
             code = "import time\ndef main(a):\n    time.sleep(4)\n    return {'late': True}\n"
             async with s.put("/api/v1/namespaces/_/actions/late?overwrite=true",
                              json={"exec": {"kind": "python:3", "code": code}}) as r:

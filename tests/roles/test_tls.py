@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 
 from tests.conftest import missing
-from tests.support.processes import GUEST_AUTH, free_port, terminate
+from tests.support.processes import GUEST_AUTH, basic_auth, free_port, terminate
 
 MAKE_CERT = Path(__file__).resolve().parents[2] / "config" / "nginx" / "make-cert.sh"
 
@@ -32,7 +32,7 @@ async def test_standalone_serves_https_with_its_own_certificate() -> None:
     trusted = ssl.create_default_context(cafile=f"{folder}/cert.pem")
     uuid, key = GUEST_AUTH.split(":")
     try:
-        async with aiohttp.ClientSession(auth=aiohttp.BasicAuth(uuid, key)) as s:
+        async with aiohttp.ClientSession(headers=basic_auth(uuid, key)) as s:
             for _ in range(600):
                 assert proc.returncode is None, "whisk exited"
                 try:

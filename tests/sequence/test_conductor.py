@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from tests.support.processes import GUEST_AUTH, whisk_server
+from tests.support.processes import GUEST_AUTH, basic_auth, whisk_server
 from tests.web.support import PY_ECHO, PY_INC, annotations, invoke, put_action, record_of, unique
 
 CONDUCTOR = [{"key": "conductor", "value": True}]
@@ -95,7 +95,7 @@ async def test_a_failing_conductor_ends_the_composition_with_its_status(guest: a
 
 async def test_a_runaway_conductor_is_stopped_by_the_limits() -> None:
     async with whisk_server({"WHISK_LIMIT_SEQUENCE_LENGTH": "3"}) as url, aiohttp.ClientSession(
-            base_url=url, auth=aiohttp.BasicAuth(*GUEST_AUTH.split(":"))) as session:
+            base_url=url, headers=basic_auth(*GUEST_AUTH.split(":"))) as session:
         echo, loop = unique("echo"), unique("loop")
         await put_action(session, echo, PY_ECHO)
         code = (f"def main(args):\n"

@@ -14,9 +14,20 @@ import tempfile
 import aiohttp
 import pytest
 
-from tests.support.processes import GUEST_AUTH, free_port, until_ready, whisk_server
-from tests.web.support import (NODE_PRELUDE, PY_FAIL, PY_INC, annotations, call, invoke, put_action, put_sequence,
-                               record_of, run_node, unique)
+from tests.support.processes import GUEST_AUTH, basic_auth, free_port, until_ready, whisk_server
+from tests.web.support import (
+    NODE_PRELUDE,
+    PY_FAIL,
+    PY_INC,
+    annotations,
+    call,
+    invoke,
+    put_action,
+    put_sequence,
+    record_of,
+    run_node,
+    unique,
+)
 
 PY_SLOW = "import time\ndef main(args):\n    time.sleep(float(args.get('sleep', 2)))\n    return {'slept': True}\n"
 
@@ -151,7 +162,7 @@ async def test_non_blocking_and_past_the_blocking_wait_answer_202(guest: aiohttp
 
 async def test_the_atomic_action_limit_holds_at_run_time() -> None:
     async with whisk_server({"WHISK_LIMIT_SEQUENCE_LENGTH": "2"}) as url, aiohttp.ClientSession(
-            base_url=url, auth=aiohttp.BasicAuth(*GUEST_AUTH.split(":"))) as session:
+            base_url=url, headers=basic_auth(*GUEST_AUTH.split(":"))) as session:
         inc, inner, outer = unique("inc"), unique("inner"), unique("outer")
         await put_action(session, inc, PY_INC)
         await put_sequence(session, inner, f"/_/{inc}")
@@ -187,7 +198,7 @@ async def test_a_graceful_stop_lets_running_sequences_finish() -> None:
     try:
         await until_ready(f"http://127.0.0.1:{port}/ping", proc)
         async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}",
-                                         auth=aiohttp.BasicAuth(*GUEST_AUTH.split(":"))) as session:
+                                         headers=basic_auth(*GUEST_AUTH.split(":"))) as session:
             slow, inc, seq = unique("slow"), unique("inc"), unique("seq")
             await put_action(session, slow, PY_SLOW)
             await put_action(session, inc, "def main(args):\n    return {'n': 1}\n")
@@ -208,6 +219,6 @@ async def test_a_graceful_stop_lets_running_sequences_finish() -> None:
             proc.kill()
             await proc.wait()
     async with whisk_server(env) as url, aiohttp.ClientSession(
-            base_url=url, auth=aiohttp.BasicAuth(*GUEST_AUTH.split(":"))) as session:
+            base_url=url, headers=basic_auth(*GUEST_AUTH.split(":"))) as session:
         record = await record_of(session, running)
         assert record["response"]["result"] == {"n": 1} and len(record["logs"]) == 2

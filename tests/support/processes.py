@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import signal
 import socket
@@ -76,3 +77,9 @@ async def whisk_server(env: Mapping[str, str] | None = None, *, deadline_s: floa
         await terminate(proc)
         if out:
             out.close()
+
+
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    """An Authorization header for HTTP Basic (aiohttp deprecates BasicAuth objects)."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}

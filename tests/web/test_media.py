@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from tests.support.processes import GUEST_AUTH
+from tests.support.processes import GUEST_AUTH, basic_auth
 from tests.web.support import put_action, unique
 
 WEB = [{"key": "web-export", "value": True}]
@@ -24,7 +24,7 @@ MISMATCH = "Response type in header did not match generated content type."
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def shape(whisk_url: str) -> str:
     name = unique("shape")
-    async with aiohttp.ClientSession(base_url=whisk_url, auth=aiohttp.BasicAuth(*GUEST_AUTH.split(":"))) as guest:
+    async with aiohttp.ClientSession(base_url=whisk_url, headers=basic_auth(*GUEST_AUTH.split(":"))) as guest:
         await put_action(guest, name, "def main(args):\n    return args['r']\n", annotations=WEB)
     return name
 

@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 
 from tests.conftest import missing
-from tests.support.processes import GUEST_AUTH, whisk_server
+from tests.support.processes import GUEST_AUTH, basic_auth, whisk_server
 from tests.web.support import PY_ECHO, call, put, put_action, record_of, run_node, unique
 
 WEB = [{"key": "web-export", "value": True}]
@@ -35,7 +35,7 @@ def web_path(name: str, ext: str = "", rest: str = "", namespace: str = "guest",
 async def actions(whisk_url: str) -> dict[str, str]:
     """The web actions of this module, made once: name by role."""
     names = {k: unique(k) for k in ("echo", "raw", "shape", "options", "final", "secret", "authed", "number")}
-    async with aiohttp.ClientSession(base_url=whisk_url, auth=aiohttp.BasicAuth(*GUEST_AUTH.split(":"))) as guest:
+    async with aiohttp.ClientSession(base_url=whisk_url, headers=basic_auth(*GUEST_AUTH.split(":"))) as guest:
         await put_action(guest, names["echo"], PY_ECHO, annotations=WEB)
         await put_action(guest, names["raw"], PY_ECHO, annotations=RAW)
         await put_action(guest, names["shape"], PY_SHAPE, annotations=WEB)
@@ -106,10 +106,10 @@ async def test_credentials_are_optional_and_name_the_user(whisk_url: str, action
     async with aiohttp.ClientSession(base_url=whisk_url) as session:
         user, key = GUEST_AUTH.split(":")
         status, body = await call(session, "GET", web_path(actions["echo"], ".json"),
-                                  headers={"Authorization": aiohttp.BasicAuth(user, key).encode()})
+                                  headers={"Authorization": basic_auth(user, key)["Authorization"]})
         assert status == 200 and body["__ow_user"] == "guest"
         status, body = await call(session, "GET", web_path(actions["echo"], ".json"),
-                                  headers={"Authorization": aiohttp.BasicAuth(user, "x" * 64).encode()})
+                                  headers={"Authorization": basic_auth(user, "x" * 64)["Authorization"]})
         assert status == 200 and "__ow_user" not in body
 
 
@@ -142,7 +142,7 @@ async def test_raw_http_actions_get_the_query_and_body_as_sent(anonymous: aiohtt
 
 async def test_require_whisk_auth(whisk_url: str, actions: dict[str, str]) -> None:
     user, key = GUEST_AUTH.split(":")
-    creds = {"Authorization": aiohttp.BasicAuth(user, key).encode()}
+    creds = {"Authorization": basic_auth(user, key)["Authorization"]}
     unauthorized = "The resource requires authentication, which was not supplied with the request"
     async with aiohttp.ClientSession(base_url=whisk_url) as session:
         for headers in ({}, {"X-Require-Whisk-Auth": "wrong"}, creds):
@@ -227,7 +227,7 @@ async def test_blocking_wait_payload_limit_and_owner_throttle() -> None:
     env = {"WHISK_LIMIT_MAX_BLOCKING_WAIT": "300", "WHISK_LIMIT_MAX_PAYLOAD_SIZE": "2000",
            "WHISK_LIMIT_INVOCATIONS_PER_MINUTE": "4"}
     async with whisk_server(env) as url, aiohttp.ClientSession(
-            base_url=url, auth=aiohttp.BasicAuth(*GUEST_AUTH.split(":"))) as owner, \
+            base_url=url, headers=basic_auth(*GUEST_AUTH.split(":"))) as owner, \
             aiohttp.ClientSession(base_url=url) as anonymous:
         slow = unique("slow")
         await put_action(owner, slow, "import time\ndef main(a):\n    time.sleep(1.5)\n    return {'done': True}\n",

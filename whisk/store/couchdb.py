@@ -10,6 +10,7 @@ CouchDB-API server (notes/BACKENDS.md). Activations are written in the backgroun
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from types import SimpleNamespace, TracebackType
 from typing import Any
@@ -78,8 +79,11 @@ class CouchStore:
         self._writer = ActivationWriter(self._bulk_docs, self._current_revs)
 
     async def __aenter__(self) -> CouchStore:
-        auth = aiohttp.BasicAuth(self._user, self._password or "") if self._user else None
-        self._http = aiohttp.ClientSession(auth=auth, timeout=_TIMEOUT, headers={"Accept": "application/json"})
+        headers = {"Accept": "application/json"}
+        if self._user:
+            token = base64.b64encode(f"{self._user}:{self._password or ''}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        self._http = aiohttp.ClientSession(timeout=_TIMEOUT, headers=headers)
         trace = aiohttp.TraceConfig()
         trace.on_request_start.append(_accept_json)
         self._couch = CouchDB(self._base, user=self._user, password=self._password, timeout=_TIMEOUT,
