@@ -151,10 +151,16 @@ async def docker_daemon() -> AsyncIterator[DockerDaemon]:
     except RuntimeError as exc:
         shutil.rmtree(root, ignore_errors=True)
         missing(f"a private dockerd: {exc}")
+    names: list[object] = []
     try:
         yield daemon
+        # Issue 5's target: the suite leaves no action container behind (`docker ps -a --filter label=whisk.invoker`).
+        async with aiodocker.Docker(url=daemon.url) as docker:
+            left = await docker.containers.list(all=True, filters={"label": ["whisk.invoker"]})
+            names = [c._container.get("Names") for c in left]
     finally:
         await stop_dockerd(daemon)
+    assert not names, f"action containers left behind by the test session: {names}"
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
