@@ -11,7 +11,7 @@ from whisk.entities.document import (body_object, common_json, now_ms, opt_bool,
 from whisk.entities.errors import Invalid
 from whisk.entities.exec import Exec, KindResolver, SequenceExec, exec_from_doc, parse_exec
 from whisk.entities.limits import ActionLimits, ActionLimitsPut
-from whisk.entities.names import EntityName, EntityPath, FullyQualifiedEntityName
+from whisk.entities.names import Addressed, EntityName, EntityPath
 from whisk.entities.parameters import EMPTY, Parameters
 from whisk.entities.semver import SemVer
 
@@ -28,7 +28,7 @@ FEED = "feed"
 
 
 @dataclass(frozen=True, slots=True)
-class Action:
+class Action(Addressed):
     ENTITY_TYPE: ClassVar[str] = "action"
     COLLECTION: ClassVar[str] = "actions"
 
@@ -42,14 +42,6 @@ class Action:
     annotations: Parameters = EMPTY
     updated: int = 0
     rev: str | None = None
-
-    @property
-    def fqn(self) -> FullyQualifiedEntityName:
-        return FullyQualifiedEntityName(self.namespace, self.name)
-
-    @property
-    def doc_id(self) -> str:
-        return f"{self.namespace}/{self.name}"
 
     @property
     def kind(self) -> str:

@@ -200,3 +200,19 @@ def resolve_name(text: Any, namespace: str) -> FullyQualifiedEntityName | None:
     if len(path.segments) < 2:
         return None
     return FullyQualifiedEntityName(EntityPath(path.segments[:-1]), path.last)
+
+
+class Addressed:
+    """A mixin for entities stored under "namespace/name" (action, trigger, rule, package): their FQN and doc id."""
+
+    __slots__ = ()
+    namespace: EntityPath
+    name: str
+
+    @property
+    def fqn(self) -> FullyQualifiedEntityName:
+        return FullyQualifiedEntityName(self.namespace, self.name)
+
+    @property
+    def doc_id(self) -> str:
+        return f"{self.namespace}/{self.name}"

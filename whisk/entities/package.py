@@ -12,7 +12,8 @@ from typing import Any, ClassVar
 from whisk.entities.document import (body_object, common_json, now_ms, opt_bool, opt_params, opt_version,
                                      read_params, read_version, stored)
 from whisk.entities.errors import Invalid
-from whisk.entities.names import DEFAULT_NAMESPACE, EntityName, EntityPath, FullyQualifiedEntityName, is_name
+from whisk.entities.names import (DEFAULT_NAMESPACE, Addressed, EntityName, EntityPath, FullyQualifiedEntityName,
+                                  is_name)
 from whisk.entities.parameters import EMPTY, Parameters
 from whisk.entities.semver import SemVer
 
@@ -53,7 +54,7 @@ class Binding:
 
 
 @dataclass(frozen=True, slots=True)
-class Package:
+class Package(Addressed):
     ENTITY_TYPE: ClassVar[str] = "package"
     COLLECTION: ClassVar[str] = "packages"
 
@@ -66,14 +67,6 @@ class Package:
     annotations: Parameters = EMPTY
     updated: int = 0
     rev: str | None = None
-
-    @property
-    def fqn(self) -> FullyQualifiedEntityName:
-        return FullyQualifiedEntityName(self.namespace, self.name)
-
-    @property
-    def doc_id(self) -> str:
-        return f"{self.namespace}/{self.name}"
 
     @property
     def full_path(self) -> EntityPath:

@@ -9,14 +9,14 @@ from typing import Any, ClassVar
 from whisk.entities.document import (body_object, common_json, now_ms, opt_bool, opt_params, opt_version,
                                      read_params, read_version, stored)
 from whisk.entities.errors import Invalid
-from whisk.entities.names import EntityName, EntityPath, FullyQualifiedEntityName
+from whisk.entities.names import Addressed, EntityName, EntityPath, FullyQualifiedEntityName
 from whisk.entities.parameters import EMPTY, Parameters
 from whisk.entities.semver import SemVer
 from whisk.entities.trigger import STATUSES
 
 
 @dataclass(frozen=True, slots=True)
-class Rule:
+class Rule(Addressed):
     ENTITY_TYPE: ClassVar[str] = "rule"
     COLLECTION: ClassVar[str] = "rules"
 
@@ -29,14 +29,6 @@ class Rule:
     annotations: Parameters = EMPTY
     updated: int = 0
     rev: str | None = None
-
-    @property
-    def fqn(self) -> FullyQualifiedEntityName:
-        return FullyQualifiedEntityName(self.namespace, self.name)
-
-    @property
-    def doc_id(self) -> str:
-        return f"{self.namespace}/{self.name}"
 
     def to_json(self, status: str | None = None) -> dict[str, Any]:
         out = common_json(str(self.namespace), self.name, self.version, self.publish, self.annotations, self.updated)

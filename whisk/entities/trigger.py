@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from whisk.entities.document import (body_object, common_json, now_ms, opt_bool, opt_params, opt_version,
                                      read_params, read_version, stored)
 from whisk.entities.errors import Invalid
-from whisk.entities.names import EntityName, EntityPath, FullyQualifiedEntityName, is_path
+from whisk.entities.names import Addressed, EntityName, EntityPath, FullyQualifiedEntityName, is_path
 from whisk.entities.parameters import EMPTY, Parameters
 from whisk.entities.semver import SemVer
 
@@ -35,7 +35,7 @@ class RuleLink:
 
 
 @dataclass(frozen=True, slots=True)
-class Trigger:
+class Trigger(Addressed):
     ENTITY_TYPE: ClassVar[str] = "trigger"
     COLLECTION: ClassVar[str] = "triggers"
 
@@ -48,14 +48,6 @@ class Trigger:
     rules: dict[str, RuleLink] | None = field(default=None, hash=False)  # rule doc id "ns/rule" -> link
     updated: int = 0
     rev: str | None = None
-
-    @property
-    def fqn(self) -> FullyQualifiedEntityName:
-        return FullyQualifiedEntityName(self.namespace, self.name)
-
-    @property
-    def doc_id(self) -> str:
-        return f"{self.namespace}/{self.name}"
 
     def active_rules(self) -> dict[str, RuleLink]:
         return {k: r for k, r in (self.rules or {}).items() if r.status == ACTIVE}

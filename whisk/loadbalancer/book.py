@@ -137,3 +137,22 @@ class ActivationBook:
                 entry.result.set_exception(Forced(reason))
             self._close(entry, "timeout")
         return closed
+
+
+class Booked:
+    """The LoadBalancer port's read side, the same for every balancer that keeps an ActivationBook in `_book`."""
+
+    _book: ActivationBook
+
+    def in_flight(self, namespace_uuid: str) -> int:
+        return self._book.in_flight(namespace_uuid)
+
+    def in_flight_total(self) -> int:
+        return len(self._book)
+
+    def pending(self, activation_id: str) -> Entry | None:
+        return self._book.get(activation_id)
+
+    @property
+    def book(self) -> ActivationBook:
+        return self._book

@@ -10,14 +10,14 @@ from typing import Any
 
 import structlog
 
-from whisk.loadbalancer.book import ActivationBook, Entry
+from whisk.loadbalancer.book import ActivationBook, Booked, Entry
 from whisk.messages import Acknowledgement, ActivationMessage, completed_topic, invoker_topic
 from whisk.messaging.base import Bus
 
 log = structlog.get_logger(__name__)
 
 
-class LeanBalancer:
+class LeanBalancer(Booked):
     def __init__(self, bus: Bus, *, controller: int, invoker: int = 0, timeout_factor: float = 2.0,
                  timeout_addon_s: float = 60.0, on_release: Callable[[Entry, str], None] | None = None) -> None:
         self._bus = bus
@@ -59,18 +59,6 @@ class LeanBalancer:
             raise
         return entry.result
 
-    def in_flight(self, namespace_uuid: str) -> int:
-        return self._book.in_flight(namespace_uuid)
-
-    def in_flight_total(self) -> int:
-        return len(self._book)
-
-    def pending(self, activation_id: str) -> Entry | None:
-        return self._book.get(activation_id)
-
     def invokers(self) -> dict[str, str]:
         return {}
 
-    @property
-    def book(self) -> ActivationBook:
-        return self._book

@@ -24,7 +24,7 @@ import structlog
 
 from whisk.discovery.base import Discovery
 from whisk.entities.errors import Conflict, WhiskError
-from whisk.loadbalancer.book import ActivationBook, Entry
+from whisk.loadbalancer.book import ActivationBook, Booked, Entry
 from whisk.loadbalancer.invoker_pool import InvokerHealth, InvokerPool, InvokerState, Outcome
 from whisk.loadbalancer.sharding import InvokerView, ShardingScheduler
 from whisk.messages import (HEALTH_TOPIC, Acknowledgement, ActivationMessage, PingMessage, completed_topic,
@@ -68,7 +68,7 @@ def _memory_mb(instance: dict[str, Any]) -> int:
         return 0
 
 
-class ShardingBalancer:
+class ShardingBalancer(Booked):
     def __init__(self, bus: Bus, store: Store, discovery: Discovery, *, controller: int,
                  timeout_factor: float = 2.0, timeout_addon_s: float = 60.0,
                  on_release: Callable[[Entry, str], None] | None = None, managed_fraction: float = 0.9,
@@ -131,21 +131,9 @@ class ShardingBalancer:
         self.pool.dispatched(invoker, msg.activation_id)
         return entry.result
 
-    def in_flight(self, namespace_uuid: str) -> int:
-        return self._book.in_flight(namespace_uuid)
-
-    def in_flight_total(self) -> int:
-        return len(self._book)
-
-    def pending(self, activation_id: str) -> Entry | None:
-        return self._book.get(activation_id)
-
     def invokers(self) -> dict[str, str]:
         return self.pool.status_map()
 
-    @property
-    def book(self) -> ActivationBook:
-        return self._book
 
     # -- completions ----------------------------------------------------------------------------------------------
 
