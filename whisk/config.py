@@ -112,6 +112,8 @@ class Settings:
     pool_prewarm: bool = _var("WHISK_POOL_PREWARM", True, _bool)
     # Docker backend (issue: docker containers): unix | host | bridge networking for action containers.
     docker_network: str = _var("WHISK_DOCKER_NETWORK", "unix", _one_of("unix", "host", "bridge"))
+    # Publish each activation as a user event on the `events` topic (OpenWhisk's whisk.user-events.enabled).
+    user_events: bool = _var("WHISK_USER_EVENTS", False, _bool)
     # Seed the well-known guest and whisk.system subjects (standalone default on).
     bootstrap_users: bool = _var("WHISK_BOOTSTRAP_USERS", True, _bool)
     tls_cert: str = _var("WHISK_TLS_CERT", "")

@@ -154,3 +154,39 @@ class PingMessage:
         taken = d.get("taken")
         return cls(instance=d["name"], is_enabled=d.get("isEnabled", True) is not False,
                    taken=None if taken is None else int(taken), has_room=d.get("hasRoom", True) is not False)
+
+
+def _user_status_code(result: Any) -> int | None:
+    """`result.error.statusCode` or `result.statusCode` (spec §9.2); a present non-integer reads as 400."""
+    if not isinstance(result, dict):
+        return None
+    error = result.get("error")
+    code = error.get("statusCode") if isinstance(error, dict) and "statusCode" in error else result.get("statusCode")
+    if code is None:
+        return None
+    return code if isinstance(code, int) and not isinstance(code, bool) else 400
+
+
+def activation_event(record: dict[str, Any], *, source: str, user: dict[str, Any]) -> bytes:
+    """The user-event of one activation on the `events` topic (spec §9.2: EventMessage with an Activation body), as
+    OpenWhisk's user-events service consumes it."""
+    notes = {a.get("key"): a.get("value") for a in record.get("annotations") or ()}
+    response = record.get("response") or {}
+    result = response.get("result")
+    body: dict[str, Any] = {
+        "name": notes.get("path", record.get("name", "")), "activationId": record.get("activationId", ""),
+        "statusCode": int(response.get("statusCode", 0)), "duration": int(record.get("duration") or 0),
+        "waitTime": int(notes.get("waitTime") or 0), "initTime": int(notes.get("initTime") or 0),
+        "kind": notes.get("kind", "unknown"), "conductor": bool(notes.get("conductor", False)),
+        "memory": int((notes.get("limits") or {}).get("memory", 0)),
+        "size": response.get("size") or (len(_dumps(result)) if result is not None else 0),
+    }
+    if notes.get("causedBy"):
+        body["causedBy"] = notes["causedBy"]
+    code = _user_status_code(result)
+    if code is not None:
+        body["userDefinedStatusCode"] = code
+    return _dumps({"source": source, "body": body, "subject": user.get("subject", ""),
+                   "namespace": user.get("namespace", {}).get("name", ""),
+                   "userId": user.get("namespace", {}).get("uuid", ""), "eventType": "Activation",
+                   "timestamp": int(record.get("end") or record.get("start") or 0)}).encode()

@@ -179,6 +179,7 @@ def _invoker_ctx(settings: Settings):
             async with Invoker(instance=settings.instance, bus=app[BUS], store=app[STORE], pool=pool,
                                image_of=image_of, api_host=api_host, user_memory_mb=settings.pool_memory_mb,
                                max_intake=max(4, settings.pool_memory_mb // 128 * settings.max_action_concurrency),
+                               user_events=settings.user_events,
                                ) as invoker:
                 app[INVOKER] = invoker
                 from whisk.discovery.base import InvokerInfo

@@ -20,7 +20,8 @@ from whisk.containerpool.job import RunResult
 from whisk.containerpool.pool import ContainerPool
 from whisk.entities.errors import TooLarge, WhiskError
 from whisk.invoker.records import action_digest, activation_record, failure_record, make_job
-from whisk.messages import (HEALTH_TOPIC, Acknowledgement, ActivationMessage, PingMessage, completed_topic,
+from whisk.messages import (EVENTS_TOPIC, HEALTH_TOPIC, Acknowledgement, ActivationMessage, PingMessage,
+                            activation_event, completed_topic,
                             invoker_instance, invoker_topic)
 from whisk.messaging.base import Bus
 from whisk.store.base import Store
@@ -33,7 +34,7 @@ APPLICATION_ERROR, DEVELOPER_ERROR, WHISK_ERROR = 1, 2, 3
 class Invoker:
     def __init__(self, *, instance: int, bus: Bus, store: Store, pool: ContainerPool,
                  image_of: Callable[[dict[str, Any]], str], api_host: str, user_memory_mb: int,
-                 max_intake: int, ping_interval_s: float = 1.0) -> None:
+                 max_intake: int, ping_interval_s: float = 1.0, user_events: bool = False) -> None:
         self.instance = instance
         self._bus = bus
         self._store = store
@@ -43,6 +44,7 @@ class Invoker:
         self._identity = invoker_instance(instance, user_memory_mb)
         self._intake = asyncio.Semaphore(max_intake)
         self._ping_interval_s = ping_interval_s
+        self._user_events = user_events
         self._running: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._actions: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
@@ -211,10 +213,19 @@ class Invoker:
         except WhiskError as exc:
             log.error("invoker.record.store_failed", error=str(exc))
         metrics.observe_activation(record)
+        if self._user_events:
+            await self._send_event(msg, record)
         status = record["response"].get("statusCode", 0)
         response: Any = record if combined else None
         await self._send_ack(msg, Acknowledgement(msg.transid, msg.activation_id, response, self._identity,
                                                   is_system_error=status == WHISK_ERROR))
+
+    async def _send_event(self, msg: ActivationMessage, record: dict[str, Any]) -> None:
+        try:
+            await self._bus.send(EVENTS_TOPIC, activation_event(record, source=f"invoker{self.instance}",
+                                                                user=msg.user))
+        except WhiskError as exc:                # events are best effort: the record and the ack matter more
+            log.warning("invoker.event.failed", error=str(exc))
 
     async def _send_ack(self, msg: ActivationMessage, ack: Acknowledgement) -> None:
         topic = completed_topic(msg.root_controller.get("asString", "0"))
