@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import structlog
 from aiohttp import web
@@ -69,7 +69,10 @@ def bus_from_url(url: str, client_id: str) -> AbstractAsyncContextManager[Bus]:
             return MemoryBus()
         case "kafka":
             from whisk.messaging.kafka import KafkaBus
-            return KafkaBus(parts.netloc.split(","), client_id=client_id)
+            wait = parse_qs(parts.query).get("fetch_max_wait_ms", ["500"])[0]   # kafka://h:9092?fetch_max_wait_ms=10
+            if not wait.isdigit():
+                raise ConfigError(f"WHISK_BUS: fetch_max_wait_ms must be a whole number of milliseconds, not {wait!r}")
+            return KafkaBus(parts.netloc.split(","), client_id=client_id, fetch_max_wait_ms=int(wait))
         case other:
             raise ConfigError(f"WHISK_BUS: unsupported scheme {other!r}")
 

@@ -58,7 +58,7 @@ class KafkaBus:
 
     def __init__(self, bootstrap_servers: list[str], *, client_id: str, max_message_bytes: int = MAX_MESSAGE_BYTES,
                  replication_factor: int = 1, request_timeout_s: float = 30.0, session_timeout_s: float = 10.0,
-                 commit_every: int = 100) -> None:
+                 commit_every: int = 100, fetch_max_wait_ms: int = 500) -> None:
         self._servers = list(bootstrap_servers)
         self._client_id = client_id
         self._max = max_message_bytes
@@ -68,6 +68,9 @@ class KafkaBus:
         # How soon the group notices a member that vanished without leaving (a crash) and hands its partitions on.
         self._session_ms = int(session_timeout_s * 1000)
         self._commit_every = commit_every
+        # How long the broker may hold a fetch that finds nothing. Kafka answers as soon as a record arrives; Tansu
+        # answers only when this runs out (measured: a hop takes about half of it), so test clusters lower it.
+        self._fetch_wait_ms = fetch_max_wait_ms
         self._topics: set[str] = set()  # topics this bus has made sure exist
         self._consumers: set[KafkaConsumer] = set()
         self._producer: AIOKafkaProducer | None = None
@@ -162,6 +165,7 @@ class KafkaBus:
             topic, bootstrap_servers=self._servers, client_id=self._client_id, group_id=group,
             enable_auto_commit=False, auto_offset_reset="earliest", max_partition_fetch_bytes=self._frame,
             max_poll_interval_ms=_MAX_POLL_INTERVAL_MS, request_timeout_ms=self._timeout_ms,
+            fetch_max_wait_ms=self._fetch_wait_ms,
             session_timeout_ms=self._session_ms, heartbeat_interval_ms=max(100, self._session_ms // 3))
 
 
