@@ -60,6 +60,7 @@ class Sample:
     root_kb: int
     children_kb: int
     children: int
+    each: dict[int, int] = field(default_factory=dict, repr=False)    # child pid -> RSS kB
 
 
 @dataclass
@@ -74,8 +75,8 @@ class MemorySampler:
         root = rss_kb(self.pid)
         if root is None:
             return None
-        kids = [kb for kb in map(rss_kb, descendants(self.pid)) if kb is not None]
-        return Sample(round(time.monotonic() - self._t0, 2), root, sum(kids), len(kids))
+        each = {pid: kb for pid in descendants(self.pid) if (kb := rss_kb(pid)) is not None}
+        return Sample(round(time.monotonic() - self._t0, 2), root, sum(each.values()), len(each), each)
 
     async def run(self, t0: float) -> None:
         self._t0 = t0
@@ -112,7 +113,26 @@ def growth(samples: list[Sample], warmup_s: float) -> dict[str, Any]:
                       "growth_pct": round((b - a) / a * 100, 2) if a else float("nan")},
             "children_count": {"after_warmup": statistics.median(s.children for s in first),
                                "end": statistics.median(s.children for s in last)},
-            "per_child": _per_child(first, last)}
+            "per_child": _per_child(first, last), "long_lived_children": _long_lived(first, last)}
+
+
+def _long_lived(first: list[Sample], last: list[Sample]) -> dict[str, Any]:
+    """Each child that lived through both windows, against itself: the spread of their growth and the worst one."""
+    pids = set.intersection(*(set(s.each) for s in first + last)) if first and last else set()
+    if not pids:
+        return {"count": 0}
+    rows = []
+    for pid in pids:
+        a = statistics.median(s.each[pid] for s in first)
+        b = statistics.median(s.each[pid] for s in last)
+        if a:
+            rows.append(((b - a) / a * 100, pid, a, b))
+    rows.sort()
+    worst = rows[-1]
+    return {"count": len(rows), "median_growth_pct": round(statistics.median(r[0] for r in rows), 2),
+            "over_5_pct": sum(r[0] > 5 for r in rows),
+            "worst": {"pid": worst[1], "after_warmup_mb": round(worst[2] / 1024, 1),
+                      "end_mb": round(worst[3] / 1024, 1), "growth_pct": round(worst[0], 2)}}
 
 
 def _per_child(first: list[Sample], last: list[Sample]) -> dict[str, float]:

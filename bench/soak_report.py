@@ -128,7 +128,17 @@ def _growth(g: dict[str, Any]) -> str:
             f"(**{g['process']['growth_pct']} %**); its children {g['children']['after_warmup_mb']} → "
             f"{g['children']['end_mb']} MB ({g['children']['growth_pct']} %, {g['children_count']['after_warmup']} → "
             f"{g['children_count']['end']} processes; one child on average {g['per_child']['after_warmup_mb']} → "
-            f"{g['per_child']['end_mb']} MB, {g['per_child']['growth_pct']} %); together {g['total']['growth_pct']} %.")
+            f"{g['per_child']['end_mb']} MB, {g['per_child']['growth_pct']} %); together {g['total']['growth_pct']} %."
+            + _long_lived(g.get("long_lived_children") or {"count": 0}))
+
+
+def _long_lived(c: dict[str, Any]) -> str:
+    if not c["count"]:
+        return " No child lived through both windows."
+    w = c["worst"]
+    return (f" The {c['count']} children that lived through both windows, each against itself: median growth "
+            f"{c['median_growth_pct']} %, {c['over_5_pct']} over 5 %, the most {w['growth_pct']} % "
+            f"(pid {w['pid']}, {w['after_warmup_mb']} → {w['end_mb']} MB).")
 
 
 def write(out: Path, report: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.soak import parse, soak
-from bench.soak_memory import Sample
+from bench.soak_memory import Sample, growth
 from bench.soak_plot import _plain
 from bench.soak_records import check
 from bench.soak_report import Outcome, transport_errors, unexpected_5xx
@@ -89,3 +89,12 @@ def test_the_plain_png_needs_no_matplotlib(tmp_path: Path) -> None:
     raw = zlib.decompress(data[idat + 4:idat + 4 + size])
     assert len(raw) == 60 * (1 + 120 * 3)
     assert bytes((31, 119, 180)) in raw and bytes((214, 39, 40)) in raw    # both lines were drawn
+
+
+def test_growth_compares_each_long_lived_child_with_itself() -> None:
+    # pid 7 grows 20 % over the run, pid 8 stays flat, pid 9 dies halfway: only 7 and 8 count.
+    samples = [Sample(float(t), 50_000, 0, 0, {7: 10_000 + 20 * t, 8: 20_000, **({9: 5_000} if t < 50 else {})})
+               for t in range(110)]
+    lived = growth(samples, warmup_s=10)["long_lived_children"]
+    assert lived["count"] == 2 and lived["over_5_pct"] == 1
+    assert lived["worst"]["pid"] == 7 and 15 < lived["worst"]["growth_pct"] < 20
