@@ -57,9 +57,14 @@ async def test_missing_main(pool, factory):
     assert error(r).startswith("Initialization has failed due to:")
 
 
-async def test_exception_in_main_is_a_developer_error(pool, factory):
-    r = await fails(pool, factory, job("def main(a):\n    raise ValueError('bad input')\n", name="raises"), 2)
-    assert error(r) == "bad input" and r.init_ms is not None
+async def test_exception_in_main(pool, factory):
+    # Python: the result {"error": ...}, an application error (OpenWhisk's Python runtime); Node.js: a developer error.
+    raising = job("def main(a):\n    raise ValueError('bad input')\n", name="raises")
+    r = await pool.run(raising)
+    assert r.response["statusCode"] == 1 and error(r) == "bad input" and r.init_ms is not None
+    assert any("ValueError: bad input" in line for line in r.logs)          # the traceback is in the logs
+    again = await pool.run(raising)                                          # the container is kept, warm
+    assert again.response["statusCode"] == 1 and again.init_ms is None
     r = await fails(pool, factory, job("function main() { throw new Error('nope'); }", kind=NODE, name="throws"), 2)
     assert error(r) == "An error has occurred: Error: nope"
 

@@ -97,8 +97,15 @@ async def test_application_error_is_502_with_the_error(guest: aiohttp.ClientSess
     assert (status, body) == (502, {"error": "nope"})
 
 
+async def test_an_uncaught_exception_is_an_application_error(guest: aiohttp.ClientSession) -> None:
+    """As OpenWhisk's Python runtime: the result is {"error": str(exception)}, and the container is kept."""
+    await put(guest, "py-raise", {"kind": "python:3", "code": "def main(a):\n    raise ValueError('boom')\n"})
+    status, body, _ = await invoke(guest, "py-raise", blocking="true")
+    assert status == 502 and body["response"]["status"] == "application error"
+    assert body["response"]["result"] == {"error": "boom"}
+
+
 @pytest.mark.parametrize("code, message", [
-    ("def main(a):\n    raise ValueError('boom')\n", "boom"),
     ("def main(a)\n    return {}\n", None),                                  # syntax error: init fails
     ("def other(a):\n    return {}\n", None),                                # no main
     ("def main(a):\n    return 42\n", None),                                  # not a dictionary

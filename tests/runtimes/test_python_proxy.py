@@ -69,7 +69,7 @@ async def test_results_json_cannot_write_are_developer_errors() -> None:
 async def test_exception_logs_its_traceback() -> None:
     async with running_proxy(KIND) as proxy:
         await proxy.init("def main(args):\n    return {'x': 1 / args['zero']}\n")
-        assert await proxy.run({"zero": 0}) == (502, {"error": "division by zero"})
+        assert await proxy.run({"zero": 0}) == (200, {"error": "division by zero"})   # an application error
         await proxy.until_sentinels(1)
         assert "Traceback (most recent call last):" in proxy.err
         assert proxy.err.index("ZeroDivisionError: division by zero") < proxy.err.index(

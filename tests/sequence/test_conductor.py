@@ -89,7 +89,7 @@ async def test_a_failing_conductor_ends_the_composition_with_its_status(guest: a
     await put_action(guest, conductor, "def main(args):\n    raise RuntimeError('conductor broke')\n",
                      annotations=CONDUCTOR)
     status, body, _ = await invoke(guest, conductor, {}, blocking="true")
-    assert status == 502 and body["response"]["status"] == "action developer error"
+    assert status == 502 and body["response"]["status"] == "application error"
     assert "conductor broke" in body["response"]["result"]["error"] and len(body["logs"]) == 1
 
 

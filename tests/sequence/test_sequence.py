@@ -74,7 +74,7 @@ async def test_the_first_error_ends_the_sequence(guest: aiohttp.ClientSession) -
     await put_action(guest, raising, "def main(args):\n    raise ValueError('boom')\n")
     await put_sequence(guest, seq, f"/_/{inc}", f"/_/{raising}", f"/_/{inc}")
     status, body, _ = await invoke(guest, seq, {"n": 1}, blocking="true")
-    assert status == 502 and body["response"]["status"] == "action developer error" and len(body["logs"]) == 2
+    assert status == 502 and body["response"]["status"] == "application error" and len(body["logs"]) == 2
 
 
 async def test_nested_sequences_have_their_own_record(guest: aiohttp.ClientSession) -> None:

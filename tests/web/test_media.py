@@ -104,7 +104,7 @@ async def test_repeated_headers_and_developer_errors(guest: aiohttp.ClientSessio
         "headers": {"X-Many": ["a", 2, True], "X-One": 1.5}, "body": "x"})
     assert headers.getall("X-Many") == ["a", "2", "true"] and headers["X-One"] == "1.5"
     broken = unique("broken")
-    await put_action(guest, broken, "def main(args):\n    raise ValueError('no')\n", annotations=WEB)
+    await put_action(guest, broken, "def main(args):\n    return 42\n", annotations=WEB)   # not a dictionary
     for ext in (".json", ".http", ".text"):
         async with anonymous.get(f"/api/v1/web/guest/default/{broken}{ext}") as r:
             assert (r.status, (await r.json())["error"]) == (400, "There was an error processing your request.")

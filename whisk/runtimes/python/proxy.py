@@ -45,8 +45,9 @@ MORE_THAN_ONCE = "Cannot initialize the action more than once."
 NO_CODE = "Missing main/no code to execute."
 NOT_INITIALIZED = "no action defined yet"
 NOT_A_DICTIONARY = "The action did not return a dictionary or array."
-# An uncaught exception is a developer error (non-200 + {"error": ...}), as the Node.js runtime answers a throw.
-EXCEPTION_STATUS = 502
+# An uncaught exception becomes the result {"error": str(exc)} with 200, an application error, as OpenWhisk's Python
+# runtime answers (its launcher writes that result; spec §4). The container is kept. Node.js answers a throw with 502.
+EXCEPTION_STATUS = 200
 
 
 class InitFailure(Exception):
@@ -114,6 +115,12 @@ class Runtime:
                 result = await result
         except SystemExit as exc:
             self.die(exc)
+        except MemoryError:
+            # Out of memory is the platform's business (a developer error, as when the container is OOM-killed),
+            # not the action's own error result.
+            traceback.print_exc()
+            end_activation()
+            return 502, {"error": "MemoryError"}
         except Exception as exc:
             traceback.print_exc()
             end_activation()
