@@ -4,8 +4,6 @@ store where a second namespace is created through the real admin CLI."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import os
 import sys
 import tempfile
@@ -13,11 +11,9 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
-import aiohttp
-
-from tests.support.processes import GUEST_AUTH, whisk_server
+from tests.support.http import call  # noqa: F401 - the tests import it from here
+from tests.support.processes import GUEST_AUTH, basic_auth, whisk_server
 
 JS = {"kind": "nodejs:default", "code": "function main(args) { return args; }"}
 
@@ -28,23 +24,7 @@ def unique(prefix: str = "e") -> str:
 
 def basic(auth: str) -> dict[str, str]:
     """An Authorization header for "uuid:key"."""
-    return {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()}
-
-
-async def call(session: aiohttp.ClientSession, method: str, path: str, body: Any = None, *,
-               headers: dict[str, str] | None = None, data: bytes | str | None = None,
-               params: dict[str, str] | None = None) -> tuple[int, Any]:
-    kwargs: dict[str, Any] = {"headers": headers, "params": params}
-    if body is not None:
-        kwargs["json"] = body
-    elif data is not None:
-        kwargs["data"] = data
-    async with session.request(method, path, **kwargs) as r:
-        text = await r.text()
-        try:
-            return r.status, json.loads(text)
-        except ValueError:
-            return r.status, text
+    return basic_auth(*auth.split(":", 1))
 
 
 def ns(collection: str, name: str = "", namespace: str = "_") -> str:

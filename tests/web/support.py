@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from tests.conftest import missing
+from tests.support.http import call  # noqa: F401 - the tests import it from here
 
 NODE_MODULES = Path(__file__).resolve().parents[1] / "node" / "node_modules"
 
@@ -35,16 +36,6 @@ def python(code: str) -> dict[str, Any]:
     return {"kind": "python:3", "code": code}
 
 
-async def call(session: aiohttp.ClientSession, method: str, path: str, body: Any = None, **kwargs: Any
-               ) -> tuple[int, Any]:
-    if body is not None:
-        kwargs["json"] = body
-    async with session.request(method, path, **kwargs) as r:
-        text = await r.text()
-        try:
-            return r.status, json.loads(text)
-        except ValueError:
-            return r.status, text
 
 
 async def put(session: aiohttp.ClientSession, collection: str, name: str, body: Any, namespace: str = "_"
