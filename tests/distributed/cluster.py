@@ -10,14 +10,14 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
 
-from tests.support.processes import GUEST_AUTH, free_port, terminate, until_ready
-from tests.support.processes import basic_auth
+from tests.support.processes import GUEST_AUTH, basic_auth, free_port, terminate, until_ready
 
 ADMIN = aiohttp.BasicAuth("admin", "dist-admin-secret")
 T = TypeVar("T")
@@ -120,6 +120,20 @@ class Cluster:
             with open(m.log_path, errors="replace") as f:
                 parts.append(f"--- {m.role}{m.instance} ---\n" + "".join(f.readlines()[-40:]))
         return "\n".join(parts)
+
+
+@asynccontextmanager
+async def owned(c: Cluster) -> AsyncIterator[Cluster]:
+    """A fixture's hold on a cluster: if starting it fails, print the logs and stop it; once the tests are done,
+    stop it and require a clean exit (SIGTERM: drain, deregister, close the bus → status 0) of every member."""
+    try:
+        yield c
+    except BaseException:
+        print(c.logs())
+        await c.stop()
+        raise
+    codes = await c.stop()
+    assert all(code == 0 for code in codes.values()), (codes, c.logs())
 
 
 def cluster_env(bootstrap: str, couchdb_url: str, consul_url: str) -> tuple[dict[str, str], str]:

@@ -16,7 +16,8 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from tests.distributed.cluster import ADMIN, ANCESTORS, SLOW, Cluster, cluster_env, guest_session, new_workdir, until
+from tests.distributed.cluster import (ADMIN, ANCESTORS, SLOW, Cluster, cluster_env, guest_session, new_workdir, owned,
+                                       until)
 from tests.support.processes import basic_auth
 from whisk.loadbalancer.sharding import action_hash
 
@@ -30,23 +31,13 @@ INVALIDATION_DEADLINE_S = 2  # cacheInvalidation is asynchronous: a write is see
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def cluster(kafka_broker: Any, couchdb_url: str, consul_url: str) -> AsyncIterator[Cluster]:
     env, prefix = cluster_env(kafka_broker.bootstrap, couchdb_url, consul_url)
-    c = Cluster(env, couchdb_url, prefix, new_workdir())
-    try:
+    async with owned(Cluster(env, couchdb_url, prefix, new_workdir())) as c:
         await asyncio.gather(c.start("controller", 0), c.start("controller", 1))
         await asyncio.gather(c.start("invoker", 0), c.start("invoker", 1))
         for controller in c.controllers:
             await until(f"both invokers up on {controller.url}",
                         lambda: invokers_are(c, {"invoker0": "up", "invoker1": "up"}, controller), UP_DEADLINE_S)
-    except BaseException:
-        print(c.logs())
-        await c.stop()
-        raise
-    try:
         yield c
-    finally:
-        codes = await c.stop()
-    # A clean stop (SIGTERM: drain, deregister, close the bus) exits 0.
-    assert all(code == 0 for code in codes.values()), (codes, c.logs())
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from tests.distributed.cluster import ANCESTORS, Cluster, cluster_env, guest_session, new_workdir, until
+from tests.distributed.cluster import ANCESTORS, Cluster, cluster_env, guest_session, new_workdir, owned, until
 from tests.distributed.load import Load, records, summary, until_recorded
 from tests.distributed.test_cluster import home, invokers_are, ran_on
 from tests.store.link import Link
@@ -59,8 +59,7 @@ async def cluster(broker: TansuBroker, couch_link: Link, couchdb_url: str,
                   consul_url: str) -> AsyncIterator[Cluster]:
     # The cluster reaches CouchDB through the link; the tests read records straight from CouchDB.
     env, prefix = cluster_env(broker.bootstrap, couch_link.url, consul_url)
-    c = Cluster(env, couchdb_url, prefix, new_workdir())
-    try:
+    async with owned(Cluster(env, couchdb_url, prefix, new_workdir())) as c:
         await asyncio.gather(c.start("controller", 0), c.start("controller", 1))
         await asyncio.gather(c.start("invoker", 0), c.start("invoker", 1))
         await all_up(c)
@@ -68,15 +67,7 @@ async def cluster(broker: TansuBroker, couch_link: Link, couchdb_url: str,
             for invoker in (0, 1):
                 await put_action(guest, homed("fault-noop", invoker), NOOP)
                 await put_action(guest, homed("fault-long", invoker), LONG, timeout_ms=300_000)
-    except BaseException:
-        print(c.logs())
-        await c.stop()
-        raise
-    try:
         yield c
-    finally:
-        codes = await c.stop()
-    assert all(code == 0 for code in codes.values()), (codes, c.logs())
 
 
 async def all_up(c: Cluster, deadline_s: float = UP_DEADLINE_S) -> None:
