@@ -7,7 +7,7 @@ import pytest
 from tests.docker.conftest import init_body, python_spec
 from whisk.containerpool.base import logs_truncated
 from whisk.containerpool.docker import DockerContainerFactory
-from whisk.containerpool.docker_logs import parse_frames, time_key
+from whisk.containerpool.docker_logs import DockerLogReader, parse_frames, time_key
 
 pytestmark = pytest.mark.docker
 
@@ -34,6 +34,23 @@ def test_frames_are_split_by_stream_and_long_lines_joined() -> None:
     assert [(e.stream, e.text, e.timestamp[-4:]) for e in entries] == [
         ("stdout", "out", "001Z"), ("stdout", "out2", "003Z"), ("stderr", "abcd", "002Z")]
     assert time_key("2026-01-01T00:00:01.5Z") == (1767225601, 500_000_000)
+
+
+async def test_a_long_line_caught_half_written_is_taken_whole_on_a_later_poll() -> None:
+    sentinel = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n"
+    first = frame(2, "2026-01-01T00:00:00.000000001Z " + "L" * 16384)
+    answers = [first,
+               first + frame(2, "2026-01-01T00:00:00.000000002Z " + "L" * 100 + "\n")
+               + frame(1, "2026-01-01T00:00:00.000000003Z " + sentinel)
+               + frame(2, "2026-01-01T00:00:00.000000004Z " + sentinel)]
+    asked: list[str] = []
+
+    async def fetch(since: str) -> bytes:
+        asked.append(since)
+        return answers[min(len(asked), len(answers)) - 1]
+
+    [line] = await DockerLogReader(fetch).take(1 << 20, wait_for_sentinel=True)
+    assert line.endswith("stderr: " + "L" * 16484) and len(asked) == 2
 
 
 async def test_limit_long_lines_and_no_collection(factory: DockerContainerFactory) -> None:

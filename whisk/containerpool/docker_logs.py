@@ -32,13 +32,15 @@ class Entry:
     timestamp: str          # docker's RFC3339 time with nanoseconds, e.g. 2026-11-28T03:57:18.118415262Z
     stream: str
     text: str
+    whole: bool = True      # False: the line's end has not been written yet (a trailing piece of a long line)
 
 
 def parse_frames(payload: bytes) -> list[Entry]:
     """Docker's multiplexed stream (8-byte header: stream, 3 zero bytes, big-endian length) of timestamped lines.
 
     Lines longer than docker's 16 KiB buffer come as several frames, each with its own timestamp, the last one
-    ending with a newline; they are joined under the first frame's time."""
+    ending with a newline; they are joined under the first frame's time. A line whose last piece is not in this
+    answer yet comes last, marked not whole."""
     entries: list[Entry] = []
     partial: dict[str, tuple[str, str]] = {}
     offset = 0
@@ -57,7 +59,7 @@ def parse_frames(payload: bytes) -> list[Entry]:
             entries.append(Entry(timestamp, stream, text[:-1]))
         else:
             partial[stream] = (timestamp, text)
-    entries.extend(Entry(timestamp, stream, text) for stream, (timestamp, text) in partial.items())
+    entries.extend(Entry(timestamp, stream, text, whole=False) for stream, (timestamp, text) in partial.items())
     return entries
 
 
@@ -123,6 +125,8 @@ class DockerLogReader:
             for key, entry in entries:
                 if entry.stream in done and wait_for_sentinel:
                     continue            # the next activation's: leave it for then
+                if not entry.whole and wait_for_sentinel:
+                    continue            # docker is still copying its pieces: take it whole on a later poll
                 self._cursors[entry.stream].take(key)
                 if entry.text.strip() == SENTINEL:
                     done.add(entry.stream)
