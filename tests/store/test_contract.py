@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -287,6 +288,28 @@ async def test_sqlite_keeps_everything_across_reopen(tmp_path: Path) -> None:
         assert await second.get_limits("keep") == {"firesPerMinute": 3}
         with pytest.raises(Conflict):
             await second.put(action("keep", "a", 2))
+
+
+_OPEN_AND_WRITE = """
+import asyncio, sys
+from whisk.store.sqlite import SqliteStore
+async def main():
+    async with SqliteStore(sys.argv[1]) as store:
+        await store.put_limits(sys.argv[2], {"firesPerMinute": 1})
+asyncio.run(main())
+"""
+
+
+async def test_sqlite_fresh_file_opened_by_several_processes_at_once(tmp_path: Path) -> None:
+    """`whisk admin user create` run side by side on a new data dir: each opening may race the WAL switch."""
+    for round_ in range(3):
+        path = str(tmp_path / f"round{round_}.db")
+        procs = [await asyncio.create_subprocess_exec(sys.executable, "-c", _OPEN_AND_WRITE, path, f"ns{i}",
+                                                      stderr=asyncio.subprocess.PIPE) for i in range(8)]
+        errors = [(await p.communicate())[1].decode() for p in procs]
+        assert [p.returncode for p in procs] == [0] * 8, errors
+        async with SqliteStore(path) as store:
+            assert [await store.get_limits(f"ns{i}") for i in range(8)] == [{"firesPerMinute": 1}] * 8
 
 
 async def test_sqlite_unwritable_path_is_backend_unavailable(tmp_path: Path) -> None:

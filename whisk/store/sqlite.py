@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +42,32 @@ CREATE INDEX IF NOT EXISTS subject_namespaces_by_uuid ON subject_namespaces (uui
 CREATE INDEX IF NOT EXISTS subject_namespaces_by_name ON subject_namespaces (name);
 CREATE TABLE IF NOT EXISTS limits (namespace TEXT PRIMARY KEY, doc TEXT NOT NULL);
 """
+
+
+_BUSY_S = 5.0
+
+
+def _prepare(conn: sqlite3.Connection) -> None:
+    """WAL mode and the schema, on a file other processes (a server, `whisk admin` beside it) may be opening too.
+
+    Switching a fresh file to WAL needs its exclusive lock, and SQLite answers "database is locked" at once, without
+    waiting out the busy timeout, where waiting could deadlock; so these steps are retried for a while."""
+    deadline = time.monotonic() + 2 * _BUSY_S
+    delay = 0.01
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")   # WAL + NORMAL: durable across process crashes, fast commits
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+            return
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)   # the store's own worker thread, not the event loop
+            delay = min(delay * 2, 0.5)
 
 
 def _revision(rev: str | None) -> str:
@@ -106,12 +133,12 @@ class SqliteStore:
     def _open(self) -> None:
         if self._path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(self._path)), exist_ok=True)
-        conn = sqlite3.connect(self._path, isolation_level=None)   # transactions are explicit
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")   # WAL + NORMAL: durable across process crashes, fast commits
-        conn.execute("PRAGMA busy_timeout = 5000")
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.executescript(_SCHEMA)
+        conn = sqlite3.connect(self._path, isolation_level=None, timeout=_BUSY_S)   # transactions are explicit
+        try:
+            _prepare(conn)
+        except BaseException:
+            conn.close()
+            raise
         self._conn = conn
 
     def _close(self) -> None:
@@ -171,7 +198,7 @@ class SqliteStore:
             rows.append((stored["_id"], stored.get("namespace", ""), activation_list_name(stored),
                          int(stored.get("start", 0)), json.dumps(stored)))
         with self._db:
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE")   # take the write lock first: waits out a busy writer elsewhere
             self._db.executemany(
                 "INSERT OR REPLACE INTO activations (id, namespace, name, start, doc) VALUES (?, ?, ?, ?, ?)", rows)
 
