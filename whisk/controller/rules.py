@@ -128,8 +128,8 @@ class Rules(Collection):
             trigger = await self.repo.fetch(Trigger, rule.trigger.doc_id)
         except Conflict:
             trigger = None
+        if (trigger.rule_status(rule.doc_id) if trigger else INACTIVE) == status:
+            return                                      # without its trigger a rule reads inactive: a no-op, 200
         if trigger is None:
             raise NotFound(NO_TRIGGER)
-        if trigger.rule_status(rule.doc_id) == status:
-            return
         await self.repo.save(trigger.with_rule(rule.doc_id, RuleLink(rule.action, status)))
