@@ -76,6 +76,9 @@ async def test_every_method_reaches_the_action_with_its_context(anonymous: aioht
         assert r.headers["Access-Control-Allow-Headers"] == ("Authorization, Origin, X-Requested-With, Content-Type, "
                                                              "Accept, User-Agent")
         assert (await r.json())["__ow_path"] == ""
+    async with anonymous.request("TRACE", web_path(actions["echo"], ".json")) as r:    # not in allowedOperations
+        assert r.status == 405 and "x-openwhisk-activation-id" not in r.headers
+        assert (await r.json())["error"].startswith("HTTP method not allowed, supported methods: ")
 
 
 @pytest.mark.parametrize("kwargs, expected", [
@@ -143,7 +146,7 @@ async def test_raw_http_actions_get_the_query_and_body_as_sent(anonymous: aiohtt
 async def test_require_whisk_auth(whisk_url: str, actions: dict[str, str]) -> None:
     user, key = GUEST_AUTH.split(":")
     creds = {"Authorization": basic_auth(user, key)["Authorization"]}
-    unauthorized = "The resource requires authentication, which was not supplied with the request"
+    unauthorized = "Authentication is possible but has failed or not yet been provided."   # Pekko 401 default
     async with aiohttp.ClientSession(base_url=whisk_url) as session:
         for headers in ({}, {"X-Require-Whisk-Auth": "wrong"}, creds):
             async with session.get(web_path(actions["secret"], ".json"), headers=headers) as r:

@@ -34,6 +34,7 @@ ENTITY_METHODS = {
     "rules": ("GET", "PUT", "DELETE", "POST"),
     "packages": ("GET", "PUT", "DELETE"),
 }
+WEB_METHODS = ("GET", "DELETE", "POST", "PUT", "HEAD", "OPTIONS", "PATCH")
 BODY_MARGIN = 1024 * 1024
 PEKKO_MAX_BODY = 50 * 1024 * 1024
 
@@ -96,7 +97,10 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/v1/api-docs", info.api_docs)
     # Web actions: every method, credentials optional (spec §1.12); the API gateway's management calls first.
     router.add_route("*", apigw.MANAGE, apigw.manage)
-    router.add_route("*", "/api/v1/web/{tail:.*}", _activation_handler("web_action"))
+    # The verbs OpenWhisk's web route allows (`allowedOperations`); any other is 405, as there.
+    web_resource = router.add_resource("/api/v1/web/{tail:.*}")
+    for method in WEB_METHODS:
+        web_resource.add_route(method, _activation_handler("web_action"))
     # Namespaces and limits.
     for path in ("/api/v1/namespaces", "/api/v1/namespaces/"):
         router.add_get(path, c.list_namespaces)

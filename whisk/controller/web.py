@@ -32,7 +32,8 @@ RESERVED_ARGS = frozenset({"__ow_method", "__ow_headers", "__ow_path", "__ow_use
 CORS_METHODS = "OPTIONS, GET, DELETE, POST, PUT, HEAD, PATCH"
 CORS_ALLOW_HEADERS = "Authorization, Origin, X-Requested-With, Content-Type, Accept, User-Agent"
 NOT_READY = "Response not yet ready."
-UNAUTHORIZED = "The resource requires authentication, which was not supplied with the request"
+# `terminate(Unauthorized)` in WebActions.scala: the status's default message (Pekko), not the auth rejection text.
+UNAUTHORIZED = "Authentication is possible but has failed or not yet been provided."
 REQUIRE_AUTH_HEADER = "x-require-whisk-auth"
 DEFAULT_PACKAGE = "default"
 
