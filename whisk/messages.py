@@ -8,6 +8,7 @@ field names; acknowledgements are told apart as OpenWhisk does: `instance` and `
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,7 +187,16 @@ def activation_event(record: dict[str, Any], *, source: str, user: dict[str, Any
     code = _user_status_code(result)
     if code is not None:
         body["userDefinedStatusCode"] = code
+    return _event(body, "Activation", source, user, int(record.get("end") or record.get("start") or 0))
+
+
+def metric_event(name: str, value: int, *, source: str, user: dict[str, Any]) -> bytes:
+    """A `Metric` user-event (spec §9.2), e.g. `TimedRateLimit` when a throttle refuses an invocation."""
+    return _event({"metricName": name, "metricValue": value}, "Metric", source, user, int(time.time() * 1000))
+
+
+def _event(body: dict[str, Any], kind: str, source: str, user: dict[str, Any], timestamp: int) -> bytes:
+    namespace = user.get("namespace") or {}
     return _dumps({"source": source, "body": body, "subject": user.get("subject", ""),
-                   "namespace": user.get("namespace", {}).get("name", ""),
-                   "userId": user.get("namespace", {}).get("uuid", ""), "eventType": "Activation",
-                   "timestamp": int(record.get("end") or record.get("start") or 0)}).encode()
+                   "namespace": namespace.get("name", ""), "userId": namespace.get("uuid", ""), "eventType": kind,
+                   "timestamp": timestamp}).encode()

@@ -3,7 +3,8 @@
 Served as text by `GET /metrics` on every role (`whisk/api/health.py`), from prometheus-client's default registry,
 which also carries the process metrics (`process_resident_memory_bytes`, ...). Three kinds of source:
 
-* events counted where they happen: `observe_activation` (invoker, once per stored record),
+* events counted where they happen: `observe_activation` (once per stored record: the invoker's, and the
+  controller's for sequences and compositions),
   `observe_container_start` (invoker, once per run), `observe_throttle`
   (controller), `observe_completion` (balancer), `instrument` (every store and bus call), the HTTP middleware;
 * states read at scrape time from the objects that own them (`watch_pool`, `watch_balancer`), so the hot path

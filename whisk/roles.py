@@ -206,6 +206,7 @@ def _invoker_ctx(settings: Settings):
 
 def _controller_ctx(settings: Settings):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
+        from whisk.controller.events import UserEvents
         from whisk.controller.invoke import Activator
 
         activator: Activator | None = None
@@ -228,7 +229,8 @@ def _controller_ctx(settings: Settings):
         async with balancer_cm as balancer:
             app[BALANCER] = balancer
             unwatch_balancer = metrics.watch_balancer(lambda: metrics.BalancerState.of(balancer))
-            activator = Activator(settings, app[STORE], balancer)
+            events = UserEvents(app[BUS] if settings.user_events else None, controller=settings.instance)
+            activator = Activator(settings, app[STORE], balancer, events)
             await activator.recover()
             app[ACTIVATOR] = activator
             await app[DISCOVERY].register_controller(settings.instance, f"{settings.host}:{settings.port}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
+import uuid
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer
@@ -13,9 +14,25 @@ from aiokafka import AIOKafkaConsumer
 from tests.support.processes import GUEST_AUTH, basic_auth, whisk_server
 
 
+async def _events(bootstrap: str, wanted: int, match) -> list[dict]:
+    """The events on the topic that `match` picks, once `wanted` of them have arrived."""
+    consumer = AIOKafkaConsumer("events", bootstrap_servers=bootstrap, group_id=f"events-test-{uuid.uuid4().hex}",
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    found: list[dict] = []
+    try:
+        async with asyncio.timeout(60):
+            while len(found) < wanted:
+                for records in (await consumer.getmany(timeout_ms=1000)).values():
+                    found.extend(e for e in map(json.loads, (r.value for r in records)) if match(e))
+    finally:
+        await consumer.stop()
+    return found
+
+
 async def test_activations_are_published_as_user_events(kafka_broker) -> None:
     env = {"WHISK_BUS": f"kafka://{kafka_broker.bootstrap}", "WHISK_USER_EVENTS": "true",
-           "WHISK_DATA_DIR": tempfile.mkdtemp(prefix="whisk-events-")}
+           "WHISK_LIMIT_CONCURRENT_INVOCATIONS": "1", "WHISK_DATA_DIR": tempfile.mkdtemp(prefix="whisk-events-")}
     async with whisk_server(env, deadline_s=60) as url:
         async with aiohttp.ClientSession(base_url=url, headers=basic_auth(*GUEST_AUTH.split(":"))) as s:
             code = "def main(a):\n    return {'statusCode': 201, 'echo': a}\n"
@@ -29,23 +46,35 @@ async def test_activations_are_published_as_user_events(kafka_broker) -> None:
                         break
                     assert r.status == 503, await r.text()
                 await asyncio.sleep(0.1)
-        consumer = AIOKafkaConsumer("events", bootstrap_servers=kafka_broker.bootstrap, group_id="events-test",
-                                    auto_offset_reset="earliest")
-        await consumer.start()
-        try:
-            event = None
-            async with asyncio.timeout(60):
-                while event is None:
-                    for records in (await consumer.getmany(timeout_ms=1000)).values():
-                        for record in records:
-                            candidate = json.loads(record.value)
-                            if candidate["body"]["activationId"] == activation_id:
-                                event = candidate
-        finally:
-            await consumer.stop()
+            # The controller reports what only it sees: a sequence's own record, and a refused invocation.
+            async with s.put("/api/v1/namespaces/_/actions/evented-seq?overwrite=true",
+                             json={"exec": {"kind": "sequence", "components": ["/guest/evented"]}}) as r:
+                assert r.status == 200
+            async with s.post("/api/v1/namespaces/_/actions/evented-seq?blocking=true") as r:
+                assert r.status == 200
+                sequence_id = (await r.json())["activationId"]
+            sleepy = "import time\ndef main(a):\n    time.sleep(2)\n    return {}\n"
+            async with s.put("/api/v1/namespaces/_/actions/sleepy?overwrite=true",
+                             json={"exec": {"kind": "python:3", "code": sleepy}}) as r:
+                assert r.status == 200
+            async with s.post("/api/v1/namespaces/_/actions/sleepy") as r:
+                assert r.status == 202
+            async with s.post("/api/v1/namespaces/_/actions/sleepy") as r:
+                assert r.status == 429, await r.text()
+    wanted = {activation_id, sequence_id}
+    events = await _events(kafka_broker.bootstrap, 3, lambda e: e["body"].get("activationId") in wanted
+                           or e["eventType"] == "Metric")
+    by_id = {e["body"].get("activationId"): e for e in events}
+    event = by_id[activation_id]
     assert event["eventType"] == "Activation" and event["source"] == "invoker0"
     assert event["namespace"] == "guest" and event["userId"] == GUEST_AUTH.split(":")[0]
     body = event["body"]
     assert body["name"] == "guest/evented" and body["statusCode"] == 0 and body["kind"].startswith("python:3")
     assert body["memory"] == 256 and body["userDefinedStatusCode"] == 201 and body["conductor"] is False
     assert body["duration"] >= 0 and body["initTime"] > 0 and body["size"] > 0
+    sequence = by_id[sequence_id]
+    assert sequence["source"] == "controller0" and sequence["body"]["kind"] == "sequence"
+    assert sequence["body"]["name"] == "guest/evented-seq" and sequence["body"]["statusCode"] == 0
+    [refused] = [e for e in events if e["eventType"] == "Metric"]
+    assert refused["source"] == "controller0" and refused["namespace"] == "guest"
+    assert refused["body"] == {"metricName": "ConcurrentRateLimit", "metricValue": 1}

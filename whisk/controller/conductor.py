@@ -96,7 +96,7 @@ async def run(launcher: Launcher, run: Run, resolved: ResolvedAction, payload: A
     record = composition_record(run, resolved, activation_id=activation_id, start=start, cause=cause,
                                 response=response, logs=session.logs, duration=session.duration,
                                 max_memory=session.max_memory, conductor=True)
-    await launcher.store_record(record)
+    await launcher.store_record(record, run)
     return record
 
 

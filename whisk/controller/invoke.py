@@ -16,6 +16,7 @@ import structlog
 
 from whisk import metrics
 from whisk.config import Settings
+from whisk.controller.events import CONCURRENT_RATE_LIMIT, TIMED_RATE_LIMIT, UserEvents
 from whisk.controller.journal import Journal
 from whisk.controller.throttle import RateThrottle, check_concurrency
 from whisk.entities.errors import BackendUnavailable, Invalid, Throttled, WhiskError
@@ -91,8 +92,10 @@ def _params(items: list[dict[str, Any]] | None) -> tuple[dict[str, Any], list[st
 
 
 class Activator:
-    def __init__(self, settings: Settings, store: Store, balancer: LoadBalancer) -> None:
+    def __init__(self, settings: Settings, store: Store, balancer: LoadBalancer,
+                 events: UserEvents | None = None) -> None:
         self._settings = settings
+        self.events = events or UserEvents(None, controller=settings.instance)
         self._store = store
         self._balancer = balancer
         self._rate = RateThrottle()
@@ -153,6 +156,7 @@ class Activator:
     async def close(self) -> None:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.events.close()
         self._journal.close()
 
     def released(self, entry: Entry, outcome: str) -> None:
@@ -174,11 +178,13 @@ class Activator:
             self._rate.charge(caller.uuid, caller.invocations_per_minute)
         except Throttled:
             metrics.observe_throttle(caller.namespace, "timed")
+            self.events.refused(TIMED_RATE_LIMIT, caller.to_json())
             raise
         try:
             check_concurrency(self._balancer.in_flight(caller.uuid), caller.concurrent_invocations)
         except Throttled:
             metrics.observe_throttle(caller.namespace, "concurrent")
+            self.events.refused(CONCURRENT_RATE_LIMIT, caller.to_json())
             raise
 
     @property

@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 
+from whisk import metrics
 from whisk.controller import conductor, sequence
 from whisk.controller.composition import Run, Step, caller_for, is_conductor, is_sequence
 from whisk.controller.conductor import Accounting
@@ -145,8 +146,13 @@ class Launcher:
             payload=payload, blocking=True, wait_ms=wait_ms, tid=run.tid, cause=cause)
         return Step(outcome.activation_id, outcome.record)
 
-    async def store_record(self, record: dict[str, Any]) -> None:
+    async def store_record(self, record: dict[str, Any], run: Run | None = None) -> None:
+        """Store a record the controller wrote; that of a sequence or composition (`run`) is also counted and
+        reported as a user event, as the invoker does for primitive activations."""
         try:
             await self.store.put_activation(record)
         except WhiskError as exc:   # the record is still the caller's answer; losing the stored copy is logged
             log.error("launcher.record.store_failed", activation_id=record.get("activationId"), error=str(exc))
+        if run is not None:
+            metrics.observe_activation(record)
+            self.activator.events.activation(record, run.caller.to_json())

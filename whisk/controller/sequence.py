@@ -80,7 +80,7 @@ async def run(launcher: Launcher, run: Run, resolved: ResolvedAction, payload: A
     record = composition_record(run, resolved, activation_id=activation_id, start=start, cause=cause,
                                 response=response, logs=logs, duration=duration, max_memory=max_memory,
                                 conductor=False)
-    await launcher.store_record(record)
+    await launcher.store_record(record, run)
     return record, count
 
 
