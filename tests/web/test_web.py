@@ -34,7 +34,8 @@ def web_path(name: str, ext: str = "", rest: str = "", namespace: str = "guest",
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def actions(whisk_url: str) -> dict[str, str]:
     """The web actions of this module, made once: name by role."""
-    names = {k: unique(k) for k in ("echo", "raw", "shape", "options", "final", "secret", "authed", "number")}
+    names = {k: unique(k) for k in ("echo", "raw", "shape", "options", "final", "secret", "authed", "number",
+                                    "null")}
     async with aiohttp.ClientSession(base_url=whisk_url, headers=basic_auth(*GUEST_AUTH.split(":"))) as guest:
         await put_action(guest, names["echo"], PY_ECHO, annotations=WEB)
         await put_action(guest, names["raw"], PY_ECHO, annotations=RAW)
@@ -49,6 +50,8 @@ async def actions(whisk_url: str) -> dict[str, str]:
                          annotations=WEB + [{"key": "require-whisk-auth", "value": True}])
         await put_action(guest, names["number"], PY_ECHO,
                          annotations=WEB + [{"key": "require-whisk-auth", "value": 42}])
+        await put_action(guest, names["null"], PY_ECHO,
+                         annotations=WEB + [{"key": "require-whisk-auth", "value": None}])
     return names
 
 
@@ -162,6 +165,8 @@ async def test_require_whisk_auth(whisk_url: str, actions: dict[str, str]) -> No
         assert (await call(session, "GET", web_path(actions["number"], ".json")))[0] == 401
         assert (await call(session, "GET", web_path(actions["number"], ".json"),
                            headers={"X-Require-Whisk-Auth": "42"}))[0] == 200
+        # A null annotation is neither a secret nor true/false: OpenWhisk's confirmAuthenticated refuses it.
+        assert (await call(session, "GET", web_path(actions["null"], ".json"), headers=creds))[0] == 401
 
 
 async def test_web_custom_options_lets_the_action_answer_options(anonymous: aiohttp.ClientSession,

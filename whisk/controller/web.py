@@ -96,11 +96,11 @@ def cors_headers(request: WebRequest) -> list[tuple[str, str]]:
 
 def authorized(annotations: Parameters, request: WebRequest) -> bool:
     """`require-whisk-auth`: a string or number must equal the X-Require-Whisk-Auth header; `true` needs valid
-    OpenWhisk credentials; absent or false leaves the action open."""
+    OpenWhisk credentials; absent or false leaves the action open; any other value (null too) refuses."""
     if REQUIRE_WHISK_AUTH not in annotations:
         return True
     required = annotations[REQUIRE_WHISK_AUTH]
-    if required is None or required is False:
+    if required is False:
         return True
     if required is True:
         return request.user is not None
@@ -108,7 +108,7 @@ def authorized(annotations: Parameters, request: WebRequest) -> bool:
         return request.header(REQUIRE_AUTH_HEADER) == required
     if isinstance(required, int | float):
         return request.header(REQUIRE_AUTH_HEADER) == str(required)
-    return False
+    return False                                 # null, an object, an array: "something is not right" upstream
 
 
 def arguments(request: WebRequest, path: str, body: Any, raw: bool) -> dict[str, Any]:
