@@ -54,6 +54,12 @@ async def test_missing_trigger_is_404_and_bad_payloads_are_400(guest: aiohttp.Cl
     for data in (b"[1, 2]", b"{not json", b"42"):
         status, body, _ = await fire(guest, trigger, data=data, headers={"Content-Type": "application/json"})
         assert status == 400 and body["error"].startswith("The request content was malformed"), (data, body)
+    # A body declared as anything but JSON (curl -d sends a form type) is Pekko's 415, before the trigger is read.
+    for target in (trigger, unique("nope")):
+        status, body, _ = await fire(guest, target, data=b'{"a": 1}',
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert (status, body["error"]) == (415, "The request's Content-Type is not supported. Expected:\n"
+                                                "application/json")
 
 
 async def test_fire_runs_each_active_rule_and_logs_every_rule(guest: aiohttp.ClientSession) -> None:

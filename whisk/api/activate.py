@@ -13,6 +13,7 @@ from aiohttp import web
 
 from whisk.api.keys import ACTIVATOR, APIS, ENTITIES, FIRING, IDENTITY, LAUNCHER, SETTINGS, STORE, SUBJECTS, TID, \
     WEB_ACTIONS
+from whisk.api.body import UNSUPPORTED, is_json_type
 from whisk.api.web import web_action  # noqa: F401  (mounted by whisk/api/app.py from here)
 from whisk.controller.apigw import Apis
 from whisk.controller.fire import Firing
@@ -20,7 +21,7 @@ from whisk.controller.invoke import Activator, Caller
 from whisk.controller.launcher import Launcher
 from whisk.controller.web import WebActions
 from whisk.entities.activation import Activation
-from whisk.entities.errors import BackendUnavailable, Invalid, TooLarge
+from whisk.entities.errors import BackendUnavailable, Invalid, TooLarge, UnsupportedMediaType
 
 ACTIVATION_HEADER = "x-openwhisk-activation-id"
 # Blocking outcome → HTTP status (spec §1.6): success 200, application and developer errors 502, whisk errors 500.
@@ -55,7 +56,8 @@ def _wait_ms(request: web.Request, max_ms: int) -> int:
 
 
 async def read_payload(request: web.Request, max_bytes: int) -> Any:
-    """The invoke/fire body: empty → None, else a JSON object (413 past the payload limit, spec §8)."""
+    """The invoke/fire body: empty → None, else a JSON object (413 past the payload limit, spec §8; 415 when it
+    is declared as something other than JSON)."""
     length = request.content_length
     if length is not None and length > max_bytes:
         raise TooLarge(f"Request larger than allowed: {length} > {max_bytes} bytes.")
@@ -64,6 +66,9 @@ async def read_payload(request: web.Request, max_bytes: int) -> Any:
         raise TooLarge(f"Request larger than allowed: {len(raw)} > {max_bytes} bytes.")
     if not raw.strip():
         return None
+    if "Content-Type" in request.headers and not is_json_type(request.content_type):
+        # Pekko's JSON unmarshaller (`entity(as[Option[JsObject]])`) refuses a body of another type before reading it.
+        raise UnsupportedMediaType(UNSUPPORTED)
     try:
         payload = json.loads(raw)
     except ValueError:

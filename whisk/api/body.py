@@ -12,6 +12,7 @@ from whisk.entities.errors import Invalid, TooLarge, UnsupportedMediaType
 
 EXPECTED = "Request entity expected but not supplied"
 MALFORMED = "The request content was malformed:\n"
+UNSUPPORTED = "The request's Content-Type is not supported. Expected:\napplication/json"
 
 
 def _no_constants(name: str) -> Any:
@@ -30,7 +31,7 @@ async def read_json(request: web.Request) -> Any:
     if not raw.strip():
         raise Invalid(EXPECTED)
     if "Content-Type" in request.headers and not is_json_type(request.content_type):
-        raise UnsupportedMediaType("The request's Content-Type is not supported. Expected:\napplication/json")
+        raise UnsupportedMediaType(UNSUPPORTED)
     try:
         return json.loads(raw, parse_constant=_no_constants)
     except (ValueError, RecursionError) as exc:
