@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from whisk.cli.errors import CliError
+from whisk.cli.errors import CliError, ParseError
 from whisk.cli.flags import GLOBAL
 from whisk.cli.grammar import Command, check_args, parse
 from whisk.cli.main import ROOT, main
@@ -79,15 +79,47 @@ def test_same_letter_means_different_flags_per_command() -> None:
      'invalid argument "x" for "-l, --limit" flag: strconv.ParseInt: parsing "x": invalid syntax'),
     (["action", "invoke", "a", "--blocking=maybe"],
      'invalid argument "maybe" for "-b, --blocking" flag: strconv.ParseBool: parsing "maybe": invalid syntax'),
-    (["action", "frobnicate"], 'unknown command "frobnicate" for "whisk action"'),
     (["frobnicate"], 'unknown command "frobnicate" for "whisk"'),
     (["action", "create", "a", "f.js", "--param=k"], "takes its values as separate arguments"),
 ])
-def test_parse_errors_exit_1_with_usage_hint(argv: list[str], message: str) -> None:
-    with pytest.raises(CliError) as caught:
+def test_parse_errors_exit_1(argv: list[str], message: str) -> None:
+    with pytest.raises(ParseError) as caught:
         parse(ROOT, argv, GLOBAL)
     assert message in caught.value.message
-    assert caught.value.status == 1 and caught.value.usage
+    assert caught.value.status == 1 and not caught.value.usage
+
+
+@pytest.mark.parametrize("argv,err", [
+    # a runnable command (SilenceErrors in wsk): only the message, no `error:`, no usage hint
+    (["action", "list", "--bogus"], "unknown flag: --bogus\n"),
+    (["rule", "list", "-l", "x"],
+     'invalid argument "x" for "-l, --limit" flag: strconv.ParseInt: parsing "x": invalid syntax\n'),
+    # a group or the root: cobra prints `Error: ...` first, then wsk the message again
+    (["action", "--bogus"], "Error: unknown flag: --bogus\nunknown flag: --bogus\n"),
+    (["--bogus"], "Error: unknown flag: --bogus\nunknown flag: --bogus\n"),
+    # an unknown command at the root: cobra's message with suggestions and its usage line, then wsk's copy
+    (["frobnicate"], 'Error: unknown command "frobnicate" for "whisk"\nRun \'whisk --help\' for usage.\n'
+                     'unknown command "frobnicate" for "whisk"\n'),
+    (["acton"], 'Error: unknown command "acton" for "whisk"\n\nDid you mean this?\n\taction\n\n'
+                "Run 'whisk --help' for usage.\n"
+                'unknown command "acton" for "whisk"\n\nDid you mean this?\n\taction\n\n'),
+])
+def test_parse_errors_are_printed_as_wsk_prints_them(argv: list[str], err: str, capsys) -> None:
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", err)
+
+
+def test_unknown_word_after_a_group_shows_its_help(capsys) -> None:
+    """cobra only rejects unknown commands at the root; below it the group's help is shown, exit 0."""
+    assert main(["action", "frobnicate"]) == 0
+    assert capsys.readouterr().out == render([ROOT, ROOT.child("action")], GLOBAL)
+    assert main(["help", "rule", "frobnicate"]) == 0
+    assert capsys.readouterr().out == render([ROOT, ROOT.child("rule")], GLOBAL)
+    assert main(["help", "frobnicate"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("Unknown help topic [`frobnicate`]\nUsage:\n")
 
 
 def test_check_args_messages() -> None:

@@ -41,3 +41,14 @@ def usage_error(message: str) -> CliError:
 
 def general_error(message: str, *, usage: bool = True) -> CliError:
     return CliError(message, GENERAL, usage=usage)
+
+
+class ParseError(CliError):
+    """A cobra/pflag parse error (unknown command or flag, bad flag value). `wsk` prints these without `error:`:
+    a runnable command (SilenceErrors) shows only the message; the root and the groups also let cobra print
+    `Error: <message>` first, and for an unknown command at the root `Run 'wsk --help' for usage.` after it."""
+
+    def __init__(self, message: str, *, echoed: bool = False, hint: bool = False) -> None:
+        super().__init__(message, GENERAL)
+        self.echoed = echoed
+        self.hint = hint

@@ -2,7 +2,9 @@
 
 GNU style as `wsk` (WSK_CLI.md §0): flags anywhere after the command words, `--f v`, `--f=v`, `-f v`, `-fv`,
 grouped short bools (`-br`), bools take no value (`--f=false` allowed), `--` ends the flags, `-h/--help` on every
-command. Errors carry cobra's wording and exit 1 with the usage hint.
+command. Errors carry cobra's wording and exit 1, shown as cobra and `wsk` show them (errors.ParseError): an
+unknown word after the root is an error with cobra's suggestions; after a group (`action frobnicate`) it shows
+the group's help, as cobra does for any command but the root.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from whisk.cli.errors import CliError
+from whisk.cli.errors import CliError, ParseError
 
 BOOL, STRING, INT, STRINGS = "bool", "string", "int", "stringArray"
 _TRUE = ("1", "t", "T", "true", "TRUE", "True")
@@ -71,8 +73,26 @@ class Invocation:
         return [c.name for c in self.path]
 
 
-def _parse_error(message: str) -> CliError:
-    return CliError(message, usage=True)
+def _parse_error(message: str) -> ParseError:
+    return ParseError(message)
+
+
+def _distance(a: str, b: str) -> int:
+    """Levenshtein distance, case-insensitive (cobra's `ld(a, b, true)`)."""
+    a, b = a.lower(), b.lower()
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
+    return row[len(b)]
+
+
+def _suggestions(command: Command, typed: str) -> str:
+    """cobra's findSuggestions: commands within distance 2 or starting with what was typed."""
+    names = [c.name for c in command.children if c.name != "help"
+             and (_distance(typed, c.name) <= 2 or c.name.lower().startswith(typed.lower()))]
+    return "".join(["\n\nDid you mean this?\n", *(f"\t{n}\n" for n in names)]) if names else ""
 
 
 def _flag_label(flag: Flag) -> str:
@@ -200,20 +220,21 @@ def parse(root: Command, argv: list[str], global_flags: tuple[Flag, ...]) -> Inv
             continue
         child = current.child(token)
         if child is None:
-            if current.run is None:
-                where = " ".join(c.name for c in path)
-                raise _parse_error(f'unknown command "{token}" for "{where}"')
-            rest.extend(argv[i:])
+            if len(path) == 1:
+                raise ParseError(f'unknown command "{token}" for "{root.name}"{_suggestions(root, token)}',
+                                 echoed=True, hint=True)
+            rest.extend(argv[i:])       # a group's unknown word: cobra shows the group's help
             break
         path.append(child)
         i += 1
     command = path[-1]
     parser = _Parser((*global_flags, *command.flags, HELP))
-    positional = parser.parse(rest)
-    help_wanted = bool(parser.values.pop("help")) or (command.run is None and not positional)
-    if command.run is None and positional and not help_wanted:
-        where = " ".join(c.name for c in path)
-        raise _parse_error(f'unknown command "{positional[0]}" for "{where}"')
+    try:
+        positional = parser.parse(rest)
+    except ParseError as exc:
+        exc.echoed = command.run is None        # runnable commands have SilenceErrors, groups and the root not
+        raise
+    help_wanted = bool(parser.values.pop("help")) or command.run is None
     parser.given.discard("help")
     return Invocation(path, positional, parser.values, parser.given, help_wanted)
 

@@ -15,7 +15,7 @@ from contextlib import AsyncExitStack
 from whisk.cli import actions, activations, admin, apis, namespaces, packages, properties, rules, triggers, usage
 from whisk.cli.arguments import extract
 from whisk.cli.context import Context, OpenStore
-from whisk.cli.errors import CliError
+from whisk.cli.errors import CliError, ParseError
 from whisk.cli.flags import GLOBAL
 from whisk.cli.grammar import Command, Invocation, parse
 from whisk.cli.output import Output
@@ -34,11 +34,18 @@ async def _serve_elsewhere(ctx: Context) -> None:
 
 
 async def _help(ctx: Context) -> None:
+    """cobra's help command: the help of the deepest command the words name (an unknown word below a group
+    stops there); an unknown first word prints `Unknown help topic` and the root's usage on stderr, exit 0."""
     path = [ROOT]
     for word in ctx.args:
         child = path[-1].child(word)
         if child is None:
-            raise CliError(f'unknown help topic "{" ".join(ctx.args)}"', usage=True)
+            if len(path) == 1:
+                topics = " ".join(f"`{a}`" for a in ctx.args)
+                text = usage.render(path, GLOBAL)
+                ctx.out.write(f"Unknown help topic [{topics}]\n{text[text.index('Usage:'):]}", err=True)
+                return
+            break
         path.append(child)
     ctx.out.write(usage.render(path, GLOBAL))
 
@@ -81,6 +88,13 @@ def _global_values(inv: Invocation) -> dict[str, object]:
 
 
 def _report(out: Output, error: CliError) -> int:
+    if isinstance(error, ParseError):       # cobra's own printing (groups, root), then `wsk`'s plain one
+        if error.echoed:
+            out.line(f"Error: {error.message}", err=True)
+        if error.hint:
+            out.line(f"Run '{PROG} --help' for usage.", err=True)
+        out.line(error.message, err=True)
+        return 1
     if error.shown:
         out.error(error.message)
     if error.usage:
