@@ -98,11 +98,11 @@ def test_parse_errors_exit_1(argv: list[str], message: str) -> None:
     (["action", "--bogus"], "Error: unknown flag: --bogus\nunknown flag: --bogus\n"),
     (["--bogus"], "Error: unknown flag: --bogus\nunknown flag: --bogus\n"),
     # an unknown command at the root: cobra's message with suggestions and its usage line, then wsk's copy
-    (["frobnicate"], 'Error: unknown command "frobnicate" for "whisk"\nRun \'whisk --help\' for usage.\n'
-                     'unknown command "frobnicate" for "whisk"\n'),
-    (["acton"], 'Error: unknown command "acton" for "whisk"\n\nDid you mean this?\n\taction\n\n'
-                "Run 'whisk --help' for usage.\n"
-                'unknown command "acton" for "whisk"\n\nDid you mean this?\n\taction\n\n'),
+    (["frobnicate"], ('Error: unknown command "frobnicate" for "whisk"\nRun \'whisk --help\' for usage.\n'
+                      'unknown command "frobnicate" for "whisk"\n')),
+    (["acton"], ('Error: unknown command "acton" for "whisk"\n\nDid you mean this?\n\taction\n\n'
+                 "Run 'whisk --help' for usage.\n"
+                 'unknown command "acton" for "whisk"\n\nDid you mean this?\n\taction\n\n')),
 ])
 def test_parse_errors_are_printed_as_wsk_prints_them(argv: list[str], err: str, capsys) -> None:
     assert main(argv) == 1
