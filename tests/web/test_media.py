@@ -64,6 +64,10 @@ def error_of(body: bytes) -> str:
     (".http", {}, 204, None, b""),
     (".http", {"statusCode": 302, "headers": {"Location": "http://127.0.0.1/x"}}, 302, None, b""),
     (".http", {"error": {"statusCode": 404, "body": "nf"}}, 404, "text/html; charset=UTF-8", b"nf"),
+    # Any code of 100-599 goes, registered or not (Pekko's StatusCodes.custom; OpenWhisk tests 444).
+    (".http", {"statusCode": 444}, 444, None, b""),
+    (".http", {"statusCode": "+299", "body": "x"}, 299, "text/html; charset=UTF-8", b"x"),
+    (".http", {"statusCode": 599.0, "body": {"a": 1}}, 599, "application/json", b'{"a":1}'),
     ("", {"statusCode": 200, "body": "default is http"}, 200, "text/html; charset=UTF-8", b"default is http"),
 ])
 async def test_transcoding(anonymous: aiohttp.ClientSession, shape: str, ext: str, result: Any, status: int,
@@ -82,6 +86,10 @@ async def test_transcoding(anonymous: aiohttp.ClientSession, shape: str, ext: st
     (".http", {"error": "just a string"}, 400, NOT_HTTP),
     (".http", {"statusCode": "abc"}, 400, NOT_HTTP),
     (".http", {"statusCode": 999}, 400, NOT_HTTP),
+    (".http", {"statusCode": 99}, 400, NOT_HTTP),
+    (".http", {"statusCode": 600}, 400, NOT_HTTP),
+    (".http", {"statusCode": " 201"}, 400, NOT_HTTP),                 # Integer.parseInt takes no blanks
+    (".http", {"statusCode": 200.5}, 400, NOT_HTTP),
     (".http", {"statusCode": None}, 400, NOT_HTTP),
     (".http", {"headers": "nope"}, 400, NOT_HTTP),
     (".http", {"headers": {"X-A": {"nested": 1}}}, 400, NOT_HTTP),

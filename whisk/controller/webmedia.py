@@ -10,7 +10,6 @@ import binascii
 import json
 import re
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -239,22 +238,23 @@ def _headers(value: Any) -> list[tuple[str, str]]:
     return out
 
 
+_JAVA_INT = re.compile(r"[+-]?[0-9]+")
+
+
 def _status(value: Any) -> int:
+    """`statusCode`: a whole number, or a string Java's Integer.parseInt reads (no blanks); any code of 100-599 goes,
+    registered or not (Pekko's `StatusCodes.custom`), anything else is not valid HTTP."""
     if isinstance(value, bool):
         raise invalid_media("message/http")
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, str):
-        try:
-            value = int(value.strip())
-        except ValueError:
-            raise invalid_media("message/http") from None
-    if not isinstance(value, int):
+        if not _JAVA_INT.fullmatch(value):
+            raise invalid_media("message/http")
+        value = int(value)
+    if not isinstance(value, int) or not 100 <= value <= 599:
         raise invalid_media("message/http")
-    try:
-        return HTTPStatus(value).value
-    except ValueError:
-        raise invalid_media("message/http") from None
+    return value
 
 
 def _as_http(value: Any) -> Answer:
