@@ -122,7 +122,8 @@ def test_refusals_before_any_request(capsys: pytest.CaptureFixture[str], tmp_pat
     for name in ("WHISK_APIHOST", "WHISK_AUTH", "WHISK_APIVERSION"):
         monkeypatch.delenv(name, raising=False)
     assert main(["api", "list"]) == 1
-    assert capsys.readouterr().err == "error: The API host is not valid: An API host must be provided.\n"
+    assert capsys.readouterr().err == ("error: The API host is not valid: An API host must be provided.\n\n"
+                                       f"{USAGE}")
     host = ["--apihost", "http://127.0.0.1:9", "-u", "u:k"]
     props.write_text("AUTH=u:k\n")
     assert main(["api", "create", *host]) == 1

@@ -80,8 +80,11 @@ def test_environment_overrides_the_file(props_file: Path, monkeypatch: pytest.Mo
 
 def test_no_api_host(props_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["action", "list"]) == 1
-    assert capsys.readouterr().err == "error: The API host is not valid: An API host must be provided.\n"
+    assert capsys.readouterr().err == ("error: The API host is not valid: An API host must be provided.\n\n"
+                                       "Run 'whisk --help' for usage.\n")
     assert main(["property", "get"]) == 1
+    assert capsys.readouterr().err.startswith("error: The API host is not valid: ")
+    assert main(["property", "get", "--auth"]) == 0                      # specific properties need no host
 
 
 def test_no_auth_exits_2(props_file: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -81,6 +81,8 @@ def resolve(settings: ClientSettings, flags: dict[str, Any]) -> Properties:
 def base_url(apihost: str) -> str:
     """`HOST` + `/api`, with `https://` when the host names no scheme (the Go client's GetURLBase)."""
     if not apihost:
-        raise CliError("The API host is not valid: An API host must be provided.")
+        # As `wsk`: the inner message keeps its "\n" (an untranslated i18n id) and asks for the usage hint, so
+        # a blank line comes before "Run 'wsk --help' for usage."; exit 1.
+        raise CliError("The API host is not valid: An API host must be provided.\n", usage=True)
     host = apihost if apihost.startswith("http") else f"https://{apihost}"
     return f"{host}/api"
