@@ -116,3 +116,23 @@ async def test_repeated_headers_and_developer_errors(guest: aiohttp.ClientSessio
     for ext in (".json", ".http", ".text"):
         async with anonymous.get(f"/api/v1/web/guest/default/{broken}{ext}") as r:
             assert (r.status, (await r.json())["error"]) == (400, "There was an error processing your request.")
+
+
+@pytest.mark.parametrize("ext, result, accept, status, offered", [
+    # OpenWhisk's WebActionsApiTests: a text/html answer to `Accept: application/json` is 406, naming its type.
+    (".http", {"body": "Plain text"}, "application/json", 406, "text/html; charset=UTF-8"),
+    (".http", {"body": "Plain text"}, "text/html;q=0, application/json", 406, "text/html; charset=UTF-8"),
+    (".json", {"a": 1}, "text/html", 406, "application/json"),
+    (".text", {"text": "t"}, "application/json", 406, "text/plain"),
+    (".http", {"body": "Plain text"}, "text/*", 200, None),
+    (".http", {"body": "Plain text"}, "application/json, */*;q=0.1", 200, None),
+    (".json", {"a": 1}, "application/json", 200, None),
+    (".http", {"statusCode": 204}, "application/json", 204, None),              # no entity, nothing to negotiate
+])
+async def test_accept_header_is_negotiated(anonymous: aiohttp.ClientSession, shape: str, ext: str, result: Any,
+                                           accept: str, status: int, offered: str | None) -> None:
+    async with anonymous.post(f"/api/v1/web/guest/default/{shape}{ext}", json={"r": result},
+                              headers={"Accept": accept}) as r:
+        assert r.status == status
+        if offered is not None:
+            assert (await r.json())["error"] == f"Resource representation is only available with these types:\n{offered}"

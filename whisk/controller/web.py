@@ -18,11 +18,11 @@ from whisk.controller.entities import Entities, ResolvedAction
 from whisk.controller.invoke import RESERVED
 from whisk.controller.launcher import Launcher
 from whisk.controller.subjects import Subjects
-from whisk.controller.webmedia import (DEFAULT_EXTENSION, EXTENSIONS, NO_BODY, Answer, decode_body, project,
-                                       transcode)
+from whisk.controller.webmedia import (DEFAULT_EXTENSION, EXTENSIONS, NO_BODY, UNACCEPTED, Answer, accepts,
+                                       decode_body, project, transcode)
 from whisk.entities.action import RAW_HTTP, REQUIRE_WHISK_AUTH, WEB_CUSTOM_OPTIONS, WEB_EXPORT
-from whisk.entities.errors import (Conflict, Forbidden, Invalid, NotFound, TooLarge, Unauthenticated, Unprocessable,
-                                   WhiskError)
+from whisk.entities.errors import (Conflict, Forbidden, Invalid, NotAcceptable, NotFound, TooLarge, Unauthenticated,
+                                   Unprocessable, WhiskError)
 from whisk.entities.identity import Identity
 from whisk.entities.names import is_name
 from whisk.entities.parameters import Parameters
@@ -202,5 +202,10 @@ class WebActions:
             answer = transcode(target.extension, project(outcome.record.get("response") or {}))
         except WhiskError as exc:
             raise WebFailure(exc, activation) from None
+        if answer.content_type is not None and not accepts(request.header("accept"), answer.content_type):
+            # Pekko negotiates every `complete` with an entity: 406, naming the type it has (`.text` is a String
+            # marshalled as text/plain with an open charset).
+            offered = "text/plain" if target.extension == ".text" else answer.content_type
+            raise WebFailure(NotAcceptable(UNACCEPTED + offered), activation)
         answer.headers = activation + answer.headers
         return answer

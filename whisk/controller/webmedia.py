@@ -156,6 +156,31 @@ def project(response: dict[str, Any]) -> Any:
     raise Invalid(ERROR_PROCESSING)
 
 
+# --- content negotiation ------------------------------------------------------------------------------------------
+
+UNACCEPTED = "Resource representation is only available with these types:\n"
+
+
+def accepts(accept: str | None, content_type: str) -> bool:
+    """Whether an Accept header allows a content type, as Pekko's `complete` negotiates: no header (or none that
+    parses) takes anything; a range with q=0 takes nothing; `*/*`, `type/*` and `type/sub` match on the type only."""
+    media = MediaType.parse(content_type)
+    if not accept or media is None:
+        return True
+    ranges = [r for r in (MediaType.parse(part) for part in accept.split(",")) if r is not None]
+    if not ranges:
+        return True
+    for r in ranges:
+        try:
+            if float(r.params.get("q", "1")) <= 0:
+                continue
+        except ValueError:
+            continue
+        if r.main == "*" or (r.main == media.main and r.sub in ("*", media.sub)):
+            return True
+    return False
+
+
 def transcode(extension: str, value: Any) -> Answer:
     return _TRANSCODERS[extension](value)
 

@@ -7,6 +7,7 @@
     ├── NotFound                no such entity (404)
     ├── Conflict                exists already / concurrent update (409)
     ├── TooLarge                body or field over its size limit (413)
+    ├── NotAcceptable           an answer in no type the request's Accept header allows (406)
     ├── UnsupportedMediaType    a body the route cannot read (415)
     ├── Unprocessable           e.g. a binding that points to itself (422)
     ├── Throttled               per-namespace limits (429)
@@ -59,6 +60,10 @@ class BackendUnavailable(WhiskError):
 class NoInvokers(BackendUnavailable):
     def __init__(self, message: str = "No invokers available.") -> None:
         super().__init__(message)
+
+
+class NotAcceptable(WhiskError):
+    """The answer's content type is not among those the request accepts (Pekko's content negotiation, 406)."""
 
 
 class UnsupportedMediaType(WhiskError):
