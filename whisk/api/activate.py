@@ -11,9 +11,9 @@ from typing import Any
 
 from aiohttp import web
 
+from whisk.api.body import UNSUPPORTED, is_json_type
 from whisk.api.keys import ACTIVATOR, APIS, ENTITIES, FIRING, IDENTITY, LAUNCHER, SETTINGS, STORE, SUBJECTS, TID, \
     WEB_ACTIONS
-from whisk.api.body import UNSUPPORTED, is_json_type
 from whisk.api.web import web_action  # noqa: F401  (mounted by whisk/api/app.py from here)
 from whisk.controller.apigw import Apis
 from whisk.controller.fire import Firing
