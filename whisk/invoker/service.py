@@ -18,7 +18,7 @@ import structlog
 from whisk import metrics
 from whisk.containerpool.job import RunResult
 from whisk.containerpool.pool import ContainerPool
-from whisk.entities.errors import TooLarge, WhiskError
+from whisk.entities.errors import BackendUnavailable, TooLarge, WhiskError
 from whisk.invoker.records import action_digest, activation_record, failure_record, make_job
 from whisk.messages import (EVENTS_TOPIC, HEALTH_TOPIC, Acknowledgement, ActivationMessage, PingMessage,
                             activation_event, completed_topic,
@@ -47,7 +47,8 @@ class Invoker:
         self._user_events = user_events
         self._running: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
-        self._actions: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
+        self._actions: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}    # (doc id, revision) ->
+        self._latest: dict[str, tuple[dict[str, Any], str]] = {}                 # doc id -> the newest fetched
         self._open = asyncio.Event()        # cleared while disabled: the feed takes nothing
         self._open.set()
         self._waiting = False               # the feed is asking the topic for work (has room, enabled)
@@ -191,18 +192,30 @@ class Invoker:
             await self._finish(msg, record, combined=msg.blocking and result_ack is None)
 
     async def _action(self, msg: ActivationMessage) -> tuple[dict[str, Any], str]:
+        """The action document at the message's revision, cached. A message without a revision (the balancer's
+        health test actions) takes the newest copy held. While the store is away, the newest copy held of the
+        action serves too: a controller that has not seen an update yet asks for an older revision than the
+        invoker holds, and an outage must not turn that into a failed activation (a newer one still fails)."""
         doc_id = msg.action_path
-        key = (doc_id, msg.revision or "")
-        cached = self._actions.get(key)
+        cached = self._actions.get((doc_id, msg.revision)) if msg.revision else self._latest.get(doc_id)
         if cached is not None:
             return cached
-        doc = await self._store.get(doc_id)
+        try:
+            doc = await self._store.get(doc_id)
+        except BackendUnavailable:
+            newest = self._latest.get(doc_id)
+            if newest is None or _generation(newest[0].get("_rev")) < _generation(msg.revision):
+                raise                       # never run older code than the controller asked for
+            log.warning("invoker.action.held_copy", revision=newest[0].get("_rev"))
+            return newest
         if doc is None or doc.get("entityType", "action") != "action":
             raise LookupError(doc_id)
         entry = (doc, action_digest(doc))
         if len(self._actions) > 4096:
             self._actions.clear()
+            self._latest.clear()
         self._actions[(doc_id, doc.get("_rev", ""))] = entry
+        self._latest[doc_id] = entry
         return entry
 
     async def _finish(self, msg: ActivationMessage, record: dict[str, Any], *, combined: bool) -> None:
@@ -235,3 +248,9 @@ class Invoker:
             await self._bus.send(topic, ack.shrunk().to_bytes())
         except WhiskError as exc:
             log.error("invoker.ack.failed", error=str(exc))
+
+
+def _generation(revision: str | None) -> int:
+    """The update count a store revision starts with ("3-a1b2..." -> 3; CouchDB's and the SQLite store's form)."""
+    head = (revision or "0").split("-", 1)[0]
+    return int(head) if head.isdigit() else 0
