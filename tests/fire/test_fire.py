@@ -161,3 +161,14 @@ async def test_npm_client_creates_triggers_and_rules_and_fires(whisk_url: str, g
     (line,) = map(json.loads, record["logs"])
     run = await record_of(guest, line["activationId"])
     assert run["response"]["result"]["p"] == "param" and run["response"]["result"]["q"] == "fired"
+
+
+async def test_fire_answer_is_compact_json(guest: aiohttp.ClientSession) -> None:
+    """REST answers are compact JSON (spec §1.1), the fire's 202 too."""
+    trigger, action = unique("t"), unique("a")
+    await put(guest, "triggers", trigger, {})
+    await put_action(guest, action)
+    await rule(guest, unique("r"), trigger, action)
+    async with guest.post(f"/api/v1/namespaces/_/triggers/{trigger}") as r:
+        text = await r.text()
+        assert r.status == 202 and text == f'{{"activationId":"{r.headers["x-openwhisk-activation-id"]}"}}'

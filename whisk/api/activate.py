@@ -6,6 +6,7 @@ conductor compositions in the controller) and trigger firing (`whisk.controller.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -24,9 +25,15 @@ from whisk.entities.activation import Activation
 from whisk.entities.errors import BackendUnavailable, Invalid, TooLarge, UnsupportedMediaType
 
 ACTIVATION_HEADER = "x-openwhisk-activation-id"
+_dumps = functools.partial(json.dumps, separators=(",", ":"), ensure_ascii=False)
 # Blocking outcome → HTTP status (spec §1.6): success 200, application and developer errors 502, whisk errors 500.
 BLOCKING_STATUS = (200, 502, 502, 500)
 _TRUE, _FALSE = ("true",), ("false", "")
+
+
+def reply(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """Compact JSON, as every REST answer (spec §1.1)."""
+    return web.json_response(body, status=status, headers=headers, dumps=_dumps)
 
 
 async def not_yet(request: web.Request) -> web.StreamResponse:
@@ -104,16 +111,16 @@ async def invoke_action(request: web.Request) -> web.StreamResponse:
                                                 wait_ms=wait_ms, tid=request[TID], caller=caller)
     headers = {ACTIVATION_HEADER: outcome.activation_id}
     if outcome.record is None:
-        return web.json_response({"activationId": outcome.activation_id}, status=202, headers=headers)
+        return reply({"activationId": outcome.activation_id}, status=202, headers=headers)
     record = outcome.record
     code = int((record.get("response") or {}).get("statusCode", 0))
     status = BLOCKING_STATUS[code] if 0 <= code < 4 else 500
     result = (record.get("response") or {}).get("result")
     if isinstance(result, list):
-        return web.json_response(result, status=status, headers=headers)
+        return reply(result, status=status, headers=headers)
     if result_only:
-        return web.json_response(result if result is not None else {}, status=status, headers=headers)
-    return web.json_response(Activation.from_doc(record).extended_json(), status=status, headers=headers)
+        return reply(result if result is not None else {}, status=status, headers=headers)
+    return reply(Activation.from_doc(record).extended_json(), status=status, headers=headers)
 
 
 async def fire_trigger(request: web.Request) -> web.StreamResponse:
@@ -128,7 +135,7 @@ async def fire_trigger(request: web.Request) -> web.StreamResponse:
                                       payload, dict(request.headers), request[TID])
     if activation_id is None:
         return web.Response(status=204)
-    return web.json_response({"activationId": activation_id}, status=202, headers={ACTIVATION_HEADER: activation_id})
+    return reply({"activationId": activation_id}, status=202, headers={ACTIVATION_HEADER: activation_id})
 
 
 async def start_services(app: web.Application) -> None:
@@ -166,4 +173,4 @@ def pending_activation(request: web.Request, namespace: str, activation_id: str)
                             "message": "The activation is still running; its record is stored when it ends."}
     if request.match_info.get("part") == "logs":
         body["logs"] = []
-    return web.json_response(body, status=202, headers={ACTIVATION_HEADER: activation_id})
+    return reply(body, status=202, headers={ACTIVATION_HEADER: activation_id})
