@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
+import shutil
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -103,8 +110,95 @@ def test_connection_refused_exits_3(props_file: Path, capsys: pytest.CaptureFixt
     err = capsys.readouterr().err
     assert err.startswith("error: Unable to obtain the list of triggers for namespace 'default': Get "
                           f'"http://127.0.0.1:{port}/api/v1/namespaces/_/triggers?limit=30&skip=0": ')
+    assert err.endswith(f": dial tcp 127.0.0.1:{port}: connect: connection refused\n")
     assert main(["--apihost", f"127.0.0.1:{port}", "rule", "get", "r"]) == 3     # no scheme: https://
     assert f'Get "https://127.0.0.1:{port}/api/v1/namespaces/_/rules/r"' in capsys.readouterr().err
+
+
+class _Lists(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"[]")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def _serving(context: ssl.SSLContext | None = None) -> Iterator[int]:
+    """An HTTP(S) server on 127.0.0.1 answering every GET with `[]`; yields its port."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Lists)
+    if context is not None:
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    return cert, key
+
+
+def test_tls_failures_read_as_wsk(props_file: Path, capsys: pytest.CaptureFixture[str],
+                                  self_signed: tuple[Path, Path]) -> None:
+    """Go's wording for an https URL on a plain server and for an unknown certificate authority; -i accepts it."""
+    props_file.write_text("AUTH=u:k\n")
+    with _serving() as plain:
+        assert main(["trigger", "list", "--apihost", f"127.0.0.1:{plain}"]) == 3
+        assert capsys.readouterr().err.startswith(
+            "error: Unable to obtain the list of triggers for namespace 'default': Get "
+            f'"https://127.0.0.1:{plain}/api/v1/namespaces/_/triggers?limit=30&skip=0": '
+            "http: server gave HTTP response to HTTPS client\n")
+    cert, key = self_signed
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    with _serving(context) as secure:
+        assert main(["trigger", "list", "--apihost", f"127.0.0.1:{secure}"]) == 3
+        assert capsys.readouterr().err.startswith(
+            "error: Unable to obtain the list of triggers for namespace 'default': Get "
+            f'"https://127.0.0.1:{secure}/api/v1/namespaces/_/triggers?limit=30&skip=0": '
+            "x509: certificate signed by unknown authority\n")
+        assert main(["trigger", "list", "--apihost", f"127.0.0.1:{secure}", "-i"]) == 0
+        assert capsys.readouterr().out == "triggers\n"
+        # -i still presents a configured client certificate (it must load)
+        assert main(["trigger", "list", "--apihost", f"127.0.0.1:{secure}", "-i", "--cert", str(cert),
+                     "--key", str(key)]) == 0
+        assert capsys.readouterr().out == "triggers\n"
+
+
+def test_half_configured_client_certificate(props_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """wsk builds its client before any command runs: --cert without --key (or the reverse) fails with exit 1
+    unless -i, and so does a key pair that cannot be read; no request is made."""
+    props_file.write_text(f"APIHOST=http://127.0.0.1:{free_port()}\nAUTH=u:k\n")
+    assert main(["action", "list", "--cert", "c.pem"]) == 1
+    assert capsys.readouterr().err == ("error: Unable to initialize server connection: The Key file is not "
+                                       "configured. Please configure the missing Key file.\n\n"
+                                       "Run 'whisk --help' for usage.\n")
+    assert main(["property", "get", "--auth", "--key", "k.pem"]) == 0       # property get's --key is a bool
+    capsys.readouterr()
+    props_file.write_text(props_file.read_text() + "KEY=k.pem\n")
+    assert main(["property", "get", "--auth"]) == 1
+    assert capsys.readouterr().err.startswith("error: Unable to initialize server connection: The Cert file is not "
+                                              "configured. Please configure the missing Cert file.\n")
+    assert main(["property", "set", "--cert", "c.pem"]) == 0                # setting one half at a time works
+    assert capsys.readouterr().out.startswith("ok: client cert set.")
+    assert main(["action", "list"]) == 1
+    assert capsys.readouterr().err == ("error: Unable to initialize server connection: Unable to load the X509 key "
+                                       "pair due to the following reason: open c.pem: no such file or directory\n"
+                                       "Run 'whisk --help' for usage.\n")
 
 
 def test_usage_errors(props_file: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,13 +2,14 @@
 
 A non-2xx reply becomes a CliError whose status is the HTTP status mod 256 and whose message is the server's
 `<error> (code <transaction id>)`; an unparseable body reads "The connection failed, or timed out. (HTTP status
-code N)". Connection failures exit 3. With -v the request and reply are printed as `wsk -v` prints them.
+code N)". Connection failures exit 3, worded as Go's net/http words the common ones (`transport_error`). With -v the request and reply are printed as `wsk -v` prints them.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import platform
 import re
 import ssl
@@ -80,8 +81,68 @@ def error_from(status: int, text: str) -> CliError:
                     http_status=status)
 
 
+_ADDRESS = re.compile(r"\('([^']+)', (\d+)")
+
+
+def transport_error(exc: BaseException) -> str:
+    """What Go's net/http says for the failures people meet (the `wsk` message after `Get "<url>": `); anything
+    else keeps Python's text."""
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "EOF"
+    if not isinstance(exc, aiohttp.ClientConnectorError):
+        return str(exc)
+    cause = exc.os_error
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        cert_error = exc.certificate_error
+        message = getattr(cert_error, "verify_message", "") or str(cert_error)
+        if "issuer" in message or "self-signed" in message or "self signed" in message:
+            return "x509: certificate signed by unknown authority"
+        return f"x509: {message}"
+    if isinstance(cause, ssl.SSLError) and cause.reason == "WRONG_VERSION_NUMBER":
+        return "http: server gave HTTP response to HTTPS client"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"dial tcp: lookup {exc.host}: no such host"
+    if isinstance(cause, ConnectionRefusedError):
+        found = _ADDRESS.search(str(cause))
+        host, port = (found.group(1), found.group(2)) if found else (exc.host, str(exc.port))
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return f"dial tcp {address}: connect: connection refused"
+    return str(exc)
+
+
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
+
+
+def _connection_error(detail: str) -> CliError:
+    """`wsk`'s SetupClientConfig failure: exit 1 with the usage hint (details keep their own trailing newline)."""
+    return CliError(f"Unable to initialize server connection: {detail}", usage=True)
+
+
+def tls_context(props: Properties) -> ssl.SSLContext | bool:
+    """The TLS settings of the Go client's LoadX509KeyPair: a client certificate needs both --cert and --key
+    (one alone is an error unless -i); -i skips verification but still presents a configured certificate."""
+    if props.cert and props.key:
+        context = ssl.create_default_context()
+        if props.insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        try:
+            context.load_cert_chain(props.cert, props.key)
+        except FileNotFoundError:
+            missing = props.cert if not os.path.exists(props.cert) else props.key     # Go reads the cert first
+            raise _connection_error("Unable to load the X509 key pair due to the following reason: "
+                                    f"open {missing}: no such file or directory") from None
+        except (OSError, ssl.SSLError) as exc:
+            raise _connection_error(f"Unable to load the X509 key pair due to the following reason: {exc}") from None
+        return context
+    if props.insecure:
+        return False
+    if props.key:
+        raise _connection_error("The Cert file is not configured. Please configure the missing Cert file.\n")
+    if props.cert:
+        raise _connection_error("The Key file is not configured. Please configure the missing Key file.\n")
+    return True
 
 
 class Api:
@@ -104,19 +165,7 @@ class Api:
             await self._session.close()
 
     def _ssl(self) -> ssl.SSLContext | bool:
-        if self.props.insecure:
-            return False
-        if bool(self.props.cert) != bool(self.props.key):
-            missing = "Cert" if not self.props.cert else "Key"
-            raise CliError(f"The {missing} file is not configured. Please configure the missing {missing} file.")
-        if self.props.cert:
-            context = ssl.create_default_context()
-            try:
-                context.load_cert_chain(self.props.cert, self.props.key)
-            except (OSError, ssl.SSLError) as exc:
-                raise CliError(f"Unable to load the X509 key pair due to the following reason: {exc}") from None
-            return context
-        return True
+        return tls_context(self.props)
 
     def _headers(self, call: Call) -> dict[str, str]:
         headers = {}
@@ -145,10 +194,8 @@ class Api:
                                              ssl=self._ssl()) as resp:
                 text = await resp.text(errors="replace")
                 status, reply_headers = resp.status, dict(resp.headers)
-        except aiohttp.ClientError as exc:
-            raise CliError(f'{call.method.capitalize()} "{url}": {exc}', NETWORK) from None
-        except OSError as exc:
-            raise CliError(f'{call.method.capitalize()} "{url}": {exc}', NETWORK) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise CliError(f'{call.method.capitalize()} "{url}": {transport_error(exc)}', NETWORK) from None
         if self.props.verbose:
             self._show_response(status, reply_headers, text)
         if check and not 200 <= status <= 299:

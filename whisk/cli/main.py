@@ -14,6 +14,7 @@ from contextlib import AsyncExitStack
 
 from whisk.cli import actions, activations, admin, apis, namespaces, packages, properties, rules, triggers, usage
 from whisk.cli.arguments import extract
+from whisk.cli.client import tls_context
 from whisk.cli.context import Context, OpenStore
 from whisk.cli.errors import CliError, ParseError
 from whisk.cli.flags import GLOBAL
@@ -81,6 +82,16 @@ def _needs_host(inv: Invocation) -> bool:
     return True
 
 
+def _needs_client(inv: Invocation) -> bool:
+    """Commands whose `wsk` twin builds its HTTP client first (SetupClientConfig), so a half-configured client
+    certificate fails them before anything else. Not `property set`: there `wsk` would refuse to store a --cert
+    until a KEY exists, and the other way round."""
+    top = inv.words[1] if len(inv.words) > 1 else ""
+    if top in ("admin", "help", "serve", "sdk"):
+        return False
+    return not (top == "property" and inv.words[-1] in ("set", "unset"))
+
+
 def _global_values(inv: Invocation) -> dict[str, object]:
     """Global flag values, except where the command has a local flag of the same name (`property get --auth`)."""
     local = {f.name for f in inv.command.flags}
@@ -121,6 +132,8 @@ def main(argv: list[str], *, open_store: OpenStore | None = None) -> int:
         props = resolve(ClientSettings.from_env(), _global_values(inv))
         if _needs_host(inv):
             base_url(props.apihost)
+        if _needs_client(inv):
+            tls_context(props)
         asyncio.run(_run(inv, {"fragments": fragments, "props": props, "out": out, "open_store": open_store}))
     except CliError as exc:
         return _report(out, exc)
