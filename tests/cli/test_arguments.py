@@ -60,8 +60,12 @@ def test_prepass_errors_exit_1(argv: list[str], message: str) -> None:
 def test_missing_param_file_exits_2(tmp_path: Path) -> None:
     with pytest.raises(CliError) as caught:
         extract(["-P", str(tmp_path / "nope.json")])
-    assert caught.value.message == f"File '{tmp_path / 'nope.json'}' is not a valid file or it does not exist"
-    assert caught.value.status == 2
+    assert caught.value.message == (f"Failed to parse arguments: File '{tmp_path / 'nope.json'}' is not a valid "
+                                    "file or it does not exist")
+    assert caught.value.status == 2 and caught.value.usage
+    with pytest.raises(CliError) as caught:
+        extract(["action", "create", "a", "x.js", "-A", str(tmp_path)])      # a directory
+    assert caught.value.message.startswith(f"Failed to parse arguments: File '{tmp_path}' is not a valid file")
 
 
 @pytest.mark.parametrize("content", ["[1, 2]", "{not json", "3"])

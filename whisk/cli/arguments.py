@@ -81,7 +81,10 @@ def extract(argv: list[str]) -> Extracted:
             kind = _FILES[token]
             if len(argv) - i < 2:
                 raise _invalid(kind, f"An argument must be provided for '{token}'")
-            getattr(out, kind).append(_read(argv[i + 1]))
+            try:
+                getattr(out, kind).append(_read(argv[i + 1]))
+            except CliError as exc:                  # as `wsk`'s Execute: every pre-pass failure is wrapped
+                raise exc.within("Failed to parse arguments") from None
             i += 2
         elif token == "--":
             out.argv.extend(argv[i:])
