@@ -65,7 +65,9 @@ def test_missing_param_file_exits_2(tmp_path: Path) -> None:
     assert caught.value.status == 2 and caught.value.usage
     with pytest.raises(CliError) as caught:
         extract(["action", "create", "a", "x.js", "-A", str(tmp_path)])      # a directory
-    assert caught.value.message.startswith(f"Failed to parse arguments: File '{tmp_path}' is not a valid file")
+    assert caught.value.message == (f"Failed to parse arguments: Unable to read the file '{tmp_path}': read "
+                                    f"{tmp_path}: is a directory")
+    assert caught.value.status == 1
 
 
 @pytest.mark.parametrize("content", ["[1, 2]", "{not json", "3"])

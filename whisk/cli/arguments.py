@@ -52,8 +52,10 @@ def _fragment(key: str, value: str) -> str:
 def _read(path: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8")
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+    except (FileNotFoundError, NotADirectoryError):
         raise CliError(f"File '{path}' is not a valid file or it does not exist", USAGE, usage=True) from None
+    except IsADirectoryError:                       # Go: os.Stat succeeds, the read fails
+        raise CliError(f"Unable to read the file '{path}': read {path}: is a directory", usage=True) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CliError(f"Unable to read the file '{path}': {exc}", usage=True) from None
 

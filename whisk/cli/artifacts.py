@@ -45,8 +45,10 @@ async def read_code(path: str) -> str:
         return Path(path).read_bytes()
     try:
         data = await asyncio.to_thread(read)
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+    except (FileNotFoundError, NotADirectoryError):
         raise usage(f"File '{path}' is not a valid file or it does not exist") from None
+    except IsADirectoryError:                       # Go: os.Stat succeeds, the read fails
+        raise CliError(f"Unable to read the file '{path}': read {path}: is a directory", usage=True) from None
     except OSError as exc:
         raise CliError(f"Unable to read the file '{path}': {exc}", usage=True) from None
     if extension(path) in BINARY_EXTENSIONS:
