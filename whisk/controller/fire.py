@@ -32,7 +32,9 @@ log = structlog.get_logger(__name__)
 CLIENT_ERRORS = (Invalid, Unauthenticated, Forbidden, NotFound, Conflict, TooLarge, UnsupportedMediaType,
                  Unprocessable, Throttled)
 INTERNAL = "There was an internal server error."
-HIDDEN_HEADERS = frozenset({"timeout-access"})
+# Pekko's `request.headers` lack the entity's headers (content type, length, transfer encoding) and OpenWhisk drops
+# its internal Timeout-Access.
+HIDDEN_HEADERS = frozenset({"timeout-access", "content-type", "content-length", "transfer-encoding"})
 
 
 def inactive(rule: str, action: str) -> str:

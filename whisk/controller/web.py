@@ -35,6 +35,8 @@ NOT_READY = "Response not yet ready."
 # `terminate(Unauthorized)` in WebActions.scala: the status's default message (Pekko), not the auth rejection text.
 UNAUTHORIZED = "Authentication is possible but has failed or not yet been provided."
 REQUIRE_AUTH_HEADER = "x-require-whisk-auth"
+# Pekko models these as part of the entity, not as request headers, so OpenWhisk never passes them on.
+ENTITY_HEADERS = frozenset({"content-length", "transfer-encoding", "timeout-access"})
 DEFAULT_PACKAGE = "default"
 
 
@@ -111,10 +113,19 @@ def authorized(annotations: Parameters, request: WebRequest) -> bool:
     return False                                 # null, an object, an array: "something is not right" upstream
 
 
+def header_map(request: WebRequest) -> dict[str, str]:
+    """`__ow_headers` as Pekko hands them over: lower-case names, without the entity's framing headers (which
+    Pekko keeps in the entity), plus the entity's content type (application/octet-stream for an untyped body)."""
+    shown = {k.lower(): v for k, v in request.headers if k.lower() not in ENTITY_HEADERS}
+    if request.body and "content-type" not in shown:
+        shown["content-type"] = "application/octet-stream"
+    return shown
+
+
 def arguments(request: WebRequest, path: str, body: Any, raw: bool) -> dict[str, Any]:
     """The action's arguments (later keys win): request context, then query, then a JSON object body's fields."""
-    args: dict[str, Any] = {"__ow_method": request.method.lower(),
-                            "__ow_headers": {k.lower(): v for k, v in request.headers}, "__ow_path": path}
+    args: dict[str, Any] = {"__ow_method": request.method.lower(), "__ow_headers": header_map(request),
+                            "__ow_path": path}
     if request.user is not None:
         args["__ow_user"] = request.user.namespace
     if raw:
