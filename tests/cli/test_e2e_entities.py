@@ -258,6 +258,22 @@ async def test_verbose_prints_request_and_response(wsk: Wsk, whisk_url: str) -> 
     assert "\ntriggers\n" in ran.out                          # the table follows the trace
 
 
+async def test_verbose_request_bodies_as_wsk_prints_them(wsk: Wsk) -> None:
+    """The encoder's newline stays (a blank line after the body); bodies over 1000 bytes are cut with a notice."""
+    name = unique("verbose")
+    small = await wsk("-v", "trigger", "create", name, "-p", "a", "1")
+    assert f'Req Body\n{{"name":"{name}","parameters":[{{"key":"a","value":1}}]}}\n\nRESPONSE:\n' in small.out
+    big = await wsk("-v", "trigger", "update", name, "-p", "a", "x" * 1200)
+    assert big.code == 0
+    notice = "Body exceeds 1000 bytes and will be truncated\n"
+    assert f"Req Body\n{notice}" in big.out
+    request = big.out.split(f"Req Body\n{notice}", 1)[1].split("\n", 1)[0]
+    assert len(request) == 1003 and request.endswith("x...")
+    assert "Response body size is " in big.out and f"{notice}Response body received:\n" in big.out
+    full = await wsk("-d", "trigger", "get", name)
+    assert notice not in full.out and "x" * 1200 in full.out
+
+
 async def test_property_get_reaches_the_server(wsk: Wsk, whisk_url: str) -> None:
     assert (await wsk("property", "get", "--namespace")).out == "whisk namespace\t\tguest\n"
     everything = await wsk("property", "get")

@@ -209,8 +209,12 @@ class Api:
     # --- -v / -d -------------------------------------------------------------------------------------------------
 
     def _cut(self, text: str) -> str:
-        text = _PASSWORD.sub('"password": "******"', text)
-        return text if self.props.debug or len(text) <= _TRUNCATE else text[:_TRUNCATE] + "..."
+        """A body as `wsk -v` shows it: over 1000 bytes cut (with a notice) unless debug, passwords masked."""
+        data = text.encode()
+        if not self.props.debug and len(data) > _TRUNCATE:
+            self.out.line(f"Body exceeds {_TRUNCATE} bytes and will be truncated")
+            text = data[:_TRUNCATE].decode(errors="ignore") + "..."
+        return _PASSWORD.sub('"password": "******"', text)
 
     def _show_request(self, method: str, url: str, headers: dict[str, str], data: str | None) -> None:
         self.out.line("REQUEST:")
@@ -220,7 +224,7 @@ class Api:
         self.out.write(dumps(dict(sorted(shown.items()))))
         if data is not None:
             self.out.line("Req Body")
-            self.out.line(self._cut(data.rstrip("\n")))
+            self.out.line(self._cut(data))              # the encoder's newline, then Println's
 
     def _show_response(self, status: int, headers: dict[str, str], text: str) -> None:
         self.out.line("RESPONSE:")
@@ -229,5 +233,6 @@ class Api:
             self.out.line("Resp Headers")
             self.out.write(dumps({k: [v] for k, v in sorted(headers.items())}))
         self.out.line(f"Response body size is {len(text.encode())} bytes")
+        shown = self._cut(text)
         self.out.line("Response body received:")
-        self.out.line(self._cut(text))
+        self.out.line(shown)
