@@ -190,3 +190,30 @@ async def test_bad_query_flags(guest: aiohttp.ClientSession) -> None:
         "'maybe' is not a valid Boolean value"
     status, body = await call(guest, "GET", ns("actions", unique("q")), params={"code": "sure"})
     assert status == 400 and "'code' was malformed" in body["error"]
+
+
+async def test_invoke_query_flags_as_pekko_reads_them(guest: aiohttp.ClientSession) -> None:
+    """`blocking`/`result` go through Pekko's Boolean unmarshaller (yes/on/1 too, an empty value is the default);
+    a bad one, or a bad `timeout`, is the malformed-parameter rejection naming it (`CTL/Actions.scala`)."""
+    name = unique("flags")
+    assert (await call(guest, "PUT", ns("actions", name), {"exec": JS}))[0] == 200
+    status, body = await call(guest, "POST", ns("actions", name), {"x": 1}, params={"blocking": "yes", "result": "1"})
+    assert (status, body) == (200, {"x": 1})
+    status, body = await call(guest, "POST", ns("actions", name), {"x": 2}, params={"blocking": "ON", "result": ""})
+    assert status == 200 and body["response"]["result"] == {"x": 2}
+    status, body = await call(guest, "POST", ns("actions", name), params={"blocking": ""})
+    assert status == 202 and set(body) == {"activationId"}
+    status, body = await call(guest, "POST", ns("actions", name), params={"blocking": "maybe"})
+    assert (status, body["error"]) == (400, "The query parameter 'blocking' was malformed:\n"
+                                            "'maybe' is not a valid Boolean value")
+    for timeout in ("0", "60001", "1.5", " 5", "abc"):
+        status, body = await call(guest, "POST", ns("actions", name), params={"blocking": "true", "timeout": timeout})
+        assert (status, body["error"]) == (400, "The query parameter 'timeout' was malformed:\n"
+                                                "Timeout must be number of milliseconds up to 60000."), timeout
+    status, body = await call(guest, "POST", ns("actions", name), [1, 2])
+    assert (status, body["error"]) == (400, "The request content was malformed:\nJSON object expected")
+
+
+async def test_limits_with_a_trailing_slash(guest: aiohttp.ClientSession) -> None:
+    status, body = await call(guest, "GET", "/api/v1/namespaces/_/limits/")
+    assert status == 200 and body["concurrentInvocations"] >= 1

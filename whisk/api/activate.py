@@ -15,6 +15,7 @@ from aiohttp import web
 from whisk.api.body import UNSUPPORTED, is_json_type
 from whisk.api.keys import ACTIVATOR, APIS, ENTITIES, FIRING, IDENTITY, LAUNCHER, SETTINGS, STORE, SUBJECTS, TID, \
     WEB_ACTIONS
+from whisk.api.query import flag, wait_ms
 from whisk.api.web import web_action  # noqa: F401  (mounted by whisk/api/app.py from here)
 from whisk.controller.apigw import Apis
 from whisk.controller.fire import Firing
@@ -28,7 +29,6 @@ ACTIVATION_HEADER = "x-openwhisk-activation-id"
 _dumps = functools.partial(json.dumps, separators=(",", ":"), ensure_ascii=False)
 # Blocking outcome → HTTP status (spec §1.6): success 200, application and developer errors 502, whisk errors 500.
 BLOCKING_STATUS = (200, 502, 502, 500)
-_TRUE, _FALSE = ("true",), ("false", "")
 
 
 def reply(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -38,28 +38,6 @@ def reply(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 async def not_yet(request: web.Request) -> web.StreamResponse:
     raise BackendUnavailable("Activations are not available on this server yet.")
-
-
-def _flag(request: web.Request, name: str) -> bool:
-    value = request.query.get(name, "false").lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise Invalid(f"The request content was malformed:\nThe parameter '{name}' must be 'true' or 'false'.")
-
-
-def _wait_ms(request: web.Request, max_ms: int) -> int:
-    text = request.query.get("timeout")
-    if text is None:
-        return max_ms
-    try:
-        value = int(text)
-    except ValueError:
-        raise Invalid("Timeout must be number of milliseconds up to 60000.") from None
-    if not 0 < value <= max_ms:
-        raise Invalid(f"Timeout must be number of milliseconds up to {max_ms}.")
-    return value
 
 
 async def read_payload(request: web.Request, max_bytes: int) -> Any:
@@ -81,7 +59,7 @@ async def read_payload(request: web.Request, max_bytes: int) -> Any:
     except ValueError:
         raise Invalid("The request content was malformed:\nRequest body is not valid JSON.") from None
     if not isinstance(payload, dict):
-        raise Invalid("The request content was malformed:\nexpected a JSON object.")
+        raise Invalid("The request content was malformed:\nJSON object expected")  # spray's asJsObject
     return payload
 
 
@@ -102,13 +80,13 @@ async def invoke_action(request: web.Request) -> web.StreamResponse:
     activator.throttle(caller)                        # before the lookup, as OpenWhisk does (spec §8)
     namespace, package, name = request.match_info["namespace"], request.match_info.get("package"), \
         request.match_info["name"]
-    blocking = _flag(request, "blocking")
-    result_only = _flag(request, "result")
-    wait_ms = _wait_ms(request, settings.max_blocking_wait_ms)
+    blocking = flag(request, "blocking")
+    result_only = flag(request, "result")
+    wait = wait_ms(request, settings.max_blocking_wait_ms)
     payload = await read_payload(request, request[IDENTITY].limits.max_payload_size)
     resolved = await request.app[ENTITIES].resolve_action(request[IDENTITY], namespace, package, name)
     outcome = await request.app[LAUNCHER].start(request[IDENTITY], resolved, payload, blocking=blocking,
-                                                wait_ms=wait_ms, tid=request[TID], caller=caller)
+                                                wait_ms=wait, tid=request[TID], caller=caller)
     headers = {ACTIVATION_HEADER: outcome.activation_id}
     if outcome.record is None:
         return reply({"activationId": outcome.activation_id}, status=202, headers=headers)

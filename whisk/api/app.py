@@ -104,7 +104,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
     # Namespaces and limits.
     for path in ("/api/v1/namespaces", "/api/v1/namespaces/"):
         router.add_get(path, c.list_namespaces)
-    router.add_get(f"{NS}/limits", c.get_limits)
+    for path in (f"{NS}/limits", f"{NS}/limits/"):      # Pekko pathEndOrSingleSlash
+        router.add_get(path, c.get_limits)
     # Activations.
     for path in (f"{NS}/activations", f"{NS}/activations/"):
         router.add_get(path, c.list_activations)

@@ -29,8 +29,10 @@ def _int(text: str) -> int | None:
 
 
 def flag(request: web.Request, name: str, default: bool = False) -> bool:
+    """Pekko's `'name ? default` over its Boolean unmarshaller: true/yes/on/1, false/no/off/0 (any case); an empty
+    value is its NoContentException, which the default recovers."""
     text = request.query.get(name)
-    if text is None:
+    if not text:
         return default
     lowered = text.lower()
     if lowered in _TRUE:
@@ -38,6 +40,18 @@ def flag(request: web.Request, name: str, default: bool = False) -> bool:
     if lowered in _FALSE:
         return False
     raise malformed(name, f"'{text}' is not a valid Boolean value")
+
+
+def wait_ms(request: web.Request, max_ms: int) -> int:
+    """`timeout` of an invoke (`CTL/Actions.scala` stringToFiniteDuration): Integer.parseInt in 1..max, else
+    malformed with "Timeout must be number of milliseconds up to <max>."; absent means the maximum."""
+    text = request.query.get("timeout")
+    if text is None:
+        return max_ms
+    value = _int(text)
+    if value is None or not 0 < value <= max_ms:
+        raise malformed("timeout", f"Timeout must be number of milliseconds up to {max_ms}.")
+    return value
 
 
 def list_limit(request: web.Request, collection: str) -> int:
