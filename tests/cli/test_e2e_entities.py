@@ -253,7 +253,9 @@ async def test_verbose_prints_request_and_response(wsk: Wsk, whisk_url: str) -> 
     ran = await wsk("-v", "trigger", "list", "--limit", "1")
     assert ran.code == 0
     assert f"REQUEST:\n[GET]\t{whisk_url}/api/v1/namespaces/_/triggers?limit=1&skip=0\n" in ran.out
-    assert "Req Headers\n" in ran.out and '"Authorization": [\n        "Basic ' in ran.out
+    # headers as go-prettyjson prints them: sorted, 2-space indent
+    assert "Req Headers\n{\n  \"Authorization\": [\n    \"Basic " in ran.out
+    assert "Resp Headers\n{\n  \"" in ran.out and '  "Content-Type": [\n    "application/json' in ran.out
     assert "RESPONSE:\nGot response with code 200\n" in ran.out and "Response body received:\n[" in ran.out
     assert "\ntriggers\n" in ran.out                          # the table follows the trace
 

@@ -7,9 +7,11 @@ import io
 
 from tests.cli.support import output
 from whisk.cli.activations import strip_timestamp
+from whisk.cli.client import Api
 from whisk.cli.output import Output, dumps
 from whisk.cli.shapes import ACTION, PACKAGE, RULE, TRIGGER, activation, field_names, field_value, render
 from whisk.cli.tables import activation_rows, entity_rows, go_duration, print_entities, summary
+from whisk.cli.wskprops import Properties
 
 ACTION_REPLY = {
     "updated": 1700000000000, "publish": False, "version": "0.0.1", "name": "hello", "namespace": "guest",
@@ -162,3 +164,15 @@ def test_color_only_on_terminals() -> None:
     tty = Output(io.StringIO(), io.StringIO(), color=True)
     tty.ok(f"created action {tty.bold('x')}")
     assert tty.stdout.getvalue() == "\x1b[32mok:\x1b[0m created action \x1b[1mx\x1b[0m\n"
+
+
+def test_verbose_headers_as_go_prettyjson() -> None:
+    """`wsk -v` prints headers with go-prettyjson: sorted keys, 2-space indent, no HTML escaping; on a terminal
+    keys bold blue and strings bold green."""
+    headers = {"X-B": ["1", "2"], "Content-Type": ["a<b>&"], "Empty": []}
+    plain = Api(Properties(path="x", apihost="http://h"), output())._headers_json(headers)
+    assert plain == ('{\n  "Content-Type": [\n    "a<b>&"\n  ],\n  "Empty": [],\n'
+                     '  "X-B": [\n    "1",\n    "2"\n  ]\n}')
+    colored = Api(Properties(path="x", apihost="http://h"),
+                  Output(io.StringIO(), io.StringIO(), color=True))._headers_json({"K": ["v"]})
+    assert colored == '{\n  \x1b[34;1m"K"\x1b[0m: [\n    \x1b[32;1m"v"\x1b[0m\n  ]\n}'

@@ -23,7 +23,7 @@ from yarl import URL
 from whisk.cli.version import VERSION
 from whisk.cli.errors import NETWORK, USAGE, CliError
 from whisk.cli.names import url_segment
-from whisk.cli.output import Output, dumps
+from whisk.cli.output import Output
 from whisk.cli.wskprops import Properties, base_url
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
@@ -193,7 +193,7 @@ class Api:
                                              data=data.encode() if data is not None else None,
                                              ssl=self._ssl()) as resp:
                 text = await resp.text(errors="replace")
-                status, reply_headers = resp.status, dict(resp.headers)
+                status, reply_headers = resp.status, {k: resp.headers.getall(k) for k in resp.headers}
         except (aiohttp.ClientError, OSError) as exc:
             raise CliError(f'{call.method.capitalize()} "{url}": {transport_error(exc)}', NETWORK) from None
         if self.props.verbose:
@@ -216,22 +216,42 @@ class Api:
             text = data[:_TRUNCATE].decode(errors="ignore") + "..."
         return _PASSWORD.sub('"password": "******"', text)
 
+    def _headers_json(self, headers: dict[str, list[str]]) -> str:
+        """Headers as the Go client prints them (go-prettyjson): keys sorted, 2-space indent, and on a terminal
+        keys in bold blue and strings in bold green."""
+        def key(text: str) -> str:
+            quoted = json.dumps(text, ensure_ascii=False)
+            return f"\x1b[34;1m{quoted}\x1b[0m" if self.out.color else quoted
+
+        def string(text: str) -> str:
+            quoted = json.dumps(text, ensure_ascii=False)
+            return f"\x1b[32;1m{quoted}\x1b[0m" if self.out.color else quoted
+
+        if not headers:
+            return "{}"
+        rows = []
+        for name in sorted(headers):
+            values = headers[name]
+            inner = ",\n".join(f"    {string(v)}" for v in values)
+            rows.append(f"  {key(name)}: " + (f"[\n{inner}\n  ]" if values else "[]"))
+        return "{\n" + ",\n".join(rows) + "\n}"
+
     def _show_request(self, method: str, url: str, headers: dict[str, str], data: str | None) -> None:
         self.out.line("REQUEST:")
         self.out.line(f"[{method}]\t{url}")
         shown = {"User-Agent": [USER_AGENT], **{k: [v] for k, v in headers.items()}}
         self.out.line("Req Headers")
-        self.out.write(dumps(dict(sorted(shown.items()))))
+        self.out.line(self._headers_json(shown))
         if data is not None:
             self.out.line("Req Body")
             self.out.line(self._cut(data))              # the encoder's newline, then Println's
 
-    def _show_response(self, status: int, headers: dict[str, str], text: str) -> None:
+    def _show_response(self, status: int, headers: dict[str, list[str]], text: str) -> None:
         self.out.line("RESPONSE:")
         self.out.line(f"Got response with code {status}")
         if headers:
             self.out.line("Resp Headers")
-            self.out.write(dumps({k: [v] for k, v in sorted(headers.items())}))
+            self.out.line(self._headers_json(headers))
         self.out.line(f"Response body size is {len(text.encode())} bytes")
         shown = self._cut(text)
         self.out.line("Response body received:")
