@@ -43,6 +43,8 @@ def test_exec_kinds():
     ({"kind": "nodejs:20"}, "'code' must be a string defined in 'exec' for 'nodejs:20' actions"),
     ({"kind": "nodejs:20", "code": "x", "main": 1}, "if defined, 'main' be a string"),
     ({"kind": "blackbox"}, "'image' must be a string defined in 'exec' for 'blackbox' actions"),
+    ({"kind": "blackbox", "image": "Bad Image!"}, "could not parse image name"),
+    ({"kind": "blackbox", "image": " openwhisk/example"}, "could not parse image name"),
     ({"kind": "sequence"}, "'components' must be defined for sequence kind"),
     ({"kind": "sequence", "components": "a"}, "'components' must be an array"),
 ])

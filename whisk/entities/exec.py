@@ -125,14 +125,16 @@ def parse_exec(value: Any, resolve_kind: KindResolver) -> Exec:
     main = _main(value, kind)
     if kind == BLACKBOX:
         image = value.get("image")
-        if not isinstance(image, str) or not _IMAGE.fullmatch(image.strip()):
+        if not isinstance(image, str):
             raise Invalid(f"'image' must be a string defined in 'exec' for '{BLACKBOX}' actions")
+        if not _IMAGE.fullmatch(image):
+            raise Invalid("could not parse image name")      # ImageName.fromString
         code = value.get("code")
         if code is not None and not isinstance(code, str):
             raise Invalid(f"'code' must be a string defined in 'exec' for '{kind}' actions")
         if code is None or not code.strip():
-            return BlackboxExec(image.strip(), None, main, False)
-        return BlackboxExec(image.strip(), code, main, is_binary_code(code))
+            return BlackboxExec(image, None, main, False)
+        return BlackboxExec(image, code, main, is_binary_code(code))
     resolved = resolve_kind(kind)
     concrete = resolved if isinstance(resolved, str) else resolved.kind
     code = value.get("code")
