@@ -167,6 +167,10 @@ def test_activation_forms():
     assert "statusCode" not in trigger.summary_json()
     assert Activation.from_doc(doc) == record
     assert status_id(2) == "action_developer_error"
+    # A sequence stores the sum of its components' durations; the list (the activations view) shows end - start.
+    seq = Activation("guest", "seq", "s", new_activation_id(), 1000, 1300, ActivationResponse.success({}),
+                     duration=120)
+    assert seq.extended_json()["duration"] == 120 and seq.summary_json()["duration"] == 300
 
 
 def test_activation_ids():

@@ -153,7 +153,8 @@ class Activation:
         return out
 
     def summary_json(self) -> dict[str, Any]:
-        """A list entry without `docs`: no response, no logs; end/duration/statusCode only when ended."""
+        """A list entry without `docs`: no response, no logs; end/duration/statusCode only when ended. As the
+        activations view computes it, `duration` is end - start here (a sequence stores the sum of its parts)."""
         out: dict[str, Any] = {
             "namespace": self.namespace, "name": self.name, "version": self.version, "publish": self.publish,
             "annotations": list(self.annotations), "activationId": self.activation_id, "start": self.start,
@@ -161,7 +162,7 @@ class Activation:
         if self.cause is not None:
             out["cause"] = self.cause
         if self.end != 0:
-            out.update(end=self.end, duration=self._duration(), statusCode=self.response.status_code)
+            out.update(end=self.end, duration=self.end - self.start, statusCode=self.response.status_code)
         return out
 
     def result_json(self) -> dict[str, Any]:
