@@ -28,6 +28,10 @@ def test_command_path_skips_flags_before_and_between_words() -> None:
     (["action", "create", "a", "f.js", "-t500"], "timeout", 500),
     (["action", "create", "a", "f.js", "-t=500"], "timeout", 500),
     (["action", "create", "--kind", "python:3", "a", "f.js"], "kind", "python:3"),
+    (["action", "list", "--limit", "0x10"], "limit", 16),          # pflag ints: Go's ParseInt(s, 0, 64)
+    (["action", "list", "-l", "010"], "limit", 8),
+    (["action", "list", "-l", "1_0"], "limit", 10),
+    (["activation", "list", "--since", "-0b11"], "since", -3),
     (["action", "invoke", "a", "--blocking=false"], "blocking", False),
     (["action", "invoke", "a", "-b"], "blocking", True),
 ])
@@ -79,6 +83,11 @@ def test_same_letter_means_different_flags_per_command() -> None:
      'invalid argument "x" for "-l, --limit" flag: strconv.ParseInt: parsing "x": invalid syntax'),
     (["action", "invoke", "a", "--blocking=maybe"],
      'invalid argument "maybe" for "-b, --blocking" flag: strconv.ParseBool: parsing "maybe": invalid syntax'),
+    (["action", "list", "-l", "08"],
+     'invalid argument "08" for "-l, --limit" flag: strconv.ParseInt: parsing "08": invalid syntax'),
+    (["action", "list", "-l", "99999999999999999999"], ('invalid argument "99999999999999999999" for "-l, --limit" '
+                                                       'flag: strconv.ParseInt: parsing "99999999999999999999": '
+                                                       'value out of range')),
     (["frobnicate"], 'unknown command "frobnicate" for "whisk"'),
     (["action", "create", "a", "f.js", "--param=k"], "takes its values as separate arguments"),
 ])

@@ -9,6 +9,7 @@ the group's help, as cobra does for any command but the root.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,12 +109,30 @@ def _convert(flag: Flag, text: str, shown_as: str) -> Any:
         raise _parse_error(f'invalid argument "{text}" for "{shown_as}" flag: strconv.ParseBool: parsing '
                            f'"{text}": invalid syntax')
     if flag.kind == INT:
-        try:
-            return int(text, 10)
-        except ValueError:
+        problem, value = _go_int(text)
+        if problem:
             raise _parse_error(f'invalid argument "{text}" for "{shown_as}" flag: strconv.ParseInt: parsing '
-                               f'"{text}": invalid syntax') from None
+                               f'"{text}": {problem}')
+        return value
     return text
+
+
+_GO_INT = re.compile(r"[+-]?(?:0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|0(?:_?[0-7])*"
+                     r"|[1-9](?:_?[0-9])*)")
+
+
+def _go_int(text: str) -> tuple[str, int]:
+    """pflag's int flags: Go's strconv.ParseInt(text, 0, 64) (0x/0o/0b prefixes, a leading 0 is octal, `_`
+    between digits); returns (problem, value) with problem "" when it parses."""
+    if not _GO_INT.fullmatch(text):
+        return "invalid syntax", 0
+    digits = text.lstrip("+-").replace("_", "")
+    octal = len(digits) > 1 and digits[0] == "0" and digits[1] not in "xXoObB"
+    value = int(digits, 8) if octal else int(digits, 0)
+    value = -value if text.startswith("-") else value
+    if not -(2 ** 63) <= value < 2 ** 63:
+        return "value out of range", 0
+    return "", value
 
 
 class _Parser:
