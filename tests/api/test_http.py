@@ -140,3 +140,18 @@ async def test_namespaces_and_limits(guest: aiohttp.ClientSession) -> None:
     assert (body["minActionTimeout"], body["maxActionTimeout"]) == (100, 300000)
     status, body = await call(guest, "GET", "/api/v1/namespaces/guest/limits")
     assert status == 200
+
+
+async def test_in_flight_activations_of_the_controller(guest: aiohttp.ClientSession,
+                                                       anonymous: aiohttp.ClientSession) -> None:
+    """`GET /activation` lists [id, "ns/name@version"] per activation in flight (OpenWhisk's
+    activeActivationsByController), `/activation/count` counts them; no authentication."""
+    name = unique("slow")
+    slow = {"kind": "nodejs:default", "code": "function main() { return new Promise(r => setTimeout(() => r({}), 1500)) }"}
+    assert (await call(guest, "PUT", ns("actions", name), {"exec": slow}))[0] == 200
+    status, body = await call(guest, "POST", ns("actions", name))
+    assert status == 202
+    status, listed = await call(anonymous, "GET", "/activation")
+    assert status == 200 and [body["activationId"], f"guest/{name}@0.0.1"] in listed
+    status, count = await call(anonymous, "GET", "/activation/count")
+    assert status == 200 and isinstance(count, int) and count >= 1

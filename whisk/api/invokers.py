@@ -1,5 +1,5 @@
 """Invoker routes (spec §1.14, §6.4): on controllers, `GET /invokers`, `/invokers/healthy/count` and
-`/invokers/ready` read the balancer's supervision; on invokers, `POST /disable`, `POST /enable` and
+`/invokers/ready` read the balancer's supervision, `GET /activation` and `/activation/count` its in-flight book; on invokers, `POST /disable`, `POST /enable` and
 `GET /isEnabled` (Basic auth with Settings.admin_user / admin_password; no password configured = refused).
 
 roles.py mounts them and hands in getters for the balancer and the invoker, which exist only once the cleanup
@@ -28,6 +28,9 @@ def mount_controller(app: web.Application, balancer: Callable[[], Any]) -> None:
     app.router.add_get("/invokers", get_invokers)
     app.router.add_get("/invokers/healthy/count", get_healthy_count)
     app.router.add_get("/invokers/ready", get_ready)
+    for path in ("/activation", "/activation/"):
+        app.router.add_get(path, get_activations)
+    app.router.add_get("/activation/count", get_activation_count)
 
 
 def mount_invoker(app: web.Application, invoker: Callable[[], Any]) -> None:
@@ -59,6 +62,24 @@ async def get_ready(request: web.Request) -> web.Response:
     if total > 0 and healthy / total >= READINESS_FRACTION:
         return web.json_response({"healthy": f"{healthy}/{total}"})
     return web.json_response({"unhealthy": f"{total - healthy}/{total}"}, status=500)
+
+
+def _in_flight(request: web.Request) -> list[Any]:
+    balancer = request.app[BALANCER_GETTER]()
+    book = getattr(balancer, "book", None)
+    return book.entries() if book is not None else []
+
+
+async def get_activations(request: web.Request) -> web.Response:
+    """`GET /activation`: this controller's activations in flight, as OpenWhisk's
+    `activeActivationsByController`: [[activation id, "ns[/pkg]/name@version"], ...]."""
+    return web.json_response([[e.activation_id, e.action_path + (f"@{e.action_version}" if e.action_version else "")]
+                              for e in _in_flight(request)])
+
+
+async def get_activation_count(request: web.Request) -> web.Response:
+    """`GET /activation/count`: how many activations this controller has in flight."""
+    return web.json_response(len(_in_flight(request)))
 
 
 # -- invoker ---------------------------------------------------------------------------------------------------------

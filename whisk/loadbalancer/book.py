@@ -32,6 +32,7 @@ class Entry:
     blocking: bool
     started: float                                 # monotonic seconds at publish
     started_ms: int = 0                            # epoch milliseconds at publish
+    action_version: str = ""                       # the action's version, for GET /activation
     result: asyncio.Future[Any] | None = None      # resolves to the record (dict) or its id (str, shrunk ack)
     timer: asyncio.TimerHandle | None = None
     extra: dict[str, Any] = field(default_factory=dict)

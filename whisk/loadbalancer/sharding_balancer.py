@@ -122,7 +122,8 @@ class ShardingBalancer(Booked):
         entry = self._book.add(Entry(
             activation_id=msg.activation_id, namespace_uuid=namespace_uuid, namespace=namespace,
             action_path=msg.action_path, invoker=invoker, memory_mb=memory_mb, concurrency=concurrency,
-            blocking=msg.blocking, started=time.monotonic(), started_ms=msg.received_ms), timeout_ms)
+            blocking=msg.blocking, started=time.monotonic(), started_ms=msg.received_ms,
+            action_version=str(msg.action.get("version", ""))), timeout_ms)
         try:
             await self._bus.send(invoker_topic(invoker), msg.to_bytes())
         except BaseException:
