@@ -103,8 +103,9 @@ def summary(latencies: list[float], wall_s: float) -> dict[str, float]:
             "per_s": round(len(latencies) / wall_s, 1) if wall_s else float("nan")}
 
 
-def parser(description: str, n: int) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description)
+def parser(doc: str, n: int) -> argparse.ArgumentParser:
+    """The common options; `doc` is the benchmark's module docstring, whose first paragraph describes it."""
+    p = argparse.ArgumentParser(description=" ".join(doc.split("\n\n")[0].split()))
     p.add_argument("--n", type=int, default=n, help=f"measured calls (default {n})")
     p.add_argument("--json", metavar="FILE", help="also append the result as one JSON line to FILE")
     return p

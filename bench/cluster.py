@@ -129,7 +129,7 @@ async def home_share(api: Api, c: Cluster) -> list[dict[str, object]]:
 
 
 async def main() -> None:
-    p = parser(__doc__.splitlines()[0], 1000)
+    p = parser(__doc__, 1000)
     p.add_argument("--actions", type=int, default=100, help="distinct actions for the spread run (default 100)")
     # Tansu holds an empty fetch for this long even when a record arrives meanwhile (Kafka answers at once), so
     # each hop over the bus costs about half of it: aiokafka's default of 500 ms makes every invoke ~250 ms.

@@ -36,7 +36,7 @@ async def first_invokes(api, kind: str, n: int, tag: str, stem_cells: float) -> 
 
 
 async def main() -> None:
-    args = parser(__doc__.splitlines()[0], 20).parse_args()
+    args = parser(__doc__, 20).parse_args()
     rows = []
     for prewarm in (True, False):
         # Room for every action of the run, so that refilling the prewarmed containers never waits on eviction.

@@ -120,7 +120,7 @@ async def adapter_starts(factory: DockerContainerFactory, kind: str, n: int) -> 
 
 
 async def main() -> None:
-    p = parser(__doc__.splitlines()[0], 20)
+    p = parser(__doc__, 20)
     p.add_argument("--network", choices=("unix", "host"), default="unix")
     p.add_argument("--docker", help="a daemon's URL (unix:///...); default: start a private one")
     args = p.parse_args()

@@ -17,7 +17,7 @@ from tests.support.processes import GUEST_AUTH, basic_auth
 
 
 async def main() -> None:
-    args = parser(__doc__.splitlines()[0], 1000).parse_args()
+    args = parser(__doc__, 1000).parse_args()
     async with standalone_whisk() as api:
         await api.put_action("bench-noop", "python:3")
         await measure(lambda: api.invoke("bench-noop"), n=50, concurrency=1)

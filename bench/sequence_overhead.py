@@ -25,7 +25,7 @@ async def run_sequence(api: Api, name: str, samples: list[tuple[float, int]]) ->
 
 
 async def main() -> None:
-    args = parser(__doc__.splitlines()[0], 300).parse_args()
+    args = parser(__doc__, 300).parse_args()
     async with standalone_whisk() as api:
         components = [f"bench-step-{i}" for i in range(COMPONENTS)]
         for name in components:

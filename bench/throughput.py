@@ -12,7 +12,7 @@ from bench._harness import measure, parser, report, standalone_whisk, summary
 
 
 async def main() -> None:
-    p = parser(__doc__.splitlines()[0], 2000)
+    p = parser(__doc__, 2000)
     p.add_argument("--actions", type=int, default=100, help="distinct actions for the spread run (default 100)")
     args = p.parse_args()
     rows = []

@@ -47,7 +47,7 @@ async def end_to_end(api: Api, trigger: str) -> tuple[float, float]:
 
 
 async def main() -> None:
-    args = parser(__doc__.splitlines()[0], 200).parse_args()
+    args = parser(__doc__, 200).parse_args()
     async with standalone_whisk({"WHISK_LIMIT_FIRES_PER_MINUTE": "10000000"}) as api:
         trigger = "bench-trigger"
         async with api.session.put(f"/api/v1/namespaces/_/triggers/{trigger}?overwrite=true", json={}) as r:

@@ -49,7 +49,7 @@ async def direct_run(n: int) -> dict[str, float]:
 
 
 async def main() -> None:
-    args = parser(__doc__.splitlines()[0], 1000).parse_args()
+    args = parser(__doc__, 1000).parse_args()
     floor = await direct_run(args.n)
     async with standalone_whisk() as api:
         await api.put_action("bench-noop", "python:3")
