@@ -50,3 +50,16 @@ def test_every_setting_is_listed_for_help() -> None:
     assert len(names) == len(set(names)) and all(n.startswith("WHISK_") for n in names)
     assert {"WHISK_ROLE", "WHISK_STORE", "WHISK_BUS", "WHISK_DISCOVERY", "WHISK_CONTAINERS",
             "WHISK_LIMIT_INVOCATIONS_PER_MINUTE", "WHISK_POOL_MEMORY_MB"} <= set(names)
+
+
+def test_serve_help_shows_what_an_unset_variable_means() -> None:
+    done = subprocess.run([sys.executable, "-m", "whisk", "serve", "--help"], env={"PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0
+    shown = {line.split()[0]: line.split("default: ", 1)[1] for line in done.stdout.splitlines()
+             if line.startswith("  WHISK_")}
+    assert set(shown) == {name for name, _, _ in variables()}
+    assert shown["WHISK_PORT"] == "3233"
+    assert shown["WHISK_DATA_DIR"] == "$XDG_DATA_HOME/whisk, else ~/.local/share/whisk"
+    assert shown["WHISK_STORE"] == "sqlite://<WHISK_DATA_DIR>/whisk.db"
+    assert "''" not in shown.values()

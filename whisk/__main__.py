@@ -21,11 +21,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve_help() -> int:
-    from whisk.config import variables
+    from whisk.config import default_text, variables
     print("usage: whisk [serve]\n\nStart the whisk server in the role WHISK_ROLE names (controller | invoker |"
           " standalone).\nEvery setting is an environment variable:\n")
-    for name, _field, default in variables():
-        print(f"  {name:<40} default: {default!r}")
+    for name, _field, _default in variables():
+        print(f"  {name:<40} default: {default_text(name)}")
     return 0
 
 

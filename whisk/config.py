@@ -67,18 +67,19 @@ class Settings:
     host: str = _var("WHISK_HOST", "127.0.0.1")
     port: int = _var("WHISK_PORT", 3233, int, min=0, max=65535)
     instance: int = _var("WHISK_INSTANCE", 0, int, min=0)
-    data_dir: str = _var("WHISK_DATA_DIR", "")
-    store_url: str = _var("WHISK_STORE", "", _url("sqlite", "memory", "couchdb", "couchdbs"))
+    data_dir: str = _var("WHISK_DATA_DIR", "", shown="$XDG_DATA_HOME/whisk, else ~/.local/share/whisk")
+    store_url: str = _var("WHISK_STORE", "", _url("sqlite", "memory", "couchdb", "couchdbs"),
+                          shown="sqlite://<WHISK_DATA_DIR>/whisk.db")
     bus_url: str = _var("WHISK_BUS", "memory://", _url("memory", "kafka"))
     discovery_url: str = _var("WHISK_DISCOVERY", "local://", _url("local", "consul"))
     containers_url: str = _var("WHISK_CONTAINERS", "process://", _url("process", "docker"))
     log_format: str = _var("WHISK_LOG_FORMAT", "console", _one_of(*LOG_FORMATS))
     log_level: str = _var("WHISK_LOG_LEVEL", "info", _one_of("debug", "info", "warning", "error"))
     # The API host given to actions as __OW_API_HOST; empty = this server's own URL.
-    api_host: str = _var("WHISK_API_HOST", "")
-    # Credentials for the invoker's /enable and /disable and the controller's /disable (spec §1.14).
+    api_host: str = _var("WHISK_API_HOST", "", shown="this server's own URL")
+    # Credentials for the invoker role's /enable, /disable and /isEnabled (spec §1.14); no password = refused.
     admin_user: str = _var("WHISK_ADMIN_USER", "admin")
-    admin_password: str = _var("WHISK_ADMIN_PASSWORD", "")
+    admin_password: str = _var("WHISK_ADMIN_PASSWORD", "", shown="none: /enable and /disable are refused")
     # Throttles (spec §8; standalone defaults).
     invocations_per_minute: int = _var("WHISK_LIMIT_INVOCATIONS_PER_MINUTE", 60, int, min=0)
     concurrent_invocations: int = _var("WHISK_LIMIT_CONCURRENT_INVOCATIONS", 30, int, min=0)
@@ -116,8 +117,8 @@ class Settings:
     user_events: bool = _var("WHISK_USER_EVENTS", False, _bool)
     # Seed the well-known guest and whisk.system subjects (standalone default on).
     bootstrap_users: bool = _var("WHISK_BOOTSTRAP_USERS", True, _bool)
-    tls_cert: str = _var("WHISK_TLS_CERT", "")
-    tls_key: str = _var("WHISK_TLS_KEY", "")
+    tls_cert: str = _var("WHISK_TLS_CERT", "", shown="none: plain HTTP")
+    tls_key: str = _var("WHISK_TLS_KEY", "", shown="none: plain HTTP")
     shutdown_grace_s: float = _var("WHISK_SHUTDOWN_GRACE_S", 30.0, float, min=0)
 
     @classmethod
@@ -177,8 +178,17 @@ class Settings:
 
 
 def variables() -> list[tuple[str, str, Any]]:
-    """(variable, field, default) for every setting: the source of `whisk --help` and the README's table."""
+    """(variable, field, default) for every setting: the source of `whisk serve --help` and the README's table."""
     return [(f.metadata["env"], f.name, f.default) for f in dataclasses.fields(Settings)]
+
+
+def default_text(name: str) -> str:
+    """A setting's default as `whisk serve --help` shows it: what an unset variable means when the default is
+    worked out at start (the data dir, the store) or is empty, else the value itself."""
+    for f in dataclasses.fields(Settings):
+        if f.metadata["env"] == name:
+            return f.metadata.get("shown") or repr(f.default)
+    raise KeyError(name)
 
 
 @dataclass(frozen=True, slots=True)
