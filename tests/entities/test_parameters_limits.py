@@ -89,6 +89,9 @@ def test_namespace_overrides_are_clamped_into_system_range():
     assert body["allowedKinds"] == ["nodejs:20"] and "storeActivations" not in body
     with pytest.raises(Invalid):
         ActionLimitsPut(memory=200).check(eff)
+    # GET .../limits answers maxActionInstances = concurrentInvocations, whatever the document holds (Limits.scala)
+    body = UserLimits.from_json({"concurrentInvocations": 12, "maxActionInstances": 5}).effective(SYSTEM).to_json()
+    assert (body["concurrentInvocations"], body["maxActionInstances"]) == (12, 12)
 
 
 def test_blocked_namespace():

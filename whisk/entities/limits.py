@@ -321,7 +321,8 @@ class NamespaceLimits:
             "minActionTimeout": self.min_timeout, "maxActionTimeout": self.max_timeout,
             "minActionConcurrency": self.min_concurrency, "maxActionConcurrency": self.max_concurrency,
             "maxParameterSize": format_size(self.max_parameter_size),
-            "maxActionInstances": self.max_action_instances,
+            # CTL/Limits.scala answers the namespace's concurrentInvocations here, whatever the document says.
+            "maxActionInstances": self.concurrent_invocations,
         })
         return out
 
