@@ -63,3 +63,11 @@ def test_serve_help_shows_what_an_unset_variable_means() -> None:
     assert shown["WHISK_DATA_DIR"] == "$XDG_DATA_HOME/whisk, else ~/.local/share/whisk"
     assert shown["WHISK_STORE"] == "sqlite://<WHISK_DATA_DIR>/whisk.db"
     assert "''" not in shown.values()
+
+
+def test_serve_refuses_arguments_instead_of_ignoring_them() -> None:
+    done = subprocess.run([sys.executable, "-m", "whisk", "serve", "--port", "3000"], env={"PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("whisk: 'serve' takes no arguments, not '--port 3000'; every setting is a WHISK_*"
+                                   " environment variable ('whisk serve --help' lists them)")

@@ -14,6 +14,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args or args[0] in SERVE:
         if len(args) > 1 and args[1] in ("-h", "--help"):
             return _serve_help()
+        if len(args) > 1:       # `whisk serve --port 3000` must not start on the default port
+            print(f"whisk: 'serve' takes no arguments, not {' '.join(args[1:])!r}; every setting is a WHISK_*"
+                  " environment variable ('whisk serve --help' lists them)", file=sys.stderr)
+            return 2
         return _serve()
     from whisk.cli.main import main as cli_main
     from whisk.roles import open_store
