@@ -19,7 +19,7 @@ import aiohttp
 
 from tests.support.processes import GUEST_AUTH, basic_auth, free_port, terminate, until_ready
 
-ADMIN = aiohttp.BasicAuth("admin", "dist-admin-secret")
+ADMIN_USER, ADMIN_PASSWORD = "admin", "dist-admin-secret"
 T = TypeVar("T")
 
 # Walks up the process tree from the action's own process: the invoker that runs it is one of its ancestors.
@@ -141,7 +141,7 @@ def cluster_env(bootstrap: str, couchdb_url: str, consul_url: str) -> tuple[dict
     store = couchdb_url.replace("http://", "couchdb://", 1) + f"/{prefix}"
     return {
         "WHISK_BUS": f"kafka://{bootstrap}", "WHISK_STORE": store, "WHISK_DISCOVERY": consul_url,
-        "WHISK_ADMIN_USER": ADMIN.login, "WHISK_ADMIN_PASSWORD": ADMIN.password,
+        "WHISK_ADMIN_USER": ADMIN_USER, "WHISK_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "WHISK_LIMIT_INVOCATIONS_PER_MINUTE": "100000", "WHISK_LIMIT_CONCURRENT_INVOCATIONS": "1000",
         "WHISK_POOL_MEMORY_MB": "1024", "WHISK_SHUTDOWN_GRACE_S": "5", "WHISK_LOG_LEVEL": "info",
         # Completion-ack timeout max(60 s, action timeout) x 0.1 + 2 s = 8 s for the default 60 s timeout (spec

@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from tests.distributed.cluster import (ADMIN, ANCESTORS, SLOW, Cluster, cluster_env, guest_session, new_workdir, owned,
-                                       until)
+from tests.distributed.cluster import (ADMIN_PASSWORD, ADMIN_USER, ANCESTORS, SLOW, Cluster, cluster_env,
+                                       guest_session, new_workdir, owned, until)
 from tests.support.processes import basic_auth
 from whisk.loadbalancer.sharding import action_hash
 
@@ -174,9 +174,9 @@ async def test_disabled_invoker_goes_down_and_comes_back(cluster: Cluster, guest
             assert r.status == 401
         async with s.post(f"{inv1.url}/disable", headers=basic_auth("admin", "wrong")) as r:
             assert r.status == 401
-        async with s.post(f"{inv1.url}/disable", auth=ADMIN) as r:
+        async with s.post(f"{inv1.url}/disable", headers=basic_auth(ADMIN_USER, ADMIN_PASSWORD)) as r:
             assert r.status == 200, await r.text()
-        async with s.get(f"{inv1.url}/isEnabled", auth=ADMIN) as r:
+        async with s.get(f"{inv1.url}/isEnabled", headers=basic_auth(ADMIN_USER, ADMIN_PASSWORD)) as r:
             assert r.status == 200 and await r.json() == {"enabled": False}
         await until("invoker1 down after /disable",
                     lambda: invokers_are(cluster, {"invoker0": "up", "invoker1": "down"}), 5)
@@ -186,9 +186,9 @@ async def test_disabled_invoker_goes_down_and_comes_back(cluster: Cluster, guest
         status, body = await invoke(guest, name)
         assert status == 200 and ran_on(cluster, body) == 0, body
 
-        async with s.post(f"{inv1.url}/enable", auth=ADMIN) as r:
+        async with s.post(f"{inv1.url}/enable", headers=basic_auth(ADMIN_USER, ADMIN_PASSWORD)) as r:
             assert r.status == 200, await r.text()
-        async with s.get(f"{inv1.url}/isEnabled", auth=ADMIN) as r:
+        async with s.get(f"{inv1.url}/isEnabled", headers=basic_auth(ADMIN_USER, ADMIN_PASSWORD)) as r:
             assert await r.json() == {"enabled": True}
         await until("invoker1 up after /enable",
                     lambda: invokers_are(cluster, {"invoker0": "up", "invoker1": "up"}), 30)
