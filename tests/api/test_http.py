@@ -155,3 +155,14 @@ async def test_in_flight_activations_of_the_controller(guest: aiohttp.ClientSess
     assert status == 200 and [body["activationId"], f"guest/{name}@0.0.1"] in listed
     status, count = await call(anonymous, "GET", "/activation/count")
     assert status == 200 and isinstance(count, int) and count >= 1
+
+
+async def test_head_is_not_served_as_get(guest: aiohttp.ClientSession, anonymous: aiohttp.ClientSession) -> None:
+    """The controller runs with Pekko's transparent-head-requests = off: HEAD on a GET route is 405 (GET only)."""
+    for path in (ns("actions"), ns("packages") + "/", "/api/v1/namespaces", ns("limits"), ns("activations"),
+                 ns("actions", "x")):
+        async with guest.head(path) as r:
+            assert r.status == 405 and "HEAD" not in r.headers["Allow"], path
+    for path in ("/api/v1", "/ping", "/invokers"):
+        async with anonymous.head(path) as r:
+            assert r.status == 405, path

@@ -88,13 +88,15 @@ def make_app(settings: Settings, store: Store | None, *, manifest: Any = None) -
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
+    # No HEAD for GET routes: the controller runs with Pekko's transparent-head-requests = off, so a HEAD there is
+    # 405 (web actions accept HEAD themselves).
     # §1.14: no authentication.
-    router.add_get("/", info.controller_info)
-    router.add_get("/ping", info.ping)
-    router.add_get("/api-docs", info.info_docs)
+    router.add_get("/", info.controller_info, allow_head=False)
+    router.add_get("/ping", info.ping, allow_head=False)
+    router.add_get("/api-docs", info.info_docs, allow_head=False)
     for path in ("/api/v1", "/api/v1/"):
-        router.add_get(path, info.api_info)
-    router.add_get("/api/v1/api-docs", info.api_docs)
+        router.add_get(path, info.api_info, allow_head=False)
+    router.add_get("/api/v1/api-docs", info.api_docs, allow_head=False)
     # Web actions: every method, credentials optional (spec §1.12); the API gateway's management calls first.
     router.add_route("*", apigw.MANAGE, apigw.manage)
     # The verbs OpenWhisk's web route allows (`allowedOperations`); any other is 405, as there.
@@ -103,23 +105,23 @@ def add_routes(router: web.UrlDispatcher) -> None:
         web_resource.add_route(method, _activation_handler("web_action"))
     # Namespaces and limits.
     for path in ("/api/v1/namespaces", "/api/v1/namespaces/"):
-        router.add_get(path, c.list_namespaces)
+        router.add_get(path, c.list_namespaces, allow_head=False)
     for path in (f"{NS}/limits", f"{NS}/limits/"):      # Pekko pathEndOrSingleSlash
-        router.add_get(path, c.get_limits)
+        router.add_get(path, c.get_limits, allow_head=False)
     # Activations.
     for path in (f"{NS}/activations", f"{NS}/activations/"):
-        router.add_get(path, c.list_activations)
+        router.add_get(path, c.list_activations, allow_head=False)
     for path in (f"{NS}/activations/{{id}}", f"{NS}/activations/{{id}}/",
                  f"{NS}/activations/{{id}}/{{part:result|logs}}"):
-        router.add_get(path, c.get_activation)
+        router.add_get(path, c.get_activation, allow_head=False)
     # Actions inside packages: GET .../actions/{pkg}/ lists them; the rest address one action.
-    router.add_get(f"{NS}/{{collection:actions}}/{{package}}/", c.list_package_actions)
+    router.add_get(f"{NS}/{{collection:actions}}/{{package}}/", c.list_package_actions, allow_head=False)
     packaged = router.add_resource(f"{NS}/{{collection:actions}}/{{package}}/{{name}}")
     _entity_routes(packaged, "actions")
     # The four entity collections.
     for collection, methods in ENTITY_METHODS.items():
         for path in (f"{NS}/{{collection:{collection}}}", f"{NS}/{{collection:{collection}}}/"):
-            router.add_get(path, c.list_entities)
+            router.add_get(path, c.list_entities, allow_head=False)
         _entity_routes(router.add_resource(f"{NS}/{{collection:{collection}}}/{{name}}"), collection)
     # Routes made by `wsk api create` (APIGW.md), under /api/<tenant uuid>/: last, so /api/v1 always wins.
     router.add_route("*", apigw.ROUTE, apigw.serve_route)

@@ -25,12 +25,12 @@ READINESS_FRACTION = 1.0          # OpenWhisk's whisk.loadbalancer.invoker-readi
 
 def mount_controller(app: web.Application, balancer: Callable[[], Any]) -> None:
     app[BALANCER_GETTER] = balancer
-    app.router.add_get("/invokers", get_invokers)
-    app.router.add_get("/invokers/healthy/count", get_healthy_count)
-    app.router.add_get("/invokers/ready", get_ready)
+    app.router.add_get("/invokers", get_invokers, allow_head=False)
+    app.router.add_get("/invokers/healthy/count", get_healthy_count, allow_head=False)
+    app.router.add_get("/invokers/ready", get_ready, allow_head=False)
     for path in ("/activation", "/activation/"):
-        app.router.add_get(path, get_activations)
-    app.router.add_get("/activation/count", get_activation_count)
+        app.router.add_get(path, get_activations, allow_head=False)
+    app.router.add_get("/activation/count", get_activation_count, allow_head=False)
 
 
 def mount_invoker(app: web.Application, invoker: Callable[[], Any]) -> None:
