@@ -24,6 +24,7 @@ async def start(data_dir: str, port: int) -> asyncio.subprocess.Process:
 
 
 async def test_killed_platform_closes_in_flight_activations_on_restart() -> None:
+    """A primitive action and a sequence (whose record the controller itself writes) both in flight at the kill."""
     data_dir = tempfile.mkdtemp(prefix="whisk-restart-")
     port = free_port()
     uuid, key = GUEST_AUTH.split(":")
@@ -35,25 +36,36 @@ async def test_killed_platform_closes_in_flight_activations_on_restart() -> None
             code = "import time\ndef main(a):\n    time.sleep(60)\n    return {}\n"
             async with s.put("/api/v1/namespaces/_/actions/sleepy", json={"exec": {"kind": "python:3", "code": code}}) as r:
                 assert r.status == 200, await r.text()
-            async with s.post("/api/v1/namespaces/_/actions/sleepy") as r:
-                assert r.status == 202
-                activation_id = (await r.json())["activationId"]
+            async with s.put("/api/v1/namespaces/_/actions/sleepy-seq",
+                             json={"exec": {"kind": "sequence", "components": ["/guest/sleepy"]}}) as r:
+                assert r.status == 200, await r.text()
+            ids = []
+            for name in ("sleepy", "sleepy-seq"):
+                async with s.post(f"/api/v1/namespaces/_/actions/{name}") as r:
+                    assert r.status == 202
+                    ids.append((await r.json())["activationId"])
+            while True:                         # the controller has begun the sequence
+                async with s.get(f"/api/v1/namespaces/_/activations/{ids[1]}") as r:
+                    if r.status == 202:         # "running": the controller holds it
+                        break
+                await asyncio.sleep(0.05)
     finally:
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
     proc = await start(data_dir, port)
     try:
         async with aiohttp.ClientSession(base_url=url, headers=auth) as s:
-            deadline = time.monotonic() + 20
-            while True:
-                async with s.get(f"/api/v1/namespaces/_/activations/{activation_id}") as r:
-                    body = await r.json()
-                if r.status == 200 and body.get("end"):
-                    break
-                assert time.monotonic() < deadline, body
-                await asyncio.sleep(0.1)
-            assert body["response"]["status"] == "whisk internal error"
-            assert "restarted" in body["response"]["result"]["error"]
+            for activation_id in ids:
+                deadline = time.monotonic() + 20
+                while True:
+                    async with s.get(f"/api/v1/namespaces/_/activations/{activation_id}") as r:
+                        body = await r.json()
+                    if r.status == 200 and body.get("end"):
+                        break
+                    assert time.monotonic() < deadline, body
+                    await asyncio.sleep(0.1)
+                assert body["response"]["status"] == "whisk internal error"
+                assert "restarted" in body["response"]["result"]["error"]
     finally:
         await terminate(proc)
 

@@ -122,6 +122,20 @@ class Activator:
         self._journal.open()
         return closed
 
+    def opened(self, accepted: Accepted) -> None:
+        """An activation the controller runs itself (a sequence or composition) began: journal it, so that a crash
+        before its record is stored still leaves one after the restart."""
+        self._journal.accepted(accepted.activation_id, accepted.namespace, accepted.subject, accepted.path,
+                               accepted.version, accepted.binding)
+
+    def closed(self, activation_id: str) -> None:
+        self._journal.completed(activation_id)
+
+    async def abandoned(self, accepted: Accepted, error: str) -> None:
+        """A controller-run activation failed without a record of its own: store a whisk-error one."""
+        await self._close_unrecorded(accepted, error)
+        self._journal.completed(accepted.activation_id)
+
     async def _close_unrecorded(self, accepted: Accepted, error: str) -> bool:
         """Store a whisk-error record for an activation that has none (every accepted activation ends with one)."""
         namespace, activation_id = accepted.namespace, accepted.activation_id

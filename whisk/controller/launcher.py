@@ -11,7 +11,8 @@ for them on shutdown.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,13 +23,15 @@ from whisk.controller import conductor, sequence
 from whisk.controller.composition import Run, Step, caller_for, is_conductor, is_sequence
 from whisk.controller.conductor import Accounting
 from whisk.controller.entities import Entities, ResolvedAction
-from whisk.controller.invoke import RESERVED, Activator, Caller, Outcome, new_activation_id, now_ms
+from whisk.controller.invoke import RESERVED, Accepted, Activator, Caller, Outcome, new_activation_id, now_ms
 from whisk.entities.action import FINAL
 from whisk.entities.errors import BackendUnavailable, Invalid, WhiskError
 from whisk.entities.identity import Identity
 from whisk.store.base import Store
 
 log = structlog.get_logger(__name__)
+
+INTERRUPTED = "The composition was interrupted by an internal error before it completed."
 
 # A component's blocking wait: its own time limit plus a minute (OpenWhisk's `timeout + 1.minute`).
 COMPONENT_GRACE_MS = 60_000
@@ -116,21 +119,36 @@ class Launcher:
                        activation_id: str | None = None) -> tuple[dict[str, Any], int]:
         """Run a sequence to its end; (its record, the atomic actions run so far in the whole tree)."""
         activation_id = activation_id or new_activation_id()
-        self._running[activation_id] = Running(run.identity.namespace, resolved.path, now_ms())
-        try:
+        async with self._tracked(run, resolved, activation_id):
             return await sequence.run(self, run, resolved, payload, activation_id=activation_id, cause=cause,
                                       count=count)
-        finally:
-            del self._running[activation_id]
 
     async def composition(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str | None,
                           accounting: Accounting | None, activation_id: str | None = None) -> dict[str, Any]:
         """Run a conductor action's composition to its end; its record."""
         activation_id = activation_id or new_activation_id()
-        self._running[activation_id] = Running(run.identity.namespace, resolved.path, now_ms())
-        try:
+        async with self._tracked(run, resolved, activation_id):
             return await conductor.run(self, run, resolved, payload, activation_id=activation_id, cause=cause,
                                        accounting=accounting)
+
+    @asynccontextmanager
+    async def _tracked(self, run: Run, resolved: ResolvedAction, activation_id: str) -> AsyncIterator[None]:
+        """A sequence or composition in progress: listed as running, and journaled until its record is stored, so
+        that neither a crash nor a failure of its own leaves its activation id without a record."""
+        self._running[activation_id] = Running(run.identity.namespace, resolved.path, now_ms())
+        accepted = Accepted(run.caller.namespace, activation_id, run.caller.subject, resolved.path,
+                            str(resolved.action.version), resolved.binding)
+        self.activator.opened(accepted)
+        try:
+            yield
+        except asyncio.CancelledError:
+            raise                       # a stop past its grace: the journal entry stays open for the restart
+        except Exception as exc:
+            log.error("launcher.composition.failed", activation_id=activation_id, error=repr(exc))
+            await self.activator.abandoned(accepted, INTERRUPTED)
+            raise
+        else:
+            self.activator.closed(activation_id)
         finally:
             del self._running[activation_id]
 
