@@ -21,6 +21,7 @@ import structlog
 from aiohttp import web
 
 from whisk import metrics
+from whisk.api.errors import REQUEST_LINE_LIMIT
 from whisk.api.keys import ACTIVATOR, STORE
 from whisk.config import ConfigError, Settings
 from whisk.containerpool.base import ContainerFactory
@@ -297,7 +298,8 @@ async def serve(settings: Settings) -> None:
     structlog.contextvars.bind_contextvars(role=settings.role, instance=settings.instance)
     _watch_children_with_pidfds()
     app = build_app(settings)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_grace_s)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_grace_s,
+                           max_line_size=REQUEST_LINE_LIMIT)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, ssl_context=_ssl_context(settings),
                        reuse_address=True, backlog=1024)

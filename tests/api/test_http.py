@@ -166,3 +166,11 @@ async def test_head_is_not_served_as_get(guest: aiohttp.ClientSession, anonymous
     for path in ("/api/v1", "/ping", "/invokers"):
         async with anonymous.head(path) as r:
             assert r.status == 405, path
+
+
+async def test_uri_longer_than_8k_is_414(guest: aiohttp.ClientSession) -> None:
+    """max-uri-length = 8k (controller application.conf): Pekko's parse error, plain text, before any route."""
+    status, body = await call(guest, "GET", ns("actions"), params={"x": "a" * 9000})
+    assert (status, body) == (414, "URI length exceeds the configured limit of 8192 characters")
+    status, body = await call(guest, "GET", ns("actions"), params={"x": "a" * 8000})
+    assert status == 200 and isinstance(body, list)

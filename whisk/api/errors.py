@@ -33,6 +33,10 @@ TEXT = {
     500: "There was an internal server error.",
 }
 REALM = 'Basic realm="OpenWhisk secure realm"'
+# The controller's `pekko.http.server.parsing.max-uri-length = 8k`: a longer request target is Pekko's parse error,
+# 414 in plain text before any route (the server reads request lines up to REQUEST_LINE_LIMIT so it gets here).
+MAX_URI_LENGTH = 8192
+REQUEST_LINE_LIMIT = 64 * 1024
 REQUEST_ID = "X-Request-ID"
 
 
@@ -54,6 +58,9 @@ def error_response(request: web.Request, status: int, message: str, headers: dic
 @web.middleware
 async def transaction_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
     """X-Request-ID is the transaction id unless it starts with "sid_" (system ids); always echoed back."""
+    if len(request.raw_path) > MAX_URI_LENGTH:
+        return web.Response(status=414, reason="URI Too Long",
+                            text=f"URI length exceeds the configured limit of {MAX_URI_LENGTH} characters")
     given = request.headers.get(REQUEST_ID)
     tid = given if given and not given.startswith("sid_") else new_tid()
     request[TID] = tid
