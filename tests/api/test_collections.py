@@ -185,3 +185,23 @@ async def test_packages_bindings_and_force_delete(guest: aiohttp.ClientSession) 
     assert (await call(guest, "GET", ns("actions", f"{pkg}/{action}")))[0] == 404
     status, body = await call(guest, "GET", ns("packages", pkg))
     assert (status, body["error"]) == (404, f"The requested resource 'guest/{pkg}' does not exist.")
+
+
+async def test_limits_entity_routes(guest: aiohttp.ClientSession) -> None:
+    """CTL/Limits.scala: an entity segment under limits fails validation on GET (400), other verbs are 405."""
+    for path in ("/api/v1/namespaces/_/limits/limitsEntity", "/api/v1/namespaces/_/limits/a/b"):
+        status, body = await call(guest, "GET", path)
+        assert (status, body["error"]) == (400, "Inner entity level routes for limits are not yet implemented.")
+    for method in ("PUT", "POST", "DELETE"):
+        status, body = await call(guest, method, "/api/v1/namespaces/_/limits/limitsEntity")
+        assert (status, body["error"]) == (405, "HTTP method not allowed, supported methods: GET"), method
+
+
+async def test_other_verbs_on_package_action_list_are_404(guest: aiohttp.ClientSession) -> None:
+    """PackageActionsApiTests 'reject invalid verb on get package actions': DELETE .../actions/{pkg}/ is 404."""
+    package = unique("pkg")
+    assert (await call(guest, "PUT", ns("packages", package), {}))[0] == 200
+    for method in ("DELETE", "PUT", "POST"):
+        status, body = await call(guest, method, ns("actions", package) + "/")
+        assert (status, body["error"]) == (404, "The requested resource could not be found."), method
+    assert (await call(guest, "GET", ns("actions", package) + "/")) == (200, [])

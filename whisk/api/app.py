@@ -108,6 +108,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
         router.add_get(path, c.list_namespaces, allow_head=False)
     for path in (f"{NS}/limits", f"{NS}/limits/"):      # Pekko pathEndOrSingleSlash
         router.add_get(path, c.get_limits, allow_head=False)
+    router.add_get(f"{NS}/limits/{{entity:.+}}", c.get_limits_entity, allow_head=False)   # 400; other verbs 405
     # Activations.
     for path in (f"{NS}/activations", f"{NS}/activations/"):
         router.add_get(path, c.list_activations, allow_head=False)
@@ -115,7 +116,10 @@ def add_routes(router: web.UrlDispatcher) -> None:
                  f"{NS}/activations/{{id}}/{{part:result|logs}}"):
         router.add_get(path, c.get_activation, allow_head=False)
     # Actions inside packages: GET .../actions/{pkg}/ lists them; the rest address one action.
-    router.add_get(f"{NS}/{{collection:actions}}/{{package}}/", c.list_package_actions, allow_head=False)
+    package_list = router.add_resource(f"{NS}/{{collection:actions}}/{{package}}/")
+    package_list.add_route("GET", c.list_package_actions)
+    for method in ("PUT", "DELETE", "POST"):
+        package_list.add_route(method, c.package_path_other_method)
     packaged = router.add_resource(f"{NS}/{{collection:actions}}/{{package}}/{{name}}")
     _entity_routes(packaged, "actions")
     # The four entity collections.

@@ -66,6 +66,14 @@ async def list_package_actions(request: web.Request) -> web.Response:
     return reply(await entities.actions.list_package(identity, namespace, package, skip, limit, count))
 
 
+async def package_path_other_method(request: web.Request) -> web.Response:
+    """PUT/DELETE/POST on .../actions/{pkg}/: OpenWhisk's entity route took the method (which cancels the
+    method rejections) and then matched no path, so this is a 404, not a 405 (PackageActionsApiTests)."""
+    _context(request)
+    EntityName(request.match_info["package"])
+    raise web.HTTPNotFound()
+
+
 async def get_entity(request: web.Request) -> web.Response:
     entities, identity, path, name = _address(request)
     collection = _collection(request, entities)
@@ -103,6 +111,12 @@ async def list_namespaces(request: web.Request) -> web.Response:
 
 async def get_limits(request: web.Request) -> web.Response:
     return reply(await request.app[ENTITIES].limits(request[IDENTITY], request.match_info["namespace"]))
+
+
+async def get_limits_entity(request: web.Request) -> web.Response:
+    """GET .../limits/{anything}: CTL/Limits.scala validates every entity segment to false."""
+    request.app[ENTITIES].namespace(request[IDENTITY], request.match_info["namespace"])
+    raise Invalid("Inner entity level routes for limits are not yet implemented.")
 
 
 # --- activations ---------------------------------------------------------------------------------------------------
