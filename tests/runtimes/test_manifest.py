@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from whisk.entities.errors import Invalid
-from whisk.runtimes.manifest import ManifestError, load_manifest
+from whisk.runtimes.manifest import ManifestError, Reactive, StemCell, load_manifest
 
 UNSUPPORTED = ("The specified runtime '{}' is not supported by this platform. "
                "Valid values are: 'blackbox', 'nodejs:20', 'python:3.11', 'sequence'.")
@@ -37,6 +37,8 @@ def test_the_shipped_runtimes() -> None:
     assert [(r.kind, r.prewarm_count, r.prewarm_memory_mb) for r in manifest.prewarm()] == [
         ("nodejs:20", 1, 256), ("python:3.11", 1, 256)]
     assert [r.kind for r in manifest.runtimes()] == ["nodejs:20", "python:3.11"]
+    reactive = Reactive(min_count=1, max_count=4, ttl_s=120.0, threshold=1, increment=1)    # upstream's default
+    assert [r.stem_cells for r in manifest.prewarm()] == [(StemCell(1, 256, reactive),)] * 2
 
 
 def test_blackbox_is_always_accepted() -> None:
@@ -73,7 +75,8 @@ def test_openwhisk_manifest_shapes_and_deprecated_kinds(tmp_path: Path) -> None:
          "stemCells": [{"count": 3, "memory": "128 MB"}]},
         {"kind": "nodejs:20", "default": True, "requireMain": True,
          "image": {"prefix": "openwhisk", "name": "action-nodejs-v20", "tag": "nightly"},
-         "stemCells": [{"initialCount": 2, "memory": "1 GB", "reactive": {"minCount": 1, "maxCount": 4}}]},
+         "stemCells": [{"initialCount": 2, "memory": "1 GB", "reactive": {
+             "minCount": 1, "maxCount": 4, "ttl": "90 s", "threshold": 2, "increment": 1}}]},
     ]})
     manifest = load_manifest(path)
     with pytest.raises(Invalid) as caught:
@@ -84,6 +87,8 @@ def test_openwhisk_manifest_shapes_and_deprecated_kinds(tmp_path: Path) -> None:
     assert (node.kind, node.image, node.requires_main, node.prewarm_count, node.prewarm_memory_mb) == (
         "nodejs:20", "openwhisk/action-nodejs-v20:nightly", True, 2, 1024)
     assert [r.kind for r in manifest.prewarm()] == ["nodejs:20"]           # no stem cells of a deprecated kind
+    assert node.stem_cells == (StemCell(2, 1024, Reactive(min_count=1, max_count=4, ttl_s=90.0, threshold=2,
+                                                          increment=1)),)
     assert manifest.info()["nodejs"][0] == {"kind": "nodejs:18", "image": "openwhisk/action-nodejs-v18:latest",
                                             "deprecated": True, "default": False, "attached": True,
                                             "requireMain": False}
@@ -105,6 +110,60 @@ def test_a_family_of_one_needs_no_default_flag(tmp_path: Path) -> None:
 def test_malformed_manifests_are_refused(tmp_path: Path, runtimes: dict, message: str) -> None:
     with pytest.raises(ManifestError, match=message):
         load_manifest(_write(tmp_path, runtimes))
+
+
+REACTIVE = {"minCount": 1, "maxCount": 4, "ttl": "2 minutes", "threshold": 1, "increment": 1}
+
+
+@pytest.mark.parametrize(("ttl", "seconds"), [
+    ("2 minutes", 120.0), ("1 minute", 60.0), ("90s", 90.0), ("30 seconds", 30.0), ("1.5 h", 5400.0),
+    ("1 day", 86400.0), ("500 ms", 0.5), ("2 mins", 120.0),
+])
+def test_reactive_stem_cell_ttls_read_as_scala_durations(tmp_path: Path, ttl: str, seconds: float) -> None:
+    cell = {"count": 1, "memory": 128, "reactive": REACTIVE | {"ttl": ttl}}
+    (runtime,) = load_manifest(_write(tmp_path, {"go": [{"kind": "go:1", "stemCells": [cell]}]})).prewarm()
+    assert runtime.stem_cells[0].reactive.ttl_s == seconds
+
+
+def test_stem_cells_of_several_memories(tmp_path: Path) -> None:
+    cells = [{"count": 1, "memory": "128 MB"}, {"count": 2, "memory": "512 MB", "reactive": REACTIVE}]
+    (runtime,) = load_manifest(_write(tmp_path, {"go": [{"kind": "go:1", "stemCells": cells}]})).prewarm()
+    assert [(c.count, c.memory_mb, c.reactive is not None) for c in runtime.stem_cells] == [
+        (1, 128, False), (2, 512, True)]
+    assert (runtime.prewarm_count, runtime.prewarm_memory_mb) == (3, 128)
+
+
+@pytest.mark.parametrize(("cell", "message"), [
+    ({"memory": "256 MB"}, "go:1: a stem cell needs both initialCount and memory"),
+    ({"count": 1}, "go:1: a stem cell needs both initialCount and memory"),
+    ({"count": 0, "memory": 256}, "go:1: stem cell initialCount must be positive"),
+    ({"count": "2", "memory": 256}, "go:1: stem cell initialCount '2' is not an integer"),
+    ({"count": 1, "memory": 256, "reactive": 4}, "go:1: stem cell reactive is not an object of minCount, "),
+    ({"count": 1, "memory": 256, "reactive": {"minCount": 1, "maxCount": 4}},
+     "go:1: stem cell reactive misses ttl, threshold, increment"),
+    ({"count": 1, "memory": 256, "reactive": REACTIVE | {"minCount": 5}},
+     "minCount must be be greater than 0 and less than or equal to maxCount"),
+    ({"count": 1, "memory": 256, "reactive": REACTIVE | {"minCount": -1}}, "minCount must be be greater"),
+    ({"count": 1, "memory": 256, "reactive": REACTIVE | {"minCount": 0, "maxCount": 0}},
+     "maxCount must be positive"),
+    ({"count": 1, "memory": 256, "reactive": REACTIVE | {"ttl": "0 s"}}, "ttl must be positive"),
+    ({"count": 1, "memory": 256, "reactive": REACTIVE | {"ttl": 120}}, "ttl 120 is not a duration such as"),
+    ({"count": 1, "memory": 256, "reactive": REACTIVE | {"ttl": "2 fortnights"}}, "'2 fortnights' is not a dur"),
+    ({"count": 1, "memory": 256, "reactive": REACTIVE | {"threshold": 0}}, "threshold must be positive"),
+    ({"count": 1, "memory": 256, "reactive": REACTIVE | {"increment": 5}},
+     "increment must be positive and less than or equal to maxCount"),
+    ({"count": 1, "memory": 256, "reactive": REACTIVE | {"maxCount": True}}, "maxCount True is not an integer"),
+])
+def test_bad_stem_cells_are_refused_with_the_reason(tmp_path: Path, cell: dict, message: str) -> None:
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(_write(tmp_path, {"go": [{"kind": "go:1", "stemCells": [cell]}]}))
+    assert message in str(caught.value)
+
+
+def test_two_stem_cells_of_one_memory_are_refused(tmp_path: Path) -> None:
+    cells = [{"count": 1, "memory": "256 MB"}, {"count": 1, "memory": 256}]
+    with pytest.raises(ManifestError, match="go:1: two stem cells of the same memory"):
+        load_manifest(_write(tmp_path, {"go": [{"kind": "go:1", "stemCells": cells}]}))
 
 
 def test_unreadable_manifest(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The runtime manifest: which action kinds exist, and the image, command and prewarm count of each.
+"""The runtime manifest: which action kinds exist, and the image, command and stem cells (prewarms) of each.
 
 `runtimes.json` beside this module is the one place to add a kind (spec §2.3, §7.1; OpenWhisk's
 `ansible/files/runtimes.json` and `E/ExecManifest.scala`). Kinds are compared lower-cased and trimmed;
@@ -24,10 +24,34 @@ SEQUENCE = "sequence"
 _DEFAULT_KIND = re.compile(r"([a-z0-9]+):default")
 _MEMORY = re.compile(r"\s*(\d+)\s*(b|k|kb|m|mb|g|gb)?\s*", re.IGNORECASE)
 _MB_PER_UNIT = {"b": 1 / (1 << 20), "k": 1 / 1024, "kb": 1 / 1024, "m": 1, "mb": 1, "g": 1024, "gb": 1024}
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*", re.IGNORECASE)
+_SECONDS_PER_UNIT = {  # the labels of Scala's Duration(String), which OpenWhisk reads a stem cell's ttl with
+    **dict.fromkeys(("d", "day", "days"), 86400.0), **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600.0),
+    **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60.0),
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1.0),
+    **dict.fromkeys(("ms", "milli", "millis", "millisecond", "milliseconds"), 0.001)}
 
 
 class ManifestError(ValueError):
     """runtimes.json is malformed; the message names the entry."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reactive:
+    """A stem cell's reactive prewarming (OpenWhisk's ReactivePrewarmingConfig, spec §7.1): between `min_count`
+    and `max_count` prewarms, `increment` more per `threshold` cold starts since the last check, each kept `ttl_s`."""
+    min_count: int
+    max_count: int
+    ttl_s: float
+    threshold: int
+    increment: int
+
+
+@dataclass(frozen=True, slots=True)
+class StemCell:
+    count: int                      # initialCount: prewarms started with the pool
+    memory_mb: int
+    reactive: Reactive | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +63,21 @@ class Runtime:
     default: bool
     deprecated: bool
     requires_main: bool
-    prewarm_count: int
-    prewarm_memory_mb: int
+    stem_cells: tuple[StemCell, ...] = ()
     attached: bool = True           # code stored as an attachment (OpenWhisk's "attached" in GET /)
+
+    @property
+    def prewarm_count(self) -> int:
+        return sum(c.count for c in self.stem_cells)
+
+    @property
+    def prewarm_memory_mb(self) -> int:
+        """The memory of the first stem cell; 0 without any."""
+        return self.stem_cells[0].memory_mb if self.stem_cells else 0
 
 
 BLACKBOX_RUNTIME = Runtime(kind=BLACKBOX, family=BLACKBOX, image="", command=(), default=False, deprecated=False,
-                           requires_main=False, prewarm_count=0, prewarm_memory_mb=0, attached=False)
+                           requires_main=False, attached=False)
 
 
 class Manifest:
@@ -116,9 +148,9 @@ def _runtime(family: str, entry: Mapping[str, Any]) -> Runtime:
     kind = str(entry["kind"]).strip().lower()
     if not kind.startswith(f"{family}:"):
         raise ManifestError(f"kind {kind!r} is not of the family {family!r}")
-    cells = entry.get("stemCells") or []
-    count = sum(int(c.get("initialCount", c.get("count", 0))) for c in cells)
-    memory = _memory_mb(cells[0]["memory"]) if cells else 0
+    cells = tuple(_stem_cell(kind, c) for c in entry.get("stemCells") or [])
+    if len({c.memory_mb for c in cells}) != len(cells):
+        raise ManifestError(f"{kind}: two stem cells of the same memory")
     image = entry.get("image", "")
     if isinstance(image, Mapping):          # OpenWhisk's {prefix, name, tag} form
         image = "/".join(p for p in (image.get("prefix"), image["name"]) if p) + f":{image.get('tag') or 'latest'}"
@@ -126,8 +158,55 @@ def _runtime(family: str, entry: Mapping[str, Any]) -> Runtime:
                     for a in entry.get("command", []))
     return Runtime(kind=kind, family=family, image=str(image), command=command,
                    default=bool(entry.get("default", False)), deprecated=bool(entry.get("deprecated", False)),
-                   requires_main=bool(entry.get("requireMain", False)), prewarm_count=count,
-                   prewarm_memory_mb=memory, attached=bool(entry.get("attached", True)))
+                   requires_main=bool(entry.get("requireMain", False)), stem_cells=cells,
+                   attached=bool(entry.get("attached", True)))
+
+
+def _stem_cell(kind: str, cell: Mapping[str, Any]) -> StemCell:
+    """OpenWhisk's StemCell: `initialCount` (or `count`) and `memory` both required, `reactive` optional."""
+    count = cell.get("initialCount", cell.get("count"))
+    if count is None or "memory" not in cell:
+        raise ManifestError(f"{kind}: a stem cell needs both initialCount and memory")
+    if _count(kind, "initialCount", count) <= 0:
+        raise ManifestError(f"{kind}: stem cell initialCount must be positive")
+    reactive = cell.get("reactive")
+    return StemCell(count, _memory_mb(cell["memory"]), None if reactive is None else _reactive(kind, reactive))
+
+
+def _reactive(kind: str, given: Any) -> Reactive:
+    """OpenWhisk's ReactivePrewarmingConfig: all five fields required, with its checks and messages."""
+    fields = ("minCount", "maxCount", "ttl", "threshold", "increment")
+    if not isinstance(given, Mapping):
+        raise ManifestError(f"{kind}: stem cell reactive is not an object of {', '.join(fields)}")
+    if missing := [f for f in fields if f not in given]:
+        raise ManifestError(f"{kind}: stem cell reactive misses {', '.join(missing)}")
+    minimum, maximum, threshold, increment = (_count(kind, f, given[f])
+                                              for f in ("minCount", "maxCount", "threshold", "increment"))
+    ttl_s = _duration_s(kind, given["ttl"])
+    checks = {  # OpenWhisk's requirements and messages ("be be" sic)
+        "minCount must be be greater than 0 and less than or equal to maxCount": 0 <= minimum <= maximum,
+        "maxCount must be positive": maximum > 0,
+        "ttl must be positive": ttl_s >= 0.001,
+        "threshold must be positive": threshold > 0,
+        "increment must be positive and less than or equal to maxCount": 0 < increment <= maximum}
+    for message, ok in checks.items():
+        if not ok:
+            raise ManifestError(f"{kind}: stem cell reactive: {message}")
+    return Reactive(minimum, maximum, ttl_s, threshold, increment)
+
+
+def _count(kind: str, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ManifestError(f"{kind}: stem cell {name} {value!r} is not an integer")
+    return value
+
+
+def _duration_s(kind: str, value: Any) -> float:
+    """A ttl as OpenWhisk writes it ("2 minutes", "90 s", "500ms"), in seconds."""
+    match = _DURATION.fullmatch(value) if isinstance(value, str) else None
+    if not match or match.group(2).lower() not in _SECONDS_PER_UNIT:
+        raise ManifestError(f"{kind}: stem cell reactive ttl {value!r} is not a duration such as '2 minutes'")
+    return float(match.group(1)) * _SECONDS_PER_UNIT[match.group(2).lower()]
 
 
 def _memory_mb(value: Any) -> int:
