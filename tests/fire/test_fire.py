@@ -58,8 +58,8 @@ async def test_missing_trigger_is_404_and_bad_payloads_are_400(guest: aiohttp.Cl
     for target in (trigger, unique("nope")):
         status, body, _ = await fire(guest, target, data=b'{"a": 1}',
                                      headers={"Content-Type": "application/x-www-form-urlencoded"})
-        assert (status, body["error"]) == (415, ("The request's Content-Type is not supported. Expected:\n"
-                                                 "application/json"))
+        assert (status, body["error"]) == (415, ("The request's Content-Type [application/x-www-form-urlencoded] "
+                                                 "is not supported. Expected:\napplication/json"))
 
 
 async def test_fire_runs_each_active_rule_and_logs_every_rule(guest: aiohttp.ClientSession) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from whisk.api.body import UNSUPPORTED, is_json_type
+from whisk.api.body import check_json_type
 from whisk.api.keys import ACTIVATOR, APIS, ENTITIES, FIRING, IDENTITY, LAUNCHER, SETTINGS, STORE, SUBJECTS, TID, \
     WEB_ACTIONS
 from whisk.api.query import flag, wait_ms
@@ -23,7 +23,7 @@ from whisk.controller.invoke import Activator, Caller
 from whisk.controller.launcher import Launcher
 from whisk.controller.web import WebActions
 from whisk.entities.activation import Activation
-from whisk.entities.errors import BackendUnavailable, Invalid, TooLarge, UnsupportedMediaType
+from whisk.entities.errors import BackendUnavailable, Invalid, TooLarge
 
 ACTIVATION_HEADER = "x-openwhisk-activation-id"
 _dumps = functools.partial(json.dumps, separators=(",", ":"), ensure_ascii=False)
@@ -51,9 +51,8 @@ async def read_payload(request: web.Request, max_bytes: int) -> Any:
         raise TooLarge(f"Request larger than allowed: {len(raw)} > {max_bytes} bytes.")
     if not raw.strip():
         return None
-    if "Content-Type" in request.headers and not is_json_type(request.content_type):
-        # Pekko's JSON unmarshaller (`entity(as[Option[JsObject]])`) refuses a body of another type before reading it.
-        raise UnsupportedMediaType(UNSUPPORTED)
+    # Pekko's JSON unmarshaller (`entity(as[Option[JsObject]])`) refuses a body of another type before reading it.
+    check_json_type(request)
     try:
         payload = json.loads(raw)
     except ValueError:

@@ -12,7 +12,6 @@ from whisk.entities.errors import Invalid, TooLarge, UnsupportedMediaType
 
 EXPECTED = "Request entity expected but not supplied"
 MALFORMED = "The request content was malformed:\n"
-UNSUPPORTED = "The request's Content-Type is not supported. Expected:\napplication/json"
 
 
 def _no_constants(name: str) -> Any:
@@ -20,7 +19,31 @@ def _no_constants(name: str) -> Any:
 
 
 def is_json_type(content_type: str) -> bool:
-    return content_type == "application/json" or content_type.endswith("+json")
+    """spray-json's unmarshaller takes application/json only (any charset); anything else is Pekko's 415."""
+    return content_type == "application/json"
+
+
+def pekko_content_type(header: str) -> str:
+    """A Content-Type header as Pekko renders the parsed ContentType: lower-case media type, `; name=value`
+    parameters, the charset by its canonical (upper-case) name."""
+    media, *params = (part.strip() for part in header.split(";"))
+    out = media.lower()
+    for param in params:
+        name, sep, value = param.partition("=")
+        if not sep:
+            continue
+        name, value = name.strip().lower(), value.strip().strip('"')
+        out += f"; {name}={value.upper() if name == 'charset' else value}"
+    return out
+
+
+def check_json_type(request: web.Request) -> None:
+    """415 for a body declared as something other than JSON, with Pekko's text (the declared type in brackets);
+    a body without Content-Type is read as JSON."""
+    header = request.headers.get("Content-Type")
+    if header is not None and not is_json_type(request.content_type):
+        raise UnsupportedMediaType(f"The request's Content-Type [{pekko_content_type(header)}] is not supported. "
+                                   "Expected:\napplication/json")
 
 
 async def read_json(request: web.Request) -> Any:
@@ -30,8 +53,7 @@ async def read_json(request: web.Request) -> Any:
     raw = await request.read()
     if not raw.strip():
         raise Invalid(EXPECTED)
-    if "Content-Type" in request.headers and not is_json_type(request.content_type):
-        raise UnsupportedMediaType(UNSUPPORTED)
+    check_json_type(request)
     try:
         return json.loads(raw, parse_constant=_no_constants)
     except (ValueError, RecursionError) as exc:
