@@ -95,6 +95,26 @@ async def test_prewarms_are_started_used_and_refilled(factory, manifest):
     assert factory.pids == []
 
 
+async def test_reactive_prewarms_follow_a_burst_of_cold_starts_then_expire(factory, manifest, clock: ManualClock):
+    # runtimes.json: python and nodejs stem cells, initialCount 1, reactive minCount 1, maxCount 4, ttl 2 minutes.
+    made = make_pool(factory, manifest, clock, prewarm=True, memory_mb=4096, prewarm_check_s=60)
+    await made.start()
+    try:
+        assert made.prewarmed() == {PY: 1, NODE: 1}
+        burst = await asyncio.gather(*(made.run(job(kind=PY, name=f"burst{n}")) for n in range(5)))
+        assert sorted(r.container_start for r in burst) == ["cold"] * 4 + ["prewarmed"]
+        await until(lambda: made.prewarmed() == {PY: 1, NODE: 1})      # the taken one was replaced
+        clock.advance(60)                                               # the check: 4 cold starts -> 4 prewarms
+        await until(lambda: made.prewarmed() == {PY: 4, NODE: 1})
+        clock.advance(60)        # ttl over for those made at the burst: python keeps 3, nodejs backfills to 1
+        await until(lambda: made.prewarmed() == {PY: 3, NODE: 1} and len(factory.pids) == 5 + 4)
+        clock.advance(60)                                               # the rest expire: back to minCount
+        await until(lambda: made.prewarmed() == {PY: 1, NODE: 1} and len(factory.pids) == 5 + 2)
+    finally:
+        await made.close()
+    assert factory.pids == []
+
+
 async def test_least_recently_used_idle_container_is_evicted(factory, manifest):
     made = make_pool(factory, manifest, memory_mb=512)
     try:

@@ -1,5 +1,6 @@
 """The invoker's container pool (spec §7; OpenWhisk's ContainerPool): places each job on a container, keeps
-prewarmed stem cells, pauses idle containers and removes them, and buffers jobs that do not fit.
+prewarmed stem cells, pauses idle containers and removes them, and buffers jobs that do not fit. When a stem cell is
+reactive, a check every `prewarm_check_s` removes expired prewarms and starts as many as recent cold starts call for.
 
 The decisions live in `schedule.Scheduler` (plain state, no I/O); one `ContainerProxy` runs each container's life.
 This module carries the decisions out on the event loop: it creates and destroys containers, starts the pause and
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import re
 import time
 from collections.abc import Callable, Coroutine
@@ -18,16 +20,18 @@ from typing import Any
 import structlog
 
 from whisk.containerpool.base import ContainerError, ContainerFactory, ContainerSpec
-from whisk.containerpool.clock import Clock, LoopClock
+from whisk.containerpool.clock import Clock, LoopClock, Timer
 from whisk.containerpool.job import Job, RunResult
 from whisk.containerpool.proxy import ContainerProxy, Requeue
 from whisk.containerpool.response import whisk_error
-from whisk.containerpool.schedule import Demand, Phase, Placement, Scheduler, Slot
+from whisk.containerpool.schedule import Demand, Phase, Placement, Prewarm, Scheduler, Slot
 
 log = structlog.get_logger(__name__)
 
 _NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_]")
 BUFFER_WARNING_S = 10.0              # OpenWhisk warns about buffered jobs at most this often
+PREWARM_CHECK_S = 600.0              # prewarm-expiration-check-interval (and its init delay)
+PREWARM_CHECK_JITTER_S = 10.0        # prewarm-expiration-check-interval-variance: spreads invokers' checks
 
 
 def container_name(invoker: int, n: int, prefix: str, suffix: str) -> str:
@@ -38,10 +42,16 @@ def container_name(invoker: int, n: int, prefix: str, suffix: str) -> str:
 class ContainerPool:
     def __init__(self, factory: ContainerFactory, manifest: Any, *, invoker_instance: int, memory_mb: int,
                  pause_grace_s: float, idle_timeout_s: float, prewarm: bool = True,
-                 max_result_bytes: int = 1_048_576, clock: Clock | None = None) -> None:
+                 max_result_bytes: int = 1_048_576, clock: Clock | None = None,
+                 prewarm_check_s: float = PREWARM_CHECK_S, prewarm_check_jitter_s: float = PREWARM_CHECK_JITTER_S
+                 ) -> None:
         stem_cells = manifest.prewarm() if prewarm else []
-        self._scheduler = Scheduler(memory_mb, [(r.kind, r.prewarm_memory_mb, r.prewarm_count) for r in stem_cells])
+        self._scheduler = Scheduler(memory_mb, [Prewarm(r.kind, c.memory_mb, c.count, c.reactive)
+                                                for r in stem_cells for c in r.stem_cells])
         self._prewarm_images = {r.kind: r.image for r in stem_cells}
+        # One jitter per pool, as OpenWhisk draws it once per invoker.
+        self._prewarm_check_s = prewarm_check_s + random.uniform(0.0, prewarm_check_jitter_s)
+        self._prewarm_timer: Timer | None = None
         self._factory = factory
         self._invoker = invoker_instance
         self._pause_grace_s = pause_grace_s
@@ -55,12 +65,18 @@ class ContainerPool:
 
     # --- life ----------------------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Start the prewarmed containers of the manifest and wait until they exist."""
-        await asyncio.gather(*self._refill(), return_exceptions=False)
+        """Start the prewarmed containers of the manifest (initialCount each) and wait until they exist; then
+        check the prewarms periodically if a stem cell is reactive."""
+        await asyncio.gather(*self._refill(initial=True), return_exceptions=False)
+        if self._scheduler.reactive and not self._closed:
+            self._prewarm_timer = self._clock.call_later(self._prewarm_check_s, self._check_prewarms)
 
     async def close(self) -> None:
         """Fail buffered jobs, stop the timers and destroy every container."""
         self._closed = True
+        if self._prewarm_timer is not None:
+            self._prewarm_timer.cancel()
+            self._prewarm_timer = None
         while self._scheduler.buffer:
             _, future = self._scheduler.buffer.popleft()
             if not future.done():
@@ -75,6 +91,10 @@ class ContainerPool:
     def stats(self) -> dict[str, Any]:
         """Containers by state (prewarmed, starting, cold, warming, busy, ready, paused), memory used, buffered."""
         return self._scheduler.stats()
+
+    def prewarmed(self) -> dict[str, int]:
+        """Ready prewarmed containers by kind."""
+        return self._scheduler.prewarmed()
 
     # --- running a job -------------------------------------------------------------------------------------
     async def run(self, job: Job, on_response: Callable[[RunResult], None] | None = None) -> RunResult:
@@ -134,7 +154,7 @@ class ContainerPool:
         for victim in placement.victims:
             self._spawn(self._destroy(victim))
         if placement.took_prewarm:
-            self._refill()
+            self._refill(replacing=(slot.kind, slot.memory_mb))
         return placement
 
     async def _run_on(self, job: Job, placement: Placement, on_response: Callable[[RunResult], None] | None
@@ -186,19 +206,36 @@ class ContainerPool:
     def _attach(self, slot: Slot, name: str, image: str) -> ContainerProxy:
         spec = ContainerSpec(name=name, kind=slot.kind, image=image, memory_mb=slot.memory_mb)
         slot.owner = ContainerProxy(self._factory, spec, max_result_bytes=self._max_result_bytes,
-                                    on_created=lambda: self._scheduler.created(slot),
+                                    on_created=lambda: self._scheduler.created(slot, self._clock.now()),
                                     on_initialized=lambda: self._scheduler.initialized(slot))
         return slot.owner
 
-    def _refill(self) -> list[asyncio.Task[None]]:
+    def _refill(self, *, initial: bool = False, replacing: tuple[str, int] | None = None
+                ) -> list[asyncio.Task[None]]:
         if self._closed:
             return []
-        started = []
-        for slot in self._scheduler.prewarms_to_start(self._clock.now()):
-            name = container_name(self._invoker, next(self._names), "prewarm", slot.kind)
-            self._attach(slot, name, self._prewarm_images.get(slot.kind, ""))
-            started.append(self._spawn(self._start_prewarm(slot)))
-        return started
+        slots = self._scheduler.prewarms_to_start(self._clock.now(), initial=initial, replacing=replacing)
+        return [self._launch_prewarm(slot) for slot in slots]
+
+    def _launch_prewarm(self, slot: Slot) -> asyncio.Task[None]:
+        name = container_name(self._invoker, next(self._names), "prewarm", slot.kind)
+        self._attach(slot, name, self._prewarm_images.get(slot.kind, ""))
+        return self._spawn(self._start_prewarm(slot))
+
+    def _check_prewarms(self) -> None:
+        """The scheduled prewarm check: destroy the expired prewarms, start those that recent cold starts ask for."""
+        if self._closed:
+            return
+        self._prewarm_timer = self._clock.call_later(self._prewarm_check_s, self._check_prewarms)
+        cold_starts = dict(self._scheduler.cold_starts)
+        expired, started = self._scheduler.check_prewarms(self._clock.now())
+        if expired or started:
+            log.info("pool.prewarm.adjusted", expired=len(expired), started=len(started),
+                     cold_starts={f"{kind}/{memory}": n for (kind, memory), n in cold_starts.items()})
+        for slot in expired:
+            self._spawn(self._destroy(slot))
+        for slot in started:
+            self._launch_prewarm(slot)
 
     async def _start_prewarm(self, slot: Slot) -> None:
         try:

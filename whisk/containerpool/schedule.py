@@ -1,5 +1,6 @@
 """The container pool's decisions over plain state (spec §7.2–§7.3; OpenWhisk's ContainerPool.schedule/remove):
-which container serves a job, what to evict, when to buffer, which prewarms to refill, when to pause and remove.
+which container serves a job, what to evict, when to buffer, which prewarms to refill, when to pause and remove,
+and, on each scheduled prewarm check, which prewarms expired and how many a reactive stem cell wants now.
 
 No I/O and no clock of its own: callers pass `now`, and carry out what a Placement says (resume, create, destroy
 the victims). Memory counts every slot in the table (starting, prewarmed, creating, warm, paused, busy); a slot
@@ -9,11 +10,16 @@ leaves the table, and frees its memory, the moment its removal is decided, as Op
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from whisk.runtimes.manifest import Reactive
 
 Key = tuple[str, str]                 # (action digest, invoking namespace)
+EXPIRY_LIMIT = 100                    # expired prewarms removed per check at most (prewarm-expiration-limit)
 
 
 class Phase(Enum):
@@ -22,6 +28,27 @@ class Phase(Enum):
     COLD = "cold"                     # being created for an action (OpenWhisk's WarmingColdData)
     WARMING = "warming"               # created, /init in progress for an action (WarmingData)
     WARM = "warm"                     # initialized for an action (WarmedData); may be paused
+
+
+class Prewarm(NamedTuple):
+    """One stem cell (spec §7.1): `count` (initialCount) prewarms of a kind and memory; a reactive one then keeps
+    between minCount and maxCount, after the cold starts of its kind and memory."""
+    kind: str
+    memory_mb: int
+    count: int
+    reactive: Reactive | None = None
+
+    def backfill(self) -> int:
+        """How many to keep after a removal: minCount (reactive) or initialCount."""
+        return self.count if self.reactive is None else self.reactive.min_count
+
+    def desired(self, cold_starts: int) -> int:
+        """How many to keep at a scheduled check: (cold starts // threshold) * increment within minCount..maxCount
+        (reactive; OpenWhisk's getReactiveCold rounds down), else initialCount."""
+        r = self.reactive
+        if r is None:
+            return self.count
+        return min(max(r.min_count, cold_starts // r.threshold * r.increment), r.max_count)
 
 
 @dataclass(slots=True, eq=False)
@@ -38,6 +65,7 @@ class Slot:
     paused: bool = False              # paused or being paused: the next job resumes it
     doomed: bool = False              # destroy once its running activations end; takes no new jobs
     owner: Any = None                 # the pool's object for this slot (opaque here)
+    expires: float | None = None      # a reactive prewarm: when it is removed at a check, unless taken before
 
     @property
     def has_capacity(self) -> bool:
@@ -70,9 +98,10 @@ class Placement:
 
 
 class Scheduler:
-    def __init__(self, memory_mb: int, prewarm: list[tuple[str, int, int]] | None = None) -> None:
+    def __init__(self, memory_mb: int, prewarm: list[Prewarm] | list[tuple[str, int, int]] | None = None) -> None:
         self.memory_mb = memory_mb
-        self.prewarm_config = list(prewarm or [])          # (kind, memory_mb, count)
+        self.prewarm_config = [Prewarm(*p) for p in prewarm or []]
+        self.cold_starts: dict[tuple[str, int], int] = {}  # (kind, memory) of a stem cell -> since the last check
         self.slots: dict[int, Slot] = {}
         self.buffer: deque[tuple[Demand, Any]] = deque()
         self._warm: dict[Key, list[Slot]] = {}
@@ -144,6 +173,7 @@ class Scheduler:
         if slot is not None:
             return self._take(Placement(self._bind(slot, demand), demand, "prewarmed", took_prewarm=True), now)
         if self.fits(demand.memory_mb):
+            self._count_cold(demand)
             return self._take(Placement(self._cold(demand, now), demand, "cold", create=True), now)
         victims = self._victims(demand.memory_mb)
         if not victims:
@@ -154,6 +184,7 @@ class Scheduler:
         if slot is not None:
             return self._take(Placement(self._bind(slot, demand), demand, "recreatedPrewarm", victims,
                                         took_prewarm=True), now)
+        self._count_cold(demand)
         return self._take(Placement(self._cold(demand, now), demand, "recreated", victims, create=True), now)
 
     @staticmethod
@@ -186,6 +217,12 @@ class Scheduler:
     def _cold(self, demand: Demand, now: float) -> Slot:
         return self._new_slot(demand.kind, demand.memory_mb, Phase.COLD, now, demand.key, demand.concurrency)
 
+    def _count_cold(self, demand: Demand) -> None:
+        """Count a cold start of a kind and memory that a stem cell prewarms (others are never prewarmed)."""
+        key = (demand.kind, demand.memory_mb)
+        if any((p.kind, p.memory_mb) == key for p in self.prewarm_config):
+            self.cold_starts[key] = self.cold_starts.get(key, 0) + 1
+
     def _victims(self, memory_mb: int) -> list[Slot]:
         """Least recently used idle warm containers whose memory makes room for `memory_mb`; none unless they
         suffice together. Prewarms are never evicted."""
@@ -202,10 +239,14 @@ class Scheduler:
         return []
 
     # --- life events ---------------------------------------------------------------------------------------
-    def created(self, slot: Slot) -> None:
-        """The container of a slot exists now."""
+    def created(self, slot: Slot, now: float | None = None) -> None:
+        """The container of a slot exists now; a reactive prewarm's ttl starts (at `now`, else its creation)."""
         if slot.phase is Phase.STARTING:
             slot.phase = Phase.PREWARMED
+            reactive = next((p.reactive for p in self.prewarm_config
+                             if (p.kind, p.memory_mb) == (slot.kind, slot.memory_mb)), None)
+            if reactive is not None:
+                slot.expires = (slot.created if now is None else now) + reactive.ttl_s
         elif slot.phase is Phase.COLD:
             slot.phase = Phase.WARMING
 
@@ -238,17 +279,57 @@ class Scheduler:
             return True
         return False
 
-    def prewarms_to_start(self, now: float) -> list[Slot]:
-        """New STARTING slots for configured prewarms that are missing and fit in memory."""
+    def prewarms_to_start(self, now: float, *, initial: bool = False,
+                          replacing: tuple[str, int] | None = None) -> list[Slot]:
+        """New STARTING slots for missing prewarms that fit in memory: up to initialCount at the pool's start
+        (`initial`), else up to minCount (reactive) or initialCount. `replacing` (kind, memory) of a prewarm just
+        taken adds one more of those, as OpenWhisk starts one replacement for each prewarm it takes."""
+        def wanted(p: Prewarm) -> int:
+            if initial:
+                return p.count
+            if replacing == (p.kind, p.memory_mb):
+                return max(p.backfill(), self._prewarms_of(p) + 1)
+            return p.backfill()
+        return self._start_missing(now, wanted)
+
+    def check_prewarms(self, now: float) -> tuple[list[Slot], list[Slot]]:
+        """A scheduled prewarm check (OpenWhisk's adjustPrewarmedContainer): (expired, started). Expired
+        prewarms leave the table, oldest first and at most EXPIRY_LIMIT (destroy them); then each stem cell is
+        filled up to its desired count from the cold starts since the last check, which are forgotten."""
+        expired = sorted((s for s in self.slots.values() if s.phase is Phase.PREWARMED
+                          and s.expires is not None and s.expires <= now), key=lambda s: s.expires or 0.0)
+        expired = expired[:EXPIRY_LIMIT]
+        for slot in expired:
+            self.forget(slot)
+        started = self._start_missing(now, lambda p: p.desired(self.cold_starts.get((p.kind, p.memory_mb), 0)))
+        self.cold_starts.clear()
+        return expired, started
+
+    @property
+    def reactive(self) -> bool:
+        """Some stem cell is reactive: the pool must run scheduled checks."""
+        return any(p.reactive is not None for p in self.prewarm_config)
+
+    def _prewarms_of(self, p: Prewarm) -> int:
+        return sum(1 for s in self.slots.values() if s.phase in (Phase.STARTING, Phase.PREWARMED)
+                   and s.kind == p.kind and s.memory_mb == p.memory_mb)
+
+    def _start_missing(self, now: float, wanted: Callable[[Prewarm], int]) -> list[Slot]:
         started = []
-        for kind, memory_mb, count in self.prewarm_config:
-            have = sum(1 for s in self.slots.values() if s.phase in (Phase.STARTING, Phase.PREWARMED)
-                       and s.kind == kind and s.memory_mb == memory_mb)
-            for _ in range(count - have):
-                if not self.fits(memory_mb):
+        for p in self.prewarm_config:
+            for _ in range(wanted(p) - self._prewarms_of(p)):
+                if not self.fits(p.memory_mb):
                     break
-                started.append(self._new_slot(kind, memory_mb, Phase.STARTING, now))
+                started.append(self._new_slot(p.kind, p.memory_mb, Phase.STARTING, now))
         return started
+
+    def prewarmed(self) -> dict[str, int]:
+        """Ready prewarms by kind."""
+        kinds: dict[str, int] = {}
+        for s in self.slots.values():
+            if s.phase is Phase.PREWARMED:
+                kinds[s.kind] = kinds.get(s.kind, 0) + 1
+        return kinds
 
     def stats(self) -> dict[str, Any]:
         states: dict[str, int] = {}
