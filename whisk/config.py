@@ -111,6 +111,8 @@ class Settings:
     pool_pause_grace_ms: int = _var("WHISK_POOL_PAUSE_GRACE_MS", 10_000, int, min=0)
     pool_idle_timeout_s: float = _var("WHISK_POOL_IDLE_TIMEOUT_S", 600.0, float, min=0)
     pool_prewarm: bool = _var("WHISK_POOL_PREWARM", True, _bool)
+    # How often reactive stem cells are checked: expired prewarms removed, more after cold starts (10 min, as OpenWhisk).
+    pool_prewarm_check_s: float = _var("WHISK_POOL_PREWARM_CHECK_S", 600.0, float, min=1)
     # Docker backend (issue: docker containers): unix | host | bridge networking for action containers.
     docker_network: str = _var("WHISK_DOCKER_NETWORK", "unix", _one_of("unix", "host", "bridge"))
     # Publish each activation as a user event on the `events` topic (OpenWhisk's whisk.user-events.enabled).

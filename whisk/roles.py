@@ -174,6 +174,7 @@ def _invoker_ctx(settings: Settings):
         pool = ContainerPool(factory, manifest, invoker_instance=settings.instance,
                              memory_mb=settings.pool_memory_mb, pause_grace_s=settings.pool_pause_grace_ms / 1000,
                              idle_timeout_s=settings.pool_idle_timeout_s, prewarm=settings.pool_prewarm,
+                             prewarm_check_s=settings.pool_prewarm_check_s,
                              max_result_bytes=settings.max_payload_size)
         await pool.start()
         app[POOL] = pool
