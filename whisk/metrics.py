@@ -230,14 +230,17 @@ class PoolState:
     memory_used_mb: int = 0
     memory_limit_mb: int = 0
     buffered: int = 0                 # runs waiting for room in the pool
+    prewarms_expired: int = 0         # prewarms removed past their ttl since start (a counter)
 
     @classmethod
     def of(cls, stats: PoolState | Mapping[str, Any]) -> PoolState:
-        """A PoolState, or ContainerPool.stats()'s dict (containers, memory_used_mb, memory_mb, buffered)."""
+        """A PoolState, or ContainerPool.stats()'s dict (containers, memory_used_mb, memory_mb, buffered,
+        prewarms_expired)."""
         if isinstance(stats, PoolState):
             return stats
         return cls(containers=stats.get("containers") or {}, memory_used_mb=stats.get("memory_used_mb", 0),
-                   memory_limit_mb=stats.get("memory_mb", 0), buffered=stats.get("buffered", 0))
+                   memory_limit_mb=stats.get("memory_mb", 0), buffered=stats.get("buffered", 0),
+                   prewarms_expired=stats.get("prewarms_expired", 0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +295,8 @@ class _Watched(Collector):
                                     value=sum(s.memory_limit_mb for s in pools) * MB)
             yield GaugeMetricFamily("whisk_pool_buffered_runs", "Activations waiting for room in the pool",
                                     value=sum(s.buffered for s in pools))
+            yield CounterMetricFamily("whisk_pool_prewarms_expired", "Prewarmed containers removed past their ttl",
+                                      value=sum(s.prewarms_expired for s in pools))
         balancers = self._read(self.balancers)
         if balancers:
             invokers = GaugeMetricFamily("whisk_loadbalancer_invokers", "Invokers by health", labels=["state"])

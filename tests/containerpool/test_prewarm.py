@@ -84,6 +84,7 @@ def test_expired_prewarms_go_at_a_check_and_min_count_is_backfilled():
     assert s.check_prewarms(10.0 + TTL - 0.5) == ([], [])              # not yet
     expired, started = s.check_prewarms(10.0 + TTL)
     assert expired == [replacement] and replacement.id not in s.slots and started == []   # one left: minCount
+    assert s.stats()["prewarms_expired"] == 1
     expired, started = s.check_prewarms(60.0 + TTL)
     assert len(expired) == 1 and len(started) == 1                     # all expired: backfilled to minCount
     assert prewarms(s) == (1, 0)

@@ -111,7 +111,7 @@ async def test_instrumented_store_times_calls_and_counts_errors() -> None:
 
 def test_pool_and_balancer_states_are_read_at_scrape_time() -> None:
     pool: dict = {"state": metrics.PoolState(containers={"ready": 2, "busy": 1}, memory_used_mb=768,
-                                       memory_limit_mb=2048, buffered=4)}
+                                       memory_limit_mb=2048, buffered=4, prewarms_expired=2)}
     stop_pool = metrics.watch_pool(lambda: pool["state"])
     stop_balancer = metrics.watch_balancer(lambda: metrics.BalancerState(
         invokers={"up": 2, "down": 1}, in_flight=5, in_flight_memory_mb=1280, forced_total=3))
@@ -119,11 +119,14 @@ def test_pool_and_balancer_states_are_read_at_scrape_time() -> None:
         assert value("whisk_pool_containers", state="ready") == 2
         assert value("whisk_pool_memory_used_bytes") == 768 * metrics.MB
         assert value("whisk_pool_buffered_runs") == 4
+        assert value("whisk_pool_prewarms_expired_total") == 2
         # ContainerPool.stats()'s own dict, read again at the next scrape.
-        pool["state"] = {"containers": {"busy": 3}, "memory_used_mb": 768, "memory_mb": 2048, "buffered": 0}
+        pool["state"] = {"containers": {"busy": 3}, "memory_used_mb": 768, "memory_mb": 2048, "buffered": 0,
+                         "prewarms_expired": 5}
         assert value("whisk_pool_containers", state="busy") == 3
         assert value("whisk_pool_containers", state="paused") == 0       # every state, even when none is in it
         assert value("whisk_pool_memory_limit_bytes") == 2048 * metrics.MB
+        assert value("whisk_pool_prewarms_expired_total") == 5
         assert value("whisk_loadbalancer_invokers", state="up") == 2
         assert value("whisk_loadbalancer_invokers", state="unhealthy") == 0
         assert value("whisk_loadbalancer_activations_in_flight") == 5

@@ -102,6 +102,7 @@ class Scheduler:
         self.memory_mb = memory_mb
         self.prewarm_config = [Prewarm(*p) for p in prewarm or []]
         self.cold_starts: dict[tuple[str, int], int] = {}  # (kind, memory) of a stem cell -> since the last check
+        self.expired_total = 0                              # prewarms removed past their ttl, since start
         self.slots: dict[int, Slot] = {}
         self.buffer: deque[tuple[Demand, Any]] = deque()
         self._warm: dict[Key, list[Slot]] = {}
@@ -301,6 +302,7 @@ class Scheduler:
         expired = expired[:EXPIRY_LIMIT]
         for slot in expired:
             self.forget(slot)
+        self.expired_total += len(expired)
         started = self._start_missing(now, lambda p: p.desired(self.cold_starts.get((p.kind, p.memory_mb), 0)))
         self.cold_starts.clear()
         return expired, started
@@ -339,4 +341,5 @@ class Scheduler:
                 name = "paused" if s.paused else ("busy" if s.active else "ready")
             states[name] = states.get(name, 0) + 1
         return {"containers": states, "memory_used_mb": self.used_mb, "memory_mb": self.memory_mb,
-                "buffered": len(self.buffer), "active": sum(s.active for s in self.slots.values())}
+                "buffered": len(self.buffer), "active": sum(s.active for s in self.slots.values()),
+                "prewarms_expired": self.expired_total}
