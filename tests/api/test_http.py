@@ -26,6 +26,13 @@ async def test_info_routes(anonymous: aiohttp.ClientSession) -> None:
     assert status == 200 and "/" in body["paths"]
     status, body = await call(anonymous, "GET", "/ping")
     assert (status, body) == (200, "pong")
+    # swagger_paths.ui: redirected, as OpenWhisk does, to a page of the operations that links the document.
+    async with anonymous.get("/api/v1/docs", allow_redirects=False) as r:
+        assert r.status == 308 and r.headers["Location"] == "/api/v1/docs/index.html?url=/api/v1/api-docs"
+    async with anonymous.get("/api/v1/docs") as r:
+        page = await r.text()
+        assert r.status == 200 and r.content_type == "text/html"
+        assert "/api/v1/namespaces/{namespace}/actions/{actionName}" in page and 'href="/api/v1/api-docs"' in page
 
 
 async def test_missing_and_invalid_credentials(anonymous: aiohttp.ClientSession) -> None:

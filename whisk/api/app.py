@@ -97,6 +97,9 @@ def add_routes(router: web.UrlDispatcher) -> None:
     for path in ("/api/v1", "/api/v1/"):
         router.add_get(path, info.api_info, allow_head=False)
     router.add_get("/api/v1/api-docs", info.api_docs, allow_head=False)
+    for path in (info.DOCS_UI, info.DOCS_UI + "/"):
+        router.add_get(path, info.docs_redirect, allow_head=False)
+    router.add_get(info.DOCS_PAGE, info.docs_page, allow_head=False)
     # Web actions: every method, credentials optional (spec §1.12); the API gateway's management calls first.
     router.add_route("*", apigw.MANAGE, apigw.manage)
     # The verbs OpenWhisk's web route allows (`allowedOperations`); any other is 405, as there.

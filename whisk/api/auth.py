@@ -16,7 +16,8 @@ from whisk.entities.identity import Identity
 
 API = "/api/v1"
 WEB = "/api/v1/web/"
-OPEN = frozenset({"/api/v1", "/api/v1/", "/api/v1/api-docs", "/api/v1/api-docs/"})
+OPEN = frozenset({"/api/v1", "/api/v1/", "/api/v1/api-docs", "/api/v1/api-docs/", "/api/v1/docs", "/api/v1/docs/",
+                  "/api/v1/docs/index.html"})
 MISSING = "The resource requires authentication, which was not supplied with the request"
 INVALID = "The supplied authentication is invalid"
 

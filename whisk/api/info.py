@@ -3,6 +3,7 @@ documents OpenWhisk publishes (copied beside this module), and `/ping`."""
 
 from __future__ import annotations
 
+import html
 import json
 from functools import cache
 from pathlib import Path
@@ -32,6 +33,38 @@ async def api_docs(request: web.Request) -> web.Response:
 
 async def info_docs(request: web.Request) -> web.Response:
     return _json_file("infoswagger.json")
+
+
+DOCS_UI = "/api/v1/docs"
+DOCS_PAGE = f"{DOCS_UI}/index.html"
+_VERBS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+
+async def docs_redirect(request: web.Request) -> web.Response:
+    """`swagger_paths.ui` (OpenWhisk redirects it to its swagger-ui page with the document's URL)."""
+    raise web.HTTPPermanentRedirect(f"{DOCS_PAGE}?url=/api/v1/api-docs")
+
+
+async def docs_page(request: web.Request) -> web.Response:
+    return web.Response(body=_docs_html(), content_type="text/html")
+
+
+@cache
+def _docs_html() -> bytes:
+    """The REST API's operations as one self-contained page (OpenWhisk serves swagger-ui's assets here; whisk needs
+    no assets nor network: the raw document is linked)."""
+    doc = json.loads(_document("apiv1swagger.json"))
+    rows = []
+    for path, operations in doc.get("paths", {}).items():
+        for verb in _VERBS:
+            if (op := operations.get(verb)) is not None:
+                rows.append(f"<tr><td><code>{verb.upper()}</code></td><td><code>{html.escape(doc.get('basePath', ''))}"
+                            f"{html.escape(path)}</code></td><td>{html.escape(op.get('summary', ''))}</td></tr>")
+    title = html.escape(doc.get("info", {}).get("title", "OpenWhisk REST API"))
+    return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head><body>"
+            f"<h1>{title}</h1><p>The Swagger 2.0 document: <a href=\"/api/v1/api-docs\">/api/v1/api-docs</a>.</p>"
+            f"<table><tr><th>method</th><th>path</th><th>summary</th></tr>{''.join(rows)}</table>"
+            "</body></html>").encode()
 
 
 async def ping(request: web.Request) -> web.Response:
