@@ -1,5 +1,12 @@
-"""Memory of a process tree over time: RSS from /proc/<pid>/status of the root and of all its descendants,
-sampled every second while the soak runs, and the growth after warm-up."""
+"""Memory of a process tree over time: RSS (VmRSS of /proc/<pid>/status) and USS (Private_Clean + Private_Dirty of
+/proc/<pid>/smaps_rollup) of the root and of all its descendants, sampled every second while the soak runs, and the
+growth of both after warm-up.
+
+RSS counts every resident page a process maps, shared ones included: the pages of the interpreter and of shared
+libraries that other processes also hold. A process that touches such a page late (a code path run for the first
+time) seems to grow though it allocated nothing, which inflates a small process's growth. USS counts only the
+pages that are the process's own: what it would give back if it exited.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +27,19 @@ def rss_kb(pid: int) -> int | None:
     except (OSError, ValueError):
         return None
     return 0    # a zombie has no VmRSS line
+
+
+def uss_kb(pid: int) -> int | None:
+    """Private_Clean + Private_Dirty of /proc/<pid>/smaps_rollup (kB); 0 for a zombie, None when it is gone."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                    total += int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return total
 
 
 def _parents() -> dict[int, int]:
@@ -57,10 +77,13 @@ def descendants(root: int) -> list[int]:
 @dataclass
 class Sample:
     t: float                 # seconds since the soak started
-    root_kb: int
-    children_kb: int
+    root_kb: int             # RSS
+    children_kb: int         # RSS summed over the descendants
     children: int
     each: dict[int, int] = field(default_factory=dict, repr=False)    # child pid -> RSS kB
+    root_uss_kb: int = 0     # USS (0: not measured)
+    children_uss_kb: int = 0
+    each_uss: dict[int, int] = field(default_factory=dict, repr=False)    # child pid -> USS kB
 
 
 @dataclass
@@ -75,8 +98,14 @@ class MemorySampler:
         root = rss_kb(self.pid)
         if root is None:
             return None
-        each = {pid: kb for pid in descendants(self.pid) if (kb := rss_kb(pid)) is not None}
-        return Sample(round(time.monotonic() - self._t0, 2), root, sum(each.values()), len(each), each)
+        root_uss = uss_kb(self.pid) or 0
+        each, each_uss = {}, {}
+        for pid in descendants(self.pid):
+            if (kb := rss_kb(pid)) is not None:
+                each[pid] = kb
+                each_uss[pid] = uss_kb(pid) or 0
+        return Sample(round(time.monotonic() - self._t0, 2), root, sum(each.values()), len(each), each,
+                      root_uss, sum(each_uss.values()), each_uss)
 
     async def run(self, t0: float) -> None:
         self._t0 = t0
@@ -88,7 +117,8 @@ class MemorySampler:
 
 
 def growth(samples: list[Sample], warmup_s: float) -> dict[str, Any]:
-    """Median RSS over the first 10 % of the time after warm-up against the last 10 %: the growth in %."""
+    """Median memory over the first 10 % of the time after warm-up against the last 10 %: the growth in %, of RSS
+    (the top-level keys) and of USS (the same keys under "uss", when it was measured)."""
     after = [s for s in samples if s.t >= warmup_s]
     if len(after) < 4:
         return {"note": f"fewer than 4 samples after the {warmup_s:.0f} s warm-up"}
@@ -96,37 +126,50 @@ def growth(samples: list[Sample], warmup_s: float) -> dict[str, Any]:
     window = max(span * 0.1, 1.0)
     first = [s for s in after if s.t <= after[0].t + window]
     last = [s for s in after if s.t >= after[-1].t - window]
-
-    def pct(key: str) -> dict[str, float]:
-        a = statistics.median(getattr(s, key) for s in first)
-        b = statistics.median(getattr(s, key) for s in last)
-        return {"after_warmup_mb": round(a / 1024, 1), "end_mb": round(b / 1024, 1),
-                "growth_pct": round((b - a) / a * 100, 2) if a else float("nan")}
-
-    total = [Sample(s.t, s.root_kb + s.children_kb, 0, 0) for s in after]
-    tf = [s for s in total if s.t <= after[0].t + window]
-    tl = [s for s in total if s.t >= after[-1].t - window]
-    a, b = statistics.median(s.root_kb for s in tf), statistics.median(s.root_kb for s in tl)
-    return {"warmup_s": warmup_s, "window_s": round(window, 1),
-            "process": pct("root_kb"), "children": pct("children_kb"),
-            "total": {"after_warmup_mb": round(a / 1024, 1), "end_mb": round(b / 1024, 1),
-                      "growth_pct": round((b - a) / a * 100, 2) if a else float("nan")},
-            "children_count": {"after_warmup": statistics.median(s.children for s in first),
-                               "end": statistics.median(s.children for s in last)},
-            "per_child": _per_child(first, last), "long_lived_children": _long_lived(first, last)}
+    out: dict[str, Any] = {"warmup_s": warmup_s, "window_s": round(window, 1), **_growth(first, last, USS_OFF)}
+    out["children_count"] = {"after_warmup": statistics.median(s.children for s in first),
+                             "end": statistics.median(s.children for s in last)}
+    if any(s.root_uss_kb for s in after):
+        out["uss"] = _growth(first, last, USS_ON)
+    return out
 
 
-def _long_lived(first: list[Sample], last: list[Sample]) -> dict[str, Any]:
+# (root, children sum, each child) attribute names of RSS and of USS in a Sample
+USS_OFF = ("root_kb", "children_kb", "each")
+USS_ON = ("root_uss_kb", "children_uss_kb", "each_uss")
+
+
+def _change(a: float, b: float) -> dict[str, float]:
+    return {"after_warmup_mb": round(a / 1024, 1), "end_mb": round(b / 1024, 1),
+            "growth_pct": round((b - a) / a * 100, 2) if a else float("nan")}
+
+
+def _growth(first: list[Sample], last: list[Sample], keys: tuple[str, str, str]) -> dict[str, Any]:
+    root, kids, each = keys
+
+    def median(window: list[Sample], value: Any) -> float:
+        return statistics.median(value(s) for s in window)
+
+    return {"process": _change(median(first, lambda s: getattr(s, root)), median(last, lambda s: getattr(s, root))),
+            "children": _change(median(first, lambda s: getattr(s, kids)), median(last, lambda s: getattr(s, kids))),
+            "total": _change(median(first, lambda s: getattr(s, root) + getattr(s, kids)),
+                             median(last, lambda s: getattr(s, root) + getattr(s, kids))),
+            "per_child": _per_child(first, last, kids), "long_lived_children": _long_lived(first, last, each)}
+
+
+def _long_lived(first: list[Sample], last: list[Sample], each: str = "each") -> dict[str, Any]:
     """Each child that lived through both windows, against itself: the spread of their growth and the worst one."""
-    pids = set.intersection(*(set(s.each) for s in first + last)) if first and last else set()
+    pids = set.intersection(*(set(getattr(s, each)) for s in first + last)) if first and last else set()
     if not pids:
         return {"count": 0}
     rows = []
     for pid in pids:
-        a = statistics.median(s.each[pid] for s in first)
-        b = statistics.median(s.each[pid] for s in last)
+        a = statistics.median(getattr(s, each)[pid] for s in first)
+        b = statistics.median(getattr(s, each)[pid] for s in last)
         if a:
             rows.append(((b - a) / a * 100, pid, a, b))
+    if not rows:
+        return {"count": 0}
     rows.sort()
     worst = rows[-1]
     return {"count": len(rows), "median_growth_pct": round(statistics.median(r[0] for r in rows), 2),
@@ -135,11 +178,10 @@ def _long_lived(first: list[Sample], last: list[Sample]) -> dict[str, Any]:
                       "end_mb": round(worst[3] / 1024, 1), "growth_pct": round(worst[0], 2)}}
 
 
-def _per_child(first: list[Sample], last: list[Sample]) -> dict[str, float]:
-    """The mean RSS of one child process: flat when the children grow in number only (the pool filling up)."""
-    a = statistics.median(s.children_kb / s.children for s in first if s.children) if any(
-        s.children for s in first) else 0
-    b = statistics.median(s.children_kb / s.children for s in last if s.children) if any(
-        s.children for s in last) else 0
-    return {"after_warmup_mb": round(a / 1024, 1), "end_mb": round(b / 1024, 1),
-            "growth_pct": round((b - a) / a * 100, 2) if a else float("nan")}
+def _per_child(first: list[Sample], last: list[Sample], kids: str = "children_kb") -> dict[str, float]:
+    """The mean memory of one child process: flat when the children grow in number only (the pool filling up)."""
+    def mean(window: list[Sample]) -> float:
+        per = [getattr(s, kids) / s.children for s in window if s.children]
+        return statistics.median(per) if per else 0
+
+    return _change(mean(first), mean(last))

@@ -1,6 +1,6 @@
-"""memory.png: RSS over time of each sampled process (whisk, or each role of a cluster) and of its children.
-matplotlib (the `bench` extra) draws it with axes and labels; without matplotlib a bare PNG (zlib + struct) draws
-the same lines on a grid, unlabelled."""
+"""memory.png: RSS (solid) and USS (dotted, when measured) over time of each sampled process (whisk, or each process
+of a cluster) and of its children. matplotlib (the `bench` extra) draws it with axes and labels; without matplotlib a
+bare PNG (zlib + struct) draws the RSS lines on a grid, unlabelled."""
 
 from __future__ import annotations
 
@@ -21,14 +21,24 @@ def plot(series: dict[str, list[Sample]], path: Path, title: str, warmup_s: floa
     except ImportError:
         _plain(series, path)
         return "plain"
-    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(9, 6), dpi=100)
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(10, 8), dpi=100)
     right = bottom.twinx()
     for label, samples in series.items():
         t = [s.t for s in samples]
-        top.plot(t, [s.root_kb / 1024 for s in samples], label=f"{label} RSS")
-        bottom.plot(t, [s.children_kb / 1024 for s in samples], label=f"{label}: children RSS (sum)")
-        right.plot(t, [s.children for s in samples], alpha=0.5, linewidth=0.8, linestyle="--",
-                   label=f"{label}: children (count)")
+        (line,) = top.plot(t, [s.root_kb / 1024 for s in samples], label=f"{label} RSS")
+        if any(s.root_uss_kb for s in samples):
+            top.plot(t, [s.root_uss_kb / 1024 for s in samples], color=line.get_color(), linestyle=":",
+                     label=f"{label} USS")
+        if not any(s.children for s in samples):
+            continue    # a process without children (the controller, a backend): no line below
+        colour = line.get_color()
+        (line,) = bottom.plot(t, [s.children_kb / 1024 for s in samples], color=colour,
+                              label=f"{label}: children RSS (sum)")
+        if any(s.children_uss_kb for s in samples):
+            bottom.plot(t, [s.children_uss_kb / 1024 for s in samples], color=line.get_color(), linestyle=":",
+                        label=f"{label}: children USS (sum)")
+        right.plot(t, [s.children for s in samples], color=line.get_color(), alpha=0.5, linewidth=0.8,
+                   linestyle="--", label=f"{label}: children (count)")
     top.set_ylabel("MB")
     top.set_title(title, fontsize="medium")
     bottom.set_xlabel("seconds since start")
@@ -39,7 +49,7 @@ def plot(series: dict[str, list[Sample]], path: Path, title: str, warmup_s: floa
     for ax in (top, bottom):
         ax.axvline(warmup_s, color="grey", linestyle=":", label="end of warm-up")
         ax.grid(alpha=0.3)
-    top.legend(loc="lower right", fontsize="small")
+    top.legend(loc="lower right", fontsize="x-small", ncol=2)
     lines = bottom.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
     bottom.legend(lines, [str(x.get_label()) for x in lines], loc="lower right", fontsize="small")
     fig.tight_layout()

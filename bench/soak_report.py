@@ -59,8 +59,9 @@ def memory_table(samples: list[Sample], rows: int = 30) -> list[dict[str, Any]]:
     picked = samples[::step]
     if picked[-1] is not samples[-1]:
         picked.append(samples[-1])
-    return [{"t_s": round(s.t), "process_mb": round(s.root_kb / 1024, 1), "children_mb": round(s.children_kb / 1024, 1),
-             "children": s.children} for s in picked]
+    return [{"t_s": round(s.t), "process_mb": round(s.root_kb / 1024, 1),
+             "process_uss_mb": round(s.root_uss_kb / 1024, 1), "children_mb": round(s.children_kb / 1024, 1),
+             "children_uss_mb": round(s.children_uss_kb / 1024, 1), "children": s.children} for s in picked]
 
 
 def _table(rows: list[dict[str, Any]]) -> list[str]:
@@ -108,11 +109,11 @@ def markdown(r: dict[str, Any]) -> str:
               f"records the namespaces list since the start; checked in {ver['check_s']} s.", ""]
     if ver["missing_ids"]:
         lines.append("Missing: " + ", ".join(ver["missing_ids"][:20]))
-    lines += ["", "## Memory (RSS from /proc, sampled every second)", ""]
+    lines += ["", "## Memory (RSS and USS from /proc, sampled every second)", ""]
     if mem.get("skipped"):
         lines.append(mem["skipped"])
         return "\n".join(lines) + "\n"
-    lines += ["![memory](memory.png)", ""]
+    lines += [USS_NOTE, "", "![memory](memory.png)", ""]
     for label, proc in mem["processes"].items():
         lines += [f"### {label}", "", _growth(proc["growth"]), ""]
         lines += _table(proc["table"])
@@ -120,10 +121,29 @@ def markdown(r: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+USS_NOTE = ("RSS (`VmRSS`) counts the shared pages (the interpreter, shared libraries) a process has touched, so a "
+            "process that touches such a page late seems to grow though it allocated nothing, which inflates a small "
+            "process's growth; USS (`Private_Clean + Private_Dirty` of `smaps_rollup`) counts only its own pages. "
+            "Growth is given for both (`_mb` columns: RSS, `_uss_mb`: USS).")
+
+
 def _growth(g: dict[str, Any]) -> str:
     if "note" in g:
         return str(g["note"])
-    return (f"After a {g['warmup_s']:.0f} s warm-up (medians over the first and the last {g['window_s']} s of the "
+    text = "RSS: " + _growth_of(g)
+    if "uss" in g:
+        u = g["uss"]
+        text += (f" USS: the process {u['process']['after_warmup_mb']} → {u['process']['end_mb']} MB "
+                 f"(**{u['process']['growth_pct']} %**); its children {u['children']['after_warmup_mb']} → "
+                 f"{u['children']['end_mb']} MB ({u['children']['growth_pct']} %; one child on average "
+                 f"{u['per_child']['after_warmup_mb']} → {u['per_child']['end_mb']} MB, "
+                 f"{u['per_child']['growth_pct']} %); together {u['total']['growth_pct']} %."
+                 + _long_lived(u.get("long_lived_children") or {"count": 0}))
+    return text
+
+
+def _growth_of(g: dict[str, Any]) -> str:
+    return (f"after a {g['warmup_s']:.0f} s warm-up (medians over the first and the last {g['window_s']} s of the "
             f"rest): the process {g['process']['after_warmup_mb']} → {g['process']['end_mb']} MB "
             f"(**{g['process']['growth_pct']} %**); its children {g['children']['after_warmup_mb']} → "
             f"{g['children']['end_mb']} MB ({g['children']['growth_pct']} %, {g['children_count']['after_warmup']} → "
