@@ -23,6 +23,18 @@ async def start(data_dir: str, port: int) -> asyncio.subprocess.Process:
     return proc
 
 
+async def stored_record(s: aiohttp.ClientSession, activation_id: str, deadline_s: float) -> dict:
+    """The activation's stored record, polled for until `deadline_s` (a running one answers 202 meanwhile)."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        async with s.get(f"/api/v1/namespaces/_/activations/{activation_id}") as r:
+            body = await r.json()
+        if r.status == 200 and body.get("end"):
+            return body
+        assert time.monotonic() < deadline, body
+        await asyncio.sleep(0.05)
+
+
 async def test_killed_platform_closes_in_flight_activations_on_restart() -> None:
     """A primitive action and a sequence (whose record the controller itself writes) both in flight at the kill."""
     data_dir = tempfile.mkdtemp(prefix="whisk-restart-")
@@ -56,14 +68,7 @@ async def test_killed_platform_closes_in_flight_activations_on_restart() -> None
     try:
         async with aiohttp.ClientSession(base_url=url, headers=auth) as s:
             for activation_id in ids:
-                deadline = time.monotonic() + 20
-                while True:
-                    async with s.get(f"/api/v1/namespaces/_/activations/{activation_id}") as r:
-                        body = await r.json()
-                    if r.status == 200 and body.get("end"):
-                        break
-                    assert time.monotonic() < deadline, body
-                    await asyncio.sleep(0.1)
+                body = await stored_record(s, activation_id, deadline_s=20)
                 assert body["response"]["status"] == "whisk internal error"
                 assert "restarted" in body["response"]["result"]["error"]
     finally:
@@ -84,13 +89,6 @@ async def test_an_activation_never_acknowledged_still_gets_a_record() -> None:
                 assert r.status == 200
             async with s.post("/api/v1/namespaces/_/actions/late") as r:
                 activation_id = (await r.json())["activationId"]
-            deadline = time.monotonic() + 3
-            while True:
-                async with s.get(f"/api/v1/namespaces/_/activations/{activation_id}") as r:
-                    body = await r.json()
-                if r.status == 200 and body.get("end"):
-                    break
-                assert time.monotonic() < deadline, body
-                await asyncio.sleep(0.05)
+            body = await stored_record(s, activation_id, deadline_s=3)
             assert body["response"]["status"] == "whisk internal error", body
             assert "did not acknowledge" in body["response"]["result"]["error"]
