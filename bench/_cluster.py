@@ -81,9 +81,11 @@ async def backends() -> AsyncIterator[Backends]:
 
 @asynccontextmanager
 async def members(b: Backends, pool_memory_mb: int, fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS,
-                  extra_env: dict[str, str] | None = None) -> AsyncIterator[Cluster]:
+                  extra_env: dict[str, str] | None = None,
+                  stopped: dict[str, int | str] | None = None) -> AsyncIterator[Cluster]:
     """1 controller and INVOKERS invokers on `b` (a fresh CouchDB prefix: `c.env["WHISK_STORE"]`), each invoker with
-    `pool_memory_mb` of pool, BENCH_ENV's throttles and `extra_env`; yields once every invoker is up."""
+    `pool_memory_mb` of pool, BENCH_ENV's throttles and `extra_env`; yields once every invoker is up. On the way out
+    each member gets SIGTERM; `stopped` (when given) receives their exit statuses by name (0: a clean stop)."""
     env, prefix = cluster_env(b.bootstrap, b.couchdb_url, b.consul_url)
     for key in ("WHISK_ACK_TIMEOUT_FACTOR", "WHISK_ACK_TIMEOUT_ADDON_S"):   # the tests' short timeouts: not here
         env.pop(key)
@@ -96,7 +98,9 @@ async def members(b: Backends, pool_memory_mb: int, fetch_max_wait_ms: int = FET
         await until(f"all {INVOKERS} invokers up", lambda: invokers_up(c), 90)
         yield c
     finally:
-        await c.stop()
+        codes = await c.stop()
+        if stopped is not None:
+            stopped.update({name: code if isinstance(code, int) else repr(code) for name, code in codes.items()})
 
 
 async def invokers_up(c: Cluster) -> bool:

@@ -1,16 +1,22 @@
 """Load and soak test: a mixed workload at a steady rate for a set time, then every accepted activation's record.
 
-    python -m bench.soak --duration 60 --rate 50 [--url URL [--pid PID ...]] [--namespaces 5] [--actions 100] --out DIR
+    python -m bench.soak --duration 60 --rate 50 [--cluster | --url URL [--pid PID ...]] [--namespaces 5]
+                         [--actions 100] --out DIR
 
-Without --url it starts its own standalone whisk (sqlite store in a temporary data dir, throttles raised) and
-creates the namespaces with `whisk admin user create` first. With --url the namespaces are created the same way
-when WHISK_STORE names the platform's store, else the workload runs in the guest namespace; each --pid names a
-process whose memory (and its children's) is sampled: give one for each role of a cluster. Requests are scheduled
-open loop (one every 1/rate s, whatever the answers do), at most --max-inflight at once: past that a request is
-counted as shed, not sent.
+By default it starts its own standalone whisk (sqlite store in a temporary data dir, throttles raised) and creates
+the namespaces with `whisk admin user create` first. With --cluster it starts a cluster instead, as bench.cluster
+does (bench/_cluster.py): Tansu, pouchdb-server in memory and the Consul double, then 1 controller and 2 invokers
+(each with the pool the standalone one gets, throttles raised); the namespaces are created in the cluster's CouchDB
+store, the load goes to the controller, and the memory of the controller, of each invoker (with its action
+containers) and of the three backends is sampled; the record check also reads each record's CouchDB document, which
+must have been written once. With --url the namespaces are created the same way when WHISK_STORE names the
+platform's store, else the workload runs in the guest namespace; each --pid names a process whose memory (and its
+children's) is sampled. Requests are scheduled open loop (one every 1/rate s, whatever the answers do), at most
+--max-inflight at once: past that a request is counted as shed, not sent.
 
-Writes report.json, report.md and memory.png into --out. Exits 1 when an accepted activation has no record (or
-two), when a 5xx comes that the workload did not provoke, or when a request gets no answer at all.
+Writes report.json, report.md and memory.png into --out (with --cluster also each member's log). Exits 1 when an
+accepted activation has no record (or two), when a 5xx comes that the workload did not provoke, when a request gets
+no answer at all, or when a cluster member exits during the run.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import os
 import random
 import secrets
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -31,6 +38,7 @@ from typing import Any
 
 import aiohttp
 
+from bench._cluster import FETCH_MAX_WAIT_MS, INVOKERS, Backends, backends, members
 from bench._harness import BENCH_ENV, machine, percentile
 from bench.soak_memory import MemorySampler, children, growth
 from bench.soak_plot import plot
@@ -46,7 +54,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--duration", type=float, default=60, help="seconds of load (default 60)")
     p.add_argument("--rate", type=float, default=50, help="requests per second (default 50)")
-    p.add_argument("--url", help="an already running platform (default: start a standalone one)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--cluster", action="store_true",
+                       help="start a cluster (1 controller, 2 invokers over Tansu, pouchdb-server and the Consul "
+                            "double) instead of a standalone whisk")
+    where.add_argument("--url", help="an already running platform (default: start a standalone one)")
     p.add_argument("--pid", type=int, action="append", default=[],
                    help="with --url: a process whose memory (and its children's) is sampled; repeatable")
     p.add_argument("--namespaces", type=int, default=5, help="namespaces (default 5)")
@@ -167,13 +179,34 @@ async def run_load(args: argparse.Namespace, namespaces: list[Namespace], kinds:
                       "lag_p99_ms": round(percentile(lags, 99), 1)}
 
 
-async def soak(args: argparse.Namespace) -> int:
+def _pool_mb(args: argparse.Namespace) -> int:
+    """Room for a warm container of every action and of each namespace's 8 other actions, and some to spare."""
+    return MEMORY_MB * (args.actions + 8 * args.namespaces + 16)
+
+
+async def soak(args: argparse.Namespace, backends_: Backends | None = None) -> int:
+    """`backends_`: with --cluster, backends already running (the tests' fixtures) instead of starting them."""
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     warmup = args.warmup if args.warmup is not None else max(10.0, args.duration * 0.2)
     timeout = aiohttp.ClientTimeout(total=120)
+    cluster = couch_activations = None
+    stopped: dict[str, int | str] = {}
+    target = args.url or "standalone (sqlite store, process:// containers)"
     async with AsyncExitStack() as stack:
-        if args.url:
+        if args.cluster:
+            b = backends_ or await stack.enter_async_context(backends())
+            cluster = await stack.enter_async_context(members(
+                b, _pool_mb(args), extra_env={"WHISK_LIMIT_FIRES_PER_MINUTE": "10000000"}, stopped=stopped))
+            namespaces = await _namespaces(args.namespaces, cluster.env["WHISK_STORE"])
+            url = cluster.controller.url
+            couch_activations = f"{cluster.couch_base}/{cluster.prefix}activations"
+            pids = {f"{m.role}{m.instance} ({m.proc.pid})": m.proc.pid for m in cluster.members}
+            pids |= {f"{name} ({pid})": pid for name, pid in b.pids.items()}
+            target = (f"cluster: 1 controller, {INVOKERS} invokers ({_pool_mb(args)} MB pool each, process:// "
+                      f"containers) over Tansu (fetch_max_wait_ms={FETCH_MAX_WAIT_MS}), pouchdb-server in memory "
+                      f"(CouchDB store {cluster.env['WHISK_STORE']}) and the Consul double")
+        elif args.url:
             url, pids = args.url, {_label(pid): pid for pid in args.pid}
             namespaces = await _namespaces(args.namespaces, os.environ.get("WHISK_STORE"))
         else:
@@ -182,7 +215,7 @@ async def soak(args: argparse.Namespace) -> int:
             namespaces = await _namespaces(args.namespaces, store)
             env = BENCH_ENV | {"WHISK_DATA_DIR": data, "WHISK_STORE": store,
                                "WHISK_LIMIT_FIRES_PER_MINUTE": "10000000",
-                               "WHISK_POOL_MEMORY_MB": str(MEMORY_MB * (args.actions + 8 * len(namespaces) + 16))}
+                               "WHISK_POOL_MEMORY_MB": str(_pool_mb(args))}
             url = await stack.enter_async_context(whisk_server(env, log_path=str(out / "whisk.log")))
             pids = {"whisk": _whisk_child(data)}
         for ns in namespaces:
@@ -202,7 +235,12 @@ async def soak(args: argparse.Namespace) -> int:
         loadavg_end = os.getloadavg()
         by_name = {ns.name: ns for ns in namespaces}
         accepted = [(o.kind, by_name[o.namespace], o.activation_id) for o in outcomes if o.activation_id]
-        records = await check(accepted, namespaces, since_ms, args.check_deadline)
+        records = await check(accepted, namespaces, since_ms, args.check_deadline,
+                              couch_activations=couch_activations)
+        exited = cluster.exited() if cluster is not None else {}
+    if cluster is not None:
+        for m in cluster.members:
+            shutil.copy(m.log_path, out / f"{m.role}{m.instance}.log")
     memory: dict[str, Any] = {"skipped": "no process to sample: give --pid with --url"}
     if samplers:
         memory = {"processes": {label: {"pid": sampler.pid, "samples": len(sampler.samples),
@@ -212,11 +250,12 @@ async def soak(args: argparse.Namespace) -> int:
         memory["png"] = plot({label: sampler.samples for label, sampler in samplers.items()}, out / "memory.png",
                              f"whisk soak: {args.duration:.0f} s at {args.rate:g}/s", warmup)
     bad_5xx, transport = unexpected_5xx(outcomes), transport_errors(outcomes)
-    failed = bool(records.missing_ids or records.duplicates or bad_5xx or transport)
+    failed = bool(records.missing_ids or records.duplicates or records.rewritten or records.not_in_store
+                  or bad_5xx or transport or exited)
     report = {
         "verdict": "FAILED" if failed else "passed",
         "config": {"command": shlex.join(["python", "-m", "bench.soak", *sys.argv[1:]]),
-                   "target": args.url or "standalone (sqlite store, process:// containers)",
+                   "target": target,
                    "duration_s": args.duration, "rate": args.rate, "namespaces": len(namespaces),
                    "actions": args.actions, "max_inflight": args.max_inflight, "seed": args.seed,
                    "loadavg_start": [round(x, 2) for x in loadavg_start],
@@ -225,10 +264,13 @@ async def soak(args: argparse.Namespace) -> int:
         "skipped": {k: f.skipped for k, f in features.items() if f.skipped},
         "throughput": throughput,
         "kinds": per_kind(outcomes),
-        "unexpected_5xx": bad_5xx, "transport_errors": transport,
+        "unexpected_5xx": bad_5xx, "transport_errors": transport, "exited": exited, "stopped": stopped,
         "records": {"accepted": records.accepted, "derived": records.derived, "found": records.found,
                     "missing": len(records.missing_ids), "missing_ids": records.missing_ids[:100],
                     "duplicates": records.duplicates, "listed": records.listed, "check_s": records.check_s,
+                    "store_checked": records.store_checked, "rewritten": len(records.rewritten),
+                    "rewritten_ids": records.rewritten[:100], "not_in_store": len(records.not_in_store),
+                    "not_in_store_ids": records.not_in_store[:100],
                     "statuses": {k: dict(v) for k, v in records.statuses.items()}},
         "memory": memory,
     }

@@ -1,7 +1,12 @@
 """After the run: every accepted activation must have exactly one stored record. Each id is read back with its own
 namespace's key until the record has an `end` (or a deadline passes); the ids a record names (a trigger's rule
 activations, a sequence's components) are checked the same way; then each namespace's listing since the start is
-scanned for an id stored twice."""
+scanned for an id stored twice.
+
+Against CouchDB (a cluster's store) an id cannot be listed twice: a record is the document `<namespace>/<id>`, and
+a second write of it replaces the first (the store's writer retries a conflict with the current revision). So there
+the documents are also read from the database itself (`_all_docs`): a record written more than once has a revision
+past `1-`, and counts as rewritten."""
 
 from __future__ import annotations
 
@@ -27,6 +32,10 @@ class Check:
     listed: int = 0
     statuses: dict[str, Counter[str]] = field(default_factory=dict)
     check_s: float = 0.0
+    store_checked: int = 0                                      # CouchDB documents read (0: no CouchDB given)
+    rewritten: list[str] = field(default_factory=list)          # documents with a revision past 1-
+    not_in_store: list[str] = field(default_factory=list)       # found through the API, no document in CouchDB
+    doc_ids: list[str] = field(default_factory=list, repr=False)
 
 
 def _named_ids(kind: str, record: dict[str, Any]) -> list[str]:
@@ -64,8 +73,9 @@ async def _fetch(ns: Namespace, activation_id: str, trigger: bool, deadline: flo
 
 
 async def check(accepted: list[tuple[str, Namespace, str]], namespaces: list[Namespace], since_ms: int,
-                deadline_s: float, parallel: int = 16) -> Check:
-    """`accepted`: (request kind, namespace, activation id) for every id an answer carried."""
+                deadline_s: float, parallel: int = 16, couch_activations: str | None = None) -> Check:
+    """`accepted`: (request kind, namespace, activation id) for every id an answer carried; `couch_activations`: the
+    URL of the CouchDB activations database the platform writes to, when it has one."""
     result = Check(accepted=len(accepted))
     t0 = time.monotonic()
     deadline = t0 + deadline_s
@@ -81,6 +91,7 @@ async def check(accepted: list[tuple[str, Namespace, str]], namespaces: list[Nam
                 result.missing_ids.append(aid)
                 continue
             result.found += 1
+            result.doc_ids.append(f"{record.get('namespace') or ns.name}/{aid}")
             status = (record.get("response") or {}).get("status") or "?"
             result.statuses.setdefault(kind, Counter())[status] += 1
             for child in _named_ids(kind, record):
@@ -94,6 +105,8 @@ async def check(accepted: list[tuple[str, Namespace, str]], namespaces: list[Nam
         ids = await _listing(ns, since_ms)
         result.listed += len(ids)
         result.duplicates += sum(n - 1 for n in Counter(ids).values() if n > 1)
+    if couch_activations:
+        await _revisions(couch_activations, result)
     result.check_s = round(time.monotonic() - t0, 1)
     return result
 
@@ -112,3 +125,23 @@ async def _listing(ns: Namespace, since_ms: int, page: int = 200) -> list[str]:
         if len(rows) < page:
             return ids
         skip += page
+
+
+async def _revisions(db_url: str, result: Check, batch: int = 500) -> None:
+    """Each found record's document in CouchDB: rewritten when its revision is past 1-, or not there at all."""
+    # pouchdb-server answers text/plain unless asked for JSON.
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120),
+                                     headers={"Accept": "application/json"}) as s:
+        for i in range(0, len(result.doc_ids), batch):
+            keys = result.doc_ids[i:i + batch]
+            async with s.post(f"{db_url}/_all_docs", json={"keys": keys}) as r:
+                if r.status != 200:
+                    raise RuntimeError(f"CouchDB _all_docs: {r.status} {(await r.text())[:200]}")
+                rows = (await r.json(content_type=None))["rows"]
+            for key, row in zip(keys, rows):
+                rev = (row.get("value") or {}).get("rev") if not row.get("error") else None
+                if rev is None or (row.get("value") or {}).get("deleted"):
+                    result.not_in_store.append(key)
+                elif not rev.startswith("1-"):
+                    result.rewritten.append(f"{key} ({rev.split('-')[0]} writes)")
+                result.store_checked += 1

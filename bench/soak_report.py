@@ -109,6 +109,18 @@ def markdown(r: dict[str, Any]) -> str:
               f"records the namespaces list since the start; checked in {ver['check_s']} s.", ""]
     if ver["missing_ids"]:
         lines.append("Missing: " + ", ".join(ver["missing_ids"][:20]))
+    if ver.get("store_checked"):
+        lines += [(f"Their CouchDB documents, read from the database: {ver['store_checked']} checked, "
+                   f"**{ver['rewritten']} written more than once** (a revision past `1-`), "
+                   f"{ver['not_in_store']} not in the database."), ""]
+        for key in ("rewritten_ids", "not_in_store_ids"):
+            if ver[key]:
+                lines.append(f"{key.replace('_ids', '').replace('_', ' ').capitalize()}: " + ", ".join(ver[key][:20]))
+    if r.get("exited"):
+        lines += ["", f"**Cluster members that exited during the run**: {_cell(r['exited'])}.", ""]
+    if r.get("stopped"):
+        lines += ["", ("Exit status of each cluster member after SIGTERM at the end (0: a clean stop): "
+                       f"{_cell(r['stopped'])}."), ""]
     lines += ["", "## Memory (RSS and USS from /proc, sampled every second)", ""]
     if mem.get("skipped"):
         lines.append(mem["skipped"])
@@ -130,24 +142,24 @@ USS_NOTE = ("RSS (`VmRSS`) counts the shared pages (the interpreter, shared libr
 def _growth(g: dict[str, Any]) -> str:
     if "note" in g:
         return str(g["note"])
-    text = "RSS: " + _growth_of(g)
+    count = g["children_count"]
+    kids = bool(count["after_warmup"] or count["end"])
+    number = f"{count['after_warmup']} → {count['end']} processes, "
+    text = (f"After a {g['warmup_s']:.0f} s warm-up (medians over the first and the last {g['window_s']} s of the "
+            f"rest), RSS: " + _growth_of(g, number if kids else None))
     if "uss" in g:
-        u = g["uss"]
-        text += (f" USS: the process {u['process']['after_warmup_mb']} → {u['process']['end_mb']} MB "
-                 f"(**{u['process']['growth_pct']} %**); its children {u['children']['after_warmup_mb']} → "
-                 f"{u['children']['end_mb']} MB ({u['children']['growth_pct']} %; one child on average "
-                 f"{u['per_child']['after_warmup_mb']} → {u['per_child']['end_mb']} MB, "
-                 f"{u['per_child']['growth_pct']} %); together {u['total']['growth_pct']} %."
-                 + _long_lived(u.get("long_lived_children") or {"count": 0}))
+        text += " USS: " + _growth_of(g["uss"], "" if kids else None)
     return text
 
 
-def _growth_of(g: dict[str, Any]) -> str:
-    return (f"after a {g['warmup_s']:.0f} s warm-up (medians over the first and the last {g['window_s']} s of the "
-            f"rest): the process {g['process']['after_warmup_mb']} → {g['process']['end_mb']} MB "
-            f"(**{g['process']['growth_pct']} %**); its children {g['children']['after_warmup_mb']} → "
-            f"{g['children']['end_mb']} MB ({g['children']['growth_pct']} %, {g['children_count']['after_warmup']} → "
-            f"{g['children_count']['end']} processes; one child on average {g['per_child']['after_warmup_mb']} → "
+def _growth_of(g: dict[str, Any], children: str | None) -> str:
+    """One measure's growth; `children` None when the process had none, else what to say of their number."""
+    p = g["process"]
+    text = f"the process {p['after_warmup_mb']} → {p['end_mb']} MB (**{p['growth_pct']} %**)"
+    if children is None:
+        return text + "; no children."
+    return (text + f"; its children {g['children']['after_warmup_mb']} → {g['children']['end_mb']} MB "
+            f"({g['children']['growth_pct']} %, {children}one child on average {g['per_child']['after_warmup_mb']} → "
             f"{g['per_child']['end_mb']} MB, {g['per_child']['growth_pct']} %); together {g['total']['growth_pct']} %."
             + _long_lived(g.get("long_lived_children") or {"count": 0}))
 

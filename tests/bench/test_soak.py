@@ -1,21 +1,26 @@
-"""The soak (bench/soak.py) in miniature: a few seconds of the mixed workload against its own standalone whisk, the
-report's shape, and the record check catching an activation id that has no record."""
+"""The soak (bench/soak.py) in miniature: a few seconds of the mixed workload against its own standalone whisk and
+against a cluster on the session's backends, the report's shape, and the record check catching an activation id
+that has no record and a CouchDB record written twice."""
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import pytest
 
+from bench._cluster import Backends
 from bench.soak import parse, soak
-from bench.soak_memory import Sample, growth
+from bench.soak_memory import MemorySampler, Sample, growth, rss_kb, uss_kb
 from bench.soak_plot import _plain
-from bench.soak_records import check
+from bench.soak_records import Check, _revisions, check
 from bench.soak_report import Outcome, transport_errors, unexpected_5xx
 from bench.soak_workload import MIX, Namespace
 from tests.support.processes import GUEST_AUTH, whisk_server
@@ -43,8 +48,71 @@ async def test_a_short_soak_reports_every_kind_and_loses_nothing(tmp_path: Path)
         assert set(report["kinds"]["invoke_app_error"]["http"]) == {"502"}
     (whisk,) = report["memory"]["processes"].values()
     assert whisk["samples"] >= 3 and whisk["table"][0]["process_mb"] > 10
+    assert 0 < whisk["table"][-1]["process_uss_mb"] < whisk["table"][-1]["process_mb"]
     assert (out / "memory.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert "## Activation records" in (out / "report.md").read_text()
+
+
+@pytest.mark.kafka
+@pytest.mark.couchdb
+@pytest.mark.timeout(120)
+async def test_a_short_soak_of_the_cluster_loses_nothing_and_samples_every_member(
+        tmp_path: Path, kafka_broker: Any, couchdb_url: str, consul_url: str) -> None:
+    out = tmp_path / "soak"
+    backends = Backends(kafka_broker.bootstrap, couchdb_url, consul_url, {"tansu": kafka_broker.proc.pid})
+    status = await soak(parse(["--cluster", "--duration", "4", "--rate", "15", "--namespaces", "2", "--actions", "4",
+                               "--check-deadline", "30", "--out", str(out)]), backends)
+    report = json.loads((out / "report.json").read_text())
+    assert status == 0, (out / "report.md").read_text()
+    assert report["config"]["target"].startswith("cluster: 1 controller, 2 invokers")
+    assert report["exited"] == {}
+    assert report["stopped"] == {"controller0": 0, "invoker0": 0, "invoker1": 0}
+    tp = report["throughput"]
+    assert tp["sent"] == tp["answered"] > 40
+    records = report["records"]
+    assert records["missing"] == 0 and records["duplicates"] == 0 and records["rewritten"] == 0
+    assert records["found"] == records["accepted"] + records["derived"] >= tp["answered"]
+    assert records["store_checked"] == records["found"] and records["not_in_store"] == 0
+    processes = report["memory"]["processes"]
+    roles = {label.split(" ")[0] for label in processes}
+    assert roles == {"controller0", "invoker0", "invoker1", "tansu"}
+    # The invokers sample their action containers; the report gives RSS and USS.
+    assert sum(p["table"][-1]["children"] for label, p in processes.items() if label.startswith("invoker")) >= 2
+    for p in processes.values():
+        assert 0 < p["table"][-1]["process_uss_mb"] <= p["table"][-1]["process_mb"]
+    assert (out / "memory.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert {"controller0.log", "invoker0.log", "invoker1.log"} <= {f.name for f in out.iterdir()}
+
+
+@pytest.mark.couchdb
+async def test_the_couchdb_check_finds_a_record_written_twice(couchdb_url: str) -> None:
+    db = f"{couchdb_url}/soak_check_{secrets.token_hex(4)}"
+    json_accept = {"Accept": "application/json"}
+    async with aiohttp.ClientSession(headers=json_accept) as s:
+        async with s.put(db) as r:
+            assert r.status in (201, 202), await r.text()
+        async with s.put(f"{db}/ns%2Fonce", json={"n": 1}) as r:
+            assert r.status in (201, 202)
+        async with s.put(f"{db}/ns%2Ftwice", json={"n": 1}) as r:
+            rev = (await r.json(content_type=None))["rev"]
+        async with s.put(f"{db}/ns%2Ftwice", json={"n": 2, "_rev": rev}) as r:
+            assert r.status in (201, 202)
+    result = Check(doc_ids=["ns/once", "ns/twice", "ns/never"])
+    await _revisions(db, result)
+    assert result.store_checked == 3
+    assert result.rewritten == ["ns/twice (2 writes)"]
+    assert result.not_in_store == ["ns/never"]
+
+
+def test_memory_samples_give_rss_and_uss() -> None:
+    rss, uss = rss_kb(os.getpid()), uss_kb(os.getpid())
+    assert rss is not None and uss is not None and 0 < uss < rss
+    assert uss_kb(2 ** 22 + 1) is None      # no such process
+    sample = MemorySampler(os.getpid()).sample()
+    assert sample is not None and 0 < sample.root_uss_kb <= sample.root_kb
+    samples = [Sample(float(t), 60_000 + 100 * t, 0, 0, root_uss_kb=20_000) for t in range(50)]
+    g = growth(samples, warmup_s=10)
+    assert g["process"]["growth_pct"] > 5 and g["uss"]["process"]["growth_pct"] == 0
 
 
 async def test_the_record_check_finds_an_id_without_a_record() -> None:
