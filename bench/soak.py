@@ -69,7 +69,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--check-deadline", type=float, default=120, help="seconds to wait for records (default 120)")
     p.add_argument("--seed", type=int, default=1, help="random seed of the request mix")
     p.add_argument("--out", required=True, help="report folder")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.pid and not args.url:
+        p.error("--pid goes with --url (standalone and --cluster sample the processes they start)")
+    return args
 
 
 def _basic(user: str, password: str) -> str:
