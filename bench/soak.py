@@ -47,6 +47,8 @@ from bench.soak_report import Outcome, memory_table, per_kind, transport_errors,
 from bench.soak_workload import MEMORY_MB, MIX, Namespace, create_entities, pick
 from tests.support.processes import GUEST_AUTH, whisk_server
 
+PROGRESS_S = 30.0
+
 ACTIVATION_HEADER = "x-openwhisk-activation-id"
 
 
@@ -160,8 +162,12 @@ async def run_load(args: argparse.Namespace, namespaces: list[Namespace], kinds:
     shed = seq = 0
     interval = 1 / args.rate
     end = t0 + args.duration
+    next_progress = t0 + PROGRESS_S
     while (due := t0 + seq * interval) < end:
         now = time.monotonic()
+        if now >= next_progress:
+            next_progress += PROGRESS_S
+            _progress(now - t0, args.duration, seq - shed, outcomes, len(inflight), shed)
         if due > now:
             await asyncio.sleep(due - now)
         lags.append((time.monotonic() - due) * 1000)
@@ -180,6 +186,15 @@ async def run_load(args: argparse.Namespace, namespaces: list[Namespace], kinds:
                       "shed": shed, "wall_s": round(wall, 1),
                       "per_s": round(sum(isinstance(o.status, int) for o in outcomes) / wall, 1),
                       "lag_p99_ms": round(percentile(lags, 99), 1)}
+
+
+def _progress(elapsed: float, duration: float, sent: int, outcomes: list[Outcome], inflight: int, shed: int) -> None:
+    """One line on stderr every PROGRESS_S: a 30-minute run must show it is alive and how it is going."""
+    answered = [o for o in outcomes if isinstance(o.status, int)]
+    failed = sum(1 for o in answered if o.status >= 500) + sum(1 for o in outcomes if not isinstance(o.status, int))
+    print(f"soak: {elapsed:.0f}/{duration:.0f} s, sent {sent}, answered {len(answered)} "
+          f"({len(answered) / elapsed:.1f}/s), 5xx or transport errors {failed} (some provoked), in flight {inflight}, "
+          f"shed {shed}", file=sys.stderr, flush=True)
 
 
 def _pool_mb(args: argparse.Namespace) -> int:
@@ -238,6 +253,8 @@ async def soak(args: argparse.Namespace, backends_: Backends | None = None) -> i
         loadavg_end = os.getloadavg()
         by_name = {ns.name: ns for ns in namespaces}
         accepted = [(o.kind, by_name[o.namespace], o.activation_id) for o in outcomes if o.activation_id]
+        print(f"soak: load done; checking the records of {len(accepted)} accepted activations "
+              f"(up to {args.check_deadline:.0f} s)", file=sys.stderr, flush=True)
         records = await check(accepted, namespaces, since_ms, args.check_deadline,
                               couch_activations=couch_activations)
         exited = cluster.exited() if cluster is not None else {}
