@@ -21,6 +21,11 @@ CODE = {
         "no_main": "def handler(args):\n    return {}\n",
         "syntax": "def main(args)\n    return {}\n",
         "exit": "import sys\ndef main(args):\n    print('leaving')\n    sys.exit(3)\n",
+        "child_env": ("import os, subprocess\ndef main(args):\n"
+                      "    line = 'echo $__OW_ACTIVATION_ID $__OW_DEADLINE ${#__OW_ACTION_NAME} $TZ_SET'\n"
+                      "    shell = subprocess.run(['sh', '-c', line], capture_output=True, text=True).stdout.split()\n"
+                      "    os.environ['TZ_SET'] = 'by-action'\n"
+                      "    return {'shell': shell, 'own': os.environ['__OW_ACTIVATION_ID']}\n"),
     },
     "nodejs": {
         "echo": "function main(args) {\n  console.log('echo', args);\n  return {args};\n}\n",
@@ -34,6 +39,11 @@ CODE = {
         "no_main": "function handler(args) {\n  return {};\n}\n",
         "syntax": "function main(args) {\n  return {;\n}\n",
         "exit": "function main(args) {\n  console.log('leaving');\n  process.exit(3);\n}\n",
+        "child_env": ("const {execFileSync} = require('child_process');\nfunction main(args) {\n"
+                      "  const line = 'echo $__OW_ACTIVATION_ID $__OW_DEADLINE ${#__OW_ACTION_NAME} $TZ_SET';\n"
+                      "  const shell = execFileSync('sh', ['-c', line]).toString().split(/\\s+/).filter(Boolean);\n"
+                      "  process.env.TZ_SET = 'by-action';\n"
+                      "  return {shell, own: process.env.__OW_ACTIVATION_ID};\n}\n"),
     },
 }
 
@@ -68,6 +78,21 @@ async def test_env_from_init_and_run_metadata(kind: str) -> None:
         # every activation sets its own values, and a number becomes its text
         status, result = await proxy.run({}, activation_id="second", deadline=1700000000001)
         assert (result["__OW_ACTIVATION_ID"], result["__OW_DEADLINE"]) == ("second", "1700000000001")
+
+
+
+async def test_child_processes_see_each_activations_variables(kind: str) -> None:
+    """The per-activation variables are set without setenv's leak (whisk/runtimes/python/_whisk_env.py, the
+    process.env of proxy.js), and still reach the action's child processes, whatever their length."""
+    async with running_proxy(kind) as proxy:
+        assert (await proxy.init(code(kind, "child_env")))[0] == 200
+        for n, name in enumerate(("/guest/a", "/guest/" + "b" * 300, "/guest/c")):
+            activation_id = f"{n:032d}"
+            status, result = await proxy.run({}, activation_id=activation_id, deadline=1700000000000 + n,
+                                             action_name=name)
+            assert status == 200, result
+            assert result == {"shell": [activation_id, str(1700000000000 + n), str(len(name))]
+                              + (["by-action"] if n else []), "own": activation_id}
 
 
 async def test_array_result(kind: str) -> None:

@@ -23,6 +23,25 @@ const zlib = require('zlib');
 const Module = require('module');
 
 const SENTINEL = 'XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX';
+
+// process.env is backed by setenv(3), and glibc keeps every distinct value it was ever given: a fresh activation id,
+// transaction id and deadline on every /run would leak about 300 bytes an activation (measured: 29 MB per 100,000
+// runs). A plain object holds the variables instead, so old values are garbage-collected; child processes still get
+// them, as child_process passes process.env explicitly. Other names still reach the real environment too, so that
+// node's own reactions (process.env.TZ = ...) work. Values become strings, as with the real process.env.
+const realEnv = process.env;
+process.env = new Proxy(Object.assign({}, realEnv), {
+    set(target, key, value) {
+        target[key] = String(value);
+        if (typeof key === 'string' && !key.startsWith('__OW_')) realEnv[key] = target[key];
+        return true;
+    },
+    deleteProperty(target, key) {
+        delete target[key];
+        if (typeof key === 'string' && !key.startsWith('__OW_')) delete realEnv[key];
+        return true;
+    },
+});
 const ALLOW_CONCURRENT = String(process.env.__OW_ALLOW_CONCURRENT || '').toLowerCase() === 'true';
 // main may name a nested property ("handlers.main"); anything else could not be an entry point
 const MAIN_NAME = /^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/;

@@ -31,6 +31,8 @@ import tempfile
 import traceback
 import zipfile
 
+from _whisk_env import set_variable      # a sibling file: this directory is the script's, first on sys.path
+
 SENTINEL = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n"
 
 # Reasons for the statuses we send; the invoker looks only at 200 versus anything else.
@@ -108,7 +110,7 @@ class Runtime:
         value = message.get("value")
         for key, item in message.items():
             if key != "value":
-                os.environ["__OW_" + key.upper()] = env_text(item)
+                set_variable("__OW_" + key.upper(), env_text(item))
         try:
             result = self.action.main({} if value is None else value)
             if inspect.isawaitable(result):

@@ -1,0 +1,44 @@
+"""Per-activation environment variables (`__OW_ACTIVATION_ID`, `__OW_DEADLINE`, ...) without glibc's setenv leak.
+
+glibc's setenv(3), which os.environ assignment calls, keeps every distinct "NAME=value" string it was ever given
+(a getenv caller may still hold the old pointer). A fresh activation id, transaction id and deadline on every /run
+so leak about 265 bytes an activation, and a busy warm container grows without bound (measured: 26 MB per 100,000
+runs). Here each variable has one C buffer, rewritten in place and handed to putenv(3), which keeps the pointer
+itself rather than a copy; os.environ's mapping is updated beside it, without a second setenv. Child processes of
+the action see the values as before. Where ctypes is missing, os.environ's own assignment is used.
+
+A sibling of proxy.py, stdlib only, named so that no action's own module is likely to shadow it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+try:
+    import ctypes
+
+    _putenv = ctypes.CDLL(None).putenv
+    _putenv.argtypes = [ctypes.c_void_p]
+    _putenv.restype = ctypes.c_int
+except (ImportError, OSError, AttributeError):     # no ctypes (or no libffi) in this Python
+    _putenv = None
+
+_buffers: dict[str, object] = {}
+
+
+def set_variable(key: str, value: str) -> None:
+    if _putenv is None or not key or "=" in key or "\0" in key or "\0" in value:
+        os.environ[key] = value
+        return
+    entry = f"{key}={value}".encode(sys.getfilesystemencoding(), "surrogateescape")
+    buffer = _buffers.get(key)
+    if buffer is None or ctypes.sizeof(buffer) <= len(entry):
+        buffer = ctypes.create_string_buffer(max(64, 2 * len(entry)))
+        ctypes.memmove(buffer, entry, len(entry))
+        _putenv(ctypes.addressof(buffer))
+        _buffers[key] = buffer      # only now may a smaller buffer before it be freed: environ points here
+    else:
+        ctypes.memmove(buffer, entry + b"\0", len(entry) + 1)
+        _putenv(ctypes.addressof(buffer))   # again, in case the action replaced or removed the variable
+    os.environ._data[os.environ.encodekey(key)] = os.environ.encodevalue(value)  # type: ignore[attr-defined]
