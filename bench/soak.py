@@ -63,6 +63,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     where.add_argument("--url", help="an already running platform (default: start a standalone one)")
     p.add_argument("--pid", type=int, action="append", default=[],
                    help="with --url: a process whose memory (and its children's) is sampled; repeatable")
+    p.add_argument("--fetch-max-wait-ms", type=int, default=FETCH_MAX_WAIT_MS,
+                   help=f"with --cluster: the consumers' fetch wait (default {FETCH_MAX_WAIT_MS}); Tansu answers a "
+                        "waiting fetch only when it runs out, so a short wait polls it hard (see docs/performance.md)")
     p.add_argument("--namespaces", type=int, default=5, help="namespaces (default 5)")
     p.add_argument("--actions", type=int, default=100, help="echo actions over all namespaces (default 100)")
     p.add_argument("--max-inflight", type=int, default=200, help="concurrency bound (default 200)")
@@ -215,14 +218,15 @@ async def soak(args: argparse.Namespace, backends_: Backends | None = None) -> i
         if args.cluster:
             b = backends_ or await stack.enter_async_context(backends())
             cluster = await stack.enter_async_context(members(
-                b, _pool_mb(args), extra_env={"WHISK_LIMIT_FIRES_PER_MINUTE": "10000000"}, stopped=stopped))
+                b, _pool_mb(args), args.fetch_max_wait_ms, extra_env={"WHISK_LIMIT_FIRES_PER_MINUTE": "10000000"},
+                stopped=stopped))
             namespaces = await _namespaces(args.namespaces, cluster.env["WHISK_STORE"])
             url = cluster.controller.url
             couch_activations = f"{cluster.couch_base}/{cluster.prefix}activations"
             pids = {f"{m.role}{m.instance} ({m.proc.pid})": m.proc.pid for m in cluster.members}
             pids |= {f"{name} ({pid})": pid for name, pid in b.pids.items()}
             target = (f"cluster: 1 controller, {INVOKERS} invokers ({_pool_mb(args)} MB pool each, process:// "
-                      f"containers) over Tansu (fetch_max_wait_ms={FETCH_MAX_WAIT_MS}), pouchdb-server in memory "
+                      f"containers) over Tansu (fetch_max_wait_ms={args.fetch_max_wait_ms}), pouchdb-server in memory "
                       f"(CouchDB store {cluster.env['WHISK_STORE']}) and the Consul double")
         elif args.url:
             url, pids = args.url, {_label(pid): pid for pid in args.pid}
