@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
 
@@ -58,6 +59,26 @@ async def test_forced_completion_after_the_ack_timeout() -> None:
             with pytest.raises(Forced):
                 await asyncio.wait_for(waiter, 5)
             assert lb.in_flight("u1") == 0 and lb.book.forced_total == 1
+
+
+async def test_forced_completion_of_an_abandoned_waiter_leaves_no_unretrieved_exception() -> None:
+    """A blocking caller that already had its 202 no longer awaits: forcing its entry must not make asyncio log
+    "Future exception was never retrieved" (seen in a cluster soak)."""
+    loop = asyncio.get_running_loop()
+    reported: list[dict] = []
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    try:
+        async with MemoryBus() as bus:
+            async with LeanBalancer(bus, controller=0, timeout_factor=0.0, timeout_addon_s=0.05) as lb:
+                waiter = await lb.publish(message("f" * 32), namespace_uuid="u1", memory_mb=256, timeout_ms=1000,
+                                          concurrency=1, blackbox=False)
+                while lb.book.forced_total == 0:
+                    await asyncio.sleep(0.01)
+                del waiter
+                gc.collect()
+        assert reported == []
+    finally:
+        loop.set_exception_handler(None)
 
 
 def test_acks_round_trip_in_openwhisk_shapes() -> None:

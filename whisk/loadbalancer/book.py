@@ -94,8 +94,7 @@ class ActivationBook:
             return
         self.forced_total += 1
         log.warning("loadbalancer.completion.forced", activation_id=activation_id, invoker=entry.invoker)
-        if entry.result is not None and not entry.result.done():
-            entry.result.set_exception(Forced("no completion or active ack received yet"))
+        _fail(entry, "no completion or active ack received yet")
         self._close(entry, "timeout")
 
     def _close(self, entry: Entry, outcome: str) -> None:
@@ -134,10 +133,17 @@ class ActivationBook:
         """Close every entry (shutdown); waiters get Forced."""
         closed = list(self._entries.values())
         for entry in closed:
-            if entry.result is not None and not entry.result.done():
-                entry.result.set_exception(Forced(reason))
+            _fail(entry, reason)
             self._close(entry, "timeout")
         return closed
+
+
+def _fail(entry: Entry, reason: str) -> None:
+    if entry.result is not None and not entry.result.done():
+        entry.result.set_exception(Forced(reason))
+        # Marked as retrieved: a blocking caller that has already had its 202 no longer awaits this, and asyncio
+        # would log "Future exception was never retrieved"; one that still awaits gets Forced all the same.
+        entry.result.exception()
 
 
 class Booked:
