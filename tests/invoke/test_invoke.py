@@ -3,13 +3,13 @@ non-blocking and result-only, statuses, records, logs, parameters, limits and th
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
 import aiohttp
 import pytest
 
+from tests.support.http import record_of
 from tests.support.processes import GUEST_AUTH, basic_auth, whisk_server
 
 PY_ECHO = "def main(args):\n    print('hello stdout')\n    import sys; print('hello stderr', file=sys.stderr)\n    return args\n"
@@ -29,17 +29,6 @@ async def invoke(session: aiohttp.ClientSession, name: str, payload: Any = None,
         return r.status, await r.json(), r.headers
 
 
-async def record_of(session: aiohttp.ClientSession, activation_id: str, deadline_s: float = 20) -> dict[str, Any]:
-    end = time.monotonic() + deadline_s
-    while True:
-        async with session.get(f"/api/v1/namespaces/_/activations/{activation_id}") as r:
-            body = await r.json()
-            if r.status == 200 and body.get("end"):
-                return body
-        assert time.monotonic() < end, f"no record for {activation_id}: {r.status} {body}"
-        await asyncio.sleep(0.05)
-
-
 def annotations(record: dict[str, Any]) -> dict[str, Any]:
     return {a["key"]: a["value"] for a in record["annotations"]}
 
@@ -55,7 +44,7 @@ async def test_python_blocking_invoke_returns_the_activation(guest: aiohttp.Clie
     notes = annotations(body)
     assert notes["path"] == "guest/py-echo" and notes["kind"].startswith("python:3")
     assert notes["limits"]["memory"] == 256 and notes["timeout"] is False and "waitTime" in notes
-    stored = await record_of(guest, body["activationId"])
+    stored = await record_of(guest, body["activationId"], complete=True)
     assert any(line.endswith("stdout: hello stdout") for line in stored["logs"]), stored["logs"]
     assert any(line.endswith("stderr: hello stderr") for line in stored["logs"]), stored["logs"]
     assert stored["duration"] >= 0 and stored["end"] >= stored["start"]
@@ -71,7 +60,7 @@ async def test_node_result_only_and_non_blocking(guest: aiohttp.ClientSession) -
     assert (status, body) == (200, {"n": 5})
     status, body, headers = await invoke(guest, "node-echo", {"n": 6})
     assert status == 202 and set(body) == {"activationId"}
-    record = await record_of(guest, body["activationId"])
+    record = await record_of(guest, body["activationId"], complete=True)
     assert record["response"]["result"] == {"n": 6}
     assert any("node says hi" in line for line in record["logs"])
 
@@ -81,7 +70,7 @@ async def test_warm_container_is_reused_and_init_time_only_on_cold(guest: aiohtt
     await put(guest, "py-warm", {"kind": "python:3", "code": code})
     _, first, _ = await invoke(guest, "py-warm", blocking="true")
     # The answer comes before the logs are collected; the container is free again once the record is stored.
-    await record_of(guest, first["activationId"])
+    await record_of(guest, first["activationId"], complete=True)
     _, second, _ = await invoke(guest, "py-warm", blocking="true")
     assert first["response"]["result"]["count"] == 1 and second["response"]["result"]["count"] == 2
     assert first["response"]["result"]["pid"] == second["response"]["result"]["pid"]
@@ -164,7 +153,7 @@ async def test_blocking_wait_runs_out_with_202_and_the_record_arrives(guest: aio
         pending = await r.json()
         # Beyond OpenWhisk: a running activation answers with a clear pending state instead of 404.
         assert r.status in (200, 202) and pending.get("activationId") == body["activationId"], pending
-    record = await record_of(guest, body["activationId"])
+    record = await record_of(guest, body["activationId"], complete=True)
     assert record["response"]["result"] == {"done": 1}
 
 

@@ -7,10 +7,10 @@ import os
 import signal
 import sys
 import tempfile
-import time
 
 import aiohttp
 
+from tests.support.http import record_of
 from tests.support.processes import GUEST_AUTH, basic_auth, free_port, terminate, until_ready
 
 
@@ -21,18 +21,6 @@ async def start(data_dir: str, port: int) -> asyncio.subprocess.Process:
                                                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     await until_ready(f"http://127.0.0.1:{port}/ping", proc, deadline_s=30)
     return proc
-
-
-async def stored_record(s: aiohttp.ClientSession, activation_id: str, deadline_s: float) -> dict:
-    """The activation's stored record, polled for until `deadline_s` (a running one answers 202 meanwhile)."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        async with s.get(f"/api/v1/namespaces/_/activations/{activation_id}") as r:
-            body = await r.json()
-        if r.status == 200 and body.get("end"):
-            return body
-        assert time.monotonic() < deadline, body
-        await asyncio.sleep(0.05)
 
 
 async def test_killed_platform_closes_in_flight_activations_on_restart() -> None:
@@ -68,7 +56,7 @@ async def test_killed_platform_closes_in_flight_activations_on_restart() -> None
     try:
         async with aiohttp.ClientSession(base_url=url, headers=auth) as s:
             for activation_id in ids:
-                body = await stored_record(s, activation_id, deadline_s=20)
+                body = await record_of(s, activation_id, 20, complete=True)
                 assert body["response"]["status"] == "whisk internal error"
                 assert "restarted" in body["response"]["result"]["error"]
     finally:
@@ -89,6 +77,6 @@ async def test_an_activation_never_acknowledged_still_gets_a_record() -> None:
                 assert r.status == 200
             async with s.post("/api/v1/namespaces/_/actions/late") as r:
                 activation_id = (await r.json())["activationId"]
-            body = await stored_record(s, activation_id, deadline_s=3)
+            body = await record_of(s, activation_id, 3, complete=True)
             assert body["response"]["status"] == "whisk internal error", body
             assert "did not acknowledge" in body["response"]["result"]["error"]

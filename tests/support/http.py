@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
 import aiohttp
@@ -19,3 +21,17 @@ async def call(session: aiohttp.ClientSession, method: str, path: str, body: Any
             return r.status, json.loads(text)
         except ValueError:
             return r.status, text
+
+
+async def record_of(session: aiohttp.ClientSession, activation_id: str, deadline_s: float = 30, *,
+                    complete: bool = False) -> dict[str, Any]:
+    """The stored activation record, polled until it exists; with `complete`, until it has its `end` (a running
+    activation may answer 202 meanwhile; a trigger's record has no `end`)."""
+    end = time.monotonic() + deadline_s
+    while True:
+        async with session.get(f"/api/v1/namespaces/_/activations/{activation_id}") as r:
+            body = await r.json()
+        if r.status == 200 and (not complete or body.get("end")):
+            return body
+        assert time.monotonic() < end, f"no record for {activation_id}: {r.status} {body}"
+        await asyncio.sleep(0.05)

@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import shutil
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import aiohttp
 
 from tests.conftest import missing
-from tests.support.http import call  # noqa: F401 - the tests import it from here
+from tests.support.http import call, record_of  # noqa: F401 - the tests import them from here
 
 NODE_MODULES = Path(__file__).resolve().parents[1] / "node" / "node_modules"
 
@@ -61,18 +60,6 @@ async def invoke(session: aiohttp.ClientSession, name: str, payload: Any = None,
                             json=payload if payload is not None else {}) as r:
         text = await r.text()
         return r.status, json.loads(text) if text else None, r.headers
-
-
-async def record_of(session: aiohttp.ClientSession, activation_id: str, deadline_s: float = 30) -> dict[str, Any]:
-    """The stored activation record, polled until it exists (trigger records have no `end`)."""
-    end = time.monotonic() + deadline_s
-    while True:
-        async with session.get(f"/api/v1/namespaces/_/activations/{activation_id}") as r:
-            body = await r.json()
-            if r.status == 200:
-                return body
-        assert time.monotonic() < end, f"no record for {activation_id}: {r.status} {body}"
-        await asyncio.sleep(0.05)
 
 
 async def run_node(script: str, **env: str) -> Any:
