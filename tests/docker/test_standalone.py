@@ -20,7 +20,6 @@ from tests.docker.conftest import BLACKBOX, labelled
 from tests.invoke.test_invoke import (  # noqa: F401
     invoke,
     put,
-    record_of,
     test_application_error_is_502_with_the_error,
     test_blocking_wait_runs_out_with_202_and_the_record_arrives,
     test_developer_errors_and_the_next_invoke_works,
@@ -30,6 +29,7 @@ from tests.invoke.test_invoke import (  # noqa: F401
     test_timeout_is_a_developer_error_with_the_annotation,
 )
 from tests.support.docker_daemon import DockerDaemon
+from tests.support.http import record_of
 from tests.support.processes import GUEST_AUTH, basic_auth, free_port, whisk_server
 
 pytestmark = pytest.mark.docker
@@ -72,7 +72,7 @@ async def test_warm_reuse(guest: aiohttp.ClientSession) -> None:
     code = "count = 0\ndef main(args):\n    global count\n    count += 1\n    return {'count': count}\n"
     await put(guest, "py-count", {"kind": "python:3", "code": code})
     _, first, _ = await invoke(guest, "py-count", blocking="true")
-    await record_of(guest, first["activationId"])              # stored after its logs: the container is free
+    await record_of(guest, first["activationId"], complete=True)  # stored after its logs: the container is free
     _, second, _ = await invoke(guest, "py-count", blocking="true")
     assert first["response"]["result"] == {"count": 1} and second["response"]["result"] == {"count": 2}
     notes = [{a["key"] for a in body["annotations"]} for body in (first, second)]
