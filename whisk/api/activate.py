@@ -6,13 +6,12 @@ conductor compositions in the controller) and trigger firing (`whisk.controller.
 
 from __future__ import annotations
 
-import functools
 import json
 from typing import Any
 
 from aiohttp import web
 
-from whisk.api.body import check_json_type
+from whisk.api.body import check_json_type, reply
 from whisk.api.keys import ACTIVATOR, APIS, ENTITIES, FIRING, IDENTITY, LAUNCHER, SETTINGS, STORE, SUBJECTS, TID, \
     WEB_ACTIONS
 from whisk.api.query import flag, wait_ms
@@ -26,14 +25,8 @@ from whisk.entities.activation import Activation
 from whisk.entities.errors import BackendUnavailable, Invalid, TooLarge
 
 ACTIVATION_HEADER = "x-openwhisk-activation-id"
-_dumps = functools.partial(json.dumps, separators=(",", ":"), ensure_ascii=False)
 # Blocking outcome → HTTP status (spec §1.6): success 200, application and developer errors 502, whisk errors 500.
 BLOCKING_STATUS = (200, 502, 502, 500)
-
-
-def reply(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    """Compact JSON, as every REST answer (spec §1.1)."""
-    return web.json_response(body, status=status, headers=headers, dumps=_dumps)
 
 
 async def not_yet(request: web.Request) -> web.StreamResponse:

@@ -15,6 +15,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from whisk.api.auth import identify
+from whisk.api.body import reply
 from whisk.api.errors import error_response
 from whisk.api.keys import APIS, IDENTITY, SETTINGS
 from whisk.api.web import read_body, respond, status_of
@@ -33,10 +34,6 @@ ROUTE = "/api/{tenant:(?!v1/)[A-Za-z0-9-]+}/{rest:.*}"
 BOUND = frozenset({"gwUrl", "gwUrlV2", "gwUser", "gwPwd"})
 CORS_METHODS = "GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS"
 MALFORMED = "The request content was malformed:\n"
-
-
-def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def api_host(request: web.Request) -> str:
@@ -79,8 +76,8 @@ async def manage(request: web.Request) -> web.Response:
         else:
             body = await apis.delete(identity, params)
     except ApiFailure as failure:
-        return web.json_response({"error": str(failure)}, status=502, dumps=_compact)
-    return web.json_response(body, dumps=_compact)
+        return reply({"error": str(failure)}, status=502)
+    return reply(body)
 
 
 def _cors(request: web.Request) -> dict[str, str]:
@@ -96,8 +93,7 @@ async def serve_route(request: web.Request) -> web.Response:
     try:
         routed = await apis.route(request.match_info["tenant"], request.match_info["rest"], request.method.upper())
     except RouteMiss as miss:
-        return web.json_response({"status": miss.status, "message": miss.message}, status=miss.status,
-                                 dumps=_compact)
+        return reply({"status": miss.status, "message": miss.message}, status=miss.status)
     cors = _cors(request) if routed.cors else {}
     if routed.preflight:
         return web.Response(status=200, headers=cors)

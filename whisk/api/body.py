@@ -1,5 +1,5 @@
-"""Reading a JSON request body (spec §1.1): JSON content types only (415 otherwise), an empty body is refused, and a
-body that is not JSON is Pekko's malformed-content rejection."""
+"""JSON bodies (spec §1.1). Reading a request's: JSON content types only (415 otherwise), an empty body is refused,
+and a body that is not JSON is Pekko's malformed-content rejection. Writing an answer: compact, as every REST answer."""
 
 from __future__ import annotations
 
@@ -9,6 +9,16 @@ from typing import Any
 from aiohttp import web
 
 from whisk.entities.errors import Invalid, TooLarge, UnsupportedMediaType
+
+
+def compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def reply(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A compact JSON answer."""
+    return web.json_response(body, status=status, headers=headers, dumps=compact)
+
 
 EXPECTED = "Request entity expected but not supplied"
 MALFORMED = "The request content was malformed:\n"

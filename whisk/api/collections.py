@@ -4,14 +4,10 @@ controller's services; they hold no per-collection logic."""
 
 from __future__ import annotations
 
-import functools
-import json
-from typing import Any
-
 from aiohttp import web
 
 from whisk.api import activate
-from whisk.api.body import read_json
+from whisk.api.body import read_json, reply
 from whisk.api.keys import ENTITIES, IDENTITY
 from whisk.api.query import epoch_ms, flag, malformed, paging
 from whisk.controller.activations import ActivationFilter
@@ -21,12 +17,6 @@ from whisk.controller.entities import Entities
 from whisk.entities.errors import Invalid, NotFound
 from whisk.entities.identity import Identity
 from whisk.entities.names import EntityName, EntityPath
-
-_dumps = functools.partial(json.dumps, separators=(",", ":"), ensure_ascii=False)
-
-
-def reply(body: Any, status: int = 200) -> web.Response:
-    return web.json_response(body, status=status, dumps=_dumps)
 
 
 def _context(request: web.Request) -> tuple[Entities, Identity, EntityPath]:

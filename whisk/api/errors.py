@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import time
 
@@ -12,6 +11,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from whisk.api.body import reply
 from whisk.api.keys import TID
 from whisk.entities.errors import (BackendUnavailable, Conflict, Forbidden, Invalid, NotAcceptable, NotFound,
                                    Throttled, TooLarge, Unauthenticated, Unprocessable, UnsupportedMediaType,
@@ -21,7 +21,8 @@ log = structlog.get_logger(__name__)
 access = structlog.get_logger("whisk.access")
 
 STATUS = {WhiskError: 500, Invalid: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, NotAcceptable: 406,
-          Conflict: 409, TooLarge: 413, UnsupportedMediaType: 415, Unprocessable: 422, Throttled: 429, BackendUnavailable: 503}
+          Conflict: 409, TooLarge: 413, UnsupportedMediaType: 415, Unprocessable: 422, Throttled: 429,
+          BackendUnavailable: 503}
 # Pekko's texts for its own rejections and default messages (OpenWhisk rewrites them into the JSON error body).
 TEXT = {
     400: "The request content was malformed.",
@@ -40,10 +41,6 @@ REQUEST_LINE_LIMIT = 64 * 1024
 REQUEST_ID = "X-Request-ID"
 
 
-def _compact(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
 def new_tid() -> str:
     """32 random characters of [A-Za-z0-9] (hex digits: one call, not 32, on every request)."""
     return secrets.token_hex(16)
@@ -51,8 +48,7 @@ def new_tid() -> str:
 
 def error_response(request: web.Request, status: int, message: str, headers: dict[str, str] | None = None
                    ) -> web.Response:
-    return web.json_response({"error": message, "code": request.get(TID, "")}, status=status, headers=headers,
-                             dumps=_compact)
+    return reply({"error": message, "code": request.get(TID, "")}, status=status, headers=headers)
 
 
 @web.middleware
