@@ -18,6 +18,7 @@ from whisk.controller.composition import caller_for
 from whisk.controller.invoke import new_activation_id, now_ms
 from whisk.controller.launcher import Launcher
 from whisk.controller.throttle import RateThrottle
+from whisk.controller.webmedia import ENTITY_HEADERS
 from whisk.entities.activation import APPLICATION_ERROR, SUCCESS, WHISK_ERROR
 from whisk.entities.errors import (Conflict, Forbidden, Invalid, NotFound, Throttled, TooLarge, Unauthenticated,
                                    Unprocessable, UnsupportedMediaType, WhiskError)
@@ -32,9 +33,8 @@ log = structlog.get_logger(__name__)
 CLIENT_ERRORS = (Invalid, Unauthenticated, Forbidden, NotFound, Conflict, TooLarge, UnsupportedMediaType,
                  Unprocessable, Throttled)
 INTERNAL = "There was an internal server error."
-# Pekko's `request.headers` lack the entity's headers (content type, length, transfer encoding) and OpenWhisk drops
-# its internal Timeout-Access.
-HIDDEN_HEADERS = frozenset({"timeout-access", "content-type", "content-length", "transfer-encoding"})
+# A trigger's `__ow_headers` lack the entity's content type too (a web action gets it from the entity).
+HIDDEN_HEADERS = ENTITY_HEADERS | {"content-type"}
 
 
 def inactive(rule: str, action: str) -> str:

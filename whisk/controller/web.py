@@ -18,8 +18,8 @@ from whisk.controller.entities import Entities, ResolvedAction
 from whisk.controller.invoke import RESERVED
 from whisk.controller.launcher import Launcher
 from whisk.controller.subjects import Subjects
-from whisk.controller.webmedia import (DEFAULT_EXTENSION, EXTENSIONS, NO_BODY, UNACCEPTED, Answer, accepts,
-                                       decode_body, project, transcode)
+from whisk.controller.webmedia import (DEFAULT_EXTENSION, ENTITY_HEADERS, EXTENSIONS, NO_BODY, UNACCEPTED, Answer,
+                                       accepts, decode_body, project, transcode)
 from whisk.entities.action import RAW_HTTP, REQUIRE_WHISK_AUTH, WEB_CUSTOM_OPTIONS, WEB_EXPORT
 from whisk.entities.errors import (Conflict, Forbidden, Invalid, NotAcceptable, NotFound, TooLarge, Unauthenticated,
                                    Unprocessable, WhiskError)
@@ -35,8 +35,6 @@ NOT_READY = "Response not yet ready."
 # `terminate(Unauthorized)` in WebActions.scala: the status's default message (Pekko), not the auth rejection text.
 UNAUTHORIZED = "Authentication is possible but has failed or not yet been provided."
 REQUIRE_AUTH_HEADER = "x-require-whisk-auth"
-# Pekko models these as part of the entity, not as request headers, so OpenWhisk never passes them on.
-ENTITY_HEADERS = frozenset({"content-length", "transfer-encoding", "timeout-access"})
 DEFAULT_PACKAGE = "default"
 
 

@@ -158,6 +158,9 @@ def project(response: dict[str, Any]) -> Any:
 
 # --- content negotiation ------------------------------------------------------------------------------------------
 
+# Request headers Pekko keeps in the entity (its framing) or OpenWhisk drops (its own Timeout-Access), so an action
+# never sees them in `__ow_headers`.
+ENTITY_HEADERS = frozenset({"content-length", "transfer-encoding", "timeout-access"})
 UNACCEPTED = "Resource representation is only available with these types:\n"
 
 
