@@ -2,7 +2,8 @@
 
 A non-2xx reply becomes a CliError whose status is the HTTP status mod 256 and whose message is the server's
 `<error> (code <transaction id>)`; an unparseable body reads "The connection failed, or timed out. (HTTP status
-code N)". Connection failures exit 3, worded as Go's net/http words the common ones (`transport_error`). With -v the request and reply are printed as `wsk -v` prints them.
+code N)". Connection failures exit 3, worded as Go's net/http words the common ones (`transport_error`). With -v
+the request and reply are printed as `wsk -v` prints them.
 """
 
 from __future__ import annotations
@@ -153,6 +154,7 @@ class Api:
         self.out = out
         self.base = base_url(props.apihost)
         self._session: aiohttp.ClientSession | None = None
+        self._tls: ssl.SSLContext | bool | None = None     # made at the first request, then reused
 
     async def __aenter__(self) -> Api:
         # No client-side timeout, as `wsk`: a blocking invoke waits as long as the server lets it.
@@ -165,7 +167,9 @@ class Api:
             await self._session.close()
 
     def _ssl(self) -> ssl.SSLContext | bool:
-        return tls_context(self.props)
+        if self._tls is None:           # a client certificate is read once, not on every request of a poll
+            self._tls = tls_context(self.props)
+        return self._tls
 
     def _headers(self, call: Call) -> dict[str, str]:
         headers = {}
@@ -219,21 +223,17 @@ class Api:
     def _headers_json(self, headers: dict[str, list[str]]) -> str:
         """Headers as the Go client prints them (go-prettyjson): keys sorted, 2-space indent, and on a terminal
         keys in bold blue and strings in bold green."""
-        def key(text: str) -> str:
-            quoted = json.dumps(text, ensure_ascii=False)
-            return f"\x1b[34;1m{quoted}\x1b[0m" if self.out.color else quoted
-
-        def string(text: str) -> str:
-            quoted = json.dumps(text, ensure_ascii=False)
-            return f"\x1b[32;1m{quoted}\x1b[0m" if self.out.color else quoted
+        def quoted(text: str, colour: str) -> str:
+            shown = json.dumps(text, ensure_ascii=False)
+            return f"\x1b[{colour}m{shown}\x1b[0m" if self.out.color else shown
 
         if not headers:
             return "{}"
         rows = []
         for name in sorted(headers):
             values = headers[name]
-            inner = ",\n".join(f"    {string(v)}" for v in values)
-            rows.append(f"  {key(name)}: " + (f"[\n{inner}\n  ]" if values else "[]"))
+            inner = ",\n".join(f"    {quoted(v, '32;1')}" for v in values)
+            rows.append(f"  {quoted(name, '34;1')}: " + (f"[\n{inner}\n  ]" if values else "[]"))
         return "{\n" + ",\n".join(rows) + "\n}"
 
     def _show_request(self, method: str, url: str, headers: dict[str, str], data: str | None) -> None:
