@@ -1,6 +1,7 @@
 """Invoker routes (spec §1.14, §6.4): on controllers, `GET /invokers`, `/invokers/healthy/count` and
-`/invokers/ready` read the balancer's supervision, `GET /activation` and `/activation/count` its in-flight book; on invokers, `POST /disable`, `POST /enable` and
-`GET /isEnabled` (Basic auth with Settings.admin_user / admin_password; no password configured = refused).
+`/invokers/ready` read the balancer's supervision, `GET /activation` and `/activation/count` its in-flight book;
+on invokers, `POST /disable`, `POST /enable` and `GET /isEnabled` (Basic auth with Settings.admin_user /
+admin_password; no password configured = refused).
 
 roles.py mounts them and hands in getters for the balancer and the invoker, which exist only once the cleanup
 contexts have entered.
@@ -66,8 +67,7 @@ async def get_ready(request: web.Request) -> web.Response:
 
 def _in_flight(request: web.Request) -> list[Any]:
     balancer = request.app[BALANCER_GETTER]()
-    book = getattr(balancer, "book", None)
-    return book.entries() if book is not None else []
+    return balancer.book.entries() if balancer is not None else []
 
 
 async def get_activations(request: web.Request) -> web.Response:

@@ -135,7 +135,6 @@ class ShardingBalancer(Booked):
     def invokers(self) -> dict[str, str]:
         return self.pool.status_map()
 
-
     # -- completions ----------------------------------------------------------------------------------------------
 
     def _released(self, entry: Entry, outcome: str) -> None:
