@@ -58,6 +58,23 @@ async def test_group_resumes_with_a_new_bus(kafka_broker: TansuBroker) -> None:
         assert [await asyncio.wait_for(anext(consumer), WAIT_S) for _ in range(3)] == [b"m2", b"m3", b"m4"]
 
 
+async def test_background_consumers_ask_a_polling_broker_less_often(kafka_broker: TansuBroker) -> None:
+    """The activation path keeps the bus's fetch wait; a background consumer (health, cache invalidation) waits
+    at least 100 ms per fetch, so on Tansu, which looks again only when the wait runs out, it costs a tenth of the
+    fetches. Both still get every message."""
+    topic = unique("t")
+    async with KafkaBus([kafka_broker.bootstrap], client_id="whisk-test", fetch_max_wait_ms=10) as fast, \
+            KafkaBus([kafka_broker.bootstrap], client_id="whisk-test", fetch_max_wait_ms=500) as slow:
+        await fast.send(topic, b"m")
+        consumers = {(fast, False): 10, (fast, True): 100, (slow, False): 500, (slow, True): 500}
+        for (bus, background), wait_ms in consumers.items():
+            consumer = bus.consume(topic, unique("g"), background=background)
+            assert await asyncio.wait_for(anext(consumer), WAIT_S) == b"m"
+            # What the broker is told: aiokafka's own setting for each fetch it sends.
+            assert consumer._consumer is not None
+            assert consumer._consumer._fetcher._fetch_max_wait_ms == wait_ms, (background, wait_ms)
+
+
 async def test_no_broker_is_backend_unavailable() -> None:
     bus = KafkaBus([f"127.0.0.1:{free_port()}"], client_id="whisk-test", request_timeout_s=2)
     with pytest.raises(BackendUnavailable):

@@ -51,6 +51,9 @@ _POLL_MS = 1000
 _RETRY_S = 0.5
 # Closing commits what was handled, but waits no longer than this for a broker that does not take it.
 _CLOSE_COMMIT_S = 3.0
+# The least fetch wait of a background consumer (`consume(..., background=True)`): on a broker that polls (Tansu)
+# each consumer costs a fetch per wait, and health pings or cache invalidations need no faster turn than this.
+_BACKGROUND_FETCH_WAIT_MS = 100
 
 
 class KafkaBus:
@@ -68,8 +71,9 @@ class KafkaBus:
         # How soon the group notices a member that vanished without leaving (a crash) and hands its partitions on.
         self._session_ms = int(session_timeout_s * 1000)
         self._commit_every = commit_every
-        # How long the broker may hold a fetch that finds nothing. Kafka answers as soon as a record arrives; Tansu
-        # answers only when this runs out (measured: a hop takes about half of it), so test clusters lower it.
+        # How long the broker may hold a fetch that finds nothing. Kafka answers as soon as a record arrives. Tansu
+        # looks for records when the fetch comes and again when this runs out (for waits under 250 ms), so a record
+        # that arrives meanwhile waits for the second look: test clusters lower it on the activation path.
         self._fetch_wait_ms = fetch_max_wait_ms
         self._topics: set[str] = set()  # topics this bus has made sure exist
         self._consumers: set[KafkaConsumer] = set()
@@ -143,10 +147,11 @@ class KafkaBus:
         except KafkaError as exc:
             raise BackendUnavailable(f"kafka: cannot send to {topic}: {exc}") from exc
 
-    def consume(self, topic: str, group: str) -> KafkaConsumer:
+    def consume(self, topic: str, group: str, *, background: bool = False) -> KafkaConsumer:
         if self._producer is None or self._closed:
             raise BackendUnavailable("The message bus is closed.")
-        consumer = KafkaConsumer(self, topic, group)
+        wait_ms = max(self._fetch_wait_ms, _BACKGROUND_FETCH_WAIT_MS) if background else self._fetch_wait_ms
+        consumer = KafkaConsumer(self, topic, group, wait_ms)
         self._consumers.add(consumer)
         return consumer
 
@@ -160,12 +165,12 @@ class KafkaBus:
         except (KafkaError, TimeoutError) as exc:
             raise BackendUnavailable(f"kafka {','.join(self._servers)} does not answer: {exc}") from exc
 
-    def _new_consumer(self, topic: str, group: str) -> AIOKafkaConsumer:
+    def _new_consumer(self, topic: str, group: str, fetch_wait_ms: int) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
             topic, bootstrap_servers=self._servers, client_id=self._client_id, group_id=group,
             enable_auto_commit=False, auto_offset_reset="earliest", max_partition_fetch_bytes=self._frame,
             max_poll_interval_ms=_MAX_POLL_INTERVAL_MS, request_timeout_ms=self._timeout_ms,
-            fetch_max_wait_ms=self._fetch_wait_ms,
+            fetch_max_wait_ms=fetch_wait_ms,
             session_timeout_ms=self._session_ms, heartbeat_interval_ms=max(100, self._session_ms // 3))
 
 
@@ -173,10 +178,11 @@ class KafkaConsumer:
     """One group member on one topic: `async for message in consumer`; `aclose()` commits what was handled and
     leaves the group."""
 
-    def __init__(self, bus: KafkaBus, topic: str, group: str) -> None:
+    def __init__(self, bus: KafkaBus, topic: str, group: str, fetch_wait_ms: int) -> None:
         self._bus = bus
         self._topic = topic
         self._group = group
+        self.fetch_wait_ms = fetch_wait_ms
         self._consumer: AIOKafkaConsumer | None = None
         self._held: tuple[TopicPartition, int] | None = None  # handed out, not yet handled
         self._pending: dict[TopicPartition, int] = {}  # handled, not yet committed: next offset per partition
@@ -233,7 +239,7 @@ class KafkaConsumer:
     async def _start(self) -> AIOKafkaConsumer:
         if self._topic not in self._bus._topics:
             await self._bus.ensure_topic(self._topic)
-        consumer = self._bus._new_consumer(self._topic, self._group)
+        consumer = self._bus._new_consumer(self._topic, self._group, self.fetch_wait_ms)
         try:
             await consumer.start()
         except (KafkaError, OSError) as exc:
