@@ -184,6 +184,8 @@ def _invoker_ctx(settings: Settings):
             async with Invoker(instance=settings.instance, bus=app[BUS], store=app[STORE], pool=pool,
                                image_of=image_of, api_host=api_host, user_memory_mb=settings.pool_memory_mb,
                                max_intake=max(4, settings.pool_memory_mb // 128 * settings.max_action_concurrency),
+                               # Standalone's lean balancer has no health protocol: pings would only pile up.
+                               ping_interval_s=1.0 if _distributed(settings) else None,
                                user_events=settings.user_events,
                                ) as invoker:
                 app[INVOKER] = invoker

@@ -215,12 +215,29 @@ async def test_memory_close_ends_consumers_and_refuses_sends() -> None:
 
 async def test_memory_retention_cap_drops_oldest_for_a_lagging_group() -> None:
     async with MemoryBus(retention=10) as bus:
+        consumer = bus.consume("t", "late")     # joined, but reads nothing while 25 messages arrive
         for i in range(25):
             await bus.send("t", b"m%d" % i)
-        consumer = bus.consume("t", "late")
         first = await take(consumer, 1)
         assert first[0] in {b"m%d" % i for i in range(5, 16)}  # between `retention` and twice that are kept
         await close(consumer)
+
+
+async def test_memory_topic_nobody_joined_keeps_only_the_unread_cap() -> None:
+    """`events` without a reader must not pile up to `retention` (100,000)."""
+    async with MemoryBus(unread=10) as bus:
+        for i in range(25):
+            await bus.send("unread", b"m%d" % i)
+            await bus.send("kept", b"m%d" % i)
+        assert len(bus._topics["unread"].log) < 20
+        consumer = bus.consume("unread", "late")
+        assert (await take(consumer, 1))[0] in {b"m%d" % i for i in range(5, 16)}
+        await close(consumer)
+        reader = bus.consume("kept", "early")     # a topic with a group: messages wait for it up to `retention`
+        for i in range(25, 60):
+            await bus.send("kept", b"m%d" % i)
+        assert (await take(reader, 1))[0] in {b"m%d" % i for i in range(5, 16)}   # trimmed before it joined
+        await close(reader)
 
 
 async def test_memory_consumers_of_one_group_share_its_messages() -> None:

@@ -34,7 +34,7 @@ APPLICATION_ERROR, DEVELOPER_ERROR, WHISK_ERROR = 1, 2, 3
 class Invoker:
     def __init__(self, *, instance: int, bus: Bus, store: Store, pool: ContainerPool,
                  image_of: Callable[[dict[str, Any]], str], api_host: str, user_memory_mb: int,
-                 max_intake: int, ping_interval_s: float = 1.0, user_events: bool = False) -> None:
+                 max_intake: int, ping_interval_s: float | None = 1.0, user_events: bool = False) -> None:
         self.instance = instance
         self._bus = bus
         self._store = store
@@ -58,8 +58,9 @@ class Invoker:
     async def __aenter__(self) -> Invoker:
         await self._bus.ensure_topic(invoker_topic(self.instance))
         await self._bus.ensure_topic(HEALTH_TOPIC)
-        self._tasks = [asyncio.create_task(self._consume(), name=f"invoker{self.instance}-feed"),
-                       asyncio.create_task(self._ping(), name=f"invoker{self.instance}-ping")]
+        self._tasks = [asyncio.create_task(self._consume(), name=f"invoker{self.instance}-feed")]
+        if self._ping_interval_s is not None:
+            self._tasks.append(asyncio.create_task(self._ping(), name=f"invoker{self.instance}-ping"))
         return self
 
     async def disable(self) -> None:
@@ -131,11 +132,14 @@ class Invoker:
             log.error("invoker.activation.crashed", error=repr(task.exception()))
 
     async def _ping(self) -> None:
+        assert self._ping_interval_s is not None
         while True:
             await self._send_ping()
             await asyncio.sleep(self._ping_interval_s)
 
     async def _send_ping(self) -> None:
+        if self._ping_interval_s is None:   # no controller supervises this invoker (standalone): nobody to tell
+            return
         # has_room: the feed is asking the topic for work, so work waiting there should be taken: the controller's
         # stall detection (whisk/loadbalancer/invoker_pool.py) counts on it.
         ping = PingMessage(self._identity, self.enabled, self.taken, has_room=self._waiting)

@@ -5,9 +5,11 @@ What it keeps, compared with Kafka (OpenWhisk's consumers use `auto.offset.reset
   A group that starts consuming later begins at the oldest message still kept, as a new Kafka group does.
 - Kafka drops messages by age (retention); here a message is dropped once every group that has joined the topic
   has committed it, so a group that joins after the others finished sees only what is left (in standalone each
-  topic has one group, so this never shows). Before any group has joined, everything is kept.
-- `retention` caps what a topic keeps for a slow or absent group (e.g. `events` with no reader): past it the
-  oldest messages go, as Kafka's size-based retention does, and a group behind them skips ahead.
+  topic has one group, so this never shows).
+- `retention` caps what a topic keeps for a slow group: past it the oldest messages go, as Kafka's size-based
+  retention does, and a group behind them skips ahead. A topic no group has joined keeps the last `unread` to
+  twice `unread` messages (10,000): only this process can join it, and `events` without a reader would otherwise
+  hold up to 200,000 messages (some 100 MB).
 - Commits are Kafka's: a message counts as handled once the consumer asks for the next one. When the last
   consumer of a group closes, the group rewinds to its last commit, so a re-created consumer gets the
   uncommitted message again (at least once). Group positions live as long as the bus object: none survive a restart.
@@ -68,9 +70,11 @@ class _Topic:
 class MemoryBus:
     """The Bus port in process; an async context manager whose exit ends every consumer's iteration."""
 
-    def __init__(self, *, max_message_bytes: int = MAX_MESSAGE_BYTES, retention: int = 100_000) -> None:
+    def __init__(self, *, max_message_bytes: int = MAX_MESSAGE_BYTES, retention: int = 100_000,
+                 unread: int = 10_000) -> None:
         self._max = max_message_bytes
         self._retention = retention
+        self._unread = unread
         self._topics: dict[str, _Topic] = {}
         self._closed = False
 
@@ -103,8 +107,9 @@ class MemoryBus:
             raise TooLarge(f"The message of {len(message)} bytes exceeds the bus limit of {self._max} bytes.")
         t = self._topics.get(topic) or self._topic(topic)
         t.log.append(message)
-        if len(t.log) >= 2 * self._retention:
-            t.trim(self._retention)
+        keep = self._retention if t.groups else self._unread
+        if len(t.log) >= 2 * keep:
+            t.trim(keep)
         if t.waiters:
             t.wake()
 

@@ -1,0 +1,37 @@
+"""The invoker's health pings (spec §6.4): every interval, and at once on /disable and /enable; none at all for an
+invoker no controller supervises (standalone's lean balancer), whose pings would only pile up on the bus."""
+
+from __future__ import annotations
+
+import asyncio
+
+from whisk.invoker.service import Invoker
+from whisk.messages import HEALTH_TOPIC, PingMessage
+from whisk.messaging.memory import MemoryBus
+from whisk.store.memory import MemoryStore
+
+
+def invoker(bus: MemoryBus, store: MemoryStore, interval_s: float | None) -> Invoker:
+    return Invoker(instance=0, bus=bus, store=store, pool=None, image_of=lambda _: "", api_host="",  # type: ignore[arg-type]
+                   user_memory_mb=1024, max_intake=1, ping_interval_s=interval_s)
+
+
+async def test_a_supervised_invoker_pings_and_reports_disable() -> None:
+    async with MemoryBus() as bus, MemoryStore() as store:
+        pings = bus.consume(HEALTH_TOPIC, "health0")
+        async with invoker(bus, store, 0.05) as inv:
+            first = PingMessage.from_bytes(await asyncio.wait_for(anext(pings), 5))
+            assert first.is_enabled
+            await inv.disable()
+            while PingMessage.from_bytes(await asyncio.wait_for(anext(pings), 5)).is_enabled:
+                pass                                  # pings sent before the disable
+        await pings.aclose()
+
+
+async def test_an_unsupervised_invoker_sends_no_pings() -> None:
+    async with MemoryBus() as bus, MemoryStore() as store:
+        async with invoker(bus, store, None) as inv:
+            await asyncio.sleep(0.3)
+            await inv.disable()
+            await inv.enable()
+        assert bus._topics[HEALTH_TOPIC].log == []
