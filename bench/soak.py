@@ -64,8 +64,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pid", type=int, action="append", default=[],
                    help="with --url: a process whose memory (and its children's) is sampled; repeatable")
     p.add_argument("--fetch-max-wait-ms", type=int, default=FETCH_MAX_WAIT_MS,
-                   help=f"with --cluster: the consumers' fetch wait (default {FETCH_MAX_WAIT_MS}); Tansu answers a "
-                        "waiting fetch only when it runs out, so a short wait polls it hard (see docs/performance.md)")
+                   help=f"with --cluster: the consumers' fetch wait (default {FETCH_MAX_WAIT_MS}); Tansu reads again "
+                        "after half the wait instead of answering when a record comes, so a short wait polls it hard "
+                        "(see docs/performance.md)")
     p.add_argument("--namespaces", type=int, default=5, help="namespaces (default 5)")
     p.add_argument("--actions", type=int, default=100, help="echo actions over all namespaces (default 100)")
     p.add_argument("--max-inflight", type=int, default=200, help="concurrency bound (default 200)")
@@ -268,7 +269,7 @@ async def soak(args: argparse.Namespace, backends_: Backends | None = None) -> i
     memory: dict[str, Any] = {"skipped": "no process to sample: give --pid with --url"}
     if samplers:
         memory = {"processes": {label: {"pid": sampler.pid, "samples": len(sampler.samples),
-                                        "growth": growth(sampler.samples, warmup),
+                                        "growth": growth(sampler.samples, warmup, sampler.programs),
                                         "table": memory_table(sampler.samples)}
                                 for label, sampler in samplers.items()}}
         memory["png"] = plot({label: sampler.samples for label, sampler in samplers.items()}, out / "memory.png",

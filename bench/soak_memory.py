@@ -42,6 +42,15 @@ def uss_kb(pid: int) -> int | None:
     return total
 
 
+def program(pid: int) -> str | None:
+    """The name of the program a process runs (`/proc/<pid>/comm`: "node", "python3.11"), None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
 def _parents() -> dict[int, int]:
     """pid -> parent pid of every process, from /proc/<pid>/stat (the name may hold spaces: split after ')')."""
     out: dict[int, int] = {}
@@ -92,6 +101,7 @@ class MemorySampler:
     pid: int
     interval_s: float = 1.0
     samples: list[Sample] = field(default_factory=list)
+    programs: dict[int, str] = field(default_factory=dict)   # child pid -> program, as last seen (after its exec)
     _t0: float = 0.0
 
     def sample(self) -> Sample | None:
@@ -104,6 +114,8 @@ class MemorySampler:
             if (kb := rss_kb(pid)) is not None:
                 each[pid] = kb
                 each_uss[pid] = uss_kb(pid) or 0
+                if (name := program(pid)) is not None:
+                    self.programs[pid] = name
         return Sample(round(time.monotonic() - self._t0, 2), root, sum(each.values()), len(each), each,
                       root_uss, sum(each_uss.values()), each_uss)
 
@@ -116,9 +128,10 @@ class MemorySampler:
             await asyncio.sleep(self.interval_s)
 
 
-def growth(samples: list[Sample], warmup_s: float) -> dict[str, Any]:
+def growth(samples: list[Sample], warmup_s: float, programs: dict[int, str] | None = None) -> dict[str, Any]:
     """Median memory over the first 10 % of the time after warm-up against the last 10 %: the growth in %, of RSS
-    (the top-level keys) and of USS (the same keys under "uss", when it was measured)."""
+    (the top-level keys) and of USS (the same keys under "uss", when it was measured). `programs` (child pid ->
+    program name) splits the long-lived children's growth by the program they run."""
     after = [s for s in samples if s.t >= warmup_s]
     if len(after) < 4:
         return {"note": f"fewer than 4 samples after the {warmup_s:.0f} s warm-up"}
@@ -126,11 +139,12 @@ def growth(samples: list[Sample], warmup_s: float) -> dict[str, Any]:
     window = max(span * 0.1, 1.0)
     first = [s for s in after if s.t <= after[0].t + window]
     last = [s for s in after if s.t >= after[-1].t - window]
-    out: dict[str, Any] = {"warmup_s": warmup_s, "window_s": round(window, 1), **_growth(first, last, USS_OFF)}
+    out: dict[str, Any] = {"warmup_s": warmup_s, "window_s": round(window, 1),
+                           **_growth(first, last, USS_OFF, programs or {})}
     out["children_count"] = {"after_warmup": statistics.median(s.children for s in first),
                              "end": statistics.median(s.children for s in last)}
     if any(s.root_uss_kb for s in after):
-        out["uss"] = _growth(first, last, USS_ON)
+        out["uss"] = _growth(first, last, USS_ON, programs or {})
     return out
 
 
@@ -144,7 +158,8 @@ def _change(a: float, b: float) -> dict[str, float]:
             "growth_pct": round((b - a) / a * 100, 2) if a else float("nan")}
 
 
-def _growth(first: list[Sample], last: list[Sample], keys: tuple[str, str, str]) -> dict[str, Any]:
+def _growth(first: list[Sample], last: list[Sample], keys: tuple[str, str, str],
+            programs: dict[int, str]) -> dict[str, Any]:
     root, kids, each = keys
 
     def median(window: list[Sample], value: Any) -> float:
@@ -154,11 +169,14 @@ def _growth(first: list[Sample], last: list[Sample], keys: tuple[str, str, str])
             "children": _change(median(first, lambda s: getattr(s, kids)), median(last, lambda s: getattr(s, kids))),
             "total": _change(median(first, lambda s: getattr(s, root) + getattr(s, kids)),
                              median(last, lambda s: getattr(s, root) + getattr(s, kids))),
-            "per_child": _per_child(first, last, kids), "long_lived_children": _long_lived(first, last, each)}
+            "per_child": _per_child(first, last, kids),
+            "long_lived_children": _long_lived(first, last, each, programs)}
 
 
-def _long_lived(first: list[Sample], last: list[Sample], each: str = "each") -> dict[str, Any]:
-    """Each child that lived through both windows, against itself: the spread of their growth and the worst one."""
+def _long_lived(first: list[Sample], last: list[Sample], each: str = "each",
+                programs: dict[int, str] | None = None) -> dict[str, Any]:
+    """Each child that lived through both windows, against itself: the spread of their growth and the worst one,
+    and (given `programs`) the same per program the children run."""
     pids = set.intersection(*(set(getattr(s, each)) for s in first + last)) if first and last else set()
     if not pids:
         return {"count": 0}
@@ -170,7 +188,18 @@ def _long_lived(first: list[Sample], last: list[Sample], each: str = "each") -> 
             rows.append(((b - a) / a * 100, pid, a, b))
     if not rows:
         return {"count": 0}
-    rows.sort()
+    out = _spread(rows)
+    if programs:
+        by: dict[str, list[tuple[float, int, float, float]]] = {}
+        for row in rows:
+            by.setdefault(programs.get(row[1], "?"), []).append(row)
+        out["by_program"] = {name: _spread(group) for name, group in sorted(by.items())}
+    return out
+
+
+def _spread(rows: list[tuple[float, int, float, float]]) -> dict[str, Any]:
+    """(growth %, pid, kB after warm-up, kB at the end) rows: their count, median, how many grew over 5 %, the worst."""
+    rows = sorted(rows)
     worst = rows[-1]
     return {"count": len(rows), "median_growth_pct": round(statistics.median(r[0] for r in rows), 2),
             "over_5_pct": sum(r[0] > 5 for r in rows),

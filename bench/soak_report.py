@@ -168,9 +168,15 @@ def _long_lived(c: dict[str, Any]) -> str:
     if not c["count"]:
         return " No child lived through both windows."
     w = c["worst"]
-    return (f" The {c['count']} children that lived through both windows, each against itself: median growth "
+    text = (f" The {c['count']} children that lived through both windows, each against itself: median growth "
             f"{c['median_growth_pct']} %, {c['over_5_pct']} over 5 %, the most {w['growth_pct']} % "
             f"(pid {w['pid']}, {w['after_warmup_mb']} → {w['end_mb']} MB).")
+    by = c.get("by_program") or {}
+    if len(by) > 1:
+        text += " By program: " + "; ".join(
+            f"{name} {g['count']}, median {g['median_growth_pct']} %, {g['over_5_pct']} over 5 %, the most "
+            f"{g['worst']['growth_pct']} %" for name, g in by.items()) + "."
+    return text
 
 
 def write(out: Path, report: dict[str, Any]) -> None:
