@@ -74,7 +74,7 @@ async def home_share(api: Api, c: Cluster) -> list[dict[str, object]]:
 async def main() -> None:
     p = parser(__doc__, 1000)
     p.add_argument("--actions", type=int, default=100, help="distinct actions for the spread run (default 100)")
-    # See bench._cluster.FETCH_MAX_WAIT_MS: Tansu holds an empty fetch this long, and each bus hop costs about half.
+    # See bench._cluster.FETCH_MAX_WAIT_MS: on Tansu each bus hop costs up to half of this wait.
     p.add_argument("--fetch-max-wait-ms", type=int, default=FETCH_MAX_WAIT_MS,
                    help=f"the consumers' fetch_max_wait_ms on the cluster's bus URL (default {FETCH_MAX_WAIT_MS}; "
                         "Kafka's 500)")

@@ -60,7 +60,7 @@ async def test_group_resumes_with_a_new_bus(kafka_broker: TansuBroker) -> None:
 
 async def test_background_consumers_ask_a_polling_broker_less_often(kafka_broker: TansuBroker) -> None:
     """The activation path keeps the bus's fetch wait; a background consumer (health, cache invalidation) waits
-    at least 100 ms per fetch, so on Tansu, which looks again only when the wait runs out, it costs a tenth of the
+    at least 100 ms per fetch, so on Tansu, which reads again on a timer set by the wait, it costs a tenth of the
     fetches. Both still get every message."""
     topic = unique("t")
     async with KafkaBus([kafka_broker.bootstrap], client_id="whisk-test", fetch_max_wait_ms=10) as fast, \

@@ -72,8 +72,8 @@ class KafkaBus:
         self._session_ms = int(session_timeout_s * 1000)
         self._commit_every = commit_every
         # How long the broker may hold a fetch that finds nothing. Kafka answers as soon as a record arrives. Tansu
-        # looks for records when the fetch comes and again when this runs out (for waits under 250 ms), so a record
-        # that arrives meanwhile waits for the second look: test clusters lower it on the activation path.
+        # 0.6 reads again after half the wait, then after half of the rest, so a record that arrives meanwhile waits
+        # for the next read (up to half of this): test clusters lower it.
         self._fetch_wait_ms = fetch_max_wait_ms
         self._topics: set[str] = set()  # topics this bus has made sure exist
         self._consumers: set[KafkaConsumer] = set()
