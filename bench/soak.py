@@ -308,7 +308,13 @@ async def soak(args: argparse.Namespace, backends_: Backends | None = None) -> i
 
 
 def main(argv: list[str] | None = None) -> int:
-    return asyncio.run(soak(parse(argv)))
+    args = parse(argv)
+    try:
+        return asyncio.run(soak(args))
+    except KeyboardInterrupt:
+        # asyncio.run cancelled the soak, which stopped the platform it started on the way out.
+        print(f"soak: interrupted; no report written to {args.out}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

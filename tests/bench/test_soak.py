@@ -8,7 +8,11 @@ import base64
 import json
 import os
 import secrets
+import signal
 import struct
+import subprocess
+import sys
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -177,3 +181,16 @@ def test_growth_of_long_lived_children_by_program() -> None:
     assert lived["by_program"]["python3.11"] == {"count": 1, "median_growth_pct": 0.0, "over_5_pct": 0,
                                                  "worst": {"pid": 9, "after_warmup_mb": 29.3, "end_mb": 29.3,
                                                            "growth_pct": 0.0}}
+
+
+def test_ctrl_c_stops_a_soak_cleanly(tmp_path: Path) -> None:
+    """SIGINT (Ctrl-C) ends a long soak with a one-line message and status 130, not a traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "bench.soak", "--duration", "120", "--rate", "5", "--namespaces", "1",
+                             "--actions", "2", "--out", str(tmp_path / "soak")],
+                            cwd=Path(__file__).resolve().parents[2], stderr=subprocess.PIPE, text=True)
+    time.sleep(6)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=90)
+    assert proc.returncode == 130, err
+    assert err.strip().endswith(f"soak: interrupted; no report written to {tmp_path / 'soak'}"), err
+    assert "Traceback" not in err
