@@ -43,7 +43,7 @@ def uss_kb(pid: int) -> int | None:
 
 
 def program(pid: int) -> str | None:
-    """The name of the program a process runs (`/proc/<pid>/comm`: "node", "python3.11"), None when it is gone."""
+    """The name of the program a process runs (`/proc/<pid>/comm`: "node", "python"), None when it is gone."""
     try:
         with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as f:
             return f.read().strip()
