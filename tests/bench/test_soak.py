@@ -185,9 +185,12 @@ def test_growth_of_long_lived_children_by_program() -> None:
 
 def test_ctrl_c_stops_a_soak_cleanly(tmp_path: Path) -> None:
     """SIGINT (Ctrl-C) ends a long soak with a one-line message and status 130, not a traceback."""
+    # A test run in the background (`make test &`) inherits SIGINT ignored, and so would the soak: a terminal's
+    # Ctrl-C is what is tested, so the soak starts with the default disposition.
     proc = subprocess.Popen([sys.executable, "-m", "bench.soak", "--duration", "120", "--rate", "5", "--namespaces", "1",
                              "--actions", "2", "--out", str(tmp_path / "soak")],
-                            cwd=Path(__file__).resolve().parents[2], stderr=subprocess.PIPE, text=True)
+                            cwd=Path(__file__).resolve().parents[2], stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(6)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=90)
