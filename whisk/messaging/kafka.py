@@ -182,7 +182,7 @@ class KafkaConsumer:
         self._bus = bus
         self._topic = topic
         self._group = group
-        self.fetch_wait_ms = fetch_wait_ms
+        self._fetch_wait_ms = fetch_wait_ms
         self._consumer: AIOKafkaConsumer | None = None
         self._held: tuple[TopicPartition, int] | None = None  # handed out, not yet handled
         self._pending: dict[TopicPartition, int] = {}  # handled, not yet committed: next offset per partition
@@ -239,7 +239,7 @@ class KafkaConsumer:
     async def _start(self) -> AIOKafkaConsumer:
         if self._topic not in self._bus._topics:
             await self._bus.ensure_topic(self._topic)
-        consumer = self._bus._new_consumer(self._topic, self._group, self.fetch_wait_ms)
+        consumer = self._bus._new_consumer(self._topic, self._group, self._fetch_wait_ms)
         try:
             await consumer.start()
         except (KafkaError, OSError) as exc:
