@@ -214,3 +214,22 @@ def _per_child(first: list[Sample], last: list[Sample], kids: str = "children_kb
         return statistics.median(per) if per else 0
 
     return _change(mean(first), mean(last))
+
+
+def over_target(g: dict[str, Any], limit_pct: float) -> list[str]:
+    """What of a `growth` result grew by more than `limit_pct`: the process itself, or its worst long-lived child,
+    by RSS or by USS. Empty when everything is flat, or when too few samples came after the warm-up to tell."""
+    out = []
+    for measure, part in (("RSS", g), ("USS", g.get("uss"))):
+        if not part or "process" not in part:
+            continue
+        if part["process"]["growth_pct"] > limit_pct:
+            p = part["process"]
+            out.append(f"{measure} of the process {p['after_warmup_mb']} → {p['end_mb']} MB "
+                       f"(+{p['growth_pct']} %)")
+        lived = part.get("long_lived_children") or {}
+        if lived.get("count") and lived["worst"]["growth_pct"] > limit_pct:
+            w = lived["worst"]
+            out.append(f"{measure} of child pid {w['pid']}, the most of its {lived['count']} long-lived children, "
+                       f"{w['after_warmup_mb']} → {w['end_mb']} MB (+{w['growth_pct']} %)")
+    return out

@@ -90,6 +90,14 @@ def markdown(r: dict[str, Any]) -> str:
              f"on {cfg['machine']['cpus']} CPUs; commit {cfg['machine']['commit']}.", ""]
     for kind, why in r["skipped"].items():
         lines.append(f"- **skipped {kind}**: {why}")
+    warm = r.get("warm_up") or {}
+    if warm.get("sent"):
+        lines += ["", "## Warm-up", "",
+                  f"Before the timed load: {warm['runs_per_action']} blocking runs of each of {warm['actions']} "
+                  f"actions with a long-lived container ({warm['sent']} in {warm['wall_s']} s, {warm['per_s']}/s), "
+                  "so that each container is past its runtime's warm-up when memory is measured. Their records are "
+                  "checked with the others'.", ""]
+        lines += _table([{"kind": k, **v} for k, v in warm["kinds"].items()])
     lines += ["", "## Throughput", "",
               f"{tp['sent']} requests sent, {tp['answered']} answered in {tp['wall_s']} s: "
               f"**{tp['per_s']} requests/s** (target {cfg['rate']}/s); {tp['shed']} not sent because "
@@ -125,9 +133,20 @@ def markdown(r: dict[str, Any]) -> str:
     if mem.get("skipped"):
         lines.append(mem["skipped"])
         return "\n".join(lines) + "\n"
-    lines += [USS_NOTE, "", "![memory](memory.png)", ""]
+    lines += [USS_NOTE, ""]
+    if "target_pct" in mem:
+        over = mem["over_target"]
+        judged = [label for label, proc in mem["processes"].items() if proc.get("judged")]
+        lines += [f"Target: every whisk process ({', '.join(judged)}) and each of its long-lived children (action "
+                  f"containers) grows less than {mem['target_pct']:g} % after warm-up, by RSS and by USS: "
+                  + ("**met**." if not over else "**not met**: " + "; ".join(
+                      f"{label}: {', '.join(found)}" for label, found in over.items()) + "."), ""]
+        if mem.get("warm_up_s"):
+            lines += [f"The samples' clock starts with the warm-up runs, which took {mem['warm_up_s']} s.", ""]
+    lines += ["![memory](memory.png)", ""]
     for label, proc in mem["processes"].items():
-        lines += [f"### {label}", "", _growth(proc["growth"]), ""]
+        judged = "" if proc.get("judged", True) else " (a backend: reported, not judged)"
+        lines += [f"### {label}{judged}", "", _growth(proc["growth"]), ""]
         lines += _table(proc["table"])
         lines.append("")
     return "\n".join(lines) + "\n"

@@ -117,6 +117,16 @@ class Request:
     body: dict[str, Any] | None
 
 
+def warmup_requests(namespaces: list[Namespace]) -> list[Request]:
+    """One blocking invocation of every action with a long-lived container: the echo actions and the failing ones
+    (the timing-out action's container is replaced on every run; the sequence and the web action run echoes)."""
+    base = "/api/v1/namespaces/_/actions"
+    return ([Request("invoke_blocking", ns, "POST", f"{base}/{name}?blocking=true", None)
+             for ns in namespaces for name in ns.actions]
+            + [Request("invoke_app_error", ns, "POST", f"{base}/fail-{kind.split(':')[0]}?blocking=true", None)
+               for ns in namespaces for kind in KINDS])
+
+
 def pick(rng: random.Random, namespaces: list[Namespace], kinds: list[str], weights: list[int], seq: int) -> Request:
     # Each kind once first, so even a short run exercises all of them; then by weight.
     kind = kinds[seq] if seq < len(kinds) else rng.choices(kinds, weights)[0]
