@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from whisk.config import ConfigError, Settings, variables
+from whisk.config import ConfigError, Settings, default_text, variables
 
 
 def test_defaults_are_openwhisks() -> None:
@@ -63,6 +65,29 @@ def test_serve_help_shows_what_an_unset_variable_means() -> None:
     assert shown["WHISK_DATA_DIR"] == "$XDG_DATA_HOME/whisk, else ~/.local/share/whisk"
     assert shown["WHISK_STORE"] == "sqlite://<WHISK_DATA_DIR>/whisk.db"
     assert "''" not in shown.values()
+
+
+def test_the_operations_guide_lists_every_setting_with_its_default() -> None:
+    """docs/operations.md's settings table, which an operator deploys from, names every variable config.py reads,
+    with the default `whisk serve --help` shows."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "operations.md").read_text(encoding="utf-8")
+    section = text.split("## Settings", 1)[1].split("\n## ", 1)[0]
+
+    def norm(value: str) -> str:
+        return value.replace("`", "").replace("'", "").strip().lower()
+
+    documented: dict[str, str] = {}
+    for row in section.splitlines():
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        names = re.findall(r"`(WHISK_[A-Z_]+)`", cells[0]) if len(cells) == 3 else []
+        if not names:
+            continue
+        defaults = re.findall(r"`([^`]*)`", cells[1])
+        each = defaults if len(names) > 1 and len(defaults) == len(names) else [cells[1]] * len(names)
+        documented |= dict(zip(names, each))
+    assert set(documented) == {name for name, _, _ in variables()}
+    for name, default in documented.items():
+        assert norm(default) == norm(default_text(name)), name
 
 
 def test_serve_refuses_arguments_instead_of_ignoring_them() -> None:
