@@ -58,3 +58,29 @@ def test_journal_lists_accepted_but_not_completed(tmp_path) -> None:
     reopened.open()                              # a new run starts the journal afresh
     reopened.close()
     assert Journal(path).unfinished() == []
+
+
+def test_journal_stays_small_and_keeps_the_open_activations(tmp_path) -> None:
+    """Two lines an activation would grow the file forever: past its threshold the journal is rewritten with only
+    the activations still open, and a crash at any point still finds them."""
+    path = tmp_path / "c0.journal"
+    journal = Journal(path, compact_bytes=4096)
+    journal.open()
+    journal.accepted("k" * 32, "guest", "guest", "guest/slow", "0.0.1", None)     # open throughout
+    sizes = []
+    for n in range(2000):
+        aid = f"{n:032x}"
+        journal.accepted(aid, "guest", "guest", "guest/echo", "0.0.1", None)
+        if n % 3:                                                          # every third one stays open a while
+            journal.completed(aid)
+        if n % 3 == 0 and n >= 3:
+            journal.completed(f"{n - 3:032x}")
+        sizes.append(path.stat().st_size)
+    assert max(sizes) < 4096 + 200          # 2000 activations would be about 300 KB of lines
+    assert min(sizes[100:]) < 1000          # rewritten, not just grown
+    # Not closed, as after a kill: the file lists exactly the open ones.
+    assert sorted(e["id"] for e in Journal(path).unfinished()) == sorted(["k" * 32, f"{1998:032x}"])
+    assert not (tmp_path / "c0.journal.new").exists()
+    journal.completed("k" * 32)
+    journal.close()
+    assert [e["id"] for e in Journal(path).unfinished()] == [f"{1998:032x}"]
