@@ -87,6 +87,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warm-runs", type=int, default=WARM_RUNS, metavar="N",
                    help=f"blocking runs of each echo and failing action before the timed load (default {WARM_RUNS}; "
                         "0: none), so that every action container is past its runtime's warm-up")
+    p.add_argument("--warm-concurrency", type=int, default=WARM_CONCURRENCY, metavar="N",
+                   help=f"warm-up runs in flight at once (default {WARM_CONCURRENCY}; at most one per action): a "
+                        "cluster over Tansu answers a blocking run only after its fetch waits, so it wants more")
     p.add_argument("--warmup", type=float, help="seconds into the timed load before memory growth is measured "
                                                 "(default 20 %% of --duration, at least 10)")
     p.add_argument("--memory-target", type=float, default=MEMORY_TARGET_PCT, metavar="PCT",
@@ -100,6 +103,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--pid goes with --url (standalone and --cluster sample the processes they start)")
     if args.warm_runs < 0:
         p.error("--warm-runs must be 0 or more")
+    if args.warm_concurrency < 1:
+        p.error("--warm-concurrency must be 1 or more")
     return args
 
 
@@ -214,18 +219,20 @@ async def run_load(args: argparse.Namespace, namespaces: list[Namespace], kinds:
                       "lag_p99_ms": round(percentile(lags, 99), 1)}
 
 
-async def warm_up(namespaces: list[Namespace], runs: int, t0: float) -> tuple[list[Outcome], dict[str, Any]]:
-    """`runs` blocking runs of each action with a long-lived container, round robin (so each container gets one at
-    a time), WARM_CONCURRENCY at once; their outcomes count like the load's (5xx, records)."""
+async def warm_up(namespaces: list[Namespace], runs: int, concurrency: int,
+                  t0: float) -> tuple[list[Outcome], dict[str, Any]]:
+    """`runs` blocking runs of each action with a long-lived container, by `concurrency` workers that each own some
+    of the actions, so that an action never has two runs at once and keeps the one container that gets them all.
+    Their outcomes count like the load's (5xx, records)."""
     targets = warmup_requests(namespaces)
     total = runs * len(targets)
-    todo = iter(range(total))
+    workers = min(concurrency, len(targets)) if total else 0
     outcomes: list[Outcome] = []
 
-    async def worker() -> None:
-        for i in todo:
-            req = targets[i % len(targets)]
-            outcomes.append(await _send(Request(req.kind, req.ns, req.method, req.path, {"n": i}), t0))
+    async def worker(mine: list[Request]) -> None:
+        for n in range(runs):
+            for req in mine:
+                outcomes.append(await _send(Request(req.kind, req.ns, req.method, req.path, {"n": n}), t0))
 
     async def progress() -> None:
         while True:
@@ -234,11 +241,11 @@ async def warm_up(namespaces: list[Namespace], runs: int, t0: float) -> tuple[li
                   file=sys.stderr, flush=True)
 
     if total:
-        print(f"soak: warm-up: {runs} runs of each of {len(targets)} actions ({total} blocking invocations)",
-              file=sys.stderr, flush=True)
+        print(f"soak: warm-up: {runs} runs of each of {len(targets)} actions ({total} blocking invocations, "
+              f"{workers} at once)", file=sys.stderr, flush=True)
     reporter = asyncio.create_task(progress())
     try:
-        await asyncio.gather(*(worker() for _ in range(min(WARM_CONCURRENCY, total))))
+        await asyncio.gather(*(worker(targets[w::workers]) for w in range(workers)))
     finally:
         reporter.cancel()
     wall = time.monotonic() - t0
@@ -309,7 +316,7 @@ async def soak(args: argparse.Namespace, backends_: Backends | None = None) -> i
         warm_t0 = time.monotonic()
         samplers = {label: MemorySampler(pid) for label, pid in pids.items()}
         sampling = [asyncio.create_task(sampler.run(warm_t0)) for sampler in samplers.values()]
-        warm_outcomes, warm = await warm_up(namespaces, args.warm_runs, warm_t0)
+        warm_outcomes, warm = await warm_up(namespaces, args.warm_runs, args.warm_concurrency, warm_t0)
         t0 = time.monotonic()
         # the samples' clock starts with the warm-up: growth is measured from --warmup s into the timed load
         measured_from = round(t0 - warm_t0, 1) + warmup

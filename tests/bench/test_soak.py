@@ -4,6 +4,7 @@ that has no record and a CouchDB record written twice."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -14,15 +15,17 @@ import subprocess
 import sys
 import time
 import zlib
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from bench._cluster import Backends
-from bench.soak import parse, soak
-from bench.soak_memory import MemorySampler, Sample, growth, rss_kb, uss_kb
+from bench.soak import parse, soak, warm_up
+from bench.soak_memory import MemorySampler, Sample, growth, over_target, rss_kb, uss_kb
 from bench.soak_plot import _plain
 from bench.soak_records import Check, _revisions, check
 from bench.soak_report import Outcome, transport_errors, unexpected_5xx
@@ -33,7 +36,7 @@ from tests.support.processes import GUEST_AUTH, whisk_server
 async def test_a_short_soak_reports_every_kind_and_loses_nothing(tmp_path: Path) -> None:
     out = tmp_path / "soak"
     status = await soak(parse(["--duration", "4", "--rate", "15", "--namespaces", "2", "--actions", "4",
-                               "--check-deadline", "20", "--out", str(out)]))
+                               "--warm-runs", "3", "--check-deadline", "20", "--out", str(out)]))
     report = json.loads((out / "report.json").read_text())
     assert status == 0, (out / "report.md").read_text()
     assert report["verdict"] == "passed"
@@ -50,7 +53,16 @@ async def test_a_short_soak_reports_every_kind_and_loses_nothing(tmp_path: Path)
     assert records["listed"] == records["found"]
     if "invoke_app_error" in report["kinds"]:
         assert set(report["kinds"]["invoke_app_error"]["http"]) == {"502"}
+    # The warm-up ran each echo action and each namespace's two failing ones 3 times; their records were checked.
+    warm = report["warm_up"]
+    assert warm["actions"] == 4 + 2 * 2 and warm["sent"] == 3 * warm["actions"]
+    assert warm["kinds"]["invoke_blocking"]["http"] == {"200": 12}
+    assert warm["kinds"]["invoke_app_error"]["http"] == {"502": 12}
+    assert records["statuses"]["invoke_blocking (warm-up)"] == {"success": 12}
+    assert records["statuses"]["invoke_app_error (warm-up)"] == {"application error": 12}
+    assert report["memory"]["target_pct"] == 5 and report["memory"]["over_target"] == {}
     (whisk,) = report["memory"]["processes"].values()
+    assert whisk["judged"]
     assert whisk["samples"] >= 3 and whisk["table"][0]["process_mb"] > 10
     assert 0 < whisk["table"][-1]["process_uss_mb"] < whisk["table"][-1]["process_mb"]
     assert (out / "memory.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
@@ -65,7 +77,7 @@ async def test_a_short_soak_of_the_cluster_loses_nothing_and_samples_every_membe
     out = tmp_path / "soak"
     backends = Backends(kafka_broker.bootstrap, couchdb_url, consul_url, {"tansu": kafka_broker.proc.pid})
     status = await soak(parse(["--cluster", "--duration", "4", "--rate", "15", "--namespaces", "2", "--actions", "4",
-                               "--check-deadline", "30", "--out", str(out)]), backends)
+                               "--warm-runs", "1", "--check-deadline", "30", "--out", str(out)]), backends)
     report = json.loads((out / "report.json").read_text())
     assert status == 0, (out / "report.md").read_text()
     assert report["config"]["target"].startswith("cluster: 1 controller, 2 invokers")
@@ -80,6 +92,9 @@ async def test_a_short_soak_of_the_cluster_loses_nothing_and_samples_every_membe
     processes = report["memory"]["processes"]
     roles = {label.split(" ")[0] for label in processes}
     assert roles == {"controller0", "invoker0", "invoker1", "tansu"}
+    # The members are judged against the memory target; the backends, which keep everything in memory, are not.
+    assert {label.split(" ")[0] for label, p in processes.items() if p["judged"]} == roles - {"tansu"}
+    assert report["warm_up"]["sent"] == 8
     # The invokers sample their action containers; the report gives RSS and USS.
     assert sum(p["table"][-1]["children"] for label, p in processes.items() if label.startswith("invoker")) >= 2
     for p in processes.values():
@@ -197,3 +212,56 @@ def test_ctrl_c_stops_a_soak_cleanly(tmp_path: Path) -> None:
     assert proc.returncode == 130, err
     assert err.strip().endswith(f"soak: interrupted; no report written to {tmp_path / 'soak'}"), err
     assert "Traceback" not in err
+
+
+def test_memory_over_the_target_names_the_process_or_its_worst_child() -> None:
+    """The soak fails when a whisk process or one of its long-lived children grows past the target, by RSS or USS."""
+    flat = [Sample(float(t), 50_000, 30_000, 2, {7: 10_000, 8: 20_000}, 40_000, 8_000, {7: 3_000, 8: 5_000})
+            for t in range(110)]
+    assert over_target(growth(flat, warmup_s=10), 5.0) == []
+    # pid 7's own pages grow 10 % (a JIT's code, say) while its RSS barely moves
+    child = [Sample(s.t, s.root_kb, s.children_kb, 2, s.each, s.root_uss_kb, s.children_uss_kb,
+                    {7: 3_000 + 3 * int(s.t), 8: 5_000}) for s in flat]
+    (found,) = over_target(growth(child, warmup_s=10), 5.0)
+    assert found.startswith("USS of child pid 7, the most of its 2 long-lived children")
+    assert over_target(growth(child, warmup_s=10), 20.0) == []
+    process = [Sample(s.t, 50_000 + 100 * int(s.t), s.children_kb, 2, s.each, s.root_uss_kb, s.children_uss_kb,
+                      s.each_uss) for s in flat]
+    (found,) = over_target(growth(process, warmup_s=10), 5.0)
+    assert found.startswith("RSS of the process")
+    # too short a run to tell says nothing
+    assert over_target(growth(flat[:12], warmup_s=10), 5.0) == []
+
+
+async def test_the_warm_up_runs_each_action_in_turn_never_two_at_once() -> None:
+    """Each action keeps the one container that gets all its warm-up runs: never two of its runs at once."""
+    inflight: Counter[str] = Counter()
+    most: Counter[str] = Counter()
+    done: Counter[str] = Counter()
+
+    async def handler(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        inflight[name] += 1
+        most[name] = max(most[name], inflight[name])
+        await asyncio.sleep(0.002)
+        inflight[name] -= 1
+        done[name] += 1
+        return web.json_response({"activationId": secrets.token_hex(16), "response": {"status": "success"}})
+
+    app = web.Application()
+    app.router.add_post("/api/v1/namespaces/_/actions/{name}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}") as session:
+            ns = Namespace("ns0", ("u", "k"), actions=["echo-0", "echo-1", "echo-2"], session=session)
+            outcomes, summary = await warm_up([ns], 5, 4, time.monotonic())
+    finally:
+        await runner.cleanup()
+    assert summary["actions"] == 5 and summary["sent"] == len(outcomes) == 25
+    assert done == {name: 5 for name in ("echo-0", "echo-1", "echo-2", "fail-python", "fail-nodejs")}
+    assert set(most.values()) == {1}
+    assert {o.status for o in outcomes} == {200} and all(o.activation_id for o in outcomes)
