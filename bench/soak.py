@@ -48,7 +48,7 @@ import aiohttp
 
 from bench._cluster import INVOKERS, Backends, backends, members
 from bench._harness import BENCH_ENV, machine, percentile
-from bench.soak_memory import MemorySampler, children, growth, over_target
+from bench.soak_memory import MemorySampler, children, children_series, growth, over_target
 from bench.soak_plot import plot
 from bench.soak_records import check
 from bench.soak_report import Outcome, memory_table, per_kind, transport_errors, unexpected_5xx, write
@@ -341,7 +341,9 @@ async def soak(args: argparse.Namespace, backends_: Backends | None = None) -> i
     if samplers:
         memory = {"processes": {label: {"pid": sampler.pid, "samples": len(sampler.samples), "judged": label in judged,
                                         "growth": growth(sampler.samples, measured_from, sampler.programs),
-                                        "table": memory_table(sampler.samples)}
+                                        "table": memory_table(sampler.samples),
+                                        "children_series": children_series(sampler.samples, measured_from,
+                                                                           sampler.programs)}
                                 for label, sampler in samplers.items()}}
         over = {label: found for label, proc in memory["processes"].items()
                 if proc["judged"] and (found := over_target(proc["growth"], args.memory_target))}

@@ -233,3 +233,40 @@ def over_target(g: dict[str, Any], limit_pct: float) -> list[str]:
             out.append(f"{measure} of child pid {w['pid']}, the most of its {lived['count']} long-lived children, "
                        f"{w['after_warmup_mb']} → {w['end_mb']} MB (+{w['growth_pct']} %)")
     return out
+
+
+def children_series(samples: list[Sample], warmup_s: float, programs: dict[int, str],
+                    step_s: float = 30.0) -> dict[str, dict[str, Any]]:
+    """Each child that lived from the warm-up's end to the last sample: its program, RSS and USS (MB) every
+    `step_s` after warm-up, and the least-squares trend of each over that time in % of its mean. A leak is a steady
+    trend; a garbage collector's sawtooth moves the first and last windows but hardly the trend."""
+    after = [s for s in samples if s.t >= warmup_s]
+    if len(after) < 4:
+        return {}
+    pids = set.intersection(*(set(s.each) for s in after))
+    out: dict[str, dict[str, Any]] = {}
+    for pid in sorted(pids):
+        row: dict[str, Any] = {"program": programs.get(pid, "?")}
+        for name, attr in (("rss", "each"), ("uss", "each_uss")):
+            points = [(s.t, getattr(s, attr).get(pid, 0) / 1024) for s in after]
+            row[f"{name}_trend_pct"] = _trend_pct(points)
+            picked, next_t = [], after[0].t
+            for t, mb in points:
+                if t >= next_t:
+                    picked.append(round(mb, 2))
+                    next_t += step_s
+            row[f"{name}_mb"] = picked
+        out[str(pid)] = row
+    return out
+
+
+def _trend_pct(points: list[tuple[float, float]]) -> float:
+    """The least-squares line through (t, MB) points: its rise over their span, in % of their mean."""
+    n = len(points)
+    mean_t = sum(t for t, _ in points) / n
+    mean_v = sum(v for _, v in points) / n
+    var = sum((t - mean_t) ** 2 for t, _ in points)
+    if not var or not mean_v:
+        return 0.0
+    slope = sum((t - mean_t) * (v - mean_v) for t, v in points) / var
+    return round(slope * (points[-1][0] - points[0][0]) / mean_v * 100, 2)
