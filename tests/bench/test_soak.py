@@ -25,7 +25,7 @@ from aiohttp import web
 
 from bench._cluster import Backends
 from bench.soak import parse, soak, warm_up
-from bench.soak_memory import MemorySampler, Sample, growth, over_target, rss_kb, uss_kb
+from bench.soak_memory import MemorySampler, Sample, children_series, growth, over_target, rss_kb, uss_kb
 from bench.soak_plot import _plain
 from bench.soak_records import Check, _revisions, check
 from bench.soak_report import Outcome, transport_errors, unexpected_5xx
@@ -265,3 +265,18 @@ async def test_the_warm_up_runs_each_action_in_turn_never_two_at_once() -> None:
     assert done == {name: 5 for name in ("echo-0", "echo-1", "echo-2", "fail-python", "fail-nodejs")}
     assert set(most.values()) == {1}
     assert {o.status for o in outcomes} == {200} and all(o.activation_id for o in outcomes)
+
+
+def test_children_series_tells_a_steady_leak_from_a_sawtooth() -> None:
+    """Each long-lived child's series after warm-up, and its trend: a steady rise trends; a sawtooth that happens
+    to end high does not."""
+    samples = [Sample(float(t), 50_000, 0, 0, {7: 10_000 + 10 * t, 8: 10_000 + (800 if t % 40 >= 20 else 0),
+                                               **({9: 5_000} if t < 50 else {})},
+                      each_uss={7: 5_000 + 5 * t, 8: 5_000, **({9: 2_000} if t < 50 else {})})
+               for t in range(121)]
+    series = children_series(samples, warmup_s=20, programs={7: "node", 8: "node"}, step_s=25)
+    assert set(series) == {"7", "8"}                       # 9 died before the end
+    leak, saw = series["7"], series["8"]
+    assert leak["program"] == "node" and len(leak["rss_mb"]) == 5 and leak["rss_mb"][0] == round(10_200 / 1024, 2)
+    assert 5 < leak["rss_trend_pct"] < 10 and 5 < leak["uss_trend_pct"] < 10    # 1000 kB over ~10,500 kB
+    assert abs(saw["rss_trend_pct"]) < 2 and saw["uss_trend_pct"] == 0.0
