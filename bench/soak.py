@@ -24,7 +24,10 @@ Writes report.json, report.md and memory.png into --out (with --cluster also eac
 accepted activation has no record (or two), when a 5xx comes that the workload did not provoke, when a request gets
 no answer at all, when a cluster member exits during the run, or when a whisk process or one of its long-lived
 children (action containers) grows more than --memory-target % after warm-up, by RSS or by USS (the backends a
-cluster soak starts, which keep everything in memory, are reported but not judged).
+cluster soak starts, which keep everything in memory, are reported but not judged). Growth is judged by the trend
+of every sample after warm-up (the least-squares line's rise, in % of the mean), not by two windows: a node
+container's young generation fills up and is collected every few minutes at a soak's rate, a sawtooth of about
+1 MB on 8 MB of its own pages, and a window can land on either end of it. Both are reported.
 """
 
 from __future__ import annotations
@@ -93,8 +96,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, help="seconds into the timed load before memory growth is measured "
                                                 "(default 20 %% of --duration, at least 10)")
     p.add_argument("--memory-target", type=float, default=MEMORY_TARGET_PCT, metavar="PCT",
-                   help=f"growth after warm-up, in %%, past which a whisk process or one of its long-lived children "
-                        f"fails the soak (default {MEMORY_TARGET_PCT:g})")
+                   help=f"growth after warm-up (the trend of the samples), in %%, past which a whisk process or "
+                        f"one of its long-lived children fails the soak (default {MEMORY_TARGET_PCT:g})")
     p.add_argument("--check-deadline", type=float, default=120, help="seconds to wait for records (default 120)")
     p.add_argument("--seed", type=int, default=1, help="random seed of the request mix")
     p.add_argument("--out", required=True, help="report folder")

@@ -137,8 +137,11 @@ def markdown(r: dict[str, Any]) -> str:
     if "target_pct" in mem:
         over = mem["over_target"]
         judged = [label for label, proc in mem["processes"].items() if proc.get("judged")]
-        lines += [f"Target: every whisk process ({', '.join(judged)}) and each of its long-lived children (action "
-                  f"containers) grows less than {mem['target_pct']:g} % after warm-up, by RSS and by USS: "
+        lines += [f"Target: memory grows less than {mem['target_pct']:g} % after warm-up, judged by the trend (the "
+                  "least-squares line through every sample after warm-up: its rise over that time, in % of the "
+                  f"mean): every whisk process ({', '.join(judged)}) by RSS and by USS, each of its long-lived "
+                  "children (action containers) by RSS, and their own pages together by USS (one node container's "
+                  "young generation is about 12 % of its USS, so that swings either way at a soak's rate): "
                   + ("**met**." if not over else "**not met**: " + "; ".join(
                       f"{label}: {', '.join(found)}" for label, found in over.items()) + "."), ""]
         if mem.get("warm_up_s"):
@@ -174,7 +177,8 @@ def _growth(g: dict[str, Any]) -> str:
 def _growth_of(g: dict[str, Any], children: str | None) -> str:
     """One measure's growth; `children` None when the process had none, else what to say of their number."""
     p = g["process"]
-    text = f"the process {p['after_warmup_mb']} → {p['end_mb']} MB (**{p['growth_pct']} %**)"
+    text = f"the process {p['after_warmup_mb']} → {p['end_mb']} MB (**{p['growth_pct']} %**"
+    text += f", trend {p['trend_pct']} %)" if "trend_pct" in p else ")"
     if children is None:
         return text + "; no children."
     return (text + f"; its children {g['children']['after_warmup_mb']} → {g['children']['end_mb']} MB "
@@ -190,6 +194,11 @@ def _long_lived(c: dict[str, Any]) -> str:
     text = (f" The {c['count']} children that lived through both windows, each against itself: median growth "
             f"{c['median_growth_pct']} %, {c['over_5_pct']} over 5 %, the most {w['growth_pct']} % "
             f"(pid {w['pid']}, {w['after_warmup_mb']} → {w['end_mb']} MB).")
+    trend = c.get("trend") or {}
+    if trend.get("count"):
+        text += (f" Their trends: median {trend['median_pct']} %, {trend['over_5_pct']} over 5 %, the most "
+                 f"{trend['worst']['trend_pct']} % (pid {trend['worst']['pid']}); together "
+                 f"{trend['total_trend_pct']} %.")
     by = c.get("by_program") or {}
     if len(by) > 1:
         text += " By program: " + "; ".join(
