@@ -22,12 +22,13 @@ measured from --warmup seconds into the timed load.
 
 Writes report.json, report.md and memory.png into --out (with --cluster also each member's log). Exits 1 when an
 accepted activation has no record (or two), when a 5xx comes that the workload did not provoke, when a request gets
-no answer at all, when a cluster member exits during the run, or when a whisk process or one of its long-lived
-children (action containers) grows more than --memory-target % after warm-up, by RSS or by USS (the backends a
-cluster soak starts, which keep everything in memory, are reported but not judged). Growth is judged by the trend
-of every sample after warm-up (the least-squares line's rise, in % of the mean), not by two windows: a node
-container's young generation fills up and is collected every few minutes at a soak's rate, a sawtooth of about
-1 MB on 8 MB of its own pages, and a window can land on either end of it. Both are reported.
+no answer at all, when a cluster member exits during the run, or when memory grows more than --memory-target %
+after warm-up: a whisk process's RSS or USS, one of its long-lived children's (action containers') RSS, or those
+children's USS together (the backends a cluster soak starts, which keep everything in memory, are reported but not
+judged). Growth is judged by the trend of every sample after warm-up (the least-squares line's rise, in % of the
+mean), not by two windows: a node container's young generation fills up and is collected every few minutes at a
+soak's rate, a sawtooth of about 1 MB on the 8 MB of pages that are its own, so one container's USS swings more
+than the target either way, and a window can land on either end of a tooth. Both are reported.
 """
 
 from __future__ import annotations
