@@ -357,7 +357,7 @@ async def soak(args: argparse.Namespace, backends_: Backends | None = None) -> i
     bad_5xx = unexpected_5xx(outcomes + warm_outcomes)
     transport = transport_errors(outcomes + warm_outcomes)
     failed = bool(records.missing_ids or records.duplicates or records.rewritten or records.not_in_store
-                  or bad_5xx or transport or exited or over)
+                  or records.error or bad_5xx or transport or exited or over)
     report = {
         "verdict": "FAILED" if failed else "passed",
         "config": {"command": shlex.join(["python", "-m", "bench.soak", *sys.argv[1:]]),
@@ -378,7 +378,7 @@ async def soak(args: argparse.Namespace, backends_: Backends | None = None) -> i
                     "store_checked": records.store_checked, "rewritten": len(records.rewritten),
                     "rewritten_ids": records.rewritten[:100], "not_in_store": len(records.not_in_store),
                     "not_in_store_ids": records.not_in_store[:100],
-                    "statuses": {k: dict(v) for k, v in records.statuses.items()}},
+                    "statuses": {k: dict(v) for k, v in records.statuses.items()}, "error": records.error},
         "memory": memory,
     }
     write(out, report)

@@ -35,6 +35,7 @@ class Check:
     store_checked: int = 0                                      # CouchDB documents read (0: no CouchDB given)
     rewritten: list[str] = field(default_factory=list)          # documents with a revision past 1-
     not_in_store: list[str] = field(default_factory=list)       # found through the API, no document in CouchDB
+    error: str = ""                                             # a part of the check that could not be done
     doc_ids: list[str] = field(default_factory=list, repr=False)
 
 
@@ -101,26 +102,39 @@ async def check(accepted: list[tuple[str, Namespace, str]], namespaces: list[Nam
     # Workers leave when the queue is empty; a record read later may refill it, so run until nothing is left.
     while not queue.empty():
         await asyncio.gather(*(worker() for _ in range(parallel)))
-    for ns in namespaces:
-        ids = await _listing(ns, since_ms)
-        result.listed += len(ids)
-        result.duplicates += sum(n - 1 for n in Counter(ids).values() if n > 1)
-    if couch_activations:
-        await _revisions(couch_activations, result)
+    # A failure here fails the run but still gives a report (the memory samples of a long run are kept).
+    try:
+        for ns in namespaces:
+            ids = await _listing(ns, since_ms)
+            result.listed += len(ids)
+            result.duplicates += sum(n - 1 for n in Counter(ids).values() if n > 1)
+        if couch_activations:
+            await _revisions(couch_activations, result)
+    except (RuntimeError, aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
     result.check_s = round(time.monotonic() - t0, 1)
     return result
 
 
-async def _listing(ns: Namespace, since_ms: int, page: int = 200) -> list[str]:
+async def _listing(ns: Namespace, since_ms: int, page: int = 200, patience_s: float = 300.0) -> list[str]:
+    """Every activation id the namespace lists since `since_ms`. A 5xx is asked again for up to `patience_s`: the
+    first listing after a long run makes CouchDB build its view over every record, which can outlast the
+    controller's request to it."""
     assert ns.session is not None
     ids: list[str] = []
     skip = 0
     while True:
-        async with ns.session.get("/api/v1/namespaces/_/activations",
-                                  params={"limit": str(page), "skip": str(skip), "since": str(since_ms)}) as r:
-            if r.status != 200:
-                raise RuntimeError(f"listing {ns.name}: {r.status} {(await r.text())[:200]}")
-            rows = await r.json()
+        give_up = time.monotonic() + patience_s
+        while True:
+            async with ns.session.get("/api/v1/namespaces/_/activations",
+                                      params={"limit": str(page), "skip": str(skip), "since": str(since_ms)}) as r:
+                if r.status == 200:
+                    rows = await r.json()
+                    break
+                text = (await r.text())[:200]
+            if r.status < 500 or time.monotonic() > give_up:
+                raise RuntimeError(f"listing {ns.name}: {r.status} {text}")
+            await asyncio.sleep(2.0)
         ids += [row.get("activationId") for row in rows]
         if len(rows) < page:
             return ids

@@ -117,6 +117,8 @@ def markdown(r: dict[str, Any]) -> str:
               f"records the namespaces list since the start; checked in {ver['check_s']} s.", ""]
     if ver["missing_ids"]:
         lines.append("Missing: " + ", ".join(ver["missing_ids"][:20]))
+    if ver.get("error"):
+        lines += [f"**The check could not finish**: {ver['error']}", ""]
     if ver.get("store_checked"):
         lines += [(f"Their CouchDB documents, read from the database: {ver['store_checked']} checked, "
                    f"**{ver['rewritten']} written more than once** (a revision past `1-`), "

@@ -298,3 +298,34 @@ def test_children_series_tells_a_steady_leak_from_a_sawtooth() -> None:
     assert leak["program"] == "node" and len(leak["rss_mb"]) == 5 and leak["rss_mb"][0] == round(10_200 / 1024, 2)
     assert 5 < leak["rss_trend_pct"] < 10 and 5 < leak["uss_trend_pct"] < 10    # 1000 kB over ~10,500 kB
     assert abs(saw["rss_trend_pct"]) < 2 and saw["uss_trend_pct"] == 0.0
+
+
+async def test_the_record_check_waits_out_a_view_build_and_reports_what_it_could_not_do() -> None:
+    """The first listing after a long cluster run makes CouchDB build its view, which can outlast the controller's
+    request (a 503): the check asks again. What still fails is reported in the result, not raised, so the soak still
+    writes its report (with the memory of a 30-minute run)."""
+    answers: list[int] = [503, 503, 200]
+
+    async def listing(request: web.Request) -> web.Response:
+        status = answers.pop(0) if answers else 404
+        if status != 200:
+            return web.json_response({"error": "view timeout", "code": "x"}, status=status)
+        return web.json_response([{"activationId": "a" * 32}])
+
+    app = web.Application()
+    app.router.add_get("/api/v1/namespaces/_/activations", listing)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}") as session:
+            ns = Namespace("ns0", ("u", "k"), session=session)
+            started = time.monotonic()
+            result = await check([], [ns], 0, deadline_s=5)
+            assert result.error == "" and result.listed == 1 and time.monotonic() - started >= 4
+            result = await check([], [ns], 0, deadline_s=5)              # now a 404: not asked again
+            assert result.error.startswith("RuntimeError: listing ns0: 404") and result.listed == 0
+    finally:
+        await runner.cleanup()
