@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -16,6 +17,7 @@ import sys
 import time
 import zlib
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -268,17 +270,9 @@ async def test_the_warm_up_runs_each_action_in_turn_never_two_at_once() -> None:
 
     app = web.Application()
     app.router.add_post("/api/v1/namespaces/_/actions/{name}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}") as session:
-            ns = Namespace("ns0", ("u", "k"), actions=["echo-0", "echo-1", "echo-2"], session=session)
-            outcomes, summary = await warm_up([ns], 5, 4, time.monotonic())
-    finally:
-        await runner.cleanup()
+    async with _fake_api(app) as session:
+        ns = Namespace("ns0", ("u", "k"), actions=["echo-0", "echo-1", "echo-2"], session=session)
+        outcomes, summary = await warm_up([ns], 5, 4, time.monotonic())
     assert summary["actions"] == 5 and summary["sent"] == len(outcomes) == 25
     assert done == {name: 5 for name in ("echo-0", "echo-1", "echo-2", "fail-python", "fail-nodejs")}
     assert set(most.values()) == {1}
@@ -314,6 +308,18 @@ async def test_the_record_check_waits_out_a_view_build_and_reports_what_it_could
 
     app = web.Application()
     app.router.add_get("/api/v1/namespaces/_/activations", listing)
+    async with _fake_api(app) as session:
+        ns = Namespace("ns0", ("u", "k"), session=session)
+        started = time.monotonic()
+        result = await check([], [ns], 0, deadline_s=5)
+        assert result.error == "" and result.listed == 1 and time.monotonic() - started >= 4
+        result = await check([], [ns], 0, deadline_s=5)              # now a 404: not asked again
+        assert result.error.startswith("RuntimeError: listing ns0: 404") and result.listed == 0
+
+
+@contextlib.asynccontextmanager
+async def _fake_api(app: web.Application) -> AsyncIterator[aiohttp.ClientSession]:
+    """`app` served on a loopback port, and a client session for it."""
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -321,11 +327,6 @@ async def test_the_record_check_waits_out_a_view_build_and_reports_what_it_could
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
         async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}") as session:
-            ns = Namespace("ns0", ("u", "k"), session=session)
-            started = time.monotonic()
-            result = await check([], [ns], 0, deadline_s=5)
-            assert result.error == "" and result.listed == 1 and time.monotonic() - started >= 4
-            result = await check([], [ns], 0, deadline_s=5)              # now a 404: not asked again
-            assert result.error.startswith("RuntimeError: listing ns0: 404") and result.listed == 0
+            yield session
     finally:
         await runner.cleanup()
