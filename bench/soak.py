@@ -14,8 +14,8 @@ platform's store, else the workload runs in the guest namespace; each --pid name
 children's) is sampled. Requests are scheduled open loop (one every 1/rate s, whatever the answers do), at most
 --max-inflight at once: past that a request is counted as shed, not sent.
 
-Before the timed load, each action with a long-lived container is invoked --warm-runs times (blocking, a few at a
-time): a runtime's own warm-up then lies behind it when memory is measured. V8 compiles a node proxy's hot path over
+Before the timed load, each echo and failing action is invoked --warm-runs times (blocking, a few at a time): a
+runtime's own warm-up then lies behind its container when memory is measured. V8 compiles a node proxy's hot path over
 the container's first ~2,000 runs and keeps a few MB for it (`python -m bench.runtime_memory`), while the timed load
 gives each of 100+ containers only a few hundred. Memory is sampled from the start of that warm-up; growth is
 measured from --warmup seconds into the timed load.

@@ -118,8 +118,9 @@ class Request:
 
 
 def warmup_requests(namespaces: list[Namespace]) -> list[Request]:
-    """One blocking invocation of every action with a long-lived container: the echo actions and the failing ones
-    (the timing-out action's container is replaced on every run; the sequence and the web action run echoes)."""
+    """One blocking invocation of each echo action and each failing one: the actions whose containers the soak keeps
+    long and that run node as well as python. The timing-out action's container is replaced on every run, the
+    sequence runs echoes, and the web action's container runs python, which has no JIT warm-up to get past."""
     base = "/api/v1/namespaces/_/actions"
     return ([Request("invoke_blocking", ns, "POST", f"{base}/{name}?blocking=true", None)
              for ns in namespaces for name in ns.actions]
