@@ -157,7 +157,7 @@ def growth(samples: list[Sample], warmup_s: float, programs: dict[int, str] | No
 def _children_trend(after: list[Sample], each: str) -> dict[str, Any]:
     """The trend of each child that lived through every sample after warm-up (how many, the median, how many rose
     more than 5 %, the most) and of their sum."""
-    pids = set.intersection(*(set(getattr(s, each)) for s in after))
+    pids = _alive(after, each)
     trends = sorted((_trend_pct([(s.t, getattr(s, each)[pid]) for s in after]), pid) for pid in pids)
     if not trends:
         return {"count": 0}
@@ -165,6 +165,11 @@ def _children_trend(after: list[Sample], each: str) -> dict[str, Any]:
     return {"count": len(trends), "median_pct": round(statistics.median(t for t, _ in trends), 2),
             "over_5_pct": sum(t > 5 for t, _ in trends), "worst": {"pid": trends[-1][1], "trend_pct": trends[-1][0]},
             "total_trend_pct": total}
+
+
+def _alive(samples: list[Sample], each: str) -> set[int]:
+    """The children present in every one of `samples` (`each`: the per-child attribute, "each" or "each_uss")."""
+    return set.intersection(*(set(getattr(s, each)) for s in samples))
 
 
 # (root, children sum, each child) attribute names of RSS and of USS in a Sample
@@ -196,7 +201,7 @@ def _long_lived(first: list[Sample], last: list[Sample], each: str = "each",
                 programs: dict[int, str] | None = None) -> dict[str, Any]:
     """Each child that lived through both windows, against itself: the spread of their growth and the worst one,
     and (given `programs`) the same per program the children run."""
-    pids = set.intersection(*(set(getattr(s, each)) for s in first + last)) if first and last else set()
+    pids = _alive(first + last, each) if first and last else set()
     if not pids:
         return {"count": 0}
     rows = []
@@ -271,7 +276,7 @@ def children_series(samples: list[Sample], warmup_s: float, programs: dict[int, 
     after = [s for s in samples if s.t >= warmup_s]
     if len(after) < 4:
         return {}
-    pids = set.intersection(*(set(s.each) for s in after))
+    pids = _alive(after, "each")
     out: dict[str, dict[str, Any]] = {}
     for pid in sorted(pids):
         row: dict[str, Any] = {"program": programs.get(pid, "?")}

@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from bench._cluster import Backends
 from bench.soak import parse, soak, warm_up
@@ -320,13 +321,6 @@ async def test_the_record_check_waits_out_a_view_build_and_reports_what_it_could
 @contextlib.asynccontextmanager
 async def _fake_api(app: web.Application) -> AsyncIterator[aiohttp.ClientSession]:
     """`app` served on a loopback port, and a client session for it."""
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}") as session:
-            yield session
-    finally:
-        await runner.cleanup()
+    async with TestServer(app, host="127.0.0.1") as server, \
+            aiohttp.ClientSession(base_url=str(server.make_url(""))) as session:
+        yield session
