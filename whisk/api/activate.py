@@ -6,12 +6,11 @@ conductor compositions in the controller) and trigger firing (`whisk.controller.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
-from whisk.api.body import check_json_type, reply
+from whisk.api.body import check_json_type, parse_body, reply
 from whisk.api.keys import ACTIVATOR, APIS, ENTITIES, FIRING, IDENTITY, LAUNCHER, SETTINGS, STORE, SUBJECTS, TID, \
     WEB_ACTIONS
 from whisk.api.query import flag, wait_ms
@@ -46,10 +45,7 @@ async def read_payload(request: web.Request, max_bytes: int) -> Any:
         return None
     # Pekko's JSON unmarshaller (`entity(as[Option[JsObject]])`) refuses a body of another type before reading it.
     check_json_type(request)
-    try:
-        payload = json.loads(raw)
-    except ValueError:
-        raise Invalid("The request content was malformed:\nRequest body is not valid JSON.") from None
+    payload = parse_body(raw)
     if not isinstance(payload, dict):
         raise Invalid("The request content was malformed:\nJSON object expected")  # spray's asJsObject
     return payload

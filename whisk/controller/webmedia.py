@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+from whisk.entities import json_value
 from whisk.entities.activation import APPLICATION_ERROR, SUCCESS
 from whisk.entities.errors import Invalid, NotFound
 from whisk.entities.exec import is_binary_code
@@ -100,8 +101,8 @@ def decode_body(body: bytes, content_type: str | None, raw: bool) -> Any:
         media = MediaType("application", "octet-stream")      # what Pekko assumes of an untyped entity
     if media.is_json and not raw:
         try:
-            return json.loads(body)
-        except (ValueError, RecursionError) as exc:
+            return json_value.parse(body)
+        except json_value.NotJson as exc:
             raise Invalid(f"{MALFORMED}{exc}") from None
     if media.value == "application/x-www-form-urlencoded" and not raw:
         return dict(parse_qsl(body.decode(media.charset or "utf-8", "replace"), keep_blank_values=True))
