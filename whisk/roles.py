@@ -51,9 +51,7 @@ def store_from_url(url: str) -> AbstractAsyncContextManager[Store]:
             return MemoryStore()
         case "sqlite":
             from whisk.store.sqlite import SqliteStore
-            path = unquote(parts.netloc + parts.path)
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            return SqliteStore(path)
+            return SqliteStore(unquote(parts.netloc + parts.path))   # makes its folder, 0700
         case "couchdb" | "couchdbs":
             from whisk.store.couchdb import CouchStore
             scheme = "https" if parts.scheme == "couchdbs" else "http"
@@ -296,7 +294,7 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
 
 async def serve(settings: Settings) -> None:
     """Run the role until SIGTERM or SIGINT; a second signal stops at once."""
-    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    Path(settings.data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)   # the platform's data: its user's only
     # Every line this process logs names its role and instance; tasks inherit the binding.
     structlog.contextvars.bind_contextvars(role=settings.role, instance=settings.instance)
     _watch_children_with_pidfds()
@@ -359,7 +357,5 @@ async def open_store(url: str | None) -> AsyncIterator[Store]:
     """For `whisk admin`: the configured store (WHISK_STORE) or the given URL."""
     if url is None:
         url = Settings.from_env().store_url
-    if url.startswith("sqlite://"):
-        Path(unquote(urlsplit(url).netloc + urlsplit(url).path)).parent.mkdir(parents=True, exist_ok=True)
     async with store_from_url(url) as store:
         yield store

@@ -19,10 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, TypeVar
 
+import structlog
+
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
 from whisk.store.base import ActivationQuery, Doc, activation_list_name
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
@@ -68,6 +71,32 @@ def _prepare(conn: sqlite3.Connection) -> None:
                 raise
             time.sleep(delay)   # the store's own worker thread, not the event loop
             delay = min(delay * 2, 0.5)
+
+
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
+_COMPANIONS = ("", "-wal", "-shm", "-journal")   # SQLite gives these the database file's mode when it makes them
+
+
+def _private_files(path: str) -> None:
+    """The database holds every tenant's code, parameters and results: only the platform's user may read it.
+    A missing folder is made 0700; the database file is made 0600 before SQLite opens it, and files left with a
+    looser mode (an older whisk, another umask) are narrowed. A folder that already exists is not changed (it
+    may be shared, such as /tmp), only reported when others may enter it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, mode=PRIVATE_DIR, exist_ok=True)
+    mode = os.stat(folder).st_mode & 0o777
+    if mode & 0o077:
+        log.warning("store.sqlite.folder_open", folder=folder, mode=oct(mode),
+                    hint="the database files are 0600; make the folder 0700 to hide their names too")
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT, PRIVATE_FILE))
+    for companion in _COMPANIONS:
+        try:
+            current = os.stat(path + companion).st_mode & 0o777
+        except FileNotFoundError:
+            continue
+        if current & 0o077:
+            os.chmod(path + companion, PRIVATE_FILE)
+            log.warning("store.sqlite.file_narrowed", file=path + companion, was=oct(current), now="0o600")
 
 
 def _revision(rev: str | None) -> str:
@@ -132,7 +161,7 @@ class SqliteStore:
     # --- worker thread --------------------------------------------------------------------------------------
     def _open(self) -> None:
         if self._path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(self._path)), exist_ok=True)
+            _private_files(self._path)
         conn = sqlite3.connect(self._path, isolation_level=None, timeout=_BUSY_S)   # transactions are explicit
         try:
             _prepare(conn)
