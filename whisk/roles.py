@@ -300,7 +300,10 @@ async def serve(settings: Settings) -> None:
     _watch_children_with_pidfds()
     app = build_app(settings)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_grace_s,
-                           max_line_size=REQUEST_LINE_LIMIT)
+                           max_line_size=REQUEST_LINE_LIMIT,
+                           # aiohttp's keep-alive timer also runs from a connection's start and closes it while no
+                           # complete request head has come: idle, never used, or a head trickling in.
+                           keepalive_timeout=settings.http_idle_timeout_s)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, ssl_context=_ssl_context(settings),
                        reuse_address=True, backlog=1024)

@@ -14,10 +14,10 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from whisk.api.auth import identify
-from whisk.api.body import parse_body, reply
+from whisk.api.body import parse_body, read_body, reply
 from whisk.api.errors import error_response
 from whisk.api.keys import APIS, IDENTITY, SETTINGS
-from whisk.api.web import read_body, respond, status_of
+from whisk.api.web import respond, status_of
 from whisk.controller.apidoc import ApiFailure
 from whisk.controller.apigw import RouteMiss
 from whisk.controller.invoke import RESERVED
