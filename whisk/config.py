@@ -128,7 +128,7 @@ class Settings:
     http_body_timeout_s: float = _var("WHISK_HTTP_BODY_TIMEOUT_S", 60.0, float, min=0.1)
     # Failed authentications per client address: this many a minute (a bucket that refills), then 429 for keys not
     # already verified; the table of addresses is bounded (least recently failed forgotten first).
-    auth_failures_per_minute: int = _var("WHISK_AUTH_FAILURES_PER_MINUTE", 20, int, min=1)
+    auth_failures_per_minute: int = _var("WHISK_AUTH_FAILURES_PER_MINUTE", 60, int, min=1)
     auth_failure_clients: int = _var("WHISK_AUTH_FAILURE_CLIENTS", 10_000, int, min=1)
     # Peers whose X-Forwarded-For names the client (nginx in front); others are the client themselves.
     trusted_proxies: str = _var("WHISK_TRUSTED_PROXIES", "127.0.0.1,::1")

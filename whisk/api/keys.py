@@ -25,6 +25,8 @@ LAUNCHER = web.AppKey("launcher", Any)
 FIRING = web.AppKey("firing", Any)
 WEB_ACTIONS = web.AppKey("web_actions", Any)
 APIS = web.AppKey("apis", Any)
+# Failed authentications per client address (whisk.api.auth_failures.AuthFailures); built by make_app.
+AUTH_FAILURES = web.AppKey("auth_failures", Any)
 # The runtime manifest (whisk.runtimes.manifest.Manifest) when one is loaded: kinds for PUT, runtimes for GET /.
 MANIFEST = web.AppKey("manifest", Any)
 

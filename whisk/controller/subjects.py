@@ -90,6 +90,11 @@ class Subjects:
                     pass                      # another controller bootstrapped it first
 
     # --- authentication -------------------------------------------------------------------------------------------
+    def verified(self, uuid: str, key: str) -> Identity | None:
+        """The identity of (uuid, key) if this server has checked it lately (no store access, no key check)."""
+        cached = self._cache.get((uuid, key))
+        return cached[0] if cached is not None and cached[1] > time.monotonic() else None
+
     async def authenticate(self, uuid: str, key: str) -> Identity | None:
         """The identity owning (uuid, key), or None; keys of other lengths never match (OpenWhisk's Secret)."""
         cached = self._cache.get((uuid, key))
