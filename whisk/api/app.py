@@ -64,7 +64,7 @@ def _build_services(app: web.Application) -> None:
     system = system_limits(settings)
     resolve_kind = manifest.resolve if manifest is not None else _unknown_kind
     app[ENTITIES] = Entities(store, system, resolve_kind)
-    app[SUBJECTS] = Subjects(store, system)
+    app[SUBJECTS] = Subjects(store, system, on_new_owner=getattr(store, "forget_namespace", None))
 
 
 async def _services_on_startup(app: web.Application) -> None:
