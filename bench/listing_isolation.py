@@ -36,7 +36,7 @@ async def list_actions(session: aiohttp.ClientSession) -> None:
             raise RuntimeError(f"list: {r.status}")
 
 
-async def one_store(store: str, n: int) -> dict[str, object]:
+async def one_store(store: str, n: int, big_bytes: int = BIG_BYTES) -> dict[str, object]:
     import tempfile
     data = tempfile.mkdtemp(prefix="whisk-bench-")
     env = BENCH_ENV | {"WHISK_DATA_DIR": data,
@@ -48,7 +48,7 @@ async def one_store(store: str, n: int) -> dict[str, object]:
             aiohttp.ClientSession(base_url=url, headers=basic_auth(SYSTEM_UUID, SYSTEM_KEY),
                                   connector=aiohttp.TCPConnector(limit=0)) as noisy:
         await put(guest, "small", "def main(args):\n    return args\n")
-        big = "def main(args):\n    return args\n#" + "x" * BIG_BYTES + "\n"
+        big = "def main(args):\n    return args\n#" + "x" * big_bytes + "\n"
         for i in range(BIG_ACTIONS):
             await put(noisy, f"big-{i}", big)
         await measure(lambda: list_actions(guest), n=20, concurrency=1)                  # warm-up
@@ -73,7 +73,8 @@ async def one_store(store: str, n: int) -> dict[str, object]:
         finally:
             stop.set()
             await asyncio.gather(*noise, return_exceptions=True)
-        row_loaded = {"store": store, "load": f"{NOISY_CLIENTS} lists of {BIG_ACTIONS}x1.4MB"} | summary(loaded, wall)
+        load = f"{NOISY_CLIENTS} lists of {BIG_ACTIONS}x{big_bytes / 1e6:g}MB"
+        row_loaded = {"store": store, "load": load} | summary(loaded, wall)
         print(row_alone, row_loaded, flush=True)
         return {"alone": row_alone, "loaded": row_loaded}
 
@@ -81,10 +82,12 @@ async def one_store(store: str, n: int) -> dict[str, object]:
 async def main() -> None:
     p = parser(__doc__, 200)
     p.add_argument("--stores", default="sqlite,memory", help="comma-separated: sqlite, memory (default both)")
+    p.add_argument("--big-bytes", type=int, default=BIG_BYTES,
+                   help=f"code size of the noisy tenant's actions (default {BIG_BYTES}; a few bytes is the control)")
     args = p.parse_args()
     rows = []
     for store in args.stores.split(","):
-        result = await one_store(store.strip(), args.n)
+        result = await one_store(store.strip(), args.n, args.big_bytes)
         rows += [result["alone"], result["loaded"]]
     report("listing_isolation", rows, args.json)
 

@@ -40,7 +40,9 @@ async def test_an_older_database_gets_its_summaries(tmp_path: Path) -> None:
     old = sqlite3.connect(path)
     old.executescript("""
         CREATE TABLE entities (id TEXT PRIMARY KEY, rev TEXT NOT NULL, entity_type TEXT NOT NULL,
-            ns_root TEXT NOT NULL, namespace TEXT NOT NULL, updated INTEGER NOT NULL, doc TEXT NOT NULL);""")
+            ns_root TEXT NOT NULL, namespace TEXT NOT NULL, updated INTEGER NOT NULL, doc TEXT NOT NULL);
+        CREATE INDEX entities_by_root ON entities (entity_type, ns_root, updated DESC, id DESC);
+        CREATE INDEX entities_by_namespace ON entities (entity_type, namespace, updated DESC, id DESC);""")
     doc = {"_id": "a/x", "_rev": "1-abc", "entityType": "action", "namespace": "a", "name": "x", "updated": 1,
            "exec": {"kind": "python:3", "code": "x" * 100_000, "binary": False}}
     old.execute("INSERT INTO entities VALUES ('a/x', '1-abc', 'action', 'a', 'a', 1, ?)", (json.dumps(doc),))
@@ -49,3 +51,9 @@ async def test_an_older_database_gets_its_summaries(tmp_path: Path) -> None:
     async with SqliteStore(path) as store:
         assert await store.list("action", "a") == [{**doc, "exec": {"kind": "python:3", "binary": False}}]
         assert (await store.get("a/x")) == doc
+    check = sqlite3.connect(path)
+    columns = [row[1] for row in check.execute("PRAGMA table_info(entities)")]
+    indexes = {row[1] for row in check.execute("PRAGMA index_list(entities)")}
+    check.close()
+    assert columns.index("summary") < columns.index("doc")       # listings never walk past the code
+    assert {"entities_by_root", "entities_by_namespace"} <= indexes

@@ -32,12 +32,18 @@ from whisk.store.base import ActivationQuery, Doc, activation_list_name, listed
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
-_SCHEMA = """
+# `summary` (the document without an action's code: what listings read) comes before `doc`: SQLite reaches a column
+# after a large one only by walking that one's overflow pages, which would cost a listing the whole code again.
+_ENTITIES = """
 CREATE TABLE IF NOT EXISTS entities (
     id TEXT PRIMARY KEY, rev TEXT NOT NULL, entity_type TEXT NOT NULL, ns_root TEXT NOT NULL,
-    namespace TEXT NOT NULL, updated INTEGER NOT NULL, doc TEXT NOT NULL, summary TEXT);
+    namespace TEXT NOT NULL, updated INTEGER NOT NULL, summary TEXT, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS entities_by_root ON entities (entity_type, ns_root, updated DESC, id DESC);
 CREATE INDEX IF NOT EXISTS entities_by_namespace ON entities (entity_type, namespace, updated DESC, id DESC);
+"""
+
+_SCHEMA = f"""
+{_ENTITIES}
 CREATE TABLE IF NOT EXISTS activations (
     id TEXT PRIMARY KEY, namespace TEXT NOT NULL, name TEXT NOT NULL, start INTEGER NOT NULL, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS activations_by_start ON activations (namespace, start DESC, id DESC);
@@ -107,11 +113,18 @@ def _private_files(path: str) -> None:
 
 
 def _add_summaries(conn: sqlite3.Connection) -> None:
-    """A database made by an older whisk has no `summary` column: add it and fill it (once, inside the schema's
-    transaction)."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(entities)")}
+    """A database made by an older whisk has no `summary` column: the table is made again with it before `doc`
+    and the summaries are filled in (once, inside the schema's transaction)."""
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(entities)")]
     if "summary" not in columns:
-        conn.execute("ALTER TABLE entities ADD COLUMN summary TEXT")
+        table, *indexes = [statement for statement in _ENTITIES.split(";") if statement.strip()]
+        conn.execute("ALTER TABLE entities RENAME TO entities_before_summaries")
+        conn.execute(table)
+        conn.execute("INSERT INTO entities (id, rev, entity_type, ns_root, namespace, updated, doc)"
+                     " SELECT id, rev, entity_type, ns_root, namespace, updated, doc FROM entities_before_summaries")
+        conn.execute("DROP TABLE entities_before_summaries")          # and its indexes, whose names are reused
+        for index in indexes:
+            conn.execute(index)
     rows = conn.execute("SELECT id, doc FROM entities WHERE summary IS NULL").fetchall()
     conn.executemany("UPDATE entities SET summary = ? WHERE id = ?",
                      [(json.dumps(listed(json.loads(doc))), doc_id) for doc_id, doc in rows])
