@@ -8,6 +8,7 @@ import os
 import sqlite3
 import stat
 import tempfile
+from pathlib import Path
 
 import aiohttp
 
@@ -59,8 +60,7 @@ async def test_readable_files_of_an_older_whisk_are_narrowed() -> None:
             for name in FILES:
                 assert mode(os.path.join(data, name)) == 0o600, name
             assert mode(data) == 0o755               # an existing folder is the operator's: reported only
-        with open(log, encoding="utf-8") as lines:
-            text = lines.read()
+        text = Path(log).read_text(encoding="utf-8")
         assert "store.sqlite.folder_open" in text and "store.sqlite.file_narrowed" in text
     finally:
         conn.close()

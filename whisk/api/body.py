@@ -9,8 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
-from whisk.entities import json_value
 from whisk.api.keys import SETTINGS
+from whisk.entities import json_value
 from whisk.entities.errors import Invalid, RequestTimeout, TooLarge, UnsupportedMediaType
 
 

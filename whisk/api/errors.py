@@ -21,8 +21,8 @@ log = structlog.get_logger(__name__)
 access = structlog.get_logger("whisk.access")
 
 STATUS = {WhiskError: 500, Invalid: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, NotAcceptable: 406,
-          RequestTimeout: 408, Conflict: 409, TooLarge: 413, UnsupportedMediaType: 415, Unprocessable: 422, Throttled: 429,
-          BackendUnavailable: 503}
+          RequestTimeout: 408, Conflict: 409, TooLarge: 413, UnsupportedMediaType: 415, Unprocessable: 422,
+          Throttled: 429, BackendUnavailable: 503}
 # Pekko's texts for its own rejections and default messages (OpenWhisk rewrites them into the JSON error body).
 TEXT = {
     400: "The request content was malformed.",

@@ -375,7 +375,8 @@ class SqliteStore:
                         done.set_result(None)
 
     async def get_activation(self, namespace: str, activation_id: str) -> Doc | None:
-        return await self._read(self._doc, "SELECT doc FROM activations WHERE id = ?", (f"{namespace}/{activation_id}",))
+        return await self._read(self._doc, "SELECT doc FROM activations WHERE id = ?",
+                                (f"{namespace}/{activation_id}",))
 
     async def list_activations(self, query: ActivationQuery) -> list[Doc]:
         where, args = _activation_where(query)
