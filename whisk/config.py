@@ -122,9 +122,11 @@ class Settings:
     tls_cert: str = _var("WHISK_TLS_CERT", "", shown="none: plain HTTP")
     tls_key: str = _var("WHISK_TLS_KEY", "", shown="none: plain HTTP")
     shutdown_grace_s: float = _var("WHISK_SHUTDOWN_GRACE_S", 30.0, float, min=0)
-    # HTTP connections, as nginx and Pekko close them: one that sends no complete request head (idle keep-alive,
-    # never used, or headers trickling in) for this long is closed; a request body that stalls this long is a 408.
-    http_idle_timeout_s: float = _var("WHISK_HTTP_IDLE_TIMEOUT_S", 60.0, float, min=0.1)
+    # HTTP connections, as nginx closes them: one that sends no complete request head (idle keep-alive, never used,
+    # or headers trickling in) for this long is closed (75 s, nginx's keepalive_timeout: above the 60 s after which
+    # nginx in front drops its idle upstream connections, so that the proxy, not whisk, closes them); a request
+    # body that stalls this long is a 408.
+    http_idle_timeout_s: float = _var("WHISK_HTTP_IDLE_TIMEOUT_S", 75.0, float, min=0.1)
     http_body_timeout_s: float = _var("WHISK_HTTP_BODY_TIMEOUT_S", 60.0, float, min=0.1)
     # Failed authentications per client address: this many a minute (a bucket that refills), then 429 for keys not
     # already verified; the table of addresses is bounded (least recently failed forgotten first).
