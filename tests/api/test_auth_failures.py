@@ -51,6 +51,15 @@ async def test_failures_are_slowed_for_their_address_only(url: str) -> None:
         # A key not verified yet is not even checked from that address: no guessing through the block.
         status, _ = await namespaces(session, "198.51.100.1", SYSTEM_AUTH)
         assert status == 429
+        # Web actions: the unverified key counts as no key from there (anonymous), and as a key from elsewhere.
+        guarded = await call(session, "PUT", "/api/v1/namespaces/_/actions/guarded?overwrite=true", {
+            "exec": {"kind": "python:3", "code": "def main(args):\n    return {'ok': True}\n"},
+            "annotations": [{"key": "web-export", "value": True}, {"key": "require-whisk-auth", "value": True}]},
+            headers=client("198.51.100.1", GUEST_AUTH))
+        assert guarded[0] == 200, guarded
+        web = "/api/v1/web/guest/default/guarded.json"
+        assert (await call(session, "GET", web, headers=client("198.51.100.1", SYSTEM_AUTH)))[0] == 401
+        assert await call(session, "GET", web, headers=client("198.51.100.2", SYSTEM_AUTH)) == (200, {"ok": True})
         # The key it had verified still works from there; other addresses are untouched.
         assert (await namespaces(session, "198.51.100.1", GUEST_AUTH))[0] == 200
         assert await namespaces(session, "198.51.100.2", SYSTEM_AUTH) == (200, ["whisk.system"])
