@@ -14,8 +14,9 @@ apt_install() {
 command -v node >/dev/null || apt_install nodejs npm
 # curl: the web action tests check that an answer reads exactly as the action made it with a client nobody here wrote.
 command -v curl >/dev/null || apt_install curl
-# The official OpenWhisk JavaScript client, to prove compatibility with a client nobody here wrote.
-if [ ! -d tests/node/node_modules/openwhisk ]; then
+# The official OpenWhisk JavaScript client, to prove compatibility with a client nobody here wrote; playwright-core
+# drives Debian's chromium (below) in the playground tests (it downloads no browser of its own).
+if [ ! -d tests/node/node_modules/openwhisk ] || [ ! -d tests/node/node_modules/playwright-core ]; then
     echo "deps: npm install (tests/node)"
     (cd tests/node && npm install --no-audit --no-fund --loglevel=error)
 fi
@@ -31,3 +32,6 @@ apt_install docker.io mmdebstrap
 # nginx for the TLS front tests (config/nginx/): the tests start it themselves on loopback ports; openssl makes the
 # self-signed certificate (config/nginx/make-cert.sh).
 apt_install nginx openssl
+# A browser for the playground tests (headless, driven by playwright-core), and Prometheus with promtool for the
+# monitoring tests (deploy/prometheus/): the tests start both themselves on loopback and stop them.
+apt_install chromium prometheus
