@@ -11,10 +11,12 @@ import json
 import math
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
@@ -29,6 +31,9 @@ pytestmark = [pytest.mark.kafka, pytest.mark.couchdb, pytest.mark.timeout(240)]
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 RULES = DEPLOY / "prometheus" / "alerts.yml"
+OUTPUT = DEPLOY.parent / "test-output" / "prometheus"
+SCREENSHOT = Path(__file__).with_name("screenshot.js")
+PLAYWRIGHT = DEPLOY.parent / "tests" / "node" / "node_modules" / "playwright-core"
 DASHBOARDS = sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
 PER_MINUTE = 12                          # the standalone server's invocation limit: the workload passes it
 POOL_MB = 1024                           # cluster_env's WHISK_POOL_MEMORY_MB
@@ -305,6 +310,29 @@ async def test_every_dashboard_query_runs_and_returns_data(prometheus: str) -> N
     assert ran >= 40
     # The only metric this workload cannot make: refusals of the concurrent-invocations limit.
     assert all("openwhisk_action_limit_concurrent_total" in expr for expr in unseen), unseen
+
+
+async def test_prometheus_graph_page_draws_whisk_metrics(prometheus: str) -> None:
+    """Prometheus's own graph page in headless Chromium over two of the dashboards' queries; the screenshot stays in
+    test-output/prometheus/ (docs/operations.md shows it)."""
+    node = shutil.which("node")
+    if node is None or not os.access("/usr/bin/chromium", os.X_OK) or not PLAYWRIGHT.is_dir():
+        missing("node, /usr/bin/chromium and tests/node's playwright-core (bash .ci/deps.sh installs them)")
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    shot = OUTPUT / "graph.png"
+    shot.unlink(missing_ok=True)
+    graphs = {"g0.expr": 'sum by (job, action) (rate(openwhisk_action_activations_total[1m]))',
+              "g1.expr": 'histogram_quantile(0.95, sum by (le, action) '
+                         '(rate(openwhisk_action_duration_seconds_bucket[1m])))'}
+    params = graphs | {"g0.tab": "0", "g0.range_input": "1m", "g1.tab": "0", "g1.range_input": "1m"}
+    url = f"{prometheus}/classic/graph?{urlencode(params)}"
+    proc = await asyncio.create_subprocess_exec(node, str(SCREENSHOT), url, str(shot), ".graph_area svg", "1200",
+                                                "1420", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode == 0, err.decode(errors="replace")
+    page = json.loads(out)
+    assert "Prometheus" in page["title"]
+    assert shot.stat().st_size > 10_000
 
 
 async def test_a_killed_invoker_shows_in_the_metrics_and_its_alerts_go_pending(prometheus: str,
