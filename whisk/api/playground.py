@@ -1,4 +1,4 @@
-"""The browser playground at `/playground`: three static files beside this module and one small settings document.
+"""The browser playground at `/playground`: three static files (`static/`) and one small settings document.
 
 The page is a client of the REST API v1 like any other: it holds a key and sends it to the origin it was served
 from, nowhere else (the Content-Security-Policy's `connect-src 'self'` makes the browser refuse anything else).
@@ -17,7 +17,7 @@ from aiohttp import web
 from whisk.api.keys import SETTINGS
 from whisk.entities.identity import GUEST_KEY, GUEST_UUID
 
-STATIC = Path(__file__).resolve().parent / "playground"
+STATIC = Path(__file__).resolve().parent / "static"
 PATH = "/playground"
 FILES = {"index.html": "text/html", "playground.js": "text/javascript", "playground.css": "text/css"}
 # Self only, no inline script or style, no framing; the API calls go to this origin alone.
