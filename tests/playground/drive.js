@@ -25,11 +25,12 @@ async function main() {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: "/usr/bin/chromium", headless: true, args: ARGS, viewport: { width: 1400, height: 900 },
   });
-  const seen = { requests: [], console: [], steps: {} };
+  const seen = { requests: [], responses: [], console: [], steps: {} };
   try {
     const page = context.pages()[0] || await context.newPage();
     page.setDefaultTimeout(STEP_MS);
     page.on("request", (r) => seen.requests.push(r.url()));
+    page.on("response", (r) => seen.responses.push({ url: r.url(), status: r.status() }));
     page.on("console", (m) => { if (m.type() === "error") seen.console.push(m.text()); });
     page.on("pageerror", (e) => seen.console.push(`pageerror: ${e.message}`));
 
@@ -83,6 +84,15 @@ async function main() {
     // 2. The same again with Ctrl+Enter from the editor: a warm start.
     await code.press("Control+Enter");
     seen.steps.pythonAgain = { summary: await waitForNewRecord(first["Activation id"]) };
+
+    // 2b. The action deleted behind the page's back: Run stores it again and runs it.
+    const deleted = await fetch(`${url}/api/v1/namespaces/_/actions/pg-python`, {
+      method: "DELETE", headers: { Authorization: "Basic " + Buffer.from(guestKey).toString("base64") },
+    });
+    const again = seen.steps.pythonAgain.summary["Activation id"];
+    await run.click();
+    seen.steps.recreated = { deleteStatus: deleted.status, summary: await waitForNewRecord(again),
+      result: await result.locator("pre").textContent() };
 
     // 3. Node.js.
     await name.fill("pg-node");

@@ -72,6 +72,13 @@ async def test_playground_runs_python_and_nodejs_shows_errors_and_edits_actions(
     again = steps["pythonAgain"]["summary"]
     assert again["Activation id"] != python["summary"]["Activation id"] and again["Start"] == "warm"
 
+    # Deleted elsewhere, the action was stored again by the next Run, which then ran it.
+    recreated = steps["recreated"]
+    assert recreated["deleteStatus"] == 200
+    assert json.loads(recreated["result"]) == {"greeting": "Hello, tester!"}
+    assert recreated["summary"]["Status"] == "success"
+    assert 404 in [r["status"] for r in seen["responses"] if r["url"].endswith("/actions/pg-python?blocking=true")]
+
     node_step = steps["node"]
     assert json.loads(node_step["result"])["greeting"] == "Hi node tester"
     assert json.loads(node_step["result"])["runtime"].startswith("v")

@@ -251,8 +251,14 @@
     setBusy(true);
     clearMessage();
     try {
-      await saveAction(name, { unlessSaved: true });
-      const answer = await request("POST", `${actionPath(name)}?blocking=true`, params);
+      const stored = await saveAction(name, { unlessSaved: true });
+      let answer = await request("POST", `${actionPath(name)}?blocking=true`, params);
+      if (answer.status === 404 && stored === null) {
+        // Deleted elsewhere since this page stored it: store it again, once.
+        saved = "";
+        await saveAction(name);
+        answer = await request("POST", `${actionPath(name)}?blocking=true`, params);
+      }
       if (answer.status === 202 && answer.data && answer.data.activationId) {
         showNotice(`Still running after the blocking wait: activation ${answer.data.activationId} will appear under `
           + "Activations when it ends.");
