@@ -32,7 +32,8 @@ async def prometheus_server(jobs: dict[str, list[str]], rule_files: list[Path]) 
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(path) for path in rule_files],
-        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": targets}]} for job, targets in jobs.items()],
+        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": targets}]}
+                           for job, targets in jobs.items()],
     }
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = free_port()

@@ -1,4 +1,4 @@
-"""A real Prometheus (Debian's) against running whisk: a standalone server and a cluster of one controller and two
+"""A real Prometheus (Debian's) against running whisk: a standalone server and a cluster of two controllers and two
 invokers (Kafka-protocol broker, pouchdb-server, the Consul double; tests/distributed/cluster.py). Every target up,
 PromQL over the activation, pool and balancer metrics, the shipped alert rules loaded and healthy (and checked and
 unit-tested with promtool), every query of the shipped Grafana dashboards run, and an invoker killed to see its alerts
@@ -64,15 +64,19 @@ async def cluster(kafka_broker: Any, couchdb_url: str, consul_url: str) -> Async
     prometheus_or_missing()
     env, prefix = cluster_env(kafka_broker.bootstrap, couchdb_url, consul_url)
     async with owned(Cluster(env, couchdb_url, prefix, new_workdir())) as c:
-        await c.start("controller", 0)
+        await asyncio.gather(c.start("controller", 0), c.start("controller", 1))
         await asyncio.gather(c.start("invoker", 0), c.start("invoker", 1))
         await until("both invokers up", lambda: invokers_up(c), 60)
         yield c
 
 
 async def invokers_up(c: Cluster) -> bool:
-    async with aiohttp.ClientSession() as s, s.get(f"{c.controller.url}/invokers") as r:
-        return r.status == 200 and await r.json() == {"invoker0": "up", "invoker1": "up"}
+    async with aiohttp.ClientSession() as s:
+        for controller in c.controllers:
+            async with s.get(f"{controller.url}/invokers") as r:
+                if r.status != 200 or await r.json() != {"invoker0": "up", "invoker1": "up"}:
+                    return False
+    return True
 
 
 def hostport(url: str) -> str:
@@ -81,10 +85,10 @@ def hostport(url: str) -> str:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def prometheus(standalone: str, cluster: Cluster) -> AsyncIterator[str]:
-    jobs = {"whisk": [hostport(standalone)], "whisk-controllers": [hostport(cluster.controller.url)],
+    jobs = {"whisk": [hostport(standalone)], "whisk-controllers": [hostport(m.url) for m in cluster.controllers],
             "whisk-invokers": [hostport(cluster.invoker(0).url), hostport(cluster.invoker(1).url)]}
     async with prometheus_server(jobs, [RULES]) as url:
-        await until("every target scraped", lambda: all_up(url, 4), 30)
+        await until("every target scraped", lambda: all_up(url, 5), 30)
         await workload(url, standalone, cluster)
         yield url
 
@@ -151,10 +155,10 @@ async def workload(prom: str, standalone: str, cluster: Cluster) -> None:
 
 async def test_every_target_is_up(prometheus: str) -> None:
     targets = (await api(prometheus, "targets"))["activeTargets"]
-    assert sorted(t["labels"]["job"] for t in targets) == ["whisk", "whisk-controllers", "whisk-invokers",
-                                                           "whisk-invokers"]
+    assert sorted(t["labels"]["job"] for t in targets) == ["whisk", "whisk-controllers", "whisk-controllers",
+                                                           "whisk-invokers", "whisk-invokers"]
     assert all(t["health"] == "up" and t["lastError"] == "" for t in targets), targets
-    assert list(values(await query(prometheus, "up"), "instance").values()) == [1, 1, 1, 1]
+    assert list(values(await query(prometheus, "up"), "instance").values()) == [1, 1, 1, 1, 1]
 
 
 async def test_activations_by_action_and_status(prometheus: str) -> None:
@@ -195,10 +199,12 @@ async def test_cold_starts(prometheus: str) -> None:
 
 
 async def test_invoker_health_and_memory_in_use(prometheus: str) -> None:
-    health = values(await query(prometheus, 'whisk_loadbalancer_invoker_up{job="whisk-controllers"}'), "invoker")
-    assert health == {"invoker0": 1, "invoker1": 1}
-    states = values(await query(prometheus, 'whisk_loadbalancer_invokers{job="whisk-controllers"}'), "state")
-    assert states["up"] == 2 and states["down"] == 0
+    health = values(await query(prometheus, 'whisk_loadbalancer_invoker_up{job="whisk-controllers"}'), "instance",
+                    "invoker")
+    assert len(health) == 4 and set(health.values()) == {1}         # each controller sees both invokers up
+    states = values(await query(prometheus, 'sum by (state) (whisk_loadbalancer_invokers{job="whisk-controllers"})'),
+                    "state")
+    assert states["up"] == 4 and states["down"] == 0
     limit = values(await query(prometheus, 'whisk_pool_memory_limit_bytes{job="whisk-invokers"}'), "instance")
     assert len(limit) == 2 and all(v == POOL_MB * 1_048_576 for v in limit.values())
     used = values(await query(prometheus, 'whisk_pool_memory_used_bytes / whisk_pool_memory_limit_bytes'), "job",
@@ -207,7 +213,7 @@ async def test_invoker_health_and_memory_in_use(prometheus: str) -> None:
     # Warm containers hold memory in the standalone pool (256 MB each, the default limit).
     assert values(await query(prometheus, 'whisk_pool_memory_used_bytes{job="whisk"}'))[()] >= 256 * 1_048_576
     rss = values(await query(prometheus, "process_resident_memory_bytes"), "instance")
-    assert len(rss) == 4 and all(v > 10_000_000 for v in rss.values())
+    assert len(rss) == 5 and all(v > 10_000_000 for v in rss.values())
 
 
 async def test_throttling(prometheus: str) -> None:
@@ -340,7 +346,9 @@ async def test_a_killed_invoker_shows_in_the_metrics_and_its_alerts_go_pending(p
     cluster.kill(cluster.invoker(1))
 
     async def seen_down() -> bool:
-        health = values(await query(prometheus, 'whisk_loadbalancer_invoker_up{job="whisk-controllers"}'), "invoker")
+        # Both controllers see it down.
+        health = values(await query(
+            prometheus, 'max by (invoker) (whisk_loadbalancer_invoker_up{job="whisk-controllers"})'), "invoker")
         up = values(await query(prometheus, 'up{job="whisk-invokers"}'), "instance")
         return health == {"invoker0": 1, "invoker1": 0} and sorted(up.values()) == [0, 1]
 

@@ -384,7 +384,9 @@
     let items;
     try {
       const answer = await request("GET", `${NS}/activations?limit=10`);
-      if (answer.status !== 200 || !Array.isArray(answer.data)) throw problem("Activations could not be loaded", answer);
+      if (answer.status !== 200 || !Array.isArray(answer.data)) {
+        throw problem("Activations could not be loaded", answer);
+      }
       shown = JSON.stringify(answer.data.map((a) => [a.activationId, a.statusCode, a.duration]));
       items = answer.data.length ? answer.data.map((a) => {
         const start = (a.annotations || []).some((n) => n.key === "initTime") ? "cold" : "warm";
