@@ -34,4 +34,12 @@ apt_install docker.io mmdebstrap
 apt_install nginx openssl
 # A browser for the playground tests (headless, driven by playwright-core), and Prometheus with promtool for the
 # monitoring tests (deploy/prometheus/): the tests start both themselves on loopback and stop them.
+prometheus_was_missing=0
+dpkg -s prometheus >/dev/null 2>&1 || prometheus_was_missing=1
 apt_install chromium prometheus
+# Where an init system runs, the package starts its own service on :9090; nothing here uses it, so one this script
+# installed is stopped and disabled again.
+if ((prometheus_was_missing)) && command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
+    echo "deps: stop the prometheus service the package started (the tests start their own)"
+    systemctl disable --now prometheus >/dev/null
+fi
