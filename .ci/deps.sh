@@ -14,8 +14,9 @@ apt_install() {
 command -v node >/dev/null || apt_install nodejs npm
 # curl: the web action tests check that an answer reads exactly as the action made it with a client nobody here wrote.
 command -v curl >/dev/null || apt_install curl
-# The official OpenWhisk JavaScript client, to prove compatibility with a client nobody here wrote.
-if [ ! -d tests/node/node_modules/openwhisk ]; then
+# The official OpenWhisk JavaScript client, to prove compatibility with a client nobody here wrote; playwright-core
+# drives Debian's chromium (below) in the playground tests (it downloads no browser of its own).
+if [ ! -d tests/node/node_modules/openwhisk ] || [ ! -d tests/node/node_modules/playwright-core ]; then
     echo "deps: npm install (tests/node)"
     (cd tests/node && npm install --no-audit --no-fund --loglevel=error)
 fi
@@ -31,3 +32,14 @@ apt_install docker.io mmdebstrap
 # nginx for the TLS front tests (config/nginx/): the tests start it themselves on loopback ports; openssl makes the
 # self-signed certificate (config/nginx/make-cert.sh).
 apt_install nginx openssl
+# A browser for the playground tests (headless, driven by playwright-core), and Prometheus with promtool for the
+# monitoring tests (deploy/prometheus/): the tests start both themselves on loopback and stop them.
+prometheus_was_missing=0
+dpkg -s prometheus >/dev/null 2>&1 || prometheus_was_missing=1
+apt_install chromium prometheus
+# Where an init system runs, the package starts its own service on :9090; nothing here uses it, so one this script
+# installed is stopped and disabled again.
+if ((prometheus_was_missing)) && command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
+    echo "deps: stop the prometheus service the package started (the tests start their own)"
+    systemctl disable --now prometheus >/dev/null
+fi

@@ -119,6 +119,9 @@ class Settings:
     user_events: bool = _var("WHISK_USER_EVENTS", False, _bool)
     # Seed the well-known guest and whisk.system subjects (standalone default on).
     bootstrap_users: bool = _var("WHISK_BOOTSTRAP_USERS", True, _bool)
+    # The browser playground at /playground; unset = on for standalone, off for a controller (never on an invoker).
+    playground: bool | None = _var("WHISK_PLAYGROUND", None, _bool,
+                                   shown="true for standalone, false for controller")
     tls_cert: str = _var("WHISK_TLS_CERT", "", shown="none: plain HTTP")
     tls_key: str = _var("WHISK_TLS_KEY", "", shown="none: plain HTTP")
     shutdown_grace_s: float = _var("WHISK_SHUTDOWN_GRACE_S", 30.0, float, min=0)
@@ -172,6 +175,12 @@ class Settings:
     @property
     def runs_invoker(self) -> bool:
         return self.role in ("invoker", "standalone")
+
+    @property
+    def serves_playground(self) -> bool:
+        if not self.runs_controller:
+            return False
+        return self.role == "standalone" if self.playground is None else self.playground
 
     @property
     def own_url(self) -> str:

@@ -251,17 +251,19 @@ class BalancerState:
     in_flight: int = 0
     in_flight_memory_mb: int = 0
     forced_total: int = 0             # completions forced by the ack timeout since start
+    health: Mapping[str, str] = field(default_factory=dict)   # invoker name -> its health, for a per-invoker gauge
 
     @classmethod
     def of(cls, balancer: Any) -> BalancerState:
         """Read a LeanBalancer or ShardingBalancer: `invokers()` ({"invoker0": "up", ...}) and its `book`."""
         invokers: dict[str, int] = {}
-        for state in balancer.invokers().values():
+        health = balancer.invokers()
+        for state in health.values():
             invokers[state] = invokers.get(state, 0) + 1
         book = balancer.book
         entries = book.entries()
         return cls(invokers=invokers, in_flight=len(entries), in_flight_memory_mb=sum(e.memory_mb for e in entries),
-                   forced_total=book.forced_total)
+                   forced_total=book.forced_total, health=dict(health))
 
 
 class _Watched(Collector):
@@ -307,6 +309,17 @@ class _Watched(Collector):
             for name, n in counts.items():
                 invokers.add_metric([name], n)
             yield invokers
+            # One series per invoker the balancer knows (a cluster's size, so bounded): an alert can name the one
+            # that went down. 1 = up, 0 = unhealthy, unresponsive or down.
+            up = GaugeMetricFamily("whisk_loadbalancer_invoker_up", "An invoker is up (1) or not (0), as the "
+                                   "balancer sees it", labels=["invoker"])
+            seen: dict[str, int] = {}
+            for state in balancers:
+                for name, health in state.health.items():
+                    seen[name] = max(seen.get(name, 0), int(health == "up"))
+            for name, n in sorted(seen.items()):
+                up.add_metric([name], n)
+            yield up
             yield GaugeMetricFamily("whisk_loadbalancer_activations_in_flight", "Activations awaiting completion",
                                     value=sum(s.in_flight for s in balancers))
             yield GaugeMetricFamily("whisk_loadbalancer_memory_in_flight_bytes",

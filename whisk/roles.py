@@ -325,6 +325,8 @@ async def serve(settings: Settings) -> None:
         from whisk.controller.subjects import GUEST_KEY, GUEST_UUID  # the well-known guest key, spec §1.2
         print(f"whisk is ready: API host {url}  auth {GUEST_UUID}:{GUEST_KEY}\n"
               f"  wsk property set --apihost {url} --auth {GUEST_UUID}:{GUEST_KEY}", flush=True)
+    if settings.serves_playground:
+        print(f"  playground: {url}/playground", flush=True)
     await stop.wait()
     log.info("server.stopping", grace_s=settings.shutdown_grace_s)
     app[DRAINING].set()

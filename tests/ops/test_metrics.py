@@ -114,7 +114,8 @@ def test_pool_and_balancer_states_are_read_at_scrape_time() -> None:
                                        memory_limit_mb=2048, buffered=4, prewarms_expired=2)}
     stop_pool = metrics.watch_pool(lambda: pool["state"])
     stop_balancer = metrics.watch_balancer(lambda: metrics.BalancerState(
-        invokers={"up": 2, "down": 1}, in_flight=5, in_flight_memory_mb=1280, forced_total=3))
+        invokers={"up": 2, "down": 1}, in_flight=5, in_flight_memory_mb=1280, forced_total=3,
+        health={"invoker0": "up", "invoker1": "up", "invoker2": "down"}))
     try:
         assert value("whisk_pool_containers", state="ready") == 2
         assert value("whisk_pool_memory_used_bytes") == 768 * metrics.MB
@@ -132,6 +133,8 @@ def test_pool_and_balancer_states_are_read_at_scrape_time() -> None:
         assert value("whisk_loadbalancer_activations_in_flight") == 5
         assert value("whisk_loadbalancer_memory_in_flight_bytes") == 1280 * metrics.MB
         assert value("whisk_loadbalancer_completions_forced_total") == 3
+        assert value("whisk_loadbalancer_invoker_up", invoker="invoker0") == 1
+        assert REGISTRY.get_sample_value("whisk_loadbalancer_invoker_up", {"invoker": "invoker2"}) == 0
     finally:
         stop_pool()
         stop_balancer()
