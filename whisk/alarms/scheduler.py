@@ -55,7 +55,7 @@ class SystemClock:
 
 class Scheduler:
     def __init__(self, store: Store, subjects: Subjects, firing: Firing, *, clock: WallClock | None = None,
-                 refresh_s: float = 5.0, late_s: float = 60.0,
+                 refresh_s: float = 5.0, late_s: float = 5.0,
                  remove_trigger: Callable[[Identity, str, str, bool], Awaitable[None]] | None = None,
                  store_record: Callable[[Doc], Awaitable[None]] | None = None) -> None:
         self._store = store

@@ -34,7 +34,7 @@ PACKAGE = "alarms"
 
 class Alarms:
     def __init__(self, store: Store, subjects: Subjects, entities: Entities, firing: Firing, launcher: Launcher, *,
-                 clock: WallClock | None = None, refresh_s: float = 5.0, late_s: float = 60.0) -> None:
+                 clock: WallClock | None = None, refresh_s: float = 5.0, late_s: float = 5.0) -> None:
         self._entities = entities
         self.scheduler = Scheduler(store, subjects, firing, clock=clock, refresh_s=refresh_s, late_s=late_s,
                                    remove_trigger=self._remove_trigger, store_record=launcher.store_record)
