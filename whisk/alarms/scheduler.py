@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import structlog
-from prometheus_client import Counter
 
+from whisk import metrics
 from whisk.alarms import feeds as alarm_feeds
 from whisk.alarms.schedule import ONCE, Config
 from whisk.controller.fire import Firing
@@ -34,8 +34,7 @@ from whisk.store.base import Doc, Store
 
 log = structlog.get_logger(__name__)
 
-FIRES = Counter("whisk_alarm_fires", "Alarm ticks by feed and outcome (fired, no_active_rule, throttled, disabled, "
-                "failed, missed)", ("feed", "outcome"))
+FIRES = metrics.ALARM_FIRES
 
 
 class WallClock(Protocol):
