@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -58,12 +59,12 @@ async def test_each_tick_fires_once_with_two_controllers_and_once_one_is_killed(
             return starts if len(starts) >= n else None
 
         both = await until("five ticks with both controllers", lambda: enough(5), deadline_s=30)
-        gaps = [b - a for a, b in zip(both, both[1:])]
+        gaps = [b - a for a, b in pairwise(both)]
         assert all(gap > TICK_S * 1000 / 2 for gap in gaps), both          # no tick fired twice
         cluster.kill(c0)
         killed = int(time.time() * 1000)
         alone = await until("three ticks after the kill", lambda: enough(3, killed), deadline_s=30)
-        assert all(b - a > TICK_S * 1000 / 2 for a, b in zip(alone, alone[1:])), alone
+        assert all(b - a > TICK_S * 1000 / 2 for a, b in pairwise(alone)), alone
         body["lifecycleEvent"] = "DELETE"
         async with guest1.post("/api/v1/namespaces/whisk.system/actions/alarms/alarm?blocking=true", json=body) as r:
             assert r.status == 200

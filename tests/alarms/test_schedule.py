@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -12,7 +12,7 @@ from whisk.alarms.feeds import iso
 from whisk.alarms.schedule import FeedError
 
 NOW = 1_800_000_000_000                      # 2027-01-15T08:00:00Z, a Friday
-UTC = timezone.utc
+
 
 
 def at(text: str) -> datetime:

@@ -86,7 +86,7 @@ async def test_once_fires_once_and_delete_after_fire_removes_the_trigger_and_its
         await c.advance(600)
         assert len(await c.fires("kept")) == 1 and len(await c.fires("gone")) == 1
         ok, read = await c.feed("once", "READ", "kept")
-        assert read["status"] == {"active": False, "dateChanged": START_MS + 10_000,
+        assert ok and read["status"] == {"active": False, "dateChanged": START_MS + 10_000,
                                   "dateChangedISO": iso(START_MS + 10_000),
                                   "reason": {"kind": "AUTO", "statusCode": None,
                                              "message": "Automatically disabled after firing once"}}

@@ -14,9 +14,9 @@ brings python-dateutil along and has been announced unmaintained.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta, timezone
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
@@ -62,7 +62,7 @@ def _field(text: str, low: int, high: int, names: tuple[str, ...]) -> frozenset[
 def zone(name: str | None) -> ZoneInfo | timezone:
     """The time zone called `name` (IANA), UTC when none; CronError('Invalid timezone.') otherwise."""
     if not name:
-        return timezone.utc
+        return UTC
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
@@ -139,7 +139,7 @@ class Cron:
 def _resolve(local: datetime, tz: ZoneInfo | timezone) -> datetime | None:
     """A naive wall-clock time in `tz` as UTC; None when it does not exist there (a spring-forward gap)."""
     aware = local.replace(tzinfo=tz, fold=0)
-    utc = aware.astimezone(timezone.utc)
+    utc = aware.astimezone(UTC)
     if utc.astimezone(tz).replace(tzinfo=None) != local:
         return None
     return utc

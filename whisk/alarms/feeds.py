@@ -12,7 +12,7 @@ a conditional write of that document.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -41,7 +41,7 @@ def doc_id(namespace: str, trigger: str) -> str:
 
 
 def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def status(active: bool, now_ms: int, reason: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -11,7 +11,7 @@ Dates are what JavaScript's `new Date(x)` reads: epoch milliseconds or an ISO 86
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from whisk.alarms.cron import Cron, CronError, zone
@@ -44,7 +44,7 @@ def date_ms(value: Any) -> int | None:
     except ValueError:
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return int(parsed.timestamp() * 1000)
 
 
@@ -154,7 +154,7 @@ class Config:
             when = first + k * period
         else:
             begin = max(after_ms, start - 1) if start is not None else after_ms
-            moment = datetime.fromtimestamp(begin / 1000, timezone.utc)
+            moment = datetime.fromtimestamp(begin / 1000, UTC)
             found = Cron.parse(self.cron or "").next_after(moment, zone(self.timezone))
             if found is None:
                 return None
@@ -241,10 +241,10 @@ def update(old: Config, params: dict[str, Any], now_ms: int, *, limit_cron_field
         if params.get("stopDate"):
             _future_date(params["stopDate"], "stopDate", now_ms, params.get("startDate") or old.start_date)
             changes["stop_date"] = params["stopDate"]
-        elif params.get("startDate") and old.stop_date is not None:
-            if (date_ms(params["startDate"]) or 0) >= (date_ms(old.stop_date) or 0):
-                raise FeedError(f"startDate parameter '{params['startDate']}' must be less than the stopDate "
-                                f"parameter '{old.stop_date}'")
+        elif params.get("startDate") and old.stop_date is not None \
+                and (date_ms(params["startDate"]) or 0) >= (date_ms(old.stop_date) or 0):
+            raise FeedError(f"startDate parameter '{params['startDate']}' must be less than the stopDate "
+                            f"parameter '{old.stop_date}'")
     if not changes:
         raise FeedError("no updatable parameters were specified")
     return replace(old, **changes)

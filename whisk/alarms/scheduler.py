@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Protocol, Self
 
 import structlog
 
@@ -71,11 +71,11 @@ class Scheduler:
         self._task: asyncio.Task[None] | None = None
 
     # --- life -----------------------------------------------------------------------------------------------------
-    async def __aenter__(self) -> Scheduler:
+    async def __aenter__(self) -> Self:
         self._task = asyncio.create_task(self._run(), name="alarms-scheduler")
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

@@ -10,7 +10,7 @@ no network path back to the controller (docker's unix networking gives it none) 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 import structlog
 
@@ -40,11 +40,11 @@ class Alarms:
                                    remove_trigger=self._remove_trigger, store_record=launcher.store_record)
         self.feeds = Feeds(store, subjects, entities, self.scheduler.clock.now_ms, self.scheduler.changed)
 
-    async def __aenter__(self) -> Alarms:
+    async def __aenter__(self) -> Self:
         await self.scheduler.__aenter__()
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.scheduler.__aexit__(*exc)
 
     def natives(self) -> dict[str, Native]:
