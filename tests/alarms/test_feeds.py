@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from tests.support.processes import GUEST_AUTH, basic_auth, whisk_server
-from tests.web.support import call, put, put_action, unique
+from tests.web.support import NODE_PRELUDE, call, put, put_action, run_node, unique
 from whisk.alarms.feeds import iso
 
 
@@ -180,3 +180,29 @@ async def test_an_alarm_outlives_a_restart_and_missed_ticks_are_not_replayed(per
         read = (await feed(guest, "alarm", "READ", trigger))[1]["response"]["result"]
         assert read["status"]["active"] is True
         await feed(guest, "alarm", "DELETE", trigger)
+
+
+async def test_the_npm_clients_feeds_api(whisk_url: str) -> None:
+    """`ow.feeds.create/get/update/delete` of the openwhisk npm client, unchanged, as openwhisk-client-js's own
+    integration test drives them (a trigger in the default namespace `_`, a six-field cron)."""
+    trigger = unique("npm")
+    script = NODE_PRELUDE + f"""
+    done((async () => {{
+      await ow.triggers.create({{name: '{trigger}'}});
+      const opts = {{feedName: '/whisk.system/alarms/alarm', trigger: '{trigger}',
+                    params: {{cron: '*/8 * * * * *', trigger_payload: {{name: 'test'}}}}}};
+      const created = await ow.feeds.create(opts);
+      const read = await ow.feeds.get(opts);
+      const updated = await ow.feeds.update({{...opts, params: {{cron: '0 0 1 1 *'}}}});
+      const reread = await ow.feeds.get(opts);
+      const deleted = await ow.feeds.delete(opts);
+      await ow.triggers.delete({{name: '{trigger}'}});
+      return [created, read, updated, reread, deleted].map(a => a.response);
+    }})());
+    """
+    created, read, updated, reread, deleted = await run_node(script, WHISK_URL=whisk_url, WHISK_KEY=GUEST_AUTH)
+    assert created["success"] and created["result"] == {"status": "success"}
+    assert read["result"]["config"]["cron"] == "*/8 * * * * *"
+    assert read["result"]["config"]["payload"] == {"name": "test"}
+    assert updated["success"] and reread["result"]["config"]["cron"] == "0 0 1 1 *"
+    assert deleted["result"] == {"status": "success"}
