@@ -56,7 +56,8 @@ class Scheduler:
     def __init__(self, store: Store, subjects: Subjects, firing: Firing, *, clock: WallClock | None = None,
                  refresh_s: float = 5.0, late_s: float = 5.0,
                  remove_trigger: Callable[[Identity, str, str, bool], Awaitable[None]] | None = None,
-                 store_record: Callable[[Doc], Awaitable[None]] | None = None) -> None:
+                 store_record: Callable[[Doc], Awaitable[None]] | None = None,
+                 standby: Callable[[], bool] = lambda: False) -> None:
         self._store = store
         self._subjects = subjects
         self._firing = firing
@@ -65,6 +66,7 @@ class Scheduler:
         self._late_ms = int(late_s * 1000)
         self._remove_trigger = remove_trigger
         self._store_record = store_record
+        self._standby = standby                    # true while the controller drains: leave ticks to the others
         self._next: dict[str, int] = {}            # alarm id → its next tick, as last read
         self._loaded_at: int | None = None
         self._wake = asyncio.Event()
@@ -107,6 +109,8 @@ class Scheduler:
     async def step(self) -> float:
         """Reload when due, fire what is due; the seconds until the next thing to do."""
         now = self.clock.now_ms()
+        if self._standby():
+            return self._refresh_ms / 1000
         if self._loaded_at is None or now - self._loaded_at >= self._refresh_ms:
             await self._load(now)
         for alarm_id, due in sorted(self._next.items(), key=lambda item: item[1]):
