@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -31,6 +30,13 @@ async def cluster(kafka_broker: Any, couchdb_url: str, consul_url: str) -> Async
     async with owned(Cluster(env, couchdb_url, prefix, new_workdir())) as c:
         await asyncio.gather(c.start("controller", 0), c.start("controller", 1))
         yield c
+
+
+def ticks_spanned(starts: list[int]) -> int:
+    """How many ticks lie between the first and the last fire: more fires than that means a tick fired twice (half
+    a period of slack, so that one fire recorded late on a busy machine does not count as an extra tick)."""
+    period = TICK_S * 1000
+    return int((starts[-1] - starts[0] + period / 2) // period) + 1
 
 
 async def trigger_fires(session: Any, trigger: str) -> list[int]:
@@ -59,12 +65,11 @@ async def test_each_tick_fires_once_with_two_controllers_and_once_one_is_killed(
             return starts if len(starts) >= n else None
 
         both = await until("five ticks with both controllers", lambda: enough(5), deadline_s=30)
-        gaps = [b - a for a, b in pairwise(both)]
-        assert all(gap > TICK_S * 1000 / 2 for gap in gaps), both          # no tick fired twice
+        assert len(both) <= ticks_spanned(both), both                      # no tick fired twice
         cluster.kill(c0)
         killed = int(time.time() * 1000)
         alone = await until("three ticks after the kill", lambda: enough(3, killed), deadline_s=30)
-        assert all(b - a > TICK_S * 1000 / 2 for a, b in pairwise(alone)), alone
+        assert len(alone) <= ticks_spanned(alone), alone
         body["lifecycleEvent"] = "DELETE"
         async with guest1.post("/api/v1/namespaces/whisk.system/actions/alarms/alarm?blocking=true", json=body) as r:
             assert r.status == 200
