@@ -153,3 +153,17 @@ async def test_two_controllers_on_one_store_fire_each_tick_once_and_one_alone_ca
             for _ in range(6):                                    # controller 0 is gone: 1 fires alone
                 await c1.advance(5)
             assert len(await c1.fires("shared")) == 18
+
+
+async def test_a_draining_controller_leaves_the_ticks_to_the_other() -> None:
+    async with MemoryStore() as store:
+        clock = ManualWallClock()
+        async with controller(store, clock, instance=0) as c0, controller(store, clock, instance=1) as c1:
+            await wired(c0, "handover")
+            assert (await c0.feed("alarm", "CREATE", "handover", cron="*/5 * * * * *"))[0]
+            await c0.launcher.activator.drain(0.1)                 # SIGTERM: c0 finishes its work, claims no ticks
+            clock.ms += 5000
+            assert await c0.alarms.scheduler.step() == 3600        # back when its refresh period is over
+            assert await c0.fires("handover") == []
+            await c1.advance(0)
+            assert len(await c1.fires("handover")) == 1
