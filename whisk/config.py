@@ -122,6 +122,9 @@ class Settings:
     # The browser playground at /playground; unset = on for standalone, off for a controller (never on an invoker).
     playground: bool | None = _var("WHISK_PLAYGROUND", None, _bool,
                                    shown="true for standalone, false for controller")
+    # The whisk.system catalog (utils, samples, alarms) installed on start; how often the alarms are read again.
+    catalog: bool = _var("WHISK_CATALOG", True, _bool)
+    alarms_refresh_s: float = _var("WHISK_ALARMS_REFRESH_S", 5.0, float, min=0.1)
     tls_cert: str = _var("WHISK_TLS_CERT", "", shown="none: plain HTTP")
     tls_key: str = _var("WHISK_TLS_KEY", "", shown="none: plain HTTP")
     shutdown_grace_s: float = _var("WHISK_SHUTDOWN_GRACE_S", 30.0, float, min=0)

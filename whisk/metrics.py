@@ -79,6 +79,9 @@ STATUS_WORDS = ("success", "application_error", "action_developer_error", "whisk
 CONTAINER_STARTS = Counter("whisk_invoker_container_starts", "How the container of each activation was obtained",
                            ("start",))
 COMPLETIONS = Counter("whisk_loadbalancer_completions", "Activations the balancer closed, by outcome", ("outcome",))
+# The alarms feeds (whisk/alarms/scheduler.py): each tick a controller claimed, by what became of it.
+ALARM_FIRES = Counter("whisk_alarm_fires", "Alarm ticks by feed and outcome (fired, no_active_rule, throttled, "
+                      "disabled, failed, missed)", ("feed", "outcome"))
 
 # --- store and bus calls (`instrument`) -----------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ INVOKER = web.AppKey("invoker", Any)
 BALANCER = web.AppKey("balancer", Any)
 POOL = web.AppKey("pool", Any)
 DRAINING = web.AppKey("draining", asyncio.Event)
+ALARMS = web.AppKey("alarms", Any)                # whisk.alarms.service.Alarms, on controllers
 INVOKER_TTL_S = 10.0      # discovery health check TTL: a killed invoker leaves the healthy list after this
 
 
@@ -283,7 +284,36 @@ def build_app(settings: Settings) -> web.Application:
     if settings.runs_controller:
         app.cleanup_ctx.append(_cache_ctx(settings))
         app.cleanup_ctx.append(_controller_ctx(settings))
+        _mount_catalog_and_alarms(app, settings)
     return app
+
+
+def _mount_catalog_and_alarms(app: web.Application, settings: Settings) -> None:
+    """Once the entity service, launcher and trigger firing exist (on startup, after make_app's own steps): install
+    the whisk.system catalog, then serve the alarms feeds and run their scheduler until shutdown begins."""
+    from whisk.api.keys import ENTITIES, FIRING, LAUNCHER, SUBJECTS
+
+    async def start(app: web.Application) -> None:
+        if settings.catalog:
+            from whisk.catalog.installer import install
+            await install(app[ENTITIES], app[SUBJECTS])
+        launcher = app.get(LAUNCHER)
+        if launcher is None:
+            return
+        from whisk.alarms.service import Alarms
+        alarms = Alarms(app[STORE], app[SUBJECTS], app[ENTITIES], app[FIRING], launcher,
+                        refresh_s=settings.alarms_refresh_s)
+        await alarms.__aenter__()
+        launcher.natives.update(alarms.natives())
+        app[ALARMS] = alarms
+
+    async def stop(app: web.Application) -> None:
+        alarms = app.get(ALARMS)
+        if alarms is not None:
+            await alarms.__aexit__(None, None, None)
+
+    app.on_startup.append(start)
+    app.on_shutdown.insert(0, stop)       # no new fires while the launcher finishes its work
 
 
 def _ssl_context(settings: Settings) -> ssl.SSLContext | None:

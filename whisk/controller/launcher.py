@@ -11,7 +11,7 @@ for them on shutdown.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +32,9 @@ from whisk.store.base import Store
 log = structlog.get_logger(__name__)
 
 INTERRUPTED = "The composition was interrupted by an internal error before it completed."
+
+# An action the controller answers itself (the alarms feeds): (caller, action, payload) → (success, result).
+Native = Callable[[Identity, ResolvedAction, Any], Awaitable[tuple[bool, Any]]]
 
 # A component's blocking wait: its own time limit plus a minute (OpenWhisk's `timeout + 1.minute`).
 COMPONENT_GRACE_MS = 60_000
@@ -54,6 +57,8 @@ class Launcher:
         self.sequence_limit = entities.system.sequence_length
         self._tasks: set[asyncio.Task[Any]] = set()
         self._running: dict[str, Running] = {}
+        # Actions served in the controller instead of a container, by the real action's path ("ns/pkg/name").
+        self.natives: dict[str, Native] = {}
         activator.busy = lambda: len(self._tasks)      # a graceful stop waits for compositions and trigger records
 
     # --- background work ----------------------------------------------------------------------------------------
@@ -89,6 +94,9 @@ class Launcher:
                     wait_ms: int, tid: str, caller: Caller | None = None) -> Outcome:
         """A topmost activation. Blocking callers get the record, or None once `wait_ms` has passed (202)."""
         run = Run(identity, caller or caller_for(identity), tid, now_ms())
+        native = self.natives.get(resolved.path)
+        if native is not None:
+            return await self._native(run, resolved, payload, native, blocking=blocking)
         if not (is_sequence(resolved) or is_conductor(resolved)):
             return await self.activator.invoke(
                 run.caller, resolved.action.to_json(code=False), path=resolved.path, binding=resolved.binding,
@@ -113,6 +121,24 @@ class Launcher:
             return record
         return await self.composition(run, resolved, payload, cause=None, accounting=None,
                                       activation_id=activation_id)
+
+    async def _native(self, run: Run, resolved: ResolvedAction, payload: Any, native: Native, *,
+                      blocking: bool) -> Outcome:
+        """Run an action the controller serves itself and store its record as an invoker would."""
+        activation_id = new_activation_id()
+
+        async def run_it() -> dict[str, Any]:
+            start = now_ms()
+            params = {**resolved.action.parameters.to_dict(), **(payload if isinstance(payload, dict) else {})}
+            ok, result = await native(run.identity, resolved, params)
+            record = native_record(run, resolved, activation_id, start, ok, result)
+            await self.store_record(record, run)
+            return record
+
+        if not blocking:
+            self.spawn(run_it(), "native")
+            return Outcome(activation_id, None)
+        return Outcome(activation_id, await run_it())
 
     # --- steps of a composition -----------------------------------------------------------------------------------
     async def sequence(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str | None, count: int,
@@ -174,3 +200,23 @@ class Launcher:
         if run is not None:
             metrics.observe_activation(record)
             self.activator.events.activation(record, run.caller.to_json())
+
+
+def native_record(run: Run, resolved: ResolvedAction, activation_id: str, start: int, ok: bool,
+                  result: Any) -> dict[str, Any]:
+    """The record of an action the controller served: success, or an application error with the result."""
+    action = resolved.action
+    limits = action.limits
+    annotations: list[dict[str, Any]] = [
+        {"key": "path", "value": resolved.path}, {"key": "kind", "value": action.exec.kind},
+        {"key": "limits", "value": {"timeout": limits.timeout, "memory": limits.memory, "logs": limits.logs,
+                                    "concurrency": limits.concurrency}},
+        {"key": "waitTime", "value": max(0, start - run.received_ms)}]
+    if resolved.binding:
+        annotations.append({"key": "binding", "value": resolved.binding})
+    end = max(start, now_ms())
+    namespace = run.identity.namespace
+    return {"_id": f"{namespace}/{activation_id}", "entityType": "activation", "namespace": namespace,
+            "name": action.name, "subject": run.identity.subject, "activationId": activation_id, "start": start,
+            "end": end, "duration": end - start, "logs": [], "version": str(action.version), "publish": False,
+            "response": {"statusCode": 0 if ok else 1, "result": result}, "annotations": annotations}
