@@ -28,6 +28,8 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_creat
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from whisk.entities.activation import Activation
+
 log = structlog.get_logger(__name__)
 
 # `_created` series double the output and no dashboard reads them.
@@ -123,12 +125,12 @@ def _series_for(namespace: str, initiator: str, action: str, kind: str, memory: 
     return series
 
 
-def observe_activation(record: Mapping[str, Any]) -> None:
-    """Count one finished activation from its stored record (spec §2.7): a dict walk and a few increments."""
+def observe_activation(record: Activation) -> None:
+    """Count one finished activation from its record (spec §2.7): an annotation walk and a few increments."""
     path = kind = None
     wait_ms = init_ms = 0
     memory: Any = ""
-    for annotation in record.get("annotations") or ():
+    for annotation in record.annotations:
         key = annotation.get("key")
         if key == "path":
             path = annotation.get("value")
@@ -140,9 +142,9 @@ def observe_activation(record: Mapping[str, Any]) -> None:
             init_ms = annotation.get("value") or 0
         elif key == "limits":
             memory = (annotation.get("value") or {}).get("memory", "")
-    initiator = record.get("namespace") or ""
+    initiator = record.namespace
     if not isinstance(path, str) or "/" not in path:
-        path = f"{initiator}/{record.get('name', '')}"
+        path = f"{initiator}/{record.name}"
     namespace, _, action = path.partition("/")
     series = _series_for(namespace, initiator, action, kind or "unknown", str(memory))
     series.activations.inc()
@@ -150,16 +152,11 @@ def observe_activation(record: Mapping[str, Any]) -> None:
         series.cold_starts.inc()
         series.init.observe(init_ms / 1000)
     series.wait.observe(wait_ms / 1000)
-    duration = record.get("duration")
-    if duration is None:
-        duration = (record.get("end") or 0) - (record.get("start") or 0)
+    duration = record.duration if record.duration is not None else record.end - record.start
     series.duration.observe(max(duration, 0) / 1000)
-    response = record.get("response") or {}
-    code = response.get("statusCode", 3)
-    series.status[code if code in (0, 1, 2, 3) else 3].inc()
-    size = response.get("size")
-    if size is not None:
-        series.size.observe(size)
+    series.status[record.response.status_code].inc()
+    if record.response.size is not None:
+        series.size.observe(record.response.size)
     if memory != "":
         series.memory.set(memory)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ import pytest
 
 from tests.store.link import Link
 from tests.support.processes import free_port
+from whisk.entities.activation import Activation, ActivationResponse
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
 from whisk.store.base import ActivationQuery, Doc, Store
 from whisk.store.couchdb import CouchStore, server_url
@@ -59,14 +61,12 @@ def action(namespace: str, name: str, updated: int, **extra: object) -> Doc:
 
 
 def activation(namespace: str, activation_id: str, name: str, start: int, path: str | None = None,
-               binding: str | None = None) -> Doc:
+               binding: str | None = None) -> Activation:
     annotations = [{"key": "path", "value": path or f"{namespace}/{name}"}]
     if binding:
         annotations.append({"key": "binding", "value": binding})
-    return {"_id": f"{namespace}/{activation_id}", "namespace": namespace, "name": name,
-            "activationId": activation_id, "start": start, "end": start + 5, "subject": "guest",
-            "response": {"statusCode": 0, "result": {"n": start}}, "logs": [], "version": "0.0.1",
-            "publish": False, "annotations": annotations, "duration": 5}
+    return Activation(namespace, name, "guest", activation_id, start, start + 5,
+                      ActivationResponse.success({"n": start}), annotations=annotations, duration=5)
 
 
 # --- entities ---------------------------------------------------------------------------------------------------
@@ -168,9 +168,10 @@ async def test_activation_put_get_overwrite(store: Store) -> None:
     got = await store.get_activation("act", "a" * 32)
     assert got is not None and got["response"]["result"] == {"n": 1000} and got["name"] == "hello"
     assert "_rev" not in got
+    assert got == record.to_doc()                                    # stored as written, in the stored form
     assert await store.get_activation("other", "a" * 32) is None     # looked up in the caller's namespace only
     assert await store.count_activations(ActivationQuery("act")) == 1  # written by now, in every adapter
-    await store.put_activation({**record, "logs": ["done"]})
+    await store.put_activation(dataclasses.replace(record, logs=("done",)))
     assert await store.count_activations(ActivationQuery("act")) == 1
     again = await store.get_activation("act", "a" * 32)
     assert again is not None and again["logs"] == ["done"] and "_rev" not in again

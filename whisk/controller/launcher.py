@@ -23,9 +23,10 @@ from whisk.controller import conductor, sequence
 from whisk.controller.composition import Run, Step, caller_for, is_conductor, is_sequence
 from whisk.controller.conductor import Accounting
 from whisk.controller.entities import Entities, ResolvedAction
-from whisk.controller.invoke import RESERVED, Accepted, Activator, Caller, Outcome, new_activation_id, now_ms
-from whisk.entities.action import FINAL
-from whisk.entities.errors import BackendUnavailable, Invalid, WhiskError
+from whisk.controller.invoke import Accepted, Activator, Caller, Outcome
+from whisk.entities.activation import Activation, new_activation_id
+from whisk.entities.document import now_ms
+from whisk.entities.errors import BackendUnavailable, WhiskError
 from whisk.entities.identity import Identity
 from whisk.store.base import Store
 
@@ -88,15 +89,14 @@ class Launcher:
     async def start(self, identity: Identity, resolved: ResolvedAction, payload: Any, *, blocking: bool,
                     wait_ms: int, tid: str, caller: Caller | None = None) -> Outcome:
         """A topmost activation. Blocking callers get the record, or None once `wait_ms` has passed (202)."""
+        if self.activator.draining:
+            raise BackendUnavailable("The server is shutting down and accepts no new activations.")
+        resolved.action.refuse_overrides(payload)      # a request's payload, whatever the action runs
         run = Run(identity, caller or caller_for(identity), tid, now_ms())
         if not (is_sequence(resolved) or is_conductor(resolved)):
             return await self.activator.invoke(
-                run.caller, resolved.action.to_json(code=False), path=resolved.path, binding=resolved.binding,
+                run.caller, resolved.action, path=resolved.path, binding=resolved.binding,
                 revision=resolved.revision, payload=payload, blocking=blocking, wait_ms=wait_ms, tid=tid)
-        if self.activator.draining:
-            raise BackendUnavailable("The server is shutting down and accepts no new activations.")
-        if isinstance(payload, dict) and resolved.action.final_keys & payload.keys():
-            raise Invalid(RESERVED)
         activation_id = new_activation_id()
         task = self.spawn(self._compose(run, resolved, payload, activation_id), "composition")
         if not blocking:
@@ -107,7 +107,7 @@ class Launcher:
             return Outcome(activation_id, None)
         return Outcome(activation_id, record)
 
-    async def _compose(self, run: Run, resolved: ResolvedAction, payload: Any, activation_id: str) -> dict[str, Any]:
+    async def _compose(self, run: Run, resolved: ResolvedAction, payload: Any, activation_id: str) -> Activation:
         if is_sequence(resolved):
             record, _ = await self.sequence(run, resolved, payload, cause=None, count=0, activation_id=activation_id)
             return record
@@ -116,7 +116,7 @@ class Launcher:
 
     # --- steps of a composition -----------------------------------------------------------------------------------
     async def sequence(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str | None, count: int,
-                       activation_id: str | None = None) -> tuple[dict[str, Any], int]:
+                       activation_id: str | None = None) -> tuple[Activation, int]:
         """Run a sequence to its end; (its record, the atomic actions run so far in the whole tree)."""
         activation_id = activation_id or new_activation_id()
         async with self._tracked(run, resolved, activation_id):
@@ -124,7 +124,7 @@ class Launcher:
                                       count=count)
 
     async def composition(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str | None,
-                          accounting: Accounting | None, activation_id: str | None = None) -> dict[str, Any]:
+                          accounting: Accounting | None, activation_id: str | None = None) -> Activation:
         """Run a conductor action's composition to its end; its record."""
         activation_id = activation_id or new_activation_id()
         async with self._tracked(run, resolved, activation_id):
@@ -154,23 +154,21 @@ class Launcher:
 
     async def primitive(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str) -> Step:
         """A blocking activation of a primitive action on behalf of a composition. Components are not subject to
-        the `final` check: OpenWhisk makes it at the REST edge only, and a component's input is the previous
-        component's result, not a request."""
-        action = resolved.action.to_json(code=False)
-        action["annotations"] = [a for a in action["annotations"] if a.get("key") != FINAL]
+        the `final` check: OpenWhisk makes it at the REST edge only (`start`), and a component's input is the
+        previous component's result, not a request."""
         wait_ms = resolved.action.limits.timeout + COMPONENT_GRACE_MS
         outcome = await self.activator.invoke(
-            run.caller, action, path=resolved.path, binding=resolved.binding, revision=resolved.revision,
+            run.caller, resolved.action, path=resolved.path, binding=resolved.binding, revision=resolved.revision,
             payload=payload, blocking=True, wait_ms=wait_ms, tid=run.tid, cause=cause)
         return Step(outcome.activation_id, outcome.record)
 
-    async def store_record(self, record: dict[str, Any], run: Run | None = None) -> None:
+    async def store_record(self, record: Activation, run: Run | None = None) -> None:
         """Store a record the controller wrote; that of a sequence or composition (`run`) is also counted and
         reported as a user event, as the invoker does for primitive activations."""
         try:
             await self.store.put_activation(record)
         except WhiskError as exc:   # the record is still the caller's answer; losing the stored copy is logged
-            log.error("launcher.record.store_failed", activation_id=record.get("activationId"), error=str(exc))
+            log.error("launcher.record.store_failed", activation_id=record.activation_id, error=str(exc))
         if run is not None:
             metrics.observe_activation(record)
             self.activator.events.activation(record, run.caller.to_json())

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from whisk.entities.activation import Activation
+
 Doc = dict[str, Any]
 
 
@@ -52,8 +54,8 @@ class Store(Protocol):
         """How many documents `list` would return without skip and limit."""
 
     # --- activations --------------------------------------------------------------------------------------------
-    async def put_activation(self, record: Doc) -> None:
-        """Store (or overwrite) one activation record; `_id` = "namespace/activationId"."""
+    async def put_activation(self, activation: Activation) -> None:
+        """Store (or overwrite) one activation record, in its stored form (`Activation.to_doc`)."""
 
     async def get_activation(self, namespace: str, activation_id: str) -> Doc | None:
         """The record (without `_rev`) as soon as `put_activation` has returned, or None."""

@@ -20,6 +20,7 @@ import aiohttp
 from aiocouch import ConflictError, CouchDB, Document, NotFoundError
 from aiocouch.database import Database
 
+from whisk.entities.activation import Activation
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
 from whisk.store.couchdb_writer import ActivationWriter
 from whisk.store.base import ActivationQuery, Doc
@@ -227,8 +228,8 @@ class CouchStore:
                                  endkey=[entity_type, namespace, {}])
 
     # --- activations --------------------------------------------------------------------------------------------
-    async def put_activation(self, record: Doc) -> None:
-        self._writer.put(record)
+    async def put_activation(self, activation: Activation) -> None:
+        self._writer.put(activation.to_doc())
 
     async def get_activation(self, namespace: str, activation_id: str) -> Doc | None:
         doc_id = f"{namespace}/{activation_id}"

@@ -11,6 +11,7 @@ import uuid
 from types import TracebackType
 from typing import Any
 
+from whisk.entities.activation import Activation
 from whisk.entities.errors import Conflict, NotFound
 from whisk.store.base import ActivationQuery, Doc, activation_list_name
 
@@ -89,10 +90,8 @@ class MemoryStore:
         return len(self._matching(entity_type, namespace))
 
     # --- activations --------------------------------------------------------------------------------------------
-    async def put_activation(self, record: Doc) -> None:
-        stored = _copy(record)
-        stored.pop("_rev", None)
-        self._activations[stored["_id"]] = stored
+    async def put_activation(self, activation: Activation) -> None:
+        self._activations[activation.doc_id] = activation.to_doc()
 
     async def get_activation(self, namespace: str, activation_id: str) -> Doc | None:
         doc = self._activations.get(f"{namespace}/{activation_id}")

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, TypeVar
 
+from whisk.entities.activation import Activation
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
 from whisk.store.base import ActivationQuery, Doc, activation_list_name
 
@@ -248,9 +249,9 @@ class SqliteStore:
         return await self._run(self._one, f"SELECT count(*) FROM entities WHERE {where}", args)
 
     # --- activations --------------------------------------------------------------------------------------------
-    async def put_activation(self, record: Doc) -> None:
+    async def put_activation(self, activation: Activation) -> None:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((record, done))
+        self._pending.append((activation.to_doc(), done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         await done
