@@ -29,6 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from whisk.entities.activation import Activation
+from whisk.loadbalancer.base import LoadBalancer
 
 log = structlog.get_logger(__name__)
 
@@ -250,15 +251,14 @@ class BalancerState:
     forced_total: int = 0             # completions forced by the ack timeout since start
 
     @classmethod
-    def of(cls, balancer: Any) -> BalancerState:
-        """Read a LeanBalancer or ShardingBalancer: `invokers()` ({"invoker0": "up", ...}) and its `book`."""
+    def of(cls, balancer: LoadBalancer) -> BalancerState:
+        """Read a balancer through its port: `invokers()` ({"invoker0": "up", ...}) and the entries in flight."""
         invokers: dict[str, int] = {}
         for state in balancer.invokers().values():
             invokers[state] = invokers.get(state, 0) + 1
-        book = balancer.book
-        entries = book.entries()
+        entries = balancer.entries()
         return cls(invokers=invokers, in_flight=len(entries), in_flight_memory_mb=sum(e.memory_mb for e in entries),
-                   forced_total=book.forced_total)
+                   forced_total=balancer.forced_total)
 
 
 class _Watched(Collector):

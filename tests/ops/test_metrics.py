@@ -214,7 +214,7 @@ async def test_scrape_a_real_server_after_activations(guest: aiohttp.ClientSessi
 
 
 async def test_balancer_state_of_a_real_lean_balancer() -> None:
-    from whisk.loadbalancer.book import Entry
+    from whisk.loadbalancer.base import Entry
     from whisk.loadbalancer.lean import LeanBalancer
     from whisk.messaging.memory import MemoryBus
 

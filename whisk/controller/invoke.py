@@ -22,8 +22,7 @@ from whisk.entities.action import Action
 from whisk.entities.activation import Activation, new_activation_id
 from whisk.entities.document import now_ms
 from whisk.entities.errors import BackendUnavailable, Throttled, WhiskError
-from whisk.loadbalancer.base import LoadBalancer
-from whisk.loadbalancer.book import Entry, Forced
+from whisk.loadbalancer.base import Entry, Forced, LoadBalancer
 from whisk.messages import ActivationMessage, controller_instance
 from whisk.store.base import Store
 
