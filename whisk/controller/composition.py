@@ -1,10 +1,11 @@
 """What sequences (spec §3.6) and conductor compositions (§3.7) share: the run context, a finished step, how a
-component is resolved, and the activation record the controller writes for the whole (spec §2.7 annotations)."""
+component is resolved, the activation record the controller writes for the whole (spec §2.7 annotations), and
+`Steps`, what they need of the launcher that runs them (so that `sequence` and `conductor` do not import it)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from whisk.controller.entities import Entities, ResolvedAction
 from whisk.controller.invoke import Caller
@@ -32,6 +33,32 @@ class Step:
 
     activation_id: str
     record: Activation | None
+
+
+@dataclass(slots=True)
+class Accounting:
+    """Invocation counts shared by a composition and the compositions nested in it."""
+
+    components: int = 0
+    conductors: int = 0
+
+
+class Steps(Protocol):
+    """The launcher as sequences and compositions see it: where components are resolved, the atomic-action limit,
+    and how each kind of step runs (nested sequences and compositions come back through here)."""
+
+    entities: Entities
+    sequence_limit: int
+
+    async def sequence(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str | None, count: int,
+                       activation_id: str | None = None) -> tuple[Activation, int]: ...
+
+    async def composition(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str | None,
+                          accounting: Accounting | None, activation_id: str | None = None) -> Activation: ...
+
+    async def primitive(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str) -> Step: ...
+
+    async def store_record(self, record: Activation, run: Run | None = None) -> None: ...
 
 
 def caller_for(identity: Identity) -> Caller:

@@ -10,21 +10,18 @@ across nested compositions: at most `limit` components and 2 × limit + 1 conduc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
-from whisk.controller.composition import (Run, Step, composition_record, error_response, is_conductor, is_sequence,
-                                          resolve)
+from whisk.controller.composition import (Accounting, Run, Step, Steps, composition_record, error_response,
+                                          is_conductor, is_sequence, resolve)
 from whisk.controller.entities import ResolvedAction
 from whisk.entities.activation import APPLICATION_ERROR, WHISK_ERROR, Activation, ActivationResponse
 from whisk.entities.document import now_ms
 from whisk.entities.errors import Forbidden, WhiskError
 from whisk.entities.names import resolve_name
 from whisk.entities.parameters import compact
-
-if TYPE_CHECKING:
-    from whisk.controller.launcher import Launcher
 
 log = structlog.get_logger(__name__)
 
@@ -46,14 +43,6 @@ def not_found(name: str) -> str:
 
 def not_accessible(name: str) -> str:
     return f"Failed entitlement check for action with name '{name}' during composition."
-
-
-@dataclass(slots=True)
-class Accounting:
-    """Invocation counts shared by a composition and the compositions nested in it."""
-
-    components: int = 0
-    conductors: int = 0
 
 
 @dataclass(slots=True)
@@ -87,7 +76,7 @@ def _result(record: Activation) -> dict[str, Any]:
     return result if isinstance(result, dict) else {}
 
 
-async def run(launcher: Launcher, run: Run, resolved: ResolvedAction, payload: Any, *, activation_id: str,
+async def run(launcher: Steps, run: Run, resolved: ResolvedAction, payload: Any, *, activation_id: str,
               cause: str | None, accounting: Accounting | None) -> Activation:
     """Run the composition the conductor action `resolved` steers; store and return its record."""
     start = now_ms()
@@ -100,7 +89,7 @@ async def run(launcher: Launcher, run: Run, resolved: ResolvedAction, payload: A
     return record
 
 
-async def _drive(launcher: Launcher, run: Run, conductor: ResolvedAction, payload: Any, session: Session,
+async def _drive(launcher: Steps, run: Run, conductor: ResolvedAction, payload: Any, session: Session,
                  accounting: Accounting) -> ActivationResponse:
     """Alternate conductor and component calls until the conductor names no next action; the final response."""
     limit = launcher.sequence_limit
@@ -152,7 +141,7 @@ async def _drive(launcher: Launcher, run: Run, conductor: ResolvedAction, payloa
         payload = _result(record)
 
 
-async def _invoke(launcher: Launcher, run: Run, component: ResolvedAction, payload: Any, session: Session,
+async def _invoke(launcher: Steps, run: Run, component: ResolvedAction, payload: Any, session: Session,
                   accounting: Accounting) -> Step:
     """A component: a nested composition (sharing the counts), a sequence or a primitive action."""
     if is_conductor(component):

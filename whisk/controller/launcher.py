@@ -20,8 +20,7 @@ import structlog
 
 from whisk import metrics
 from whisk.controller import conductor, sequence
-from whisk.controller.composition import Run, Step, caller_for, is_conductor, is_sequence
-from whisk.controller.conductor import Accounting
+from whisk.controller.composition import Accounting, Run, Step, caller_for, is_conductor, is_sequence
 from whisk.controller.entities import Entities, ResolvedAction
 from whisk.controller.invoke import Accepted, Activator, Caller, Outcome
 from whisk.entities.activation import Activation, new_activation_id

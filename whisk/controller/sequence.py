@@ -6,20 +6,17 @@ atomic actions across the whole tree is capped by the sequence limit.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
-from whisk.controller.composition import (Run, Step, composition_record, error_response, is_conductor, is_sequence,
-                                          next_payload, resolve)
+from whisk.controller.composition import (Run, Step, Steps, composition_record, error_response, is_conductor,
+                                          is_sequence, next_payload, resolve)
 from whisk.controller.entities import ResolvedAction
 from whisk.entities.activation import APPLICATION_ERROR, WHISK_ERROR, Activation, ActivationResponse
 from whisk.entities.document import now_ms
 from whisk.entities.errors import Conflict, Forbidden, Invalid, NotFound, WhiskError
 from whisk.entities.exec import SequenceExec
-
-if TYPE_CHECKING:
-    from whisk.controller.launcher import Launcher
 
 log = structlog.get_logger(__name__)
 
@@ -32,7 +29,7 @@ def timed_out(activation_id: str) -> str:
     return f"Timeout reached when retrieving activation {activation_id} for sequence component."
 
 
-async def run(launcher: Launcher, run: Run, resolved: ResolvedAction, payload: Any, *, activation_id: str,
+async def run(launcher: Steps, run: Run, resolved: ResolvedAction, payload: Any, *, activation_id: str,
               cause: str | None, count: int) -> tuple[Activation, int]:
     """Run the sequence `resolved` on `payload`; store and return its record with the updated atomic count.
     `cause` is the enclosing sequence's or composition's activation id (None when topmost)."""
@@ -83,7 +80,7 @@ async def run(launcher: Launcher, run: Run, resolved: ResolvedAction, payload: A
     return record, count
 
 
-async def _invoke(launcher: Launcher, run: Run, component: ResolvedAction, payload: Any, activation_id: str,
+async def _invoke(launcher: Steps, run: Run, component: ResolvedAction, payload: Any, activation_id: str,
                   count: int) -> tuple[Step, int]:
     """One component: a nested sequence inline, else one atomic step (a primitive action or a composition)."""
     if is_sequence(component):
