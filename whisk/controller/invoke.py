@@ -24,7 +24,7 @@ from whisk.entities.document import now_ms
 from whisk.entities.errors import BackendUnavailable, Throttled, WhiskError
 from whisk.loadbalancer.base import Entry, Forced, LoadBalancer
 from whisk.messages import ActivationMessage, controller_instance
-from whisk.store.base import Store
+from whisk.store.base import ActivationStore
 
 log = structlog.get_logger(__name__)
 
@@ -72,7 +72,7 @@ class Caller:
 
 
 class Activator:
-    def __init__(self, settings: Settings, store: Store, balancer: LoadBalancer,
+    def __init__(self, settings: Settings, store: ActivationStore, balancer: LoadBalancer,
                  events: UserEvents | None = None) -> None:
         self._settings = settings
         self.events = events or UserEvents(None, controller=settings.instance)

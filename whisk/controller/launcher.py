@@ -27,7 +27,7 @@ from whisk.entities.activation import Activation, new_activation_id
 from whisk.entities.document import now_ms
 from whisk.entities.errors import BackendUnavailable, WhiskError
 from whisk.entities.identity import Identity
-from whisk.store.base import Store
+from whisk.store.base import ActivationStore
 
 log = structlog.get_logger(__name__)
 
@@ -47,7 +47,7 @@ class Running:
 
 
 class Launcher:
-    def __init__(self, activator: Activator, entities: Entities, store: Store) -> None:
+    def __init__(self, activator: Activator, entities: Entities, store: ActivationStore) -> None:
         self.activator = activator
         self.entities = entities
         self.store = store

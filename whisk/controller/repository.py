@@ -13,7 +13,7 @@ from whisk.entities.names import EntityPath, FullyQualifiedEntityName
 from whisk.entities.package import Package
 from whisk.entities.rule import Rule
 from whisk.entities.trigger import Trigger
-from whisk.store.base import Store
+from whisk.store.base import EntityStore
 
 E = TypeVar("E", Action, Trigger, Rule, Package)
 
@@ -23,7 +23,7 @@ TYPES: dict[str, type] = {"action": Action, "trigger": Trigger, "rule": Rule, "p
 
 
 class Repository:
-    def __init__(self, store: Store, system: SystemLimits) -> None:
+    def __init__(self, store: EntityStore, system: SystemLimits) -> None:
         self.store = store
         self.system = system
         self._standard = system.standard_action_limits()

@@ -17,7 +17,7 @@ from whisk.entities.identity import (GUEST_KEY, GUEST_NAMESPACE, GUEST_UUID, SUB
                                      SYSTEM_NAMESPACE, SYSTEM_UUID, Identity, check_key, check_namespace,
                                      check_subject, check_uuid, generate_key, generate_uuid, hash_key, key_matches)
 from whisk.entities.limits import SystemLimits, UserLimits
-from whisk.store.base import Store
+from whisk.store.base import SubjectStore
 
 __all__ = ["GUEST_KEY", "GUEST_UUID", "SYSTEM_KEY", "SYSTEM_UUID", "Subjects"]
 
@@ -28,7 +28,7 @@ CACHE_MAX = 10_000
 
 
 class Subjects:
-    def __init__(self, store: Store, system: SystemLimits | None = None, *, cache_ttl_s: float = CACHE_TTL_S) -> None:
+    def __init__(self, store: SubjectStore, system: SystemLimits | None = None, *, cache_ttl_s: float = CACHE_TTL_S) -> None:
         self._store = store
         self._system = system or SystemLimits()
         self._ttl = cache_ttl_s

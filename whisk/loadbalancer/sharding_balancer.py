@@ -32,7 +32,7 @@ from whisk.loadbalancer.sharding import InvokerView, ShardingScheduler
 from whisk.messages import (HEALTH_TOPIC, Acknowledgement, ActivationMessage, PingMessage, controller_instance,
                             invoker_topic)
 from whisk.messaging.base import Bus
-from whisk.store.base import Store
+from whisk.store.base import EntityStore
 
 log = structlog.get_logger(__name__)
 
@@ -71,7 +71,7 @@ def _memory_mb(instance: dict[str, Any]) -> int:
 
 
 class ShardingBalancer(CommonBalancer):
-    def __init__(self, bus: Bus, store: Store, discovery: Discovery, *, controller: int,
+    def __init__(self, bus: Bus, store: EntityStore, discovery: Discovery, *, controller: int,
                  timeout_factor: float = 2.0, timeout_addon_s: float = 60.0, on_release: Released | None = None,
                  managed_fraction: float = 0.9, blackbox_fraction: float = 0.1, ping_timeout_s: float = 10.0,
                  test_interval_s: float = 60.0, stall_after_s: float = 15.0,

@@ -217,7 +217,8 @@ class CouchStore:
     async def delete(self, doc_id: str, rev: str) -> None:
         await self._delete("whisks", doc_id, rev)
 
-    async def list(self, entity_type: str, namespace: str, *, skip: int = 0, limit: int = 30) -> list[Doc]:
+    async def list_entities(self, entity_type: str, namespace: str, *, skip: int = 0,
+                            limit: int = 30) -> list[Doc]:
         body = await self._view("whisks", "entities", reduce=False, include_docs=True, descending=True,
                                 startkey=[entity_type, namespace, {}], endkey=[entity_type, namespace],
                                 skip=skip or None, limit=limit or None)

@@ -83,7 +83,8 @@ class MemoryStore:
         docs.sort(key=lambda d: (d.get("updated", 0), d["_id"]), reverse=True)
         return docs
 
-    async def list(self, entity_type: str, namespace: str, *, skip: int = 0, limit: int = 30) -> list[Doc]:
+    async def list_entities(self, entity_type: str, namespace: str, *, skip: int = 0,
+                            limit: int = 30) -> list[Doc]:
         return [_copy(d) for d in page(self._matching(entity_type, namespace), skip, limit)]
 
     async def count(self, entity_type: str, namespace: str) -> int:

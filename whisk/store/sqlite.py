@@ -239,7 +239,8 @@ class SqliteStore:
     async def delete(self, doc_id: str, rev: str) -> None:
         await self._run(self._delete_entity, doc_id, rev)
 
-    async def list(self, entity_type: str, namespace: str, *, skip: int = 0, limit: int = 30) -> list[Doc]:
+    async def list_entities(self, entity_type: str, namespace: str, *, skip: int = 0,
+                            limit: int = 30) -> list[Doc]:
         where, args = _entity_where(entity_type, namespace)
         return await self._run(self._docs, f"SELECT doc FROM entities WHERE {where}"
                                " ORDER BY updated DESC, id DESC LIMIT ? OFFSET ?", [*args, limit or -1, skip])
