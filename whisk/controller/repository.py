@@ -19,7 +19,6 @@ E = TypeVar("E", Action, Trigger, Rule, Package)
 
 CONFORMANCE = "Resource by this name exists but is not in this collection."
 CONCURRENT = "Concurrent modification to resource detected."
-TYPES: dict[str, type] = {"action": Action, "trigger": Trigger, "rule": Rule, "package": Package}
 
 
 class Repository:

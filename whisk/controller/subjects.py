@@ -12,7 +12,7 @@ from typing import Any
 
 import structlog
 
-from whisk.entities.errors import Conflict, Invalid
+from whisk.entities.errors import Conflict
 from whisk.entities.identity import (GUEST_KEY, GUEST_NAMESPACE, GUEST_UUID, SUBJECT_MIN_LENGTH, SYSTEM_KEY,
                                      SYSTEM_NAMESPACE, SYSTEM_UUID, Identity, check_key, check_namespace,
                                      check_subject, check_uuid, generate_key, generate_uuid, hash_key, key_matches)
@@ -127,11 +127,3 @@ class Subjects:
 
 def _default_subject(namespace: str) -> str:
     return namespace if len(namespace) >= SUBJECT_MIN_LENGTH else f"{namespace}-subject"
-
-
-def parse_api_key(text: str) -> tuple[str, str]:
-    """"uuid:key" → (uuid, key); Invalid otherwise."""
-    uuid, sep, key = text.partition(":")
-    if not sep:
-        raise Invalid("an API key has the form uuid:key")
-    return check_uuid(uuid), check_key(key)
