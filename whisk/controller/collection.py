@@ -27,7 +27,7 @@ class Collection:
     """One REST collection over one entity class."""
 
     name: ClassVar[str]          # "actions"
-    entity: ClassVar[type]       # Action
+    entity: ClassVar[type[Any]]  # Action
 
     def __init__(self, repo: Repository, entitlement: Entitlement, resolve_kind: KindResolver) -> None:
         self.repo = repo

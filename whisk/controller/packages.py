@@ -48,7 +48,8 @@ class Packages(Collection):
 
     async def _with_actions(self, shown: Package, source: Package) -> dict[str, Any]:
         docs = await self.store.list_entities("action", str(source.full_path), skip=0, limit=0)
-        actions, feeds = [], []
+        actions: list[dict[str, Any]] = []
+        feeds: list[dict[str, Any]] = []
         for doc in docs:
             if doc.get("namespace") != str(source.full_path):
                 continue

@@ -66,7 +66,8 @@ class CommonBalancer:
         await self._prepare()
         name = type(self).__name__
         self._tasks = [asyncio.create_task(self._consume_acks(), name=f"{name}-acks")]
-        self._tasks += [asyncio.create_task(loop, name=f"{name}-{loop.__name__.strip('_')}") for loop in self._loops()]
+        self._tasks += [asyncio.create_task(loop, name=f"{name}-{getattr(loop, '__name__', 'loop').strip('_')}")
+                        for loop in self._loops()]
         return self
 
     async def __aexit__(self, *exc: object) -> None:

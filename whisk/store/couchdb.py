@@ -242,9 +242,9 @@ class CouchStore:
 
     def _range(self, query: ActivationQuery) -> tuple[str, list[Any], list[Any]]:
         """(view, low key, high key) for the query; both bounds inclusive."""
-        head = [query.namespace] if query.name is None else [query.namespace, query.name]
+        head: list[Any] = [query.namespace] if query.name is None else [query.namespace, query.name]
         low = head + ([query.since] if query.since is not None else [])
-        high = head + ([query.upto] if query.upto is not None else [{}])
+        high = head + [query.upto if query.upto is not None else {}]
         return ("byStart" if query.name is None else "byName"), low, high
 
     async def list_activations(self, query: ActivationQuery) -> list[Doc]:
