@@ -11,6 +11,7 @@ import asyncio
 import os
 import signal
 import ssl
+import sys
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -369,8 +370,12 @@ async def serve(settings: Settings) -> None:
 
 
 def _watch_children_with_pidfds() -> None:
-    """Reap container processes through pidfds in the event loop instead of asyncio's default of one waiting
-    thread per child (a pool of 100 containers would otherwise hold 100 threads)."""
+    """Reap container processes through pidfds in the event loop instead of one waiting thread per child (a pool
+    of 100 containers would otherwise hold 100 threads). Python 3.12 and later do so by themselves where the
+    kernel has pidfds (their default watcher, and from 3.14 the loop itself); only 3.11 needs the watcher set,
+    through an API that 3.14 removed."""
+    if sys.version_info >= (3, 12):
+        return
     try:
         watcher = asyncio.PidfdChildWatcher()
         watcher.attach_loop(asyncio.get_running_loop())

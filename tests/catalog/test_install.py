@@ -26,8 +26,8 @@ def env_for(db: str, **extra: str) -> dict[str, str]:
 async def catalog_docs(db: str) -> dict[str, dict[str, Any]]:
     """Every whisk.system package and action document by id."""
     async with SqliteStore(db) as store:
-        docs = [*await store.list("package", SYSTEM_NAMESPACE, limit=0),
-                *await store.list("action", SYSTEM_NAMESPACE, limit=0)]
+        docs = [*await store.list_entities("package", SYSTEM_NAMESPACE, limit=0),
+                *await store.list_entities("action", SYSTEM_NAMESPACE, limit=0)]
     return {d["_id"]: d for d in docs}
 
 

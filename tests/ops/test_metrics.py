@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from whisk import metrics
+from whisk.entities.activation import Activation
 from whisk.entities.errors import Conflict
 from whisk.store.memory import MemoryStore
 
@@ -23,7 +24,7 @@ def value(name: str, **labels: str) -> float:
 
 
 def record(namespace: str, action: str, *, code: int = 0, init_ms: int | None = None, wait_ms: int = 12,
-           duration: int = 40, size: int | None = 17, memory: int = 256, kind: str = "python:3.11") -> dict:
+           duration: int = 40, size: int | None = 17, memory: int = 256, kind: str = "python:3.11") -> Activation:
     annotations = [{"key": "path", "value": f"{namespace}/{action}"}, {"key": "waitTime", "value": wait_ms},
                    {"key": "kind", "value": kind}, {"key": "timeout", "value": False},
                    {"key": "limits", "value": {"memory": memory, "timeout": 60000}}]
@@ -32,9 +33,9 @@ def record(namespace: str, action: str, *, code: int = 0, init_ms: int | None = 
     response: dict = {"statusCode": code, "result": {}}
     if size is not None:
         response["size"] = size
-    return {"namespace": "caller", "name": action.rsplit("/", 1)[-1], "activationId": secrets.token_hex(16),
-            "start": 1000, "end": 1000 + duration, "duration": duration, "response": response,
-            "annotations": annotations}
+    return Activation.from_doc({"namespace": "caller", "name": action.rsplit("/", 1)[-1],
+                                "activationId": secrets.token_hex(16), "start": 1000, "end": 1000 + duration,
+                                "duration": duration, "response": response, "annotations": annotations})
 
 
 def test_observe_activation_uses_openwhisk_names_and_labels() -> None:
@@ -216,7 +217,7 @@ async def test_scrape_a_real_server_after_activations(guest: aiohttp.ClientSessi
 
 
 async def test_balancer_state_of_a_real_lean_balancer() -> None:
-    from whisk.loadbalancer.book import Entry
+    from whisk.loadbalancer.base import Entry
     from whisk.loadbalancer.lean import LeanBalancer
     from whisk.messaging.memory import MemoryBus
 

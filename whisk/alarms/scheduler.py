@@ -25,9 +25,8 @@ from whisk import metrics
 from whisk.alarms import feeds as alarm_feeds
 from whisk.alarms.schedule import ONCE, Config
 from whisk.controller.fire import Firing
-from whisk.controller.invoke import new_activation_id
 from whisk.controller.subjects import Subjects
-from whisk.entities.activation import APPLICATION_ERROR, WHISK_ERROR
+from whisk.entities.activation import APPLICATION_ERROR, WHISK_ERROR, Activation, ActivationResponse, new_activation_id
 from whisk.entities.errors import Conflict, Forbidden, NotFound, Throttled, WhiskError
 from whisk.entities.identity import Identity
 from whisk.store.base import Doc, Store
@@ -56,7 +55,7 @@ class Scheduler:
     def __init__(self, store: Store, subjects: Subjects, firing: Firing, *, clock: WallClock | None = None,
                  refresh_s: float = 5.0, late_s: float = 5.0,
                  remove_trigger: Callable[[Identity, str, str, bool], Awaitable[None]] | None = None,
-                 store_record: Callable[[Doc], Awaitable[None]] | None = None,
+                 store_record: Callable[[Activation], Awaitable[None]] | None = None,
                  standby: Callable[[], bool] = lambda: False) -> None:
         self._store = store
         self._subjects = subjects
@@ -121,7 +120,7 @@ class Scheduler:
         return max(0.0, (upcoming - now) / 1000)
 
     async def _load(self, now: int) -> None:
-        docs = await self._store.list(alarm_feeds.ENTITY_TYPE, alarm_feeds.NAMESPACE, skip=0, limit=0)
+        docs = await self._store.list_entities(alarm_feeds.ENTITY_TYPE, alarm_feeds.NAMESPACE, skip=0, limit=0)
         self._next = {d["_id"]: int(d["next"]) for d in docs
                       if (d.get("status") or {}).get("active") and d.get("next") is not None}
         self._loaded_at = now
@@ -234,12 +233,10 @@ class Scheduler:
             return
         now = self.clock.now_ms()
         activation_id = new_activation_id()
-        await self._store_record({
-            "_id": f"{identity.namespace}/{activation_id}", "entityType": "activation",
-            "namespace": identity.namespace, "name": doc["trigger"]["name"], "subject": identity.subject,
-            "activationId": activation_id, "start": now, "end": now,
-            "response": {"statusCode": code, "result": {"error": error}}, "logs": [], "version": "0.0.1",
-            "publish": False, "annotations": [{"key": "feed", "value": f"/whisk.system/alarms/{config.feed}"}]})
+        await self._store_record(Activation(
+            identity.namespace, doc["trigger"]["name"], identity.subject, activation_id, now, now,
+            ActivationResponse.error(code, error),
+            annotations=[{"key": "feed", "value": f"/whisk.system/alarms/{config.feed}"}]))
 
     async def _delete_after_fire(self, alarm_id: str, doc: Doc, rules: bool) -> None:
         """`deleteAfterFire`: remove the alarm, the trigger, and with `rules` the trigger's rules."""

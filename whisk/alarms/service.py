@@ -62,7 +62,7 @@ class Alarms:
         if with_rules:
             trigger = await self._entities.repo.fetch(Trigger, f"{namespace}/{name}")
             for rule_id in (trigger.rules or {}) if trigger is not None else ():
-                rule = FullyQualifiedEntityName.from_doc_id(rule_id)
+                rule = FullyQualifiedEntityName.from_path(rule_id)
                 try:
                     await self._entities.collections["rules"].delete(owner, rule.path, rule.name, {})
                 except NotFound:

@@ -107,7 +107,7 @@ async def _put(entities: Entities, collection: str, identity: Identity, path: En
 
 
 async def _remove_unlisted(entities: Entities, identity: Identity, package: EntityPath, keep: set[str]) -> None:
-    for doc in await entities.store.list("action", str(package), skip=0, limit=0):
+    for doc in await entities.store.list_entities("action", str(package), skip=0, limit=0):
         if doc.get("name") not in keep:
             try:
                 await entities.collections["actions"].delete(identity, package, doc["name"], {})

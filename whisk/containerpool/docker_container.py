@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ import aiohttp
 
 from whisk.containerpool.base import ContainerError, Interaction
 from whisk.containerpool.docker_logs import DockerLogReader
+from whisk.entities.document import now_ms as _now_ms
 
 PAUSE_TIMEOUT_S = 10.0                       # OpenWhisk's pause/unpause timeouts (spec §7.1)
 REMOVE_TIMEOUT_S = 60.0
@@ -44,10 +44,6 @@ class Endpoint:
     @property
     def base_url(self) -> str:
         return "http://localhost" if self.socket else f"http://{self.host}:{self.port}"
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class DockerContainer:

@@ -20,7 +20,6 @@ import shutil
 import signal
 import sys
 import tempfile
-import time
 from typing import Any
 
 import aiohttp
@@ -30,6 +29,7 @@ from whisk.containerpool.base import ContainerError, ContainerSpec, ImageError, 
 from whisk.containerpool.cgroups import MemoryCgroups
 from whisk.containerpool.logcollector import LogCollector
 from whisk.containerpool.strays import kill_strays
+from whisk.entities.document import now_ms as _now_ms
 from whisk.entities.errors import Invalid
 
 log = structlog.get_logger(__name__)
@@ -43,10 +43,6 @@ LOG_GRACE_S = 0.1                    # after a developer error, how long output 
 OOM_MARKERS = (b"MemoryError", b"JavaScript heap out of memory", b"Fatal process out of memory",
                b"Fatal process OOM")
 DEFAULT_LOG_CAP = 16 * 1_048_576     # kept per stream and activation; above the largest log limit (10 MB)
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 READY_TIMEOUT_S = 30.0

@@ -20,14 +20,14 @@ import structlog
 
 from whisk import metrics
 from whisk.controller import conductor, sequence
-from whisk.controller.composition import Run, Step, caller_for, is_conductor, is_sequence
-from whisk.controller.conductor import Accounting
+from whisk.controller.composition import Accounting, Run, Step, caller_for, is_conductor, is_sequence
 from whisk.controller.entities import Entities, ResolvedAction
-from whisk.controller.invoke import RESERVED, Accepted, Activator, Caller, Outcome, new_activation_id, now_ms
-from whisk.entities.action import FINAL
-from whisk.entities.errors import BackendUnavailable, Invalid, WhiskError
+from whisk.controller.invoke import Accepted, Activator, Caller, Outcome
+from whisk.entities.activation import APPLICATION_ERROR, SUCCESS, Activation, ActivationResponse, new_activation_id
+from whisk.entities.document import now_ms
+from whisk.entities.errors import BackendUnavailable, WhiskError
 from whisk.entities.identity import Identity
-from whisk.store.base import Store
+from whisk.store.base import ActivationStore
 
 log = structlog.get_logger(__name__)
 
@@ -50,7 +50,7 @@ class Running:
 
 
 class Launcher:
-    def __init__(self, activator: Activator, entities: Entities, store: Store) -> None:
+    def __init__(self, activator: Activator, entities: Entities, store: ActivationStore) -> None:
         self.activator = activator
         self.entities = entities
         self.store = store
@@ -93,18 +93,17 @@ class Launcher:
     async def start(self, identity: Identity, resolved: ResolvedAction, payload: Any, *, blocking: bool,
                     wait_ms: int, tid: str, caller: Caller | None = None) -> Outcome:
         """A topmost activation. Blocking callers get the record, or None once `wait_ms` has passed (202)."""
+        if self.activator.draining:
+            raise BackendUnavailable("The server is shutting down and accepts no new activations.")
+        resolved.action.refuse_overrides(payload)      # a request's payload, whatever the action runs
         run = Run(identity, caller or caller_for(identity), tid, now_ms())
         native = self.natives.get(resolved.path)
         if native is not None:
             return await self._native(run, resolved, payload, native, blocking=blocking)
         if not (is_sequence(resolved) or is_conductor(resolved)):
             return await self.activator.invoke(
-                run.caller, resolved.action.to_json(code=False), path=resolved.path, binding=resolved.binding,
+                run.caller, resolved.action, path=resolved.path, binding=resolved.binding,
                 revision=resolved.revision, payload=payload, blocking=blocking, wait_ms=wait_ms, tid=tid)
-        if self.activator.draining:
-            raise BackendUnavailable("The server is shutting down and accepts no new activations.")
-        if isinstance(payload, dict) and resolved.action.final_keys & payload.keys():
-            raise Invalid(RESERVED)
         activation_id = new_activation_id()
         task = self.spawn(self._compose(run, resolved, payload, activation_id), "composition")
         if not blocking:
@@ -115,7 +114,7 @@ class Launcher:
             return Outcome(activation_id, None)
         return Outcome(activation_id, record)
 
-    async def _compose(self, run: Run, resolved: ResolvedAction, payload: Any, activation_id: str) -> dict[str, Any]:
+    async def _compose(self, run: Run, resolved: ResolvedAction, payload: Any, activation_id: str) -> Activation:
         if is_sequence(resolved):
             record, _ = await self.sequence(run, resolved, payload, cause=None, count=0, activation_id=activation_id)
             return record
@@ -127,7 +126,7 @@ class Launcher:
         """Run an action the controller serves itself and store its record as an invoker would."""
         activation_id = new_activation_id()
 
-        async def run_it() -> dict[str, Any]:
+        async def run_it() -> Activation:
             start = now_ms()
             params = {**resolved.action.parameters.to_dict(), **(payload if isinstance(payload, dict) else {})}
             ok, result = await native(run.identity, resolved, params)
@@ -142,7 +141,7 @@ class Launcher:
 
     # --- steps of a composition -----------------------------------------------------------------------------------
     async def sequence(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str | None, count: int,
-                       activation_id: str | None = None) -> tuple[dict[str, Any], int]:
+                       activation_id: str | None = None) -> tuple[Activation, int]:
         """Run a sequence to its end; (its record, the atomic actions run so far in the whole tree)."""
         activation_id = activation_id or new_activation_id()
         async with self._tracked(run, resolved, activation_id):
@@ -150,7 +149,7 @@ class Launcher:
                                       count=count)
 
     async def composition(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str | None,
-                          accounting: Accounting | None, activation_id: str | None = None) -> dict[str, Any]:
+                          accounting: Accounting | None, activation_id: str | None = None) -> Activation:
         """Run a conductor action's composition to its end; its record."""
         activation_id = activation_id or new_activation_id()
         async with self._tracked(run, resolved, activation_id):
@@ -180,30 +179,28 @@ class Launcher:
 
     async def primitive(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str) -> Step:
         """A blocking activation of a primitive action on behalf of a composition. Components are not subject to
-        the `final` check: OpenWhisk makes it at the REST edge only, and a component's input is the previous
-        component's result, not a request."""
-        action = resolved.action.to_json(code=False)
-        action["annotations"] = [a for a in action["annotations"] if a.get("key") != FINAL]
+        the `final` check: OpenWhisk makes it at the REST edge only (`start`), and a component's input is the
+        previous component's result, not a request."""
         wait_ms = resolved.action.limits.timeout + COMPONENT_GRACE_MS
         outcome = await self.activator.invoke(
-            run.caller, action, path=resolved.path, binding=resolved.binding, revision=resolved.revision,
+            run.caller, resolved.action, path=resolved.path, binding=resolved.binding, revision=resolved.revision,
             payload=payload, blocking=True, wait_ms=wait_ms, tid=run.tid, cause=cause)
         return Step(outcome.activation_id, outcome.record)
 
-    async def store_record(self, record: dict[str, Any], run: Run | None = None) -> None:
+    async def store_record(self, record: Activation, run: Run | None = None) -> None:
         """Store a record the controller wrote; that of a sequence or composition (`run`) is also counted and
         reported as a user event, as the invoker does for primitive activations."""
         try:
             await self.store.put_activation(record)
         except WhiskError as exc:   # the record is still the caller's answer; losing the stored copy is logged
-            log.error("launcher.record.store_failed", activation_id=record.get("activationId"), error=str(exc))
+            log.error("launcher.record.store_failed", activation_id=record.activation_id, error=str(exc))
         if run is not None:
             metrics.observe_activation(record)
             self.activator.events.activation(record, run.caller.to_json())
 
 
 def native_record(run: Run, resolved: ResolvedAction, activation_id: str, start: int, ok: bool,
-                  result: Any) -> dict[str, Any]:
+                  result: Any) -> Activation:
     """The record of an action the controller served: success, or an application error with the result."""
     action = resolved.action
     limits = action.limits
@@ -215,8 +212,7 @@ def native_record(run: Run, resolved: ResolvedAction, activation_id: str, start:
     if resolved.binding:
         annotations.append({"key": "binding", "value": resolved.binding})
     end = max(start, now_ms())
-    namespace = run.identity.namespace
-    return {"_id": f"{namespace}/{activation_id}", "entityType": "activation", "namespace": namespace,
-            "name": action.name, "subject": run.identity.subject, "activationId": activation_id, "start": start,
-            "end": end, "duration": end - start, "logs": [], "version": str(action.version), "publish": False,
-            "response": {"statusCode": 0 if ok else 1, "result": result}, "annotations": annotations}
+    # A failed feed operation already answers {"error": ...}: its result is stored as it is.
+    response = ActivationResponse(SUCCESS if ok else APPLICATION_ERROR, result)
+    return Activation(run.identity.namespace, action.name, run.identity.subject, activation_id, start, end, response,
+                      (), str(action.version), annotations=annotations, duration=end - start)
