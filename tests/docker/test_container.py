@@ -33,8 +33,14 @@ async def test_flags_names_and_labels(factory: DockerContainerFactory, docker: a
     assert host["CpuShares"] == 1024 * 256 // 2048
     assert host["Init"] is True and host["Privileged"] is False
     assert host["PidsLimit"] == 1024
-    assert host["Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 1024}]
-    assert sorted(host["CapDrop"]) == ["NET_ADMIN", "NET_RAW"]
+    tmp = factory.tmp_mb << 20
+    assert host["Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 1024},
+                               {"Name": "fsize", "Soft": tmp, "Hard": tmp}]
+    assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
+    assert host["SecurityOpt"] == ["no-new-privileges"] and host["ReadonlyRootfs"] is True
+    assert host["Tmpfs"] == {"/tmp": f"rw,nosuid,nodev,size={factory.tmp_mb}m,mode=1777"}
+    uid = int(info["Config"]["User"].split(":")[0])
+    assert uid >= 2_000_000_000 and info["Config"]["User"] == f"{uid}:{uid}"
     assert host["NetworkMode"] == "none"
     assert host["LogConfig"]["Type"] == "json-file"
     assert "__OW_API_HOST=http://127.0.0.1:3233" in info["Config"]["Env"]

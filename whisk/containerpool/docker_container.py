@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ import aiohttp
 
 from whisk.containerpool.base import ContainerError, Interaction
 from whisk.containerpool.docker_logs import DockerLogReader
+from whisk.containerpool.docker_security import lock_folder
 
 PAUSE_TIMEOUT_S = 10.0                       # OpenWhisk's pause/unpause timeouts (spec §7.1)
 REMOVE_TIMEOUT_S = 60.0
@@ -60,6 +62,7 @@ class DockerContainer:
         self._docker = docker
         self._container = container
         self._folder = folder
+        self._locked = folder is None          # the socket folder is closed to the container (docker_security)
         self._relay = relay
         self._forget = forget
         self._session: aiohttp.ClientSession | None = None
@@ -88,8 +91,12 @@ class DockerContainer:
         while True:
             try:
                 async with asyncio.timeout_at(deadline):
-                    status, reply = await self._post("/init", {"value": body})
-                return Interaction(start, _now_ms(), status, reply)
+                    if not self._locked:       # no action code goes in while the container can write the folder
+                        self._locked = await asyncio.to_thread(lock_folder, self._folder or "", os.path.basename(
+                            self.endpoint.socket))
+                    if self._locked:
+                        status, reply = await self._post("/init", {"value": body})
+                        return Interaction(start, _now_ms(), status, reply)
             except TimeoutError:
                 return Interaction(start, _now_ms(), timed_out=True)
             except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
