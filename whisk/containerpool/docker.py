@@ -49,6 +49,9 @@ PROXY_PORT = 8080
 CREATE_TIMEOUT_S, REMOVE_TIMEOUT_S, PULL_TIMEOUT_S = 60.0, 60.0, 600.0
 _NAME_CHARS = re.compile(r"[^a-zA-Z0-9_.-]")
 _UNIX_PATH_MAX = 107
+# json-file logs on the daemon's disk, bounded per container (an action printing without end would fill it): two
+# files of 16 MB, read back across the rotation, against activation logs of at most WHISK_LIMIT_MAX_ACTION_LOGS.
+LOGS = {"Type": "json-file", "Config": {"max-size": "16m", "max-file": "2"}}
 TMP_MB = 512                                 # the default size of each container's /tmp (WHISK_DOCKER_TMP_MB)
 RELAY_TMP_MB = 1
 
@@ -159,7 +162,7 @@ class DockerContainerFactory:
             "Init": True,
             "Memory": spec.memory_mb << 20, "MemorySwap": spec.memory_mb << 20,
             "CpuShares": cpu_shares(spec.memory_mb, self.user_memory_mb),
-            "LogConfig": {"Type": "json-file", "Config": {}},
+            "LogConfig": LOGS,
         } | hardening(self.tmp_mb)
         endpoint: Endpoint
         if self.network == "bridge":
@@ -272,7 +275,7 @@ class DockerContainerFactory:
                   "HostConfig": hardening(RELAY_TMP_MB) | {
                       "NetworkMode": f"container:{target}", "Binds": [f"{folder}:{MOUNT}"], "Init": True,
                       "Memory": 64 << 20, "MemorySwap": 64 << 20, "CpuShares": 64, "PidsLimit": 64,
-                      "LogConfig": {"Type": "json-file", "Config": {}}}}
+                      "LogConfig": LOGS}}
         try:
             async with asyncio.timeout(CREATE_TIMEOUT_S):
                 relay = await docker.containers.create(config, name=f"{name}_relay")
