@@ -58,8 +58,9 @@ def hardening(tmp_mb: int) -> dict[str, Any]:
 def open_folder(folder: str) -> None:
     """Create the container's socket folder, writable for its user until `lock_folder` (blocking: use a thread)."""
     parent = os.path.dirname(folder)
-    os.makedirs(parent, 0o711, exist_ok=True)
-    os.chmod(parent, 0o711)     # other host users may pass, not list the containers' folders
+    if not os.path.isdir(parent):
+        os.makedirs(parent, exist_ok=True)
+        os.chmod(parent, 0o711)     # other host users may pass, not list the containers' folders
     os.mkdir(folder)
     os.chmod(folder, FOLDER_OPEN)     # not masked by the umask, unlike mkdir's mode
 
