@@ -5,7 +5,7 @@
 the label `whisk.invoker=<instance>`, memory with swap equal to it, cpu shares in proportion to memory, an init
 process (a Python server as PID 1 ignores SIGTERM), json-file logs; and whisk's hardening (docker_security.py): a
 user of its own, no capabilities, no new privileges, a read-only root with a bounded tmpfs at /tmp, pids, nofile
-and fsize limits. `container_env` (WHISK_MAX_CODE_UNPACKED_BYTES) is set in every container.
+and fsize limits, bounded json-file logs.
 
 How the invoker reaches the proxy in a container (`network`, from WHISK_DOCKER_NETWORK), always on this host:
   unix    `--network none`; the proxy listens on a unix socket in a per-container folder bind-mounted at
