@@ -277,8 +277,11 @@ async def test_a_tenant_reaches_nothing_of_the_platform_or_another_tenant(platfo
     # Writes: nowhere but its own /tmp, and that only up to its size.
     for probe in ("write_root", "write_etc", "write_proxy"):
         assert denied(got[probe], "Read-only file system", "Permission denied"), (probe, got[probe])
-    if platform.network == "unix":
+    if platform.network == "unix":       # its socket folder: locked before /init
         assert denied(got["write_run_whisk"], "Permission denied"), got["write_run_whisk"]
+    else:
+        assert denied(got["write_run_whisk"], "No such file", "Read-only file system"), got["write_run_whisk"]
+    assert got["write_dev_shm"] == "allowed: /dev/shm/x"           # Docker's private 64 MB (docs/operations.md)
     assert got["write_tmp"] == f"allowed: {1 << 20}", got["write_tmp"]
     assert denied(got["fill_tmp"], "No space left on device", "File too large"), got["fill_tmp"]
     # The API host: reachable with host networking; with `unix` the container has no network at all.
