@@ -102,6 +102,7 @@ def main(args):
     out = {
         "uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(), "groups": os.getgroups(),
         "cap_eff": status("CapEff"), "cap_bnd": status("CapBnd"), "no_new_privs": status("NoNewPrivs"),
+        "seccomp": status("Seccomp"),
         "processes": processes(),
         "read_store": attempt(lambda: open(args["store"], "rb").read(16)),
         "list_data_dir": attempt(lambda: os.listdir(os.path.dirname(args["store"]))),
@@ -252,6 +253,8 @@ async def test_a_tenant_reaches_nothing_of_the_platform_or_another_tenant(platfo
     assert got["uid"] >= 2_000_000_000 and got["euid"] == got["uid"] == got["gid"] and got["groups"] == [got["gid"]]
     assert got["uid"] != victim["uid"]
     assert got["cap_eff"] == got["cap_bnd"] == "0000000000000000" and got["no_new_privs"] == "1"
+    assert got["seccomp"] == "2"                                         # Docker's default profile filters
+
     for probe in ("setuid_root", "chown", "raw_socket"):
         assert denied(got[probe], "PermissionError", "Operation not permitted"), (probe, got[probe])
     assert got["mount"] == "allowed: -1", got["mount"]                    # mount(2) answered EPERM
