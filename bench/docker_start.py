@@ -29,7 +29,7 @@ import aiohttp
 from bench._harness import parser, report, summary
 from tests.support.docker_daemon import build_images, start_dockerd, stop_dockerd
 from whisk.containerpool.base import ContainerSpec
-from whisk.containerpool.docker import LOGS, TMP_MB, DockerContainerFactory, free_loopback_port
+from whisk.containerpool.docker import LOGS, TMP_MB, DockerContainerFactory
 from whisk.containerpool.docker_security import action_uid, hardening, user
 
 KINDS = {"python:3.11": ("whisk/action-python-v3.11:latest", "def main(args):\n    return args\n"),
@@ -61,16 +61,12 @@ async def raw_start(docker: aiodocker.Docker, image: str, network: str) -> float
     """create + start + first HTTP answer: the same container, driven by hand."""
     folder = tempfile.mkdtemp(prefix="raw-", dir="/tmp")
     os.chmod(folder, 0o777)                       # the container's user makes its socket there
-    if network == "host":
-        port = free_loopback_port()
-        config = {"Image": image, "Env": ["WHISK_PROXY_HOST=127.0.0.1", f"WHISK_PROXY_PORT={port}"], "User": USER,
-                  "HostConfig": {"NetworkMode": "host"} | LIMITS}
-        connector, url = aiohttp.TCPConnector(force_close=True), f"http://127.0.0.1:{port}/run"
-    else:
-        config = {"Image": image, "Env": ["WHISK_PROXY_SOCKET=/run/whisk/proxy.sock"], "User": USER,
-                  "HostConfig": {"NetworkMode": "none", "Binds": [f"{folder}:/run/whisk"]} | LIMITS}
-        connector = aiohttp.UnixConnector(path=f"{folder}/proxy.sock", force_close=True)
-        url = "http://localhost/run"
+    # Both modes listen on a unix socket in a bind-mounted folder; `host` gives the container the host's network.
+    config = {"Image": image, "Env": ["WHISK_PROXY_SOCKET=/run/whisk/proxy.sock"], "User": USER,
+              "HostConfig": {"NetworkMode": "host" if network == "host" else "none",
+                             "Binds": [f"{folder}:/run/whisk"]} | LIMITS}
+    connector = aiohttp.UnixConnector(path=f"{folder}/proxy.sock", force_close=True)
+    url = "http://localhost/run"
     t0 = time.perf_counter()
     container = await docker.containers.create(config)
     try:

@@ -98,8 +98,10 @@ async def test_host_networking(host_factory: DockerContainerFactory, docker: aio
     container = await host_factory.create(python_spec(host_factory.invoker))
     info = await docker.containers.container(container.id).show()
     assert info["HostConfig"]["NetworkMode"] == "host"
-    assert container.endpoint.host == "127.0.0.1" and container.endpoint.port > 0
-    assert f"WHISK_PROXY_PORT={container.endpoint.port}" in info["Config"]["Env"]
+    # The action has the host's network, but its proxy listens on no port another container could reach.
+    assert container.endpoint.socket.endswith("/proxy.sock") and not container.endpoint.port
+    assert "WHISK_PROXY_SOCKET=/run/whisk/proxy.sock" in info["Config"]["Env"]
+    assert not any(e.startswith("WHISK_PROXY_PORT=") for e in info["Config"]["Env"])
     assert (await container.initialize(init_body(ECHO), timeout_s=10)).status == 200
     run = await container.run({"value": {"name": "host"}}, timeout_s=10)
     assert json.loads(run.body) == {"greeting": "Hello host"}

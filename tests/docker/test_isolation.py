@@ -3,8 +3,7 @@
 Through the REST API of a standalone whisk on the session's private dockerd, once per networking mode (`unix`, the
 default, and `host`): an action of namespace `mallory` probes its container and reports what each attempt did; the
 victim is a warm container of namespace `alice`. Every probe that must fail is checked to fail, and the things an
-action must keep (its own bounded /tmp, the API host in `host` mode) to work. What `host` networking does not
-isolate (other containers' loopback ports) is checked too, so that docs/operations.md stays true.
+action must keep (its own bounded /tmp, the API host in `host` mode) to work.
 """
 
 from __future__ import annotations
@@ -72,10 +71,6 @@ def unix_connect(path):
         s.connect(path)
     return path
 
-def tcp_connect(port):
-    with socket.create_connection(("127.0.0.1", port), timeout=2):
-        return port
-
 def processes():
     found = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -112,7 +107,6 @@ def main(args):
         "victim_file": attempt(lambda: open("/tmp/alice-secret").read()),
         "victim_socket": attempt(lambda: unix_connect(args["victim_socket"])) if args.get("victim_socket") else None,
         "victim_folder": attempt(lambda: os.listdir(args["victim_folder"])) if args.get("victim_folder") else None,
-        "victim_port": attempt(lambda: tcp_connect(args["victim_port"])) if args.get("victim_port") else None,
         "docker_socket": attempt(lambda: unix_connect(args["docker_socket"])),
         "setuid_root": attempt(lambda: os.setuid(0)),
         "chown": attempt(lambda: os.chown(write("/tmp/mine"), 0, 0)),
@@ -237,10 +231,8 @@ def denied(answer: str | None, *reasons: str) -> bool:
 async def test_a_tenant_reaches_nothing_of_the_platform_or_another_tenant(platform: Platform,
                                                                           docker: aiodocker.Docker) -> None:
     victim = await _victim(platform, docker)
-    if platform.network == "unix":
-        assert victim["socket"] and os.path.exists(victim["socket"])       # it is there, on the host
     params = {"platform_pid": platform.pid, "store": platform.store, "tmp_mb": TMP_MB,
-              "victim_socket": victim["socket"], "victim_folder": victim["folder"], "victim_port": victim["port"],
+              "victim_socket": victim["socket"], "victim_folder": victim["folder"],
               "docker_socket": platform.docker_socket}
     async with _session(platform, MALLORY_KEY) as mallory:
         assert (await _put(mallory, "probe", {"kind": "python:3", "code": PROBE},
@@ -271,19 +263,14 @@ async def test_a_tenant_reaches_nothing_of_the_platform_or_another_tenant(platfo
     assert not any("whisk " in c or "-m whisk" in c or "dockerd" in c for c in commands), commands
     # Another tenant: neither its /tmp nor its socket folder.
     assert denied(got["victim_file"], "FileNotFoundError"), got["victim_file"]
-    if platform.network == "unix":
-        assert denied(got["victim_socket"], "FileNotFoundError"), got["victim_socket"]
-        assert denied(got["victim_folder"], "FileNotFoundError"), got["victim_folder"]
-    else:
-        # Host networking shares the host's loopback: another container's proxy port answers (docs/operations.md).
-        assert got["victim_port"] == f"allowed: {victim['port']}", got["victim_port"]
+    # Its proxy listens on no port, in either mode (all containers share the host's loopback in `host` mode).
+    assert victim["port"] is None and victim["socket"] and os.path.exists(victim["socket"])
+    assert denied(got["victim_socket"], "FileNotFoundError"), got["victim_socket"]
+    assert denied(got["victim_folder"], "FileNotFoundError"), got["victim_folder"]
     # Writes: nowhere but its own /tmp, and that only up to its size.
     for probe in ("write_root", "write_etc", "write_proxy"):
         assert denied(got[probe], "Read-only file system", "Permission denied"), (probe, got[probe])
-    if platform.network == "unix":       # its socket folder: locked before /init
-        assert denied(got["write_run_whisk"], "Permission denied"), got["write_run_whisk"]
-    else:
-        assert denied(got["write_run_whisk"], "No such file", "Read-only file system"), got["write_run_whisk"]
+    assert denied(got["write_run_whisk"], "Permission denied"), got["write_run_whisk"]     # locked before /init
     assert got["write_dev_shm"] == "allowed: /dev/shm/x"           # Docker's private 64 MB (docs/operations.md)
     assert got["write_tmp"] == f"allowed: {1 << 20}", got["write_tmp"]
     assert denied(got["fill_tmp"], "No space left on device", "File too large"), got["fill_tmp"]

@@ -10,7 +10,9 @@ and fsize limits, bounded json-file logs.
 How the invoker reaches the proxy in a container (`network`, from WHISK_DOCKER_NETWORK), always on this host:
   unix    `--network none`; the proxy listens on a unix socket in a per-container folder bind-mounted at
           /run/whisk (WHISK_PROXY_SOCKET). No TCP at all. The default here.
-  host    host networking; the proxy listens on 127.0.0.1 at a free port of its own (WHISK_PROXY_HOST/PORT).
+  host    host networking, so that actions reach the API host on loopback; the proxy still listens on a unix
+          socket in its own bind-mounted folder, not on a port, so that no other container (all share the host's
+          loopback) can reach it.
   bridge  OpenWhisk's: the container's own address, port 8080. For production; never used by the tests here.
 Only images labelled `whisk.proxy-env` (ours, and images built FROM them) can be told where to listen. Any other
 image (a blackbox image, an official OpenWhisk runtime) listens on 8080 in its own network namespace: in unix and
@@ -26,7 +28,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import tempfile
 from urllib.parse import urlsplit
 
@@ -80,12 +81,6 @@ def cpu_shares(memory_mb: int, user_memory_mb: int) -> int:
     return max(2, 1024 * memory_mb // max(user_memory_mb, 1))
 
 
-def free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class DockerContainerFactory:
     """Makes action containers on one Docker daemon for one invoker; an async context manager."""
 
@@ -137,7 +132,7 @@ class DockerContainerFactory:
         version = (f"Docker {self._version.get('Version', '?')}, API {self._version.get('ApiVersion', '?')}"
                    if self._version else "daemon not contacted yet")
         why = {"unix": "no network in the container; the proxy listens on a unix socket in a bind-mounted folder",
-               "host": "host networking; each proxy listens on its own 127.0.0.1 port",
+               "host": "host networking for the actions; each proxy listens on a unix socket in its own folder",
                "bridge": "OpenWhisk's bridge networking; the invoker calls each container's address on port 8080"}
         return (f"containers: docker ({self.url} -> {self.daemon}, {version}); every action runs in a Docker "
                 f"container because WHISK_CONTAINERS is docker://; networking {self.network} "
@@ -154,7 +149,7 @@ class DockerContainerFactory:
         direct = self.network == "bridge" or labels.get(PROXY_ENV_LABEL) == "1"
         name = container_name(spec.name)
         token = secrets.token_hex(4)
-        needs_folder = self.network == "unix" or (self.network == "host" and not direct)
+        needs_folder = self.network != "bridge"
         folder = os.path.join(self.run_dir, token) if needs_folder else None
         env = dict(spec.env)
         uid = action_uid(self.invoker, next(self._serial))
@@ -168,13 +163,8 @@ class DockerContainerFactory:
         if self.network == "bridge":
             host_config["NetworkMode"] = "bridge"
             endpoint = Endpoint(host="", port=PROXY_PORT)           # the address is known once started
-        elif self.network == "host" and direct:
-            port = free_loopback_port()
-            host_config["NetworkMode"] = "host"
-            env |= {"WHISK_PROXY_HOST": "127.0.0.1", "WHISK_PROXY_PORT": str(port)}
-            endpoint = Endpoint(host="127.0.0.1", port=port)
         else:
-            host_config["NetworkMode"] = "none"
+            host_config["NetworkMode"] = "host" if self.network == "host" and direct else "none"
             assert folder is not None
             if direct:             # behind a relay the image listens on 8080 and needs no folder: the relay has it
                 host_config["Binds"] = [f"{folder}:{MOUNT}"]

@@ -1,7 +1,7 @@
 """One Docker action container: /init and /run over its endpoint, pause, unpause, logs, removal (spec §4).
 
 The invoker never reuses a connection to a runtime (OpenWhisk doesn't), so each exchange opens one: over the unix
-socket in the container's folder, or TCP to 127.0.0.1 (host networking) or to the container's address (bridge).
+socket in the container's folder (unix and host networking), or TCP to the container's address (bridge).
 When an exchange ends without an answer the container is inspected: a stopped container is reported as exited,
 and as OOM-killed when Docker says so (State.OOMKilled).
 """
