@@ -44,7 +44,7 @@ def main(args):
 
 # Each probe answers "denied: <why>" or "allowed: <what>"; the test decides which answer is right.
 PROBE = r'''
-import errno, json, os, signal, socket, urllib.request
+import json, os, signal, socket, urllib.request
 
 def attempt(fn):
     try:
