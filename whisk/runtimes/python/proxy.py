@@ -191,7 +191,10 @@ def load(code: str, binary: bool, main: str, folder: str) -> Action:
 
 def unzip(code: str, folder: str) -> None:
     # The platform's cap on what the code may unpack to (WHISK_LIMIT_MAX_CODE_UNPACKED_MB); 256 MB when unset.
-    cap = int(os.environ.get("WHISK_MAX_CODE_UNPACKED_BYTES") or 256 << 20)
+    try:
+        cap = int(os.environ["WHISK_MAX_CODE_UNPACKED_BYTES"])
+    except (KeyError, ValueError):
+        cap = 256 << 20
     try:
         data = base64.b64decode(code, validate=False)
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -204,9 +207,14 @@ def unzip(code: str, folder: str) -> None:
                            f"{cap} bytes.")
                 print(message, file=sys.stderr)
                 raise InitFailure(message)
-            archive.extractall(folder)          # extractall drops absolute paths and "..", so nothing escapes
+            try:
+                archive.extractall(folder)      # extractall drops absolute paths and "..", so nothing escapes
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+                shutil.rmtree(folder, ignore_errors=True)      # a partial extraction (a lying entry, a full /tmp)
+                print(f"Cannot unzip the action: {exc}", file=sys.stderr)
+                raise InitFailure(f"Invalid action: the zip file cannot be unpacked ({exc}).") from exc
     except (binascii.Error, zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
-        shutil.rmtree(folder, ignore_errors=True)      # a partial extraction (a lying entry, a full /tmp)
+        shutil.rmtree(folder, ignore_errors=True)
         print(f"Cannot unzip the action: {exc}", file=sys.stderr)
         raise InitFailure(f"Invalid action: the code is not a base64-encoded zip file ({exc}).") from exc
 
