@@ -171,7 +171,7 @@ class DockerContainerFactory:
                 env["WHISK_PROXY_SOCKET"] = f"{MOUNT}/{SOCKET}"
             endpoint = Endpoint(socket=os.path.join(folder, SOCKET))
         if folder is not None:
-            await asyncio.to_thread(open_folder, folder)
+            await asyncio.to_thread(open_folder, folder, uid)
         own = {INVOKER_LABEL: str(self.invoker)} | ({RUN_DIR_LABEL: folder} if folder else {})
         config = {"Image": spec.image, "Env": [f"{k}={v}" for k, v in env.items()], "User": user(uid),
                   "Labels": dict(spec.labels) | own, "HostConfig": host_config}

@@ -24,7 +24,8 @@ UID_BASE = 2_000_000_000        # far above login users, subuid ranges (100000+)
 UIDS_PER_INVOKER = 65536
 PIDS_LIMIT = 1024
 NOFILE = 1024
-FOLDER_OPEN = 0o777             # until the socket exists: the container's user must create it
+FOLDER_OWNED = 0o700            # until the socket exists, the container's user must create it: owned by it,
+FOLDER_OPEN = 0o777             # or open to all when the invoker is not root and cannot give it away
 FOLDER_LOCKED = 0o755
 
 
@@ -55,14 +56,21 @@ def hardening(tmp_mb: int) -> dict[str, Any]:
     }
 
 
-def open_folder(folder: str) -> None:
-    """Create the container's socket folder, writable for its user until `lock_folder` (blocking: use a thread)."""
+def open_folder(folder: str, uid: int) -> None:
+    """Create the container's socket folder, writable for its user until `lock_folder` (blocking: use a thread).
+
+    A root invoker gives the folder to the container's user alone; any other invoker cannot, and opens it to all
+    (under a parent other users may pass but not list, with an unguessable name)."""
     parent = os.path.dirname(folder)
     if not os.path.isdir(parent):
         os.makedirs(parent, exist_ok=True)
-        os.chmod(parent, 0o711)     # other host users may pass, not list the containers' folders
+        os.chmod(parent, 0o711)
     os.mkdir(folder)
-    os.chmod(folder, FOLDER_OPEN)     # not masked by the umask, unlike mkdir's mode
+    if os.geteuid() == 0:
+        os.chown(folder, uid, uid)
+        os.chmod(folder, FOLDER_OWNED)
+    else:
+        os.chmod(folder, FOLDER_OPEN)     # not masked by the umask, unlike mkdir's mode
 
 
 def lock_folder(folder: str, socket_name: str) -> bool:
@@ -75,6 +83,8 @@ def lock_folder(folder: str, socket_name: str) -> bool:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
         return False
+    if os.stat(folder).st_uid != os.geteuid():
+        os.chown(folder, os.geteuid(), os.getegid())          # back from the container's user (root invoker)
     os.chmod(folder, FOLDER_LOCKED)
     for entry in os.scandir(folder):
         if entry.name == socket_name and stat.S_ISSOCK(mode):
