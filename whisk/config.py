@@ -102,6 +102,8 @@ class Settings:
     max_payload_size: int = _var("WHISK_LIMIT_MAX_PAYLOAD_SIZE", 1_048_576, int, min=1)
     max_parameter_size: int = _var("WHISK_LIMIT_MAX_PARAMETER_SIZE", 1_048_576, int, min=1)
     max_exec_size: int = _var("WHISK_LIMIT_MAX_EXEC_SIZE", 48 * 1_048_576, int, min=1)
+    # What an action's zip may unpack to (issue 12): checked on create/update and while the runtime unzips it.
+    max_code_unpacked_mb: int = _var("WHISK_LIMIT_MAX_CODE_UNPACKED_MB", 256, int, min=1)
     # Blocking invoke wait (ms) and the completion-ack timeout (spec §3.2, §5.5).
     max_blocking_wait_ms: int = _var("WHISK_LIMIT_MAX_BLOCKING_WAIT", 60_000, int, min=1)
     ack_timeout_factor: float = _var("WHISK_ACK_TIMEOUT_FACTOR", 2.0, float, min=0)
@@ -115,6 +117,8 @@ class Settings:
     pool_prewarm_check_s: float = _var("WHISK_POOL_PREWARM_CHECK_S", 600.0, float, min=1)
     # Docker backend (issue: docker containers): unix | host | bridge networking for action containers.
     docker_network: str = _var("WHISK_DOCKER_NETWORK", "unix", _one_of("unix", "host", "bridge"))
+    # The size of each Docker action container's writable /tmp (a tmpfs; its pages count against the memory limit).
+    docker_tmp_mb: int = _var("WHISK_DOCKER_TMP_MB", 512, int, min=1)
     # Publish each activation as a user event on the `events` topic (OpenWhisk's whisk.user-events.enabled).
     user_events: bool = _var("WHISK_USER_EVENTS", False, _bool)
     # Seed the well-known guest and whisk.system subjects (standalone default on).

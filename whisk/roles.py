@@ -102,7 +102,8 @@ def containers_from_settings(settings: Settings, manifest: Any) -> ContainerFact
         case "docker":
             from whisk.containerpool.docker import DockerContainerFactory
             return DockerContainerFactory(settings.containers_url, invoker_instance=settings.instance,
-                                          network=settings.docker_network, user_memory_mb=settings.pool_memory_mb)
+                                          network=settings.docker_network, user_memory_mb=settings.pool_memory_mb,
+                                          tmp_mb=settings.docker_tmp_mb)
         case other:
             raise ConfigError(f"WHISK_CONTAINERS: unsupported scheme {other!r}")
 
@@ -158,7 +159,7 @@ def _distributed(settings: Settings) -> bool:
 
 def _invoker_ctx(settings: Settings):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        from whisk.containerpool.pool import ContainerPool
+        from whisk.containerpool.pool import CODE_CAP_ENV, ContainerPool
         from whisk.invoker.service import Invoker
         from whisk.runtimes.manifest import load_manifest
 
@@ -177,7 +178,8 @@ def _invoker_ctx(settings: Settings):
                              memory_mb=settings.pool_memory_mb, pause_grace_s=settings.pool_pause_grace_ms / 1000,
                              idle_timeout_s=settings.pool_idle_timeout_s, prewarm=settings.pool_prewarm,
                              prewarm_check_s=settings.pool_prewarm_check_s,
-                             max_result_bytes=settings.max_payload_size)
+                             max_result_bytes=settings.max_payload_size,
+                             container_env={CODE_CAP_ENV: str(settings.max_code_unpacked_mb << 20)})
         await pool.start()
         app[POOL] = pool
         unwatch_pool = metrics.watch_pool(pool.stats)          # pool gauges, read at scrape time

@@ -10,6 +10,8 @@
 #           and the kind is nodejs:20); without a host node 20, Debian's nodejs via mmdebstrap, with a warning.
 # WHISK_IMAGE_BASE=official builds FROM python:3.11-slim and node:20-slim instead (needs a reachable registry).
 # WHISK_IMAGE_METHOD=host skips mmdebstrap and copies the host's python (no mirror at all).
+# The images hold no user: the invoker runs each container as a numeric, unprivileged uid of its own, on a read-only
+# root with a tmpfs at /tmp, so every file here is readable by all and the proxies write only under /tmp.
 # Every image carries the label whisk.inputs=<hash of its inputs>; an image whose label matches is not rebuilt.
 # Base root file systems are cached as tar files in $WHISK_IMAGE_CACHE (default ~/.cache/whisk/rootfs), so a new
 # daemon (each test session starts its own) only imports them.
@@ -155,6 +157,9 @@ layer() {
             cp "$src" "$ctx/"
         fi
     done
+    # Containers run as an unprivileged uid of their own (docker_security.py): whatever the umask of the checkout,
+    # the files in the image must be readable (and folders searchable) by any user, and writable by none.
+    chmod -R a+rX,go-w "$ctx"
     if [ "$BASE" = official ]; then
         base_id=$base                                   # pulled by the build; the tag stands for its inputs
     else

@@ -26,7 +26,8 @@ from whisk.alarms import feeds as alarm_feeds
 from whisk.alarms.schedule import ONCE, Config
 from whisk.controller.fire import Firing
 from whisk.controller.subjects import Subjects
-from whisk.entities.activation import APPLICATION_ERROR, WHISK_ERROR, Activation, ActivationResponse, new_activation_id
+from whisk.entities.activation import (APPLICATION_ERROR, WHISK_ERROR, Activation, ActivationResponse,
+                                       new_activation_id)
 from whisk.entities.errors import Conflict, Forbidden, NotFound, Throttled, WhiskError
 from whisk.entities.identity import Identity
 from whisk.store.base import Doc, Store
