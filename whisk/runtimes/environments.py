@@ -176,7 +176,8 @@ def stage(runtime: Runtime, target: str) -> None:
         version = env.interpreter.removeprefix("python")
         abi = "cp" + version.replace(".", "")
         platforms = [arg for p in WHEEL_PLATFORMS for arg in ("--platform", p)]
-        run([*pip_command(), "install", "--quiet", "--target", target, "--only-binary=:all:", "--implementation",
+        run([*pip_command(), "install", "--quiet", "--no-warn-conflicts", "--target", target, "--only-binary=:all:",
+             "--implementation",
              "cp", "--python-version", version, "--abi", abi, *platforms, "--no-warn-script-location",
              *pip_requirements(env)])
     else:
