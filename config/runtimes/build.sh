@@ -174,7 +174,8 @@ layer() {
             named+=("$src")
         elif [ -d "$src" ]; then
             mkdir -p "$ctx/proxy"
-            tar -C "$src" --exclude=__pycache__ --exclude='*.pyc' --exclude=node_modules --exclude=constraints.txt -cf - . \
+            tar -C "$src" --exclude=__pycache__ --exclude='*.pyc' --exclude=node_modules --exclude=constraints.txt \
+                -cf - . \
                 | tar -C "$ctx/proxy" -xf -
         else
             cp "$src" "$ctx/"
@@ -185,7 +186,8 @@ layer() {
     else
         base_id=$("$DOCKER" image inspect -f '{{.Id}}' "$base")
     fi
-    key=$( { echo "$base_id"; printf '%s\n' "${named[@]}"; tar -C "$ctx" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - .; } \
+    key=$( { echo "$base_id"; printf '%s\n' "${named[@]}"
+             tar -C "$ctx" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - .; } \
         | short_hash)
     if [ "$(label_of "$tag")" = "$key" ]; then
         log "$tag is up to date"; rm -rf "$ctx"; return
