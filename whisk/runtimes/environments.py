@@ -112,6 +112,8 @@ def install_pip(environment: Environment) -> str:
     say(f"{environment.name}: virtualenv of {base} in {environment.path}")
     run([base, "-m", "venv", "--without-pip", environment.path])
     python = os.path.join(environment.path, "bin", "python3")
+    if not environment.packages:
+        return inputs_hash(environment, base)
     say(f"{environment.name}: pip install {len(environment.packages)} packages (wheels only)")
     run([*pip_command(), "--python", python, "install", "--quiet", "--only-binary=:all:", "--no-warn-script-location",
          *pip_requirements(environment)])
