@@ -1,13 +1,15 @@
 """Installs the action environments the runtime manifest names: what actions can import, apart from whisk's own.
 
-    python -m whisk.runtimes.environments [install | check | stage KIND TARGET] [--dir DIR]
+    python -m whisk.runtimes.environments [install | check | stage KIND TARGET | seal KIND] [--dir DIR]
 
 `install` (what `make run` and `make test` do) makes each kind's folder under DIR (default: the checkout's
 `.runtimes`, else `$XDG_DATA_HOME/whisk/runtimes`; WHISK_RUNTIMES_DIR for whisk itself): for pip a virtualenv of the
 kind's interpreter (no access to whisk's packages) with the listed packages, wheels only; for npm a node_modules
 folder. A folder whose stamp matches its inputs is left alone, so a second run takes well under a second; a changed
 package list rebuilds it. `check` only says what is missing. `stage` installs a kind's packages into TARGET for a
-Docker image (config/runtimes/build.sh), for the image's Python 3.11 on Linux x86_64 whatever runs this.
+Docker image (config/runtimes/build.sh), for the image's Python 3.11 on Linux x86_64 whatever runs this. `seal`
+adopts a kind's folder whose packages were put there by such a staging (the whisk image, deploy/image.sh): for pip it
+makes the virtualenv around the copied site-packages, then stamps the folder.
 
 Standard library only, so that a Python without whisk's dependencies can run it.
 """
@@ -191,10 +193,27 @@ def stage(runtime: Runtime, target: str) -> None:
             cwd=target)
 
 
+def seal(runtime: Runtime) -> None:
+    env = runtime.environment
+    if env is None:
+        raise EnvironmentError_(f"{runtime.kind} has no environment")
+    if env.installer == "pip":
+        base = interpreter_of(env)
+        run([base, "-m", "venv", "--without-pip", env.path])       # keeps the site-packages already there
+        stamp = inputs_hash(env, base)
+    else:
+        if not os.path.isdir(os.path.join(env.path, "node_modules")):
+            raise EnvironmentError_(f"{env.name}: no node_modules in {env.path} to seal")
+        stamp = inputs_hash(env)
+    with open(env.stamp, "w", encoding="utf-8") as f:
+        f.write(stamp + "\n")
+    say(f"{env.name}: sealed {env.path}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m whisk.runtimes.environments", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", nargs="?", default="install", choices=("install", "check", "stage", "hash"))
-    parser.add_argument("kind", nargs="?", help="stage, hash: the kind (e.g. python:3.11)")
+    parser.add_argument("command", nargs="?", default="install", choices=("install", "check", "stage", "seal", "hash"))
+    parser.add_argument("kind", nargs="?", help="stage, seal, hash: the kind (e.g. python:3.11)")
     parser.add_argument("target", nargs="?", help="stage: the folder to fill")
     parser.add_argument("--dir", default=os.environ.get("WHISK_RUNTIMES_DIR") or default_environments(os.environ),
                         help="where the environments live (default: WHISK_RUNTIMES_DIR, else the checkout's .runtimes,"
@@ -210,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
             for runtime in missing:
                 print(missing_message(runtime), file=sys.stderr)
             return 1 if missing else 0
+        elif args.command == "seal":
+            seal(manifest.resolve(args.kind or ""))
         elif args.command == "hash":        # what build.sh keys a staged folder by
             runtime = manifest.resolve(args.kind or "")
             print(inputs_hash(runtime.environment) if runtime.environment else "none")
