@@ -39,7 +39,9 @@ def test_the_shipped_runtimes() -> None:
     assert python.environment.installer == "pip" and node.environment.installer == "npm"
     assert dict(node.environment.packages)["openwhisk"] == "3.21.8"
     assert dict(python.environment.packages)["requests"] == "2.32.2"
-    assert python.read_only_paths == (str(Path(python.command[-1]).parent.parent), f"{environments}/python-3.11")
+    # a sandbox shows the proxy its own folder and the environment (the interpreter's prefix it finds itself)
+    assert python.read_only_paths == (str(Path(python.command[-1]).parent), f"{environments}/python-3.11")
+    assert node.read_only_paths == (str(Path(node.command[-1]).parent), f"{environments}/nodejs-20")
     assert node.command[0] == "node" and os.path.isfile(node.command[-1])
     assert Path(python.command[-1]).name == "proxy.py" and Path(node.command[-1]).name == "proxy.js"
     assert [(r.kind, r.prewarm_count, r.prewarm_memory_mb) for r in manifest.prewarm()] == [

@@ -91,12 +91,13 @@ class Runtime:
     attached: bool = True           # code stored as an attachment (OpenWhisk's "attached" in GET /)
     env: tuple[tuple[str, str], ...] = ()     # added to a process:// child's environment
     environment: Environment | None = None
+    read_only: tuple[str, ...] = ()           # runtimes.json's readOnlyPaths, placeholders expanded
 
     @property
     def read_only_paths(self) -> tuple[str, ...]:
-        """What a process:// child of this kind reads beyond the system's own folders: the proxy's folder and the
-        action environment (a sandbox mounts these read-only)."""
-        return (str(HERE),) + ((self.environment.path,) if self.environment else ())
+        """Host folders a `process://` sandbox shows this kind's proxy read-only, besides the system's and the
+        install prefix of the command's interpreter: the proxy's own files and the kind's action environment."""
+        return self.read_only
 
     @property
     def prewarm_count(self) -> int:
@@ -207,10 +208,14 @@ def _runtime(family: str, entry: Mapping[str, Any], environments: str) -> Runtim
 
     command = tuple(expand(a) for a in entry.get("command", []))
     env = tuple((str(k), expand(v)) for k, v in (entry.get("env") or {}).items())
+    read_only = tuple(expand(p) for p in entry.get("readOnlyPaths", []))
+    if not all(p.startswith("/") for p in read_only):
+        raise ManifestError(f"{kind}: readOnlyPaths must be absolute folders (or start with {{runtimes}})")
     return Runtime(kind=kind, family=family, image=str(image), command=command,
                    default=bool(entry.get("default", False)), deprecated=bool(entry.get("deprecated", False)),
                    requires_main=bool(entry.get("requireMain", False)), stem_cells=cells,
-                   attached=bool(entry.get("attached", True)), env=env, environment=environment)
+                   attached=bool(entry.get("attached", True)), env=env, environment=environment,
+                   read_only=read_only)
 
 
 def _environment(kind: str, given: Any, environments: str) -> Environment:
