@@ -28,7 +28,7 @@ import sys
 import time
 from collections.abc import Iterator
 
-from whisk.runtimes.manifest import STAMP, Environment, Runtime, default_environments, load_manifest
+from whisk.runtimes.manifest import Environment, Runtime, default_environments, load_manifest
 
 # The Python a pip environment is made from: Debian's own first (the same as the python:3.11 Docker image's, and
 # outside /root, which a sandboxed action cannot enter), else the first of that name on PATH.
@@ -37,7 +37,7 @@ WHEEL_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2
                    "manylinux_2_5_x86_64")
 
 
-class EnvironmentError_(RuntimeError):
+class InstallError(RuntimeError):
     """An environment cannot be made; the message says why and what to do."""
 
 
@@ -60,7 +60,7 @@ def interpreter_of(environment: Environment) -> str:
     system = os.path.join(SYSTEM_BIN, name)
     found = system if os.access(system, os.X_OK) else shutil.which(name)
     if not found:
-        raise EnvironmentError_(f"{environment.name}: no {name} found (in {SYSTEM_BIN} or on PATH); install it "
+        raise InstallError(f"{environment.name}: no {name} found (in {SYSTEM_BIN} or on PATH); install it "
                                 f"(Debian: apt-get install {name}) and run this again")
     return found
 
@@ -74,7 +74,7 @@ def is_installed(environment: Environment) -> bool:
     if environment.installer == "pip":
         try:
             return stamp == inputs_hash(environment, interpreter_of(environment))
-        except EnvironmentError_:
+        except InstallError:
             return False
     return stamp == inputs_hash(environment)
 
@@ -90,7 +90,7 @@ def missing_message(runtime: Runtime) -> str:
 def run(argv: list[str], **kwargs) -> None:
     result = subprocess.run(argv, **kwargs)
     if result.returncode != 0:
-        raise EnvironmentError_(f"{' '.join(argv[:4])} ... failed with status {result.returncode}")
+        raise InstallError(f"{' '.join(argv[:4])} ... failed with status {result.returncode}")
 
 
 def pip_requirements(environment: Environment) -> list[str]:
@@ -104,7 +104,7 @@ def pip_command() -> list[str]:
     """pip of the Python running this (it installs into another interpreter with --python, pip >= 22.3)."""
     probe = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True, text=True)
     if probe.returncode != 0:
-        raise EnvironmentError_(f"{sys.executable} has no pip; run this with whisk's virtualenv (.venv/bin/python)")
+        raise InstallError(f"{sys.executable} has no pip; run this with whisk's virtualenv (.venv/bin/python)")
     return [sys.executable, "-m", "pip", "--disable-pip-version-check"]
 
 
@@ -125,7 +125,7 @@ def install_pip(environment: Environment) -> str:
 def install_npm(environment: Environment) -> str:
     npm = shutil.which("npm")
     if npm is None:
-        raise EnvironmentError_(f"{environment.name}: npm is not installed (Debian: apt-get install npm)")
+        raise InstallError(f"{environment.name}: npm is not installed (Debian: apt-get install npm)")
     shutil.rmtree(environment.path, ignore_errors=True)
     os.makedirs(environment.path)
     write_package_json(environment, environment.path)
@@ -173,7 +173,7 @@ def stage(runtime: Runtime, target: str) -> None:
     or node_modules. TARGET is made anew."""
     env = runtime.environment
     if env is None:
-        raise EnvironmentError_(f"{runtime.kind} has no environment")
+        raise InstallError(f"{runtime.kind} has no environment")
     shutil.rmtree(target, ignore_errors=True)
     os.makedirs(target)
     if env.installer == "pip":
@@ -187,7 +187,7 @@ def stage(runtime: Runtime, target: str) -> None:
     else:
         npm = shutil.which("npm")
         if npm is None:
-            raise EnvironmentError_("npm is not installed (Debian: apt-get install npm)")
+            raise InstallError("npm is not installed (Debian: apt-get install npm)")
         write_package_json(env, target)
         run([npm, "install", "--omit=dev", "--no-audit", "--no-fund", "--no-package-lock", "--loglevel=error"],
             cwd=target)
@@ -196,14 +196,14 @@ def stage(runtime: Runtime, target: str) -> None:
 def seal(runtime: Runtime) -> None:
     env = runtime.environment
     if env is None:
-        raise EnvironmentError_(f"{runtime.kind} has no environment")
+        raise InstallError(f"{runtime.kind} has no environment")
     if env.installer == "pip":
         base = interpreter_of(env)
         run([base, "-m", "venv", "--without-pip", env.path])       # keeps the site-packages already there
         stamp = inputs_hash(env, base)
     else:
         if not os.path.isdir(os.path.join(env.path, "node_modules")):
-            raise EnvironmentError_(f"{env.name}: no node_modules in {env.path} to seal")
+            raise InstallError(f"{env.name}: no node_modules in {env.path} to seal")
         stamp = inputs_hash(env)
     with open(env.stamp, "w", encoding="utf-8") as f:
         f.write(stamp + "\n")
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             if not (args.kind and args.target):
                 parser.error("stage needs a kind and a target folder")
             stage(manifest.resolve(args.kind), os.path.abspath(args.target))
-    except EnvironmentError_ as exc:
+    except InstallError as exc:
         print(f"runtimes: {exc}", file=sys.stderr)
         return 1
     return 0
