@@ -26,6 +26,13 @@ if [ ! -x .ci/work/pouchdb/node_modules/.bin/pouchdb-server ]; then
     mkdir -p .ci/work/pouchdb
     (cd .ci/work/pouchdb && npm install --no-audit --no-fund --loglevel=error --ignore-scripts --no-save pouchdb-server@4.2.0)
 fi
+# openwhisk-composer's compose and deploy, for the conductor-action tests (tests/clients/test_composer.py): a client
+# nobody here wrote, whose conductor code needs the runtime's bundled `openwhisk` module.
+if [ ! -x .ci/work/composer/node_modules/.bin/compose ]; then
+    echo "deps: npm install openwhisk-composer (.ci/work/composer)"
+    mkdir -p .ci/work/composer
+    (cd .ci/work/composer && npm install --no-audit --no-fund --loglevel=error --no-save openwhisk-composer@0.12.0)
+fi
 # Docker for the docker:// backend's tests (notes/DOCKER.md): the test session starts its own dockerd, and
 # config/runtimes/build.sh makes the runtime base images with mmdebstrap from the host's apt sources.
 apt_install docker.io mmdebstrap

@@ -77,6 +77,9 @@ class Settings:
     log_level: str = _var("WHISK_LOG_LEVEL", "info", _one_of("debug", "info", "warning", "error"))
     # The API host given to actions as __OW_API_HOST; empty = this server's own URL.
     api_host: str = _var("WHISK_API_HOST", "", shown="this server's own URL")
+    # Where the action environments (the packages actions import, apart from whisk's own) live; `make runtimes`.
+    runtimes_dir: str = _var("WHISK_RUNTIMES_DIR", "",
+                             shown="the source checkout's .runtimes, else $XDG_DATA_HOME/whisk/runtimes")
     # Credentials for the invoker role's /enable, /disable and /isEnabled (spec §1.14); no password = refused.
     admin_user: str = _var("WHISK_ADMIN_USER", "admin")
     admin_password: str = _var("WHISK_ADMIN_PASSWORD", "", shown="none: /enable and /disable are refused")
@@ -154,6 +157,9 @@ class Settings:
         settings = cls(**values)
         if not settings.data_dir:
             settings = dataclasses.replace(settings, data_dir=_default_data_dir(env))
+        if not settings.runtimes_dir:
+            from whisk.runtimes.manifest import default_environments
+            settings = dataclasses.replace(settings, runtimes_dir=default_environments(env))
         if not settings.store_url:
             db = Path(settings.data_dir) / "whisk.db"
             settings = dataclasses.replace(settings, store_url=f"sqlite://{db}")

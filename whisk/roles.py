@@ -163,7 +163,7 @@ def _invoker_ctx(settings: Settings):
         from whisk.invoker.service import Invoker
         from whisk.runtimes.manifest import load_manifest
 
-        manifest = load_manifest()
+        manifest = load_manifest(environments=settings.runtimes_dir)
         factory = containers_from_settings(settings, manifest)
 
         def image_of(action: dict[str, Any]) -> str:

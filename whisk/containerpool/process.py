@@ -31,6 +31,7 @@ from whisk.containerpool.logcollector import LogCollector
 from whisk.containerpool.strays import kill_strays
 from whisk.entities.document import now_ms as _now_ms
 from whisk.entities.errors import Invalid
+from whisk.runtimes.environments import is_installed, missing_message
 
 log = structlog.get_logger(__name__)
 
@@ -203,6 +204,7 @@ class ProcessContainerFactory:
         self._opening: asyncio.Future[None] | None = None
         self._live: set[ProcessContainer] = set()
         self._counter = itertools.count(1)
+        self._missing: dict[str, str] = {}      # kind -> what to run: its action environment is not installed
 
     async def __aenter__(self) -> ProcessContainerFactory:
         await self._open()
@@ -225,6 +227,12 @@ class ProcessContainerFactory:
         await asyncio.shield(self._opening)
 
     def _open_blocking(self) -> None:
+        # No fallback to whisk's own interpreter and packages: say at start what is missing and what to run.
+        for runtime in self._manifest.runtimes():
+            if runtime.environment is not None and not is_installed(runtime.environment):
+                self._missing[runtime.kind] = missing_message(runtime)
+                log.error("containers.process.environment_missing", kind=runtime.kind,
+                          message=self._missing[runtime.kind])
         self._root = tempfile.mkdtemp(prefix=f"whisk-proc{self._instance}-", dir=self._parent_dir)
         with open(os.path.join(self._root, "owner"), "w") as f:
             f.write(str(os.getpid()))
@@ -244,6 +252,10 @@ class ProcessContainerFactory:
         if not runtime.command:              # blackbox images need a container engine
             log.warning("containers.process.no_command", kind=spec.kind, image=spec.image)
             raise ImageError(f"Failed to pull container image '{spec.image}'.")
+        if runtime.kind in self._missing:       # installed since the start? then no restart is needed
+            if not await asyncio.to_thread(is_installed, runtime.environment):
+                raise ImageError(self._missing[runtime.kind])
+            del self._missing[runtime.kind]
         executable = shutil.which(runtime.command[0])
         if executable is None:
             raise ContainerError(f"{runtime.command[0]}: not found, cannot start a {spec.kind} container")
@@ -258,7 +270,7 @@ class ProcessContainerFactory:
             except OSError as exc:
                 raise ContainerError(f"cannot create the memory cgroup of {spec.name}: {exc}") from exc
         env = {"PATH": CHILD_PATH, "LANG": "C.UTF-8", "WHISK_PROXY_SOCKET": socket_path,
-               "__OW_ALLOW_CONCURRENT": "true"} | spec.env
+               "__OW_ALLOW_CONCURRENT": "true"} | dict(runtime.env) | spec.env
         argv = [sys.executable, "-I", "-S", LAUNCHER, str(os.getpid()), folder, cgroup or "-", str(memory_bytes),
                 "--", executable, *runtime.command[1:]]
         try:

@@ -51,8 +51,8 @@ def make_job(msg: ActivationMessage, action: dict[str, Any], digest: str, *, ima
         "activation_id": msg.activation_id, "transaction_id": msg.transaction_id, "deadline": deadline,
     }
     api_key = msg.user.get("authkey", {}).get("api_key")
-    provide = annotation_value(action, "provide-api-key")
-    if api_key and (provide is None or truthy(provide)):
+    # OpenWhisk's isTruthy(provide-api-key, valueForNonExistent = true): absent asks for the key, null does not
+    if api_key and truthy(annotation_value(action, "provide-api-key", True)):
         run_body["api_key"] = api_key
         init_env["__OW_API_KEY"] = api_key
     init_env.update({"__OW_NAMESPACE": namespace, "__OW_ACTION_NAME": action_name,
