@@ -65,6 +65,9 @@ class Runtime:
     requires_main: bool
     stem_cells: tuple[StemCell, ...] = ()
     attached: bool = True           # code stored as an attachment (OpenWhisk's "attached" in GET /)
+    # Host folders the `process://` sandbox shows the proxy read-only, besides the system's and the interpreter's
+    # install prefix (found from the command): the proxy's own files, the runtime's libraries.
+    read_only_paths: tuple[str, ...] = ()
 
     @property
     def prewarm_count(self) -> int:
@@ -154,12 +157,18 @@ def _runtime(family: str, entry: Mapping[str, Any]) -> Runtime:
     image = entry.get("image", "")
     if isinstance(image, Mapping):          # OpenWhisk's {prefix, name, tag} form
         image = "/".join(p for p in (image.get("prefix"), image["name"]) if p) + f":{image.get('tag') or 'latest'}"
-    command = tuple(str(a).replace("{python}", sys.executable).replace("{runtimes}", str(HERE))
-                    for a in entry.get("command", []))
+    command = tuple(_placeholders(a) for a in entry.get("command", []))
+    read_only = tuple(_placeholders(p) for p in entry.get("readOnlyPaths", []))
+    if not all(p.startswith("/") for p in read_only):
+        raise ManifestError(f"{kind}: readOnlyPaths must be absolute folders (or start with {{runtimes}})")
     return Runtime(kind=kind, family=family, image=str(image), command=command,
                    default=bool(entry.get("default", False)), deprecated=bool(entry.get("deprecated", False)),
                    requires_main=bool(entry.get("requireMain", False)), stem_cells=cells,
-                   attached=bool(entry.get("attached", True)))
+                   attached=bool(entry.get("attached", True)), read_only_paths=read_only)
+
+
+def _placeholders(text: Any) -> str:
+    return str(text).replace("{python}", sys.executable).replace("{runtimes}", str(HERE))
 
 
 def _stem_cell(kind: str, cell: Mapping[str, Any]) -> StemCell:
