@@ -50,7 +50,9 @@ class Sandbox:
 
     def launcher_arg(self) -> str:
         """What launcher.py needs to confine the container: its uid base and rlimits (nofile, nproc, fsize)."""
-        return f"{UID_BASE},{NOFILE},{NPROC},{self.tmp_bytes}"
+        # RLIMIT_FSIZE above /tmp's size: the tmpfs says ENOSPC first (a file past RLIMIT_FSIZE would get SIGXFSZ,
+        # which kills a Node.js proxy); it bounds any file written elsewhere all the same.
+        return f"{UID_BASE},{NOFILE},{NPROC},{self.tmp_bytes + SOCKET_TMPFS_BYTES}"
 
     def wrap(self, read_only: Iterable[str], socket_dir: str) -> list[str]:
         """The argv that runs a command in the sandbox (append the command), with UID for the launcher to fill."""
