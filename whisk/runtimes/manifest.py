@@ -65,9 +65,13 @@ class Runtime:
     requires_main: bool
     stem_cells: tuple[StemCell, ...] = ()
     attached: bool = True           # code stored as an attachment (OpenWhisk's "attached" in GET /)
-    # Host folders the `process://` sandbox shows the proxy read-only, besides the system's and the interpreter's
-    # install prefix (found from the command): the proxy's own files, the runtime's libraries.
-    read_only_paths: tuple[str, ...] = ()
+    read_only: tuple[str, ...] = ()           # runtimes.json's readOnlyPaths, placeholders expanded
+
+    @property
+    def read_only_paths(self) -> tuple[str, ...]:
+        """Host folders the `process://` sandbox shows this kind's proxy read-only, besides the system's and the
+        install prefix of the command's interpreter: the proxy's own files, the runtime's libraries."""
+        return self.read_only
 
     @property
     def prewarm_count(self) -> int:
@@ -164,7 +168,7 @@ def _runtime(family: str, entry: Mapping[str, Any]) -> Runtime:
     return Runtime(kind=kind, family=family, image=str(image), command=command,
                    default=bool(entry.get("default", False)), deprecated=bool(entry.get("deprecated", False)),
                    requires_main=bool(entry.get("requireMain", False)), stem_cells=cells,
-                   attached=bool(entry.get("attached", True)), read_only_paths=read_only)
+                   attached=bool(entry.get("attached", True)), read_only=read_only)
 
 
 def _placeholders(text: Any) -> str:
