@@ -59,11 +59,18 @@ def status():
     fields = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines())
     return {k: fields[k].strip() for k in ("NoNewPrivs", "CapEff", "CapPrm", "CapBnd", "CapAmb", "CapInh")}
 
-def unshare_mount_namespace():
+def unshare(flags):
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(0x00020000) != 0:           # CLONE_NEWNS: needs CAP_SYS_ADMIN
+    if libc.unshare(flags) != 0:
         raise PermissionError(os.strerror(ctypes.get_errno()))
     return "unshared"
+
+def run(*argv):
+    import subprocess
+    done = subprocess.run(argv, capture_output=True)
+    if done.returncode != 0:
+        raise PermissionError(done.stderr.decode().strip())
+    return done.stdout.decode().strip()
 
 def main(a):
     pid, victim = a["platform_pid"], a["victim_socket"]
@@ -83,7 +90,10 @@ def main(a):
         "victim_tmp": attempt(lambda: read("/tmp/alice-secret")),
         "host_tmp": attempt(lambda: os.listdir(os.path.dirname(os.path.dirname(os.path.dirname(victim))))),
         "setuid_root": attempt(lambda: os.setuid(0)),
-        "unshare": attempt(unshare_mount_namespace),
+        "unshare": attempt(lambda: unshare(0x00020000)),                  # CLONE_NEWNS: needs CAP_SYS_ADMIN
+        "user_namespace": attempt(lambda: unshare(0x10000000)),           # CLONE_NEWUSER: refused by seccomp
+        "user_namespace_tool": attempt(lambda: run("unshare", "--user", "--map-root-user", "id", "-u")),
+        "threads_and_children": attempt(lambda: run("sh", "-c", "echo ok")),
         "write_etc": attempt(lambda: write("/etc/probe")),
         "write_usr": attempt(lambda: write("/usr/probe")),
         "write_root": attempt(lambda: write("/probe")),
@@ -94,7 +104,7 @@ def main(a):
 '''
 
 JS_PROBE = r'''
-const fs = require('fs'), net = require('net'), http = require('http');
+const fs = require('fs'), net = require('net'), http = require('http'), {execFileSync} = require('child_process');
 
 function attempt(fn) {
   try { return 'allowed: ' + String(fn()); } catch (e) { return 'denied: ' + e.code + ': ' + e.message; }
@@ -148,6 +158,8 @@ async function main(a) {
     victim_tmp_via_proc: attempt(() => fs.readFileSync(a.victim_secret_via_proc).length),
     victim_tmp: attempt(() => fs.readFileSync('/tmp/alice-secret').length),
     setuid_root: attempt(() => process.setuid(0)),
+    user_namespace: attempt(() => execFileSync('unshare', ['--user', '--map-root-user', 'id', '-u'], {stdio: 'pipe'})),
+    children: attempt(() => String(execFileSync('sh', ['-c', 'echo ok'])).trim()),
     write_etc: attempt(() => fs.writeFileSync('/etc/probe', 'x')),
     write_root: attempt(() => fs.writeFileSync('/probe', 'x')),
     write_tmp: attempt(() => { fs.writeFileSync('/tmp/probe', 'x'); return '/tmp/probe'; }),

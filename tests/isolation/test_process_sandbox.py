@@ -140,7 +140,9 @@ async def test_a_python_action_reaches_nothing_of_the_platform_or_another_tenant
     assert len(got["processes"]) <= 3 and not any("whisk" in c and "proxy" not in c for c in got["cmdlines"]), got
     _denied(got, "read_store", "list_data_dir", "signal_platform", "kill_platform", "platform_environ",
             "platform_root", "victim_socket", "victim_socket_via_proc", "victim_folder", "victim_tmp_via_proc",
-            "victim_tmp", "setuid_root", "unshare", "write_etc", "write_usr", "write_root")
+            "victim_tmp", "setuid_root", "unshare", "user_namespace", "user_namespace_tool", "write_etc", "write_usr",
+            "write_root")
+    assert got["threads_and_children"] == "allowed: ok"        # the seccomp filter leaves clone and threads alone
     assert "No such file" in got["read_store"] and "No such process" in got["signal_platform"]
     # What it keeps: its own /tmp, bounded, and the API host.
     assert got["write_tmp"] == "allowed: /tmp/probe"
@@ -156,7 +158,8 @@ async def test_a_nodejs_action_reaches_nothing_of_the_platform_or_another_tenant
     assert len(got["processes"]) <= 3, got["processes"]
     _denied(got, "read_store", "list_data_dir", "signal_platform", "kill_platform", "platform_environ",
             "victim_socket", "victim_socket_via_proc", "victim_tmp_via_proc", "victim_tmp", "setuid_root",
-            "write_etc", "write_root")
+            "user_namespace", "write_etc", "write_root")
+    assert got["children"] == "allowed: ok"
     assert got["write_tmp"] == "allowed: /tmp/probe"
     assert got["fill_tmp"].startswith("denied: ENOSPC"), got["fill_tmp"]
     assert got["api_host"] == "allowed: 200"

@@ -305,21 +305,27 @@ class ProcessContainerFactory:
         env = {"PATH": CHILD_PATH, "LANG": "C.UTF-8", "WHISK_PROXY_SOCKET": socket_path,
                "__OW_ALLOW_CONCURRENT": "true"} | spec.env
         command = [executable, *runtime.command[1:]]
+        filter_fd = None
         if self._sandbox is None:
             argv = [sys.executable, "-I", "-S", LAUNCHER, str(os.getpid()), folder, cgroup or "-", str(memory_bytes),
                     "-", "--", *command]
         else:
+            filter_fd = self._sandbox.filter_fd()
             argv = [sys.executable, "-I", "-S", LAUNCHER, str(os.getpid()), WORKDIR, cgroup or "-",
-                    str(memory_bytes), self._sandbox.launcher_arg(), "--", *self._sandbox.wrap(read_only, folder),
-                    *command]
+                    str(memory_bytes), self._sandbox.launcher_arg(), "--",
+                    *self._sandbox.wrap(read_only, folder, filter_fd), *command]
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True)
+                stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True,
+                pass_fds=() if filter_fd is None else (filter_fd,))
         except OSError as exc:
             if cgroup is not None:
                 await asyncio.to_thread(MemoryCgroups.remove, cgroup)
             raise ContainerError(f"cannot start {spec.name}: {exc}") from exc
+        finally:
+            if filter_fd is not None:
+                os.close(filter_fd)
         container = ProcessContainer(self, spec.name, proc, folder, cgroup, LogCollector(self._log_cap))
         self._live.add(container)
         await self._listening(container, socket_path)

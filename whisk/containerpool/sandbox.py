@@ -12,7 +12,8 @@ bwrap runs as root without a user namespace, so that the container's user is a r
     platform reaches that socket through /proc/<proxy pid>/root, so no host folder is writable from inside.
 Inside, `setpriv` drops to uid = gid = UID_BASE + the launcher's pid (unique among live processes, so never shared
 by two containers and free of any allocation state), clears supplementary groups, empties the capability bounding
-and inheritable sets and sets no_new_privs before exec'ing the proxy. The launcher sets the rlimits first.
+and inheritable sets and sets no_new_privs before exec'ing the proxy. The launcher sets the rlimits first. A seccomp
+filter (`seccomp.py`) refuses user namespaces, the one namespace an unprivileged user could still create.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from whisk.containerpool import seccomp
 from whisk.containerpool.base import ContainerError
 
 UID_BASE = 1_900_000_000            # + a pid (< 2**22): below docker://'s range (2_000_000_000+), above subuid ranges
@@ -47,6 +49,18 @@ class Sandbox:
     bwrap: str
     setpriv: str
     tmp_bytes: int
+    seccomp: bytes | None = None        # the filter's program; None where seccomp.py knows no such architecture
+
+    def filter_fd(self) -> int | None:
+        """A pipe's read end holding the seccomp filter, for one bwrap to read (the caller passes and closes it)."""
+        if self.seccomp is None:
+            return None
+        read, write = os.pipe()                 # a few hundred bytes: fits the pipe's buffer, never blocks
+        try:
+            os.write(write, self.seccomp)
+        finally:
+            os.close(write)
+        return read
 
     def launcher_arg(self) -> str:
         """What launcher.py needs to confine the container: its uid base and rlimits (nofile, nproc, fsize)."""
@@ -54,10 +68,12 @@ class Sandbox:
         # which kills a Node.js proxy); it bounds any file written elsewhere all the same.
         return f"{UID_BASE},{NOFILE},{NPROC},{self.tmp_bytes + SOCKET_TMPFS_BYTES}"
 
-    def wrap(self, read_only: Iterable[str], socket_dir: str) -> list[str]:
+    def wrap(self, read_only: Iterable[str], socket_dir: str, filter_fd: int | None) -> list[str]:
         """The argv that runs a command in the sandbox (append the command), with UID for the launcher to fill."""
         argv = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                 "--die-with-parent"]
+        if filter_fd is not None:
+            argv += ["--seccomp", str(filter_fd)]
         for link in SYSTEM_LINKS:
             if os.path.islink(link):
                 argv += ["--symlink", os.readlink(link), link]
@@ -137,19 +153,24 @@ def find_sandbox(tmp_mb: int) -> Sandbox:
     bwrap, setpriv = shutil.which("bwrap"), shutil.which("setpriv")
     if bwrap is None or setpriv is None:
         raise SandboxUnavailable(f"{'bwrap' if bwrap is None else 'setpriv'} not found: " + HOW_TO)
-    sandbox = Sandbox(bwrap, setpriv, tmp_mb << 20)
+    sandbox = Sandbox(bwrap, setpriv, tmp_mb << 20, seccomp.program())
     probe(sandbox)
     return sandbox
 
 
 def probe(sandbox: Sandbox) -> None:
     """Start one sandboxed process as a container would be started (namespaces, mounts, the uid drop)."""
-    argv = [s.replace(UID, str(UID_BASE)) for s in sandbox.wrap(interpreter_paths(sys.executable), "/run/whisk")]
+    fd = sandbox.filter_fd()
+    argv = [s.replace(UID, str(UID_BASE)) for s in sandbox.wrap(interpreter_paths(sys.executable), "/run/whisk", fd)]
     try:
         done = subprocess.run([*argv, os.path.realpath(sys.executable), "-I", "-S", "-c", "import os; print(os.getuid())"],
-                              capture_output=True, timeout=30, stdin=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"})
+                              capture_output=True, timeout=30, stdin=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"},
+                              pass_fds=() if fd is None else (fd,))
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise SandboxUnavailable(f"the process sandbox does not start here ({exc}): {HOW_TO}") from exc
+    finally:
+        if fd is not None:
+            os.close(fd)
     if done.returncode != 0 or done.stdout.strip() != str(UID_BASE).encode():
         reason = done.stderr.decode(errors="replace").strip()[-300:] or f"exit status {done.returncode}"
         raise SandboxUnavailable(f"the process sandbox does not start here ({reason}): {HOW_TO}")
