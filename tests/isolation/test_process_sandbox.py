@@ -42,8 +42,9 @@ class Platform:
 
 
 def _server_env(data_dir: str, port: int, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WHISK_")}
-    return env | {"WHISK_PORT": str(port), "WHISK_DATA_DIR": data_dir, "WHISK_PROCESS_TMP_MB": str(TMP_MB),
+    default = {"WHISK_ROLE": "standalone", "WHISK_STORE": "", "WHISK_BUS": "memory://", "WHISK_CONTAINERS": "process://",
+               "WHISK_TRUST_ALL_CODE": "false"}                # the default configuration, whatever the caller's
+    return dict(os.environ) | default | {"WHISK_PORT": str(port), "WHISK_DATA_DIR": data_dir, "WHISK_PROCESS_TMP_MB": str(TMP_MB),
                   "WHISK_LIMIT_INVOCATIONS_PER_MINUTE": "10000", "WHISK_POOL_PREWARM": "false"} | extra
 
 

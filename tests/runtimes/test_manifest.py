@@ -175,8 +175,8 @@ def test_unreadable_manifest(tmp_path: Path) -> None:
 def test_read_only_paths_of_the_process_sandbox_come_from_the_manifest(tmp_path: Path) -> None:
     here = Path(load_manifest.__code__.co_filename).parent
     shipped = load_manifest()
-    assert shipped.resolve("python:3").read_only_paths == (str(here / "python"),)
-    assert shipped.resolve("nodejs:20").read_only_paths == (str(here / "nodejs"),)
+    assert str(here / "python") in shipped.resolve("python:3").read_only_paths       # the proxy's own folder
+    assert str(here / "nodejs") in shipped.resolve("nodejs:20").read_only_paths
     entry = {"kind": "x:1", "image": "i", "command": ["x"], "readOnlyPaths": ["/opt/x-libs", "{runtimes}/x"]}
     assert load_manifest(_write(tmp_path, {"x": [entry]})).resolve("x:1").read_only_paths == (
         "/opt/x-libs", str(here / "x"))
