@@ -42,10 +42,11 @@ class Platform:
 
 
 def _server_env(data_dir: str, port: int, **extra: str) -> dict[str, str]:
-    default = {"WHISK_ROLE": "standalone", "WHISK_STORE": "", "WHISK_BUS": "memory://", "WHISK_CONTAINERS": "process://",
-               "WHISK_TRUST_ALL_CODE": "false"}                # the default configuration, whatever the caller's
-    return dict(os.environ) | default | {"WHISK_PORT": str(port), "WHISK_DATA_DIR": data_dir, "WHISK_PROCESS_TMP_MB": str(TMP_MB),
-                  "WHISK_LIMIT_INVOCATIONS_PER_MINUTE": "10000", "WHISK_POOL_PREWARM": "false"} | extra
+    default = {"WHISK_ROLE": "standalone", "WHISK_STORE": "", "WHISK_BUS": "memory://",
+               "WHISK_CONTAINERS": "process://", "WHISK_TRUST_ALL_CODE": "false"}   # whatever the caller's are
+    return dict(os.environ) | default | {
+        "WHISK_PORT": str(port), "WHISK_DATA_DIR": data_dir, "WHISK_PROCESS_TMP_MB": str(TMP_MB),
+        "WHISK_LIMIT_INVOCATIONS_PER_MINUTE": "10000", "WHISK_POOL_PREWARM": "false"} | extra
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -192,7 +193,8 @@ async def test_without_the_sandbox_whisk_refuses_to_start_unless_all_code_is_tru
         await until_ready(f"http://127.0.0.1:{port}/ping", proc, deadline_s=60)
         async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}",
                                          headers=basic_auth(*GUEST_AUTH.split(":", 1))) as guest:
-            got = await _invoke(guest, "whoami", "python:3", "import os\ndef main(a):\n    return {'uid': os.getuid()}\n", {})
+            whoami = "import os\ndef main(a):\n    return {'uid': os.getuid()}\n"
+            got = await _invoke(guest, "whoami", "python:3", whoami, {})
         assert got == {"uid": os.getuid()}                     # unconfined: the platform's own user
         assert "isolation='none: all code trusted (WHISK_TRUST_ALL_CODE)'" in open(log).read()
     finally:

@@ -3,9 +3,9 @@
 A container is `launcher.py` exec'ing the manifest's command in its own session, dying with the platform
 (PR_SET_PDEATHSIG), serving HTTP on a unix socket in a private folder, its memory limited by a v1 memory cgroup
 where the platform may create one, else by RLIMIT_DATA. By default the command runs in the sandbox of
-`sandbox.py` (bwrap, a user of its own); unconfined only when the operator trusts all code (WHISK_TRUST_ALL_CODE). One keep-alive aiohttp session per container talks to it;
-stdout and stderr are read continuously into a LogCollector. Pause is SIGSTOP and resume SIGCONT of its process
-group. What this backend can tell about a death: "exited" whenever the proxy process ends during /init or /run;
+`sandbox.py` (bwrap, a user of its own); unconfined only when the operator trusts all code (WHISK_TRUST_ALL_CODE).
+One keep-alive aiohttp session per container talks to it; stdout and stderr are read continuously into a
+LogCollector. Pause is SIGSTOP and resume SIGCONT of its process group. What this backend can tell about a death: "exited" whenever the proxy process ends during /init or /run;
 "oom_killed" when the cgroup counted an OOM kill, or (without a cgroup) when the dead process's last stderr lines
 show a Python MemoryError or V8's out-of-memory abort. A MemoryError the proxy catches and answers is the action's
 own error, not an OOM.
@@ -30,7 +30,8 @@ import structlog
 from whisk.containerpool.base import ContainerError, ContainerSpec, ImageError, Interaction
 from whisk.containerpool.cgroups import MemoryCgroups
 from whisk.containerpool.logcollector import LogCollector
-from whisk.containerpool.sandbox import WORKDIR, Sandbox, check_hidden, find_sandbox, interpreter_paths
+from whisk.containerpool.sandbox import (WORKDIR, Sandbox, check_hidden, find_sandbox, inside_root,
+                                         interpreter_paths)
 from whisk.containerpool.strays import kill_strays
 from whisk.entities.errors import Invalid
 
@@ -45,21 +46,6 @@ LOG_GRACE_S = 0.1                    # after a developer error, how long output 
 OOM_MARKERS = (b"MemoryError", b"JavaScript heap out of memory", b"Fatal process out of memory",
                b"Fatal process OOM")
 DEFAULT_LOG_CAP = 16 * 1_048_576     # kept per stream and activation; above the largest log limit (10 MB)
-
-
-def _inside_root(pid: int, path: str) -> str | None:
-    """`path` as the sandbox of launcher `pid` sees it: through the root of the proxy, bwrap's grandchild (bwrap's
-    child, pid 1 inside, exists before the sandbox's root is in place; its own child, the proxy, only after)."""
-    for _ in range(2):
-        try:
-            with open(f"/proc/{pid}/task/{pid}/children") as f:
-                children = f.read().split()
-        except OSError:
-            return None
-        if not children:
-            return None
-        pid = int(children[0])
-    return f"/proc/{pid}/root{path}"
 
 
 def _now_ms() -> int:
@@ -337,7 +323,7 @@ class ProcessContainerFactory:
         deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_S
         while container.alive:
             # A sandbox's socket is on its own tmpfs: reached through the proxy's root, once the proxy runs.
-            path = socket_path if self._sandbox is None else _inside_root(container.pid, socket_path)
+            path = socket_path if self._sandbox is None else inside_root(container.pid, socket_path)
             try:
                 if path is None:
                     raise FileNotFoundError(socket_path)

@@ -136,6 +136,22 @@ def interpreter_paths(executable: str) -> list[str]:
     return paths
 
 
+def inside_root(pid: int, path: str) -> str | None:
+    """Where the platform reaches `path` of the sandbox of launcher `pid`: through the root of the proxy, bwrap's
+    grandchild (bwrap's child, pid 1 inside, exists before the sandbox's root is in place; its own child, the proxy,
+    only after). None until the proxy exists. Two procfs reads, no disk: fine in the event loop."""
+    for _ in range(2):
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                children = f.read().split()
+        except OSError:
+            return None
+        if not children:
+            return None
+        pid = int(children[0])
+    return f"/proc/{pid}/root{path}"
+
+
 def check_hidden(read_only: Iterable[str], hidden: Iterable[str]) -> None:
     """Refuse a read-only path that would show one of the platform's private folders (its data, its containers')."""
     for path in read_only:
@@ -163,8 +179,8 @@ def probe(sandbox: Sandbox) -> None:
     fd = sandbox.filter_fd()
     argv = [s.replace(UID, str(UID_BASE)) for s in sandbox.wrap(interpreter_paths(sys.executable), "/run/whisk", fd)]
     try:
-        done = subprocess.run([*argv, os.path.realpath(sys.executable), "-I", "-S", "-c", "import os; print(os.getuid())"],
-                              capture_output=True, timeout=30, stdin=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"},
+        done = subprocess.run([*argv, os.path.realpath(sys.executable), "-I", "-S", "-c",
+                               "import os; print(os.getuid())"], capture_output=True, timeout=30, stdin=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"},
                               pass_fds=() if fd is None else (fd,))
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise SandboxUnavailable(f"the process sandbox does not start here ({exc}): {HOW_TO}") from exc
