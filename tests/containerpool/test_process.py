@@ -174,6 +174,7 @@ async def test_a_sandbox_ends_with_everything_it_started_even_in_a_session_of_it
         uid = json.loads((await c.run({"value": {}}, 10)).body)["uid"]
         assert uid == UID_BASE + c.pid
         assert len(processes_of(uid)) == 3                         # the proxy and the two sleeps
+        assert c.proxy_pid in processes_of(uid) and c.pid not in processes_of(uid)   # bwrap's monitor is root's
         await c.suspend()
         await until(lambda: process_state(c.pid) == "T")
         await c.resume()

@@ -31,7 +31,7 @@ from whisk.containerpool.base import ContainerError, ContainerSpec, ImageError, 
 from whisk.containerpool.cgroups import MemoryCgroups
 from whisk.containerpool.logcollector import LogCollector
 from whisk.containerpool.sandbox import (WORKDIR, Sandbox, check_hidden, find_sandbox, inside_root,
-                                         interpreter_paths)
+                                         interpreter_paths, proxy_pid)
 from whisk.containerpool.strays import kill_strays
 from whisk.entities.errors import Invalid
 
@@ -59,7 +59,8 @@ class ProcessContainer:
     def __init__(self, factory: ProcessContainerFactory, name: str, proc: asyncio.subprocess.Process,
                  folder: str, cgroup: str | None, collector: LogCollector) -> None:
         self.id = name
-        self.pid = proc.pid
+        self.pid = proc.pid                  # the launcher's: the process group, bwrap's monitor when sandboxed
+        self.proxy_pid = proc.pid            # the proxy's own (memory figures), once it listens
         self._factory = factory
         self._proc = proc
         self._folder = folder
@@ -71,7 +72,9 @@ class ProcessContainer:
         self._exit = asyncio.ensure_future(proc.wait())
         self._destroying: asyncio.Future[None] | None = None
 
-    def connect(self, socket_path: str) -> None:
+    def connect(self, socket_path: str, sandboxed: bool) -> None:
+        if sandboxed:
+            self.proxy_pid = proxy_pid(self.pid) or self.pid
         self._session = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=socket_path, limit=0),
                                               skip_auto_headers=("User-Agent",))
 
@@ -329,7 +332,7 @@ class ProcessContainerFactory:
                     raise FileNotFoundError(socket_path)
                 _, writer = await asyncio.open_unix_connection(path)
                 writer.close()
-                container.connect(path)
+                container.connect(path, self._sandbox is not None)
                 return
             except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError):
                 if asyncio.get_running_loop().time() > deadline:

@@ -136,10 +136,10 @@ def interpreter_paths(executable: str) -> list[str]:
     return paths
 
 
-def inside_root(pid: int, path: str) -> str | None:
-    """Where the platform reaches `path` of the sandbox of launcher `pid`: through the root of the proxy, bwrap's
-    grandchild (bwrap's child, pid 1 inside, exists before the sandbox's root is in place; its own child, the proxy,
-    only after). None until the proxy exists. Two procfs reads, no disk: fine in the event loop."""
+def proxy_pid(pid: int) -> int | None:
+    """The host pid of the proxy in the sandbox of launcher `pid`: bwrap's grandchild (bwrap's child, pid 1 inside,
+    exists before the sandbox's root is in place; its own child, the proxy, only after). None until the proxy exists.
+    Two procfs reads, no disk: fine in the event loop."""
     for _ in range(2):
         try:
             with open(f"/proc/{pid}/task/{pid}/children") as f:
@@ -149,7 +149,13 @@ def inside_root(pid: int, path: str) -> str | None:
         if not children:
             return None
         pid = int(children[0])
-    return f"/proc/{pid}/root{path}"
+    return pid
+
+
+def inside_root(pid: int, path: str) -> str | None:
+    """Where the platform reaches `path` of the sandbox of launcher `pid`: through the root of its proxy."""
+    proxy = proxy_pid(pid)
+    return None if proxy is None else f"/proc/{proxy}/root{path}"
 
 
 def check_hidden(read_only: Iterable[str], hidden: Iterable[str]) -> None:
