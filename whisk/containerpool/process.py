@@ -30,7 +30,7 @@ import structlog
 from whisk.containerpool.base import ContainerError, ContainerSpec, ImageError, Interaction
 from whisk.containerpool.cgroups import MemoryCgroups
 from whisk.containerpool.logcollector import LogCollector
-from whisk.containerpool.sandbox import (WORKDIR, Sandbox, check_hidden, find_sandbox, inside_root,
+from whisk.containerpool.sandbox import (SYSTEM_DIRS, WORKDIR, Sandbox, check_hidden, find_sandbox, inside_root,
                                          interpreter_paths, proxy_pid)
 from whisk.containerpool.strays import kill_strays
 from whisk.entities.errors import Invalid
@@ -347,7 +347,7 @@ class ProcessContainerFactory:
         for path in paths:
             if not os.path.isdir(path):
                 raise ContainerError(f"{path}: not found, cannot start a {runtime.kind} container in the sandbox")
-        check_hidden(paths, (*self._hidden, self._parent_dir))
+        check_hidden([*SYSTEM_DIRS, *paths], (*self._hidden, self._parent_dir))
         self._read_only[runtime.kind] = paths
         return paths
 
