@@ -5,10 +5,10 @@ A container is `launcher.py` exec'ing the manifest's command in its own session,
 where the platform may create one, else by RLIMIT_DATA. By default the command runs in the sandbox of
 `sandbox.py` (bwrap, a user of its own); unconfined only when the operator trusts all code (WHISK_TRUST_ALL_CODE).
 One keep-alive aiohttp session per container talks to it; stdout and stderr are read continuously into a
-LogCollector. Pause is SIGSTOP and resume SIGCONT of its process group. What this backend can tell about a death: "exited" whenever the proxy process ends during /init or /run;
-"oom_killed" when the cgroup counted an OOM kill, or (without a cgroup) when the dead process's last stderr lines
-show a Python MemoryError or V8's out-of-memory abort. A MemoryError the proxy catches and answers is the action's
-own error, not an OOM.
+LogCollector. Pause is SIGSTOP and resume SIGCONT of its process group. What this backend can tell about a death:
+"exited" whenever the proxy process ends during /init or /run; "oom_killed" when the cgroup counted an OOM kill, or
+(without a cgroup) when the dead process's last stderr lines show a Python MemoryError or V8's out-of-memory abort.
+A MemoryError the proxy catches and answers is the action's own error, not an OOM.
 """
 
 from __future__ import annotations
