@@ -186,7 +186,8 @@ def probe(sandbox: Sandbox) -> None:
     argv = [s.replace(UID, str(UID_BASE)) for s in sandbox.wrap(interpreter_paths(sys.executable), "/run/whisk", fd)]
     try:
         done = subprocess.run([*argv, os.path.realpath(sys.executable), "-I", "-S", "-c",
-                               "import os; print(os.getuid())"], capture_output=True, timeout=30, stdin=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"},
+                               "import os; print(os.getuid())"], capture_output=True, timeout=30,
+                              stdin=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"},
                               pass_fds=() if fd is None else (fd,))
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise SandboxUnavailable(f"the process sandbox does not start here ({exc}): {HOW_TO}") from exc
