@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv deps test-deps clean help images runtimes
+.PHONY: run test venv deps test-deps clean help images runtimes sandbox
 
 help:
 	@echo "make run    start standalone whisk (WHISK_PORT, WHISK_DATA_DIR, ... configure it; see README)"
@@ -27,8 +27,16 @@ venv: $(STAMP)
 runtimes: $(STAMP)
 	$(PY) -m whisk.runtimes.environments install
 
-run: $(STAMP) runtimes
+run: $(STAMP) sandbox runtimes
 	$(VENV)/bin/whisk
+
+# bwrap for the process:// sandbox (docs/architecture.md): installed when missing and root; otherwise whisk refuses
+# to start untrusted code and says what to do.
+sandbox:
+	@command -v bwrap >/dev/null || if [ "$$(id -u)" = 0 ]; then \
+		echo "run: apt-get install bubblewrap (the sandbox of process:// containers)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null; \
+	else echo "run: bwrap is missing: as root, apt-get install bubblewrap (or WHISK_TRUST_ALL_CODE=true if all code is trusted)"; fi
 
 # Everything the suite needs beyond Python: each backend's installer is idempotent and quick when present.
 test-deps: $(STAMP)

@@ -36,6 +36,8 @@ fi
 # Docker for the docker:// backend's tests (notes/DOCKER.md): the test session starts its own dockerd, and
 # config/runtimes/build.sh makes the runtime base images with mmdebstrap from the host's apt sources.
 apt_install docker.io mmdebstrap
+# bubblewrap: the sandbox of process:// containers (whisk/containerpool/sandbox.py); setpriv comes with util-linux.
+apt_install bubblewrap
 # nginx for the TLS front tests (config/nginx/): the tests start it themselves on loopback ports; openssl makes the
 # self-signed certificate (config/nginx/make-cert.sh).
 apt_install nginx openssl

@@ -118,6 +118,9 @@ class Settings:
     pool_prewarm: bool = _var("WHISK_POOL_PREWARM", True, _bool)
     # How often reactive stem cells are checked: expired prewarms removed, more after cold starts (10 min, as OpenWhisk).
     pool_prewarm_check_s: float = _var("WHISK_POOL_PREWARM_CHECK_S", 600.0, float, min=1)
+    # process:// runs every container in a sandbox (bwrap, a user of its own; root needed) unless all code is trusted.
+    trust_all_code: bool = _var("WHISK_TRUST_ALL_CODE", False, _bool)
+    process_tmp_mb: int = _var("WHISK_PROCESS_TMP_MB", 512, int, min=1)
     # Docker backend (issue: docker containers): unix | host | bridge networking for action containers.
     docker_network: str = _var("WHISK_DOCKER_NETWORK", "unix", _one_of("unix", "host", "bridge"))
     # The size of each Docker action container's writable /tmp (a tmpfs; its pages count against the memory limit).

@@ -26,6 +26,7 @@ from whisk.api.errors import REQUEST_LINE_LIMIT
 from whisk.api.keys import ACTIVATOR, STORE
 from whisk.config import ConfigError, Settings
 from whisk.containerpool.base import ContainerFactory
+from whisk.containerpool.sandbox import SandboxUnavailable
 from whisk.discovery.base import Discovery
 from whisk.entities.errors import WhiskError
 from whisk.messaging.base import Bus
@@ -98,7 +99,9 @@ def containers_from_settings(settings: Settings, manifest: Any) -> ContainerFact
     match parts.scheme:
         case "process":
             from whisk.containerpool.process import ProcessContainerFactory
-            return ProcessContainerFactory(manifest, invoker_instance=settings.instance)
+            return ProcessContainerFactory(manifest, invoker_instance=settings.instance,
+                                           sandbox=not settings.trust_all_code, tmp_mb=settings.process_tmp_mb,
+                                           hidden=_private_folders(settings))
         case "docker":
             from whisk.containerpool.docker import DockerContainerFactory
             return DockerContainerFactory(settings.containers_url, invoker_instance=settings.instance,
@@ -106,6 +109,20 @@ def containers_from_settings(settings: Settings, manifest: Any) -> ContainerFact
                                           tmp_mb=settings.docker_tmp_mb)
         case other:
             raise ConfigError(f"WHISK_CONTAINERS: unsupported scheme {other!r}")
+
+
+def _private_folders(settings: Settings) -> tuple[str, ...]:
+    """The platform's own data, which no sandbox may show: the data folder and an SQLite store's folder."""
+    parts = urlsplit(settings.store_url)
+    store = (os.path.dirname(parts.path),) if parts.scheme == "sqlite" and parts.path else ()
+    return (settings.data_dir, *store)
+
+
+def isolation(settings: Settings) -> str:
+    """Which mode actions run in, for the start-up log line."""
+    if urlsplit(settings.containers_url).scheme == "docker":
+        return "docker containers"
+    return "none: all code trusted (WHISK_TRUST_ALL_CODE)" if settings.trust_all_code else "process sandbox (bwrap)"
 
 
 # --- resources as cleanup contexts -----------------------------------------------------------------------------------
@@ -172,7 +189,10 @@ def _invoker_ctx(settings: Settings):
                 return exec_.get("image", "")
             return manifest.resolve(exec_.get("kind", "")).image
 
-        await factory.cleanup()          # containers a killed predecessor left; also proves the backend answers
+        try:
+            await factory.cleanup()      # containers a killed predecessor left; also proves the backend answers
+        except SandboxUnavailable as exc:
+            raise ConfigError(f"WHISK_TRUST_ALL_CODE is false and {exc}") from exc
         log.info("invoker.containers", backend=settings.containers_url, detail=factory.describe())
         pool = ContainerPool(factory, manifest, invoker_instance=settings.instance,
                              memory_mb=settings.pool_memory_mb, pause_grace_s=settings.pool_pause_grace_ms / 1000,
@@ -353,7 +373,7 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, on_signal)
     url = settings.own_url
     log.info("server.started", role=settings.role, url=url, store=_redact(settings.store_url),
-             bus=settings.bus_url, containers=settings.containers_url)
+             bus=settings.bus_url, containers=settings.containers_url, isolation=isolation(settings))
     if settings.runs_controller and settings.bootstrap_users:
         from whisk.controller.subjects import GUEST_KEY, GUEST_UUID  # the well-known guest key, spec §1.2
         print(f"whisk is ready: API host {url}  auth {GUEST_UUID}:{GUEST_KEY}\n"

@@ -196,3 +196,15 @@ def test_environments_are_placed_where_the_setting_says(tmp_path: Path) -> None:
     assert dict(runtime.env) == {"GOPATH": f"{tmp_path}/envs/go-1/lib"}
     assert runtime.environment.path == f"{tmp_path}/envs/go-1"
     assert runtime.environment.packages == (("left-pad", "1.3.0"),)
+
+
+def test_read_only_paths_of_the_process_sandbox_come_from_the_manifest(tmp_path: Path) -> None:
+    here = Path(load_manifest.__code__.co_filename).parent
+    shipped = load_manifest()
+    assert str(here / "python") in shipped.resolve("python:3").read_only_paths       # the proxy's own folder
+    assert str(here / "nodejs") in shipped.resolve("nodejs:20").read_only_paths
+    entry = {"kind": "x:1", "image": "i", "command": ["x"], "readOnlyPaths": ["/opt/x-libs", "{runtimes}/x"]}
+    assert load_manifest(_write(tmp_path, {"x": [entry]})).resolve("x:1").read_only_paths == (
+        "/opt/x-libs", str(here / "x"))
+    with pytest.raises(ManifestError, match="readOnlyPaths must be absolute"):
+        load_manifest(_write(tmp_path, {"x": [entry | {"readOnlyPaths": ["lib"]}]}))
