@@ -26,13 +26,13 @@ async def test_reads_do_not_wait_for_a_blocked_write(tmp_path: Path) -> None:
             began = time.monotonic()
             for _ in range(20):
                 assert (await store.get("a/x"))["name"] == "x"  # type: ignore[index]
-                assert [d["name"] for d in await store.list("action", "a")] == ["x"]
+                assert [d["name"] for d in await store.list_entities("action", "a")] == ["x"]
             assert time.monotonic() - began < 2.0, "reads queued behind the blocked write"
         finally:
             other.execute("ROLLBACK")
             other.close()
         await stuck
-        assert [d["name"] for d in await store.list("action", "a")] == ["y", "x"]   # and then see it
+        assert [d["name"] for d in await store.list_entities("action", "a")] == ["y", "x"]   # and then see it
 
 
 async def test_an_older_database_gets_its_summaries(tmp_path: Path) -> None:
@@ -49,7 +49,7 @@ async def test_an_older_database_gets_its_summaries(tmp_path: Path) -> None:
     old.commit()
     old.close()
     async with SqliteStore(path) as store:
-        assert await store.list("action", "a") == [{**doc, "exec": {"kind": "python:3", "binary": False}}]
+        assert await store.list_entities("action", "a") == [{**doc, "exec": {"kind": "python:3", "binary": False}}]
         assert (await store.get("a/x")) == doc
     check = sqlite3.connect(path)
     columns = [row[1] for row in check.execute("PRAGMA table_info(entities)")]

@@ -1,4 +1,6 @@
-"""The store port: entities, activations, subjects and namespace limits, written from the caller's side.
+"""The store ports, written from the caller's side: `EntityStore` (actions, triggers, rules, packages),
+`ActivationStore` (records) and `SubjectStore` (subjects and namespace limits); `Store` is all three plus `ping`,
+what each adapter implements.
 
 Documents are plain JSON-able dicts, as OpenWhisk keeps them in CouchDB (spec §2):
 * entities (action, trigger, rule, package) have `_id` = "namespace[/package]/name", `entityType`, `namespace`,
@@ -17,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from whisk.entities.activation import Activation
 from whisk.entities.exec import is_binary_code
 
 Doc = dict[str, Any]
@@ -35,8 +38,9 @@ class ActivationQuery:
     limit: int = 30
 
 
-class Store(Protocol):
-    # --- entities -----------------------------------------------------------------------------------------------
+class EntityStore(Protocol):
+    """Actions, triggers, rules and packages (the `whisks` database)."""
+
     async def get(self, doc_id: str) -> Doc | None:
         """The entity document with its `_rev`, or None."""
 
@@ -46,17 +50,21 @@ class Store(Protocol):
     async def delete(self, doc_id: str, rev: str) -> None:
         """Delete an entity at revision `rev` (Conflict on mismatch, NotFound when absent)."""
 
-    async def list(self, entity_type: str, namespace: str, *, skip: int = 0, limit: int = 30) -> list[Doc]:
+    async def list_entities(self, entity_type: str, namespace: str, *, skip: int = 0,
+                            limit: int = 30) -> list[Doc]:
         """Entities of one type, newest `updated` first, as `listed(doc)`: without an action's code. A root
         namespace ("guest") matches documents whose namespace is "guest" or "guest/<package>"; a package path
         ("guest/pkg") matches exactly. limit 0 = all."""
 
     async def count(self, entity_type: str, namespace: str) -> int:
-        """How many documents `list` would return without skip and limit."""
+        """How many documents `list_entities` would return without skip and limit."""
 
-    # --- activations --------------------------------------------------------------------------------------------
-    async def put_activation(self, record: Doc) -> None:
-        """Store (or overwrite) one activation record; `_id` = "namespace/activationId"."""
+
+class ActivationStore(Protocol):
+    """Activation records (the `activations` database)."""
+
+    async def put_activation(self, activation: Activation) -> None:
+        """Store (or overwrite) one activation record, in its stored form (`Activation.to_doc`)."""
 
     async def get_activation(self, namespace: str, activation_id: str) -> Doc | None:
         """The record (without `_rev`) as soon as `put_activation` has returned, or None."""
@@ -66,7 +74,10 @@ class Store(Protocol):
 
     async def count_activations(self, query: ActivationQuery) -> int: ...
 
-    # --- subjects and namespace limits --------------------------------------------------------------------------
+
+class SubjectStore(Protocol):
+    """Subjects with their namespaces and keys, and namespace limits (the `subjects` database)."""
+
     async def get_subject(self, subject: str) -> Doc | None: ...
 
     async def put_subject(self, doc: Doc) -> None:
@@ -93,13 +104,16 @@ class Store(Protocol):
         records and its limits. Returns how many entities and activations went ({"entities": n,
         "activations": m}). For a deleted namespace, so that a new one of the same name starts empty."""
 
-    # --- health -------------------------------------------------------------------------------------------------
+
+class Store(EntityStore, ActivationStore, SubjectStore, Protocol):
+    """One backend holding all three, as every adapter does; services ask for the narrowest port they use."""
+
     async def ping(self) -> None:
         """Raise BackendUnavailable when the backend does not answer."""
 
 
 def listed(doc: Doc) -> Doc:
-    """An entity document as `list` gives it: all of it but an action's code, which no listing shows, so that
+    """An entity document as `list_entities` gives it: all of it but an action's code, which no listing shows, so that
     one tenant's megabytes of code never slow another's listings. `exec.binary` stays (worked out from the code
     when the document lacks it), as the list summary shows it."""
     exec_ = doc.get("exec")
