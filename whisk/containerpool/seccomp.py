@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import platform
 import struct
+from typing import Any
 
 # arch (AUDIT_ARCH_*), clone, unshare, clone3, and whether numbers with the x32 bit exist on it
 _ARCHES = {"x86_64": (0xC000003E, 56, 272, 435, True), "aarch64": (0xC00000B7, 220, 97, 435, False)}
@@ -31,8 +32,9 @@ def program(machine: str | None = None) -> bytes | None:
     if arch is None:
         return None
     audit_arch, clone, unshare, clone3, x32 = arch
-    # (code, jump-if-true label, jump-if-false label, k); labels name the instruction to go to, None = the next one.
-    code: list[tuple[int, str | None, str | None, int]] = [
+    # ([label,] code, jump-if-true label, jump-if-false label, k); labels name the instruction to go to, None = the
+    # next one; a leading label names the instruction itself.
+    code: list[tuple[Any, ...]] = [
         (_LD_ABS, None, None, 4),                       # A = arch
         (_JEQ, "native", "eperm", audit_arch),
         ("native", _LD_ABS, None, None, 0),             # A = nr
