@@ -10,7 +10,7 @@ import binascii
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from whisk.api.auth_failures import TOO_MANY, AuthFailures
+from whisk.api.auth_failures import TOO_MANY
 from whisk.api.keys import AUTH_FAILURES, IDENTITY, SUBJECTS
 from whisk.entities.errors import Throttled, Unauthenticated
 from whisk.entities.identity import Identity
@@ -46,7 +46,7 @@ async def identify(request: web.Request) -> Identity | None:
     creds = credentials(request)
     if creds is None or not creds[0]:
         return None                                   # none, or not Basic uuid:key (no key was tried)
-    failures: AuthFailures | None = request.app.get(AUTH_FAILURES)
+    failures = request.app.get(AUTH_FAILURES)
     subjects = request.app[SUBJECTS]
     client = failures.client_of(request) if failures is not None else ""
     if failures is not None and failures.blocked(client):
