@@ -21,7 +21,7 @@ async def test_reads_do_not_wait_for_a_blocked_write(tmp_path: Path) -> None:
         try:
             stuck = asyncio.create_task(store.put(
                 {"_id": "a/y", "entityType": "action", "namespace": "a", "name": "y", "updated": 2}))
-            await asyncio.sleep(0.2)                           # the writer thread is now waiting for the lock
+            await asyncio.sleep(0)                             # the put reaches the writer thread first, and waits
             assert not stuck.done()
             began = time.monotonic()
             for _ in range(20):
