@@ -138,6 +138,18 @@ class Settings:
     tls_cert: str = _var("WHISK_TLS_CERT", "", shown="none: plain HTTP")
     tls_key: str = _var("WHISK_TLS_KEY", "", shown="none: plain HTTP")
     shutdown_grace_s: float = _var("WHISK_SHUTDOWN_GRACE_S", 30.0, float, min=0)
+    # HTTP connections, as nginx closes them: one that sends no complete request head (idle keep-alive, never used,
+    # or headers trickling in) for this long is closed (75 s, nginx's keepalive_timeout: above the 60 s after which
+    # nginx in front drops its idle upstream connections, so that the proxy, not whisk, closes them); a request
+    # body that stalls this long is a 408.
+    http_idle_timeout_s: float = _var("WHISK_HTTP_IDLE_TIMEOUT_S", 75.0, float, min=0.1)
+    http_body_timeout_s: float = _var("WHISK_HTTP_BODY_TIMEOUT_S", 60.0, float, min=0.1)
+    # Failed authentications per client address: this many a minute (a bucket that refills), then 429 for keys not
+    # already verified; the table of addresses is bounded (least recently failed forgotten first).
+    auth_failures_per_minute: int = _var("WHISK_AUTH_FAILURES_PER_MINUTE", 60, int, min=1)
+    auth_failure_clients: int = _var("WHISK_AUTH_FAILURE_CLIENTS", 10_000, int, min=1)
+    # Peers whose X-Forwarded-For names the client (nginx in front); others are the client themselves.
+    trusted_proxies: str = _var("WHISK_TRUSTED_PROXIES", "127.0.0.1,::1")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

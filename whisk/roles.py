@@ -54,9 +54,7 @@ def store_from_url(url: str) -> AbstractAsyncContextManager[Store]:
             return MemoryStore()
         case "sqlite":
             from whisk.store.sqlite import SqliteStore
-            path = unquote(parts.netloc + parts.path)
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            return SqliteStore(path)
+            return SqliteStore(unquote(parts.netloc + parts.path))   # makes its folder, 0700
         case "couchdb" | "couchdbs":
             from whisk.store.couchdb import CouchStore
             scheme = "https" if parts.scheme == "couchdbs" else "http"
@@ -349,13 +347,16 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
 
 async def serve(settings: Settings) -> None:
     """Run the role until SIGTERM or SIGINT; a second signal stops at once."""
-    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    Path(settings.data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)   # the platform's data: its user's only
     # Every line this process logs names its role and instance; tasks inherit the binding.
     structlog.contextvars.bind_contextvars(role=settings.role, instance=settings.instance)
     _watch_children_with_pidfds()
     app = build_app(settings)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_grace_s,
-                           max_line_size=REQUEST_LINE_LIMIT)
+                           max_line_size=REQUEST_LINE_LIMIT,
+                           # aiohttp's keep-alive timer also runs from a connection's start and closes it while no
+                           # complete request head has come: idle, never used, or a head trickling in.
+                           keepalive_timeout=settings.http_idle_timeout_s)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, ssl_context=_ssl_context(settings),
                        reuse_address=True, backlog=1024)
@@ -418,7 +419,5 @@ async def open_store(url: str | None) -> AsyncIterator[Store]:
     """For `whisk admin`: the configured store (WHISK_STORE) or the given URL."""
     if url is None:
         url = Settings.from_env().store_url
-    if url.startswith("sqlite://"):
-        Path(unquote(urlsplit(url).netloc + urlsplit(url).path)).parent.mkdir(parents=True, exist_ok=True)
     async with store_from_url(url) as store:
         yield store

@@ -30,7 +30,7 @@ def test_user_lifecycle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert [line.split() for line in lines[1:]] == [["alice", created.group(1), "alice"],
                                                     ["bob", "11111111-2222-3333-4444-555555555555", "bob-the-subject"]]
     assert main(["admin", "user", "delete", "alice", *store], open_store=open_store) == 0
-    assert capsys.readouterr().out == "ok: deleted user alice\n"
+    assert capsys.readouterr().out == "ok: deleted user alice with its 0 entities and 0 activation records\n"
     assert main(["admin", "user", "delete", "alice", *store], open_store=open_store) == 148
     assert capsys.readouterr().err == "error: Unable to delete user 'alice': Namespace 'alice' does not exist.\n"
     assert main(["admin", "user", "create", "bad name!", *store], open_store=open_store) == 144

@@ -139,6 +139,41 @@ async def test_list_newest_first_with_skip_limit_count(store: Store) -> None:
     assert await store.count("rule", "lst") == 0
 
 
+async def test_list_leaves_out_code_but_keeps_the_rest(store: Store) -> None:
+    big = "x" * 200_000
+    await store.put(action("code", "plain", 1, exec={"kind": "python:3", "code": big, "binary": False},
+                           parameters=[{"key": "p", "value": 1}]))
+    await store.put(action("code", "legacy-zip", 2, exec={"kind": "python:3", "code": "UEsDBA=="}))   # no `binary`
+    await store.put(action("code", "seq", 3, exec={"kind": "sequence", "components": ["/code/plain"]}))
+    await store.put({**action("code", "t", 4), "entityType": "trigger", "parameters": [{"key": "q", "value": 2}]})
+    listed = {d["name"]: d for d in await store.list_entities("action", "code")}
+    assert listed["plain"]["exec"] == {"kind": "python:3", "binary": False}
+    assert listed["plain"]["parameters"] == [{"key": "p", "value": 1}] and listed["plain"]["_rev"].startswith("1-")
+    assert listed["legacy-zip"]["exec"] == {"kind": "python:3", "binary": True}
+    assert listed["seq"]["exec"] == {"kind": "sequence", "components": ["/code/plain"]}
+    assert (await store.list_entities("trigger", "code"))[0]["parameters"] == [{"key": "q", "value": 2}]
+    assert (await store.get("code/plain"))["exec"]["code"] == big  # type: ignore[index]   # a get has it all
+
+
+async def test_purge_namespace_removes_all_it_holds_and_nothing_else(store: Store) -> None:
+    for namespace in ("gone", "gone2", "kept"):
+        await store.put(action(namespace, "a", 1))
+        await store.put(action(f"{namespace}/pkg", "b", 2))
+        await store.put({**action(namespace, "t", 3), "entityType": "trigger"})
+        await store.put_activation(activation(namespace, f"{namespace}0001", "a", 10))
+        await store.put_limits(namespace, {"invocationsPerMinute": 7})
+    assert await store.purge_namespace("gone") == {"entities": 3, "activations": 1}
+    assert await store.get("gone/a") is None and await store.get("gone/pkg/b") is None
+    assert await store.list_entities("action", "gone") == [] and await store.count("trigger", "gone") == 0
+    assert await store.get_activation("gone", "gone0001") is None
+    assert await store.count_activations(ActivationQuery("gone")) == 0
+    assert await store.get_limits("gone") is None
+    for namespace in ("gone2", "kept"):                        # a longer name sharing the prefix is another one
+        assert await store.count("action", namespace) == 2 and await store.get_limits(namespace) is not None
+        assert await store.get_activation(namespace, f"{namespace}0001") is not None
+    assert await store.purge_namespace("gone") == {"entities": 0, "activations": 0}
+
+
 async def test_list_follows_updates(store: Store) -> None:
     rev = await store.put(action("upd", "old", 1))
     await store.put(action("upd", "new", 2))

@@ -64,8 +64,9 @@ def error_of(body: bytes) -> str:
     (".http", {}, 204, None, b""),
     (".http", {"statusCode": 302, "headers": {"Location": "http://127.0.0.1/x"}}, 302, None, b""),
     (".http", {"error": {"statusCode": 404, "body": "nf"}}, 404, "text/html; charset=UTF-8", b"nf"),
-    # Any code of 100-599 goes, registered or not (Pekko's StatusCodes.custom; OpenWhisk tests 444).
+    # Any final code of 200-599 goes, registered or not (Pekko's StatusCodes.custom; OpenWhisk tests 444).
     (".http", {"statusCode": 444}, 444, None, b""),
+    (".http", {"statusCode": 200, "headers": {"X-Tab": "a\tb"}}, 200, None, b""),
     (".http", {"statusCode": "+299", "body": "x"}, 299, "text/html; charset=UTF-8", b"x"),
     (".http", {"statusCode": 599.0, "body": {"a": 1}}, 599, "application/json", b'{"a":1}'),
     ("", {"statusCode": 200, "body": "default is http"}, 200, "text/html; charset=UTF-8", b"default is http"),
@@ -88,6 +89,14 @@ async def test_transcoding(anonymous: aiohttp.ClientSession, shape: str, ext: st
     (".http", {"statusCode": 999}, 400, NOT_HTTP),
     (".http", {"statusCode": 99}, 400, NOT_HTTP),
     (".http", {"statusCode": 600}, 400, NOT_HTTP),
+    # An informational code is no final answer: the client would wait for one forever.
+    (".http", {"statusCode": 100}, 400, NOT_HTTP),
+    (".http", {"statusCode": "101", "body": "x"}, 400, NOT_HTTP),
+    (".http", {"statusCode": 199, "body": {"a": 1}}, 400, NOT_HTTP),
+    # Control characters cannot travel in a header value (a NUL dropped the connection).
+    (".http", {"headers": {"X-A": "a\u0000b"}, "body": "x"}, 400, NOT_HTTP),
+    (".http", {"headers": {"X-A": ["ok", "\u0001"]}}, 400, NOT_HTTP),
+    (".http", {"headers": {"X-A": "a\u007fb"}}, 400, NOT_HTTP),
     (".http", {"statusCode": " 201"}, 400, NOT_HTTP),                 # Integer.parseInt takes no blanks
     (".http", {"statusCode": 200.5}, 400, NOT_HTTP),
     (".http", {"statusCode": None}, 400, NOT_HTTP),

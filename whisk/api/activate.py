@@ -6,12 +6,11 @@ conductor compositions in the controller) and trigger firing (`whisk.controller.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
-from whisk.api.body import check_json_type, reply
+from whisk.api.body import check_json_type, parse_body, read_body, reply
 from whisk.api.keys import ACTIVATOR, APIS, ENTITIES, FIRING, IDENTITY, LAUNCHER, SETTINGS, STORE, SUBJECTS, TID, \
     WEB_ACTIONS
 from whisk.api.query import flag, wait_ms
@@ -21,7 +20,7 @@ from whisk.controller.fire import Firing
 from whisk.controller.invoke import Activator, Caller
 from whisk.controller.launcher import Launcher
 from whisk.controller.web import WebActions
-from whisk.entities.errors import BackendUnavailable, Invalid, TooLarge
+from whisk.entities.errors import BackendUnavailable, Invalid
 
 ACTIVATION_HEADER = "x-openwhisk-activation-id"
 # Blocking outcome → HTTP status (spec §1.6): success 200, application and developer errors 502, whisk errors 500.
@@ -35,20 +34,12 @@ async def not_yet(request: web.Request) -> web.StreamResponse:
 async def read_payload(request: web.Request, max_bytes: int) -> Any:
     """The invoke/fire body: empty → None, else a JSON object (413 past the payload limit, spec §8; 415 when it
     is declared as something other than JSON)."""
-    length = request.content_length
-    if length is not None and length > max_bytes:
-        raise TooLarge(f"Request larger than allowed: {length} > {max_bytes} bytes.")
-    raw = await request.read()
-    if len(raw) > max_bytes:
-        raise TooLarge(f"Request larger than allowed: {len(raw)} > {max_bytes} bytes.")
+    raw = await read_body(request, max_bytes)
     if not raw.strip():
         return None
     # Pekko's JSON unmarshaller (`entity(as[Option[JsObject]])`) refuses a body of another type before reading it.
     check_json_type(request)
-    try:
-        payload = json.loads(raw)
-    except ValueError:
-        raise Invalid("The request content was malformed:\nRequest body is not valid JSON.") from None
+    payload = parse_body(raw)
     if not isinstance(payload, dict):
         raise Invalid("The request content was malformed:\nJSON object expected")  # spray's asJsObject
     return payload

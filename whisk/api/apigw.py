@@ -8,17 +8,16 @@ are the gateway's `{"status", "message"}` bodies.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 from multidict import CIMultiDict
 
 from whisk.api.auth import identify
-from whisk.api.body import reply
+from whisk.api.body import parse_body, read_body, reply
 from whisk.api.errors import error_response
 from whisk.api.keys import APIS, IDENTITY, SETTINGS
-from whisk.api.web import read_body, respond, status_of
+from whisk.api.web import respond, status_of
 from whisk.controller.apidoc import ApiFailure
 from whisk.controller.apigw import RouteMiss
 from whisk.controller.web import WebRequest
@@ -33,7 +32,6 @@ ROUTE = "/api/{tenant:(?!v1/)[A-Za-z0-9-]+}/{rest:.*}"
 # Parameters upstream binds to the apimgmt package (`final`): a request may not set them.
 BOUND = frozenset({"gwUrl", "gwUrlV2", "gwUser", "gwPwd"})
 CORS_METHODS = "GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS"
-MALFORMED = "The request content was malformed:\n"
 
 
 def api_host(request: web.Request) -> str:
@@ -50,10 +48,7 @@ async def _params(request: web.Request) -> dict[str, Any]:
     params: dict[str, Any] = dict(request.query)
     raw = await read_body(request, request.app[SETTINGS].max_payload_size)
     if raw.strip():
-        try:
-            body = json.loads(raw)
-        except ValueError as exc:
-            raise Invalid(f"{MALFORMED}{exc}") from None
+        body = parse_body(raw)
         if isinstance(body, dict):
             params.update(body)
     if any(k.startswith("__ow_") or k in BOUND for k in params):

@@ -14,9 +14,10 @@ from aiohttp import web
 
 from whisk.api import activate, apigw, collections as c, info, playground
 from whisk.api.auth import basic_auth
+from whisk.api.auth_failures import AuthFailures
 from whisk.api.cors import cors
 from whisk.api.errors import openwhisk_errors, transaction_ids
-from whisk.api.keys import ENTITIES, MANIFEST, SETTINGS, STORE, SUBJECTS
+from whisk.api.keys import AUTH_FAILURES, ENTITIES, MANIFEST, SETTINGS, STORE, SUBJECTS
 from whisk.config import Settings
 from whisk.controller.entities import Entities
 from whisk.controller.limits import system_limits
@@ -63,7 +64,7 @@ def _build_services(app: web.Application) -> None:
     system = system_limits(settings)
     resolve_kind = manifest.resolve if manifest is not None else _unknown_kind
     app[ENTITIES] = Entities(store, system, resolve_kind)
-    app[SUBJECTS] = Subjects(store, system)
+    app[SUBJECTS] = Subjects(store, system, on_new_owner=getattr(store, "forget_namespace", None))
 
 
 async def _services_on_startup(app: web.Application) -> None:
@@ -76,6 +77,7 @@ def make_app(settings: Settings, store: Store | None, *, manifest: Any = None) -
     max_body = max(PEKKO_MAX_BODY, settings.max_exec_size + 2 * settings.max_parameter_size + BODY_MARGIN)
     app = web.Application(middlewares=[transaction_ids, cors, openwhisk_errors, basic_auth], client_max_size=max_body)
     app[SETTINGS] = settings
+    app[AUTH_FAILURES] = AuthFailures.from_settings(settings)
     app[MANIFEST] = manifest if manifest is not None else _load_manifest()
     if store is not None:
         app[STORE] = store

@@ -10,8 +10,9 @@ import binascii
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from whisk.api.keys import IDENTITY, SUBJECTS
-from whisk.entities.errors import Unauthenticated
+from whisk.api.auth_failures import TOO_MANY
+from whisk.api.keys import AUTH_FAILURES, IDENTITY, SUBJECTS
+from whisk.entities.errors import Throttled, Unauthenticated
 from whisk.entities.identity import Identity
 
 API = "/api/v1"
@@ -20,6 +21,7 @@ OPEN = frozenset({"/api/v1", "/api/v1/", "/api/v1/api-docs", "/api/v1/api-docs/"
                   "/api/v1/docs/index.html"})
 MISSING = "The resource requires authentication, which was not supplied with the request"
 INVALID = "The supplied authentication is invalid"
+THROTTLED = "whisk.auth_throttled"     # request[...]: credentials not checked, the client failed too often
 
 
 def credentials(request: web.Request) -> tuple[str, str] | None:
@@ -39,17 +41,30 @@ def credentials(request: web.Request) -> tuple[str, str] | None:
 
 
 async def identify(request: web.Request) -> Identity | None:
+    """The identity the request's credentials name, or None (none given, or invalid). Invalid ones count against
+    the client's address; while that address has failed too often, only keys already verified are recognized."""
     creds = credentials(request)
     if creds is None or not creds[0]:
-        return None
-    return await request.app[SUBJECTS].authenticate(*creds)
+        return None                                   # none, or not Basic uuid:key (no key was tried)
+    failures = request.app.get(AUTH_FAILURES)
+    subjects = request.app[SUBJECTS]
+    client = failures.client_of(request) if failures is not None else ""
+    if failures is not None and failures.blocked(client):
+        identity = subjects.verified(*creds)
+        if identity is None:
+            request[THROTTLED] = True
+        return identity
+    identity = await subjects.authenticate(*creds)
+    if identity is None and failures is not None:
+        failures.failed(client)
+    return identity
 
 
 @web.middleware
 async def basic_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path
     if path.startswith(WEB):
-        identity = await identify(request)
+        identity = await identify(request)            # invalid (or throttled) credentials: anonymous
         if identity is not None:
             request[IDENTITY] = identity
     elif (path == API or path.startswith(API + "/")) and path not in OPEN:
@@ -57,6 +72,8 @@ async def basic_auth(request: web.Request, handler: Handler) -> web.StreamRespon
             raise Unauthenticated(MISSING)
         identity = await identify(request)
         if identity is None:
+            if request.get(THROTTLED):
+                raise Throttled(TOO_MANY)
             raise Unauthenticated(INVALID)
         request[IDENTITY] = identity
     return await handler(request)

@@ -3,12 +3,15 @@ and a body that is not JSON is Pekko's malformed-content rejection. Writing an a
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 from aiohttp import web
 
-from whisk.entities.errors import Invalid, TooLarge, UnsupportedMediaType
+from whisk.api.keys import SETTINGS
+from whisk.entities import json_value
+from whisk.entities.errors import Invalid, RequestTimeout, TooLarge, UnsupportedMediaType
 
 
 def compact(value: Any) -> str:
@@ -22,10 +25,6 @@ def reply(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 EXPECTED = "Request entity expected but not supplied"
 MALFORMED = "The request content was malformed:\n"
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"Unexpected character '{name[0]}'")
 
 
 def is_json_type(content_type: str) -> bool:
@@ -56,15 +55,44 @@ def check_json_type(request: web.Request) -> None:
                                    "Expected:\napplication/json")
 
 
+async def read_body(request: web.Request, max_bytes: int) -> bytes:
+    """The whole body: 413 past `max_bytes` (at once when Content-Length says so), 408 when it stops arriving for
+    WHISK_HTTP_BODY_TIMEOUT_S (nginx's client_body_timeout: between two reads), so a stalled client cannot hold a
+    request open forever. Every route that reads a body reads it here."""
+    length = request.content_length
+    if length is not None and length > max_bytes:
+        raise TooLarge(f"Request larger than allowed: {length} > {max_bytes} bytes.")
+    settings = request.app.get(SETTINGS)
+    idle_s = settings.http_body_timeout_s if settings is not None else 60.0
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        try:
+            async with asyncio.timeout(idle_s):
+                chunk = await request.content.readany()
+        except TimeoutError:
+            request.content.feed_eof()            # not waited for any longer (no lingering); the answer closes
+            raise RequestTimeout(f"The request body stopped arriving for {idle_s:g} seconds.") from None
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > max_bytes:
+            raise TooLarge(f"Request larger than allowed: {length or size} > {max_bytes} bytes.")
+        chunks.append(chunk)
+
+
 async def read_json(request: web.Request) -> Any:
-    limit = request.client_max_size
-    if request.content_length is not None and request.content_length > limit:
-        raise TooLarge(f"Request larger than allowed: {request.content_length} > {limit} bytes.")
-    raw = await request.read()
+    raw = await read_body(request, request.client_max_size)
     if not raw.strip():
         raise Invalid(EXPECTED)
     check_json_type(request)
+    return parse_body(raw)
+
+
+def parse_body(raw: bytes) -> Any:
+    """Every JSON request body is read here: not JSON, NaN/Infinity, a lone surrogate or nesting too deep is
+    Pekko's malformed-content rejection (400), never a 500 further on."""
     try:
-        return json.loads(raw, parse_constant=_no_constants)
-    except (ValueError, RecursionError) as exc:
+        return json_value.parse(raw)
+    except json_value.NotJson as exc:
         raise Invalid(f"{MALFORMED}{exc}") from None

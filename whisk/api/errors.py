@@ -14,15 +14,15 @@ from aiohttp.typedefs import Handler
 from whisk.api.body import reply
 from whisk.api.keys import TID
 from whisk.entities.errors import (BackendUnavailable, Conflict, Forbidden, Invalid, NotAcceptable, NotFound,
-                                   Throttled, TooLarge, Unauthenticated, Unprocessable, UnsupportedMediaType,
-                                   WhiskError)
+                                   RequestTimeout, Throttled, TooLarge, Unauthenticated, Unprocessable,
+                                   UnsupportedMediaType, WhiskError)
 
 log = structlog.get_logger(__name__)
 access = structlog.get_logger("whisk.access")
 
 STATUS = {WhiskError: 500, Invalid: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, NotAcceptable: 406,
-          Conflict: 409, TooLarge: 413, UnsupportedMediaType: 415, Unprocessable: 422, Throttled: 429,
-          BackendUnavailable: 503}
+          RequestTimeout: 408, Conflict: 409, TooLarge: 413, UnsupportedMediaType: 415, Unprocessable: 422,
+          Throttled: 429, BackendUnavailable: 503}
 # Pekko's texts for its own rejections and default messages (OpenWhisk rewrites them into the JSON error body).
 TEXT = {
     400: "The request content was malformed.",
@@ -83,7 +83,10 @@ async def openwhisk_errors(request: web.Request, handler: Handler) -> web.Stream
         if status >= 500:
             log.warning("api.error", status=status, error=str(exc), path=request.path, tid=request.get(TID))
         headers = {"WWW-Authenticate": REALM} if status == 401 else None
-        return error_response(request, status, str(exc) or TEXT.get(status, ""), headers)
+        response = error_response(request, status, str(exc) or TEXT.get(status, ""), headers)
+        if isinstance(exc, RequestTimeout):
+            response.force_close()                # the rest of the body may still come: the connection ends
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from whisk.api.auth_failures import AuthFailures
 from whisk.config import Settings
 from whisk.controller.entities import Entities
 from whisk.controller.subjects import Subjects
@@ -25,6 +26,8 @@ LAUNCHER = web.AppKey("launcher", Any)
 FIRING = web.AppKey("firing", Any)
 WEB_ACTIONS = web.AppKey("web_actions", Any)
 APIS = web.AppKey("apis", Any)
+# Failed authentications per client address (whisk.api.auth_failures.AuthFailures); built by make_app.
+AUTH_FAILURES = web.AppKey("auth_failures", AuthFailures)
 # The runtime manifest (whisk.runtimes.manifest.Manifest) when one is loaded: kinds for PUT, runtimes for GET /.
 MANIFEST = web.AppKey("manifest", Any)
 

@@ -9,22 +9,12 @@ from __future__ import annotations
 from aiohttp import web
 from multidict import CIMultiDict
 
+from whisk.api.body import read_body
 from whisk.api.errors import STATUS, error_response
 from whisk.api.keys import IDENTITY, SETTINGS, TID, WEB_ACTIONS
 from whisk.controller.web import WebFailure, WebRequest
 from whisk.controller.webmedia import Answer
-from whisk.entities.errors import BackendUnavailable, TooLarge, WhiskError
-
-
-async def read_body(request: web.Request, max_bytes: int) -> bytes:
-    """The whole body, refused early past the largest payload any namespace may send (413)."""
-    length = request.content_length
-    if length is not None and length > max_bytes:
-        raise TooLarge(f"Request larger than allowed: {length} > {max_bytes} bytes.")
-    body = await request.read()
-    if len(body) > max_bytes:
-        raise TooLarge(f"Request larger than allowed: {len(body)} > {max_bytes} bytes.")
-    return body
+from whisk.entities.errors import BackendUnavailable, WhiskError
 
 
 def status_of(error: WhiskError) -> int:

@@ -69,9 +69,10 @@ async def delete(ctx: Context) -> None:
             deleted = await _subjects(store).delete(namespace)
     except (WhiskError, OSError) as exc:
         raise _error(f"Unable to delete user '{namespace}'", exc) from None
-    if not deleted:
+    if deleted is None:
         raise _error(f"Unable to delete user '{namespace}'", NotFound(f"Namespace '{namespace}' does not exist."))
-    ctx.out.ok(f"deleted user {ctx.out.bold(namespace)}")
+    ctx.out.ok(f"deleted user {ctx.out.bold(namespace)} with its {deleted['entities']} entities and "
+               f"{deleted['activations']} activation records")
 
 
 _STORE = Flag("store", "", STRING, help="the store `URL` (default: WHISK_STORE, as the server reads it)")
@@ -85,6 +86,7 @@ GROUP = Command("admin", "administer the platform: subjects and their API keys (
             Flag("api-key", "", STRING, help="use this `UUID:KEY` instead of generating one"),
         ), create),
         Command("list", "list namespaces with their subject and uuid (never keys)", (_STORE,), list_),
-        Command("delete NAMESPACE", "delete a namespace and its API key", (_STORE,), delete),
+        Command("delete NAMESPACE", "delete a namespace, its API key and everything it holds (actions, packages, "
+                "triggers, rules, activation records, limits)", (_STORE,), delete),
     )),
 ))

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import json
-
 from whisk.containerpool.base import Interaction
 from whisk.containerpool.job import error_response
+from whisk.entities import json_value
 from whisk.entities.activation import APPLICATION_ERROR, DEVELOPER_ERROR, SUCCESS, WHISK_ERROR
 
 ABNORMAL_INIT = "The action did not initialize and exited unexpectedly."
@@ -35,18 +34,22 @@ def _text(body: bytes) -> str:
     return body.decode("utf-8", errors="replace")
 
 
-def _no_constants(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")        # NaN and Infinity are not JSON, whatever Python's json accepts
+def too_deep_response() -> str:
+    return f"The action produced a result nested too deeply (more than {json_value.MAX_DEPTH} levels)."
 
 
 def _parse(text: str) -> object:
+    """The reply as JSON whisk can carry (no NaN, lone surrogates or deep nesting), else _INVALID or _TOO_DEEP."""
     try:
-        return json.loads(text, parse_constant=_no_constants)
-    except ValueError:
+        return json_value.parse(text)
+    except json_value.TooDeep:
+        return _TOO_DEEP
+    except json_value.NotJson:
         return _INVALID
 
 
 _INVALID = object()
+_TOO_DEEP = object()
 
 
 def timed_out(reply: Interaction, timeout_ms: int) -> bool:
@@ -84,6 +87,8 @@ def run_response(reply: Interaction, timeout_ms: int, max_bytes: int) -> dict:
     text = _text(reply.body)
     size = len(text)
     parsed = _parse(text)
+    if parsed is _TOO_DEEP:
+        return error_response(DEVELOPER_ERROR, too_deep_response(), size)
     if isinstance(parsed, dict):
         if "error" in parsed:
             status = APPLICATION_ERROR if reply.status == 200 else DEVELOPER_ERROR

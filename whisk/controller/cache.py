@@ -105,6 +105,16 @@ class EntityCache:
         self._invalidated_at[doc_id] = self._generation
         self._entries.pop(doc_id, None)
 
+    def forget_namespace(self, namespace: str) -> None:
+        """Drop everything held of a root namespace, and let no read under way fill the cache: its owner changed
+        (deleted and made again elsewhere), so nothing of the old owner's may be served."""
+        prefix = namespace + "/"
+        for doc_id in [k for k in self._entries if k.startswith(prefix)]:
+            del self._entries[doc_id]
+        self._generation += 1
+        self._floor = self._generation
+        log.info("cache.namespace_forgotten", namespace=namespace)
+
     # -- the topic ---------------------------------------------------------------------------------------------
 
     async def _announce(self, doc_id: str) -> None:

@@ -8,6 +8,7 @@ by another process (this process's own changes drop its entries at once).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -28,11 +29,17 @@ CACHE_MAX = 10_000
 
 
 class Subjects:
-    def __init__(self, store: SubjectStore, system: SystemLimits | None = None, *, cache_ttl_s: float = CACHE_TTL_S) -> None:
+    def __init__(self, store: SubjectStore, system: SystemLimits | None = None, *, cache_ttl_s: float = CACHE_TTL_S,
+                 on_new_owner: Callable[[str], None] | None = None) -> None:
         self._store = store
         self._system = system or SystemLimits()
         self._ttl = cache_ttl_s
         self._cache: dict[tuple[str, str], tuple[Identity, float]] = {}
+        # The uuid each namespace had when last seen. A namespace deleted (`whisk admin user delete`, another
+        # process) and made again has a new one: `on_new_owner(namespace)` then lets the entity cache forget what
+        # it still holds of the old owner's.
+        self._owners: dict[str, str] = {}
+        self._on_new_owner = on_new_owner
 
     # --- admin ----------------------------------------------------------------------------------------------------
     async def create(self, namespace: str, subject: str | None = None, uuid: str | None = None,
@@ -55,20 +62,25 @@ class Subjects:
         log.info("subjects.created", subject=subject, namespace=namespace)
         return uuid, key
 
-    async def delete(self, namespace: str) -> bool:
-        """Remove the namespace (and its subject when it owned nothing else); False if there was no such namespace."""
+    async def delete(self, namespace: str) -> dict[str, int] | None:
+        """Remove the namespace (and its subject when it owned nothing else) with everything it holds: entities,
+        activation records and limits, so that a namespace created later under the same name starts empty.
+        Returns how many entities and activations went; None if there was no such namespace."""
         found = await self._store.find_namespace_by_name(namespace)
         if found is None:
-            return False
+            return None
         doc, entry = found
+        purged = await self._store.purge_namespace(namespace)      # first: a failure leaves the namespace whole
         rest = [n for n in doc.get("namespaces", []) if n.get("name") != namespace]
         if rest:
             await self._store.put_subject({**doc, "namespaces": rest})
         else:
             await self._store.delete_subject(doc["_id"] if "_id" in doc else doc["subject"])
+        again = await self._store.purge_namespace(namespace)        # anything written meanwhile
+        purged = {k: purged.get(k, 0) + again.get(k, 0) for k in ("entities", "activations")}
         self._cache = {k: v for k, v in self._cache.items() if k[0] != entry.get("uuid")}
-        log.info("subjects.deleted", namespace=namespace)
-        return True
+        log.info("subjects.deleted", namespace=namespace, **purged)
+        return purged
 
     async def list(self) -> list[dict[str, Any]]:
         """Every namespace with its subject and uuid (never keys)."""
@@ -90,6 +102,11 @@ class Subjects:
                     pass                      # another controller bootstrapped it first
 
     # --- authentication -------------------------------------------------------------------------------------------
+    def verified(self, uuid: str, key: str) -> Identity | None:
+        """The identity of (uuid, key) if this server has checked it lately (no store access, no key check)."""
+        cached = self._cache.get((uuid, key))
+        return cached[0] if cached is not None and cached[1] > time.monotonic() else None
+
     async def authenticate(self, uuid: str, key: str) -> Identity | None:
         """The identity owning (uuid, key), or None; keys of other lengths never match (OpenWhisk's Secret)."""
         cached = self._cache.get((uuid, key))
@@ -121,6 +138,15 @@ class Subjects:
 
     async def _identity(self, doc: dict[str, Any], entry: dict[str, Any], key: str | None) -> Identity:
         namespace = entry["name"]
+        before = self._owners.get(namespace)
+        if before != entry["uuid"]:
+            if before is not None:                # the old owner's keys, still cached here, are void too
+                self._cache = {k: v for k, v in self._cache.items() if v[0].namespace != namespace}
+                if self._on_new_owner is not None:
+                    self._on_new_owner(namespace)
+            if len(self._owners) >= CACHE_MAX:
+                self._owners.clear()
+            self._owners[namespace] = entry["uuid"]
         limits = (await self.limits_of(namespace)).effective(self._system)
         return Identity(doc.get("subject", doc.get("_id", namespace)), namespace, entry["uuid"], limits, key)
 

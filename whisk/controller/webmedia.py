@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+from whisk.entities import json_value
 from whisk.entities.activation import APPLICATION_ERROR, SUCCESS, ActivationResponse
 from whisk.entities.errors import Invalid, NotFound
 from whisk.entities.exec import is_binary_code
@@ -100,8 +101,8 @@ def decode_body(body: bytes, content_type: str | None, raw: bool) -> Any:
         media = MediaType("application", "octet-stream")      # what Pekko assumes of an untyped entity
     if media.is_json and not raw:
         try:
-            return json.loads(body)
-        except (ValueError, RecursionError) as exc:
+            return json_value.parse(body)
+        except json_value.NotJson as exc:
             raise Invalid(f"{MALFORMED}{exc}") from None
     if media.value == "application/x-www-form-urlencoded" and not raw:
         return dict(parse_qsl(body.decode(media.charset or "utf-8", "replace"), keep_blank_values=True))
@@ -236,6 +237,9 @@ def _as_text(value: Any) -> Answer:
 # --- .http: the result says status, headers and body -------------------------------------------------------------
 
 _HEADER_NAME = re.compile(_TOKEN)
+# Control characters (CR, LF, NUL, ...; not TAB) cannot travel in a header value (RFC 9110 §5.5): sending one would
+# split the header or drop the connection, so such a response is not valid HTTP.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # Headers the server computes itself; an action's copy would contradict the body actually sent.
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
 
@@ -244,7 +248,7 @@ def _header_values(name: str, value: Any) -> list[tuple[str, str]]:
     if isinstance(value, bool):
         return [(name, compact(value))]
     if isinstance(value, str):
-        if "\r" in value or "\n" in value:
+        if _CONTROL.search(value):
             raise invalid_media("message/http")
         return [(name, value)]
     if isinstance(value, int | float):
@@ -270,7 +274,8 @@ _JAVA_INT = re.compile(r"[+-]?[0-9]+")
 
 def _status(value: Any) -> int:
     """`statusCode`: a whole number, or a string Java's Integer.parseInt reads (no blanks); any code of 100-599 goes,
-    registered or not (Pekko's `StatusCodes.custom`), anything else is not valid HTTP."""
+    registered or not (Pekko's `StatusCodes.custom`), anything else is not valid HTTP. An informational code
+    (1xx) is not a final response: a client given one waits for another that never comes, so it is refused too."""
     if isinstance(value, bool):
         raise invalid_media("message/http")
     if isinstance(value, float) and value.is_integer():
@@ -279,7 +284,7 @@ def _status(value: Any) -> int:
         if not _JAVA_INT.fullmatch(value):
             raise invalid_media("message/http")
         value = int(value)
-    if not isinstance(value, int) or not 100 <= value <= 599:
+    if not isinstance(value, int) or not 200 <= value <= 599:
         raise invalid_media("message/http")
     return value
 

@@ -7,6 +7,7 @@
     ├── NotFound                no such entity (404)
     ├── Conflict                exists already / concurrent update (409)
     ├── TooLarge                body or field over its size limit (413)
+    ├── RequestTimeout          a request body that stopped arriving (408)
     ├── NotAcceptable           an answer in no type the request's Accept header allows (406)
     ├── UnsupportedMediaType    a body the route cannot read (415)
     ├── Unprocessable           e.g. a binding that points to itself (422)
@@ -42,6 +43,10 @@ class Conflict(WhiskError):
 
 
 class TooLarge(WhiskError):
+    pass
+
+
+class RequestTimeout(WhiskError):
     pass
 
 

@@ -227,6 +227,11 @@ class Invoker:
             await self._store.put_activation(record)
         except WhiskError as exc:
             log.error("invoker.record.store_failed", error=str(exc))
+        except (ValueError, RecursionError) as exc:   # not encodable (results are checked when read: a last guard)
+            log.error("invoker.record.unencodable", error=repr(exc))
+            record = failure_record(msg, WHISK_ERROR, "The activation record could not be stored.")
+            await self._finish(msg, record, combined=combined)
+            return
         metrics.observe_activation(record)
         if self._user_events:
             await self._send_event(msg, record)
@@ -245,7 +250,7 @@ class Invoker:
         topic = completed_topic(msg.root_controller.get("asString", "0"))
         try:
             await self._bus.send(topic, ack.to_bytes())
-        except TooLarge:
+        except (TooLarge, ValueError, RecursionError):   # too large, or not encodable: the id alone
             await self._bus.send(topic, ack.shrunk().to_bytes())
         except WhiskError as exc:
             log.error("invoker.ack.failed", error=str(exc))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from whisk.entities.activation import Activation
+from whisk.entities.exec import is_binary_code
 
 Doc = dict[str, Any]
 
@@ -51,8 +52,9 @@ class EntityStore(Protocol):
 
     async def list_entities(self, entity_type: str, namespace: str, *, skip: int = 0,
                             limit: int = 30) -> list[Doc]:
-        """Entities of one type, newest `updated` first. A root namespace ("guest") matches documents whose
-        namespace is "guest" or "guest/<package>"; a package path ("guest/pkg") matches exactly. limit 0 = all."""
+        """Entities of one type, newest `updated` first, as `listed(doc)`: without an action's code. A root
+        namespace ("guest") matches documents whose namespace is "guest" or "guest/<package>"; a package path
+        ("guest/pkg") matches exactly. limit 0 = all."""
 
     async def count(self, entity_type: str, namespace: str) -> int:
         """How many documents `list_entities` would return without skip and limit."""
@@ -97,6 +99,10 @@ class SubjectStore(Protocol):
     async def put_limits(self, namespace: str, limits: Doc) -> None:
         """Replace the namespace's limits document ("namespace/limits"; last write wins)."""
 
+    async def purge_namespace(self, namespace: str) -> dict[str, int]:
+        """Remove everything a root namespace holds: its entities (packages' contents too), its activation
+        records and its limits. Returns how many entities and activations went ({"entities": n,
+        "activations": m}). For a deleted namespace, so that a new one of the same name starts empty."""
 
 
 class Store(EntityStore, ActivationStore, SubjectStore, Protocol):
@@ -104,6 +110,19 @@ class Store(EntityStore, ActivationStore, SubjectStore, Protocol):
 
     async def ping(self) -> None:
         """Raise BackendUnavailable when the backend does not answer."""
+
+
+def listed(doc: Doc) -> Doc:
+    """An entity document as `list_entities` gives it: all of it but an action's code, which no listing shows, so that
+    one tenant's megabytes of code never slow another's listings. `exec.binary` stays (worked out from the code
+    when the document lacks it), as the list summary shows it."""
+    exec_ = doc.get("exec")
+    if not isinstance(exec_, dict) or "code" not in exec_:
+        return doc
+    slim = {k: v for k, v in exec_.items() if k != "code"}
+    code = exec_["code"]
+    slim.setdefault("binary", is_binary_code(code) if isinstance(code, str) else False)
+    return {**doc, "exec": slim}
 
 
 def activation_list_name(record: Doc) -> str:

@@ -219,10 +219,10 @@ class CouchStore:
 
     async def list_entities(self, entity_type: str, namespace: str, *, skip: int = 0,
                             limit: int = 30) -> list[Doc]:
-        body = await self._view("whisks", "entities", reduce=False, include_docs=True, descending=True,
+        body = await self._view("whisks", "entities", reduce=False, descending=True,
                                 startkey=[entity_type, namespace, {}], endkey=[entity_type, namespace],
                                 skip=skip or None, limit=limit or None)
-        return [row["doc"] for row in body["rows"] if row.get("doc")]
+        return [row["value"] for row in body["rows"] if isinstance(row.get("value"), dict)]
 
     async def count(self, entity_type: str, namespace: str) -> int:
         return await self._count("whisks", "entities", startkey=[entity_type, namespace],
@@ -305,6 +305,27 @@ class CouchStore:
 
     async def put_limits(self, namespace: str, limits: Doc) -> None:
         await self._replace("subjects", {**_public(limits, "_id", "_rev"), "_id": f"{namespace}/limits"})
+
+    async def purge_namespace(self, namespace: str) -> dict[str, int]:
+        """Every document whose id starts with "<namespace>/" (entities: "ns[/pkg]/name"; activations:
+        "ns/id"), deleted in bulk, then the limits document."""
+        counts = {}
+        for db, what in (("whisks", "entities"), ("activations", "activations")):
+            if db == "activations":
+                await self._writer.drained()          # records still queued for writing go too
+            body = await self._ok("GET", f"/{self._names[db]}/_all_docs",
+                                  params=_params(startkey=f"{namespace}/", endkey=f"{namespace}/\ufff0"))
+            gone = [{"_id": row["id"], "_rev": row["value"]["rev"], "_deleted": True} for row in body["rows"]]
+            if gone:
+                await self._ok("POST", f"/{self._names[db]}/_bulk_docs", body={"docs": gone})
+            counts[what] = len(gone)
+        limits = await self._fetch("subjects", f"{namespace}/limits")
+        if limits is not None:
+            try:
+                await self._delete("subjects", f"{namespace}/limits", limits["_rev"])
+            except NotFound:
+                pass
+        return counts
 
     # --- health -------------------------------------------------------------------------------------------------
     async def ping(self) -> None:

@@ -9,12 +9,25 @@ from __future__ import annotations
 from whisk.store.base import Doc
 
 # An entity is listed under its own namespace and, when inside a package, under the root namespace too (spec §1.4).
-_ENTITIES = """function (doc) {
+# The value is what `list` returns (whisk.store.base.listed): the document without an action's code, so listings
+# read the view alone and never one tenant's megabytes of code.
+_ENTITIES = r"""function (doc) {
   if (typeof doc.entityType !== "string" || typeof doc.namespace !== "string") return;
   var updated = typeof doc.updated === "number" ? doc.updated : 0;
   var root = doc.namespace.split("/")[0];
-  emit([doc.entityType, doc.namespace, updated], null);
-  if (root !== doc.namespace) emit([doc.entityType, root, updated], null);
+  var value = {}, k;
+  for (k in doc) if (k !== "exec") value[k] = doc[k];
+  if (doc.exec && typeof doc.exec === "object") {
+    value.exec = {};
+    for (k in doc.exec) if (k !== "code") value.exec[k] = doc.exec[k];
+    if (value.exec.binary === undefined && typeof doc.exec.code === "string") {
+      var t = doc.exec.code.trim();
+      value.exec.binary = t.length > 0 && t.length % 4 === 0 &&
+        /^([A-Za-z0-9+\/]{4})*([A-Za-z0-9+\/]{4}|[A-Za-z0-9+\/]{3}=|[A-Za-z0-9+\/]{2}==)$/.test(t);
+    }
+  }
+  emit([doc.entityType, doc.namespace, updated], value);
+  if (root !== doc.namespace) emit([doc.entityType, root, updated], value);
 }"""
 
 _BY_START = """function (doc) {

@@ -13,7 +13,7 @@ from typing import Any
 
 from whisk.entities.activation import Activation
 from whisk.entities.errors import Conflict, NotFound
-from whisk.store.base import ActivationQuery, Doc, activation_list_name
+from whisk.store.base import ActivationQuery, Doc, activation_list_name, listed
 
 
 def _copy(doc: Doc) -> Doc:
@@ -40,6 +40,7 @@ def page(docs: list[Doc], skip: int, limit: int) -> list[Doc]:
 class MemoryStore:
     def __init__(self) -> None:
         self._entities: dict[str, Doc] = {}
+        self._listed: dict[str, Doc] = {}           # each entity as `list` gives it (no code), made at put time
         self._activations: dict[str, Doc] = {}
         self._subjects: dict[str, Doc] = {}
         self._limits: dict[str, Doc] = {}
@@ -67,6 +68,7 @@ class MemoryStore:
         stored = _copy(doc)
         stored["_rev"] = next_revision(rev)
         self._entities[doc_id] = stored
+        self._listed[doc_id] = _copy(listed(stored))
         return stored["_rev"]
 
     async def delete(self, doc_id: str, rev: str) -> None:
@@ -76,9 +78,10 @@ class MemoryStore:
         if current["_rev"] != rev:
             raise Conflict("Document update conflict.")
         del self._entities[doc_id]
+        del self._listed[doc_id]
 
     def _matching(self, entity_type: str, namespace: str) -> list[Doc]:
-        docs = [d for d in self._entities.values()
+        docs = [d for d in self._listed.values()
                 if d.get("entityType") == entity_type and in_namespace(d.get("namespace", ""), namespace)]
         docs.sort(key=lambda d: (d.get("updated", 0), d["_id"]), reverse=True)
         return docs
@@ -152,6 +155,16 @@ class MemoryStore:
     async def put_limits(self, namespace: str, limits: Doc) -> None:
         stored: dict[str, Any] = {k: v for k, v in _copy(limits).items() if k not in ("_id", "_rev")}
         self._limits[namespace] = stored
+
+    async def purge_namespace(self, namespace: str) -> dict[str, int]:
+        entities = [k for k, d in self._entities.items() if in_namespace(d.get("namespace", ""), namespace)]
+        activations = [k for k, d in self._activations.items() if d.get("namespace") == namespace]
+        for key in entities:
+            del self._entities[key], self._listed[key]
+        for key in activations:
+            del self._activations[key]
+        self._limits.pop(namespace, None)
+        return {"entities": len(entities), "activations": len(activations)}
 
     # --- health -------------------------------------------------------------------------------------------------
     async def ping(self) -> None:

@@ -1,9 +1,13 @@
 """The embedded persistent store (`WHISK_STORE=sqlite:///<data dir>/whisk.db`): stdlib sqlite3 in WAL mode.
 
-sqlite3 blocks, so every statement (and the JSON coding of large documents) runs on one dedicated worker thread that
-owns the only connection; the event loop just awaits it. Activation writes are group-committed: the records that
-arrive while a commit is under way go into the next single transaction, and each `put_activation` returns once
-its own record is committed, so a `get_activation` right after it always finds it.
+sqlite3 blocks, so statements (and the JSON coding of large documents) run on worker threads; the event loop just
+awaits them. Writes go through one writer thread that owns the only writing connection. Reads run on a small pool of
+reader threads, each with a connection of its own: in WAL mode readers never wait for the writer or for each other,
+so one tenant's heavy reads or writes do not queue another tenant's requests behind them. Activation writes are
+group-committed: the records that arrive while a commit is under way go into the next single transaction, and each
+`put_activation` returns once its own record is committed, so a `get_activation` right after it (on any reader)
+always finds it. Entity rows keep a `summary` column (the document without an action's code) that listings read
+instead of the whole document.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import asyncio
 import json
 import os
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -19,18 +24,27 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, TypeVar
 
+import structlog
+
 from whisk.entities.activation import Activation
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
-from whisk.store.base import ActivationQuery, Doc, activation_list_name
+from whisk.store.base import ActivationQuery, Doc, activation_list_name, listed
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
-_SCHEMA = """
+# `summary` (the document without an action's code: what listings read) comes before `doc`: SQLite reaches a column
+# after a large one only by walking that one's overflow pages, which would cost a listing the whole code again.
+_ENTITIES = """
 CREATE TABLE IF NOT EXISTS entities (
     id TEXT PRIMARY KEY, rev TEXT NOT NULL, entity_type TEXT NOT NULL, ns_root TEXT NOT NULL,
-    namespace TEXT NOT NULL, updated INTEGER NOT NULL, doc TEXT NOT NULL);
+    namespace TEXT NOT NULL, updated INTEGER NOT NULL, summary TEXT, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS entities_by_root ON entities (entity_type, ns_root, updated DESC, id DESC);
 CREATE INDEX IF NOT EXISTS entities_by_namespace ON entities (entity_type, namespace, updated DESC, id DESC);
+"""
+
+_SCHEMA = f"""
+{_ENTITIES}
 CREATE TABLE IF NOT EXISTS activations (
     id TEXT PRIMARY KEY, namespace TEXT NOT NULL, name TEXT NOT NULL, start INTEGER NOT NULL, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS activations_by_start ON activations (namespace, start DESC, id DESC);
@@ -60,7 +74,9 @@ def _prepare(conn: sqlite3.Connection) -> None:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")   # WAL + NORMAL: durable across process crashes, fast commits
             conn.execute("PRAGMA foreign_keys = ON")
-            conn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+            conn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA}")
+            _add_summaries(conn)
+            conn.execute("COMMIT")
             return
         except sqlite3.OperationalError as exc:
             if conn.in_transaction:
@@ -69,6 +85,53 @@ def _prepare(conn: sqlite3.Connection) -> None:
                 raise
             time.sleep(delay)   # the store's own worker thread, not the event loop
             delay = min(delay * 2, 0.5)
+
+
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
+_COMPANIONS = ("", "-wal", "-shm", "-journal")   # SQLite gives these the database file's mode when it makes them
+
+
+def _private_files(path: str) -> None:
+    """The database holds every tenant's code, parameters and results: only the platform's user may read it.
+    A missing folder is made 0700; the database file is made 0600 before SQLite opens it, and files left with a
+    looser mode (an older whisk, another umask) are narrowed. A folder that already exists is not changed (it
+    may be shared, such as /tmp), only reported when others may enter it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, mode=PRIVATE_DIR, exist_ok=True)
+    mode = os.stat(folder).st_mode & 0o777
+    if mode & 0o077:
+        log.warning("store.sqlite.folder_open", folder=folder, mode=oct(mode),
+                    hint="the database files are 0600; make the folder 0700 to hide their names too")
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT, PRIVATE_FILE))
+    for companion in _COMPANIONS:
+        try:
+            current = os.stat(path + companion).st_mode & 0o777
+        except FileNotFoundError:
+            continue
+        if current & 0o077:
+            os.chmod(path + companion, PRIVATE_FILE)
+            log.warning("store.sqlite.file_narrowed", file=path + companion, was=oct(current), now="0o600")
+
+
+def _add_summaries(conn: sqlite3.Connection) -> None:
+    """A database made by an older whisk has no `summary` column: the table is made again with it before `doc`
+    and the summaries are filled in (once, inside the schema's transaction)."""
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(entities)")]
+    if "summary" not in columns:
+        table, *indexes = [statement for statement in _ENTITIES.split(";") if statement.strip()]
+        conn.execute("ALTER TABLE entities RENAME TO entities_before_summaries")
+        conn.execute(table)
+        conn.execute("INSERT INTO entities (id, rev, entity_type, ns_root, namespace, updated, doc)"
+                     " SELECT id, rev, entity_type, ns_root, namespace, updated, doc FROM entities_before_summaries")
+        conn.execute("DROP TABLE entities_before_summaries")          # and its indexes, whose names are reused
+        for index in indexes:
+            conn.execute(index)
+    rows = conn.execute("SELECT id, doc FROM entities WHERE summary IS NULL").fetchall()
+    conn.executemany("UPDATE entities SET summary = ? WHERE id = ?",
+                     [(json.dumps(listed(json.loads(doc))), doc_id) for doc_id, doc in rows])
+
+
+READERS = 4            # reader threads (and connections): reads in parallel with each other and with the writer
 
 
 def _revision(rev: str | None) -> str:
@@ -99,7 +162,11 @@ class SqliteStore:
     def __init__(self, path: str) -> None:
         self._path = path
         self._executor: ThreadPoolExecutor | None = None
+        self._readers: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
+        self._local = threading.local()                  # each reader thread's own connection
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._reader_lock = threading.Lock()
         self._pending: list[tuple[Doc, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -110,6 +177,8 @@ class SqliteStore:
         except BaseException:
             self._executor.shutdown(wait=False)
             raise
+        if self._path != ":memory:":                     # an in-memory database exists on its one connection only
+            self._readers = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="whisk-sqlite-read")
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -117,12 +186,16 @@ class SqliteStore:
         if self._flusher is not None:
             await asyncio.shield(self._flusher)
         assert self._executor is not None
+        if self._readers is not None:
+            readers, self._readers = self._readers, None
+            await asyncio.to_thread(readers.shutdown, wait=True)   # reads under way finish first
         try:
             await self._run(self._close)
         finally:
             self._executor.shutdown(wait=False)   # its only job has finished: nothing left to wait for
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """On the writer thread (writes, and reads of an in-memory database)."""
         if self._executor is None:
             raise BackendUnavailable("sqlite: the store is not open")
         try:
@@ -130,10 +203,19 @@ class SqliteStore:
         except (sqlite3.Error, OSError) as exc:   # a locked, corrupt or unreachable database file
             raise BackendUnavailable(f"sqlite {self._path}: {exc}") from exc
 
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        """On a reader thread, with that thread's connection (`self._db` resolves to it there)."""
+        if self._readers is None:
+            return await self._run(fn, *args)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._readers, fn, *args)
+        except (sqlite3.Error, OSError) as exc:
+            raise BackendUnavailable(f"sqlite {self._path}: {exc}") from exc
+
     # --- worker thread --------------------------------------------------------------------------------------
     def _open(self) -> None:
         if self._path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(self._path)), exist_ok=True)
+            _private_files(self._path)
         conn = sqlite3.connect(self._path, isolation_level=None, timeout=_BUSY_S)   # transactions are explicit
         try:
             _prepare(conn)
@@ -143,12 +225,25 @@ class SqliteStore:
         self._conn = conn
 
     def _close(self) -> None:
+        with self._reader_lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
     @property
     def _db(self) -> sqlite3.Connection:
+        """The calling thread's connection: a reader's own, else the writer's."""
+        if threading.current_thread().name.startswith("whisk-sqlite-read"):
+            conn = getattr(self._local, "conn", None)
+            if conn is None:
+                conn = sqlite3.connect(self._path, isolation_level=None, timeout=_BUSY_S, check_same_thread=False)
+                self._local.conn = conn
+                with self._reader_lock:
+                    self._reader_conns.append(conn)
+            return conn
         assert self._conn is not None
         return self._conn
 
@@ -176,10 +271,11 @@ class SqliteStore:
                 raise Conflict("Document update conflict.")
             new_rev = _revision(rev)
             self._db.execute(
-                "INSERT OR REPLACE INTO entities (id, rev, entity_type, ns_root, namespace, updated, doc)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO entities (id, rev, entity_type, ns_root, namespace, updated, doc, summary)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (doc_id, new_rev, doc.get("entityType", ""), namespace.split("/", 1)[0], namespace,
-                 int(doc.get("updated", 0)), json.dumps({**doc, "_rev": new_rev})))
+                 int(doc.get("updated", 0)), json.dumps({**doc, "_rev": new_rev}),
+                 json.dumps(listed({**doc, "_rev": new_rev}))))
         return new_rev
 
     def _delete_entity(self, doc_id: str, rev: str) -> None:
@@ -220,6 +316,14 @@ class SqliteStore:
             self._db.execute("BEGIN IMMEDIATE")
             return self._db.execute("DELETE FROM subjects WHERE id = ?", (subject,)).rowcount > 0
 
+    def _purge(self, namespace: str) -> dict[str, int]:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            entities = self._db.execute("DELETE FROM entities WHERE ns_root = ?", (namespace,)).rowcount
+            activations = self._db.execute("DELETE FROM activations WHERE namespace = ?", (namespace,)).rowcount
+            self._db.execute("DELETE FROM limits WHERE namespace = ?", (namespace,))
+        return {"entities": entities, "activations": activations}
+
     def _find(self, column: str, value: str) -> tuple[Doc, Doc] | None:
         row = self._db.execute(
             f"SELECT s.doc, n.position FROM subject_namespaces n JOIN subjects s ON s.id = n.subject"
@@ -231,7 +335,7 @@ class SqliteStore:
 
     # --- entities -----------------------------------------------------------------------------------------------
     async def get(self, doc_id: str) -> Doc | None:
-        return await self._run(self._doc, "SELECT doc FROM entities WHERE id = ?", (doc_id,))
+        return await self._read(self._doc, "SELECT doc FROM entities WHERE id = ?", (doc_id,))
 
     async def put(self, doc: Doc) -> str:
         return await self._run(self._put_entity, doc)
@@ -242,12 +346,12 @@ class SqliteStore:
     async def list_entities(self, entity_type: str, namespace: str, *, skip: int = 0,
                             limit: int = 30) -> list[Doc]:
         where, args = _entity_where(entity_type, namespace)
-        return await self._run(self._docs, f"SELECT doc FROM entities WHERE {where}"
+        return await self._read(self._docs, f"SELECT summary FROM entities WHERE {where}"
                                " ORDER BY updated DESC, id DESC LIMIT ? OFFSET ?", [*args, limit or -1, skip])
 
     async def count(self, entity_type: str, namespace: str) -> int:
         where, args = _entity_where(entity_type, namespace)
-        return await self._run(self._one, f"SELECT count(*) FROM entities WHERE {where}", args)
+        return await self._read(self._one, f"SELECT count(*) FROM entities WHERE {where}", args)
 
     # --- activations --------------------------------------------------------------------------------------------
     async def put_activation(self, activation: Activation) -> None:
@@ -273,21 +377,22 @@ class SqliteStore:
                         done.set_result(None)
 
     async def get_activation(self, namespace: str, activation_id: str) -> Doc | None:
-        return await self._run(self._doc, "SELECT doc FROM activations WHERE id = ?", (f"{namespace}/{activation_id}",))
+        return await self._read(self._doc, "SELECT doc FROM activations WHERE id = ?",
+                                (f"{namespace}/{activation_id}",))
 
     async def list_activations(self, query: ActivationQuery) -> list[Doc]:
         where, args = _activation_where(query)
-        return await self._run(self._docs, f"SELECT doc FROM activations WHERE {where}"
+        return await self._read(self._docs, f"SELECT doc FROM activations WHERE {where}"
                                " ORDER BY start DESC, id DESC LIMIT ? OFFSET ?",
                                [*args, query.limit or -1, query.skip])
 
     async def count_activations(self, query: ActivationQuery) -> int:
         where, args = _activation_where(query)
-        return await self._run(self._one, f"SELECT count(*) FROM activations WHERE {where}", args)
+        return await self._read(self._one, f"SELECT count(*) FROM activations WHERE {where}", args)
 
     # --- subjects and namespace limits --------------------------------------------------------------------------
     async def get_subject(self, subject: str) -> Doc | None:
-        return await self._run(self._doc, "SELECT doc FROM subjects WHERE id = ?", (subject,))
+        return await self._read(self._doc, "SELECT doc FROM subjects WHERE id = ?", (subject,))
 
     async def put_subject(self, doc: Doc) -> None:
         await self._run(self._put_subject, doc)
@@ -296,21 +401,24 @@ class SqliteStore:
         return await self._run(self._delete_subject, subject)
 
     async def list_subjects(self) -> list[Doc]:
-        return await self._run(self._docs, "SELECT doc FROM subjects ORDER BY id", [])
+        return await self._read(self._docs, "SELECT doc FROM subjects ORDER BY id", [])
 
     async def find_namespace(self, uuid: str) -> tuple[Doc, Doc] | None:
-        return await self._run(self._find, "uuid", uuid)
+        return await self._read(self._find, "uuid", uuid)
 
     async def find_namespace_by_name(self, namespace: str) -> tuple[Doc, Doc] | None:
-        return await self._run(self._find, "name", namespace)
+        return await self._read(self._find, "name", namespace)
 
     async def get_limits(self, namespace: str) -> Doc | None:
-        return await self._run(self._doc, "SELECT doc FROM limits WHERE namespace = ?", (namespace,))
+        return await self._read(self._doc, "SELECT doc FROM limits WHERE namespace = ?", (namespace,))
 
     async def put_limits(self, namespace: str, limits: Doc) -> None:
         stored = {k: v for k, v in limits.items() if k not in ("_id", "_rev")}
         await self._run(self._exec, "INSERT OR REPLACE INTO limits (namespace, doc) VALUES (?, ?)",
                         (namespace, json.dumps(stored)))
+
+    async def purge_namespace(self, namespace: str) -> dict[str, int]:
+        return await self._run(self._purge, namespace)
 
     # --- health -------------------------------------------------------------------------------------------------
     async def ping(self) -> None:

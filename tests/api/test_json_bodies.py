@@ -1,0 +1,94 @@
+"""JSON request bodies that Python's parser reads but whisk cannot carry (nesting past the limit, lone surrogates,
+NaN/Infinity) get OpenWhisk's 400 on every route that reads a body, over real HTTP: entity PUTs, invoke, trigger
+fire, web actions and createApi; nothing of them is stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.api.support import call, ns, unique
+from whisk.entities.json_value import MAX_DEPTH
+
+JSON = {"Content-Type": "application/json"}
+WEB = [{"key": "web-export", "value": True}]
+
+
+def deep(levels: int) -> bytes:
+    return b'{"a":' + b"[" * levels + b"]" * levels + b"}"
+
+
+# Each: a body that must be refused, and what it holds; the nesting is past the old failure point (~975 levels).
+BAD_BODIES = {
+    "nested 1000": deep(1000),
+    "nested 100000": deep(100_000),
+    "nested just past the limit": deep(MAX_DEPTH),
+    "lone surrogate": b'{"a":"\\ud800"}',
+    "lone surrogate in a key": b'{"\\udfff":1}',
+    "NaN": b'{"a":NaN}',
+    "Infinity": b'{"a":[1,-Infinity]}',
+}
+
+
+async def refused(session: aiohttp.ClientSession, method: str, path: str, raw: bytes, **kwargs: Any) -> None:
+    status, body = await call(session, method, path, data=raw, headers=JSON, **kwargs)
+    assert status == 400, (path, raw[:40], status, body)
+    assert isinstance(body, dict) and set(body) == {"error", "code"}, body
+    assert body["error"].startswith("The request content was malformed:"), body
+
+
+@pytest.mark.parametrize("label", list(BAD_BODIES))
+async def test_entity_puts_refuse_bodies_whisk_cannot_carry(guest: aiohttp.ClientSession, label: str) -> None:
+    raw = BAD_BODIES[label]
+    for collection in ("actions", "triggers", "packages"):
+        name = unique(collection[:3])
+        await refused(guest, "PUT", ns(collection, name), raw)
+        status, _ = await call(guest, "GET", ns(collection, name))
+        assert status == 404                                     # nothing was stored
+
+
+@pytest.mark.parametrize("label", list(BAD_BODIES))
+async def test_invoke_fire_web_and_create_api_refuse_them(guest: aiohttp.ClientSession, label: str) -> None:
+    raw = BAD_BODIES[label]
+    action, trigger = unique("act"), unique("trg")
+    status, body = await call(guest, "PUT", ns("actions", action),
+                              {"exec": {"kind": "python:3", "code": "def main(args):\n    return args\n"},
+                               "annotations": WEB})
+    assert status == 200, body
+    status, body = await call(guest, "PUT", ns("triggers", trigger), {})
+    assert status == 200, body
+    before = await activation_count(guest)
+    await refused(guest, "POST", ns("actions", action), raw, params={"blocking": "true"})
+    await refused(guest, "POST", ns("actions", action), raw)
+    await refused(guest, "POST", ns("triggers", trigger), raw)
+    await refused(guest, "POST", f"/api/v1/web/guest/default/{action}.json", raw)
+    await refused(guest, "POST", "/api/v1/web/whisk.system/apimgmt/createApi.http", raw,
+                  params={"accesstoken": "DUMMY TOKEN", "responsetype": "json"})
+    assert await activation_count(guest) == before               # nothing ran, nothing was recorded
+    # The activation list of the namespace stays valid JSON for clients.
+    async with guest.get(ns("activations"), params={"limit": "200"}) as r:
+        assert r.status == 200 and isinstance(await r.json(), list)
+
+
+async def activation_count(session: aiohttp.ClientSession) -> int:
+    status, body = await call(session, "GET", ns("activations"), params={"count": "true"})
+    assert status == 200, body
+    return body["activations"]
+
+
+async def test_nesting_within_the_limit_and_paired_surrogates_are_carried(guest: aiohttp.ClientSession) -> None:
+    action = unique("act")
+    status, body = await call(guest, "PUT", ns("actions", action),
+                              {"exec": {"kind": "python:3", "code": "def main(args):\n    return args\n"}})
+    assert status == 200, body
+    raw = b'{"a":' + b"[" * (MAX_DEPTH - 2) + b"]" * (MAX_DEPTH - 2) + b',"s":"\\ud83d\\ude00"}'
+    status, body = await call(guest, "POST", ns("actions", action), data=raw, headers=JSON,
+                              params={"blocking": "true", "result": "true"})
+    assert status == 200, body
+    assert body["s"] == "\U0001F600"
+    value, levels = body["a"], 1
+    while value:
+        value, levels = value[0], levels + 1
+    assert levels == MAX_DEPTH - 2

@@ -1,0 +1,59 @@
+"""The SQLite store reads on threads of their own: a write stuck behind another process's lock does not hold up
+reads; and a database of an older whisk (no summary column) is upgraded when opened."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+from whisk.store.sqlite import SqliteStore
+
+
+async def test_reads_do_not_wait_for_a_blocked_write(tmp_path: Path) -> None:
+    path = str(tmp_path / "whisk.db")
+    async with SqliteStore(path) as store:
+        await store.put({"_id": "a/x", "entityType": "action", "namespace": "a", "name": "x", "updated": 1})
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")                       # another process holds the write lock
+        try:
+            stuck = asyncio.create_task(store.put(
+                {"_id": "a/y", "entityType": "action", "namespace": "a", "name": "y", "updated": 2}))
+            await asyncio.sleep(0)                             # the put reaches the writer thread first, and waits
+            assert not stuck.done()
+            began = time.monotonic()
+            for _ in range(20):
+                assert (await store.get("a/x"))["name"] == "x"  # type: ignore[index]
+                assert [d["name"] for d in await store.list_entities("action", "a")] == ["x"]
+            assert time.monotonic() - began < 2.0, "reads queued behind the blocked write"
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        await stuck
+        assert [d["name"] for d in await store.list_entities("action", "a")] == ["y", "x"]   # and then see it
+
+
+async def test_an_older_database_gets_its_summaries(tmp_path: Path) -> None:
+    path = str(tmp_path / "whisk.db")
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE entities (id TEXT PRIMARY KEY, rev TEXT NOT NULL, entity_type TEXT NOT NULL,
+            ns_root TEXT NOT NULL, namespace TEXT NOT NULL, updated INTEGER NOT NULL, doc TEXT NOT NULL);
+        CREATE INDEX entities_by_root ON entities (entity_type, ns_root, updated DESC, id DESC);
+        CREATE INDEX entities_by_namespace ON entities (entity_type, namespace, updated DESC, id DESC);""")
+    doc = {"_id": "a/x", "_rev": "1-abc", "entityType": "action", "namespace": "a", "name": "x", "updated": 1,
+           "exec": {"kind": "python:3", "code": "x" * 100_000, "binary": False}}
+    old.execute("INSERT INTO entities VALUES ('a/x', '1-abc', 'action', 'a', 'a', 1, ?)", (json.dumps(doc),))
+    old.commit()
+    old.close()
+    async with SqliteStore(path) as store:
+        assert await store.list_entities("action", "a") == [{**doc, "exec": {"kind": "python:3", "binary": False}}]
+        assert (await store.get("a/x")) == doc
+    check = sqlite3.connect(path)
+    columns = [row[1] for row in check.execute("PRAGMA table_info(entities)")]
+    indexes = {row[1] for row in check.execute("PRAGMA index_list(entities)")}
+    check.close()
+    assert columns.index("summary") < columns.index("doc")       # listings never walk past the code
+    assert {"entities_by_root", "entities_by_namespace"} <= indexes

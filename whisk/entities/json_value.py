@@ -1,0 +1,79 @@
+"""JSON text whisk accepts, from a client or from an action: the one strict parser.
+
+Python's `json` reads more than JSON and more than whisk can carry on: `NaN`/`Infinity` (then stored, and served
+as invalid JSON forever), lone UTF-16 surrogates such as `"\\ud800"` (no UTF-8 encoding exists, so the store or
+the answer fails later), and nesting deep enough that encoding it again hits the recursion limit somewhere
+downstream (the bus, the store, the answer). All three are refused here, at the edge, with a reason.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+# Deepest nesting of objects and arrays accepted. Records, bus messages and answers wrap a value in a few more
+# levels and are encoded with Python's recursive encoder (recursion limit 1000), so this leaves ample room.
+MAX_DEPTH = 500
+
+_SURROGATE = re.compile(r"\\u[dD][89abcdefABCDEF]|[\ud800-\udfff]")   # escaped, or in a str given
+
+
+class NotJson(ValueError):
+    """The text is not JSON whisk accepts; the message says why."""
+
+
+class TooDeep(NotJson):
+    def __init__(self) -> None:
+        super().__init__(f"JSON nested deeper than {MAX_DEPTH} levels")
+
+
+def _no_constants(name: str) -> Any:
+    raise NotJson(f"{name} is not a JSON value")
+
+
+def depth(value: Any) -> int:
+    """How deeply objects and arrays nest in `value` (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        children: Iterable[Any]
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+def too_deep(value: Any) -> bool:
+    return depth(value) > MAX_DEPTH
+
+
+def parse(raw: bytes | str) -> Any:
+    """`raw` as a JSON value, or NotJson with the reason (not JSON, NaN/Infinity, a lone surrogate, nesting
+    deeper than MAX_DEPTH)."""
+    # Bytes that are not UTF-8 (UTF-8-encoded surrogates included) become U+FFFD, as the JVM decodes them upstream.
+    text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+    try:
+        value = json.loads(text, parse_constant=_no_constants)
+    except RecursionError:
+        raise TooDeep() from None
+    except NotJson:
+        raise
+    except ValueError as exc:
+        raise NotJson(str(exc)) from None
+    # Both checks below walk the value; the text scans (C speed) spare the walk to every ordinary text.
+    if text.count("[") + text.count("{") > MAX_DEPTH and too_deep(value):
+        raise TooDeep()
+    if _SURROGATE.search(text):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise NotJson("A string holds a lone UTF-16 surrogate (\\ud800-\\udfff), which has no UTF-8 form") \
+                from None
+    return value
