@@ -54,8 +54,7 @@ HTTP_REQUESTS = Counter("whisk_http_requests", "HTTP responses by method, route 
 HTTP_SECONDS = Histogram("whisk_http_request_duration_seconds", "HTTP request latency by method and route template",
                          ("method", "route"), buckets=HTTP_BUCKETS)
 
-# --- activations: OpenWhisk's user-events names and labels (PrometheusRecorder, docs/openwhisk.md §9.2)
-# -------------------------
+# --- activations: OpenWhisk's user-events names and labels (PrometheusRecorder, docs/openwhisk.md §9.2) -----------
 
 _ACTION = ("namespace", "initiator", "action")
 ACTIVATIONS = Counter("openwhisk_action_activations", "Activation count", _ACTION + ("kind", "memory"))
