@@ -20,7 +20,7 @@ if [ ! -d tests/node/node_modules/openwhisk ] || [ ! -d tests/node/node_modules/
     echo "deps: npm install (tests/node)"
     (cd tests/node && npm install --no-audit --no-fund --loglevel=error)
 fi
-# pouchdb-server stands in for CouchDB in the store tests (notes/BACKENDS.md); --in-memory needs no install scripts.
+# pouchdb-server stands in for CouchDB in the store tests (docs/testing.md); --in-memory needs no install scripts.
 if [ ! -x .ci/work/pouchdb/node_modules/.bin/pouchdb-server ]; then
     echo "deps: npm install pouchdb-server (.ci/work/pouchdb)"
     mkdir -p .ci/work/pouchdb
@@ -33,7 +33,7 @@ if [ ! -x .ci/work/composer/node_modules/.bin/compose ]; then
     mkdir -p .ci/work/composer
     (cd .ci/work/composer && npm install --no-audit --no-fund --loglevel=error --no-save openwhisk-composer@0.12.0)
 fi
-# Docker for the docker:// backend's tests (notes/DOCKER.md): the test session starts its own dockerd, and
+# Docker for the docker:// backend's tests (docs/testing.md, Docker): the test session starts its own dockerd, and
 # config/runtimes/build.sh makes the runtime base images with mmdebstrap from the host's apt sources.
 apt_install docker.io mmdebstrap
 # bubblewrap: the sandbox of process:// containers (whisk/containerpool/sandbox.py); setpriv comes with util-linux.

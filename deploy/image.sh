@@ -9,7 +9,7 @@
 # them inside the image with --no-index. Only those files and the Dockerfile go to the daemon.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-DOCKER=/usr/bin/docker                          # Debian's CLI (notes/DOCKER.md: /usr/local/bin/docker may differ)
+DOCKER=/usr/bin/docker                          # Debian's CLI (another may come first in PATH: docs/testing.md)
 [ -x "$DOCKER" ] || DOCKER=docker
 export DOCKER_BUILDKIT=0                        # the legacy builder works offline
 TAG=${WHISK_IMAGE:-whisk/whisk:latest}

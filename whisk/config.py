@@ -1,7 +1,7 @@
 """Settings: read once from the environment into one frozen dataclass.
 
 No other module touches `os.environ`. A bad value raises ConfigError naming the variable; `__main__` prints it as
-one line and exits with status 2. Limits carry OpenWhisk's defaults (spec §2.3, §8), named
+one line and exits with status 2. Limits carry OpenWhisk's defaults (docs/openwhisk.md §2.3, §8), named
 `WHISK_LIMIT_<OpenWhisk name in upper snake case>`.
 """
 
@@ -80,15 +80,16 @@ class Settings:
     # Where the action environments (the packages actions import, apart from whisk's own) live; `make runtimes`.
     runtimes_dir: str = _var("WHISK_RUNTIMES_DIR", "",
                              shown="the source checkout's .runtimes, else $XDG_DATA_HOME/whisk/runtimes")
-    # Credentials for the invoker role's /enable, /disable and /isEnabled (spec §1.14); no password = refused.
+    # Credentials for the invoker role's /enable, /disable and /isEnabled (docs/openwhisk.md §1.14); no password =
+    # refused.
     admin_user: str = _var("WHISK_ADMIN_USER", "admin")
     admin_password: str = _var("WHISK_ADMIN_PASSWORD", "", shown="none: /enable and /disable are refused")
-    # Throttles (spec §8; standalone defaults).
+    # Throttles (docs/openwhisk.md §8; standalone defaults).
     invocations_per_minute: int = _var("WHISK_LIMIT_INVOCATIONS_PER_MINUTE", 60, int, min=0)
     concurrent_invocations: int = _var("WHISK_LIMIT_CONCURRENT_INVOCATIONS", 30, int, min=0)
     fires_per_minute: int = _var("WHISK_LIMIT_FIRES_PER_MINUTE", 60, int, min=0)
     sequence_length: int = _var("WHISK_LIMIT_SEQUENCE_LENGTH", 50, int, min=1)
-    # Action limits (spec §2.3): memory in MB, timeout in ms, logs in MB.
+    # Action limits (docs/openwhisk.md §2.3): memory in MB, timeout in ms, logs in MB.
     min_action_memory: int = _var("WHISK_LIMIT_MIN_ACTION_MEMORY", 128, int, min=1)
     max_action_memory: int = _var("WHISK_LIMIT_MAX_ACTION_MEMORY", 512, int, min=1)
     std_action_memory: int = _var("WHISK_LIMIT_STD_ACTION_MEMORY", 256, int, min=1)
@@ -101,17 +102,17 @@ class Settings:
     min_action_concurrency: int = _var("WHISK_LIMIT_MIN_ACTION_CONCURRENCY", 1, int, min=1)
     max_action_concurrency: int = _var("WHISK_LIMIT_MAX_ACTION_CONCURRENCY", 1, int, min=1)
     std_action_concurrency: int = _var("WHISK_LIMIT_STD_ACTION_CONCURRENCY", 1, int, min=1)
-    # Sizes in bytes (spec §8).
+    # Sizes in bytes (docs/openwhisk.md §8).
     max_payload_size: int = _var("WHISK_LIMIT_MAX_PAYLOAD_SIZE", 1_048_576, int, min=1)
     max_parameter_size: int = _var("WHISK_LIMIT_MAX_PARAMETER_SIZE", 1_048_576, int, min=1)
     max_exec_size: int = _var("WHISK_LIMIT_MAX_EXEC_SIZE", 48 * 1_048_576, int, min=1)
     # What an action's zip may unpack to (issue 12): checked on create/update and while the runtime unzips it.
     max_code_unpacked_mb: int = _var("WHISK_LIMIT_MAX_CODE_UNPACKED_MB", 256, int, min=1)
-    # Blocking invoke wait (ms) and the completion-ack timeout (spec §3.2, §5.5).
+    # Blocking invoke wait (ms) and the completion-ack timeout (docs/openwhisk.md §3.2, §5.5).
     max_blocking_wait_ms: int = _var("WHISK_LIMIT_MAX_BLOCKING_WAIT", 60_000, int, min=1)
     ack_timeout_factor: float = _var("WHISK_ACK_TIMEOUT_FACTOR", 2.0, float, min=0)
     ack_timeout_addon_s: float = _var("WHISK_ACK_TIMEOUT_ADDON_S", 60.0, float, min=0)
-    # Container pool (spec §7.1).
+    # Container pool (docs/openwhisk.md §7.1).
     pool_memory_mb: int = _var("WHISK_POOL_MEMORY_MB", 2048, int, min=128)
     pool_pause_grace_ms: int = _var("WHISK_POOL_PAUSE_GRACE_MS", 10_000, int, min=0)
     pool_idle_timeout_s: float = _var("WHISK_POOL_IDLE_TIMEOUT_S", 600.0, float, min=0)
@@ -233,7 +234,7 @@ def default_text(name: str) -> str:
 @dataclass(frozen=True, slots=True)
 class ClientSettings:
     """What the `wsk`-compatible client (whisk/cli) reads from the environment; the names are `wsk`'s own
-    (spec WSK_CLI.md §1.2). `config_file` is WSK_CONFIG_FILE when set, even to "", else ~/.wskprops."""
+    (wsk's property.go loadProperties). `config_file` is WSK_CONFIG_FILE when set, even to "", else ~/.wskprops."""
 
     config_file: str
     apihost: str = ""         # WHISK_APIHOST

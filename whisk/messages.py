@@ -1,4 +1,5 @@
-"""Controller ⇄ invoker messages with OpenWhisk's JSON shapes (spec §5.2), so a Kafka peer sees what it expects.
+"""Controller ⇄ invoker messages with OpenWhisk's JSON shapes (docs/openwhisk.md §5.2), so a Kafka peer sees what it
+expects.
 
 Standard library only. Each message is a dataclass with `to_bytes()` and a `from_bytes()` that reads OpenWhisk's
 field names; acknowledgements are told apart as OpenWhisk does: `instance` and `response` → combined, only
@@ -93,7 +94,7 @@ class ActivationMessage:
 
 @dataclass(slots=True)
 class Acknowledgement:
-    """Result, completion or combined ack (spec §5.2–§5.3). `response` is the activation record or, shrunk,
+    """Result, completion or combined ack (docs/openwhisk.md §5.2–§5.3). `response` is the activation record or, shrunk,
     just its id. `instance` is set for completion and combined acks."""
 
     transid: list[Any]
@@ -160,7 +161,7 @@ class PingMessage:
 
 
 def _user_status_code(result: Any) -> int | None:
-    """`result.error.statusCode` or `result.statusCode` (spec §9.2); a present non-integer reads as 400."""
+    """`result.error.statusCode` or `result.statusCode` (docs/openwhisk.md §9.2); a present non-integer reads as 400."""
     if not isinstance(result, dict):
         return None
     error = result.get("error")
@@ -171,8 +172,8 @@ def _user_status_code(result: Any) -> int | None:
 
 
 def activation_event(record: Activation, *, source: str, user: dict[str, Any]) -> bytes:
-    """The user-event of one activation on the `events` topic (spec §9.2: EventMessage with an Activation body), as
-    OpenWhisk's user-events service consumes it."""
+    """The user-event of one activation on the `events` topic (docs/openwhisk.md §9.2: EventMessage with an Activation
+    body), as OpenWhisk's user-events service consumes it."""
     notes = {a.get("key"): a.get("value") for a in record.annotations}
     result = record.response.result
     body: dict[str, Any] = {
@@ -192,7 +193,7 @@ def activation_event(record: Activation, *, source: str, user: dict[str, Any]) -
 
 
 def metric_event(name: str, value: int, *, source: str, user: dict[str, Any]) -> bytes:
-    """A `Metric` user-event (spec §9.2), e.g. `TimedRateLimit` when a throttle refuses an invocation."""
+    """A `Metric` user-event (docs/openwhisk.md §9.2), e.g. `TimedRateLimit` when a throttle refuses an invocation."""
     return _event({"metricName": name, "metricValue": value}, "Metric", source, user, int(time.time() * 1000))
 
 

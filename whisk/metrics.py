@@ -1,4 +1,4 @@
-"""Every Prometheus metric whisk exports (spec §9.1, §9.2), and the cheap calls the hot path makes.
+"""Every Prometheus metric whisk exports (docs/openwhisk.md §9.1, §9.2), and the cheap calls the hot path makes.
 
 Served as text by `GET /metrics` on every role (`whisk/api/health.py`), from prometheus-client's default registry,
 which also carries the process metrics (`process_resident_memory_bytes`, ...). Three kinds of source:
@@ -54,7 +54,7 @@ HTTP_REQUESTS = Counter("whisk_http_requests", "HTTP responses by method, route 
 HTTP_SECONDS = Histogram("whisk_http_request_duration_seconds", "HTTP request latency by method and route template",
                          ("method", "route"), buckets=HTTP_BUCKETS)
 
-# --- activations: OpenWhisk's user-events names and labels (PrometheusRecorder, spec §9.2) -------------------------
+# --- activations: OpenWhisk's user-events names and labels (PrometheusRecorder, docs/openwhisk.md §9.2) -----------
 
 _ACTION = ("namespace", "initiator", "action")
 ACTIVATIONS = Counter("openwhisk_action_activations", "Activation count", _ACTION + ("kind", "memory"))
@@ -130,7 +130,8 @@ def _series_for(namespace: str, initiator: str, action: str, kind: str, memory: 
 
 
 def observe_activation(record: Activation) -> None:
-    """Count one finished activation from its record (spec §2.7): an annotation walk and a few increments."""
+    """Count one finished activation from its record (docs/openwhisk.md §2.7): an annotation walk and a few
+    increments."""
     path = kind = None
     wait_ms = init_ms = 0
     memory: Any = ""
@@ -225,7 +226,8 @@ POOL_STATES = ("starting", "prewarmed", "cold", "warming", "busy", "ready", "pau
 
 @dataclass(frozen=True, slots=True)
 class PoolState:
-    """An invoker's container pool (spec §7.2). `containers`: state -> count (POOL_STATES, ContainerPool.stats)."""
+    """An invoker's container pool (docs/openwhisk.md §7.2). `containers`: state -> count (POOL_STATES,
+    ContainerPool.stats)."""
 
     containers: Mapping[str, int] = field(default_factory=dict)
     memory_used_mb: int = 0
@@ -246,7 +248,8 @@ class PoolState:
 
 @dataclass(frozen=True, slots=True)
 class BalancerState:
-    """A controller's balancer (spec §5.5, §6.4). `invokers`: health (up, unhealthy, unresponsive, down) -> count."""
+    """A controller's balancer (docs/openwhisk.md §5.5, §6.4). `invokers`: health (up, unhealthy, unresponsive, down) ->
+    count."""
 
     invokers: Mapping[str, int] = field(default_factory=dict)
     in_flight: int = 0
@@ -326,7 +329,7 @@ class _Watched(Collector):
                                     "Memory reserved for activations awaiting completion",
                                     value=sum(s.in_flight_memory_mb for s in balancers) * MB)
             yield CounterMetricFamily("whisk_loadbalancer_completions_forced",
-                                      "Activations completed by the ack timeout (spec §5.5)",
+                                      "Activations completed by the ack timeout (docs/openwhisk.md §5.5)",
                                       value=sum(s.forced_total for s in balancers))
 
 

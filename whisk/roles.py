@@ -167,8 +167,8 @@ def _cache_ctx(settings: Settings):
 
 
 def _distributed(settings: Settings) -> bool:
-    """Standalone over the in-process bus keeps the lean balancer (one invoker, no health protocol, spec §9.3);
-    every other setup runs the sharding balancer with invoker supervision."""
+    """Standalone over the in-process bus keeps the lean balancer (one invoker, no health protocol,
+    docs/openwhisk.md §9.3); every other setup runs the sharding balancer with invoker supervision."""
     return not (settings.role == "standalone" and urlsplit(settings.bus_url).scheme == "memory")
 
 
@@ -376,7 +376,7 @@ async def serve(settings: Settings) -> None:
     log.info("server.started", role=settings.role, url=url, store=_redact(settings.store_url),
              bus=settings.bus_url, containers=settings.containers_url, isolation=isolation(settings))
     if settings.runs_controller and settings.bootstrap_users:
-        from whisk.controller.subjects import GUEST_KEY, GUEST_UUID  # the well-known guest key, spec §1.2
+        from whisk.controller.subjects import GUEST_KEY, GUEST_UUID  # the well-known guest key, docs/openwhisk.md §1.2
         print(f"whisk is ready: API host {url}  auth {GUEST_UUID}:{GUEST_KEY}\n"
               f"  wsk property set --apihost {url} --auth {GUEST_UUID}:{GUEST_KEY}", flush=True)
     if settings.serves_playground:

@@ -3,7 +3,7 @@
 #   whisk/action-python-v3.11:latest   the project's Python proxy (whisk/runtimes/python/) on Python 3.11
 #   whisk/action-nodejs-v20:latest     the project's Node.js proxy (whisk/runtimes/nodejs/) on Node.js 20
 #   whisk/relay:latest                 the unix-socket relay for images that only listen on 8080 (relay/relay.py)
-# WHISK_IMAGE_BASE=local (default) makes the base images here (notes/DOCKER.md §2):
+# WHISK_IMAGE_BASE=local (default) makes the base images here (docs/testing.md, Base images):
 #   python: `mmdebstrap --variant=extract` of Debian's python3 from the host's own apt sources, piped into
 #           `docker import`; when no mirror answers, a copy of the host's /usr/bin/python3.11 and its stdlib.
 #   nodejs: a copy of the host's node v20 binary and the libraries `ldd` lists (Debian bookworm's nodejs is v18,
@@ -24,7 +24,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 DOCKER=/usr/bin/docker                        # Debian's CLI; /usr/local/bin/docker may be a newer client
 [ -x "$DOCKER" ] || DOCKER=docker
-export DOCKER_BUILDKIT=0                      # the legacy builder works offline (DOCKER.md §2)
+export DOCKER_BUILDKIT=0                      # the legacy builder works offline (docs/testing.md, Base images)
 BASE=${WHISK_IMAGE_BASE:-local}
 METHOD=${WHISK_IMAGE_METHOD:-auto}
 CACHE=${WHISK_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/whisk/rootfs}
@@ -125,7 +125,7 @@ python_base() {
     if [ -n "$have" ] && { [ "$have" = "$mm" ] || [ "$have" = "$host" ]; }; then
         log "$tag is up to date"; return
     fi
-    # compileall halves the container cold start (DOCKER.md §2); --customize-hook does not run for extract.
+    # compileall halves the container cold start, and --customize-hook does not run for extract (docs/testing.md).
     make_mm() { mmdebstrap_rootfs "$1" python3 "chroot \"\$1\" /usr/bin/$PY -m compileall -q /usr/lib/$PY >/dev/null"; }
     { [ "$METHOD" != host ] && import_base $tag $mm make_mm PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1; } \
         || import_base $tag $host host_python_rootfs PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \

@@ -1,5 +1,5 @@
-"""Actions CRUD on the real server (spec §1.6, §2.3): create, read with and without code, overwrite and 409,
-limits and exec validation with OpenWhisk's messages, update merge rules, sequences, packaged actions, delete."""
+"""Actions CRUD on the real server (docs/openwhisk.md §1.6, §2.3): create, read with and without code, overwrite and
+409, limits and exec validation with OpenWhisk's messages, update merge rules, sequences, packaged actions, delete."""
 
 from __future__ import annotations
 

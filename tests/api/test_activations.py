@@ -1,5 +1,5 @@
-"""Reading activations on the real server (spec §1.10, §2.7): list summaries and docs, count, the name filter,
-since/upto, one record in extended form, its result and logs, and every query validation message. Records are
+"""Reading activations on the real server (docs/openwhisk.md §1.10, §2.7): list summaries and docs, count, the name
+filter, since/upto, one record in extended form, its result and logs, and every query validation message. Records are
 made by real invocations."""
 
 from __future__ import annotations

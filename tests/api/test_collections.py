@@ -1,6 +1,6 @@
-"""Triggers, rules and packages on the real server (spec §1.4, §1.7–§1.9): paging and counting with OpenWhisk's
-validation messages, rule status kept in the trigger, enable/disable, bindings, the reserved package name, and
-deletes of non-empty packages with and without force."""
+"""Triggers, rules and packages on the real server (docs/openwhisk.md §1.4, §1.7–§1.9): paging and counting with
+OpenWhisk's validation messages, rule status kept in the trigger, enable/disable, bindings, the reserved package name,
+and deletes of non-empty packages with and without force."""
 
 from __future__ import annotations
 

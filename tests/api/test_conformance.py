@@ -4,7 +4,8 @@ requests for the live server. Invoke, fire and web routes are excluded (they are
 Two bounded runs (a few hundred requests in all):
 * documented: generated bodies and flags as the description allows, addressed at the caller's own namespace with
   valid names and ids; every answer must be a status the description documents for that operation, or one the
-  spec's route table (§1.5) lists for it where the description is silent (e.g. 404 for a missing package on PUT).
+  route table (docs/openwhisk.md §1.5) lists for it where the description is silent (e.g. 404 for a missing package on
+  PUT).
 * raw: any generated input (random namespaces, names, ids, query values); nothing may answer 5xx.
 """
 
@@ -27,7 +28,7 @@ SCHEMA = schemathesis.openapi.from_path(SWAGGER)
 EXCLUDED = {("POST", "/namespaces/{namespace}/actions/{actionName}"),
             ("POST", "/namespaces/{namespace}/actions/{packageName}/{actionName}"),
             ("POST", "/namespaces/{namespace}/triggers/{triggerName}")}
-# Statuses the spec's route table (§1.5) gives a route beyond what the swagger lists.
+# Statuses the route table (docs/openwhisk.md §1.5) gives a route beyond what the swagger lists.
 SPEC_EXTRA = {
     ("GET", "/namespaces/{namespace}/actions"): {400},
     ("GET", "/namespaces/{namespace}/triggers"): {400},

@@ -1,6 +1,6 @@
-"""Implicit rights across namespaces (spec §1.2) on a real server with a SQLite store, where a second namespace is
-made by `whisk admin user create`: owners do anything in their namespace; others may list public packages, read
-published packages and their actions (also through their own binding), and nothing else."""
+"""Implicit rights across namespaces (docs/openwhisk.md §1.2) on a real server with a SQLite store, where a second
+namespace is made by `whisk admin user create`: owners do anything in their namespace; others may list public packages,
+read published packages and their actions (also through their own binding), and nothing else."""
 
 from __future__ import annotations
 

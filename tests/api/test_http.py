@@ -1,5 +1,6 @@
-"""HTTP conventions of the REST API on the real server (spec §1.1, §1.2, §1.14): info routes, authentication,
-transaction ids, CORS, OpenWhisk error bodies for aiohttp's own 404/405/413, malformed JSON and content types."""
+"""HTTP conventions of the REST API on the real server (docs/openwhisk.md §1.1, §1.2, §1.14): info routes,
+authentication, transaction ids, CORS, OpenWhisk error bodies for aiohttp's own 404/405/413, malformed JSON and content
+types."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""API routes over real HTTP (APIGW.md): `whisk.system/apimgmt/{createApi,getApi,deleteApi}` as the `wsk` CLI and
-the openwhisk npm client call them, the Swagger they read back, and each created route served by its web action."""
+"""API routes over real HTTP (docs/openwhisk.md §1.13): `whisk.system/apimgmt/{createApi,getApi,deleteApi}` as the `wsk`
+CLI and the openwhisk npm client call them, the Swagger they read back, and each created route served by its web
+action."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ PY_HTTP_ECHO = "def main(args):\n    return {'body': args}\n"           # for .h
 
 
 def cli_apidoc(base: str, rel: str, verb: str, action: str, host: str, **extra: Any) -> dict[str, Any]:
-    """A createApi body as `wsk api create BASE REL VERB ACTION` sends it (APIGW.md §1, form A)."""
+    """A createApi body as `wsk api create BASE REL VERB ACTION` sends it (one endpoint, as the CLI's api.go builds
+    it)."""
     doc: dict[str, Any] = {
         "namespace": "_", "gatewayBasePath": base, "gatewayPath": rel, "gatewayMethod": verb.upper(),
         "id": f"API:_:{base}",

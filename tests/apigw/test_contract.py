@@ -1,4 +1,4 @@
-"""The API management contract's edges (APIGW.md §2, §4): upstream's validation messages as 502 `{"error"}`,
+"""The API management contract's edges (docs/openwhisk.md §1.13): upstream's validation messages as 502 `{"error"}`,
 credentials required for all three calls with APIs kept per namespace, Swagger documents (form B), reserved
 parameters, routes that survive a restart, and the REST API left alone by the route prefix."""
 

@@ -1,5 +1,5 @@
-"""`whisk api create|get|delete|list` (WSK_CLI.md §2.6, APIGW.md): argv -> request pieces and output in process,
-then end to end against the session's server (the requests as `-v` shows them, the lines, the route itself)."""
+"""`whisk api create|get|delete|list` (wsk's api.go, docs/openwhisk.md §1.13): argv -> request pieces and output in
+process, then end to end against the session's server (the requests as `-v` shows them, the lines, the route itself)."""
 
 from __future__ import annotations
 

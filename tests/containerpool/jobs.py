@@ -1,4 +1,4 @@
-"""Jobs for the pool tests, shaped as the invoker makes them (spec §4 bodies)."""
+"""Jobs for the pool tests, shaped as the invoker makes them (docs/openwhisk.md §4 bodies)."""
 
 from __future__ import annotations
 

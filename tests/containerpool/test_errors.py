@@ -1,5 +1,5 @@
-"""Every error path of spec §4 through the pool, over real proxies: the response, the `timeout` flag, the logs,
-whether the container is kept or destroyed, and that the next invocation works."""
+"""Every error path of docs/openwhisk.md §4 through the pool, over real proxies: the response, the `timeout` flag, the
+logs, whether the container is kept or destroyed, and that the next invocation works."""
 
 from __future__ import annotations
 

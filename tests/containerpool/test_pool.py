@@ -1,5 +1,5 @@
-"""The container pool over real proxy processes: every state transition of spec §7.3/§7.4, timers on a manual
-clock, the buffer, intra-container concurrency, and the early response callback."""
+"""The container pool over real proxy processes: every state transition of docs/openwhisk.md §7.3/§7.4, timers on a
+manual clock, the buffer, intra-container concurrency, and the early response callback."""
 
 from __future__ import annotations
 

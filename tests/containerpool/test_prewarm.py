@@ -1,5 +1,5 @@
-"""Reactive prewarm and prewarm expiry (spec §7.1, end of §7.3; OpenWhisk's ContainerPool.adjustPrewarmedContainer),
-decided over plain state: the `now` of each call is the clock."""
+"""Reactive prewarm and prewarm expiry (docs/openwhisk.md §7.1, end of §7.3; OpenWhisk's
+ContainerPool.adjustPrewarmedContainer), decided over plain state: the `now` of each call is the clock."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Container replies to activation responses: every row of spec §4's table, and the /init failures."""
+"""Container replies to activation responses: every row of docs/openwhisk.md §4's table, and the /init failures."""
 
 from __future__ import annotations
 

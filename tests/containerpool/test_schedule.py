@@ -1,4 +1,4 @@
-"""The pool's decisions (spec §7.3) over plain state: no containers, no clock but the `now` passed in."""
+"""The pool's decisions (docs/openwhisk.md §7.3) over plain state: no containers, no clock but the `now` passed in."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """`Entities.resolve_action`, the invoke path's door, over a real in-memory store: parameters merge package <
-binding < action (spec §3.1), bindings report their path, and entitlement answers 403 before 404 (spec §1.2)."""
+binding < action (docs/openwhisk.md §3.1), bindings report their path, and entitlement answers 403 before 404
+(docs/openwhisk.md §1.2)."""
 
 from __future__ import annotations
 

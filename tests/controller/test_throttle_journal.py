@@ -1,4 +1,4 @@
-"""Throttles (spec §8) and the restart journal, on their own."""
+"""Throttles (docs/openwhisk.md §8) and the restart journal, on their own."""
 
 from __future__ import annotations
 

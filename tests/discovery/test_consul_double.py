@@ -1,4 +1,5 @@
-"""The Consul double against the behaviour spec/CONSUL.md documents (raw HTTP, and python-consul2 where it matters)."""
+"""The Consul double against Consul's documented behaviour (docs/testing.md) (raw HTTP, and python-consul2 where it
+matters)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from tests.support.waiting import until
 from tests.support.consul_double import ConsulDouble, wait_time
 from tests.support.consul_double_decode import go_duration
 
-# python-consul2 warns on every client and every collected HTTP client, even after close (CONSUL.md §7).
+# python-consul2 warns on every client and every collected HTTP client, even after close (docs/testing.md, Consul).
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::ResourceWarning")
 
 TTL_CHECK = {"TTL": "10s"}

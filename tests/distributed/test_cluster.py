@@ -1,6 +1,6 @@
-"""The distributed architecture end to end (spec §5, §6): two controllers and two invokers as separate processes over
-the Tansu broker, pouchdb-server and the Consul double. Invoker health and supervision, the home-invoker hash,
-records in CouchDB, disable/enable, and an invoker killed with SIGKILL. The tests share one cluster and run in
+"""The distributed architecture end to end (docs/openwhisk.md §5, §6): two controllers and two invokers as separate
+processes over the Tansu broker, pouchdb-server and the Consul double. Invoker health and supervision, the home-invoker
+hash, records in CouchDB, disable/enable, and an invoker killed with SIGKILL. The tests share one cluster and run in
 file order (the kill comes last)."""
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def ran_on(c: Cluster, record: dict[str, Any]) -> int:
 
 
 def home(name: str, invokers: int = 2) -> int:
-    """The home invoker of guest's action `name` over `invokers` managed invokers (spec §6.3)."""
+    """The home invoker of guest's action `name` over `invokers` managed invokers (docs/openwhisk.md §6.3)."""
     return action_hash("guest", f"guest/{name}") % invokers
 
 
@@ -94,7 +94,7 @@ async def test_controller_reports_both_invokers_up(cluster: Cluster) -> None:
     assert await get_json(f"{url}/invokers") == (200, {"invoker0": "up", "invoker1": "up"})
     assert await get_json(f"{url}/invokers/healthy/count") == (200, 2)
     assert await get_json(f"{url}/invokers/ready") == (200, {"healthy": "2/2"})
-    # The health test action was created in the store at controller start (spec §6.4).
+    # The health test action was created in the store at controller start (docs/openwhisk.md §6.4).
     status, body = await get_json(f"{cluster.couch_base}/{cluster.prefix}whisks/"
                                   f"{quote('whisk.system/invokerHealthTestAction0', safe='')}",
                                   headers={"Accept": "application/json"})
@@ -219,6 +219,6 @@ async def test_killed_invoker_goes_down_and_work_moves_to_the_other(cluster: Clu
         assert status == 200, body
         assert ran_on(cluster, body) == 0
     # The activation lost with invoker1 still ends with exactly one record: a whisk error, written by the
-    # controller when its completion ack did not come (spec §5.5; 8 s here).
+    # controller when its completion ack did not come (docs/openwhisk.md §5.5; 8 s here).
     record = await until("the lost activation's record", lambda: couch_record(cluster, lost), 20)
     assert record["response"]["statusCode"] == 3 and "error" in record["response"]["result"], record

@@ -26,7 +26,7 @@ from whisk.controller.invoke import LOST
 pytestmark = [pytest.mark.kafka, pytest.mark.couchdb, pytest.mark.timeout(150)]
 
 UP_DEADLINE_S = 60
-OFFLINE_WITHIN_S = 12.0      # 10 s without a ping (spec §6.4), plus the supervision tick and a poll
+OFFLINE_WITHIN_S = 12.0      # 10 s without a ping (docs/openwhisk.md §6.4), plus the supervision tick and a poll
 RECORDS_DEADLINE_S = 30.0
 INVALIDATION_WITHIN_S = 1.0   # one hop over the bus, with a wide margin for a loaded machine
 

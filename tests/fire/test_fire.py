@@ -1,5 +1,5 @@
-"""Trigger fire over real HTTP (spec §1.7, §1.8, §3.5): 202 with the trigger's activation, 204 without an active
-rule, one log line per rule in the trigger record, rule actions started with the trigger parameters overlaid by
+"""Trigger fire over real HTTP (docs/openwhisk.md §1.7, §1.8, §3.5): 202 with the trigger's activation, 204 without an
+active rule, one log line per rule in the trigger record, rule actions started with the trigger parameters overlaid by
 the payload, the fire throttle, and rules that outlive their trigger or action."""
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ async def test_npm_client_creates_triggers_and_rules_and_fires(whisk_url: str, g
 
 
 async def test_fire_answer_is_compact_json(guest: aiohttp.ClientSession) -> None:
-    """REST answers are compact JSON (spec §1.1), the fire's 202 too."""
+    """REST answers are compact JSON (docs/openwhisk.md §1.1), the fire's 202 too."""
     trigger, action = unique("t"), unique("a")
     await put(guest, "triggers", trigger, {})
     await put_action(guest, action)

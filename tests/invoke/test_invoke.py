@@ -1,5 +1,6 @@
-"""Invoke end to end through the real program on loopback (spec §1.6, §3.2, §4): python and node actions, blocking,
-non-blocking and result-only, statuses, records, logs, parameters, limits and the faults of §4."""
+"""Invoke end to end through the real program on loopback (docs/openwhisk.md §1.6, §3.2, §4): python and node actions,
+blocking, non-blocking and result-only, statuses, records, logs, parameters, limits and the faults of
+docs/openwhisk.md §4."""
 
 from __future__ import annotations
 

@@ -64,8 +64,8 @@ async def test_killed_platform_closes_in_flight_activations_on_restart() -> None
 
 
 async def test_an_activation_never_acknowledged_still_gets_a_record() -> None:
-    """A forced completion (no ack within the timeout, spec §5.5) leaves a whisk-error record until, if ever, the
-    invoker's own record replaces it."""
+    """A forced completion (no ack within the timeout, docs/openwhisk.md §5.5) leaves a whisk-error record until, if
+    ever, the invoker's own record replaces it."""
     from tests.support.processes import whisk_server
     env = {"WHISK_ACK_TIMEOUT_FACTOR": "0", "WHISK_ACK_TIMEOUT_ADDON_S": "0.3"}
     uuid, key = GUEST_AUTH.split(":")

@@ -1,5 +1,5 @@
-"""The invoker's health pings (spec §6.4): every interval, and at once on /disable and /enable; none at all for an
-invoker no controller supervises (standalone's lean balancer), whose pings would only pile up on the bus."""
+"""The invoker's health pings (docs/openwhisk.md §6.4): every interval, and at once on /disable and /enable; none at all
+for an invoker no controller supervises (standalone's lean balancer), whose pings would only pile up on the bus."""
 
 from __future__ import annotations
 

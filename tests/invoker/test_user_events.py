@@ -1,5 +1,5 @@
-"""User events (spec §9.2): with WHISK_USER_EVENTS=true every activation is published on the `events` topic in
-OpenWhisk's EventMessage shape, for consumers outside whisk (here: a plain aiokafka consumer)."""
+"""User events (docs/openwhisk.md §9.2): with WHISK_USER_EVENTS=true every activation is published on the `events` topic
+in OpenWhisk's EventMessage shape, for consumers outside whisk (here: a plain aiokafka consumer)."""
 
 from __future__ import annotations
 

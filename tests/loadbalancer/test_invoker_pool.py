@@ -1,4 +1,4 @@
-"""Invoker health supervision (spec §6.4) and stalled-consumer detection, on a fake clock."""
+"""Invoker health supervision (docs/openwhisk.md §6.4) and stalled-consumer detection, on a fake clock."""
 
 from __future__ import annotations
 

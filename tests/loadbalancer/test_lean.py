@@ -1,4 +1,4 @@
-"""The lean balancer and its in-flight book over the real in-process bus (spec §5.3, §5.5)."""
+"""The lean balancer and its in-flight book over the real in-process bus (docs/openwhisk.md §5.3, §5.5)."""
 
 from __future__ import annotations
 

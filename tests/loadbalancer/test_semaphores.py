@@ -1,4 +1,4 @@
-"""Memory and concurrency slots (spec §6.2), including a random walk against a simple model."""
+"""Memory and concurrency slots (docs/openwhisk.md §6.2), including a random walk against a simple model."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The sharding balancer's scheduling core (spec §6.1–6.3): hashing, steps, partitions, slots, overload."""
+"""The sharding balancer's scheduling core (docs/openwhisk.md §6.1–6.3): hashing, steps, partitions, slots, overload."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The sharding balancer over the real in-process bus, memory store and local discovery (spec §5.5, §6): supervision
-from pings, the health test action and its completion, placement, slots freed by completions, disabled invokers.
-The invokers are played by the test, reading their topics and answering as an invoker would."""
+"""The sharding balancer over the real in-process bus, memory store and local discovery (docs/openwhisk.md §5.5, §6):
+supervision from pings, the health test action and its completion, placement, slots freed by completions, disabled
+invokers. The invokers are played by the test, reading their topics and answering as an invoker would."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class Rig:
 
     async def next_message(self, instance: int, *, answer_tests: bool = True) -> ActivationMessage:
         """The next message on the invoker's topic; health test actions are answered with a success and skipped
-        unless `answer_tests` is false (a Success while Unhealthy asks for one more, spec §6.4)."""
+        unless `answer_tests` is false (a Success while Unhealthy asks for one more, docs/openwhisk.md §6.4)."""
         feed = self.feeds.setdefault(instance, self.bus.consume(invoker_topic(instance), f"invoker{instance}")
                                      .__aiter__())
         while True:

@@ -197,7 +197,8 @@ async def test_scrape_a_real_server_after_activations(guest: aiohttp.ClientSessi
         async with guest.post(url, params={"blocking": "true"}, json={"n": n}) as resp:
             assert resp.status == 200, await resp.text()
     series = {"namespace": "guest", "initiator": "guest", "action": name}
-    # A blocking caller gets its result before the invoker stores the record (spec §5.3): poll for the count.
+    # A blocking caller gets its result before the invoker stores the record (docs/openwhisk.md §5.3): poll for the
+    # count.
     deadline = time.monotonic() + 15
     while True:
         after = await _scrape(guest)

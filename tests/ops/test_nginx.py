@@ -89,7 +89,7 @@ async def test_create_get_and_invoke_an_action(nginx: Nginx) -> None:
 
 
 async def test_action_code_larger_than_nginx_default_body_limit(nginx: Nginx) -> None:
-    # nginx's default client_max_body_size is 1 MB; action code may be up to 48 MB (spec §8).
+    # nginx's default client_max_body_size is 1 MB; action code may be up to 48 MB (docs/openwhisk.md §8).
     name = f"ops-big-{secrets.token_hex(4)}"
     padding = "# " + "x" * 78 + "\n"
     code = ECHO + padding * (3 * 1024 * 1024 // len(padding))

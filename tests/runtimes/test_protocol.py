@@ -1,4 +1,5 @@
-"""The action container protocol (spec §4), the same for every runtime proxy, each run as a real child process."""
+"""The action container protocol (docs/openwhisk.md §4), the same for every runtime proxy, each run as a real child
+process."""
 
 from __future__ import annotations
 

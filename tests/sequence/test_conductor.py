@@ -1,5 +1,5 @@
-"""Conductor actions over real HTTP (spec §3.7): a conductor steers components through `action`, `params` and
-`state`; the composition record looks like a sequence's with `conductor: true` and every conductor and component
+"""Conductor actions over real HTTP (docs/openwhisk.md §3.7): a conductor steers components through `action`, `params`
+and `state`; the composition record looks like a sequence's with `conductor: true` and every conductor and component
 id in its logs; errors reaching a component go back to the conductor; the invocation limits end runaway loops."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Packages in depth over real HTTP (spec §1.2, §1.9, §3.1): bindings merge parameters under the action's, public
-packages are invocable from other namespaces directly and through bindings, 403 versus 404, and activations run
+"""Packages in depth over real HTTP (docs/openwhisk.md §1.2, §1.9, §3.1): bindings merge parameters under the action's,
+public packages are invocable from other namespaces directly and through bindings, 403 versus 404, and activations run
 through a binding carry the `binding` annotation (plain actions, sequences and trigger-fired rules)."""
 
 from __future__ import annotations

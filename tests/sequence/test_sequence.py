@@ -1,6 +1,6 @@
-"""Sequences over real HTTP (spec §3.6): components one after another with each result feeding the next, the first
-error ends it, component records carry `cause`, the sequence record lists them and has OpenWhisk's annotations,
-nested sequences, PUT validation, run-time limits and the 202 past the blocking wait."""
+"""Sequences over real HTTP (docs/openwhisk.md §3.6): components one after another with each result feeding the next,
+the first error ends it, component records carry `cause`, the sequence record lists them and has OpenWhisk's
+annotations, nested sequences, PUT validation, run-time limits and the 202 past the blocking wait."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""A Consul HTTP API double for tests: an aiohttp server on loopback, written from spec/CONSUL.md.
+"""A Consul HTTP API double for tests: an aiohttp server on loopback, written from Consul's API docs.
 
 It is not Consul: one agent that is also the only server, one node (`consul-double`, datacenter `dc1`), no gossip,
-no ACLs. What whisk's discovery uses behaves as CONSUL.md documents it: agent service register/deregister with
+no ACLs. What whisk's discovery uses behaves as Consul documents it: agent service register/deregister with
 TTL checks (pass/warn/fail/update, expiry to critical, DeregisterCriticalServiceAfter reaping with its 1m minimum and
 30 s reaper, both knobs), health and catalog reads with `passing` and `tag`, blocking queries (`index`, `wait`, the
 10m cap, jitter, `X-Consul-Index` ≥ 1), KV with base64 values, `recurse`/`keys`/`separator`/`raw`, CAS and

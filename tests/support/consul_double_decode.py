@@ -1,4 +1,4 @@
-"""Request decoding for the Consul double, as Consul's agent decodes (spec/CONSUL.md §0–§2).
+"""Request decoding for the Consul double, as Consul's agent decodes (Consul's agent/structs).
 
 Go's encoding/json matches object keys to struct fields case-insensitively and Consul forbids unknown fields, so
 `name`, `Name` and `NAME` all land and `check_id` is a 400; a few snake_case aliases are declared by Consul. Durations
@@ -184,7 +184,7 @@ def _check_meta(meta: dict[str, str]) -> None:
 
 
 def service_definition(raw: bytes, deregister_min_s: float) -> ServiceDef:
-    """Decode and validate PUT /v1/agent/service/register (CONSUL.md §1)."""
+    """Decode and validate PUT /v1/agent/service/register (Consul's agent/agent_endpoint.go)."""
     body = decode(parse_body(raw), SERVICE_FIELDS, SERVICE_ALIASES)
     name = body.get("Name") or ""
     if not name:

@@ -1,4 +1,4 @@
-"""The KV store of the Consul double (spec/CONSUL.md §5): entries with base64 values, CAS, flags, prefix reads.
+"""The KV store of the Consul double (Consul's /v1/kv API): entries with base64 values, CAS, flags, prefix reads.
 
 Sessions are not implemented, so every `acquire`/`release` names an unknown session and gets Consul's answer for
 that (500). Indexes come from the double's one raft-like counter; the KV table index moves on every change.

@@ -1,4 +1,4 @@
-"""HTTP routes and JSON shapes of the Consul double (see consul_double.py and spec/CONSUL.md §0–§5)."""
+"""HTTP routes and JSON shapes of the Consul double (see consul_double.py and docs/testing.md, Consul)."""
 
 from __future__ import annotations
 

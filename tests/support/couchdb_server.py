@@ -1,7 +1,7 @@
 """Session fixture: one real CouchDB-API server (pouchdb-server, in memory) on loopback, for the store tests.
 
 `.ci/deps.sh` installs it into .ci/work/pouchdb. It writes config.json and log.txt into its working directory, so
-it runs in a temporary one. Its quirks: /work/shared/notes/BACKENDS.md.
+it runs in a temporary one. Its quirks: docs/testing.md, pouchdb-server.
 """
 
 from __future__ import annotations

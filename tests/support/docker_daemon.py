@@ -1,4 +1,4 @@
-"""A private dockerd for the Docker tests (notes/DOCKER.md §1), and the runtime images built into it.
+"""A private dockerd for the Docker tests (docs/testing.md, Docker), and the runtime images built into it.
 
 The session fixture installs nothing (`make test` does, through .ci/deps.sh). It starts dockerd on its own socket,
 data root and exec root, with no iptables and no bridge, so it neither touches nor competes with any other daemon;
@@ -72,7 +72,7 @@ async def _ping(socket: Path) -> bool:
 
 async def start_dockerd(root: Path, deadline_s: float = 30.0) -> DockerDaemon:
     root.mkdir(parents=True, exist_ok=True)
-    # overlay2 on top of overlayfs does not work (CI inside a container); vfs does, slowly (DOCKER.md §1).
+    # overlay2 on top of overlayfs does not work (CI inside a container); vfs does, slowly (docs/testing.md, Docker).
     driver = "vfs" if _fs_type(root) == "overlay" else "overlay2"
     log = open(root / "dockerd.log", "ab")
     proc = await asyncio.create_subprocess_exec(
@@ -115,7 +115,7 @@ async def stop_dockerd(daemon: DockerDaemon, wipe: bool = True) -> None:
         except aiodocker.DockerError:
             pass        # a daemon that no longer answers has no containers to remove
     await _stop(daemon)
-    # dockerd leaves exec/netns/default (nsfs) mounted after every stop (DOCKER.md §1).
+    # dockerd leaves exec/netns/default (nsfs) mounted after every stop (docs/testing.md, Docker).
     prefix = str(daemon.root) + "/"
     with open("/proc/self/mounts") as mounts:
         points = sorted((line.split()[1] for line in mounts if line.split()[1].startswith(prefix)), reverse=True)

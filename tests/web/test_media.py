@@ -1,5 +1,5 @@
-"""The projection and transcoding table of spec §1.12 over real HTTP: an action that returns whatever it is sent
-(`r`) answers through each extension with OpenWhisk's statuses, content types and error texts."""
+"""The projection and transcoding table of docs/openwhisk.md §1.12 over real HTTP: an action that returns whatever it is
+sent (`r`) answers through each extension with OpenWhisk's statuses, content types and error texts."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Web actions over real HTTP (spec §1.12): every method, the `__ow_*` arguments, query and body promotion, raw
-HTTP, base64 bodies, `require-whisk-auth`, `final` parameters, CORS and OPTIONS, 404s for anything not exported,
+"""Web actions over real HTTP (docs/openwhisk.md §1.12): every method, the `__ow_*` arguments, query and body promotion,
+raw HTTP, base64 bodies, `require-whisk-auth`, `final` parameters, CORS and OPTIONS, 404s for anything not exported,
 the blocking wait, the owner's limits, and an answer read by curl and by node exactly as the action made it."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Routes that start activations (spec §1.6, §3.2, §3.5, §1.12): invoke an action, fire a trigger, and (from
-`whisk.api.web`) web actions. HTTP statuses are decided here; the work is the controller's: the launcher
+"""Routes that start activations (docs/openwhisk.md §1.6, §3.2, §3.5, §1.12): invoke an action, fire a trigger, and
+(from `whisk.api.web`) web actions. HTTP statuses are decided here; the work is the controller's: the launcher
 (`whisk.controller.launcher`: primitive actions through `whisk.controller.invoke.Activator`, sequences and
 conductor compositions in the controller) and trigger firing (`whisk.controller.fire`).
 """
@@ -23,7 +23,8 @@ from whisk.controller.web import WebActions
 from whisk.entities.errors import BackendUnavailable, Invalid
 
 ACTIVATION_HEADER = "x-openwhisk-activation-id"
-# Blocking outcome → HTTP status (spec §1.6): success 200, application and developer errors 502, whisk errors 500.
+# Blocking outcome → HTTP status (docs/openwhisk.md §1.6): success 200, application and developer errors 502, whisk
+# errors 500.
 BLOCKING_STATUS = (200, 502, 502, 500)
 
 
@@ -32,8 +33,8 @@ async def not_yet(request: web.Request) -> web.StreamResponse:
 
 
 async def read_payload(request: web.Request, max_bytes: int) -> Any:
-    """The invoke/fire body: empty → None, else a JSON object (413 past the payload limit, spec §8; 415 when it
-    is declared as something other than JSON)."""
+    """The invoke/fire body: empty → None, else a JSON object (413 past the payload limit, docs/openwhisk.md §8; 415
+    when it is declared as something other than JSON)."""
     raw = await read_body(request, max_bytes)
     if not raw.strip():
         return None
@@ -59,7 +60,7 @@ async def invoke_action(request: web.Request) -> web.StreamResponse:
     if activator is None:
         raise BackendUnavailable("Activations are not available on this server.")
     caller = caller_of(request)
-    activator.throttle(caller)                        # before the lookup, as OpenWhisk does (spec §8)
+    activator.throttle(caller)                        # before the lookup, as OpenWhisk does (docs/openwhisk.md §8)
     namespace, package, name = request.match_info["namespace"], request.match_info.get("package"), \
         request.match_info["name"]
     blocking = flag(request, "blocking")
@@ -83,12 +84,13 @@ async def invoke_action(request: web.Request) -> web.StreamResponse:
 
 
 async def fire_trigger(request: web.Request) -> web.StreamResponse:
-    """POST .../triggers/{name}: 202 with the trigger activation id, or 204 when no rule is active (spec §3.5)."""
+    """POST .../triggers/{name}: 202 with the trigger activation id, or 204 when no rule is active
+    (docs/openwhisk.md §3.5)."""
     firing: Firing | None = request.app.get(FIRING)
     if firing is None:
         raise BackendUnavailable("Activations are not available on this server.")
     identity = request[IDENTITY]
-    firing.throttle(identity)                         # before the lookup, as invokes are (spec §8)
+    firing.throttle(identity)                         # before the lookup, as invokes are (docs/openwhisk.md §8)
     payload = await read_payload(request, identity.limits.max_payload_size)
     activation_id = await firing.fire(identity, request.match_info["namespace"], request.match_info["name"],
                                       payload, dict(request.headers), request[TID])

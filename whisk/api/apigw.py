@@ -1,6 +1,6 @@
-"""The API gateway's HTTP edge (APIGW.md): the management calls the `wsk` CLI and the openwhisk npm client make to
-`/api/v1/web/whisk.system/apimgmt/{createApi,getApi,deleteApi}[.http]`, and the routes they create, served at
-`/api/{tenant}/{base path}{relative path}` by forwarding to the route's web action in process.
+"""The API gateway's HTTP edge (docs/openwhisk.md §1.13): the management calls the `wsk` CLI and the openwhisk npm
+client make to `/api/v1/web/whisk.system/apimgmt/{createApi,getApi,deleteApi}[.http]`, and the routes they create,
+served at `/api/{tenant}/{base path}{relative path}` by forwarding to the route's web action in process.
 
 Management answers are 200 JSON, refusals 502 `{"error": ...}` (what both clients read as the reason); route misses
 are the gateway's `{"status", "message"}` bodies.

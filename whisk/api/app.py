@@ -1,4 +1,5 @@
-"""The controller's HTTP application: middlewares, the route table of spec §1.5 and §1.14, and the services behind it.
+"""The controller's HTTP application: middlewares, the route table of docs/openwhisk.md §1.5 and §1.14, and the services
+behind it.
 
 `make_app(settings, store)` may get the store later (roles.py opens it in a cleanup context and sets app[STORE]);
 the entity service and the subjects are then built on startup, after every cleanup context has entered.
@@ -94,7 +95,7 @@ def make_app(settings: Settings, store: Store | None, *, manifest: Any = None) -
 def add_routes(router: web.UrlDispatcher) -> None:
     # No HEAD for GET routes: the controller runs with Pekko's transparent-head-requests = off, so a HEAD there is
     # 405 (web actions accept HEAD themselves).
-    # §1.14: no authentication.
+    # docs/openwhisk.md §1.14: no authentication.
     router.add_get("/", info.controller_info, allow_head=False)
     router.add_get("/ping", info.ping, allow_head=False)
     router.add_get("/api-docs", info.info_docs, allow_head=False)
@@ -104,7 +105,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
     for path in (info.DOCS_UI, info.DOCS_UI + "/"):
         router.add_get(path, info.docs_redirect, allow_head=False)
     router.add_get(info.DOCS_PAGE, info.docs_page, allow_head=False)
-    # Web actions: every method, credentials optional (spec §1.12); the API gateway's management calls first.
+    # Web actions: every method, credentials optional (docs/openwhisk.md §1.12); the API gateway's management calls
+    # first.
     router.add_route("*", apigw.MANAGE, apigw.manage)
     # The verbs OpenWhisk's web route allows (`allowedOperations`); any other is 405, as there.
     web_resource = router.add_resource("/api/v1/web/{tail:.*}")
@@ -134,7 +136,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
         for path in (f"{NS}/{{collection:{collection}}}", f"{NS}/{{collection:{collection}}}/"):
             router.add_get(path, c.list_entities, allow_head=False)
         _entity_routes(router.add_resource(f"{NS}/{{collection:{collection}}}/{{name}}"), collection)
-    # Routes made by `wsk api create` (APIGW.md), under /api/<tenant uuid>/: last, so /api/v1 always wins.
+    # Routes made by `wsk api create` (docs/openwhisk.md §1.13), under /api/<tenant uuid>/: last, so /api/v1 always
+    # wins.
     router.add_route("*", apigw.ROUTE, apigw.serve_route)
 
 

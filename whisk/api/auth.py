@@ -1,5 +1,5 @@
-"""Basic authentication (spec §1.2; OpenWhisk `CTL/BasicAuthenticationDirective.scala`): username = the key's
-uuid, password = the 64-character key. Everything under /api/v1 needs it except the API info, its swagger and
+"""Basic authentication (docs/openwhisk.md §1.2; OpenWhisk `CTL/BasicAuthenticationDirective.scala`): username = the
+key's uuid, password = the 64-character key. Everything under /api/v1 needs it except the API info, its swagger and
 web actions (where valid credentials are optional and invalid ones mean anonymous)."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""JSON bodies (spec §1.1). Reading a request's: JSON content types only (415 otherwise), an empty body is refused,
-and a body that is not JSON is Pekko's malformed-content rejection. Writing an answer: compact, as every REST answer."""
+"""JSON bodies (docs/openwhisk.md §1.1). Reading a request's: JSON content types only (415 otherwise), an empty body is
+refused, and a body that is not JSON is Pekko's malformed-content rejection. Writing an answer: compact, as every REST
+answer."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """One generic handler per verb for the entity collections (actions, triggers, rules, packages), plus the
-namespaces, limits and activations routes (spec §1.5). Handlers parse the URL and query into entities and call the
-controller's services; they hold no per-collection logic."""
+namespaces, limits and activations routes (docs/openwhisk.md §1.5). Handlers parse the URL and query into entities and
+call the controller's services; they hold no per-collection logic."""
 
 from __future__ import annotations
 

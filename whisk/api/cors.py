@@ -1,5 +1,5 @@
-"""CORS for the REST API (spec §1.1; OpenWhisk `CorsSettings.RestAPIs`): every /api/v1 answer carries the headers,
-and an OPTIONS request there is answered 200 without authentication. Web actions decide their own CORS."""
+"""CORS for the REST API (docs/openwhisk.md §1.1; OpenWhisk `CorsSettings.RestAPIs`): every /api/v1 answer carries the
+headers, and an OPTIONS request there is answered 200 without authentication. Web actions decide their own CORS."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The only module that knows HTTP statuses for domain errors (spec §1.1): every error, ours or aiohttp's own
-(404, 405, 413), answers `{"error": <message>, "code": <transaction id>}` with Pekko's default texts."""
+"""The only module that knows HTTP statuses for domain errors (docs/openwhisk.md §1.1): every error, ours or aiohttp's
+own (404, 405, 413), answers `{"error": <message>, "code": <transaction id>}` with Pekko's default texts."""
 
 from __future__ import annotations
 

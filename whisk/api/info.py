@@ -1,5 +1,5 @@
-"""Routes without authentication (spec §1.14): the controller's info at `/`, the API's at `/api/v1`, the swagger
-documents OpenWhisk publishes (copied beside this module), and `/ping`."""
+"""Routes without authentication (docs/openwhisk.md §1.14): the controller's info at `/`, the API's at `/api/v1`, the
+swagger documents OpenWhisk publishes (copied beside this module), and `/ping`."""
 
 from __future__ import annotations
 

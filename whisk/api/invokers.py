@@ -1,4 +1,4 @@
-"""Invoker routes (spec §1.14, §6.4): on controllers, `GET /invokers`, `/invokers/healthy/count` and
+"""Invoker routes (docs/openwhisk.md §1.14, §6.4): on controllers, `GET /invokers`, `/invokers/healthy/count` and
 `/invokers/ready` read the balancer's supervision, `GET /activation` and `/activation/count` its in-flight book;
 on invokers, `POST /disable`, `POST /enable` and `GET /isEnabled` (Basic auth with Settings.admin_user /
 admin_password; no password configured = refused).

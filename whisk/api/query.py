@@ -1,5 +1,5 @@
-"""Query parameters with OpenWhisk's validation messages (spec §1.4; `CTL/RestAPIs.scala` list limits, Pekko's
-boolean parameters). A bad value is Pekko's malformed-parameter rejection: 400 naming the parameter."""
+"""Query parameters with OpenWhisk's validation messages (docs/openwhisk.md §1.4; `CTL/RestAPIs.scala` list limits,
+Pekko's boolean parameters). A bad value is Pekko's malformed-parameter rejection: 400 naming the parameter."""
 
 from __future__ import annotations
 

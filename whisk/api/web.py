@@ -1,6 +1,6 @@
-"""The web action route (spec §1.12): `/api/v1/web/{namespace}/{package|default}/{action}[.ext][/path]` for every
-method, credentials optional. The request becomes a `WebRequest`, `whisk.controller.web.WebActions` answers it, and
-its `Answer` becomes the HTTP response (the action's status, headers and body, exactly). The API gateway's routes
+"""The web action route (docs/openwhisk.md §1.12): `/api/v1/web/{namespace}/{package|default}/{action}[.ext][/path]` for
+every method, credentials optional. The request becomes a `WebRequest`, `whisk.controller.web.WebActions` answers it,
+and its `Answer` becomes the HTTP response (the action's status, headers and body, exactly). The API gateway's routes
 (`whisk.api.apigw`) are served through `respond` too.
 """
 

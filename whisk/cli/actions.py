@@ -1,4 +1,4 @@
-"""`whisk action create|update|invoke|get|delete|list` (WSK_CLI.md §2.1)."""
+"""`whisk action create|update|invoke|get|delete|list` (wsk's action.go)."""
 
 from __future__ import annotations
 

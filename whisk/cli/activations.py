@@ -1,4 +1,4 @@
-"""`whisk activation list|get|logs|result|poll` (WSK_CLI.md §2.2). Activation URLs always use namespace `_`."""
+"""`whisk activation list|get|logs|result|poll` (wsk's activation.go). Activation URLs always use namespace `_`."""
 
 from __future__ import annotations
 

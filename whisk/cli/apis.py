@@ -1,4 +1,4 @@
-"""`whisk api create|get|delete|list` (WSK_CLI.md §2.6, server contract APIGW.md): calls to the
+"""`whisk api create|get|delete|list` (wsk's api.go; server: docs/openwhisk.md §1.13): calls to the
 `whisk.system/apimgmt` web actions createApi/getApi/deleteApi, with the caller's credentials.
 
 As `wsk`, every call carries `spaceguid` (the uuid half of AUTH) and `accesstoken` (APIGW_ACCESS_TOKEN, else

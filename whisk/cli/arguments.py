@@ -1,4 +1,4 @@
-"""The pre-pass `wsk` runs on the raw argv before parsing flags (WSK_CLI.md §0), and the JSON it yields.
+"""The pre-pass `wsk` runs on the raw argv before parsing flags (wsk's commands.go parseArgs), and the JSON it yields.
 
 `-p/--param K V`, `-a/--annotation K V`, `-F/--feed-param K V`, `-T/--trigger-param K V` take two following
 tokens and `-P/--param-file F`, `-A/--annotation-file F` one (the file is read at once); they are removed wherever

@@ -1,5 +1,5 @@
 """Action code on disk: the `exec` an artifact file makes (kind from the extension, zip/jar/balx as base64) and
-`action get --save` writing it back (WSK_CLI.md §2.1)."""
+`action get --save` writing it back (wsk's action.go)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The client's one error type: a message, the exit status it ends the program with, and how it is shown.
 
-Exit statuses follow `wsk` (WSK_CLI.md §3.4): 1 general, 2 usage, 3 network, an HTTP error's status mod 256,
+Exit statuses follow `wsk` (wsk's util.go ExitOnError): 1 general, 2 usage, 3 network, an HTTP error's status mod 256,
 149 "not allowed", 202 a blocking call that has not finished, 246 an application error. Wrapping (`within`)
 keeps the inner status and whether the inner error is shown at all, as `wsk` does.
 """

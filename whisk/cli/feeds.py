@@ -1,4 +1,4 @@
-"""A trigger's feed (WSK_CLI.md §4): the controller never calls feed actions, the client does, as an ordinary
+"""A trigger's feed (wsk's trigger.go): the controller never calls feed actions, the client does, as an ordinary
 blocking invoke whose parameters carry `lifecycleEvent` (CREATE, READ, UPDATE, DELETE), `triggerName` and
 `authKey`."""
 

@@ -1,6 +1,6 @@
 """A small cobra/pflag-style parser: a tree of commands, each with its own flags, plus global flags everywhere.
 
-GNU style as `wsk` (WSK_CLI.md §0): flags anywhere after the command words, `--f v`, `--f=v`, `-f v`, `-fv`,
+GNU style as `wsk` (cobra, pflag): flags anywhere after the command words, `--f v`, `--f=v`, `-f v`, `-fv`,
 grouped short bools (`-br`), bools take no value (`--f=false` allowed), `--` ends the flags, `-h/--help` on every
 command. Errors carry cobra's wording and exit 1, shown as cobra and `wsk` show them (errors.ParseError): an
 unknown word after the root is an error with cobra's suggestions; after a group (`action frobnicate`) it shows

@@ -1,4 +1,4 @@
-"""Invoking an action and reporting the reply as `wsk` does (`printInvocationResponse`, WSK_CLI.md §2.1):
+"""Invoking an action and reporting the reply as `wsk` does (`printInvocationResponse`, wsk's action.go):
 used by `action invoke` and by the trigger feed lifecycle calls."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The `wsk`-compatible command line: `whisk <group> <command> [args] [flags]` (spec WSK_CLI.md).
+"""The `wsk`-compatible command line: `whisk <group> <command> [args] [flags]` (openwhisk-cli).
 
 `whisk/__main__.py` runs the server for no arguments or `serve`, and calls `main(argv, open_store=...)` for
 anything else. Order of work, as `wsk`: the -p/-P/-a/-A/-F/-T pre-pass, flag parsing, the properties file and

@@ -1,4 +1,4 @@
-"""Qualified names as `wsk` reads them (WSK_CLI.md §0): `name`, `pkg/name`, `/ns/name`, `/ns/pkg/name`, and
+"""Qualified names as `wsk` reads them (wsk's qualified_name.go): `name`, `pkg/name`, `/ns/name`, `/ns/pkg/name`, and
 `ns/pkg/name` (three parts without the leading slash mean `/ns/pkg/name`). The namespace defaults to `_`."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`whisk namespace list|get` and `whisk list` (WSK_CLI.md §2.7)."""
+"""`whisk namespace list|get` and `whisk list` (wsk's namespace.go)."""
 
 from __future__ import annotations
 

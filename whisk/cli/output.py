@@ -1,4 +1,4 @@
-"""Where the client writes: `ok:` lines and JSON on stdout, errors on stderr (WSK_CLI.md §3.1).
+"""Where the client writes: `ok:` lines and JSON on stdout, errors on stderr (wsk's util.go).
 
 Colour (green `ok:`, bold names and headers) only when stdout is a terminal. JSON is indented by 4 spaces,
 without ASCII or HTML escaping, with a trailing newline, as Go's encoder and json.Indent write it.

@@ -1,4 +1,4 @@
-"""`whisk package create|update|bind|get|delete|list` (WSK_CLI.md §2.5)."""
+"""`whisk package create|update|bind|get|delete|list` (wsk's package.go)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`whisk property set|unset|get` (WSK_CLI.md §2.8): the properties file, and what the client would use."""
+"""`whisk property set|unset|get` (wsk's property.go): the properties file, and what the client would use."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`whisk rule create|update|enable|disable|status|get|delete|list` (WSK_CLI.md §2.4)."""
+"""`whisk rule create|update|enable|disable|status|get|delete|list` (wsk's rule.go)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""How `wsk` prints entities (WSK_CLI.md §3.1): typed entities keep the Go client's struct field order and its
+"""How `wsk` prints entities (wsk's util.go): typed entities keep the Go client's struct field order and its
 `omitempty` rules; untyped payloads (parameter values, invoke replies, results) print with keys sorted.
 
 A shape is a tuple of fields; `render` turns a server reply into ordered dicts ready for `output.dumps`.

@@ -1,5 +1,5 @@
 """The swagger documents createApi/getApi answer with, as the Go client checks, prints and tabulates them
-(WSK_CLI.md §2.6, §3.1 typed swagger, §3.2 the `api list` table)."""
+(wsk's api.go: typed swagger, the `api list` table)."""
 
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def list_rows(apis: list[dict[str, Any]], relpath: str, verb: str) -> list[dict[
 
 
 def print_list(out: Output, rows: list[dict[str, str]], *, full: bool, name_sort: bool) -> None:
-    """`ok: APIs`, then the table (§3.2) or, with --full, one block per operation."""
+    """`ok: APIs`, then the table or, with --full, one block per operation."""
     out.ok("APIs")
     if name_sort:
         rows = sorted(rows, key=lambda r: (r["base"] + r["path"] + r["verb"]).lower())

@@ -1,4 +1,4 @@
-"""List tables (WSK_CLI.md §3.2) and `--summary` blocks (§3.3), as text lines."""
+"""List tables (the Go client's ToSummaryRowString) and `--summary` blocks (wsk's util.go), as text lines."""
 
 from __future__ import annotations
 

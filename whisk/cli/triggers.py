@@ -1,4 +1,4 @@
-"""`whisk trigger create|update|get|delete|fire|list` (WSK_CLI.md §2.3, feeds §4).
+"""`whisk trigger create|update|get|delete|fire|list` (wsk's trigger.go, feeds in feeds.py).
 
 `-p` alone is the classic mode (with a feed, the parameters go to the feed); `-F`/`-T` without `-p` the
 extended one (`-T` for the trigger, `-F` for the feed). Mixing them is refused with exit 149.

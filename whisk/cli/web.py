@@ -1,4 +1,4 @@
-"""The annotations `--web` and `--web-secure` put on an action (WSK_CLI.md §2.1; `augmentWebArg`,
+"""The annotations `--web` and `--web-secure` put on an action (wsk's action.go; `augmentWebArg`,
 `augmentWebSecureArg` in `wsk`'s action.go). Annotations are `[{"key", "value"}]` lists throughout."""
 
 from __future__ import annotations

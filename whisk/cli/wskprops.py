@@ -1,6 +1,6 @@
 """The properties file (`~/.wskprops` or WSK_CONFIG_FILE) and the effective client configuration.
 
-Format (WSK_CLI.md §1.2): one `KEY=VALUE` a line, `#` to the end of a line dropped, lines not splitting into
+Format (wsk's property.go): one `KEY=VALUE` a line, `#` to the end of a line dropped, lines not splitting into
 exactly two parts on `=` ignored; a missing file reads as empty. Precedence, lowest first: defaults, the file,
 WHISK_AUTH / WHISK_APIHOST / WHISK_APIVERSION when non-empty, then the command-line flags.
 """

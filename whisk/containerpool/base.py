@@ -1,8 +1,8 @@
 """The container port: what the pool needs from a container backend (`process://` or `docker://`).
 
-A container runs one runtime proxy (spec §4: `POST /init`, `POST /run`, sentinel lines after each activation).
-The factory makes containers; a container answers /init and /run, pauses, resumes, hands over the log lines of
-the last activation, and is destroyed. Adapters raise ContainerError subclasses, never library errors.
+A container runs one runtime proxy (docs/openwhisk.md §4: `POST /init`, `POST /run`, sentinel lines after each
+activation). The factory makes containers; a container answers /init and /run, pauses, resumes, hands over the log lines
+of the last activation, and is destroyed. Adapters raise ContainerError subclasses, never library errors.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from typing import Protocol
 from whisk.entities.errors import WhiskError
 
 SENTINEL = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
-# The stderr line that ends an activation's logs when they could not be read to the sentinels (spec §4).
+# The stderr line that ends an activation's logs when they could not be read to the sentinels (docs/openwhisk.md §4).
 LOG_COLLECTION_FAILED = "There was an issue while collecting your logs. Data might be missing."
 
 
 def logs_truncated(limit_bytes: int) -> str:
-    """The stderr line that ends an activation's logs cut at the limit (spec §4)."""
+    """The stderr line that ends an activation's logs cut at the limit (docs/openwhisk.md §4)."""
     return f"Logs were truncated because the total bytes size exceeds the limit of {limit_bytes} bytes."
 
 
@@ -31,7 +31,7 @@ def rfc3339_nanos(time_ns: int) -> str:
 
 def log_line(timestamp: str, stream: str, text: str) -> str:
     """One stored log line as OpenWhisk formats it: the time padded to 30, the stream, the text trimmed like
-    Java's String.trim (spec §2.7)."""
+    Java's String.trim (docs/openwhisk.md §2.7)."""
     return f"{timestamp:<30} {stream}: {text.strip(_JAVA_TRIM)}"
 
 
@@ -80,7 +80,7 @@ class Container(Protocol):
         """POST /init with `{"value": body}`; retried while the proxy is not yet listening, within the timeout."""
 
     async def run(self, body: dict, timeout_s: float) -> Interaction:
-        """POST /run with the flat body of spec §4; never retried."""
+        """POST /run with the flat body of docs/openwhisk.md §4; never retried."""
 
     async def suspend(self) -> None: ...
 

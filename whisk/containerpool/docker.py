@@ -1,7 +1,7 @@
 """The `docker://` container backend: each action container is a Docker container, driven through aiodocker.
 
 `docker://` talks to DOCKER_HOST (else the default socket), `docker:///path/docker.sock` to that socket,
-`docker://host:port` over TCP. Containers get OpenWhisk's flags (spec §4): a name carrying the invoker,
+`docker://host:port` over TCP. Containers get OpenWhisk's flags (docs/openwhisk.md §4): a name carrying the invoker,
 the label `whisk.invoker=<instance>`, memory with swap equal to it, cpu shares in proportion to memory, an init
 process (a Python server as PID 1 ignores SIGTERM), json-file logs; and whisk's hardening (docker_security.py): a
 user of its own, no capabilities, no new privileges, a read-only root with a bounded tmpfs at /tmp, pids, nofile
@@ -46,7 +46,7 @@ RELAY_IMAGE = "whisk/relay:latest"
 MOUNT = "/run/whisk"                         # the per-container folder, inside the container
 SOCKET = "proxy.sock"
 PROXY_PORT = 8080
-# Docker's timeouts (spec §7.1): run and rm 1 min, pull 10 min.
+# Docker's timeouts (docs/openwhisk.md §7.1): run and rm 1 min, pull 10 min.
 CREATE_TIMEOUT_S, REMOVE_TIMEOUT_S, PULL_TIMEOUT_S = 60.0, 60.0, 600.0
 _NAME_CHARS = re.compile(r"[^a-zA-Z0-9_.-]")
 _UNIX_PATH_MAX = 107

@@ -1,4 +1,4 @@
-"""One Docker action container: /init and /run over its endpoint, pause, unpause, logs, removal (spec §4).
+"""One Docker action container: /init and /run over its endpoint, pause, unpause, logs, removal (docs/openwhisk.md §4).
 
 The invoker never reuses a connection to a runtime (OpenWhisk doesn't), so each exchange opens one: over the unix
 socket in the container's folder (unix and host networking), or TCP to the container's address (bridge).
@@ -23,9 +23,9 @@ from whisk.containerpool.docker_logs import DockerLogReader
 from whisk.containerpool.docker_security import lock_folder
 from whisk.entities.document import now_ms as _now_ms
 
-PAUSE_TIMEOUT_S = 10.0                       # OpenWhisk's pause/unpause timeouts (spec §7.1)
+PAUSE_TIMEOUT_S = 10.0                       # OpenWhisk's pause/unpause timeouts (docs/openwhisk.md §7.1)
 REMOVE_TIMEOUT_S = 60.0
-RETRY_INTERVAL_S = 0.05                      # /init is retried every 50 ms while nothing listens (spec §4),
+RETRY_INTERVAL_S = 0.05                      # OpenWhisk retries /init every 50 ms (docs/openwhisk.md §4),
 FAST_RETRY_S, FAST_RETRY_FOR_S = 0.005, 1.0  # but every 5 ms in the first second: a proxy listens ~0.1 s after start
 STATE_CHECK_S = 0.25                         # while retrying, look whether the container is still running
 EXIT_WAIT_S = 2.0                            # after a dropped exchange, how long Docker may take to see the exit

@@ -1,4 +1,5 @@
-"""An action container's logs, read through Docker's logs API and cut into activations at the sentinels (spec §4).
+"""An action container's logs, read through Docker's logs API and cut into activations at the sentinels
+(docs/openwhisk.md §4).
 
 One request per poll asks for both streams with timestamps, from the earliest of the two streams' last lines
 already handed over (`since` is inclusive; lines already taken are skipped by time and count). The multiplexed

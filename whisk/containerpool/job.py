@@ -1,10 +1,13 @@
-"""The container pool's input (one activation to run) and output (its timed response and logs), spec §4, §7.5."""
+"""The container pool's input (one activation to run) and output (its timed response and logs).
+
+See docs/openwhisk.md §4 and §7.5."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# How the container that ran a job was obtained (spec §7.3); "warming"/"warmingCold" only with concurrency > 1.
+# How the container that ran a job was obtained (docs/openwhisk.md §7.3); "warming"/"warmingCold" only with concurrency
+# > 1.
 CONTAINER_STARTS = ("warmed", "warming", "warmingCold", "prewarmed", "cold", "recreated", "recreatedPrewarm")
 
 
@@ -26,7 +29,7 @@ class Job:
     logs_mb: int
     concurrency: int
     init_env: dict[str, str]         # /init "env": __OW_* values and init-parameters, already stringified
-    run_body: dict                   # the flat /run body of §4 (value, namespace, action_name, ..., deadline, api_key?)
+    run_body: dict                   # the flat /run body (value, ..., deadline, api_key?): docs/openwhisk.md §4
 
     @property
     def action_name(self) -> str:
@@ -34,7 +37,8 @@ class Job:
 
     @property
     def warm_key(self) -> tuple[str, str]:
-        """A warm container serves only jobs of the same action definition and invoking namespace (§7.3)."""
+        """A warm container serves only jobs of the same action definition and invoking namespace
+        (docs/openwhisk.md §7.3)."""
         return self.action_digest, self.invoking_namespace
 
 
@@ -55,7 +59,7 @@ class RunResult:
 
 
 def error_response(status_code: int, error: object, size: int | None = None) -> dict:
-    """A stored response for an error: the value always wrapped as {"error": ...} (spec §2.7)."""
+    """A stored response for an error: the value always wrapped as {"error": ...} (docs/openwhisk.md §2.7)."""
     response: dict = {"statusCode": status_code, "result": {"error": error}}
     if size is not None:
         response["size"] = size

@@ -1,4 +1,5 @@
-"""A container's stdout and stderr, read continuously, cut into activations at the sentinel lines (spec §4).
+"""A container's stdout and stderr, read continuously, cut into activations at the sentinel lines
+(docs/openwhisk.md §4).
 
 The platform timestamps each line when it arrives (as docker's json-file driver does), keeps at most `cap_bytes`
 per stream and activation (a log flood cannot fill the platform's memory), and hands each activation's lines over

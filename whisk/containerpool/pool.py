@@ -1,4 +1,4 @@
-"""The invoker's container pool (spec §7; OpenWhisk's ContainerPool): places each job on a container, keeps
+"""The invoker's container pool (docs/openwhisk.md §7; OpenWhisk's ContainerPool): places each job on a container, keeps
 prewarmed stem cells, pauses idle containers and removes them, and buffers jobs that do not fit. When a stem cell is
 reactive, a check every `prewarm_check_s` removes expired prewarms and starts as many as recent cold starts call for.
 

@@ -1,5 +1,5 @@
-"""One container's life (spec §7.4, §7.5; OpenWhisk's ContainerProxy): create it, /init it once, /run jobs on it,
-turn the replies into activation responses, collect each activation's logs, pause and resume it, destroy it.
+"""One container's life (docs/openwhisk.md §7.4, §7.5; OpenWhisk's ContainerProxy): create it, /init it once, /run jobs
+on it, turn the replies into activation responses, collect each activation's logs, pause and resume it, destroy it.
 
 The pool decides which proxy serves a job and what happens to it afterwards; `run` reports, besides the result,
 whether the container may be kept (success and application errors) or must go (developer and whisk errors, log
@@ -166,12 +166,13 @@ class ContainerProxy:
         """This activation's log lines, and False when they could not be read completely (destroy then)."""
         limit = job.logs_mb * 1_048_576
         if keep and job.kind == "blackbox":
-            # Blackbox images are not assumed to print the sentinels (spec §4): take what is there, don't wait.
+            # Blackbox images are not assumed to print the sentinels (docs/openwhisk.md §4): take what is there, don't
+            # wait.
             return await self.container.logs(limit, wait_for_sentinel=False), True
         if keep:
             lines = await self.container.logs(limit, wait_for_sentinel=True)
             return lines, not (lines and lines[-1].endswith(LOG_COLLECTION_FAILED))
-        # After a developer error the sentinels may never come: take what is there (spec §4).
+        # After a developer error the sentinels may never come: take what is there (docs/openwhisk.md §4).
         lines = await self.container.logs(limit, wait_for_sentinel=False)
         if limit > 0:
             lines.append(log_line(rfc3339_nanos(time.time_ns()), "stderr", LOG_WARNING_DEVELOPER_ERROR))

@@ -1,4 +1,4 @@
-"""How a runtime's replies to /init and /run become an activation response (spec §4; OpenWhisk's
+"""How a runtime's replies to /init and /run become an activation response (docs/openwhisk.md §4; OpenWhisk's
 `ActivationResponse.processInitResponseContent` / `processRunResponseContent` and `Messages`). Pure functions."""
 
 from __future__ import annotations
@@ -105,5 +105,5 @@ def whisk_error(message: str = PROVISION_ERROR) -> dict:
 
 
 def keeps_container(response: dict) -> bool:
-    """Success and application errors leave the container warm; anything else destroys it (spec §4)."""
+    """Success and application errors leave the container warm; anything else destroys it (docs/openwhisk.md §4)."""
     return response["statusCode"] in (SUCCESS, APPLICATION_ERROR)

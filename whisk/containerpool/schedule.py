@@ -1,6 +1,7 @@
-"""The container pool's decisions over plain state (spec §7.2–§7.3; OpenWhisk's ContainerPool.schedule/remove):
-which container serves a job, what to evict, when to buffer, which prewarms to refill, when to pause and remove,
-and, on each scheduled prewarm check, which prewarms expired and how many a reactive stem cell wants now.
+"""The container pool's decisions over plain state (docs/openwhisk.md §7.2–§7.3; OpenWhisk's
+ContainerPool.schedule/remove): which container serves a job, what to evict, when to buffer, which prewarms to refill,
+when to pause and remove, and, on each scheduled prewarm check, which prewarms expired and how many a reactive stem cell
+wants now.
 
 No I/O and no clock of its own: callers pass `now`, and carry out what a Placement says (resume, create, destroy
 the victims). Memory counts every slot in the table (starting, prewarmed, creating, warm, paused, busy); a slot
@@ -31,8 +32,8 @@ class Phase(Enum):
 
 
 class Prewarm(NamedTuple):
-    """One stem cell (spec §7.1): `count` (initialCount) prewarms of a kind and memory; a reactive one then keeps
-    between minCount and maxCount, after the cold starts of its kind and memory."""
+    """One stem cell (docs/openwhisk.md §7.1): `count` (initialCount) prewarms of a kind and memory; a reactive one then
+    keeps between minCount and maxCount, after the cold starts of its kind and memory."""
     kind: str
     memory_mb: int
     count: int
@@ -164,7 +165,7 @@ class Scheduler:
                 return
 
     def place(self, demand: Demand, now: float) -> Placement | None:
-        """Spec §7.3, in order: warm, prewarm, cold, evict-then-(prewarm|cold); None when nothing fits."""
+        """docs/openwhisk.md §7.3, in order: warm, prewarm, cold, evict-then-(prewarm|cold); None when nothing fits."""
         slot = self._warm_slot(demand)
         if slot is not None:
             start = {Phase.WARM: "warmed", Phase.WARMING: "warming", Phase.COLD: "warmingCold"}[slot.phase]

@@ -1,5 +1,5 @@
-"""The actions collection (spec §1.6; OpenWhisk `CTL/Actions.scala`): actions may live in a package, are read with
-their package's (and binding's) parameters merged in, and sequences are checked against the store on PUT."""
+"""The actions collection (docs/openwhisk.md §1.6; OpenWhisk `CTL/Actions.scala`): actions may live in a package, are
+read with their package's (and binding's) parameters merged in, and sequences are checked against the store on PUT."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Reading activation records (spec §1.10; OpenWhisk `CTL/Activations.scala`): only the owner of a namespace reads
-its activations, looked up by "{namespace}/{activationId}"."""
+"""Reading activation records (docs/openwhisk.md §1.10; OpenWhisk `CTL/Activations.scala`): only the owner of a
+namespace reads its activations, looked up by "{namespace}/{activationId}"."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""API documents (APIGW.md): reading a createApi request, and the Swagger 2.0 document of one API that the `wsk`
-CLI and the openwhisk npm client exchange with `whisk.system/apimgmt` — one operation per base path, relative path
-and verb, with its `x-openwhisk` action and its case in `x-ibm-configuration.assembly` (target URL and the
+"""API documents (docs/openwhisk.md §1.13): reading a createApi request, and the Swagger 2.0 document of one API that
+the `wsk` CLI and the openwhisk npm client exchange with `whisk.system/apimgmt` — one operation per base path, relative
+path and verb, with its `x-openwhisk` action and its case in `x-ibm-configuration.assembly` (target URL and the
 X-Require-Whisk-Auth header the gateway adds). Pure functions; every refusal is an `ApiFailure` with upstream's text.
 """
 

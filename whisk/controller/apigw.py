@@ -1,6 +1,6 @@
-"""API routes (APIGW.md): the `whisk.system/apimgmt` createApi/getApi/deleteApi contract served natively, and the
-routes themselves. An API is one Swagger document per namespace and base path, stored through the Store port as a
-document of its own type (`entityType: "api"`), so it lives as long as the namespace's other entities.
+"""API routes (docs/openwhisk.md §1.13): the `whisk.system/apimgmt` createApi/getApi/deleteApi contract served natively,
+and the routes themselves. An API is one Swagger document per namespace and base path, stored through the Store port as
+a document of its own type (`entityType: "api"`), so it lives as long as the namespace's other entities.
 
 Unlike upstream every management call needs the caller's credentials and works on the caller's namespace only. The
 routes are served at `<api host>/api/<namespace uuid>/<base path><relative path>` (the gateway's URL form, with the

@@ -1,6 +1,6 @@
-"""The controller's entity cache (OpenWhisk's MultipleReadersSingleWriterCache with RemoteCacheInvalidation, spec §5.1):
-a Store that keeps the entity documents it has read (`get(doc_id)`) and forgets one when it is written or deleted,
-here or through any other controller, told over the `cacheInvalidation` topic as
+"""The controller's entity cache (OpenWhisk's MultipleReadersSingleWriterCache with RemoteCacheInvalidation,
+docs/openwhisk.md §5.1): a Store that keeps the entity documents it has read (`get(doc_id)`) and forgets one when it is
+written or deleted, here or through any other controller, told over the `cacheInvalidation` topic as
 `{"key": {"mainId": doc_id}, "instanceId": "controller0"}`.
 
 Correctness: a write through this cache drops the key and announces it before the write returns, so a caller that

@@ -1,6 +1,7 @@
-"""What sequences (spec §3.6) and conductor compositions (§3.7) share: the run context, a finished step, how a
-component is resolved, the activation record the controller writes for the whole (spec §2.7 annotations), and
-`Steps`, what they need of the launcher that runs them (so that `sequence` and `conductor` do not import it)."""
+"""What sequences (docs/openwhisk.md §3.6) and conductor compositions (§3.7) share: the run context, a finished step,
+how a component is resolved, the activation record the controller writes for the whole (docs/openwhisk.md §2.7
+annotations), and `Steps`, what they need of the launcher that runs them (so that `sequence` and `conductor` do not
+import it)."""
 
 from __future__ import annotations
 

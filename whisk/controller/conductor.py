@@ -1,5 +1,5 @@
-"""Conductor actions (spec §3.7; OpenWhisk `PrimitiveActions.invokeComposition`, `docs/conductors.md`): an action
-with a truthy `conductor` annotation steers a composition. Each conductor result may name the next component
+"""Conductor actions (docs/openwhisk.md §3.7; OpenWhisk's `PrimitiveActions.invokeComposition`): an
+action with a truthy `conductor` annotation steers a composition. Each conductor result may name the next component
 (`action`), its input (`params`) and state to hand back on the next conductor call (`state`); without `action` the
 composition ends. Failures to reach a component are fed back to the conductor as `{"error": ...}`.
 

@@ -2,7 +2,7 @@
 
 Each REST collection is a `Collection` in a per-kind table (`collections`), so the HTTP edge has one generic
 handler per verb. `resolve_action` is the invoke path's door: entitlement, binding resolution and parameter merge
-(package < binding < action, spec §3.1) in one call.
+(package < binding < action, docs/openwhisk.md §3.1) in one call.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class Entities:
         return await self.repo.need(Trigger, f"{path}/{name}")
 
     async def limits(self, identity: Identity, namespace: str) -> dict[str, Any]:
-        """GET /namespaces/{ns}/limits: the effective limits (spec §1.11), owner only."""
+        """GET /namespaces/{ns}/limits: the effective limits (docs/openwhisk.md §1.11), owner only."""
         path = self.namespace(identity, namespace)
         await self.entitlement.authorize(identity, READ, Resource(path, "limits"))
         return identity.limits.to_json()

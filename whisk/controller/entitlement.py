@@ -1,4 +1,4 @@
-"""Implicit rights (spec §1.2; OpenWhisk `ENT/Collection.scala`, `ENT/PackageCollection.scala`,
+"""Implicit rights (docs/openwhisk.md §1.2; OpenWhisk `ENT/Collection.scala`, `ENT/PackageCollection.scala`,
 `ENT/ActionCollection.scala`, `ENT/Entitlement.scala`).
 
 A subject owns exactly its namespace: there it may read, put, delete and activate anything and list any

@@ -1,4 +1,4 @@
-"""The user events a controller publishes on the `events` topic (spec §9.2), beside the invoker's own.
+"""The user events a controller publishes on the `events` topic (docs/openwhisk.md §9.2), beside the invoker's own.
 
 The invoker reports every primitive activation. The controller reports what only it sees: the records of the
 sequences and compositions it runs, and the invocations its throttles refuse (`Metric` events named

@@ -1,7 +1,7 @@
-"""Trigger fire (spec §3.5; OpenWhisk `CTL/Triggers.scala` activate): charge the fire rate, load the trigger, and
-when it has an active rule answer at once with the trigger's activation id while each rule's action is started,
-non-blocking, with the trigger parameters overlaid by the request headers and the payload. The trigger's record,
-with one JSON log line per rule, is stored once every rule's activation was posted.
+"""Trigger fire (docs/openwhisk.md §3.5; OpenWhisk `CTL/Triggers.scala` activate): charge the fire rate, load the
+trigger, and when it has an active rule answer at once with the trigger's activation id while each rule's action is
+started, non-blocking, with the trigger parameters overlaid by the request headers and the payload. The trigger's
+record, with one JSON log line per rule, is stored once every rule's activation was posted.
 
 OpenWhisk posts each rule's activation back to its own REST API with the caller's credentials; this does the same
 steps in process: the invocation throttles, entitlement and `final` check of a POST to the action, per rule.
@@ -67,7 +67,7 @@ class Firing:
         self._rate = RateThrottle()
 
     def throttle(self, identity: Identity) -> None:
-        """The namespace's fires per minute (calendar minute; every fire is charged, spec §8)."""
+        """The namespace's fires per minute (calendar minute; every fire is charged, docs/openwhisk.md §8)."""
         self._rate.charge(identity.uuid, identity.limits.fires_per_minute)
 
     async def fire(self, identity: Identity, namespace: str, name: str, payload: dict[str, Any] | None,

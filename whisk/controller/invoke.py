@@ -1,5 +1,5 @@
-"""The controller's activation service (spec §3.2): throttle, build the activation message, publish it through the
-load balancer, and wait for a blocking result. HTTP mapping lives in `whisk/api/activate.py`.
+"""The controller's activation service (docs/openwhisk.md §3.2): throttle, build the activation message, publish it
+through the load balancer, and wait for a blocking result. HTTP mapping lives in `whisk/api/activate.py`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from whisk.store.base import ActivationStore
 
 log = structlog.get_logger(__name__)
 
-# After a shrunk ack (the record was too large for the bus) the record is read from the store (spec §3.2).
+# After a shrunk ack (the record was too large for the bus) the record is read from the store (docs/openwhisk.md §3.2).
 STORE_POLL_DELAYS_S = (0.05, 0.2, 1.0, 3.0, 5.0, 7.0)
 
 
@@ -56,7 +56,7 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who invokes: the authenticated identity as the activation message carries it (spec §5.2)."""
+    """Who invokes: the authenticated identity as the activation message carries it (docs/openwhisk.md §5.2)."""
 
     subject: str
     namespace: str
@@ -161,7 +161,7 @@ class Activator:
     # --- invoke -----------------------------------------------------------------------------------------------------
 
     def throttle(self, caller: Caller) -> None:
-        """Per-minute then concurrent (spec §8: both before the action is even looked up)."""
+        """Per-minute then concurrent (docs/openwhisk.md §8: both before the action is even looked up)."""
         try:
             self._rate.charge(caller.uuid, caller.invocations_per_minute)
         except Throttled:
@@ -196,7 +196,7 @@ class Activator:
         if isinstance(payload, dict) and payload:
             content: Any = params | payload
         elif isinstance(payload, list):
-            content = payload                     # a JSON array replaces the parameters (sequences, spec §3.1)
+            content = payload                     # an array replaces the parameters (docs/openwhisk.md §3.1)
         else:
             content = params
         limits = action.limits

@@ -1,6 +1,6 @@
 """The one door through which every activation starts (OpenWhisk `PostActionActivation.invokeAction`): a primitive
-action goes to the activator; a sequence (spec §3.6) or a conductor action (§3.7) runs here, in the controller, as
-a chain of blocking component activations whose own record the controller writes.
+action goes to the activator; a sequence (docs/openwhisk.md §3.6) or a conductor action (§3.7) runs here, in the
+controller, as a chain of blocking component activations whose own record the controller writes.
 
 Invoke, trigger fire and web actions call `start`. Sequences and compositions run each step through `primitive`,
 `sequence` or `composition`, so a sequence inside a composition inside a sequence needs nothing special. The

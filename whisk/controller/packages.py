@@ -1,6 +1,6 @@
-"""The packages collection (spec §1.9; OpenWhisk `CTL/Packages.scala`): bindings, public packages, the reserved
-name `default`, reads that list the package's actions and feeds, and deletes refused while actions remain unless
-forced."""
+"""The packages collection (docs/openwhisk.md §1.9; OpenWhisk `CTL/Packages.scala`): bindings, public packages, the
+reserved name `default`, reads that list the package's actions and feeds, and deletes refused while actions remain
+unless forced."""
 
 from __future__ import annotations
 

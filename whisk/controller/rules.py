@@ -1,5 +1,5 @@
-"""The rules collection (spec §1.8; OpenWhisk `CTL/Rules.scala`). A rule's status lives only in its trigger's
-rule links: creating a rule links it (active), updating may move the link, deleting unlinks, and POST
+"""The rules collection (docs/openwhisk.md §1.8; OpenWhisk `CTL/Rules.scala`). A rule's status lives only in its
+trigger's rule links: creating a rule links it (active), updating may move the link, deleting unlinks, and POST
 `{"status": ...}` flips the link. Writes go rule first, then trigger; if the trigger write fails the rule write
 is undone, so a refused request leaves the store as it was.
 """

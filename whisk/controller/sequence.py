@@ -1,5 +1,5 @@
-"""Sequences (spec §3.6; OpenWhisk `SequenceActions.scala`): the components run strictly one after another, each a
-blocking activation caused by the sequence, the result of one being the input of the next; the first error ends
+"""Sequences (docs/openwhisk.md §3.6; OpenWhisk `SequenceActions.scala`): the components run strictly one after another,
+each a blocking activation caused by the sequence, the result of one being the input of the next; the first error ends
 the sequence with that component's response. Nested sequences run inline with their own record; the count of
 atomic actions across the whole tree is capped by the sequence limit.
 """

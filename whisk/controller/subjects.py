@@ -1,4 +1,5 @@
-"""Subjects, namespaces and their API keys (spec §1.2, §2.8): create, delete, list, authenticate, bootstrap.
+"""Subjects, namespaces and their API keys (docs/openwhisk.md §1.2, §2.8): create, delete, list, authenticate,
+bootstrap.
 
 Keys are stored hashed (`whisk.entities.identity.hash_key`). Successful authentications are cached for a short
 time, so the hot path is one dict lookup; a cached identity lives at most `cache_ttl_s` after an admin change made
@@ -92,7 +93,7 @@ class Subjects:
         return sorted(out, key=lambda r: (r["namespace"] or "", r["subject"] or ""))
 
     async def bootstrap(self) -> None:
-        """The well-known `guest` and `whisk.system` namespaces (spec §1.2), unless they exist."""
+        """The well-known `guest` and `whisk.system` namespaces (docs/openwhisk.md §1.2), unless they exist."""
         for namespace, uuid, key in ((GUEST_NAMESPACE, GUEST_UUID, GUEST_KEY),
                                      (SYSTEM_NAMESPACE, SYSTEM_UUID, SYSTEM_KEY)):
             if await self._store.find_namespace_by_name(namespace) is None:

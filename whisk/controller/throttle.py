@@ -1,4 +1,4 @@
-"""Per-namespace throttles (spec §8, OpenWhisk's RateThrottler and ActivationThrottler).
+"""Per-namespace throttles (docs/openwhisk.md §8, OpenWhisk's RateThrottler and ActivationThrottler).
 
 Rates are counted per calendar minute (floor(now / 60 s)), and every check charges one, also for requests that
 are rejected afterwards. Concurrency reads the balancer's in-flight count: allowed iff count < limit.

@@ -1,5 +1,5 @@
-"""The triggers collection (spec §1.7; OpenWhisk `CTL/Triggers.scala`): plain CRUD; firing is the activation
-service's. A trigger's document also carries its rule links, which only the rules collection changes."""
+"""The triggers collection (docs/openwhisk.md §1.7; OpenWhisk `CTL/Triggers.scala`): plain CRUD; firing is the
+activation service's. A trigger's document also carries its rule links, which only the rules collection changes."""
 
 from __future__ import annotations
 

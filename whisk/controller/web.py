@@ -1,5 +1,5 @@
-"""Web actions (spec §1.12; OpenWhisk `CTL/WebActions.scala`): an action annotated `web-export: true` answers
-`/api/v1/web/{namespace}/{package|default}/{action}[.ext][/path]` for any method, with or without credentials.
+"""Web actions (docs/openwhisk.md §1.12; OpenWhisk `CTL/WebActions.scala`): an action annotated `web-export: true`
+answers `/api/v1/web/{namespace}/{package|default}/{action}[.ext][/path]` for any method, with or without credentials.
 
 The steps: find the namespace's owner and the exported action (anything missing is 404, never 403); charge the
 owner's throttles (the owner pays); check the body against the owner's payload limit; answer CORS and OPTIONS

@@ -1,5 +1,5 @@
-"""Web action media (spec §1.12; OpenWhisk `CTL/WebActions.scala` `WhiskWebActionsApi`): reading a request body
-into an action argument, and turning an activation's result into an HTTP answer for the extension asked for
+"""Web action media (docs/openwhisk.md §1.12; OpenWhisk `CTL/WebActions.scala` `WhiskWebActionsApi`): reading a request
+body into an action argument, and turning an activation's result into an HTTP answer for the extension asked for
 (`.json`, `.html`, `.svg`, `.text`, `.http`). Pure functions; refusals are domain errors with OpenWhisk's texts.
 """
 

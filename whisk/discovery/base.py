@@ -27,8 +27,9 @@ class Discovery(Protocol):
     async def deregister_controller(self, instance: int) -> None: ...
 
     async def controllers(self) -> int:
-        """How many controllers are registered (at least 1): invoker memory is split across them (spec §6.2).
-        The cluster-wide setting `controllers`, when set to a positive integer, fixes the count instead."""
+        """How many controllers are registered (at least 1): invoker memory is split across them
+        (docs/openwhisk.md §6.2). The cluster-wide setting `controllers`, when set to a positive integer, fixes the
+        count instead."""
 
     async def get_setting(self, name: str) -> str | None:
         """A cluster-wide setting (Consul KV `whisk/settings/<name>`), None when unset."""

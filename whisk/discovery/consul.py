@@ -1,4 +1,4 @@
-"""Invoker discovery through Consul (python-consul2's asyncio client; the API and its quirks: spec/CONSUL.md).
+"""Invoker discovery through Consul (python-consul2's asyncio client; its quirks: docs/testing.md, Consul).
 
 Each invoker is an instance of the service `whisk-invoker` (id `whisk-invoker-<n>`, meta `instance` and
 `user_memory_mb`) with a TTL check registered passing and kept passing by a background heartbeat every TTL/3; if
@@ -72,7 +72,7 @@ class ConsulDiscovery:
         self._token = unquote(parts.username) if parts.username else None
         self.controller_ttl_s = controller_ttl_s
         self.deregister_after_s = deregister_after_s
-        self.watch_wait_s = watch_wait_s          # well under aiohttp's 300 s default total timeout (CONSUL.md §7)
+        self.watch_wait_s = watch_wait_s          # well under aiohttp's 300 s total timeout (docs/testing.md)
         self.call_timeout_s = call_timeout_s
         self.retry_s = retry_s
         self._client: Any = None

@@ -1,4 +1,4 @@
-"""Actions (spec §1.6, §2.3; OpenWhisk `E/WhiskAction.scala`, `CTL/Actions.scala` make/update)."""
+"""Actions (docs/openwhisk.md §1.6, §2.3; OpenWhisk `E/WhiskAction.scala`, `CTL/Actions.scala` make/update)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from whisk.entities.names import Addressed, EntityName, EntityPath
 from whisk.entities.parameters import EMPTY, Parameters
 from whisk.entities.semver import SemVer
 
-# Well-known annotations (spec §2.2).
+# Well-known annotations (docs/openwhisk.md §2.2).
 PROVIDE_API_KEY = "provide-api-key"
 EXEC_ANNOTATION = "exec"
 WEB_EXPORT = "web-export"

@@ -1,4 +1,4 @@
-"""Activation records (spec §2.7, §1.10; OpenWhisk `E/WhiskActivation.scala`, `E/ActivationResult.scala`,
+"""Activation records (docs/openwhisk.md §2.7, §1.10; OpenWhisk `E/WhiskActivation.scala`, `E/ActivationResult.scala`,
 `E/ActivationId.scala`).
 
 Stored form: `response = {statusCode, result?, size?}`. Every API read uses the extended form, which drops

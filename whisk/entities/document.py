@@ -1,4 +1,4 @@
-"""Fields every entity shares (spec §2.1; OpenWhisk `E/WhiskEntity.scala`) and the readers of PUT bodies.
+"""Fields every entity shares (docs/openwhisk.md §2.1; OpenWhisk `E/WhiskEntity.scala`) and the readers of PUT bodies.
 
 Readers raise Invalid with the message OpenWhisk's JSON readers give; the API prefixes it with "The request content
 was malformed:" as Pekko does for a body that does not deserialize.

@@ -1,4 +1,5 @@
-"""What an action runs (spec §2.3; OpenWhisk `E/Exec.scala`): managed runtime code, a blackbox image, or a sequence.
+"""What an action runs (docs/openwhisk.md §2.3; OpenWhisk `E/Exec.scala`): managed runtime code, a blackbox image, or a
+sequence.
 
 Managed kinds are checked by a resolver the caller passes in (`resolve_kind(kind) -> concrete kind`, raising Invalid
 for unknown or deprecated kinds); the runtime manifest provides it, so entities never read it themselves. The

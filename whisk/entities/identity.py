@@ -1,4 +1,4 @@
-"""Identities, subjects and API keys (spec §1.2, §2.8; OpenWhisk `E/Identity.scala`, `E/Secret.scala`,
+"""Identities, subjects and API keys (docs/openwhisk.md §1.2, §2.8; OpenWhisk `E/Identity.scala`, `E/Secret.scala`,
 `E/Subject.scala`).
 
 An API key is "uuid:key" with a 64-character key. Stored keys are hashed: sha256 over a per-key random salt and the

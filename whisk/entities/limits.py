@@ -1,4 +1,5 @@
-"""Action limits and namespace limits (spec §2.3, §1.11, §8; OpenWhisk `E/*Limit.scala`, `E/Identity.scala`).
+"""Action limits and namespace limits (docs/openwhisk.md §2.3, §1.11, §8; OpenWhisk `E/*Limit.scala`,
+`E/Identity.scala`).
 
 Entities do not read settings: the caller passes a `SystemLimits` (built from `Settings` by the controller). A
 namespace's limits document (`UserLimits`) may narrow the system ranges; `UserLimits.effective` clamps it into them.
@@ -302,7 +303,8 @@ class NamespaceLimits:
 
     @property
     def blocked(self) -> bool:
-        """OpenWhisk's blockedNamespaces view: a namespace throttled to zero may not run anything (spec §2.8)."""
+        """OpenWhisk's blockedNamespaces view: a namespace throttled to zero may not run anything
+        (docs/openwhisk.md §2.8)."""
         return self.invocations_per_minute == 0 or self.concurrent_invocations == 0
 
     def kind_allowed(self, kind: str, whitelist: frozenset[str] | None = None) -> bool:
@@ -311,7 +313,7 @@ class NamespaceLimits:
         return not kinds or kind in kinds
 
     def to_json(self) -> dict[str, Any]:
-        """The body of GET /namespaces/{ns}/limits (spec §1.11)."""
+        """The body of GET /namespaces/{ns}/limits (docs/openwhisk.md §1.11)."""
         out = self.overrides.to_json()
         out.update({
             "invocationsPerMinute": self.invocations_per_minute,

@@ -1,4 +1,5 @@
-"""Names, paths and fully qualified names (spec §1.3; OpenWhisk `E/EntityPath.scala`, `E/FullyQualifiedEntityName.scala`).
+"""Names, paths and fully qualified names (docs/openwhisk.md §1.3; OpenWhisk `E/EntityPath.scala`,
+`E/FullyQualifiedEntityName.scala`).
 
 An `EntityName` is one segment; an `EntityPath` is "namespace" or "namespace/package"; a `FullyQualifiedEntityName`
 is a path plus a name, stored as the document id "namespace[/package]/name". The segment `_` as a path's root means

@@ -1,4 +1,4 @@
-"""Packages and package bindings (spec §1.9, §2.6; OpenWhisk `E/WhiskPackage.scala`).
+"""Packages and package bindings (docs/openwhisk.md §1.9, §2.6; OpenWhisk `E/WhiskPackage.scala`).
 
 A binding is a package whose `binding` names another package; it is stored as `{}` for a real package, so stored
 documents can tell the two apart. Packages do not nest.

@@ -1,4 +1,4 @@
-"""Parameters and annotations: key/value lists (spec §2.2; OpenWhisk `E/Parameter.scala`).
+"""Parameters and annotations: key/value lists (docs/openwhisk.md §2.2; OpenWhisk `E/Parameter.scala`).
 
 On the wire a JSON array of `{"key", "value", "init"?, "encryption"?}`; semantically a map where later duplicates
 win. Merging is always "right side wins" (`a | b`). Size is Σ(len(key) + len(compact JSON of value)) in UTF-8 bytes.

@@ -1,5 +1,5 @@
-"""Rules (spec §1.8, §2.5; OpenWhisk `E/WhiskRule.scala`). A rule names a trigger and an action; its status is
-read from the trigger's rule links."""
+"""Rules (docs/openwhisk.md §1.8, §2.5; OpenWhisk `E/WhiskRule.scala`). A rule names a trigger and an action; its status
+is read from the trigger's rule links."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Semantic versions of entities (spec §1.3; OpenWhisk `E/SemVer.scala`): new entities are 0.0.1 and every update
-bumps the patch unless the request names a version."""
+"""Semantic versions of entities (docs/openwhisk.md §1.3; OpenWhisk `E/SemVer.scala`): new entities are 0.0.1 and every
+update bumps the patch unless the request names a version."""
 
 from __future__ import annotations
 

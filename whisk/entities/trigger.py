@@ -1,5 +1,5 @@
-"""Triggers (spec §1.7, §2.4; OpenWhisk `E/WhiskTrigger.scala`). A trigger keeps the links to its rules, with each
-rule's status: the only place a rule's status lives."""
+"""Triggers (docs/openwhisk.md §1.7, §2.4; OpenWhisk `E/WhiskTrigger.scala`). A trigger keeps the links to its rules,
+with each rule's status: the only place a rule's status lives."""
 
 from __future__ import annotations
 

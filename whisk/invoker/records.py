@@ -1,5 +1,5 @@
-"""Activation messages in, pool jobs and activation records out (spec §2.7, §4, §7.5): what an invoker knows,
-mapped onto `Activation`'s constructors."""
+"""Activation messages in, pool jobs and activation records out (docs/openwhisk.md §2.7, §4, §7.5): what an invoker
+knows, mapped onto `Activation`'s constructors."""
 
 from __future__ import annotations
 
@@ -15,14 +15,15 @@ from whisk.messages import ActivationMessage
 
 
 def action_digest(action: dict[str, Any]) -> str:
-    """What makes two action definitions the same for warm reuse (spec §7.3: not the revision)."""
+    """What makes two action definitions the same for warm reuse (docs/openwhisk.md §7.3: not the revision)."""
     keys = ("namespace", "name", "exec", "parameters", "limits", "version", "annotations")
     blob = json.dumps({k: action.get(k) for k in keys}, sort_keys=True, separators=(",", ":"))
     return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
 
 
 def _env_text(value: Any) -> str:
-    """An init parameter as an environment value (spec §4): null "", strings as is, the rest compact JSON."""
+    """An init parameter as an environment value (docs/openwhisk.md §4): null "", strings as is, the rest compact
+    JSON."""
     if value is None:
         return ""
     return value if isinstance(value, str) else compact(value)
@@ -84,7 +85,7 @@ def activation_record(msg: ActivationMessage, action: dict[str, Any], result: Ru
 
 
 def failure_record(msg: ActivationMessage, status_code: int, error: str) -> Activation:
-    """A record for an activation the invoker could not run (spec §5.3): zero duration, kind unknown."""
+    """A record for an activation the invoker could not run (docs/openwhisk.md §5.3): zero duration, kind unknown."""
     now = now_ms()
     return Activation.whisk_error(**_identity(msg), version=msg.action.get("version") or "0.0.1",
                                   path=msg.action_path, binding=msg.action.get("binding"), at=now, error=error,

@@ -1,8 +1,8 @@
-"""The invoker (spec §5.3–§5.4, OpenWhisk's InvokerReactive): consume `invoker{N}`, run each activation in the
-container pool, store its record, acknowledge to the controller that published it, and ping `health`.
+"""The invoker (docs/openwhisk.md §5.3–§5.4, OpenWhisk's InvokerReactive): consume `invoker{N}`, run each activation in
+the container pool, store its record, acknowledge to the controller that published it, and ping `health`.
 
-Acks follow spec §5.3: a blocking activation gets a result ack as soon as /run has answered (before its logs are
-collected), then a completion ack once the record is stored; a failure before the pool runs anything gets one
+Acks follow docs/openwhisk.md §5.3: a blocking activation gets a result ack as soon as /run has answered (before its
+logs are collected), then a completion ack once the record is stored; a failure before the pool runs anything gets one
 combined ack. Every message taken ends with a stored record, whatever fails.
 """
 
@@ -63,7 +63,7 @@ class Invoker:
         return self
 
     async def disable(self) -> None:
-        """POST /disable (spec §1.14): stop taking work and tell the controllers at once (a ping with
+        """POST /disable (docs/openwhisk.md §1.14): stop taking work and tell the controllers at once (a ping with
         isEnabled=false, repeated every second so that a controller started later knows too). Activations
         already taken run to their end; messages not yet taken stay on the topic. The feed stays in its consumer
         group (leaving and rejoining costs a group rebalance) and simply stops asking for messages."""
@@ -104,7 +104,7 @@ class Invoker:
         topic = invoker_topic(self.instance)
         async with contextlib.aclosing(self._bus.consume(topic, topic)) as feed:
             while True:
-                # Ask the feed for the next message only when there is room for it (spec §5.4): what is not
+                # Ask the feed for the next message only when there is room for it (docs/openwhisk.md §5.4): what is not
                 # taken stays on the topic, uncommitted, for this invoker after a restart.
                 await self._open.wait()
                 await self._intake.acquire()
@@ -170,7 +170,8 @@ class Invoker:
             result_ack: asyncio.Task[None] | None = None
 
             def on_response(early: RunResult) -> None:
-                # Answer a blocking caller as soon as /run has answered, before logs are collected (spec §5.3).
+                # Answer a blocking caller as soon as /run has answered, before logs are collected
+                # (docs/openwhisk.md §5.3).
                 nonlocal result_ack
                 if msg.blocking:
                     record = activation_record(msg, action, early).without_logs()

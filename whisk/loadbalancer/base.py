@@ -31,7 +31,7 @@ class Entry:
 
 
 class Forced(Exception):
-    """No completion or active ack arrived in time (spec §5.5)."""
+    """No completion or active ack arrived in time (docs/openwhisk.md §5.5)."""
 
 
 # (the entry, its outcome: "success", "system_error", "timeout" or "discarded")

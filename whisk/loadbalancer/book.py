@@ -1,4 +1,4 @@
-"""The controller's book of activations in flight (spec §5.5), kept by `CommonBalancer`.
+"""The controller's book of activations in flight (docs/openwhisk.md §5.5), kept by `CommonBalancer`.
 
 Every published activation gets an entry: the waiting future of a blocking caller, per-namespace counts for the
 concurrency throttle, and a completion-ack timer. A result ack resolves the future; a completion ack (or the

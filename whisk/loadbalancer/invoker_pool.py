@@ -1,4 +1,5 @@
-"""Invoker health supervision (OpenWhisk's InvokerPool and InvokerActor, spec §6.4), pure and driven from outside.
+"""Invoker health supervision (OpenWhisk's InvokerPool and InvokerActor, docs/openwhisk.md §6.4), pure and driven from
+outside.
 
 One state machine per invoker, created on its first ping (or announced by discovery, as Offline):
 

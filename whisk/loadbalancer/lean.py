@@ -1,5 +1,5 @@
-"""LeanBalancer (spec §9.3): every activation goes to the one invoker, over the bus, with the same in-flight
-bookkeeping and completion-ack timeouts as the sharding balancer but no slots and no health protocol."""
+"""LeanBalancer (docs/openwhisk.md §9.3): every activation goes to the one invoker, over the bus, with the same
+in-flight bookkeeping and completion-ack timeouts as the sharding balancer but no slots and no health protocol."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Capacity slots of one invoker as the sharding balancer sees them (spec §6.2).
+"""Capacity slots of one invoker as the sharding balancer sees them (docs/openwhisk.md §6.2).
 
 `ForcibleSemaphore` counts memory permits (MB); a forced acquisition (overload fallback) may drive them below zero.
 `NestedSemaphore` adds OpenWhisk's per-action concurrency slots: with an action concurrency c > 1, one memory

@@ -1,4 +1,4 @@
-"""The scheduling core of OpenWhisk's ShardingContainerPoolBalancer (spec §6.1–6.3), free of I/O.
+"""The scheduling core of OpenWhisk's ShardingContainerPoolBalancer (docs/openwhisk.md §6.1–6.3), free of I/O.
 
 An action goes to its home invoker (a hash of the invoking namespace and the action's name) while that invoker is
 usable and has room; otherwise the probe walks the partition with a step coprime to its size, so each action has
@@ -111,7 +111,8 @@ class ShardingScheduler:
         self._steps = {len(p): coprime_steps(len(p)) for p in (self._managed, self._blackbox)}
 
     def update_controllers(self, count: int) -> None:
-        """How many controllers share the invokers: each gets userMemory / count of every invoker (§6.2)."""
+        """How many controllers share the invokers: each gets userMemory / count of every invoker
+        (docs/openwhisk.md §6.2)."""
         count = max(1, count)
         if count != self._controllers:
             self._controllers = count

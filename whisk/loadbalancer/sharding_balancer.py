@@ -1,15 +1,15 @@
-"""The sharding load balancer over the bus (spec §5.5, §6; OpenWhisk's ShardingContainerPoolBalancer and its
-InvokerSupervision): places each activation with `ShardingScheduler`; what every balancer shares (`CommonBalancer`:
+"""The sharding load balancer over the bus (docs/openwhisk.md §5.5, §6; OpenWhisk's ShardingContainerPoolBalancer and
+its InvokerSupervision): places each activation with `ShardingScheduler`; what every balancer shares (`CommonBalancer`:
 the book of activations in flight, the send to `invoker{N}`, the acks) sends it. It supervises the invokers
 (`InvokerPool`) from their pings on `health` (group `health{C}`, so every controller sees every ping) and from the
 outcomes of their completions.
 
-Health test actions (§6.4): `whisk.system/invokerHealthTestAction{C}` is written to the store when the balancer
-starts; while an invoker is Unhealthy or Unresponsive it is sent straight to that invoker, non-blocking, with the
-transaction id `sid_invokerHealth`; its completion goes to supervision only (it has no book entry and no slot).
+Health test actions (docs/openwhisk.md §6.4): `whisk.system/invokerHealthTestAction{C}` is written to the store when the
+balancer starts; while an invoker is Unhealthy or Unresponsive it is sent straight to that invoker, non-blocking, with
+the transaction id `sid_invokerHealth`; its completion goes to supervision only (it has no book entry and no slot).
 
 Discovery sizes the cluster: the invokers it lists are known (Offline until they ping) and the controller count
-splits each invoker's memory (§6.2). Pings, not discovery, make an invoker usable.
+splits each invoker's memory (docs/openwhisk.md §6.2). Pings, not discovery, make an invoker usable.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def test_action_name(controller: int) -> str:
 
 
 def test_action_doc(controller: int) -> dict[str, Any]:
-    """The health test action (§6.4): nodejs, returns its parameters, 128 MB."""
+    """The health test action (docs/openwhisk.md §6.4): nodejs, returns its parameters, 128 MB."""
     return {"_id": f"{SYSTEM_NAMESPACE}/{test_action_name(controller)}", "entityType": "action",
             "namespace": SYSTEM_NAMESPACE, "name": test_action_name(controller), "version": "0.0.1",
             "publish": False, "annotations": [{"key": "exec", "value": "nodejs"}], "parameters": [],

@@ -1,4 +1,4 @@
-"""The message bus port (OpenWhisk's MessagingProvider, spec §5): topics carry JSON bytes.
+"""The message bus port (OpenWhisk's MessagingProvider, docs/openwhisk.md §5): topics carry JSON bytes.
 
 Topics: `invoker{N}` (activation messages), `completed{C}` (acks), `health` (pings), `cacheInvalidation`,
 `events`. Each consumer group receives every message of a topic once; two groups on one topic each get all.
@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-# Largest message a bus accepts: the payload limit plus OpenWhisk's serialization overhead (spec §5.1,
-# E/ActivationEntityLimit.scala). Over it, `send` raises TooLarge and callers re-send a shrunk ack (spec §5.3).
+# Largest message a bus accepts: the payload limit plus OpenWhisk's serialization overhead (docs/openwhisk.md §5.1,
+# E/ActivationEntityLimit.scala). Over it, `send` raises TooLarge and callers re-send a shrunk ack
+# (docs/openwhisk.md §5.3).
 MESSAGE_OVERHEAD_BYTES = 6068
 MAX_MESSAGE_BYTES = 1_048_576 + MESSAGE_OVERHEAD_BYTES
 

@@ -1,10 +1,10 @@
-"""The Kafka bus (distributed roles, spec §5.1): aiokafka, one producer and one admin client per bus, one
+"""The Kafka bus (distributed roles, docs/openwhisk.md §5.1): aiokafka, one producer and one admin client per bus, one
 consumer per `consume` call.
 
 - Topics are created explicitly, as OpenWhisk's `ensureTopic` does: a broker that creates topics on first use
   may give them several partitions, and then messages interleave. `send` and `consume` on a topic this bus has not
   seen yet create it with one partition first (a no-op when it exists).
-- Each message is at most `max_message_bytes` (payload limit + 6068 B, spec §5.1); topics are created with
+- Each message is at most `max_message_bytes` (payload limit + 6068 B, docs/openwhisk.md §5.1); topics are created with
   `max.message.bytes` to match, since Kafka's default is a little under that. Over it, `send` raises TooLarge.
 - Consumers commit manually. A message counts as handled once the caller asks for the next one; the handled
   offsets are committed (in the background, so that a commit the broker does not take never delays the next

@@ -1,6 +1,6 @@
 """The runtime manifest: which action kinds exist, and the image, command and stem cells (prewarms) of each.
 
-`runtimes.json` beside this module is the one place to add a kind (spec §2.3, §7.1; OpenWhisk's
+`runtimes.json` beside this module is the one place to add a kind (docs/openwhisk.md §2.3, §7.1; OpenWhisk's
 `ansible/files/runtimes.json` and `E/ExecManifest.scala`). Kinds are compared lower-cased and trimmed;
 `<family>:default` names the family's default kind; `blackbox` is always accepted (its image comes with the action).
 
@@ -47,8 +47,9 @@ class ManifestError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Reactive:
-    """A stem cell's reactive prewarming (OpenWhisk's ReactivePrewarmingConfig, spec §7.1): between `min_count`
-    and `max_count` prewarms, `increment` more per `threshold` cold starts since the last check, each kept `ttl_s`."""
+    """A stem cell's reactive prewarming (OpenWhisk's ReactivePrewarmingConfig, docs/openwhisk.md §7.1): between
+    `min_count` and `max_count` prewarms, `increment` more per `threshold` cold starts since the last check, each kept
+    `ttl_s`."""
     min_count: int
     max_count: int
     ttl_s: float
@@ -145,11 +146,11 @@ class Manifest:
         return list(self._runtimes)
 
     def prewarm(self) -> list[Runtime]:
-        """The kinds that keep stem cells (prewarmed, uninitialized containers), spec §7.1."""
+        """The kinds that keep stem cells (prewarmed, uninitialized containers), docs/openwhisk.md §7.1."""
         return [r for r in self._runtimes if r.prewarm_count > 0 and not r.deprecated]
 
     def info(self) -> dict[str, list[dict[str, Any]]]:
-        """The "runtimes" object of GET / (spec §1.14), as OpenWhisk's `Runtimes.toJson` writes it."""
+        """The "runtimes" object of GET / (docs/openwhisk.md §1.14), as OpenWhisk's `Runtimes.toJson` writes it."""
         families: dict[str, list[dict[str, Any]]] = {}
         for r in self._runtimes:
             families.setdefault(r.family, []).append({

@@ -2,7 +2,7 @@
 `ActivationStore` (records) and `SubjectStore` (subjects and namespace limits); `Store` is all three plus `ping`,
 what each adapter implements.
 
-Documents are plain JSON-able dicts, as OpenWhisk keeps them in CouchDB (spec §2):
+Documents are plain JSON-able dicts, as OpenWhisk keeps them in CouchDB (docs/openwhisk.md §2):
 * entities (action, trigger, rule, package) have `_id` = "namespace[/package]/name", `entityType`, `namespace`,
   `name`, `updated` (epoch ms) and `_rev` (opaque string, set by the store);
 * activations have `_id` = "namespace/activationId", `namespace`, `name`, `activationId`, `start`, `end`, ...;
@@ -27,8 +27,8 @@ Doc = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class ActivationQuery:
-    """A list of a namespace's activations (spec §1.10). `name` matches "action" or "pkg/action" exactly against
-    `activation_list_name(record)`; since/upto are inclusive epoch ms bounds on start; limit 0 = all."""
+    """A list of a namespace's activations (docs/openwhisk.md §1.10). `name` matches "action" or "pkg/action" exactly
+    against `activation_list_name(record)`; since/upto are inclusive epoch ms bounds on start; limit 0 = all."""
 
     namespace: str
     name: str | None = None
@@ -126,8 +126,8 @@ def listed(doc: Doc) -> Doc:
 
 
 def activation_list_name(record: Doc) -> str:
-    """The name an activation is listed under for `?name=` (spec §1.10): "[package/]name", the package taken from
-    the `binding` annotation when the action ran through a binding, else from the `path` annotation."""
+    """The name an activation is listed under for `?name=` (docs/openwhisk.md §1.10): "[package/]name", the package
+    taken from the `binding` annotation when the action ran through a binding, else from the `path` annotation."""
     annotations = {a.get("key"): a.get("value") for a in record.get("annotations") or ()}
     name = record.get("name", "")
     binding = annotations.get("binding")

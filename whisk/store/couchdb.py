@@ -4,7 +4,7 @@ Three databases, as OpenWhisk keeps them: `<prefix>whisks` (entities), `<prefix>
 (subjects and "namespace/limits" documents); the prefix defaults to "whisk_". Databases and design documents are
 created (or brought up to date) on start. Single documents go through aiocouch; views, `_all_docs`, `_bulk_docs` and
 design documents through plain HTTP, because aiocouch's `find()` and `design_doc()` do not work against every
-CouchDB-API server (notes/BACKENDS.md). Activations are written in the background (`couchdb_writer.py`).
+CouchDB-API server (docs/testing.md, pouchdb-server). Activations are written in the background (`couchdb_writer.py`).
 """
 
 from __future__ import annotations

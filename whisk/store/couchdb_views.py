@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from whisk.store.base import Doc
 
-# An entity is listed under its own namespace and, when inside a package, under the root namespace too (spec §1.4).
-# The value is what `list` returns (whisk.store.base.listed): the document without an action's code, so listings
-# read the view alone and never one tenant's megabytes of code.
+# An entity is listed under its own namespace and, when inside a package, under the root namespace too
+# (docs/openwhisk.md §1.4). The value is what `list` returns (whisk.store.base.listed): the document without an action's
+# code, so listings read the view alone and never one tenant's megabytes of code.
 _ENTITIES = r"""function (doc) {
   if (typeof doc.entityType !== "string" || typeof doc.namespace !== "string") return;
   var updated = typeof doc.updated === "number" ? doc.updated : 0;

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 /*
- * whisk's Node.js action runtime: OpenWhisk's action container protocol (spec §4) with only node's standard library.
+ * whisk's Node.js action runtime: OpenWhisk's action container protocol (docs/openwhisk.md §4) with only node's
+ * standard library.
  *
  * It runs as a container's entry point and as a child process of the `process://` backend.
  * WHISK_PROXY_SOCKET=/path serves HTTP on a unix socket, else TCP on WHISK_PROXY_HOST (0.0.0.0) :
- * WHISK_PROXY_PORT (8080). __OW_ALLOW_CONCURRENT=true lets several /run overlap (spec §7.6).
+ * WHISK_PROXY_PORT (8080). __OW_ALLOW_CONCURRENT=true lets several /run overlap (docs/openwhisk.md §7.6).
  *
  *   POST /init  {"value": {name, main, code, binary, env}}  source text, or a base64 zip (package.json main or index.js)
  *   POST /run   {value, namespace, action_name, ..., deadline}  -> main(value), a value or a Promise, as JSON
@@ -319,7 +320,7 @@ function serve() {
         cleanup();
         if (socketPath) fs.rmSync(socketPath, { force: true });
     });
-    // PID 1 in a container ignores SIGTERM unless it handles it (notes/DOCKER.md)
+    // PID 1 in a container ignores SIGTERM unless it handles it (docs/testing.md, Docker)
     for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => process.exit(0));
     if (socketPath) {
         fs.rmSync(socketPath, { force: true });            // a stale socket file from an earlier run

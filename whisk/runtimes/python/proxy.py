@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""whisk's Python action runtime: OpenWhisk's action container protocol (spec §4) in one stdlib-only file.
+"""whisk's Python action runtime: OpenWhisk's action container protocol (docs/openwhisk.md §4) in one stdlib-only file.
 
 It runs as a container's entry point and as a child process of the `process://` backend, so it imports nothing
 outside the standard library and, unlike the whisk package, reads its settings from os.environ:
@@ -48,7 +48,8 @@ NO_CODE = "Missing main/no code to execute."
 NOT_INITIALIZED = "no action defined yet"
 NOT_A_DICTIONARY = "The action did not return a dictionary or array."
 # An uncaught exception becomes the result {"error": str(exc)} with 200, an application error, as OpenWhisk's Python
-# runtime answers (its launcher writes that result; spec §4). The container is kept. Node.js answers a throw with 502.
+# runtime answers (its launcher writes that result; docs/openwhisk.md §4). The container is kept. Node.js answers a
+# throw with 502.
 EXCEPTION_STATUS = 200
 
 
@@ -263,7 +264,7 @@ def flush() -> None:
 
 
 def end_activation() -> None:
-    """The user's output first, then one sentinel line on each stream (spec §4)."""
+    """The user's output first, then one sentinel line on each stream (docs/openwhisk.md §4)."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.write(SENTINEL)
@@ -385,7 +386,7 @@ async def serve() -> None:
                                             reuse_address=True)
     stopped = asyncio.get_running_loop().create_future()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        # PID 1 in a container ignores SIGTERM unless it handles it (notes/DOCKER.md)
+        # PID 1 in a container ignores SIGTERM unless it handles it (docs/testing.md, Docker)
         asyncio.get_running_loop().add_signal_handler(signum, lambda: stopped.done() or stopped.set_result(None))
     try:
         async with server:
