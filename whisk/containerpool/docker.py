@@ -111,7 +111,7 @@ class DockerContainerFactory:
         self._upstream: Upstream | None = None
         self._serial = itertools.count()                     # picks each container's user (action_uid)
         default_dir = os.path.join(tempfile.gettempdir(), f"whisk-docker-{invoker}")
-        # A unix socket path holds at most 107 bytes: <run_dir>/<8 hex>/proxy.sock must fit.
+        # A unix socket path holds at most 107 bytes: <run_dir>/<8 hex>-api/api.sock, the longer one, must fit.
         too_long = run_dir is not None and len(run_dir) + 1 + len(_api_folder("x" * 8)) + 1 + 8 > _UNIX_PATH_MAX
         self.run_dir = default_dir if run_dir is None or too_long else run_dir
         self._host = docker_url or docker_host(url)
@@ -149,14 +149,14 @@ class DockerContainerFactory:
         """One line for the start-up log: which backend, where, and why this networking."""
         version = (f"Docker {self._version.get('Version', '?')}, API {self._version.get('ApiVersion', '?')}"
                    if self._version else "daemon not contacted yet")
+        api = (f"; containers without a network reach the API host {self.api_host} through a socket the invoker "
+               "relays" if self._upstream else "")
         why = {"unix": "no network in the container; the proxy listens on a unix socket in a bind-mounted folder",
                "host": "host networking for the actions; each proxy listens on a unix socket in its own folder",
-               "api": f"; containers without a network reach the API host {self.api_host} through a socket "
-                      "the invoker relays" if self._upstream else "",
                "bridge": "OpenWhisk's bridge networking; the invoker calls each container's address on port 8080"}
         return (f"containers: docker ({self.url} -> {self.daemon}, {version}); every action runs in a Docker "
                 f"container because WHISK_CONTAINERS is docker://; networking {self.network} "
-                f"(WHISK_DOCKER_NETWORK): {why[self.network]}{why['api']}")
+                f"(WHISK_DOCKER_NETWORK): {why[self.network]}{api}")
 
     def _client(self) -> aiodocker.Docker:
         if self._docker is None:
