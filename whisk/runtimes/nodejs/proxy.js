@@ -328,11 +328,16 @@ function startApiRelay(then) {
         client.pipe(upstream);          // an end on one side is passed on as a half-close, after what is buffered
         upstream.pipe(client);
     });
-    relay.on('error', error => {
+    const failed = error => {                    // cannot listen: the container fails to start, visibly
         console.error('Cannot serve the API host relay:', error);
         process.exit(1);
+    };
+    relay.once('error', failed);
+    relay.listen({ host: '127.0.0.1', port: Number(process.env.WHISK_API_RELAY_PORT || 3233), backlog: 64 }, () => {
+        relay.off('error', failed);
+        relay.on('error', error => console.error('API host relay:', error));   // later (EMFILE): the action's own
+        then();
     });
-    relay.listen({ host: '127.0.0.1', port: Number(process.env.WHISK_API_RELAY_PORT || 3233), backlog: 64 }, then);
 }
 
 function serve() {
