@@ -1,8 +1,9 @@
 """Docker container starts through the docker:// adapter, beside a raw create+start of the same image.
 
-    python -m bench.docker_start --n 20 [--network unix|host] [--docker unix:///path/docker.sock]
+    python -m bench.docker_start --n 20 [--network unix|host] [--docker unix:///path/docker.sock] [--api-host URL]
 
 Without --docker it starts a private dockerd (as the tests do, root needed) and builds the runtime images into it.
+--api-host gives `unix` containers the invoker's API relay to that URL (its socket is made with each container).
 Per kind (python:3.11, nodejs:20), in one run:
   raw        aiodocker create + start of the same container (image, networking, limits) until the proxy's first
              HTTP answer: the floor the adapter is compared with
@@ -122,12 +123,13 @@ async def main() -> None:
     p = parser(__doc__, 20)
     p.add_argument("--network", choices=("unix", "host"), default="unix")
     p.add_argument("--docker", help="a daemon's URL (unix:///...); default: start a private one")
+    p.add_argument("--api-host", help="relay the API host at this URL to containers without a network")
     args = p.parse_args()
     rows = []
     async with daemon(args.docker) as url:
         async with aiodocker.Docker(url=url) as docker, DockerContainerFactory(
                 "docker://", docker_url=url, invoker_instance=900, network=args.network,
-                user_memory_mb=2048) as factory:
+                user_memory_mb=2048, api_host=args.api_host) as factory:
             await factory.cleanup()
             for kind, (image, _) in KINDS.items():
                 await raw_start(docker, image, args.network)                   # warm the page cache
@@ -137,7 +139,7 @@ async def main() -> None:
                     rows.append({"kind": kind, "start": start, **summary(values, 0)})
     for row in rows:
         row.pop("per_s", None)
-        row["network"] = args.network
+        row["network"] = args.network + (" + API relay" if args.api_host else "")
     report("docker_start", rows, args.json)
 
 

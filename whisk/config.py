@@ -126,6 +126,9 @@ class Settings:
     docker_network: str = _var("WHISK_DOCKER_NETWORK", "unix", _one_of("unix", "host", "bridge"))
     # The size of each Docker action container's writable /tmp (a tmpfs; its pages count against the memory limit).
     docker_tmp_mb: int = _var("WHISK_DOCKER_TMP_MB", 512, int, min=1)
+    # Where the invoker relays the API calls of Docker containers without a network, when it reaches the API host
+    # at another address than actions' clients do (an invoker in a container); empty = the API host itself.
+    docker_api_upstream: str = _var("WHISK_DOCKER_API_UPSTREAM", "", _url("http", "https"), shown="the API host")
     # Publish each activation as a user event on the `events` topic (OpenWhisk's whisk.user-events.enabled).
     user_events: bool = _var("WHISK_USER_EVENTS", False, _bool)
     # Seed the well-known guest and whisk.system subjects (standalone default on).

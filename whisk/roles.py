@@ -104,7 +104,11 @@ def containers_from_settings(settings: Settings, manifest: Any) -> ContainerFact
             from whisk.containerpool.docker import DockerContainerFactory
             return DockerContainerFactory(settings.containers_url, invoker_instance=settings.instance,
                                           network=settings.docker_network, user_memory_mb=settings.pool_memory_mb,
-                                          tmp_mb=settings.docker_tmp_mb)
+                                          tmp_mb=settings.docker_tmp_mb,
+                                          # relayed to containers without a network (WHISK_DOCKER_NETWORK=unix)
+                                          api_host=settings.docker_api_upstream or settings.api_host
+                                          or settings.own_url,
+                                          api_cafile=settings.tls_cert or None)
         case other:
             raise ConfigError(f"WHISK_CONTAINERS: unsupported scheme {other!r}")
 

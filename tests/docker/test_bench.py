@@ -1,4 +1,4 @@
-"""Smoke test of bench/docker_start.py against the session's daemon, with a tiny --n."""
+"""Smoke tests of bench/docker_start.py and bench/api_relay.py against the session's daemon, with a tiny --n."""
 
 from __future__ import annotations
 
@@ -24,4 +24,15 @@ async def test_docker_start_benchmark_runs(docker_daemon: DockerDaemon, docker_i
     starts = {(row["kind"], row["start"]) for row in result["rows"]}
     assert starts == {(kind, start) for kind in ("python:3.11", "nodejs:20")
                       for start in ("raw create+start+answer", "cold", "prewarmed", "resume", "warm")}
+    assert all(row["p50_ms"] > 0 for row in result["rows"])
+
+
+async def test_api_relay_benchmark_runs(docker_daemon: DockerDaemon, docker_images: str) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.api_relay", "--n", "3", "--docker", docker_daemon.url,
+        cwd=Path(__file__).resolve().parents[2], stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, out.decode()
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    assert [(row["path"], row["n"]) for row in result["rows"]] == [("direct (host)", 3), ("relayed (unix)", 3)]
     assert all(row["p50_ms"] > 0 for row in result["rows"])

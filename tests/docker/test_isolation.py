@@ -3,7 +3,9 @@
 Through the REST API of a standalone whisk on the session's private dockerd, once per networking mode (`unix`, the
 default, and `host`): an action of namespace `mallory` probes its container and reports what each attempt did; the
 victim is a warm container of namespace `alice`. Every probe that must fail is checked to fail, and the things an
-action must keep (its own bounded /tmp, the API host in `host` mode) to work.
+action must keep (its own bounded /tmp, the API host with its key, in either mode) to work. In `unix` mode the API
+host is the only thing of the host it reaches: a TCP server this test runs on 127.0.0.1 stays out of reach, directly
+and through the relay.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +36,7 @@ CODE_CAP_MB = 1
 ALICE_KEY = "a11ce000-0000-4000-8000-000000000001:" + "a" * 64
 MALLORY_KEY = "3a11047a-0000-4000-8000-000000000002:" + "m" * 64
 INVOKERS = {"unix": 21, "host": 22}
+SECRET = b"loopback-secret"
 
 VICTIM = """
 import os
@@ -92,6 +96,22 @@ def api_host():
     with urllib.request.urlopen(request, timeout=5) as r:
         return r.status
 
+def tcp_read(port, send=b""):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(send)
+        s.settimeout(5)
+        got = b""
+        while chunk := s.recv(4096):
+            got += chunk
+    return got.decode(errors="replace")
+
+def through_relay(port):
+    # the relay as an open proxy: an absolute-form request for another loopback service, and a CONNECT
+    relay = int(os.environ["__OW_API_HOST"].rsplit(":", 1)[1])
+    asks = [f"GET http://127.0.0.1:{port}/ HTTP/1.1", f"CONNECT 127.0.0.1:{port} HTTP/1.1"]
+    return [tcp_read(relay, f"{ask}\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
+            for ask in asks]
+
 def main(args):
     pid = args["platform_pid"]
     out = {
@@ -121,6 +141,13 @@ def main(args):
         "write_tmp": attempt(lambda: os.path.getsize(write("/tmp/mine", 1 << 20))),
         "fill_tmp": attempt(lambda: fill_tmp(4 * args["tmp_mb"])),
         "api_host": attempt(api_host),
+        "api_host_url": os.environ.get("__OW_API_HOST"),
+        "loopback_service": attempt(lambda: tcp_read(args["loopback_port"])),
+        "api_port_direct": attempt(lambda: tcp_read(args["api_port"], b"GET /ping HTTP/1.0\r\n\r\n")),
+        "through_relay": attempt(lambda: through_relay(args["loopback_port"])) if args["network"] == "unix" else None,
+        "write_api_folder": attempt(lambda: write("/run/whisk-api/extra")),
+        "remove_api_socket": attempt(lambda: os.unlink("/run/whisk-api/api.sock")),
+        "victim_api_socket": attempt(lambda: unix_connect(args["victim_api_socket"])) if args.get("victim_api_socket") else None,
     }
     return json.loads(json.dumps(out))
 '''
@@ -219,8 +246,10 @@ async def _victim(platform: Platform, docker: aiodocker.Docker) -> dict[str, Any
     info = await docker.containers.container(mine[0]["Id"]).show()
     env = dict(e.split("=", 1) for e in info["Config"]["Env"])
     folder = (info["Config"]["Labels"] or {}).get("whisk.run-dir")
+    api_folder = (info["Config"]["Labels"] or {}).get("whisk.api-dir")
     return {"uid": body["response"]["result"]["uid"], "folder": folder,
             "socket": os.path.join(folder, "proxy.sock") if folder else None,
+            "api_socket": os.path.join(api_folder, "api.sock") if api_folder else None,
             "port": int(env["WHISK_PROXY_PORT"]) if "WHISK_PROXY_PORT" in env else None}
 
 
@@ -228,16 +257,35 @@ def denied(answer: str | None, *reasons: str) -> bool:
     return answer is not None and answer.startswith("denied: ") and any(r in answer for r in reasons)
 
 
+@asynccontextmanager
+async def loopback_service() -> AsyncIterator[tuple[int, list[int]]]:
+    """Another service of the host on 127.0.0.1: it greets each connection with a secret and counts them."""
+    seen: list[int] = []
+
+    async def greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(1)
+        writer.write(SECRET)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(greet, "127.0.0.1", 0)
+    async with server:
+        yield server.sockets[0].getsockname()[1], seen
+
+
 async def test_a_tenant_reaches_nothing_of_the_platform_or_another_tenant(platform: Platform,
                                                                           docker: aiodocker.Docker) -> None:
     victim = await _victim(platform, docker)
-    params = {"platform_pid": platform.pid, "store": platform.store, "tmp_mb": TMP_MB,
-              "victim_socket": victim["socket"], "victim_folder": victim["folder"],
-              "docker_socket": platform.docker_socket}
-    async with _session(platform, MALLORY_KEY) as mallory:
+    async with loopback_service() as (loopback_port, seen), _session(platform, MALLORY_KEY) as mallory:
+        params = {"platform_pid": platform.pid, "store": platform.store, "tmp_mb": TMP_MB,
+                  "victim_socket": victim["socket"], "victim_folder": victim["folder"],
+                  "victim_api_socket": victim["api_socket"], "docker_socket": platform.docker_socket,
+                  "network": platform.network, "loopback_port": loopback_port,
+                  "api_port": int(platform.url.rsplit(":", 1)[1])}
         assert (await _put(mallory, "probe", {"kind": "python:3", "code": PROBE},
                            annotations=[{"key": "provide-api-key", "value": True}]))[0] == 200
         body = await _invoke(mallory, "probe", params)
+        connections = len(seen)
     assert body["response"]["status"] == "success", body
     got = body["response"]["result"]
 
@@ -274,11 +322,29 @@ async def test_a_tenant_reaches_nothing_of_the_platform_or_another_tenant(platfo
     assert got["write_dev_shm"] == "allowed: /dev/shm/x"           # Docker's private 64 MB (docs/operations.md)
     assert got["write_tmp"] == f"allowed: {1 << 20}", got["write_tmp"]
     assert denied(got["fill_tmp"], "No space left on device", "File too large"), got["fill_tmp"]
-    # The API host: reachable with host networking; with `unix` the container has no network at all.
+    # The API host, with the action's key: reachable in either mode.
+    assert got["api_host"] == "allowed: 200", got["api_host"]
     if platform.network == "host":
-        assert got["api_host"] == "allowed: 200", got["api_host"]
+        # The host's loopback, and with it every service on it (docs/operations.md, "Threat model").
+        assert got["api_host_url"] == platform.url
+        assert got["loopback_service"] == f"allowed: {SECRET.decode()}", got["loopback_service"]
+        assert victim["api_socket"] is None
     else:
-        assert denied(got["api_host"], "URLError"), got["api_host"]
+        # No network but the relay on its own loopback, which leads to the API host and nowhere else.
+        assert got["api_host_url"] == "http://127.0.0.1:3233", got["api_host_url"]
+        assert denied(got["loopback_service"], "ConnectionRefusedError"), got["loopback_service"]
+        assert denied(got["api_port_direct"], "ConnectionRefusedError"), got["api_port_direct"]
+        # Both answered by whisk itself (not found, bad request), never by the other service.
+        answers = got["through_relay"]
+        assert answers.startswith("allowed: ") and answers.count("aiohttp") == 2, answers
+        assert SECRET.decode() not in answers
+        assert connections == 0, "the action reached the loopback service"
+        # The relay's socket is on a read-only mount: the action can neither replace nor remove it.
+        assert denied(got["write_api_folder"], "Read-only file system"), got["write_api_folder"]
+        assert denied(got["remove_api_socket"], "Read-only file system"), got["remove_api_socket"]
+        # alice's relay socket is out of sight, though it exists on the host.
+        assert victim["api_socket"] and os.path.exists(victim["api_socket"])
+        assert denied(got["victim_api_socket"], "FileNotFoundError"), got["victim_api_socket"]
     # The platform lives on, and alice's action still answers with her own data.
     async with _session(platform, ALICE_KEY) as alice:
         again = await _invoke(alice, "victim", {})

@@ -1,11 +1,13 @@
-"""roles.py maps each WHISK_* URL to its adapter; a URL it cannot use stops the program with the variable named."""
+"""roles.py maps each WHISK_* URL to its adapter; a URL it cannot use stops the program with the variable named.
+The docker adapter is given the API host to relay to containers without a network."""
 
 from __future__ import annotations
 
 import pytest
 
-from whisk.config import ConfigError
-from whisk.roles import bus_from_url, discovery_from_url, store_from_url
+from whisk.config import ConfigError, Settings
+from whisk.roles import bus_from_url, containers_from_settings, discovery_from_url, store_from_url
+from whisk.runtimes.manifest import load_manifest
 
 
 def test_each_scheme_picks_its_adapter(tmp_path) -> None:
@@ -27,3 +29,19 @@ def test_each_scheme_picks_its_adapter(tmp_path) -> None:
 def test_an_unusable_url_names_its_variable(make, url: str, variable: str) -> None:
     with pytest.raises(ConfigError, match=variable):
         make(url)
+
+
+@pytest.mark.parametrize("env, relayed", [
+    ({}, "http://127.0.0.1:3233"),                                                   # the server's own URL
+    ({"WHISK_API_HOST": "https://whisk.example.org"}, "https://whisk.example.org"),
+    ({"WHISK_API_HOST": "https://whisk.example.org", "WHISK_DOCKER_API_UPSTREAM": "http://controller0:3233"},
+     "http://controller0:3233"),
+])
+def test_docker_containers_without_a_network_are_relayed_the_api_host(env: dict[str, str], relayed: str) -> None:
+    settings = Settings.from_env({"WHISK_CONTAINERS": "docker://", "WHISK_STORE": "memory://"} | env)
+    assert containers_from_settings(settings, load_manifest()).api_host == relayed
+
+
+def test_an_api_upstream_that_is_not_http_is_refused() -> None:
+    with pytest.raises(ConfigError, match="WHISK_DOCKER_API_UPSTREAM"):
+        Settings.from_env({"WHISK_DOCKER_API_UPSTREAM": "controller0:3233"})

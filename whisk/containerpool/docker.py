@@ -18,6 +18,9 @@ Only images labelled `whisk.proxy-env` (ours, and images built FROM them) can be
 image (a blackbox image, an official OpenWhisk runtime) listens on 8080 in its own network namespace: in unix and
 host modes it runs with `--network none` beside a relay container that shares that namespace and forwards the
 unix socket in the folder to 127.0.0.1:8080 there (config/runtimes/relay/relay.py).
+A container with `--network none` reaches the API host through a socket of its own that the invoker relays
+(api_relay.py), mounted read-only at /run/whisk-api; the proxy, or the relay container, serves it on the
+container's loopback as __OW_API_HOST=http://127.0.0.1:3233.
 """
 
 from __future__ import annotations
@@ -28,12 +31,15 @@ import os
 import re
 import secrets
 import shutil
+import ssl
 import tempfile
 from urllib.parse import urlsplit
 
 import aiodocker
 import aiohttp
 
+from whisk.containerpool.api_relay import INSIDE_PORT, ApiRelay, RelayConfigError, Upstream
+from whisk.containerpool.api_relay import SOCKET as API_SOCKET
 from whisk.containerpool.base import ContainerError, ContainerSpec, ImageError
 from whisk.containerpool.docker_container import DockerContainer, Endpoint
 from whisk.containerpool.docker_security import action_uid, hardening, open_folder, user
@@ -41,9 +47,11 @@ from whisk.containerpool.docker_security import action_uid, hardening, open_fold
 NETWORKS = ("unix", "host", "bridge")
 INVOKER_LABEL = "whisk.invoker"
 RUN_DIR_LABEL = "whisk.run-dir"
+API_DIR_LABEL = "whisk.api-dir"
 PROXY_ENV_LABEL = "whisk.proxy-env"          # set by config/runtimes/*/Dockerfile
 RELAY_IMAGE = "whisk/relay:latest"
 MOUNT = "/run/whisk"                         # the per-container folder, inside the container
+API_MOUNT = "/run/whisk-api"                 # the folder of its API host socket (api_relay.py), read-only
 SOCKET = "proxy.sock"
 PROXY_PORT = 8080
 # Docker's timeouts (docs/openwhisk.md §7.1): run and rm 1 min, pull 10 min.
@@ -86,8 +94,11 @@ class DockerContainerFactory:
 
     def __init__(self, url: str = "docker://", *, invoker_instance: int = 0, network: str = "unix",
                  user_memory_mb: int = 2048, run_dir: str | None = None, relay_image: str = RELAY_IMAGE,
-                 docker_url: str | None = None, tmp_mb: int = TMP_MB) -> None:
-        """`url` is WHISK_CONTAINERS; `docker_url` (unix:///p, tcp://h:p), when given, names the daemon instead."""
+                 docker_url: str | None = None, tmp_mb: int = TMP_MB, api_host: str | None = None,
+                 api_cafile: str | None = None) -> None:
+        """`url` is WHISK_CONTAINERS; `docker_url` (unix:///p, tcp://h:p), when given, names the daemon instead.
+        `api_host` is relayed to containers without a network (none given: they have no API host); `api_cafile`
+        is trusted for it besides the system's certificates."""
         if network not in NETWORKS:
             raise ValueError(f"docker network mode {network!r} is not one of {', '.join(NETWORKS)}")
         self.url = url
@@ -96,10 +107,12 @@ class DockerContainerFactory:
         self.user_memory_mb = user_memory_mb
         self.relay_image = relay_image
         self.tmp_mb = tmp_mb
+        self.api_host, self._api_cafile = api_host, api_cafile
+        self._upstream: Upstream | None = None
         self._serial = itertools.count()                     # picks each container's user (action_uid)
         default_dir = os.path.join(tempfile.gettempdir(), f"whisk-docker-{invoker}")
-        # A unix socket path holds at most 107 bytes: <run_dir>/<8 hex>/proxy.sock must fit.
-        too_long = run_dir is not None and len(run_dir) + 1 + 8 + 1 + len(SOCKET) > _UNIX_PATH_MAX
+        # A unix socket path holds at most 107 bytes: <run_dir>/<8 hex>-api/api.sock, the longer one, must fit.
+        too_long = run_dir is not None and len(run_dir) + 1 + len(_api_folder("x" * 8)) + 1 + 8 > _UNIX_PATH_MAX
         self.run_dir = default_dir if run_dir is None or too_long else run_dir
         self._host = docker_url or docker_host(url)
         self._docker: aiodocker.Docker | None = None
@@ -122,6 +135,11 @@ class DockerContainerFactory:
                 self._version = await docker.version()
         except (aiodocker.DockerError, aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise ContainerError(f"docker: the daemon at {self.daemon} does not answer: {exc}") from exc
+        if self.api_host and self._upstream is None and self.network != "bridge":
+            try:
+                self._upstream = await asyncio.to_thread(Upstream.from_url, self.api_host, self._api_cafile)
+            except (RelayConfigError, OSError, ssl.SSLError) as exc:
+                raise ContainerError(f"docker: cannot relay the API host to the containers: {exc}") from exc
 
     @property
     def daemon(self) -> str:
@@ -131,12 +149,14 @@ class DockerContainerFactory:
         """One line for the start-up log: which backend, where, and why this networking."""
         version = (f"Docker {self._version.get('Version', '?')}, API {self._version.get('ApiVersion', '?')}"
                    if self._version else "daemon not contacted yet")
+        api = (f"; containers without a network reach the API host {self.api_host} through a socket the invoker "
+               "relays" if self._upstream else "")
         why = {"unix": "no network in the container; the proxy listens on a unix socket in a bind-mounted folder",
                "host": "host networking for the actions; each proxy listens on a unix socket in its own folder",
                "bridge": "OpenWhisk's bridge networking; the invoker calls each container's address on port 8080"}
         return (f"containers: docker ({self.url} -> {self.daemon}, {version}); every action runs in a Docker "
                 f"container because WHISK_CONTAINERS is docker://; networking {self.network} "
-                f"(WHISK_DOCKER_NETWORK): {why[self.network]}")
+                f"(WHISK_DOCKER_NETWORK): {why[self.network]}{api}")
 
     def _client(self) -> aiodocker.Docker:
         if self._docker is None:
@@ -170,23 +190,33 @@ class DockerContainerFactory:
                 host_config["Binds"] = [f"{folder}:{MOUNT}"]
                 env["WHISK_PROXY_SOCKET"] = f"{MOUNT}/{SOCKET}"
             endpoint = Endpoint(socket=os.path.join(folder, SOCKET))
+        api = None                 # no network: the API host through a socket the invoker relays (api_relay.py)
+        if host_config["NetworkMode"] == "none" and self._upstream is not None and folder is not None:
+            api = ApiRelay(self._upstream, _api_folder(folder), uid, name)
+            host_config["Binds"] = host_config.get("Binds", []) + [f"{api.folder}:{API_MOUNT}:ro"]
+            env |= api_env(self._upstream)
         if folder is not None:
             await asyncio.to_thread(open_folder, folder, uid)
-        own = {INVOKER_LABEL: str(self.invoker)} | ({RUN_DIR_LABEL: folder} if folder else {})
+        own = {INVOKER_LABEL: str(self.invoker)} | ({RUN_DIR_LABEL: folder} if folder else {}) | (
+            {API_DIR_LABEL: api.folder} if api else {})
         config = {"Image": spec.image, "Env": [f"{k}={v}" for k, v in env.items()], "User": user(uid),
                   "Labels": dict(spec.labels) | own, "HostConfig": host_config}
         try:
+            if api is not None:
+                await api.start()      # before the container: its bind mount needs the folder
             container = await self._create_and_start(docker, config, name, spec)
             relay = None
             if not direct:
-                relay = await self._start_relay(docker, container.id, name, folder or "", own, uid)
+                relay = await self._start_relay(docker, container.id, name, folder or "", own, uid, api)
             if self.network == "bridge":
                 endpoint = Endpoint(host=await _bridge_address(container), port=PROXY_PORT)
         except BaseException:
+            if api is not None:
+                await api.close()
             if folder is not None:
                 await asyncio.to_thread(shutil.rmtree, folder, True)
             raise
-        made = DockerContainer(docker, container, name, endpoint, folder, relay, self._containers.discard)
+        made = DockerContainer(docker, container, name, endpoint, folder, relay, self._containers.discard, api)
         self._containers.add(made)
         return made
 
@@ -257,13 +287,19 @@ class DockerContainerFactory:
         return True
 
     async def _start_relay(self, docker: aiodocker.Docker, target: str, name: str, folder: str,
-                           labels: dict[str, str], uid: int) -> aiodocker.containers.DockerContainer:
+                           labels: dict[str, str], uid: int,
+                           api: ApiRelay | None) -> aiodocker.containers.DockerContainer:
         # The relay shares the action's network namespace, and runs as the action's user: it gives it nothing new.
-        config = {"Image": self.relay_image, "Env": [f"WHISK_RELAY_SOCKET={MOUNT}/{SOCKET}",
-                                                     f"WHISK_RELAY_PORT={PROXY_PORT}"],
+        # With an API socket it also serves it on that namespace's loopback, as our proxies do.
+        env = {"WHISK_RELAY_SOCKET": f"{MOUNT}/{SOCKET}", "WHISK_RELAY_PORT": str(PROXY_PORT)}
+        binds = [f"{folder}:{MOUNT}"]
+        if api is not None:
+            env |= api_env(api.upstream)
+            binds.append(f"{api.folder}:{API_MOUNT}:ro")
+        config = {"Image": self.relay_image, "Env": [f"{k}={v}" for k, v in env.items()],
                   "Labels": labels | {"whisk.relay-for": name}, "User": user(uid),
                   "HostConfig": hardening(RELAY_TMP_MB) | {
-                      "NetworkMode": f"container:{target}", "Binds": [f"{folder}:{MOUNT}"], "Init": True,
+                      "NetworkMode": f"container:{target}", "Binds": binds, "Init": True,
                       "Memory": 64 << 20, "MemorySwap": 64 << 20, "CpuShares": 64, "PidsLimit": 64,
                       "LogConfig": LOGS}}
         try:
@@ -292,7 +328,7 @@ class DockerContainerFactory:
                 all=True, filters={"label": [f"{INVOKER_LABEL}={self.invoker}"]})
         except (aiodocker.DockerError, aiohttp.ClientError, OSError) as exc:
             raise ContainerError(f"docker: cannot list containers at {self.daemon}: {exc}") from exc
-        folders = [c["Labels"].get(RUN_DIR_LABEL) for c in found if c["Labels"]]
+        folders = [c["Labels"].get(label) for c in found if c["Labels"] for label in (RUN_DIR_LABEL, API_DIR_LABEL)]
         await asyncio.gather(*(_force_remove(c) for c in found))
         for folder in filter(None, folders):
             await asyncio.to_thread(shutil.rmtree, folder, True)
@@ -304,6 +340,18 @@ class DockerContainerFactory:
             docker, self._docker = self._docker, None
             await docker.close()
         await asyncio.to_thread(_remove_if_empty, self.run_dir)
+
+
+def _api_folder(folder: str) -> str:
+    """The API socket's folder beside the container's own: never writable by the container."""
+    return f"{folder}-api"
+
+
+def api_env(upstream: Upstream) -> dict[str, str]:
+    """What a container without a network is told: the socket (for any image), where our proxy or the relay
+    serves it on the container's loopback, and __OW_API_HOST there (OpenWhisk sets it at container start too)."""
+    return {"WHISK_API_RELAY_SOCKET": f"{API_MOUNT}/{API_SOCKET}", "WHISK_API_RELAY_PORT": str(INSIDE_PORT),
+            "__OW_API_HOST": upstream.inside_url()}
 
 
 def _remove_if_empty(folder: str) -> None:

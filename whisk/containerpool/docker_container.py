@@ -4,6 +4,8 @@ The invoker never reuses a connection to a runtime (OpenWhisk doesn't), so each 
 socket in the container's folder (unix and host networking), or TCP to the container's address (bridge).
 When an exchange ends without an answer the container is inspected: a stopped container is reported as exited,
 and as OOM-killed when Docker says so (State.OOMKilled).
+A container without a network has an API relay (api_relay.py): its /init tells the action the relay's address as
+__OW_API_HOST, and removing the container closes the relay.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 import aiodocker
 import aiohttp
 
+from whisk.containerpool.api_relay import ApiRelay
 from whisk.containerpool.base import ContainerError, Interaction
 from whisk.containerpool.docker_logs import DockerLogReader
 from whisk.containerpool.docker_security import lock_folder
@@ -51,7 +54,7 @@ class Endpoint:
 class DockerContainer:
     def __init__(self, docker: aiodocker.Docker, container: aiodocker.containers.DockerContainer, name: str,
                  endpoint: Endpoint, folder: str | None, relay: aiodocker.containers.DockerContainer | None,
-                 forget: Callable[[DockerContainer], None]) -> None:
+                 forget: Callable[[DockerContainer], None], api: ApiRelay | None = None) -> None:
         self.id = container.id
         self.name = name
         self.endpoint = endpoint
@@ -61,6 +64,7 @@ class DockerContainer:
         self._locked = folder is None          # the socket folder is closed to the container (docker_security)
         self._relay = relay
         self._forget = forget
+        self._api_relay = api
         self._session: aiohttp.ClientSession | None = None
         self._destroyed = False
         self._log_reader = DockerLogReader(self._fetch_logs)
@@ -80,6 +84,8 @@ class DockerContainer:
 
     async def initialize(self, body: dict, timeout_s: float) -> Interaction:
         start = _now_ms()
+        if self._api_relay is not None and isinstance(body.get("env"), dict):
+            body = body | {"env": body["env"] | {"__OW_API_HOST": self._api_relay.upstream.inside_url()}}
         loop = asyncio.get_running_loop()
         began = loop.time()
         deadline = began + timeout_s
@@ -186,6 +192,8 @@ class DockerContainer:
                 except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                     raise ContainerError(f"docker: cannot remove {self.name}: {exc!r}") from exc
         finally:
+            if self._api_relay is not None:
+                await self._api_relay.close()
             if self._session is not None:
                 await self._session.close()
             if self._folder:

@@ -4,6 +4,8 @@ Runs in a sidecar container started with `--network container:<action>` next to 
 listen on port 8080 (a blackbox image, an official OpenWhisk runtime). The invoker speaks HTTP to the unix socket;
 each connection is piped as bytes to the action's port on the namespace's own loopback. A connection the action
 refuses (not listening yet) is closed at once: the invoker retries /init until its timeout. Standard library only.
+With WHISK_API_RELAY_SOCKET (the action has no network) it also serves that socket, which the invoker relays to the
+API host, on 127.0.0.1:WHISK_API_RELAY_PORT of the namespace, as our proxies do: __OW_API_HOST there names it.
 """
 
 import asyncio
@@ -12,6 +14,8 @@ import signal
 
 SOCKET = os.environ.get("WHISK_RELAY_SOCKET", "/run/whisk/proxy.sock")
 PORT = int(os.environ.get("WHISK_RELAY_PORT", "8080"))
+API_SOCKET = os.environ.get("WHISK_API_RELAY_SOCKET", "")
+API_PORT = int(os.environ.get("WHISK_API_RELAY_PORT", "3233"))
 
 
 async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -38,7 +42,26 @@ async def handle(client_reader: asyncio.StreamReader, client_writer: asyncio.Str
         client_writer.close()
 
 
+async def to_api_host(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+    try:
+        api_reader, api_writer = await asyncio.open_unix_connection(API_SOCKET)
+    except OSError:
+        client_writer.close()
+        return
+    try:
+        await asyncio.gather(pipe(client_reader, api_writer), pipe(api_reader, client_writer))
+    finally:
+        api_writer.close()
+        client_writer.close()
+
+
 async def main() -> None:
+    api_server = None
+    if API_SOCKET:         # before the socket below: the invoker sends the action once that exists
+        try:
+            api_server = await asyncio.start_server(to_api_host, "127.0.0.1", API_PORT, backlog=64)
+        except OSError as exc:      # the image took the port itself: it can still use the socket directly
+            print(f"relay: cannot serve the API host on 127.0.0.1:{API_PORT}: {exc}", flush=True)
     if os.path.exists(SOCKET):
         os.unlink(SOCKET)
     server = await asyncio.start_unix_server(handle, path=SOCKET)
@@ -49,6 +72,8 @@ async def main() -> None:
         loop.add_signal_handler(sig, stop.set)
     async with server:
         await stop.wait()
+    if api_server is not None:
+        api_server.close()
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ and the sentinels per activation, as a runtime that is "native" to OpenWhisk doe
 import json
 import os
 import sys
+import urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 SENTINEL = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
@@ -24,6 +25,13 @@ class Handler(BaseHTTPRequestHandler):
         print("blackbox ran with", json.dumps(value), flush=True)
         result = {"blackbox": True, "value": value, "code": (state["init"] or {}).get("code"),
                   "proxy_socket": os.environ.get("WHISK_PROXY_SOCKET")}
+        if value.get("call"):       # the API host, as the environment names it
+            api_host = ((state["init"] or {}).get("env") or {}).get("__OW_API_HOST") or os.environ["__OW_API_HOST"]
+            try:
+                with urllib.request.urlopen(api_host + value["call"], timeout=10) as answer:
+                    result["called"] = {"url": api_host, "status": answer.status, "body": json.load(answer)}
+            except OSError as exc:
+                result["called"] = {"url": api_host, "error": repr(exc)}
         if value.get("no_sentinels"):
             self.answer(200, result)
             return

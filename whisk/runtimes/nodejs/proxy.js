@@ -6,6 +6,8 @@
  * It runs as a container's entry point and as a child process of the `process://` backend.
  * WHISK_PROXY_SOCKET=/path serves HTTP on a unix socket, else TCP on WHISK_PROXY_HOST (0.0.0.0) :
  * WHISK_PROXY_PORT (8080). __OW_ALLOW_CONCURRENT=true lets several /run overlap (docs/openwhisk.md §7.6).
+ * WHISK_API_RELAY_SOCKET, in a container without a network, names a socket that leads to the API host; it is served
+ * on 127.0.0.1:WHISK_API_RELAY_PORT (startApiRelay).
  *
  *   POST /init  {"value": {name, main, code, binary, env}}  source text, or a base64 zip (package.json main or index.js)
  *   POST /run   {value, namespace, action_name, ..., deadline}  -> main(value), a value or a Promise, as JSON
@@ -17,6 +19,7 @@
 
 const fs = require('fs');
 const http = require('http');
+const net = require('net');
 const os = require('os');
 const path = require('path');
 const vm = require('vm');
@@ -308,6 +311,35 @@ function cleanup() {
     for (const folder of folders) fs.rmSync(folder, { recursive: true, force: true });
 }
 
+// --- the API host in a container without a network --------------------------------------------------------
+
+// Each connection to 127.0.0.1:WHISK_API_RELAY_PORT is piped to WHISK_API_RELAY_SOCKET, which the invoker relays to
+// the API host, so that __OW_API_HOST can be http://127.0.0.1:<port>. `then` runs once it listens, so it is bound
+// before the proxy listens, hence before any action code. It shares the action's event loop: an action that blocks
+// the loop (execSync) cannot reach the API host while it blocks.
+function startApiRelay(then) {
+    const target = process.env.WHISK_API_RELAY_SOCKET;
+    if (!target) return then();
+    const relay = net.createServer({ allowHalfOpen: true }, client => {
+        const upstream = net.connect({ path: target, allowHalfOpen: true });
+        const cut = () => { client.destroy(); upstream.destroy(); };
+        client.on('error', cut);
+        upstream.on('error', cut);
+        client.pipe(upstream);          // an end on one side is passed on as a half-close, after what is buffered
+        upstream.pipe(client);
+    });
+    const failed = error => {                    // cannot listen: the container fails to start, visibly
+        console.error('Cannot serve the API host relay:', error);
+        process.exit(1);
+    };
+    relay.once('error', failed);
+    relay.listen({ host: '127.0.0.1', port: Number(process.env.WHISK_API_RELAY_PORT || 3233), backlog: 64 }, () => {
+        relay.off('error', failed);
+        relay.on('error', error => console.error('API host relay:', error));   // later (EMFILE): the action's own
+        then();
+    });
+}
+
 function serve() {
     const server = http.createServer(onRequest);
     // The invoker holds one connection per container for as long as it likes; actions may run up to 5 minutes.
@@ -322,12 +354,14 @@ function serve() {
     });
     // PID 1 in a container ignores SIGTERM unless it handles it (docs/testing.md, Docker)
     for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => process.exit(0));
-    if (socketPath) {
-        fs.rmSync(socketPath, { force: true });            // a stale socket file from an earlier run
-        server.listen(socketPath, () => fs.chmodSync(socketPath, 0o666));
-    } else {
-        server.listen(Number(process.env.WHISK_PROXY_PORT || 8080), process.env.WHISK_PROXY_HOST || '0.0.0.0');
-    }
+    startApiRelay(() => {
+        if (socketPath) {
+            fs.rmSync(socketPath, { force: true });        // a stale socket file from an earlier run
+            server.listen(socketPath, () => fs.chmodSync(socketPath, 0o666));
+        } else {
+            server.listen(Number(process.env.WHISK_PROXY_PORT || 8080), process.env.WHISK_PROXY_HOST || '0.0.0.0');
+        }
+    });
 }
 
 serve();

@@ -4,7 +4,8 @@
 It runs as a container's entry point and as a child process of the `process://` backend, so it imports nothing
 outside the standard library and, unlike the whisk package, reads its settings from os.environ:
 `WHISK_PROXY_SOCKET=/path` serves HTTP on a unix socket, else TCP on `WHISK_PROXY_HOST` (0.0.0.0) :
-`WHISK_PROXY_PORT` (8080).
+`WHISK_PROXY_PORT` (8080). `WHISK_API_RELAY_SOCKET`, in a container without a network, names a socket that leads
+to the API host; it is served on 127.0.0.1:`WHISK_API_RELAY_PORT` (start_api_relay).
 
     POST /init  {"value": {name, main, code, binary, env}}   source text, or a base64 zip with __main__.py
     POST /run   {value, namespace, action_name, ..., deadline}  -> main(value) as JSON
@@ -26,8 +27,10 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
+import threading
 import traceback
 import zipfile
 
@@ -368,7 +371,50 @@ class Server:
             writer.close()
 
 
+# --- the API host in a container without a network ----------------------------------------------------------
+def start_api_relay() -> None:
+    """Serve the API host socket the platform gives a container without a network on its own loopback.
+
+    Each connection to 127.0.0.1:WHISK_API_RELAY_PORT is piped to WHISK_API_RELAY_SOCKET, which the invoker relays
+    to the API host, so that __OW_API_HOST can be http://127.0.0.1:<port>. Bound before the proxy listens, hence
+    before any action code. On a thread of its own: the action runs on the main loop, and a synchronous call to the
+    API host from it (urllib, requests) would otherwise wait for a loop it blocks itself."""
+    target = os.environ.get("WHISK_API_RELAY_SOCKET")
+    if not target:
+        return
+    listener = socket.create_server(("127.0.0.1", int(os.environ.get("WHISK_API_RELAY_PORT", "3233"))), backlog=64)
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+            if writer.can_write_eof():
+                writer.write_eof()          # pass the half-close on: the other side may still answer
+        except OSError:
+            writer.close()
+
+    async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_unix_connection(target)
+        except OSError:
+            writer.close()
+            return
+        try:
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        finally:
+            up_writer.close()
+            writer.close()
+
+    async def relay() -> None:
+        server = await asyncio.start_server(forward, sock=listener)
+        await server.serve_forever()
+
+    threading.Thread(target=asyncio.run, args=(relay(),), name="whisk-api-relay", daemon=True).start()
+
+
 async def serve() -> None:
+    start_api_relay()
     runtime = Runtime()
     server_ = Server(runtime)
     socket_path = os.environ.get("WHISK_PROXY_SOCKET")

@@ -1,0 +1,200 @@
+"""The invoker's API host relay (whisk/containerpool/api_relay.py) against real HTTP servers on loopback, plain and
+TLS, driven through its unix socket as a container's proxy would: one upstream, bounded connections, idle timeout,
+a clean 502 when the upstream cannot be reached, and nothing left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import ssl
+import stat
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from tests.conftest import missing
+from tests.support.processes import free_port
+from tests.support.waiting import until
+from whisk.containerpool import api_relay
+from whisk.containerpool.api_relay import ApiRelay, RelayConfigError, Upstream
+
+MAKE_CERT = Path(__file__).resolve().parents[2] / "config" / "nginx" / "make-cert.sh"
+UID = 2_000_000_123
+
+
+class Api:
+    """A stand-in API host: counts connections and the requests in flight at once."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.most = 0
+        self.release = asyncio.Event()
+        self.release.set()
+
+    async def hello(self, request: web.Request) -> web.Response:
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        try:
+            await self.release.wait()
+        finally:
+            self.in_flight -= 1
+        return web.json_response({"path": request.path, "auth": request.headers.get("Authorization"),
+                                  "host": request.headers.get("Host")})
+
+
+async def _serve(api: Api, tls: ssl.SSLContext | None = None) -> AsyncIterator[str]:
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", api.hello)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=tls).start()
+    try:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+def run_dir() -> Iterator[str]:
+    folder = tempfile.mkdtemp(prefix="whisk-api-relay-")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest_asyncio.fixture
+async def api() -> Api:
+    return Api()
+
+
+@pytest_asyncio.fixture
+async def plain(api: Api) -> AsyncIterator[str]:
+    async for url in _serve(api):
+        yield url
+
+
+async def _relay(url: str, run_dir: str, cafile: str | None = None) -> ApiRelay:
+    upstream = await asyncio.to_thread(Upstream.from_url, url, cafile)
+    relay = ApiRelay(upstream, os.path.join(run_dir, "c0-api"), UID, "wsk0_1_guest_hello")
+    await relay.start()
+    return relay
+
+
+async def _get(relay: ApiRelay, path: str = "/api/v1/namespaces/_/actions") -> tuple[int, dict]:
+    async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=relay.socket, force_close=True)) as s:
+        async with s.get(f"http://127.0.0.1:3233{path}", headers={"Authorization": "Basic a2V5"}) as r:
+            return r.status, await r.json(content_type=None)
+
+
+async def test_a_request_reaches_the_one_upstream_and_the_socket_is_the_containers(
+        plain: str, run_dir: str) -> None:
+    relay = await _relay(plain, run_dir)
+    try:
+        status, body = await _get(relay)
+        assert status == 200
+        # Bytes as the action sent them: its path, its key and the Host it named (the relay's own address).
+        assert body == {"path": "/api/v1/namespaces/_/actions", "auth": "Basic a2V5", "host": "127.0.0.1:3233"}
+        info = os.stat(relay.socket)
+        assert stat.S_ISSOCK(info.st_mode)
+        if os.geteuid() == 0:          # the container's user alone may connect; nobody but the invoker may write
+            assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (UID, 0o600)
+        assert stat.S_IMODE(os.stat(relay.folder).st_mode) == 0o755 and os.stat(relay.folder).st_uid == os.geteuid()
+        assert relay.upstream.inside_url() == "http://127.0.0.1:3233"
+    finally:
+        await relay.close()
+    assert not os.path.exists(relay.folder)
+
+
+async def test_at_most_sixteen_connections_at_once_and_the_others_wait(plain: str, api: Api, run_dir: str) -> None:
+    relay = await _relay(plain, run_dir)
+    api.release.clear()
+    try:
+        calls = [asyncio.create_task(_get(relay, f"/n/{n}")) for n in range(api_relay.MAX_CONNECTIONS + 8)]
+        await until_in_flight(api, api_relay.MAX_CONNECTIONS)
+        await asyncio.sleep(0.2)            # room for a 17th to arrive, were it let through
+        assert api.in_flight == api_relay.MAX_CONNECTIONS
+        api.release.set()
+        answers = await asyncio.gather(*calls)
+        assert [a[1]["path"] for a in answers] == [f"/n/{n}" for n in range(api_relay.MAX_CONNECTIONS + 8)]
+        assert api.most == api_relay.MAX_CONNECTIONS
+    finally:
+        await relay.close()
+
+
+async def until_in_flight(api: Api, n: int) -> None:
+    await until(f"{n} requests in flight", lambda: api.in_flight, ok=lambda got: got >= n)
+
+
+async def test_an_idle_connection_is_closed(plain: str, run_dir: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(api_relay, "IDLE_TIMEOUT_S", 0.3)
+    relay = await _relay(plain, run_dir)
+    try:
+        reader, writer = await asyncio.open_unix_connection(relay.socket)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        assert await asyncio.wait_for(reader.read(), timeout=5) == b""       # closed by the relay, not answered
+        assert 0.25 <= loop.time() - began < 3
+        writer.close()
+    finally:
+        await relay.close()
+
+
+async def test_an_unreachable_upstream_answers_502_in_openwhisks_error_shape(run_dir: str) -> None:
+    relay = await _relay(f"http://127.0.0.1:{free_port()}", run_dir)        # nothing listens there
+    try:
+        status, body = await _get(relay)
+        assert status == 502 and "The API host cannot be reached" in body["error"], body
+    finally:
+        await relay.close()
+
+
+async def test_close_cuts_open_connections(plain: str, api: Api, run_dir: str) -> None:
+    relay = await _relay(plain, run_dir)
+    api.release.clear()
+    call = asyncio.create_task(_get(relay))
+    await until_in_flight(api, 1)
+    await relay.close()
+    with pytest.raises(aiohttp.ClientError):
+        await asyncio.wait_for(call, timeout=5)
+    api.release.set()
+    assert not os.path.exists(relay.folder)
+
+
+async def test_tls_upstream_is_verified(api: Api, run_dir: str) -> None:
+    if shutil.which("openssl") is None:
+        missing("openssl (bash .ci/deps.sh)")
+    certs = os.path.join(run_dir, "tls")
+    subprocess.run(["sh", str(MAKE_CERT), certs], check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(f"{certs}/cert.pem", f"{certs}/key.pem")
+    async for url in _serve(api, context):
+        trusted = await _relay(url, run_dir, cafile=f"{certs}/cert.pem")
+        try:
+            assert await _get(trusted) == (200, {"path": "/api/v1/namespaces/_/actions", "auth": "Basic a2V5",
+                                                 "host": "127.0.0.1:3233"})
+        finally:
+            await trusted.close()
+        untrusted = await _relay(url, run_dir)          # the system's certificates only: a self-signed one fails
+        try:
+            status, body = await _get(untrusted)
+            assert status == 502 and "CERTIFICATE_VERIFY_FAILED" in body["error"], body
+        finally:
+            await untrusted.close()
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:3233", "ftp://127.0.0.1", "http://", "http://h:port"])
+def test_an_api_host_that_is_not_an_http_url_is_refused(url: str) -> None:
+    with pytest.raises(RelayConfigError):
+        Upstream.from_url(url)
+
+
+def test_the_url_path_is_kept_inside() -> None:
+    assert Upstream.from_url("https://whisk.example.org/ow/").inside_url() == "http://127.0.0.1:3233/ow"
+    assert Upstream.from_url("https://whisk.example.org").port == 443

@@ -1,0 +1,147 @@
+"""Actions without a network (`WHISK_DOCKER_NETWORK=unix`, the default) reach the API host through the invoker's
+relay: from both runtimes and from an image that only listens on 8080 (through the relay container beside it), with
+the clients OpenWhisk's runtimes bundle (`requests`, the `openwhisk` npm module), many calls at once.
+
+The factory-level tests relay to a stand-in API host (a real aiohttp server on loopback); the end-to-end ones run a
+standalone whisk on the session's private daemon and call it back from its own actions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import aiodocker
+import aiohttp
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from tests.docker.conftest import BLACKBOX, NODEJS_IMAGE, PYTHON_IMAGE, init_body, labelled
+from tests.invoke.test_invoke import invoke, put
+from tests.runtimes.test_bundled import PROVIDE_KEY
+from tests.runtimes.test_bundled import test_an_action_calls_the_api_host_with_its_key  # noqa: F401
+from tests.support.docker_daemon import DockerDaemon
+from tests.support.processes import GUEST_AUTH, basic_auth, free_port, whisk_server
+from whisk.containerpool.base import ContainerSpec
+from whisk.containerpool.docker import DockerContainerFactory
+
+pytestmark = pytest.mark.docker
+
+INVOKER = 23         # an instance of its own: the other docker tests' containers are not ours
+_FACTORY_INVOKER = 140
+
+PY_CALL = """
+import json, os, urllib.request
+def main(args):
+    with urllib.request.urlopen(os.environ["__OW_API_HOST"] + "/hello/python", timeout=10) as answer:
+        return {"url": os.environ["__OW_API_HOST"], "status": answer.status, "body": json.load(answer)}
+"""
+NODE_CALL = """
+const http = require('http');
+function main(args) {
+    return new Promise((resolve, reject) => {
+        http.get(process.env.__OW_API_HOST + '/hello/nodejs', answer => {
+            let text = '';
+            answer.on('data', chunk => { text += chunk; });
+            answer.on('end', () => resolve({ url: process.env.__OW_API_HOST, status: answer.statusCode,
+                                             body: JSON.parse(text) }));
+        }).on('error', reject);
+    });
+}
+"""
+# More calls at once than the relay takes per container (16): the others wait their turn, none fails.
+NODE_MANY = """
+const openwhisk = require('openwhisk');
+async function main(args) {
+    const ow = openwhisk();
+    const lists = await Promise.all(Array.from({ length: args.n }, () => ow.actions.list()));
+    return { answered: lists.filter(list => Array.isArray(list)).length };
+}
+"""
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def stand_in() -> AsyncIterator[str]:
+    """A stand-in API host on loopback that says what it was asked."""
+    async def hello(request: web.Request) -> web.Response:
+        return web.json_response({"path": request.path})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", hello)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def relaying(docker_daemon: DockerDaemon, docker_images: str, docker: aiodocker.Docker,
+                   stand_in: str) -> AsyncIterator[DockerContainerFactory]:
+    async with DockerContainerFactory(f"docker://{docker_daemon.socket}", invoker_instance=_FACTORY_INVOKER,
+                                      network="unix", api_host=stand_in) as factory:
+        yield factory
+    assert await labelled(docker, _FACTORY_INVOKER) == [], "close() left containers behind"
+
+
+@pytest.mark.parametrize(("kind", "image", "code"), [("python:3.11", PYTHON_IMAGE, PY_CALL),
+                                                     ("nodejs:20", NODEJS_IMAGE, NODE_CALL)])
+async def test_both_runtimes_call_the_api_host_on_their_own_loopback(
+        relaying: DockerContainerFactory, docker: aiodocker.Docker, kind: str, image: str, code: str) -> None:
+    spec = ContainerSpec(name=f"wsk{relaying.invoker}_1_guest_{kind[:4]}", kind=kind, image=image, memory_mb=256)
+    container = await relaying.create(spec)
+    try:
+        info = await docker.containers.container(container.id).show()
+        assert info["HostConfig"]["NetworkMode"] == "none"
+        assert any(b.endswith(":/run/whisk-api:ro") for b in info["HostConfig"]["Binds"]), info["HostConfig"]
+        # /init names the API host as the platform knows it; the container is told its relay's address instead.
+        body = init_body(code) | {"env": {"__OW_API_HOST": "http://whisk.example.org:3233"}}
+        assert (await container.initialize(body, timeout_s=10)).status == 200
+        run = await container.run({"value": {}}, timeout_s=20)
+        assert run.status == 200, run.body
+        assert json.loads(run.body) == {"url": "http://127.0.0.1:3233", "status": 200,
+                                        "body": {"path": f"/hello/{kind.split(':')[0]}"}}
+    finally:
+        await container.destroy()
+
+
+async def test_an_image_that_only_knows_8080_reaches_it_through_the_relay_container(
+        relaying: DockerContainerFactory, blackbox_images: None) -> None:
+    spec = ContainerSpec(name=f"wsk{relaying.invoker}_2_guest_bb", kind="blackbox", image=BLACKBOX, memory_mb=128)
+    container = await relaying.create(spec)
+    try:
+        assert (await container.initialize(init_body("x"), timeout_s=10)).status == 200
+        run = await container.run({"value": {"call": "/hello/blackbox"}}, timeout_s=20)
+        assert json.loads(run.body)["called"] == {"url": "http://127.0.0.1:3233", "status": 200,
+                                                  "body": {"path": "/hello/blackbox"}}
+    finally:
+        await container.destroy()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def unix_whisk(docker_daemon: DockerDaemon, docker_images: str, docker: aiodocker.Docker,
+                     tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    data_dir = tmp_path_factory.mktemp("whisk-docker-api-relay")
+    env = {"WHISK_CONTAINERS": f"docker://{docker_daemon.socket}", "WHISK_DOCKER_NETWORK": "unix",
+           "WHISK_INSTANCE": str(INVOKER), "WHISK_DATA_DIR": str(data_dir), "WHISK_POOL_PREWARM": "false",
+           "WHISK_RUNTIMES_DIR": str(data_dir / "no-runtimes"),   # the images carry the clients themselves
+           "WHISK_LIMIT_INVOCATIONS_PER_MINUTE": "100000", "WHISK_LIMIT_CONCURRENT_INVOCATIONS": "1000"}
+    async with whisk_server(env, log_path=str(data_dir / "whisk.log"), deadline_s=60) as url:
+        yield url
+    assert await labelled(docker, INVOKER) == [], "the stopped platform left containers behind"
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def guest(unix_whisk: str) -> AsyncIterator[aiohttp.ClientSession]:
+    """What tests/runtimes/test_bundled.py's API host test calls through: requests and the openwhisk npm client."""
+    uuid, key = GUEST_AUTH.split(":")
+    async with aiohttp.ClientSession(base_url=unix_whisk, headers=basic_auth(uuid, key)) as session:
+        yield session
+
+
+async def test_many_calls_at_once_all_answered(guest: aiohttp.ClientSession) -> None:
+    await put(guest, "many", {"kind": "nodejs:20", "code": NODE_MANY}, annotations=PROVIDE_KEY,
+              limits={"timeout": 60_000})
+    status, result, _ = await invoke(guest, "many", {"n": 40}, blocking="true", result="true")
+    assert (status, result) == (200, {"answered": 40})

@@ -1,0 +1,222 @@
+"""The API host for containers without a network: one unix socket per container, relayed to the API host.
+
+Under `docker://` with `unix` networking an action container has no network (`--network none`), yet its action may
+call the API host (`__OW_API_HOST`), as OpenWhisk's can. The invoker serves a unix socket for each such container, in
+a folder of its own that is bind-mounted read-only (the container can never replace or remove the socket), and pipes
+every connection made to it, as bytes, to the one upstream named by the API host URL, over TLS when that URL is
+https. Inside the container the runtime proxy (or the relay beside a blackbox image) listens on 127.0.0.1:3233 of
+the container's own loopback and forwards each connection to the socket, so `__OW_API_HOST` there is
+http://127.0.0.1:3233. The relay is not an open proxy: whatever the action sends goes to that one host and port.
+
+Bounds, per container: at most MAX_CONNECTIONS connections are relayed at a time; more wait, unaccepted, in the
+socket's backlog (BACKLOG) and are refused past it. A connection with no byte in either direction for IDLE_TIMEOUT_S
+is closed, as is one whose upstream does not connect within CONNECT_TIMEOUT_S (the action then reads a 502). The
+socket is made with the container, off the activation path; bytes flow only while the action calls the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+import ssl
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+SOCKET = "api.sock"
+INSIDE_PORT = 3233                  # where the proxy listens on the container's loopback (not 8080: blackbox images)
+MAX_CONNECTIONS = 16                # relayed at once, per container: 2 invoker file descriptors each
+BACKLOG = 64                        # waiting beyond those, in the kernel, before connect() is refused
+IDLE_TIMEOUT_S = 120.0              # no byte either way: longer than a blocking invoke may wait (60 s)
+CONNECT_TIMEOUT_S = 10.0
+CHUNK = 65536
+
+
+class RelayConfigError(ValueError):
+    """The API host URL cannot be relayed to (not http:// or https://, no host)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """The one place a relay connects to: the API host's address, TLS or not, and the URL's path."""
+
+    host: str
+    port: int
+    tls: ssl.SSLContext | None
+    path: str
+
+    @classmethod
+    def from_url(cls, url: str, cafile: str | None = None) -> Upstream:
+        """Blocking when the URL is https (loads the trusted certificates): call it once, from a thread.
+
+        `cafile` is trusted besides the system's certificates (the server's own, when it serves TLS itself);
+        OpenSSL's SSL_CERT_FILE and SSL_CERT_DIR name others."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise RelayConfigError(f"the API host {url!r} is not an http:// or https:// URL")
+        tls = None
+        if parts.scheme == "https":
+            tls = ssl.create_default_context()
+            if cafile:
+                tls.load_verify_locations(cafile)
+        try:
+            port = parts.port or (443 if tls else 80)
+        except ValueError as exc:
+            raise RelayConfigError(f"the API host {url!r} has a bad port") from exc
+        return cls(parts.hostname, port, tls, parts.path.rstrip("/"))
+
+    def inside_url(self) -> str:
+        """`__OW_API_HOST` inside the container."""
+        return f"http://127.0.0.1:{INSIDE_PORT}{self.path}"
+
+    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection(self.host, self.port, ssl=self.tls, limit=CHUNK,
+                                             server_hostname=self.host if self.tls else None)
+
+
+def _listen(folder: str, uid: int) -> socket.socket:
+    """Make the folder and the listening socket in it (blocking: use a thread). A root invoker gives the socket to
+    the container's user alone; any other opens it to all, as the proxies' own sockets are."""
+    parent = os.path.dirname(folder)
+    if not os.path.isdir(parent):
+        os.makedirs(parent, exist_ok=True)
+        os.chmod(parent, 0o711)
+    os.mkdir(folder)
+    os.chmod(folder, 0o755)
+    path = os.path.join(folder, SOCKET)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        if os.geteuid() == 0:
+            os.chown(path, uid, uid)
+            os.chmod(path, 0o600)
+        else:
+            os.chmod(path, 0o666)
+        sock.listen(BACKLOG)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return sock
+
+
+class ApiRelay:
+    """One container's socket and the connections relayed through it; start() once, close() once."""
+
+    def __init__(self, upstream: Upstream, folder: str, uid: int, name: str) -> None:
+        self.upstream = upstream
+        self.folder = folder
+        self.socket = os.path.join(folder, SOCKET)
+        self._uid = uid
+        self._name = name
+        self._sock: socket.socket | None = None
+        self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
+        self._accepting: asyncio.Task[None] | None = None
+        self._links: set[asyncio.Task[None]] = set()
+        self._warned = False
+
+    async def start(self) -> None:
+        self._sock = await asyncio.to_thread(_listen, self.folder, self._uid)
+        self._accepting = asyncio.create_task(self._accept(self._sock), name=f"api-relay-{self._name}")
+
+    async def _accept(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._slots.acquire()          # at the limit, connections wait in the backlog, not in memory
+            try:
+                conn, _ = await loop.sock_accept(sock)
+            except BaseException:
+                self._slots.release()
+                raise
+            task = asyncio.create_task(self._relay(conn))
+            self._links.add(task)
+            task.add_done_callback(self._links.discard)
+
+    async def _relay(self, conn: socket.socket) -> None:
+        try:
+            down_reader, down_writer = await asyncio.open_connection(sock=conn, limit=CHUNK)
+            try:
+                async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                    up_reader, up_writer = await self.upstream.connect()
+            except (OSError, TimeoutError, ssl.SSLError) as exc:
+                self._warn(exc)
+                await _refuse(down_writer, f"The API host cannot be reached from the action's container: {exc!r}")
+                return
+            link = _Link()
+            try:
+                await asyncio.gather(link.pipe(down_reader, up_writer), link.pipe(up_reader, down_writer))
+            finally:
+                for writer in (up_writer, down_writer):
+                    writer.close()
+        except OSError:
+            conn.close()
+        finally:
+            self._slots.release()
+
+    def _warn(self, exc: BaseException) -> None:
+        if not self._warned:            # once per container: an action can retry in a loop
+            self._warned = True
+            log.warning("api_relay.upstream_failed", container=self._name, upstream=f"{self.upstream.host}:"
+                        f"{self.upstream.port}", error=repr(exc))
+
+    async def close(self) -> None:
+        """Stop accepting, cut every relayed connection, remove the socket's folder."""
+        tasks = [t for t in (self._accepting, *self._links) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._sock is not None:
+            self._sock.close()
+        await asyncio.to_thread(shutil.rmtree, self.folder, True)
+
+
+class _Link:
+    """Both directions of one relayed connection, closed together once neither has moved for IDLE_TIMEOUT_S."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._last = self._loop.time()
+
+    async def pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                left = self._last + IDLE_TIMEOUT_S - self._loop.time()
+                if left <= 0:
+                    break                                  # idle both ways: the finally closes both ends
+                try:
+                    async with asyncio.timeout(left):
+                        data = await reader.read(CHUNK)
+                        if data:
+                            self._last = self._loop.time()
+                            writer.write(data)
+                            await writer.drain()
+                except TimeoutError:
+                    continue                               # the other direction may have moved meanwhile
+                if not data:
+                    if writer.can_write_eof():
+                        writer.write_eof()                 # pass the half-close on: the other side may answer
+                        return
+                    break
+        except (ConnectionError, OSError, ssl.SSLError):
+            pass                                           # either end went away: close both
+        writer.close()                                     # the other direction then reads the end of its stream
+
+
+async def _refuse(writer: asyncio.StreamWriter, message: str) -> None:
+    """A 502 in OpenWhisk's error shape, so that the action's HTTP client says why rather than 'connection reset'."""
+    body = json.dumps({"error": message}).encode()
+    head = (f"HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            f"Connection: close\r\n\r\n").encode()
+    with contextlib.suppress(OSError):
+        writer.write(head + body)
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            await writer.drain()
+    writer.close()
