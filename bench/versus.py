@@ -93,8 +93,15 @@ def invoke_url(base: str, name: str) -> str:
     return f"{base}/api/v1/namespaces/_/actions/{name}?blocking=true&result=true"
 
 
+async def warm_up(call: Call, concurrency: int, n: int) -> None:
+    """Unmeasured calls at the concurrency about to be measured. With OpenWhisk's default action concurrency of 1,
+    whisk needs a container per concurrent caller: without this, a measured point would pay the cold starts of
+    every container its concurrency adds (each target gets the same treatment)."""
+    await measure(call, n=max(n, 4 * concurrency), concurrency=concurrency)
+
+
 async def latency_and_throughput(call: Call, n: int) -> dict[str, float]:
-    await measure(call, n=max(50, n // 10), concurrency=4)                     # warm-up, not measured
+    await warm_up(call, 32, n // 10)
     single = summary(*await measure(call, n=n, concurrency=1))
     wide = summary(*await measure(call, n=n, concurrency=32))
     return {"p50_ms": single["p50_ms"], "p99_ms": single["p99_ms"], "per_s_c32": wide["per_s"]}
@@ -114,7 +121,11 @@ async def records_at_once(session: aiohttp.ClientSession, base: str, name: str, 
 
 
 async def concurrency_curve(call: Call, levels: list[int], n: int) -> dict[int, float]:
-    return {c: summary(*await measure(call, n=max(n, 4 * c), concurrency=c))["per_s"] for c in levels}
+    curve = {}
+    for c in levels:
+        await warm_up(call, c, n // 10)
+        curve[c] = summary(*await measure(call, n=max(n, 4 * c), concurrency=c))["per_s"]
+    return curve
 
 
 async def actions_curve(session: aiohttp.ClientSession, base: str, counts: list[int], n: int) -> dict[int, float]:
@@ -128,7 +139,7 @@ async def actions_curve(session: aiohttp.ClientSession, base: str, counts: list[
         async def call() -> None:
             await poster(session, invoke_url(base, next(cycle)))()
 
-        await measure(call, n=min(len(names), 200), concurrency=8)             # first (cold) runs, not measured
+        await warm_up(call, 32, len(names))    # every action's first (cold) runs, not measured
         curve[count] = summary(*await measure(call, n=n, concurrency=32))["per_s"]
     return curve
 
