@@ -64,7 +64,11 @@ async def until_ready_post(url: str, proc: asyncio.subprocess.Process) -> None:
 
 @asynccontextmanager
 async def whisk_as_make_run(pool_mb: int) -> AsyncIterator[str]:
-    """`make run`'s configuration: the SQLite store in a data folder, console logs at info (to a file here)."""
+    """`make run`'s configuration: the action environments installed (quick when up to date), the SQLite store in
+    a data folder, console logs at info (to a file here)."""
+    installed = await asyncio.create_subprocess_exec(sys.executable, "-m", "whisk.runtimes.environments", "install")
+    if await installed.wait() != 0:
+        raise RuntimeError("installing the action environments failed (see above)")
     data = tempfile.mkdtemp(prefix="whisk-versus-")
     env = {"WHISK_DATA_DIR": data, "WHISK_STORE": f"sqlite://{data}/whisk.db",
            "WHISK_LIMIT_INVOCATIONS_PER_MINUTE": "10000000", "WHISK_LIMIT_CONCURRENT_INVOCATIONS": "100000",
