@@ -122,11 +122,31 @@ async def warm_up(call: Call, concurrency: int, n: int) -> None:
         print(f"versus: {failed} warm-up calls failed (not measured)", file=sys.stderr, flush=True)
 
 
+async def measured(call: Call, n: int, concurrency: int) -> tuple[dict[str, float], int]:
+    """`measure` that counts failed calls instead of stopping at the first (serverless-offline answers 504 past its
+    function timeout when it falls behind): the summary's per_s counts the calls that succeeded; latencies are of
+    every call. Returns (summary, failed calls)."""
+    failed = 0
+
+    async def counted() -> None:
+        nonlocal failed
+        try:
+            await call()
+        except (RuntimeError, aiohttp.ClientError):
+            failed += 1
+
+    latencies, wall_s = await measure(counted, n=n, concurrency=concurrency)
+    result = summary(latencies, wall_s)
+    result["per_s"] = round((len(latencies) - failed) / wall_s, 1) if wall_s else float("nan")
+    return result, failed
+
+
 async def latency_and_throughput(call: Call, n: int) -> dict[str, float]:
     await warm_up(call, 32, n // 10)
-    single = summary(*await measure(call, n=n, concurrency=1))
-    wide = summary(*await measure(call, n=n, concurrency=32))
-    return {"p50_ms": single["p50_ms"], "p99_ms": single["p99_ms"], "per_s_c32": wide["per_s"]}
+    single, failed_c1 = await measured(call, n, 1)
+    wide, failed_c32 = await measured(call, n, 32)
+    return {"p50_ms": single["p50_ms"], "p99_ms": single["p99_ms"], "per_s_c32": wide["per_s"],
+            "failed": failed_c1 + failed_c32}
 
 
 async def records_at_once(session: aiohttp.ClientSession, base: str, name: str, n: int) -> dict[str, int]:
@@ -142,11 +162,15 @@ async def records_at_once(session: aiohttp.ClientSession, base: str, name: str, 
     return {"checked": n, "not_readable_at_once": missing}
 
 
-async def concurrency_curve(call: Call, levels: list[int], n: int) -> dict[int, float]:
+async def concurrency_curve(call: Call, levels: list[int], n: int, failures: dict[int, int]) -> dict[int, float]:
+    """Successful calls per second at each level; failed calls by level go into `failures`."""
     curve = {}
     for c in levels:
         await warm_up(call, c, n // 10)
-        curve[c] = summary(*await measure(call, n=max(n, 4 * c), concurrency=c))["per_s"]
+        point, failed = await measured(call, max(n, 4 * c), c)
+        curve[c] = point["per_s"]
+        if failed:
+            failures[c] = failed
     return curve
 
 
@@ -172,7 +196,8 @@ def rows_of(results: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
     for name, r in results.items():
         rows.append({"target": name, "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
                      "overhead_p50_ms": round(r["p50_ms"] - floor["p50_ms"], 3),
-                     "per_s_c32": r["per_s_c32"], "share_of_floor_c32": round(r["per_s_c32"] / floor["per_s_c32"], 3)})
+                     "per_s_c32": r["per_s_c32"], "share_of_floor_c32": round(r["per_s_c32"] / floor["per_s_c32"], 3),
+                     "failed": r["failed"]})
     return rows
 
 
@@ -215,6 +240,7 @@ async def main() -> None:
     pool_mb = 128 * (min(max(args.actions), 100) + 8)
     results: dict[str, dict[str, float]] = {}
     curves: dict[str, dict[int, float]] = {}
+    failures: dict[str, dict[int, int]] = {}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as plain, \
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), headers=basic_auth(uuid, key)) as authed, \
             floor_server() as floor, serverless_offline() as peer, whisk_as_make_run(pool_mb) as base:
@@ -229,7 +255,8 @@ async def main() -> None:
         records = await records_at_once(authed, base, "versus-python", args.records)
         for name, call in targets.items():
             print(f"versus: {name}, concurrency curve", flush=True)
-            curves[name] = await concurrency_curve(call, args.concurrency, args.curve_n)
+            failures[name] = {}
+            curves[name] = await concurrency_curve(call, args.concurrency, args.curve_n, failures[name])
         print("versus: whisk, actions curve", flush=True)
         by_actions = await actions_curve(authed, base, args.actions, args.curve_n)
     rows = rows_of(results)
@@ -243,7 +270,11 @@ async def main() -> None:
     print("throughput by concurrency: " + json.dumps(curves))
     one = by_actions.get(1) or next(iter(by_actions.values()))
     print("throughput by actions (c=32): " + ", ".join(f"{c}: {v} ({v / one:.0%})" for c, v in by_actions.items()))
+    failed_curve = {name: levels for name, levels in failures.items() if levels}
+    if failed_curve:
+        print("failed calls in the concurrency curve (not counted in its throughput): " + json.dumps(failed_curve))
     result = {"benchmark": "versus", "rows": rows, "records": records, "by_concurrency": curves,
+              "failed_by_concurrency": failed_curve,
               "by_actions": by_actions, "machine": machine(), "n": args.n}
     print(json.dumps(result))
     if args.json:

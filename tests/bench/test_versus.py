@@ -27,6 +27,8 @@ def test_a_short_side_by_side_run_reports_every_target(tmp_path: Path) -> None:
     for row in rows.values():
         assert row["p50_ms"] > 0 and row["per_s_c32"] > 0
     assert rows["floor"]["overhead_p50_ms"] == 0
+    assert rows["whisk python"]["failed"] == rows["whisk nodejs"]["failed"] == rows["floor"]["failed"] == 0
+    assert not {"floor", "whisk python", "whisk nodejs"} & set(result["failed_by_concurrency"])
     assert result["records"] == {"checked": 10, "not_readable_at_once": 0}
     assert set(result["by_concurrency"]["whisk python"]) == {"1", "4"}
     assert set(result["by_actions"]) == {"1", "3"}
