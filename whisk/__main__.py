@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 
 SERVE = ("serve",)
 
@@ -44,7 +45,8 @@ def _serve() -> int:
     configure(settings.log_format, settings.log_level)
     from whisk.roles import serve
     try:
-        asyncio.run(serve(settings))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(serve(settings))
     except ConfigError as exc:
         print(f"whisk: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -52,6 +54,16 @@ def _serve() -> int:
         print(f"whisk: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (a dependency; docs/performance.md has what it saves per invoke),
+    else asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def run() -> int:

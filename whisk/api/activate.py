@@ -6,6 +6,7 @@ conductor compositions in the controller) and trigger firing (`whisk.controller.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -23,6 +24,7 @@ from whisk.controller.web import WebActions
 from whisk.entities.errors import BackendUnavailable, Invalid
 
 ACTIVATION_HEADER = "x-openwhisk-activation-id"
+RECORD_WAIT_S = 5.0      # how long a GET waits for the record of a blocking activation already answered
 # Blocking outcome → HTTP status (docs/openwhisk.md §1.6): success 200, application and developer errors 502, whisk
 # errors 500.
 BLOCKING_STATUS = (200, 502, 502, 500)
@@ -116,6 +118,21 @@ async def stop_services(app: web.Application) -> None:
     launcher = app.get(LAUNCHER)
     if launcher is not None:
         await launcher.close(app[SETTINGS].shutdown_grace_s)
+
+
+async def record_stored(request: web.Request, namespace: str, activation_id: str) -> bool:
+    """A blocking activation whose caller already has its result is answered before the invoker has collected its
+    logs and stored its record: wait (at most RECORD_WAIT_S) until its entry closes, which the invoker's completion
+    ack does once the record is stored, so that the caller can read its record at once. True when it waited."""
+    activator: Activator | None = request.app.get(ACTIVATOR)
+    entry = activator.pending(namespace, activation_id) if activator is not None else None
+    if entry is None or entry.closed is None or entry.result is None or not entry.result.done():
+        return False
+    try:
+        await asyncio.wait_for(asyncio.shield(entry.closed), RECORD_WAIT_S)
+    except TimeoutError:
+        pass
+    return True
 
 
 def pending_activation(request: web.Request, namespace: str, activation_id: str) -> web.Response | None:

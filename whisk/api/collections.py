@@ -138,13 +138,22 @@ async def list_activations(request: web.Request) -> web.Response:
 
 async def get_activation(request: web.Request) -> web.Response:
     entities, identity, namespace = _context(request)
+    activation_id = request.match_info["id"]
     try:
-        record = await entities.activations.get(identity, namespace, request.match_info["id"])
-    except NotFound:
-        running = activate.pending_activation(request, identity.namespace, request.match_info["id"])
-        if running is None:
-            raise
-        return running
+        record = await entities.activations.get(identity, namespace, activation_id)
+    except NotFound as missing:
+        if not await activate.record_stored(request, identity.namespace, activation_id):
+            running = activate.pending_activation(request, identity.namespace, activation_id)
+            if running is None:
+                raise
+            return running
+        try:
+            record = await entities.activations.get(identity, namespace, activation_id)
+        except NotFound:
+            running = activate.pending_activation(request, identity.namespace, activation_id)
+            if running is None:
+                raise missing from None
+            return running
     match request.match_info.get("part"):
         case "result":
             return reply(record.result_json())

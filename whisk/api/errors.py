@@ -4,6 +4,7 @@ own (404, 405, 413), answers `{"error": <message>, "code": <transaction id>}` wi
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import time
 
@@ -70,8 +71,11 @@ async def transaction_ids(request: web.Request, handler: Handler) -> web.StreamR
             response.headers[REQUEST_ID] = tid
             return response
         finally:
-            access.info("http.access", method=request.method, path=request.path, status=status,
-                        duration_ms=round((time.perf_counter() - started) * 1000, 3))
+            # Written on the loop's next turn, once aiohttp has sent the response: the line's rendering and its
+            # write to stderr stay off the caller's latency (call_soon keeps this context, hence the tid).
+            asyncio.get_running_loop().call_soon(functools.partial(
+                access.info, "http.access", method=request.method, path=request.path, status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 3)))
 
 
 @web.middleware

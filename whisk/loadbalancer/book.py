@@ -44,6 +44,7 @@ class ActivationBook:
         loop = asyncio.get_running_loop()
         if entry.blocking:
             entry.result = loop.create_future()
+            entry.closed = loop.create_future()
         wait_s = max(timeout_ms / 1000.0, 60.0) * self._timeout_factor + self._timeout_addon_s
         entry.timer = loop.call_later(wait_s, self._force, entry.activation_id)
         self._entries[entry.activation_id] = entry
@@ -82,6 +83,8 @@ class ActivationBook:
             self._by_namespace.pop(entry.namespace_uuid, None)
         if entry.timer is not None:
             entry.timer.cancel()
+        if entry.closed is not None and not entry.closed.done():
+            entry.closed.set_result(None)
         if entry.result is not None and not entry.result.done():
             # A completion without a result (non-blocking, or the result ack was lost): wake the waiter so it
             # reads the stored record instead of waiting out its deadline.

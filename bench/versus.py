@@ -1,0 +1,288 @@
+"""Side by side in one run, with one client: the floor (a minimal aiohttp /run server), serverless-offline (the local
+FaaS a Node.js developer would pick instead, a no-op handler behind its HTTP endpoint) and whisk as `make run`
+starts it (SQLite records, default logging; only the throttles and the pool's memory raised, as OpenWhisk's own
+performance tests do). Prints a table and JSON: warm no-op p50 overhead over the floor, throughput at concurrency 32
+as a share of the floor's, whether each blocking caller can read its record at once, and the curves of throughput
+against concurrency and against distinct actions (drawn as a PNG with --png).
+
+    python -m bench.versus --n 2000 --png docs/performance-versus.png
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+import aiohttp
+
+from bench._harness import NOOP, machine, measure, parser, summary
+from bench._peer import serverless_offline
+from tests.support.processes import GUEST_AUTH, basic_auth, free_port, terminate, until_ready, whisk_server
+
+PAYLOAD = {"name": "bench"}
+KINDS = ("python:3", "nodejs:20")
+Call = Callable[[], Awaitable[Any]]
+
+
+def integers(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part]
+
+
+@asynccontextmanager
+async def floor_server() -> AsyncIterator[str]:
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench._floor", "--port", str(port),
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}/run"
+        await until_ready_post(url, proc)
+        yield url
+    finally:
+        await terminate(proc)
+
+
+async def until_ready_post(url: str, proc: asyncio.subprocess.Process) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(300):
+            if proc.returncode is not None:
+                raise RuntimeError(f"the floor exited with {proc.returncode}")
+            try:
+                async with session.post(url, json={}) as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer")
+
+
+@asynccontextmanager
+async def whisk_as_make_run(pool_mb: int) -> AsyncIterator[str]:
+    """`make run`'s configuration: the action environments installed (quick when up to date), the SQLite store in
+    a data folder, console logs at info (to a file here)."""
+    installed = await asyncio.create_subprocess_exec(sys.executable, "-m", "whisk.runtimes.environments", "install")
+    if await installed.wait() != 0:
+        raise RuntimeError("installing the action environments failed (see above)")
+    data = tempfile.mkdtemp(prefix="whisk-versus-")
+    env = {"WHISK_DATA_DIR": data, "WHISK_STORE": f"sqlite://{data}/whisk.db",
+           "WHISK_LIMIT_INVOCATIONS_PER_MINUTE": "10000000", "WHISK_LIMIT_CONCURRENT_INVOCATIONS": "100000",
+           "WHISK_POOL_MEMORY_MB": str(pool_mb)}
+    async with whisk_server(env, log_path=os.path.join(data, "whisk.log")) as url:
+        yield url
+
+
+def poster(session: aiohttp.ClientSession, url: str) -> Call:
+    async def call() -> None:
+        async with session.post(url, json=PAYLOAD) as r:
+            await r.read()
+            if r.status != 200:
+                raise RuntimeError(f"{url}: {r.status}")
+    return call
+
+
+async def put_action(session: aiohttp.ClientSession, base: str, name: str, kind: str) -> None:
+    body = {"exec": {"kind": kind, "code": NOOP[kind]}, "limits": {"memory": 128}}
+    async with session.put(f"{base}/api/v1/namespaces/_/actions/{name}?overwrite=true", json=body) as r:
+        if r.status != 200:
+            raise RuntimeError(f"PUT {name}: {r.status} {await r.text()}")
+
+
+def invoke_url(base: str, name: str) -> str:
+    return f"{base}/api/v1/namespaces/_/actions/{name}?blocking=true&result=true"
+
+
+async def warm_up(call: Call, concurrency: int, n: int) -> None:
+    """Unmeasured calls up to the concurrency about to be measured. With OpenWhisk's default action concurrency of 1,
+    whisk needs a container per concurrent caller: without this, a measured point would pay the cold starts of
+    every container its concurrency adds (each target gets the same treatment). The concurrency doubles up to the
+    target, as load would ramp; a call that fails here (serverless-offline answers 504 when many of its workers
+    start at once on a busy machine) is counted, not fatal: only measured calls must succeed."""
+    failed = 0
+
+    async def tolerant() -> None:
+        nonlocal failed
+        try:
+            await call()
+        except (RuntimeError, aiohttp.ClientError):
+            failed += 1
+
+    level = 1
+    while True:
+        level = min(level * 2, concurrency)
+        await measure(tolerant, n=4 * level if level < concurrency else max(n, 4 * level), concurrency=level)
+        if level == concurrency:
+            break
+    if failed:
+        print(f"versus: {failed} warm-up calls failed (not measured)", file=sys.stderr, flush=True)
+
+
+async def measured(call: Call, n: int, concurrency: int) -> tuple[dict[str, float], int]:
+    """`measure` that counts failed calls instead of stopping at the first (serverless-offline answers 504 past its
+    function timeout when it falls behind): the summary's per_s counts the calls that succeeded; latencies are of
+    every call. Returns (summary, failed calls)."""
+    failed = 0
+
+    async def counted() -> None:
+        nonlocal failed
+        try:
+            await call()
+        except (RuntimeError, aiohttp.ClientError):
+            failed += 1
+
+    latencies, wall_s = await measure(counted, n=n, concurrency=concurrency)
+    result = summary(latencies, wall_s)
+    result["per_s"] = round((len(latencies) - failed) / wall_s, 1) if wall_s else float("nan")
+    return result, failed
+
+
+async def latency_and_throughput(call: Call, n: int) -> dict[str, float]:
+    await warm_up(call, 32, n // 10)
+    single, failed_c1 = await measured(call, n, 1)
+    wide, failed_c32 = await measured(call, n, 32)
+    return {"p50_ms": single["p50_ms"], "p99_ms": single["p99_ms"], "per_s_c32": wide["per_s"],
+            "failed": failed_c1 + failed_c32}
+
+
+async def records_at_once(session: aiohttp.ClientSession, base: str, name: str, n: int) -> dict[str, int]:
+    """Each blocking caller that got its result reads the record at once: how many could not."""
+    missing = 0
+    for _ in range(n):
+        async with session.post(f"{base}/api/v1/namespaces/_/actions/{name}?blocking=true", json=PAYLOAD) as r:
+            activation_id = (await r.json())["activationId"]
+        async with session.get(f"{base}/api/v1/namespaces/_/activations/{activation_id}") as r:
+            body = await r.json()
+            if r.status != 200 or "response" not in body:
+                missing += 1
+    return {"checked": n, "not_readable_at_once": missing}
+
+
+async def concurrency_curve(call: Call, levels: list[int], n: int, failures: dict[int, int]) -> dict[int, float]:
+    """Successful calls per second at each level; failed calls by level go into `failures`."""
+    curve = {}
+    for c in levels:
+        await warm_up(call, c, n // 10)
+        point, failed = await measured(call, max(n, 4 * c), c)
+        curve[c] = point["per_s"]
+        if failed:
+            failures[c] = failed
+    return curve
+
+
+async def actions_curve(session: aiohttp.ClientSession, base: str, counts: list[int], n: int) -> dict[int, float]:
+    curve = {}
+    for count in counts:
+        names = [f"versus-many-{count}-{i}" for i in range(count)]
+        for start in range(0, count, 50):
+            await asyncio.gather(*(put_action(session, base, name, "python:3") for name in names[start:start + 50]))
+        cycle = itertools.cycle(names)
+
+        async def call() -> None:
+            await poster(session, invoke_url(base, next(cycle)))()
+
+        await warm_up(call, 32, len(names))    # every action's first (cold) runs, not measured
+        curve[count] = summary(*await measure(call, n=n, concurrency=32))["per_s"]
+    return curve
+
+
+def rows_of(results: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+    floor = results["floor"]
+    rows = []
+    for name, r in results.items():
+        rows.append({"target": name, "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
+                     "overhead_p50_ms": round(r["p50_ms"] - floor["p50_ms"], 3),
+                     "per_s_c32": r["per_s_c32"], "share_of_floor_c32": round(r["per_s_c32"] / floor["per_s_c32"], 3),
+                     "failed": r["failed"]})
+    return rows
+
+
+def draw(path: str, by_concurrency: dict[str, dict[int, float]], by_actions: dict[int, float], floor_c32: float) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("versus: no PNG (pip install -e '.[bench]' brings matplotlib)", file=sys.stderr)
+        return
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for name, curve in by_concurrency.items():
+        left.plot(list(curve), list(curve.values()), marker="o", label=name)
+    left.set(xscale="log", xlabel="concurrent callers", ylabel="calls per second", title="Throughput by concurrency")
+    left.set_xticks(list(next(iter(by_concurrency.values()))), labels=[str(c) for c in next(iter(by_concurrency.values()))])
+    left.legend()
+    right.plot(list(by_actions), list(by_actions.values()), marker="o", label="whisk, python no-op")
+    right.axhline(floor_c32, linestyle="--", color="grey", label="floor")
+    right.set(xscale="log", xlabel="distinct actions", ylabel="calls per second", title="Throughput by actions (c=32)")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    print(f"versus: drew {path}")
+
+
+async def main() -> None:
+    p = parser(__doc__, 2000)
+    p.add_argument("--concurrency", type=integers, default=[1, 2, 4, 8, 16, 32, 64, 128],
+                   help="levels of the concurrency curve (default 1,2,4,8,16,32,64,128)")
+    p.add_argument("--actions", type=integers, default=[1, 10, 100, 1000],
+                   help="distinct actions of the actions curve (default 1,10,100,1000)")
+    p.add_argument("--curve-n", type=int, default=1000, help="calls per point of the curves (default 1000)")
+    p.add_argument("--records", type=int, default=200, help="invokes whose record is read at once (default 200)")
+    p.add_argument("--png", metavar="FILE", help="draw both curves into FILE")
+    args = p.parse_args()
+    uuid, key = GUEST_AUTH.split(":")
+    # Room for one 128 MB container per action up to 100 actions, so the actions curve measures the platform
+    # rather than evictions; past that the pool churns, as it would.
+    pool_mb = 128 * (min(max(args.actions), 100) + 8)
+    results: dict[str, dict[str, float]] = {}
+    curves: dict[str, dict[int, float]] = {}
+    failures: dict[str, dict[int, int]] = {}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as plain, \
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), headers=basic_auth(uuid, key)) as authed, \
+            floor_server() as floor, serverless_offline() as peer, whisk_as_make_run(pool_mb) as base:
+        for kind in KINDS:
+            await put_action(authed, base, f"versus-{kind.split(':')[0]}", kind)
+        targets = {"floor": poster(plain, floor), "serverless-offline": poster(plain, peer),
+                   **{f"whisk {kind.split(':')[0]}": poster(authed, invoke_url(base, f"versus-{kind.split(':')[0]}"))
+                      for kind in KINDS}}
+        for name, call in targets.items():
+            print(f"versus: {name}", flush=True)
+            results[name] = await latency_and_throughput(call, args.n)
+        records = await records_at_once(authed, base, "versus-python", args.records)
+        for name, call in targets.items():
+            print(f"versus: {name}, concurrency curve", flush=True)
+            failures[name] = {}
+            curves[name] = await concurrency_curve(call, args.concurrency, args.curve_n, failures[name])
+        print("versus: whisk, actions curve", flush=True)
+        by_actions = await actions_curve(authed, base, args.actions, args.curve_n)
+    rows = rows_of(results)
+    keys = list(rows[0])
+    widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in keys}
+    print("# versus")
+    print("  ".join(k.ljust(widths[k]) for k in keys))
+    for row in rows:
+        print("  ".join(str(row[k]).ljust(widths[k]) for k in keys))
+    print(f"records readable at once: {records['checked'] - records['not_readable_at_once']}/{records['checked']}")
+    print("throughput by concurrency: " + json.dumps(curves))
+    one = by_actions.get(1) or next(iter(by_actions.values()))
+    print("throughput by actions (c=32): " + ", ".join(f"{c}: {v} ({v / one:.0%})" for c, v in by_actions.items()))
+    failed_curve = {name: levels for name, levels in failures.items() if levels}
+    if failed_curve:
+        print("failed calls in the concurrency curve (not counted in its throughput): " + json.dumps(failed_curve))
+    result = {"benchmark": "versus", "rows": rows, "records": records, "by_concurrency": curves,
+              "failed_by_concurrency": failed_curve,
+              "by_actions": by_actions, "machine": machine(), "n": args.n}
+    print(json.dumps(result))
+    if args.json:
+        with open(args.json, "a", encoding="utf-8") as out:
+            out.write(json.dumps(result) + "\n")
+    if args.png:
+        draw(args.png, curves, by_actions, results["floor"]["per_s_c32"])
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
