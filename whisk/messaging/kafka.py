@@ -1,21 +1,27 @@
 """The Kafka bus (distributed roles, spec §5.1): aiokafka, one producer and one admin client per bus, one
-consumer per `consume` call.
+consumer per `consume` call. docs/architecture.md ("The Kafka bus") explains each setting.
 
-- Topics are created explicitly, as OpenWhisk's `ensureTopic` does: a broker that creates topics on first use
-  may give them several partitions, and then messages interleave. `send` and `consume` on a topic this bus has not
-  seen yet create it with one partition first (a no-op when it exists).
+- Topics are created explicitly, as OpenWhisk's `ensureTopic` does, with one partition and OpenWhisk's retention
+  and segment size per topic (`topic_config`): the shared ones (`health`, `cacheInvalidation`, `events`) when the
+  bus starts, `invoker<N>` and `completed<N>` by their owners when they start. `send` and `consume` on a topic
+  this bus has not seen yet create it first (a no-op when it exists).
 - Each message is at most `max_message_bytes` (payload limit + 6068 B, spec §5.1); topics are created with
   `max.message.bytes` to match, since Kafka's default is a little under that. Over it, `send` raises TooLarge.
-- Consumers commit manually. A message counts as handled once the caller asks for the next one; the handled
-  offsets are committed (in the background, so that a commit the broker does not take never delays the next
-  message) when the consumer has nothing buffered (it is about to wait), every `commit_every` messages under
-  steady load, and on `aclose`. A consumer that stops without `aclose` (a crash) hands out at
-  most that many handled messages again: delivery is at least once, as in OpenWhisk.
+- At least once: the producer waits for every in-sync replica (`acks=all`) and is idempotent (a send retried after
+  a lost answer is not written twice); consumers commit manually, after handling. A message counts as handled
+  once the caller asks for the next one; the handled offsets are committed (in the background, so that a commit
+  the broker does not take never delays the next message) when the consumer has nothing buffered (it is about to
+  wait), every `commit_every` messages under steady load, and on `aclose`. A consumer that stops without `aclose`
+  (a crash) hands out at most that many handled messages again: delivery is at least once, as in OpenWhisk.
 - A consumer takes one record per request from the caller (`getmany(max_records=1)`); aiokafka's fetcher reads
   ahead at most one fetch per partition into memory, nothing of which is committed until handed out and handled.
+- Latency: the producer sends at once (`linger_ms=0`), and a consumer's fetch that finds nothing waits on the
+  broker, which answers it as soon as a record arrives, so the fetch wait only bounds how often an idle consumer
+  asks; it is not on the path of a message.
 - Broker restarts: aiokafka reconnects its producer, admin client and consumers by itself. While the broker is
   away, `send`, `ensure_topic` and `ping` raise BackendUnavailable after `request_timeout_s`; a consumer keeps
-  waiting, keeps its pending commits and retries them, and carries on once the broker is back.
+  waiting, keeps its pending commits and retries them, and carries on once the broker is back (Kafka keeps the
+  topics, messages and group offsets on disk).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from aiokafka.errors import (
 )
 
 from whisk.entities.errors import BackendUnavailable, TooLarge
+from whisk.messages import CACHE_INVALIDATION_TOPIC, EVENTS_TOPIC, HEALTH_TOPIC
 from whisk.messaging.base import MAX_MESSAGE_BYTES
 
 log = structlog.get_logger(__name__)
@@ -51,9 +58,25 @@ _POLL_MS = 1000
 _RETRY_S = 0.5
 # Closing commits what was handled, but waits no longer than this for a broker that does not take it.
 _CLOSE_COMMIT_S = 3.0
-# The least fetch wait of a background consumer (`consume(..., background=True)`): on a broker that polls (Tansu)
-# each consumer costs a fetch per wait, and health pings or cache invalidations need no faster turn than this.
-_BACKGROUND_FETCH_WAIT_MS = 100
+
+_MIN_MS, _HOUR_MS = 60_000, 3_600_000
+_SEGMENT_BYTES = 512 * 1024 * 1024
+_RETENTION_BYTES = 1024 * 1024 * 1024
+# Retention per topic as OpenWhisk sets it (whisk.kafka.topics): a message nobody read in this time is dropped.
+_RETENTION_MS = {"invoker": 48 * _HOUR_MS, "completed": _HOUR_MS, HEALTH_TOPIC: _HOUR_MS,
+                 CACHE_INVALIDATION_TOPIC: 5 * _MIN_MS, EVENTS_TOPIC: _HOUR_MS}
+# Created by every bus when it starts; `invoker<N>` and `completed<N>` by the invoker and controller they belong to.
+SHARED_TOPICS = (HEALTH_TOPIC, CACHE_INVALIDATION_TOPIC, EVENTS_TOPIC)
+
+
+def topic_config(topic: str, max_message_bytes: int) -> dict[str, str]:
+    """The topic-level settings a topic is created with: OpenWhisk's retention (time and size) and segment size for
+    its kind (`invoker3` is an invoker topic), and a message limit that fits the largest message the bus sends.
+    A topic of another name (tests) gets the invoker topics' retention."""
+    kind = topic.rstrip("0123456789") if topic.startswith(("invoker", "completed")) else topic
+    return {"retention.ms": str(_RETENTION_MS.get(kind, _RETENTION_MS["invoker"])),
+            "retention.bytes": str(_RETENTION_BYTES), "segment.bytes": str(_SEGMENT_BYTES),
+            "max.message.bytes": str(max_message_bytes)}
 
 
 class KafkaBus:
@@ -71,9 +94,8 @@ class KafkaBus:
         # How soon the group notices a member that vanished without leaving (a crash) and hands its partitions on.
         self._session_ms = int(session_timeout_s * 1000)
         self._commit_every = commit_every
-        # How long the broker may hold a fetch that finds nothing. Kafka answers as soon as a record arrives. Tansu
-        # 0.6 reads again after half the wait, then after half of the rest, so a record that arrives meanwhile waits
-        # for the next read (up to half of this): test clusters lower it.
+        # How long the broker may hold a fetch that finds nothing; it answers as soon as a record arrives, so this
+        # only sets how often an idle consumer asks again.
         self._fetch_wait_ms = fetch_max_wait_ms
         self._topics: set[str] = set()  # topics this bus has made sure exist
         self._consumers: set[KafkaConsumer] = set()
@@ -84,7 +106,7 @@ class KafkaBus:
     async def __aenter__(self) -> KafkaBus:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self._servers, client_id=self._client_id, max_request_size=self._frame,
-            request_timeout_ms=self._timeout_ms, linger_ms=0)
+            request_timeout_ms=self._timeout_ms, linger_ms=0, acks="all")
         self._admin = AIOKafkaAdminClient(
             bootstrap_servers=self._servers, client_id=self._client_id, request_timeout_ms=self._timeout_ms)
         try:
@@ -93,6 +115,11 @@ class KafkaBus:
         except (KafkaError, OSError) as exc:
             await self.close()
             raise BackendUnavailable(f"kafka {','.join(self._servers)}: {exc}") from exc
+        try:
+            await self._create_topics(SHARED_TOPICS, 1)
+        except BaseException:
+            await self.close()
+            raise
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -111,20 +138,24 @@ class KafkaBus:
                 await self._admin.close()
 
     async def ensure_topic(self, topic: str, *, partitions: int = 1) -> None:
+        await self._create_topics((topic,), partitions)
+
+    async def _create_topics(self, topics: tuple[str, ...], partitions: int) -> None:
         admin = self._admin
         if admin is None or self._closed:
             raise BackendUnavailable("The message bus is closed.")
-        new = NewTopic(topic, partitions, self._replication, topic_configs={"max.message.bytes": str(self._frame)})
+        new = [NewTopic(topic, partitions, self._replication, topic_configs=topic_config(topic, self._frame))
+               for topic in topics]
         try:
-            response = await admin.create_topics([new])
+            response = await admin.create_topics(new)
         except KafkaError as exc:
-            raise BackendUnavailable(f"kafka: cannot create topic {topic}: {exc}") from exc
+            raise BackendUnavailable(f"kafka: cannot create topic {', '.join(topics)}: {exc}") from exc
         for entry in response.topic_errors:
-            code = entry[1]
+            topic, code = entry[0], entry[1]
             if code not in (0, TopicAlreadyExistsError.errno):
                 detail = entry[2] if len(entry) > 2 and entry[2] else for_code(code).__name__
                 raise BackendUnavailable(f"kafka: cannot create topic {topic}: {detail}")
-        self._topics.add(topic)
+        self._topics.update(topics)
 
     async def send(self, topic: str, message: bytes) -> None:
         producer = self._producer
@@ -138,7 +169,7 @@ class KafkaBus:
             try:
                 await producer.send_and_wait(topic, message)
             except UnknownTopicOrPartitionError:
-                # Deleted under us (or lost by a broker that keeps no data): create it again, once.
+                # Deleted under us: create it again, once.
                 self._topics.discard(topic)
                 await self.ensure_topic(topic)
                 await producer.send_and_wait(topic, message)
@@ -147,11 +178,10 @@ class KafkaBus:
         except KafkaError as exc:
             raise BackendUnavailable(f"kafka: cannot send to {topic}: {exc}") from exc
 
-    def consume(self, topic: str, group: str, *, background: bool = False) -> KafkaConsumer:
+    def consume(self, topic: str, group: str) -> KafkaConsumer:
         if self._producer is None or self._closed:
             raise BackendUnavailable("The message bus is closed.")
-        wait_ms = max(self._fetch_wait_ms, _BACKGROUND_FETCH_WAIT_MS) if background else self._fetch_wait_ms
-        consumer = KafkaConsumer(self, topic, group, wait_ms)
+        consumer = KafkaConsumer(self, topic, group, self._fetch_wait_ms)
         self._consumers.add(consumer)
         return consumer
 
@@ -249,9 +279,8 @@ class KafkaConsumer:
         return consumer
 
     def _commit_soon(self) -> None:
-        """Commit in the background, one commit at a time: a commit the broker does not take (it is away, or, like
-        a restarted Tansu, it has lost the topic and answers UnknownTopicOrPartition, which aiokafka retries until
-        our timeout) must not hold up the messages behind it."""
+        """Commit in the background, one commit at a time: a commit the broker does not take (it is away, and
+        aiokafka retries until our timeout) must not hold up the messages behind it."""
         if self._pending and (self._committing is None or self._committing.done()):
             self._committing = asyncio.create_task(self._commit(), name=f"commit-{self._topic}")
 
