@@ -1,5 +1,5 @@
 """A whisk cluster of real processes on loopback for the distributed tests: one controller and two invokers
-(`python -m whisk`), joined by the session's Tansu broker, pouchdb-server and Consul double."""
+(`python -m whisk`), joined by the session's Apache Kafka broker, pouchdb-server and Consul double."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The distributed architecture end to end (spec §5, §6): two controllers and two invokers as separate processes over
-the Tansu broker, pouchdb-server and the Consul double. Invoker health and supervision, the home-invoker hash,
+the Apache Kafka broker, pouchdb-server and the Consul double. Invoker health and supervision, the home-invoker hash,
 records in CouchDB, disable/enable, and an invoker killed with SIGKILL. The tests share one cluster and run in
 file order (the kill comes last)."""
 
