@@ -102,7 +102,8 @@ async def invokers_up(c: Cluster) -> bool:
 
 
 @asynccontextmanager
-async def whisk_cluster(pool_memory_mb: int, extra_env: dict[str, str] | None = None) -> AsyncIterator[tuple[Api, Cluster]]:
+async def whisk_cluster(pool_memory_mb: int,
+                        extra_env: dict[str, str] | None = None) -> AsyncIterator[tuple[Api, Cluster]]:
     """Backends and members together; yields an Api on the controller as guest, and the cluster."""
     async with backends() as b, members(b, pool_memory_mb, extra_env) as c:
         uuid, key = GUEST_AUTH.split(":")

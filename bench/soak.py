@@ -73,8 +73,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=50, help="requests per second (default 50)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--cluster", action="store_true",
-                       help="start a cluster (1 controller, 2 invokers over Apache Kafka, pouchdb-server and the Consul "
-                            "double) instead of a standalone whisk")
+                       help="start a cluster (1 controller, 2 invokers over Apache Kafka, pouchdb-server and the "
+                            "Consul double) instead of a standalone whisk")
     where.add_argument("--url", help="an already running platform (default: start a standalone one)")
     p.add_argument("--pid", type=int, action="append", default=[],
                    help="with --url: a process whose memory (and its children's) is sampled; repeatable")

@@ -30,7 +30,9 @@ class Call:
 class Load:
     """`workers` callers, each invoking `actions[i % len(actions)]` through `urls[i % len(urls)]` back to back, until
     `stop()`, `max_calls` calls in all, or `max_s` seconds; blocking invocations, or non-blocking ones (202 and an
-    activation id) when `blocking` is False."""
+    activation id) when `blocking` is False. A non-blocking caller does not wait for the work it starts, so give it
+    a `pause_s` between calls: back to back, a few of them queue more than the invokers can run and every invoker
+    falls behind."""
 
     urls: list[str]
     actions: list[str]
@@ -38,6 +40,7 @@ class Load:
     max_calls: int = 5000
     max_s: float = 90.0
     blocking: bool = True
+    pause_s: float = 0.0
     calls: list[Call] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -77,6 +80,8 @@ class Load:
                 self.calls.append(call)
                 if call.status is None or call.status >= 503:
                     await asyncio.sleep(0.1)      # the controller is away or refusing: do not spin
+                elif self.pause_s:
+                    await asyncio.sleep(self.pause_s)
 
 
 async def _invoke(session: aiohttp.ClientSession, url: str, action: str, blocking: bool = True) -> Call:
