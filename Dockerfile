@@ -27,7 +27,12 @@ ENV PYTHONPATH=/opt/whisk/site \
     WHISK_HOST=0.0.0.0 \
     WHISK_PORT=3233 \
     WHISK_DATA_DIR=/var/lib/whisk \
-    WHISK_LOG_FORMAT=json
+    WHISK_LOG_FORMAT=json \
+    WHISK_RUNTIMES_DIR=/opt/whisk/runtimes
+# The python:3.11 action environment of process:// containers (docs/runtimes.md): the staged packages, made a
+# virtualenv of the image's Python and stamped. Node.js actions need docker:// (the image has no node).
+COPY runtimes/ /opt/whisk/runtimes/
+RUN ["python3", "-m", "whisk.runtimes.environments", "seal", "python:3.11"]
 # A numeric user: the locally made base has no /etc/passwd entry to name.
 USER 10001:10001
 WORKDIR /var/lib/whisk

@@ -14,8 +14,9 @@ apt_install() {
 command -v node >/dev/null || apt_install nodejs npm
 # curl: the web action tests check that an answer reads exactly as the action made it with a client nobody here wrote.
 command -v curl >/dev/null || apt_install curl
-# The official OpenWhisk JavaScript client, to prove compatibility with a client nobody here wrote.
-if [ ! -d tests/node/node_modules/openwhisk ]; then
+# The official OpenWhisk JavaScript client, to prove compatibility with a client nobody here wrote; playwright-core
+# drives Debian's chromium (below) in the playground tests (it downloads no browser of its own).
+if [ ! -d tests/node/node_modules/openwhisk ] || [ ! -d tests/node/node_modules/playwright-core ]; then
     echo "deps: npm install (tests/node)"
     (cd tests/node && npm install --no-audit --no-fund --loglevel=error)
 fi
@@ -25,12 +26,32 @@ if [ ! -x .ci/work/pouchdb/node_modules/.bin/pouchdb-server ]; then
     mkdir -p .ci/work/pouchdb
     (cd .ci/work/pouchdb && npm install --no-audit --no-fund --loglevel=error --ignore-scripts --no-save pouchdb-server@4.2.0)
 fi
+# openwhisk-composer's compose and deploy, for the conductor-action tests (tests/clients/test_composer.py): a client
+# nobody here wrote, whose conductor code needs the runtime's bundled `openwhisk` module.
+if [ ! -x .ci/work/composer/node_modules/.bin/compose ]; then
+    echo "deps: npm install openwhisk-composer (.ci/work/composer)"
+    mkdir -p .ci/work/composer
+    (cd .ci/work/composer && npm install --no-audit --no-fund --loglevel=error --no-save openwhisk-composer@0.12.0)
+fi
 # Docker for the docker:// backend's tests (notes/DOCKER.md): the test session starts its own dockerd, and
 # config/runtimes/build.sh makes the runtime base images with mmdebstrap from the host's apt sources.
 apt_install docker.io mmdebstrap
+# bubblewrap: the sandbox of process:// containers (whisk/containerpool/sandbox.py); setpriv comes with util-linux.
+apt_install bubblewrap
 # nginx for the TLS front tests (config/nginx/): the tests start it themselves on loopback ports; openssl makes the
 # self-signed certificate (config/nginx/make-cert.sh).
 apt_install nginx openssl
+# A browser for the playground tests (headless, driven by playwright-core), and Prometheus with promtool for the
+# monitoring tests (deploy/prometheus/): the tests start both themselves on loopback and stop them.
+prometheus_was_missing=0
+dpkg -s prometheus >/dev/null 2>&1 || prometheus_was_missing=1
+apt_install chromium prometheus
+# Where an init system runs, the package starts its own service on :9090; nothing here uses it, so one this script
+# installed is stopped and disabled again.
+if ((prometheus_was_missing)) && command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
+    echo "deps: stop the prometheus service the package started (the tests start their own)"
+    systemctl disable --now prometheus >/dev/null
+fi
 # Apache Kafka for the bus tests and the cluster benchmarks: the broker's jars from Maven Central (.ci/kafka/pom.xml)
 # into .ci/work/kafka/libs; tests/support/kafka_broker.py runs it with the JDK (KRaft, one node, loopback).
 command -v java >/dev/null || apt_install openjdk-17-jre-headless

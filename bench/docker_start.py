@@ -29,7 +29,8 @@ import aiohttp
 from bench._harness import parser, report, summary
 from tests.support.docker_daemon import build_images, start_dockerd, stop_dockerd
 from whisk.containerpool.base import ContainerSpec
-from whisk.containerpool.docker import DockerContainerFactory, free_loopback_port
+from whisk.containerpool.docker import LOGS, TMP_MB, DockerContainerFactory
+from whisk.containerpool.docker_security import action_uid, hardening, user
 
 KINDS = {"python:3.11": ("whisk/action-python-v3.11:latest", "def main(args):\n    return args\n"),
          "nodejs:20": ("whisk/action-nodejs-v20:latest", "function main(args) { return args; }\n")}
@@ -49,25 +50,23 @@ async def daemon(url: str | None) -> AsyncIterator[str]:
         await stop_dockerd(d)
 
 
-# The same resources as the adapter gives a 256 MB container in a 2048 MB pool: cpu shares matter when the
-# machine is busy, so the floor must have them too.
-LIMITS = {"Init": True, "Memory": 256 << 20, "MemorySwap": 256 << 20, "CpuShares": 128, "PidsLimit": 1024,
-          "Ulimits": [{"Name": "nofile", "Soft": 1024, "Hard": 1024}], "CapDrop": ["NET_RAW", "NET_ADMIN"]}
+# The same resources and confinement as the adapter gives a 256 MB container in a 2048 MB pool: cpu shares matter
+# when the machine is busy, and the tmpfs is mounted at each start, so the floor must have them too.
+LIMITS = {"Init": True, "Memory": 256 << 20, "MemorySwap": 256 << 20, "CpuShares": 128,
+          "LogConfig": LOGS} | hardening(TMP_MB)
+USER = user(action_uid(999, 0))
 
 
 async def raw_start(docker: aiodocker.Docker, image: str, network: str) -> float:
     """create + start + first HTTP answer: the same container, driven by hand."""
     folder = tempfile.mkdtemp(prefix="raw-", dir="/tmp")
-    if network == "host":
-        port = free_loopback_port()
-        config = {"Image": image, "Env": ["WHISK_PROXY_HOST=127.0.0.1", f"WHISK_PROXY_PORT={port}"],
-                  "HostConfig": {"NetworkMode": "host"} | LIMITS}
-        connector, url = aiohttp.TCPConnector(force_close=True), f"http://127.0.0.1:{port}/run"
-    else:
-        config = {"Image": image, "Env": ["WHISK_PROXY_SOCKET=/run/whisk/proxy.sock"],
-                  "HostConfig": {"NetworkMode": "none", "Binds": [f"{folder}:/run/whisk"]} | LIMITS}
-        connector = aiohttp.UnixConnector(path=f"{folder}/proxy.sock", force_close=True)
-        url = "http://localhost/run"
+    os.chmod(folder, 0o777)                       # the container's user makes its socket there
+    # Both modes listen on a unix socket in a bind-mounted folder; `host` gives the container the host's network.
+    config = {"Image": image, "Env": ["WHISK_PROXY_SOCKET=/run/whisk/proxy.sock"], "User": USER,
+              "HostConfig": {"NetworkMode": "host" if network == "host" else "none",
+                             "Binds": [f"{folder}:/run/whisk"]} | LIMITS}
+    connector = aiohttp.UnixConnector(path=f"{folder}/proxy.sock", force_close=True)
+    url = "http://localhost/run"
     t0 = time.perf_counter()
     container = await docker.containers.create(config)
     try:

@@ -57,9 +57,9 @@ async def drive(factory: ProcessContainerFactory, kind: str, runs: int, warmup: 
             raise RuntimeError(f"{kind}: /init answered {init.status}: {init.body[:200]!r}")
         for n in range(runs + 1):
             if n % sample_every == 0:
-                rss, uss = rss_kb(container.pid), uss_kb(container.pid)
+                rss, uss = rss_kb(container.proxy_pid), uss_kb(container.proxy_pid)
                 if rss is None or uss is None:
-                    raise RuntimeError(f"{kind}: the container process {container.pid} is gone")
+                    raise RuntimeError(f"{kind}: the container process {container.proxy_pid} is gone")
                 samples.append((n, rss / 1024, uss / 1024))
                 if n % (sample_every * 10) == 0:
                     print(f"runtime_memory: {kind} run {n}/{runs}, RSS {rss / 1024:.1f} MB, USS {uss / 1024:.1f} MB",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import tempfile
 
 import aiohttp
@@ -18,11 +17,11 @@ from bench._harness import NOOP, measure, parser, report, standalone_whisk, summ
 
 async def direct_run(n: int) -> dict[str, float]:
     """Start the Python proxy as the process backend does (unix socket), init once, then time /run."""
-    import whisk.runtimes as runtimes
-    proxy = os.path.join(os.path.dirname(runtimes.__file__), "python", "proxy.py")
+    from whisk.runtimes.manifest import load_manifest
+    command = load_manifest().resolve("python:3.11").command     # the action environment's interpreter
     folder = tempfile.mkdtemp(prefix="whisk-bench-proxy-")
     sock = os.path.join(folder, "proxy.sock")
-    proc = await asyncio.create_subprocess_exec(sys.executable, proxy, env=os.environ | {"WHISK_PROXY_SOCKET": sock},
+    proc = await asyncio.create_subprocess_exec(*command, env=os.environ | {"WHISK_PROXY_SOCKET": sock},
                                                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     try:
         async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=sock)) as s:

@@ -38,6 +38,9 @@ tar -C "$REPO" --exclude=__pycache__ --exclude='*.pyc' -cf - pyproject.toml READ
 "$PYTHON" -m pip wheel --quiet --disable-pip-version-check --wheel-dir "$ctx/wheels" "$src"
 "$PYTHON" -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: --dest "$ctx/tools" pip
 mv "$ctx"/tools/pip-*.whl "$ctx/tools/pip.whl"
+# The packages python actions import in the image's process:// containers (docs/runtimes.md): staged here as the
+# site-packages of the python:3.11 environment, made a virtualenv and stamped inside the image (`seal`).
+"$PYTHON" -m whisk.runtimes.environments stage python:3.11 "$ctx/runtimes/python-3.11/lib/python3.11/site-packages"
 rm -rf "$src"
 cp "$REPO/Dockerfile" "$ctx/Dockerfile"
 log "context: $(ls "$ctx/wheels" | wc -l) wheels, $(du -sh "$ctx" | cut -f1) ($(elapsed))"

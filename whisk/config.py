@@ -77,6 +77,9 @@ class Settings:
     log_level: str = _var("WHISK_LOG_LEVEL", "info", _one_of("debug", "info", "warning", "error"))
     # The API host given to actions as __OW_API_HOST; empty = this server's own URL.
     api_host: str = _var("WHISK_API_HOST", "", shown="this server's own URL")
+    # Where the action environments (the packages actions import, apart from whisk's own) live; `make runtimes`.
+    runtimes_dir: str = _var("WHISK_RUNTIMES_DIR", "",
+                             shown="the source checkout's .runtimes, else $XDG_DATA_HOME/whisk/runtimes")
     # Credentials for the invoker role's /enable, /disable and /isEnabled (spec §1.14); no password = refused.
     admin_user: str = _var("WHISK_ADMIN_USER", "admin")
     admin_password: str = _var("WHISK_ADMIN_PASSWORD", "", shown="none: /enable and /disable are refused")
@@ -102,6 +105,8 @@ class Settings:
     max_payload_size: int = _var("WHISK_LIMIT_MAX_PAYLOAD_SIZE", 1_048_576, int, min=1)
     max_parameter_size: int = _var("WHISK_LIMIT_MAX_PARAMETER_SIZE", 1_048_576, int, min=1)
     max_exec_size: int = _var("WHISK_LIMIT_MAX_EXEC_SIZE", 48 * 1_048_576, int, min=1)
+    # What an action's zip may unpack to (issue 12): checked on create/update and while the runtime unzips it.
+    max_code_unpacked_mb: int = _var("WHISK_LIMIT_MAX_CODE_UNPACKED_MB", 256, int, min=1)
     # Blocking invoke wait (ms) and the completion-ack timeout (spec §3.2, §5.5).
     max_blocking_wait_ms: int = _var("WHISK_LIMIT_MAX_BLOCKING_WAIT", 60_000, int, min=1)
     ack_timeout_factor: float = _var("WHISK_ACK_TIMEOUT_FACTOR", 2.0, float, min=0)
@@ -113,12 +118,23 @@ class Settings:
     pool_prewarm: bool = _var("WHISK_POOL_PREWARM", True, _bool)
     # How often reactive stem cells are checked: expired prewarms removed, more after cold starts (10 min, as OpenWhisk).
     pool_prewarm_check_s: float = _var("WHISK_POOL_PREWARM_CHECK_S", 600.0, float, min=1)
+    # process:// runs every container in a sandbox (bwrap, a user of its own; root needed) unless all code is trusted.
+    trust_all_code: bool = _var("WHISK_TRUST_ALL_CODE", False, _bool)
+    process_tmp_mb: int = _var("WHISK_PROCESS_TMP_MB", 512, int, min=1)
     # Docker backend (issue: docker containers): unix | host | bridge networking for action containers.
     docker_network: str = _var("WHISK_DOCKER_NETWORK", "unix", _one_of("unix", "host", "bridge"))
+    # The size of each Docker action container's writable /tmp (a tmpfs; its pages count against the memory limit).
+    docker_tmp_mb: int = _var("WHISK_DOCKER_TMP_MB", 512, int, min=1)
     # Publish each activation as a user event on the `events` topic (OpenWhisk's whisk.user-events.enabled).
     user_events: bool = _var("WHISK_USER_EVENTS", False, _bool)
     # Seed the well-known guest and whisk.system subjects (standalone default on).
     bootstrap_users: bool = _var("WHISK_BOOTSTRAP_USERS", True, _bool)
+    # The browser playground at /playground; unset = on for standalone, off for a controller (never on an invoker).
+    playground: bool | None = _var("WHISK_PLAYGROUND", None, _bool,
+                                   shown="true for standalone, false for controller")
+    # The whisk.system catalog (utils, samples, alarms) installed on start; how often the alarms are read again.
+    catalog: bool = _var("WHISK_CATALOG", True, _bool)
+    alarms_refresh_s: float = _var("WHISK_ALARMS_REFRESH_S", 5.0, float, min=0.1)
     tls_cert: str = _var("WHISK_TLS_CERT", "", shown="none: plain HTTP")
     tls_key: str = _var("WHISK_TLS_KEY", "", shown="none: plain HTTP")
     shutdown_grace_s: float = _var("WHISK_SHUTDOWN_GRACE_S", 30.0, float, min=0)
@@ -144,6 +160,9 @@ class Settings:
         settings = cls(**values)
         if not settings.data_dir:
             settings = dataclasses.replace(settings, data_dir=_default_data_dir(env))
+        if not settings.runtimes_dir:
+            from whisk.runtimes.manifest import default_environments
+            settings = dataclasses.replace(settings, runtimes_dir=default_environments(env))
         if not settings.store_url:
             db = Path(settings.data_dir) / "whisk.db"
             settings = dataclasses.replace(settings, store_url=f"sqlite://{db}")
@@ -172,6 +191,12 @@ class Settings:
     @property
     def runs_invoker(self) -> bool:
         return self.role in ("invoker", "standalone")
+
+    @property
+    def serves_playground(self) -> bool:
+        if not self.runs_controller:
+            return False
+        return self.role == "standalone" if self.playground is None else self.playground
 
     @property
     def own_url(self) -> str:

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from whisk.entities.activation import Activation
+
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
@@ -168,26 +170,25 @@ def _user_status_code(result: Any) -> int | None:
     return code if isinstance(code, int) and not isinstance(code, bool) else 400
 
 
-def activation_event(record: dict[str, Any], *, source: str, user: dict[str, Any]) -> bytes:
+def activation_event(record: Activation, *, source: str, user: dict[str, Any]) -> bytes:
     """The user-event of one activation on the `events` topic (spec §9.2: EventMessage with an Activation body), as
     OpenWhisk's user-events service consumes it."""
-    notes = {a.get("key"): a.get("value") for a in record.get("annotations") or ()}
-    response = record.get("response") or {}
-    result = response.get("result")
+    notes = {a.get("key"): a.get("value") for a in record.annotations}
+    result = record.response.result
     body: dict[str, Any] = {
-        "name": notes.get("path", record.get("name", "")), "activationId": record.get("activationId", ""),
-        "statusCode": int(response.get("statusCode", 0)), "duration": int(record.get("duration") or 0),
+        "name": notes.get("path", record.name), "activationId": record.activation_id,
+        "statusCode": record.response.status_code, "duration": int(record.duration or 0),
         "waitTime": int(notes.get("waitTime") or 0), "initTime": int(notes.get("initTime") or 0),
         "kind": notes.get("kind", "unknown"), "conductor": bool(notes.get("conductor", False)),
         "memory": int((notes.get("limits") or {}).get("memory", 0)),
-        "size": response.get("size") or (len(_dumps(result)) if result is not None else 0),
+        "size": record.response.size or (len(_dumps(result)) if result is not None else 0),
     }
     if notes.get("causedBy"):
         body["causedBy"] = notes["causedBy"]
     code = _user_status_code(result)
     if code is not None:
         body["userDefinedStatusCode"] = code
-    return _event(body, "Activation", source, user, int(record.get("end") or record.get("start") or 0))
+    return _event(body, "Activation", source, user, record.end or record.start)
 
 
 def metric_event(name: str, value: int, *, source: str, user: dict[str, Any]) -> bytes:

@@ -28,6 +28,9 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_creat
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from whisk.entities.activation import Activation
+from whisk.loadbalancer.base import LoadBalancer
+
 log = structlog.get_logger(__name__)
 
 # `_created` series double the output and no dashboard reads them.
@@ -79,6 +82,9 @@ STATUS_WORDS = ("success", "application_error", "action_developer_error", "whisk
 CONTAINER_STARTS = Counter("whisk_invoker_container_starts", "How the container of each activation was obtained",
                            ("start",))
 COMPLETIONS = Counter("whisk_loadbalancer_completions", "Activations the balancer closed, by outcome", ("outcome",))
+# The alarms feeds (whisk/alarms/scheduler.py): each tick a controller claimed, by what became of it.
+ALARM_FIRES = Counter("whisk_alarm_fires", "Alarm ticks by feed and outcome (fired, no_active_rule, throttled, "
+                      "disabled, failed, missed)", ("feed", "outcome"))
 
 # --- store and bus calls (`instrument`) -----------------------------------------------------------------------------
 
@@ -123,12 +129,12 @@ def _series_for(namespace: str, initiator: str, action: str, kind: str, memory: 
     return series
 
 
-def observe_activation(record: Mapping[str, Any]) -> None:
-    """Count one finished activation from its stored record (spec §2.7): a dict walk and a few increments."""
+def observe_activation(record: Activation) -> None:
+    """Count one finished activation from its record (spec §2.7): an annotation walk and a few increments."""
     path = kind = None
     wait_ms = init_ms = 0
     memory: Any = ""
-    for annotation in record.get("annotations") or ():
+    for annotation in record.annotations:
         key = annotation.get("key")
         if key == "path":
             path = annotation.get("value")
@@ -140,9 +146,9 @@ def observe_activation(record: Mapping[str, Any]) -> None:
             init_ms = annotation.get("value") or 0
         elif key == "limits":
             memory = (annotation.get("value") or {}).get("memory", "")
-    initiator = record.get("namespace") or ""
+    initiator = record.namespace
     if not isinstance(path, str) or "/" not in path:
-        path = f"{initiator}/{record.get('name', '')}"
+        path = f"{initiator}/{record.name}"
     namespace, _, action = path.partition("/")
     series = _series_for(namespace, initiator, action, kind or "unknown", str(memory))
     series.activations.inc()
@@ -150,16 +156,11 @@ def observe_activation(record: Mapping[str, Any]) -> None:
         series.cold_starts.inc()
         series.init.observe(init_ms / 1000)
     series.wait.observe(wait_ms / 1000)
-    duration = record.get("duration")
-    if duration is None:
-        duration = (record.get("end") or 0) - (record.get("start") or 0)
+    duration = record.duration if record.duration is not None else record.end - record.start
     series.duration.observe(max(duration, 0) / 1000)
-    response = record.get("response") or {}
-    code = response.get("statusCode", 3)
-    series.status[code if code in (0, 1, 2, 3) else 3].inc()
-    size = response.get("size")
-    if size is not None:
-        series.size.observe(size)
+    series.status[record.response.status_code].inc()
+    if record.response.size is not None:
+        series.size.observe(record.response.size)
     if memory != "":
         series.memory.set(memory)
 
@@ -251,17 +252,18 @@ class BalancerState:
     in_flight: int = 0
     in_flight_memory_mb: int = 0
     forced_total: int = 0             # completions forced by the ack timeout since start
+    health: Mapping[str, str] = field(default_factory=dict)   # invoker name -> its health, for a per-invoker gauge
 
     @classmethod
-    def of(cls, balancer: Any) -> BalancerState:
-        """Read a LeanBalancer or ShardingBalancer: `invokers()` ({"invoker0": "up", ...}) and its `book`."""
+    def of(cls, balancer: LoadBalancer) -> BalancerState:
+        """Read a balancer through its port: `invokers()` ({"invoker0": "up", ...}) and the entries in flight."""
         invokers: dict[str, int] = {}
-        for state in balancer.invokers().values():
+        health = balancer.invokers()
+        for state in health.values():
             invokers[state] = invokers.get(state, 0) + 1
-        book = balancer.book
-        entries = book.entries()
+        entries = balancer.entries()
         return cls(invokers=invokers, in_flight=len(entries), in_flight_memory_mb=sum(e.memory_mb for e in entries),
-                   forced_total=book.forced_total)
+                   forced_total=balancer.forced_total, health=dict(health))
 
 
 class _Watched(Collector):
@@ -307,6 +309,17 @@ class _Watched(Collector):
             for name, n in counts.items():
                 invokers.add_metric([name], n)
             yield invokers
+            # One series per invoker the balancer knows (a cluster's size, so bounded): an alert can name the one
+            # that went down. 1 = up, 0 = unhealthy, unresponsive or down.
+            up = GaugeMetricFamily("whisk_loadbalancer_invoker_up", "An invoker is up (1) or not (0), as the "
+                                   "balancer sees it", labels=["invoker"])
+            seen: dict[str, int] = {}
+            for state in balancers:
+                for name, health in state.health.items():
+                    seen[name] = max(seen.get(name, 0), int(health == "up"))
+            for name, n in sorted(seen.items()):
+                up.add_metric([name], n)
+            yield up
             yield GaugeMetricFamily("whisk_loadbalancer_activations_in_flight", "Activations awaiting completion",
                                     value=sum(s.in_flight for s in balancers))
             yield GaugeMetricFamily("whisk_loadbalancer_memory_in_flight_bytes",

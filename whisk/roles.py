@@ -11,6 +11,7 @@ import asyncio
 import os
 import signal
 import ssl
+import sys
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -25,6 +26,7 @@ from whisk.api.errors import REQUEST_LINE_LIMIT
 from whisk.api.keys import ACTIVATOR, STORE
 from whisk.config import ConfigError, Settings
 from whisk.containerpool.base import ContainerFactory
+from whisk.containerpool.sandbox import SandboxUnavailable
 from whisk.discovery.base import Discovery
 from whisk.entities.errors import WhiskError
 from whisk.messaging.base import Bus
@@ -38,6 +40,7 @@ INVOKER = web.AppKey("invoker", Any)
 BALANCER = web.AppKey("balancer", Any)
 POOL = web.AppKey("pool", Any)
 DRAINING = web.AppKey("draining", asyncio.Event)
+ALARMS = web.AppKey("alarms", Any)                # whisk.alarms.service.Alarms, on controllers
 INVOKER_TTL_S = 10.0      # discovery health check TTL: a killed invoker leaves the healthy list after this
 
 
@@ -96,13 +99,30 @@ def containers_from_settings(settings: Settings, manifest: Any) -> ContainerFact
     match parts.scheme:
         case "process":
             from whisk.containerpool.process import ProcessContainerFactory
-            return ProcessContainerFactory(manifest, invoker_instance=settings.instance)
+            return ProcessContainerFactory(manifest, invoker_instance=settings.instance,
+                                           sandbox=not settings.trust_all_code, tmp_mb=settings.process_tmp_mb,
+                                           hidden=_private_folders(settings))
         case "docker":
             from whisk.containerpool.docker import DockerContainerFactory
             return DockerContainerFactory(settings.containers_url, invoker_instance=settings.instance,
-                                          network=settings.docker_network, user_memory_mb=settings.pool_memory_mb)
+                                          network=settings.docker_network, user_memory_mb=settings.pool_memory_mb,
+                                          tmp_mb=settings.docker_tmp_mb)
         case other:
             raise ConfigError(f"WHISK_CONTAINERS: unsupported scheme {other!r}")
+
+
+def _private_folders(settings: Settings) -> tuple[str, ...]:
+    """The platform's own data, which no sandbox may show: the data folder and an SQLite store's folder."""
+    parts = urlsplit(settings.store_url)
+    store = (os.path.dirname(parts.path),) if parts.scheme == "sqlite" and parts.path else ()
+    return (settings.data_dir, *store)
+
+
+def isolation(settings: Settings) -> str:
+    """Which mode actions run in, for the start-up log line."""
+    if urlsplit(settings.containers_url).scheme == "docker":
+        return "docker containers"
+    return "none: all code trusted (WHISK_TRUST_ALL_CODE)" if settings.trust_all_code else "process sandbox (bwrap)"
 
 
 # --- resources as cleanup contexts -----------------------------------------------------------------------------------
@@ -156,11 +176,11 @@ def _distributed(settings: Settings) -> bool:
 
 def _invoker_ctx(settings: Settings):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        from whisk.containerpool.pool import ContainerPool
+        from whisk.containerpool.pool import CODE_CAP_ENV, ContainerPool
         from whisk.invoker.service import Invoker
         from whisk.runtimes.manifest import load_manifest
 
-        manifest = load_manifest()
+        manifest = load_manifest(environments=settings.runtimes_dir)
         factory = containers_from_settings(settings, manifest)
 
         def image_of(action: dict[str, Any]) -> str:
@@ -169,13 +189,17 @@ def _invoker_ctx(settings: Settings):
                 return exec_.get("image", "")
             return manifest.resolve(exec_.get("kind", "")).image
 
-        await factory.cleanup()          # containers a killed predecessor left; also proves the backend answers
+        try:
+            await factory.cleanup()      # containers a killed predecessor left; also proves the backend answers
+        except SandboxUnavailable as exc:
+            raise ConfigError(f"WHISK_TRUST_ALL_CODE is false and {exc}") from exc
         log.info("invoker.containers", backend=settings.containers_url, detail=factory.describe())
         pool = ContainerPool(factory, manifest, invoker_instance=settings.instance,
                              memory_mb=settings.pool_memory_mb, pause_grace_s=settings.pool_pause_grace_ms / 1000,
                              idle_timeout_s=settings.pool_idle_timeout_s, prewarm=settings.pool_prewarm,
                              prewarm_check_s=settings.pool_prewarm_check_s,
-                             max_result_bytes=settings.max_payload_size)
+                             max_result_bytes=settings.max_payload_size,
+                             container_env={CODE_CAP_ENV: str(settings.max_code_unpacked_mb << 20)})
         await pool.start()
         app[POOL] = pool
         unwatch_pool = metrics.watch_pool(pool.stats)          # pool gauges, read at scrape time
@@ -283,7 +307,36 @@ def build_app(settings: Settings) -> web.Application:
     if settings.runs_controller:
         app.cleanup_ctx.append(_cache_ctx(settings))
         app.cleanup_ctx.append(_controller_ctx(settings))
+        _mount_catalog_and_alarms(app, settings)
     return app
+
+
+def _mount_catalog_and_alarms(app: web.Application, settings: Settings) -> None:
+    """Once the entity service, launcher and trigger firing exist (on startup, after make_app's own steps): install
+    the whisk.system catalog, then serve the alarms feeds and run their scheduler until shutdown begins."""
+    from whisk.api.keys import ENTITIES, FIRING, LAUNCHER, SUBJECTS
+
+    async def start(app: web.Application) -> None:
+        if settings.catalog:
+            from whisk.catalog.installer import install
+            await install(app[ENTITIES], app[SUBJECTS])
+        launcher = app.get(LAUNCHER)
+        if launcher is None:
+            return
+        from whisk.alarms.service import Alarms
+        alarms = Alarms(app[STORE], app[SUBJECTS], app[ENTITIES], app[FIRING], launcher,
+                        refresh_s=settings.alarms_refresh_s)
+        await alarms.__aenter__()
+        launcher.natives.update(alarms.natives())
+        app[ALARMS] = alarms
+
+    async def stop(app: web.Application) -> None:
+        alarms = app.get(ALARMS)
+        if alarms is not None:
+            await alarms.__aexit__(None, None, None)
+
+    app.on_startup.append(start)
+    app.on_shutdown.insert(0, stop)       # no new fires while the launcher finishes its work
 
 
 def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
@@ -320,11 +373,13 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, on_signal)
     url = settings.own_url
     log.info("server.started", role=settings.role, url=url, store=_redact(settings.store_url),
-             bus=settings.bus_url, containers=settings.containers_url)
+             bus=settings.bus_url, containers=settings.containers_url, isolation=isolation(settings))
     if settings.runs_controller and settings.bootstrap_users:
         from whisk.controller.subjects import GUEST_KEY, GUEST_UUID  # the well-known guest key, spec §1.2
         print(f"whisk is ready: API host {url}  auth {GUEST_UUID}:{GUEST_KEY}\n"
               f"  wsk property set --apihost {url} --auth {GUEST_UUID}:{GUEST_KEY}", flush=True)
+    if settings.serves_playground:
+        print(f"  playground: {url}/playground", flush=True)
     await stop.wait()
     log.info("server.stopping", grace_s=settings.shutdown_grace_s)
     app[DRAINING].set()
@@ -337,8 +392,12 @@ async def serve(settings: Settings) -> None:
 
 
 def _watch_children_with_pidfds() -> None:
-    """Reap container processes through pidfds in the event loop instead of asyncio's default of one waiting
-    thread per child (a pool of 100 containers would otherwise hold 100 threads)."""
+    """Reap container processes through pidfds in the event loop instead of one waiting thread per child (a pool
+    of 100 containers would otherwise hold 100 threads). Python 3.12 and later do so by themselves where the
+    kernel has pidfds (their default watcher, and from 3.14 the loop itself); only 3.11 needs the watcher set,
+    through an API that 3.14 removed."""
+    if sys.version_info >= (3, 12):
+        return
     try:
         watcher = asyncio.PidfdChildWatcher()
         watcher.attach_loop(asyncio.get_running_loop())

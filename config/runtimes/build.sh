@@ -10,6 +10,12 @@
 #           and the kind is nodejs:20); without a host node 20, Debian's nodejs via mmdebstrap, with a warning.
 # WHISK_IMAGE_BASE=official builds FROM python:3.11-slim and node:20-slim instead (needs a reachable registry).
 # WHISK_IMAGE_METHOD=host skips mmdebstrap and copies the host's python (no mirror at all).
+# The images hold no user: the invoker runs each container as a numeric, unprivileged uid of its own, on a read-only
+# root with a tmpfs at /tmp, so every file here is readable by all and the proxies write only under /tmp.
+# The action images carry the packages of their kind's environment in runtimes.json (what OpenWhisk's runtime images
+# bundle), installed by whisk.runtimes.environments into $WHISK_IMAGE_CACHE/packages/<kind>-<hash> once (wheels for
+# cp311 manylinux x86_64; npm packages) and copied in: site-packages for Python, /opt/whisk-env/node_modules (NODE_PATH)
+# for Node.js.
 # Every image carries the label whisk.inputs=<hash of its inputs>; an image whose label matches is not rebuilt.
 # Base root file systems are cached as tar files in $WHISK_IMAGE_CACHE (default ~/.cache/whisk/rootfs), so a new
 # daemon (each test session starts its own) only imports them.
@@ -24,6 +30,9 @@ METHOD=${WHISK_IMAGE_METHOD:-auto}
 CACHE=${WHISK_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/whisk/rootfs}
 RECIPE=1                                      # bump to force new base images
 PY=python3.11
+# The Python that runs whisk.runtimes.environments (stdlib only, but its `stage` needs pip): the checkout's .venv.
+RUNNER=${WHISK_PYTHON:-$REPO/.venv/bin/python}
+[ -x "$RUNNER" ] || RUNNER=python3
 T0=$(date +%s%N)
 
 log() { echo "images: $*"; }
@@ -139,33 +148,59 @@ nodejs_base() {
     import_base $tag $key make_mm || die "cannot make $tag; try WHISK_IMAGE_BASE=official"
 }
 
-# layer TAG DOCKERFILE-DIR BASE-IMAGE FILE-SOURCE...: build TAG from DIR/Dockerfile with the files in a clean
-# context (the repository itself is too big to send as one), unless its inputs are unchanged.
+# packages KIND: the folder of KIND's environment packages, staged once per list of packages (see the top).
+packages() {
+    local kind=$1 hash dir
+    hash=$(cd "$REPO" && "$RUNNER" -m whisk.runtimes.environments hash "$kind") || die "cannot read the manifest"
+    dir="$CACHE/packages/${kind//:/-}-$hash"
+    if [ ! -f "$dir/.staged" ]; then
+        log "installing the $kind packages into $dir" >&2
+        mkdir -p "$CACHE/packages"
+        (cd "$REPO" && "$RUNNER" -m whisk.runtimes.environments stage "$kind" "$dir.part") >&2 \
+            || die "cannot install the $kind packages (runtimes.json)"
+        rm -rf "$dir"; mv "$dir.part" "$dir"; touch "$dir/.staged"
+    fi
+    echo "$dir"
+}
+
+# layer TAG DOCKERFILE-DIR BASE-IMAGE SOURCE...: build TAG from DIR/Dockerfile with the files in a clean context (the
+# repository itself is too big to send as one), unless its inputs are unchanged. A SOURCE folder goes to proxy/, a
+# NAME=FOLDER to NAME/, a file beside the Dockerfile.
 layer() {
     local tag=$1 dir=$2 base=$3; shift 3
-    local ctx base_id key
+    local ctx base_id key named=()
     ctx=$(mktemp -d)
     cp "$HERE/$dir/Dockerfile" "$ctx/"
     for src in "$@"; do
-        if [ -d "$src" ]; then
+        if [[ $src == *=* ]]; then          # a staged folder: its path (with its inputs' hash) stands for its content
+            named+=("$src")
+        elif [ -d "$src" ]; then
             mkdir -p "$ctx/proxy"
-            tar -C "$src" --exclude=__pycache__ --exclude='*.pyc' --exclude=node_modules -cf - . \
+            tar -C "$src" --exclude=__pycache__ --exclude='*.pyc' --exclude=node_modules --exclude=constraints.txt \
+                -cf - . \
                 | tar -C "$ctx/proxy" -xf -
         else
             cp "$src" "$ctx/"
         fi
     done
+    # Containers run as an unprivileged uid of their own (docker_security.py): whatever the umask of the checkout,
+    # the files in the image must be readable (and folders searchable) by any user, and writable by none.
+    chmod -R a+rX,go-w "$ctx"
     if [ "$BASE" = official ]; then
         base_id=$base                                   # pulled by the build; the tag stands for its inputs
     else
         base_id=$("$DOCKER" image inspect -f '{{.Id}}' "$base")
     fi
-    key=$( { echo "$base_id"; tar -C "$ctx" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - .; } \
+    key=$( { echo "$base_id"; printf '%s\n' "${named[@]}"
+             tar -C "$ctx" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - .; } \
         | short_hash)
     if [ "$(label_of "$tag")" = "$key" ]; then
         log "$tag is up to date"; rm -rf "$ctx"; return
     fi
-    "$DOCKER" build --quiet --build-arg "BASE=$base" --label "whisk.inputs=$key" -t "$tag" "$ctx" >/dev/null \
+    for src in "${named[@]}"; do cp -a "${src#*=}" "$ctx/${src%%=*}"; done
+    chmod -R a+rX,go-w "$ctx"                           # the staged packages too, whatever made them
+    "$DOCKER" build --quiet --build-arg "BASE=$base" "${BUILD_ARGS[@]}" --label "whisk.inputs=$key" -t "$tag" "$ctx" \
+        >/dev/null \
         || { rm -rf "$ctx"; die "docker build of $tag failed"; }
     rm -rf "$ctx"
     log "built $tag (key $key, $(elapsed))"
@@ -182,8 +217,14 @@ case $BASE in
         py_base=python:3.11-slim; node_base=node:20-slim ;;
     *) die "WHISK_IMAGE_BASE must be local or official, not $BASE" ;;
 esac
-layer whisk/action-python-v3.11:latest python $py_base "$REPO/whisk/runtimes/python"
-layer whisk/action-nodejs-v20:latest nodejs $node_base "$REPO/whisk/runtimes/nodejs"
+py_packages=$(packages python:3.11); node_packages=$(packages nodejs:20)
+BUILD_ARGS=()
+# python:3.11-slim's own Python reads /usr/local/lib/python3.11/site-packages; Debian's, dist-packages
+[ "$BASE" = official ] && BUILD_ARGS=(--build-arg SITE_PACKAGES=/usr/local/lib/python3.11/site-packages)
+layer whisk/action-python-v3.11:latest python $py_base "$REPO/whisk/runtimes/python" "site-packages=$py_packages"
+BUILD_ARGS=()
+layer whisk/action-nodejs-v20:latest nodejs $node_base "$REPO/whisk/runtimes/nodejs" \
+    "node_modules=$node_packages/node_modules"
 layer whisk/relay:latest relay $py_base "$HERE/relay/relay.py"
 # Images replaced by a rebuild are left untagged; drop them.
 "$DOCKER" image prune -f --filter label=whisk.inputs >/dev/null

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-BENCHMARKS = ["cluster", "cold_start", "docker_start", "nginx_overhead", "runtime_memory", "sequence_overhead", "soak",
-              "throughput", "trigger_fire", "warm_invoke"]
+BENCHMARKS = ["cluster", "cold_start", "docker_start", "nginx_overhead", "runtime_memory", "sandbox_start",
+              "sequence_overhead", "soak", "throughput", "trigger_fire", "warm_invoke"]
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)

@@ -18,6 +18,7 @@ import pytest_asyncio
 
 from tests.cli.conftest import NODE_ECHO, Ran, Wsk, make_wsk, unique
 from tests.support.processes import terminate, whisk_server
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.invoke
 ID = r"[0-9a-f]{32}"
@@ -51,12 +52,8 @@ def json_documents(text: str) -> list[dict]:
 
 async def until_ok(wsk: Wsk, *args: str, deadline_s: float = 30) -> Ran:
     """Repeat a command until it succeeds (an activation record is written just after the reply)."""
-    end = time.monotonic() + deadline_s
-    while True:
-        ran = await wsk(*args)
-        if ran.code == 0 or time.monotonic() > end:
-            return ran
-        await asyncio.sleep(0.1)
+    return await until(f"wsk {' '.join(args)}", lambda: wsk(*args), deadline_s, ok=lambda ran: ran.code == 0,
+                       interval_s=0.1)
 
 
 async def test_blocking_invoke(wsk: Wsk, echo: str) -> None:
@@ -279,14 +276,13 @@ async def test_trigger_fire(wsk: Wsk, echo: str, fire_ready: None) -> None:
     assert match, fired.out + fired.err
     record = json.loads((await until_ok(wsk, "activation", "get", match.group(1))).out.partition("\n")[2])
     assert record["name"] == trigger
-    end = time.monotonic() + 30
-    while True:                                                  # the rule's action runs asynchronously
+
+    async def greeted() -> bool:                                 # the rule's action runs asynchronously
         listed = await wsk("activation", "list", echo, "--full", "--limit", "5")
         records = json_documents(listed.out.partition("\n")[2])
-        if any(r["response"].get("result", {}).get("greeting") == "hello Fired" for r in records):
-            break
-        assert time.monotonic() < end, "the rule's action never ran"
-        await asyncio.sleep(0.2)
+        return any(r["response"].get("result", {}).get("greeting") == "hello Fired" for r in records)
+
+    await until("the rule's action ran", greeted, 30, interval_s=0.2)
     assert (await wsk("rule", "delete", rule)).code == 0
     assert (await wsk("trigger", "delete", trigger)).code == 0
     assert (await wsk("trigger", "fire", unique("nothing"))).code == 148

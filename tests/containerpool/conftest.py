@@ -40,7 +40,7 @@ def cgroups_writable() -> bool:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def factory(proc_root: str, manifest: Manifest) -> AsyncIterator[ProcessContainerFactory]:
-    """The backend as the platform picks it here (a memory cgroup where one can be made; with
+    """The backend as the platform picks it here: sandboxed, with a memory cgroup where one can be made (with
     WHISK_TEST_NO_CGROUPS=1, rlimits only, as where the cgroup hierarchy is read-only)."""
     use_cgroups = False if os.environ.get("WHISK_TEST_NO_CGROUPS") == "1" else None
     async with ProcessContainerFactory(manifest, root_dir=proc_root, use_cgroups=use_cgroups) as made:
@@ -53,6 +53,15 @@ async def factory(proc_root: str, manifest: Manifest) -> AsyncIterator[ProcessCo
 async def rlimit_factory(proc_root: str, manifest: Manifest) -> AsyncIterator[ProcessContainerFactory]:
     """The backend without cgroups, as it runs where the cgroup hierarchy is read-only."""
     async with ProcessContainerFactory(manifest, root_dir=proc_root, use_cgroups=False) as made:
+        yield made
+        pids = made.pids
+    assert [p for p in pids if not gone(p)] == [] and made.pids == []
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def open_factory(proc_root: str, manifest: Manifest) -> AsyncIterator[ProcessContainerFactory]:
+    """The backend unconfined (WHISK_TRUST_ALL_CODE), for tests whose actions share files or pids with the test."""
+    async with ProcessContainerFactory(manifest, root_dir=proc_root, sandbox=False) as made:
         yield made
         pids = made.pids
     assert [p for p in pids if not gone(p)] == [] and made.pids == []

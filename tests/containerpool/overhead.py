@@ -40,8 +40,8 @@ async def direct(kind: str, n: int) -> list[float]:
     runtime = load_manifest().resolve(kind)
     folder = tempfile.mkdtemp(prefix="wcp-overhead-")
     sock = os.path.join(folder, "proxy.sock")
-    proc = await asyncio.create_subprocess_exec(*runtime.command, env={"PATH": "/usr/local/bin:/usr/bin:/bin",
-                                                "WHISK_PROXY_SOCKET": sock}, stdout=asyncio.subprocess.DEVNULL,
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "WHISK_PROXY_SOCKET": sock} | dict(runtime.env)
+    proc = await asyncio.create_subprocess_exec(*runtime.command, env=env, stdout=asyncio.subprocess.DEVNULL,
                                                 stderr=asyncio.subprocess.DEVNULL)
     try:
         async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=sock)) as s:

@@ -1,8 +1,8 @@
 """A container pool in a process of its own, for the test that kills it with SIGKILL (test_orphans.py).
 
-    python -m tests.containerpool.platform_child ROOT INVOKER
+    python -m tests.containerpool.platform_child ROOT INVOKER open|sandboxed
 Starts the prewarms, runs a Python and a Node.js job and one that starts a process in a session of its own,
-prints {"pids": [proxies], "stray": pid, "root": folder} as one line, then waits to be killed.
+prints {"pids": [proxies], "stray": pid, "stray_uid": uid, "root": folder} as one line, then waits to be killed.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from whisk.containerpool.process import ProcessContainerFactory
 from whisk.runtimes.manifest import load_manifest
 
 
-STRAY = ("import subprocess\ndef main(a):\n"
-         "    return {'pid': subprocess.Popen(['sleep', '1000'], start_new_session=True).pid}\n")
+STRAY = ("import os, subprocess\ndef main(a):\n"
+         "    return {'pid': subprocess.Popen(['sleep', '1000'], start_new_session=True).pid, 'uid': os.getuid()}\n")
 
 
-async def main(root: str, invoker: int) -> None:
+async def main(root: str, invoker: int, mode: str) -> None:
     manifest = load_manifest()
-    factory = ProcessContainerFactory(manifest, root_dir=root, invoker_instance=invoker)
+    factory = ProcessContainerFactory(manifest, root_dir=root, invoker_instance=invoker, sandbox=mode == "sandboxed")
     pool = ContainerPool(factory, manifest, invoker_instance=invoker, memory_mb=2048, pause_grace_s=0.0,
                          idle_timeout_s=600, prewarm=True)
     await pool.start()
@@ -31,9 +31,11 @@ async def main(root: str, invoker: int) -> None:
     await pool.run(job(kind=NODE, name="b"))
     pids = factory.pids
     result = await pool.run(job(STRAY, kind=PY, name="stray"))
-    print(json.dumps({"pids": pids, "stray": result.response["result"]["pid"], "root": factory.root}), flush=True)
+    stray = result.response["result"]
+    print(json.dumps({"pids": pids, "stray": stray["pid"], "stray_uid": stray["uid"], "root": factory.root}),
+          flush=True)
     await asyncio.Event().wait()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), sys.argv[3]))

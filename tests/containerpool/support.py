@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
+from collections.abc import Callable
 
+from tests.support import waiting
 from whisk.containerpool.job import RunResult
 from whisk.containerpool.pool import ContainerPool
 
@@ -44,11 +44,9 @@ def gone(pid: int) -> bool:
     return process_state(pid) in (None, "Z")
 
 
-async def until(condition, deadline_s: float = 10.0) -> None:
-    end = time.monotonic() + deadline_s
-    while not condition():
-        assert time.monotonic() < end, "condition not met in time"
-        await asyncio.sleep(0.01)
+async def until(condition: Callable[[], bool], deadline_s: float = 10.0) -> None:
+    """The pool tests' conditions are about processes and counters: `tests.support.waiting.until` for them."""
+    await waiting.until("the pool's condition", condition, deadline_s, interval_s=0.01)
 
 
 def make_pool(factory, manifest, clock=None, *, memory_mb: int = 1024, prewarm: bool = False,

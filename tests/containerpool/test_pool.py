@@ -130,7 +130,8 @@ async def test_least_recently_used_idle_container_is_evicted(factory, manifest):
         await made.close()
 
 
-async def test_buffered_jobs_run_in_order_when_capacity_frees(factory, manifest, tmp_path):
+async def test_buffered_jobs_run_in_order_when_capacity_frees(open_factory, manifest, tmp_path):
+    factory = open_factory                      # the gate is a file the test makes
     made = make_pool(factory, manifest, memory_mb=256)
     gate = str(tmp_path / "gate")
     try:
@@ -152,7 +153,8 @@ async def test_buffered_jobs_run_in_order_when_capacity_frees(factory, manifest,
         await made.close()
 
 
-async def test_intra_container_concurrency(factory, manifest, tmp_path):
+async def test_intra_container_concurrency(open_factory, manifest, tmp_path):
+    factory = open_factory                      # the gate is a file the test makes
     made = make_pool(factory, manifest, memory_mb=1024)
     gate = str(tmp_path / "gate")
     try:
@@ -195,7 +197,8 @@ async def test_a_job_larger_than_the_pool_is_a_whisk_error(pool: ContainerPool):
     assert result.response == {"statusCode": 3, "result": {"error": "Failed to provision resources to run the action."}}
 
 
-async def test_close_fails_buffered_jobs_and_destroys_everything(factory, manifest, tmp_path):
+async def test_close_fails_buffered_jobs_and_destroys_everything(open_factory, manifest, tmp_path):
+    factory = open_factory                      # the gate is a file the test makes
     made = make_pool(factory, manifest, memory_mb=256)
     gate = str(tmp_path / "gate")
     running = asyncio.create_task(made.run(job(GATED[PY], name="slow", value={"gate": gate})))
@@ -225,7 +228,8 @@ async def test_a_paused_container_that_died_is_replaced_and_the_job_requeued(poo
     assert ok(result) == {"thawed": True} and result.container_start == "cold"
 
 
-async def test_a_failure_on_a_shared_container_waits_for_the_others_then_destroys_it(factory, manifest, tmp_path):
+async def test_a_failure_on_a_shared_container_waits_for_the_others_then_destroys_it(open_factory, manifest, tmp_path):
+    factory = open_factory                      # the gate is a file the test makes
     made = make_pool(factory, manifest, memory_mb=1024)
     gate = str(tmp_path / "gate")
     code = ("const fs = require('fs');\nfunction main(a) { if (a.fail) throw new Error('failing');\n"
@@ -250,7 +254,8 @@ async def test_a_failure_on_a_shared_container_waits_for_the_others_then_destroy
         await made.close()
 
 
-async def test_a_caller_that_gives_up_while_buffered_leaves_the_queue(factory, manifest, tmp_path):
+async def test_a_caller_that_gives_up_while_buffered_leaves_the_queue(open_factory, manifest, tmp_path):
+    factory = open_factory                      # the gate is a file the test makes
     made = make_pool(factory, manifest, memory_mb=256)
     gate = str(tmp_path / "gate")
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -12,6 +13,7 @@ from tests.containerpool.jobs import ECHO, NODE, PY
 from tests.containerpool.support import gone, process_state, until
 from whisk.containerpool.base import ContainerError, ContainerSpec, ImageError
 from whisk.containerpool.process import ProcessContainerFactory
+from whisk.containerpool.sandbox import UID_BASE
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr): (.*)$")
 MB = 1_048_576
@@ -146,10 +148,10 @@ async def test_node_starts_under_its_memory_limit_without_cgroups(rlimit_factory
         await c.destroy()
 
 
-async def test_destroy_kills_what_the_action_started(factory: ProcessContainerFactory):
+async def test_destroy_kills_what_the_action_started(open_factory: ProcessContainerFactory):
     code = ("import subprocess\ndef main(a):\n    p = subprocess.Popen(['sleep', '1000'])\n"
             "    return {'pid': p.pid}\n")
-    c = await factory.create(spec())
+    c = await open_factory.create(spec())
     try:
         await c.initialize(init_value(code), 10)
         r = await c.run({"value": {}}, 10)
@@ -158,6 +160,40 @@ async def test_destroy_kills_what_the_action_started(factory: ProcessContainerFa
     finally:
         await c.destroy()
     await until(lambda: gone(child))
+
+
+async def test_a_sandbox_ends_with_everything_it_started_even_in_a_session_of_its_own(factory):
+    """Sandboxed, what the action starts lives in the container's PID namespace and runs as its user: destroy ends it
+    all, including a process that left the group. Paused, the whole group stops."""
+    code = ("import os, subprocess\ndef main(a):\n"
+            "    subprocess.Popen(['sleep', '1000'], start_new_session=True)\n"
+            "    subprocess.Popen(['sleep', '1000'])\n    return {'uid': os.getuid()}\n")
+    c = await factory.create(spec())
+    try:
+        await c.initialize(init_value(code), 10)
+        uid = json.loads((await c.run({"value": {}}, 10)).body)["uid"]
+        assert uid == UID_BASE + c.pid
+        assert len(processes_of(uid)) == 3                         # the proxy and the two sleeps
+        assert c.proxy_pid in processes_of(uid) and c.pid not in processes_of(uid)   # bwrap's monitor is root's
+        await c.suspend()
+        await until(lambda: process_state(c.pid) == "T")
+        await c.resume()
+    finally:
+        await c.destroy()
+    await until(lambda: processes_of(uid) == [])
+
+
+def processes_of(uid: int) -> list[int]:
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/status") as f:
+                fields = dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
+        except (OSError, ValueError):
+            continue
+        if int(fields["Uid"].split()[0]) == uid and fields["State"].split()[0] != "Z":
+            found.append(int(entry))
+    return found
 
 
 async def test_kinds_that_cannot_run_here(factory: ProcessContainerFactory):

@@ -12,6 +12,7 @@ import pytest
 import pytest_asyncio
 
 from whisk.controller.cache import EntityCache
+from whisk.entities.activation import Activation
 from whisk.entities.errors import Conflict
 from whisk.messaging.memory import MemoryBus
 from whisk.store.memory import MemoryStore
@@ -124,6 +125,5 @@ async def test_absent_documents_are_not_cached(pair: tuple[GatedStore, EntityCac
 
 async def test_everything_else_passes_through(pair: tuple[GatedStore, EntityCache, EntityCache]) -> None:
     store, a, _ = pair
-    await a.put_activation({"_id": "guest/abc", "namespace": "guest", "activationId": "abc", "start": 1, "end": 2,
-                            "name": "hello"})
+    await a.put_activation(Activation("guest", "hello", "guest", "abc", 1, 2))
     assert (await store.get_activation("guest", "abc"))["activationId"] == "abc"

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from tests.discovery.conftest import eventually
+from tests.support.waiting import until
 from tests.support.consul_double import ConsulDouble
 from tests.support.processes import free_port, terminate
 from whisk.discovery.base import InvokerInfo
@@ -44,7 +44,8 @@ async def test_heartbeats_keep_the_check_passing_past_its_ttl(double: ConsulDoub
         await d.register_invoker(INVOKER, ttl_s=0.6)
         check = double.checks["service:whisk-invoker-7"]
         first_index = check.modify_index
-        await eventually(lambda: check.updates, lambda n: n >= 6)   # a beat per TTL/3: two TTLs, still passing
+        # a beat per TTL/3: two TTLs, still passing
+        await until("the check updates", lambda: check.updates, ok=lambda n: n >= 6)
         assert check.status == "passing" and check.modify_index == first_index   # never went critical
         assert await d.invokers() == [INVOKER]
 
@@ -66,12 +67,12 @@ async def test_a_killed_invoker_expires_and_leaves_the_healthy_list(double: Cons
     try:
         assert await asyncio.wait_for(proc.stdout.readline(), 20) == b"registered\n"
         async with ConsulDiscovery(url(double), watch_wait_s=5) as controller:
-            await eventually(controller.invokers, lambda found: found == [INVOKER])
+            await until("the invokers", controller.invokers, ok=lambda found: found == [INVOKER])
             check = double.checks["service:whisk-invoker-7"]
-            await eventually(lambda: check.updates, lambda n: n >= 2)   # the child is beating
+            await until("the check updates", lambda: check.updates, ok=lambda n: n >= 2)   # the child is beating
             proc.kill()                                                        # no clean stop: no deregistration
             await proc.wait()
-            await eventually(controller.invokers, lambda found: found == [], deadline_s=5)
+            await until("the invokers", controller.invokers, ok=lambda found: found == [], deadline_s=5)
             assert "whisk-invoker-7" in double.services                        # still registered, just critical
             assert check.status == "critical" and check.output == "TTL expired"
     finally:
@@ -83,7 +84,7 @@ async def test_a_reaped_invoker_registers_again() -> None:
             ConsulDiscovery(url(double), deregister_after_s=0.2) as d:
         await d.register_invoker(INVOKER, ttl_s=0.3)
         assert double.deregister("whisk-invoker-7")                  # the agent forgets it (as after a reap)
-        await eventually(lambda: set(double.services), lambda s: s == {"whisk-invoker-7"})
+        await until("the registered services", lambda: set(double.services), ok=lambda s: s == {"whisk-invoker-7"})
         assert double.checks["service:whisk-invoker-7"].status == "passing"
 
 
@@ -94,14 +95,14 @@ async def test_a_consul_restart_is_survived_by_invoker_and_controller() -> None:
     async with invoker, controller:
         async with ConsulDouble(port=port):
             await invoker.register_invoker(INVOKER, ttl_s=0.3)
-            await eventually(controller.invokers, lambda found: found == [INVOKER])
+            await until("the invokers", controller.invokers, ok=lambda found: found == [INVOKER])
         with pytest.raises(BackendUnavailable):                            # while Consul is gone, errors surface
-            await eventually(controller.invokers, lambda _: False, deadline_s=5)
+            await until("the invokers", controller.invokers, ok=lambda _: False, deadline_s=5)
         async with ConsulDouble(port=port) as fresh:                       # empty, and its index starts over
-            await eventually(lambda: set(fresh.services), lambda s: s == {"whisk-invoker-7"})
-            await eventually(controller.invokers, lambda found: found == [INVOKER])
+            await until("the registered services", lambda: set(fresh.services), ok=lambda s: s == {"whisk-invoker-7"})
+            await until("the invokers", controller.invokers, ok=lambda found: found == [INVOKER])
             await invoker.deregister_invoker(7)
-            await eventually(controller.invokers, lambda found: found == [])
+            await until("the invokers", controller.invokers, ok=lambda found: found == [])
 
 
 async def test_an_unreachable_consul_is_backend_unavailable() -> None:
@@ -125,9 +126,9 @@ async def test_the_session_double_in_its_own_process(consul_url: str) -> None:
     async with ConsulDiscovery(consul_url) as invoker, ConsulDiscovery(consul_url) as controller:
         info = InvokerInfo(90_001, 512, "127.0.0.1:1")                       # an id no other test uses
         await invoker.register_invoker(info, ttl_s=5)
-        await eventually(controller.invokers, lambda found: info in found)
+        await until("the invokers", controller.invokers, ok=lambda found: info in found)
         await invoker.deregister_invoker(info.instance)
-        await eventually(controller.invokers, lambda found: info not in found)
+        await until("the invokers", controller.invokers, ok=lambda found: info not in found)
 
 
 def test_urls() -> None:

@@ -12,7 +12,7 @@ import aiohttp
 import consul.base
 import pytest
 
-from tests.discovery.conftest import eventually
+from tests.support.waiting import until
 from tests.support.consul_double import ConsulDouble, wait_time
 from tests.support.consul_double_decode import go_duration
 
@@ -162,7 +162,7 @@ async def test_ttl_expiry_turns_critical_with_the_documented_output(http: aiohtt
 
     async def checks() -> dict[str, Any]:
         return (await get(http, "/v1/agent/checks"))[1]
-    found = await eventually(checks, lambda c: all(v["Status"] == "critical" for v in c.values()))
+    found = await until("the checks", checks, ok=lambda c: all(v["Status"] == "critical" for v in c.values()))
     assert found["service:a"]["Output"] == "TTL expired"
     assert found["service:b"]["Output"] == "TTL expired (last output before timeout follows): last words"
     assert await put(http, "/v1/agent/check/pass/service:a") == (200, "")   # an update re-arms the timer
@@ -367,7 +367,7 @@ async def test_critical_services_are_reaped_after_the_minimum_timeout() -> None:
 
         async def services() -> dict[str, Any]:
             return (await get(http, "/v1/agent/services"))[1]
-        await eventually(services, lambda s: "web" not in s)
+        await until("the services", services, ok=lambda s: "web" not in s)
         assert time.monotonic() - failed > 0.3
         assert "never" in await services()           # registered critical: its clock starts at its first expiry
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests.discovery.conftest import eventually
+from tests.support.waiting import until
 from tests.support.consul_double import ConsulDouble
 from whisk.discovery.base import Discovery, InvokerInfo
 from whisk.discovery.consul import ConsulDiscovery
@@ -46,7 +46,7 @@ class _Shared:
 
 
 async def seen(d: Discovery, expected: list[InvokerInfo]) -> None:
-    await eventually(d.invokers, lambda found: found == expected)
+    await until("the invokers", d.invokers, ok=lambda found: found == expected)
 
 
 async def test_nothing_registered(backend: Any) -> None:
@@ -83,7 +83,7 @@ async def test_controllers_are_counted_and_a_setting_fixes_the_count(backend: An
         await c0.put_setting("controllers", "none")                         # not a count: ignored
         assert await c1.controllers() == 2
         await c1.deregister_controller(1)
-        assert await eventually(c0.controllers, lambda n: n == 1) == 1
+        assert await until("the controllers", c0.controllers, ok=lambda n: n == 1) == 1
 
 
 async def test_settings_round_trip(backend: Any) -> None:

@@ -9,14 +9,14 @@ import secrets
 import signal
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import aiohttp
 
+from tests.support import waiting
 from tests.support.processes import GUEST_AUTH, basic_auth, free_port, terminate, until_ready
 
 ADMIN_USER, ADMIN_PASSWORD = "admin", "dist-admin-secret"
@@ -158,19 +158,11 @@ def new_workdir() -> str:
 
 async def until(what: str, probe: Callable[[], Awaitable[T | None]], deadline_s: float,
                 interval_s: float = 0.1) -> T:
-    """Poll `probe` until it returns something truthy; fail naming `what` (and the last value) at the deadline."""
-    end = time.monotonic() + deadline_s
-    last: Any = None
-    while True:
-        try:
-            last = await probe()
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        if time.monotonic() > end:
-            raise AssertionError(f"{what} not seen after {deadline_s} s; last: {last!r}")
-        await asyncio.sleep(interval_s)
+    """`tests.support.waiting.until` for a probe over HTTP: its result once truthy, a failed request a miss."""
+    found = await waiting.until(what, probe, deadline_s, interval_s=interval_s,
+                                retry=(aiohttp.ClientError, asyncio.TimeoutError, OSError))
+    assert found is not None
+    return found
 
 
 def guest_session(url: str) -> aiohttp.ClientSession:

@@ -33,8 +33,14 @@ async def test_flags_names_and_labels(factory: DockerContainerFactory, docker: a
     assert host["CpuShares"] == 1024 * 256 // 2048
     assert host["Init"] is True and host["Privileged"] is False
     assert host["PidsLimit"] == 1024
-    assert host["Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 1024}]
-    assert sorted(host["CapDrop"]) == ["NET_ADMIN", "NET_RAW"]
+    tmp = factory.tmp_mb << 20
+    assert host["Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 1024},
+                               {"Name": "fsize", "Soft": tmp, "Hard": tmp}]
+    assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
+    assert host["SecurityOpt"] == ["no-new-privileges"] and host["ReadonlyRootfs"] is True
+    assert host["Tmpfs"] == {"/tmp": f"rw,nosuid,nodev,size={factory.tmp_mb}m,mode=1777"}
+    uid = int(info["Config"]["User"].split(":")[0])
+    assert uid >= 2_000_000_000 and info["Config"]["User"] == f"{uid}:{uid}"
     assert host["NetworkMode"] == "none"
     assert host["LogConfig"]["Type"] == "json-file"
     assert "__OW_API_HOST=http://127.0.0.1:3233" in info["Config"]["Env"]
@@ -92,8 +98,10 @@ async def test_host_networking(host_factory: DockerContainerFactory, docker: aio
     container = await host_factory.create(python_spec(host_factory.invoker))
     info = await docker.containers.container(container.id).show()
     assert info["HostConfig"]["NetworkMode"] == "host"
-    assert container.endpoint.host == "127.0.0.1" and container.endpoint.port > 0
-    assert f"WHISK_PROXY_PORT={container.endpoint.port}" in info["Config"]["Env"]
+    # The action has the host's network, but its proxy listens on no port another container could reach.
+    assert container.endpoint.socket.endswith("/proxy.sock") and not container.endpoint.port
+    assert "WHISK_PROXY_SOCKET=/run/whisk/proxy.sock" in info["Config"]["Env"]
+    assert not any(e.startswith("WHISK_PROXY_PORT=") for e in info["Config"]["Env"])
     assert (await container.initialize(init_body(ECHO), timeout_s=10)).status == 200
     run = await container.run({"value": {"name": "host"}}, timeout_s=10)
     assert json.loads(run.body) == {"greeting": "Hello host"}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+import aiodocker
 import pytest
 
 from tests.docker.conftest import init_body, python_spec
@@ -78,4 +81,23 @@ async def test_limit_long_lines_and_no_collection(factory: DockerContainerFactor
     assert await container.logs(0, wait_for_sentinel=True) == []
     await container.run({"value": {"lines": 1}}, timeout_s=10)
     assert len(await container.logs(1000, wait_for_sentinel=True)) == 1
+    await container.destroy()
+
+
+async def test_the_log_files_on_the_daemon_are_bounded(factory: DockerContainerFactory,
+                                                       docker: aiodocker.Docker) -> None:
+    """An action printing 48 MB leaves at most two 16 MB json-file logs on the daemon's disk, and its activation
+    logs are still read from the start, cut at the limit."""
+    container = await factory.create(python_spec(factory.invoker))
+    assert (await container.initialize(init_body(CHATTY), timeout_s=10)).status == 200
+    run = await container.run({"value": {"lines": 480_000}}, timeout_s=60)      # 480,000 lines of 100 bytes
+    assert run.status == 200, run
+    lines = await container.logs(10 << 20, wait_for_sentinel=True)
+    assert lines[-1].endswith(f"stderr: {logs_truncated(10 << 20)}"), lines[-1]
+    assert len(lines) > 1000 and all("stdout: line" in line for line in lines[:-1])
+    info = await docker.containers.container(container.id).show()
+    assert info["HostConfig"]["LogConfig"]["Config"] == {"max-size": "16m", "max-file": "2"}
+    path = info["LogPath"]
+    sizes = [os.path.getsize(p) for p in (path, path + ".1") if os.path.exists(p)]
+    assert len(sizes) == 2 and sum(sizes) <= 2 * (16 << 20) + (1 << 20), sizes    # rotated, and no more kept
     await container.destroy()

@@ -1,4 +1,5 @@
 import base64
+import json
 
 import pytest
 
@@ -171,6 +172,45 @@ def test_activation_forms():
     seq = Activation("guest", "seq", "s", new_activation_id(), 1000, 1300, ActivationResponse.success({}),
                      duration=120)
     assert seq.extended_json()["duration"] == 120 and seq.summary_json()["duration"] == 300
+
+
+def _stored(record: Activation) -> str:
+    return json.dumps(record.to_doc())          # key order included: the stored JSON keeps its bytes
+
+
+def test_activation_constructors_keep_the_stored_form():
+    ident = {"namespace": "guest", "name": "hello", "subject": "guest-subject", "activation_id": "a" * 32}
+    head = '{"_id": "guest/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "entityType": "activation", "namespace": "guest", ' \
+           '"name": "hello", "subject": "guest-subject", "activationId": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", '
+    ran = Activation.of_run(**ident, version="0.0.2", path="guest/pkg/hello", kind="python:3", binding="guest/b",
+                            cause="c" * 32, start=1000, end=1250, wait_ms=-5, init_ms=40, timed_out=False,
+                            limits={"memory": 256, "timeout": 60000, "instances": 3},
+                            response=ActivationResponse.success({"x": 1}, size=7), logs=("l1",))
+    assert _stored(ran) == head + (
+        '"start": 1000, "end": 1250, "response": {"statusCode": 0, "result": {"x": 1}, "size": 7}, "logs": ["l1"], '
+        '"version": "0.0.2", "publish": false, "annotations": [{"key": "path", "value": "guest/pkg/hello"}, '
+        '{"key": "waitTime", "value": 0}, {"key": "kind", "value": "python:3"}, {"key": "timeout", "value": false}, '
+        '{"key": "limits", "value": {"memory": 256, "timeout": 60000}}, {"key": "initTime", "value": 40}, '
+        '{"key": "binding", "value": "guest/b"}, {"key": "causedBy", "value": "sequence"}], "duration": 250, '
+        '"cause": "cccccccccccccccccccccccccccccccc"}')
+    lost = Activation.whisk_error(**ident, version="0.0.1", path="guest/hello", binding=None, at=5, error="gone")
+    assert _stored(lost) == head + (
+        '"start": 5, "end": 5, "response": {"statusCode": 3, "result": {"error": "gone"}}, "logs": [], '
+        '"version": "0.0.1", "publish": false, "annotations": [{"key": "path", "value": "guest/hello"}, '
+        '{"key": "kind", "value": "unknown"}], "duration": 0}')
+    missing = Activation.whisk_error(**ident, version="0.0.1", path="guest/hello", binding=None, at=5, error="no",
+                                     status_code=1, wait_ms=3)
+    assert missing.annotation("waitTime") == 3 and missing.response.status_code == 1
+    fired = Activation.of_trigger(**ident, version="0.0.1", start=9, payload=None, logs=('{"rule": "r"}',))
+    assert _stored(fired) == head + (
+        '"start": 9, "end": 0, "response": {"statusCode": 0, "result": {}}, "logs": ["{\\"rule\\": \\"r\\"}"], '
+        '"version": "0.0.1", "publish": false, "annotations": []}')
+    seq = Activation.of_composition(**ident, version="0.0.1", path="guest/hello", binding=None, cause=None,
+                                    conductor=True, limits={"memory": 512}, wait_ms=2, start=10, end=8, duration=4,
+                                    response=ActivationResponse.success({}), logs=("x" * 32,))
+    assert seq.end == 10 and seq.run_duration == 4 and seq.memory == 512
+    assert [a["key"] for a in seq.annotations] == ["topmost", "path", "kind", "conductor", "limits", "waitTime"]
+    assert Activation.from_doc(seq.to_doc()) == seq and ran.without_logs().logs == ()
 
 
 def test_activation_ids():

@@ -7,7 +7,7 @@ import gc
 
 import pytest
 
-from whisk.loadbalancer.book import Forced
+from whisk.loadbalancer.base import Forced
 from whisk.loadbalancer.lean import LeanBalancer
 from whisk.messages import Acknowledgement, ActivationMessage, completed_topic, controller_instance, invoker_topic
 from whisk.messaging.memory import MemoryBus
@@ -58,7 +58,7 @@ async def test_forced_completion_after_the_ack_timeout() -> None:
                                       concurrency=1, blackbox=False)
             with pytest.raises(Forced):
                 await asyncio.wait_for(waiter, 5)
-            assert lb.in_flight("u1") == 0 and lb.book.forced_total == 1
+            assert lb.in_flight("u1") == 0 and lb.forced_total == 1
 
 
 async def test_forced_completion_of_an_abandoned_waiter_leaves_no_unretrieved_exception() -> None:
@@ -72,7 +72,7 @@ async def test_forced_completion_of_an_abandoned_waiter_leaves_no_unretrieved_ex
             async with LeanBalancer(bus, controller=0, timeout_factor=0.0, timeout_addon_s=0.05) as lb:
                 waiter = await lb.publish(message("f" * 32), namespace_uuid="u1", memory_mb=256, timeout_ms=1000,
                                           concurrency=1, blackbox=False)
-                while lb.book.forced_total == 0:
+                while lb.forced_total == 0:
                     await asyncio.sleep(0.01)
                 del waiter
                 gc.collect()

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
+from tests.support.waiting import until
 from whisk.discovery.base import InvokerInfo
 from whisk.discovery.local import LocalDiscovery
 from whisk.entities.errors import NoInvokers
@@ -48,13 +49,6 @@ class Rig:
         ack = Acknowledgement(msg.transid, msg.activation_id, None, invoker_instance(instance, 1024),
                               is_system_error=system_error)
         await self.bus.send(completed_topic(0), ack.to_bytes())
-
-
-async def until(what: str, check: Callable[[], bool], deadline_s: float = 5.0) -> None:
-    end = time.monotonic() + deadline_s
-    while not check():
-        assert time.monotonic() < end, what
-        await asyncio.sleep(0.005)
 
 
 @pytest_asyncio.fixture

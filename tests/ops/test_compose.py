@@ -26,6 +26,7 @@ COMPOSE = DEPLOY / "compose.yaml"
 WHISK_SERVICES = {"controller0": ("controller", 0), "controller1": ("controller", 1),
                   "invoker0": ("invoker", 0), "invoker1": ("invoker", 1)}
 BACKENDS = {"kafka": ("apache/kafka:", 9092), "couchdb": ("couchdb:", 5984), "consul": ("hashicorp/consul:", 8500)}
+MONITORING = {"prometheus": "prom/prometheus:", "grafana": "grafana/grafana:"}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
 _ENVSUBST_FILTER = re.compile(r"^WHISK_NGINX_")
 
@@ -54,12 +55,14 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
 
 def test_the_services_of_the_architecture(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"nginx", *WHISK_SERVICES, *BACKENDS}
+    assert set(services) == {"nginx", *WHISK_SERVICES, *BACKENDS, *MONITORING}
     for name, service in services.items():
         assert "test" in service.get("healthcheck", {}), f"{name} has no health check"
         assert service.get("restart") == "unless-stopped", name
     assert services["nginx"]["image"].startswith("nginx:")
     for name, (image, _) in BACKENDS.items():
+        assert services[name]["image"].startswith(image), services[name]["image"]
+    for name, image in MONITORING.items():
         assert services[name]["image"].startswith(image), services[name]["image"]
     for name in WHISK_SERVICES:
         assert services[name]["image"] == "whisk/whisk:latest"
@@ -170,3 +173,29 @@ async def test_nginx_service_config_renders_and_passes_nginx_t(compose: dict[str
         assert proc.returncode == 0, out.decode()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_prometheus_scrapes_every_whisk_service_and_grafana_reads_prometheus(compose: dict[str, Any]) -> None:
+    """The monitoring services use the files of deploy/prometheus and deploy/grafana (tests/ops/test_prometheus.py
+    runs them against a real Prometheus): every controller and invoker scraped at its port, the alert rules loaded,
+    Grafana's data source and dashboard folder where its provisioning says, and both on the host's loopback only."""
+    services = compose["services"]
+    prometheus, grafana = services["prometheus"], services["grafana"]
+    mounts = dict(v.split(":")[:2] for v in prometheus["volumes"])
+    assert mounts["./prometheus/prometheus.yml"] == "/etc/prometheus/prometheus.yml"
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    for rules in config["rule_files"]:
+        assert mounts[f"./prometheus/{rules}"] == f"/etc/prometheus/{rules}"
+    scraped = {target: job["job_name"] for job in config["scrape_configs"]
+               for static in job["static_configs"] for target in static["targets"]}
+    assert set(scraped) == {f"{name}:{environment(services[name])['WHISK_PORT']}" for name in WHISK_SERVICES}
+    for target, job in scraped.items():
+        assert job == f"whisk-{WHISK_SERVICES[target.split(':')[0]][0]}s"     # the jobs alerts.yml names
+    gmounts = dict(v.split(":")[:2] for v in grafana["volumes"])
+    source = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text())
+    assert urlsplit(source["datasources"][0]["url"]).netloc == "prometheus:9090"
+    provider = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "dashboards" / "whisk.yml").read_text())
+    assert gmounts["./grafana/dashboards"] == provider["providers"][0]["options"]["path"]
+    assert gmounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
+    for service in (prometheus, grafana):
+        assert all(port.startswith("127.0.0.1:") for port in service["ports"])

@@ -51,7 +51,9 @@ async def test_image_is_small_non_root_and_checks_its_health(docker_daemon: Dock
     assert "/ping" in " ".join(config["Healthcheck"]["Test"])
     assert config["Entrypoint"] == ["python3", "-m", "whisk"]
     size = int(await _docker(docker_daemon, "image", "inspect", "-f", "{{.Size}}", image))
-    assert size < 200_000_000, f"{size / 1e6:.0f} MB"
+    # 197 MB measured: 61 MB base, whisk and its dependencies, and the python:3.11 action environment (~100 MB with
+    # its compiled .pyc files, what OpenWhisk's python image carries; docs/runtimes.md)
+    assert size < 230_000_000, f"{size / 1e6:.0f} MB"
 
 
 async def test_the_image_serves_the_api(docker_daemon: DockerDaemon, image: str) -> None:
@@ -59,6 +61,7 @@ async def test_the_image_serves_the_api(docker_daemon: DockerDaemon, image: str)
     name = f"whisk-image-test-{secrets.token_hex(4)}"
     await _docker(docker_daemon, "run", "-d", "--init", "--name", name, "--network", "host",
                   "-e", "WHISK_HOST=127.0.0.1", "-e", f"WHISK_PORT={port}", "-e", "WHISK_STORE=memory://",
+                  "-e", "WHISK_TRUST_ALL_CODE=true",            # non-root, no bwrap: no process sandbox in the image
                   "--health-interval", "1s", "--health-start-period", "1s", image)
     base = f"http://127.0.0.1:{port}"
     try:

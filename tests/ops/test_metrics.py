@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from whisk import metrics
+from whisk.entities.activation import Activation
 from whisk.entities.errors import Conflict
 from whisk.store.memory import MemoryStore
 
@@ -23,7 +24,7 @@ def value(name: str, **labels: str) -> float:
 
 
 def record(namespace: str, action: str, *, code: int = 0, init_ms: int | None = None, wait_ms: int = 12,
-           duration: int = 40, size: int | None = 17, memory: int = 256, kind: str = "python:3.11") -> dict:
+           duration: int = 40, size: int | None = 17, memory: int = 256, kind: str = "python:3.11") -> Activation:
     annotations = [{"key": "path", "value": f"{namespace}/{action}"}, {"key": "waitTime", "value": wait_ms},
                    {"key": "kind", "value": kind}, {"key": "timeout", "value": False},
                    {"key": "limits", "value": {"memory": memory, "timeout": 60000}}]
@@ -32,9 +33,9 @@ def record(namespace: str, action: str, *, code: int = 0, init_ms: int | None = 
     response: dict = {"statusCode": code, "result": {}}
     if size is not None:
         response["size"] = size
-    return {"namespace": "caller", "name": action.rsplit("/", 1)[-1], "activationId": secrets.token_hex(16),
-            "start": 1000, "end": 1000 + duration, "duration": duration, "response": response,
-            "annotations": annotations}
+    return Activation.from_doc({"namespace": "caller", "name": action.rsplit("/", 1)[-1],
+                                "activationId": secrets.token_hex(16), "start": 1000, "end": 1000 + duration,
+                                "duration": duration, "response": response, "annotations": annotations})
 
 
 def test_observe_activation_uses_openwhisk_names_and_labels() -> None:
@@ -114,7 +115,8 @@ def test_pool_and_balancer_states_are_read_at_scrape_time() -> None:
                                        memory_limit_mb=2048, buffered=4, prewarms_expired=2)}
     stop_pool = metrics.watch_pool(lambda: pool["state"])
     stop_balancer = metrics.watch_balancer(lambda: metrics.BalancerState(
-        invokers={"up": 2, "down": 1}, in_flight=5, in_flight_memory_mb=1280, forced_total=3))
+        invokers={"up": 2, "down": 1}, in_flight=5, in_flight_memory_mb=1280, forced_total=3,
+        health={"invoker0": "up", "invoker1": "up", "invoker2": "down"}))
     try:
         assert value("whisk_pool_containers", state="ready") == 2
         assert value("whisk_pool_memory_used_bytes") == 768 * metrics.MB
@@ -132,6 +134,8 @@ def test_pool_and_balancer_states_are_read_at_scrape_time() -> None:
         assert value("whisk_loadbalancer_activations_in_flight") == 5
         assert value("whisk_loadbalancer_memory_in_flight_bytes") == 1280 * metrics.MB
         assert value("whisk_loadbalancer_completions_forced_total") == 3
+        assert value("whisk_loadbalancer_invoker_up", invoker="invoker0") == 1
+        assert REGISTRY.get_sample_value("whisk_loadbalancer_invoker_up", {"invoker": "invoker2"}) == 0
     finally:
         stop_pool()
         stop_balancer()
@@ -213,7 +217,7 @@ async def test_scrape_a_real_server_after_activations(guest: aiohttp.ClientSessi
 
 
 async def test_balancer_state_of_a_real_lean_balancer() -> None:
-    from whisk.loadbalancer.book import Entry
+    from whisk.loadbalancer.base import Entry
     from whisk.loadbalancer.lean import LeanBalancer
     from whisk.messaging.memory import MemoryBus
 

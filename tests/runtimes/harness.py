@@ -123,9 +123,11 @@ async def _until_listening(proc: asyncio.subprocess.Process, address: str | tupl
 @asynccontextmanager
 async def running_proxy(kind: str, transport: str = "unix", env: Mapping[str, str] | None = None,
                         deadline_s: float = 20.0) -> AsyncIterator[Proxy]:
+    from tests.runtimes.conftest import require_environment
+    require_environment(kind)
     runtime = load_manifest().resolve(kind)
     folder = tempfile.mkdtemp(prefix="whisk-proxy-")
-    child_env = dict(os.environ) | {"TMPDIR": folder} | dict(env or {})
+    child_env = dict(os.environ) | dict(runtime.env) | {"TMPDIR": folder} | dict(env or {})
     if transport == "unix":
         address: str | tuple[str, int] = os.path.join(folder, "proxy.sock")
         child_env["WHISK_PROXY_SOCKET"] = address

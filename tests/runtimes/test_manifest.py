@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from whisk.entities.errors import Invalid
-from whisk.runtimes.manifest import ManifestError, Reactive, StemCell, load_manifest
+from whisk.runtimes.manifest import CHECKOUT_ENVIRONMENTS, ManifestError, Reactive, StemCell, load_manifest
 
 UNSUPPORTED = ("The specified runtime '{}' is not supported by this platform. "
                "Valid values are: 'blackbox', 'nodejs:20', 'python:3.11', 'sequence'.")
@@ -30,8 +30,18 @@ def test_the_shipped_runtimes() -> None:
     assert (python.family, python.image, python.default, python.deprecated, python.requires_main) == (
         "python", "whisk/action-python-v3.11:latest", True, False, False)
     assert (node.family, node.image, node.default) == ("nodejs", "whisk/action-nodejs-v20:latest", True)
-    # the local commands name this interpreter and the proxies beside the manifest
-    assert python.command[0] == sys.executable and os.path.isfile(python.command[-1])
+    # the local commands name the action environment's interpreter (never whisk's own) and the proxies beside the
+    # manifest; node finds the environment's modules through NODE_PATH
+    environments = str(CHECKOUT_ENVIRONMENTS)
+    assert python.command[0] == f"{environments}/python-3.11/bin/python3" != sys.executable
+    assert os.path.isfile(python.command[-1])
+    assert dict(node.env) == {"NODE_PATH": f"{environments}/nodejs-20/node_modules"}
+    assert python.environment.installer == "pip" and node.environment.installer == "npm"
+    assert dict(node.environment.packages)["openwhisk"] == "3.21.8"
+    assert dict(python.environment.packages)["requests"] == "2.32.2"
+    # a sandbox shows the proxy its own folder and the environment (the interpreter's prefix it finds itself)
+    assert python.read_only_paths == (str(Path(python.command[-1]).parent), f"{environments}/python-3.11")
+    assert node.read_only_paths == (str(Path(node.command[-1]).parent), f"{environments}/nodejs-20")
     assert node.command[0] == "node" and os.path.isfile(node.command[-1])
     assert Path(python.command[-1]).name == "proxy.py" and Path(node.command[-1]).name == "proxy.js"
     assert [(r.kind, r.prewarm_count, r.prewarm_memory_mb) for r in manifest.prewarm()] == [
@@ -106,6 +116,11 @@ def test_a_family_of_one_needs_no_default_flag(tmp_path: Path) -> None:
     ({"go": [{"kind": "go:1", "aliases": ["go:1"]}]}, "alias"),
     ({"go": [{"kind": "go:1", "stemCells": [{"count": 1, "memory": "lots"}]}]}, "not a size"),
     ({"go": [{"image": "no kind"}]}, "KeyError"),
+    ({"go": [{"kind": "go:1", "command": ["{environment}/bin/go"]}]}, "has no environment"),
+    ({"go": [{"kind": "go:1", "environment": {"name": "go", "installer": "apt", "packages": {}}}]}, "installer"),
+    ({"go": [{"kind": "go:1", "environment": {"name": "../go", "installer": "npm", "packages": {}}}]}, "folder name"),
+    ({"go": [{"kind": "go:1", "environment": {"name": "go", "installer": "pip", "packages": {}}}]}, "interpreter"),
+    ({"go": [{"kind": "go:1", "environment": {"name": "go", "installer": "npm"}}]}, "packages"),
 ])
 def test_malformed_manifests_are_refused(tmp_path: Path, runtimes: dict, message: str) -> None:
     with pytest.raises(ManifestError, match=message):
@@ -170,3 +185,26 @@ def test_unreadable_manifest(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ManifestError, match="bad.json"):
         load_manifest(str(tmp_path / "bad.json"))
+
+
+def test_environments_are_placed_where_the_setting_says(tmp_path: Path) -> None:
+    entry = {"kind": "go:1", "command": ["{environment}/bin/go", "{runtimes}/go/proxy"],
+             "env": {"GOPATH": "{environment}/lib"},
+             "environment": {"name": "go-1", "installer": "npm", "packages": {"left-pad": "1.3.0"}}}
+    (runtime,) = load_manifest(_write(tmp_path, {"go": [entry]}), environments=str(tmp_path / "envs")).runtimes()
+    assert runtime.command[0] == f"{tmp_path}/envs/go-1/bin/go"
+    assert dict(runtime.env) == {"GOPATH": f"{tmp_path}/envs/go-1/lib"}
+    assert runtime.environment.path == f"{tmp_path}/envs/go-1"
+    assert runtime.environment.packages == (("left-pad", "1.3.0"),)
+
+
+def test_read_only_paths_of_the_process_sandbox_come_from_the_manifest(tmp_path: Path) -> None:
+    here = Path(load_manifest.__code__.co_filename).parent
+    shipped = load_manifest()
+    assert str(here / "python") in shipped.resolve("python:3").read_only_paths       # the proxy's own folder
+    assert str(here / "nodejs") in shipped.resolve("nodejs:20").read_only_paths
+    entry = {"kind": "x:1", "image": "i", "command": ["x"], "readOnlyPaths": ["/opt/x-libs", "{runtimes}/x"]}
+    assert load_manifest(_write(tmp_path, {"x": [entry]})).resolve("x:1").read_only_paths == (
+        "/opt/x-libs", str(here / "x"))
+    with pytest.raises(ManifestError, match="readOnlyPaths must be absolute"):
+        load_manifest(_write(tmp_path, {"x": [entry | {"readOnlyPaths": ["lib"]}]}))

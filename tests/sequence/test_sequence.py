@@ -22,6 +22,7 @@ from tests.web.support import (
     annotations,
     call,
     invoke,
+    put,
     put_action,
     put_sequence,
     record_of,
@@ -58,6 +59,32 @@ async def test_components_run_in_order_and_the_record_lists_them(guest: aiohttp.
     assert stored["logs"] == body["logs"] and stored["response"] == body["response"]
     status, body, _ = await invoke(guest, seq, {"n": 0}, blocking="true", result="true")
     assert (status, body) == (200, {"n": 3})
+
+
+RESERVED = "Request defines parameters that are not allowed (e.g., reserved properties)."
+
+
+async def test_final_parameters_hold_alike_for_actions_and_sequences(guest: aiohttp.ClientSession) -> None:
+    """OpenWhisk's rule, one for every kind of action: `final` freezes the defined parameters (a sequence's come
+    from its package) only when it is the boolean true (`getAs[Boolean]`); a truthy "yes" freezes nothing."""
+    inc = unique("inc")
+    await put_action(guest, inc, PY_INC)
+    for final, frozen in ((True, True), ("yes", False)):
+        notes = [{"key": "final", "value": final}]
+        pkg = unique("final-pkg")
+        await put(guest, "packages", pkg, {"parameters": [{"key": "n", "value": 1}]})
+        action, seq = f"{pkg}/{unique('final-action')}", f"{pkg}/{unique('final-seq')}"
+        await put_action(guest, action, PY_INC, annotations=notes)
+        await put(guest, "actions", seq, {"exec": {"kind": "sequence", "components": [f"/_/{inc}"]},
+                                          "annotations": notes})
+        for name in (action, seq):
+            status, body, _ = await invoke(guest, name, {"n": 10}, blocking="true", result="true")
+            if frozen:
+                assert (status, body.get("error")) == (400, RESERVED), (final, name, body)
+            else:
+                assert (status, body) == (200, {"n": 11}), (final, name, body)
+            status, body, _ = await invoke(guest, name, {"other": 0}, blocking="true", result="true")
+            assert status == 200, (final, name, body)
 
 
 async def test_the_first_error_ends_the_sequence(guest: aiohttp.ClientSession) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ import pytest
 
 from tests.store.link import Link
 from tests.support.processes import free_port
+from whisk.entities.activation import Activation, ActivationResponse
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
 from whisk.store.base import ActivationQuery, Doc, Store
 from whisk.store.couchdb import CouchStore, server_url
@@ -59,14 +61,12 @@ def action(namespace: str, name: str, updated: int, **extra: object) -> Doc:
 
 
 def activation(namespace: str, activation_id: str, name: str, start: int, path: str | None = None,
-               binding: str | None = None) -> Doc:
+               binding: str | None = None) -> Activation:
     annotations = [{"key": "path", "value": path or f"{namespace}/{name}"}]
     if binding:
         annotations.append({"key": "binding", "value": binding})
-    return {"_id": f"{namespace}/{activation_id}", "namespace": namespace, "name": name,
-            "activationId": activation_id, "start": start, "end": start + 5, "subject": "guest",
-            "response": {"statusCode": 0, "result": {"n": start}}, "logs": [], "version": "0.0.1",
-            "publish": False, "annotations": annotations, "duration": 5}
+    return Activation(namespace, name, "guest", activation_id, start, start + 5,
+                      ActivationResponse.success({"n": start}), annotations=annotations, duration=5)
 
 
 # --- entities ---------------------------------------------------------------------------------------------------
@@ -129,13 +129,13 @@ async def test_list_newest_first_with_skip_limit_count(store: Store) -> None:
     for i, name in enumerate(["a", "b", "c", "d", "e"]):
         await store.put(action("lst", name, 100 + i * (1 if name != "c" else 10)))
     await store.put({**action("lst", "t", 500), "entityType": "trigger"})
-    names = [d["name"] for d in await store.list("action", "lst")]
+    names = [d["name"] for d in await store.list_entities("action", "lst")]
     assert names == ["c", "e", "d", "b", "a"]
-    assert [d["name"] for d in await store.list("action", "lst", skip=1, limit=2)] == ["e", "d"]
-    assert [d["name"] for d in await store.list("action", "lst", skip=3, limit=0)] == ["b", "a"]
-    assert await store.list("action", "lst", skip=9) == []
+    assert [d["name"] for d in await store.list_entities("action", "lst", skip=1, limit=2)] == ["e", "d"]
+    assert [d["name"] for d in await store.list_entities("action", "lst", skip=3, limit=0)] == ["b", "a"]
+    assert await store.list_entities("action", "lst", skip=9) == []
     assert await store.count("action", "lst") == 5
-    assert [d["name"] for d in await store.list("trigger", "lst")] == ["t"]
+    assert [d["name"] for d in await store.list_entities("trigger", "lst")] == ["t"]
     assert await store.count("rule", "lst") == 0
 
 
@@ -143,7 +143,7 @@ async def test_list_follows_updates(store: Store) -> None:
     rev = await store.put(action("upd", "old", 1))
     await store.put(action("upd", "new", 2))
     await store.put(action("upd", "old", 3, _rev=rev))
-    assert [d["name"] for d in await store.list("action", "upd")] == ["old", "new"]
+    assert [d["name"] for d in await store.list_entities("action", "upd")] == ["old", "new"]
 
 
 async def test_root_namespace_covers_packages_but_a_package_path_is_exact(store: Store) -> None:
@@ -152,11 +152,11 @@ async def test_root_namespace_covers_packages_but_a_package_path_is_exact(store:
     await store.put(action("ns1/other", "more", 3))
     await store.put(action("ns10", "stranger", 4))          # a prefix of the name is another namespace
     await store.put(action("ns10/pkg", "stranger2", 5))
-    assert [d["name"] for d in await store.list("action", "ns1")] == ["more", "inner", "top"]
+    assert [d["name"] for d in await store.list_entities("action", "ns1")] == ["more", "inner", "top"]
     assert await store.count("action", "ns1") == 3
-    assert [d["name"] for d in await store.list("action", "ns1/pkg")] == ["inner"]
+    assert [d["name"] for d in await store.list_entities("action", "ns1/pkg")] == ["inner"]
     assert await store.count("action", "ns1/pkg") == 1
-    assert await store.list("action", "ns1/nope") == []
+    assert await store.list_entities("action", "ns1/nope") == []
 
 
 # --- activations ------------------------------------------------------------------------------------------------
@@ -168,9 +168,10 @@ async def test_activation_put_get_overwrite(store: Store) -> None:
     got = await store.get_activation("act", "a" * 32)
     assert got is not None and got["response"]["result"] == {"n": 1000} and got["name"] == "hello"
     assert "_rev" not in got
+    assert got == record.to_doc()                                    # stored as written, in the stored form
     assert await store.get_activation("other", "a" * 32) is None     # looked up in the caller's namespace only
     assert await store.count_activations(ActivationQuery("act")) == 1  # written by now, in every adapter
-    await store.put_activation({**record, "logs": ["done"]})
+    await store.put_activation(dataclasses.replace(record, logs=("done",)))
     assert await store.count_activations(ActivationQuery("act")) == 1
     again = await store.get_activation("act", "a" * 32)
     assert again is not None and again["logs"] == ["done"] and "_rev" not in again
@@ -281,7 +282,7 @@ async def test_sqlite_keeps_everything_across_reopen(tmp_path: Path) -> None:
     async with SqliteStore(path) as second:
         got = await second.get("keep/a")
         assert got is not None and got["_rev"] == rev
-        assert [d["name"] for d in await second.list("action", "keep")] == ["a"]
+        assert [d["name"] for d in await second.list_entities("action", "keep")] == ["a"]
         assert (await second.get_activation("keep", "1" * 32))["start"] == 42  # type: ignore[index]
         found = await second.find_namespace("u-keep")
         assert found is not None and found[0]["_id"] == "keeper"
@@ -370,7 +371,7 @@ async def test_couchdb_reopen_keeps_data_and_repairs_design_documents(couchdb_ur
                 assert resp.status == 201, await resp.text()
         async with CouchStore(couchdb_url, prefix=prefix) as second:
             assert (await second.get("keep/a"))["_rev"] == rev  # type: ignore[index]
-            assert [d["name"] for d in await second.list("action", "keep")] == ["a"]
+            assert [d["name"] for d in await second.list_entities("action", "keep")] == ["a"]
             assert await second.count("action", "keep") == 1
             assert (await second.get_activation("keep", "1" * 32))["start"] == 42  # type: ignore[index]
             assert await second.get_limits("keep") == {"firesPerMinute": 3}

@@ -21,7 +21,6 @@ from whisk.controller.fire import Firing
 from whisk.controller.invoke import Activator, Caller
 from whisk.controller.launcher import Launcher
 from whisk.controller.web import WebActions
-from whisk.entities.activation import Activation
 from whisk.entities.errors import BackendUnavailable, Invalid, TooLarge
 
 ACTIVATION_HEADER = "x-openwhisk-activation-id"
@@ -83,14 +82,13 @@ async def invoke_action(request: web.Request) -> web.StreamResponse:
     if outcome.record is None:
         return reply({"activationId": outcome.activation_id}, status=202, headers=headers)
     record = outcome.record
-    code = int((record.get("response") or {}).get("statusCode", 0))
-    status = BLOCKING_STATUS[code] if 0 <= code < 4 else 500
-    result = (record.get("response") or {}).get("result")
+    status = BLOCKING_STATUS[record.response.status_code]
+    result = record.response.result
     if isinstance(result, list):
         return reply(result, status=status, headers=headers)
     if result_only:
         return reply(result if result is not None else {}, status=status, headers=headers)
-    return reply(Activation.from_doc(record).extended_json(), status=status, headers=headers)
+    return reply(record.extended_json(), status=status, headers=headers)
 
 
 async def fire_trigger(request: web.Request) -> web.StreamResponse:

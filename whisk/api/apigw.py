@@ -21,8 +21,8 @@ from whisk.api.keys import APIS, IDENTITY, SETTINGS
 from whisk.api.web import read_body, respond, status_of
 from whisk.controller.apidoc import ApiFailure
 from whisk.controller.apigw import RouteMiss
-from whisk.controller.invoke import RESERVED
 from whisk.controller.web import WebRequest
+from whisk.entities.action import RESERVED
 from whisk.entities.errors import BackendUnavailable, Invalid, WhiskError
 
 # Routes (mounted by whisk/api/app.py): the management calls with any extension or none, any method; the routes

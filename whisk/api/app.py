@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from whisk.api import activate, apigw, collections as c, info
+from whisk.api import activate, apigw, collections as c, info, playground
 from whisk.api.auth import basic_auth
 from whisk.api.cors import cors
 from whisk.api.errors import openwhisk_errors, transaction_ids
@@ -84,6 +84,8 @@ def make_app(settings: Settings, store: Store | None, *, manifest: Any = None) -
     app.on_startup.append(activate.start_services)    # after the entity service: launcher, firing, web, APIs
     app.on_shutdown.append(activate.stop_services)
     add_routes(app.router)
+    if settings.serves_playground:
+        playground.add_routes(app.router)
     return app
 
 

@@ -67,7 +67,7 @@ async def get_ready(request: web.Request) -> web.Response:
 
 def _in_flight(request: web.Request) -> list[Any]:
     balancer = request.app[BALANCER_GETTER]()
-    return balancer.book.entries() if balancer is not None else []
+    return balancer.entries() if balancer is not None else []
 
 
 async def get_activations(request: web.Request) -> web.Response:

@@ -39,10 +39,6 @@ def usage_error(message: str) -> CliError:
     return CliError(message, USAGE, usage=True)
 
 
-def general_error(message: str, *, usage: bool = True) -> CliError:
-    return CliError(message, GENERAL, usage=usage)
-
-
 class ParseError(CliError):
     """A cobra/pflag parse error (unknown command or flag, bad flag value). `wsk` prints these without `error:`:
     a runnable command (SilenceErrors) shows only the message; the root and the groups also let cobra print

@@ -61,11 +61,6 @@ async def unset(ctx: Context) -> None:
         ctx.out.ok(line)
 
 
-def needs_host(ctx: Context) -> bool:
-    """`property get` reaches the server only for --all, --namespace, --apibuild, --apibuildno (the default)."""
-    return not any(ctx.flag(f) for f in ("auth", "cert", "key", "apihost", "apiversion", "cliversion"))
-
-
 async def _namespace(ctx: Context) -> str:
     try:
         reply = await ctx.send(Call("GET", "namespaces"))

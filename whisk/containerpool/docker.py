@@ -3,13 +3,16 @@
 `docker://` talks to DOCKER_HOST (else the default socket), `docker:///path/docker.sock` to that socket,
 `docker://host:port` over TCP. Containers get OpenWhisk's flags (spec §4): a name carrying the invoker,
 the label `whisk.invoker=<instance>`, memory with swap equal to it, cpu shares in proportion to memory, an init
-process (a Python server as PID 1 ignores SIGTERM), pids and nofile limits, NET_RAW and NET_ADMIN dropped,
-never privileged, json-file logs.
+process (a Python server as PID 1 ignores SIGTERM), json-file logs; and whisk's hardening (docker_security.py): a
+user of its own, no capabilities, no new privileges, a read-only root with a bounded tmpfs at /tmp, pids, nofile
+and fsize limits, bounded json-file logs.
 
 How the invoker reaches the proxy in a container (`network`, from WHISK_DOCKER_NETWORK), always on this host:
   unix    `--network none`; the proxy listens on a unix socket in a per-container folder bind-mounted at
           /run/whisk (WHISK_PROXY_SOCKET). No TCP at all. The default here.
-  host    host networking; the proxy listens on 127.0.0.1 at a free port of its own (WHISK_PROXY_HOST/PORT).
+  host    host networking, so that actions reach the API host on loopback; the proxy still listens on a unix
+          socket in its own bind-mounted folder, not on a port, so that no other container (all share the host's
+          loopback) can reach it.
   bridge  OpenWhisk's: the container's own address, port 8080. For production; never used by the tests here.
 Only images labelled `whisk.proxy-env` (ours, and images built FROM them) can be told where to listen. Any other
 image (a blackbox image, an official OpenWhisk runtime) listens on 8080 in its own network namespace: in unix and
@@ -20,11 +23,11 @@ unix socket in the folder to 127.0.0.1:8080 there (config/runtimes/relay/relay.p
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import secrets
 import shutil
-import socket
 import tempfile
 from urllib.parse import urlsplit
 
@@ -33,6 +36,7 @@ import aiohttp
 
 from whisk.containerpool.base import ContainerError, ContainerSpec, ImageError
 from whisk.containerpool.docker_container import DockerContainer, Endpoint
+from whisk.containerpool.docker_security import action_uid, hardening, open_folder, user
 
 NETWORKS = ("unix", "host", "bridge")
 INVOKER_LABEL = "whisk.invoker"
@@ -46,6 +50,11 @@ PROXY_PORT = 8080
 CREATE_TIMEOUT_S, REMOVE_TIMEOUT_S, PULL_TIMEOUT_S = 60.0, 60.0, 600.0
 _NAME_CHARS = re.compile(r"[^a-zA-Z0-9_.-]")
 _UNIX_PATH_MAX = 107
+# json-file logs on the daemon's disk, bounded per container (an action printing without end would fill it): two
+# files of 16 MB, read back across the rotation, against activation logs of at most WHISK_LIMIT_MAX_ACTION_LOGS.
+LOGS = {"Type": "json-file", "Config": {"max-size": "16m", "max-file": "2"}}
+TMP_MB = 512                                 # the default size of each container's /tmp (WHISK_DOCKER_TMP_MB)
+RELAY_TMP_MB = 1
 
 
 def docker_host(containers_url: str) -> str | None:
@@ -72,18 +81,12 @@ def cpu_shares(memory_mb: int, user_memory_mb: int) -> int:
     return max(2, 1024 * memory_mb // max(user_memory_mb, 1))
 
 
-def free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class DockerContainerFactory:
     """Makes action containers on one Docker daemon for one invoker; an async context manager."""
 
     def __init__(self, url: str = "docker://", *, invoker_instance: int = 0, network: str = "unix",
                  user_memory_mb: int = 2048, run_dir: str | None = None, relay_image: str = RELAY_IMAGE,
-                 docker_url: str | None = None) -> None:
+                 docker_url: str | None = None, tmp_mb: int = TMP_MB) -> None:
         """`url` is WHISK_CONTAINERS; `docker_url` (unix:///p, tcp://h:p), when given, names the daemon instead."""
         if network not in NETWORKS:
             raise ValueError(f"docker network mode {network!r} is not one of {', '.join(NETWORKS)}")
@@ -92,6 +95,8 @@ class DockerContainerFactory:
         self.network = network
         self.user_memory_mb = user_memory_mb
         self.relay_image = relay_image
+        self.tmp_mb = tmp_mb
+        self._serial = itertools.count()                     # picks each container's user (action_uid)
         default_dir = os.path.join(tempfile.gettempdir(), f"whisk-docker-{invoker}")
         # A unix socket path holds at most 107 bytes: <run_dir>/<8 hex>/proxy.sock must fit.
         too_long = run_dir is not None and len(run_dir) + 1 + 8 + 1 + len(SOCKET) > _UNIX_PATH_MAX
@@ -127,7 +132,7 @@ class DockerContainerFactory:
         version = (f"Docker {self._version.get('Version', '?')}, API {self._version.get('ApiVersion', '?')}"
                    if self._version else "daemon not contacted yet")
         why = {"unix": "no network in the container; the proxy listens on a unix socket in a bind-mounted folder",
-               "host": "host networking; each proxy listens on its own 127.0.0.1 port",
+               "host": "host networking for the actions; each proxy listens on a unix socket in its own folder",
                "bridge": "OpenWhisk's bridge networking; the invoker calls each container's address on port 8080"}
         return (f"containers: docker ({self.url} -> {self.daemon}, {version}); every action runs in a Docker "
                 f"container because WHISK_CONTAINERS is docker://; networking {self.network} "
@@ -144,42 +149,37 @@ class DockerContainerFactory:
         direct = self.network == "bridge" or labels.get(PROXY_ENV_LABEL) == "1"
         name = container_name(spec.name)
         token = secrets.token_hex(4)
-        needs_folder = self.network == "unix" or (self.network == "host" and not direct)
+        needs_folder = self.network != "bridge"
         folder = os.path.join(self.run_dir, token) if needs_folder else None
         env = dict(spec.env)
+        uid = action_uid(self.invoker, next(self._serial))
         host_config: dict = {
-            "Init": True, "Privileged": False,
+            "Init": True,
             "Memory": spec.memory_mb << 20, "MemorySwap": spec.memory_mb << 20,
             "CpuShares": cpu_shares(spec.memory_mb, self.user_memory_mb),
-            "PidsLimit": 1024, "Ulimits": [{"Name": "nofile", "Soft": 1024, "Hard": 1024}],
-            "CapDrop": ["NET_RAW", "NET_ADMIN"], "LogConfig": {"Type": "json-file", "Config": {}},
-        }
+            "LogConfig": LOGS,
+        } | hardening(self.tmp_mb)
         endpoint: Endpoint
         if self.network == "bridge":
             host_config["NetworkMode"] = "bridge"
             endpoint = Endpoint(host="", port=PROXY_PORT)           # the address is known once started
-        elif self.network == "host" and direct:
-            port = free_loopback_port()
-            host_config["NetworkMode"] = "host"
-            env |= {"WHISK_PROXY_HOST": "127.0.0.1", "WHISK_PROXY_PORT": str(port)}
-            endpoint = Endpoint(host="127.0.0.1", port=port)
         else:
-            host_config["NetworkMode"] = "none"
+            host_config["NetworkMode"] = "host" if self.network == "host" and direct else "none"
             assert folder is not None
-            host_config["Binds"] = [f"{folder}:{MOUNT}"]
-            if direct:
+            if direct:             # behind a relay the image listens on 8080 and needs no folder: the relay has it
+                host_config["Binds"] = [f"{folder}:{MOUNT}"]
                 env["WHISK_PROXY_SOCKET"] = f"{MOUNT}/{SOCKET}"
             endpoint = Endpoint(socket=os.path.join(folder, SOCKET))
         if folder is not None:
-            await asyncio.to_thread(os.makedirs, folder, 0o755, True)
+            await asyncio.to_thread(open_folder, folder, uid)
         own = {INVOKER_LABEL: str(self.invoker)} | ({RUN_DIR_LABEL: folder} if folder else {})
-        config = {"Image": spec.image, "Env": [f"{k}={v}" for k, v in env.items()],
+        config = {"Image": spec.image, "Env": [f"{k}={v}" for k, v in env.items()], "User": user(uid),
                   "Labels": dict(spec.labels) | own, "HostConfig": host_config}
         try:
             container = await self._create_and_start(docker, config, name, spec)
             relay = None
             if not direct:
-                relay = await self._start_relay(docker, container.id, name, folder or "", own)
+                relay = await self._start_relay(docker, container.id, name, folder or "", own, uid)
             if self.network == "bridge":
                 endpoint = Endpoint(host=await _bridge_address(container), port=PROXY_PORT)
         except BaseException:
@@ -257,14 +257,15 @@ class DockerContainerFactory:
         return True
 
     async def _start_relay(self, docker: aiodocker.Docker, target: str, name: str, folder: str,
-                           labels: dict[str, str]) -> aiodocker.containers.DockerContainer:
+                           labels: dict[str, str], uid: int) -> aiodocker.containers.DockerContainer:
+        # The relay shares the action's network namespace, and runs as the action's user: it gives it nothing new.
         config = {"Image": self.relay_image, "Env": [f"WHISK_RELAY_SOCKET={MOUNT}/{SOCKET}",
                                                      f"WHISK_RELAY_PORT={PROXY_PORT}"],
-                  "Labels": labels | {"whisk.relay-for": name},
-                  "HostConfig": {"NetworkMode": f"container:{target}", "Binds": [f"{folder}:{MOUNT}"],
-                                 "Init": True, "Privileged": False, "Memory": 64 << 20, "MemorySwap": 64 << 20,
-                                 "CpuShares": 64, "PidsLimit": 64, "CapDrop": ["NET_RAW", "NET_ADMIN"],
-                                 "LogConfig": {"Type": "json-file", "Config": {}}}}
+                  "Labels": labels | {"whisk.relay-for": name}, "User": user(uid),
+                  "HostConfig": hardening(RELAY_TMP_MB) | {
+                      "NetworkMode": f"container:{target}", "Binds": [f"{folder}:{MOUNT}"], "Init": True,
+                      "Memory": 64 << 20, "MemorySwap": 64 << 20, "CpuShares": 64, "PidsLimit": 64,
+                      "LogConfig": LOGS}}
         try:
             async with asyncio.timeout(CREATE_TIMEOUT_S):
                 relay = await docker.containers.create(config, name=f"{name}_relay")

@@ -1,7 +1,7 @@
 """One Docker action container: /init and /run over its endpoint, pause, unpause, logs, removal (spec §4).
 
 The invoker never reuses a connection to a runtime (OpenWhisk doesn't), so each exchange opens one: over the unix
-socket in the container's folder, or TCP to 127.0.0.1 (host networking) or to the container's address (bridge).
+socket in the container's folder (unix and host networking), or TCP to the container's address (bridge).
 When an exchange ends without an answer the container is inspected: a stopped container is reported as exited,
 and as OOM-killed when Docker says so (State.OOMKilled).
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +20,8 @@ import aiohttp
 
 from whisk.containerpool.base import ContainerError, Interaction
 from whisk.containerpool.docker_logs import DockerLogReader
+from whisk.containerpool.docker_security import lock_folder
+from whisk.entities.document import now_ms as _now_ms
 
 PAUSE_TIMEOUT_S = 10.0                       # OpenWhisk's pause/unpause timeouts (spec §7.1)
 REMOVE_TIMEOUT_S = 60.0
@@ -46,10 +48,6 @@ class Endpoint:
         return "http://localhost" if self.socket else f"http://{self.host}:{self.port}"
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class DockerContainer:
     def __init__(self, docker: aiodocker.Docker, container: aiodocker.containers.DockerContainer, name: str,
                  endpoint: Endpoint, folder: str | None, relay: aiodocker.containers.DockerContainer | None,
@@ -60,6 +58,7 @@ class DockerContainer:
         self._docker = docker
         self._container = container
         self._folder = folder
+        self._locked = folder is None          # the socket folder is closed to the container (docker_security)
         self._relay = relay
         self._forget = forget
         self._session: aiohttp.ClientSession | None = None
@@ -88,8 +87,12 @@ class DockerContainer:
         while True:
             try:
                 async with asyncio.timeout_at(deadline):
-                    status, reply = await self._post("/init", {"value": body})
-                return Interaction(start, _now_ms(), status, reply)
+                    if not self._locked:       # no action code goes in while the container can write the folder
+                        self._locked = await asyncio.to_thread(lock_folder, self._folder or "", os.path.basename(
+                            self.endpoint.socket))
+                    if self._locked:
+                        status, reply = await self._post("/init", {"value": body})
+                        return Interaction(start, _now_ms(), status, reply)
             except TimeoutError:
                 return Interaction(start, _now_ms(), timed_out=True)
             except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:

@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 # How the container that ran a job was obtained (spec §7.3); "warming"/"warmingCold" only with concurrency > 1.
 CONTAINER_STARTS = ("warmed", "warming", "warmingCold", "prewarmed", "cold", "recreated", "recreatedPrewarm")
 
-SUCCESS, APPLICATION_ERROR, DEVELOPER_ERROR, WHISK_ERROR = 0, 1, 2, 3
-
 
 @dataclass(frozen=True, slots=True)
 class Job:

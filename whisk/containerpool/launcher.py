@@ -1,14 +1,17 @@
 """Prepares a `process://` container's process, then replaces itself with the runtime's proxy (stdlib only).
 
-Run as `python -I -S launcher.py PPID DIR CGROUP DATA_BYTES -- command...` by the platform, which already put the
-child in its own session (start_new_session). Doing this here rather than in a `preexec_fn` keeps the platform's
-fork safe for an asyncio program with threads. Steps:
+Run as `python -I -S launcher.py PPID DIR CGROUP DATA_BYTES SANDBOX -- command...` by the platform, which already
+put the child in its own session (start_new_session). Doing this here rather than in a `preexec_fn` keeps the
+platform's fork safe for an asyncio program with threads. Steps:
 1. PR_SET_PDEATHSIG=SIGKILL: the proxy dies with the platform, even when the platform is killed with SIGKILL;
    if the platform died before that call, exit at once.
-2. No core dumps; the memory limit: join the memory cgroup DIR (when the platform gave one: the kernel then
+2. No core dumps; the memory limit: join the memory cgroup CGROUP (when the platform gave one: the kernel then
    kills the container at its limit), else RLIMIT_DATA (private writable memory; unlike RLIMIT_AS it does not
    count the address space V8 reserves but never uses, so Node.js starts under it).
-3. Work in a private folder (also TMPDIR and HOME), then exec the proxy.
+3. Unconfined (SANDBOX is "-"): work in the private folder DIR (also TMPDIR and HOME), then exec the proxy.
+   Sandboxed (SANDBOX is "UID_BASE,NOFILE,NPROC,FSIZE"): the container's user is UID_BASE + this pid, unique among
+   live processes; set the rlimits (RLIMIT_NPROC counts that user's processes: this container's), put the uid
+   into the command (bwrap ... setpriv --reuid {uid} ...; see sandbox.py), and exec it with DIR as TMPDIR and HOME.
 """
 
 import ctypes
@@ -21,7 +24,7 @@ PR_SET_PDEATHSIG = 1
 
 
 def main(argv: list[str]) -> None:
-    ppid, folder, cgroup, data_bytes = int(argv[1]), argv[2], argv[3], int(argv[4])
+    ppid, folder, cgroup, data_bytes, sandbox = int(argv[1]), argv[2], argv[3], int(argv[4]), argv[5]
     command = argv[argv.index("--") + 1:]
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
@@ -34,8 +37,16 @@ def main(argv: list[str]) -> None:
             f.write(str(os.getpid()))
     elif data_bytes > 0:
         resource.setrlimit(resource.RLIMIT_DATA, (data_bytes, data_bytes))
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    os.chdir(folder)
+    if sandbox == "-":
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        os.chdir(folder)
+    else:
+        uid_base, nofile, nproc, fsize = (int(n) for n in sandbox.split(","))
+        for limit, value in ((resource.RLIMIT_NOFILE, nofile), (resource.RLIMIT_NPROC, nproc),
+                             (resource.RLIMIT_FSIZE, fsize)):
+            resource.setrlimit(limit, (value, value))
+        uid = str(uid_base + os.getpid())
+        command = [uid if arg == "{uid}" else arg for arg in command]
     os.execvpe(command[0], command, os.environ | {"TMPDIR": folder, "HOME": folder})
 
 

@@ -14,7 +14,7 @@ import itertools
 import random
 import re
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 import structlog
@@ -32,6 +32,8 @@ _NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_]")
 BUFFER_WARNING_S = 10.0              # OpenWhisk warns about buffered jobs at most this often
 PREWARM_CHECK_S = 600.0              # prewarm-expiration-check-interval (and its init delay)
 PREWARM_CHECK_JITTER_S = 10.0        # prewarm-expiration-check-interval-variance: spreads invokers' checks
+# Read by our runtime proxies while they unzip an action (WHISK_LIMIT_MAX_CODE_UNPACKED_MB, in bytes).
+CODE_CAP_ENV = "WHISK_MAX_CODE_UNPACKED_BYTES"
 
 
 def container_name(invoker: int, n: int, prefix: str, suffix: str) -> str:
@@ -43,8 +45,8 @@ class ContainerPool:
     def __init__(self, factory: ContainerFactory, manifest: Any, *, invoker_instance: int, memory_mb: int,
                  pause_grace_s: float, idle_timeout_s: float, prewarm: bool = True,
                  max_result_bytes: int = 1_048_576, clock: Clock | None = None,
-                 prewarm_check_s: float = PREWARM_CHECK_S, prewarm_check_jitter_s: float = PREWARM_CHECK_JITTER_S
-                 ) -> None:
+                 prewarm_check_s: float = PREWARM_CHECK_S, prewarm_check_jitter_s: float = PREWARM_CHECK_JITTER_S,
+                 container_env: Mapping[str, str] | None = None) -> None:
         stem_cells = manifest.prewarm() if prewarm else []
         self._scheduler = Scheduler(memory_mb, [Prewarm(r.kind, c.memory_mb, c.count, c.reactive)
                                                 for r in stem_cells for c in r.stem_cells])
@@ -53,6 +55,7 @@ class ContainerPool:
         self._prewarm_check_s = prewarm_check_s + random.uniform(0.0, prewarm_check_jitter_s)
         self._prewarm_timer: Timer | None = None
         self._factory = factory
+        self._container_env = dict(container_env or {})     # every container's environment (CODE_CAP_ENV)
         self._invoker = invoker_instance
         self._pause_grace_s = pause_grace_s
         self._idle_timeout_s = idle_timeout_s
@@ -204,7 +207,8 @@ class ContainerPool:
 
     # --- containers ----------------------------------------------------------------------------------------
     def _attach(self, slot: Slot, name: str, image: str) -> ContainerProxy:
-        spec = ContainerSpec(name=name, kind=slot.kind, image=image, memory_mb=slot.memory_mb)
+        spec = ContainerSpec(name=name, kind=slot.kind, image=image, memory_mb=slot.memory_mb,
+                             env=self._container_env)
         slot.owner = ContainerProxy(self._factory, spec, max_result_bytes=self._max_result_bytes,
                                     on_created=lambda: self._scheduler.created(slot, self._clock.now()),
                                     on_initialized=lambda: self._scheduler.initialized(slot))

@@ -2,12 +2,13 @@
 
 A container is `launcher.py` exec'ing the manifest's command in its own session, dying with the platform
 (PR_SET_PDEATHSIG), serving HTTP on a unix socket in a private folder, its memory limited by a v1 memory cgroup
-where the platform may create one, else by RLIMIT_DATA. One keep-alive aiohttp session per container talks to it;
-stdout and stderr are read continuously into a LogCollector. Pause is SIGSTOP and resume SIGCONT of its process
-group. What this backend can tell about a death: "exited" whenever the proxy process ends during /init or /run;
-"oom_killed" when the cgroup counted an OOM kill, or (without a cgroup) when the dead process's last stderr lines
-show a Python MemoryError or V8's out-of-memory abort. A MemoryError the proxy catches and answers is the action's
-own error, not an OOM.
+where the platform may create one, else by RLIMIT_DATA. By default the command runs in the sandbox of
+`sandbox.py` (bwrap, a user of its own); unconfined only when the operator trusts all code (WHISK_TRUST_ALL_CODE).
+One keep-alive aiohttp session per container talks to it; stdout and stderr are read continuously into a
+LogCollector. Pause is SIGSTOP and resume SIGCONT of its process group. What this backend can tell about a death:
+"exited" whenever the proxy process ends during /init or /run; "oom_killed" when the cgroup counted an OOM kill, or
+(without a cgroup) when the dead process's last stderr lines show a Python MemoryError or V8's out-of-memory abort.
+A MemoryError the proxy catches and answers is the action's own error, not an OOM.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import shutil
 import signal
 import sys
 import tempfile
-import time
 from typing import Any
 
 import aiohttp
@@ -29,8 +29,12 @@ import structlog
 from whisk.containerpool.base import ContainerError, ContainerSpec, ImageError, Interaction
 from whisk.containerpool.cgroups import MemoryCgroups
 from whisk.containerpool.logcollector import LogCollector
+from whisk.containerpool.sandbox import (SYSTEM_DIRS, WORKDIR, Sandbox, check_hidden, find_sandbox, inside_root,
+                                         interpreter_paths, proxy_pid)
 from whisk.containerpool.strays import kill_strays
+from whisk.entities.document import now_ms as _now_ms
 from whisk.entities.errors import Invalid
+from whisk.runtimes.environments import is_installed, missing_message
 
 log = structlog.get_logger(__name__)
 
@@ -45,29 +49,31 @@ OOM_MARKERS = (b"MemoryError", b"JavaScript heap out of memory", b"Fatal process
 DEFAULT_LOG_CAP = 16 * 1_048_576     # kept per stream and activation; above the largest log limit (10 MB)
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 READY_TIMEOUT_S = 30.0
 
 
 class ProcessContainer:
     def __init__(self, factory: ProcessContainerFactory, name: str, proc: asyncio.subprocess.Process,
-                 folder: str, socket_path: str, cgroup: str | None, collector: LogCollector) -> None:
+                 folder: str, cgroup: str | None, collector: LogCollector) -> None:
         self.id = name
-        self.pid = proc.pid
+        self.pid = proc.pid                  # the launcher's: the process group, bwrap's monitor when sandboxed
+        self.proxy_pid = proc.pid            # the proxy's own (memory figures), once it listens
         self._factory = factory
         self._proc = proc
         self._folder = folder
         self._cgroup = cgroup
         self._collector = collector
-        self._session = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=socket_path, limit=0),
-                                              skip_auto_headers=("User-Agent",))
+        self._session: aiohttp.ClientSession | None = None     # once the proxy listens (`connect`)
         self._readers = [asyncio.create_task(self._read(proc.stdout, "stdout")),
                          asyncio.create_task(self._read(proc.stderr, "stderr"))]
         self._exit = asyncio.ensure_future(proc.wait())
         self._destroying: asyncio.Future[None] | None = None
+
+    def connect(self, socket_path: str, sandboxed: bool) -> None:
+        if sandboxed:
+            self.proxy_pid = proxy_pid(self.pid) or self.pid
+        self._session = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=socket_path, limit=0),
+                                              skip_auto_headers=("User-Agent",))
 
     @property
     def alive(self) -> bool:
@@ -181,7 +187,8 @@ class ProcessContainer:
             for task in pending:                         # a process it started keeps the pipe open
                 task.cancel()
             await asyncio.gather(*self._readers, return_exceptions=True)
-            await self._session.close()
+            if self._session is not None:
+                await self._session.close()
             await asyncio.to_thread(self._remove_files)
         finally:
             self._factory._forget(self)
@@ -196,7 +203,10 @@ class ProcessContainerFactory:
     """Makes ProcessContainers for the runtimes of a manifest (`whisk.runtimes.manifest.Manifest`)."""
 
     def __init__(self, manifest: Any, *, invoker_instance: int = 0, use_cgroups: bool | None = None,
-                 log_cap_bytes: int = DEFAULT_LOG_CAP, root_dir: str | None = None) -> None:
+                 log_cap_bytes: int = DEFAULT_LOG_CAP, root_dir: str | None = None, sandbox: bool = True,
+                 tmp_mb: int = 512, hidden: tuple[str, ...] = ()) -> None:
+        """`sandbox=False` runs proxies unconfined (all code trusted); `tmp_mb` bounds a sandbox's /tmp; `hidden`
+        are the platform's private folders (its data) that no sandbox's read-only path may contain."""
         self._manifest = manifest
         self._instance = invoker_instance
         self._want_cgroups = use_cgroups
@@ -207,6 +217,12 @@ class ProcessContainerFactory:
         self._opening: asyncio.Future[None] | None = None
         self._live: set[ProcessContainer] = set()
         self._counter = itertools.count(1)
+        self._missing: dict[str, str] = {}      # kind -> what to run: its action environment is not installed
+        self._want_sandbox = sandbox
+        self._tmp_mb = tmp_mb
+        self._hidden = hidden
+        self._sandbox: Sandbox | None = None
+        self._read_only: dict[str, list[str]] = {}          # per kind: checked once
 
     async def __aenter__(self) -> ProcessContainerFactory:
         await self._open()
@@ -217,7 +233,14 @@ class ProcessContainerFactory:
 
     def describe(self) -> str:
         limit = "a v1 memory cgroup" if self._cgroups else "RLIMIT_DATA"
-        return f"action proxies run as child processes; memory limited by {limit}"
+        if self._sandbox is None:
+            return f"action proxies run as child processes, unconfined (all code trusted); memory limited by {limit}"
+        return (f"action proxies run as child processes in a bwrap sandbox, each as a user of its own; memory "
+                f"limited by {limit}, /tmp by {self._tmp_mb} MB")
+
+    @property
+    def sandboxed(self) -> bool:
+        return self._sandbox is not None
 
     @property
     def uses_cgroups(self) -> bool:
@@ -229,6 +252,14 @@ class ProcessContainerFactory:
         await asyncio.shield(self._opening)
 
     def _open_blocking(self) -> None:
+        # No fallback to whisk's own interpreter and packages: say at start what is missing and what to run.
+        for runtime in self._manifest.runtimes():
+            if runtime.environment is not None and not is_installed(runtime.environment):
+                self._missing[runtime.kind] = missing_message(runtime)
+                log.error("containers.process.environment_missing", kind=runtime.kind,
+                          message=self._missing[runtime.kind])
+        if self._want_sandbox:
+            self._sandbox = find_sandbox(self._tmp_mb)          # SandboxUnavailable: refuse to run untrusted code
         self._root = tempfile.mkdtemp(prefix=f"whisk-proc{self._instance}-", dir=self._parent_dir)
         with open(os.path.join(self._root, "owner"), "w") as f:
             f.write(str(os.getpid()))
@@ -248,9 +279,16 @@ class ProcessContainerFactory:
         if not runtime.command:              # blackbox images need a container engine
             log.warning("containers.process.no_command", kind=spec.kind, image=spec.image)
             raise ImageError(f"Failed to pull container image '{spec.image}'.")
+        if runtime.kind in self._missing:       # installed since the start? then no restart is needed
+            if not await asyncio.to_thread(is_installed, runtime.environment):
+                raise ImageError(self._missing[runtime.kind])
+            del self._missing[runtime.kind]
         executable = shutil.which(runtime.command[0])
         if executable is None:
             raise ContainerError(f"{runtime.command[0]}: not found, cannot start a {spec.kind} container")
+        read_only = self._read_only.get(runtime.kind)
+        if self._sandbox is not None and read_only is None:
+            read_only = await asyncio.to_thread(self._read_only_of, runtime, executable)
         n = next(self._counter)
         folder = os.path.join(self._root, str(n))
         socket_path = os.path.join(folder, "proxy.sock")
@@ -262,18 +300,30 @@ class ProcessContainerFactory:
             except OSError as exc:
                 raise ContainerError(f"cannot create the memory cgroup of {spec.name}: {exc}") from exc
         env = {"PATH": CHILD_PATH, "LANG": "C.UTF-8", "WHISK_PROXY_SOCKET": socket_path,
-               "__OW_ALLOW_CONCURRENT": "true"} | spec.env
-        argv = [sys.executable, "-I", "-S", LAUNCHER, str(os.getpid()), folder, cgroup or "-", str(memory_bytes),
-                "--", executable, *runtime.command[1:]]
+               "__OW_ALLOW_CONCURRENT": "true"} | dict(runtime.env) | spec.env
+        command = [executable, *runtime.command[1:]]
+        filter_fd = None
+        if self._sandbox is None:
+            argv = [sys.executable, "-I", "-S", LAUNCHER, str(os.getpid()), folder, cgroup or "-", str(memory_bytes),
+                    "-", "--", *command]
+        else:
+            filter_fd = self._sandbox.filter_fd()
+            argv = [sys.executable, "-I", "-S", LAUNCHER, str(os.getpid()), WORKDIR, cgroup or "-",
+                    str(memory_bytes), self._sandbox.launcher_arg(), "--",
+                    *self._sandbox.wrap(read_only, folder, filter_fd), *command]
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True)
+                stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True,
+                pass_fds=() if filter_fd is None else (filter_fd,))
         except OSError as exc:
             if cgroup is not None:
                 await asyncio.to_thread(MemoryCgroups.remove, cgroup)
             raise ContainerError(f"cannot start {spec.name}: {exc}") from exc
-        container = ProcessContainer(self, spec.name, proc, folder, socket_path, cgroup, LogCollector(self._log_cap))
+        finally:
+            if filter_fd is not None:
+                os.close(filter_fd)
+        container = ProcessContainer(self, spec.name, proc, folder, cgroup, LogCollector(self._log_cap))
         self._live.add(container)
         await self._listening(container, socket_path)
         return container
@@ -283,16 +333,31 @@ class ProcessContainerFactory:
         (a cold start waits the same time either way). A proxy that dies or stays silent is destroyed."""
         deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_S
         while container.alive:
+            # A sandbox's socket is on its own tmpfs: reached through the proxy's root, once the proxy runs.
+            path = socket_path if self._sandbox is None else inside_root(container.pid, socket_path)
             try:
-                _, writer = await asyncio.open_unix_connection(socket_path)
+                if path is None:
+                    raise FileNotFoundError(socket_path)
+                _, writer = await asyncio.open_unix_connection(path)
                 writer.close()
+                container.connect(path, self._sandbox is not None)
                 return
-            except (FileNotFoundError, ConnectionRefusedError):
+            except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError):
                 if asyncio.get_running_loop().time() > deadline:
                     break
                 await asyncio.sleep(0.002)
         await container.destroy()
         raise ContainerError(f"the {container.id} proxy did not start listening")
+
+    def _read_only_of(self, runtime: Any, executable: str) -> list[str]:
+        """The host folders a kind's sandbox shows read-only: the manifest's and its interpreter's prefix."""
+        paths = [*runtime.read_only_paths, *interpreter_paths(executable)]
+        for path in paths:
+            if not os.path.isdir(path):
+                raise ContainerError(f"{path}: not found, cannot start a {runtime.kind} container in the sandbox")
+        check_hidden([*SYSTEM_DIRS, *paths], (*self._hidden, self._parent_dir))
+        self._read_only[runtime.kind] = paths
+        return paths
 
     def _forget(self, container: ProcessContainer) -> None:
         self._live.discard(container)

@@ -17,9 +17,11 @@ import structlog
 
 from whisk.containerpool.base import (LOG_COLLECTION_FAILED, Container, ContainerError, ContainerFactory,
                                       ContainerSpec, ImageError, log_line, rfc3339_nanos)
-from whisk.containerpool.job import DEVELOPER_ERROR, Job, RunResult, error_response
+from whisk.containerpool.job import Job, RunResult, error_response
 from whisk.containerpool.response import (LOG_WARNING_DEVELOPER_ERROR, PROVISION_ERROR, init_response,
                                           keeps_container, run_response, timed_out, whisk_error)
+from whisk.entities.activation import DEVELOPER_ERROR
+from whisk.entities.document import now_ms
 
 log = structlog.get_logger(__name__)
 
@@ -29,10 +31,6 @@ FRESH_STARTS = ("cold", "prewarmed", "recreated", "recreatedPrewarm")
 
 class Requeue(Exception):
     """The container cannot serve this job though the job did nothing wrong: run it elsewhere."""
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class ContainerProxy:
@@ -183,7 +181,7 @@ class ContainerProxy:
 def _failed(response: dict, start: str, timed_out_: bool = False, *, at: int | None = None,
             init_ms: int | None = None) -> RunResult:
     """A result for a job that ended before a /run reply (no container, failed /init, failed /run call)."""
-    now = _now_ms()
+    now = now_ms()
     begin = at if at is not None else now
     return RunResult(response, begin, now, init_ms, begin, timed_out_, start)
 

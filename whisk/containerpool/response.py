@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 from whisk.containerpool.base import Interaction
-from whisk.containerpool.job import APPLICATION_ERROR, DEVELOPER_ERROR, SUCCESS, WHISK_ERROR, error_response
+from whisk.containerpool.job import error_response
+from whisk.entities.activation import APPLICATION_ERROR, DEVELOPER_ERROR, SUCCESS, WHISK_ERROR
 
 ABNORMAL_INIT = "The action did not initialize and exited unexpectedly."
 ABNORMAL_RUN = "The action did not produce a valid response and exited unexpectedly."

@@ -3,11 +3,13 @@ their package's (and binding's) parameters merged in, and sequences are checked 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from whisk.controller.collection import Collection
 from whisk.controller.entitlement import ACTIVATE, READ, Resource
 from whisk.entities.action import Action, ActionPut
+from whisk.entities.archive import check_unpacked_size
 from whisk.entities.errors import Conflict, Forbidden, Invalid, NotFound
 from whisk.entities.exec import SequenceExec
 from whisk.entities.identity import Identity
@@ -19,6 +21,7 @@ TOO_LONG = "Too many actions in the sequence."
 NO_COMPONENT = "No component specified for the sequence."
 CYCLIC = "Sequence may not refer to itself."
 MISSING_COMPONENT = "Sequence component does not exist."
+INLINE_ZIP_CHARS = 256 * 1024          # smaller zips are read on the event loop (well under a millisecond)
 
 
 class Actions(Collection):
@@ -69,6 +72,13 @@ class Actions(Collection):
         if request.exec is not None and not identity.limits.kind_allowed(request.exec.kind):
             raise Forbidden(f"The supplied authentication is not authorized to access actions of kind "
                             f"'{request.exec.kind}'.")
+        code = getattr(request.exec, "code", None)
+        if getattr(request.exec, "binary", False) and code:
+            cap = self.repo.system.max_code_unpacked
+            if len(code) < INLINE_ZIP_CHARS:
+                check_unpacked_size(code, cap)
+            else:                   # decoding tens of MB would hold up every other request on the loop
+                await asyncio.to_thread(check_unpacked_size, code, cap)
 
     async def create(self, identity: Identity, request: ActionPut, path: EntityPath, name: str) -> Action:
         if isinstance(request.exec, SequenceExec):

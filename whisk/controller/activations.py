@@ -11,7 +11,7 @@ from whisk.entities.activation import Activation, parse_activation_id
 from whisk.entities.errors import NotFound
 from whisk.entities.identity import Identity
 from whisk.entities.names import EntityPath
-from whisk.store.base import ActivationQuery, Store
+from whisk.store.base import ActivationQuery, ActivationStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +26,7 @@ class ActivationFilter:
 
 
 class Activations:
-    def __init__(self, store: Store, entitlement: Entitlement) -> None:
+    def __init__(self, store: ActivationStore, entitlement: Entitlement) -> None:
         self._store = store
         self._entitlement = entitlement
 

@@ -93,7 +93,7 @@ class Apis:
         return f"{namespace}/api:{normalise(base_path)}"   # ':' is no entity name character: no clash possible
 
     async def _all(self, namespace: str) -> list[dict[str, Any]]:
-        docs = await self._store.list(ENTITY_TYPE, namespace, skip=0, limit=0)
+        docs = await self._store.list_entities(ENTITY_TYPE, namespace, skip=0, limit=0)
         docs = [d for d in docs if d.get("namespace") == namespace and isinstance(d.get("swagger"), dict)]
         return sorted(docs, key=lambda d: d.get("name", ""))
 

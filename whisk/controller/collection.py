@@ -14,7 +14,7 @@ from whisk.entities.errors import Conflict, Invalid, NotFound, TooLarge
 from whisk.entities.exec import KindResolver
 from whisk.entities.identity import Identity
 from whisk.entities.names import EntityName, EntityPath
-from whisk.store.base import Store
+from whisk.store.base import EntityStore
 
 MALFORMED = "The request content was malformed:\n"
 
@@ -27,7 +27,7 @@ class Collection:
     """One REST collection over one entity class."""
 
     name: ClassVar[str]          # "actions"
-    entity: ClassVar[type]       # Action
+    entity: ClassVar[type[Any]]  # Action
 
     def __init__(self, repo: Repository, entitlement: Entitlement, resolve_kind: KindResolver) -> None:
         self.repo = repo
@@ -35,7 +35,7 @@ class Collection:
         self.resolve_kind = resolve_kind
 
     @property
-    def store(self) -> Store:
+    def store(self) -> EntityStore:
         return self.repo.store
 
     # --- list -----------------------------------------------------------------------------------------------------
@@ -49,7 +49,7 @@ class Collection:
         if count:
             total = await self.store.count(entity_type, str(namespace))
             return {self.name: max(0, total - skip)}
-        docs = await self.store.list(entity_type, str(namespace), skip=skip, limit=limit)
+        docs = await self.store.list_entities(entity_type, str(namespace), skip=skip, limit=limit)
         return [self.summary(doc) for doc in docs]
 
     def summary(self, doc: dict[str, Any]) -> dict[str, Any]:

@@ -1,15 +1,18 @@
 """What sequences (spec §3.6) and conductor compositions (§3.7) share: the run context, a finished step, how a
-component is resolved, and the activation record the controller writes for the whole (spec §2.7 annotations)."""
+component is resolved, the activation record the controller writes for the whole (spec §2.7 annotations), and
+`Steps`, what they need of the launcher that runs them (so that `sequence` and `conductor` do not import it)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from whisk.controller.entities import Entities, ResolvedAction
-from whisk.controller.invoke import Caller, now_ms
+from whisk.controller.invoke import Caller
 from whisk.entities.action import CONDUCTOR
-from whisk.entities.exec import SEQUENCE, SequenceExec
+from whisk.entities.activation import Activation, ActivationResponse
+from whisk.entities.document import now_ms
+from whisk.entities.exec import SequenceExec
 from whisk.entities.identity import Identity
 from whisk.entities.names import FullyQualifiedEntityName
 
@@ -26,10 +29,36 @@ class Run:
 
 @dataclass(slots=True)
 class Step:
-    """One finished component: its activation id and stored-form record (None when the wait ran out)."""
+    """One finished component: its activation id and record (None when the wait ran out)."""
 
     activation_id: str
-    record: dict[str, Any] | None
+    record: Activation | None
+
+
+@dataclass(slots=True)
+class Accounting:
+    """Invocation counts shared by a composition and the compositions nested in it."""
+
+    components: int = 0
+    conductors: int = 0
+
+
+class Steps(Protocol):
+    """The launcher as sequences and compositions see it: where components are resolved, the atomic-action limit,
+    and how each kind of step runs (nested sequences and compositions come back through here)."""
+
+    entities: Entities
+    sequence_limit: int
+
+    async def sequence(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str | None, count: int,
+                       activation_id: str | None = None) -> tuple[Activation, int]: ...
+
+    async def composition(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str | None,
+                          accounting: Accounting | None, activation_id: str | None = None) -> Activation: ...
+
+    async def primitive(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str) -> Step: ...
+
+    async def store_record(self, record: Activation, run: Run | None = None) -> None: ...
 
 
 def caller_for(identity: Identity) -> Caller:
@@ -53,63 +82,27 @@ async def resolve(entities: Entities, run: Run, fqn: FullyQualifiedEntityName) -
     return await entities.resolve_action(run.identity, fqn.path.root, fqn.path.package, fqn.name)
 
 
-def record_duration(record: dict[str, Any]) -> int:
-    duration = record.get("duration")
-    if isinstance(duration, int):
-        return duration
-    return max(0, int(record.get("end") or 0) - int(record.get("start") or 0))
-
-
-def record_memory(record: dict[str, Any]) -> int | None:
-    for a in record.get("annotations") or ():
-        if a.get("key") == "limits" and isinstance(a.get("value"), dict):
-            memory = a["value"].get("memory")
-            return memory if isinstance(memory, int) else None
-    return None
-
-
-def next_payload(record: dict[str, Any]) -> Any:
+def next_payload(record: Activation) -> Any:
     """A component's result as the next step's input: an object or array, else nothing."""
-    result = (record.get("response") or {}).get("result")
+    result = record.response.result
     return result if isinstance(result, dict | list) else None
 
 
-def is_success(response: dict[str, Any]) -> bool:
-    return int(response.get("statusCode", 0)) == 0
-
-
-def error_response(status_code: int, message: str) -> dict[str, Any]:
-    return {"statusCode": status_code, "result": {"error": message}}
+def error_response(status_code: int, message: str) -> ActivationResponse:
+    return ActivationResponse.error(status_code, message)
 
 
 def composition_record(run: Run, resolved: ResolvedAction, *, activation_id: str, start: int, cause: str | None,
-                       response: dict[str, Any], logs: list[str], duration: int, max_memory: int | None,
-                       conductor: bool) -> dict[str, Any]:
-    """The stored record of a sequence or composition: the invoking namespace's, with the component ids as logs."""
+                       response: ActivationResponse, logs: list[str], duration: int, max_memory: int | None,
+                       conductor: bool) -> Activation:
+    """The record of a sequence or composition: the invoking namespace's, with the component ids as logs."""
     action = resolved.action
-    annotations: list[dict[str, Any]] = [
-        {"key": "topmost", "value": cause is None},
-        {"key": "path", "value": resolved.path},
-        {"key": "kind", "value": SEQUENCE},
-    ]
-    if conductor:
-        annotations.append({"key": "conductor", "value": True})
-    if cause is not None:
-        annotations.append({"key": "causedBy", "value": SEQUENCE})
-    if resolved.binding:
-        annotations.append({"key": "binding", "value": resolved.binding})
+    limits = None
     if max_memory is not None:
-        limits = action.limits
-        annotations.append({"key": "limits", "value": {"timeout": limits.timeout, "memory": max_memory,
-                                                       "logs": limits.logs, "concurrency": limits.concurrency}})
-    annotations.append({"key": "waitTime", "value": max(0, start - run.received_ms)})
-    namespace = run.identity.namespace
-    record: dict[str, Any] = {
-        "_id": f"{namespace}/{activation_id}", "entityType": "activation", "namespace": namespace,
-        "name": action.name, "subject": run.identity.subject, "activationId": activation_id, "start": start,
-        "end": max(start, now_ms()), "response": response, "logs": logs, "version": str(action.version),
-        "publish": False, "annotations": annotations, "duration": duration,
-    }
-    if cause is not None:
-        record["cause"] = cause
-    return record
+        limits = {"timeout": action.limits.timeout, "memory": max_memory, "logs": action.limits.logs,
+                  "concurrency": action.limits.concurrency}
+    return Activation.of_composition(
+        namespace=run.identity.namespace, name=action.name, subject=run.identity.subject,
+        activation_id=activation_id, version=str(action.version), path=resolved.path, binding=resolved.binding,
+        cause=cause, conductor=conductor, limits=limits, wait_ms=start - run.received_ms, start=start, end=now_ms(),
+        duration=duration, response=response, logs=tuple(logs))

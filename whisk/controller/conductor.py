@@ -10,21 +10,18 @@ across nested compositions: at most `limit` components and 2 × limit + 1 conduc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
-from whisk.controller.composition import (Run, Step, composition_record, error_response, is_conductor, is_sequence,
-                                          record_duration, record_memory, resolve)
+from whisk.controller.composition import (Accounting, Run, Step, Steps, composition_record, error_response,
+                                          is_conductor, is_sequence, resolve)
 from whisk.controller.entities import ResolvedAction
-from whisk.controller.invoke import now_ms
-from whisk.entities.activation import APPLICATION_ERROR, WHISK_ERROR
+from whisk.entities.activation import APPLICATION_ERROR, WHISK_ERROR, Activation, ActivationResponse
+from whisk.entities.document import now_ms
 from whisk.entities.errors import Forbidden, WhiskError
 from whisk.entities.names import resolve_name
 from whisk.entities.parameters import compact
-
-if TYPE_CHECKING:
-    from whisk.controller.launcher import Launcher
 
 log = structlog.get_logger(__name__)
 
@@ -49,14 +46,6 @@ def not_accessible(name: str) -> str:
 
 
 @dataclass(slots=True)
-class Accounting:
-    """Invocation counts shared by a composition and the compositions nested in it."""
-
-    components: int = 0
-    conductors: int = 0
-
-
-@dataclass(slots=True)
 class Session:
     """One composition's progress: what goes into its record."""
 
@@ -66,13 +55,13 @@ class Session:
     max_memory: int | None = None
     state: dict[str, Any] | None = None
 
-    def took(self, step: Step) -> dict[str, Any] | None:
+    def took(self, step: Step) -> Activation | None:
         """Account for a finished step; its record, or None when the wait ran out."""
         self.logs.append(step.activation_id)
         if step.record is None:
             return None
-        self.duration += record_duration(step.record)
-        memory = record_memory(step.record)
+        self.duration += step.record.run_duration
+        memory = step.record.memory
         if memory is not None:
             self.max_memory = memory if self.max_memory is None else max(self.max_memory, memory)
         return step.record
@@ -82,13 +71,13 @@ def _boxed(value: Any, key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {key: value}
 
 
-def _result(record: dict[str, Any]) -> dict[str, Any]:
-    result = (record.get("response") or {}).get("result")
+def _result(record: Activation) -> dict[str, Any]:
+    result = record.response.result
     return result if isinstance(result, dict) else {}
 
 
-async def run(launcher: Launcher, run: Run, resolved: ResolvedAction, payload: Any, *, activation_id: str,
-              cause: str | None, accounting: Accounting | None) -> dict[str, Any]:
+async def run(launcher: Steps, run: Run, resolved: ResolvedAction, payload: Any, *, activation_id: str,
+              cause: str | None, accounting: Accounting | None) -> Activation:
     """Run the composition the conductor action `resolved` steers; store and return its record."""
     start = now_ms()
     session = Session(activation_id, max_memory=resolved.action.limits.memory)
@@ -100,8 +89,8 @@ async def run(launcher: Launcher, run: Run, resolved: ResolvedAction, payload: A
     return record
 
 
-async def _drive(launcher: Launcher, run: Run, conductor: ResolvedAction, payload: Any, session: Session,
-                 accounting: Accounting) -> dict[str, Any]:
+async def _drive(launcher: Steps, run: Run, conductor: ResolvedAction, payload: Any, session: Session,
+                 accounting: Accounting) -> ActivationResponse:
     """Alternate conductor and component calls until the conductor names no next action; the final response."""
     limit = launcher.sequence_limit
     while True:
@@ -123,8 +112,8 @@ async def _drive(launcher: Launcher, run: Run, conductor: ResolvedAction, payloa
         next_params = _boxed(result["params"], "value") if "params" in result else None
         session.state = _boxed(result["state"], "state") if "state" in result else None
         if "action" not in result:
-            status = int((record.get("response") or {}).get("statusCode", 0))
-            return {"statusCode": status, "result": next_params if next_params is not None else result}
+            return ActivationResponse(record.response.status_code,
+                                      next_params if next_params is not None else result)
         name = result["action"]
         fqn = resolve_name(name, run.identity.namespace)
         if fqn is None:
@@ -152,15 +141,15 @@ async def _drive(launcher: Launcher, run: Run, conductor: ResolvedAction, payloa
         payload = _result(record)
 
 
-async def _invoke(launcher: Launcher, run: Run, component: ResolvedAction, payload: Any, session: Session,
+async def _invoke(launcher: Steps, run: Run, component: ResolvedAction, payload: Any, session: Session,
                   accounting: Accounting) -> Step:
     """A component: a nested composition (sharing the counts), a sequence or a primitive action."""
     if is_conductor(component):
         record = await launcher.composition(run, component, payload, cause=session.activation_id,
                                             accounting=accounting)
-        return Step(record["activationId"], record)
+        return Step(record.activation_id, record)
     accounting.components += 1
     if is_sequence(component):
         record, _ = await launcher.sequence(run, component, payload, cause=session.activation_id, count=0)
-        return Step(record["activationId"], record)
+        return Step(record.activation_id, record)
     return await launcher.primitive(run, component, payload, cause=session.activation_id)

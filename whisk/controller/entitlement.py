@@ -15,7 +15,7 @@ from whisk.entities.errors import Conflict, Forbidden, NotFound, Unprocessable
 from whisk.entities.identity import Identity
 from whisk.entities.names import EntityPath
 from whisk.entities.package import Binding
-from whisk.store.base import Store
+from whisk.store.base import EntityStore
 
 READ, PUT, DELETE, ACTIVATE = "READ", "PUT", "DELETE", "ACTIVATE"
 ALL = frozenset({READ, PUT, DELETE, ACTIVATE})
@@ -45,7 +45,7 @@ class Resource:
 
 
 class Entitlement:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: EntityStore) -> None:
         self._store = store
 
     async def check(self, identity: Identity, right: str, resource: Resource) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 
+from whisk.entities.activation import Activation
 from whisk.entities.errors import WhiskError
 from whisk.messages import EVENTS_TOPIC, activation_event, metric_event
 from whisk.messaging.base import Bus
@@ -29,7 +30,7 @@ class UserEvents:
         self._source = f"controller{controller}"
         self._sending: set[asyncio.Task[None]] = set()
 
-    def activation(self, record: dict[str, Any], user: dict[str, Any]) -> None:
+    def activation(self, record: Activation, user: dict[str, Any]) -> None:
         if self._bus is not None:
             self._send(activation_event(record, source=self._source, user=user))
 

@@ -10,16 +10,17 @@ steps in process: the invocation throttles, entitlement and `final` check of a P
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 
 from whisk.controller.composition import caller_for
-from whisk.controller.invoke import new_activation_id, now_ms
 from whisk.controller.launcher import Launcher
 from whisk.controller.throttle import RateThrottle
 from whisk.controller.webmedia import ENTITY_HEADERS
-from whisk.entities.activation import APPLICATION_ERROR, SUCCESS, WHISK_ERROR
+from whisk.entities.activation import APPLICATION_ERROR, SUCCESS, WHISK_ERROR, Activation, new_activation_id
+from whisk.entities.document import now_ms
 from whisk.entities.errors import (Conflict, Forbidden, Invalid, NotFound, Throttled, TooLarge, Unauthenticated,
                                    Unprocessable, UnsupportedMediaType, WhiskError)
 from whisk.entities.identity import Identity
@@ -75,20 +76,19 @@ class Firing:
         trigger = await self._entities.trigger_to_fire(identity, namespace, name)
         if not trigger.active_rules():
             return None
-        activation_id = new_activation_id()
-        record: dict[str, Any] = {
-            "_id": f"{identity.namespace}/{activation_id}", "entityType": "activation",
-            "namespace": identity.namespace, "name": trigger.name, "subject": identity.subject,
-            "activationId": activation_id, "start": now_ms(), "end": 0,
-            "response": {"statusCode": SUCCESS, "result": payload if payload is not None else {}},
-            "logs": [], "version": str(trigger.version), "publish": False, "annotations": [],
-        }
+        activation_id, start = new_activation_id(), now_ms()
         args = arguments(trigger, headers, payload)
+
+        def record(logs: list[str]) -> Activation:
+            return Activation.of_trigger(namespace=identity.namespace, name=trigger.name, subject=identity.subject,
+                                         activation_id=activation_id, version=str(trigger.version), start=start,
+                                         payload=payload, logs=tuple(logs))
+
         self._launcher.spawn(self._activate_rules(identity, trigger, args, record, tid), "trigger.rules")
         return activation_id
 
     async def _activate_rules(self, identity: Identity, trigger: Trigger, args: dict[str, Any],
-                              record: dict[str, Any], tid: str) -> None:
+                              record: Callable[[list[str]], Activation], tid: str) -> None:
         rules = list((trigger.rules or {}).items())
         results = await asyncio.gather(*(self._activate(identity, rule, link, args, tid) for rule, link in rules),
                                        return_exceptions=True)
@@ -98,8 +98,7 @@ class Firing:
                 log.error("fire.rule.crashed", rule=rule, error=repr(result))
                 result = rule_line(rule, link.action.doc_id, WHISK_ERROR, error=INTERNAL)
             lines.append(result)
-        record["logs"] = lines
-        await self._launcher.store_record(record)
+        await self._launcher.store_record(record(lines))
 
     async def _activate(self, identity: Identity, rule: str, link: RuleLink, args: dict[str, Any], tid: str) -> str:
         action = link.action.doc_id

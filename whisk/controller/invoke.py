@@ -5,7 +5,6 @@ load balancer, and wait for a blocking result. HTTP mapping lives in `whisk/api/
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,27 +18,18 @@ from whisk.config import Settings
 from whisk.controller.events import CONCURRENT_RATE_LIMIT, TIMED_RATE_LIMIT, UserEvents
 from whisk.controller.journal import Journal
 from whisk.controller.throttle import RateThrottle, check_concurrency
-from whisk.entities.errors import BackendUnavailable, Invalid, Throttled, WhiskError
-from whisk.entities.parameters import annotation_value, truthy
-from whisk.loadbalancer.base import LoadBalancer
-from whisk.loadbalancer.book import Entry, Forced
+from whisk.entities.action import Action
+from whisk.entities.activation import Activation, new_activation_id
+from whisk.entities.document import now_ms
+from whisk.entities.errors import BackendUnavailable, Throttled, WhiskError
+from whisk.loadbalancer.base import Entry, Forced, LoadBalancer
 from whisk.messages import ActivationMessage, controller_instance
-from whisk.store.base import Store
+from whisk.store.base import ActivationStore
 
 log = structlog.get_logger(__name__)
 
-RESERVED = "Request defines parameters that are not allowed (e.g., reserved properties)."
-WHISK_ERROR = 3
 # After a shrunk ack (the record was too large for the bus) the record is read from the store (spec §3.2).
 STORE_POLL_DELAYS_S = (0.05, 0.2, 1.0, 3.0, 5.0, 7.0)
-
-
-def new_activation_id() -> str:
-    return secrets.token_hex(16)
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 RESTARTED = "The activation was interrupted: the platform restarted before it completed."
@@ -61,7 +51,7 @@ class Accepted:
 @dataclass(slots=True)
 class Outcome:
     activation_id: str
-    record: dict[str, Any] | None      # stored form; None when the blocking wait ran out (202) or non-blocking
+    record: Activation | None           # None when the blocking wait ran out (202) or non-blocking
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,18 +71,8 @@ class Caller:
                 "limits": {}}
 
 
-def _params(items: list[dict[str, Any]] | None) -> tuple[dict[str, Any], list[str]]:
-    values: dict[str, Any] = {}
-    init: list[str] = []
-    for p in items or ():
-        values[p["key"]] = p.get("value")
-        if p.get("init"):
-            init.append(p["key"])
-    return values, init
-
-
 class Activator:
-    def __init__(self, settings: Settings, store: Store, balancer: LoadBalancer,
+    def __init__(self, settings: Settings, store: ActivationStore, balancer: LoadBalancer,
                  events: UserEvents | None = None) -> None:
         self._settings = settings
         self.events = events or UserEvents(None, controller=settings.instance)
@@ -142,16 +122,10 @@ class Activator:
         try:
             if await self._store.get_activation(namespace, activation_id) is not None:
                 return False
-            annotations = [{"key": "path", "value": accepted.path}, {"key": "kind", "value": "unknown"}]
-            if accepted.binding:
-                annotations.append({"key": "binding", "value": accepted.binding})
-            now = now_ms()
-            await self._store.put_activation({
-                "_id": f"{namespace}/{activation_id}", "entityType": "activation", "namespace": namespace,
-                "name": accepted.path.rsplit("/", 1)[-1], "subject": accepted.subject,
-                "activationId": activation_id, "start": now, "end": now, "duration": 0,
-                "response": {"statusCode": WHISK_ERROR, "result": {"error": error}},
-                "logs": [], "version": accepted.version, "publish": False, "annotations": annotations})
+            await self._store.put_activation(Activation.whisk_error(
+                namespace=namespace, name=accepted.path.rsplit("/", 1)[-1], subject=accepted.subject,
+                activation_id=activation_id, version=accepted.version, path=accepted.path, binding=accepted.binding,
+                at=now_ms(), error=error))
             return True
         except WhiskError as exc:
             log.error("controller.record.failed", activation_id=activation_id, error=str(exc))
@@ -209,35 +183,33 @@ class Activator:
         entry = self._balancer.pending(activation_id)
         return entry if entry is not None and entry.namespace == namespace else None
 
-    async def invoke(self, caller: Caller, action: dict[str, Any], *, path: str, binding: str | None,
+    async def invoke(self, caller: Caller, action: Action, *, path: str, binding: str | None,
                      revision: str | None, payload: Any, blocking: bool, wait_ms: int, tid: str,
                      cause: str | None = None, activation_id: str | None = None) -> Outcome:
-        """Publish one activation of `action` (its stored document with merged parameters)."""
+        """Publish one activation of `action` (with package parameters merged). The caller has already refused
+        payloads that override `final` parameters (`Launcher.start`, the one door for requests)."""
         if self._draining and cause is None:     # a composition accepted before the stop may finish
             raise BackendUnavailable("The server is shutting down and accepts no new activations.")
-        params, init_args = _params(action.get("parameters"))
+        params = action.parameters.to_dict()
+        init = action.parameters.init_keys()
+        init_args = [k for k in params if k in init]
         if isinstance(payload, dict) and payload:
-            if truthy(annotation_value(action, "final")):
-                frozen = {k for k, v in params.items() if v is not None}
-                if frozen & payload.keys():
-                    raise Invalid(RESERVED)
             content: Any = params | payload
         elif isinstance(payload, list):
             content = payload                     # a JSON array replaces the parameters (sequences, spec §3.1)
         else:
             content = params
-        limits = action.get("limits") or {}
-        exec_ = action.get("exec") or {}
+        limits = action.limits
         activation_id = activation_id or new_activation_id()
         ns_path, name = path.rsplit("/", 1)
-        action_ref: dict[str, Any] = {"path": ns_path, "name": name, "version": action.get("version", "0.0.1")}
+        action_ref: dict[str, Any] = {"path": ns_path, "name": name, "version": str(action.version)}
         if binding:
             action_ref["binding"] = binding
         msg = ActivationMessage(
             transid=[tid, now_ms()], action=action_ref, revision=revision, user=caller.to_json(),
             activation_id=activation_id, root_controller=self._controller, blocking=blocking, content=content,
             init_args=init_args, cause=cause)
-        timeout_ms = int(limits.get("timeout", self._settings.std_action_timeout))
+        timeout_ms = limits.timeout
         self._journal.accepted(activation_id, caller.namespace, caller.subject, path, action_ref["version"], binding)
         self._accepted[activation_id] = Accepted(caller.namespace, activation_id, caller.subject, path,
                                                  action_ref["version"], binding)
@@ -245,9 +217,8 @@ class Activator:
                                                      action=path):
             try:
                 waiter = await self._balancer.publish(
-                    msg, namespace_uuid=caller.uuid, memory_mb=int(limits.get("memory", 256)),
-                    timeout_ms=timeout_ms, concurrency=int(limits.get("concurrency", 1)),
-                    blackbox=exec_.get("kind") == "blackbox")
+                    msg, namespace_uuid=caller.uuid, memory_mb=limits.memory, timeout_ms=timeout_ms,
+                    concurrency=limits.concurrency, blackbox=action.kind == "blackbox")
             except BaseException:
                 self._journal.completed(activation_id)
                 self._accepted.pop(activation_id, None)
@@ -257,20 +228,21 @@ class Activator:
             return Outcome(activation_id, await self._wait(caller.namespace, activation_id, waiter, wait_ms))
 
     async def _wait(self, namespace: str, activation_id: str, waiter: asyncio.Future[Any],
-                    wait_ms: int) -> dict[str, Any] | None:
+                    wait_ms: int) -> Activation | None:
         deadline = time.monotonic() + wait_ms / 1000
         try:
             answer = await asyncio.wait_for(asyncio.shield(waiter), wait_ms / 1000)
         except (asyncio.TimeoutError, Forced):
             answer = activation_id
         if isinstance(answer, dict):
-            return answer
+            return Activation.from_doc(answer)
         for delay in STORE_POLL_DELAYS_S:
             record = await self._store.get_activation(namespace, activation_id)
             if record is not None:
-                return record
+                return Activation.from_doc(record)
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
             await asyncio.sleep(min(delay, left))
-        return await self._store.get_activation(namespace, activation_id)
+        record = await self._store.get_activation(namespace, activation_id)
+        return Activation.from_doc(record) if record is not None else None

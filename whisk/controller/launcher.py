@@ -11,7 +11,7 @@ for them on shutdown.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -20,18 +20,21 @@ import structlog
 
 from whisk import metrics
 from whisk.controller import conductor, sequence
-from whisk.controller.composition import Run, Step, caller_for, is_conductor, is_sequence
-from whisk.controller.conductor import Accounting
+from whisk.controller.composition import Accounting, Run, Step, caller_for, is_conductor, is_sequence
 from whisk.controller.entities import Entities, ResolvedAction
-from whisk.controller.invoke import RESERVED, Accepted, Activator, Caller, Outcome, new_activation_id, now_ms
-from whisk.entities.action import FINAL
-from whisk.entities.errors import BackendUnavailable, Invalid, WhiskError
+from whisk.controller.invoke import Accepted, Activator, Caller, Outcome
+from whisk.entities.activation import APPLICATION_ERROR, SUCCESS, Activation, ActivationResponse, new_activation_id
+from whisk.entities.document import now_ms
+from whisk.entities.errors import BackendUnavailable, WhiskError
 from whisk.entities.identity import Identity
-from whisk.store.base import Store
+from whisk.store.base import ActivationStore
 
 log = structlog.get_logger(__name__)
 
 INTERRUPTED = "The composition was interrupted by an internal error before it completed."
+
+# An action the controller answers itself (the alarms feeds): (caller, action, payload) → (success, result).
+Native = Callable[[Identity, ResolvedAction, Any], Awaitable[tuple[bool, Any]]]
 
 # A component's blocking wait: its own time limit plus a minute (OpenWhisk's `timeout + 1.minute`).
 COMPONENT_GRACE_MS = 60_000
@@ -47,13 +50,15 @@ class Running:
 
 
 class Launcher:
-    def __init__(self, activator: Activator, entities: Entities, store: Store) -> None:
+    def __init__(self, activator: Activator, entities: Entities, store: ActivationStore) -> None:
         self.activator = activator
         self.entities = entities
         self.store = store
         self.sequence_limit = entities.system.sequence_length
         self._tasks: set[asyncio.Task[Any]] = set()
         self._running: dict[str, Running] = {}
+        # Actions served in the controller instead of a container, by the real action's path ("ns/pkg/name").
+        self.natives: dict[str, Native] = {}
         activator.busy = lambda: len(self._tasks)      # a graceful stop waits for compositions and trigger records
 
     # --- background work ----------------------------------------------------------------------------------------
@@ -88,15 +93,17 @@ class Launcher:
     async def start(self, identity: Identity, resolved: ResolvedAction, payload: Any, *, blocking: bool,
                     wait_ms: int, tid: str, caller: Caller | None = None) -> Outcome:
         """A topmost activation. Blocking callers get the record, or None once `wait_ms` has passed (202)."""
-        run = Run(identity, caller or caller_for(identity), tid, now_ms())
-        if not (is_sequence(resolved) or is_conductor(resolved)):
-            return await self.activator.invoke(
-                run.caller, resolved.action.to_json(code=False), path=resolved.path, binding=resolved.binding,
-                revision=resolved.revision, payload=payload, blocking=blocking, wait_ms=wait_ms, tid=tid)
         if self.activator.draining:
             raise BackendUnavailable("The server is shutting down and accepts no new activations.")
-        if isinstance(payload, dict) and resolved.action.final_keys & payload.keys():
-            raise Invalid(RESERVED)
+        resolved.action.refuse_overrides(payload)      # a request's payload, whatever the action runs
+        run = Run(identity, caller or caller_for(identity), tid, now_ms())
+        native = self.natives.get(resolved.path)
+        if native is not None:
+            return await self._native(run, resolved, payload, native, blocking=blocking)
+        if not (is_sequence(resolved) or is_conductor(resolved)):
+            return await self.activator.invoke(
+                run.caller, resolved.action, path=resolved.path, binding=resolved.binding,
+                revision=resolved.revision, payload=payload, blocking=blocking, wait_ms=wait_ms, tid=tid)
         activation_id = new_activation_id()
         task = self.spawn(self._compose(run, resolved, payload, activation_id), "composition")
         if not blocking:
@@ -107,16 +114,34 @@ class Launcher:
             return Outcome(activation_id, None)
         return Outcome(activation_id, record)
 
-    async def _compose(self, run: Run, resolved: ResolvedAction, payload: Any, activation_id: str) -> dict[str, Any]:
+    async def _compose(self, run: Run, resolved: ResolvedAction, payload: Any, activation_id: str) -> Activation:
         if is_sequence(resolved):
             record, _ = await self.sequence(run, resolved, payload, cause=None, count=0, activation_id=activation_id)
             return record
         return await self.composition(run, resolved, payload, cause=None, accounting=None,
                                       activation_id=activation_id)
 
+    async def _native(self, run: Run, resolved: ResolvedAction, payload: Any, native: Native, *,
+                      blocking: bool) -> Outcome:
+        """Run an action the controller serves itself and store its record as an invoker would."""
+        activation_id = new_activation_id()
+
+        async def run_it() -> Activation:
+            start = now_ms()
+            params = {**resolved.action.parameters.to_dict(), **(payload if isinstance(payload, dict) else {})}
+            ok, result = await native(run.identity, resolved, params)
+            record = native_record(run, resolved, activation_id, start, ok, result)
+            await self.store_record(record, run)
+            return record
+
+        if not blocking:
+            self.spawn(run_it(), "native")
+            return Outcome(activation_id, None)
+        return Outcome(activation_id, await run_it())
+
     # --- steps of a composition -----------------------------------------------------------------------------------
     async def sequence(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str | None, count: int,
-                       activation_id: str | None = None) -> tuple[dict[str, Any], int]:
+                       activation_id: str | None = None) -> tuple[Activation, int]:
         """Run a sequence to its end; (its record, the atomic actions run so far in the whole tree)."""
         activation_id = activation_id or new_activation_id()
         async with self._tracked(run, resolved, activation_id):
@@ -124,7 +149,7 @@ class Launcher:
                                       count=count)
 
     async def composition(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str | None,
-                          accounting: Accounting | None, activation_id: str | None = None) -> dict[str, Any]:
+                          accounting: Accounting | None, activation_id: str | None = None) -> Activation:
         """Run a conductor action's composition to its end; its record."""
         activation_id = activation_id or new_activation_id()
         async with self._tracked(run, resolved, activation_id):
@@ -154,23 +179,40 @@ class Launcher:
 
     async def primitive(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str) -> Step:
         """A blocking activation of a primitive action on behalf of a composition. Components are not subject to
-        the `final` check: OpenWhisk makes it at the REST edge only, and a component's input is the previous
-        component's result, not a request."""
-        action = resolved.action.to_json(code=False)
-        action["annotations"] = [a for a in action["annotations"] if a.get("key") != FINAL]
+        the `final` check: OpenWhisk makes it at the REST edge only (`start`), and a component's input is the
+        previous component's result, not a request."""
         wait_ms = resolved.action.limits.timeout + COMPONENT_GRACE_MS
         outcome = await self.activator.invoke(
-            run.caller, action, path=resolved.path, binding=resolved.binding, revision=resolved.revision,
+            run.caller, resolved.action, path=resolved.path, binding=resolved.binding, revision=resolved.revision,
             payload=payload, blocking=True, wait_ms=wait_ms, tid=run.tid, cause=cause)
         return Step(outcome.activation_id, outcome.record)
 
-    async def store_record(self, record: dict[str, Any], run: Run | None = None) -> None:
+    async def store_record(self, record: Activation, run: Run | None = None) -> None:
         """Store a record the controller wrote; that of a sequence or composition (`run`) is also counted and
         reported as a user event, as the invoker does for primitive activations."""
         try:
             await self.store.put_activation(record)
         except WhiskError as exc:   # the record is still the caller's answer; losing the stored copy is logged
-            log.error("launcher.record.store_failed", activation_id=record.get("activationId"), error=str(exc))
+            log.error("launcher.record.store_failed", activation_id=record.activation_id, error=str(exc))
         if run is not None:
             metrics.observe_activation(record)
             self.activator.events.activation(record, run.caller.to_json())
+
+
+def native_record(run: Run, resolved: ResolvedAction, activation_id: str, start: int, ok: bool,
+                  result: Any) -> Activation:
+    """The record of an action the controller served: success, or an application error with the result."""
+    action = resolved.action
+    limits = action.limits
+    annotations: list[dict[str, Any]] = [
+        {"key": "path", "value": resolved.path}, {"key": "kind", "value": action.exec.kind},
+        {"key": "limits", "value": {"timeout": limits.timeout, "memory": limits.memory, "logs": limits.logs,
+                                    "concurrency": limits.concurrency}},
+        {"key": "waitTime", "value": max(0, start - run.received_ms)}]
+    if resolved.binding:
+        annotations.append({"key": "binding", "value": resolved.binding})
+    end = max(start, now_ms())
+    # A failed feed operation already answers {"error": ...}: its result is stored as it is.
+    response = ActivationResponse(SUCCESS if ok else APPLICATION_ERROR, result)
+    return Activation(run.identity.namespace, action.name, run.identity.subject, activation_id, start, end, response,
+                      (), str(action.version), annotations=annotations, duration=end - start)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from whisk.config import Settings
-from whisk.entities.limits import Bounds, SystemLimits
+from whisk.entities.limits import MB, Bounds, SystemLimits
 
 
 def system_limits(settings: Settings) -> SystemLimits:
@@ -20,4 +20,5 @@ def system_limits(settings: Settings) -> SystemLimits:
         max_parameter_size=s.max_parameter_size,
         max_payload_size=s.max_payload_size,
         max_exec_size=s.max_exec_size,
+        max_code_unpacked=s.max_code_unpacked_mb * MB,
     )

@@ -29,7 +29,7 @@ class Packages(Collection):
     async def list_in(self, identity: Identity, namespace: EntityPath, skip: int, limit: int, count: bool) -> Any:
         if identity.owns(namespace.root):
             return await super().list_in(identity, namespace, skip, limit, count)
-        docs = await self.store.list("package", str(namespace), skip=0, limit=0)
+        docs = await self.store.list_entities("package", str(namespace), skip=0, limit=0)
         public = [d for d in docs if d.get("publish") and not d.get("binding")]
         if count:
             return {self.name: max(0, len(public) - skip)}
@@ -47,8 +47,9 @@ class Packages(Collection):
         return await self._with_actions(merged, target)
 
     async def _with_actions(self, shown: Package, source: Package) -> dict[str, Any]:
-        docs = await self.store.list("action", str(source.full_path), skip=0, limit=0)
-        actions, feeds = [], []
+        docs = await self.store.list_entities("action", str(source.full_path), skip=0, limit=0)
+        actions: list[dict[str, Any]] = []
+        feeds: list[dict[str, Any]] = []
         for doc in docs:
             if doc.get("namespace") != str(source.full_path):
                 continue
@@ -101,7 +102,7 @@ class Packages(Collection):
     async def confirm_delete(self, identity: Identity, entity: Package, options: dict[str, Any]) -> None:
         if entity.binding is not None:
             return
-        docs = [d for d in await self.store.list("action", str(entity.full_path), skip=0, limit=0)
+        docs = [d for d in await self.store.list_entities("action", str(entity.full_path), skip=0, limit=0)
                 if d.get("namespace") == str(entity.full_path)]
         if not docs:
             return

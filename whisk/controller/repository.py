@@ -13,25 +13,23 @@ from whisk.entities.names import EntityPath, FullyQualifiedEntityName
 from whisk.entities.package import Package
 from whisk.entities.rule import Rule
 from whisk.entities.trigger import Trigger
-from whisk.store.base import Store
+from whisk.store.base import EntityStore
 
 E = TypeVar("E", Action, Trigger, Rule, Package)
 
 CONFORMANCE = "Resource by this name exists but is not in this collection."
 CONCURRENT = "Concurrent modification to resource detected."
-TYPES: dict[str, type] = {"action": Action, "trigger": Trigger, "rule": Rule, "package": Package}
 
 
 class Repository:
-    def __init__(self, store: Store, system: SystemLimits) -> None:
+    def __init__(self, store: EntityStore, system: SystemLimits) -> None:
         self.store = store
         self.system = system
         self._standard = system.standard_action_limits()
 
     def read(self, cls: type[E], doc: dict[str, Any]) -> E:
-        if cls is Action:
-            return Action.from_doc(doc, self._standard)  # type: ignore[return-value]
-        return cls.from_doc(doc)  # type: ignore[attr-defined,no-any-return]
+        reader: Any = cls                       # an action also needs the standard limits, the others not
+        return reader.from_doc(doc, self._standard) if cls is Action else reader.from_doc(doc)
 
     async def fetch(self, cls: type[E], doc_id: str) -> E | None:
         """The entity, None if absent; Conflict if a document of another collection has this name."""

@@ -6,20 +6,17 @@ atomic actions across the whole tree is capped by the sequence limit.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
-from whisk.controller.composition import (Run, Step, composition_record, error_response, is_conductor, is_sequence,
-                                          is_success, next_payload, record_duration, record_memory, resolve)
+from whisk.controller.composition import (Run, Step, Steps, composition_record, error_response, is_conductor,
+                                          is_sequence, next_payload, resolve)
 from whisk.controller.entities import ResolvedAction
-from whisk.controller.invoke import now_ms
-from whisk.entities.activation import APPLICATION_ERROR, WHISK_ERROR
+from whisk.entities.activation import APPLICATION_ERROR, WHISK_ERROR, Activation, ActivationResponse
+from whisk.entities.document import now_ms
 from whisk.entities.errors import Conflict, Forbidden, Invalid, NotFound, WhiskError
 from whisk.entities.exec import SequenceExec
-
-if TYPE_CHECKING:
-    from whisk.controller.launcher import Launcher
 
 log = structlog.get_logger(__name__)
 
@@ -32,15 +29,15 @@ def timed_out(activation_id: str) -> str:
     return f"Timeout reached when retrieving activation {activation_id} for sequence component."
 
 
-async def run(launcher: Launcher, run: Run, resolved: ResolvedAction, payload: Any, *, activation_id: str,
-              cause: str | None, count: int) -> tuple[dict[str, Any], int]:
+async def run(launcher: Steps, run: Run, resolved: ResolvedAction, payload: Any, *, activation_id: str,
+              cause: str | None, count: int) -> tuple[Activation, int]:
     """Run the sequence `resolved` on `payload`; store and return its record with the updated atomic count.
     `cause` is the enclosing sequence's or composition's activation id (None when topmost)."""
     assert isinstance(resolved.action.exec, SequenceExec)
     start = now_ms()
     logs: list[str] = []
     duration, max_memory = 0, None
-    response: dict[str, Any] = {"statusCode": 0, "result": payload if payload is not None else {}}
+    response = ActivationResponse.success(payload if payload is not None else {})
     current = payload
     for fqn in resolved.action.exec.components:
         if count >= launcher.sequence_limit:
@@ -68,15 +65,14 @@ async def run(launcher: Launcher, run: Run, resolved: ResolvedAction, payload: A
         if step.record is None:
             response = error_response(WHISK_ERROR, timed_out(step.activation_id))
             break
-        record = step.record
-        duration += record_duration(record)
-        memory = record_memory(record)
+        duration += step.record.run_duration
+        memory = step.record.memory
         if memory is not None:
             max_memory = memory if max_memory is None else max(max_memory, memory)
-        response = record.get("response") or {}
-        if not is_success(response):
+        response = step.record.response
+        if not response.is_success:
             break
-        current = next_payload(record)
+        current = next_payload(step.record)
     record = composition_record(run, resolved, activation_id=activation_id, start=start, cause=cause,
                                 response=response, logs=logs, duration=duration, max_memory=max_memory,
                                 conductor=False)
@@ -84,13 +80,13 @@ async def run(launcher: Launcher, run: Run, resolved: ResolvedAction, payload: A
     return record, count
 
 
-async def _invoke(launcher: Launcher, run: Run, component: ResolvedAction, payload: Any, activation_id: str,
+async def _invoke(launcher: Steps, run: Run, component: ResolvedAction, payload: Any, activation_id: str,
                   count: int) -> tuple[Step, int]:
     """One component: a nested sequence inline, else one atomic step (a primitive action or a composition)."""
     if is_sequence(component):
         record, count = await launcher.sequence(run, component, payload, cause=activation_id, count=count)
-        return Step(record["activationId"], record), count
+        return Step(record.activation_id, record), count
     if is_conductor(component):
         record = await launcher.composition(run, component, payload, cause=activation_id, accounting=None)
-        return Step(record["activationId"], record), count + 1
+        return Step(record.activation_id, record), count + 1
     return await launcher.primitive(run, component, payload, cause=activation_id), count + 1

@@ -17,7 +17,7 @@ from whisk.entities.identity import (GUEST_KEY, GUEST_NAMESPACE, GUEST_UUID, SUB
                                      SYSTEM_NAMESPACE, SYSTEM_UUID, Identity, check_key, check_namespace,
                                      check_subject, check_uuid, generate_key, generate_uuid, hash_key, key_matches)
 from whisk.entities.limits import SystemLimits, UserLimits
-from whisk.store.base import Store
+from whisk.store.base import SubjectStore
 
 __all__ = ["GUEST_KEY", "GUEST_UUID", "SYSTEM_KEY", "SYSTEM_UUID", "Subjects"]
 
@@ -28,7 +28,7 @@ CACHE_MAX = 10_000
 
 
 class Subjects:
-    def __init__(self, store: Store, system: SystemLimits | None = None, *, cache_ttl_s: float = CACHE_TTL_S) -> None:
+    def __init__(self, store: SubjectStore, system: SystemLimits | None = None, *, cache_ttl_s: float = CACHE_TTL_S) -> None:
         self._store = store
         self._system = system or SystemLimits()
         self._ttl = cache_ttl_s
@@ -130,7 +130,7 @@ def _default_subject(namespace: str) -> str:
 
 
 def parse_api_key(text: str) -> tuple[str, str]:
-    """"uuid:key" → (uuid, key); Invalid otherwise."""
+    """"uuid:key" → (uuid, key); Invalid otherwise (the alarms feeds read the caller's `authKey` with it)."""
     uuid, sep, key = text.partition(":")
     if not sep:
         raise Invalid("an API key has the form uuid:key")

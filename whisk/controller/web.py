@@ -15,12 +15,11 @@ from typing import Any
 
 from whisk.controller.composition import caller_for
 from whisk.controller.entities import Entities, ResolvedAction
-from whisk.controller.invoke import RESERVED
 from whisk.controller.launcher import Launcher
 from whisk.controller.subjects import Subjects
 from whisk.controller.webmedia import (DEFAULT_EXTENSION, ENTITY_HEADERS, EXTENSIONS, NO_BODY, UNACCEPTED, Answer,
                                        accepts, decode_body, project, transcode)
-from whisk.entities.action import RAW_HTTP, REQUIRE_WHISK_AUTH, WEB_CUSTOM_OPTIONS, WEB_EXPORT
+from whisk.entities.action import RAW_HTTP, REQUIRE_WHISK_AUTH, RESERVED, WEB_CUSTOM_OPTIONS, WEB_EXPORT
 from whisk.entities.errors import (Conflict, Forbidden, Invalid, NotAcceptable, NotFound, TooLarge, Unauthenticated,
                                    Unprocessable, WhiskError)
 from whisk.entities.identity import Identity
@@ -208,7 +207,7 @@ class WebActions:
         if outcome.record is None:
             return Answer(202, activation, error=NOT_READY)
         try:
-            answer = transcode(target.extension, project(outcome.record.get("response") or {}))
+            answer = transcode(target.extension, project(outcome.record.response))
         except WhiskError as exc:
             raise WebFailure(exc, activation) from None
         if answer.content_type is not None and not accepts(request.header("accept"), answer.content_type):

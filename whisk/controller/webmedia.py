@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from whisk.entities.activation import APPLICATION_ERROR, SUCCESS
+from whisk.entities.activation import APPLICATION_ERROR, SUCCESS, ActivationResponse
 from whisk.entities.errors import Invalid, NotFound
 from whisk.entities.exec import is_binary_code
 
@@ -142,11 +142,10 @@ def pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
-def project(response: dict[str, Any]) -> Any:
-    """What a web action answers with (a stored `response`): the result on success, the value of its `error` on
-    an application error; other failures are refused."""
-    code = int(response.get("statusCode", SUCCESS))
-    result = response.get("result")
+def project(response: ActivationResponse) -> Any:
+    """What a web action answers with: the result on success, the value of its `error` on an application error;
+    other failures are refused."""
+    code, result = response.status_code, response.result
     if code == SUCCESS:
         return result if result is not None else {}
     if code == APPLICATION_ERROR:

@@ -26,6 +26,8 @@ REQUIRE_WHISK_AUTH = "require-whisk-auth"
 CONDUCTOR = "conductor"
 FEED = "feed"
 
+RESERVED = "Request defines parameters that are not allowed (e.g., reserved properties)."
+
 
 @dataclass(frozen=True, slots=True)
 class Action(Addressed):
@@ -49,8 +51,14 @@ class Action(Addressed):
 
     @property
     def final_keys(self) -> set[str]:
-        """Parameters an invoke may not override: the defined ones, when annotation `final` is boolean true."""
+        """Parameters an invoke may not override: the defined ones, when annotation `final` is boolean true (as
+        OpenWhisk reads it: `getAs[Boolean]`, so "yes" or 1 freeze nothing)."""
         return self.parameters.defined_keys() if self.annotations.get(FINAL) is True else set()
+
+    def refuse_overrides(self, payload: Any) -> None:
+        """The `final` rule for a request's payload, whatever the action runs (primitive, sequence, conductor)."""
+        if isinstance(payload, dict) and self.final_keys & payload.keys():
+            raise Invalid(RESERVED)
 
     def inherit(self, params: Parameters) -> Action:
         """Package (and binding) parameters under the action's own."""

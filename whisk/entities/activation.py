@@ -3,15 +3,22 @@
 
 Stored form: `response = {statusCode, result?, size?}`. Every API read uses the extended form, which drops
 `statusCode` and adds `success` and `status` (a word with spaces); list summaries carry `statusCode` on top.
+
+A record is born in one of four ways, each a constructor of `Activation`: an action's run (`of_run`, the invoker),
+an activation that could not run or was lost (`whisk_error`, invoker and controller), a trigger fire (`of_trigger`)
+and a sequence or conductor composition (`of_composition`, the controller). The constructors own the annotations
+each kind of record carries, so the stored shape is written down once.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from whisk.entities.errors import Invalid
+
+Annotations = list[dict[str, Any]]
 
 SUCCESS, APPLICATION_ERROR, DEVELOPER_ERROR, WHISK_ERROR = 0, 1, 2, 3
 STATUS_WORDS = ("success", "application error", "action developer error", "whisk internal error")
@@ -101,9 +108,93 @@ class Activation:
     cause: str | None = None
     duration: int | None = None
 
+    # --- how a record is born ---------------------------------------------------------------------------------------
+
+    @classmethod
+    def of_run(cls, *, namespace: str, name: str, subject: str, activation_id: str, version: str, path: str,
+               kind: str, binding: str | None, cause: str | None, start: int, end: int, wait_ms: int,
+               init_ms: int | None, timed_out: bool, limits: dict[str, Any], response: ActivationResponse,
+               logs: tuple[str, ...]) -> Activation:
+        """An action the invoker ran (OpenWhisk's `ContainerProxy.constructWhiskActivation`)."""
+        annotations: Annotations = [
+            {"key": "path", "value": path}, {"key": "waitTime", "value": max(0, wait_ms)},
+            {"key": "kind", "value": kind}, {"key": "timeout", "value": timed_out},
+            {"key": "limits", "value": {k: limits[k] for k in ("concurrency", "logs", "memory", "timeout")
+                                        if k in limits}},
+        ]
+        if init_ms is not None:
+            annotations.append({"key": "initTime", "value": init_ms})
+        if binding:
+            annotations.append({"key": "binding", "value": binding})
+        if cause:
+            annotations.append({"key": "causedBy", "value": "sequence"})
+        return cls(namespace, name, subject, activation_id, start, end, response, logs, version,
+                   annotations=annotations, cause=cause or None, duration=end - start)
+
+    @classmethod
+    def whisk_error(cls, *, namespace: str, name: str, subject: str, activation_id: str, version: str, path: str,
+                    binding: str | None, at: int, error: str, status_code: int = WHISK_ERROR,
+                    wait_ms: int | None = None, cause: str | None = None) -> Activation:
+        """An activation that never ran, or whose run was lost: zero duration, kind unknown, `{"error": error}`.
+        `wait_ms` is known only to the invoker that took the message."""
+        annotations: Annotations = [{"key": "path", "value": path}, {"key": "kind", "value": "unknown"}]
+        if wait_ms is not None:
+            annotations.append({"key": "waitTime", "value": max(0, wait_ms)})
+        if binding:
+            annotations.append({"key": "binding", "value": binding})
+        return cls(namespace, name, subject, activation_id, at, at, ActivationResponse.error(status_code, error),
+                   (), version, annotations=annotations, cause=cause or None, duration=0)
+
+    @classmethod
+    def of_trigger(cls, *, namespace: str, name: str, subject: str, activation_id: str, version: str, start: int,
+                   payload: dict[str, Any] | None, logs: tuple[str, ...]) -> Activation:
+        """A trigger fire: no end, the payload as its result, one log line per rule."""
+        return cls(namespace, name, subject, activation_id, start, 0,
+                   ActivationResponse.success(payload if payload is not None else {}), logs, version)
+
+    @classmethod
+    def of_composition(cls, *, namespace: str, name: str, subject: str, activation_id: str, version: str,
+                       path: str, binding: str | None, cause: str | None, conductor: bool,
+                       limits: dict[str, Any] | None, wait_ms: int, start: int, end: int, duration: int,
+                       response: ActivationResponse, logs: tuple[str, ...]) -> Activation:
+        """A sequence or conductor composition the controller ran: its components' ids as logs, `duration` the sum
+        of theirs, `limits` with the largest memory among them (None when no component reported one)."""
+        annotations: Annotations = [
+            {"key": "topmost", "value": cause is None}, {"key": "path", "value": path},
+            {"key": "kind", "value": "sequence"},
+        ]
+        if conductor:
+            annotations.append({"key": "conductor", "value": True})
+        if cause is not None:
+            annotations.append({"key": "causedBy", "value": "sequence"})
+        if binding:
+            annotations.append({"key": "binding", "value": binding})
+        if limits is not None:
+            annotations.append({"key": "limits", "value": limits})
+        annotations.append({"key": "waitTime", "value": max(0, wait_ms)})
+        return cls(namespace, name, subject, activation_id, start, max(start, end), response, logs, version,
+                   annotations=annotations, cause=cause, duration=duration)
+
+    # --- reading --------------------------------------------------------------------------------------------------
+
     @property
     def doc_id(self) -> str:
         return f"{self.namespace}/{self.activation_id}"
+
+    @property
+    def run_duration(self) -> int:
+        """What a step adds to its composition's duration: the stored duration, else end - start."""
+        return self.duration if self.duration is not None else max(0, self.end - self.start)
+
+    @property
+    def memory(self) -> int | None:
+        """The memory limit the record's `limits` annotation names, if any."""
+        limits = self.annotation("limits")
+        memory = limits.get("memory") if isinstance(limits, dict) else None
+        return memory if isinstance(memory, int) else None
+
+    def without_logs(self) -> Activation:
+        return replace(self, logs=())
 
     def annotation(self, key: str, default: Any = None) -> Any:
         for a in self.annotations:
@@ -119,10 +210,10 @@ class Activation:
             "response": self.response.to_json(), "logs": list(self.logs), "version": self.version,
             "publish": self.publish, "annotations": list(self.annotations),
         }
-        if self.cause is not None:
-            doc["cause"] = self.cause
         if self.duration is not None:
             doc["duration"] = self.duration
+        if self.cause is not None:
+            doc["cause"] = self.cause
         return doc
 
     @classmethod

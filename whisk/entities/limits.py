@@ -38,6 +38,7 @@ class SystemLimits:
     max_parameter_size: int = MB
     max_payload_size: int = MB
     max_exec_size: int = 48 * MB
+    max_code_unpacked: int = 256 * MB          # what a zip may unpack to (WHISK_LIMIT_MAX_CODE_UNPACKED_MB)
 
     def standard_action_limits(self) -> ActionLimits:
         return ActionLimits(self.timeout.std, self.memory.std, self.logs.std, self.concurrency.std)

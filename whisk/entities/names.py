@@ -147,10 +147,6 @@ class FullyQualifiedEntityName:
             return cls(EntityPath.parse(path), name, version, binding)
         raise Invalid("fully qualified name malformed")
 
-    @classmethod
-    def from_doc_id(cls, doc_id: str) -> FullyQualifiedEntityName:
-        return cls.from_path(doc_id)
-
     @property
     def namespace(self) -> str:
         return self.path.root

@@ -1,18 +1,17 @@
-"""Activation messages in, pool jobs and activation records out (spec §2.7, §4, §7.5). Pure functions."""
+"""Activation messages in, pool jobs and activation records out (spec §2.7, §4, §7.5): what an invoker knows,
+mapped onto `Activation`'s constructors."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
 from typing import Any
 
 from whisk.containerpool.job import Job, RunResult
+from whisk.entities.activation import Activation, ActivationResponse
+from whisk.entities.document import now_ms
 from whisk.entities.parameters import annotation_value, compact, truthy
 from whisk.messages import ActivationMessage
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def action_digest(action: dict[str, Any]) -> str:
@@ -52,8 +51,8 @@ def make_job(msg: ActivationMessage, action: dict[str, Any], digest: str, *, ima
         "activation_id": msg.activation_id, "transaction_id": msg.transaction_id, "deadline": deadline,
     }
     api_key = msg.user.get("authkey", {}).get("api_key")
-    provide = annotation_value(action, "provide-api-key")
-    if api_key and (provide is None or truthy(provide)):
+    # OpenWhisk's isTruthy(provide-api-key, valueForNonExistent = true): absent asks for the key, null does not
+    if api_key and truthy(annotation_value(action, "provide-api-key", True)):
         run_body["api_key"] = api_key
         init_env["__OW_API_KEY"] = api_key
     init_env.update({"__OW_NAMESPACE": namespace, "__OW_ACTION_NAME": action_name,
@@ -69,50 +68,24 @@ def make_job(msg: ActivationMessage, action: dict[str, Any], digest: str, *, ima
     )
 
 
-def _record(msg: ActivationMessage, *, name: str, version: str, start: int, end: int, response: dict[str, Any],
-            logs: list[str], annotations: list[dict[str, Any]], duration: int | None) -> dict[str, Any]:
+def _identity(msg: ActivationMessage) -> dict[str, str]:
     namespace = msg.user["namespace"]["name"]
-    record: dict[str, Any] = {
-        "_id": f"{namespace}/{msg.activation_id}", "entityType": "activation", "namespace": namespace,
-        "name": name, "subject": msg.user.get("subject", namespace), "activationId": msg.activation_id,
-        "start": start, "end": end, "response": response, "logs": logs, "version": version, "publish": False,
-        "annotations": annotations,
-    }
-    if duration is not None:
-        record["duration"] = duration
-    if msg.cause:
-        record["cause"] = msg.cause
-    return record
+    return {"namespace": namespace, "name": msg.action["name"], "subject": msg.user.get("subject", namespace),
+            "activation_id": msg.activation_id}
 
 
-def activation_record(msg: ActivationMessage, action: dict[str, Any], result: RunResult) -> dict[str, Any]:
-    exec_ = action.get("exec") or {}
-    limits = action.get("limits") or {}
-    annotations: list[dict[str, Any]] = [
-        {"key": "path", "value": msg.action_path},
-        {"key": "waitTime", "value": max(0, result.start_ms - msg.received_ms)},
-        {"key": "kind", "value": exec_.get("kind", "unknown")},
-        {"key": "timeout", "value": result.timed_out},
-        {"key": "limits", "value": {k: limits[k] for k in ("concurrency", "logs", "memory", "timeout") if k in limits}},
-    ]
-    if result.init_ms is not None:
-        annotations.append({"key": "initTime", "value": result.init_ms})
-    if msg.action.get("binding"):
-        annotations.append({"key": "binding", "value": msg.action["binding"]})
-    if msg.cause:
-        annotations.append({"key": "causedBy", "value": "sequence"})
-    return _record(msg, name=msg.action["name"], version=msg.action.get("version") or action.get("version", ""),
-                   start=result.start_ms, end=result.end_ms, response=result.response, logs=result.logs,
-                   annotations=annotations, duration=result.end_ms - result.start_ms)
+def activation_record(msg: ActivationMessage, action: dict[str, Any], result: RunResult) -> Activation:
+    return Activation.of_run(
+        **_identity(msg), version=msg.action.get("version") or action.get("version", ""), path=msg.action_path,
+        kind=(action.get("exec") or {}).get("kind", "unknown"), binding=msg.action.get("binding"), cause=msg.cause,
+        start=result.start_ms, end=result.end_ms, wait_ms=result.start_ms - msg.received_ms, init_ms=result.init_ms,
+        timed_out=result.timed_out, limits=action.get("limits") or {},
+        response=ActivationResponse.from_json(result.response), logs=tuple(result.logs))
 
 
-def failure_record(msg: ActivationMessage, status_code: int, error: str) -> dict[str, Any]:
+def failure_record(msg: ActivationMessage, status_code: int, error: str) -> Activation:
     """A record for an activation the invoker could not run (spec §5.3): zero duration, kind unknown."""
     now = now_ms()
-    annotations = [{"key": "path", "value": msg.action_path}, {"key": "kind", "value": "unknown"},
-                   {"key": "waitTime", "value": max(0, now - msg.received_ms)}]
-    if msg.action.get("binding"):
-        annotations.append({"key": "binding", "value": msg.action["binding"]})
-    return _record(msg, name=msg.action["name"], version=msg.action.get("version") or "0.0.1", start=now, end=now,
-                   response={"statusCode": status_code, "result": {"error": error}}, logs=[],
-                   annotations=annotations, duration=0)
+    return Activation.whisk_error(**_identity(msg), version=msg.action.get("version") or "0.0.1",
+                                  path=msg.action_path, binding=msg.action.get("binding"), at=now, error=error,
+                                  status_code=status_code, wait_ms=now - msg.received_ms, cause=msg.cause)

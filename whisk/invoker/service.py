@@ -18,6 +18,7 @@ import structlog
 from whisk import metrics
 from whisk.containerpool.job import RunResult
 from whisk.containerpool.pool import ContainerPool
+from whisk.entities.activation import APPLICATION_ERROR, WHISK_ERROR, Activation
 from whisk.entities.errors import BackendUnavailable, TooLarge, WhiskError
 from whisk.invoker.records import action_digest, activation_record, failure_record, make_job
 from whisk.messages import (EVENTS_TOPIC, HEALTH_TOPIC, Acknowledgement, ActivationMessage, PingMessage,
@@ -27,8 +28,6 @@ from whisk.messaging.base import Bus
 from whisk.store.base import Store
 
 log = structlog.get_logger(__name__)
-
-APPLICATION_ERROR, DEVELOPER_ERROR, WHISK_ERROR = 1, 2, 3
 
 
 class Invoker:
@@ -174,10 +173,9 @@ class Invoker:
                 # Answer a blocking caller as soon as /run has answered, before logs are collected (spec §5.3).
                 nonlocal result_ack
                 if msg.blocking:
-                    record = activation_record(msg, action, early)
-                    record["logs"] = []
+                    record = activation_record(msg, action, early).without_logs()
                     result_ack = asyncio.create_task(
-                        self._send_ack(msg, Acknowledgement(msg.transid, msg.activation_id, record)))
+                        self._send_ack(msg, Acknowledgement(msg.transid, msg.activation_id, record.to_doc())))
 
             try:
                 kind = (action.get("exec") or {}).get("kind", "")
@@ -222,7 +220,7 @@ class Invoker:
         self._latest[doc_id] = entry
         return entry
 
-    async def _finish(self, msg: ActivationMessage, record: dict[str, Any], *, combined: bool) -> None:
+    async def _finish(self, msg: ActivationMessage, record: Activation, *, combined: bool) -> None:
         """Store the record, then send the completion (or combined) ack. The record is stored even when the
         ack cannot be sent, and the ack is sent even when the store fails: the controller must free the slot."""
         try:
@@ -232,12 +230,11 @@ class Invoker:
         metrics.observe_activation(record)
         if self._user_events:
             await self._send_event(msg, record)
-        status = record["response"].get("statusCode", 0)
-        response: Any = record if combined else None
+        response = record.to_doc() if combined else None
         await self._send_ack(msg, Acknowledgement(msg.transid, msg.activation_id, response, self._identity,
-                                                  is_system_error=status == WHISK_ERROR))
+                                                  is_system_error=record.response.status_code == WHISK_ERROR))
 
-    async def _send_event(self, msg: ActivationMessage, record: dict[str, Any]) -> None:
+    async def _send_event(self, msg: ActivationMessage, record: Activation) -> None:
         try:
             await self._bus.send(EVENTS_TOPIC, activation_event(record, source=f"invoker{self.instance}",
                                                                 user=msg.user))

@@ -1,12 +1,41 @@
-"""The load balancer port, from the controller's side (OpenWhisk's LoadBalancer trait)."""
+"""The load balancer port, from the controller's side (OpenWhisk's LoadBalancer trait), and the types it speaks:
+the `Entry` of an activation in flight, `Forced` for a waiter whose activation was completed without an ack, and
+the `Released` callback through which the controller learns that an entry closed."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from whisk.loadbalancer.book import Entry
 from whisk.messages import ActivationMessage
+
+
+@dataclass(slots=True)
+class Entry:
+    activation_id: str
+    namespace_uuid: str
+    namespace: str
+    action_path: str
+    invoker: int
+    memory_mb: int
+    concurrency: int
+    blocking: bool
+    started: float                                 # monotonic seconds at publish
+    started_ms: int = 0                            # epoch milliseconds at publish
+    action_version: str = ""                       # the action's version, for GET /activation
+    result: asyncio.Future[Any] | None = None      # resolves to the record (dict) or its id (str, shrunk ack)
+    timer: asyncio.TimerHandle | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Forced(Exception):
+    """No completion or active ack arrived in time (spec §5.5)."""
+
+
+# (the entry, its outcome: "success", "system_error", "timeout" or "discarded")
+Released = Callable[[Entry, str], None]
 
 
 class LoadBalancer(Protocol):
@@ -24,6 +53,13 @@ class LoadBalancer(Protocol):
 
     def pending(self, activation_id: str) -> Entry | None:
         """The entry of an activation still in flight, if this controller published it."""
+
+    def entries(self) -> list[Entry]:
+        """Every activation in flight (GET /activation, metrics)."""
+
+    @property
+    def forced_total(self) -> int:
+        """Completions forced since start because no ack came in time (metrics)."""
 
     def invokers(self) -> dict[str, str]:
         """{"invoker0": "up", ...} for GET /invokers."""

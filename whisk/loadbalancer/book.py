@@ -1,4 +1,4 @@
-"""The controller's book of activations in flight (spec §5.5, OpenWhisk's CommonLoadBalancer).
+"""The controller's book of activations in flight (spec §5.5), kept by `CommonBalancer`.
 
 Every published activation gets an entry: the waiting future of a blocking caller, per-namespace counts for the
 concurrency throttle, and a completion-ack timer. A result ack resolves the future; a completion ack (or the
@@ -9,42 +9,18 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 import structlog
 
+from whisk.loadbalancer.base import Entry, Forced, Released
 from whisk.messages import Acknowledgement
 
 log = structlog.get_logger(__name__)
 
 
-@dataclass(slots=True)
-class Entry:
-    activation_id: str
-    namespace_uuid: str
-    namespace: str
-    action_path: str
-    invoker: int
-    memory_mb: int
-    concurrency: int
-    blocking: bool
-    started: float                                 # monotonic seconds at publish
-    started_ms: int = 0                            # epoch milliseconds at publish
-    action_version: str = ""                       # the action's version, for GET /activation
-    result: asyncio.Future[Any] | None = None      # resolves to the record (dict) or its id (str, shrunk ack)
-    timer: asyncio.TimerHandle | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-class Forced(Exception):
-    """No completion or active ack arrived in time (spec §5.5)."""
-
-
 class ActivationBook:
     def __init__(self, *, timeout_factor: float, timeout_addon_s: float,
-                 on_release: Callable[[Entry, str], None] | None = None) -> None:
+                 on_release: Released | None = None) -> None:
         self._entries: dict[str, Entry] = {}
         self._by_namespace: defaultdict[str, int] = defaultdict(int)
         self._timeout_factor = timeout_factor
@@ -144,22 +120,3 @@ def _fail(entry: Entry, reason: str) -> None:
         # Marked as retrieved: a blocking caller that has already had its 202 no longer awaits this, and asyncio
         # would log "Future exception was never retrieved"; one that still awaits gets Forced all the same.
         entry.result.exception()
-
-
-class Booked:
-    """The LoadBalancer port's read side, the same for every balancer that keeps an ActivationBook in `_book`."""
-
-    _book: ActivationBook
-
-    def in_flight(self, namespace_uuid: str) -> int:
-        return self._book.in_flight(namespace_uuid)
-
-    def in_flight_total(self) -> int:
-        return len(self._book)
-
-    def pending(self, activation_id: str) -> Entry | None:
-        return self._book.get(activation_id)
-
-    @property
-    def book(self) -> ActivationBook:
-        return self._book

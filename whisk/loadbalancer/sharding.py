@@ -51,11 +51,12 @@ def coprime_steps(n: int) -> list[int]:
     return steps or [1]
 
 
-def probe_order(hash_: int, n: int) -> list[int]:
-    """Positions visited for `hash_` in a partition of n: home, home+step, … (n=10, hash 13 → 3, 6, 9, 2, …, 0)."""
+def probe_order(hash_: int, n: int, steps: list[int] | None = None) -> list[int]:
+    """Positions visited for `hash_` in a partition of n: home, home+step, … (n=10, hash 13 → 3, 6, 9, 2, …, 0).
+    `steps` are `coprime_steps(n)`, when the caller keeps them."""
     if n <= 0:
         return []
-    steps = coprime_steps(n)
+    steps = steps or coprime_steps(n)
     home, step = hash_ % n, steps[hash_ % len(steps)]
     return [(home + i * step) % n for i in range(n)]
 
@@ -149,14 +150,12 @@ class ShardingScheduler:
         if n == 0:
             raise NoInvokers()
         key = slot_key or action
-        h = action_hash(namespace, action)
-        steps = self._steps[n]
-        index, step = h % n, steps[h % len(steps)]
-        for _ in range(n + 2):                      # as OpenWhisk: home plus n+1 steps, every invoker visited
+        # OpenWhisk probes home plus n+1 steps; the last two revisit the first two positions, which nothing
+        # between the tries can have changed, so every invoker once is the same walk.
+        for index in probe_order(action_hash(namespace, action), n, self._steps[n]):
             view = self._invokers[positions[index]]
             if view.usable and self._slots[view.instance].try_acquire_concurrent(key, max_concurrent, memory_mb):
                 return view.instance, False
-            index = (index + step) % n
         usable = [self._invokers[p].instance for p in positions if self._invokers[p].usable]
         if not usable:
             raise NoInvokers()

@@ -1,7 +1,8 @@
 """The sharding load balancer over the bus (spec §5.5, §6; OpenWhisk's ShardingContainerPoolBalancer and its
-InvokerSupervision): places each activation with `ShardingScheduler`, sends it to `invoker{N}`, keeps the book of
-activations in flight (`ActivationBook`), and supervises the invokers (`InvokerPool`) from their pings on `health`
-(group `health{C}`, so every controller sees every ping) and from the outcomes of their completions.
+InvokerSupervision): places each activation with `ShardingScheduler`; what every balancer shares (`CommonBalancer`:
+the book of activations in flight, the send to `invoker{N}`, the acks) sends it. It supervises the invokers
+(`InvokerPool`) from their pings on `health` (group `health{C}`, so every controller sees every ping) and from the
+outcomes of their completions.
 
 Health test actions (§6.4): `whisk.system/invokerHealthTestAction{C}` is written to the store when the balancer
 starts; while an invoker is Unhealthy or Unresponsive it is sent straight to that invoker, non-blocking, with the
@@ -16,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Coroutine
 from typing import Any
 from uuid import uuid4
 
@@ -24,13 +25,14 @@ import structlog
 
 from whisk.discovery.base import Discovery
 from whisk.entities.errors import Conflict, WhiskError
-from whisk.loadbalancer.book import ActivationBook, Booked, Entry
+from whisk.loadbalancer.base import Entry, Released
+from whisk.loadbalancer.common import CommonBalancer
 from whisk.loadbalancer.invoker_pool import InvokerHealth, InvokerPool, InvokerState, Outcome
 from whisk.loadbalancer.sharding import InvokerView, ShardingScheduler
-from whisk.messages import (HEALTH_TOPIC, Acknowledgement, ActivationMessage, PingMessage, completed_topic,
-                            controller_instance, invoker_topic)
+from whisk.messages import (HEALTH_TOPIC, Acknowledgement, ActivationMessage, PingMessage, controller_instance,
+                            invoker_topic)
 from whisk.messaging.base import Bus
-from whisk.store.base import Store
+from whisk.store.base import EntityStore
 
 log = structlog.get_logger(__name__)
 
@@ -68,95 +70,59 @@ def _memory_mb(instance: dict[str, Any]) -> int:
         return 0
 
 
-class ShardingBalancer(Booked):
-    def __init__(self, bus: Bus, store: Store, discovery: Discovery, *, controller: int,
-                 timeout_factor: float = 2.0, timeout_addon_s: float = 60.0,
-                 on_release: Callable[[Entry, str], None] | None = None, managed_fraction: float = 0.9,
-                 blackbox_fraction: float = 0.1, ping_timeout_s: float = 10.0, test_interval_s: float = 60.0,
-                 stall_after_s: float = 15.0, discovery_interval_s: float = 2.0) -> None:
-        self._bus = bus
+class ShardingBalancer(CommonBalancer):
+    def __init__(self, bus: Bus, store: EntityStore, discovery: Discovery, *, controller: int,
+                 timeout_factor: float = 2.0, timeout_addon_s: float = 60.0, on_release: Released | None = None,
+                 managed_fraction: float = 0.9, blackbox_fraction: float = 0.1, ping_timeout_s: float = 10.0,
+                 test_interval_s: float = 60.0, stall_after_s: float = 15.0,
+                 discovery_interval_s: float = 2.0) -> None:
+        super().__init__(bus, controller=controller, timeout_factor=timeout_factor, timeout_addon_s=timeout_addon_s,
+                         on_release=on_release)
         self._store = store
         self._discovery = discovery
-        self._controller = controller
-        self._on_release = on_release
         self._discovery_interval_s = discovery_interval_s
         self.scheduler = ShardingScheduler(managed_fraction=managed_fraction, blackbox_fraction=blackbox_fraction)
         self.pool = InvokerPool(on_test_action=self._test_action, on_change=self._changed,
                                 ping_timeout_s=ping_timeout_s, test_interval_s=test_interval_s,
                                 stall_after_s=stall_after_s)
-        self._book = ActivationBook(timeout_factor=timeout_factor, timeout_addon_s=timeout_addon_s,
-                                    on_release=self._released)
-        self._tasks: list[asyncio.Task[None]] = []
-        self._sends: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
-        self.forced_placements = 0
 
-    async def __aenter__(self) -> ShardingBalancer:
-        await self._bus.ensure_topic(completed_topic(self._controller))
+    async def _prepare(self) -> None:
         await self._bus.ensure_topic(HEALTH_TOPIC)
         await self._ensure_test_action()
-        self._tasks = [asyncio.create_task(self._consume_acks(), name="sharding-acks"),
-                       asyncio.create_task(self._consume_pings(), name="sharding-health"),
-                       asyncio.create_task(self._supervise(), name="sharding-supervision"),
-                       asyncio.create_task(self._watch_discovery(), name="sharding-discovery")]
-        return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        tasks = self._tasks + list(self._sends)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks = []
-        self._book.fail_all("controller shutting down")
-
-    # -- the LoadBalancer port ------------------------------------------------------------------------------------
-
-    async def publish(self, msg: ActivationMessage, *, namespace_uuid: str, memory_mb: int, timeout_ms: int,
-                      concurrency: int, blackbox: bool) -> asyncio.Future[Any] | None:
-        namespace = msg.user["namespace"]["name"]
-        invoker, forced = self.scheduler.schedule(namespace, msg.action_path, memory_mb,
-                                                  max_concurrent=concurrency, blackbox=blackbox)
-        if forced:
-            self.forced_placements += 1
-            log.warning("loadbalancer.overload", invoker=invoker, action=msg.action_path)
-        entry = self._book.add(Entry(
-            activation_id=msg.activation_id, namespace_uuid=namespace_uuid, namespace=namespace,
-            action_path=msg.action_path, invoker=invoker, memory_mb=memory_mb, concurrency=concurrency,
-            blocking=msg.blocking, started=time.monotonic(), started_ms=msg.received_ms,
-            action_version=str(msg.action.get("version", ""))), timeout_ms)
-        try:
-            await self._bus.send(invoker_topic(invoker), msg.to_bytes())
-        except BaseException:
-            self._book.discard(msg.activation_id)   # never sent: give the slot back, wait for nothing
-            raise
-        self.pool.dispatched(invoker, msg.activation_id)
-        return entry.result
+    def _loops(self) -> list[Coroutine[Any, Any, None]]:
+        return [self._consume_pings(), self._supervise(), self._watch_discovery()]
 
     def invokers(self) -> dict[str, str]:
         return self.pool.status_map()
 
-    # -- completions ----------------------------------------------------------------------------------------------
+    # -- placement and completions --------------------------------------------------------------------------------
+
+    def _place(self, msg: ActivationMessage, *, memory_mb: int, concurrency: int, blackbox: bool) -> int:
+        invoker, forced = self.scheduler.schedule(msg.user["namespace"]["name"], msg.action_path, memory_mb,
+                                                  max_concurrent=concurrency, blackbox=blackbox)
+        if forced:
+            log.warning("loadbalancer.overload", invoker=invoker, action=msg.action_path)
+        return invoker
+
+    def _dispatched(self, invoker: int, activation_id: str) -> None:
+        self.pool.dispatched(invoker, activation_id)
 
     def _released(self, entry: Entry, outcome: str) -> None:
         self.scheduler.release(entry.invoker, entry.action_path, entry.memory_mb, max_concurrent=entry.concurrency)
         if outcome != "discarded":                  # a message never sent says nothing about the invoker
             self.pool.completion(entry.invoker, Outcome(outcome), entry.activation_id)
-        if self._on_release is not None:
-            self._on_release(entry, outcome)
+        super()._released(entry, outcome)
 
-    async def _consume_acks(self) -> None:
-        async for data in self._bus.consume(completed_topic(self._controller), f"completed{self._controller}"):
-            try:
-                ack = Acknowledgement.from_bytes(data)
-            except (ValueError, KeyError, TypeError) as exc:
-                log.error("loadbalancer.ack.malformed", error=str(exc))
-                continue
-            if ack.transid and ack.transid[0] == HEALTH_TID:
-                if ack.is_completion and isinstance(ack.instance, dict):
-                    self.pool.completion(int(ack.instance.get("instance", -1)),
-                                         Outcome.SYSTEM_ERROR if ack.is_system_error else Outcome.SUCCESS)
-                continue
-            self._book.acknowledge(ack)
+    def _intercepted(self, ack: Acknowledgement) -> bool:
+        """A health test action's ack goes to supervision only: it has no book entry and no slot."""
+        if not (ack.transid and ack.transid[0] == HEALTH_TID):
+            return False
+        if ack.is_completion and isinstance(ack.instance, dict):
+            self.pool.completion(int(ack.instance.get("instance", -1)),
+                                 Outcome.SYSTEM_ERROR if ack.is_system_error else Outcome.SUCCESS)
+        return True
 
     # -- supervision ----------------------------------------------------------------------------------------------
 
@@ -221,9 +187,7 @@ class ShardingBalancer(Booked):
         log.warning("loadbalancer.test_action.not_stored")
 
     def _test_action(self, instance: int) -> None:
-        task = asyncio.get_running_loop().create_task(self._send_test_action(instance))
-        self._sends.add(task)
-        task.add_done_callback(self._sends.discard)
+        self._spawn(self._send_test_action(instance))
 
     async def _send_test_action(self, instance: int) -> None:
         msg = ActivationMessage(

@@ -3,11 +3,16 @@
 `runtimes.json` beside this module is the one place to add a kind (spec §2.3, §7.1; OpenWhisk's
 `ansible/files/runtimes.json` and `E/ExecManifest.scala`). Kinds are compared lower-cased and trimmed;
 `<family>:default` names the family's default kind; `blackbox` is always accepted (its image comes with the action).
+
+A kind's `environment` is the set of packages its actions can import (what OpenWhisk's runtime image bundles), kept
+apart from whisk's own interpreter and packages: a folder under the runtimes directory (`WHISK_RUNTIMES_DIR`),
+installed by `whisk.runtimes.environments`.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Iterable, Mapping
@@ -19,6 +24,10 @@ from whisk.entities.errors import Invalid
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_PATH = HERE / "runtimes.json"
+# A source checkout (an editable install, `make run`) keeps its action environments in its own git-ignored folder.
+CHECKOUT_ENVIRONMENTS = HERE.parent.parent / ".runtimes"
+INSTALLERS = ("pip", "npm")
+STAMP = ".whisk-environment"        # written last by the installer: the hash of what the folder was made from
 BLACKBOX = "blackbox"
 SEQUENCE = "sequence"
 _DEFAULT_KIND = re.compile(r"([a-z0-9]+):default")
@@ -55,6 +64,21 @@ class StemCell:
 
 
 @dataclass(frozen=True, slots=True)
+class Environment:
+    """The packages a kind's actions can import, in a folder of their own (see the module docstring)."""
+    name: str                       # the folder's name under the runtimes directory
+    path: str                       # that folder
+    installer: str                  # pip | npm
+    packages: tuple[tuple[str, str], ...]     # (name, exact version), as OpenWhisk's image installs them
+    interpreter: str = ""           # pip: the Python the virtualenv is made from
+    constraints: str = ""           # pip: a file of exact versions for what the packages pull in
+
+    @property
+    def stamp(self) -> str:
+        return os.path.join(self.path, STAMP)
+
+
+@dataclass(frozen=True, slots=True)
 class Runtime:
     kind: str
     family: str
@@ -65,6 +89,15 @@ class Runtime:
     requires_main: bool
     stem_cells: tuple[StemCell, ...] = ()
     attached: bool = True           # code stored as an attachment (OpenWhisk's "attached" in GET /)
+    env: tuple[tuple[str, str], ...] = ()     # added to a process:// child's environment
+    environment: Environment | None = None
+    read_only: tuple[str, ...] = ()           # runtimes.json's readOnlyPaths, placeholders expanded
+
+    @property
+    def read_only_paths(self) -> tuple[str, ...]:
+        """Host folders a `process://` sandbox shows this kind's proxy read-only, besides the system's and the
+        install prefix of the command's interpreter: the proxy's own files and the kind's action environment."""
+        return self.read_only
 
     @property
     def prewarm_count(self) -> int:
@@ -125,16 +158,27 @@ class Manifest:
         return families
 
 
-def load_manifest(path: str | None = None) -> Manifest:
-    """Read runtimes.json (default: the one beside this module); ManifestError if it is malformed."""
+def default_environments(env: Mapping[str, str]) -> str:
+    """Where the action environments live unless WHISK_RUNTIMES_DIR says: the checkout's `.runtimes` when whisk runs
+    from a source checkout, else `$XDG_DATA_HOME/whisk/runtimes` (`~/.local/share/whisk/runtimes`)."""
+    if (CHECKOUT_ENVIRONMENTS.parent / "pyproject.toml").is_file():
+        return str(CHECKOUT_ENVIRONMENTS)
+    home = env.get("HOME") or os.path.expanduser("~")
+    return os.path.join(env.get("XDG_DATA_HOME") or os.path.join(home, ".local", "share"), "whisk", "runtimes")
+
+
+def load_manifest(path: str | None = None, environments: str | None = None) -> Manifest:
+    """Read runtimes.json (default: the one beside this module); ManifestError if it is malformed. `environments`
+    is the folder of the action environments (default: the checkout's `.runtimes`, see default_environments)."""
     source = Path(path) if path else DEFAULT_PATH
+    environments = os.path.abspath(environments or default_environments({}))
     try:
         document = json.loads(source.read_text(encoding="utf-8"))
         families = document["runtimes"]
         runtimes, aliases = [], {}
         for family, entries in families.items():
             for entry in entries:
-                runtime = _runtime(family, entry)
+                runtime = _runtime(family, entry, environments)
                 runtimes.append(runtime)
                 aliases |= {str(a).strip().lower(): runtime.kind for a in entry.get("aliases", [])}
     except ManifestError:
@@ -144,22 +188,50 @@ def load_manifest(path: str | None = None) -> Manifest:
     return Manifest(runtimes, aliases)
 
 
-def _runtime(family: str, entry: Mapping[str, Any]) -> Runtime:
+def _runtime(family: str, entry: Mapping[str, Any], environments: str) -> Runtime:
     kind = str(entry["kind"]).strip().lower()
     if not kind.startswith(f"{family}:"):
         raise ManifestError(f"kind {kind!r} is not of the family {family!r}")
+    environment = _environment(kind, entry["environment"], environments) if "environment" in entry else None
     cells = tuple(_stem_cell(kind, c) for c in entry.get("stemCells") or [])
     if len({c.memory_mb for c in cells}) != len(cells):
         raise ManifestError(f"{kind}: two stem cells of the same memory")
     image = entry.get("image", "")
     if isinstance(image, Mapping):          # OpenWhisk's {prefix, name, tag} form
         image = "/".join(p for p in (image.get("prefix"), image["name"]) if p) + f":{image.get('tag') or 'latest'}"
-    command = tuple(str(a).replace("{python}", sys.executable).replace("{runtimes}", str(HERE))
-                    for a in entry.get("command", []))
+    def expand(text: Any) -> str:
+        text = str(text)
+        if "{environment}" in text and environment is None:
+            raise ManifestError(f"{kind}: {{environment}} is used but the kind has no environment")
+        return (text.replace("{python}", sys.executable).replace("{runtimes}", str(HERE))
+                .replace("{environment}", environment.path if environment else ""))
+
+    command = tuple(expand(a) for a in entry.get("command", []))
+    env = tuple((str(k), expand(v)) for k, v in (entry.get("env") or {}).items())
+    read_only = tuple(expand(p) for p in entry.get("readOnlyPaths", []))
+    if not all(p.startswith("/") for p in read_only):
+        raise ManifestError(f"{kind}: readOnlyPaths must be absolute folders (or start with {{runtimes}})")
     return Runtime(kind=kind, family=family, image=str(image), command=command,
                    default=bool(entry.get("default", False)), deprecated=bool(entry.get("deprecated", False)),
                    requires_main=bool(entry.get("requireMain", False)), stem_cells=cells,
-                   attached=bool(entry.get("attached", True)))
+                   attached=bool(entry.get("attached", True)), env=env, environment=environment,
+                   read_only=read_only)
+
+
+def _environment(kind: str, given: Any, environments: str) -> Environment:
+    if not isinstance(given, Mapping) or not isinstance(given.get("packages"), Mapping):
+        raise ManifestError(f"{kind}: environment must be an object with name, installer and packages")
+    name, installer = str(given.get("name", "")), given.get("installer")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise ManifestError(f"{kind}: environment name {name!r} is not a plain folder name")
+    if installer not in INSTALLERS:
+        raise ManifestError(f"{kind}: environment installer {installer!r} is not one of {', '.join(INSTALLERS)}")
+    if installer == "pip" and not given.get("interpreter"):
+        raise ManifestError(f"{kind}: a pip environment names its interpreter (e.g. python3.11)")
+    constraints = str(HERE / given["constraints"]) if given.get("constraints") else ""
+    return Environment(name=name, path=os.path.join(environments, name), installer=installer,
+                       packages=tuple((str(k), str(v)) for k, v in given["packages"].items()),
+                       interpreter=str(given.get("interpreter", "")), constraints=constraints)
 
 
 def _stem_cell(kind: str, cell: Mapping[str, Any]) -> StemCell:

@@ -1,4 +1,6 @@
-"""The store port: entities, activations, subjects and namespace limits, written from the caller's side.
+"""The store ports, written from the caller's side: `EntityStore` (actions, triggers, rules, packages),
+`ActivationStore` (records) and `SubjectStore` (subjects and namespace limits); `Store` is all three plus `ping`,
+what each adapter implements.
 
 Documents are plain JSON-able dicts, as OpenWhisk keeps them in CouchDB (spec §2):
 * entities (action, trigger, rule, package) have `_id` = "namespace[/package]/name", `entityType`, `namespace`,
@@ -17,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from whisk.entities.activation import Activation
+
 Doc = dict[str, Any]
 
 
@@ -33,8 +37,9 @@ class ActivationQuery:
     limit: int = 30
 
 
-class Store(Protocol):
-    # --- entities -----------------------------------------------------------------------------------------------
+class EntityStore(Protocol):
+    """Actions, triggers, rules and packages (the `whisks` database)."""
+
     async def get(self, doc_id: str) -> Doc | None:
         """The entity document with its `_rev`, or None."""
 
@@ -44,16 +49,20 @@ class Store(Protocol):
     async def delete(self, doc_id: str, rev: str) -> None:
         """Delete an entity at revision `rev` (Conflict on mismatch, NotFound when absent)."""
 
-    async def list(self, entity_type: str, namespace: str, *, skip: int = 0, limit: int = 30) -> list[Doc]:
+    async def list_entities(self, entity_type: str, namespace: str, *, skip: int = 0,
+                            limit: int = 30) -> list[Doc]:
         """Entities of one type, newest `updated` first. A root namespace ("guest") matches documents whose
         namespace is "guest" or "guest/<package>"; a package path ("guest/pkg") matches exactly. limit 0 = all."""
 
     async def count(self, entity_type: str, namespace: str) -> int:
-        """How many documents `list` would return without skip and limit."""
+        """How many documents `list_entities` would return without skip and limit."""
 
-    # --- activations --------------------------------------------------------------------------------------------
-    async def put_activation(self, record: Doc) -> None:
-        """Store (or overwrite) one activation record; `_id` = "namespace/activationId"."""
+
+class ActivationStore(Protocol):
+    """Activation records (the `activations` database)."""
+
+    async def put_activation(self, activation: Activation) -> None:
+        """Store (or overwrite) one activation record, in its stored form (`Activation.to_doc`)."""
 
     async def get_activation(self, namespace: str, activation_id: str) -> Doc | None:
         """The record (without `_rev`) as soon as `put_activation` has returned, or None."""
@@ -63,7 +72,10 @@ class Store(Protocol):
 
     async def count_activations(self, query: ActivationQuery) -> int: ...
 
-    # --- subjects and namespace limits --------------------------------------------------------------------------
+
+class SubjectStore(Protocol):
+    """Subjects with their namespaces and keys, and namespace limits (the `subjects` database)."""
+
     async def get_subject(self, subject: str) -> Doc | None: ...
 
     async def put_subject(self, doc: Doc) -> None:
@@ -85,7 +97,11 @@ class Store(Protocol):
     async def put_limits(self, namespace: str, limits: Doc) -> None:
         """Replace the namespace's limits document ("namespace/limits"; last write wins)."""
 
-    # --- health -------------------------------------------------------------------------------------------------
+
+
+class Store(EntityStore, ActivationStore, SubjectStore, Protocol):
+    """One backend holding all three, as every adapter does; services ask for the narrowest port they use."""
+
     async def ping(self) -> None:
         """Raise BackendUnavailable when the backend does not answer."""
 

@@ -20,6 +20,7 @@ import aiohttp
 from aiocouch import ConflictError, CouchDB, Document, NotFoundError
 from aiocouch.database import Database
 
+from whisk.entities.activation import Activation
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
 from whisk.store.couchdb_writer import ActivationWriter
 from whisk.store.base import ActivationQuery, Doc
@@ -216,7 +217,8 @@ class CouchStore:
     async def delete(self, doc_id: str, rev: str) -> None:
         await self._delete("whisks", doc_id, rev)
 
-    async def list(self, entity_type: str, namespace: str, *, skip: int = 0, limit: int = 30) -> list[Doc]:
+    async def list_entities(self, entity_type: str, namespace: str, *, skip: int = 0,
+                            limit: int = 30) -> list[Doc]:
         body = await self._view("whisks", "entities", reduce=False, include_docs=True, descending=True,
                                 startkey=[entity_type, namespace, {}], endkey=[entity_type, namespace],
                                 skip=skip or None, limit=limit or None)
@@ -227,8 +229,8 @@ class CouchStore:
                                  endkey=[entity_type, namespace, {}])
 
     # --- activations --------------------------------------------------------------------------------------------
-    async def put_activation(self, record: Doc) -> None:
-        self._writer.put(record)
+    async def put_activation(self, activation: Activation) -> None:
+        self._writer.put(activation.to_doc())
 
     async def get_activation(self, namespace: str, activation_id: str) -> Doc | None:
         doc_id = f"{namespace}/{activation_id}"
@@ -240,9 +242,9 @@ class CouchStore:
 
     def _range(self, query: ActivationQuery) -> tuple[str, list[Any], list[Any]]:
         """(view, low key, high key) for the query; both bounds inclusive."""
-        head = [query.namespace] if query.name is None else [query.namespace, query.name]
+        head: list[Any] = [query.namespace] if query.name is None else [query.namespace, query.name]
         low = head + ([query.since] if query.since is not None else [])
-        high = head + ([query.upto] if query.upto is not None else [{}])
+        high = head + [query.upto if query.upto is not None else {}]
         return ("byStart" if query.name is None else "byName"), low, high
 
     async def list_activations(self, query: ActivationQuery) -> list[Doc]:

@@ -11,6 +11,7 @@ import uuid
 from types import TracebackType
 from typing import Any
 
+from whisk.entities.activation import Activation
 from whisk.entities.errors import Conflict, NotFound
 from whisk.store.base import ActivationQuery, Doc, activation_list_name
 
@@ -82,17 +83,16 @@ class MemoryStore:
         docs.sort(key=lambda d: (d.get("updated", 0), d["_id"]), reverse=True)
         return docs
 
-    async def list(self, entity_type: str, namespace: str, *, skip: int = 0, limit: int = 30) -> list[Doc]:
+    async def list_entities(self, entity_type: str, namespace: str, *, skip: int = 0,
+                            limit: int = 30) -> list[Doc]:
         return [_copy(d) for d in page(self._matching(entity_type, namespace), skip, limit)]
 
     async def count(self, entity_type: str, namespace: str) -> int:
         return len(self._matching(entity_type, namespace))
 
     # --- activations --------------------------------------------------------------------------------------------
-    async def put_activation(self, record: Doc) -> None:
-        stored = _copy(record)
-        stored.pop("_rev", None)
-        self._activations[stored["_id"]] = stored
+    async def put_activation(self, activation: Activation) -> None:
+        self._activations[activation.doc_id] = activation.to_doc()
 
     async def get_activation(self, namespace: str, activation_id: str) -> Doc | None:
         doc = self._activations.get(f"{namespace}/{activation_id}")

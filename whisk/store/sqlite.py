@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, TypeVar
 
+from whisk.entities.activation import Activation
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
 from whisk.store.base import ActivationQuery, Doc, activation_list_name
 
@@ -238,7 +239,8 @@ class SqliteStore:
     async def delete(self, doc_id: str, rev: str) -> None:
         await self._run(self._delete_entity, doc_id, rev)
 
-    async def list(self, entity_type: str, namespace: str, *, skip: int = 0, limit: int = 30) -> list[Doc]:
+    async def list_entities(self, entity_type: str, namespace: str, *, skip: int = 0,
+                            limit: int = 30) -> list[Doc]:
         where, args = _entity_where(entity_type, namespace)
         return await self._run(self._docs, f"SELECT doc FROM entities WHERE {where}"
                                " ORDER BY updated DESC, id DESC LIMIT ? OFFSET ?", [*args, limit or -1, skip])
@@ -248,9 +250,9 @@ class SqliteStore:
         return await self._run(self._one, f"SELECT count(*) FROM entities WHERE {where}", args)
 
     # --- activations --------------------------------------------------------------------------------------------
-    async def put_activation(self, record: Doc) -> None:
+    async def put_activation(self, activation: Activation) -> None:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((record, done))
+        self._pending.append((activation.to_doc(), done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         await done

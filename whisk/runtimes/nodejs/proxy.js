@@ -132,7 +132,26 @@ function unzip(archive, folder) {
     let at = archive.readUInt32LE(end + 16);
     if (count === 0xffff || at === 0xffffffff) throw `${broken} ZIP64 archives are not supported.`;
     const root = path.resolve(folder);
-    for (let n = 0; n < count; n++) {
+    // The platform's cap on what the code may unpack to (WHISK_LIMIT_MAX_CODE_UNPACKED_MB); 256 MB when unset.
+    // The declared sizes are summed first (nothing is written over the cap), and every entry is inflated with at
+    // most what is left, since an entry may lie about its size; a failure leaves nothing behind.
+    const cap = Number(process.env.WHISK_MAX_CODE_UNPACKED_BYTES) || 256 * 1024 * 1024;
+    const tooBig = bytes => `${broken} It unpacks to ${bytes} bytes or more, more than the limit of ${cap} bytes.`;
+    let declared = 0;
+    for (let n = 0, c = at; n < count && c + 46 <= archive.length; n++) {
+        declared += archive.readUInt32LE(c + 24);
+        c += 46 + archive.readUInt16LE(c + 28) + archive.readUInt16LE(c + 30) + archive.readUInt16LE(c + 32);
+    }
+    let written = 0;
+    try {
+        if (declared > cap) throw tooBig(declared);
+        for (let n = 0; n < count; n++) written += unzipEntry();
+    } catch (error) {
+        fs.rmSync(root, { recursive: true, force: true });
+        throw error;
+    }
+
+    function unzipEntry() {
         if (at + 46 > archive.length || archive.readUInt32LE(at) !== 0x02014b50) throw broken;
         const method = archive.readUInt16LE(at + 10);
         const size = archive.readUInt32LE(at + 20);
@@ -145,17 +164,26 @@ function unzip(archive, folder) {
         if (!target.startsWith(root + path.sep)) throw `${broken} The entry '${name}' points outside the archive.`;
         if (name.endsWith('/')) {
             fs.mkdirSync(target, { recursive: true });
-            continue;
+            return 0;
         }
         if (archive.readUInt32LE(local) !== 0x04034b50) throw broken;
         const start = local + 30 + archive.readUInt16LE(local + 26) + archive.readUInt16LE(local + 28);
         const raw = archive.subarray(start, start + size);
+        const left = cap - written;
         let data;
         if (method === 0) data = raw;
-        else if (method === 8) data = zlib.inflateRawSync(raw);
-        else throw `${broken} The entry '${name}' uses the unsupported compression method ${method}.`;
+        else if (method === 8) {
+            try {
+                data = zlib.inflateRawSync(raw, { maxOutputLength: Math.max(1, left) });
+            } catch (error) {
+                if (error && error.code === 'ERR_BUFFER_TOO_LARGE') throw tooBig(cap + 1);
+                throw error;
+            }
+        } else throw `${broken} The entry '${name}' uses the unsupported compression method ${method}.`;
+        if (data.length > left) throw tooBig(written + data.length);
         fs.mkdirSync(path.dirname(target), { recursive: true });
         fs.writeFileSync(target, data, { mode: mode || 0o644 });
+        return data.length;
     }
 }
 

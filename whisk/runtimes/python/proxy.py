@@ -190,11 +190,31 @@ def load(code: str, binary: bool, main: str, folder: str) -> Action:
 
 
 def unzip(code: str, folder: str) -> None:
+    # The platform's cap on what the code may unpack to (WHISK_LIMIT_MAX_CODE_UNPACKED_MB); 256 MB when unset.
+    try:
+        cap = int(os.environ["WHISK_MAX_CODE_UNPACKED_BYTES"])
+    except (KeyError, ValueError):
+        cap = 256 << 20
     try:
         data = base64.b64decode(code, validate=False)
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            archive.extractall(folder)          # extractall drops absolute paths and "..", so nothing escapes
+            # zipfile never inflates an entry past the size its header declares (a lying entry fails its CRC),
+            # so the declared sizes bound what extraction writes: over the cap, nothing is written at all.
+            declared = sum(info.file_size for info in archive.infolist())
+            if declared > cap:
+                shutil.rmtree(folder, ignore_errors=True)
+                message = (f"Invalid action: the zip file unpacks to {declared} bytes, more than the limit of "
+                           f"{cap} bytes.")
+                print(message, file=sys.stderr)
+                raise InitFailure(message)
+            try:
+                archive.extractall(folder)      # extractall drops absolute paths and "..", so nothing escapes
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+                shutil.rmtree(folder, ignore_errors=True)      # a partial extraction (a lying entry, a full /tmp)
+                print(f"Cannot unzip the action: {exc}", file=sys.stderr)
+                raise InitFailure(f"Invalid action: the zip file cannot be unpacked ({exc}).") from exc
     except (binascii.Error, zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+        shutil.rmtree(folder, ignore_errors=True)
         print(f"Cannot unzip the action: {exc}", file=sys.stderr)
         raise InitFailure(f"Invalid action: the code is not a base64-encoded zip file ({exc}).") from exc
 

@@ -1,0 +1,104 @@
+"""Cron patterns and the feeds' parameters, as the alarms provider reads and refuses them (no I/O, no waiting)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from whisk.alarms import schedule
+from whisk.alarms.cron import Cron, CronError, zone
+from whisk.alarms.feeds import iso
+from whisk.alarms.schedule import FeedError
+
+NOW = 1_800_000_000_000                      # 2027-01-15T08:00:00Z, a Friday
+
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("pattern", "after", "expected"), [
+    ("* * * * *", "2027-01-15T08:00:00", "2027-01-15T08:01:00"),
+    ("*/8 * * * * *", "2027-01-15T08:00:03", "2027-01-15T08:00:08"),
+    ("0 9 * * mon-fri", "2027-01-15T09:00:00", "2027-01-18T09:00:00"),       # Friday after nine: Monday
+    ("0 0 1 jan *", "2027-01-15T00:00:00", "2028-01-01T00:00:00"),
+    ("0 0 29 2 *", "2027-01-15T00:00:00", "2028-02-29T00:00:00"),           # the next leap day
+    ("0 12 13 * 5", "2027-01-15T13:00:00", "2027-01-22T12:00:00"),          # day 13 or a Friday (Vixie cron)
+    ("0 0 * * 7", "2027-01-15T00:00:00", "2027-01-17T00:00:00"),            # 7 is Sunday too
+    ("15,45 1-3/2 * * *", "2027-01-15T01:45:00", "2027-01-15T03:15:00"),
+])
+def test_next_time_of_a_pattern(pattern: str, after: str, expected: str) -> None:
+    assert Cron.parse(pattern).next_after(at(after), UTC) == at(expected)
+
+
+def test_time_zones_and_daylight_saving() -> None:
+    berlin = zone("Europe/Berlin")
+    assert Cron.parse("30 9 * * *").next_after(at("2027-01-15T08:00:00"), berlin) == at("2027-01-15T08:30:00")
+    # 02:30 does not exist in Berlin on 28 March 2027 (02:00 → 03:00): the next one is on the 29th, in summer time.
+    assert Cron.parse("30 2 * * *").next_after(at("2027-03-27T12:00:00"), berlin) == at("2027-03-29T00:30:00")
+    assert Cron.parse("0 0 30 2 *").next_after(at("2027-01-15T00:00:00"), UTC) is None
+
+
+@pytest.mark.parametrize("pattern", ["* * *", "61 * * * *", "a b c d e", "* * * * * * *", "5-2 * * * *",
+                                     "*/0 * * * *", "* * 0 * *", "* * * 13 *", "* * * * mon-xyz", ""])
+def test_malformed_patterns_are_refused(pattern: str) -> None:
+    with pytest.raises(CronError):
+        Cron.parse(pattern)
+
+
+def test_unknown_time_zone() -> None:
+    with pytest.raises(CronError, match="Invalid timezone."):
+        zone("Mars/Olympus")
+
+
+@pytest.mark.parametrize(("feed", "params", "message"), [
+    ("alarm", {}, "alarms trigger feed is missing the cron parameter"),
+    ("alarm", {"cron": "61 * * * *"}, "cron pattern '61 * * * *' is not valid"),
+    ("alarm", {"cron": "* * * * *", "timezone": "Nowhere/Land"}, "Invalid timezone."),
+    ("alarm", {"cron": "* * * * *", "startDate": NOW - 1}, f"startDate parameter '{NOW - 1}' must be in the future"),
+    ("alarm", {"cron": "* * * * *", "stopDate": "not a date"}, "stopDate parameter 'not a date' is not a valid Date"),
+    ("alarm", {"cron": "* * * * *", "startDate": NOW + 120_000, "stopDate": NOW + 60_000},
+     f"stopDate parameter '{NOW + 60_000}' must be greater than the startDate parameter '{NOW + 120_000}'"),
+    ("alarm", {"cron": "0 0 1 1 *", "stopDate": NOW + 60_000},
+     "the first scheduled trigger fire is not until after the stop date"),
+    ("alarm", {"cron": "* * * * *", "maxTriggers": 3, "stopDate": NOW + 600_000},
+     "maxTriggers is not allowed when the stopDate parameter is specified"),
+    ("once", {}, "alarms once trigger feed is missing the date parameter"),
+    ("once", {"date": iso(NOW - 1000)}, f"date parameter '{iso(NOW - 1000)}' must be in the future"),
+    ("once", {"date": NOW + 1000, "deleteAfterFire": "maybe"},
+     "deleteAfterFire parameter must be one of [false, true, rules]."),
+    ("interval", {}, "interval trigger feed is missing the minutes parameter"),
+    ("interval", {"minutes": "1.5"}, "the minutes parameter must be an integer"),
+    ("interval", {"minutes": -2}, "the minutes parameter must be an integer greater than zero"),
+    ("interval", {"minutes": 1, "maxTriggers": 3, "stopDate": NOW + 600_000},
+     "maxTriggers is not supported for the interval trigger feed"),
+])
+def test_bad_parameters_get_the_providers_message(feed: str, params: dict, message: str) -> None:
+    with pytest.raises(FeedError) as raised:
+        schedule.create(feed, params, NOW)
+    assert str(raised.value) == message and raised.value.status == 400
+
+
+def test_an_interval_without_a_start_begins_thirty_seconds_on_and_a_string_payload_is_wrapped() -> None:
+    config = schedule.create("interval", {"minutes": "5", "trigger_payload": "hi"}, NOW)
+    assert config.payload == {"payload": "hi"} and config.minutes == 5
+    assert config.next_after(NOW) == NOW + 30_000
+    assert config.next_after(NOW + 30_000) == NOW + 30_000 + 300_000
+
+
+def test_limit_cron_fields_refuses_seconds() -> None:
+    with pytest.raises(FeedError, match="limited to 5 fields"):
+        schedule.create("alarm", {"cron": "*/5 * * * * *"}, NOW, limit_cron_fields=True)
+    assert schedule.create("alarm", {"cron": "0 * * * * *"}, NOW, limit_cron_fields=True).cron == "0 * * * * *"
+
+
+def test_update_changes_only_what_is_given() -> None:
+    old = schedule.create("alarm", {"cron": "* * * * *", "trigger_payload": {"a": 1}}, NOW)
+    new = schedule.update(old, {"cron": "*/2 * * * *"}, NOW)
+    assert (new.cron, new.payload) == ("*/2 * * * *", {"a": 1})
+    with pytest.raises(FeedError, match="no updatable parameters were specified"):
+        schedule.update(old, {"bogus": 1}, NOW)
+    with pytest.raises(FeedError, match="is not valid"):
+        schedule.update(old, {"cron": "nope"}, NOW)

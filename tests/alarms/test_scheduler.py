@@ -1,0 +1,169 @@
+"""The alarms scheduler with a wall clock the test moves (tests/alarms/controller.py): intervals over minutes, stop
+dates, max triggers, once with deleteAfterFire, ticks missed while nobody ran, a revoked key and a deleted trigger,
+and two controllers on one store firing each tick once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from prometheus_client import REGISTRY
+
+from tests.alarms.controller import START_MS, ManualWallClock, controller
+from whisk.alarms.feeds import iso
+from whisk.entities.names import EntityPath
+from whisk.store.memory import MemoryStore
+
+ECHO = {"exec": {"kind": "python:3", "code": "def main(args):\n    return args\n"}}
+
+
+async def wired(c, trigger: str) -> None:
+    """A trigger with an active rule to an action."""
+    await c.put("triggers", trigger, {})
+    await c.put("actions", f"{trigger}-action", ECHO)
+    await c.put("rules", f"{trigger}-rule", {"trigger": f"/_/{trigger}", "action": f"/_/{trigger}-action"})
+
+
+async def fire_times(c, trigger: str, steps: int, step_s: float) -> list[int]:
+    """Advance `steps` times by `step_s`; the clock times at which a new fire of `trigger` was recorded (a
+    record's own start is the wall time the controller wrote it, not the test's clock)."""
+    times, seen = [], len(await c.fires(trigger))
+    for _ in range(steps):
+        await c.advance(step_s)
+        count = len(await c.fires(trigger))
+        times += [c.clock.ms] * (count - seen)
+        seen = count
+    return times
+
+
+def metric(feed: str, outcome: str) -> float:
+    return REGISTRY.get_sample_value("whisk_alarm_fires_total", {"feed": feed, "outcome": outcome}) or 0.0
+
+
+async def test_an_interval_fires_at_its_start_then_every_period_until_its_stop_date() -> None:
+    async with controller() as c:
+        await wired(c, "every2")
+        start, stop = START_MS + 60_000, START_MS + 60_000 + 5 * 120_000 + 1
+        fired_before = metric("interval", "fired")
+        ok, result = await c.feed("interval", "CREATE", "every2", minutes=2, startDate=iso(start), stopDate=stop,
+                                  trigger_payload={"n": 1})
+        assert (ok, result) == (True, {"status": "success"})
+        await c.advance(59)
+        assert await c.fires("every2") == []
+        # The start date (the first fire), then twelve minutes in 30 s steps.
+        times = [*await fire_times(c, "every2", 1, 1), *await fire_times(c, "every2", 24, 30)]
+        assert times == [start + k * 120_000 for k in range(6)]
+        fires = await c.fires("every2")
+        assert all(r["response"]["result"] == {"n": 1} for r in fires)
+        lines = [json.loads(line) for r in fires for line in r["logs"]]
+        assert {(line["rule"], line["success"]) for line in lines} == {("guest/every2-rule", True)}
+        assert metric("interval", "fired") - fired_before == 6
+        ok, read = await c.feed("interval", "READ", "every2")
+        assert ok and read["config"]["minutes"] == 2 and read["config"]["stopDate"] == stop
+        assert read["status"]["active"] is False
+        assert read["status"]["reason"]["message"] == "Automatically disabled after firing last scheduled interval trigger"
+
+
+async def test_cron_with_a_time_zone_and_max_triggers() -> None:
+    async with controller() as c:
+        await wired(c, "berlin")
+        # 08:00 UTC is 09:00 in Berlin: "30 9 * * *" there is 08:30 UTC.
+        ok, _ = await c.feed("alarm", "CREATE", "berlin", cron="30 9 * * *", timezone="Europe/Berlin", maxTriggers=2)
+        assert ok
+        times = await fire_times(c, "berlin", 3 * 24 * 2, 1800)         # three days in 30-minute steps
+        assert times == [START_MS + 1_800_000, START_MS + 1_800_000 + 86_400_000]
+        ok, read = await c.feed("alarm", "READ", "berlin")
+        assert read["status"]["reason"]["message"] == "Automatically disabled after reaching max triggers"
+
+
+async def test_once_fires_once_and_delete_after_fire_removes_the_trigger_and_its_rules() -> None:
+    async with controller() as c:
+        await wired(c, "kept")
+        await wired(c, "gone")
+        assert (await c.feed("once", "CREATE", "kept", date=START_MS + 10_000))[0]
+        assert (await c.feed("once", "CREATE", "gone", date=iso(START_MS + 10_000), deleteAfterFire="rules"))[0]
+        await c.advance(10)
+        await c.advance(600)
+        assert len(await c.fires("kept")) == 1 and len(await c.fires("gone")) == 1
+        ok, read = await c.feed("once", "READ", "kept")
+        assert ok and read["status"] == {"active": False, "dateChanged": START_MS + 10_000,
+                                  "dateChangedISO": iso(START_MS + 10_000),
+                                  "reason": {"kind": "AUTO", "statusCode": None,
+                                             "message": "Automatically disabled after firing once"}}
+        assert await c.store.get("guest/gone") is None and await c.store.get("guest/gone-rule") is None
+        assert await c.store.get("guest/kept") is not None
+        assert await c.feed("once", "READ", "gone") == (False, {"error": "could not find trigger gone in the database"})
+
+
+async def test_ticks_missed_while_no_controller_ran_are_not_replayed() -> None:
+    async with controller() as c:
+        await wired(c, "minutely")
+        assert (await c.feed("alarm", "CREATE", "minutely", cron="* * * * *"))[0]
+        missed = metric("alarm", "missed")
+        times = [*await fire_times(c, "minutely", 1, 60),
+                 *await fire_times(c, "minutely", 1, 3600),      # an hour with nobody running
+                 *await fire_times(c, "minutely", 1, 60)]
+        assert times == [START_MS + 60_000, START_MS + 3_720_000]
+        assert metric("alarm", "missed") - missed == 1        # the one overdue tick was skipped, not 60
+
+
+async def test_a_deleted_trigger_or_a_revoked_key_disables_the_alarm_and_read_says_why() -> None:
+    async with controller() as c:
+        await wired(c, "deleted")
+        assert (await c.feed("alarm", "CREATE", "deleted", cron="*/10 * * * * *"))[0]
+        await c.entities.collections["triggers"].delete(c.guest, EntityPath.of("guest"), "deleted", {})
+        await c.advance(10)
+        ok, read = await c.feed("alarm", "READ", "deleted")
+        assert ok and read["status"]["active"] is False
+        assert read["status"]["reason"] == {"kind": "AUTO", "statusCode": 404, "message": (
+            "Trigger automatically disabled: Received a 404 status code when firing the trigger")}
+        await c.advance(10)
+        assert await c.fires("deleted") != []                # the refused fire shows in the trigger's activations
+        assert (await c.fires("deleted"))[0]["response"]["result"] == {
+            "error": "The requested resource does not exist."}
+
+        # Another namespace whose key is replaced after it created its alarm.
+        uuid, key = await c.subjects.create("alice")
+        alice = await c.subjects.authenticate(uuid, key)
+        await c.entities.collections["triggers"].put(alice, EntityPath.of("alice"), "t", {}, False)
+        params = {"lifecycleEvent": "CREATE", "authKey": f"{uuid}:{key}", "triggerName": "/alice/t", "cron": "* * * * *"}
+        assert await c.alarms.feeds.handle("alarm", alice, params) == (True, {"status": "success"})
+        await c.subjects.delete("alice")
+        uuid2, key2 = await c.subjects.create("alice")
+        await c.advance(40)                                   # to the minute: the tick is due, not overdue
+        alice2 = await c.subjects.authenticate(uuid2, key2)
+        ok, read = await c.alarms.feeds.handle("alarm", alice2, {**params, "lifecycleEvent": "READ",
+                                                                 "authKey": f"{uuid2}:{key2}"})
+        assert ok and read["status"]["reason"]["statusCode"] == 401
+
+
+async def test_two_controllers_on_one_store_fire_each_tick_once_and_one_alone_carries_on() -> None:
+    async with MemoryStore() as store:
+        clock = ManualWallClock()
+        async with controller(store, clock, instance=0) as c0, controller(store, clock, instance=1) as c1:
+            await wired(c0, "shared")
+            assert (await c0.feed("alarm", "CREATE", "shared", cron="*/5 * * * * *"))[0]
+            times = []
+            for _ in range(12):                                   # a minute in 5 s ticks, both racing each one
+                clock.ms += 5000
+                await asyncio.gather(c0.alarms.scheduler.step(), c1.alarms.scheduler.step())
+                await asyncio.gather(c0.settle(), c1.settle())
+                times += [clock.ms] * (len(await c0.fires("shared")) - len(times))
+            assert times == [START_MS + 5000 * k for k in range(1, 13)]
+            for _ in range(6):                                    # controller 0 is gone: 1 fires alone
+                await c1.advance(5)
+            assert len(await c1.fires("shared")) == 18
+
+
+async def test_a_draining_controller_leaves_the_ticks_to_the_other() -> None:
+    async with MemoryStore() as store:
+        clock = ManualWallClock()
+        async with controller(store, clock, instance=0) as c0, controller(store, clock, instance=1) as c1:
+            await wired(c0, "handover")
+            assert (await c0.feed("alarm", "CREATE", "handover", cron="*/5 * * * * *"))[0]
+            await c0.launcher.activator.drain(0.1)                 # SIGTERM: c0 finishes its work, claims no ticks
+            clock.ms += 5000
+            assert await c0.alarms.scheduler.step() == 3600        # back when its refresh period is over
+            assert await c0.fires("handover") == []
+            await c1.advance(0)
+            assert len(await c1.fires("handover")) == 1

@@ -1,0 +1,43 @@
+"""The Docker confinement's host side (whisk/containerpool/docker_security.py): users, and the socket folder lock."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+from pathlib import Path
+
+from whisk.containerpool.docker_security import action_uid, lock_folder, open_folder
+
+
+def test_every_container_of_an_invoker_gets_its_own_unprivileged_user() -> None:
+    uids = {action_uid(3, n) for n in range(65536)}
+    assert len(uids) == 65536 and min(uids) >= 2_000_000_000 and max(uids) < 2**31
+    assert not uids & {action_uid(4, n) for n in range(0, 65536, 97)}       # nor shares one with another invoker
+
+
+def test_the_folder_is_locked_once_the_socket_exists_and_keeps_nothing_else(tmp_path: Path) -> None:
+    folder = str(tmp_path / "run" / "abcd1234")
+    uid = action_uid(3, 7)
+    open_folder(folder, uid)
+    opened = (uid, 0o700) if os.geteuid() == 0 else (os.geteuid(), 0o777)     # given away, else open to all
+    assert (os.stat(folder).st_uid, stat.S_IMODE(os.stat(folder).st_mode)) == opened
+    assert stat.S_IMODE(os.stat(os.path.dirname(folder)).st_mode) == 0o711
+    assert lock_folder(folder, "proxy.sock") is False                      # no socket yet: still open
+    assert (os.stat(folder).st_uid, stat.S_IMODE(os.stat(folder).st_mode)) == opened
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(os.path.join(folder, "proxy.sock"))
+        os.mkdir(os.path.join(folder, "stash"))                            # what a container might leave
+        Path(folder, "stash", "big").write_bytes(b"x" * 1000)
+        Path(folder, "note").write_text("hi")
+        assert lock_folder(folder, "proxy.sock") is True
+    assert (os.stat(folder).st_uid, stat.S_IMODE(os.stat(folder).st_mode)) == (os.geteuid(), 0o755)
+    assert os.listdir(folder) == ["proxy.sock"]
+
+
+def test_a_socket_name_that_is_not_a_socket_is_removed(tmp_path: Path) -> None:
+    folder = str(tmp_path / "run" / "link")
+    open_folder(folder, action_uid(3, 8))
+    os.symlink("/var/run/docker.sock", os.path.join(folder, "proxy.sock"))  # the invoker must never follow it
+    assert lock_folder(folder, "proxy.sock") is False
+    assert os.listdir(folder) == [] and stat.S_IMODE(os.stat(folder).st_mode) == 0o755

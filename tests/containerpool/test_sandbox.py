@@ -1,0 +1,64 @@
+"""The sandbox's parts that need no container: the bwrap argv, the interpreter's prefix, the refusal to show the
+platform's folders, the seccomp program. (What the sandbox stops is tried for real in tests/isolation.)"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+
+import pytest
+
+from tests.containerpool.jobs import PY
+from tests.containerpool.test_process import spec
+from whisk.containerpool import seccomp
+from whisk.containerpool.process import ProcessContainerFactory
+from whisk.containerpool.sandbox import UID, Sandbox, SandboxUnavailable, check_hidden, interpreter_paths
+from whisk.runtimes.manifest import HERE
+
+
+def test_the_argv_makes_passable_parents_and_mounts_tmp_before_read_only_paths() -> None:
+    argv = Sandbox("/usr/bin/bwrap", "/usr/bin/setpriv", 8 << 20).wrap(
+        ["/opt/a/b", "/opt/a/b/c", "/tmp/checkout/venv"], "/tmp/whisk-proc0-x/3", None)
+    pairs = list(zip(argv, argv[1:]))
+    assert ("--ro-bind", "/opt/a/b") in pairs and ("--ro-bind", "/opt/a/b/c") not in pairs    # inside one already
+    for folder in ("/opt", "/opt/a", "/tmp/checkout", "/tmp/whisk-proc0-x"):
+        i = argv.index(folder)
+        assert argv[i - 3:i] == ["--perms", "0755", "--dir"], folder      # not bwrap's 0700: the user must pass
+    assert argv.index("/tmp") < argv.index("/tmp/checkout/venv")         # a checkout under /tmp stays visible
+    assert argv[argv.index("--size") + 1] == str(8 << 20)
+    assert argv[-12:] == ["/usr/bin/setpriv", "--reuid", UID, "--regid", UID, "--clear-groups", "--bounding-set",
+                          "-all", "--inh-caps", "-all", "--no-new-privs", "--"]
+    assert "--unshare-user" not in argv and "--unshare-net" not in argv and "--new-session" not in argv
+
+
+def test_the_interpreter_prefix_is_found_for_the_name_and_the_file_it_links_to() -> None:
+    paths = interpreter_paths(sys.executable)
+    assert os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))) in paths
+    assert interpreter_paths("/usr/bin/node")[0] == "/usr"
+    assert "/" not in interpreter_paths("/bin/sh")                           # /bin/sh -> "/": never bound
+
+
+def test_a_read_only_path_that_would_show_the_platforms_data_is_refused() -> None:
+    check_hidden(["/usr", "/opt/runtime"], ["/var/lib/whisk", "/opt/runtimex"])
+    with pytest.raises(SandboxUnavailable, match="contains the platform's /var/lib/whisk"):
+        check_hidden(["/usr", "/var"], ["/var/lib/whisk"])
+    with pytest.raises(SandboxUnavailable):
+        check_hidden(["/var/lib/whisk"], ["/var/lib/whisk"])
+
+
+async def test_a_factory_refuses_a_kind_whose_folders_hold_the_platforms_data(proc_root, manifest) -> None:
+    async with ProcessContainerFactory(manifest, root_dir=proc_root, hidden=(str(HERE / "python" / "data"),)) as f:
+        with pytest.raises(SandboxUnavailable, match="python"):
+            await f.create(spec(PY))
+        assert f.containers == []
+
+
+def test_the_seccomp_program_is_classic_bpf_for_this_machine() -> None:
+    program = seccomp.program("x86_64")
+    insns = [struct.unpack("<HBBI", program[i:i + 8]) for i in range(0, len(program), 8)]
+    assert insns[0] == (0x20, 0, 0, 4) and insns[1][3] == 0xC000003E        # the arch is checked first
+    assert insns[-3:] == [(0x06, 0, 0, 0x7FFF0000), (0x06, 0, 0, 0x00050000 | 38), (0x06, 0, 0, 0x00050000 | 1)]
+    for n, (code, jt, jf, _k) in enumerate(insns):                         # every jump lands inside the program
+        assert code == 0x06 or n + 1 + max(jt, jf) < len(insns)
+    assert seccomp.program("riscv64") is None and len(seccomp.program("aarch64")) == 8 * (len(insns) - 1)

@@ -1,0 +1,136 @@
+"""The browser playground (`whisk/api/playground.py`): served by a standalone whisk on loopback and driven in headless
+Chromium by `drive.js` (playwright-core), which finds each control by its accessible role and name. The page's
+contents at each step come back as JSON and are checked here; the screenshot stays in test-output/playground/."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.conftest import missing
+from tests.support.processes import GUEST_AUTH, basic_auth, whisk_server
+from whisk.api.app import make_app
+from whisk.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+DRIVER = Path(__file__).with_name("drive.js")
+CHROMIUM = "/usr/bin/chromium"
+PLAYWRIGHT = ROOT / "tests" / "node" / "node_modules" / "playwright-core"
+OUTPUT = ROOT / "test-output" / "playground"
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def browser_or_skip() -> str:
+    node = shutil.which("node")
+    if node is None or not os.access(CHROMIUM, os.X_OK) or not PLAYWRIGHT.is_dir():
+        missing("node, /usr/bin/chromium and tests/node's playwright-core (bash .ci/deps.sh installs them)")
+    return node
+
+
+async def test_playground_runs_python_and_nodejs_shows_errors_and_edits_actions() -> None:
+    node = browser_or_skip()
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    (OUTPUT / "playground.png").unlink(missing_ok=True)
+    log = os.path.join(tempfile.gettempdir(), f"whisk-playground-{os.getpid()}.log")
+    async with whisk_server({"WHISK_DATA_DIR": tempfile.mkdtemp(prefix="whisk-playground-")}, log_path=log) as url:
+        proc = await asyncio.create_subprocess_exec(node, str(DRIVER), url, str(OUTPUT), GUEST_AUTH,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=200)
+        assert proc.returncode == 0, err.decode(errors="replace")
+        seen = json.loads(out)
+        async with aiohttp.ClientSession(headers=basic_auth(*GUEST_AUTH.split(":"))) as s:
+            async with s.get(f"{url}/api/v1/namespaces/_/actions/pg-python") as r:
+                stored = await r.json()
+    steps = seen["steps"]
+
+    # Every request went to the server that served the page, and the page itself raised no script error.
+    assert all(u.startswith(url + "/") for u in seen["requests"]), seen["requests"]
+    assert not [m for m in seen["console"] if m.startswith("pageerror")], seen["console"]
+    assert "script-src 'self'" in steps["start"]["csp"] and "connect-src 'self'" in steps["start"]["csp"]
+    assert "unsafe-inline" not in steps["start"]["csp"]
+    # The guest key came with the page (standalone), and the runtimes from GET /.
+    assert steps["start"]["keyState"] == f"using key {GUEST_AUTH[:8]}…"
+    assert any(k.startswith("python:") for k in steps["start"]["runtimes"])
+    assert any(k.startswith("nodejs:") for k in steps["start"]["runtimes"])
+
+    python = steps["python"]
+    assert json.loads(python["result"]) == {"greeting": "Hello, tester!"}
+    assert "hello from python tester" in python["logs"]
+    assert python["summary"]["Status"] == "success"
+    assert python["summary"]["Start"].startswith("cold (init ")
+    assert python["summary"]["Duration"].endswith(" ms")
+    assert len(python["summary"]["Activation id"]) == 32
+    # Ctrl+Enter ran the unchanged action again, in the container the first run left: a warm start.
+    again = steps["pythonAgain"]["summary"]
+    assert again["Activation id"] != python["summary"]["Activation id"] and again["Start"] == "warm"
+
+    # Deleted elsewhere, the action was stored again by the next Run, which then ran it.
+    recreated = steps["recreated"]
+    assert recreated["deleteStatus"] == 200
+    assert json.loads(recreated["result"]) == {"greeting": "Hello, tester!"}
+    assert recreated["summary"]["Status"] == "success"
+    assert 404 in [r["status"] for r in seen["responses"] if r["url"].endswith("/actions/pg-python?blocking=true")]
+
+    node_step = steps["node"]
+    assert json.loads(node_step["result"])["greeting"] == "Hi node tester"
+    assert json.loads(node_step["result"])["runtime"].startswith("v")
+    assert "hello from node node tester" in node_step["logs"]
+
+    assert steps["badJson"]["alert"].startswith("The parameters are not valid JSON")
+    assert steps["badJson"]["result"] == steps["badJson"]["alert"]          # said in the result panel too
+    assert steps["actionError"]["alert"] == "The action failed (application error): deliberate failure for the test"
+    assert steps["actionError"]["summary"]["Status"] == "application error"
+    assert steps["offline"]["alert"].startswith(f"Cannot reach the API at {url}")
+    assert "401 Unauthorized" in steps["wrongKey"]["alert"]
+    assert "401 Unauthorized" in steps["wrongKey"]["activations"]
+
+    # The list refreshed itself with the runs, newest first, and opened the first run's stored record with its logs.
+    buttons = steps["activations"]["buttons"]
+    assert buttons[0].startswith("pg-failing ") and any(python["summary"]["Activation id"] in b for b in buttons)
+    assert steps["opened"]["summary"] == python["summary"]
+    assert "hello from python tester" in steps["opened"]["logs"]
+
+    # The action opened from the namespace's list, edited in the page and saved: the server has the new code.
+    assert steps["openAction"]["code"].startswith('def main(args):\n    print("hello from python"')
+    assert steps["openAction"]["runtime"].startswith("python:")
+    assert steps["saved"]["notice"].startswith("Saved action pg-python (version ")
+    assert stored["exec"]["code"] == 'def main(args):\n    return {"edited": True}\n'
+    assert (OUTPUT / "playground.png").stat().st_size > 10_000
+
+
+def routes(settings: Settings) -> set[str]:
+    app = make_app(settings, None)
+    return {r.get_info().get("path") or r.get_info().get("formatter", "") for r in app.router.resources()}
+
+
+def test_playground_is_on_for_standalone_off_for_a_controller_unless_enabled() -> None:
+    assert "/playground/config.json" in routes(Settings.from_env({"WHISK_STORE": "memory://"}))
+    assert "/playground/config.json" not in routes(Settings.from_env({"WHISK_ROLE": "controller",
+                                                                     "WHISK_STORE": "memory://"}))
+    assert "/playground/config.json" in routes(Settings.from_env({"WHISK_ROLE": "controller", "WHISK_PLAYGROUND": "1",
+                                                                 "WHISK_STORE": "memory://"}))
+    assert "/playground/config.json" not in routes(Settings.from_env({"WHISK_PLAYGROUND": "false",
+                                                                     "WHISK_STORE": "memory://"}))
+    assert not Settings.from_env({"WHISK_ROLE": "invoker", "WHISK_PLAYGROUND": "true"}).serves_playground
+
+
+async def test_a_controller_serves_the_page_but_never_a_key() -> None:
+    env = {"WHISK_ROLE": "controller", "WHISK_PLAYGROUND": "true",
+           "WHISK_DATA_DIR": tempfile.mkdtemp(prefix="whisk-playground-")}
+    async with whisk_server(env) as url, aiohttp.ClientSession() as s:
+        async with s.get(f"{url}/playground/config.json") as r:
+            assert r.status == 200
+            assert await r.json() == {"role": "controller"}
+        async with s.get(f"{url}/playground/") as r:
+            assert r.status == 200 and "Content-Security-Policy" in r.headers
+            assert 'href="playground.css"' in await r.text()
+        async with s.get(f"{url}/playground/playground.py") as r:
+            assert r.status == 404

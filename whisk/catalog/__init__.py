@@ -1,0 +1,1 @@
+"""The whisk.system catalog: public packages (utils, samples, alarms) a controller installs on start."""

@@ -1,0 +1,4 @@
+// Returns its parameters unchanged.
+function main(params) {
+  return params || {}
+}
