@@ -234,3 +234,31 @@ async def test_closing_while_the_broker_is_away_does_not_hang() -> None:
         assert [await asyncio.wait_for(anext(consumer), WAIT_S) for _ in range(2)] == [b"a", b"b"]  # a handled
         await broker.stop()
         await asyncio.wait_for(bus.close(), WAIT_S)
+
+
+async def test_a_stalled_consumer_is_found_and_replaced(kafka_broker: KafkaBroker) -> None:
+    """The stall check: a consumer caught up is never stalled; one whose position stays behind the partition's end
+    across two checks is (a paused partition stands in for aiokafka's stuck fetch), and replacing it loses nothing
+    and hands out no handled message again."""
+    topic, group = unique("t"), unique("g")
+    async with KafkaBus([kafka_broker.bootstrap], client_id="whisk-test", session_timeout_s=3) as bus:
+        for i in range(3):
+            await bus.send(topic, b"m%d" % i)
+        consumer = bus.consume(topic, group)
+        assert await asyncio.wait_for(anext(consumer), WAIT_S) == b"m0"
+        assert await asyncio.wait_for(anext(consumer), WAIT_S) == b"m1"
+        inner = consumer._consumer
+        assert inner is not None
+        (tp,) = inner.assignment()
+        await inner.seek_to_end(tp)                          # caught up with the end: nothing to read
+        await inner.position(tp)
+        assert not await consumer._stalled(inner) and not await consumer._stalled(inner)
+        inner.seek(tp, 2)                                    # m2 waits past the position...
+        inner.pause(tp)                                      # ...and the fetcher does not move
+        assert not await consumer._stalled(inner)            # first sight: it may just be arriving
+        assert await consumer._stalled(inner)                # no progress since: stalled
+        replaced = await consumer._restart(inner)
+        assert replaced is not inner and consumer._consumer is replaced
+        # m0 was handled and committed on the restart; asking for the next message hands m1 in, and the replacement
+        # goes on from there: m2, nothing handled comes again.
+        assert await asyncio.wait_for(anext(consumer), WAIT_S) == b"m2"

@@ -56,6 +56,8 @@ _FRAME_OVERHEAD = 64 * 1024
 _MAX_POLL_INTERVAL_MS = 30 * 60 * 1000
 _POLL_MS = 1000
 _RETRY_S = 0.5
+# A consumer that has waited this long for a record checks that the broker has none for it (see `_stalled`).
+_STALL_CHECK_S = 10.0
 # Closing commits what was handled, but waits no longer than this for a broker that does not take it.
 _CLOSE_COMMIT_S = 3.0
 
@@ -218,6 +220,7 @@ class KafkaConsumer:
         self._pending: dict[TopicPartition, int] = {}  # handled, not yet committed: next offset per partition
         self._handled = 0  # since the last commit
         self._committing: asyncio.Task[None] | None = None
+        self._behind: dict[TopicPartition, int] = {}  # positions seen behind the partition's end at the last check
         self._closed = False
 
     def __aiter__(self) -> KafkaConsumer:
@@ -234,12 +237,18 @@ class KafkaConsumer:
             self._handled += 1
             if self._handled >= self._bus._commit_every:
                 self._commit_soon()
+        waited_s = 0.0
         while not self._closed:
             try:
                 batch = await consumer.getmany(timeout_ms=0, max_records=1)
                 if not batch:
                     self._commit_soon()  # about to wait: a good time to record what was handled
                     batch = await consumer.getmany(timeout_ms=_POLL_MS, max_records=1)
+                    waited_s += _POLL_MS / 1000
+                if not batch and waited_s >= _STALL_CHECK_S:
+                    waited_s = 0.0
+                    if await self._stalled(consumer):
+                        consumer = await self._restart(consumer)
             except ConsumerStoppedError:
                 break
             except KafkaError as exc:
@@ -277,6 +286,47 @@ class KafkaConsumer:
             raise BackendUnavailable(f"kafka: cannot consume {self._topic}: {exc}") from exc
         self._consumer = consumer
         return consumer
+
+    async def _stalled(self, consumer: AIOKafkaConsumer) -> bool:
+        """Whether the consumer's fetcher is stuck: records wait past its position and the position has not moved
+        since the last check. Seen with aiokafka 0.14 after a broker restart under load: a consumer keeps a fetch
+        "in flight" that never ends and gets nothing more while the broker has records for it. A consumer that
+        simply has nothing to read is never stalled."""
+        try:
+            assigned = list(consumer.assignment())
+            if not assigned:
+                return False
+            async with asyncio.timeout(self._bus._timeout_ms / 1000):
+                ends = await consumer.end_offsets(assigned)
+                positions = {tp: await consumer.position(tp) for tp in assigned}
+        except (KafkaError, TimeoutError, AssertionError, IllegalStateError):
+            return False  # the broker is away, or the group is rebalancing: not the fetcher's fault
+        behind = {tp: pos for tp, pos in positions.items() if ends.get(tp, 0) > pos}
+        stalled = any(self._behind.get(tp) == pos for tp, pos in behind.items())
+        self._behind = behind
+        return stalled
+
+    async def _restart(self, consumer: AIOKafkaConsumer) -> AIOKafkaConsumer:
+        """Replace a stalled aiokafka consumer: commit what was handled, leave the group, join it again from the
+        committed offsets (at least once: nothing handed out but unhandled is skipped)."""
+        log.warning("bus.consumer_restarted", topic=self._topic, group=self._group, behind=str(self._behind))
+        self._behind = {}
+        if self._committing is not None:
+            self._committing.cancel()
+            await asyncio.gather(self._committing, return_exceptions=True)
+        await self._commit(_CLOSE_COMMIT_S)
+        try:
+            async with asyncio.timeout(_CLOSE_COMMIT_S):
+                await consumer.stop()
+        except TimeoutError:
+            log.warning("bus.consumer_stop_slow", topic=self._topic, group=self._group)
+        self._consumer = None
+        while True:
+            try:
+                return await self._start()
+            except BackendUnavailable as exc:  # the broker went away meanwhile: the caller still waits for a record
+                log.warning("bus.consumer_restart_failed", topic=self._topic, group=self._group, error=str(exc))
+                await asyncio.sleep(_RETRY_S)
 
     def _commit_soon(self) -> None:
         """Commit in the background, one commit at a time: a commit the broker does not take (it is away, and
