@@ -168,17 +168,21 @@ class KafkaBus:
         if topic not in self._topics:
             await self.ensure_topic(topic)
         try:
-            try:
-                await producer.send_and_wait(topic, message)
-            except UnknownTopicOrPartitionError:
-                # Deleted under us: create it again, once.
-                self._topics.discard(topic)
-                await self.ensure_topic(topic)
-                await producer.send_and_wait(topic, message)
+            # aiokafka bounds each request, not a send: one caught in a broker restart was seen never to end, which
+            # held an invoker's pool slot (its ack) for good. Past the request timeout the caller is told the bus
+            # is unavailable; the record may still be written later (at least once, never lost).
+            async with asyncio.timeout(self._timeout_ms / 1000):
+                try:
+                    await producer.send_and_wait(topic, message)
+                except UnknownTopicOrPartitionError:
+                    # Deleted under us: create it again, once.
+                    self._topics.discard(topic)
+                    await self.ensure_topic(topic)
+                    await producer.send_and_wait(topic, message)
         except (MessageSizeTooLargeError, RecordTooLargeError) as exc:
             raise TooLarge(f"The message of {len(message)} bytes is too large for the bus: {exc}") from exc
-        except KafkaError as exc:
-            raise BackendUnavailable(f"kafka: cannot send to {topic}: {exc}") from exc
+        except (KafkaError, TimeoutError) as exc:
+            raise BackendUnavailable(f"kafka: cannot send to {topic}: {exc!r}") from exc
 
     def consume(self, topic: str, group: str) -> KafkaConsumer:
         if self._producer is None or self._closed:
