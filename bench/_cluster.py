@@ -81,9 +81,7 @@ async def members(b: Backends, pool_memory_mb: int, extra_env: dict[str, str] | 
     `pool_memory_mb` of pool, BENCH_ENV's throttles and `extra_env`; yields once every invoker is up. On the way out
     each member gets SIGTERM; `stopped` (when given) receives their exit statuses by name (0: a clean stop)."""
     env, prefix = cluster_env(b.bootstrap, b.couchdb_url, b.consul_url)
-    # The tests' short ack timeouts and unconfined actions: not here, the benchmarks measure the defaults.
-    for key in ("WHISK_ACK_TIMEOUT_FACTOR", "WHISK_ACK_TIMEOUT_ADDON_S", "WHISK_TRUST_ALL_CODE"):
-        env.pop(key)
+    env.pop("WHISK_TRUST_ALL_CODE")   # the tests' unconfined actions: not here, the benchmarks measure the defaults
     env |= BENCH_ENV | {"WHISK_POOL_MEMORY_MB": str(pool_memory_mb)} | (extra_env or {})
     c = Cluster(env, b.couchdb_url, prefix, new_workdir())
     try:
