@@ -52,3 +52,15 @@ if ((prometheus_was_missing)) && command -v systemctl >/dev/null && systemctl is
     echo "deps: stop the prometheus service the package started (the tests start their own)"
     systemctl disable --now prometheus >/dev/null
 fi
+# Apache Kafka for the bus tests and the cluster benchmarks: the broker's jars from Maven Central (.ci/kafka/pom.xml)
+# into .ci/work/kafka/libs; tests/support/kafka_broker.py runs it with the JDK (KRaft, one node, loopback).
+command -v java >/dev/null || apt_install openjdk-17-jre-headless
+command -v mvn >/dev/null || apt_install maven
+kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' .ci/kafka/pom.xml)
+if [ ! -f ".ci/work/kafka/libs/kafka_2.13-$kafka_version.jar" ]; then
+    echo "deps: Apache Kafka $kafka_version from Maven Central (mvn dependency:copy-dependencies -> .ci/work/kafka/libs)"
+    rm -rf .ci/work/kafka/libs
+    mvn -B -ntp -Dstyle.color=never -f .ci/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime \
+        -DoutputDirectory="$PWD/.ci/work/kafka/libs" | grep -E '^\[(INFO|ERROR)\] (Copying|BUILD|Failed|---)|ERROR' || true
+    test -f ".ci/work/kafka/libs/kafka_2.13-$kafka_version.jar" || { echo "deps: Kafka $kafka_version not installed" >&2; exit 1; }
+fi

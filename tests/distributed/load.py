@@ -29,13 +29,18 @@ class Call:
 @dataclass
 class Load:
     """`workers` callers, each invoking `actions[i % len(actions)]` through `urls[i % len(urls)]` back to back, until
-    `stop()`, `max_calls` calls in all, or `max_s` seconds."""
+    `stop()`, `max_calls` calls in all, or `max_s` seconds; blocking invocations, or non-blocking ones (202 and an
+    activation id) when `blocking` is False. A non-blocking caller does not wait for the work it starts, so give it
+    a `pause_s` between calls: back to back, a few of them queue more than the invokers can run and every invoker
+    falls behind."""
 
     urls: list[str]
     actions: list[str]
     workers: int = 4
     max_calls: int = 5000
     max_s: float = 90.0
+    blocking: bool = True
+    pause_s: float = 0.0
     calls: list[Call] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -71,16 +76,19 @@ class Load:
         url, action = self.urls[i % len(self.urls)], self.actions[i % len(self.actions)]
         async with guest_session(url) as session:
             while not self._stop.is_set() and len(self.calls) < self.max_calls and time.monotonic() < self._deadline:
-                call = await _invoke(session, url, action)
+                call = await _invoke(session, url, action, self.blocking)
                 self.calls.append(call)
                 if call.status is None or call.status >= 503:
                     await asyncio.sleep(0.1)      # the controller is away or refusing: do not spin
+                elif self.pause_s:
+                    await asyncio.sleep(self.pause_s)
 
 
-async def _invoke(session: aiohttp.ClientSession, url: str, action: str) -> Call:
+async def _invoke(session: aiohttp.ClientSession, url: str, action: str, blocking: bool = True) -> Call:
     sent = time.monotonic()
     try:
-        async with session.post(f"/api/v1/namespaces/_/actions/{action}", params={"blocking": "true"},
+        async with session.post(f"/api/v1/namespaces/_/actions/{action}",
+                                params={"blocking": "true" if blocking else "false"},
                                 json={}) as r:
             body = await r.json(content_type=None)
             aid = body.get("activationId") if isinstance(body, dict) else None

@@ -1,7 +1,7 @@
 """The distributed architecture end to end (docs/openwhisk.md §5, §6): two controllers and two invokers as separate
-processes over the Tansu broker, pouchdb-server and the Consul double. Invoker health and supervision, the home-invoker
-hash, records in CouchDB, disable/enable, and an invoker killed with SIGKILL. The tests share one cluster and run in
-file order (the kill comes last)."""
+processes over the Apache Kafka broker, pouchdb-server and the Consul double. Invoker health and supervision, the
+home-invoker hash, records in CouchDB, disable/enable, and an invoker killed with SIGKILL. The tests share one
+cluster and run in file order (the kill comes last)."""
 
 from __future__ import annotations
 
@@ -219,6 +219,6 @@ async def test_killed_invoker_goes_down_and_work_moves_to_the_other(cluster: Clu
         assert status == 200, body
         assert ran_on(cluster, body) == 0
     # The activation lost with invoker1 still ends with exactly one record: a whisk error, written by the
-    # controller when its completion ack did not come (docs/openwhisk.md §5.5; 8 s here).
+    # controller once the invoker was found silent (Offline after 10 s), long before its completion-ack timeout.
     record = await until("the lost activation's record", lambda: couch_record(cluster, lost), 20)
     assert record["response"]["statusCode"] == 3 and "error" in record["response"]["result"], record

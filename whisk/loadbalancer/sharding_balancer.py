@@ -127,7 +127,7 @@ class ShardingBalancer(CommonBalancer):
     # -- supervision ----------------------------------------------------------------------------------------------
 
     async def _consume_pings(self) -> None:
-        async for data in self._bus.consume(HEALTH_TOPIC, f"health{self._controller}", background=True):
+        async for data in self._bus.consume(HEALTH_TOPIC, f"health{self._controller}"):
             try:
                 ping = PingMessage.from_bytes(data)
                 instance = int(ping.instance["instance"])

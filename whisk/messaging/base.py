@@ -24,12 +24,10 @@ class Bus(Protocol):
         """Publish one message; raises TooLarge when the message exceeds the bus's limit,
         BackendUnavailable when the bus does not answer."""
 
-    def consume(self, topic: str, group: str, *, background: bool = False) -> AsyncIterator[bytes]:
+    def consume(self, topic: str, group: str) -> AsyncIterator[bytes]:
         """Messages of `topic` for consumer group `group`, in order. The iterator asks for the next message only
         when the caller is ready for it (that is how an invoker pulls no more than its pool can take): a message
-        is committed once the caller asks for the one after it. `background`: a delay of a tenth of a second
-        does not matter to this consumer (health pings, cache invalidations), so a bus that must poll for
-        messages may poll for these less often."""
+        is committed once the caller asks for the one after it."""
 
     async def ping(self) -> None:
         """Raise BackendUnavailable when the bus does not answer."""

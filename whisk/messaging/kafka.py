@@ -1,21 +1,29 @@
 """The Kafka bus (distributed roles, docs/openwhisk.md §5.1): aiokafka, one producer and one admin client per bus, one
-consumer per `consume` call.
+consumer per `consume` call. docs/architecture.md ("The Kafka bus") explains each setting.
 
-- Topics are created explicitly, as OpenWhisk's `ensureTopic` does: a broker that creates topics on first use
-  may give them several partitions, and then messages interleave. `send` and `consume` on a topic this bus has not
-  seen yet create it with one partition first (a no-op when it exists).
-- Each message is at most `max_message_bytes` (payload limit + 6068 B, docs/openwhisk.md §5.1); topics are created with
-  `max.message.bytes` to match, since Kafka's default is a little under that. Over it, `send` raises TooLarge.
-- Consumers commit manually. A message counts as handled once the caller asks for the next one; the handled
-  offsets are committed (in the background, so that a commit the broker does not take never delays the next
-  message) when the consumer has nothing buffered (it is about to wait), every `commit_every` messages under
-  steady load, and on `aclose`. A consumer that stops without `aclose` (a crash) hands out at
-  most that many handled messages again: delivery is at least once, as in OpenWhisk.
+- Topics are created explicitly, as OpenWhisk's `ensureTopic` does, with one partition and OpenWhisk's retention
+  and segment size per topic (`topic_config`): the shared ones (`health`, `cacheInvalidation`, `events`) when the
+  bus starts, `invoker<N>` and `completed<N>` by their owners when they start. `send` and `consume` on a topic
+  this bus has not seen yet create it first (a no-op when it exists).
+- Each message is at most `max_message_bytes` (payload limit + 6068 B, docs/openwhisk.md §5.1); topics are created
+  with `max.message.bytes` to match, since Kafka's default is a little under that. Over it, `send` raises TooLarge.
+- At least once: the producer waits for every in-sync replica (`acks=all`) and is not idempotent (aiokafka's
+  idempotent producer never gives up on a send while the broker is away, so a controller could not answer 503;
+  a send retried after a lost answer may be written twice, which at-least-once delivery allows); consumers
+  commit manually, after handling. A message counts as handled
+  once the caller asks for the next one; the handled offsets are committed (in the background, so that a commit
+  the broker does not take never delays the next message) when the consumer has nothing buffered (it is about to
+  wait), every `commit_every` messages under steady load, and on `aclose`. A consumer that stops without `aclose`
+  (a crash) hands out at most that many handled messages again: delivery is at least once, as in OpenWhisk.
 - A consumer takes one record per request from the caller (`getmany(max_records=1)`); aiokafka's fetcher reads
   ahead at most one fetch per partition into memory, nothing of which is committed until handed out and handled.
+- Latency: the producer sends at once (`linger_ms=0`), and a consumer's fetch that finds nothing waits on the
+  broker, which answers it as soon as a record arrives, so the fetch wait only bounds how often an idle consumer
+  asks; it is not on the path of a message.
 - Broker restarts: aiokafka reconnects its producer, admin client and consumers by itself. While the broker is
   away, `send`, `ensure_topic` and `ping` raise BackendUnavailable after `request_timeout_s`; a consumer keeps
-  waiting, keeps its pending commits and retries them, and carries on once the broker is back.
+  waiting, keeps its pending commits and retries them, and carries on once the broker is back (Kafka keeps the
+  topics, messages and group offsets on disk).
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from aiokafka.errors import (
 )
 
 from whisk.entities.errors import BackendUnavailable, TooLarge
+from whisk.messages import CACHE_INVALIDATION_TOPIC, EVENTS_TOPIC, HEALTH_TOPIC
 from whisk.messaging.base import MAX_MESSAGE_BYTES
 
 log = structlog.get_logger(__name__)
@@ -49,11 +58,29 @@ _FRAME_OVERHEAD = 64 * 1024
 _MAX_POLL_INTERVAL_MS = 30 * 60 * 1000
 _POLL_MS = 1000
 _RETRY_S = 0.5
+# A consumer that has waited this long for a record checks that the broker has none for it (see `_stalled`).
+_STALL_CHECK_S = 10.0
 # Closing commits what was handled, but waits no longer than this for a broker that does not take it.
 _CLOSE_COMMIT_S = 3.0
-# The least fetch wait of a background consumer (`consume(..., background=True)`): on a broker that polls (Tansu)
-# each consumer costs a fetch per wait, and health pings or cache invalidations need no faster turn than this.
-_BACKGROUND_FETCH_WAIT_MS = 100
+
+_MIN_MS, _HOUR_MS = 60_000, 3_600_000
+_SEGMENT_BYTES = 512 * 1024 * 1024
+_RETENTION_BYTES = 1024 * 1024 * 1024
+# Retention per topic as OpenWhisk sets it (whisk.kafka.topics): a message nobody read in this time is dropped.
+_RETENTION_MS = {"invoker": 48 * _HOUR_MS, "completed": _HOUR_MS, HEALTH_TOPIC: _HOUR_MS,
+                 CACHE_INVALIDATION_TOPIC: 5 * _MIN_MS, EVENTS_TOPIC: _HOUR_MS}
+# Created by every bus when it starts; `invoker<N>` and `completed<N>` by the invoker and controller they belong to.
+SHARED_TOPICS = (HEALTH_TOPIC, CACHE_INVALIDATION_TOPIC, EVENTS_TOPIC)
+
+
+def topic_config(topic: str, max_message_bytes: int) -> dict[str, str]:
+    """The topic-level settings a topic is created with: OpenWhisk's retention (time and size) and segment size for
+    its kind (`invoker3` is an invoker topic), and a message limit that fits the largest message the bus sends.
+    A topic of another name (tests) gets the invoker topics' retention."""
+    kind = topic.rstrip("0123456789") if topic.startswith(("invoker", "completed")) else topic
+    return {"retention.ms": str(_RETENTION_MS.get(kind, _RETENTION_MS["invoker"])),
+            "retention.bytes": str(_RETENTION_BYTES), "segment.bytes": str(_SEGMENT_BYTES),
+            "max.message.bytes": str(max_message_bytes)}
 
 
 class KafkaBus:
@@ -71,9 +98,8 @@ class KafkaBus:
         # How soon the group notices a member that vanished without leaving (a crash) and hands its partitions on.
         self._session_ms = int(session_timeout_s * 1000)
         self._commit_every = commit_every
-        # How long the broker may hold a fetch that finds nothing. Kafka answers as soon as a record arrives. Tansu
-        # 0.6 reads again after half the wait, then after half of the rest, so a record that arrives meanwhile waits
-        # for the next read (up to half of this): test clusters lower it.
+        # How long the broker may hold a fetch that finds nothing; it answers as soon as a record arrives, so this
+        # only sets how often an idle consumer asks again.
         self._fetch_wait_ms = fetch_max_wait_ms
         self._topics: set[str] = set()  # topics this bus has made sure exist
         self._consumers: set[KafkaConsumer] = set()
@@ -84,7 +110,7 @@ class KafkaBus:
     async def __aenter__(self) -> KafkaBus:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self._servers, client_id=self._client_id, max_request_size=self._frame,
-            request_timeout_ms=self._timeout_ms, linger_ms=0)
+            request_timeout_ms=self._timeout_ms, linger_ms=0, acks="all")
         self._admin = AIOKafkaAdminClient(
             bootstrap_servers=self._servers, client_id=self._client_id, request_timeout_ms=self._timeout_ms)
         try:
@@ -93,6 +119,11 @@ class KafkaBus:
         except (KafkaError, OSError) as exc:
             await self.close()
             raise BackendUnavailable(f"kafka {','.join(self._servers)}: {exc}") from exc
+        try:
+            await self._create_topics(SHARED_TOPICS, 1)
+        except BaseException:
+            await self.close()
+            raise
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -111,20 +142,24 @@ class KafkaBus:
                 await self._admin.close()
 
     async def ensure_topic(self, topic: str, *, partitions: int = 1) -> None:
+        await self._create_topics((topic,), partitions)
+
+    async def _create_topics(self, topics: tuple[str, ...], partitions: int) -> None:
         admin = self._admin
         if admin is None or self._closed:
             raise BackendUnavailable("The message bus is closed.")
-        new = NewTopic(topic, partitions, self._replication, topic_configs={"max.message.bytes": str(self._frame)})
+        new = [NewTopic(topic, partitions, self._replication, topic_configs=topic_config(topic, self._frame))
+               for topic in topics]
         try:
-            response = await admin.create_topics([new])
+            response = await admin.create_topics(new)
         except KafkaError as exc:
-            raise BackendUnavailable(f"kafka: cannot create topic {topic}: {exc}") from exc
+            raise BackendUnavailable(f"kafka: cannot create topic {', '.join(topics)}: {exc}") from exc
         for entry in response.topic_errors:
-            code = entry[1]
+            topic, code = entry[0], entry[1]
             if code not in (0, TopicAlreadyExistsError.errno):
                 detail = entry[2] if len(entry) > 2 and entry[2] else for_code(code).__name__
                 raise BackendUnavailable(f"kafka: cannot create topic {topic}: {detail}")
-        self._topics.add(topic)
+        self._topics.update(topics)
 
     async def send(self, topic: str, message: bytes) -> None:
         producer = self._producer
@@ -135,23 +170,26 @@ class KafkaBus:
         if topic not in self._topics:
             await self.ensure_topic(topic)
         try:
-            try:
-                await producer.send_and_wait(topic, message)
-            except UnknownTopicOrPartitionError:
-                # Deleted under us (or lost by a broker that keeps no data): create it again, once.
-                self._topics.discard(topic)
-                await self.ensure_topic(topic)
-                await producer.send_and_wait(topic, message)
+            # aiokafka bounds each request, not a send: one caught in a broker restart was seen never to end, which
+            # held an invoker's pool slot (its ack) for good. Past the request timeout the caller is told the bus
+            # is unavailable; the record may still be written later (at least once, never lost).
+            async with asyncio.timeout(self._timeout_ms / 1000):
+                try:
+                    await producer.send_and_wait(topic, message)
+                except UnknownTopicOrPartitionError:
+                    # Deleted under us: create it again, once.
+                    self._topics.discard(topic)
+                    await self.ensure_topic(topic)
+                    await producer.send_and_wait(topic, message)
         except (MessageSizeTooLargeError, RecordTooLargeError) as exc:
             raise TooLarge(f"The message of {len(message)} bytes is too large for the bus: {exc}") from exc
-        except KafkaError as exc:
-            raise BackendUnavailable(f"kafka: cannot send to {topic}: {exc}") from exc
+        except (KafkaError, TimeoutError) as exc:
+            raise BackendUnavailable(f"kafka: cannot send to {topic}: {exc!r}") from exc
 
-    def consume(self, topic: str, group: str, *, background: bool = False) -> KafkaConsumer:
+    def consume(self, topic: str, group: str) -> KafkaConsumer:
         if self._producer is None or self._closed:
             raise BackendUnavailable("The message bus is closed.")
-        wait_ms = max(self._fetch_wait_ms, _BACKGROUND_FETCH_WAIT_MS) if background else self._fetch_wait_ms
-        consumer = KafkaConsumer(self, topic, group, wait_ms)
+        consumer = KafkaConsumer(self, topic, group, self._fetch_wait_ms)
         self._consumers.add(consumer)
         return consumer
 
@@ -188,6 +226,7 @@ class KafkaConsumer:
         self._pending: dict[TopicPartition, int] = {}  # handled, not yet committed: next offset per partition
         self._handled = 0  # since the last commit
         self._committing: asyncio.Task[None] | None = None
+        self._behind: dict[TopicPartition, int] = {}  # positions seen behind the partition's end at the last check
         self._closed = False
 
     def __aiter__(self) -> KafkaConsumer:
@@ -204,12 +243,18 @@ class KafkaConsumer:
             self._handled += 1
             if self._handled >= self._bus._commit_every:
                 self._commit_soon()
+        waited_s = 0.0
         while not self._closed:
             try:
                 batch = await consumer.getmany(timeout_ms=0, max_records=1)
                 if not batch:
                     self._commit_soon()  # about to wait: a good time to record what was handled
                     batch = await consumer.getmany(timeout_ms=_POLL_MS, max_records=1)
+                    waited_s += _POLL_MS / 1000
+                if not batch and waited_s >= _STALL_CHECK_S:
+                    waited_s = 0.0
+                    if await self._stalled(consumer):
+                        consumer = await self._restart(consumer)
             except ConsumerStoppedError:
                 break
             except KafkaError as exc:
@@ -248,10 +293,50 @@ class KafkaConsumer:
         self._consumer = consumer
         return consumer
 
+    async def _stalled(self, consumer: AIOKafkaConsumer) -> bool:
+        """Whether the consumer's fetcher is stuck: records wait past its position and the position has not moved
+        since the last check. Seen with aiokafka 0.14 after a broker restart under load: a consumer keeps a fetch
+        "in flight" that never ends and gets nothing more while the broker has records for it. A consumer that
+        simply has nothing to read is never stalled."""
+        try:
+            assigned = list(consumer.assignment())
+            if not assigned:
+                return False
+            async with asyncio.timeout(self._bus._timeout_ms / 1000):
+                ends = await consumer.end_offsets(assigned)
+                positions = {tp: await consumer.position(tp) for tp in assigned}
+        except (KafkaError, TimeoutError, AssertionError, IllegalStateError):
+            return False  # the broker is away, or the group is rebalancing: not the fetcher's fault
+        behind = {tp: pos for tp, pos in positions.items() if ends.get(tp, 0) > pos}
+        stalled = any(self._behind.get(tp) == pos for tp, pos in behind.items())
+        self._behind = behind
+        return stalled
+
+    async def _restart(self, consumer: AIOKafkaConsumer) -> AIOKafkaConsumer:
+        """Replace a stalled aiokafka consumer: commit what was handled, leave the group, join it again from the
+        committed offsets (at least once: nothing handed out but unhandled is skipped)."""
+        log.warning("bus.consumer_restarted", topic=self._topic, group=self._group, behind=str(self._behind))
+        self._behind = {}
+        if self._committing is not None:
+            self._committing.cancel()
+            await asyncio.gather(self._committing, return_exceptions=True)
+        await self._commit(_CLOSE_COMMIT_S)
+        try:
+            async with asyncio.timeout(_CLOSE_COMMIT_S):
+                await consumer.stop()
+        except TimeoutError:
+            log.warning("bus.consumer_stop_slow", topic=self._topic, group=self._group)
+        self._consumer = None
+        while True:
+            try:
+                return await self._start()
+            except BackendUnavailable as exc:  # the broker went away meanwhile: the caller still waits for a record
+                log.warning("bus.consumer_restart_failed", topic=self._topic, group=self._group, error=str(exc))
+                await asyncio.sleep(_RETRY_S)
+
     def _commit_soon(self) -> None:
-        """Commit in the background, one commit at a time: a commit the broker does not take (it is away, or, like
-        a restarted Tansu, it has lost the topic and answers UnknownTopicOrPartition, which aiokafka retries until
-        our timeout) must not hold up the messages behind it."""
+        """Commit in the background, one commit at a time: a commit the broker does not take (it is away, and
+        aiokafka retries until our timeout) must not hold up the messages behind it."""
         if self._pending and (self._committing is None or self._committing.done()):
             self._committing = asyncio.create_task(self._commit(), name=f"commit-{self._topic}")
 

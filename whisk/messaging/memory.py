@@ -113,7 +113,7 @@ class MemoryBus:
         if t.waiters:
             t.wake()
 
-    def consume(self, topic: str, group: str, *, background: bool = False) -> MemoryConsumer:
+    def consume(self, topic: str, group: str) -> MemoryConsumer:
         self._check_open()
         t = self._topic(topic)
         g = t.groups.get(group)
