@@ -13,7 +13,7 @@ import pytest_asyncio
 
 from tests.containerpool.support import gone, make_pool, ok, process_state, until
 from tests.containerpool.jobs import NODE, PY, job
-from whisk.containerpool.base import ContainerError
+from whisk.containers.base import ContainerError
 from whisk.containerpool.clock import ManualClock
 from whisk.containerpool.job import RunResult
 from whisk.containerpool.pool import ContainerPool, container_name

@@ -15,7 +15,7 @@ from tests.containerpool.jobs import NODE, PY, job
 from tests.containerpool.support import make_pool, ok
 from tests.docker.conftest import NODEJS_IMAGE, PYTHON_IMAGE, labelled
 from whisk.containerpool.clock import ManualClock
-from whisk.containerpool.docker import DockerContainerFactory
+from whisk.containers.docker.factory import DockerContainerFactory
 from whisk.containerpool.pool import ContainerPool
 from whisk.runtimes.manifest import Manifest, load_manifest
 

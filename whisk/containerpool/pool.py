@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from whisk.containerpool.base import ContainerError, ContainerFactory, ContainerSpec
+from whisk.containers.base import ContainerError, ContainerFactory, ContainerSpec
 from whisk.containerpool.clock import Clock, LoopClock, Timer
 from whisk.containerpool.job import Job, RunResult
 from whisk.containerpool.proxy import ContainerProxy, Requeue

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import structlog
 
-from whisk.containerpool.base import (LOG_COLLECTION_FAILED, Container, ContainerError, ContainerFactory,
-                                      ContainerSpec, ImageError, log_line, rfc3339_nanos)
+from whisk.containers.base import (LOG_COLLECTION_FAILED, Container, ContainerError, ContainerFactory,
+                                   ContainerSpec, ImageError, log_line, rfc3339_nanos)
 from whisk.containerpool.job import Job, RunResult, error_response
 from whisk.containerpool.response import (LOG_WARNING_DEVELOPER_ERROR, PROVISION_ERROR, init_response,
                                           keeps_container, run_response, timed_out, whisk_error)

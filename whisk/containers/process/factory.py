@@ -26,12 +26,12 @@ from typing import Any
 import aiohttp
 import structlog
 
-from whisk.containerpool.base import ContainerError, ContainerSpec, ImageError, Interaction
-from whisk.containerpool.cgroups import MemoryCgroups
-from whisk.containerpool.logcollector import LogCollector
-from whisk.containerpool.sandbox import (SYSTEM_DIRS, WORKDIR, Sandbox, check_hidden, find_sandbox, inside_root,
-                                         interpreter_paths, proxy_pid)
-from whisk.containerpool.strays import kill_strays
+from whisk.containers.base import ContainerError, ContainerSpec, ImageError, Interaction
+from whisk.containers.process.cgroups import MemoryCgroups
+from whisk.containers.process.logcollector import LogCollector
+from whisk.containers.process.sandbox import (SYSTEM_DIRS, WORKDIR, Sandbox, check_hidden, find_sandbox, inside_root,
+                                              interpreter_paths, proxy_pid)
+from whisk.containers.process.strays import kill_strays
 from whisk.entities.document import now_ms as _now_ms
 from whisk.entities.errors import Invalid
 from whisk.runtimes.environments import is_installed, missing_message
