@@ -33,6 +33,7 @@ import secrets
 import shutil
 import ssl
 import tempfile
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiodocker
@@ -296,7 +297,7 @@ class DockerContainerFactory:
         if api is not None:
             env |= api_env(api.upstream)
             binds.append(f"{api.folder}:{API_MOUNT}:ro")
-        config = {"Image": self.relay_image, "Env": [f"{k}={v}" for k, v in env.items()],
+        config: dict[str, Any] = {"Image": self.relay_image, "Env": [f"{k}={v}" for k, v in env.items()],
                   "Labels": labels | {"whisk.relay-for": name}, "User": user(uid),
                   "HostConfig": hardening(RELAY_TMP_MB) | {
                       "NetworkMode": f"container:{target}", "Binds": binds, "Init": True,
