@@ -13,10 +13,10 @@ import pytest_asyncio
 
 from tests.containerpool.support import gone, make_pool, ok, process_state, until
 from tests.containerpool.jobs import NODE, PY, job
-from whisk.containers.base import ContainerError
 from whisk.containerpool.clock import ManualClock
 from whisk.containerpool.job import RunResult
 from whisk.containerpool.pool import ContainerPool, container_name
+from whisk.containers.base import ContainerError
 
 GATED = {  # wait until the file named by the argument "gate" exists: the test decides when the action ends
     PY: "import os, time\ndef main(a):\n    while not os.path.exists(a['gate']):\n        time.sleep(0.005)\n"

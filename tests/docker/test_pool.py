@@ -15,8 +15,8 @@ from tests.containerpool.jobs import NODE, PY, job
 from tests.containerpool.support import make_pool, ok
 from tests.docker.conftest import NODEJS_IMAGE, PYTHON_IMAGE, labelled
 from whisk.containerpool.clock import ManualClock
-from whisk.containers.docker.factory import DockerContainerFactory
 from whisk.containerpool.pool import ContainerPool
+from whisk.containers.docker.factory import DockerContainerFactory
 from whisk.runtimes.manifest import Manifest, load_manifest
 
 pytestmark = pytest.mark.docker

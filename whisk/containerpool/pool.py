@@ -22,12 +22,12 @@ from typing import Any
 
 import structlog
 
-from whisk.containers.base import ContainerError, ContainerFactory, ContainerSpec
 from whisk.containerpool.clock import Clock, LoopClock, Timer
 from whisk.containerpool.job import Job, RunResult
 from whisk.containerpool.proxy import ContainerProxy, Requeue
 from whisk.containerpool.response import whisk_error
 from whisk.containerpool.schedule import Demand, Phase, Placement, Prewarm, Scheduler, Slot
+from whisk.containers.base import ContainerError, ContainerFactory, ContainerSpec
 
 log = structlog.get_logger(__name__)
 
