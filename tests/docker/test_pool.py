@@ -50,7 +50,14 @@ async def pool(factory: DockerContainerFactory, manifest: Manifest, clock: Manua
 
 
 async def state(docker: aiodocker.Docker, invoker: int) -> list[dict]:
-    return [(await docker.containers.container(i).show())["State"] for i in await labelled(docker, invoker)]
+    states = []
+    for i in await labelled(docker, invoker):
+        try:
+            states.append((await docker.containers.container(i).show())["State"])
+        except aiodocker.DockerError as exc:
+            if exc.status != 404:          # removed between the listing and now: no longer one of them
+                raise
+    return states
 
 
 async def test_cold_warm_pause_resume_and_idle_removal(pool: ContainerPool, factory: DockerContainerFactory,
