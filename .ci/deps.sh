@@ -36,7 +36,7 @@ fi
 # Docker for the docker:// backend's tests (docs/testing.md, Docker): the test session starts its own dockerd, and
 # config/runtimes/build.sh makes the runtime base images with mmdebstrap from the host's apt sources.
 apt_install docker.io mmdebstrap
-# bubblewrap: the sandbox of process:// containers (whisk/containerpool/sandbox.py); setpriv comes with util-linux.
+# bubblewrap: the sandbox of process:// containers (whisk/containers/process/sandbox.py); setpriv comes with util-linux.
 apt_install bubblewrap
 # nginx for the TLS front tests (config/nginx/): the tests start it themselves on loopback ports; openssl makes the
 # self-signed certificate (config/nginx/make-cert.sh).

@@ -20,8 +20,8 @@ from aiohttp import web
 from bench._harness import parser, report, summary
 from bench.docker_start import daemon
 from tests.support.processes import free_port
-from whisk.containerpool.base import ContainerSpec
-from whisk.containerpool.docker import DockerContainerFactory
+from whisk.containers.base import ContainerSpec
+from whisk.containers.docker.factory import DockerContainerFactory
 
 IMAGE = "whisk/action-python-v3.11:latest"
 CALLS = """

@@ -29,9 +29,9 @@ import aiohttp
 
 from bench._harness import parser, report, summary
 from tests.support.docker_daemon import build_images, start_dockerd, stop_dockerd
-from whisk.containerpool.base import ContainerSpec
-from whisk.containerpool.docker import LOGS, TMP_MB, DockerContainerFactory
-from whisk.containerpool.docker_security import action_uid, hardening, user
+from whisk.containers.base import ContainerSpec
+from whisk.containers.docker.factory import LOGS, TMP_MB, DockerContainerFactory
+from whisk.containers.docker.security import action_uid, hardening, user
 
 KINDS = {"python:3.11": ("whisk/action-python-v3.11:latest", "def main(args):\n    return args\n"),
          "nodejs:20": ("whisk/action-nodejs-v20:latest", "function main(args) { return args; }\n")}

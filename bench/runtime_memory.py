@@ -24,8 +24,8 @@ from typing import Any
 from bench._harness import report
 from bench.soak_memory import rss_kb, uss_kb
 from bench.soak_workload import ECHO
-from whisk.containerpool.base import ContainerSpec
-from whisk.containerpool.process import ProcessContainerFactory
+from whisk.containers.base import ContainerSpec
+from whisk.containers.process.factory import ProcessContainerFactory
 from whisk.runtimes.manifest import load_manifest
 
 TARGET_PCT = 5.0        # issue 7: memory flat after warm-up, growth under 5 %

@@ -12,8 +12,8 @@ import itertools
 import time
 
 from bench._harness import parser, report, summary
-from whisk.containerpool.base import ContainerSpec
-from whisk.containerpool.process import ProcessContainerFactory
+from whisk.containers.base import ContainerSpec
+from whisk.containers.process.factory import ProcessContainerFactory
 from whisk.runtimes.manifest import load_manifest
 
 CODE = {"python:3": "def main(args):\n    return args\n", "nodejs:20": "function main(args) { return args; }\n"}

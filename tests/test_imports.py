@@ -61,3 +61,34 @@ def test_no_import_cycle() -> None:
 
 def test_the_walk_finds_a_cycle() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+PORTS = ("whisk.store", "whisk.messaging", "whisk.discovery", "whisk.containers")
+
+
+def _adapter_of(module: str) -> str | None:
+    """The port package whose adapter `module` is, None for a port (`base`) or a module outside the ports."""
+    for port in PORTS:
+        if module.startswith(port + ".") and module != port + ".base":
+            return port
+    return None
+
+
+def _wrong_adapter_imports(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{importer} -> {module}" for importer, imported in graph.items() for module in imported
+                  if (port := _adapter_of(module)) is not None and importer != "whisk.roles"
+                  and not importer.startswith(port + "."))
+
+
+def test_adapters_are_imported_only_by_roles() -> None:
+    """Services get their store, bus, discovery and container backend from roles.py and know only the port."""
+    graph = _graph()
+    assert "whisk.containers.process.factory" in graph["whisk.roles"]      # the walk sees the adapters
+    assert _wrong_adapter_imports(graph) == []
+
+
+def test_the_check_finds_a_service_importing_an_adapter() -> None:
+    graph = {"whisk.roles": {"whisk.containers.docker.factory"},
+             "whisk.containers.docker.factory": {"whisk.containers.base", "whisk.containers.docker.logs"},
+             "whisk.containerpool.pool": {"whisk.containers.base", "whisk.containers.process.sandbox"}}
+    assert _wrong_adapter_imports(graph) == ["whisk.containerpool.pool -> whisk.containers.process.sandbox"]

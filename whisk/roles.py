@@ -25,8 +25,8 @@ from whisk import metrics
 from whisk.api.errors import REQUEST_LINE_LIMIT
 from whisk.api.keys import ACTIVATOR, STORE
 from whisk.config import ConfigError, Settings
-from whisk.containerpool.base import ContainerFactory
-from whisk.containerpool.sandbox import SandboxUnavailable
+from whisk.containers.base import ContainerFactory
+from whisk.containers.process.sandbox import SandboxUnavailable
 from whisk.discovery.base import Discovery
 from whisk.entities.errors import WhiskError
 from whisk.messaging.base import Bus
@@ -96,12 +96,12 @@ def containers_from_settings(settings: Settings, manifest: Any) -> ContainerFact
     parts = urlsplit(settings.containers_url)
     match parts.scheme:
         case "process":
-            from whisk.containerpool.process import ProcessContainerFactory
+            from whisk.containers.process.factory import ProcessContainerFactory
             return ProcessContainerFactory(manifest, invoker_instance=settings.instance,
                                            sandbox=not settings.trust_all_code, tmp_mb=settings.process_tmp_mb,
                                            hidden=_private_folders(settings))
         case "docker":
-            from whisk.containerpool.docker import DockerContainerFactory
+            from whisk.containers.docker.factory import DockerContainerFactory
             return DockerContainerFactory(settings.containers_url, invoker_instance=settings.instance,
                                           network=settings.docker_network, user_memory_mb=settings.pool_memory_mb,
                                           tmp_mb=settings.docker_tmp_mb,

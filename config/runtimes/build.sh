@@ -183,8 +183,8 @@ layer() {
             cp "$src" "$ctx/"
         fi
     done
-    # Containers run as an unprivileged uid of their own (docker_security.py): whatever the umask of the checkout,
-    # the files in the image must be readable (and folders searchable) by any user, and writable by none.
+    # Containers run as an unprivileged uid of their own (whisk/containers/docker/security.py): whatever the umask of
+    # the checkout, the files in the image must be readable (and folders searchable) by any user, and writable by none.
     chmod -R a+rX,go-w "$ctx"
     if [ "$BASE" = official ]; then
         base_id=$base                                   # pulled by the build; the tag stands for its inputs

@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 
 from tests.containerpool.support import gone, proxies_under
-from whisk.containerpool.process import ProcessContainerFactory
+from whisk.containers.process.factory import ProcessContainerFactory
 from whisk.runtimes.manifest import Manifest, load_manifest
 
 
@@ -30,7 +30,7 @@ def manifest() -> Manifest:
 
 
 def cgroups_writable() -> bool:
-    from whisk.containerpool.cgroups import MemoryCgroups
+    from whisk.containers.process.cgroups import MemoryCgroups
     probe = MemoryCgroups(9999)
     ok = probe.open()
     if os.path.isdir(probe.home):

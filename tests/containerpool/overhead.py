@@ -19,7 +19,7 @@ import aiohttp
 
 from tests.containerpool.jobs import ECHO, PY, job
 from whisk.containerpool.pool import ContainerPool
-from whisk.containerpool.process import ProcessContainerFactory
+from whisk.containers.process.factory import ProcessContainerFactory
 from whisk.runtimes.manifest import load_manifest
 
 

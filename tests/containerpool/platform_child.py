@@ -13,7 +13,7 @@ import sys
 
 from tests.containerpool.jobs import NODE, PY, job
 from whisk.containerpool.pool import ContainerPool
-from whisk.containerpool.process import ProcessContainerFactory
+from whisk.containers.process.factory import ProcessContainerFactory
 from whisk.runtimes.manifest import load_manifest
 
 

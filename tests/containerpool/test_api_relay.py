@@ -1,4 +1,4 @@
-"""The invoker's API host relay (whisk/containerpool/api_relay.py) against real HTTP servers on loopback, plain and
+"""The invoker's API host relay (whisk/containers/docker/api_relay.py) against real HTTP servers on loopback, plain and
 TLS, driven through its unix socket as a container's proxy would: one upstream, bounded connections, idle timeout,
 a clean 502 when the upstream cannot be reached, and nothing left behind."""
 
@@ -22,8 +22,8 @@ from aiohttp import web
 from tests.conftest import missing
 from tests.support.processes import free_port
 from tests.support.waiting import until
-from whisk.containerpool import api_relay
-from whisk.containerpool.api_relay import ApiRelay, RelayConfigError, Upstream
+from whisk.containers.docker import api_relay
+from whisk.containers.docker.api_relay import ApiRelay, RelayConfigError, Upstream
 
 MAKE_CERT = Path(__file__).resolve().parents[2] / "config" / "nginx" / "make-cert.sh"
 UID = 2_000_000_123

@@ -1,4 +1,4 @@
-"""The Docker confinement's host side (whisk/containerpool/docker_security.py): users, and the socket folder lock."""
+"""The Docker confinement's host side (whisk/containers/docker/security.py): users, and the socket folder lock."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import socket
 import stat
 from pathlib import Path
 
-from whisk.containerpool.docker_security import action_uid, lock_folder, open_folder
+from whisk.containers.docker.security import action_uid, lock_folder, open_folder
 
 
 def test_every_container_of_an_invoker_gets_its_own_unprivileged_user() -> None:

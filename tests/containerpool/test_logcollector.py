@@ -6,9 +6,9 @@ import asyncio
 import re
 import time
 
-from whisk.containerpool import logcollector
-from whisk.containerpool.base import SENTINEL, log_line, rfc3339_nanos
-from whisk.containerpool.logcollector import LogCollector
+from whisk.containers.base import SENTINEL, log_line, rfc3339_nanos
+from whisk.containers.process import logcollector
+from whisk.containers.process.logcollector import LogCollector
 
 END = (SENTINEL + "\n").encode()
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr): (.*)$")

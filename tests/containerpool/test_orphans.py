@@ -14,7 +14,7 @@ import pytest
 from tests.containerpool.conftest import cgroups_writable
 from tests.containerpool.support import gone, until
 from tests.containerpool.test_process import processes_of
-from whisk.containerpool.process import ProcessContainerFactory
+from whisk.containers.process.factory import ProcessContainerFactory
 
 ROOT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -13,10 +13,10 @@ import pytest_asyncio
 
 from tests.containerpool.support import gone, make_pool, ok, process_state, until
 from tests.containerpool.jobs import NODE, PY, job
-from whisk.containerpool.base import ContainerError
 from whisk.containerpool.clock import ManualClock
 from whisk.containerpool.job import RunResult
 from whisk.containerpool.pool import ContainerPool, container_name
+from whisk.containers.base import ContainerError
 
 GATED = {  # wait until the file named by the argument "gate" exists: the test decides when the action ends
     PY: "import os, time\ndef main(a):\n    while not os.path.exists(a['gate']):\n        time.sleep(0.005)\n"
@@ -69,6 +69,20 @@ async def test_cold_warm_pause_resume_and_idle_removal(pool: ContainerPool, fact
     assert pool.stats()["containers"] == {} and pool.stats()["memory_used_mb"] == 0
     await until(lambda: gone(pid))
     assert ok(await pool.run(job(value={"n": 4}))) == {"n": 4}        # and a new one is made when needed
+
+
+async def test_a_job_that_arrives_as_the_pause_timer_fires_keeps_the_container_running(pool: ContainerPool, factory,
+                                                                                     clock: ManualClock):
+    await pool.run(job(value={"n": 1}))
+    (pid,) = factory.pids
+    clock.advance(10)                                                 # pause decided, the suspend not yet run
+    assert pool.stats()["containers"] == {"paused": 1}
+    result = await pool.run(job(value={"n": 2}))                      # takes it before the suspend could start
+    assert ok(result) == {"n": 2} and result.container_start == "warmed"
+    assert pool.stats()["containers"] == {"ready": 1} and process_state(pid) != "T"   # never suspended
+    clock.advance(10)                                                 # the next pause goes through
+    await until(lambda: process_state(pid) == "T")
+    assert ok(await pool.run(job(value={"n": 3}))) == {"n": 3} and process_state(pid) != "T"
 
 
 async def test_warm_containers_are_per_invoking_namespace(pool: ContainerPool, factory):

@@ -11,9 +11,9 @@ import pytest
 
 from tests.containerpool.jobs import ECHO, NODE, PY
 from tests.containerpool.support import gone, process_state, until
-from whisk.containerpool.base import ContainerError, ContainerSpec, ImageError
-from whisk.containerpool.process import ProcessContainerFactory
-from whisk.containerpool.sandbox import UID_BASE
+from whisk.containers.base import ContainerError, ContainerSpec, ImageError
+from whisk.containers.process.factory import ProcessContainerFactory
+from whisk.containers.process.sandbox import UID_BASE
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr): (.*)$")
 MB = 1_048_576

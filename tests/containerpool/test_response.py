@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from whisk.containerpool.base import Interaction
 from whisk.containerpool.response import init_response, keeps_container, run_response, timed_out
+from whisk.containers.base import Interaction
 
 MB = 1_048_576
 

@@ -11,9 +11,9 @@ import pytest
 
 from tests.containerpool.jobs import PY
 from tests.containerpool.test_process import spec
-from whisk.containerpool import seccomp
-from whisk.containerpool.process import ProcessContainerFactory
-from whisk.containerpool.sandbox import UID, Sandbox, SandboxUnavailable, check_hidden, interpreter_paths
+from whisk.containers.process import seccomp
+from whisk.containers.process.factory import ProcessContainerFactory
+from whisk.containers.process.sandbox import UID, Sandbox, SandboxUnavailable, check_hidden, interpreter_paths
 from whisk.runtimes.manifest import HERE
 
 

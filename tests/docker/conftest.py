@@ -13,8 +13,8 @@ import aiodocker
 import pytest_asyncio
 
 from tests.support.docker_daemon import DockerDaemon
-from whisk.containerpool.base import ContainerSpec
-from whisk.containerpool.docker import INVOKER_LABEL, DockerContainerFactory
+from whisk.containers.base import ContainerSpec
+from whisk.containers.docker.factory import INVOKER_LABEL, DockerContainerFactory
 
 PYTHON_IMAGE = "whisk/action-python-v3.11:latest"
 NODEJS_IMAGE = "whisk/action-nodejs-v20:latest"

@@ -22,8 +22,8 @@ from tests.runtimes.test_bundled import PROVIDE_KEY
 from tests.runtimes.test_bundled import test_an_action_calls_the_api_host_with_its_key  # noqa: F401
 from tests.support.docker_daemon import DockerDaemon
 from tests.support.processes import GUEST_AUTH, basic_auth, free_port, whisk_server
-from whisk.containerpool.base import ContainerSpec
-from whisk.containerpool.docker import DockerContainerFactory
+from whisk.containers.base import ContainerSpec
+from whisk.containers.docker.factory import DockerContainerFactory
 
 pytestmark = pytest.mark.docker
 

@@ -13,8 +13,8 @@ import pytest
 
 from tests.docker.conftest import BLACKBOX, DERIVED, init_body
 from tests.support.processes import free_port
-from whisk.containerpool.base import LOG_COLLECTION_FAILED, ContainerError, ContainerSpec, ImageError
-from whisk.containerpool.docker import DockerContainerFactory
+from whisk.containers.base import LOG_COLLECTION_FAILED, ContainerError, ContainerSpec, ImageError
+from whisk.containers.docker.factory import DockerContainerFactory
 
 pytestmark = pytest.mark.docker
 

@@ -9,8 +9,8 @@ import aiodocker
 import pytest
 
 from tests.docker.conftest import NODEJS_IMAGE, init_body, python_spec
-from whisk.containerpool.base import ContainerSpec
-from whisk.containerpool.docker import DockerContainerFactory
+from whisk.containers.base import ContainerSpec
+from whisk.containers.docker.factory import DockerContainerFactory
 
 pytestmark = pytest.mark.docker
 

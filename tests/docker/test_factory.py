@@ -15,8 +15,8 @@ import pytest
 
 from tests.docker.conftest import _INVOKERS, init_body, labelled, python_spec
 from tests.support.docker_daemon import DockerDaemon, build_images
-from whisk.containerpool.base import ContainerError
-from whisk.containerpool.docker import DockerContainerFactory, docker_host
+from whisk.containers.base import ContainerError
+from whisk.containers.docker.factory import DockerContainerFactory, docker_host
 
 pytestmark = pytest.mark.docker
 
@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 # A platform that makes one container and then waits to be killed.
 PLATFORM = textwrap.dedent("""
     import asyncio, sys
-    from whisk.containerpool.docker import DockerContainerFactory
+    from whisk.containers.docker.factory import DockerContainerFactory
     from tests.docker.conftest import python_spec
     async def main(url, invoker):
         factory = DockerContainerFactory(url, invoker_instance=invoker)

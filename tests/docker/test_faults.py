@@ -10,8 +10,8 @@ import pytest
 
 from tests.docker.conftest import _INVOKERS, init_body, labelled, python_spec
 from tests.support.docker_daemon import build_images, start_dockerd, stop_dockerd
-from whisk.containerpool.base import ContainerError
-from whisk.containerpool.docker import DockerContainerFactory
+from whisk.containers.base import ContainerError
+from whisk.containers.docker.factory import DockerContainerFactory
 
 pytestmark = pytest.mark.docker
 

@@ -8,9 +8,9 @@ import aiodocker
 import pytest
 
 from tests.docker.conftest import init_body, python_spec
-from whisk.containerpool.base import logs_truncated
-from whisk.containerpool.docker import DockerContainerFactory
-from whisk.containerpool.docker_logs import DockerLogReader, parse_frames, time_key
+from whisk.containers.base import logs_truncated
+from whisk.containers.docker.factory import DockerContainerFactory
+from whisk.containers.docker.logs import DockerLogReader, parse_frames, time_key
 
 pytestmark = pytest.mark.docker
 

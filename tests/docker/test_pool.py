@@ -15,8 +15,8 @@ from tests.containerpool.jobs import NODE, PY, job
 from tests.containerpool.support import make_pool, ok
 from tests.docker.conftest import NODEJS_IMAGE, PYTHON_IMAGE, labelled
 from whisk.containerpool.clock import ManualClock
-from whisk.containerpool.docker import DockerContainerFactory
 from whisk.containerpool.pool import ContainerPool
+from whisk.containers.docker.factory import DockerContainerFactory
 from whisk.runtimes.manifest import Manifest, load_manifest
 
 pytestmark = pytest.mark.docker
@@ -50,7 +50,14 @@ async def pool(factory: DockerContainerFactory, manifest: Manifest, clock: Manua
 
 
 async def state(docker: aiodocker.Docker, invoker: int) -> list[dict]:
-    return [(await docker.containers.container(i).show())["State"] for i in await labelled(docker, invoker)]
+    states = []
+    for i in await labelled(docker, invoker):
+        try:
+            states.append((await docker.containers.container(i).show())["State"])
+        except aiodocker.DockerError as exc:
+            if exc.status != 404:          # removed between the listing and now: no longer one of them
+                raise
+    return states
 
 
 async def test_cold_warm_pause_resume_and_idle_removal(pool: ContainerPool, factory: DockerContainerFactory,

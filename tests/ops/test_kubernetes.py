@@ -26,7 +26,7 @@ POD_INDEX = "metadata.labels['apps.kubernetes.io/pod-index']"    # the ordinal l
 IMAGE = "whisk/whisk:latest"
 UID = 10001
 PORT = 3233
-SUN_PATH_MAX = 107              # bytes of a unix socket path (whisk/containerpool/docker.py)
+SUN_PATH_MAX = 107              # bytes of a unix socket path (whisk/containers/docker/factory.py)
 _REF = re.compile(r"\$\((\w+)\)")
 
 Docs = list[dict[str, Any]]

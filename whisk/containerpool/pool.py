@@ -2,9 +2,12 @@
 prewarmed stem cells, pauses idle containers and removes them, and buffers jobs that do not fit. When a stem cell is
 reactive, a check every `prewarm_check_s` removes expired prewarms and starts as many as recent cold starts call for.
 
-The decisions live in `schedule.Scheduler` (plain state, no I/O); one `ContainerProxy` runs each container's life.
-This module carries the decisions out on the event loop: it creates and destroys containers, starts the pause and
-idle timers (on an injectable clock), and resumes buffered jobs, in order, whenever capacity frees up.
+The decisions live in `schedule.Scheduler` (plain state, no I/O), whose `Slot` is the one record of a container's
+state: its phase, activations, paused or doomed, and its pending pause or idle timer. One `ContainerProxy` runs each
+container's life (create, /init, /run, logs, suspend, resume, destroy) and keeps nothing the pool reads; it reports
+creation and initialization to the scheduler. This module carries the decisions out on the event loop: it creates and
+destroys containers, arms the pause and idle timers (on an injectable clock), and resumes buffered jobs, in order,
+whenever capacity frees up.
 """
 
 from __future__ import annotations
@@ -19,12 +22,12 @@ from typing import Any
 
 import structlog
 
-from whisk.containerpool.base import ContainerError, ContainerFactory, ContainerSpec
 from whisk.containerpool.clock import Clock, LoopClock, Timer
 from whisk.containerpool.job import Job, RunResult
 from whisk.containerpool.proxy import ContainerProxy, Requeue
 from whisk.containerpool.response import whisk_error
 from whisk.containerpool.schedule import Demand, Phase, Placement, Prewarm, Scheduler, Slot
+from whisk.containers.base import ContainerError, ContainerFactory, ContainerSpec
 
 log = structlog.get_logger(__name__)
 
@@ -151,9 +154,7 @@ class ContainerPool:
         if placement.create:
             name = container_name(self._invoker, next(self._names), placement.demand.key[1], placement.demand.action)
             self._attach(slot, name, placement.demand.image)
-        if slot.owner.timer is not None:
-            slot.owner.timer.cancel()
-            slot.owner.timer = None
+        self._disarm(slot)
         for victim in placement.victims:
             self._spawn(self._destroy(victim))
         if placement.took_prewarm:
@@ -167,10 +168,7 @@ class ContainerPool:
         keep = False
         try:
             if placement.resume:
-                try:
-                    await proxy.resume()
-                except ContainerError as exc:
-                    raise Requeue(f"resume failed: {exc}") from exc
+                await self._resume(slot)
             result, keep = await proxy.run(job, placement.start, on_response)
             return result
         finally:
@@ -181,7 +179,7 @@ class ContainerPool:
             if not self._closed:                 # else close() destroys it
                 self._spawn(self._destroy(slot))
         elif slot.idle and not self._closed:
-            slot.owner.timer = self._clock.call_later(self._pause_grace_s, lambda: self._pause(slot))
+            self._arm(slot, self._pause_grace_s, lambda: self._pause(slot))
         self._drain()
 
     def _drain(self) -> None:
@@ -252,9 +250,7 @@ class ContainerPool:
 
     async def _destroy(self, slot: Slot) -> None:
         proxy: ContainerProxy = slot.owner
-        if proxy.timer is not None:
-            proxy.timer.cancel()
-            proxy.timer = None
+        self._disarm(slot)
         try:
             await proxy.destroy()
         except ContainerError as exc:
@@ -262,21 +258,48 @@ class ContainerPool:
         self._drain()
         self._refill()
 
+    # --- pause and removal of idle containers: the state is the slot's, these carry it out -----------------
+    def _arm(self, slot: Slot, delay_s: float, callback: Callable[[], None]) -> None:
+        self._disarm(slot)
+        slot.timer = self._clock.call_later(delay_s, callback)
+
+    @staticmethod
+    def _disarm(slot: Slot) -> None:
+        if slot.timer is not None:
+            slot.timer.cancel()
+            slot.timer = None
+
     def _pause(self, slot: Slot) -> None:
-        slot.owner.timer = None
+        slot.timer = None
         if self._closed or not self._scheduler.pause_due(slot):
             return
-        self._spawn(self._suspend(slot))
-        slot.owner.timer = self._clock.call_later(self._idle_timeout_s, lambda: self._expire(slot))
+        slot.pausing = self._spawn(self._suspend(slot))
+        self._arm(slot, self._idle_timeout_s, lambda: self._expire(slot))
 
-    async def _suspend(self, slot: Slot) -> None:
+    async def _suspend(self, slot: Slot) -> bool:
+        """Suspend the slot's container unless a job took it meanwhile; True when it is suspended."""
+        if not (slot.paused and slot.idle):
+            return False
         try:
-            await slot.owner.suspend(lambda: slot.paused and slot.idle)
+            return await slot.owner.suspend()
         except ContainerError as exc:
             log.warning("pool.pause.failed", container=slot.owner.spec.name, error=str(exc))
+            return False
+
+    async def _resume(self, slot: Slot) -> None:
+        """Before a job runs on a slot placed as paused: wait for its suspend, resume the container if it was
+        suspended (Requeue when that fails)."""
+        pausing: asyncio.Task[bool] | None = slot.pausing
+        slot.pausing = None
+        if pausing is None or not await asyncio.shield(pausing):
+            return
+        try:
+            await slot.owner.resume()
+        except ContainerError as exc:
+            raise Requeue(f"resume failed: {exc}") from exc
 
     def _expire(self, slot: Slot) -> None:
-        slot.owner.timer = None
+        slot.timer = None
         if not self._closed and self._scheduler.expire(slot):
             self._spawn(self._destroy(slot))
 

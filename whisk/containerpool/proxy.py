@@ -1,10 +1,11 @@
 """One container's life (docs/openwhisk.md §7.4, §7.5; OpenWhisk's ContainerProxy): create it, /init it once, /run jobs
 on it, turn the replies into activation responses, collect each activation's logs, pause and resume it, destroy it.
 
-The pool decides which proxy serves a job and what happens to it afterwards; `run` reports, besides the result,
-whether the container may be kept (success and application errors) or must go (developer and whisk errors, log
-collection failures). A warm container that turns out to be unusable (gone before /run, failed resume, 503)
-raises Requeue: the pool destroys it and schedules the job again.
+The pool decides which proxy serves a job, when it pauses and what happens to it afterwards (the container's state
+is the scheduler's `Slot`); `run` reports, besides the result, whether the container may be kept (success and
+application errors) or must go (developer and whisk errors, log collection failures). A warm container that turns
+out to be unusable (gone before /run, failed resume, 503) raises Requeue: the pool destroys it and schedules the job
+again.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from collections.abc import Callable
 
 import structlog
 
-from whisk.containerpool.base import (LOG_COLLECTION_FAILED, Container, ContainerError, ContainerFactory,
-                                      ContainerSpec, ImageError, log_line, rfc3339_nanos)
 from whisk.containerpool.job import Job, RunResult, error_response
 from whisk.containerpool.response import (LOG_WARNING_DEVELOPER_ERROR, PROVISION_ERROR, init_response,
                                           keeps_container, run_response, timed_out, whisk_error)
+from whisk.containers.base import (LOG_COLLECTION_FAILED, Container, ContainerError, ContainerFactory,
+                                   ContainerSpec, ImageError, log_line, rfc3339_nanos)
 from whisk.entities.activation import DEVELOPER_ERROR
 from whisk.entities.document import now_ms
 
@@ -48,9 +49,6 @@ class ContainerProxy:
         # None when the container is initialized, else the failed result.
         self._init: asyncio.Future[RunResult | None] = asyncio.get_running_loop().create_future()
         self._init_claimed = False
-        self._lock = asyncio.Lock()                                  # orders suspend and resume
-        self._paused = False
-        self.timer: object | None = None                             # pause or idle timer, set by the pool
 
     # --- creation ------------------------------------------------------------------------------------------
     async def create(self) -> Container:
@@ -63,19 +61,17 @@ class ContainerProxy:
             self._on_created = None
         return self.container
 
-    # --- pause ---------------------------------------------------------------------------------------------
-    async def suspend(self, still_wanted: Callable[[], bool]) -> None:
-        async with self._lock:
-            if self.container is None or self._paused or not still_wanted():
-                return                   # a job took the container meanwhile
-            await self.container.suspend()
-            self._paused = True
+    # --- pause and resume, when the pool says so (its Slot holds whether the container is paused) ----------
+    async def suspend(self) -> bool:
+        """Pause the container; False when there is none (yet)."""
+        if self.container is None:
+            return False
+        await self.container.suspend()
+        return True
 
     async def resume(self) -> None:
-        async with self._lock:
-            if self.container is not None and self._paused:
-                await self.container.resume()
-                self._paused = False
+        if self.container is not None:
+            await self.container.resume()
 
     async def destroy(self) -> None:
         if self._creating is not None and not self._creating.done():
@@ -116,7 +112,7 @@ class ContainerProxy:
                     _notify(on_response, result)
                 return result, False
         try:
-            reply = await self.container.run(job.run_body, job.timeout_ms / 1000)
+            reply = await self._made().run(job.run_body, job.timeout_ms / 1000)
         except ContainerError as exc:
             if init_ms is None:
                 raise Requeue(str(exc)) from exc
@@ -151,7 +147,7 @@ class ContainerProxy:
         if job.code is not None:
             value["code"] = job.code
         try:
-            reply = await self.container.initialize(value, job.timeout_ms / 1000)
+            reply = await self._made().initialize(value, job.timeout_ms / 1000)
         except ContainerError as exc:
             log.error("container.init.failed", container=self.spec.name, error=str(exc))
             return _failed(whisk_error(PROVISION_ERROR), start), None, None
@@ -162,18 +158,24 @@ class ContainerProxy:
                            timed_out(reply, job.timeout_ms), start)
         return result, reply.duration_ms, reply.start_ms
 
+    def _made(self) -> Container:
+        if self.container is None:           # every caller runs after a successful create
+            raise ContainerError(f"container {self.spec.name} was not made")
+        return self.container
+
     async def _logs(self, job: Job, keep: bool) -> tuple[list[str], bool]:
         """This activation's log lines, and False when they could not be read completely (destroy then)."""
+        container = self._made()
         limit = job.logs_mb * 1_048_576
         if keep and job.kind == "blackbox":
             # Blackbox images are not assumed to print the sentinels (docs/openwhisk.md §4): take what is there, don't
             # wait.
-            return await self.container.logs(limit, wait_for_sentinel=False), True
+            return await container.logs(limit, wait_for_sentinel=False), True
         if keep:
-            lines = await self.container.logs(limit, wait_for_sentinel=True)
+            lines = await container.logs(limit, wait_for_sentinel=True)
             return lines, not (lines and lines[-1].endswith(LOG_COLLECTION_FAILED))
         # After a developer error the sentinels may never come: take what is there (docs/openwhisk.md §4).
-        lines = await self.container.logs(limit, wait_for_sentinel=False)
+        lines = await container.logs(limit, wait_for_sentinel=False)
         if limit > 0:
             lines.append(log_line(rfc3339_nanos(time.time_ns()), "stderr", LOG_WARNING_DEVELOPER_ERROR))
         return lines, True

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from whisk.containerpool.base import Interaction
 from whisk.containerpool.job import error_response
+from whisk.containers.base import Interaction
 from whisk.entities import json_value
 from whisk.entities.activation import APPLICATION_ERROR, DEVELOPER_ERROR, SUCCESS, WHISK_ERROR
 

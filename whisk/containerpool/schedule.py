@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from whisk.runtimes.manifest import Reactive
@@ -31,7 +31,8 @@ class Phase(Enum):
     WARM = "warm"                     # initialized for an action (WarmedData); may be paused
 
 
-class Prewarm(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Prewarm:
     """One stem cell (docs/openwhisk.md §7.1): `count` (initialCount) prewarms of a kind and memory; a reactive one then
     keeps between minCount and maxCount, after the cold starts of its kind and memory."""
     kind: str
@@ -66,6 +67,9 @@ class Slot:
     paused: bool = False              # paused or being paused: the next job resumes it
     doomed: bool = False              # destroy once its running activations end; takes no new jobs
     owner: Any = None                 # the pool's object for this slot (opaque here)
+    # The pool's handles, kept here so that one record holds all of a container's state (opaque here):
+    timer: Any = None                 # the pending pause-grace or idle timer
+    pausing: Any = None               # the suspend started when the slot was paused; a resume waits for it
     expires: float | None = None      # a reactive prewarm: when it is removed at a check, unless taken before
 
     @property
@@ -101,7 +105,7 @@ class Placement:
 class Scheduler:
     def __init__(self, memory_mb: int, prewarm: list[Prewarm] | list[tuple[str, int, int]] | None = None) -> None:
         self.memory_mb = memory_mb
-        self.prewarm_config = [Prewarm(*p) for p in prewarm or []]
+        self.prewarm_config = [p if isinstance(p, Prewarm) else Prewarm(*p) for p in prewarm or []]
         self.cold_starts: dict[tuple[str, int], int] = {}  # (kind, memory) of a stem cell -> since the last check
         self.expired_total = 0                              # prewarms removed past their ttl, since start
         self.slots: dict[int, Slot] = {}

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from whisk.containerpool.base import LOG_COLLECTION_FAILED, SENTINEL, log_line, logs_truncated, rfc3339_nanos
+from whisk.containers.base import LOG_COLLECTION_FAILED, SENTINEL, log_line, logs_truncated, rfc3339_nanos
 
 _SENTINEL = SENTINEL.encode()
 IDLE_TIMEOUT_S = 2.0                 # no new output for this long while waiting for a sentinel: give up

@@ -40,7 +40,7 @@ def user(uid: int) -> str:
 
 
 def hardening(tmp_mb: int) -> dict[str, Any]:
-    """HostConfig entries that confine one container (merged into the one docker.py builds)."""
+    """HostConfig entries that confine one container (merged into the one factory.py builds)."""
     tmp_bytes = tmp_mb << 20
     return {
         "Privileged": False,

@@ -25,8 +25,8 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from whisk.containerpool import seccomp
-from whisk.containerpool.base import ContainerError
+from whisk.containers.base import ContainerError
+from whisk.containers.process import seccomp
 
 UID_BASE = 1_900_000_000            # + a pid (< 2**22): below docker://'s range (2_000_000_000+), above subuid ranges
 UID = "{uid}"                       # replaced by the launcher, which knows its own pid

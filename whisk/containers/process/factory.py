@@ -26,12 +26,12 @@ from typing import Any
 import aiohttp
 import structlog
 
-from whisk.containerpool.base import ContainerError, ContainerSpec, ImageError, Interaction
-from whisk.containerpool.cgroups import MemoryCgroups
-from whisk.containerpool.logcollector import LogCollector
-from whisk.containerpool.sandbox import (SYSTEM_DIRS, WORKDIR, Sandbox, check_hidden, find_sandbox, inside_root,
-                                         interpreter_paths, proxy_pid)
-from whisk.containerpool.strays import kill_strays
+from whisk.containers.base import ContainerError, ContainerSpec, ImageError, Interaction
+from whisk.containers.process.cgroups import MemoryCgroups
+from whisk.containers.process.logcollector import LogCollector
+from whisk.containers.process.sandbox import (SYSTEM_DIRS, WORKDIR, Sandbox, check_hidden, find_sandbox, inside_root,
+                                              interpreter_paths, proxy_pid)
+from whisk.containers.process.strays import kill_strays
 from whisk.entities.document import now_ms as _now_ms
 from whisk.entities.errors import Invalid
 from whisk.runtimes.environments import is_installed, missing_message
@@ -64,6 +64,7 @@ class ProcessContainer:
         self._cgroup = cgroup
         self._collector = collector
         self._session: aiohttp.ClientSession | None = None     # once the proxy listens (`connect`)
+        assert proc.stdout is not None and proc.stderr is not None      # started with pipes
         self._readers = [asyncio.create_task(self._read(proc.stdout, "stdout")),
                          asyncio.create_task(self._read(proc.stderr, "stderr"))]
         self._exit = asyncio.ensure_future(proc.wait())
@@ -78,6 +79,12 @@ class ProcessContainer:
     @property
     def alive(self) -> bool:
         return self._proc.returncode is None
+
+    @property
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:            # the factory connects every container it hands out
+            raise ContainerError(f"container {self.id} is not connected")
+        return self._session
 
     async def _read(self, stream: asyncio.StreamReader, name: str) -> None:
         try:
@@ -99,8 +106,8 @@ class ProcessContainer:
             if remaining <= 0:
                 return Interaction(start, _now_ms(), timed_out=True)
             try:
-                async with self._session.post("http://proxy/init", data=payload, headers=HEADERS,
-                                              timeout=aiohttp.ClientTimeout(total=remaining)) as resp:
+                async with self._client.post("http://proxy/init", data=payload, headers=HEADERS,
+                                             timeout=aiohttp.ClientTimeout(total=remaining)) as resp:
                     data = await resp.read()
                     return Interaction(start, _now_ms(), status=resp.status, body=data)
             except aiohttp.ClientConnectorError:           # not listening yet (no socket file, or refused)
@@ -116,8 +123,8 @@ class ProcessContainer:
         payload = json.dumps(body).encode()
         start = _now_ms()
         try:
-            async with self._session.post("http://proxy/run", data=payload, headers=HEADERS,
-                                          timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
+            async with self._client.post("http://proxy/run", data=payload, headers=HEADERS,
+                                         timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
                 data = await resp.read()
                 return Interaction(start, _now_ms(), status=resp.status, body=data)
         except aiohttp.ClientConnectorError as exc:        # never reached the action: it was gone before
@@ -289,7 +296,9 @@ class ProcessContainerFactory:
         read_only = self._read_only.get(runtime.kind)
         if self._sandbox is not None and read_only is None:
             read_only = await asyncio.to_thread(self._read_only_of, runtime, executable)
+        read_only = read_only or []
         n = next(self._counter)
+        assert self._root is not None                 # made by _open
         folder = os.path.join(self._root, str(n))
         socket_path = os.path.join(folder, "proxy.sock")
         memory_bytes = spec.memory_mb * 1_048_576

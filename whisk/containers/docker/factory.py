@@ -3,7 +3,7 @@
 `docker://` talks to DOCKER_HOST (else the default socket), `docker:///path/docker.sock` to that socket,
 `docker://host:port` over TCP. Containers get OpenWhisk's flags (docs/openwhisk.md §4): a name carrying the invoker,
 the label `whisk.invoker=<instance>`, memory with swap equal to it, cpu shares in proportion to memory, an init
-process (a Python server as PID 1 ignores SIGTERM), json-file logs; and whisk's hardening (docker_security.py): a
+process (a Python server as PID 1 ignores SIGTERM), json-file logs; and whisk's hardening (security.py): a
 user of its own, no capabilities, no new privileges, a read-only root with a bounded tmpfs at /tmp, pids, nofile
 and fsize limits, bounded json-file logs.
 
@@ -33,16 +33,17 @@ import secrets
 import shutil
 import ssl
 import tempfile
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiodocker
 import aiohttp
 
-from whisk.containerpool.api_relay import INSIDE_PORT, ApiRelay, RelayConfigError, Upstream
-from whisk.containerpool.api_relay import SOCKET as API_SOCKET
-from whisk.containerpool.base import ContainerError, ContainerSpec, ImageError
-from whisk.containerpool.docker_container import DockerContainer, Endpoint
-from whisk.containerpool.docker_security import action_uid, hardening, open_folder, user
+from whisk.containers.base import ContainerError, ContainerSpec, ImageError
+from whisk.containers.docker.api_relay import INSIDE_PORT, ApiRelay, RelayConfigError, Upstream
+from whisk.containers.docker.api_relay import SOCKET as API_SOCKET
+from whisk.containers.docker.container import DockerContainer, Endpoint
+from whisk.containers.docker.security import action_uid, hardening, open_folder, user
 
 NETWORKS = ("unix", "host", "bridge")
 INVOKER_LABEL = "whisk.invoker"
@@ -296,7 +297,7 @@ class DockerContainerFactory:
         if api is not None:
             env |= api_env(api.upstream)
             binds.append(f"{api.folder}:{API_MOUNT}:ro")
-        config = {"Image": self.relay_image, "Env": [f"{k}={v}" for k, v in env.items()],
+        config: dict[str, Any] = {"Image": self.relay_image, "Env": [f"{k}={v}" for k, v in env.items()],
                   "Labels": labels | {"whisk.relay-for": name}, "User": user(uid),
                   "HostConfig": hardening(RELAY_TMP_MB) | {
                       "NetworkMode": f"container:{target}", "Binds": binds, "Init": True,

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import aiodocker
 import aiohttp
 
-from whisk.containerpool.api_relay import ApiRelay
-from whisk.containerpool.base import ContainerError, Interaction
-from whisk.containerpool.docker_logs import DockerLogReader
-from whisk.containerpool.docker_security import lock_folder
+from whisk.containers.base import ContainerError, Interaction
+from whisk.containers.docker.api_relay import ApiRelay
+from whisk.containers.docker.logs import DockerLogReader
+from whisk.containers.docker.security import lock_folder
 from whisk.entities.document import now_ms as _now_ms
 
 PAUSE_TIMEOUT_S = 10.0                       # OpenWhisk's pause/unpause timeouts (docs/openwhisk.md §7.1)
@@ -61,7 +61,7 @@ class DockerContainer:
         self._docker = docker
         self._container = container
         self._folder = folder
-        self._locked = folder is None          # the socket folder is closed to the container (docker_security)
+        self._locked = folder is None          # the socket folder is closed to the container (security.py)
         self._relay = relay
         self._forget = forget
         self._api_relay = api

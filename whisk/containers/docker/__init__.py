@@ -1,0 +1,1 @@
+"""The `docker://` backend: a runtime proxy in a Docker container, reached over a unix socket."""
