@@ -1,7 +1,7 @@
 """A controller's alarm machinery in process, over real parts (memory store and bus, the lean balancer, and the
-controller's services as whisk.controller.services builds them) and a wall clock the test moves, so that minutes pass at once. Nothing
-consumes the invoker topic: a rule's activation is accepted and its id logged in the trigger's record, which is
-what an alarm's fire produces in the controller."""
+controller's services as whisk.controller.services builds them) and a wall clock the test moves, so that minutes
+pass at once. Nothing consumes the invoker topic: a rule's activation is accepted and its id logged in the
+trigger's record, which is what an alarm's fire produces in the controller."""
 
 from __future__ import annotations
 

@@ -1,11 +1,12 @@
 """The controller's services, built in one place and in dependency order.
 
-    store, bus ──► UserEvents, Drain ──► Ledger (journal) ──► balancer (on_release = Ledger.released)
-                                                   │
-    InvocationThrottle(balancer) ◄─────────────────┼──► Activator(balancer, Ledger, Drain)
-    Entities, Subjects (store, limits, runtime kinds)
-    Launcher(Activator, Entities, Ledger, Drain, UserEvents) ──► Firing, WebActions, Apis
-    catalog install (Entities, Subjects) ──► Alarms(Firing, Launcher), whose feeds the Launcher answers
+    UserEvents(bus), Drain, Ledger(store, journal, Drain)
+    balancer(on_release=Ledger.released)                  chosen by roles.py
+    InvocationThrottle(balancer), Activator(balancer, Ledger, Drain)
+    Entities, Subjects(store, limits, runtime kinds)
+    Launcher(Activator, Entities, Ledger, Drain, UserEvents)
+    Firing, WebActions (Launcher, InvocationThrottle), Apis(store)
+    catalog install (Entities, Subjects), then Alarms(Firing, Launcher), whose feeds the Launcher answers
 
 Each part gets what it needs as constructor arguments. The balancer is chosen by the caller (roles.py), which
 passes a factory that takes the release callback. `open_controller` opens them and closes them in reverse;
