@@ -25,8 +25,6 @@ from whisk.loadbalancer.base import Entry, LoadBalancer
 from whisk.messages import controller_instance
 from whisk.store.base import ActivationStore
 
-log = structlog.get_logger(__name__)
-
 SHUTTING_DOWN = "The server is shutting down and accepts no new activations."
 
 
