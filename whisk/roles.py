@@ -15,7 +15,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import structlog
@@ -23,24 +23,27 @@ from aiohttp import web
 
 from whisk import metrics
 from whisk.api.errors import REQUEST_LINE_LIMIT
-from whisk.api.keys import ACTIVATOR, STORE
+from whisk.api.keys import SERVICES, STORE
 from whisk.config import ConfigError, Settings
 from whisk.containers.base import ContainerFactory
 from whisk.containers.process.sandbox import SandboxUnavailable
 from whisk.discovery.base import Discovery
 from whisk.entities.errors import WhiskError
 from whisk.messaging.base import Bus
+from whisk.loadbalancer.base import LoadBalancer, Released
+from whisk.runtimes.manifest import Manifest
 from whisk.store.base import Store
+
+if TYPE_CHECKING:
+    from whisk.controller.services import BalancerFactory
+    from whisk.invoker.service import Invoker
 
 log = structlog.get_logger(__name__)
 
 BUS = web.AppKey("bus", Bus)
 DISCOVERY = web.AppKey("discovery", Discovery)
-INVOKER = web.AppKey("invoker", Any)
-BALANCER = web.AppKey("balancer", Any)
-POOL = web.AppKey("pool", Any)
+INVOKER: web.AppKey[Invoker] = web.AppKey("invoker")      # typed without importing the invoker on controllers
 DRAINING = web.AppKey("draining", asyncio.Event)
-ALARMS = web.AppKey("alarms", Any)                # whisk.alarms.service.Alarms, on controllers
 INVOKER_TTL_S = 10.0      # discovery health check TTL: a killed invoker leaves the healthy list after this
 
 
@@ -203,7 +206,6 @@ def _invoker_ctx(settings: Settings):
                              max_result_bytes=settings.max_payload_size,
                              container_env={CODE_CAP_ENV: str(settings.max_code_unpacked_mb << 20)})
         await pool.start()
-        app[POOL] = pool
         unwatch_pool = metrics.watch_pool(pool.stats)          # pool gauges, read at scrape time
         api_host = settings.api_host or settings.own_url
         try:
@@ -234,35 +236,31 @@ def _invoker_ctx(settings: Settings):
     return ctx
 
 
-def _controller_ctx(settings: Settings):
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        from whisk.controller.events import UserEvents
-        from whisk.controller.invoke import Activator
-
-        activator: Activator | None = None
-
-        def released(entry: Any, outcome: str) -> None:
-            if activator is not None:
-                activator.released(entry, outcome)
-
-        balancer_cm: AbstractAsyncContextManager[Any]
+def _balancer_of(settings: Settings, app: web.Application) -> BalancerFactory:
+    """The balancer this setup runs, opened by the controller's services with their release callback."""
+    def open_balancer(on_release: Released) -> AbstractAsyncContextManager[LoadBalancer]:
         if _distributed(settings):
             from whisk.loadbalancer.sharding_balancer import ShardingBalancer
-            balancer_cm = ShardingBalancer(app[BUS], app[STORE], app[DISCOVERY], controller=settings.instance,
-                                           timeout_factor=settings.ack_timeout_factor,
-                                           timeout_addon_s=settings.ack_timeout_addon_s, on_release=released)
-        else:
-            from whisk.loadbalancer.lean import LeanBalancer
-            balancer_cm = LeanBalancer(app[BUS], controller=settings.instance, invoker=settings.instance,
-                                       timeout_factor=settings.ack_timeout_factor,
-                                       timeout_addon_s=settings.ack_timeout_addon_s, on_release=released)
-        async with balancer_cm as balancer:
-            app[BALANCER] = balancer
+            return ShardingBalancer(app[BUS], app[STORE], app[DISCOVERY], controller=settings.instance,
+                                    timeout_factor=settings.ack_timeout_factor,
+                                    timeout_addon_s=settings.ack_timeout_addon_s, on_release=on_release)
+        from whisk.loadbalancer.lean import LeanBalancer
+        return LeanBalancer(app[BUS], controller=settings.instance, invoker=settings.instance,
+                            timeout_factor=settings.ack_timeout_factor, timeout_addon_s=settings.ack_timeout_addon_s,
+                            on_release=on_release)
+    return open_balancer
+
+
+def _controller_ctx(settings: Settings, manifest: Manifest | None):
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        from whisk.api.app import provide
+        from whisk.controller.services import open_controller
+
+        async with open_controller(settings, app[STORE], app[BUS], _balancer_of(settings, app),
+                                   manifest) as services:
+            balancer = services.balancer
             unwatch_balancer = metrics.watch_balancer(lambda: metrics.BalancerState.of(balancer))
-            events = UserEvents(app[BUS] if settings.user_events else None, controller=settings.instance)
-            activator = Activator(settings, app[STORE], balancer, events)
-            await activator.recover()
-            app[ACTIVATOR] = activator
+            provide(app, services)
             await app[DISCOVERY].register_controller(settings.instance, f"{settings.host}:{settings.port}")
             try:
                 yield
@@ -272,7 +270,6 @@ def _controller_ctx(settings: Settings):
                     await app[DISCOVERY].deregister_controller(settings.instance)
                 except WhiskError as exc:
                     log.warning("controller.deregister_failed", error=str(exc))
-            await activator.close()
     return ctx
 
 
@@ -282,63 +279,42 @@ async def _ping(request: web.Request) -> web.Response:
     return web.Response(text="pong")
 
 
+def _balancer_in(app: web.Application) -> LoadBalancer | None:
+    services = app.get(SERVICES)
+    return services.balancer if services is not None else None
+
+
 def build_app(settings: Settings) -> web.Application:
+    from whisk.api.health import mount  # /metrics, /health and request metrics on every role
+    from whisk.api.keys import SETTINGS
+
+    manifest: Manifest | None = None
     if settings.runs_controller:
         from whisk.api.app import make_app
-        app = make_app(settings, None)  # the store arrives through the cleanup context below
+        from whisk.controller.services import api_manifest
+        manifest = api_manifest()
+        app = make_app(settings, manifest)       # its services arrive through the controller's cleanup context
     else:
-        from whisk.api.keys import SETTINGS
         app = web.Application()
         app[SETTINGS] = settings
         app.router.add_get("/ping", _ping)
     app[DRAINING] = asyncio.Event()
-    from whisk.api.health import mount  # /metrics, /health and request metrics on every role
-    from whisk.api.keys import STORE as _STORE
-    mount(app, lambda: {"store": app.get(_STORE), "bus": app.get(BUS), "discovery": app.get(DISCOVERY)},
+    mount(app, lambda: {"store": app.get(STORE), "bus": app.get(BUS), "discovery": app.get(DISCOVERY)},
           draining=app[DRAINING].is_set)
     app.cleanup_ctx.append(_store_ctx(settings))
     app.cleanup_ctx.append(_bus_ctx(settings))
     app.cleanup_ctx.append(_discovery_ctx(settings))
     from whisk.api import invokers as invoker_routes
     if settings.runs_controller:
-        invoker_routes.mount_controller(app, lambda: app.get(BALANCER))
+        invoker_routes.mount_controller(app, lambda: _balancer_in(app))
     if settings.role == "invoker":
         invoker_routes.mount_invoker(app, lambda: app.get(INVOKER))
     if settings.runs_invoker:
         app.cleanup_ctx.append(_invoker_ctx(settings))
     if settings.runs_controller:
         app.cleanup_ctx.append(_cache_ctx(settings))
-        app.cleanup_ctx.append(_controller_ctx(settings))
-        _mount_catalog_and_alarms(app, settings)
+        app.cleanup_ctx.append(_controller_ctx(settings, manifest))
     return app
-
-
-def _mount_catalog_and_alarms(app: web.Application, settings: Settings) -> None:
-    """Once the entity service, launcher and trigger firing exist (on startup, after make_app's own steps): install
-    the whisk.system catalog, then serve the alarms feeds and run their scheduler until shutdown begins."""
-    from whisk.api.keys import ENTITIES, FIRING, LAUNCHER, SUBJECTS
-
-    async def start(app: web.Application) -> None:
-        if settings.catalog:
-            from whisk.catalog.installer import install
-            await install(app[ENTITIES], app[SUBJECTS])
-        launcher = app.get(LAUNCHER)
-        if launcher is None:
-            return
-        from whisk.alarms.service import Alarms
-        alarms = Alarms(app[STORE], app[SUBJECTS], app[ENTITIES], app[FIRING], launcher,
-                        refresh_s=settings.alarms_refresh_s)
-        await alarms.__aenter__()
-        launcher.natives.update(alarms.natives())
-        app[ALARMS] = alarms
-
-    async def stop(app: web.Application) -> None:
-        alarms = app.get(ALARMS)
-        if alarms is not None:
-            await alarms.__aexit__(None, None, None)
-
-    app.on_startup.append(start)
-    app.on_shutdown.insert(0, stop)       # no new fires while the launcher finishes its work
 
 
 def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
@@ -388,10 +364,10 @@ async def serve(settings: Settings) -> None:
     await stop.wait()
     log.info("server.stopping", grace_s=settings.shutdown_grace_s)
     app[DRAINING].set()
-    activator = app.get(ACTIVATOR)
-    if activator is not None:
+    services = app.get(SERVICES)
+    if services is not None:
         # Keep serving reads and in-flight callers; new activations get 503 until those in flight complete.
-        await activator.drain(settings.shutdown_grace_s)
+        await services.drain.wait(settings.shutdown_grace_s)
     await runner.cleanup()
     log.info("server.stopped")
 

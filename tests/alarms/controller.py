@@ -1,7 +1,7 @@
-"""A controller's alarm machinery in process, over real parts (memory store and bus, the lean balancer, the real
-activator, launcher and trigger firing) and a wall clock the test moves, so that minutes pass at once. Nothing
-consumes the invoker topic: a rule's activation is accepted and its id logged in the trigger's record, which is
-what an alarm's fire produces in the controller."""
+"""A controller's alarm machinery in process, over real parts (memory store and bus, the lean balancer, and the
+controller's services as whisk.controller.services builds them) and a wall clock the test moves, so that minutes
+pass at once. Nothing consumes the invoker topic: a rule's activation is accepted and its id logged in the
+trigger's record, which is what an alarm's fire produces in the controller."""
 
 from __future__ import annotations
 
@@ -15,15 +15,14 @@ from typing import Any
 
 from whisk.alarms.service import Alarms
 from whisk.config import Settings
+from whisk.controller.drain import Drain
 from whisk.controller.entities import Entities
-from whisk.controller.events import UserEvents
-from whisk.controller.fire import Firing
-from whisk.controller.invoke import Activator
 from whisk.controller.launcher import Launcher
-from whisk.controller.limits import system_limits
+from whisk.controller.services import open_controller
 from whisk.controller.subjects import GUEST_KEY, GUEST_UUID, Subjects
 from whisk.entities.identity import Identity
 from whisk.entities.names import EntityPath
+from whisk.loadbalancer.base import Released
 from whisk.loadbalancer.lean import LeanBalancer
 from whisk.messaging.memory import MemoryBus
 from whisk.runtimes.manifest import load_manifest
@@ -56,6 +55,7 @@ class Controller:
     alarms: Alarms
     clock: ManualWallClock
     guest: Identity
+    drain: Drain
 
     async def put(self, collection: str, name: str, body: dict[str, Any]) -> None:
         await self.entities.collections[collection].put(self.guest, EntityPath.of("guest"), name, body, True)
@@ -86,24 +86,21 @@ async def controller(store: Store | None = None, clock: ManualWallClock | None =
                      instance: int = 0) -> AsyncIterator[Controller]:
     """One controller's alarms over `store` (a fresh memory store by default)."""
     settings = dataclasses.replace(Settings(), data_dir=tempfile.mkdtemp(prefix="whisk-alarms-"), instance=instance,
-                                   fires_per_minute=10_000, invocations_per_minute=10_000)
+                                   fires_per_minute=10_000, invocations_per_minute=10_000, catalog=False,
+                                   alarms_refresh_s=3600)
     clock = clock or ManualWallClock()
     async with AsyncExitStack() as stack:
         if store is None:
             store = await stack.enter_async_context(MemoryStore())
         bus = await stack.enter_async_context(MemoryBus())
-        balancer = await stack.enter_async_context(LeanBalancer(bus, controller=instance))
-        system = system_limits(settings)
-        subjects = Subjects(store, system)
-        await subjects.bootstrap()
-        entities = Entities(store, system, load_manifest().resolve)
-        activator = Activator(settings, store, balancer, UserEvents(None, controller=instance))
-        await activator.recover()
-        stack.push_async_callback(activator.close)
-        launcher = Launcher(activator, entities, store)
-        stack.push_async_callback(launcher.close, 5)
-        alarms = Alarms(store, subjects, entities, Firing(launcher), launcher, clock=clock, refresh_s=3600)
-        launcher.natives.update(alarms.natives())
-        guest = await subjects.identity_of("guest")
+
+        def balancer(on_release: Released) -> LeanBalancer:
+            return LeanBalancer(bus, controller=instance, on_release=on_release)
+
+        services = await stack.enter_async_context(
+            open_controller(settings, store, bus, balancer, load_manifest(), clock=clock))
+        await services.subjects.bootstrap()
+        guest = await services.subjects.identity_of("guest")
         assert guest is not None
-        yield Controller(store, entities, subjects, launcher, alarms, clock, guest)
+        yield Controller(store, services.entities, services.subjects, services.launcher, services.alarms, clock,
+                         guest, services.drain)

@@ -161,7 +161,7 @@ async def test_a_draining_controller_leaves_the_ticks_to_the_other() -> None:
         async with controller(store, clock, instance=0) as c0, controller(store, clock, instance=1) as c1:
             await wired(c0, "handover")
             assert (await c0.feed("alarm", "CREATE", "handover", cron="*/5 * * * * *"))[0]
-            await c0.launcher.activator.drain(0.1)                 # SIGTERM: c0 finishes its work, claims no ticks
+            await c0.drain.wait(0.1)                               # SIGTERM: c0 finishes its work, claims no ticks
             clock.ms += 5000
             assert await c0.alarms.scheduler.step() == 3600        # back when its refresh period is over
             assert await c0.fires("handover") == []

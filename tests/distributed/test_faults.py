@@ -22,7 +22,7 @@ from tests.distributed.load import Load, records, summary, until_recorded
 from tests.distributed.test_cluster import home, invokers_are, ran_on
 from tests.store.link import Link
 from tests.support.kafka_broker import KafkaBroker, kafka_or_missing
-from whisk.controller.invoke import LOST
+from whisk.controller.ledger import LOST
 
 pytestmark = [pytest.mark.kafka, pytest.mark.couchdb, pytest.mark.timeout(150)]
 

@@ -163,8 +163,9 @@ def check_settings(docs: Docs) -> None:
 
 
 def check_mirrors_compose(docs: Docs) -> None:
-    """Pod 0 of each role gets the settings of the Compose file's <role>0, but for the public URL and the users'
-    seeding (both examples), and each role has as many pods as Compose has services."""
+    """Pod 0 of each role gets the settings of the Compose file's <role>0, but for the public URL, the address the
+    invokers relay actions' API calls to (each deployment's own controllers) and the users' seeding (both examples),
+    and each role has as many pods as Compose has services."""
     services = interpolate(yaml.safe_load(COMPOSE.read_text()))["services"]
     for name, role in STATEFULSETS.items():
         sts = objects(docs, "StatefulSet")[name]
@@ -172,7 +173,7 @@ def check_mirrors_compose(docs: Docs) -> None:
         assert sts["spec"]["replicas"] == compose_count, f"{name}: Compose runs {compose_count}"
         ours = settings_of(name, 0, container_env(docs, sts, main_container(sts), 0))
         theirs = Settings.from_env(environment(services[f"{role}0"]))
-        differ = [f.name for f in dataclasses.fields(Settings) if f.name not in ("api_host", "bootstrap_users")
+        differ = [f.name for f in dataclasses.fields(Settings) if f.name not in ("api_host", "docker_api_upstream", "bootstrap_users")
                   and getattr(ours, f.name) != getattr(theirs, f.name)]
         assert not differ, f"{name}: not as Compose's {role}0: {differ}"
 

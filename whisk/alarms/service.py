@@ -38,7 +38,7 @@ class Alarms:
         self._entities = entities
         self.scheduler = Scheduler(store, subjects, firing, clock=clock, refresh_s=refresh_s, late_s=late_s,
                                    remove_trigger=self._remove_trigger, store_record=launcher.store_record,
-                                   standby=lambda: launcher.activator.draining)
+                                   standby=lambda: launcher.draining)
         self.feeds = Feeds(store, subjects, entities, self.scheduler.clock.now_ms, self.scheduler.changed)
 
     async def __aenter__(self) -> Self:

@@ -1,7 +1,8 @@
-"""Routes that start activations (docs/openwhisk.md §1.6, §3.2, §3.5, §1.12): invoke an action, fire a trigger, and
-(from `whisk.api.web`) web actions. HTTP statuses are decided here; the work is the controller's: the launcher
-(`whisk.controller.launcher`: primitive actions through `whisk.controller.invoke.Activator`, sequences and
-conductor compositions in the controller) and trigger firing (`whisk.controller.fire`).
+"""Routes that start activations (docs/openwhisk.md §1.6, §3.2, §3.5): invoke an action and fire a trigger (web
+actions are `whisk.api.web`'s). HTTP statuses are decided here; the work is the controller's services
+(`whisk.controller.services`): the invocation throttle, the launcher (primitive actions through
+`whisk.controller.invoke.Activator`, sequences and conductor compositions in the controller) and trigger firing
+(`whisk.controller.fire`).
 """
 
 from __future__ import annotations
@@ -12,16 +13,13 @@ from typing import Any
 from aiohttp import web
 
 from whisk.api.body import check_json_type, parse_body, read_body, reply
-from whisk.api.keys import ACTIVATOR, APIS, ENTITIES, FIRING, IDENTITY, LAUNCHER, SETTINGS, STORE, SUBJECTS, TID, \
-    WEB_ACTIONS
+from whisk.api.keys import IDENTITY, SERVICES, SETTINGS, TID
 from whisk.api.query import flag, wait_ms
-from whisk.api.web import web_action  # noqa: F401  (mounted by whisk/api/app.py from here)
-from whisk.controller.apigw import Apis
-from whisk.controller.fire import Firing
-from whisk.controller.invoke import Activator, Caller
-from whisk.controller.launcher import Launcher
-from whisk.controller.web import WebActions
+from whisk.controller.caller import Caller
+from whisk.controller.launcher import Running
+from whisk.controller.services import ControllerServices
 from whisk.entities.errors import BackendUnavailable, Invalid
+from whisk.loadbalancer.base import Entry
 
 ACTIVATION_HEADER = "x-openwhisk-activation-id"
 RECORD_WAIT_S = 5.0      # how long a GET waits for the record of a blocking activation already answered
@@ -30,8 +28,11 @@ RECORD_WAIT_S = 5.0      # how long a GET waits for the record of a blocking act
 BLOCKING_STATUS = (200, 502, 502, 500)
 
 
-async def not_yet(request: web.Request) -> web.StreamResponse:
-    raise BackendUnavailable("Activations are not available on this server yet.")
+def services_of(request: web.Request) -> ControllerServices:
+    services = request.app.get(SERVICES)
+    if services is None:
+        raise BackendUnavailable("Activations are not available on this server.")
+    return services
 
 
 async def read_payload(request: web.Request, max_bytes: int) -> Any:
@@ -58,20 +59,18 @@ def caller_of(request: web.Request) -> Caller:
 
 async def invoke_action(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
-    activator: Activator | None = request.app.get(ACTIVATOR)
-    if activator is None:
-        raise BackendUnavailable("Activations are not available on this server.")
+    services = services_of(request)
     caller = caller_of(request)
-    activator.throttle(caller)                        # before the lookup, as OpenWhisk does (docs/openwhisk.md §8)
+    services.invocations.check(caller)                # before the lookup, as OpenWhisk does (docs/openwhisk.md §8)
     namespace, package, name = request.match_info["namespace"], request.match_info.get("package"), \
         request.match_info["name"]
     blocking = flag(request, "blocking")
     result_only = flag(request, "result")
     wait = wait_ms(request, settings.max_blocking_wait_ms)
     payload = await read_payload(request, request[IDENTITY].limits.max_payload_size)
-    resolved = await request.app[ENTITIES].resolve_action(request[IDENTITY], namespace, package, name)
-    outcome = await request.app[LAUNCHER].start(request[IDENTITY], resolved, payload, blocking=blocking,
-                                                wait_ms=wait, tid=request[TID], caller=caller)
+    resolved = await services.entities.resolve_action(request[IDENTITY], namespace, package, name)
+    outcome = await services.launcher.start(request[IDENTITY], resolved, payload, blocking=blocking,
+                                             wait_ms=wait, tid=request[TID], caller=caller)
     headers = {ACTIVATION_HEADER: outcome.activation_id}
     if outcome.record is None:
         return reply({"activationId": outcome.activation_id}, status=202, headers=headers)
@@ -88,9 +87,7 @@ async def invoke_action(request: web.Request) -> web.StreamResponse:
 async def fire_trigger(request: web.Request) -> web.StreamResponse:
     """POST .../triggers/{name}: 202 with the trigger activation id, or 204 when no rule is active
     (docs/openwhisk.md §3.5)."""
-    firing: Firing | None = request.app.get(FIRING)
-    if firing is None:
-        raise BackendUnavailable("Activations are not available on this server.")
+    firing = services_of(request).firing
     identity = request[IDENTITY]
     firing.throttle(identity)                         # before the lookup, as invokes are (docs/openwhisk.md §8)
     payload = await read_payload(request, identity.limits.max_payload_size)
@@ -101,31 +98,12 @@ async def fire_trigger(request: web.Request) -> web.StreamResponse:
     return reply({"activationId": activation_id}, status=202, headers={ACTIVATION_HEADER: activation_id})
 
 
-async def start_services(app: web.Application) -> None:
-    """On startup, after the activator (roles.py) and the entity service exist: the services of this module."""
-    app[APIS] = Apis(app[STORE])
-    activator = app.get(ACTIVATOR)
-    if activator is None:
-        return                                        # no activations on this server: the routes answer 503
-    launcher = Launcher(activator, app[ENTITIES], app[STORE])
-    app[LAUNCHER] = launcher
-    app[FIRING] = Firing(launcher)
-    app[WEB_ACTIONS] = WebActions(launcher, app[ENTITIES], app[SUBJECTS], app[SETTINGS].max_blocking_wait_ms)
-
-
-async def stop_services(app: web.Application) -> None:
-    """On shutdown, before the activator closes: let compositions and trigger records finish (or cancel them)."""
-    launcher = app.get(LAUNCHER)
-    if launcher is not None:
-        await launcher.close(app[SETTINGS].shutdown_grace_s)
-
-
 async def record_stored(request: web.Request, namespace: str, activation_id: str) -> bool:
     """A blocking activation whose caller already has its result is answered before the invoker has collected its
     logs and stored its record: wait (at most RECORD_WAIT_S) until its entry closes, which the invoker's completion
     ack does once the record is stored, so that the caller can read its record at once. True when it waited."""
-    activator: Activator | None = request.app.get(ACTIVATOR)
-    entry = activator.pending(namespace, activation_id) if activator is not None else None
+    services = request.app.get(SERVICES)
+    entry = services.activator.pending(namespace, activation_id) if services is not None else None
     if entry is None or entry.closed is None or entry.result is None or not entry.result.done():
         return False
     try:
@@ -138,11 +116,12 @@ async def record_stored(request: web.Request, namespace: str, activation_id: str
 def pending_activation(request: web.Request, namespace: str, activation_id: str) -> web.Response | None:
     """Beyond OpenWhisk (issue #373): an activation this controller still has in flight answers 202 with a clear
     running state instead of 404; its record replaces this once it is stored."""
-    activator: Activator | None = request.app.get(ACTIVATOR)
-    entry = activator.pending(namespace, activation_id) if activator is not None else None
+    services = request.app.get(SERVICES)
+    if services is None:
+        return None
+    entry: Entry | Running | None = services.activator.pending(namespace, activation_id)
     if entry is None:
-        launcher: Launcher | None = request.app.get(LAUNCHER)     # a running sequence or composition
-        entry = launcher.running(namespace, activation_id) if launcher is not None else None
+        entry = services.launcher.running(namespace, activation_id)     # a running sequence or composition
     if entry is None:
         return None
     body: dict[str, Any] = {"activationId": activation_id, "namespace": namespace,

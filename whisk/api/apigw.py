@@ -16,7 +16,7 @@ from multidict import CIMultiDict
 from whisk.api.auth import identify
 from whisk.api.body import parse_body, read_body, reply
 from whisk.api.errors import error_response
-from whisk.api.keys import APIS, IDENTITY, SETTINGS
+from whisk.api.keys import IDENTITY, SERVICES, SETTINGS
 from whisk.api.web import respond, status_of
 from whisk.controller.apidoc import ApiFailure
 from whisk.controller.apigw import RouteMiss
@@ -57,9 +57,10 @@ async def _params(request: web.Request) -> dict[str, Any]:
 
 
 async def manage(request: web.Request) -> web.Response:
-    apis = request.app.get(APIS)
-    if apis is None:
+    services = request.app.get(SERVICES)
+    if services is None:
         raise BackendUnavailable("API management is not available on this server.")
+    apis = services.apis
     params = await _params(request)
     identity = request.get(IDENTITY)
     op = request.match_info["op"]
@@ -82,9 +83,10 @@ def _cors(request: web.Request) -> dict[str, str]:
 
 async def serve_route(request: web.Request) -> web.Response:
     """A request to a created route: the gateway's lookup, then the web action with the gateway's headers."""
-    apis = request.app.get(APIS)
-    if apis is None:
+    services = request.app.get(SERVICES)
+    if services is None:
         raise BackendUnavailable("API routes are not available on this server.")
+    apis = services.apis
     try:
         routed = await apis.route(request.match_info["tenant"], request.match_info["rest"], request.method.upper())
     except RouteMiss as miss:

@@ -1,32 +1,25 @@
-"""The controller's HTTP application: middlewares, the route table of docs/openwhisk.md §1.5 and §1.14, and the services
-behind it.
+"""The controller's HTTP application: middlewares and the route table (docs/openwhisk.md §1.5 and §1.14).
 
-`make_app(settings, store)` may get the store later (roles.py opens it in a cleanup context and sets app[STORE]);
-the entity service and the subjects are then built on startup, after every cleanup context has entered.
-Activation routes (invoke, fire, web) are `whisk.api.activate`'s.
+The services behind the routes are built elsewhere (`whisk.controller.services`, opened by roles.py once the store
+and the bus are) and handed in by `provide`. Activation routes (invoke, fire) are `whisk.api.activate`'s, web
+actions `whisk.api.web`'s.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import structlog
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from whisk.api import activate, apigw, collections as c, info, playground
 from whisk.api.auth import basic_auth
 from whisk.api.auth_failures import AuthFailures
 from whisk.api.cors import cors
 from whisk.api.errors import openwhisk_errors, transaction_ids
-from whisk.api.keys import AUTH_FAILURES, ENTITIES, MANIFEST, SETTINGS, STORE, SUBJECTS
+from whisk.api.keys import AUTH_FAILURES, ENTITIES, MANIFEST, SERVICES, SETTINGS, SUBJECTS
+from whisk.api.web import web_action
 from whisk.config import Settings
-from whisk.controller.entities import Entities
-from whisk.controller.limits import system_limits
-from whisk.controller.subjects import Subjects
-from whisk.entities.errors import Invalid
-from whisk.store.base import Store
-
-log = structlog.get_logger(__name__)
+from whisk.controller.services import ControllerServices
+from whisk.runtimes.manifest import Manifest
 
 NS = "/api/v1/namespaces/{namespace}"
 # Methods each entity collection answers on /{collection}/{name}; anything else is 405.
@@ -41,51 +34,30 @@ BODY_MARGIN = 1024 * 1024
 PEKKO_MAX_BODY = 50 * 1024 * 1024
 
 
-def _activation_handler(name: str) -> Any:
-    """The activation routes as `whisk.api.activate` provides them; 503 (`not_yet`) until it does."""
-    return getattr(activate, name, activate.not_yet)
+def provide(app: web.Application, services: ControllerServices) -> None:
+    """Hand the controller's services, once built (roles.py), to the routes."""
+    app[SERVICES] = services
+    app[ENTITIES] = services.entities
+    app[SUBJECTS] = services.subjects
 
 
-def _load_manifest() -> Any:
-    try:
-        from whisk.runtimes.manifest import load_manifest
-        return load_manifest()
-    except (ImportError, ValueError) as exc:
-        log.warning("api.no_runtime_manifest", error=str(exc))
-        return None
+async def _stop_work(app: web.Application) -> None:
+    """When the server begins its shutdown (before in-flight requests are awaited): no new alarm fires, and the
+    launcher's compositions and trigger records end or are cancelled."""
+    services = app.get(SERVICES)
+    if services is not None:
+        await services.stop_work()
 
 
-def _unknown_kind(kind: str) -> str:
-    raise Invalid(f"The specified runtime '{kind}' is not supported by this platform. Valid values are: "
-                  "'blackbox', 'sequence'.")
-
-
-def _build_services(app: web.Application) -> None:
-    settings, store, manifest = app[SETTINGS], app[STORE], app[MANIFEST]
-    system = system_limits(settings)
-    resolve_kind = manifest.resolve if manifest is not None else _unknown_kind
-    app[ENTITIES] = Entities(store, system, resolve_kind)
-    app[SUBJECTS] = Subjects(store, system, on_new_owner=getattr(store, "forget_namespace", None))
-
-
-async def _services_on_startup(app: web.Application) -> None:
-    if ENTITIES not in app:
-        _build_services(app)
-
-
-def make_app(settings: Settings, store: Store | None, *, manifest: Any = None) -> web.Application:
-    """The whole controller REST API. `manifest` (whisk.runtimes.manifest.Manifest) defaults to the packaged one."""
+def make_app(settings: Settings, manifest: Manifest | None = None) -> web.Application:
+    """The whole controller REST API; its services arrive through `provide` once they are built."""
     max_body = max(PEKKO_MAX_BODY, settings.max_exec_size + 2 * settings.max_parameter_size + BODY_MARGIN)
     app = web.Application(middlewares=[transaction_ids, cors, openwhisk_errors, basic_auth], client_max_size=max_body)
     app[SETTINGS] = settings
     app[AUTH_FAILURES] = AuthFailures.from_settings(settings)
-    app[MANIFEST] = manifest if manifest is not None else _load_manifest()
-    if store is not None:
-        app[STORE] = store
-        _build_services(app)
-    app.on_startup.append(_services_on_startup)
-    app.on_startup.append(activate.start_services)    # after the entity service: launcher, firing, web, APIs
-    app.on_shutdown.append(activate.stop_services)
+    if manifest is not None:
+        app[MANIFEST] = manifest
+    app.on_shutdown.append(_stop_work)
     add_routes(app.router)
     if settings.serves_playground:
         playground.add_routes(app.router)
@@ -111,7 +83,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     # The verbs OpenWhisk's web route allows (`allowedOperations`); any other is 405, as there.
     web_resource = router.add_resource("/api/v1/web/{tail:.*}")
     for method in WEB_METHODS:
-        web_resource.add_route(method, _activation_handler("web_action"))
+        web_resource.add_route(method, web_action)
     # Namespaces and limits.
     for path in ("/api/v1/namespaces", "/api/v1/namespaces/"):
         router.add_get(path, c.list_namespaces, allow_head=False)
@@ -142,9 +114,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
 
 
 def _entity_routes(resource: web.Resource, collection: str) -> None:
-    handlers = {"GET": c.get_entity, "PUT": c.put_entity, "DELETE": c.delete_entity}
-    post = {"actions": _activation_handler("invoke_action"), "triggers": _activation_handler("fire_trigger"),
-            "rules": c.set_rule_status}
+    handlers: dict[str, Handler] = {"GET": c.get_entity, "PUT": c.put_entity, "DELETE": c.delete_entity}
+    post = {"actions": activate.invoke_action, "triggers": activate.fire_trigger, "rules": c.set_rule_status}
     if collection in post:
         handlers["POST"] = post[collection]
     for method, handler in handlers.items():

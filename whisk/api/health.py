@@ -10,7 +10,7 @@ import asyncio
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from aiohttp import web
@@ -24,10 +24,15 @@ from whisk.api.keys import SETTINGS, TID
 
 log = structlog.get_logger(__name__)
 
-# name -> an object with `async ping()` (store, bus, discovery); None for a backend this role does not use.
-Backends = Callable[[], Mapping[str, Any]]
-BACKENDS = web.AppKey("health_backends", Callable)
-DRAINING = web.AppKey("health_draining", Callable)
+
+class Pingable(Protocol):
+    async def ping(self) -> None: ...
+
+
+# name -> the store, bus or discovery; None for a backend this role does not use (or has not opened yet).
+Backends = Callable[[], Mapping[str, Pingable | None]]
+BACKENDS: web.AppKey[Backends] = web.AppKey("health_backends")
+DRAINING: web.AppKey[Callable[[], bool]] = web.AppKey("health_draining")
 PING_TIMEOUT_S = 5.0
 UNMATCHED = "unmatched"          # 404s and 405s: scanners must not grow a series per path they try
 
@@ -87,7 +92,7 @@ async def get_metrics(request: web.Request) -> web.Response:
     return web.Response(body=encode(REGISTRY), headers={"Content-Type": content_type})
 
 
-async def _ping(backend: Any) -> str | None:
+async def _ping(backend: Pingable) -> str | None:
     """None when the backend answers, else why not."""
     try:
         async with asyncio.timeout(PING_TIMEOUT_S):

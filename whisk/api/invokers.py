@@ -11,20 +11,24 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from whisk.api.auth import credentials
 from whisk.api.errors import error_response
 from whisk.api.keys import SETTINGS
+from whisk.loadbalancer.base import Entry, LoadBalancer
 
-BALANCER_GETTER = web.AppKey("invokers_balancer", Callable)
-INVOKER_GETTER = web.AppKey("invokers_invoker", Callable)
+if TYPE_CHECKING:
+    from whisk.invoker.service import Invoker       # the API does not import the invoker at run time
+
+BALANCER_GETTER: web.AppKey[Callable[[], LoadBalancer | None]] = web.AppKey("invokers_balancer")
+INVOKER_GETTER: web.AppKey[Callable[[], Invoker | None]] = web.AppKey("invokers_invoker")
 READINESS_FRACTION = 1.0          # OpenWhisk's whisk.loadbalancer.invoker-readiness default: 100 %
 
 
-def mount_controller(app: web.Application, balancer: Callable[[], Any]) -> None:
+def mount_controller(app: web.Application, balancer: Callable[[], LoadBalancer | None]) -> None:
     app[BALANCER_GETTER] = balancer
     app.router.add_get("/invokers", get_invokers, allow_head=False)
     app.router.add_get("/invokers/healthy/count", get_healthy_count, allow_head=False)
@@ -34,7 +38,7 @@ def mount_controller(app: web.Application, balancer: Callable[[], Any]) -> None:
     app.router.add_get("/activation/count", get_activation_count, allow_head=False)
 
 
-def mount_invoker(app: web.Application, invoker: Callable[[], Any]) -> None:
+def mount_invoker(app: web.Application, invoker: Callable[[], Invoker | None]) -> None:
     app[INVOKER_GETTER] = invoker
     app.router.add_post("/disable", post_disable)
     app.router.add_post("/enable", post_enable)
@@ -65,7 +69,7 @@ async def get_ready(request: web.Request) -> web.Response:
     return web.json_response({"unhealthy": f"{total - healthy}/{total}"}, status=500)
 
 
-def _in_flight(request: web.Request) -> list[Any]:
+def _in_flight(request: web.Request) -> list[Entry]:
     balancer = request.app[BALANCER_GETTER]()
     return balancer.entries() if balancer is not None else []
 
@@ -84,39 +88,39 @@ async def get_activation_count(request: web.Request) -> web.Response:
 
 # -- invoker ---------------------------------------------------------------------------------------------------------
 
-def _admin(request: web.Request) -> tuple[Any, web.Response | None]:
-    """(the invoker, None) when the request carries the admin credentials; else (None, the error response)."""
+def _admin(request: web.Request) -> Invoker | web.Response:
+    """The invoker when the request carries the admin credentials; else the error response."""
     settings = request.app[SETTINGS]
     given = credentials(request)
     if not settings.admin_password or given is None or not (
             hmac.compare_digest(given[0].encode(), settings.admin_user.encode())
             and hmac.compare_digest(given[1].encode(), settings.admin_password.encode())):
-        return None, error_response(request, 401, "The supplied authentication is invalid",
+        return error_response(request, 401, "The supplied authentication is invalid",
                                     headers={"WWW-Authenticate": 'Basic realm="whisk invoker"'})
     invoker = request.app[INVOKER_GETTER]()
     if invoker is None:
-        return None, error_response(request, 503, "The invoker is not running.")
-    return invoker, None
+        return error_response(request, 503, "The invoker is not running.")
+    return invoker
 
 
 async def post_disable(request: web.Request) -> web.Response:
-    invoker, refused = _admin(request)
-    if refused is not None:
-        return refused
+    invoker = _admin(request)
+    if isinstance(invoker, web.Response):
+        return invoker
     await invoker.disable()
     return web.Response(text=f"Invoker {invoker.instance} disabled.")
 
 
 async def post_enable(request: web.Request) -> web.Response:
-    invoker, refused = _admin(request)
-    if refused is not None:
-        return refused
+    invoker = _admin(request)
+    if isinstance(invoker, web.Response):
+        return invoker
     await invoker.enable()
     return web.Response(text=f"Invoker {invoker.instance} enabled.")
 
 
 async def get_is_enabled(request: web.Request) -> web.Response:
-    invoker, refused = _admin(request)
-    if refused is not None:
-        return refused
+    invoker = _admin(request)
+    if isinstance(invoker, web.Response):
+        return invoker
     return web.json_response({"enabled": invoker.enabled})

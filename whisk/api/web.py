@@ -11,7 +11,7 @@ from multidict import CIMultiDict
 
 from whisk.api.body import read_body
 from whisk.api.errors import STATUS, error_response
-from whisk.api.keys import IDENTITY, SETTINGS, TID, WEB_ACTIONS
+from whisk.api.keys import IDENTITY, SERVICES, SETTINGS, TID
 from whisk.controller.web import WebFailure, WebRequest
 from whisk.controller.webmedia import Answer
 from whisk.entities.errors import BackendUnavailable, WhiskError
@@ -33,11 +33,11 @@ def to_response(request: web.Request, answer: Answer) -> web.Response:
 async def respond(request: web.Request, web_request: WebRequest) -> web.Response:
     """Serve a web request (also the gateway's forwarded ones); refusals before the answer's headers are known
     go to the error middleware, later ones are sent here with those headers."""
-    service = request.app.get(WEB_ACTIONS)
-    if service is None:
+    services = request.app.get(SERVICES)
+    if services is None:
         raise BackendUnavailable("Web actions are not available on this server.")
     try:
-        answer = await service.serve(web_request, request[TID])
+        answer = await services.web_actions.serve(web_request, request[TID])
     except WebFailure as failure:
         return error_response(request, status_of(failure.error), str(failure.error) or "",
                               CIMultiDict(failure.headers))  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ from typing import Any
 from whisk.controller.apidoc import (CREATE_FAILURE, DELETE_FAILURE, REQUEST_PATH, ApiFailure, Endpoint, add_endpoint,
                                      base_swagger, check_swagger, cors_enabled, falsy, normalise, parse_create,
                                      remove_endpoint, target_of, with_namespace)
-from whisk.controller.invoke import now_ms
+from whisk.entities.document import now_ms
 from whisk.entities.errors import Conflict, NotFound
 from whisk.entities.identity import Identity
 from whisk.store.base import Store

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from whisk.controller.entities import Entities, ResolvedAction
-from whisk.controller.invoke import Caller
+from whisk.controller.caller import Caller
 from whisk.entities.action import CONDUCTOR
 from whisk.entities.activation import Activation, ActivationResponse
 from whisk.entities.document import now_ms

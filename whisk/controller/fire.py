@@ -17,7 +17,8 @@ import structlog
 
 from whisk.controller.composition import caller_for
 from whisk.controller.launcher import Launcher
-from whisk.controller.throttle import RateThrottle
+from whisk.controller.entities import Entities
+from whisk.controller.throttle import InvocationThrottle, RateThrottle
 from whisk.controller.webmedia import ENTITY_HEADERS
 from whisk.entities.activation import APPLICATION_ERROR, SUCCESS, WHISK_ERROR, Activation, new_activation_id
 from whisk.entities.document import now_ms
@@ -60,10 +61,10 @@ def arguments(trigger: Trigger, headers: dict[str, str], payload: dict[str, Any]
 
 
 class Firing:
-    def __init__(self, launcher: Launcher) -> None:
+    def __init__(self, launcher: Launcher, entities: Entities, invocations: InvocationThrottle) -> None:
         self._launcher = launcher
-        self._entities = launcher.entities
-        self._activator = launcher.activator
+        self._entities = entities
+        self._invocations = invocations
         self._rate = RateThrottle()
 
     def throttle(self, identity: Identity) -> None:
@@ -106,7 +107,7 @@ class Firing:
             return rule_line(rule, action, APPLICATION_ERROR, error=inactive(rule, action))
         try:
             caller = caller_for(identity)
-            self._activator.throttle(caller)
+            self._invocations.check(caller)
             path = link.action.path
             resolved = await self._entities.resolve_action(identity, path.root, path.package, link.action.name)
             outcome = await self._launcher.start(identity, resolved, args, blocking=False, wait_ms=0, tid=tid,

@@ -22,7 +22,11 @@ from whisk import metrics
 from whisk.controller import conductor, sequence
 from whisk.controller.composition import Accounting, Run, Step, caller_for, is_conductor, is_sequence
 from whisk.controller.entities import Entities, ResolvedAction
-from whisk.controller.invoke import Accepted, Activator, Caller, Outcome
+from whisk.controller.caller import Caller
+from whisk.controller.drain import Drain
+from whisk.controller.events import UserEvents
+from whisk.controller.invoke import SHUTTING_DOWN, Activator, Outcome
+from whisk.controller.ledger import Accepted, Ledger
 from whisk.entities.activation import APPLICATION_ERROR, SUCCESS, Activation, ActivationResponse, new_activation_id
 from whisk.entities.document import now_ms
 from whisk.entities.errors import BackendUnavailable, WhiskError
@@ -50,21 +54,25 @@ class Running:
 
 
 class Launcher:
-    def __init__(self, activator: Activator, entities: Entities, store: ActivationStore) -> None:
-        self.activator = activator
+    def __init__(self, activator: Activator, entities: Entities, store: ActivationStore, *, ledger: Ledger,
+                 drain: Drain, events: UserEvents) -> None:
+        self._activator = activator
         self.entities = entities
         self.store = store
+        self._ledger = ledger
+        self._drain = drain
+        self._events = events
         self.sequence_limit = entities.system.sequence_length
         self._tasks: set[asyncio.Task[Any]] = set()
         self._running: dict[str, Running] = {}
         # Actions served in the controller instead of a container, by the real action's path ("ns/pkg/name").
         self.natives: dict[str, Native] = {}
-        activator.busy = lambda: len(self._tasks)      # a graceful stop waits for compositions and trigger records
 
     # --- background work ----------------------------------------------------------------------------------------
     def spawn(self, work: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(work)
         self._tasks.add(task)
+        self._drain.track(task)             # a graceful stop waits for compositions and trigger records
 
         def done(t: asyncio.Task[Any]) -> None:
             self._tasks.discard(t)
@@ -85,6 +93,10 @@ class Launcher:
             log.warning("launcher.cancelled", count=len(pending))
             await asyncio.gather(*pending, return_exceptions=True)
 
+    @property
+    def draining(self) -> bool:
+        return self._drain.refusing
+
     def running(self, namespace: str, activation_id: str) -> Running | None:
         entry = self._running.get(activation_id)
         return entry if entry is not None and entry.namespace == namespace else None
@@ -93,15 +105,15 @@ class Launcher:
     async def start(self, identity: Identity, resolved: ResolvedAction, payload: Any, *, blocking: bool,
                     wait_ms: int, tid: str, caller: Caller | None = None) -> Outcome:
         """A topmost activation. Blocking callers get the record, or None once `wait_ms` has passed (202)."""
-        if self.activator.draining:
-            raise BackendUnavailable("The server is shutting down and accepts no new activations.")
+        if self._drain.refusing:
+            raise BackendUnavailable(SHUTTING_DOWN)
         resolved.action.refuse_overrides(payload)      # a request's payload, whatever the action runs
         run = Run(identity, caller or caller_for(identity), tid, now_ms())
         native = self.natives.get(resolved.path)
         if native is not None:
             return await self._native(run, resolved, payload, native, blocking=blocking)
         if not (is_sequence(resolved) or is_conductor(resolved)):
-            return await self.activator.invoke(
+            return await self._activator.invoke(
                 run.caller, resolved.action, path=resolved.path, binding=resolved.binding,
                 revision=resolved.revision, payload=payload, blocking=blocking, wait_ms=wait_ms, tid=tid)
         activation_id = new_activation_id()
@@ -163,17 +175,17 @@ class Launcher:
         self._running[activation_id] = Running(run.identity.namespace, resolved.path, now_ms())
         accepted = Accepted(run.caller.namespace, activation_id, run.caller.subject, resolved.path,
                             str(resolved.action.version), resolved.binding)
-        self.activator.opened(accepted)
+        self._ledger.opened(accepted)
         try:
             yield
         except asyncio.CancelledError:
             raise                       # a stop past its grace: the journal entry stays open for the restart
         except Exception as exc:
             log.error("launcher.composition.failed", activation_id=activation_id, error=repr(exc))
-            await self.activator.abandoned(accepted, INTERRUPTED)
+            await self._ledger.abandoned(accepted, INTERRUPTED)
             raise
         else:
-            self.activator.closed(activation_id)
+            self._ledger.closed(activation_id)
         finally:
             del self._running[activation_id]
 
@@ -182,7 +194,7 @@ class Launcher:
         the `final` check: OpenWhisk makes it at the REST edge only (`start`), and a component's input is the
         previous component's result, not a request."""
         wait_ms = resolved.action.limits.timeout + COMPONENT_GRACE_MS
-        outcome = await self.activator.invoke(
+        outcome = await self._activator.invoke(
             run.caller, resolved.action, path=resolved.path, binding=resolved.binding, revision=resolved.revision,
             payload=payload, blocking=True, wait_ms=wait_ms, tid=run.tid, cause=cause)
         return Step(outcome.activation_id, outcome.record)
@@ -196,7 +208,7 @@ class Launcher:
             log.error("launcher.record.store_failed", activation_id=record.activation_id, error=str(exc))
         if run is not None:
             metrics.observe_activation(record)
-            self.activator.events.activation(record, run.caller.to_json())
+            self._events.activation(record, run.caller.to_json())
 
 
 def native_record(run: Run, resolved: ResolvedAction, activation_id: str, start: int, ok: bool,

@@ -2,6 +2,7 @@
 
 Rates are counted per calendar minute (floor(now / 60 s)), and every check charges one, also for requests that
 are rejected afterwards. Concurrency reads the balancer's in-flight count: allowed iff count < limit.
+`InvocationThrottle` applies both to an invocation, before its action is even looked up, as OpenWhisk does.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from whisk import metrics
+from whisk.controller.caller import Caller
+from whisk.controller.events import CONCURRENT_RATE_LIMIT, TIMED_RATE_LIMIT, UserEvents
 from whisk.entities.errors import Throttled
 
 
@@ -32,3 +36,27 @@ class RateThrottle:
 def check_concurrency(in_flight: int, allowed: int) -> None:
     if in_flight >= allowed:
         raise Throttled(f"Too many concurrent requests in flight (count: {in_flight}, allowed: {allowed}).")
+
+
+class InvocationThrottle:
+    """Invocations per minute, then concurrent invocations, of the caller's namespace; a refusal is counted and
+    reported as a user event."""
+
+    def __init__(self, in_flight: Callable[[str], int], events: UserEvents) -> None:
+        self._in_flight = in_flight              # the balancer's count of a namespace's activations in flight
+        self._events = events
+        self._rate = RateThrottle()
+
+    def check(self, caller: Caller) -> None:
+        try:
+            self._rate.charge(caller.uuid, caller.invocations_per_minute)
+        except Throttled:
+            metrics.observe_throttle(caller.namespace, "timed")
+            self._events.refused(TIMED_RATE_LIMIT, caller.to_json())
+            raise
+        try:
+            check_concurrency(self._in_flight(caller.uuid), caller.concurrent_invocations)
+        except Throttled:
+            metrics.observe_throttle(caller.namespace, "concurrent")
+            self._events.refused(CONCURRENT_RATE_LIMIT, caller.to_json())
+            raise

@@ -17,6 +17,7 @@ from whisk.controller.composition import caller_for
 from whisk.controller.entities import Entities, ResolvedAction
 from whisk.controller.launcher import Launcher
 from whisk.controller.subjects import Subjects
+from whisk.controller.throttle import InvocationThrottle
 from whisk.controller.webmedia import (DEFAULT_EXTENSION, ENTITY_HEADERS, EXTENSIONS, NO_BODY, UNACCEPTED, Answer,
                                        accepts, decode_body, project, transcode)
 from whisk.entities.action import RAW_HTTP, REQUIRE_WHISK_AUTH, RESERVED, WEB_CUSTOM_OPTIONS, WEB_EXPORT
@@ -152,8 +153,10 @@ def merge_headers(defaults: list[tuple[str, str]], given: list[tuple[str, str]])
 
 
 class WebActions:
-    def __init__(self, launcher: Launcher, entities: Entities, subjects: Subjects, max_wait_ms: int) -> None:
+    def __init__(self, launcher: Launcher, entities: Entities, subjects: Subjects, throttle: InvocationThrottle,
+                 max_wait_ms: int) -> None:
         self._launcher = launcher
+        self._throttle = throttle
         self._entities = entities
         self._subjects = subjects
         self._max_wait_ms = max_wait_ms
@@ -168,7 +171,7 @@ class WebActions:
         annotations = resolved.action.annotations
         if annotations.get(WEB_EXPORT) is not True:
             raise NotFound()
-        self._launcher.activator.throttle(caller_for(owner))
+        self._throttle.check(caller_for(owner))
         limit = owner.limits.max_payload_size
         if len(request.body) > limit:
             raise TooLarge(f"Request larger than allowed: {len(request.body)} > {limit} bytes.")

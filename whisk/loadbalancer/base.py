@@ -50,7 +50,7 @@ class LoadBalancer(Protocol):
         """Activations of a namespace published and not yet completed (the concurrency throttle reads this)."""
 
     def in_flight_total(self) -> int:
-        """All activations this controller published and not yet completed (graceful drain waits for 0)."""
+        """All activations this controller published and not yet completed."""
 
     def pending(self, activation_id: str) -> Entry | None:
         """The entry of an activation still in flight, if this controller published it."""

@@ -1,0 +1,59 @@
+"""The ledger: every accepted activation ends with a record, across a restart and when its invoker goes silent."""
+
+from __future__ import annotations
+
+from whisk.controller.drain import Drain
+from whisk.controller.journal import Journal
+from whisk.controller.ledger import LOST, RESTARTED, Accepted, Ledger
+from whisk.loadbalancer.base import Entry
+from whisk.store.memory import MemoryStore
+
+A, B, C = "a" * 32, "b" * 32, "c" * 32
+
+
+def entry(activation_id: str) -> Entry:
+    return Entry(activation_id, "uuid", "guest", "guest/x", invoker=0, memory_mb=256, concurrency=1,
+                 blocking=False, started=0.0)
+
+
+async def test_a_restart_closes_what_the_previous_run_left_open(tmp_path) -> None:
+    path = tmp_path / "controller0.journal"
+    crashed = Journal(path)
+    crashed.open()
+    crashed.accepted(A, "guest", "guest", "guest/pkg/x", "0.0.2", "guest/bound")
+    crashed.accepted(B, "guest", "guest", "guest/y", "0.0.1", None)
+    crashed.accepted(C, "guest", "guest", "guest/z", "0.0.1", None)
+    crashed.completed(C)
+    crashed.close()
+    async with MemoryStore() as store:
+        ledger = Ledger(store, path, Drain())
+        assert await ledger.recover() == 2
+        record = await store.get_activation("guest", A)
+        assert record is not None and record["response"]["result"] == {"error": RESTARTED}
+        assert record["name"] == "x" and record["version"] == "0.0.2"
+        assert await store.get_activation("guest", C) is None      # completed: its invoker stored it
+        await ledger.close()
+        again = Ledger(store, path, Drain())
+        assert await again.recover() == 0                          # the journal started afresh
+        await again.close()
+
+
+async def test_a_release_ends_the_work_and_a_timeout_leaves_a_record(tmp_path) -> None:
+    drain = Drain()
+    async with MemoryStore() as store:
+        ledger = Ledger(store, tmp_path / "controller0.journal", drain)
+        await ledger.recover()
+        for activation_id in (A, B, C):
+            ledger.publishing(Accepted("guest", activation_id, "guest", "guest/x", "0.0.1", None))
+        assert drain.in_flight == 3
+        ledger.released(entry(A), "success")
+        ledger.released(entry(A), "success")                       # a second release counts nothing
+        ledger.withdrawn(C)                                        # publishing failed
+        assert drain.in_flight == 1
+        ledger.released(entry(B), "timeout")
+        assert drain.in_flight == 0
+        await ledger.close()                                       # waits for the record of the lost one
+        lost = await store.get_activation("guest", B)
+        assert lost is not None and lost["response"]["result"] == {"error": LOST}
+        assert await store.get_activation("guest", A) is None
+        assert Journal(tmp_path / "controller0.journal").unfinished() == []

@@ -1,0 +1,130 @@
+"""Every activation the controller accepts ends with a stored record: the ledger of those still open.
+
+The journal (`journal.py`) keeps them across a crash: at start `recover` closes, as whisk errors, those a previous
+run accepted and never recorded. While running, the ledger learns from the balancer (`released`) that a published
+activation ended, and stores a whisk-error record for one whose invoker never acknowledged it (it may have died
+with it). The launcher opens and closes the sequences and compositions it runs itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from whisk import metrics
+from whisk.controller.drain import Drain
+from whisk.controller.journal import Journal
+from whisk.entities.activation import Activation
+from whisk.entities.document import now_ms
+from whisk.entities.errors import WhiskError
+from whisk.loadbalancer.base import Entry
+from whisk.store.base import ActivationStore
+
+log = structlog.get_logger(__name__)
+
+RESTARTED = "The activation was interrupted: the platform restarted before it completed."
+LOST = "The activation did not complete: its invoker did not acknowledge it in time."
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What the controller keeps of an activation in flight, to record it if its invoker never does."""
+
+    namespace: str
+    activation_id: str
+    subject: str
+    path: str
+    version: str
+    binding: str | None
+
+
+class Ledger:
+    def __init__(self, store: ActivationStore, journal_path: Path, drain: Drain) -> None:
+        self._store = store
+        self._journal = Journal(journal_path)
+        self._drain = drain
+        self._published: dict[str, Accepted] = {}     # sent to an invoker, until the balancer releases them
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def recover(self) -> int:
+        """Close, as whisk errors, the activations a previous run accepted and never recorded."""
+        closed = 0
+        for entry in self._journal.unfinished():
+            if await self._close_unrecorded(Accepted(entry["ns"], entry["id"], entry.get("subject", entry["ns"]),
+                                                     entry["path"], entry.get("version", "0.0.1"),
+                                                     entry.get("binding")), RESTARTED):
+                closed += 1
+        if closed:
+            log.warning("controller.recovered", closed=closed)
+        self._journal.open()
+        return closed
+
+    # --- activations an invoker runs --------------------------------------------------------------------------------
+
+    def publishing(self, accepted: Accepted) -> None:
+        """An activation is about to be published: journaled, and work in flight until released or withdrawn."""
+        self._journal.accepted(accepted.activation_id, accepted.namespace, accepted.subject, accepted.path,
+                               accepted.version, accepted.binding)
+        self._published[accepted.activation_id] = accepted
+        self._drain.enter()
+
+    def withdrawn(self, activation_id: str) -> None:
+        """Publishing failed: the caller got the error, so there is nothing to record."""
+        self._journal.completed(activation_id)
+        if self._published.pop(activation_id, None) is not None:
+            self._drain.leave()
+
+    def released(self, entry: Entry, outcome: str) -> None:
+        """Balancer callback: an activation completed, or was forced (no ack in time, or its invoker is gone)."""
+        self._journal.completed(entry.activation_id)
+        metrics.observe_completion(outcome)
+        accepted = self._published.pop(entry.activation_id, None)
+        if accepted is None:
+            return
+        self._drain.leave()
+        if outcome == "timeout":
+            # The invoker may have died with it: make sure it still ends with a record.
+            task = asyncio.create_task(self._close_unrecorded(accepted, LOST))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    # --- activations the controller runs itself (sequences, compositions) -------------------------------------------
+
+    def opened(self, accepted: Accepted) -> None:
+        """A controller-run activation began: journal it, so that a crash before its record is stored still leaves
+        one after the restart."""
+        self._journal.accepted(accepted.activation_id, accepted.namespace, accepted.subject, accepted.path,
+                               accepted.version, accepted.binding)
+
+    def closed(self, activation_id: str) -> None:
+        self._journal.completed(activation_id)
+
+    async def abandoned(self, accepted: Accepted, error: str) -> None:
+        """A controller-run activation failed without a record of its own: store a whisk-error one."""
+        await self._close_unrecorded(accepted, error)
+        self._journal.completed(accepted.activation_id)
+
+    async def _close_unrecorded(self, accepted: Accepted, error: str) -> bool:
+        """Store a whisk-error record for an activation that has none (every accepted activation ends with one)."""
+        namespace, activation_id = accepted.namespace, accepted.activation_id
+        try:
+            if await self._store.get_activation(namespace, activation_id) is not None:
+                return False
+            await self._store.put_activation(Activation.whisk_error(
+                namespace=namespace, name=accepted.path.rsplit("/", 1)[-1], subject=accepted.subject,
+                activation_id=activation_id, version=accepted.version, path=accepted.path, binding=accepted.binding,
+                at=now_ms(), error=error))
+            return True
+        except WhiskError as exc:
+            log.error("controller.record.failed", activation_id=activation_id, error=str(exc))
+            return False
+
+    async def close(self) -> None:
+        """Let the records of lost activations be written, then close the journal."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._journal.close()
