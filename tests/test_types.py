@@ -1,5 +1,5 @@
-"""The package's types check: `mypy` with the configuration in pyproject.toml (modules not yet clean are listed
-there with `ignore_errors`; taking one off the list makes this test hold it to the same standard)."""
+"""The package's types check: `mypy` with the configuration in pyproject.toml, every module of the package held to
+the same standard."""
 
 from __future__ import annotations
 

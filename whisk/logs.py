@@ -52,7 +52,8 @@ def configure(log_format: str = "console", level: str = "info") -> None:
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),
+        # structlog annotates `file` as TextIO, wider than PrintLogger needs: it only writes and flushes.
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     # Libraries (aiohttp, aiokafka) log through the standard library: keep their warnings, drop their chatter.

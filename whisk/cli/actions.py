@@ -46,7 +46,7 @@ async def build_action(ctx: Context, *, update: bool) -> tuple[names.QualifiedNa
         if len(args) < 2:
             raise artifacts.no_artifact()
         source = await _get(ctx, names.parse(args[1]), code=True)
-        source_exec = source.get("exec") if isinstance(source.get("exec"), dict) else {}
+        source_exec = found if isinstance(found := source.get("exec"), dict) else {}
         exec_ = {k: source_exec[k] for k in ("kind", "code", "image", "init", "main", "components")
                  if k in source_exec}
         params = (params or []) + list(source.get("parameters") or [])

@@ -86,7 +86,7 @@ async def build_exec(artifact: str | None, *, kind: str, docker: str, native: bo
 
 def save_target(action: dict[str, Any], filename: str) -> tuple[str, bytes]:
     """(file name, content) for `get --save` / `--save-as FILE`, with `wsk`'s refusals."""
-    exec_ = action.get("exec") if isinstance(action.get("exec"), dict) else {}
+    exec_ = found if isinstance(found := action.get("exec"), dict) else {}
     runtime = str(exec_.get("kind", "")).split(":")[0].lower()
     code = exec_.get("code")
     binary = exec_.get("binary") is True

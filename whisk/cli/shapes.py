@@ -117,8 +117,9 @@ STATUS_CODES = {"application error": 1, "action developer error": 2, "whisk inte
 
 
 def activation(record: dict[str, Any]) -> dict[str, Any]:
-    status = (record.get("response") or {}).get("status") if isinstance(record.get("response"), dict) else None
-    return render({**record, "statusCode": STATUS_CODES.get(status, 0)}, ACTIVATION)
+    response = record.get("response")
+    status = response.get("status") if isinstance(response, dict) else None
+    return render({**record, "statusCode": STATUS_CODES.get(status, 0) if isinstance(status, str) else 0}, ACTIVATION)
 
 
 def annotation(entity: dict[str, Any], key: str) -> Any:

@@ -104,8 +104,8 @@ def list_rows(apis: list[dict[str, Any]], relpath: str, verb: str) -> list[dict[
     """One row per operation of each API value, filtered on the client by relative path and verb."""
     rows = []
     for value in apis:
-        swagger = value.get("apidoc") if isinstance(value.get("apidoc"), dict) else {}
-        info = swagger.get("info") if isinstance(swagger.get("info"), dict) else {}
+        swagger = found if isinstance(found := value.get("apidoc"), dict) else {}
+        info = found if isinstance(found := swagger.get("info"), dict) else {}
         url = str(value.get("gwApiUrl", "")).removesuffix("/")
         for path, op_verb, op in operations(swagger):
             if (not relpath or path == relpath) and (not verb or op_verb.lower() == verb.lower()):

@@ -108,10 +108,10 @@ def activation_rows(records: list[dict[str, Any]]) -> list[str]:
 
 def _param_union(entity: dict[str, Any]) -> list[str]:
     tag = "**" if annotation(entity, "final") is True else "*"
-    bound = sorted(p.get("key") for p in entity.get("parameters") or () if isinstance(p, dict)
-                   and isinstance(p.get("key"), str))
+    bound = sorted(key for p in entity.get("parameters") or () if isinstance(p, dict)
+                   and isinstance(key := p.get("key"), str))
     declared = annotation(entity, "parameters")
-    named = [p.get("name") for p in declared if isinstance(p, dict) and isinstance(p.get("name"), str)] \
+    named = [name for p in declared if isinstance(p, dict) and isinstance(name := p.get("name"), str)] \
         if isinstance(declared, list) else []
     union = sorted(set(bound) | set(named))
     return [f"{tag}{name}" if name in bound else name for name in union]

@@ -211,8 +211,9 @@ def add_endpoint(swagger: dict[str, Any], endpoint: Endpoint, response_type: str
     op_id = operation_id(verb, endpoint.rel_path)
     paths = swagger.setdefault("paths", {})
     for path, ops in paths.items():
-        for other, op in (ops or {}).items():
-            if isinstance(op, dict) and op.get("operationId") == op_id and (path, other) != (endpoint.rel_path, verb):
+        for other, existing in (ops or {}).items():
+            if (isinstance(existing, dict) and existing.get("operationId") == op_id
+                    and (path, other) != (endpoint.rel_path, verb)):
                 raise ApiFailure(f"{CREATE_FAILURE}The operation {verb.upper()} {endpoint.rel_path} would have the "
                                  f"operation id '{op_id}' of {other.upper()} {path}; rename one of the paths.")
     op: dict[str, Any] = {"operationId": op_id}

@@ -6,7 +6,6 @@ Topics: `invoker{N}` (activation messages), `completed{C}` (acks), `health` (pin
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Protocol
 
 # Largest message a bus accepts: the payload limit plus OpenWhisk's serialization overhead (docs/openwhisk.md §5.1,
@@ -14,6 +13,17 @@ from typing import Protocol
 # (docs/openwhisk.md §5.3).
 MESSAGE_OVERHEAD_BYTES = 6068
 MAX_MESSAGE_BYTES = 1_048_576 + MESSAGE_OVERHEAD_BYTES
+
+
+class Feed(Protocol):
+    """What `Bus.consume` returns: an async iterator of the messages, and `aclose` to leave the group when the
+    consumer is done."""
+
+    def __aiter__(self) -> Feed: ...
+
+    async def __anext__(self) -> bytes: ...
+
+    async def aclose(self) -> None: ...
 
 
 class Bus(Protocol):
@@ -24,7 +34,7 @@ class Bus(Protocol):
         """Publish one message; raises TooLarge when the message exceeds the bus's limit,
         BackendUnavailable when the bus does not answer."""
 
-    def consume(self, topic: str, group: str) -> AsyncIterator[bytes]:
+    def consume(self, topic: str, group: str) -> Feed:
         """Messages of `topic` for consumer group `group`, in order. The iterator asks for the next message only
         when the caller is ready for it (that is how an invoker pulls no more than its pool can take): a message
         is committed once the caller asks for the one after it."""

@@ -176,7 +176,8 @@ def load_manifest(path: str | None = None, environments: str | None = None) -> M
     try:
         document = json.loads(source.read_text(encoding="utf-8"))
         families = document["runtimes"]
-        runtimes, aliases = [], {}
+        runtimes: list[Runtime] = []
+        aliases: dict[str, str] = {}
         for family, entries in families.items():
             for entry in entries:
                 runtime = _runtime(family, entry, environments)

@@ -140,7 +140,8 @@ def _revision(rev: str | None) -> str:
 
 
 def _activation_where(query: ActivationQuery) -> tuple[str, list[Any]]:
-    clauses, args = ["namespace = ?"], [query.namespace]
+    clauses: list[str] = ["namespace = ?"]
+    args: list[Any] = [query.namespace]
     if query.name is not None:
         clauses.append("name = ?")
         args.append(query.name)

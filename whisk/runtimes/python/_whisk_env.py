@@ -14,17 +14,21 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Callable
 
+# putenv(3) through ctypes: takes the address of a "NAME=value" buffer; None where ctypes cannot reach it.
+_putenv: Callable[[int], int] | None
 try:
     import ctypes
 
-    _putenv = ctypes.CDLL(None).putenv
-    _putenv.argtypes = [ctypes.c_void_p]
-    _putenv.restype = ctypes.c_int
+    _c_putenv = ctypes.CDLL(None).putenv
+    _c_putenv.argtypes = [ctypes.c_void_p]
+    _c_putenv.restype = ctypes.c_int
+    _putenv = _c_putenv
 except (ImportError, OSError, AttributeError):     # no ctypes (or no libffi) in this Python
     _putenv = None
 
-_buffers: dict[str, object] = {}
+_buffers: dict[str, ctypes.Array[ctypes.c_char]] = {}
 
 
 def set_variable(key: str, value: str) -> None:

@@ -177,6 +177,8 @@ def load(code: str, binary: bool, main: str, folder: str) -> Action:
     sys.path.insert(0, folder)
     try:
         spec = importlib.util.spec_from_file_location("main__", source)
+        if spec is None or spec.loader is None:     # no loader for the file's suffix
+            raise ImportError(f"cannot load {source}")
         module = importlib.util.module_from_spec(spec)
         sys.modules["main__"] = module
         spec.loader.exec_module(module)
@@ -295,7 +297,7 @@ async def read_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     if headers.get("expect", "").lower() == "100-continue":
         writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
     if "chunked" in headers.get("transfer-encoding", "").lower():
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size_line = await reader.readuntil(b"\r\n")
             try:
@@ -430,10 +432,15 @@ async def serve() -> None:
         port = int(os.environ.get("WHISK_PROXY_PORT", "8080"))
         server = await asyncio.start_server(server_.connection, host, port, limit=MAX_HEAD_BYTES,
                                             reuse_address=True)
-    stopped = asyncio.get_running_loop().create_future()
+    stopped: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def stop() -> None:
+        if not stopped.done():
+            stopped.set_result(None)
+
     for signum in (signal.SIGTERM, signal.SIGINT):
         # PID 1 in a container ignores SIGTERM unless it handles it (docs/testing.md, Docker)
-        asyncio.get_running_loop().add_signal_handler(signum, lambda: stopped.done() or stopped.set_result(None))
+        asyncio.get_running_loop().add_signal_handler(signum, stop)
     try:
         async with server:
             await stopped
