@@ -37,7 +37,7 @@ def annotations(record: dict[str, Any]) -> dict[str, Any]:
 async def test_python_blocking_invoke_returns_the_activation(guest: aiohttp.ClientSession) -> None:
     await put(guest, "py-echo", {"kind": "python:3", "code": PY_ECHO}, parameters=[{"key": "p", "value": 1}])
     status, body, headers = await invoke(guest, "py-echo", {"x": "y"}, blocking="true")
-    assert status == 200, body
+    assert status == 200, (body.get("response"), body.get("annotations"))   # what went wrong, not a cut repr
     assert body["response"]["status"] == "success" and body["response"]["result"] == {"p": 1, "x": "y"}
     assert body["response"]["success"] is True and body["logs"] == []          # blocking answers carry no logs
     assert headers["x-openwhisk-activation-id"] == body["activationId"]
