@@ -71,8 +71,13 @@ def installed() -> bool:
 
 
 def cluster_id() -> str:
-    """A KRaft cluster id as `kafka-storage random-uuid` makes one: 16 random bytes, base64url without padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A KRaft cluster id as `kafka-storage random-uuid` makes one: 16 random bytes, base64url without padding. One
+    that starts with "-" (1 in 64) would be read by the storage tool as an option, so that draw is made again, as
+    Kafka's own `Uuid.randomUuid` does."""
+    while True:
+        made = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not made.startswith("-"):
+            return made
 
 
 class KafkaBroker:
