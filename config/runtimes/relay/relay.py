@@ -29,30 +29,26 @@ async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> No
         writer.close()
 
 
-async def handle(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+async def splice(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter, connect) -> None:
+    """Pipe one accepted connection both ways to what `connect()` opens; close it at once if that fails."""
     try:
-        action_reader, action_writer = await asyncio.open_connection("127.0.0.1", PORT)
+        far_reader, far_writer = await connect()
     except OSError:
         client_writer.close()
         return
     try:
-        await asyncio.gather(pipe(client_reader, action_writer), pipe(action_reader, client_writer))
+        await asyncio.gather(pipe(client_reader, far_writer), pipe(far_reader, client_writer))
     finally:
-        action_writer.close()
+        far_writer.close()
         client_writer.close()
+
+
+async def handle(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+    await splice(client_reader, client_writer, lambda: asyncio.open_connection("127.0.0.1", PORT))
 
 
 async def to_api_host(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-    try:
-        api_reader, api_writer = await asyncio.open_unix_connection(API_SOCKET)
-    except OSError:
-        client_writer.close()
-        return
-    try:
-        await asyncio.gather(pipe(client_reader, api_writer), pipe(api_reader, client_writer))
-    finally:
-        api_writer.close()
-        client_writer.close()
+    await splice(client_reader, client_writer, lambda: asyncio.open_unix_connection(API_SOCKET))
 
 
 async def main() -> None:

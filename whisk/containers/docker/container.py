@@ -24,7 +24,7 @@ from whisk.containers.base import ContainerError, Interaction
 from whisk.containers.docker.api_relay import ApiRelay
 from whisk.containers.docker.logs import DockerLogReader
 from whisk.containers.docker.security import lock_folder
-from whisk.entities.document import now_ms as _now_ms
+from whisk.entities.document import now_ms
 
 PAUSE_TIMEOUT_S = 10.0                       # OpenWhisk's pause/unpause timeouts (docs/openwhisk.md §7.1)
 REMOVE_TIMEOUT_S = 60.0
@@ -83,7 +83,7 @@ class DockerContainer:
             return resp.status, await resp.read()
 
     async def initialize(self, body: dict, timeout_s: float) -> Interaction:
-        start = _now_ms()
+        start = now_ms()
         if self._api_relay is not None and isinstance(body.get("env"), dict):
             body = body | {"env": body["env"] | {"__OW_API_HOST": self._api_relay.upstream.inside_url()}}
         loop = asyncio.get_running_loop()
@@ -98,9 +98,9 @@ class DockerContainer:
                             self.endpoint.socket))
                     if self._locked:
                         status, reply = await self._post("/init", {"value": body})
-                        return Interaction(start, _now_ms(), status, reply)
+                        return Interaction(start, now_ms(), status, reply)
             except TimeoutError:
-                return Interaction(start, _now_ms(), timed_out=True)
+                return Interaction(start, now_ms(), timed_out=True)
             except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
                 # Nothing listens yet (the relay, when there is one, drops connections until the action does).
                 if isinstance(exc, aiohttp.ServerDisconnectedError) and self._relay is None:
@@ -111,26 +111,26 @@ class DockerContainer:
                 next_check = loop.time() + STATE_CHECK_S
                 state = await self._state()
                 if not state.get("Running", False):
-                    return Interaction(start, _now_ms(), exited=True, oom_killed=bool(state.get("OOMKilled")))
+                    return Interaction(start, now_ms(), exited=True, oom_killed=bool(state.get("OOMKilled")))
             pause = FAST_RETRY_S if loop.time() - began < FAST_RETRY_FOR_S else RETRY_INTERVAL_S
             if loop.time() + pause >= deadline:
-                return Interaction(start, _now_ms(), timed_out=True)
+                return Interaction(start, now_ms(), timed_out=True)
             await asyncio.sleep(pause)
 
     async def run(self, body: dict, timeout_s: float) -> Interaction:
-        start = _now_ms()
+        start = now_ms()
         try:
             async with asyncio.timeout(timeout_s):
                 status, reply = await self._post("/run", body)
-            return Interaction(start, _now_ms(), status, reply)
+            return Interaction(start, now_ms(), status, reply)
         except TimeoutError:
-            return Interaction(start, _now_ms(), timed_out=True)
+            return Interaction(start, now_ms(), timed_out=True)
         except (aiohttp.ClientError, OSError):
             return await self._dropped(start)
 
     async def _dropped(self, start: int) -> Interaction:
         """The exchange ended without an answer: did the container die, and of what?"""
-        end = _now_ms()
+        end = now_ms()
         try:
             async with asyncio.timeout(EXIT_WAIT_S):
                 await self._container.wait(condition="not-running")

@@ -32,7 +32,7 @@ from whisk.containers.process.logcollector import LogCollector
 from whisk.containers.process.sandbox import (SYSTEM_DIRS, WORKDIR, Sandbox, check_hidden, find_sandbox, inside_root,
                                               interpreter_paths, proxy_pid)
 from whisk.containers.process.strays import kill_strays
-from whisk.entities.document import now_ms as _now_ms
+from whisk.entities.document import now_ms
 from whisk.entities.errors import Invalid
 from whisk.runtimes.environments import is_installed, missing_message
 
@@ -98,18 +98,18 @@ class ProcessContainer:
         payload = json.dumps({"value": body}).encode()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        start = _now_ms()
+        start = now_ms()
         while True:
             if not self.alive:
                 return await self._broken(start)
             remaining = deadline - loop.time()
             if remaining <= 0:
-                return Interaction(start, _now_ms(), timed_out=True)
+                return Interaction(start, now_ms(), timed_out=True)
             try:
                 async with self._client.post("http://proxy/init", data=payload, headers=HEADERS,
                                              timeout=aiohttp.ClientTimeout(total=remaining)) as resp:
                     data = await resp.read()
-                    return Interaction(start, _now_ms(), status=resp.status, body=data)
+                    return Interaction(start, now_ms(), status=resp.status, body=data)
             except aiohttp.ClientConnectorError:           # not listening yet (no socket file, or refused)
                 await asyncio.sleep(INIT_RETRY_S)
             except TimeoutError:
@@ -121,12 +121,12 @@ class ProcessContainer:
         if not self.alive:
             raise ContainerError(f"container {self.id} is gone (exit status {self._proc.returncode})")
         payload = json.dumps(body).encode()
-        start = _now_ms()
+        start = now_ms()
         try:
             async with self._client.post("http://proxy/run", data=payload, headers=HEADERS,
                                          timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
                 data = await resp.read()
-                return Interaction(start, _now_ms(), status=resp.status, body=data)
+                return Interaction(start, now_ms(), status=resp.status, body=data)
         except aiohttp.ClientConnectorError as exc:        # never reached the action: it was gone before
             raise ContainerError(f"container {self.id} does not answer: {exc}") from exc
         except TimeoutError:
@@ -135,7 +135,7 @@ class ProcessContainer:
             return await self._broken(start)
 
     async def _timed_out(self, start: int) -> Interaction:
-        return Interaction(start, _now_ms(), timed_out=True, oom_killed=await self._oom_killed())
+        return Interaction(start, now_ms(), timed_out=True, oom_killed=await self._oom_killed())
 
     async def _broken(self, start: int) -> Interaction:
         """No (complete) reply: find out whether the process died, and whether of memory exhaustion."""
@@ -143,7 +143,7 @@ class ProcessContainer:
             await asyncio.wait_for(asyncio.shield(self._exit), EXIT_GRACE_S)
         except TimeoutError:
             pass
-        return Interaction(start, _now_ms(), exited=not self.alive, oom_killed=await self._oom_killed())
+        return Interaction(start, now_ms(), exited=not self.alive, oom_killed=await self._oom_killed())
 
     async def _oom_killed(self) -> bool:
         if self._cgroup is not None:
