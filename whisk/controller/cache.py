@@ -17,7 +17,6 @@ exact without any invalidation.
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import time
 from collections import OrderedDict
@@ -26,6 +25,7 @@ from typing import Any
 import structlog
 
 from whisk.entities.errors import Conflict, WhiskError
+from whisk.entities.json_value import copy_of
 from whisk.messages import CACHE_INVALIDATION_TOPIC
 from whisk.messaging.base import Bus
 from whisk.store.base import Doc, Store
@@ -70,12 +70,12 @@ class EntityCache:
         if entry is not None and entry[0] > time.monotonic():
             self._entries.move_to_end(doc_id)
             self.hits += 1
-            return copy.deepcopy(entry[1])
+            return copy_of(entry[1])
         self.misses += 1
         generation = self._generation
         doc = await self._store.get(doc_id)
         if doc is not None and generation >= self._floor and self._invalidated_at.get(doc_id, -1) <= generation:
-            self._entries[doc_id] = (time.monotonic() + self._ttl_s, copy.deepcopy(doc))
+            self._entries[doc_id] = (time.monotonic() + self._ttl_s, copy_of(doc))
             self._entries.move_to_end(doc_id)
             while len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)

@@ -50,6 +50,17 @@ def depth(value: Any) -> int:
     return deepest
 
 
+def copy_of(value: Any) -> Any:
+    """A deep copy of a JSON value (dicts, lists and immutable scalars only): what `copy.deepcopy` makes, at a
+    fraction of its cost (no memo, no dispatch on types JSON does not have). Values are nested at most MAX_DEPTH
+    deep, well within the recursion limit."""
+    if type(value) is dict:
+        return {key: copy_of(item) for key, item in value.items()}
+    if type(value) is list:
+        return [copy_of(item) for item in value]
+    return value
+
+
 def too_deep(value: Any) -> bool:
     return depth(value) > MAX_DEPTH
 
