@@ -4,7 +4,7 @@ A container is `launcher.py` exec'ing the manifest's command in its own session,
 (PR_SET_PDEATHSIG), serving HTTP on a unix socket in a private folder, its memory limited by a v1 memory cgroup
 where the platform may create one, else by RLIMIT_DATA. By default the command runs in the sandbox of
 `sandbox.py` (bwrap, a user of its own); unconfined only when the operator trusts all code (WHISK_TRUST_ALL_CODE).
-One keep-alive aiohttp session per container talks to it; stdout and stderr are read continuously into a
+One `ProxyClient` per container talks to it (keep-alive connections); stdout and stderr are read continuously into a
 LogCollector. Pause is SIGSTOP and resume SIGCONT of its process group. What this backend can tell about a death:
 "exited" whenever the proxy process ends during /init or /run; "oom_killed" when the cgroup counted an OOM kill, or
 (without a cgroup) when the dead process's last stderr lines show a Python MemoryError or V8's out-of-memory abort.
@@ -23,11 +23,11 @@ import sys
 import tempfile
 from typing import Any
 
-import aiohttp
 import structlog
 
 from whisk.containers.base import ContainerError, ContainerSpec, ImageError, Interaction
 from whisk.containers.process.cgroups import MemoryCgroups
+from whisk.containers.proxy_client import ProxyClient, Unreachable
 from whisk.containers.process.logcollector import LogCollector
 from whisk.containers.process.sandbox import (SYSTEM_DIRS, WORKDIR, Sandbox, check_hidden, find_sandbox, inside_root,
                                               interpreter_paths, proxy_pid)
@@ -39,7 +39,6 @@ from whisk.runtimes.environments import is_installed, missing_message
 log = structlog.get_logger(__name__)
 
 LAUNCHER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launcher.py")
-HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 CHILD_PATH = "/usr/local/bin:/usr/bin:/bin"
 INIT_RETRY_S = 0.01                  # the proxy is not listening yet: try /init again this soon
 EXIT_GRACE_S = 1.0                   # after a dropped connection, how long to wait for the process to end
@@ -63,7 +62,7 @@ class ProcessContainer:
         self._folder = folder
         self._cgroup = cgroup
         self._collector = collector
-        self._session: aiohttp.ClientSession | None = None     # once the proxy listens (`connect`)
+        self._session: ProxyClient | None = None     # once the proxy listens (`connect`)
         assert proc.stdout is not None and proc.stderr is not None      # started with pipes
         self._readers = [asyncio.create_task(self._read(proc.stdout, "stdout")),
                          asyncio.create_task(self._read(proc.stderr, "stderr"))]
@@ -73,15 +72,14 @@ class ProcessContainer:
     def connect(self, socket_path: str, sandboxed: bool) -> None:
         if sandboxed:
             self.proxy_pid = proxy_pid(self.pid) or self.pid
-        self._session = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=socket_path, limit=0),
-                                              skip_auto_headers=("User-Agent",))
+        self._session = ProxyClient(socket_path)
 
     @property
     def alive(self) -> bool:
         return self._proc.returncode is None
 
     @property
-    def _client(self) -> aiohttp.ClientSession:
+    def _client(self) -> ProxyClient:
         if self._session is None:            # the factory connects every container it hands out
             raise ContainerError(f"container {self.id} is not connected")
         return self._session
@@ -106,15 +104,13 @@ class ProcessContainer:
             if remaining <= 0:
                 return Interaction(start, now_ms(), timed_out=True)
             try:
-                async with self._client.post("http://proxy/init", data=payload, headers=HEADERS,
-                                             timeout=aiohttp.ClientTimeout(total=remaining)) as resp:
-                    data = await resp.read()
-                    return Interaction(start, now_ms(), status=resp.status, body=data)
-            except aiohttp.ClientConnectorError:           # not listening yet (no socket file, or refused)
+                status, data = await self._client.post("/init", payload, remaining)
+                return Interaction(start, now_ms(), status=status, body=data)
+            except Unreachable:                            # not listening yet (no socket file, or refused)
                 await asyncio.sleep(INIT_RETRY_S)
             except TimeoutError:
                 return await self._timed_out(start)
-            except (aiohttp.ClientError, OSError):
+            except OSError:                                # Broken, or another failure of the connection
                 return await self._broken(start)
 
     async def run(self, body: dict, timeout_s: float) -> Interaction:
@@ -123,15 +119,13 @@ class ProcessContainer:
         payload = json.dumps(body).encode()
         start = now_ms()
         try:
-            async with self._client.post("http://proxy/run", data=payload, headers=HEADERS,
-                                         timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
-                data = await resp.read()
-                return Interaction(start, now_ms(), status=resp.status, body=data)
-        except aiohttp.ClientConnectorError as exc:        # never reached the action: it was gone before
+            status, data = await self._client.post("/run", payload, timeout_s)
+            return Interaction(start, now_ms(), status=status, body=data)
+        except Unreachable as exc:                         # never reached the action: it was gone before
             raise ContainerError(f"container {self.id} does not answer: {exc}") from exc
         except TimeoutError:
             return await self._timed_out(start)
-        except (aiohttp.ClientError, OSError):
+        except OSError:                                    # Broken, or another failure of the connection
             return await self._broken(start)
 
     async def _timed_out(self, start: int) -> Interaction:
