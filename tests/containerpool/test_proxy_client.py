@@ -1,0 +1,139 @@
+"""The platform's HTTP client for runtime proxies: framing of the answers a proxy may give (Content-Length, chunked,
+to the end of the connection, after a 100 Continue), keep-alive reuse, and its three kinds of failure."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import pytest
+
+from whisk.containers.proxy_client import Broken, ProxyClient, Unreachable
+
+Answer = Callable[[bytes], bytes | None]
+
+
+@asynccontextmanager
+async def proxy(tmp_path: object, answer: Answer, *,
+                close_after: bool = False) -> AsyncIterator[tuple[str, list[int]]]:
+    """A unix-socket server that reads each request whole and writes `answer(body)` (None: close without one; with
+    `close_after`, close after each answer). Yields its path and the number of requests seen on each connection."""
+    path = os.path.join(str(tmp_path), "proxy.sock")
+    per_connection: list[int] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        per_connection.append(0)
+        index = len(per_connection) - 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length:"))
+                body = await reader.readexactly(length)
+                per_connection[index] += 1
+                reply = answer(body)
+                if reply is None:
+                    return
+                writer.write(reply)
+                await writer.drain()
+                if close_after:
+                    return
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        finally:
+            writer.close()
+
+    server = await asyncio.start_unix_server(serve, path)
+    try:
+        yield path, per_connection
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def framed(body: bytes, extra: bytes = b"") -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s" % (
+        len(body), extra, body)
+
+
+async def test_keeps_one_connection_for_calls_in_turn(tmp_path: object) -> None:
+    async with proxy(tmp_path, lambda body: framed(body)) as (path, seen):
+        client = ProxyClient(path)
+        for n in range(3):
+            assert await client.post("/run", b'{"n":%d}' % n, 5) == (200, b'{"n":%d}' % n)
+        await client.close()
+    assert seen == [3]
+
+
+async def test_calls_at_once_use_a_connection_each(tmp_path: object) -> None:
+    async with proxy(tmp_path, lambda body: framed(body)) as (path, seen):
+        client = ProxyClient(path)
+        answers = await asyncio.gather(*(client.post("/run", b"%d" % n, 5) for n in range(4)))
+        assert answers == [(200, b"%d" % n) for n in range(4)]
+        await client.close()
+    assert sorted(seen) == [1, 1, 1, 1]
+
+
+async def test_chunked_answer_and_trailers(tmp_path: object) -> None:
+    chunked = (b"HTTP/1.1 502 Bad Gateway\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"5;ext=1\r\n{\"a\":\r\n3\r\n42}\r\n0\r\nX-Trailer: y\r\n\r\n")
+    async with proxy(tmp_path, lambda body: chunked) as (path, seen):
+        client = ProxyClient(path)
+        assert await client.post("/run", b"{}", 5) == (502, b'{"a":42}')
+        assert await client.post("/run", b"{}", 5) == (502, b'{"a":42}')
+        await client.close()
+    assert seen == [2]
+
+
+async def test_interim_answer_is_skipped(tmp_path: object) -> None:
+    async with proxy(tmp_path, lambda body: b"HTTP/1.1 100 Continue\r\n\r\n" + framed(b"{}")) as (path, _):
+        client = ProxyClient(path)
+        assert await client.post("/init", b"{}", 5) == (200, b"{}")
+        await client.close()
+
+
+async def test_connection_close_and_answers_framed_by_the_end(tmp_path: object) -> None:
+    closing = framed(b"{}", b"Connection: close\r\n")
+    async with proxy(tmp_path, lambda body: closing) as (path, seen):
+        client = ProxyClient(path)
+        assert await client.post("/run", b"{}", 5) == (200, b"{}")
+        assert await client.post("/run", b"{}", 5) == (200, b"{}")
+        await client.close()
+    assert seen == [1, 1]                       # not reused after "Connection: close"
+
+    unframed = b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{\"old\":true}"
+    async with proxy(tmp_path, lambda body: unframed, close_after=True) as (path, seen):
+        client = ProxyClient(path)
+        assert await client.post("/run", b"{}", 5) == (200, b'{"old":true}')
+        assert await client.post("/run", b"{}", 5) == (200, b'{"old":true}')
+        await client.close()
+    assert seen == [1, 1]
+
+
+async def test_failures(tmp_path: object) -> None:
+    client = ProxyClient(os.path.join(str(tmp_path), "nobody.sock"))
+    with pytest.raises(Unreachable):
+        await client.post("/run", b"{}", 5)
+
+    async with proxy(tmp_path, lambda body: None) as (path, _):      # closes without an answer
+        with pytest.raises(Broken):
+            await ProxyClient(path).post("/run", b"{}", 5)
+
+    async with proxy(tmp_path, lambda body: b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}") as (path, _):
+        client = ProxyClient(path)
+        with pytest.raises(TimeoutError):   # a body shorter than announced, on a connection left open
+            await client.post("/run", b"{}", 0.2)
+        await client.close()
+
+    async with proxy(tmp_path, lambda body: b"nonsense\r\n\r\n") as (path, _):
+        with pytest.raises(Broken):
+            await ProxyClient(path).post("/run", b"{}", 5)
+
+    async with proxy(tmp_path, lambda body: framed(b"{}")) as (path, seen):
+        client = ProxyClient(path)
+        assert await client.post("/run", b"{}", 5) == (200, b"{}")
+        await client.close()
+        with pytest.raises(Broken):                # closed: no new calls
+            await client.post("/run", b"{}", 5)
