@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from whisk.entities.activation import Activation
+from whisk.entities.json_value import encode
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -81,7 +82,7 @@ class ActivationMessage:
         return doc
 
     def to_bytes(self) -> bytes:
-        return _dumps(self.to_json()).encode()
+        return encode(self.to_json())
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ActivationMessage:
@@ -120,7 +121,7 @@ class Acknowledgement:
             doc["instance"] = self.instance
             if self.response is None:
                 doc["activationId"] = self.activation_id
-        return _dumps(doc).encode()
+        return encode(doc)
 
     def shrunk(self) -> Acknowledgement:
         return Acknowledgement(self.transid, self.activation_id, self.activation_id if self.response is not None
@@ -148,8 +149,8 @@ class PingMessage:
     has_room: bool = True            # beyond OpenWhisk: the invoker's feed was waiting for work when it pinged
 
     def to_bytes(self) -> bytes:
-        return _dumps({"name": self.instance, "isEnabled": self.is_enabled, "taken": self.taken,
-                       "hasRoom": self.has_room}).encode()
+        return encode({"name": self.instance, "isEnabled": self.is_enabled, "taken": self.taken,
+                       "hasRoom": self.has_room})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PingMessage:
@@ -199,6 +200,6 @@ def metric_event(name: str, value: int, *, source: str, user: dict[str, Any]) ->
 
 def _event(body: dict[str, Any], kind: str, source: str, user: dict[str, Any], timestamp: int) -> bytes:
     namespace = user.get("namespace") or {}
-    return _dumps({"source": source, "body": body, "subject": user.get("subject", ""),
+    return encode({"source": source, "body": body, "subject": user.get("subject", ""),
                    "namespace": namespace.get("name", ""), "userId": namespace.get("uuid", ""), "eventType": kind,
-                   "timestamp": timestamp}).encode()
+                   "timestamp": timestamp})

@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+
 # Deepest nesting of objects and arrays accepted. Records, bus messages and answers wrap a value in a few more
 # levels and are encoded with Python's recursive encoder (recursion limit 1000), so this leaves ample room.
 MAX_DEPTH = 500
@@ -59,6 +61,20 @@ def copy_of(value: Any) -> Any:
     if type(value) is list:
         return [copy_of(item) for item in value]
     return value
+
+
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def encode(value: Any) -> bytes:
+    """Compact UTF-8 JSON of a value whisk holds (read by `parse`, or built by whisk): the bus messages, records and
+    proxy calls of every invoke. orjson writes these about 15x faster than `json` (docs/performance.md); what it
+    refuses (integers beyond 64 bits, keys that are not strings) goes through `json`, as everything did before, so
+    the same values encode, to the same JSON. (orjson writes NaN as null, but `parse` never lets NaN in.)"""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return _compact(value).encode()
 
 
 def too_deep(value: Any) -> bool:

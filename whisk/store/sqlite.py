@@ -28,6 +28,7 @@ import structlog
 
 from whisk.entities.activation import Activation
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
+from whisk.entities.json_value import encode
 from whisk.store.base import ActivationQuery, Doc, activation_list_name, listed
 
 T = TypeVar("T")
@@ -298,7 +299,7 @@ class SqliteStore:
         for record in records:
             stored = {k: v for k, v in record.items() if k != "_rev"}
             rows.append((stored["_id"], stored.get("namespace", ""), activation_list_name(stored),
-                         int(stored.get("start", 0)), json.dumps(stored)))
+                         int(stored.get("start", 0)), encode(stored).decode()))
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")   # take the write lock first: waits out a busy writer elsewhere
             self._db.executemany(

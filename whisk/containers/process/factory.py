@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import os
 import shutil
 import signal
@@ -34,6 +33,7 @@ from whisk.containers.process.sandbox import (SYSTEM_DIRS, WORKDIR, Sandbox, che
 from whisk.containers.process.strays import kill_strays
 from whisk.entities.document import now_ms
 from whisk.entities.errors import Invalid
+from whisk.entities.json_value import encode
 from whisk.runtimes.environments import is_installed, missing_message
 
 log = structlog.get_logger(__name__)
@@ -93,7 +93,7 @@ class ProcessContainer:
 
     # --- /init and /run ------------------------------------------------------------------------------------
     async def initialize(self, body: dict, timeout_s: float) -> Interaction:
-        payload = json.dumps({"value": body}).encode()
+        payload = encode({"value": body})
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         start = now_ms()
@@ -116,7 +116,7 @@ class ProcessContainer:
     async def run(self, body: dict, timeout_s: float) -> Interaction:
         if not self.alive:
             raise ContainerError(f"container {self.id} is gone (exit status {self._proc.returncode})")
-        payload = json.dumps(body).encode()
+        payload = encode(body)
         start = now_ms()
         try:
             status, data = await self._client.post("/run", payload, timeout_s)
