@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from whisk.entities.json_value import MAX_DEPTH, NotJson, TooDeep, depth, parse
+from whisk.entities.json_value import MAX_DEPTH, NotJson, TooDeep, copy_of, depth, encode, parse
 
 
 @pytest.mark.parametrize("raw", [b'{"a":NaN}', b"[Infinity]", b"-Infinity", b'"\\ud800"', b'{"\\udfff":1}',
@@ -26,3 +28,27 @@ def test_accepted() -> None:
     assert parse(b'"\xed\xa0\x80"') == "\ufffd\ufffd\ufffd"  # UTF-8-encoded surrogate bytes: replaced
     assert depth(parse(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH)) == MAX_DEPTH
     assert depth(parse(b'{"a":[1,{"b":[]}],"c":{}}')) == 4 and depth(parse(b"3")) == 0
+
+
+@pytest.mark.parametrize("value", [
+    {"a": [1, 2.5, None, True, "é\u2028"], "b": {}},
+    {"big": 2**70, "neg": -(2**64)},      # beyond 64 bits: orjson refuses, json writes them
+    {1: "int key"},                        # a key that is not a string: json makes it one
+    [1e16, 1e-7, 0.1, -0.0],
+])
+def test_encode_is_json_of_the_same_value(value: object) -> None:
+    """`encode` (orjson, json for what orjson refuses) reads back as what json writes, never as less."""
+    assert json.loads(encode(value)) == json.loads(json.dumps(value))
+
+
+def test_encode_refuses_a_lone_surrogate_as_before() -> None:
+    with pytest.raises(ValueError):
+        encode({"s": "\ud800"})
+
+
+def test_copy_of_is_deep() -> None:
+    doc = {"a": [{"b": 1}], "c": "s"}
+    copied = copy_of(doc)
+    assert copied == doc
+    copied["a"][0]["b"] = 2
+    assert doc["a"][0]["b"] == 1
