@@ -43,9 +43,20 @@ _LEVEL_COLORS = {"debug": "\x1b[2m", "info": "\x1b[32m", "warning": "\x1b[33m", 
 _RESET = "\x1b[0m"
 
 
+_QUOTED = frozenset(" \t=\r\n\"'")
+
+
+def _text(value: object) -> str:
+    """A value as ConsoleRenderer shows it: a string as it is unless a space, quote, `=` or line break would make
+    the line ambiguous (then repr, as for every other value)."""
+    if isinstance(value, str) and not _QUOTED.intersection(value):
+        return value
+    return repr(value)
+
+
 class ConsoleLine:
     """The console line structlog's ConsoleRenderer writes (`<time> [<level>] <event> key=value ...`, keys sorted,
-    strings as they are, other values as repr, a traceback below), at a third of its cost: every request writes
+    plain strings as they are, other values as repr, a traceback below), at a third of its cost: every request writes
     one (`http.access`). Colours only the level, and only on a terminal."""
 
     def __init__(self, colors: bool) -> None:
@@ -60,8 +71,7 @@ class ConsoleLine:
         tag = f"[{level:<9}]"
         if self._colors:
             tag = f"{_LEVEL_COLORS.get(level, '')}{tag}{_RESET}"
-        fields = " ".join(f"{key}={value if isinstance(value, str) else repr(value)}"
-                          for key, value in sorted(event_dict.items()))
+        fields = " ".join(f"{key}={_text(value)}" for key, value in sorted(event_dict.items()))
         line = f"{timestamp} {tag} {event!s:<30} {fields}".rstrip()
         if stack:
             line += "\n" + str(stack)
