@@ -29,6 +29,11 @@ async def main(root: str, invoker: int, mode: str) -> None:
     await pool.start()
     await pool.run(job(kind=PY, name="a"))
     await pool.run(job(kind=NODE, name="b"))
+    # The pool refills its two prewarms in the background as the runs take them: wait for them (at most 30 s).
+    for _ in range(3000):
+        if len(factory.pids) >= 4:
+            break
+        await asyncio.sleep(0.01)
     pids = factory.pids
     result = await pool.run(job(STRAY, kind=PY, name="stray"))
     stray = result.response["result"]

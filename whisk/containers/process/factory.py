@@ -26,6 +26,7 @@ import structlog
 
 from whisk.containers.base import ContainerError, ContainerSpec, ImageError, Interaction
 from whisk.containers.process.cgroups import MemoryCgroups
+from whisk.containers.process.child import Child, spawn
 from whisk.containers.proxy_client import ProxyClient, Unreachable
 from whisk.containers.process.logcollector import LogCollector
 from whisk.containers.process.sandbox import (SYSTEM_DIRS, WORKDIR, Sandbox, check_hidden, find_sandbox, inside_root,
@@ -52,7 +53,7 @@ READY_TIMEOUT_S = 30.0
 
 
 class ProcessContainer:
-    def __init__(self, factory: ProcessContainerFactory, name: str, proc: asyncio.subprocess.Process,
+    def __init__(self, factory: ProcessContainerFactory, name: str, proc: Child,
                  folder: str, cgroup: str | None, collector: LogCollector) -> None:
         self.id = name
         self.pid = proc.pid                  # the launcher's: the process group, bwrap's monitor when sandboxed
@@ -63,7 +64,6 @@ class ProcessContainer:
         self._cgroup = cgroup
         self._collector = collector
         self._session: ProxyClient | None = None     # once the proxy listens (`connect`)
-        assert proc.stdout is not None and proc.stderr is not None      # started with pipes
         self._readers = [asyncio.create_task(self._read(proc.stdout, "stdout")),
                          asyncio.create_task(self._read(proc.stderr, "stderr"))]
         self._exit = asyncio.ensure_future(proc.wait())
@@ -315,10 +315,7 @@ class ProcessContainerFactory:
                     str(memory_bytes), self._sandbox.launcher_arg(), "--",
                     *self._sandbox.wrap(read_only, folder, filter_fd), *command]
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True,
-                pass_fds=() if filter_fd is None else (filter_fd,))
+            proc = await spawn(argv, env, () if filter_fd is None else (filter_fd,))
         except OSError as exc:
             if cgroup is not None:
                 await asyncio.to_thread(MemoryCgroups.remove, cgroup)
