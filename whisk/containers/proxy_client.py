@@ -1,9 +1,8 @@
 """The platform's side of the action proxy protocol (docs/openwhisk.md §4): `POST /init` and `POST /run` with a JSON
 body over a unix socket, HTTP/1.1 with keep-alive.
 
-A general HTTP client (aiohttp's) costs a warm invoke more CPU than everything else the invoker does for it: its
-request and response objects, tracing hooks, cookie jar and header multidicts serve needs this conversation does
-not have. This client writes one request and reads one response, and nothing else: a status line, headers for the
+A general HTTP client (aiohttp's) spends much of a warm invoke's CPU on request and response objects, tracing
+hooks, a cookie jar and header multidicts that this conversation does not need. This client writes one request and reads one response, and nothing else: a status line, headers for the
 body's framing (Content-Length, chunked, or to the end of a closed connection) and `Connection`, the body. Idle
 connections are kept for the next call (one per call in flight, so an action with concurrency > 1 has several).
 
