@@ -267,6 +267,7 @@ async def soak(args: argparse.Namespace, backends_: Backends | None = None) -> i
     """`backends_`: with --cluster, backends already running (the tests' fixtures) instead of starting them."""
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    started_on = machine()      # the commit the platform starts from, not the one checked out when the run ends
     warmup = args.warmup if args.warmup is not None else max(10.0, args.duration * 0.2)
     timeout = aiohttp.ClientTimeout(total=120)
     cluster = couch_activations = None
@@ -357,7 +358,7 @@ async def soak(args: argparse.Namespace, backends_: Backends | None = None) -> i
                    "duration_s": args.duration, "rate": args.rate, "namespaces": len(namespaces),
                    "actions": args.actions, "max_inflight": args.max_inflight, "seed": args.seed,
                    "loadavg_start": [round(x, 2) for x in loadavg_start],
-                   "loadavg_end": [round(x, 2) for x in loadavg_end], "machine": machine(),
+                   "loadavg_end": [round(x, 2) for x in loadavg_end], "machine": started_on,
                    "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
         "skipped": {k: f.skipped for k, f in features.items() if f.skipped},
         "warm_up": warm | {"kinds": per_kind(warm_outcomes)},
