@@ -43,6 +43,7 @@ def _serve() -> int:
         print(f"whisk: configuration error: {exc}", file=sys.stderr)
         return 2
     configure(settings.log_format, settings.log_level)
+    _raise_open_files_limit()
     from whisk.roles import serve
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
@@ -54,6 +55,19 @@ def _serve() -> int:
         print(f"whisk: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _raise_open_files_limit() -> None:
+    """Take the hard limit on open files as the soft one: each container holds four descriptors here (its proxy
+    connection, two log pipes, a pidfd) besides every client's connection, and many systems start processes with
+    a soft limit of 1024. Containers get their own limit from the launcher."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass            # a limit the system will not raise: keep the one we have
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
