@@ -134,6 +134,7 @@ def observe_activation(record: Activation) -> None:
     increments."""
     path = kind = None
     wait_ms = init_ms = 0
+    initialized = False               # an initTime annotation, even of 0 ms (an /init under a millisecond)
     memory: Any = ""
     for annotation in record.annotations:
         key = annotation.get("key")
@@ -145,6 +146,7 @@ def observe_activation(record: Activation) -> None:
             wait_ms = annotation.get("value") or 0
         elif key == "initTime":
             init_ms = annotation.get("value") or 0
+            initialized = True
         elif key == "limits":
             memory = (annotation.get("value") or {}).get("memory", "")
     initiator = record.namespace
@@ -153,7 +155,7 @@ def observe_activation(record: Activation) -> None:
     namespace, _, action = path.partition("/")
     series = _series_for(namespace, initiator, action, kind or "unknown", str(memory))
     series.activations.inc()
-    if init_ms:                       # OpenWhisk's isColdStart: any init, prewarmed containers included
+    if initialized:                   # OpenWhisk's isColdStart: any init, prewarmed containers included
         series.cold_starts.inc()
         series.init.observe(init_ms / 1000)
     series.wait.observe(wait_ms / 1000)

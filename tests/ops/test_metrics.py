@@ -38,6 +38,17 @@ def record(namespace: str, action: str, *, code: int = 0, init_ms: int | None = 
                                 "duration": duration, "response": response, "annotations": annotations})
 
 
+def test_an_init_under_a_millisecond_is_a_cold_start() -> None:
+    """initTime 0 (a prewarmed proxy's /init can take less than a millisecond) is still an init: OpenWhisk's
+    isColdStart is the annotation's presence, not its value."""
+    ns, action = f"ns{secrets.token_hex(3)}", "quick"
+    series = {"namespace": ns, "initiator": "caller", "action": action}
+    metrics.observe_activation(record(ns, action, init_ms=0))
+    metrics.observe_activation(record(ns, action))
+    assert value("openwhisk_action_coldStarts_total", **series) == 1
+    assert value("openwhisk_action_initTime_seconds_count", **series) == 1
+
+
 def test_observe_activation_uses_openwhisk_names_and_labels() -> None:
     ns, action = f"ns{secrets.token_hex(3)}", "pkg/act"
     series = {"namespace": ns, "initiator": "caller", "action": action}
