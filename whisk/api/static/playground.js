@@ -317,7 +317,7 @@
       ["Activation id", record.activationId],
       ["Status", status],
       ["Duration", `${record.duration ?? (record.end - record.start)} ms`],
-      ["Start", initTime ? `cold (init ${initTime} ms)` : "warm"],
+      ["Start", initTime !== undefined ? `cold (init ${initTime} ms)` : "warm"],
     ];
     if (waitTime !== undefined) rows.push(["Wait", `${waitTime} ms`]);
     const summary = $("summary");
