@@ -137,3 +137,14 @@ async def test_failures(tmp_path: object) -> None:
         await client.close()
         with pytest.raises(Broken):                # closed: no new calls
             await client.post("/run", b"{}", 5)
+
+
+async def test_a_connection_the_proxy_closed_while_idle_is_not_reused(tmp_path: object) -> None:
+    async with proxy(tmp_path, lambda body: framed(b"{}"), close_after=True) as (path, seen):
+        client = ProxyClient(path)
+        # The answer keeps the connection alive as far as its headers say, but the proxy closes it afterwards.
+        assert await client.post("/run", b"{}", 5) == (200, b"{}")
+        await asyncio.sleep(0.05)                   # the end of the connection arrives while it is idle
+        assert await client.post("/run", b"{}", 5) == (200, b"{}")
+        await client.close()
+    assert seen == [1, 1]

@@ -49,7 +49,7 @@ class ProxyClient:
         if self._closed:
             raise Broken("the client is closed")
         async with asyncio.timeout(timeout_s):
-            connection = self._idle.pop() if self._idle else await self._connect()
+            connection = self._reusable() or await self._connect()
             try:
                 connection.writer.write(b"POST %s HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n"
                                         b"Accept: application/json\r\nContent-Length: %d\r\n\r\n%s"
@@ -63,6 +63,15 @@ class ProxyClient:
         else:
             connection.close()
         return status, data
+
+    def _reusable(self) -> _Connection | None:
+        """An idle connection the proxy has not closed meanwhile (ours never do; a proxy may)."""
+        while self._idle:
+            connection = self._idle.pop()
+            if not connection.reader.at_eof() and not connection.writer.is_closing():
+                return connection
+            connection.close()
+        return None
 
     async def _connect(self) -> _Connection:
         try:

@@ -27,11 +27,11 @@ import structlog
 from whisk.containers.base import ContainerError, ContainerSpec, ImageError, Interaction
 from whisk.containers.process.cgroups import MemoryCgroups
 from whisk.containers.process.child import Child, spawn
-from whisk.containers.proxy_client import ProxyClient, Unreachable
 from whisk.containers.process.logcollector import LogCollector
 from whisk.containers.process.sandbox import (SYSTEM_DIRS, WORKDIR, Sandbox, check_hidden, find_sandbox, inside_root,
                                               interpreter_paths, proxy_pid)
 from whisk.containers.process.strays import kill_strays
+from whisk.containers.proxy_client import ProxyClient, Unreachable
 from whisk.entities.document import now_ms
 from whisk.entities.errors import Invalid
 from whisk.entities.json_value import encode
