@@ -2,9 +2,10 @@
 body over a unix socket, HTTP/1.1 with keep-alive.
 
 A general HTTP client (aiohttp's) spends much of a warm invoke's CPU on request and response objects, tracing
-hooks, a cookie jar and header multidicts that this conversation does not need. This client writes one request and reads one response, and nothing else: a status line, headers for the
-body's framing (Content-Length, chunked, or to the end of a closed connection) and `Connection`, the body. Idle
-connections are kept for the next call (one per call in flight, so an action with concurrency > 1 has several).
+hooks, a cookie jar and header multidicts that this conversation does not need. This client writes one request and
+reads one response, and nothing else: a status line, headers for the body's framing (Content-Length, chunked, or to
+the end of a closed connection) and `Connection`, the body. Idle connections are kept for the next call (one per
+call in flight, so an action with concurrency > 1 has several).
 
 Errors: `Unreachable` when no connection could be made (the proxy is not listening, or not yet); `TimeoutError`
 past the caller's deadline; `Broken` when the connection failed or closed before a whole response. A connection
