@@ -96,6 +96,25 @@ async def measure(call: Callable[[], Awaitable[Any]], *, n: int, concurrency: in
     return latencies, time.perf_counter() - t0
 
 
+async def until_post_answers(url: str, proc: asyncio.subprocess.Process, name: str, deadline_s: float) -> None:
+    """POST `{}` to `url` until it answers 200: RuntimeError when `proc` exits first, TimeoutError past
+    `deadline_s`."""
+    end = time.monotonic() + deadline_s
+    async with aiohttp.ClientSession() as session:
+        while True:
+            if proc.returncode is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode} before answering")
+            try:
+                async with session.post(url, json={}) as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > end:
+                raise TimeoutError(f"{name} did not answer {url} within {deadline_s} s")
+            await asyncio.sleep(0.05)
+
+
 def summary(latencies: list[float], wall_s: float) -> dict[str, float]:
     return {"n": len(latencies), "p50_ms": round(percentile(latencies, 50), 3),
             "p99_ms": round(percentile(latencies, 99), 3),

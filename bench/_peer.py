@@ -11,13 +11,11 @@ import asyncio
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import aiohttp
-
+from bench._harness import until_post_answers
 from tests.support.processes import free_port, terminate
 
 FOLDER = Path(__file__).resolve().parents[1] / ".bench" / "peer"
@@ -75,20 +73,7 @@ async def serverless_offline(folder: Path = FOLDER, deadline_s: float = 60.0) ->
         cwd=folder, env=os.environ | QUIET, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/noop"
     try:
-        end = time.monotonic() + deadline_s
-        async with aiohttp.ClientSession() as session:
-            while True:
-                if proc.returncode is not None:
-                    raise RuntimeError(f"serverless-offline exited with {proc.returncode} before answering")
-                try:
-                    async with session.post(url, json={}) as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                if time.monotonic() > end:
-                    raise TimeoutError(f"serverless-offline did not answer {url} within {deadline_s} s")
-                await asyncio.sleep(0.1)
+        await until_post_answers(url, proc, "serverless-offline", deadline_s)
         yield url
     finally:
         await terminate(proc)

@@ -22,12 +22,13 @@ from typing import Any, AsyncIterator
 
 import aiohttp
 
-from bench._harness import NOOP, machine, measure, parser, summary
+from bench._harness import NOOP, machine, measure, parser, summary, until_post_answers
 from bench._peer import serverless_offline
 from tests.support.processes import GUEST_AUTH, basic_auth, free_port, terminate, until_ready, whisk_server
 
 PAYLOAD = {"name": "bench"}
 KINDS = ("python:3", "nodejs:20")
+FLOOR_START_S = 15.0
 Call = Callable[[], Awaitable[Any]]
 
 
@@ -42,24 +43,10 @@ async def floor_server() -> AsyncIterator[str]:
                                                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}/run"
-        await until_ready_post(url, proc)
+        await until_post_answers(url, proc, "the floor", FLOOR_START_S)
         yield url
     finally:
         await terminate(proc)
-
-
-async def until_ready_post(url: str, proc: asyncio.subprocess.Process) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(300):
-            if proc.returncode is not None:
-                raise RuntimeError(f"the floor exited with {proc.returncode}")
-            try:
-                async with session.post(url, json={}) as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer")
 
 
 @asynccontextmanager
@@ -97,48 +84,46 @@ def invoke_url(base: str, name: str) -> str:
     return f"{base}/api/v1/namespaces/_/actions/{name}?blocking=true&result=true"
 
 
+class Tolerant:
+    """`call` with its failures (RuntimeError, aiohttp.ClientError) counted in `failed` instead of raised."""
+
+    def __init__(self, call: Call) -> None:
+        self._call = call
+        self.failed = 0
+
+    async def __call__(self) -> None:
+        try:
+            await self._call()
+        except (RuntimeError, aiohttp.ClientError):
+            self.failed += 1
+
+
 async def warm_up(call: Call, concurrency: int, n: int) -> None:
     """Unmeasured calls up to the concurrency about to be measured. With OpenWhisk's default action concurrency of 1,
     whisk needs a container per concurrent caller: without this, a measured point would pay the cold starts of
     every container its concurrency adds (each target gets the same treatment). The concurrency doubles up to the
     target, as load would ramp; a call that fails here (serverless-offline answers 504 when many of its workers
     start at once on a busy machine) is counted, not fatal: only measured calls must succeed."""
-    failed = 0
-
-    async def tolerant() -> None:
-        nonlocal failed
-        try:
-            await call()
-        except (RuntimeError, aiohttp.ClientError):
-            failed += 1
-
+    tolerant = Tolerant(call)
     level = 1
     while True:
         level = min(level * 2, concurrency)
         await measure(tolerant, n=4 * level if level < concurrency else max(n, 4 * level), concurrency=level)
         if level == concurrency:
             break
-    if failed:
-        print(f"versus: {failed} warm-up calls failed (not measured)", file=sys.stderr, flush=True)
+    if tolerant.failed:
+        print(f"versus: {tolerant.failed} warm-up calls failed (not measured)", file=sys.stderr, flush=True)
 
 
 async def measured(call: Call, n: int, concurrency: int) -> tuple[dict[str, float], int]:
     """`measure` that counts failed calls instead of stopping at the first (serverless-offline answers 504 past its
     function timeout when it falls behind): the summary's per_s counts the calls that succeeded; latencies are of
     every call. Returns (summary, failed calls)."""
-    failed = 0
-
-    async def counted() -> None:
-        nonlocal failed
-        try:
-            await call()
-        except (RuntimeError, aiohttp.ClientError):
-            failed += 1
-
+    counted = Tolerant(call)
     latencies, wall_s = await measure(counted, n=n, concurrency=concurrency)
     result = summary(latencies, wall_s)
-    result["per_s"] = round((len(latencies) - failed) / wall_s, 1) if wall_s else float("nan")
-    return result, failed
+    result["per_s"] = round((len(latencies) - counted.failed) / wall_s, 1) if wall_s else float("nan")
+    return result, counted.failed
 
 
 async def latency_and_throughput(call: Call, n: int) -> dict[str, float]:
