@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,13 +15,19 @@ from tests.support.docker_daemon import DockerDaemon
 pytestmark = pytest.mark.docker
 
 
-async def test_docker_start_benchmark_runs(docker_daemon: DockerDaemon, docker_images: str) -> None:
+async def bench_result(module: str, *args: str) -> dict[str, Any]:
+    """Run `python -m module args`; its JSON line (the last it prints), once it exits with 0."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.docker_start", "--n", "1", "--docker", docker_daemon.url,
+        sys.executable, "-m", module, *args,
         cwd=Path(__file__).resolve().parents[2], stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0, out.decode()
-    result = json.loads(out.decode().strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return result
+
+
+async def test_docker_start_benchmark_runs(docker_daemon: DockerDaemon, docker_images: str) -> None:
+    result = await bench_result("bench.docker_start", "--n", "1", "--docker", docker_daemon.url)
     starts = {(row["kind"], row["start"]) for row in result["rows"]}
     assert starts == {(kind, start) for kind in ("python:3.11", "nodejs:20")
                       for start in ("raw create+start+answer", "cold", "prewarmed", "resume", "warm")}
@@ -28,11 +35,6 @@ async def test_docker_start_benchmark_runs(docker_daemon: DockerDaemon, docker_i
 
 
 async def test_api_relay_benchmark_runs(docker_daemon: DockerDaemon, docker_images: str) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.api_relay", "--n", "3", "--docker", docker_daemon.url,
-        cwd=Path(__file__).resolve().parents[2], stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode == 0, out.decode()
-    result = json.loads(out.decode().strip().splitlines()[-1])
+    result = await bench_result("bench.api_relay", "--n", "3", "--docker", docker_daemon.url)
     assert [(row["path"], row["n"]) for row in result["rows"]] == [("direct (host)", 3), ("relayed (unix)", 3)]
     assert all(row["p50_ms"] > 0 for row in result["rows"])
