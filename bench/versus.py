@@ -24,7 +24,7 @@ import aiohttp
 
 from bench._harness import NOOP, machine, measure, parser, summary, until_post_answers
 from bench._peer import serverless_offline
-from tests.support.processes import GUEST_AUTH, basic_auth, free_port, terminate, until_ready, whisk_server
+from tests.support.processes import GUEST_AUTH, basic_auth, free_port, terminate, whisk_server
 
 PAYLOAD = {"name": "bench"}
 KINDS = ("python:3", "nodejs:20")

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from whisk.entities.activation import Activation
-from whisk.entities.json_value import encode
+from whisk.entities.json_value import compact, encode
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def invoker_topic(instance: int) -> str:
@@ -183,7 +182,7 @@ def activation_event(record: Activation, *, source: str, user: dict[str, Any]) -
         "waitTime": int(notes.get("waitTime") or 0), "initTime": int(notes.get("initTime") or 0),
         "kind": notes.get("kind", "unknown"), "conductor": bool(notes.get("conductor", False)),
         "memory": int((notes.get("limits") or {}).get("memory", 0)),
-        "size": record.response.size or (len(_dumps(result)) if result is not None else 0),
+        "size": record.response.size or (len(compact(result)) if result is not None else 0),
     }
     if notes.get("causedBy"):
         body["causedBy"] = notes["causedBy"]

@@ -5,18 +5,16 @@ answer."""
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from aiohttp import web
 
 from whisk.api.keys import SETTINGS
 from whisk.entities import json_value
+from whisk.entities.json_value import compact
 from whisk.entities.errors import Invalid, RequestTimeout, TooLarge, UnsupportedMediaType
 
 
-def compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def reply(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

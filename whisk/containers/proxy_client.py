@@ -91,15 +91,13 @@ class ProxyClient:
 async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
     """Read one response: (status, body, whether the connection may carry another request)."""
     try:
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        version, _, rest = lines[0].partition(" ")
-        status = int(rest[:3])
-        while 100 <= status < 200:             # an interim answer (100 Continue): the real one follows
+        while True:
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")
             version, _, rest = lines[0].partition(" ")
             status = int(rest[:3])
+            if not 100 <= status < 200:        # an interim answer (100 Continue): the real one follows
+                break
         length: int | None = None
         chunked = False
         connection = ""

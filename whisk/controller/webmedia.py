@@ -17,6 +17,7 @@ from whisk.entities import json_value
 from whisk.entities.activation import APPLICATION_ERROR, SUCCESS, ActivationResponse
 from whisk.entities.errors import Invalid, NotFound
 from whisk.entities.exec import is_binary_code
+from whisk.entities.json_value import compact
 
 PROPERTY_NOT_FOUND = "Response does not include requested property."
 ERROR_PROCESSING = "There was an error processing your request."
@@ -135,8 +136,6 @@ class Answer:
     error: str | None = None
 
 
-def compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def pretty(value: Any) -> str:

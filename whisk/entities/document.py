@@ -6,11 +6,11 @@ was malformed:" as Pekko does for a body that does not deserialize.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from whisk.entities.errors import Invalid
+from whisk.entities.json_value import compact
 from whisk.entities.parameters import Parameters
 from whisk.entities.semver import SemVer
 
@@ -19,13 +19,11 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _spray(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def body_object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise Invalid(f"Object expected in field 'body', got {_spray(value)[:80]}")
+        raise Invalid(f"Object expected in field 'body', got {compact(value)[:80]}")
     return value
 
 
@@ -34,7 +32,7 @@ def opt_bool(body: dict[str, Any], key: str) -> bool | None:
     if value is None:
         return None
     if not isinstance(value, bool):
-        raise Invalid(f"Expected Boolean as JsBoolean, but got {_spray(value)[:80]}")
+        raise Invalid(f"Expected Boolean as JsBoolean, but got {compact(value)[:80]}")
     return value
 
 
@@ -53,7 +51,7 @@ def opt_strings(body: dict[str, Any], key: str) -> tuple[str, ...] | None:
     if value is None:
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise Invalid(f"Expected Array as JsArray of strings in '{key}', but got {_spray(value)[:80]}")
+        raise Invalid(f"Expected Array as JsArray of strings in '{key}', but got {compact(value)[:80]}")
     return tuple(value)
 
 

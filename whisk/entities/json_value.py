@@ -66,6 +66,12 @@ def copy_of(value: Any) -> Any:
 _compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
+def compact(value: Any) -> str:
+    """JSON as OpenWhisk prints it (spray's compactPrint): no spaces, non-ASCII kept; what `encode` writes, as a
+    str."""
+    return _compact(value)
+
+
 def encode(value: Any) -> bytes:
     """Compact UTF-8 JSON of a value whisk holds (read by `parse`, or built by whisk): the bus messages, records and
     proxy calls of every invoke. orjson writes these about 15x faster than `json` (docs/performance.md); what it

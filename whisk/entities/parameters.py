@@ -6,19 +6,16 @@ win. Merging is always "right side wins" (`a | b`). Size is Σ(len(key) + len(co
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from whisk.entities.errors import Invalid
+from whisk.entities.json_value import compact
 
 MALFORMED = "parameters malformed!"
 
 
-def compact(value: Any) -> str:
-    """JSON as OpenWhisk prints it (spray's compactPrint): no spaces, non-ASCII kept."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def truthy(value: Any) -> bool:
