@@ -48,15 +48,14 @@ async def identify(request: web.Request) -> Identity | None:
         return None                                   # none, or not Basic uuid:key (no key was tried)
     failures = request.app.get(AUTH_FAILURES)
     subjects = request.app[SUBJECTS]
-    client = failures.client_of(request) if failures is not None else ""
-    if failures is not None and failures.blocked(client):
+    if failures is not None and failures.blocks(request):
         identity = subjects.verified(*creds)
         if identity is None:
             request[THROTTLED] = True
         return identity
     identity = await subjects.authenticate(*creds)
     if identity is None and failures is not None:
-        failures.failed(client)
+        failures.failed(failures.client_of(request))
     return identity
 
 

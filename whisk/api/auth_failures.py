@@ -47,6 +47,11 @@ class AuthFailures:
                 peer = forwarded
         return _group(peer)
 
+    def blocks(self, request: web.Request) -> bool:
+        """Whether the request's client is blocked. With no failure on record (the usual case) the address is not
+        even read: grouping it parses it, which every authenticated request would pay."""
+        return bool(self._buckets) and self.blocked(self.client_of(request))
+
     def _tokens(self, client: str, now: float) -> float:
         entry = self._buckets.get(client)
         if entry is None:
