@@ -234,3 +234,21 @@ def test_keys_and_hashes():
     assert ident.api_key == "u:k" and ident.owns("guest") and not ident.owns("other")
     with pytest.raises(Invalid):
         check_subject("abc")
+
+
+def test_activation_ids_are_distinct_version_4_uuids_across_a_refill_and_a_fork():
+    import os
+    import uuid
+    ids = [new_activation_id() for _ in range(600)]            # more than one 4 KB read of urandom
+    assert len(set(ids)) == 600
+    assert all(uuid.UUID(i).version == 4 and uuid.UUID(i).hex == i and parse_activation_id(i) == i for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                               # the child must not repeat the parent's next id
+        os.write(write, new_activation_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.close(write)
+    assert child != new_activation_id() and parse_activation_id(child) == child
