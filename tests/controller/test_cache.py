@@ -127,3 +127,32 @@ async def test_everything_else_passes_through(pair: tuple[GatedStore, EntityCach
     store, a, _ = pair
     await a.put_activation(Activation("guest", "hello", "guest", "abc", 1, 2))
     assert (await store.get_activation("guest", "abc"))["activationId"] == "abc"
+
+
+async def test_a_built_entity_is_made_once_per_version_and_never_from_what_a_caller_changed(
+        pair: tuple[GatedStore, EntityCache, EntityCache]) -> None:
+    _, a, b = pair
+    builds: list[str] = []
+
+    def build(doc: dict[str, Any]) -> tuple[str, str]:
+        if doc["entityType"] != "action":
+            raise Conflict("not an action")
+        builds.append(doc["_rev"])
+        return ("built", doc["exec"]["code"])
+
+    rev = await a.put(action(1))
+    assert await b.get_built("guest/hello", build) == ("built", "v1")   # the miss fills the cache
+    first = await b.get_built("guest/hello", build)
+    assert first is await b.get_built("guest/hello", build) and len(builds) == 2    # then one build, kept
+    (await b.get("guest/hello"))["exec"]["code"] = "mutated"            # a caller's copy, not the cached one
+    assert await b.get_built("guest/hello", lambda doc: doc["exec"]["code"]) == "v1"
+    await a.put(action(2, rev))                                         # a new version: built again
+    end = time.monotonic() + 2
+    while await b.get_built("guest/hello", build) != ("built", "v2"):
+        assert time.monotonic() < end, "the update not seen through b"
+        await asyncio.sleep(0.005)
+    await a.put({**action(3), "_id": "guest/t", "entityType": "trigger"})
+    for _ in range(2):                                                  # a refusal is not kept
+        with pytest.raises(Conflict):
+            await a.get_built("guest/t", build)
+    assert await a.get_built("guest/absent", build) is None

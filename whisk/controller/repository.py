@@ -4,8 +4,11 @@ messages, and follow package bindings (OpenWhisk `WhiskPackage.resolveBinding`, 
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from typing import Any, TypeVar
 
+from whisk.controller.cache import EntityCache
 from whisk.entities.action import Action
 from whisk.entities.errors import Conflict, NotFound
 from whisk.entities.limits import SystemLimits
@@ -26,6 +29,10 @@ class Repository:
         self.store = store
         self.system = system
         self._standard = system.standard_action_limits()
+        # With the entity cache, each version of an entity is built once (typed entities are immutable).
+        self._cache = store if isinstance(store, EntityCache) else None
+        self._builders: dict[type, Callable[[dict[str, Any]], Any]] = {
+            cls: functools.partial(self._checked, cls) for cls in (Action, Trigger, Rule, Package)}
 
     def read(self, cls: type[E], doc: dict[str, Any]) -> E:
         reader: Any = cls                       # an action also needs the standard limits, the others not
@@ -33,9 +40,13 @@ class Repository:
 
     async def fetch(self, cls: type[E], doc_id: str) -> E | None:
         """The entity, None if absent; Conflict if a document of another collection has this name."""
+        if self._cache is not None:
+            built: E | None = await self._cache.get_built(doc_id, self._builders[cls])
+            return built
         doc = await self.store.get(doc_id)
-        if doc is None:
-            return None
+        return None if doc is None else self._checked(cls, doc)
+
+    def _checked(self, cls: type[E], doc: dict[str, Any]) -> E:
         if doc.get("entityType") != cls.ENTITY_TYPE:
             raise Conflict(CONFORMANCE)
         return self.read(cls, doc)
