@@ -20,6 +20,7 @@ from whisk.store.base import EntityStore
 
 E = TypeVar("E", Action, Trigger, Rule, Package)
 
+_ENTITY_CLASSES: tuple[Any, ...] = (Action, Trigger, Rule, Package)
 CONFORMANCE = "Resource by this name exists but is not in this collection."
 CONCURRENT = "Concurrent modification to resource detected."
 
@@ -32,7 +33,7 @@ class Repository:
         # With the entity cache, each version of an entity is built once (typed entities are immutable).
         self._cache = store if isinstance(store, EntityCache) else None
         self._builders: dict[type, Callable[[dict[str, Any]], Any]] = {
-            cls: functools.partial(self._checked, cls) for cls in (Action, Trigger, Rule, Package)}
+            cls: functools.partial(self._checked, cls) for cls in _ENTITY_CLASSES}
 
     def read(self, cls: type[E], doc: dict[str, Any]) -> E:
         reader: Any = cls                       # an action also needs the standard limits, the others not
