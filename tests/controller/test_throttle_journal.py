@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from whisk.controller.journal import Journal
@@ -84,3 +86,19 @@ def test_journal_stays_small_and_keeps_the_open_activations(tmp_path) -> None:
     journal.completed("k" * 32)
     journal.close()
     assert [e["id"] for e in Journal(path).unfinished()] == [f"{1998:032x}"]
+
+
+async def test_completions_of_one_loop_turn_are_written_together_on_the_next(tmp_path) -> None:
+    path = tmp_path / "c0.journal"
+    journal = Journal(path)
+    journal.open()
+    for n in range(3):
+        journal.accepted(f"{n:032x}", "guest", "guest", "guest/echo", "0.0.1", None)
+    journal.completed(f"{0:032x}")
+    journal.completed(f"{1:032x}")
+    assert len(Journal(path).unfinished()) == 3           # not yet written: the loop has not turned
+    await asyncio.sleep(0)
+    assert [e["id"] for e in Journal(path).unfinished()] == [f"{2:032x}"]
+    journal.completed(f"{2:032x}")
+    journal.close()                                       # a close writes what is pending
+    assert Journal(path).unfinished() == []

@@ -3,7 +3,8 @@
 Beyond OpenWhisk: every accepted activation must end with a stored record. The controller appends one line when it
 publishes an activation and one when the activation completes; both are single `os.write` calls on an O_APPEND
 descriptor (page cache, no fsync), so they survive the process being killed, cost a few microseconds, and never
-wait on a disk. At start, `unfinished()` lists what was accepted but never completed; the activator then stores a
+wait on a disk (the completions of one turn of the event loop share one write: a completion line lost to a crash
+only leaves an activation open whose record is already stored, which the start-up check passes over). At start, `unfinished()` lists what was accepted but never completed; the activator then stores a
 whisk-error record for each that has none, and the journal starts afresh.
 
 Two lines an activation would grow the file by about 180 bytes each time, forever (43 MB after a soak's first
@@ -14,9 +15,12 @@ any point leaves one whole journal, the old or the new.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
+
+from whisk.entities.json_value import encode
 
 
 COMPACT_BYTES = 4 << 20
@@ -27,6 +31,7 @@ class Journal:
         self._path = path
         self._fd: int | None = None
         self._open: dict[str, bytes] = {}      # activation id -> its "+" line, while it is open
+        self._done: list[str] = []             # completions not yet written (until the loop's next turn)
         self._written = 0                      # bytes written since the file was last (re)made
         self._compact_bytes = compact_bytes
 
@@ -51,6 +56,7 @@ class Journal:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = self._create(self._path)
         self._open.clear()
+        self._done.clear()
         self._written = 0
 
     def accepted(self, activation_id: str, namespace: str, subject: str, path: str, version: str,
@@ -59,18 +65,29 @@ class Journal:
             entry = {"id": activation_id, "ns": namespace, "subject": subject, "path": path, "version": version}
             if binding:
                 entry["binding"] = binding
-            line = b"+ " + json.dumps(entry, separators=(",", ":")).encode() + b"\n"
+            line = b"+ " + encode(entry) + b"\n"
             self._open[activation_id] = line
             self._written += os.write(self._fd, line)
 
     def completed(self, activation_id: str) -> None:
         if self._fd is not None:
             self._open.pop(activation_id, None)
-            self._written += os.write(self._fd, f"- {activation_id}\n".encode())
+            self._done.append(activation_id)
+            if len(self._done) == 1:
+                try:
+                    asyncio.get_running_loop().call_soon(self._write_done)
+                except RuntimeError:           # no loop (a script reading the journal): at once
+                    self._write_done()
+
+    def _write_done(self) -> None:
+        done, self._done = self._done, []
+        if self._fd is not None and done:
+            self._written += os.write(self._fd, "".join(f"- {activation_id}\n" for activation_id in done).encode())
             if self._written >= self._compact_bytes:
                 self._compact()
 
     def close(self) -> None:
+        self._write_done()
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
