@@ -8,13 +8,12 @@ field names; acknowledgements are told apart as OpenWhisk does: `instance` and `
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from whisk.entities.activation import Activation
-from whisk.entities.json_value import compact, encode
+from whisk.entities.json_value import compact, decode, encode
 
 
 
@@ -85,7 +84,7 @@ class ActivationMessage:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ActivationMessage:
-        d = json.loads(data)
+        d = decode(data)
         return cls(transid=d["transid"], action=d["action"], revision=d.get("revision"), user=d["user"],
                    activation_id=d["activationId"], root_controller=d["rootControllerIndex"],
                    blocking=bool(d.get("blocking")), content=d.get("content"), init_args=d.get("initArgs") or [],
@@ -128,7 +127,7 @@ class Acknowledgement:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Acknowledgement:
-        d = json.loads(data)
+        d = decode(data)
         response = d.get("response")
         if isinstance(response, dict):
             activation_id = response.get("activationId", "")
@@ -154,7 +153,7 @@ class PingMessage:
     @classmethod
     def from_bytes(cls, data: bytes) -> PingMessage:
         """An OpenWhisk invoker's ping has neither `taken` nor `hasRoom`: progress unknown (None), never stalled."""
-        d = json.loads(data)
+        d = decode(data)
         taken = d.get("taken")
         return cls(instance=d["name"], is_enabled=d.get("isEnabled", True) is not False,
                    taken=None if taken is None else int(taken), has_room=d.get("hasRoom", True) is not False)

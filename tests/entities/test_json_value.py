@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from whisk.entities.json_value import MAX_DEPTH, NotJson, TooDeep, copy_of, depth, encode, parse
+from whisk.entities.json_value import MAX_DEPTH, NotJson, TooDeep, copy_of, decode, depth, encode, parse
 
 
 @pytest.mark.parametrize("raw", [b'{"a":NaN}', b"[Infinity]", b"-Infinity", b'"\\ud800"', b'{"\\udfff":1}',
@@ -39,6 +39,18 @@ def test_accepted() -> None:
 def test_encode_is_json_of_the_same_value(value: object) -> None:
     """`encode` (orjson, json for what orjson refuses) reads back as what json writes, never as less."""
     assert json.loads(encode(value)) == json.loads(json.dumps(value))
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"a":[1,2.5,null,true,"\xc3\xa9"],"b":{}}',
+    b'{"big":1180591620717411303424,"neg":-18446744073709551616,"edge":18446744073709551615}',
+    b'{"id":"1234567890123456789012"}',            # a long digit run in a string: json reads it, the same
+    b'[1e16,1e-7,0.1,-0.0,1E400,NaN]',             # orjson refuses the last two: json reads them as before
+    b'{"s":"\\ud800"}',                           # a lone surrogate escape: json's reading
+])
+def test_decode_reads_what_json_reads(raw: bytes) -> None:
+    expected, got = json.loads(raw), decode(raw)
+    assert repr(got) == repr(expected)              # the same types too: an integer never comes back a float
 
 
 def test_encode_refuses_a_lone_surrogate_as_before() -> None:
