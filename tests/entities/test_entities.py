@@ -252,3 +252,9 @@ def test_activation_ids_are_distinct_version_4_uuids_across_a_refill_and_a_fork(
     os.close(read)
     os.close(write)
     assert child != new_activation_id() and parse_activation_id(child) == child
+
+
+def test_transaction_ids_are_32_distinct_hex_digits():
+    from whisk.entities.activation import random_hex32
+    tids = {random_hex32() for _ in range(600)}
+    assert len(tids) == 600 and all(len(t) == 32 and int(t, 16) >= 0 and t == t.lower() for t in tids)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import secrets
 import time
 
 import structlog
@@ -14,6 +13,7 @@ from aiohttp.typedefs import Handler
 
 from whisk.api.body import reply
 from whisk.api.keys import TID
+from whisk.entities.activation import random_hex32
 from whisk.entities.errors import (BackendUnavailable, Conflict, Forbidden, Invalid, NotAcceptable, NotFound,
                                    RequestTimeout, Throttled, TooLarge, Unauthenticated, Unprocessable,
                                    UnsupportedMediaType, WhiskError)
@@ -44,8 +44,8 @@ REQUEST_ID = "X-Request-ID"
 
 
 def new_tid() -> str:
-    """32 random characters of [A-Za-z0-9] (hex digits: one call, not 32, on every request)."""
-    return secrets.token_hex(16)
+    """32 random characters of [A-Za-z0-9] (hex digits, from the activation ids' buffered urandom)."""
+    return random_hex32()
 
 
 def error_response(request: web.Request, status: int, message: str, headers: dict[str, str] | None = None
