@@ -80,9 +80,7 @@ async def request_metrics(request: web.Request, handler: Handler) -> web.StreamR
         raise
     finally:
         method = request.method if request.method in metrics.HTTP_METHODS else "other"
-        route = route_of(request)
-        metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
-        metrics.HTTP_SECONDS.labels(method, route).observe(time.perf_counter() - start)
+        metrics.observe_request(method, route_of(request), status, time.perf_counter() - start)
 
 
 async def get_metrics(request: web.Request) -> web.Response:
