@@ -84,6 +84,13 @@ def add_routes(router: web.UrlDispatcher) -> None:
     web_resource = router.add_resource("/api/v1/web/{tail:.*}")
     for method in WEB_METHODS:
         web_resource.add_route(method, web_action)
+    # The four entity collections, first under /api/v1/namespaces: aiohttp tries the resources under one prefix in
+    # the order they were added, and an invoke was trying fifteen before its own. No path matches two of them, so
+    # the order decides nothing else.
+    for collection, methods in ENTITY_METHODS.items():
+        for path in (f"{NS}/{{collection:{collection}}}", f"{NS}/{{collection:{collection}}}/"):
+            router.add_get(path, c.list_entities, allow_head=False)
+        _entity_routes(router.add_resource(f"{NS}/{{collection:{collection}}}/{{name}}"), collection)
     # Namespaces and limits.
     for path in ("/api/v1/namespaces", "/api/v1/namespaces/"):
         router.add_get(path, c.list_namespaces, allow_head=False)
@@ -103,11 +110,6 @@ def add_routes(router: web.UrlDispatcher) -> None:
         package_list.add_route(method, c.package_path_other_method)
     packaged = router.add_resource(f"{NS}/{{collection:actions}}/{{package}}/{{name}}")
     _entity_routes(packaged, "actions")
-    # The four entity collections.
-    for collection, methods in ENTITY_METHODS.items():
-        for path in (f"{NS}/{{collection:{collection}}}", f"{NS}/{{collection:{collection}}}/"):
-            router.add_get(path, c.list_entities, allow_head=False)
-        _entity_routes(router.add_resource(f"{NS}/{{collection:{collection}}}/{{name}}"), collection)
     # Routes made by `wsk api create` (docs/openwhisk.md §1.13), under /api/<tenant uuid>/: last, so /api/v1 always
     # wins.
     router.add_route("*", apigw.ROUTE, apigw.serve_route)
