@@ -31,6 +31,8 @@ class Phase(Enum):
     WARM = "warm"                     # initialized for an action (WarmedData); may be paused
 
 
+_PHASE_ORDER = {Phase.WARM: 0, Phase.WARMING: 1, Phase.COLD: 2}      # which of an action's containers to use first
+
 @dataclass(frozen=True, slots=True)
 class Prewarm:
     """One stem cell (docs/openwhisk.md §7.1): `count` (initialCount) prewarms of a kind and memory; a reactive one then
@@ -200,13 +202,18 @@ class Scheduler:
         return placement
 
     def _warm_slot(self, demand: Demand) -> Slot | None:
-        candidates = [s for s in self._warm.get(demand.key, ()) if s.has_capacity]
-        if not candidates:
-            return None
-        order = {Phase.WARM: 0, Phase.WARMING: 1, Phase.COLD: 2}
         # Warmed before warming before cold; running ones before paused; then the most recently used, so the
-        # others age towards pause and removal.
-        return min(candidates, key=lambda s: (order[s.phase], s.paused, -s.last_used))
+        # others age towards pause and removal. One pass, no list: this runs for every activation over every
+        # container of the action.
+        best: Slot | None = None
+        best_rank: tuple[int, bool, float] | None = None
+        for slot in self._warm.get(demand.key, ()):
+            if not slot.has_capacity:
+                continue
+            rank = (_PHASE_ORDER[slot.phase], slot.paused, -slot.last_used)
+            if best_rank is None or rank < best_rank:
+                best, best_rank = slot, rank
+        return best
 
     def _prewarm_slot(self, demand: Demand) -> Slot | None:
         matching = [s for s in self.slots.values() if s.phase is Phase.PREWARMED and s.kind == demand.kind
