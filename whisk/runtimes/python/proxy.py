@@ -33,6 +33,7 @@ import tempfile
 import threading
 import traceback
 import zipfile
+from collections.abc import Awaitable
 
 from _whisk_env import set_variable      # a sibling file: this directory is the script's, first on sys.path
 
@@ -43,6 +44,7 @@ REASONS = {100: "Continue", 200: "OK", 400: "Bad Request", 403: "Forbidden", 404
            405: "Method Not Allowed", 411: "Length Required", 431: "Request Header Fields Too Large",
            500: "Internal Server Error", 502: "Bad Gateway"}
 MAX_HEAD_BYTES = 64 * 1024
+Answer = tuple[int, object]           # a status and its JSON: a value, or text already encoded
 
 # Messages as OpenWhisk's runtimes word them (openwhisk-runtime-go's actionloop proxy, which fronts the Python
 # runtime, and openwhisk-runtime-nodejs); the detail after "Invalid action:" is ours.
@@ -100,7 +102,9 @@ class Runtime:
         return 200, {"ok": True}
 
     # --- /run ----------------------------------------------------------------------------------------------
-    async def run(self, body: bytes) -> tuple[int, object]:
+    def run(self, body: bytes) -> Answer | Awaitable[Answer]:
+        """The answer, or for an action whose main returned an awaitable, a coroutine that gives it (the
+        connection awaits only those: a plain main runs and is answered within one read of the socket)."""
         try:
             message = json.loads(body or b"{}")
         except ValueError as exc:
@@ -117,20 +121,35 @@ class Runtime:
                 set_variable("__OW_" + key.upper(), env_text(item))
         try:
             result = self.action.main({} if value is None else value)
-            if inspect.isawaitable(result):
-                result = await result
-        except SystemExit as exc:
+        except BaseException as exc:
+            return self.failed(exc)
+        if inspect.isawaitable(result):
+            return self.settle(result)
+        return self.result(result)
+
+    async def settle(self, pending: Awaitable[object]) -> Answer:
+        try:
+            result = await pending
+        except BaseException as exc:
+            return self.failed(exc)
+        return self.result(result)
+
+    def failed(self, exc: BaseException) -> Answer:
+        if isinstance(exc, SystemExit):
             self.die(exc)
-        except MemoryError:
+        if isinstance(exc, MemoryError):
             # Out of memory is the platform's business (a developer error, as when the container is OOM-killed),
             # not the action's own error result.
             traceback.print_exc()
             end_activation()
             return 502, {"error": "MemoryError"}
-        except Exception as exc:
-            traceback.print_exc()
-            end_activation()
-            return EXCEPTION_STATUS, {"error": str(exc) or type(exc).__name__}
+        if not isinstance(exc, Exception):             # KeyboardInterrupt, a cancelled task: not the action's
+            raise exc
+        traceback.print_exc()
+        end_activation()
+        return EXCEPTION_STATUS, {"error": str(exc) or type(exc).__name__}
+
+    def result(self, result: object) -> Answer:
         if isinstance(result, (dict, list)):
             try:
                 text = json.dumps(result, ensure_ascii=False, allow_nan=False)
@@ -293,84 +312,154 @@ def response(status: int, payload: object, keep_alive: bool) -> bytes:
     return head.encode("latin-1") + body
 
 
-async def read_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, headers: dict[str, str]) -> bytes:
-    if headers.get("expect", "").lower() == "100-continue":
-        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        chunks: list[bytes] = []
-        while True:
-            size_line = await reader.readuntil(b"\r\n")
-            try:
-                size = int(size_line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise BadRequest(400, "Bad chunk size.") from None
-            if size == 0:
-                while (await reader.readuntil(b"\r\n")) != b"\r\n":      # trailers
-                    pass
-                return b"".join(chunks)
-            chunks.append(await reader.readexactly(size))
-            await reader.readexactly(2)
-    length = headers.get("content-length")
-    if length is None:
-        return b""
-    try:
-        size = int(length)
-    except ValueError:
-        raise BadRequest(400, "Bad Content-Length.") from None
-    return await reader.readexactly(size) if size > 0 else b""
+class Request:
+    """One request as its bytes arrive: the head, then a body by Content-Length or in chunks."""
+
+    __slots__ = ("method", "target", "keep_alive", "chunked", "need", "parts", "crlf", "trailers")
+
+    def __init__(self, method: str, target: str, keep_alive: bool, chunked: bool, length: int) -> None:
+        self.method, self.target, self.keep_alive, self.chunked = method, target, keep_alive, chunked
+        self.need = length          # body bytes still to come (of the current chunk when chunked)
+        self.parts: list[bytes] = []
+        self.crlf = False           # chunked: the CRLF after a chunk's data is next
+        self.trailers = False       # chunked: the last chunk came, trailer lines up to an empty one are next
 
 
-class Server:
+class Connection(asyncio.Protocol):
+    """HTTP/1.1 on one connection, one request at a time (keep-alive; Content-Length or chunked bodies; Expect:
+    100-continue), answered with one write. A protocol rather than streams: a request to a plain main is read,
+    run and answered in one callback, with no task and no second turn of the loop (docs/performance.md)."""
+
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.request: Request | None = None
+        self.busy = False           # an async main is running: what arrives meanwhile waits in the buffer
 
-    async def dispatch(self, method: str, path: str, body: bytes) -> tuple[int, object]:
-        path = path.split("?", 1)[0]
-        if path not in ("/init", "/run"):
-            return 404, {"error": "The requested resource does not exist."}
-        if method != "POST":
-            return 405, {"error": f"Method {method} is not allowed on {path}."}
-        if path == "/run":
-            return await self.runtime.run(body)
-        return self.runtime.initialize(body)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
 
-    async def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        self.pump()
+
+    def pump(self) -> None:
+        while not self.busy and self.transport is not None:
+            try:
+                if self.request is None:
+                    if not self.read_head():
+                        return
+                    continue
+                body = self.read_body()
+            except BadRequest as exc:
+                self.answer((exc.status, {"error": str(exc)}), False)
+                return
+            if body is None:
+                return
+            request, self.request = self.request, None
+            self.dispatch(request, body)
+
+    def read_head(self) -> bool:
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self.buffer) > MAX_HEAD_BYTES:
+                raise BadRequest(431, "Request headers too large.")
+            return False
+        lines = self.buffer[:end].decode("latin-1").lstrip("\r\n").split("\r\n")
+        del self.buffer[:end + 4]
         try:
-            while True:
+            method, target, version = lines[0].split(" ", 2)
+        except ValueError:
+            raise BadRequest(400, "Bad request line.") from None
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name:
+                headers[name.strip().lower()] = value.strip()
+        connection = headers.get("connection", "").lower()
+        keep_alive = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
+        if headers.get("expect", "").lower() == "100-continue":
+            assert self.transport is not None
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        length = 0
+        if not chunked and "content-length" in headers:
+            text = headers["content-length"]
+            if not text.isdigit():
+                raise BadRequest(400, "Bad Content-Length.")
+            length = int(text)
+        self.request = Request(method, target, keep_alive, chunked, length)
+        return True
+
+    def read_body(self) -> bytes | None:
+        """The whole body once it is in, else None."""
+        request = self.request
+        assert request is not None
+        while True:
+            if request.need:                                # body (or chunk) bytes, as they arrive
+                take = min(request.need, len(self.buffer))
+                if not take:
+                    return None
+                request.parts.append(bytes(self.buffer[:take]))
+                del self.buffer[:take]
+                request.need -= take
+                request.crlf = request.chunked and not request.need
+                continue
+            if not request.chunked:
+                return b"".join(request.parts)
+            end = self.buffer.find(b"\r\n")
+            if end < 0:
+                return None
+            line = bytes(self.buffer[:end])
+            del self.buffer[:end + 2]
+            if request.crlf:                                # the CRLF after a chunk's data
+                request.crlf = False
+            elif request.trailers:
+                if not line:
+                    return b"".join(request.parts)
+            else:
                 try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except asyncio.IncompleteReadError:
-                    return                                  # the client closed the connection
-                except asyncio.LimitOverrunError:
-                    writer.write(response(431, {"error": "Request headers too large."}, False))
-                    return
-                lines = head.decode("latin-1").lstrip("\r\n").split("\r\n")
-                try:
-                    method, target, version = lines[0].split(" ", 2)
+                    size = int(line.split(b";", 1)[0].strip(), 16)
                 except ValueError:
-                    writer.write(response(400, {"error": "Bad request line."}, False))
-                    return
-                headers = {}
-                for line in lines[1:]:
-                    name, _, value = line.partition(":")
-                    if name:
-                        headers[name.strip().lower()] = value.strip()
-                connection = headers.get("connection", "").lower()
-                keep_alive = ("close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection)
-                try:
-                    body = await read_body(reader, writer, headers)
-                except BadRequest as exc:
-                    writer.write(response(exc.status, {"error": str(exc)}, False))
-                    return
-                status, payload = await self.dispatch(method, target, body)
-                writer.write(response(status, payload, keep_alive))
-                await writer.drain()
-                if not keep_alive:
-                    return
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+                    raise BadRequest(400, "Bad chunk size.") from None
+                request.need = size
+                request.trailers = size == 0
+
+    def dispatch(self, request: Request, body: bytes) -> None:
+        path = request.target.split("?", 1)[0]
+        if path not in ("/init", "/run"):
+            outcome: Answer | Awaitable[Answer] = (404, {"error": "The requested resource does not exist."})
+        elif request.method != "POST":
+            outcome = (405, {"error": f"Method {request.method} is not allowed on {path}."})
+        elif path == "/run":
+            outcome = self.runtime.run(body)
+        else:
+            outcome = self.runtime.initialize(body)
+        if isinstance(outcome, tuple):
+            self.answer(outcome, request.keep_alive)
             return
-        finally:
-            writer.close()
+        self.busy = True
+        task = asyncio.ensure_future(outcome)
+        task.add_done_callback(lambda done: self.settled(done, request.keep_alive))
+
+    def settled(self, task: asyncio.Future[Answer], keep_alive: bool) -> None:
+        self.busy = False
+        if task.cancelled():
+            return
+        self.answer(task.result(), keep_alive)
+        self.pump()
+
+    def answer(self, outcome: Answer, keep_alive: bool) -> None:
+        if self.transport is None:
+            return
+        self.transport.write(response(*outcome, keep_alive))
+        if not keep_alive:
+            self.transport.close()          # after what was written
+            self.transport = None
 
 
 # --- the API host in a container without a network ----------------------------------------------------------
@@ -418,20 +507,19 @@ def start_api_relay() -> None:
 async def serve() -> None:
     start_api_relay()
     runtime = Runtime()
-    server_ = Server(runtime)
+    loop = asyncio.get_running_loop()
     socket_path = os.environ.get("WHISK_PROXY_SOCKET")
     if socket_path:
         try:
             os.unlink(socket_path)                          # a stale socket file from an earlier run
         except FileNotFoundError:
             pass
-        server = await asyncio.start_unix_server(server_.connection, path=socket_path, limit=MAX_HEAD_BYTES)
+        server = await loop.create_unix_server(lambda: Connection(runtime), path=socket_path)
         os.chmod(socket_path, 0o666)                        # the invoker may run as another user than the action
     else:
         host = os.environ.get("WHISK_PROXY_HOST", "0.0.0.0")
         port = int(os.environ.get("WHISK_PROXY_PORT", "8080"))
-        server = await asyncio.start_server(server_.connection, host, port, limit=MAX_HEAD_BYTES,
-                                            reuse_address=True)
+        server = await loop.create_server(lambda: Connection(runtime), host, port, reuse_address=True)
     stopped: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def stop() -> None:
