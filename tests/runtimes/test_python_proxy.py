@@ -112,3 +112,20 @@ def test_per_activation_variables_do_not_grow_the_process() -> None:
     out = subprocess.run([sys.executable, "-c", _ENV_CHURN, str(folder)], capture_output=True, text=True, check=True)
     ours_kb, setenv_kb = map(int, out.stdout.split())
     assert setenv_kb > 5_000 and ours_kb < 1_000, (ours_kb, setenv_kb)
+
+
+async def test_a_variable_the_action_changed_or_removed_is_the_platforms_again_next_time() -> None:
+    code = ("import os, subprocess\n"
+            "def main(args):\n"
+            "    seen = subprocess.run(['sh', '-c', 'echo $__OW_NAMESPACE'], capture_output=True, text=True)\n"
+            "    out = {'env': os.environ.get('__OW_NAMESPACE'), 'child': seen.stdout.strip()}\n"
+            "    if args.get('change'):\n"
+            "        os.environ['__OW_NAMESPACE'] = 'changed'\n"
+            "    if args.get('remove'):\n"
+            "        del os.environ['__OW_NAMESPACE']\n"
+            "    return out\n")
+    async with running_proxy(KIND) as proxy:
+        assert (await proxy.init(code))[0] == 200
+        for args in ({"change": True}, {"remove": True}, {}):
+            status, seen = await proxy.run(args, namespace="guest")
+            assert status == 200 and seen == {"env": "guest", "child": "guest"}, args

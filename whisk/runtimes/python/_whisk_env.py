@@ -31,7 +31,15 @@ except (ImportError, OSError, AttributeError):     # no ctypes (or no libffi) in
 _buffers: dict[str, ctypes.Array[ctypes.c_char]] = {}
 
 
+# key -> (its os.environ key, the value it was given, os.environ's bytes for it): most variables keep their value from
+# one activation to the next (namespace, action name, API host and key), and rewriting one costs about a microsecond.
+_written: dict[str, tuple[bytes, str, bytes]] = {}
+
+
 def set_variable(key: str, value: str) -> None:
+    known = _written.get(key)
+    if known is not None and known[1] == value and os.environ._data.get(known[0]) is known[2]:  # type: ignore[attr-defined]
+        return                      # unchanged, and not replaced or removed by the action since
     if _putenv is None or not key or "=" in key or "\0" in key or "\0" in value:
         os.environ[key] = value
         return
@@ -45,4 +53,6 @@ def set_variable(key: str, value: str) -> None:
     else:
         ctypes.memmove(buffer, entry + b"\0", len(entry) + 1)
         _putenv(ctypes.addressof(buffer))   # again, in case the action replaced or removed the variable
-    os.environ._data[os.environ.encodekey(key)] = os.environ.encodevalue(value)  # type: ignore[attr-defined]
+    encoded_key, encoded = os.environ.encodekey(key), os.environ.encodevalue(value)  # type: ignore[attr-defined]
+    os.environ._data[encoded_key] = encoded  # type: ignore[attr-defined]
+    _written[key] = (encoded_key, value, encoded)
