@@ -106,3 +106,42 @@ async def test_get_validation_and_missing(guest: aiohttp.ClientSession) -> None:
     assert status == 404
     status, _ = await call(guest, "GET", ns("activations", "0" * 32, namespace="whisk.system"))
     assert status == 403
+
+
+@pytest.mark.filterwarnings("ignore:It is recommended to use web.RequestKey")     # the server's own key, a str
+async def test_a_record_stored_while_the_first_read_was_under_way_is_answered_not_404() -> None:
+    """The race a blocking caller can hit: its GET reads the store before the record is committed, and the completion
+    closes the activation before the GET looks for it in flight. The record is there by then: read again."""
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+
+    from whisk.api.collections import get_activation
+    from whisk.api.keys import ENTITIES, IDENTITY
+    from whisk.entities.activation import Activation, ActivationResponse, new_activation_id
+    from whisk.entities.errors import NotFound
+    from whisk.entities.names import EntityPath
+
+    activation_id = new_activation_id()
+    record = Activation("guest", "hello", "guest", activation_id, 1000, 1001, ActivationResponse.success({"ok": 1}))
+    reads = []
+
+    class Records:
+        async def get(self, identity, namespace, wanted):
+            reads.append(wanted)
+            if len(reads) == 1:               # begun before the commit; the activation closes meanwhile
+                raise NotFound()
+            return record
+
+    class Entities:
+        activations = Records()
+
+        def namespace(self, identity, segment):
+            return EntityPath.of("guest")
+
+    app = web.Application()
+    app[ENTITIES] = Entities()                # no SERVICES: nothing in flight, as after the completion
+    request = make_mocked_request("GET", f"/api/v1/namespaces/_/activations/{activation_id}", app=app,
+                                  match_info={"namespace": "_", "id": activation_id})
+    request[IDENTITY] = type("Caller", (), {"namespace": "guest"})()
+    response = await get_activation(request)
+    assert response.status == 200 and reads == [activation_id, activation_id]

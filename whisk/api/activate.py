@@ -98,19 +98,18 @@ async def fire_trigger(request: web.Request) -> web.StreamResponse:
     return reply({"activationId": activation_id}, status=202, headers={ACTIVATION_HEADER: activation_id})
 
 
-async def record_stored(request: web.Request, namespace: str, activation_id: str) -> bool:
+async def record_stored(request: web.Request, namespace: str, activation_id: str) -> None:
     """A blocking activation whose caller already has its result is answered before the invoker has collected its
     logs and stored its record: wait (at most RECORD_WAIT_S) until its entry closes, which the invoker's completion
-    ack does once the record is stored, so that the caller can read its record at once. True when it waited."""
+    ack does once the record is stored, so that the caller can read its record at once."""
     services = request.app.get(SERVICES)
     entry = services.activator.pending(namespace, activation_id) if services is not None else None
     if entry is None or entry.closed is None or entry.result is None or not entry.result.done():
-        return False
+        return
     try:
         await asyncio.wait_for(asyncio.shield(entry.closed), RECORD_WAIT_S)
     except TimeoutError:
         pass
-    return True
 
 
 def pending_activation(request: web.Request, namespace: str, activation_id: str) -> web.Response | None:

@@ -142,11 +142,9 @@ async def get_activation(request: web.Request) -> web.Response:
     try:
         record = await entities.activations.get(identity, namespace, activation_id)
     except NotFound as missing:
-        if not await activate.record_stored(request, identity.namespace, activation_id):
-            running = activate.pending_activation(request, identity.namespace, activation_id)
-            if running is None:
-                raise
-            return running
+        # A blocking caller may ask before its record is stored: wait for it. Read again either way: the record
+        # may have been stored, and its activation closed, while the first read was under way.
+        await activate.record_stored(request, identity.namespace, activation_id)
         try:
             record = await entities.activations.get(identity, namespace, activation_id)
         except NotFound:
