@@ -33,7 +33,7 @@ _buffers: dict[str, ctypes.Array[ctypes.c_char]] = {}
 
 # key -> (its os.environ key, the value it was given, os.environ's bytes for it): most variables keep their value from
 # one activation to the next (namespace, action name, API host and key), and rewriting one costs about a microsecond.
-_written: dict[str, tuple[bytes, str, bytes]] = {}
+_written: dict[str, tuple[object, str, object]] = {}
 
 
 def set_variable(key: str, value: str) -> None:
@@ -53,6 +53,6 @@ def set_variable(key: str, value: str) -> None:
     else:
         ctypes.memmove(buffer, entry + b"\0", len(entry) + 1)
         _putenv(ctypes.addressof(buffer))   # again, in case the action replaced or removed the variable
-    encoded_key, encoded = os.environ.encodekey(key), os.environ.encodevalue(value)  # type: ignore[attr-defined]
+    encoded_key, encoded = os.environ.encodekey(key), os.environ.encodevalue(value)
     os.environ._data[encoded_key] = encoded  # type: ignore[attr-defined]
     _written[key] = (encoded_key, value, encoded)
