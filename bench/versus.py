@@ -103,12 +103,14 @@ async def warm_up(call: Call, concurrency: int, n: int) -> None:
     whisk needs a container per concurrent caller: without this, a measured point would pay the cold starts of
     every container its concurrency adds (each target gets the same treatment). The concurrency doubles up to the
     target, as load would ramp; a call that fails here (serverless-offline answers 504 when many of its workers
-    start at once on a busy machine) is counted, not fatal: only measured calls must succeed."""
+    start at once on a busy machine) is counted, not fatal: only measured calls must succeed. At the target level
+    each caller makes 16 calls: the pool adds a container whenever every one is busy as a call arrives (up to its
+    memory), and with 4 a point at 64 callers still measured some 40 cold starts."""
     tolerant = Tolerant(call)
     level = 1
     while True:
         level = min(level * 2, concurrency)
-        await measure(tolerant, n=4 * level if level < concurrency else max(n, 4 * level), concurrency=level)
+        await measure(tolerant, n=4 * level if level < concurrency else max(n, 16 * level), concurrency=level)
         if level == concurrency:
             break
     if tolerant.failed:
