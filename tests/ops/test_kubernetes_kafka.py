@@ -27,7 +27,7 @@ def load() -> Docs:
     return [doc for doc in yaml.safe_load_all(KAFKA.read_text()) if doc is not None]
 
 
-def tested_version() -> str:
+def kafka_version_under_test() -> str:
     match = re.search(r"<kafka.version>([^<]+)</kafka.version>", POM.read_text())
     assert match, "no kafka.version in .ci/kafka/pom.xml"
     return match.group(1)
@@ -49,7 +49,7 @@ def env(docs: Docs) -> dict[str, str]:
 
 
 def check_image(docs: Docs) -> None:
-    assert container(docs)["image"] == f"apache/kafka:{tested_version()}", container(docs)["image"]
+    assert container(docs)["image"] == f"apache/kafka:{kafka_version_under_test()}", container(docs)["image"]
 
 
 def check_kraft(docs: Docs) -> None:
@@ -96,7 +96,7 @@ def test_kafka_manifest(check: Callable[[Docs], None]) -> None:
 
 def test_compose_runs_the_tested_version() -> None:
     compose = yaml.safe_load(COMPOSE.read_text())
-    assert compose["services"]["kafka"]["image"] == f"apache/kafka:{tested_version()}"
+    assert compose["services"]["kafka"]["image"] == f"apache/kafka:{kafka_version_under_test()}"
 
 
 def _set_env(name: str, value: str) -> Callable[[Docs], None]:
