@@ -22,6 +22,7 @@ CODE = {
         "no_main": "def handler(args):\n    return {}\n",
         "syntax": "def main(args)\n    return {}\n",
         "exit": "import sys\ndef main(args):\n    print('leaving')\n    sys.exit(3)\n",
+        "slow": "import asyncio\nasync def main(args):\n    await asyncio.sleep(0.2)\n    return {'slow': True}\n",
         "child_env": ("import os, subprocess\ndef main(args):\n"
                       "    line = 'echo $__OW_ACTIVATION_ID $__OW_DEADLINE ${#__OW_ACTION_NAME} $TZ_SET'\n"
                       "    shell = subprocess.run(['sh', '-c', line], capture_output=True, text=True).stdout.split()\n"
@@ -40,6 +41,7 @@ CODE = {
         "no_main": "function handler(args) {\n  return {};\n}\n",
         "syntax": "function main(args) {\n  return {;\n}\n",
         "exit": "function main(args) {\n  console.log('leaving');\n  process.exit(3);\n}\n",
+        "slow": "async function main(args) {\n  await new Promise(r => setTimeout(r, 200));\n  return {slow: true};\n}\n",
         "child_env": ("const {execFileSync} = require('child_process');\nfunction main(args) {\n"
                       "  const line = 'echo $__OW_ACTIVATION_ID $__OW_DEADLINE ${#__OW_ACTION_NAME} $TZ_SET';\n"
                       "  const shell = execFileSync('sh', ['-c', line]).toString().split(/\\s+/).filter(Boolean);\n"
@@ -224,3 +226,22 @@ async def test_chunked_body_and_expect_continue(kind: str) -> None:
             assert (status, answer.replace(b" ", b"")) == (200, b'{"args":{"chunked":true}}')
         finally:
             sock.close()
+
+
+async def test_a_client_that_half_closes_after_its_request_still_gets_the_answer(kind: str) -> None:
+    """A client may shut down its sending side once the request is out (HTTP/1.0 style): an action still running
+    then is answered all the same, and the proxy closes the connection after."""
+    import socket
+    async with running_proxy(kind) as proxy:
+        await proxy.init(code(kind, "slow"))
+        sock = proxy.connect_raw()
+        buffer = bytearray()
+        try:
+            sock.sendall(http_request("/run", {"value": {}, **RUN_META}))
+            sock.shutdown(socket.SHUT_WR)
+            while chunk := sock.recv(65536):                  # the answer, then the end of the connection
+                buffer += chunk
+        finally:
+            sock.close()
+        head, _, body = bytes(buffer).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and body.replace(b" ", b"") == b'{"slow":true}', buffer

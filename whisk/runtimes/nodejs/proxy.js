@@ -330,9 +330,14 @@ class Connection {
         this.buffer = Buffer.alloc(0);
         this.busy = false;
         this.request = null;        // {method, target, keepAlive, chunked, need, parts, got}, once its head is read
+        this.ended = false;         // the client has half-closed: answer what is running, then close
         socket.on('data', chunk => {
             this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
             this.pump();
+        });
+        socket.on('end', () => {
+            this.ended = true;
+            if (!this.busy) socket.end();
         });
         socket.on('error', () => socket.destroy());
     }
@@ -442,9 +447,9 @@ class Connection {
             .catch(error => [500, { error: `Internal error of the proxy: ${error}` }])
             .then(([code, payload]) => {
                 if (this.socket.destroyed) return;
-                answer(this.socket, code, payload, request.keepAlive);
+                answer(this.socket, code, payload, request.keepAlive && !this.ended);
                 this.busy = false;
-                if (request.keepAlive) this.pump();
+                if (request.keepAlive && !this.ended) this.pump();
             });
     }
 }
@@ -484,8 +489,9 @@ function startApiRelay(then) {
 
 function serve() {
     // The invoker holds one connection per container for as long as it likes; actions may run up to 5 minutes: no
-    // timeouts. Nagle off for TCP (a container with a network), as node's http server has it.
-    const server = net.createServer({ noDelay: true }, socket => new Connection(socket));
+    // timeouts. Nagle off for TCP (a container with a network), as node's http server has it; a client that
+    // half-closes after its request still gets the answer.
+    const server = net.createServer({ noDelay: true, allowHalfOpen: true }, socket => new Connection(socket));
     const socketPath = process.env.WHISK_PROXY_SOCKET;
     process.on('exit', () => {
         cleanup();

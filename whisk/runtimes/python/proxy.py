@@ -336,12 +336,17 @@ class Connection(asyncio.Protocol):
         self.buffer = bytearray()
         self.request: Request | None = None
         self.busy = False           # an async main is running: what arrives meanwhile waits in the buffer
+        self.eof = False            # the client has half-closed: answer what is running, then close
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        return self.busy            # True keeps the connection open to write the answer still to come
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -450,7 +455,7 @@ class Connection(asyncio.Protocol):
         self.busy = False
         if task.cancelled():
             return
-        self.answer(task.result(), keep_alive)
+        self.answer(task.result(), keep_alive and not self.eof)
         self.pump()
 
     def answer(self, outcome: Answer, keep_alive: bool) -> None:
