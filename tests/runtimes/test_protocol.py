@@ -245,3 +245,16 @@ async def test_a_client_that_half_closes_after_its_request_still_gets_the_answer
             sock.close()
         head, _, body = bytes(buffer).partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200") and body.replace(b" ", b"") == b'{"slow":true}', buffer
+
+
+@pytest.mark.parametrize("length", ["-1", "\u00b2", "ten"])
+async def test_a_content_length_that_is_not_a_number_is_a_400(kind: str, length: str) -> None:
+    async with running_proxy(kind) as proxy:
+        sock = proxy.connect_raw()
+        buffer = bytearray()
+        try:
+            head = f"POST /run HTTP/1.1\r\nHost: localhost\r\nContent-Length: {length}\r\n\r\n".encode("latin-1")
+            status, body, _ = raw_exchange(sock, head, buffer)
+        finally:
+            sock.close()
+        assert status == 400 and b"Content-Length" in body

@@ -394,7 +394,7 @@ class Connection(asyncio.Protocol):
         length = 0
         if not chunked and "content-length" in headers:
             text = headers["content-length"]
-            if not text.isdigit():
+            if not (text.isascii() and text.isdigit()):    # not "-1", not "²"
                 raise BadRequest(400, "Bad Content-Length.")
             length = int(text)
         self.request = Request(method, target, keep_alive, chunked, length)
