@@ -16,7 +16,6 @@ from whisk.entities.activation import Activation
 from whisk.entities.json_value import compact, decode, encode
 
 
-
 def invoker_topic(instance: int) -> str:
     return f"invoker{instance}"
 

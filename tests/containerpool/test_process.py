@@ -48,7 +48,7 @@ async def test_init_run_logs_pause_resume_destroy(factory: ProcessContainerFacto
         r = await c.run({"value": {"n": 3}}, timeout_s=10)
         assert r.status == 200
         assert len(await c.logs(MB, True)) == 2
-        folder = os.path.dirname(c._session.socket_path)
+        folder = os.path.dirname(c._proxy.socket_path)
         assert os.path.isdir(folder)
     finally:
         await c.destroy()

@@ -7,7 +7,6 @@ actions are `whisk.api.web`'s). HTTP statuses are decided here; the work is the 
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +15,7 @@ from whisk.api.body import check_json_type, parse_body, read_body, reply
 from whisk.api.keys import IDENTITY, SERVICES, SETTINGS, TID
 from whisk.api.query import flag, wait_ms
 from whisk.controller.caller import Caller
+from whisk.controller.results import within
 from whisk.controller.launcher import Running
 from whisk.controller.services import ControllerServices
 from whisk.entities.errors import BackendUnavailable, Invalid
@@ -106,10 +106,7 @@ async def record_stored(request: web.Request, namespace: str, activation_id: str
     entry = services.activator.pending(namespace, activation_id) if services is not None else None
     if entry is None or entry.closed is None or entry.result is None or not entry.result.done():
         return
-    try:
-        await asyncio.wait_for(asyncio.shield(entry.closed), RECORD_WAIT_S)
-    except TimeoutError:
-        pass
+    await within(entry.closed, RECORD_WAIT_S)
 
 
 def pending_activation(request: web.Request, namespace: str, activation_id: str) -> web.Response | None:

@@ -11,10 +11,8 @@ from aiohttp import web
 
 from whisk.api.keys import SETTINGS
 from whisk.entities import json_value
-from whisk.entities.json_value import compact
 from whisk.entities.errors import Invalid, RequestTimeout, TooLarge, UnsupportedMediaType
-
-
+from whisk.entities.json_value import compact
 
 
 def reply(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

@@ -33,6 +33,7 @@ class Phase(Enum):
 
 _PHASE_ORDER = {Phase.WARM: 0, Phase.WARMING: 1, Phase.COLD: 2}      # which of an action's containers to use first
 
+
 @dataclass(frozen=True, slots=True)
 class Prewarm:
     """One stem cell (docs/openwhisk.md §7.1): `count` (initialCount) prewarms of a kind and memory; a reactive one then

@@ -4,8 +4,9 @@ Beyond OpenWhisk: every accepted activation must end with a stored record. The c
 publishes an activation and one when the activation completes; both are single `os.write` calls on an O_APPEND
 descriptor (page cache, no fsync), so they survive the process being killed, cost a few microseconds, and never
 wait on a disk (the completions of one turn of the event loop share one write: a completion line lost to a crash
-only leaves an activation open whose record is already stored, which the start-up check passes over). At start, `unfinished()` lists what was accepted but never completed; the activator then stores a
-whisk-error record for each that has none, and the journal starts afresh.
+only leaves an activation open whose record is already stored, which the start-up check passes over). At start,
+`unfinished()` lists what was accepted but never completed; the activator then stores a whisk-error record for each
+that has none, and the journal starts afresh.
 
 Two lines an activation would grow the file by about 180 bytes each time, forever (43 MB after a soak's first
 250,000 activations). So the journal keeps the lines of the activations still open (as many as are in flight) and,

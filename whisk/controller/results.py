@@ -20,7 +20,7 @@ async def await_record(store: ActivationStore, namespace: str, activation_id: st
     """The record, or None once `wait_ms` has passed without one (the caller answers 202)."""
     deadline = time.monotonic() + wait_ms / 1000
     try:
-        answer = await _within(waiter, wait_ms / 1000)
+        answer = await within(waiter, wait_ms / 1000)
     except Forced:
         answer = None
     if answer is None:
@@ -39,7 +39,7 @@ async def await_record(store: ActivationStore, namespace: str, activation_id: st
     return Activation.from_doc(record) if record is not None else None
 
 
-async def _within(waiter: asyncio.Future[Any], wait_s: float) -> Any:
+async def within(waiter: asyncio.Future[Any], wait_s: float) -> Any:
     """The waiter's result, or None once `wait_s` has passed; the waiter is never cancelled, as with
     `wait_for(shield(waiter))`, which costs three futures and a task where this takes one future and a timer."""
     if not waiter.done():

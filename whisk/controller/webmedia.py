@@ -136,8 +136,6 @@ class Answer:
     error: str | None = None
 
 
-
-
 def pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
 

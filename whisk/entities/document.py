@@ -19,8 +19,6 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-
-
 def body_object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise Invalid(f"Object expected in field 'body', got {compact(value)[:80]}")

@@ -16,8 +16,6 @@ from whisk.entities.json_value import compact
 MALFORMED = "parameters malformed!"
 
 
-
-
 def truthy(value: Any) -> bool:
     """OpenWhisk's annotation truthiness: bool itself, number ≠ 0, non-empty string, null false, else true."""
     if value is None:

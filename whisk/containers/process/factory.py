@@ -63,7 +63,7 @@ class ProcessContainer:
         self._folder = folder
         self._cgroup = cgroup
         self._collector = collector
-        self._session: ProxyClient | None = None     # once the proxy listens (`connect`)
+        self._proxy: ProxyClient | None = None     # once the proxy listens (`connect`)
         self._readers = [asyncio.create_task(self._read(proc.stdout, "stdout")),
                          asyncio.create_task(self._read(proc.stderr, "stderr"))]
         self._exit = asyncio.ensure_future(proc.wait())
@@ -72,7 +72,7 @@ class ProcessContainer:
     def connect(self, client: ProxyClient, sandboxed: bool) -> None:
         if sandboxed:
             self.proxy_pid = proxy_pid(self.pid) or self.pid
-        self._session = client
+        self._proxy = client
 
     @property
     def alive(self) -> bool:
@@ -80,9 +80,9 @@ class ProcessContainer:
 
     @property
     def _client(self) -> ProxyClient:
-        if self._session is None:            # the factory connects every container it hands out
+        if self._proxy is None:            # the factory connects every container it hands out
             raise ContainerError(f"container {self.id} is not connected")
-        return self._session
+        return self._proxy
 
     async def _read(self, stream: asyncio.StreamReader, name: str) -> None:
         try:
@@ -188,8 +188,8 @@ class ProcessContainer:
             for task in pending:                         # a process it started keeps the pipe open
                 task.cancel()
             await asyncio.gather(*self._readers, return_exceptions=True)
-            if self._session is not None:
-                await self._session.close()
+            if self._proxy is not None:
+                await self._proxy.close()
             await asyncio.to_thread(self._remove_files)
         finally:
             self._factory._forget(self)
