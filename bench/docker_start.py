@@ -95,7 +95,8 @@ async def adapter_starts(factory: DockerContainerFactory, kind: str, n: int) -> 
         container = await factory.create(spec)
         reply = await container.initialize(INIT | {"code": code}, 10)
         times["cold"].append((time.perf_counter() - t0) * 1000)
-        assert reply.status == 200, reply
+        if reply.status != 200:            # with what the proxy printed before it went
+            raise AssertionError((reply, await container.logs(1 << 20, False)))
         for _ in range(3):
             t0 = time.perf_counter()
             await container.run({"value": {"i": i}}, 10)

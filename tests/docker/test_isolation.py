@@ -238,7 +238,9 @@ async def _victim(platform: Platform, docker: aiodocker.Docker) -> dict[str, Any
     async with _session(platform, ALICE_KEY) as alice:
         assert (await _put(alice, "victim", {"kind": "python:3", "code": VICTIM}))[0] == 200
         body = await _invoke(alice, "victim", {})
-        assert body["response"]["status"] == "success", body
+        if body["response"]["status"] != "success":       # what went wrong, not a cut repr: the stored logs too
+            record = await record_of(alice, body["activationId"], complete=True)
+            raise AssertionError((body["response"], body.get("annotations"), record.get("logs")))
         await record_of(alice, body["activationId"], complete=True)
     found = await docker.containers.list(filters={"label": [f"whisk.invoker={platform.invoker}"]})
     mine = [c for c in found if c["Names"][0].endswith("_alice_victim")]
