@@ -7,6 +7,8 @@ import socket
 import stat
 from pathlib import Path
 
+import pytest
+
 from whisk.containers.docker.security import action_uid, lock_folder, open_folder
 
 
@@ -41,3 +43,33 @@ def test_a_socket_name_that_is_not_a_socket_is_removed(tmp_path: Path) -> None:
     os.symlink("/var/run/docker.sock", os.path.join(folder, "proxy.sock"))  # the invoker must never follow it
     assert lock_folder(folder, "proxy.sock") is False
     assert os.listdir(folder) == [] and stat.S_IMODE(os.stat(folder).st_mode) == 0o755
+
+
+def test_the_containers_user_can_reach_its_socket_at_every_step_of_the_lock(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy may still be using its socket's path when the lock comes (a chmod after bind, in an image of someone
+    else's): the folder is never left owned by another user without search permission for the container's."""
+    folder = str(tmp_path / "run" / "reach")
+    uid = action_uid(3, 9)
+    open_folder(folder, uid)
+    steps: list[tuple[str, bool]] = []
+
+    def searchable() -> bool:
+        info = os.stat(folder)
+        return bool(info.st_mode & (stat.S_IXUSR if info.st_uid == uid else stat.S_IXOTH))
+
+    def recording(name: str, call):
+        def wrapper(path, *args, **kwargs):
+            result = call(path, *args, **kwargs)
+            if path == folder:
+                steps.append((name, searchable()))
+            return result
+        return wrapper
+
+    monkeypatch.setattr(os, "chown", recording("chown", os.chown))
+    monkeypatch.setattr(os, "chmod", recording("chmod", os.chmod))
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(os.path.join(folder, "proxy.sock"))
+        assert lock_folder(folder, "proxy.sock") is True
+    assert steps and all(ok for _, ok in steps), steps
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o755

@@ -11,6 +11,7 @@ API host, on 127.0.0.1:WHISK_API_RELAY_PORT of the namespace, as our proxies do:
 import asyncio
 import os
 import signal
+import socket
 
 SOCKET = os.environ.get("WHISK_RELAY_SOCKET", "/run/whisk/proxy.sock")
 PORT = int(os.environ.get("WHISK_RELAY_PORT", "8080"))
@@ -60,8 +61,15 @@ async def main() -> None:
             print(f"relay: cannot serve the API host on 127.0.0.1:{API_PORT}: {exc}", flush=True)
     if os.path.exists(SOCKET):
         os.unlink(SOCKET)
-    server = await asyncio.start_unix_server(handle, path=SOCKET)
-    os.chmod(SOCKET, 0o666)
+    # Connectable by any user from the moment it exists, by the umask at bind: the invoker takes the folder back as
+    # soon as the socket is there, and a chmod afterwards could race that and fail.
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    mask = os.umask(0o111)
+    try:
+        sock.bind(SOCKET)
+    finally:
+        os.umask(mask)
+    server = await asyncio.start_unix_server(handle, sock=sock)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -19,12 +19,15 @@ from dataclasses import dataclass
 
 import aiodocker
 import aiohttp
+import structlog
 
 from whisk.containers.base import ContainerError, Interaction
 from whisk.containers.docker.api_relay import ApiRelay
 from whisk.containers.docker.logs import DockerLogReader
 from whisk.containers.docker.security import lock_folder
 from whisk.entities.document import now_ms
+
+log = structlog.get_logger(__name__)
 
 PAUSE_TIMEOUT_S = 10.0                       # OpenWhisk's pause/unpause timeouts (docs/openwhisk.md §7.1)
 REMOVE_TIMEOUT_S = 60.0
@@ -104,9 +107,9 @@ class DockerContainer:
             except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
                 # Nothing listens yet (the relay, when there is one, drops connections until the action does).
                 if isinstance(exc, aiohttp.ServerDisconnectedError) and self._relay is None:
-                    return await self._dropped(start)
-            except (aiohttp.ClientError, OSError):
-                return await self._dropped(start)
+                    return await self._dropped(start, "/init", exc)
+            except (aiohttp.ClientError, OSError) as exc:
+                return await self._dropped(start, "/init", exc)
             if loop.time() >= next_check:
                 next_check = loop.time() + STATE_CHECK_S
                 state = await self._state()
@@ -125,10 +128,10 @@ class DockerContainer:
             return Interaction(start, now_ms(), status, reply)
         except TimeoutError:
             return Interaction(start, now_ms(), timed_out=True)
-        except (aiohttp.ClientError, OSError):
-            return await self._dropped(start)
+        except (aiohttp.ClientError, OSError) as exc:
+            return await self._dropped(start, "/run", exc)
 
-    async def _dropped(self, start: int) -> Interaction:
+    async def _dropped(self, start: int, path: str, error: BaseException) -> Interaction:
         """The exchange ended without an answer: did the container die, and of what?"""
         end = now_ms()
         try:
@@ -138,6 +141,9 @@ class DockerContainer:
             pass        # still running: the proxy dropped the connection but lives
         state = await self._state()
         running = state.get("Running", False)
+        log.info("container.exchange.dropped", container=self.name, path=path, error=repr(error),
+                    running=running, exit_code=state.get("ExitCode"), oom_killed=state.get("OOMKilled"),
+                    docker_error=state.get("Error") or None)
         return Interaction(start, end, exited=not running, oom_killed=not running and bool(state.get("OOMKilled")))
 
     async def _state(self) -> dict:

@@ -83,9 +83,13 @@ def lock_folder(folder: str, socket_name: str) -> bool:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
         return False
+    # The container's user must be able to reach its socket at every moment (its proxy may still be busy with it),
+    # so the mode that lets it pass comes before the owner that takes its write access away; set again after, as
+    # the container, owner until then, may have changed it.
+    os.chmod(folder, FOLDER_LOCKED)
     if os.stat(folder).st_uid != os.geteuid():
         os.chown(folder, os.geteuid(), os.getegid())          # back from the container's user (root invoker)
-    os.chmod(folder, FOLDER_LOCKED)
+        os.chmod(folder, FOLDER_LOCKED)
     for entry in os.scandir(folder):
         if entry.name == socket_name and stat.S_ISSOCK(mode):
             continue

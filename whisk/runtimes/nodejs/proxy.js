@@ -495,14 +495,26 @@ function serve() {
     const socketPath = process.env.WHISK_PROXY_SOCKET;
     process.on('exit', () => {
         cleanup();
-        if (socketPath) fs.rmSync(socketPath, { force: true });
+        try {
+            if (socketPath) fs.rmSync(socketPath, { force: true });
+        } catch (error) {
+            // the folder is the invoker's once the socket existed (docs/operations.md): nothing to clean up here
+        }
     });
     // PID 1 in a container ignores SIGTERM unless it handles it (docs/testing.md, Docker)
     for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => process.exit(0));
     startApiRelay(() => {
         if (socketPath) {
             fs.rmSync(socketPath, { force: true });        // a stale socket file from an earlier run
-            server.listen(socketPath, () => fs.chmodSync(socketPath, 0o666));
+            // Connectable by any user (the invoker may run as another than the action) from the moment it exists,
+            // by the umask at bind: the invoker takes the folder back as soon as the socket is there, and a chmod
+            // afterwards could race that and fail. listen() binds before it returns.
+            const mask = process.umask(0o111);
+            try {
+                server.listen(socketPath);
+            } finally {
+                process.umask(mask);
+            }
         } else {
             server.listen(Number(process.env.WHISK_PROXY_PORT || 8080), process.env.WHISK_PROXY_HOST || '0.0.0.0');
         }

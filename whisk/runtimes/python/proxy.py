@@ -509,6 +509,23 @@ def start_api_relay() -> None:
     threading.Thread(target=asyncio.run, args=(relay(),), name="whisk-api-relay", daemon=True).start()
 
 
+def bind_unix(path: str) -> socket.socket:
+    """A unix socket at `path` that any user may connect to (the invoker may run as another user than the action).
+
+    Made so by the umask at bind, not by a chmod afterwards: the invoker takes the folder back as soon as the socket
+    exists (docs/operations.md, "Threat model"), and a chmod racing that would fail and end the proxy."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    mask = os.umask(0o111)
+    try:
+        sock.bind(path)
+    except BaseException:
+        sock.close()
+        raise
+    finally:
+        os.umask(mask)
+    return sock
+
+
 async def serve() -> None:
     start_api_relay()
     runtime = Runtime()
@@ -519,8 +536,7 @@ async def serve() -> None:
             os.unlink(socket_path)                          # a stale socket file from an earlier run
         except FileNotFoundError:
             pass
-        server = await loop.create_unix_server(lambda: Connection(runtime), path=socket_path)
-        os.chmod(socket_path, 0o666)                        # the invoker may run as another user than the action
+        server = await loop.create_unix_server(lambda: Connection(runtime), sock=bind_unix(socket_path))
     else:
         host = os.environ.get("WHISK_PROXY_HOST", "0.0.0.0")
         port = int(os.environ.get("WHISK_PROXY_PORT", "8080"))
