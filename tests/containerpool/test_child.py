@@ -12,13 +12,38 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+class Captured:
+    """An Output that keeps what each stream brought, and whether it ended."""
+
+    def __init__(self) -> None:
+        self.data = {"stdout": b"", "stderr": b""}
+        self.ended: set[str] = set()
+        self.changed = asyncio.Event()
+
+    def feed(self, stream: str, data: bytes) -> None:
+        assert stream not in self.ended
+        self.data[stream] += data
+        self.changed.set()
+
+    def close(self, stream: str) -> None:
+        self.ended.add(stream)
+        self.changed.set()
+
+    async def until_ended(self) -> None:
+        while len(self.ended) < 2:
+            self.changed.clear()
+            await self.changed.wait()
+
+
 async def test_pipes_exit_status_and_no_descriptor_left() -> None:
     before = open_fds()
     for n in range(20):
-        child = await spawn(["/bin/sh", "-c", f"echo out{n}; echo err{n} >&2; exit {n % 3}"], {"PATH": "/bin"})
+        output = Captured()
+        child = await spawn(["/bin/sh", "-c", f"echo out{n}; echo err{n} >&2; exit {n % 3}"], {"PATH": "/bin"},
+                            output)
         assert child.returncode is None or child.returncode == n % 3
-        assert await asyncio.wait_for(child.stdout.read(), 10) == b"out%d\n" % n
-        assert await asyncio.wait_for(child.stderr.read(), 10) == b"err%d\n" % n
+        await asyncio.wait_for(output.until_ended(), 10)
+        assert output.data == {"stdout": b"out%d\n" % n, "stderr": b"err%d\n" % n}
         assert await asyncio.wait_for(child.wait(), 10) == n % 3
         assert child.returncode == n % 3
     await asyncio.sleep(0)           # the pipes' transports close on the loop's next turn
@@ -26,7 +51,22 @@ async def test_pipes_exit_status_and_no_descriptor_left() -> None:
 
 
 async def test_a_killed_child_is_seen_ending() -> None:
-    child = await spawn(["/bin/sleep", "60"], {"PATH": "/bin"}, ())
+    child = await spawn(["/bin/sleep", "60"], {"PATH": "/bin"}, Captured(), ())
     assert child.returncode is None
     os.killpg(child.pid, 9)          # its own session, so its own process group
     assert await asyncio.wait_for(child.wait(), 10) == -9
+
+
+async def test_output_a_grandchild_keeps_open_can_be_let_go() -> None:
+    """The pipes stay open while a process the child started holds them; close_output stops reading them."""
+    before = open_fds()
+    output = Captured()
+    child = await spawn(["/bin/sh", "-c", "echo started; (sleep 60 &) ; exit 0"], {"PATH": "/bin"}, output)
+    assert await asyncio.wait_for(child.wait(), 10) == 0
+    await asyncio.sleep(0.1)
+    assert output.data["stdout"] == b"started\n" and not output.ended        # the sleeper still holds them
+    child.close_output()
+    await asyncio.wait_for(output.until_ended(), 10)
+    os.killpg(child.pid, 9)          # the sleeper, in the child's session
+    await asyncio.sleep(0)
+    assert open_fds() <= before

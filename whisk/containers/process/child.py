@@ -8,27 +8,53 @@ started as the standard library does it (subprocess's vfork and exec, on the loo
 PR_SET_PDEATHSIG, which follows the thread that started it), its pipes are read by the loop, and its exit is
 watched through a pidfd.
 
-`Child` offers what the backend uses of asyncio's Process: `pid`, `returncode`, `stdout`, `stderr`, `wait()`.
+The pipes are read by protocols that hand each chunk to an `Output` as it arrives (the container's log collector):
+no reader task, no StreamReader, no turn of the loop between the bytes and the collector (docs/performance.md).
+`Child` offers what the backend uses of asyncio's Process: `pid`, `returncode`, `wait()`, and `close_output()` for
+pipes a grandchild still holds open.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import subprocess
 from collections.abc import Collection, Mapping
+from typing import Protocol
 
-# Each pipe's StreamReader buffers up to this much before the reader drains it (asyncio's default limit).
-_PIPE_LIMIT = 64 * 1024
+
+class Output(Protocol):
+    """Where a child's output goes: `feed` each chunk of a stream ("stdout", "stderr"), `close` at its end."""
+
+    def feed(self, stream: str, data: bytes) -> None: ...
+
+    def close(self, stream: str) -> None: ...
+
+
+class _Pipe(asyncio.Protocol):
+    __slots__ = ("_output", "_stream")
+
+    def __init__(self, output: Output, stream: str) -> None:
+        self._output = output
+        self._stream = stream
+
+    def data_received(self, data: bytes) -> None:
+        self._output.feed(self._stream, data)
+
+    def eof_received(self) -> None:
+        return None                          # the transport closes: connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._output.close(self._stream)
 
 
 class Child:
-    def __init__(self, popen: subprocess.Popen[bytes], stdout: asyncio.StreamReader, stderr: asyncio.StreamReader,
+    def __init__(self, popen: subprocess.Popen[bytes], pipes: list[asyncio.BaseTransport],
                  exited: asyncio.Future[int]) -> None:
         self._popen = popen
         self.pid = popen.pid
-        self.stdout = stdout
-        self.stderr = stderr
+        self._pipes = pipes
         self._exited = exited
 
     @property
@@ -38,22 +64,24 @@ class Child:
     async def wait(self) -> int:
         return await asyncio.shield(self._exited)
 
+    def close_output(self) -> None:
+        """Stop reading the pipes (a process the child started may keep them open after it ended)."""
+        for pipe in self._pipes:
+            pipe.close()
 
-async def _reader(loop: asyncio.AbstractEventLoop, pipe: object) -> asyncio.StreamReader:
-    reader = asyncio.StreamReader(limit=_PIPE_LIMIT, loop=loop)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader, loop=loop), pipe)
-    return reader
 
-
-async def spawn(argv: list[str], env: Mapping[str, str], pass_fds: Collection[int] = ()) -> Child:
-    """Start `argv` in a session of its own, stdin from /dev/null, stdout and stderr to pipes; OSError if it
-    cannot be started."""
+async def spawn(argv: list[str], env: Mapping[str, str], output: Output, pass_fds: Collection[int] = ()) -> Child:
+    """Start `argv` in a session of its own, stdin from /dev/null, stdout and stderr to pipes read into `output`;
+    OSError if it cannot be started."""
     loop = asyncio.get_running_loop()
     popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              env=dict(env), start_new_session=True, pass_fds=tuple(pass_fds), close_fds=True)
     try:
         assert popen.stdout is not None and popen.stderr is not None
-        readers = [await _reader(loop, pipe) for pipe in (popen.stdout, popen.stderr)]
+        pipes: list[asyncio.BaseTransport] = []
+        for name, pipe in (("stdout", popen.stdout), ("stderr", popen.stderr)):
+            transport, _ = await loop.connect_read_pipe(functools.partial(_Pipe, output, name), pipe)
+            pipes.append(transport)
         exited: asyncio.Future[int] = loop.create_future()
         pidfd = os.pidfd_open(popen.pid)
     except BaseException:
@@ -72,4 +100,4 @@ async def spawn(argv: list[str], env: Mapping[str, str], pass_fds: Collection[in
             exited.set_result(code)
 
     loop.add_reader(pidfd, on_exit)
-    return Child(popen, readers[0], readers[1], exited)
+    return Child(popen, pipes, exited)

@@ -64,8 +64,6 @@ class ProcessContainer:
         self._cgroup = cgroup
         self._collector = collector
         self._proxy: ProxyClient | None = None     # once the proxy listens (`connect`)
-        self._readers = [asyncio.create_task(self._read(proc.stdout, "stdout")),
-                         asyncio.create_task(self._read(proc.stderr, "stderr"))]
         self._exit = asyncio.ensure_future(proc.wait())
         self._destroying: asyncio.Future[None] | None = None
 
@@ -83,13 +81,6 @@ class ProcessContainer:
         if self._proxy is None:            # the factory connects every container it hands out
             raise ContainerError(f"container {self.id} is not connected")
         return self._proxy
-
-    async def _read(self, stream: asyncio.StreamReader, name: str) -> None:
-        try:
-            while data := await stream.read(65536):
-                self._collector.feed(name, data)
-        finally:
-            self._collector.close(name)
 
     # --- /init and /run ------------------------------------------------------------------------------------
     async def initialize(self, body: dict, timeout_s: float) -> Interaction:
@@ -184,10 +175,8 @@ class ProcessContainer:
             pass
         try:
             await self._exit
-            done, pending = await asyncio.wait(self._readers, timeout=EXIT_GRACE_S)
-            for task in pending:                         # a process it started keeps the pipe open
-                task.cancel()
-            await asyncio.gather(*self._readers, return_exceptions=True)
+            await self._collector.wait_closed(EXIT_GRACE_S)
+            self._proc.close_output()                    # a process it started may keep the pipes open
             if self._proxy is not None:
                 await self._proxy.close()
             await asyncio.to_thread(self._remove_files)
@@ -315,7 +304,8 @@ class ProcessContainerFactory:
                     str(memory_bytes), self._sandbox.launcher_arg(), "--",
                     *self._sandbox.wrap(read_only, folder, filter_fd), *command]
         try:
-            proc = await spawn(argv, env, () if filter_fd is None else (filter_fd,))
+            collector = LogCollector(self._log_cap)
+            proc = await spawn(argv, env, collector, () if filter_fd is None else (filter_fd,))
         except OSError as exc:
             if cgroup is not None:
                 await asyncio.to_thread(MemoryCgroups.remove, cgroup)
@@ -323,7 +313,7 @@ class ProcessContainerFactory:
         finally:
             if filter_fd is not None:
                 os.close(filter_fd)
-        container = ProcessContainer(self, spec.name, proc, folder, cgroup, LogCollector(self._log_cap))
+        container = ProcessContainer(self, spec.name, proc, folder, cgroup, collector)
         self._live.add(container)
         await self._listening(container, socket_path)
         return container
