@@ -28,15 +28,77 @@ class Broken(ConnectionError):
     """The connection failed, or ended before a whole response."""
 
 
-class _Connection:
-    __slots__ = ("reader", "writer")
+class _Connection(asyncio.Protocol):
+    """One connection as a protocol: bytes are parsed as they arrive and the response is handed to the waiting call
+    in the same callback (no StreamReader, no reader task)."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
+    __slots__ = ("transport", "buffer", "waiter", "closed", "eof")
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes, bool]] | None = None
+        self.closed = False
+        self.eof = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.waiter is not None:
+            self._settle(False)
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        if self.waiter is not None:
+            self._settle(True)
+        return False                           # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(Broken(f"no complete response: the connection ended ({exc!r})"))
+
+    def _settle(self, at_end: bool) -> None:
+        """Hand the response over once it is whole (or fail the call when it cannot be)."""
+        waiter = self.waiter
+        assert waiter is not None
+        try:
+            parsed = _parse(self.buffer, at_end)
+        except Broken as exc:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_exception(exc)
+            self.close()
+            return
+        if parsed is None:
+            if at_end:
+                self.waiter = None
+                if not waiter.done():
+                    waiter.set_exception(Broken("no complete response: the proxy closed the connection"))
+            return
+        status, body, keep, used = parsed
+        del self.buffer[:used]
+        self.waiter = None
+        if not waiter.done():
+            waiter.set_result((status, body, keep and not at_end and not self.buffer))
+
+    def request(self, data: bytes) -> asyncio.Future[tuple[int, bytes, bool]]:
+        assert self.transport is not None
+        waiter: asyncio.Future[tuple[int, bytes, bool]] = asyncio.get_running_loop().create_future()
+        self.waiter = waiter
+        self.transport.write(data)
+        return waiter
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
 
     def close(self) -> None:
-        self.writer.close()
+        if self.transport is not None:
+            self.transport.close()
 
 
 class ProxyClient:
@@ -62,14 +124,13 @@ class ProxyClient:
         def expire() -> None:
             nonlocal expired
             expired = True
-            connection.writer.transport.abort()
+            connection.abort()
 
         timer = loop.call_at(deadline, expire)
         try:
-            connection.writer.write(b"POST %s HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n"
-                                    b"Accept: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                                    % (path.encode(), len(body), body))
-            status, data, keep = await _response(connection.reader)
+            status, data, keep = await connection.request(
+                b"POST %s HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\nAccept: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (path.encode(), len(body), body))
         except BaseException as exc:
             connection.close()
             if expired and isinstance(exc, Exception):
@@ -84,20 +145,20 @@ class ProxyClient:
         return status, data
 
     def _reusable(self) -> _Connection | None:
-        """An idle connection the proxy has not closed meanwhile (ours never do; a proxy may)."""
+        """An idle connection the proxy has not closed (ours never do; a proxy may) nor written to meanwhile."""
         while self._idle:
             connection = self._idle.pop()
-            if not connection.reader.at_eof() and not connection.writer.is_closing():
+            if not connection.closed and not connection.eof and not connection.buffer:
                 return connection
             connection.close()
         return None
 
     async def _connect(self) -> _Connection:
         try:
-            reader, writer = await asyncio.open_unix_connection(self.socket_path, limit=_MAX_HEAD)
+            _, connection = await asyncio.get_running_loop().create_unix_connection(_Connection, self.socket_path)
         except OSError as exc:
             raise Unreachable(f"{self.socket_path}: {exc}") from exc
-        return _Connection(reader, writer)
+        return connection
 
     async def close(self) -> None:
         self._closed = True
@@ -106,48 +167,74 @@ class ProxyClient:
             connection.close()
 
 
-async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
-    """Read one response: (status, body, whether the connection may carry another request)."""
-    try:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            version, _, rest = lines[0].partition(" ")
+def _parse(buffer: bytearray, at_end: bool) -> tuple[int, bytes, bool, int] | None:
+    """One response from the start of `buffer`: (status, body, whether the connection may carry another request,
+    bytes used), or None while incomplete. `at_end`: the proxy has closed its side (a body framed by the end is
+    whole). Broken when the bytes cannot be a response."""
+    offset = 0
+    while True:
+        end = buffer.find(b"\r\n\r\n", offset)
+        if end < 0:
+            if len(buffer) - offset > _MAX_HEAD:
+                raise Broken("no complete response: a header block over 64 KB")
+            return None
+        lines = buffer[offset:end].decode("latin-1").split("\r\n")
+        version, _, rest = lines[0].partition(" ")
+        try:
             status = int(rest[:3])
-            if not 100 <= status < 200:        # an interim answer (100 Continue): the real one follows
-                break
-        length: int | None = None
-        chunked = False
-        connection = ""
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            name = name.strip().lower()
-            if name == "content-length":
+        except ValueError:
+            raise Broken(f"no complete response: a bad status line {lines[0][:100]!r}") from None
+        offset = end + 4
+        if not 100 <= status < 200:            # an interim answer (100 Continue): the real one follows
+            break
+    length: int | None = None
+    chunked = False
+    connection = ""
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        name = name.strip().lower()
+        if name == "content-length":
+            try:
                 length = int(value.strip())
-            elif name == "transfer-encoding":
-                chunked = "chunked" in value.lower()
-            elif name == "connection":
-                connection = value.strip().lower()
-        keep = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
-        if chunked:
-            body = await _chunked(reader)
-        elif length is not None:
-            body = await reader.readexactly(length) if length else b""
-        else:                                  # framed by the end of the connection
-            body = await reader.read(-1)
-            keep = False
-        return status, body, keep
-    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, OSError) as exc:
-        raise Broken(f"no complete response: {exc!r}") from exc
+            except ValueError:
+                raise Broken(f"no complete response: a bad Content-Length {value.strip()[:40]!r}") from None
+        elif name == "transfer-encoding":
+            chunked = "chunked" in value.lower()
+        elif name == "connection":
+            connection = value.strip().lower()
+    keep = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
+    if chunked:
+        return _chunked(buffer, offset, status, keep)
+    if length is not None:
+        if len(buffer) - offset < length:
+            return None
+        return status, bytes(buffer[offset:offset + length]), keep, offset + length
+    if not at_end:                             # framed by the end of the connection
+        return None
+    return status, bytes(buffer[offset:]), False, len(buffer)
 
 
-async def _chunked(reader: asyncio.StreamReader) -> bytes:
+def _chunked(buffer: bytearray, offset: int, status: int, keep: bool) -> tuple[int, bytes, bool, int] | None:
     parts: list[bytes] = []
     while True:
-        size = int((await reader.readuntil(b"\r\n")).split(b";", 1)[0].strip(), 16)
+        end = buffer.find(b"\r\n", offset)
+        if end < 0:
+            return None
+        try:
+            size = int(bytes(buffer[offset:end]).split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise Broken("no complete response: a bad chunk size") from None
+        offset = end + 2
         if size == 0:
-            while await reader.readuntil(b"\r\n") != b"\r\n":     # trailers, then the blank line
-                pass
-            return b"".join(parts)
-        parts.append(await reader.readexactly(size))
-        await reader.readexactly(2)
+            while True:                        # trailers, then the blank line
+                end = buffer.find(b"\r\n", offset)
+                if end < 0:
+                    return None
+                blank = end == offset
+                offset = end + 2
+                if blank:
+                    return status, b"".join(parts), keep, offset
+        if len(buffer) < offset + size + 2:
+            return None
+        parts.append(bytes(buffer[offset:offset + size]))
+        offset += size + 2
