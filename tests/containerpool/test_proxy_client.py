@@ -148,3 +148,16 @@ async def test_a_connection_the_proxy_closed_while_idle_is_not_reused(tmp_path: 
         assert await client.post("/run", b"{}", 5) == (200, b"{}")
         await client.close()
     assert seen == [1, 1]
+
+
+async def test_bytes_after_the_answer_are_never_read_as_the_next_one(tmp_path: object) -> None:
+    """A proxy that writes more than its answer (a stray line, a second answer) leaves the connection unusable: the
+    next call gets a connection of its own, not those bytes."""
+    stray = framed(b'{"stray": true}')
+    async with proxy(tmp_path, lambda body: framed(b"{}") + stray) as (path, seen):
+        client = ProxyClient(path)
+        assert await client.post("/run", b"{}", 5) == (200, b"{}")
+        await asyncio.sleep(0.05)                   # in case the stray bytes came apart from the answer
+        assert await client.post("/run", b"{}", 5) == (200, b"{}")
+        await client.close()
+    assert seen == [1, 1]
