@@ -227,7 +227,7 @@ class Activation:
         return memory if isinstance(memory, int) else None
 
     def without_logs(self) -> Activation:
-        return replace(self, logs=())
+        return replace(self, logs=()) if self.logs else self     # frozen: the record itself when it has none
 
     def annotation(self, key: str, default: Any = None) -> Any:
         for a in self.annotations:
