@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from whisk.containers.proxy_client import Broken, ProxyClient, Unreachable
+from whisk.containers.proxy_client import Broken, Oversized, ProxyClient, Unreachable
 
 Answer = Callable[[bytes], bytes | None]
 
@@ -161,3 +161,72 @@ async def test_bytes_after_the_answer_are_never_read_as_the_next_one(tmp_path: o
         assert await client.post("/run", b"{}", 5) == (200, b"{}")
         await client.close()
     assert seen == [1, 1]
+
+
+@asynccontextmanager
+async def stalling(tmp_path: object, first: bytes) -> AsyncIterator[tuple[str, list[int]]]:
+    """A server that answers every request with `first` and then writes nothing more, keeping the connection open
+    (as an action that took the connection over could). Yields its path and the requests seen per connection."""
+    path = os.path.join(str(tmp_path), "stall.sock")
+    per_connection: list[int] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        per_connection.append(0)
+        index = len(per_connection) - 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length:"))
+                await reader.readexactly(length)
+                per_connection[index] += 1
+                writer.write(first)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        finally:
+            writer.close()
+
+    server = await asyncio.start_unix_server(serve, path)
+    try:
+        yield path, per_connection
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked", "to-the-end"])
+async def test_an_answer_over_max_body_is_cut_at_once_and_its_connection_dropped(tmp_path: object,
+                                                                               framing: str) -> None:
+    """Past max_body the call ends with the body's start and length as soon as that start has come: no more is
+    held, and nothing waits for the rest (which may never come)."""
+    data = b"x" * 5000
+    if framing == "content-length":
+        first = b"HTTP/1.1 200 OK\r\nContent-Length: 50000000\r\n\r\n" + data
+    elif framing == "chunked":
+        first = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"".join(
+            b"%x\r\n%s\r\n" % (500, data[i:i + 500]) for i in range(0, 5000, 500))
+    else:
+        first = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + data
+    async with stalling(tmp_path, first) as (path, seen):
+        client = ProxyClient(path)
+        with pytest.raises(Oversized) as caught:
+            await asyncio.wait_for(client.post("/run", b"{}", 30, max_body=1000), 5)
+        assert caught.value.status == 200 and caught.value.head == b"x" * 1000
+        if framing == "to-the-end":                     # at least what had come when the cut was made
+            assert caught.value.size > 1000
+        else:
+            assert caught.value.size == {"content-length": 50_000_000, "chunked": 1500}[framing]
+        with pytest.raises(Oversized):                  # a connection of its own: the first one was dropped
+            await asyncio.wait_for(client.post("/run", b"{}", 30, max_body=1000), 5)
+        await client.close()
+    assert seen == [1, 1]
+
+
+async def test_an_answer_within_max_body_is_whole(tmp_path: object) -> None:
+    async with proxy(tmp_path, lambda body: framed(b'"' + b"y" * 998 + b'"')) as (path, seen):
+        client = ProxyClient(path)
+        assert await client.post("/run", b"{}", 5, max_body=1000) == (200, b'"' + b"y" * 998 + b'"')
+        assert await client.post("/run", b"{}", 5, max_body=1000) == (200, b'"' + b"y" * 998 + b'"')
+        await client.close()
+    assert seen == [2]

@@ -152,3 +152,18 @@ async def test_init_failure_and_exit_during_init(factory: DockerContainerFactory
     dies = await container.initialize(init_body("import os\nos._exit(1)\n"), timeout_s=10)
     assert dies.status is None and dies.exited and not dies.oom_killed, dies
     await container.destroy()
+
+
+async def test_an_answer_over_the_limit_is_read_only_up_to_it(factory: DockerContainerFactory) -> None:
+    """The invoker holds no more of an answer than the result limit: its start, and the length it declared."""
+    container = await factory.create(python_spec(factory.invoker, n=5))
+    try:
+        code = "def main(args):\n    return {'big': 'x' * (3 * 1024 * 1024)}\n"
+        assert (await container.initialize(init_body(code), timeout_s=10, max_bytes=1000)).status == 200
+        run = await container.run({"value": {}}, timeout_s=30, max_bytes=1000)
+        assert run.status == 200 and run.body == b'{"big": "' + b"x" * 991
+        assert run.size == len(b'{"big": "') + 3 * 1024 * 1024 + len(b'"}')
+        small = await container.run({"value": {}}, timeout_s=30)        # no limit: the whole answer, as before
+        assert small.size is None and len(small.body) == run.size
+    finally:
+        await container.destroy()

@@ -38,7 +38,8 @@ NODE_NO_CHMOD = """
 const fs = require('fs');
 const refuse = () => { const e = new Error('EACCES: chmod refused by the test'); e.code = 'EACCES'; throw e; };
 fs.chmodSync = fs.lchmodSync = fs.fchmodSync = refuse;
-fs.chmod = fs.lchmod = fs.fchmod = (...args) => args[args.length - 1](Object.assign(new Error('EACCES'), { code: 'EACCES' }));
+fs.chmod = fs.lchmod = fs.fchmod = (...args) =>
+    args[args.length - 1](Object.assign(new Error('EACCES'), { code: 'EACCES' }));
 fs.promises.chmod = async () => refuse();
 """
 

@@ -112,7 +112,7 @@ class ContainerProxy:
                     _notify(on_response, result)
                 return result, False
         try:
-            reply = await self._made().run(job.run_body, job.timeout_ms / 1000)
+            reply = await self._made().run(job.run_body, job.timeout_ms / 1000, self._max_result_bytes)
         except ContainerError as exc:
             if init_ms is None:
                 raise Requeue(str(exc)) from exc
@@ -147,7 +147,7 @@ class ContainerProxy:
         if job.code is not None:
             value["code"] = job.code
         try:
-            reply = await self._made().initialize(value, job.timeout_ms / 1000)
+            reply = await self._made().initialize(value, job.timeout_ms / 1000, self._max_result_bytes)
         except ContainerError as exc:
             log.error("container.init.failed", container=self.spec.name, error=str(exc))
             return _failed(whisk_error(PROVISION_ERROR), start), None, None

@@ -82,8 +82,9 @@ def run_response(reply: Interaction, timeout_ms: int, max_bytes: int) -> dict:
         return error_response(DEVELOPER_ERROR, timed_out_message(timeout_ms, init=False))
     if reply.status is None:
         return error_response(DEVELOPER_ERROR, ABNORMAL_RUN)
-    if len(reply.body) > max_bytes:
-        return error_response(APPLICATION_ERROR, truncated_response(reply.body, len(reply.body), max_bytes))
+    length = len(reply.body) if reply.size is None else reply.size
+    if length > max_bytes:
+        return error_response(APPLICATION_ERROR, truncated_response(reply.body, length, max_bytes))
     text = _text(reply.body)
     size = len(text)
     parsed = _parse(text)

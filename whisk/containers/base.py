@@ -63,7 +63,8 @@ class Interaction:
     start_ms: int
     end_ms: int
     status: int | None = None      # HTTP status; None when the container gave no response
-    body: bytes = b""
+    body: bytes = b""              # the whole body, or its first `max_bytes` when it was longer (`size`)
+    size: int | None = None        # the body's length when only its start was read: over the caller's max_bytes
     timed_out: bool = False
     oom_killed: bool = False       # the container died exhausting its memory
     exited: bool = False           # the container died during the exchange
@@ -76,11 +77,13 @@ class Interaction:
 class Container(Protocol):
     id: str
 
-    async def initialize(self, body: dict, timeout_s: float) -> Interaction:
-        """POST /init with `{"value": body}`; retried while the proxy is not yet listening, within the timeout."""
+    async def initialize(self, body: dict, timeout_s: float, max_bytes: int | None = None) -> Interaction:
+        """POST /init with `{"value": body}`; retried while the proxy is not yet listening, within the timeout.
+        `max_bytes`: read no more of the answer's body than this (the rest is the container's to keep; `size`)."""
 
-    async def run(self, body: dict, timeout_s: float) -> Interaction:
-        """POST /run with the flat body of docs/openwhisk.md §4; never retried."""
+    async def run(self, body: dict, timeout_s: float, max_bytes: int | None = None) -> Interaction:
+        """POST /run with the flat body of docs/openwhisk.md §4; never retried. `max_bytes` as for /init: an action
+        may answer with any length, the platform holds no more than the result limit of it."""
 
     async def suspend(self) -> None: ...
 

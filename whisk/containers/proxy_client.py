@@ -8,13 +8,16 @@ the end of a closed connection) and `Connection`, the body. Idle connections are
 call in flight, so an action with concurrency > 1 has several).
 
 Errors: `Unreachable` when no connection could be made (the proxy is not listening, or not yet); `TimeoutError`
-past the caller's deadline; `Broken` when the connection failed or closed before a whole response. A connection
-that failed in any way is closed, never reused.
+past the caller's deadline; `Broken` when the connection failed or closed before a whole response; `Oversized` when
+the body is longer than the caller's `max_body`, with its start and length: no more than that is held in memory, so
+an action cannot make the platform buffer what it likes (its code shares the proxy's process and can write to the
+connection itself). A connection that failed in any way, or whose answer was too long, is closed, never reused.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import NamedTuple
 
 # Header block the proxy's answer may have (status line and headers; the body is not bounded here).
 _MAX_HEAD = 64 * 1024
@@ -28,16 +31,28 @@ class Broken(ConnectionError):
     """The connection failed, or ended before a whole response."""
 
 
+class Oversized(Exception):
+    """The answer's body is longer than the caller takes: its status, its first `max_body` bytes and its length (as
+    declared, or at least what had come)."""
+
+    def __init__(self, status: int, head: bytes, size: int) -> None:
+        super().__init__(f"an answer of {size} bytes")
+        self.status = status
+        self.head = head
+        self.size = size
+
+
 class _Connection(asyncio.Protocol):
     """One connection as a protocol: bytes are parsed as they arrive and the response is handed to the waiting call
     in the same callback (no StreamReader, no reader task)."""
 
-    __slots__ = ("transport", "buffer", "waiter", "closed", "eof")
+    __slots__ = ("transport", "buffer", "waiter", "max_body", "closed", "eof")
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
-        self.waiter: asyncio.Future[tuple[int, bytes, bool]] | None = None
+        self.waiter: asyncio.Future[_Answer] | None = None
+        self.max_body: int | None = None
         self.closed = False
         self.eof = False
 
@@ -66,7 +81,7 @@ class _Connection(asyncio.Protocol):
         waiter = self.waiter
         assert waiter is not None
         try:
-            parsed = _parse(self.buffer, at_end)
+            parsed = _parse(self.buffer, at_end, self.max_body)
         except Broken as exc:
             self.waiter = None
             if not waiter.done():
@@ -79,16 +94,16 @@ class _Connection(asyncio.Protocol):
                 if not waiter.done():
                     waiter.set_exception(Broken("no complete response: the proxy closed the connection"))
             return
-        status, body, keep, used = parsed
-        del self.buffer[:used]
+        del self.buffer[:parsed.used]
         self.waiter = None
         if not waiter.done():
-            waiter.set_result((status, body, keep and not at_end and not self.buffer))
+            waiter.set_result(parsed._replace(keep=parsed.keep and not at_end and not self.buffer))
 
-    def request(self, data: bytes) -> asyncio.Future[tuple[int, bytes, bool]]:
+    def request(self, data: bytes, max_body: int | None) -> asyncio.Future[_Answer]:
         assert self.transport is not None
-        waiter: asyncio.Future[tuple[int, bytes, bool]] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[_Answer] = asyncio.get_running_loop().create_future()
         self.waiter = waiter
+        self.max_body = max_body
         self.transport.write(data)
         return waiter
 
@@ -107,8 +122,8 @@ class ProxyClient:
         self._idle: list[_Connection] = []
         self._closed = False
 
-    async def post(self, path: str, body: bytes, timeout_s: float) -> tuple[int, bytes]:
-        """POST `body` (JSON) to `path`; the response's status and body."""
+    async def post(self, path: str, body: bytes, timeout_s: float, max_body: int | None = None) -> tuple[int, bytes]:
+        """POST `body` (JSON) to `path`; the response's status and body (Oversized past `max_body` bytes)."""
         if self._closed:
             raise Broken("the client is closed")
         loop = asyncio.get_running_loop()
@@ -128,9 +143,9 @@ class ProxyClient:
 
         timer = loop.call_at(deadline, expire)
         try:
-            status, data, keep = await connection.request(
+            answer = await connection.request(
                 b"POST %s HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\nAccept: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n%s" % (path.encode(), len(body), body))
+                b"Content-Length: %d\r\n\r\n%s" % (path.encode(), len(body), body), max_body)
         except BaseException as exc:
             connection.close()
             if expired and isinstance(exc, Exception):
@@ -138,11 +153,13 @@ class ProxyClient:
             raise
         finally:
             timer.cancel()
-        if keep and not self._closed:
+        if answer.keep and not self._closed:
             self._idle.append(connection)
         else:
             connection.close()
-        return status, data
+        if answer.size is not None:
+            raise Oversized(answer.status, answer.body, answer.size)
+        return answer.status, answer.body
 
     def _reusable(self) -> _Connection | None:
         """An idle connection the proxy has not closed (ours never do; a proxy may) nor written to meanwhile."""
@@ -167,10 +184,18 @@ class ProxyClient:
             connection.close()
 
 
-def _parse(buffer: bytearray, at_end: bool) -> tuple[int, bytes, bool, int] | None:
-    """One response from the start of `buffer`: (status, body, whether the connection may carry another request,
-    bytes used), or None while incomplete. `at_end`: the proxy has closed its side (a body framed by the end is
-    whole). Broken when the bytes cannot be a response."""
+class _Answer(NamedTuple):
+    status: int
+    body: bytes              # the whole body, or its first max_body bytes when `size` is set
+    keep: bool               # the connection may carry another request
+    used: int                # bytes of the buffer this answer took
+    size: int | None = None  # the body's length (declared, or at least what came) when over max_body
+
+
+def _parse(buffer: bytearray, at_end: bool, max_body: int | None = None) -> _Answer | None:
+    """One response from the start of `buffer`, or None while incomplete. `at_end`: the proxy has closed its side
+    (a body framed by the end is whole). Past `max_body`, the answer is its start (`size` set) as soon as that has
+    come. Broken when the bytes cannot be a response."""
     offset = 0
     while True:
         end = buffer.find(b"\r\n\r\n", offset)
@@ -203,19 +228,27 @@ def _parse(buffer: bytearray, at_end: bool) -> tuple[int, bytes, bool, int] | No
         elif name == "connection":
             connection = value.strip().lower()
     keep = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
+    cap = max_body if max_body is not None else -1
     if chunked:
-        return _chunked(buffer, offset, status, keep)
+        return _chunked(buffer, offset, status, keep, cap)
     if length is not None:
+        if 0 <= cap < length:                  # declared too long: its start is all that is read
+            if len(buffer) - offset < cap:
+                return None
+            return _Answer(status, bytes(buffer[offset:offset + cap]), False, len(buffer), length)
         if len(buffer) - offset < length:
             return None
-        return status, bytes(buffer[offset:offset + length]), keep, offset + length
-    if not at_end:                             # framed by the end of the connection
+        return _Answer(status, bytes(buffer[offset:offset + length]), keep, offset + length)
+    if 0 <= cap < len(buffer) - offset:        # framed by the end of the connection, and already too long
+        return _Answer(status, bytes(buffer[offset:offset + cap]), False, len(buffer), len(buffer) - offset)
+    if not at_end:
         return None
-    return status, bytes(buffer[offset:]), False, len(buffer)
+    return _Answer(status, bytes(buffer[offset:]), False, len(buffer))
 
 
-def _chunked(buffer: bytearray, offset: int, status: int, keep: bool) -> tuple[int, bytes, bool, int] | None:
+def _chunked(buffer: bytearray, offset: int, status: int, keep: bool, cap: int) -> _Answer | None:
     parts: list[bytes] = []
+    total = 0
     while True:
         end = buffer.find(b"\r\n", offset)
         if end < 0:
@@ -225,6 +258,12 @@ def _chunked(buffer: bytearray, offset: int, status: int, keep: bool) -> tuple[i
         except ValueError:
             raise Broken("no complete response: a bad chunk size") from None
         offset = end + 2
+        if 0 <= cap < total + size:            # this chunk goes past the cap: its start up to the cap is enough
+            need = cap - total
+            if len(buffer) < offset + need:
+                return None
+            parts.append(bytes(buffer[offset:offset + need]))
+            return _Answer(status, b"".join(parts), False, len(buffer), total + size)
         if size == 0:
             while True:                        # trailers, then the blank line
                 end = buffer.find(b"\r\n", offset)
@@ -233,8 +272,9 @@ def _chunked(buffer: bytearray, offset: int, status: int, keep: bool) -> tuple[i
                 blank = end == offset
                 offset = end + 2
                 if blank:
-                    return status, b"".join(parts), keep, offset
+                    return _Answer(status, b"".join(parts), keep, offset)
         if len(buffer) < offset + size + 2:
             return None
         parts.append(bytes(buffer[offset:offset + size]))
+        total += size
         offset += size + 2

@@ -80,12 +80,30 @@ class DockerContainer:
             self._session = aiohttp.ClientSession(connector=self.endpoint.connector(), headers=_HEADERS)
         return self._session
 
-    async def _post(self, path: str, body: dict) -> tuple[int, bytes]:
+    async def _post(self, path: str, body: dict, max_bytes: int | None) -> tuple[int, bytes, int | None]:
+        """(status, body, the body's length when only its first `max_bytes` were read). No more than that is
+        held: an action can answer with any length (the connection is never reused, so the rest is left unread)."""
         data = json.dumps(body).encode()
         async with self._client().post(self.endpoint.base_url + path, data=data) as resp:
-            return resp.status, await resp.read()
+            if max_bytes is None:
+                return resp.status, await resp.read(), None
+            declared = resp.content_length
+            if declared is not None and declared <= max_bytes:
+                return resp.status, await resp.read(), None
+            parts: list[bytes] = []
+            taken = 0
+            while taken <= max_bytes:
+                chunk = await resp.content.read(max_bytes + 1 - taken)
+                if not chunk:
+                    break
+                parts.append(chunk)
+                taken += len(chunk)
+            head = b"".join(parts)
+            if taken <= max_bytes:
+                return resp.status, head, None
+            return resp.status, head[:max_bytes], max(declared or 0, taken)
 
-    async def initialize(self, body: dict, timeout_s: float) -> Interaction:
+    async def initialize(self, body: dict, timeout_s: float, max_bytes: int | None = None) -> Interaction:
         start = now_ms()
         if self._api_relay is not None and isinstance(body.get("env"), dict):
             body = body | {"env": body["env"] | {"__OW_API_HOST": self._api_relay.upstream.inside_url()}}
@@ -100,8 +118,8 @@ class DockerContainer:
                         self._locked = await asyncio.to_thread(lock_folder, self._folder or "", os.path.basename(
                             self.endpoint.socket))
                     if self._locked:
-                        status, reply = await self._post("/init", {"value": body})
-                        return Interaction(start, now_ms(), status, reply)
+                        status, reply, size = await self._post("/init", {"value": body}, max_bytes)
+                        return Interaction(start, now_ms(), status, reply, size)
             except TimeoutError:
                 return Interaction(start, now_ms(), timed_out=True)
             except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
@@ -120,12 +138,12 @@ class DockerContainer:
                 return Interaction(start, now_ms(), timed_out=True)
             await asyncio.sleep(pause)
 
-    async def run(self, body: dict, timeout_s: float) -> Interaction:
+    async def run(self, body: dict, timeout_s: float, max_bytes: int | None = None) -> Interaction:
         start = now_ms()
         try:
             async with asyncio.timeout(timeout_s):
-                status, reply = await self._post("/run", body)
-            return Interaction(start, now_ms(), status, reply)
+                status, reply, size = await self._post("/run", body, max_bytes)
+            return Interaction(start, now_ms(), status, reply, size)
         except TimeoutError:
             return Interaction(start, now_ms(), timed_out=True)
         except (aiohttp.ClientError, OSError) as exc:
@@ -141,9 +159,9 @@ class DockerContainer:
             pass        # still running: the proxy dropped the connection but lives
         state = await self._state()
         running = state.get("Running", False)
-        log.info("container.exchange.dropped", container=self.name, path=path, error=repr(error),
-                    running=running, exit_code=state.get("ExitCode"), oom_killed=state.get("OOMKilled"),
-                    docker_error=state.get("Error") or None)
+        log.info("container.exchange.dropped", container=self.name, path=path, error=repr(error), running=running,
+                 exit_code=state.get("ExitCode"), oom_killed=state.get("OOMKilled"),
+                 docker_error=state.get("Error") or None)
         return Interaction(start, end, exited=not running, oom_killed=not running and bool(state.get("OOMKilled")))
 
     async def _state(self) -> dict:

@@ -31,7 +31,7 @@ from whisk.containers.process.logcollector import LogCollector
 from whisk.containers.process.sandbox import (SYSTEM_DIRS, WORKDIR, Sandbox, check_hidden, find_sandbox, inside_root,
                                               interpreter_paths, proxy_pid)
 from whisk.containers.process.strays import kill_strays
-from whisk.containers.proxy_client import ProxyClient, Unreachable
+from whisk.containers.proxy_client import Oversized, ProxyClient, Unreachable
 from whisk.entities.document import now_ms
 from whisk.entities.errors import Invalid
 from whisk.entities.json_value import encode
@@ -83,7 +83,7 @@ class ProcessContainer:
         return self._proxy
 
     # --- /init and /run ------------------------------------------------------------------------------------
-    async def initialize(self, body: dict, timeout_s: float) -> Interaction:
+    async def initialize(self, body: dict, timeout_s: float, max_bytes: int | None = None) -> Interaction:
         payload = encode({"value": body})
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
@@ -95,8 +95,10 @@ class ProcessContainer:
             if remaining <= 0:
                 return Interaction(start, now_ms(), timed_out=True)
             try:
-                status, data = await self._client.post("/init", payload, remaining)
+                status, data = await self._client.post("/init", payload, remaining, max_bytes)
                 return Interaction(start, now_ms(), status=status, body=data)
+            except Oversized as exc:
+                return Interaction(start, now_ms(), status=exc.status, body=exc.head, size=exc.size)
             except Unreachable:                            # not listening yet (no socket file, or refused)
                 await asyncio.sleep(INIT_RETRY_S)
             except TimeoutError:
@@ -104,14 +106,16 @@ class ProcessContainer:
             except OSError:                                # Broken, or another failure of the connection
                 return await self._broken(start)
 
-    async def run(self, body: dict, timeout_s: float) -> Interaction:
+    async def run(self, body: dict, timeout_s: float, max_bytes: int | None = None) -> Interaction:
         if not self.alive:
             raise ContainerError(f"container {self.id} is gone (exit status {self._proc.returncode})")
         payload = encode(body)
         start = now_ms()
         try:
-            status, data = await self._client.post("/run", payload, timeout_s)
+            status, data = await self._client.post("/run", payload, timeout_s, max_bytes)
             return Interaction(start, now_ms(), status=status, body=data)
+        except Oversized as exc:
+            return Interaction(start, now_ms(), status=exc.status, body=exc.head, size=exc.size)
         except Unreachable as exc:                         # never reached the action: it was gone before
             raise ContainerError(f"container {self.id} does not answer: {exc}") from exc
         except TimeoutError:
