@@ -181,3 +181,47 @@ async def test_init_parameters_and_run_context_reach_the_action(pool, factory, k
     assert got["__OW_DEADLINE"] == j.run_body["deadline"]
     # A sandbox's working folder is its own /tmp; an unconfined proxy's is a folder under the factory's.
     assert got["TMPDIR"] == "/tmp" if factory.sandboxed else got["TMPDIR"].startswith(factory.root)
+
+
+HIJACK = '''
+import gc, os, socket
+def main(args):
+    # Take over the proxy's connection to the invoker and answer with far more than the result limit.
+    held = [o for o in gc.get_objects() if type(o).__name__ == "Connection" and getattr(o, "transport", None)]
+    raw = socket.socket(fileno=os.dup(held[0].transport.get_extra_info("socket").fileno()))
+    raw.setblocking(True)
+    raw.settimeout(10)
+    total, block, sent = 200 * 1024 * 1024, b"x" * (1024 * 1024), 0
+    try:
+        raw.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: %d\\r\\n\\r\\n" % total)
+        while sent < total:
+            raw.sendall(block)
+            sent += len(block)
+    except OSError:
+        pass
+    return {"sent": sent}
+'''
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory since the last `_reset_peak_rss` (the invoker runs in it here)."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+
+
+def _reset_peak_rss() -> None:
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")                      # resets VmHWM to the current resident size (Linux 4.0+)
+
+
+async def test_an_action_answering_on_its_own_cannot_make_the_invoker_hold_more_than_the_limit(pool, factory):
+    """The action's code shares its proxy's process: it can write to the invoker's connection itself. The invoker
+    reads no more than the result limit of what it says, and drops the connection."""
+    _reset_peak_rss()
+    before = _peak_rss_mb()
+    r = await pool.run(job(HIJACK, name="hijack"))
+    assert r.response["statusCode"] == 1
+    assert error(r).startswith("The action produced a response that exceeded the allowed length: 209715200 > "
+                               "1048576 bytes. The truncated response was: xxx")
+    assert _peak_rss_mb() - before < 64, "the invoker held the oversized answer"
+    assert ok(await pool.run(job(value={"after": "hijack"}))) == {"after": "hijack"}
