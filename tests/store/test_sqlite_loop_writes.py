@@ -86,3 +86,17 @@ async def test_the_wal_is_checkpointed_on_the_writer_thread_as_the_loop_writes(t
         for _ in range(50):
             await store.put_activation(record())                          # one at a time: each batch on the loop
     assert len(checkpoints) >= 2 and all(name.startswith("whisk-sqlite") for name in checkpoints)
+
+
+async def test_a_batch_larger_than_one_statement_takes_is_stored_whole(tmp_path: Path) -> None:
+    """Records are inserted 200 to a statement: a batch of 450 (three statements, the same id twice among them) is
+    stored whole, the later copy of a repeated id kept, as INSERT OR REPLACE one by one would."""
+    async with SqliteStore(str(tmp_path / "whisk.db")) as store:
+        records = [record() for _ in range(449)]
+        again = Activation("guest", "noop", "guest", records[10].activation_id, 2000, 2001,
+                           ActivationResponse.success({"again": True}, 2), ())
+        await asyncio.gather(*(store.put_activation(r) for r in [*records, again]))
+        for r in records:
+            assert await store.get_activation("guest", r.activation_id) is not None
+        stored = await store.get_activation("guest", again.activation_id)
+        assert stored["start"] == 2000 and stored["response"]["result"] == {"again": True}
