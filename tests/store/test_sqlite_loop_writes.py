@@ -88,9 +88,9 @@ async def test_the_wal_is_checkpointed_on_the_writer_thread_as_the_loop_writes(t
     assert len(checkpoints) >= 2 and all(name.startswith("whisk-sqlite") for name in checkpoints)
 
 
-async def test_a_batch_larger_than_one_statement_takes_is_stored_whole(tmp_path: Path) -> None:
-    """Records are inserted 200 to a statement: a batch of 450 (three statements, the same id twice among them) is
-    stored whole, the later copy of a repeated id kept, as INSERT OR REPLACE one by one would."""
+async def test_a_batch_of_several_statements_is_stored_whole(tmp_path: Path) -> None:
+    """Records go in a few multi-row statements (128, 64, ... rows): a batch of 450 (five statements, the same id
+    twice among them) is stored whole, the later copy of a repeated id kept, as INSERT OR REPLACE one by one would."""
     async with SqliteStore(str(tmp_path / "whisk.db")) as store:
         records = [record() for _ in range(449)]
         again = Activation("guest", "noop", "guest", records[10].activation_id, 2000, 2001,

@@ -147,7 +147,10 @@ _LOOP_ROWS = 4
 _LOOP_BYTES = 64 * 1024   # nor when their results and logs come to more than this
 _CHECKPOINT_ROWS = 1000   # rows committed on the loop between two checkpoints on the writer thread (~1000 WAL pages)
 _INSERT_ACTIVATIONS = "INSERT OR REPLACE INTO activations (id, namespace, name, start, doc) VALUES "
-_ROWS_PER_INSERT = 200    # 1,000 parameters a statement, far below SQLite's limit (32,766)
+# Rows a statement inserts: a batch goes in the largest of these that fit, so that each connection prepares at most
+# these eight statements (sqlite3 caches 128 per connection) and a batch takes at most a few.
+_STATEMENT_ROWS = (128, 64, 32, 16, 8, 4, 2, 1)
+_INSERTS = {n: _INSERT_ACTIVATIONS + ", ".join(("(?, ?, ?, ?, ?)",) * n) for n in _STATEMENT_ROWS}
 READERS = 4            # reader threads (and connections): reads in parallel with each other and with the writer
 
 
@@ -158,13 +161,14 @@ def _activation_row(record: Doc) -> tuple[str, str, str, int, str]:
 
 
 def _insert_activations(conn: sqlite3.Connection, rows: list[tuple[str, str, str, int, str]]) -> None:
-    """Insert `rows` with one statement per 200. sqlite3 gives the GIL back around each statement's execution and
-    takes it again after, so `executemany` on the writer thread waited for the busy loop thread once per row (up to
-    the interpreter's 5 ms switch interval each time: 13 ms for a batch of 48 at c=32); one statement waits once."""
-    for first in range(0, len(rows), _ROWS_PER_INSERT):
-        chunk = rows[first:first + _ROWS_PER_INSERT]
-        conn.execute(_INSERT_ACTIVATIONS + ", ".join(("(?, ?, ?, ?, ?)",) * len(chunk)),
-                     [value for row in chunk for value in row])
+    """Insert `rows` with a few multi-row statements. sqlite3 gives the GIL back around each statement it runs and
+    takes it again after, so `executemany` (a statement per row) on the writer thread waited for the busy loop thread
+    once per row (up to the interpreter's 5 ms switch interval each time: 13 ms for a batch of 48 at c=32)."""
+    first = 0
+    while first < len(rows):
+        n = next(size for size in _STATEMENT_ROWS if size <= len(rows) - first)
+        conn.execute(_INSERTS[n], [value for row in rows[first:first + n] for value in row])
+        first += n
 
 
 def _size_of(record: Doc) -> int:
