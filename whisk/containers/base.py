@@ -79,7 +79,7 @@ class Container(Protocol):
 
     async def initialize(self, body: dict, timeout_s: float, max_bytes: int | None = None) -> Interaction:
         """POST /init with `{"value": body}`; retried while the proxy is not yet listening, within the timeout.
-        `max_bytes`: read no more of the answer's body than this (the rest is the container's to keep; `size`)."""
+        `max_bytes`: read no more of the answer's body than this (the Interaction's `size` then has its length)."""
 
     async def run(self, body: dict, timeout_s: float, max_bytes: int | None = None) -> Interaction:
         """POST /run with the flat body of docs/openwhisk.md §4; never retried. `max_bytes` as for /init: an action
