@@ -163,38 +163,6 @@ async def test_bytes_after_the_answer_are_never_read_as_the_next_one(tmp_path: o
     assert seen == [1, 1]
 
 
-@asynccontextmanager
-async def stalling(tmp_path: object, first: bytes) -> AsyncIterator[tuple[str, list[int]]]:
-    """A server that answers every request with `first` and then writes nothing more, keeping the connection open
-    (as an action that took the connection over could). Yields its path and the requests seen per connection."""
-    path = os.path.join(str(tmp_path), "stall.sock")
-    per_connection: list[int] = []
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        per_connection.append(0)
-        index = len(per_connection) - 1
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                              if line.lower().startswith(b"content-length:"))
-                await reader.readexactly(length)
-                per_connection[index] += 1
-                writer.write(first)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            return
-        finally:
-            writer.close()
-
-    server = await asyncio.start_unix_server(serve, path)
-    try:
-        yield path, per_connection
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
 @pytest.mark.parametrize("framing", ["content-length", "chunked", "to-the-end"])
 async def test_an_answer_over_max_body_is_cut_at_once_and_its_connection_dropped(tmp_path: object,
                                                                                framing: str) -> None:
@@ -208,7 +176,9 @@ async def test_an_answer_over_max_body_is_cut_at_once_and_its_connection_dropped
             b"%x\r\n%s\r\n" % (500, data[i:i + 500]) for i in range(0, 5000, 500))
     else:
         first = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + data
-    async with stalling(tmp_path, first) as (path, seen):
+    # `proxy` writes the start of the answer and nothing more, keeping the connection open (as an action that took
+    # the connection over could).
+    async with proxy(tmp_path, lambda body: first) as (path, seen):
         client = ProxyClient(path)
         with pytest.raises(Oversized) as caught:
             await asyncio.wait_for(client.post("/run", b"{}", 30, max_body=1000), 5)
