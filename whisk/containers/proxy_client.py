@@ -72,31 +72,29 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._fail(Broken(f"no complete response: the connection ended ({exc!r})"))
+
+    def _fail(self, exc: Exception) -> None:
+        """End the waiting call, if any, with `exc`."""
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
-            waiter.set_exception(Broken(f"no complete response: the connection ended ({exc!r})"))
+            waiter.set_exception(exc)
 
     def _settle(self, at_end: bool) -> None:
         """Hand the response over once it is whole (or fail the call when it cannot be)."""
-        waiter = self.waiter
-        assert waiter is not None
         try:
             parsed = _parse(self.buffer, at_end, self.max_body)
         except Broken as exc:
-            self.waiter = None
-            if not waiter.done():
-                waiter.set_exception(exc)
+            self._fail(exc)
             self.close()
             return
         if parsed is None:
             if at_end:
-                self.waiter = None
-                if not waiter.done():
-                    waiter.set_exception(Broken("no complete response: the proxy closed the connection"))
+                self._fail(Broken("no complete response: the proxy closed the connection"))
             return
         del self.buffer[:parsed.used]
-        self.waiter = None
-        if not waiter.done():
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
             waiter.set_result(parsed._replace(keep=parsed.keep and not at_end and not self.buffer))
 
     def request(self, data: bytes, max_body: int | None) -> asyncio.Future[_Answer]:
