@@ -42,9 +42,6 @@ class _Pipe(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._output.feed(self._stream, data)
 
-    def eof_received(self) -> None:
-        return None                          # the transport closes: connection_lost follows
-
     def connection_lost(self, exc: Exception | None) -> None:
         self._output.close(self._stream)
 
