@@ -168,22 +168,27 @@ class Invoker:
                                    combined=True)
                 return
             result_ack: asyncio.Task[None] | None = None
+            answered: tuple[RunResult, Activation] | None = None     # what the result ack was built from
 
             def on_response(early: RunResult) -> None:
                 # Answer a blocking caller as soon as /run has answered, before logs are collected
                 # (docs/openwhisk.md §5.3).
-                nonlocal result_ack
+                nonlocal result_ack, answered
                 if msg.blocking:
-                    record = activation_record(msg, action, early).without_logs()
-                    result_ack = asyncio.create_task(
-                        self._send_ack(msg, Acknowledgement(msg.transid, msg.activation_id, record.to_doc())))
+                    record = activation_record(msg, action, early)
+                    answered = (early, record)
+                    result_ack = asyncio.create_task(self._send_ack(
+                        msg, Acknowledgement(msg.transid, msg.activation_id, record.without_logs().to_doc())))
 
             try:
                 kind = (action.get("exec") or {}).get("kind", "")
                 job = make_job(msg, action, digest, image=self._image_of(action), api_host=self._api_host)
                 log.debug("activation.started", action=msg.action_path, kind=kind)
                 result = await self._pool.run(job, on_response=on_response)
-                record = activation_record(msg, action, result)
+                if answered is not None and answered[0] is result and not result.logs:
+                    record = answered[1]     # the run printed nothing: the record is the one the caller got
+                else:
+                    record = activation_record(msg, action, result)
                 metrics.observe_container_start(result.container_start)
                 log.debug("activation.finished", status=result.response.get("statusCode"),
                           duration_ms=result.end_ms - result.start_ms)
