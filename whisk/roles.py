@@ -148,9 +148,15 @@ def _store_ctx(settings: Settings):
 def _bus_ctx(settings: Settings):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         async with bus_from_url(settings.bus_url, f"{settings.role}{settings.instance}") as bus:
-            app[BUS] = metrics.instrument(bus, "bus")
+            app[BUS] = timed_bus(settings.bus_url, bus)
             yield
     return ctx
+
+
+def timed_bus(url: str, bus: Bus) -> Bus:
+    """The bus with every call timed and its errors counted, except the in-process bus: it does no I/O, so there
+    is nothing to time, and a timed call costs ~1.5 us, three an invoke."""
+    return bus if urlsplit(url).scheme == "memory" else metrics.instrument(bus, "bus")
 
 
 def _discovery_ctx(settings: Settings):

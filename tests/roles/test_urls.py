@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from whisk.config import ConfigError, Settings
-from whisk.roles import bus_from_url, containers_from_settings, discovery_from_url, store_from_url
+from whisk.roles import bus_from_url, containers_from_settings, discovery_from_url, store_from_url, timed_bus
 from whisk.runtimes.manifest import load_manifest
 
 
@@ -45,3 +45,10 @@ def test_docker_containers_without_a_network_are_relayed_the_api_host(env: dict[
 def test_an_api_upstream_that_is_not_http_is_refused() -> None:
     with pytest.raises(ConfigError, match="WHISK_DOCKER_API_UPSTREAM"):
         Settings.from_env({"WHISK_DOCKER_API_UPSTREAM": "controller0:3233"})
+
+
+def test_only_a_bus_with_io_is_timed() -> None:
+    memory = bus_from_url("memory://", "t")
+    assert timed_bus("memory://", memory) is memory
+    kafka = bus_from_url("kafka://127.0.0.1:9092", "t")            # not opened: wrapping does no I/O
+    assert type(timed_bus("kafka://127.0.0.1:9092", kafka)).__name__ == "Instrumented"
