@@ -3,7 +3,8 @@ FaaS a Node.js developer would pick instead, a no-op handler behind its HTTP end
 starts it (SQLite records, default logging; only the throttles and the pool's memory raised, as OpenWhisk's own
 performance tests do). Prints a table and JSON: warm no-op p50 overhead over the floor, throughput at concurrency 32
 as a share of the floor's, whether each blocking caller can read its record at once, and the curves of throughput
-against concurrency and against distinct actions (drawn as a PNG with --png).
+against concurrency and against distinct actions (drawn as a PNG with --png). Whisk's warm-up before each point
+goes on until a round starts no container, and the containers it still started during measured calls are printed.
 
     python -m bench.versus --n 2000 --png docs/performance-versus.png
 """
@@ -21,6 +22,7 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench._harness import NOOP, machine, measure, parser, summary, until_post_answers
 from bench._peer import serverless_offline
@@ -29,7 +31,9 @@ from tests.support.processes import GUEST_AUTH, basic_auth, free_port, terminate
 PAYLOAD = {"name": "bench"}
 KINDS = ("python:3", "nodejs:20")
 FLOOR_START_S = 15.0
+SETTLE_ROUNDS = 4            # at most this many more warm-up rounds while whisk still adds containers
 Call = Callable[[], Awaitable[Any]]
+Count = Callable[[], Awaitable[int]]
 
 
 def integers(text: str) -> list[int]:
@@ -84,6 +88,23 @@ def invoke_url(base: str, name: str) -> str:
     return f"{base}/api/v1/namespaces/_/actions/{name}?blocking=true&result=true"
 
 
+class ContainerStarts:
+    """How many containers whisk has obtained other than warm ones (cold, prewarmed, recreated, ...), from the
+    `whisk_invoker_container_starts_total` counter of its /metrics."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
+        self._session = session
+        self._url = f"{base}/metrics"
+
+    async def __call__(self) -> int:
+        async with self._session.get(self._url) as r:
+            text = await r.text()
+        return int(sum(sample.value for family in text_string_to_metric_families(text)
+                       if family.name == "whisk_invoker_container_starts"
+                       for sample in family.samples
+                       if sample.name.endswith("_total") and sample.labels.get("start") != "warmed"))
+
+
 class Tolerant:
     """`call` with its failures (RuntimeError, aiohttp.ClientError) counted in `failed` instead of raised."""
 
@@ -98,14 +119,16 @@ class Tolerant:
             self.failed += 1
 
 
-async def warm_up(call: Call, concurrency: int, n: int) -> None:
+async def warm_up(call: Call, concurrency: int, n: int, starts: Count | None = None) -> None:
     """Unmeasured calls up to the concurrency about to be measured. With OpenWhisk's default action concurrency of 1,
     whisk needs a container per concurrent caller: without this, a measured point would pay the cold starts of
     every container its concurrency adds (each target gets the same treatment). The concurrency doubles up to the
     target, as load would ramp; a call that fails here (serverless-offline answers 504 when many of its workers
     start at once on a busy machine) is counted, not fatal: only measured calls must succeed. At the target level
     each caller makes 16 calls: the pool adds a container whenever every one is busy as a call arrives (up to its
-    memory), and with 4 a point at 64 callers still measured some 40 cold starts."""
+    memory), and with 4 a point at 64 callers still measured some 40 cold starts. With `starts` (whisk's count of
+    containers started), rounds of 16 calls a caller go on, up to SETTLE_ROUNDS, until one starts no container:
+    a short burst at 64 or 128 callers still left a few (each ~70 ms of a core) in the measured calls."""
     tolerant = Tolerant(call)
     level = 1
     while True:
@@ -113,27 +136,40 @@ async def warm_up(call: Call, concurrency: int, n: int) -> None:
         await measure(tolerant, n=4 * level if level < concurrency else max(n, 16 * level), concurrency=level)
         if level == concurrency:
             break
+    if starts is not None:
+        for _ in range(SETTLE_ROUNDS):
+            before = await starts()
+            await measure(tolerant, n=16 * concurrency, concurrency=concurrency)
+            if await starts() == before:
+                break
     if tolerant.failed:
         print(f"versus: {tolerant.failed} warm-up calls failed (not measured)", file=sys.stderr, flush=True)
 
 
-async def measured(call: Call, n: int, concurrency: int) -> tuple[dict[str, float], int]:
+async def measured(call: Call, n: int, concurrency: int, starts: Count | None = None) -> tuple[dict[str, float], int]:
     """`measure` that counts failed calls instead of stopping at the first (serverless-offline answers 504 past its
     function timeout when it falls behind): the summary's per_s counts the calls that succeeded; latencies are of
-    every call. Returns (summary, failed calls)."""
+    every call; with `starts`, the summary's `started` is how many containers whisk started meanwhile. Returns
+    (summary, failed calls)."""
     counted = Tolerant(call)
+    before = await starts() if starts is not None else 0
     latencies, wall_s = await measure(counted, n=n, concurrency=concurrency)
     result = summary(latencies, wall_s)
     result["per_s"] = round((len(latencies) - counted.failed) / wall_s, 1) if wall_s else float("nan")
+    if starts is not None:
+        result["started"] = await starts() - before
     return result, counted.failed
 
 
-async def latency_and_throughput(call: Call, n: int) -> dict[str, float]:
-    await warm_up(call, 32, n // 10)
-    single, failed_c1 = await measured(call, n, 1)
-    wide, failed_c32 = await measured(call, n, 32)
-    return {"p50_ms": single["p50_ms"], "p99_ms": single["p99_ms"], "per_s_c32": wide["per_s"],
-            "failed": failed_c1 + failed_c32}
+async def latency_and_throughput(call: Call, n: int, starts: Count | None = None) -> dict[str, float]:
+    await warm_up(call, 32, n // 10, starts)
+    single, failed_c1 = await measured(call, n, 1, starts)
+    wide, failed_c32 = await measured(call, n, 32, starts)
+    row = {"p50_ms": single["p50_ms"], "p99_ms": single["p99_ms"], "per_s_c32": wide["per_s"],
+           "failed": failed_c1 + failed_c32}
+    if starts is not None:
+        row["started"] = single["started"] + wide["started"]
+    return row
 
 
 async def records_at_once(session: aiohttp.ClientSession, base: str, name: str, n: int) -> dict[str, int]:
@@ -149,19 +185,24 @@ async def records_at_once(session: aiohttp.ClientSession, base: str, name: str, 
     return {"checked": n, "not_readable_at_once": missing}
 
 
-async def concurrency_curve(call: Call, levels: list[int], n: int, failures: dict[int, int]) -> dict[int, float]:
-    """Successful calls per second at each level; failed calls by level go into `failures`."""
+async def concurrency_curve(call: Call, levels: list[int], n: int, failures: dict[int, int],
+                            starts: Count | None = None, started: dict[int, int] | None = None) -> dict[int, float]:
+    """Successful calls per second at each level; failed calls by level go into `failures`, and with `starts` the
+    containers whisk started during a measured point into `started`."""
     curve = {}
     for c in levels:
-        await warm_up(call, c, n // 10)
-        point, failed = await measured(call, max(n, 4 * c), c)
+        await warm_up(call, c, n // 10, starts)
+        point, failed = await measured(call, max(n, 4 * c), c, starts)
         curve[c] = point["per_s"]
         if failed:
             failures[c] = failed
+        if started is not None and point.get("started"):
+            started[c] = int(point["started"])
     return curve
 
 
-async def actions_curve(session: aiohttp.ClientSession, base: str, counts: list[int], n: int) -> dict[int, float]:
+async def actions_curve(session: aiohttp.ClientSession, base: str, counts: list[int], n: int,
+                        starts: Count | None = None, started: dict[int, int] | None = None) -> dict[int, float]:
     curve = {}
     for count in counts:
         names = [f"versus-many-{count}-{i}" for i in range(count)]
@@ -172,8 +213,11 @@ async def actions_curve(session: aiohttp.ClientSession, base: str, counts: list[
         async def call() -> None:
             await poster(session, invoke_url(base, next(cycle)))()
 
-        await warm_up(call, 32, len(names))    # every action's first (cold) runs, not measured
-        curve[count] = summary(*await measure(call, n=n, concurrency=32))["per_s"]
+        await warm_up(call, 32, len(names), starts)    # every action's first (cold) runs, not measured
+        point, _ = await measured(call, n, 32, starts)
+        curve[count] = point["per_s"]
+        if started is not None and point.get("started"):
+            started[count] = int(point["started"])
     return curve
 
 
@@ -228,6 +272,7 @@ async def main() -> None:
     results: dict[str, dict[str, float]] = {}
     curves: dict[str, dict[int, float]] = {}
     failures: dict[str, dict[int, int]] = {}
+    started: dict[str, Any] = {"table": {}, "by_concurrency": {}, "by_actions": {}}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as plain, \
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), headers=basic_auth(uuid, key)) as authed, \
             floor_server() as floor, serverless_offline() as peer, whisk_as_make_run(pool_mb) as base:
@@ -236,16 +281,22 @@ async def main() -> None:
         targets = {"floor": poster(plain, floor), "serverless-offline": poster(plain, peer),
                    **{f"whisk {kind.split(':')[0]}": poster(authed, invoke_url(base, f"versus-{kind.split(':')[0]}"))
                       for kind in KINDS}}
+        starts = ContainerStarts(authed, base)      # whisk's: a measured point should start none
+        counts = {name: starts if name.startswith("whisk") else None for name in targets}
         for name, call in targets.items():
             print(f"versus: {name}", flush=True)
-            results[name] = await latency_and_throughput(call, args.n)
+            results[name] = await latency_and_throughput(call, args.n, counts[name])
+            if results[name].get("started"):
+                started["table"][name] = results[name].pop("started")
         records = await records_at_once(authed, base, "versus-python", args.records)
         for name, call in targets.items():
             print(f"versus: {name}, concurrency curve", flush=True)
             failures[name] = {}
-            curves[name] = await concurrency_curve(call, args.concurrency, args.curve_n, failures[name])
+            started["by_concurrency"][name] = {}
+            curves[name] = await concurrency_curve(call, args.concurrency, args.curve_n, failures[name], counts[name],
+                                                   started["by_concurrency"][name])
         print("versus: whisk, actions curve", flush=True)
-        by_actions = await actions_curve(authed, base, args.actions, args.curve_n)
+        by_actions = await actions_curve(authed, base, args.actions, args.curve_n, starts, started["by_actions"])
     rows = rows_of(results)
     keys = list(rows[0])
     widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in keys}
@@ -260,8 +311,12 @@ async def main() -> None:
     failed_curve = {name: levels for name, levels in failures.items() if levels}
     if failed_curve:
         print("failed calls in the concurrency curve (not counted in its throughput): " + json.dumps(failed_curve))
+    started["by_concurrency"] = {name: levels for name, levels in started["by_concurrency"].items() if levels}
+    if any(started.values()):
+        print("containers whisk started during measured calls (each costs a few ms to ~70 ms of a core): "
+              + json.dumps(started))
     result = {"benchmark": "versus", "rows": rows, "records": records, "by_concurrency": curves,
-              "failed_by_concurrency": failed_curve,
+              "failed_by_concurrency": failed_curve, "started_during_measured": started,
               "by_actions": by_actions, "machine": machine(), "n": args.n}
     print(json.dumps(result))
     if args.json:
