@@ -184,11 +184,11 @@ def observe_activation(record: Activation) -> None:
 
 # The labelled child of each (metric, one label value) seen, for the counters every invoke bumps: `labels()` costs
 # ~0.6 us a call. Bounded by the values: the pool's kinds of start, the balancer's outcomes.
-_children: dict[tuple[int, str], Any] = {}
+_children: dict[tuple[Counter, str], Any] = {}
 
 
 def _child(metric: Counter, value: str) -> Any:
-    key = (id(metric), value)
+    key = (metric, value)
     child = _children.get(key)
     if child is None:
         child = _children[key] = metric.labels(value)

@@ -348,7 +348,7 @@ async def serve(settings: Settings) -> None:
     site = web.TCPSite(runner, settings.host, settings.port, ssl_context=_ssl_context(settings),
                        reuse_address=True, backlog=1024)
     await site.start()
-    _tune_garbage_collector()
+    tune_garbage_collector()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -386,7 +386,7 @@ async def serve(settings: Settings) -> None:
 YOUNG_GENERATION_THRESHOLD = 20_000
 
 
-def _tune_garbage_collector() -> None:
+def tune_garbage_collector() -> None:
     """Once started: freeze what startup made (modules, routes, settings; never garbage), so that a full collection
     no longer walks ~50,000 objects, and collect young objects less often. Invokes make little cyclic garbage; what
     the collector was mostly doing was walking the objects of the invokes in flight, which refcounting frees anyway."""

@@ -55,7 +55,6 @@ async def test_python_blocking_invoke_returns_the_activation(guest: aiohttp.Clie
         assert (await r.json())["result"] == {"p": 1, "x": "y"}
 
 
-
 async def test_a_quiet_blocking_invoke_stores_the_record_its_caller_got(guest: aiohttp.ClientSession) -> None:
     # The invoker stores the very record it answered with when the run printed nothing (whisk/invoker/service.py).
     await put(guest, "py-quiet", {"kind": "python:3", "code": "def main(args):\n    return {'n': args.get('n')}\n"})
@@ -63,6 +62,7 @@ async def test_a_quiet_blocking_invoke_stores_the_record_its_caller_got(guest: a
     assert status == 200, body
     stored = await record_of(guest, body["activationId"], complete=True)
     assert stored == body
+
 
 async def test_node_result_only_and_non_blocking(guest: aiohttp.ClientSession) -> None:
     await put(guest, "node-echo", {"kind": "nodejs:20", "code": NODE_ECHO})

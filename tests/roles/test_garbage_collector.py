@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from whisk.roles import YOUNG_GENERATION_THRESHOLD, _tune_garbage_collector
+from whisk.roles import YOUNG_GENERATION_THRESHOLD, tune_garbage_collector
 
 
 @pytest.fixture
@@ -22,13 +22,13 @@ def collector() -> Iterator[None]:
 
 def test_startup_objects_are_frozen_and_young_objects_collected_less_often(collector: None) -> None:
     older = gc.get_threshold()[1:]
-    _tune_garbage_collector()
+    tune_garbage_collector()
     assert gc.get_freeze_count() > 0                 # what existed at startup is out of every collection
     assert gc.get_threshold() == (YOUNG_GENERATION_THRESHOLD, *older)
 
 
 def test_garbage_made_after_tuning_is_still_collected(collector: None) -> None:
-    _tune_garbage_collector()
+    tune_garbage_collector()
 
     class Node:
         def __init__(self) -> None:
