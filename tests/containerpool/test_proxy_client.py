@@ -139,28 +139,22 @@ async def test_failures(tmp_path: object) -> None:
             await client.post("/run", b"{}", 5)
 
 
-async def test_a_connection_the_proxy_closed_while_idle_is_not_reused(tmp_path: object) -> None:
-    async with proxy(tmp_path, lambda body: framed(b"{}"), close_after=True) as (path, seen):
-        client = ProxyClient(path)
-        # The answer keeps the connection alive as far as its headers say, but the proxy closes it afterwards.
-        assert await client.post("/run", b"{}", 5) == (200, b"{}")
-        await asyncio.sleep(0.05)                   # the end of the connection arrives while it is idle
-        assert await client.post("/run", b"{}", 5) == (200, b"{}")
-        await client.close()
-    assert seen == [1, 1]
-
-
-async def test_bytes_after_the_answer_are_never_read_as_the_next_one(tmp_path: object) -> None:
-    """A proxy that writes more than its answer (a stray line, a second answer) leaves the connection unusable: the
-    next call gets a connection of its own, not those bytes."""
-    stray = framed(b'{"stray": true}')
-    async with proxy(tmp_path, lambda body: framed(b"{}") + stray) as (path, seen):
+@pytest.mark.parametrize(("answer", "close_after"), [
+    # The answer keeps the connection alive as far as its headers say, but the proxy closes it afterwards.
+    pytest.param(framed(b"{}"), True, id="closed-while-idle"),
+    # A proxy that writes more than its answer (a stray line, a second answer) leaves the connection unusable: the
+    # next call must not read those bytes as its answer.
+    pytest.param(framed(b"{}") + framed(b'{"stray": true}'), False, id="bytes-after-the-answer"),
+])
+async def test_a_connection_that_cannot_carry_the_next_call_is_not_reused(tmp_path: object, answer: bytes,
+                                                                          close_after: bool) -> None:
+    async with proxy(tmp_path, lambda body: answer, close_after=close_after) as (path, seen):
         client = ProxyClient(path)
         assert await client.post("/run", b"{}", 5) == (200, b"{}")
-        await asyncio.sleep(0.05)                   # in case the stray bytes came apart from the answer
+        await asyncio.sleep(0.05)          # the end of the connection, or the stray bytes, arrive while it is idle
         assert await client.post("/run", b"{}", 5) == (200, b"{}")
         await client.close()
-    assert seen == [1, 1]
+    assert seen == [1, 1]                  # each call on a connection of its own
 
 
 @pytest.mark.parametrize("framing", ["content-length", "chunked", "to-the-end"])
