@@ -3,8 +3,10 @@ FaaS a Node.js developer would pick instead, a no-op handler behind its HTTP end
 starts it (SQLite records, default logging; only the throttles and the pool's memory raised, as OpenWhisk's own
 performance tests do). Prints a table and JSON: warm no-op p50 overhead over the floor, throughput at concurrency 32
 as a share of the floor's, whether each blocking caller can read its record at once, and the curves of throughput
-against concurrency and against distinct actions (drawn as a PNG with --png). Whisk's warm-up before each point
-goes on until a round starts no container, and the containers it still started during measured calls are printed.
+against concurrency and against distinct actions (drawn as a PNG with --png). The table's figures are taken in
+rounds, the targets in turn (--rounds, default 3; throughput is the rounds' median). Whisk's warm-up before each
+point goes on until a round starts no container, and the containers it still started during measured calls are
+printed.
 
     python -m bench.versus --n 2000 --png docs/performance-versus.png
 """
@@ -15,9 +17,10 @@ import asyncio
 import itertools
 import json
 import os
+import statistics
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
@@ -161,15 +164,41 @@ async def measured(call: Call, n: int, concurrency: int, starts: Count | None = 
     return result, counted.failed
 
 
-async def latency_and_throughput(call: Call, n: int, starts: Count | None = None) -> dict[str, float]:
-    await warm_up(call, 32, n // 10, starts)
-    single, failed_c1 = await measured(call, n, 1, starts)
-    wide, failed_c32 = await measured(call, n, 32, starts)
-    row = {"p50_ms": single["p50_ms"], "p99_ms": single["p99_ms"], "per_s_c32": wide["per_s"],
-           "failed": failed_c1 + failed_c32}
-    if starts is not None:
-        row["started"] = single["started"] + wide["started"]
-    return row
+async def table(targets: dict[str, Call], n: int, rounds: int,
+                counts: Mapping[str, Count | None]) -> tuple[dict[str, dict[str, float]], dict[str, list[float]]]:
+    """The table's figures. Every target is warmed up, then measured in `rounds` rounds taken in turn (in each round,
+    each target's window at one caller and then at 32, one target after the other), so that a slow spell of a
+    shared machine falls on every target alike instead of on whichever was being measured then: one window of 2,000
+    calls at 32 callers lasts under a second, and the same target gave 2,230 and 5,080/s within minutes. p50 and
+    p99 are of every call at one caller; per_s_c32 is the median of the rounds' (each round's is returned too)."""
+    for name, call in targets.items():
+        print(f"versus: {name}, warm-up", flush=True)
+        await warm_up(call, 32, n // 10, counts[name])
+    latencies: dict[str, list[float]] = {name: [] for name in targets}
+    per_s: dict[str, list[float]] = {name: [] for name in targets}
+    failed = dict.fromkeys(targets, 0)
+    started = dict.fromkeys(targets, 0)
+    for number in range(1, rounds + 1):
+        print(f"versus: round {number} of {rounds}", flush=True)
+        for name, call in targets.items():
+            starts = counts[name]
+            before = await starts() if starts is not None else 0
+            single = Tolerant(call)
+            lat, _ = await measure(single, n=n, concurrency=1)
+            wide, failed_c32 = await measured(call, n, 32)
+            latencies[name] += lat
+            per_s[name].append(wide["per_s"])
+            failed[name] += single.failed + failed_c32
+            if starts is not None:
+                started[name] += await starts() - before
+    results = {}
+    for name in targets:
+        one = summary(latencies[name], 1.0)
+        results[name] = {"p50_ms": one["p50_ms"], "p99_ms": one["p99_ms"],
+                         "per_s_c32": round(statistics.median(per_s[name]), 1), "failed": failed[name]}
+        if started[name]:
+            results[name]["started"] = started[name]
+    return results, per_s
 
 
 async def records_at_once(session: aiohttp.ClientSession, base: str, name: str, n: int) -> dict[str, int]:
@@ -262,6 +291,8 @@ async def main() -> None:
     p.add_argument("--actions", type=integers, default=[1, 10, 100, 1000],
                    help="distinct actions of the actions curve (default 1,10,100,1000)")
     p.add_argument("--curve-n", type=int, default=1000, help="calls per point of the curves (default 1000)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="rounds of the table's measurements, the targets in turn in each (default 3)")
     p.add_argument("--records", type=int, default=200, help="invokes whose record is read at once (default 200)")
     p.add_argument("--png", metavar="FILE", help="draw both curves into FILE")
     args = p.parse_args()
@@ -269,7 +300,6 @@ async def main() -> None:
     # Room for one 128 MB container per action up to 100 actions, so the actions curve measures the platform
     # rather than evictions; past that the pool churns, as it would.
     pool_mb = 128 * (min(max(args.actions), 100) + 8)
-    results: dict[str, dict[str, float]] = {}
     curves: dict[str, dict[int, float]] = {}
     failures: dict[str, dict[int, int]] = {}
     started: dict[str, Any] = {"table": {}, "by_concurrency": {}, "by_actions": {}}
@@ -283,11 +313,10 @@ async def main() -> None:
                       for kind in KINDS}}
         starts = ContainerStarts(authed, base)      # whisk's: a measured point should start none
         counts = {name: starts if name.startswith("whisk") else None for name in targets}
-        for name, call in targets.items():
-            print(f"versus: {name}", flush=True)
-            results[name] = await latency_and_throughput(call, args.n, counts[name])
-            if results[name].get("started"):
-                started["table"][name] = results[name].pop("started")
+        results, rounds = await table(targets, args.n, args.rounds, counts)
+        for name, row in results.items():
+            if row.get("started"):
+                started["table"][name] = row.pop("started")
         records = await records_at_once(authed, base, "versus-python", args.records)
         for name, call in targets.items():
             print(f"versus: {name}, concurrency curve", flush=True)
@@ -304,6 +333,7 @@ async def main() -> None:
     print("  ".join(k.ljust(widths[k]) for k in keys))
     for row in rows:
         print("  ".join(str(row[k]).ljust(widths[k]) for k in keys))
+    print("per s at c=32, round by round: " + json.dumps(rounds))
     print(f"records readable at once: {records['checked'] - records['not_readable_at_once']}/{records['checked']}")
     print("throughput by concurrency: " + json.dumps(curves))
     one = by_actions.get(1) or next(iter(by_actions.values()))
@@ -315,9 +345,9 @@ async def main() -> None:
     if any(started.values()):
         print("containers whisk started during measured calls (each costs a few ms to ~70 ms of a core): "
               + json.dumps(started))
-    result = {"benchmark": "versus", "rows": rows, "records": records, "by_concurrency": curves,
+    result = {"benchmark": "versus", "rows": rows, "rounds_c32": rounds, "records": records, "by_concurrency": curves,
               "failed_by_concurrency": failed_curve, "started_during_measured": started,
-              "by_actions": by_actions, "machine": machine(), "n": args.n}
+              "by_actions": by_actions, "machine": machine(), "n": args.n, "rounds": args.rounds}
     print(json.dumps(result))
     if args.json:
         with open(args.json, "a", encoding="utf-8") as out:
