@@ -52,13 +52,13 @@ async def test_a_small_record_is_committed_without_the_writer_thread(tmp_path: P
         assert await store.get_activation("guest", large.activation_id) is not None
 
 
-async def test_a_batch_of_up_to_16_records_is_committed_on_the_loop_a_larger_one_on_the_writer_thread(
+async def test_a_batch_of_up_to_128_records_is_committed_on_the_loop_a_larger_one_on_the_writer_thread(
         tmp_path: Path) -> None:
     async with SqliteStore(str(tmp_path / "whisk.db")) as store:
         release = await writer_thread_held(store)
         try:
-            await asyncio.wait_for(asyncio.gather(*(store.put_activation(record()) for _ in range(16))), 2)
-            larger = asyncio.gather(*(store.put_activation(record()) for _ in range(17)))
+            await asyncio.wait_for(asyncio.gather(*(store.put_activation(record()) for _ in range(128))), 2)
+            larger = asyncio.gather(*(store.put_activation(record()) for _ in range(129)))
             await asyncio.sleep(0.1)
             assert not larger.done()                                      # waits for the thread
         finally:

@@ -141,10 +141,10 @@ def _add_summaries(conn: sqlite3.Connection) -> None:
 # time, each record paid both alone (measured: whisk's CPU per warm invoke 0.88-0.92 -> 0.82 ms). The blocking
 # caller has its answer before this; a GET of the record waits for it (docs/architecture.md).
 _GATHER_S = 0.002
-# Batches up to this many records are committed on the loop (16 rows: 0.15 ms, p99 0.24), larger ones on the writer
-# thread. At 32 callers a 2 ms gather holds ~7 records: handed to the thread, they made the busy loop and the thread
-# trade the GIL, and each activation held its intake place the longer (docs/performance.md: 4 -> 16, +5 %/s).
-_LOOP_ROWS = 16
+# Batches up to this many records (one statement) are committed on the loop (128 rows: 0.84 ms), larger ones on the
+# writer thread. Under load the thread made the busy loop and itself trade the GIL, each activation held its intake
+# place the longer, and batches grew while it waited (docs/performance.md: 4 -> 128 rows, +10-20 %/s at 32 callers).
+_LOOP_ROWS = 128
 _LOOP_BYTES = 64 * 1024   # nor when their results and logs come to more than this
 _CHECKPOINT_ROWS = 1000   # rows committed on the loop between two checkpoints on the writer thread (~1000 WAL pages)
 _INSERT_ACTIVATIONS = "INSERT OR REPLACE INTO activations (id, namespace, name, start, doc) VALUES "
