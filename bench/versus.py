@@ -1,12 +1,12 @@
 """Side by side in one run, with one client: the floor (a minimal aiohttp /run server), serverless-offline (the local
-FaaS a Node.js developer would pick instead, a no-op handler behind its HTTP endpoint) and whisk as `make run`
-starts it (SQLite records, default logging; only the throttles and the pool's memory raised, as OpenWhisk's own
-performance tests do). Prints a table and JSON: warm no-op p50 overhead over the floor, throughput at concurrency 32
-as a share of the floor's, whether each blocking caller can read its record at once, and the curves of throughput
-against concurrency and against distinct actions (drawn as a PNG with --png). The table's figures are taken in
-rounds, the targets in turn (--rounds, default 3; throughput is the rounds' median). Whisk's warm-up before each
-point goes on until a round starts no container, and the containers it still started during measured calls are
-printed.
+FaaS a Node.js developer would pick instead, a no-op handler behind its HTTP endpoint) and whisk as `make run` starts
+it (SQLite records, default logging; only the throttles and the pool's memory raised, as OpenWhisk's own performance
+tests do). Prints a table and JSON: warm no-op p50 overhead over the floor, throughput at concurrency 32 as a share
+of the floor's, whether each blocking caller can read its record at once, and the curves of throughput against
+concurrency and against distinct actions (drawn as a PNG with --png). The table's figures are taken in rounds, the
+targets in turn, each window after a second's rest (--rounds, default 3; throughput is the rounds' median). Whisk's
+warm-up before each point goes on until a round starts no container, and the containers it still started during
+measured calls are printed.
 
     python -m bench.versus --n 2000 --png docs/performance-versus.png
 """
@@ -35,6 +35,7 @@ PAYLOAD = {"name": "bench"}
 KINDS = ("python:3", "nodejs:20")
 FLOOR_START_S = 15.0
 SETTLE_ROUNDS = 4            # at most this many more warm-up rounds while whisk still adds containers
+QUIET_S = 1.0                # rest before each of the table's windows
 Call = Callable[[], Awaitable[Any]]
 Count = Callable[[], Awaitable[int]]
 
@@ -166,33 +167,44 @@ async def measured(call: Call, n: int, concurrency: int, starts: Count | None = 
 
 async def table(targets: dict[str, Call], n: int, rounds: int,
                 counts: Mapping[str, Count | None]) -> tuple[dict[str, dict[str, float]], dict[str, list[float]]]:
-    """The table's figures. Every target is warmed up, then measured in `rounds` rounds taken in turn (in each round,
-    each target's window at one caller and then at 32, one target after the other), so that a slow spell of a
-    shared machine falls on every target alike instead of on whichever was being measured then: one window of 2,000
-    calls at 32 callers lasts under a second, and the same target gave 2,230 and 5,080/s within minutes. p50 and
-    p99 are of every call at one caller; per_s_c32 is the median of the rounds' (each round's is returned too)."""
+    """The table's figures. Every target is warmed up, then measured in `rounds` rounds: in each, every target's
+    window at one caller, then every target's window at 32, the targets in turn (starting one further along each
+    round), each window after QUIET_S of rest. A slow spell of a shared machine then falls on every target alike
+    instead of on whichever was being measured (one window of 2,000 calls at 32 callers lasts under a second, and the
+    same target gave 2,230 and 5,080/s within minutes), and no window pays for the work another target left behind
+    it (a burst's garbage collection, its records' commit). p50 and p99 are of every call at one caller; per_s_c32
+    is the median of the rounds' (each round's is returned too)."""
     for name, call in targets.items():
         print(f"versus: {name}, warm-up", flush=True)
         await warm_up(call, 32, n // 10, counts[name])
-    latencies: dict[str, list[float]] = {name: [] for name in targets}
-    per_s: dict[str, list[float]] = {name: [] for name in targets}
-    failed = dict.fromkeys(targets, 0)
-    started = dict.fromkeys(targets, 0)
-    for number in range(1, rounds + 1):
-        print(f"versus: round {number} of {rounds}", flush=True)
-        for name, call in targets.items():
-            starts = counts[name]
-            before = await starts() if starts is not None else 0
-            single = Tolerant(call)
-            lat, _ = await measure(single, n=n, concurrency=1)
-            wide, failed_c32 = await measured(call, n, 32)
+    names = list(targets)
+    latencies: dict[str, list[float]] = {name: [] for name in names}
+    per_s: dict[str, list[float]] = {name: [] for name in names}
+    failed = dict.fromkeys(names, 0)
+    started = dict.fromkeys(names, 0)
+
+    async def window(name: str, concurrency: int) -> None:
+        starts = counts[name]
+        await asyncio.sleep(QUIET_S)
+        before = await starts() if starts is not None else 0
+        tolerant = Tolerant(targets[name])
+        lat, wall_s = await measure(tolerant, n=n, concurrency=concurrency)
+        if concurrency == 1:
             latencies[name] += lat
-            per_s[name].append(wide["per_s"])
-            failed[name] += single.failed + failed_c32
-            if starts is not None:
-                started[name] += await starts() - before
+        else:
+            per_s[name].append(round((len(lat) - tolerant.failed) / wall_s, 1))
+        failed[name] += tolerant.failed
+        if starts is not None:
+            started[name] += await starts() - before
+
+    for number in range(rounds):
+        print(f"versus: round {number + 1} of {rounds}", flush=True)
+        order = names[number % len(names):] + names[:number % len(names)]
+        for concurrency in (1, 32):
+            for name in order:
+                await window(name, concurrency)
     results = {}
-    for name in targets:
+    for name in names:
         one = summary(latencies[name], 1.0)
         results[name] = {"p50_ms": one["p50_ms"], "p99_ms": one["p99_ms"],
                          "per_s_c32": round(statistics.median(per_s[name]), 1), "failed": failed[name]}
