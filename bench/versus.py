@@ -165,21 +165,26 @@ async def measured(call: Call, n: int, concurrency: int, starts: Count | None = 
     return result, counted.failed
 
 
+Figures = dict[str, dict[str, float]]          # target -> figure -> value
+ByRound = dict[str, dict[str, list[float]]]    # figure -> target -> one value a round
+
+
 async def table(targets: dict[str, Call], n: int, rounds: int,
-                counts: Mapping[str, Count | None]) -> tuple[dict[str, dict[str, float]], dict[str, list[float]]]:
+                counts: Mapping[str, Count | None]) -> tuple[Figures, ByRound]:
     """The table's figures. Every target is warmed up, then measured in `rounds` rounds: in each, every target's
     window at one caller, then every target's window at 32, the targets in turn (starting one further along each
     round), each window after QUIET_S of rest. A slow spell of a shared machine then falls on every target alike
     instead of on whichever was being measured (one window of 2,000 calls at 32 callers lasts under a second, and the
     same target gave 2,230 and 5,080/s within minutes), and no window pays for the work another target left behind
     it (a burst's garbage collection, its records' commit). p50 and p99 are of every call at one caller; per_s_c32
-    is the median of the rounds' (each round's is returned too)."""
+    is the median of the rounds' (each round's p50 and throughput are returned too)."""
     for name, call in targets.items():
         print(f"versus: {name}, warm-up", flush=True)
         await warm_up(call, 32, n // 10, counts[name])
     names = list(targets)
     latencies: dict[str, list[float]] = {name: [] for name in names}
     per_s: dict[str, list[float]] = {name: [] for name in names}
+    p50s: dict[str, list[float]] = {name: [] for name in names}
     failed = dict.fromkeys(names, 0)
     started = dict.fromkeys(names, 0)
 
@@ -191,6 +196,7 @@ async def table(targets: dict[str, Call], n: int, rounds: int,
         lat, wall_s = await measure(tolerant, n=n, concurrency=concurrency)
         if concurrency == 1:
             latencies[name] += lat
+            p50s[name].append(summary(lat, 1.0)["p50_ms"])
         else:
             per_s[name].append(round((len(lat) - tolerant.failed) / wall_s, 1))
         failed[name] += tolerant.failed
@@ -210,7 +216,7 @@ async def table(targets: dict[str, Call], n: int, rounds: int,
                          "per_s_c32": round(statistics.median(per_s[name]), 1), "failed": failed[name]}
         if started[name]:
             results[name]["started"] = started[name]
-    return results, per_s
+    return results, {"p50_ms_c1": p50s, "per_s_c32": per_s}
 
 
 async def records_at_once(session: aiohttp.ClientSession, base: str, name: str, n: int) -> dict[str, int]:
@@ -345,7 +351,8 @@ async def main() -> None:
     print("  ".join(k.ljust(widths[k]) for k in keys))
     for row in rows:
         print("  ".join(str(row[k]).ljust(widths[k]) for k in keys))
-    print("per s at c=32, round by round: " + json.dumps(rounds))
+    print("p50 ms at c=1, round by round: " + json.dumps(rounds["p50_ms_c1"]))
+    print("per s at c=32, round by round: " + json.dumps(rounds["per_s_c32"]))
     print(f"records readable at once: {records['checked'] - records['not_readable_at_once']}/{records['checked']}")
     print("throughput by concurrency: " + json.dumps(curves))
     one = by_actions.get(1) or next(iter(by_actions.values()))
@@ -357,7 +364,7 @@ async def main() -> None:
     if any(started.values()):
         print("containers whisk started during measured calls (each costs a few ms to ~70 ms of a core): "
               + json.dumps(started))
-    result = {"benchmark": "versus", "rows": rows, "rounds_c32": rounds, "records": records, "by_concurrency": curves,
+    result = {"benchmark": "versus", "rows": rows, "by_round": rounds, "records": records, "by_concurrency": curves,
               "failed_by_concurrency": failed_curve, "started_during_measured": started,
               "by_actions": by_actions, "machine": machine(), "n": args.n, "rounds": args.rounds}
     print(json.dumps(result))
