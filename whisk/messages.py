@@ -3,7 +3,8 @@ expects.
 
 Standard library only. Each message is a dataclass with `to_bytes()` and a `from_bytes()` that reads OpenWhisk's
 field names; acknowledgements are told apart as OpenWhisk does: `instance` and `response` → combined, only
-`instance` → completion, else → result.
+`instance` → completion, else → result. Activation messages and acks are sent as objects (the in-process bus hands
+them over as they are, docs/architecture.md) and taken with `read`; none is changed once built.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from whisk.entities.activation import Activation
 from whisk.entities.json_value import compact, decode, encode
+from whisk.messaging.base import Message, encoded
 
 
 def invoker_topic(instance: int) -> str:
@@ -82,6 +84,11 @@ class ActivationMessage:
         return encode(self.to_json())
 
     @classmethod
+    def read(cls, data: bytes | Message) -> ActivationMessage:
+        """What a feed gave: the message itself (the in-process bus), or its bytes."""
+        return data if isinstance(data, ActivationMessage) else cls.from_bytes(encoded(data))
+
+    @classmethod
     def from_bytes(cls, data: bytes) -> ActivationMessage:
         d = decode(data)
         return cls(transid=d["transid"], action=d["action"], revision=d.get("revision"), user=d["user"],
@@ -123,6 +130,11 @@ class Acknowledgement:
     def shrunk(self) -> Acknowledgement:
         return Acknowledgement(self.transid, self.activation_id, self.activation_id if self.response is not None
                                else None, self.instance, self.is_system_error)
+
+    @classmethod
+    def read(cls, data: bytes | Message) -> Acknowledgement:
+        """What a feed gave: the ack itself (the in-process bus), or its bytes."""
+        return data if isinstance(data, Acknowledgement) else cls.from_bytes(encoded(data))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Acknowledgement:

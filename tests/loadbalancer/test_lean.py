@@ -27,7 +27,7 @@ async def test_result_then_completion_resolves_waiter_and_frees_the_slot() -> No
             feed = bus.consume(invoker_topic(0), "invoker0").__aiter__()
             waiter = await lb.publish(message("a" * 32), namespace_uuid="u1", memory_mb=256, timeout_ms=1000,
                                       concurrency=1, blackbox=False)
-            sent = ActivationMessage.from_bytes(await asyncio.wait_for(feed.__anext__(), 5))
+            sent = ActivationMessage.read(await asyncio.wait_for(feed.__anext__(), 5))
             assert sent.activation_id == "a" * 32 and sent.content == {"x": 1}
             assert lb.in_flight("u1") == 1 and lb.pending("a" * 32) is not None
             record = {"activationId": "a" * 32, "response": {"statusCode": 0, "result": {"ok": True}}}

@@ -40,7 +40,7 @@ class Rig:
         feed = self.feeds.setdefault(instance, self.bus.consume(invoker_topic(instance), f"invoker{instance}")
                                      .__aiter__())
         while True:
-            msg = ActivationMessage.from_bytes(await asyncio.wait_for(feed.__anext__(), 5))
+            msg = ActivationMessage.read(await asyncio.wait_for(feed.__anext__(), 5))
             if not (answer_tests and msg.transid[0] == HEALTH_TID):
                 return msg
             await self.complete(msg, instance)

@@ -28,7 +28,7 @@ import structlog
 from whisk.entities.errors import Conflict, WhiskError
 from whisk.entities.json_value import copy_of
 from whisk.messages import CACHE_INVALIDATION_TOPIC
-from whisk.messaging.base import Bus
+from whisk.messaging.base import Bus, encoded
 from whisk.store.base import Doc, Store
 
 log = structlog.get_logger(__name__)
@@ -148,7 +148,7 @@ class EntityCache:
         group = f"{CACHE_INVALIDATION_TOPIC}-{self.instance_id}"
         async for data in self._bus.consume(CACHE_INVALIDATION_TOPIC, group):
             try:
-                message = json.loads(data)
+                message = json.loads(encoded(data))
                 key = message["key"]
                 doc_id = key["mainId"] if isinstance(key, dict) else str(key)
             except (ValueError, KeyError, TypeError) as exc:

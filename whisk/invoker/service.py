@@ -25,7 +25,7 @@ from whisk.logs import log_context
 from whisk.messages import (EVENTS_TOPIC, HEALTH_TOPIC, Acknowledgement, ActivationMessage, PingMessage,
                             activation_event, completed_topic,
                             invoker_instance, invoker_topic)
-from whisk.messaging.base import Bus
+from whisk.messaging.base import Bus, Message
 from whisk.store.base import Store
 
 log = structlog.get_logger(__name__)
@@ -148,9 +148,9 @@ class Invoker:
         except WhiskError as exc:
             log.warning("invoker.ping.failed", error=str(exc))
 
-    async def _handle(self, data: bytes) -> None:
+    async def _handle(self, data: bytes | Message) -> None:
         try:
-            msg = ActivationMessage.from_bytes(data)
+            msg = ActivationMessage.read(data)
         except (ValueError, KeyError, TypeError) as exc:
             log.error("invoker.message.malformed", error=str(exc))
             return
@@ -255,9 +255,9 @@ class Invoker:
     async def _send_ack(self, msg: ActivationMessage, ack: Acknowledgement) -> None:
         topic = completed_topic(msg.root_controller.get("asString", "0"))
         try:
-            await self._bus.send(topic, ack.to_bytes())
+            await self._bus.send(topic, ack)
         except (TooLarge, ValueError, RecursionError):   # too large, or not encodable: the id alone
-            await self._bus.send(topic, ack.shrunk().to_bytes())
+            await self._bus.send(topic, ack.shrunk())
         except WhiskError as exc:
             log.error("invoker.ack.failed", error=str(exc))
 

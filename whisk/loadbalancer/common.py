@@ -95,7 +95,7 @@ class CommonBalancer:
             blocking=msg.blocking, started=time.monotonic(), started_ms=msg.received_ms,
             action_version=str(msg.action.get("version", ""))), timeout_ms)
         try:
-            await self._bus.send(invoker_topic(invoker), msg.to_bytes())
+            await self._bus.send(invoker_topic(invoker), msg)
         except BaseException:
             self._book.discard(msg.activation_id)   # never sent: give the slot back, wait for nothing
             raise
@@ -127,7 +127,7 @@ class CommonBalancer:
     async def _consume_acks(self) -> None:
         async for data in self._bus.consume(completed_topic(self._controller), f"completed{self._controller}"):
             try:
-                ack = Acknowledgement.from_bytes(data)
+                ack = Acknowledgement.read(data)
             except (ValueError, KeyError, TypeError) as exc:
                 log.error("loadbalancer.ack.malformed", error=str(exc))
                 continue

@@ -31,7 +31,7 @@ from whisk.loadbalancer.invoker_pool import InvokerHealth, InvokerPool, InvokerS
 from whisk.loadbalancer.sharding import InvokerView, ShardingScheduler
 from whisk.messages import (HEALTH_TOPIC, Acknowledgement, ActivationMessage, PingMessage, controller_instance,
                             invoker_topic)
-from whisk.messaging.base import Bus
+from whisk.messaging.base import Bus, encoded
 from whisk.store.base import EntityStore
 
 log = structlog.get_logger(__name__)
@@ -129,7 +129,7 @@ class ShardingBalancer(CommonBalancer):
     async def _consume_pings(self) -> None:
         async for data in self._bus.consume(HEALTH_TOPIC, f"health{self._controller}"):
             try:
-                ping = PingMessage.from_bytes(data)
+                ping = PingMessage.from_bytes(encoded(data))
                 instance = int(ping.instance["instance"])
             except (ValueError, KeyError, TypeError) as exc:
                 log.error("loadbalancer.ping.malformed", error=str(exc))
@@ -196,7 +196,7 @@ class ShardingBalancer(CommonBalancer):
             revision=None, user=_system_identity(), activation_id=uuid4().hex,
             root_controller=controller_instance(self._controller), blocking=False, content={})
         try:
-            await self._bus.send(invoker_topic(instance), msg.to_bytes())
+            await self._bus.send(invoker_topic(instance), msg)
             log.info("loadbalancer.test_action.sent", invoker=instance)
         except WhiskError as exc:
             log.warning("loadbalancer.test_action.failed", invoker=instance, error=str(exc))

@@ -2,6 +2,11 @@
 
 Topics: `invoker{N}` (activation messages), `completed{C}` (acks), `health` (pings), `cacheInvalidation`,
 `events`. Each consumer group receives every message of a topic once; two groups on one topic each get all.
+
+A producer sends bytes or a `Message` (an object that encodes itself: activation messages and acks). A bus between
+processes sends its bytes; the in-process bus hands the consumer the object itself, which the consumer reads with
+the message class's `read` (the object as it is, or decoded from bytes). Such an object is never changed once sent:
+producers build one for each send, and consumers only read it.
 """
 
 from __future__ import annotations
@@ -15,13 +20,23 @@ MESSAGE_OVERHEAD_BYTES = 6068
 MAX_MESSAGE_BYTES = 1_048_576 + MESSAGE_OVERHEAD_BYTES
 
 
+class Message(Protocol):
+    """A message that is sent as its JSON bytes."""
+
+    def to_bytes(self) -> bytes: ...
+
+
+def encoded(message: bytes | Message) -> bytes:
+    return message if isinstance(message, bytes) else message.to_bytes()
+
+
 class Feed(Protocol):
     """What `Bus.consume` returns: an async iterator of the messages, and `aclose` to leave the group when the
     consumer is done."""
 
     def __aiter__(self) -> Feed: ...
 
-    async def __anext__(self) -> bytes: ...
+    async def __anext__(self) -> bytes | Message: ...
 
     async def aclose(self) -> None: ...
 
@@ -30,9 +45,9 @@ class Bus(Protocol):
     async def ensure_topic(self, topic: str, *, partitions: int = 1) -> None:
         """Create the topic when absent (Kafka); a no-op where topics need no creation."""
 
-    async def send(self, topic: str, message: bytes) -> None:
-        """Publish one message; raises TooLarge when the message exceeds the bus's limit,
-        BackendUnavailable when the bus does not answer."""
+    async def send(self, topic: str, message: bytes | Message) -> None:
+        """Publish one message; raises TooLarge when its bytes exceed the bus's limit (and whatever its encoding
+        raises: ValueError, RecursionError), BackendUnavailable when the bus does not answer."""
 
     def consume(self, topic: str, group: str) -> Feed:
         """Messages of `topic` for consumer group `group`, in order. The iterator asks for the next message only

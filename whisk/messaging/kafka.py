@@ -48,7 +48,7 @@ from aiokafka.errors import (
 
 from whisk.entities.errors import BackendUnavailable, TooLarge
 from whisk.messages import CACHE_INVALIDATION_TOPIC, EVENTS_TOPIC, HEALTH_TOPIC
-from whisk.messaging.base import MAX_MESSAGE_BYTES
+from whisk.messaging.base import MAX_MESSAGE_BYTES, Message, encoded
 
 log = structlog.get_logger(__name__)
 
@@ -161,7 +161,8 @@ class KafkaBus:
                 raise BackendUnavailable(f"kafka: cannot create topic {topic}: {detail}")
         self._topics.update(topics)
 
-    async def send(self, topic: str, message: bytes) -> None:
+    async def send(self, topic: str, message: bytes | Message) -> None:
+        message = encoded(message)
         producer = self._producer
         if producer is None or self._closed:
             raise BackendUnavailable("The message bus is closed.")
