@@ -6,7 +6,7 @@ Topics: `invoker{N}` (activation messages), `completed{C}` (acks), `health` (pin
 A producer sends bytes or a `Message` (an object that encodes itself: activation messages and acks). A bus between
 processes sends its bytes; the in-process bus hands the consumer the object itself, which the consumer reads with
 the message class's `read` (the object as it is, or decoded from bytes). Such an object is never changed once sent:
-producers build one for each send, and consumers only read it.
+producers build a new one for each activation or ack, and consumers only read it.
 """
 
 from __future__ import annotations
