@@ -150,14 +150,17 @@ async def warm_up(call: Call, concurrency: int, n: int, starts: Count | None = N
         print(f"versus: {tolerant.failed} warm-up calls failed (not measured)", file=sys.stderr, flush=True)
 
 
-async def measured(call: Call, n: int, concurrency: int, starts: Count | None = None) -> tuple[dict[str, float], int]:
+async def measured(call: Call, n: int, concurrency: int, starts: Count | None = None,
+                   keep: list[float] | None = None) -> tuple[dict[str, float], int]:
     """`measure` that counts failed calls instead of stopping at the first (serverless-offline answers 504 past its
     function timeout when it falls behind): the summary's per_s counts the calls that succeeded; latencies are of
-    every call; with `starts`, the summary's `started` is how many containers whisk started meanwhile. Returns
-    (summary, failed calls)."""
+    every call (and added to `keep`, when given); with `starts`, the summary's `started` is how many containers
+    whisk started meanwhile. Returns (summary, failed calls)."""
     counted = Tolerant(call)
     before = await starts() if starts is not None else 0
     latencies, wall_s = await measure(counted, n=n, concurrency=concurrency)
+    if keep is not None:
+        keep += latencies
     result = summary(latencies, wall_s)
     result["per_s"] = round((len(latencies) - counted.failed) / wall_s, 1) if wall_s else float("nan")
     if starts is not None:
@@ -189,19 +192,15 @@ async def table(targets: dict[str, Call], n: int, rounds: int,
     started = dict.fromkeys(names, 0)
 
     async def window(name: str, concurrency: int) -> None:
-        starts = counts[name]
         await asyncio.sleep(QUIET_S)
-        before = await starts() if starts is not None else 0
-        tolerant = Tolerant(targets[name])
-        lat, wall_s = await measure(tolerant, n=n, concurrency=concurrency)
+        point, failed_calls = await measured(targets[name], n, concurrency, counts[name],
+                                             keep=latencies[name] if concurrency == 1 else None)
         if concurrency == 1:
-            latencies[name] += lat
-            p50s[name].append(summary(lat, 1.0)["p50_ms"])
+            p50s[name].append(point["p50_ms"])
         else:
-            per_s[name].append(round((len(lat) - tolerant.failed) / wall_s, 1))
-        failed[name] += tolerant.failed
-        if starts is not None:
-            started[name] += await starts() - before
+            per_s[name].append(point["per_s"])
+        failed[name] += failed_calls
+        started[name] += int(point.get("started", 0))
 
     for number in range(rounds):
         print(f"versus: round {number + 1} of {rounds}", flush=True)

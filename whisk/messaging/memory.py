@@ -31,7 +31,7 @@ import weakref
 from types import TracebackType
 
 from whisk.entities.errors import BackendUnavailable, TooLarge
-from whisk.messaging.base import MAX_MESSAGE_BYTES, Message
+from whisk.messaging.base import MAX_MESSAGE_BYTES, Message, encoded
 
 
 class _Group:
@@ -108,7 +108,7 @@ class MemoryBus:
 
     async def send(self, topic: str, message: bytes | Message) -> None:
         self._check_open()
-        size = len(message) if isinstance(message, bytes) else len(message.to_bytes())
+        size = len(encoded(message))
         if size > self._max:
             raise TooLarge(f"The message of {size} bytes exceeds the bus limit of {self._max} bytes.")
         t = self._topics.get(topic) or self._topic(topic)
