@@ -27,6 +27,7 @@ from whisk.containerpool.job import Job, RunResult
 from whisk.containerpool.proxy import ContainerProxy, Requeue
 from whisk.containerpool.response import whisk_error
 from whisk.containerpool.schedule import Demand, Phase, Placement, Prewarm, Scheduler, Slot
+from whisk.containerpool.spin import Spin
 from whisk.containers.base import ContainerError, ContainerFactory, ContainerSpec
 
 log = structlog.get_logger(__name__)
@@ -49,7 +50,7 @@ class ContainerPool:
                  pause_grace_s: float, idle_timeout_s: float, prewarm: bool = True,
                  max_result_bytes: int = 1_048_576, clock: Clock | None = None,
                  prewarm_check_s: float = PREWARM_CHECK_S, prewarm_check_jitter_s: float = PREWARM_CHECK_JITTER_S,
-                 container_env: Mapping[str, str] | None = None) -> None:
+                 container_env: Mapping[str, str] | None = None, spin_s: float = 0.0) -> None:
         stem_cells = manifest.prewarm() if prewarm else []
         self._scheduler = Scheduler(memory_mb, [Prewarm(r.kind, c.memory_mb, c.count, c.reactive)
                                                 for r in stem_cells for c in r.stem_cells])
@@ -64,6 +65,7 @@ class ContainerPool:
         self._idle_timeout_s = idle_timeout_s
         self._max_result_bytes = max_result_bytes
         self._clock = clock or LoopClock()
+        self._spin = Spin(spin_s)               # one for all the pool's containers
         self._names = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
@@ -117,13 +119,17 @@ class ContainerPool:
             return result
         demand = Demand(job.warm_key, job.kind, job.memory_mb, max(1, job.concurrency), job.action_name, job.image)
         front = False
-        while True:
-            placement = await self._place(demand, front)
-            try:
-                return await self._run_on(job, placement, on_response)
-            except Requeue as exc:
-                log.info("pool.job.requeued", container=placement.slot.owner.spec.name, reason=str(exc))
-                front = True
+        self._spin.begin()
+        try:
+            while True:
+                placement = await self._place(demand, front)
+                try:
+                    return await self._run_on(job, placement, on_response)
+                except Requeue as exc:
+                    log.info("pool.job.requeued", container=placement.slot.owner.spec.name, reason=str(exc))
+                    front = True
+        finally:
+            self._spin.end()
 
     async def _place(self, demand: Demand, front: bool) -> Placement:
         now = self._clock.now()

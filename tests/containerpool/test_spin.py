@@ -1,0 +1,94 @@
+"""The pool's polling while it runs a lone job (whisk/containerpool/spin.py), seen as what it costs: the event loop
+thread's CPU time while it waits. Polling, the thread is busy for most of the wait; asleep, hardly at all."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from tests.containerpool.jobs import PY, job
+from tests.containerpool.support import make_pool, ok
+from whisk.containerpool.pool import ContainerPool
+from whisk.containerpool.spin import Spin
+
+WAIT_S = 0.1
+# Shares of the wait on the CPU: polling it is nearly all of it on an idle machine, asleep nearly none; the bounds
+# leave room for a machine busy with other tests.
+POLLING, ASLEEP = 0.3, 0.1
+
+
+async def busy_share(wait_s: float = WAIT_S) -> float:
+    """The share of `wait_s` of sleeping in which this thread was on the CPU."""
+    cpu, wall = time.thread_time(), time.perf_counter()
+    await asyncio.sleep(wait_s)
+    return (time.thread_time() - cpu) / (time.perf_counter() - wall)
+
+
+async def test_a_lone_job_keeps_the_loop_polling_until_it_ends():
+    spin = Spin(10.0)
+    spin.begin()
+    try:
+        assert await busy_share() > POLLING
+    finally:
+        spin.end()
+    await asyncio.sleep(0)                 # the callback that was scheduled sees the end and stops
+    assert await busy_share() < ASLEEP
+
+
+async def test_polling_stops_after_the_budget():
+    spin = Spin(0.02)
+    spin.begin()
+    try:
+        share = await busy_share(0.2)
+    finally:
+        spin.end()
+    assert 0.025 < share < POLLING, share  # at most 0.02 s of the 0.2
+
+
+async def test_no_polling_with_two_jobs_nor_with_a_budget_of_zero():
+    spin = Spin(10.0)
+    spin.begin()
+    spin.begin()
+    try:
+        await asyncio.sleep(0)
+        assert await busy_share() < ASLEEP
+    finally:
+        spin.end()
+        spin.end()
+    off = Spin(0)
+    off.begin()
+    try:
+        assert await busy_share() < ASLEEP
+    finally:
+        off.end()
+
+
+async def test_a_job_that_comes_in_after_the_last_polls_again():
+    spin = Spin(10.0)
+    for _ in range(2):
+        spin.begin()
+        try:
+            assert await busy_share() > POLLING
+        finally:
+            spin.end()
+        assert await busy_share() < ASLEEP
+
+
+SLEEPY = "import time\ndef main(a):\n    time.sleep(a['s'])\n    return {'slept': a['s']}\n"
+
+
+async def test_the_pool_polls_while_its_one_job_runs(factory, manifest):
+    pool: ContainerPool = make_pool(factory, manifest, spin_s=10.0)
+    quiet = make_pool(factory, manifest)
+    try:
+        for subject in (pool, quiet):
+            ok(await subject.run(job(SLEEPY, PY, value={"s": 0.0})))        # warm: no start's CPU below
+        shares = {}
+        for name, subject in (("polling", pool), ("quiet", quiet)):
+            cpu, wall = time.thread_time(), time.perf_counter()
+            assert ok(await subject.run(job(SLEEPY, PY, value={"s": WAIT_S}))) == {"slept": WAIT_S}
+            shares[name] = (time.thread_time() - cpu) / (time.perf_counter() - wall)
+        assert shares["polling"] > POLLING and shares["quiet"] < ASLEEP, shares
+    finally:
+        await pool.close()
+        await quiet.close()
