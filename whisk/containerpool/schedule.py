@@ -30,6 +30,10 @@ class Phase(Enum):
     WARMING = "warming"               # created, /init in progress for an action (WarmingData)
     WARM = "warm"                     # initialized for an action (WarmedData); may be paused
 
+    # Members are singletons: hashed by identity in C, not by Enum's Python-level hash of the name (per lookup, on
+    # every placement).
+    __hash__ = object.__hash__
+
 
 _PHASE_ORDER = {Phase.WARM: 0, Phase.WARMING: 1, Phase.COLD: 2}      # which of an action's containers to use first
 
@@ -206,14 +210,23 @@ class Scheduler:
         # Warmed before warming before cold; running ones before paused; then the most recently used, so the
         # others age towards pause and removal. One pass, no list: this runs for every activation over every
         # container of the action.
+        # The rank is compared field by field: a tuple per container, with 30-odd containers, was ~3 % of a warm
+        # invoke's CPU.
         best: Slot | None = None
-        best_rank: tuple[int, bool, float] | None = None
+        best_order, best_paused, best_used = 3, True, 0.0
         for slot in self._warm.get(demand.key, ()):
-            if not slot.has_capacity:
+            if slot.doomed or slot.active >= slot.concurrency:
                 continue
-            rank = (_PHASE_ORDER[slot.phase], slot.paused, -slot.last_used)
-            if best_rank is None or rank < best_rank:
-                best, best_rank = slot, rank
+            order = _PHASE_ORDER[slot.phase]
+            if order > best_order:
+                continue
+            paused = slot.paused
+            if order == best_order:
+                if paused and not best_paused:
+                    continue
+                if paused == best_paused and slot.last_used <= best_used:
+                    continue
+            best, best_order, best_paused, best_used = slot, order, paused, slot.last_used
         return best
 
     def _prewarm_slot(self, demand: Demand) -> Slot | None:
