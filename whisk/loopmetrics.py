@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -63,25 +64,27 @@ class HistogramValue:
 
 
 class _Family(Collector):
+    """Counters and gauges as they are; a histogram overrides how a child is made and printed."""
+
+    family: type[Metric]
+    value: type[CounterValue] | type[GaugeValue]
+
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str],
                  registry: CollectorRegistry | None = REGISTRY) -> None:
         self._name = name
         self._documentation = documentation
         self._labelnames = tuple(labelnames)
-        self._children: dict[tuple[str, ...], object] = {}
+        self._children: dict[tuple[str, ...], Any] = {}
         if registry is not None:
             registry.register(self)
 
-    def _child(self) -> object:
-        raise NotImplementedError
+    def _child(self) -> Any:
+        return self.value()
 
-    def _empty(self) -> Metric:
-        raise NotImplementedError
+    def _add(self, family: Any, labels: list[str], child: Any) -> None:
+        family.add_metric(labels, child.value)
 
-    def _add(self, family: Metric, labels: list[str], child: object) -> None:
-        raise NotImplementedError
-
-    def labels(self, *values: object) -> object:
+    def labels(self, *values: object) -> Any:
         if len(values) != len(self._labelnames):
             raise ValueError(f"{self._name} takes {len(self._labelnames)} label values, not {len(values)}")
         key = tuple(str(value) for value in values)
@@ -89,6 +92,9 @@ class _Family(Collector):
         if child is None:
             child = self._children[key] = self._child()
         return child
+
+    def _empty(self) -> Metric:
+        return self.family(self._name, self._documentation, labels=self._labelnames)    # type: ignore[call-arg]
 
     def describe(self) -> Iterable[Metric]:
         return [self._empty()]
@@ -101,36 +107,18 @@ class _Family(Collector):
 
 
 class LoopCounter(_Family):
-    def labels(self, *values: object) -> CounterValue:
-        return super().labels(*values)        # type: ignore[return-value]
-
-    def _child(self) -> CounterValue:
-        return CounterValue()
-
-    def _empty(self) -> Metric:
-        return CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)
-
-    def _add(self, family: Metric, labels: list[str], child: object) -> None:
-        assert isinstance(family, CounterMetricFamily) and isinstance(child, CounterValue)
-        family.add_metric(labels, child.value)
+    family = CounterMetricFamily
+    value = CounterValue
 
 
 class LoopGauge(_Family):
-    def labels(self, *values: object) -> GaugeValue:
-        return super().labels(*values)        # type: ignore[return-value]
-
-    def _child(self) -> GaugeValue:
-        return GaugeValue()
-
-    def _empty(self) -> Metric:
-        return GaugeMetricFamily(self._name, self._documentation, labels=self._labelnames)
-
-    def _add(self, family: Metric, labels: list[str], child: object) -> None:
-        assert isinstance(family, GaugeMetricFamily) and isinstance(child, GaugeValue)
-        family.add_metric(labels, child.value)
+    family = GaugeMetricFamily
+    value = GaugeValue
 
 
 class LoopHistogram(_Family):
+    family = HistogramMetricFamily
+
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str], *, buckets: Sequence[float],
                  registry: CollectorRegistry | None = REGISTRY) -> None:
         bounds = tuple(sorted(float(b) for b in buckets))
@@ -140,17 +128,10 @@ class LoopHistogram(_Family):
         self._bound_texts = tuple(floatToGoString(b) for b in bounds)
         super().__init__(name, documentation, labelnames, registry)
 
-    def labels(self, *values: object) -> HistogramValue:
-        return super().labels(*values)        # type: ignore[return-value]
-
     def _child(self) -> HistogramValue:
         return HistogramValue(self._bounds)
 
-    def _empty(self) -> Metric:
-        return HistogramMetricFamily(self._name, self._documentation, labels=self._labelnames)
-
-    def _add(self, family: Metric, labels: list[str], child: object) -> None:
-        assert isinstance(family, HistogramMetricFamily) and isinstance(child, HistogramValue)
+    def _add(self, family: Any, labels: list[str], child: Any) -> None:
         buckets = []
         total = 0
         for text, count in zip(self._bound_texts, child.counts):
