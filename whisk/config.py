@@ -117,7 +117,7 @@ class Settings:
     pool_pause_grace_ms: int = _var("WHISK_POOL_PAUSE_GRACE_MS", 10_000, int, min=0)
     pool_idle_timeout_s: float = _var("WHISK_POOL_IDLE_TIMEOUT_S", 600.0, float, min=0)
     pool_prewarm: bool = _var("WHISK_POOL_PREWARM", True, _bool)
-    # How long the loop polls rather than sleeps while a container's /run answer is awaited (whisk/containerpool/spin.py).
+    # How long the loop polls rather than sleeps while the pool runs a single job (whisk/containerpool/spin.py).
     pool_spin_us: int = _var("WHISK_POOL_SPIN_US", 200, int, min=0)
     # How often reactive stem cells are checked: expired prewarms removed, more after cold starts (10 min, as OpenWhisk).
     pool_prewarm_check_s: float = _var("WHISK_POOL_PREWARM_CHECK_S", 600.0, float, min=1)

@@ -208,10 +208,8 @@ class Scheduler:
 
     def _warm_slot(self, demand: Demand) -> Slot | None:
         # Warmed before warming before cold; running ones before paused; then the most recently used, so the
-        # others age towards pause and removal. One pass, no list: this runs for every activation over every
-        # container of the action.
-        # The rank is compared field by field: a tuple per container, with 30-odd containers, was ~3 % of a warm
-        # invoke's CPU.
+        # others age towards pause and removal. One pass, no list, the rank compared field by field (not a tuple
+        # per container): this runs for every activation over every container of the action.
         best: Slot | None = None
         best_order, best_paused, best_used = 3, True, 0.0
         for slot in self._warm.get(demand.key, ()):

@@ -8,9 +8,8 @@ polls its sockets instead of sleeping, for at most `budget_s` after the job came
 
 Only for a lone job: with several in the pool the loop is seldom idle, and polling would take the CPU from the
 containers and clients it waits for (measured: at 32 callers, polling whenever one answer was outstanding cost 3–16 %
-of the throughput). For the same reason
-each poll yields the CPU to whatever else is runnable on it. A long action costs at most the budget per activation;
-a budget of 0 turns polling off.
+of the throughput). For the same reason each poll yields the CPU to whatever else is runnable on it. A long action
+costs at most the budget per activation; a budget of 0 turns polling off.
 """
 
 from __future__ import annotations
