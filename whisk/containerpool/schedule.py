@@ -213,7 +213,7 @@ class Scheduler:
         best: Slot | None = None
         best_order, best_paused, best_used = 3, True, 0.0
         for slot in self._warm.get(demand.key, ()):
-            if slot.doomed or slot.active >= slot.concurrency:
+            if not slot.has_capacity:
                 continue
             order = _PHASE_ORDER[slot.phase]
             if order > best_order:
