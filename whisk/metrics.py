@@ -57,8 +57,9 @@ HTTP_REQUESTS = LoopCounter("whisk_http_requests", "HTTP responses by method, ro
 HTTP_SECONDS = LoopHistogram("whisk_http_request_duration_seconds",
                              "HTTP request latency by method and route template", ("method", "route"),
                              buckets=HTTP_BUCKETS)
-# The labelled children of each (method, route, status) seen: `labels()` costs ~2 us a call, twice a request. Bounded
-# by the methods, the route templates and the statuses the API answers.
+# The labelled children of each (method, route, status) seen: `labels()` costs ~0.3 us a call (the label values made
+# text), a lookup here a tenth of that, twice a request. Bounded by the methods, the route templates and the statuses
+# the API answers.
 _http_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
 
@@ -187,7 +188,8 @@ def observe_activation(record: Activation) -> None:
 
 
 # The labelled child of each (metric, one label value) seen, for the counters every invoke bumps: `labels()` costs
-# ~0.6 us a call. Bounded by the values: the pool's kinds of start, the balancer's outcomes.
+# ~0.3 us a call, a lookup here a tenth of that. Bounded by the values: the pool's kinds of start, the balancer's
+# outcomes.
 _children: dict[tuple[LoopCounter, str], Any] = {}
 
 
