@@ -236,12 +236,19 @@ def test_keys_and_hashes():
         check_subject("abc")
 
 
-def test_activation_ids_are_distinct_version_4_uuids_across_a_refill_and_a_fork():
+def test_activation_ids_are_distinct_version_7_uuids_in_time_order_across_a_refill_and_a_fork():
     import os
+    import time
     import uuid
+    before = time.time_ns() // 1_000_000
     ids = [new_activation_id() for _ in range(600)]            # more than one 4 KB read of urandom
+    after = time.time_ns() // 1_000_000
     assert len(set(ids)) == 600
-    assert all(uuid.UUID(i).version == 4 and uuid.UUID(i).hex == i and parse_activation_id(i) == i for i in ids)
+    assert all(uuid.UUID(i).version == 7 and uuid.UUID(i).variant == uuid.RFC_4122 and uuid.UUID(i).hex == i
+               and parse_activation_id(i) == i for i in ids)
+    stamps = [int(i[:12], 16) for i in ids]                    # the first 48 bits: Unix time in milliseconds
+    assert stamps == sorted(stamps) and before <= stamps[0] and stamps[-1] <= after
+    assert len({i[13:16] + i[17:] for i in ids}) == 600        # the random bits alone tell them apart
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:                                               # the child must not repeat the parent's next id

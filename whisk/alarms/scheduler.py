@@ -27,7 +27,7 @@ from whisk.alarms.schedule import ONCE, Config
 from whisk.controller.fire import Firing
 from whisk.controller.subjects import Subjects
 from whisk.entities.activation import (APPLICATION_ERROR, WHISK_ERROR, Activation, ActivationResponse,
-                                       new_activation_id)
+                                       new_activation_id, random_hex32)
 from whisk.entities.errors import Conflict, Forbidden, NotFound, Throttled, WhiskError
 from whisk.entities.identity import Identity
 from whisk.store.base import Doc, Store
@@ -195,7 +195,7 @@ class Scheduler:
         try:
             self._firing.throttle(identity)
             activation_id = await self._firing.fire(identity, namespace, name, dict(config.payload), {},
-                                                    f"alarm-{new_activation_id()[:16]}")
+                                                    f"alarm-{random_hex32()[:16]}")
         except (NotFound, Forbidden) as exc:
             code = 404 if isinstance(exc, NotFound) else 403
             await self._disable(alarm_id, code, f"Received a {code} status code when firing the trigger")

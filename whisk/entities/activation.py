@@ -13,6 +13,7 @@ each kind of record carries, so the stored shape is written down once.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
@@ -64,13 +65,16 @@ class _RandomBytes:
 
 
 _random128 = _RandomBytes()
-_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
-_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)      # version 4, RFC 4122 variant
+_V7_RANDOM = ((1 << 80) - 1) & ~((0xF << 76) | (0x3 << 62))   # below the timestamp, less version and variant bits
+_V7_SET = (0x7 << 76) | (0x2 << 62)                            # version 7, RFC 9562 variant
 
 
 def new_activation_id() -> str:
-    """A version-4 UUID as 32 hex digits (OpenWhisk's ActivationId), without a UUID object (2.2 -> 0.6 us)."""
-    return f"{(_random128() & _UUID4_CLEAR) | _UUID4_SET:032x}"
+    """A version-7 UUID as 32 hex digits (OpenWhisk's ActivationId): the Unix time in milliseconds, then 74 random
+    bits. Ids made close in time sort together, so a batch of records lands in the store's id index on a page or two
+    instead of one page per record (SQLite: 11-16 -> 5 us a row, docs/performance.md). No UUID object (2.2 -> 0.6
+    us)."""
+    return f"{(time.time_ns() // 1_000_000) << 80 | (_random128() & _V7_RANDOM) | _V7_SET:032x}"
 
 
 def random_hex32() -> str:
