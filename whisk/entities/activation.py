@@ -72,8 +72,8 @@ _V7_SET = (0x7 << 76) | (0x2 << 62)                            # version 7, RFC 
 def new_activation_id() -> str:
     """A version-7 UUID as 32 hex digits (OpenWhisk's ActivationId): the Unix time in milliseconds, then 74 random
     bits. Ids made close in time sort together, so a batch of records lands in the store's id index on a page or two
-    instead of one page per record (SQLite: 11-16 -> 5 us a row, docs/performance.md). No UUID object (2.2 -> 0.6
-    us)."""
+    instead of one page per record (SQLite: 11-16 -> 5 us a row, docs/performance.md). No UUID object: 0.7 us, where
+    uuid.uuid4().hex takes 1.5 us."""
     return f"{(time.time_ns() // 1_000_000) << 80 | (_random128() & _V7_RANDOM) | _V7_SET:032x}"
 
 
