@@ -1,20 +1,28 @@
-"""Log lines carry the fields bound around them: in the block, in tasks started inside it, and no longer after it."""
+"""Log lines carry the fields bound around them: in the block, in tasks started inside it, and no longer after it.
+The access line, written without structlog's chain, is the line the chain writes."""
 
 import asyncio
 import json
+import re
 
+import pytest
 import structlog
 
 from whisk import logs
 
 
-async def test_bound_fields_reach_every_line_of_the_block_and_its_tasks_and_no_other(capsys):
-    before = structlog.get_config()
-    logs.configure("json", "info")
-    try:
-        await _lines_logged()
-    finally:
-        structlog.configure(**before)
+@pytest.fixture
+def configured():
+    """logs.configure for one test, then structlog's and the access line's settings as they were."""
+    before, renderer = structlog.get_config(), logs._access_renderer
+    yield logs.configure
+    structlog.configure(**before)
+    logs._access_renderer = renderer
+
+
+async def test_bound_fields_reach_every_line_of_the_block_and_its_tasks_and_no_other(configured, capsys):
+    configured("json", "info")
+    await _lines_logged()
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     by_event = {line["event"]: line for line in lines}
     assert by_event["inner"]["tid"] == "t2" and by_event["inner"]["activation_id"] == "a1"
@@ -34,3 +42,22 @@ async def _lines_logged():
 
 async def _log(log, event):
     log.info(event)
+
+
+_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+
+
+@pytest.mark.parametrize("log_format", ["console", "json"])
+def test_the_access_line_is_the_line_the_chain_writes_and_is_off_below_info(configured, capsys, log_format):
+    configured(log_format, "info")
+    fields = {"method": "POST", "path": "/api/v1/namespaces/_/actions/a b", "status": 200, "duration_ms": 1.25}
+    with logs.log_context(tid="t1", role="standalone", method="shadowed"):
+        structlog.get_logger("whisk.access").info("http.access", **fields)
+        logs.access(*fields.values())
+    chain, direct = capsys.readouterr().err.splitlines()
+    assert _TIME.search(direct), direct
+    assert _TIME.sub("<time>", direct) == _TIME.sub("<time>", chain)
+    assert "method=POST" in direct or '"method": "POST"' in direct        # the call's field wins over the bound one
+    configured(log_format, "warning")
+    logs.access(*fields.values())
+    assert capsys.readouterr().err == ""

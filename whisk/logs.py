@@ -7,9 +7,12 @@ of a request and of every task started inside it (STYLE.md). Event names are fix
 from __future__ import annotations
 
 import contextvars
+import datetime
 import logging
+import re
 import sys
 from types import TracebackType
+from typing import Callable, cast
 
 import structlog
 from aiohttp.http_exceptions import HttpProcessingError
@@ -45,13 +48,13 @@ _LEVEL_COLORS = {"debug": "\x1b[2m", "info": "\x1b[32m", "warning": "\x1b[33m", 
 _RESET = "\x1b[0m"
 
 
-_QUOTED = frozenset(" \t=\r\n\"'")
+_QUOTED = re.compile(r"[ \t=\r\n\"']").search
 
 
 def _text(value: object) -> str:
     """A value as ConsoleRenderer shows it: a string as it is unless a space, quote, `=` or line break would make
     the line ambiguous (then repr, as for every other value)."""
-    if isinstance(value, str) and not _QUOTED.intersection(value):
+    if isinstance(value, str) and _QUOTED(value) is None:
         return value
     return repr(value)
 
@@ -115,18 +118,45 @@ def merge_context(logger: object, method: str, event_dict: structlog.typing.Even
     return event_dict
 
 
+# The renderer of configure()'s chain while info lines are on, else None: `access` hands it the event directly.
+_Renderer = Callable[[object, str, structlog.typing.EventDict], str]
+_access_renderer: _Renderer | None = None
+_UTC = datetime.timezone.utc
+
+
+def access(method: str, path: str, status: int, duration_ms: float) -> None:
+    """The `http.access` line, as `log.info("http.access", method=..., ...)` writes it through configure()'s chain:
+    the same event, in the same key order, given to the same renderer. Every request writes one, and the chain's
+    generic steps (the bound logger, the level, time, stack and exception processors, print) took 3 of its 7.5 us."""
+    render = _access_renderer
+    if render is None:
+        return
+    event: structlog.typing.EventDict = {"method": method, "path": path, "status": status,
+                                         "duration_ms": duration_ms, "event": "http.access"}
+    for key, value in _CONTEXT.get().items():
+        event.setdefault(key, value)
+    event["level"] = "info"
+    event["timestamp"] = datetime.datetime.now(tz=_UTC).isoformat().replace("+00:00", "Z")
+    line = render(None, "info", event)
+    sys.stderr.write(f"{line}\n")
+
+
 def configure(log_format: str = "console", level: str = "info") -> None:
+    global _access_renderer
     numeric = getattr(logging, level.upper(), logging.INFO)
     processors: list[structlog.typing.Processor] = [
         merge_context,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    renderer: _Renderer
     if log_format == "json":
-        processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+        renderer = cast(_Renderer, structlog.processors.JSONRenderer())     # json.dumps: always text
+        processors += [structlog.processors.format_exc_info, renderer]
     else:
-        processors += [structlog.processors.StackInfoRenderer(), structlog.processors.format_exc_info,
-                       ConsoleLine(colors=sys.stderr.isatty())]
+        renderer = ConsoleLine(colors=sys.stderr.isatty())
+        processors += [structlog.processors.StackInfoRenderer(), structlog.processors.format_exc_info, renderer]
+    _access_renderer = renderer if numeric <= logging.INFO else None
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(numeric),

@@ -4,23 +4,21 @@ own (404, 405, 413), answers `{"error": <message>, "code": <transaction id>}` wi
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from whisk import logs
 from whisk.api.body import reply
 from whisk.api.keys import TID
 from whisk.entities.activation import random_hex32
 from whisk.entities.errors import (BackendUnavailable, Conflict, Forbidden, Invalid, NotAcceptable, NotFound,
                                    RequestTimeout, Throttled, TooLarge, Unauthenticated, Unprocessable,
                                    UnsupportedMediaType, WhiskError)
-from whisk.logs import log_context
 
 log = structlog.get_logger(__name__)
-access = structlog.get_logger("whisk.access")
 
 STATUS = {WhiskError: 500, Invalid: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, NotAcceptable: 406,
           RequestTimeout: 408, Conflict: 409, TooLarge: 413, UnsupportedMediaType: 415, Unprocessable: 422,
@@ -64,7 +62,7 @@ async def transaction_ids(request: web.Request, handler: Handler) -> web.StreamR
     request[TID] = tid
     started = time.perf_counter()
     # Every log line of the request, and of the tasks it starts, carries its transaction id.
-    with log_context(tid=tid):
+    with logs.log_context(tid=tid):
         status = 500
         try:
             response = await handler(request)
@@ -74,9 +72,8 @@ async def transaction_ids(request: web.Request, handler: Handler) -> web.StreamR
         finally:
             # Written on the loop's next turn, once aiohttp has sent the response: the line's rendering and its
             # write to stderr stay off the caller's latency (call_soon keeps this context, hence the tid).
-            asyncio.get_running_loop().call_soon(functools.partial(
-                access.info, "http.access", method=request.method, path=request.path, status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 3)))
+            asyncio.get_running_loop().call_soon(
+                logs.access, request.method, request.path, status, round((time.perf_counter() - started) * 1000, 3))
 
 
 @web.middleware
