@@ -14,10 +14,10 @@ from whisk import logs
 @pytest.fixture
 def configured():
     """logs.configure for one test, then structlog's and the access line's settings as they were."""
-    before, renderer = structlog.get_config(), logs._access_renderer
+    before, chain = structlog.get_config(), logs._access_chain
     yield logs.configure
     structlog.configure(**before)
-    logs._access_renderer = renderer
+    logs._access_chain = chain
 
 
 async def test_bound_fields_reach_every_line_of_the_block_and_its_tasks_and_no_other(configured, capsys):
