@@ -198,6 +198,26 @@ async def test_keep_alive_serves_many_requests_on_one_connection(kind: str) -> N
             sock.close()
 
 
+async def test_pipelined_requests_are_answered_in_order(kind: str) -> None:
+    # Many requests in one write: each is answered, in order, whether its answer is ready at once or not.
+    async with running_proxy(kind) as proxy:
+        await proxy.init(code(kind, "echo"))
+        sock = proxy.connect_raw()
+        buffer = bytearray()
+        try:
+            requests = [http_request("/run", {"value": {"i": i}}) if i % 50 else http_request("/nowhere", {})
+                        for i in range(300)]
+            sock.sendall(b"".join(requests))
+            for i in range(300):
+                status, body, _ = raw_exchange(sock, b"", buffer)
+                if i % 50:
+                    assert (status, body.replace(b" ", b"")) == (200, b'{"args":{"i":%d}}' % i)
+                else:
+                    assert status == 404
+        finally:
+            sock.close()
+
+
 async def test_an_action_that_exits_ends_the_process(kind: str) -> None:
     async with running_proxy(kind) as proxy:
         assert (await proxy.init(code(kind, "exit")))[0] == 200

@@ -33,7 +33,8 @@ const SENTINEL = 'XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX';
 // them, as child_process passes process.env explicitly. Other names still reach the real environment too, so that
 // node's own reactions (process.env.TZ = ...) work. Values become strings, as with the real process.env.
 const realEnv = process.env;
-process.env = new Proxy(Object.assign({}, realEnv), {
+const activationEnv = Object.assign({}, realEnv);
+process.env = new Proxy(activationEnv, {
     set(target, key, value) {
         target[key] = String(value);
         if (typeof key === 'string' && !key.startsWith('__OW_')) realEnv[key] = target[key];
@@ -61,6 +62,18 @@ function endActivation() {
     // console writes to pipes and files are synchronous on Linux, so the user's output is already out
     process.stdout.write(SENTINEL + '\n');
     process.stderr.write(SENTINEL + '\n');
+}
+
+// A message's key names its variable: "activation_id" -> __OW_ACTIVATION_ID. The same few keys come every /run.
+const activationNames = new Map();
+
+function activationName(key) {
+    let name = activationNames.get(key);
+    if (name === undefined) {
+        name = '__OW_' + key.toUpperCase();
+        if (activationNames.size < 64) activationNames.set(key, name);
+    }
+    return name;
 }
 
 function envText(value) {
@@ -227,7 +240,9 @@ function serializeError(error) {
     return plain;
 }
 
-async function run(message) {
+// Answers a /run: [status, JSON text or value] at once when main returns a value, a Promise of it when main returns a
+// Promise, so that a synchronous action costs no trip through the microtask queue.
+function run(message) {
     if (handler === undefined || status !== 'ready') {
         endActivation();
         return [403, { error: handler === undefined ? 'System not initialized.' : `System not ready, status is ${status}.` }];
@@ -240,8 +255,8 @@ async function run(message) {
         return [403, { error: `Internal system error: the argument must be a dictionary but has type '${typeof value}'.` }];
     }
     if (!ALLOW_CONCURRENT) setStatus('running');
-    for (const key of Object.keys(msg)) {
-        if (key !== 'value') process.env['__OW_' + key.toUpperCase()] = envText(msg[key]);
+    for (const key in msg) {
+        if (key !== 'value') activationEnv[activationName(key)] = envText(msg[key]);
     }
     let result;
     try {
@@ -253,12 +268,13 @@ async function run(message) {
         return [502, { error: `An error has occurred: ${error}` }];
     }
     if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
-        try {
-            result = await result;
-        } catch (error) {
-            result = { error: error ? serializeError(error) : {} };     // a rejection is an application error
-        }
+        // a rejection is an application error
+        return Promise.resolve(result).then(settle, error => settle({ error: error ? serializeError(error) : {} }));
     }
+    return settle(result);
+}
+
+function settle(result) {
     if (result === undefined) result = {};
     let body;
     if (result === null || typeof result !== 'object') {
@@ -296,15 +312,16 @@ class BadRequest extends Error {
 }
 
 function answer(socket, code, payload, keepAlive) {
-    const body = Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload));
-    const head = `HTTP/1.1 ${code} ${REASONS[code] || 'Unknown'}\r\nContent-Type: application/json\r\n`
-        + `Content-Length: ${body.length}\r\n${keepAlive ? '' : 'Connection: close\r\n'}\r\n`;
-    socket.write(Buffer.concat([Buffer.from(head, 'latin1'), body]));
+    const body = typeof payload === 'string' ? payload : JSON.stringify(payload);
+    socket.write(`HTTP/1.1 ${code} ${REASONS[code] || 'Unknown'}\r\nContent-Type: application/json\r\n`
+        + `Content-Length: ${Buffer.byteLength(body)}\r\n${keepAlive ? '' : 'Connection: close\r\n'}\r\n${body}`);
     if (!keepAlive) socket.end();
 }
 
-async function handle(method, target, body) {
-    const url = target.split('?')[0];
+// [status, payload], or a Promise of it (an asynchronous action's /run)
+function handle(method, target, body) {
+    const query = target.indexOf('?');
+    const url = query < 0 ? target : target.slice(0, query);
     if (url !== '/init' && url !== '/run') return [404, { error: 'The requested resource does not exist.' }];
     if (method !== 'POST') return [405, { error: `Method ${method} is not allowed on ${url}.` }];
     let message;
@@ -314,12 +331,7 @@ async function handle(method, target, body) {
         if (url === '/run') endActivation();
         return [400, { error: `Error unmarshaling request: ${error.message}` }];
     }
-    if (url === '/init') return initialize(message);
-    try {
-        return await run(message);
-    } catch (error) {
-        return [500, { error: `Internal error of the proxy: ${error}` }];
-    }
+    return url === '/init' ? initialize(message) : run(message);
 }
 
 // Reads requests off one connection: the head, then the body by Content-Length or by chunks. `take` hands each whole
@@ -329,6 +341,7 @@ class Connection {
         this.socket = socket;
         this.buffer = Buffer.alloc(0);
         this.busy = false;
+        this.pumping = false;       // inside pump(): an answer given at once leaves the next request to its loop
         this.request = null;        // {method, target, keepAlive, chunked, need, parts, got}, once its head is read
         this.ended = false;         // the client has half-closed: answer what is running, then close
         socket.on('data', chunk => {
@@ -343,6 +356,15 @@ class Connection {
     }
 
     pump() {
+        this.pumping = true;
+        try {
+            this.pumpRequests();
+        } finally {
+            this.pumping = false;
+        }
+    }
+
+    pumpRequests() {
         while (!this.busy && !this.socket.destroyed) {
             let whole;
             try {
@@ -438,19 +460,32 @@ class Connection {
     finish() {
         const request = this.request;
         this.request = null;
-        return { ...request, body: request.parts.length === 1 ? request.parts[0] : Buffer.concat(request.parts) };
+        request.body = request.parts.length === 1 ? request.parts[0] : Buffer.concat(request.parts);
+        return request;
     }
 
     take(request) {
         this.busy = true;
-        handle(request.method, request.target, request.body)
-            .catch(error => [500, { error: `Internal error of the proxy: ${error}` }])
-            .then(([code, payload]) => {
-                if (this.socket.destroyed) return;
-                answer(this.socket, code, payload, request.keepAlive && !this.ended);
-                this.busy = false;
-                if (request.keepAlive && !this.ended) this.pump();
-            });
+        let outcome;
+        try {
+            outcome = handle(request.method, request.target, request.body);
+        } catch (error) {
+            outcome = [500, { error: `Internal error of the proxy: ${error}` }];
+        }
+        if (Array.isArray(outcome)) this.reply(request, outcome);
+        else {
+            outcome.catch(error => [500, { error: `Internal error of the proxy: ${error}` }])
+                .then(settled => this.reply(request, settled));
+        }
+    }
+
+    reply(request, [code, payload]) {
+        if (this.socket.destroyed) return;
+        const keepAlive = request.keepAlive && !this.ended;
+        answer(this.socket, code, payload, keepAlive);
+        this.busy = false;
+        // pump()'s own loop goes on to the next request when the answer was given inside it
+        if (keepAlive && !this.pumping) this.pump();
     }
 }
 
