@@ -218,6 +218,28 @@ async def test_pipelined_requests_are_answered_in_order(kind: str) -> None:
             sock.close()
 
 
+async def test_nothing_is_answered_after_a_connection_close(kind: str) -> None:
+    # A request that asks to close, with more behind it in the same write: one answer, then the end of the stream.
+    async with running_proxy(kind) as proxy:
+        await proxy.init(code(kind, "echo"))
+        sock = proxy.connect_raw()
+        buffer = bytearray()
+        try:
+            sock.sendall(http_request("/run", {"value": {"i": 0}}, "Connection: close\r\n")
+                         + http_request("/run", {"value": {"i": 1}}))
+            status, body, headers = raw_exchange(sock, b"", buffer)
+            assert (status, headers["connection"].lower()) == (200, "close")
+            while chunk := sock.recv(65536):
+                buffer += chunk
+            assert buffer == b""
+        finally:
+            sock.close()
+        assert (await proxy.run({"i": 2}))[0] == 200        # served in turn, after anything the first connection ran
+        await proxy.until_sentinels(2)
+        echoed = [line for line in proxy.out if line.startswith("echo")]
+        assert proxy.sentinels() == (2, 2) and len(echoed) == 2 and "1" not in echoed[0] + echoed[1]
+
+
 async def test_an_action_that_exits_ends_the_process(kind: str) -> None:
     async with running_proxy(kind) as proxy:
         assert (await proxy.init(code(kind, "exit")))[0] == 200

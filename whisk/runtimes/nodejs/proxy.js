@@ -483,9 +483,10 @@ class Connection {
         if (this.socket.destroyed) return;
         const keepAlive = request.keepAlive && !this.ended;
         answer(this.socket, code, payload, keepAlive);
+        if (!keepAlive) return;        // closed after this answer: busy stays set, nothing more is read
         this.busy = false;
         // pump()'s own loop goes on to the next request when the answer was given inside it
-        if (keepAlive && !this.pumping) this.pump();
+        if (!this.pumping) this.pump();
     }
 }
 
