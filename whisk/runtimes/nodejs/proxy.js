@@ -373,6 +373,7 @@ class Connection {
                 if (!(error instanceof BadRequest)) throw error;
                 answer(this.socket, error.status, { error: error.message }, false);
                 this.buffer = Buffer.alloc(0);
+                this.busy = true;                   // closed: nothing more is read
                 return;
             }
             if (whole === undefined) return;           // more bytes needed
