@@ -16,8 +16,8 @@ import socket
 import tempfile
 import time
 import zipfile
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import aiohttp
@@ -97,6 +97,15 @@ class Proxy:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.connect(self.address)
         return sock
+
+    @contextmanager
+    def raw_connection(self) -> Iterator[tuple[socket.socket, bytearray]]:
+        """A raw connection, and a buffer for what it received and `raw_exchange` has not consumed yet."""
+        sock = self.connect_raw()
+        try:
+            yield sock, bytearray()
+        finally:
+            sock.close()
 
 
 async def _until_listening(proc: asyncio.subprocess.Process, address: str | tuple[str, int],

@@ -179,9 +179,7 @@ async def test_sentinels_follow_the_output_of_each_activation(kind: str) -> None
 
 async def test_keep_alive_serves_many_requests_on_one_connection(kind: str) -> None:
     async with running_proxy(kind) as proxy:
-        sock = proxy.connect_raw()
-        buffer = bytearray()
-        try:
+        with proxy.raw_connection() as (sock, buffer):
             init = {"value": {"name": "echo", "main": "main", "code": code(kind, "echo"), "binary": False}}
             status, _, headers = raw_exchange(sock, http_request("/init", init), buffer)
             assert status == 200 and "close" not in headers.get("connection", "")
@@ -194,17 +192,13 @@ async def test_keep_alive_serves_many_requests_on_one_connection(kind: str) -> N
                                               buffer)
             assert status == 200 and headers["connection"].lower() == "close"
             assert sock.recv(1) == b""
-        finally:
-            sock.close()
 
 
 async def test_pipelined_requests_are_answered_in_order(kind: str) -> None:
     # Many requests in one write: each is answered, in order, whether its answer is ready at once or not.
     async with running_proxy(kind) as proxy:
         await proxy.init(code(kind, "echo"))
-        sock = proxy.connect_raw()
-        buffer = bytearray()
-        try:
+        with proxy.raw_connection() as (sock, buffer):
             requests = [http_request("/run", {"value": {"i": i}}) if i % 50 else http_request("/nowhere", {})
                         for i in range(300)]
             sock.sendall(b"".join(requests))
@@ -214,17 +208,13 @@ async def test_pipelined_requests_are_answered_in_order(kind: str) -> None:
                     assert (status, body.replace(b" ", b"")) == (200, b'{"args":{"i":%d}}' % i)
                 else:
                     assert status == 404
-        finally:
-            sock.close()
 
 
 async def test_nothing_is_answered_after_a_connection_close(kind: str) -> None:
     # A request that asks to close, with more behind it in the same write: one answer, then the end of the stream.
     async with running_proxy(kind) as proxy:
         await proxy.init(code(kind, "echo"))
-        sock = proxy.connect_raw()
-        buffer = bytearray()
-        try:
+        with proxy.raw_connection() as (sock, buffer):
             sock.sendall(http_request("/run", {"value": {"i": 0}}, "Connection: close\r\n")
                          + http_request("/run", {"value": {"i": 1}}))
             status, body, headers = raw_exchange(sock, b"", buffer)
@@ -232,8 +222,6 @@ async def test_nothing_is_answered_after_a_connection_close(kind: str) -> None:
             while chunk := sock.recv(65536):
                 buffer += chunk
             assert buffer == b""
-        finally:
-            sock.close()
         assert (await proxy.run({"i": 2}))[0] == 200        # served in turn, after anything the first connection ran
         await proxy.until_sentinels(2)
         echoed = [line for line in proxy.out if line.startswith("echo")]
@@ -252,9 +240,7 @@ async def test_an_action_that_exits_ends_the_process(kind: str) -> None:
 async def test_chunked_body_and_expect_continue(kind: str) -> None:
     async with running_proxy(kind) as proxy:
         await proxy.init(code(kind, "echo"))
-        sock = proxy.connect_raw()
-        buffer = bytearray()
-        try:
+        with proxy.raw_connection() as (sock, buffer):
             body = b'{"value": {"chunked": true}}'
             head = (b"POST /run HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                     b"Transfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n")
@@ -266,8 +252,6 @@ async def test_chunked_body_and_expect_continue(kind: str) -> None:
             del buffer[:len(b"HTTP/1.1 100 Continue\r\n\r\n")]
             status, answer, _ = raw_exchange(sock, chunks, buffer)
             assert (status, answer.replace(b" ", b"")) == (200, b'{"args":{"chunked":true}}')
-        finally:
-            sock.close()
 
 
 async def test_a_client_that_half_closes_after_its_request_still_gets_the_answer(kind: str) -> None:
@@ -276,15 +260,11 @@ async def test_a_client_that_half_closes_after_its_request_still_gets_the_answer
     import socket
     async with running_proxy(kind) as proxy:
         await proxy.init(code(kind, "slow"))
-        sock = proxy.connect_raw()
-        buffer = bytearray()
-        try:
+        with proxy.raw_connection() as (sock, buffer):
             sock.sendall(http_request("/run", {"value": {}, **RUN_META}))
             sock.shutdown(socket.SHUT_WR)
             while chunk := sock.recv(65536):                  # the answer, then the end of the connection
                 buffer += chunk
-        finally:
-            sock.close()
         head, _, body = bytes(buffer).partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200") and body.replace(b" ", b"") == b'{"slow":true}', buffer
 
@@ -292,11 +272,7 @@ async def test_a_client_that_half_closes_after_its_request_still_gets_the_answer
 @pytest.mark.parametrize("length", ["-1", "\u00b2", "ten"])
 async def test_a_content_length_that_is_not_a_number_is_a_400(kind: str, length: str) -> None:
     async with running_proxy(kind) as proxy:
-        sock = proxy.connect_raw()
-        buffer = bytearray()
-        try:
+        with proxy.raw_connection() as (sock, buffer):
             head = f"POST /run HTTP/1.1\r\nHost: localhost\r\nContent-Length: {length}\r\n\r\n".encode("latin-1")
             status, body, _ = raw_exchange(sock, head, buffer)
-        finally:
-            sock.close()
         assert status == 400 and b"Content-Length" in body
