@@ -341,7 +341,6 @@ class Connection {
         this.socket = socket;
         this.buffer = Buffer.alloc(0);
         this.busy = false;
-        this.pumping = false;       // inside pump(): an answer given at once leaves the next request to its loop
         this.request = null;        // {method, target, keepAlive, chunked, need, parts, got}, once its head is read
         this.ended = false;         // the client has half-closed: answer what is running, then close
         socket.on('data', chunk => {
@@ -356,15 +355,6 @@ class Connection {
     }
 
     pump() {
-        this.pumping = true;
-        try {
-            this.pumpRequests();
-        } finally {
-            this.pumping = false;
-        }
-    }
-
-    pumpRequests() {
         while (!this.busy && !this.socket.destroyed) {
             let whole;
             try {
@@ -473,21 +463,22 @@ class Connection {
         } catch (error) {
             outcome = [500, { error: `Internal error of the proxy: ${error}` }];
         }
-        if (Array.isArray(outcome)) this.reply(request, outcome);
+        if (Array.isArray(outcome)) this.reply(request, outcome);     // inside pump(), whose loop goes on
         else {
             outcome.catch(error => [500, { error: `Internal error of the proxy: ${error}` }])
-                .then(settled => this.reply(request, settled));
+                .then(settled => {
+                    if (this.reply(request, settled)) this.pump();
+                });
         }
     }
 
+    // Writes the answer; true when the connection stays open for the next request.
     reply(request, [code, payload]) {
-        if (this.socket.destroyed) return;
+        if (this.socket.destroyed) return false;
         const keepAlive = request.keepAlive && !this.ended;
         answer(this.socket, code, payload, keepAlive);
-        if (!keepAlive) return;        // closed after this answer: busy stays set, nothing more is read
-        this.busy = false;
-        // pump()'s own loop goes on to the next request when the answer was given inside it
-        if (!this.pumping) this.pump();
+        if (keepAlive) this.busy = false;       // else closed after this answer: busy stays set, nothing more is read
+        return keepAlive;
     }
 }
 
