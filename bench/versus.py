@@ -4,9 +4,9 @@ it (SQLite records, default logging; only the throttles and the pool's memory ra
 tests do). Prints a table and JSON: warm no-op p50 overhead over the floor, throughput at concurrency 32 as a share
 of the floor's, whether each blocking caller can read its record at once, and the curves of throughput against
 concurrency and against distinct actions (drawn as a PNG with --png). The table's figures are taken in rounds, the
-targets in turn, each window after a second's rest (--rounds, default 3; throughput is the rounds' median). Whisk's
-warm-up before each point goes on until a round starts no container, and the containers it still started during
-measured calls are printed.
+targets in turn, each window after a second's rest (--rounds, default 3; throughput is the rounds' median); so is
+the actions curve, its counts in turn. Whisk's warm-up before each point goes on until a round starts no container,
+and the containers it still started during measured calls are printed.
 
     python -m bench.versus --n 2000 --png docs/performance-versus.png
 """
@@ -247,24 +247,42 @@ async def concurrency_curve(call: Call, levels: list[int], n: int, failures: dic
     return curve
 
 
-async def actions_curve(session: aiohttp.ClientSession, base: str, counts: list[int], n: int,
-                        starts: Count | None = None, started: dict[int, int] | None = None) -> dict[int, float]:
-    curve = {}
+async def actions_curve(session: aiohttp.ClientSession, base: str, counts: list[int], n: int, rounds: int,
+                        starts: Count | None = None, started: dict[int, int] | None = None,
+                        by_round: dict[int, list[float]] | None = None) -> dict[int, float]:
+    """Throughput at 32 callers spread over `count` distinct python actions, for each count: the median of `rounds`
+    points, taken in rounds as the table's (the counts in turn, starting one further along each round, each point
+    after QUIET_S of rest and its own warm-up), so that the ratio of two counts does not rest on one window each
+    (a single point of one action gave 2,785 to 3,643/s in three runs of the same tree). With `by_round`, each
+    count's points go there."""
+    calls: dict[int, Call] = {}
     for count in counts:
         names = [f"versus-many-{count}-{i}" for i in range(count)]
         for start in range(0, count, 50):
             await asyncio.gather(*(put_action(session, base, name, "python:3") for name in names[start:start + 50]))
-        cycle = itertools.cycle(names)
+        calls[count] = cycling(session, base, names)
+    points: dict[int, list[float]] = {count: [] for count in counts}
+    for number in range(rounds):
+        for count in counts[number % len(counts):] + counts[:number % len(counts)]:
+            # every action's first (cold) runs, and the containers this count lost to another's since, unmeasured
+            await warm_up(calls[count], 32, count, starts)
+            await asyncio.sleep(QUIET_S)
+            point, _ = await measured(calls[count], n, 32, starts)
+            points[count].append(point["per_s"])
+            if started is not None and point.get("started"):
+                started[count] = started.get(count, 0) + int(point["started"])
+    if by_round is not None:
+        by_round.update(points)
+    return {count: round(statistics.median(values), 1) for count, values in points.items()}
 
-        async def call() -> None:
-            await poster(session, invoke_url(base, next(cycle)))()
 
-        await warm_up(call, 32, len(names), starts)    # every action's first (cold) runs, not measured
-        point, _ = await measured(call, n, 32, starts)
-        curve[count] = point["per_s"]
-        if started is not None and point.get("started"):
-            started[count] = int(point["started"])
-    return curve
+def cycling(session: aiohttp.ClientSession, base: str, names: list[str]) -> Call:
+    """A call that invokes the next of `names` each time, round and round."""
+    cycle = itertools.cycle([poster(session, invoke_url(base, name)) for name in names])
+
+    async def call() -> None:
+        await next(cycle)()
+    return call
 
 
 def rows_of(results: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
@@ -309,14 +327,16 @@ async def main() -> None:
                    help="distinct actions of the actions curve (default 1,10,100,1000)")
     p.add_argument("--curve-n", type=int, default=1000, help="calls per point of the curves (default 1000)")
     p.add_argument("--rounds", type=int, default=3,
-                   help="rounds of the table's measurements, the targets in turn in each (default 3)")
+                   help="rounds of the table's measurements, the targets in turn in each, and of the actions "
+                        "curve's, its counts in turn (default 3)")
     p.add_argument("--records", type=int, default=200, help="invokes whose record is read at once (default 200)")
     p.add_argument("--png", metavar="FILE", help="draw both curves into FILE")
     args = p.parse_args()
     uuid, key = GUEST_AUTH.split(":")
-    # Room for one 128 MB container per action up to 100 actions, so the actions curve measures the platform
-    # rather than evictions; past that the pool churns, as it would.
-    pool_mb = 128 * (min(max(args.actions), 100) + 8)
+    # Room for the 128 MB containers of every count of the actions curve up to 100 actions at once (its counts take
+    # turns): at 32 callers a count keeps at least 32 busy, and one an action; so that the curve measures the
+    # platform rather than evictions. Past 100 actions the pool churns, as it would.
+    pool_mb = 128 * (sum(max(count, 32) for count in args.actions if count <= 100) + 8)
     curves: dict[str, dict[int, float]] = {}
     failures: dict[str, dict[int, int]] = {}
     started: dict[str, Any] = {"table": {}, "by_concurrency": {}, "by_actions": {}}
@@ -342,7 +362,9 @@ async def main() -> None:
             curves[name] = await concurrency_curve(call, args.concurrency, args.curve_n, failures[name], counts[name],
                                                    started["by_concurrency"][name])
         print("versus: whisk, actions curve", flush=True)
-        by_actions = await actions_curve(authed, base, args.actions, args.curve_n, starts, started["by_actions"])
+        by_actions_round: dict[int, list[float]] = {}
+        by_actions = await actions_curve(authed, base, args.actions, args.curve_n, args.rounds, starts,
+                                         started["by_actions"], by_actions_round)
     rows = rows_of(results)
     keys = list(rows[0])
     widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in keys}
@@ -355,7 +377,9 @@ async def main() -> None:
     print(f"records readable at once: {records['checked'] - records['not_readable_at_once']}/{records['checked']}")
     print("throughput by concurrency: " + json.dumps(curves))
     one = by_actions.get(1) or next(iter(by_actions.values()))
-    print("throughput by actions (c=32): " + ", ".join(f"{c}: {v} ({v / one:.0%})" for c, v in by_actions.items()))
+    print("throughput by actions (c=32, the rounds' median): "
+          + ", ".join(f"{c}: {v} ({v / one:.0%})" for c, v in by_actions.items()))
+    print("throughput by actions, round by round: " + json.dumps(by_actions_round))
     failed_curve = {name: levels for name, levels in failures.items() if levels}
     if failed_curve:
         print("failed calls in the concurrency curve (not counted in its throughput): " + json.dumps(failed_curve))
@@ -365,7 +389,8 @@ async def main() -> None:
               + json.dumps(started))
     result = {"benchmark": "versus", "rows": rows, "by_round": rounds, "records": records, "by_concurrency": curves,
               "failed_by_concurrency": failed_curve, "started_during_measured": started,
-              "by_actions": by_actions, "machine": machine(), "n": args.n, "rounds": args.rounds}
+              "by_actions": by_actions, "by_actions_round": by_actions_round, "machine": machine(), "n": args.n,
+              "rounds": args.rounds}
     print(json.dumps(result))
     if args.json:
         with open(args.json, "a", encoding="utf-8") as out:
