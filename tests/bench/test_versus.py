@@ -35,6 +35,7 @@ def test_a_short_side_by_side_run_reports_every_target(tmp_path: Path) -> None:
     assert result["records"] == {"checked": 10, "not_readable_at_once": 0}
     assert set(result["by_concurrency"]["whisk python"]) == {"1", "4"}
     assert set(result["by_actions"]) == {"1", "3"}
+    assert {count: len(points) for count, points in result["by_actions_round"].items()} == {"1": 2, "3": 2}
     started = result["started_during_measured"]                 # whisk's containers started in measured calls
     assert set(started) == {"table", "by_concurrency", "by_actions"}
     assert set(started["table"]) <= {"whisk python", "whisk nodejs"}
