@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +59,67 @@ async def test_async_main_is_awaited() -> None:
     async with running_proxy(KIND) as proxy:
         await proxy.init(code)
         assert await proxy.run({"x": 1}) == (200, {"async": 1})
+
+
+async def test_async_mains_run_on_one_event_loop_from_one_activation_to_the_next() -> None:
+    """What an action keeps between activations (here a lock, bound to the loop it is first used on) still works."""
+    code = ("import asyncio\n"
+            "lock = None\n"
+            "async def main(args):\n"
+            "    global lock\n"
+            "    lock = lock or asyncio.Lock()\n"
+            "    async with lock:\n"
+            "        await asyncio.sleep(0)\n"
+            "    return {'loop': id(asyncio.get_running_loop())}\n")
+    async with running_proxy(KIND) as proxy:
+        await proxy.init(code)
+        (first_status, first), (second_status, second) = await proxy.run(), await proxy.run()
+        assert first_status == second_status == 200 and first == second
+
+
+async def test_a_plain_main_may_run_an_event_loop_of_its_own() -> None:
+    """As in OpenWhisk's Python runtime, no event loop is running while a plain main runs."""
+    code = ("import asyncio\n"
+            "async def twice(x):\n"
+            "    await asyncio.sleep(0)\n"
+            "    return 2 * x\n"
+            "def main(args):\n"
+            "    return {'twice': asyncio.run(twice(args['x']))}\n")
+    async with running_proxy(KIND) as proxy:
+        await proxy.init(code)
+        assert await proxy.run({"x": 21}) == (200, {"twice": 42})
+        assert await proxy.run({"x": 1}) == (200, {"twice": 2})
+
+
+async def test_an_action_that_needs_no_asyncio_does_not_load_it() -> None:
+    """Importing asyncio costs every container tens of milliseconds of CPU and megabytes (docs/performance.md)."""
+    async with running_proxy(KIND) as proxy:
+        await proxy.init("import sys\ndef main(args):\n    return {'loaded': 'asyncio' in sys.modules}\n")
+        assert await proxy.run() == (200, {"loaded": False})
+
+
+async def test_a_cancellation_within_an_async_main_is_the_actions_error() -> None:
+    code = ("import asyncio\n"
+            "async def main(args):\n"
+            "    if args.get('cancel'):\n"
+            "        task = asyncio.ensure_future(asyncio.sleep(10))\n"
+            "        task.cancel()\n"
+            "        await task\n"
+            "    return {'ok': True}\n")
+    async with running_proxy(KIND) as proxy:
+        await proxy.init(code)
+        assert await asyncio.wait_for(proxy.run({"cancel": True}), 10) == (200, {"error": "CancelledError"})
+        assert await proxy.run() == (200, {"ok": True})           # the container goes on
+
+
+async def test_sigterm_ends_the_proxy_with_its_socket_and_the_actions_folder_removed() -> None:
+    async with running_proxy(KIND) as proxy:
+        await proxy.init("import os\ndef main(args):\n    return {'folder': os.getcwd()}\n")
+        status, seen = await proxy.run()
+        assert status == 200 and os.path.isdir(seen["folder"])
+        proxy.proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proxy.proc.wait(), 10) == 0
+        assert not os.path.exists(seen["folder"]) and not os.path.exists(proxy.address)
 
 
 async def test_results_json_cannot_write_are_developer_errors() -> None:

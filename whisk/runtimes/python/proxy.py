@@ -10,30 +10,32 @@ to the API host; it is served on 127.0.0.1:`WHISK_API_RELAY_PORT` (start_api_rel
     POST /init  {"value": {name, main, code, binary, env}}   source text, or a base64 zip with __main__.py
     POST /run   {value, namespace, action_name, ..., deadline}  -> main(value) as JSON
 
-The user's code runs in this process, on the event loop (one activation at a time); an action that exits or kills
+The user's code runs in this process, on its main thread, one activation at a time; an action that exits or kills
 itself takes the process with it, which the platform reports as a crash. After every /run and after a failed /init
 the sentinel line goes to stdout and stderr, after the user's own output.
+
+The server is a `selectors` loop, not asyncio: importing asyncio (with ssl, logging and concurrent.futures behind it)
+cost every container about 17 ms of CPU and 7 MB of memory before any action ran (docs/performance.md). asyncio is
+imported when an action needs it: a `main` that returns an awaitable runs on an event loop of the proxy's (kept from
+one activation to the next), and a plain `main` may call asyncio.run itself, as in OpenWhisk's Python runtime. For
+the same reason what only zip actions and failures need (zipfile, base64, shutil, traceback) is imported there.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
 import importlib.util
-import inspect
-import io
 import json
 import os
-import shutil
+import selectors
 import signal
 import socket
 import sys
 import tempfile
-import threading
-import traceback
-import zipfile
 from collections.abc import Awaitable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:                # annotations only: asyncio is imported when an action needs it
+    import asyncio
 
 from _whisk_env import set_variable      # a sibling file: this directory is the script's, first on sys.path
 
@@ -77,6 +79,7 @@ class Runtime:
     def __init__(self) -> None:
         self.action: Action | None = None
         self.folders: list[str] = []
+        self.loop: asyncio.AbstractEventLoop | None = None      # once a main returned an awaitable
 
     # --- /init ---------------------------------------------------------------------------------------------
     def initialize(self, body: bytes) -> tuple[int, object]:
@@ -103,9 +106,8 @@ class Runtime:
         return 200, {"ok": True}
 
     # --- /run ----------------------------------------------------------------------------------------------
-    def run(self, body: bytes) -> Answer | Awaitable[Answer]:
-        """The answer, or for an action whose main returned an awaitable, a coroutine that gives it (the
-        connection awaits only those: a plain main runs and is answered within one read of the socket)."""
+    def run(self, body: bytes) -> Answer:
+        """The answer; a main that returned an awaitable is run to its end on the proxy's event loop."""
         try:
             message = json.loads(body or b"{}")
         except ValueError as exc:
@@ -124,13 +126,24 @@ class Runtime:
             result = self.action.main({} if value is None else value)
         except BaseException as exc:
             return self.failed(exc)
-        if inspect.isawaitable(result):
-            return self.settle(result)
-        return self.result(result)
+        if isinstance(result, (dict, list)) or not hasattr(result, "__await__"):
+            return self.result(result)
+        return self.event_loop().run_until_complete(self.settle(result))
+
+    def event_loop(self) -> asyncio.AbstractEventLoop:
+        """The proxy's asyncio loop for awaitable results, made at the first; the same loop every time after, so that
+        what an action keeps between activations (a client session, a lock) stays on the loop it was made on."""
+        if self.loop is None or self.loop.is_closed():
+            import asyncio
+            self.loop = asyncio.new_event_loop()
+        return self.loop
 
     async def settle(self, pending: Awaitable[object]) -> Answer:
+        import asyncio              # imported already by event_loop()
         try:
             result = await pending
+        except asyncio.CancelledError:          # cancelled within the action's own code: the action's error
+            return self.failed(Exception("CancelledError"))
         except BaseException as exc:
             return self.failed(exc)
         return self.result(result)
@@ -141,12 +154,12 @@ class Runtime:
         if isinstance(exc, MemoryError):
             # Out of memory is the platform's business (a developer error, as when the container is OOM-killed),
             # not the action's own error result.
-            traceback.print_exc()
+            print_traceback()
             end_activation()
             return 502, {"error": "MemoryError"}
-        if not isinstance(exc, Exception):             # KeyboardInterrupt, a cancelled task: not the action's
+        if not isinstance(exc, Exception):             # Stop (SIGTERM), KeyboardInterrupt: not the action's
             raise exc
-        traceback.print_exc()
+        print_traceback()
         end_activation()
         return EXCEPTION_STATUS, {"error": str(exc) or type(exc).__name__}
 
@@ -176,6 +189,7 @@ class Runtime:
         os._exit(code or 0)
 
     def cleanup(self) -> None:
+        import shutil
         for folder in self.folders:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -203,7 +217,7 @@ def load(code: str, binary: bool, main: str, folder: str) -> Action:
         sys.modules["main__"] = module
         spec.loader.exec_module(module)
     except BaseException as exc:           # SystemExit too: exit() while loading is an init failure
-        traceback.print_exc()
+        print_traceback()
         sys.path.remove(folder)
         sys.modules.pop("main__", None)
         raise InitFailure(f"Invalid action: {type(exc).__name__}: {exc}") from exc
@@ -216,6 +230,11 @@ def load(code: str, binary: bool, main: str, folder: str) -> Action:
 
 
 def unzip(code: str, folder: str) -> None:
+    import base64
+    import binascii
+    import io
+    import shutil
+    import zipfile
     # The platform's cap on what the code may unpack to (WHISK_LIMIT_MAX_CODE_UNPACKED_MB); 256 MB when unset.
     try:
         cap = int(os.environ["WHISK_MAX_CODE_UNPACKED_BYTES"])
@@ -257,7 +276,7 @@ def activate_virtualenv(folder: str) -> None:
                 with open(path, encoding="utf-8") as f:
                     exec(compile(f.read(), path, "exec"), {"__file__": path})
             except Exception as exc:
-                traceback.print_exc()
+                print_traceback()
                 raise InitFailure(f"Invalid action: the virtualenv cannot be activated: {exc}") from exc
             return
     message = "Invalid virtualenv. Zip file does not include 'activate_this.py'."
@@ -278,6 +297,12 @@ def env_text(item: object) -> str:
     if item is None:
         return ""
     return json.dumps(item, separators=(",", ":"))
+
+
+def print_traceback() -> None:
+    """The exception being handled, to stderr, as the user's own output."""
+    import traceback
+    traceback.print_exc()
 
 
 def flush() -> None:
@@ -326,41 +351,25 @@ class Request:
         self.trailers = False       # chunked: the last chunk came, trailer lines up to an empty one are next
 
 
-class Connection(asyncio.BufferedProtocol):
+class Connection:
     """HTTP/1.1 on one connection, one request at a time (keep-alive; Content-Length or chunked bodies; Expect:
-    100-continue), answered with one write. A protocol rather than streams: a request to a plain main is read,
-    run and answered in one callback, with no task and no second turn of the loop (docs/performance.md).
-    Buffered: the loop reads into `chunk` (recv_into), where a plain protocol's read allocates 256 KiB for every
-    read, which costs an mmap, an mremap and a munmap each time."""
+    100-continue), each answered with one write, in the same step that read its last bytes. The socket is blocking:
+    it is read only when the selector says it is readable, and an answer is written whole before the next request."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, server: Server, sock: socket.socket) -> None:
         self.runtime = runtime
-        self.transport: asyncio.Transport | None = None
+        self.server = server
+        self.sock: socket.socket | None = sock
         self.buffer = bytearray()
-        self.chunk = memoryview(bytearray(READ_BYTES))
         self.request: Request | None = None
-        self.busy = False           # an async main is running: what arrives meanwhile waits in the buffer
-        self.eof = False            # the client has half-closed: answer what is running, then close
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
-
-    def eof_received(self) -> bool:
-        self.eof = True
-        return self.busy            # True keeps the connection open to write the answer still to come
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self.chunk
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self.buffer += self.chunk[:nbytes]
+    def received(self, data: memoryview) -> None:
+        self.buffer += data
         self.pump()
 
     def pump(self) -> None:
-        while not self.busy and self.transport is not None:
+        """Answer every whole request in the buffer (pipelined ones too), until one closes the connection."""
+        while self.sock is not None:
             try:
                 if self.request is None:
                     if not self.read_head():
@@ -373,7 +382,7 @@ class Connection(asyncio.BufferedProtocol):
             if body is None:
                 return
             request, self.request = self.request, None
-            self.dispatch(request, body)
+            self.answer(self.dispatch(request, body), request.keep_alive)
 
     def read_head(self) -> bool:
         end = self.buffer.find(b"\r\n\r\n")
@@ -395,8 +404,7 @@ class Connection(asyncio.BufferedProtocol):
         connection = headers.get("connection", "").lower()
         keep_alive = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
         if headers.get("expect", "").lower() == "100-continue":
-            assert self.transport is not None
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         length = 0
         if not chunked and "content-length" in headers:
@@ -441,37 +449,83 @@ class Connection(asyncio.BufferedProtocol):
                 request.need = size
                 request.trailers = size == 0
 
-    def dispatch(self, request: Request, body: bytes) -> None:
+    def dispatch(self, request: Request, body: bytes) -> Answer:
         path = request.target.split("?", 1)[0]
         if path not in ("/init", "/run"):
-            outcome: Answer | Awaitable[Answer] = (404, {"error": "The requested resource does not exist."})
-        elif request.method != "POST":
-            outcome = (405, {"error": f"Method {request.method} is not allowed on {path}."})
-        elif path == "/run":
-            outcome = self.runtime.run(body)
-        else:
-            outcome = self.runtime.initialize(body)
-        if isinstance(outcome, tuple):
-            self.answer(outcome, request.keep_alive)
-            return
-        self.busy = True
-        task = asyncio.ensure_future(outcome)
-        task.add_done_callback(lambda done: self.settled(done, request.keep_alive))
-
-    def settled(self, task: asyncio.Future[Answer], keep_alive: bool) -> None:
-        self.busy = False
-        if task.cancelled():
-            return
-        self.answer(task.result(), keep_alive and not self.eof)
-        self.pump()
+            return 404, {"error": "The requested resource does not exist."}
+        if request.method != "POST":
+            return 405, {"error": f"Method {request.method} is not allowed on {path}."}
+        if path == "/run":
+            return self.runtime.run(body)
+        return self.runtime.initialize(body)
 
     def answer(self, outcome: Answer, keep_alive: bool) -> None:
-        if self.transport is None:
-            return
-        self.transport.write(response(*outcome, keep_alive))
+        self.write(response(*outcome, keep_alive))
         if not keep_alive:
-            self.transport.close()          # after what was written
-            self.transport = None
+            self.close()                    # after what was written; nothing more is read from it
+
+    def write(self, data: bytes) -> None:
+        if self.sock is None:
+            return
+        try:
+            self.sock.sendall(data)
+        except OSError:                     # the client is gone: so is the connection
+            self.close()
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.server.forget(self.sock)
+            self.sock.close()
+            self.sock = None
+
+
+class Stop(BaseException):
+    """SIGTERM or SIGINT: the proxy ends (its folders removed, its socket unlinked)."""
+
+
+class Server:
+    """The listening socket and its connections on one selector; one buffer that every read goes into (a read
+    that allocated its own would cost a 64 KiB allocation each time)."""
+
+    def __init__(self, runtime: Runtime, listener: socket.socket) -> None:
+        self.runtime = runtime
+        self.listener = listener
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(listener, selectors.EVENT_READ, None)
+        self.chunk = memoryview(bytearray(READ_BYTES))
+        self.tcp = listener.family in (socket.AF_INET, socket.AF_INET6)
+
+    def serve_forever(self) -> None:
+        select, chunk = self.selector.select, self.chunk
+        while True:
+            for key, _ in select():
+                connection = key.data
+                if connection is None:
+                    self.accept()
+                    continue
+                try:
+                    count = key.fileobj.recv_into(chunk)     # type: ignore[union-attr]
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    count = 0
+                if count:
+                    connection.received(chunk[:count])
+                else:                        # the client closed (or half-closed): every whole request is answered
+                    connection.close()
+
+    def accept(self) -> None:
+        try:
+            sock, _ = self.listener.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return
+        sock.setblocking(True)
+        if self.tcp:                         # one write an answer: nothing for Nagle's algorithm to wait for
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.selector.register(sock, selectors.EVENT_READ, Connection(self.runtime, self, sock))
+
+    def forget(self, sock: socket.socket) -> None:
+        self.selector.unregister(sock)
 
 
 # --- the API host in a container without a network ----------------------------------------------------------
@@ -485,6 +539,8 @@ def start_api_relay() -> None:
     target = os.environ.get("WHISK_API_RELAY_SOCKET")
     if not target:
         return
+    import asyncio                  # only here: see the module's docstring
+    import threading
     listener = socket.create_server(("127.0.0.1", int(os.environ.get("WHISK_API_RELAY_PORT", "3233"))), backlog=64)
 
     async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -533,33 +589,36 @@ def bind_unix(path: str) -> socket.socket:
     return sock
 
 
-async def serve() -> None:
-    start_api_relay()
-    runtime = Runtime()
-    loop = asyncio.get_running_loop()
-    socket_path = os.environ.get("WHISK_PROXY_SOCKET")
+def listen(socket_path: str | None) -> socket.socket:
+    """The listening socket: a unix socket at `socket_path`, else TCP on WHISK_PROXY_HOST:WHISK_PROXY_PORT."""
     if socket_path:
         try:
             os.unlink(socket_path)                          # a stale socket file from an earlier run
         except FileNotFoundError:
             pass
-        server = await loop.create_unix_server(lambda: Connection(runtime), sock=bind_unix(socket_path))
-    else:
-        host = os.environ.get("WHISK_PROXY_HOST", "0.0.0.0")
-        port = int(os.environ.get("WHISK_PROXY_PORT", "8080"))
-        server = await loop.create_server(lambda: Connection(runtime), host, port, reuse_address=True)
-    stopped: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        listener = bind_unix(socket_path)
+        listener.listen(128)
+        return listener
+    host = os.environ.get("WHISK_PROXY_HOST", "0.0.0.0")
+    port = int(os.environ.get("WHISK_PROXY_PORT", "8080"))
+    return socket.create_server((host, port), backlog=128)     # SO_REUSEADDR, as any server
 
-    def stop() -> None:
-        if not stopped.done():
-            stopped.set_result(None)
 
+def stop(signum: int, frame: object) -> None:
+    raise Stop(signum)
+
+
+def serve() -> None:
+    start_api_relay()
+    runtime = Runtime()
+    socket_path = os.environ.get("WHISK_PROXY_SOCKET")
+    # PID 1 in a container ignores SIGTERM unless it handles it (docs/testing.md, Docker)
     for signum in (signal.SIGTERM, signal.SIGINT):
-        # PID 1 in a container ignores SIGTERM unless it handles it (docs/testing.md, Docker)
-        asyncio.get_running_loop().add_signal_handler(signum, stop)
+        signal.signal(signum, stop)
     try:
-        async with server:
-            await stopped
+        Server(runtime, listen(socket_path)).serve_forever()
+    except Stop:
+        pass
     finally:
         runtime.cleanup()
         if socket_path:
@@ -570,4 +629,4 @@ async def serve() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve())
+    serve()
