@@ -14,11 +14,11 @@ The user's code runs in this process, on its main thread, one activation at a ti
 itself takes the process with it, which the platform reports as a crash. After every /run and after a failed /init
 the sentinel line goes to stdout and stderr, after the user's own output.
 
-The server is a `selectors` loop, not asyncio: importing asyncio (with ssl, logging and concurrent.futures behind it)
-cost every container about 17 ms of CPU and 7 MB of memory before any action ran (docs/performance.md). asyncio is
-imported when an action needs it: a `main` that returns an awaitable runs on an event loop of the proxy's (kept from
-one activation to the next), and a plain `main` may call asyncio.run itself, as in OpenWhisk's Python runtime. For
-the same reason what only zip actions and failures need (zipfile, base64, shutil, traceback) is imported there.
+The server is a `selectors` loop, not asyncio. Importing asyncio (with ssl, logging and concurrent.futures behind it)
+and what only zip actions and failures need (zipfile, base64, shutil, traceback) cost every container about 23 ms of
+CPU and 8 MB of memory before any action ran (docs/performance.md); each is imported where it is needed. A `main`
+that returns an awaitable runs on an event loop of the proxy's, kept from one activation to the next, and a plain
+`main` may call asyncio.run itself, as in OpenWhisk's Python runtime.
 """
 
 from __future__ import annotations
@@ -534,8 +534,8 @@ def start_api_relay() -> None:
 
     Each connection to 127.0.0.1:WHISK_API_RELAY_PORT is piped to WHISK_API_RELAY_SOCKET, which the invoker relays
     to the API host, so that __OW_API_HOST can be http://127.0.0.1:<port>. Bound before the proxy listens, hence
-    before any action code. On a thread of its own: the action runs on the main loop, and a synchronous call to the
-    API host from it (urllib, requests) would otherwise wait for a loop it blocks itself."""
+    before any action code. On a thread of its own, with an asyncio loop there: the action runs on the main thread,
+    and a synchronous call to the API host from it (urllib, requests) would otherwise wait for a server it blocks."""
     target = os.environ.get("WHISK_API_RELAY_SOCKET")
     if not target:
         return
