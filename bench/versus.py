@@ -264,8 +264,9 @@ async def actions_curve(session: aiohttp.ClientSession, base: str, counts: list[
     points: dict[int, list[float]] = {count: [] for count in counts}
     for number in range(rounds):
         for count in counts[number % len(counts):] + counts[:number % len(counts)]:
-            # every action's first (cold) runs, and the containers this count lost to another's since, unmeasured
-            await warm_up(calls[count], 32, count, starts)
+            # Unmeasured: every action's first (cold) runs, the containers this count lost to another's since, and
+            # 16 runs a container at least, as one action's 32 containers get (a young proxy's runs cost more).
+            await warm_up(calls[count], 32, 16 * count, starts)
             await asyncio.sleep(QUIET_S)
             point, _ = await measured(calls[count], n, 32, starts)
             points[count].append(point["per_s"])
