@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import whisk.runtimes
-from tests.runtimes.harness import running_proxy, zip_base64
+from tests.runtimes.harness import RUN_META, http_request, raw_exchange, running_proxy, zip_base64
 
 KIND = "python:3.11"
 
@@ -112,6 +112,35 @@ async def test_a_cancellation_within_an_async_main_is_the_actions_error() -> Non
         await proxy.init(code)
         assert await asyncio.wait_for(proxy.run({"cancel": True}), 10) == (200, {"error": "CancelledError"})
         assert await proxy.run() == (200, {"ok": True})           # the container goes on
+
+
+async def test_an_action_that_used_up_its_descriptors_leaves_the_proxy_serving() -> None:
+    """A connection the proxy cannot accept for want of a descriptor waits, and is served once the action frees some;
+    the proxy neither dies nor spins."""
+    code = ("import os, resource\n"
+            "held = []\n"
+            "def main(args):\n"
+            "    if args.get('hold'):\n"
+            "        resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))\n"
+            "        try:\n"
+            "            while True:\n"
+            "                held.append(os.open(os.devnull, os.O_RDONLY))\n"
+            "        except OSError:\n"
+            "            return {'held': len(held) > 0}\n"
+            "    while held:\n"
+            "        os.close(held.pop())\n"
+            "    return {'released': True}\n")
+    async with running_proxy(KIND) as proxy:
+        await proxy.init(code)
+        assert await proxy.run({"hold": True}) == (200, {"held": True})
+        with proxy.raw_connection() as (sock, buffer):      # queued: the proxy has no descriptor to accept it with
+            await asyncio.sleep(0.3)
+            assert proxy.proc.returncode is None
+            assert await proxy.run({}) == (200, {"released": True})
+            sock.settimeout(10)
+            request = http_request("/run", {"value": {}, **RUN_META})
+            status, body, _ = await asyncio.to_thread(raw_exchange, sock, request, buffer)
+        assert (status, body.replace(b" ", b"")) == (200, b'{"released":true}')
 
 
 async def test_sigterm_ends_the_proxy_with_its_socket_and_the_actions_folder_removed() -> None:

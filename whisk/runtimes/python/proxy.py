@@ -31,6 +31,7 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable
 
 TYPE_CHECKING = False
@@ -47,6 +48,7 @@ REASONS = {100: "Continue", 200: "OK", 400: "Bad Request", 403: "Forbidden", 404
            500: "Internal Server Error", 502: "Bad Gateway"}
 MAX_HEAD_BYTES = 64 * 1024
 READ_BYTES = 64 * 1024                # at most this much is read at a time
+ACCEPT_RETRY_S = 0.1                  # after a failed accept (no descriptor left), try again this much later
 Answer = tuple[int, object]           # a status and its JSON: a value, or text already encoded
 
 # Messages as OpenWhisk's runtimes word them (openwhisk-runtime-go's actionloop proxy, which fronts the Python
@@ -518,6 +520,11 @@ class Server:
         try:
             sock, _ = self.listener.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return
+        except OSError:
+            # Out of descriptors (an action that leaks them) or memory: the connection stays queued and the listener
+            # readable, so wait a little rather than spin, as asyncio's server does; the proxy itself goes on.
+            time.sleep(ACCEPT_RETRY_S)
             return
         sock.setblocking(True)
         if self.tcp:                         # one write an answer: nothing for Nagle's algorithm to wait for
