@@ -36,6 +36,7 @@ KINDS = ("python:3", "nodejs:20")
 FLOOR_START_S = 15.0
 SETTLE_ROUNDS = 4            # at most this many more warm-up rounds while whisk still adds containers
 QUIET_S = 1.0                # rest before each of the table's windows
+ROOM_ACTIONS = 100           # the pool has room for every count of the actions curve up to this many actions
 Call = Callable[[], Awaitable[Any]]
 Count = Callable[[], Awaitable[int]]
 
@@ -266,7 +267,9 @@ async def actions_curve(session: aiohttp.ClientSession, base: str, counts: list[
         for count in counts[number % len(counts):] + counts[:number % len(counts)]:
             # Unmeasured: every action's first (cold) runs, the containers this count lost to another's since, and
             # 16 runs a container at least, as one action's 32 containers get (a young proxy's runs cost more).
-            await warm_up(calls[count], 32, 16 * count, starts)
+            # Past ROOM_ACTIONS every call evicts and starts a container: one call an action, and no settling.
+            fits = count <= ROOM_ACTIONS
+            await warm_up(calls[count], 32, 16 * count if fits else count, starts if fits else None)
             await asyncio.sleep(QUIET_S)
             point, _ = await measured(calls[count], n, 32, starts)
             points[count].append(point["per_s"])
@@ -336,8 +339,8 @@ async def main() -> None:
     uuid, key = GUEST_AUTH.split(":")
     # Room for the 128 MB containers of every count of the actions curve up to 100 actions at once (its counts take
     # turns): at 32 callers a count keeps at least 32 busy, and one an action; so that the curve measures the
-    # platform rather than evictions. Past 100 actions the pool churns, as it would.
-    pool_mb = 128 * (sum(max(count, 32) for count in args.actions if count <= 100) + 8)
+    # platform rather than evictions. Past ROOM_ACTIONS the pool churns, as it would.
+    pool_mb = 128 * (sum(max(count, 32) for count in args.actions if count <= ROOM_ACTIONS) + 8)
     curves: dict[str, dict[int, float]] = {}
     failures: dict[str, dict[int, int]] = {}
     started: dict[str, Any] = {"table": {}, "by_concurrency": {}, "by_actions": {}}
