@@ -311,6 +311,11 @@ class BadRequest extends Error {
     }
 }
 
+// The answer to a request the proxy itself failed on (a bug of its own, not the action's)
+function internalError(error) {
+    return [500, { error: `Internal error of the proxy: ${error}` }];
+}
+
 function answer(socket, code, payload, keepAlive) {
     const body = typeof payload === 'string' ? payload : JSON.stringify(payload);
     socket.write(`HTTP/1.1 ${code} ${REASONS[code] || 'Unknown'}\r\nContent-Type: application/json\r\n`
@@ -461,11 +466,11 @@ class Connection {
         try {
             outcome = handle(request.method, request.target, request.body);
         } catch (error) {
-            outcome = [500, { error: `Internal error of the proxy: ${error}` }];
+            outcome = internalError(error);
         }
         if (Array.isArray(outcome)) this.reply(request, outcome);     // inside pump(), whose loop goes on
         else {
-            outcome.catch(error => [500, { error: `Internal error of the proxy: ${error}` }])
+            outcome.catch(internalError)
                 .then(settled => {
                     if (this.reply(request, settled)) this.pump();
                 });
