@@ -5,8 +5,10 @@ tests do). Prints a table and JSON: warm no-op p50 overhead over the floor, thro
 of the floor's, whether each blocking caller can read its record at once, and the curves of throughput against
 concurrency and against distinct actions (drawn as a PNG with --png). The table's figures are taken in rounds, the
 targets in turn, each window after a second's rest (--rounds, default 3; throughput is the rounds' median); so is
-the actions curve, its counts in turn. Whisk's warm-up before each point goes on until a round starts no container,
-and the containers it still started during measured calls are printed.
+the actions curve, its counts in turn. Each whisk target is also set against the peer round by round (its p50 at one
+caller minus the peer's, its throughput at 32 callers as a share of the peer's, and their medians): the windows of a
+pair run seconds apart, so a machine whose speed drifts moves both alike. Whisk's warm-up before each point goes on
+until a round starts no container, and the containers it still started during measured calls are printed.
 
     python -m bench.versus --n 2000 --png docs/performance-versus.png
 """
@@ -33,6 +35,7 @@ from tests.support.processes import GUEST_AUTH, basic_auth, free_port, terminate
 
 PAYLOAD = {"name": "bench"}
 KINDS = ("python:3", "nodejs:20")
+PEER = "serverless-offline"
 FLOOR_START_S = 15.0
 SETTLE_ROUNDS = 4            # at most this many more warm-up rounds while whisk still adds containers
 QUIET_S = 1.0                # rest before each of the table's windows
@@ -289,6 +292,24 @@ def cycling(session: aiohttp.ClientSession, base: str, names: list[str]) -> Call
     return call
 
 
+def against_peer(by_round: ByRound) -> dict[str, dict[str, Any]]:
+    """Each whisk target against the peer, round by round: its p50 at one caller minus the peer's (ms; the floor's
+    cancels out) and its throughput at 32 callers as a share of the peer's, each with the rounds' median. The two
+    windows of a pair ran seconds apart, so a machine whose speed drifts over minutes moves both alike, where the
+    table's medians may come from different rounds."""
+    p50s, per_s = by_round["p50_ms_c1"], by_round["per_s_c32"]
+    paired = {}
+    for name in p50s:
+        if name in ("floor", PEER):
+            continue
+        behind = [round(mine - theirs, 3) for mine, theirs in zip(p50s[name], p50s[PEER])]
+        share = [round(mine / theirs, 3) for mine, theirs in zip(per_s[name], per_s[PEER]) if theirs]
+        paired[name] = {"p50_minus_peer_ms": behind, "share_of_peer_c32": share,
+                        "median_p50_minus_peer_ms": round(statistics.median(behind), 3) if behind else None,
+                        "median_share_of_peer_c32": round(statistics.median(share), 3) if share else None}
+    return paired
+
+
 def rows_of(results: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
     floor = results["floor"]
     rows = []
@@ -349,7 +370,7 @@ async def main() -> None:
             floor_server() as floor, serverless_offline() as peer, whisk_as_make_run(pool_mb) as base:
         for kind in KINDS:
             await put_action(authed, base, f"versus-{kind.split(':')[0]}", kind)
-        targets = {"floor": poster(plain, floor), "serverless-offline": poster(plain, peer),
+        targets = {"floor": poster(plain, floor), PEER: poster(plain, peer),
                    **{f"whisk {kind.split(':')[0]}": poster(authed, invoke_url(base, f"versus-{kind.split(':')[0]}"))
                       for kind in KINDS}}
         starts = ContainerStarts(authed, base)      # whisk's: a measured point should start none
@@ -378,6 +399,14 @@ async def main() -> None:
         print("  ".join(str(row[k]).ljust(widths[k]) for k in keys))
     print("p50 ms at c=1, round by round: " + json.dumps(rounds["p50_ms_c1"]))
     print("per s at c=32, round by round: " + json.dumps(rounds["per_s_c32"]))
+    paired = against_peer(rounds)
+    for name, pair in paired.items():
+        behind, share = pair["median_p50_minus_peer_ms"], pair["median_share_of_peer_c32"]
+        print(f"{name} against {PEER}, round by round: p50 at c=1 "
+              + " / ".join(f"{d:+.3f}" for d in pair["p50_minus_peer_ms"])
+              + (f" ms (median {behind:+.3f})" if behind is not None else " ms")
+              + ", throughput at c=32 " + " / ".join(f"{r:.0%}" for r in pair["share_of_peer_c32"])
+              + (f" (median {share:.0%})" if share is not None else ""))
     print(f"records readable at once: {records['checked'] - records['not_readable_at_once']}/{records['checked']}")
     print("throughput by concurrency: " + json.dumps(curves))
     one = by_actions.get(1) or next(iter(by_actions.values()))
@@ -391,8 +420,8 @@ async def main() -> None:
     if any(started.values()):
         print("containers whisk started during measured calls (each costs a few ms to ~70 ms of a core): "
               + json.dumps(started))
-    result = {"benchmark": "versus", "rows": rows, "by_round": rounds, "records": records, "by_concurrency": curves,
-              "failed_by_concurrency": failed_curve, "started_during_measured": started,
+    result = {"benchmark": "versus", "rows": rows, "by_round": rounds, "against_peer": paired, "records": records,
+              "by_concurrency": curves, "failed_by_concurrency": failed_curve, "started_during_measured": started,
               "by_actions": by_actions, "by_actions_round": by_actions_round, "machine": machine(), "n": args.n,
               "rounds": args.rounds}
     print(json.dumps(result))
