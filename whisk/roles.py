@@ -211,7 +211,7 @@ def _invoker_ctx(settings: Settings):
                              idle_timeout_s=settings.pool_idle_timeout_s, prewarm=settings.pool_prewarm,
                              prewarm_check_s=settings.pool_prewarm_check_s,
                              max_result_bytes=settings.max_payload_size,
-                             spin_s=settings.pool_spin_us / 1e6,
+                             spin_s=settings.pool_spin_us / 1e6, on_idle=app[STORE].loop_idle,
                              container_env={CODE_CAP_ENV: str(settings.max_code_unpacked_mb << 20)})
         await pool.start()
         unwatch_pool = metrics.watch_pool(pool.stats)          # pool gauges, read at scrape time

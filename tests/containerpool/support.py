@@ -51,10 +51,11 @@ async def until(condition: Callable[[], bool], deadline_s: float = 10.0) -> None
 
 def make_pool(factory, manifest, clock=None, *, memory_mb: int = 1024, prewarm: bool = False,
               pause_grace_s: float = 10.0, idle_timeout_s: float = 600.0, prewarm_check_s: float = 600.0,
-              spin_s: float = 0.0) -> ContainerPool:
+              spin_s: float = 0.0, on_idle=None) -> ContainerPool:
     return ContainerPool(factory, manifest, invoker_instance=0, memory_mb=memory_mb, pause_grace_s=pause_grace_s,
                          idle_timeout_s=idle_timeout_s, prewarm=prewarm, clock=clock,
-                         prewarm_check_s=prewarm_check_s, prewarm_check_jitter_s=0.0, spin_s=spin_s)
+                         prewarm_check_s=prewarm_check_s, prewarm_check_jitter_s=0.0, spin_s=spin_s,
+                         on_idle=on_idle)
 
 
 def ok(result: RunResult) -> dict:

@@ -1,5 +1,6 @@
 """The pool's polling while it runs a lone job (whisk/containerpool/spin.py), seen as what it costs: the event loop
-thread's CPU time while it waits. Polling, the thread is busy for most of the wait; asleep, hardly at all."""
+thread's CPU time while it waits. Polling, the thread is busy for most of the wait; asleep, hardly at all. And the
+idle moments it reports: two polls with nothing run between them."""
 
 from __future__ import annotations
 
@@ -92,3 +93,60 @@ async def test_the_pool_polls_while_its_one_job_runs(factory, manifest):
     finally:
         await pool.close()
         await quiet.close()
+
+
+async def test_polls_with_nothing_between_them_report_the_loop_idle():
+    idle = []
+    spin = Spin(10.0, on_idle=lambda: idle.append(time.monotonic()))
+    spin.begin()
+    try:
+        await asyncio.sleep(0.02)
+    finally:
+        spin.end()
+    assert len(idle) > 10                   # the loop only polled: every poll after the first reports it
+    idle.clear()
+    await asyncio.sleep(0.01)
+    assert idle == []                       # no job, no polling, no report
+
+
+async def test_a_loop_busy_between_polls_is_not_idle_nor_are_two_jobs():
+    idle = []
+    spin = Spin(10.0, on_idle=lambda: idle.append(1))
+    loop = asyncio.get_running_loop()
+    working = True
+
+    def busy() -> None:                     # other work on every turn of the loop, longer than the idle gap
+        until = time.perf_counter() + 100e-6
+        while time.perf_counter() < until:
+            pass
+        if working:
+            loop.call_soon(busy)
+
+    loop.call_soon(busy)
+    spin.begin()
+    try:
+        await asyncio.sleep(0.05)
+    finally:
+        spin.end()
+        working = False
+    assert idle == []
+    spin.begin()
+    spin.begin()
+    try:
+        await asyncio.sleep(0.02)
+    finally:
+        spin.end()
+        spin.end()
+    assert idle == []
+
+
+async def test_the_pool_reports_the_loop_idle_while_its_one_job_runs(factory, manifest):
+    idle = []
+    pool: ContainerPool = make_pool(factory, manifest, spin_s=10.0, on_idle=lambda: idle.append(1))
+    try:
+        ok(await pool.run(job(SLEEPY, PY, value={"s": 0.0})))
+        idle.clear()
+        assert ok(await pool.run(job(SLEEPY, PY, value={"s": 0.05}))) == {"slept": 0.05}
+        assert len(idle) > 10               # while the action slept, the loop only polled
+    finally:
+        await pool.close()

@@ -114,3 +114,23 @@ async def test_a_batch_of_several_statements_is_stored_whole(tmp_path: Path) -> 
             assert await store.get_activation("guest", r.activation_id) is not None
         stored = await store.get_activation("guest", again.activation_id)
         assert stored["start"] == 2000 and stored["response"]["result"] == {"again": True}
+
+
+async def test_records_gathered_for_a_commit_are_committed_as_soon_as_the_loop_is_idle(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_store, "_GATHER_S", 30.0)                 # the gathering alone would outlast the test
+    async with SqliteStore(str(tmp_path / "whisk.db")) as store:
+        first, second = record(), record()
+        puts = [asyncio.create_task(store.put_activation(r)) for r in (first, second)]
+        await asyncio.sleep(0.05)
+        assert not any(put.done() for put in puts)                      # still gathering
+        store.loop_idle()                                               # the pool's spin: nothing else to run
+        await asyncio.wait_for(asyncio.gather(*puts), 2)
+        for r in (first, second):
+            assert await store.get_activation("guest", r.activation_id) is not None
+        store.loop_idle()                                               # nothing gathering: nothing to do
+        third = asyncio.create_task(store.put_activation(record()))    # a new gathering waits again
+        await asyncio.sleep(0.05)
+        assert not third.done()
+        store.loop_idle()
+        await asyncio.wait_for(third, 2)

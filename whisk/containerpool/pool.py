@@ -50,7 +50,8 @@ class ContainerPool:
                  pause_grace_s: float, idle_timeout_s: float, prewarm: bool = True,
                  max_result_bytes: int = 1_048_576, clock: Clock | None = None,
                  prewarm_check_s: float = PREWARM_CHECK_S, prewarm_check_jitter_s: float = PREWARM_CHECK_JITTER_S,
-                 container_env: Mapping[str, str] | None = None, spin_s: float = 0.0) -> None:
+                 container_env: Mapping[str, str] | None = None, spin_s: float = 0.0,
+                 on_idle: Callable[[], None] | None = None) -> None:
         stem_cells = manifest.prewarm() if prewarm else []
         self._scheduler = Scheduler(memory_mb, [Prewarm(r.kind, c.memory_mb, c.count, c.reactive)
                                                 for r in stem_cells for c in r.stem_cells])
@@ -65,7 +66,7 @@ class ContainerPool:
         self._idle_timeout_s = idle_timeout_s
         self._max_result_bytes = max_result_bytes
         self._clock = clock or LoopClock()
-        self._spin = Spin(spin_s)               # one for all the pool's containers
+        self._spin = Spin(spin_s, on_idle)      # one for all the pool's containers; on_idle: Spin's docstring
         self._names = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False

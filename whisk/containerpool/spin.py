@@ -10,6 +10,10 @@ Only for a lone job: with several in the pool the loop is seldom idle, and polli
 containers and clients it waits for (measured: at 32 callers, polling whenever one answer was outstanding cost 3–16 %
 of the throughput). For the same reason each poll yields the CPU to whatever else is runnable on it. A long action
 costs at most the budget per activation; a budget of 0 turns polling off.
+
+Two polls in a row with nothing run between them mean the loop only waits for the container: `on_idle` is then
+called (the record store commits the records it was gathering in that moment, instead of on a later caller's
+time; docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -17,18 +21,23 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
+
+IDLE_GAP_S = 30e-6      # two polls closer than this had nothing between them (a poll alone takes a few µs)
 
 
 class Spin:
     """The pool's: counts its jobs and polls while there is exactly one."""
 
-    __slots__ = ("_budget_s", "_jobs", "_until", "_loop")
+    __slots__ = ("_budget_s", "_jobs", "_until", "_loop", "_on_idle", "_last")
 
-    def __init__(self, budget_s: float) -> None:
+    def __init__(self, budget_s: float, on_idle: Callable[[], None] | None = None) -> None:
         self._budget_s = budget_s
         self._jobs = 0
         self._until = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None     # set while the callback is scheduled
+        self._on_idle = on_idle
+        self._last = 0.0                                         # the previous poll's time
 
     def begin(self) -> None:
         """A job came in; `end` when it is done."""
@@ -38,6 +47,7 @@ class Spin:
         if self._jobs == 1:
             # time.monotonic, not loop.time(): uvloop's clock moves in whole milliseconds.
             self._until = time.monotonic() + self._budget_s
+            self._last = 0.0            # the job's own first steps run between the next two polls
             if self._loop is None:
                 self._loop = asyncio.get_running_loop()
                 self._loop.call_soon(self._turn)
@@ -48,7 +58,11 @@ class Spin:
 
     def _turn(self) -> None:
         assert self._loop is not None
-        if self._jobs == 1 and time.monotonic() < self._until:
+        now = time.monotonic()
+        if self._jobs == 1 and now < self._until:
+            if now - self._last < IDLE_GAP_S and self._on_idle is not None:
+                self._on_idle()
+            self._last = now
             os.sched_yield()            # another process runnable on this CPU goes first
             self._loop.call_soon(self._turn)
         else:

@@ -74,6 +74,10 @@ class ActivationStore(Protocol):
 
     async def count_activations(self, query: ActivationQuery) -> int: ...
 
+    def loop_idle(self) -> None:
+        """The event loop has nothing to run but wait for a container's answer: a store that holds records back to
+        write them together may write them now (the container pool calls this; the others do nothing)."""
+
 
 class SubjectStore(Protocol):
     """Subjects with their namespaces and keys, and namespace limits (the `subjects` database)."""

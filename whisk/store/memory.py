@@ -97,6 +97,9 @@ class MemoryStore:
     async def put_activation(self, activation: Activation) -> None:
         self._activations[activation.doc_id] = activation.to_doc()
 
+    def loop_idle(self) -> None:
+        """Nothing held back to write (base.ActivationStore.loop_idle)."""
+
     async def get_activation(self, namespace: str, activation_id: str) -> Doc | None:
         doc = self._activations.get(f"{namespace}/{activation_id}")
         return _copy(doc) if doc is not None else None
