@@ -150,3 +150,23 @@ async def test_the_pool_reports_the_loop_idle_while_its_one_job_runs(factory, ma
         assert len(idle) > 10               # while the action slept, the loop only polled
     finally:
         await pool.close()
+
+
+async def test_a_failing_idle_report_does_not_end_the_polling():
+    calls = []
+
+    def failing() -> None:
+        calls.append(1)
+        raise RuntimeError("the store's hook failed")
+
+    loop = asyncio.get_running_loop()
+    handler = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, _context: None)     # each failure goes to the loop's handler
+    spin = Spin(10.0, on_idle=failing)
+    spin.begin()
+    try:
+        await asyncio.sleep(0.02)
+    finally:
+        spin.end()
+        loop.set_exception_handler(handler)
+    assert len(calls) > 10                  # polled, and reported, on every turn after the first failure

@@ -60,10 +60,10 @@ class Spin:
         assert self._loop is not None
         now = time.monotonic()
         if self._jobs == 1 and now < self._until:
+            os.sched_yield()            # another process runnable on this CPU goes first
+            self._loop.call_soon(self._turn)    # first: a failing on_idle must not end the polling
             if now - self._last < IDLE_GAP_S and self._on_idle is not None:
                 self._on_idle()
             self._last = now
-            os.sched_yield()            # another process runnable on this CPU goes first
-            self._loop.call_soon(self._turn)
         else:
             self._loop = None
