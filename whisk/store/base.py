@@ -76,7 +76,8 @@ class ActivationStore(Protocol):
 
     def loop_idle(self) -> None:
         """The event loop has nothing to run but wait for a container's answer: a store that holds records back to
-        write them together may write them now (the container pool calls this; the others do nothing)."""
+        write them together may write them now (the container pool calls this; stores that write at once do
+        nothing)."""
 
 
 class SubjectStore(Protocol):
