@@ -439,9 +439,8 @@ class SqliteStore:
     def loop_idle(self) -> None:
         """The loop only waits for a container's answer (the pool's spin says so): commit the records gathered so
         far now rather than at the end of the gathering, when the next request may be running."""
-        gathering = self._gathering
-        if gathering is not None and not gathering.done():
-            gathering.set_result(None)
+        if self._gathering is not None:
+            _settle(self._gathering)
 
     async def _flush(self) -> None:
         """Commit what is pending in one transaction, again and again until nothing is left."""
