@@ -100,13 +100,16 @@ class ActivationMessage:
 @dataclass(slots=True)
 class Acknowledgement:
     """Result, completion or combined ack (docs/openwhisk.md §5.2–§5.3). `response` is the activation record or, shrunk,
-    just its id. `instance` is set for completion and combined acks."""
+    just its id. `instance` is set for completion and combined acks. `record` is the record `response` was made from,
+    for a consumer in the same process (the in-process bus hands the ack over as it is): it is never encoded, and the
+    controller then takes it instead of building the record again from `response`."""
 
     transid: list[Any]
     activation_id: str
     response: dict[str, Any] | str | None = None
     instance: dict[str, Any] | None = None
     is_system_error: bool = False
+    record: Activation | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_result(self) -> bool:

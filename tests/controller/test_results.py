@@ -1,12 +1,17 @@
 """A blocking caller's wait for its ack (whisk/controller/results.py): the answer, a timeout or a forced end, and the
-balancer's future never cancelled by the caller's wait."""
+balancer's future never cancelled by the caller's wait; the record an ack hands over in process or as bytes."""
 
 import asyncio
+import time
 
 import pytest
 
-from whisk.controller.results import within
-from whisk.loadbalancer.base import Forced
+from whisk.controller.results import await_record, within
+from whisk.entities.activation import Activation, ActivationResponse, new_activation_id
+from whisk.loadbalancer.base import Entry, Forced
+from whisk.loadbalancer.book import ActivationBook
+from whisk.messages import Acknowledgement
+from whisk.store.memory import MemoryStore
 
 
 async def test_the_answer_a_timeout_and_a_forced_end():
@@ -32,3 +37,25 @@ async def test_a_cancelled_caller_leaves_the_balancers_future_alone():
     assert not waiter.done()
     waiter.set_result("id")                                           # nothing is left listening
     assert await within(waiter, 5) == "id"
+
+
+async def test_a_record_handed_over_in_process_is_the_answer_and_one_from_bytes_is_read_equal():
+    """The in-process bus hands the invoker's ack over as it is: the caller gets the very record the invoker built,
+    not one built again from its dict. Over Kafka the ack's bytes carry the dict alone, and the answer is equal."""
+    activation_id = new_activation_id()
+    record = Activation("guest", "noop", "guest", activation_id, 1, 2, ActivationResponse.success({"n": 1}, 9), (),
+                        "0.0.1", annotations=[{"key": "path", "value": "guest/noop"}], duration=1)
+    ack = Acknowledgement(["tid", 1], activation_id, record.to_doc(), record=record)
+    over_kafka = Acknowledgement.from_bytes(ack.to_bytes())
+    assert over_kafka.record is None and over_kafka == ack and b"record" not in ack.to_bytes()
+    answers = []
+    for given in (ack, over_kafka):
+        book = ActivationBook(timeout_factor=1, timeout_addon_s=60)
+        entry = book.add(Entry(activation_id, "uuid", "guest", "guest/noop", 0, 128, 1, True, time.monotonic()),
+                         60_000)
+        assert entry.result is not None
+        book.acknowledge(given)
+        answers.append(await await_record(MemoryStore(), "guest", activation_id, entry.result, 1_000))
+        book.discard(activation_id)
+    assert answers[0] is record
+    assert answers[1] is not record and answers[1].extended_json() == record.extended_json()

@@ -25,6 +25,8 @@ async def await_record(store: ActivationStore, namespace: str, activation_id: st
         answer = None
     if answer is None:
         answer = activation_id
+    if isinstance(answer, Activation):        # from an invoker in this process: the very record it built
+        return answer
     if isinstance(answer, dict):
         return Activation.from_doc(answer)
     for delay in STORE_POLL_DELAYS_S:

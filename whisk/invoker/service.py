@@ -177,8 +177,9 @@ class Invoker:
                 if msg.blocking:
                     record = activation_record(msg, action, early)
                     answered = (early, record)
+                    bare = record.without_logs()
                     result_ack = asyncio.create_task(self._send_ack(
-                        msg, Acknowledgement(msg.transid, msg.activation_id, record.without_logs().to_doc())))
+                        msg, Acknowledgement(msg.transid, msg.activation_id, bare.to_doc(), record=bare)))
 
             try:
                 kind = (action.get("exec") or {}).get("kind", "")
@@ -243,7 +244,8 @@ class Invoker:
             await self._send_event(msg, record)
         response = record.to_doc() if combined else None
         await self._send_ack(msg, Acknowledgement(msg.transid, msg.activation_id, response, self._identity,
-                                                  is_system_error=record.response.status_code == WHISK_ERROR))
+                                                  is_system_error=record.response.status_code == WHISK_ERROR,
+                                                  record=record if combined else None))
 
     async def _send_event(self, msg: ActivationMessage, record: Activation) -> None:
         try:

@@ -25,7 +25,7 @@ class Entry:
     started: float                                 # monotonic seconds at publish
     started_ms: int = 0                            # epoch milliseconds at publish
     action_version: str = ""                       # the action's version, for GET /activation
-    result: asyncio.Future[Any] | None = None      # resolves to the record (dict) or its id (str, shrunk ack)
+    result: asyncio.Future[Any] | None = None      # the record (an Activation in process, else its dict) or its id
     closed: asyncio.Future[None] | None = None     # a blocking entry's: done when it closes (its record is stored)
     timer: asyncio.TimerHandle | None = None
     extra: dict[str, Any] = field(default_factory=dict)

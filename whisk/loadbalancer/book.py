@@ -59,7 +59,7 @@ class ActivationBook:
                 log.debug("loadbalancer.ack.unknown", activation_id=ack.activation_id)
             return None
         if ack.is_result and entry.result is not None and not entry.result.done():
-            entry.result.set_result(ack.response)
+            entry.result.set_result(ack.record if ack.record is not None else ack.response)
         if ack.is_completion:
             self._close(entry, "system_error" if ack.is_system_error else "success")
             return entry
