@@ -1,6 +1,6 @@
 """The pool's polling while it runs a lone job (whisk/containerpool/spin.py), seen as what it costs: the event loop
 thread's CPU time while it waits. Polling, the thread is busy for most of the wait; asleep, hardly at all. And the
-idle moments it reports: two polls with nothing run between them."""
+idle moments it reports: two polls with nothing run between them; and the answer it lets go first."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 from tests.containerpool.jobs import PY, job
 from tests.containerpool.support import make_pool, ok
 from whisk.containerpool.pool import ContainerPool
-from whisk.containerpool.spin import Spin
+from whisk.containerpool.spin import SETTLE_POLLS, Spin
 
 WAIT_S = 0.1
 # Shares of the wait on the CPU: polling it is nearly all of it on an idle machine, asleep nearly none; the bounds
@@ -170,3 +170,94 @@ async def test_a_failing_idle_report_does_not_end_the_polling():
         spin.end()
         loop.set_exception_handler(handler)
     assert len(calls) > 10                  # polled, and reported, on every turn after the first failure
+
+
+async def test_idle_gives_nothing_to_wait_for_without_polling():
+    assert Spin(10.0).idle() is None                     # no job
+    off = Spin(0)
+    off.begin()
+    try:
+        assert off.idle() is None                        # polling turned off
+    finally:
+        off.end()
+    spin = Spin(10.0)
+    spin.begin()
+    spin.begin()
+    try:
+        await asyncio.sleep(0)
+        assert spin.idle() is None                       # two jobs
+    finally:
+        spin.end()
+        spin.end()
+
+
+async def test_idle_lets_a_chain_of_turns_go_first_and_ends_when_polling_does():
+    spin = Spin(10.0)
+    spin.begin()
+    try:
+        await asyncio.sleep(0)
+        turns = []
+
+        async def answer() -> None:                      # the answer's way to its caller: a few short turns
+            for n in range(SETTLE_POLLS - 1):
+                await asyncio.sleep(0)
+                turns.append(n)
+
+        chain = asyncio.create_task(answer())
+        settled = spin.idle()
+        assert settled is not None
+        await settled
+        assert chain.done() and len(turns) == SETTLE_POLLS - 1
+        later = spin.idle()
+        assert later is not None and not later.done()
+        spin.begin()                                     # a second job: polling stops, and nothing waits on
+        try:
+            await asyncio.wait_for(later, 1.0)
+        finally:
+            spin.end()
+    finally:
+        spin.end()
+    budget = Spin(0.01)
+    budget.begin()
+    try:
+        busy = asyncio.get_running_loop()
+
+        def work() -> None:                              # never idle: only the budget's end resolves it
+            until = time.perf_counter() + 100e-6
+            while time.perf_counter() < until:
+                pass
+            if not spent.done():
+                busy.call_soon(work)
+
+        spent = busy.create_future()
+        busy.call_soon(work)
+        waiting = budget.idle()
+        assert waiting is not None
+        await asyncio.wait_for(waiting, 1.0)
+        spent.set_result(None)
+    finally:
+        budget.end()
+
+
+async def test_the_pool_answers_before_it_collects_the_logs_of_a_lone_job(factory, manifest):
+    """With a lone job, what on_response starts (the answer's way to its caller) runs before the container's logs
+    are collected and the run returns."""
+    pool: ContainerPool = make_pool(factory, manifest, spin_s=10.0)
+    try:
+        ok(await pool.run(job(SLEEPY, PY, value={"s": 0.0})))
+        for _ in range(5):
+            answered = []
+
+            async def answer() -> None:
+                for _ in range(SETTLE_POLLS - 1):
+                    await asyncio.sleep(0)
+                answered.append(1)
+
+            tasks = []
+            result = await pool.run(job(SLEEPY, PY, value={"s": 0.0}),
+                                    on_response=lambda r: tasks.append(asyncio.create_task(answer())))
+            ok(result)
+            assert answered == [1]
+            await asyncio.gather(*tasks)
+    finally:
+        await pool.close()

@@ -216,7 +216,8 @@ class ContainerPool:
                              env=self._container_env)
         slot.owner = ContainerProxy(self._factory, spec, max_result_bytes=self._max_result_bytes,
                                     on_created=lambda: self._scheduler.created(slot, self._clock.now()),
-                                    on_initialized=lambda: self._scheduler.initialized(slot))
+                                    on_initialized=lambda: self._scheduler.initialized(slot),
+                                    settle=self._spin.idle)
         return slot.owner
 
     def _refill(self, *, initial: bool = False, replacing: tuple[str, int] | None = None
