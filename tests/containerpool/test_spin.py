@@ -106,7 +106,10 @@ async def test_polls_with_nothing_between_them_report_the_loop_idle():
     assert len(idle) > 10                   # the loop only polled: every poll after the first reports it
     idle.clear()
     await asyncio.sleep(0.01)
-    assert idle == []                       # no job, no polling, no report
+    assert len(idle) == 1                   # after the last job: one more, once its record can be in the store
+    idle.clear()
+    assert await busy_share() < ASLEEP      # and then no polling, no report
+    assert idle == []
 
 
 async def test_a_loop_busy_between_polls_is_not_idle_nor_are_two_jobs():
@@ -261,3 +264,37 @@ async def test_the_pool_answers_before_it_collects_the_logs_of_a_lone_job(factor
             await asyncio.gather(*tasks)
     finally:
         await pool.close()
+
+
+async def test_after_the_last_job_the_store_hears_once_a_few_turns_on_however_busy_the_loop():
+    """The job's record is put in the turns after its end: `on_idle` comes SETTLE_POLLS turns later, once, even on a
+    loop with no idle moment (where it would otherwise wait for the next job's wait)."""
+    calls = []
+    spin = Spin(10.0, on_idle=lambda: calls.append(1))
+    loop = asyncio.get_running_loop()
+    working = True
+
+    def busy() -> None:                     # longer than the idle gap on every turn
+        until = time.perf_counter() + 100e-6
+        while time.perf_counter() < until:
+            pass
+        if working:
+            loop.call_soon(busy)
+
+    loop.call_soon(busy)
+    try:
+        spin.begin()
+        await asyncio.sleep(0.02)
+        assert calls == []                  # never idle while the job ran
+        spin.end()
+        for _ in range(SETTLE_POLLS - 1):
+            await asyncio.sleep(0)
+        assert calls == []
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert calls == [1]
+        await asyncio.sleep(0.01)
+        assert calls == [1]
+    finally:
+        working = False
+    assert await busy_share() < ASLEEP      # and no polling after it

@@ -15,7 +15,9 @@ Two polls in a row with nothing run between them mean the loop only waits for th
 called (the record store commits the records it was gathering in that moment, instead of on a later caller's
 time; docs/architecture.md). The same moment, once at least `SETTLE_POLLS` polls have passed since `idle()` was
 asked, resolves the futures `idle()` gave out: after a container's answer, its logs and its release wait for it, so
-that the caller's answer goes out first (docs/performance.md).
+that the caller's answer goes out first. And when the last job has ended, `on_idle` is called once more
+`SETTLE_POLLS` turns later, when that job's record has been put: it is committed then, after its answer went out and
+before the next caller is likely to ask, not while the next job waits for its answer (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -27,14 +29,15 @@ from collections.abc import Callable
 
 IDLE_GAP_S = 30e-6      # two polls closer than this had nothing between them (a poll alone takes a few µs)
 # An answer reaches its caller over the in-process bus in four turns of the loop (the result ack's task, the
-# controller's ack consumer, the caller's wake-up, its response), each short enough to pass for an idle gap.
+# controller's ack consumer, the caller's wake-up, its response), each short enough to pass for an idle gap; a job's
+# record is put within the turns after its end.
 SETTLE_POLLS = 4
 
 
 class Spin:
     """The pool's: counts its jobs and polls while there is exactly one."""
 
-    __slots__ = ("_budget_s", "_jobs", "_until", "_loop", "_on_idle", "_last", "_waiting", "_polls")
+    __slots__ = ("_budget_s", "_jobs", "_until", "_loop", "_on_idle", "_last", "_waiting", "_polls", "_after")
 
     def __init__(self, budget_s: float, on_idle: Callable[[], None] | None = None) -> None:
         self._budget_s = budget_s
@@ -44,7 +47,8 @@ class Spin:
         self._on_idle = on_idle
         self._last = 0.0                                         # the previous poll's time
         self._waiting: list[asyncio.Future[None]] = []           # what idle() gave out, not yet resolved
-        self._polls = 0                                          # polls since idle() was last asked
+        self._polls = 0                                          # polls since idle() or end() last counted
+        self._after = False                                      # counting the turns after the last job
 
     def begin(self) -> None:
         """A job came in; `end` when it is done."""
@@ -52,16 +56,27 @@ class Spin:
             return
         self._jobs += 1
         if self._jobs == 1:
-            # time.monotonic, not loop.time(): uvloop's clock moves in whole milliseconds.
-            self._until = time.monotonic() + self._budget_s
-            self._last = 0.0            # the job's own first steps run between the next two polls
-            if self._loop is None:
-                self._loop = asyncio.get_running_loop()
-                self._loop.call_soon(self._turn)
+            self._after = False
+            self._poll_for(self._budget_s)
 
     def end(self) -> None:
-        if self._budget_s > 0:
-            self._jobs -= 1
+        if self._budget_s <= 0:
+            return
+        self._jobs -= 1
+        if self._jobs == 0 and self._on_idle is not None:
+            # Its record is put in the next turn or two: the store hears of it `SETTLE_POLLS` turns on (where a commit
+            # while the next job waits for its answer could hold that answer up).
+            self._after = True
+            self._polls = 0
+            self._poll_for(self._budget_s)
+
+    def _poll_for(self, budget_s: float) -> None:
+        # time.monotonic, not loop.time(): uvloop's clock moves in whole milliseconds.
+        self._until = time.monotonic() + budget_s
+        self._last = 0.0                # the job's own steps run between the next two polls
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._loop.call_soon(self._turn)
 
     def idle(self) -> asyncio.Future[None] | None:
         """While polling for a lone job: a future done at the first idle moment at least `SETTLE_POLLS` polls from
@@ -76,7 +91,14 @@ class Spin:
     def _turn(self) -> None:
         assert self._loop is not None
         now = time.monotonic()
-        if self._jobs == 1 and now < self._until:
+        if self._jobs == 0 and self._after:     # after the last job: SETTLE_POLLS turns, however long they take
+            self._loop.call_soon(self._turn)
+            self._polls += 1
+            if self._polls >= SETTLE_POLLS:      # the job's record is put by now: reported once, then stop
+                self._after = False
+                if self._on_idle is not None:
+                    self._on_idle()
+        elif self._jobs == 1 and now < self._until:
             os.sched_yield()            # another process runnable on this CPU goes first
             self._loop.call_soon(self._turn)    # first: a failing on_idle must not end the polling
             idle = now - self._last < IDLE_GAP_S
@@ -89,6 +111,7 @@ class Spin:
                     self._on_idle()
         else:
             self._loop = None
+            self._after = False
             self._wake()
 
     def _wake(self) -> None:

@@ -75,9 +75,9 @@ class ActivationStore(Protocol):
     async def count_activations(self, query: ActivationQuery) -> int: ...
 
     def loop_idle(self) -> None:
-        """The event loop has nothing to run but wait for a container's answer: a store that holds records back to
-        write them together may write them now (the container pool calls this; stores that write at once do
-        nothing)."""
+        """The event loop has nothing to run (it waits for a container's answer, or a lone job has just ended): a
+        store that holds records back to write them together may write them now (the container pool calls this;
+        stores that write at once do nothing)."""
 
 
 class SubjectStore(Protocol):

@@ -437,8 +437,9 @@ class SqliteStore:
         await done
 
     def loop_idle(self) -> None:
-        """The loop only waits for a container's answer (the pool's spin says so): commit the records gathered so
-        far now rather than at the end of the gathering, when the next request may be running."""
+        """The loop has nothing else to do (the pool's spin says so: it waits for a container's answer, or a lone job
+        has just ended): commit the records gathered so far now rather than at the end of the gathering, when the
+        next request may be running."""
         if self._gathering is not None:
             _settle(self._gathering)
 
