@@ -298,3 +298,21 @@ async def test_after_the_last_job_the_store_hears_once_a_few_turns_on_however_bu
     finally:
         working = False
     assert await busy_share() < ASLEEP      # and no polling after it
+
+
+async def test_past_the_budget_idle_counts_turns_without_polling():
+    spin = Spin(0.001)
+    spin.begin()
+    try:
+        await asyncio.sleep(0.01)           # the budget is spent: the loop sleeps again
+        settled = spin.idle()
+        assert settled is not None
+        for _ in range(SETTLE_POLLS - 1):
+            await asyncio.sleep(0)
+        assert not settled.done()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert settled.done()
+        assert await busy_share() < ASLEEP  # and nothing goes on turning
+    finally:
+        spin.end()

@@ -14,8 +14,8 @@ costs at most the budget per activation; a budget of 0 turns polling off.
 Two polls in a row with nothing run between them mean the loop only waits for the container: `on_idle` is then
 called (the record store commits the records it was gathering in that moment, instead of on a later caller's
 time; docs/architecture.md). The same moment, once at least `SETTLE_POLLS` polls have passed since `idle()` was
-asked, resolves the futures `idle()` gave out: after a container's answer, its logs and its release wait for it, so
-that the caller's answer goes out first. And when the last job has ended, `on_idle` is called once more
+asked (past the budget: `SETTLE_POLLS` turns of the loop), resolves the futures `idle()` gave out: after a lone job's
+answer, its logs and its container's release wait for it, so that the caller's answer goes out first. And when the last job has ended, `on_idle` is called once more
 `SETTLE_POLLS` turns later, when that job's record has been put: it is committed then, after its answer went out and
 before the next caller is likely to ask, not while the next job waits for its answer (docs/performance.md).
 """
@@ -57,7 +57,10 @@ class Spin:
         self._jobs += 1
         if self._jobs == 1:
             self._after = False
-            self._poll_for(self._budget_s)
+            # time.monotonic, not loop.time(): uvloop's clock moves in whole milliseconds.
+            self._until = time.monotonic() + self._budget_s
+            self._last = 0.0            # the job's own first steps run between the next two polls
+            self._start()
 
     def end(self) -> None:
         if self._budget_s <= 0:
@@ -68,37 +71,29 @@ class Spin:
             # while the next job waits for its answer could hold that answer up).
             self._after = True
             self._polls = 0
-            self._poll_for(self._budget_s)
+            self._start()
 
-    def _poll_for(self, budget_s: float) -> None:
-        # time.monotonic, not loop.time(): uvloop's clock moves in whole milliseconds.
-        self._until = time.monotonic() + budget_s
-        self._last = 0.0                # the job's own steps run between the next two polls
+    def idle(self) -> asyncio.Future[None] | None:
+        """For a lone job: a future done at the first idle moment at least `SETTLE_POLLS` polls from now, or
+        `SETTLE_POLLS` turns from now once the budget is spent, or when another job comes in. None with two jobs
+        or more, or with polling off: nothing waits then."""
+        if self._budget_s <= 0 or self._jobs != 1:
+            return None
+        self._polls = 0
+        self._start()
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        return waiter
+
+    def _start(self) -> None:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
             self._loop.call_soon(self._turn)
 
-    def idle(self) -> asyncio.Future[None] | None:
-        """While polling for a lone job: a future done at the first idle moment at least `SETTLE_POLLS` polls from
-        now, or when polling stops (the budget is spent, another job came in). Otherwise None: nothing waits then."""
-        if self._loop is None or self._jobs != 1:
-            return None
-        waiter = self._loop.create_future()
-        self._waiting.append(waiter)
-        self._polls = 0
-        return waiter
-
     def _turn(self) -> None:
         assert self._loop is not None
         now = time.monotonic()
-        if self._jobs == 0 and self._after:     # after the last job: SETTLE_POLLS turns, however long they take
-            self._loop.call_soon(self._turn)
-            self._polls += 1
-            if self._polls >= SETTLE_POLLS:      # the job's record is put by now: reported once, then stop
-                self._after = False
-                if self._on_idle is not None:
-                    self._on_idle()
-        elif self._jobs == 1 and now < self._until:
+        if self._jobs == 1 and now < self._until:
             os.sched_yield()            # another process runnable on this CPU goes first
             self._loop.call_soon(self._turn)    # first: a failing on_idle must not end the polling
             idle = now - self._last < IDLE_GAP_S
@@ -109,6 +104,16 @@ class Spin:
                     self._wake()
                 if self._on_idle is not None:
                     self._on_idle()
+        elif (self._jobs == 1 and self._waiting) or (self._jobs == 0 and self._after):
+            # Counting turns, not polling: the budget is spent, or the last job has ended.
+            self._loop.call_soon(self._turn)
+            self._polls += 1
+            if self._polls >= SETTLE_POLLS:
+                self._wake()
+                if self._after:         # the ended job's record is put by now: reported once, then stop
+                    self._after = False
+                    if self._on_idle is not None:
+                        self._on_idle()
         else:
             self._loop = None
             self._after = False
