@@ -25,6 +25,25 @@ async def busy_share(wait_s: float = WAIT_S) -> float:
     return (time.thread_time() - cpu) / (time.perf_counter() - wall)
 
 
+class BusyTurns:
+    """Other work on every turn of the loop, longer than the idle gap, until `stop`."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._on = True
+        self._loop.call_soon(self._turn)
+
+    def _turn(self) -> None:
+        until = time.perf_counter() + 100e-6
+        while time.perf_counter() < until:
+            pass
+        if self._on:
+            self._loop.call_soon(self._turn)
+
+    def stop(self) -> None:
+        self._on = False
+
+
 async def test_a_lone_job_keeps_the_loop_polling_until_it_ends():
     spin = Spin(10.0)
     spin.begin()
@@ -115,23 +134,13 @@ async def test_polls_with_nothing_between_them_report_the_loop_idle():
 async def test_a_loop_busy_between_polls_is_not_idle_nor_are_two_jobs():
     idle = []
     spin = Spin(10.0, on_idle=lambda: idle.append(1))
-    loop = asyncio.get_running_loop()
-    working = True
-
-    def busy() -> None:                     # other work on every turn of the loop, longer than the idle gap
-        until = time.perf_counter() + 100e-6
-        while time.perf_counter() < until:
-            pass
-        if working:
-            loop.call_soon(busy)
-
-    loop.call_soon(busy)
+    busy = BusyTurns()
     spin.begin()
     try:
         await asyncio.sleep(0.05)
     finally:
         spin.end()
-        working = False
+        busy.stop()
     assert idle == []
     spin.begin()
     spin.begin()
@@ -222,23 +231,13 @@ async def test_idle_lets_a_chain_of_turns_go_first_and_ends_when_polling_does():
         spin.end()
     budget = Spin(0.01)
     budget.begin()
+    busy = BusyTurns()                                   # never idle: only the budget's end resolves it
     try:
-        busy = asyncio.get_running_loop()
-
-        def work() -> None:                              # never idle: only the budget's end resolves it
-            until = time.perf_counter() + 100e-6
-            while time.perf_counter() < until:
-                pass
-            if not spent.done():
-                busy.call_soon(work)
-
-        spent = busy.create_future()
-        busy.call_soon(work)
         waiting = budget.idle()
         assert waiting is not None
         await asyncio.wait_for(waiting, 1.0)
-        spent.set_result(None)
     finally:
+        busy.stop()
         budget.end()
 
 
@@ -271,17 +270,7 @@ async def test_after_the_last_job_the_store_hears_once_a_few_turns_on_however_bu
     loop with no idle moment (where it would otherwise wait for the next job's wait)."""
     calls = []
     spin = Spin(10.0, on_idle=lambda: calls.append(1))
-    loop = asyncio.get_running_loop()
-    working = True
-
-    def busy() -> None:                     # longer than the idle gap on every turn
-        until = time.perf_counter() + 100e-6
-        while time.perf_counter() < until:
-            pass
-        if working:
-            loop.call_soon(busy)
-
-    loop.call_soon(busy)
+    busy = BusyTurns()
     try:
         spin.begin()
         await asyncio.sleep(0.02)
@@ -296,7 +285,7 @@ async def test_after_the_last_job_the_store_hears_once_a_few_turns_on_however_bu
         await asyncio.sleep(0.01)
         assert calls == [1]
     finally:
-        working = False
+        busy.stop()
     assert await busy_share() < ASLEEP      # and no polling after it
 
 
