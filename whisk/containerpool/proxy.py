@@ -132,8 +132,8 @@ class ContainerProxy:
         keep = keeps_container(response)
         if on_response is not None:
             _notify(on_response, result)
-            # The answer goes to its caller before this container's logs and release take the loop's turns (at one
-            # caller: ~17 µs off every invoke's answer; docs/performance.md).
+            # With a lone job, the answer goes to its caller before this container's logs and release take the
+            # loop's turns (docs/performance.md).
             settled = self._settle() if self._settle is not None else None
             if settled is not None:
                 await settled

@@ -15,9 +15,10 @@ Two polls in a row with nothing run between them mean the loop only waits for th
 called (the record store commits the records it was gathering in that moment, instead of on a later caller's
 time; docs/architecture.md). The same moment, once at least `SETTLE_POLLS` polls have passed since `idle()` was
 asked (past the budget: `SETTLE_POLLS` turns of the loop), resolves the futures `idle()` gave out: after a lone job's
-answer, its logs and its container's release wait for it, so that the caller's answer goes out first. And when the last job has ended, `on_idle` is called once more
-`SETTLE_POLLS` turns later, when that job's record has been put: it is committed then, after its answer went out and
-before the next caller is likely to ask, not while the next job waits for its answer (docs/performance.md).
+answer, its logs and its container's release wait for it, so that the caller's answer goes out first. And when the
+last job has ended, `on_idle` is called once more `SETTLE_POLLS` turns later, when that job's record has been put: it
+is committed then, after its answer went out and before the next caller is likely to ask, not while the next job
+waits for its answer (docs/performance.md).
 """
 
 from __future__ import annotations
