@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-BENCHMARKS = ["cluster", "cold_start", "docker_start", "listing_isolation", "nginx_overhead", "runtime_memory",
-              "sandbox_start", "sequence_overhead", "soak", "throughput", "trigger_fire", "versus", "warm_invoke"]
+BENCHMARKS = ["cluster", "cold_start", "cpu_split", "docker_start", "listing_isolation", "nginx_overhead",
+              "runtime_memory", "sandbox_start", "sequence_overhead", "soak", "throughput", "trigger_fire", "versus",
+              "warm_invoke"]
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)

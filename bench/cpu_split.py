@@ -1,0 +1,125 @@
+"""Where the CPU of a warm invoke goes, by process: whisk's event loop thread and its other threads, the action
+containers' processes (by name), and this benchmark's own client, over blocking no-op invokes at one concurrency.
+Whisk runs as `make run` starts it (SQLite records, default logging; only the throttles and the pool's memory
+raised, as bench.versus does). Read from /proc (each thread's and process's user + system time) and the client's
+getrusage, around the measured calls, after a warm-up; Linux only.
+
+    python -m bench.cpu_split --kind nodejs:20 --concurrency 32 --n 6000
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+from pathlib import Path
+
+import aiohttp
+
+from bench._harness import measure, parser, report, summary
+from bench.versus import invoke_url, poster, put_action, whisk_as_make_run
+from tests.support.processes import GUEST_AUTH, basic_auth
+
+TICKS_S = os.sysconf("SC_CLK_TCK")
+Times = dict[tuple[str, int], float]        # (part, thread or process id) -> CPU seconds so far
+
+
+def _stat(path: Path) -> tuple[str, list[str]] | None:
+    """A /proc stat file: the command name and the fields after it; None once the thread or process is gone."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    return text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+
+
+def _cpu_s(fields: list[str]) -> float:
+    return (int(fields[11]) + int(fields[12])) / TICKS_S        # utime + stime
+
+
+def descendants(root: int) -> list[int]:
+    """`root`'s processes below it, at any depth (one pass over /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(entry / "stat")) is not None:
+            children.setdefault(int(stat[1][1]), []).append(int(entry.name))
+    found, todo = [], list(children.get(root, ()))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, ()))
+    return found
+
+
+def whisk_pid() -> int:
+    """The whisk server this process started (`python -m whisk`, a child of this process)."""
+    for pid in descendants(os.getpid()):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[1:3] == [b"-m", b"whisk"]:
+            return pid
+    raise RuntimeError("no `python -m whisk` below this process")
+
+
+def times(whisk: int) -> Times:
+    """CPU so far of whisk's threads (its event loop is the main thread) and of every process below it."""
+    out: Times = {}
+    for task in Path(f"/proc/{whisk}/task").iterdir():
+        if (stat := _stat(task / "stat")) is not None:
+            part = "whisk event loop" if int(task.name) == whisk else f"whisk thread {stat[0]}"
+            out[(part, int(task.name))] = _cpu_s(stat[1])
+    for pid in descendants(whisk):
+        if (stat := _stat(Path(f"/proc/{pid}/stat"))) is not None:
+            out[(f"containers: {stat[0]}", pid)] = _cpu_s(stat[1])
+    return out
+
+
+def client_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def split(before: Times, after: Times, client_s: float, n: int) -> dict[str, float]:
+    """CPU ms per invoke by part; a thread or process that began meanwhile counts from zero."""
+    parts: dict[str, float] = {}
+    for key, seconds in after.items():
+        parts[key[0]] = parts.get(key[0], 0.0) + seconds - before.get(key, 0.0)
+    parts["bench client"] = client_s
+    return {part: round(seconds * 1000 / n, 3) for part, seconds in sorted(parts.items(), key=lambda p: -p[1])}
+
+
+async def run(kind: str, concurrency: int, n: int, warmup: int) -> tuple[dict[str, float], dict[str, float]]:
+    pool_mb = 128 * (max(concurrency, 32) + 8)
+    uuid, key = GUEST_AUTH.split(":")
+    async with whisk_as_make_run(pool_mb) as base, \
+            aiohttp.ClientSession(headers=basic_auth(uuid, key), connector=aiohttp.TCPConnector(limit=0)) as session:
+        await put_action(session, base, "cpu-split", kind)
+        call = poster(session, invoke_url(base, "cpu-split"))
+        await measure(call, n=warmup, concurrency=concurrency)
+        whisk = whisk_pid()
+        before, client_before = times(whisk), client_cpu_s()
+        latencies, wall_s = await measure(call, n=n, concurrency=concurrency)
+        after, client_after = times(whisk), client_cpu_s()
+    parts = split(before, after, client_after - client_before, n)
+    busy = sum(parts.values()) * n / 1000 / wall_s / (os.cpu_count() or 1)
+    return parts, {**summary(latencies, wall_s), "machine_busy_pct": round(busy * 100, 1)}
+
+
+async def main() -> None:
+    p = parser(__doc__, 6000)
+    p.add_argument("--kind", default="python:3", help="the no-op action's kind (default python:3)")
+    p.add_argument("--concurrency", type=int, default=32, help="calls in flight (default 32)")
+    p.add_argument("--warmup", type=int, default=4000, help="calls before the measured ones (default 4000)")
+    args = p.parse_args()
+    print(f"cpu_split: {args.kind} at concurrency {args.concurrency}: {args.warmup} calls of warm-up, then {args.n}",
+          flush=True)
+    parts, calls = await run(args.kind, args.concurrency, args.n, args.warmup)
+    rows = [{"part": part, "cpu_ms_per_invoke": ms} for part, ms in parts.items()]
+    rows.append({"part": "all", "cpu_ms_per_invoke": round(sum(parts.values()), 3), **calls})
+    report("cpu_split", rows, args.json)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
