@@ -17,6 +17,7 @@ from pathlib import Path
 import aiohttp
 
 from bench._harness import measure, parser, report, summary
+from bench.soak_memory import descendants
 from bench.versus import invoke_url, poster, put_action, whisk_as_make_run
 from tests.support.processes import GUEST_AUTH, basic_auth
 
@@ -35,20 +36,6 @@ def _stat(path: Path) -> tuple[str, list[str]] | None:
 
 def _cpu_s(fields: list[str]) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS_S        # utime + stime
-
-
-def descendants(root: int) -> list[int]:
-    """`root`'s processes below it, at any depth (one pass over /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (stat := _stat(entry / "stat")) is not None:
-            children.setdefault(int(stat[1][1]), []).append(int(entry.name))
-    found, todo = [], list(children.get(root, ()))
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, ()))
-    return found
 
 
 def whisk_pid() -> int:
