@@ -4,6 +4,7 @@ The access line, written without structlog's chain, is the line the chain writes
 import asyncio
 import json
 import re
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import structlog
@@ -44,6 +45,7 @@ async def _log(log, event):
     log.info(event)
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
 
@@ -61,3 +63,13 @@ def test_the_access_line_is_the_line_the_chain_writes_and_is_off_below_info(conf
     configured(log_format, "warning")
     logs.access(*fields.values())
     assert capsys.readouterr().err == ""
+
+
+def test_the_time_of_a_line_is_the_clock_to_the_microsecond_across_seconds(monkeypatch):
+    stamp = logs.UtcTime()
+    # within one second (the cached date and time), the next second, a whole second (no fraction), a later day
+    for ns in (1_796_533_204_000_001_999, 1_796_533_204_999_999_000, 1_796_533_205_000_000_000,
+               1_796_533_205_123_456_789, 1_796_619_605_500_000_000):
+        monkeypatch.setattr(logs.time, "time_ns", lambda ns=ns: ns)
+        expected = (EPOCH + timedelta(microseconds=ns // 1000)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        assert stamp(None, "info", {})["timestamp"] == expected
