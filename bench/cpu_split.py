@@ -2,9 +2,11 @@
 containers' processes (by name), and this benchmark's own client, over blocking no-op invokes at one concurrency.
 Whisk runs as `make run` starts it (SQLite records, default logging; only the throttles and the pool's memory
 raised, as bench.versus does). Read from /proc (each thread's and process's user + system time) and the client's
-getrusage, around the measured calls, after a warm-up; Linux only.
+getrusage, around the measured calls, after a warm-up; Linux only. With `--target serverless-offline`, the same
+for bench.versus's peer (its no-op behind its HTTP endpoint): the CPU of its process tree, by process name.
 
     python -m bench.cpu_split --kind nodejs:20 --concurrency 32 --n 6000
+    python -m bench.cpu_split --target serverless-offline
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from pathlib import Path
 import aiohttp
 
 from bench._harness import measure, parser, report, summary
+from bench._peer import serverless_offline
 from bench.soak_memory import descendants
-from bench.versus import invoke_url, poster, put_action, whisk_as_make_run
+from bench.versus import PEER, invoke_url, poster, put_action, warm_up, whisk_as_make_run
 from tests.support.processes import GUEST_AUTH, basic_auth
 
 TICKS_S = os.sysconf("SC_CLK_TCK")
@@ -63,6 +66,15 @@ def times(whisk: int) -> Times:
     return out
 
 
+def peer_times() -> Times:
+    """CPU so far of every process below this one: the peer's tree (its npx wrapper, node, its workers)."""
+    out: Times = {}
+    for pid in descendants(os.getpid()):
+        if (stat := _stat(Path(f"/proc/{pid}/stat"))) is not None:
+            out[(f"{PEER}: {stat[0]}", pid)] = _cpu_s(stat[1])
+    return out
+
+
 def client_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -89,20 +101,41 @@ async def run(kind: str, concurrency: int, n: int, warmup: int) -> tuple[dict[st
         before, client_before = times(whisk), client_cpu_s()
         latencies, wall_s = await measure(call, n=n, concurrency=concurrency)
         after, client_after = times(whisk), client_cpu_s()
-    parts = split(before, after, client_after - client_before, n)
+    return _result(split(before, after, client_after - client_before, n), latencies, wall_s, n)
+
+
+async def run_peer(concurrency: int, n: int, warmup: int) -> tuple[dict[str, float], dict[str, float]]:
+    """The same for serverless-offline, warmed up as bench.versus warms it up (its workers start on first calls)."""
+    async with serverless_offline() as url, aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        call = poster(session, url)
+        await warm_up(call, concurrency, warmup)
+        before, client_before = peer_times(), client_cpu_s()
+        latencies, wall_s = await measure(call, n=n, concurrency=concurrency)
+        after, client_after = peer_times(), client_cpu_s()
+    return _result(split(before, after, client_after - client_before, n), latencies, wall_s, n)
+
+
+def _result(parts: dict[str, float], latencies: list[float], wall_s: float,
+            n: int) -> tuple[dict[str, float], dict[str, float]]:
     busy = sum(parts.values()) * n / 1000 / wall_s / (os.cpu_count() or 1)
     return parts, {**summary(latencies, wall_s), "machine_busy_pct": round(busy * 100, 1)}
 
 
 async def main() -> None:
     p = parser(__doc__, 6000)
-    p.add_argument("--kind", default="python:3", help="the no-op action's kind (default python:3)")
+    p.add_argument("--target", choices=("whisk", PEER), default="whisk",
+                   help="whisk as `make run` starts it, or bench.versus's peer (default whisk)")
+    p.add_argument("--kind", default="python:3", help="whisk's no-op action's kind (default python:3)")
     p.add_argument("--concurrency", type=int, default=32, help="calls in flight (default 32)")
     p.add_argument("--warmup", type=int, default=4000, help="calls before the measured ones (default 4000)")
     args = p.parse_args()
-    print(f"cpu_split: {args.kind} at concurrency {args.concurrency}: {args.warmup} calls of warm-up, then {args.n}",
+    what = f"whisk, {args.kind}" if args.target == "whisk" else args.target
+    print(f"cpu_split: {what} at concurrency {args.concurrency}: {args.warmup} calls of warm-up, then {args.n}",
           flush=True)
-    parts, calls = await run(args.kind, args.concurrency, args.n, args.warmup)
+    if args.target == "whisk":
+        parts, calls = await run(args.kind, args.concurrency, args.n, args.warmup)
+    else:
+        parts, calls = await run_peer(args.concurrency, args.n, args.warmup)
     rows = [{"part": part, "cpu_ms_per_invoke": ms} for part, ms in parts.items()]
     rows.append({"part": "all", "cpu_ms_per_invoke": round(sum(parts.values()), 3), **calls})
     report("cpu_split", rows, args.json)

@@ -25,3 +25,17 @@ def test_a_short_run_splits_the_cpu_by_process(tmp_path: Path) -> None:
     assert abs(sum(row["cpu_ms_per_invoke"] for row in rows.values()) - total["cpu_ms_per_invoke"]) < 0.01
     assert total["n"] == 600 and total["per_s"] > 0
     assert 0 < total["machine_busy_pct"] < 120           # of both cores; ticks make it rough, not double
+
+
+def test_the_peer_is_split_the_same_way(tmp_path: Path) -> None:
+    out = tmp_path / "peer.jsonl"
+    done = subprocess.run([sys.executable, "-m", "bench.cpu_split", "--target", "serverless-offline", "--n", "400",
+                           "--warmup", "50", "--concurrency", "2", "--json", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=280, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    rows = {row["part"]: row for row in json.loads(out.read_text())["rows"]}
+    # the peer's node process served the calls; nothing of whisk ran
+    assert sum(row["cpu_ms_per_invoke"] for part, row in rows.items() if part.startswith("serverless-offline: ")) > 0
+    assert rows["bench client"]["cpu_ms_per_invoke"] > 0
+    assert not any(part.startswith(("whisk", "containers")) for part in rows)
+    assert rows["all"]["n"] == 400
