@@ -60,18 +60,20 @@ def times(whisk: int) -> Times:
         if (stat := _stat(task / "stat")) is not None:
             part = "whisk event loop" if int(task.name) == whisk else f"whisk thread {stat[0]}"
             out[(part, int(task.name))] = _cpu_s(stat[1])
-    for pid in descendants(whisk):
-        if (stat := _stat(Path(f"/proc/{pid}/stat"))) is not None:
-            out[(f"containers: {stat[0]}", pid)] = _cpu_s(stat[1])
-    return out
+    return out | _tree(whisk, "containers")
 
 
 def peer_times() -> Times:
     """CPU so far of every process below this one: the peer's tree (its npx wrapper, node, its workers)."""
+    return _tree(os.getpid(), PEER)
+
+
+def _tree(root: int, part: str) -> Times:
+    """CPU so far of each process below `root`, as the part "`part`: its command name"."""
     out: Times = {}
-    for pid in descendants(os.getpid()):
+    for pid in descendants(root):
         if (stat := _stat(Path(f"/proc/{pid}/stat"))) is not None:
-            out[(f"{PEER}: {stat[0]}", pid)] = _cpu_s(stat[1])
+            out[(f"{part}: {stat[0]}", pid)] = _cpu_s(stat[1])
     return out
 
 
