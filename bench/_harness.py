@@ -147,7 +147,8 @@ def report(name: str, rows: list[dict[str, Any]], json_path: str | None) -> None
     print("  ".join(k.ljust(widths[k]) for k in keys))
     for row in rows:
         print("  ".join(str(row.get(k, "")).ljust(widths[k]) for k in keys))
-    result = {"benchmark": name, "rows": rows, "machine": machine(), "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    result = {"benchmark": name, "rows": rows, "machine": machine(),
+              "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     print(json.dumps(result))
     if json_path:
         with open(json_path, "a", encoding="utf-8") as out:

@@ -40,7 +40,8 @@ async def main() -> None:
     rows = []
     for prewarm in (True, False):
         # Room for every action of the run, so that refilling the prewarmed containers never waits on eviction.
-        env = {"WHISK_POOL_PREWARM": "true" if prewarm else "false", "WHISK_POOL_MEMORY_MB": str(256 * (2 * args.n + 4))}
+        env = {"WHISK_POOL_PREWARM": "true" if prewarm else "false",
+               "WHISK_POOL_MEMORY_MB": str(256 * (2 * args.n + 4))}
         async with standalone_whisk(env) as api:
             stem_cells = 0.0
             for _ in range(500):                  # the prewarms of the manifest are started at boot
@@ -51,7 +52,8 @@ async def main() -> None:
             for kind in ("python:3", "nodejs:20"):
                 tag = ("pre" if prewarm else "cold") + kind.split(":")[0]
                 lat = await first_invokes(api, kind, args.n, tag, stem_cells)
-                rows.append({"start": "prewarmed" if prewarm else "cold", "kind": kind, **summary(lat, sum(lat) / 1000)})
+                rows.append({"start": "prewarmed" if prewarm else "cold", "kind": kind,
+                             **summary(lat, sum(lat) / 1000)})
     for row in rows:
         row.pop("per_s", None)
     report("cold_start", rows, args.json)

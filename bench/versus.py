@@ -321,7 +321,8 @@ def rows_of(results: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
     return rows
 
 
-def draw(path: str, by_concurrency: dict[str, dict[int, float]], by_actions: dict[int, float], floor_c32: float) -> None:
+def draw(path: str, by_concurrency: dict[str, dict[int, float]], by_actions: dict[int, float],
+         floor_c32: float) -> None:
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -333,7 +334,8 @@ def draw(path: str, by_concurrency: dict[str, dict[int, float]], by_actions: dic
     for name, curve in by_concurrency.items():
         left.plot(list(curve), list(curve.values()), marker="o", label=name)
     left.set(xscale="log", xlabel="concurrent callers", ylabel="calls per second", title="Throughput by concurrency")
-    left.set_xticks(list(next(iter(by_concurrency.values()))), labels=[str(c) for c in next(iter(by_concurrency.values()))])
+    levels = list(next(iter(by_concurrency.values())))
+    left.set_xticks(levels, labels=[str(c) for c in levels])
     left.legend()
     right.plot(list(by_actions), list(by_actions.values()), marker="o", label="whisk, python no-op")
     right.axhline(floor_c32, linestyle="--", color="grey", label="floor")

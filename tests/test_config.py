@@ -18,7 +18,8 @@ def test_defaults_are_openwhisks() -> None:
     assert (s.role, s.host, s.port, s.instance) == ("standalone", "127.0.0.1", 3233, 0)
     assert s.store_url == "sqlite:///home/u/.local/share/whisk/whisk.db"
     assert (s.bus_url, s.discovery_url, s.containers_url) == ("memory://", "local://", "process://")
-    assert (s.invocations_per_minute, s.concurrent_invocations, s.fires_per_minute, s.sequence_length) == (60, 30, 60, 50)
+    assert (s.invocations_per_minute, s.concurrent_invocations, s.fires_per_minute, s.sequence_length) == \
+        (60, 30, 60, 50)
     assert (s.min_action_memory, s.std_action_memory, s.max_action_memory) == (128, 256, 512)
     assert (s.min_action_timeout, s.std_action_timeout, s.max_action_timeout) == (100, 60_000, 300_000)
     assert s.runs_controller and s.runs_invoker

@@ -119,7 +119,8 @@ class Settings:
     pool_prewarm: bool = _var("WHISK_POOL_PREWARM", True, _bool)
     # How long the loop polls rather than sleeps while the pool runs a single job (whisk/containerpool/spin.py).
     pool_spin_us: int = _var("WHISK_POOL_SPIN_US", 200, int, min=0)
-    # How often reactive stem cells are checked: expired prewarms removed, more after cold starts (10 min, as OpenWhisk).
+    # How often reactive stem cells are checked: expired prewarms removed, more after cold starts (10 min, as
+    # OpenWhisk).
     pool_prewarm_check_s: float = _var("WHISK_POOL_PREWARM_CHECK_S", 600.0, float, min=1)
     # process:// runs every container in a sandbox (bwrap, a user of its own; root needed) unless all code is trusted.
     trust_all_code: bool = _var("WHISK_TRUST_ALL_CODE", False, _bool)

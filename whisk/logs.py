@@ -184,7 +184,8 @@ def configure(log_format: str = "console", level: str = "info") -> None:
         cache_logger_on_first_use=True,
     )
     # Libraries (aiohttp, aiokafka) log through the standard library: keep their warnings, drop their chatter.
-    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
     server = logging.getLogger("aiohttp.server")
     if not any(isinstance(f, _ClientParseErrors) for f in server.filters):
         server.addFilter(_ClientParseErrors())

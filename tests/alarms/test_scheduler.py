@@ -61,7 +61,8 @@ async def test_an_interval_fires_at_its_start_then_every_period_until_its_stop_d
         ok, read = await c.feed("interval", "READ", "every2")
         assert ok and read["config"]["minutes"] == 2 and read["config"]["stopDate"] == stop
         assert read["status"]["active"] is False
-        assert read["status"]["reason"]["message"] == "Automatically disabled after firing last scheduled interval trigger"
+        assert read["status"]["reason"]["message"] == \
+            "Automatically disabled after firing last scheduled interval trigger"
 
 
 async def test_cron_with_a_time_zone_and_max_triggers() -> None:
@@ -126,7 +127,8 @@ async def test_a_deleted_trigger_or_a_revoked_key_disables_the_alarm_and_read_sa
         uuid, key = await c.subjects.create("alice")
         alice = await c.subjects.authenticate(uuid, key)
         await c.entities.collections["triggers"].put(alice, EntityPath.of("alice"), "t", {}, False)
-        params = {"lifecycleEvent": "CREATE", "authKey": f"{uuid}:{key}", "triggerName": "/alice/t", "cron": "* * * * *"}
+        params = {"lifecycleEvent": "CREATE", "authKey": f"{uuid}:{key}", "triggerName": "/alice/t",
+                  "cron": "* * * * *"}
         assert await c.alarms.feeds.handle("alarm", alice, params) == (True, {"status": "success"})
         await c.subjects.delete("alice")
         uuid2, key2 = await c.subjects.create("alice")

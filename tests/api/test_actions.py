@@ -136,8 +136,8 @@ async def test_sequences(guest: aiohttp.ClientSession) -> None:
 
 async def test_packaged_actions_and_bindings(guest: aiohttp.ClientSession) -> None:
     pkg, binding, name = unique("pkg"), unique("bind"), unique("act")
-    assert (await call(guest, "PUT", ns("packages", pkg), {"parameters": [
-        {"key": "p", "value": "package"}, {"key": "q", "value": "package"}, {"key": "r", "value": "package"}]}))[0] == 200
+    parameters = [{"key": "p", "value": "package"}, {"key": "q", "value": "package"}, {"key": "r", "value": "package"}]
+    assert (await call(guest, "PUT", ns("packages", pkg), {"parameters": parameters}))[0] == 200
     status, body = await call(guest, "PUT", ns("actions", f"{pkg}/{name}"), {
         "exec": JS, "parameters": [{"key": "r", "value": "action"}]})
     assert status == 200 and body["namespace"] == f"guest/{pkg}"

@@ -86,7 +86,8 @@ async def test_list_get_result_logs(guest: aiohttp.ClientSession) -> None:
                            "Parameter may be a 'simple' name or 'package-name/simple' name: bad$name"),
     ({"since": "yesterday"}, "The query parameter 'since' was malformed:\n"
                              "Parameter is not a valid value for epoch seconds: yesterday"),
-    ({"upto": "1.5"}, "The query parameter 'upto' was malformed:\nParameter is not a valid value for epoch seconds: 1.5"),
+    ({"upto": "1.5"},
+     "The query parameter 'upto' was malformed:\nParameter is not a valid value for epoch seconds: 1.5"),
     ({"docs": "perhaps"}, "The query parameter 'docs' was malformed:\n'perhaps' is not a valid Boolean value"),
 ])
 async def test_list_validation(guest: aiohttp.ClientSession, query, message) -> None:

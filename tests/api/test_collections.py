@@ -164,7 +164,8 @@ async def test_packages_bindings_and_force_delete(guest: aiohttp.ClientSession) 
     errors = [
         (binding + "2", {"binding": {"namespace": "_", "name": unique("none")}}, 400,
          "Binding references a package that does not exist."),
-        (binding + "3", {"binding": {"namespace": "_", "name": binding}}, 400, "Cannot bind to another package binding."),
+        (binding + "3", {"binding": {"namespace": "_", "name": binding}}, 400,
+         "Cannot bind to another package binding."),
         (pkg, {"binding": {"namespace": "_", "name": binding}}, 409,
          "Resource is a package and cannot be converted into a binding."),
     ]
@@ -173,7 +174,8 @@ async def test_packages_bindings_and_force_delete(guest: aiohttp.ClientSession) 
         assert (status, reply["error"]) == (code, message)
     trigger = unique("t")
     assert (await call(guest, "PUT", ns("triggers", trigger), {}))[0] == 200
-    status, reply = await call(guest, "PUT", ns("packages", unique("b")), {"binding": {"namespace": "_", "name": trigger}})
+    status, reply = await call(guest, "PUT", ns("packages", unique("b")),
+                               {"binding": {"namespace": "_", "name": trigger}})
     assert (status, reply["error"]) == (409, "Cannot bind to a resource that is not a package.")
 
     status, body = await call(guest, "DELETE", ns("packages", pkg))

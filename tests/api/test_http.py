@@ -162,7 +162,8 @@ async def test_in_flight_activations_of_the_controller(guest: aiohttp.ClientSess
     """`GET /activation` lists [id, "ns/name@version"] per activation in flight (OpenWhisk's
     activeActivationsByController), `/activation/count` counts them; no authentication."""
     name = unique("slow")
-    slow = {"kind": "nodejs:default", "code": "function main() { return new Promise(r => setTimeout(() => r({}), 1500)) }"}
+    slow = {"kind": "nodejs:default",
+            "code": "function main() { return new Promise(r => setTimeout(() => r({}), 1500)) }"}
     assert (await call(guest, "PUT", ns("actions", name), {"exec": slow}))[0] == 200
     status, body = await call(guest, "POST", ns("actions", name))
     assert status == 202

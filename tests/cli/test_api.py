@@ -318,18 +318,18 @@ async def test_refusals_from_the_client_and_the_server(wsk: Wsk, tmp_path: Path)
     action = await _web_action(wsk, tmp_path)
     assert (await wsk("api", "create", base, "/a", "get", action)).code == 0
     no_path = await wsk("api", "delete", base, "/b")
-    assert no_path.err == f"error: Unable to delete API: API deletion failure: path '/b' does not exist in the API\n"
+    assert no_path.err == "error: Unable to delete API: API deletion failure: path '/b' does not exist in the API\n"
     unnamed = await wsk("api", "create", "NoSuchTitle", "/a", "get", action)
     assert unnamed.code == 1 and unnamed.err.startswith("error: Unable to create API: API creation failure: ")
     assert (await wsk("api", "delete", base, "/a")).out == f"ok: deleted /a from {base}\n"
 
     wsk.props.write_text(wsk.props.read_text().replace(GUEST_AUTH, f"{GUEST_UUID}:wrong-key"))
-    for argv, code, context in ((("list", base), 246, "Unable to obtain the API list"),   # wrapped, status kept
+    for argv, code, failure in ((("list", base), 246, "Unable to obtain the API list"),   # wrapped, status kept
                                 (("list",), 1, "Unable to obtain the API list"),
                                 (("get", base), 1, f"Unable to get API '{base}'"),
                                 (("delete", base), 1, "Unable to delete API")):
         denied = await wsk("api", *argv)
-        assert (denied.code, denied.err) == (code, f"error: {context}: Invalid authentication.\n"), argv
+        assert (denied.code, denied.err) == (code, f"error: {failure}: Invalid authentication.\n"), argv
 
 
 async def test_swagger_file_and_path_parameters(wsk: Wsk, tmp_path: Path, whisk_url: str,

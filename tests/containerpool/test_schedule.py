@@ -166,7 +166,7 @@ def test_a_starting_prewarm_is_not_taken_and_not_evicted():
 def test_buffer_keeps_order_and_new_jobs_queue_behind_it():
     s = Scheduler(512)
     x = s.place(demand("x"), 1.0)
-    y = s.place(demand("y"), 1.0)
+    s.place(demand("y"), 1.0)
     assert s.submit(demand("z"), "job-z", 1.0) is None
     assert s.submit(demand("x"), "job-x", 1.0) is None        # x's container frees later; still behind z
     assert [r for _, r in s.buffer] == ["job-z", "job-x"]

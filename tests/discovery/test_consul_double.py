@@ -78,7 +78,8 @@ async def test_keys_are_case_insensitive_with_snake_aliases(http: aiohttp.Client
     ({"Name": "web", "Meta": {"consul-x": "1"}}, "Invalid Service Meta: "),
     ({"Name": "web", "Meta": {"a b": "1"}}, "Invalid Service Meta: "),
     ({"Name": "web", "Check": {"TTL": "10"}}, 'Request decode failed: time: missing unit in duration "10"'),
-    ({"Name": "web", "Check": {"TTL": "10s", "Status": "ok"}}, "Status for checks must 'passing', 'warning', 'critical'"),
+    ({"Name": "web", "Check": {"TTL": "10s", "Status": "ok"}},
+     "Status for checks must 'passing', 'warning', 'critical'"),
     ({"Name": "web", "Check": {"TTL": "10s", "Interval": "5s"}}, "Invalid check: Interval and TTL cannot both"),
     ({"Name": "web", "Check": {"Notes": "n"}}, "Invalid check: TTL must be > 0 for TTL checks"),
     ({"Name": "web", "Port": "80"}, "Request decode failed: json: cannot unmarshal string"),
@@ -112,7 +113,8 @@ async def test_what_python_consul2_sends_is_accepted(client: Any, double: Consul
 
 async def test_check_ids_names_and_initial_status(http: aiohttp.ClientSession) -> None:
     await register(http, {"Name": "web", "ID": "w1", "Check": TTL_CHECK})
-    await register(http, {"Name": "api", "ID": "a1", "Check": TTL_CHECK, "Checks": [{"TTL": "5s", "Status": "warning"}]})
+    await register(http, {"Name": "api", "ID": "a1", "Check": TTL_CHECK,
+                          "Checks": [{"TTL": "5s", "Status": "warning"}]})
     _, checks, _ = await get(http, "/v1/agent/checks")
     assert checks["service:w1"]["Status"] == "critical"                 # critical unless Status is given
     assert checks["service:w1"]["Name"] == "Service 'web' check"
@@ -138,7 +140,8 @@ async def test_ttl_updates_set_status_and_output(http: aiohttp.ClientSession) ->
     _, checks, _ = await get(http, "/v1/agent/checks")
     assert checks["service:web"]["Output"] == "" and checks["service:web"]["Notes"] == ""
     assert await put(http, "/v1/agent/check/update/service:web", {"status": "warning", "output": "o"}) == (200, "")
-    assert (await put(http, "/v1/agent/check/update/service:web", {"Status": "bad"}))[1] == "Invalid check status: 'bad'"
+    answer = await put(http, "/v1/agent/check/update/service:web", {"Status": "bad"})
+    assert answer[1] == "Invalid check status: 'bad'"
     assert (await put(http, "/v1/agent/check/update/service:web", {"Foo": 1}))[0] == 400
     assert await put(http, "/v1/agent/check/pass/service:web", note="x" * 5000) == (200, "")
     _, checks, _ = await get(http, "/v1/agent/checks")

@@ -89,10 +89,15 @@ def status(field):
     with open("/proc/self/status") as f:
         return next(line.split()[1] for line in f if line.startswith(field + ":"))
 
+def mount_tmpfs():
+    import ctypes
+    return ctypes.CDLL(None, use_errno=True).mount(b"none", b"/tmp", b"tmpfs", 0, None) or -ctypes.get_errno()
+
 def api_host():
+    import base64
     key = os.environ.get("__OW_API_KEY", "")
     request = urllib.request.Request(os.environ["__OW_API_HOST"] + "/api/v1/namespaces/_/actions",
-                                     headers={"Authorization": "Basic " + __import__("base64").b64encode(key.encode()).decode()})
+                                     headers={"Authorization": "Basic " + base64.b64encode(key.encode()).decode()})
     with urllib.request.urlopen(request, timeout=5) as r:
         return r.status
 
@@ -131,8 +136,7 @@ def main(args):
         "setuid_root": attempt(lambda: os.setuid(0)),
         "chown": attempt(lambda: os.chown(write("/tmp/mine"), 0, 0)),
         "raw_socket": attempt(lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).close()),
-        "mount": attempt(lambda: __import__("ctypes").CDLL(None, use_errno=True).mount(b"none", b"/tmp", b"tmpfs", 0, None)
-                         or -__import__("ctypes").get_errno()),
+        "mount": attempt(mount_tmpfs),
         "write_root": attempt(lambda: write("/whisk-was-here")),
         "write_etc": attempt(lambda: write("/etc/whisk-was-here")),
         "write_proxy": attempt(lambda: write("/opt/whisk/proxy.py")),
@@ -147,7 +151,8 @@ def main(args):
         "through_relay": attempt(lambda: through_relay(args["loopback_port"])) if args["network"] == "unix" else None,
         "write_api_folder": attempt(lambda: write("/run/whisk-api/extra")),
         "remove_api_socket": attempt(lambda: os.unlink("/run/whisk-api/api.sock")),
-        "victim_api_socket": attempt(lambda: unix_connect(args["victim_api_socket"])) if args.get("victim_api_socket") else None,
+        "victim_api_socket": (attempt(lambda: unix_connect(args["victim_api_socket"]))
+                              if args.get("victim_api_socket") else None),
     }
     return json.loads(json.dumps(out))
 '''

@@ -7,7 +7,7 @@ from whisk.entities.action import Action, ActionPut
 from whisk.entities.activation import (Activation, ActivationResponse, new_activation_id, parse_activation_id,
                                        status_id)
 from whisk.entities.errors import Invalid
-from whisk.entities.exec import BlackboxExec, CodeExec, SequenceExec, is_binary_code, parse_exec
+from whisk.entities.exec import BlackboxExec, CodeExec, is_binary_code, parse_exec
 from whisk.entities.identity import (Identity, check_subject, generate_key, generate_uuid, hash_key, key_matches)
 from whisk.entities.limits import SystemLimits
 from whisk.entities.names import EntityPath

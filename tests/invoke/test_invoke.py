@@ -13,7 +13,8 @@ import pytest
 from tests.support.http import record_of
 from tests.support.processes import GUEST_AUTH, basic_auth, whisk_server
 
-PY_ECHO = "def main(args):\n    print('hello stdout')\n    import sys; print('hello stderr', file=sys.stderr)\n    return args\n"
+PY_ECHO = ("def main(args):\n    print('hello stdout')\n    import sys; print('hello stderr', file=sys.stderr)\n"
+           "    return args\n")
 NODE_ECHO = "function main(args) { console.log('node says hi'); return args; }\n"
 
 
@@ -76,7 +77,8 @@ async def test_node_result_only_and_non_blocking(guest: aiohttp.ClientSession) -
 
 
 async def test_warm_container_is_reused_and_init_time_only_on_cold(guest: aiohttp.ClientSession) -> None:
-    code = "import os\ncount = 0\ndef main(args):\n    global count\n    count += 1\n    return {'count': count, 'pid': os.getpid()}\n"
+    code = ("import os\ncount = 0\ndef main(args):\n    global count\n    count += 1\n"
+            "    return {'count': count, 'pid': os.getpid()}\n")
     await put(guest, "py-warm", {"kind": "python:3", "code": code})
     _, first, _ = await invoke(guest, "py-warm", blocking="true")
     # The answer comes before the logs are collected; the container is free again once the record is stored.
@@ -108,7 +110,8 @@ async def test_an_uncaught_exception_is_an_application_error(guest: aiohttp.Clie
     ("def main(a)\n    return {}\n", None),                                  # syntax error: init fails
     ("def other(a):\n    return {}\n", None),                                # no main
     ("def main(a):\n    return 42\n", None),                                  # not a dictionary
-    ("import os\ndef main(a):\n    os._exit(3)\n", "The action did not produce a valid response and exited unexpectedly."),
+    ("import os\ndef main(a):\n    os._exit(3)\n",
+     "The action did not produce a valid response and exited unexpectedly."),
 ])
 async def test_developer_errors_and_the_next_invoke_works(guest: aiohttp.ClientSession, code: str,
                                                           message: str | None) -> None:
@@ -143,7 +146,8 @@ async def test_final_parameters_and_bad_requests(guest: aiohttp.ClientSession) -
     await put(guest, "py-final", {"kind": "python:3", "code": "def main(a):\n    return a\n"},
               parameters=[{"key": "fixed", "value": "v"}], annotations=[{"key": "final", "value": True}])
     status, body, _ = await invoke(guest, "py-final", {"fixed": "x"}, blocking="true")
-    assert status == 400 and body["error"] == "Request defines parameters that are not allowed (e.g., reserved properties)."
+    assert status == 400
+    assert body["error"] == "Request defines parameters that are not allowed (e.g., reserved properties)."
     status, body, _ = await invoke(guest, "py-final", {"other": 1}, blocking="true", result="true")
     assert (status, body) == (200, {"fixed": "v", "other": 1})
     status, body, _ = await invoke(guest, "py-final", blocking="true", timeout="0")
@@ -156,7 +160,8 @@ async def test_final_parameters_and_bad_requests(guest: aiohttp.ClientSession) -
 
 
 async def test_blocking_wait_runs_out_with_202_and_the_record_arrives(guest: aiohttp.ClientSession) -> None:
-    await put(guest, "py-slow", {"kind": "python:3", "code": "import time\ndef main(a):\n    time.sleep(1.5)\n    return {'done': 1}\n"})
+    await put(guest, "py-slow",
+              {"kind": "python:3", "code": "import time\ndef main(a):\n    time.sleep(1.5)\n    return {'done': 1}\n"})
     status, body, _ = await invoke(guest, "py-slow", blocking="true", timeout="200")
     assert status == 202 and "activationId" in body
     async with guest.get(f"/api/v1/namespaces/_/activations/{body['activationId']}") as r:

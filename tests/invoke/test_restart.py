@@ -34,7 +34,8 @@ async def test_killed_platform_closes_in_flight_activations_on_restart() -> None
     try:
         async with aiohttp.ClientSession(base_url=url, headers=auth) as s:
             code = "import time\ndef main(a):\n    time.sleep(60)\n    return {}\n"
-            async with s.put("/api/v1/namespaces/_/actions/sleepy", json={"exec": {"kind": "python:3", "code": code}}) as r:
+            async with s.put("/api/v1/namespaces/_/actions/sleepy",
+                             json={"exec": {"kind": "python:3", "code": code}}) as r:
                 assert r.status == 200, await r.text()
             async with s.put("/api/v1/namespaces/_/actions/sleepy-seq",
                              json={"exec": {"kind": "sequence", "components": ["/guest/sleepy"]}}) as r:

@@ -173,8 +173,9 @@ def check_mirrors_compose(docs: Docs) -> None:
         assert sts["spec"]["replicas"] == compose_count, f"{name}: Compose runs {compose_count}"
         ours = settings_of(name, 0, container_env(docs, sts, main_container(sts), 0))
         theirs = Settings.from_env(environment(services[f"{role}0"]))
-        differ = [f.name for f in dataclasses.fields(Settings) if f.name not in ("api_host", "docker_api_upstream", "bootstrap_users")
-                  and getattr(ours, f.name) != getattr(theirs, f.name)]
+        own = ("api_host", "docker_api_upstream", "bootstrap_users")
+        differ = [f.name for f in dataclasses.fields(Settings)
+                  if f.name not in own and getattr(ours, f.name) != getattr(theirs, f.name)]
         assert not differ, f"{name}: not as Compose's {role}0: {differ}"
 
 

@@ -121,7 +121,7 @@ async def test_the_ow_variables_follow_openwhisk(guest: aiohttp.ClientSession, k
     status, body, _ = await invoke(guest, f"{base}-key", blocking="true")
     assert status == 200, body
     env: dict[str, Any] = body["response"]["result"]
-    expected_host = str(guest._base_url).rstrip("/")    # noqa: SLF001: the server's own URL (no WHISK_API_HOST)
+    expected_host = str(guest._base_url).rstrip("/")    # the server's own URL (no WHISK_API_HOST)
     assert env["__OW_API_HOST"] == expected_host
     assert env["__OW_API_KEY"] == GUEST_AUTH
     assert env["__OW_NAMESPACE"] == "guest"

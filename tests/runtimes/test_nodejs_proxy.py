@@ -75,7 +75,8 @@ async def test_zip_action_with_package_json_main() -> None:
         "package.json": json.dumps({"name": "action", "main": "lib/handler.js"}),
         "lib/handler.js": ("const {twice} = require('./util');\n"
                            "const fs = require('fs');\n"
-                           "exports.main = args => ({value: twice(args.n), data: fs.readFileSync('data.txt', 'utf8')});\n"),
+                           "exports.main = args => ({value: twice(args.n),\n"
+                           "                         data: fs.readFileSync('data.txt', 'utf8')});\n"),
         "lib/util.js": "exports.twice = n => 2 * n;\n",
         "data.txt": "from the zip",
     })

@@ -41,7 +41,8 @@ CODE = {
         "no_main": "function handler(args) {\n  return {};\n}\n",
         "syntax": "function main(args) {\n  return {;\n}\n",
         "exit": "function main(args) {\n  console.log('leaving');\n  process.exit(3);\n}\n",
-        "slow": "async function main(args) {\n  await new Promise(r => setTimeout(r, 200));\n  return {slow: true};\n}\n",
+        "slow": ("async function main(args) {\n  await new Promise(r => setTimeout(r, 200));\n"
+                 "  return {slow: true};\n}\n"),
         "child_env": ("const {execFileSync} = require('child_process');\nfunction main(args) {\n"
                       "  const line = 'echo $__OW_ACTIVATION_ID $__OW_DEADLINE ${#__OW_ACTION_NAME} $TZ_SET';\n"
                       "  const shell = execFileSync('sh', ['-c', line]).toString().split(/\\s+/).filter(Boolean);\n"

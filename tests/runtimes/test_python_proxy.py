@@ -161,7 +161,8 @@ async def test_results_json_cannot_write_are_developer_errors() -> None:
     async with running_proxy(KIND) as proxy:
         await proxy.init(code)
         for kind in ("set", "none", "nan"):
-            assert await proxy.run({"kind": kind}) == (502, {"error": "The action did not return a dictionary or array."})
+            assert await proxy.run({"kind": kind}) == \
+                (502, {"error": "The action did not return a dictionary or array."})
         await proxy.until_sentinels(3)
         assert any("not JSON serializable" in line for line in proxy.err)
 

@@ -144,4 +144,5 @@ async def test_accept_header_is_negotiated(anonymous: aiohttp.ClientSession, sha
                               headers={"Accept": accept}) as r:
         assert r.status == status
         if offered is not None:
-            assert (await r.json())["error"] == f"Resource representation is only available with these types:\n{offered}"
+            assert (await r.json())["error"] == \
+                f"Resource representation is only available with these types:\n{offered}"

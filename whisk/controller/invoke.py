@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
 from whisk.controller.caller import Caller
 from whisk.controller.drain import Drain
 from whisk.controller.ledger import Accepted, Ledger

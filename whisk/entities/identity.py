@@ -103,4 +103,5 @@ class Identity:
     def to_json(self) -> dict[str, Any]:
         """OpenWhisk's Identity JSON (used in activation messages)."""
         return {"subject": self.subject, "namespace": {"name": self.namespace, "uuid": self.uuid},
-                "authkey": {"api_key": self.api_key or ""}, "rights": list(RIGHTS), "limits": self.limits.overrides.to_json()}
+                "authkey": {"api_key": self.api_key or ""}, "rights": list(RIGHTS),
+                "limits": self.limits.overrides.to_json()}

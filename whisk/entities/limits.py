@@ -119,7 +119,8 @@ class ActionLimitsPut:
                          "log size {} MB below allowed threshold of {} MB")
         if self.concurrency is not None:
             _check_range(self.concurrency, allowed.min_concurrency, allowed.max_concurrency,
-                         "concurrency {} exceeds allowed threshold of {}", "concurrency {} below allowed threshold of {}")
+                         "concurrency {} exceeds allowed threshold of {}",
+                         "concurrency {} below allowed threshold of {}")
         if self.instances is not None and self.instances > allowed.concurrent_invocations:
             raise Invalid("Max action instance concurrency must not exceed your namespace concurrency of "
                           f"{allowed.concurrent_invocations}.")

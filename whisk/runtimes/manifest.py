@@ -136,7 +136,8 @@ class Manifest:
         runtime = self._by_kind.get(self._aliases.get(key, key))
         if runtime is None:
             valid = ", ".join(f"'{k}'" for k in sorted([*self._by_kind, BLACKBOX, SEQUENCE]))
-            raise Invalid(f"The specified runtime '{key}' is not supported by this platform. Valid values are: {valid}.")
+            raise Invalid(f"The specified runtime '{key}' is not supported by this platform. "
+                          f"Valid values are: {valid}.")
         if runtime.deprecated:
             raise Invalid(f"The '{runtime.kind}' runtime is no longer supported. "
                           "You may read and delete but not update or invoke this action.")

@@ -34,11 +34,11 @@ import tempfile
 import time
 from collections.abc import Awaitable
 
+from _whisk_env import set_variable      # a sibling file: this directory is the script's, first on sys.path
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:                # annotations only: asyncio is imported when an action needs it
     import asyncio
-
-from _whisk_env import set_variable      # a sibling file: this directory is the script's, first on sys.path
 
 SENTINEL = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n"
 
