@@ -6,6 +6,7 @@ import http.server
 import shutil
 import ssl
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -225,3 +226,14 @@ def test_usage_errors(props_file: Path, capsys: pytest.CaptureFixture[str]) -> N
 def test_admin_without_a_store(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["admin", "user", "list"]) == 1
     assert "whisk admin needs the store" in capsys.readouterr().err
+
+
+def test_a_client_command_loads_none_of_the_server(tmp_path: Path) -> None:
+    """Every command but `whisk admin` starts without the server's modules (they doubled a command's start)."""
+    probe = ("import sys\nfrom whisk.__main__ import main\n"
+             "code = main(['action', 'list', '--apihost', 'http://127.0.0.1:1', '-u', 'a:b'])\n"
+             "server = ('whisk.roles', 'whisk.api', 'whisk.controller', 'whisk.invoker', 'whisk.store')\n"
+             "print(code, sorted(name for name in sys.modules if name.startswith(server)))\n")
+    env = {"WSK_CONFIG_FILE": str(tmp_path / "wskprops"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60)
+    assert done.stdout.strip().splitlines()[-1] == "3 []", done.stdout + done.stderr
