@@ -212,7 +212,8 @@ def observe_throttle(namespace: str, limit: str) -> None:
 
 
 def observe_completion(outcome: str) -> None:
-    """The balancer closed an activation: success | system_error | timeout (forced) | discarded."""
+    """The balancer closed an activation: success | system_error | timeout (forced) | lost (forced: its invoker went
+    silent) | discarded."""
     _child(COMPLETIONS, outcome).inc()
 
 

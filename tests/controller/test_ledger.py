@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from whisk.controller.drain import Drain
 from whisk.controller.journal import Journal
 from whisk.controller.ledger import LOST, RESTARTED, Accepted, Ledger
@@ -38,7 +40,8 @@ async def test_a_restart_closes_what_the_previous_run_left_open(tmp_path) -> Non
         await again.close()
 
 
-async def test_a_release_ends_the_work_and_a_timeout_leaves_a_record(tmp_path) -> None:
+@pytest.mark.parametrize("forced", ["timeout", "lost"])
+async def test_a_release_ends_the_work_and_a_forced_one_leaves_a_record(tmp_path, forced: str) -> None:
     drain = Drain()
     async with MemoryStore() as store:
         ledger = Ledger(store, tmp_path / "controller0.journal", drain)
@@ -50,7 +53,7 @@ async def test_a_release_ends_the_work_and_a_timeout_leaves_a_record(tmp_path) -
         ledger.released(entry(A), "success")                       # a second release counts nothing
         ledger.withdrawn(C)                                        # publishing failed
         assert drain.in_flight == 1
-        ledger.released(entry(B), "timeout")
+        ledger.released(entry(B), forced)
         assert drain.in_flight == 0
         await ledger.close()                                       # waits for the record of the lost one
         lost = await store.get_activation("guest", B)

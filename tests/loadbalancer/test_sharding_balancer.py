@@ -162,3 +162,27 @@ async def test_a_busy_invoker_is_not_stalled(rig: Rig) -> None:
         await rig.ping(0, taken=0, has_room=False)
         await asyncio.sleep(0.05)
     assert rig.lb.invokers()["invoker0"] == "up" and not rig.lb.pool.stalled(0)
+
+
+async def test_an_invoker_cut_off_for_a_while_is_used_again_after_one_test_action() -> None:
+    """Its work in flight is forced as "lost" when it goes silent; that does not fill its last ten outcomes with
+    timeouts, so once it pings again one successful test action makes it up (not Unresponsive, which would wait a
+    minute a test action)."""
+    released: list[tuple[str, str]] = []
+    async with MemoryBus() as bus, MemoryStore() as store, LocalDiscovery() as discovery:
+        async with ShardingBalancer(bus, store, discovery, controller=0, ping_timeout_s=0.3,
+                                    on_release=lambda e, o: released.append((e.activation_id, o))) as lb:
+            rig = Rig(bus, store, discovery, lb, released)
+            await healthy(rig, 0)
+            for i in range(8):
+                await lb.publish(message(f"{i:032d}"), namespace_uuid="u1", memory_mb=128, timeout_ms=60_000,
+                                 concurrency=1, blackbox=False)
+                await rig.next_message(0)                         # taken, never answered: the invoker is cut off
+            await until("down", lambda: lb.invokers()["invoker0"] == "down", 5)
+            await until("forced", lambda: len(released) == 8)
+            assert {outcome for _, outcome in released} == {"lost"} and lb.in_flight("u1") == 0
+            await rig.ping(0)                                     # back
+            test = await rig.next_message(0, answer_tests=False)
+            assert test.transid[0] == HEALTH_TID and lb.invokers()["invoker0"] == "unhealthy"
+            await rig.complete(test, 0)
+            await until("up", lambda: lb.invokers()["invoker0"] == "up")

@@ -86,7 +86,7 @@ class Ledger:
         if accepted is None:
             return
         self._drain.leave()
-        if outcome == "timeout":
+        if outcome in ("timeout", "lost"):
             # The invoker may have died with it: make sure it still ends with a record.
             task = asyncio.create_task(self._close_unrecorded(accepted, LOST))
             self._tasks.add(task)

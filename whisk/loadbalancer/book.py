@@ -65,14 +65,14 @@ class ActivationBook:
             return entry
         return None
 
-    def _force(self, activation_id: str) -> None:
+    def _force(self, activation_id: str, outcome: str = "timeout") -> None:
         entry = self._entries.get(activation_id)
         if entry is None:
             return
         self.forced_total += 1
         log.warning("loadbalancer.completion.forced", activation_id=activation_id, invoker=entry.invoker)
         _fail(entry, "no completion or active ack received yet")
-        self._close(entry, "timeout")
+        self._close(entry, outcome)
 
     def _close(self, entry: Entry, outcome: str) -> None:
         self._entries.pop(entry.activation_id, None)
@@ -94,10 +94,11 @@ class ActivationBook:
 
     def force_invoker(self, invoker: int) -> list[Entry]:
         """Force-complete every activation on an invoker that has gone silent (beyond OpenWhisk, which waits for
-        each ack timeout): waiters stop waiting, slots are freed, and the controller records what is lost."""
+        each ack timeout): waiters stop waiting, slots are freed, and the controller records what is lost. Their
+        outcome is "lost", not "timeout": the invoker is already judged (Offline), and this is no new evidence."""
         lost = [e for e in self._entries.values() if e.invoker == invoker]
         for entry in lost:
-            self._force(entry.activation_id)
+            self._force(entry.activation_id, "lost")
         return lost
 
     def discard(self, activation_id: str) -> None:

@@ -151,6 +151,12 @@ class InvokerPool:
         if inv is not None:
             inv.pending[activation_id] = self._clock()
 
+    def forget(self, instance: int, activation_id: str) -> None:
+        """`activation_id` is no longer pending on `instance`, and its end says nothing about the invoker."""
+        inv = self._invokers.get(instance)
+        if inv is not None:
+            inv.pending.pop(activation_id, None)
+
     def completion(self, instance: int, outcome: Outcome, activation_id: str | None = None) -> None:
         """An activation on `instance` completed (or was force-completed: Outcome.TIMEOUT)."""
         self.tick()
