@@ -3,6 +3,8 @@ process."""
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 
@@ -209,6 +211,27 @@ async def test_pipelined_requests_are_answered_in_order(kind: str) -> None:
                     assert (status, body.replace(b" ", b"")) == (200, b'{"args":{"i":%d}}' % i)
                 else:
                     assert status == 404
+
+
+async def test_requests_split_into_many_reads_are_read_whole(kind: str) -> None:
+    # A head, a body and a chunked body's every part may arrive split anywhere, several reads each; header names in
+    # any case; empty lines before a request line are skipped. A pause after each piece lets the proxy read it alone.
+    async with running_proxy(kind) as proxy:
+        await proxy.init(code(kind, "echo"))
+        with proxy.raw_connection() as (sock, buffer):
+            plain = b'{"value": {"split": 1}}'
+            chunked = b'{"value": {"split": 2}}'
+            stream = (b"\r\nPOST /run HTTP/1.1\r\nhost: localhost\r\nCONTENT-type: application/json\r\n"
+                      b"content-LENGTH: %d\r\n\r\n%s" % (len(plain), plain)
+                      + b"POST /run HTTP/1.1\r\nHost: localhost\r\nTRANSFER-Encoding: Chunked\r\n\r\n"
+                      + b"".join(b"%x;ext=1\r\n%s\r\n" % (len(part), part) for part in (chunked[:7], chunked[7:]))
+                      + b"0\r\nX-Trailer: yes\r\n\r\n")
+            for at in range(0, len(stream), 5):
+                sock.sendall(stream[at:at + 5])
+                await asyncio.sleep(0.002)
+            for i in (1, 2):
+                status, body, _ = raw_exchange(sock, b"", buffer)
+                assert (status, body.replace(b" ", b"")) == (200, b'{"args":{"split":%d}}' % i)
 
 
 async def test_nothing_is_answered_after_a_connection_close(kind: str) -> None:
