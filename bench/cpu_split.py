@@ -2,7 +2,10 @@
 containers' processes (by name), and this benchmark's own client, over blocking no-op invokes at one concurrency.
 Whisk runs as `make run` starts it (SQLite records, default logging; only the throttles and the pool's memory
 raised, as bench.versus does). Read from /proc (each thread's and process's user + system time) and the client's
-getrusage, around the measured calls, after a warm-up; Linux only. With `--target serverless-offline`, the same
+getrusage, around the measured calls, after a warm-up; Linux only. For whisk, the "all" row also has the event loop
+thread's time waiting for a CPU while it could run (`loop_cpu_wait_ms` an invoke, from /proc's schedstat) and the
+share of the wall time it was on a CPU or waiting for one (`loop_busy_pct`): near 100 % the loop sets the pace, and
+what is left of it is the wait, the time other processes took its CPU. With `--target serverless-offline`, the same
 for bench.versus's peer (its no-op behind its HTTP endpoint): the CPU of its process tree, by process name.
 
     python -m bench.cpu_split --kind nodejs:20 --concurrency 32 --n 6000
@@ -77,6 +80,12 @@ def _tree(root: int, part: str) -> Times:
     return out
 
 
+def loop_schedstat(whisk: int) -> tuple[int, int]:
+    """The event loop thread's ns so far on a CPU and waiting on a run queue for one (/proc schedstat)."""
+    on_cpu, waiting, _ = Path(f"/proc/{whisk}/task/{whisk}/schedstat").read_text().split()
+    return int(on_cpu), int(waiting)
+
+
 def client_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -100,10 +109,13 @@ async def run(kind: str, concurrency: int, n: int, warmup: int) -> tuple[dict[st
         call = poster(session, invoke_url(base, "cpu-split"))
         await measure(call, n=warmup, concurrency=concurrency)
         whisk = whisk_pid()
-        before, client_before = times(whisk), client_cpu_s()
+        before, client_before, loop_before = times(whisk), client_cpu_s(), loop_schedstat(whisk)
         latencies, wall_s = await measure(call, n=n, concurrency=concurrency)
-        after, client_after = times(whisk), client_cpu_s()
-    return _result(split(before, after, client_after - client_before, n), latencies, wall_s, n)
+        after, client_after, loop_after = times(whisk), client_cpu_s(), loop_schedstat(whisk)
+    parts, calls = _result(split(before, after, client_after - client_before, n), latencies, wall_s, n)
+    on_cpu_ns, waiting_ns = (a - b for a, b in zip(loop_after, loop_before))
+    return parts, {**calls, "loop_cpu_wait_ms": round(waiting_ns / 1e6 / n, 3),
+                   "loop_busy_pct": round((on_cpu_ns + waiting_ns) / 1e9 / wall_s * 100, 1)}
 
 
 async def run_peer(concurrency: int, n: int, warmup: int) -> tuple[dict[str, float], dict[str, float]]:

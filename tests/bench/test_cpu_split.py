@@ -25,6 +25,8 @@ def test_a_short_run_splits_the_cpu_by_process(tmp_path: Path) -> None:
     assert abs(sum(row["cpu_ms_per_invoke"] for row in rows.values()) - total["cpu_ms_per_invoke"]) < 0.01
     assert total["n"] == 600 and total["per_s"] > 0
     assert 0 < total["machine_busy_pct"] < 120           # of both cores; ticks make it rough, not double
+    # The loop's own share of the wall time, on a CPU or waiting for one: in nanoseconds, so never past the whole
+    assert total["loop_cpu_wait_ms"] >= 0 and 0 < total["loop_busy_pct"] <= 100.5
 
 
 def test_the_peer_is_split_the_same_way(tmp_path: Path) -> None:
