@@ -6,9 +6,10 @@ of the floor's, whether each blocking caller can read its record at once, and th
 concurrency and against distinct actions (drawn as a PNG with --png). The table's figures are taken in rounds, the
 targets in turn, each window after a second's rest (--rounds, default 3; throughput is the rounds' median); so is
 the actions curve, its counts in turn. Each whisk target is also set against the peer round by round (its p50 at one
-caller minus the peer's, its throughput at 32 callers as a share of the peer's, and their medians): the windows of a
-pair run seconds apart, so a machine whose speed drifts moves both alike. Whisk's warm-up before each point goes on
-until a round starts no container, and the containers it still started during measured calls are printed.
+caller minus the peer's, its throughput at 32 callers as a share of the peer's, and their medians, which the table
+also shows): the windows of a pair run seconds apart, so a machine whose speed drifts moves both alike. Whisk's
+warm-up before each point goes on until a round starts no container, and the containers it still started during
+measured calls are printed.
 
     python -m bench.versus --n 2000 --png docs/performance-versus.png
 """
@@ -310,13 +311,19 @@ def against_peer(by_round: ByRound) -> dict[str, dict[str, Any]]:
     return paired
 
 
-def rows_of(results: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+def rows_of(results: dict[str, dict[str, float]], paired: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The table: each target's figures, and for a whisk target the paired verdict against the peer as well (the
+    medians of `against_peer`; "-" for the floor and the peer). The two can disagree: the per-target medians may come
+    from different rounds, the paired ones never do."""
     floor = results["floor"]
     rows = []
     for name, r in results.items():
+        pair = paired.get(name, {})
         rows.append({"target": name, "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
                      "overhead_p50_ms": round(r["p50_ms"] - floor["p50_ms"], 3),
                      "per_s_c32": r["per_s_c32"], "share_of_floor_c32": round(r["per_s_c32"] / floor["per_s_c32"], 3),
+                     "p50_minus_peer_ms": pair.get("median_p50_minus_peer_ms", "-"),
+                     "share_of_peer_c32": pair.get("median_share_of_peer_c32", "-"),
                      "failed": r["failed"]})
     return rows
 
@@ -392,7 +399,8 @@ async def main() -> None:
         by_actions_round: dict[int, list[float]] = {}
         by_actions = await actions_curve(authed, base, args.actions, args.curve_n, args.rounds, starts,
                                          started["by_actions"], by_actions_round)
-    rows = rows_of(results)
+    paired = against_peer(rounds)
+    rows = rows_of(results, paired)
     keys = list(rows[0])
     widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in keys}
     print("# versus")
@@ -401,7 +409,6 @@ async def main() -> None:
         print("  ".join(str(row[k]).ljust(widths[k]) for k in keys))
     print("p50 ms at c=1, round by round: " + json.dumps(rounds["p50_ms_c1"]))
     print("per s at c=32, round by round: " + json.dumps(rounds["per_s_c32"]))
-    paired = against_peer(rounds)
     for name, pair in paired.items():
         behind, share = pair["median_p50_minus_peer_ms"], pair["median_share_of_peer_c32"]
         print(f"{name} against {PEER}, round by round: p50 at c=1 "

@@ -35,8 +35,12 @@ def test_a_short_side_by_side_run_reports_every_target(tmp_path: Path) -> None:
         assert {target: len(rounds) for target, rounds in result["by_round"][figure].items()} == dict.fromkeys(rows, 2)
     paired = result["against_peer"]                              # each whisk target against the peer, by round
     assert set(paired) == {"whisk python", "whisk nodejs"}
-    for pair in paired.values():
+    for name, pair in paired.items():
         assert len(pair["p50_minus_peer_ms"]) == len(pair["share_of_peer_c32"]) == 2
+        # the table's row carries the paired medians; the floor's and the peer's have none
+        assert rows[name]["share_of_peer_c32"] == pair["median_share_of_peer_c32"]
+        assert rows[name]["p50_minus_peer_ms"] == pair["median_p50_minus_peer_ms"]
+    assert rows["floor"]["share_of_peer_c32"] == rows["serverless-offline"]["p50_minus_peer_ms"] == "-"
     assert "whisk python against serverless-offline, round by round: p50 at c=1 " in done.stdout
     assert result["records"] == {"checked": 10, "not_readable_at_once": 0}
     assert set(result["by_concurrency"]["whisk python"]) == {"1", "4"}
