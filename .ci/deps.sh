@@ -33,6 +33,15 @@ if [ ! -x .ci/work/composer/node_modules/.bin/compose ]; then
     mkdir -p .ci/work/composer
     (cd .ci/work/composer && npm install --no-audit --no-fund --loglevel=error --no-save openwhisk-composer@0.12.0)
 fi
+# The Serverless Framework with its OpenWhisk provider plugin (tests/clients/test_serverless_openwhisk.py): another
+# client nobody here wrote. Framework 2: osls 4, the open framework that followed 3, refuses the plugin's options.
+sls=.ci/work/serverless/node_modules
+if [ ! -x $sls/.bin/serverless ] || [ ! -d $sls/serverless-openwhisk ]; then
+    echo "deps: npm install serverless with serverless-openwhisk (.ci/work/serverless)"
+    mkdir -p .ci/work/serverless
+    (cd .ci/work/serverless && npm install --no-audit --no-fund --loglevel=error --no-save serverless@2.72.4 \
+        serverless-openwhisk@0.18.4)
+fi
 # Docker for the docker:// backend's tests (docs/testing.md, Docker): the test session starts its own dockerd, and
 # config/runtimes/build.sh makes the runtime base images with mmdebstrap from the host's apt sources.
 apt_install docker.io mmdebstrap
