@@ -152,9 +152,15 @@ async def test_a_service_deploys_runs_and_is_removed(whisk_url: str, tmp_path: P
         # the plugin's logs command finds that activation's output
         assert "greeting trigger" in await serverless(tmp_path, whisk_url, "logs", "-f", "greet")
 
+        # remove takes everything away again: functions, package, trigger, rule and the API route
+        rule = next(iter(greet_rules := (await get(f"triggers/{service}-fire"))["rules"]))
+        assert greet_rules[rule]["action"]["name"] == "greet"
         said = await serverless(tmp_path, whisk_url, "remove")
         assert "Resource removal successful!" in said, said
-        names = [a["name"] for a in await get("actions?limit=200")]
-        assert not [n for n in names if n.startswith(service)]
-        assert not [t["name"] for t in await get("triggers?limit=200") if t["name"].startswith(service)]
-        assert not [r["name"] for r in await get("rules?limit=200") if r["name"].startswith(service)]
+        for path in (f"actions/{service}-dev-hello", f"actions/{service}-dev-pyfn", f"actions/{service}-dev-chain",
+                     f"actions/{service}-pkg/greet", f"packages/{service}-pkg", f"triggers/{service}-fire",
+                     f"rules/{rule.split('/')[-1]}"):
+            async with client.get(f"/api/v1/namespaces/_/{path}") as r:
+                assert r.status == 404, (path, r.status)
+        async with client.get(f"{whisk_url}/api/{GUEST_UUID}/{service}/hello") as r:
+            assert r.status == 404, r.status
