@@ -5,7 +5,6 @@ through the API. The conductor code `require`s the `openwhisk` module the Node.j
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -16,6 +15,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
+from tests.clients.command import run
 from tests.conftest import missing
 from tests.support.http import record_of
 from tests.support.processes import GUEST_AUTH, basic_auth
@@ -25,27 +25,19 @@ COMPOSITIONS = HERE / "compositions"
 COMPOSER = HERE.parents[1] / ".ci" / "work" / "composer" / "node_modules"
 
 
-async def run(*argv: str, cwd: Path) -> str:
-    proc = await asyncio.create_subprocess_exec(*argv, cwd=cwd, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE,
-                                                env=dict(os.environ) | {"NODE_PATH": str(COMPOSER)})
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode == 0, f"{argv[0]} failed: {err.decode()}{out.decode()}"
-    return out.decode()
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def deployed(whisk_url: str, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """Every composition compiled with `compose` and deployed with `deploy` (as conductor action comp-NAME)."""
     if shutil.which("node") is None or not (COMPOSER / ".bin" / "compose").exists():
         missing("node and openwhisk-composer (bash .ci/deps.sh)")
     folder = tmp_path_factory.mktemp("compositions")
+    env = dict(os.environ) | {"NODE_PATH": str(COMPOSER)}     # the compositions `require` openwhisk-composer
     names = []
     for source in sorted(COMPOSITIONS.glob("*.js")):
         compiled = folder / f"{source.stem}.json"
-        compiled.write_text(await run(str(COMPOSER / ".bin" / "compose"), str(source), cwd=folder))
+        compiled.write_text(await run(str(COMPOSER / ".bin" / "compose"), str(source), cwd=folder, env=env))
         said = await run(str(COMPOSER / ".bin" / "deploy"), f"comp-{source.stem}", str(compiled), "--apihost",
-                         whisk_url, "-u", GUEST_AUTH, "-w", cwd=folder)
+                         whisk_url, "-u", GUEST_AUTH, "-w", cwd=folder, env=env)
         assert f"/_/comp-{source.stem}" in said, said
         names.append(source.stem)
     return names

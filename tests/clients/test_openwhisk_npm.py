@@ -4,12 +4,12 @@ runs it and checks what it reports."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import uuid
 from pathlib import Path
 
+from tests.clients.command import run
 from tests.conftest import missing
 from tests.support.processes import GUEST_AUTH
 
@@ -23,12 +23,8 @@ async def run_client(script: str, whisk_url: str) -> dict:
     node = shutil.which("node")
     if node is None or not CLIENT.is_dir():
         missing("node and the npm openwhisk client (bash .ci/deps.sh)")
-    proc = await asyncio.create_subprocess_exec(node, str(HERE / script), whisk_url, GUEST_AUTH,
-                                                uuid.uuid4().hex[:8], stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode == 0, err.decode()
-    return json.loads(out.decode().strip().splitlines()[-1])
+    out = await run(node, str(HERE / script), whisk_url, GUEST_AUTH, uuid.uuid4().hex[:8])
+    return json.loads(out.strip().splitlines()[-1])
 
 
 async def test_openwhisk_npm_client_crud(whisk_url: str) -> None:

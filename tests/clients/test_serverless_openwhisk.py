@@ -6,7 +6,6 @@ remove`, after which nothing of the service is left."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -16,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from tests.clients.command import run
 from tests.conftest import missing
 from tests.support.http import record_of
 from tests.support.processes import GUEST_AUTH, GUEST_UUID, basic_auth
@@ -78,15 +78,11 @@ plugins:
 
 
 async def serverless(folder: Path, whisk_url: str, *argv: str) -> str:
-    """Run the framework's command line in the service's folder; its output (it must exit 0)."""
+    """Run the framework's command line in the service's folder; what it printed (it must exit 0)."""
     env = dict(os.environ) | {"HOME": str(folder / "home"), "OW_APIHOST": whisk_url, "OW_AUTH": GUEST_AUTH,
                               "SLS_TELEMETRY_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off",
                               "SLS_DEPRECATION_DISABLE": "*"}
-    proc = await asyncio.create_subprocess_exec(str(SERVERLESS), *argv, cwd=folder, env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode == 0, f"serverless {' '.join(argv)} failed:\n{out.decode()}"
-    return out.decode()
+    return await run(str(SERVERLESS), *argv, cwd=folder, env=env)
 
 
 def last_json(output: str) -> Any:
