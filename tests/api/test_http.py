@@ -184,6 +184,20 @@ async def test_head_is_not_served_as_get(guest: aiohttp.ClientSession, anonymous
             assert r.status == 405, path
 
 
+
+async def test_json_answers_are_typed_application_json_without_a_charset(guest: aiohttp.ClientSession,
+                                                                           anonymous: aiohttp.ClientSession) -> None:
+    """Pekko writes JSON as `Content-Type: application/json`, and clients compare the header as text: wskdeploy
+    (`wsk project deploy`) reads the runtimes of `GET /` only when its Content-Type occurs in
+    "application/json; charset=UTF-8", and otherwise deploys with a built-in list that lacks nodejs:20."""
+    for session, path in ((anonymous, "/"), (anonymous, "/api/v1"), (anonymous, "/api/v1/api-docs"),
+                          (anonymous, "/invokers"), (anonymous, ns("actions")), (guest, ns("actions")),
+                          (guest, ns("actions", unique("missing"))), (guest, "/no/such/path")):
+        async with session.get(path) as r:
+            assert r.headers["Content-Type"] == "application/json", path
+            await r.json()
+    assert "application/json; charset=UTF-8".find(r.headers["Content-Type"]) == 0
+
 async def test_uri_longer_than_8k_is_414(guest: aiohttp.ClientSession) -> None:
     """max-uri-length = 8k (controller application.conf): Pekko's parse error, plain text, before any route."""
     status, body = await call(guest, "GET", ns("actions"), params={"x": "a" * 9000})

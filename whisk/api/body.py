@@ -16,8 +16,10 @@ from whisk.entities.json_value import compact
 
 
 def reply(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    """A compact JSON answer."""
-    return web.json_response(body, status=status, headers=headers, dumps=compact)
+    """A compact JSON answer, typed `application/json` with no charset parameter, as Pekko writes JSON (JSON is UTF-8
+    by definition). Clients compare the header: wskdeploy takes the platform's runtimes from `GET /` only when its
+    Content-Type occurs in "application/json; charset=UTF-8", and falls back to a built-in list otherwise."""
+    return web.Response(body=compact(body).encode(), status=status, headers=headers, content_type="application/json")
 
 
 EXPECTED = "Request entity expected but not supplied"

@@ -19,6 +19,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.exposition import choose_encoder
 
 from whisk import metrics
+from whisk.api.body import reply
 from whisk.api.errors import error_response, new_tid
 from whisk.api.keys import SETTINGS, TID
 
@@ -119,5 +120,5 @@ async def get_health(request: web.Request) -> web.Response:
     if failing:
         log.warning("health.failing", role=role, backends=states)
         body = {"error": f"Backend not ready: {', '.join(failing)}", "code": request[TID], "backends": states}
-        return web.json_response(body, status=503)
-    return web.json_response({"status": "ok", "role": role, "backends": states})
+        return reply(body, status=503)
+    return reply({"status": "ok", "role": role, "backends": states})

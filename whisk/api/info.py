@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from whisk.api.body import reply
 from whisk.api.keys import MANIFEST, SETTINGS
 from whisk.controller.limits import system_limits
 from whisk.entities.limits import MB
@@ -72,7 +73,7 @@ async def ping(request: web.Request) -> web.Response:
 
 
 async def api_info(request: web.Request) -> web.Response:
-    return web.json_response({
+    return reply({
         "description": "OpenWhisk API", "api_version": "1.0.0", "api_version_path": "v1",
         "build": "2026-01-01T00:00:00Z", "buildno": "whisk",
         "swagger_paths": {"ui": "/docs", "api-docs": "/api-docs"},
@@ -107,4 +108,4 @@ async def controller_info(request: web.Request) -> web.Response:
     manifest = request.app.get(MANIFEST)
     if manifest is not None:
         body["runtimes"] = manifest.info()
-    return web.json_response(body, dumps=lambda v: json.dumps(v, separators=(",", ":")))
+    return reply(body)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from whisk.api.auth import credentials
+from whisk.api.body import reply
 from whisk.api.errors import error_response
 from whisk.api.keys import SETTINGS
 from whisk.loadbalancer.base import Entry, LoadBalancer
@@ -53,11 +54,11 @@ def _status(request: web.Request) -> dict[str, str]:
 
 
 async def get_invokers(request: web.Request) -> web.Response:
-    return web.json_response(_status(request))
+    return reply(_status(request))
 
 
 async def get_healthy_count(request: web.Request) -> web.Response:
-    return web.json_response(sum(state == "up" for state in _status(request).values()))
+    return reply(sum(state == "up" for state in _status(request).values()))
 
 
 async def get_ready(request: web.Request) -> web.Response:
@@ -65,8 +66,8 @@ async def get_ready(request: web.Request) -> web.Response:
     total = len(states)
     healthy = sum(state == "up" for state in states.values())
     if total > 0 and healthy / total >= READINESS_FRACTION:
-        return web.json_response({"healthy": f"{healthy}/{total}"})
-    return web.json_response({"unhealthy": f"{total - healthy}/{total}"}, status=500)
+        return reply({"healthy": f"{healthy}/{total}"})
+    return reply({"unhealthy": f"{total - healthy}/{total}"}, status=500)
 
 
 def _in_flight(request: web.Request) -> list[Entry]:
@@ -77,13 +78,13 @@ def _in_flight(request: web.Request) -> list[Entry]:
 async def get_activations(request: web.Request) -> web.Response:
     """`GET /activation`: this controller's activations in flight, as OpenWhisk's
     `activeActivationsByController`: [[activation id, "ns[/pkg]/name@version"], ...]."""
-    return web.json_response([[e.activation_id, e.action_path + (f"@{e.action_version}" if e.action_version else "")]
+    return reply([[e.activation_id, e.action_path + (f"@{e.action_version}" if e.action_version else "")]
                               for e in _in_flight(request)])
 
 
 async def get_activation_count(request: web.Request) -> web.Response:
     """`GET /activation/count`: how many activations this controller has in flight."""
-    return web.json_response(len(_in_flight(request)))
+    return reply(len(_in_flight(request)))
 
 
 # -- invoker ---------------------------------------------------------------------------------------------------------
@@ -123,4 +124,4 @@ async def get_is_enabled(request: web.Request) -> web.Response:
     invoker = _admin(request)
     if isinstance(invoker, web.Response):
         return invoker
-    return web.json_response({"enabled": invoker.enabled})
+    return reply({"enabled": invoker.enabled})

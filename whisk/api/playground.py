@@ -14,6 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from whisk.api.body import reply
 from whisk.api.keys import SETTINGS
 from whisk.entities.identity import GUEST_KEY, GUEST_UUID
 
@@ -49,7 +50,7 @@ async def config(request: web.Request) -> web.Response:
     body: dict[str, str] = {"role": settings.role}
     if settings.role == "standalone" and settings.bootstrap_users:
         body["key"] = f"{GUEST_UUID}:{GUEST_KEY}"
-    return web.json_response(body, headers=HEADERS | {"Cache-Control": "no-store"})
+    return reply(body, headers=HEADERS | {"Cache-Control": "no-store"})
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
