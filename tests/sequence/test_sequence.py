@@ -179,7 +179,10 @@ async def test_non_blocking_and_past_the_blocking_wait_answer_202(guest: aiohttp
     assert status == 202 and set(body) == {"activationId"}
     assert headers["x-openwhisk-activation-id"] == body["activationId"]
     status, running = await call(guest, "GET", f"/api/v1/namespaces/_/activations/{body['activationId']}")
-    assert status == 202 and running["status"] == "running" and running["path"] == f"guest/{seq}"
+    assert status == 404 and running["error"] == "The requested resource does not exist."     # still running
+    for part in ("result", "logs"):
+        status, _ = await call(guest, "GET", f"/api/v1/namespaces/_/activations/{body['activationId']}/{part}")
+        assert status == 404
     record = await record_of(guest, body["activationId"])
     assert record["response"]["result"] == {"slept": True} and len(record["logs"]) == 1
     status, body, _ = await invoke(guest, seq, {"sleep": 0})

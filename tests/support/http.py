@@ -25,8 +25,8 @@ async def call(session: aiohttp.ClientSession, method: str, path: str, body: Any
 
 async def record_of(session: aiohttp.ClientSession, activation_id: str, deadline_s: float = 30, *,
                     complete: bool = False) -> dict[str, Any]:
-    """The stored activation record, polled until it exists; with `complete`, until it has its `end` (a running
-    activation may answer 202 meanwhile; a trigger's record has no `end`)."""
+    """The stored activation record, polled until it exists (a running activation is a 404, as on OpenWhisk); with
+    `complete`, until it has its `end` (a trigger's record has none)."""
     end = time.monotonic() + deadline_s
     while True:
         async with session.get(f"/api/v1/namespaces/_/activations/{activation_id}") as r:

@@ -16,10 +16,8 @@ from whisk.api.keys import IDENTITY, SERVICES, SETTINGS, TID
 from whisk.api.query import flag, wait_ms
 from whisk.controller.caller import Caller
 from whisk.controller.results import within
-from whisk.controller.launcher import Running
 from whisk.controller.services import ControllerServices
 from whisk.entities.errors import BackendUnavailable, Invalid
-from whisk.loadbalancer.base import Entry
 
 ACTIVATION_HEADER = "x-openwhisk-activation-id"
 RECORD_WAIT_S = 5.0      # how long a GET waits for the record of a blocking activation already answered
@@ -107,23 +105,3 @@ async def record_stored(request: web.Request, namespace: str, activation_id: str
     if entry is None or entry.closed is None or entry.result is None or not entry.result.done():
         return
     await within(entry.closed, RECORD_WAIT_S)
-
-
-def pending_activation(request: web.Request, namespace: str, activation_id: str) -> web.Response | None:
-    """Beyond OpenWhisk (issue #373): an activation this controller still has in flight answers 202 with a clear
-    running state instead of 404; its record replaces this once it is stored."""
-    services = request.app.get(SERVICES)
-    if services is None:
-        return None
-    entry: Entry | Running | None = services.activator.pending(namespace, activation_id)
-    if entry is None:
-        entry = services.launcher.running(namespace, activation_id)     # a running sequence or composition
-    if entry is None:
-        return None
-    body: dict[str, Any] = {"activationId": activation_id, "namespace": namespace,
-                            "name": entry.action_path.rsplit("/", 1)[-1], "path": entry.action_path,
-                            "start": entry.started_ms, "status": "running",
-                            "message": "The activation is still running; its record is stored when it ends."}
-    if request.match_info.get("part") == "logs":
-        body["logs"] = []
-    return reply(body, status=202, headers={ACTIVATION_HEADER: activation_id})

@@ -148,10 +148,8 @@ async def get_activation(request: web.Request) -> web.Response:
         try:
             record = await entities.activations.get(identity, namespace, activation_id)
         except NotFound:
-            running = activate.pending_activation(request, identity.namespace, activation_id)
-            if running is None:
-                raise missing from None
-            return running
+            # Still running, or never was: 404 either way, as on OpenWhisk, whose clients poll until it is not.
+            raise missing from None
     match request.match_info.get("part"):
         case "result":
             return reply(record.result_json())

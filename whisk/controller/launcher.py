@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -44,15 +43,6 @@ Native = Callable[[Identity, ResolvedAction, Any], Awaitable[tuple[bool, Any]]]
 COMPONENT_GRACE_MS = 60_000
 
 
-@dataclass(frozen=True, slots=True)
-class Running:
-    """A sequence or composition in progress (its record is written when it ends)."""
-
-    namespace: str
-    action_path: str
-    started_ms: int
-
-
 class Launcher:
     def __init__(self, activator: Activator, entities: Entities, store: ActivationStore, *, ledger: Ledger,
                  drain: Drain, events: UserEvents) -> None:
@@ -64,7 +54,6 @@ class Launcher:
         self._events = events
         self.sequence_limit = entities.system.sequence_length
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._running: dict[str, Running] = {}
         # Actions served in the controller instead of a container, by the real action's path ("ns/pkg/name").
         self.natives: dict[str, Native] = {}
 
@@ -96,10 +85,6 @@ class Launcher:
     @property
     def draining(self) -> bool:
         return self._drain.refusing
-
-    def running(self, namespace: str, activation_id: str) -> Running | None:
-        entry = self._running.get(activation_id)
-        return entry if entry is not None and entry.namespace == namespace else None
 
     # --- the entry point ------------------------------------------------------------------------------------------
     async def start(self, identity: Identity, resolved: ResolvedAction, payload: Any, *, blocking: bool,
@@ -170,9 +155,8 @@ class Launcher:
 
     @asynccontextmanager
     async def _tracked(self, run: Run, resolved: ResolvedAction, activation_id: str) -> AsyncIterator[None]:
-        """A sequence or composition in progress: listed as running, and journaled until its record is stored, so
-        that neither a crash nor a failure of its own leaves its activation id without a record."""
-        self._running[activation_id] = Running(run.identity.namespace, resolved.path, now_ms())
+        """A sequence or composition in progress: journaled until its record is stored, so that neither a crash nor
+        a failure of its own leaves its activation id without a record."""
         accepted = Accepted(run.caller.namespace, activation_id, run.caller.subject, resolved.path,
                             str(resolved.action.version), resolved.binding)
         self._ledger.opened(accepted)
@@ -186,8 +170,6 @@ class Launcher:
             raise
         else:
             self._ledger.closed(activation_id)
-        finally:
-            del self._running[activation_id]
 
     async def primitive(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str) -> Step:
         """A blocking activation of a primitive action on behalf of a composition. Components are not subject to
