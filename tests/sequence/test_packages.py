@@ -127,6 +127,37 @@ async def test_sequences_and_rules_through_bindings(owner: aiohttp.ClientSession
     assert status == 403
 
 
+async def test_a_sequence_whose_component_is_no_longer_shared_is_refused_before_it_runs(
+        owner: aiohttp.ClientSession, stranger: aiohttp.ClientSession) -> None:
+    """OpenWhisk's invoke route checks ACTIVATE on every component of a sequence first (its entitlement suite,
+    'not allow invoke an action sequence with more than one component from package after entitlement change'):
+    a 403 and nothing run, rather than the first component run and then an application error."""
+    first, second, seq = unique("pubA"), unique("pubB"), unique("seq")
+    for pkg in (first, second):
+        await put(owner, "packages", pkg, {"publish": True})
+        await put_action(owner, f"{pkg}/inc", PY_INC)
+    await put(stranger, "actions", seq, {"exec": {"kind": "sequence", "components": [
+        f"/guest/{first}/inc", f"/guest/{second}/inc"]}})
+    status, body, _ = await invoke(stranger, seq, {"n": 0}, blocking="true")
+    assert status == 200 and body["response"]["result"] == {"n": 2}
+    await put(owner, "packages", second, {"publish": False})
+    refused = f"The supplied authentication is not authorized to access 'guest/{second}'."
+    for blocking in ("true", "false"):
+        status, body, _ = await invoke(stranger, seq, {"n": 0}, blocking=blocking)
+        assert (status, body["error"]) == (403, refused), body
+    trigger, rule = unique("t"), unique("r")
+    await put(stranger, "triggers", trigger, {})
+    await put(stranger, "rules", rule, {"trigger": f"/_/{trigger}", "action": f"/_/{seq}"})
+    status, fired = await call(stranger, "POST", f"/api/v1/namespaces/_/triggers/{trigger}", {"n": 0})
+    assert status == 202
+    (line,) = map(json.loads, (await record_of(stranger, fired["activationId"]))["logs"])
+    assert line["statusCode"] == 1 and line["error"] == refused and "activationId" not in line
+    # Only the first, allowed invoke ran anything: one record of the first component, one of the sequence.
+    for name in (f"{first}/inc", seq):
+        status, listed = await call(stranger, "GET", f"/api/v1/namespaces/_/activations?name={name}")
+        assert status == 200 and len(listed) == 1, (name, listed)
+
+
 async def test_npm_client_binds_a_package_and_invokes_through_it(deployment: Deployment) -> None:
     pkg, bind = unique("pkg"), unique("bind")
     script = NODE_PRELUDE + f"""

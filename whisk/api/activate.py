@@ -66,7 +66,7 @@ async def invoke_action(request: web.Request) -> web.StreamResponse:
     result_only = flag(request, "result")
     wait = wait_ms(request, settings.max_blocking_wait_ms)
     payload = await read_payload(request, request[IDENTITY].limits.max_payload_size)
-    resolved = await services.entities.resolve_action(request[IDENTITY], namespace, package, name)
+    resolved = await services.entities.resolve_request(request[IDENTITY], namespace, package, name)
     outcome = await services.launcher.start(request[IDENTITY], resolved, payload, blocking=blocking,
                                              wait_ms=wait, tid=request[TID], caller=caller)
     headers = {ACTIVATION_HEADER: outcome.activation_id}

@@ -2,7 +2,8 @@
 
 Each REST collection is a `Collection` in a per-kind table (`collections`), so the HTTP edge has one generic
 handler per verb. `resolve_action` is the invoke path's door: entitlement, binding resolution and parameter merge
-(package < binding < action, docs/openwhisk.md §3.1) in one call.
+(package < binding < action, docs/openwhisk.md §3.1) in one call; `resolve_request`, for a request or a rule, also
+checks a sequence's components before it runs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from whisk.controller.repository import Repository
 from whisk.controller.rules import Rules
 from whisk.controller.triggers import Triggers
 from whisk.entities.action import Action
-from whisk.entities.exec import KindResolver
+from whisk.entities.exec import KindResolver, SequenceExec
 from whisk.entities.identity import Identity
 from whisk.entities.limits import SystemLimits
 from whisk.entities.names import DEFAULT_NAMESPACE, EntityName, EntityPath, FullyQualifiedEntityName, namespace_segment
@@ -66,6 +67,19 @@ class Entities:
         await entitle_activation(self.actions, identity, path, name)
         action, binding = await self.repo.action_with_package(FullyQualifiedEntityName(path, name))
         return ResolvedAction(action, action.doc_id, binding, action.rev or "")
+
+    async def resolve_request(self, identity: Identity, namespace: str, package: str | None,
+                              name: str) -> ResolvedAction:
+        """`resolve_action` for a request to run an action (a REST invoke, a rule's fire): a sequence's components
+        must each be activatable by the caller before any of them runs, as OpenWhisk's invoke route checks them
+        (`entitleReferencedEntitiesMetaData`); one 403 names those refused. A component reached while a sequence
+        runs is checked again when it comes (`resolve_action`): a nested sequence's own components only then."""
+        resolved = await self.resolve_action(identity, namespace, package, name)
+        exec_ = resolved.action.exec
+        if isinstance(exec_, SequenceExec):
+            await self.entitlement.check_all(identity, ACTIVATE, [
+                Resource(c.path, "actions", c.name) for c in exec_.components])
+        return resolved
 
     async def trigger_to_fire(self, identity: Identity, namespace: str, name: str) -> Trigger:
         """The trigger for POST .../triggers/name (owner only; 404 when absent)."""

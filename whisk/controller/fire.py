@@ -109,7 +109,7 @@ class Firing:
             caller = caller_for(identity)
             self._invocations.check(caller)
             path = link.action.path
-            resolved = await self._entities.resolve_action(identity, path.root, path.package, link.action.name)
+            resolved = await self._entities.resolve_request(identity, path.root, path.package, link.action.name)
             outcome = await self._launcher.start(identity, resolved, args, blocking=False, wait_ms=0, tid=tid,
                                                  caller=caller)
         except CLIENT_ERRORS as exc:
