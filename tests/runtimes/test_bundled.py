@@ -100,6 +100,23 @@ async def test_node_actions_require_what_openwhisk_bundles_and_not_whisks_own(gu
     assert result == {"found": NODE_BUNDLED, "refused": dict.fromkeys(NODE_FOREIGN, "MODULE_NOT_FOUND")}
 
 
+NODE_GC = '''
+function main(args) {
+    let garbage = [];
+    for (let i = 0; i < 1000; i++) garbage.push(new Array(1000).fill(i));
+    garbage = null;
+    global.gc();            // OpenWhisk's Node.js runtime runs node with --expose-gc; its test actions call it
+    return { gc: typeof global.gc };
+}
+'''
+
+
+async def test_node_actions_may_run_the_garbage_collector(guest: aiohttp.ClientSession) -> None:
+    await put(guest, "gc-node", {"kind": "nodejs:20", "code": NODE_GC})
+    status, result, _ = await invoke(guest, "gc-node", blocking="true", result="true")
+    assert (status, result) == (200, {"gc": "function"})
+
+
 @pytest.mark.parametrize(("kind", "code"), [("python:3.11", PY_API), ("nodejs:20", NODE_API)])
 async def test_an_action_calls_the_api_host_with_its_key(guest: aiohttp.ClientSession, kind: str, code: str) -> None:
     """requests from Python and the openwhisk npm client from Node.js, with the key provide-api-key hands over."""
