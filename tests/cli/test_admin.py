@@ -35,3 +35,30 @@ def test_user_lifecycle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert capsys.readouterr().err == "error: Unable to delete user 'alice': Namespace 'alice' does not exist.\n"
     assert main(["admin", "user", "create", "bad name!", *store], open_store=open_store) == 144
     assert main(["admin", "user", "create", "x", "--api-key", "nocolon", *store], open_store=open_store) == 1
+
+
+def test_limits_lifecycle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`wskadmin limits set|get|delete`: set merges into what is there; a malformed value is refused, not stored."""
+    store = ["--store", f"sqlite://{tmp_path / 'whisk.db'}"]
+    assert main(["admin", "limits", "get", "alice", *store], open_store=open_store) == 0
+    assert capsys.readouterr().out == "No limits found, default system limits apply\n"
+    assert main(["admin", "limits", "set", "alice", "--invocationsPerMinute", "7", "--storeActivations", "false",
+                 "--allowedKinds", "nodejs:20,python:3.11", *store], open_store=open_store) == 0
+    assert capsys.readouterr().out == 'Limits successfully set for "alice"\n'
+    assert main(["admin", "limits", "set", "alice", "--maxPayloadSize", "512 KB", "--allowedKinds", "nodejs:20",
+                 *store], open_store=open_store) == 0
+    capsys.readouterr()
+    assert main(["admin", "limits", "get", "alice", *store], open_store=open_store) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "invocationsPerMinute = 7", "allowedKinds = ['nodejs:20']", "storeActivations = False",
+        "maxPayloadSize = 512 KB"]      # printed as wskadmin (Python) prints the document's values
+    assert main(["admin", "limits", "set", "alice", "--maxPayloadSize", "lots", *store], open_store=open_store) == 144
+    assert capsys.readouterr().err.startswith("error: Unable to set limits for 'alice': ")
+    assert main(["admin", "limits", "set", "alice", "--storeActivations", "maybe", *store],
+                open_store=open_store) != 0
+    assert "maybe is not a valid boolean." in capsys.readouterr().err
+    assert main(["admin", "limits", "set", "alice", *store], open_store=open_store) != 0
+    assert main(["admin", "limits", "delete", "alice", *store], open_store=open_store) == 0
+    assert capsys.readouterr().out.endswith("Limits deleted\n")
+    assert main(["admin", "limits", "delete", "alice", *store], open_store=open_store) == 148
+    assert capsys.readouterr().err == "error: Unable to delete limits for 'alice': No limits found for 'alice'.\n"

@@ -285,6 +285,11 @@ async def test_limits(store: Store) -> None:
     assert await store.get_limits("lim-ns") == {"concurrentInvocations": 2, "firesPerMinute": 0}
     assert await store.get_limits("other-ns") is None
     assert all(s["_id"] != "lim-ns/limits" for s in await store.list_subjects())   # limits are not subjects
+    assert await store.delete_limits("lim-ns") is True
+    assert await store.get_limits("lim-ns") is None
+    assert await store.delete_limits("lim-ns") is False
+    await store.put_limits("lim-ns", {"storeActivations": False})          # put again after a delete
+    assert await store.get_limits("lim-ns") == {"storeActivations": False}
 
 
 async def test_ping(store: Store) -> None:

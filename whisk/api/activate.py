@@ -52,7 +52,8 @@ def caller_of(request: web.Request) -> Caller:
     return Caller(subject=identity.subject, namespace=identity.namespace, uuid=identity.uuid,
                   api_key=identity.api_key or "",
                   invocations_per_minute=identity.limits.invocations_per_minute,
-                  concurrent_invocations=identity.limits.concurrent_invocations)
+                  concurrent_invocations=identity.limits.concurrent_invocations,
+                  store_activations=identity.limits.store_activations)
 
 
 async def invoke_action(request: web.Request) -> web.StreamResponse:

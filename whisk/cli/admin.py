@@ -1,5 +1,6 @@
-"""`whisk admin user create|list|delete`: subjects and API keys, written straight to the configured store (as
-OpenWhisk's `wskadmin user` does), not over the REST API. The store comes from the injected `open_store`."""
+"""`whisk admin user create|list|delete` and `whisk admin limits set|get|delete`: subjects, API keys and namespace
+limits, written straight to the configured store (as OpenWhisk's `wskadmin user` and `wskadmin limits` do), not over
+the REST API. The store comes from the injected `open_store`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from whisk.cli.context import Context
 from whisk.cli.errors import CliError
-from whisk.cli.grammar import STRING, Command, Flag, check_args
+from whisk.cli.grammar import INT, STRING, STRINGS, Command, Flag, check_args
 from whisk.entities.errors import Conflict, Invalid, NotFound, WhiskError
 
 # Domain errors end the command with the status `wsk` gives the matching HTTP error (status mod 256).
@@ -75,9 +76,95 @@ async def delete(ctx: Context) -> None:
                f"{deleted['activations']} activation records")
 
 
-_STORE = Flag("store", "", STRING, help="the store `URL` (default: WHISK_STORE, as the server reads it)")
+# wskadmin limits set's options: the limits document's fields, each set only when given.
+_INT_LIMITS = {
+    "invocationsPerMinute": "invocations per minute allowed",
+    "firesPerMinute": "trigger fires per minute allowed",
+    "concurrentInvocations": "concurrent invocations allowed for this namespace",
+    "minActionMemory": "minimum action memory size (MB) for this namespace",
+    "maxActionMemory": "maximum action memory size (MB) for this namespace",
+    "minActionLogs": "minimum activation log size (MB) for this namespace",
+    "maxActionLogs": "maximum activation log size (MB) for this namespace",
+    "minActionTimeout": "minimum action time limit (ms) for this namespace",
+    "maxActionTimeout": "maximum action time limit (ms) for this namespace",
+    "minActionConcurrency": "minimum action concurrency limit for this namespace",
+    "maxActionConcurrency": "maximum action concurrency limit for this namespace",
+}
+_SIZE_LIMITS = {
+    "maxParameterSize": "maximum parameter size for this namespace (e.g. \"512 KB\")",
+    "maxPayloadSize": "maximum payload size for this namespace",
+    "truncationSize": "activation truncation size for this namespace",
+}
+_BOOLEANS = {"yes": True, "true": True, "no": False, "false": False}
 
-GROUP = Command("admin", "administer the platform: subjects and their API keys (talks to the store directly)",
+
+def _limit_changes(ctx: Context) -> dict[str, Any]:
+    changes: dict[str, Any] = {name: ctx.flag(name) for name in (*_INT_LIMITS, *_SIZE_LIMITS) if ctx.given(name)}
+    if ctx.given("allowedKinds"):
+        changes["allowedKinds"] = [k for given in ctx.flag("allowedKinds") for k in given.replace(",", " ").split()]
+    if ctx.given("storeActivations"):
+        text = ctx.flag("storeActivations")
+        if text.lower() not in _BOOLEANS:
+            raise CliError(f"{text} is not a valid boolean.", usage=True)
+        changes["storeActivations"] = _BOOLEANS[text.lower()]
+    return changes
+
+
+async def limits_set(ctx: Context) -> None:
+    check_args(ctx.args, 1, 1, "A namespace name is required.")
+    namespace = ctx.args[0]
+    changes = _limit_changes(ctx)
+    if not changes:
+        raise CliError("No limit to set: give at least one of the limit flags (see --help).", usage=True)
+    try:
+        async with _open(ctx) as store:
+            await _subjects(store).set_limits(namespace, changes)
+    except (WhiskError, OSError) as exc:
+        raise _error(f"Unable to set limits for '{namespace}'", exc) from None
+    ctx.out.line(f'Limits successfully set for "{namespace}"')
+
+
+async def limits_get(ctx: Context) -> None:
+    check_args(ctx.args, 1, 1, "A namespace name is required.")
+    namespace = ctx.args[0]
+    try:
+        async with _open(ctx) as store:
+            doc = await _subjects(store).get_limits(namespace)
+    except (WhiskError, OSError) as exc:
+        raise _error(f"Unable to get limits for '{namespace}'", exc) from None
+    if not doc:
+        ctx.out.line("No limits found, default system limits apply")
+        return
+    for name, value in doc.items():
+        ctx.out.line(f"{name} = {value}")
+
+
+async def limits_delete(ctx: Context) -> None:
+    check_args(ctx.args, 1, 1, "A namespace name is required.")
+    namespace = ctx.args[0]
+    try:
+        async with _open(ctx) as store:
+            deleted = await _subjects(store).delete_limits(namespace)
+    except (WhiskError, OSError) as exc:
+        raise _error(f"Unable to delete limits for '{namespace}'", exc) from None
+    if not deleted:
+        raise _error(f"Unable to delete limits for '{namespace}'",
+                     NotFound(f"No limits found for '{namespace}'."))
+    ctx.out.line("Limits deleted")
+
+
+_STORE = Flag("store", "", STRING, help="the store `URL` (default: WHISK_STORE, as the server reads it)")
+_LIMIT_FLAGS = (
+    *(Flag(name, "", INT, help=text) for name, text in _INT_LIMITS.items()),
+    *(Flag(name, "", STRING, help=text) for name, text in _SIZE_LIMITS.items()),
+    Flag("allowedKinds", "", STRINGS, help="runtime kinds allowed in this namespace (repeat the flag, or separate "
+                                           "them with commas)"),
+    Flag("storeActivations", "", STRING,
+         help="keep this namespace's activation records: `BOOL` (true, false, yes or no)"),
+)
+
+GROUP = Command("admin", "administer the platform: subjects, their API keys and namespace limits (talks to the store "
+                "directly)",
                 children=(
     Command("user", "create, list and delete subjects, namespaces and API keys", children=(
         Command("create NAMESPACE", "create a namespace (and its subject) with a new API key; prints UUID:KEY", (
@@ -88,5 +175,12 @@ GROUP = Command("admin", "administer the platform: subjects and their API keys (
         Command("list", "list namespaces with their subject and uuid (never keys)", (_STORE,), list_),
         Command("delete NAMESPACE", "delete a namespace, its API key and everything it holds (actions, packages, "
                 "triggers, rules, activation records, limits)", (_STORE,), delete),
+    )),
+    Command("limits", "set, get and delete a namespace's limits (servers apply them within 30 s)", children=(
+        Command("set NAMESPACE", "set limits for a namespace; limits not given keep their value",
+                (_STORE, *_LIMIT_FLAGS), limits_set),
+        Command("get NAMESPACE", "get the limits set for a namespace (none: system defaults apply)", (_STORE,),
+                limits_get),
+        Command("delete NAMESPACE", "delete a namespace's limits (system defaults apply)", (_STORE,), limits_delete),
     )),
 ))

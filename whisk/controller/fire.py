@@ -99,7 +99,7 @@ class Firing:
                 log.error("fire.rule.crashed", rule=rule, error=repr(result))
                 result = rule_line(rule, link.action.doc_id, WHISK_ERROR, error=INTERNAL)
             lines.append(result)
-        await self._launcher.store_record(record(lines))
+        await self._launcher.store_record(record(lines), stored=identity.limits.store_activations)
 
     async def _activate(self, identity: Identity, rule: str, link: RuleLink, args: dict[str, Any], tid: str) -> str:
         action = link.action.doc_id

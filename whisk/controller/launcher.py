@@ -181,11 +181,13 @@ class Launcher:
             payload=payload, blocking=True, wait_ms=wait_ms, tid=run.tid, cause=cause)
         return Step(outcome.activation_id, outcome.record)
 
-    async def store_record(self, record: Activation, run: Run | None = None) -> None:
-        """Store a record the controller wrote; that of a sequence or composition (`run`) is also counted and
-        reported as a user event, as the invoker does for primitive activations."""
+    async def store_record(self, record: Activation, run: Run | None = None, *, stored: bool = True) -> None:
+        """Store a record the controller wrote, unless its namespace keeps none (`stored`, or the run's caller's
+        `storeActivations`); that of a sequence or composition (`run`) is also counted and reported as a user
+        event, as the invoker does for primitive activations."""
         try:
-            await self.store.put_activation(record)
+            if stored and (run is None or run.caller.store_activations):
+                await self.store.put_activation(record)
         except WhiskError as exc:   # the record is still the caller's answer; losing the stored copy is logged
             log.error("launcher.record.store_failed", activation_id=record.activation_id, error=str(exc))
         if run is not None:

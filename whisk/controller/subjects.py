@@ -137,6 +137,22 @@ class Subjects:
     async def limits_of(self, namespace: str) -> UserLimits:
         return UserLimits.lenient(await self._store.get_limits(namespace))
 
+    # --- namespace limits (wskadmin limits) -------------------------------------------------------------------
+    async def set_limits(self, namespace: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Merge `changes` into the namespace's limits document, as `wskadmin limits set` does: fields not given
+        keep their value. Raises Invalid for a value the controller would not read (it would then ignore the
+        whole document). Servers see the change when their cached identity of the namespace expires."""
+        doc = {**(await self._store.get_limits(namespace) or {}), **changes}
+        UserLimits.from_json(doc)
+        await self._store.put_limits(namespace, doc)
+        return doc
+
+    async def get_limits(self, namespace: str) -> dict[str, Any] | None:
+        return await self._store.get_limits(namespace)
+
+    async def delete_limits(self, namespace: str) -> bool:
+        return await self._store.delete_limits(namespace)
+
     async def _identity(self, doc: dict[str, Any], entry: dict[str, Any], key: str | None) -> Identity:
         namespace = entry["name"]
         before = self._owners.get(namespace)

@@ -229,9 +229,11 @@ class Invoker:
 
     async def _finish(self, msg: ActivationMessage, record: Activation, *, combined: bool) -> None:
         """Store the record, then send the completion (or combined) ack. The record is stored even when the
-        ack cannot be sent, and the ack is sent even when the store fails: the controller must free the slot."""
+        ack cannot be sent, and the ack is sent even when the store fails: the controller must free the slot. A
+        namespace whose limits say `storeActivations: false` keeps no records (OpenWhisk's ActivationStore)."""
         try:
-            await self._store.put_activation(record)
+            if msg.user.get("limits", {}).get("storeActivations", True) is not False:
+                await self._store.put_activation(record)
         except WhiskError as exc:
             log.error("invoker.record.store_failed", error=str(exc))
         except (ValueError, RecursionError) as exc:   # not encodable (results are checked when read: a last guard)

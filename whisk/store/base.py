@@ -104,6 +104,9 @@ class SubjectStore(Protocol):
     async def put_limits(self, namespace: str, limits: Doc) -> None:
         """Replace the namespace's limits document ("namespace/limits"; last write wins)."""
 
+    async def delete_limits(self, namespace: str) -> bool:
+        """Remove the namespace's limits document (system defaults apply again); False when there was none."""
+
     async def purge_namespace(self, namespace: str) -> dict[str, int]:
         """Remove everything a root namespace holds: its entities (packages' contents too), its activation
         records and its limits. Returns how many entities and activations went ({"entities": n,

@@ -310,6 +310,16 @@ class CouchStore:
     async def put_limits(self, namespace: str, limits: Doc) -> None:
         await self._replace("subjects", {**_public(limits, "_id", "_rev"), "_id": f"{namespace}/limits"})
 
+    async def delete_limits(self, namespace: str) -> bool:
+        limits = await self._fetch("subjects", f"{namespace}/limits")
+        if limits is None:
+            return False
+        try:
+            await self._delete("subjects", f"{namespace}/limits", limits["_rev"])
+        except NotFound:
+            return False
+        return True
+
     async def purge_namespace(self, namespace: str) -> dict[str, int]:
         """Every document whose id starts with "<namespace>/" (entities: "ns[/pkg]/name"; activations:
         "ns/id"), deleted in bulk, then the limits document."""

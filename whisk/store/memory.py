@@ -159,6 +159,9 @@ class MemoryStore:
         stored: dict[str, Any] = {k: v for k, v in _copy(limits).items() if k not in ("_id", "_rev")}
         self._limits[namespace] = stored
 
+    async def delete_limits(self, namespace: str) -> bool:
+        return self._limits.pop(namespace, None) is not None
+
     async def purge_namespace(self, namespace: str) -> dict[str, int]:
         entities = [k for k, d in self._entities.items() if in_namespace(d.get("namespace", ""), namespace)]
         activations = [k for k, d in self._activations.items() if d.get("namespace") == namespace]

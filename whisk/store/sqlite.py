@@ -338,6 +338,9 @@ class SqliteStore:
     def _exec(self, sql: str, args: tuple[Any, ...]) -> None:
         self._db.execute(sql, args)
 
+    def _changed(self, sql: str, args: tuple[Any, ...]) -> int:
+        return int(self._db.execute(sql, args).rowcount)
+
     def _docs(self, sql: str, args: list[Any]) -> list[Doc]:
         return [json.loads(row[0]) for row in self._db.execute(sql, args)]
 
@@ -536,6 +539,9 @@ class SqliteStore:
         stored = {k: v for k, v in limits.items() if k not in ("_id", "_rev")}
         await self._run(self._exec, "INSERT OR REPLACE INTO limits (namespace, doc) VALUES (?, ?)",
                         (namespace, json.dumps(stored)))
+
+    async def delete_limits(self, namespace: str) -> bool:
+        return await self._run(self._changed, "DELETE FROM limits WHERE namespace = ?", (namespace,)) > 0
 
     async def purge_namespace(self, namespace: str) -> dict[str, int]:
         return await self._run(self._purge, namespace)

@@ -1,0 +1,62 @@
+"""Namespace limits set with `whisk admin limits` (OpenWhisk's `wskadmin limits`), seen through the REST API:
+`storeActivations: false` keeps no activation record of the namespace, whoever writes it (the invoker for actions,
+the controller for sequences and triggers), while the answers stay the same."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+
+from tests.api.support import JS, basic, call, ns, run_cli, sqlite_deployment, unique
+from tests.support.http import record_of
+from tests.web.support import invoke, put
+
+
+async def test_a_namespace_that_stores_no_activations() -> None:
+    async with sqlite_deployment() as deployment:
+        env = {"WHISK_STORE": deployment.store_url}
+        quiet = unique("quiet")
+        code, out, err = await run_cli("admin", "user", "create", quiet, "--store", deployment.store_url, env=env)
+        assert code == 0, err
+        key = out.strip().splitlines()[-1]
+        # Before the key's first use, so that no server holds the namespace's identity from before.
+        code, out, err = await run_cli("admin", "limits", "set", quiet, "--storeActivations", "false",
+                                       "--store", deployment.store_url, env=env)
+        assert code == 0 and out == f'Limits successfully set for "{quiet}"\n', err
+        async with aiohttp.ClientSession(base_url=deployment.url, headers=basic(key)) as s:
+            status, limits = await call(s, "GET", ns("limits"))
+            assert status == 200 and limits["storeActivations"] is False
+            await put(s, "actions", "echo", {"exec": JS})
+            await put(s, "actions", "twice", {"exec": {"kind": "sequence", "components": ["/_/echo", "/_/echo"]}})
+            await put(s, "triggers", "t", {})
+            await put(s, "rules", "r", {"trigger": "/_/t", "action": "/_/echo"})
+            ids = []
+            for name in ("echo", "twice"):
+                status, body, _ = await invoke(s, name, {"x": 1}, blocking="true")
+                assert status == 200 and body["response"]["result"] == {"x": 1}, body   # the answer is the same
+                ids.append(body["activationId"])
+            status, body, _ = await invoke(s, "echo", {"x": 2})
+            assert status == 202
+            ids.append(body["activationId"])
+            status, fired = await call(s, "POST", ns("triggers", "t"), {"x": 3})
+            assert status == 202
+            ids.append(fired["activationId"])
+            for _ in range(200):                              # until nothing is in flight
+                status, in_flight = await call(s, "GET", "/activation/count")
+                if in_flight == 0:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)                          # the trigger's rule and the records it would write
+            for activation_id in ids:
+                status, body = await call(s, "GET", ns("activations", activation_id))
+                assert (status, body["error"]) == (404, "The requested resource does not exist."), activation_id
+            status, count = await call(s, "GET", ns("activations") + "?count=true")
+            assert (status, count) == (200, {"activations": 0})
+        # Another namespace, without that limit, keeps its records.
+        async with aiohttp.ClientSession(base_url=deployment.url, headers=basic(deployment.other_auth)) as s:
+            await put(s, "actions", "echo", {"exec": JS})
+            status, body, _ = await invoke(s, "echo", {"x": 4})
+            assert status == 202
+            assert json.dumps((await record_of(s, body["activationId"]))["response"]["result"]) == '{"x": 4}'
