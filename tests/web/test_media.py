@@ -41,18 +41,20 @@ def error_of(body: bytes) -> str:
 
 
 @pytest.mark.parametrize("ext, result, status, content_type, body", [
-    (".json", {"a": 1}, 200, "application/json", b'{"a":1}'),
+    # JSON as Pekko's web routes print it (spray's PrettyPrinter; OpenWhisk's "ensure response is pretty printed").
+    (".json", {"a": 1}, 200, "application/json", b'{\n  "a": 1\n}'),
+    (".json", {"a": [1, {"b": {}}]}, 200, "application/json", b'{\n  "a": [1, {\n    "b": {\n\n    }\n  }]\n}'),
     (".html", {"body": "<b>x</b>"}, 200, "text/html; charset=UTF-8", b"<b>x</b>"),
     (".html", {"html": "<i>y</i>"}, 200, "text/html; charset=UTF-8", b"<i>y</i>"),
     (".svg", {"svg": "<svg/>"}, 200, "image/svg+xml", b"<svg/>"),
     (".svg", {"body": "<svg></svg>"}, 200, "image/svg+xml", b"<svg></svg>"),
     (".text", {"text": "plain"}, 200, "text/plain; charset=UTF-8", b"plain"),
-    (".text", {"body": {"a": [1]}}, 200, "text/plain; charset=UTF-8", json.dumps({"a": [1]}, indent=2).encode()),
+    (".text", {"body": {"a": [1]}}, 200, "text/plain; charset=UTF-8", b'{\n  "a": [1]\n}'),
     (".text", {"text": 5}, 200, "text/plain; charset=UTF-8", b"5"),
     (".text", {"text": None}, 200, "text/plain; charset=UTF-8", b"null"),
     (".text", {"text": True}, 200, "text/plain; charset=UTF-8", b"true"),
     (".text", {"error": "boom"}, 200, "text/plain; charset=UTF-8", b"boom"),      # the error's value, projected
-    (".http", {"statusCode": "201", "body": {"k": "v"}}, 201, "application/json", b'{"k":"v"}'),
+    (".http", {"statusCode": "201", "body": {"k": "v"}}, 201, "application/json", b'{\n  "k": "v"\n}'),
     (".http", {"headers": {"Content-Type": "image/png"}, "body": base64.b64encode(PNG).decode()}, 200,
      "image/png", PNG),
     (".http", {"headers": {"Content-Type": "application/json"}, "body": base64.b64encode(b'{"a":1}').decode()},
@@ -68,7 +70,7 @@ def error_of(body: bytes) -> str:
     (".http", {"statusCode": 444}, 444, None, b""),
     (".http", {"statusCode": 200, "headers": {"X-Tab": "a\tb"}}, 200, None, b""),
     (".http", {"statusCode": "+299", "body": "x"}, 299, "text/html; charset=UTF-8", b"x"),
-    (".http", {"statusCode": 599.0, "body": {"a": 1}}, 599, "application/json", b'{"a":1}'),
+    (".http", {"statusCode": 599.0, "body": {"a": 1}}, 599, "application/json", b'{\n  "a": 1\n}'),
     ("", {"statusCode": 200, "body": "default is http"}, 200, "text/html; charset=UTF-8", b"default is http"),
 ])
 async def test_transcoding(anonymous: aiohttp.ClientSession, shape: str, ext: str, result: Any, status: int,
@@ -113,6 +115,19 @@ async def test_refused_results(anonymous: aiohttp.ClientSession, shape: str, ext
     assert (got_status, error_of(got_body)) == (status, message)
     assert got_type.startswith("application/json") and "x-openwhisk-activation-id" in headers
     assert headers["Access-Control-Allow-Origin"] == "*"
+    # Printed as Pekko's web routes print errors; the REST API's are compact.
+    code = json.loads(got_body)["code"]
+    assert got_body == f'{{\n  "error": {json.dumps(message)},\n  "code": "{code}"\n}}'.encode()
+
+
+async def test_web_errors_before_the_action_are_pretty_too_and_rest_errors_compact(
+        anonymous: aiohttp.ClientSession, guest: aiohttp.ClientSession) -> None:
+    async with anonymous.get("/api/v1/web/guest/default/no-such-action.json") as r:
+        body = await r.read()
+        assert r.status == 404 and body.startswith(b'{\n  "error": ')
+    async with guest.get("/api/v1/namespaces/_/actions/no-such-action") as r:
+        body = await r.read()
+        assert r.status == 404 and body.startswith(b'{"error":')
 
 
 async def test_repeated_headers_and_developer_errors(guest: aiohttp.ClientSession,

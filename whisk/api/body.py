@@ -15,11 +15,14 @@ from whisk.entities.errors import Invalid, RequestTimeout, TooLarge, Unsupported
 from whisk.entities.json_value import compact
 
 
-def reply(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    """A compact JSON answer, typed `application/json` with no charset parameter, as Pekko writes JSON (JSON is UTF-8
-    by definition). Clients compare the header: wskdeploy takes the platform's runtimes from `GET /` only when its
-    Content-Type occurs in "application/json; charset=UTF-8", and falls back to a built-in list otherwise."""
-    return web.Response(body=compact(body).encode(), status=status, headers=headers, content_type="application/json")
+def reply(body: Any, status: int = 200, headers: dict[str, str] | None = None, *, pretty: bool = False
+          ) -> web.Response:
+    """A compact JSON answer (`pretty`: as web actions print theirs), typed `application/json` with no charset
+    parameter, as Pekko writes JSON (JSON is UTF-8 by definition). Clients compare the header: wskdeploy takes the
+    platform's runtimes from `GET /` only when its Content-Type occurs in "application/json; charset=UTF-8", and
+    falls back to a built-in list otherwise."""
+    text = json_value.pretty(body) if pretty else compact(body)
+    return web.Response(body=text.encode(), status=status, headers=headers, content_type="application/json")
 
 
 EXPECTED = "Request entity expected but not supplied"

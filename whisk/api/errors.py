@@ -12,7 +12,7 @@ from aiohttp.typedefs import Handler
 
 from whisk import logs
 from whisk.api.body import reply
-from whisk.api.keys import TID
+from whisk.api.keys import TID, WEB
 from whisk.entities.activation import random_hex32
 from whisk.entities.errors import (BackendUnavailable, Conflict, Forbidden, Invalid, NotAcceptable, NotFound,
                                    RequestTimeout, Throttled, TooLarge, Unauthenticated, Unprocessable,
@@ -48,7 +48,8 @@ def new_tid() -> str:
 
 def error_response(request: web.Request, status: int, message: str, headers: dict[str, str] | None = None
                    ) -> web.Response:
-    return reply({"error": message, "code": request.get(TID, "")}, status=status, headers=headers)
+    return reply({"error": message, "code": request.get(TID, "")}, status=status, headers=headers,
+                 pretty=WEB in request)
 
 
 @web.middleware

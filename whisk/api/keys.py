@@ -28,3 +28,4 @@ MANIFEST = web.AppKey("manifest", Manifest)
 # Per-request values (request[...]), set by the middlewares in whisk/api/.
 TID = "whisk.tid"            # transaction id: X-Request-ID unless it starts with "sid_", else generated
 IDENTITY = "whisk.identity"  # whisk.entities.identity.Identity of the authenticated caller (absent: anonymous web)
+WEB = "whisk.web"            # a web action's request: its error bodies are pretty-printed, as Pekko's web routes do

@@ -11,7 +11,7 @@ from multidict import CIMultiDict
 
 from whisk.api.body import read_body
 from whisk.api.errors import STATUS, error_response
-from whisk.api.keys import IDENTITY, SERVICES, SETTINGS, TID
+from whisk.api.keys import IDENTITY, SERVICES, SETTINGS, TID, WEB
 from whisk.controller.web import WebFailure, WebRequest
 from whisk.controller.webmedia import Answer
 from whisk.entities.errors import BackendUnavailable, WhiskError
@@ -33,6 +33,7 @@ def to_response(request: web.Request, answer: Answer) -> web.Response:
 async def respond(request: web.Request, web_request: WebRequest) -> web.Response:
     """Serve a web request (also the gateway's forwarded ones); refusals before the answer's headers are known
     go to the error middleware, later ones are sent here with those headers."""
+    request[WEB] = True
     services = request.app.get(SERVICES)
     if services is None:
         raise BackendUnavailable("Web actions are not available on this server.")
@@ -45,6 +46,7 @@ async def respond(request: web.Request, web_request: WebRequest) -> web.Response
 
 
 async def web_action(request: web.Request) -> web.StreamResponse:
+    request[WEB] = True
     tail = request.match_info["tail"]
     body = await read_body(request, request.app[SETTINGS].max_payload_size)
     return await respond(request, WebRequest(

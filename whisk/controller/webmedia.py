@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +16,7 @@ from whisk.entities import json_value
 from whisk.entities.activation import APPLICATION_ERROR, SUCCESS, ActivationResponse
 from whisk.entities.errors import Invalid, NotFound
 from whisk.entities.exec import is_binary_code
-from whisk.entities.json_value import compact
+from whisk.entities.json_value import compact, pretty
 
 PROPERTY_NOT_FOUND = "Response does not include requested property."
 ERROR_PROCESSING = "There was an error processing your request."
@@ -136,10 +135,6 @@ class Answer:
     error: str | None = None
 
 
-def pretty(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False)
-
-
 def project(response: ActivationResponse) -> Any:
     """What a web action answers with: the result on success, the value of its `error` on an application error;
     other failures are refused."""
@@ -188,7 +183,7 @@ def transcode(extension: str, value: Any) -> Answer:
 def _as_json(value: Any) -> Answer:
     if not isinstance(value, dict | list):
         raise invalid_media("application/json")
-    return Answer(200, body=compact(value).encode(), content_type="application/json")
+    return Answer(200, body=pretty(value).encode(), content_type="application/json")     # as Pekko's printer
 
 
 def _field(value: Any, *names: str) -> Any:
@@ -304,8 +299,7 @@ def _as_http(value: Any) -> Answer:
     media = MediaType.parse(declared) if declared is not None else MediaType("application", "json")
     if media is None or not media.is_json:
         raise Invalid(CONTENT_TYPE_MISMATCH)
-    text = compact(body) if media.value == "application/json" else pretty(body)
-    return Answer(code or 200, kept, text.encode(), media.render())
+    return Answer(code or 200, kept, pretty(body).encode(), media.render())
 
 
 def _text_body(body: str, media: MediaType) -> bytes:

@@ -70,6 +70,37 @@ def copy_of(value: Any) -> Any:
 _compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
+def pretty(value: Any) -> str:
+    """JSON as OpenWhisk's web actions print it, with spray-json's PrettyPrinter: an object's members one a line,
+    indented two spaces deeper than the object, as `"key": value`; an array on one line, `[a, b]`; an empty object
+    `{`, an empty line and `}`; scalars as `compact` writes them. (Python's `indent=2` puts array items on lines
+    of their own and writes `{}`.) Values nest at most MAX_DEPTH deep, well within the recursion limit."""
+    out: list[str] = []
+    _pretty(value, "", out)
+    return "".join(out)
+
+
+def _pretty(value: Any, indent: str, out: list[str]) -> None:
+    if isinstance(value, dict):
+        inner = indent + "  "
+        out.append("{\n")
+        for i, (key, item) in enumerate(value.items()):
+            out.append(f",\n{inner}" if i else inner)
+            out.append(_compact(key))
+            out.append(": ")
+            _pretty(item, inner, out)
+        out.append(f"\n{indent}}}")
+    elif isinstance(value, list):
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(", ")
+            _pretty(item, indent, out)
+        out.append("]")
+    else:
+        out.append(_compact(value))
+
+
 def compact(value: Any) -> str:
     """JSON as OpenWhisk prints it (spray's compactPrint): no spaces, non-ASCII kept; what `encode` writes, as a
     str."""
