@@ -25,13 +25,14 @@ THROTTLED = "whisk.auth_throttled"     # request[...]: credentials not checked, 
 
 
 def credentials(request: web.Request) -> tuple[str, str] | None:
-    """(uuid, key) from a Basic Authorization header; None when absent; ("", "") when malformed."""
+    """(uuid, key) from a Basic Authorization header; None when absent or of another scheme (Pekko's basic-auth
+    directive sees no credentials in a `Bearer` header: 401 "requires authentication"); ("", "") when malformed."""
     header = request.headers.get("Authorization")
     if header is None:
         return None
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic":
-        return ("", "")
+        return None
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):

@@ -32,6 +32,7 @@ READINESS_FRACTION = 1.0          # OpenWhisk's whisk.loadbalancer.invoker-readi
 def mount_controller(app: web.Application, balancer: Callable[[], LoadBalancer | None]) -> None:
     app[BALANCER_GETTER] = balancer
     app.router.add_get("/invokers", get_invokers, allow_head=False)
+    app.router.add_get("/invokers/", get_invokers, allow_head=False)      # OpenWhisk's pathEndOrSingleSlash
     app.router.add_get("/invokers/healthy/count", get_healthy_count, allow_head=False)
     app.router.add_get("/invokers/ready", get_ready, allow_head=False)
     for path in ("/activation", "/activation/"):
