@@ -99,6 +99,8 @@ async def test_exec_errors(guest: aiohttp.ClientSession, exec_, message) -> None
     ({"concurrency": 2}, "concurrency 2 exceeds allowed threshold of 1"),
     ({"memory": 256.5}, "The request content was malformed:\nmemory limit must be whole number"),
     ({"timeout": "fast"}, "The request content was malformed:\ntime limit malformed"),
+    ({"concurrency": 1.5}, "The request content was malformed:\nintra concurrency limit must be whole number"),
+    ({"concurrency": "x"}, "The request content was malformed:\nconcurrency limit malformed"),
 ])
 async def test_limit_errors(guest: aiohttp.ClientSession, limits, message) -> None:
     name = unique("lim")

@@ -99,6 +99,10 @@ async def test_malformed_json_and_content_types(guest: aiohttp.ClientSession) ->
     status, body = await call(guest, "PUT", ns("triggers", name), data=b"",
                               headers={"Content-Type": "application/json"})
     assert status == 400 and body["error"] == "Request entity expected but not supplied"
+    # The type is checked first, as Pekko's unmarshaller does (OpenWhisk's "put should reject request missing json
+    # content": an empty text/plain body is a 415).
+    status, body = await call(guest, "PUT", ns("actions", name), data=b"", headers={"Content-Type": "text/plain"})
+    assert status == 415
     status, body = await call(guest, "PUT", ns("triggers", name), data=b"parameters=1",
                               headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 415 and "Content-Type [application/x-www-form-urlencoded] is not supported" in body["error"]

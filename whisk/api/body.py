@@ -91,10 +91,11 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
 
 
 async def read_json(request: web.Request) -> Any:
+    """An entity's body: its type first (415), as Pekko's unmarshaller checks it before it sees an empty body (400)."""
     raw = await read_body(request, request.client_max_size)
+    check_json_type(request)
     if not raw.strip():
         raise Invalid(EXPECTED)
-    check_json_type(request)
     return parse_body(raw)
 
 

@@ -70,7 +70,8 @@ class ActionLimits:
 
 def _whole(value: Any, what: str, *, sized: bool = False) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise Invalid(f"{what} limit malformed")
+        # OpenWhisk's texts: "intra concurrency limit must be whole number" but "concurrency limit malformed"
+        raise Invalid(f"{what.removeprefix('intra ')} limit malformed")
     if isinstance(value, float) and not value.is_integer():
         raise Invalid(f"{what} limit must be whole number")
     if sized and value < 0:
