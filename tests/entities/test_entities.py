@@ -134,9 +134,15 @@ def test_rule_put_and_status():
     assert Rule.from_doc(rule.to_doc()) == rule
     with pytest.raises(Invalid, match="rule requires a valid trigger and a valid action"):
         RulePut.from_json({"trigger": "/_/t"}).create(EntityPath.of("guest"), "r")
-    assert parse_status({"status": "inactive"}) == "inactive"
-    with pytest.raises(Invalid, match=r"'xxx' is not a recognized rule state"):
-        parse_status({"status": "xxx"})
+    assert parse_status({"status": "inactive"}) == parse_status({"status": " inactive "}) == "inactive"
+    for body, reason in (({"status": "xxx"}, "requirement failed: xxx is not a recognized rule state"),
+                         ({"status": ""}, "requirement failed: argument undefined"),
+                         ({}, "key not found: status"),
+                         ({"status": 5}, "5 (of class spray.json.JsNumber)"),
+                         ([1], "[1] (of class spray.json.JsArray)")):
+        with pytest.raises(Invalid) as refused:
+            parse_status(body)
+        assert str(refused.value) == reason
 
 
 def test_package_binding_annotation_is_owned_by_controller():

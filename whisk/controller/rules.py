@@ -120,10 +120,11 @@ class Rules(Collection):
         """POST `{"status": "active" | "inactive"}`: rewrite the trigger's link when the status changes."""
         EntityName(name)
         await self.entitlement.authorize(identity, ACTIVATE, Resource(path, self.name, name))
+        try:
+            status = parse_status(body)                 # before the lookup, as OpenWhisk reads the body first
+        except Invalid as exc:
+            raise malformed(exc) from None
         rule = await self.repo.need(Rule, f"{path}/{name}")
-        if not isinstance(body, dict) or not isinstance(body.get("status"), str):
-            raise malformed(Invalid("status malformed"))
-        status = parse_status(body)
         try:
             trigger = await self.repo.fetch(Trigger, rule.trigger.doc_id)
         except Conflict:

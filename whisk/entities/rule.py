@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from whisk.entities.document import (body_object, common_json, now_ms, opt_bool, opt_params, opt_version,
                                      read_params, read_version, stored)
 from whisk.entities.errors import Invalid
+from whisk.entities.json_value import compact
 from whisk.entities.names import Addressed, EntityName, EntityPath, FullyQualifiedEntityName
 from whisk.entities.parameters import EMPTY, Parameters
 from whisk.entities.semver import SemVer
@@ -92,10 +93,25 @@ class RulePut:
 
 
 def parse_status(value: Any) -> str:
-    """The body of POST .../rules/{name}: `{"status": "active" | "inactive"}`."""
-    if not isinstance(value, dict) or not isinstance(value.get("status"), str):
-        raise Invalid("status malformed")
+    """The body of POST .../rules/{name}: `{"status": "active" | "inactive"}`, the value trimmed. Refusals carry the
+    messages of the exceptions OpenWhisk's restricted Status reader turns into "malformed" (WhiskRule.scala)."""
+    if not isinstance(value, dict):
+        raise Invalid(_match_error(value))
+    if "status" not in value:
+        raise Invalid("key not found: status")
     status = value["status"]
-    if status not in STATUSES:
-        raise Invalid(f"'{status}' is not a recognized rule state, must be one of ['active', 'inactive']")
-    return status
+    if not isinstance(status, str):
+        raise Invalid(_match_error(status))
+    if not status.strip():
+        raise Invalid("requirement failed: argument undefined")
+    if status.strip() not in STATUSES:
+        raise Invalid(f"requirement failed: {status.strip()} is not a recognized rule state")
+    return status.strip()
+
+
+def _match_error(value: Any) -> str:
+    """Scala's MatchError text for a JSON value of the wrong kind, as spray-json classes name it."""
+    kind = ("JsObject" if isinstance(value, dict) else "JsArray" if isinstance(value, list)
+            else "JsString" if isinstance(value, str) else "JsNull$" if value is None
+            else ("JsTrue$" if value else "JsFalse$") if isinstance(value, bool) else "JsNumber")
+    return f"{compact(value)} (of class spray.json.{kind})"
