@@ -102,6 +102,21 @@ async def test_fire_runs_each_active_rule_and_logs_every_rule(guest: aiohttp.Cli
     assert annotations(run)["path"] == f"guest/{echo}"
 
 
+async def test_a_rule_whose_arguments_exceed_the_payload_limit_is_not_run(guest: aiohttp.ClientSession) -> None:
+    """OpenWhisk posts the trigger's parameters, the headers and the payload to each rule's action: past the payload
+    limit that post is a 413, logged on the rule's line, and the action never runs."""
+    trigger, echo, r = unique("t"), unique("echo"), unique("r")
+    await put(guest, "triggers", trigger, {"parameters": [{"key": "p", "value": "x" * 2000}]})
+    await put_action(guest, echo)
+    await rule(guest, r, trigger, echo)
+    payload = {"a": "a" * (1024 * 1024 - 10)}                 # fits the fire request's own limit, not the rule's
+    status, body, _ = await fire(guest, trigger, payload)
+    assert status == 202
+    (line,) = map(json.loads, (await record_of(guest, body["activationId"]))["logs"])
+    assert line["statusCode"] == 1 and "activationId" not in line
+    assert line["error"].startswith("Request larger than allowed: ") and line["error"].endswith(" > 1048576 bytes.")
+
+
 async def test_rules_stay_readable_when_their_trigger_or_action_is_deleted(guest: aiohttp.ClientSession) -> None:
     trigger, action, name = unique("t"), unique("a"), unique("r")
     await put(guest, "triggers", trigger, {})

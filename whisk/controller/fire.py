@@ -4,7 +4,8 @@ started, non-blocking, with the trigger parameters overlaid by the request heade
 record, with one JSON log line per rule, is stored once every rule's activation was posted.
 
 OpenWhisk posts each rule's activation back to its own REST API with the caller's credentials; this does the same
-steps in process: the invocation throttles, entitlement and `final` check of a POST to the action, per rule.
+steps in process: the invocation throttles, size check, entitlement and `final` check of a POST to the action, per
+rule.
 """
 
 from __future__ import annotations
@@ -91,8 +92,11 @@ class Firing:
     async def _activate_rules(self, identity: Identity, trigger: Trigger, args: dict[str, Any],
                               record: Callable[[list[str]], Activation], tid: str) -> None:
         rules = list((trigger.rules or {}).items())
-        results = await asyncio.gather(*(self._activate(identity, rule, link, args, tid) for rule, link in rules),
-                                       return_exceptions=True)
+        # The body OpenWhisk posts for each rule is these arguments; over the payload limit it is a 413 there.
+        size, allowed = len(compact(args).encode()), identity.limits.max_payload_size
+        too_large = f"Request larger than allowed: {size} > {allowed} bytes." if size > allowed else None
+        results = await asyncio.gather(*(self._activate(identity, rule, link, args, tid, too_large)
+                                         for rule, link in rules), return_exceptions=True)
         lines = []
         for (rule, link), result in zip(rules, results):
             if isinstance(result, BaseException):   # a bug, not a refusal: still recorded, as OpenWhisk's recover
@@ -101,13 +105,16 @@ class Firing:
             lines.append(result)
         await self._launcher.store_record(record(lines), stored=identity.limits.store_activations)
 
-    async def _activate(self, identity: Identity, rule: str, link: RuleLink, args: dict[str, Any], tid: str) -> str:
+    async def _activate(self, identity: Identity, rule: str, link: RuleLink, args: dict[str, Any], tid: str,
+                        too_large: str | None) -> str:
         action = link.action.doc_id
         if link.status != ACTIVE:
             return rule_line(rule, action, APPLICATION_ERROR, error=inactive(rule, action))
         try:
             caller = caller_for(identity)
             self._invocations.check(caller)
+            if too_large is not None:
+                raise TooLarge(too_large)
             path = link.action.path
             resolved = await self._entities.resolve_request(identity, path.root, path.package, link.action.name)
             outcome = await self._launcher.start(identity, resolved, args, blocking=False, wait_ms=0, tid=tid,
