@@ -73,6 +73,13 @@ async def test_public_packages_through_other_namespaces(owner: aiohttp.ClientSes
     assert status == 200 and body["response"]["result"] == {"p": "binding"}
     notes = annotations(body)
     assert notes["binding"] == f"{deployment.other_namespace}/{bind}" and notes["path"] == f"guest/{public}/echo"
+    # GET through the binding names it, as OpenWhisk's resolved action does; directly, there is none.
+    for query in ("", "?code=false"):
+        status, got = await call(stranger, "GET", f"/api/v1/namespaces/_/actions/{bind}/echo{query}")
+        assert status == 200 and got["binding"] == f"{deployment.other_namespace}/{bind}", got
+        assert got["namespace"] == f"guest/{public}" and got["parameters"] == [{"key": "p", "value": "binding"}]
+    status, got = await call(stranger, "GET", f"/api/v1/namespaces/guest/actions/{public}/echo")
+    assert status == 200 and "binding" not in got
     # 403 for what exists but is not shared, and for what is absent elsewhere (nothing leaks); 404 for one's own.
     status, body, _ = await invoke(stranger, f"{private}/echo", {}, namespace="guest", blocking="true")
     assert status == 403 and body["error"] == f"The supplied authentication is not authorized to access " \

@@ -48,8 +48,11 @@ class Actions(Collection):
             await self.entitlement.authorize(identity, READ, Resource(path, self.name, name))
         else:
             await self._package_of(identity, path, READ, name)
-        action, _ = await self.repo.action_with_package(FullyQualifiedEntityName(path, name))
-        return action.to_json(code=options.get("code", True))
+        action, binding = await self.repo.action_with_package(FullyQualifiedEntityName(path, name))
+        out = action.to_json(code=options.get("code", True))
+        if binding is not None:             # read through a binding: OpenWhisk's resolved action names it
+            out["binding"] = binding
+        return out
 
     async def list_package(self, identity: Identity, namespace: EntityPath, package: str, skip: int, limit: int,
                            count: bool) -> Any:
