@@ -39,6 +39,21 @@ async def test_zip_entry_point_other_than_main() -> None:
         assert await proxy.run() == (200, {"handled": True})
 
 
+async def test_zip_compiled_by_openwhisks_python_runtime() -> None:
+    """What `docker run -i openwhisk/action-python-v3.11 -compile NAME < src.zip` makes (the runtime's bin/compile):
+    the action moved to main__.py, a launcher exec__.py that imports NAME from it as `main`, and a bash script
+    `exec`. OpenWhisk runs `exec`; whisk imports main__.py and takes the entry point the launcher names."""
+    archive = zip_base64({
+        "exec": "#!/bin/bash\nexport PYTHONIOENCODING=UTF-8\ncd \"$(dirname $0)\"\nexec python exec__.py \"$@\"\n",
+        "exec__.py": "#!/usr/bin/env python\nfrom main__ import niam as main\nimport sys\n# the loop reads fd 3\n",
+        "main__.py": "from helper import shout\ndef niam(args):\n    return {'compiled': shout(args.get('w', 'x'))}\n",
+        "helper.py": "def shout(w):\n    return w.upper()\n",
+    })
+    async with running_proxy(KIND) as proxy:
+        assert await proxy.init(archive, main="main", binary=True) == (200, {"ok": True})
+        assert await proxy.run({"w": "yes"}) == (200, {"compiled": "YES"})
+
+
 async def test_zip_without_main_module_fails_init() -> None:
     archive = zip_base64({"action.py": "def main(args):\n    return {}\n"})
     async with running_proxy(KIND) as proxy:

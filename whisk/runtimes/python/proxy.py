@@ -201,8 +201,14 @@ def load(code: str, binary: bool, main: str, folder: str) -> Action:
     source = os.path.join(folder, "__main__.py")
     if binary:
         unzip(code, folder)
-        if os.path.exists(os.path.join(folder, "exec")) and not os.path.exists(source):
-            os.rename(os.path.join(folder, "exec"), source)     # OpenWhisk's compile step accepts `exec` too
+        launcher = os.path.join(folder, "exec")
+        if not os.path.exists(source) and os.path.exists(os.path.join(folder, "main__.py")) and is_script(launcher):
+            # Already compiled by OpenWhisk's runtime (`-compile NAME`): the action is main__.py, and exec__.py
+            # imports the entry point it was compiled for as `main` (OpenWhisk then ignores the given main).
+            source = os.path.join(folder, "main__.py")
+            main = compiled_entry(folder) or main
+        elif os.path.exists(launcher) and not os.path.exists(source):
+            os.rename(launcher, source)     # OpenWhisk's compile step accepts `exec` too
         if not os.path.exists(source):
             raise InitFailure("Invalid action: the zip file does not include __main__.py at its root.")
         activate_virtualenv(folder)
@@ -229,6 +235,25 @@ def load(code: str, binary: bool, main: str, folder: str) -> Action:
         print(message, file=sys.stderr)
         raise InitFailure(message)
     return Action(entry, folder)
+
+
+def is_script(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(2) == b"#!"
+    except OSError:
+        return False
+
+
+def compiled_entry(folder: str) -> str | None:
+    """The function a compiled zip's launcher imports as `main` ("from main__ import NAME as main")."""
+    import re
+    try:
+        with open(os.path.join(folder, "exec__.py"), encoding="utf-8") as f:
+            found = re.search(r"^from main__ import ([A-Za-z_][A-Za-z0-9_]*) as main\s*$", f.read(), re.MULTILINE)
+    except (OSError, UnicodeDecodeError):
+        return None
+    return found.group(1) if found else None
 
 
 def unzip(code: str, folder: str) -> None:
