@@ -80,7 +80,7 @@ async def get_activations(request: web.Request) -> web.Response:
     """`GET /activation`: this controller's activations in flight, as OpenWhisk's
     `activeActivationsByController`: [[activation id, "ns[/pkg]/name@version"], ...]."""
     return reply([[e.activation_id, e.action_path + (f"@{e.action_version}" if e.action_version else "")]
-                              for e in _in_flight(request)])
+                  for e in _in_flight(request)])
 
 
 async def get_activation_count(request: web.Request) -> web.Response:
