@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest_asyncio
@@ -14,6 +15,18 @@ from tests.api.support import Deployment, basic, sqlite_deployment
 from tests.support.processes import GUEST_AUTH
 from tests.web.support import (NODE_PRELUDE, PY_ECHO, PY_INC, annotations, call, invoke, put, put_action, record_of,
                                run_node, unique)
+
+
+async def fired_rule(session: aiohttp.ClientSession, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Fire a new trigger whose one rule runs `action` (in the caller's namespace); that rule's line of the trigger's
+    record."""
+    trigger, rule = unique("t"), unique("r")
+    await put(session, "triggers", trigger, {})
+    await put(session, "rules", rule, {"trigger": f"/_/{trigger}", "action": f"/_/{action}"})
+    status, fired = await call(session, "POST", f"/api/v1/namespaces/_/triggers/{trigger}", payload)
+    assert status == 202
+    (line,) = map(json.loads, (await record_of(session, fired["activationId"]))["logs"])
+    return line
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -120,12 +133,7 @@ async def test_sequences_and_rules_through_bindings(owner: aiohttp.ClientSession
     assert status == 200 and body["response"]["result"] == {"n": 7}
     assert annotations(body)["binding"] == f"{other}/{bind}" and annotations(body)["path"] == f"guest/{public}/twice"
     # A rule may fire an action through a binding.
-    trigger, rule = unique("t"), unique("r")
-    await put(stranger, "triggers", trigger, {})
-    await put(stranger, "rules", rule, {"trigger": f"/_/{trigger}", "action": f"/_/{bind}/inc"})
-    status, fired = await call(stranger, "POST", f"/api/v1/namespaces/_/triggers/{trigger}", {"n": 41})
-    assert status == 202
-    (line,) = map(json.loads, (await record_of(stranger, fired["activationId"]))["logs"])
+    line = await fired_rule(stranger, f"{bind}/inc", {"n": 41})
     run = await record_of(stranger, line["activationId"])
     assert run["response"]["result"] == {"n": 42} and annotations(run)["binding"] == f"{other}/{bind}"
     # The owner's private package stays closed to sequences of others.
@@ -152,12 +160,7 @@ async def test_a_sequence_whose_component_is_no_longer_shared_is_refused_before_
     for blocking in ("true", "false"):
         status, body, _ = await invoke(stranger, seq, {"n": 0}, blocking=blocking)
         assert (status, body["error"]) == (403, refused), body
-    trigger, rule = unique("t"), unique("r")
-    await put(stranger, "triggers", trigger, {})
-    await put(stranger, "rules", rule, {"trigger": f"/_/{trigger}", "action": f"/_/{seq}"})
-    status, fired = await call(stranger, "POST", f"/api/v1/namespaces/_/triggers/{trigger}", {"n": 0})
-    assert status == 202
-    (line,) = map(json.loads, (await record_of(stranger, fired["activationId"]))["logs"])
+    line = await fired_rule(stranger, seq, {"n": 0})
     assert line["statusCode"] == 1 and line["error"] == refused and "activationId" not in line
     # Only the first, allowed invoke ran anything: one record of the first component, one of the sequence.
     for name in (f"{first}/inc", seq):

@@ -4,6 +4,7 @@ the REST API. The store comes from the injected `open_store`."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from whisk.cli.context import Context
@@ -110,28 +111,28 @@ def _limit_changes(ctx: Context) -> dict[str, Any]:
     return changes
 
 
-async def limits_set(ctx: Context) -> None:
+async def _on_limits(ctx: Context, verb: str, call: Callable[[Any, str], Awaitable[Any]]) -> tuple[str, Any]:
+    """The command's NAMESPACE and what `call(subjects service, namespace)` returned; a failure of the store ends
+    the command as "Unable to <verb> limits for 'NAMESPACE'"."""
     check_args(ctx.args, 1, 1, "A namespace name is required.")
     namespace = ctx.args[0]
+    try:
+        async with _open(ctx) as store:
+            return namespace, await call(_subjects(store), namespace)
+    except (WhiskError, OSError) as exc:
+        raise _error(f"Unable to {verb} limits for '{namespace}'", exc) from None
+
+
+async def limits_set(ctx: Context) -> None:
     changes = _limit_changes(ctx)
     if not changes:
         raise CliError("No limit to set: give at least one of the limit flags (see --help).", usage=True)
-    try:
-        async with _open(ctx) as store:
-            await _subjects(store).set_limits(namespace, changes)
-    except (WhiskError, OSError) as exc:
-        raise _error(f"Unable to set limits for '{namespace}'", exc) from None
+    namespace, _ = await _on_limits(ctx, "set", lambda subjects, ns: subjects.set_limits(ns, changes))
     ctx.out.line(f'Limits successfully set for "{namespace}"')
 
 
 async def limits_get(ctx: Context) -> None:
-    check_args(ctx.args, 1, 1, "A namespace name is required.")
-    namespace = ctx.args[0]
-    try:
-        async with _open(ctx) as store:
-            doc = await _subjects(store).get_limits(namespace)
-    except (WhiskError, OSError) as exc:
-        raise _error(f"Unable to get limits for '{namespace}'", exc) from None
+    _, doc = await _on_limits(ctx, "get", lambda subjects, ns: subjects.get_limits(ns))
     if not doc:
         ctx.out.line("No limits found, default system limits apply")
         return
@@ -140,16 +141,9 @@ async def limits_get(ctx: Context) -> None:
 
 
 async def limits_delete(ctx: Context) -> None:
-    check_args(ctx.args, 1, 1, "A namespace name is required.")
-    namespace = ctx.args[0]
-    try:
-        async with _open(ctx) as store:
-            deleted = await _subjects(store).delete_limits(namespace)
-    except (WhiskError, OSError) as exc:
-        raise _error(f"Unable to delete limits for '{namespace}'", exc) from None
+    namespace, deleted = await _on_limits(ctx, "delete", lambda subjects, ns: subjects.delete_limits(ns))
     if not deleted:
-        raise _error(f"Unable to delete limits for '{namespace}'",
-                     NotFound(f"No limits found for '{namespace}'."))
+        raise _error(f"Unable to delete limits for '{namespace}'", NotFound(f"No limits found for '{namespace}'."))
     ctx.out.line("Limits deleted")
 
 
