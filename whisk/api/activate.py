@@ -14,7 +14,7 @@ from aiohttp import web
 from whisk.api.body import check_json_type, parse_body, read_body, reply
 from whisk.api.keys import IDENTITY, SERVICES, SETTINGS, TID
 from whisk.api.query import flag, wait_ms
-from whisk.controller.caller import Caller
+from whisk.controller.caller import caller_for
 from whisk.controller.results import within
 from whisk.controller.services import ControllerServices
 from whisk.entities.errors import BackendUnavailable, Invalid
@@ -47,19 +47,10 @@ async def read_payload(request: web.Request, max_bytes: int) -> Any:
     return payload
 
 
-def caller_of(request: web.Request) -> Caller:
-    identity = request[IDENTITY]
-    return Caller(subject=identity.subject, namespace=identity.namespace, uuid=identity.uuid,
-                  api_key=identity.api_key or "",
-                  invocations_per_minute=identity.limits.invocations_per_minute,
-                  concurrent_invocations=identity.limits.concurrent_invocations,
-                  store_activations=identity.limits.store_activations)
-
-
 async def invoke_action(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     services = services_of(request)
-    caller = caller_of(request)
+    caller = caller_for(request[IDENTITY])
     services.invocations.check(caller)                # before the lookup, as OpenWhisk does (docs/openwhisk.md §8)
     namespace, package, name = request.match_info["namespace"], request.match_info.get("package"), \
         request.match_info["name"]

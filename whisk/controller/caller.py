@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from whisk.entities.identity import Identity
+
 
 @dataclass(frozen=True, slots=True)
 class Caller:
@@ -24,3 +26,11 @@ class Caller:
         return {"subject": self.subject, "namespace": {"name": self.namespace, "uuid": self.uuid},
                 "authkey": {"api_key": self.api_key}, "rights": ["READ", "PUT", "DELETE", "ACTIVATE"],
                 "limits": {} if self.store_activations else {"storeActivations": False}}
+
+
+def caller_for(identity: Identity) -> Caller:
+    """The activation message's user for an identity (without a key when it was looked up by namespace)."""
+    return Caller(subject=identity.subject, namespace=identity.namespace, uuid=identity.uuid,
+                  api_key=identity.api_key or "", invocations_per_minute=identity.limits.invocations_per_minute,
+                  concurrent_invocations=identity.limits.concurrent_invocations,
+                  store_activations=identity.limits.store_activations)

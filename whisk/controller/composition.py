@@ -62,14 +62,6 @@ class Steps(Protocol):
     async def store_record(self, record: Activation, run: Run | None = None, *, stored: bool = True) -> None: ...
 
 
-def caller_for(identity: Identity) -> Caller:
-    """The activation message's user for an identity (without a key when it was looked up by namespace)."""
-    return Caller(subject=identity.subject, namespace=identity.namespace, uuid=identity.uuid,
-                  api_key=identity.api_key or "", invocations_per_minute=identity.limits.invocations_per_minute,
-                  concurrent_invocations=identity.limits.concurrent_invocations,
-                  store_activations=identity.limits.store_activations)
-
-
 def is_sequence(resolved: ResolvedAction) -> bool:
     return isinstance(resolved.action.exec, SequenceExec)
 

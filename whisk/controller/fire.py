@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from whisk.controller.composition import caller_for
+from whisk.controller.caller import caller_for
 from whisk.controller.launcher import Launcher
 from whisk.controller.entities import Entities
 from whisk.controller.throttle import InvocationThrottle, RateThrottle

@@ -19,9 +19,9 @@ import structlog
 
 from whisk import metrics
 from whisk.controller import conductor, sequence
-from whisk.controller.composition import Accounting, Run, Step, caller_for, is_conductor, is_sequence
+from whisk.controller.composition import Accounting, Run, Step, is_conductor, is_sequence
 from whisk.controller.entities import Entities, ResolvedAction
-from whisk.controller.caller import Caller
+from whisk.controller.caller import Caller, caller_for
 from whisk.controller.drain import Drain
 from whisk.controller.events import UserEvents
 from whisk.controller.invoke import SHUTTING_DOWN, Activator, Outcome

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from whisk.controller.composition import caller_for
+from whisk.controller.caller import caller_for
 from whisk.controller.entities import Entities, ResolvedAction
 from whisk.controller.launcher import Launcher
 from whisk.controller.subjects import Subjects
