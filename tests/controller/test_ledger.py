@@ -60,3 +60,25 @@ async def test_a_release_ends_the_work_and_a_forced_one_leaves_a_record(tmp_path
         assert lost is not None and lost["response"]["result"] == {"error": LOST}
         assert await store.get_activation("guest", A) is None
         assert Journal(tmp_path / "controller0.journal").unfinished() == []
+
+
+async def test_a_namespace_that_keeps_no_records_gets_none_from_the_ledger(tmp_path) -> None:
+    """`storeActivations: false` holds for the whisk-error records too: neither a forced release nor a restart
+    stores one, and the journal holds nothing of such activations."""
+    path = tmp_path / "controller0.journal"
+    async with MemoryStore() as store:
+        ledger = Ledger(store, path, Drain())
+        await ledger.recover()
+        ledger.publishing(Accepted("quiet", A, "quiet", "quiet/x", "0.0.1", None, stored=False))
+        ledger.opened(Accepted("quiet", B, "quiet", "quiet/seq", "0.0.1", None, stored=False))
+        ledger.publishing(Accepted("guest", C, "guest", "guest/x", "0.0.1", None))
+        assert [e["id"] for e in Journal(path).unfinished()] == [C]
+        ledger.released(entry(A), "lost")
+        await ledger.abandoned(Accepted("quiet", B, "quiet", "quiet/seq", "0.0.1", None, stored=False), "gone")
+        await ledger.close()                                        # a crash with C still open
+        assert await store.get_activation("quiet", A) is None
+        assert await store.get_activation("quiet", B) is None
+        restarted = Ledger(store, path, Drain())
+        assert await restarted.recover() == 1                       # C only
+        assert await store.get_activation("guest", C) is not None
+        await restarted.close()

@@ -59,7 +59,7 @@ class Activator:
                                  activation_id=activation_id)
         limits = action.limits
         self._ledger.publishing(Accepted(caller.namespace, activation_id, caller.subject, path,
-                                         msg.action["version"], binding))
+                                         msg.action["version"], binding, caller.store_activations))
         with log_context(activation_id=activation_id, namespace=caller.namespace, action=path):
             try:
                 waiter = await self._balancer.publish(

@@ -71,8 +71,8 @@ class Journal:
             self._written += os.write(self._fd, line)
 
     def completed(self, activation_id: str) -> None:
-        if self._fd is not None:
-            self._open.pop(activation_id, None)
+        # Only what this file holds open needs its "-" line (not a namespace's that journals nothing, nor a repeat).
+        if self._fd is not None and self._open.pop(activation_id, None) is not None:
             self._done.append(activation_id)
             if len(self._done) == 1:
                 try:

@@ -158,7 +158,7 @@ class Launcher:
         """A sequence or composition in progress: journaled until its record is stored, so that neither a crash nor
         a failure of its own leaves its activation id without a record."""
         accepted = Accepted(run.caller.namespace, activation_id, run.caller.subject, resolved.path,
-                            str(resolved.action.version), resolved.binding)
+                            str(resolved.action.version), resolved.binding, run.caller.store_activations)
         self._ledger.opened(accepted)
         try:
             yield

@@ -40,6 +40,7 @@ class Accepted:
     path: str
     version: str
     binding: str | None
+    stored: bool = True         # False: the namespace keeps no records (`storeActivations`), not even this one
 
 
 class Ledger:
@@ -66,9 +67,9 @@ class Ledger:
     # --- activations an invoker runs --------------------------------------------------------------------------------
 
     def publishing(self, accepted: Accepted) -> None:
-        """An activation is about to be published: journaled, and work in flight until released or withdrawn."""
-        self._journal.accepted(accepted.activation_id, accepted.namespace, accepted.subject, accepted.path,
-                               accepted.version, accepted.binding)
+        """An activation is about to be published: journaled (if its namespace keeps records), and work in flight
+        until released or withdrawn."""
+        self._journal_accepted(accepted)
         self._published[accepted.activation_id] = accepted
         self._drain.enter()
 
@@ -97,8 +98,7 @@ class Ledger:
     def opened(self, accepted: Accepted) -> None:
         """A controller-run activation began: journal it, so that a crash before its record is stored still leaves
         one after the restart."""
-        self._journal.accepted(accepted.activation_id, accepted.namespace, accepted.subject, accepted.path,
-                               accepted.version, accepted.binding)
+        self._journal_accepted(accepted)
 
     def closed(self, activation_id: str) -> None:
         self._journal.completed(activation_id)
@@ -108,8 +108,17 @@ class Ledger:
         await self._close_unrecorded(accepted, error)
         self._journal.completed(accepted.activation_id)
 
+    def _journal_accepted(self, accepted: Accepted) -> None:
+        # A namespace that keeps no records gets no whisk-error record either, so there is nothing to journal.
+        if accepted.stored:
+            self._journal.accepted(accepted.activation_id, accepted.namespace, accepted.subject, accepted.path,
+                                   accepted.version, accepted.binding)
+
     async def _close_unrecorded(self, accepted: Accepted, error: str) -> bool:
-        """Store a whisk-error record for an activation that has none (every accepted activation ends with one)."""
+        """Store a whisk-error record for an activation that has none (every accepted activation ends with one,
+        unless its namespace keeps no records)."""
+        if not accepted.stored:
+            return False
         namespace, activation_id = accepted.namespace, accepted.activation_id
         try:
             if await self._store.get_activation(namespace, activation_id) is not None:
