@@ -41,10 +41,11 @@ DEFAULT_PACKAGE = "default"
 class WebFailure(Exception):
     """A refusal after the answer's headers (CORS, activation id) are known: the edge sends `error` with them."""
 
-    def __init__(self, error: WhiskError, headers: list[tuple[str, str]]) -> None:
+    def __init__(self, error: WhiskError, headers: list[tuple[str, str]], *, bare: bool = False) -> None:
         super().__init__(str(error))
         self.error = error
         self.headers = headers
+        self.bare = bare            # a Pekko rejection: answered with none of the route's headers, not even CORS
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +187,8 @@ class WebActions:
         except WhiskError as exc:
             raise WebFailure(exc, cors) from None
         except WebFailure as failure:
-            failure.headers = merge_headers(cors, failure.headers)
+            if not failure.bare:
+                failure.headers = merge_headers(cors, failure.headers)
             raise
         answer.headers = merge_headers(cors, answer.headers)
         return answer
@@ -215,8 +217,9 @@ class WebActions:
             raise WebFailure(exc, activation) from None
         if answer.content_type is not None and not accepts(request.header("accept"), answer.content_type):
             # Pekko negotiates every `complete` with an entity: 406, naming the type it has (`.text` is a String
-            # marshalled as text/plain with an open charset).
+            # marshalled as text/plain with an open charset). That is a rejection, which the route's header
+            # directives (CORS, the activation id) never see.
             offered = "text/plain" if target.extension == ".text" else answer.content_type
-            raise WebFailure(NotAcceptable(UNACCEPTED + offered), activation)
+            raise WebFailure(NotAcceptable(UNACCEPTED + offered), [], bare=True)
         answer.headers = activation + answer.headers
         return answer
