@@ -13,7 +13,7 @@ from tests.containerpool.jobs import ECHO, NODE, PY
 from tests.containerpool.support import gone, process_state, until
 from whisk.containers.base import ContainerError, ContainerSpec, ImageError
 from whisk.containers.process.factory import ProcessContainerFactory
-from whisk.containers.process.sandbox import UID_BASE
+from whisk.containers.process.sandbox import UID_BASE, inside_root
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr): (.*)$")
 MB = 1_048_576
@@ -48,7 +48,7 @@ async def test_init_run_logs_pause_resume_destroy(factory: ProcessContainerFacto
         r = await c.run({"value": {"n": 3}}, timeout_s=10)
         assert r.status == 200
         assert len(await c.logs(MB, True)) == 2
-        folder = os.path.dirname(c._proxy.socket_path)
+        folder = inside_root(c.pid, c._folder) if factory.sandboxed else c._folder   # a sandbox's is its own tmpfs
         assert os.path.isdir(folder)
     finally:
         await c.destroy()

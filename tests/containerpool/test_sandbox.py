@@ -3,7 +3,9 @@ platform's folders, the seccomp program. (What the sandbox stops is tried for re
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 import struct
 import sys
 
@@ -62,3 +64,35 @@ def test_the_seccomp_program_is_classic_bpf_for_this_machine() -> None:
     for n, (code, jt, jf, _k) in enumerate(insns):                         # every jump lands inside the program
         assert code == 0x06 or n + 1 + max(jt, jf) < len(insns)
     assert seccomp.program("riscv64") is None and len(seccomp.program("aarch64")) == 8 * (len(insns) - 1)
+
+
+async def test_a_socket_replaced_in_its_folder_does_not_redirect_the_platform(factory: ProcessContainerFactory) -> None:
+    """Once a sandbox's proxy listens, its socket folder is root's and read-only for the container, and the platform
+    reaches the socket it found, not whatever the path names later: a link put there (as root here, which the
+    container's user can no longer do) to another container's socket must not carry the next run to that container."""
+    from tests.containerpool.test_process import init_value
+    from whisk.containers.process.sandbox import inside_root
+
+    code = "import os\ndef main(a):\n    return {'uid': os.getuid()}\n"
+    first, second = await factory.create(spec(PY, name="wsk0_1_guest_a")), await factory.create(
+        spec(PY, name="wsk0_1_bob_b"))
+    try:
+        for c in (first, second):
+            assert (await c.initialize(init_value(code), timeout_s=10)).status == 200
+        uids = [json.loads((await c.run({"value": {}}, timeout_s=10)).body)["uid"] for c in (first, second)]
+        assert uids[0] != uids[1]
+        folder = inside_root(first.pid, first._folder)
+        assert folder is not None
+        info = os.stat(folder)
+        assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (0, 0o755)      # the container's user cannot write it
+        os.unlink(f"{folder}/proxy.sock")
+        os.symlink(inside_root(second.pid, f"{second._folder}/proxy.sock"), f"{folder}/proxy.sock")
+        idle, first._client._idle = first._client._idle, []         # the next run opens a new connection
+        for connection in idle:
+            connection.close()
+        r = await first.run({"value": {}}, timeout_s=10)
+        assert r.status == 200, r
+        assert json.loads(r.body)["uid"] == uids[0]
+    finally:
+        await first.destroy()
+        await second.destroy()

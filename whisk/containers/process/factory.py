@@ -29,7 +29,7 @@ from whisk.containers.process.cgroups import MemoryCgroups
 from whisk.containers.process.child import Child, spawn
 from whisk.containers.process.logcollector import LogCollector
 from whisk.containers.process.sandbox import (SYSTEM_DIRS, WORKDIR, Sandbox, check_hidden, find_sandbox, inside_root,
-                                              interpreter_paths, proxy_pid)
+                                              interpreter_paths, pin_socket, proxy_pid)
 from whisk.containers.process.strays import kill_strays
 from whisk.containers.proxy_client import Oversized, ProxyClient, Unreachable
 from whisk.entities.document import now_ms
@@ -64,12 +64,16 @@ class ProcessContainer:
         self._cgroup = cgroup
         self._collector = collector
         self._proxy: ProxyClient | None = None     # once the proxy listens (`connect`)
+        self._pinned: int | None = None            # a sandbox's socket, as O_PATH (sandbox.pin_socket)
         self._exit = asyncio.ensure_future(proc.wait())
         self._destroying: asyncio.Future[None] | None = None
 
-    def connect(self, client: ProxyClient, sandboxed: bool) -> None:
-        if sandboxed:
+    def connect(self, client: ProxyClient, pinned: int | None) -> None:
+        """The proxy listens: `client` reaches it; a sandbox's socket is reached through `pinned` from now on."""
+        if pinned is not None:
             self.proxy_pid = proxy_pid(self.pid) or self.pid
+            self._pinned = pinned
+            client.socket_path = f"/proc/self/fd/{pinned}"
         self._proxy = client
 
     @property
@@ -183,6 +187,9 @@ class ProcessContainer:
             self._proc.close_output()                    # a process it started may keep the pipes open
             if self._proxy is not None:
                 await self._proxy.close()
+            if self._pinned is not None:
+                os.close(self._pinned)
+                self._pinned = None
             await asyncio.to_thread(self._remove_files)
         finally:
             self._factory._forget(self)
@@ -336,7 +343,13 @@ class ProcessContainerFactory:
                 client = ProxyClient(path)
                 try:
                     await client.post("/", b"{}", max(0.001, deadline - loop.time()))
-                    container.connect(client, self._sandbox is not None)
+                    pinned = None
+                    if self._sandbox is not None:
+                        pinned = pin_socket(path)
+                        if pinned is None:
+                            await client.close()
+                            break
+                    container.connect(client, pinned)
                     return
                 except Unreachable:
                     pass                          # not listening yet

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -156,6 +157,32 @@ def inside_root(pid: int, path: str) -> str | None:
     """Where the platform reaches `path` of the sandbox of launcher `pid`: through the root of its proxy."""
     proxy = proxy_pid(pid)
     return None if proxy is None else f"/proc/{proxy}/root{path}"
+
+
+def pin_socket(path: str) -> int | None:
+    """Lock the socket folder of a sandbox whose proxy listens at `path` (as the platform reaches it, through the
+    proxy's root), before any action code runs there; an O_PATH descriptor of the socket itself, or None when
+    `path` is not a socket.
+
+    The folder is the sandbox's own tmpfs, open to the container's user until the proxy has bound its socket; made
+    root's 0755, the action can no longer unlink the socket or put a link in its place. The descriptor is what every
+    later connection goes through (`/proc/self/fd/N`), so nothing under the sandbox's root is resolved again: a
+    connection by path, made as root, would follow a link planted there to another container's socket or to any
+    socket of the host. A few system calls on procfs and a tmpfs: fine in the event loop."""
+    folder = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        os.fchown(folder, 0, 0)
+        os.fchmod(folder, 0o755)
+        try:
+            pinned = os.open(os.path.basename(path), os.O_PATH | os.O_NOFOLLOW, dir_fd=folder)
+        except OSError:
+            return None
+    finally:
+        os.close(folder)
+    if not stat.S_ISSOCK(os.fstat(pinned).st_mode):
+        os.close(pinned)
+        return None
+    return pinned
 
 
 def check_hidden(read_only: Iterable[str], hidden: Iterable[str]) -> None:
