@@ -194,3 +194,37 @@ async def test_an_answer_within_max_body_is_whole(tmp_path: object) -> None:
         assert await client.post("/run", b"{}", 5, max_body=1000) == (200, b'"' + b"y" * 998 + b'"')
         await client.close()
     assert seen == [2]
+
+
+@pytest.mark.parametrize("answer", [
+    # A negative chunk size moved the parse backwards, for ever, on the event loop (an action can write its own
+    # connection's answer: its code shares the proxy's process).
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-6\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x2\r\n{}\r\n0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n",       # a chunk without its CRLF
+    b"HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 1_0\r\n\r\n{}",
+])
+async def test_framing_numbers_are_strict(tmp_path: object, answer: bytes) -> None:
+    async with proxy(tmp_path, lambda body: answer) as (path, _):
+        client = ProxyClient(path)
+        with pytest.raises(Broken):
+            await client.post("/run", b"{}", 5)
+        await client.close()
+
+
+def test_a_chunked_body_arriving_in_pieces_is_read_on_from_where_it_stopped() -> None:
+    """Each arrival goes on from the last whole chunk: 20,000 one-byte chunks read byte by byte would take the loop
+    minutes if every arrival parsed the body from its start."""
+    from whisk.containers.proxy_client import _Chunks, _parse
+    body = b"x" * 20_000
+    wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"".join(
+        b"1\r\n%c\r\n" % c for c in body) + b"0\r\n\r\n"
+    buffer, chunks = bytearray(), _Chunks()
+    parsed = None
+    for i in range(0, len(wire), 7):
+        buffer += wire[i:i + 7]
+        parsed = _parse(buffer, False, None, chunks)
+        assert parsed is None or i + 7 >= len(wire)
+    assert parsed is not None and parsed.body == body and parsed.used == len(wire)

@@ -17,10 +17,14 @@ connection itself). A connection that failed in any way, or whose answer was too
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import NamedTuple
 
 # Header block the proxy's answer may have (status line and headers; the body is not bounded here).
 _MAX_HEAD = 64 * 1024
+# Strict framing numbers: int() would also take signs, underscores and "0x", and a negative size moves backwards.
+_LENGTH = re.compile(rb"[0-9]{1,18}")
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")
 
 
 class Unreachable(ConnectionError):
@@ -46,7 +50,7 @@ class _Connection(asyncio.Protocol):
     """One connection as a protocol: bytes are parsed as they arrive and the response is handed to the waiting call
     in the same callback (no StreamReader, no reader task)."""
 
-    __slots__ = ("transport", "buffer", "waiter", "max_body", "closed", "eof")
+    __slots__ = ("transport", "buffer", "waiter", "max_body", "closed", "eof", "chunks")
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -55,6 +59,7 @@ class _Connection(asyncio.Protocol):
         self.max_body: int | None = None
         self.closed = False
         self.eof = False
+        self.chunks = _Chunks()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -83,7 +88,7 @@ class _Connection(asyncio.Protocol):
     def _settle(self, at_end: bool) -> None:
         """Hand the response over once it is whole (or fail the call when it cannot be)."""
         try:
-            parsed = _parse(self.buffer, at_end, self.max_body)
+            parsed = _parse(self.buffer, at_end, self.max_body, self.chunks)
         except Broken as exc:
             self._fail(exc)
             self.close()
@@ -93,6 +98,7 @@ class _Connection(asyncio.Protocol):
                 self._fail(Broken("no complete response: the proxy closed the connection"))
             return
         del self.buffer[:parsed.used]
+        self.chunks.clear()
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(parsed._replace(keep=parsed.keep and not at_end and not self.buffer))
@@ -182,6 +188,22 @@ class ProxyClient:
             connection.close()
 
 
+class _Chunks:
+    """How far a chunked body has been read, so that each arrival goes on from there: parsed again from the start,
+    a body of many small chunks (which an action can write itself) would cost the loop time quadratic in its size."""
+
+    __slots__ = ("offset", "parts", "total")
+
+    def __init__(self) -> None:
+        self.offset = 0                        # in the buffer: where the next chunk's size line starts (0: none read)
+        self.parts: list[bytes] = []
+        self.total = 0
+
+    def clear(self) -> None:
+        if self.offset:
+            self.offset, self.parts, self.total = 0, [], 0
+
+
 class _Answer(NamedTuple):
     status: int
     body: bytes              # the whole body, or its first max_body bytes when `size` is set
@@ -190,7 +212,8 @@ class _Answer(NamedTuple):
     size: int | None = None  # the body's length (declared, or at least what came) when over max_body
 
 
-def _parse(buffer: bytearray, at_end: bool, max_body: int | None = None) -> _Answer | None:
+def _parse(buffer: bytearray, at_end: bool, max_body: int | None = None,
+           chunks: _Chunks | None = None) -> _Answer | None:
     """One response from the start of `buffer`, or None while incomplete. `at_end`: the proxy has closed its side
     (a body framed by the end is whole). Past `max_body`, the answer is its start (`size` set) as soon as that has
     come. Broken when the bytes cannot be a response."""
@@ -210,6 +233,8 @@ def _parse(buffer: bytearray, at_end: bool, max_body: int | None = None) -> _Ans
         offset = end + 4
         if not 100 <= status < 200:            # an interim answer (100 Continue): the real one follows
             break
+        if offset > _MAX_HEAD:
+            raise Broken("no complete response: interim answers over 64 KB")
     length: int | None = None
     chunked = False
     connection = ""
@@ -217,10 +242,10 @@ def _parse(buffer: bytearray, at_end: bool, max_body: int | None = None) -> _Ans
         name, _, value = line.partition(":")
         name = name.strip().lower()
         if name == "content-length":
-            try:
-                length = int(value.strip())
-            except ValueError:
-                raise Broken(f"no complete response: a bad Content-Length {value.strip()[:40]!r}") from None
+            text = value.strip()
+            if _LENGTH.fullmatch(text.encode("latin-1")) is None:
+                raise Broken(f"no complete response: a bad Content-Length {text[:40]!r}")
+            length = int(text)
         elif name == "transfer-encoding":
             chunked = "chunked" in value.lower()
         elif name == "connection":
@@ -228,7 +253,7 @@ def _parse(buffer: bytearray, at_end: bool, max_body: int | None = None) -> _Ans
     keep = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
     cap = max_body if max_body is not None else -1
     if chunked:
-        return _chunked(buffer, offset, status, keep, cap)
+        return _chunked(buffer, offset, status, keep, cap, chunks if chunks is not None else _Chunks())
     if length is not None:
         if 0 <= cap < length:                  # declared too long: its start is all that is read
             if len(buffer) - offset < cap:
@@ -244,17 +269,22 @@ def _parse(buffer: bytearray, at_end: bool, max_body: int | None = None) -> _Ans
     return _Answer(status, bytes(buffer[offset:]), False, len(buffer))
 
 
-def _chunked(buffer: bytearray, offset: int, status: int, keep: bool, cap: int) -> _Answer | None:
-    parts: list[bytes] = []
-    total = 0
+def _chunked(buffer: bytearray, offset: int, status: int, keep: bool, cap: int, chunks: _Chunks) -> _Answer | None:
+    """The chunked body from `offset`, resumed where `chunks` left it; every step moves forward."""
+    if chunks.offset:
+        offset = chunks.offset
+    parts = chunks.parts
+    total = chunks.total
     while True:
         end = buffer.find(b"\r\n", offset)
         if end < 0:
+            if len(buffer) - offset > _MAX_HEAD:
+                raise Broken("no complete response: a chunk size line over 64 KB")
             return None
-        try:
-            size = int(bytes(buffer[offset:end]).split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise Broken("no complete response: a bad chunk size") from None
+        token = bytes(buffer[offset:end]).split(b";", 1)[0].strip()
+        if _CHUNK_SIZE.fullmatch(token) is None:
+            raise Broken("no complete response: a bad chunk size")
+        size = int(token, 16)
         offset = end + 2
         if 0 <= cap < total + size:            # this chunk goes past the cap: its start up to the cap is enough
             need = cap - total
@@ -273,6 +303,9 @@ def _chunked(buffer: bytearray, offset: int, status: int, keep: bool, cap: int) 
                     return _Answer(status, b"".join(parts), keep, offset)
         if len(buffer) < offset + size + 2:
             return None
+        if buffer[offset + size:offset + size + 2] != b"\r\n":
+            raise Broken("no complete response: a chunk not ended by CRLF")
         parts.append(bytes(buffer[offset:offset + size]))
         total += size
         offset += size + 2
+        chunks.offset, chunks.total = offset, total         # this chunk is read: the next arrival starts after it
