@@ -44,6 +44,18 @@ def move_own_socket():
     os.rename(own + ".moved", own)
     return own
 
+def syscall(name):
+    nr = {"x86_64": {"add_key": 248, "io_uring_setup": 425},
+          "aarch64": {"add_key": 217, "io_uring_setup": 425}}[os.uname().machine][name]
+    libc = ctypes.CDLL(None, use_errno=True)
+    if name == "add_key":                  # a key in the uid's keyring (-4: KEY_SPEC_USER_KEYRING) would outlive us
+        done = libc.syscall(nr, b"user", b"whisk-probe", b"x", 1, -4)
+    else:
+        done = libc.syscall(nr, 4, ctypes.create_string_buffer(120))
+    if done < 0:
+        raise PermissionError(os.strerror(ctypes.get_errno()))
+    return done
+
 def unix_connect(path):
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.connect(path)
@@ -106,6 +118,8 @@ def main(a):
         "write_tmp": attempt(lambda: write("/tmp/probe")),
         "write_socket_folder": attempt(lambda: write(os.path.dirname(os.environ["WHISK_PROXY_SOCKET"]) + "/probe")),
         "move_own_socket": attempt(move_own_socket),
+        "keyring": attempt(lambda: syscall("add_key")),
+        "io_uring": attempt(lambda: syscall("io_uring_setup")),
         "fill_tmp": attempt(lambda: fill_tmp(a["tmp_mb"] + 4)),
         "api_host": attempt(lambda: api(os.environ["__OW_API_HOST"], a["key"])),
     }

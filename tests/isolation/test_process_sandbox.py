@@ -143,7 +143,8 @@ async def test_a_python_action_reaches_nothing_of_the_platform_or_another_tenant
     _denied(got, "read_store", "list_data_dir", "signal_platform", "kill_platform", "platform_environ",
             "platform_root", "victim_socket", "victim_socket_via_proc", "victim_folder", "victim_tmp_via_proc",
             "victim_tmp", "setuid_root", "unshare", "user_namespace", "user_namespace_tool", "write_etc", "write_usr",
-            "write_root", "write_socket_folder", "move_own_socket")
+            "write_root", "write_socket_folder", "move_own_socket", "keyring", "io_uring")
+    assert "Operation not permitted" in got["keyring"] and "Operation not permitted" in got["io_uring"]
     assert got["threads_and_children"] == "allowed: ok"        # the seccomp filter leaves clone and threads alone
     assert "No such file" in got["read_store"] and "No such process" in got["signal_platform"]
     # What it keeps: its own /tmp, bounded, and the API host.

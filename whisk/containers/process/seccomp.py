@@ -1,4 +1,5 @@
-"""The seccomp filter of the `process://` sandbox (given to bwrap as `--seccomp FD`): no user namespaces.
+"""The seccomp filter of the `process://` sandbox (given to bwrap as `--seccomp FD`): no user namespaces, and none
+of the few system calls that reach state outside the container or much kernel code an action never needs.
 
 Without capabilities a container's user can create no namespace but a user namespace, which would give it a full
 set of capabilities inside that namespace: not over the host's files, but over much kernel code a sandbox never
@@ -8,6 +9,11 @@ little-endian machines):
   * a system call of another ABI (i386 through int 0x80, x32) fails with EPERM: its numbers mean other calls;
   * clone and unshare with CLONE_NEWUSER in their flags fail with EPERM;
   * clone3 fails with ENOSYS (its flags are in memory, out of a filter's reach): the C library falls back to clone;
+  * the kernel keyring calls (add_key, request_key, keyctl) fail with EPERM: keyrings belong to the uid and outlive
+    the container, and a uid comes back with a pid (`sandbox.UID_BASE`), so a later container, another tenant's,
+    would find what this one left there (Docker's default profile refuses them too);
+  * io_uring, bpf, perf_event_open and userfaultfd fail with EPERM, as in Docker's default profile: large kernel
+    surfaces no runtime uses;
   * everything else is allowed.
 """
 
@@ -19,6 +25,10 @@ from typing import Any
 
 # arch (AUDIT_ARCH_*), clone, unshare, clone3, and whether numbers with the x32 bit exist on it
 _ARCHES = {"x86_64": (0xC000003E, 56, 272, 435, True), "aarch64": (0xC00000B7, 220, 97, 435, False)}
+# Refused outright (EPERM), per arch: add_key, request_key, keyctl, io_uring_setup, io_uring_enter,
+# io_uring_register, bpf, perf_event_open, userfaultfd.
+_DENIED = {"x86_64": (248, 249, 250, 425, 426, 427, 321, 298, 323),
+           "aarch64": (217, 218, 219, 425, 426, 427, 280, 241, 282)}
 CLONE_NEWUSER = 0x10000000
 X32_BIT = 0x40000000
 EPERM, ENOSYS = 1, 38
@@ -28,7 +38,8 @@ _ALLOW, _ERRNO = 0x7FFF0000, 0x00050000
 
 def program(machine: str | None = None) -> bytes | None:
     """The filter for this machine's architecture; None where it is not known (the sandbox then goes without)."""
-    arch = _ARCHES.get(machine or platform.machine())
+    machine = machine or platform.machine()
+    arch = _ARCHES.get(machine)
     if arch is None:
         return None
     audit_arch, clone, unshare, clone3, x32 = arch
@@ -40,6 +51,7 @@ def program(machine: str | None = None) -> bytes | None:
         ("native", _LD_ABS, None, None, 0),             # A = nr
         *([(_JGE, "eperm", None, X32_BIT)] if x32 else []),
         (_JEQ, "enosys", None, clone3),
+        *[(_JEQ, "eperm", None, nr) for nr in _DENIED[machine]],
         (_JEQ, "flags", None, unshare),
         (_JEQ, "flags", "allow", clone),
         ("flags", _LD_ABS, None, None, 16),             # A = the low half of args[0]: the flags
