@@ -239,6 +239,10 @@ async def test_activation_listing(store: Store) -> None:
     assert ids(await store.list_activations(ActivationQuery(ns, upto=199))) == ["01"]
     assert ids(await store.list_activations(ActivationQuery(ns, name="a", since=100, upto=300, limit=1))) == ["03"]
     assert await store.count_activations(ActivationQuery(ns, name="a", since=101)) == 1
+    # An empty range (since after upto) is an empty answer, not the database's complaint about reversed keys.
+    assert await store.list_activations(ActivationQuery(ns, since=400, upto=200)) == []
+    assert await store.list_activations(ActivationQuery(ns, name="a", since=301, upto=300)) == []
+    assert await store.count_activations(ActivationQuery(ns, since=400, upto=200)) == 0
     assert await store.list_activations(ActivationQuery(ns, name="zzz")) == []
     assert await store.count_activations(ActivationQuery("nobody")) == 0
 
