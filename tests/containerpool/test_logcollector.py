@@ -62,12 +62,32 @@ async def test_limit_truncates_with_openwhisk_line_and_the_rest_is_dropped():
 
 
 async def test_cap_bounds_memory_and_reports_truncation():
-    c = LogCollector(100)
+    cost = logcollector.LINE_COST
+    c = LogCollector(60 + cost + 10)
     c.feed("stdout", b"x" * 60 + b"\n" + b"y" * 60 + b"\n" + b"z" * 500 + b"\n" + END)
     c.feed("stderr", END)
-    assert c.streams["stdout"].complete[0].size <= 100
+    assert c.streams["stdout"].complete[0].cost == 60 + cost <= c.streams["stdout"].cap_bytes
     lines = texts(await c.take(1 << 20, True))
     assert lines[0] == ("stdout", "x" * 60) and lines[-1][1].startswith("Logs were truncated")
+    assert c.streams["stdout"].held == 0                               # taken: nothing kept
+
+
+async def test_a_flood_of_short_lines_or_sentinels_holds_no_more_than_the_cap():
+    """Counted by bytes alone, a million one-byte lines held ~100 MB of Python objects under a 16 MB cap, and each
+    sentinel kept a segment until the container went: the action writes these streams, so both are bounded."""
+    c = LogCollector(1 << 20)
+    for _ in range(16):
+        c.feed("stdout", b"a\n" * 65536)
+    stream = c.streams["stdout"]
+    assert stream.held <= stream.cap_bytes and len(stream.current.lines) <= (1 << 20) // logcollector.LINE_COST
+    assert stream.current.overflowed
+    for _ in range(4):
+        c.feed("stdout", END * 1000)
+    assert len(stream.complete) == logcollector.MAX_SEGMENTS
+    c.feed("stderr", END)
+    lines = texts(await c.take(10 << 20, True))
+    assert lines[0] == ("stdout", "a") and lines[-1][1].startswith("Logs were truncated")
+    assert len(stream.complete) == logcollector.MAX_SEGMENTS - 1 and stream.held == 0
 
 
 async def test_zero_limit_keeps_nothing_but_consumes_the_activation():

@@ -46,7 +46,9 @@ EXIT_GRACE_S = 1.0                   # after a dropped connection, how long to w
 LOG_GRACE_S = 0.1                    # after a developer error, how long output already sent may take to arrive
 OOM_MARKERS = (b"MemoryError", b"JavaScript heap out of memory", b"Fatal process out of memory",
                b"Fatal process OOM")
-DEFAULT_LOG_CAP = 16 * 1_048_576     # kept per stream and activation; above the largest log limit (10 MB)
+# Memory kept per stream (logcollector.LINE_COST a line beyond its bytes): the largest log limit (10 MB) in lines of
+# 100 bytes fits; a flood of shorter lines is cut sooner rather than held at several times its size.
+DEFAULT_LOG_CAP = 24 * 1_048_576
 
 
 READY_TIMEOUT_S = 30.0

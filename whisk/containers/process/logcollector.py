@@ -2,8 +2,10 @@
 (docs/openwhisk.md §4).
 
 The platform timestamps each line when it arrives (as docker's json-file driver does), keeps at most `cap_bytes`
-per stream and activation (a log flood cannot fill the platform's memory), and hands each activation's lines over
-formatted as OpenWhisk stores them, cut at the action's log limit.
+per stream, counting what each line costs in memory and not only its bytes, and at most MAX_SEGMENTS activations'
+output not yet taken (a log flood, or a flood of sentinel lines, cannot fill the platform's memory: the action's
+code writes these streams), and hands each activation's lines over formatted as OpenWhisk stores them, cut at the
+action's log limit.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from whisk.containers.base import LOG_COLLECTION_FAILED, SENTINEL, log_line, log
 
 _SENTINEL = SENTINEL.encode()
 IDLE_TIMEOUT_S = 2.0                 # no new output for this long while waiting for a sentinel: give up
+LINE_COST = 96                       # a kept line's memory beyond its bytes: its tuple, its bytes and time objects
+MAX_SEGMENTS = 1024                  # activations ended (by a sentinel) and not yet taken, per stream: more than
+                                     # any concurrency limit; past it a sentinel is forged, and ignored
 
 
 def overall_timeout_s(limit_bytes: int) -> float:
@@ -29,7 +34,7 @@ class Segment:
     """One activation's lines on one stream: (arrival time in ns, raw bytes without the newline)."""
 
     lines: list[tuple[int, bytes]] = field(default_factory=list)
-    size: int = 0
+    cost: int = 0                    # memory held, LINE_COST a line more than its bytes
     overflowed: bool = False         # lines were dropped past the cap
 
 
@@ -41,6 +46,7 @@ class StreamLog:
         self.cap_bytes = cap_bytes
         self.complete: deque[Segment] = deque()
         self.current = Segment()
+        self.held = 0                    # the cost of every segment kept, complete or current
         self.eof = False
         self._partial = b""
         self._partial_dropped = False
@@ -67,21 +73,26 @@ class StreamLog:
 
     def _line(self, raw: bytes, now_ns: int) -> None:
         if raw == _SENTINEL:
-            self.complete.append(self.current)
-            self.current = Segment()
+            if len(self.complete) < MAX_SEGMENTS:
+                self.complete.append(self.current)
+                self.current = Segment()
             return
         segment = self.current
-        if segment.size + len(raw) + 1 > self.cap_bytes:
+        cost = len(raw) + LINE_COST
+        if self.held + cost > self.cap_bytes:
             segment.overflowed = True
             return
         segment.lines.append((now_ns, raw))
-        segment.size += len(raw) + 1
+        segment.cost += cost
+        self.held += cost
 
     def take(self) -> Segment:
         """The oldest complete segment, else whatever has been written so far."""
         if self.complete:
-            return self.complete.popleft()
-        segment, self.current = self.current, Segment()
+            segment = self.complete.popleft()
+        else:
+            segment, self.current = self.current, Segment()
+        self.held -= segment.cost
         return segment
 
 
