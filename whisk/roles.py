@@ -103,7 +103,10 @@ def containers_from_settings(settings: Settings, manifest: Any) -> ContainerFact
             from whisk.containers.process.factory import ProcessContainerFactory
             return ProcessContainerFactory(manifest, invoker_instance=settings.instance,
                                            sandbox=not settings.trust_all_code, tmp_mb=settings.process_tmp_mb,
-                                           hidden=_private_folders(settings))
+                                           hidden=_private_folders(settings),
+                                           # relayed into each sandbox's network namespace
+                                           api_host=settings.api_host or settings.own_url,
+                                           api_cafile=settings.tls_cert or None)
         case "docker":
             from whisk.containers.docker.factory import DockerContainerFactory
             return DockerContainerFactory(settings.containers_url, invoker_instance=settings.instance,

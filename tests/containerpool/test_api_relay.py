@@ -1,4 +1,4 @@
-"""The invoker's API host relay (whisk/containers/docker/api_relay.py) against real HTTP servers on loopback, plain and
+"""The invoker's API host relay (whisk/containers/api_relay.py) against real HTTP servers on loopback, plain and
 TLS, driven through its unix socket as a container's proxy would: one upstream, bounded connections, idle timeout,
 a clean 502 when the upstream cannot be reached, and nothing left behind."""
 
@@ -22,8 +22,8 @@ from aiohttp import web
 from tests.conftest import missing
 from tests.support.processes import free_port
 from tests.support.waiting import until
-from whisk.containers.docker import api_relay
-from whisk.containers.docker.api_relay import ApiRelay, RelayConfigError, Upstream
+from whisk.containers import api_relay
+from whisk.containers.api_relay import ApiRelay, RelayConfigError, Upstream
 
 MAKE_CERT = Path(__file__).resolve().parents[2] / "config" / "nginx" / "make-cert.sh"
 UID = 2_000_000_123
@@ -106,7 +106,7 @@ async def test_a_request_reaches_the_one_upstream_and_the_socket_is_the_containe
         if os.geteuid() == 0:          # the container's user alone may connect; nobody but the invoker may write
             assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (UID, 0o600)
         assert stat.S_IMODE(os.stat(relay.folder).st_mode) == 0o755 and os.stat(relay.folder).st_uid == os.geteuid()
-        assert relay.upstream.inside_url() == "http://127.0.0.1:3233"
+        assert relay.upstream.inside_url() == plain.rstrip("/")     # a plain loopback API host keeps its URL
     finally:
         await relay.close()
     assert not os.path.exists(relay.folder)
@@ -197,4 +197,19 @@ def test_an_api_host_that_is_not_an_http_url_is_refused(url: str) -> None:
 
 def test_the_url_path_is_kept_inside() -> None:
     assert Upstream.from_url("https://whisk.example.org/ow/").inside_url() == "http://127.0.0.1:3233/ow"
+
+
+@pytest.mark.parametrize("url, port, inside", [
+    # Plain HTTP on the loopback (standalone whisk): the URL clients use works inside too, so actions see it.
+    ("http://127.0.0.1:41234", 41234, "http://127.0.0.1:41234"),
+    ("http://localhost:41234/p/", 41234, "http://localhost:41234/p"),
+    ("http://127.0.0.1:3233", 3233, "http://127.0.0.1:3233"),
+    # Elsewhere, over TLS, or on 8080 (a blackbox image's own port): the relay's own address.
+    ("http://127.0.0.1:8080", 3233, "http://127.0.0.1:3233"),
+    ("https://127.0.0.1:41234", 3233, "http://127.0.0.1:3233"),
+    ("http://whisk.example.org:41234", 3233, "http://127.0.0.1:3233"),
+])
+def test_a_loopback_api_host_keeps_its_url_inside(url: str, port: int, inside: str) -> None:
+    upstream = Upstream.from_url(url)
+    assert (upstream.inside_port, upstream.inside_url()) == (port, inside)
     assert Upstream.from_url("https://whisk.example.org").port == 443

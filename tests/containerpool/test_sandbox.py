@@ -21,7 +21,7 @@ from whisk.runtimes.manifest import HERE
 
 def test_the_argv_makes_passable_parents_and_mounts_tmp_before_read_only_paths() -> None:
     argv = Sandbox("/usr/bin/bwrap", "/usr/bin/setpriv", 8 << 20).wrap(
-        ["/opt/a/b", "/opt/a/b/c", "/tmp/checkout/venv"], "/tmp/whisk-proc0-x/3", None)
+        ["/opt/a/b", "/opt/a/b/c", "/tmp/checkout/venv"], "/tmp/whisk-proc0-x/3", None, "/tmp/whisk-proc0-x/3-api")
     pairs = list(zip(argv, argv[1:]))
     assert ("--ro-bind", "/opt/a/b") in pairs and ("--ro-bind", "/opt/a/b/c") not in pairs    # inside one already
     for folder in ("/opt", "/opt/a", "/tmp/checkout", "/tmp/whisk-proc0-x"):
@@ -31,7 +31,10 @@ def test_the_argv_makes_passable_parents_and_mounts_tmp_before_read_only_paths()
     assert argv[argv.index("--size") + 1] == str(8 << 20)
     assert argv[-12:] == ["/usr/bin/setpriv", "--reuid", UID, "--regid", UID, "--clear-groups", "--bounding-set",
                           "-all", "--inh-caps", "-all", "--no-new-privs", "--"]
-    assert "--unshare-user" not in argv and "--unshare-net" not in argv and "--new-session" not in argv
+    assert "--unshare-user" not in argv and "--new-session" not in argv
+    assert "--unshare-net" in argv                          # its own loopback only; the API host is relayed there
+    i = argv.index("/tmp/whisk-proc0-x/3-api")
+    assert argv[i - 1:i + 2] == ["--ro-bind", "/tmp/whisk-proc0-x/3-api", "/run/whisk-api"]
 
 
 def test_the_interpreter_prefix_is_found_for_the_name_and_the_file_it_links_to() -> None:

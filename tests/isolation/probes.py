@@ -56,6 +56,16 @@ def syscall(name):
         raise PermissionError(os.strerror(ctypes.get_errno()))
     return done
 
+def tcp_connect(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=5):
+        return port
+
+def host_unix_sockets(path):
+    listed = open("/proc/net/unix").read()
+    if path in listed:
+        return "listed"
+    raise LookupError("not listed")
+
 def unix_connect(path):
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.connect(path)
@@ -122,6 +132,8 @@ def main(a):
         "io_uring": attempt(lambda: syscall("io_uring_setup")),
         "fill_tmp": attempt(lambda: fill_tmp(a["tmp_mb"] + 4)),
         "api_host": attempt(lambda: api(os.environ["__OW_API_HOST"], a["key"])),
+        "platform_port": attempt(lambda: tcp_connect(a["platform_port"])),
+        "host_unix_sockets": attempt(lambda: host_unix_sockets(a["victim_socket"])),
     }
 '''
 
@@ -137,6 +149,12 @@ async function attemptAsync(fn) {
 function unixConnect(path) {
   return new Promise((resolve, reject) => {
     const s = net.connect(path, () => { s.destroy(); resolve(path); });
+    s.on('error', reject);
+  });
+}
+function tcpConnect(port) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({host: '127.0.0.1', port}, () => { s.destroy(); resolve(port); });
     s.on('error', reject);
   });
 }
@@ -187,6 +205,7 @@ async function main(a) {
     write_tmp: attempt(() => { fs.writeFileSync('/tmp/probe', 'x'); return '/tmp/probe'; }),
     fill_tmp: attempt(() => fillTmp(a.tmp_mb + 4)),
     api_host: await attemptAsync(() => api(process.env.__OW_API_HOST, a.key)),
+    platform_port: await attemptAsync(() => tcpConnect(a.platform_port)),
   };
 }
 '''

@@ -39,6 +39,7 @@ class Platform:
     store: str
     log: str
     mallory: str             # uuid:key of the second namespace
+    other_port: int          # another service on the host's loopback (a store, a broker): beyond an action's reach
 
 
 def _server_env(data_dir: str, port: int, **extra: str) -> dict[str, str]:
@@ -65,7 +66,12 @@ async def platform() -> AsyncIterator[Platform]:
         code, out_text, err = await run_cli("admin", "user", "create", "mallory", "--store", f"sqlite://{store}",
                                             env={"WHISK_DATA_DIR": data_dir})
         assert code == 0, err
-        yield Platform(f"http://127.0.0.1:{port}", proc.pid, data_dir, store, log, out_text.strip().splitlines()[-1])
+        other = await asyncio.start_server(lambda reader, writer: writer.close(), "127.0.0.1", 0)
+        try:
+            yield Platform(f"http://127.0.0.1:{port}", proc.pid, data_dir, store, log,
+                           out_text.strip().splitlines()[-1], other.sockets[0].getsockname()[1])
+        finally:
+            other.close()
     finally:
         await terminate(proc)
 
@@ -117,7 +123,7 @@ async def _probe(platform: Platform, kind: str, code: str) -> tuple[dict, int]:
         params = {"platform_pid": platform.pid, "store": platform.store, "data_dir": platform.data_dir,
                   "victim_socket": socket_path, "victim_socket_via_proc": f"/proc/{proxy}/root{socket_path}",
                   "victim_secret_via_proc": f"/proc/{proxy}/root/tmp/alice-secret", "tmp_mb": TMP_MB,
-                  "key": platform.mallory}
+                  "key": platform.mallory, "platform_port": platform.other_port}
         got = await _invoke(mallory, f"probe-{kind.split(':')[0]}", kind, code, params)
         status, _ = await call(guest, "GET", "/api/v1/namespaces/_/actions")
         assert status == 200                                   # the platform survived the attempts
@@ -143,7 +149,9 @@ async def test_a_python_action_reaches_nothing_of_the_platform_or_another_tenant
     _denied(got, "read_store", "list_data_dir", "signal_platform", "kill_platform", "platform_environ",
             "platform_root", "victim_socket", "victim_socket_via_proc", "victim_folder", "victim_tmp_via_proc",
             "victim_tmp", "setuid_root", "unshare", "user_namespace", "user_namespace_tool", "write_etc", "write_usr",
-            "write_root", "write_socket_folder", "move_own_socket", "keyring", "io_uring")
+            "write_root", "write_socket_folder", "move_own_socket", "keyring", "io_uring", "platform_port",
+            "host_unix_sockets")
+    assert "refused" in got["platform_port"]              # its own network namespace: nothing listens there
     assert "Operation not permitted" in got["keyring"] and "Operation not permitted" in got["io_uring"]
     assert got["threads_and_children"] == "allowed: ok"        # the seccomp filter leaves clone and threads alone
     assert "No such file" in got["read_store"] and "No such process" in got["signal_platform"]
@@ -161,7 +169,8 @@ async def test_a_nodejs_action_reaches_nothing_of_the_platform_or_another_tenant
     assert len(got["processes"]) <= 3, got["processes"]
     _denied(got, "read_store", "list_data_dir", "signal_platform", "kill_platform", "platform_environ",
             "victim_socket", "victim_socket_via_proc", "victim_tmp_via_proc", "victim_tmp", "setuid_root",
-            "user_namespace", "write_etc", "write_root")
+            "user_namespace", "write_etc", "write_root", "platform_port")
+    assert got["platform_port"].startswith("denied: ECONNREFUSED"), got["platform_port"]
     assert got["children"] == "allowed: ok"
     assert got["write_tmp"] == "allowed: /tmp/probe"
     assert got["fill_tmp"].startswith("denied: ENOSPC"), got["fill_tmp"]

@@ -22,7 +22,7 @@ import aiohttp
 import structlog
 
 from whisk.containers.base import ContainerError, Interaction
-from whisk.containers.docker.api_relay import ApiRelay
+from whisk.containers.api_relay import ApiRelay
 from whisk.containers.docker.logs import DockerLogReader
 from whisk.containers.docker.security import lock_folder
 from whisk.entities.document import now_ms

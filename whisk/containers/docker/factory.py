@@ -40,8 +40,8 @@ import aiodocker
 import aiohttp
 
 from whisk.containers.base import ContainerError, ContainerSpec, ImageError
-from whisk.containers.docker.api_relay import INSIDE_PORT, ApiRelay, RelayConfigError, Upstream
-from whisk.containers.docker.api_relay import SOCKET as API_SOCKET
+from whisk.containers.api_relay import ApiRelay, RelayConfigError, Upstream
+from whisk.containers.api_relay import SOCKET as API_SOCKET
 from whisk.containers.docker.container import DockerContainer, Endpoint
 from whisk.containers.docker.security import action_uid, hardening, open_folder, user
 
@@ -351,7 +351,7 @@ def _api_folder(folder: str) -> str:
 def api_env(upstream: Upstream) -> dict[str, str]:
     """What a container without a network is told: the socket (for any image), where our proxy or the relay
     serves it on the container's loopback, and __OW_API_HOST there (OpenWhisk sets it at container start too)."""
-    return {"WHISK_API_RELAY_SOCKET": f"{API_MOUNT}/{API_SOCKET}", "WHISK_API_RELAY_PORT": str(INSIDE_PORT),
+    return {"WHISK_API_RELAY_SOCKET": f"{API_MOUNT}/{API_SOCKET}", "WHISK_API_RELAY_PORT": str(upstream.inside_port),
             "__OW_API_HOST": upstream.inside_url()}
 
 

@@ -18,18 +18,21 @@ import itertools
 import os
 import shutil
 import signal
+import ssl
 import sys
 import tempfile
 from typing import Any
 
 import structlog
 
+from whisk.containers.api_relay import ApiRelay, RelayConfigError, Upstream
+from whisk.containers.api_relay import SOCKET as API_SOCKET
 from whisk.containers.base import ContainerError, ContainerSpec, ImageError, Interaction
 from whisk.containers.process.cgroups import MemoryCgroups
 from whisk.containers.process.child import Child, spawn
 from whisk.containers.process.logcollector import LogCollector
-from whisk.containers.process.sandbox import (SYSTEM_DIRS, WORKDIR, Sandbox, check_hidden, find_sandbox, inside_root,
-                                              interpreter_paths, pin_socket, proxy_pid)
+from whisk.containers.process.sandbox import (API_MOUNT, SYSTEM_DIRS, WORKDIR, Sandbox, check_hidden, find_sandbox,
+                                              inside_root, interpreter_paths, pin_socket, proxy_pid)
 from whisk.containers.process.strays import kill_strays
 from whisk.containers.proxy_client import Oversized, ProxyClient, Unreachable
 from whisk.entities.document import now_ms
@@ -56,7 +59,7 @@ READY_TIMEOUT_S = 30.0
 
 class ProcessContainer:
     def __init__(self, factory: ProcessContainerFactory, name: str, proc: Child,
-                 folder: str, cgroup: str | None, collector: LogCollector) -> None:
+                 folder: str, cgroup: str | None, collector: LogCollector, api: ApiRelay | None = None) -> None:
         self.id = name
         self.pid = proc.pid                  # the launcher's: the process group, bwrap's monitor when sandboxed
         self.proxy_pid = proc.pid            # the proxy's own (memory figures), once it listens
@@ -67,6 +70,7 @@ class ProcessContainer:
         self._collector = collector
         self._proxy: ProxyClient | None = None     # once the proxy listens (`connect`)
         self._pinned: int | None = None            # a sandbox's socket, as O_PATH (sandbox.pin_socket)
+        self._api = api                            # a sandbox's way to the API host (api_relay.py)
         self._exit = asyncio.ensure_future(proc.wait())
         self._destroying: asyncio.Future[None] | None = None
 
@@ -90,6 +94,9 @@ class ProcessContainer:
 
     # --- /init and /run ------------------------------------------------------------------------------------
     async def initialize(self, body: dict, timeout_s: float, max_bytes: int | None = None) -> Interaction:
+        if self._api is not None and isinstance(body.get("env"), dict):
+            # The sandbox's own loopback, where the proxy serves the relayed API host.
+            body = body | {"env": body["env"] | {"__OW_API_HOST": self._api.upstream.inside_url()}}
         payload = encode({"value": body})
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
@@ -192,6 +199,8 @@ class ProcessContainer:
             if self._pinned is not None:
                 os.close(self._pinned)
                 self._pinned = None
+            if self._api is not None:
+                await self._api.close()
             await asyncio.to_thread(self._remove_files)
         finally:
             self._factory._forget(self)
@@ -207,9 +216,12 @@ class ProcessContainerFactory:
 
     def __init__(self, manifest: Any, *, invoker_instance: int = 0, use_cgroups: bool | None = None,
                  log_cap_bytes: int = DEFAULT_LOG_CAP, root_dir: str | None = None, sandbox: bool = True,
-                 tmp_mb: int = 512, hidden: tuple[str, ...] = ()) -> None:
+                 tmp_mb: int = 512, hidden: tuple[str, ...] = (), api_host: str | None = None,
+                 api_cafile: str | None = None) -> None:
         """`sandbox=False` runs proxies unconfined (all code trusted); `tmp_mb` bounds a sandbox's /tmp; `hidden`
-        are the platform's private folders (its data) that no sandbox's read-only path may contain."""
+        are the platform's private folders (its data) that no sandbox's read-only path may contain. A sandbox has
+        no network but its own loopback: `api_host` is relayed to it there (none given: it has no API host);
+        `api_cafile` is trusted for it besides the system's certificates."""
         self._manifest = manifest
         self._instance = invoker_instance
         self._want_cgroups = use_cgroups
@@ -226,6 +238,8 @@ class ProcessContainerFactory:
         self._hidden = hidden
         self._sandbox: Sandbox | None = None
         self._read_only: dict[str, list[str]] = {}          # per kind: checked once
+        self._api_host, self._api_cafile = api_host, api_cafile
+        self._upstream: Upstream | None = None
 
     async def __aenter__(self) -> ProcessContainerFactory:
         await self._open()
@@ -263,6 +277,11 @@ class ProcessContainerFactory:
                           message=self._missing[runtime.kind])
         if self._want_sandbox:
             self._sandbox = find_sandbox(self._tmp_mb)          # SandboxUnavailable: refuse to run untrusted code
+            if self._api_host:
+                try:
+                    self._upstream = Upstream.from_url(self._api_host, self._api_cafile)
+                except (RelayConfigError, OSError, ssl.SSLError) as exc:
+                    raise ContainerError(f"cannot relay the API host to the sandboxes: {exc}") from exc
         self._root = tempfile.mkdtemp(prefix=f"whisk-proc{self._instance}-", dir=self._parent_dir)
         with open(os.path.join(self._root, "owner"), "w") as f:
             f.write(str(os.getpid()))
@@ -308,25 +327,35 @@ class ProcessContainerFactory:
                "__OW_ALLOW_CONCURRENT": "true"} | dict(runtime.env) | spec.env
         command = [executable, *runtime.command[1:]]
         filter_fd = None
+        api = None
         if self._sandbox is None:
             argv = [sys.executable, "-I", "-S", LAUNCHER, str(os.getpid()), folder, cgroup or "-", str(memory_bytes),
                     "-", "--", *command]
         else:
+            if self._upstream is not None:      # its network namespace has only its loopback: the API host relayed
+                api = ApiRelay(self._upstream, f"{folder}-api", None, spec.name)
+                env |= {"WHISK_API_RELAY_SOCKET": f"{API_MOUNT}/{API_SOCKET}",
+                        "WHISK_API_RELAY_PORT": str(self._upstream.inside_port),
+                        "__OW_API_HOST": self._upstream.inside_url()}
             filter_fd = self._sandbox.filter_fd()
             argv = [sys.executable, "-I", "-S", LAUNCHER, str(os.getpid()), WORKDIR, cgroup or "-",
                     str(memory_bytes), self._sandbox.launcher_arg(), "--",
-                    *self._sandbox.wrap(read_only, folder, filter_fd), *command]
+                    *self._sandbox.wrap(read_only, folder, filter_fd, api.folder if api else None), *command]
         try:
+            if api is not None:
+                await api.start()               # before the sandbox: its bind mount needs the folder
             collector = LogCollector(self._log_cap)
             proc = await spawn(argv, env, collector, () if filter_fd is None else (filter_fd,))
         except OSError as exc:
             if cgroup is not None:
                 await asyncio.to_thread(MemoryCgroups.remove, cgroup)
+            if api is not None:
+                await api.close()
             raise ContainerError(f"cannot start {spec.name}: {exc}") from exc
         finally:
             if filter_fd is not None:
                 os.close(filter_fd)
-        container = ProcessContainer(self, spec.name, proc, folder, cgroup, collector)
+        container = ProcessContainer(self, spec.name, proc, folder, cgroup, collector, api)
         self._live.add(container)
         await self._listening(container, socket_path)
         return container

@@ -2,8 +2,10 @@
 
 bwrap runs as root without a user namespace, so that the container's user is a real unprivileged uid outside it
 (`bwrap --unshare-user --uid N` started as root would map N to root for file access). It gives the container:
-  * its own PID, mount, IPC and UTS namespaces (and cgroup namespace where the kernel has one); the host network
-    namespace is kept so that an action reaches the API host on loopback, as OpenWhisk's actions reach theirs;
+  * its own PID, mount, IPC, UTS and network namespaces (and cgroup namespace where the kernel has one): its network
+    is its own loopback alone, where its proxy serves the API host through a unix socket the invoker relays
+    (`whisk/containers/api_relay.py`, bound read-only at API_MOUNT), so an action reaches the API host, as
+    OpenWhisk's actions do, and no other port of the host, nor another sandbox's abstract sockets;
   * a read-only root made of the system's /usr (with /bin, /lib*, /sbin as on the host), /etc, the runtime's own
     folders (the manifest's `readOnlyPaths`) and the interpreter's install prefix, nothing else of the host: not the
     platform's data folder, not other containers' folders, not the host's /tmp;
@@ -37,6 +39,7 @@ SOCKET_TMPFS_BYTES = 1 << 20
 SYSTEM_DIRS = ("/usr", "/etc")
 SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")   # symlinks into /usr on merged-/usr hosts
 WORKDIR = "/tmp"
+API_MOUNT = "/run/whisk-api"        # the folder of the sandbox's API host socket (api_relay.py), read-only
 HOW_TO = ("run whisk as root with bubblewrap installed (apt-get install bubblewrap), or use WHISK_CONTAINERS=docker://,"
           " or set WHISK_TRUST_ALL_CODE=true if every action's code is trusted (then actions run unconfined)")
 
@@ -69,10 +72,12 @@ class Sandbox:
         # which kills a Node.js proxy); it bounds any file written elsewhere all the same.
         return f"{UID_BASE},{NOFILE},{NPROC},{self.tmp_bytes + SOCKET_TMPFS_BYTES}"
 
-    def wrap(self, read_only: Iterable[str], socket_dir: str, filter_fd: int | None) -> list[str]:
-        """The argv that runs a command in the sandbox (append the command), with UID for the launcher to fill."""
-        argv = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-                "--die-with-parent"]
+    def wrap(self, read_only: Iterable[str], socket_dir: str, filter_fd: int | None,
+             api_folder: str | None = None) -> list[str]:
+        """The argv that runs a command in the sandbox (append the command), with UID for the launcher to fill;
+        `api_folder` (the host folder of its API host socket) is shown read-only at API_MOUNT."""
+        argv = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
+                "--unshare-cgroup-try", "--die-with-parent"]
         if filter_fd is not None:
             argv += ["--seccomp", str(filter_fd)]
         for link in SYSTEM_LINKS:
@@ -89,6 +94,8 @@ class Sandbox:
             bound.add(path)
         argv += _parents(socket_dir, made, bound) + ["--perms", "0777", "--size", str(SOCKET_TMPFS_BYTES),
                                                      "--tmpfs", socket_dir]
+        if api_folder is not None:
+            argv += _parents(API_MOUNT, made, bound) + ["--ro-bind", api_folder, API_MOUNT]
         argv += ["--remount-ro", "/", "--chdir", WORKDIR,
                  self.setpriv, "--reuid", UID, "--regid", UID, "--clear-groups", "--bounding-set", "-all",
                  "--inh-caps", "-all", "--no-new-privs", "--"]

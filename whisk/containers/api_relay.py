@@ -1,12 +1,15 @@
 """The API host for containers without a network: one unix socket per container, relayed to the API host.
 
-Under `docker://` with `unix` networking an action container has no network (`--network none`), yet its action may
-call the API host (`__OW_API_HOST`), as OpenWhisk's can. The invoker serves a unix socket for each such container, in
+Under `docker://` with `unix` networking an action container has no network (`--network none`), and a `process://`
+sandbox has a network namespace of its own with nothing but its loopback; yet its action may call the API host
+(`__OW_API_HOST`), as OpenWhisk's can. The invoker serves a unix socket for each such container, in
 a folder of its own that is bind-mounted read-only (the container can never replace or remove the socket), and pipes
 every connection made to it, as bytes, to the one upstream named by the API host URL, over TLS when that URL is
-https. Inside the container the runtime proxy (or the relay beside a blackbox image) listens on 127.0.0.1:3233 of
-the container's own loopback and forwards each connection to the socket, so `__OW_API_HOST` there is
-http://127.0.0.1:3233. The relay is not an open proxy: whatever the action sends goes to that one host and port.
+https. Inside the container the runtime proxy (or the relay beside a blackbox image) listens on the container's own
+loopback and forwards each connection to the socket: on the API host's own port when the API host is plain HTTP on
+127.0.0.1 or localhost (standalone whisk), so that `__OW_API_HOST` is the very URL clients use, as on OpenWhisk
+(actions build links from it); else on 127.0.0.1:3233, and `__OW_API_HOST` there is http://127.0.0.1:3233. The
+relay is not an open proxy: whatever the action sends goes to that one host and port.
 
 Bounds, per container: at most MAX_CONNECTIONS connections are relayed at a time; more wait, unaccepted, in the
 socket's backlog (BACKLOG) and are refused past it. A connection with no byte in either direction for IDLE_TIMEOUT_S
@@ -32,6 +35,7 @@ log = structlog.get_logger(__name__)
 
 SOCKET = "api.sock"
 INSIDE_PORT = 3233                  # where the proxy listens on the container's loopback (not 8080: blackbox images)
+_SAME_INSIDE = ("127.0.0.1", "localhost")   # an API host on these (plain HTTP) keeps its URL inside
 MAX_CONNECTIONS = 16                # relayed at once, per container: 2 invoker file descriptors each
 BACKLOG = 64                        # waiting beyond those, in the kernel, before connect() is refused
 IDLE_TIMEOUT_S = 120.0              # no byte either way: longer than a blocking invoke may wait (60 s)
@@ -72,8 +76,20 @@ class Upstream:
             raise RelayConfigError(f"the API host {url!r} has a bad port") from exc
         return cls(parts.hostname, port, tls, parts.path.rstrip("/"))
 
+    @property
+    def _url_kept(self) -> bool:
+        # 8080 is a blackbox image's own port, beside which the relay may run.
+        return self.tls is None and self.host in _SAME_INSIDE and self.port != 8080
+
+    @property
+    def inside_port(self) -> int:
+        """Where the container's proxy serves the relay on its loopback."""
+        return self.port if self._url_kept else INSIDE_PORT
+
     def inside_url(self) -> str:
         """`__OW_API_HOST` inside the container."""
+        if self._url_kept:
+            return f"http://{self.host}:{self.port}{self.path}"
         return f"http://127.0.0.1:{INSIDE_PORT}{self.path}"
 
     async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -81,9 +97,11 @@ class Upstream:
                                              server_hostname=self.host if self.tls else None)
 
 
-def _listen(folder: str, uid: int) -> socket.socket:
+def _listen(folder: str, uid: int | None) -> socket.socket:
     """Make the folder and the listening socket in it (blocking: use a thread). A root invoker gives the socket to
-    the container's user alone; any other opens it to all, as the proxies' own sockets are."""
+    the container's user alone; any other, or one that does not know that user yet (`uid` None: a sandbox's user
+    is its launcher's pid, and only the sandbox's mount shows the folder), opens it to all, as the proxies' own
+    sockets are."""
     parent = os.path.dirname(folder)
     if not os.path.isdir(parent):
         os.makedirs(parent, exist_ok=True)
@@ -94,7 +112,7 @@ def _listen(folder: str, uid: int) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.bind(path)
-        if os.geteuid() == 0:
+        if os.geteuid() == 0 and uid is not None:
             os.chown(path, uid, uid)
             os.chmod(path, 0o600)
         else:
@@ -111,7 +129,7 @@ def _listen(folder: str, uid: int) -> socket.socket:
 class ApiRelay:
     """One container's socket and the connections relayed through it; start() once, close() once."""
 
-    def __init__(self, upstream: Upstream, folder: str, uid: int, name: str) -> None:
+    def __init__(self, upstream: Upstream, folder: str, uid: int | None, name: str) -> None:
         self.upstream = upstream
         self.folder = folder
         self.socket = os.path.join(folder, SOCKET)
