@@ -47,6 +47,12 @@ def apidoc_without(field: str, host: str = "http://127.0.0.1:1") -> dict[str, An
     ({}, "apidoc is required."),
     ({"apidoc": "{nope"}, "apidoc field cannot be parsed. Ensure it is valid JSON."),
     ({"apidoc": 5}, "apidoc field is of type number and should be a JSON object or a JSON string."),
+    # A JSON string is read by whisk's strict parser: what could not be stored and answered again is refused.
+    ({"apidoc": "[" * 1000 + "]" * 1000}, "apidoc field cannot be parsed. Ensure it is valid JSON."),
+    ({"apidoc": '{"namespace": "\\ud800"}'}, "apidoc field cannot be parsed. Ensure it is valid JSON."),
+    ({"apidoc": '{"namespace": "_", "swagger": NaN}'}, "apidoc field cannot be parsed. Ensure it is valid JSON."),
+    ({"apidoc": {"namespace": "_", "swagger": '{"basePath": "/a", "info": Infinity}'}},
+     "swagger field cannot be parsed. Ensure it is valid JSON."),
     ({"apidoc": {"gatewayBasePath": "/v"}}, "apidoc is missing the namespace field"),
     ({"apidoc": json.dumps({"gatewayBasePath": "/v"})}, "apidoc is missing the namespace field"),
     ({"apidoc": {"namespace": "_", "swagger": "{}", "gatewayBasePath": "/v"}},

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from whisk.entities import json_value
+
 VERBS = ("get", "put", "post", "delete", "patch", "head", "options")
 REQUEST_PATH = "$(request.path)"
 CREATE_FAILURE = "API creation failure: "
@@ -69,8 +71,8 @@ class Endpoint:
 def _object(value: Any, what: str, wrong: str) -> Any:
     if isinstance(value, str):
         try:
-            return json.loads(value)
-        except ValueError:
+            return json_value.parse(value)      # strict: no NaN, lone surrogate or nesting too deep gets stored
+        except json_value.NotJson:
             raise ApiFailure(f"{what} field cannot be parsed. Ensure it is valid JSON.") from None
     if isinstance(value, dict | list) or value is None:
         return value
