@@ -74,7 +74,7 @@ def _number(value: Any) -> int | None:
         return None
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):    # 1e400 in a JSON body is read as infinity
         return None
 
 
