@@ -34,6 +34,14 @@ def swagger(base: str, paths: dict[str, Any], **extra: Any) -> dict[str, Any]:
             "paths": paths, **extra}
 
 
+OP_X = {"/x": {"get": {"operationId": "getX"}}}
+CASE = "x-ibm-configuration.assembly.execute[0].operation-switch.case[0]"
+
+
+def assembly(cases: list[Any]) -> dict[str, Any]:
+    return {"x-ibm-configuration": {"assembly": {"execute": [{"operation-switch": {"case": cases}}]}}}
+
+
 def apidoc_without(field: str, host: str = "http://127.0.0.1:1") -> dict[str, Any]:
     body = cli_apidoc("/v", "/x", "get", "a", host)
     if field.startswith("action."):
@@ -83,6 +91,33 @@ def apidoc_without(field: str, host: str = "http://127.0.0.1:1") -> dict[str, An
     (cli_apidoc("/v", "/x", "get", "a", "not a url"),
      f"{FAIL}API swagger generation error: TypeError: Cannot read properties of null (reading '1')"),
     ({"apidoc": {"namespace": "_", "swagger": swagger("/v", {})}}, gateway("Empty resources object.")),
+    *[({"apidoc": {"namespace": "_", "swagger": document}}, f"{FAIL}The swagger's {message}") for document, message in [
+        ({**swagger("/v", OP_X), "basePath": 5}, "basePath is a number; it should be a string."),
+        (swagger("/v", {"/x": [1]}), 'paths["/x"] is an array; it should be an object.'),
+        (swagger("/v", {"/x": {"get": 5}}), 'paths["/x"].get is a number; it should be an object.'),
+        (swagger("/v", {"/x/{id}": {"parameters": 5, "get": {}}}),
+         'paths["/x/{id}"].parameters is a number; it should be an array.'),
+        (swagger("/v", {"/x/{id}": {"get": {"parameters": 5}}}),
+         'paths["/x/{id}"].get.parameters is a number; it should be an array.'),
+        (swagger("/v", {"/x": {"get": {"x-openwhisk": []}}}),
+         'paths["/x"].get.x-openwhisk is an array; it should be an object.'),
+        (swagger("/v", OP_X, **{"x-ibm-configuration": []}),
+         "x-ibm-configuration is an array; it should be an object."),
+        (swagger("/v", OP_X, **{"x-ibm-configuration": {"assembly": [1]}}),
+         "x-ibm-configuration.assembly is an array; it should be an object."),
+        (swagger("/v", OP_X, **{"x-ibm-configuration": {"assembly": {"execute": 5}}}),
+         "x-ibm-configuration.assembly.execute is a number; it should be an array."),
+        (swagger("/v", OP_X, **assembly([{"operations": 5}])),
+         f"{CASE}.operations is a number; it should be an array."),
+        (swagger("/v", OP_X, **assembly([{"operations": [["getX"]]}])),
+         f"{CASE}.operations[0] is an array; it should be a string."),
+        (swagger("/v", OP_X, **assembly([{"operations": ["getX"], "execute": 5}])),
+         f"{CASE}.execute is a number; it should be an array."),
+        (swagger("/v", OP_X, **assembly([{"operations": ["getX"], "execute": [{"set-variable": [1]}]}])),
+         f"{CASE}.execute[0].set-variable is an array; it should be an object."),
+        (swagger("/v", OP_X, **assembly([{"operations": ["getX"], "execute": [{"set-variable": {"actions": [5]}}]}])),
+         f"{CASE}.execute[0].set-variable.actions[0] is a number; it should be an object."),
+    ]],
 ])
 async def test_create_refusals(guest: aiohttp.ClientSession, body: dict[str, Any], message: str) -> None:
     assert await create(guest, body) == (502, {"error": message})

@@ -18,6 +18,7 @@ from typing import Any
 from whisk.controller.apidoc import (CREATE_FAILURE, DELETE_FAILURE, REQUEST_PATH, ApiFailure, Endpoint, add_endpoint,
                                      base_swagger, check_swagger, cors_enabled, falsy, normalise, parse_create,
                                      remove_endpoint, target_of, with_namespace)
+from whisk.controller.apishape import check_shape
 from whisk.entities.document import now_ms
 from whisk.entities.errors import Conflict, NotFound
 from whisk.entities.identity import Identity
@@ -134,6 +135,7 @@ class Apis:
     async def _replace(self, namespace: str, swagger: dict[str, Any]) -> dict[str, Any]:
         """Form B: the document replaces the API of its base path (stored as given)."""
         swagger = copy.deepcopy(swagger)
+        check_shape(swagger)                    # stored only if every reader can walk it
         check_swagger(copy.deepcopy(swagger))
         await self._save(namespace, await self._store.get(self._doc_id(namespace, swagger["basePath"])), swagger)
         return swagger
