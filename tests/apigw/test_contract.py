@@ -123,6 +123,19 @@ async def test_create_refusals(guest: aiohttp.ClientSession, body: dict[str, Any
     assert await create(guest, body) == (502, {"error": message})
 
 
+async def test_numbers_beyond_any_float_are_refused(whisk_url: str, guest: aiohttp.ClientSession) -> None:
+    """1e400 reaches the API as infinity, which JSON cannot carry: stored, every getApi would answer `Infinity`."""
+    refused = (502, {"error": f"{FAIL}The API would hold a value that JSON cannot carry (a number beyond any float, "
+                              "NaN or a lone surrogate)."})
+    base = "/" + unique("inf")
+    document = json.dumps(swagger(base, {"/x": {"get": {"operationId": "getX", "x-max": 0}}})).replace("0}", "1e400}")
+    form_a = json.dumps(cli_apidoc(base, "/x", "get", "a", whisk_url, pathParameters=[0])).replace("[0]", "[1e400]")
+    for body in (f'{{"apidoc": {{"namespace": "_", "swagger": {document}}}}}', form_a):
+        assert await call(guest, "POST", f"{MGMT}/createApi.http", data=body, params=cli_query(),
+                          headers={"Content-Type": "application/json"}) == refused
+    assert await get_apis(guest, basepath=base) == (200, {"apis": []})
+
+
 async def test_path_parameters_must_be_declared(whisk_url: str, guest: aiohttp.ClientSession) -> None:
     status, body = await create(guest, cli_apidoc("/v", "/b/{isbn}", "get", "a", whisk_url), **cli_query("http"))
     assert (status, body["error"]) == (502, f"{FAIL}The parameter 'isbn' defined in path '/b/{{isbn}}' does not "

@@ -18,7 +18,7 @@ from typing import Any
 from whisk.controller.apidoc import (CREATE_FAILURE, DELETE_FAILURE, REQUEST_PATH, ApiFailure, Endpoint, add_endpoint,
                                      base_swagger, check_swagger, cors_enabled, falsy, normalise, parse_create,
                                      remove_endpoint, target_of, with_namespace)
-from whisk.controller.apishape import check_shape
+from whisk.controller.apishape import check_answerable, check_shape
 from whisk.entities.document import now_ms
 from whisk.entities.errors import Conflict, NotFound
 from whisk.entities.identity import Identity
@@ -137,6 +137,7 @@ class Apis:
         swagger = copy.deepcopy(swagger)
         check_shape(swagger)                    # stored only if every reader can walk it
         check_swagger(copy.deepcopy(swagger))
+        check_answerable(swagger)
         await self._save(namespace, await self._store.get(self._doc_id(namespace, swagger["basePath"])), swagger)
         return swagger
 
@@ -152,6 +153,7 @@ class Apis:
         else:
             swagger = base_swagger(endpoint.base_path, endpoint.api_name)
         add_endpoint(swagger, endpoint, response_type)
+        check_answerable(swagger)
         await self._save(namespace, existing, swagger)
         return swagger
 

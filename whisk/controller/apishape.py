@@ -1,11 +1,13 @@
 """The shape of a Swagger document createApi stores (docs/openwhisk.md §1.13): every part that whisk reads again
 (getApi, deleteApi, a later createApi merging an operation in, a request to a route) is of the type it is read as.
 Upstream stores a form B document unchecked and fails on it later; here it is refused where it enters, as a 502
-`ApiFailure` naming the part. Parts whisk never reads are left as given.
+`ApiFailure` naming the part. Parts whisk never reads are left as given. And a document is stored only if it
+can be answered as JSON again (`answerable`).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from whisk.controller.apidoc import CREATE_FAILURE, VERBS, ApiFailure
@@ -71,3 +73,19 @@ def _check_case(case: Any, where: str) -> None:
         variables = _optional(step, "set-variable", dict, f"{where}.execute[{k}]")
         for m, action in enumerate(_optional(variables, "actions", list, f"{where}.execute[{k}].set-variable")):
             _shape(action, dict, f"{where}.execute[{k}].set-variable.actions[{m}]")
+
+
+def answerable(swagger: dict[str, Any]) -> bool:
+    """Whether the document can be answered as JSON. whisk's parser reads 1e400 as infinity, which JSON cannot carry;
+    older versions also stored NaN and lone surrogates (from an apidoc given as a string)."""
+    try:
+        json.dumps(swagger, allow_nan=False, ensure_ascii=False).encode()
+    except (ValueError, RecursionError):          # UnicodeEncodeError is a ValueError
+        return False
+    return True
+
+
+def check_answerable(swagger: dict[str, Any]) -> None:
+    if not answerable(swagger):
+        raise ApiFailure(f"{CREATE_FAILURE}The API would hold a value that JSON cannot carry (a number beyond any "
+                         "float, NaN or a lone surrogate).")
