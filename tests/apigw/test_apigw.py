@@ -153,6 +153,20 @@ async def test_operations_merge_into_one_api_and_secure_keys_are_injected(
     assert status == 502 and "does not exist" in body["error"]
 
 
+async def test_a_secure_key_of_another_type_is_sent_as_its_json(whisk_url: str, guest: aiohttp.ClientSession,
+                                                                  anonymous: aiohttp.ClientSession) -> None:
+    action, base = unique("open"), "/" + unique("keys")
+    await put_action(guest, action, PY_ECHO, annotations=WEB)
+    for rel, key, header in (("/object", {"a": [1, "b"]}, '{"a":[1,"b"]}'), ("/number", 42, "42"),
+                             ("/true", True, "true")):
+        body = cli_apidoc(base, rel, "get", action, whisk_url)
+        body["apidoc"]["action"]["secureKey"] = key
+        status, api = await create(guest, body)
+        assert status == 200, api
+        status, echoed = await call(anonymous, "GET", route_path(api["gwApiUrl"], rel))
+        assert (status, echoed["__ow_headers"]["x-require-whisk-auth"]) == (200, header)
+
+
 async def test_get_filters_and_pages(whisk_url: str) -> None:
     async with whisk_server() as url, aiohttp.ClientSession(base_url=url, headers=basic_auth(
             *GUEST_AUTH.split(":"))) as session:

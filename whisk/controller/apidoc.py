@@ -338,7 +338,9 @@ def target_of(swagger: dict[str, Any], op: dict[str, Any]) -> Target | None:
         url = op["x-openwhisk"].get("url")
     if not isinstance(url, str):
         return None
-    return Target(url, None if secure is None else (json.dumps(secure) if isinstance(secure, bool) else str(secure)))
+    # A header carries text: a key of another JSON type (the CLI sends any require-whisk-auth annotation value) as
+    # its JSON, which is what a number's or a boolean's text is anyway.
+    return Target(url, None if secure is None else secure if isinstance(secure, str) else json_value.compact(secure))
 
 
 def cors_enabled(swagger: dict[str, Any]) -> bool:
