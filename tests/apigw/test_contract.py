@@ -137,9 +137,17 @@ async def test_numbers_beyond_any_float_are_refused(whisk_url: str, guest: aioht
 
 
 async def test_path_parameters_must_be_declared(whisk_url: str, guest: aiohttp.ClientSession) -> None:
-    status, body = await create(guest, cli_apidoc("/v", "/b/{isbn}", "get", "a", whisk_url), **cli_query("http"))
-    assert (status, body["error"]) == (502, f"{FAIL}The parameter 'isbn' defined in path '/b/{{isbn}}' does not "
-                                             "match any of the parameters defined for the path in the swagger file.")
+    undeclared = (502, {"error": f"{FAIL}The parameter 'isbn' defined in path '/b/{{isbn}}' does not match any of the "
+                                 "parameters defined for the path in the swagger file."})
+    assert await create(guest, cli_apidoc("/v", "/b/{isbn}", "get", "a", whisk_url), **cli_query("http")) == undeclared
+    # A parameter whose name is not a string declares none.
+    named = cli_apidoc("/v", "/b/{isbn}", "get", "a", whisk_url, pathParameters=[{"name": ["isbn"], "in": "path"}])
+    assert await create(guest, named, **cli_query("http")) == undeclared
+    url = f"{whisk_url}/api/v1/web/guest/default/a.http"
+    document = swagger("/v", {"/b/{isbn}": {"parameters": [{"name": {}}], "get": {
+        "operationId": "getB", "x-openwhisk": {"namespace": "guest", "package": "", "action": "a", "url": url}}}},
+        **assembly([{"operations": ["getB"], "execute": [{"invoke": {"target-url": url + "$(request.path)"}}]}]))
+    assert await create(guest, {"apidoc": {"namespace": "_", "swagger": document}}) == undeclared
 
 
 async def test_reserved_parameters_are_refused(guest: aiohttp.ClientSession) -> None:

@@ -272,8 +272,8 @@ def check_path_parameters(path: str, path_item: dict[str, Any], op: dict[str, An
     if not target.endswith(REQUEST_PATH):
         raise ApiFailure(f"{CREATE_FAILURE}The target-url for operationId '{op.get('operationId')}' must end in "
                          f"'{REQUEST_PATH}' in order for actions to receive the path parameters.")
-    declared = {p.get("name") for p in [*_list(path_item.get("parameters")), *_list(op.get("parameters"))]
-                if isinstance(p, dict)}
+    declared = {p["name"] for p in [*_list(path_item.get("parameters")), *_list(op.get("parameters"))]
+                if isinstance(p, dict) and isinstance(p.get("name"), str)}      # a name of another type names none
     for name in names:
         if name not in declared:
             raise ApiFailure(f"{CREATE_FAILURE}The parameter '{name}' defined in path '{path}' does not match any "
