@@ -153,6 +153,20 @@ async def test_operations_merge_into_one_api_and_secure_keys_are_injected(
     assert status == 502 and "does not exist" in body["error"]
 
 
+async def test_a_secure_key_of_another_type_is_sent_as_its_json(whisk_url: str, guest: aiohttp.ClientSession,
+                                                                  anonymous: aiohttp.ClientSession) -> None:
+    action, base = unique("open"), "/" + unique("keys")
+    await put_action(guest, action, PY_ECHO, annotations=WEB)
+    for rel, key, header in (("/object", {"a": [1, "b"]}, '{"a":[1,"b"]}'), ("/number", 42, "42"),
+                             ("/true", True, "true")):
+        body = cli_apidoc(base, rel, "get", action, whisk_url)
+        body["apidoc"]["action"]["secureKey"] = key
+        status, api = await create(guest, body)
+        assert status == 200, api
+        status, echoed = await call(anonymous, "GET", route_path(api["gwApiUrl"], rel))
+        assert (status, echoed["__ow_headers"]["x-require-whisk-auth"]) == (200, header)
+
+
 async def test_get_filters_and_pages(whisk_url: str) -> None:
     async with whisk_server() as url, aiohttp.ClientSession(base_url=url, headers=basic_auth(
             *GUEST_AUTH.split(":"))) as session:
@@ -169,6 +183,10 @@ async def test_get_filters_and_pages(whisk_url: str) -> None:
             == bases[1:2]
         assert (await get_apis(session, limit="0"))[1] == {"apis": []}
         assert len((await get_apis(session, limit="undefined", skip="undefined"))[1]["apis"]) == 3
+        for huge in ("skip", "limit"):                  # beyond any float: no number, so no paging
+            status, body = await call(session, "POST", f"{MGMT}/getApi.http", data=f'{{"{huge}": 1e400}}',
+                                      headers={"Content-Type": "application/json"})
+            assert (status, len(body["apis"])) == (200, 3)
         named = (await get_apis(session, basepath="Named"))[1]["apis"]
         assert sorted(a["value"]["apidoc"]["basePath"] for a in named) == ["/p1", "/p3"]
         assert [a["value"]["gwApiUrl"] for a in (await get_apis(session, basepath="/p2/"))[1]["apis"]] == \

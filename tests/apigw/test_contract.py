@@ -34,6 +34,14 @@ def swagger(base: str, paths: dict[str, Any], **extra: Any) -> dict[str, Any]:
             "paths": paths, **extra}
 
 
+OP_X = {"/x": {"get": {"operationId": "getX"}}}
+CASE = "x-ibm-configuration.assembly.execute[0].operation-switch.case[0]"
+
+
+def assembly(cases: list[Any]) -> dict[str, Any]:
+    return {"x-ibm-configuration": {"assembly": {"execute": [{"operation-switch": {"case": cases}}]}}}
+
+
 def apidoc_without(field: str, host: str = "http://127.0.0.1:1") -> dict[str, Any]:
     body = cli_apidoc("/v", "/x", "get", "a", host)
     if field.startswith("action."):
@@ -47,6 +55,12 @@ def apidoc_without(field: str, host: str = "http://127.0.0.1:1") -> dict[str, An
     ({}, "apidoc is required."),
     ({"apidoc": "{nope"}, "apidoc field cannot be parsed. Ensure it is valid JSON."),
     ({"apidoc": 5}, "apidoc field is of type number and should be a JSON object or a JSON string."),
+    # A JSON string is read by whisk's strict parser: what could not be stored and answered again is refused.
+    ({"apidoc": "[" * 1000 + "]" * 1000}, "apidoc field cannot be parsed. Ensure it is valid JSON."),
+    ({"apidoc": '{"namespace": "\\ud800"}'}, "apidoc field cannot be parsed. Ensure it is valid JSON."),
+    ({"apidoc": '{"namespace": "_", "swagger": NaN}'}, "apidoc field cannot be parsed. Ensure it is valid JSON."),
+    ({"apidoc": {"namespace": "_", "swagger": '{"basePath": "/a", "info": Infinity}'}},
+     "swagger field cannot be parsed. Ensure it is valid JSON."),
     ({"apidoc": {"gatewayBasePath": "/v"}}, "apidoc is missing the namespace field"),
     ({"apidoc": json.dumps({"gatewayBasePath": "/v"})}, "apidoc is missing the namespace field"),
     ({"apidoc": {"namespace": "_", "swagger": "{}", "gatewayBasePath": "/v"}},
@@ -77,15 +91,63 @@ def apidoc_without(field: str, host: str = "http://127.0.0.1:1") -> dict[str, An
     (cli_apidoc("/v", "/x", "get", "a", "not a url"),
      f"{FAIL}API swagger generation error: TypeError: Cannot read properties of null (reading '1')"),
     ({"apidoc": {"namespace": "_", "swagger": swagger("/v", {})}}, gateway("Empty resources object.")),
+    *[({"apidoc": {"namespace": "_", "swagger": document}}, f"{FAIL}The swagger's {message}") for document, message in [
+        ({**swagger("/v", OP_X), "basePath": 5}, "basePath is a number; it should be a string."),
+        (swagger("/v", {"/x": [1]}), 'paths["/x"] is an array; it should be an object.'),
+        (swagger("/v", {"/x": {"get": 5}}), 'paths["/x"].get is a number; it should be an object.'),
+        (swagger("/v", {"/x/{id}": {"parameters": 5, "get": {}}}),
+         'paths["/x/{id}"].parameters is a number; it should be an array.'),
+        (swagger("/v", {"/x/{id}": {"get": {"parameters": 5}}}),
+         'paths["/x/{id}"].get.parameters is a number; it should be an array.'),
+        (swagger("/v", {"/x": {"get": {"x-openwhisk": []}}}),
+         'paths["/x"].get.x-openwhisk is an array; it should be an object.'),
+        (swagger("/v", OP_X, **{"x-ibm-configuration": []}),
+         "x-ibm-configuration is an array; it should be an object."),
+        (swagger("/v", OP_X, **{"x-ibm-configuration": {"assembly": [1]}}),
+         "x-ibm-configuration.assembly is an array; it should be an object."),
+        (swagger("/v", OP_X, **{"x-ibm-configuration": {"assembly": {"execute": 5}}}),
+         "x-ibm-configuration.assembly.execute is a number; it should be an array."),
+        (swagger("/v", OP_X, **assembly([{"operations": 5}])),
+         f"{CASE}.operations is a number; it should be an array."),
+        (swagger("/v", OP_X, **assembly([{"operations": [["getX"]]}])),
+         f"{CASE}.operations[0] is an array; it should be a string."),
+        (swagger("/v", OP_X, **assembly([{"operations": ["getX"], "execute": 5}])),
+         f"{CASE}.execute is a number; it should be an array."),
+        (swagger("/v", OP_X, **assembly([{"operations": ["getX"], "execute": [{"set-variable": [1]}]}])),
+         f"{CASE}.execute[0].set-variable is an array; it should be an object."),
+        (swagger("/v", OP_X, **assembly([{"operations": ["getX"], "execute": [{"set-variable": {"actions": [5]}}]}])),
+         f"{CASE}.execute[0].set-variable.actions[0] is a number; it should be an object."),
+    ]],
 ])
 async def test_create_refusals(guest: aiohttp.ClientSession, body: dict[str, Any], message: str) -> None:
     assert await create(guest, body) == (502, {"error": message})
 
 
+async def test_numbers_beyond_any_float_are_refused(whisk_url: str, guest: aiohttp.ClientSession) -> None:
+    """1e400 reaches the API as infinity, which JSON cannot carry: stored, every getApi would answer `Infinity`."""
+    refused = (502, {"error": f"{FAIL}The API would hold a value that JSON cannot carry (a number beyond any float, "
+                              "NaN or a lone surrogate)."})
+    base = "/" + unique("inf")
+    document = json.dumps(swagger(base, {"/x": {"get": {"operationId": "getX", "x-max": 0}}})).replace("0}", "1e400}")
+    form_a = json.dumps(cli_apidoc(base, "/x", "get", "a", whisk_url, pathParameters=[0])).replace("[0]", "[1e400]")
+    for body in (f'{{"apidoc": {{"namespace": "_", "swagger": {document}}}}}', form_a):
+        assert await call(guest, "POST", f"{MGMT}/createApi.http", data=body, params=cli_query(),
+                          headers={"Content-Type": "application/json"}) == refused
+    assert await get_apis(guest, basepath=base) == (200, {"apis": []})
+
+
 async def test_path_parameters_must_be_declared(whisk_url: str, guest: aiohttp.ClientSession) -> None:
-    status, body = await create(guest, cli_apidoc("/v", "/b/{isbn}", "get", "a", whisk_url), **cli_query("http"))
-    assert (status, body["error"]) == (502, f"{FAIL}The parameter 'isbn' defined in path '/b/{{isbn}}' does not "
-                                             "match any of the parameters defined for the path in the swagger file.")
+    undeclared = (502, {"error": f"{FAIL}The parameter 'isbn' defined in path '/b/{{isbn}}' does not match any of the "
+                                 "parameters defined for the path in the swagger file."})
+    assert await create(guest, cli_apidoc("/v", "/b/{isbn}", "get", "a", whisk_url), **cli_query("http")) == undeclared
+    # A parameter whose name is not a string declares none.
+    named = cli_apidoc("/v", "/b/{isbn}", "get", "a", whisk_url, pathParameters=[{"name": ["isbn"], "in": "path"}])
+    assert await create(guest, named, **cli_query("http")) == undeclared
+    url = f"{whisk_url}/api/v1/web/guest/default/a.http"
+    document = swagger("/v", {"/b/{isbn}": {"parameters": [{"name": {}}], "get": {
+        "operationId": "getB", "x-openwhisk": {"namespace": "guest", "package": "", "action": "a", "url": url}}}},
+        **assembly([{"operations": ["getB"], "execute": [{"invoke": {"target-url": url + "$(request.path)"}}]}]))
+    assert await create(guest, {"apidoc": {"namespace": "_", "swagger": document}}) == undeclared
 
 
 async def test_reserved_parameters_are_refused(guest: aiohttp.ClientSession) -> None:

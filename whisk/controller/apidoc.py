@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from whisk.entities import json_value
+
 VERBS = ("get", "put", "post", "delete", "patch", "head", "options")
 REQUEST_PATH = "$(request.path)"
 CREATE_FAILURE = "API creation failure: "
@@ -44,6 +46,22 @@ def gateway_error(message: str) -> ApiFailure:
     return ApiFailure(f"{CREATE_FAILURE}Unable to configure the API Gateway (status code 400): {body}")
 
 
+def _list(value: Any) -> list[Any]:
+    """A list read from a stored document, or an empty one: documents stored before createApi checked their shape
+    (whisk/controller/apishape.py) may hold anything where a list belongs."""
+    return value if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """An object read from a stored document, or an empty one (as `_list`)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _operations(case: Any) -> list[str]:
+    """The operation ids a case names (only strings: an id of another type names no operation)."""
+    return [o for o in _list(case.get("operations")) if isinstance(o, str)] if isinstance(case, dict) else []
+
+
 def normalise(base_path: str) -> str:
     """How a base path is keyed: one leading slash, no trailing one ("/" for the root)."""
     return "/" + base_path.strip("/")
@@ -69,8 +87,8 @@ class Endpoint:
 def _object(value: Any, what: str, wrong: str) -> Any:
     if isinstance(value, str):
         try:
-            return json.loads(value)
-        except ValueError:
+            return json_value.parse(value)      # strict: no NaN, lone surrogate or nesting too deep gets stored
+        except json_value.NotJson:
             raise ApiFailure(f"{what} field cannot be parsed. Ensure it is valid JSON.") from None
     if isinstance(value, dict | list) or value is None:
         return value
@@ -165,7 +183,7 @@ def _existing_cases(swagger: dict[str, Any]) -> list[Any]:
 
 def _case_for(swagger: dict[str, Any], op_id: str) -> dict[str, Any] | None:
     for case in _existing_cases(swagger):
-        if isinstance(case, dict) and op_id in (case.get("operations") or ()):
+        if op_id in _operations(case):
             return case
     return None
 
@@ -211,7 +229,7 @@ def add_endpoint(swagger: dict[str, Any], endpoint: Endpoint, response_type: str
     op_id = operation_id(verb, endpoint.rel_path)
     paths = swagger.setdefault("paths", {})
     for path, ops in paths.items():
-        for other, existing in (ops or {}).items():
+        for other, existing in _dict(ops).items():
             if (isinstance(existing, dict) and existing.get("operationId") == op_id
                     and (path, other) != (endpoint.rel_path, verb)):
                 raise ApiFailure(f"{CREATE_FAILURE}The operation {verb.upper()} {endpoint.rel_path} would have the "
@@ -248,14 +266,14 @@ def check_path_parameters(path: str, path_item: dict[str, Any], op: dict[str, An
         raise ApiFailure(f"{CREATE_FAILURE}The action must use a response type of '.http' in order to receive the "
                          "path parameters.")
     target = ""
-    for step in (case or {}).get("execute") or ():
+    for step in _list(_dict(case).get("execute")):
         if isinstance(step, dict) and isinstance(step.get("invoke"), dict):
             target = str(step["invoke"].get("target-url", ""))
     if not target.endswith(REQUEST_PATH):
         raise ApiFailure(f"{CREATE_FAILURE}The target-url for operationId '{op.get('operationId')}' must end in "
                          f"'{REQUEST_PATH}' in order for actions to receive the path parameters.")
-    declared = {p.get("name") for p in [*(path_item.get("parameters") or ()), *(op.get("parameters") or ())]
-                if isinstance(p, dict)}
+    declared = {p["name"] for p in [*_list(path_item.get("parameters")), *_list(op.get("parameters"))]
+                if isinstance(p, dict) and isinstance(p.get("name"), str)}      # a name of another type names none
     for name in names:
         if name not in declared:
             raise ApiFailure(f"{CREATE_FAILURE}The parameter '{name}' defined in path '{path}' does not match any "
@@ -278,10 +296,10 @@ def check_swagger(swagger: dict[str, Any]) -> None:
 
 def remove_endpoint(swagger: dict[str, Any], base_path: str, rel_path: str | None, verb: str | None) -> bool:
     """Remove a path (or one operation of it) and their cases; True when the API has no path left."""
-    paths = swagger.get("paths") or {}
+    paths = _dict(swagger.get("paths"))
     if rel_path not in paths:
         raise ApiFailure(f"{DELETE_FAILURE}path '{rel_path}' does not exist in the API")
-    item = paths[rel_path] or {}
+    item = _dict(paths[rel_path])                 # a path stored as another value has no operation
     if verb is None:
         removed = [op for k, op in item.items() if k != "parameters"]
         del paths[rel_path]
@@ -291,9 +309,9 @@ def remove_endpoint(swagger: dict[str, Any], base_path: str, rel_path: str | Non
         removed = [item.pop(verb)]
         if not [k for k in item if k != "parameters"]:
             del paths[rel_path]
-    ids = {op.get("operationId") for op in removed if isinstance(op, dict)}
+    ids = {op["operationId"] for op in removed if isinstance(op, dict) and isinstance(op.get("operationId"), str)}
     all_cases = _existing_cases(swagger)
-    all_cases[:] = [c for c in all_cases if not (isinstance(c, dict) and set(c.get("operations") or ()) & ids)]
+    all_cases[:] = [c for c in all_cases if not set(_operations(c)) & ids]
     return not paths
 
 
@@ -308,19 +326,21 @@ class Target:
 def target_of(swagger: dict[str, Any], op: dict[str, Any]) -> Target | None:
     case = _case_for(swagger, str(op.get("operationId")))
     url, secure = None, None
-    for step in (case or {}).get("execute") or ():
+    for step in _list(_dict(case).get("execute")):
         if not isinstance(step, dict):
             continue
         if isinstance(step.get("invoke"), dict):
             url = step["invoke"].get("target-url")
-        for action in (step.get("set-variable") or {}).get("actions") or ():
+        for action in _list(_dict(step.get("set-variable")).get("actions")):
             if isinstance(action, dict) and action.get("set") == SECURE_HEADER:
                 secure = action.get("value")
     if url is None and isinstance(op.get("x-openwhisk"), dict):
         url = op["x-openwhisk"].get("url")
     if not isinstance(url, str):
         return None
-    return Target(url, None if secure is None else (json.dumps(secure) if isinstance(secure, bool) else str(secure)))
+    # A header carries text: a key of another JSON type (the CLI sends any require-whisk-auth annotation value) as
+    # its JSON, which is what a number's or a boolean's text is anyway.
+    return Target(url, None if secure is None else secure if isinstance(secure, str) else json_value.compact(secure))
 
 
 def cors_enabled(swagger: dict[str, Any]) -> bool:

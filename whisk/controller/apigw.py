@@ -18,6 +18,7 @@ from typing import Any
 from whisk.controller.apidoc import (CREATE_FAILURE, DELETE_FAILURE, REQUEST_PATH, ApiFailure, Endpoint, add_endpoint,
                                      base_swagger, check_swagger, cors_enabled, falsy, normalise, parse_create,
                                      remove_endpoint, target_of, with_namespace)
+from whisk.controller.apishape import answerable, check_answerable, check_shape
 from whisk.entities.document import now_ms
 from whisk.entities.errors import Conflict, NotFound
 from whisk.entities.identity import Identity
@@ -74,7 +75,7 @@ def _number(value: Any) -> int | None:
         return None
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):    # 1e400 in a JSON body is read as infinity
         return None
 
 
@@ -134,7 +135,9 @@ class Apis:
     async def _replace(self, namespace: str, swagger: dict[str, Any]) -> dict[str, Any]:
         """Form B: the document replaces the API of its base path (stored as given)."""
         swagger = copy.deepcopy(swagger)
+        check_shape(swagger)                    # stored only if every reader can walk it
         check_swagger(copy.deepcopy(swagger))
+        check_answerable(swagger)
         await self._save(namespace, await self._store.get(self._doc_id(namespace, swagger["basePath"])), swagger)
         return swagger
 
@@ -146,10 +149,17 @@ class Apis:
                              "path that begins with '/'.")
         if existing is not None:
             swagger = copy.deepcopy(existing["swagger"])
+            try:
+                check_shape(swagger)            # stored before createApi checked shapes: not merged into blindly
+            except ApiFailure as failure:
+                raise ApiFailure(f"{CREATE_FAILURE}The API '{endpoint.base_path}' cannot take an operation: "
+                                 f"{str(failure).removeprefix(CREATE_FAILURE)} Replace it with a swagger document, or "
+                                 "delete it.") from None
             endpoint = dataclasses.replace(endpoint, base_path=str(swagger.get("basePath", endpoint.base_path)))
         else:
             swagger = base_swagger(endpoint.base_path, endpoint.api_name)
         add_endpoint(swagger, endpoint, response_type)
+        check_answerable(swagger)
         await self._save(namespace, existing, swagger)
         return swagger
 
@@ -164,6 +174,9 @@ class Apis:
                 docs = [d for d in docs if d.get("name") == normalise(base_path)]
             else:
                 docs = [d for d in docs if _title(d) == base_path]
+        # A document stored before createApi refused them may hold NaN or a lone surrogate, which no answer can carry:
+        # it is left out (deleteApi still removes it) rather than failing every list.
+        docs = [d for d in docs if answerable(d["swagger"])]
         skip, limit = _number(params.get("skip")), _number(params.get("limit"))
         docs = docs[max(0, skip or 0):]
         if limit is not None:
@@ -212,7 +225,8 @@ class Apis:
         for doc in await self._all(found[1]["name"]):
             swagger = doc["swagger"]
             base = normalise(str(swagger.get("basePath", "/")))
-            for path, item in (swagger.get("paths") or {}).items():
+            paths = swagger.get("paths")
+            for path, item in paths.items() if isinstance(paths, dict) else ():
                 if isinstance(path, str) and isinstance(item, dict):
                     resources[("" if base == "/" else base) + path] = (swagger, item)
         full = "/" + rest
