@@ -9,6 +9,7 @@ import json
 import aiohttp
 
 from tests.api.support import GUEST_AUTH, JS, basic, call, ns, unique
+from tests.support.http import raw_call
 
 REALM = 'Basic realm="OpenWhisk secure realm"'
 
@@ -65,6 +66,22 @@ async def test_transaction_id_is_taken_echoed_or_generated(guest: aiohttp.Client
         generated = r.headers["X-Request-ID"]
         assert generated != "sid_system" and len(generated) == 32 and generated.isalnum()
 
+
+
+async def test_a_header_byte_that_is_not_utf8_is_read_as_latin1(whisk_url: str) -> None:
+    """An X-Request-ID byte that is not UTF-8 (0xE9) is `é`, as Pekko reads header bytes: the transaction id of an
+    error answer and of an activation message, never a plain-text 500 (docs/openwhisk.md §1.1)."""
+    status, headers, body = await raw_call(whisk_url, "GET", ns("actions", unique("missing")),
+                                           [("X-Request-ID", b"\xe9")])
+    assert (status, json.loads(body)) == (404, {"error": "The requested resource does not exist.", "code": "é"})
+    assert headers["x-request-id"].encode("latin-1").decode() == "é"
+    name = unique("echo")
+    status, _, body = await raw_call(whisk_url, "PUT", ns("actions", name), [("Content-Type", b"application/json")],
+                                     json.dumps({"exec": JS}).encode())
+    assert status == 200, body
+    status, _, body = await raw_call(whisk_url, "POST", ns("actions", name) + "?blocking=true",
+                                     [("X-Request-ID", b"\xe9")])
+    assert status == 200 and json.loads(body)["response"]["success"] is True, body
 
 async def test_cors_headers_and_options(anonymous: aiohttp.ClientSession, guest: aiohttp.ClientSession) -> None:
     async with guest.get(ns("actions")) as r:

@@ -16,6 +16,7 @@ import pytest
 import pytest_asyncio
 
 from tests.conftest import missing
+from tests.support.http import raw_call
 from tests.support.processes import GUEST_AUTH, basic_auth, whisk_server
 from tests.web.support import PY_ECHO, call, put, put_action, record_of, run_node, unique
 
@@ -110,6 +111,14 @@ async def test_malformed_json_is_400(anonymous: aiohttp.ClientSession, actions: 
                               headers={"Content-Type": "application/json"})
     assert status == 400 and body["error"].startswith("The request content was malformed")
 
+
+
+async def test_a_header_byte_that_is_not_utf8_reaches_the_action_as_latin1(whisk_url: str,
+                                                                          actions: dict[str, str]) -> None:
+    """A header byte that is not UTF-8 is its ISO-8859-1 character in `__ow_headers`, as Pekko reads it (a 500
+    before: the arguments had no JSON form)."""
+    status, _, body = await raw_call(whisk_url, "GET", web_path(actions["echo"], ".json"), [("X-Foo", b"\xe9")])
+    assert status == 200 and json.loads(body)["__ow_headers"]["x-foo"] == "é", body
 
 async def test_credentials_are_optional_and_name_the_user(whisk_url: str, actions: dict[str, str]) -> None:
     async with aiohttp.ClientSession(base_url=whisk_url) as session:

@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from whisk import logs
+from whisk.api import headers as header_values
 from whisk.api.body import reply
 from whisk.api.keys import TID, WEB
 from whisk.entities.activation import random_hex32
@@ -54,12 +55,13 @@ def error_response(request: web.Request, status: int, message: str, headers: dic
 
 @web.middleware
 async def transaction_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """X-Request-ID is the transaction id unless it starts with "sid_" (system ids); always echoed back."""
+    """X-Request-ID is the transaction id unless it starts with "sid_" (system ids); always echoed back (as text:
+    it goes into every answer, log line and activation message of the request)."""
     if len(request.raw_path) > MAX_URI_LENGTH:
         return web.Response(status=414, reason="URI Too Long",
                             text=f"URI length exceeds the configured limit of {MAX_URI_LENGTH} characters")
     given = request.headers.get(REQUEST_ID)
-    tid = given if given and not given.startswith("sid_") else new_tid()
+    tid = header_values.text(given) if given and not given.startswith("sid_") else new_tid()
     request[TID] = tid
     started = time.perf_counter()
     # Every log line of the request, and of the tasks it starts, carries its transaction id.
