@@ -4,12 +4,15 @@ fire, web actions and createApi; nothing of them is stored."""
 
 from __future__ import annotations
 
+import gzip
+import json
 from typing import Any
 
 import aiohttp
 import pytest
 
 from tests.api.support import call, ns, unique
+from tests.support.http import raw_call
 from whisk.entities.json_value import MAX_DEPTH
 
 JSON = {"Content-Type": "application/json"}
@@ -92,3 +95,19 @@ async def test_nesting_within_the_limit_and_paired_surrogates_are_carried(guest:
     while value:
         value, levels = value[0], levels + 1
     assert levels == MAX_DEPTH - 2
+
+
+async def test_content_encoding_is_not_decoded(whisk_url: str, guest: aiohttp.ClientSession) -> None:
+    """A body is read as sent, whatever its Content-Encoding says, as OpenWhisk (no decodeRequest): plain JSON under a
+    false `gzip`, `deflate` or `br` is read; a gzipped body is not JSON, the malformed-request 400 (a 500 with a
+    traceback before, and `br` aiohttp's plain-text 400)."""
+    name = unique("t")
+    for encoding in (b"gzip", b"deflate", b"br"):
+        status, _, body = await raw_call(whisk_url, "PUT", ns("triggers", name) + "?overwrite=true",
+                                         [("Content-Type", b"application/json"), ("Content-Encoding", encoding)],
+                                         b'{"parameters":[{"key":"k","value":1}]}')
+        assert status == 200 and json.loads(body)["parameters"] == [{"key": "k", "value": 1}], (encoding, body)
+    status, _, body = await raw_call(whisk_url, "PUT", ns("triggers", unique("t")),
+                                     [("Content-Type", b"application/json"), ("Content-Encoding", b"gzip")],
+                                     gzip.compress(b"{}"))
+    assert status == 400 and json.loads(body)["error"].startswith("The request content was malformed"), body
