@@ -94,6 +94,18 @@ async def test_every_method_reaches_the_action_with_its_context(anonymous: aioht
     ({"data": b"\x00\x01\xff", "headers": {"Content-Type": "application/octet-stream"}},
      {"__ow_body": base64.b64encode(b"\x00\x01\xff").decode()}),
     ({"data": b"<svg/>", "headers": {"Content-Type": "image/svg+xml"}}, {"__ow_body": "PHN2Zy8+"}),
+    # A declared charset is used when it is a real text charset; any other name (no charset at all, a Python
+    # transform such as base64 or zlib, a codec that makes lone surrogates such as utf-7) is UTF-8, as OpenWhisk
+    # reads every text body: it was a 500.
+    ({"data": "é".encode("latin-1"), "headers": {"Content-Type": "text/plain; charset=ISO-8859-1"}},
+     {"__ow_body": "é"}),
+    ({"data": "a=é".encode("utf-16"), "headers": {"Content-Type": "application/x-www-form-urlencoded; charset=utf-16"}},
+     {"a": "é"}),
+    *(({"data": b"a=1", "headers": {"Content-Type": f"application/x-www-form-urlencoded; charset={charset}"}},
+       {"a": "1"}) for charset in ("bogus", "base64", "rot13", "zlib", "idna")),
+    *(({"data": body, "headers": {"Content-Type": f"text/plain; charset={charset}"}}, {"__ow_body": body.decode()})
+      for charset, body in (("utf-7", b"+2AA-"), ("unicode_escape", b"\\ud800"), ("idna", b"a..b"),
+                            ("base64", b"abc"))),
 ])
 async def test_bodies_become_arguments(anonymous: aiohttp.ClientSession, actions: dict[str, str],
                                        kwargs: dict[str, Any], expected: dict[str, Any]) -> None:
