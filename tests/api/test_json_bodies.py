@@ -32,6 +32,10 @@ BAD_BODIES = {
     "lone surrogate in a key": b'{"\\udfff":1}',
     "NaN": b'{"a":NaN}',
     "Infinity": b'{"a":[1,-Infinity]}',
+    # Too large for a float: Python reads them as Infinity (stored, then served as invalid JSON; invoked, null).
+    "overflow": b'{"a":1e400}',
+    "negative overflow": b'{"a":[1,-1.5E+999]}',
+    "overflow by digits": b'{"a":1' + b"0" * 400 + b'.5}',
 }
 
 
