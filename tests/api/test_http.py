@@ -166,6 +166,13 @@ async def test_illegal_names_and_namespaces(guest: aiohttp.ClientSession) -> Non
     assert status == 400 and body["error"] == "The namespace contains illegal characters."
     status, body = await call(guest, "GET", "/api/v1/namespaces/guest/actions/ spaced")
     assert status == 400
+    # Every collection reads the name before it looks (it was a 404 on triggers, rules and packages).
+    for collection in ("actions", "triggers", "rules", "packages"):
+        for name, error in (("%20", "The name of the entity contains illegal characters."),
+                            ("a%2Fb", "The name of the entity contains illegal characters."),
+                            ("a" * 257, "Name segement longer than allowed: 257 > 256.")):
+            status, body = await call(guest, "GET", ns(collection, name))
+            assert (status, body["error"]) == (400, error), (collection, name)
 
 
 async def test_namespaces_and_limits(guest: aiohttp.ClientSession) -> None:
