@@ -99,6 +99,8 @@ async def test_every_method_reaches_the_action_with_its_context(anonymous: aioht
     # reads every text body: it was a 500.
     ({"data": "é".encode("latin-1"), "headers": {"Content-Type": "text/plain; charset=ISO-8859-1"}},
      {"__ow_body": "é"}),
+    ({"data": '{"k":"é"}'.encode("utf-16"), "headers": {"Content-Type": "application/json; charset=UTF-16"}},
+     {"k": "é"}),
     ({"data": "a=é".encode("utf-16"), "headers": {"Content-Type": "application/x-www-form-urlencoded; charset=utf-16"}},
      {"a": "é"}),
     *(({"data": b"a=1", "headers": {"Content-Type": f"application/x-www-form-urlencoded; charset={charset}"}},

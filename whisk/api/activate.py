@@ -41,8 +41,7 @@ async def read_payload(request: web.Request, max_bytes: int) -> Any:
     if not raw.strip():
         return None
     # Pekko's JSON unmarshaller (`entity(as[Option[JsObject]])`) refuses a body of another type before reading it.
-    check_json_type(request)
-    payload = parse_body(raw)
+    payload = parse_body(raw, check_json_type(request))
     if not isinstance(payload, dict):
         raise Invalid("The request content was malformed:\nJSON object expected")  # spray's asJsObject
     return payload

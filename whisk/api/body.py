@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from whisk.api.keys import SETTINGS
-from whisk.entities import json_value
+from whisk.entities import charsets, json_value
 from whisk.entities.errors import Invalid, RequestTimeout, TooLarge, UnsupportedMediaType
 from whisk.entities.json_value import compact
 
@@ -48,13 +48,22 @@ def pekko_content_type(header: str) -> str:
     return out
 
 
-def check_json_type(request: web.Request) -> None:
+def check_json_type(request: web.Request) -> str | None:
     """415 for a body declared as something other than JSON, with Pekko's text (the declared type in brackets);
-    a body without Content-Type is read as JSON."""
+    a body without Content-Type is read as JSON. Returns the codec of a declared charset other than UTF-8, which
+    the body is decoded with (Pekko's unmarshaller decodes with it, `CTL/RestAPIs.scala`); None for UTF-8, an
+    undeclared charset (nearly every body: one test of a short string) or a name that is no text charset."""
     header = request.headers.get("Content-Type")
-    if header is not None and not is_json_type(request.content_type):
+    if header is None:
+        return None
+    if not is_json_type(request.content_type):
         raise UnsupportedMediaType(f"The request's Content-Type [{pekko_content_type(header)}] is not supported. "
                                    "Expected:\napplication/json")
+    if ";" not in header:
+        return None
+    charset = request.charset
+    codec = charsets.codec(charset) if charset else None
+    return None if codec == "utf-8" else codec
 
 
 async def read_body(request: web.Request, max_bytes: int) -> bytes:
@@ -93,16 +102,17 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
 async def read_json(request: web.Request) -> Any:
     """An entity's body: its type first (415), as Pekko's unmarshaller checks it before it sees an empty body (400)."""
     raw = await read_body(request, request.client_max_size)
-    check_json_type(request)
+    codec = check_json_type(request)
     if not raw.strip():
         raise Invalid(EXPECTED)
-    return parse_body(raw)
+    return parse_body(raw, codec)
 
 
-def parse_body(raw: bytes) -> Any:
-    """Every JSON request body is read here: not JSON, NaN/Infinity, a lone surrogate or nesting too deep is
-    Pekko's malformed-content rejection (400), never a 500 further on."""
+def parse_body(raw: bytes, codec: str | None = None) -> Any:
+    """Every JSON request body is read here, as UTF-8 unless `codec` (a declared charset) says otherwise: not JSON,
+    NaN/Infinity, a lone surrogate or nesting too deep is Pekko's malformed-content rejection (400), never a 500
+    further on."""
     try:
-        return json_value.parse(raw)
+        return json_value.parse(raw if codec is None else raw.decode(codec, "replace"))
     except json_value.NotJson as exc:
         raise Invalid(f"{MALFORMED}{exc}") from None

@@ -100,8 +100,9 @@ def decode_body(body: bytes, content_type: str | None, raw: bool) -> Any:
     if media is None:
         media = MediaType("application", "octet-stream")      # what Pekko assumes of an untyped entity
     if media.is_json and not raw:
+        codec = _codec(media.charset) if media.charset else "utf-8"     # Pekko's JSON unmarshaller decodes with it
         try:
-            return json_value.parse(body)
+            return json_value.parse(body if codec == "utf-8" else body.decode(codec, "replace"))
         except json_value.NotJson as exc:
             raise Invalid(f"{MALFORMED}{exc}") from None
     if media.value == "application/x-www-form-urlencoded" and not raw:
