@@ -25,6 +25,11 @@ def reply(body: Any, status: int = 200, headers: dict[str, str] | None = None, *
     return web.Response(body=text.encode(), status=status, headers=headers, content_type="application/json")
 
 
+class ClientGone(Exception):
+    """The client closed its connection before its body had all come: nobody is left to answer, and nothing failed
+    here (`api/errors.py` logs it briefly, without a traceback)."""
+
+
 EXPECTED = "Request entity expected but not supplied"
 MALFORMED = "The request content was malformed:\n"
 
@@ -91,6 +96,8 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
             except TimeoutError:
                 content.feed_eof()                # not waited for any longer (no lingering); the answer closes
                 raise RequestTimeout(f"The request body stopped arriving for {idle_s:g} seconds.") from None
+            except ConnectionError:               # aiohttp's "Connection lost", or the socket's reset
+                raise ClientGone() from None
             if not chunk:
                 return b"".join(chunks)
         size += len(chunk)

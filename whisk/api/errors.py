@@ -12,7 +12,7 @@ from aiohttp.typedefs import Handler
 
 from whisk import logs
 from whisk.api import headers as header_values
-from whisk.api.body import reply
+from whisk.api.body import ClientGone, reply
 from whisk.api.keys import TID, WEB
 from whisk.entities.activation import random_hex32
 from whisk.entities.errors import (BackendUnavailable, Conflict, Forbidden, Invalid, NotAcceptable, NotFound,
@@ -40,6 +40,7 @@ REALM = 'Basic realm="OpenWhisk secure realm"'
 MAX_URI_LENGTH = 8192
 REQUEST_LINE_LIMIT = 64 * 1024
 REQUEST_ID = "X-Request-ID"
+CLIENT_CLOSED = 499                       # nginx's status for a request whose client left before the answer
 
 
 def new_tid() -> str:
@@ -92,6 +93,10 @@ async def openwhisk_errors(request: web.Request, handler: Handler) -> web.Stream
         if isinstance(exc, RequestTimeout):
             response.force_close()                # the rest of the body may still come: the connection ends
         return response
+    except ClientGone:
+        # A dropped client is no server error: one line, and nginx's 499 in the access log (the answer is not sent).
+        log.info("api.client.gone", path=request.path, method=request.method, tid=request.get(TID))
+        return web.Response(status=CLIENT_CLOSED, reason="Client Closed Request")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
