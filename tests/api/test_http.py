@@ -237,3 +237,14 @@ async def test_uri_longer_than_8k_is_414(guest: aiohttp.ClientSession) -> None:
     assert (status, body) == (414, "URI length exceeds the configured limit of 8192 characters")
     status, body = await call(guest, "GET", ns("actions"), params={"x": "a" * 8000})
     assert status == 200 and isinstance(body, list)
+
+
+async def test_a_put_body_that_is_no_object_is_spray_jsons_text(guest: aiohttp.ClientSession) -> None:
+    """OpenWhisk reads every PUT body as LimitedWhiskEntityPut first (`CTL/Entities.scala`): spray-json's text names
+    its first field."""
+    for collection in ("actions", "triggers", "rules", "packages"):
+        for raw in (b"[]", b"null", b"5", b'"x"'):
+            status, body = await call(guest, "PUT", ns(collection, unique("n")), data=raw,
+                                      headers={"Content-Type": "application/json"})
+            assert (status, body["error"]) == (400, "The request content was malformed:\nObject expected in field "
+                                                    "'exec'"), (collection, raw, body)
