@@ -347,7 +347,11 @@ async def serve(settings: Settings) -> None:
                            max_line_size=REQUEST_LINE_LIMIT,
                            # aiohttp's keep-alive timer also runs from a connection's start and closes it while no
                            # complete request head has come: idle, never used, or a head trickling in.
-                           keepalive_timeout=settings.http_idle_timeout_s)
+                           keepalive_timeout=settings.http_idle_timeout_s,
+                           # A body is read as sent, whatever its Content-Encoding says: OpenWhisk's routes have no
+                           # decodeRequest, so a false `gzip` on plain JSON is just read, and a gzipped body is not
+                           # JSON (400); aiohttp's decoding made the first a 500 and `br` its plain-text 400.
+                           auto_decompress=False)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, ssl_context=_ssl_context(settings),
                        reuse_address=True, backlog=1024)

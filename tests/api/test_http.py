@@ -9,6 +9,7 @@ import json
 import aiohttp
 
 from tests.api.support import GUEST_AUTH, JS, basic, call, ns, unique
+from tests.support.http import raw_call
 
 REALM = 'Basic realm="OpenWhisk secure realm"'
 
@@ -65,6 +66,22 @@ async def test_transaction_id_is_taken_echoed_or_generated(guest: aiohttp.Client
         generated = r.headers["X-Request-ID"]
         assert generated != "sid_system" and len(generated) == 32 and generated.isalnum()
 
+
+
+async def test_a_header_byte_that_is_not_utf8_is_read_as_latin1(whisk_url: str) -> None:
+    """An X-Request-ID byte that is not UTF-8 (0xE9) is `é`, as Pekko reads header bytes: the transaction id of an
+    error answer and of an activation message, never a plain-text 500 (docs/openwhisk.md §1.1)."""
+    status, headers, body = await raw_call(whisk_url, "GET", ns("actions", unique("missing")),
+                                           [("X-Request-ID", b"\xe9")])
+    assert (status, json.loads(body)) == (404, {"error": "The requested resource does not exist.", "code": "é"})
+    assert headers["x-request-id"].encode("latin-1").decode() == "é"
+    name = unique("echo")
+    status, _, body = await raw_call(whisk_url, "PUT", ns("actions", name), [("Content-Type", b"application/json")],
+                                     json.dumps({"exec": JS}).encode())
+    assert status == 200, body
+    status, _, body = await raw_call(whisk_url, "POST", ns("actions", name) + "?blocking=true",
+                                     [("X-Request-ID", b"\xe9")])
+    assert status == 200 and json.loads(body)["response"]["success"] is True, body
 
 async def test_cors_headers_and_options(anonymous: aiohttp.ClientSession, guest: aiohttp.ClientSession) -> None:
     async with guest.get(ns("actions")) as r:
@@ -149,6 +166,13 @@ async def test_illegal_names_and_namespaces(guest: aiohttp.ClientSession) -> Non
     assert status == 400 and body["error"] == "The namespace contains illegal characters."
     status, body = await call(guest, "GET", "/api/v1/namespaces/guest/actions/ spaced")
     assert status == 400
+    # Every collection reads the name before it looks (it was a 404 on triggers, rules and packages).
+    for collection in ("actions", "triggers", "rules", "packages"):
+        for name, error in (("%20", "The name of the entity contains illegal characters."),
+                            ("a%2Fb", "The name of the entity contains illegal characters."),
+                            ("a" * 257, "Name segement longer than allowed: 257 > 256.")):
+            status, body = await call(guest, "GET", ns(collection, name))
+            assert (status, body["error"]) == (400, error), (collection, name)
 
 
 async def test_namespaces_and_limits(guest: aiohttp.ClientSession) -> None:
@@ -213,3 +237,14 @@ async def test_uri_longer_than_8k_is_414(guest: aiohttp.ClientSession) -> None:
     assert (status, body) == (414, "URI length exceeds the configured limit of 8192 characters")
     status, body = await call(guest, "GET", ns("actions"), params={"x": "a" * 8000})
     assert status == 200 and isinstance(body, list)
+
+
+async def test_a_put_body_that_is_no_object_is_spray_jsons_text(guest: aiohttp.ClientSession) -> None:
+    """OpenWhisk reads every PUT body as LimitedWhiskEntityPut first (`CTL/Entities.scala`): spray-json's text names
+    its first field."""
+    for collection in ("actions", "triggers", "rules", "packages"):
+        for raw in (b"[]", b"null", b"5", b'"x"'):
+            status, body = await call(guest, "PUT", ns(collection, unique("n")), data=raw,
+                                      headers={"Content-Type": "application/json"})
+            assert (status, body["error"]) == (400, "The request content was malformed:\nObject expected in field "
+                                                    "'exec'"), (collection, raw, body)

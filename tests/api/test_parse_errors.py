@@ -9,7 +9,9 @@ import os
 import tempfile
 from urllib.parse import urlsplit
 
+from tests.support.http import GUEST_BASIC
 from tests.support.processes import whisk_server
+from tests.support.waiting import until
 
 
 async def _raw(url: str, request: bytes) -> bytes:
@@ -37,3 +39,29 @@ async def test_oversized_header_is_400_and_one_warning_line() -> None:
     assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
     rejected = [line for line in log.splitlines() if "http.rejected" in line]
     assert len(rejected) == 1 and "warning" in rejected[0] and "status=400" in rejected[0], log[-3000:]
+
+
+async def test_a_client_that_leaves_mid_body_is_one_info_line_and_499() -> None:
+    """A client that closes its connection before its body has all come is no server error: one info line and
+    nginx's 499 in the access log, never `api.failed` with a traceback and a 500."""
+    data = tempfile.mkdtemp(prefix="whisk-gone-")
+    log_path = os.path.join(data, "server.log")
+    async with whisk_server({"WHISK_DATA_DIR": data}, log_path=log_path) as url:
+        parts = urlsplit(url)
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        writer.write(b"PUT /api/v1/namespaces/_/triggers/t HTTP/1.1\r\nHost: x\r\nAuthorization: " + GUEST_BASIC +
+                     b"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"a\":")
+        await writer.drain()
+        writer.close()
+        await until("the access line", lambda: [line for line in _text(log_path).splitlines()
+                                                if "http.access" in line and "/triggers/t" in line])
+    log = _text(log_path)
+    assert "Traceback" not in log and "api.failed" not in log, log[-3000:]
+    (gone,) = [line for line in log.splitlines() if "api.client.gone" in line]
+    (access,) = [line for line in log.splitlines() if "http.access" in line and "/triggers/t" in line]
+    assert "info" in gone and "status=499" in access, log[-3000:]
+
+
+def _text(path: str) -> str:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()

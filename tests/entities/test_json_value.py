@@ -10,7 +10,8 @@ from whisk.entities.json_value import MAX_DEPTH, NotJson, TooDeep, copy_of, deco
 
 
 @pytest.mark.parametrize("raw", [b'{"a":NaN}', b"[Infinity]", b"-Infinity", b'"\\ud800"', b'{"\\udfff":1}',
-                                 b'["\\ud83d"]', '"\ud800"', b"", b"{", b"nope"])
+                                 b'["\\ud83d"]', '"\ud800"', b"", b"{", b"nope",
+                                 b"1e400", b'{"a":[-1E+309]}', b"1" + b"0" * 400 + b".0"])
 def test_refused(raw: bytes | str) -> None:
     with pytest.raises(NotJson):
         parse(raw)
@@ -28,6 +29,8 @@ def test_accepted() -> None:
     assert parse(b'"\xed\xa0\x80"') == "\ufffd\ufffd\ufffd"  # UTF-8-encoded surrogate bytes: replaced
     assert depth(parse(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH)) == MAX_DEPTH
     assert depth(parse(b'{"a":[1,{"b":[]}],"c":{}}')) == 4 and depth(parse(b"3")) == 0
+    # Float semantics the runtimes share stay: underflow is 0.0, a long integer is exact, the largest float is kept.
+    assert parse(b"[1e-400,1" + b"0" * 400 + b",1.7976931348623157e308]") == [0.0, 10**400, 1.7976931348623157e308]
 
 
 @pytest.mark.parametrize("value", [

@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 
+from tests.support.http import raw_call
 from tests.support.processes import GUEST_AUTH, basic_auth, whisk_server
 from tests.web.support import NODE_PRELUDE, PY_ECHO, annotations, call, put, put_action, record_of, run_node, unique
 
@@ -189,3 +190,22 @@ async def test_fire_answer_is_compact_json(guest: aiohttp.ClientSession) -> None
     async with guest.post(f"/api/v1/namespaces/_/triggers/{trigger}") as r:
         text = await r.text()
         assert r.status == 202 and text == f'{{"activationId":"{r.headers["x-openwhisk-activation-id"]}"}}'
+
+
+async def test_a_header_byte_that_is_not_utf8_reaches_the_rule_as_latin1(whisk_url: str,
+                                                                         guest: aiohttp.ClientSession) -> None:
+    """A header value with a byte that is not UTF-8 (here 0xE9) is read as ISO-8859-1, as Pekko reads it: the fire
+    is accepted, its record is stored and the rule's action sees `é`. (It used to be a lone surrogate: the 202 was
+    followed by no record, and a log line that quoted the arguments, the caller's key among them.)"""
+    trigger, action = unique("t"), unique("a")
+    await put(guest, "triggers", trigger, {})
+    await put_action(guest, action)
+    await rule(guest, unique("r"), trigger, action)
+    status, _, body = await raw_call(whisk_url, "POST", f"/api/v1/namespaces/_/triggers/{trigger}",
+                                     [("X-Foo", b"\xe9"), ("Content-Type", b"application/json")], b"{}")
+    assert status == 202, body
+    record = await record_of(guest, json.loads(body)["activationId"])
+    (line,) = map(json.loads, record["logs"])
+    assert line["statusCode"] == 0, line
+    run = await record_of(guest, line["activationId"])
+    assert run["response"]["result"]["__ow_headers"]["x-foo"] == "é"

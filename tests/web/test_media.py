@@ -62,6 +62,11 @@ def error_of(body: bytes) -> str:
     (".http", {"headers": {"content-type": "text/plain; charset=utf-8"}, "body": "ü"}, 200,
      "text/plain; charset=utf-8", "ü".encode()),
     (".http", {"body": "<p>hi</p>"}, 200, "text/html; charset=UTF-8", b"<p>hi</p>"),
+    # A real charset is the body's encoding; a name that is no text charset is replaced by UTF-8 (it was a 500).
+    (".http", {"headers": {"content-type": "text/plain; charset=ISO-8859-1"}, "body": "é"}, 200,
+     "text/plain; charset=ISO-8859-1", b"\xe9"),
+    *((".http", {"headers": {"Content-Type": f"text/plain; charset={charset}"}, "body": "a..é"}, 200,
+       "text/plain; charset=UTF-8", "a..é".encode()) for charset in ("idna", "bogus", "base64", "utf-7")),
     (".http", {"body": ""}, 204, None, b""),
     (".http", {}, 204, None, b""),
     (".http", {"statusCode": 302, "headers": {"Location": "http://127.0.0.1/x"}}, 302, None, b""),

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from whisk.api import headers as header_values
 from whisk.api.body import check_json_type, parse_body, read_body, reply
 from whisk.api.keys import IDENTITY, SERVICES, SETTINGS, TID
 from whisk.api.query import flag, wait_ms
@@ -40,8 +41,7 @@ async def read_payload(request: web.Request, max_bytes: int) -> Any:
     if not raw.strip():
         return None
     # Pekko's JSON unmarshaller (`entity(as[Option[JsObject]])`) refuses a body of another type before reading it.
-    check_json_type(request)
-    payload = parse_body(raw)
+    payload = parse_body(raw, check_json_type(request))
     if not isinstance(payload, dict):
         raise Invalid("The request content was malformed:\nJSON object expected")  # spray's asJsObject
     return payload
@@ -82,7 +82,8 @@ async def fire_trigger(request: web.Request) -> web.StreamResponse:
     firing.throttle(identity)                         # before the lookup, as invokes are (docs/openwhisk.md §8)
     payload = await read_payload(request, identity.limits.max_payload_size)
     activation_id = await firing.fire(identity, request.match_info["namespace"], request.match_info["name"],
-                                      payload, dict(request.headers), request[TID])
+                                      payload, dict(header_values.items(request.headers.items())),
+                                      request[TID])
     if activation_id is None:
         return web.Response(status=204)
     return reply({"activationId": activation_id}, status=202, headers={ACTIVATION_HEADER: activation_id})

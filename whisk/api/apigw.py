@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict
 
+from whisk.api import headers as header_values
 from whisk.api.auth import identify
 from whisk.api.body import parse_body, read_body, reply
 from whisk.api.errors import error_response
@@ -95,7 +96,7 @@ async def serve_route(request: web.Request) -> web.Response:
     if routed.preflight:
         return web.Response(status=200, headers=cors)
     body = await read_body(request, request.app[SETTINGS].max_payload_size)
-    headers = [(k, v) for k, v in request.headers.items()
+    headers = [(k, v) for k, v in header_values.items(request.headers.items())
                if not (routed.secure_key is not None and k.lower() == "x-require-whisk-auth")]
     headers.append(("X-Forwarded-Url", str(request.url)))
     if routed.secure_key is not None:

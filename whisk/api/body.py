@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from whisk.api.keys import SETTINGS
-from whisk.entities import json_value
+from whisk.entities import charsets, json_value
 from whisk.entities.errors import Invalid, RequestTimeout, TooLarge, UnsupportedMediaType
 from whisk.entities.json_value import compact
 
@@ -23,6 +23,11 @@ def reply(body: Any, status: int = 200, headers: dict[str, str] | None = None, *
     falls back to a built-in list otherwise."""
     text = json_value.pretty(body) if pretty else compact(body)
     return web.Response(body=text.encode(), status=status, headers=headers, content_type="application/json")
+
+
+class ClientGone(Exception):
+    """The client closed its connection before its body had all come: nobody is left to answer, and nothing failed
+    here (`api/errors.py` logs it briefly, without a traceback)."""
 
 
 EXPECTED = "Request entity expected but not supplied"
@@ -48,13 +53,22 @@ def pekko_content_type(header: str) -> str:
     return out
 
 
-def check_json_type(request: web.Request) -> None:
+def check_json_type(request: web.Request) -> str | None:
     """415 for a body declared as something other than JSON, with Pekko's text (the declared type in brackets);
-    a body without Content-Type is read as JSON."""
+    a body without Content-Type is read as JSON. Returns the codec of a declared charset other than UTF-8, which
+    the body is decoded with (Pekko's unmarshaller decodes with it, `CTL/RestAPIs.scala`); None for UTF-8, an
+    undeclared charset (nearly every body: one test of a short string) or a name that is no text charset."""
     header = request.headers.get("Content-Type")
-    if header is not None and not is_json_type(request.content_type):
+    if header is None:
+        return None
+    if not is_json_type(request.content_type):
         raise UnsupportedMediaType(f"The request's Content-Type [{pekko_content_type(header)}] is not supported. "
                                    "Expected:\napplication/json")
+    if ";" not in header:
+        return None
+    charset = request.charset
+    codec = charsets.codec(charset) if charset else None
+    return None if codec == "utf-8" else codec
 
 
 async def read_body(request: web.Request, max_bytes: int) -> bytes:
@@ -82,6 +96,8 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
             except TimeoutError:
                 content.feed_eof()                # not waited for any longer (no lingering); the answer closes
                 raise RequestTimeout(f"The request body stopped arriving for {idle_s:g} seconds.") from None
+            except ConnectionError:               # aiohttp's "Connection lost", or the socket's reset
+                raise ClientGone() from None
             if not chunk:
                 return b"".join(chunks)
         size += len(chunk)
@@ -93,16 +109,17 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
 async def read_json(request: web.Request) -> Any:
     """An entity's body: its type first (415), as Pekko's unmarshaller checks it before it sees an empty body (400)."""
     raw = await read_body(request, request.client_max_size)
-    check_json_type(request)
+    codec = check_json_type(request)
     if not raw.strip():
         raise Invalid(EXPECTED)
-    return parse_body(raw)
+    return parse_body(raw, codec)
 
 
-def parse_body(raw: bytes) -> Any:
-    """Every JSON request body is read here: not JSON, NaN/Infinity, a lone surrogate or nesting too deep is
-    Pekko's malformed-content rejection (400), never a 500 further on."""
+def parse_body(raw: bytes, codec: str | None = None) -> Any:
+    """Every JSON request body is read here, as UTF-8 unless `codec` (a declared charset) says otherwise: not JSON,
+    NaN/Infinity, a lone surrogate or nesting too deep is Pekko's malformed-content rejection (400), never a 500
+    further on."""
     try:
-        return json_value.parse(raw)
+        return json_value.parse(raw if codec is None else raw.decode(codec, "replace"))
     except json_value.NotJson as exc:
         raise Invalid(f"{MALFORMED}{exc}") from None

@@ -11,7 +11,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from whisk import logs
-from whisk.api.body import reply
+from whisk.api import headers as header_values
+from whisk.api.body import ClientGone, reply
 from whisk.api.keys import TID, WEB
 from whisk.entities.activation import random_hex32
 from whisk.entities.errors import (BackendUnavailable, Conflict, Forbidden, Invalid, NotAcceptable, NotFound,
@@ -39,6 +40,7 @@ REALM = 'Basic realm="OpenWhisk secure realm"'
 MAX_URI_LENGTH = 8192
 REQUEST_LINE_LIMIT = 64 * 1024
 REQUEST_ID = "X-Request-ID"
+CLIENT_CLOSED = 499                       # nginx's status for a request whose client left before the answer
 
 
 def new_tid() -> str:
@@ -54,12 +56,13 @@ def error_response(request: web.Request, status: int, message: str, headers: dic
 
 @web.middleware
 async def transaction_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """X-Request-ID is the transaction id unless it starts with "sid_" (system ids); always echoed back."""
+    """X-Request-ID is the transaction id unless it starts with "sid_" (system ids); always echoed back (as text:
+    it goes into every answer, log line and activation message of the request)."""
     if len(request.raw_path) > MAX_URI_LENGTH:
         return web.Response(status=414, reason="URI Too Long",
                             text=f"URI length exceeds the configured limit of {MAX_URI_LENGTH} characters")
     given = request.headers.get(REQUEST_ID)
-    tid = given if given and not given.startswith("sid_") else new_tid()
+    tid = header_values.text(given) if given and not given.startswith("sid_") else new_tid()
     request[TID] = tid
     started = time.perf_counter()
     # Every log line of the request, and of the tasks it starts, carries its transaction id.
@@ -90,6 +93,10 @@ async def openwhisk_errors(request: web.Request, handler: Handler) -> web.Stream
         if isinstance(exc, RequestTimeout):
             response.force_close()                # the rest of the body may still come: the connection ends
         return response
+    except ClientGone:
+        # A dropped client is no server error: one line, and nginx's 499 in the access log (the answer is not sent).
+        log.info("api.client.gone", path=request.path, method=request.method, tid=request.get(TID))
+        return web.Response(status=CLIENT_CLOSED, reason="Client Closed Request")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

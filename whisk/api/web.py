@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 from multidict import CIMultiDict
 
+from whisk.api import headers as header_values
 from whisk.api.body import read_body
 from whisk.api.errors import STATUS, error_response
 from whisk.api.keys import IDENTITY, SERVICES, SETTINGS, TID, WEB
@@ -50,6 +51,6 @@ async def web_action(request: web.Request) -> web.StreamResponse:
     tail = request.match_info["tail"]
     body = await read_body(request, request.app[SETTINGS].max_payload_size)
     return await respond(request, WebRequest(
-        method=request.method.upper(), tail=tail, headers=tuple(request.headers.items()),
+        method=request.method.upper(), tail=tail, headers=tuple(header_values.items(request.headers.items())),
         query=tuple(request.query.items()), query_string=request.rel_url.raw_query_string, body=body,
         user=request.get(IDENTITY)))

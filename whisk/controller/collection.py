@@ -57,6 +57,7 @@ class Collection:
 
     # --- get ------------------------------------------------------------------------------------------------------
     async def get(self, identity: Identity, path: EntityPath, name: str, options: dict[str, Any]) -> Any:
+        EntityName(name)                 # 400 before anything, as OpenWhisk's route reads the name segment
         await self.entitlement.authorize(identity, READ, Resource(path, self.name, name))
         entity = await self.repo.need(self.entity, f"{path}/{name}")
         return await self.view(identity, entity, options)

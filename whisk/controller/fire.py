@@ -91,6 +91,17 @@ class Firing:
 
     async def _activate_rules(self, identity: Identity, trigger: Trigger, args: dict[str, Any],
                               record: Callable[[list[str]], Activation], tid: str) -> None:
+        try:
+            lines = await self._rule_lines(identity, trigger, args, tid)
+        except Exception as exc:
+            # A bug, not a refusal: the accepted fire still gets its record, without logs, as OpenWhisk's recover
+            # stores it. The exception's text may quote the arguments (the caller's Authorization header among
+            # them), so only its type is logged.
+            log.error("fire.rules.crashed", trigger=trigger.name, error=type(exc).__name__)
+            lines = []
+        await self._launcher.store_record(record(lines), stored=identity.limits.store_activations)
+
+    async def _rule_lines(self, identity: Identity, trigger: Trigger, args: dict[str, Any], tid: str) -> list[str]:
         rules = list((trigger.rules or {}).items())
         # The body OpenWhisk posts for each rule is these arguments; over the payload limit it is a 413 there.
         size, allowed = len(compact(args).encode()), identity.limits.max_payload_size
@@ -100,10 +111,10 @@ class Firing:
         lines = []
         for (rule, link), result in zip(rules, results):
             if isinstance(result, BaseException):   # a bug, not a refusal: still recorded, as OpenWhisk's recover
-                log.error("fire.rule.crashed", rule=rule, error=repr(result))
+                log.error("fire.rule.crashed", rule=rule, error=type(result).__name__)   # no text: see above
                 result = rule_line(rule, link.action.doc_id, WHISK_ERROR, error=INTERNAL)
             lines.append(result)
-        await self._launcher.store_record(record(lines), stored=identity.limits.store_activations)
+        return lines
 
     async def _activate(self, identity: Identity, rule: str, link: RuleLink, args: dict[str, Any], tid: str,
                         too_large: str | None) -> str:

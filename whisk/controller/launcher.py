@@ -66,7 +66,8 @@ class Launcher:
         def done(t: asyncio.Task[Any]) -> None:
             self._tasks.discard(t)
             if not t.cancelled() and t.exception() is not None:
-                log.error("launcher.task.failed", what=what, error=repr(t.exception()))
+                # The type only: an exception's text may quote arguments and credentials.
+                log.error("launcher.task.failed", what=what, error=type(t.exception()).__name__)
 
         task.add_done_callback(done)
         return task

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from whisk.entities import json_value
+from whisk.entities import charsets, json_value
 from whisk.entities.activation import APPLICATION_ERROR, SUCCESS, ActivationResponse
 from whisk.entities.errors import Invalid, NotFound
 from whisk.entities.exec import is_binary_code
@@ -100,25 +100,21 @@ def decode_body(body: bytes, content_type: str | None, raw: bool) -> Any:
     if media is None:
         media = MediaType("application", "octet-stream")      # what Pekko assumes of an untyped entity
     if media.is_json and not raw:
+        codec = _codec(media.charset) if media.charset else "utf-8"     # Pekko's JSON unmarshaller decodes with it
         try:
-            return json_value.parse(body)
+            return json_value.parse(body if codec == "utf-8" else body.decode(codec, "replace"))
         except json_value.NotJson as exc:
             raise Invalid(f"{MALFORMED}{exc}") from None
     if media.value == "application/x-www-form-urlencoded" and not raw:
-        return dict(parse_qsl(body.decode(media.charset or "utf-8", "replace"), keep_blank_values=True))
+        return dict(parse_qsl(body.decode(_codec(media.charset), "replace"), keep_blank_values=True))
     if media.is_binary or media.value == "application/json":
         return base64.b64encode(body).decode("ascii")
     return body.decode(_codec(media.charset), "replace")
 
 
 def _codec(charset: str | None) -> str:
-    if charset:
-        try:
-            "".encode(charset)
-            return charset
-        except LookupError:
-            pass
-    return "utf-8"
+    """The declared charset if it is a real text charset, else UTF-8 (what OpenWhisk reads a text body as)."""
+    return (charsets.codec(charset) if charset else None) or "utf-8"
 
 
 # --- results ----------------------------------------------------------------------------------------------------
@@ -295,6 +291,10 @@ def _as_http(value: Any) -> Answer:
         media = MediaType.parse(declared) if declared is not None else MediaType("text", "html")
         if media is None:
             raise Invalid(UNKNOWN_CONTENT_TYPE)
+        if media.charset is not None and charsets.codec(media.charset) is None:
+            # No text charset (`bogus`, `base64`, `idna`): the body is written in UTF-8, OpenWhisk's charset for
+            # an answer, and the header says so rather than name a charset the body is not in.
+            media = MediaType(media.main, media.sub, media.params | {"charset": "UTF-8"})
         return Answer(code or 200, kept, _text_body(body, media), media.render())
     media = MediaType.parse(declared) if declared is not None else MediaType("application", "json")
     if media is None or not media.is_json:

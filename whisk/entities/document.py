@@ -20,8 +20,10 @@ def now_ms() -> int:
 
 
 def body_object(value: Any) -> dict[str, Any]:
+    """A PUT body that is no object: spray-json's text when OpenWhisk reads it as LimitedWhiskEntityPut, whose
+    first field is `exec` (`CTL/Entities.scala`), for every collection."""
     if not isinstance(value, dict):
-        raise Invalid(f"Object expected in field 'body', got {compact(value)[:80]}")
+        raise Invalid("Object expected in field 'exec'")
     return value
 
 

@@ -1,16 +1,18 @@
 """JSON text whisk accepts, from a client or from an action: the one strict parser.
 
-Python's `json` reads more than JSON and more than whisk can carry on: `NaN`/`Infinity` (then stored, and served
-as invalid JSON forever), lone UTF-16 surrogates such as `"\\ud800"` (no UTF-8 encoding exists, so the store or
-the answer fails later), and nesting deep enough that encoding it again hits the recursion limit somewhere
-downstream (the bus, the store, the answer). All three are refused here, at the edge, with a reason.
+Python's `json` reads more than JSON and more than whisk can carry on: `NaN`/`Infinity` and numbers too large for a
+float, which it reads as Infinity (then stored, and served as invalid JSON forever), lone UTF-16 surrogates such as
+`"\\ud800"` (no UTF-8 encoding exists, so the store or the answer fails later), and nesting deep enough that encoding
+it again hits the recursion limit somewhere downstream (the bus, the store, the answer). All are refused here, at
+the edge, with a reason.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -35,8 +37,20 @@ def _no_constants(name: str) -> Any:
     raise NotJson(f"{name} is not a JSON value")
 
 
+def _finite(text: str, _float: type[float] = float, _isinf: Callable[[float], bool] = math.isinf) -> float:
+    """A number with a fraction or exponent, refused when a float cannot hold it (`1e400`): Python reads it as
+    Infinity, which no JSON can carry (stored, it made every later read invalid JSON; invoked, the action got
+    null). OpenWhisk keeps such numbers exactly (BigDecimal); whisk holds floats, so it refuses them. Underflow to
+    0.0 and rounding to 17 digits are float semantics the runtimes share, and stay. Called for floats only: a text
+    without one costs nothing more."""
+    value = _float(text)
+    if _isinf(value):
+        raise NotJson(f"the number {text[:40]} is too large for a 64-bit float")
+    return value
+
+
 # One decoder for every parse: json.loads with a keyword argument builds a new JSONDecoder on each call (~2 us).
-_decoder = json.JSONDecoder(parse_constant=_no_constants)
+_decoder = json.JSONDecoder(parse_constant=_no_constants, parse_float=_finite)
 
 
 def depth(value: Any) -> int:
@@ -140,8 +154,8 @@ def too_deep(value: Any) -> bool:
 
 
 def parse(raw: bytes | str) -> Any:
-    """`raw` as a JSON value, or NotJson with the reason (not JSON, NaN/Infinity, a lone surrogate, nesting
-    deeper than MAX_DEPTH)."""
+    """`raw` as a JSON value, or NotJson with the reason (not JSON, NaN/Infinity, a number beyond a float, a lone
+    surrogate, nesting deeper than MAX_DEPTH)."""
     # Bytes that are not UTF-8 (UTF-8-encoded surrogates included) become U+FFFD, as the JVM decodes them upstream.
     text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
     try:

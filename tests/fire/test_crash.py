@@ -1,0 +1,56 @@
+"""A fire's background work that fails on a bug, not a refusal: the accepted fire still ends with its record (every
+accepted activation does, docs/openwhisk.md §3.5), and the log line names the failure without quoting the
+arguments, which hold the caller's Authorization header."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from structlog.testing import capture_logs
+
+from whisk.controller.fire import Firing
+from whisk.entities.activation import Activation
+from whisk.entities.identity import Identity
+from whisk.entities.names import EntityPath, FullyQualifiedEntityName
+from whisk.entities.trigger import RuleLink, Trigger
+
+SECRET = "Basic c2VjcmV0OmtleQ=="
+
+
+class Launcher:
+    def __init__(self) -> None:
+        self.stored: list[Activation] = []
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    def spawn(self, work: Any, what: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(work)
+        self.tasks.append(task)
+        return task
+
+    async def store_record(self, record: Activation, *, stored: bool) -> None:
+        self.stored.append(record)
+
+
+class Entities:
+    def __init__(self, trigger: Trigger) -> None:
+        self.trigger = trigger
+
+    async def trigger_to_fire(self, identity: Identity, namespace: str, name: str) -> Trigger:
+        return self.trigger
+
+
+async def test_a_crash_before_the_rules_still_stores_the_record_and_logs_no_arguments() -> None:
+    action = FullyQualifiedEntityName.of("guest", "a")
+    trigger = Trigger(EntityPath.of("guest"), "t", rules={"guest/r": RuleLink(action)})
+    launcher = Launcher()
+    firing = Firing(launcher, Entities(trigger), invocations=None)  # type: ignore[arg-type]
+    identity = Identity("subject", "guest", "uuid", key="key")
+    # A string no encoder takes (a lone surrogate) makes the argument size check raise, quoting the arguments.
+    headers = {"Authorization": SECRET, "X-Foo": "\udce9"}
+    with capture_logs() as logs:
+        activation_id = await firing.fire(identity, "_", "t", {"p": 1}, headers, "tid")   # type: ignore[arg-type]
+        await asyncio.gather(*launcher.tasks)
+    (record,) = launcher.stored
+    assert record.activation_id == activation_id and record.logs == ()
+    assert logs and all(SECRET not in repr(entry) and "c2VjcmV0" not in repr(entry) for entry in logs), logs
