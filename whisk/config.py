@@ -17,6 +17,10 @@ from urllib.parse import urlsplit
 
 ROLES = ("controller", "invoker", "standalone")
 LOG_FORMATS = ("console", "json")
+# Where an action's calls to a loopback API host come from (the invoker's relay binds to it, containers/api_relay.py),
+# so that the API host can tell them from its other loopback clients: no X-Forwarded-For of theirs is believed, and
+# the routes that show every tenant's activity (/metrics, /activation) refuse them.
+ACTIONS_ADDRESS = "127.0.0.2"
 
 
 class ConfigError(Exception):
@@ -155,7 +159,8 @@ class Settings:
     # already verified; the table of addresses is bounded (least recently failed forgotten first).
     auth_failures_per_minute: int = _var("WHISK_AUTH_FAILURES_PER_MINUTE", 60, int, min=1)
     auth_failure_clients: int = _var("WHISK_AUTH_FAILURE_CLIENTS", 10_000, int, min=1)
-    # Peers whose X-Forwarded-For names the client (nginx in front); others are the client themselves.
+    # Peers whose X-Forwarded-For names the client (nginx in front); others are the client themselves. Never
+    # ACTIONS_ADDRESS: an action would name any client it liked.
     trusted_proxies: str = _var("WHISK_TRUSTED_PROXIES", "127.0.0.1,::1")
 
     @classmethod

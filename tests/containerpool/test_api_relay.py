@@ -46,7 +46,7 @@ class Api:
         finally:
             self.in_flight -= 1
         return web.json_response({"path": request.path, "auth": request.headers.get("Authorization"),
-                                  "host": request.headers.get("Host")})
+                                  "host": request.headers.get("Host"), "remote": request.remote})
 
 
 async def _serve(api: Api, tls: ssl.SSLContext | None = None) -> AsyncIterator[str]:
@@ -100,7 +100,9 @@ async def test_a_request_reaches_the_one_upstream_and_the_socket_is_the_containe
         status, body = await _get(relay)
         assert status == 200
         # Bytes as the action sent them: its path, its key and the Host it named (the relay's own address).
-        assert body == {"path": "/api/v1/namespaces/_/actions", "auth": "Basic a2V5", "host": "127.0.0.1:3233"}
+        # From the actions' own loopback address, which the API host believes no X-Forwarded-For from.
+        assert body == {"path": "/api/v1/namespaces/_/actions", "auth": "Basic a2V5", "host": "127.0.0.1:3233",
+                        "remote": "127.0.0.2"}
         info = os.stat(relay.socket)
         assert stat.S_ISSOCK(info.st_mode)
         if os.geteuid() == 0:          # the container's user alone may connect; nobody but the invoker may write
@@ -178,7 +180,7 @@ async def test_tls_upstream_is_verified(api: Api, run_dir: str) -> None:
         trusted = await _relay(url, run_dir, cafile=f"{certs}/cert.pem")
         try:
             assert await _get(trusted) == (200, {"path": "/api/v1/namespaces/_/actions", "auth": "Basic a2V5",
-                                                 "host": "127.0.0.1:3233"})
+                                                 "host": "127.0.0.1:3233", "remote": "127.0.0.2"})
         finally:
             await trusted.close()
         untrusted = await _relay(url, run_dir)          # the system's certificates only: a self-signed one fails

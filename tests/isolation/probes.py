@@ -71,8 +71,8 @@ def unix_connect(path):
         s.connect(path)
     return path
 
-def api(host, key):
-    request = urllib.request.Request(host + "/api/v1/namespaces/_/actions",
+def api(host, key, path="/api/v1/namespaces/_/actions"):
+    request = urllib.request.Request(host + path,
                                      headers={"Authorization": "Basic " + base64.b64encode(key.encode()).decode()})
     with urllib.request.urlopen(request, timeout=10) as r:
         return r.status
@@ -133,6 +133,8 @@ def main(a):
         "fill_tmp": attempt(lambda: fill_tmp(a["tmp_mb"] + 4)),
         "api_host": attempt(lambda: api(os.environ["__OW_API_HOST"], a["key"])),
         "platform_port": attempt(lambda: tcp_connect(a["platform_port"])),
+        "every_tenants_metrics": attempt(lambda: api(os.environ["__OW_API_HOST"], a["key"], "/metrics")),
+        "every_tenants_activations": attempt(lambda: api(os.environ["__OW_API_HOST"], a["key"], "/activation")),
         "host_unix_sockets": attempt(lambda: host_unix_sockets(a["victim_socket"])),
     }
 '''

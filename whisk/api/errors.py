@@ -14,6 +14,7 @@ from whisk import logs
 from whisk.api import headers as header_values
 from whisk.api.body import ClientGone, reply
 from whisk.api.keys import TID, WEB
+from whisk.config import ACTIONS_ADDRESS
 from whisk.entities.activation import random_hex32
 from whisk.entities.errors import (BackendUnavailable, Conflict, Forbidden, Invalid, NotAcceptable, NotFound,
                                    RequestTimeout, Throttled, TooLarge, Unauthenticated, Unprocessable,
@@ -52,6 +53,14 @@ def error_response(request: web.Request, status: int, message: str, headers: dic
                    ) -> web.Response:
     return reply({"error": message, "code": request.get(TID, "")}, status=status, headers=headers,
                  pretty=WEB in request)
+
+
+def refused_to_actions(request: web.Request) -> web.Response | None:
+    """A 403 for a call an action made through the invoker's relay (it comes from ACTIONS_ADDRESS), else None: the
+    routes that show every tenant's activity are for operators, not for a tenant's code."""
+    if request.remote != ACTIONS_ADDRESS:
+        return None
+    return error_response(request, 403, TEXT[403])
 
 
 @web.middleware

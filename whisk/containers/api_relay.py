@@ -31,6 +31,8 @@ from urllib.parse import urlsplit
 
 import structlog
 
+from whisk.config import ACTIONS_ADDRESS
+
 log = structlog.get_logger(__name__)
 
 SOCKET = "api.sock"
@@ -93,7 +95,10 @@ class Upstream:
         return f"http://127.0.0.1:{INSIDE_PORT}{self.path}"
 
     async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        return await asyncio.open_connection(self.host, self.port, ssl=self.tls, limit=CHUNK,
+        # From ACTIONS_ADDRESS when the API host is on this machine's IPv4 loopback: from 127.0.0.1 an action's
+        # X-Forwarded-For would be believed (a trusted proxy's), and it would pass for any local client.
+        local = (ACTIONS_ADDRESS, 0) if self.host == "localhost" or self.host.startswith("127.") else None
+        return await asyncio.open_connection(self.host, self.port, ssl=self.tls, limit=CHUNK, local_addr=local,
                                              server_hostname=self.host if self.tls else None)
 
 
