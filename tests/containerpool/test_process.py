@@ -120,6 +120,39 @@ async def test_memory_limit_kills_with_oom_detected(factory: ProcessContainerFac
         await c.destroy()
 
 
+TCP_FILL = """
+import socket
+def main(a):
+    queued, pairs = 0, []
+    server = socket.create_server(("127.0.0.1", 0))
+    for _ in range(100):
+        out = socket.create_connection(server.getsockname())
+        pairs += [out, server.accept()[0]]
+        out.setblocking(False)
+        try:
+            while True:
+                queued += out.send(b"x" * 65536)
+        except OSError:
+            pass
+    return {"queued": queued}
+"""
+
+
+async def test_socket_buffers_count_in_the_memory_limit(factory: ProcessContainerFactory):
+    if not factory.uses_cgroups:
+        pytest.skip("no writable memory cgroup here")
+    c = await factory.create(spec(memory_mb=128))
+    try:
+        if not os.path.exists(os.path.join(c._cgroup or "", "memory.kmem.tcp.limit_in_bytes")):
+            pytest.skip("this kernel's memory cgroup does not count socket buffers")
+        await c.initialize(init_value(TCP_FILL), 10)
+        r = await c.run({"value": {}}, timeout_s=30)
+        # Uncounted, 100 loopback pairs queued ~400 MB of the host's kernel memory.
+        assert r.status == 200 and json.loads(r.body)["queued"] <= 160 * MB, r
+    finally:
+        await c.destroy()
+
+
 async def test_memory_limit_without_cgroups(rlimit_factory: ProcessContainerFactory):
     # Python: the allocation fails inside the action; the proxy answers it as the action's error.
     c = await rlimit_factory.create(spec(memory_mb=128))

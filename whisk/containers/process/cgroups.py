@@ -41,6 +41,10 @@ class MemoryCgroups:
         _write(path, "memory.limit_in_bytes", memory_bytes)
         if os.path.exists(os.path.join(path, "memory.memsw.limit_in_bytes")):
             _write(path, "memory.memsw.limit_in_bytes", memory_bytes)      # no swapping past the limit either
+        if os.path.exists(os.path.join(path, "memory.kmem.tcp.limit_in_bytes")):
+            # v1 counts socket buffers apart, and only once this is set: without it an action's loopback TCP pairs
+            # held ~4 MB each of kernel memory outside its limit (a few containers reach the host's tcp_mem).
+            _write(path, "memory.kmem.tcp.limit_in_bytes", memory_bytes)
         return path
 
     @staticmethod
