@@ -21,8 +21,8 @@ import aiodocker
 import aiohttp
 import structlog
 
-from whisk.containers.base import ContainerError, Interaction
 from whisk.containers.api_relay import ApiRelay
+from whisk.containers.base import ContainerError, Interaction
 from whisk.containers.docker.logs import DockerLogReader
 from whisk.containers.docker.security import lock_folder
 from whisk.entities.document import now_ms
