@@ -566,42 +566,51 @@ def start_api_relay() -> None:
 
     Each connection to 127.0.0.1:WHISK_API_RELAY_PORT is piped to WHISK_API_RELAY_SOCKET, which the invoker relays
     to the API host, so that __OW_API_HOST can be http://127.0.0.1:<port>. Bound before the proxy listens, hence
-    before any action code. On a thread of its own, with an asyncio loop there: the action runs on the main thread,
-    and a synchronous call to the API host from it (urllib, requests) would otherwise wait for a server it blocks."""
+    before any action code. Threads with blocking sockets, off the main thread: the action runs there, and a
+    synchronous call to the API host from it (urllib, requests) would otherwise wait for a server it blocks; not
+    asyncio, whose import would cost every container ~8 MB and ~20 ms (the module's docstring) for a relay that
+    most actions never use. The invoker's side bounds the connections (16 at a time per container)."""
     target = os.environ.get("WHISK_API_RELAY_SOCKET")
     if not target:
         return
-    import asyncio                  # only here: see the module's docstring
-    import threading
+    import threading                # only here, as asyncio would be
     listener = socket.create_server(("127.0.0.1", int(os.environ.get("WHISK_API_RELAY_PORT", "3233"))), backlog=64)
 
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def pipe(source: socket.socket, sink: socket.socket) -> None:
         try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-            if writer.can_write_eof():
-                writer.write_eof()          # pass the half-close on: the other side may still answer
-        except OSError:
-            writer.close()
+            while data := source.recv(65536):
+                sink.sendall(data)
+            sink.shutdown(socket.SHUT_WR)   # pass the half-close on: the other side may still answer
+        except OSError:                     # either end failed: end both, so the other direction's recv returns
+            for end in (source, sink):
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
-    async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_unix_connection(target)
-        except OSError:
-            writer.close()
-            return
-        try:
-            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        finally:
-            up_writer.close()
-            writer.close()
+    def forward(client: socket.socket) -> None:
+        with client:
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            with upstream:
+                try:
+                    upstream.connect(target)
+                except OSError:
+                    return
+                back = threading.Thread(target=pipe, args=(upstream, client), daemon=True)
+                back.start()
+                pipe(client, upstream)
+                back.join()
 
-    async def relay() -> None:
-        server = await asyncio.start_server(forward, sock=listener)
-        await server.serve_forever()
+    def accept() -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:                 # out of descriptors (the action's own doing): try again shortly
+                time.sleep(0.05)
+                continue
+            threading.Thread(target=forward, args=(client,), daemon=True).start()
 
-    threading.Thread(target=asyncio.run, args=(relay(),), name="whisk-api-relay", daemon=True).start()
+    threading.Thread(target=accept, name="whisk-api-relay", daemon=True).start()
 
 
 def bind_unix(path: str) -> socket.socket:
