@@ -228,3 +228,54 @@ def test_a_chunked_body_arriving_in_pieces_is_read_on_from_where_it_stopped() ->
         parsed = _parse(buffer, False, None, chunks)
         assert parsed is None or i + 7 >= len(wire)
     assert parsed is not None and parsed.body == body and parsed.used == len(wire)
+
+
+async def test_bytes_written_to_an_idle_connection_are_not_held(tmp_path: object) -> None:
+    """An action can write to the platform's connection while it is idle (or its container paused), as much as it
+    likes: the connection is dropped at the first byte, and nothing of it is kept."""
+    later: list[asyncio.Task] = []
+
+    async def flood(writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0.05)
+        for _ in range(64):
+            writer.write(b"x" * 65536)
+            await writer.drain()
+
+    path = os.path.join(str(tmp_path), "proxy.sock")
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                await reader.readuntil(b"\r\n\r\n{}")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return
+            writer.write(framed(b"{}"))
+            later.append(asyncio.ensure_future(flood(writer)))
+
+    server = await asyncio.start_unix_server(serve, path)
+    try:
+        client = ProxyClient(path)
+        assert await client.post("/run", b"{}", 5) == (200, b"{}")
+        idle = client._idle[0]
+        await asyncio.sleep(0.3)
+        assert idle.closed and len(idle.buffer) == 0
+        assert await client.post("/run", b"{}", 5) == (200, b"{}")    # on a new connection
+        await client.close()
+    finally:
+        for task in later:
+            task.cancel()
+        server.close()
+
+
+@pytest.mark.parametrize("answer", [
+    # Trailers past 64 KB (each arrival read them again from their start).
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + (b"X-T: " + b"t" * 93 + b"\r\n") * 1000,
+    # Chunk size lines whose extensions are far longer than any body the call takes.
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + (b"1;" + b"e" * 60000 + b"\r\nx\r\n") * 20,
+])
+async def test_framing_beyond_what_an_answer_may_carry_ends_the_call(tmp_path: object, answer: bytes) -> None:
+    async with proxy(tmp_path, lambda body: answer) as (path, _):
+        client = ProxyClient(path)
+        with pytest.raises(Broken):
+            await asyncio.wait_for(client.post("/run", b"{}", 30, max_body=1000), 5)
+        await client.close()

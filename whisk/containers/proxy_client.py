@@ -11,7 +11,9 @@ Errors: `Unreachable` when no connection could be made (the proxy is not listeni
 past the caller's deadline; `Broken` when the connection failed or closed before a whole response; `Oversized` when
 the body is longer than the caller's `max_body`, with its start and length: no more than that is held in memory, so
 an action cannot make the platform buffer what it likes (its code shares the proxy's process and can write to the
-connection itself). A connection that failed in any way, or whose answer was too long, is closed, never reused.
+connection itself). For the same reason a byte that arrives while no call waits ends the connection at once, and
+an answer whose framing (chunk lines, trailers) runs far past what it may carry ends its call. A connection that
+failed in any way, or whose answer was too long, is closed, never reused.
 """
 
 from __future__ import annotations
@@ -20,8 +22,13 @@ import asyncio
 import re
 from typing import NamedTuple
 
-# Header block the proxy's answer may have (status line and headers; the body is not bounded here).
+# Header block the proxy's answer may have (status line and headers), and a chunked body's trailers.
 _MAX_HEAD = 64 * 1024
+# All of one answer that is held, past its head: its body's framing may take this many times the body it may carry
+# (chunk size lines; one-byte chunks would take more, which no proxy writes), and with no `max_body` the answer may
+# carry UNBOUNDED_BODY. The action's code shares the proxy's process and can write anything to the connection.
+_FRAMING = 4
+UNBOUNDED_BODY = 64 * 1024 * 1024
 # Strict framing numbers: int() would also take signs, underscores and "0x", and a negative size moves backwards.
 _LENGTH = re.compile(rb"[0-9]{1,18}")
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")
@@ -65,9 +72,14 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        if self.waiter is None:
+            # Nothing was asked: a proxy never writes unasked, but an action can write to this connection while it
+            # is idle (or paused), as much as it likes. It can carry no call now.
+            self.closed = True
+            self.abort()
+            return
         self.buffer += data
-        if self.waiter is not None:
-            self._settle(False)
+        self._settle(False)
 
     def eof_received(self) -> bool:
         self.eof = True
@@ -96,6 +108,9 @@ class _Connection(asyncio.Protocol):
         if parsed is None:
             if at_end:
                 self._fail(Broken("no complete response: the proxy closed the connection"))
+            elif len(self.buffer) > _MAX_HEAD + _FRAMING * (self.max_body or UNBOUNDED_BODY):
+                self._fail(Broken("no complete response: its framing is far longer than any answer it may carry"))
+                self.abort()
             return
         del self.buffer[:parsed.used]
         self.chunks.clear()
@@ -293,9 +308,12 @@ def _chunked(buffer: bytearray, offset: int, status: int, keep: bool, cap: int, 
             parts.append(bytes(buffer[offset:offset + need]))
             return _Answer(status, b"".join(parts), False, len(buffer), total + size)
         if size == 0:
+            trailers = offset
             while True:                        # trailers, then the blank line
                 end = buffer.find(b"\r\n", offset)
                 if end < 0:
+                    if len(buffer) - trailers > _MAX_HEAD:   # each arrival reads them again: bounded as a head is
+                        raise Broken("no complete response: trailers over 64 KB")
                     return None
                 blank = end == offset
                 offset = end + 2
