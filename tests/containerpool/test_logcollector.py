@@ -124,3 +124,29 @@ async def test_without_waiting_takes_what_is_there():
     c = LogCollector(1 << 20)
     c.feed("stderr", b"Traceback\n")
     assert texts(await c.take(1 << 20, False)) == [("stderr", "Traceback")]
+
+
+async def test_past_the_cap_lines_are_skipped_until_the_sentinel_without_a_call_each(monkeypatch):
+    """A flood of short lines cost the loop a Python call per line even when every one was dropped (2.4 s of the
+    loop for 10 MB of newlines); past the cap only the sentinel is looked for, also when it comes in pieces."""
+    c = LogCollector(4 * logcollector.LINE_COST)
+    c.feed("stdout", b"kept\n" * 8)                              # past the cap: overflowed
+    stream = c.streams["stdout"]
+    assert stream.current.overflowed
+    calls = []
+    original = logcollector.StreamLog._line
+    monkeypatch.setattr(logcollector.StreamLog, "_line", lambda self, raw, now: (calls.append(raw),
+                                                                                 original(self, raw, now)))
+    for _ in range(16):
+        c.feed("stdout", b"\n" * 65536 + b"x" + SENTINEL.encode()[:5])    # no sentinel at a line's start
+    assert calls == []
+    sentinel = END
+    c.feed("stdout", b"\n" + sentinel[:10])
+    c.feed("stdout", sentinel[10:])
+    assert calls == [SENTINEL.encode()]                         # the sentinel line alone, split as it came
+    c.feed("stderr", END)
+    lines = texts(await c.take(1 << 20, True))
+    assert {t for _, t in lines[:-1]} == {"kept"} and lines[-1][1].startswith("Logs were truncated")
+    c.feed("stdout", b"next\n" + END)                           # the next activation's lines are kept again
+    c.feed("stderr", b"next err\n" + END)
+    assert texts(await c.take(1 << 20, True)) == [("stdout", "next"), ("stderr", "next err")]

@@ -52,6 +52,10 @@ class StreamLog:
         self._partial_dropped = False
 
     def feed(self, data: bytes, now_ns: int) -> None:
+        if self.current.overflowed:
+            data = self._past_dropped(data)
+            if not data:
+                return
         pieces = data.split(b"\n")
         pieces[0] = self._partial + pieces[0]
         self._partial = pieces.pop()
@@ -64,6 +68,32 @@ class StreamLog:
         if len(self._partial) > self.cap_bytes:            # one endless line: keep nothing of it
             self._partial = b""
             self._partial_dropped = True
+
+    def _past_dropped(self, data: bytes) -> bytes:
+        """Past the cap every line is dropped until the next sentinel: find that line without splitting the rest
+        into lines (a flood of short lines cost the loop a Python call each, cap or no cap). What follows from the
+        sentinel on, or nothing while none has come."""
+        if self._partial_dropped:               # the rest of an endless line comes first
+            end = data.find(b"\n")
+            if end < 0:
+                return b""
+            data, self._partial_dropped = data[end + 1:], False
+        buffer = self._partial + data
+        start = 0
+        while (at := buffer.find(_SENTINEL, start)) >= 0:
+            after = buffer[at + len(_SENTINEL):at + len(_SENTINEL) + 2]
+            if at == 0 or buffer[at - 1] == 0x0A:       # at a line's start
+                if after[:1] == b"\n" or after == b"\r\n":
+                    self._partial = b""
+                    return buffer[at:]
+                if after in (b"", b"\r"):                # its end has not come yet
+                    self._partial = buffer[at:]
+                    return b""
+            start = at + 1
+        self._partial = buffer[buffer.rfind(b"\n") + 1:]
+        if len(self._partial) > self.cap_bytes:
+            self._partial, self._partial_dropped = b"", True
+        return b""
 
     def close(self, now_ns: int) -> None:
         if self._partial and not self._partial_dropped:
