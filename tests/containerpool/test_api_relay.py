@@ -215,3 +215,15 @@ def test_a_loopback_api_host_keeps_its_url_inside(url: str, port: int, inside: s
     upstream = Upstream.from_url(url)
     assert (upstream.inside_port, upstream.inside_url()) == (port, inside)
     assert Upstream.from_url("https://whisk.example.org").port == 443
+
+
+async def test_a_relay_to_every_address_of_this_machine_comes_from_the_actions_address(plain: str,
+                                                                                     run_dir: str) -> None:
+    """A server on 0.0.0.0 names itself so in its own URL; the relay reaches it on 127.0.0.1 from 127.0.0.2, not
+    from a trusted proxy's 127.0.0.1 (the stand-in listens on 127.0.0.1 alone: nothing here listens beyond it)."""
+    relay = await _relay(plain.replace("127.0.0.1", "0.0.0.0"), run_dir)
+    try:
+        status, body = await _get(relay)
+        assert status == 200 and body["remote"] == "127.0.0.2"
+    finally:
+        await relay.close()

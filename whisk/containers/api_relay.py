@@ -95,10 +95,12 @@ class Upstream:
         return f"http://127.0.0.1:{INSIDE_PORT}{self.path}"
 
     async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        # From ACTIONS_ADDRESS when the API host is on this machine's IPv4 loopback: from 127.0.0.1 an action's
-        # X-Forwarded-For would be believed (a trusted proxy's), and it would pass for any local client.
-        local = (ACTIONS_ADDRESS, 0) if self.host == "localhost" or self.host.startswith("127.") else None
-        return await asyncio.open_connection(self.host, self.port, ssl=self.tls, limit=CHUNK, local_addr=local,
+        # From ACTIONS_ADDRESS when the API host is on this machine's IPv4 loopback (or every IPv4 address of it,
+        # 0.0.0.0): from 127.0.0.1 an action's X-Forwarded-For would be believed (a trusted proxy's), and it would
+        # pass for any local client. An API host on IPv6's one loopback address cannot be told apart so.
+        host = "127.0.0.1" if self.host == "0.0.0.0" else self.host
+        local = (ACTIONS_ADDRESS, 0) if host == "localhost" or host.startswith("127.") else None
+        return await asyncio.open_connection(host, self.port, ssl=self.tls, limit=CHUNK, local_addr=local,
                                              server_hostname=self.host if self.tls else None)
 
 
