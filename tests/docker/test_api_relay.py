@@ -95,12 +95,13 @@ async def test_both_runtimes_call_the_api_host_on_their_own_loopback(
         info = await docker.containers.container(container.id).show()
         assert info["HostConfig"]["NetworkMode"] == "none"
         assert any(b.endswith(":/run/whisk-api:ro") for b in info["HostConfig"]["Binds"]), info["HostConfig"]
-        # /init names the API host as the platform knows it; the container is told its relay's address instead.
+        # /init names the API host as the platform knows it; the container is told where its relay serves it, on
+        # its own loopback: the API host's own URL, plain HTTP on 127.0.0.1 here.
         body = init_body(code) | {"env": {"__OW_API_HOST": "http://whisk.example.org:3233"}}
         assert (await container.initialize(body, timeout_s=10)).status == 200
         run = await container.run({"value": {}}, timeout_s=20)
         assert run.status == 200, run.body
-        assert json.loads(run.body) == {"url": "http://127.0.0.1:3233", "status": 200,
+        assert json.loads(run.body) == {"url": relaying.api_host, "status": 200,
                                         "body": {"path": f"/hello/{kind.split(':')[0]}"}}
     finally:
         await container.destroy()
@@ -113,7 +114,7 @@ async def test_an_image_that_only_knows_8080_reaches_it_through_the_relay_contai
     try:
         assert (await container.initialize(init_body("x"), timeout_s=10)).status == 200
         run = await container.run({"value": {"call": "/hello/blackbox"}}, timeout_s=20)
-        assert json.loads(run.body)["called"] == {"url": "http://127.0.0.1:3233", "status": 200,
+        assert json.loads(run.body)["called"] == {"url": relaying.api_host, "status": 200,
                                                   "body": {"path": "/hello/blackbox"}}
     finally:
         await container.destroy()
