@@ -125,15 +125,15 @@ async def test_a_blocking_callers_record_is_readable_at_once(cluster: Cluster, g
     """The invoker is another process, and its CouchDB writer batches records: the completion ack that closes the
     activation in the caller's controller waits for the write, so a caller that has its result reads its record
     there at once (about 100 KB of logs made the gap 20-40 ms, and the read a 404, most of the time)."""
-    await put_action(guest, "dist-logs", "import sys\ndef main(a):\n    for i in range(1000):\n"
+    await put_action(guest, "dist-logs", "import sys\ndef main(a):\n    for i in range(2000):\n"
                                          "        print('line', i, 'x' * 40)\n        print(i, file=sys.stderr)\n"
                                          "    return {'n': a['n']}\n")
-    for n in range(6):
+    for n in range(12):
         status, body = await invoke(guest, "dist-logs", {"n": n})
         assert status == 200 and body["response"]["result"] == {"n": n}, body
         async with guest.get(f"/api/v1/namespaces/_/activations/{body['activationId']}/logs") as r:
             assert r.status == 200, (n, await r.text())
-            assert len((await r.json())["logs"]) == 2000
+            assert len((await r.json())["logs"]) == 4000
 
 
 async def test_actions_run_on_their_home_invoker_and_use_both(cluster: Cluster,

@@ -92,9 +92,14 @@ async def fire_trigger(request: web.Request) -> web.StreamResponse:
 async def record_stored(request: web.Request, namespace: str, activation_id: str) -> None:
     """A blocking activation whose caller already has its result is answered before the invoker has collected its
     logs and stored its record: wait (at most RECORD_WAIT_S) until its entry closes, which the invoker's completion
-    ack does once the record is stored, so that the caller can read its record at once."""
+    ack does once the record is stored, so that the caller can read its record at once. In a cluster the record is
+    then on its way to CouchDB from the invoker's process: wait a little more for it to be readable here."""
     services = request.app.get(SERVICES)
-    entry = services.activator.pending(namespace, activation_id) if services is not None else None
-    if entry is None or entry.closed is None or entry.result is None or not entry.result.done():
+    if services is None:
         return
-    await within(entry.closed, RECORD_WAIT_S)
+    entry = services.activator.pending(namespace, activation_id)
+    if entry is not None:
+        if entry.closed is None or entry.result is None or not entry.result.done():
+            return                               # still running, or not answered: a 404, as on OpenWhisk
+        await within(entry.closed, RECORD_WAIT_S)
+    await services.activator.answered_record(namespace, activation_id)

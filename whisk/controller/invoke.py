@@ -15,7 +15,7 @@ from whisk.controller.caller import Caller
 from whisk.controller.drain import Drain
 from whisk.controller.ledger import Accepted, Ledger
 from whisk.controller.message import activation_message
-from whisk.controller.results import await_record
+from whisk.controller.results import Answered, await_record
 from whisk.entities.action import Action
 from whisk.entities.activation import Activation, new_activation_id
 from whisk.entities.errors import BackendUnavailable
@@ -41,6 +41,11 @@ class Activator:
         self._balancer = balancer
         self._ledger = ledger
         self._drain = drain
+        self._answered = Answered()
+
+    async def answered_record(self, namespace: str, activation_id: str) -> None:
+        """Wait a little for the record of a blocking activation answered here, if it is one (`Answered`)."""
+        await self._answered.stored(self._store, namespace, activation_id)
 
     def pending(self, namespace: str, activation_id: str) -> Entry | None:
         entry = self._balancer.pending(activation_id)
@@ -70,5 +75,7 @@ class Activator:
                 raise
             if not blocking or waiter is None:
                 return Outcome(activation_id, None)
-            return Outcome(activation_id, await await_record(self._store, caller.namespace, activation_id, waiter,
-                                                             wait_ms))
+            record = await await_record(self._store, caller.namespace, activation_id, waiter, wait_ms)
+            if record is not None:
+                self._answered.note(caller.namespace, activation_id)
+            return Outcome(activation_id, record)

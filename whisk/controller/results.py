@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from typing import Any
 
 from whisk.entities.activation import Activation
@@ -13,6 +14,35 @@ from whisk.store.base import ActivationStore
 
 # The shrunk ack's record is read from the store (docs/openwhisk.md §3.2).
 STORE_POLL_DELAYS_S = (0.05, 0.2, 1.0, 3.0, 5.0, 7.0)
+# A record an answered caller reads before its invoker's store has written it: read again at these intervals.
+STORED_POLL_DELAYS_S = (0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8)
+ANSWERED_KEPT = 4096
+
+
+class Answered:
+    """The blocking activations this controller answered lately. The invoker stores their records after the answer,
+    and in a cluster from another process (its CouchDB writer batches them): a caller that reads its record at once
+    may come before it. A read that finds none of these waits for it a little (`stored`), rather than the invoker
+    holding the activation's completion, and with it its place on the invoker, until the write."""
+
+    def __init__(self, kept: int = ANSWERED_KEPT) -> None:
+        self._kept = kept
+        self._ids: OrderedDict[str, str] = OrderedDict()     # activation id -> namespace, oldest first
+
+    def note(self, namespace: str, activation_id: str) -> None:
+        self._ids[activation_id] = namespace
+        if len(self._ids) > self._kept:
+            self._ids.popitem(last=False)
+
+    async def stored(self, store: ActivationStore, namespace: str, activation_id: str) -> None:
+        """Return once the record of an activation answered here can be read, or after ~1.6 s; at once for any
+        other activation (never answered, or long ago: a 404 is the answer)."""
+        if self._ids.get(activation_id) != namespace:
+            return
+        for delay in STORED_POLL_DELAYS_S:
+            if await store.get_activation(namespace, activation_id) is not None:
+                return
+            await asyncio.sleep(delay)
 
 
 async def await_record(store: ActivationStore, namespace: str, activation_id: str, waiter: asyncio.Future[Any],

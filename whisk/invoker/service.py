@@ -241,12 +241,6 @@ class Invoker:
             record = failure_record(msg, WHISK_ERROR, "The activation record could not be stored.")
             await self._finish(msg, record, combined=combined)
             return
-        if msg.blocking:
-            # Its caller may read the record as soon as this ack closes the activation in its controller, which
-            # may be another process, reading the store from outside (a cluster): the ack waits for the write.
-            written = self._store.written()
-            if written is not None:
-                await written
         metrics.observe_activation(record)
         if self._user_events:
             await self._send_event(msg, record)

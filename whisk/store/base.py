@@ -16,7 +16,6 @@ Every adapter raises only whisk.entities.errors (Conflict, NotFound, BackendUnav
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -79,11 +78,6 @@ class ActivationStore(Protocol):
         """The event loop has nothing to run (it waits for a container's answer, or a lone job has just ended): a
         store that holds records back to write them together may write them now (the container pool calls this;
         stores that write at once do nothing)."""
-
-    def written(self) -> Awaitable[None] | None:
-        """What to wait for until the records put so far can be read by another process (a cluster's controller
-        reading what an invoker stored), or None when they can be already. A store whose records only this process
-        reads before they are written (it answers them from its queue) still says None."""
 
 
 class SubjectStore(Protocol):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import Awaitable
 from types import SimpleNamespace, TracebackType
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -236,10 +235,6 @@ class CouchStore:
     def loop_idle(self) -> None:
         """Nothing to do: records are queued for the writer and readable at once, so its batches hold no answer
         back (base.ActivationStore.loop_idle)."""
-
-    def written(self) -> Awaitable[None] | None:
-        """Readable at once only here (from the writer's queue): another process reads them once written."""
-        return self._writer.drained() if self._writer.pending else None
 
     async def get_activation(self, namespace: str, activation_id: str) -> Doc | None:
         doc_id = f"{namespace}/{activation_id}"

@@ -70,11 +70,6 @@ class ActivationWriter:
         self._queued[stored["_id"]] = (self._last, stored)
         self._wake.set()
 
-    @property
-    def pending(self) -> bool:
-        """Records are queued or being sent."""
-        return bool(self._queued or self._sending)
-
     def get(self, doc_id: str) -> Doc | None:
         """The newest record queued or being sent under this id, or None."""
         item = self._queued.get(doc_id) or self._sending.get(doc_id)

@@ -100,9 +100,6 @@ class MemoryStore:
     def loop_idle(self) -> None:
         """Nothing held back to write (base.ActivationStore.loop_idle)."""
 
-    def written(self) -> None:
-        """No other process reads this store."""
-
     async def get_activation(self, namespace: str, activation_id: str) -> Doc | None:
         doc = self._activations.get(f"{namespace}/{activation_id}")
         return _copy(doc) if doc is not None else None

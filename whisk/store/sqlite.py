@@ -446,10 +446,6 @@ class SqliteStore:
         if self._gathering is not None:
             _settle(self._gathering)
 
-    def written(self) -> None:
-        """Only this process serves the file's records (a cluster's stores are CouchDB): what it gathers for a
-        commit it answers from the gathering meanwhile."""
-
     async def _flush(self) -> None:
         """Commit what is pending in one transaction, again and again until nothing is left."""
         loop = asyncio.get_running_loop()
