@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiohttp
+import structlog
 from aiocouch import ConflictError, CouchDB, Document, NotFoundError
 from aiocouch.database import Database
 
@@ -26,7 +27,10 @@ from whisk.store.couchdb_writer import ActivationWriter
 from whisk.store.base import ActivationQuery, Doc
 from whisk.store.couchdb_views import DESIGN_DOCS
 
+log = structlog.get_logger(__name__)
+
 _TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=5)
+UNAVAILABLE = "The database is unavailable."
 _BACKEND_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)   # OSError covers aiocouch's 401/403
 
 
@@ -123,12 +127,12 @@ class CouchStore:
             async with self._http.request(method, self._base + path, params=params, json=body) as resp:
                 return resp.status, await resp.json(content_type=None)
         except (*_BACKEND_ERRORS, ValueError) as exc:
-            raise BackendUnavailable(f"couchdb {self._base}: {method} {path}: {exc!r}") from exc
+            raise _unavailable(f"couchdb {self._base}: {method} {path}: {exc!r}") from exc
 
     async def _ok(self, method: str, path: str, **kwargs: Any) -> Any:
         status, body = await self._call(method, path, **kwargs)
         if status >= 300:
-            raise BackendUnavailable(f"couchdb {self._base}: {method} {path}: {status} {body}")
+            raise _unavailable(f"couchdb {self._base}: {method} {path}: {status} {body}")
         return body
 
     async def _install_design(self, db: str, design: Doc) -> None:
@@ -168,7 +172,7 @@ class CouchStore:
         except NotFoundError:
             return None
         except _BACKEND_ERRORS as exc:
-            raise BackendUnavailable(f"couchdb {self._base}: get {doc_id}: {exc}") from exc
+            raise _unavailable(f"couchdb {self._base}: get {doc_id}: {exc}") from exc
         return doc.data
 
     async def _save(self, db: str, body: Doc) -> str:
@@ -179,7 +183,7 @@ class CouchStore:
         except ConflictError as exc:
             raise Conflict("Document update conflict.") from exc
         except _BACKEND_ERRORS as exc:
-            raise BackendUnavailable(f"couchdb {self._base}: put {body['_id']}: {exc}") from exc
+            raise _unavailable(f"couchdb {self._base}: put {body['_id']}: {exc}") from exc
         assert doc.rev is not None
         return doc.rev
 
@@ -193,7 +197,7 @@ class CouchStore:
                 raise Conflict("Document update conflict.") from None
             raise NotFound() from None
         except _BACKEND_ERRORS as exc:
-            raise BackendUnavailable(f"couchdb {self._base}: delete {doc_id}: {exc}") from exc
+            raise _unavailable(f"couchdb {self._base}: delete {doc_id}: {exc}") from exc
 
     async def _replace(self, db: str, body: Doc) -> None:
         """Last write wins: retry with the current revision until no one else wrote in between."""
@@ -353,3 +357,10 @@ class CouchStore:
 def _empty(query: ActivationQuery) -> bool:
     """A time range with nothing in it: `since` after `upto`."""
     return query.since is not None and query.upto is not None and query.since > query.upto
+
+
+def _unavailable(detail: str) -> BackendUnavailable:
+    """What a request gets when CouchDB fails it: the detail (the database's address, its databases, its answer)
+    goes to the log, not to the caller."""
+    log.warning("store.couchdb.failed", detail=detail)
+    return BackendUnavailable(UNAVAILABLE)
