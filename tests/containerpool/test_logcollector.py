@@ -150,3 +150,37 @@ async def test_past_the_cap_lines_are_skipped_until_the_sentinel_without_a_call_
     c.feed("stdout", b"next\n" + END)                           # the next activation's lines are kept again
     c.feed("stderr", b"next err\n" + END)
     assert texts(await c.take(1 << 20, True)) == [("stdout", "next"), ("stderr", "next err")]
+
+
+async def test_an_endless_line_is_grown_in_place_then_dropped_up_to_the_sentinel():
+    """A line that never ends was copied whole on every read (quadratic: 5 s of the loop for 160 MB); it grows in
+    place, and past the cap it is dropped and only the sentinel is looked for, as after any overflow."""
+    c = LogCollector(1 << 20)
+    stream = c.streams["stdout"]
+    for _ in range(40):
+        c.feed("stdout", b"y" * 65536)
+    assert stream.current.overflowed and len(stream._partial) == 0
+    c.feed("stdout", b"y" * 100 + b"\n" + END + b"after\n" + END)
+    c.feed("stderr", END + END)
+    lines = texts(await c.take(1 << 20, True))
+    assert lines[-1][1].startswith("Logs were truncated") and all(t != "y" * 100 for _, t in lines)
+    assert texts(await c.take(1 << 20, True)) == [("stdout", "after")]
+
+
+async def test_a_flood_of_lines_is_formatted_off_the_loop(monkeypatch):
+    threaded = []
+    original = asyncio.to_thread
+
+    async def to_thread(fn, *args):
+        threaded.append(fn.__name__)
+        return await original(fn, *args)
+
+    monkeypatch.setattr(logcollector.asyncio, "to_thread", to_thread)
+    c = LogCollector(8 << 20)
+    c.feed("stdout", b"few\n" + END)
+    c.feed("stderr", END)
+    assert texts(await c.take(1 << 20, True)) == [("stdout", "few")] and threaded == []
+    c.feed("stdout", b"x\n" * (logcollector.FORMAT_ON_LOOP_LINES + 1) + END)
+    c.feed("stderr", END)
+    assert len(await c.take(10 << 20, True)) == logcollector.FORMAT_ON_LOOP_LINES + 1
+    assert threaded == ["_formatted"]

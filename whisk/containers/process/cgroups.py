@@ -16,6 +16,7 @@ import time
 
 MEMORY_ROOT = "/sys/fs/cgroup/memory"
 _factories = itertools.count(1)      # several factories in one process each get a group of their own
+TCP_MIN_BYTES = 16 * 1_048_576         # socket buffers a container may hold at least (memory.kmem.tcp)
 
 
 class MemoryCgroups:
@@ -42,9 +43,10 @@ class MemoryCgroups:
         if os.path.exists(os.path.join(path, "memory.memsw.limit_in_bytes")):
             _write(path, "memory.memsw.limit_in_bytes", memory_bytes)      # no swapping past the limit either
         if os.path.exists(os.path.join(path, "memory.kmem.tcp.limit_in_bytes")):
-            # v1 counts socket buffers apart, and only once this is set: without it an action's loopback TCP pairs
-            # held ~4 MB each of kernel memory outside its limit (a few containers reach the host's tcp_mem).
-            _write(path, "memory.kmem.tcp.limit_in_bytes", memory_bytes)
+            # v1 counts socket buffers apart from the limit above, and only once this is set: without it an action's
+            # loopback TCP pairs held ~4 MB each of kernel memory (a few containers reach the host's tcp_mem). A
+            # quarter of the memory, at least TCP_MIN_BYTES: an action's TCP is its API calls, through the relay.
+            _write(path, "memory.kmem.tcp.limit_in_bytes", max(memory_bytes // 4, TCP_MIN_BYTES))
         return path
 
     @staticmethod

@@ -20,6 +20,7 @@ from whisk.containers.base import LOG_COLLECTION_FAILED, SENTINEL, log_line, log
 _SENTINEL = SENTINEL.encode()
 IDLE_TIMEOUT_S = 2.0                 # no new output for this long while waiting for a sentinel: give up
 LINE_COST = 96                       # a kept line's memory beyond its bytes: its tuple, its bytes and time objects
+FORMAT_ON_LOOP_LINES = 5000          # an activation's lines formatted on the loop; more go to a thread
 MAX_SEGMENTS = 1024                  # activations ended (by a sentinel) and not yet taken, per stream: more than
                                      # any concurrency limit; past it a sentinel is forged, and ignored
 
@@ -48,7 +49,7 @@ class StreamLog:
         self.current = Segment()
         self.held = 0                    # the cost of every segment kept, complete or current
         self.eof = False
-        self._partial = b""
+        self._partial = bytearray()     # the line being written: grown in place (a copy per read was quadratic)
         self._partial_dropped = False
 
     def feed(self, data: bytes, now_ns: int) -> None:
@@ -56,18 +57,27 @@ class StreamLog:
             data = self._past_dropped(data)
             if not data:
                 return
+        if b"\n" not in data:                                # a line goes on
+            if not self._partial_dropped:
+                self._partial += data
+                self._drop_endless()
+            return
         pieces = data.split(b"\n")
-        pieces[0] = self._partial + pieces[0]
-        self._partial = pieces.pop()
+        pieces[0] = bytes(self._partial) + pieces[0]
+        self._partial = bytearray(pieces.pop())
         for raw in pieces:
             if self._partial_dropped:
                 self._partial_dropped = False
                 self.current.overflowed = True
                 continue
             self._line(raw.rstrip(b"\r"), now_ns)
+        self._drop_endless()
+
+    def _drop_endless(self) -> None:
         if len(self._partial) > self.cap_bytes:            # one endless line: keep nothing of it
-            self._partial = b""
+            self._partial = bytearray()
             self._partial_dropped = True
+            self.current.overflowed = True                 # and read on only for the sentinel
 
     def _past_dropped(self, data: bytes) -> bytes:
         """Past the cap every line is dropped until the next sentinel: find that line without splitting the rest
@@ -78,27 +88,32 @@ class StreamLog:
             if end < 0:
                 return b""
             data, self._partial_dropped = data[end + 1:], False
-        buffer = self._partial + data
+        if b"\n" not in data and len(self._partial) + len(data) > len(_SENTINEL) + 1:
+            self._partial, self._partial_dropped = bytearray(), True     # longer than a sentinel line can be
+            return b""
+        buffer = bytes(self._partial) + data
         start = 0
         while (at := buffer.find(_SENTINEL, start)) >= 0:
             after = buffer[at + len(_SENTINEL):at + len(_SENTINEL) + 2]
             if at == 0 or buffer[at - 1] == 0x0A:       # at a line's start
                 if after[:1] == b"\n" or after == b"\r\n":
-                    self._partial = b""
+                    self._partial = bytearray()
                     return buffer[at:]
                 if after in (b"", b"\r"):                # its end has not come yet
-                    self._partial = buffer[at:]
+                    self._partial = bytearray(buffer[at:])
                     return b""
             start = at + 1
-        self._partial = buffer[buffer.rfind(b"\n") + 1:]
-        if len(self._partial) > self.cap_bytes:
-            self._partial, self._partial_dropped = b"", True
+        tail = buffer[buffer.rfind(b"\n") + 1:]
+        if len(tail) > len(_SENTINEL) + 1:                 # no sentinel line can be in the making
+            self._partial, self._partial_dropped = bytearray(), True
+        else:
+            self._partial = bytearray(tail)
         return b""
 
     def close(self, now_ns: int) -> None:
         if self._partial and not self._partial_dropped:
-            self._line(self._partial, now_ns)
-        self._partial = b""
+            self._line(bytes(self._partial), now_ns)
+        self._partial = bytearray()
         self.eof = True
 
     def _line(self, raw: bytes, now_ns: int) -> None:
@@ -168,21 +183,12 @@ class LogCollector:
         segments = [(name, s.take()) for name, s in self.streams.items()]
         if limit_bytes <= 0:
             return []
-        merged = sorted(((ts, name, raw) for name, seg in segments for ts, raw in seg.lines),
-                        key=lambda entry: entry[0])
-        lines: list[str] = []
-        total = 0
-        for ts, name, raw in merged:
-            total += len(raw) + 1
-            if total > limit_bytes:
-                lines.append(log_line(rfc3339_nanos(time.time_ns()), "stderr", logs_truncated(limit_bytes)))
-                return lines
-            lines.append(log_line(rfc3339_nanos(ts), name, raw.decode("utf-8", errors="replace")))
-        if any(seg.overflowed for _, seg in segments):
-            lines.append(log_line(rfc3339_nanos(time.time_ns()), "stderr", logs_truncated(limit_bytes)))
-        elif wait_for_sentinel and not complete:
-            lines.append(log_line(rfc3339_nanos(time.time_ns()), "stderr", LOG_COLLECTION_FAILED))
-        return lines
+        failed = wait_for_sentinel and not complete
+        if sum(len(seg.lines) for _, seg in segments) > FORMAT_ON_LOOP_LINES:
+            # A flood (up to ~250,000 lines) takes the loop a second to sort and format: a thread takes it, and
+            # the loop goes on between its slices of the interpreter.
+            return await asyncio.to_thread(_formatted, segments, limit_bytes, failed)
+        return _formatted(segments, limit_bytes, failed)
 
     async def _wait_for_sentinels(self, overall_s: float) -> bool:
         deadline = asyncio.get_running_loop().time() + overall_s
@@ -197,3 +203,23 @@ class LogCollector:
             except TimeoutError:
                 return False
         return True
+
+
+def _formatted(segments: list[tuple[str, Segment]], limit_bytes: int, failed: bool) -> list[str]:
+    """One activation's lines of both streams in arrival order, formatted as OpenWhisk stores them and cut at
+    `limit_bytes`; the truncation line past it, or the collection-failed line when a sentinel never came."""
+    merged = sorted(((ts, name, raw) for name, seg in segments for ts, raw in seg.lines), key=lambda entry: entry[0])
+    lines: list[str] = []
+    total = 0
+    for ts, name, raw in merged:
+        total += len(raw) + 1
+        if total > limit_bytes:
+            lines.append(log_line(rfc3339_nanos(time.time_ns()), "stderr", logs_truncated(limit_bytes)))
+            return lines
+        lines.append(log_line(rfc3339_nanos(ts), name, raw.decode("utf-8", errors="replace")))
+    if any(seg.overflowed for _, seg in segments):
+        lines.append(log_line(rfc3339_nanos(time.time_ns()), "stderr", logs_truncated(limit_bytes)))
+    elif failed:
+        lines.append(log_line(rfc3339_nanos(time.time_ns()), "stderr", LOG_COLLECTION_FAILED))
+    return lines
+
