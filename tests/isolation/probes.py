@@ -135,6 +135,7 @@ def main(a):
         "platform_port": attempt(lambda: tcp_connect(a["platform_port"])),
         "every_tenants_metrics": attempt(lambda: api(os.environ["__OW_API_HOST"], a["key"], "/metrics")),
         "every_tenants_activations": attempt(lambda: api(os.environ["__OW_API_HOST"], a["key"], "/activation")),
+        "playground_key": attempt(lambda: api(os.environ["__OW_API_HOST"], a["key"], "/playground/config.json")),
         "host_unix_sockets": attempt(lambda: host_unix_sockets(a["victim_socket"])),
     }
 '''

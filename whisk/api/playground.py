@@ -15,6 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from whisk.api.body import reply
+from whisk.api.errors import refused_to_actions
 from whisk.api.keys import SETTINGS
 from whisk.entities.identity import GUEST_KEY, GUEST_UUID
 
@@ -45,7 +46,11 @@ async def static(request: web.Request) -> web.Response:
 
 
 async def config(request: web.Request) -> web.Response:
-    """What the page starts with: the guest key on a standalone server that seeded the guest subject, else none."""
+    """What the page starts with: the guest key on a standalone server that seeded the guest subject, else none.
+    Never to an action (a browser's page asks, not a tenant's code)."""
+    refused = refused_to_actions(request)
+    if refused is not None:
+        return refused
     settings = request.app[SETTINGS]
     body: dict[str, str] = {"role": settings.role}
     if settings.role == "standalone" and settings.bootstrap_users:
