@@ -55,12 +55,14 @@ def error_response(request: web.Request, status: int, message: str, headers: dic
                  pretty=WEB in request)
 
 
-def refused_to_actions(request: web.Request) -> web.Response | None:
-    """A 403 for a call an action made through the invoker's relay (it comes from ACTIONS_ADDRESS), else None: the
-    routes that show every tenant's activity are for operators, not for a tenant's code."""
-    if request.remote != ACTIONS_ADDRESS:
-        return None
-    return error_response(request, 403, TEXT[403])
+def not_for_actions(handler: Handler) -> Handler:
+    """A route that answers 403 to a call an action made through the invoker's relay (it comes from ACTIONS_ADDRESS):
+    those that show every tenant's activity, or hand out a key, are for operators and browsers, not tenants' code."""
+    async def refusing(request: web.Request) -> web.StreamResponse:
+        if request.remote == ACTIONS_ADDRESS:
+            return error_response(request, 403, TEXT[403])
+        return await handler(request)
+    return refusing
 
 
 @web.middleware

@@ -20,7 +20,7 @@ from prometheus_client.exposition import choose_encoder
 
 from whisk import metrics
 from whisk.api.body import reply
-from whisk.api.errors import error_response, new_tid, refused_to_actions
+from whisk.api.errors import error_response, new_tid, not_for_actions
 from whisk.api.keys import SETTINGS, TID
 
 log = structlog.get_logger(__name__)
@@ -84,12 +84,10 @@ async def request_metrics(request: web.Request, handler: Handler) -> web.StreamR
         metrics.observe_request(method, route_of(request), status, time.perf_counter() - start)
 
 
+@not_for_actions                            # every namespace's actions and counts
 async def get_metrics(request: web.Request) -> web.Response:
     # Text format 0.0.4 unless the scraper asks for OpenMetrics. Collectors read pool and balancer state, which
     # only the event loop may touch: no thread here.
-    refused = refused_to_actions(request)   # every namespace's actions and counts
-    if refused is not None:
-        return refused
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))
     return web.Response(body=encode(REGISTRY), headers={"Content-Type": content_type})
 

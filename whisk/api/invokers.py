@@ -17,7 +17,7 @@ from aiohttp import web
 
 from whisk.api.auth import credentials
 from whisk.api.body import reply
-from whisk.api.errors import error_response, refused_to_actions
+from whisk.api.errors import error_response, not_for_actions
 from whisk.api.keys import SETTINGS
 from whisk.loadbalancer.base import Entry, LoadBalancer
 
@@ -76,12 +76,10 @@ def _in_flight(request: web.Request) -> list[Entry]:
     return balancer.entries() if balancer is not None else []
 
 
+@not_for_actions                            # every tenant's activations in flight
 async def get_activations(request: web.Request) -> web.Response:
     """`GET /activation`: this controller's activations in flight, as OpenWhisk's
     `activeActivationsByController`: [[activation id, "ns[/pkg]/name@version"], ...]."""
-    refused = refused_to_actions(request)   # every tenant's activations in flight
-    if refused is not None:
-        return refused
     return reply([[e.activation_id, e.action_path + (f"@{e.action_version}" if e.action_version else "")]
                   for e in _in_flight(request)])
 

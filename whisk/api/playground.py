@@ -15,7 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from whisk.api.body import reply
-from whisk.api.errors import refused_to_actions
+from whisk.api.errors import not_for_actions
 from whisk.api.keys import SETTINGS
 from whisk.entities.identity import GUEST_KEY, GUEST_UUID
 
@@ -45,12 +45,9 @@ async def static(request: web.Request) -> web.Response:
     return web.Response(body=_file(name), content_type=FILES[name], charset="utf-8", headers=HEADERS)
 
 
+@not_for_actions                            # a browser's page asks, not a tenant's code
 async def config(request: web.Request) -> web.Response:
-    """What the page starts with: the guest key on a standalone server that seeded the guest subject, else none.
-    Never to an action (a browser's page asks, not a tenant's code)."""
-    refused = refused_to_actions(request)
-    if refused is not None:
-        return refused
+    """What the page starts with: the guest key on a standalone server that seeded the guest subject, else none."""
     settings = request.app[SETTINGS]
     body: dict[str, str] = {"role": settings.role}
     if settings.role == "standalone" and settings.bootstrap_users:

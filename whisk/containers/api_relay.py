@@ -27,6 +27,7 @@ import shutil
 import socket
 import ssl
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
@@ -36,6 +37,7 @@ from whisk.config import ACTIONS_ADDRESS
 log = structlog.get_logger(__name__)
 
 SOCKET = "api.sock"
+MOUNT = "/run/whisk-api"            # where a container sees the socket's folder, read-only
 INSIDE_PORT = 3233                  # where the proxy listens on the container's loopback (not 8080: blackbox images)
 _SAME_INSIDE = ("127.0.0.1", "localhost")   # an API host on these (plain HTTP) keeps its URL inside
 MAX_CONNECTIONS = 16                # relayed at once, per container: 2 invoker file descriptors each
@@ -93,6 +95,19 @@ class Upstream:
         if self._url_kept:
             return f"http://{self.host}:{self.port}{self.path}"
         return f"http://127.0.0.1:{INSIDE_PORT}{self.path}"
+
+    def container_env(self) -> dict[str, str]:
+        """What a container without a network is told: the socket (for any image), where our proxy or the relay
+        serves it on the container's loopback, and __OW_API_HOST there (OpenWhisk sets it at container start too)."""
+        return {"WHISK_API_RELAY_SOCKET": f"{MOUNT}/{SOCKET}", "WHISK_API_RELAY_PORT": str(self.inside_port),
+                "__OW_API_HOST": self.inside_url()}
+
+    def init_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        """An /init body with the API host named as the container reaches it (the invoker's /init names the API host
+        as clients reach it)."""
+        if not isinstance(body.get("env"), dict):
+            return body
+        return body | {"env": body["env"] | {"__OW_API_HOST": self.inside_url()}}
 
     async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         # From ACTIONS_ADDRESS when the API host is on this machine's IPv4 loopback (or every IPv4 address of it,

@@ -305,8 +305,8 @@ def _chunked(buffer: bytearray, offset: int, status: int, keep: bool, cap: int, 
             need = cap - total
             if len(buffer) < offset + need:
                 return None
-            parts.append(bytes(buffer[offset:offset + need]))
-            return _Answer(status, b"".join(parts), False, len(buffer), total + size)
+            return _Answer(status, b"".join([*parts, bytes(buffer[offset:offset + need])]), False, len(buffer),
+                           total + size)
         if size == 0:
             trailers = offset
             while True:                        # trailers, then the blank line

@@ -105,8 +105,8 @@ class DockerContainer:
 
     async def initialize(self, body: dict, timeout_s: float, max_bytes: int | None = None) -> Interaction:
         start = now_ms()
-        if self._api_relay is not None and isinstance(body.get("env"), dict):
-            body = body | {"env": body["env"] | {"__OW_API_HOST": self._api_relay.upstream.inside_url()}}
+        if self._api_relay is not None:
+            body = self._api_relay.upstream.init_body(body)
         loop = asyncio.get_running_loop()
         began = loop.time()
         deadline = began + timeout_s

@@ -40,8 +40,8 @@ import aiodocker
 import aiohttp
 
 from whisk.containers.base import ContainerError, ContainerSpec, ImageError
+from whisk.containers.api_relay import MOUNT as API_MOUNT
 from whisk.containers.api_relay import ApiRelay, RelayConfigError, Upstream
-from whisk.containers.api_relay import SOCKET as API_SOCKET
 from whisk.containers.docker.container import DockerContainer, Endpoint
 from whisk.containers.docker.security import action_uid, hardening, open_folder, user
 
@@ -52,7 +52,6 @@ API_DIR_LABEL = "whisk.api-dir"
 PROXY_ENV_LABEL = "whisk.proxy-env"          # set by config/runtimes/*/Dockerfile
 RELAY_IMAGE = "whisk/relay:latest"
 MOUNT = "/run/whisk"                         # the per-container folder, inside the container
-API_MOUNT = "/run/whisk-api"                 # the folder of its API host socket (api_relay.py), read-only
 SOCKET = "proxy.sock"
 PROXY_PORT = 8080
 # Docker's timeouts (docs/openwhisk.md §7.1): run and rm 1 min, pull 10 min.
@@ -195,7 +194,7 @@ class DockerContainerFactory:
         if host_config["NetworkMode"] == "none" and self._upstream is not None and folder is not None:
             api = ApiRelay(self._upstream, _api_folder(folder), uid, name)
             host_config["Binds"] = host_config.get("Binds", []) + [f"{api.folder}:{API_MOUNT}:ro"]
-            env |= api_env(self._upstream)
+            env |= self._upstream.container_env()
         if folder is not None:
             await asyncio.to_thread(open_folder, folder, uid)
         own = {INVOKER_LABEL: str(self.invoker)} | ({RUN_DIR_LABEL: folder} if folder else {}) | (
@@ -295,7 +294,7 @@ class DockerContainerFactory:
         env = {"WHISK_RELAY_SOCKET": f"{MOUNT}/{SOCKET}", "WHISK_RELAY_PORT": str(PROXY_PORT)}
         binds = [f"{folder}:{MOUNT}"]
         if api is not None:
-            env |= api_env(api.upstream)
+            env |= api.upstream.container_env()
             binds.append(f"{api.folder}:{API_MOUNT}:ro")
         config: dict[str, Any] = {"Image": self.relay_image, "Env": [f"{k}={v}" for k, v in env.items()],
                   "Labels": labels | {"whisk.relay-for": name}, "User": user(uid),
@@ -346,13 +345,6 @@ class DockerContainerFactory:
 def _api_folder(folder: str) -> str:
     """The API socket's folder beside the container's own: never writable by the container."""
     return f"{folder}-api"
-
-
-def api_env(upstream: Upstream) -> dict[str, str]:
-    """What a container without a network is told: the socket (for any image), where our proxy or the relay
-    serves it on the container's loopback, and __OW_API_HOST there (OpenWhisk sets it at container start too)."""
-    return {"WHISK_API_RELAY_SOCKET": f"{API_MOUNT}/{API_SOCKET}", "WHISK_API_RELAY_PORT": str(upstream.inside_port),
-            "__OW_API_HOST": upstream.inside_url()}
 
 
 def _remove_if_empty(folder: str) -> None:

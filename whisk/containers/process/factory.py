@@ -26,12 +26,11 @@ from typing import Any
 import structlog
 
 from whisk.containers.api_relay import ApiRelay, RelayConfigError, Upstream
-from whisk.containers.api_relay import SOCKET as API_SOCKET
 from whisk.containers.base import ContainerError, ContainerSpec, ImageError, Interaction
 from whisk.containers.process.cgroups import MemoryCgroups
 from whisk.containers.process.child import Child, spawn
 from whisk.containers.process.logcollector import LogCollector
-from whisk.containers.process.sandbox import (API_MOUNT, SYSTEM_DIRS, WORKDIR, Sandbox, check_hidden, find_sandbox,
+from whisk.containers.process.sandbox import (SYSTEM_DIRS, WORKDIR, Sandbox, check_hidden, find_sandbox,
                                               inside_root, interpreter_paths, pin_socket, proxy_pid)
 from whisk.containers.process.strays import kill_strays
 from whisk.containers.proxy_client import Oversized, ProxyClient, Unreachable
@@ -94,9 +93,8 @@ class ProcessContainer:
 
     # --- /init and /run ------------------------------------------------------------------------------------
     async def initialize(self, body: dict, timeout_s: float, max_bytes: int | None = None) -> Interaction:
-        if self._api is not None and isinstance(body.get("env"), dict):
-            # The sandbox's own loopback, where the proxy serves the relayed API host.
-            body = body | {"env": body["env"] | {"__OW_API_HOST": self._api.upstream.inside_url()}}
+        if self._api is not None:                   # the sandbox's own loopback, where the proxy serves the API host
+            body = self._api.upstream.init_body(body)
         payload = encode({"value": body})
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
@@ -334,9 +332,7 @@ class ProcessContainerFactory:
         else:
             if self._upstream is not None:      # its network namespace has only its loopback: the API host relayed
                 api = ApiRelay(self._upstream, f"{folder}-api", None, spec.name)
-                env |= {"WHISK_API_RELAY_SOCKET": f"{API_MOUNT}/{API_SOCKET}",
-                        "WHISK_API_RELAY_PORT": str(self._upstream.inside_port),
-                        "__OW_API_HOST": self._upstream.inside_url()}
+                env |= self._upstream.container_env()
             filter_fd = self._sandbox.filter_fd()
             argv = [sys.executable, "-I", "-S", LAUNCHER, str(os.getpid()), WORKDIR, cgroup or "-",
                     str(memory_bytes), self._sandbox.launcher_arg(), "--",

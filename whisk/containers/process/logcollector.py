@@ -222,4 +222,3 @@ def _formatted(segments: list[tuple[str, Segment]], limit_bytes: int, failed: bo
     elif failed:
         lines.append(log_line(rfc3339_nanos(time.time_ns()), "stderr", LOG_COLLECTION_FAILED))
     return lines
-

@@ -4,7 +4,7 @@ bwrap runs as root without a user namespace, so that the container's user is a r
 (`bwrap --unshare-user --uid N` started as root would map N to root for file access). It gives the container:
   * its own PID, mount, IPC, UTS and network namespaces (and cgroup namespace where the kernel has one): its network
     is its own loopback alone, where its proxy serves the API host through a unix socket the invoker relays
-    (`whisk/containers/api_relay.py`, bound read-only at API_MOUNT), so an action reaches the API host, as
+    (`whisk/containers/api_relay.py`, bound read-only at its MOUNT), so an action reaches the API host, as
     OpenWhisk's actions do, and no other port of the host, nor another sandbox's abstract sockets;
   * a read-only root made of the system's /usr (with /bin, /lib*, /sbin as on the host), /etc, the runtime's own
     folders (the manifest's `readOnlyPaths`) and the interpreter's install prefix, nothing else of the host: not the
@@ -28,6 +28,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from whisk.containers.api_relay import MOUNT as API_MOUNT
 from whisk.containers.base import ContainerError
 from whisk.containers.process import seccomp
 
@@ -39,7 +40,6 @@ SOCKET_TMPFS_BYTES = 1 << 20
 SYSTEM_DIRS = ("/usr", "/etc")
 SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")   # symlinks into /usr on merged-/usr hosts
 WORKDIR = "/tmp"
-API_MOUNT = "/run/whisk-api"        # the folder of the sandbox's API host socket (api_relay.py), read-only
 HOW_TO = ("run whisk as root with bubblewrap installed (apt-get install bubblewrap), or use WHISK_CONTAINERS=docker://,"
           " or set WHISK_TRUST_ALL_CODE=true if every action's code is trusted (then actions run unconfined)")
 
@@ -75,7 +75,7 @@ class Sandbox:
     def wrap(self, read_only: Iterable[str], socket_dir: str, filter_fd: int | None,
              api_folder: str | None = None) -> list[str]:
         """The argv that runs a command in the sandbox (append the command), with UID for the launcher to fill;
-        `api_folder` (the host folder of its API host socket) is shown read-only at API_MOUNT."""
+        `api_folder` (the host folder of its API host socket) is shown read-only at api_relay.MOUNT."""
         argv = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
                 "--unshare-cgroup-try", "--die-with-parent"]
         if filter_fd is not None:
