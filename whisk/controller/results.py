@@ -10,12 +10,13 @@ from typing import Any
 
 from whisk.entities.activation import Activation
 from whisk.loadbalancer.base import Forced
-from whisk.store.base import ActivationStore
+from whisk.store.base import ActivationStore, Doc
 
 # The shrunk ack's record is read from the store (docs/openwhisk.md §3.2).
 STORE_POLL_DELAYS_S = (0.05, 0.2, 1.0, 3.0, 5.0, 7.0)
 # A record an answered caller reads before its invoker's store has written it: read again at these intervals.
 STORED_POLL_DELAYS_S = (0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8)
+STORED_WAIT_S = sum(STORED_POLL_DELAYS_S)
 ANSWERED_KEPT = 4096
 
 
@@ -37,12 +38,8 @@ class Answered:
     async def stored(self, store: ActivationStore, namespace: str, activation_id: str) -> None:
         """Return once the record of an activation answered here can be read, or after ~1.6 s; at once for any
         other activation (never answered, or long ago: a 404 is the answer)."""
-        if self._ids.get(activation_id) != namespace:
-            return
-        for delay in STORED_POLL_DELAYS_S:
-            if await store.get_activation(namespace, activation_id) is not None:
-                return
-            await asyncio.sleep(delay)
+        if self._ids.get(activation_id) == namespace:
+            await _read(store, namespace, activation_id, STORED_POLL_DELAYS_S, time.monotonic() + STORED_WAIT_S)
 
 
 async def await_record(store: ActivationStore, namespace: str, activation_id: str, waiter: asyncio.Future[Any],
@@ -59,16 +56,22 @@ async def await_record(store: ActivationStore, namespace: str, activation_id: st
         return answer
     if isinstance(answer, dict):
         return Activation.from_doc(answer)
-    for delay in STORE_POLL_DELAYS_S:
+    record = await _read(store, namespace, activation_id, STORE_POLL_DELAYS_S, deadline)
+    return Activation.from_doc(record) if record is not None else None
+
+
+async def _read(store: ActivationStore, namespace: str, activation_id: str, delays: tuple[float, ...],
+                deadline: float) -> Doc | None:
+    """The stored record, read again after each of `delays` until it is there or `deadline` (monotonic) passes."""
+    for delay in delays:
         record = await store.get_activation(namespace, activation_id)
         if record is not None:
-            return Activation.from_doc(record)
+            return record
         left = deadline - time.monotonic()
         if left <= 0:
             return None
         await asyncio.sleep(min(delay, left))
-    record = await store.get_activation(namespace, activation_id)
-    return Activation.from_doc(record) if record is not None else None
+    return await store.get_activation(namespace, activation_id)
 
 
 async def within(waiter: asyncio.Future[Any], wait_s: float) -> Any:
