@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -11,6 +12,7 @@ import pytest
 
 from tests.containerpool.jobs import ECHO, NODE, PY
 from tests.containerpool.support import gone, process_state, until
+from whisk.containers import cpus
 from whisk.containers.base import ContainerError, ContainerSpec, ImageError
 from whisk.containers.process.factory import ProcessContainerFactory
 from whisk.containers.process.sandbox import UID_BASE, inside_root
@@ -249,3 +251,41 @@ async def test_close_destroys_every_container_and_cleanup_removes_stale_folders(
     assert not os.path.exists(stale) and os.path.isdir(root)
     await made.close()
     assert all(gone(pid) for pid in pids) and not os.path.exists(root)
+
+
+SPAWNS = ("import subprocess, sys\nchild = None\ndef main(a):\n    global child\n"
+          "    child = child or subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+          "    return {'child': child.pid}\n")
+
+
+async def test_confine_moves_every_thread_of_every_container_and_new_ones_start_there(factory):
+    """invoker/loop_core.py keeps containers off the event loop's CPU: each thread of a running container (and of
+    what it started: its cgroup's) moves, and a container made afterwards starts on those CPUs; `confine(all)`
+    undoes it."""
+    await confined(factory)
+
+
+async def test_confine_finds_a_containers_processes_without_a_cgroup(rlimit_factory):
+    await confined(rlimit_factory)                  # by their parents in /proc
+
+
+async def confined(backend: ProcessContainerFactory) -> None:
+    allowed = cpus.allowed()
+    narrow = allowed - {min(allowed)} or allowed         # one CPU here: a trivial mask, still every thread's
+    c = await backend.create(spec())
+    later = None
+    try:
+        await c.initialize(init_value(SPAWNS), 10)
+        assert (await c.run({"value": {}}, timeout_s=10)).status == 200
+        threads = await asyncio.to_thread(c.tasks)
+        assert len(threads) >= 3                        # the proxy and the action's child process at least
+        await backend.confine(narrow)
+        assert {tid: os.sched_getaffinity(tid) for tid in threads} == {tid: narrow for tid in threads}
+        later = await backend.create(spec())
+        assert all(os.sched_getaffinity(tid) == narrow for tid in await asyncio.to_thread(later.tasks))
+        await backend.confine(allowed)
+        assert all(os.sched_getaffinity(tid) == allowed for tid in await asyncio.to_thread(c.tasks))
+    finally:
+        await c.destroy()
+        if later is not None:
+            await later.destroy()

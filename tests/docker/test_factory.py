@@ -15,6 +15,7 @@ import pytest
 
 from tests.docker.conftest import _INVOKERS, init_body, labelled, python_spec
 from tests.support.docker_daemon import DockerDaemon, build_images
+from whisk.containers import cpus
 from whisk.containers.base import ContainerError
 from whisk.containers.docker.factory import DockerContainerFactory, docker_host
 
@@ -95,3 +96,23 @@ async def test_image_build_is_skipped_when_nothing_changed(docker_daemon: Docker
     again = await build_images(docker_daemon)
     assert again.count("is up to date") == 5, again
     assert "built " not in again and "imported " not in again, again
+
+
+async def test_confine_updates_running_containers_and_starts_new_ones_there(factory: DockerContainerFactory,
+                                                                            docker: aiodocker.Docker) -> None:
+    """invoker/loop_core.py keeps containers off the event loop's CPU: docker's CpusetCpus of each container, set
+    on the running ones and given to those made afterwards."""
+    allowed = cpus.allowed()
+    narrow = allowed - {min(allowed)} or allowed
+    first = await factory.create(python_spec(factory.invoker, n=1))
+    await factory.confine(narrow)
+    later = await factory.create(python_spec(factory.invoker, n=2))
+
+    async def cpuset(made) -> str:
+        return (await (await docker.containers.get(made.id)).show())["HostConfig"]["CpusetCpus"]
+
+    assert [await cpuset(first), await cpuset(later)] == [cpus.text(narrow)] * 2
+    await factory.confine(allowed)
+    assert [await cpuset(first), await cpuset(later)] == [cpus.text(allowed)] * 2
+    await first.destroy()
+    await later.destroy()

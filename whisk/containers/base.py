@@ -107,5 +107,8 @@ class ContainerFactory(Protocol):
     def describe(self) -> str:
         """One line for the start-up log: which backend is in use and why (e.g. the daemon, the networking)."""
 
+    async def confine(self, allowed: frozenset[int]) -> None:
+        """Let every container, running or to come, run on the CPUs `allowed` only (calls must not overlap)."""
+
     async def close(self) -> None:
         """Destroy every container this factory made."""

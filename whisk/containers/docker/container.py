@@ -75,6 +75,18 @@ class DockerContainer:
     def __repr__(self) -> str:
         return f"DockerContainer({self.name!r}, {self.id[:12]})"
 
+    async def confine(self, cpus: str) -> None:
+        """Run it (and its relay) on the CPUs `cpus` ("0,1") only: docker's `update --cpuset-cpus`."""
+        if self._destroyed:
+            return
+        body = json.dumps({"CpusetCpus": cpus})
+        for container in filter(None, (self._relay, self._container)):
+            try:
+                async with asyncio.timeout(REMOVE_TIMEOUT_S):
+                    await self._docker._query_json(f"containers/{container.id}/update", method="POST", data=body)
+            except (aiodocker.DockerError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                log.info("containers.docker.confine_failed", container=self.name, error=str(exc))
+
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(connector=self.endpoint.connector(), headers=_HEADERS)

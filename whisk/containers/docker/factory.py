@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 import aiodocker
 import aiohttp
 
+from whisk.containers import cpus
 from whisk.containers.base import ContainerError, ContainerSpec, ImageError
 from whisk.containers.api_relay import MOUNT as API_MOUNT
 from whisk.containers.api_relay import ApiRelay, RelayConfigError, Upstream
@@ -119,6 +120,7 @@ class DockerContainerFactory:
         self._version: dict = {}
         self._images: dict[str, dict[str, str]] = {}       # image -> its labels, once seen on the daemon
         self._containers: set[DockerContainer] = set()
+        self._cpuset: str | None = None          # CpusetCpus for new containers once `confine` was called
 
     async def __aenter__(self) -> DockerContainerFactory:
         await self.start()
@@ -178,7 +180,7 @@ class DockerContainerFactory:
             "Memory": spec.memory_mb << 20, "MemorySwap": spec.memory_mb << 20,
             "CpuShares": cpu_shares(spec.memory_mb, self.user_memory_mb),
             "LogConfig": LOGS,
-        } | hardening(self.tmp_mb)
+        } | hardening(self.tmp_mb) | ({"CpusetCpus": self._cpuset} if self._cpuset else {})
         endpoint: Endpoint
         if self.network == "bridge":
             host_config["NetworkMode"] = "bridge"
@@ -218,7 +220,17 @@ class DockerContainerFactory:
             raise
         made = DockerContainer(docker, container, name, endpoint, folder, relay, self._containers.discard, api)
         self._containers.add(made)
+        if self._cpuset != host_config.get("CpusetCpus"):       # confined anew while it started
+            await made.confine(self._cpuset or cpus.text(cpus.allowed()))
         return made
+
+    async def confine(self, allowed: frozenset[int]) -> None:
+        """Let every container, running or to come, run on the CPUs `allowed` only; a daemon on another host (whose
+        CPUs are not the invoker's) is left alone."""
+        if self._host is not None and not self._host.startswith("unix://"):
+            return
+        self._cpuset = cpus.text(allowed)
+        await asyncio.gather(*(c.confine(self._cpuset) for c in list(self._containers)))
 
     async def _image_labels(self, spec: ContainerSpec) -> dict[str, str]:
         """The image's labels; a missing blackbox image is pulled, a missing runtime image is a platform fault."""
@@ -301,7 +313,7 @@ class DockerContainerFactory:
                   "HostConfig": hardening(RELAY_TMP_MB) | {
                       "NetworkMode": f"container:{target}", "Binds": binds, "Init": True,
                       "Memory": 64 << 20, "MemorySwap": 64 << 20, "CpuShares": 64, "PidsLimit": 64,
-                      "LogConfig": LOGS}}
+                      "LogConfig": LOGS} | ({"CpusetCpus": self._cpuset} if self._cpuset else {})}
         try:
             async with asyncio.timeout(CREATE_TIMEOUT_S):
                 relay = await docker.containers.create(config, name=f"{name}_relay")

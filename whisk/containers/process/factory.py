@@ -25,6 +25,7 @@ from typing import Any
 
 import structlog
 
+from whisk.containers import cpus
 from whisk.containers.api_relay import ApiRelay, RelayConfigError, Upstream
 from whisk.containers.base import ContainerError, ContainerSpec, ImageError, Interaction
 from whisk.containers.process.cgroups import MemoryCgroups
@@ -72,6 +73,10 @@ class ProcessContainer:
         self._api = api                            # a sandbox's way to the API host (api_relay.py)
         self._exit = asyncio.ensure_future(proc.wait())
         self._destroying: asyncio.Future[None] | None = None
+
+    def tasks(self) -> list[int]:
+        """Every thread of this container (blocking: call it through `asyncio.to_thread`)."""
+        return cpus.tasks(self.pid, self._cgroup)
 
     def connect(self, client: ProxyClient, pinned: int | None) -> None:
         """The proxy listens: `client` reaches it; a sandbox's socket is reached through `pinned` from now on."""
@@ -238,6 +243,7 @@ class ProcessContainerFactory:
         self._read_only: dict[str, list[str]] = {}          # per kind: checked once
         self._api_host, self._api_cafile = api_host, api_cafile
         self._upstream: Upstream | None = None
+        self._cpus = cpus.allowed()             # where containers may run (`confine`)
 
     async def __aenter__(self) -> ProcessContainerFactory:
         await self._open()
@@ -324,18 +330,19 @@ class ProcessContainerFactory:
         env = {"PATH": CHILD_PATH, "LANG": "C.UTF-8", "WHISK_PROXY_SOCKET": socket_path,
                "__OW_ALLOW_CONCURRENT": "true"} | dict(runtime.env) | spec.env
         command = [executable, *runtime.command[1:]]
+        mask = self._cpus
         filter_fd = None
         api = None
         if self._sandbox is None:
             argv = [sys.executable, "-I", "-S", LAUNCHER, str(os.getpid()), folder, cgroup or "-", str(memory_bytes),
-                    "-", "--", *command]
+                    "-", cpus.text(mask), "--", *command]
         else:
             if self._upstream is not None:      # its network namespace has only its loopback: the API host relayed
                 api = ApiRelay(self._upstream, f"{folder}-api", None, spec.name)
                 env |= self._upstream.container_env()
             filter_fd = self._sandbox.filter_fd()
             argv = [sys.executable, "-I", "-S", LAUNCHER, str(os.getpid()), WORKDIR, cgroup or "-",
-                    str(memory_bytes), self._sandbox.launcher_arg(), "--",
+                    str(memory_bytes), self._sandbox.launcher_arg(), cpus.text(mask), "--",
                     *self._sandbox.wrap(read_only, folder, filter_fd, api.folder if api else None), *command]
         try:
             if api is not None:
@@ -353,6 +360,8 @@ class ProcessContainerFactory:
                 os.close(filter_fd)
         container = ProcessContainer(self, spec.name, proc, folder, cgroup, collector, api)
         self._live.add(container)
+        if mask != self._cpus:                  # confined anew while it started, after `confine` took its list
+            await asyncio.to_thread(lambda: cpus.pin(container.tasks(), self._cpus))
         await self._listening(container, socket_path)
         return container
 
@@ -398,6 +407,12 @@ class ProcessContainerFactory:
         check_hidden([*SYSTEM_DIRS, *paths], (*self._hidden, self._parent_dir))
         self._read_only[runtime.kind] = paths
         return paths
+
+    async def confine(self, allowed: frozenset[int]) -> None:
+        """Let every container, running or to come, run on the CPUs `allowed` only."""
+        self._cpus = allowed
+        live = list(self._live)
+        await asyncio.to_thread(lambda: [cpus.pin(container.tasks(), allowed) for container in live])
 
     def _forget(self, container: ProcessContainer) -> None:
         self._live.discard(container)

@@ -1,6 +1,6 @@
 """Prepares a `process://` container's process, then replaces itself with the runtime's proxy (stdlib only).
 
-Run as `python -I -S launcher.py PPID DIR CGROUP DATA_BYTES SANDBOX -- command...` by the platform, which already
+Run as `python -I -S launcher.py PPID DIR CGROUP DATA_BYTES SANDBOX CPUS -- command...` by the platform, which already
 put the child in its own session (start_new_session). Doing this here rather than in a `preexec_fn` keeps the
 platform's fork safe for an asyncio program with threads. Steps:
 1. PR_SET_PDEATHSIG=SIGKILL: the proxy dies with the platform, even when the platform is killed with SIGKILL;
@@ -12,6 +12,8 @@ platform's fork safe for an asyncio program with threads. Steps:
    Sandboxed (SANDBOX is "UID_BASE,NOFILE,NPROC,FSIZE"): the container's user is UID_BASE + this pid, unique among
    live processes; set the rlimits (RLIMIT_NPROC counts that user's processes: this container's), put the uid
    into the command (bwrap ... setpriv --reuid {uid} ...; see sandbox.py), and exec it with DIR as TMPDIR and HOME.
+4. The CPUs it may run on (CPUS, a comma list): a child inherits the affinity of the thread that started it, the
+   platform's event loop, which is pinned to a CPU of its own while it is saturated (whisk/invoker/loop_core.py).
 """
 
 import ctypes
@@ -24,7 +26,7 @@ PR_SET_PDEATHSIG = 1
 
 
 def main(argv: list[str]) -> None:
-    ppid, folder, cgroup, data_bytes, sandbox = int(argv[1]), argv[2], argv[3], int(argv[4]), argv[5]
+    ppid, folder, cgroup, data_bytes, sandbox, cpus = int(argv[1]), argv[2], argv[3], int(argv[4]), argv[5], argv[6]
     command = argv[argv.index("--") + 1:]
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
@@ -32,6 +34,7 @@ def main(argv: list[str]) -> None:
     if os.getppid() != ppid:
         sys.exit("launcher: the platform is gone")
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    os.sched_setaffinity(0, {int(cpu) for cpu in cpus.split(",")})
     if cgroup != "-":
         with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
             f.write(str(os.getpid()))
