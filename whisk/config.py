@@ -126,6 +126,9 @@ class Settings:
     # How often reactive stem cells are checked: expired prewarms removed, more after cold starts (10 min, as
     # OpenWhisk).
     pool_prewarm_check_s: float = _var("WHISK_POOL_PREWARM_CHECK_S", 600.0, float, min=1)
+    # While the invoker's event loop uses most of a core, pin it to its CPU and keep the containers off that CPU
+    # (whisk/invoker/loop_core.py); "shared": containers and loop always share every CPU.
+    loop_cpu: str = _var("WHISK_LOOP_CPU", "auto", _one_of("auto", "shared"))
     # process:// runs every container in a sandbox (bwrap, a user of its own; root needed) unless all code is trusted.
     trust_all_code: bool = _var("WHISK_TRUST_ALL_CODE", False, _bool)
     process_tmp_mb: int = _var("WHISK_PROCESS_TMP_MB", 512, int, min=1)

@@ -100,6 +100,9 @@ STATUS_WORDS = ("success", "application_error", "action_developer_error", "whisk
 
 CONTAINER_STARTS = LoopCounter("whisk_invoker_container_starts",
                                "How the container of each activation was obtained", ("start",))
+# 1 while the invoker's event loop has a CPU of its own and the containers run on the others (invoker/loop_core.py).
+LOOP_CPU_RESERVED = LoopGauge("whisk_invoker_loop_cpu_reserved",
+                              "The event loop is saturated: it has a CPU to itself, containers the others", ())
 COMPLETIONS = LoopCounter("whisk_loadbalancer_completions", "Activations the balancer closed, by outcome", ("outcome",))
 # The alarms feeds (whisk/alarms/scheduler.py): each tick a controller claimed, by what became of it.
 ALARM_FIRES = Counter("whisk_alarm_fires", "Alarm ticks by feed and outcome (fired, no_active_rule, throttled, "

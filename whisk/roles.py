@@ -218,6 +218,10 @@ def _invoker_ctx(settings: Settings):
                              container_env={CODE_CAP_ENV: str(settings.max_code_unpacked_mb << 20)})
         await pool.start()
         unwatch_pool = metrics.watch_pool(pool.stats)          # pool gauges, read at scrape time
+        loop_core = None
+        if settings.loop_cpu == "auto":
+            from whisk.invoker.loop_core import LoopCore
+            loop_core = asyncio.ensure_future(LoopCore(factory).watch())
         api_host = settings.api_host or settings.own_url
         try:
             async with Invoker(instance=settings.instance, bus=app[BUS], store=app[STORE], pool=pool,
@@ -241,6 +245,9 @@ def _invoker_ctx(settings: Settings):
                         log.warning("invoker.deregister_failed", error=str(exc))
                 await invoker.drain(settings.shutdown_grace_s)
         finally:
+            if loop_core is not None:
+                loop_core.cancel()
+                await asyncio.gather(loop_core, return_exceptions=True)
             unwatch_pool()
             await pool.close()
             await factory.close()
