@@ -94,14 +94,20 @@ class LoopCore:
         cpu = _current_cpu()
         if cpu not in self._allowed:
             cpu = min(self._allowed)
-        os.sched_setaffinity(0, {cpu})          # 0: the calling thread, the loop's
+        try:
+            os.sched_setaffinity(0, {cpu})      # 0: the calling thread, the loop's
+        except OSError as exc:                  # a CPU taken away meanwhile (hotplug, a narrower cpuset)
+            log.info("invoker.loop_cpu_not_reserved", cpu=cpu, error=str(exc))
+            self._state.reserved = False
+            return
         self.cpu = cpu
         metrics.LOOP_CPU_RESERVED.labels().set(1)
         await self._factory.confine(self._allowed - {cpu})
         log.info("invoker.loop_cpu_reserved", cpu=cpu, containers=sorted(self._allowed - {cpu}))
 
     def _unpin(self) -> None:
-        os.sched_setaffinity(0, self._allowed)
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, self._allowed)
         _free_other_threads(self._allowed)
         self.cpu = None
         metrics.LOOP_CPU_RESERVED.labels().set(0)
