@@ -1,9 +1,8 @@
-"""Which CPUs a process backend's containers may run on (the port's `confine`; the policy is
-whisk/invoker/loop_core.py).
+"""The CPUs containers may run on, for the backends' `confine` (the policy is whisk/invoker/loop_core.py).
 
-A container's processes and threads each carry an affinity mask; setting it on every task of the container moves
-it at once, and whatever it starts afterwards inherits it. All functions here block (procfs and sysfs reads): call
-them through `asyncio.to_thread`.
+A `process://` container's processes and threads each carry an affinity mask: setting it on every task of the
+container moves it at once, and whatever it starts afterwards inherits it. `tasks` and `pin` block (procfs and
+sysfs reads): call them through `asyncio.to_thread`.
 """
 
 from __future__ import annotations

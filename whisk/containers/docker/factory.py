@@ -220,13 +220,13 @@ class DockerContainerFactory:
             raise
         made = DockerContainer(docker, container, name, endpoint, folder, relay, self._containers.discard, api)
         self._containers.add(made)
-        if self._cpuset != host_config.get("CpusetCpus"):       # confined anew while it started
-            await made.confine(self._cpuset or cpus.text(cpus.allowed()))
+        if self._cpuset is not None and self._cpuset != host_config.get("CpusetCpus"):   # confined while it started
+            await made.confine(self._cpuset)
         return made
 
     async def confine(self, allowed: frozenset[int]) -> None:
-        """Let every container, running or to come, run on the CPUs `allowed` only; a daemon on another host (whose
-        CPUs are not the invoker's) is left alone."""
+        """Let every container, running or to come, run on the CPUs `allowed` only; a daemon reached over TCP (whose
+        CPUs may not be the invoker's) is left alone."""
         if self._host is not None and not self._host.startswith("unix://"):
             return
         self._cpuset = cpus.text(allowed)
