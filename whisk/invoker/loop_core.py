@@ -29,11 +29,11 @@ from whisk.containers.base import ContainerFactory
 log = structlog.get_logger(__name__)
 
 # Reserving is quick to do (an affinity call on each container thread, in a thread) and quick to undo, so it
-# follows the load closely: from 0.2 s of saturation on, until 2 s of a mostly idle loop.
+# follows the load closely: from the first 0.1 s of saturation on, until 2 s of a mostly idle loop.
 PERIOD_S = 0.1
 BUSY = 0.75          # share of a core the loop's thread used in a period: RISE periods in a row reserve its CPU
 IDLE = 0.40          # below it for FALL periods in a row: every CPU is shared again
-RISE, FALL = 2, 20
+RISE, FALL = 1, 20
 
 
 class Hysteresis:
