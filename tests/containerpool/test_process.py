@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from tests.conftest import missing
 from tests.containerpool.jobs import ECHO, NODE, PY
 from tests.containerpool.support import gone, process_state, until
 from whisk.containers import cpus
@@ -289,3 +290,30 @@ async def confined(backend: ProcessContainerFactory) -> None:
         await c.destroy()
         if later is not None:
             await later.destroy()
+
+
+ESCAPES = ("import subprocess, sys\nchild = None\ndef main(a):\n    global child\n"
+           "    child = child or subprocess.Popen([sys.executable, '-c', 'import time\\nwhile True: time.sleep(0.01)'],"
+           " start_new_session=True)\n    return {'child': child.pid}\n")
+
+
+async def test_pause_stops_the_processes_that_left_the_process_group(factory: ProcessContainerFactory):
+    """A process the action started in a session of its own is out of the container's process group, but not out
+    of its cgroup: pausing stops it too, as docker's freezer stops all of a container."""
+    if not factory.uses_cgroups:
+        missing("a writable memory cgroup (without one, a paused container's other sessions keep running)")
+    c = await factory.create(spec())
+    try:
+        await c.initialize(init_value(ESCAPES), 10)
+        r = await c.run({"value": {}}, timeout_s=10)
+        child = next(pid for pid in await asyncio.to_thread(c.tasks)
+                     if os.getpgid(pid) != c.pid and process_state(pid) != "Z")
+        assert r.status == 200 and os.getsid(child) != os.getsid(c.pid)
+        await c.suspend()
+        await until(lambda: process_state(c.pid) == "T" and process_state(child) == "T")
+        await c.resume()
+        await until(lambda: process_state(child) not in ("T", "t"))
+        assert (await c.run({"value": {}}, timeout_s=10)).status == 200
+    finally:
+        await c.destroy()
+    assert gone(child)

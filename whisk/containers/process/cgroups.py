@@ -79,6 +79,23 @@ class MemoryCgroups:
             except OSError:                                  # EBUSY until the killed processes are reaped
                 time.sleep(0.01)
 
+    @staticmethod
+    def signal_all(path: str, signum: int) -> int:
+        """Send `signum` to every process in the group, again until no new one appears (a process may fork while
+        the first are signalled; a stopped one cannot). How many processes were signalled."""
+        done: set[int] = set()
+        for _ in range(20):
+            fresh = [pid for pid in _pids(path) if pid not in done]
+            if not fresh:
+                break
+            for pid in fresh:
+                try:
+                    os.kill(pid, signum)
+                except ProcessLookupError:
+                    pass
+                done.add(pid)
+        return len(done)
+
     def close(self) -> None:
         if os.path.isdir(self.home):
             for name in os.listdir(self.home):

@@ -161,18 +161,22 @@ class ProcessContainer:
 
     # --- pause, logs, destroy ------------------------------------------------------------------------------
     async def suspend(self) -> None:
-        self._signal(signal.SIGSTOP)
+        await self._signal(signal.SIGSTOP)
 
     async def resume(self) -> None:
         if not self.alive:
             raise ContainerError(f"container {self.id} is gone (exit status {self._proc.returncode})")
-        self._signal(signal.SIGCONT)
+        await self._signal(signal.SIGCONT)
 
-    def _signal(self, signum: int) -> None:
+    async def _signal(self, signum: int) -> None:
+        """To its process group, and with a cgroup to every process in it: an action's processes that left the
+        group (a new session) are paused too, as docker's freezer pauses all of a container."""
         try:
             os.killpg(self.pid, signum)
         except ProcessLookupError as exc:
             raise ContainerError(f"container {self.id} is gone") from exc
+        if self._cgroup is not None:
+            await asyncio.to_thread(MemoryCgroups.signal_all, self._cgroup, signum)
 
     async def logs(self, limit_bytes: int, wait_for_sentinel: bool) -> list[str]:
         if wait_for_sentinel:
