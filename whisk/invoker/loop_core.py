@@ -1,10 +1,10 @@
-"""A CPU of its own for the event loop while it is saturated (docs/architecture.md, "The event loop's CPU").
+"""A CPU of its own for the event loop while it is saturated (docs/architecture.md, "Decisions beyond OpenWhisk").
 
 One event loop runs the invoker's side of every activation, and in standalone the controller's too. Under many
 short activations it is the platform's limit: throughput is one over its time an activation. Linux wakes a task on
 the CPU of the task that woke it when it can, and the loop wakes a runtime proxy with every /run, so the proxies
 take turns with the loop on its CPU while another CPU may idle. With the loop on a CPU of its own and the
-containers on the others, 32 callers of a no-op action got 14 % (python) and 28 % (node.js) more through on two
+containers on the others, 32 callers of a no-op action got 14 % (python) and 26 % (node.js) more through on two
 CPUs (docs/performance.md, twenty-third session).
 
 So, while the loop's own CPU time stays above BUSY of a core, the loop is pinned to the CPU it runs on and the

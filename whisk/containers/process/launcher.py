@@ -34,7 +34,10 @@ def main(argv: list[str]) -> None:
     if os.getppid() != ppid:
         sys.exit("launcher: the platform is gone")
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    os.sched_setaffinity(0, {int(cpu) for cpu in cpus.split(",")})
+    try:
+        os.sched_setaffinity(0, {int(cpu) for cpu in cpus.split(",")})
+    except OSError:
+        pass                                   # a CPU gone offline meanwhile: run where the platform's thread ran
     if cgroup != "-":
         with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
             f.write(str(os.getpid()))
