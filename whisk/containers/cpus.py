@@ -21,24 +21,18 @@ def text(cpus: Collection[int]) -> str:
     return ",".join(str(cpu) for cpu in sorted(cpus))
 
 
-def tasks(pid: int, cgroup: str | None) -> list[int]:
+def tasks(pid: int, cgroup: str | None, children: dict[int, list[int]] | None = None) -> list[int]:
     """Every thread of a container: its cgroup's task list when it has one (the cgroup holds whatever it started),
-    else the threads of its process and of that process's descendants, found by their parents in /proc."""
+    else the threads of its process and of that process's descendants, found by their parents in /proc (`children`:
+    the map `parents()` made, to read /proc once for many containers)."""
     if cgroup is not None:
         try:
             with open(os.path.join(cgroup, "tasks")) as f:
                 return [int(line) for line in f if line.strip()]
         except (OSError, ValueError):
             return []
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    stat = f.read()
-            except OSError:
-                continue                                   # gone meanwhile
-            children.setdefault(int(stat[stat.rindex(")") + 2:].split()[1]), []).append(int(entry))
+    if children is None:
+        children = parents()
     found: list[int] = []
     todo = [pid]
     while todo:
@@ -46,9 +40,23 @@ def tasks(pid: int, cgroup: str | None) -> list[int]:
         try:
             found.extend(int(tid) for tid in os.listdir(f"/proc/{process}/task"))
         except OSError:
-            continue
+            continue                                       # gone meanwhile
         todo.extend(children.get(process, ()))
     return found
+
+
+def parents() -> dict[int, list[int]]:
+    """Each process's children, from every process's parent in /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            children.setdefault(int(stat[stat.rindex(")") + 2:].split()[1]), []).append(int(entry))
+    return children
 
 
 def pin(tids: Iterable[int], cpus: Collection[int]) -> int:
