@@ -146,3 +146,25 @@ async def test_a_record_stored_while_the_first_read_was_under_way_is_answered_no
     request[IDENTITY] = type("Caller", (), {"namespace": "guest"})()
     response = await get_activation(request)
     assert response.status == 200 and reads == [activation_id, activation_id]
+
+
+async def test_a_large_listing_of_docs_is_sent_as_it_is_encoded(guest: aiohttp.ClientSession) -> None:
+    """`docs=true` answers past a megabyte are streamed, each record encoded on its own (api/body.reply_array),
+    instead of held three times over; smaller ones keep their Content-Length. Either is the same JSON."""
+    action = unique("loud")
+    code = ("def main(args):\n    for n in range(3000):\n        print('%05d' % n + 'x' * 100)\n"
+            "    return {'n': args['n']}\n")
+    exec_ = {"kind": "python:default", "code": code}
+    assert (await call(guest, "PUT", ns("actions", action), {"exec": exec_}))[0] == 200
+    ids = [await invoke(guest, action, {"n": n}) for n in range(4)]          # ~320 KB of logs each
+    await wait_listed(guest, set(ids))
+    records = [(await call(guest, "GET", ns("activations", i)))[1] for i in reversed(ids)]     # newest first
+    for limit, streamed in (("4", True), ("2", False)):
+        async with guest.get(ns("activations"), params={"docs": "true", "name": action, "limit": limit}) as r:
+            listed = await r.json()
+            assert r.status == 200 and r.content_type == "application/json"
+            assert ("Content-Length" not in r.headers) is streamed
+            assert (r.headers.get("Transfer-Encoding") == "chunked") is streamed
+            assert r.headers["Access-Control-Allow-Origin"] == "*"          # the middlewares' headers still come
+        assert listed == records[:int(limit)]
+        assert len(listed[0]["logs"]) == 3000

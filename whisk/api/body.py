@@ -5,6 +5,7 @@ answer."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
@@ -23,6 +24,33 @@ def reply(body: Any, status: int = 200, headers: dict[str, str] | None = None, *
     falls back to a built-in list otherwise."""
     text = json_value.pretty(body) if pretty else compact(body)
     return web.Response(body=text.encode(), status=status, headers=headers, content_type="application/json")
+
+
+# An array answer past this many bytes is sent as it is encoded (chunked) rather than held whole (`reply_array`).
+STREAM_PAST_BYTES = 1 << 20
+
+
+def reply_array(items: list[Any], to_json: Callable[[Any], Any]) -> web.Response:
+    """The JSON array of `to_json(item)` for each item, as `reply` writes it. Each item is encoded on its own and
+    let go of (`items` is emptied as it goes): once the encoded items pass STREAM_PAST_BYTES, the answer is sent as
+    the rest is encoded, without a Content-Length, so that a listing of large records is held about once (the
+    records) rather than three times (the records, their text, its bytes). Smaller answers keep their length."""
+    items.reverse()                          # taken from the end, so that each is let go of once encoded
+    parts: list[bytes] = []
+    size = 0
+    while items and size <= STREAM_PAST_BYTES:
+        parts.append(compact(to_json(items.pop())).encode())
+        size += len(parts[-1])
+    if not items:
+        return web.Response(body=b"[" + b",".join(parts) + b"]", content_type="application/json")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"[" + b",".join(parts)
+        parts.clear()
+        while items:
+            yield b"," + compact(to_json(items.pop())).encode()
+        yield b"]"
+    return web.Response(body=chunks(), content_type="application/json")
 
 
 class ClientGone(Exception):

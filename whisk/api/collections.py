@@ -7,13 +7,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from whisk.api import activate
-from whisk.api.body import read_json, reply
+from whisk.api.body import read_json, reply, reply_array
 from whisk.api.keys import ENTITIES, IDENTITY
 from whisk.api.query import epoch_ms, flag, malformed, paging
 from whisk.controller.activations import ActivationFilter
 from whisk.controller.collection import Collection
 from whisk.controller.entitlement import READ, Resource
 from whisk.controller.entities import Entities
+from whisk.entities.activation import Activation
 from whisk.entities.errors import Invalid, NotFound
 from whisk.entities.identity import Identity
 from whisk.entities.names import EntityName, EntityPath
@@ -133,7 +134,10 @@ async def list_activations(request: web.Request) -> web.Response:
     if count and docs:
         raise Invalid("The parameter 'docs' is not permitted with 'count'.")
     f = ActivationFilter(skip=skip, limit=limit, count=count, docs=docs, name=name, since=since, upto=upto)
-    return reply(await entities.activations.list(identity, namespace, f))
+    listed = await entities.activations.list(identity, namespace, f)
+    if docs:
+        return reply_array(listed, Activation.extended_json)
+    return reply(listed)
 
 
 async def get_activation(request: web.Request) -> web.Response:

@@ -39,7 +39,9 @@ class Activations:
                 namespace=str(namespace), name=f.name, since=f.since, upto=f.upto, skip=0, limit=0))
             return {"activations": max(0, total - f.skip)}
         records = [Activation.from_doc(d) for d in await self._store.list_activations(query)]
-        return [r.extended_json() if f.docs else r.summary_json() for r in records]
+        if f.docs:
+            return records                   # whole records: the API encodes them one by one (reply_array)
+        return [r.summary_json() for r in records]
 
     async def get(self, identity: Identity, namespace: EntityPath, activation_id: str) -> Activation:
         parse_activation_id(activation_id)
