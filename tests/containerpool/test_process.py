@@ -267,7 +267,7 @@ async def test_confine_moves_every_thread_of_every_container_and_new_ones_start_
 
 
 async def test_confine_finds_a_containers_processes_without_a_cgroup(rlimit_factory):
-    await confined(rlimit_factory)                  # by their parents in /proc
+    await confined(rlimit_factory)                  # by each thread's children in /proc
 
 
 async def confined(backend: ProcessContainerFactory) -> None:

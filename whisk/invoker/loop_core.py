@@ -80,15 +80,13 @@ class LoopCore:
                     if self._state.reserved:
                         await self._reserve()
                     else:
-                        self._unpin()
-                        await self._factory.confine(self._allowed)
+                        await self._release()
                         log.info("invoker.loop_cpu_shared", loop_share=round(share, 2))
                 elif self.cpu is not None:
                     _free_other_threads(self._allowed)
         finally:
             if self.cpu is not None:
-                self._unpin()
-                await asyncio.shield(self._factory.confine(self._allowed))
+                await asyncio.shield(self._release())
 
     async def _reserve(self) -> None:
         cpu = _current_cpu()
@@ -105,12 +103,13 @@ class LoopCore:
         await self._factory.confine(self._allowed - {cpu})
         log.info("invoker.loop_cpu_reserved", cpu=cpu, containers=sorted(self._allowed - {cpu}))
 
-    def _unpin(self) -> None:
+    async def _release(self) -> None:
         with contextlib.suppress(OSError):
             os.sched_setaffinity(0, self._allowed)
         _free_other_threads(self._allowed)
         self.cpu = None
         metrics.LOOP_CPU_RESERVED.labels().set(0)
+        await self._factory.confine(self._allowed)
 
 
 def _current_cpu() -> int:

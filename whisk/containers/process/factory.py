@@ -74,10 +74,9 @@ class ProcessContainer:
         self._exit = asyncio.ensure_future(proc.wait())
         self._destroying: asyncio.Future[None] | None = None
 
-    def tasks(self, children: dict[int, list[int]] | None = None) -> list[int]:
-        """Every thread of this container (blocking: call it through `asyncio.to_thread`; `children` as for
-        `cpus.tasks`)."""
-        return cpus.tasks(self.pid, self._cgroup, children)
+    def tasks(self) -> list[int]:
+        """Every thread of this container (blocking: call it through `asyncio.to_thread`)."""
+        return cpus.tasks(self.pid, self._cgroup)
 
     def connect(self, client: ProxyClient, pinned: int | None) -> None:
         """The proxy listens: `client` reaches it; a sandbox's socket is reached through `pinned` from now on."""
@@ -419,9 +418,8 @@ class ProcessContainerFactory:
         live = list(self._live)
 
         def pin_all() -> None:
-            children = None if self._cgroups is not None else cpus.parents()      # /proc read once for all
             for container in live:
-                cpus.pin(container.tasks(children), allowed)
+                cpus.pin(container.tasks(), allowed)
         await asyncio.to_thread(pin_all)
 
     def _forget(self, container: ProcessContainer) -> None:
