@@ -33,6 +33,22 @@ def test_accepted() -> None:
     assert parse(b"[1e-400,1" + b"0" * 400 + b",1.7976931348623157e308]") == [0.0, 10**400, 1.7976931348623157e308]
 
 
+@pytest.mark.parametrize("raw", [
+    b'{"a":[1,2.5,null,true,"\xc3\xa9"],"b":{},"c":-0.0,"d":1E5,"e":"\\u00e9"}',
+    b'[123456789012345678,-123456789012345678,1234567890123456789012,-9223372036854775809,18446744073709551616]',
+    b'[4.9e-324,2.2250738585072014e-308,0.30000000000000004,1.7976931348623157e308,-1e-400]',
+    b' \t\r\n{ "a" : [ ] }\n',
+    b'{"a":1,"a":2}',                              # the last of a duplicated key, both ways
+])
+@pytest.mark.parametrize("as_text", [False, True])
+def test_parse_reads_what_the_strict_decoder_reads(raw: bytes, as_text: bool) -> None:
+    """orjson reads ordinary texts first: the same values and types as json's strict reading, an integer of any
+    length exact."""
+    expected = json.JSONDecoder().decode(raw.decode())
+    got = parse(raw.decode() if as_text else raw)
+    assert repr(got) == repr(expected)
+
+
 @pytest.mark.parametrize("value", [
     {"a": [1, 2.5, None, True, "é\u2028"], "b": {}},
     {"big": 2**70, "neg": -(2**64)},      # beyond 64 bits: orjson refuses, json writes them

@@ -153,9 +153,40 @@ def too_deep(value: Any) -> bool:
     return depth(value) > MAX_DEPTH
 
 
+_LONG_DIGITS = re.compile(r"[0-9]{19}").search
+_LONG_DIGITS_BYTES = re.compile(rb"[0-9]{19}").search
+_STRICT = object()
+
+
+def _by_orjson(raw: bytes | str) -> Any:
+    """`raw` read by orjson, or _STRICT for the strict reading below. orjson refuses everything that reading refuses
+    (NaN, Infinity, a number beyond a float, a lone surrogate, escaped or not, bytes that are not UTF-8, nesting
+    past 1,024), and those go the strict way for its reason or its U+FFFD; it would read an integer beyond 64 bits
+    as a float, and every such integer is written with 19 digits or more."""
+    if isinstance(raw, str):
+        if _LONG_DIGITS(raw) is not None:
+            return _STRICT
+        nesting = raw.count("[") + raw.count("{")
+    else:
+        if _LONG_DIGITS_BYTES(raw) is not None:
+            return _STRICT
+        nesting = raw.count(b"[") + raw.count(b"{")
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _STRICT
+    if nesting > MAX_DEPTH and too_deep(value):
+        raise TooDeep()
+    return value
+
+
 def parse(raw: bytes | str) -> Any:
     """`raw` as a JSON value, or NotJson with the reason (not JSON, NaN/Infinity, a number beyond a float, a lone
     surrogate, nesting deeper than MAX_DEPTH)."""
+    # orjson first: a request's payload and an action's answer, each invoke (0.5 against 1.6 us for a small object).
+    value = _by_orjson(raw)
+    if value is not _STRICT:
+        return value
     # Bytes that are not UTF-8 (UTF-8-encoded surrogates included) become U+FFFD, as the JVM decodes them upstream.
     text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
     try:

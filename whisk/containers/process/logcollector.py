@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from whisk.containers.base import LOG_COLLECTION_FAILED, SENTINEL, log_line, logs_truncated, rfc3339_nanos
 
 _SENTINEL = SENTINEL.encode()
+_SENTINEL_LINE = _SENTINEL + b"\n"
 IDLE_TIMEOUT_S = 2.0                 # no new output for this long while waiting for a sentinel: give up
 LINE_COST = 96                       # a kept line's memory beyond its bytes: its tuple, its bytes and time objects
 FORMAT_ON_LOOP_LINES = 5000          # an activation's lines formatted on the loop; more go to a thread
@@ -53,6 +54,9 @@ class StreamLog:
         self._partial_dropped = False
 
     def feed(self, data: bytes, now_ns: int) -> None:
+        if data == _SENTINEL_LINE and not self._partial and not self._partial_dropped:
+            self._line(_SENTINEL, now_ns)              # a run that printed nothing: its sentinel read alone
+            return
         if self.current.overflowed:
             data = self._past_dropped(data)
             if not data:
@@ -159,7 +163,8 @@ class LogCollector:
         return all(s.eof for s in self.streams.values())
 
     def _ready(self) -> bool:
-        return all(s.complete or s.eof for s in self.streams.values())
+        out, err = self.streams.values()
+        return bool(out.complete or out.eof) and bool(err.complete or err.eof)
 
     async def wait_closed(self, timeout_s: float) -> None:
         """Wait until both streams reached EOF (the process is gone), at most `timeout_s`."""
@@ -175,15 +180,20 @@ class LogCollector:
         """The next activation's lines, formatted and cut at `limit_bytes` (0: none are kept). Without waiting
         for the sentinels, still give output already on its way `grace_s` to arrive."""
         complete = True
+        out, err = self.streams.values()
         if wait_for_sentinel:
-            complete = await self._wait_for_sentinels(overall_timeout_s(limit_bytes))
-            complete = complete and all(s.complete for s in self.streams.values())
+            # Both sentinels came before the answer in most runs: no wait to set up.
+            complete = self._ready() or await self._wait_for_sentinels(overall_timeout_s(limit_bytes))
+            complete = complete and bool(out.complete) and bool(err.complete)
         elif grace_s > 0:
             await self._wait_for_sentinels(grace_s)
-        segments = [(name, s.take()) for name, s in self.streams.items()]
+        stdout, stderr = out.take(), err.take()
         if limit_bytes <= 0:
             return []
         failed = wait_for_sentinel and not complete
+        if not (failed or stdout.lines or stderr.lines or stdout.overflowed or stderr.overflowed):
+            return []                                   # nothing printed: most runs
+        segments = [("stdout", stdout), ("stderr", stderr)]
         if sum(len(seg.lines) for _, seg in segments) > FORMAT_ON_LOOP_LINES:
             # A flood (up to ~250,000 lines) takes the loop a second to sort and format: a thread takes it, and
             # the loop goes on between its slices of the interpreter.
