@@ -17,10 +17,24 @@ from urllib.parse import urlsplit
 
 ROLES = ("controller", "invoker", "standalone")
 LOG_FORMATS = ("console", "json")
-# Where an action's calls to a loopback API host come from (the invoker's relay binds to it, containers/api_relay.py),
-# so that the API host can tell them from its other loopback clients: no X-Forwarded-For of theirs is believed, and
-# the routes that show every tenant's activity (/metrics, /activation) refuse them.
-ACTIONS_ADDRESS = "127.0.0.2"
+# Where an action's calls to a loopback API host come from (the invoker's relay binds each container's calls to an
+# address of its own in this range, containers/api_relay.py), so that the API host can tell them from its other
+# loopback clients, and one container's from another's: no X-Forwarded-For of theirs is believed, the routes that show
+# every tenant's activity (/metrics, /activation) refuse them, and each container's failed logins count against its
+# own budget. Linux routes all of 127.0.0.0/8 to the loopback: nothing to configure.
+ACTIONS_NETWORK = "127.2.0.0/16"
+_ACTIONS_PREFIX = "127.2."
+
+
+def is_action_address(address: str | None) -> bool:
+    """Whether a peer address is one the relay gives containers' calls (ACTIONS_NETWORK)."""
+    return address is not None and address.startswith(_ACTIONS_PREFIX)
+
+
+def action_address(n: int) -> str:
+    """The `n`th address of ACTIONS_NETWORK, cycling through its 65,024 addresses that end in neither 0 nor 255."""
+    n %= 254 * 256
+    return f"{_ACTIONS_PREFIX}{n // 254}.{n % 254 + 1}"
 
 
 class ConfigError(Exception):
@@ -162,8 +176,8 @@ class Settings:
     # already verified; the table of addresses is bounded (least recently failed forgotten first).
     auth_failures_per_minute: int = _var("WHISK_AUTH_FAILURES_PER_MINUTE", 60, int, min=1)
     auth_failure_clients: int = _var("WHISK_AUTH_FAILURE_CLIENTS", 10_000, int, min=1)
-    # Peers whose X-Forwarded-For names the client (nginx in front); others are the client themselves. Never
-    # ACTIONS_ADDRESS: an action would name any client it liked.
+    # Peers whose X-Forwarded-For names the client (nginx in front); others are the client themselves. An address of
+    # ACTIONS_NETWORK never is, whatever this says: an action would name any client it liked.
     trusted_proxies: str = _var("WHISK_TRUSTED_PROXIES", "127.0.0.1,::1")
 
     @classmethod

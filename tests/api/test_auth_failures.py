@@ -8,13 +8,17 @@ import os
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from unittest import mock
 
 import aiohttp
 import pytest_asyncio
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 
 from tests.api.support import basic, call
 from tests.support.processes import GUEST_AUTH, whisk_server
 from whisk.api.auth_failures import TOO_MANY, AuthFailures, _group
+from whisk.config import action_address
 from whisk.entities.identity import SYSTEM_KEY, SYSTEM_UUID
 
 PER_MINUTE = 5
@@ -82,3 +86,20 @@ def test_ipv6_clients_count_by_their_64() -> None:
     assert _group("2001:db8:1:2:aaaa::1") == _group("2001:db8:1:2:bbbb::2") == "2001:db8:1:2::/64"
     assert _group("2001:db8:1:3::1") != _group("2001:db8:1:2::1")
     assert _group("::ffff:192.0.2.7") == "192.0.2.7" and _group("192.0.2.7") == "192.0.2.7"
+
+
+def test_an_actions_address_is_never_a_trusted_proxy() -> None:
+    """Even named in WHISK_TRUSTED_PROXIES, a call from a container's relay address is counted as that address:
+    the action wrote its X-Forwarded-For, and would name any client it liked (and lock that client out)."""
+    relay_address = action_address(7)
+    failures = AuthFailures(per_minute=1, max_clients=100, trusted_proxies=frozenset({relay_address, "127.0.0.1"}))
+    headers = {"X-Forwarded-For": "198.51.100.7"}
+
+    def from_(peer: str) -> web.Request:
+        transport = mock.Mock()
+        transport.get_extra_info.side_effect = lambda name, default=None: (peer, 4242) if name == "peername" \
+            else default
+        return make_mocked_request("GET", "/api/v1/namespaces", headers=headers, transport=transport)
+
+    assert failures.client_of(from_(relay_address)) == relay_address
+    assert failures.client_of(from_("127.0.0.1")) == "198.51.100.7"          # nginx's word is taken

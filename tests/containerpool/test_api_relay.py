@@ -5,6 +5,7 @@ a clean 502 when the upstream cannot be reached, and nothing left behind."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import shutil
 import ssl
@@ -23,10 +24,13 @@ from tests.conftest import missing
 from tests.support.processes import free_port
 from tests.support.waiting import until
 from whisk.containers import api_relay
+from whisk.config import ACTIONS_NETWORK, action_address, is_action_address
 from whisk.containers.api_relay import ApiRelay, RelayConfigError, Upstream
 
 MAKE_CERT = Path(__file__).resolve().parents[2] / "config" / "nginx" / "make-cert.sh"
 UID = 2_000_000_123
+
+ACTIONS = ipaddress.ip_network(ACTIONS_NETWORK)
 
 
 class Api:
@@ -100,9 +104,11 @@ async def test_a_request_reaches_the_one_upstream_and_the_socket_is_the_containe
         status, body = await _get(relay)
         assert status == 200
         # Bytes as the action sent them: its path, its key and the Host it named (the relay's own address).
-        # From the actions' own loopback address, which the API host believes no X-Forwarded-For from.
+        # From the container's own loopback address among the actions', which the API host believes no
+        # X-Forwarded-For from and counts failed logins by.
         assert body == {"path": "/api/v1/namespaces/_/actions", "auth": "Basic a2V5", "host": "127.0.0.1:3233",
-                        "remote": "127.0.0.2"}
+                        "remote": relay.address}
+        assert is_action_address(relay.address) and ipaddress.ip_address(relay.address) in ACTIONS
         info = os.stat(relay.socket)
         assert stat.S_ISSOCK(info.st_mode)
         if os.geteuid() == 0:          # the container's user alone may connect; nobody but the invoker may write
@@ -180,7 +186,7 @@ async def test_tls_upstream_is_verified(api: Api, run_dir: str) -> None:
         trusted = await _relay(url, run_dir, cafile=f"{certs}/cert.pem")
         try:
             assert await _get(trusted) == (200, {"path": "/api/v1/namespaces/_/actions", "auth": "Basic a2V5",
-                                                 "host": "127.0.0.1:3233", "remote": "127.0.0.2"})
+                                                 "host": "127.0.0.1:3233", "remote": trusted.address})
         finally:
             await trusted.close()
         untrusted = await _relay(url, run_dir)          # the system's certificates only: a self-signed one fails
@@ -219,11 +225,30 @@ def test_a_loopback_api_host_keeps_its_url_inside(url: str, port: int, inside: s
 
 async def test_a_relay_to_every_address_of_this_machine_comes_from_the_actions_address(plain: str,
                                                                                      run_dir: str) -> None:
-    """A server on 0.0.0.0 names itself so in its own URL; the relay reaches it on 127.0.0.1 from 127.0.0.2, not
-    from a trusted proxy's 127.0.0.1 (the stand-in listens on 127.0.0.1 alone: nothing here listens beyond it)."""
+    """A server on 0.0.0.0 names itself so in its own URL; the relay reaches it on 127.0.0.1 from the container's
+    address, not from a trusted proxy's 127.0.0.1 (the stand-in listens on 127.0.0.1 alone: nothing here listens
+    beyond it)."""
     relay = await _relay(plain.replace("127.0.0.1", "0.0.0.0"), run_dir)
     try:
         status, body = await _get(relay)
-        assert status == 200 and body["remote"] == "127.0.0.2"
+        assert status == 200 and body["remote"] == relay.address and is_action_address(body["remote"])
     finally:
         await relay.close()
+
+
+async def test_each_containers_calls_come_from_an_address_of_its_own(plain: str, run_dir: str) -> None:
+    """So that the API host can count one container's failed logins apart from another's."""
+    relays = [await _relay(plain, os.path.join(run_dir, str(n))) for n in range(3)]
+    try:
+        remotes = [(await _get(relay))[1]["remote"] for relay in relays]
+        assert remotes == [relay.address for relay in relays] and len(set(remotes)) == 3
+    finally:
+        for relay in relays:
+            await relay.close()
+
+
+def test_the_actions_addresses_cycle_through_the_range_and_skip_0_and_255() -> None:
+    addresses = [action_address(n) for n in range(254 * 256)]
+    assert len(set(addresses)) == 254 * 256 and action_address(254 * 256) == addresses[0] == "127.2.0.1"
+    assert all(ipaddress.ip_address(a) in ACTIONS and a.rsplit(".", 1)[1] not in ("0", "255") for a in addresses)
+    assert not is_action_address("127.0.0.1") and not is_action_address(None) and is_action_address("127.2.9.9")

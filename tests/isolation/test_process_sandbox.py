@@ -179,6 +179,35 @@ async def test_a_nodejs_action_reaches_nothing_of_the_platform_or_another_tenant
     assert got["api_host"] == "allowed: 200"
 
 
+LOGIN_GUESSER = """
+import base64, os, urllib.error, urllib.request
+
+def main(args):
+    # Credentials nobody has: each call is a failed login, counted against the address the API host sees.
+    auth = "Basic " + base64.b64encode(b"23bc46b1-71f6-4ed5-8c54-000000000000:" + b"x" * 64).decode()
+    statuses = []
+    for _ in range(args["n"]):
+        request = urllib.request.Request(os.environ["__OW_API_HOST"] + "/api/v1/namespaces",
+                                         headers={"Authorization": auth})
+        try:
+            statuses.append(urllib.request.urlopen(request, timeout=30).status)
+        except urllib.error.HTTPError as exc:
+            statuses.append(exc.code)
+    return {"statuses": statuses}
+"""
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_one_tenants_failed_logins_do_not_use_up_anothers(platform):
+    """Failed logins are slowed per client address; every call an action makes through the relay comes from an
+    address of its container's own, so a tenant guessing keys from its action is slowed alone: another tenant's
+    action still has its own budget (a 401 for a wrong key, not a 429)."""
+    async with _session(platform, platform.mallory) as mallory, _session(platform, GUEST_AUTH) as guest:
+        guessed = await _invoke(mallory, "guesser", "python:3", LOGIN_GUESSER, {"n": 70})     # the budget is 60
+        assert guessed["statuses"][:60] == [401] * 60 and set(guessed["statuses"][60:]) == {429}, guessed
+        assert (await _invoke(guest, "guesser", "python:3", LOGIN_GUESSER, {"n": 1}))["statuses"] == [401]
+
+
 @pytest.mark.asyncio(loop_scope="module")
 async def test_the_start_up_line_says_actions_run_in_the_sandbox(platform):
     with open(platform.log) as f:

@@ -7,7 +7,8 @@ runs as anonymous. Keys already verified (the subjects' cache) still pass, and o
 legitimate clients are not slowed by someone else's failures. The table is bounded: past
 WHISK_AUTH_FAILURE_CLIENTS addresses the one that failed least recently is forgotten. IPv6 clients count by /64,
 the block a single host usually holds. Behind a proxy named in WHISK_TRUSTED_PROXIES (nginx), the client is the
-last address of X-Forwarded-For, the one that proxy added.
+last address of X-Forwarded-For, the one that proxy added. Actions' calls through the invoker's relay each come from
+their container's own address (config.ACTIONS_NETWORK), so one tenant's failures never use up another's budget.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections import OrderedDict
 
 from aiohttp import web
 
-from whisk.config import Settings
+from whisk.config import Settings, is_action_address
 
 TOO_MANY = "Too many failed authentication attempts from this address; try again later."
 
@@ -41,7 +42,7 @@ class AuthFailures:
 
     def client_of(self, request: web.Request) -> str:
         peer = request.remote or ""
-        if peer in self._trusted:
+        if peer in self._trusted and not is_action_address(peer):
             forwarded = request.headers.get("X-Forwarded-For", "").rsplit(",", 1)[-1].strip()
             if forwarded:
                 peer = forwarded

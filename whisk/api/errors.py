@@ -14,7 +14,7 @@ from whisk import logs
 from whisk.api import headers as header_values
 from whisk.api.body import ClientGone, reply
 from whisk.api.keys import TID, WEB
-from whisk.config import ACTIONS_ADDRESS
+from whisk.config import is_action_address
 from whisk.entities.activation import random_hex32
 from whisk.entities.errors import (BackendUnavailable, Conflict, Forbidden, Invalid, NotAcceptable, NotFound,
                                    RequestTimeout, Throttled, TooLarge, Unauthenticated, Unprocessable,
@@ -56,10 +56,10 @@ def error_response(request: web.Request, status: int, message: str, headers: dic
 
 
 def not_for_actions(handler: Handler) -> Handler:
-    """A route that answers 403 to a call an action made through the invoker's relay (it comes from ACTIONS_ADDRESS):
+    """A route that answers 403 to a call an action made through the invoker's relay (from ACTIONS_NETWORK):
     those that show every tenant's activity, or hand out a key, are for operators and browsers, not tenants' code."""
     async def refusing(request: web.Request) -> web.StreamResponse:
-        if request.remote == ACTIONS_ADDRESS:
+        if is_action_address(request.remote):
             return error_response(request, 403, TEXT[403])
         return await handler(request)
     return refusing

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -32,7 +33,7 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from whisk.config import ACTIONS_ADDRESS
+from whisk.config import action_address
 
 log = structlog.get_logger(__name__)
 
@@ -109,12 +110,13 @@ class Upstream:
             return body
         return body | {"env": body["env"] | {"__OW_API_HOST": self.inside_url()}}
 
-    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        # From ACTIONS_ADDRESS when the API host is on this machine's IPv4 loopback (or every IPv4 address of it,
-        # 0.0.0.0): from 127.0.0.1 an action's X-Forwarded-For would be believed (a trusted proxy's), and it would
-        # pass for any local client. An API host on IPv6's one loopback address cannot be told apart so.
+    async def connect(self, address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        # From the container's `address` (config.ACTIONS_NETWORK) when the API host is on this machine's IPv4
+        # loopback (or every IPv4 address of it, 0.0.0.0): from 127.0.0.1 an action's X-Forwarded-For would be
+        # believed (a trusted proxy's), and it would pass for any local client. An API host on IPv6's one loopback
+        # address cannot be told apart so.
         host = "127.0.0.1" if self.host == "0.0.0.0" else self.host
-        local = (ACTIONS_ADDRESS, 0) if host == "localhost" or host.startswith("127.") else None
+        local = (address, 0) if host == "localhost" or host.startswith("127.") else None
         return await asyncio.open_connection(host, self.port, ssl=self.tls, limit=CHUNK, local_addr=local,
                                              server_hostname=self.host if self.tls else None)
 
@@ -148,11 +150,17 @@ def _listen(folder: str, uid: int | None) -> socket.socket:
     return sock
 
 
+_relays_made = itertools.count()
+
+
 class ApiRelay:
-    """One container's socket and the connections relayed through it; start() once, close() once."""
+    """One container's socket and the connections relayed through it; start() once, close() once. Its calls to a
+    loopback API host come from an address of the container's own (`address`), which the API host counts failed
+    logins by."""
 
     def __init__(self, upstream: Upstream, folder: str, uid: int | None, name: str) -> None:
         self.upstream = upstream
+        self.address = action_address(next(_relays_made))
         self.folder = folder
         self.socket = os.path.join(folder, SOCKET)
         self._uid = uid
@@ -185,7 +193,7 @@ class ApiRelay:
             down_reader, down_writer = await asyncio.open_connection(sock=conn, limit=CHUNK)
             try:
                 async with asyncio.timeout(CONNECT_TIMEOUT_S):
-                    up_reader, up_writer = await self.upstream.connect()
+                    up_reader, up_writer = await self.upstream.connect(self.address)
             except (OSError, TimeoutError, ssl.SSLError) as exc:
                 self._warn(exc)
                 await _refuse(down_writer, f"The API host cannot be reached from the action's container: {exc!r}")
