@@ -214,6 +214,24 @@ async def test_activation_put_get_overwrite(store: Store) -> None:
     assert [d["logs"] for d in listed] == [["done"]]
 
 
+async def test_a_listing_without_docs_leaves_out_the_logs_and_the_result(store: Store) -> None:
+    """What a list entry shows, and only that: a page of records with megabytes of logs is not read whole."""
+    ns = "summaries"
+    record = dataclasses.replace(activation(ns, "s1", "a", 700, path=f"{ns}/pkg/a"), logs=("x" * 4096,) * 8,
+                                 cause="c" * 32)
+    await store.put_activation(record)
+    await store.put_activation(activation(ns, "s2", "b", 800))
+    for query in (ActivationQuery(ns, docs=False), ActivationQuery(ns, name="pkg/a", docs=False)):
+        listed = [d for d in await store.list_activations(query) if d["activationId"] == "s1"]
+        assert len(listed) == 1
+        got = listed[0]
+        assert "logs" not in got and "result" not in got["response"]
+        assert got["response"]["statusCode"] == 0 and got["cause"] == "c" * 32 and got["start"] == 700
+        assert Activation.from_doc(got).summary_json() == record.summary_json()
+    full = await store.list_activations(ActivationQuery(ns, name="pkg/a"))
+    assert [d["logs"] for d in full] == [list(record.logs)] and full[0]["response"]["result"] == {"n": 700}
+
+
 async def test_activation_listing(store: Store) -> None:
     ns = "acts"
     await store.put_activation(activation(ns, "01", "a", 100))

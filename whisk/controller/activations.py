@@ -33,7 +33,7 @@ class Activations:
     async def list(self, identity: Identity, namespace: EntityPath, f: ActivationFilter) -> Any:
         await self._entitlement.authorize(identity, READ, Resource(namespace, "activations"))
         query = ActivationQuery(namespace=str(namespace), name=f.name, since=f.since, upto=f.upto,
-                                skip=f.skip, limit=f.limit)
+                                skip=f.skip, limit=f.limit, docs=f.docs)
         if f.count:
             total = await self._store.count_activations(ActivationQuery(
                 namespace=str(namespace), name=f.name, since=f.since, upto=f.upto, skip=0, limit=0))

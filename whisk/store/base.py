@@ -28,7 +28,9 @@ Doc = dict[str, Any]
 @dataclass(frozen=True, slots=True)
 class ActivationQuery:
     """A list of a namespace's activations (docs/openwhisk.md §1.10). `name` matches "action" or "pkg/action" exactly
-    against `activation_list_name(record)`; since/upto are inclusive epoch ms bounds on start; limit 0 = all."""
+    against `activation_list_name(record)`; since/upto are inclusive epoch ms bounds on start; limit 0 = all.
+    `docs` False asks for what a list entry shows (`Activation.summary_json`): the records without `logs` and
+    without `response.result`, up to 10 MB and 1 MB of each that a listing need not read (`summary_of`)."""
 
     namespace: str
     name: str | None = None
@@ -36,6 +38,16 @@ class ActivationQuery:
     upto: int | None = None
     skip: int = 0
     limit: int = 30
+    docs: bool = True
+
+
+def summary_of(doc: Doc) -> Doc:
+    """A stored record as a listing without docs reads it: without `logs` and `response.result`."""
+    out = {k: v for k, v in doc.items() if k != "logs"}
+    response = out.get("response")
+    if isinstance(response, dict) and "result" in response:
+        out["response"] = {k: v for k, v in response.items() if k != "result"}
+    return out
 
 
 class EntityStore(Protocol):

@@ -260,8 +260,10 @@ class CouchStore:
             return []
         await self._writer.drained()   # read your writes: what was put before this call is listed
         view, low, high = self._range(query)
-        body = await self._view("activations", view, reduce=False, include_docs=True, descending=True,
+        body = await self._view("activations", view, reduce=False, include_docs=query.docs, descending=True,
                                 startkey=high, endkey=low, skip=query.skip or None, limit=query.limit or None)
+        if not query.docs:              # the view's value: the record without its logs and result
+            return [row["value"] for row in body["rows"] if isinstance(row.get("value"), dict)]
         return [_public(row["doc"], "_rev") for row in body["rows"] if row.get("doc")]
 
     async def count_activations(self, query: ActivationQuery) -> int:

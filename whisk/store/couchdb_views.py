@@ -30,10 +30,20 @@ _ENTITIES = r"""function (doc) {
   if (root !== doc.namespace) emit([doc.entityType, root, updated], value);
 }"""
 
+# An activation's value is what a listing without docs returns (whisk.store.base.summary_of): the record without its
+# logs and its result, so such listings read the view alone and never a tenant's megabytes of logs.
+_SUMMARY = """
+  var value = {}, k;
+  for (k in doc) if (k !== "logs" && k !== "_rev") value[k] = doc[k];
+  if (doc.response && typeof doc.response === "object" && !Array.isArray(doc.response)) {
+    value.response = {};
+    for (k in doc.response) if (k !== "result") value.response[k] = doc.response[k];
+  }"""
+
 _BY_START = """function (doc) {
-  if (doc.activationId === undefined || typeof doc.namespace !== "string") return;
-  emit([doc.namespace, typeof doc.start === "number" ? doc.start : 0], null);
-}"""
+  if (doc.activationId === undefined || typeof doc.namespace !== "string") return;%s
+  emit([doc.namespace, typeof doc.start === "number" ? doc.start : 0], value);
+}""" % _SUMMARY
 
 # The same rule as whisk.store.base.activation_list_name: "[package/]name", the package from `binding`, else `path`.
 _BY_NAME = """function (doc) {
@@ -48,9 +58,9 @@ _BY_NAME = """function (doc) {
     listed = (slash < 0 ? binding : binding.slice(slash + 1)) + "/" + name;
   } else if (typeof path === "string" && path.split("/").length >= 3) {
     listed = path.split("/")[1] + "/" + name;
-  }
-  emit([doc.namespace, listed, typeof doc.start === "number" ? doc.start : 0], null);
-}"""
+  }%s
+  emit([doc.namespace, listed, typeof doc.start === "number" ? doc.start : 0], value);
+}""" % _SUMMARY
 
 _NAMESPACE_BY = """function (doc) {
   if (!Array.isArray(doc.namespaces)) return;

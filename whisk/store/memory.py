@@ -13,7 +13,7 @@ from typing import Any
 
 from whisk.entities.activation import Activation
 from whisk.entities.errors import Conflict, NotFound
-from whisk.store.base import ActivationQuery, Doc, activation_list_name, listed
+from whisk.store.base import ActivationQuery, Doc, activation_list_name, listed, summary_of
 
 
 def _copy(doc: Doc) -> Doc:
@@ -117,7 +117,8 @@ class MemoryStore:
         return docs
 
     async def list_activations(self, query: ActivationQuery) -> list[Doc]:
-        return [_copy(d) for d in page(self._selected(query), query.skip, query.limit)]
+        listed = page(self._selected(query), query.skip, query.limit)
+        return [_copy(d if query.docs else summary_of(d)) for d in listed]
 
     async def count_activations(self, query: ActivationQuery) -> int:
         return len(self._selected(query))

@@ -97,6 +97,16 @@ PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
 _COMPANIONS = ("", "-wal", "-shm", "-journal")   # SQLite gives these the database file's mode when it makes them
 
 
+def _summary_column(conn: sqlite3.Connection) -> str:
+    """What a listing without docs selects: the record without its logs and result where this SQLite has its JSON
+    functions (built in since 3.38), else the whole record (the controller leaves them out then)."""
+    try:
+        conn.execute("SELECT json_remove('{}', '$.logs')").fetchone()
+    except sqlite3.OperationalError:
+        return "doc"
+    return "json_remove(doc, '$.logs', '$.response.result')"
+
+
 def _private_files(path: str) -> None:
     """The database holds every tenant's code, parameters and results: only the platform's user may read it.
     A missing folder is made 0700; the database file is made 0600 before SQLite opens it, and files left with a
@@ -231,6 +241,7 @@ class SqliteStore:
         self._loop_conn: sqlite3.Connection | None = None  # small activation batches, on the loop (module docstring)
         self._unchecked = 0                              # rows committed on the loop since the last checkpoint
         self._checkpoint: asyncio.Future[None] | None = None
+        self._summary_column = "doc"                     # set by _open (_summary_column)
 
     async def __aenter__(self) -> SqliteStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisk-sqlite")
@@ -284,6 +295,7 @@ class SqliteStore:
         conn = sqlite3.connect(self._path, isolation_level=None, timeout=_BUSY_S)   # transactions are explicit
         try:
             _prepare(conn)
+            self._summary_column = _summary_column(conn)
         except BaseException:
             conn.close()
             raise
@@ -505,7 +517,10 @@ class SqliteStore:
 
     async def list_activations(self, query: ActivationQuery) -> list[Doc]:
         where, args = _activation_where(query)
-        return await self._read(self._docs, f"SELECT doc FROM activations WHERE {where}"
+        # Without docs, SQLite leaves the logs and the result out (in C, a row at a time): a page of records with
+        # megabytes of logs each is never read whole into the platform's memory for a listing that shows neither.
+        column = "doc" if query.docs else self._summary_column
+        return await self._read(self._docs, f"SELECT {column} FROM activations WHERE {where}"
                                " ORDER BY start DESC, id DESC LIMIT ? OFFSET ?",
                                [*args, query.limit or -1, query.skip])
 
