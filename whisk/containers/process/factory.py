@@ -32,8 +32,8 @@ from whisk.containers.base import ContainerError, ContainerSpec, ImageError, Int
 from whisk.containers.process.cgroups import MemoryCgroups
 from whisk.containers.process.child import Child, spawn
 from whisk.containers.process.logcollector import LogCollector
-from whisk.containers.process.sandbox import (SYSTEM_DIRS, WORKDIR, Sandbox, check_hidden, find_sandbox, prepare_masks,
-                                              inside_root, interpreter_paths, pin_socket, proxy_pid)
+from whisk.containers.process.sandbox import (SYSTEM_DIRS, WORKDIR, Sandbox, check_hidden, find_sandbox,
+                                              inside_root, interpreter_paths, pin_socket, prepare_masks, proxy_pid)
 from whisk.containers.process.strays import kill_strays
 from whisk.containers.proxy_client import Oversized, ProxyClient, Unreachable
 from whisk.entities.document import now_ms
