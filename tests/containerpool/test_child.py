@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+
+import uvloop
 
 from whisk.containers.process.child import spawn
 
@@ -70,3 +73,47 @@ async def test_output_a_grandchild_keeps_open_can_be_let_go() -> None:
     os.killpg(child.pid, 9)          # the sleeper, in the child's session
     await asyncio.sleep(0)
     assert open_fds() <= before
+
+
+def test_no_other_threads_descriptor_is_closed_on_the_servers_loop(tmp_path) -> None:
+    """On uvloop (the server's loop) `connect_read_pipe` closed each pipe's descriptor twice (MagicStack/uvloop#763):
+    a file another thread opened between the two closes lost its descriptor (SQLite's files are opened by threads).
+    Threads here open and check a file without pause while the loop starts and reaps 600 processes; with the
+    transports, nearly every run of this saw some of their descriptors closed under them."""
+    file = tmp_path / "held"
+    file.write_bytes(b"x" * 100)
+    stop = threading.Event()
+    problems: list[str] = []
+
+    def hold() -> None:
+        while not stop.is_set():
+            fd = os.open(file, os.O_RDONLY)
+            try:
+                for _ in range(3):
+                    if os.fstat(fd).st_size != 100:
+                        problems.append("another file")
+            except OSError as exc:
+                problems.append(f"fstat: {exc}")
+                continue                # closed under this thread: nothing left to close
+            try:
+                os.close(fd)
+            except OSError as exc:
+                problems.append(f"close: {exc}")
+
+    async def start_and_reap() -> None:
+        for _ in range(600):
+            child = await spawn(["/bin/true"], {}, Captured())
+            await child.wait()
+            child.close_output()
+
+    threads = [threading.Thread(target=hold) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(start_and_reap())
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert problems == []

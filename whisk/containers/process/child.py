@@ -8,16 +8,19 @@ started as the standard library does it (subprocess's vfork and exec, on the loo
 PR_SET_PDEATHSIG, which follows the thread that started it), its pipes are read by the loop, and its exit is
 watched through a pidfd.
 
-The pipes are read by protocols that hand each chunk to an `Output` as it arrives (the container's log collector):
-no reader task, no StreamReader, no turn of the loop between the bytes and the collector (docs/performance.md).
-`Child` offers what the backend uses of asyncio's Process: `pid`, `returncode`, `wait()`, and `close_output()` for
-pipes a grandchild still holds open.
+The pipes are read by the loop's `add_reader`, and each chunk goes to an `Output` as it arrives (the container's log
+collector): no reader task, no StreamReader, no turn of the loop between the bytes and the collector
+(docs/performance.md). The pipes are made here and each read end belongs to its `_PipeReader` alone, which closes it
+once. Not `connect_read_pipe`: uvloop's pipe transport closes the descriptor it reads, then closes the file object it
+was given, that is the same number a second time (MagicStack/uvloop#763); a file another thread opened in between
+(SQLite's, a /proc file, a pipe of the next container) lost its descriptor to it. `Child` offers what the backend
+uses of asyncio's Process: `pid`, `returncode`, `wait()`, and `close_output()` for pipes a grandchild still holds
+open.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import subprocess
 from collections.abc import Collection, Mapping
@@ -32,22 +35,46 @@ class Output(Protocol):
     def close(self, stream: str) -> None: ...
 
 
-class _Pipe(asyncio.Protocol):
-    __slots__ = ("_output", "_stream")
+READ_BYTES = 256 * 1024             # at most this much a read (a pipe holds 64 KB unless grown)
 
-    def __init__(self, output: Output, stream: str) -> None:
+
+class _PipeReader:
+    """The read end of one of the child's pipes: each chunk to `output` as the loop finds it readable, `close` at
+    its end (EOF, or `close()`), the descriptor closed exactly once."""
+
+    __slots__ = ("_loop", "_fd", "_output", "_stream")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, output: Output, stream: str) -> None:
+        self._loop = loop
+        self._fd = fd
         self._output = output
         self._stream = stream
+        os.set_blocking(fd, False)
+        loop.add_reader(fd, self._readable)
 
-    def data_received(self, data: bytes) -> None:
-        self._output.feed(self._stream, data)
+    def _readable(self) -> None:
+        try:
+            data = os.read(self._fd, READ_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""                  # a broken pipe reads as its end
+        if data:
+            self._output.feed(self._stream, data)
+        else:
+            self.close()
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def close(self) -> None:
+        if self._fd < 0:
+            return
+        fd, self._fd = self._fd, -1
+        self._loop.remove_reader(fd)
+        os.close(fd)
         self._output.close(self._stream)
 
 
 class Child:
-    def __init__(self, popen: subprocess.Popen[bytes], pipes: list[asyncio.BaseTransport],
+    def __init__(self, popen: subprocess.Popen[bytes], pipes: list[_PipeReader],
                  exited: asyncio.Future[int]) -> None:
         self._popen = popen
         self.pid = popen.pid
@@ -71,17 +98,34 @@ async def spawn(argv: list[str], env: Mapping[str, str], output: Output, pass_fd
     """Start `argv` in a session of its own, stdin from /dev/null, stdout and stderr to pipes read into `output`;
     OSError if it cannot be started."""
     loop = asyncio.get_running_loop()
-    popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env=dict(env), start_new_session=True, pass_fds=tuple(pass_fds), close_fds=True)
+    out_read, out_write = os.pipe()                 # not inherited (O_CLOEXEC); the child gets them as 1 and 2
     try:
-        assert popen.stdout is not None and popen.stderr is not None
-        pipes: list[asyncio.BaseTransport] = []
-        for name, pipe in (("stdout", popen.stdout), ("stderr", popen.stderr)):
-            transport, _ = await loop.connect_read_pipe(functools.partial(_Pipe, output, name), pipe)
-            pipes.append(transport)
+        err_read, err_write = os.pipe()
+    except BaseException:
+        os.close(out_read)
+        os.close(out_write)
+        raise
+    try:
+        popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_write, stderr=err_write,
+                                 env=dict(env), start_new_session=True, pass_fds=tuple(pass_fds), close_fds=True)
+    except BaseException:
+        for fd in (out_read, err_read):
+            os.close(fd)
+        raise
+    finally:
+        os.close(out_write)                         # the child's now: EOF when it (and what it started) are done
+        os.close(err_write)
+    pipes: list[_PipeReader] = []
+    try:
+        for name, fd in (("stdout", out_read), ("stderr", err_read)):
+            pipes.append(_PipeReader(loop, fd, output, name))
         exited: asyncio.Future[int] = loop.create_future()
         pidfd = os.pidfd_open(popen.pid)
     except BaseException:
+        for pipe in pipes:
+            pipe.close()
+        for fd in (out_read, err_read)[len(pipes):]:
+            os.close(fd)
         popen.kill()
         popen.wait()
         raise
