@@ -232,6 +232,17 @@ async def test_a_listing_without_docs_leaves_out_the_logs_and_the_result(store: 
     assert [d["logs"] for d in full] == [list(record.logs)] and full[0]["response"]["result"] == {"n": 700}
 
 
+async def test_records_read_together_come_in_the_order_asked_for(store: Store) -> None:
+    ns = "bulk"
+    for n in range(5):
+        await store.put_activation(activation(ns, f"b{n}", "a", 100 + n))
+    await store.put_activation(activation("bulk2", "b9", "a", 900))
+    got = await store.get_activations(ns, ["b3", "missing", "b0", "b4", "b9"])     # b9 is another namespace's
+    assert [d["activationId"] for d in got] == ["b3", "b0", "b4"]
+    assert got[0] == activation(ns, "b3", "a", 103).to_doc() and "_rev" not in got[0]
+    assert await store.get_activations(ns, []) == []
+
+
 async def test_activation_listing(store: Store) -> None:
     ns = "acts"
     await store.put_activation(activation(ns, "01", "a", 100))
@@ -261,6 +272,11 @@ async def test_activation_listing(store: Store) -> None:
     assert await store.list_activations(ActivationQuery(ns, since=400, upto=200)) == []
     assert await store.list_activations(ActivationQuery(ns, name="a", since=301, upto=300)) == []
     assert await store.count_activations(ActivationQuery(ns, since=400, upto=200)) == 0
+    # The ids alone, as listed (a listing with docs reads them first, then the records a batch at a time).
+    for query in (ActivationQuery(ns), ActivationQuery(ns, skip=1, limit=2), ActivationQuery(ns, skip=4, limit=0),
+                  ActivationQuery(ns, name="a"), ActivationQuery(ns, name="bound/a"),
+                  ActivationQuery(ns, since=200, upto=400), ActivationQuery(ns, since=400, upto=200)):
+        assert await store.activation_ids(query) == ids(await store.list_activations(query)), query
     assert await store.list_activations(ActivationQuery(ns, name="zzz")) == []
     assert await store.count_activations(ActivationQuery("nobody")) == 0
 

@@ -30,25 +30,26 @@ def reply(body: Any, status: int = 200, headers: dict[str, str] | None = None, *
 STREAM_PAST_BYTES = 1 << 20
 
 
-def reply_array(items: list[Any], to_json: Callable[[Any], Any]) -> web.Response:
-    """The JSON array of `to_json(item)` for each item, as `reply` writes it. Each item is encoded on its own and
-    let go of (`items` is emptied as it goes): once the encoded items pass STREAM_PAST_BYTES, the answer is sent as
-    the rest is encoded, without a Content-Length, so that a listing of large records is held about once (the
-    records) rather than three times (the records, their text, its bytes). Smaller answers keep their length."""
-    items.reverse()                          # taken from the end, so that each is let go of once encoded
+async def reply_array(items: AsyncIterator[Any], to_json: Callable[[Any], Any]) -> web.Response:
+    """The JSON array of `to_json(item)` for each item, as `reply` writes it. Each item is encoded on its own as it
+    comes and let go of: once the encoded items pass STREAM_PAST_BYTES, the answer is sent as the rest come and are
+    encoded, without a Content-Length, so that a listing of large records is never held whole (the records, their
+    text, its bytes). Smaller answers keep their length."""
     parts: list[bytes] = []
     size = 0
-    while items and size <= STREAM_PAST_BYTES:
-        parts.append(compact(to_json(items.pop())).encode())
+    async for item in items:
+        parts.append(compact(to_json(item)).encode())
         size += len(parts[-1])
-    if not items:
+        if size > STREAM_PAST_BYTES:
+            break
+    else:
         return web.Response(body=b"[" + b",".join(parts) + b"]", content_type="application/json")
 
     async def chunks() -> AsyncIterator[bytes]:
         yield b"[" + b",".join(parts)
         parts.clear()
-        while items:
-            yield b"," + compact(to_json(items.pop())).encode()
+        async for item in items:
+            yield b"," + compact(to_json(item)).encode()
         yield b"]"
     return web.Response(body=chunks(), content_type="application/json")
 

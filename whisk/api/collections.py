@@ -136,7 +136,7 @@ async def list_activations(request: web.Request) -> web.Response:
     f = ActivationFilter(skip=skip, limit=limit, count=count, docs=docs, name=name, since=since, upto=upto)
     listed = await entities.activations.list(identity, namespace, f)
     if docs:
-        return reply_array(listed, Activation.extended_json)
+        return await reply_array(listed, Activation.extended_json)
     return reply(listed)
 
 

@@ -3,6 +3,7 @@ namespace reads its activations, looked up by "{namespace}/{activationId}"."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,9 @@ class ActivationFilter:
     upto: int | None = None
 
 
+DOCS_BATCH = 5         # whole records read at once for a listing with docs: ~55 MB at most (10 MB logs, 1 MB result)
+
+
 class Activations:
     def __init__(self, store: ActivationStore, entitlement: Entitlement) -> None:
         self._store = store
@@ -38,10 +42,16 @@ class Activations:
             total = await self._store.count_activations(ActivationQuery(
                 namespace=str(namespace), name=f.name, since=f.since, upto=f.upto, skip=0, limit=0))
             return {"activations": max(0, total - f.skip)}
-        records = [Activation.from_doc(d) for d in await self._store.list_activations(query)]
         if f.docs:
-            return records                   # whole records: the API encodes them one by one (reply_array)
-        return [r.summary_json() for r in records]
+            # The page's ids, then its records DOCS_BATCH at a time as the API sends them (reply_array): a page of
+            # 200 records with 10 MB of logs each is never held whole.
+            return self._records(str(namespace), await self._store.activation_ids(query))
+        return [Activation.from_doc(d).summary_json() for d in await self._store.list_activations(query)]
+
+    async def _records(self, namespace: str, ids: Sequence[str]) -> AsyncIterator[Activation]:
+        for start in range(0, len(ids), DOCS_BATCH):
+            for doc in await self._store.get_activations(namespace, [*ids[start:start + DOCS_BATCH]]):
+                yield Activation.from_doc(doc)      # one gone since the page was listed is left out
 
     async def get(self, identity: Identity, namespace: EntityPath, activation_id: str) -> Activation:
         parse_activation_id(activation_id)

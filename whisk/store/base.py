@@ -81,8 +81,14 @@ class ActivationStore(Protocol):
     async def get_activation(self, namespace: str, activation_id: str) -> Doc | None:
         """The record (without `_rev`) as soon as `put_activation` has returned, or None."""
 
+    async def get_activations(self, namespace: str, activation_ids: list[str]) -> list[Doc]:
+        """The records of these ids in one read, in the order given; an id without a record is left out."""
+
     async def list_activations(self, query: ActivationQuery) -> list[Doc]:
         """Newest `start` first."""
+
+    async def activation_ids(self, query: ActivationQuery) -> list[str]:
+        """The activation ids `list_activations` would list, in its order, without reading a record."""
 
     async def count_activations(self, query: ActivationQuery) -> int: ...
 

@@ -248,6 +248,32 @@ class CouchStore:
         doc = await self._fetch("activations", doc_id)
         return _public(doc, "_rev") if doc is not None else None
 
+    async def activation_ids(self, query: ActivationQuery) -> list[str]:
+        if _empty(query):
+            return []
+        await self._writer.drained()
+        view, low, high = self._range(query)
+        body = await self._view("activations", view, reduce=False, descending=True, startkey=high, endkey=low,
+                                skip=query.skip or None, limit=query.limit or None)
+        prefix = len(query.namespace) + 1                  # a document's id is "<namespace>/<activation id>"
+        return [row["id"][prefix:] for row in body["rows"]]
+
+    async def get_activations(self, namespace: str, activation_ids: list[str]) -> list[Doc]:
+        ids = [f"{namespace}/{activation_id}" for activation_id in activation_ids]
+        found: dict[str, Doc] = {}
+        for doc_id in ids:
+            queued = self._writer.get(doc_id)
+            if queued is not None:
+                found[doc_id] = queued
+        wanted = [doc_id for doc_id in ids if doc_id not in found]
+        if wanted:
+            body = await self._ok("POST", f"/{self._names['activations']}/_all_docs",
+                                  params=_params(include_docs=True), body={"keys": wanted})
+            for row in body["rows"]:
+                if isinstance(row.get("doc"), dict):
+                    found[row["id"]] = _public(row["doc"], "_rev")
+        return [found[doc_id] for doc_id in ids if doc_id in found]
+
     def _range(self, query: ActivationQuery) -> tuple[str, list[Any], list[Any]]:
         """(view, low key, high key) for the query; both bounds inclusive."""
         head: list[Any] = [query.namespace] if query.name is None else [query.namespace, query.name]

@@ -104,6 +104,13 @@ class MemoryStore:
         doc = self._activations.get(f"{namespace}/{activation_id}")
         return _copy(doc) if doc is not None else None
 
+    async def activation_ids(self, query: ActivationQuery) -> list[str]:
+        return [d["activationId"] for d in page(self._selected(query), query.skip, query.limit)]
+
+    async def get_activations(self, namespace: str, activation_ids: list[str]) -> list[Doc]:
+        found = (self._activations.get(f"{namespace}/{activation_id}") for activation_id in activation_ids)
+        return [_copy(doc) for doc in found if doc is not None]
+
     def _selected(self, query: ActivationQuery) -> list[Doc]:
         def wanted(d: Doc) -> bool:
             start = d.get("start", 0)

@@ -515,6 +515,28 @@ class SqliteStore:
         return await self._read(self._doc, "SELECT doc FROM activations WHERE id = ?",
                                 (f"{namespace}/{activation_id}",))
 
+    async def activation_ids(self, query: ActivationQuery) -> list[str]:
+        where, args = _activation_where(query)
+        prefix = len(query.namespace) + 1                  # a row's id is "<namespace>/<activation id>"
+        ids = await self._read(self._column, f"SELECT id FROM activations WHERE {where}"
+                               " ORDER BY start DESC, id DESC LIMIT ? OFFSET ?", [*args, query.limit or -1, query.skip])
+        return [doc_id[prefix:] for doc_id in ids]
+
+    def _column(self, sql: str, args: list[Any]) -> list[Any]:
+        return [row[0] for row in self._db.execute(sql, args)]
+
+    async def get_activations(self, namespace: str, activation_ids: list[str]) -> list[Doc]:
+        ids = [f"{namespace}/{activation_id}" for activation_id in activation_ids]
+        if not ids:
+            return []
+        texts = await self._read(self._texts_by_id, f"SELECT id, doc FROM activations WHERE id IN "
+                                 f"({', '.join('?' * len(ids))})", ids)
+        # Each text let go of as it is read: the batch is held about once, not as text and as records together.
+        return [json.loads(texts.pop(doc_id)) for doc_id in ids if doc_id in texts]
+
+    def _texts_by_id(self, sql: str, args: list[Any]) -> dict[str, str]:
+        return dict(self._db.execute(sql, args).fetchall())
+
     async def list_activations(self, query: ActivationQuery) -> list[Doc]:
         where, args = _activation_where(query)
         # Without docs, SQLite leaves the logs and the result out (in C, a row at a time): a page of records with
