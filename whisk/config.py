@@ -27,8 +27,11 @@ _ACTIONS_PREFIX = "127.2."
 
 
 def is_action_address(address: str | None) -> bool:
-    """Whether a peer address is one the relay gives containers' calls (ACTIONS_NETWORK)."""
-    return address is not None and address.startswith(_ACTIONS_PREFIX)
+    """Whether a peer address is one the relay gives containers' calls (ACTIONS_NETWORK), also as a dual-stack
+    socket shows an IPv4 peer (`::ffff:127.2.0.1`)."""
+    if address is None:
+        return False
+    return address.removeprefix("::ffff:").startswith(_ACTIONS_PREFIX)
 
 
 def action_address(n: int) -> str:

@@ -252,3 +252,4 @@ def test_the_actions_addresses_cycle_through_the_range_and_skip_0_and_255() -> N
     assert len(set(addresses)) == 254 * 256 and action_address(254 * 256) == addresses[0] == "127.2.0.1"
     assert all(ipaddress.ip_address(a) in ACTIONS and a.rsplit(".", 1)[1] not in ("0", "255") for a in addresses)
     assert not is_action_address("127.0.0.1") and not is_action_address(None) and is_action_address("127.2.9.9")
+    assert is_action_address("::ffff:127.2.9.9") and not is_action_address("::ffff:127.0.0.1")   # dual-stack
