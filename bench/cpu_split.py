@@ -24,7 +24,7 @@ import aiohttp
 from bench._harness import measure, parser, report, summary
 from bench._peer import serverless_offline
 from bench.soak_memory import descendants
-from bench.versus import PEER, invoke_url, poster, put_action, warm_up, whisk_as_make_run
+from bench.versus import PEER, cycling, invoke_url, poster, put_action, warm_up, whisk_as_make_run
 from tests.support.processes import GUEST_AUTH, basic_auth
 
 TICKS_S = os.sysconf("SC_CLK_TCK")
@@ -100,13 +100,20 @@ def split(before: Times, after: Times, client_s: float, n: int) -> dict[str, flo
     return {part: round(seconds * 1000 / n, 3) for part, seconds in sorted(parts.items(), key=lambda p: -p[1])}
 
 
-async def run(kind: str, concurrency: int, n: int, warmup: int) -> tuple[dict[str, float], dict[str, float]]:
-    pool_mb = 128 * (max(concurrency, 32) + 8)
+async def run(kind: str, concurrency: int, n: int, warmup: int,
+              actions: int = 1) -> tuple[dict[str, float], dict[str, float]]:
+    pool_mb = 128 * (max(concurrency, 32) + actions + 8)
     uuid, key = GUEST_AUTH.split(":")
     async with whisk_as_make_run(pool_mb) as base, \
             aiohttp.ClientSession(headers=basic_auth(uuid, key), connector=aiohttp.TCPConnector(limit=0)) as session:
-        await put_action(session, base, "cpu-split", kind)
-        call = poster(session, invoke_url(base, "cpu-split"))
+        if actions == 1:
+            await put_action(session, base, "cpu-split", kind)
+            call = poster(session, invoke_url(base, "cpu-split"))
+        else:
+            names = [f"cpu-split-{i}" for i in range(actions)]
+            for start in range(0, actions, 50):
+                await asyncio.gather(*(put_action(session, base, name, kind) for name in names[start:start + 50]))
+            call = cycling(session, base, names)
         await measure(call, n=warmup, concurrency=concurrency)
         whisk = whisk_pid()
         before, client_before, loop_before = times(whisk), client_cpu_s(), loop_schedstat(whisk)
@@ -142,16 +149,21 @@ async def main() -> None:
     p.add_argument("--kind", default="python:3", help="whisk's no-op action's kind (default python:3)")
     p.add_argument("--concurrency", type=int, default=32, help="calls in flight (default 32)")
     p.add_argument("--warmup", type=int, default=4000, help="calls before the measured ones (default 4000)")
+    p.add_argument("--actions", type=int, default=1,
+                   help="whisk: distinct no-op actions the calls go to in turn (default 1)")
     args = p.parse_args()
-    what = f"whisk, {args.kind}" if args.target == "whisk" else args.target
+    if args.actions < 1:
+        p.error("--actions must be at least 1")
+    what = f"whisk, {args.kind} x {args.actions}" if args.target == "whisk" else args.target
     print(f"cpu_split: {what} at concurrency {args.concurrency}: {args.warmup} calls of warm-up, then {args.n}",
           flush=True)
     if args.target == "whisk":
-        parts, calls = await run(args.kind, args.concurrency, args.n, args.warmup)
+        parts, calls = await run(args.kind, args.concurrency, args.n, args.warmup, args.actions)
     else:
         parts, calls = await run_peer(args.concurrency, args.n, args.warmup)
     rows = [{"part": part, "cpu_ms_per_invoke": ms} for part, ms in parts.items()]
-    rows.append({"part": "all", "cpu_ms_per_invoke": round(sum(parts.values()), 3), **calls})
+    rows.append({"part": "all", "cpu_ms_per_invoke": round(sum(parts.values()), 3), **calls,
+                 **({"actions": args.actions} if args.target == "whisk" else {})})
     report("cpu_split", rows, args.json)
 
 
