@@ -17,7 +17,7 @@ from whisk.cli.apis import build_apidoc, path_parameters, read_swagger, user_que
 from whisk.cli.errors import CliError
 from whisk.cli.main import main
 from whisk.cli.output import Output
-from whisk.cli.swagger import list_rows, print_list, typed_swagger
+from whisk.cli.swagger import list_rows, print_list, to_yaml, typed_swagger
 from whisk.cli.wskprops import Properties
 
 USAGE = "Run 'whisk --help' for usage.\n"
@@ -95,6 +95,18 @@ def test_spaceguid_and_token_come_from_the_properties_file(tmp_path: Path) -> No
     with pytest.raises(CliError, match=r"^Authorization key is not configured \(--auth is required\)$") as caught:
         user_query(ctx)
     assert (caught.value.status, caught.value.usage) == (1, False)
+
+
+def test_yaml_quotes_strings_as_wsk_prints_them() -> None:
+    # `wsk api get --format yaml` (go-yaml v2): a string that would read as another type in double quotes, lines as a
+    # literal block; what reads back is the same document.
+    doc = {"swagger": "2.0", "package": "", "flag": "true", "count": "12", "plain": "hello", "colon": "a: b",
+           "lines": "one\ntwo", "number": 5, "nothing": None}
+    text = to_yaml(doc)
+    assert text == ('colon: \'a: b\'\ncount: "12"\nflag: "true"\nlines: |-\n  one\n  two\nnothing: null\nnumber: 5\n'
+                    'package: ""\nplain: hello\nswagger: "2.0"\n')
+    import yaml
+    assert yaml.safe_load(text) == doc
 
 
 def test_swagger_files_json_kept_yaml_converted_and_checked(tmp_path: Path) -> None:

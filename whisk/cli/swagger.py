@@ -94,8 +94,23 @@ def typed_value(value: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_yaml(value: Any) -> str:
+    """YAML as wsk prints it (go-yaml v2): a string that would read as another type ("2.0", "", "true") in double
+    quotes, a string of several lines as a literal block, anything else as PyYAML chooses."""
     import yaml                                       # only --format yaml needs it
-    return yaml.safe_dump(value, default_flow_style=False, sort_keys=True, allow_unicode=True)
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def string(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+        style = None
+        if "\n" in text:
+            style = "|"
+        elif dumper.resolve(yaml.ScalarNode, text, (True, False)) != "tag:yaml.org,2002:str":
+            style = '"'
+        return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+    Dumper.add_representer(str, string)
+    return yaml.dump(value, Dumper=Dumper, default_flow_style=False, sort_keys=True, allow_unicode=True)
 
 
 # --- the list table -----------------------------------------------------------------------------------------------
