@@ -68,6 +68,21 @@ class Reply:
     text: str
 
 
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _go_headers(headers: Any) -> dict[str, list[str]]:
+    """A response's headers as Go's net/http holds them, for `-v`: each name in canonical form (`X-Request-Id`), the
+    values of one name together, and no Transfer-Encoding (Go's client takes it out of the headers)."""
+    out: dict[str, list[str]] = {}
+    for name, value in headers.items():
+        if _TOKEN.fullmatch(name):          # a name with other bytes Go leaves as it is
+            name = "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+        if name != "Transfer-Encoding":
+            out.setdefault(name, []).append(value)
+    return out
+
+
 def error_from(status: int, text: str) -> CliError:
     """The CliError `wsk` makes of a non-2xx reply."""
     if not text:
@@ -197,7 +212,7 @@ class Api:
                                              data=data.encode() if data is not None else None,
                                              ssl=self._ssl()) as resp:
                 text = await resp.text(errors="replace")
-                status, reply_headers = resp.status, {k: resp.headers.getall(k) for k in resp.headers}
+                status, reply_headers = resp.status, _go_headers(resp.headers)
         except (aiohttp.ClientError, OSError) as exc:
             raise CliError(f'{call.method.capitalize()} "{url}": {transport_error(exc)}', NETWORK) from None
         if self.props.verbose:
@@ -247,8 +262,7 @@ class Api:
             self.out.line(self._cut(data))              # the encoder's newline, then Println's
 
     def _show_response(self, status: int, headers: dict[str, list[str]], text: str) -> None:
-        self.out.line("RESPONSE:")
-        self.out.line(f"Got response with code {status}")
+        self.out.line(f"RESPONSE:Got response with code {status}")     # wsk's Verbose adds no newline to the first
         if headers:
             self.out.line("Resp Headers")
             self.out.line(self._headers_json(headers))
