@@ -39,6 +39,49 @@ async def test_one_activation_per_sentinel_pair_in_arrival_order():
     assert texts(await c.take(1 << 20, True)) == [("stdout", "next")]
 
 
+async def test_output_without_a_newline_then_the_sentinel_ends_the_activation():
+    """`process.stdout.write("partial")` then the proxy's sentinel: "partialXXX_THE_END..." is one line. It ends the
+    activation at once (no wait for a sentinel that never comes alone), and "partial" is kept as the last line."""
+    c = LogCollector(1 << 20)
+    c.feed("stdout", b"first\npartial")
+    c.feed("stdout", END)
+    c.feed("stderr", b"oops" + END[:7])
+    c.feed("stderr", END[7:] + b"next\n")
+    assert c._ready()
+    assert texts(await c.take(1 << 20, True)) == [("stdout", "first"), ("stdout", "partial"), ("stderr", "oops")]
+    c.feed("stdout", END)
+    c.feed("stderr", b" \r" + END)                                # nothing but blanks before it: no line
+    assert texts(await c.take(1 << 20, True)) == [("stderr", "next")]
+
+
+async def test_past_the_cap_a_line_that_ends_with_the_sentinel_still_ends_the_activation():
+    c = LogCollector(4 * logcollector.LINE_COST)
+    c.feed("stdout", b"kept\n" * 8)                              # past the cap
+    c.feed("stdout", b"z" * 300 + END)                            # a long line, then the sentinel at its end
+    c.feed("stderr", END)
+    lines = texts(await c.take(1 << 20, True))
+    assert lines[-1][1].startswith("Logs were truncated")
+    c.feed("stdout", b"after\n" + b"y" * 5000)                    # an endless line past the cap ...
+    c.feed("stdout", b"y" * 5000 + SENTINEL.encode()[:9])
+    c.feed("stdout", SENTINEL.encode()[9:] + b"\r\nlast\n" + END)   # ... whose end is a sentinel
+    c.feed("stderr", END + END)
+    lines = texts(await c.take(1 << 20, True))
+    assert lines[0] == ("stdout", "after") and lines[1][1].startswith("Logs were truncated") and len(lines) == 2
+    assert texts(await c.take(1 << 20, True)) == [("stdout", "last")]
+
+
+async def test_a_line_dropped_whole_that_ends_with_the_sentinel_after_a_take():
+    """An endless line still being written when its activation's logs were taken (a collection that gave up): its
+    end, a sentinel, ends the next activation's segment all the same."""
+    c = LogCollector(8 * 1024)
+    c.feed("stdout", b"w" * 9000)
+    assert texts(await c.take(1 << 20, False))[-1][1].startswith("Logs were truncated")
+    c.feed("stdout", b"w" * 100 + END + b"fresh\n" + END)
+    c.feed("stderr", END + END)
+    assert texts(await c.take(1 << 20, True)) == []
+    assert texts(await c.take(1 << 20, True)) == [("stdout", "fresh")]
+
+
 async def test_waits_for_the_late_sentinel():
     c = LogCollector(1 << 20)
     c.feed("stdout", b"a\n" + END)

@@ -56,6 +56,23 @@ async def test_a_long_line_caught_half_written_is_taken_whole_on_a_later_poll() 
     assert line.endswith("stderr: " + "L" * 16484) and len(asked) == 2
 
 
+async def test_output_without_a_newline_ends_on_the_sentinel_line() -> None:
+    """`sys.stdout.write("partial")`, then the runtime's sentinel: one line "partialXXX_THE_END...", which ends the
+    activation's stream at once, its text before the sentinel kept."""
+    sentinel = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n"
+    payload = (frame(1, "2026-01-01T00:00:00.000000001Z partial" + sentinel)
+               + frame(2, "2026-01-01T00:00:00.000000002Z  " + sentinel)
+               + frame(1, "2026-01-01T00:00:00.000000003Z next\n"))
+    asked: list[str] = []
+
+    async def fetch(since: str) -> bytes:
+        asked.append(since)
+        return payload
+
+    lines = await DockerLogReader(fetch).take(1 << 20, wait_for_sentinel=True)
+    assert len(lines) == 1 and lines[0].endswith("stdout: partial") and len(asked) == 1
+
+
 async def test_limit_long_lines_and_no_collection(factory: DockerContainerFactory) -> None:
     container = await factory.create(python_spec(factory.invoker))
     assert (await container.initialize(init_body(CHATTY), timeout_s=10)).status == 200

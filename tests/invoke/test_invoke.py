@@ -89,6 +89,27 @@ async def test_warm_container_is_reused_and_init_time_only_on_cold(guest: aiohtt
     assert "initTime" in annotations(first) and "initTime" not in annotations(second)
 
 
+@pytest.mark.parametrize("kind, code", [
+    ("python:3", "import sys\ndef main(args):\n    sys.stdout.write('partial')\n    return {'n': args.get('n')}\n"),
+    ("nodejs:20", "function main(args) { process.stdout.write('partial'); return {n: args.n}; }\n"),
+], ids=["python", "nodejs"])
+async def test_output_without_a_final_newline_is_logged_and_the_container_stays_warm(
+        guest: aiohttp.ClientSession, kind: str, code: str) -> None:
+    """The runtime's sentinel lands on the line the action left open: the logs are collected at once (not after
+    the 2 s a missing sentinel waits), hold "partial", and the container is reused."""
+    name = f"partial-{kind.split(':')[0]}"
+    await put(guest, name, {"kind": kind, "code": code})
+    records = []
+    for n in (1, 2):
+        began = time.monotonic()
+        _, body, _ = await invoke(guest, name, {"n": n}, blocking="true")
+        records.append(await record_of(guest, body["activationId"], complete=True))
+        assert time.monotonic() - began < 1.5
+    for record in records:
+        assert [line.split(" ", 1)[1].strip() for line in record["logs"]] == ["stdout: partial"], record["logs"]
+    assert "initTime" in annotations(records[0]) and "initTime" not in annotations(records[1])
+
+
 async def test_application_error_is_502_with_the_error(guest: aiohttp.ClientSession) -> None:
     await put(guest, "py-apperr", {"kind": "python:3", "code": "def main(a):\n    return {'error': 'nope'}\n"})
     status, body, _ = await invoke(guest, "py-apperr", blocking="true")

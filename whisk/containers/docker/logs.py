@@ -14,7 +14,7 @@ import asyncio
 import calendar
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from whisk.containers.base import LOG_COLLECTION_FAILED, SENTINEL, log_line, logs_truncated, rfc3339_nanos
 
@@ -129,9 +129,13 @@ class DockerLogReader:
                 if not entry.whole and wait_for_sentinel:
                     continue            # docker is still copying its pieces: take it whole on a later poll
                 self._cursors[entry.stream].take(key)
-                if entry.text.strip() == SENTINEL:
+                text = entry.text.rstrip()
+                if text.endswith(SENTINEL):
                     done.add(entry.stream)
-                    continue
+                    # Output without a newline of its own ends the line the sentinel is on: keep it, unless blank.
+                    if not text[:-len(SENTINEL)].strip():
+                        continue
+                    entry = replace(entry, text=text[:-len(SENTINEL)])
                 total += len(entry.text.encode()) + 1
                 if total > limit_bytes:
                     truncated = True    # keep reading to the sentinels, so the next activation starts clean

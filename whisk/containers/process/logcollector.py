@@ -1,6 +1,10 @@
 """A container's stdout and stderr, read continuously, cut into activations at the sentinel lines
 (docs/openwhisk.md §4).
 
+A line that ends with the sentinel ends the activation too: an action whose last output had no newline of its own
+("partial") writes "partialXXX_THE_END...". Its text before the sentinel, unless blank, is kept as the activation's
+last line (OpenWhisk counts any line containing the sentinel as one, and drops the line).
+
 The platform timestamps each line when it arrives (as docker's json-file driver does), keeps at most `cap_bytes`
 per stream, counting what each line costs in memory and not only its bytes, and at most MAX_SEGMENTS activations'
 output not yet taken (a log flood, or a flood of sentinel lines, cannot fill the platform's memory: the action's
@@ -19,6 +23,7 @@ from whisk.containers.base import LOG_COLLECTION_FAILED, SENTINEL, log_line, log
 
 _SENTINEL = SENTINEL.encode()
 _SENTINEL_LINE = _SENTINEL + b"\n"
+_TAIL = len(_SENTINEL) + 1           # the most of a line's end that can be a sentinel (with a carriage return)
 IDLE_TIMEOUT_S = 2.0                 # no new output for this long while waiting for a sentinel: give up
 LINE_COST = 96                       # a kept line's memory beyond its bytes: its tuple, its bytes and time objects
 FORMAT_ON_LOOP_LINES = 5000          # an activation's lines formatted on the loop; more go to a thread
@@ -52,6 +57,7 @@ class StreamLog:
         self.eof = False
         self._partial = bytearray()     # the line being written: grown in place (a copy per read was quadratic)
         self._partial_dropped = False
+        self._dropped_tail = b""        # the last bytes of a line being dropped: its end may still be a sentinel
 
     def feed(self, data: bytes, now_ns: int) -> None:
         if data == _SENTINEL_LINE and not self._partial and not self._partial_dropped:
@@ -65,23 +71,34 @@ class StreamLog:
             if not self._partial_dropped:
                 self._partial += data
                 self._drop_endless()
+            else:
+                self._dropped_tail = (self._dropped_tail + data)[-_TAIL:]
             return
         pieces = data.split(b"\n")
         pieces[0] = bytes(self._partial) + pieces[0]
         self._partial = bytearray(pieces.pop())
         for raw in pieces:
-            if self._partial_dropped:
-                self._partial_dropped = False
-                self.current.overflowed = True
+            if self._partial_dropped:                      # the end of a line dropped whole: a sentinel, or not
+                ended = (self._dropped_tail + raw).rstrip(b"\r")
+                self._partial_dropped, self._dropped_tail = False, b""
+                if ended.endswith(_SENTINEL):
+                    self._line(_SENTINEL, now_ns)
+                else:
+                    self.current.overflowed = True
                 continue
             self._line(raw.rstrip(b"\r"), now_ns)
         self._drop_endless()
 
     def _drop_endless(self) -> None:
         if len(self._partial) > self.cap_bytes:            # one endless line: keep nothing of it
-            self._partial = bytearray()
-            self._partial_dropped = True
+            self._drop_line(bytes(self._partial))
             self.current.overflowed = True                 # and read on only for the sentinel
+
+    def _drop_line(self, written: bytes) -> None:
+        """Drop the line being written (`written` so far), keeping only what could still end it as a sentinel."""
+        self._partial = bytearray()
+        self._partial_dropped = True
+        self._dropped_tail = written[-_TAIL:]
 
     def _past_dropped(self, data: bytes) -> bytes:
         """Past the cap every line is dropped until the next sentinel: find that line without splitting the rest
@@ -90,26 +107,29 @@ class StreamLog:
         if self._partial_dropped:               # the rest of an endless line comes first
             end = data.find(b"\n")
             if end < 0:
+                self._dropped_tail = (self._dropped_tail + data)[-_TAIL:]
                 return b""
-            data, self._partial_dropped = data[end + 1:], False
-        if b"\n" not in data and len(self._partial) + len(data) > len(_SENTINEL) + 1:
-            self._partial, self._partial_dropped = bytearray(), True     # longer than a sentinel line can be
+            ended = (self._dropped_tail + data[:end]).rstrip(b"\r")
+            data, self._partial_dropped, self._dropped_tail = data[end + 1:], False, b""
+            if ended.endswith(_SENTINEL):
+                return _SENTINEL_LINE + data
+        if b"\n" not in data and len(self._partial) + len(data) > _TAIL:
+            self._drop_line(bytes(self._partial) + data)      # longer than a sentinel line can be: its end decides
             return b""
         buffer = bytes(self._partial) + data
         start = 0
         while (at := buffer.find(_SENTINEL, start)) >= 0:
             after = buffer[at + len(_SENTINEL):at + len(_SENTINEL) + 2]
-            if at == 0 or buffer[at - 1] == 0x0A:       # at a line's start
-                if after[:1] == b"\n" or after == b"\r\n":
-                    self._partial = bytearray()
-                    return buffer[at:]
-                if after in (b"", b"\r"):                # its end has not come yet
-                    self._partial = bytearray(buffer[at:])
-                    return b""
+            if after[:1] == b"\n" or after == b"\r\n":    # at a line's end: the rest of that line is dropped
+                self._partial = bytearray()
+                return buffer[at:]
+            if after in (b"", b"\r"):                # its line's end has not come yet
+                self._partial = bytearray(buffer[at:])
+                return b""
             start = at + 1
         tail = buffer[buffer.rfind(b"\n") + 1:]
-        if len(tail) > len(_SENTINEL) + 1:                 # no sentinel line can be in the making
-            self._partial, self._partial_dropped = bytearray(), True
+        if len(tail) > _TAIL:                               # no sentinel line can be in the making
+            self._drop_line(tail)
         else:
             self._partial = bytearray(tail)
         return b""
@@ -121,7 +141,9 @@ class StreamLog:
         self.eof = True
 
     def _line(self, raw: bytes, now_ns: int) -> None:
-        if raw == _SENTINEL:
+        if raw.endswith(_SENTINEL):
+            if raw[:-len(_SENTINEL)].strip():             # output without a newline of its own, then the sentinel
+                self._line(raw[:-len(_SENTINEL)], now_ns)
             if len(self.complete) < MAX_SEGMENTS:
                 self.complete.append(self.current)
                 self.current = Segment()
