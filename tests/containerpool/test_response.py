@@ -22,6 +22,8 @@ def run(r: Interaction, timeout_ms: int = 60_000, max_bytes: int = MB) -> dict:
 def test_success_object_and_array_with_size():
     assert run(reply(body={"a": 1})) == {"statusCode": 0, "result": {"a": 1}, "size": 8}
     assert run(reply(body=[1, 2])) == {"statusCode": 0, "result": [1, 2], "size": 6}
+    # OpenWhisk's size is the reply's length as a Java string: UTF-16 units, two for a character beyond the BMP
+    assert run(reply(body='{"e":"\U0001F600\u00e9"}'.encode()))["size"] == 11
 
 
 def test_error_field_is_an_application_error_with_only_the_error():
@@ -62,7 +64,7 @@ def test_no_response_oom_and_timeout():
 def test_result_over_the_limit_is_an_application_error_with_the_truncated_text():
     body = json.dumps({"x": "y" * 40}).encode()
     r = run(reply(200, body), max_bytes=10)
-    assert r["statusCode"] == 1
+    assert r["statusCode"] == 1 and r["size"] == len(body)          # the whole reply's length, as OpenWhisk keeps it
     assert r["result"]["error"] == (f"The action produced a response that exceeded the allowed length: "
                                     f"{len(body)} > 10 bytes. The truncated response was: {body[:10].decode()}")
 
@@ -70,9 +72,9 @@ def test_result_over_the_limit_is_an_application_error_with_the_truncated_text()
 def test_init_success_and_failures():
     assert init_response(reply(200, {"OK": True}), 1000) is None
     assert init_response(reply(502, {"error": "SyntaxError"}), 1000) == {
-        "statusCode": 2, "result": {"error": "SyntaxError"}}
-    assert init_response(reply(500, b"oops"), 1000)["result"]["error"] == \
-        "The action failed during initialization: oops"
+        "statusCode": 2, "result": {"error": "SyntaxError"}, "size": 24}
+    assert init_response(reply(500, b"oops"), 1000) == {
+        "statusCode": 2, "result": {"error": "The action failed during initialization: oops"}, "size": 4}
     assert init_response(reply(None, exited=True), 1000)["result"]["error"] == \
         "The action did not initialize and exited unexpectedly."
     assert init_response(reply(None, oom_killed=True), 1000)["result"]["error"] == \

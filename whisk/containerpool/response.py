@@ -34,6 +34,12 @@ def _text(body: bytes) -> str:
     return body.decode("utf-8", errors="replace")
 
 
+def _size(text: str) -> int:
+    """A reply's `size` as OpenWhisk records it: the length of its text as a Java string, in UTF-16 units (a
+    character beyond the BMP counts twice)."""
+    return len(text) if text.isascii() else len(text.encode("utf-16-le")) // 2
+
+
 def too_deep_response() -> str:
     return f"The action produced a result nested too deeply (more than {json_value.MAX_DEPTH} levels)."
 
@@ -70,8 +76,8 @@ def init_response(reply: Interaction, timeout_ms: int) -> dict | None:
     text = _text(reply.body)
     parsed = _parse(text)
     if isinstance(parsed, dict) and "error" in parsed:
-        return error_response(DEVELOPER_ERROR, parsed["error"])
-    return error_response(DEVELOPER_ERROR, f"The action failed during initialization: {text}")
+        return error_response(DEVELOPER_ERROR, parsed["error"], _size(text))
+    return error_response(DEVELOPER_ERROR, f"The action failed during initialization: {text}", _size(text))
 
 
 def run_response(reply: Interaction, timeout_ms: int, max_bytes: int) -> dict:
@@ -84,9 +90,9 @@ def run_response(reply: Interaction, timeout_ms: int, max_bytes: int) -> dict:
         return error_response(DEVELOPER_ERROR, ABNORMAL_RUN)
     length = len(reply.body) if reply.size is None else reply.size
     if length > max_bytes:
-        return error_response(APPLICATION_ERROR, truncated_response(reply.body, length, max_bytes))
+        return error_response(APPLICATION_ERROR, truncated_response(reply.body, length, max_bytes), length)
     text = _text(reply.body)
-    size = len(text)
+    size = _size(text)
     parsed = _parse(text)
     if parsed is _TOO_DEEP:
         return error_response(DEVELOPER_ERROR, too_deep_response(), size)
