@@ -40,11 +40,40 @@ class Entities:
         return self.trigger
 
 
+class Ledger:
+    """What the journal is told, in order, and what the launcher had stored by then."""
+
+    def __init__(self, launcher: Launcher) -> None:
+        self.launcher = launcher
+        self.calls: list[tuple[str, str, int]] = []
+
+    def opened(self, accepted: Any) -> None:
+        self.calls.append(("opened", accepted.activation_id, len(self.launcher.stored)))
+
+    def closed(self, activation_id: str) -> None:
+        self.calls.append(("closed", activation_id, len(self.launcher.stored)))
+
+
+async def test_a_fire_is_journaled_from_its_answer_until_its_record_is_stored() -> None:
+    """A crash between the 202 and the trigger's record must still leave a record after the restart: the fire is
+    journaled before its id is answered, and closed only once its record is stored."""
+    action = FullyQualifiedEntityName.of("guest", "a")
+    trigger = Trigger(EntityPath.of("guest"), "t", rules={"guest/r": RuleLink(action)})
+    launcher = Launcher()
+    ledger = Ledger(launcher)
+    firing = Firing(launcher, Entities(trigger), invocations=None, ledger=ledger)  # type: ignore[arg-type]
+    identity = Identity("subject", "guest", "uuid", key="key")
+    activation_id = await firing.fire(identity, "_", "t", None, {}, "tid")   # type: ignore[arg-type]
+    assert ledger.calls == [("opened", activation_id, 0)]
+    await asyncio.gather(*launcher.tasks)
+    assert ledger.calls == [("opened", activation_id, 0), ("closed", activation_id, 1)]
+
+
 async def test_a_crash_before_the_rules_still_stores_the_record_and_logs_no_arguments() -> None:
     action = FullyQualifiedEntityName.of("guest", "a")
     trigger = Trigger(EntityPath.of("guest"), "t", rules={"guest/r": RuleLink(action)})
     launcher = Launcher()
-    firing = Firing(launcher, Entities(trigger), invocations=None)  # type: ignore[arg-type]
+    firing = Firing(launcher, Entities(trigger), invocations=None, ledger=Ledger(launcher))  # type: ignore[arg-type]
     identity = Identity("subject", "guest", "uuid", key="key")
     # A string no encoder takes (a lone surrogate) makes the argument size check raise, quoting the arguments.
     headers = {"Authorization": SECRET, "X-Foo": "\udce9"}

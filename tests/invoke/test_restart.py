@@ -81,3 +81,38 @@ async def test_an_activation_never_acknowledged_still_gets_a_record() -> None:
             body = await record_of(s, activation_id, 3, complete=True)
             assert body["response"]["status"] == "whisk internal error", body
             assert "did not acknowledge" in body["response"]["result"]["error"]
+
+
+async def test_a_fire_killed_right_after_its_answer_still_gets_a_record() -> None:
+    """The trigger's record is stored after its rules' activations are posted; a kill at once after the 202 (a few
+    ms of window with one rule, more with many) left its activation id without a record for good."""
+    data_dir = tempfile.mkdtemp(prefix="whisk-restart-")
+    port = free_port()
+    auth = basic_auth(*GUEST_AUTH.split(":"))
+    url = f"http://127.0.0.1:{port}"
+    proc = await start(data_dir, port)
+    try:
+        async with aiohttp.ClientSession(base_url=url, headers=auth) as s:
+            async with s.put("/api/v1/namespaces/_/actions/noop",
+                             json={"exec": {"kind": "python:3", "code": "def main(a):\n    return a\n"}}) as r:
+                assert r.status == 200, await r.text()
+            async with s.put("/api/v1/namespaces/_/triggers/t", json={}) as r:
+                assert r.status == 200, await r.text()
+            rule = {"trigger": "/_/t", "action": "/_/noop"}
+            for n in range(20):
+                async with s.put(f"/api/v1/namespaces/_/rules/r{n}", json=rule) as r:
+                    assert r.status == 200, await r.text()
+            async with s.post("/api/v1/namespaces/_/triggers/t", json={"p": 1}) as r:
+                assert r.status == 202
+                proc.send_signal(signal.SIGKILL)
+                activation_id = (await r.json())["activationId"]
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    proc = await start(data_dir, port)
+    try:
+        async with aiohttp.ClientSession(base_url=url, headers=auth) as s:
+            body = await record_of(s, activation_id, 20)
+            assert body["name"] == "t" and body["activationId"] == activation_id
+    finally:
+        await terminate(proc)

@@ -1,7 +1,9 @@
 """Trigger fire (docs/openwhisk.md §3.5; OpenWhisk `CTL/Triggers.scala` activate): charge the fire rate, load the
 trigger, and when it has an active rule answer at once with the trigger's activation id while each rule's action is
 started, non-blocking, with the trigger parameters overlaid by the request headers and the payload. The trigger's
-record, with one JSON log line per rule, is stored once every rule's activation was posted.
+record, with one JSON log line per rule, is stored once every rule's activation was posted. Until then the fire is in
+the controller's journal (`ledger.py`), as every accepted activation is: a crash in between leaves it a record after
+the restart (OpenWhisk would have none).
 
 OpenWhisk posts each rule's activation back to its own REST API with the caller's credentials; this does the same
 steps in process: the invocation throttles, size check, entitlement and `final` check of a POST to the action, per
@@ -18,6 +20,7 @@ import structlog
 
 from whisk.controller.caller import caller_for
 from whisk.controller.launcher import Launcher
+from whisk.controller.ledger import Accepted, Ledger
 from whisk.controller.entities import Entities
 from whisk.controller.throttle import InvocationThrottle, RateThrottle
 from whisk.controller.webmedia import ENTITY_HEADERS
@@ -62,10 +65,12 @@ def arguments(trigger: Trigger, headers: dict[str, str], payload: dict[str, Any]
 
 
 class Firing:
-    def __init__(self, launcher: Launcher, entities: Entities, invocations: InvocationThrottle) -> None:
+    def __init__(self, launcher: Launcher, entities: Entities, invocations: InvocationThrottle,
+                 ledger: Ledger) -> None:
         self._launcher = launcher
         self._entities = entities
         self._invocations = invocations
+        self._ledger = ledger
         self._rate = RateThrottle()
 
     def throttle(self, identity: Identity) -> None:
@@ -86,6 +91,9 @@ class Firing:
                                          activation_id=activation_id, version=str(trigger.version), start=start,
                                          payload=payload, logs=tuple(logs))
 
+        self._ledger.opened(Accepted(identity.namespace, activation_id, identity.subject,
+                                     f"{identity.namespace}/{trigger.name}", str(trigger.version), None,
+                                     identity.limits.store_activations))
         self._launcher.spawn(self._activate_rules(identity, trigger, args, record, tid), "trigger.rules")
         return activation_id
 
@@ -99,7 +107,9 @@ class Firing:
             # them), so only its type is logged.
             log.error("fire.rules.crashed", trigger=trigger.name, error=type(exc).__name__)
             lines = []
-        await self._launcher.store_record(record(lines), stored=identity.limits.store_activations)
+        done = record(lines)
+        await self._launcher.store_record(done, stored=identity.limits.store_activations)
+        self._ledger.closed(done.activation_id)      # cancelled before (a stop past its grace): left for the restart
 
     async def _rule_lines(self, identity: Identity, trigger: Trigger, args: dict[str, Any], tid: str) -> list[str]:
         rules = list((trigger.rules or {}).items())

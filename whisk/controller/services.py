@@ -107,7 +107,7 @@ async def open_controller(settings: Settings, store: Store, bus: Bus, balancer_o
         forget = store.forget_namespace if isinstance(store, EntityCache) else None
         subjects = Subjects(store, system, on_new_owner=forget)
         launcher = Launcher(activator, entities, store, ledger=ledger, drain=drain, events=events)
-        firing = Firing(launcher, entities, invocations)
+        firing = Firing(launcher, entities, invocations, ledger)
         web_actions = WebActions(launcher, entities, subjects, invocations, settings.max_blocking_wait_ms)
         if settings.catalog:
             from whisk.catalog.installer import install
