@@ -6,7 +6,8 @@ import asyncio
 import re
 import time
 
-from whisk.containers.base import SENTINEL, log_line, rfc3339_nanos
+from whisk.containers.base import SENTINEL
+from whisk.entities.log_lines import log_line, rfc3339_nanos
 from whisk.containers.process import logcollector
 from whisk.containers.process.logcollector import LogCollector
 

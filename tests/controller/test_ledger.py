@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from whisk.controller.drain import Drain
 from whisk.controller.journal import Journal
-from whisk.controller.ledger import LOST, RESTARTED, Accepted, Ledger
+from whisk.controller.ledger import LOGS_LOST, LOST, RESTARTED, Accepted, Ledger
+from whisk.entities.activation import Activation, ActivationResponse
 from whisk.loadbalancer.base import Entry
 from whisk.store.memory import MemoryStore
 
-A, B, C = "a" * 32, "b" * 32, "c" * 32
+A, B, C, D = "a" * 32, "b" * 32, "c" * 32, "d" * 32
 
 
 def entry(activation_id: str) -> Entry:
@@ -82,3 +85,54 @@ async def test_a_namespace_that_keeps_no_records_gets_none_from_the_ledger(tmp_p
         assert await restarted.recover() == 1                       # C only
         assert await store.get_activation("guest", C) is not None
         await restarted.close()
+
+
+def answer(activation_id: str) -> Activation:
+    return Activation("guest", "x", "guest", activation_id, 1000, 1005, ActivationResponse.success({"ok": 1}), (),
+                      "0.0.1", annotations=[{"key": "path", "value": "guest/x"}], duration=5)
+
+
+async def test_an_answered_activation_left_open_gets_the_record_its_caller_got(tmp_path) -> None:
+    """A blocking caller was answered, then the platform died before the record was stored: the restart stores
+    that record, with a line saying its logs are missing, not an error that contradicts the answer."""
+    path = tmp_path / "controller0.journal"
+    async with MemoryStore() as store:
+        ledger = Ledger(store, path, Drain())
+        await ledger.recover()
+        for activation_id in (A, B, C):
+            ledger.publishing(Accepted("guest", activation_id, "guest", "guest/x", "0.0.1", None))
+        ledger.answered(answer(A))
+        ledger.answered(answer(B))
+        ledger.released(entry(B), "success")              # B's record was stored: completed
+        ledger.released(entry(C), "success")
+        ledger.answered(answer(C))                         # an answer after the store (a combined ack): no line
+        await asyncio.sleep(0)
+        assert path.read_bytes().count(b"\n= ") == 2
+        ledger.publishing(Accepted("guest", D, "guest", "guest/x", "0.0.1", None))   # never answered
+        await ledger.close()                               # a crash with A (answered) and D (not) still open
+        restarted = Ledger(store, path, Drain())
+        assert await restarted.recover() == 2
+        record = await store.get_activation("guest", A)
+        assert record is not None and record["response"] == {"statusCode": 0, "result": {"ok": 1}}
+        assert record["start"] == 1000 and record["duration"] == 5 and len(record["logs"]) == 1
+        assert record["logs"][0].endswith(f"stderr: {LOGS_LOST}")
+        assert (await store.get_activation("guest", D))["response"]["result"] == {"error": RESTARTED}
+        assert await store.get_activation("guest", B) is None and await store.get_activation("guest", C) is None
+        await restarted.close()
+
+
+async def test_compaction_keeps_the_answers_of_open_activations(tmp_path) -> None:
+    path = tmp_path / "controller0.journal"
+    journal = Journal(path, compact_bytes=2000)
+    journal.open()
+    journal.accepted(A, "guest", "guest", "guest/x", "0.0.1", None)
+    journal.answered(answer(A))
+    for n in range(40):                                    # enough lines to compact
+        other = f"{n:032x}"
+        journal.accepted(other, "guest", "guest", "guest/x", "0.0.1", None)
+        journal.completed(other)
+        await asyncio.sleep(0)
+    assert path.stat().st_size < 2000
+    [left] = journal.unfinished()
+    assert left["id"] == A and left["answered"]["activationId"] == A
+    journal.close()

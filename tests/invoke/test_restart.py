@@ -116,3 +116,34 @@ async def test_a_fire_killed_right_after_its_answer_still_gets_a_record() -> Non
             assert body["name"] == "t" and body["activationId"] == activation_id
     finally:
         await terminate(proc)
+
+
+async def test_a_blocking_caller_answered_before_a_kill_finds_its_result_recorded() -> None:
+    """The answer goes out before the logs are collected and the record stored; a kill at once after it left a
+    whisk-error record ("interrupted") that contradicted the result the caller had got."""
+    data_dir = tempfile.mkdtemp(prefix="whisk-restart-")
+    port = free_port()
+    auth = basic_auth(*GUEST_AUTH.split(":"))
+    url = f"http://127.0.0.1:{port}"
+    code = "def main(a):\n    print('running', a.get('n'))\n    return {'n': a.get('n')}\n"
+    activation_id = ""
+    for n in range(4):                              # three kills, each record read after the next start
+        proc = await start(data_dir, port)
+        try:
+            async with aiohttp.ClientSession(base_url=url, headers=auth) as s:
+                if n == 0:
+                    async with s.put("/api/v1/namespaces/_/actions/quick",
+                                     json={"exec": {"kind": "python:3", "code": code}}) as r:
+                        assert r.status == 200, await r.text()
+                else:                               # the record left by the last kill
+                    body = await record_of(s, activation_id, 20)
+                    assert body["response"]["status"] == "success" and body["response"]["result"] == {"n": n - 1}
+                if n == 3:
+                    break
+                async with s.post("/api/v1/namespaces/_/actions/quick?blocking=true", json={"n": n}) as r:
+                    assert r.status == 200
+                    proc.send_signal(signal.SIGKILL)
+                    activation_id = (await r.json())["activationId"]
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()

@@ -20,8 +20,9 @@ from whisk.containerpool.job import Job, RunResult, error_response
 from whisk.containerpool.response import (LOG_WARNING_DEVELOPER_ERROR, PROVISION_ERROR, init_response,
                                           keeps_container, run_response, timed_out, whisk_error)
 from whisk.containers.base import (LOG_COLLECTION_FAILED, Container, ContainerError, ContainerFactory,
-                                   ContainerSpec, ImageError, log_line, rfc3339_nanos)
+                                   ContainerSpec, ImageError)
 from whisk.entities.activation import DEVELOPER_ERROR
+from whisk.entities.log_lines import log_line, rfc3339_nanos
 from whisk.entities.document import now_ms
 
 log = structlog.get_logger(__name__)

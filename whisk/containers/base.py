@@ -7,7 +7,6 @@ of the last activation, and is destroyed. Adapters raise ContainerError subclass
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -21,21 +20,6 @@ LOG_COLLECTION_FAILED = "There was an issue while collecting your logs. Data mig
 def logs_truncated(limit_bytes: int) -> str:
     """The stderr line that ends an activation's logs cut at the limit (docs/openwhisk.md §4)."""
     return f"Logs were truncated because the total bytes size exceeds the limit of {limit_bytes} bytes."
-
-
-def rfc3339_nanos(time_ns: int) -> str:
-    """Epoch nanoseconds as docker's log timestamps: "2026-11-28T04:12:33.123456789Z"."""
-    seconds, nanos = divmod(time_ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"
-
-
-def log_line(timestamp: str, stream: str, text: str) -> str:
-    """One stored log line as OpenWhisk formats it: the time padded to 30, the stream, the text trimmed like
-    Java's String.trim (docs/openwhisk.md §2.7)."""
-    return f"{timestamp:<30} {stream}: {text.strip(_JAVA_TRIM)}"
-
-
-_JAVA_TRIM = "".join(chr(c) for c in range(33))
 
 
 class ContainerError(WhiskError):

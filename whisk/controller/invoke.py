@@ -78,4 +78,5 @@ class Activator:
             record = await await_record(self._store, caller.namespace, activation_id, waiter, wait_ms)
             if record is not None:
                 self._answered.note(caller.namespace, activation_id)
+                self._ledger.answered(record)       # if not yet stored: what a crash before the store leaves
             return Outcome(activation_id, record)

@@ -8,6 +8,11 @@ only leaves an activation open whose record is already stored, which the start-u
 `unfinished()` lists what was accepted but never completed; the activator then stores a whisk-error record for each
 that has none, and the journal starts afresh.
 
+A blocking caller is answered before the invoker has collected the logs and stored the record. So that a crash in
+that window does not leave a whisk-error record contradicting the answer the caller got, the answered record
+(without logs) is written too, as a "=" line, before the answer goes out (one more `os.write` a blocking invoke; an
+answer whose record was stored first, as a combined ack's, writes none). A restart stores that record instead.
+
 Two lines an activation would grow the file by about 180 bytes each time, forever (43 MB after a soak's first
 250,000 activations). So the journal keeps the lines of the activations still open (as many as are in flight) and,
 once COMPACT_BYTES have been written, writes a new file with only those and renames it over the old one: a crash at
@@ -20,7 +25,9 @@ import asyncio
 import json
 import os
 from pathlib import Path
+from typing import Any
 
+from whisk.entities.activation import Activation
 from whisk.entities.json_value import encode
 
 
@@ -32,21 +39,26 @@ class Journal:
         self._path = path
         self._fd: int | None = None
         self._open: dict[str, bytes] = {}      # activation id -> its "+" line, while it is open
+        self._answers: dict[str, bytes] = {}   # activation id -> its "=" line, once written, while it is open
         self._done: list[str] = []             # completions not yet written (until the loop's next turn)
         self._written = 0                      # bytes written since the file was last (re)made
         self._compact_bytes = compact_bytes
 
-    def unfinished(self) -> list[dict[str, str]]:
-        """Entries accepted but not completed by the previous run, oldest first."""
+    def unfinished(self) -> list[dict[str, Any]]:
+        """Entries accepted but not completed by the previous run, oldest first; an answered one with its record
+        (`answered`, the record's document)."""
         if not self._path.exists():
             return []
-        open_: dict[str, dict[str, str]] = {}
+        open_: dict[str, dict[str, Any]] = {}
         with self._path.open("r", encoding="utf-8", errors="replace") as lines:
             for line in lines:
-                if line.startswith("+ "):
+                if line.startswith(("+ ", "= ")):
                     try:
                         entry = json.loads(line[2:])
-                        open_[entry["id"]] = entry
+                        if line[0] == "+":
+                            open_[entry["id"]] = entry
+                        elif entry["activationId"] in open_:
+                            open_[entry["activationId"]]["answered"] = entry
                     except (ValueError, KeyError, TypeError):
                         continue          # a line torn by a crash mid-write
                 elif line.startswith("- "):
@@ -57,6 +69,7 @@ class Journal:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = self._create(self._path)
         self._open.clear()
+        self._answers.clear()
         self._done.clear()
         self._written = 0
 
@@ -70,9 +83,17 @@ class Journal:
             self._open[activation_id] = line
             self._written += os.write(self._fd, line)
 
+    def answered(self, record: Activation) -> None:
+        """A blocking caller is about to get this record (without logs), which is not stored yet."""
+        if self._fd is not None and record.activation_id in self._open:
+            line = b"= " + encode(record.to_doc()) + b"\n"
+            self._answers[record.activation_id] = line
+            self._written += os.write(self._fd, line)
+
     def completed(self, activation_id: str) -> None:
         # Only what this file holds open needs its "-" line (not a namespace's that journals nothing, nor a repeat).
         if self._fd is not None and self._open.pop(activation_id, None) is not None:
+            self._answers.pop(activation_id, None)
             self._done.append(activation_id)
             if len(self._done) == 1:
                 try:
@@ -96,7 +117,7 @@ class Journal:
     def _compact(self) -> None:
         """A new file with only the open activations' lines (a few KB), renamed over the old one."""
         assert self._fd is not None
-        data = b"".join(self._open.values())
+        data = b"".join(self._open.values()) + b"".join(self._answers.values())
         fresh = self._path.with_name(self._path.name + ".new")
         self._written = len(data)      # on failure too: the next try comes after COMPACT_BYTES more
         try:

@@ -9,7 +9,8 @@ with it). The launcher opens and closes the sequences and compositions it runs i
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,14 @@ from whisk.controller.journal import Journal
 from whisk.entities.activation import Activation
 from whisk.entities.document import now_ms
 from whisk.entities.errors import WhiskError
+from whisk.entities.log_lines import log_line, rfc3339_nanos
 from whisk.loadbalancer.base import Entry
 from whisk.store.base import ActivationStore
 
 log = structlog.get_logger(__name__)
 
 RESTARTED = "The activation was interrupted: the platform restarted before it completed."
+LOGS_LOST = "The platform restarted before this activation's logs were collected."
 LOST = "The activation did not complete: its invoker did not acknowledge it in time."
 
 
@@ -52,12 +55,19 @@ class Ledger:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def recover(self) -> int:
-        """Close, as whisk errors, the activations a previous run accepted and never recorded."""
+        """Close, as whisk errors, the activations a previous run accepted and never recorded; one whose blocking
+        caller was answered gets the record that caller got, with a line saying its logs are missing."""
         closed = 0
         for entry in self._journal.unfinished():
-            if await self._close_unrecorded(Accepted(entry["ns"], entry["id"], entry.get("subject", entry["ns"]),
-                                                     entry["path"], entry.get("version", "0.0.1"),
-                                                     entry.get("binding")), RESTARTED):
+            accepted = Accepted(entry["ns"], entry["id"], entry.get("subject", entry["ns"]), entry["path"],
+                                entry.get("version", "0.0.1"), entry.get("binding"))
+            answered = entry.get("answered")
+            if answered is not None:
+                record = replace(Activation.from_doc(answered),
+                                 logs=(log_line(rfc3339_nanos(time.time_ns()), "stderr", LOGS_LOST),))
+                if await self._store_missing(record):
+                    closed += 1
+            elif await self._close_unrecorded(accepted, RESTARTED):
                 closed += 1
         if closed:
             log.warning("controller.recovered", closed=closed)
@@ -72,6 +82,11 @@ class Ledger:
         self._journal_accepted(accepted)
         self._published[accepted.activation_id] = accepted
         self._drain.enter()
+
+    def answered(self, record: Activation) -> None:
+        """A blocking caller got `record` (its logs not yet collected) before it was stored: journaled, so that a
+        crash before the store leaves this record rather than an error that contradicts the answer."""
+        self._journal.answered(record)
 
     def withdrawn(self, activation_id: str) -> None:
         """Publishing failed: the caller got the error, so there is nothing to record."""
@@ -119,17 +134,20 @@ class Ledger:
         unless its namespace keeps no records)."""
         if not accepted.stored:
             return False
-        namespace, activation_id = accepted.namespace, accepted.activation_id
+        return await self._store_missing(Activation.whisk_error(
+            namespace=accepted.namespace, name=accepted.path.rsplit("/", 1)[-1], subject=accepted.subject,
+            activation_id=accepted.activation_id, version=accepted.version, path=accepted.path,
+            binding=accepted.binding, at=now_ms(), error=error))
+
+    async def _store_missing(self, record: Activation) -> bool:
+        """Store `record` unless its activation has one already; whether it was stored."""
         try:
-            if await self._store.get_activation(namespace, activation_id) is not None:
+            if await self._store.get_activation(record.namespace, record.activation_id) is not None:
                 return False
-            await self._store.put_activation(Activation.whisk_error(
-                namespace=namespace, name=accepted.path.rsplit("/", 1)[-1], subject=accepted.subject,
-                activation_id=activation_id, version=accepted.version, path=accepted.path, binding=accepted.binding,
-                at=now_ms(), error=error))
+            await self._store.put_activation(record)
             return True
         except WhiskError as exc:
-            log.error("controller.record.failed", activation_id=activation_id, error=str(exc))
+            log.error("controller.record.failed", activation_id=record.activation_id, error=str(exc))
             return False
 
     async def close(self) -> None:

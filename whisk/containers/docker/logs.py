@@ -16,7 +16,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
-from whisk.containers.base import LOG_COLLECTION_FAILED, SENTINEL, log_line, logs_truncated, rfc3339_nanos
+from whisk.containers.base import LOG_COLLECTION_FAILED, SENTINEL, logs_truncated
+from whisk.entities.log_lines import log_line, rfc3339_nanos
 
 IDLE_TIMEOUT_S = 2.0
 STREAMS = {1: "stdout", 2: "stderr"}

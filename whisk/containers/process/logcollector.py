@@ -19,7 +19,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from whisk.containers.base import LOG_COLLECTION_FAILED, SENTINEL, log_line, logs_truncated, rfc3339_nanos
+from whisk.containers.base import LOG_COLLECTION_FAILED, SENTINEL, logs_truncated
+from whisk.entities.log_lines import log_line, rfc3339_nanos
 
 _SENTINEL = SENTINEL.encode()
 _SENTINEL_LINE = _SENTINEL + b"\n"
