@@ -362,7 +362,11 @@ async def serve(settings: Settings) -> None:
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, ssl_context=_ssl_context(settings),
                        reuse_address=True, backlog=1024)
-    await site.start()
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()          # the services opened by setup close in order (a port in use, say)
+        raise
     tune_garbage_collector()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -61,10 +62,12 @@ async def terminate(proc: asyncio.subprocess.Process, grace_s: float = 10.0) -> 
 @asynccontextmanager
 async def whisk_server(env: Mapping[str, str] | None = None, *, deadline_s: float = 30.0,
                        log_path: str | None = None) -> AsyncIterator[str]:
-    """Run `python -m whisk` (standalone unless env says otherwise) on a free loopback port; yields its URL."""
+    """Run `python -m whisk` (standalone unless env says otherwise) on a free loopback port; yields its URL. Each
+    server has a data folder of its own unless env names one: a controller's journal has one owner at a time."""
     port = free_port()
     full_env = dict(os.environ) | {"WHISK_PORT": str(port), "WHISK_HOST": "127.0.0.1",
-                                   "WHISK_STORE": "memory://", "WHISK_BUS": "memory://"}
+                                   "WHISK_STORE": "memory://", "WHISK_BUS": "memory://",
+                                   "WHISK_DATA_DIR": tempfile.mkdtemp(prefix="whisk-test-")}
     full_env |= dict(env or {})
     out = open(log_path, "ab") if log_path else None
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "whisk", env=full_env,

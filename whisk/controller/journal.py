@@ -22,6 +22,7 @@ any point leaves one whole journal, the old or the new.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -34,6 +35,10 @@ from whisk.entities.json_value import encode
 COMPACT_BYTES = 4 << 20
 
 
+class JournalInUse(OSError):
+    """Another running process holds this journal: a second server on the same data folder and instance."""
+
+
 class Journal:
     def __init__(self, path: Path, compact_bytes: int = COMPACT_BYTES) -> None:
         self._path = path
@@ -43,6 +48,21 @@ class Journal:
         self._done: list[str] = []             # completions not yet written (until the loop's next turn)
         self._written = 0                      # bytes written since the file was last (re)made
         self._compact_bytes = compact_bytes
+        self._lock_fd: int | None = None
+
+    def lock(self) -> None:
+        """Own the journal before reading it: a second server started on the same data folder would otherwise
+        close the first one's open activations as interrupted and empty its journal, then fail to bind its port.
+        The lock (flock on a file beside the journal) goes with the process, a SIGKILL included."""
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._path.with_name(self._path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise JournalInUse(f"another whisk server is running on the data folder {self._path.parent} "
+                               f"(its journal {self._path.name} is locked)") from None
+        self._lock_fd = fd
 
     def unfinished(self) -> list[dict[str, Any]]:
         """Entries accepted but not completed by the previous run, oldest first; an answered one with its record
@@ -113,6 +133,9 @@ class Journal:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def _compact(self) -> None:
         """A new file with only the open activations' lines (a few KB), renamed over the old one."""

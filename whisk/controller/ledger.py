@@ -57,6 +57,7 @@ class Ledger:
     async def recover(self) -> int:
         """Close, as whisk errors, the activations a previous run accepted and never recorded; one whose blocking
         caller was answered gets the record that caller got, with a line saying its logs are missing."""
+        self._journal.lock()
         closed = 0
         for entry in self._journal.unfinished():
             accepted = Accepted(entry["ns"], entry["id"], entry.get("subject", entry["ns"]), entry["path"],
