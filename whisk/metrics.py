@@ -216,7 +216,7 @@ def observe_throttle(namespace: str, limit: str) -> None:
 
 def observe_completion(outcome: str) -> None:
     """The balancer closed an activation: success | system_error | timeout (forced) | lost (forced: its invoker went
-    silent) | discarded."""
+    silent) | stopped (forced: this controller stopped) | discarded."""
     _child(COMPLETIONS, outcome).inc()
 
 

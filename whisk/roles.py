@@ -24,7 +24,7 @@ from aiohttp import web
 
 from whisk import logs, metrics
 from whisk.api.errors import REQUEST_LINE_LIMIT
-from whisk.api.keys import SERVICES, STORE
+from whisk.api.keys import SERVICES, STOP_BY, STORE, grace_left
 from whisk.config import ConfigError, Settings
 from whisk.containers.base import ContainerFactory
 from whisk.containers.process.sandbox import SandboxUnavailable
@@ -243,7 +243,7 @@ def _invoker_ctx(settings: Settings):
                         await app[DISCOVERY].deregister_invoker(settings.instance)
                     except WhiskError as exc:
                         log.warning("invoker.deregister_failed", error=str(exc))
-                await invoker.drain(settings.shutdown_grace_s)
+                await invoker.drain(grace_left(app, settings.shutdown_grace_s))
         finally:
             if loop_core is not None:
                 loop_core.cancel()
@@ -390,11 +390,17 @@ async def serve(settings: Settings) -> None:
         print(f"  playground: {url}/playground", flush=True)
     await stop.wait()
     log.info("server.stopping", grace_s=settings.shutdown_grace_s)
+    # One grace for the whole stop: the controller's drain, the launcher's work, the requests still open and the
+    # invoker's running activations each get what is left of it (they took a grace each, up to four in all).
+    app[STOP_BY] = loop.time() + settings.shutdown_grace_s
     app[DRAINING].set()
     services = app.get(SERVICES)
     if services is not None:
         # Keep serving reads and in-flight callers; new activations get 503 until those in flight complete.
         await services.drain.wait(settings.shutdown_grace_s)
+    # aiohttp waits this long for the requests still being handled (a setting of the runner, made at its start),
+    # then cancels them; 0 would mean no limit to it.
+    runner._shutdown_timeout = max(grace_left(app, settings.shutdown_grace_s), 0.01)
     await runner.cleanup()
     log.info("server.stopped")
 

@@ -15,7 +15,7 @@ from whisk.api.auth import basic_auth
 from whisk.api.auth_failures import AuthFailures
 from whisk.api.cors import cors
 from whisk.api.errors import openwhisk_errors, transaction_ids
-from whisk.api.keys import AUTH_FAILURES, ENTITIES, MANIFEST, SERVICES, SETTINGS, SUBJECTS
+from whisk.api.keys import AUTH_FAILURES, ENTITIES, MANIFEST, SERVICES, SETTINGS, SUBJECTS, grace_left
 from whisk.api.web import web_action
 from whisk.config import Settings
 from whisk.controller.services import ControllerServices
@@ -43,10 +43,10 @@ def provide(app: web.Application, services: ControllerServices) -> None:
 
 async def _stop_work(app: web.Application) -> None:
     """When the server begins its shutdown (before in-flight requests are awaited): no new alarm fires, and the
-    launcher's compositions and trigger records end or are cancelled."""
+    launcher's compositions and trigger records end or are cancelled within what is left of the grace."""
     services = app.get(SERVICES)
     if services is not None:
-        await services.stop_work()
+        await services.stop_work(grace_left(app, services.shutdown_grace_s))
 
 
 def make_app(settings: Settings, manifest: Manifest | None = None) -> web.Application:

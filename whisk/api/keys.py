@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from whisk.api.auth_failures import AuthFailures
@@ -24,6 +26,17 @@ SUBJECTS = web.AppKey("subjects", Subjects)
 AUTH_FAILURES = web.AppKey("auth_failures", AuthFailures)
 # The runtime manifest when one is loaded: kinds for PUT, runtimes for GET /.
 MANIFEST = web.AppKey("manifest", Manifest)
+# The event loop's time by which a graceful stop ends (set at SIGTERM by roles.serve): each of the stop's waits takes
+# what is left of the one grace (`grace_left`), not a grace of its own.
+STOP_BY = web.AppKey("stop_by", float)
+
+
+def grace_left(app: web.Application, grace_s: float) -> float:
+    """What is left of the stop's grace; all of `grace_s` when no stop has set its end (tests, a failed start)."""
+    stop_by = app.get(STOP_BY)
+    if stop_by is None:
+        return grace_s
+    return max(0.0, stop_by - asyncio.get_running_loop().time())
 
 # Per-request values (request[...]), set by the middlewares in whisk/api/.
 TID = "whisk.tid"            # transaction id: X-Request-ID unless it starts with "sid_", else generated

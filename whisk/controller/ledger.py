@@ -31,6 +31,7 @@ log = structlog.get_logger(__name__)
 RESTARTED = "The activation was interrupted: the platform restarted before it completed."
 LOGS_LOST = "The platform restarted before this activation's logs were collected."
 LOST = "The activation did not complete: its invoker did not acknowledge it in time."
+STOPPED = "The activation was interrupted: the platform stopped before it completed."
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +104,9 @@ class Ledger:
         if accepted is None:
             return
         self._drain.leave()
-        if outcome in ("timeout", "lost"):
-            # The invoker may have died with it: make sure it still ends with a record.
-            task = asyncio.create_task(self._close_unrecorded(accepted, LOST))
+        if outcome in ("timeout", "lost", "stopped"):
+            # The invoker may have died with it, or the stop's grace ran out: make sure it still ends with a record.
+            task = asyncio.create_task(self._close_unrecorded(accepted, STOPPED if outcome == "stopped" else LOST))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 

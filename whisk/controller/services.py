@@ -66,13 +66,14 @@ class ControllerServices:
     shutdown_grace_s: float
     _stopped: bool = field(default=False)
 
-    async def stop_work(self) -> None:
-        """No new alarm fires, then let compositions and trigger records finish (or cancel them past the grace)."""
+    async def stop_work(self, grace_s: float | None = None) -> None:
+        """No new alarm fires, then let compositions and trigger records finish (or cancel them past `grace_s`,
+        by default the whole shutdown grace)."""
         if self._stopped:
             return
         self._stopped = True
         await self.alarms.__aexit__(None, None, None)
-        await self.launcher.close(self.shutdown_grace_s)
+        await self.launcher.close(self.shutdown_grace_s if grace_s is None else grace_s)
 
 
 def api_manifest() -> Manifest | None:

@@ -83,16 +83,17 @@ class Invoker:
         await self._send_ping()
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.drain(0)
+        await self.drain(None)
 
-    async def drain(self, grace_s: float) -> None:
-        """Stop taking work, let running activations finish within `grace_s`, then stop."""
+    async def drain(self, grace_s: float | None) -> None:
+        """Stop taking work, let running activations finish within `grace_s` (None: however long they take; 0:
+        cancel them at once), then stop."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         if self._running:
-            done, pending = await asyncio.wait(self._running, timeout=grace_s or None)
+            done, pending = await asyncio.wait(self._running, timeout=grace_s)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)

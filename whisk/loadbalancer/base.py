@@ -35,8 +35,8 @@ class Forced(Exception):
     """No completion or active ack arrived in time (docs/openwhisk.md §5.5)."""
 
 
-# (the entry, its outcome: "success", "system_error", "timeout", "lost" (forced: its invoker went silent) or
-# "discarded")
+# (the entry, its outcome: "success", "system_error", "timeout", "lost" (forced: its invoker went silent), "stopped"
+# (forced: this controller stopped) or "discarded")
 Released = Callable[[Entry, str], None]
 
 

@@ -110,11 +110,11 @@ class ActivationBook:
             self._close(entry, "discarded")
 
     def fail_all(self, reason: str) -> list[Entry]:
-        """Close every entry (shutdown); waiters get Forced."""
+        """Close every entry (shutdown: outcome "stopped"); waiters get Forced."""
         closed = list(self._entries.values())
         for entry in closed:
             _fail(entry, reason)
-            self._close(entry, "timeout")
+            self._close(entry, "stopped")
         return closed
 
 

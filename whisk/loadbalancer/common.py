@@ -48,7 +48,8 @@ class CommonBalancer:
         return False
 
     def _released(self, entry: Entry, outcome: str) -> None:
-        """An entry closed ("success", "system_error", "timeout", "lost" or "discarded"): tell the controller."""
+        """An entry closed ("success", "system_error", "timeout", "lost", "stopped" or "discarded"): tell the
+        controller."""
         if self._on_release is not None:
             self._on_release(entry, outcome)
 

@@ -111,11 +111,11 @@ class ShardingBalancer(CommonBalancer):
 
     def _released(self, entry: Entry, outcome: str) -> None:
         self.scheduler.release(entry.invoker, entry.action_path, entry.memory_mb, max_concurrent=entry.concurrency)
-        if outcome == "lost":
+        if outcome in ("lost", "stopped"):
             # Forced because the invoker went silent: that is its Offline state already, not one more outcome. Were
             # they counted as timeouts, an invoker cut off for seconds (a broker restart) would come back
             # Unresponsive with its last ten outcomes forced, and take up to seven test actions, a minute apart, to
-            # be used again.
+            # be used again. Nor does a stop of this controller say anything of the invoker.
             self.pool.forget(entry.invoker, entry.activation_id)
         elif outcome != "discarded":                # a message never sent says nothing about the invoker
             self.pool.completion(entry.invoker, Outcome(outcome), entry.activation_id)
