@@ -9,7 +9,8 @@ import pytest
 from whisk.controller.drain import Drain
 from whisk.controller.journal import Journal
 from whisk.controller.ledger import LOGS_LOST, LOST, RESTARTED, Accepted, Ledger
-from whisk.entities.activation import Activation, ActivationResponse
+from whisk.entities.activation import Activation, ActivationResponse, accepted_ms, new_activation_id
+from whisk.entities.document import now_ms
 from whisk.loadbalancer.base import Entry
 from whisk.store.memory import MemoryStore
 
@@ -136,3 +137,21 @@ async def test_compaction_keeps_the_answers_of_open_activations(tmp_path) -> Non
     [left] = journal.unfinished()
     assert left["id"] == A and left["answered"]["activationId"] == A
     journal.close()
+
+
+async def test_a_record_the_ledger_writes_is_dated_when_its_activation_was_accepted(tmp_path) -> None:
+    """After a restart, a whisk-error record listed at the restart's time came after the trigger that started it."""
+    accepted = new_activation_id()
+    await asyncio.sleep(0.05)
+    path = tmp_path / "controller0.journal"
+    crashed = Journal(path)
+    crashed.open()
+    crashed.accepted(accepted, "guest", "guest", "guest/x", "0.0.1", None)
+    crashed.close()
+    async with MemoryStore() as store:
+        ledger = Ledger(store, path, Drain())
+        assert await ledger.recover() == 1
+        record = await store.get_activation("guest", accepted)
+        assert record["start"] == record["end"] == accepted_ms(accepted) and now_ms() - record["start"] >= 50
+        await ledger.close()
+    assert accepted_ms("a" * 32) is None                    # not an id whisk made: dated when it is recorded

@@ -19,7 +19,7 @@ import structlog
 from whisk import metrics
 from whisk.controller.drain import Drain
 from whisk.controller.journal import Journal
-from whisk.entities.activation import Activation
+from whisk.entities.activation import Activation, accepted_ms
 from whisk.entities.document import now_ms
 from whisk.entities.errors import WhiskError
 from whisk.entities.log_lines import log_line, rfc3339_nanos
@@ -136,10 +136,12 @@ class Ledger:
         unless its namespace keeps no records)."""
         if not accepted.stored:
             return False
+        # Dated when it was accepted, so that it lists among its neighbours (a trigger's rules, a sequence's steps).
+        at = accepted_ms(accepted.activation_id) or now_ms()
         return await self._store_missing(Activation.whisk_error(
             namespace=accepted.namespace, name=accepted.path.rsplit("/", 1)[-1], subject=accepted.subject,
             activation_id=accepted.activation_id, version=accepted.version, path=accepted.path,
-            binding=accepted.binding, at=now_ms(), error=error))
+            binding=accepted.binding, at=at, error=error))
 
     async def _store_missing(self, record: Activation) -> bool:
         """Store `record` unless its activation has one already; whether it was stored."""

@@ -77,6 +77,18 @@ def new_activation_id() -> str:
     return f"{(time.time_ns() // 1_000_000) << 80 | (_random128() & _V7_RANDOM) | _V7_SET:032x}"
 
 
+def accepted_ms(activation_id: str) -> int | None:
+    """When whisk made this activation id (the time `new_activation_id` wrote into it), or None for an id of another
+    kind (OpenWhisk's are random)."""
+    if len(activation_id) != 32 or activation_id[12] != "7":
+        return None
+    try:
+        at = int(activation_id[:12], 16)
+    except ValueError:
+        return None
+    return at if 0 < at <= time.time_ns() // 1_000_000 else None
+
+
 def random_hex32() -> str:
     """128 random bits as 32 hex digits (transaction ids)."""
     return f"{_random128():032x}"
