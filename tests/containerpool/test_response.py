@@ -83,6 +83,16 @@ def test_init_success_and_failures():
         "The action exceeded its time limits of 1000 milliseconds during initialization."
 
 
+def test_an_exchange_cut_at_its_time_limit_lasted_the_limit() -> None:
+    """The deadline runs on the loop's clock; the wall-clock milliseconds around it read 999 of 1,000 now and then,
+    a record with `timeout: true` shorter than its limit, which OpenWhisk never writes."""
+    from whisk.containerpool.proxy import _end_ms
+    assert _end_ms(Interaction(1000, 1999, timed_out=True), 1000) == 2000
+    assert _end_ms(Interaction(1000, 2003, timed_out=True), 1000) == 2003
+    assert _end_ms(Interaction(1000, 1400, status=200), 1000) == 1400
+    assert _end_ms(Interaction(1000, 1999, timed_out=True, oom_killed=True), 1000) == 1999   # memory, not time
+
+
 def test_which_responses_keep_the_container():
     assert keeps_container({"statusCode": 0}) and keeps_container({"statusCode": 1})
     assert not keeps_container({"statusCode": 2}) and not keeps_container({"statusCode": 3})

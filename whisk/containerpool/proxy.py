@@ -20,7 +20,7 @@ from whisk.containerpool.job import Job, RunResult, error_response
 from whisk.containerpool.response import (LOG_WARNING_DEVELOPER_ERROR, PROVISION_ERROR, init_response,
                                           keeps_container, run_response, timed_out, whisk_error)
 from whisk.containers.base import (LOG_COLLECTION_FAILED, Container, ContainerError, ContainerFactory,
-                                   ContainerSpec, ImageError)
+                                   ContainerSpec, ImageError, Interaction)
 from whisk.entities.activation import DEVELOPER_ERROR
 from whisk.entities.log_lines import log_line, rfc3339_nanos
 from whisk.entities.document import now_ms
@@ -129,7 +129,8 @@ class ContainerProxy:
             raise Requeue(f"container {self.spec.name} answered 503")
         response = run_response(reply, job.timeout_ms, self._max_result_bytes)
         begin = init_start if init_start is not None else reply.start_ms
-        result = RunResult(response, begin, reply.end_ms, init_ms, begin, timed_out(reply, job.timeout_ms), start)
+        result = RunResult(response, begin, _end_ms(reply, job.timeout_ms), init_ms, begin,
+                           timed_out(reply, job.timeout_ms), start)
         keep = keeps_container(response)
         if on_response is not None:
             _notify(on_response, result)
@@ -163,7 +164,8 @@ class ContainerProxy:
         failure = init_response(reply, job.timeout_ms)
         if failure is None:
             return None, reply.duration_ms, reply.start_ms
-        result = RunResult(failure, reply.start_ms, reply.end_ms, reply.duration_ms, reply.start_ms,
+        end = _end_ms(reply, job.timeout_ms)
+        result = RunResult(failure, reply.start_ms, end, end - reply.start_ms, reply.start_ms,
                            timed_out(reply, job.timeout_ms), start)
         return result, reply.duration_ms, reply.start_ms
 
@@ -188,6 +190,14 @@ class ContainerProxy:
         if limit > 0:
             lines.append(log_line(rfc3339_nanos(time.time_ns()), "stderr", LOG_WARNING_DEVELOPER_ERROR))
         return lines, True
+
+
+def _end_ms(reply: Interaction, timeout_ms: int) -> int:
+    """When the exchange ended; one cut off at its time limit lasted the limit at least (the deadline timer runs on
+    the loop's clock, and the wall-clock milliseconds around it could show 999 of 1,000), as OpenWhisk records it."""
+    if timed_out(reply, timeout_ms):
+        return max(reply.end_ms, reply.start_ms + timeout_ms)
+    return reply.end_ms
 
 
 def _failed(response: dict, start: str, timed_out_: bool = False, *, at: int | None = None,
