@@ -61,9 +61,10 @@ async def test_lifecycle(guest: aiohttp.ClientSession) -> None:
     await put(guest, "triggers", trigger, {})
     status, record = await feed(guest, "alarm", "CREATE", trigger, cron="0 0 1 1 *", trigger_payload="hi")
     assert status == 200 and record["response"]["result"] == {"status": "success"}
+    assert record["response"]["size"] == len('{"status":"success"}')     # as a runtime's reply would have had it
     assert record["name"] == "alarm" and record["namespace"] == "guest"
     annotations = {a["key"]: a["value"] for a in record["annotations"]}
-    assert annotations["path"] == "whisk.system/alarms/alarm"
+    assert annotations["path"] == "whisk.system/alarms/alarm" and annotations["timeout"] is False
     status, record = await feed(guest, "alarm", "READ", trigger)
     assert status == 200
     read = record["response"]["result"]
@@ -81,9 +82,10 @@ async def test_lifecycle(guest: aiohttp.ClientSession) -> None:
     assert read["status"]["active"] is True and "reason" not in read["status"]
     assert (await feed(guest, "alarm", "DELETE", trigger))[0] == 200
     status, record = await feed(guest, "alarm", "READ", trigger)
+    error = {"error": f"could not find trigger {trigger} in the database"}
+    size = len(json.dumps(error, separators=(",", ":")))
     assert status == 502 and record["response"] == {
-        "status": "application error", "success": False,
-        "result": {"error": f"could not find trigger {trigger} in the database"}}
+        "status": "application error", "success": False, "result": error, "size": size}
 
 
 @pytest.mark.parametrize(("name", "params", "error"), [

@@ -28,6 +28,7 @@ from whisk.controller.invoke import SHUTTING_DOWN, Activator, Outcome
 from whisk.controller.ledger import Accepted, Ledger
 from whisk.entities.activation import APPLICATION_ERROR, SUCCESS, Activation, ActivationResponse, new_activation_id
 from whisk.entities.document import now_ms
+from whisk.entities.json_value import compact
 from whisk.entities.errors import BackendUnavailable, WhiskError
 from whisk.entities.identity import Identity
 from whisk.store.base import ActivationStore
@@ -203,13 +204,15 @@ def native_record(run: Run, resolved: ResolvedAction, activation_id: str, start:
     limits = action.limits
     annotations: list[dict[str, Any]] = [
         {"key": "path", "value": resolved.path}, {"key": "kind", "value": action.exec.kind},
+        {"key": "timeout", "value": False},
         {"key": "limits", "value": {"timeout": limits.timeout, "memory": limits.memory, "logs": limits.logs,
                                     "concurrency": limits.concurrency}},
         {"key": "waitTime", "value": max(0, start - run.received_ms)}]
     if resolved.binding:
         annotations.append({"key": "binding", "value": resolved.binding})
     end = max(start, now_ms())
-    # A failed feed operation already answers {"error": ...}: its result is stored as it is.
-    response = ActivationResponse(SUCCESS if ok else APPLICATION_ERROR, result)
+    # A failed feed operation already answers {"error": ...}: its result is stored as it is. `size`: the length of
+    # the result's JSON, as a runtime's reply would have had it.
+    response = ActivationResponse(SUCCESS if ok else APPLICATION_ERROR, result, len(compact(result)))
     return Activation(run.identity.namespace, action.name, run.identity.subject, activation_id, start, end, response,
                       (), str(action.version), annotations=annotations, duration=end - start)
