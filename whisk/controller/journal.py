@@ -138,7 +138,8 @@ class Journal:
             self._lock_fd = None
 
     def _compact(self) -> None:
-        """A new file with only the open activations' lines (a few KB), renamed over the old one."""
+        """A new file with only the open activations' lines (a few KB, more with large answered results), renamed
+        over the old one."""
         assert self._fd is not None
         data = b"".join(self._open.values()) + b"".join(self._answers.values())
         fresh = self._path.with_name(self._path.name + ".new")
