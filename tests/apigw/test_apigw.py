@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from yarl import URL
 
 from tests.support.processes import GUEST_AUTH, GUEST_UUID, basic_auth, whisk_server
 from tests.web.support import NODE_PRELUDE, PY_ECHO, call, put_action, run_node, unique
@@ -109,6 +110,14 @@ async def test_path_parameters_reach_the_action_through_request_path(whisk_url: 
         body = await r.json()
     assert body["__ow_path"] == f"{base}/books/978-0596517748" and body["q"] == "1"
     assert body["__ow_headers"]["x-forwarded-url"].endswith(f"{path}?q=1")
+    # A path parameter's value reaches the action only in `__ow_path`: encoded as sent, an encoded "?" or "/" in it
+    # neither ends the path nor splits the segment.
+    async with aiohttp.ClientSession() as client:
+        async with client.get(URL(whisk_url + route_path(api["gwApiUrl"], "/books/x%3Fy%2Fz"), encoded=True),
+                              params={"q": "2"}) as r:
+            assert r.status == 200
+            body = await r.json()
+    assert body["__ow_path"] == f"{base}/books/x%3Fy%2Fz" and body["q"] == "2"
     status, body = await call(anonymous, "POST", path)
     assert (status, body) == (404, {"status": 404, "message": "Error: Whoops. Verb not supported."})
     async with anonymous.options(path) as r:

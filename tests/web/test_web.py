@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import aiohttp
+from yarl import URL
 import pytest
 import pytest_asyncio
 
@@ -84,6 +85,21 @@ async def test_every_method_reaches_the_action_with_its_context(anonymous: aioht
     async with anonymous.request("TRACE", web_path(actions["echo"], ".json")) as r:    # not in allowedOperations
         assert r.status == 405 and "x-openwhisk-activation-id" not in r.headers
         assert (await r.json())["error"].startswith("HTTP method not allowed, supported methods: ")
+
+
+async def test_the_rest_of_the_path_reaches_the_action_still_encoded(whisk_url: str, actions: dict[str, str]) -> None:
+    """`__ow_path` as Pekko renders the unmatched path: each segment percent-encoded but for its pchar characters,
+    so an encoded "/" or "?" stays in its segment; a name segment is decoded alone, and one that holds a "/" is no
+    name (404)."""
+    async with aiohttp.ClientSession() as client:
+        for sent, seen in (("/a%20b", "/a%20b"), ("/caf%C3%A9", "/caf%C3%A9"), ("/a%2Fb/c", "/a%2Fb/c"),
+                           ("/x%3Fy", "/x%3Fy"), ("/%41:@!", "/A:@!")):
+            url = URL(whisk_url + web_path(actions["echo"], ".json") + sent, encoded=True)
+            async with client.get(url) as r:
+                assert r.status == 200 and (await r.json())["__ow_path"] == seen, sent
+        whole = URL(f"{whisk_url}/api/v1/web/guest%2Fdefault%2F{actions['echo']}.json", encoded=True)
+        async with client.get(whole) as r:
+            assert r.status == 404
 
 
 @pytest.mark.parametrize("kwargs, expected", [

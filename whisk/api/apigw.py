@@ -18,7 +18,7 @@ from whisk.api.auth import identify
 from whisk.api.body import parse_body, read_body, reply
 from whisk.api.errors import error_response
 from whisk.api.keys import IDENTITY, SERVICES, SETTINGS
-from whisk.api.web import respond, status_of
+from whisk.api.web import raw_rest, respond, status_of
 from whisk.controller.apidoc import ApiFailure
 from whisk.controller.apigw import RouteMiss
 from whisk.controller.web import WebRequest
@@ -89,7 +89,9 @@ async def serve_route(request: web.Request) -> web.Response:
         raise BackendUnavailable("API routes are not available on this server.")
     apis = services.apis
     try:
-        routed = await apis.route(request.match_info["tenant"], request.match_info["rest"], request.method.upper())
+        tenant = request.match_info["tenant"]
+        rest = raw_rest(request, f"/api/{tenant}/", request.match_info["rest"])
+        routed = await apis.route(tenant, rest, request.method.upper())
     except RouteMiss as miss:
         return reply({"status": miss.status, "message": miss.message}, status=miss.status)
     cors = _cors(request) if routed.cors else {}

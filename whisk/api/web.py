@@ -13,6 +13,7 @@ from whisk.api import headers as header_values
 from whisk.api.body import read_body
 from whisk.api.errors import STATUS, error_response
 from whisk.api.keys import IDENTITY, SERVICES, SETTINGS, TID, WEB
+from whisk.controller.urlpath import rendered
 from whisk.controller.web import WebFailure, WebRequest
 from whisk.controller.webmedia import Answer
 from whisk.entities.errors import BackendUnavailable, WhiskError
@@ -46,9 +47,22 @@ async def respond(request: web.Request, web_request: WebRequest) -> web.Response
     return to_response(request, answer)
 
 
+WEB_PREFIX = "/api/v1/web/"
+
+
+def raw_rest(request: web.Request, prefix: str, decoded: str) -> str:
+    """The part of the request's path after `prefix` as the client encoded it: aiohttp's match_info is decoded, and
+    a web action sees its path still encoded (`__ow_path`), an encoded "/" or "?" inside its segment. A path that
+    reached the route only once decoded (an encoded letter of the prefix) is encoded again from `decoded`."""
+    raw = request.rel_url.raw_path
+    if raw.startswith(prefix):
+        return raw[len(prefix):]
+    return rendered(decoded)
+
+
 async def web_action(request: web.Request) -> web.StreamResponse:
     request[WEB] = True
-    tail = request.match_info["tail"]
+    tail = raw_rest(request, WEB_PREFIX, request.match_info["tail"])
     body = await read_body(request, request.app[SETTINGS].max_payload_size)
     return await respond(request, WebRequest(
         method=request.method.upper(), tail=tail, headers=tuple(header_values.items(request.headers.items())),

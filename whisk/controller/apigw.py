@@ -19,6 +19,7 @@ from whisk.controller.apidoc import (CREATE_FAILURE, DELETE_FAILURE, REQUEST_PAT
                                      base_swagger, check_swagger, cors_enabled, falsy, normalise, parse_create,
                                      remove_endpoint, target_of, with_namespace)
 from whisk.controller.apishape import answerable, check_answerable, check_shape
+from whisk.controller.urlpath import rendered
 from whisk.entities.document import now_ms
 from whisk.entities.errors import Conflict, NotFound
 from whisk.entities.identity import Identity
@@ -217,7 +218,9 @@ class Apis:
     # --- serving a route ------------------------------------------------------------------------------------------
     async def route(self, tenant: str, rest: str, method: str) -> Routed:
         """Where `<method> /api/<tenant>/<rest>` goes (the gateway's lookup: exact resource path, then a template
-        with {x} as one segment, then ever shorter prefixes). RouteMiss when nothing matches."""
+        with {x} as one segment, then ever shorter prefixes). `rest` is percent-encoded as sent; routes and request
+        are compared in one rendering (`urlpath`), and the web action gets the rest of the path still encoded.
+        RouteMiss when nothing matches."""
         found = await self._store.find_namespace(tenant)
         if found is None:
             raise RouteMiss(*NOT_FOUND)
@@ -228,8 +231,8 @@ class Apis:
             paths = swagger.get("paths")
             for path, item in paths.items() if isinstance(paths, dict) else ():
                 if isinstance(path, str) and isinstance(item, dict):
-                    resources[("" if base == "/" else base) + path] = (swagger, item)
-        full = "/" + rest
+                    resources[rendered(("" if base == "/" else base) + path, templates=True)] = (swagger, item)
+        full = "/" + rendered(rest)
         match = self._match(resources, full)
         if match is None:
             raise RouteMiss(*NOT_FOUND)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from whisk.controller.caller import caller_for
 from whisk.controller.entities import Entities, ResolvedAction
 from whisk.controller.launcher import Launcher
 from whisk.controller.subjects import Subjects
 from whisk.controller.throttle import InvocationThrottle
+from whisk.controller.urlpath import path_segment
 from whisk.controller.webmedia import (DEFAULT_EXTENSION, ENTITY_HEADERS, EXTENSIONS, NO_BODY, UNACCEPTED, Answer,
                                        accepts, decode_body, project, transcode)
 from whisk.entities.action import RAW_HTTP, REQUIRE_WHISK_AUTH, RESERVED, WEB_CUSTOM_OPTIONS, WEB_EXPORT
@@ -73,10 +75,12 @@ class Target:
 
 
 def parse_target(tail: str) -> Target:
+    """`tail`: the request's path after /api/v1/web/, percent-encoded as sent. Each segment is decoded on its own,
+    so an encoded "/" stays inside its segment (a name it cannot be), and `__ow_path` keeps its escapes."""
     parts = tail.split("/")
     if len(parts) < 3:
         raise NotFound()
-    namespace, package, segment = parts[0], parts[1], parts[2]
+    namespace, package, segment = (unquote(part) for part in parts[:3])
     name, extension = segment, DEFAULT_EXTENSION
     for ext in EXTENSIONS:
         if segment.endswith(ext):
@@ -86,7 +90,7 @@ def parse_target(tail: str) -> Target:
         raise NotFound()
     rest = parts[3:]
     return Target(namespace, None if package == DEFAULT_PACKAGE else package, name, extension,
-                  "/" + "/".join(rest) if rest else "")
+                  "/" + "/".join(path_segment(part) for part in rest) if rest else "")
 
 
 def cors_headers(request: WebRequest) -> list[tuple[str, str]]:
