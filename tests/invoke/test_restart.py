@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import tempfile
+from typing import Any
 
 import aiohttp
 
@@ -23,13 +24,30 @@ async def start(data_dir: str, port: int) -> asyncio.subprocess.Process:
     return proc
 
 
+async def kill(proc: asyncio.subprocess.Process) -> None:
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+
+
+def fresh() -> tuple[str, int, dict[str, str], str]:
+    """A data folder and a port of its own, the guest's credentials, the server's URL."""
+    port = free_port()
+    return tempfile.mkdtemp(prefix="whisk-restart-"), port, basic_auth(*GUEST_AUTH.split(":")), \
+        f"http://127.0.0.1:{port}"
+
+
+async def kill_on_answer(s: aiohttp.ClientSession, proc: asyncio.subprocess.Process, path: str, body: dict[str, Any],
+                         status: int) -> str:
+    """POST, and SIGKILL the server the moment its answer's head is in; the answer's activation id."""
+    async with s.post(path, json=body) as r:
+        assert r.status == status
+        proc.send_signal(signal.SIGKILL)
+        return (await r.json())["activationId"]
+
+
 async def test_killed_platform_closes_in_flight_activations_on_restart() -> None:
     """A primitive action and a sequence (whose record the controller itself writes) both in flight at the kill."""
-    data_dir = tempfile.mkdtemp(prefix="whisk-restart-")
-    port = free_port()
-    uuid, key = GUEST_AUTH.split(":")
-    auth = basic_auth(uuid, key)
-    url = f"http://127.0.0.1:{port}"
+    data_dir, port, auth, url = fresh()
     proc = await start(data_dir, port)
     try:
         async with aiohttp.ClientSession(base_url=url, headers=auth) as s:
@@ -51,8 +69,7 @@ async def test_killed_platform_closes_in_flight_activations_on_restart() -> None
                         break
                 await asyncio.sleep(0.05)
     finally:
-        proc.send_signal(signal.SIGKILL)
-        await proc.wait()
+        await kill(proc)
     proc = await start(data_dir, port)
     try:
         async with aiohttp.ClientSession(base_url=url, headers=auth) as s:
@@ -86,10 +103,7 @@ async def test_an_activation_never_acknowledged_still_gets_a_record() -> None:
 async def test_a_fire_killed_right_after_its_answer_still_gets_a_record() -> None:
     """The trigger's record is stored after its rules' activations are posted; a kill at once after the 202 (a few
     ms of window with one rule, more with many) left its activation id without a record for good."""
-    data_dir = tempfile.mkdtemp(prefix="whisk-restart-")
-    port = free_port()
-    auth = basic_auth(*GUEST_AUTH.split(":"))
-    url = f"http://127.0.0.1:{port}"
+    data_dir, port, auth, url = fresh()
     proc = await start(data_dir, port)
     try:
         async with aiohttp.ClientSession(base_url=url, headers=auth) as s:
@@ -102,13 +116,9 @@ async def test_a_fire_killed_right_after_its_answer_still_gets_a_record() -> Non
             for n in range(20):
                 async with s.put(f"/api/v1/namespaces/_/rules/r{n}", json=rule) as r:
                     assert r.status == 200, await r.text()
-            async with s.post("/api/v1/namespaces/_/triggers/t", json={"p": 1}) as r:
-                assert r.status == 202
-                proc.send_signal(signal.SIGKILL)
-                activation_id = (await r.json())["activationId"]
+            activation_id = await kill_on_answer(s, proc, "/api/v1/namespaces/_/triggers/t", {"p": 1}, 202)
     finally:
-        proc.send_signal(signal.SIGKILL)
-        await proc.wait()
+        await kill(proc)
     proc = await start(data_dir, port)
     try:
         async with aiohttp.ClientSession(base_url=url, headers=auth) as s:
@@ -121,10 +131,7 @@ async def test_a_fire_killed_right_after_its_answer_still_gets_a_record() -> Non
 async def test_a_blocking_caller_answered_before_a_kill_finds_its_result_recorded() -> None:
     """The answer goes out before the logs are collected and the record stored; a kill at once after it left a
     whisk-error record ("interrupted") that contradicted the result the caller had got."""
-    data_dir = tempfile.mkdtemp(prefix="whisk-restart-")
-    port = free_port()
-    auth = basic_auth(*GUEST_AUTH.split(":"))
-    url = f"http://127.0.0.1:{port}"
+    data_dir, port, auth, url = fresh()
     code = "def main(a):\n    print('running', a.get('n'))\n    return {'n': a.get('n')}\n"
     activation_id = ""
     for n in range(4):                              # three kills, each record read after the next start
@@ -140,10 +147,8 @@ async def test_a_blocking_caller_answered_before_a_kill_finds_its_result_recorde
                     assert body["response"]["status"] == "success" and body["response"]["result"] == {"n": n - 1}
                 if n == 3:
                     break
-                async with s.post("/api/v1/namespaces/_/actions/quick?blocking=true", json={"n": n}) as r:
-                    assert r.status == 200
-                    proc.send_signal(signal.SIGKILL)
-                    activation_id = (await r.json())["activationId"]
+                activation_id = await kill_on_answer(s, proc, "/api/v1/namespaces/_/actions/quick?blocking=true",
+                                                     {"n": n}, 200)
         finally:
             proc.send_signal(signal.SIGKILL)
             await proc.wait()
