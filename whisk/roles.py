@@ -399,8 +399,9 @@ async def serve(settings: Settings) -> None:
         # Keep serving reads and in-flight callers; new activations get 503 until those in flight complete.
         await services.drain.wait(settings.shutdown_grace_s)
     # aiohttp waits this long for the requests still being handled (a setting of the runner, made at its start),
-    # then cancels them; 0 would mean no limit to it.
-    runner._shutdown_timeout = max(grace_left(app, settings.shutdown_grace_s), 0.01)
+    # then cancels them; 0 would mean no limit to it. A private attribute: an aiohttp without it keeps the whole grace.
+    if hasattr(runner, "_shutdown_timeout"):
+        runner._shutdown_timeout = max(grace_left(app, settings.shutdown_grace_s), 0.01)
     await runner.cleanup()
     log.info("server.stopped")
 
