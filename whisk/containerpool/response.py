@@ -6,7 +6,7 @@ from __future__ import annotations
 from whisk.containerpool.job import error_response
 from whisk.containers.base import Interaction
 from whisk.entities import json_value
-from whisk.entities.activation import APPLICATION_ERROR, DEVELOPER_ERROR, SUCCESS, WHISK_ERROR
+from whisk.entities.activation import APPLICATION_ERROR, DEVELOPER_ERROR, SUCCESS, WHISK_ERROR, reply_size
 
 ABNORMAL_INIT = "The action did not initialize and exited unexpectedly."
 ABNORMAL_RUN = "The action did not produce a valid response and exited unexpectedly."
@@ -32,12 +32,6 @@ def truncated_response(body: bytes, length: int, max_bytes: int) -> str:
 
 def _text(body: bytes) -> str:
     return body.decode("utf-8", errors="replace")
-
-
-def _size(text: str) -> int:
-    """A reply's `size` as OpenWhisk records it: the length of its text as a Java string, in UTF-16 units (a
-    character beyond the BMP counts twice)."""
-    return len(text) if text.isascii() else len(text.encode("utf-16-le")) // 2
 
 
 def too_deep_response() -> str:
@@ -76,8 +70,8 @@ def init_response(reply: Interaction, timeout_ms: int) -> dict | None:
     text = _text(reply.body)
     parsed = _parse(text)
     if isinstance(parsed, dict) and "error" in parsed:
-        return error_response(DEVELOPER_ERROR, parsed["error"], _size(text))
-    return error_response(DEVELOPER_ERROR, f"The action failed during initialization: {text}", _size(text))
+        return error_response(DEVELOPER_ERROR, parsed["error"], reply_size(text))
+    return error_response(DEVELOPER_ERROR, f"The action failed during initialization: {text}", reply_size(text))
 
 
 def run_response(reply: Interaction, timeout_ms: int, max_bytes: int) -> dict:
@@ -92,7 +86,7 @@ def run_response(reply: Interaction, timeout_ms: int, max_bytes: int) -> dict:
     if length > max_bytes:
         return error_response(APPLICATION_ERROR, truncated_response(reply.body, length, max_bytes), length)
     text = _text(reply.body)
-    size = _size(text)
+    size = reply_size(text)
     parsed = _parse(text)
     if parsed is _TOO_DEEP:
         return error_response(DEVELOPER_ERROR, too_deep_response(), size)

@@ -26,7 +26,8 @@ from whisk.controller.drain import Drain
 from whisk.controller.events import UserEvents
 from whisk.controller.invoke import SHUTTING_DOWN, Activator, Outcome
 from whisk.controller.ledger import Accepted, Ledger
-from whisk.entities.activation import APPLICATION_ERROR, SUCCESS, Activation, ActivationResponse, new_activation_id
+from whisk.entities.activation import (APPLICATION_ERROR, SUCCESS, Activation, ActivationResponse, new_activation_id,
+                                       reply_size)
 from whisk.entities.document import now_ms
 from whisk.entities.json_value import compact
 from whisk.entities.errors import BackendUnavailable, WhiskError
@@ -211,8 +212,8 @@ def native_record(run: Run, resolved: ResolvedAction, activation_id: str, start:
     if resolved.binding:
         annotations.append({"key": "binding", "value": resolved.binding})
     end = max(start, now_ms())
-    # A failed feed operation already answers {"error": ...}: its result is stored as it is. `size`: the length of
-    # the result's JSON, as a runtime's reply would have had it.
-    response = ActivationResponse(SUCCESS if ok else APPLICATION_ERROR, result, len(compact(result)))
+    # A failed feed operation already answers {"error": ...}: its result is stored as it is. `size`: that of the
+    # result's JSON, as a runtime's reply would have had it.
+    response = ActivationResponse(SUCCESS if ok else APPLICATION_ERROR, result, reply_size(compact(result)))
     return Activation(run.identity.namespace, action.name, run.identity.subject, activation_id, start, end, response,
                       (), str(action.version), annotations=annotations, duration=end - start)

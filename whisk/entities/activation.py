@@ -94,6 +94,12 @@ def random_hex32() -> str:
     return f"{_random128():032x}"
 
 
+def reply_size(text: str) -> int:
+    """A reply's `size` as OpenWhisk records it: the length of its text as a Java string, in UTF-16 units (a
+    character beyond the BMP counts twice)."""
+    return len(text) if text.isascii() else len(text.encode("utf-16-le")) // 2
+
+
 @dataclass(frozen=True, slots=True)
 class ActivationResponse:
     status_code: int = SUCCESS
