@@ -73,16 +73,14 @@ class StreamLog:
                 self._partial += data
                 self._drop_endless()
             else:
-                self._dropped_tail = (self._dropped_tail + data)[-_TAIL:]
+                self._dropped_goes_on(data)
             return
         pieces = data.split(b"\n")
         pieces[0] = bytes(self._partial) + pieces[0]
         self._partial = bytearray(pieces.pop())
         for raw in pieces:
             if self._partial_dropped:                      # the end of a line dropped whole: a sentinel, or not
-                ended = (self._dropped_tail + raw).rstrip(b"\r")
-                self._partial_dropped, self._dropped_tail = False, b""
-                if ended.endswith(_SENTINEL):
+                if self._dropped_ends(raw):
                     self._line(_SENTINEL, now_ns)
                 else:
                     self.current.overflowed = True
@@ -101,6 +99,15 @@ class StreamLog:
         self._partial_dropped = True
         self._dropped_tail = written[-_TAIL:]
 
+    def _dropped_goes_on(self, data: bytes) -> None:
+        self._dropped_tail = (self._dropped_tail + data)[-_TAIL:]
+
+    def _dropped_ends(self, last: bytes) -> bool:
+        """The line being dropped ends with `last` (its newline not included): whether it ended as a sentinel."""
+        ended = (self._dropped_tail + last).rstrip(b"\r")
+        self._partial_dropped, self._dropped_tail = False, b""
+        return ended.endswith(_SENTINEL)
+
     def _past_dropped(self, data: bytes) -> bytes:
         """Past the cap every line is dropped until the next sentinel: find that line without splitting the rest
         into lines (a flood of short lines cost the loop a Python call each, cap or no cap). What follows from the
@@ -108,11 +115,10 @@ class StreamLog:
         if self._partial_dropped:               # the rest of an endless line comes first
             end = data.find(b"\n")
             if end < 0:
-                self._dropped_tail = (self._dropped_tail + data)[-_TAIL:]
+                self._dropped_goes_on(data)
                 return b""
-            ended = (self._dropped_tail + data[:end]).rstrip(b"\r")
-            data, self._partial_dropped, self._dropped_tail = data[end + 1:], False, b""
-            if ended.endswith(_SENTINEL):
+            last, data = data[:end], data[end + 1:]
+            if self._dropped_ends(last):
                 return _SENTINEL_LINE + data
         if b"\n" not in data and len(self._partial) + len(data) > _TAIL:
             self._drop_line(bytes(self._partial) + data)      # longer than a sentinel line can be: its end decides
