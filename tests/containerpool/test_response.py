@@ -87,10 +87,13 @@ def test_an_exchange_cut_at_its_time_limit_lasted_the_limit() -> None:
     """The deadline runs on the loop's clock; the wall-clock milliseconds around it read 999 of 1,000 now and then,
     a record with `timeout: true` shorter than its limit, which OpenWhisk never writes."""
     from whisk.containerpool.proxy import _end_ms
-    assert _end_ms(Interaction(1000, 1999, timed_out=True), 1000) == 2000
-    assert _end_ms(Interaction(1000, 2003, timed_out=True), 1000) == 2003
-    assert _end_ms(Interaction(1000, 1400, status=200), 1000) == 1400
-    assert _end_ms(Interaction(1000, 1999, timed_out=True, oom_killed=True), 1000) == 1999   # memory, not time
+
+    def end(reply: Interaction) -> int:
+        return _end_ms(reply, 1000, timed_out(reply, 1000))
+    assert end(Interaction(1000, 1999, timed_out=True)) == 2000
+    assert end(Interaction(1000, 2003, timed_out=True)) == 2003
+    assert end(Interaction(1000, 1400, status=200)) == 1400
+    assert end(Interaction(1000, 1999, timed_out=True, oom_killed=True)) == 1999   # memory, not time
 
 
 def test_which_responses_keep_the_container():

@@ -129,8 +129,8 @@ class ContainerProxy:
             raise Requeue(f"container {self.spec.name} answered 503")
         response = run_response(reply, job.timeout_ms, self._max_result_bytes)
         begin = init_start if init_start is not None else reply.start_ms
-        result = RunResult(response, begin, _end_ms(reply, job.timeout_ms), init_ms, begin,
-                           timed_out(reply, job.timeout_ms), start)
+        cut = timed_out(reply, job.timeout_ms)
+        result = RunResult(response, begin, _end_ms(reply, job.timeout_ms, cut), init_ms, begin, cut, start)
         keep = keeps_container(response)
         if on_response is not None:
             _notify(on_response, result)
@@ -164,9 +164,9 @@ class ContainerProxy:
         failure = init_response(reply, job.timeout_ms)
         if failure is None:
             return None, reply.duration_ms, reply.start_ms
-        end = _end_ms(reply, job.timeout_ms)
-        result = RunResult(failure, reply.start_ms, end, end - reply.start_ms, reply.start_ms,
-                           timed_out(reply, job.timeout_ms), start)
+        cut = timed_out(reply, job.timeout_ms)
+        end = _end_ms(reply, job.timeout_ms, cut)
+        result = RunResult(failure, reply.start_ms, end, end - reply.start_ms, reply.start_ms, cut, start)
         return result, reply.duration_ms, reply.start_ms
 
     def _made(self) -> Container:
@@ -192,12 +192,10 @@ class ContainerProxy:
         return lines, True
 
 
-def _end_ms(reply: Interaction, timeout_ms: int) -> int:
-    """When the exchange ended; one cut off at its time limit lasted the limit at least (the deadline timer runs on
-    the loop's clock, and the wall-clock milliseconds around it could show 999 of 1,000), as OpenWhisk records it."""
-    if timed_out(reply, timeout_ms):
-        return max(reply.end_ms, reply.start_ms + timeout_ms)
-    return reply.end_ms
+def _end_ms(reply: Interaction, timeout_ms: int, cut: bool) -> int:
+    """When the exchange ended; one `cut` off at its time limit lasted the limit at least (the deadline timer runs
+    on the loop's clock, and the wall-clock milliseconds around it could show 999 of 1,000), as OpenWhisk records it."""
+    return max(reply.end_ms, reply.start_ms + timeout_ms) if cut else reply.end_ms
 
 
 def _failed(response: dict, start: str, timed_out_: bool = False, *, at: int | None = None,
