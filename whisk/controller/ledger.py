@@ -61,16 +61,15 @@ class Ledger:
         self._journal.lock()
         closed = 0
         for entry in self._journal.unfinished():
-            accepted = Accepted(entry["ns"], entry["id"], entry.get("subject", entry["ns"]), entry["path"],
-                                entry.get("version", "0.0.1"), entry.get("binding"))
             answered = entry.get("answered")
             if answered is not None:
-                record = replace(Activation.from_doc(answered),
-                                 logs=(log_line(rfc3339_nanos(time.time_ns()), "stderr", LOGS_LOST),))
-                if await self._store_missing(record):
-                    closed += 1
-            elif await self._close_unrecorded(accepted, RESTARTED):
-                closed += 1
+                lost = log_line(rfc3339_nanos(time.time_ns()), "stderr", LOGS_LOST)
+                stored = await self._store_missing(replace(Activation.from_doc(answered), logs=(lost,)))
+            else:
+                stored = await self._close_unrecorded(Accepted(
+                    entry["ns"], entry["id"], entry.get("subject", entry["ns"]), entry["path"],
+                    entry.get("version", "0.0.1"), entry.get("binding")), RESTARTED)
+            closed += stored
         if closed:
             log.warning("controller.recovered", closed=closed)
         self._journal.open()
