@@ -89,14 +89,17 @@ class MediaType:
 # --- request bodies ---------------------------------------------------------------------------------------------
 
 NO_BODY = object()   # an empty request body (distinct from a JSON null)
+FORM = "application/x-www-form-urlencoded"
 
 
 def decode_body(body: bytes, content_type: str | None, raw: bool) -> Any:
     """A request body as an action argument: JSON parsed, forms as objects of strings, other text as a string,
-    bytes as base64. Raw actions get JSON and bytes base64-encoded and everything else as text."""
-    if not body:
-        return NO_BODY
+    bytes as base64. Raw actions get JSON and bytes base64-encoded and everything else as text. An empty body is
+    NO_BODY when it has no type or, for a plain action, a JSON or form type; one of another type is an empty string,
+    as Pekko hands OpenWhisk an empty entity of that type."""
     media = MediaType.parse(content_type) if content_type else None
+    if not body and (media is None or (not raw and (media.is_json or media.value == FORM))):
+        return NO_BODY
     if media is None:
         media = MediaType("application", "octet-stream")      # what Pekko assumes of an untyped entity
     if media.is_json and not raw:
@@ -105,7 +108,7 @@ def decode_body(body: bytes, content_type: str | None, raw: bool) -> Any:
             return json_value.parse(body if codec == "utf-8" else body.decode(codec, "replace"))
         except json_value.NotJson as exc:
             raise Invalid(f"{MALFORMED}{exc}") from None
-    if media.value == "application/x-www-form-urlencoded" and not raw:
+    if media.value == FORM and not raw:
         return dict(parse_qsl(body.decode(_codec(media.charset), "replace"), keep_blank_values=True))
     if media.is_binary or media.value == "application/json":
         return base64.b64encode(body).decode("ascii")
