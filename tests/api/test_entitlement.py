@@ -119,6 +119,33 @@ async def test_public_packages_bindings_and_references(owner: aiohttp.ClientSess
     assert (status, body["error"]) == (403, forbidden(both))
 
 
+async def test_web_action_through_a_binding_to_a_package_made_private(
+        owner: aiohttp.ClientSession, stranger: aiohttp.ClientSession, deployment: Deployment) -> None:
+    # OpenWhisk's web route looks the action up through the binding, checks its export (404), and only then the
+    # binding owner's right to activate it where it lives (WebActions.scala, verifyWebAction): a 403 naming the
+    # package once it is private, not a 404.
+    package, binding, action = unique("shared"), unique("bind"), unique("web")
+    assert (await call(owner, "PUT", ns("packages", package), {"publish": True}))[0] == 200
+    assert (await call(owner, "PUT", ns("actions", f"{package}/{action}"), {
+        "exec": JS, "annotations": [{"key": "web-export", "value": True}]}))[0] == 200
+    assert (await call(owner, "PUT", ns("actions", f"{package}/hidden"), {"exec": JS}))[0] == 200
+    assert (await call(stranger, "PUT", ns("packages", binding), {
+        "binding": {"namespace": "guest", "name": package}}))[0] == 200
+    web = f"/api/v1/web/{deployment.other_namespace}/{binding}"
+    url = f"{web}/{action}.json"
+    async with aiohttp.ClientSession(base_url=deployment.url) as anonymous:
+        status, body = await call(anonymous, "GET", url, params={"x": "1"})
+        assert status == 200 and body["x"] == "1", body
+        assert (await call(owner, "PUT", ns("packages", package), {"publish": False},
+                           params={"overwrite": "true"}))[0] == 200
+        status, body = await call(anonymous, "GET", url)
+        assert (status, body["error"]) == (403, forbidden(f"guest/{package}")), body
+        # Not exported, or not there: 404 before any right is looked at.
+        for name in ("hidden", "missing"):
+            status, body = await call(anonymous, "GET", f"{web}/{name}.json")
+            assert status == 404, (name, body)
+
+
 async def test_admin_cli_lists_and_deletes_subjects(deployment: Deployment) -> None:
     env = {"WHISK_STORE": deployment.store_url}
     name = unique("tmp")

@@ -60,11 +60,30 @@ class Entities:
                              name: str) -> ResolvedAction:
         """The action to run for POST .../actions/[pkg/]name: 403 when the caller may not activate it, 404 when
         it (or its package, or a binding's target) does not exist."""
+        path = self._action_path(identity, namespace, package, name)
+        await entitle_activation(self.actions, identity, path, name)
+        return await self._located(path, name)
+
+    async def locate_action(self, identity: Identity, namespace: str, package: str | None,
+                            name: str) -> ResolvedAction:
+        """The action at [pkg/]name, through a binding too, before any right is checked: a web action's export is
+        looked at first (404), then `entitle_located` (OpenWhisk `verifyWebAction`)."""
+        return await self._located(self._action_path(identity, namespace, package, name), name)
+
+    async def entitle_located(self, identity: Identity, resolved: ResolvedAction) -> None:
+        """ACTIVATE on a located action where it lives: 403 when its package, reached through a binding, is
+        another namespace's and no longer public."""
+        path, _, name = resolved.path.rpartition("/")
+        await self.entitlement.check(identity, ACTIVATE, Resource(EntityPath.parse(path), "actions", name))
+
+    def _action_path(self, identity: Identity, namespace: str, package: str | None, name: str) -> EntityPath:
         path = self.namespace(identity, namespace)
         if package is not None:
             path = path.add(EntityName(package).value)
         EntityName(name)
-        await entitle_activation(self.actions, identity, path, name)
+        return path
+
+    async def _located(self, path: EntityPath, name: str) -> ResolvedAction:
         action, binding = await self.repo.action_with_package(FullyQualifiedEntityName(path, name))
         return ResolvedAction(action, action.doc_id, binding, action.rev or "")
 

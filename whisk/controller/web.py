@@ -1,11 +1,12 @@
 """Web actions (docs/openwhisk.md §1.12; OpenWhisk `CTL/WebActions.scala`): an action annotated `web-export: true`
 answers `/api/v1/web/{namespace}/{package|default}/{action}[.ext][/path]` for any method, with or without credentials.
 
-The steps: find the namespace's owner and the exported action (anything missing is 404, never 403); charge the
-owner's throttles (the owner pays); check the body against the owner's payload limit; answer CORS and OPTIONS
-unless the action handles them (`web-custom-options`); enforce `require-whisk-auth`; build the arguments from the
-request (`__ow_*`, query, body; or `__ow_query`/`__ow_body` for `raw-http`); invoke blocking; project the result
-and transcode it for the extension (`webmedia`).
+The steps: find the namespace's owner and the exported action (anything missing is 404); check the owner's right to
+activate it where it lives (403 for a binding to a package made private since: OpenWhisk checks it after the
+export); charge the owner's throttles (the owner pays); check the body against the owner's payload limit; answer
+CORS and OPTIONS unless the action handles them (`web-custom-options`); enforce `require-whisk-auth`; build the
+arguments from the request (`__ow_*`, query, body; or `__ow_query`/`__ow_body` for `raw-http`); invoke blocking;
+project the result and transcode it for the extension (`webmedia`).
 """
 
 from __future__ import annotations
@@ -176,6 +177,10 @@ class WebActions:
         annotations = resolved.action.annotations
         if annotations.get(WEB_EXPORT) is not True:
             raise NotFound()
+        try:
+            await self._entities.entitle_located(owner, resolved)
+        except NotFound:
+            raise NotFound() from None
         self._throttle.check(caller_for(owner))
         limit = owner.limits.max_payload_size
         if len(request.body) > limit:
@@ -199,7 +204,7 @@ class WebActions:
 
     async def _find(self, owner: Identity, target: Target) -> ResolvedAction:
         try:
-            return await self._entities.resolve_action(owner, target.namespace, target.package, target.name)
+            return await self._entities.locate_action(owner, target.namespace, target.package, target.name)
         except (NotFound, Forbidden, Conflict, Invalid, Unprocessable):
             raise NotFound() from None
 
