@@ -49,8 +49,11 @@ class Actions(Collection):
         else:
             await self._package_of(identity, path, READ, name)
         action, binding = await self.repo.action_with_package(FullyQualifiedEntityName(path, name))
-        out = action.to_json(code=options.get("code", True))
-        if binding is not None:             # read through a binding: OpenWhisk's resolved action names it
+        code = options.get("code", True)
+        out = action.to_json(code=code)
+        if binding is not None and not code:
+            # Read through a binding, the metadata (code=false, WhiskActionMetaData) names it; the whole action
+            # (WhiskAction, the default) has no such field.
             out["binding"] = binding
         return out
 
