@@ -173,9 +173,18 @@ async def test_packages_bindings_and_force_delete(guest: aiohttp.ClientSession) 
         (pkg, {"binding": {"namespace": "_", "name": binding}}, 409,
          "Resource is a package and cannot be converted into a binding."),
     ]
+    # A malformed binding in spray's words (Binding.serdes, jsonFormat2); only {} means "no binding".
+    malformed = "The request content was malformed:\n"
+    for value, message in ((None, "Object expected in field 'namespace'"),
+                           ("guest/p", "Object expected in field 'namespace'"),
+                           ({"name": pkg}, "Object is missing required member 'namespace'"),
+                           ({"namespace": "_"}, "Object is missing required member 'name'"),
+                           ({"namespace": 7, "name": pkg}, "entity name malformed"),
+                           ({"namespace": "_", "name": "a/b"}, "entity name malformed")):
+        errors.append((unique("b"), {"binding": value}, 400, malformed + message))
     for name, body, code, message in errors:
         status, reply = await call(guest, "PUT", ns("packages", name), body, params={"overwrite": "true"})
-        assert (status, reply["error"]) == (code, message)
+        assert (status, reply["error"]) == (code, message), body
     trigger = unique("t")
     assert (await call(guest, "PUT", ns("triggers", trigger), {}))[0] == 200
     status, reply = await call(guest, "PUT", ns("packages", unique("b")),

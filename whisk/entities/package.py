@@ -28,15 +28,18 @@ class Binding:
 
     @classmethod
     def from_json(cls, value: Any) -> Binding | None:
-        """`{}` means no binding."""
+        """`{}` means no binding; anything else is read as OpenWhisk's `Binding.serdes` reads it (spray's
+        `jsonFormat2`, field by field), with its words: `null` too is a binding that is not an object."""
         if not isinstance(value, dict):
-            raise Invalid("binding malformed")
+            raise Invalid("Object expected in field 'namespace'")
         if not value:
             return None
-        namespace, name = value.get("namespace"), value.get("name")
-        if not (isinstance(namespace, str) and is_name(namespace) and isinstance(name, str) and is_name(name)):
-            raise Invalid("binding malformed")
-        return cls(namespace, name)
+        for field in ("namespace", "name"):
+            if field not in value:
+                raise Invalid(f"Object is missing required member '{field}'")
+            if not (isinstance(value[field], str) and is_name(value[field])):
+                raise Invalid("entity name malformed")
+        return cls(value["namespace"], value["name"])
 
     @property
     def fqn(self) -> FullyQualifiedEntityName:
@@ -114,8 +117,7 @@ class PackagePut:
     @classmethod
     def from_json(cls, value: Any) -> PackagePut:
         body = body_object(value)
-        binding = body.get("binding")
-        return cls(None if binding is None else Binding.from_json(binding), opt_params(body, "parameters"),
+        return cls(Binding.from_json(body["binding"]) if "binding" in body else None, opt_params(body, "parameters"),
                    opt_version(body), opt_bool(body, "publish"), opt_params(body, "annotations"))
 
     def resolve(self, namespace: str) -> PackagePut:
