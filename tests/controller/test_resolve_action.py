@@ -8,9 +8,9 @@ import pytest
 
 from whisk.controller.entities import Entities
 from whisk.controller.subjects import Subjects
-from whisk.entities.errors import Forbidden, Invalid, NotFound
+from whisk.entities.errors import Forbidden, Invalid, NotFound, Unprocessable
 from whisk.entities.limits import SystemLimits
-from whisk.entities.names import EntityPath
+from whisk.entities.names import EntityPath, FullyQualifiedEntityName
 from whisk.runtimes.manifest import load_manifest
 from whisk.store.memory import MemoryStore
 
@@ -67,3 +67,26 @@ async def test_merge_order_bindings_and_entitlement() -> None:
         assert (await entities.trigger_to_fire(owner, "_", "t")).name == trigger_owner["name"]
         with pytest.raises(Forbidden):
             await entities.trigger_to_fire(other, "owner-ns", "t")
+
+
+async def test_a_chain_of_bindings_that_comes_back_on_itself_is_422_not_followed_for_ever() -> None:
+    # The API cannot make one (a binding must name a package that is not a binding), a store written by other
+    # means can: each place that follows bindings stops where the chain meets itself.
+    async with MemoryStore() as store:
+        subjects = Subjects(store)
+        owner = await subjects.authenticate(*await subjects.create("owner-ns"))
+        entities = Entities(store, SystemLimits(), load_manifest().resolve)
+        root = EntityPath.of("owner-ns")
+        for name in ("a", "b"):
+            await entities.packages.put(owner, root, name, {}, False)
+        await entities.actions.put(owner, root.add("a"), "act", {"exec": JS}, False)
+        for name, target in (("a", "b"), ("b", "a")):
+            doc = await store.get(f"owner-ns/{name}")
+            assert doc is not None
+            doc["binding"] = {"namespace": "owner-ns", "name": target}
+            await store.put(doc)
+        for attempt in (entities.resolve_action(owner, "_", "a", "act"),
+                        entities.repo.resolve_action_name(FullyQualifiedEntityName(root.add("b"), "act")),
+                        entities.packages.get(owner, root, "a", {})):
+            with pytest.raises(Unprocessable, match="contains a circular reference"):
+                await attempt

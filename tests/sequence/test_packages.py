@@ -187,3 +187,30 @@ async def test_npm_client_binds_a_package_and_invokes_through_it(deployment: Dep
     assert out["binding"]["binding"] == {"namespace": "guest", "name": pkg}
     assert out["result"] == {"from": "binding", "q": 1}
     assert annotations(out["full"])["binding"] == f"guest/{bind}"
+
+
+async def test_a_binding_that_leads_to_another_binding_is_followed_to_the_end(owner: aiohttp.ClientSession) -> None:
+    # A binding to a binding cannot be created, but a package deleted and recreated as a binding makes one: OpenWhisk
+    # follows the chain (`resolveBinding` recurses), each binding's parameters over those of what it leads to.
+    root, middle, outer = unique("root"), unique("mid"), unique("out")
+    await put(owner, "packages", root, {"parameters": params(c="root", x="root")})
+    await put_action(owner, f"{root}/echo")
+    await put(owner, "packages", middle, {})
+    await put(owner, "packages", outer, {"binding": {"namespace": "_", "name": middle},
+                                         "parameters": params(b="outer", x="outer")})
+    assert (await call(owner, "DELETE", f"/api/v1/namespaces/_/packages/{middle}"))[0] == 200
+    await put(owner, "packages", middle, {"binding": {"namespace": "_", "name": root},
+                                          "parameters": params(a="middle", x="middle")})
+
+    status, body, _ = await invoke(owner, f"{outer}/echo", {}, blocking="true")
+    assert status == 200, body
+    assert body["response"]["result"] == {"a": "middle", "b": "outer", "c": "root", "x": "outer"}
+    notes = annotations(body)
+    assert notes["binding"] == f"guest/{outer}" and notes["path"] == f"guest/{root}/echo"
+    status, got = await call(owner, "GET", f"/api/v1/namespaces/_/actions/{outer}/echo")
+    assert status == 200 and got["namespace"] == f"guest/{root}", got
+    status, listed = await call(owner, "GET", f"/api/v1/namespaces/_/actions/{outer}/")
+    assert status == 200 and [a["name"] for a in listed] == ["echo"], listed
+    # The package's GET shows, as OpenWhisk's mergePackageWithBinding does, the last binding before the package.
+    status, got = await call(owner, "GET", f"/api/v1/namespaces/_/packages/{outer}")
+    assert status == 200 and got["name"] == middle and [a["name"] for a in got["actions"]] == ["echo"], got

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from whisk.entities.errors import Conflict, Forbidden, NotFound, Unprocessable
+from whisk.entities.errors import Conflict, Forbidden, NotFound
 from whisk.entities.identity import Identity
 from whisk.entities.names import EntityPath
 from whisk.entities.package import Binding
@@ -80,7 +80,8 @@ class Entitlement:
             return True
         return owner and right in ENTITY_RIGHTS.get(resource.collection, frozenset())
 
-    async def _package_readable(self, identity: Identity, owner: bool, doc_id: str) -> bool:
+    async def _package_readable(self, identity: Identity, owner: bool, doc_id: str,
+                                seen: frozenset[str] = frozenset()) -> bool:
         doc = await self._store.get(doc_id)
         if doc is None:
             if owner:
@@ -96,6 +97,7 @@ class Entitlement:
         if not owner:
             return False
         target = Binding(binding.get("namespace", ""), binding.get("name", ""))
-        if target.doc_id == doc_id:
-            raise Unprocessable(f"Package binding '{target.doc_id}' contains a circular reference.")
-        return await self._package_readable(identity, identity.owns(target.namespace), target.doc_id)
+        seen |= {doc_id}
+        if target.doc_id in seen:                  # OpenWhisk catches only a binding to itself, then recurses
+            raise target.circular()
+        return await self._package_readable(identity, identity.owns(target.namespace), target.doc_id, seen)

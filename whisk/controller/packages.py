@@ -10,7 +10,7 @@ from typing import Any
 from whisk.controller.collection import Collection
 from whisk.controller.entitlement import PUT, READ, Resource
 from whisk.entities.action import FEED, Action
-from whisk.entities.errors import Conflict, Invalid, NotFound, Unprocessable
+from whisk.entities.errors import Conflict, Invalid, NotFound
 from whisk.entities.identity import Identity
 from whisk.entities.names import EntityPath
 from whisk.entities.package import RESERVED_NAMES, Binding, Package, PackagePut, package_action
@@ -40,10 +40,10 @@ class Packages(Collection):
     async def view(self, identity: Identity, entity: Package, options: dict[str, Any]) -> Any:
         if entity.binding is None:
             return await self._with_actions(entity, entity)
-        if entity.binding.doc_id == entity.doc_id:
-            raise Unprocessable(f"Package binding '{entity.binding.doc_id}' contains a circular reference.")
-        target = await self.repo.need(Package, entity.binding.doc_id)
-        merged = dataclasses.replace(entity, parameters=target.parameters.merge(entity.parameters))
+        # Through a chain of bindings OpenWhisk shows the last binding before the package, its parameters over the
+        # package's, with the package's actions (`mergePackageWithBinding`); one binding is the usual case.
+        *_, shown, target = await self.repo.binding_chain(entity.doc_id)
+        merged = dataclasses.replace(shown, parameters=target.parameters.merge(shown.parameters))
         return await self._with_actions(merged, target)
 
     async def _with_actions(self, shown: Package, source: Package) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from whisk.controller.cache import EntityCache
 from whisk.entities.action import Action
 from whisk.entities.errors import Conflict, NotFound
 from whisk.entities.limits import SystemLimits
-from whisk.entities.names import EntityPath, FullyQualifiedEntityName
+from whisk.entities.names import FullyQualifiedEntityName
 from whisk.entities.package import Package
 from whisk.entities.rule import Rule
 from whisk.entities.trigger import Trigger
@@ -71,24 +71,33 @@ class Repository:
         except Conflict:
             raise Conflict(CONCURRENT) from None
 
+    async def binding_chain(self, doc_id: str) -> list[Package]:
+        """The package `doc_id`, then each package its binding leads to, ending with one that is not a binding (a
+        binding may lead to a package deleted and recreated as a binding since). NotFound if one is missing; 422
+        for a chain that comes back on itself, which OpenWhisk's recursion would follow for ever."""
+        chain = [await self.need(Package, doc_id)]
+        while (binding := chain[-1].binding) is not None:
+            if any(p.doc_id == binding.doc_id for p in chain):
+                raise binding.circular()
+            chain.append(await self.need(Package, binding.doc_id))
+        return chain
+
     async def resolve_package(self, doc_id: str) -> tuple[Package, Package]:
-        """(the package as addressed, the package whose actions it offers): a binding resolves to its target,
-        whose parameters it overlays. NotFound if either is missing."""
-        addressed = await self.need(Package, doc_id)
-        if addressed.binding is None:
-            return addressed, addressed
-        target = await self.need(Package, addressed.binding.doc_id)
-        merged = dataclasses.replace(target, parameters=target.parameters.merge(addressed.parameters))
-        return addressed, merged
+        """(the package as addressed, the package whose actions it offers): a binding resolves to the end of its
+        chain, each binding's parameters over those of what it leads to (OpenWhisk `resolveBinding`)."""
+        chain = await self.binding_chain(doc_id)
+        if len(chain) == 1:
+            return chain[0], chain[0]
+        parameters = functools.reduce(lambda under, p: under.merge(p.parameters), reversed(chain[:-1]),
+                                      chain[-1].parameters)
+        return chain[0], dataclasses.replace(chain[-1], parameters=parameters)
 
     async def resolve_action_name(self, fqn: FullyQualifiedEntityName) -> FullyQualifiedEntityName:
         """The real location of an action named through a binding ("ns/binding/a" → "other/pkg/a")."""
         if fqn.path.is_default_package:
             return fqn
-        package = await self.need(Package, str(fqn.path))
-        if package.binding is None:
-            return fqn
-        return FullyQualifiedEntityName(EntityPath.of(package.binding.namespace, package.binding.name), fqn.name)
+        chain = await self.binding_chain(str(fqn.path))
+        return fqn if len(chain) == 1 else FullyQualifiedEntityName(chain[-1].full_path, fqn.name)
 
     async def action_with_package(self, fqn: FullyQualifiedEntityName) -> tuple[Action, str | None]:
         """The action with package (and binding) parameters merged under its own, and the binding path when the

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from whisk.entities.document import (body_object, common_json, now_ms, opt_bool, opt_params, opt_version,
                                      read_params, read_version, stored)
-from whisk.entities.errors import Invalid
+from whisk.entities.errors import Invalid, Unprocessable
 from whisk.entities.names import (DEFAULT_NAMESPACE, Addressed, EntityName, EntityPath, FullyQualifiedEntityName,
                                   is_name)
 from whisk.entities.parameters import EMPTY, Parameters
@@ -54,6 +54,10 @@ class Binding:
 
     def to_json(self) -> dict[str, str]:
         return {"namespace": self.namespace, "name": self.name}
+
+    def circular(self) -> Unprocessable:
+        """The refusal of a binding that leads back to itself (OpenWhisk `packageBindingCircularReference`)."""
+        return Unprocessable(f"Package binding '{self.doc_id}' contains a circular reference.")
 
 
 @dataclass(frozen=True, slots=True)
