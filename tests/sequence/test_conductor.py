@@ -110,3 +110,21 @@ async def test_a_runaway_conductor_is_stopped_by_the_limits() -> None:
         # Once the components are used up, the conductor is told so instead of running one.
         assert records[-1]["response"]["result"]["state"] == {"was": "Too many actions in the composition."}
         assert records[1]["response"]["result"] == {}
+
+
+async def test_a_sequence_stops_at_a_result_with_an_error_even_when_it_succeeded(
+        guest: aiohttp.ClientSession) -> None:
+    # A composition may end successfully with `params` that hold an `error`; a sequence around it stops there, as
+    # OpenWhisk's SequenceAccounting.maybe looks at the result's `error` field, not at the status.
+    soft, inc, seq = unique("soft"), unique("inc"), unique("seq")
+    await put_action(guest, soft, "def main(args):\n    return {'params': {'error': 'soft'}}\n",
+                     annotations=CONDUCTOR)
+    await put_action(guest, inc, PY_INC)
+    status, body, _ = await invoke(guest, soft, {}, blocking="true")
+    assert status == 200 and body["response"]["status"] == "success", body
+    assert body["response"]["result"] == {"error": "soft"}
+    async with guest.put(f"/api/v1/namespaces/_/actions/{seq}", json={
+            "exec": {"kind": "sequence", "components": [f"/_/{soft}", f"/_/{inc}"]}}) as r:
+        assert r.status == 200
+    status, body, _ = await invoke(guest, seq, {"n": 1}, blocking="true")
+    assert body["response"]["result"] == {"error": "soft"} and len(body["logs"]) == 1, body

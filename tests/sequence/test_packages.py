@@ -214,3 +214,21 @@ async def test_a_binding_that_leads_to_another_binding_is_followed_to_the_end(ow
     # The package's GET shows, as OpenWhisk's mergePackageWithBinding does, the last binding before the package.
     status, got = await call(owner, "GET", f"/api/v1/namespaces/_/packages/{outer}")
     assert status == 200 and got["name"] == middle and [a["name"] for a in got["actions"]] == ["echo"], got
+
+
+async def test_a_nested_sequence_runs_its_owners_components_unchecked(owner: aiohttp.ClientSession,
+                                                                      stranger: aiohttp.ClientSession) -> None:
+    # OpenWhisk checks a sequence's own components before it runs and nothing while it runs
+    # (SequenceActions.invokeNextAction only resolves): a public sequence may use its owner's private action when a
+    # caller's sequence nests it, though the caller may not name that action itself.
+    public, private, seq = unique("pub"), unique("priv"), unique("seq")
+    await put(owner, "packages", public, {"publish": True})
+    await put(owner, "packages", private, {})
+    await put_action(owner, f"{private}/inc", PY_INC)
+    await put(owner, "actions", f"{public}/wrapped", {"exec": {"kind": "sequence", "components": [
+        f"/guest/{private}/inc"]}})
+    await put(stranger, "actions", seq, {"exec": {"kind": "sequence", "components": [f"/guest/{public}/wrapped"]}})
+    status, body, _ = await invoke(stranger, seq, {"n": 1}, blocking="true")
+    assert status == 200 and body["response"]["result"] == {"n": 2}, body
+    status, body, _ = await invoke(stranger, f"{public}/wrapped", {"n": 1}, namespace="guest", blocking="true")
+    assert status == 403, body

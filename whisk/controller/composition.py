@@ -72,8 +72,16 @@ def is_conductor(resolved: ResolvedAction) -> bool:
 
 
 async def resolve(entities: Entities, run: Run, fqn: FullyQualifiedEntityName) -> ResolvedAction:
-    """A component, with the caller's right to activate it checked and package/binding parameters merged."""
+    """A conductor's next component, with the caller's right to activate it checked (OpenWhisk
+    `PrimitiveActions.tryInvokeNext`) and package/binding parameters merged."""
     return await entities.resolve_action(run.identity, fqn.path.root, fqn.path.package, fqn.name)
+
+
+async def locate(entities: Entities, run: Run, fqn: FullyQualifiedEntityName) -> ResolvedAction:
+    """A sequence's component with package/binding parameters merged, no right checked: OpenWhisk checks a
+    sequence's own components once, before it runs, and none while it runs, a nested sequence's included
+    (`SequenceActions.invokeNextAction` only resolves)."""
+    return await entities.locate_action(run.identity, fqn.path.root, fqn.path.package, fqn.name)
 
 
 def next_payload(record: Activation) -> Any:

@@ -11,11 +11,11 @@ from typing import Any
 import structlog
 
 from whisk.controller.composition import (Run, Step, Steps, composition_record, error_response, is_conductor,
-                                          is_sequence, next_payload, resolve)
+                                          is_sequence, locate, next_payload)
 from whisk.controller.entities import ResolvedAction
 from whisk.entities.activation import APPLICATION_ERROR, WHISK_ERROR, Activation, ActivationResponse
 from whisk.entities.document import now_ms
-from whisk.entities.errors import Conflict, Forbidden, Invalid, NotFound, WhiskError
+from whisk.entities.errors import Conflict, Invalid, NotFound, WhiskError
 from whisk.entities.exec import SequenceExec
 
 log = structlog.get_logger(__name__)
@@ -44,12 +44,9 @@ async def run(launcher: Steps, run: Run, resolved: ResolvedAction, payload: Any,
             response = error_response(APPLICATION_ERROR, TOO_LONG)
             break
         try:
-            component = await resolve(launcher.entities, run, fqn)
+            component = await locate(launcher.entities, run, fqn)
         except (NotFound, Conflict, Invalid):
             response = error_response(APPLICATION_ERROR, MISSING)
-            break
-        except Forbidden as exc:
-            response = error_response(APPLICATION_ERROR, str(exc))
             break
         except WhiskError as exc:
             log.error("sequence.component.unresolved", component=str(fqn), error=str(exc))
@@ -70,7 +67,9 @@ async def run(launcher: Steps, run: Run, resolved: ResolvedAction, payload: Any,
         if memory is not None:
             max_memory = memory if max_memory is None else max(max_memory, memory)
         response = step.record.response
-        if not response.is_success:
+        # An `error` in a result stops the sequence even when its status is success (a composition can end so),
+        # as OpenWhisk's SequenceAccounting.maybe does.
+        if not response.is_success or (isinstance(response.result, dict) and "error" in response.result):
             break
         current = next_payload(step.record)
     record = composition_record(run, resolved, activation_id=activation_id, start=start, cause=cause,
