@@ -8,9 +8,11 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import structlog
+
 from whisk.controller.cache import EntityCache
 from whisk.entities.action import Action
-from whisk.entities.errors import Conflict, NotFound
+from whisk.entities.errors import Conflict, Corrupted, Invalid, NotFound
 from whisk.entities.limits import SystemLimits
 from whisk.entities.names import FullyQualifiedEntityName
 from whisk.entities.package import Package
@@ -19,6 +21,8 @@ from whisk.entities.trigger import Trigger
 from whisk.store.base import EntityStore
 
 E = TypeVar("E", Action, Trigger, Rule, Package)
+
+log = structlog.get_logger(__name__)
 
 _ENTITY_CLASSES: tuple[Any, ...] = (Action, Trigger, Rule, Package)
 CONFORMANCE = "Resource by this name exists but is not in this collection."
@@ -36,8 +40,14 @@ class Repository:
             cls: functools.partial(self._checked, cls) for cls in _ENTITY_CLASSES}
 
     def read(self, cls: type[E], doc: dict[str, Any]) -> E:
+        """The entity a stored document holds; Corrupted (500) when it cannot hold one, e.g. written by other means
+        than the API."""
         reader: Any = cls                       # an action also needs the standard limits, the others not
-        return reader.from_doc(doc, self._standard) if cls is Action else reader.from_doc(doc)
+        try:
+            return reader.from_doc(doc, self._standard) if cls is Action else reader.from_doc(doc)
+        except (KeyError, TypeError, ValueError, AttributeError, Invalid) as exc:
+            log.error("entity.corrupted", id=doc.get("_id"), error=f"{type(exc).__name__}: {exc}")
+            raise Corrupted() from None
 
     async def fetch(self, cls: type[E], doc_id: str) -> E | None:
         """The entity, None if absent; Conflict if a document of another collection has this name."""

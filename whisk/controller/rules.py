@@ -9,10 +9,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from whisk.controller.collection import Collection, malformed
+from whisk.controller.collection import Collection, as_stored, malformed
 from whisk.controller.entitlement import ACTIVATE, READ, Resource
 from whisk.entities.action import Action
-from whisk.entities.errors import Conflict, Invalid, NotFound
+from whisk.entities.errors import Conflict, Corrupted, Invalid, NotFound
 from whisk.entities.identity import Identity
 from whisk.entities.names import EntityName, EntityPath, FullyQualifiedEntityName
 from whisk.entities.rule import Rule, RulePut, parse_status
@@ -26,12 +26,15 @@ class Rules(Collection):
     entity = Rule
 
     def summary(self, doc: dict[str, Any]) -> dict[str, Any]:
-        return self.repo.read(Rule, doc).to_json()
+        try:
+            return self.repo.read(Rule, doc).to_json()
+        except Corrupted:
+            return as_stored(doc)
 
     async def _trigger(self, fqn: FullyQualifiedEntityName) -> Trigger | None:
         try:
             return await self.repo.fetch(Trigger, fqn.doc_id)
-        except (Conflict, KeyError, ValueError, Invalid):
+        except (Conflict, Corrupted):
             return None                                 # not a trigger (or unreadable): the rule reads inactive
 
     async def _status(self, rule: Rule) -> str:

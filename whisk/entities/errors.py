@@ -1,6 +1,7 @@
 """Domain errors raised by entities and services; `whisk/api/errors.py` alone maps them to HTTP statuses.
 
     WhiskError                  whisk internal error (500)
+    ├── Corrupted               a stored document whisk cannot read (500)
     ├── Invalid                 bad input (400)
     ├── Unauthenticated         missing or invalid credentials (401)
     ├── Forbidden               valid identity, no right (403)
@@ -19,6 +20,13 @@
 
 class WhiskError(Exception):
     """Base of every error whisk raises on purpose; the message is shown to the user as is."""
+
+
+class Corrupted(WhiskError):
+    """A stored entity that cannot be read: OpenWhisk's `corruptedEntity` (500)."""
+
+    def __init__(self, message: str = "Resource is corrupted and cannot be read.") -> None:
+        super().__init__(message)
 
 
 class Invalid(WhiskError):
