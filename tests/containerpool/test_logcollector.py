@@ -105,6 +105,24 @@ async def test_limit_truncates_with_openwhisk_line_and_the_rest_is_dropped():
     assert texts(await c.take(20, True)) == [("stdout", "after")]
 
 
+async def test_a_long_line_is_stored_in_dockers_pieces_up_to_the_limit():
+    # OpenWhisk reads docker's json-file entries, a line past 16 KiB being several: so a line longer than the log
+    # limit keeps its first pieces rather than nothing. whisk cuts before a UTF-8 continuation byte.
+    c = LogCollector(4 << 20)
+    c.feed("stdout", b"L" * 40_000 + b"\n" + END)
+    c.feed("stderr", END)
+    assert [len(text) for _, text in texts(await c.take(1 << 20, True))] == [16_384, 16_384, 7_232]
+    c.feed("stdout", b"x" * 1_500_000 + b"\n" + END)
+    c.feed("stderr", END)
+    lines = texts(await c.take(1 << 20, True))
+    assert [len(text) for _, text in lines[:-1]] == [16_384] * 63 and set(lines[0][1]) == {"x"}
+    assert lines[-1] == ("stderr", "Logs were truncated because the total bytes size exceeds the limit of 1048576 bytes.")
+    c.feed("stdout", ("a" + "é" * 10_000).encode() + b"\n" + END)
+    c.feed("stderr", END)
+    pieces = [text for _, text in texts(await c.take(1 << 20, True))]
+    assert "".join(pieces) == "a" + "é" * 10_000 and [len(p.encode()) for p in pieces] == [16_383, 3_618]
+
+
 async def test_cap_bounds_memory_and_reports_truncation():
     cost = logcollector.LINE_COST
     c = LogCollector(60 + cost + 10)

@@ -1,5 +1,5 @@
 """An activation record's log lines as OpenWhisk stores them (docs/openwhisk.md §2.7): the time docker stamped the
-line with, the stream, the text."""
+line with, the stream, the text; a line longer than docker's 16 KiB in pieces, one log line each."""
 
 from __future__ import annotations
 
@@ -19,3 +19,23 @@ def log_line(timestamp: str, stream: str, text: str) -> str:
 
 
 _JAVA_TRIM = "".join(chr(c) for c in range(33))
+
+
+DOCKER_PIECE = 16 * 1024     # docker's log drivers store a longer line as pieces of this size, each an entry
+
+
+def pieces(raw: bytes) -> list[bytes]:
+    """A long line as docker's json-file driver stores it, which OpenWhisk reads entry by entry: pieces of at most
+    DOCKER_PIECE bytes, each counted against the log limit and stored as a line of its own (so a line longer than
+    the limit keeps its first pieces, as on OpenWhisk, not nothing). whisk cuts before a UTF-8 continuation byte,
+    where docker may cut inside a character."""
+    out = []
+    start = 0
+    while len(raw) - start > DOCKER_PIECE:
+        cut = start + DOCKER_PIECE
+        while cut > start + DOCKER_PIECE - 3 and (raw[cut] & 0xC0) == 0x80:
+            cut -= 1
+        out.append(raw[start:cut])
+        start = cut
+    out.append(raw[start:])
+    return out

@@ -8,8 +8,8 @@ last line (OpenWhisk counts any line containing the sentinel as one, and drops t
 The platform timestamps each line when it arrives (as docker's json-file driver does), keeps at most `cap_bytes`
 per stream, counting what each line costs in memory and not only its bytes, and at most MAX_SEGMENTS activations'
 output not yet taken (a log flood, or a flood of sentinel lines, cannot fill the platform's memory: the action's
-code writes these streams), and hands each activation's lines over formatted as OpenWhisk stores them, cut at the
-action's log limit.
+code writes these streams), and hands each activation's lines over formatted as OpenWhisk stores them (a line past
+16 KiB in docker's pieces), cut at the action's log limit.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from whisk.containers.base import LOG_COLLECTION_FAILED, SENTINEL, logs_truncated
-from whisk.entities.log_lines import log_line, rfc3339_nanos
+from whisk.entities.log_lines import DOCKER_PIECE, log_line, pieces, rfc3339_nanos
 
 _SENTINEL = SENTINEL.encode()
 _SENTINEL_LINE = _SENTINEL + b"\n"
@@ -251,11 +251,12 @@ def _formatted(segments: list[tuple[str, Segment]], limit_bytes: int, failed: bo
     lines: list[str] = []
     total = 0
     for ts, name, raw in merged:
-        total += len(raw) + 1
-        if total > limit_bytes:
-            lines.append(log_line(rfc3339_nanos(time.time_ns()), "stderr", logs_truncated(limit_bytes)))
-            return lines
-        lines.append(log_line(rfc3339_nanos(ts), name, raw.decode("utf-8", errors="replace")))
+        for piece in pieces(raw) if len(raw) > DOCKER_PIECE else (raw,):
+            total += len(piece) + 1
+            if total > limit_bytes:
+                lines.append(log_line(rfc3339_nanos(time.time_ns()), "stderr", logs_truncated(limit_bytes)))
+                return lines
+            lines.append(log_line(rfc3339_nanos(ts), name, piece.decode("utf-8", errors="replace")))
     if any(seg.overflowed for _, seg in segments):
         lines.append(log_line(rfc3339_nanos(time.time_ns()), "stderr", logs_truncated(limit_bytes)))
     elif failed:
