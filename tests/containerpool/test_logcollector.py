@@ -6,7 +6,7 @@ import asyncio
 import re
 import time
 
-from whisk.containers.base import SENTINEL
+from whisk.containers.base import SENTINEL, logs_truncated
 from whisk.entities.log_lines import log_line, rfc3339_nanos
 from whisk.containers.process import logcollector
 from whisk.containers.process.logcollector import LogCollector
@@ -116,7 +116,7 @@ async def test_a_long_line_is_stored_in_dockers_pieces_up_to_the_limit():
     c.feed("stderr", END)
     lines = texts(await c.take(1 << 20, True))
     assert [len(text) for _, text in lines[:-1]] == [16_384] * 63 and set(lines[0][1]) == {"x"}
-    assert lines[-1] == ("stderr", "Logs were truncated because the total bytes size exceeds the limit of 1048576 bytes.")
+    assert lines[-1] == ("stderr", logs_truncated(1 << 20))
     c.feed("stdout", ("a" + "é" * 10_000).encode() + b"\n" + END)
     c.feed("stderr", END)
     pieces = [text for _, text in texts(await c.take(1 << 20, True))]
