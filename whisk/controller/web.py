@@ -20,7 +20,7 @@ from whisk.controller.entities import Entities, ResolvedAction
 from whisk.controller.launcher import Launcher
 from whisk.controller.subjects import Subjects
 from whisk.controller.throttle import InvocationThrottle
-from whisk.controller.urlpath import path_segment
+from whisk.controller.urlpath import path_segment, rendered_query
 from whisk.controller.webmedia import (DEFAULT_EXTENSION, ENTITY_HEADERS, EXTENSIONS, NO_BODY, UNACCEPTED, Answer,
                                        accepts, decode_body, project, transcode)
 from whisk.entities.action import RAW_HTTP, REQUIRE_WHISK_AUTH, RESERVED, WEB_CUSTOM_OPTIONS, WEB_EXPORT
@@ -133,7 +133,7 @@ def arguments(request: WebRequest, path: str, body: Any, raw: bool) -> dict[str,
     if request.user is not None:
         args["__ow_user"] = request.user.namespace
     if raw:
-        args["__ow_query"] = request.query_string
+        args["__ow_query"] = rendered_query(request.query_string)
     else:
         args.update(dict(request.query))
     if body is NO_BODY:
