@@ -45,6 +45,48 @@ async def test_rejected_promise_is_an_application_error() -> None:
         assert await proxy.run({"plain": True}) == (200, {"error": {"reason": "plain"}})
 
 
+async def test_a_rejection_is_recorded_as_openwhisks_serialize_error_writes_it() -> None:
+    # OpenWhisk's runtime serializes a rejection with the serialize-error package: references back to an enclosing
+    # object are "[Circular]", Buffers and streams are named, functions left out, nested errors kept whole, toJSON
+    # honoured; a function is named.
+    code = """
+const {Readable} = require('stream');
+function main(args) {
+    if (args.kind === 'circular') { const o = {a: 1}; o.self = o; o.list = [o]; return Promise.reject(o); }
+    if (args.kind === 'fields') {
+        const e = new RangeError('outer');
+        Object.assign(e, {code: 'E_X', data: Buffer.from('hi'), stream: new Readable(), skip: () => 1,
+                          inner: new TypeError('inner'), when: new Date(0)});
+        return Promise.reject(e);
+    }
+    if (args.kind === 'function') return Promise.reject(function named() {});
+    return Promise.reject(0);
+}
+"""
+    async with running_proxy(KIND) as proxy:
+        await proxy.init(code)
+        assert await proxy.run({"kind": "circular"}) == \
+            (200, {"error": {"a": 1, "self": "[Circular]", "list": ["[Circular]"]}})
+        status, body = await proxy.run({"kind": "fields"})
+        error = body["error"]
+        assert status == 200 and list(error)[:5] == ["code", "data", "stream", "inner", "when"], error
+        assert (error["code"], error["data"], error["stream"], error["when"]) == \
+            ("E_X", "[object Buffer]", "[object Stream]", "1970-01-01T00:00:00.000Z")
+        assert error["inner"]["name"] == "TypeError" and error["inner"]["message"] == "inner"
+        assert (error["name"], error["message"]) == ("RangeError", "outer") and "skip" not in error
+        assert await proxy.run({"kind": "function"}) == (200, {"error": "[Function: named]"})
+        assert await proxy.run({"kind": "zero"}) == (200, {"error": {}})          # a false reason, as reject()
+
+
+async def test_a_null_result_is_answered_as_null_without_a_log_line() -> None:
+    # OpenWhisk's runtime answers 200 null (typeof null is "object"); the platform then refuses it.
+    async with running_proxy(KIND) as proxy:
+        await proxy.init("function main() { return null; }")
+        assert await proxy.run() == (200, None)
+        await proxy.until_sentinels(1)
+        assert not [line for line in proxy.err if "XXX_THE_END" not in line]
+
+
 async def test_undefined_result_is_an_empty_object() -> None:
     async with running_proxy(KIND) as proxy:
         await proxy.init("function main(args) {\n  return;\n}\n")
@@ -96,6 +138,21 @@ async def test_zip_action_with_index_js_and_module_entry_point() -> None:
     async with running_proxy(KIND) as proxy:
         assert (await proxy.init(archive, main="other.handle", binary=True))[0] == 200
         assert await proxy.run() == (200, {"from": "other"})
+
+
+async def test_a_zips_main_may_name_a_module_in_a_folder() -> None:
+    # OpenWhisk splits a zip's main at its first dot: the module is any path ("lib/app"), the rest the property.
+    archive = zip_base64({"index.js": "exports.main = () => ({from: 'index'});\n",
+                          "lib/app.js": "exports.handlers = {other: () => ({from: 'lib/app'})};\n"})
+    async with running_proxy(KIND) as proxy:
+        assert (await proxy.init(archive, main="lib/app.handlers.other", binary=True))[0] == 200
+        assert await proxy.run() == (200, {"from": "lib/app"})
+    async with running_proxy(KIND) as proxy:
+        status, body = await proxy.init(archive, main=".main", binary=True)
+        assert status == 502 and "Name of main function is not valid." in body["error"]
+    async with running_proxy(KIND) as proxy:         # a source action's main becomes code: names only
+        status, body = await proxy.init("function main() { return {}; }", main="lib/app.main")
+        assert status == 502 and "Name of main function is not valid." in body["error"]
 
 
 async def test_stored_zip_entries_are_read_too() -> None:

@@ -54,18 +54,30 @@ async def test_zip_compiled_by_openwhisks_python_runtime() -> None:
         assert await proxy.run({"w": "yes"}) == (200, {"compiled": "YES"})
 
 
+CANNOT_START = "Cannot start action. Check logs for details."
+
+
 async def test_zip_without_main_module_fails_init() -> None:
     archive = zip_base64({"action.py": "def main(args):\n    return {}\n"})
     async with running_proxy(KIND) as proxy:
         status, body = await proxy.init(archive, binary=True)
-        assert status == 502 and "__main__.py" in body["error"]
+        assert (status, body) == (502, {"error": CANNOT_START})     # the reason in the log, as OpenWhisk's runtime
         await proxy.until_sentinels(1)
+        assert any("Zip file does not include __main__.py" in line for line in proxy.err)
+        assert "Command exited abruptly during initialization." in proxy.err
 
 
-async def test_binary_that_is_not_a_zip_fails_init() -> None:
+async def test_binary_code_that_is_not_a_zip_is_the_source() -> None:
+    # OpenWhisk's proxy writes base64 code that is no archive as the action's file and runs it.
     async with running_proxy(KIND) as proxy:
-        status, body = await proxy.init(base64.b64encode(b"not a zip at all").decode(), binary=True)
-        assert status == 502 and body["error"].startswith("Invalid action: the code is not a base64-encoded zip")
+        source = "def main(args):\n    return {'ran': args.get('x')}\n"
+        assert await proxy.init(base64.b64encode(source.encode()).decode(), binary=True) == (200, {"ok": True})
+        assert await proxy.run({"x": 1}) == (200, {"ran": 1})
+    async with running_proxy(KIND) as proxy:
+        status, body = await proxy.init(base64.b64encode(b"not python at all").decode(), binary=True)
+        assert (status, body) == (502, {"error": CANNOT_START})
+        await proxy.until_sentinels(1)
+        assert any("SyntaxError" in line for line in proxy.err)
 
 
 # A main that returns an awaitable is awaited; a plain main may run an event loop of its own, as in OpenWhisk's Python
@@ -175,9 +187,11 @@ async def test_results_json_cannot_write_are_developer_errors() -> None:
             "else {'nan': float('nan')}\n")
     async with running_proxy(KIND) as proxy:
         await proxy.init(code)
-        for kind in ("set", "none", "nan"):
+        for kind in ("set", "nan"):
             assert await proxy.run({"kind": kind}) == \
                 (502, {"error": "The action did not return a dictionary or array."})
+        # None is written as null, as OpenWhisk's launcher does; the platform refuses that answer.
+        assert await proxy.run({"kind": "none"}) == (200, None)
         await proxy.until_sentinels(3)
         assert any("not JSON serializable" in line for line in proxy.err)
 
@@ -195,8 +209,9 @@ async def test_exception_logs_its_traceback() -> None:
 async def test_exception_at_import_fails_init() -> None:
     async with running_proxy(KIND) as proxy:
         status, body = await proxy.init("import no_such_module_here\ndef main(args):\n    return {}\n")
-        assert status == 502
-        assert body["error"] == "Invalid action: ModuleNotFoundError: No module named 'no_such_module_here'"
+        assert (status, body) == (502, {"error": CANNOT_START})
+        await proxy.until_sentinels(1)
+        assert any("No module named 'no_such_module_here'" in line for line in proxy.err)
 
 
 _ENV_CHURN = """
@@ -241,3 +256,22 @@ async def test_a_variable_the_action_changed_or_removed_is_the_platforms_again_n
         for args in ({"change": True}, {"remove": True}, {}):
             status, seen = await proxy.run(args, namespace="guest")
             assert status == 200 and seen == {"env": "guest", "child": "guest"}, args
+
+
+async def test_results_and_errors_as_openwhisks_launcher_writes_them() -> None:
+    # A tuple is written as an array (json.dumps); an exception's error is str(exc), empty when it has no message.
+    code = ("def main(args):\n"
+            "    if args.get('raise'):\n"
+            "        raise ValueError()\n"
+            "    return (1, 'a')\n")
+    async with running_proxy(KIND) as proxy:
+        await proxy.init(code)
+        assert await proxy.run({}) == (200, [1, "a"])
+        assert await proxy.run({"raise": True}) == (200, {"error": ""})
+
+
+async def test_a_main_that_is_no_function_fails_each_run_not_the_start() -> None:
+    # OpenWhisk's launcher imports the entry point by name; calling it is what fails, as the action's error.
+    async with running_proxy(KIND) as proxy:
+        assert await proxy.init("main = 3\n") == (200, {"ok": True})
+        assert await proxy.run({}) == (200, {"error": "'int' object is not callable"})

@@ -47,8 +47,10 @@ process.env = new Proxy(activationEnv, {
     },
 });
 const ALLOW_CONCURRENT = String(process.env.__OW_ALLOW_CONCURRENT || '').toLowerCase() === 'true';
-// main may name a nested property ("handlers.main"); anything else could not be an entry point
+// A source action's main may name a nested property ("handlers.main"), nothing else: it becomes code. A zip's main is
+// "module.property.path" or "property", the module any path without a dot ("lib/app.other"), as OpenWhisk splits it.
 const MAIN_NAME = /^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/;
+const ZIP_MAIN = /^[^.]+(\..+)?$/;
 
 let status = 'ready';           // ready | starting | running | stopped, as the Node.js runtime tracks it
 let handler;                    // the user's entry point once /init succeeded
@@ -80,6 +82,13 @@ function envText(value) {
     if (typeof value === 'string') return value;
     if (value === null || value === undefined) return '';
     return JSON.stringify(value);
+}
+
+// An /init parameter as OpenWhisk's runtime exports it: objects as JSON, other values by toString, and every false
+// value (false, 0, null, "") as "".
+function initEnvText(value) {
+    if (value !== null && typeof value === 'object') return JSON.stringify(value);
+    return value ? value.toString() : '';
 }
 
 // --- loading the code -------------------------------------------------------------------------------------
@@ -216,10 +225,10 @@ function initialize(message) {
     }
     setStatus('starting');
     if (value.env && typeof value.env === 'object') {
-        for (const [key, item] of Object.entries(value.env)) process.env[key] = envText(item);
+        for (const [key, item] of Object.entries(value.env)) process.env[key] = initEnvText(item);
     }
     try {
-        if (!MAIN_NAME.test(main)) throw 'Name of main function is not valid.';
+        if (!(value.binary ? ZIP_MAIN : MAIN_NAME).test(main)) throw 'Name of main function is not valid.';
         const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'action-'));
         folders.push(folder);
         handler = value.binary ? loadZip(code, main, folder) : loadSource(code, main, folder);
@@ -233,11 +242,51 @@ function initialize(message) {
     }
 }
 
-function serializeError(error) {
-    if (!(error instanceof Error)) return error;
-    const plain = { name: error.name, message: error.message, stack: error.stack };
-    for (const key of Object.keys(error)) plain[key] = error[key];
-    return plain;
+// A rejection's reason as OpenWhisk's runtime records it (with the serialize-error package, version 9): an object is
+// copied without its functions, a reference back to an enclosing object as "[Circular]", a Buffer or a stream by its
+// kind, through toJSON when it has one; an error's name, message, stack, code and cause are kept though not
+// enumerable; a function is named; anything else is itself. If that fails, the failure's message.
+const ERROR_FIELDS = ['name', 'message', 'stack', 'code', 'cause'];
+
+function rejectionValue(reason) {
+    if (!reason) return {};
+    try {
+        if (typeof reason === 'function') return `[Function: ${reason.name ?? 'anonymous'}]`;
+        return reason !== null && typeof reason === 'object' ? plainCopy(reason, []) : reason;
+    } catch (error) {
+        return error && error.message;
+    }
+}
+
+function isErrorLike(value) {
+    return Boolean(value) && typeof value === 'object' && 'name' in value && 'message' in value && 'stack' in value;
+}
+
+const inToJSON = new Set();
+
+function plainCopy(from, ancestors) {
+    if (typeof from.toJSON === 'function' && !inToJSON.has(from)) {
+        inToJSON.add(from);
+        try {
+            return from.toJSON();
+        } finally {
+            inToJSON.delete(from);
+        }
+    }
+    const copy = Array.isArray(from) ? [] : {};
+    const path = ancestors.concat([from]);
+    for (const [key, item] of Object.entries(from)) {
+        if (Buffer.isBuffer(item)) copy[key] = '[object Buffer]';
+        else if (item !== null && typeof item === 'object' && typeof item.pipe === 'function') copy[key] = '[object Stream]';
+        else if (typeof item === 'function') continue;
+        else if (!item || typeof item !== 'object') copy[key] = item;
+        else copy[key] = path.includes(item) ? '[Circular]' : plainCopy(item, path);
+    }
+    for (const field of ERROR_FIELDS) {
+        const item = from[field];
+        if (item !== undefined && item !== null) copy[field] = isErrorLike(item) ? plainCopy(item, path) : item;
+    }
+    return copy;
 }
 
 // Answers a /run: [status, JSON text or value] at once when main returns a value, a Promise of it when main returns a
@@ -269,7 +318,7 @@ function run(message) {
     }
     if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
         // a rejection is an application error
-        return Promise.resolve(result).then(settle, error => settle({ error: error ? serializeError(error) : {} }));
+        return Promise.resolve(result).then(settle, error => settle({ error: rejectionValue(error) }));
     }
     return settle(result);
 }
@@ -277,9 +326,9 @@ function run(message) {
 function settle(result) {
     if (result === undefined) result = {};
     let body;
-    if (result === null || typeof result !== 'object') {
-        console.error(`Result must be of type object but has type "${result === null ? 'null' : typeof result}":`, result);
-    } else {
+    if (typeof result !== 'object') {
+        console.error(`Result must be of type object but has type "${typeof result}":`, result);
+    } else {            // null too, as OpenWhisk's runtime answers it: the platform then refuses the answer
         try {
             body = JSON.stringify(result);
         } catch (error) {

@@ -52,7 +52,10 @@ ACCEPT_RETRY_S = 0.1                  # after a failed accept (no descriptor lef
 Answer = tuple[int, object]           # a status and its JSON: a value, or text already encoded
 
 # Messages as OpenWhisk's runtimes word them (openwhisk-runtime-go's actionloop proxy, which fronts the Python
-# runtime, and openwhisk-runtime-nodejs); the detail after "Invalid action:" is ours.
+# runtime, and openwhisk-runtime-nodejs). A failed /init answers CANNOT_START and leaves its reason to the logs, as the
+# Python runtime's image runs that proxy (OW_LOG_INIT_ERROR); the reasons' words after "Invalid action:" are ours.
+CANNOT_START = "Cannot start action. Check logs for details."
+INIT_EXITED = "Command exited abruptly during initialization."
 MORE_THAN_ONCE = "Cannot initialize the action more than once."
 NO_CODE = "Missing main/no code to execute."
 NOT_INITIALIZED = "no action defined yet"
@@ -64,7 +67,7 @@ EXCEPTION_STATUS = 200
 
 
 class InitFailure(Exception):
-    """The action's code cannot be loaded; the message is the init reply's `error`."""
+    """The action's code cannot be loaded; the reason is in the action's log already."""
 
 
 class Action:
@@ -102,9 +105,10 @@ class Runtime:
         self.folders.append(folder)
         try:
             self.action = load(code, bool(value.get("binary")), main, folder)
-        except InitFailure as exc:
+        except InitFailure:
+            print(INIT_EXITED, file=sys.stderr)
             end_activation()
-            return 502, {"error": str(exc)}
+            return 502, {"error": CANNOT_START}
         return 200, {"ok": True}
 
     # --- /run ----------------------------------------------------------------------------------------------
@@ -163,10 +167,12 @@ class Runtime:
             raise exc
         print_traceback()
         end_activation()
-        return EXCEPTION_STATUS, {"error": str(exc) or type(exc).__name__}
+        return EXCEPTION_STATUS, {"error": str(exc)}
 
     def result(self, result: object) -> Answer:
-        if isinstance(result, (dict, list)):
+        # What OpenWhisk's launcher writes (json.dumps) and its proxy passes on: an object, an array (a tuple is one),
+        # or null, which the platform then refuses; anything else is refused here, with nothing logged.
+        if result is None or isinstance(result, (dict, list, tuple)):
             try:
                 text = json.dumps(result, ensure_ascii=False, allow_nan=False)
             except (TypeError, ValueError) as exc:
@@ -174,9 +180,6 @@ class Runtime:
             else:
                 end_activation()
                 return 200, text
-        else:
-            print(f"The result must be a dictionary or an array but has type '{type(result).__name__}'.",
-                  file=sys.stderr)
         end_activation()
         return 502, {"error": NOT_A_DICTIONARY}
 
@@ -199,8 +202,8 @@ class Runtime:
 def load(code: str, binary: bool, main: str, folder: str) -> Action:
     """Write or unzip the code into `folder`, import it as module `main__` and find the entry point."""
     source = os.path.join(folder, "__main__.py")
-    if binary:
-        unzip(code, folder)
+    plain = unzip(code, folder) if binary else code.encode("utf-8")
+    if plain is None:
         launcher = os.path.join(folder, "exec")
         if not os.path.exists(source) and os.path.exists(os.path.join(folder, "main__.py")) and is_script(launcher):
             # Already compiled by OpenWhisk's runtime (`-compile NAME`): the action is main__.py, and exec__.py
@@ -210,11 +213,12 @@ def load(code: str, binary: bool, main: str, folder: str) -> Action:
         elif os.path.exists(launcher) and not os.path.exists(source):
             os.rename(launcher, source)     # OpenWhisk's compile step accepts `exec` too
         if not os.path.exists(source):
-            raise InitFailure("Invalid action: the zip file does not include __main__.py at its root.")
+            print("Zip file does not include __main__.py at its root.", file=sys.stderr)
+            raise InitFailure()
         activate_virtualenv(folder)
     else:
-        with open(source, "w", encoding="utf-8") as f:
-            f.write(code)
+        with open(source, "wb") as f:
+            f.write(plain)
     os.chdir(folder)            # OpenWhisk runs the action from its own folder; relative paths depend on it
     sys.path.insert(0, folder)
     try:
@@ -228,13 +232,13 @@ def load(code: str, binary: bool, main: str, folder: str) -> Action:
         print_traceback()
         sys.path.remove(folder)
         sys.modules.pop("main__", None)
-        raise InitFailure(f"Invalid action: {type(exc).__name__}: {exc}") from exc
-    entry = getattr(module, main, None)
-    if not callable(entry):
-        message = f"Invalid action: the entry point '{main}' is not a function in __main__.py."
-        print(message, file=sys.stderr)
-        raise InitFailure(message)
-    return Action(entry, folder)
+        raise InitFailure() from exc
+    if not hasattr(module, main):
+        # OpenWhisk's launcher imports the entry point by name: only a missing one fails the start (one that is not
+        # a function fails each run, with the TypeError as the action's error).
+        print(f"ImportError: cannot import name '{main}' from 'main__' ({source})", file=sys.stderr)
+        raise InitFailure()
+    return Action(getattr(module, main), folder)
 
 
 def is_script(path: str) -> bool:
@@ -256,7 +260,9 @@ def compiled_entry(folder: str) -> str | None:
     return found.group(1) if found else None
 
 
-def unzip(code: str, folder: str) -> None:
+def unzip(code: str, folder: str) -> bytes | None:
+    """Unpack base64 zip code into `folder`; the decoded bytes instead when they are no zip archive, which OpenWhisk's
+    proxy writes as the action's file and runs as its source."""
     import base64
     import binascii
     import io
@@ -269,6 +275,12 @@ def unzip(code: str, folder: str) -> None:
         cap = 256 << 20
     try:
         data = base64.b64decode(code, validate=False)
+    except (binascii.Error, ValueError) as exc:
+        print(f"Cannot decode the action: {exc}", file=sys.stderr)
+        raise InitFailure() from exc
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        return data
+    try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             # zipfile never inflates an entry past the size its header declares (a lying entry fails its CRC),
             # so the declared sizes bound what extraction writes: over the cap, nothing is written at all.
@@ -285,10 +297,11 @@ def unzip(code: str, folder: str) -> None:
                 shutil.rmtree(folder, ignore_errors=True)      # a partial extraction (a lying entry, a full /tmp)
                 print(f"Cannot unzip the action: {exc}", file=sys.stderr)
                 raise InitFailure(f"Invalid action: the zip file cannot be unpacked ({exc}).") from exc
-    except (binascii.Error, zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
         shutil.rmtree(folder, ignore_errors=True)
         print(f"Cannot unzip the action: {exc}", file=sys.stderr)
-        raise InitFailure(f"Invalid action: the code is not a base64-encoded zip file ({exc}).") from exc
+        raise InitFailure() from exc
+    return None
 
 
 def activate_virtualenv(folder: str) -> None:
@@ -312,9 +325,12 @@ def activate_virtualenv(folder: str) -> None:
 
 
 def export_env(env: object) -> None:
+    """/init's parameters as OpenWhisk's proxy exports them: strings as they are, anything else as compact JSON
+    (null as "null", an object's keys in order, as Go writes a map)."""
     if isinstance(env, dict):
         for key, item in env.items():
-            os.environ[str(key)] = env_text(item)
+            os.environ[str(key)] = item if isinstance(item, str) else json.dumps(
+                item, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
 def env_text(item: object) -> str:
