@@ -57,6 +57,7 @@ Answer = tuple[int, object]           # a status and its JSON: a value, or text 
 CANNOT_START = "Cannot start action. Check logs for details."
 INIT_EXITED = "Command exited abruptly during initialization."
 MORE_THAN_ONCE = "Cannot initialize the action more than once."
+COMMAND_EXITED = "command exited"
 NO_CODE = "Missing main/no code to execute."
 NOT_INITIALIZED = "no action defined yet"
 NOT_A_DICTIONARY = "The action did not return a dictionary or array."
@@ -85,6 +86,7 @@ class Runtime:
         self.action: Action | None = None
         self.folders: list[str] = []
         self.loop: asyncio.AbstractEventLoop | None = None      # once a main returned an awaitable
+        self.exit_code: int | None = None       # the action called exit(): the process ends after this answer
 
     # --- /init ---------------------------------------------------------------------------------------------
     def initialize(self, body: bytes) -> tuple[int, object]:
@@ -156,7 +158,7 @@ class Runtime:
 
     def failed(self, exc: BaseException) -> Answer:
         if isinstance(exc, SystemExit):
-            self.die(exc)
+            return self.die(exc)
         if isinstance(exc, MemoryError):
             # Out of memory is the platform's business (a developer error, as when the container is OOM-killed),
             # not the action's own error result.
@@ -183,15 +185,21 @@ class Runtime:
         end_activation()
         return 502, {"error": NOT_A_DICTIONARY}
 
-    def die(self, exc: SystemExit) -> None:
-        """The action called exit(): end the process now, as the user asked, with the user's output flushed."""
+    def die(self, exc: SystemExit) -> Answer:
+        """The action called exit(): the answer OpenWhisk's proxy gives once its action's process ended (400
+        "command exited", a developer error); the process ends when it is written (`exit_now`), as the user asked."""
         code = exc.code
         if code is not None and not isinstance(code, int):
             print(code, file=sys.stderr)
             code = 1
+        self.exit_code = code or 0
+        end_activation()
+        return 400, {"error": COMMAND_EXITED}
+
+    def exit_now(self) -> None:
         flush()
         self.cleanup()
-        os._exit(code or 0)
+        os._exit(self.exit_code or 0)
 
     def cleanup(self) -> None:
         import shutil
@@ -426,6 +434,8 @@ class Connection:
                 return
             request, self.request = self.request, None
             self.answer(self.dispatch(request, body), request.keep_alive)
+            if self.runtime.exit_code is not None:
+                self.runtime.exit_now()
 
     def read_head(self) -> bool:
         end = self.buffer.find(b"\r\n\r\n")
