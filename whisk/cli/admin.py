@@ -82,19 +82,20 @@ _INT_LIMITS = {
     "invocationsPerMinute": "invocations per minute allowed",
     "firesPerMinute": "trigger fires per minute allowed",
     "concurrentInvocations": "concurrent invocations allowed for this namespace",
-    "minActionMemory": "minimum action memory size (MB) for this namespace",
-    "maxActionMemory": "maximum action memory size (MB) for this namespace",
-    "minActionLogs": "minimum activation log size (MB) for this namespace",
-    "maxActionLogs": "maximum activation log size (MB) for this namespace",
-    "minActionTimeout": "minimum action time limit (ms) for this namespace",
-    "maxActionTimeout": "maximum action time limit (ms) for this namespace",
-    "minActionConcurrency": "minimum action concurrency limit for this namespace",
-    "maxActionConcurrency": "maximum action concurrency limit for this namespace",
+    "minActionMemory": "minimum action memory size (MB) for this namespace, within the system's range",
+    "maxActionMemory": "maximum action memory size (MB) for this namespace, within the system's range",
+    "minActionLogs": "minimum activation log size (MB) for this namespace, within the system's range",
+    "maxActionLogs": "maximum activation log size (MB) for this namespace, within the system's range",
+    "minActionTimeout": "minimum action time limit (ms) for this namespace, within the system's range",
+    "maxActionTimeout": "maximum action time limit (ms) for this namespace, within the system's range",
+    "minActionConcurrency": "minimum action concurrency limit for this namespace, within the system's range",
+    "maxActionConcurrency": "maximum action concurrency limit for this namespace, within the system's range",
 }
 _SIZE_LIMITS = {
     "maxParameterSize": "maximum parameter size for this namespace (e.g. \"512 KB\")",
     "maxPayloadSize": "maximum payload size for this namespace",
-    "truncationSize": "activation truncation size for this namespace",
+    "truncationSize": "activation truncation size for this namespace (stored and shown, as wskadmin does; "
+                      "whisk does not apply it)",
 }
 _BOOLEANS = {"yes": True, "true": True, "no": False, "false": False}
 
