@@ -23,11 +23,11 @@ def malformed(exc: Invalid) -> Invalid:
     return Invalid(f"{MALFORMED}{exc}")
 
 
-
 def as_stored(doc: dict[str, Any]) -> dict[str, Any]:
     """A listed entity whisk cannot read, as its document holds it: OpenWhisk lists a view's rows without reading
     them, so one corrupted entity does not fail the listing (its GET is 500)."""
     return {k: doc[k] for k in ("namespace", "name", "version", "publish", "annotations", "updated") if k in doc}
+
 
 class Collection:
     """One REST collection over one entity class."""
