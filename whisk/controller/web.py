@@ -24,7 +24,7 @@ from whisk.controller.urlpath import path_segment, rendered_query
 from whisk.controller.webmedia import (DEFAULT_EXTENSION, ENTITY_HEADERS, EXTENSIONS, NO_BODY, UNACCEPTED, Answer,
                                        accepts, decode_body, project, transcode)
 from whisk.entities.action import RAW_HTTP, REQUIRE_WHISK_AUTH, RESERVED, WEB_CUSTOM_OPTIONS, WEB_EXPORT
-from whisk.entities.errors import (Conflict, Forbidden, Invalid, NotAcceptable, NotFound, TooLarge, Unauthenticated,
+from whisk.entities.errors import (Conflict, Invalid, NotAcceptable, NotFound, TooLarge, Unauthenticated,
                                    Unprocessable, WhiskError)
 from whisk.entities.identity import Identity
 from whisk.entities.names import is_name
@@ -205,7 +205,7 @@ class WebActions:
     async def _find(self, owner: Identity, target: Target) -> ResolvedAction:
         try:
             return await self._entities.locate_action(owner, target.namespace, target.package, target.name)
-        except (NotFound, Forbidden, Conflict, Invalid, Unprocessable):
+        except (NotFound, Conflict, Invalid, Unprocessable):
             raise NotFound() from None
 
     async def _run(self, request: WebRequest, target: Target, owner: Identity, resolved: ResolvedAction,

@@ -29,6 +29,8 @@ def pieces(raw: bytes) -> list[bytes]:
     DOCKER_PIECE bytes, each counted against the log limit and stored as a line of its own (so a line longer than
     the limit keeps its first pieces, as on OpenWhisk, not nothing). whisk cuts before a UTF-8 continuation byte,
     where docker may cut inside a character."""
+    if len(raw) <= DOCKER_PIECE:
+        return [raw]                # most lines: the line itself
     out = []
     start = 0
     while len(raw) - start > DOCKER_PIECE:

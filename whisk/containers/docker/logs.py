@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from whisk.containers.base import LOG_COLLECTION_FAILED, SENTINEL, logs_truncated
-from whisk.entities.log_lines import DOCKER_PIECE, log_line, pieces, rfc3339_nanos
+from whisk.entities.log_lines import log_line, pieces, rfc3339_nanos
 
 IDLE_TIMEOUT_S = 2.0
 STREAMS = {1: "stdout", 2: "stderr"}
@@ -140,7 +140,7 @@ class DockerLogReader:
                 data = entry.text.encode()
                 # The frames of a long line were joined to find a sentinel at its end; stored, it is docker's
                 # pieces again, as OpenWhisk reads docker's json-file entries.
-                for piece in pieces(data) if len(data) > DOCKER_PIECE else (data,):
+                for piece in pieces(data):
                     total += len(piece) + 1
                     if total > limit_bytes:
                         truncated = True    # keep reading to the sentinels, so the next activation starts clean

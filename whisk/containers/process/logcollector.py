@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from whisk.containers.base import LOG_COLLECTION_FAILED, SENTINEL, logs_truncated
-from whisk.entities.log_lines import DOCKER_PIECE, log_line, pieces, rfc3339_nanos
+from whisk.entities.log_lines import log_line, pieces, rfc3339_nanos
 
 _SENTINEL = SENTINEL.encode()
 _SENTINEL_LINE = _SENTINEL + b"\n"
@@ -251,7 +251,7 @@ def _formatted(segments: list[tuple[str, Segment]], limit_bytes: int, failed: bo
     lines: list[str] = []
     total = 0
     for ts, name, raw in merged:
-        for piece in pieces(raw) if len(raw) > DOCKER_PIECE else (raw,):
+        for piece in pieces(raw):
             total += len(piece) + 1
             if total > limit_bytes:
                 lines.append(log_line(rfc3339_nanos(time.time_ns()), "stderr", logs_truncated(limit_bytes)))

@@ -252,7 +252,7 @@ function rejectionValue(reason) {
     if (!reason) return {};
     try {
         if (typeof reason === 'function') return `[Function: ${reason.name ?? 'anonymous'}]`;
-        return reason !== null && typeof reason === 'object' ? plainCopy(reason, []) : reason;
+        return typeof reason === 'object' ? plainCopy(reason, []) : reason;
     } catch (error) {
         return error && error.message;
     }

@@ -53,7 +53,7 @@ Answer = tuple[int, object]           # a status and its JSON: a value, or text 
 
 # Messages as OpenWhisk's runtimes word them (openwhisk-runtime-go's actionloop proxy, which fronts the Python
 # runtime, and openwhisk-runtime-nodejs). A failed /init answers CANNOT_START and leaves its reason to the logs, as the
-# Python runtime's image runs that proxy (OW_LOG_INIT_ERROR); the reasons' words after "Invalid action:" are ours.
+# Python runtime's image runs that proxy (OW_LOG_INIT_ERROR); the reasons' words are ours.
 CANNOT_START = "Cannot start action. Check logs for details."
 INIT_EXITED = "Command exited abruptly during initialization."
 MORE_THAN_ONCE = "Cannot initialize the action more than once."
@@ -68,7 +68,7 @@ EXCEPTION_STATUS = 200
 
 
 class InitFailure(Exception):
-    """The action's code cannot be loaded; the reason is in the action's log already."""
+    """The action's code cannot be loaded: the reason, logged by /init (none when a traceback was logged already)."""
 
 
 class Action:
@@ -107,7 +107,9 @@ class Runtime:
         self.folders.append(folder)
         try:
             self.action = load(code, bool(value.get("binary")), main, folder)
-        except InitFailure:
+        except InitFailure as exc:
+            if str(exc):
+                print(exc, file=sys.stderr)
             print(INIT_EXITED, file=sys.stderr)
             end_activation()
             return 502, {"error": CANNOT_START}
@@ -221,8 +223,7 @@ def load(code: str, binary: bool, main: str, folder: str) -> Action:
         elif os.path.exists(launcher) and not os.path.exists(source):
             os.rename(launcher, source)     # OpenWhisk's compile step accepts `exec` too
         if not os.path.exists(source):
-            print("Zip file does not include __main__.py at its root.", file=sys.stderr)
-            raise InitFailure()
+            raise InitFailure("Zip file does not include __main__.py at its root.")
         activate_virtualenv(folder)
     else:
         with open(source, "wb") as f:
@@ -244,8 +245,7 @@ def load(code: str, binary: bool, main: str, folder: str) -> Action:
     if not hasattr(module, main):
         # OpenWhisk's launcher imports the entry point by name: only a missing one fails the start (one that is not
         # a function fails each run, with the TypeError as the action's error).
-        print(f"ImportError: cannot import name '{main}' from 'main__' ({source})", file=sys.stderr)
-        raise InitFailure()
+        raise InitFailure(f"ImportError: cannot import name '{main}' from 'main__' ({source})")
     return Action(getattr(module, main), folder)
 
 
@@ -284,8 +284,7 @@ def unzip(code: str, folder: str) -> bytes | None:
     try:
         data = base64.b64decode(code, validate=False)
     except (binascii.Error, ValueError) as exc:
-        print(f"Cannot decode the action: {exc}", file=sys.stderr)
-        raise InitFailure() from exc
+        raise InitFailure(f"Cannot decode the action: {exc}") from exc
     if not zipfile.is_zipfile(io.BytesIO(data)):
         return data
     try:
@@ -297,18 +296,15 @@ def unzip(code: str, folder: str) -> bytes | None:
                 shutil.rmtree(folder, ignore_errors=True)
                 message = (f"Invalid action: the zip file unpacks to {declared} bytes, more than the limit of "
                            f"{cap} bytes.")
-                print(message, file=sys.stderr)
                 raise InitFailure(message)
             try:
                 archive.extractall(folder)      # extractall drops absolute paths and "..", so nothing escapes
             except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
                 shutil.rmtree(folder, ignore_errors=True)      # a partial extraction (a lying entry, a full /tmp)
-                print(f"Cannot unzip the action: {exc}", file=sys.stderr)
-                raise InitFailure(f"Invalid action: the zip file cannot be unpacked ({exc}).") from exc
+                raise InitFailure(f"Cannot unzip the action: {exc}") from exc
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
         shutil.rmtree(folder, ignore_errors=True)
-        print(f"Cannot unzip the action: {exc}", file=sys.stderr)
-        raise InitFailure() from exc
+        raise InitFailure(f"Cannot unzip the action: {exc}") from exc
     return None
 
 
@@ -325,11 +321,9 @@ def activate_virtualenv(folder: str) -> None:
                     exec(compile(f.read(), path, "exec"), {"__file__": path})
             except Exception as exc:
                 print_traceback()
-                raise InitFailure(f"Invalid action: the virtualenv cannot be activated: {exc}") from exc
+                raise InitFailure() from exc
             return
-    message = "Invalid virtualenv. Zip file does not include 'activate_this.py'."
-    print(message, file=sys.stderr)
-    raise InitFailure(message)
+    raise InitFailure("Invalid virtualenv. Zip file does not include 'activate_this.py'.")
 
 
 def export_env(env: object) -> None:
