@@ -102,3 +102,33 @@ def test_update_changes_only_what_is_given() -> None:
         schedule.update(old, {"bogus": 1}, NOW)
     with pytest.raises(FeedError, match="is not valid"):
         schedule.update(old, {"cron": "nope"}, NOW)
+
+
+@pytest.mark.parametrize(("feed", "params", "message"), [
+    ("alarm", {"cron": "* * * * *", "timezone": 1}, "Invalid timezone."),
+    ("alarm", {"cron": "* * * * *", "maxTriggers": "x"}, "maxTriggers parameter 'x' must be an integer"),
+    ("alarm", {"cron": "* * * * *", "maxTriggers": [1]}, "maxTriggers parameter '[1]' must be an integer"),
+    ("alarm", {"cron": "* * * * *", "startDate": 1e300}, "startDate parameter '1e+300' is not a valid Date"),
+    ("once", {"date": 9e15}, "date parameter '9000000000000000.0' is not a valid Date"),
+])
+def test_parameters_of_the_wrong_type_or_out_of_range_are_refused_not_raised(feed: str, params: dict,
+                                                                             message: str) -> None:
+    """Not a TypeError, ValueError or OverflowError (a 500 with a traceback at the feed action's invoke)."""
+    with pytest.raises(FeedError) as raised:
+        schedule.create(feed, params, NOW)
+    assert str(raised.value) == message
+    old = schedule.create("alarm", {"cron": "* * * * *"}, NOW)
+    with pytest.raises(FeedError, match="Invalid timezone."):
+        schedule.update(old, {"timezone": 1}, NOW)
+
+
+def test_ticks_past_the_last_date_are_none() -> None:
+    """A cron alarm starting at the end of year 9999, and an interval whose next tick lies beyond it: no tick, so
+    READ's `nextFire` and the scheduler never format a date Python cannot hold."""
+    late = schedule.create("alarm", {"cron": "* * * * *", "startDate": "9999-12-31T23:59:30"}, NOW)
+    assert late.next_after(NOW) is None
+    long = schedule.create("interval", {"minutes": 10 ** 20}, NOW)
+    first = long.next_after(NOW)
+    assert first == NOW + 30_000
+    assert long.next_after(first) is None
+    iso(schedule.MAX_DATE_MS)

@@ -67,6 +67,18 @@ async def test_zip_without_main_module_fails_init() -> None:
         assert "Command exited abruptly during initialization." in proxy.err
 
 
+@pytest.mark.parametrize("env", [{"a=b": "v"}, {"K": "a\u0000b"}, {"K\u0000": "v"}])
+async def test_an_init_parameter_no_environment_can_hold_fails_init_cleanly(env: dict) -> None:
+    """A name with "=" or a NUL, or a value with a NUL: os.environ raises ValueError; the proxy refuses the start
+    (the reason in the log) and stays up, rather than dying with a traceback ("exited unexpectedly")."""
+    async with running_proxy(KIND) as proxy:
+        status, body = await proxy.init("def main(args):\n    return {}\n", env=env)
+        assert (status, body) == (502, {"error": CANNOT_START})
+        await proxy.until_sentinels(1)
+        assert any("Cannot set the environment variable" in line for line in proxy.err)
+        assert "Command exited abruptly during initialization." in proxy.err
+
+
 async def test_binary_code_that_is_not_a_zip_is_the_source() -> None:
     # OpenWhisk's proxy writes base64 code that is no archive as the action's file and runs it.
     async with running_proxy(KIND) as proxy:

@@ -149,7 +149,7 @@ class Feeds:
                                 "dateChangedISO": iso(changed)}}
         if state.get("reason") is not None:
             view["status"]["reason"] = state["reason"]
-        if doc.get("next") is not None and state.get("active"):
+        if doc.get("next") is not None and state.get("active") and int(doc["next"]) <= schedule.MAX_DATE_MS:
             view["status"]["nextFire"] = iso(int(doc["next"]))         # beyond the provider: when it fires next
         return view
 

@@ -21,6 +21,9 @@ FEEDS = (ALARM, ONCE, INTERVAL)
 DELETE_AFTER_FIRE = ("false", "true", "rules")
 # Without a startDate an interval starts this long after its creation (the provider's "30 seconds from now").
 INTERVAL_START_DELAY_MS = 30_000
+# The last moment a date can name here: JavaScript's Date reaches 8.64e15 ms, Python's datetime (which READ and the
+# cron search use) the end of year 9999; a date past it is no date, a tick past it none.
+MAX_DATE_MS = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp() * 1000)
 
 
 class FeedError(ValueError):
@@ -36,7 +39,7 @@ def date_ms(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return int(value)
+        return int(value) if -8.64e15 <= value <= MAX_DATE_MS else None
     if not isinstance(value, str) or not value.strip():
         return None
     try:
@@ -68,8 +71,9 @@ def payload_of(value: Any) -> dict[str, Any]:
 
 def _cron(pattern: Any, tz_name: Any, limit_fields: bool) -> Cron:
     try:
-        tz_text = tz_name if isinstance(tz_name, str) else None
-        zone(tz_text)
+        if tz_name and not isinstance(tz_name, str):
+            raise CronError("Invalid timezone.")
+        zone(tz_name)
         cron = Cron.parse(pattern if isinstance(pattern, str) else "")
     except CronError as exc:
         message = str(exc) if str(exc) == "Invalid timezone." else f"cron pattern '{pattern}' is not valid"
@@ -154,11 +158,18 @@ class Config:
             when = first + k * period
         else:
             begin = max(after_ms, start - 1) if start is not None else after_ms
+            if begin >= MAX_DATE_MS:
+                return None
             moment = datetime.fromtimestamp(begin / 1000, UTC)
-            found = Cron.parse(self.cron or "").next_after(moment, zone(self.timezone))
+            try:
+                found = Cron.parse(self.cron or "").next_after(moment, zone(self.timezone))
+            except (OverflowError, ValueError):          # the search ran past year 9999
+                return None
             if found is None:
                 return None
             when = int(found.timestamp() * 1000)
+        if when > MAX_DATE_MS:
+            return None
         return None if stop is not None and when > stop else when
 
 
@@ -193,12 +204,19 @@ def create(feed: str, params: dict[str, Any], now_ms: int, *, limit_cron_fields:
     config = Config(feed, payload, cron=params.get("cron") if cron else None,
                     timezone=params.get("timezone") if cron else None, strict=params.get("strict") if cron else None,
                     minutes=minutes, start_date=start, stop_date=stop,
-                    max_triggers=int(max_triggers) if feed == ALARM else -1)
+                    max_triggers=_max_triggers(max_triggers) if feed == ALARM else -1)
     if stop is not None:
         _future_date(stop, "stopDate", now_ms, start)
         if cron is not None and config.next_after(now_ms) is None:
             raise FeedError("the first scheduled trigger fire is not until after the stop date")
     return config
+
+
+def _max_triggers(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise FeedError(f"maxTriggers parameter '{value}' must be an integer") from None
 
 
 def _delete_after_fire(params: dict[str, Any]) -> str | None:

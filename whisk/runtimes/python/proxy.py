@@ -102,10 +102,10 @@ class Runtime:
         code, main = value.get("code"), value.get("main") or "main"
         if not isinstance(code, str) or not code or not isinstance(main, str):
             return 403, {"error": NO_CODE}
-        export_env(value.get("env"))
         folder = tempfile.mkdtemp(prefix="action-")
         self.folders.append(folder)
         try:
+            export_env(value.get("env"))
             self.action = load(code, bool(value.get("binary")), main, folder)
         except InitFailure as exc:
             if str(exc):
@@ -331,8 +331,12 @@ def export_env(env: object) -> None:
     (null as "null", an object's keys in order, as Go writes a map)."""
     if isinstance(env, dict):
         for key, item in env.items():
-            os.environ[str(key)] = item if isinstance(item, str) else json.dumps(
+            text = item if isinstance(item, str) else json.dumps(
                 item, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+            try:
+                os.environ[str(key)] = text
+            except ValueError as exc:      # a name with "=" or a NUL, a value with a NUL: no process can hold it
+                raise InitFailure(f"Cannot set the environment variable {str(key)!r}: {exc}") from None
 
 
 def env_text(item: object) -> str:
