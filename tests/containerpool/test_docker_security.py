@@ -73,3 +73,25 @@ def test_the_containers_user_can_reach_its_socket_at_every_step_of_the_lock(tmp_
         assert lock_folder(folder, "proxy.sock") is True
     assert steps and all(ok for _, ok in steps), steps
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o755
+
+
+def test_a_link_swapped_over_the_socket_while_the_lock_is_taken_is_removed(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The container owns the folder until the chown: its code (a blackbox image's own entrypoint) can rename a link
+    over the socket the lock has just seen; the invoker, which connects by that path as root, must not keep it."""
+    folder = str(tmp_path / "run" / "swap")
+    open_folder(folder, action_uid(3, 10))
+    sock = os.path.join(folder, "proxy.sock")
+    chmod = os.chmod
+
+    def swapping(path, *args, **kwargs):
+        if path == folder and not os.path.islink(sock):      # the container's move, before it loses the folder
+            os.symlink("/var/run/docker.sock", sock + ".new")
+            os.rename(sock + ".new", sock)
+        return chmod(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "chmod", swapping)
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(sock)
+        assert lock_folder(folder, "proxy.sock") is False
+    assert os.listdir(folder) == []

@@ -90,6 +90,12 @@ def lock_folder(folder: str, socket_name: str) -> bool:
     if os.stat(folder).st_uid != os.geteuid():
         os.chown(folder, os.geteuid(), os.getegid())          # back from the container's user (root invoker)
         os.chmod(folder, FOLDER_LOCKED)
+    # Look again now that the container can no longer change the folder: until the chown above its user could
+    # rename a link over the socket it showed, and the invoker connects by this path, as root.
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        mode = 0
     for entry in os.scandir(folder):
         if entry.name == socket_name and stat.S_ISSOCK(mode):
             continue
