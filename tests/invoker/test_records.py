@@ -42,6 +42,18 @@ def test_the_api_key_only_where_provide_api_key_allows(annotations: list | None,
         assert job.init_env["__OW_API_KEY"] == job.run_body["api_key"] == KEY
 
 
+def test_no_api_key_for_another_namespaces_action() -> None:
+    """bob invoking guest's published action (directly, by a binding or in a sequence) runs guest's code: it must
+    not be handed bob's key, whatever the action's annotation asks."""
+    msg = message()
+    msg.user = {"subject": "bob", "namespace": {"name": "bob", "uuid": "b"}, "authkey": {"api_key": "bob:secret"}}
+    action = {"namespace": "guest/pkg", "name": "a", "exec": {"kind": "python:3.11", "code": "x"},
+              "annotations": [{"key": "provide-api-key", "value": True}]}
+    job = make_job(msg, action, "digest", image="img", api_host="http://127.0.0.1:3233")
+    assert "__OW_API_KEY" not in job.init_env and "api_key" not in job.run_body
+    assert job.init_env["__OW_NAMESPACE"] == "bob"
+
+
 def test_the_other_variables() -> None:
     before = now_ms()
     job = job_for([], content={"p": 1, "secret": {"a": 1}}, init_args=["secret"])

@@ -52,8 +52,12 @@ def make_job(msg: ActivationMessage, action: dict[str, Any], digest: str, *, ima
         "activation_id": msg.activation_id, "transaction_id": msg.transaction_id, "deadline": deadline,
     }
     api_key = msg.user.get("authkey", {}).get("api_key")
-    # OpenWhisk's isTruthy(provide-api-key, valueForNonExistent = true): absent asks for the key, null does not
-    if api_key and truthy(annotation_value(action, "provide-api-key", True)):
+    # OpenWhisk's isTruthy(provide-api-key, valueForNonExistent = true): absent asks for the key, null does not.
+    # Only to the invoking namespace's own code: an action of a package another namespace published (invoked
+    # directly, through a binding or in a sequence) is that tenant's code, and the caller's key would give it the
+    # caller's whole namespace (OpenWhisk hands it over).
+    owner = str(action.get("namespace") or msg.action_path).split("/", 1)[0]
+    if api_key and owner == namespace and truthy(annotation_value(action, "provide-api-key", True)):
         run_body["api_key"] = api_key
         init_env["__OW_API_KEY"] = api_key
     init_env.update({"__OW_NAMESPACE": namespace, "__OW_ACTION_NAME": action_name,
