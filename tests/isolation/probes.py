@@ -135,6 +135,8 @@ def main(a):
         "platform_port": attempt(lambda: tcp_connect(a["platform_port"])),
         "every_tenants_metrics": attempt(lambda: api(os.environ["__OW_API_HOST"], a["key"], "/metrics")),
         "every_tenants_activations": attempt(lambda: api(os.environ["__OW_API_HOST"], a["key"], "/activation")),
+        "every_tenants_activation_count": attempt(lambda: api(os.environ["__OW_API_HOST"], a["key"],
+                                                              "/activation/count")),
         "playground_key": attempt(lambda: api(os.environ["__OW_API_HOST"], a["key"], "/playground/config.json")),
         "host_unix_sockets": attempt(lambda: host_unix_sockets(a["victim_socket"])),
         # What other sandboxes' users hold keys (key-users), the host's timers (timer_list): hidden, as docker hides

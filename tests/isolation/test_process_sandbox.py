@@ -150,8 +150,10 @@ async def test_a_python_action_reaches_nothing_of_the_platform_or_another_tenant
             "platform_root", "victim_socket", "victim_socket_via_proc", "victim_folder", "victim_tmp_via_proc",
             "victim_tmp", "setuid_root", "unshare", "user_namespace", "user_namespace_tool", "write_etc", "write_usr",
             "write_root", "write_socket_folder", "move_own_socket", "keyring", "io_uring", "platform_port",
-            "host_unix_sockets", "every_tenants_metrics", "every_tenants_activations", "playground_key")
+            "host_unix_sockets", "every_tenants_metrics", "every_tenants_activations",
+            "every_tenants_activation_count", "playground_key")
     assert "403" in got["every_tenants_metrics"] and "403" in got["every_tenants_activations"]
+    assert "403" in got["every_tenants_activation_count"]
     assert "403" in got["playground_key"]
     assert "refused" in got["platform_port"]              # its own network namespace: nothing listens there
     assert "Operation not permitted" in got["keyring"] and "Operation not permitted" in got["io_uring"]

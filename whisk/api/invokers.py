@@ -84,6 +84,7 @@ async def get_activations(request: web.Request) -> web.Response:
                   for e in _in_flight(request)])
 
 
+@not_for_actions                            # every tenant's activity, counted
 async def get_activation_count(request: web.Request) -> web.Response:
     """`GET /activation/count`: how many activations this controller has in flight."""
     return reply(len(_in_flight(request)))
