@@ -14,6 +14,8 @@ import aiohttp
 from tests.support.http import raw_call
 from tests.support.processes import GUEST_AUTH, basic_auth, whisk_server
 from tests.web.support import NODE_PRELUDE, PY_ECHO, annotations, call, put, put_action, record_of, run_node, unique
+from whisk.controller.fire import arguments
+from whisk.entities.trigger import Trigger
 
 
 async def rule(session: aiohttp.ClientSession, name: str, trigger: str, action: str) -> dict[str, Any]:
@@ -209,3 +211,11 @@ async def test_a_header_byte_that_is_not_utf8_reaches_the_rule_as_latin1(whisk_u
     assert line["statusCode"] == 0, line
     run = await record_of(guest, line["activationId"])
     assert run["response"]["result"]["__ow_headers"]["x-foo"] == "é"
+
+
+def test_the_firing_callers_key_is_not_among_the_rule_actions_headers() -> None:
+    """A rule's action may be another namespace's published action, which never gets the caller's API key
+    (docs/runtimes.md): the fire's `Authorization` header is not in `__ow_headers`."""
+    trigger = Trigger.from_doc({"namespace": "guest", "name": "t", "parameters": [], "annotations": []})
+    args = arguments(trigger, {"Authorization": "Basic " + "x" * 20, "X-Custom": "yes"}, {"p": 1})
+    assert args["__ow_headers"] == {"x-custom": "yes"} and args["p"] == 1

@@ -59,8 +59,10 @@ def rule_line(rule: str, action: str, status_code: int, *, activation_id: str | 
 
 
 def arguments(trigger: Trigger, headers: dict[str, str], payload: dict[str, Any] | None) -> dict[str, Any]:
-    """Trigger parameters, overlaid by `__ow_headers` (lower-case names), overlaid by the payload's fields."""
-    shown = {k.lower(): v for k, v in headers.items() if k.lower() not in HIDDEN_HEADERS}
+    """Trigger parameters, overlaid by `__ow_headers` (lower-case names), overlaid by the payload's fields. The
+    firing caller's `Authorization` (its API key) is left out: a rule's action may be a package another namespace
+    published, which never gets the caller's key (docs/runtimes.md, `__OW_API_KEY`)."""
+    shown = {k.lower(): v for k, v in headers.items() if k.lower() not in HIDDEN_HEADERS | {"authorization"}}
     return {**trigger.parameters.to_dict(), "__ow_headers": shown, **(payload or {})}
 
 
