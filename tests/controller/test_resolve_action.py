@@ -7,7 +7,10 @@ from __future__ import annotations
 import pytest
 
 from whisk.controller.entities import Entities
+from whisk.controller.events import UserEvents
 from whisk.controller.subjects import Subjects
+from whisk.controller.throttle import InvocationThrottle
+from whisk.controller.web import WebActions, WebRequest
 from whisk.entities.errors import Forbidden, Invalid, NotFound, Unprocessable
 from whisk.entities.limits import SystemLimits
 from whisk.entities.names import EntityPath, FullyQualifiedEntityName
@@ -90,3 +93,40 @@ async def test_a_chain_of_bindings_that_comes_back_on_itself_is_422_not_followed
                         entities.packages.get(owner, root, "a", {})):
             with pytest.raises(Unprocessable, match="contains a circular reference"):
                 await attempt
+
+
+async def test_a_web_sequence_runs_no_component_its_owner_may_no_longer_activate() -> None:
+    """A web-exported sequence is checked as a REST invoke of it is (`entitle_components`): a component reached
+    through a binding to another namespace's package that was made private since is 403, and nothing runs (it ran,
+    with the other namespace's package parameters, before)."""
+    class Launcher:
+        started: list[str] = []
+
+        async def start(self, identity, resolved, payload, **kwargs):
+            self.started.append(resolved.path)
+            raise AssertionError("nothing may run")
+
+    async with MemoryStore() as store:
+        subjects = Subjects(store)
+        owner = await subjects.authenticate(*await subjects.create("owner-ns"))
+        other = await subjects.authenticate(*await subjects.create("other-ns"))
+        entities = Entities(store, SystemLimits(), load_manifest().resolve)
+        root, mine = EntityPath.of("owner-ns"), EntityPath.of("other-ns")
+        await entities.packages.put(owner, root, "pub", {"publish": True, "parameters": params(s="secret")}, False)
+        await entities.actions.put(owner, root.add("pub"), "act", {"exec": JS}, False)
+        await entities.packages.put(other, mine, "bind", {"binding": {"namespace": "owner-ns", "name": "pub"}},
+                                    False)
+        web = [{"key": "web-export", "value": True}]
+        for name, component in (("via-binding", "/other-ns/bind/act"), ("direct", "/owner-ns/pub/act")):
+            await entities.actions.put(other, mine, name, {
+                "exec": {"kind": "sequence", "components": [component]}, "annotations": web}, False)
+        await entities.packages.put(owner, root, "pub", {"publish": False}, True)     # private from now on
+
+        launcher = Launcher()
+        actions = WebActions(launcher, entities, subjects,  # type: ignore[arg-type]
+                             InvocationThrottle(lambda _: 0, UserEvents(None, controller=0)), 1000)
+        for name in ("via-binding", "direct"):
+            request = WebRequest("GET", f"other-ns/default/{name}.json", (), (), "", b"", None)
+            with pytest.raises(Forbidden):
+                await actions.serve(request, "tid")
+        assert launcher.started == []

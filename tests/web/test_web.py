@@ -20,6 +20,8 @@ from tests.conftest import missing
 from tests.support.http import raw_call
 from tests.support.processes import GUEST_AUTH, basic_auth, whisk_server
 from tests.web.support import PY_ECHO, call, put, put_action, record_of, run_node, unique
+from whisk.controller.web import WebRequest, header_map
+from whisk.entities.identity import GUEST_KEY, GUEST_UUID, Identity
 
 WEB = [{"key": "web-export", "value": True}]
 RAW = WEB + [{"key": "raw-http", "value": True}]
@@ -319,3 +321,17 @@ async def test_blocking_wait_payload_limit_and_owner_throttle() -> None:
             statuses.append(status)
         assert statuses == [404, 202, 202, 202, 429]
         assert body["error"] == "Too many requests in the last minute (count: 5, allowed: 4)."
+
+
+def test_whisk_credentials_never_reach_the_action_in_its_headers() -> None:
+    """Stricter than OpenWhisk: the caller's API key, sent to a web action (or an API route) of any namespace, is
+    not in `__ow_headers` (the action learns who called from `__ow_user`); other schemes pass."""
+    whisk_key = basic_auth(GUEST_UUID, GUEST_KEY)["Authorization"]
+    caller = Identity("guest", "guest", GUEST_UUID)
+    for user in (caller, None):          # authenticated, or a key the server did not accept (throttled, wrong)
+        request = WebRequest("GET", "ns/default/a", (("Authorization", whisk_key), ("X-Test", "yes")), (), "",
+                             b"", user)
+        assert header_map(request) == {"x-test": "yes"}
+    for value in ("Bearer token", basic_auth("someone", "password")["Authorization"]):
+        request = WebRequest("GET", "ns/default/a", (("Authorization", value),), (), "", b"", None)
+        assert header_map(request) == {"authorization": value}

@@ -94,11 +94,17 @@ class Entities:
         (`entitleReferencedEntitiesMetaData`); one 403 names those refused. A component reached while a sequence
         runs is checked again when it comes (`resolve_action`): a nested sequence's own components only then."""
         resolved = await self.resolve_action(identity, namespace, package, name)
+        await self.entitle_components(identity, resolved)
+        return resolved
+
+    async def entitle_components(self, identity: Identity, resolved: ResolvedAction) -> None:
+        """A sequence's components must each be activatable by `identity` before any of them runs: one 403 names
+        those refused. Every door that starts a sequence (a REST invoke, a rule, a web action, an API route) asks,
+        so that a component another namespace made private since no longer runs for this one."""
         exec_ = resolved.action.exec
         if isinstance(exec_, SequenceExec):
             await self.entitlement.check_all(identity, ACTIVATE, [
                 Resource(c.path, "actions", c.name) for c in exec_.components])
-        return resolved
 
     async def trigger_to_fire(self, identity: Identity, namespace: str, name: str) -> Trigger:
         """The trigger for POST .../triggers/name (owner only; 404 when absent)."""

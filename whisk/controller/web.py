@@ -11,6 +11,8 @@ project the result and transcode it for the extension (`webmedia`).
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -26,7 +28,7 @@ from whisk.controller.webmedia import (DEFAULT_EXTENSION, ENTITY_HEADERS, EXTENS
 from whisk.entities.action import RAW_HTTP, REQUIRE_WHISK_AUTH, RESERVED, WEB_CUSTOM_OPTIONS, WEB_EXPORT
 from whisk.entities.errors import (Conflict, Invalid, NotAcceptable, NotFound, TooLarge, Unauthenticated,
                                    Unprocessable, WhiskError)
-from whisk.entities.identity import Identity
+from whisk.entities.identity import Identity, check_key, check_uuid
 from whisk.entities.names import is_name
 from whisk.entities.parameters import Parameters
 
@@ -117,10 +119,29 @@ def authorized(annotations: Parameters, request: WebRequest) -> bool:
     return False                                 # null, an object, an array: "something is not right" upstream
 
 
+def whisk_credentials(value: str) -> bool:
+    """Whether an Authorization header value is Basic `uuid:key` in the shape of a whisk API key."""
+    scheme, _, encoded = value.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        uuid, sep, key = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+        check_uuid(uuid)
+        check_key(key)
+    except (binascii.Error, UnicodeDecodeError, ValueError, Invalid):
+        return False
+    return bool(sep)
+
+
 def header_map(request: WebRequest) -> dict[str, str]:
     """`__ow_headers` as Pekko hands them over: lower-case names, without the entity's framing headers (which
-    Pekko keeps in the entity), plus the entity's content type (application/octet-stream for an untyped body)."""
-    shown = {k.lower(): v for k, v in request.headers if k.lower() not in ENTITY_HEADERS}
+    Pekko keeps in the entity), plus the entity's content type (application/octet-stream for an untyped body).
+    Stricter than OpenWhisk, which passes them on: an `Authorization` header that holds whisk credentials (the
+    caller's API key, which the controller already read into `__ow_user`) never reaches the action, whose owner may
+    be any other namespace."""
+    shown = {k.lower(): v for k, v in request.headers
+             if k.lower() not in ENTITY_HEADERS
+             and not (k.lower() == "authorization" and (request.user is not None or whisk_credentials(v)))}
     if request.body and "content-type" not in shown:
         shown["content-type"] = "application/octet-stream"
     return shown
@@ -179,6 +200,7 @@ class WebActions:
             raise NotFound()
         try:
             await self._entities.entitle_located(owner, resolved)
+            await self._entities.entitle_components(owner, resolved)
         except NotFound:
             raise NotFound() from None
         self._throttle.check(caller_for(owner))
