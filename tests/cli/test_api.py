@@ -123,8 +123,11 @@ def test_swagger_files_json_kept_yaml_converted_and_checked(tmp_path: Path) -> N
     as_json.write_text(json.dumps({**doc, "basePath": "club"}))
     with pytest.raises(CliError, match=r"^Swagger file basePath must start with a leading slash \(/\)$"):
         read_swagger(str(as_json))
-    with pytest.raises(CliError, match="^Error reading swagger file '"):
+    with pytest.raises(CliError) as caught:
         read_swagger(str(tmp_path / "absent.json"))
+    assert caught.value.message == (f"Error reading swagger file '{tmp_path / 'absent.json'}': File "
+                                    f"'{tmp_path / 'absent.json'}' is not a valid file or it does not exist")
+    assert caught.value.status == 2 and caught.value.usage          # wsk's ReadFile: EXIT_CODE_ERR_USAGE
 
 
 def test_refusals_before_any_request(capsys: pytest.CaptureFixture[str], tmp_path: Path,

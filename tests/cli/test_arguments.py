@@ -81,6 +81,47 @@ def test_param_file_must_hold_one_object(tmp_path: Path, content: str) -> None:
         merge(extract(["-A", str(file)]).annotations, annotation=True)
 
 
+@pytest.mark.parametrize("value", ["1e400", "-1e400", "1" + "0" * 400])
+def test_values_beyond_a_float64_go_as_strings(value: str) -> None:
+    """wsk's isValidJSON unmarshals into float64, so `-p k 1e400` sends the string "1e400", never `Infinity`."""
+    params = merge(extract(["-p", "k", value]).params)
+    assert params == {"k": value} and "Infinity" not in json.dumps(params)
+
+
+@pytest.mark.parametrize("content,expected", [
+    ('{"a": 1} trailing text', {"x": 1, "a": 1}),       # a Go json.Decoder reads the first value only
+    ('{"a": 1}\n{"b": 2}\n', {"x": 1, "a": 1}),
+    ("null", {}),                                       # null empties what came before
+])
+def test_param_files_decode_as_a_go_decoder(tmp_path: Path, content: str, expected: dict) -> None:
+    file = tmp_path / "p.json"
+    file.write_text(content)
+    assert merge(extract(["-p", "x", "1", "-P", str(file)]).params) == expected
+
+
+@pytest.mark.parametrize("content,detail", [
+    ("", "EOF"),
+    ("   \n", "EOF"),
+    ("[1, 2]", "json: cannot unmarshal array into Go value of type map[string]interface {}"),
+    ('"s"', "json: cannot unmarshal string into Go value of type map[string]interface {}"),
+    ("3", "json: cannot unmarshal number into Go value of type map[string]interface {}"),
+    ("true", "json: cannot unmarshal bool into Go value of type map[string]interface {}"),
+    ("{bad", "invalid character 'b' looking for beginning of object key string"),
+    ('{"a" 1}', "invalid character '1' after object key"),
+    ('{"a": 1 "b": 2}', "invalid character '\"' after object key:value pair"),
+    ('{"a": [1 2]}', "invalid character '2' after array element"),
+    ('{"a": }', "invalid character '}' looking for beginning of value"),
+    ('{"a": 1', "unexpected EOF"),
+    ('{"a": "x', "unexpected EOF"),
+])
+def test_param_file_errors_read_as_go_writes_them(tmp_path: Path, content: str, detail: str) -> None:
+    file = tmp_path / "bad.json"
+    file.write_text(content)
+    with pytest.raises(CliError) as caught:
+        merge(extract(["-P", str(file)]).params)
+    assert caught.value.message.endswith("': " + detail)
+
+
 @pytest.mark.parametrize("text,namespace,package,entity", [
     ("hello", "_", "", "hello"),
     ("pkg/hello", "_", "pkg", "hello"),

@@ -10,7 +10,8 @@ from whisk.cli.activations import strip_timestamp
 from whisk.cli.client import Api
 from whisk.cli.output import Output, dumps
 from whisk.cli.shapes import ACTION, PACKAGE, RULE, TRIGGER, activation, field_names, field_value, render
-from whisk.cli.tables import activation_rows, entity_rows, go_duration, print_entities, summary
+from whisk.cli.tables import activation_rows, entity_rows, go_duration, print_activation_rows, print_entities, \
+    summary
 from whisk.cli.wskprops import Properties
 
 ACTION_REPLY = {
@@ -131,6 +132,10 @@ def test_activation_rows() -> None:
     assert lines[1] == f"{when} {'a' * 32} nodejs:20 cold  3.46s      success         guest/hello:0.0.1"
     assert lines[2] == f"{when} {'b' * 32} unknown   warm  0s         developer error guest/t:0.0.1"
     assert activation_rows([]) == [""]
+    tty = Output(io.StringIO(), io.StringIO(), color=True)          # on a terminal the header is bold, as wsk's
+    print_activation_rows(tty, records)
+    assert tty.stdout.getvalue().splitlines()[0] == f"\x1b[1m{lines[0]}\x1b[0m"
+    assert tty.stdout.getvalue().splitlines()[1] == lines[1]
 
 
 def test_summaries() -> None:

@@ -92,6 +92,12 @@ def test_no_api_host(props_file: Path, capsys: pytest.CaptureFixture[str]) -> No
                                        "Run 'whisk --help' for usage.\n")
     assert main(["property", "get"]) == 1
     assert capsys.readouterr().err.startswith("error: The API host is not valid: ")
+    # `property set` is exempt only with --apihost, --apiversion or --auth (wsk's SetupClientConfig)
+    for argv in (["property", "set", "--cert", "c.pem"], ["property", "set", "--key", "k.pem"], ["property", "set"]):
+        assert main(argv) == 1
+        assert capsys.readouterr().err.startswith("error: The API host is not valid: ")
+    assert "CERT" not in (props_file.read_text() if props_file.exists() else "")
+    assert main(["property", "set", "--apiversion", "v1"]) == 0
     assert main(["property", "get", "--auth"]) == 0                      # specific properties need no host
 
 

@@ -77,8 +77,7 @@ async def list_(ctx: Context) -> None:
         for record in records:
             ctx.out.json(activation(record))
         return
-    for line in tables.activation_rows(records):
-        ctx.out.line(line)
+    tables.print_activation_rows(ctx.out, records)
 
 
 def _end_time(end_ms: Any) -> str:

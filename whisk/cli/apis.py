@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 from whisk.cli import names, wskprops
+from whisk.cli.arguments import read_file
 from whisk.cli.client import Call, entity_path, error_from, sorted_query
 from whisk.cli.context import Context
 from whisk.cli.errors import APPLICATION_ERROR, GENERAL, CliError
@@ -114,9 +114,9 @@ def build_apidoc(ctx: Context) -> tuple[dict[str, Any], names.QualifiedName]:
 def read_swagger(path: str) -> str:
     """The `--config-file` document as JSON text (YAML converted), checked as `wsk`'s parseSwaggerApi does."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _usage(f"Error reading swagger file '{path}': {exc}") from None
+        text = read_file(path)
+    except CliError as exc:                     # a missing file keeps ReadFile's exit 2
+        raise exc.within(f"Error reading swagger file '{path}'", usage=True) from None
     if path.endswith("yaml") or path.endswith("yml"):
         import yaml                                   # only this command needs it
         try:

@@ -8,6 +8,7 @@ they stand. Each becomes a JSON object fragment; the fragments of one kind merge
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,16 +41,32 @@ def loads(text: str) -> Any:
     return json.loads(text, parse_constant=_no_constants)
 
 
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"json: cannot unmarshal number {text} into Go value of type float64")
+    return number
+
+
+def _valid_json(value: str) -> bool:
+    """`wsk`'s isValidJSON: json.Unmarshal into interface{}, where every number is a float64, so one beyond its
+    range (`1e400`) is not JSON and the value goes as a string."""
+    try:
+        json.loads(value, parse_constant=_no_constants, parse_float=_finite, parse_int=_finite)
+    except ValueError:
+        return False
+    return True
+
+
 def _fragment(key: str, value: str) -> str:
     """`{"K": V}`: V raw when it parses as JSON, else as a string (escaped properly, unlike `wsk`)."""
-    try:
-        loads(value)
-    except ValueError:
+    if not _valid_json(value):
         value = json.dumps(value, ensure_ascii=False)
     return "{" + json.dumps(key, ensure_ascii=False) + ": " + value + "}"
 
 
-def _read(path: str) -> str:
+def read_file(path: str) -> str:
+    """A file named on the command line, read whole, with `wsk`'s ReadFile errors (a missing file: exit 2)."""
     try:
         return Path(path).read_text(encoding="utf-8")
     except (FileNotFoundError, NotADirectoryError):
@@ -84,7 +101,7 @@ def extract(argv: list[str]) -> Extracted:
             if len(argv) - i < 2:
                 raise _invalid(kind, f"An argument must be provided for '{token}'")
             try:
-                getattr(out, kind).append(_read(argv[i + 1]))
+                getattr(out, kind).append(read_file(argv[i + 1]))
             except CliError as exc:                  # as `wsk`'s Execute: every pre-pass failure is wrapped
                 raise exc.within("Failed to parse arguments") from None
             i += 2
@@ -101,17 +118,86 @@ def _go_strings(fragments: list[str]) -> str:
     return "[]string{" + ", ".join(json.dumps(f, ensure_ascii=False) for f in fragments) + "}"
 
 
+_GO_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "bool"}
+_WHITESPACE = " \t\n\r"
+
+
+def _go_char(c: str) -> str:
+    """A character as Go's encoding/json quotes it in a syntax error."""
+    if c == "'":
+        return "'\\''"
+    if c == '"':
+        return "'\"'"
+    return "'" + json.dumps(c)[1:-1] + "'"
+
+
+def _container(text: str, pos: int) -> str:
+    """The innermost open `{` or `[` before pos, strings skipped."""
+    stack: list[str] = []
+    in_string = escaped = False
+    for c in text[:pos]:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "{[":
+            stack.append(c)
+        elif c in "}]" and stack:
+            stack.pop()
+    return stack[-1] if stack else ""
+
+
+def _go_syntax_error(exc: json.JSONDecodeError) -> str:
+    """Python's decode error as Go's json.Decoder words it (the common cases)."""
+    at_end = exc.pos >= len(exc.doc)
+    c = "" if at_end else exc.doc[exc.pos]
+    if exc.msg.startswith("Unterminated string") or (at_end and not exc.msg.startswith("Invalid")):
+        return "unexpected EOF"
+    if exc.msg == "Expecting value":
+        return f"invalid character {_go_char(c)} looking for beginning of value"
+    if exc.msg.startswith("Expecting property name"):
+        return f"invalid character {_go_char(c)} looking for beginning of object key string"
+    if exc.msg == "Expecting ':' delimiter":
+        return f"invalid character {_go_char(c)} after object key"
+    if exc.msg == "Expecting ',' delimiter":
+        where = "object key:value pair" if _container(exc.doc, exc.pos) == "{" else "array element"
+        return f"invalid character {_go_char(c)} after {where}"
+    if exc.msg.startswith("Invalid control character"):
+        return f"invalid character {_go_char(c)} in string literal"
+    if exc.msg.startswith("Invalid \\escape"):
+        return f"invalid character {_go_char(exc.doc[exc.pos + 1:exc.pos + 2])} in string escape code"
+    return exc.msg
+
+
 def merge(fragments: list[str], *, annotation: bool = False) -> dict[str, Any]:
-    """One object from the fragments (later keys win); each must be a JSON object."""
+    """One object from the fragments (later keys win), decoded as `wsk`'s getJSONFromStrings does with a Go
+    json.Decoder: only the first JSON value of each fragment counts (what follows it is ignored), `null` empties
+    what came before, anything else that is not an object is refused with Go's message."""
     merged: dict[str, Any] = {}
+    decoder = json.JSONDecoder(parse_constant=_no_constants)
     for text in fragments:
+        start = len(text) - len(text.lstrip(_WHITESPACE))
+        if start == len(text):
+            raise _bad(fragments, "EOF", annotation)
         try:
-            value = loads(text)
+            value, _ = decoder.raw_decode(text, start)
+        except json.JSONDecodeError as exc:
+            raise _bad(fragments, _go_syntax_error(exc), annotation) from None
         except ValueError as exc:
             raise _bad(fragments, str(exc), annotation) from None
-        if not isinstance(value, dict):
-            raise _bad(fragments, f"cannot unmarshal {type(value).__name__} into an object", annotation)
-        merged.update(value)
+        if value is None:
+            merged = {}
+        elif isinstance(value, dict):
+            merged.update(value)
+        else:
+            kind = _GO_TYPES.get(type(value), "value")
+            raise _bad(fragments, f"json: cannot unmarshal {kind} into Go value of type map[string]interface {{}}",
+                       annotation)
     return merged
 
 

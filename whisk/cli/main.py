@@ -77,8 +77,11 @@ def _needs_host(inv: Invocation) -> bool:
     if top in ("admin", "help", "serve", "sdk"):
         return False
     if top == "property":
-        return inv.words[-1] == "get" and not any(
-            inv.values[f] for f in ("auth", "cert", "key", "apihost", "apiversion", "cliversion"))
+        if inv.words[-1] == "get":
+            return not any(inv.values[f] for f in ("auth", "cert", "key", "apihost", "apiversion", "cliversion"))
+        if inv.words[-1] == "set":          # only --apihost, --apiversion and --auth exempt `set`
+            return not any(inv.values[f] for f in ("apihost", "apiversion", "auth"))
+        return False
     return True
 
 

@@ -104,6 +104,12 @@ def activation_rows(records: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def print_activation_rows(out: Output, records: list[dict[str, Any]]) -> None:
+    """The `activation list` table, its header bold as every other list's (wsk's printCommandsList)."""
+    for i, line in enumerate(activation_rows(records)):
+        out.line(out.bold(line) if i == 0 and records else line)
+
+
 # --- summaries ----------------------------------------------------------------------------------------------------
 
 def _param_union(entity: dict[str, Any]) -> list[str]:
