@@ -154,6 +154,17 @@ async def test_package_lifecycle(wsk: Wsk, echo_js: Path) -> None:
     assert gone.code == 148 and gone.err.startswith(f"error: Unable to get package '{package}': ")
 
 
+async def test_package_refresh_fails_as_wsk_reports_it(wsk: Wsk) -> None:
+    # A legacy command: neither OpenWhisk's controller nor whisk has the route, so the POST's error is the answer.
+    refreshed = await wsk("package", "refresh")
+    assert refreshed.code == 149 and refreshed.out == ""
+    assert re.fullmatch(rf"error: Package refresh for namespace '_' failed: .+ {TID}\n", refreshed.err), refreshed.err
+    named = await wsk("package", "refresh", "/guest")
+    assert named.code == 149 and named.err.startswith("error: Package refresh for namespace 'guest' failed: ")
+    extra = await wsk("package", "refresh", "/guest/pkg")
+    assert extra.code == 1 and "An entity name, 'pkg', was provided instead of a namespace." in extra.err
+
+
 async def test_trigger_lifecycle(wsk: Wsk) -> None:
     name = unique("trig")
     created = await wsk("trigger", "create", name, "-p", "level", "1", "-a", "note", "n")

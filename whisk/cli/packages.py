@@ -1,4 +1,4 @@
-"""`whisk package create|update|bind|get|delete|list` (wsk's package.go)."""
+"""`whisk package create|update|bind|get|delete|list|refresh` (wsk's package.go)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from whisk.cli import names, tables
 from whisk.cli.client import Call, entity_path, sorted_query
 from whisk.cli.context import Context
-from whisk.cli.errors import CliError
+from whisk.cli.errors import NETWORK, CliError
 from whisk.cli.flags import PARAMS_AND_ANNOTATIONS, paging, summary
 from whisk.cli.grammar import BOOL, STRING, Command, Flag, check_args
 from whisk.cli.shapes import PACKAGE, field_names, field_value, render
@@ -133,6 +133,27 @@ async def list_(ctx: Context) -> None:
     tables.print_entities(ctx.out, "packages", rows, ctx.flag("name-sort"))
 
 
+async def refresh(ctx: Context) -> None:
+    """wsk's legacy refresh of a namespace's bindings to the system packages: OpenWhisk's current controller has no
+    such route, so against it (and whisk) this ends in the error of the POST, as `wsk` reports it."""
+    check_args(ctx.args, 0, 1, "An optional namespace is the only valid argument.")
+    namespace = names.namespace_only(ctx.args[0]) if ctx.args else names.DEFAULT_NAMESPACE
+    try:
+        reply = await ctx.send(Call("POST", entity_path(namespace, "packages", "refresh")))
+    except CliError as exc:
+        raise exc.within(f"Package refresh for namespace '{namespace}' failed") from None
+    if reply.status != 200:                 # another success status (an error status raised above)
+        raise CliError(f"Package refresh for namespace '{namespace}' failed due to unexpected HTTP status code: "
+                       f"{reply.status}", NETWORK)
+    updates = reply.body if isinstance(reply.body, dict) else {}
+    ctx.out.line(f"'{namespace}' refreshed successfully")
+    for title, key in (("created bindings:", "added"), ("updated bindings:", "updated"),
+                       ("deleted bindings:", "deleted")):
+        ctx.out.line(title)
+        for name in updates.get(key) or ():
+            ctx.out.line(str(name))
+
+
 _SHARED = Flag("shared", "", STRING, help="package visibility `SCOPE`; yes = shared, no = private")
 
 GROUP = Command("package", "work with packages", children=(
@@ -145,4 +166,5 @@ GROUP = Command("package", "work with packages", children=(
             (summary("package", '; parameters with prefix "*" are bound'),), get),
     Command("delete PACKAGE_NAME", "delete package", (), delete),
     Command("list [NAMESPACE]", "list all packages", paging("packages"), list_),
+    Command("refresh [NAMESPACE]", "refresh package bindings", (), refresh),
 ))
