@@ -44,6 +44,7 @@ def _serve_help() -> int:
 
 def _serve() -> int:
     from whisk.config import ConfigError, Settings
+    from whisk.entities.errors import BackendUnavailable
     from whisk.logs import configure
     try:
         settings = Settings.from_env()
@@ -59,7 +60,7 @@ def _serve() -> int:
     except ConfigError as exc:
         print(f"whisk: configuration error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
+    except (OSError, BackendUnavailable) as exc:     # a port in use; a store that cannot be opened (locked)
         print(f"whisk: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0

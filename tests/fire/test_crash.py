@@ -19,6 +19,8 @@ SECRET = "Basic c2VjcmV0OmtleQ=="
 
 
 class Launcher:
+    draining = False
+
     def __init__(self) -> None:
         self.stored: list[Activation] = []
         self.tasks: list[asyncio.Task[Any]] = []

@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 
 from whisk.controller.caller import caller_for
+from whisk.controller.invoke import SHUTTING_DOWN
 from whisk.controller.launcher import Launcher
 from whisk.controller.ledger import Accepted, Ledger
 from whisk.controller.entities import Entities
@@ -26,8 +27,8 @@ from whisk.controller.throttle import InvocationThrottle, RateThrottle
 from whisk.controller.webmedia import ENTITY_HEADERS
 from whisk.entities.activation import APPLICATION_ERROR, SUCCESS, WHISK_ERROR, Activation, new_activation_id
 from whisk.entities.document import now_ms
-from whisk.entities.errors import (Conflict, Forbidden, Invalid, NotFound, Throttled, TooLarge, Unauthenticated,
-                                   Unprocessable, UnsupportedMediaType, WhiskError)
+from whisk.entities.errors import (BackendUnavailable, Conflict, Forbidden, Invalid, NotFound, Throttled, TooLarge,
+                                   Unauthenticated, Unprocessable, UnsupportedMediaType, WhiskError)
 from whisk.entities.identity import Identity
 from whisk.entities.parameters import compact
 from whisk.entities.trigger import ACTIVE, RuleLink, Trigger
@@ -85,6 +86,8 @@ class Firing:
         trigger = await self._entities.trigger_to_fire(identity, namespace, name)
         if not trigger.active_rules():
             return None
+        if self._launcher.draining:     # as an invoke is: a 202 now would only record every rule refused
+            raise BackendUnavailable(SHUTTING_DOWN)
         activation_id, start = new_activation_id(), now_ms()
         args = arguments(trigger, headers, payload)
 

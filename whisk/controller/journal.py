@@ -22,15 +22,20 @@ any point leaves one whole journal, the old or the new.
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from whisk.entities.activation import Activation
+from whisk.entities.errors import BackendUnavailable
 from whisk.entities.json_value import encode
 
+log = structlog.get_logger(__name__)
 
 COMPACT_BYTES = 4 << 20
 
@@ -100,15 +105,23 @@ class Journal:
             if binding:
                 entry["binding"] = binding
             line = b"+ " + encode(entry) + b"\n"
+            try:
+                self._written += self._append(line)
+            except OSError as exc:      # a full disk: refuse the activation rather than accept what a crash loses
+                raise BackendUnavailable(f"The activation cannot be accepted: the controller's journal cannot be "
+                                         f"written ({exc.strerror or exc}).") from None
             self._open[activation_id] = line
-            self._written += os.write(self._fd, line)
 
     def answered(self, record: Activation) -> None:
         """A blocking caller is about to get this record (without logs), which is not stored yet."""
         if self._fd is not None and record.activation_id in self._open:
             line = b"= " + encode(record.to_doc()) + b"\n"
+            try:
+                self._written += self._append(line)
+            except OSError as exc:      # the caller is answered anyway; a restart would store an error instead
+                log.warning("journal.write_failed", line="answer", error=exc.strerror or str(exc))
+                return
             self._answers[record.activation_id] = line
-            self._written += os.write(self._fd, line)
 
     def completed(self, activation_id: str) -> None:
         # Only what this file holds open needs its "-" line (not a namespace's that journals nothing, nor a repeat).
@@ -124,9 +137,26 @@ class Journal:
     def _write_done(self) -> None:
         done, self._done = self._done, []
         if self._fd is not None and done:
-            self._written += os.write(self._fd, "".join(f"- {activation_id}\n" for activation_id in done).encode())
+            try:
+                self._written += self._append("".join(f"- {activation_id}\n" for activation_id in done).encode())
+            except OSError as exc:      # their records are stored: a restart passes over activations that have one
+                log.warning("journal.write_failed", line="completions", count=len(done), error=exc.strerror or str(exc))
             if self._written >= self._compact_bytes:
                 self._compact()
+
+    def _append(self, data: bytes) -> int:
+        """Write `data` whole, or raise OSError. A short write (a disk filling up) is ended with a newline, so the
+        torn line is dropped when read, not glued to the next one."""
+        assert self._fd is not None
+        written = os.write(self._fd, data)
+        if written < len(data):
+            if written and data[written - 1:written] != b"\n":
+                try:
+                    written += os.write(self._fd, b"\n")
+                except OSError:
+                    pass
+            raise OSError(errno.ENOSPC, "short write")
+        return written
 
     def close(self) -> None:
         self._write_done()

@@ -32,7 +32,7 @@ from whisk.entities.document import now_ms
 from whisk.entities.json_value import compact
 from whisk.entities.errors import BackendUnavailable, WhiskError
 from whisk.entities.identity import Identity
-from whisk.store.base import ActivationStore
+from whisk.store.base import ActivationStore, put_activation_retrying
 
 log = structlog.get_logger(__name__)
 
@@ -105,6 +105,9 @@ class Launcher:
                 run.caller, resolved.action, path=resolved.path, binding=resolved.binding,
                 revision=resolved.revision, payload=payload, blocking=blocking, wait_ms=wait_ms, tid=tid)
         activation_id = new_activation_id()
+        # Journaled before the 202: a journal that cannot be written (a full disk) refuses the activation (503)
+        # rather than answering an id that would never get a record.
+        self._ledger.opened(_accepted(run, resolved, activation_id))
         task = self.spawn(self._compose(run, resolved, payload, activation_id), "composition")
         if not blocking:
             return Outcome(activation_id, None)
@@ -116,10 +119,11 @@ class Launcher:
 
     async def _compose(self, run: Run, resolved: ResolvedAction, payload: Any, activation_id: str) -> Activation:
         if is_sequence(resolved):
-            record, _ = await self.sequence(run, resolved, payload, cause=None, count=0, activation_id=activation_id)
+            record, _ = await self.sequence(run, resolved, payload, cause=None, count=0, activation_id=activation_id,
+                                            opened=True)
             return record
         return await self.composition(run, resolved, payload, cause=None, accounting=None,
-                                      activation_id=activation_id)
+                                      activation_id=activation_id, opened=True)
 
     async def _native(self, run: Run, resolved: ResolvedAction, payload: Any, native: Native, *,
                       blocking: bool) -> Outcome:
@@ -141,28 +145,31 @@ class Launcher:
 
     # --- steps of a composition -----------------------------------------------------------------------------------
     async def sequence(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str | None, count: int,
-                       activation_id: str | None = None) -> tuple[Activation, int]:
-        """Run a sequence to its end; (its record, the atomic actions run so far in the whole tree)."""
+                       activation_id: str | None = None, opened: bool = False) -> tuple[Activation, int]:
+        """Run a sequence to its end; (its record, the atomic actions run so far in the whole tree). `opened`: its
+        journal line is written already."""
         activation_id = activation_id or new_activation_id()
-        async with self._tracked(run, resolved, activation_id):
+        async with self._tracked(run, resolved, activation_id, opened=opened):
             return await sequence.run(self, run, resolved, payload, activation_id=activation_id, cause=cause,
                                       count=count)
 
     async def composition(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str | None,
-                          accounting: Accounting | None, activation_id: str | None = None) -> Activation:
+                          accounting: Accounting | None, activation_id: str | None = None,
+                          opened: bool = False) -> Activation:
         """Run a conductor action's composition to its end; its record."""
         activation_id = activation_id or new_activation_id()
-        async with self._tracked(run, resolved, activation_id):
+        async with self._tracked(run, resolved, activation_id, opened=opened):
             return await conductor.run(self, run, resolved, payload, activation_id=activation_id, cause=cause,
                                        accounting=accounting)
 
     @asynccontextmanager
-    async def _tracked(self, run: Run, resolved: ResolvedAction, activation_id: str) -> AsyncIterator[None]:
+    async def _tracked(self, run: Run, resolved: ResolvedAction, activation_id: str, *,
+                       opened: bool = False) -> AsyncIterator[None]:
         """A sequence or composition in progress: journaled until its record is stored, so that neither a crash nor
         a failure of its own leaves its activation id without a record."""
-        accepted = Accepted(run.caller.namespace, activation_id, run.caller.subject, resolved.path,
-                            str(resolved.action.version), resolved.binding, run.caller.store_activations)
-        self._ledger.opened(accepted)
+        accepted = _accepted(run, resolved, activation_id)
+        if not opened:
+            self._ledger.opened(accepted)
         try:
             yield
         except asyncio.CancelledError:
@@ -190,7 +197,7 @@ class Launcher:
         event, as the invoker does for primitive activations."""
         try:
             if stored and (run is None or run.caller.store_activations):
-                await self.store.put_activation(record)
+                await put_activation_retrying(self.store, record)
         except WhiskError as exc:   # the record is still the caller's answer; losing the stored copy is logged
             log.error("launcher.record.store_failed", activation_id=record.activation_id, error=str(exc))
         if run is not None:
@@ -217,3 +224,8 @@ def native_record(run: Run, resolved: ResolvedAction, activation_id: str, start:
     response = ActivationResponse(SUCCESS if ok else APPLICATION_ERROR, result, reply_size(compact(result)))
     return Activation(run.identity.namespace, action.name, run.identity.subject, activation_id, start, end, response,
                       (), str(action.version), annotations=annotations, duration=end - start)
+
+
+def _accepted(run: Run, resolved: ResolvedAction, activation_id: str) -> Accepted:
+    return Accepted(run.caller.namespace, activation_id, run.caller.subject, resolved.path,
+                    str(resolved.action.version), resolved.binding, run.caller.store_activations)

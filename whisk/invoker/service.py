@@ -26,7 +26,7 @@ from whisk.messages import (EVENTS_TOPIC, HEALTH_TOPIC, Acknowledgement, Activat
                             activation_event, completed_topic,
                             invoker_instance, invoker_topic)
 from whisk.messaging.base import Bus, Message
-from whisk.store.base import Store
+from whisk.store.base import Store, put_activation_retrying
 
 log = structlog.get_logger(__name__)
 
@@ -234,7 +234,7 @@ class Invoker:
         namespace whose limits say `storeActivations: false` keeps no records (OpenWhisk's ActivationStore)."""
         try:
             if msg.user.get("limits", {}).get("storeActivations", True) is not False:
-                await self._store.put_activation(record)
+                await put_activation_retrying(self._store, record)
         except WhiskError as exc:
             log.error("invoker.record.store_failed", error=str(exc))
         except (ValueError, RecursionError) as exc:   # not encodable (results are checked when read: a last guard)

@@ -16,11 +16,18 @@ Every adapter raises only whisk.entities.errors (Conflict, NotFound, BackendUnav
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import structlog
+
 from whisk.entities.activation import Activation
+from whisk.entities.errors import BackendUnavailable
 from whisk.entities.exec import is_binary_code
+
+log = structlog.get_logger(__name__)
 
 Doc = dict[str, Any]
 
@@ -163,3 +170,43 @@ def activation_list_name(record: Doc) -> str:
     if isinstance(path, str) and path.count("/") >= 2:
         return f"{path.split('/')[1]}/{name}"
     return name
+
+
+# --- storing a record through a store that fails for a while --------------------------------------------------------
+#
+# Every accepted activation must end with a stored record (docs/architecture.md). Giving up at the first failure (the
+# SQLite file locked by another process past its busy timeout, a full disk, a database briefly unreachable) and then
+# acknowledging the activation closes its journal line, so neither this run nor a restart would ever store it: a
+# blocking caller could hold a result whose record never appears. So the write is tried again, with backoff, for up
+# to RECORD_RETRY_S; the activation keeps its slot meanwhile (how fast records are stored is how fast work is taken).
+# A crash during the retries leaves the journal line open, and the restart stores a record.
+
+RECORD_RETRY_S = 60.0
+_FIRST_BACKOFF_S = 0.05
+_MAX_BACKOFF_S = 2.0
+
+
+async def put_activation_retrying(store: ActivationStore, record: Activation, *,
+                                  retry_s: float = RECORD_RETRY_S) -> None:
+    """`store.put_activation(record)`, tried again while the store is unavailable, until `retry_s` has passed;
+    then the last BackendUnavailable is raised. Other errors (a conflict: the record is already there, an
+    unencodable record) are raised at once."""
+    deadline = time.monotonic() + retry_s
+    backoff = _FIRST_BACKOFF_S
+    attempt = 0
+    while True:
+        try:
+            await store.put_activation(record)
+        except BackendUnavailable as exc:
+            attempt += 1
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            if attempt == 1:
+                log.warning("store.record.retrying", activation_id=record.activation_id, error=str(exc))
+            await asyncio.sleep(min(backoff, left))
+            backoff = min(backoff * 2, _MAX_BACKOFF_S)
+        else:
+            if attempt:
+                log.info("store.record.stored_after_retries", activation_id=record.activation_id, attempts=attempt)
+            return
