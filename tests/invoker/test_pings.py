@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from whisk.invoker.service import Invoker
-from whisk.messages import HEALTH_TOPIC, PingMessage
+from whisk.messages import HEALTH_TOPIC, PingMessage, invoker_topic
 from whisk.messaging.memory import MemoryBus
 from whisk.store.memory import MemoryStore
 
@@ -35,3 +35,18 @@ async def test_an_unsupervised_invoker_sends_no_pings() -> None:
             await inv.disable()
             await inv.enable()
         assert bus._topics[HEALTH_TOPIC].log == []
+
+
+async def test_a_disabled_invoker_still_takes_what_was_sent_to_it() -> None:
+    """As OpenWhisk's: /disable tells the controllers (they send nothing new), and what a controller sent before it
+    knew still runs; left on the topic, it would be forced to an error by the ack timeout and run late after
+    /enable."""
+    async with MemoryBus() as bus, MemoryStore() as store:
+        async with invoker(bus, store, 0.05) as inv:
+            await inv.disable()
+            await bus.send(invoker_topic(0), b'{"not": "an activation"}')
+            for _ in range(100):
+                if inv.taken:
+                    break
+                await asyncio.sleep(0.02)
+            assert inv.taken == 1 and not inv.enabled

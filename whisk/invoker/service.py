@@ -49,8 +49,6 @@ class Invoker:
         self._tasks: list[asyncio.Task[None]] = []
         self._actions: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}    # (doc id, revision) ->
         self._latest: dict[str, tuple[dict[str, Any], str]] = {}                 # doc id -> the newest fetched
-        self._open = asyncio.Event()        # cleared while disabled: the feed takes nothing
-        self._open.set()
         self._waiting = False               # the feed is asking the topic for work (has room, enabled)
         self.enabled = True
         self.taken = 0
@@ -64,22 +62,21 @@ class Invoker:
         return self
 
     async def disable(self) -> None:
-        """POST /disable (docs/openwhisk.md §1.14): stop taking work and tell the controllers at once (a ping with
-        isEnabled=false, repeated every second so that a controller started later knows too). Activations
-        already taken run to their end; messages not yet taken stay on the topic. The feed stays in its consumer
-        group (leaving and rejoining costs a group rebalance) and simply stops asking for messages."""
+        """POST /disable (docs/openwhisk.md §1.14): tell the controllers at once (a ping with isEnabled=false,
+        repeated every second so that a controller started later knows too), so that they send nothing new. As
+        OpenWhisk's invoker, it goes on consuming its topic: what a controller sent before it knew still runs, where
+        a message left on the topic would be forced to an error by its controller's ack timeout and then run, late,
+        once enabled again."""
         if not self.enabled:
             return
         self.enabled = False
-        self._open.clear()
         await self._send_ping()
 
     async def enable(self) -> None:
-        """POST /enable: consume again and ping as enabled."""
+        """POST /enable: ping as enabled."""
         if self.enabled:
             return
         self.enabled = True
-        self._open.set()
         await self._send_ping()
 
     async def __aexit__(self, *exc: object) -> None:
@@ -108,7 +105,6 @@ class Invoker:
             while True:
                 # Ask the feed for the next message only when there is room for it (docs/openwhisk.md §5.4): what is not
                 # taken stays on the topic, uncommitted, for this invoker after a restart.
-                await self._open.wait()
                 await self._intake.acquire()
                 try:
                     self._waiting = True
@@ -116,8 +112,6 @@ class Invoker:
                         data = await anext(feed)
                     finally:
                         self._waiting = False
-                    # Disabled while waiting for this one: hold it, uncommitted, until enabled again.
-                    await self._open.wait()
                 except BaseException:
                     self._intake.release()
                     raise
