@@ -23,7 +23,7 @@ from whisk.controller.invoke import SHUTTING_DOWN
 from whisk.controller.launcher import Launcher
 from whisk.controller.ledger import Accepted, Ledger
 from whisk.controller.entities import Entities
-from whisk.controller.throttle import InvocationThrottle, RateThrottle
+from whisk.controller.throttle import InvocationThrottle, RateThrottle, controller_share, one_controller
 from whisk.controller.webmedia import ENTITY_HEADERS
 from whisk.entities.activation import APPLICATION_ERROR, SUCCESS, WHISK_ERROR, Activation, new_activation_id
 from whisk.entities.document import now_ms
@@ -78,7 +78,8 @@ class Firing:
 
     def throttle(self, identity: Identity) -> None:
         """The namespace's fires per minute (calendar minute; every fire is charged, docs/openwhisk.md §8)."""
-        self._rate.charge(identity.uuid, identity.limits.fires_per_minute)
+        controllers = self._invocations.controllers() if self._invocations is not None else one_controller()
+        self._rate.charge(identity.uuid, controller_share(identity.limits.fires_per_minute, controllers))
 
     async def fire(self, identity: Identity, namespace: str, name: str, payload: dict[str, Any] | None,
                    headers: dict[str, str], tid: str) -> str | None:

@@ -100,7 +100,7 @@ async def open_controller(settings: Settings, store: Store, bus: Bus, balancer_o
     ledger = Ledger(store, Path(settings.data_dir) / f"controller{settings.instance}.journal", drain)
     async with balancer_of(ledger.released) as balancer:
         await ledger.recover()
-        invocations = InvocationThrottle(balancer.in_flight, events)
+        invocations = InvocationThrottle(balancer.in_flight, events, balancer.controllers)
         activator = Activator(settings.instance, store, balancer, ledger, drain)
         system = system_limits(settings)
         entities = Entities(store, system, manifest.resolve if manifest is not None else _unknown_kind)

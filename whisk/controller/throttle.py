@@ -3,10 +3,13 @@
 Rates are counted per calendar minute (floor(now / 60 s)), and every check charges one, also for requests that
 are rejected afterwards. Concurrency reads the balancer's in-flight count: allowed iff count < limit.
 `InvocationThrottle` applies both to an invocation, before its action is even looked up, as OpenWhisk does.
+With several controllers each enforces its share of a namespace's limits, as OpenWhisk's Entitlement does: the
+limit × 1.2, divided by the number of controllers (at least 1; a limit of 0 stays 0).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -14,6 +17,18 @@ from whisk import metrics
 from whisk.controller.caller import Caller
 from whisk.controller.events import CONCURRENT_RATE_LIMIT, TIMED_RATE_LIMIT, UserEvents
 from whisk.entities.errors import Throttled
+
+
+def controller_share(limit: int, controllers: int) -> int:
+    """This controller's part of a namespace limit when `controllers` share it (OpenWhisk's
+    `calculateIndividualLimit`: 20 % over-commit for uneven balancing between controllers, never below 1)."""
+    if controllers <= 1 or limit <= 0:
+        return limit
+    return max(1, math.ceil(limit * 1.2) // controllers)
+
+
+def one_controller() -> int:
+    return 1
 
 
 class RateThrottle:
@@ -42,20 +57,24 @@ class InvocationThrottle:
     """Invocations per minute, then concurrent invocations, of the caller's namespace; a refusal is counted and
     reported as a user event."""
 
-    def __init__(self, in_flight: Callable[[str], int], events: UserEvents) -> None:
+    def __init__(self, in_flight: Callable[[str], int], events: UserEvents,
+                 controllers: Callable[[], int] = one_controller) -> None:
         self._in_flight = in_flight              # the balancer's count of a namespace's activations in flight
         self._events = events
+        self.controllers = controllers           # how many controllers share each namespace's limits
         self._rate = RateThrottle()
 
     def check(self, caller: Caller) -> None:
+        controllers = self.controllers()
         try:
-            self._rate.charge(caller.uuid, caller.invocations_per_minute)
+            self._rate.charge(caller.uuid, controller_share(caller.invocations_per_minute, controllers))
         except Throttled:
             metrics.observe_throttle(caller.namespace, "timed")
             self._events.refused(TIMED_RATE_LIMIT, caller.to_json())
             raise
         try:
-            check_concurrency(self._in_flight(caller.uuid), caller.concurrent_invocations)
+            check_concurrency(self._in_flight(caller.uuid),
+                              controller_share(caller.concurrent_invocations, controllers))
         except Throttled:
             metrics.observe_throttle(caller.namespace, "concurrent")
             self._events.refused(CONCURRENT_RATE_LIMIT, caller.to_json())

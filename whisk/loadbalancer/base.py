@@ -50,6 +50,9 @@ class LoadBalancer(Protocol):
     def in_flight(self, namespace_uuid: str) -> int:
         """Activations of a namespace published and not yet completed (the concurrency throttle reads this)."""
 
+    def controllers(self) -> int:
+        """How many controllers share the invokers and each namespace's throttles (1 unless sharding)."""
+
     def in_flight_total(self) -> int:
         """All activations this controller published and not yet completed."""
 

@@ -106,6 +106,9 @@ class CommonBalancer:
     def in_flight(self, namespace_uuid: str) -> int:
         return self._book.in_flight(namespace_uuid)
 
+    def controllers(self) -> int:
+        return 1
+
     def in_flight_total(self) -> int:
         return len(self._book)
 

@@ -120,6 +120,11 @@ class ShardingScheduler:
                 slots.memory.resize(self._share(view.user_memory_mb))
 
     @property
+    def controllers(self) -> int:
+        """How many controllers share the invokers (and each namespace's throttles, docs/openwhisk.md §8)."""
+        return self._controllers
+
+    @property
     def invokers(self) -> Sequence[InvokerView]:
         return tuple(self._invokers)
 

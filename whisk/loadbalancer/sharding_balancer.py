@@ -97,6 +97,9 @@ class ShardingBalancer(CommonBalancer):
     def invokers(self) -> dict[str, str]:
         return self.pool.status_map()
 
+    def controllers(self) -> int:
+        return self.scheduler.controllers
+
     # -- placement and completions --------------------------------------------------------------------------------
 
     def _place(self, msg: ActivationMessage, *, memory_mb: int, concurrency: int, blackbox: bool) -> int:

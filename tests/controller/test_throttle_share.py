@@ -1,0 +1,62 @@
+"""Each controller enforces its share of a namespace's limits when several share them (docs/openwhisk.md §8,
+OpenWhisk's Entitlement: limit × 1.2 / controllers, at least 1)."""
+
+from __future__ import annotations
+
+import pytest
+
+from whisk.controller.caller import Caller
+from whisk.controller.events import UserEvents
+from whisk.controller.throttle import InvocationThrottle, RateThrottle, controller_share
+from whisk.entities.errors import Throttled
+from whisk.loadbalancer.sharding import ShardingScheduler
+
+
+def caller(per_minute: int, concurrent: int) -> Caller:
+    return Caller(subject="s", namespace="ns", uuid="u", api_key="", invocations_per_minute=per_minute,
+                  concurrent_invocations=concurrent)
+
+
+def throttle(controllers: int, in_flight: int = 0) -> InvocationThrottle:
+    t = InvocationThrottle(lambda _: in_flight, UserEvents(None, controller=0), lambda: controllers)
+    t._rate = RateThrottle(lambda: 120.0)        # one calendar minute for the whole test
+    return t
+
+
+def test_share_is_openwhisks() -> None:
+    assert controller_share(10, 1) == 10
+    assert controller_share(10, 2) == 6          # ceil(12) / 2
+    assert controller_share(60, 3) == 24
+    assert controller_share(2, 2) == 1
+    assert controller_share(1, 5) == 1           # never below 1
+    assert controller_share(0, 2) == 0           # a namespace allowed nothing stays at nothing
+
+
+def test_rate_with_two_controllers_allows_each_its_share() -> None:
+    t = throttle(2)
+    for _ in range(6):
+        t.check(caller(10, 1000))
+    with pytest.raises(Throttled, match=r"count: 7, allowed: 6"):
+        t.check(caller(10, 1000))
+
+
+def test_rate_with_one_controller_is_the_whole_limit() -> None:
+    t = throttle(1)
+    for _ in range(10):
+        t.check(caller(10, 1000))
+    with pytest.raises(Throttled, match=r"allowed: 10"):
+        t.check(caller(10, 1000))
+
+
+def test_concurrency_with_two_controllers_allows_each_its_share() -> None:
+    throttle(2, in_flight=0).check(caller(1000, 2))
+    with pytest.raises(Throttled, match=r"count: 1, allowed: 1"):
+        throttle(2, in_flight=1).check(caller(1000, 2))
+    throttle(1, in_flight=1).check(caller(1000, 2))
+
+
+def test_the_sharding_scheduler_reports_its_controllers() -> None:
+    s = ShardingScheduler()
+    assert s.controllers == 1
+    s.update_controllers(2)
+    assert s.controllers == 2
