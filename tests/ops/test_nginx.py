@@ -136,6 +136,7 @@ async def test_no_controller_answers_in_openwhisk_shape() -> None:
                                            headers={"X-Request-ID": "nobody-home"}) as resp:
                         assert resp.status == 502
                         assert resp.headers["X-Request-ID"] == "nobody-home"
+                        assert resp.headers["Access-Control-Allow-Origin"] == "*"      # a browser can read it
                         assert resp.content_type == "application/json"
                         assert await resp.json() == {"error": "No controller answered the request.",
                                                      "code": "nobody-home"}
