@@ -36,6 +36,15 @@ def fresh() -> tuple[str, int, dict[str, str], str]:
         f"http://127.0.0.1:{port}"
 
 
+async def put_with_sequence(s: aiohttp.ClientSession, code: str, sequence: str) -> None:
+    """The python action `sleepy` with `code`, and the sequence `sequence` of it alone."""
+    async with s.put("/api/v1/namespaces/_/actions/sleepy", json={"exec": {"kind": "python:3", "code": code}}) as r:
+        assert r.status == 200, await r.text()
+    async with s.put(f"/api/v1/namespaces/_/actions/{sequence}",
+                     json={"exec": {"kind": "sequence", "components": ["/guest/sleepy"]}}) as r:
+        assert r.status == 200, await r.text()
+
+
 async def kill_on_answer(s: aiohttp.ClientSession, proc: asyncio.subprocess.Process, path: str, body: dict[str, Any],
                          status: int) -> str:
     """POST, and SIGKILL the server the moment its answer's head is in; the answer's activation id."""
@@ -51,13 +60,8 @@ async def test_killed_platform_closes_in_flight_activations_on_restart() -> None
     proc = await start(data_dir, port)
     try:
         async with aiohttp.ClientSession(base_url=url, headers=auth) as s:
-            code = "import time\ndef main(a):\n    time.sleep(60)\n    return {}\n"
-            async with s.put("/api/v1/namespaces/_/actions/sleepy",
-                             json={"exec": {"kind": "python:3", "code": code}}) as r:
-                assert r.status == 200, await r.text()
-            async with s.put("/api/v1/namespaces/_/actions/sleepy-seq",
-                             json={"exec": {"kind": "sequence", "components": ["/guest/sleepy"]}}) as r:
-                assert r.status == 200, await r.text()
+            await put_with_sequence(s, "import time\ndef main(a):\n    time.sleep(60)\n    return {}\n",
+                                    "sleepy-seq")
             ids = []
             for name in ("sleepy", "sleepy-seq"):
                 async with s.post(f"/api/v1/namespaces/_/actions/{name}") as r:

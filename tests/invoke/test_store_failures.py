@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.invoke.test_restart import fresh, start
+from tests.invoke.test_restart import fresh, put_with_sequence, start
 from tests.support.http import record_of
 from tests.support.processes import terminate, until_ready
 from whisk.controller.journal import Journal
@@ -135,12 +135,7 @@ async def test_a_full_data_folder_refuses_activations_instead_of_losing_them() -
     try:
         await until_ready(f"{url}/ping", proc, deadline_s=30)
         async with aiohttp.ClientSession(base_url=url, headers=auth) as s:
-            async with s.put("/api/v1/namespaces/_/actions/sleepy",
-                             json={"exec": {"kind": "python:3", "code": SLEEPY}}) as r:
-                assert r.status == 200, await r.text()
-            async with s.put("/api/v1/namespaces/_/actions/seq",
-                             json={"exec": {"kind": "sequence", "components": ["/guest/sleepy"]}}) as r:
-                assert r.status == 200, await r.text()
+            await put_with_sequence(s, SLEEPY, "seq")
             async with s.post("/api/v1/namespaces/_/actions/seq?blocking=true", json={"n": 0}) as r:
                 assert r.status == 200
             subprocess.run(["dd", "if=/dev/zero", f"of={mount}/filler", "bs=1M"], capture_output=True)
@@ -186,9 +181,14 @@ async def test_a_fire_while_the_server_drains_is_refused_as_an_invoke_is() -> No
                 assert r.status == 202                     # work in flight: the stop drains
             await asyncio.sleep(0.5)
             proc.send_signal(signal.SIGTERM)
-            await asyncio.sleep(0.5)
-            async with s.post("/api/v1/namespaces/_/actions/sleepy", json={}) as r:
-                assert r.status == 503
+            for _ in range(100):                           # until the signal is handled: invokes are then 503
+                async with s.post("/api/v1/namespaces/_/actions/sleepy", json={}) as r:
+                    if r.status == 503:
+                        break
+                    assert r.status == 202, await r.text()
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("invokes were still accepted 10 s after SIGTERM")
             async with s.post("/api/v1/namespaces/_/triggers/t", json={}) as r:
                 assert r.status == 503, await r.text()
     finally:
