@@ -169,3 +169,47 @@ async def test_a_draining_controller_leaves_the_ticks_to_the_other() -> None:
             assert await c0.fires("handover") == []
             await c1.advance(0)
             assert len(await c1.fires("handover")) == 1
+
+
+async def test_a_once_alarm_whose_fire_fails_is_disabled_even_with_delete_after_fire() -> None:
+    from whisk.entities.errors import Throttled
+
+    async with controller() as c:
+        await wired(c, "throttled")
+        assert (await c.feed("once", "CREATE", "throttled", date=START_MS + 10_000, deleteAfterFire="true"))[0]
+
+        def refuse(identity) -> None:
+            raise Throttled("Too many requests in the last minute")
+
+        c.alarms.scheduler._firing.throttle = refuse
+        await c.advance(10)
+        ok, read = await c.feed("once", "READ", "throttled")
+        assert ok and read["status"]["active"] is False                 # not an active alarm with no tick left
+        assert read["status"]["reason"]["message"] == "Automatically disabled after firing once"
+        assert await c.store.get("guest/throttled") is not None           # the fire failed: the trigger stays
+
+
+async def test_a_schedule_with_no_time_left_is_disabled_at_create_and_update() -> None:
+    async with controller() as c:
+        await wired(c, "never")
+        assert (await c.feed("alarm", "CREATE", "never", cron="0 0 30 2 *", strict="false"))[0]
+        ok, read = await c.feed("alarm", "READ", "never")
+        assert ok and read["status"]["active"] is False and "nextFire" not in read["status"]
+        assert read["status"]["reason"]["message"] == "Automatically disabled: the pattern names no further time"
+        assert read["config"]["strict"] is False                          # the text "false" is no flag
+        assert (await c.feed("alarm", "UPDATE", "never", cron="0 0 1 3 *"))[0]
+        ok, read = await c.feed("alarm", "READ", "never")
+        assert ok and read["status"]["active"] is True and "nextFire" in read["status"]
+
+
+async def test_an_alarm_that_reached_max_triggers_does_not_resume() -> None:
+    async with controller() as c:
+        await wired(c, "twice")
+        assert (await c.feed("alarm", "CREATE", "twice", cron="* * * * *", maxTriggers=2))[0]
+        await c.advance(60)
+        await c.advance(60)
+        assert len(await c.fires("twice")) == 2
+        assert await c.feed("alarm", "RESUME", "twice") == (
+            False, {"error": "the alarm has no scheduled fire left to resume"})
+        await c.advance(60)
+        assert len(await c.fires("twice")) == 2                         # no third fire past maxTriggers

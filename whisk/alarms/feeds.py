@@ -51,6 +51,19 @@ def status(active: bool, now_ms: int, reason: dict[str, Any] | None = None) -> d
     return out
 
 
+def initial_status(config: Config, now_ms: int) -> dict[str, Any]:
+    """Active, unless the schedule has no time left (a cron pattern like "0 0 30 2 *", a stop date before the next
+    tick): then disabled at once with the reason a tick would give, instead of an active alarm that never fires."""
+    if config.next_after(now_ms) is not None:
+        return status(True, now_ms)
+    if config.stop_date is not None:
+        kind = "interval" if config.feed == schedule.INTERVAL else "cron"
+        message = f"Automatically disabled after firing last scheduled {kind} trigger"
+    else:
+        message = "Automatically disabled: the pattern names no further time"
+    return status(False, now_ms, {"kind": "AUTO", "statusCode": None, "message": message})
+
+
 def parse_trigger_name(text: Any) -> tuple[str, str]:
     """The provider's parseQName: "/ns/name" → (ns, name); a bare name is in the default namespace `_`."""
     if not isinstance(text, str) or not text:
@@ -124,7 +137,7 @@ class Feeds:
                     "name": f"{namespace}/{name}", "updated": now,
                     "trigger": {"namespace": namespace, "name": name},
                     "owner": {"uuid": owner.uuid, "keyHash": key_hash},
-                    "config": config.to_json(), "status": status(True, now),
+                    "config": config.to_json(), "status": initial_status(config, now),
                     "next": config.next_after(now), "fired": 0}
         # A trigger has one feed: a new CREATE replaces what an earlier one left (the trigger was checked above).
         while True:
@@ -162,7 +175,8 @@ class Feeds:
                 raise FeedError(f"{params.get('triggerName')} cannot be updated because it was disabled by an "
                                 "admin.  Please contact support for further assistance")
             config = schedule.update(Config.from_json(doc["config"]), params, now)
-            return {**doc, "config": config.to_json(), "status": status(True, now), "next": config.next_after(now)}
+            return {**doc, "config": config.to_json(), "status": initial_status(config, now),
+                    "next": config.next_after(now)}
 
         await self._rewrite(owner, namespace, name, change)
         return {"status": "success"}
@@ -191,8 +205,9 @@ class Feeds:
         await self._check_trigger(owner, namespace, name)
 
         def change(doc: Doc, now: int) -> Doc:
-            following = Config.from_json(doc["config"]).next_after(now)
-            if following is None:
+            config = Config.from_json(doc["config"])
+            following = config.next_after(now)
+            if following is None or 0 < config.max_triggers <= int(doc.get("fired", 0)):
                 raise FeedError("the alarm has no scheduled fire left to resume")
             return {**doc, "status": status(True, now), "next": following}
 

@@ -63,6 +63,11 @@ def _future_date(value: Any, name: str, now_ms: int, start: Any = None) -> int:
     return when
 
 
+def strict_flag(value: Any) -> bool:
+    """`strict` as a flag: true or the text "true" (as a client that sends parameters as texts gives it)."""
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
 def payload_of(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         return {"payload": value} if value else {}
@@ -131,8 +136,7 @@ class Config:
 
     def read_view(self) -> dict[str, Any]:
         """The `config` part of READ's answer, field by field as the provider's."""
-        view: dict[str, Any] = {"payload": self.payload, "strict": bool(self.strict) if self.strict is not None
-                                else False}
+        view: dict[str, Any] = {"payload": self.payload, "strict": strict_flag(self.strict)}
         if self.feed == ONCE:
             view.update(date=self.date, deleteAfterFire=self.delete_after_fire)
         else:

@@ -167,7 +167,9 @@ class Scheduler:
     def _ending(config: Config, claimed: Doc, following: int | None) -> str | None:
         """Why the alarm stops after this tick (the provider's messages), or None."""
         if config.feed == ONCE:
-            return None if config.delete_after_fire in ("true", "rules") else "Automatically disabled after firing once"
+            # With deleteAfterFire too: a fire that fails (throttled, failed) leaves the trigger, and its alarm must
+            # not stay active with no tick left; a fire that succeeds deletes both right after.
+            return "Automatically disabled after firing once"
         if following is None and config.stop_date is not None:
             kind = "interval" if config.feed == "interval" else "cron"
             return f"Automatically disabled after firing last scheduled {kind} trigger"
