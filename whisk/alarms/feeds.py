@@ -51,17 +51,18 @@ def status(active: bool, now_ms: int, reason: dict[str, Any] | None = None) -> d
     return out
 
 
-def initial_status(config: Config, now_ms: int) -> dict[str, Any]:
-    """Active, unless the schedule has no time left (a cron pattern like "0 0 30 2 *", a stop date before the next
-    tick): then disabled at once with the reason a tick would give, instead of an active alarm that never fires."""
-    if config.next_after(now_ms) is not None:
+def auto_disabled(message: str, code: int | None = None) -> dict[str, Any]:
+    """The reason of an alarm the platform disabled, as the provider records it."""
+    return {"kind": "AUTO", "statusCode": code, "message": message}
+
+
+def initial_status(config: Config, following: int | None, now_ms: int) -> dict[str, Any]:
+    """Active, unless the schedule has no time left (`following` is None: a cron pattern like "0 0 30 2 *", a stop
+    date before the next tick): then disabled at once with the reason a tick would give, instead of an active alarm
+    that never fires."""
+    if following is not None:
         return status(True, now_ms)
-    if config.stop_date is not None:
-        kind = "interval" if config.feed == schedule.INTERVAL else "cron"
-        message = f"Automatically disabled after firing last scheduled {kind} trigger"
-    else:
-        message = "Automatically disabled: the pattern names no further time"
-    return status(False, now_ms, {"kind": "AUTO", "statusCode": None, "message": message})
+    return status(False, now_ms, auto_disabled(schedule.no_tick_left(config)))
 
 
 def parse_trigger_name(text: Any) -> tuple[str, str]:
@@ -133,12 +134,13 @@ class Feeds:
         await self._check_trigger(owner, namespace, name)
         found = await self._store.find_namespace(owner.uuid)
         key_hash = found[1].get("key_hash", "") if found is not None else ""
+        following = config.next_after(now)
         doc: Doc = {"_id": doc_id(namespace, name), "entityType": ENTITY_TYPE, "namespace": NAMESPACE,
                     "name": f"{namespace}/{name}", "updated": now,
                     "trigger": {"namespace": namespace, "name": name},
                     "owner": {"uuid": owner.uuid, "keyHash": key_hash},
-                    "config": config.to_json(), "status": initial_status(config, now),
-                    "next": config.next_after(now), "fired": 0}
+                    "config": config.to_json(), "status": initial_status(config, following, now),
+                    "next": following, "fired": 0}
         # A trigger has one feed: a new CREATE replaces what an earlier one left (the trigger was checked above).
         while True:
             old = await self._store.get(doc["_id"])
@@ -175,8 +177,9 @@ class Feeds:
                 raise FeedError(f"{params.get('triggerName')} cannot be updated because it was disabled by an "
                                 "admin.  Please contact support for further assistance")
             config = schedule.update(Config.from_json(doc["config"]), params, now)
-            return {**doc, "config": config.to_json(), "status": initial_status(config, now),
-                    "next": config.next_after(now)}
+            following = config.next_after(now)
+            return {**doc, "config": config.to_json(), "status": initial_status(config, following, now),
+                    "next": following}
 
         await self._rewrite(owner, namespace, name, change)
         return {"status": "success"}
@@ -207,7 +210,7 @@ class Feeds:
         def change(doc: Doc, now: int) -> Doc:
             config = Config.from_json(doc["config"])
             following = config.next_after(now)
-            if following is None or 0 < config.max_triggers <= int(doc.get("fired", 0)):
+            if following is None or config.reached_max(int(doc.get("fired", 0))):
                 raise FeedError("the alarm has no scheduled fire left to resume")
             return {**doc, "status": status(True, now), "next": following}
 

@@ -63,6 +63,15 @@ def _future_date(value: Any, name: str, now_ms: int, start: Any = None) -> int:
     return when
 
 
+def no_tick_left(config: Config) -> str:
+    """Why an alarm with no next tick is disabled (the provider's messages): its stop date came, or its pattern
+    names no further time."""
+    if config.stop_date is not None:
+        kind = "interval" if config.feed == INTERVAL else "cron"
+        return f"Automatically disabled after firing last scheduled {kind} trigger"
+    return "Automatically disabled: the pattern names no further time"
+
+
 def strict_flag(value: Any) -> bool:
     """`strict` as a flag: true or the text "true" (as a client that sends parameters as texts gives it)."""
     return value is True or (isinstance(value, str) and value.strip().lower() == "true")
@@ -133,6 +142,10 @@ class Config:
                    date=doc.get("date"), delete_after_fire=doc.get("deleteAfterFire"),
                    start_date=doc.get("startDate"), stop_date=doc.get("stopDate"),
                    max_triggers=int(doc.get("maxTriggers", -1)))
+
+    def reached_max(self, fired: int) -> bool:
+        """Whether `fired` ticks used up `maxTriggers` (0 or less: no maximum)."""
+        return 0 < self.max_triggers <= fired
 
     def read_view(self) -> dict[str, Any]:
         """The `config` part of READ's answer, field by field as the provider's."""

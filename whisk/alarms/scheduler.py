@@ -23,7 +23,7 @@ import structlog
 
 from whisk import metrics
 from whisk.alarms import feeds as alarm_feeds
-from whisk.alarms.schedule import ONCE, Config
+from whisk.alarms.schedule import ONCE, Config, no_tick_left
 from whisk.controller.fire import Firing
 from whisk.controller.subjects import Subjects
 from whisk.entities.activation import (APPLICATION_ERROR, WHISK_ERROR, Activation, ActivationResponse,
@@ -146,8 +146,7 @@ class Scheduler:
             claimed["lastFired"] = due
         ending = self._ending(config, claimed, following)
         if ending is not None:
-            claimed["status"] = alarm_feeds.status(False, now, {"kind": "AUTO", "statusCode": None,
-                                                                "message": ending})
+            claimed["status"] = alarm_feeds.status(False, now, alarm_feeds.auto_disabled(ending))
         try:
             await self._store.put(claimed)
         except Conflict:
@@ -171,12 +170,11 @@ class Scheduler:
             # not stay active with no tick left; a fire that succeeds deletes both right after.
             return "Automatically disabled after firing once"
         if following is None and config.stop_date is not None:
-            kind = "interval" if config.feed == "interval" else "cron"
-            return f"Automatically disabled after firing last scheduled {kind} trigger"
-        if config.max_triggers > 0 and int(claimed.get("fired", 0)) >= config.max_triggers:
+            return no_tick_left(config)
+        if config.reached_max(int(claimed.get("fired", 0))):
             return "Automatically disabled after reaching max triggers"
         if following is None:
-            return "Automatically disabled: the pattern names no further time"
+            return no_tick_left(config)
         return None
 
     async def _owner(self, doc: Doc) -> Identity | None:
@@ -220,7 +218,7 @@ class Scheduler:
             if doc is None:
                 return
             now = self.clock.now_ms()
-            reason = {"kind": "AUTO", "statusCode": code, "message": f"Trigger automatically disabled: {message}"}
+            reason = alarm_feeds.auto_disabled(f"Trigger automatically disabled: {message}", code)
             try:
                 await self._store.put({**doc, "status": alarm_feeds.status(False, now, reason), "updated": now})
                 break

@@ -40,8 +40,10 @@ log = structlog.get_logger(__name__)
 CLIENT_ERRORS = (Invalid, Unauthenticated, Forbidden, NotFound, Conflict, TooLarge, UnsupportedMediaType,
                  Unprocessable, Throttled)
 INTERNAL = "There was an internal server error."
-# A trigger's `__ow_headers` lack the entity's content type too (a web action gets it from the entity).
-HIDDEN_HEADERS = ENTITY_HEADERS | {"content-type"}
+# A trigger's `__ow_headers` lack the entity's content type too (a web action gets it from the entity), and the
+# firing caller's `Authorization` (its API key): a rule's action may be a package another namespace published, which
+# never gets the caller's key (docs/runtimes.md, `__OW_API_KEY`).
+HIDDEN_HEADERS = ENTITY_HEADERS | {"content-type", "authorization"}
 
 
 def inactive(rule: str, action: str) -> str:
@@ -60,10 +62,9 @@ def rule_line(rule: str, action: str, status_code: int, *, activation_id: str | 
 
 
 def arguments(trigger: Trigger, headers: dict[str, str], payload: dict[str, Any] | None) -> dict[str, Any]:
-    """Trigger parameters, overlaid by `__ow_headers` (lower-case names), overlaid by the payload's fields. The
-    firing caller's `Authorization` (its API key) is left out: a rule's action may be a package another namespace
-    published, which never gets the caller's key (docs/runtimes.md, `__OW_API_KEY`)."""
-    shown = {k.lower(): v for k, v in headers.items() if k.lower() not in HIDDEN_HEADERS | {"authorization"}}
+    """Trigger parameters, overlaid by `__ow_headers` (lower-case names, without HIDDEN_HEADERS), overlaid by the
+    payload's fields."""
+    shown = {k.lower(): v for k, v in headers.items() if k.lower() not in HIDDEN_HEADERS}
     return {**trigger.parameters.to_dict(), "__ow_headers": shown, **(payload or {})}
 
 

@@ -152,7 +152,7 @@ class Journal:
         if written < len(data):
             if written and data[written - 1:written] != b"\n":
                 try:
-                    written += os.write(self._fd, b"\n")
+                    os.write(self._fd, b"\n")
                 except OSError:
                     pass
             raise OSError(errno.ENOSPC, "short write")
