@@ -73,6 +73,31 @@ async def test_output_without_a_newline_ends_on_the_sentinel_line() -> None:
     assert len(lines) == 1 and lines[0].endswith("stdout: partial") and len(asked) == 1
 
 
+async def test_a_developer_errors_lines_still_being_copied_are_read_within_the_grace() -> None:
+    """Docker copies a container's output to its log on its own time: right after a failed /init the traceback the
+    runtime wrote before answering may not be there yet (a CI failure). Without waiting for the sentinels, the
+    reader still polls until both have come or the grace is over; with no grace it reads once."""
+    sentinel = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n"
+    copied = (frame(2, "2026-01-01T00:00:00.000000001Z Bad CRC-32\n")
+              + frame(1, "2026-01-01T00:00:00.000000002Z " + sentinel)
+              + frame(2, "2026-01-01T00:00:00.000000003Z " + sentinel))
+    answers = [b"", b"", copied]
+    asked: list[str] = []
+
+    async def fetch(since: str) -> bytes:
+        asked.append(since)
+        return answers[min(len(asked), len(answers)) - 1]
+
+    assert await DockerLogReader(fetch).take(1 << 20, wait_for_sentinel=False) == [] and len(asked) == 1
+    asked.clear()
+    lines = await DockerLogReader(fetch).take(1 << 20, wait_for_sentinel=False, grace_s=5.0)
+    assert len(lines) == 1 and lines[0].endswith("stderr: Bad CRC-32") and len(asked) == 3   # not the whole grace
+    asked.clear()
+    answers[2] = frame(2, "2026-01-01T00:00:00.000000001Z died without sentinels\n")
+    lines = await DockerLogReader(fetch).take(1 << 20, wait_for_sentinel=False, grace_s=0.1)
+    assert len(lines) == 1 and lines[0].endswith("stderr: died without sentinels") and len(asked) > 3
+
+
 async def test_limit_long_lines_and_no_collection(factory: DockerContainerFactory) -> None:
     container = await factory.create(python_spec(factory.invoker))
     assert (await container.initialize(init_body(CHATTY), timeout_s=10)).status == 200

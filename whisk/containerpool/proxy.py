@@ -28,6 +28,8 @@ from whisk.entities.document import now_ms
 log = structlog.get_logger(__name__)
 
 OnResponse = Callable[[RunResult], None]
+DEVELOPER_ERROR_LOG_GRACE_S = 0.5     # the most a developer error's logs wait for lines on their way (both sentinels
+                                      # end it sooner): docker's copy of a container's output lags its answer
 # After a job's answer was handed on: a future to await before collecting its logs, or None (the pool's Spin.idle).
 Settle = Callable[[], asyncio.Future[None] | None]
 FRESH_STARTS = ("cold", "prewarmed", "recreated", "recreatedPrewarm")
@@ -185,8 +187,9 @@ class ContainerProxy:
         if keep:
             lines = await container.logs(limit, wait_for_sentinel=True)
             return lines, not (lines and lines[-1].endswith(LOG_COLLECTION_FAILED))
-        # After a developer error the sentinels may never come: take what is there (docs/openwhisk.md §4).
-        lines = await container.logs(limit, wait_for_sentinel=False)
+        # After a developer error the sentinels may never come: take what is there (docs/openwhisk.md §4), once what
+        # the runtime wrote before its answer has had a moment to reach the log (docker copies it on its own time).
+        lines = await container.logs(limit, wait_for_sentinel=False, grace_s=DEVELOPER_ERROR_LOG_GRACE_S)
         if limit > 0:
             lines.append(log_line(rfc3339_nanos(time.time_ns()), "stderr", LOG_WARNING_DEVELOPER_ERROR))
         return lines, True

@@ -73,9 +73,10 @@ class Container(Protocol):
 
     async def resume(self) -> None: ...
 
-    async def logs(self, limit_bytes: int, wait_for_sentinel: bool) -> list[str]:
+    async def logs(self, limit_bytes: int, wait_for_sentinel: bool, grace_s: float = 0.0) -> list[str]:
         """The log lines written since the previous call, up to the sentinels, formatted as OpenWhisk stores them
-        ("<RFC3339 time> stdout: text"), cut at `limit_bytes` with OpenWhisk's truncation line."""
+        ("<RFC3339 time> stdout: text"), cut at `limit_bytes` with OpenWhisk's truncation line. Without waiting for
+        the sentinels, output already on its way still gets up to `grace_s` to arrive (less once both are read)."""
 
     async def destroy(self) -> None:
         """Kill and remove; idempotent."""

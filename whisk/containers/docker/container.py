@@ -199,9 +199,9 @@ class DockerContainer:
         except (aiodocker.DockerError, aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise ContainerError(f"docker: cannot {what} {self.name}: {exc}") from exc
 
-    async def logs(self, limit_bytes: int, wait_for_sentinel: bool) -> list[str]:
+    async def logs(self, limit_bytes: int, wait_for_sentinel: bool, grace_s: float = 0.0) -> list[str]:
         try:
-            return await self._log_reader.take(limit_bytes, wait_for_sentinel)
+            return await self._log_reader.take(limit_bytes, wait_for_sentinel, grace_s)
         except (aiodocker.DockerError, aiohttp.ClientError, OSError) as exc:
             raise ContainerError(f"docker: cannot read the logs of {self.name}: {exc}") from exc
 

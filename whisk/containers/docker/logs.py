@@ -114,10 +114,11 @@ class DockerLogReader:
             fresh.append((key, entry))
         return fresh
 
-    async def take(self, limit_bytes: int, wait_for_sentinel: bool) -> list[str]:
-        """The lines of the activation that just ended, formatted as OpenWhisk stores them."""
+    async def take(self, limit_bytes: int, wait_for_sentinel: bool, grace_s: float = 0.0) -> list[str]:
+        """The lines of the activation that just ended, formatted as OpenWhisk stores them. Without waiting for the
+        sentinels, lines docker has not copied to its log yet get up to `grace_s` to arrive."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + overall_timeout_s(limit_bytes)
+        deadline = loop.time() + (overall_timeout_s(limit_bytes) if wait_for_sentinel else grace_s)
         idle_until = loop.time() + IDLE_TIMEOUT_S
         done: set[str] = set()           # streams whose sentinel has been read
         kept: list[tuple[tuple[int, int], Entry]] = []
@@ -147,14 +148,18 @@ class DockerLogReader:
                         break
                     if limit_bytes > 0:
                         kept.append((key, entry if piece is data else replace(entry, text=piece.decode())))
-            if not wait_for_sentinel or len(done) == 2:
+            if len(done) == 2:
                 break
             now = loop.time()
-            if entries:
-                idle_until = now + IDLE_TIMEOUT_S
-            if now >= deadline or now >= idle_until:
-                complete = False
-                break
+            if not wait_for_sentinel:
+                if now >= deadline:         # the grace is over: what is there is all there is
+                    break
+            else:
+                if entries:
+                    idle_until = now + IDLE_TIMEOUT_S
+                if now >= deadline or now >= idle_until:
+                    complete = False
+                    break
             await asyncio.sleep(_POLL_S[min(polls, len(_POLL_S) - 1)])
             polls += 1
         if limit_bytes <= 0:

@@ -47,7 +47,6 @@ LAUNCHER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launcher.py
 CHILD_PATH = "/usr/local/bin:/usr/bin:/bin"
 INIT_RETRY_S = 0.01                  # the proxy is not listening yet: try /init again this soon
 EXIT_GRACE_S = 1.0                   # after a dropped connection, how long to wait for the process to end
-LOG_GRACE_S = 0.1                    # after a developer error, how long output already sent may take to arrive
 OOM_MARKERS = (b"MemoryError", b"JavaScript heap out of memory", b"Fatal process out of memory",
                b"Fatal process OOM")
 # Memory kept per stream (logcollector.LINE_COST a line beyond its bytes): the largest log limit (10 MB) in lines of
@@ -179,14 +178,14 @@ class ProcessContainer:
         if self._cgroup is not None:
             await asyncio.to_thread(MemoryCgroups.signal_all, self._cgroup, signum)
 
-    async def logs(self, limit_bytes: int, wait_for_sentinel: bool) -> list[str]:
+    async def logs(self, limit_bytes: int, wait_for_sentinel: bool, grace_s: float = 0.0) -> list[str]:
         if wait_for_sentinel:
             return await self._collector.take(limit_bytes, True)
-        # Output written before the reply (or before dying) may still be in the pipes: give it a moment.
-        if not self.alive:
+        # Output written before the reply (or before dying) may still be in the pipes.
+        if not self.alive and grace_s > 0:
             await self._collector.wait_closed(EXIT_GRACE_S)
             return await self._collector.take(limit_bytes, False)
-        return await self._collector.take(limit_bytes, False, grace_s=LOG_GRACE_S)
+        return await self._collector.take(limit_bytes, False, grace_s=grace_s)
 
     async def destroy(self) -> None:
         if self._destroying is None:
