@@ -9,6 +9,7 @@ import aiodocker
 import pytest
 
 from tests.docker.conftest import NODEJS_IMAGE, init_body, python_spec
+from whisk.containerpool.proxy import DEVELOPER_ERROR_LOG_GRACE_S
 from whisk.containers.base import ContainerSpec
 from whisk.containers.docker.factory import DockerContainerFactory
 
@@ -123,8 +124,9 @@ async def test_crash_is_not_oom(factory: DockerContainerFactory) -> None:
     assert (await container.initialize(init_body(code), timeout_s=10)).status == 200
     run = await container.run({"value": {}}, timeout_s=10)
     assert run.status is None and run.exited and not run.oom_killed, run
-    # The logs of a dead container are still there; a developer error does not wait for sentinels.
-    lines = await container.logs(10 << 20, wait_for_sentinel=False)
+    # The logs of a dead container are still there; a developer error does not wait for sentinels, only for what
+    # docker is still copying.
+    lines = await container.logs(10 << 20, wait_for_sentinel=False, grace_s=DEVELOPER_ERROR_LOG_GRACE_S)
     assert any(line.endswith("stdout: bye") for line in lines), lines
     await container.destroy()
 
