@@ -11,6 +11,7 @@ import asyncio
 import gc
 import os
 import signal
+import socket
 import ssl
 import sys
 from collections.abc import AsyncIterator
@@ -336,10 +337,16 @@ def build_app(settings: Settings) -> web.Application:
 
 
 def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """The server's TLS context, loaded before any service opens: a missing or unreadable PEM is a configuration
+    error naming its variables, not a traceback from a half-started server."""
     if not settings.tls_cert:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    try:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"WHISK_TLS_CERT, WHISK_TLS_KEY: cannot load {settings.tls_cert!r} with "
+                          f"{settings.tls_key!r}: {exc.strerror or exc}") from None
     return context
 
 
@@ -349,6 +356,7 @@ async def serve(settings: Settings) -> None:
     # Every line this process logs names its role and instance; tasks inherit the binding.
     logs.bind(role=settings.role, instance=settings.instance)
     _watch_children_with_pidfds()
+    tls = _ssl_context(settings)
     app = build_app(settings)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_grace_s,
                            max_line_size=REQUEST_LINE_LIMIT,
@@ -360,12 +368,14 @@ async def serve(settings: Settings) -> None:
                            # JSON (400); aiohttp's decoding made the first a 500 and `br` its plain-text 400.
                            auto_decompress=False)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=_ssl_context(settings),
+    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls,
                        reuse_address=True, backlog=1024)
     try:
         await site.start()
-    except OSError:
+    except OSError as exc:
         await runner.cleanup()          # the services opened by setup close in order (a port in use, say)
+        if isinstance(exc, socket.gaierror):        # a host name that does not resolve: say which setting it is
+            raise ConfigError(f"WHISK_HOST: cannot listen on {settings.host!r}: {exc.strerror}") from None
         raise
     tune_garbage_collector()
     stop = asyncio.Event()

@@ -61,3 +61,11 @@ async def test_a_port_in_use_is_said_plainly(tmp_path: Path) -> None:
                                   "WHISK_DATA_DIR": str(tmp_path / "other")})
     assert code == 1 and "Traceback" not in err and "error" not in err.split("whisk: cannot start:")[0], err
     assert "whisk: cannot start: [Errno 98]" in err and "address already in use" in err, err
+
+
+async def test_a_host_that_does_not_resolve_names_its_variable(tmp_path: Path) -> None:
+    code, err = await second({"WHISK_HOST": "no-such-host.invalid", "WHISK_PORT": "0", "WHISK_STORE": "memory://",
+                              "WHISK_DATA_DIR": str(tmp_path / "data")})
+    assert code == 2 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith(
+        "whisk: configuration error: WHISK_HOST: cannot listen on 'no-such-host.invalid': "), err

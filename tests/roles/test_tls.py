@@ -57,3 +57,14 @@ def test_a_certificate_without_its_key_is_a_configuration_error() -> None:
     env.pop("WHISK_TLS_KEY", None)
     done = subprocess.run([sys.executable, "-m", "whisk"], env=env, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "WHISK_TLS_CERT" in done.stderr
+
+
+def test_a_certificate_that_cannot_be_loaded_is_one_line_naming_it(tmp_path: Path) -> None:
+    """Loaded before any service opens: a missing PEM was a traceback from the half-started server's cleanup."""
+    env = dict(os.environ) | {"WHISK_TLS_CERT": str(tmp_path / "cert.pem"), "WHISK_TLS_KEY": str(tmp_path / "key.pem"),
+                              "WHISK_STORE": "memory://", "WHISK_DATA_DIR": str(tmp_path / "data"), "WHISK_PORT": "0"}
+    done = subprocess.run([sys.executable, "-m", "whisk"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"whisk: configuration error: WHISK_TLS_CERT, WHISK_TLS_KEY: cannot load '{tmp_path}/cert.pem' with "
+        f"'{tmp_path}/key.pem': No such file or directory"]
