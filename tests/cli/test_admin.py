@@ -62,3 +62,17 @@ def test_limits_lifecycle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert capsys.readouterr().out.endswith("Limits deleted\n")
     assert main(["admin", "limits", "delete", "alice", *store], open_store=open_store) == 148
     assert capsys.readouterr().err == "error: Unable to delete limits for 'alice': No limits found for 'alice'.\n"
+
+
+@pytest.mark.parametrize("args, env", [
+    (["--store", "mysql://x"], {}),
+    ([], {"WHISK_STORE": "bogus://x"}),
+    ([], {"WHISK_PORT": "abc"}),               # the server's settings are read whole, as the server reads them
+])
+def test_a_bad_store_setting_is_one_line(args: list[str], env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["admin", "user", "list", *args], open_store=open_store) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Unable to list users: WHISK_") and err.count("\n") == 1, err

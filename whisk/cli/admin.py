@@ -10,10 +10,14 @@ from typing import Any
 from whisk.cli.context import Context
 from whisk.cli.errors import CliError
 from whisk.cli.grammar import INT, STRING, STRINGS, Command, Flag, check_args
+from whisk.config import ConfigError
 from whisk.entities.errors import Conflict, Invalid, NotFound, WhiskError
 
-# Domain errors end the command with the status `wsk` gives the matching HTTP error (status mod 256).
-_STATUS = ((NotFound, 148), (Conflict, 153), (Invalid, 144))
+# Domain errors end the command with the status `wsk` gives the matching HTTP error (status mod 256); a bad store URL
+# or server setting (the store is the server's, read from its WHISK_* variables) with the server's status 2.
+_STATUS = ((NotFound, 148), (Conflict, 153), (Invalid, 144), (ConfigError, 2))
+# What opening or using the store may raise: each ends the command with one line.
+_FAILURES = (WhiskError, OSError, ConfigError)
 
 
 def _error(context: str, exc: Exception) -> CliError:
@@ -45,7 +49,7 @@ async def create(ctx: Context) -> None:
     try:
         async with _open(ctx) as store:
             uuid, key = await _subjects(store).create(namespace, ctx.flag("subject") or None, uuid, key)
-    except (WhiskError, OSError) as exc:
+    except _FAILURES as exc:
         raise _error(f"Unable to create user '{namespace}'", exc) from None
     ctx.out.line(f"{uuid}:{key}")
 
@@ -55,7 +59,7 @@ async def list_(ctx: Context) -> None:
     try:
         async with _open(ctx) as store:
             rows = await _subjects(store).list()
-    except (WhiskError, OSError) as exc:
+    except _FAILURES as exc:
         raise _error("Unable to list users", exc) from None
     out = ctx.out
     out.line(out.bold(f"{'namespace':<40} {'uuid':<36} subject"))
@@ -69,7 +73,7 @@ async def delete(ctx: Context) -> None:
     try:
         async with _open(ctx) as store:
             deleted = await _subjects(store).delete(namespace)
-    except (WhiskError, OSError) as exc:
+    except _FAILURES as exc:
         raise _error(f"Unable to delete user '{namespace}'", exc) from None
     if deleted is None:
         raise _error(f"Unable to delete user '{namespace}'", NotFound(f"Namespace '{namespace}' does not exist."))
@@ -120,7 +124,7 @@ async def _on_limits(ctx: Context, verb: str, call: Callable[[Any, str], Awaitab
     try:
         async with _open(ctx) as store:
             return namespace, await call(_subjects(store), namespace)
-    except (WhiskError, OSError) as exc:
+    except _FAILURES as exc:
         raise _error(f"Unable to {verb} limits for '{namespace}'", exc) from None
 
 
