@@ -73,3 +73,28 @@ def test_the_time_of_a_line_is_the_clock_to_the_microsecond_across_seconds(monke
         monkeypatch.setattr(logs.time, "time_ns", lambda ns=ns: ns)
         expected = (EPOCH + timedelta(microseconds=ns // 1000)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         assert stamp(None, "info", {})["timestamp"] == expected
+
+
+@pytest.mark.parametrize("log_format", ["console", "json"])
+def test_library_lines_are_whisk_lines_and_their_chatter_is_dropped(configured, capsys, log_format):
+    """aiokafka's and asyncio's warnings come through the standard library: in whisk's format (with json, one JSON
+    object a line like every other, the traceback inside it), their info lines not at all."""
+    import logging
+    configured(log_format, "info")
+    library = logging.getLogger("aiokafka")
+    library.info("connected, routine")
+    try:
+        raise ConnectionRefusedError(111, "Connection refused")
+    except OSError:
+        library.error("Unable connect to %r", "127.0.0.1:1", exc_info=True)
+    err = capsys.readouterr().err
+    assert "routine" not in err
+    if log_format == "json":
+        (line,) = [json.loads(text) for text in err.splitlines()]
+        assert line["event"] == "Unable connect to '127.0.0.1:1'" and line["logger"] == "aiokafka"
+        assert line["level"] == "error" and "ConnectionRefusedError" in line["exception"]
+        assert _TIME.match(line["timestamp"])
+    else:
+        first = err.splitlines()[0]
+        assert "[error    ] Unable connect to '127.0.0.1:1'" in first and "logger=aiokafka" in first, err
+        assert "ConnectionRefusedError" in err

@@ -159,6 +159,26 @@ def access(method: str, path: str, status: int, duration_ms: float) -> None:
     sys.stderr.write(f"{render(None, 'info', event)}\n")
 
 
+_LIBRARY_HANDLER = "whisk.libraries"
+
+
+def _route_library_lines(steps: list[_Step], renderer: _Renderer, level: int) -> None:
+    """Libraries (aiohttp, aiokafka, asyncio) log through the standard library: keep their warnings, drop their
+    chatter, and write them as whisk's own lines, the library's logger in `logger`: with WHISK_LOG_FORMAT=json a
+    plain-text line among the JSON ones would break a collector's parsing. Called again, it replaces its handler."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _LIBRARY_HANDLER]:
+        root.removeHandler(old)
+    handler = logging.StreamHandler(_Stderr())
+    handler.set_name(_LIBRARY_HANDLER)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*steps, structlog.stdlib.add_logger_name],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, renderer]))
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
 def configure(log_format: str = "console", level: str = "info") -> None:
     global _access_chain
     numeric = getattr(logging, level.upper(), logging.INFO)
@@ -183,9 +203,7 @@ def configure(log_format: str = "console", level: str = "info") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
-    # Libraries (aiohttp, aiokafka) log through the standard library: keep their warnings, drop their chatter.
-    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    _route_library_lines(steps, renderer, max(numeric, logging.WARNING))
     server = logging.getLogger("aiohttp.server")
     if not any(isinstance(f, _ClientParseErrors) for f in server.filters):
         server.addFilter(_ClientParseErrors())
