@@ -13,6 +13,7 @@ import hmac
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import structlog
 from aiohttp import web
 
 from whisk.api.auth import credentials
@@ -23,6 +24,8 @@ from whisk.loadbalancer.base import Entry, LoadBalancer
 
 if TYPE_CHECKING:
     from whisk.invoker.service import Invoker       # the API does not import the invoker at run time
+
+log = structlog.get_logger(__name__)
 
 BALANCER_GETTER: web.AppKey[Callable[[], LoadBalancer | None]] = web.AppKey("invokers_balancer")
 INVOKER_GETTER: web.AppKey[Callable[[], Invoker | None]] = web.AppKey("invokers_invoker")
@@ -99,6 +102,9 @@ def _admin(request: web.Request) -> Invoker | web.Response:
     if not settings.admin_password or given is None or not (
             hmac.compare_digest(given[0].encode(), settings.admin_user.encode())
             and hmac.compare_digest(given[1].encode(), settings.admin_password.encode())):
+        # An invoker serves no access log: a refused admin call is said here (never the credentials given).
+        log.warning("invoker.admin.refused", path=request.path, remote=request.remote,
+                    reason="no WHISK_ADMIN_PASSWORD set" if not settings.admin_password else "wrong credentials")
         return error_response(request, 401, "The supplied authentication is invalid",
                                     headers={"WWW-Authenticate": 'Basic realm="whisk invoker"'})
     invoker = request.app[INVOKER_GETTER]()

@@ -70,6 +70,7 @@ class Invoker:
         if not self.enabled:
             return
         self.enabled = False
+        log.info("invoker.disabled")          # an operator's act: the invoker's own log says when it was taken out
         await self._send_ping()
 
     async def enable(self) -> None:
@@ -77,6 +78,7 @@ class Invoker:
         if self.enabled:
             return
         self.enabled = True
+        log.info("invoker.enabled")
         await self._send_ping()
 
     async def __aexit__(self, *exc: object) -> None:

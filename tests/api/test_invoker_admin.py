@@ -1,0 +1,49 @@
+"""An invoker's `/disable`, `/enable` and `/isEnabled` (whisk/api/invokers.py): an invoker serves no access log, so
+each refused call and each change of state is a log line of its own, without the credentials given."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from structlog.testing import capture_logs
+
+from tests.support.processes import basic_auth
+from whisk.api import invokers
+from whisk.api.keys import SETTINGS
+from whisk.config import Settings
+from whisk.invoker.service import Invoker
+from whisk.messaging.memory import MemoryBus
+from whisk.store.memory import MemoryStore
+
+
+async def test_refusals_and_state_changes_are_logged() -> None:
+    async with MemoryBus() as bus, MemoryStore() as store:
+        async with Invoker(instance=3, bus=bus, store=store, pool=None, image_of=lambda _: "",  # type: ignore[arg-type]
+                           api_host="", user_memory_mb=1024, max_intake=1, ping_interval_s=None) as inv:
+            app = web.Application()
+            app[SETTINGS] = Settings.from_env({"WHISK_ADMIN_PASSWORD": "s3cret-pw"})
+            invokers.mount_invoker(app, lambda: inv)
+            async with TestClient(TestServer(app)) as client:
+                with capture_logs() as lines:
+                    r = await client.post("/disable", headers=basic_auth("admin", "guessed-pw"))
+                    assert r.status == 401
+                    r = await client.post("/disable", headers=basic_auth("admin", "s3cret-pw"))
+                    assert r.status == 200 and await r.text() == "Invoker 3 disabled."
+                    r = await client.post("/enable", headers=basic_auth("admin", "s3cret-pw"))
+                    assert r.status == 200
+    events = [(line["event"], line.get("reason")) for line in lines]
+    assert events == [("invoker.admin.refused", "wrong credentials"), ("invoker.disabled", None),
+                      ("invoker.enabled", None)]
+    assert not any("pw" in str(value) for line in lines for value in line.values())
+
+
+async def test_without_a_password_every_call_is_refused_and_says_why() -> None:
+    app = web.Application()
+    app[SETTINGS] = Settings.from_env({})
+    invokers.mount_invoker(app, lambda: None)
+    async with TestClient(TestServer(app)) as client:
+        with capture_logs() as lines:
+            r = await client.get("/isEnabled", headers=basic_auth("admin", ""))
+            assert r.status == 401
+    assert [(line["event"], line["reason"]) for line in lines] == [
+        ("invoker.admin.refused", "no WHISK_ADMIN_PASSWORD set")]
