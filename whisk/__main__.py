@@ -44,6 +44,7 @@ def _serve_help() -> int:
 
 def _serve() -> int:
     from whisk.config import ConfigError, Settings
+    from whisk.containers.base import ContainerError
     from whisk.entities.errors import BackendUnavailable
     from whisk.logs import configure
     try:
@@ -60,7 +61,8 @@ def _serve() -> int:
     except ConfigError as exc:
         print(f"whisk: configuration error: {exc}", file=sys.stderr)
         return 2
-    except (OSError, BackendUnavailable) as exc:     # a port in use; a store that cannot be opened (locked)
+    # A port in use; a store that cannot be opened (locked); a Docker daemon that does not answer.
+    except (OSError, BackendUnavailable, ContainerError) as exc:
         print(f"whisk: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0

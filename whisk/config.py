@@ -63,11 +63,45 @@ def _bool(text: str) -> bool:
     raise ValueError(f"not a boolean: {text!r}")
 
 
+def redact(url: str) -> str:
+    """A URL as it may be shown (errors, logs): without the password of `user:pass@`, nor a token given as the user
+    alone (`consul://TOKEN@host`)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    shown = f"{user}:***" if colon else "***"
+    return parts._replace(netloc=f"{shown}@{hosts}").geturl()
+
+
+# Schemes whose URL names servers, `host[:port]` (comma-separated: Kafka's bootstrap list), and whether a host must
+# be given (CouchDB's default is 127.0.0.1:5984). Checked here so that a port that is no number, or no host, is a
+# line naming the variable, not a traceback from an adapter.
+_SERVERS = {"kafka": True, "consul": True, "couchdb": False, "couchdbs": False}
+
+
+def _servers(scheme: str, netloc: str) -> None:
+    if scheme == "kafka" and "@" in netloc:
+        raise ValueError("kafka:// takes no user or password (whisk speaks PLAINTEXT to the brokers)")
+    for server in netloc.rpartition("@")[2].split(","):
+        parts = urlsplit(f"//{server}")
+        parts.port                                  # raises ValueError for a port that is not a number or too large
+        if _SERVERS[scheme] and not parts.hostname:
+            raise ValueError(f"a {scheme}:// URL needs a host (host:port)")
+
+
 def _url(*schemes: str) -> Callable[[str], str]:
     def cast(text: str) -> str:
-        scheme = urlsplit(text).scheme
-        if scheme not in schemes:
-            raise ValueError(f"unsupported scheme {scheme!r} in {text!r}; use one of {', '.join(schemes)}")
+        try:
+            parts = urlsplit(text)
+            if parts.scheme in _SERVERS:
+                _servers(parts.scheme, parts.netloc)
+        except ValueError as exc:
+            raise ValueError(f"{exc} in {redact(text)!r}") from None
+        if parts.scheme not in schemes:
+            raise ValueError(f"unsupported scheme {parts.scheme!r} in {redact(text)!r}; "
+                             f"use one of {', '.join(schemes)}")
         return text
 
     return cast

@@ -26,7 +26,7 @@ from aiohttp import web
 from whisk import logs, metrics
 from whisk.api.errors import REQUEST_LINE_LIMIT
 from whisk.api.keys import SERVICES, STOP_BY, STORE, grace_left
-from whisk.config import ConfigError, Settings
+from whisk.config import ConfigError, Settings, redact
 from whisk.containers.base import ContainerFactory
 from whisk.containers.process.sandbox import SandboxUnavailable
 from whisk.discovery.base import Discovery
@@ -207,8 +207,11 @@ def _invoker_ctx(settings: Settings):
 
         try:
             await factory.cleanup()      # containers a killed predecessor left; also proves the backend answers
-        except SandboxUnavailable as exc:
-            raise ConfigError(f"WHISK_TRUST_ALL_CODE is false and {exc}") from exc
+        except BaseException as exc:
+            await factory.close()        # what the failed contact opened (a Docker client's session)
+            if isinstance(exc, SandboxUnavailable):
+                raise ConfigError(f"WHISK_TRUST_ALL_CODE is false and {exc}") from exc
+            raise
         log.info("invoker.containers", backend=settings.containers_url, detail=factory.describe())
         pool = ContainerPool(factory, manifest, invoker_instance=settings.instance,
                              memory_mb=settings.pool_memory_mb, pause_grace_s=settings.pool_pause_grace_ms / 1000,
@@ -390,8 +393,8 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
     url = settings.own_url
-    log.info("server.started", role=settings.role, url=url, store=_redact(settings.store_url),
-             bus=settings.bus_url, containers=settings.containers_url, isolation=isolation(settings))
+    log.info("server.started", role=settings.role, url=url, store=redact(settings.store_url),
+             bus=redact(settings.bus_url), containers=settings.containers_url, isolation=isolation(settings))
     if settings.runs_controller and settings.bootstrap_users:
         from whisk.controller.subjects import GUEST_KEY, GUEST_UUID  # the well-known guest key, docs/openwhisk.md §1.2
         print(f"whisk is ready: API host {url}  auth {GUEST_UUID}:{GUEST_KEY}\n"
@@ -444,13 +447,6 @@ def _watch_children_with_pidfds() -> None:
         asyncio.set_child_watcher(watcher)
     except (AttributeError, OSError, NotImplementedError) as exc:    # no pidfd_open: keep the default
         log.info("server.child_watcher.default", reason=str(exc))
-
-
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@")
-    return url
 
 
 @asynccontextmanager

@@ -3,6 +3,10 @@ The docker adapter is given the API host to relay to containers without a networ
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from whisk.config import ConfigError, Settings
@@ -52,3 +56,12 @@ def test_only_a_bus_with_io_is_timed() -> None:
     assert timed_bus("memory://", memory) is memory
     kafka = bus_from_url("kafka://127.0.0.1:9092", "t")            # not opened: wrapping does no I/O
     assert type(timed_bus("kafka://127.0.0.1:9092", kafka)).__name__ == "Instrumented"
+
+
+def test_a_docker_daemon_that_does_not_answer_is_one_line(tmp_path) -> None:
+    env = dict(os.environ) | {"WHISK_CONTAINERS": f"docker://{tmp_path}/docker.sock", "WHISK_STORE": "memory://",
+                              "WHISK_DATA_DIR": str(tmp_path / "data"), "WHISK_PORT": "0"}
+    done = subprocess.run([sys.executable, "-m", "whisk"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr and "Unclosed" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        f"whisk: cannot start: docker: the daemon at unix://{tmp_path}/docker.sock does not answer: "), done.stderr

@@ -31,6 +31,7 @@ import consul.aio
 import consul.base
 import structlog
 
+from whisk.config import redact
 from whisk.discovery.base import InvokerInfo
 from whisk.entities.errors import BackendUnavailable
 
@@ -66,7 +67,7 @@ class ConsulDiscovery:
                  watch_wait_s: float = 55.0, call_timeout_s: float = 10.0, retry_s: float = 1.0) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("consul", "http", "https") or not parts.hostname:
-            raise ValueError(f"not a consul:// URL: {url!r}")
+            raise ValueError(f"not a consul:// URL: {redact(url)!r}")      # never its token
         self._scheme = "https" if parts.scheme == "https" else "http"
         self._host, self._port = parts.hostname, parts.port or 8500
         self._token = unquote(parts.username) if parts.username else None
