@@ -355,7 +355,10 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
 
 async def serve(settings: Settings) -> None:
     """Run the role until SIGTERM or SIGINT; a second signal stops at once."""
-    Path(settings.data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)   # the platform's data: its user's only
+    try:
+        Path(settings.data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)   # the platform's data: its user's only
+    except OSError as exc:
+        raise ConfigError(f"WHISK_DATA_DIR: cannot make the folder {settings.data_dir!r}: {exc.strerror}") from None
     # Every line this process logs names its role and instance; tasks inherit the binding.
     logs.bind(role=settings.role, instance=settings.instance)
     _watch_children_with_pidfds()

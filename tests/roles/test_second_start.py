@@ -69,3 +69,12 @@ async def test_a_host_that_does_not_resolve_names_its_variable(tmp_path: Path) -
     assert code == 2 and "Traceback" not in err, err
     assert err.strip().splitlines()[-1].startswith(
         "whisk: configuration error: WHISK_HOST: cannot listen on 'no-such-host.invalid': "), err
+
+
+async def test_a_data_folder_that_cannot_be_made_names_its_variable(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    code, err = await second({"WHISK_DATA_DIR": str(tmp_path / "a-file"), "WHISK_STORE": "memory://",
+                              "WHISK_PORT": "0"})
+    assert code == 2 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == (f"whisk: configuration error: WHISK_DATA_DIR: cannot make the folder "
+                                            f"'{tmp_path}/a-file': File exists"), err
