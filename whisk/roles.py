@@ -317,7 +317,9 @@ def build_app(settings: Settings) -> web.Application:
         manifest = api_manifest()
         app = make_app(settings, manifest)       # its services arrive through the controller's cleanup context
     else:
-        app = web.Application()
+        from whisk.api.errors import transaction_ids
+        # An invoker's answers carry a transaction id too (its errors' `code`), and each request its access line.
+        app = web.Application(middlewares=[transaction_ids])
         app[SETTINGS] = settings
         app.router.add_get("/ping", _ping)
     app[DRAINING] = asyncio.Event()

@@ -47,3 +47,15 @@ async def test_without_a_password_every_call_is_refused_and_says_why() -> None:
             assert r.status == 401
     assert [(line["event"], line["reason"]) for line in lines] == [
         ("invoker.admin.refused", "no WHISK_ADMIN_PASSWORD set")]
+
+
+async def test_an_invokers_answers_carry_a_transaction_id() -> None:
+    """The invoker role's application (roles.build_app): its error `code` is the request's transaction id, echoed as
+    X-Request-ID, as a controller's is (it was "")."""
+    from whisk.roles import build_app
+    app = build_app(Settings.from_env({"WHISK_ROLE": "invoker", "WHISK_STORE": "memory://"}))
+    app.cleanup_ctx.clear()                      # the routes alone: no store, bus or container pool opened
+    async with TestClient(TestServer(app)) as client:
+        r = await client.post("/disable", headers={"X-Request-ID": "tid-of-the-caller"})
+        assert r.status == 401 and r.headers["X-Request-ID"] == "tid-of-the-caller"
+        assert (await r.json())["code"] == "tid-of-the-caller"
