@@ -58,3 +58,45 @@ def test_cited_sections_exist() -> None:
             if not any(h.startswith(section) for h in testing):
                 bad.append(f"{name}: docs/testing.md, {section}")
     assert not bad, "cited sections that are not headings:\n" + "\n".join(bad)
+
+
+def _section(path: Path, heading: str) -> str:
+    return path.read_text(encoding="utf-8").split(f"\n## {heading}", 1)[1].split("\n## ", 1)[0]
+
+
+def test_log_events_the_docs_name_are_logged() -> None:
+    """An operator greps for the event names the docs give; each is an event some `.info(...)`, `.warning(...)` (or
+    another level) in whisk writes. A name counts as an event when its first part is one whisk's events use."""
+    code = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "whisk").rglob("*.py"))
+    level = r"\.(?:debug|info|warning|error|exception|critical)"
+    events = set(re.findall(level + r"""\(\s*["']([a-z_]+(?:\.[a-z_]+)+)["']""", code))
+    namespaces = {event.split(".")[0] for event in events}
+    not_events = {"pool.run"}                       # a method (docs/performance.md), not a log line
+    missing = sorted({f"{name}: {doc}" for name, text in _tracked().items()
+                      if name == "README.md" or (name.startswith("docs/") and name.endswith(".md"))
+                      for doc in re.findall(r"`([a-z_]+(?:\.[a-z_]+)+)`", text)
+                      if doc.split(".")[0] in namespaces and doc not in events and doc not in not_events
+                      and not re.search(r"\.(?:py|json|md|js|sh|conf|ya?ml|txt|png)$", doc)})
+    assert len(events) > 50 and "server.started" in events     # the scan sees the code's events
+    assert not missing, "log events named in the docs that whisk never logs:\n" + "\n".join(missing)
+
+
+def test_metrics_the_docs_and_alerts_name_exist() -> None:
+    """Every metric in the operations guide's Metrics and Prometheus sections, and in the alert rules, is one
+    whisk/metrics.py defines (a counter's `_total`, a histogram's `_bucket`/`_sum`/`_count` aside); label values that
+    look like names (`whisk_internal_error`) are not metrics."""
+    from whisk.metrics import STATUS_WORDS
+    defined = set(re.findall(r"""["']((?:open)?whisk_[A-Za-z_]+)["']""",
+                             (ROOT / "whisk" / "metrics.py").read_text(encoding="utf-8")))
+    ops = ROOT / "docs" / "operations.md"
+    texts = [_section(ops, "Metrics"), _section(ops, "Prometheus and Grafana"),
+             (ROOT / "deploy" / "prometheus" / "alerts.yml").read_text(encoding="utf-8")]
+    named = {name for text in texts for name in re.findall(r"\b((?:open)?whisk_\w+)\b(?!\.\w)", text)}
+    named -= set(STATUS_WORDS)                      # and file names, `openwhisk_events.json`, are not matched
+
+    def base(name: str) -> str:
+        return re.sub(r"_(?:total|bucket|sum|count)$", "", name)
+
+    assert {"openwhisk_action_activations", "whisk_pool_containers"} <= defined     # the scan sees the definitions
+    unknown = sorted(name for name in named if name not in defined and base(name) not in defined)
+    assert not unknown, "metrics named but not defined in whisk/metrics.py:\n" + "\n".join(unknown)
