@@ -368,7 +368,8 @@ class _Watched(Collector):
                                     "Memory reserved for activations awaiting completion",
                                     value=sum(s.in_flight_memory_mb for s in balancers) * MB)
             yield CounterMetricFamily("whisk_loadbalancer_completions_forced",
-                                      "Activations completed by the ack timeout (docs/openwhisk.md §5.5)",
+                                      "Activations force-completed with no completion ack: the ack timeout "
+                                      "(docs/openwhisk.md §5.5) or a silent invoker",
                                       value=sum(s.forced_total for s in balancers))
 
 
