@@ -3,6 +3,11 @@ each refused call and each change of state is a log line of its own, without the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from structlog.testing import capture_logs
@@ -11,12 +16,28 @@ from tests.support.processes import basic_auth
 from whisk.api import invokers
 from whisk.api.keys import SETTINGS
 from whisk.config import Settings
+from whisk.invoker import service
 from whisk.invoker.service import Invoker
 from whisk.messaging.memory import MemoryBus
 from whisk.store.memory import MemoryStore
 
 
-async def test_refusals_and_state_changes_are_logged() -> None:
+@pytest.fixture
+def lines(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    """The lines the two modules log, at every level: an earlier test's configuration (a level of `warning`, loggers
+    cached on first use) would otherwise keep them from capture_logs."""
+    before = structlog.get_config()
+    structlog.reset_defaults()
+    try:
+        with capture_logs() as captured:
+            monkeypatch.setattr(invokers, "log", structlog.get_logger(invokers.__name__))
+            monkeypatch.setattr(service, "log", structlog.get_logger(service.__name__))
+            yield captured
+    finally:
+        structlog.configure(**before)
+
+
+async def test_refusals_and_state_changes_are_logged(lines: list[dict[str, Any]]) -> None:
     async with MemoryBus() as bus, MemoryStore() as store:
         async with Invoker(instance=3, bus=bus, store=store, pool=None, image_of=lambda _: "",  # type: ignore[arg-type]
                            api_host="", user_memory_mb=1024, max_intake=1, ping_interval_s=None) as inv:
@@ -24,27 +45,25 @@ async def test_refusals_and_state_changes_are_logged() -> None:
             app[SETTINGS] = Settings.from_env({"WHISK_ADMIN_PASSWORD": "s3cret-pw"})
             invokers.mount_invoker(app, lambda: inv)
             async with TestClient(TestServer(app)) as client:
-                with capture_logs() as lines:
-                    r = await client.post("/disable", headers=basic_auth("admin", "guessed-pw"))
-                    assert r.status == 401
-                    r = await client.post("/disable", headers=basic_auth("admin", "s3cret-pw"))
-                    assert r.status == 200 and await r.text() == "Invoker 3 disabled."
-                    r = await client.post("/enable", headers=basic_auth("admin", "s3cret-pw"))
-                    assert r.status == 200
+                r = await client.post("/disable", headers=basic_auth("admin", "guessed-pw"))
+                assert r.status == 401
+                r = await client.post("/disable", headers=basic_auth("admin", "s3cret-pw"))
+                assert r.status == 200 and await r.text() == "Invoker 3 disabled."
+                r = await client.post("/enable", headers=basic_auth("admin", "s3cret-pw"))
+                assert r.status == 200
     events = [(line["event"], line.get("reason")) for line in lines]
     assert events == [("invoker.admin.refused", "wrong credentials"), ("invoker.disabled", None),
                       ("invoker.enabled", None)]
     assert not any("pw" in str(value) for line in lines for value in line.values())
 
 
-async def test_without_a_password_every_call_is_refused_and_says_why() -> None:
+async def test_without_a_password_every_call_is_refused_and_says_why(lines: list[dict[str, Any]]) -> None:
     app = web.Application()
     app[SETTINGS] = Settings.from_env({})
     invokers.mount_invoker(app, lambda: None)
     async with TestClient(TestServer(app)) as client:
-        with capture_logs() as lines:
-            r = await client.get("/isEnabled", headers=basic_auth("admin", ""))
-            assert r.status == 401
+        r = await client.get("/isEnabled", headers=basic_auth("admin", ""))
+        assert r.status == 401
     assert [(line["event"], line["reason"]) for line in lines] == [
         ("invoker.admin.refused", "no WHISK_ADMIN_PASSWORD set")]
 
