@@ -31,6 +31,7 @@ def test_defaults_are_openwhisks() -> None:
     ({"WHISK_ROLE": "worker"}, "WHISK_ROLE: 'worker' is not one of controller, invoker, standalone"),
     ({"WHISK_PORT": "http"}, "WHISK_PORT: invalid literal"),
     ({"WHISK_PORT": "70000"}, "WHISK_PORT: 70000 is above the maximum 65535"),
+    ({"WHISK_PORT": "0"}, "WHISK_PORT: 0 is below the minimum 1"),     # the server's URL would say port 0
     ({"WHISK_STORE": "mysql://x"}, "WHISK_STORE: unsupported scheme 'mysql'"),
     ({"WHISK_POOL_PREWARM": "maybe"}, "WHISK_POOL_PREWARM: not a boolean"),
     ({"WHISK_LIMIT_STD_ACTION_MEMORY": "1024"}, "WHISK_LIMIT_STD_ACTION_MEMORY: 1024 must lie between"),

@@ -120,7 +120,8 @@ def _one_of(*choices: str) -> Callable[[str], str]:
 class Settings:
     role: str = _var("WHISK_ROLE", "standalone", _one_of(*ROLES))
     host: str = _var("WHISK_HOST", "127.0.0.1")
-    port: int = _var("WHISK_PORT", 3233, int, min=0, max=65535)
+    # Not 0: the server's URL (printed, registered, given to actions as __OW_API_HOST) is made from this number.
+    port: int = _var("WHISK_PORT", 3233, int, min=1, max=65535)
     instance: int = _var("WHISK_INSTANCE", 0, int, min=0)
     data_dir: str = _var("WHISK_DATA_DIR", "", shown="$XDG_DATA_HOME/whisk, else ~/.local/share/whisk")
     store_url: str = _var("WHISK_STORE", "", _url("sqlite", "memory", "couchdb", "couchdbs"),

@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.support.processes import GUEST_AUTH, basic_auth, whisk_server
+from tests.support.processes import GUEST_AUTH, basic_auth, free_port, whisk_server
 from whisk.controller.journal import Journal, JournalInUse
 
 
@@ -45,7 +45,7 @@ async def test_a_second_server_on_the_same_data_folder_leaves_the_first_ones_wor
             journal = (data / "controller0.journal").read_bytes()
             assert activation_id.encode() in journal
             port = url.rsplit(":", 1)[1]
-            for other_port in (port, "0"):                       # the same port, and another one
+            for other_port in (port, str(free_port())):          # the same port, and another one
                 code_, err = await second(env | {"WHISK_PORT": other_port, "WHISK_HOST": "127.0.0.1"})
                 assert code_ == 1 and "Traceback" not in err, err
                 assert "whisk: cannot start: another whisk server is running on the data folder" in err, err
@@ -64,8 +64,8 @@ async def test_a_port_in_use_is_said_plainly(tmp_path: Path) -> None:
 
 
 async def test_a_host_that_does_not_resolve_names_its_variable(tmp_path: Path) -> None:
-    code, err = await second({"WHISK_HOST": "no-such-host.invalid", "WHISK_PORT": "0", "WHISK_STORE": "memory://",
-                              "WHISK_DATA_DIR": str(tmp_path / "data")})
+    code, err = await second({"WHISK_HOST": "no-such-host.invalid", "WHISK_PORT": str(free_port()),
+                              "WHISK_STORE": "memory://", "WHISK_DATA_DIR": str(tmp_path / "data")})
     assert code == 2 and "Traceback" not in err, err
     assert err.strip().splitlines()[-1].startswith(
         "whisk: configuration error: WHISK_HOST: cannot listen on 'no-such-host.invalid': "), err
@@ -74,7 +74,7 @@ async def test_a_host_that_does_not_resolve_names_its_variable(tmp_path: Path) -
 async def test_a_data_folder_that_cannot_be_made_names_its_variable(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("")
     code, err = await second({"WHISK_DATA_DIR": str(tmp_path / "a-file"), "WHISK_STORE": "memory://",
-                              "WHISK_PORT": "0"})
+                              "WHISK_PORT": str(free_port())})
     assert code == 2 and "Traceback" not in err, err
     assert err.strip().splitlines()[-1] == (f"whisk: configuration error: WHISK_DATA_DIR: cannot make the folder "
                                             f"'{tmp_path}/a-file': File exists"), err

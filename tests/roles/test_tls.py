@@ -62,7 +62,8 @@ def test_a_certificate_without_its_key_is_a_configuration_error() -> None:
 def test_a_certificate_that_cannot_be_loaded_is_one_line_naming_it(tmp_path: Path) -> None:
     """Loaded before any service opens: a missing PEM was a traceback from the half-started server's cleanup."""
     env = dict(os.environ) | {"WHISK_TLS_CERT": str(tmp_path / "cert.pem"), "WHISK_TLS_KEY": str(tmp_path / "key.pem"),
-                              "WHISK_STORE": "memory://", "WHISK_DATA_DIR": str(tmp_path / "data"), "WHISK_PORT": "0"}
+                              "WHISK_STORE": "memory://", "WHISK_DATA_DIR": str(tmp_path / "data"),
+                              "WHISK_PORT": str(free_port())}
     done = subprocess.run([sys.executable, "-m", "whisk"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.strip().splitlines() == [

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from tests.support.processes import free_port
 from whisk.config import ConfigError, Settings
 from whisk.roles import bus_from_url, containers_from_settings, discovery_from_url, store_from_url, timed_bus
 from whisk.runtimes.manifest import load_manifest
@@ -60,7 +61,7 @@ def test_only_a_bus_with_io_is_timed() -> None:
 
 def test_a_docker_daemon_that_does_not_answer_is_one_line(tmp_path) -> None:
     env = dict(os.environ) | {"WHISK_CONTAINERS": f"docker://{tmp_path}/docker.sock", "WHISK_STORE": "memory://",
-                              "WHISK_DATA_DIR": str(tmp_path / "data"), "WHISK_PORT": "0"}
+                              "WHISK_DATA_DIR": str(tmp_path / "data"), "WHISK_PORT": str(free_port())}
     done = subprocess.run([sys.executable, "-m", "whisk"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "Traceback" not in done.stderr and "Unclosed" not in done.stderr, done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith(
