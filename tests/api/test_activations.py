@@ -78,6 +78,18 @@ async def test_list_get_result_logs(guest: aiohttp.ClientSession) -> None:
     assert len(page) == 1
 
 
+async def test_the_limits_annotation_is_the_actions_limits_as_openwhisk_writes_them(
+        guest: aiohttp.ClientSession) -> None:
+    """The record's `limits` annotation is the action's limits written as OpenWhisk's ActionLimits writes them
+    (`ContainerProxy.constructWhiskActivation`): its four fields in their order, and `instances` when it is set."""
+    action = unique("inst")
+    assert (await call(guest, "PUT", ns("actions", action), {"exec": PY, "limits": {"instances": 3}}))[0] == 200
+    record = (await call(guest, "GET", ns("activations", await invoke(guest, action, {}))))[1]
+    limits = next(a["value"] for a in record["annotations"] if a["key"] == "limits")
+    assert list(limits.items()) == [("timeout", 60000), ("memory", 256), ("logs", 10), ("concurrency", 1),
+                                    ("instances", 3)]
+
+
 @pytest.mark.parametrize("query,message", [
     ({"docs": "true", "count": "true"}, "The parameter 'docs' is not permitted with 'count'."),
     ({"name": "a/b/c"}, "The query parameter 'name' was malformed:\n"

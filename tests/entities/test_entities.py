@@ -196,7 +196,8 @@ def test_activation_constructors_keep_the_stored_form():
         '"start": 1000, "end": 1250, "response": {"statusCode": 0, "result": {"x": 1}, "size": 7}, "logs": ["l1"], '
         '"version": "0.0.2", "publish": false, "annotations": [{"key": "path", "value": "guest/pkg/hello"}, '
         '{"key": "waitTime", "value": 0}, {"key": "kind", "value": "python:3"}, {"key": "timeout", "value": false}, '
-        '{"key": "limits", "value": {"memory": 256, "timeout": 60000}}, {"key": "initTime", "value": 40}, '
+        '{"key": "limits", "value": {"timeout": 60000, "memory": 256, "instances": 3}}, '
+        '{"key": "initTime", "value": 40}, '
         '{"key": "binding", "value": "guest/b"}, {"key": "causedBy", "value": "sequence"}], "duration": 250, '
         '"cause": "cccccccccccccccccccccccccccccccc"}')
     lost = Activation.whisk_error(**ident, version="0.0.1", path="guest/hello", binding=None, at=5, error="gone")
@@ -207,6 +208,12 @@ def test_activation_constructors_keep_the_stored_form():
     missing = Activation.whisk_error(**ident, version="0.0.1", path="guest/hello", binding=None, at=5, error="no",
                                      status_code=1, wait_ms=3)
     assert missing.annotation("waitTime") == 3 and missing.response.status_code == 1
+    # A component's record the invoker could not run is marked as a sequence's, as OpenWhisk's fallback record is
+    # (`InvokerReactive.generateFallbackActivation`: causedBy when the message has a cause).
+    component = Activation.whisk_error(**ident, version="0.0.1", path="guest/hello", binding=None, at=5,
+                                       error="gone", cause="c" * 32)
+    assert component.cause == "c" * 32 and component.annotation("causedBy") == "sequence"
+    assert lost.annotation("causedBy") is None
     fired = Activation.of_trigger(**ident, version="0.0.1", start=9, payload=None, logs=('{"rule": "r"}',))
     assert _stored(fired) == head + (
         '"start": 9, "end": 0, "response": {"statusCode": 0, "result": {}}, "logs": ["{\\"rule\\": \\"r\\"}"], '

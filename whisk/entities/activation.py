@@ -20,6 +20,9 @@ from typing import Any, ClassVar
 from whisk.entities.errors import Invalid
 
 Annotations = list[dict[str, Any]]
+# A primitive record's `limits` annotation: the action's limits as OpenWhisk's ActionLimits writes them, in its field
+# order, `instances` only when the action sets it (`ContainerProxy.constructWhiskActivation`).
+LIMITS_FIELDS = ("timeout", "memory", "logs", "concurrency", "instances")
 
 SUCCESS, APPLICATION_ERROR, DEVELOPER_ERROR, WHISK_ERROR = 0, 1, 2, 3
 STATUS_WORDS = ("success", "application error", "action developer error", "whisk internal error")
@@ -174,8 +177,7 @@ class Activation:
         annotations: Annotations = [
             {"key": "path", "value": path}, {"key": "waitTime", "value": max(0, wait_ms)},
             {"key": "kind", "value": kind}, {"key": "timeout", "value": timed_out},
-            {"key": "limits", "value": {k: limits[k] for k in ("concurrency", "logs", "memory", "timeout")
-                                        if k in limits}},
+            {"key": "limits", "value": {k: limits[k] for k in LIMITS_FIELDS if limits.get(k) is not None}},
         ]
         if init_ms is not None:
             annotations.append({"key": "initTime", "value": init_ms})
@@ -193,6 +195,9 @@ class Activation:
         """An activation that never ran, or whose run was lost: zero duration, kind unknown, `{"error": error}`.
         `wait_ms` is known only to the invoker that took the message."""
         annotations: Annotations = [{"key": "path", "value": path}, {"key": "kind", "value": "unknown"}]
+        if cause:
+            # A component's, as OpenWhisk's fallback record marks one (`InvokerReactive.generateFallbackActivation`).
+            annotations.append({"key": "causedBy", "value": "sequence"})
         if wait_ms is not None:
             annotations.append({"key": "waitTime", "value": max(0, wait_ms)})
         if binding:
