@@ -7,7 +7,7 @@ from __future__ import annotations
 import aiohttp
 
 from tests.support.processes import GUEST_AUTH, basic_auth, whisk_server
-from tests.web.support import PY_ECHO, PY_INC, annotations, invoke, put_action, record_of, unique
+from tests.web.support import PY_ECHO, PY_INC, annotations, invoke, put_action, put_sequence, record_of, unique
 
 CONDUCTOR = [{"key": "conductor", "value": True}]
 
@@ -64,6 +64,19 @@ async def test_components_may_be_sequences_and_compositions(guest: aiohttp.Clien
     status, body, _ = await invoke(guest, outer, {"n": 0}, blocking="true", result="true")
     # outer runs inner twice; inner runs seq twice; seq adds 2; inner's "done" result feeds outer's next step.
     assert (status, body) == (200, {"n": 8, "done": True})
+
+
+async def test_a_conductor_given_no_object_gets_only_its_own_parameters(guest: aiohttp.ClientSession) -> None:
+    """A composition after a sequence component that returned an array: OpenWhisk's `invokeConductor` passes the
+    conductor an object payload (with the saved state) and anything else not at all, so the conductor runs on its
+    own parameters, as an invoke without a body does."""
+    array, conductor, seq = unique("array"), unique("conductor"), unique("seq")
+    await put_action(guest, array, "def main(args):\n    return [1, {'a': 2}]\n")
+    await put_action(guest, conductor, "def main(args):\n    return {'params': {'got': args}}\n",
+                     annotations=CONDUCTOR, parameters=[{"key": "own", "value": 1}])
+    await put_sequence(guest, seq, f"/_/{array}", f"/_/{conductor}")
+    status, body, _ = await invoke(guest, seq, {}, blocking="true", result="true")
+    assert (status, body) == (200, {"got": {"own": 1}})
 
 
 async def test_errors_reaching_a_component_go_back_to_the_conductor(guest: aiohttp.ClientSession) -> None:

@@ -96,9 +96,11 @@ async def _drive(launcher: Steps, run: Run, conductor: ResolvedAction, payload: 
     while True:
         if accounting.conductors > 2 * limit:
             return error_response(APPLICATION_ERROR, TOO_LONG)
-        params = payload
-        if session.state is not None:
-            params = {**(payload if isinstance(payload, dict) else {}), **session.state}
+        # An object goes on with the saved state merged in; anything else (a sequence's previous component may
+        # answer an array) not at all, so the conductor runs on its own parameters (OpenWhisk's invokeConductor).
+        params: dict[str, Any] | None = None
+        if isinstance(payload, dict):
+            params = {**payload, **session.state} if session.state is not None else payload
         accounting.conductors += 1
         try:
             step = await launcher.primitive(run, conductor, params, cause=session.activation_id)
