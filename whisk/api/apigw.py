@@ -96,6 +96,10 @@ async def serve_route(request: web.Request) -> web.Response:
         return reply({"status": miss.status, "message": miss.message}, status=miss.status)
     cors = _cors(request) if routed.cors else {}
     if routed.preflight:
+        # The gateway answers a preflight itself, allowing the headers the browser asks for (`cors.lua`).
+        asked = request.headers.get("Access-Control-Request-Headers")
+        if asked is not None:
+            cors["Access-Control-Allow-Headers"] = asked
         return web.Response(status=200, headers=cors)
     body = await read_body(request, request.app[SETTINGS].max_payload_size)
     headers = [(k, v) for k, v in header_values.items(request.headers.items())
