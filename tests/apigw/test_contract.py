@@ -182,6 +182,37 @@ async def test_swagger_documents_replace_their_api(whisk_url: str, guest: aiohtt
     assert [a["value"]["apidoc"] for a in (await get_apis(guest, basepath=base))[1]["apis"]] == [smaller]
 
 
+async def test_cors_disabled_in_a_swagger_document_leaves_no_cors_headers(
+        whisk_url: str, guest: aiohttp.ClientSession, anonymous: aiohttp.ClientSession) -> None:
+    """`cors: {enabled: false}`: the gateway answers no preflight and takes the CORS headers off the web action's
+    answers (`cors.lua` replaceHeaders); a document with no `cors` leaves the action's own."""
+    action = unique("a")
+    await put_action(guest, action, PY_ECHO, annotations=WEB)
+    url = f"{whisk_url}/api/v1/web/guest/default/{action}.json"
+    op = {"get": {"operationId": "one", "x-openwhisk": {"namespace": "guest", "package": "", "action": action,
+                                                         "url": url}}}
+    assembly = {"execute": [{"operation-switch": {"case": [
+        {"operations": ["one"], "execute": [{"invoke": {"target-url": url, "verb": "keep"}}]}]}}]}
+    cors_headers = {"access-control-allow-origin", "access-control-allow-methods", "access-control-allow-headers",
+                    "access-control-allow-credentials"}
+    for cors, expected in (({"enabled": False}, set()), (None, {"access-control-allow-origin",
+                                                               "access-control-allow-methods",
+                                                               "access-control-allow-headers"})):
+        config: dict[str, Any] = {"assembly": assembly}
+        if cors is not None:
+            config["cors"] = cors
+        base = "/" + unique("cors")
+        status, api = await create(guest, {"apidoc": {"namespace": "_", "swagger": swagger(
+            base, {"/one": op}, **{"x-ibm-configuration": config})}})
+        assert status == 200, api
+        path = urlsplit(api["gwApiUrl"]).path + "/one"
+        async with anonymous.get(path, headers={"Origin": "http://127.0.0.1:9"}) as r:
+            assert r.status == 200
+            assert {k.lower() for k in r.headers} & cors_headers == expected, cors
+        status, body = await call(anonymous, "OPTIONS", path)
+        assert (status, body) == (404, {"status": 404, "message": "Error: Whoops. Verb not supported."}), cors
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def deployment() -> AsyncIterator[Deployment]:
     async with sqlite_deployment() as d:

@@ -33,6 +33,9 @@ ROUTE = "/api/{tenant:(?!v1/)[A-Za-z0-9-]+}/{rest:.*}"
 # Parameters upstream binds to the apimgmt package (`final`): a request may not set them.
 BOUND = frozenset({"gwUrl", "gwUrlV2", "gwUser", "gwPwd"})
 CORS_METHODS = "GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS"
+# What the gateway takes off an answer when the API disables CORS (`cors.lua` replaceHeaders).
+NO_CORS = ("Access-Control-Allow-Origin", "Access-Control-Allow-Methods", "Access-Control-Allow-Headers",
+           "Access-Control-Allow-Credentials", "Access-Control-Expose-Headers", "Access-Control-Max-Age")
 
 
 def api_host(request: web.Request) -> str:
@@ -116,4 +119,7 @@ async def serve_route(request: web.Request) -> web.Response:
         response = error_response(request, status_of(exc), str(exc), CIMultiDict())  # type: ignore[arg-type]
     for name, value in cors.items():
         response.headers[name] = value
+    if routed.no_cors:
+        for name in NO_CORS:
+            response.headers.popall(name, None)
     return response

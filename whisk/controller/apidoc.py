@@ -343,6 +343,10 @@ def target_of(swagger: dict[str, Any], op: dict[str, Any]) -> Target | None:
     return Target(url, None if secure is None else secure if isinstance(secure, str) else json_value.compact(secure))
 
 
-def cors_enabled(swagger: dict[str, Any]) -> bool:
+def cors_setting(swagger: dict[str, Any]) -> bool | None:
+    """`x-ibm-configuration.cors.enabled`: True (the gateway answers preflights and sets the CORS headers), False
+    (it takes them off the action's answers), None when not said (the action's own headers go through)."""
     config = swagger.get("x-ibm-configuration")
-    return isinstance(config, dict) and isinstance(config.get("cors"), dict) and config["cors"].get("enabled") is True
+    cors = config.get("cors") if isinstance(config, dict) else None
+    enabled = cors.get("enabled") if isinstance(cors, dict) else None
+    return enabled if isinstance(enabled, bool) else None

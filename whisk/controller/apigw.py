@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from whisk.controller.apidoc import (CREATE_FAILURE, DELETE_FAILURE, REQUEST_PATH, ApiFailure, Endpoint, add_endpoint,
-                                     base_swagger, check_swagger, cors_enabled, falsy, normalise, parse_create,
+                                     base_swagger, check_swagger, cors_setting, falsy, normalise, parse_create,
                                      remove_endpoint, target_of, with_namespace)
 from whisk.controller.apishape import answerable, check_answerable, check_shape
 from whisk.controller.urlpath import rendered
@@ -54,6 +54,7 @@ class Routed:
     secure_key: str | None = None
     cors: bool = False
     preflight: bool = False
+    no_cors: bool = False              # CORS disabled: the action's CORS headers are taken off (`cors.lua`)
 
 
 def gw_api_url(api_host: str, tenant: str, base_path: str) -> str:
@@ -237,7 +238,7 @@ class Apis:
         if match is None:
             raise RouteMiss(*NOT_FOUND)
         (swagger, item), unmatched = match
-        cors = cors_enabled(swagger)
+        cors = cors_setting(swagger)
         if method == "OPTIONS" and cors:
             return Routed(cors=True, preflight=True)
         op = item.get(method.lower())
@@ -249,7 +250,7 @@ class Apis:
         _, sep, tail = url.partition(WEB_PREFIX)
         if not sep:
             raise RouteMiss(502, "Error: The operation's target is not a web action of this deployment.")
-        return Routed(tail.split("?", 1)[0], target.secure_key, cors)
+        return Routed(tail.split("?", 1)[0], target.secure_key, cors is True, no_cors=cors is False)
 
     @staticmethod
     def _match(resources: dict[str, tuple[dict[str, Any], dict[str, Any]]], full: str
