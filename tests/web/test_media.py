@@ -166,6 +166,7 @@ async def test_accept_header_is_negotiated(anonymous: aiohttp.ClientSession, sha
         if offered is not None:
             assert (await r.json())["error"] == \
                 f"Resource representation is only available with these types:\n{offered}"
+            assert not (await r.text()).startswith("{\n")       # the rejection handler's compact JSON
         # A 406 is Pekko's rejection, answered outside the route's header directives: no CORS, no activation id.
         refused = status == 406
         assert ("Access-Control-Allow-Origin" in r.headers) is not refused

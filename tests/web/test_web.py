@@ -253,10 +253,20 @@ async def test_anything_not_exported_is_404(guest: aiohttp.ClientSession, anonym
     await put_action(guest, off, PY_ECHO, annotations=[{"key": "web-export", "value": False}])
     for path in (web_path(hidden, ".json"), web_path(off, ".json"), web_path(unique("none"), ".json"),
                  web_path(actions["echo"], ".json", namespace=unique("nobody")),
-                 web_path(actions["echo"], ".json", package=unique("nopkg")),
-                 web_path(actions["echo"], ".json", namespace="bad%20ns!"), "/api/v1/web/guest/default"):
+                 web_path(actions["echo"], ".json", package=unique("nopkg"))):
         status, body = await call(anonymous, "GET", path)
         assert (status, body["error"]) == (404, "The requested resource does not exist."), path
+    # A path the web route does not match (fewer than three segments, a segment that is no name) is Pekko's
+    # rejection, which OpenWhisk answers as the REST API answers one: its text, compact JSON, no CORS.
+    for path in (web_path(actions["echo"], ".json", namespace="bad%20ns!"), "/api/v1/web/guest/default",
+                 f"/api/v1/web/guest/{actions['echo']}.json", "/api/v1/web/guest/default/", "/api/v1/web/guest",
+                 web_path("ech%24o", ".json")):
+        async with anonymous.get(path) as r:
+            assert r.status == 404, path
+            assert "Access-Control-Allow-Origin" not in r.headers, path
+            text = await r.text()
+        assert text == json.dumps({"error": "The requested resource could not be found.",
+                                   "code": r.headers["X-Request-ID"]}, separators=(",", ":")), path
 
 
 async def test_a_sequence_can_be_a_web_action(guest: aiohttp.ClientSession, anonymous: aiohttp.ClientSession) -> None:

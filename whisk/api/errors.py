@@ -49,10 +49,11 @@ def new_tid() -> str:
     return random_hex32()
 
 
-def error_response(request: web.Request, status: int, message: str, headers: dict[str, str] | None = None
-                   ) -> web.Response:
+def error_response(request: web.Request, status: int, message: str, headers: dict[str, str] | None = None,
+                   *, pretty: bool = True) -> web.Response:
+    """The JSON error body; pretty-printed on the web action route (its printer), unless `pretty` is False."""
     return reply({"error": message, "code": request.get(TID, "")}, status=status, headers=headers,
-                 pretty=WEB in request)
+                 pretty=pretty and WEB in request)
 
 
 def not_for_actions(handler: Handler) -> Handler:

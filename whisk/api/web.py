@@ -42,8 +42,9 @@ async def respond(request: web.Request, web_request: WebRequest) -> web.Response
     try:
         answer = await services.web_actions.serve(web_request, request[TID])
     except WebFailure as failure:
+        # A Pekko rejection (`bare`) is answered by OpenWhisk's rejection handler, outside the web route: compact.
         return error_response(request, status_of(failure.error), str(failure.error) or "",
-                              CIMultiDict(failure.headers))  # type: ignore[arg-type]
+                              CIMultiDict(failure.headers), pretty=not failure.bare)  # type: ignore[arg-type]
     return to_response(request, answer)
 
 

@@ -41,6 +41,7 @@ NOT_READY = "Response not yet ready."
 UNAUTHORIZED = "Authentication is possible but has failed or not yet been provided."
 REQUIRE_AUTH_HEADER = "x-require-whisk-auth"
 DEFAULT_PACKAGE = "default"
+NO_ROUTE = "The requested resource could not be found."       # Pekko's text for a path no route matches
 
 
 class WebFailure(Exception):
@@ -77,12 +78,18 @@ class Target:
     path: str                                    # `__ow_path`: what follows the action segment, "" if nothing
 
 
+def no_route() -> WebFailure:
+    """A path the web route does not match (OpenWhisk's `namespace/package/action` segments, each a name): Pekko's
+    rejection, answered as the REST API answers one (its text, compact, none of the route's headers)."""
+    return WebFailure(NotFound(NO_ROUTE), [], bare=True)
+
+
 def parse_target(tail: str) -> Target:
     """`tail`: the request's path after /api/v1/web/, percent-encoded as sent. Each segment is decoded on its own,
     so an encoded "/" stays inside its segment (a name it cannot be), and `__ow_path` keeps its escapes."""
     parts = tail.split("/")
     if len(parts) < 3:
-        raise NotFound()
+        raise no_route()
     namespace, package, segment = (unquote(part) for part in parts[:3])
     name, extension = segment, DEFAULT_EXTENSION
     for ext in EXTENSIONS:
@@ -90,7 +97,7 @@ def parse_target(tail: str) -> Target:
             name, extension = segment[:-len(ext)], ext
             break
     if not (is_name(namespace) and is_name(package) and is_name(name)):
-        raise NotFound()
+        raise no_route()
     rest = parts[3:]
     return Target(namespace, None if package == DEFAULT_PACKAGE else package, name, extension,
                   "/" + "/".join(path_segment(part) for part in rest) if rest else "")
