@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import missing
 from tests.containerpool.jobs import ECHO, NODE, PY
 from tests.containerpool.support import gone, process_state, until
+from whisk.containerpool.proxy import DEVELOPER_ERROR_LOG_GRACE_S
 from whisk.containers import cpus
 from whisk.containers.base import ContainerError, ContainerSpec, ImageError
 from whisk.containers.process.factory import ProcessContainerFactory
@@ -74,7 +75,9 @@ async def test_process_death_during_run_is_reported_as_exited(factory: ProcessCo
         await c.initialize(init_value("import os\ndef main(a):\n    print('bye', flush=True)\n    os._exit(3)\n"), 10)
         r = await c.run({"value": {}}, timeout_s=10)
         assert r.status is None and r.exited and not r.timed_out and not r.oom_killed
-        lines = await c.logs(MB, wait_for_sentinel=False)
+        # Read as the proxy reads a developer error's logs: with its grace, the "bye" still in the pipe arrives (with
+        # no grace, a read that came before the loop had drained the pipe found nothing).
+        lines = await c.logs(MB, wait_for_sentinel=False, grace_s=DEVELOPER_ERROR_LOG_GRACE_S)
         assert [LINE.match(line).groups() for line in lines] == [("stdout", "bye")]
         with pytest.raises(ContainerError):                           # a dead container is a health error
             await c.run({"value": {}}, timeout_s=10)
