@@ -36,3 +36,10 @@ async def until(what: str, probe: Callable[[], T | Awaitable[T]], deadline_s: fl
         if time.monotonic() > end:
             raise AssertionError(f"{what}: not met after {deadline_s} s; last: {last!r}")
         await asyncio.sleep(interval_s)
+
+
+async def room_in_the_minute(needed_s: float) -> None:
+    """Return once the calendar minute (the window the throttles count in, whisk/controller/throttle.py) has at least
+    `needed_s` seconds left: requests a test counts against a per-minute limit must not straddle two windows."""
+    while 60 - time.time() % 60 < needed_s:
+        await asyncio.sleep(0.2)
