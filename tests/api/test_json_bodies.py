@@ -66,21 +66,22 @@ async def test_invoke_fire_web_and_create_api_refuse_them(guest: aiohttp.ClientS
     assert status == 200, body
     status, body = await call(guest, "PUT", ns("triggers", trigger), {})
     assert status == 200, body
-    before = await activation_count(guest)
     await refused(guest, "POST", ns("actions", action), raw, params={"blocking": "true"})
     await refused(guest, "POST", ns("actions", action), raw)
     await refused(guest, "POST", ns("triggers", trigger), raw)
     await refused(guest, "POST", f"/api/v1/web/guest/default/{action}.json", raw)
     await refused(guest, "POST", "/api/v1/web/whisk.system/apimgmt/createApi.http", raw,
                   params={"accesstoken": "DUMMY TOKEN", "responsetype": "json"})
-    assert await activation_count(guest) == before               # nothing ran, nothing was recorded
+    # Nothing ran, nothing was recorded: counted by name, as records of earlier tests' activations may still be
+    # arriving in the session server's namespace.
+    assert [await activation_count(guest, name) for name in (action, trigger)] == [0, 0]
     # The activation list of the namespace stays valid JSON for clients.
     async with guest.get(ns("activations"), params={"limit": "200"}) as r:
         assert r.status == 200 and isinstance(await r.json(), list)
 
 
-async def activation_count(session: aiohttp.ClientSession) -> int:
-    status, body = await call(session, "GET", ns("activations"), params={"count": "true"})
+async def activation_count(session: aiohttp.ClientSession, name: str) -> int:
+    status, body = await call(session, "GET", ns("activations"), params={"count": "true", "name": name})
     assert status == 200, body
     return body["activations"]
 
