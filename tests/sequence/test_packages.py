@@ -156,6 +156,8 @@ async def test_a_sequence_whose_component_is_no_longer_shared_is_refused_before_
         f"/guest/{first}/inc", f"/guest/{second}/inc"]}})
     status, body, _ = await invoke(stranger, seq, {"n": 0}, blocking="true")
     assert status == 200 and body["response"]["result"] == {"n": 2}
+    for component in body["logs"]:          # stored after their results were handed on: counted below
+        await record_of(stranger, component)
     await put(owner, "packages", second, {"publish": False})
     refused = f"The supplied authentication is not authorized to access 'guest/{second}'."
     for blocking in ("true", "false"):
