@@ -50,10 +50,11 @@ def json_documents(text: str) -> list[dict]:
     return found
 
 
-async def until_ok(wsk: Wsk, *args: str, deadline_s: float = 30) -> Ran:
-    """Repeat a command until it succeeds (an activation record is written just after the reply)."""
-    return await until(f"wsk {' '.join(args)}", lambda: wsk(*args), deadline_s, ok=lambda ran: ran.code == 0,
-                       interval_s=0.1)
+async def until_ok(wsk: Wsk, *args: str, deadline_s: float = 30, showing: str = "") -> Ran:
+    """Repeat a command until it succeeds, its output `showing` that text (an activation record is written just
+    after the reply: a list succeeds before it has it)."""
+    return await until(f"wsk {' '.join(args)}", lambda: wsk(*args), deadline_s,
+                       ok=lambda ran: ran.code == 0 and showing in ran.out, interval_s=0.1)
 
 
 async def test_blocking_invoke(wsk: Wsk, echo: str) -> None:
@@ -135,7 +136,7 @@ async def test_invoke_errors(wsk: Wsk, invoke_ready: None) -> None:
 
 async def test_activation_list_and_last(wsk: Wsk, echo: str) -> None:
     activation_id, _ = invoked(await wsk("action", "invoke", echo, "-b"), echo)
-    listed = await until_ok(wsk, "activation", "list", echo)
+    listed = await until_ok(wsk, "activation", "list", echo, showing=activation_id)
     lines = listed.lines()
     assert lines[0].split() == ["Datetime", "Activation", "ID", "Kind", "Start", "Duration", "Status", "Entity"]
     row = next(line for line in lines[1:] if activation_id in line)
@@ -166,6 +167,7 @@ async def _read_until(stream: asyncio.StreamReader, pattern: str, deadline: floa
 
 async def test_poll_streams_new_activations_until_terminated(wsk: Wsk, echo: str) -> None:
     older, _ = invoked(await wsk("action", "invoke", echo, "-b"), echo)   # stored before poll starts: not shown
+    await until_ok(wsk, "activation", "get", older)                      # (stored just after the reply)
     poll = await wsk.start("activation", "poll", echo)
     try:
         deadline = time.monotonic() + 30
