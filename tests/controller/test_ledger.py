@@ -19,7 +19,7 @@ A, B, C, D = "a" * 32, "b" * 32, "c" * 32, "d" * 32
 
 def entry(activation_id: str) -> Entry:
     return Entry(activation_id, "uuid", "guest", "guest/x", invoker=0, memory_mb=256, concurrency=1,
-                 blocking=False, started=0.0)
+                 blocking=False)
 
 
 async def test_a_restart_closes_what_the_previous_run_left_open(tmp_path) -> None:

@@ -2,7 +2,6 @@
 balancer's future never cancelled by the caller's wait; the record an ack hands over in process or as bytes."""
 
 import asyncio
-import time
 
 import pytest
 
@@ -51,7 +50,7 @@ async def test_a_record_handed_over_in_process_is_the_answer_and_one_from_bytes_
     answers = []
     for given in (ack, over_kafka):
         book = ActivationBook(timeout_factor=1, timeout_addon_s=60)
-        entry = book.add(Entry(activation_id, "uuid", "guest", "guest/noop", 0, 128, 1, True, time.monotonic()),
+        entry = book.add(Entry(activation_id, "uuid", "guest", "guest/noop", 0, 128, 1, True),
                          60_000)
         assert entry.result is not None
         book.acknowledge(given)

@@ -237,7 +237,7 @@ async def test_balancer_state_of_a_real_lean_balancer() -> None:
         for n, memory in enumerate((256, 512)):
             balancer.book.add(Entry(activation_id=f"a{n}", namespace_uuid="u", namespace="guest",
                                     action_path="guest/x", invoker=0, memory_mb=memory, concurrency=1,
-                                    blocking=False, started=time.monotonic()), timeout_ms=60_000)
+                                    blocking=False), timeout_ms=60_000)
         stop = metrics.watch_balancer(lambda: metrics.BalancerState.of(balancer))
         try:
             assert value("whisk_loadbalancer_activations_in_flight") == 2

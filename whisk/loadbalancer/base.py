@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from whisk.messages import ActivationMessage
@@ -22,13 +22,10 @@ class Entry:
     memory_mb: int
     concurrency: int
     blocking: bool
-    started: float                                 # monotonic seconds at publish
-    started_ms: int = 0                            # epoch milliseconds at publish
     action_version: str = ""                       # the action's version, for GET /activation
     result: asyncio.Future[Any] | None = None      # the record (an Activation in process, else its dict) or its id
     closed: asyncio.Future[None] | None = None     # a blocking entry's: done when it closes (its record is stored)
     timer: asyncio.TimerHandle | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Forced(Exception):

@@ -9,7 +9,6 @@ an entry closes, and `_loops` for its own background tasks.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Coroutine
 from typing import Any, Self
 
@@ -93,7 +92,7 @@ class CommonBalancer:
         entry = self._book.add(Entry(
             activation_id=msg.activation_id, namespace_uuid=namespace_uuid, namespace=msg.user["namespace"]["name"],
             action_path=msg.action_path, invoker=invoker, memory_mb=memory_mb, concurrency=concurrency,
-            blocking=msg.blocking, started=time.monotonic(), started_ms=msg.received_ms,
+            blocking=msg.blocking,
             action_version=str(msg.action.get("version", ""))), timeout_ms)
         try:
             await self._bus.send(invoker_topic(invoker), msg)
