@@ -54,7 +54,7 @@ def test_a_new_invoker_starts_unhealthy_and_gets_a_test_action() -> None:
     assert h.changes == [InvokerHealth(0, 2048, SICK)]
     h.pool.completion(0, OK)                      # the test action's completion
     assert h.pool.state(0) is UP
-    assert h.pool.healthy_count() == 1
+    assert h.pool.status_map() == {"invoker0": "up"}
 
 
 def test_unknown_ids_are_padded_offline_and_shown_as_down() -> None:

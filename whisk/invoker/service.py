@@ -97,10 +97,6 @@ class Invoker:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
-    @property
-    def busy(self) -> int:
-        return len(self._running)
-
     async def _consume(self) -> None:
         topic = invoker_topic(self.instance)
         async with contextlib.aclosing(self._bus.consume(topic, topic)) as feed:

@@ -50,9 +50,6 @@ class LoadBalancer(Protocol):
     def controllers(self) -> int:
         """How many controllers share the invokers and each namespace's throttles (1 unless sharding)."""
 
-    def in_flight_total(self) -> int:
-        """All activations this controller published and not yet completed."""
-
     def pending(self, activation_id: str) -> Entry | None:
         """The entry of an activation still in flight, if this controller published it."""
 

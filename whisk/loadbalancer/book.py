@@ -28,9 +28,6 @@ class ActivationBook:
         self._on_release = on_release
         self.forced_total = 0
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
     def in_flight(self, namespace_uuid: str) -> int:
         return self._by_namespace.get(namespace_uuid, 0)
 

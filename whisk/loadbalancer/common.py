@@ -108,9 +108,6 @@ class CommonBalancer:
     def controllers(self) -> int:
         return 1
 
-    def in_flight_total(self) -> int:
-        return len(self._book)
-
     def pending(self, activation_id: str) -> Entry | None:
         return self._book.get(activation_id)
 

@@ -233,9 +233,6 @@ class InvokerPool:
         """The body of GET /invokers: {"invoker0": "up", "invoker1": "down", ...}."""
         return {f"invoker{h.instance}": h.state.as_string for h in self.snapshot()}
 
-    def healthy_count(self) -> int:
-        return sum(inv.state is InvokerState.HEALTHY for inv in self._invokers.values())
-
     # -- internals --------------------------------------------------------------------------------------------
 
     def _stall_since(self, inv: _Invoker) -> float | None:
