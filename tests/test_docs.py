@@ -85,14 +85,14 @@ def test_metrics_the_docs_and_alerts_name_exist() -> None:
     """Every metric in the operations guide's Metrics and Prometheus sections, and in the alert rules, is one
     whisk/metrics.py defines (a counter's `_total`, a histogram's `_bucket`/`_sum`/`_count` aside); label values that
     look like names (`whisk_internal_error`) are not metrics."""
-    from whisk.metrics import STATUS_WORDS
+    from whisk.entities.activation import STATUS_IDS
     defined = set(re.findall(r"""["']((?:open)?whisk_[A-Za-z_]+)["']""",
                              (ROOT / "whisk" / "metrics.py").read_text(encoding="utf-8")))
     ops = ROOT / "docs" / "operations.md"
     texts = [_section(ops, "Metrics"), _section(ops, "Prometheus and Grafana"),
              (ROOT / "deploy" / "prometheus" / "alerts.yml").read_text(encoding="utf-8")]
     named = {name for text in texts for name in re.findall(r"\b((?:open)?whisk_\w+)\b(?!\.\w)", text)}
-    named -= set(STATUS_WORDS)                      # and file names, `openwhisk_events.json`, are not matched
+    named -= set(STATUS_IDS)                        # and file names, `openwhisk_events.json`, are not matched
 
     def base(name: str) -> str:
         return re.sub(r"_(?:total|bucket|sum|count)$", "", name)

@@ -29,7 +29,7 @@ from prometheus_client import REGISTRY, Counter, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from whisk.entities.activation import Activation
+from whisk.entities.activation import STATUS_IDS, Activation
 from whisk.loopmetrics import LoopCounter, LoopGauge, LoopHistogram
 from whisk.loadbalancer.base import LoadBalancer
 
@@ -94,7 +94,6 @@ LIMIT_CONCURRENT = LoopCounter("openwhisk_action_limit_concurrent",
                                "A namespace exceeded its concurrent invocations limit", ("namespace",))
 LIMIT_TIMED = LoopCounter("openwhisk_action_limit_timed", "A namespace reached its invocations per minute limit",
                           ("namespace",))
-STATUS_WORDS = ("success", "application_error", "action_developer_error", "whisk_internal_error")
 
 # --- invoker and balancer events ------------------------------------------------------------------------------------
 
@@ -146,7 +145,7 @@ def _series_for(namespace: str, initiator: str, action: str, kind: str, memory: 
             activations=ACTIVATIONS.labels(*key), cold_starts=COLD_STARTS.labels(*labels),
             wait=WAIT_SECONDS.labels(*labels), init=INIT_SECONDS.labels(*labels),
             duration=DURATION_SECONDS.labels(*labels), size=RESPONSE_BYTES.labels(*labels),
-            memory=MEMORY.labels(*labels), status=tuple(STATUS.labels(*labels, word) for word in STATUS_WORDS))
+            memory=MEMORY.labels(*labels), status=tuple(STATUS.labels(*labels, word) for word in STATUS_IDS))
         _series[key] = series
     return series
 

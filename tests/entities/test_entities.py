@@ -4,8 +4,8 @@ import json
 import pytest
 
 from whisk.entities.action import Action, ActionPut
-from whisk.entities.activation import (Activation, ActivationResponse, new_activation_id, parse_activation_id,
-                                       status_id)
+from whisk.entities.activation import (STATUS_IDS, Activation, ActivationResponse, new_activation_id,
+                                       parse_activation_id)
 from whisk.entities.errors import Invalid
 from whisk.entities.exec import BlackboxExec, CodeExec, is_binary_code, parse_exec
 from whisk.entities.identity import (Identity, check_subject, generate_key, generate_uuid, hash_key, key_matches)
@@ -173,7 +173,7 @@ def test_activation_forms():
     assert "end" not in trigger.extended_json() and "duration" not in trigger.extended_json()
     assert "statusCode" not in trigger.summary_json()
     assert Activation.from_doc(doc) == record
-    assert status_id(2) == "action_developer_error"
+    assert STATUS_IDS[2] == "action_developer_error"
     # A sequence stores the sum of its components' durations; the list (the activations view) shows end - start.
     seq = Activation("guest", "seq", "s", new_activation_id(), 1000, 1300, ActivationResponse.success({}),
                      duration=120)

@@ -26,15 +26,12 @@ LIMITS_FIELDS = ("timeout", "memory", "logs", "concurrency", "instances")
 
 SUCCESS, APPLICATION_ERROR, DEVELOPER_ERROR, WHISK_ERROR = 0, 1, 2, 3
 STATUS_WORDS = ("success", "application error", "action developer error", "whisk internal error")
+# The same statuses as label values: openwhisk_action_status{status=...} (metrics.py).
 STATUS_IDS = ("success", "application_error", "action_developer_error", "whisk_internal_error")
 
 
 def status_word(code: int) -> str:
     return STATUS_WORDS[code]
-
-
-def status_id(code: int) -> str:
-    return STATUS_IDS[code]
 
 
 def parse_activation_id(text: str) -> str:
