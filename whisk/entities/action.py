@@ -32,7 +32,6 @@ RESERVED = "Request defines parameters that are not allowed (e.g., reserved prop
 @dataclass(frozen=True, slots=True)
 class Action(Addressed):
     ENTITY_TYPE: ClassVar[str] = "action"
-    COLLECTION: ClassVar[str] = "actions"
 
     namespace: EntityPath
     name: str

@@ -63,7 +63,6 @@ class Binding:
 @dataclass(frozen=True, slots=True)
 class Package(Addressed):
     ENTITY_TYPE: ClassVar[str] = "package"
-    COLLECTION: ClassVar[str] = "packages"
 
     namespace: EntityPath
     name: str

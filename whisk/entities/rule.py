@@ -19,7 +19,6 @@ from whisk.entities.trigger import STATUSES
 @dataclass(frozen=True, slots=True)
 class Rule(Addressed):
     ENTITY_TYPE: ClassVar[str] = "rule"
-    COLLECTION: ClassVar[str] = "rules"
 
     namespace: EntityPath
     name: str

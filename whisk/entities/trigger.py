@@ -37,7 +37,6 @@ class RuleLink:
 @dataclass(frozen=True, slots=True)
 class Trigger(Addressed):
     ENTITY_TYPE: ClassVar[str] = "trigger"
-    COLLECTION: ClassVar[str] = "triggers"
 
     namespace: EntityPath
     name: str
