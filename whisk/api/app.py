@@ -22,13 +22,7 @@ from whisk.controller.services import ControllerServices
 from whisk.runtimes.manifest import Manifest
 
 NS = "/api/v1/namespaces/{namespace}"
-# Methods each entity collection answers on /{collection}/{name}; anything else is 405.
-ENTITY_METHODS = {
-    "actions": ("GET", "PUT", "DELETE", "POST"),
-    "triggers": ("GET", "PUT", "DELETE", "POST"),
-    "rules": ("GET", "PUT", "DELETE", "POST"),
-    "packages": ("GET", "PUT", "DELETE"),
-}
+ENTITY_COLLECTIONS = ("actions", "triggers", "rules", "packages")
 WEB_METHODS = ("GET", "DELETE", "POST", "PUT", "HEAD", "OPTIONS", "PATCH")
 BODY_MARGIN = 1024 * 1024
 PEKKO_MAX_BODY = 50 * 1024 * 1024
@@ -87,7 +81,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     # The four entity collections, first under /api/v1/namespaces: aiohttp tries the resources under one prefix in
     # the order they were added, and an invoke was trying fifteen before its own. No path matches two of them, so
     # the order decides nothing else.
-    for collection, methods in ENTITY_METHODS.items():
+    for collection in ENTITY_COLLECTIONS:
         for path in (f"{NS}/{{collection:{collection}}}", f"{NS}/{{collection:{collection}}}/"):
             router.add_get(path, c.list_entities, allow_head=False)
         _entity_routes(router.add_resource(f"{NS}/{{collection:{collection}}}/{{name}}"), collection)
@@ -116,6 +110,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
 
 
 def _entity_routes(resource: web.Resource, collection: str) -> None:
+    """GET, PUT and DELETE on /{collection}/{name}, and POST where it means something (invoke, fire, enable or
+    disable: not on a package); aiohttp answers any other method 405."""
     handlers: dict[str, Handler] = {"GET": c.get_entity, "PUT": c.put_entity, "DELETE": c.delete_entity}
     post = {"actions": activate.invoke_action, "triggers": activate.fire_trigger, "rules": c.set_rule_status}
     if collection in post:
