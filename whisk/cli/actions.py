@@ -8,7 +8,7 @@ from urllib.parse import quote
 from whisk.cli import artifacts, invocation, names, tables, web
 from whisk.cli.client import Call, entity_path, sorted_query
 from whisk.cli.context import Context
-from whisk.cli.errors import NOT_ALLOWED, USAGE, CliError
+from whisk.cli.errors import NOT_ALLOWED, CliError, usage_error
 from whisk.cli.flags import PARAMS, PARAMS_AND_ANNOTATIONS, paging, summary
 from whisk.cli.grammar import BOOL, INT, STRING, STRINGS, Command, Flag, check_args
 from whisk.cli.shapes import ACTION, field_names, field_value, render
@@ -141,7 +141,7 @@ async def get(ctx: Context) -> None:
     if not ctx.flag("url") and not ctx.flag("summary") and len(ctx.args) > 1:
         field = field_names(ACTION).get(ctx.args[1].lower())
         if field is None:
-            raise CliError(f"Invalid field filter '{ctx.args[1]}'.", USAGE, usage=True)
+            raise usage_error(f"Invalid field filter '{ctx.args[1]}'.")
     qn = names.parse(ctx.args[0])
     saving = ctx.given("save") or ctx.given("save-as")
     action = await _get(ctx, qn, code=saving)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from whisk.cli.errors import USAGE, CliError
+from whisk.cli.errors import CliError, usage_error
 
 _PAIRS = {"-p": "params", "--param": "params", "-a": "annotations", "--annotation": "annotations",
           "-F": "feed_params", "--feed-param": "feed_params",
@@ -70,7 +70,7 @@ def read_file(path: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8")
     except (FileNotFoundError, NotADirectoryError):
-        raise CliError(f"File '{path}' is not a valid file or it does not exist", USAGE, usage=True) from None
+        raise usage_error(f"File '{path}' is not a valid file or it does not exist") from None
     except IsADirectoryError:                       # Go: os.Stat succeeds, the read fails
         raise CliError(f"Unable to read the file '{path}': read {path}: is a directory", usage=True) from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from whisk.cli.errors import USAGE, CliError
+from whisk.cli.errors import CliError, usage_error
 
 KIND_BY_EXTENSION = {
     ".swift": "swift:default", ".js": "nodejs:default", ".py": "python:default", ".jar": "java:default",
@@ -31,12 +31,8 @@ def extension(path: str) -> str:
     return base[dot:] if dot >= 0 else ""
 
 
-def usage(message: str) -> CliError:
-    return CliError(message, USAGE, usage=True)
-
-
 def no_artifact() -> CliError:
-    return usage("An action name and code artifact are required.")
+    return usage_error("An action name and code artifact are required.")
 
 
 async def read_code(path: str) -> str:
@@ -46,7 +42,7 @@ async def read_code(path: str) -> str:
     try:
         data = await asyncio.to_thread(read)
     except (FileNotFoundError, NotADirectoryError):
-        raise usage(f"File '{path}' is not a valid file or it does not exist") from None
+        raise usage_error(f"File '{path}' is not a valid file or it does not exist") from None
     except IsADirectoryError:                       # Go: os.Stat succeeds, the read fails
         raise CliError(f"Unable to read the file '{path}': read {path}: is a directory", usage=True) from None
     except OSError as exc:
@@ -73,13 +69,13 @@ async def build_exec(artifact: str | None, *, kind: str, docker: str, native: bo
     elif ext in KIND_BY_EXTENSION:
         exec_["kind"] = KIND_BY_EXTENSION[ext]
     elif ext == ".zip":
-        raise usage("creating an action from a .zip artifact requires specifying the action kind explicitly")
+        raise usage_error("creating an action from a .zip artifact requires specifying the action kind explicitly")
     else:
-        raise usage(f"'{ext}' is not a supported action runtime")
+        raise usage_error(f"'{ext}' is not a supported action runtime")
     if main:
         exec_["main"] = main
     elif exec_["kind"] == "java":
-        raise usage("Java actions require --main to specify the fully-qualified name of the main class")
+        raise usage_error("Java actions require --main to specify the fully-qualified name of the main class")
     # The Go client's struct order: kind, code, image, main.
     return {k: exec_[k] for k in ("kind", "code", "image", "main") if k in exec_}
 
@@ -91,9 +87,9 @@ def save_target(action: dict[str, Any], filename: str) -> tuple[str, bytes]:
     code = exec_.get("code")
     binary = exec_.get("binary") is True
     if runtime == "blackbox" and code is None and not binary:
-        raise usage("Cannot save Docker images")
+        raise usage_error("Cannot save Docker images")
     if runtime == "sequence":
-        raise usage("Cannot save action sequences")
+        raise usage_error("Cannot save action sequences")
     text = code if isinstance(code, str) else ""
     if binary:
         try:
@@ -115,7 +111,7 @@ async def save(filename: str, content: bytes) -> str:
     try:
         await asyncio.to_thread(write)
     except FileExistsError:
-        raise usage(f"The file '{filename}' already exists") from None
+        raise usage_error(f"The file '{filename}' already exists") from None
     except OSError as exc:
-        raise usage(f"Cannot create file '{filename}': {exc}") from None
+        raise usage_error(f"Cannot create file '{filename}': {exc}") from None
     return os.path.join(os.getcwd(), filename)

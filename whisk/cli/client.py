@@ -22,7 +22,7 @@ import aiohttp
 from yarl import URL
 
 from whisk.cli.version import VERSION
-from whisk.cli.errors import NETWORK, USAGE, CliError
+from whisk.cli.errors import NETWORK, CliError, usage_error
 from whisk.cli.names import url_segment
 from whisk.cli.output import Output
 from whisk.cli.wskprops import Properties, base_url
@@ -190,7 +190,7 @@ class Api:
         headers = {}
         if call.auth:
             if not self.props.auth:
-                raise CliError("Authorization key is not configured (--auth is required)", USAGE, usage=True)
+                raise usage_error("Authorization key is not configured (--auth is required)")
             token = base64.b64encode(self.props.auth.encode()).decode()
             headers["Authorization"] = f"Basic {token}"
         if call.body is not None:

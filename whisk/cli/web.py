@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from whisk.cli.errors import USAGE, CliError
+from whisk.cli.errors import usage_error
 
 WEB_KEYS = ("web-export", "raw-http", "final")
 SECURE_KEY = "require-whisk-auth"
@@ -63,8 +63,8 @@ def apply(annotations: KeyValues | None, *, web: str | None, web_secure: str | N
     if web is not None:
         mode = _MODES.get(web.lower())
         if mode is None:
-            raise CliError(f"Invalid argument '{web}' for --web flag. Valid input consist of 'yes', 'true', 'raw', "
-                           "'false', or 'no'.", USAGE, usage=True)
+            raise usage_error(f"Invalid argument '{web}' for --web flag. Valid input consist of 'yes', 'true', 'raw', "
+                              "'false', or 'no'.")
         base = list(annotations or [])
         if annotations is None and existing is not None:
             base = append_missing(base, old)
@@ -78,7 +78,7 @@ def apply(annotations: KeyValues | None, *, web: str | None, web_secure: str | N
         return result
     disabling = web is not None and web.lower() in ("false", "no")
     if not (is_web(annotations) or (existing is not None and is_web(old) and not disabling)):
-        raise CliError("The --web-secure option is only valid when the --web option is enabled.", USAGE, usage=True)
+        raise usage_error("The --web-secure option is only valid when the --web option is enabled.")
     current = list(annotations) if annotations is not None else None
     if existing is not None:
         if current is None:
