@@ -1,7 +1,8 @@
 """The alarms feeds' lifecycle (OpenWhisk's feed protocol: `lifecycleEvent` CREATE, READ, UPDATE, DELETE, and PAUSE,
 RESUME) over alarm documents in the store. The controller answers invocations of `/whisk.system/alarms/alarm`,
-`/once` and `/interval` with `Feeds.handle` (see `whisk.alarms.wiring`); the results and messages are the alarms
-provider's: `{"status": "success"}`, READ's `{"config": ..., "status": ...}`, and `{"error": ...}` on a refusal.
+`/once` and `/interval` with `Feeds.handle` (`Alarms.natives` in `whisk.alarms.service`); the results and messages
+are the alarms provider's: `{"status": "success"}`, READ's `{"config": ..., "status": ...}`, and `{"error": ...}` on
+a refusal.
 
 An alarm document (`entityType: "alarm"`, id `alarm:<namespace>/<trigger>`) keeps the checked configuration, who
 owns it (the namespace's uuid and the hash of the key that created it, never the key), its status (active, or

@@ -1,6 +1,6 @@
 """Alarms built into the controller: the three feed actions answered in the controller (`natives`, handed to the
-launcher) and the scheduler that fires their triggers. roles.py opens one per controller after the launcher and
-trigger firing exist.
+launcher) and the scheduler that fires their triggers. `whisk/controller/services.py` opens one per controller
+after the launcher and trigger firing exist.
 
 Why the controller answers the feeds itself instead of running feed actions that call back into it: the client
 side of the feed protocol stays exactly OpenWhisk's (a blocking invoke of `/whisk.system/alarms/<feed>` with
