@@ -294,7 +294,7 @@ def check_swagger(swagger: dict[str, Any]) -> None:
                 check_path_parameters(path, item, op, _case_for(swagger, str(op.get("operationId"))))
 
 
-def remove_endpoint(swagger: dict[str, Any], base_path: str, rel_path: str | None, verb: str | None) -> bool:
+def remove_endpoint(swagger: dict[str, Any], rel_path: str, verb: str | None) -> bool:
     """Remove a path (or one operation of it) and their cases; True when the API has no path left."""
     paths = _dict(swagger.get("paths"))
     if rel_path not in paths:

@@ -206,7 +206,7 @@ class Apis:
                     await self._store.delete(existing["_id"], existing["_rev"])
                     return {}
                 swagger = copy.deepcopy(existing["swagger"])
-                if remove_endpoint(swagger, str(base_path), str(rel_path), verb):
+                if remove_endpoint(swagger, str(rel_path), verb):
                     await self._store.delete(existing["_id"], existing["_rev"])
                 else:
                     await self._save(identity.namespace, existing, swagger)
