@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,16 +67,24 @@ def _fragment(key: str, value: str) -> str:
     return "{" + json.dumps(key, ensure_ascii=False) + ": " + value + "}"
 
 
-def read_file(path: str) -> str:
-    """A file named on the command line, read whole, with `wsk`'s ReadFile errors (a missing file: exit 2)."""
+@contextmanager
+def reading(path: str) -> Iterator[None]:
+    """`wsk`'s ReadFile errors for a file named on the command line and read in the block (a missing file: exit
+    2)."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        yield
     except (FileNotFoundError, NotADirectoryError):
         raise usage_error(f"File '{path}' is not a valid file or it does not exist") from None
     except IsADirectoryError:                       # Go: os.Stat succeeds, the read fails
         raise CliError(f"Unable to read the file '{path}': read {path}: is a directory", usage=True) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CliError(f"Unable to read the file '{path}': {exc}", usage=True) from None
+
+
+def read_file(path: str) -> str:
+    """A file named on the command line, read whole as text."""
+    with reading(path):
+        return Path(path).read_text(encoding="utf-8")
 
 
 def _invalid(kind: str, message: str) -> CliError:

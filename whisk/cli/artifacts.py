@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from whisk.cli.arguments import reading
 from whisk.cli.errors import CliError, usage_error
 
 KIND_BY_EXTENSION = {
@@ -39,14 +40,8 @@ async def read_code(path: str) -> str:
     """The artifact as `exec.code`: text, or base64 for .zip/.jar/.balx."""
     def read() -> bytes:
         return Path(path).read_bytes()
-    try:
+    with reading(path):
         data = await asyncio.to_thread(read)
-    except (FileNotFoundError, NotADirectoryError):
-        raise usage_error(f"File '{path}' is not a valid file or it does not exist") from None
-    except IsADirectoryError:                       # Go: os.Stat succeeds, the read fails
-        raise CliError(f"Unable to read the file '{path}': read {path}: is a directory", usage=True) from None
-    except OSError as exc:
-        raise CliError(f"Unable to read the file '{path}': {exc}", usage=True) from None
     if extension(path) in BINARY_EXTENSIONS:
         return base64.b64encode(data).decode("ascii")
     return data.decode("utf-8", errors="replace")
