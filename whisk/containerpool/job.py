@@ -45,10 +45,9 @@ class Job:
 @dataclass(slots=True)
 class RunResult:
     response: dict                   # stored form: {"statusCode": 0..3, "result": {...}, "size"?: int}
-    start_ms: int                    # init start (cold/prewarm) or run start, epoch ms
+    start_ms: int                    # init start (cold/prewarm) or run start, epoch ms; the record's waitTime ends here
     end_ms: int                      # run end (or the failing step's end)
     init_ms: int | None              # time in /init, None for warm
-    wait_start_ms: int               # when the container began serving this job: OpenWhisk's waitTime ends here
     timed_out: bool
     container_start: str             # one of CONTAINER_STARTS
     logs: list[str] = field(default_factory=list)

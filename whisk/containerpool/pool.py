@@ -114,7 +114,7 @@ class ContainerPool:
         if job.memory_mb > self._scheduler.memory_mb:
             log.error("pool.job.too_large", memory_mb=job.memory_mb, pool_mb=self._scheduler.memory_mb)
             now = time.time_ns() // 1_000_000
-            result = RunResult(whisk_error(), now, now, None, now, False, "cold")
+            result = RunResult(whisk_error(), now, now, None, False, "cold")
             if on_response is not None:
                 on_response(result)
             return result

@@ -132,7 +132,7 @@ class ContainerProxy:
         response = run_response(reply, job.timeout_ms, self._max_result_bytes)
         begin = init_start if init_start is not None else reply.start_ms
         cut = timed_out(reply, job.timeout_ms)
-        result = RunResult(response, begin, _end_ms(reply, job.timeout_ms, cut), init_ms, begin, cut, start)
+        result = RunResult(response, begin, _end_ms(reply, job.timeout_ms, cut), init_ms, cut, start)
         keep = keeps_container(response)
         if on_response is not None:
             _notify(on_response, result)
@@ -168,7 +168,7 @@ class ContainerProxy:
             return None, reply.duration_ms, reply.start_ms
         cut = timed_out(reply, job.timeout_ms)
         end = _end_ms(reply, job.timeout_ms, cut)
-        result = RunResult(failure, reply.start_ms, end, end - reply.start_ms, reply.start_ms, cut, start)
+        result = RunResult(failure, reply.start_ms, end, end - reply.start_ms, cut, start)
         return result, reply.duration_ms, reply.start_ms
 
     def _made(self) -> Container:
@@ -206,7 +206,7 @@ def _failed(response: dict, start: str, timed_out_: bool = False, *, at: int | N
     """A result for a job that ended before a /run reply (no container, failed /init, failed /run call)."""
     now = now_ms()
     begin = at if at is not None else now
-    return RunResult(response, begin, now, init_ms, begin, timed_out_, start)
+    return RunResult(response, begin, now, init_ms, timed_out_, start)
 
 
 def _notify(on_response: OnResponse, result: RunResult) -> None:
