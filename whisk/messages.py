@@ -1,10 +1,10 @@
 """Controller ⇄ invoker messages with OpenWhisk's JSON shapes (docs/openwhisk.md §5.2), so a Kafka peer sees what it
-expects.
+expects, the topics they go on, and the user events of the `events` topic (§9.2).
 
-Standard library only. Each message is a dataclass with `to_bytes()` and a `from_bytes()` that reads OpenWhisk's
-field names; acknowledgements are told apart as OpenWhisk does: `instance` and `response` → combined, only
-`instance` → completion, else → result. Activation messages and acks are sent as objects (the in-process bus hands
-them over as they are, docs/architecture.md) and taken with `read`; none is changed once built.
+Each message is a dataclass with `to_bytes()` and a `from_bytes()` that reads OpenWhisk's field names; acknowledgements
+are told apart as OpenWhisk does: `instance` and `response` → combined, only `instance` → completion, else → result.
+Activation messages and acks are sent as objects (the in-process bus hands them over as they are, docs/architecture.md)
+and taken with `read`; none is changed once built.
 """
 
 from __future__ import annotations
