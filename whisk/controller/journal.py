@@ -2,11 +2,11 @@
 
 Beyond OpenWhisk: every accepted activation must end with a stored record. The controller appends one line when it
 publishes an activation and one when the activation completes; both are single `os.write` calls on an O_APPEND
-descriptor (page cache, no fsync), so they survive the process being killed, cost a few microseconds, and never
-wait on a disk (the completions of one turn of the event loop share one write: a completion line lost to a crash
-only leaves an activation open whose record is already stored, which the start-up check passes over). At start,
-`unfinished()` lists what was accepted but never completed; the activator then stores a whisk-error record for each
-that has none, and the journal starts afresh.
+descriptor (page cache, no fsync), so they survive the process being killed, cost a few microseconds, and never wait on
+a disk (the completions of one turn of the event loop share one write: a completion line lost to a crash only leaves an
+activation open whose record is already stored, which the start-up check passes over). At start, `unfinished()` lists
+what was accepted but never completed; the ledger (`Ledger.recover`) then stores a whisk-error record for each that has
+none, and the journal starts afresh.
 
 A blocking caller is answered before the invoker has collected the logs and stored the record. So that a crash in
 that window does not leave a whisk-error record contradicting the answer the caller got, the answered record
