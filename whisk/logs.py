@@ -1,7 +1,7 @@
 """Logging with structlog: readable console lines in standalone, JSON lines with WHISK_LOG_FORMAT=json.
 
 `merge_context` comes first so that a bound transaction or activation id (`log_context`, `bind`) reaches every line
-of a request and of every task started inside it (STYLE.md). Event names are fixed dotted strings; data goes in fields.
+of a request and of every task started inside it. Event names are fixed dotted strings; data goes in fields.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""Wiring: the only module that maps a URL scheme to an adapter and builds each role's object graph.
+"""Wiring: the only module that maps a URL scheme to an adapter and builds each role's object graph (the controller's
+services in `whisk/controller/services.py`, which it opens).
 
-One `cleanup_ctx` entry per resource, opened in order and closed in reverse (STYLE.md). Roles:
+One `cleanup_ctx` entry per resource, opened in order and closed in reverse. Roles:
 controller (REST API + balancer), invoker (pool + bus feed), standalone (both, in one process, over the
 in-process bus unless WHISK_BUS says otherwise).
 """

@@ -1,4 +1,5 @@
-"""Typed keys for application state and per-request values (aiohttp AppKey; STYLE: no string keys)."""
+"""The keys of application state (aiohttp AppKey, so that mypy knows the type of what each holds) and of per-request
+values (plain strings)."""
 
 from __future__ import annotations
 
