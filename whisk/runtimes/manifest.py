@@ -92,13 +92,10 @@ class Runtime:
     attached: bool = True           # code stored as an attachment (OpenWhisk's "attached" in GET /)
     env: tuple[tuple[str, str], ...] = ()     # added to a process:// child's environment
     environment: Environment | None = None
-    read_only: tuple[str, ...] = ()           # runtimes.json's readOnlyPaths, placeholders expanded
-
-    @property
-    def read_only_paths(self) -> tuple[str, ...]:
-        """Host folders a `process://` sandbox shows this kind's proxy read-only, besides the system's and the
-        install prefix of the command's interpreter: the proxy's own files and the kind's action environment."""
-        return self.read_only
+    # runtimes.json's readOnlyPaths, placeholders expanded: host folders a `process://` sandbox shows this kind's
+    # proxy read-only, besides the system's and the install prefix of the command's interpreter (the proxy's own
+    # files and the kind's action environment).
+    read_only_paths: tuple[str, ...] = ()
 
     @property
     def prewarm_count(self) -> int:
@@ -218,7 +215,7 @@ def _runtime(family: str, entry: Mapping[str, Any], environments: str) -> Runtim
                    default=bool(entry.get("default", False)), deprecated=bool(entry.get("deprecated", False)),
                    requires_main=bool(entry.get("requireMain", False)), stem_cells=cells,
                    attached=bool(entry.get("attached", True)), env=env, environment=environment,
-                   read_only=read_only)
+                   read_only_paths=read_only)
 
 
 def _environment(kind: str, given: Any, environments: str) -> Environment:
