@@ -45,7 +45,7 @@ CLIENT_CLOSED = 499                       # nginx's status for a request whose c
 
 
 def new_tid() -> str:
-    """32 random characters of [A-Za-z0-9] (hex digits, from the activation ids' buffered urandom)."""
+    """32 random hex digits, from the activation ids' buffered urandom (OpenWhisk's alphabet is [A-Za-z0-9])."""
     return random_hex32()
 
 
