@@ -14,7 +14,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from whisk.api import headers as header_values
-from whisk.api.auth import identify
+from whisk.api.auth import credentials, identify
 from whisk.api.body import parse_body, read_body, reply
 from whisk.api.errors import error_response
 from whisk.api.keys import IDENTITY, SERVICES, SETTINGS
@@ -112,7 +112,7 @@ async def serve_route(request: web.Request) -> web.Response:
         headers.append(("X-Require-Whisk-Auth", routed.secure_key))
     forwarded = WebRequest(method=request.method.upper(), tail=routed.tail, headers=tuple(headers),
                            query=tuple(request.query.items()), query_string=request.rel_url.raw_query_string,
-                           body=body, user=await identify(request))
+                           body=body, user=await identify(request, credentials(request)))
     try:
         response = await respond(request, forwarded)
     except WhiskError as exc:

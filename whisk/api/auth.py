@@ -41,10 +41,9 @@ def credentials(request: web.Request) -> tuple[str, str] | None:
     return (uuid, key) if sep else ("", "")
 
 
-async def identify(request: web.Request) -> Identity | None:
-    """The identity the request's credentials name, or None (none given, or invalid). Invalid ones count against
+async def identify(request: web.Request, creds: tuple[str, str] | None) -> Identity | None:
+    """The identity the request's `credentials` name, or None (none given, or invalid). Invalid ones count against
     the client's address; while that address has failed too often, only keys already verified are recognized."""
-    creds = credentials(request)
     if creds is None or not creds[0]:
         return None                                   # none, or not Basic uuid:key (no key was tried)
     failures = request.app.get(AUTH_FAILURES)
@@ -64,13 +63,14 @@ async def identify(request: web.Request) -> Identity | None:
 async def basic_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path
     if path.startswith(WEB):
-        identity = await identify(request)            # invalid (or throttled) credentials: anonymous
+        identity = await identify(request, credentials(request))   # invalid (or throttled) credentials: anonymous
         if identity is not None:
             request[IDENTITY] = identity
     elif (path == API or path.startswith(API + "/")) and path not in OPEN:
-        if credentials(request) is None:
+        creds = credentials(request)
+        if creds is None:
             raise Unauthenticated(MISSING)
-        identity = await identify(request)
+        identity = await identify(request, creds)
         if identity is None:
             if request.get(THROTTLED):
                 raise Throttled(TOO_MANY)
