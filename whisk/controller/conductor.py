@@ -20,8 +20,8 @@ from whisk.controller.entities import ResolvedAction
 from whisk.entities.activation import APPLICATION_ERROR, WHISK_ERROR, Activation, ActivationResponse
 from whisk.entities.document import now_ms
 from whisk.entities.errors import Forbidden, WhiskError
+from whisk.entities.json_value import compact
 from whisk.entities.names import resolve_name
-from whisk.entities.parameters import compact
 
 log = structlog.get_logger(__name__)
 

@@ -30,7 +30,7 @@ from whisk.entities.document import now_ms
 from whisk.entities.errors import (BackendUnavailable, Conflict, Forbidden, Invalid, NotFound, Throttled, TooLarge,
                                    Unauthenticated, Unprocessable, UnsupportedMediaType, WhiskError)
 from whisk.entities.identity import Identity
-from whisk.entities.parameters import compact
+from whisk.entities.json_value import compact
 from whisk.entities.trigger import ACTIVE, RuleLink, Trigger
 
 log = structlog.get_logger(__name__)

@@ -10,7 +10,8 @@ from typing import Any
 from whisk.containerpool.job import Job, RunResult
 from whisk.entities.activation import Activation, ActivationResponse
 from whisk.entities.document import now_ms
-from whisk.entities.parameters import annotation_value, compact, truthy
+from whisk.entities.json_value import compact
+from whisk.entities.parameters import annotation_value, truthy
 from whisk.messages import ActivationMessage
 
 
@@ -29,13 +30,10 @@ def _env_text(value: Any) -> str:
     return value if isinstance(value, str) else compact(value)
 
 
-def make_job(msg: ActivationMessage, action: dict[str, Any], digest: str, *, image: str, api_host: str,
-             max_timeout_ms: int | None = None) -> Job:
+def make_job(msg: ActivationMessage, action: dict[str, Any], digest: str, *, image: str, api_host: str) -> Job:
     exec_ = action.get("exec") or {}
     limits = action.get("limits") or {}
     timeout_ms = int(limits.get("timeout", 60_000))
-    if max_timeout_ms:
-        timeout_ms = min(timeout_ms, max_timeout_ms)
     namespace = msg.user["namespace"]["name"]
     action_name = f"/{msg.action_path}"
     version = msg.action.get("version") or action.get("version", "0.0.1")
