@@ -292,7 +292,7 @@ class BalancerState:
     invokers: Mapping[str, int] = field(default_factory=dict)
     in_flight: int = 0
     in_flight_memory_mb: int = 0
-    forced_total: int = 0             # completions forced by the ack timeout since start
+    forced_total: int = 0             # completions forced since start: the ack timeout, or a silent invoker
     health: Mapping[str, str] = field(default_factory=dict)   # invoker name -> its health, for a per-invoker gauge
 
     @classmethod

@@ -58,7 +58,8 @@ class LoadBalancer(Protocol):
 
     @property
     def forced_total(self) -> int:
-        """Completions forced since start because no ack came in time (metrics)."""
+        """Completions forced since start with no completion ack: the ack timeout ran out, or the invoker went silent
+        (metrics)."""
 
     def invokers(self) -> dict[str, str]:
         """{"invoker0": "up", ...} for GET /invokers."""
