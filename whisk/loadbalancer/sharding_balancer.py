@@ -25,6 +25,7 @@ import structlog
 
 from whisk.discovery.base import Discovery
 from whisk.entities.errors import Conflict, WhiskError
+from whisk.entities.identity import SYSTEM_NAMESPACE
 from whisk.loadbalancer.base import Entry, Released
 from whisk.loadbalancer.common import CommonBalancer
 from whisk.loadbalancer.invoker_pool import InvokerHealth, InvokerPool, InvokerState, Outcome
@@ -37,7 +38,6 @@ from whisk.store.base import EntityStore
 log = structlog.get_logger(__name__)
 
 HEALTH_TID = "sid_invokerHealth"
-SYSTEM_NAMESPACE = "whisk.system"
 TEST_ACTION_CODE = "function main(params) { return params; }"
 
 
