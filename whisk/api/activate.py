@@ -18,9 +18,9 @@ from whisk.api.query import flag, wait_ms
 from whisk.controller.caller import caller_for
 from whisk.controller.results import within
 from whisk.controller.services import ControllerServices
+from whisk.controller.web import ACTIVATION_HEADER
 from whisk.entities.errors import BackendUnavailable, Invalid
 
-ACTIVATION_HEADER = "x-openwhisk-activation-id"
 RECORD_WAIT_S = 5.0      # how long a GET waits for the record of a blocking activation already answered
 # Blocking outcome → HTTP status (docs/openwhisk.md §1.6): success 200, application and developer errors 502, whisk
 # errors 500.

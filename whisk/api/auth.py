@@ -12,11 +12,11 @@ from aiohttp.typedefs import Handler
 
 from whisk.api.auth_failures import TOO_MANY
 from whisk.api.keys import AUTH_FAILURES, IDENTITY, SUBJECTS
+from whisk.controller.web import WEB_PREFIX
 from whisk.entities.errors import Throttled, Unauthenticated
 from whisk.entities.identity import Identity
 
 API = "/api/v1"
-WEB = "/api/v1/web/"
 OPEN = frozenset({"/api/v1", "/api/v1/", "/api/v1/api-docs", "/api/v1/api-docs/", "/api/v1/docs", "/api/v1/docs/",
                   "/api/v1/docs/index.html"})
 MISSING = "The resource requires authentication, which was not supplied with the request"
@@ -62,7 +62,7 @@ async def identify(request: web.Request, creds: tuple[str, str] | None) -> Ident
 @web.middleware
 async def basic_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path
-    if path.startswith(WEB):
+    if path.startswith(WEB_PREFIX):
         identity = await identify(request, credentials(request))   # invalid (or throttled) credentials: anonymous
         if identity is not None:
             request[IDENTITY] = identity

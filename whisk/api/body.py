@@ -12,7 +12,7 @@ from aiohttp import web
 
 from whisk.api.keys import SETTINGS
 from whisk.entities import charsets, json_value
-from whisk.entities.errors import Invalid, RequestTimeout, TooLarge, UnsupportedMediaType
+from whisk.entities.errors import MALFORMED, Invalid, RequestTimeout, TooLarge, UnsupportedMediaType
 from whisk.entities.json_value import compact
 
 
@@ -60,7 +60,6 @@ class ClientGone(Exception):
 
 
 EXPECTED = "Request entity expected but not supplied"
-MALFORMED = "The request content was malformed:\n"
 
 
 def is_json_type(content_type: str) -> bool:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from whisk.api.auth import API, WEB
+from whisk.api.auth import API
+from whisk.controller.web import WEB_PREFIX
 
 HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -16,7 +17,7 @@ HEADERS = {
 
 
 def _rest(path: str) -> bool:
-    return (path == API or path.startswith(API + "/")) and not path.startswith(WEB)
+    return (path == API or path.startswith(API + "/")) and not path.startswith(WEB_PREFIX)
 
 
 @web.middleware

@@ -14,7 +14,7 @@ from whisk.api.body import read_body
 from whisk.api.errors import STATUS, error_response
 from whisk.api.keys import IDENTITY, SERVICES, SETTINGS, TID, WEB
 from whisk.controller.urlpath import rendered
-from whisk.controller.web import WebFailure, WebRequest
+from whisk.controller.web import WEB_PREFIX, WebFailure, WebRequest
 from whisk.controller.webmedia import Answer
 from whisk.entities.errors import BackendUnavailable, WhiskError
 
@@ -48,7 +48,6 @@ async def respond(request: web.Request, web_request: WebRequest) -> web.Response
     return to_response(request, answer)
 
 
-WEB_PREFIX = "/api/v1/web/"
 
 
 def raw_rest(request: web.Request, prefix: str, decoded: str) -> str:

@@ -11,16 +11,14 @@ from whisk.controller.entitlement import ACTIVATE, READ, Resource
 from whisk.entities.action import Action, ActionPut
 from whisk.entities.archive import check_unpacked_size
 from whisk.entities.errors import Conflict, Forbidden, Invalid, NotFound
-from whisk.entities.exec import SequenceExec
+from whisk.entities.exec import SEQUENCE_COMPONENT_MISSING, SEQUENCE_TOO_LONG, SequenceExec
 from whisk.entities.identity import Identity
 from whisk.entities.names import EntityName, EntityPath, FullyQualifiedEntityName
 from whisk.entities.package import Package
 
 NOT_ON_BINDING = "Operation not permitted on package binding."
-TOO_LONG = "Too many actions in the sequence."
 NO_COMPONENT = "No component specified for the sequence."
 CYCLIC = "Sequence may not refer to itself."
-MISSING_COMPONENT = "Sequence component does not exist."
 INLINE_ZIP_CHARS = 256 * 1024          # smaller zips are read on the event loop (well under a millisecond)
 
 
@@ -100,17 +98,17 @@ class Actions(Collection):
         """Bounded length, at least one component, every component exists, no cycle back to this action."""
         limit = self.repo.system.sequence_length
         if len(exec_.components) > limit:
-            raise Invalid(TOO_LONG)
+            raise Invalid(SEQUENCE_TOO_LONG)
         if not exec_.components:
             raise Invalid(NO_COMPONENT)
         itself = await self.repo.resolve_action_name(sequence)
         if await self._count(itself, exec_.components, limit, depth=0) > limit:
-            raise Invalid(TOO_LONG)
+            raise Invalid(SEQUENCE_TOO_LONG)
 
     async def _count(self, itself: FullyQualifiedEntityName, components: tuple[FullyQualifiedEntityName, ...],
                      limit: int, depth: int) -> int:
         if len(components) > limit or depth > limit:
-            raise Invalid(TOO_LONG)
+            raise Invalid(SEQUENCE_TOO_LONG)
         total = 0
         for component in components:
             try:
@@ -119,15 +117,15 @@ class Actions(Collection):
                     raise Invalid(CYCLIC)
                 action = await self.repo.fetch(Action, real.doc_id)
             except (NotFound, Conflict):
-                raise Invalid(MISSING_COMPONENT) from None
+                raise Invalid(SEQUENCE_COMPONENT_MISSING) from None
             if action is None:
-                raise Invalid(MISSING_COMPONENT)
+                raise Invalid(SEQUENCE_COMPONENT_MISSING)
             if isinstance(action.exec, SequenceExec):
                 total += await self._count(itself, action.exec.components, limit, depth + 1)
             else:
                 total += 1
             if total > limit:
-                raise Invalid(TOO_LONG)
+                raise Invalid(SEQUENCE_TOO_LONG)
         return total
 
     async def put_response(self, identity: Identity, saved: Action) -> Any:

@@ -20,6 +20,7 @@ from whisk.controller.apidoc import (CREATE_FAILURE, DELETE_FAILURE, REQUEST_PAT
                                      remove_endpoint, target_of, with_namespace)
 from whisk.controller.apishape import answerable, check_answerable, check_shape
 from whisk.controller.urlpath import rendered
+from whisk.controller.web import WEB_PREFIX
 from whisk.entities.document import now_ms
 from whisk.entities.errors import Conflict, NotFound
 from whisk.entities.identity import Identity
@@ -28,7 +29,6 @@ from whisk.store.base import Store
 ENTITY_TYPE = "api"
 NOT_USED = "Not Used"
 RETRIES = 5
-WEB_PREFIX = "/api/v1/web/"
 NO_KEY = "A valid auth key is required."
 INVALID_AUTH = "Invalid authentication."
 

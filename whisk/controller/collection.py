@@ -10,13 +10,12 @@ from typing import Any, ClassVar
 
 from whisk.controller.entitlement import DELETE, PUT, READ, Entitlement, Resource
 from whisk.controller.repository import Repository
-from whisk.entities.errors import Conflict, Corrupted, Invalid, NotFound, TooLarge
+from whisk.entities.errors import MALFORMED, Conflict, Corrupted, Invalid, NotFound, TooLarge
 from whisk.entities.exec import KindResolver
 from whisk.entities.identity import Identity
 from whisk.entities.names import EntityName, EntityPath
 from whisk.store.base import EntityStore
 
-MALFORMED = "The request content was malformed:\n"
 
 
 def malformed(exc: Invalid) -> Invalid:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from whisk.entities.errors import Conflict, Forbidden, NotFound
+from whisk.entities.errors import CONFORMANCE, Conflict, Forbidden, NotFound
 from whisk.entities.identity import Identity
 from whisk.entities.names import EntityPath
 from whisk.entities.package import Binding
@@ -25,7 +25,6 @@ ENTITY_RIGHTS = {
     "packages": frozenset({READ, PUT, DELETE}),
     "activations": frozenset({READ}),
 }
-CONFORMANCE = "Resource by this name exists but is not in this collection."
 
 
 def forbidden(*fqnames: str) -> Forbidden:

@@ -12,7 +12,7 @@ import structlog
 
 from whisk.controller.cache import EntityCache
 from whisk.entities.action import Action
-from whisk.entities.errors import Conflict, Corrupted, Invalid, NotFound
+from whisk.entities.errors import CONFORMANCE, Conflict, Corrupted, Invalid, NotFound
 from whisk.entities.limits import SystemLimits
 from whisk.entities.names import FullyQualifiedEntityName
 from whisk.entities.package import Package
@@ -25,7 +25,6 @@ E = TypeVar("E", Action, Trigger, Rule, Package)
 log = structlog.get_logger(__name__)
 
 _ENTITY_CLASSES: tuple[Any, ...] = (Action, Trigger, Rule, Package)
-CONFORMANCE = "Resource by this name exists but is not in this collection."
 CONCURRENT = "Concurrent modification to resource detected."
 
 

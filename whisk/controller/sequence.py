@@ -16,12 +16,10 @@ from whisk.controller.entities import ResolvedAction
 from whisk.entities.activation import APPLICATION_ERROR, WHISK_ERROR, Activation, ActivationResponse
 from whisk.entities.document import now_ms
 from whisk.entities.errors import Conflict, Invalid, NotFound, WhiskError
-from whisk.entities.exec import SequenceExec
+from whisk.entities.exec import SEQUENCE_COMPONENT_MISSING, SEQUENCE_TOO_LONG, SequenceExec
 
 log = structlog.get_logger(__name__)
 
-TOO_LONG = "Too many actions in the sequence."
-MISSING = "Sequence component does not exist."
 FAILED = "Sequence failed."
 
 
@@ -41,12 +39,12 @@ async def run(launcher: Steps, run: Run, resolved: ResolvedAction, payload: Any,
     current = payload
     for fqn in resolved.action.exec.components:
         if count >= launcher.sequence_limit:
-            response = error_response(APPLICATION_ERROR, TOO_LONG)
+            response = error_response(APPLICATION_ERROR, SEQUENCE_TOO_LONG)
             break
         try:
             component = await locate(launcher.entities, run, fqn)
         except (NotFound, Conflict, Invalid):
-            response = error_response(APPLICATION_ERROR, MISSING)
+            response = error_response(APPLICATION_ERROR, SEQUENCE_COMPONENT_MISSING)
             break
         except WhiskError as exc:
             log.error("sequence.component.unresolved", component=str(fqn), error=str(exc))

@@ -33,6 +33,7 @@ from whisk.entities.names import is_name
 from whisk.entities.parameters import Parameters
 
 ACTIVATION_HEADER = "x-openwhisk-activation-id"
+WEB_PREFIX = "/api/v1/web/"
 RESERVED_ARGS = frozenset({"__ow_method", "__ow_headers", "__ow_path", "__ow_user", "__ow_query", "__ow_body"})
 CORS_METHODS = "OPTIONS, GET, DELETE, POST, PUT, HEAD, PATCH"
 CORS_ALLOW_HEADERS = "Authorization, Origin, X-Requested-With, Content-Type, Accept, User-Agent"

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 from whisk.entities import charsets, json_value
 from whisk.entities.activation import APPLICATION_ERROR, SUCCESS, ActivationResponse
-from whisk.entities.errors import Invalid, NotFound
+from whisk.entities.errors import MALFORMED, Invalid, NotFound
 from whisk.entities.exec import is_binary_code
 from whisk.entities.json_value import compact, pretty
 
@@ -22,7 +22,6 @@ PROPERTY_NOT_FOUND = "Response does not include requested property."
 ERROR_PROCESSING = "There was an error processing your request."
 UNKNOWN_CONTENT_TYPE = "Response did not specify a known content-type."
 CONTENT_TYPE_MISMATCH = "Response type in header did not match generated content type."
-MALFORMED = "The request content was malformed:\n"
 EXTENSIONS = (".http", ".json", ".html", ".svg", ".text")
 DEFAULT_EXTENSION = ".http"
 

@@ -18,6 +18,12 @@
 """
 
 
+# Pekko's rejection of a body that is not what the route reads (the parser's reason follows), and OpenWhisk's
+# conformance message: an id that holds an entity of another kind than the collection addressed.
+MALFORMED = "The request content was malformed:\n"
+CONFORMANCE = "Resource by this name exists but is not in this collection."
+
+
 class WhiskError(Exception):
     """Base of every error whisk raises on purpose; the message is shown to the user as is."""
 

@@ -21,6 +21,9 @@ KindResolver = Callable[[str], Any]     # kind -> concrete kind (str) or an obje
 
 SEQUENCE = "sequence"
 BLACKBOX = "blackbox"
+# OpenWhisk's Messages.sequenceIsTooLong and sequenceComponentNotFound: refused on create, failed when run.
+SEQUENCE_TOO_LONG = "Too many actions in the sequence."
+SEQUENCE_COMPONENT_MISSING = "Sequence component does not exist."
 
 _BASE64 = re.compile(r"([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)")
 # A docker image reference: [registry[:port]/]name[/more][:tag][@digest], lower-case repository names.

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from whisk.entities.errors import Invalid
+from whisk.entities.exec import BLACKBOX, SEQUENCE
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_PATH = HERE / "runtimes.json"
@@ -28,8 +29,6 @@ DEFAULT_PATH = HERE / "runtimes.json"
 CHECKOUT_ENVIRONMENTS = HERE.parent.parent / ".runtimes"
 INSTALLERS = ("pip", "npm")
 STAMP = ".whisk-environment"        # written last by the installer: the hash of what the folder was made from
-BLACKBOX = "blackbox"
-SEQUENCE = "sequence"
 _DEFAULT_KIND = re.compile(r"([a-z0-9]+):default")
 _MEMORY = re.compile(r"\s*(\d+)\s*(b|k|kb|m|mb|g|gb)?\s*", re.IGNORECASE)
 _MB_PER_UNIT = {"b": 1 / (1 << 20), "k": 1 / 1024, "kb": 1 / 1024, "m": 1, "mb": 1, "g": 1024, "gb": 1024}
