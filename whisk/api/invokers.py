@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import structlog
 from aiohttp import web
 
-from whisk.api.auth import credentials
+from whisk.api.auth import INVALID, credentials
 from whisk.api.body import reply
 from whisk.api.errors import error_response, not_for_actions
 from whisk.api.keys import SETTINGS
@@ -105,8 +105,7 @@ def _admin(request: web.Request) -> Invoker | web.Response:
         # Why, beyond the access line's 401: a probe of the admin routes is worth a warning (never what was given).
         log.warning("invoker.admin.refused", path=request.path, remote=request.remote,
                     reason="no WHISK_ADMIN_PASSWORD set" if not settings.admin_password else "wrong credentials")
-        return error_response(request, 401, "The supplied authentication is invalid",
-                                    headers={"WWW-Authenticate": 'Basic realm="whisk invoker"'})
+        return error_response(request, 401, INVALID, headers={"WWW-Authenticate": 'Basic realm="whisk invoker"'})
     invoker = request.app[INVOKER_GETTER]()
     if invoker is None:
         return error_response(request, 503, "The invoker is not running.")
