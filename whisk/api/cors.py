@@ -7,11 +7,11 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from whisk.api.auth import API
-from whisk.controller.web import WEB_PREFIX
+from whisk.controller.web import CORS_ALLOW_HEADERS, WEB_PREFIX
 
 HEADERS = {
     "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Headers": "Authorization, Origin, X-Requested-With, Content-Type, Accept, User-Agent",
+    "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
     "Access-Control-Allow-Methods": "GET, DELETE, POST, PUT, HEAD",
 }
 

@@ -18,6 +18,7 @@ import structlog
 from whisk import metrics
 from whisk.containerpool.job import RunResult
 from whisk.containerpool.pool import ContainerPool
+from whisk.containerpool.response import PROVISION_ERROR
 from whisk.entities.activation import APPLICATION_ERROR, WHISK_ERROR, Activation
 from whisk.entities.errors import BackendUnavailable, TooLarge, WhiskError
 from whisk.invoker.records import action_digest, activation_record, failure_record, make_job
@@ -188,7 +189,7 @@ class Invoker:
                           duration_ms=result.end_ms - result.start_ms)
             except WhiskError as exc:
                 log.error("invoker.run.failed", error=str(exc))
-                record = failure_record(msg, WHISK_ERROR, "Failed to provision resources to run the action.")
+                record = failure_record(msg, WHISK_ERROR, PROVISION_ERROR)
             if result_ack is not None:
                 await result_ack            # the completion ack must never overtake the result
             await self._finish(msg, record, combined=msg.blocking and result_ack is None)
