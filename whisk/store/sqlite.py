@@ -167,9 +167,9 @@ READERS = 4            # reader threads (and connections): reads in parallel wit
 
 
 def _activation_row(record: Doc) -> tuple[str, str, str, int, str]:
-    stored = {k: v for k, v in record.items() if k != "_rev"}
-    return (stored["_id"], stored.get("namespace", ""), activation_list_name(stored), int(stored.get("start", 0)),
-            encode(stored).decode())
+    """`record` is an `Activation.to_doc()`, which has no `_rev` to leave out."""
+    return (record["_id"], record.get("namespace", ""), activation_list_name(record), int(record.get("start", 0)),
+            encode(record).decode())
 
 
 def _insert_activations(conn: sqlite3.Connection, rows: list[tuple[str, str, str, int, str]]) -> None:
