@@ -1,5 +1,7 @@
 """A blocking caller's record: the one the invoker's ack carried, or else (the record was too large for the bus,
-or the ack did not come in time) the one the invoker stored, read at growing intervals until the wait runs out."""
+or the ack did not come in time) the one the invoker stored, read at growing intervals until the wait runs out.
+And the other side of that early answer (`Answered`): a caller that reads the record it was answered with may come
+before the invoker has stored it, and waits a little for it rather than getting a 404."""
 
 from __future__ import annotations
 
