@@ -116,8 +116,9 @@ def _pretty(value: Any, indent: str, out: list[str]) -> None:
 
 
 def compact(value: Any) -> str:
-    """JSON as OpenWhisk prints it (spray's compactPrint): no spaces, non-ASCII kept; what `encode` writes, as a
-    str."""
+    """JSON as OpenWhisk prints it (spray's compactPrint): no spaces, non-ASCII kept. The value `encode` writes, as a
+    str, though not always the same text: Python writes a small float's exponent with two digits (`1.5e-07`),
+    orjson with one (`1.5e-7`)."""
     return _compact(value)
 
 
