@@ -1,8 +1,13 @@
 """Settings: read once from the environment into one frozen dataclass.
 
-No other module touches `os.environ`. A bad value raises ConfigError naming the variable; `__main__` prints it as
-one line and exits with status 2. Limits carry OpenWhisk's defaults (docs/openwhisk.md §2.3, §8), named
-`WHISK_LIMIT_<OpenWhisk name in upper snake case>`.
+The server reads its settings nowhere else (`python -m whisk.runtimes.environments`, which runs without them, reads
+WHISK_RUNTIMES_DIR itself). A bad value raises ConfigError naming the variable; `__main__` prints it as one line and
+exits with status 2. Limits carry OpenWhisk's defaults (docs/openwhisk.md §2.3, §8), named `WHISK_LIMIT_<OpenWhisk name
+in upper snake case>`.
+
+Also here: the `wsk` client's settings (`ClientSettings`, read from the environment the same way), and the addresses
+actions' API calls come from (`ACTIONS_NETWORK`), which the container backends hand out and the API recognizes (this
+module is below both).
 """
 
 from __future__ import annotations
