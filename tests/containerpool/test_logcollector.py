@@ -26,7 +26,25 @@ def texts(lines: list[str]) -> list[tuple[str, str]]:
 
 def test_timestamp_and_line_format():
     assert rfc3339_nanos(1_795_838_329_048_000_595) == "2026-11-28T03:58:49.048000595Z"
-    assert log_line("2026-11-28T03:58:49.048Z", "stdout", "  hi \n") == "2026-11-28T03:58:49.048Z       stdout: hi"
+    assert log_line("2026-11-28T03:58:49.048Z", "stdout", "hi\n") == "2026-11-28T03:58:49.048Z       stdout: hi"
+
+
+def test_only_the_line_end_is_taken_off_a_line():
+    """OpenWhisk's LogLine keeps what the action wrote but its line end (`stripLineEnd`, since apache/openwhisk#4852):
+    a traceback's and a logged object's indentation, trailing blanks, a tab."""
+    stamp = "2026-11-28T03:58:49.048000595Z"
+    assert log_line(stamp, "stderr", '  File "x.py", line 1') == f'{stamp} stderr:   File "x.py", line 1'
+    assert log_line(stamp, "stdout", "\tkey: 1 \r\n") == f"{stamp} stdout: \tkey: 1 "
+    assert log_line(stamp, "stdout", " \r") == f"{stamp} stdout:  "
+
+
+async def test_indented_output_keeps_its_indentation():
+    c = LogCollector(1 << 20)
+    c.feed("stdout", b"{\n  a: 1,\n  b: { c: [ 1, 2 ] }\n}\n" + END)
+    c.feed("stderr", b"Traceback (most recent call last):\n  File \"x.py\", line 1, in main\r\n" + END)
+    assert texts(await c.take(1 << 20, True)) == [
+        ("stdout", "{"), ("stdout", "  a: 1,"), ("stdout", "  b: { c: [ 1, 2 ] }"), ("stdout", "}"),
+        ("stderr", "Traceback (most recent call last):"), ("stderr", '  File "x.py", line 1, in main')]
 
 
 async def test_one_activation_per_sentinel_pair_in_arrival_order():

@@ -111,6 +111,23 @@ async def test_output_without_a_final_newline_is_logged_and_the_container_stays_
     assert "initTime" in annotations(records[0]) and "initTime" not in annotations(records[1])
 
 
+@pytest.mark.parametrize("kind, code", [
+    ("nodejs:default", "function main() { console.log({a: 1, b: {c: 'x'.repeat(80)}}); console.log('\\tt '); }"),
+    ("python:3", "import json\ndef main(a):\n    print(json.dumps({'a': 1}, indent=2))\n    print('\\tt ')\n"
+                 "    return {}\n"),
+])
+async def test_log_lines_keep_their_indentation(guest: aiohttp.ClientSession, kind: str, code: str) -> None:
+    """Only a line's end is taken off (OpenWhisk's LogLine, `stripLineEnd`): a logged object or a traceback keeps
+    its indentation, a line its tabs and trailing blanks."""
+    name = f"indent-{kind.split(':')[0]}"
+    await put(guest, name, {"kind": kind, "code": code})
+    _, body, _ = await invoke(guest, name, blocking="true")
+    record = await record_of(guest, body["activationId"], complete=True)
+    texts = [line.split(" stdout: ", 1)[1] for line in record["logs"]]
+    assert texts[1].startswith("  ") and texts[1].lstrip().startswith(("a:", '"a":')), texts
+    assert texts[-1] == "\tt ", texts
+
+
 async def test_application_error_is_502_with_the_error(guest: aiohttp.ClientSession) -> None:
     await put(guest, "py-apperr", {"kind": "python:3", "code": "def main(a):\n    return {'error': 'nope'}\n"})
     status, body, _ = await invoke(guest, "py-apperr", blocking="true")

@@ -13,12 +13,14 @@ def rfc3339_nanos(time_ns: int) -> str:
 
 
 def log_line(timestamp: str, stream: str, text: str) -> str:
-    """One stored log line as OpenWhisk formats it: the time padded to 30, the stream, the text trimmed like
-    Java's String.trim (docs/openwhisk.md §2.7)."""
-    return f"{timestamp:<30} {stream}: {text.strip(_JAVA_TRIM)}"
-
-
-_JAVA_TRIM = "".join(chr(c) for c in range(33))
+    """One stored log line as OpenWhisk formats it: the time padded to 30, the stream, the text without its line end
+    (docs/openwhisk.md §2.7). Only the line end goes, as OpenWhisk's `stripLineEnd` takes off a docker entry's "\n"
+    or "\r\n": the indentation of a traceback or of a logged object, and trailing blanks, are the action's output."""
+    if text.endswith("\n"):
+        text = text[:-1]
+    if text.endswith("\r"):
+        text = text[:-1]
+    return f"{timestamp:<30} {stream}: {text}"
 
 
 DOCKER_PIECE = 16 * 1024     # docker's log drivers store a longer line as pieces of this size, each an entry
