@@ -174,6 +174,21 @@ async def test_zip_without_package_json_or_index_fails_init() -> None:
         await proxy.until_sentinels(1)
 
 
+@pytest.mark.parametrize("code, message", [
+    ("function main(args) { return {a: 1 }\n", "SyntaxError: Unexpected end of input"),
+    ("function main(args) {\n  return {a: 1};\n}\nfoo bar\n", "SyntaxError: Unexpected identifier 'bar'"),
+])
+async def test_a_syntax_error_in_source_code_fails_init_as_openwhisks_eval_reports_it(code: str, message: str) -> None:
+    """OpenWhisk's runner evals the code: the reason starts with the error itself. node puts the offending line
+    before a compile error's stack, which for code that ends early is the proxy's own wrapper: never shown."""
+    async with running_proxy(KIND) as proxy:
+        status, body = await proxy.init(code)
+        assert status == 502
+        assert body["error"].startswith(f"Initialization has failed due to: {message}\n    at "), body["error"]
+        assert "ReferenceError" not in body["error"]
+        await proxy.until_sentinels(1)
+
+
 async def test_binary_that_is_not_a_zip_fails_init() -> None:
     async with running_proxy(KIND) as proxy:
         status, body = await proxy.init(base64.b64encode(b"not a zip at all").decode(), binary=True)

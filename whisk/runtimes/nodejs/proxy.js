@@ -116,8 +116,17 @@ function loadSource(code, main, folder) {
     // declared at top level, which a module would otherwise keep private.
     const tail = `\n;return (function () { try { return (${main}); } catch (e) {
         if (e instanceof ReferenceError) return undefined; throw e; } })();`;
-    const wrapper = vm.compileFunction(code + tail, ['exports', 'require', 'module', '__filename', '__dirname'],
-        { filename: file });
+    let wrapper;
+    try {
+        wrapper = vm.compileFunction(code + tail, ['exports', 'require', 'module', '__filename', '__dirname'],
+            { filename: file });
+    } catch (error) {
+        // node puts the offending line before a compile error's stack, the tail above when the code ends early;
+        // OpenWhisk's runner evals the code and reports the error itself first ("SyntaxError: ...").
+        const at = error && typeof error.stack === 'string' ? error.stack.indexOf(`\n\n${error.name}: `) : -1;
+        if (at >= 0) error.stack = error.stack.slice(at + 2);
+        throw error;
+    }
     const mod = new Module(file, null);
     mod.filename = file;
     mod.paths = Module._nodeModulePaths(folder);
