@@ -41,9 +41,9 @@ def error(result: RunResult) -> str:
 
 async def test_syntax_error_fails_init(pool, factory):
     r = await fails(pool, factory, job("def main(a)\n    return a\n", name="syntax"), 2)
-    assert error(r) == "Cannot start action. Check logs for details." and r.init_ms is not None
-    assert any("SyntaxError" in line for line in r.logs)
-    assert r.logs[-2].endswith("stderr: Command exited abruptly during initialization.")
+    assert error(r) == "The action failed to generate or locate a binary. See logs for details."
+    assert r.init_ms is not None
+    assert r.logs[-2].endswith("stderr: SyntaxError: expected ':'")
 
 
 async def test_code_raising_at_import_fails_init(pool, factory):

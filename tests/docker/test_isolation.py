@@ -378,7 +378,7 @@ async def test_code_over_the_unpacked_cap_is_refused_and_a_lying_zip_stops_at_in
         if kind == "nodejs:20":
             assert "more than the limit of 1048576 bytes" in error, error
         else:   # Python's zipfile inflates no entry past its declared size and finds the CRC wrong; the runtime
-            # answers that it cannot start and logs why, as OpenWhisk's does
-            assert error == "Cannot start action. Check logs for details.", error
+            # answers that unpacking failed and logs why, as OpenWhisk's does
+            assert error == "The action failed to generate or locate a binary. See logs for details.", error
             logs = (await record_of(mallory, body["activationId"]))["logs"]     # the stored record's
             assert any("Bad CRC-32" in line for line in logs), logs

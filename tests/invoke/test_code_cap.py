@@ -57,11 +57,11 @@ async def test_a_zip_that_lies_about_its_size_fails_at_init(guest: aiohttp.Clien
     assert r.status == 502 and body["response"]["status"] == "action developer error", body
     error = body["response"]["result"]["error"]
     # Node.js inflates at most what is left under the cap; Python's zipfile inflates no entry past its declared size
-    # and then finds its CRC wrong (its runtime answers that it cannot start and logs why, as OpenWhisk's does).
+    # and then finds its CRC wrong (its runtime answers that unpacking failed and logs why, as OpenWhisk's does).
     # Either way no more than the cap was written, and the folder is removed.
     if kind == "nodejs:20":
         assert LIMIT in error, error
     else:
-        assert error == "Cannot start action. Check logs for details.", error
+        assert error == "The action failed to generate or locate a binary. See logs for details.", error
         logs = (await record_of(guest, body["activationId"]))["logs"]           # the stored record's
         assert any("Bad CRC-32" in line for line in logs), logs

@@ -55,16 +55,48 @@ async def test_zip_compiled_by_openwhisks_python_runtime() -> None:
 
 
 CANNOT_START = "Cannot start action. Check logs for details."
+COMPILE_FAILED = "The action failed to generate or locate a binary. See logs for details."
 
 
 async def test_zip_without_main_module_fails_init() -> None:
+    # OpenWhisk's compile step finds no main module: its proxy answers that the compile failed, the reason in the log
     archive = zip_base64({"action.py": "def main(args):\n    return {}\n"})
     async with running_proxy(KIND) as proxy:
         status, body = await proxy.init(archive, binary=True)
-        assert (status, body) == (502, {"error": CANNOT_START})     # the reason in the log, as OpenWhisk's runtime
+        assert (status, body) == (502, {"error": COMPILE_FAILED})
         await proxy.until_sentinels(1)
         assert any("Zip file does not include __main__.py" in line for line in proxy.err)
-        assert "Command exited abruptly during initialization." in proxy.err
+        assert "Command exited abruptly during initialization." not in proxy.err
+
+
+@pytest.mark.parametrize("code, answer, logged", [
+    # what the compile step's parse finds: the error's own lines, nothing of the proxy's
+    ("def main(a) return {}\n", COMPILE_FAILED, "SyntaxError: expected ':'"),
+    ("def main(a):\nreturn {}\n", COMPILE_FAILED, "IndentationError: expected an indented block"),
+    # what only compiling finds, and errors while importing: the action fails to start
+    ("return 1\ndef main(a):\n    return {}\n", CANNOT_START, "SyntaxError: 'return' outside function"),
+    ("import helper_that_is_not_there\ndef main(a):\n    return {}\n", CANNOT_START, "No module named"),
+])
+async def test_a_syntax_error_fails_the_compile_step_and_an_import_error_the_start(code, answer, logged) -> None:
+    """OpenWhisk's Python image compiles the action before its proxy starts it (bin/compile: ast.parse of the main
+    module); a syntax error there answers COMPILE_FAILED, with only the compiler's output in the log."""
+    async with running_proxy(KIND) as proxy:
+        assert await proxy.init(code) == (502, {"error": answer})
+        await proxy.until_sentinels(1)
+        assert any(logged in line for line in proxy.err), proxy.err
+        assert ("Command exited abruptly during initialization." in proxy.err) == (answer == CANNOT_START)
+        assert any("proxy.py" in line for line in proxy.err) == (answer == CANNOT_START)
+    archive = zip_base64({"__main__.py": "def main(a) return {}\n"})
+    async with running_proxy(KIND) as proxy:                         # a zip's main module too
+        assert await proxy.init(archive, binary=True) == (502, {"error": COMPILE_FAILED})
+
+
+async def test_an_invalid_virtualenv_fails_the_compile_step() -> None:
+    archive = zip_base64({"__main__.py": "def main(a):\n    return {}\n", "virtualenv/bin/python": ""})
+    async with running_proxy(KIND) as proxy:
+        assert await proxy.init(archive, binary=True) == (502, {"error": COMPILE_FAILED})
+        await proxy.until_sentinels(1)
+        assert "Invalid virtualenv. Zip file does not include 'activate_this.py'." in proxy.err
 
 
 @pytest.mark.parametrize("env", [{"a=b": "v"}, {"K": "a\u0000b"}, {"K\u0000": "v"}])
@@ -87,7 +119,7 @@ async def test_binary_code_that_is_not_a_zip_is_the_source() -> None:
         assert await proxy.run({"x": 1}) == (200, {"ran": 1})
     async with running_proxy(KIND) as proxy:
         status, body = await proxy.init(base64.b64encode(b"not python at all").decode(), binary=True)
-        assert (status, body) == (502, {"error": CANNOT_START})
+        assert (status, body) == (502, {"error": COMPILE_FAILED})
         await proxy.until_sentinels(1)
         assert any("SyntaxError" in line for line in proxy.err)
 

@@ -52,9 +52,12 @@ ACCEPT_RETRY_S = 0.1                  # after a failed accept (no descriptor lef
 Answer = tuple[int, object]           # a status and its JSON: a value, or text already encoded
 
 # Messages as OpenWhisk's runtimes word them (openwhisk-runtime-go's actionloop proxy, which fronts the Python
-# runtime, and openwhisk-runtime-nodejs). A failed /init answers CANNOT_START and leaves its reason to the logs, as the
-# Python runtime's image runs that proxy (OW_LOG_INIT_ERROR); the reasons' words are ours.
+# runtime, and openwhisk-runtime-nodejs). A failed /init leaves its reason to the logs, as the Python runtime's image
+# runs that proxy (OW_LOG_INIT_ERROR); the reasons' words are ours. That proxy first unpacks the code and runs the
+# image's compile step (which activates the zip's virtualenv and parses the main module): a failure there answers
+# COMPILE_FAILED; then it starts the action, and a start that fails (an import that raises) answers CANNOT_START.
 CANNOT_START = "Cannot start action. Check logs for details."
+COMPILE_FAILED = "The action failed to generate or locate a binary. See logs for details."
 INIT_EXITED = "Command exited abruptly during initialization."
 MORE_THAN_ONCE = "Cannot initialize the action more than once."
 COMMAND_EXITED = "command exited"
@@ -69,6 +72,10 @@ EXCEPTION_STATUS = 200
 
 class InitFailure(Exception):
     """The action's code cannot be loaded: the reason, logged by /init (none when a traceback was logged already)."""
+
+
+class CompileFailure(InitFailure):
+    """The code fails what OpenWhisk's proxy does before starting it: unpacking, the virtualenv, the syntax."""
 
 
 class Action:
@@ -110,6 +117,9 @@ class Runtime:
         except InitFailure as exc:
             if str(exc):
                 print(exc, file=sys.stderr)
+            if isinstance(exc, CompileFailure):
+                end_activation()
+                return 502, {"error": COMPILE_FAILED}
             print(INIT_EXITED, file=sys.stderr)
             end_activation()
             return 502, {"error": CANNOT_START}
@@ -223,7 +233,7 @@ def load(code: str, binary: bool, main: str, folder: str) -> Action:
         elif os.path.exists(launcher) and not os.path.exists(source):
             os.rename(launcher, source)     # OpenWhisk's compile step accepts `exec` too
         if not os.path.exists(source):
-            raise InitFailure("Zip file does not include __main__.py at its root.")
+            raise CompileFailure("Zip file does not include __main__.py at its root.")
         activate_virtualenv(folder)
     else:
         with open(source, "wb") as f:
@@ -238,15 +248,33 @@ def load(code: str, binary: bool, main: str, folder: str) -> Action:
         sys.modules["main__"] = module
         spec.loader.exec_module(module)
     except BaseException as exc:           # SystemExit too: exit() while loading is an init failure
-        print_traceback()
         sys.path.remove(folder)
         sys.modules.pop("main__", None)
+        if isinstance(exc, SyntaxError) and exc.filename == source and not parses(source):
+            # What OpenWhisk's compile step finds parsing the main module; the error's own lines, without the
+            # proxy's frames. Errors only the compiler finds ("'return' outside function") fail the start.
+            import traceback
+            raise CompileFailure("".join(traceback.format_exception_only(exc)).rstrip("\n")) from exc
+        print_traceback()
         raise InitFailure() from exc
     if not hasattr(module, main):
         # OpenWhisk's launcher imports the entry point by name: only a missing one fails the start (one that is not
         # a function fails each run, with the TypeError as the action's error).
         raise InitFailure(f"ImportError: cannot import name '{main}' from 'main__' ({source})")
     return Action(getattr(module, main), folder)
+
+
+def parses(source: str) -> bool:
+    """Whether the file parses as OpenWhisk's compile step parses the main module (UTF-8, ast.parse)."""
+    try:
+        with open(source, "rb") as f:
+            compile(f.read().decode("utf-8"), source, "exec", _ONLY_AST)
+    except (SyntaxError, ValueError):       # ValueError: not UTF-8, a NUL byte
+        return False
+    return True
+
+
+_ONLY_AST = 0x400       # ast.PyCF_ONLY_AST, without importing ast
 
 
 def is_script(path: str) -> bool:
@@ -296,15 +324,15 @@ def unzip(code: str, folder: str) -> bytes | None:
                 shutil.rmtree(folder, ignore_errors=True)
                 message = (f"Invalid action: the zip file unpacks to {declared} bytes, more than the limit of "
                            f"{cap} bytes.")
-                raise InitFailure(message)
+                raise CompileFailure(message)
             try:
                 archive.extractall(folder)      # extractall drops absolute paths and "..", so nothing escapes
             except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
                 shutil.rmtree(folder, ignore_errors=True)      # a partial extraction (a lying entry, a full /tmp)
-                raise InitFailure(f"Cannot unzip the action: {exc}") from exc
+                raise CompileFailure(f"Cannot unzip the action: {exc}") from exc
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
         shutil.rmtree(folder, ignore_errors=True)
-        raise InitFailure(f"Cannot unzip the action: {exc}") from exc
+        raise CompileFailure(f"Cannot unzip the action: {exc}") from exc
     return None
 
 
@@ -321,9 +349,9 @@ def activate_virtualenv(folder: str) -> None:
                     exec(compile(f.read(), path, "exec"), {"__file__": path})
             except Exception as exc:
                 print_traceback()
-                raise InitFailure() from exc
+                raise CompileFailure() from exc
             return
-    raise InitFailure("Invalid virtualenv. Zip file does not include 'activate_this.py'.")
+    raise CompileFailure("Invalid virtualenv. Zip file does not include 'activate_this.py'.")
 
 
 def export_env(env: object) -> None:
