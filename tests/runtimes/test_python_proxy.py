@@ -225,19 +225,39 @@ async def test_sigterm_ends_the_proxy_with_its_socket_and_the_actions_folder_rem
         assert not os.path.exists(seen["folder"])
 
 
-async def test_results_json_cannot_write_are_developer_errors() -> None:
-    code = ("def main(args):\n"
-            "    return {'set': {1, 2}} if args.get('kind') == 'set' else None if args.get('kind') == 'none' "
-            "else {'nan': float('nan')}\n")
+RESULTS = ("import datetime\n"
+           "def main(args):\n"
+           "    kind = args['kind']\n"
+           "    circular = {}\n"
+           "    circular['self'] = circular\n"
+           "    return {'set': {1, 2}, 'datetime': {'at': datetime.datetime(2020, 1, 1)}, 'circular': circular,\n"
+           "            'surrogate': {'s': '\\ud800'}, 'bare': datetime.date(2020, 1, 1), 'nan': {'n': float('nan')},\n"
+           "            'string': 'text', 'none': None}[kind]\n")
+
+
+@pytest.mark.parametrize("kind", ["set", "datetime", "circular", "surrogate", "bare"])
+async def test_a_result_json_cannot_write_ends_the_action_as_openwhisks_launcher_does(kind: str) -> None:
+    """OpenWhisk's launcher writes the result outside its try: json.dumps (or UTF-8) fails, the launcher dies with
+    its traceback, and its proxy answers 400 "command exited"; the process ends after the answer."""
     async with running_proxy(KIND) as proxy:
-        await proxy.init(code)
-        for kind in ("set", "nan"):
+        await proxy.init(RESULTS)
+        assert await proxy.run({"kind": kind}) == (400, {"error": "command exited"})
+        await proxy.until_sentinels(1)
+        assert "Traceback (most recent call last):" in proxy.err
+        assert any(line.startswith(("TypeError:", "ValueError:", "UnicodeEncodeError:")) for line in proxy.err)
+        assert await proxy.exit_status() == 1
+
+
+async def test_results_its_proxy_refuses_and_null() -> None:
+    async with running_proxy(KIND) as proxy:
+        await proxy.init(RESULTS)
+        for kind in ("nan", "string"):      # written by the launcher, refused by its proxy: nothing logged
             assert await proxy.run({"kind": kind}) == \
                 (502, {"error": "The action did not return a dictionary or array."})
         # None is written as null, as OpenWhisk's launcher does; the platform refuses that answer.
         assert await proxy.run({"kind": "none"}) == (200, None)
         await proxy.until_sentinels(3)
-        assert any("not JSON serializable" in line for line in proxy.err)
+        assert not any(line.startswith(("Traceback", "ValueError")) for line in proxy.err)
 
 
 async def test_exception_logs_its_traceback() -> None:

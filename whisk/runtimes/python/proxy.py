@@ -49,7 +49,7 @@ REASONS = {100: "Continue", 200: "OK", 400: "Bad Request", 403: "Forbidden", 404
 MAX_HEAD_BYTES = 64 * 1024
 READ_BYTES = 64 * 1024                # at most this much is read at a time
 ACCEPT_RETRY_S = 0.1                  # after a failed accept (no descriptor left), try again this much later
-Answer = tuple[int, object]           # a status and its JSON: a value, or text already encoded
+Answer = tuple[int, object]           # a status and its JSON: a value, or its text (str, or UTF-8 bytes)
 
 # Messages as OpenWhisk's runtimes word them (openwhisk-runtime-go's actionloop proxy, which fronts the Python
 # runtime, and openwhisk-runtime-nodejs). A failed /init leaves its reason to the logs, as the Python runtime's image
@@ -184,18 +184,30 @@ class Runtime:
         return EXCEPTION_STATUS, {"error": str(exc)}
 
     def result(self, result: object) -> Answer:
-        # What OpenWhisk's launcher writes (json.dumps) and its proxy passes on: an object, an array (a tuple is one),
-        # or null, which the platform then refuses; anything else is refused here, with nothing logged.
-        if result is None or isinstance(result, (dict, list, tuple)):
-            try:
-                text = json.dumps(result, ensure_ascii=False, allow_nan=False)
-            except (TypeError, ValueError) as exc:
-                print(f"The result is not JSON: {exc}", file=sys.stderr)
-            else:
-                end_activation()
-                return 200, text
+        # OpenWhisk's launcher writes json.dumps(result) as UTF-8, and its proxy passes on an object, an array (a
+        # tuple is one) or null, which the platform then refuses; anything else (a string, a number, NaN) it answers
+        # with NOT_A_DICTIONARY, nothing logged. What the launcher cannot write (a datetime, a set, a circular
+        # reference, a lone surrogate) fails outside its try and ends it: "command exited", the traceback logged.
+        try:
+            body = json.dumps(result, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        except ValueError as exc:
+            if not str(exc).startswith("Out of range float values"):
+                return self.crashed()
+            body = b"NaN"                       # written as such by the launcher, no JSON to its proxy
+        except Exception:
+            return self.crashed()
         end_activation()
+        if body[:1] in (b"{", b"[") or body == b"null":
+            return 200, body
         return 502, {"error": NOT_A_DICTIONARY}
+
+    def crashed(self) -> Answer:
+        """OpenWhisk's launcher died of an error outside the action's main: its traceback, then the answer its proxy
+        gives once the process ended; this process ends too, after the answer (`exit_now`)."""
+        print_traceback()
+        self.exit_code = 1
+        end_activation()
+        return 400, {"error": COMMAND_EXITED}
 
     def die(self, exc: SystemExit) -> Answer:
         """The action called exit(): the answer OpenWhisk's proxy gives once its action's process ended (400
@@ -408,7 +420,10 @@ class BadRequest(Exception):
 
 
 def response(status: int, payload: object, keep_alive: bool) -> bytes:
-    body = (payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)).encode()
+    if isinstance(payload, bytes):
+        body = payload
+    else:
+        body = (payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)).encode()
     close = "" if keep_alive else "Connection: close\r\n"
     head = (f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n{close}\r\n")
