@@ -189,6 +189,22 @@ async def test_a_syntax_error_in_source_code_fails_init_as_openwhisks_eval_repor
         await proxy.until_sentinels(1)
 
 
+async def test_a_result_json_cannot_write_is_an_internal_error_as_openwhisks_endpoint_answers() -> None:
+    """OpenWhisk's runtime writes the result with express's res.json after the activation ended; when that throws
+    (a circular object, a BigInt) its endpoint answers 500 "Internal error."."""
+    code = ("function main(args) {\n"
+            "  if (args.kind === 'bigint') return {n: 10n};\n"
+            "  const o = {}; o.self = o; return o;\n"
+            "}\n")
+    async with running_proxy(KIND) as proxy:
+        await proxy.init(code)
+        for kind in ("circular", "bigint"):
+            assert await proxy.run({"kind": kind}) == (500, {"error": "Internal error."})
+        await proxy.until_sentinels(2)
+        assert sum("The result is not JSON: TypeError" in line for line in proxy.err) == 2
+        assert await proxy.run({"kind": "circular"}) == (500, {"error": "Internal error."})   # still served
+
+
 async def test_binary_that_is_not_a_zip_fails_init() -> None:
     async with running_proxy(KIND) as proxy:
         status, body = await proxy.init(base64.b64encode(b"not a zip at all").decode(), binary=True)

@@ -335,17 +335,22 @@ function run(message) {
 function settle(result) {
     if (result === undefined) result = {};
     let body;
+    let unwritable = false;
     if (typeof result !== 'object') {
         console.error(`Result must be of type object but has type "${typeof result}":`, result);
     } else {            // null too, as OpenWhisk's runtime answers it: the platform then refuses the answer
         try {
             body = JSON.stringify(result);
         } catch (error) {
+            // OpenWhisk's runtime fails writing it (express's res.json) after the activation ended, and its endpoint
+            // answers 500 "Internal error."; the reason is logged here, where the activation's logs still take it.
             console.error('The result is not JSON:', error);
+            unwritable = true;
         }
     }
     endActivation();
     if (!ALLOW_CONCURRENT) setStatus('ready');
+    if (unwritable) return [500, { error: 'Internal error.' }];
     return body === undefined ? [502, { error: 'The action did not return a dictionary.' }] : [200, body];
 }
 
