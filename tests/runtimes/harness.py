@@ -164,8 +164,11 @@ async def running_proxy(kind: str, transport: str = "unix", env: Mapping[str, st
 
 
 def raw_exchange(sock: socket.socket, request: bytes, buffer: bytearray) -> tuple[int, bytes, dict[str, str]]:
-    """Send one request on a raw connection and read one Content-Length response: (status, body, headers)."""
-    sock.sendall(request)
+    """Send one request on a raw connection and read one Content-Length response: (status, body, headers).
+    An empty request sends nothing: the answer to one sent before is read (a send, even of nothing, fails once the
+    proxy has closed the connection after answering it)."""
+    if request:
+        sock.sendall(request)
     while (end := buffer.find(b"\r\n\r\n")) < 0:
         chunk = sock.recv(65536)
         if not chunk:
