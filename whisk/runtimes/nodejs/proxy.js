@@ -9,7 +9,8 @@
  * WHISK_API_RELAY_SOCKET, in a container without a network, names a socket that leads to the API host; it is served
  * on 127.0.0.1:WHISK_API_RELAY_PORT (startApiRelay).
  *
- *   POST /init  {"value": {name, main, code, binary, env}}  source text, or a base64 zip (package.json main or index.js)
+ *   POST /init  {"value": {name, main, code, binary, env}}  source text, or a base64 zip or tar.gz (package.json
+ *               main or index.js)
  *   POST /run   {value, namespace, action_name, ..., deadline}  -> main(value), a value or a Promise, as JSON
  *
  * Statuses and messages follow openwhisk-runtime-nodejs (src/service.js, runner.js): a throw is a developer error
@@ -136,12 +137,20 @@ function loadSource(code, main, folder) {
     return assertFunction(entry, main);
 }
 
-function loadZip(code, main, folder) {
+// The handler of a zip action, or a Promise of the handler of a tar.gz one, told apart by their first bytes as
+// OpenWhisk's runner does (detectFileType: a gzip with no flags or only a file name is a tar.gz).
+function loadArchive(code, main, folder) {
     const archive = Buffer.from(code, 'base64');
-    if (archive.length < 4 || archive.readUInt32LE(0) !== 0x04034b50) {
-        throw 'There was an error uncompressing the action archive. The file type is unsupported';
+    const magic = archive.length < 4 ? 0 : archive.readUInt32BE(0);
+    if (magic === 0x504b0304) {
+        unzip(archive, folder);
+        return entryPoint(main, folder);
     }
-    unzip(archive, folder);
+    if (magic === 0x1f8b0800 || magic === 0x1f8b0808) return untar(archive, folder).then(() => entryPoint(main, folder));
+    throw 'There was an error uncompressing the action archive. The file type is unsupported';
+}
+
+function entryPoint(main, folder) {
     const [index, name] = splitMain(main);
     process.chdir(folder);
     if (index === undefined && !fs.existsSync(path.join(folder, 'package.json'))
@@ -152,6 +161,11 @@ function loadZip(code, main, folder) {
     const exported = Module.createRequire(path.join(folder, 'noop.js'))(index === undefined ? folder
         : path.join(folder, index));
     return assertFunction(property(exported, name), main);
+}
+
+// The platform's cap on what the code may unpack to (WHISK_LIMIT_MAX_CODE_UNPACKED_MB); 256 MB when unset.
+function unpackCap() {
+    return Number(process.env.WHISK_MAX_CODE_UNPACKED_BYTES) || 256 * 1024 * 1024;
 }
 
 function unzip(archive, folder) {
@@ -166,10 +180,9 @@ function unzip(archive, folder) {
     let at = archive.readUInt32LE(end + 16);
     if (count === 0xffff || at === 0xffffffff) throw `${broken} ZIP64 archives are not supported.`;
     const root = path.resolve(folder);
-    // The platform's cap on what the code may unpack to (WHISK_LIMIT_MAX_CODE_UNPACKED_MB); 256 MB when unset.
-    // The declared sizes are summed first (nothing is written over the cap), and every entry is inflated with at
+    // The cap on what the code may unpack to (unpackCap). The declared sizes are summed first (nothing is written over the cap), and every entry is inflated with at
     // most what is left, since an entry may lie about its size; a failure leaves nothing behind.
-    const cap = Number(process.env.WHISK_MAX_CODE_UNPACKED_BYTES) || 256 * 1024 * 1024;
+    const cap = unpackCap();
     const tooBig = bytes => `${broken} It unpacks to ${bytes} bytes or more, more than the limit of ${cap} bytes.`;
     let declared = 0;
     for (let n = 0, c = at; n < count && c + 46 <= archive.length; n++) {
@@ -221,6 +234,137 @@ function unzip(archive, folder) {
     }
 }
 
+// A tar.gz archive into `folder`, as a stream (each file written as it comes, the archive never whole in memory):
+// its folders and regular files, with GNU and pax long names; links and devices are left out, as OpenWhisk's Go
+// proxy leaves them (its Node.js runtime runs tar). Entries outside the folder and the cap as for a zip; a failure
+// leaves nothing behind.
+function untar(archive, folder) {
+    const broken = 'There was an error uncompressing the action Tar GZ archive.';
+    const root = path.resolve(folder);
+    const cap = unpackCap();
+    let written = 0;
+    let pending = Buffer.alloc(0);
+    let entry = null;               // the entry whose data comes next: {left, pad, fd?, kind?, parts?}
+    let longName;                   // a GNU ('L') or pax ('x') name for the next entry
+    let ended = false;
+
+    const text = (block, at, length) => {
+        const end = block.indexOf(0, at);
+        return block.toString('utf8', at, end < 0 || end > at + length ? at + length : end);
+    };
+    const number = (block, at, length) => {
+        if (block[at] & 0x80) {                  // base-256, for sizes past 8 GiB
+            let value = block[at] & 0x7f;
+            for (let i = at + 1; i < at + length; i++) value = value * 256 + block[i];
+            if (!Number.isSafeInteger(value)) throw broken;
+            return value;
+        }
+        const digits = block.toString('latin1', at, at + length).replace(/\0.*$/s, '').trim();
+        if (!/^[0-7]*$/.test(digits)) throw broken;
+        return digits ? parseInt(digits, 8) : 0;
+    };
+    const target = name => {
+        const resolved = path.resolve(root, name.replace(/^\/+/, ''));     // "/x" is "x", as tar has it
+        if (resolved === root) return undefined;                            // "./"
+        if (!resolved.startsWith(root + path.sep)) throw `${broken} The entry '${name}' points outside the archive.`;
+        return resolved;
+    };
+
+    function header(block) {
+        let sum = 0;
+        for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : block[i];
+        if (number(block, 148, 8) !== sum) throw broken;
+        const size = number(block, 124, 12);
+        const type = block[156] === 0 ? '0' : String.fromCharCode(block[156]);
+        const pad = (512 - (size % 512)) % 512;
+        if (type === 'L' || type === 'x') {
+            if (size > 1024 * 1024) throw broken;
+            return { left: size, pad, kind: type, parts: [] };
+        }
+        let name = text(block, 0, 100);
+        if (block.toString('latin1', 257, 262) === 'ustar' && block[345]) name = `${text(block, 345, 155)}/${name}`;
+        if (longName !== undefined) [name, longName] = [longName, undefined];
+        if (type === 'g' || type === 'K') return { left: size, pad };
+        const where = target(name);
+        if (type === '5') {
+            if (where) fs.mkdirSync(where, { recursive: true });
+        } else if ((type === '0' || type === '7') && where) {
+            written += size;
+            if (written > cap) throw `${broken} It unpacks to ${written} bytes or more, more than the limit of ${cap} bytes.`;
+            fs.mkdirSync(path.dirname(where), { recursive: true });
+            return { left: size, pad, fd: fs.openSync(where, 'w', (number(block, 100, 8) & 0o777) || 0o644) };
+        }
+        return { left: size, pad };                 // a link, a device, a fifo: its data, if any, is skipped
+    }
+
+    function finish() {
+        if (entry.fd !== undefined) fs.closeSync(entry.fd);
+        if (entry.kind === 'L') longName = text(Buffer.concat(entry.parts), 0, Infinity);
+        if (entry.kind === 'x') {                   // records "<length> <key>=<value>\n"; the name is "path"
+            const found = /(?:^|\n)\d+ path=([^\n]*)\n/.exec(Buffer.concat(entry.parts).toString('utf8'));
+            if (found) longName = found[1];
+        }
+        entry = null;
+    }
+
+    function feed(chunk) {
+        pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+        while (!ended) {
+            if (entry === null) {
+                if (pending.length < 512) return;
+                const block = pending.subarray(0, 512);
+                pending = pending.subarray(512);
+                if (block.every(byte => byte === 0)) ended = true;         // the end of the archive
+                else entry = header(block);
+                continue;
+            }
+            if (entry.left > 0) {
+                const data = pending.subarray(0, Math.min(entry.left, pending.length));
+                if (!data.length) return;
+                pending = pending.subarray(data.length);
+                entry.left -= data.length;
+                if (entry.fd !== undefined) {
+                    for (let at = 0; at < data.length;) at += fs.writeSync(entry.fd, data, at);
+                } else if (entry.parts) entry.parts.push(Buffer.from(data));
+                continue;
+            }
+            const skip = Math.min(entry.pad, pending.length);
+            pending = pending.subarray(skip);
+            entry.pad -= skip;
+            if (entry.pad > 0) return;
+            finish();
+        }
+    }
+
+    return new Promise((resolve, reject) => {
+        const gunzip = zlib.createGunzip();
+        let failed = false;
+        const fail = error => {
+            if (failed) return;
+            failed = true;
+            gunzip.destroy();
+            if (entry && entry.fd !== undefined) fs.closeSync(entry.fd);
+            fs.rmSync(root, { recursive: true, force: true });
+            reject(typeof error === 'string' ? error : broken);
+        };
+        gunzip.on('data', chunk => {
+            try {
+                feed(chunk);
+            } catch (error) {
+                fail(error);
+            }
+        });
+        gunzip.on('error', () => fail(broken));
+        gunzip.on('end', () => {
+            if (failed) return;
+            if (entry !== null && entry.left > 0) return fail(broken);      // cut short
+            if (entry !== null) finish();
+            resolve();
+        });
+        gunzip.end(archive);
+    });
+}
+
 // --- /init and /run ---------------------------------------------------------------------------------------
 
 function initialize(message) {
@@ -240,15 +384,24 @@ function initialize(message) {
         if (!(value.binary ? ZIP_MAIN : MAIN_NAME).test(main)) throw 'Name of main function is not valid.';
         const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'action-'));
         folders.push(folder);
-        handler = value.binary ? loadZip(code, main, folder) : loadSource(code, main, folder);
-        setStatus('ready');
-        return [200, { OK: true }];
+        const loaded = value.binary ? loadArchive(code, main, folder) : loadSource(code, main, folder);
+        return loaded instanceof Promise ? loaded.then(initialized, initFailed) : initialized(loaded);
     } catch (error) {
-        console.error('Error during initialization:', error);
-        endActivation();
-        setStatus('stopped');
-        return [502, { error: `Initialization has failed due to: ${error && error.stack ? error.stack : error}` }];
+        return initFailed(error);
     }
+}
+
+function initialized(entry) {
+    handler = entry;
+    setStatus('ready');
+    return [200, { OK: true }];
+}
+
+function initFailed(error) {
+    console.error('Error during initialization:', error);
+    endActivation();
+    setStatus('stopped');
+    return [502, { error: `Initialization has failed due to: ${error && error.stack ? error.stack : error}` }];
 }
 
 // A rejection's reason as OpenWhisk's runtime records it (with the serialize-error package, version 9): an object is

@@ -309,8 +309,8 @@ def compiled_entry(folder: str) -> str | None:
 
 
 def unzip(code: str, folder: str) -> bytes | None:
-    """Unpack base64 zip code into `folder`; the decoded bytes instead when they are no zip archive, which OpenWhisk's
-    proxy writes as the action's file and runs as its source."""
+    """Unpack base64 zip or tar.gz code into `folder`; the decoded bytes instead when they are neither, which
+    OpenWhisk's proxy writes as the action's file and runs as its source."""
     import base64
     import binascii
     import io
@@ -325,6 +325,9 @@ def unzip(code: str, folder: str) -> bytes | None:
         data = base64.b64decode(code, validate=False)
     except (binascii.Error, ValueError) as exc:
         raise InitFailure(f"Cannot decode the action: {exc}") from exc
+    if data[:3] == b"\x1f\x8b\x08":           # gzip, as OpenWhisk's proxy tells a tar.gz (filetype.go IsGz)
+        untar(data, folder, cap)
+        return None
     if not zipfile.is_zipfile(io.BytesIO(data)):
         return data
     try:
@@ -346,6 +349,46 @@ def unzip(code: str, folder: str) -> bytes | None:
         shutil.rmtree(folder, ignore_errors=True)
         raise CompileFailure(f"Cannot unzip the action: {exc}") from exc
     return None
+
+
+def untar(data: bytes, folder: str, cap: int) -> None:
+    """Unpack a tar.gz archive into `folder` as OpenWhisk's proxy does (openwhisk-runtime-go tar.go): its folders and
+    regular files, nothing else (no links, no devices). Read as a stream, each file written as it comes, at most
+    `cap` bytes in all; an entry that would land outside `folder` fails the unpacking, which leaves nothing behind."""
+    import io
+    import shutil
+    import tarfile
+    import zlib
+    root = os.path.abspath(folder)
+    written = 0
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r|gz") as archive:
+            for member in archive:
+                target = os.path.normpath(os.path.join(root, member.name.lstrip("/")))     # "/x" is "x", as tar
+                if target == root and member.isdir():       # "./"
+                    continue
+                if not target.startswith(root + os.sep):
+                    raise CompileFailure(f"Cannot unpack the action: the entry {member.name!r} points outside the "
+                                         "archive.")
+                if member.isdir():
+                    os.makedirs(target, exist_ok=True)
+                elif member.isreg():
+                    written += member.size
+                    if written > cap:
+                        raise CompileFailure(f"Invalid action: the archive unpacks to more than the limit of {cap} "
+                                             "bytes.")
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    source = archive.extractfile(member)
+                    assert source is not None           # a regular file has its data
+                    with source, open(target, "wb") as sink:
+                        shutil.copyfileobj(source, sink)
+                    os.chmod(target, (member.mode & 0o777) or 0o644)
+    except CompileFailure:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise CompileFailure(f"Cannot unpack the action: {exc}") from exc
 
 
 def activate_virtualenv(folder: str) -> None:
