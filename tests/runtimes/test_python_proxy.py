@@ -91,6 +91,18 @@ async def test_a_syntax_error_fails_the_compile_step_and_an_import_error_the_sta
         assert await proxy.init(archive, binary=True) == (502, {"error": COMPILE_FAILED})
 
 
+@pytest.mark.parametrize("call, logged", [("sys.exit(1)", []), ("sys.exit('bye')", ["bye"])])
+async def test_exit_while_importing_fails_the_start_as_the_interpreter_ends(call: str, logged: list[str]) -> None:
+    """OpenWhisk's launcher imports the action: exit() there ends it as the interpreter ends on exit() (no
+    traceback; a text code printed), and its proxy logs that the command exited."""
+    async with running_proxy(KIND) as proxy:
+        assert await proxy.init(f"import sys\n{call}\ndef main(a):\n    return {{}}\n") == \
+            (502, {"error": CANNOT_START})
+        await proxy.until_sentinels(1)
+        assert proxy.err == logged + ["Command exited abruptly during initialization.",
+                                      "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"]
+
+
 async def test_an_invalid_virtualenv_fails_the_compile_step() -> None:
     archive = zip_base64({"__main__.py": "def main(a):\n    return {}\n", "virtualenv/bin/python": ""})
     async with running_proxy(KIND) as proxy:

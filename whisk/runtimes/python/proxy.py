@@ -267,6 +267,8 @@ def load(code: str, binary: bool, main: str, folder: str) -> Action:
             # proxy's frames. Errors only the compiler finds ("'return' outside function") fail the start.
             import traceback
             raise CompileFailure("".join(traceback.format_exception_only(exc)).rstrip("\n")) from exc
+        if isinstance(exc, SystemExit):     # as the interpreter ends on exit(): no traceback, a text code printed
+            raise InitFailure("" if exc.code is None or isinstance(exc.code, int) else str(exc.code)) from exc
         print_traceback()
         raise InitFailure() from exc
     if not hasattr(module, main):
