@@ -282,7 +282,8 @@ function untar(archive, folder) {
             return { left: size, pad, kind: type, parts: [] };
         }
         let name = text(block, 0, 100);
-        if (block.toString('latin1', 257, 262) === 'ustar' && block[345]) name = `${text(block, 345, 155)}/${name}`;
+        // POSIX ustar ("ustar\0") has a prefix for long names; GNU's ("ustar  ") keeps other fields there
+        if (block.toString('latin1', 257, 263) === 'ustar\0' && block[345]) name = `${text(block, 345, 155)}/${name}`;
         if (longName !== undefined) [name, longName] = [longName, undefined];
         if (type === 'g' || type === 'K') return { left: size, pad };
         const where = target(name);
