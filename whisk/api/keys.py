@@ -1,5 +1,5 @@
-"""The keys of application state (aiohttp AppKey, so that mypy knows the type of what each holds) and of per-request
-values (plain strings)."""
+"""The keys of application state (aiohttp AppKey) and of per-request values (RequestKey): typed, so that mypy knows
+what each holds."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from whisk.config import Settings
 from whisk.controller.entities import Entities
 from whisk.controller.services import ControllerServices
 from whisk.controller.subjects import Subjects
+from whisk.entities.identity import Identity
 from whisk.runtimes.manifest import Manifest
 from whisk.store.base import Store
 
@@ -40,6 +41,9 @@ def grace_left(app: web.Application, grace_s: float) -> float:
     return max(0.0, stop_by - asyncio.get_running_loop().time())
 
 # Per-request values (request[...]), set by the middlewares in whisk/api/.
-TID = "whisk.tid"            # transaction id: X-Request-ID unless it starts with "sid_", else generated
-IDENTITY = "whisk.identity"  # whisk.entities.identity.Identity of the authenticated caller (absent: anonymous web)
-WEB = "whisk.web"            # a web action's request: its error bodies are pretty-printed, as Pekko's web routes do
+# The transaction id: X-Request-ID unless it starts with "sid_", else generated.
+TID = web.RequestKey("tid", str)
+# The authenticated caller (absent: an anonymous web request).
+IDENTITY = web.RequestKey("identity", Identity)
+# Set on a web action's request: its error bodies are pretty-printed, as Pekko's web routes do.
+WEB = web.RequestKey("web", bool)
