@@ -21,6 +21,7 @@ from whisk.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("drive.js")
+FIRST_USE = Path(__file__).with_name("first_use.js")
 CHROMIUM = "/usr/bin/chromium"
 PLAYWRIGHT = ROOT / "tests" / "node" / "node_modules" / "playwright-core"
 OUTPUT = ROOT / "test-output" / "playground"
@@ -57,7 +58,7 @@ async def test_playground_runs_python_and_nodejs_shows_errors_and_edits_actions(
     assert "script-src 'self'" in steps["start"]["csp"] and "connect-src 'self'" in steps["start"]["csp"]
     assert "unsafe-inline" not in steps["start"]["csp"]
     # The guest key came with the page (standalone), and the runtimes from GET /.
-    assert steps["start"]["keyState"] == f"using key {GUEST_AUTH[:8]}…"
+    assert steps["start"]["keyState"].startswith(f"using key {GUEST_AUTH[:8]}…")
     assert any(k.startswith("python:") for k in steps["start"]["runtimes"])
     assert any(k.startswith("nodejs:") for k in steps["start"]["runtimes"])
 
@@ -104,6 +105,35 @@ async def test_playground_runs_python_and_nodejs_shows_errors_and_edits_actions(
     assert steps["saved"]["notice"].startswith("Saved action pg-python (version ")
     assert stored["exec"]["code"] == 'def main(args):\n    return {"edited": True}\n'
     assert (OUTPUT / "playground.png").stat().st_size > 10_000
+
+
+async def test_a_first_use_says_the_namespace_follows_a_long_run_keeps_markup_as_text_and_fits_a_phone() -> None:
+    node = browser_or_skip()
+    env = {"WHISK_DATA_DIR": tempfile.mkdtemp(prefix="whisk-playground-"), "WHISK_LIMIT_MAX_BLOCKING_WAIT": "1500"}
+    async with whisk_server(env) as url:
+        proc = await asyncio.create_subprocess_exec(node, str(FIRST_USE), url,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=200)
+    assert proc.returncode == 0, err.decode(errors="replace")
+    seen = json.loads(out)
+    steps = seen["steps"]
+    assert not seen["console"], seen["console"]
+    # Which namespace the key is for, beside the key's first characters.
+    assert steps["key"] == f"using key {GUEST_AUTH[:8]}… (namespace guest)"
+    # While the slow action runs, and after the blocking wait ended (202), the panel says so, never showing the
+    # previous run's result; once the activation ends its record takes the panel without a click.
+    assert steps["running"]["result"] == "Running fu-slow…" and "quick" not in steps["running"]["summary"]
+    assert "still running" in steps["stillRunning"]["result"] and "quick" not in steps["stillRunning"]["result"]
+    assert steps["stillRunning"]["summary"] == ""
+    assert json.loads(steps["ended"]["result"]) == {"slept": 4}
+    assert "guest/fu-slow" in steps["ended"]["summary"] and steps["ended"]["status"] == ""
+    # Markup in the error, the result and the logs stays text.
+    hostile = steps["hostile"]
+    assert hostile["pwned"] is None and hostile["images"] == 0
+    assert '<img src=x onerror="window.__pwned=1">' in hostile["status"]
+    assert "</script><script>" in hostile["logs"]
+    # Nothing wider than a 360-pixel window.
+    assert steps["narrow"]["scrollWidth"] <= steps["narrow"]["clientWidth"], steps["narrow"]
 
 
 def routes(settings: Settings) -> set[str]:

@@ -10,6 +10,7 @@
   const NS = `${API}/namespaces/_`;
   const STORAGE = "whisk.playground.key";
   const REFRESH_MS = 3000;
+  const FOLLOW_MS = 1500;       // how often a run still going after the blocking wait is asked for its record
   const STATUS_WORDS = ["success", "application error", "action developer error", "whisk internal error"];
   const SAMPLES = {
     python: 'def main(args):\n    name = args.get("name", "world")\n    print(f"greeting {name}")\n'
@@ -23,6 +24,8 @@
   let codeIsSample = true;      // the editor holds an untouched sample: a runtime change swaps it for the new one
   let activationsShown = "";    // what the list shows, so that a refresh with nothing new keeps focus in place
   let refreshing = false;
+  let following = "";           // the activation a Run still waits for after the blocking wait: its record, once
+                                // stored, takes the Result panel, unless another run or record took it first
   let saved = "";               // name, kind and code last stored: Run stores the action again only when they change,
                                 // since an update makes a new version, whose first run is a cold start
 
@@ -110,6 +113,20 @@
     key = value;
     if (value) sessionStorage.setItem(STORAGE, value); else sessionStorage.removeItem(STORAGE);
     $("key-state").textContent = value ? `using key ${value.split(":")[0].slice(0, 8)}…` : "no key";
+    if (value) showNamespace(value);
+  }
+
+  // Which namespace the key's actions and activations are in (`_` in every path is the key's own).
+  async function showNamespace(value) {
+    let said;
+    try {
+      const answer = await request("GET", `${API}/namespaces`);
+      said = answer.status === 200 && Array.isArray(answer.data) && answer.data.length
+        ? `namespace ${answer.data.join(", ")}` : `refused: HTTP ${answer.status}`;
+    } catch (err) {
+      said = "namespace unknown: the API is out of reach";
+    }
+    if (key === value) $("key-state").textContent = `using key ${value.split(":")[0].slice(0, 8)}… (${said})`;
   }
 
   async function initialKey() {
@@ -231,6 +248,38 @@
     return cell ? cell.textContent : "";
   }
 
+  function showRunning(text) {
+    $("summary").replaceChildren();
+    $("result").textContent = text;
+    $("result").classList.remove("failed");
+    $("logs").textContent = "No logs yet: the action is running.";
+  }
+
+  // A run still going when the blocking wait ended (202): ask for its record until it is stored, then show it.
+  async function follow(id) {
+    following = id;
+    while (following === id) {
+      await new Promise((resolve) => setTimeout(resolve, FOLLOW_MS));
+      if (following !== id) return;
+      let answer;
+      try {
+        answer = await request("GET", `${NS}/activations/${encodeURIComponent(id)}`);
+      } catch (err) {
+        continue;                                 // out of reach for a moment: ask again
+      }
+      if (following !== id) return;
+      if (answer.status === 200 && answer.data && answer.data.response) {
+        following = "";
+        clearMessage();
+        showRecord(answer.data);
+        refreshActivations();
+      } else if (answer.status !== 404) {
+        following = "";
+        failRun(problem(`Activation ${id} could not be loaded`, answer).message);
+      }
+    }
+  }
+
   function setBusy(busy) {
     $("run").disabled = busy;
     $("save").disabled = busy;
@@ -250,6 +299,8 @@
     }
     setBusy(true);
     clearMessage();
+    following = "";
+    showRunning(`Running ${name}…`);
     try {
       const stored = await saveAction(name, { unlessSaved: true });
       let answer = await request("POST", `${actionPath(name)}?blocking=true`, params);
@@ -260,8 +311,10 @@
         answer = await request("POST", `${actionPath(name)}?blocking=true`, params);
       }
       if (answer.status === 202 && answer.data && answer.data.activationId) {
-        showNotice(`Still running after the blocking wait: activation ${answer.data.activationId} will appear under `
-          + "Activations when it ends.");
+        const id = answer.data.activationId;
+        showNotice(`Still running after the blocking wait: activation ${id}. Its result shows here when it ends.`);
+        showRunning(`Activation ${id} of ${name} is still running: its result shows here when it ends.`);
+        follow(id);
       } else if (answer.data && answer.data.activationId && answer.data.response) {
         showRecord(answer.data);
         if (!(answer.data.logs || []).length) {
@@ -343,6 +396,7 @@
   }
 
   async function openActivation(id) {
+    following = "";
     try {
       const answer = await request("GET", `${NS}/activations/${encodeURIComponent(id)}`);
       if (answer.status !== 200) throw problem(`Activation ${id} could not be loaded`, answer);

@@ -1,0 +1,79 @@
+// What a first-time user meets beyond drive.js's tour, checked in headless Chromium: the namespace the key stands
+// for, a run that outlasts the blocking wait (the server under test waits 1.5 s), results and logs holding HTML, and
+// a phone-wide window. Prints one JSON object for tests/playground/test_playground.py.
+// Usage: node first_use.js <whisk url>
+"use strict";
+
+const fs = require("fs");
+const os = require("os");
+const path = require("path");
+const { chromium } = require(path.join(__dirname, "..", "node", "node_modules", "playwright-core"));
+
+const [url] = process.argv.slice(2);
+const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const QUICK = 'def main(args):\n    return {"quick": True}\n';
+const SLOW = 'import time\ndef main(args):\n    time.sleep(4)\n    return {"slept": 4}\n';
+const MARKUP = '<img src=x onerror="window.__pwned=1"></script><script>window.__pwned=2</script>';
+const HOSTILE = `def main(args):\n    print(${JSON.stringify(MARKUP)})\n    return {"error": ${JSON.stringify(MARKUP)}}\n`;
+
+async function main() {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "whisk-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: "/usr/bin/chromium", headless: true, args: ARGS, viewport: { width: 1400, height: 900 },
+  });
+  const seen = { console: [], steps: {} };
+  try {
+    const page = context.pages()[0] || await context.newPage();
+    page.setDefaultTimeout(60000);
+    page.on("pageerror", (e) => seen.console.push(`pageerror: ${e.message}`));
+    const result = page.locator("#result");
+    const name = page.getByRole("textbox", { name: "Action name" });
+    const code = page.getByRole("textbox", { name: "Code", exact: true });
+    const run = page.getByRole("button", { name: "Run", exact: true });
+    const panel = async () => ({ result: await result.textContent(), logs: await page.locator("#logs").textContent(),
+      summary: await page.locator("#summary").textContent(), status: await page.locator("#status").textContent() });
+
+    await page.goto(`${url}/playground/`);
+    await page.locator("#key-state").getByText("namespace").waitFor();
+    seen.steps.key = await page.locator("#key-state").textContent();
+
+    // A quick run, then a slow one: the quick one's result must not stand for the slow one's.
+    await name.fill("fu-quick");
+    await code.fill(QUICK);
+    await run.click();
+    await result.getByText('"quick": true').waitFor();
+    await name.fill("fu-slow");
+    await code.fill(SLOW);
+    await run.click();
+    await page.waitForTimeout(300);
+    seen.steps.running = await panel();
+    await page.getByRole("status").getByText("Still running").waitFor();
+    seen.steps.stillRunning = await panel();
+    await result.getByText('"slept": 4').waitFor();
+    seen.steps.ended = await panel();
+
+    // Markup in a result, an error and the logs is shown as text, never made into elements.
+    await name.fill("fu-hostile");
+    await code.fill(HOSTILE);
+    await run.click();
+    await page.getByRole("alert").getByText("The action failed").waitFor();
+    await page.locator("#logs").getByText("onerror").waitFor();
+    seen.steps.hostile = { ...(await panel()), pwned: await page.evaluate(() => window.__pwned ?? null),
+      images: await page.locator("img, script:not([src])").count() };
+
+    // A phone-wide window: everything fits its width, nothing to scroll sideways.
+    await page.setViewportSize({ width: 360, height: 740 });
+    seen.steps.narrow = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth,
+      clientWidth: document.documentElement.clientWidth }));
+  } finally {
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+  process.stdout.write(JSON.stringify(seen) + "\n");
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err.stack || err}\n`);
+  process.exit(1);
+});
