@@ -1,7 +1,8 @@
 // What a first-time user meets beyond drive.js's tour, checked in headless Chromium: the namespace the key stands
 // for, a run that outlasts the blocking wait (the server under test waits 1.5 s), results and logs holding HTML, and
-// a phone-wide window. Prints one JSON object for tests/playground/test_playground.py.
-// Usage: node first_use.js <whisk url>
+// a phone-wide window; and a web action's page, on the same origin, that tries to make its script the service worker
+// of the whole origin, the playground included. Prints one JSON object for tests/playground/test_playground.py.
+// Usage: node first_use.js <whisk url> <guest key>
 "use strict";
 
 const fs = require("fs");
@@ -9,13 +10,29 @@ const os = require("os");
 const path = require("path");
 const { chromium } = require(path.join(__dirname, "..", "node", "node_modules", "playwright-core"));
 
-const [url] = process.argv.slice(2);
+const [url, guestKey] = process.argv.slice(2);
 const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 const QUICK = 'def main(args):\n    return {"quick": True}\n';
 const SLOW = 'import time\ndef main(args):\n    time.sleep(4)\n    return {"slept": 4}\n';
 const MARKUP = '<img src=x onerror="window.__pwned=1"></script><script>window.__pwned=2</script>';
 const HOSTILE = `def main(args):\n    print(${JSON.stringify(MARKUP)})\n    return {"error": ${JSON.stringify(MARKUP)}}\n`;
+// A worker that answers for the playground, asking for the scope of the whole origin; and a page that registers it.
+const WORKER = 'def main(args):\n    return {"headers": {"Content-Type": "text/javascript", "Service-Worker-Allowed": "/"},'
+  + ' "body": "self.addEventListener(\'fetch\', (e) => e.respondWith(new Response(\'taken\')));"}\n';
+const REGISTER = 'def main(args):\n    return {"headers": {"Content-Type": "text/html"}, "body": "<script>'
+  + 'navigator.serviceWorker.register(\'fu-worker.http\', {scope: \'/\'}).then((r) => { document.title = '
+  + '\'registered \' + r.scope; }, (e) => { document.title = \'refused \' + e.name; });</script>"}\n';
+
+async function putWebAction(name, code) {
+  const answer = await fetch(`${url}/api/v1/namespaces/_/actions/${name}?overwrite=true`, {
+    method: "PUT", body: JSON.stringify({ exec: { kind: "python:3.11", code },
+      annotations: [{ key: "web-export", value: true }] }),
+    headers: { "Content-Type": "application/json",
+      Authorization: "Basic " + Buffer.from(guestKey).toString("base64") },
+  });
+  if (answer.status !== 200) throw new Error(`PUT ${name}: ${answer.status} ${await answer.text()}`);
+}
 
 async function main() {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "whisk-chromium-"));
@@ -66,6 +83,17 @@ async function main() {
     await page.setViewportSize({ width: 360, height: 740 });
     seen.steps.narrow = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth,
       clientWidth: document.documentElement.clientWidth }));
+
+    // A tenant's web page asks for a service worker over the whole origin; the playground stays the playground.
+    await putWebAction("fu-worker", WORKER);
+    await putWebAction("fu-register", REGISTER);
+    await page.goto(`${url}/api/v1/web/guest/default/fu-register.http`);
+    await page.waitForFunction(() => document.title !== "");
+    const registration = await page.title();
+    await page.waitForTimeout(500);
+    await page.goto(`${url}/playground/`);
+    seen.steps.worker = { registration, heading: await page.locator("h1").allTextContents(),
+      controlled: await page.evaluate(() => navigator.serviceWorker.controller !== null) };
   } finally {
     await context.close();
     fs.rmSync(profile, { recursive: true, force: true });

@@ -107,11 +107,11 @@ async def test_playground_runs_python_and_nodejs_shows_errors_and_edits_actions(
     assert (OUTPUT / "playground.png").stat().st_size > 10_000
 
 
-async def test_a_first_use_says_the_namespace_follows_a_long_run_keeps_markup_as_text_and_fits_a_phone() -> None:
+async def test_first_use_namespace_long_run_markup_narrow_window_and_the_origin() -> None:
     node = browser_or_skip()
     env = {"WHISK_DATA_DIR": tempfile.mkdtemp(prefix="whisk-playground-"), "WHISK_LIMIT_MAX_BLOCKING_WAIT": "1500"}
     async with whisk_server(env) as url:
-        proc = await asyncio.create_subprocess_exec(node, str(FIRST_USE), url,
+        proc = await asyncio.create_subprocess_exec(node, str(FIRST_USE), url, GUEST_AUTH,
                                                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         out, err = await asyncio.wait_for(proc.communicate(), timeout=200)
     assert proc.returncode == 0, err.decode(errors="replace")
@@ -134,6 +134,10 @@ async def test_a_first_use_says_the_namespace_follows_a_long_run_keeps_markup_as
     assert "</script><script>" in hostile["logs"]
     # Nothing wider than a 360-pixel window.
     assert steps["narrow"]["scrollWidth"] <= steps["narrow"]["clientWidth"], steps["narrow"]
+    # A web action's script cannot become the worker of the whole origin (no `Service-Worker-Allowed` from a web
+    # action), so it can neither answer for the playground nor read the keys pasted into it.
+    assert steps["worker"]["registration"] == "refused SecurityError", steps["worker"]
+    assert steps["worker"]["heading"] == ["whisk playground"] and not steps["worker"]["controlled"]
 
 
 def routes(settings: Settings) -> set[str]:

@@ -232,6 +232,11 @@ _HEADER_NAME = re.compile(_TOKEN)
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # Headers the server computes itself; an action's copy would contradict the body actually sent.
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
+# Stricter than OpenWhisk, which passes it on: `Service-Worker-Allowed` would let a script a web action serves
+# register as the service worker of the whole origin (scope `/`), and so control every page the API host serves,
+# the playground with the keys pasted into it among them. Without it a web action's worker stays within its own
+# path (`/api/v1/web/NAMESPACE/PACKAGE/`).
+_WITHHELD = frozenset({"service-worker-allowed"})
 
 
 def _header_values(name: str, value: Any) -> list[tuple[str, str]]:
@@ -285,7 +290,8 @@ def _as_http(value: Any) -> Answer:
     headers = _headers(value["headers"]) if "headers" in value else []
     code = _status(value["statusCode"]) if "statusCode" in value else None
     declared = next((v for k, v in headers if k.lower() == "content-type"), None)
-    kept = [(k, v) for k, v in headers if k.lower() != "content-type" and k.lower() not in _FRAMING]
+    kept = [(k, v) for k, v in headers
+            if k.lower() != "content-type" and k.lower() not in _FRAMING and k.lower() not in _WITHHELD]
     body = value.get("body")
     if body is None or body == "":
         return Answer(code or 204, kept)
