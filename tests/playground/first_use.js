@@ -1,6 +1,6 @@
 // What a first-time user meets beyond drive.js's tour, checked in headless Chromium: the namespace the key stands
-// for, a run that outlasts the blocking wait (the server under test waits 1.5 s), results and logs holding HTML, and
-// a phone-wide window; and a web action's page, on the same origin, that tries to make its script the service worker
+// for, a run that outlasts the blocking wait (the server under test waits 1.5 s), results and logs holding HTML, a
+// reload, a phone-wide window; and a web action's page, on the same origin, that tries to make its script the service worker
 // of the whole origin, the playground included. Prints one JSON object for tests/playground/test_playground.py.
 // Usage: node first_use.js <whisk url> <guest key>
 "use strict";
@@ -78,6 +78,13 @@ async function main() {
     await page.locator("#logs").getByText("onerror").waitFor();
     seen.steps.hostile = { ...(await panel()), pwned: await page.evaluate(() => window.__pwned ?? null),
       images: await page.locator("img, script:not([src])").count() };
+
+    // A reload keeps what the editor held (the tab's sessionStorage), not the sample.
+    await page.fill("#params", '{"after": "reload"}');
+    await page.reload();
+    await page.locator("#key-state").getByText("namespace").waitFor();
+    seen.steps.reloaded = { name: await name.inputValue(), code: await code.inputValue(),
+      params: await page.locator("#params").inputValue(), runtime: await page.locator("#runtime").inputValue() };
 
     // A phone-wide window: everything fits its width, nothing to scroll sideways.
     await page.setViewportSize({ width: 360, height: 740 });

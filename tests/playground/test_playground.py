@@ -132,6 +132,11 @@ async def test_first_use_namespace_long_run_markup_narrow_window_and_the_origin(
     assert hostile["pwned"] is None and hostile["images"] == 0
     assert '<img src=x onerror="window.__pwned=1">' in hostile["status"]
     assert "</script><script>" in hostile["logs"]
+    # A reload brings back the draft, as the key.
+    reloaded = steps["reloaded"]
+    assert reloaded["name"] == "fu-hostile" and reloaded["params"] == '{"after": "reload"}'
+    assert reloaded["code"].startswith("def main(args):\n    print(") and "window.__pwned=1" in reloaded["code"]
+    assert reloaded["runtime"].startswith("python:")
     # Nothing wider than a 360-pixel window.
     assert steps["narrow"]["scrollWidth"] <= steps["narrow"]["clientWidth"], steps["narrow"]
     # A web action's script cannot become the worker of the whole origin (no `Service-Worker-Allowed` from a web

@@ -2,13 +2,15 @@
 // (every request is a relative URL, and the page's Content-Security-Policy allows connect-src 'self' only).
 //
 // The key lives in sessionStorage: it survives a reload of the tab but is gone when the tab closes, so a key
-// pasted on a shared machine is not left behind on disk for the next person, as localStorage would leave it.
+// pasted on a shared machine is not left behind on disk for the next person, as localStorage would leave it. The
+// editor's draft (name, runtime, code, parameters) is kept there too, for the same lifetime.
 "use strict";
 
 (() => {
   const API = "/api/v1";
   const NS = `${API}/namespaces/_`;
   const STORAGE = "whisk.playground.key";
+  const DRAFT = "whisk.playground.draft";
   const REFRESH_MS = 3000;
   const FOLLOW_MS = 1500;       // how often a run still going after the blocking wait is asked for its record
   const STATUS_WORDS = ["success", "application error", "action developer error", "whisk internal error"];
@@ -140,6 +142,35 @@
     }
   }
 
+  // --- the editor's draft -------------------------------------------------------------------------------------
+
+  function keepDraft() {
+    const draft = { name: $("name").value, kind: $("runtime").value, code: $("code").value,
+      params: $("params").value, sample: codeIsSample };
+    try {
+      sessionStorage.setItem(DRAFT, JSON.stringify(draft));
+    } catch (err) { /* storage full or refused: the draft lives on in the page only */ }
+  }
+
+  function storedDraft() {
+    try {
+      const draft = JSON.parse(sessionStorage.getItem(DRAFT) || "null");
+      return draft && typeof draft === "object" ? draft : null;
+    } catch (err) {
+      return null;
+    }
+  }
+
+  // Before the runtimes are known: the name, the parameters and code the person wrote (not a sample).
+  function restoreDraft(draft) {
+    if (typeof draft.name === "string") $("name").value = draft.name;
+    if (typeof draft.params === "string") $("params").value = draft.params;
+    if (typeof draft.code === "string" && draft.sample === false) {
+      $("code").value = draft.code;
+      codeIsSample = false;
+    }
+  }
+
   // --- runtimes -----------------------------------------------------------------------------------------------
 
   function family(kind) {
@@ -166,7 +197,9 @@
       if (group.children.length) select.append(group);
     }
     if (!select.options.length) throw new ProblemError("This server offers no runtimes.");
-    select.value = preferred || select.options[0].value;
+    const draft = storedDraft();
+    const kept = draft && typeof draft.kind === "string" && [...select.options].some((o) => o.value === draft.kind);
+    select.value = kept ? draft.kind : preferred || select.options[0].value;
     if (codeIsSample) $("code").value = sampleFor(select.value);
   }
 
@@ -490,6 +523,7 @@
       $("code").value = exec.code;
       codeIsSample = false;
       saved = JSON.stringify([name, exec.kind, exec.code]);
+      keepDraft();
       showNotice(`Opened action ${name} (version ${answer.data.version}): edit it, then Save or Run.`);
       $("code").focus();
     } catch (err) {
@@ -510,6 +544,8 @@
         codeIsSample = true;
       }
     });
+    for (const id of ["name", "code", "params", "runtime"]) $(id).addEventListener("input", keepDraft);
+    $("runtime").addEventListener("change", keepDraft);
     document.addEventListener("keydown", (event) => {
       if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
         event.preventDefault();
@@ -535,6 +571,8 @@
 
   async function start() {
     wire();
+    const draft = storedDraft();
+    if (draft) restoreDraft(draft);
     useKey(await initialKey());
     try {
       await loadRuntimes();
