@@ -13,6 +13,7 @@
   const DRAFT = "whisk.playground.draft";
   const REFRESH_MS = 3000;
   const FOLLOW_MS = 1500;       // how often a run still going after the blocking wait is asked for its record
+  const FOLLOW_FOR_MS = 600000; // and for how long: past the longest action time limit (300 s) and its record's write
   const STATUS_WORDS = ["success", "application error", "action developer error", "whisk internal error"];
   const SAMPLES = {
     python: 'def main(args):\n    name = args.get("name", "world")\n    print(f"greeting {name}")\n'
@@ -291,7 +292,13 @@
   // A run still going when the blocking wait ended (202): ask for its record until it is stored, then show it.
   async function follow(id) {
     following = id;
+    const until = Date.now() + FOLLOW_FOR_MS;
     while (following === id) {
+      if (Date.now() > until) {
+        following = "";
+        failRun(`The record of activation ${id} is still not stored: open it from Activations when it is.`);
+        return;
+      }
       await new Promise((resolve) => setTimeout(resolve, FOLLOW_MS));
       if (following !== id) return;
       let answer;
