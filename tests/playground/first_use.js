@@ -56,10 +56,16 @@ async function main() {
     seen.steps.key = await page.locator("#key-state").textContent();
 
     // A quick run, then a slow one: the quick one's result must not stand for the slow one's.
+    // Run pressed from the keyboard keeps the focus, in the page and on Run, through the run.
     await name.fill("fu-quick");
     await code.fill(QUICK);
-    await run.click();
+    await run.press("Enter");
     await result.getByText('"quick": true').waitFor();
+    seen.steps.focus = { afterRun: await page.evaluate(() => document.activeElement.id),
+      live: await page.locator("#summary").getAttribute("aria-live") };
+    await page.getByRole("button", { name: "Save" }).press("Enter");
+    await page.getByRole("status").getByText("Saved action fu-quick").waitFor();
+    seen.steps.focus.afterSave = await page.evaluate(() => document.activeElement.id);
     await name.fill("fu-slow");
     await code.fill(SLOW);
     await run.click();

@@ -120,6 +120,9 @@ async def test_first_use_namespace_long_run_markup_narrow_window_and_the_origin(
     assert not seen["console"], seen["console"]
     # Which namespace the key is for, beside the key's first characters.
     assert steps["key"] == f"using key {GUEST_AUTH[:8]}… (namespace guest)"
+    # Keyboard users keep their place: Run and Save are never disabled under the focus (which would drop it to the
+    # page's body), and the summary of a run is announced when it arrives.
+    assert steps["focus"] == {"afterRun": "run", "afterSave": "save", "live": "polite"}
     # While the slow action runs, and after the blocking wait ended (202), the panel says so, never showing the
     # previous run's result; once the activation ends its record takes the panel without a click.
     assert steps["running"]["result"] == "Running fu-slow…" and "quick" not in steps["running"]["summary"]

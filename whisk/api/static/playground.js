@@ -27,6 +27,8 @@
   let codeIsSample = true;      // the editor holds an untouched sample: a runtime change swaps it for the new one
   let activationsShown = "";    // what the list shows, so that a refresh with nothing new keeps focus in place
   let refreshing = false;
+  let busy = false;             // a Run or Save under way: Run and Save say so (aria-disabled) but stay focusable,
+                                // since disabling the focused button would drop the focus to the page's body
   let following = "";           // the activation a Run still waits for after the blocking wait: its record, once
                                 // stored, takes the Result panel, unless another run or record took it first
   let saved = "";               // name, kind and code last stored: Run stores the action again only when they change,
@@ -320,14 +322,15 @@
     }
   }
 
-  function setBusy(busy) {
-    $("run").disabled = busy;
-    $("save").disabled = busy;
-    $("result-panel").setAttribute("aria-busy", busy ? "true" : "false");
+  function setBusy(value) {
+    busy = value;
+    $("run").setAttribute("aria-disabled", value ? "true" : "false");
+    $("save").setAttribute("aria-disabled", value ? "true" : "false");
+    $("result-panel").setAttribute("aria-busy", value ? "true" : "false");
   }
 
   async function run() {
-    if ($("run").disabled) return;
+    if (busy) return;
     let params;
     let name;
     try {
@@ -374,6 +377,7 @@
   }
 
   async function save() {
+    if (busy) return;
     let name;
     try {
       name = actionName();
