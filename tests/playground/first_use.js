@@ -76,6 +76,14 @@ async function main() {
     await result.getByText('"slept": 4').waitFor();
     seen.steps.ended = await panel();
 
+    // A result that is an array: the blocking answer is the bare array (as OpenWhisk's), the record has the rest.
+    await name.fill("fu-list");
+    await code.fill('def main(args):\n    print("a list")\n    return [1, "two", {"three": 3}]\n');
+    await run.click();
+    await page.locator("#summary").getByText("guest/fu-list").waitFor();
+    await page.locator("#logs").getByText("a list").waitFor();
+    seen.steps.list = await panel();
+
     // Markup in a result, an error and the logs is shown as text, never made into elements.
     await name.fill("fu-hostile");
     await code.fill(HOSTILE);

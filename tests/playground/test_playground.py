@@ -130,6 +130,9 @@ async def test_first_use_namespace_long_run_markup_narrow_window_and_the_origin(
     assert steps["stillRunning"]["summary"] == ""
     assert json.loads(steps["ended"]["result"]) == {"slept": 4}
     assert "guest/fu-slow" in steps["ended"]["summary"] and steps["ended"]["status"] == ""
+    # An array result, answered bare, is shown with its record.
+    assert json.loads(steps["list"]["result"]) == [1, "two", {"three": 3}]
+    assert "success" in steps["list"]["summary"] and steps["list"]["status"] == ""
     # Markup in the error, the result and the logs stays text.
     hostile = steps["hostile"]
     assert hostile["pwned"] is None and hostile["images"] == 0

@@ -63,7 +63,7 @@
     const text = await response.text();
     let data = text;
     try { data = text ? JSON.parse(text) : null; } catch (err) { /* not JSON: keep the text for the message */ }
-    return { status: response.status, data };
+    return { status: response.status, data, id: response.headers.get("x-openwhisk-activation-id") };
   }
 
   function problem(what, answer) {
@@ -291,8 +291,9 @@
     $("logs").textContent = "No logs yet: the action is running.";
   }
 
-  // A run still going when the blocking wait ended (202): ask for its record until it is stored, then show it.
-  async function follow(id) {
+  // A run still going when the blocking wait ended (202), or one whose answer held its result alone (an array):
+  // ask for its record until it is stored, then show it.
+  async function follow(id, pause = FOLLOW_MS) {
     following = id;
     const until = Date.now() + FOLLOW_FOR_MS;
     while (following === id) {
@@ -301,7 +302,7 @@
         failRun(`The record of activation ${id} is still not stored: open it from Activations when it is.`);
         return;
       }
-      await new Promise((resolve) => setTimeout(resolve, FOLLOW_MS));
+      await new Promise((resolve) => setTimeout(resolve, pause));
       if (following !== id) return;
       let answer;
       try {
@@ -358,6 +359,9 @@
         showNotice(`Still running after the blocking wait: activation ${id}. Its result shows here when it ends.`);
         showRunning(`Activation ${id} of ${name} is still running: its result shows here when it ends.`);
         follow(id);
+      } else if (Array.isArray(answer.data) && answer.id) {
+        // An array result comes bare (as OpenWhisk answers it), the activation id in a header: read the record.
+        await follow(answer.id, 300);
       } else if (answer.data && answer.data.activationId && answer.data.response) {
         showRecord(answer.data);
         if (!(answer.data.logs || []).length) {
