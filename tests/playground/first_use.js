@@ -1,7 +1,8 @@
 // What a first-time user meets beyond drive.js's tour, checked in headless Chromium: the namespace the key stands
-// for, a run that outlasts the blocking wait (the server under test waits 1.5 s), results and logs holding HTML, a
-// reload, a phone-wide window; and a web action's page, on the same origin, that tries to make its script the service worker
-// of the whole origin, the playground included. Prints one JSON object for tests/playground/test_playground.py.
+// for, an action of the same name made elsewhere, the keyboard, a run that outlasts the blocking wait (the server
+// under test waits 1.5 s), an array result, results and logs holding HTML, a reload, a phone-wide window; and a web
+// action's page, on the same origin, that tries to make its script the service worker of the whole origin, the
+// playground included. Prints one JSON object for tests/playground/test_playground.py.
 // Usage: node first_use.js <whisk url> <guest key>
 "use strict";
 
@@ -24,14 +25,20 @@ const REGISTER = 'def main(args):\n    return {"headers": {"Content-Type": "text
   + 'navigator.serviceWorker.register(\'fu-worker.http\', {scope: \'/\'}).then((r) => { document.title = '
   + '\'registered \' + r.scope; }, (e) => { document.title = \'refused \' + e.name; });</script>"}\n';
 
-async function putWebAction(name, code) {
+const AUTH = () => "Basic " + Buffer.from(guestKey).toString("base64");
+
+async function putAction(name, code, { web = false } = {}) {
   const answer = await fetch(`${url}/api/v1/namespaces/_/actions/${name}?overwrite=true`, {
     method: "PUT", body: JSON.stringify({ exec: { kind: "python:3.11", code },
-      annotations: [{ key: "web-export", value: true }] }),
-    headers: { "Content-Type": "application/json",
-      Authorization: "Basic " + Buffer.from(guestKey).toString("base64") },
+      annotations: web ? [{ key: "web-export", value: true }] : [] }),
+    headers: { "Content-Type": "application/json", Authorization: AUTH() },
   });
   if (answer.status !== 200) throw new Error(`PUT ${name}: ${answer.status} ${await answer.text()}`);
+}
+
+async function codeOf(name) {
+  const answer = await fetch(`${url}/api/v1/namespaces/_/actions/${name}`, { headers: { Authorization: AUTH() } });
+  return (await answer.json()).exec.code;
 }
 
 async function main() {
@@ -56,6 +63,17 @@ async function main() {
     seen.steps.key = await page.locator("#key-state").textContent();
 
     // A quick run, then a slow one: the quick one's result must not stand for the slow one's.
+    // An action made elsewhere (the CLI) under the name typed here is not replaced by a Run until asked again.
+    await putAction("fu-theirs", 'def main(args):\n    return {"theirs": True}\n');
+    await name.fill("fu-theirs");
+    await code.fill(QUICK);
+    await run.click();
+    await page.getByRole("alert").getByText("already exists").waitFor();
+    seen.steps.theirs = { alert: await page.getByRole("alert").textContent(), code: await codeOf("fu-theirs") };
+    await run.click();
+    await result.getByText('"quick": true').waitFor();
+    seen.steps.theirs.replaced = await codeOf("fu-theirs");
+
     // Run pressed from the keyboard keeps the focus, in the page and on Run, through the run.
     await name.fill("fu-quick");
     await code.fill(QUICK);
@@ -106,8 +124,8 @@ async function main() {
       clientWidth: document.documentElement.clientWidth }));
 
     // A tenant's web page asks for a service worker over the whole origin; the playground stays the playground.
-    await putWebAction("fu-worker", WORKER);
-    await putWebAction("fu-register", REGISTER);
+    await putAction("fu-worker", WORKER, { web: true });
+    await putAction("fu-register", REGISTER, { web: true });
     await page.goto(`${url}/api/v1/web/guest/default/fu-register.http`);
     await page.waitForFunction(() => document.title !== "");
     const registration = await page.title();

@@ -120,6 +120,11 @@ async def test_first_use_namespace_long_run_markup_narrow_window_and_the_origin(
     assert not seen["console"], seen["console"]
     # Which namespace the key is for, beside the key's first characters.
     assert steps["key"] == f"using key {GUEST_AUTH[:8]}… (namespace guest)"
+    # A Run does not silently replace an action this page neither stored nor opened (README's `hello`): it says so,
+    # and the next Run replaces it.
+    assert steps["theirs"]["alert"].startswith("Action fu-theirs already exists"), steps["theirs"]
+    assert steps["theirs"]["code"] == 'def main(args):\n    return {"theirs": True}\n'
+    assert steps["theirs"]["replaced"] == 'def main(args):\n    return {"quick": True}\n'
     # Keyboard users keep their place: Run and Save are never disabled under the focus (which would drop it to the
     # page's body), and the summary of a run is announced when it arrives.
     assert steps["focus"] == {"afterRun": "run", "afterSave": "save", "live": "polite"}

@@ -11,6 +11,7 @@
   const NS = `${API}/namespaces/_`;
   const STORAGE = "whisk.playground.key";
   const DRAFT = "whisk.playground.draft";
+  const MINE = "whisk.playground.mine";
   const REFRESH_MS = 3000;
   const FOLLOW_MS = 1500;       // how often a run still going after the blocking wait is asked for its record
   const FOLLOW_FOR_MS = 600000; // and for how long: past the longest action time limit (300 s) and its record's write
@@ -33,6 +34,9 @@
                                 // stored, takes the Result panel, unless another run or record took it first
   let saved = "";               // name, kind and code last stored: Run stores the action again only when they change,
                                 // since an update makes a new version, whose first run is a cold start
+  const mine = new Set();       // names this tab stored or opened with this key: only those are overwritten without
+                                // asking (kept in sessionStorage, as the key)
+  let replace = "";             // a name that already existed, said so once: the next Run or Save replaces it
 
   class ProblemError extends Error {}
 
@@ -164,6 +168,20 @@
     }
   }
 
+  function own(name) {
+    mine.add(name);
+    try {
+      sessionStorage.setItem(MINE, JSON.stringify([...mine]));
+    } catch (err) { /* kept in the page only */ }
+  }
+
+  function ownedBefore() {
+    try {
+      const names = JSON.parse(sessionStorage.getItem(MINE) || "[]");
+      if (Array.isArray(names)) for (const n of names) if (typeof n === "string") mine.add(n);
+    } catch (err) { /* none */ }
+  }
+
   // Before the runtimes are known: the name, the parameters and code the person wrote (not a sample).
   function restoreDraft(draft) {
     if (typeof draft.name === "string") $("name").value = draft.name;
@@ -245,8 +263,15 @@
     const code = $("code").value;
     const what = JSON.stringify([name, kind, code]);
     if (unlessSaved && what === saved) return null;
-    const answer = await request("PUT", `${actionPath(name)}?overwrite=true`, { exec: { kind, code } });
+    const overwrite = mine.has(name) || replace === name;
+    const answer = await request("PUT", `${actionPath(name)}?overwrite=${overwrite}`, { exec: { kind, code } });
+    if (answer.status === 409 && !overwrite) {
+      replace = name;
+      throw new ProblemError(`Action ${name} already exists, and this page neither stored nor opened it: `
+        + "Run or Save again to replace it, open it from Actions to edit it, or choose another name.");
+    }
     if (answer.status !== 200) throw problem(`Saving action ${name} failed`, answer);
+    own(name);
     saved = what;
     return answer.data;
   }
@@ -538,6 +563,7 @@
       $("code").value = exec.code;
       codeIsSample = false;
       saved = JSON.stringify([name, exec.kind, exec.code]);
+      own(name);
       keepDraft();
       showNotice(`Opened action ${name} (version ${answer.data.version}): edit it, then Save or Run.`);
       $("code").focus();
@@ -577,6 +603,9 @@
       $("key").value = "";
       useKey(value);
       saved = "";
+      mine.clear();                             // another key, maybe another namespace: its names are not ours
+      sessionStorage.removeItem(MINE);
+      replace = "";
       clearMessage();
       activationsShown = "";
       refreshActions();
@@ -588,6 +617,7 @@
     wire();
     const draft = storedDraft();
     if (draft) restoreDraft(draft);
+    ownedBefore();
     useKey(await initialKey());
     try {
       await loadRuntimes();
