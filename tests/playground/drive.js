@@ -166,6 +166,7 @@ async function main() {
     await name.fill("pg-python");
     await code.fill(PYTHON);
     await params.fill('{"name": "tester"}');
+    await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: path.join(outDir, "playground.png") });
   } finally {
     await context.close();
