@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from pathlib import Path
 
 import pytest
 
 from whisk.cli.main import main
+from whisk.entities.activation import Activation
 from whisk.roles import open_store
+from whisk.store.base import ActivationQuery
+from whisk.store.sqlite import SqliteStore
 
 KEY = re.compile(r"^([0-9a-f-]{36}):([A-Za-z0-9]{64})\n$")
 
@@ -76,3 +81,27 @@ def test_a_bad_store_setting_is_one_line(args: list[str], env: dict[str, str], m
     assert main(["admin", "user", "list", *args], open_store=open_store) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: Unable to list users: WHISK_") and err.count("\n") == 1, err
+
+
+def test_activations_prune(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`whisk admin activations prune --days N` deletes the records older than N days and keeps the rest."""
+    db = str(tmp_path / "whisk.db")
+    now = int(time.time() * 1000)
+
+    async def fill() -> None:
+        async with SqliteStore(db) as opened:
+            for i, age_days in enumerate((40, 31, 29, 0)):
+                await opened.put_activation(Activation("alice", "a", "alice", f"{i:032x}", now - age_days * 86_400_000))
+
+    async def left() -> list[str]:
+        async with SqliteStore(db) as opened:
+            return await opened.activation_ids(ActivationQuery("alice", limit=0))
+
+    asyncio.run(fill())
+    store = ["--store", f"sqlite://{db}"]
+    assert main(["admin", "activations", "prune", *store], open_store=open_store) == 0
+    assert capsys.readouterr().out == "ok: deleted 2 activation records older than 30 days\n"
+    assert asyncio.run(left()) == [f"{3:032x}", f"{2:032x}"]
+    assert main(["admin", "activations", "prune", "--days", "1", *store], open_store=open_store) == 0
+    assert capsys.readouterr().out == "ok: deleted 1 activation records older than 1 days\n"
+    assert main(["admin", "activations", "prune", "--days", "-1", *store], open_store=open_store) != 0

@@ -174,6 +174,25 @@ async def test_purge_namespace_removes_all_it_holds_and_nothing_else(store: Stor
     assert await store.purge_namespace("gone") == {"entities": 0, "activations": 0}
 
 
+async def test_prune_activations_removes_old_records_of_every_namespace(store: Store,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`whisk admin activations prune`: records that started before the bound go, in every namespace, in batches;
+    the rest stay, entities too."""
+    monkeypatch.setattr(sys.modules[type(store).__module__], "PRUNE_BATCH", 3, raising=False)
+    await store.put(action("old", "a", 1))
+    for namespace in ("old", "old2", "new"):
+        for i in range(7):
+            start = 100 + i if namespace != "new" else 1000 + i
+            await store.put_activation(activation(namespace, f"{namespace}{i:04d}", "a", start))
+        await store.put_activation(activation(namespace, f"{namespace}late", "a", 500))
+    assert await store.prune_activations(500) == 14           # 500 itself is kept: "started before"
+    for namespace in ("old", "old2"):
+        assert await store.activation_ids(ActivationQuery(namespace, limit=0)) == [f"{namespace}late"]
+    assert await store.count_activations(ActivationQuery("new")) == 8
+    assert await store.get("old/a") is not None
+    assert await store.prune_activations(500) == 0
+
+
 async def test_list_follows_updates(store: Store) -> None:
     rev = await store.put(action("upd", "old", 1))
     await store.put(action("upd", "new", 2))

@@ -1,9 +1,11 @@
-"""`whisk admin user create|list|delete` and `whisk admin limits set|get|delete`: subjects, API keys and namespace
-limits, written straight to the configured store (as OpenWhisk's `wskadmin user` and `wskadmin limits` do), not over
-the REST API. The store comes from the injected `open_store`."""
+"""`whisk admin user create|list|delete`, `whisk admin limits set|get|delete` and `whisk admin activations prune`:
+subjects, API keys, namespace limits and old activation records, written straight to the configured store (as
+OpenWhisk's `wskadmin user`, `wskadmin limits` and `tools/db/cleanUpActivations.py` do), not over the REST API. The
+store comes from the injected `open_store`."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -152,6 +154,20 @@ async def limits_delete(ctx: Context) -> None:
     ctx.out.line("Limits deleted")
 
 
+async def prune(ctx: Context) -> None:
+    check_args(ctx.args, 0, 0, "No arguments are required.")
+    days = ctx.flag("days")
+    if days < 0:
+        raise CliError("--days must not be negative", usage=True)
+    before = int(time.time() * 1000) - days * 86_400_000
+    try:
+        async with _open(ctx) as store:
+            pruned = await store.prune_activations(before)
+    except _FAILURES as exc:
+        raise _error("Unable to prune activations", exc) from None
+    ctx.out.ok(f"deleted {pruned} activation records older than {days} days")
+
+
 _STORE = Flag("store", "", STRING, help="the store `URL` (default: WHISK_STORE, as the server reads it)")
 _LIMIT_FLAGS = (
     *(Flag(name, "", INT, help=text) for name, text in _INT_LIMITS.items()),
@@ -162,8 +178,8 @@ _LIMIT_FLAGS = (
          help="keep this namespace's activation records: `BOOL` (true, false, yes or no)"),
 )
 
-GROUP = Command("admin", "administer the platform: subjects, their API keys and namespace limits (talks to the store "
-                "directly)",
+GROUP = Command("admin", "administer the platform: subjects, their API keys, namespace limits and old activation "
+                "records (talks to the store directly)",
                 children=(
     Command("user", "create, list and delete subjects, namespaces and API keys", children=(
         Command("create NAMESPACE", "create a namespace (and its subject) with a new API key; prints UUID:KEY", (
@@ -181,5 +197,13 @@ GROUP = Command("admin", "administer the platform: subjects, their API keys and 
         Command("get NAMESPACE", "get the limits set for a namespace (none: system defaults apply)", (_STORE,),
                 limits_get),
         Command("delete NAMESPACE", "delete a namespace's limits (system defaults apply)", (_STORE,), limits_delete),
+    )),
+    Command("activations", "delete old activation records (whisk keeps every record until then, as OpenWhisk does)",
+            children=(
+        Command("prune", "delete the records of every namespace that started more than --days days ago; safe "
+                "beside a running server", (
+            _STORE,
+            Flag("days", "", INT, default=30, help="keep the records of the last `DAYS` days (default 30)"),
+        ), prune),
     )),
 ))

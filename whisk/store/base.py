@@ -30,6 +30,9 @@ from whisk.entities.exec import is_binary_code
 log = structlog.get_logger(__name__)
 
 Doc = dict[str, Any]
+# `prune_activations` deletes at most this many records at a time (a transaction, a bulk request), so that a running
+# server's own writes wait for one batch at most.
+PRUNE_BATCH = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,11 @@ class ActivationStore(Protocol):
         """The activation ids `list_activations` would list, in its order, without reading a record."""
 
     async def count_activations(self, query: ActivationQuery) -> int: ...
+
+    async def prune_activations(self, before: int) -> int:
+        """Delete the records of every namespace that started before `before` (epoch ms); returns how many went.
+        OpenWhisk keeps records until the operator deletes them (its `tools/db/cleanUpActivations.py`); this is
+        `whisk admin activations prune`. Safe beside a running server: it deletes in small transactions."""
 
     def loop_idle(self) -> None:
         """The event loop has nothing to run (it waits for a container's answer, or a lone job has just ended): a

@@ -24,7 +24,7 @@ from aiocouch.database import Database
 from whisk.entities.activation import Activation
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
 from whisk.store.couchdb_writer import ActivationWriter
-from whisk.store.base import ActivationQuery, Doc
+from whisk.store.base import PRUNE_BATCH, ActivationQuery, Doc
 from whisk.store.couchdb_views import DESIGN_DOCS
 
 log = structlog.get_logger(__name__)
@@ -298,6 +298,24 @@ class CouchStore:
         await self._writer.drained()
         view, low, high = self._range(query)
         return await self._count("activations", view, startkey=low, endkey=high)
+
+    async def prune_activations(self, before: int) -> int:
+        """Through the byStart view: its counts grouped by namespace name the namespaces, then each one's records
+        before `before`, PRUNE_BATCH at a time, are deleted in bulk."""
+        await self._writer.drained()
+        grouped = await self._view("activations", "byStart", reduce=True, group_level=1)
+        pruned = 0
+        for namespace in [row["key"][0] for row in grouped["rows"]]:
+            while True:
+                rows = (await self._view("activations", "byStart", reduce=False, startkey=[namespace],
+                                         endkey=[namespace, before], inclusive_end=False, limit=PRUNE_BATCH))["rows"]
+                revs = await self._current_revs([row["id"] for row in rows]) if rows else {}
+                if revs:
+                    await self._bulk_docs([{"_id": i, "_rev": rev, "_deleted": True} for i, rev in revs.items()])
+                pruned += len(revs)
+                if len(rows) < PRUNE_BATCH:
+                    break
+        return pruned
 
     # --- subjects and namespace limits --------------------------------------------------------------------------
     async def get_subject(self, subject: str) -> Doc | None:

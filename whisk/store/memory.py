@@ -130,6 +130,12 @@ class MemoryStore:
     async def count_activations(self, query: ActivationQuery) -> int:
         return len(self._selected(query))
 
+    async def prune_activations(self, before: int) -> int:
+        gone = [doc_id for doc_id, d in self._activations.items() if d.get("start", 0) < before]
+        for doc_id in gone:
+            del self._activations[doc_id]
+        return len(gone)
+
     # --- subjects and namespace limits --------------------------------------------------------------------------
     async def get_subject(self, subject: str) -> Doc | None:
         doc = self._subjects.get(subject)

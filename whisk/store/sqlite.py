@@ -34,7 +34,7 @@ import structlog
 from whisk.entities.activation import Activation
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
 from whisk.entities.json_value import encode
-from whisk.store.base import ActivationQuery, Doc, activation_list_name, listed
+from whisk.store.base import PRUNE_BATCH, ActivationQuery, Doc, activation_list_name, listed
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -163,6 +163,13 @@ _INSERT_ACTIVATIONS = "INSERT OR REPLACE INTO activations (id, namespace, name, 
 # these eight statements (sqlite3 caches 128 per connection) and a batch takes at most a few.
 _STATEMENT_ROWS = (128, 64, 32, 16, 8, 4, 2, 1)
 _INSERTS = {n: _INSERT_ACTIVATIONS + ", ".join(("(?, ?, ?, ?, ?)",) * n) for n in _STATEMENT_ROWS}
+# The namespaces that have records, one index lookup each (a skip-scan by hand: SELECT DISTINCT would read every entry
+# of the index), then each one's old records through (namespace, start): neither reads the table to find them.
+_RECORD_NAMESPACES = ("WITH RECURSIVE ns(name) AS (SELECT min(namespace) FROM activations UNION ALL"
+                      " SELECT (SELECT min(namespace) FROM activations WHERE namespace > ns.name) FROM ns"
+                      " WHERE ns.name IS NOT NULL) SELECT name FROM ns WHERE name IS NOT NULL")
+_PRUNE = ("DELETE FROM activations WHERE id IN"
+          " (SELECT id FROM activations WHERE namespace = ? AND start < ? LIMIT ?)")
 READERS = 4            # reader threads (and connections): reads in parallel with each other and with the writer
 
 
@@ -549,6 +556,20 @@ class SqliteStore:
     async def count_activations(self, query: ActivationQuery) -> int:
         where, args = _activation_where(query)
         return await self._read(self._one, f"SELECT count(*) FROM activations WHERE {where}", args)
+
+    async def prune_activations(self, before: int) -> int:
+        pruned = 0
+        for namespace in await self._read(self._column, _RECORD_NAMESPACES, []):
+            while (deleted := await self._run(self._prune_batch, namespace, before)) > 0:
+                pruned += deleted
+                if deleted < PRUNE_BATCH:
+                    break
+        return pruned
+
+    def _prune_batch(self, namespace: str, before: int) -> int:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            return int(self._db.execute(_PRUNE, (namespace, before, PRUNE_BATCH)).rowcount)
 
     # --- subjects and namespace limits --------------------------------------------------------------------------
     async def get_subject(self, subject: str) -> Doc | None:
