@@ -134,3 +134,16 @@ async def test_records_gathered_for_a_commit_are_committed_as_soon_as_the_loop_i
         assert not third.done()
         store.loop_idle()
         await asyncio.wait_for(third, 2)
+
+
+async def test_the_wal_shrinks_back_after_a_large_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite reuses a WAL file from its start after a checkpoint but keeps its size: without a limit, one large
+    transaction (a batch of records with large logs, a namespace purged) would keep that much disk until the server
+    stops. The limit truncates it once it has been checkpointed."""
+    monkeypatch.setattr(sqlite_store, "_WAL_LIMIT_BYTES", 1 << 20)
+    db = tmp_path / "whisk.db"
+    async with SqliteStore(str(db)) as store:
+        await asyncio.gather(*(store.put_activation(record(log_bytes=200_000)) for _ in range(40)))
+        assert (tmp_path / "whisk.db-wal").stat().st_size > 4 << 20          # ~8 MB, more than 1000 pages
+        await store.put_activation(record(log_bytes=100_000))                   # after the writer's checkpoint
+        assert (tmp_path / "whisk.db-wal").stat().st_size <= 1 << 20

@@ -66,6 +66,10 @@ CREATE TABLE IF NOT EXISTS limits (namespace TEXT PRIMARY KEY, doc TEXT NOT NULL
 
 
 _BUSY_S = 5.0
+# SQLite writes a WAL from its start again once it has been checkpointed, but keeps the file's size: one large
+# transaction (records with megabytes of logs, a namespace purged) would hold that much disk until the server stops.
+# Past a checkpoint, a WAL larger than this is truncated to it (per connection: each that writes sets it).
+_WAL_LIMIT_BYTES = 64 << 20
 
 
 def _prepare(conn: sqlite3.Connection) -> None:
@@ -302,6 +306,7 @@ class SqliteStore:
         conn = sqlite3.connect(self._path, isolation_level=None, timeout=_BUSY_S)   # transactions are explicit
         try:
             _prepare(conn)
+            conn.execute(f"PRAGMA journal_size_limit = {_WAL_LIMIT_BYTES}")
             self._summary_column = _summary_column(conn)
         except BaseException:
             conn.close()
@@ -314,6 +319,7 @@ class SqliteStore:
         conn = sqlite3.connect(self._path, isolation_level=None, timeout=0, check_same_thread=False)
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA wal_autocheckpoint = 0")
+        conn.execute(f"PRAGMA journal_size_limit = {_WAL_LIMIT_BYTES}")
         return conn
 
     def _checkpoint_now(self) -> None:
