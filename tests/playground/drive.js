@@ -3,15 +3,11 @@
 // to check. Usage: node drive.js <whisk url> <output dir> <guest key>
 "use strict";
 
-const fs = require("fs");
-const os = require("os");
 const path = require("path");
-const { chromium } = require(path.join(__dirname, "..", "node", "node_modules", "playwright-core"));
+const { withBrowser, report } = require("./browser");
 
 const [url, outDir, guestKey] = process.argv.slice(2);
 const STEP_MS = 60000;   // a cold start on a busy machine
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
 const PYTHON = 'def main(args):\n    print("hello from python", args.get("name"))\n'
   + '    return {"greeting": "Hello, " + args.get("name", "?") + "!"}\n';
@@ -21,12 +17,8 @@ const FAILING = 'def main(args):\n    return {"error": "deliberate failure for t
 const EDITED = 'def main(args):\n    return {"edited": True}\n';
 
 async function main() {
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "whisk-chromium-"));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: "/usr/bin/chromium", headless: true, args: ARGS, viewport: { width: 1400, height: 900 },
-  });
   const seen = { requests: [], responses: [], console: [], steps: {} };
-  try {
+  await withBrowser(seen, async (context) => {
     const page = context.pages()[0] || await context.newPage();
     page.setDefaultTimeout(STEP_MS);
     page.on("request", (r) => seen.requests.push(r.url()));
@@ -168,14 +160,7 @@ async function main() {
     await params.fill('{"name": "tester"}');
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: path.join(outDir, "playground.png") });
-  } finally {
-    await context.close();
-    fs.rmSync(profile, { recursive: true, force: true });
-  }
-  process.stdout.write(JSON.stringify(seen) + "\n");
+  });
 }
 
-main().catch((err) => {
-  process.stderr.write(`${err.stack || err}\n`);
-  process.exit(1);
-});
+report(main);

@@ -6,14 +6,9 @@
 // Usage: node first_use.js <whisk url> <guest key>
 "use strict";
 
-const fs = require("fs");
-const os = require("os");
-const path = require("path");
-const { chromium } = require(path.join(__dirname, "..", "node", "node_modules", "playwright-core"));
+const { withBrowser, report } = require("./browser");
 
 const [url, guestKey] = process.argv.slice(2);
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 const QUICK = 'def main(args):\n    return {"quick": True}\n';
 const SLOW = 'import time\ndef main(args):\n    time.sleep(4)\n    return {"slept": 4}\n';
 const MARKUP = '<img src=x onerror="window.__pwned=1"></script><script>window.__pwned=2</script>';
@@ -42,12 +37,8 @@ async function codeOf(name) {
 }
 
 async function main() {
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "whisk-chromium-"));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: "/usr/bin/chromium", headless: true, args: ARGS, viewport: { width: 1400, height: 900 },
-  });
   const seen = { console: [], steps: {} };
-  try {
+  await withBrowser(seen, async (context) => {
     const page = context.pages()[0] || await context.newPage();
     page.setDefaultTimeout(60000);
     page.on("pageerror", (e) => seen.console.push(`pageerror: ${e.message}`));
@@ -133,14 +124,7 @@ async function main() {
     await page.goto(`${url}/playground/`);
     seen.steps.worker = { registration, heading: await page.locator("h1").allTextContents(),
       controlled: await page.evaluate(() => navigator.serviceWorker.controller !== null) };
-  } finally {
-    await context.close();
-    fs.rmSync(profile, { recursive: true, force: true });
-  }
-  process.stdout.write(JSON.stringify(seen) + "\n");
+  });
 }
 
-main().catch((err) => {
-  process.stderr.write(`${err.stack || err}\n`);
-  process.exit(1);
-});
+report(main);
