@@ -103,5 +103,5 @@ def test_activations_prune(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert capsys.readouterr().out == "ok: deleted 2 activation records older than 30 days\n"
     assert asyncio.run(left()) == [f"{3:032x}", f"{2:032x}"]
     assert main(["admin", "activations", "prune", "--days", "1", *store], open_store=open_store) == 0
-    assert capsys.readouterr().out == "ok: deleted 1 activation records older than 1 days\n"
+    assert capsys.readouterr().out == "ok: deleted 1 activation record older than 1 day\n"
     assert main(["admin", "activations", "prune", "--days", "-1", *store], open_store=open_store) != 0

@@ -165,7 +165,8 @@ async def prune(ctx: Context) -> None:
             pruned = await store.prune_activations(before)
     except _FAILURES as exc:
         raise _error("Unable to prune activations", exc) from None
-    ctx.out.ok(f"deleted {pruned} activation records older than {days} days")
+    ctx.out.ok(f"deleted {pruned} activation record{'' if pruned == 1 else 's'} older than {days} "
+               f"day{'' if days == 1 else 's'}")
 
 
 _STORE = Flag("store", "", STRING, help="the store `URL` (default: WHISK_STORE, as the server reads it)")
@@ -203,7 +204,7 @@ GROUP = Command("admin", "administer the platform: subjects, their API keys, nam
         Command("prune", "delete the records of every namespace that started more than --days days ago; safe "
                 "beside a running server", (
             _STORE,
-            Flag("days", "", INT, default=30, help="keep the records of the last `DAYS` days (default 30)"),
+            Flag("days", "", INT, default=30, help="keep the records of the last `DAYS` days"),
         ), prune),
     )),
 ))
