@@ -119,7 +119,7 @@ async def serve_route(request: web.Request) -> web.Response:
         response = error_response(request, status_of(exc), str(exc), CIMultiDict())  # type: ignore[arg-type]
     for name, value in cors.items():
         response.headers[name] = value
-    if routed.no_cors:
+    if routed.cors is False:
         for name in NO_CORS:
             response.headers.popall(name, None)
     return response

@@ -5,7 +5,6 @@ store comes from the injected `open_store`."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,6 +12,7 @@ from whisk.cli.context import Context
 from whisk.cli.errors import CliError
 from whisk.cli.grammar import INT, STRING, STRINGS, Command, Flag, check_args
 from whisk.config import ConfigError
+from whisk.entities.document import now_ms
 from whisk.entities.errors import Conflict, Invalid, NotFound, WhiskError
 
 # Domain errors end the command with the status `wsk` gives the matching HTTP error (status mod 256); a bad store URL
@@ -159,7 +159,7 @@ async def prune(ctx: Context) -> None:
     days = ctx.flag("days")
     if days < 0:
         raise CliError("--days must not be negative", usage=True)
-    before = int(time.time() * 1000) - days * 86_400_000
+    before = now_ms() - days * 86_400_000
     try:
         async with _open(ctx) as store:
             pruned = await store.prune_activations(before)

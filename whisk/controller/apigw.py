@@ -52,9 +52,10 @@ class Routed:
 
     tail: str = ""
     secure_key: str | None = None
-    cors: bool = False
+    # The API's `cors.enabled` (`cors.lua`): True, the gateway sets the CORS headers; False, it takes the action's
+    # off; None, not said, the action's own go through.
+    cors: bool | None = None
     preflight: bool = False
-    no_cors: bool = False              # CORS disabled: the action's CORS headers are taken off (`cors.lua`)
 
 
 def gw_api_url(api_host: str, tenant: str, base_path: str) -> str:
@@ -250,7 +251,7 @@ class Apis:
         _, sep, tail = url.partition(WEB_PREFIX)
         if not sep:
             raise RouteMiss(502, "Error: The operation's target is not a web action of this deployment.")
-        return Routed(tail.split("?", 1)[0], target.secure_key, cors is True, no_cors=cors is False)
+        return Routed(tail.split("?", 1)[0], target.secure_key, cors)
 
     @staticmethod
     def _match(resources: dict[str, tuple[dict[str, Any], dict[str, Any]]], full: str

@@ -237,6 +237,8 @@ _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
 # the playground with the keys pasted into it among them. Without it a web action's worker stays within its own
 # path (`/api/v1/web/NAMESPACE/PACKAGE/`).
 _WITHHELD = frozenset({"service-worker-allowed"})
+# What of an action's headers is not passed on: the content type (sent as the body's own), framing, withheld ones.
+_NOT_PASSED = _FRAMING | _WITHHELD | {"content-type"}
 
 
 def _header_values(name: str, value: Any) -> list[tuple[str, str]]:
@@ -290,8 +292,7 @@ def _as_http(value: Any) -> Answer:
     headers = _headers(value["headers"]) if "headers" in value else []
     code = _status(value["statusCode"]) if "statusCode" in value else None
     declared = next((v for k, v in headers if k.lower() == "content-type"), None)
-    kept = [(k, v) for k, v in headers
-            if k.lower() != "content-type" and k.lower() not in _FRAMING and k.lower() not in _WITHHELD]
+    kept = [(k, v) for k, v in headers if k.lower() not in _NOT_PASSED]
     body = value.get("body")
     if body is None or body == "":
         return Answer(code or 204, kept)
