@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 ROLES = ("controller", "invoker", "standalone")
 LOG_FORMATS = ("console", "json")
+PLAYGROUND_PATH = "/playground"     # where the playground's page is, on its own port (and a redirect on the API's)
 # Where an action's calls to a loopback API host come from (the invoker's relay binds each container's calls to an
 # address of its own in this range, containers/api_relay.py), so that the API host can tell them from its other
 # loopback clients, and one container's from another's: no X-Forwarded-For of theirs is believed, the routes that show
@@ -203,6 +204,9 @@ class Settings:
     # The browser playground at /playground; unset = on for standalone, off for a controller (never on an invoker).
     playground: bool | None = _var("WHISK_PLAYGROUND", None, _bool,
                                    shown="true for standalone, false for controller")
+    # The playground's own port (OpenWhisk's standalone uses 3232 beside the API's 3233): an origin apart from the
+    # web actions', whose pages any tenant writes, so none of them can read what the page keeps (docs/operations.md).
+    playground_port: int = _var("WHISK_PLAYGROUND_PORT", 3232, int, min=1, max=65535)
     # The whisk.system catalog (utils, samples, alarms) installed on start; how often the alarms are read again.
     catalog: bool = _var("WHISK_CATALOG", True, _bool)
     alarms_refresh_s: float = _var("WHISK_ALARMS_REFRESH_S", 5.0, float, min=0.1)
@@ -267,6 +271,9 @@ class Settings:
                 )
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("WHISK_TLS_CERT: WHISK_TLS_CERT and WHISK_TLS_KEY must be given together")
+        if self.serves_playground and self.playground_port == self.port:
+            raise ConfigError(f"WHISK_PLAYGROUND_PORT: {self.port} is WHISK_PORT too; the playground needs a port of "
+                              "its own (or WHISK_PLAYGROUND=false)")
 
     @property
     def runs_controller(self) -> bool:
@@ -284,8 +291,15 @@ class Settings:
 
     @property
     def own_url(self) -> str:
-        scheme = "https" if self.tls_cert else "http"
-        return f"{scheme}://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    @property
+    def playground_url(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.playground_port}{PLAYGROUND_PATH}/"
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
 
 
 def variables() -> list[tuple[str, str, Any]]:

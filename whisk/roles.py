@@ -25,6 +25,7 @@ import structlog
 from aiohttp import web
 
 from whisk import logs, metrics
+from whisk.api import playground
 from whisk.api.errors import REQUEST_LINE_LIMIT
 from whisk.api.keys import SERVICES, STOP_BY, STORE, grace_left
 from whisk.config import ConfigError, Settings, redact
@@ -405,8 +406,7 @@ async def serve(settings: Settings) -> None:
         from whisk.controller.subjects import GUEST_KEY, GUEST_UUID  # the well-known guest key, docs/openwhisk.md §1.2
         print(f"whisk is ready: API host {url}  auth {GUEST_UUID}:{GUEST_KEY}\n"
               f"  wsk property set --apihost {url} --auth {GUEST_UUID}:{GUEST_KEY}", flush=True)
-    if settings.serves_playground:
-        print(f"  playground: {url}/playground", flush=True)
+    playground_runner = await _start_playground(settings, tls) if settings.serves_playground else None
     await stop.wait()
     log.info("server.stopping", grace_s=settings.shutdown_grace_s)
     # One grace for the whole stop: the controller's drain, the launcher's work, the requests still open and the
@@ -422,7 +422,27 @@ async def serve(settings: Settings) -> None:
     if hasattr(runner, "_shutdown_timeout"):
         runner._shutdown_timeout = max(grace_left(app, settings.shutdown_grace_s), 0.01)
     await runner.cleanup()
+    if playground_runner is not None:
+        await playground_runner.cleanup()
     log.info("server.stopped")
+
+
+async def _start_playground(settings: Settings, tls: ssl.SSLContext | None) -> web.AppRunner | None:
+    """The playground's server on its own port (api/playground.py says why). A port it cannot have leaves the
+    playground off, said once, and the API serving: the page is a convenience, the API the platform."""
+    runner = web.AppRunner(playground.make_app(settings), access_log=None, handle_signals=False,
+                           keepalive_timeout=settings.http_idle_timeout_s)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.host, settings.playground_port, ssl_context=tls, reuse_address=True).start()
+    except OSError as exc:
+        await runner.cleanup()
+        log.warning("playground.unavailable", port=settings.playground_port, reason=exc.strerror or str(exc))
+        print(f"  playground: off, port {settings.playground_port} unavailable: {exc.strerror or exc} "
+              "(WHISK_PLAYGROUND_PORT)", flush=True)
+        return None
+    print(f"  playground: {settings.playground_url}", flush=True)
+    return runner
 
 
 # Collect the youngest generation once it has grown by this many objects (CPython's default: 700). docs/performance.md:

@@ -1,8 +1,9 @@
 // What a first-time user meets beyond drive.js's tour, checked in headless Chromium: the namespace the key stands
 // for, an action of the same name made elsewhere, the keyboard, a run that outlasts the blocking wait (the server
-// under test waits 1.5 s), an array result, results and logs holding HTML, a reload, a phone-wide window; and a web
-// action's page, on the same origin, that tries to make its script the service worker of the whole origin, the
-// playground included. Prints one JSON object for tests/playground/test_playground.py.
+// under test waits 1.5 s), an array result, results and logs holding HTML, a reload, a phone-wide window; and web
+// actions' pages opened in the playground's tab: one that reads the tab's sessionStorage (the playground's is of
+// another origin), one that tries to make its script the service worker of the whole origin. Prints one JSON object
+// for tests/playground/test_playground.py.
 // Usage: node first_use.js <whisk url> <guest key>
 "use strict";
 
@@ -19,6 +20,10 @@ const WORKER = 'def main(args):\n    return {"headers": {"Content-Type": "text/j
 const REGISTER = 'def main(args):\n    return {"headers": {"Content-Type": "text/html"}, "body": "<script>'
   + 'navigator.serviceWorker.register(\'fu-worker.http\', {scope: \'/\'}).then((r) => { document.title = '
   + '\'registered \' + r.scope; }, (e) => { document.title = \'refused \' + e.name; });</script>"}\n';
+
+// A tenant's page that lists what the tab's sessionStorage holds for its origin.
+const SNOOP = 'def main(args):\n    return {"headers": {"Content-Type": "text/html"}, "body": "<script>'
+  + 'document.title = \'storage \' + JSON.stringify(Object.keys(sessionStorage));</script>"}\n';
 
 const AUTH = () => "Basic " + Buffer.from(guestKey).toString("base64");
 
@@ -113,6 +118,13 @@ async function main() {
     await page.setViewportSize({ width: 360, height: 740 });
     seen.steps.narrow = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth,
       clientWidth: document.documentElement.clientWidth }));
+
+    // A tenant's web page opened in the playground's tab finds nothing of the playground's in sessionStorage.
+    await putAction("fu-snoop", SNOOP, { web: true });
+    const kept = await page.evaluate(() => Object.keys(sessionStorage).sort());
+    await page.goto(`${url}/api/v1/web/guest/default/fu-snoop.http`);
+    await page.waitForFunction(() => document.title !== "");
+    seen.steps.snoop = { playground: kept, tenant: await page.title() };
 
     // A tenant's web page asks for a service worker over the whole origin; the playground stays the playground.
     await putAction("fu-worker", WORKER, { web: true });

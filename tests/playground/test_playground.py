@@ -15,9 +15,9 @@ import aiohttp
 import pytest
 
 from tests.conftest import missing
-from tests.support.processes import GUEST_AUTH, basic_auth, whisk_server
+from tests.support.processes import GUEST_AUTH, basic_auth, free_port, whisk_server
 from whisk.api.app import make_app
-from whisk.config import Settings
+from whisk.config import ConfigError, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("drive.js")
@@ -41,7 +41,9 @@ async def test_playground_runs_python_and_nodejs_shows_errors_and_edits_actions(
     OUTPUT.mkdir(parents=True, exist_ok=True)
     (OUTPUT / "playground.png").unlink(missing_ok=True)
     log = os.path.join(tempfile.gettempdir(), f"whisk-playground-{os.getpid()}.log")
-    async with whisk_server({"WHISK_DATA_DIR": tempfile.mkdtemp(prefix="whisk-playground-")}, log_path=log) as url:
+    port = free_port()
+    env = {"WHISK_DATA_DIR": tempfile.mkdtemp(prefix="whisk-playground-"), "WHISK_PLAYGROUND_PORT": str(port)}
+    async with whisk_server(env, log_path=log) as url:
         proc = await asyncio.create_subprocess_exec(node, str(DRIVER), url, str(OUTPUT), GUEST_AUTH,
                                                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         out, err = await asyncio.wait_for(proc.communicate(), timeout=200)
@@ -52,10 +54,13 @@ async def test_playground_runs_python_and_nodejs_shows_errors_and_edits_actions(
                 stored = await r.json()
     steps = seen["steps"]
 
-    # Every request went to the server that served the page, and the page itself raised no script error.
-    assert all(u.startswith(url + "/") for u in seen["requests"]), seen["requests"]
+    # The page came from the playground's own port (the API's /playground redirects there); every request went to
+    # it or to the API, and the page itself raised no script error.
+    page = f"http://127.0.0.1:{port}/"
+    assert any(u.startswith(page + "playground/") for u in seen["requests"]), seen["requests"]
+    assert all(u.startswith((url + "/", page)) for u in seen["requests"]), seen["requests"]
     assert not [m for m in seen["console"] if m.startswith("pageerror")], seen["console"]
-    assert "script-src 'self'" in steps["start"]["csp"] and "connect-src 'self'" in steps["start"]["csp"]
+    assert "script-src 'self'" in steps["start"]["csp"] and f"connect-src 'self' {url};" in steps["start"]["csp"]
     assert "unsafe-inline" not in steps["start"]["csp"]
     # The guest key came with the page (standalone), and the runtimes from GET /.
     assert steps["start"]["keyState"].startswith(f"using key {GUEST_AUTH[:8]}…")
@@ -150,6 +155,10 @@ async def test_first_use_namespace_long_run_markup_narrow_window_and_the_origin(
     assert reloaded["runtime"].startswith("python:")
     # Nothing wider than a 360-pixel window.
     assert steps["narrow"]["scrollWidth"] <= steps["narrow"]["clientWidth"], steps["narrow"]
+    # The playground keeps its key and draft in the tab's sessionStorage, on an origin of its own: a tenant's web
+    # page opened in the same tab (the API's origin) finds none of it.
+    assert "whisk.playground.key" in steps["snoop"]["playground"], steps["snoop"]
+    assert steps["snoop"]["tenant"] == "storage []", steps["snoop"]
     # A web action's script cannot become the worker of the whole origin (no `Service-Worker-Allowed` from a web
     # action), so it can neither answer for the playground nor read the keys pasted into it.
     assert steps["worker"]["registration"] == "refused SecurityError", steps["worker"]
@@ -162,25 +171,43 @@ def routes(settings: Settings) -> set[str]:
 
 
 def test_playground_is_on_for_standalone_off_for_a_controller_unless_enabled() -> None:
-    assert "/playground/config.json" in routes(Settings.from_env({"WHISK_STORE": "memory://"}))
-    assert "/playground/config.json" not in routes(Settings.from_env({"WHISK_ROLE": "controller",
-                                                                     "WHISK_STORE": "memory://"}))
-    assert "/playground/config.json" in routes(Settings.from_env({"WHISK_ROLE": "controller", "WHISK_PLAYGROUND": "1",
-                                                                 "WHISK_STORE": "memory://"}))
-    assert "/playground/config.json" not in routes(Settings.from_env({"WHISK_PLAYGROUND": "false",
-                                                                     "WHISK_STORE": "memory://"}))
+    # The API's own routes only redirect to the playground's port.
+    redirect = "/playground/{tail}"
+    assert redirect in routes(Settings.from_env({"WHISK_STORE": "memory://"}))
+    assert redirect not in routes(Settings.from_env({"WHISK_ROLE": "controller", "WHISK_STORE": "memory://"}))
+    assert redirect in routes(Settings.from_env({"WHISK_ROLE": "controller", "WHISK_PLAYGROUND": "1",
+                                                 "WHISK_STORE": "memory://"}))
+    assert redirect not in routes(Settings.from_env({"WHISK_PLAYGROUND": "false", "WHISK_STORE": "memory://"}))
     assert not Settings.from_env({"WHISK_ROLE": "invoker", "WHISK_PLAYGROUND": "true"}).serves_playground
+    with pytest.raises(ConfigError, match="WHISK_PLAYGROUND_PORT: 4000 is WHISK_PORT too"):
+        Settings.from_env({"WHISK_PORT": "4000", "WHISK_PLAYGROUND_PORT": "4000"})
+    Settings.from_env({"WHISK_PORT": "4000", "WHISK_PLAYGROUND_PORT": "4000", "WHISK_PLAYGROUND": "false"})
 
 
-async def test_a_controller_serves_the_page_but_never_a_key() -> None:
-    env = {"WHISK_ROLE": "controller", "WHISK_PLAYGROUND": "true",
+async def test_a_controller_serves_the_page_on_its_own_port_but_never_a_key() -> None:
+    port = free_port()
+    env = {"WHISK_ROLE": "controller", "WHISK_PLAYGROUND": "true", "WHISK_PLAYGROUND_PORT": str(port),
            "WHISK_DATA_DIR": tempfile.mkdtemp(prefix="whisk-playground-")}
+    page = f"http://127.0.0.1:{port}"
     async with whisk_server(env) as url, aiohttp.ClientSession() as s:
-        async with s.get(f"{url}/playground/config.json") as r:
+        # The API's /playground sends the browser to the playground's own origin.
+        for path in ("/playground", "/playground/", "/playground/config.json"):
+            async with s.get(f"{url}{path}", allow_redirects=False) as r:
+                assert r.status == 308 and r.headers["Location"] == page + path, (path, r.headers)
+        async with s.get(f"{page}/playground/config.json") as r:
             assert r.status == 200
-            assert await r.json() == {"role": "controller"}
-        async with s.get(f"{url}/playground/") as r:
-            assert r.status == 200 and "Content-Security-Policy" in r.headers
+            assert await r.json() == {"role": "controller", "api": url}
+            assert "Access-Control-Allow-Origin" not in r.headers       # no other origin's page reads it
+        async with s.get(f"{page}/") as r:
+            assert r.status == 200 and str(r.url) == f"{page}/playground/"
+            csp = r.headers["Content-Security-Policy"]
+            assert f"connect-src 'self' {url};" in csp and "script-src 'self';" in csp
             assert 'href="playground.css"' in await r.text()
-        async with s.get(f"{url}/playground/playground.py") as r:
+        async with s.get(f"{page}/playground/playground.py") as r:
+            assert r.status == 404 and set(await r.json()) == {"error", "code"}
+        async with s.get(f"{page}/api/v1/namespaces") as r:             # nothing of the API on the page's origin
             assert r.status == 404
+        # A page of another origin (the playground) reads the activation id header of an API answer.
+        async with s.options(f"{url}/api/v1/namespaces/_/actions/x", headers={"Origin": page}) as r:
+            assert r.status == 200 and r.headers["Access-Control-Allow-Origin"] == "*"
+            assert r.headers["Access-Control-Expose-Headers"] == "x-openwhisk-activation-id"

@@ -65,7 +65,8 @@ async def whisk_server(env: Mapping[str, str] | None = None, *, deadline_s: floa
     """Run `python -m whisk` (standalone unless env says otherwise) on a free loopback port; yields its URL. Each
     server has a data folder of its own unless env names one: a controller's journal has one owner at a time."""
     port = free_port()
-    full_env = dict(os.environ) | {"WHISK_PORT": str(port), "WHISK_HOST": "127.0.0.1",
+    full_env = dict(os.environ) | {"WHISK_PORT": str(port), "WHISK_PLAYGROUND_PORT": str(free_port()),
+                                   "WHISK_HOST": "127.0.0.1",
                                    "WHISK_STORE": "memory://", "WHISK_BUS": "memory://",
                                    "WHISK_DATA_DIR": tempfile.mkdtemp(prefix="whisk-test-")}
     full_env |= dict(env or {})

@@ -234,8 +234,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
 # Stricter than OpenWhisk, which passes it on: `Service-Worker-Allowed` would let a script a web action serves
 # register as the service worker of the whole origin (scope `/`), and so control every page the API host serves,
-# the playground with the keys pasted into it among them. Without it a web action's worker stays within its own
-# path (`/api/v1/web/NAMESPACE/PACKAGE/`).
+# other tenants' web actions among them. Without it a web action's worker stays within its own path
+# (`/api/v1/web/NAMESPACE/PACKAGE/`).
 _WITHHELD = frozenset({"service-worker-allowed"})
 # What of an action's headers is not passed on: the content type (sent as the body's own), framing, withheld ones.
 _NOT_PASSED = _FRAMING | _WITHHELD | {"content-type"}

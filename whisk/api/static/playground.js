@@ -1,5 +1,7 @@
-// whisk playground: a client of the OpenWhisk REST API v1 on the origin that served this page, and nowhere else
-// (every request is a relative URL, and the page's Content-Security-Policy allows connect-src 'self' only).
+// whisk playground: a client of the OpenWhisk REST API v1 at the origin its server names in config.json, and
+// nowhere else (the page's Content-Security-Policy allows connect-src to this origin and the API's only). The page
+// is served on a port of its own, another origin than the web actions' pages any tenant writes, so none of them can
+// read what it keeps.
 //
 // The key lives in sessionStorage: it survives a reload of the tab but is gone when the tab closes, so a key
 // pasted on a shared machine is not left behind on disk for the next person, as localStorage would leave it. The
@@ -25,6 +27,7 @@
 
   const $ = (id) => document.getElementById(id);
   let key = "";
+  let apiOrigin = location.origin;  // where the API is: config.json says (the API's port, the host this page came from)
   let codeIsSample = true;      // the editor holds an untouched sample: a runtime change swaps it for the new one
   let activationsShown = "";    // what the list shows, so that a refresh with nothing new keeps focus in place
   let refreshing = false;
@@ -57,12 +60,12 @@
     if (body !== undefined) headers["Content-Type"] = "application/json";
     let response;
     try {
-      response = await fetch(path, {
+      response = await fetch(apiOrigin + path, {
         method, headers, body: body === undefined ? undefined : JSON.stringify(body),
         credentials: "omit", cache: "no-store", redirect: "error",
       });
     } catch (err) {
-      throw new ProblemError(`Cannot reach the API at ${location.origin} (${err.message}). Is whisk running?`);
+      throw new ProblemError(`Cannot reach the API at ${apiOrigin} (${err.message}). Is whisk running?`);
     }
     const text = await response.text();
     let data = text;
@@ -138,14 +141,14 @@
     if (key === value) $("key-state").textContent = `using key ${value.split(":")[0].slice(0, 8)}… (${said})`;
   }
 
-  async function initialKey() {
-    const stored = sessionStorage.getItem(STORAGE);
-    if (stored) return stored;
+  // The page's settings, from the server that served it: the API's origin, and the guest key on a standalone
+  // server. Without them the page tries its own origin and asks for a key.
+  async function loadConfig() {
     try {
-      const answer = await request("GET", "/playground/config.json", undefined, { auth: false });
-      return answer.status === 200 && answer.data && answer.data.key ? answer.data.key : "";
+      const response = await fetch("config.json", { credentials: "omit", cache: "no-store", redirect: "error" });
+      return response.ok ? await response.json() : {};
     } catch (err) {
-      return "";
+      return {};
     }
   }
 
@@ -618,7 +621,9 @@
     const draft = storedDraft();
     if (draft) restoreDraft(draft);
     ownedBefore();
-    useKey(await initialKey());
+    const config = await loadConfig();
+    if (typeof config.api === "string" && config.api) apiOrigin = config.api;
+    useKey(sessionStorage.getItem(STORAGE) || (typeof config.key === "string" ? config.key : ""));
     try {
       await loadRuntimes();
     } catch (err) {
