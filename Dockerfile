@@ -37,7 +37,8 @@ RUN ["python3", "-m", "whisk.runtimes.environments", "seal", "python:3.11"]
 USER 10001:10001
 WORKDIR /var/lib/whisk
 VOLUME ["/var/lib/whisk"]
-EXPOSE 3233
+# The API; 3232 is the playground of a standalone server (docs/operations.md)
+EXPOSE 3233 3232
 # Alive = /ping answers (readiness, with the backends, is /health: for the orchestrator's own probes).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 CMD ["python3", "-c", "import os, ssl, urllib.request as r; s = 'https' if os.environ.get('WHISK_TLS_CERT') else 'http'; r.urlopen(s + '://127.0.0.1:' + os.environ.get('WHISK_PORT', '3233') + '/ping', timeout=2, context=ssl._create_unverified_context())"]
 # The server drains on SIGTERM (a second one stops it at once); run with --init so that the action proxies it
