@@ -98,32 +98,36 @@ async def open_controller(settings: Settings, store: Store, bus: Bus, balancer_o
     events = UserEvents(bus if settings.user_events else None, controller=settings.instance)
     drain = Drain()
     ledger = Ledger(store, Path(settings.data_dir) / f"controller{settings.instance}.journal", drain)
-    async with balancer_of(ledger.released) as balancer:
-        await ledger.recover()
-        invocations = InvocationThrottle(balancer.in_flight, events, balancer.controllers)
-        activator = Activator(settings.instance, store, balancer, ledger, drain)
-        system = system_limits(settings)
-        entities = Entities(store, system, manifest.resolve if manifest is not None else _unknown_kind)
-        # A namespace made again under a new owner: the entity cache (when `store` is one) forgets the old one's.
-        forget = store.forget_namespace if isinstance(store, EntityCache) else None
-        subjects = Subjects(store, system, on_new_owner=forget)
-        launcher = Launcher(activator, entities, store, ledger=ledger, drain=drain, events=events)
-        firing = Firing(launcher, entities, invocations, ledger)
-        web_actions = WebActions(launcher, entities, subjects, invocations, settings.max_blocking_wait_ms)
-        if settings.catalog:
-            from whisk.catalog.installer import install
-            await install(entities, subjects)
-        # The feeds need trigger firing, which needs the launcher: the launcher learns of them last.
-        alarms = Alarms(store, subjects, entities, firing, launcher, clock=clock, refresh_s=settings.alarms_refresh_s)
-        services = ControllerServices(balancer, entities, subjects, invocations, activator, launcher, firing,
-                                      web_actions, Apis(store), drain, alarms, settings.shutdown_grace_s)
-        try:
+    # The ledger outlives the balancer: closing, the balancer force-closes what is still in flight (outcome
+    # "stopped"), and the ledger's records and journal lines for those must be written before it closes.
+    try:
+        async with balancer_of(ledger.released) as balancer:
+            await ledger.recover()
+            invocations = InvocationThrottle(balancer.in_flight, events, balancer.controllers)
+            activator = Activator(settings.instance, store, balancer, ledger, drain)
+            system = system_limits(settings)
+            entities = Entities(store, system, manifest.resolve if manifest is not None else _unknown_kind)
+            # A namespace made again under a new owner: the entity cache (when `store` is one) forgets the old
+            # one's.
+            forget = store.forget_namespace if isinstance(store, EntityCache) else None
+            subjects = Subjects(store, system, on_new_owner=forget)
+            launcher = Launcher(activator, entities, store, ledger=ledger, drain=drain, events=events)
+            firing = Firing(launcher, entities, invocations, ledger)
+            web_actions = WebActions(launcher, entities, subjects, invocations, settings.max_blocking_wait_ms)
+            if settings.catalog:
+                from whisk.catalog.installer import install
+                await install(entities, subjects)
+            # The feeds need trigger firing, which needs the launcher: the launcher learns of them last.
+            alarms = Alarms(store, subjects, entities, firing, launcher, clock=clock,
+                            refresh_s=settings.alarms_refresh_s)
+            services = ControllerServices(balancer, entities, subjects, invocations, activator, launcher, firing,
+                                          web_actions, Apis(store), drain, alarms, settings.shutdown_grace_s)
             await alarms.__aenter__()
             try:
                 launcher.natives.update(alarms.natives())
                 yield services
             finally:
                 await services.stop_work()
-        finally:
-            await ledger.close()
-            await events.close()
+    finally:
+        await ledger.close()
+        await events.close()
