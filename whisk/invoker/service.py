@@ -253,10 +253,11 @@ class Invoker:
     async def _send_ack(self, msg: ActivationMessage, ack: Acknowledgement) -> None:
         topic = completed_topic(msg.root_controller.get("asString", "0"))
         try:
-            await self._bus.send(topic, ack)
-        except (TooLarge, ValueError, RecursionError):   # too large, or not encodable: the id alone
-            await self._bus.send(topic, ack.shrunk())
-        except WhiskError as exc:
+            try:
+                await self._bus.send(topic, ack)
+            except (TooLarge, ValueError, RecursionError):   # too large, or not encodable: the id alone
+                await self._bus.send(topic, ack.shrunk())
+        except WhiskError as exc:       # the shrunk one's too: a failed result ack must not cost the record its store
             log.error("invoker.ack.failed", error=str(exc))
 
 

@@ -1,0 +1,64 @@
+"""Every message the invoker takes ends with a stored record, whatever happens to its acks on the bus."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from whisk.containerpool.job import RunResult
+from whisk.entities.errors import BackendUnavailable, TooLarge
+from whisk.invoker.service import Invoker
+from whisk.messages import ActivationMessage, invoker_topic
+from whisk.messaging.memory import MemoryBus
+from whisk.store.memory import MemoryStore
+from whisk.entities.document import now_ms
+
+ID = "a" * 32
+
+
+class OneRun:
+    """A pool that answers every job at once with the same small result."""
+
+    async def run(self, job: Any, on_response: Any = None) -> RunResult:
+        now = now_ms()
+        result = RunResult({"statusCode": 0, "result": {"ok": True}}, now, now, None, False, "warmed")
+        if on_response is not None:
+            on_response(result)
+        await asyncio.sleep(0)
+        return result
+
+
+class AckBus(MemoryBus):
+    """Acks are too large for the bus, and the broker is gone by the time the shrunk one is sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ack_sends = 0
+
+    async def send(self, topic: str, message: Any) -> None:
+        if topic.startswith("completed"):
+            self.ack_sends += 1
+            if self.ack_sends % 2:
+                raise TooLarge("The message exceeds the bus limit.")
+            raise BackendUnavailable("The message bus is not reachable.")
+        await super().send(topic, message)
+
+
+async def test_a_result_ack_that_cannot_be_sent_still_leaves_the_record_stored() -> None:
+    async with AckBus() as bus, MemoryStore() as store:
+        await store.put({"_id": "guest/a", "entityType": "action", "namespace": "guest", "name": "a",
+                         "exec": {"kind": "python:3", "code": "def main(a): return a"}})
+        invoker = Invoker(instance=0, bus=bus, store=store, pool=OneRun(), image_of=lambda _: "",  # type: ignore[arg-type]
+                          api_host="", user_memory_mb=1024, max_intake=1, ping_interval_s=None)
+        async with invoker:
+            await bus.send(invoker_topic(0), ActivationMessage(
+                transid=["t", 0], action={"path": "guest", "name": "a"}, revision=None,
+                user={"namespace": {"name": "guest"}}, activation_id=ID, root_controller={"asString": "0"},
+                blocking=True))
+            for _ in range(200):
+                if await store.get_activation("guest", ID) is not None and not invoker._running:
+                    break
+                await asyncio.sleep(0.01)
+        record = await store.get_activation("guest", ID)
+        assert record is not None and record["response"]["result"] == {"ok": True}, record
+        assert bus.ack_sends == 4            # the result ack and the completion ack, each tried shrunk too
