@@ -8,7 +8,7 @@ import pytest
 
 from whisk.controller.drain import Drain
 from whisk.controller.journal import Journal
-from whisk.controller.ledger import LOGS_LOST, LOST, RESTARTED, Accepted, Ledger
+from whisk.controller.ledger import LOGS_LOST, LOST, RESTARTED, STOPPED, Accepted, Ledger
 from whisk.entities.activation import Activation, ActivationResponse, accepted_ms, new_activation_id
 from whisk.entities.document import now_ms
 from whisk.loadbalancer.base import Entry
@@ -155,3 +155,25 @@ async def test_a_record_the_ledger_writes_is_dated_when_its_activation_was_accep
         assert record["start"] == record["end"] == accepted_ms(accepted) and now_ms() - record["start"] >= 50
         await ledger.close()
     assert accepted_ms("a" * 32) is None                    # not an id whisk made: dated when it is recorded
+
+
+@pytest.mark.parametrize("forced", ["timeout", "lost", "stopped"])
+async def test_an_answered_activation_forced_closed_keeps_the_record_its_caller_got(tmp_path, forced: str) -> None:
+    """A blocking caller was answered, then its invoker went silent (or the stop's grace ran out) before the record
+    was stored: the record the ledger stores is the one the caller got, with a line saying its logs were not
+    collected, not an error that contradicts the answer (as a restart does, above)."""
+    async with MemoryStore() as store:
+        ledger = Ledger(store, tmp_path / "controller0.journal", Drain())
+        await ledger.recover()
+        for activation_id in (A, B):
+            ledger.publishing(Accepted("guest", activation_id, "guest", "guest/x", "0.0.1", None))
+        ledger.answered(answer(A))
+        ledger.released(entry(A), forced)
+        ledger.released(entry(B), forced)                  # never answered: the error record
+        await ledger.close()
+        record = await store.get_activation("guest", A)
+        assert record is not None and record["response"] == {"statusCode": 0, "result": {"ok": 1}}, record
+        assert len(record["logs"]) == 1 and "logs were not collected" in record["logs"][0]
+        assert (await store.get_activation("guest", B))["response"]["result"] == {
+            "error": STOPPED if forced == "stopped" else LOST}
+

@@ -32,6 +32,10 @@ RESTARTED = "The activation was interrupted: the platform restarted before it co
 LOGS_LOST = "The platform restarted before this activation's logs were collected."
 LOST = "The activation did not complete: its invoker did not acknowledge it in time."
 STOPPED = "The activation was interrupted: the platform stopped before it completed."
+# The log line of an answered record stored by the controller when the activation was forced closed (by outcome).
+LOGS_NOT_COLLECTED = {
+    "stopped": "The activation's logs were not collected: the platform stopped before it completed.",
+    "lost": "The activation's logs were not collected: its invoker did not acknowledge it in time."}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,7 @@ class Ledger:
         self._journal = Journal(journal_path)
         self._drain = drain
         self._published: dict[str, Accepted] = {}     # sent to an invoker, until the balancer releases them
+        self._answers: dict[str, Activation] = {}      # of those, what their blocking callers were answered
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def recover(self) -> int:
@@ -88,10 +93,13 @@ class Ledger:
         """A blocking caller got `record` (its logs not yet collected) before it was stored: journaled, so that a
         crash before the store leaves this record rather than an error that contradicts the answer."""
         self._journal.answered(record)
+        if record.activation_id in self._published:   # and so does a forced release (`released`)
+            self._answers[record.activation_id] = record
 
     def withdrawn(self, activation_id: str) -> None:
         """Publishing failed: the caller got the error, so there is nothing to record."""
         self._journal.completed(activation_id)
+        self._answers.pop(activation_id, None)
         if self._published.pop(activation_id, None) is not None:
             self._drain.leave()
 
@@ -100,12 +108,21 @@ class Ledger:
         self._journal.completed(entry.activation_id)
         metrics.observe_completion(outcome)
         accepted = self._published.pop(entry.activation_id, None)
+        answered = self._answers.pop(entry.activation_id, None)
         if accepted is None:
             return
         self._drain.leave()
         if outcome in ("timeout", "lost", "stopped"):
-            # The invoker may have died with it, or the stop's grace ran out: make sure it still ends with a record.
-            task = asyncio.create_task(self._close_unrecorded(accepted, STOPPED if outcome == "stopped" else LOST))
+            # The invoker may have died with it, or the stop's grace ran out: make sure it still ends with a record,
+            # and one that does not contradict what a blocking caller was answered (as `recover` does).
+            stopped = outcome == "stopped"
+            if answered is not None and accepted.stored:
+                missing = log_line(rfc3339_nanos(time.time_ns()), "stderr",
+                                   LOGS_NOT_COLLECTED["stopped" if stopped else "lost"])
+                closing = self._store_missing(replace(answered, logs=(missing,)))
+            else:
+                closing = self._close_unrecorded(accepted, STOPPED if stopped else LOST)
+            task = asyncio.create_task(closing)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
