@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from whisk.controller.drain import Drain
+from whisk.entities.errors import BackendUnavailable
 from whisk.controller.journal import Journal
 from whisk.controller.ledger import LOGS_LOST, LOST, RESTARTED, STOPPED, Accepted, Ledger
 from whisk.entities.activation import Activation, ActivationResponse, accepted_ms, new_activation_id
@@ -177,3 +178,34 @@ async def test_an_answered_activation_forced_closed_keeps_the_record_its_caller_
         assert (await store.get_activation("guest", B))["response"]["result"] == {
             "error": STOPPED if forced == "stopped" else LOST}
 
+
+class DownStore(MemoryStore):
+    """A memory store whose record writes fail while `down`."""
+
+    down = False
+
+    async def put_activation(self, activation: Activation) -> None:
+        if self.down:
+            raise BackendUnavailable("The store is not reachable.")
+        await super().put_activation(activation)
+
+
+@pytest.mark.parametrize("forced", ["timeout", "lost", "stopped"])
+async def test_a_forced_release_whose_record_cannot_be_written_stays_open_for_the_restart(tmp_path,
+                                                                                        forced: str) -> None:
+    """The journal line of a forced activation was closed before its whisk-error record was written: with the store
+    away then, nothing was left to record it, not even a restart."""
+    path = tmp_path / "controller0.journal"
+    async with DownStore() as store:
+        ledger = Ledger(store, path, Drain())
+        await ledger.recover()
+        ledger.publishing(Accepted("guest", A, "guest", "guest/x", "0.0.1", None))
+        store.down = True
+        ledger.released(entry(A), forced)
+        await ledger.close()
+        assert await store.get_activation("guest", A) is None
+        store.down = False
+        restarted = Ledger(store, path, Drain())
+        assert await restarted.recover() == 1
+        assert (await store.get_activation("guest", A))["response"]["result"] == {"error": RESTARTED}
+        await restarted.close()

@@ -105,26 +105,26 @@ class Ledger:
 
     def released(self, entry: Entry, outcome: str) -> None:
         """Balancer callback: an activation completed, or was forced (no ack in time, or its invoker is gone)."""
-        self._journal.completed(entry.activation_id)
         metrics.observe_completion(outcome)
         accepted = self._published.pop(entry.activation_id, None)
         answered = self._answers.pop(entry.activation_id, None)
-        if accepted is None:
+        if accepted is None or outcome not in ("timeout", "lost", "stopped"):
+            self._journal.completed(entry.activation_id)     # its invoker stored its record
+            if accepted is not None:
+                self._drain.leave()
             return
         self._drain.leave()
-        if outcome in ("timeout", "lost", "stopped"):
-            # The invoker may have died with it, or the stop's grace ran out: make sure it still ends with a record,
-            # and one that does not contradict what a blocking caller was answered (as `recover` does).
-            stopped = outcome == "stopped"
-            if answered is not None and accepted.stored:
-                missing = log_line(rfc3339_nanos(time.time_ns()), "stderr",
-                                   LOGS_NOT_COLLECTED["stopped" if stopped else "lost"])
-                closing = self._store_missing(replace(answered, logs=(missing,)))
-            else:
-                closing = self._close_unrecorded(accepted, STOPPED if stopped else LOST)
-            task = asyncio.create_task(closing)
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        # The invoker may have died with it, or the stop's grace ran out: make sure it still ends with a record, and
+        # one that does not contradict what a blocking caller was answered (as `recover` does).
+        stopped = outcome == "stopped"
+        record = None
+        if answered is not None:
+            missing = log_line(rfc3339_nanos(time.time_ns()), "stderr",
+                               LOGS_NOT_COLLECTED["stopped" if stopped else "lost"])
+            record = replace(answered, logs=(missing,))
+        task = asyncio.create_task(self._close_forced(accepted, record, STOPPED if stopped else LOST))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # --- activations the controller runs itself (sequences, compositions) -------------------------------------------
 
@@ -138,8 +138,7 @@ class Ledger:
 
     async def abandoned(self, accepted: Accepted, error: str) -> None:
         """A controller-run activation failed without a record of its own: store a whisk-error one."""
-        await self._close_unrecorded(accepted, error)
-        self._journal.completed(accepted.activation_id)
+        await self._close_forced(accepted, None, error)
 
     def _journal_accepted(self, accepted: Accepted) -> None:
         # A namespace that keeps no records gets no whisk-error record either, so there is nothing to journal.
@@ -147,28 +146,48 @@ class Ledger:
             self._journal.accepted(accepted.activation_id, accepted.namespace, accepted.subject, accepted.path,
                                    accepted.version, accepted.binding)
 
+    async def _close_forced(self, accepted: Accepted, record: Activation | None, error: str) -> None:
+        """Store `record`, or else a whisk-error record, for an activation that has none yet; its journal line closes
+        once it has one. A store that fails leaves the line open, so that the restart records it."""
+        try:
+            if accepted.stored:
+                await self._put_missing(record or self._error_record(accepted, error))
+        except WhiskError as exc:
+            log.error("controller.record.failed", activation_id=accepted.activation_id, error=str(exc))
+            return
+        self._journal.completed(accepted.activation_id)
+
     async def _close_unrecorded(self, accepted: Accepted, error: str) -> bool:
         """Store a whisk-error record for an activation that has none (every accepted activation ends with one,
         unless its namespace keeps no records)."""
         if not accepted.stored:
             return False
+        return await self._store_missing(self._error_record(accepted, error))
+
+    @staticmethod
+    def _error_record(accepted: Accepted, error: str) -> Activation:
         # Dated when it was accepted, so that it lists among its neighbours (a trigger's rules, a sequence's steps).
         at = accepted_ms(accepted.activation_id) or now_ms()
-        return await self._store_missing(Activation.whisk_error(
+        return Activation.whisk_error(
             namespace=accepted.namespace, name=accepted.path.rsplit("/", 1)[-1], subject=accepted.subject,
             activation_id=accepted.activation_id, version=accepted.version, path=accepted.path,
-            binding=accepted.binding, at=at, error=error))
+            binding=accepted.binding, at=at, error=error)
 
     async def _store_missing(self, record: Activation) -> bool:
-        """Store `record` unless its activation has one already; whether it was stored."""
+        """Store `record` unless its activation has one already; whether it was stored (a failure is logged)."""
         try:
-            if await self._store.get_activation(record.namespace, record.activation_id) is not None:
-                return False
-            await self._store.put_activation(record)
-            return True
+            return await self._put_missing(record)
         except WhiskError as exc:
             log.error("controller.record.failed", activation_id=record.activation_id, error=str(exc))
             return False
+
+    async def _put_missing(self, record: Activation) -> bool:
+        """Store `record` unless its activation has one already; whether it was stored. WhiskError when the store
+        fails."""
+        if await self._store.get_activation(record.namespace, record.activation_id) is not None:
+            return False
+        await self._store.put_activation(record)
+        return True
 
     async def close(self) -> None:
         """Let the records of lost activations be written, then close the journal."""
