@@ -16,7 +16,7 @@ from tests.containerpool.jobs import NODE, PY, job
 from whisk.containerpool.clock import ManualClock
 from whisk.containerpool.job import RunResult
 from whisk.containerpool.pool import ContainerPool, container_name
-from whisk.containers.base import ContainerError
+from whisk.containers.base import LOG_COLLECTION_FAILED, ContainerError
 
 GATED = {  # wait until the file named by the argument "gate" exists: the test decides when the action ends
     PY: "import os, time\ndef main(a):\n    while not os.path.exists(a['gate']):\n        time.sleep(0.005)\n"
@@ -294,3 +294,21 @@ async def test_a_failing_response_callback_does_not_fail_the_activation(pool: Co
 
     result = await pool.run(job(name="cb", value={"x": 1}), on_response=broken)
     assert ok(result) == {"x": 1}
+
+
+async def test_logs_that_cannot_be_read_after_the_answer_keep_the_answer(pool: ContainerPool, factory):
+    """Once /run has answered (and a blocking caller has that answer), a failure to read the logs (docker's log API
+    failing, say) is OpenWhisk's log-collection failure: the result stands with a line saying so, and the container
+    goes. It was raised instead, so the invoker stored a whisk error contradicting the answer."""
+    await pool.run(job(name="unlogged"))
+    (container,) = factory.containers
+
+    async def unreadable(*args, **kwargs) -> list[str]:
+        raise ContainerError("docker: cannot read the logs of the container")
+
+    container.logs = unreadable
+    seen: list[dict] = []
+    result = await pool.run(job(name="unlogged", value={"x": 2}), on_response=lambda r: seen.append(r.response))
+    assert ok(result) == {"x": 2} and seen == [result.response]
+    assert len(result.logs) == 1 and result.logs[0].endswith(f"stderr: {LOG_COLLECTION_FAILED}")
+    await until(lambda: container not in factory.containers)          # not kept: its logs are out of step

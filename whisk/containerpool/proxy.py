@@ -177,7 +177,16 @@ class ContainerProxy:
         return self.container
 
     async def _logs(self, job: Job, keep: bool) -> tuple[list[str], bool]:
-        """This activation's log lines, and False when they could not be read completely (destroy then)."""
+        """This activation's log lines, and False when they could not be read completely (destroy then). Its answer
+        is given by now, and may be a blocking caller's already: a failure to read them is OpenWhisk's
+        log-collection failure, a line saying so, never an error in place of that answer."""
+        try:
+            return await self._read_logs(job, keep)
+        except ContainerError as exc:
+            log.warning("container.logs.failed", container=self.spec.name, error=str(exc))
+            return [log_line(rfc3339_nanos(time.time_ns()), "stderr", LOG_COLLECTION_FAILED)], False
+
+    async def _read_logs(self, job: Job, keep: bool) -> tuple[list[str], bool]:
         container = self._made()
         limit = job.logs_mb * 1_048_576
         if keep and job.kind == "blackbox":
