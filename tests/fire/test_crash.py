@@ -30,8 +30,9 @@ class Launcher:
         self.tasks.append(task)
         return task
 
-    async def store_record(self, record: Activation, *, stored: bool) -> None:
+    async def store_record(self, record: Activation, *, stored: bool) -> bool:
         self.stored.append(record)
+        return True
 
 
 class Entities:

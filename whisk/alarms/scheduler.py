@@ -56,7 +56,7 @@ class Scheduler:
     def __init__(self, store: Store, subjects: Subjects, firing: Firing, *, clock: WallClock | None = None,
                  refresh_s: float = 5.0, late_s: float = 5.0,
                  remove_trigger: Callable[[Identity, str, str, bool], Awaitable[None]] | None = None,
-                 store_record: Callable[[Activation], Awaitable[None]] | None = None,
+                 store_record: Callable[[Activation], Awaitable[object]] | None = None,
                  standby: Callable[[], bool] = lambda: False) -> None:
         self._store = store
         self._subjects = subjects

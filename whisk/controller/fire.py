@@ -115,8 +115,9 @@ class Firing:
             log.error("fire.rules.crashed", trigger=trigger.name, error=type(exc).__name__)
             lines = []
         done = record(lines)
-        await self._launcher.store_record(done, stored=identity.limits.store_activations)
-        self._ledger.closed(done.activation_id)      # cancelled before (a stop past its grace): left for the restart
+        # Cancelled before (a stop past its grace), or the store away past its retries: left for the restart.
+        if await self._launcher.store_record(done, stored=identity.limits.store_activations):
+            self._ledger.closed(done.activation_id)
 
     async def _rule_lines(self, identity: Identity, trigger: Trigger, args: dict[str, Any], tid: str) -> list[str]:
         rules = list((trigger.rules or {}).items())

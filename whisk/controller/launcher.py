@@ -37,6 +37,7 @@ from whisk.store.base import ActivationStore, put_activation_retrying
 log = structlog.get_logger(__name__)
 
 INTERRUPTED = "The composition was interrupted by an internal error before it completed."
+NATIVE_FAILED = "The action was interrupted by an internal error before it completed."
 
 # An action the controller answers itself (the alarms feeds): (caller, action, payload) → (success, result).
 Native = Callable[[Identity, ResolvedAction, Any], Awaitable[tuple[bool, Any]]]
@@ -56,6 +57,9 @@ class Launcher:
         self._events = events
         self.sequence_limit = entities.system.sequence_length
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Records this launcher could not store (the store away past its retries), by activation id: their journal
+        # lines stay open when their work ends (`_tracked`), so that the restart records them.
+        self._unstored: set[str] = set()
         # Actions served in the controller instead of a container, by the real action's path ("ns/pkg/name").
         self.natives: dict[str, Native] = {}
 
@@ -127,16 +131,19 @@ class Launcher:
 
     async def _native(self, run: Run, resolved: ResolvedAction, payload: Any, native: Native, *,
                       blocking: bool) -> Outcome:
-        """Run an action the controller serves itself and store its record as an invoker would."""
+        """Run an action the controller serves itself and store its record as an invoker would. Journaled from its
+        start to its stored record, as a composition is: a non-blocking one's id is answered before it runs."""
         activation_id = new_activation_id()
+        self._ledger.opened(_accepted(run, resolved, activation_id))
 
         async def run_it() -> Activation:
-            start = now_ms()
-            params = {**resolved.action.parameters.to_dict(), **(payload if isinstance(payload, dict) else {})}
-            ok, result = await native(run.identity, resolved, params)
-            record = native_record(run, resolved, activation_id, start, ok, result)
-            await self.store_record(record, run)
-            return record
+            async with self._tracked(run, resolved, activation_id, opened=True, error=NATIVE_FAILED):
+                start = now_ms()
+                params = {**resolved.action.parameters.to_dict(), **(payload if isinstance(payload, dict) else {})}
+                ok, result = await native(run.identity, resolved, params)
+                record = native_record(run, resolved, activation_id, start, ok, result)
+                await self.store_record(record, run)
+                return record
 
         if not blocking:
             self.spawn(run_it(), "native")
@@ -164,7 +171,7 @@ class Launcher:
 
     @asynccontextmanager
     async def _tracked(self, run: Run, resolved: ResolvedAction, activation_id: str, *,
-                       opened: bool = False) -> AsyncIterator[None]:
+                       opened: bool = False, error: str = INTERRUPTED) -> AsyncIterator[None]:
         """A sequence or composition in progress: journaled until its record is stored, so that neither a crash nor
         a failure of its own leaves its activation id without a record."""
         accepted = _accepted(run, resolved, activation_id)
@@ -176,10 +183,13 @@ class Launcher:
             raise                       # a stop past its grace: the journal entry stays open for the restart
         except Exception as exc:
             log.error("launcher.composition.failed", activation_id=activation_id, error=repr(exc))
-            await self._ledger.abandoned(accepted, INTERRUPTED)
+            await self._ledger.abandoned(accepted, error)
             raise
         else:
-            self._ledger.closed(activation_id)
+            if activation_id in self._unstored:     # its record could not be stored: left for the restart
+                self._unstored.discard(activation_id)
+            else:
+                self._ledger.closed(activation_id)
 
     async def primitive(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str) -> Step:
         """A blocking activation of a primitive action on behalf of a composition. Components are not subject to
@@ -191,18 +201,24 @@ class Launcher:
             payload=payload, blocking=True, wait_ms=wait_ms, tid=run.tid, cause=cause)
         return Step(outcome.activation_id, outcome.record)
 
-    async def store_record(self, record: Activation, run: Run | None = None, *, stored: bool = True) -> None:
+    async def store_record(self, record: Activation, run: Run | None = None, *, stored: bool = True) -> bool:
         """Store a record the controller wrote, unless its namespace keeps none (`stored`, or the run's caller's
         `storeActivations`); that of a sequence or composition (`run`) is also counted and reported as a user
-        event, as the invoker does for primitive activations."""
+        event, as the invoker does for primitive activations. False when the store failed: the activation's journal
+        line must then stay open (for a `run`, `_tracked` sees to it)."""
+        written = True
         try:
             if stored and (run is None or run.caller.store_activations):
                 await put_activation_retrying(self.store, record)
-        except WhiskError as exc:   # the record is still the caller's answer; losing the stored copy is logged
+        except WhiskError as exc:   # the record is still the caller's answer; the restart stores it (the journal)
             log.error("launcher.record.store_failed", activation_id=record.activation_id, error=str(exc))
+            written = False
+            if run is not None:
+                self._unstored.add(record.activation_id)
         if run is not None:
             metrics.observe_activation(record)
             self._events.activation(record, run.caller.to_json())
+        return written
 
 
 def native_record(run: Run, resolved: ResolvedAction, activation_id: str, start: int, ok: bool,

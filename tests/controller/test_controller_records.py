@@ -1,0 +1,128 @@
+"""Records the controller writes itself (trigger fires, compositions, the actions it serves): each activation's
+journal line stays open until its record is stored, so that a crash, or a store away past its retries, still
+leaves it to the restart."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from whisk.config import Settings
+from whisk.controller import launcher as launcher_module
+from whisk.controller.drain import Drain
+from whisk.controller.journal import Journal
+from whisk.controller.ledger import RESTARTED, Ledger
+from whisk.controller.services import ControllerServices, open_controller
+from whisk.entities.activation import Activation
+from whisk.entities.errors import BackendUnavailable
+from whisk.entities.names import EntityPath
+from whisk.loadbalancer.base import Released
+from whisk.loadbalancer.lean import LeanBalancer
+from whisk.messaging.memory import MemoryBus
+from whisk.runtimes.manifest import load_manifest
+from whisk.store.base import put_activation_retrying
+from whisk.store.memory import MemoryStore
+
+CODE = {"exec": {"kind": "python:3", "code": "def main(a): return a"}}
+
+
+class DownStore(MemoryStore):
+    """A memory store whose record writes fail while `down`."""
+
+    down = False
+
+    async def put_activation(self, activation: Activation) -> None:
+        if self.down:
+            raise BackendUnavailable("The store is not reachable.")
+        await super().put_activation(activation)
+
+
+@asynccontextmanager
+async def controller(store: MemoryStore, data: str) -> AsyncIterator[ControllerServices]:
+    settings = dataclasses.replace(Settings(), data_dir=data, catalog=False, alarms_refresh_s=3600)
+    async with MemoryBus() as bus:
+        def balancer(on_release: Released) -> LeanBalancer:
+            return LeanBalancer(bus, controller=0, on_release=on_release)
+
+        async with open_controller(settings, store, bus, balancer, load_manifest()) as services:
+            await services.subjects.bootstrap()
+            yield services
+
+
+async def settled(services: ControllerServices) -> None:
+    for _ in range(200):
+        if not services.launcher._tasks:
+            return
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+def short_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(launcher_module, "put_activation_retrying",
+                        functools.partial(put_activation_retrying, retry_s=0.1))
+
+
+async def test_a_fire_whose_record_cannot_be_stored_is_left_to_the_restart(short_retries) -> None:
+    data = tempfile.mkdtemp(prefix="whisk-records-")
+    async with DownStore() as store:
+        async with controller(store, data) as services:
+            guest = await services.subjects.identity_of("guest")
+            assert guest is not None
+            ns = EntityPath.of("guest")
+            await services.entities.collections["actions"].put(guest, ns, "x", CODE, False)
+            await services.entities.collections["triggers"].put(guest, ns, "t", {}, False)
+            await services.entities.collections["rules"].put(guest, ns, "r", {"trigger": "/_/t", "action": "/_/x"},
+                                                             False)
+            store.down = True
+            fire_id = await services.firing.fire(guest, "_", "t", {}, {}, "tid")
+            assert fire_id is not None
+            await settled(services)
+            assert await store.get_activation("guest", fire_id) is None
+        store.down = False
+        restarted = Ledger(store, Path(data) / "controller0.journal", Drain())
+        await restarted.recover()
+        record = await store.get_activation("guest", fire_id)
+        assert record is not None and record["response"]["result"] == {"error": RESTARTED}, record
+        await restarted.close()
+
+
+async def test_an_action_the_controller_serves_is_journaled_before_its_id_is_answered() -> None:
+    data = tempfile.mkdtemp(prefix="whisk-records-")
+    path = Path(data) / "controller0.journal"
+    async with MemoryStore() as store:
+        async with controller(store, data) as services:
+            guest = await services.subjects.identity_of("guest")
+            assert guest is not None
+            await services.entities.collections["actions"].put(guest, EntityPath.of("guest"), "served", CODE, False)
+            resolved = await services.entities.resolve_action(guest, "_", None, "served")
+            gate = asyncio.Event()
+
+            async def served(caller: Any, action: Any, params: Any) -> tuple[bool, Any]:
+                await gate.wait()
+                return True, {"served": True}
+
+            async def failing(caller: Any, action: Any, params: Any) -> tuple[bool, Any]:
+                raise BackendUnavailable("The store is not reachable.")
+
+            services.launcher.natives[resolved.path] = served
+            outcome = await services.launcher.start(guest, resolved, {}, blocking=False, wait_ms=0, tid="t")
+            # A crash now, after the 202: the journal holds the id, so the restart records it.
+            assert outcome.activation_id in [e["id"] for e in Journal(path).unfinished()]
+            gate.set()
+            await settled(services)
+            record = await store.get_activation("guest", outcome.activation_id)
+            assert record is not None and record["response"]["result"] == {"served": True}
+            services.launcher.natives[resolved.path] = failing
+            failed = await services.launcher.start(guest, resolved, {}, blocking=False, wait_ms=0, tid="t")
+            await settled(services)
+            record = await store.get_activation("guest", failed.activation_id)
+            assert record is not None and record["response"]["statusCode"] == 3, record
+        assert Journal(path).unfinished() == []
