@@ -312,3 +312,21 @@ async def test_logs_that_cannot_be_read_after_the_answer_keep_the_answer(pool: C
     assert ok(result) == {"x": 2} and seen == [result.response]
     assert len(result.logs) == 1 and result.logs[0].endswith(f"stderr: {LOG_COLLECTION_FAILED}")
     await until(lambda: container not in factory.containers)          # not kept: its logs are out of step
+
+
+async def test_a_prewarmed_container_that_died_is_replaced_and_the_job_requeued(factory, manifest):
+    """A stem cell that died while it waited (the OOM killer, a crash) was handed to the next activation, whose /init
+    then failed as a developer error ("did not initialize and exited unexpectedly"): the platform's failure blamed on
+    the action. As for a warm container that died, the job is placed again and the dead one replaced."""
+    made = make_pool(factory, manifest, prewarm=True, memory_mb=2048)
+    await made.start()
+    try:
+        (stem_cell,) = [c for c in factory.containers if "nodejs" in c.id]
+        os.kill(stem_cell.pid, signal.SIGKILL)              # our own child: it dies while prewarmed ...
+        await until(lambda: not stem_cell.alive)            # ... and the platform has seen it die
+        result = await made.run(job(kind=NODE, value={"x": 1}))
+        assert ok(result) == {"x": 1}, result.response
+        assert stem_cell.pid not in factory.pids
+    finally:
+        await made.close()
+    assert factory.pids == []

@@ -20,7 +20,7 @@ from whisk.containerpool.job import Job, RunResult, error_response
 from whisk.containerpool.response import (LOG_WARNING_DEVELOPER_ERROR, PROVISION_ERROR, init_response,
                                           keeps_container, run_response, timed_out, whisk_error)
 from whisk.containers.base import (LOG_COLLECTION_FAILED, Container, ContainerError, ContainerFactory,
-                                   ContainerSpec, ImageError, Interaction)
+                                   ContainerGone, ContainerSpec, ImageError, Interaction)
 from whisk.entities.activation import DEVELOPER_ERROR
 from whisk.entities.log_lines import log_line, rfc3339_nanos
 from whisk.entities.document import now_ms
@@ -33,6 +33,7 @@ DEVELOPER_ERROR_LOG_GRACE_S = 0.5     # the most a developer error's logs wait f
 # After a job's answer was handed on: a future to await before collecting its logs, or None (the pool's Spin.idle).
 Settle = Callable[[], asyncio.Future[None] | None]
 FRESH_STARTS = ("cold", "prewarmed", "recreated", "recreatedPrewarm")
+PREWARM_STARTS = ("prewarmed", "recreatedPrewarm")      # the container was made before the job: it may have died
 
 
 class Requeue(Exception):
@@ -96,6 +97,10 @@ class ContainerProxy:
             self._init_claimed = True
             try:
                 failure, init_ms, init_start = await self._initialize(job, start)
+            except Requeue as exc:
+                self._init.set_exception(Requeue(str(exc)))               # jobs that joined go elsewhere too
+                self._init.exception()                                    # (retrieved: none may have joined)
+                raise
             except BaseException:
                 self._init.set_result(_failed(whisk_error(), start))      # jobs waiting on it must not hang
                 raise
@@ -160,6 +165,11 @@ class ContainerProxy:
             value["code"] = job.code
         try:
             reply = await self._made().initialize(value, job.timeout_ms / 1000, self._max_result_bytes)
+        except ContainerGone as exc:
+            if start in PREWARM_STARTS:          # a stem cell that died while it waited: the job goes elsewhere
+                raise Requeue(str(exc)) from exc
+            log.error("container.init.failed", container=self.spec.name, error=str(exc))
+            return _failed(whisk_error(PROVISION_ERROR), start), None, None
         except ContainerError as exc:
             log.error("container.init.failed", container=self.spec.name, error=str(exc))
             return _failed(whisk_error(PROVISION_ERROR), start), None, None

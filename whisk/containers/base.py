@@ -26,6 +26,10 @@ class ContainerError(WhiskError):
     """The platform could not provision or talk to a container (a whisk internal error)."""
 
 
+class ContainerGone(ContainerError):
+    """The container had exited before a request was sent to it: nothing of the job ran there."""
+
+
 class ImageError(ContainerError):
     """The action's image is missing or broken (a developer error, e.g. "Failed to pull container image 'x'.")."""
 
@@ -63,7 +67,8 @@ class Container(Protocol):
 
     async def initialize(self, body: dict, timeout_s: float, max_bytes: int | None = None) -> Interaction:
         """POST /init with `{"value": body}`; retried while the proxy is not yet listening, within the timeout.
-        `max_bytes`: read no more of the answer's body than this (the Interaction's `size` then has its length)."""
+        `max_bytes`: read no more of the answer's body than this (the Interaction's `size` then has its length).
+        ContainerGone when a backend knows the container had exited before anything was sent."""
 
     async def run(self, body: dict, timeout_s: float, max_bytes: int | None = None) -> Interaction:
         """POST /run with the flat body of docs/openwhisk.md §4; never retried. `max_bytes` as for /init: an action

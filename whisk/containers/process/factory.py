@@ -28,7 +28,7 @@ import structlog
 
 from whisk.containers import cpus
 from whisk.containers.api_relay import ApiRelay, RelayConfigError, Upstream
-from whisk.containers.base import ContainerError, ContainerSpec, ImageError, Interaction
+from whisk.containers.base import ContainerError, ContainerGone, ContainerSpec, ImageError, Interaction
 from whisk.containers.process.cgroups import MemoryCgroups
 from whisk.containers.process.child import Child, spawn
 from whisk.containers.process.logcollector import LogCollector
@@ -104,6 +104,8 @@ class ProcessContainer:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         start = now_ms()
+        if not self.alive:                          # died while it waited (a prewarm): the action played no part
+            raise ContainerGone(f"container {self.id} is gone (exit status {self._proc.returncode})")
         while True:
             if not self.alive:
                 return await self._broken(start)
