@@ -4,8 +4,8 @@ on it, turn the replies into activation responses, collect each activation's log
 The pool decides which proxy serves a job, when it pauses and what happens to it afterwards (the container's state
 is the scheduler's `Slot`); `run` reports, besides the result, whether the container may be kept (success and
 application errors) or must go (developer and whisk errors, log collection failures). A warm container that turns
-out to be unusable (gone before /run, failed resume, 503) raises Requeue: the pool destroys it and schedules the job
-again.
+out to be unusable (gone before /run, failed resume, 503), as does a prewarmed one gone before /init, raises Requeue:
+the pool destroys it and schedules the job again.
 """
 
 from __future__ import annotations
