@@ -8,7 +8,7 @@ from typing import Any
 from whisk.containerpool.job import RunResult
 from whisk.entities.errors import BackendUnavailable, TooLarge
 from whisk.invoker.service import Invoker
-from whisk.messages import ActivationMessage, invoker_topic
+from whisk.messages import Acknowledgement, ActivationMessage, invoker_topic
 from whisk.messaging.memory import MemoryBus
 from whisk.store.memory import MemoryStore
 from whisk.entities.document import now_ms
@@ -62,3 +62,62 @@ async def test_a_result_ack_that_cannot_be_sent_still_leaves_the_record_stored()
         record = await store.get_activation("guest", ID)
         assert record is not None and record["response"]["result"] == {"ok": True}, record
         assert bus.ack_sends == 4            # the result ack and the completion ack, each tried shrunk too
+
+
+class BrokenPool:
+    """A pool with a bug: it raises what no container error is."""
+
+    async def run(self, job: Any, on_response: Any = None) -> RunResult:
+        raise KeyError("a bug")
+
+
+async def test_a_run_that_fails_with_a_bug_still_ends_with_a_record_and_its_ack() -> None:
+    """The activation's task logged the crash and ended: no record and no ack, so the controller held the slot (and
+    a blocking caller) until the ack timeout, minutes later."""
+    async with MemoryBus() as bus, MemoryStore() as store:
+        await store.put({"_id": "guest/a", "entityType": "action", "namespace": "guest", "name": "a",
+                         "exec": {"kind": "python:3", "code": "def main(a): return a"}})
+        acks = bus.consume("completed0", "completed0")
+        invoker = Invoker(instance=0, bus=bus, store=store, pool=BrokenPool(), image_of=lambda _: "",  # type: ignore[arg-type]
+                          api_host="", user_memory_mb=1024, max_intake=1, ping_interval_s=None)
+        async with invoker:
+            await bus.send(invoker_topic(0), ActivationMessage(
+                transid=["t", 0], action={"path": "guest", "name": "a"}, revision=None,
+                user={"namespace": {"name": "guest"}}, activation_id=ID, root_controller={"asString": "0"},
+                blocking=True))
+            ack = Acknowledgement.read(await asyncio.wait_for(anext(acks), 5))
+            assert ack.activation_id == ID and ack.is_completion and ack.is_system_error
+        record = await store.get_activation("guest", ID)
+        assert record is not None and record["response"]["statusCode"] == 3, record
+        await acks.aclose()
+
+
+class AnswersThenBreaks:
+    """A pool that answers the caller, then fails with a bug before it returns."""
+
+    async def run(self, job: Any, on_response: Any = None) -> RunResult:
+        now = now_ms()
+        on_response(RunResult({"statusCode": 0, "result": {"answered": True}}, now, now, None, False, "warmed"))
+        await asyncio.sleep(0)
+        raise KeyError("a bug")
+
+
+async def test_a_bug_after_the_answer_stores_the_record_the_caller_got() -> None:
+    async with MemoryBus() as bus, MemoryStore() as store:
+        await store.put({"_id": "guest/a", "entityType": "action", "namespace": "guest", "name": "a",
+                         "exec": {"kind": "python:3", "code": "def main(a): return a"}})
+        acks = bus.consume("completed0", "completed0")
+        invoker = Invoker(instance=0, bus=bus, store=store, pool=AnswersThenBreaks(), image_of=lambda _: "",  # type: ignore[arg-type]
+                          api_host="", user_memory_mb=1024, max_intake=1, ping_interval_s=None)
+        async with invoker:
+            await bus.send(invoker_topic(0), ActivationMessage(
+                transid=["t", 0], action={"path": "guest", "name": "a"}, revision=None,
+                user={"namespace": {"name": "guest"}}, activation_id=ID, root_controller={"asString": "0"},
+                blocking=True))
+            result = Acknowledgement.read(await asyncio.wait_for(anext(acks), 5))
+            assert result.is_result and result.response["response"]["result"] == {"answered": True}
+            completion = Acknowledgement.read(await asyncio.wait_for(anext(acks), 5))
+            assert completion.is_completion
+        record = await store.get_activation("guest", ID)
+        assert record is not None and record["response"]["result"] == {"answered": True}, record
+        await acks.aclose()

@@ -187,9 +187,13 @@ class Invoker:
                 metrics.observe_container_start(result.container_start)
                 log.debug("activation.finished", status=result.response.get("statusCode"),
                           duration_ms=result.end_ms - result.start_ms)
-            except WhiskError as exc:
-                log.error("invoker.run.failed", error=str(exc))
-                record = failure_record(msg, WHISK_ERROR, PROVISION_ERROR)
+            except Exception as exc:     # a bug too: a record and an ack all the same, or the slot waits (ack timeout)
+                if isinstance(exc, WhiskError):
+                    log.error("invoker.run.failed", error=str(exc))
+                else:
+                    log.exception("invoker.run.crashed", error=repr(exc))
+                # A blocking caller that has its answer keeps it: the record is the one it got.
+                record = answered[1] if answered is not None else failure_record(msg, WHISK_ERROR, PROVISION_ERROR)
             if result_ack is not None:
                 await result_ack            # the completion ack must never overtake the result
             await self._finish(msg, record, combined=msg.blocking and result_ack is None)
