@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -70,8 +69,8 @@ def short_retries(monkeypatch: pytest.MonkeyPatch) -> None:
                         functools.partial(put_activation_retrying, retry_s=0.1))
 
 
-async def test_a_fire_whose_record_cannot_be_stored_is_left_to_the_restart(short_retries) -> None:
-    data = tempfile.mkdtemp(prefix="whisk-records-")
+async def test_a_fire_whose_record_cannot_be_stored_is_left_to_the_restart(short_retries, tmp_path: Path) -> None:
+    data = str(tmp_path)
     async with DownStore() as store:
         async with controller(store, data) as services:
             guest = await services.subjects.identity_of("guest")
@@ -94,8 +93,8 @@ async def test_a_fire_whose_record_cannot_be_stored_is_left_to_the_restart(short
         await restarted.close()
 
 
-async def test_an_action_the_controller_serves_is_journaled_before_its_id_is_answered() -> None:
-    data = tempfile.mkdtemp(prefix="whisk-records-")
+async def test_an_action_the_controller_serves_is_journaled_before_its_id_is_answered(tmp_path: Path) -> None:
+    data = str(tmp_path)
     path = Path(data) / "controller0.journal"
     async with MemoryStore() as store:
         async with controller(store, data) as services:

@@ -4,7 +4,6 @@ grace ran out) is recorded as stopped, and their journal lines are closed, befor
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from pathlib import Path
 
 from whisk.config import Settings
@@ -18,8 +17,8 @@ from whisk.runtimes.manifest import load_manifest
 from whisk.store.memory import MemoryStore
 
 
-async def test_activations_closed_by_the_stop_are_recorded_before_the_journal_closes() -> None:
-    data = tempfile.mkdtemp(prefix="whisk-stop-order-")
+async def test_activations_closed_by_the_stop_are_recorded_before_the_journal_closes(tmp_path: Path) -> None:
+    data = str(tmp_path)
     settings = dataclasses.replace(Settings(), data_dir=data, catalog=False, alarms_refresh_s=3600)
     async with MemoryStore() as store, MemoryBus() as bus:
         def balancer(on_release: Released) -> LeanBalancer:
