@@ -156,3 +156,38 @@ async def test_a_built_entity_is_made_once_per_version_and_never_from_what_a_cal
         with pytest.raises(Conflict):
             await a.get_built("guest/t", build)
     assert await a.get_built("guest/absent", build) is None
+
+
+class LargeActions(MemoryStore):
+    """Every id is an action whose code is one shared 16 MB string (the test holds it once; a cache charges each
+    copy), and reads are counted."""
+
+    CODE = "#" * (16 * 1024 * 1024)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def get(self, doc_id: str) -> Any:
+        self.reads += 1
+        return {"_id": doc_id, "entityType": "action", "exec": {"kind": "python:3", "code": self.CODE}}
+
+
+async def test_large_documents_are_held_within_a_byte_budget() -> None:
+    # One tenant reading many large actions once each must not make the controller hold them all for the entries'
+    # five minutes: the count bound (10,000) alone allowed 10,000 x 48 MB.
+    async with LargeActions() as store, MemoryBus() as bus, EntityCache(store, bus, instance_id="c0") as cache:
+        names = [f"guest/big{i}" for i in range(12)]        # 192 MB of code, over the default 128 MB
+        for name in names:
+            await cache.get(name)
+        assert cache.held_bytes <= 128 * 1024 * 1024
+        reads = store.reads
+        await cache.get(names[-1])                          # the most recently used is still held
+        assert store.reads == reads
+        await cache.get(names[0])                           # the least recently used went first
+        assert store.reads == reads + 1
+    async with LargeActions() as store, MemoryBus() as bus, \
+            EntityCache(store, bus, instance_id="c0", max_bytes=8 * 1024 * 1024) as small:
+        await small.get("guest/big")                        # larger than the whole budget: never kept
+        await small.get("guest/big")
+        assert store.reads == 2 and small.held_bytes == 0

@@ -82,3 +82,33 @@ async def test_store_away_a_newer_revision_than_held_still_fails(store: Switched
     store.away = True
     with pytest.raises(BackendUnavailable):
         await inv._action(message(new))                               # never older code than asked for
+
+
+class LargeActions(SwitchedStore):
+    """Every id is an action whose code is one shared 16 MB string (held once here; the invoker charges each
+    document)."""
+
+    CODE = "#" * (16 * 1024 * 1024)
+
+    async def get(self, doc_id: str) -> dict[str, Any] | None:
+        self.reads += 1
+        return {"_id": doc_id, "_rev": "1-a", "entityType": "action", "exec": {"kind": "python:3", "code": self.CODE}}
+
+
+def message_for(name: str) -> ActivationMessage:
+    return ActivationMessage(transid=["t", 0], action={"path": "guest", "name": name}, revision="1-a",
+                             user={}, activation_id="0" * 32, root_controller={"asString": "0"}, blocking=True)
+
+
+async def test_large_actions_are_held_within_a_byte_budget() -> None:
+    # One tenant running many large actions once each must not make the invoker hold them all: a count of 4,096
+    # alone allowed 4,096 x 48 MB.
+    async with LargeActions() as store:
+        inv = invoker(store)
+        for i in range(12):                                   # 192 MB of code, over the 128 MB held at most
+            await inv._action(message_for(f"big{i}"))
+        assert sum(len(doc["exec"]["code"]) for doc, _ in inv._actions.values()) <= 128 * 1024 * 1024
+        assert inv._actions_bytes <= 128 * 1024 * 1024
+        reads = store.reads
+        await inv._action(message_for("big11"))               # the latest is held
+        assert store.reads == reads

@@ -10,6 +10,11 @@ documents are not cached (a create elsewhere must be seen at once), entries expi
 invalidation is lost, and a Conflict on write drops the key (the cached revision was stale). Everything else
 passes through to the store untouched.
 
+Size: at most `max_entries` documents and `max_bytes` of them (`json_value.held_size`), least recently used first
+out; a document larger than `max_bytes` is not kept. The count alone let one tenant hold the platform's memory: an
+action's code may be 48 MB, so reading a few hundred large actions once each kept gigabytes for the entries' five
+minutes (OpenWhisk's cache holds its values softly, so the JVM drops them under memory pressure).
+
 The invoker does not use this cache: its action fetch is keyed by the revision in the activation message, which is
 exact without any invalidation.
 """
@@ -26,7 +31,7 @@ from typing import Any, TypeVar
 import structlog
 
 from whisk.entities.errors import Conflict, WhiskError
-from whisk.entities.json_value import copy_of
+from whisk.entities.json_value import copy_of, held_size
 from whisk.messages import CACHE_INVALIDATION_TOPIC
 from whisk.messaging.base import Bus, encoded
 from whisk.store.base import Doc, Store
@@ -35,17 +40,21 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
+MAX_BYTES = 128 * 1024 * 1024       # what the cached documents may hold together (module docstring)
+
 
 class EntityCache:
     def __init__(self, store: Store, bus: Bus, *, instance_id: str, max_entries: int = 10_000,
-                 ttl_s: float = 300.0) -> None:
+                 max_bytes: int = MAX_BYTES, ttl_s: float = 300.0) -> None:
         self._store = store
         self._bus = bus
         self.instance_id = instance_id
         self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self.held_bytes = 0                       # held_size of the documents in `_entries`
         self._ttl_s = ttl_s
-        # doc id -> (expiry, doc, what `get_built` made of this version of it, by builder)
-        self._entries: OrderedDict[str, tuple[float, Doc, dict[object, Any]]] = OrderedDict()
+        # doc id -> (expiry, doc, what `get_built` made of this version of it, by builder, the doc's held_size)
+        self._entries: OrderedDict[str, tuple[float, Doc, dict[object, Any], int]] = OrderedDict()
         self._generation = 0                      # bumped by every invalidation, to spot racing reads
         self._invalidated_at: dict[str, int] = {}  # doc id -> generation of its last invalidation
         self._floor = 0                           # reads begun before this generation never fill the cache
@@ -63,6 +72,7 @@ class EntityCache:
             self._feed.cancel()
             await asyncio.gather(self._feed, return_exceptions=True)
         self._entries.clear()
+        self.held_bytes = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)         # activations, subjects, listing: not cached
@@ -79,11 +89,23 @@ class EntityCache:
         generation = self._generation
         doc = await self._store.get(doc_id)
         if doc is not None and generation >= self._floor and self._invalidated_at.get(doc_id, -1) <= generation:
-            self._entries[doc_id] = (time.monotonic() + self._ttl_s, copy_of(doc), {})
-            self._entries.move_to_end(doc_id)
-            while len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
+            self._keep(doc_id, doc)
         return doc
+
+    def _keep(self, doc_id: str, doc: Doc) -> None:
+        size = held_size(doc)
+        self._drop(doc_id)
+        if size > self._max_bytes:
+            return
+        self._entries[doc_id] = (time.monotonic() + self._ttl_s, copy_of(doc), {}, size)
+        self.held_bytes += size
+        while len(self._entries) > self._max_entries or self.held_bytes > self._max_bytes:
+            self.held_bytes -= self._entries.popitem(last=False)[1][3]
+
+    def _drop(self, doc_id: str) -> None:
+        entry = self._entries.pop(doc_id, None)
+        if entry is not None:
+            self.held_bytes -= entry[3]
 
     async def get_built(self, doc_id: str, build: Callable[[Doc], T]) -> T | None:
         """`build(doc)` (a typed entity, immutable), kept beside the cached copy: each version of a document is
@@ -122,14 +144,14 @@ class EntityCache:
             self._invalidated_at.clear()          # forget the marks, and with them every read begun until now
             self._floor = self._generation
         self._invalidated_at[doc_id] = self._generation
-        self._entries.pop(doc_id, None)
+        self._drop(doc_id)
 
     def forget_namespace(self, namespace: str) -> None:
         """Drop everything held of a root namespace, and let no read under way fill the cache: its owner changed
         (deleted and made again elsewhere), so nothing of the old owner's may be served."""
         prefix = namespace + "/"
         for doc_id in [k for k in self._entries if k.startswith(prefix)]:
-            del self._entries[doc_id]
+            self._drop(doc_id)
         self._generation += 1
         self._floor = self._generation
         log.info("cache.namespace_forgotten", namespace=namespace)

@@ -21,6 +21,7 @@ from whisk.containerpool.pool import ContainerPool
 from whisk.containerpool.response import PROVISION_ERROR
 from whisk.entities.activation import APPLICATION_ERROR, WHISK_ERROR, Activation
 from whisk.entities.errors import BackendUnavailable, TooLarge, WhiskError
+from whisk.entities.json_value import held_size
 from whisk.invoker.records import action_digest, activation_record, failure_record, make_job
 from whisk.logs import log_context
 from whisk.messages import (EVENTS_TOPIC, HEALTH_TOPIC, Acknowledgement, ActivationMessage, PingMessage,
@@ -30,6 +31,11 @@ from whisk.messaging.base import Bus, Message
 from whisk.store.base import Store, put_activation_retrying
 
 log = structlog.get_logger(__name__)
+
+# The action documents held (`Invoker._action`): at most this many, holding at most this much (`held_size`). An
+# action's code may be 48 MB: by count alone one tenant's large actions, run once each, held gigabytes.
+ACTIONS_HELD = 4096
+ACTION_BYTES_HELD = 128 * 1024 * 1024
 
 
 class Invoker:
@@ -50,6 +56,7 @@ class Invoker:
         self._tasks: list[asyncio.Task[None]] = []
         self._actions: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}    # (doc id, revision) ->
         self._latest: dict[str, tuple[dict[str, Any], str]] = {}                 # doc id -> the newest fetched
+        self._actions_bytes = 0             # held_size of the documents in `_actions` (`_latest` shares them)
         self._waiting = False               # the feed is asking the topic for work (has room, enabled)
         self.enabled = True
         self.taken = 0
@@ -218,10 +225,17 @@ class Invoker:
         if doc is None or doc.get("entityType", "action") != "action":
             raise LookupError(doc_id)
         entry = (doc, action_digest(doc))
-        if len(self._actions) > 4096:
+        size = held_size(doc)
+        if size > ACTION_BYTES_HELD:
+            return entry                    # used for this activation only
+        if len(self._actions) >= ACTIONS_HELD or self._actions_bytes + size > ACTION_BYTES_HELD:
             self._actions.clear()
             self._latest.clear()
-        self._actions[(doc_id, doc.get("_rev", ""))] = entry
+            self._actions_bytes = 0
+        key = (doc_id, doc.get("_rev", ""))
+        if key not in self._actions:
+            self._actions_bytes += size
+        self._actions[key] = entry
         self._latest[doc_id] = entry
         return entry
 
