@@ -92,8 +92,8 @@ RESPONSE_BYTES = LoopHistogram("openwhisk_action_response_size_bytes", "Size of 
 MEMORY = LoopGauge("openwhisk_action_memory", "Memory limit of the action containers (MB)", _ACTION)
 LIMIT_CONCURRENT = LoopCounter("openwhisk_action_limit_concurrent",
                                "A namespace exceeded its concurrent invocations limit", ("namespace",))
-LIMIT_TIMED = LoopCounter("openwhisk_action_limit_timed", "A namespace reached its invocations per minute limit",
-                          ("namespace",))
+LIMIT_TIMED = LoopCounter("openwhisk_action_limit_timed",
+                          "A namespace reached its invocations or trigger fires per minute limit", ("namespace",))
 
 # --- invoker and balancer events ------------------------------------------------------------------------------------
 

@@ -157,9 +157,23 @@ async def test_fire_throttle_and_throttled_rule_invocations() -> None:
                        key=lambda e: e["statusCode"])
         assert [e["statusCode"] for e in lines] == [0, 1]         # each rule's invoke is charged like a POST
         assert lines[1]["error"] == "Too many requests in the last minute (count: 2, allowed: 1)."
-        assert (await fire(session, trigger))[0] == 202
+        status, body, _ = await fire(session, trigger)
+        assert status == 202
+        await record_of(session, body["activationId"])          # stored once both rules' invokes were refused
+        throttled = await timed_limits(session)
         status, body, _ = await fire(session, trigger)
         assert (status, body["error"]) == (429, "Too many requests in the last minute (count: 3, allowed: 2).")
+        # A refused fire is counted with the refused invokes, as OpenWhisk's entitlement reports both as
+        # TimedRateLimit: an operator sees a fire storm's throttling too.
+        assert await timed_limits(session) == throttled + 1
+
+
+async def timed_limits(session: aiohttp.ClientSession) -> float:
+    """The guest namespace's `openwhisk_action_limit_timed_total` on the server's /metrics."""
+    async with session.get("/metrics") as response:
+        text = await response.text()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith('openwhisk_action_limit_timed_total{namespace="guest"}'))
 
 
 async def test_npm_client_creates_triggers_and_rules_and_fires(whisk_url: str, guest: aiohttp.ClientSession) -> None:

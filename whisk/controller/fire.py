@@ -23,7 +23,7 @@ from whisk.controller.invoke import SHUTTING_DOWN
 from whisk.controller.launcher import Launcher
 from whisk.controller.ledger import Accepted, Ledger
 from whisk.controller.entities import Entities
-from whisk.controller.throttle import InvocationThrottle, RateThrottle, controller_share, one_controller
+from whisk.controller.throttle import InvocationThrottle
 from whisk.controller.webmedia import ENTITY_HEADERS
 from whisk.entities.activation import APPLICATION_ERROR, SUCCESS, WHISK_ERROR, Activation, new_activation_id
 from whisk.entities.document import now_ms
@@ -75,12 +75,10 @@ class Firing:
         self._entities = entities
         self._invocations = invocations
         self._ledger = ledger
-        self._rate = RateThrottle()
 
     def throttle(self, identity: Identity) -> None:
         """The namespace's fires per minute (calendar minute; every fire is charged, docs/openwhisk.md §8)."""
-        controllers = self._invocations.controllers() if self._invocations is not None else one_controller()
-        self._rate.charge(identity.uuid, controller_share(identity.limits.fires_per_minute, controllers))
+        self._invocations.check_fire(caller_for(identity), identity.limits.fires_per_minute)
 
     async def fire(self, identity: Identity, namespace: str, name: str, payload: dict[str, Any] | None,
                    headers: dict[str, str], tid: str) -> str | None:

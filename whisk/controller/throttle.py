@@ -2,7 +2,8 @@
 
 Rates are counted per calendar minute (floor(now / 60 s)), and every check charges one, also for requests that
 are rejected afterwards. Concurrency reads the balancer's in-flight count: allowed iff count < limit.
-`InvocationThrottle` applies both to an invocation, before its action is even looked up, as OpenWhisk does.
+`InvocationThrottle` applies both to an invocation, before its action is even looked up, as OpenWhisk does, and
+the fires per minute to a trigger fire; every refusal is counted in the metrics and reported as a user event.
 With several controllers each enforces its share of a namespace's limits, as OpenWhisk's Entitlement does: the
 limit × 1.2, divided by the number of controllers (at least 1; a limit of 0 stays 0).
 """
@@ -63,6 +64,17 @@ class InvocationThrottle:
         self._events = events
         self.controllers = controllers           # how many controllers share each namespace's limits
         self._rate = RateThrottle()
+        self._fires = RateThrottle()             # trigger fires per minute, counted apart from invocations
+
+    def check_fire(self, caller: Caller, fires_per_minute: int) -> None:
+        """A trigger fire of the caller's namespace, against its fires per minute; a refusal is counted and reported
+        as a refused invocation is (OpenWhisk's entitlement sends TimedRateLimit for both)."""
+        try:
+            self._fires.charge(caller.uuid, controller_share(fires_per_minute, self.controllers()))
+        except Throttled:
+            metrics.observe_throttle(caller.namespace, "timed")
+            self._events.refused(TIMED_RATE_LIMIT, caller.to_json())
+            raise
 
     def check(self, caller: Caller) -> None:
         controllers = self.controllers()
