@@ -126,6 +126,28 @@ async def test_memory_limit_kills_with_oom_detected(factory: ProcessContainerFac
         await c.destroy()
 
 
+OOM_CHILD = ("import subprocess, sys, time\ndef main(a):\n    if a.get('child'):\n"
+             "        return {'rc': subprocess.run([sys.executable, '-c', 'b = bytearray(400 * 2**20)']).returncode}\n"
+             "    time.sleep(30)\n")
+
+
+async def test_a_timeout_after_a_child_was_oom_killed_is_a_timeout(factory: ProcessContainerFactory):
+    # The cgroup counts OOM kills over the container's life: a child killed in an earlier activation (which
+    # succeeded, so the container was kept) does not make a later timeout "exhausted its memory". OpenWhisk looks
+    # for an OOM kill only when the connection broke, never after a timeout (DockerContainer.callContainer).
+    if not factory.uses_cgroups:
+        pytest.skip("no writable memory cgroup here")
+    c = await factory.create(spec(memory_mb=128))
+    try:
+        await c.initialize(init_value(OOM_CHILD), 10)
+        first = await c.run({"value": {"child": True}}, timeout_s=20)
+        assert first.status == 200 and json.loads(first.body) == {"rc": -9}, first
+        r = await c.run({"value": {}}, timeout_s=0.5)
+        assert r.timed_out and not r.oom_killed and r.status is None, r
+    finally:
+        await c.destroy()
+
+
 TCP_FILL = """
 import socket
 def main(a):

@@ -8,7 +8,7 @@ One `ProxyClient` per container talks to it (keep-alive connections); stdout and
 LogCollector. Pause is SIGSTOP and resume SIGCONT of its process group. What this backend can tell about a death:
 "exited" whenever the proxy process ends during /init or /run; "oom_killed" when the cgroup counted an OOM kill, or
 (without a cgroup) when the dead process's last stderr lines show a Python MemoryError or V8's out-of-memory abort.
-A MemoryError the proxy catches and answers is the action's own error, not an OOM.
+A MemoryError the proxy catches and answers is the action's own error, not an OOM; a timeout is never one.
 """
 
 from __future__ import annotations
@@ -142,7 +142,10 @@ class ProcessContainer:
             return await self._broken(start)
 
     async def _timed_out(self, start: int) -> Interaction:
-        return Interaction(start, now_ms(), timed_out=True, oom_killed=await self._oom_killed())
+        # A timeout is a timeout, as in OpenWhisk (which looks for an OOM kill only when the connection broke): the
+        # cgroup's count covers the container's whole life, so a child of an earlier activation killed there would
+        # otherwise make every later timeout "exhausted its memory".
+        return Interaction(start, now_ms(), timed_out=True)
 
     async def _broken(self, start: int) -> Interaction:
         """No (complete) reply: find out whether the process died, and whether of memory exhaustion."""
