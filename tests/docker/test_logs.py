@@ -8,7 +8,7 @@ import aiodocker
 import pytest
 
 from tests.docker.conftest import init_body, python_spec
-from whisk.containers.base import logs_truncated
+from whisk.containers.base import LOG_COLLECTION_FAILED, logs_truncated
 from whisk.containers.docker.factory import DockerContainerFactory
 from whisk.containers.docker.logs import DockerLogReader, parse_frames, time_key
 
@@ -98,6 +98,31 @@ async def test_a_developer_errors_lines_still_being_copied_are_read_within_the_g
     assert len(lines) == 1 and lines[0].endswith("stderr: died without sentinels") and len(asked) > 3
 
 
+async def test_lines_the_log_rotation_deleted_before_they_were_read_are_said_to_be_missing() -> None:
+    """The json-file logs are two bounded files (factory.LOGS): an activation that writes more than they hold loses
+    its first lines before they are read. The line the previous read ended on is asked for again (`since`); when it
+    is gone while later ones are there, the activation's logs say that data is missing, where it is missing."""
+    sentinel = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n"
+
+    def ended(t: int, text: str) -> bytes:
+        return (frame(1, f"2026-01-01T00:00:00.{t:09d}Z {text}\n") + frame(1, f"2026-01-01T00:00:00.{t + 1:09d}Z "
+                + sentinel) + frame(2, f"2026-01-01T00:00:00.{t + 2:09d}Z " + sentinel))
+
+    first = ended(1, "first")
+    for answer, missing in ((first + ended(50, "second"), False), (ended(50, "second"), True)):
+        answers = [first, answer]
+
+        async def fetch(since: str) -> bytes:
+            return answers.pop(0)
+
+        reader = DockerLogReader(fetch)
+        assert [line.split(": ", 1)[1] for line in await reader.take(1 << 20, wait_for_sentinel=True)] == ["first"]
+        lines = await reader.take(1 << 20, wait_for_sentinel=True)
+        texts = [line.split(": ", 1)[1] for line in lines]
+        assert texts == ([LOG_COLLECTION_FAILED, "second"] if missing else ["second"]), lines
+        assert lines[0].startswith("2026-01-01T00:00:00.000000050Z stderr: ") or not missing
+
+
 async def test_limit_long_lines_and_no_collection(factory: DockerContainerFactory) -> None:
     container = await factory.create(python_spec(factory.invoker))
     assert (await container.initialize(init_body(CHATTY), timeout_s=10)).status == 200
@@ -131,7 +156,8 @@ async def test_limit_long_lines_and_no_collection(factory: DockerContainerFactor
 async def test_the_log_files_on_the_daemon_are_bounded(factory: DockerContainerFactory,
                                                        docker: aiodocker.Docker) -> None:
     """An action printing 48 MB leaves at most two 16 MB json-file logs on the daemon's disk, and its activation
-    logs are still read from the start, cut at the limit."""
+    logs are cut at the limit. Its first lines were rotated away before they could be read: from a container's
+    second activation on, the logs say so."""
     container = await factory.create(python_spec(factory.invoker))
     assert (await container.initialize(init_body(CHATTY), timeout_s=10)).status == 200
     run = await container.run({"value": {"lines": 480_000}}, timeout_s=60)      # 480,000 lines of 100 bytes
@@ -144,4 +170,9 @@ async def test_the_log_files_on_the_daemon_are_bounded(factory: DockerContainerF
     path = info["LogPath"]
     sizes = [os.path.getsize(p) for p in (path, path + ".1") if os.path.exists(p)]
     assert len(sizes) == 2 and sum(sizes) <= 2 * (16 << 20) + (1 << 20), sizes    # rotated, and no more kept
+    run = await container.run({"value": {"lines": 480_000}}, timeout_s=60)
+    assert run.status == 200, run
+    lines = await container.logs(10 << 20, wait_for_sentinel=True)
+    assert lines[0].endswith(f"stderr: {LOG_COLLECTION_FAILED}"), lines[0]
+    assert "stdout: line 000 " not in lines[1] and lines[-1].endswith(f"stderr: {logs_truncated(10 << 20)}")
     await container.destroy()

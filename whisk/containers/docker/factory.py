@@ -61,6 +61,8 @@ _NAME_CHARS = re.compile(r"[^a-zA-Z0-9_.-]")
 _UNIX_PATH_MAX = 107
 # json-file logs on the daemon's disk, bounded per container (an action printing without end would fill it): two
 # files of 16 MB, read back across the rotation, against activation logs of at most WHISK_LIMIT_MAX_ACTION_LOGS.
+# They are read after the activation: one that writes more than they hold (about 32 MB with docker's ~70 bytes of
+# JSON a line) loses its first lines before they are read (logs.py says so where it can tell).
 LOGS = {"Type": "json-file", "Config": {"max-size": "16m", "max-file": "2"}}
 TMP_MB = 512                                 # the default size of each container's /tmp (WHISK_DOCKER_TMP_MB)
 RELAY_TMP_MB = 1

@@ -97,7 +97,11 @@ class DockerLogReader:
         self._fetch = fetch             # since ("seconds.nanoseconds", inclusive) -> the raw multiplexed answer
         self._cursors = {"stdout": _Cursor(), "stderr": _Cursor()}
 
-    async def _new_entries(self) -> list[tuple[tuple[int, int], Entry]]:
+    async def _new_entries(self) -> tuple[list[tuple[tuple[int, int], Entry]], bool]:
+        """The lines not taken yet, and whether some were lost before they could be read: `since` asks again for
+        each stream's last line taken, and when that line is gone while later ones are there, the json-file
+        rotation (factory.LOGS) deleted the file holding it and the lines after it (an action wrote more than the
+        files hold since the previous read). A container's first read has no such line to look for."""
         seconds, nanos = min(c.last for c in self._cursors.values())
         entries = parse_frames(await self._fetch(f"{seconds}.{nanos:09d}"))
         fresh = []
@@ -112,7 +116,9 @@ class DockerLogReader:
             elif key < cursor.last:
                 continue
             fresh.append((key, entry))
-        return fresh
+        lost = bool(entries) and any(cursor.count and at_last[stream] < cursor.count
+                                     for stream, cursor in self._cursors.items())
+        return fresh, lost
 
     async def take(self, limit_bytes: int, wait_for_sentinel: bool, grace_s: float = 0.0) -> list[str]:
         """The lines of the activation that just ended, formatted as OpenWhisk stores them. Without waiting for the
@@ -122,9 +128,10 @@ class DockerLogReader:
         idle_until = loop.time() + IDLE_TIMEOUT_S
         done: set[str] = set()           # streams whose sentinel has been read
         kept: list[tuple[tuple[int, int], Entry]] = []
-        total, truncated, complete, polls = 0, False, True, 0
+        total, truncated, complete, polls, lost = 0, False, True, 0, False
         while True:
-            entries = await self._new_entries()
+            entries, gone = await self._new_entries()
+            lost = lost or gone
             for key, entry in entries:
                 if entry.stream in done and wait_for_sentinel:
                     continue            # the next activation's: leave it for then
@@ -166,6 +173,11 @@ class DockerLogReader:
             return []
         kept.sort(key=lambda item: item[0])
         lines = [log_line(entry.timestamp, entry.stream, entry.text) for _, entry in kept]
+        if lost:
+            # Where the lines are missing: before the first one kept (the end of the list says whether the
+            # sentinels were read, and so whether the container can be kept).
+            at = kept[0][1].timestamp if kept else rfc3339_nanos(time.time_ns())
+            lines.insert(0, log_line(at, "stderr", LOG_COLLECTION_FAILED))
         if truncated:
             lines.append(log_line(rfc3339_nanos(time.time_ns()), "stderr", logs_truncated(limit_bytes)))
         elif not complete:
