@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import aiodocker
 import pytest
@@ -37,6 +38,23 @@ def test_frames_are_split_by_stream_and_long_lines_joined() -> None:
     assert [(e.stream, e.text, e.timestamp[-4:]) for e in entries] == [
         ("stdout", "out", "001Z"), ("stdout", "out2", "003Z"), ("stderr", "abcd", "002Z")]
     assert time_key("2026-01-01T00:00:01.5Z") == (1767225601, 500_000_000)
+
+
+def test_a_line_of_many_frames_is_joined_once_and_read_whole() -> None:
+    """An action's 30 MB without a newline is one line of ~1,900 frames: joined a frame at a time (quadratic), it
+    held the invoker's event loop for 25 s, every API call waiting. A character cut between frames is read whole."""
+    def raw(stream: int, data: bytes) -> bytes:
+        data = b"2026-01-01T00:00:00.000000001Z " + data
+        return bytes([stream, 0, 0, 0]) + len(data).to_bytes(4, "big") + data
+
+    cut = "é".encode()
+    payload = (raw(1, b"z" * 16384) * 3072 + raw(1, b"end\n")                   # 48 MB and a bit, one line
+               + raw(2, b"a" + cut[:1]) + raw(2, cut[1:] + b"b\n"))
+    started = time.perf_counter()
+    entries = parse_frames(payload)
+    assert time.perf_counter() - started < 3.0                 # 0.4 s; 62 s joined a frame at a time
+    assert [(e.stream, len(e.text), e.text[-4:], e.whole) for e in entries] == [
+        ("stdout", 48 * 1048576 + 3, "zend", True), ("stderr", 3, "aéb", True)]
 
 
 async def test_a_long_line_caught_half_written_is_taken_whole_on_a_later_poll() -> None:
