@@ -120,10 +120,11 @@ class DockerLogReader:
         self._cursors = {"stdout": _Cursor(), "stderr": _Cursor()}
 
     async def _new_entries(self) -> tuple[list[tuple[tuple[int, int], Entry]], bool]:
-        """The lines not taken yet, and whether some were lost before they could be read: `since` asks again for
-        each stream's last line taken, and when that line is gone while later ones are there, the json-file
-        rotation (factory.LOGS) deleted the file holding it and the lines after it (an action wrote more than the
-        files hold since the previous read). A container's first read has no such line to look for."""
+        """The lines not taken yet, and whether some may have been lost before they could be read: `since` asks
+        again for each stream's last line taken, and when that line is gone while later ones are there, the
+        json-file rotation (factory.LOGS) deleted the file holding it, and with it whatever came after it there (an
+        action wrote more than the files hold since the previous read); nothing tells whether that was read
+        already. A container's first read has no such line to look for."""
         seconds, nanos = min(c.last for c in self._cursors.values())
         payload = await self._fetch(f"{seconds}.{nanos:09d}")
         # Parsed beside the loop when large: an action's 400,000 lines held it for seconds, every API call waiting.
