@@ -478,6 +478,40 @@ async def test_couchdb_reopen_keeps_data_and_repairs_design_documents(couchdb_ur
         await drop_databases(couchdb_url, prefix)
 
 
+@pytest.mark.couchdb
+async def test_couchdb_databases_gone_while_running_are_made_again(couchdb_url: str) -> None:
+    """A database that goes while whisk runs (deleted by hand; a CouchDB-API server without storage, such as the
+    tests' pouchdb-server, restarted): the request that finds it missing is refused as the database being away,
+    never a 500, and the store makes its databases again, so what is accepted from then on, records held for
+    writing among them, is stored."""
+    prefix = f"t{uuid.uuid4().hex[:12]}_"
+    try:
+        async with CouchStore(couchdb_url, prefix=prefix) as store:
+            await store.put(action("gone", "before", 1))
+            await drop_databases(couchdb_url, prefix)
+            with pytest.raises(BackendUnavailable) as failed:
+                await store.put(action("gone", "first", 2))
+            assert str(failed.value) == "The database is unavailable."
+            rev = await store.put(action("gone", "after", 3))
+            assert (await store.get("gone/after"))["_rev"] == rev  # type: ignore[index]
+            assert [d["name"] for d in await store.list_entities("action", "gone")] == ["after"]
+            await drop_databases(couchdb_url, prefix)
+            await store.put_activation(activation("gone", "2" * 32, "a", 7))     # held, then written
+            record = f"{couchdb_url}/{prefix}activations/gone%2F{'2' * 32}"    # the database, not the queue
+            async with aiohttp.ClientSession(headers={"Accept": "application/json"}) as http:
+                deadline = asyncio.get_running_loop().time() + 30
+                while (await http.get(record)).status != 200:
+                    assert asyncio.get_running_loop().time() < deadline, "the record was not written"
+                    await asyncio.sleep(0.05)
+            for missing in (store.get("gone/after"), store.delete("gone/after", rev)):
+                await drop_databases(couchdb_url, prefix)
+                with pytest.raises(BackendUnavailable):
+                    await missing
+            assert await store.get("gone/after") is None
+    finally:
+        await drop_databases(couchdb_url, prefix)
+
+
 async def test_couchdb_unreachable_is_backend_unavailable() -> None:
     with pytest.raises(BackendUnavailable):
         async with CouchStore(f"couchdb://127.0.0.1:{free_port()}"):

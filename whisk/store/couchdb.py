@@ -32,6 +32,9 @@ log = structlog.get_logger(__name__)
 _TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=5)
 UNAVAILABLE = "The database is unavailable."
 _BACKEND_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)   # OSError covers aiocouch's 401/403
+# What a 404 says when the database itself is missing, not a document: CouchDB 2 and later, CouchDB 1.x and
+# pouchdb-server. A database can go while whisk runs: deleted by hand, or a server without storage restarted.
+_NO_DATABASE = ("Database does not exist.", "no_db_file")
 
 
 def server_url(url: str) -> tuple[str, str | None, str | None, str | None]:
@@ -82,6 +85,7 @@ class CouchStore:
         self._http: aiohttp.ClientSession | None = None
         self._dbs: dict[str, Database] = {}
         self._writer = ActivationWriter(self._bulk_docs, self._current_revs)
+        self._recreating = asyncio.Lock()
 
     async def __aenter__(self) -> CouchStore:
         headers = {"Accept": "application/json"}
@@ -94,12 +98,7 @@ class CouchStore:
         self._couch = CouchDB(self._base, user=self._user, password=self._password, timeout=_TIMEOUT,
                               trace_configs=[trace])
         try:
-            for key, name in self._names.items():
-                try:
-                    self._dbs[key] = await self._couch.create(name, exists_ok=True)
-                except _BACKEND_ERRORS as exc:
-                    raise BackendUnavailable(f"couchdb {self._base}: cannot create {name}: {exc}") from exc
-                await self._install_design(name, DESIGN_DOCS[key])
+            await self._create_databases()
             await self._writer.start()
         except BaseException:
             await self._close_sessions()
@@ -112,6 +111,28 @@ class CouchStore:
             await self._writer.close()
         finally:
             await self._close_sessions()
+
+    async def _create_databases(self) -> None:
+        """Create the databases and their design documents where missing (each start, and when one has gone)."""
+        assert self._couch is not None
+        for key, name in self._names.items():
+            try:
+                self._dbs[key] = await self._couch.create(name, exists_ok=True)
+            except _BACKEND_ERRORS as exc:
+                raise BackendUnavailable(f"couchdb {self._base}: cannot create {name}: {exc}") from exc
+            await self._install_design(name, DESIGN_DOCS[key])
+
+    async def _database_gone(self, detail: str) -> BackendUnavailable:
+        """A database went while whisk ran: create it again, as a start would, so that what is accepted from now on
+        (records the writer still holds among them) is stored; the request that found it missing is refused."""
+        if not self._recreating.locked():
+            async with self._recreating:
+                log.warning("store.couchdb.recreated", detail=detail)
+                try:
+                    await self._create_databases()
+                except BackendUnavailable as exc:
+                    log.warning("store.couchdb.failed", detail=str(exc))
+        return _unavailable(detail)
 
     async def _close_sessions(self) -> None:
         if self._http is not None:
@@ -131,6 +152,8 @@ class CouchStore:
 
     async def _ok(self, method: str, path: str, **kwargs: Any) -> Any:
         status, body = await self._call(method, path, **kwargs)
+        if status == 404 and isinstance(body, dict) and body.get("reason") in _NO_DATABASE:
+            raise await self._database_gone(f"couchdb {self._base}: {method} {path}: {status} {body}")
         if status >= 300:
             raise _unavailable(f"couchdb {self._base}: {method} {path}: {status} {body}")
         return body
@@ -169,7 +192,9 @@ class CouchStore:
     async def _fetch(self, db: str, doc_id: str) -> Doc | None:
         try:
             doc = await self._dbs[db].get(doc_id)
-        except NotFoundError:
+        except NotFoundError as exc:
+            if _no_database(exc):
+                raise await self._database_gone(f"couchdb {self._base}: get {doc_id}: {exc}") from exc
             return None
         except _BACKEND_ERRORS as exc:
             raise _unavailable(f"couchdb {self._base}: get {doc_id}: {exc}") from exc
@@ -182,6 +207,8 @@ class CouchStore:
             await doc.save()
         except ConflictError as exc:
             raise Conflict("Document update conflict.") from exc
+        except NotFoundError as exc:   # a PUT finds no document missing: its database is
+            raise await self._database_gone(f"couchdb {self._base}: put {body['_id']}: {exc}") from exc
         except _BACKEND_ERRORS as exc:
             raise _unavailable(f"couchdb {self._base}: put {body['_id']}: {exc}") from exc
         assert doc.rev is not None
@@ -191,7 +218,9 @@ class CouchStore:
         doc = Document(self._dbs[db], doc_id, data={"_rev": rev})
         try:
             await doc.delete(discard_changes=True)
-        except (ConflictError, NotFoundError):
+        except (ConflictError, NotFoundError) as exc:
+            if _no_database(exc):
+                raise await self._database_gone(f"couchdb {self._base}: delete {doc_id}: {exc}") from exc
             # Which of the two a stale revision or a deleted document gets differs between CouchDB-API servers.
             if await self._fetch(db, doc_id) is not None:
                 raise Conflict("Document update conflict.") from None
@@ -403,6 +432,11 @@ class CouchStore:
 def _empty(query: ActivationQuery) -> bool:
     """A time range with nothing in it: `since` after `upto`."""
     return query.since is not None and query.upto is not None and query.since > query.upto
+
+
+def _no_database(exc: BaseException) -> bool:
+    """An aiocouch 404 that says the database is missing (aiocouch keeps the server's reason on its cause)."""
+    return getattr(exc.__cause__, "reason", None) in _NO_DATABASE
 
 
 def _unavailable(detail: str) -> BackendUnavailable:
