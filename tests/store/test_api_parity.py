@@ -79,7 +79,8 @@ class Client:
 
     async def __call__(self, method: str, path: str, body: Any = None, **query: Any) -> tuple[int, Any]:
         params = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in query.items()}
-        async with self.session.request(method, f"/api/v1/namespaces/_/{path}", json=body, params=params) as resp:
+        url = path if path.startswith("/") else f"/api/v1/namespaces/_/{path}"
+        async with self.session.request(method, url, json=body, params=params) as resp:
             text = await resp.text()
         try:
             answer = json.loads(text)
@@ -114,6 +115,12 @@ async def scenario(c: Client) -> None:
         for query in ({}, {"limit": 0}, {"limit": 200}, {"limit": 201}, {"limit": 2, "skip": 1}, {"skip": 50},
                       {"count": True}, {"count": True, "skip": 3}, {"limit": -1}, {"skip": -1}):
             await c("GET", collection, **query)
+    for path, query in (("actions/pkg/", {}), ("actions/pkg/", {"count": True}), ("actions/pkg/", {"skip": 1}),
+                        ("actions/bnd/", {}), (f"actions/{LONG_PACKAGE}/", {"limit": 0}), ("actions/nopkg/", {}),
+                        ("/api/v1/namespaces/whisk.system/packages", {}),
+                        ("/api/v1/namespaces/whisk.system/packages", {"count": True}),
+                        ("/api/v1/namespaces/whisk.system/actions", {}), ("/api/v1/namespaces/guest/triggers", {})):
+        await c("GET", path, **query)
     for path in ("actions/pkg", f"actions/{LONG_PACKAGE}", "packages/pkg", "packages/bnd", "rules/r1", "rules/r2",
                  "triggers/t1", "actions/bnd/inner", "actions/ü名", "actions/nope"):
         await c("GET", path)
@@ -153,7 +160,7 @@ async def scenario(c: Client) -> None:
                   {"since": middle, "upto": middle}, {"since": middle + 1, "upto": middle - 1},
                   {"since": middle, "count": True}, {"since": 0}, {"upto": 0}, {"since": "x"}):
         await c("GET", "activations", **query)
-    for record in everything:
+    for record in sorted(everything, key=lambda r: (-r["start"], r["name"])):   # ties as _mask orders them
         await c("GET", f"activations/{record['activationId']}")
     await c("GET", "activations/" + "0" * 32)
 
