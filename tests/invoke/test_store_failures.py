@@ -122,6 +122,24 @@ async def test_records_written_while_the_database_is_locked_are_stored_once_it_i
         await terminate(proc)
 
 
+async def test_a_request_the_locked_database_refuses_does_not_name_the_file() -> None:
+    """A write the SQLite file refuses past its busy timeout is 503 "The database is unavailable.", as on CouchDB:
+    neither the data folder's path nor SQLite's words reach the caller (they go to the log)."""
+    data_dir, port, auth, url = fresh()
+    proc = await start(data_dir, port)
+    try:
+        async with aiohttp.ClientSession(base_url=url, headers=auth) as s:
+            with locked(f"{data_dir}/whisk.db", 7):
+                async with s.put("/api/v1/namespaces/_/triggers/refused", json={}) as r:
+                    body = await r.json()
+            assert (r.status, body["error"]) == (503, "The database is unavailable."), body
+            assert data_dir not in await r.text()
+            async with s.put("/api/v1/namespaces/_/triggers/refused", json={}) as r:
+                assert r.status == 200, await r.text()          # and once the lock is gone, all is well again
+    finally:
+        await terminate(proc)
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small tmpfs as the data folder")
 async def test_a_full_data_folder_refuses_activations_instead_of_losing_them() -> None:
     mount = tempfile.mkdtemp(prefix="whisk-full-")

@@ -30,6 +30,8 @@ from whisk.entities.exec import is_binary_code
 log = structlog.get_logger(__name__)
 
 Doc = dict[str, Any]
+# What a request gets when the backend fails it; the detail (where the database is, what it said) goes to the log.
+UNAVAILABLE = "The database is unavailable."
 # `prune_activations` deletes at most this many records at a time (a transaction, a bulk request), so that a running
 # server's own writes wait for one batch at most.
 PRUNE_BATCH = 2000

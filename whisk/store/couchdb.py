@@ -24,13 +24,12 @@ from aiocouch.database import Database
 from whisk.entities.activation import Activation
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
 from whisk.store.couchdb_writer import ActivationWriter
-from whisk.store.base import PRUNE_BATCH, ActivationQuery, Doc
+from whisk.store.base import PRUNE_BATCH, UNAVAILABLE, ActivationQuery, Doc
 from whisk.store.couchdb_views import DESIGN_DOCS
 
 log = structlog.get_logger(__name__)
 
 _TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=5)
-UNAVAILABLE = "The database is unavailable."
 _BACKEND_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)   # OSError covers aiocouch's 401/403
 # What a 404 says when the database itself is missing, not a document: CouchDB 2 and later, CouchDB 1.x and
 # pouchdb-server. A database can go while whisk runs: deleted by hand, or a server without storage restarted.

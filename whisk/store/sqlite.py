@@ -34,7 +34,7 @@ import structlog
 from whisk.entities.activation import Activation
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
 from whisk.entities.json_value import encode
-from whisk.store.base import PRUNE_BATCH, ActivationQuery, Doc, activation_list_name, listed
+from whisk.store.base import PRUNE_BATCH, UNAVAILABLE, ActivationQuery, Doc, activation_list_name, listed
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -257,7 +257,10 @@ class SqliteStore:
     async def __aenter__(self) -> SqliteStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisk-sqlite")
         try:
-            await self._run(self._open)
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._open)
+        except (sqlite3.Error, OSError) as exc:   # at start the file is named: the operator reads this line
+            self._executor.shutdown(wait=False)
+            raise BackendUnavailable(f"sqlite {self._path}: {exc}") from exc
         except BaseException:
             self._executor.shutdown(wait=False)
             raise
@@ -288,7 +291,7 @@ class SqliteStore:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
         except (sqlite3.Error, OSError) as exc:   # a locked, corrupt or unreachable database file
-            raise BackendUnavailable(f"sqlite {self._path}: {exc}") from exc
+            raise self._unavailable(exc) from exc
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         """On a reader thread, with that thread's connection (`self._db` resolves to it there)."""
@@ -297,7 +300,13 @@ class SqliteStore:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._readers, fn, *args)
         except (sqlite3.Error, OSError) as exc:
-            raise BackendUnavailable(f"sqlite {self._path}: {exc}") from exc
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: BaseException) -> BackendUnavailable:
+        """What a request gets when the file fails it (locked past the busy timeout, corrupt, on a full disk): the
+        file's path and SQLite's words go to the log, not to the caller, as with CouchDB."""
+        log.warning("store.sqlite.failed", path=self._path, error=str(exc))
+        return BackendUnavailable(UNAVAILABLE)
 
     # --- worker thread --------------------------------------------------------------------------------------
     def _open(self) -> None:
@@ -509,14 +518,14 @@ class SqliteStore:
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 return False
-            raise BackendUnavailable(f"sqlite {self._path}: {exc}") from exc
+            raise self._unavailable(exc) from exc
         try:
             _insert_activations(conn, rows)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            raise BackendUnavailable(f"sqlite {self._path}: {exc}") from exc
+            raise self._unavailable(exc) from exc
         self._unchecked += len(rows)
         if self._unchecked >= _CHECKPOINT_ROWS and (self._checkpoint is None or self._checkpoint.done()):
             self._unchecked = 0
