@@ -53,7 +53,9 @@ INVOKER_TTL_S = 10.0      # discovery health check TTL: a killed invoker leaves 
 
 # --- adapters by URL -----------------------------------------------------------------------------------------------
 
-def store_from_url(url: str) -> AbstractAsyncContextManager[Store]:
+def store_from_url(url: str, spool: str | None = None) -> AbstractAsyncContextManager[Store]:
+    """The store a URL names; `spool` is the file where a server's CouchDB store keeps the records it has yet to
+    write (`whisk admin` gives none: it writes no records)."""
     parts = urlsplit(url)
     match parts.scheme:
         case "memory":
@@ -65,7 +67,7 @@ def store_from_url(url: str) -> AbstractAsyncContextManager[Store]:
         case "couchdb" | "couchdbs":
             from whisk.store.couchdb import CouchStore
             scheme = "https" if parts.scheme == "couchdbs" else "http"
-            return CouchStore(f"{scheme}://{parts.netloc}{parts.path}")
+            return CouchStore(f"{scheme}://{parts.netloc}{parts.path}", spool=spool)
         case other:
             raise ConfigError(f"WHISK_STORE: unsupported scheme {other!r}")
 
@@ -141,7 +143,8 @@ def isolation(settings: Settings) -> str:
 
 def _store_ctx(settings: Settings):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        async with store_from_url(settings.store_url) as opened:
+        spool = os.path.join(settings.data_dir, f"{settings.role}{settings.instance}.couchdb-records")
+        async with store_from_url(settings.store_url, spool) as opened:
             store = metrics.instrument(opened, "store")      # every call timed, errors counted
             app[STORE] = store
             if settings.runs_controller and settings.bootstrap_users:

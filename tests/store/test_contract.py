@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -449,6 +450,61 @@ async def test_couchdb_keeps_activations_while_the_database_is_down(couchdb_url:
                 listed = await direct.list_activations(ActivationQuery("down", limit=2))
                 assert [d["start"] for d in listed] == [21, 20]
     finally:
+        await link.down()
+        await drop_databases(couchdb_url, prefix)
+
+
+_QUEUE_THEN_WAIT = """
+import asyncio, sys
+from tests.store.test_contract import activation
+from whisk.store.couchdb import CouchStore
+async def main():
+    async with CouchStore(sys.argv[1], prefix=sys.argv[2], spool=sys.argv[3]) as store:
+        print("open", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        for i in range(3):
+            await store.put_activation(activation("spooled", f"{i:032x}", "a", 1 + i))
+        print("queued", flush=True)
+        await asyncio.sleep(3600)
+asyncio.run(main())
+"""
+
+
+@pytest.mark.couchdb
+async def test_couchdb_records_queued_while_the_database_is_away_outlive_a_kill(couchdb_url: str,
+                                                                             tmp_path: Path) -> None:
+    """A record is acknowledged once queued for CouchDB; while CouchDB is away a process killed then (or stopped
+    past its grace) kept it only in memory, so it never got stored, not even after a restart. The queue is spooled to
+    a file of the data folder, and the next start writes what it holds."""
+    host, port = couchdb_url.removeprefix("http://").split(":")
+    link = Link(host, int(port))
+    await link.up()
+    prefix, spool = f"t{uuid.uuid4().hex[:12]}_", str(tmp_path / "records.spool")
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _QUEUE_THEN_WAIT, link.url, prefix, spool, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, cwd=str(Path(__file__).resolve().parents[2]))
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        assert await asyncio.wait_for(child.stdout.readline(), 30) == b"open\n"
+        await link.down()
+        child.stdin.write(b"go\n")
+        assert await asyncio.wait_for(child.stdout.readline(), 30) == b"queued\n"
+        child.kill()
+        await child.wait()
+        await link.up()
+        async with CouchStore(couchdb_url, prefix=prefix, spool=spool):
+            async with aiohttp.ClientSession(headers={"Accept": "application/json"}) as http:
+                for i in range(3):
+                    deadline = asyncio.get_running_loop().time() + 30
+                    while (await http.get(f"{couchdb_url}/{prefix}activations/spooled%2F{i:032x}")).status != 200:
+                        assert asyncio.get_running_loop().time() < deadline, "a queued record was lost"
+                        await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)
+        assert os.path.getsize(spool) == 0                    # written: nothing left to hold
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
         await link.down()
         await drop_databases(couchdb_url, prefix)
 

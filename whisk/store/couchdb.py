@@ -4,7 +4,8 @@ Three databases, as OpenWhisk keeps them: `<prefix>whisks` (entities), `<prefix>
 (subjects and "namespace/limits" documents); the prefix defaults to "whisk_". Databases and design documents are
 created (or brought up to date) on start. Single documents go through aiocouch; views, `_all_docs`, `_bulk_docs` and
 design documents through plain HTTP, because aiocouch's `find()` and `design_doc()` do not work against every
-CouchDB-API server (docs/testing.md, pouchdb-server). Activations are written in the background (`couchdb_writer.py`).
+CouchDB-API server (docs/testing.md, pouchdb-server). Activations are written in the background (`couchdb_writer.py`),
+held meanwhile in `spool`, a file of the server's data folder, when one is given.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def _public(doc: Doc, *drop: str) -> Doc:
 
 
 class CouchStore:
-    def __init__(self, url: str, *, prefix: str | None = None) -> None:
+    def __init__(self, url: str, *, prefix: str | None = None, spool: str | None = None) -> None:
         self._base, self._user, self._password, url_prefix = server_url(url)
         prefix = prefix if prefix is not None else url_prefix or "whisk_"
         self._names = {"whisks": f"{prefix}whisks", "activations": f"{prefix}activations",
@@ -83,7 +84,7 @@ class CouchStore:
         self._couch: CouchDB | None = None
         self._http: aiohttp.ClientSession | None = None
         self._dbs: dict[str, Database] = {}
-        self._writer = ActivationWriter(self._bulk_docs, self._current_revs)
+        self._writer = ActivationWriter(self._bulk_docs, self._current_revs, spool)
         self._recreating = asyncio.Lock()
 
     async def __aenter__(self) -> CouchStore:

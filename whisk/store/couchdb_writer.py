@@ -5,6 +5,11 @@ records that arrive while a request is under way go into the next one. When the 
 goes back to the queue and is retried with a growing pause, so a record is never lost while the database is briefly
 down; a record that already exists (an overwrite) is retried with its current revision. Until it is written, `get`
 answers a record from the queue.
+
+The activation is acknowledged once its record is queued (waiting for CouchDB held the invoker's place, see
+docs/architecture.md), so a queued record must outlive the process: with a spool file (the server's data folder)
+each record is appended to it as it is queued, and the file is emptied whenever nothing is left to write. A start
+queues what a killed process, or one that stopped while CouchDB was away, left in it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 import itertools
 import json
 import math
+import os
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -26,13 +32,16 @@ BATCH = 500
 PAUSE_S = (0.05, 2.0)        # first and longest pause between retries while the database does not answer
 CLOSE_DEADLINE_S = 10.0      # how long closing keeps trying to write what is still queued
 DRAIN_DEADLINE_S = 5.0       # how long a listing waits for earlier records to be written
+SPOOL_COMPACT_BYTES = 64 << 20   # a spool never emptied (a steady stream of records) is rewritten past this
 
 BulkDocs = Callable[[list[Doc]], Awaitable[list[Doc]]]
 CurrentRevs = Callable[[list[str]], Awaitable[dict[str, str]]]
 
 
 class ActivationWriter:
-    def __init__(self, bulk_docs: BulkDocs, current_revs: CurrentRevs) -> None:
+    def __init__(self, bulk_docs: BulkDocs, current_revs: CurrentRevs, spool: str | None = None) -> None:
+        self._spool_path = spool
+        self._spool: int | None = None                    # its descriptor, opened for appending
         self._bulk_docs = bulk_docs
         self._current_revs = current_revs
         self._seq = itertools.count(1)
@@ -45,7 +54,45 @@ class ActivationWriter:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        if self._spool_path is not None:
+            recovered = self._recover()
+            self._rewrite_spool()
+            if recovered:
+                log.warning("store.activations_recovered", count=recovered, spool=self._spool_path)
         self._task = asyncio.create_task(self._run(), name="couchdb-activation-writer")
+
+    def _recover(self) -> int:
+        """Queue the records a previous process left in the spool (a line cut short by a kill is skipped)."""
+        assert self._spool_path is not None
+        try:
+            with open(self._spool_path, "rb") as spool:
+                lines = spool.readlines()
+        except FileNotFoundError:
+            return 0
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("_id"), str):
+                self._queue(record)
+        return len(self._queued)
+
+    def _rewrite_spool(self) -> None:
+        """The spool holds exactly the records still to write (queued or being sent), written anew."""
+        assert self._spool_path is not None
+        pending = {**self._sending, **self._queued}
+        temporary = f"{self._spool_path}.new"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, b"".join(json.dumps(record).encode() + b"\n" for _, record in pending.values()))
+            os.replace(temporary, self._spool_path)
+        except BaseException:
+            os.close(fd)
+            raise
+        if self._spool is not None:
+            os.close(self._spool)
+        self._spool = fd
 
     async def close(self) -> None:
         """Write what is still queued (up to CLOSE_DEADLINE_S), then stop."""
@@ -58,14 +105,29 @@ class ActivationWriter:
         except asyncio.TimeoutError:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-            lost = len(self._queued.keys() | self._sending.keys())
-            log.error("store.activations_lost", count=lost, reason="couchdb did not answer before shutdown")
+            left = len(self._queued.keys() | self._sending.keys())
+            if self._spool is None:
+                log.error("store.activations_lost", count=left, reason="couchdb did not answer before shutdown")
+            else:
+                log.warning("store.activations_spooled", count=left, spool=self._spool_path,
+                            reason="couchdb did not answer before shutdown: the next start writes them")
+        finally:
+            if self._spool is not None:
+                os.close(self._spool)
+                self._spool = None
 
     def put(self, record: Doc) -> None:
         if self._closing:
             raise BackendUnavailable("couchdb: the store is closing")
-        stored = json.loads(json.dumps(record))   # a copy: the caller may reuse its dict
-        stored.pop("_rev", None)
+        text = json.dumps({k: v for k, v in record.items() if k != "_rev"})
+        if self._spool is not None:
+            try:
+                os.write(self._spool, text.encode() + b"\n")
+            except OSError as exc:   # a full disk: the record is still written to CouchDB, unless this one dies
+                log.warning("store.spool_failed", spool=self._spool_path, error=str(exc))
+        self._queue(json.loads(text))   # a copy: the caller may reuse its dict
+
+    def _queue(self, stored: Doc) -> None:
         self._last = next(self._seq)
         self._queued[stored["_id"]] = (self._last, stored)
         self._wake.set()
@@ -104,6 +166,7 @@ class ActivationWriter:
             try:
                 await self._send()
                 pause = PAUSE_S[0]
+                self._trim_spool()
             except Exception as exc:   # BackendUnavailable, or an answer we did not expect: keep the records, retry
                 log.warning("store.activations_retry", count=len(self._sending), pause_s=pause, error=repr(exc))
                 for doc_id, item in self._sending.items():
@@ -113,6 +176,18 @@ class ActivationWriter:
                 pause = min(pause * 2, PAUSE_S[1])
             async with self._progress:
                 self._progress.notify_all()
+
+    def _trim_spool(self) -> None:
+        """After a write: empty the spool when nothing is left to write, or rewrite it when it has grown large."""
+        if self._spool is None:
+            return
+        try:
+            if not self._queued and not self._sending:
+                os.ftruncate(self._spool, 0)
+            elif os.fstat(self._spool).st_size > SPOOL_COMPACT_BYTES:
+                self._rewrite_spool()
+        except OSError as exc:
+            log.warning("store.spool_failed", spool=self._spool_path, error=str(exc))
 
     async def _send(self) -> None:
         results = await self._bulk_docs([record for _, record in self._sending.values()])
