@@ -157,7 +157,9 @@ async def scenario(c: Client) -> None:
                   {"name": "ü名"}, {"name": "x" * 256}, {"name": f"{LONG_PACKAGE}/{'y' * 256}"}, {"name": "A"},
                   {"name": "pkg/x/y"}, {"name": "a", "docs": True}, {"since": middle}, {"upto": middle},
                   {"since": middle, "upto": middle}, {"since": middle + 1, "upto": middle - 1},
-                  {"since": middle, "count": True}, {"since": 0}, {"upto": 0}, {"since": "x"}):
+                  {"since": middle, "count": True}, {"since": 0}, {"upto": 0}, {"since": "x"},
+                  {"since": -2 ** 63, "limit": 2}, {"upto": 2 ** 63 - 1, "limit": 2}, {"since": 2 ** 63 - 1},
+                  {"skip": 2 ** 31 - 1}, {"skip": 2 ** 31 - 1, "count": True}):
         await c("GET", "activations", **query)
     for record in sorted(everything, key=lambda r: (-r["start"], r["name"])):   # ties as _mask orders them
         await c("GET", f"activations/{record['activationId']}")
