@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import tempfile
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -37,19 +36,18 @@ Step = tuple[str, int, Any]
 
 
 @asynccontextmanager
-async def servers(couchdb_url: str) -> AsyncIterator[dict[str, str]]:
-    """A whisk on each store, the CouchDB one on databases of its own."""
-    data = tempfile.mkdtemp(prefix="whisk-parity-")
+async def servers(couchdb_url: str, data: Path) -> AsyncIterator[dict[str, str]]:
+    """A whisk on each store, the CouchDB one on databases of its own, each with a data folder under `data`."""
     prefix = f"p{uuid.uuid4().hex[:10]}_"
     couch = couchdb_url.replace("http://", "couchdb://") + f"/{prefix}"
     stores = {"memory": "memory://", "sqlite": f"sqlite://{data}/whisk.db", "couchdb": couch}
     try:
-        async with whisk_server(_ENV | {"WHISK_STORE": stores["memory"]},
-                                log_path=os.path.join(data, "memory.log")) as memory, \
-                whisk_server(_ENV | {"WHISK_STORE": stores["sqlite"], "WHISK_DATA_DIR": data},
-                             log_path=os.path.join(data, "sqlite.log")) as sqlite, \
-                whisk_server(_ENV | {"WHISK_STORE": stores["couchdb"]},
-                             log_path=os.path.join(data, "couchdb.log")) as couchdb:
+        async with whisk_server(_ENV | {"WHISK_STORE": stores["memory"], "WHISK_DATA_DIR": f"{data}/memory"},
+                                log_path=f"{data}/memory.log") as memory, \
+                whisk_server(_ENV | {"WHISK_STORE": stores["sqlite"], "WHISK_DATA_DIR": str(data)},
+                             log_path=f"{data}/sqlite.log") as sqlite, \
+                whisk_server(_ENV | {"WHISK_STORE": stores["couchdb"], "WHISK_DATA_DIR": f"{data}/couchdb"},
+                             log_path=f"{data}/couchdb.log") as couchdb:
             yield {"memory": memory, "sqlite": sqlite, "couchdb": couchdb}
     finally:
         await drop_databases(couchdb_url, prefix)
@@ -221,9 +219,9 @@ def first_difference(a: list[Step], b: list[Step]) -> str:
     return f"{len(a)} steps against {len(b)}"
 
 
-async def test_every_store_answers_alike(couchdb_url: str) -> None:
+async def test_every_store_answers_alike(couchdb_url: str, tmp_path: Path) -> None:
     transcripts: dict[str, list[Step]] = {}
-    async with servers(couchdb_url) as urls:
+    async with servers(couchdb_url, tmp_path) as urls:
         for kind, url in urls.items():
             async with aiohttp.ClientSession(base_url=url, headers=basic_auth(*GUEST_AUTH.split(":"))) as session:
                 client = Client(session)
