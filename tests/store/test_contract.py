@@ -19,6 +19,7 @@ from whisk.entities.activation import Activation, ActivationResponse
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
 from whisk.store.base import ActivationQuery, Doc, Store
 from whisk.store.couchdb import CouchStore, server_url
+from whisk.store.couchdb_views import DESIGN_DOCS
 from whisk.store.memory import MemoryStore
 from whisk.store.sqlite import SqliteStore
 
@@ -518,7 +519,7 @@ async def test_couchdb_reopen_keeps_data_and_repairs_design_documents(couchdb_ur
             await first.put_activation(activation("keep", "1" * 32, "a", 42))
             await first.put_limits("keep", {"firesPerMinute": 3})
         async with aiohttp.ClientSession(headers={"Accept": "application/json"}) as http:
-            ddoc = f"{couchdb_url}/{prefix}whisks/_design/whisks"
+            ddoc = f"{couchdb_url}/{prefix}whisks/{DESIGN_DOCS['whisks']['_id']}"
             async with http.get(ddoc) as resp:
                 current = await resp.json()
             stale = {"_rev": current["_rev"], "views": {"entities": {"map": "function (doc) {}"}}}

@@ -26,7 +26,7 @@ from whisk.entities.activation import Activation
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
 from whisk.store.couchdb_writer import ActivationWriter
 from whisk.store.base import PRUNE_BATCH, UNAVAILABLE, ActivationQuery, Doc
-from whisk.store.couchdb_views import DESIGN_DOCS
+from whisk.store.couchdb_views import DESIGN_DOCS, stale_designs
 
 log = structlog.get_logger(__name__)
 
@@ -99,6 +99,8 @@ class CouchStore:
                               trace_configs=[trace])
         try:
             await self._create_databases()
+            for key, name in self._names.items():
+                await self._report_stale(name, key)
             await self._writer.start()
         except BaseException:
             await self._close_sessions()
@@ -172,6 +174,17 @@ class CouchStore:
             if status != 409:   # 409: another whisk installed it at the same time; look again
                 raise BackendUnavailable(f"couchdb {self._base}: PUT {path}: {status} {answer}")
         raise BackendUnavailable(f"couchdb {self._base}: {path} keeps changing")
+
+    async def _report_stale(self, db: str, key: str) -> None:
+        """Design documents of another whisk version are left in place (one may still run on this database), but
+        CouchDB may keep their indexes up to date, on disk and CPU, until they are deleted: say so (at info: not to
+        every `whisk admin` command's stderr)."""
+        body = await self._ok("GET", f"/{db}/_all_docs", params=_params(startkey="_design/", endkey="_design0"))
+        stale = stale_designs(key, [row["id"] for row in body["rows"]])
+        if stale:
+            log.info("store.couchdb.stale_design_documents", database=db, stale=stale,
+                     current=DESIGN_DOCS[key]["_id"], hint="delete them once no whisk of another version uses "
+                     "this database, then POST /<database>/_view_cleanup (docs/operations.md, Upgrades)")
 
     async def _view(self, db: str, view: str, **params: Any) -> Any:
         ddoc = DESIGN_DOCS[db]["_id"]

@@ -2,9 +2,17 @@
 
 Map functions are JavaScript, run by the server. Keys end in the sort field, so a descending range query lists
 newest first; rows with equal keys fall back to the document id, descending, as the other adapters order them.
+
+A design document's id carries a digest of its views (`_design/whisks.<digest>`), as OpenWhisk names its own by
+version (`whisks.v2.1.0`): whisks of two versions on one CouchDB (a rolling upgrade, or an old one restarted during
+it) each query the views they were written for. Under one id, each start replaced the other's views: an older whisk
+(its views emit no value, its listings read the documents) left a newer one's listings empty, without an error.
 """
 
 from __future__ import annotations
+
+import hashlib
+import json
 
 from whisk.store.base import Doc
 
@@ -67,13 +75,23 @@ _NAMESPACE_BY = """function (doc) {
   doc.namespaces.forEach(function (ns, i) { if (ns && typeof ns.%s === "string") emit(ns.%s, i); });
 }"""
 
+def _design(name: str, views: Doc) -> Doc:
+    digest = hashlib.sha256(json.dumps(views, sort_keys=True).encode()).hexdigest()[:12]
+    return {"_id": f"_design/{name}.{digest}", "language": "javascript", "views": views}
+
+
 DESIGN_DOCS: dict[str, Doc] = {
-    "whisks": {"_id": "_design/whisks", "language": "javascript",
-               "views": {"entities": {"map": _ENTITIES, "reduce": "_count"}}},
-    "activations": {"_id": "_design/activations", "language": "javascript",
-                    "views": {"byStart": {"map": _BY_START, "reduce": "_count"},
-                              "byName": {"map": _BY_NAME, "reduce": "_count"}}},
-    "subjects": {"_id": "_design/subjects", "language": "javascript",
-                 "views": {"byUuid": {"map": _NAMESPACE_BY % ("uuid", "uuid")},
-                           "byName": {"map": _NAMESPACE_BY % ("name", "name")}}},
+    "whisks": _design("whisks", {"entities": {"map": _ENTITIES, "reduce": "_count"}}),
+    "activations": _design("activations", {"byStart": {"map": _BY_START, "reduce": "_count"},
+                                           "byName": {"map": _BY_NAME, "reduce": "_count"}}),
+    "subjects": _design("subjects", {"byUuid": {"map": _NAMESPACE_BY % ("uuid", "uuid")},
+                                     "byName": {"map": _NAMESPACE_BY % ("name", "name")}}),
 }
+
+
+def stale_designs(key: str, ids: list[str]) -> list[str]:
+    """Of a database's design document ids, those an older or newer whisk installed for `key` ("whisks", ...): the
+    unversioned one of whisks before the digests, and any other digest."""
+    current = DESIGN_DOCS[key]["_id"]
+    family = current.rsplit(".", 1)[0]
+    return [i for i in ids if i != current and (i == family or i.startswith(family + "."))]
