@@ -1,5 +1,6 @@
 import base64
 import json
+import tracemalloc
 
 import pytest
 
@@ -15,6 +16,7 @@ from whisk.entities.package import Binding, Package, PackagePut
 from whisk.entities.parameters import Parameters
 from whisk.entities.rule import Rule, RulePut, parse_status
 from whisk.entities.trigger import ACTIVE, RuleLink, Trigger, TriggerPut
+from whisk.store.base import listed
 
 KINDS = {"nodejs:20": "nodejs:20", "nodejs:default": "nodejs:20", "python:3.11": "python:3.11"}
 STD = SystemLimits().standard_action_limits()
@@ -57,6 +59,25 @@ def test_exec_errors(exec_, message):
 def test_binary_detection():
     assert is_binary_code("UEsDBA==") and not is_binary_code("function main(){}")
     assert not is_binary_code("") and not is_binary_code("abc") and not is_binary_code(None)
+    assert is_binary_code("UEsD") and is_binary_code("UEs=") and is_binary_code(" UE== \n")
+    assert not is_binary_code("U===") and not is_binary_code("====") and not is_binary_code("UE=A")
+    assert not is_binary_code("UEsD=A==") and not is_binary_code("UEsDB===")
+
+
+def test_binary_detection_and_listing_hold_no_copy_of_the_code():
+    """A 4 MB archive: its test held ~40 bytes a character (a backtracking group repeated a million times), and
+    every store write and listing summary ran it again even when the document says `binary`."""
+    code = base64.b64encode(b"z" * 3_000_000).decode()
+    tracemalloc.start()
+    try:
+        assert is_binary_code(code)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        assert listed({"exec": {"kind": "python:3", "code": code, "binary": False}})["exec"]["binary"] is False
+        _, listing_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000 and listing_peak < 100_000, (peak, listing_peak)
 
 
 def test_action_create_defaults_and_annotations():

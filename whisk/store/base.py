@@ -163,8 +163,9 @@ def listed(doc: Doc) -> Doc:
     if not isinstance(exec_, dict) or "code" not in exec_:
         return doc
     slim = {k: v for k, v in exec_.items() if k != "code"}
-    code = exec_["code"]
-    slim.setdefault("binary", is_binary_code(code) if isinstance(code, str) else False)
+    if "binary" not in slim:       # not setdefault: that would test the whole code each time, to no purpose
+        code = exec_["code"]
+        slim["binary"] = is_binary_code(code) if isinstance(code, str) else False
     return {**doc, "exec": slim}
 
 
