@@ -1,5 +1,5 @@
 """The SQLite store reads on threads of their own: a write stuck behind another process's lock does not hold up
-reads; and a database of an older whisk (no summary column) is upgraded when opened."""
+reads; and a database of an older whisk (no summary column) is upgraded when opened, one document at a time."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import json
 import sqlite3
 import time
+import tracemalloc
 from pathlib import Path
 
 from whisk.store.sqlite import SqliteStore
@@ -35,14 +36,20 @@ async def test_reads_do_not_wait_for_a_blocked_write(tmp_path: Path) -> None:
         assert [d["name"] for d in await store.list_entities("action", "a")] == ["y", "x"]   # and then see it
 
 
-async def test_an_older_database_gets_its_summaries(tmp_path: Path) -> None:
-    path = str(tmp_path / "whisk.db")
+def older_database(path: str) -> sqlite3.Connection:
+    """The entities table as whisk wrote it before the summary column."""
     old = sqlite3.connect(path)
     old.executescript("""
         CREATE TABLE entities (id TEXT PRIMARY KEY, rev TEXT NOT NULL, entity_type TEXT NOT NULL,
             ns_root TEXT NOT NULL, namespace TEXT NOT NULL, updated INTEGER NOT NULL, doc TEXT NOT NULL);
         CREATE INDEX entities_by_root ON entities (entity_type, ns_root, updated DESC, id DESC);
         CREATE INDEX entities_by_namespace ON entities (entity_type, namespace, updated DESC, id DESC);""")
+    return old
+
+
+async def test_an_older_database_gets_its_summaries(tmp_path: Path) -> None:
+    path = str(tmp_path / "whisk.db")
+    old = older_database(path)
     doc = {"_id": "a/x", "_rev": "1-abc", "entityType": "action", "namespace": "a", "name": "x", "updated": 1,
            "exec": {"kind": "python:3", "code": "x" * 100_000, "binary": False}}
     old.execute("INSERT INTO entities VALUES ('a/x', '1-abc', 'action', 'a', 'a', 1, ?)", (json.dumps(doc),))
@@ -57,3 +64,24 @@ async def test_an_older_database_gets_its_summaries(tmp_path: Path) -> None:
     check.close()
     assert columns.index("summary") < columns.index("doc")       # listings never walk past the code
     assert {"entities_by_root", "entities_by_namespace"} <= indexes
+
+
+async def test_an_older_databases_upgrade_holds_one_action_at_a_time(tmp_path: Path) -> None:
+    """40 actions of 1 MB of code each: filling in their summaries holds about one of them, not all 40."""
+    path = str(tmp_path / "whisk.db")
+    old = older_database(path)
+    for i in range(40):
+        doc = {"_id": f"a/x{i}", "_rev": "1-abc", "entityType": "action", "namespace": "a", "name": f"x{i}",
+               "updated": i, "exec": {"kind": "python:3", "code": "x" * 1_000_000, "binary": False}}
+        old.execute("INSERT INTO entities VALUES (?, '1-abc', 'action', 'a', 'a', ?, ?)",
+                    (f"a/x{i}", i, json.dumps(doc)))
+    old.commit()
+    old.close()
+    tracemalloc.start()
+    try:
+        async with SqliteStore(path) as store:
+            _, peak = tracemalloc.get_traced_memory()
+            assert len(await store.list_entities("action", "a", limit=0)) == 40
+    finally:
+        tracemalloc.stop()
+    assert peak < 8_000_000, f"the upgrade held {peak / 1e6:.0f} MB at once"

@@ -135,7 +135,9 @@ def _private_files(path: str) -> None:
 
 def _add_summaries(conn: sqlite3.Connection) -> None:
     """A database made by an older whisk has no `summary` column: the table is made again with it before `doc`
-    and the summaries are filled in (once, inside the schema's transaction)."""
+    and the summaries are filled in (once, inside the schema's transaction; rows an older whisk writes later, at the
+    next start). One document at a time: reading them all at once held every action's code in memory together on
+    the first start of an upgraded database."""
     columns = [row[1] for row in conn.execute("PRAGMA table_info(entities)")]
     if "summary" not in columns:
         table, *indexes = [statement for statement in _ENTITIES.split(";") if statement.strip()]
@@ -146,9 +148,9 @@ def _add_summaries(conn: sqlite3.Connection) -> None:
         conn.execute("DROP TABLE entities_before_summaries")          # and its indexes, whose names are reused
         for index in indexes:
             conn.execute(index)
-    rows = conn.execute("SELECT id, doc FROM entities WHERE summary IS NULL").fetchall()
-    conn.executemany("UPDATE entities SET summary = ? WHERE id = ?",
-                     [(json.dumps(listed(json.loads(doc))), doc_id) for doc_id, doc in rows])
+    for (doc_id,) in conn.execute("SELECT id FROM entities WHERE summary IS NULL").fetchall():
+        (doc,) = conn.execute("SELECT doc FROM entities WHERE id = ?", (doc_id,)).fetchone()
+        conn.execute("UPDATE entities SET summary = ? WHERE id = ?", (json.dumps(listed(json.loads(doc))), doc_id))
 
 
 # A record waits this long for others to share its transaction and its hop to the writer thread: at one caller at a
