@@ -3,6 +3,7 @@ logs, whether the container is kept or destroyed, and that the next invocation w
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,6 +13,7 @@ from tests.containerpool.jobs import NODE, PY, job
 from tests.containerpool.support import gone, make_pool, ok, until
 from whisk.containerpool.job import RunResult
 from whisk.containerpool.pool import ContainerPool
+from whisk.containerpool.proxy import ContainerProxy
 
 WARNING = "The action did not initialize or run as expected. Log data might be missing."
 
@@ -113,6 +115,24 @@ async def test_infinite_loop_times_out_and_the_container_is_destroyed(pool, fact
                                        timeout_ms=300), 2)
     assert error(r) == "The action exceeded its time limits of 300 milliseconds." and r.timed_out
 
+
+
+async def test_a_destroyed_container_is_freed_without_the_collector(pool, factory):
+    """A container destroyed after a timeout is freed by reference counting, not left in a cycle for the collector:
+    the server runs it rarely (whisk/roles.py), and a soak's timing-out action destroys a container every few
+    seconds. The pool's callbacks closed over its Slot, which holds the container's proxy."""
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)       # what the collector finds is kept in gc.garbage for the check
+    try:
+        await fails(pool, factory, job("def main(a):\n    while True:\n        pass\n", name="loop-freed",
+                                       timeout_ms=300), 2)
+        gc.collect()
+        assert [o.spec.name for o in gc.garbage if isinstance(o, ContainerProxy)] == []
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
 
 async def test_init_that_outlasts_the_timeout(pool, factory):
     code = "import time\ntime.sleep(60)\ndef main(a):\n    return a\n"

@@ -81,6 +81,9 @@ class ContainerProxy:
             await self.container.resume()
 
     async def destroy(self) -> None:
+        # The pool's callbacks close over its Slot, which holds this proxy: a cycle that would keep a destroyed
+        # container's objects (its socket, pipes and log buffers) until the collector's next pass.
+        self._on_created = self._on_initialized = None
         if self._creating is not None and not self._creating.done():
             try:
                 await asyncio.shield(self._creating)
@@ -113,6 +116,7 @@ class ContainerProxy:
                 return failure, False
             if self._on_initialized is not None:
                 self._on_initialized()
+                self._on_initialized = None
         else:
             if not self._init.done():
                 await asyncio.shield(self._init)
