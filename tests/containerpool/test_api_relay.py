@@ -5,6 +5,7 @@ a clean 502 when the upstream cannot be reached, and nothing left behind."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import ipaddress
 import os
 import shutil
@@ -12,6 +13,7 @@ import ssl
 import stat
 import subprocess
 import tempfile
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -174,6 +176,22 @@ async def test_close_cuts_open_connections(plain: str, api: Api, run_dir: str) -
     api.release.set()
     assert not os.path.exists(relay.folder)
 
+
+
+async def test_a_closed_relay_is_freed_without_the_collector(plain: str, run_dir: str) -> None:
+    """Every destroyed sandboxed container closes its relay: that must free it by reference counting, not leave it
+    in a cycle (its cancelled accept task's CancelledError holding the task's frame, which holds the relay) until
+    the collector runs, which the server does rarely (whisk/roles.py)."""
+    relay = await _relay(plain, run_dir)
+    gc.disable()
+    try:
+        assert (await _get(relay))[0] == 200
+        await relay.close()
+        freed = weakref.ref(relay)
+        del relay
+        assert freed() is None
+    finally:
+        gc.enable()
 
 async def test_tls_upstream_is_verified(api: Api, run_dir: str) -> None:
     if shutil.which("openssl") is None:

@@ -221,6 +221,9 @@ class ApiRelay:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # The cancelled accept task keeps its CancelledError, whose traceback holds the task's frame and so this
+        # relay: a cycle that would wait for the collector, once per destroyed container.
+        self._accepting = None
         if self._sock is not None:
             self._sock.close()
         await asyncio.to_thread(shutil.rmtree, self.folder, True)
