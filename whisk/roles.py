@@ -381,11 +381,17 @@ async def serve(settings: Settings) -> None:
                            # JSON (400); aiohttp's decoding made the first a 500 and `br` its plain-text 400.
                            auto_decompress=False)
     await runner.setup()
+    # The playground's server before the API's, so that the API's /playground leads there from its first answer on;
+    # a port it could not have is said once the API listens (a failed start says only why it failed).
+    playground_runner, playground_off = (await _start_playground(settings, tls, app) if settings.serves_playground
+                                         else (None, ""))
     site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls,
                        reuse_address=True, backlog=1024)
     try:
         await site.start()
     except OSError as exc:
+        if playground_runner is not None:
+            await playground_runner.cleanup()
         await runner.cleanup()          # the services opened by setup close in order (a port in use, say)
         if isinstance(exc, socket.gaierror):        # a host name that does not resolve: say which setting it is
             raise ConfigError(f"WHISK_HOST: cannot listen on {settings.host!r}: {exc.strerror}") from None
@@ -409,7 +415,12 @@ async def serve(settings: Settings) -> None:
         from whisk.controller.subjects import GUEST_KEY, GUEST_UUID  # the well-known guest key, docs/openwhisk.md §1.2
         print(f"whisk is ready: API host {url}  auth {GUEST_UUID}:{GUEST_KEY}\n"
               f"  wsk property set --apihost {url} --auth {GUEST_UUID}:{GUEST_KEY}", flush=True)
-    playground_runner = await _start_playground(settings, tls) if settings.serves_playground else None
+    if playground_off:
+        log.warning("playground.unavailable", port=settings.playground_port, reason=playground_off)
+        print(f"  playground: off, port {settings.playground_port} unavailable: {playground_off} "
+              "(WHISK_PLAYGROUND_PORT)", flush=True)
+    elif playground_runner is not None:
+        print(f"  playground: {settings.playground_url}", flush=True)
     await stop.wait()
     log.info("server.stopping", grace_s=settings.shutdown_grace_s)
     # One grace for the whole stop: the controller's drain, the launcher's work, the requests still open and the
@@ -430,9 +441,11 @@ async def serve(settings: Settings) -> None:
     log.info("server.stopped")
 
 
-async def _start_playground(settings: Settings, tls: ssl.SSLContext | None) -> web.AppRunner | None:
-    """The playground's server on its own port (api/playground.py says why). A port it cannot have leaves the
-    playground off, said once, and the API serving: the page is a convenience, the API the platform."""
+async def _start_playground(settings: Settings, tls: ssl.SSLContext | None,
+                            api: web.Application) -> tuple[web.AppRunner | None, str]:
+    """The playground's server on its own port (api/playground.py says why), or why it could not listen. A port it
+    cannot have leaves the playground off and the API serving: the page is a convenience, the API the platform.
+    Only a playground that listens is redirected to from the API's `/playground`."""
     runner = web.AppRunner(playground.make_app(settings), access_log=None, handle_signals=False,
                            keepalive_timeout=settings.http_idle_timeout_s)
     await runner.setup()
@@ -440,12 +453,9 @@ async def _start_playground(settings: Settings, tls: ssl.SSLContext | None) -> w
         await web.TCPSite(runner, settings.host, settings.playground_port, ssl_context=tls, reuse_address=True).start()
     except OSError as exc:
         await runner.cleanup()
-        log.warning("playground.unavailable", port=settings.playground_port, reason=exc.strerror or str(exc))
-        print(f"  playground: off, port {settings.playground_port} unavailable: {exc.strerror or exc} "
-              "(WHISK_PLAYGROUND_PORT)", flush=True)
-        return None
-    print(f"  playground: {settings.playground_url}", flush=True)
-    return runner
+        return None, exc.strerror or str(exc)
+    api[playground.SERVED].set()
+    return runner, ""
 
 
 # Collect the youngest generation once it has grown by this many objects (CPython's default: 700). docs/performance.md:

@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -193,7 +194,7 @@ async def test_a_controller_serves_the_page_on_its_own_port_but_never_a_key() ->
         # The API's /playground sends the browser to the playground's own origin.
         for path in ("/playground", "/playground/", "/playground/config.json"):
             async with s.get(f"{url}{path}", allow_redirects=False) as r:
-                assert r.status == 308 and r.headers["Location"] == page + path, (path, r.headers)
+                assert r.status == 307 and r.headers["Location"] == page + path, (path, r.headers)
         async with s.get(f"{page}/playground/config.json") as r:
             assert r.status == 200
             assert await r.json() == {"role": "controller", "api": url}
@@ -211,3 +212,17 @@ async def test_a_controller_serves_the_page_on_its_own_port_but_never_a_key() ->
         async with s.options(f"{url}/api/v1/namespaces/_/actions/x", headers={"Origin": page}) as r:
             assert r.status == 200 and r.headers["Access-Control-Allow-Origin"] == "*"
             assert r.headers["Access-Control-Expose-Headers"] == "x-openwhisk-activation-id"
+
+
+async def test_a_playground_port_held_by_another_server_is_never_redirected_to() -> None:
+    # Another server (here a bare listener) holds the playground's port: the playground is off, and the API's
+    # /playground says not found instead of sending the browser to that server's page (another platform's, say).
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        env = {"WHISK_PLAYGROUND_PORT": str(port), "WHISK_DATA_DIR": tempfile.mkdtemp(prefix="whisk-playground-")}
+        async with whisk_server(env) as url, aiohttp.ClientSession() as s:
+            for path in ("/playground", "/playground/", "/playground/config.json"):
+                async with s.get(f"{url}{path}", allow_redirects=False) as r:
+                    assert r.status == 404 and set(await r.json()) == {"error", "code"}, (path, r.headers)

@@ -54,7 +54,7 @@ def make_app(settings: Settings, manifest: Manifest | None = None) -> web.Applic
     app.on_shutdown.append(_stop_work)
     add_routes(app.router)
     if settings.serves_playground:
-        playground.add_redirects(app.router)
+        playground.add_redirects(app)
     return app
 
 

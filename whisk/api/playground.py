@@ -15,6 +15,8 @@ prints at start, and without CORS no other origin's page can read it.
 
 from __future__ import annotations
 
+import asyncio
+
 from functools import cache
 from pathlib import Path
 
@@ -85,13 +87,22 @@ def make_app(settings: Settings) -> web.Application:
     return app
 
 
+# Set on the API's app once the playground's own server listens (roles.py): until then, and when its port could not
+# be had, the API's /playground is not found rather than a way to whatever else answers on that port.
+SERVED = web.AppKey("playground_served", asyncio.Event)
+
+
 async def to_own_port(request: web.Request) -> web.Response:
-    """`/playground` on the API's port: the same path on the playground's (an older bookmark, a typed URL)."""
+    """`/playground` on the API's port: the same path on the playground's (an older bookmark, a typed URL). Not
+    permanent: where it leads, and whether anything of this server is there, are the settings of this start."""
+    if not request.app[SERVED].is_set():
+        raise web.HTTPNotFound()
     port = request.app[SETTINGS].playground_port
-    raise web.HTTPPermanentRedirect(str(request.url.with_port(port)))
+    raise web.HTTPTemporaryRedirect(str(request.url.with_port(port)))
 
 
-def add_redirects(router: web.UrlDispatcher) -> None:
+def add_redirects(app: web.Application) -> None:
     """The API server's routes to the playground's own port."""
-    router.add_get(PATH, to_own_port, allow_head=False)
-    router.add_get(f"{PATH}/{{tail:.*}}", to_own_port, allow_head=False)
+    app[SERVED] = asyncio.Event()
+    app.router.add_get(PATH, to_own_port, allow_head=False)
+    app.router.add_get(f"{PATH}/{{tail:.*}}", to_own_port, allow_head=False)
