@@ -69,7 +69,7 @@ def short_retries(monkeypatch: pytest.MonkeyPatch) -> None:
                         functools.partial(put_activation_retrying, retry_s=0.1))
 
 
-async def test_a_fire_whose_record_cannot_be_stored_is_left_to_the_restart(short_retries, tmp_path: Path) -> None:
+async def test_a_record_the_controller_cannot_store_is_stored_by_the_restart(short_retries, tmp_path: Path) -> None:
     data = str(tmp_path)
     async with DownStore() as store:
         async with controller(store, data) as services:
@@ -85,11 +85,26 @@ async def test_a_fire_whose_record_cannot_be_stored_is_left_to_the_restart(short
             assert fire_id is not None
             await settled(services)
             assert await store.get_activation("guest", fire_id) is None
+            # A blocking call of an action the controller serves: its caller gets the result, the store refuses it.
+            await services.entities.collections["actions"].put(guest, ns, "served", CODE, False)
+            resolved = await services.entities.resolve_action(guest, "_", None, "served")
+
+            async def served(caller: Any, action: Any, params: Any) -> tuple[bool, Any]:
+                return True, {"served": True}
+
+            services.launcher.natives[resolved.path] = served
+            outcome = await services.launcher.start(guest, resolved, {}, blocking=True, wait_ms=60_000, tid="t")
+            assert outcome.record is not None and outcome.record.response.result == {"served": True}
+            await settled(services)
         store.down = False
         restarted = Ledger(store, Path(data) / "controller0.journal", Drain())
         await restarted.recover()
+        # The restart stores the records the controller wrote, not errors saying the fire or the call never ended.
         record = await store.get_activation("guest", fire_id)
-        assert record is not None and record["response"]["result"] == {"error": RESTARTED}, record
+        assert record is not None and record["response"]["statusCode"] == 0, record
+        assert record["logs"] and RESTARTED not in str(record), record
+        record = await store.get_activation("guest", outcome.activation_id)
+        assert record is not None and record["response"]["result"] == {"served": True}, record
         await restarted.close()
 
 

@@ -113,7 +113,8 @@ class Journal:
             self._open[activation_id] = line
 
     def answered(self, record: Activation) -> None:
-        """A blocking caller is about to get this record (without logs), which is not stored yet."""
+        """A blocking caller is about to get this record (without logs), which is not stored yet; or the controller
+        could not store a record it wrote itself (with its logs)."""
         if self._fd is not None and record.activation_id in self._open:
             line = b"= " + encode(record.to_doc()) + b"\n"
             try:

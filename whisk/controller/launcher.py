@@ -213,6 +213,7 @@ class Launcher:
         except WhiskError as exc:   # the record is still the caller's answer; the restart stores it (the journal)
             log.error("launcher.record.store_failed", activation_id=record.activation_id, error=str(exc))
             written = False
+            self._ledger.unstored(record)
             if run is not None:
                 self._unstored.add(record.activation_id)
         if run is not None:

@@ -62,14 +62,17 @@ class Ledger:
 
     async def recover(self) -> int:
         """Close, as whisk errors, the activations a previous run accepted and never recorded; one whose blocking
-        caller was answered gets the record that caller got, with a line saying its logs are missing."""
+        caller was answered gets the record that caller got, with a line saying its logs are missing, and one the
+        controller wrote and could not store gets that record."""
         self._journal.lock()
         closed = 0
         for entry in self._journal.unfinished():
             answered = entry.get("answered")
             if answered is not None:
-                lost = log_line(rfc3339_nanos(time.time_ns()), "stderr", LOGS_LOST)
-                stored = await self._store_missing(replace(Activation.from_doc(answered), logs=(lost,)))
+                record = Activation.from_doc(answered)
+                if not record.logs:         # an invoker's, answered before its logs were collected
+                    record = replace(record, logs=(log_line(rfc3339_nanos(time.time_ns()), "stderr", LOGS_LOST),))
+                stored = await self._store_missing(record)
             else:
                 stored = await self._close_unrecorded(Accepted(
                     entry["ns"], entry["id"], entry.get("subject", entry["ns"]), entry["path"],
@@ -95,6 +98,12 @@ class Ledger:
         self._journal.answered(record)
         if record.activation_id in self._published:   # and so does a forced release (`released`)
             self._answers[record.activation_id] = record
+
+    def unstored(self, record: Activation) -> None:
+        """A record the controller wrote itself (a fire's, a composition's, a served action's) that the store
+        refused: journaled whole, so that the restart stores it, not an error that contradicts what its caller got
+        (its line stays open: the launcher, the firing)."""
+        self._journal.answered(record)
 
     def withdrawn(self, activation_id: str) -> None:
         """Publishing failed: the caller got the error, so there is nothing to record."""
