@@ -46,7 +46,9 @@ def _server_env(data_dir: str, port: int, **extra: str) -> dict[str, str]:
     default = {"WHISK_ROLE": "standalone", "WHISK_STORE": "", "WHISK_BUS": "memory://",
                "WHISK_CONTAINERS": "process://", "WHISK_TRUST_ALL_CODE": "false"}   # whatever the caller's are
     return dict(os.environ) | default | {
-        "WHISK_PORT": str(port), "WHISK_DATA_DIR": data_dir, "WHISK_PROCESS_TMP_MB": str(TMP_MB),
+        # A playground port of its own: the default (3232) may be another server's on a shared machine.
+        "WHISK_PORT": str(port), "WHISK_PLAYGROUND_PORT": str(free_port()), "WHISK_DATA_DIR": data_dir,
+        "WHISK_PROCESS_TMP_MB": str(TMP_MB),
         "WHISK_LIMIT_INVOCATIONS_PER_MINUTE": "10000", "WHISK_POOL_PREWARM": "false"} | extra
 
 
