@@ -16,7 +16,6 @@ prints at start, and without CORS no other origin's page can read it.
 from __future__ import annotations
 
 import asyncio
-
 from functools import cache
 from pathlib import Path
 
