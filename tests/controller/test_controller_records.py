@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
+from tests.controller.down_store import DownStore
 from whisk.config import Settings
 from whisk.controller import launcher as launcher_module
 from whisk.controller.drain import Drain
 from whisk.controller.journal import Journal
 from whisk.controller.ledger import RESTARTED, Ledger
 from whisk.controller.services import ControllerServices, open_controller
-from whisk.entities.activation import Activation
 from whisk.entities.errors import BackendUnavailable
 from whisk.entities.names import EntityPath
 from whisk.loadbalancer.base import Released
@@ -31,17 +31,6 @@ from whisk.store.base import put_activation_retrying
 from whisk.store.memory import MemoryStore
 
 CODE = {"exec": {"kind": "python:3", "code": "def main(a): return a"}}
-
-
-class DownStore(MemoryStore):
-    """A memory store whose record writes fail while `down`."""
-
-    down = False
-
-    async def put_activation(self, activation: Activation) -> None:
-        if self.down:
-            raise BackendUnavailable("The store is not reachable.")
-        await super().put_activation(activation)
 
 
 @asynccontextmanager

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
+from tests.controller.down_store import DownStore
 from whisk.controller.drain import Drain
-from whisk.entities.errors import BackendUnavailable
 from whisk.controller.journal import Journal
 from whisk.controller.ledger import LOGS_LOST, LOST, RESTARTED, STOPPED, Accepted, Ledger
 from whisk.entities.activation import Activation, ActivationResponse, accepted_ms, new_activation_id
@@ -177,17 +177,6 @@ async def test_an_answered_activation_forced_closed_keeps_the_record_its_caller_
         assert len(record["logs"]) == 1 and "logs were not collected" in record["logs"][0]
         assert (await store.get_activation("guest", B))["response"]["result"] == {
             "error": STOPPED if forced == "stopped" else LOST}
-
-
-class DownStore(MemoryStore):
-    """A memory store whose record writes fail while `down`."""
-
-    down = False
-
-    async def put_activation(self, activation: Activation) -> None:
-        if self.down:
-            raise BackendUnavailable("The store is not reachable.")
-        await super().put_activation(activation)
 
 
 @pytest.mark.parametrize("forced", ["timeout", "lost", "stopped"])

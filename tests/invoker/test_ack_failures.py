@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from whisk.containerpool.job import RunResult
@@ -14,6 +16,21 @@ from whisk.store.memory import MemoryStore
 from whisk.entities.document import now_ms
 
 ID = "a" * 32
+
+
+@asynccontextmanager
+async def one_blocking_activation(bus: MemoryBus, store: MemoryStore, pool: Any) -> AsyncIterator[Invoker]:
+    """An invoker on `pool`, sent one blocking activation of a stored action; yields while it runs."""
+    await store.put({"_id": "guest/a", "entityType": "action", "namespace": "guest", "name": "a",
+                     "exec": {"kind": "python:3", "code": "def main(a): return a"}})
+    invoker = Invoker(instance=0, bus=bus, store=store, pool=pool, image_of=lambda _: "", api_host="",
+                      user_memory_mb=1024, max_intake=1, ping_interval_s=None)
+    async with invoker:
+        await bus.send(invoker_topic(0), ActivationMessage(
+            transid=["t", 0], action={"path": "guest", "name": "a"}, revision=None,
+            user={"namespace": {"name": "guest"}}, activation_id=ID, root_controller={"asString": "0"},
+            blocking=True))
+        yield invoker
 
 
 class OneRun:
@@ -46,15 +63,7 @@ class AckBus(MemoryBus):
 
 async def test_a_result_ack_that_cannot_be_sent_still_leaves_the_record_stored() -> None:
     async with AckBus() as bus, MemoryStore() as store:
-        await store.put({"_id": "guest/a", "entityType": "action", "namespace": "guest", "name": "a",
-                         "exec": {"kind": "python:3", "code": "def main(a): return a"}})
-        invoker = Invoker(instance=0, bus=bus, store=store, pool=OneRun(), image_of=lambda _: "",  # type: ignore[arg-type]
-                          api_host="", user_memory_mb=1024, max_intake=1, ping_interval_s=None)
-        async with invoker:
-            await bus.send(invoker_topic(0), ActivationMessage(
-                transid=["t", 0], action={"path": "guest", "name": "a"}, revision=None,
-                user={"namespace": {"name": "guest"}}, activation_id=ID, root_controller={"asString": "0"},
-                blocking=True))
+        async with one_blocking_activation(bus, store, OneRun()) as invoker:
             for _ in range(200):
                 if await store.get_activation("guest", ID) is not None and not invoker._running:
                     break
@@ -75,16 +84,8 @@ async def test_a_run_that_fails_with_a_bug_still_ends_with_a_record_and_its_ack(
     """The activation's task logged the crash and ended: no record and no ack, so the controller held the slot (and
     a blocking caller) until the ack timeout, minutes later."""
     async with MemoryBus() as bus, MemoryStore() as store:
-        await store.put({"_id": "guest/a", "entityType": "action", "namespace": "guest", "name": "a",
-                         "exec": {"kind": "python:3", "code": "def main(a): return a"}})
         acks = bus.consume("completed0", "completed0")
-        invoker = Invoker(instance=0, bus=bus, store=store, pool=BrokenPool(), image_of=lambda _: "",  # type: ignore[arg-type]
-                          api_host="", user_memory_mb=1024, max_intake=1, ping_interval_s=None)
-        async with invoker:
-            await bus.send(invoker_topic(0), ActivationMessage(
-                transid=["t", 0], action={"path": "guest", "name": "a"}, revision=None,
-                user={"namespace": {"name": "guest"}}, activation_id=ID, root_controller={"asString": "0"},
-                blocking=True))
+        async with one_blocking_activation(bus, store, BrokenPool()):
             ack = Acknowledgement.read(await asyncio.wait_for(anext(acks), 5))
             assert ack.activation_id == ID and ack.is_completion and ack.is_system_error
         record = await store.get_activation("guest", ID)
@@ -104,16 +105,8 @@ class AnswersThenBreaks:
 
 async def test_a_bug_after_the_answer_stores_the_record_the_caller_got() -> None:
     async with MemoryBus() as bus, MemoryStore() as store:
-        await store.put({"_id": "guest/a", "entityType": "action", "namespace": "guest", "name": "a",
-                         "exec": {"kind": "python:3", "code": "def main(a): return a"}})
         acks = bus.consume("completed0", "completed0")
-        invoker = Invoker(instance=0, bus=bus, store=store, pool=AnswersThenBreaks(), image_of=lambda _: "",  # type: ignore[arg-type]
-                          api_host="", user_memory_mb=1024, max_intake=1, ping_interval_s=None)
-        async with invoker:
-            await bus.send(invoker_topic(0), ActivationMessage(
-                transid=["t", 0], action={"path": "guest", "name": "a"}, revision=None,
-                user={"namespace": {"name": "guest"}}, activation_id=ID, root_controller={"asString": "0"},
-                blocking=True))
+        async with one_blocking_activation(bus, store, AnswersThenBreaks()):
             result = Acknowledgement.read(await asyncio.wait_for(anext(acks), 5))
             assert result.is_result and result.response["response"]["result"] == {"answered": True}
             completion = Acknowledgement.read(await asyncio.wait_for(anext(acks), 5))
