@@ -10,12 +10,16 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from tests.support.processes import GUEST_AUTH, basic_auth, whisk_server
+from tests.support.processes import GUEST_AUTH, basic_auth, free_port, whisk_server
 
 # Fixture modules for the real backends (dockerd, the Kafka-protocol broker, pouchdb-server, nginx) register here.
 pytest_plugins: list[str] = ["tests.support.couchdb_server", "tests.support.kafka_broker",
                              "tests.support.docker_daemon", "tests.support.consul_double"]
 pytest_plugins += ["tests.support.nginx"]
+
+# Servers the tests start with a copy of this environment keep off the playground's default port (3232), which a
+# developer's own `make run` may hold; `whisk_server` gives each server a port of its own besides.
+os.environ.setdefault("WHISK_PLAYGROUND_PORT", str(free_port()))
 
 # Under CI=true a missing backend is a failure, never a skip.
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -20,7 +20,11 @@ async def start(data_dir: str, port: int) -> asyncio.subprocess.Process:
                               "WHISK_STORE": f"sqlite://{data_dir}/whisk.db", "WHISK_POOL_PREWARM": "false"}
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "whisk", env=env,
                                                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-    await until_ready(f"http://127.0.0.1:{port}/ping", proc, deadline_s=30)
+    try:
+        await until_ready(f"http://127.0.0.1:{port}/ping", proc, deadline_s=30)
+    except BaseException:
+        await terminate(proc)           # a start too slow for the deadline must not outlive the test
+        raise
     return proc
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from tests.invoke.test_restart import fresh, put_with_sequence, start
 from tests.support.http import record_of
-from tests.support.processes import terminate, until_ready
+from tests.support.processes import free_port, terminate, until_ready
 from whisk.controller.journal import Journal
 from whisk.entities.activation import Activation, ActivationResponse, new_activation_id
 from whisk.entities.errors import BackendUnavailable
@@ -73,16 +73,16 @@ async def test_a_record_write_is_retried_while_the_store_is_unavailable() -> Non
 
 
 @contextlib.contextmanager
-def locked(db: str, seconds: float) -> Iterator[threading.Event]:
-    """Another process's write lock on the SQLite file (here a connection of this one), held `seconds`: longer than
-    the store's busy timeout (5 s)."""
+def locked(db: str, seconds: float, release: threading.Event | None = None) -> Iterator[threading.Event]:
+    """Another process's write lock on the SQLite file (here a connection of this one), held `seconds` (longer than
+    the store's busy timeout, 5 s), or until `release` is set."""
     held = threading.Event()
 
     def hold() -> None:
         conn = sqlite3.connect(db, isolation_level=None, timeout=30)
         conn.execute("BEGIN EXCLUSIVE")
         held.set()
-        threading.Event().wait(seconds)
+        (release or threading.Event()).wait(seconds)
         conn.execute("ROLLBACK")
         conn.close()
 
@@ -218,11 +218,19 @@ async def test_a_store_locked_at_start_stops_the_server_with_one_line() -> None:
     data_dir, port, _, _ = fresh()
     proc = await start(data_dir, port)                 # makes the database
     await terminate(proc)
-    env = dict(os.environ) | {"WHISK_PORT": str(port), "WHISK_DATA_DIR": data_dir}
-    with locked(f"{data_dir}/whisk.db", 12):
+    env = dict(os.environ) | {"WHISK_PORT": str(port), "WHISK_DATA_DIR": data_dir,
+                              "WHISK_PLAYGROUND_PORT": str(free_port())}
+    # Held until the server has given up (however slow its start on a loaded machine), and the server never left
+    # running: a start that got past the lock would otherwise outlive the test.
+    release = threading.Event()
+    with locked(f"{data_dir}/whisk.db", 90, release):
         proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "whisk", env=env,
                                                     stdout=asyncio.subprocess.DEVNULL,
                                                     stderr=asyncio.subprocess.PIPE)
-        _, err = await asyncio.wait_for(proc.communicate(), 30)
+        try:
+            _, err = await asyncio.wait_for(proc.communicate(), 60)
+        finally:
+            release.set()
+            await terminate(proc)
     assert proc.returncode == 1, err
     assert b"whisk: cannot start: " in err and b"locked" in err and b"Traceback" not in err, err
