@@ -9,12 +9,15 @@ answers a record from the queue.
 The activation is acknowledged once its record is queued (waiting for CouchDB held the invoker's place, see
 docs/architecture.md), so a queued record must outlive the process: with a spool file (the server's data folder)
 each record is appended to it as it is queued, and the file is emptied whenever nothing is left to write. A start
-queues what a killed process, or one that stopped while CouchDB was away, left in it.
+queues what a killed process, or one that stopped while CouchDB was away, left in it. The spool has one owner: a
+second server of the same role and instance on the data folder would take the first one's records and leave it
+writing to a file no longer there (`SpoolInUse`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import itertools
 import json
 import math
@@ -38,10 +41,15 @@ BulkDocs = Callable[[list[Doc]], Awaitable[list[Doc]]]
 CurrentRevs = Callable[[list[str]], Awaitable[dict[str, str]]]
 
 
+class SpoolInUse(OSError):
+    """Another running process holds this spool: a second server of one role and instance on the data folder."""
+
+
 class ActivationWriter:
     def __init__(self, bulk_docs: BulkDocs, current_revs: CurrentRevs, spool: str | None = None) -> None:
         self._spool_path = spool
         self._spool: int | None = None                    # its descriptor, opened for appending
+        self._spool_lock: int | None = None
         self._bulk_docs = bulk_docs
         self._current_revs = current_revs
         self._seq = itertools.count(1)
@@ -55,11 +63,36 @@ class ActivationWriter:
 
     async def start(self) -> None:
         if self._spool_path is not None:
-            recovered = self._recover()
-            self._rewrite_spool()
+            self._lock_spool()
+            try:
+                recovered = self._recover()
+                self._rewrite_spool()
+            except BaseException:
+                self._close_spool()
+                raise
             if recovered:
                 log.warning("store.activations_recovered", count=recovered, spool=self._spool_path)
         self._task = asyncio.create_task(self._run(), name="couchdb-activation-writer")
+
+    def _lock_spool(self) -> None:
+        """Own the spool before reading it (flock on a file beside it, as it is replaced when rewritten; the lock
+        goes with the process, a SIGKILL included)."""
+        assert self._spool_path is not None
+        fd = os.open(f"{self._spool_path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            folder, name = os.path.split(self._spool_path)
+            raise SpoolInUse(f"another whisk server is running on the data folder {folder} (its spool {name} "
+                             f"is locked)") from None
+        self._spool_lock = fd
+
+    def _close_spool(self) -> None:
+        for fd in (self._spool, self._spool_lock):
+            if fd is not None:
+                os.close(fd)
+        self._spool = self._spool_lock = None
 
     def _recover(self) -> int:
         """Queue the records a previous process left in the spool (a line cut short by a kill is skipped)."""
@@ -112,9 +145,7 @@ class ActivationWriter:
                 log.warning("store.activations_spooled", count=left, spool=self._spool_path,
                             reason="couchdb did not answer before shutdown: the next start writes them")
         finally:
-            if self._spool is not None:
-                os.close(self._spool)
-                self._spool = None
+            self._close_spool()
 
     def put(self, record: Doc) -> None:
         if self._closing:

@@ -1,0 +1,82 @@
+"""The CouchDB activation writer's spool (`whisk/store/couchdb_writer.py`), against a stand-in for CouchDB's
+`_bulk_docs`: who owns the file, what a start reads from it, and what keeping it small costs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from whisk.entities.errors import BackendUnavailable
+from whisk.store.base import Doc
+from whisk.store.couchdb_writer import ActivationWriter, SpoolInUse
+
+
+class Couch:
+    """`_bulk_docs` and `_current_revs` of a database that can be away."""
+
+    def __init__(self) -> None:
+        self.away = False
+        self.docs: dict[str, Doc] = {}
+        self.requests = 0
+
+    async def bulk_docs(self, docs: list[Doc]) -> list[Doc]:
+        await asyncio.sleep(0)
+        if self.away:
+            raise BackendUnavailable("away")
+        self.requests += 1
+        results: list[Doc] = []
+        for doc in docs:
+            if doc["_id"] in self.docs and doc.get("_rev") != self.docs[doc["_id"]]["_rev"]:
+                results.append({"id": doc["_id"], "error": "conflict"})
+                continue
+            rev = int(self.docs.get(doc["_id"], {"_rev": "0"})["_rev"].split("-")[0]) + 1
+            self.docs[doc["_id"]] = {**doc, "_rev": f"{rev}-x"}
+            results.append({"id": doc["_id"], "ok": True})
+        return results
+
+    async def current_revs(self, ids: list[str]) -> dict[str, str]:
+        return {i: self.docs[i]["_rev"] for i in ids if i in self.docs}
+
+
+def record(i: int, size: int = 100) -> Doc:
+    return {"_id": f"ns/{i:032x}", "activationId": f"{i:032x}", "response": {"result": {"pad": "x" * size}}}
+
+
+async def written(couch: Couch, count: int) -> None:
+    for _ in range(2000):
+        if len(couch.docs) >= count:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"{len(couch.docs)} of {count} records written")
+
+
+async def test_a_spool_has_one_owner(tmp_path: Path) -> None:
+    """A second server of the same role and instance started on the data folder read the first one's spool, sent
+    its records again and replaced the file, so that the first one went on writing to a file no longer there: a
+    kill of it while CouchDB was away then lost what it had acknowledged. The second one now refuses to start."""
+    spool = str(tmp_path / "invoker0.couchdb-records")
+    couch = Couch()
+    couch.away = True
+    first = ActivationWriter(couch.bulk_docs, couch.current_revs, spool)
+    await first.start()
+    try:
+        first.put(record(1))
+        second = ActivationWriter(couch.bulk_docs, couch.current_revs, spool)
+        with pytest.raises(SpoolInUse, match="another whisk server is running on the data folder"):
+            await second.start()
+        first.put(record(2))
+        lines = Path(spool).read_bytes().splitlines()
+        assert [json.loads(line)["_id"] for line in lines] == [record(1)["_id"], record(2)["_id"]]
+        other = ActivationWriter(couch.bulk_docs, couch.current_revs, str(tmp_path / "invoker1.couchdb-records"))
+        await other.start()                                  # another instance: its own spool
+        await other.close()
+    finally:
+        couch.away = False
+        await first.close()
+    assert len(couch.docs) == 2
+    again = ActivationWriter(couch.bulk_docs, couch.current_revs, spool)
+    await again.start()                                      # free once its owner closed it
+    await again.close()
