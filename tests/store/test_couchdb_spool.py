@@ -80,3 +80,30 @@ async def test_a_spool_has_one_owner(tmp_path: Path) -> None:
     again = ActivationWriter(couch.bulk_docs, couch.current_revs, spool)
     await again.start()                                      # free once its owner closed it
     await again.close()
+
+
+async def test_a_start_skips_torn_and_foreign_lines(tmp_path: Path) -> None:
+    """A start read the spool with Python's lenient reader: a foreign line with NaN was queued, and CouchDB refuses
+    the whole batch that carries it, so no record was ever written again (each listing waiting 5 s for them); a
+    line nested deep enough stopped the start with a RecursionError."""
+    spool = tmp_path / "invoker0.couchdb-records"
+    good = [record(1), record(2)]
+    spool.write_bytes(b"".join([
+        json.dumps(good[0]).encode() + b"\n",
+        b'{"_id": "ns/nan", "start": NaN}\n',
+        b'{"_id": "ns/inf", "start": -Infinity}\n',
+        b"[" * 100_000 + b"]" * 100_000 + b"\n",
+        b'["not", "a", "record"]\n{"_id": 7}\n\xff\xfe\n',
+        json.dumps(good[1]).encode() + b"\n",
+        b'{"_id": "ns/torn", "resp',
+    ]))
+    couch = Couch()
+    writer = ActivationWriter(couch.bulk_docs, couch.current_revs, str(spool))
+    await writer.start()
+    try:
+        await written(couch, 2)
+        await asyncio.sleep(0.05)
+    finally:
+        await writer.close()
+    assert sorted(couch.docs) == [good[0]["_id"], good[1]["_id"]]
+    assert spool.read_bytes() == b""

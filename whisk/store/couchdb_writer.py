@@ -45,6 +45,10 @@ class SpoolInUse(OSError):
     """Another running process holds this spool: a second server of one role and instance on the data folder."""
 
 
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON value")
+
+
 class ActivationWriter:
     def __init__(self, bulk_docs: BulkDocs, current_revs: CurrentRevs, spool: str | None = None) -> None:
         self._spool_path = spool
@@ -95,7 +99,9 @@ class ActivationWriter:
         self._spool = self._spool_lock = None
 
     def _recover(self) -> int:
-        """Queue the records a previous process left in the spool (a line cut short by a kill is skipped)."""
+        """Queue the records a previous process left in the spool. A line cut short by a kill is skipped, and a foreign
+        one: not a record, nested past the parser's recursion, or holding NaN or Infinity, which CouchDB refuses
+        with the whole batch (400), so that the writer retried that batch for ever and wrote nothing more."""
         assert self._spool_path is not None
         try:
             with open(self._spool_path, "rb") as spool:
@@ -104,8 +110,8 @@ class ActivationWriter:
             return 0
         for line in lines:
             try:
-                record = json.loads(line)
-            except ValueError:
+                record = json.loads(line, parse_constant=_no_constants)
+            except (ValueError, RecursionError):
                 continue
             if isinstance(record, dict) and isinstance(record.get("_id"), str):
                 self._queue(record)
