@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from whisk.entities.errors import BackendUnavailable
+from whisk.store import couchdb_writer
 from whisk.store.base import Doc
 from whisk.store.couchdb_writer import ActivationWriter, SpoolInUse
 
@@ -107,3 +109,37 @@ async def test_a_start_skips_torn_and_foreign_lines(tmp_path: Path) -> None:
         await writer.close()
     assert sorted(couch.docs) == [good[0]["_id"], good[1]["_id"]]
     assert spool.read_bytes() == b""
+
+
+async def test_a_large_backlog_is_not_rewritten_after_every_batch(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once more was queued than SPOOL_COMPACT_BYTES (CouchDB away for a while under load), every batch written
+    after its return rewrote the whole remaining backlog, on the event loop: here 20 batches rewrote ~10 times the
+    backlog; the writes grew with the square of the backlog (a 200 MB backlog of 500-record batches: ~100 GB)."""
+    monkeypatch.setattr(couchdb_writer, "SPOOL_COMPACT_BYTES", 50_000)
+    monkeypatch.setattr(couchdb_writer, "BATCH", 100)
+    spool = str(tmp_path / "invoker0.couchdb-records")
+    couch = Couch()
+    couch.away = True
+    writer = ActivationWriter(couch.bulk_docs, couch.current_revs, spool)
+    await writer.start()
+    rewrites: list[int] = []
+    rewrite = writer._rewrite_spool
+
+    def counted() -> None:
+        rewrite()
+        assert writer._spool is not None
+        rewrites.append(os.fstat(writer._spool).st_size)
+
+    monkeypatch.setattr(writer, "_rewrite_spool", counted)
+    try:
+        for i in range(2000):                                # ~400 kB: 8 times the threshold, 20 batches
+            writer.put(record(i))
+        couch.away = False
+        await written(couch, 2000)
+        await asyncio.sleep(0.05)
+    finally:
+        await writer.close()
+    assert couch.requests == 20
+    assert sum(rewrites) < 2 * 2000 * 200, rewrites           # at most about the backlog once more, not 20 times
+    assert Path(spool).read_bytes() == b""

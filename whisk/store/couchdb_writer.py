@@ -35,7 +35,10 @@ BATCH = 500
 PAUSE_S = (0.05, 2.0)        # first and longest pause between retries while the database does not answer
 CLOSE_DEADLINE_S = 10.0      # how long closing keeps trying to write what is still queued
 DRAIN_DEADLINE_S = 5.0       # how long a listing waits for earlier records to be written
-SPOOL_COMPACT_BYTES = 64 << 20   # a spool never emptied (a steady stream of records) is rewritten past this
+# A spool never emptied (a steady stream of records) is rewritten past this, and past twice what its last rewrite
+# left in it: rewritten whenever it was past this, a backlog larger than this (CouchDB back after a long absence)
+# was rewritten whole after every batch, on the event loop, the writes growing with the square of the backlog.
+SPOOL_COMPACT_BYTES = 64 << 20
 
 BulkDocs = Callable[[list[Doc]], Awaitable[list[Doc]]]
 CurrentRevs = Callable[[list[str]], Awaitable[dict[str, str]]]
@@ -54,6 +57,7 @@ class ActivationWriter:
         self._spool_path = spool
         self._spool: int | None = None                    # its descriptor, opened for appending
         self._spool_lock: int | None = None
+        self._spool_rewritten = 0                         # the bytes its last rewrite left in it
         self._bulk_docs = bulk_docs
         self._current_revs = current_revs
         self._seq = itertools.count(1)
@@ -122,9 +126,10 @@ class ActivationWriter:
         assert self._spool_path is not None
         pending = {**self._sending, **self._queued}
         temporary = f"{self._spool_path}.new"
+        data = b"".join(json.dumps(record).encode() + b"\n" for _, record in pending.values())
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
         try:
-            os.write(fd, b"".join(json.dumps(record).encode() + b"\n" for _, record in pending.values()))
+            os.write(fd, data)
             os.replace(temporary, self._spool_path)
         except BaseException:
             os.close(fd)
@@ -132,6 +137,7 @@ class ActivationWriter:
         if self._spool is not None:
             os.close(self._spool)
         self._spool = fd
+        self._spool_rewritten = len(data)
 
     async def close(self) -> None:
         """Write what is still queued (up to CLOSE_DEADLINE_S), then stop."""
@@ -221,7 +227,8 @@ class ActivationWriter:
         try:
             if not self._queued and not self._sending:
                 os.ftruncate(self._spool, 0)
-            elif os.fstat(self._spool).st_size > SPOOL_COMPACT_BYTES:
+                self._spool_rewritten = 0
+            elif os.fstat(self._spool).st_size > max(SPOOL_COMPACT_BYTES, 2 * self._spool_rewritten):
                 self._rewrite_spool()
         except OSError as exc:
             log.warning("store.spool_failed", spool=self._spool_path, error=str(exc))
