@@ -23,15 +23,22 @@ class Couch:
         self.away = False
         self.docs: dict[str, Doc] = {}
         self.requests = 0
+        self.conflicts = 0
+        self.gate: asyncio.Event | None = None               # when set, a request waits for it
+        self.arrived = asyncio.Event()
 
     async def bulk_docs(self, docs: list[Doc]) -> list[Doc]:
         await asyncio.sleep(0)
         if self.away:
             raise BackendUnavailable("away")
+        self.arrived.set()
+        if self.gate is not None:
+            await self.gate.wait()
         self.requests += 1
         results: list[Doc] = []
         for doc in docs:
             if doc["_id"] in self.docs and doc.get("_rev") != self.docs[doc["_id"]]["_rev"]:
+                self.conflicts += 1
                 results.append({"id": doc["_id"], "error": "conflict"})
                 continue
             rev = int(self.docs.get(doc["_id"], {"_rev": "0"})["_rev"].split("-")[0]) + 1
@@ -142,4 +149,39 @@ async def test_a_large_backlog_is_not_rewritten_after_every_batch(tmp_path: Path
         await writer.close()
     assert couch.requests == 20
     assert sum(rewrites) < 2 * 2000 * 200, rewrites           # at most about the backlog once more, not 20 times
+    assert Path(spool).read_bytes() == b""
+
+
+async def test_a_start_sends_again_only_what_was_not_written(tmp_path: Path) -> None:
+    """The spool was emptied only when nothing was left to write, so under a steady stream it held every record
+    since it was last empty (up to SPOOL_COMPACT_BYTES, some 90,000 records), written or not. A kill then sent them
+    all again at the next start: each a conflict, a revision lookup and an overwrite, a second revision of every
+    record. Written batches are now noted in the spool, and a start skips them."""
+    spool = str(tmp_path / "invoker0.couchdb-records")
+    couch = Couch()
+    couch.gate = asyncio.Event()
+    writer = ActivationWriter(couch.bulk_docs, couch.current_revs, spool)
+    await writer.start()
+    for i in range(3):
+        writer.put(record(i))
+    await couch.arrived.wait()                               # the three are being sent
+    writer.put(record(3))                                    # the next one arrives meanwhile
+    couch.away = True                                        # and is not written before the kill
+    couch.gate.set()
+    await written(couch, 3)
+    await asyncio.sleep(0.05)
+    assert writer._task is not None
+    writer._task.cancel()                                    # a SIGKILL: nothing more is done
+    await asyncio.gather(writer._task, return_exceptions=True)
+    writer._close_spool()
+    couch.away = False
+    again = ActivationWriter(couch.bulk_docs, couch.current_revs, spool)
+    await again.start()
+    try:
+        await written(couch, 4)
+        await asyncio.sleep(0.05)
+    finally:
+        await again.close()
+    assert couch.conflicts == 0
+    assert {doc["_rev"] for doc in couch.docs.values()} == {"1-x"}
     assert Path(spool).read_bytes() == b""

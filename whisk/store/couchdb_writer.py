@@ -8,8 +8,9 @@ answers a record from the queue.
 
 The activation is acknowledged once its record is queued (waiting for CouchDB held the invoker's place, see
 docs/architecture.md), so a queued record must outlive the process: with a spool file (the server's data folder)
-each record is appended to it as it is queued, and the file is emptied whenever nothing is left to write. A start
-queues what a killed process, or one that stopped while CouchDB was away, left in it. The spool has one owner: a
+each record is appended to it as it is queued, the ids of each batch written after that batch (a JSON array), and
+the file is emptied whenever nothing is left to write. A start queues what a killed process, or one that stopped
+while CouchDB was away, left in it and did not note as written. The spool has one owner: a
 second server of the same role and instance on the data folder would take the first one's records and leave it
 writing to a file no longer there (`SpoolInUse`).
 """
@@ -119,6 +120,10 @@ class ActivationWriter:
                 continue
             if isinstance(record, dict) and isinstance(record.get("_id"), str):
                 self._queue(record)
+            elif isinstance(record, list):      # a batch written: its records are not sent again
+                for doc_id in record:
+                    if isinstance(doc_id, str):
+                        self._queued.pop(doc_id, None)
         return len(self._queued)
 
     def _rewrite_spool(self) -> None:
@@ -209,7 +214,7 @@ class ActivationWriter:
             try:
                 await self._send()
                 pause = PAUSE_S[0]
-                self._trim_spool()
+                self._trim_spool(ids)
             except Exception as exc:   # BackendUnavailable, or an answer we did not expect: keep the records, retry
                 log.warning("store.activations_retry", count=len(self._sending), pause_s=pause, error=repr(exc))
                 for doc_id, item in self._sending.items():
@@ -220,8 +225,10 @@ class ActivationWriter:
             async with self._progress:
                 self._progress.notify_all()
 
-    def _trim_spool(self) -> None:
-        """After a write: empty the spool when nothing is left to write, or rewrite it when it has grown large."""
+    def _trim_spool(self, sent: list[str]) -> None:
+        """After a write: empty the spool when nothing is left to write, rewrite it when it has grown large, or else
+        note the batch's ids as written. Under a steady stream it is never empty, and a start after a kill sent
+        every record it held again (up to SPOOL_COMPACT_BYTES of them): each a conflict, then an overwrite."""
         if self._spool is None:
             return
         try:
@@ -230,6 +237,10 @@ class ActivationWriter:
                 self._spool_rewritten = 0
             elif os.fstat(self._spool).st_size > max(SPOOL_COMPACT_BYTES, 2 * self._spool_rewritten):
                 self._rewrite_spool()
+            else:   # not those queued again: a newer record of the id, or a conflict to send with its revision
+                written = [doc_id for doc_id in sent if doc_id not in self._queued]
+                if written:
+                    os.write(self._spool, json.dumps(written).encode() + b"\n")
         except OSError as exc:
             log.warning("store.spool_failed", spool=self._spool_path, error=str(exc))
 
