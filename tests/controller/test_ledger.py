@@ -198,3 +198,40 @@ async def test_a_forced_release_whose_record_cannot_be_written_stays_open_for_th
         assert await restarted.recover() == 1
         assert (await store.get_activation("guest", A))["response"]["result"] == {"error": RESTARTED}
         await restarted.close()
+
+
+class AwayStore(MemoryStore):
+    """Reads fail while `away`, and writes are taken, as with CouchDB: its writer queues (and spools) a record while
+    the database is away, but reading whether one is there needs the database."""
+
+    away = False
+
+    async def get_activation(self, namespace: str, activation_id: str) -> dict | None:
+        if self.away:
+            raise BackendUnavailable("The database is unavailable.")
+        return await super().get_activation(namespace, activation_id)
+
+
+@pytest.mark.parametrize("forced", ["timeout", "lost"])
+async def test_a_forced_release_while_the_store_is_briefly_away_gets_its_record(tmp_path, forced: str) -> None:
+    """The check for an existing record failed at once while CouchDB was away, and the whisk-error record was left
+    to the controller's next restart, which may be weeks away: in a cluster, an invoker killed while CouchDB was
+    cut left its in-flight activations without records. The ledger now tries again while the store is
+    unavailable, as the records the invoker and the launcher write are (docs/architecture.md)."""
+    path = tmp_path / "controller0.journal"
+    async with AwayStore() as store:
+        ledger = Ledger(store, path, Drain())
+        await ledger.recover()
+        ledger.publishing(Accepted("guest", A, "guest", "guest/x", "0.0.1", None))
+        store.away = True
+        ledger.released(entry(A), forced)
+        await asyncio.sleep(0.3)
+        store.away = False
+        for _ in range(200):
+            if await store.get_activation("guest", A) is not None:
+                break
+            await asyncio.sleep(0.02)
+        record = await store.get_activation("guest", A)
+        assert record is not None and record["response"]["result"] == {"error": LOST}
+        await ledger.close()
+        assert Journal(path).unfinished() == []

@@ -21,10 +21,10 @@ from whisk.controller.drain import Drain
 from whisk.controller.journal import Journal
 from whisk.entities.activation import Activation, accepted_ms
 from whisk.entities.document import now_ms
-from whisk.entities.errors import WhiskError
+from whisk.entities.errors import BackendUnavailable, WhiskError
 from whisk.entities.log_lines import log_line, rfc3339_nanos
 from whisk.loadbalancer.base import Entry
-from whisk.store.base import ActivationStore
+from whisk.store.base import RECORD_RETRY_S, ActivationStore
 
 log = structlog.get_logger(__name__)
 
@@ -59,6 +59,7 @@ class Ledger:
         self._published: dict[str, Accepted] = {}     # sent to an invoker, until the balancer releases them
         self._answers: dict[str, Activation] = {}      # of those, what their blocking callers were answered
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing = asyncio.Event()                # a store still away at the stop: left to the restart
 
     async def recover(self) -> int:
         """Close, as whisk errors, the activations a previous run accepted and never recorded; one whose blocking
@@ -160,7 +161,7 @@ class Ledger:
         once it has one. A store that fails leaves the line open, so that the restart records it."""
         try:
             if accepted.stored:
-                await self._put_missing(record or self._error_record(accepted, error))
+                await self._put_missing(record or self._error_record(accepted, error), RECORD_RETRY_S)
         except WhiskError as exc:
             log.error("controller.record.failed", activation_id=accepted.activation_id, error=str(exc))
             return
@@ -185,21 +186,38 @@ class Ledger:
     async def _store_missing(self, record: Activation) -> bool:
         """Store `record` unless its activation has one already; whether it was stored (a failure is logged)."""
         try:
-            return await self._put_missing(record)
+            return await self._put_missing(record, 0.0)   # at start: a store away fails the next one too
         except WhiskError as exc:
             log.error("controller.record.failed", activation_id=record.activation_id, error=str(exc))
             return False
 
-    async def _put_missing(self, record: Activation) -> bool:
+    async def _put_missing(self, record: Activation, retry_s: float) -> bool:
         """Store `record` unless its activation has one already; whether it was stored. WhiskError when the store
-        fails."""
-        if await self._store.get_activation(record.namespace, record.activation_id) is not None:
-            return False
-        await self._store.put_activation(record)
-        return True
+        fails. While it is unavailable, tried again for up to `retry_s`, as `put_activation_retrying` does (the
+        CouchDB store queues the record while the database is away, but the check reads the database), unless the
+        ledger is closing."""
+        deadline = time.monotonic() + retry_s
+        backoff = 0.05
+        while True:
+            try:
+                if await self._store.get_activation(record.namespace, record.activation_id) is not None:
+                    return False
+                await self._store.put_activation(record)
+                return True
+            except BackendUnavailable:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._closing.is_set():
+                    raise
+            try:
+                await asyncio.wait_for(self._closing.wait(), min(backoff, left))
+            except asyncio.TimeoutError:
+                pass
+            backoff = min(backoff * 2, 2.0)
 
     async def close(self) -> None:
-        """Let the records of lost activations be written, then close the journal."""
+        """Let the records of lost activations be written (or left to the restart while the store is away), then close
+        the journal."""
+        self._closing.set()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._journal.close()
