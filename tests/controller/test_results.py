@@ -6,6 +6,7 @@ import asyncio
 import pytest
 
 from whisk.controller.results import await_record, within
+from whisk.entities.errors import BackendUnavailable
 from whisk.entities.activation import Activation, ActivationResponse, new_activation_id
 from whisk.loadbalancer.base import Entry, Forced
 from whisk.loadbalancer.book import ActivationBook
@@ -58,3 +59,20 @@ async def test_a_record_handed_over_in_process_is_the_answer_and_one_from_bytes_
         book.discard(activation_id)
     assert answers[0] is record
     assert answers[1] is not record and answers[1].extended_json() == record.extended_json()
+
+
+class AwayStore(MemoryStore):
+    async def get_activation(self, namespace: str, activation_id: str) -> dict | None:
+        raise BackendUnavailable("The database is unavailable.")
+
+
+@pytest.mark.parametrize("end", ["forced", "wait over"])
+async def test_a_caller_whose_record_cannot_be_read_gets_the_id(end: str):
+    """A blocking activation forced closed (its invoker killed) while CouchDB was away answered 503 "The database
+    is unavailable." after its wait, without its id, though it was accepted and gets a record once CouchDB is back
+    (and, sent to an invoker that comes back, may still run): a caller told 503 invokes again. It is answered as
+    past the wait, 202 with the id (None here)."""
+    waiter = asyncio.get_running_loop().create_future()
+    if end == "forced":
+        waiter.set_exception(Forced("lost"))
+    assert await await_record(AwayStore(), "guest", new_activation_id(), waiter, 50) is None

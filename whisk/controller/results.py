@@ -11,6 +11,7 @@ from collections import OrderedDict
 from typing import Any
 
 from whisk.entities.activation import Activation
+from whisk.entities.errors import BackendUnavailable
 from whisk.loadbalancer.base import Forced
 from whisk.store.base import ActivationStore, Doc
 
@@ -58,7 +59,12 @@ async def await_record(store: ActivationStore, namespace: str, activation_id: st
         return answer
     if isinstance(answer, dict):
         return Activation.from_doc(answer)
-    record = await _read(store, namespace, activation_id, STORE_POLL_DELAYS_S, deadline)
+    try:
+        record = await _read(store, namespace, activation_id, STORE_POLL_DELAYS_S, deadline)
+    except BackendUnavailable:
+        # The store is away (the record is written once it is back): the id, as past the wait. A 503 told a caller
+        # whose activation was accepted, and may still run, to invoke it again.
+        return None
     return Activation.from_doc(record) if record is not None else None
 
 
