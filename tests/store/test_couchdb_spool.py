@@ -122,7 +122,8 @@ async def test_a_large_backlog_is_not_rewritten_after_every_batch(tmp_path: Path
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Once more was queued than SPOOL_COMPACT_BYTES (CouchDB away for a while under load), every batch written
     after its return rewrote the whole remaining backlog, on the event loop: here 20 batches rewrote ~10 times the
-    backlog; the writes grew with the square of the backlog (a 200 MB backlog of 500-record batches: ~100 GB)."""
+    backlog; the writes grew with the square of the backlog (a 200 MB backlog of 700-byte records in batches of
+    500: ~50 GB)."""
     monkeypatch.setattr(couchdb_writer, "SPOOL_COMPACT_BYTES", 50_000)
     monkeypatch.setattr(couchdb_writer, "BATCH", 100)
     spool = str(tmp_path / "invoker0.couchdb-records")
