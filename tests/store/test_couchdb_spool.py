@@ -186,3 +186,36 @@ async def test_a_start_sends_again_only_what_was_not_written(tmp_path: Path) -> 
     assert couch.conflicts == 0
     assert {doc["_rev"] for doc in couch.docs.values()} == {"1-x"}
     assert Path(spool).read_bytes() == b""
+
+
+async def test_a_failed_revision_lookup_sends_again_only_the_conflicts(tmp_path: Path) -> None:
+    """A batch with an overwrite in it: CouchDB wrote the others and answered a conflict for it, and the lookup of
+    its current revision failed (CouchDB gone that moment). The whole batch went back to the queue, and every record
+    it had just written was sent again: a conflict each, then a second revision."""
+    couch = Couch()
+    couch.docs["ns/old"] = {"_id": "ns/old", "_rev": "1-x"}
+    lookups = 0
+    current_revs = couch.current_revs
+
+    async def failing_once(ids: list[str]) -> dict[str, str]:
+        nonlocal lookups
+        lookups += 1
+        if lookups == 1:
+            raise BackendUnavailable("away")
+        return await current_revs(ids)
+
+    writer = ActivationWriter(couch.bulk_docs, failing_once, str(tmp_path / "invoker0.couchdb-records"))
+    await writer.start()
+    try:
+        writer.put({"_id": "ns/old", "activationId": "old", "start": 2})
+        for i in range(3):
+            writer.put(record(i))
+        for _ in range(400):
+            if couch.docs["ns/old"].get("start") == 2:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await writer.close()
+    assert couch.docs["ns/old"]["start"] == 2 and couch.docs["ns/old"]["_rev"] == "2-x"
+    assert {doc["_rev"] for doc_id, doc in couch.docs.items() if doc_id != "ns/old"} == {"1-x"}
+    assert couch.conflicts == 2                              # the overwrite's alone, before and after the lookup

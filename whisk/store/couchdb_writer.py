@@ -255,6 +255,9 @@ class ActivationWriter:
                 log.error("store.activation_rejected", id=doc_id, error=result.get("error"),
                           reason=result.get("reason"))
         if conflicts:   # an overwrite: send again with the revision the database has now
+            # Only the conflicts are still to send: should the lookup fail, the batch's others, written, must not go
+            # back to the queue (each would be sent again, a conflict, then a second revision).
+            self._sending = {doc_id: self._sending[doc_id] for doc_id in conflicts}
             revs = await self._current_revs(conflicts)
             for doc_id in conflicts:
                 seq, record = self._sending[doc_id]
