@@ -10,6 +10,7 @@ from tests.controller.down_store import DownStore
 from whisk.controller.drain import Drain
 from whisk.controller.journal import Journal
 from whisk.controller.ledger import LOGS_LOST, LOST, RESTARTED, STOPPED, Accepted, Ledger
+from whisk.entities.errors import BackendUnavailable
 from whisk.entities.activation import Activation, ActivationResponse, accepted_ms, new_activation_id
 from whisk.entities.document import now_ms
 from whisk.loadbalancer.base import Entry
