@@ -135,6 +135,29 @@ async def test_path_parameters_reach_the_action_through_request_path(whisk_url: 
     assert (status, body) == (404, {"status": 404, "message": "Error: Not found."})
 
 
+async def test_a_route_answer_that_allows_the_callers_origin_varies_on_origin(
+        whisk_url: str, guest: aiohttp.ClientSession, anonymous: aiohttp.ClientSession) -> None:
+    """The gateway allows the request's own `Origin`, so its answers say `Vary: Origin`: in Chromium, an answer kept
+    in the cache (`Cache-Control: max-age`) for a page of one origin was refused to a page of another ("The
+    'Access-Control-Allow-Origin' header has a value ... that is not equal to the supplied origin")."""
+    base = "/" + unique("vary")
+    cached, plain = unique("cached"), unique("plain")
+    await put_action(guest, cached, "def main(args):\n    return {'headers': {'Cache-Control': 'max-age=600', "
+                     "'Vary': 'Accept-Encoding'}, 'body': {'n': 1}}\n", annotations=WEB)
+    await put_action(guest, plain, PY_HTTP_ECHO, annotations=WEB)
+    assert (await create(guest, cli_apidoc(base, "/cached", "get", cached, whisk_url), **cli_query("http")))[0] == 200
+    status, api = await create(guest, cli_apidoc(base, "/plain", "get", plain, whisk_url), **cli_query("http"))
+    assert status == 200, api
+    for rel, vary in (("/cached", "Accept-Encoding, Origin"), ("/plain", "Origin")):
+        for origin in ("http://127.0.0.1:9", "http://127.0.0.1:10"):
+            async with anonymous.get(route_path(api["gwApiUrl"], rel), headers={"Origin": origin}) as r:
+                assert r.status == 200 and r.headers["Access-Control-Allow-Origin"] == origin
+                assert r.headers.getall("Vary") == [vary], rel
+    async with anonymous.options(route_path(api["gwApiUrl"], "/plain"), headers={
+            "Origin": "http://127.0.0.1:9", "Access-Control-Request-Method": "GET"}) as r:
+        assert r.status == 200 and r.headers["Vary"] == "Origin"
+
+
 async def test_operations_merge_into_one_api_and_secure_keys_are_injected(
         whisk_url: str, guest: aiohttp.ClientSession, anonymous: aiohttp.ClientSession) -> None:
     open_, locked, base = unique("open"), unique("locked"), "/" + unique("merge")

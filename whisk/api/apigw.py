@@ -85,6 +85,17 @@ def _cors(request: web.Request) -> dict[str, str]:
             "Access-Control-Allow-Methods": CORS_METHODS, "Access-Control-Allow-Credentials": "true"}
 
 
+def _vary_on_origin(headers: CIMultiDict[str]) -> None:
+    """The allowed origin is the request's own, so the answer varies with `Origin` and says so (Fetch standard,
+    "CORS protocol and HTTP caches"); else a browser's cache hands an answer kept for one page's origin to a page of
+    another, which then refuses it. Stricter than the gateway, whose `cors.lua` leaves `Vary` as the action set it."""
+    given = [v.strip() for value in headers.getall("Vary", ()) for v in value.split(",") if v.strip()]
+    if "*" in given or any(v.lower() == "origin" for v in given):
+        return
+    headers.popall("Vary", None)
+    headers["Vary"] = ", ".join([*given, "Origin"])
+
+
 async def serve_route(request: web.Request) -> web.Response:
     """A request to a created route: the gateway's lookup, then the web action with the gateway's headers."""
     services = request.app.get(SERVICES)
@@ -103,7 +114,9 @@ async def serve_route(request: web.Request) -> web.Response:
         asked = request.headers.get("Access-Control-Request-Headers")
         if asked is not None:
             cors["Access-Control-Allow-Headers"] = asked
-        return web.Response(status=200, headers=cors)
+        preflight = web.Response(status=200, headers=cors)
+        _vary_on_origin(preflight.headers)
+        return preflight
     body = await read_body(request, request.app[SETTINGS].max_payload_size)
     headers = [(k, v) for k, v in header_values.items(request.headers.items())
                if not (routed.secure_key is not None and k.lower() == "x-require-whisk-auth")]
@@ -119,6 +132,8 @@ async def serve_route(request: web.Request) -> web.Response:
         response = error_response(request, status_of(exc), str(exc), CIMultiDict())  # type: ignore[arg-type]
     for name, value in cors.items():
         response.headers[name] = value
+    if cors:
+        _vary_on_origin(response.headers)
     if routed.cors is False:
         for name in NO_CORS:
             response.headers.popall(name, None)
