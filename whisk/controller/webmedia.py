@@ -300,15 +300,22 @@ def _as_http(value: Any) -> Answer:
         media = MediaType.parse(declared) if declared is not None else MediaType("text", "html")
         if media is None:
             raise Invalid(UNKNOWN_CONTENT_TYPE)
-        if media.charset is not None and charsets.codec(media.charset) is None:
-            # No text charset (`bogus`, `base64`, `idna`): the body is written in UTF-8, OpenWhisk's charset for
-            # an answer, and the header says so rather than name a charset the body is not in.
-            media = MediaType(media.main, media.sub, media.params | {"charset": "UTF-8"})
+        if not media.is_binary:
+            # Text goes out in UTF-8 whatever charset the action declared, and says so: OpenWhisk's type comes from
+            # Pekko's `MediaType.parse`, which keeps no charset, then `ContentType(mediaType, () => UTF-8)`.
+            # (A declared ISO-8859-1 was written in it, so a character outside it was a 400, where OpenWhisk
+            # answers.) `application/json` has UTF-8 fixed, named by no parameter.
+            params = {k: v for k, v in media.params.items() if k != "charset"}
+            if media.value != "application/json":
+                params["charset"] = "UTF-8"
+            media = MediaType(media.main, media.sub, params)
         return Answer(code or 200, kept, _text_body(body, media), media.render())
     media = MediaType.parse(declared) if declared is not None else MediaType("application", "json")
     if media is None or not media.is_json:
         raise Invalid(CONTENT_TYPE_MISMATCH)
-    return Answer(code or 200, kept, pretty(body).encode(), media.render())
+    # Serialized JSON is UTF-8, typed without parameters as OpenWhisk types it (spray's `application/json`, or the
+    # `+json` type with UTF-8 fixed): a declared `charset=ISO-8859-1` would mislabel the UTF-8 bytes.
+    return Answer(code or 200, kept, pretty(body).encode(), media.value)
 
 
 def _text_body(body: str, media: MediaType) -> bytes:
@@ -319,8 +326,8 @@ def _text_body(body: str, media: MediaType) -> bytes:
         except (binascii.Error, ValueError):
             raise Invalid(CONTENT_TYPE_MISMATCH) from None
     try:
-        return body.encode(_codec(media.charset))
-    except UnicodeEncodeError:
+        return body.encode("utf-8")
+    except UnicodeEncodeError:                   # a lone surrogate
         raise Invalid(CONTENT_TYPE_MISMATCH) from None
 
 
