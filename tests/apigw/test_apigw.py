@@ -158,6 +158,27 @@ async def test_a_route_answer_that_allows_the_callers_origin_varies_on_origin(
         assert r.status == 200 and r.headers["Vary"] == "Origin"
 
 
+async def test_management_calls_answer_a_page_of_another_origin(guest: aiohttp.ClientSession,
+                                                                 anonymous: aiohttp.ClientSession) -> None:
+    """Upstream createApi/getApi/deleteApi are web actions without `web-custom-options`: a preflight is answered
+    200 with the web route's CORS headers, and so is every answer (they had none, and a preflight was a 502, so a
+    page of another origin could not manage its APIs)."""
+    origin = {"Origin": "http://127.0.0.1:9"}
+    async with anonymous.options(f"{MGMT}/getApi.http", headers=origin | {
+            "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization"}) as r:
+        assert r.status == 200
+        assert r.headers["Access-Control-Allow-Origin"] == "*"
+        assert r.headers["Access-Control-Allow-Headers"] == "authorization"
+        assert "GET" in r.headers["Access-Control-Allow-Methods"]
+    for session, query, status in ((guest, {}, 200), (anonymous, {}, 502), (guest, {"gwUrl": "x"}, 400)):
+        async with session.get(f"{MGMT}/getApi.http", headers=origin, params={
+                "accesstoken": "DUMMY TOKEN", "spaceguid": GUEST_UUID, "basepath": "/" + unique("none"), **query}) as r:
+            assert r.status == status, await r.text()
+            assert r.headers["Access-Control-Allow-Origin"] == "*"
+            assert r.headers["Access-Control-Allow-Headers"] == "Authorization, Origin, X-Requested-With, " \
+                "Content-Type, Accept, User-Agent"
+
+
 async def test_operations_merge_into_one_api_and_secure_keys_are_injected(
         whisk_url: str, guest: aiohttp.ClientSession, anonymous: aiohttp.ClientSession) -> None:
     open_, locked, base = unique("open"), unique("locked"), "/" + unique("merge")

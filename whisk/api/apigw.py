@@ -21,7 +21,7 @@ from whisk.api.keys import IDENTITY, SERVICES, SETTINGS
 from whisk.api.web import raw_rest, respond, status_of
 from whisk.controller.apidoc import ApiFailure
 from whisk.controller.apigw import RouteMiss
-from whisk.controller.web import WebRequest
+from whisk.controller.web import WebRequest, cors_allowing
 from whisk.entities.action import RESERVED
 from whisk.entities.errors import BackendUnavailable, Invalid, WhiskError
 
@@ -61,6 +61,20 @@ async def _params(request: web.Request) -> dict[str, Any]:
 
 
 async def manage(request: web.Request) -> web.Response:
+    """Upstream these are web actions without `web-custom-options`, so a page of another origin can call them: every
+    answer carries the web route's CORS headers, and an OPTIONS preflight is answered 200 without running them."""
+    cors = CIMultiDict(cors_allowing(request.headers.get("Access-Control-Request-Headers")))
+    if request.method == "OPTIONS":
+        return web.Response(status=200, headers=cors)
+    try:
+        response = await _manage(request)
+    except WhiskError as exc:
+        return error_response(request, status_of(exc), str(exc), cors)  # type: ignore[arg-type]
+    response.headers.update(cors)
+    return response
+
+
+async def _manage(request: web.Request) -> web.Response:
     services = request.app.get(SERVICES)
     if services is None:
         raise BackendUnavailable("API management is not available on this server.")

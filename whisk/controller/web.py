@@ -105,7 +105,11 @@ def parse_target(tail: str) -> Target:
 
 
 def cors_headers(request: WebRequest) -> list[tuple[str, str]]:
-    asked = request.header("access-control-request-headers")
+    return cors_allowing(request.header("access-control-request-headers"))
+
+
+def cors_allowing(asked: str | None) -> list[tuple[str, str]]:
+    """A web action's default CORS headers, allowing the headers a preflight asks for (`asked`) or OpenWhisk's list."""
     return [("Access-Control-Allow-Origin", "*"), ("Access-Control-Allow-Methods", CORS_METHODS),
             ("Access-Control-Allow-Headers", asked if asked is not None else CORS_ALLOW_HEADERS)]
 
