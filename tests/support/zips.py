@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import io
+import struct
 import zipfile
+import zlib
 
 SOURCES = {"python:3": {"__main__.py": b"def main(args):\n    return {'ok': True}\n"},
            "nodejs:20": {"index.js": b"exports.main = () => ({ok: true});\n"}}
@@ -24,3 +26,31 @@ def zip_of(files: dict[str, bytes], lie_to: int | None = None) -> str:
                 data[at + offset:at + offset + 4] = lie_to.to_bytes(4, "little")
                 at = data.find(signature, at + 4)
     return base64.b64encode(bytes(data)).decode()
+
+
+def zip64_of(files: dict[str, bytes]) -> str:
+    """A base64 zip in ZIP64 form however small, as Info-ZIP's `zip -fz` (or any zipper past 4 GiB or 65,535 entries)
+    writes one: every size and offset 0xffffffff in the headers, the real ones in each entry's ZIP64 extra field, and
+    the directory found through the ZIP64 end records."""
+    out = bytearray()
+    directory = bytearray()
+    for name, data in files.items():
+        packed = zlib.compressobj(9, zlib.DEFLATED, -15)
+        deflated = packed.compress(data) + packed.flush()
+        raw_name = name.encode()
+        crc = zlib.crc32(data)
+        local = len(out)
+        extra = struct.pack("<HHQQ", 1, 16, len(data), len(deflated))
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 45, 0, 8, 0, 0, crc, 0xFFFFFFFF, 0xFFFFFFFF,
+                           len(raw_name), len(extra)) + raw_name + extra + deflated
+        extra = struct.pack("<HHQQQ", 1, 24, len(data), len(deflated), local)
+        directory += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 0x031E, 45, 0, 8, 0, 0, crc, 0xFFFFFFFF,
+                                 0xFFFFFFFF, len(raw_name), len(extra), 0, 0, 0, 0o100644 << 16, 0xFFFFFFFF)
+        directory += raw_name + extra
+    start, count = len(out), len(files)
+    out += directory
+    end64 = len(out)
+    out += struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, count, count, len(directory), start)
+    out += struct.pack("<IIQI", 0x07064B50, 0, end64, 1)
+    out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    return base64.b64encode(bytes(out)).decode()

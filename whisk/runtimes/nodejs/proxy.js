@@ -176,21 +176,31 @@ function unzip(archive, folder) {
         if (archive.readUInt32LE(i) === 0x06054b50) { end = i; break; }
     }
     if (end < 0) throw broken;
-    const count = archive.readUInt16LE(end + 10);
+    let count = archive.readUInt16LE(end + 10);
     let at = archive.readUInt32LE(end + 16);
-    if (count === 0xffff || at === 0xffffffff) throw `${broken} ZIP64 archives are not supported.`;
+    if (count === 0xffff || at === 0xffffffff) {
+        // ZIP64 (`zip -fz`, or past 65,535 entries or 4 GiB): the real count and offset are in the ZIP64 end record,
+        // which its locator, just before the end record, points to; OpenWhisk's unzip reads them.
+        const locator = end - 20;
+        if (locator < 0 || archive.readUInt32LE(locator) !== 0x07064b50) throw broken;
+        const record = wide(archive, locator + 8);
+        if (record + 56 > archive.length || archive.readUInt32LE(record) !== 0x06064b50) throw broken;
+        count = wide(archive, record + 32);
+        at = wide(archive, record + 48);
+    }
     const root = path.resolve(folder);
     // The cap on what the code may unpack to (unpackCap). The declared sizes are summed first (nothing is written over the cap), and every entry is inflated with at
     // most what is left, since an entry may lie about its size; a failure leaves nothing behind.
     const cap = unpackCap();
     const tooBig = bytes => `${broken} It unpacks to ${bytes} bytes or more, more than the limit of ${cap} bytes.`;
     let declared = 0;
-    for (let n = 0, c = at; n < count && c + 46 <= archive.length; n++) {
-        declared += archive.readUInt32LE(c + 24);
-        c += 46 + archive.readUInt16LE(c + 28) + archive.readUInt16LE(c + 30) + archive.readUInt16LE(c + 32);
-    }
     let written = 0;
     try {
+        for (let n = 0, c = at; n < count && c + 46 <= archive.length; n++) {
+            const entry = centralEntry(archive, c, broken);
+            declared += entry.size;
+            c = entry.next;
+        }
         if (declared > cap) throw tooBig(declared);
         for (let n = 0; n < count; n++) written += unzipEntry();
     } catch (error) {
@@ -200,20 +210,15 @@ function unzip(archive, folder) {
 
     function unzipEntry() {
         if (at + 46 > archive.length || archive.readUInt32LE(at) !== 0x02014b50) throw broken;
-        const method = archive.readUInt16LE(at + 10);
-        const size = archive.readUInt32LE(at + 20);
-        const nameLength = archive.readUInt16LE(at + 28);
-        const mode = (archive.readUInt32LE(at + 38) >>> 16) & 0o777;
-        const local = archive.readUInt32LE(at + 42);
-        const name = archive.toString('utf8', at + 46, at + 46 + nameLength);
-        at += 46 + nameLength + archive.readUInt16LE(at + 30) + archive.readUInt16LE(at + 32);
+        const { method, packed: size, mode, local, name, next } = centralEntry(archive, at, broken);
+        at = next;
         const target = path.resolve(root, name);
         if (!target.startsWith(root + path.sep)) throw `${broken} The entry '${name}' points outside the archive.`;
         if (name.endsWith('/')) {
             fs.mkdirSync(target, { recursive: true });
             return 0;
         }
-        if (archive.readUInt32LE(local) !== 0x04034b50) throw broken;
+        if (local + 30 > archive.length || archive.readUInt32LE(local) !== 0x04034b50) throw broken;
         const start = local + 30 + archive.readUInt16LE(local + 26) + archive.readUInt16LE(local + 28);
         const raw = archive.subarray(start, start + size);
         const left = cap - written;
@@ -232,6 +237,40 @@ function unzip(archive, folder) {
         fs.writeFileSync(target, data, { mode: mode || 0o644 });
         return data.length;
     }
+}
+
+// An 8-byte little-endian number of a ZIP64 field, as long as it is exact in a double.
+function wide(archive, at) {
+    const value = Number(archive.readBigUInt64LE(at));
+    if (!Number.isSafeInteger(value)) throw 'There was an error uncompressing the action Zip archive.';
+    return value;
+}
+
+// The central directory's entry at `at`: its method, sizes (unpacked `size`, `packed`), mode, local header offset,
+// name and where the next entry starts. A size or offset of 0xffffffff is in the entry's ZIP64 extra field (id 1),
+// which holds, in this order, those of them that are.
+function centralEntry(archive, at, broken) {
+    if (at + 46 > archive.length) throw broken;
+    const nameLength = archive.readUInt16LE(at + 28);
+    const extraLength = archive.readUInt16LE(at + 30);
+    const entry = {
+        method: archive.readUInt16LE(at + 10),
+        packed: archive.readUInt32LE(at + 20),
+        size: archive.readUInt32LE(at + 24),
+        mode: (archive.readUInt32LE(at + 38) >>> 16) & 0o777,
+        local: archive.readUInt32LE(at + 42),
+        name: archive.toString('utf8', at + 46, at + 46 + nameLength),
+        next: at + 46 + nameLength + extraLength + archive.readUInt16LE(at + 32),
+    };
+    const wanted = ['size', 'packed', 'local'].filter(field => entry[field] === 0xffffffff);
+    if (wanted.length) {
+        const extraEnd = Math.min(at + 46 + nameLength + extraLength, archive.length);
+        let field = at + 46 + nameLength;
+        while (field + 4 <= extraEnd && archive.readUInt16LE(field) !== 1) field += 4 + archive.readUInt16LE(field + 2);
+        if (field + 4 + 8 * wanted.length > extraEnd) throw broken;
+        wanted.forEach((name, n) => { entry[name] = wide(archive, field + 4 + 8 * n); });
+    }
+    return entry;
 }
 
 // A tar.gz archive into `folder`, as a stream (each file written as it comes, the archive never whole in memory):
