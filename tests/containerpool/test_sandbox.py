@@ -99,3 +99,24 @@ async def test_a_socket_replaced_in_its_folder_does_not_redirect_the_platform(fa
     finally:
         await first.destroy()
         await second.destroy()
+
+
+async def test_an_action_has_a_dev_shm_as_in_a_docker_container(factory: ProcessContainerFactory) -> None:
+    """Python's multiprocessing makes its locks and queues in /dev/shm, which a Docker container (OpenWhisk's) has, 64
+    MB of tmpfs: without one, a Lock, a Pool or a ProcessPoolExecutor failed with PermissionError in the sandbox."""
+    from tests.containerpool.test_process import init_value
+
+    code = ("import multiprocessing, os\n"
+            "def main(a):\n"
+            "    with multiprocessing.Lock():\n"
+            "        pass\n"
+            "    vfs = os.statvfs('/dev/shm')\n"
+            "    return {'bytes': vfs.f_blocks * vfs.f_frsize}\n")
+    container = await factory.create(spec(PY, name="wsk0_1_guest_shm"))
+    try:
+        assert (await container.initialize(init_value(code), timeout_s=10)).status == 200
+        r = await container.run({"value": {}}, timeout_s=10)
+        assert r.status == 200, r
+        assert json.loads(r.body) == {"bytes": 64 << 20}
+    finally:
+        await container.destroy()

@@ -45,6 +45,9 @@ MASKED_PROC = ("/proc/keys", "/proc/key-users", "/proc/timer_list", "/proc/timer
 MASK_FILE, MASK_DIR = "empty", "empty.d"      # their stand-ins, in the folder `prepare_masks` fills
 SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")   # symlinks into /usr on merged-/usr hosts
 WORKDIR = "/tmp"
+# POSIX shared memory (Python's multiprocessing locks, queues and pools), as a Docker container has it: a tmpfs of
+# docker's default size, counted in the container's memory as /tmp is. bwrap's /dev has only a root-owned folder there.
+SHM_DIR, SHM_BYTES = "/dev/shm", 64 << 20
 HOW_TO = ("run whisk as root with bubblewrap installed (apt-get install bubblewrap), or use WHISK_CONTAINERS=docker://,"
           " or set WHISK_TRUST_ALL_CODE=true if every action's code is trusted (then actions run unconfined)")
 
@@ -92,7 +95,8 @@ class Sandbox:
             elif os.path.isdir(link):
                 argv += ["--ro-bind", link, link]
         argv += ["--proc", "/proc", "--dev", "/dev",
-                 "--perms", "1777", "--size", str(self.tmp_bytes), "--tmpfs", WORKDIR]
+                 "--perms", "1777", "--size", str(self.tmp_bytes), "--tmpfs", WORKDIR,
+                 "--perms", "1777", "--size", str(SHM_BYTES), "--tmpfs", SHM_DIR]
         if masks is not None:
             for path in MASKED_PROC:
                 if os.path.isdir(path):         # the sandbox's /proc is the same kernel's: the same entries
