@@ -120,3 +120,24 @@ async def test_an_action_has_a_dev_shm_as_in_a_docker_container(factory: Process
         assert json.loads(r.body) == {"bytes": 64 << 20}
     finally:
         await container.destroy()
+
+
+async def test_the_containers_user_has_an_account_as_root_has_in_a_docker_container(
+        factory: ProcessContainerFactory) -> None:
+    """OpenWhisk's actions run as root, whom /etc/passwd names; the sandbox's user had no entry there, so what looks
+    the user up failed: getpass.getuser() (paramiko's default user), Node.js's os.userInfo(), libpq."""
+    from tests.containerpool.test_process import init_value
+
+    code = ("import getpass, grp, os, pwd\n"
+            "def main(a):\n"
+            "    me = pwd.getpwuid(os.getuid())\n"
+            "    return {'user': getpass.getuser(), 'name': me.pw_name, 'home': me.pw_dir,\n"
+            "            'group': grp.getgrgid(os.getgid()).gr_name, 'root': pwd.getpwnam('root').pw_uid}\n")
+    container = await factory.create(spec(PY, name="wsk0_1_guest_who"))
+    try:
+        assert (await container.initialize(init_value(code), timeout_s=10)).status == 200
+        r = await container.run({"value": {}}, timeout_s=10)
+        assert r.status == 200, r
+        assert json.loads(r.body) == {"user": "action", "name": "action", "home": "/tmp", "group": "action", "root": 0}
+    finally:
+        await container.destroy()

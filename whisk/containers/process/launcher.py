@@ -11,7 +11,8 @@ platform's fork safe for an asyncio program with threads. Steps:
 3. Unconfined (SANDBOX is "-"): work in the private folder DIR (also TMPDIR and HOME), then exec the proxy.
    Sandboxed (SANDBOX is "UID_BASE,NOFILE,NPROC,FSIZE"): the container's user is UID_BASE + this pid, unique among
    live processes; set the rlimits (RLIMIT_NPROC counts that user's processes: this container's), put the uid
-   into the command (bwrap ... setpriv --reuid {uid} ...; see sandbox.py), and exec it with DIR as TMPDIR and HOME.
+   and an account of that uid (account_file) into the command (bwrap ... setpriv --reuid {uid} ...; see sandbox.py),
+   and exec it with DIR as TMPDIR and HOME.
 4. The CPUs it may run on (CPUS, a comma list): a child inherits the affinity of the thread that started it, the
    platform's event loop, which is pinned to a CPU of its own while it is saturated (whisk/invoker/loop_core.py).
 """
@@ -52,8 +53,30 @@ def main(argv: list[str]) -> None:
                              (resource.RLIMIT_FSIZE, fsize)):
             resource.setrlimit(limit, (value, value))
         uid = str(uid_base + os.getpid())
-        command = [uid if arg == "{uid}" else arg for arg in command]
+        accounts = {"{passwd}": account_file("/etc/passwd", f"action:x:{uid}:{uid}:action:{folder}:/usr/sbin/nologin"),
+                    "{group}": account_file("/etc/group", f"action:x:{uid}:")}
+        command = [uid if arg == "{uid}" else accounts.get(arg, arg) for arg in command]
     os.execvpe(command[0], command, os.environ | {"TMPDIR": folder, "HOME": folder})
+
+
+def account_file(path: str, line: str) -> str:
+    """The number of an inherited descriptor holding the host's `path` and `line`, which bwrap shows in its place
+    (sandbox.ACCOUNTS): the container's user gets an account, as root has one in a Docker container."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        data = b""
+    if data and not data.endswith(b"\n"):
+        data += b"\n"
+    data += line.encode() + b"\n"
+    fd = os.memfd_create(os.path.basename(path), 0)
+    os.set_inheritable(fd, True)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return str(fd)
 
 
 if __name__ == "__main__":

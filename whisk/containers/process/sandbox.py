@@ -34,6 +34,10 @@ from whisk.containers.process import seccomp
 
 UID_BASE = 1_900_000_000            # + a pid (< 2**22): below docker://'s range (2_000_000_000+), above subuid ranges
 UID = "{uid}"                       # replaced by the launcher, which knows its own pid
+# The descriptors of the /etc/passwd and /etc/group the container sees: the host's with an `action` account of the
+# container's uid added (launcher.py makes them), so that what looks the user up finds it, as root is found in a
+# Docker container (OpenWhisk's actions run as root). ACCOUNTS are the files, each with its placeholder.
+ACCOUNTS = (("{passwd}", "/etc/passwd"), ("{group}", "/etc/group"))
 NOFILE = 1024                       # as docker:// containers
 NPROC = 1024                        # per uid, so per container: RLIMIT_NPROC counts every process (and thread)
 SOCKET_TMPFS_BYTES = 1 << 20
@@ -81,10 +85,10 @@ class Sandbox:
         return f"{UID_BASE},{NOFILE},{NPROC},{self.tmp_bytes + SOCKET_TMPFS_BYTES}"
 
     def wrap(self, read_only: Iterable[str], socket_dir: str, filter_fd: int | None,
-             api_folder: str | None = None, masks: str | None = None) -> list[str]:
-        """The argv that runs a command in the sandbox (append the command), with UID for the launcher to fill;
-        `api_folder` (the host folder of its API host socket) is shown read-only at api_relay.MOUNT; `masks` (a
-        folder `prepare_masks` filled) hides MASKED_PROC."""
+             api_folder: str | None = None, masks: str | None = None, accounts: bool = True) -> list[str]:
+        """The argv that runs a command in the sandbox (append the command), with UID (and, with `accounts`, the
+        ACCOUNTS descriptors) for the launcher to fill; `api_folder` (the host folder of its API host socket) is
+        shown read-only at api_relay.MOUNT; `masks` (a folder `prepare_masks` filled) hides MASKED_PROC."""
         argv = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
                 "--unshare-cgroup-try", "--die-with-parent"]
         if filter_fd is not None:
@@ -108,6 +112,9 @@ class Sandbox:
         for path in _outermost([*SYSTEM_DIRS, *read_only]):  # after /tmp: a checkout under /tmp stays visible
             argv += _parents(path, made, bound) + ["--ro-bind", path, path]
             bound.add(path)
+        if accounts:
+            for placeholder, path in ACCOUNTS:
+                argv += ["--perms", "0444", "--ro-bind-data", placeholder, path]
         argv += _parents(socket_dir, made, bound) + ["--perms", "0777", "--size", str(SOCKET_TMPFS_BYTES),
                                                      "--tmpfs", socket_dir]
         if api_folder is not None:
@@ -245,7 +252,8 @@ def find_sandbox(tmp_mb: int) -> Sandbox:
 def probe(sandbox: Sandbox) -> None:
     """Start one sandboxed process as a container would be started (namespaces, mounts, the uid drop)."""
     fd = sandbox.filter_fd()
-    argv = [s.replace(UID, str(UID_BASE)) for s in sandbox.wrap(interpreter_paths(sys.executable), "/run/whisk", fd)]
+    argv = [s.replace(UID, str(UID_BASE)) for s in sandbox.wrap(interpreter_paths(sys.executable), "/run/whisk", fd,
+                                                                    accounts=False)]
     try:
         done = subprocess.run([*argv, os.path.realpath(sys.executable), "-I", "-S", "-c",
                                "import os; print(os.getuid())"], capture_output=True, timeout=30,
