@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from structlog.testing import capture_logs
 
 from tests.store.test_contract import drop_databases
 from whisk.store.base import ActivationQuery
@@ -106,12 +105,11 @@ async def read_all(store: CouchStore) -> None:
 
 async def test_an_older_whisks_documents_and_views_are_read(old_database: tuple[str, str]) -> None:
     url, prefix = old_database
-    with capture_logs() as logs:
-        async with CouchStore(url, prefix=prefix) as store:
-            await read_all(store)
-    stale = [entry for entry in logs if entry["event"] == "store.couchdb.stale_design_documents"]
-    assert {(entry["database"], tuple(entry["stale"])) for entry in stale} == {
-        (f"{prefix}whisks", ("_design/whisks",)), (f"{prefix}activations", ("_design/activations",))}
+    async with CouchStore(url, prefix=prefix) as store:
+        await read_all(store)
+        # Left in place, and named at start (the store logs them; the log's capture depends on the suite's order).
+        assert store.stale_designs == {f"{prefix}whisks": ["_design/whisks"],
+                                       f"{prefix}activations": ["_design/activations"]}
 
 
 async def test_an_older_whisk_started_again_beside_this_one_changes_nothing(old_database: tuple[str, str]) -> None:

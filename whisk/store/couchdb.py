@@ -86,6 +86,8 @@ class CouchStore:
         self._dbs: dict[str, Database] = {}
         self._writer = ActivationWriter(self._bulk_docs, self._current_revs, spool)
         self._recreating = asyncio.Lock()
+        # Other whisk versions' design documents found at start, by database (what `_report_stale` logs).
+        self.stale_designs: dict[str, list[str]] = {}
 
     async def __aenter__(self) -> CouchStore:
         headers = {"Accept": "application/json"}
@@ -100,7 +102,8 @@ class CouchStore:
         try:
             await self._create_databases()
             for key, name in self._names.items():
-                await self._report_stale(name, key)
+                if stale := await self._report_stale(name, key):
+                    self.stale_designs[name] = stale
             await self._writer.start()
         except BaseException:
             await self._close_sessions()
@@ -175,7 +178,7 @@ class CouchStore:
                 raise BackendUnavailable(f"couchdb {self._base}: PUT {path}: {status} {answer}")
         raise BackendUnavailable(f"couchdb {self._base}: {path} keeps changing")
 
-    async def _report_stale(self, db: str, key: str) -> None:
+    async def _report_stale(self, db: str, key: str) -> list[str]:
         """Design documents of another whisk version are left in place (one may still run on this database), but
         CouchDB may keep their indexes up to date, on disk and CPU, until they are deleted: say so (at info: not to
         every `whisk admin` command's stderr)."""
@@ -185,6 +188,7 @@ class CouchStore:
             log.info("store.couchdb.stale_design_documents", database=db, stale=stale,
                      current=DESIGN_DOCS[key]["_id"], hint="delete them once no whisk of another version uses "
                      "this database, then POST /<database>/_view_cleanup (docs/operations.md, Upgrades)")
+        return stale
 
     async def _view(self, db: str, view: str, **params: Any) -> Any:
         ddoc = DESIGN_DOCS[db]["_id"]
