@@ -69,25 +69,24 @@ class InvocationThrottle:
     def check_fire(self, caller: Caller, fires_per_minute: int) -> None:
         """A trigger fire of the caller's namespace, against its fires per minute; a refusal is counted and reported
         as a refused invocation is (OpenWhisk's entitlement sends TimedRateLimit for both)."""
-        try:
-            self._fires.charge(caller.uuid, controller_share(fires_per_minute, self.controllers()))
-        except Throttled:
-            metrics.observe_throttle(caller.namespace, "timed")
-            self._events.refused(TIMED_RATE_LIMIT, caller.to_json())
-            raise
+        self._charge(self._fires, caller, controller_share(fires_per_minute, self.controllers()))
 
     def check(self, caller: Caller) -> None:
         controllers = self.controllers()
-        try:
-            self._rate.charge(caller.uuid, controller_share(caller.invocations_per_minute, controllers))
-        except Throttled:
-            metrics.observe_throttle(caller.namespace, "timed")
-            self._events.refused(TIMED_RATE_LIMIT, caller.to_json())
-            raise
+        self._charge(self._rate, caller, controller_share(caller.invocations_per_minute, controllers))
         try:
             check_concurrency(self._in_flight(caller.uuid),
                               controller_share(caller.concurrent_invocations, controllers))
         except Throttled:
             metrics.observe_throttle(caller.namespace, "concurrent")
             self._events.refused(CONCURRENT_RATE_LIMIT, caller.to_json())
+            raise
+
+    def _charge(self, rate: RateThrottle, caller: Caller, limit: int) -> None:
+        """One of the caller's per-minute limits; a refusal is counted and reported (TimedRateLimit)."""
+        try:
+            rate.charge(caller.uuid, limit)
+        except Throttled:
+            metrics.observe_throttle(caller.namespace, "timed")
+            self._events.refused(TIMED_RATE_LIMIT, caller.to_json())
             raise
