@@ -21,10 +21,10 @@ from whisk.controller.drain import Drain
 from whisk.controller.journal import Journal
 from whisk.entities.activation import Activation, accepted_ms
 from whisk.entities.document import now_ms
-from whisk.entities.errors import BackendUnavailable, WhiskError
+from whisk.entities.errors import WhiskError
 from whisk.entities.log_lines import log_line, rfc3339_nanos
 from whisk.loadbalancer.base import Entry
-from whisk.store.base import RECORD_RETRY_S, ActivationStore
+from whisk.store.base import RECORD_RETRY_S, ActivationStore, retrying_record
 
 log = structlog.get_logger(__name__)
 
@@ -193,26 +193,15 @@ class Ledger:
 
     async def _put_missing(self, record: Activation, retry_s: float) -> bool:
         """Store `record` unless its activation has one already; whether it was stored. WhiskError when the store
-        fails. While it is unavailable, tried again for up to `retry_s`, as `put_activation_retrying` does (the
-        CouchDB store queues the record while the database is away, but the check reads the database), unless the
-        ledger is closing."""
-        deadline = time.monotonic() + retry_s
-        backoff = 0.05
-        while True:
-            try:
-                if await self._store.get_activation(record.namespace, record.activation_id) is not None:
-                    return False
-                await self._store.put_activation(record)
-                return True
-            except BackendUnavailable:
-                left = deadline - time.monotonic()
-                if left <= 0 or self._closing.is_set():
-                    raise
-            try:
-                await asyncio.wait_for(self._closing.wait(), min(backoff, left))
-            except asyncio.TimeoutError:
-                pass
-            backoff = min(backoff * 2, 2.0)
+        fails. While it is unavailable, tried again for up to `retry_s`, as the records the invoker and the launcher
+        write are (the CouchDB store queues the record while the database is away, but the check reads the
+        database), unless the ledger is closing."""
+        async def check_and_put() -> bool:
+            if await self._store.get_activation(record.namespace, record.activation_id) is not None:
+                return False
+            await self._store.put_activation(record)
+            return True
+        return await retrying_record(check_and_put, record.activation_id, retry_s=retry_s, stop=self._closing)
 
     async def close(self) -> None:
         """Let the records of lost activations be written (or left to the restart while the store is away), then close

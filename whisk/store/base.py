@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
@@ -28,6 +29,7 @@ from whisk.entities.errors import BackendUnavailable
 from whisk.entities.exec import is_binary_code
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 Doc = dict[str, Any]
 # What a request gets when the backend fails it; the detail (where the database is, what it said) goes to the log.
@@ -202,22 +204,36 @@ async def put_activation_retrying(store: ActivationStore, record: Activation, *,
     """`store.put_activation(record)`, tried again while the store is unavailable, until `retry_s` has passed;
     then the last BackendUnavailable is raised. Other errors (a conflict: the record is already there, an
     unencodable record) are raised at once."""
+    await retrying_record(lambda: store.put_activation(record), record.activation_id, retry_s=retry_s)
+
+
+async def retrying_record(attempt: Callable[[], Awaitable[T]], activation_id: str, *,
+                          retry_s: float = RECORD_RETRY_S, stop: asyncio.Event | None = None) -> T:
+    """`attempt()` (a write of an activation's record), tried again with backoff while the store is unavailable,
+    until `retry_s` has passed or `stop` is set; then the last BackendUnavailable is raised. Other errors are raised
+    at once."""
     deadline = time.monotonic() + retry_s
     backoff = _FIRST_BACKOFF_S
-    attempt = 0
+    tries = 0
     while True:
         try:
-            await store.put_activation(record)
+            result = await attempt()
         except BackendUnavailable as exc:
-            attempt += 1
+            tries += 1
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left <= 0 or (stop is not None and stop.is_set()):
                 raise
-            if attempt == 1:
-                log.warning("store.record.retrying", activation_id=record.activation_id, error=str(exc))
-            await asyncio.sleep(min(backoff, left))
+            if tries == 1:
+                log.warning("store.record.retrying", activation_id=activation_id, error=str(exc))
+            if stop is None:
+                await asyncio.sleep(min(backoff, left))
+            else:
+                try:
+                    await asyncio.wait_for(stop.wait(), min(backoff, left))
+                except asyncio.TimeoutError:
+                    pass
             backoff = min(backoff * 2, _MAX_BACKOFF_S)
         else:
-            if attempt:
-                log.info("store.record.stored_after_retries", activation_id=record.activation_id, attempts=attempt)
-            return
+            if tries:
+                log.info("store.record.stored_after_retries", activation_id=activation_id, attempts=tries)
+            return result
