@@ -34,11 +34,8 @@ def _open_store(url: str | None) -> AbstractAsyncContextManager[Any]:
 
 
 def _serve_help() -> int:
-    from whisk.config import default_text, variables
-    print("usage: whisk [serve]\n\nStart the whisk server in the role WHISK_ROLE names (controller | invoker |"
-          " standalone).\nEvery setting is an environment variable:\n")
-    for name, _field, _default in variables():
-        print(f"  {name:<40} default: {default_text(name)}")
+    from whisk.config import serve_help
+    sys.stdout.write(serve_help())
     return 0
 
 

@@ -303,8 +303,17 @@ class Settings:
 
 
 def variables() -> list[tuple[str, str, Any]]:
-    """(variable, field, default) for every setting: the source of `whisk serve --help` and the README's table."""
+    """(variable, field, default) for every setting: the source of `serve_help` and of the check of
+    docs/operations.md's settings table (tests/test_config.py)."""
     return [(f.metadata["env"], f.name, f.default) for f in dataclasses.fields(Settings)]
+
+
+def serve_help() -> str:
+    """What `whisk serve --help` (and the client's `whisk help serve`) prints: every variable with its default."""
+    lines = ["usage: whisk [serve]", "", "Start the whisk server in the role WHISK_ROLE names (controller | invoker |"
+             " standalone).", "Every setting is an environment variable:", ""]
+    lines += [f"  {name:<40} default: {default_text(name)}" for name, _field, _default in variables()]
+    return "\n".join(lines) + "\n"
 
 
 def default_text(name: str) -> str:

@@ -204,3 +204,14 @@ def test_help_command_and_flag_defaults(capsys) -> None:
 def test_unsupported_groups_say_so(capsys) -> None:
     assert main(["sdk", "install", "docker"]) == 1
     assert "'whisk sdk' is not supported by whisk yet" in capsys.readouterr().err
+
+
+def test_help_of_serve_is_the_servers_own(capsys) -> None:
+    """`whisk help serve` (and `serve --help` after a global flag, which the client parses) says what `whisk serve
+    --help` says, the WHISK_* variables, not a client usage whose global flags `serve` refuses."""
+    from whisk.config import serve_help
+    for argv in (["help", "serve"], ["-v", "serve", "--help"]):
+        assert main(argv) == 0
+        text = capsys.readouterr().out
+        assert text == serve_help(), argv
+        assert "WHISK_PORT" in text and "--apihost" not in text

@@ -21,7 +21,7 @@ from whisk.cli.flags import GLOBAL
 from whisk.cli.grammar import Command, Invocation, parse
 from whisk.cli.output import Output
 from whisk.cli.wskprops import base_url, resolve
-from whisk.config import ClientSettings
+from whisk.config import ClientSettings, serve_help
 
 PROG = "whisk"
 
@@ -48,8 +48,16 @@ async def _help(ctx: Context) -> None:
                 return
             break
         path.append(child)
-    ctx.out.write(usage.render(path, GLOBAL))
+    ctx.out.write(_help_text(path))
 
+
+def _help_text(path: list[Command]) -> str:
+    """cobra's help of a command; `serve`'s is the server's own (its settings), since it takes none of the flags."""
+    return serve_help() if path[-1] is SERVE else usage.render(path, GLOBAL)
+
+
+SERVE = Command("serve", "start the server; role and settings from WHISK_* variables, see README "
+                         f"('{PROG} serve --help' lists them)", run=_serve_elsewhere)
 
 ROOT = Command(
     PROG, "whisk: an OpenWhisk-compatible function-as-a-service platform, and its `wsk`-compatible command line",
@@ -63,8 +71,7 @@ ROOT = Command(
     children=(
         actions.GROUP, activations.GROUP, packages.GROUP, rules.GROUP, triggers.GROUP, properties.GROUP,
         namespaces.GROUP, namespaces.LIST, apis.GROUP, admin.GROUP,
-        Command("serve", "start the server; role and settings from WHISK_* variables, see README "
-                         f"('{PROG} serve --help' lists them)", run=_serve_elsewhere),
+        SERVE,
         Command("sdk", "work with the sdk (not supported by whisk yet)", run=_unsupported),
         Command("help [command]", "Help about any command", run=_help),
     ),
@@ -130,7 +137,7 @@ def main(argv: list[str], *, open_store: OpenStore | None = None) -> int:
         fragments = extract(list(argv))
         inv = parse(ROOT, fragments.argv, GLOBAL)
         if inv.help:
-            out.write(usage.render(inv.path, GLOBAL))
+            out.write(_help_text(inv.path))
             return 0
         props = resolve(ClientSettings.from_env(), _global_values(inv))
         if _needs_host(inv):
