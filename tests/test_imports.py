@@ -1,9 +1,12 @@
-"""The package's import graph has no cycle, counting imports made only for type checking (a cycle hidden behind
-`TYPE_CHECKING` is still two modules that cannot be understood apart)."""
+"""The package's import graph: no cycle, counting imports made only for type checking (a cycle hidden behind
+`TYPE_CHECKING` is still two modules that cannot be understood apart); imports point down the layers README.md's
+Layout draws, and the controller and the invoker meet only on the bus; only roles.py imports an adapter; the
+entities need nothing of whisk above them and no library but orjson."""
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import whisk
@@ -16,18 +19,23 @@ def _module(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _imports(path: Path) -> set[str]:
+    """Every module `path` imports by absolute name (a `from m import x` counts as `m` and as `m.x`)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+    return found
+
+
 def _graph() -> dict[str, set[str]]:
     modules = {_module(p): p for p in ROOT.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
-        found: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                found.add(node.module)
-                found.update(f"{node.module}.{a.name}" for a in node.names)
-            elif isinstance(node, ast.Import):
-                found.update(a.name for a in node.names)
-        graph[name] = {m for m in found if m in modules and m != name}
+        graph[name] = {m for m in _imports(path) if m in modules and m != name}
     return graph
 
 
@@ -92,3 +100,64 @@ def test_the_check_finds_a_service_importing_an_adapter() -> None:
              "whisk.containers.docker.factory": {"whisk.containers.base", "whisk.containers.docker.logs"},
              "whisk.containerpool.pool": {"whisk.containers.base", "whisk.containers.process.sandbox"}}
     assert _wrong_adapter_imports(graph) == ["whisk.containerpool.pool -> whisk.containers.process.sandbox"]
+
+
+# README.md's Layout, bottom up: the entities; what every part shares (settings, logs, metrics, message shapes, the
+# runtime manifest, and the ports, `base.py`, the balancer's among them); the adapters; what decides and runs (the
+# balancers, the container pool); the services (controller and its alarms and catalog, invoker); the REST API; the
+# wiring and the entry points. An import may point to its own layer or below, never up.
+LAYERS = (
+    ("whisk", "whisk.entities"),
+    ("whisk.config", "whisk.logs", "whisk.loopmetrics", "whisk.metrics", "whisk.messages", "whisk.runtimes",
+     "whisk.store.base", "whisk.messaging.base", "whisk.discovery.base", "whisk.containers.base",
+     "whisk.loadbalancer.base"),
+    ("whisk.store", "whisk.messaging", "whisk.discovery", "whisk.containers"),
+    ("whisk.loadbalancer", "whisk.containerpool"),
+    ("whisk.controller", "whisk.alarms", "whisk.catalog", "whisk.invoker"),
+    ("whisk.api",),
+    ("whisk.roles", "whisk.cli", "whisk.__main__"),
+)
+# Services of one layer that must not import each other: the controller and the invoker talk over the bus.
+APART = (("whisk.controller", "whisk.invoker"), ("whisk.invoker", "whisk.controller"),
+         ("whisk.alarms", "whisk.invoker"), ("whisk.catalog", "whisk.invoker"))
+
+
+def _place(module: str) -> tuple[int, str]:
+    """The layer of `module` and the prefix that put it there (the longest that matches)."""
+    best = (-1, "")
+    for n, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > len(best[1]):
+                best = (n, prefix)
+    assert best[0] >= 0, f"{module} is in no layer: add it to LAYERS"
+    return best
+
+
+def _upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    wrong = []
+    for importer, imported in graph.items():
+        (low, own) = _place(importer)
+        for module in imported:
+            (high, other) = _place(module)
+            if high > low or (own, other) in APART:
+                wrong.append(f"{importer} -> {module}")
+    return sorted(wrong)
+
+
+def test_imports_point_down_the_layers() -> None:
+    graph = _graph()
+    assert "whisk.controller.invoke" in graph and "whisk.loadbalancer.base" in graph["whisk.controller.invoke"]
+    assert _upward_imports(graph) == []
+
+
+def test_the_check_finds_an_import_up_and_one_across() -> None:
+    graph = {"whisk.entities.action": {"whisk.store.base"}, "whisk.store.base": {"whisk.entities.action"},
+             "whisk.invoker.service": {"whisk.controller.ledger"}, "whisk.controller.ledger": set()}
+    assert _upward_imports(graph) == ["whisk.entities.action -> whisk.store.base",
+                                      "whisk.invoker.service -> whisk.controller.ledger"]
+
+
+def test_the_entities_need_only_the_standard_library_and_orjson() -> None:
+    """README.md: the entities are pure data and validation, below everything else."""
+    libraries = {name.split(".")[0] for path in (ROOT / "entities").rglob("*.py") for name in _imports(path)}
+    assert libraries - set(sys.stdlib_module_names) - {"whisk", "__future__"} == {"orjson"}
