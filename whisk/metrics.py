@@ -4,10 +4,10 @@ Served as text by `GET /metrics` on every role (`whisk/api/health.py`), from pro
 which also carries the process metrics (`process_resident_memory_bytes`, ...). Three kinds of source:
 
 * events counted where they happen: `observe_activation` (once per stored record: the invoker's, and the
-  controller's for sequences and compositions),
-  `observe_container_start` (invoker, once per run), `observe_throttle`
-  (controller), `observe_completion` (balancer), `instrument` (every store call, and every bus call but the
-  in-process bus's), the HTTP middleware;
+  controller's for sequences, compositions and the alarms feeds' actions it serves), `observe_container_start`
+  (invoker, once per run), `observe_throttle` (controller), `observe_completion` (the ledger, as the balancer
+  releases an activation), `instrument` (every store call, and every bus call but the in-process bus's), the HTTP
+  middleware;
 * states read at scrape time from the objects that own them (`watch_pool`, `watch_balancer`), so the hot path
   pays nothing for gauges;
 * the names of OpenWhisk's user-events service for activations, so its Grafana dashboards work unchanged.

@@ -1,8 +1,9 @@
 """The user events a controller publishes on the `events` topic (docs/openwhisk.md §9.2), beside the invoker's own.
 
-The invoker reports every primitive activation. The controller reports what only it sees: the records of the
-sequences and compositions it runs, and the invocations and trigger fires its throttles refuse (`Metric` events named
-`TimedRateLimit` and `ConcurrentRateLimit`, as OpenWhisk's entitlement check sends them). Events are best effort:
+The invoker reports every primitive activation it runs. The controller reports what only it sees: the records of
+the sequences and compositions it runs and of the actions it serves itself (the alarms feeds), and the invocations
+and trigger fires its throttles refuse (`Metric` events named `TimedRateLimit` and `ConcurrentRateLimit`, as
+OpenWhisk's entitlement check sends them). Events are best effort:
 they are sent in the background, so a slow or absent bus never delays an answer, and a failed send is logged.
 """
 
