@@ -1,1 +1,2 @@
-"""OpenWhisk's entities: pure data and validation, standard library only, no I/O."""
+"""OpenWhisk's entities: pure data and validation, no I/O; the standard library and orjson only
+(tests/test_imports.py)."""
