@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Render whisk's nginx configuration into a folder of its own (standard library only).
+r"""Render whisk's nginx configuration into a folder of its own (standard library only).
 
     python3 config/nginx/render.py --out /tmp/whisk-nginx --https 0.0.0.0:443 --http 0.0.0.0:80 \
         --upstream 127.0.0.1:3233 [--upstream 10.0.0.2:3233 ...] --cert cert.pem --key key.pem

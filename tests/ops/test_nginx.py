@@ -9,6 +9,8 @@ import re
 import secrets
 import shutil
 import ssl
+import subprocess
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -160,3 +162,12 @@ async def test_official_npm_client_with_ignore_certs(nginx: Nginx) -> None:
     assert seen["created"] == name
     assert name in seen["listed"]
     assert seen["result"] == {"greeting": "hello nginx"}
+
+
+def test_render_help_shows_its_example_as_two_lines() -> None:
+    """`render.py --help` prints its usage example as it is written, the shell's line continuation kept: a `\\` in
+    the docstring that Python reads as an escape joined the two lines with a run of spaces."""
+    render = Path(__file__).resolve().parents[2] / "config" / "nginx" / "render.py"
+    done = subprocess.run([sys.executable, str(render), "--help"], capture_output=True, text=True, timeout=30,
+                          check=True)
+    assert "--http 0.0.0.0:80 \\\n        --upstream 127.0.0.1:3233" in done.stdout
