@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv deps test-deps clean help images runtimes sandbox
+.PHONY: run test venv test-deps clean help images runtimes sandbox
 
 help:
 	@echo "make run    start standalone whisk (WHISK_PORT, WHISK_DATA_DIR, ... configure it; see README)"
@@ -14,6 +14,10 @@ help:
 	@echo "make images build the action runtime images against DOCKER_HOST (no registry needed)"
 	@echo "make runtimes install the packages actions can import (.runtimes/, docs/runtimes.md); run and test do it"
 	@echo "make image  build the whisk image (Dockerfile; WHISK_IMAGE tag) against DOCKER_HOST"
+	@echo "make venv   create .venv and install whisk with its dev dependencies (run and test do it)"
+	@echo "make test-deps install what the tests need beyond Python (.ci/deps.sh) and the action environments"
+	@echo "make sandbox install bwrap for the process:// sandbox when missing, as root (run does it)"
+	@echo "make clean  remove .venv, .runtimes, tests/node/node_modules and build leftovers"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

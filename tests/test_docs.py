@@ -100,3 +100,13 @@ def test_metrics_the_docs_and_alerts_name_exist() -> None:
     assert {"openwhisk_action_activations", "whisk_pool_containers"} <= defined     # the scan sees the definitions
     unknown = sorted(name for name in named if name not in defined and base(name) not in defined)
     assert not unknown, "metrics named but not defined in whisk/metrics.py:\n" + "\n".join(unknown)
+
+
+def test_make_help_names_every_target() -> None:
+    """`make` alone prints `make help`: every target the Makefile has is named there, and every name is a target."""
+    text = (ROOT / "Makefile").read_text(encoding="utf-8")
+    targets = set(re.findall(r"^([a-z][\w-]*):", text, re.M)) - {"help"}
+    helped = set(re.findall(r'^\t@echo "make ([\w-]+)', text, re.M))
+    phony = {name for line in re.findall(r"^\.PHONY:(.*)$", text, re.M) for name in line.split()} - {"help"}
+    assert helped == targets
+    assert phony == targets
