@@ -132,8 +132,11 @@ def _private_folders(settings: Settings) -> tuple[str, ...]:
     return (settings.data_dir, *store)
 
 
-def isolation(settings: Settings) -> str:
-    """Which mode actions run in, for the start-up log line."""
+def isolation(settings: Settings) -> str | None:
+    """Which mode actions run in, for the start-up log line; None on a controller, which runs none (and never
+    probed the sandbox that `process://` would need)."""
+    if not settings.runs_invoker:
+        return None
     if urlsplit(settings.containers_url).scheme == "docker":
         return "docker containers"
     return "none: all code trusted (WHISK_TRUST_ALL_CODE)" if settings.trust_all_code else "process sandbox (bwrap)"
@@ -409,8 +412,10 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
     url = settings.own_url
+    mode = isolation(settings)
+    actions = {} if mode is None else {"containers": settings.containers_url, "isolation": mode}
     log.info("server.started", role=settings.role, url=url, store=redact(settings.store_url),
-             bus=redact(settings.bus_url), containers=settings.containers_url, isolation=isolation(settings))
+             bus=redact(settings.bus_url), **actions)
     if settings.runs_controller and settings.bootstrap_users:
         from whisk.controller.subjects import GUEST_KEY, GUEST_UUID  # the well-known guest key, docs/openwhisk.md §1.2
         print(f"whisk is ready: API host {url}  auth {GUEST_UUID}:{GUEST_KEY}\n"
