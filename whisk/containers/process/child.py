@@ -76,7 +76,6 @@ class _PipeReader:
 class Child:
     def __init__(self, popen: subprocess.Popen[bytes], pipes: list[_PipeReader],
                  exited: asyncio.Future[int]) -> None:
-        self._popen = popen
         self.pid = popen.pid
         self._pipes = pipes
         self._exited = exited
