@@ -129,3 +129,30 @@ async def test_an_action_the_controller_serves_is_journaled_before_its_id_is_ans
             record = await store.get_activation("guest", failed.activation_id)
             assert record is not None and record["response"]["statusCode"] == 3, record
         assert Journal(path).unfinished() == []
+
+
+async def test_the_log_lines_of_an_activation_the_controller_runs_name_it(tmp_path: Path) -> None:
+    """docs/operations.md, Logs: every line of an activation's path carries its `activation_id`, `namespace` and
+    `action`, as the activator binds them for a primitive action; also for the actions the controller serves itself
+    (the alarms feeds' lines) and, by the same door, its sequences and compositions."""
+    from whisk import logs
+    async with MemoryStore() as store:
+        async with controller(store, str(tmp_path)) as services:
+            guest = await services.subjects.identity_of("guest")
+            assert guest is not None
+            await services.entities.collections["actions"].put(guest, EntityPath.of("guest"), "served", CODE, False)
+            resolved = await services.entities.resolve_action(guest, "_", None, "served")
+            seen: list[dict[str, object]] = []
+
+            async def served(caller: Any, action: Any, params: Any) -> tuple[bool, Any]:
+                seen.append(dict(logs._CONTEXT.get()))          # what a line logged here would carry
+                return True, {}
+
+            services.launcher.natives[resolved.path] = served
+            for blocking in (True, False):
+                outcome = await services.launcher.start(guest, resolved, {}, blocking=blocking, wait_ms=60_000,
+                                                        tid="t")
+                await settled(services)
+                fields = seen.pop()
+                assert (fields.get("activation_id"), fields.get("namespace"), fields.get("action")) == \
+                    (outcome.activation_id, "guest", "guest/served"), fields

@@ -32,6 +32,7 @@ from whisk.entities.document import now_ms
 from whisk.entities.json_value import compact
 from whisk.entities.errors import BackendUnavailable, WhiskError
 from whisk.entities.identity import Identity
+from whisk.logs import log_context
 from whisk.store.base import ActivationStore, put_activation_retrying
 
 log = structlog.get_logger(__name__)
@@ -172,13 +173,15 @@ class Launcher:
     @asynccontextmanager
     async def _tracked(self, run: Run, resolved: ResolvedAction, activation_id: str, *,
                        opened: bool = False, error: str = INTERRUPTED) -> AsyncIterator[None]:
-        """A sequence or composition in progress: journaled until its record is stored, so that neither a crash nor
-        a failure of its own leaves its activation id without a record."""
+        """A sequence, composition or native action in progress: journaled until its record is stored, so that
+        neither a crash nor a failure of its own leaves its activation id without a record; its log lines name it,
+        as the activator's do for a primitive action (a component's own lines name the component)."""
         accepted = _accepted(run, resolved, activation_id)
         if not opened:
             self._ledger.opened(accepted)
         try:
-            yield
+            with log_context(activation_id=activation_id, namespace=run.caller.namespace, action=resolved.path):
+                yield
         except asyncio.CancelledError:
             raise                       # a stop past its grace: the journal entry stays open for the restart
         except Exception as exc:
