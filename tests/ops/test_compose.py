@@ -199,3 +199,11 @@ def test_prometheus_scrapes_every_whisk_service_and_grafana_reads_prometheus(com
     assert gmounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
     for service in (prometheus, grafana):
         assert all(port.startswith("127.0.0.1:") for port in service["ports"])
+
+
+def test_the_example_env_file_lists_every_variable_the_file_reads() -> None:
+    """docs/operations.md sends operators to deploy/env.example for the variables Compose interpolates: it names each
+    `${VAR}` of compose.yaml, and nothing the file does not read."""
+    read = set(re.findall(r"\$\{([A-Z_]+)", COMPOSE.read_text()))
+    listed = set(re.findall(r"^([A-Z_]+)=", (DEPLOY / "env.example").read_text(), re.M))
+    assert read == listed
