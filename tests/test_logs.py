@@ -98,3 +98,20 @@ def test_library_lines_are_whisk_lines_and_their_chatter_is_dropped(configured, 
         first = err.splitlines()[0]
         assert "[error    ] Unable connect to '127.0.0.1:1'" in first and "logger=aiokafka" in first, err
         assert "ConnectionRefusedError" in err
+
+
+async def test_process_fields_reach_the_lines_of_executor_threads(configured, capsys):
+    """docs/operations.md: `role` and `instance` are on every line, also those logged on a thread that inherited no
+    context, as the SQLite store's writer and readers (`run_in_executor`) log `store.sqlite.folder_open`."""
+    configured("json", "info")
+    before = dict(logs._PROCESS)
+    try:
+        logs.bind(role="invoker", instance=3)
+        with logs.log_context(tid="t1"):
+            await asyncio.get_running_loop().run_in_executor(None, structlog.get_logger("test").info, "threaded")
+    finally:
+        logs._PROCESS.clear()
+        logs._PROCESS.update(before)
+    (line,) = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert (line["event"], line["role"], line["instance"]) == ("threaded", "invoker", 3)
+    assert "tid" not in line                            # a request's fields stay with the request's own tasks
