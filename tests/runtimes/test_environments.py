@@ -65,3 +65,14 @@ def test_the_checkouts_environments_are_installed() -> None:
     done = subprocess.run([sys.executable, "-m", "whisk.runtimes.environments", "install"], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.count("up to date") == len(runtimes), done.stdout + done.stderr
+
+
+def test_help_says_what_each_command_does(capsys) -> None:
+    """`--help` lists five commands; it says what each does (the module's docstring), not only their names."""
+    with pytest.raises(SystemExit) as done:
+        environments.main(["--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for said in ("`install` (what `make run` and `make test` do)", "`check` only says what is missing",
+                 "`stage` installs", "`seal` adopts", "`hash` prints"):
+        assert said in text, said

@@ -1,6 +1,6 @@
 """Installs the action environments the runtime manifest names: what actions can import, apart from whisk's own.
 
-    python -m whisk.runtimes.environments [install | check | stage KIND TARGET | seal KIND] [--dir DIR]
+    python -m whisk.runtimes.environments [install | check | stage KIND TARGET | seal KIND | hash KIND] [--dir DIR]
 
 `install` (what `make run` and `make test` do) makes each kind's folder under DIR (default: the checkout's
 `.runtimes`, else `$XDG_DATA_HOME/whisk/runtimes`; WHISK_RUNTIMES_DIR for whisk itself): for pip a virtualenv of the
@@ -9,7 +9,8 @@ folder. A folder whose stamp matches its inputs is left alone, so a second run t
 package list rebuilds it. `check` only says what is missing. `stage` installs a kind's packages into TARGET for a
 Docker image (config/runtimes/build.sh), for the image's Python 3.11 on Linux x86_64 whatever runs this. `seal`
 adopts a kind's folder whose packages were put there by such a staging (the whisk image, deploy/image.sh): for pip it
-makes the virtualenv around the copied site-packages, then stamps the folder.
+makes the virtualenv around the copied site-packages, then stamps the folder. `hash` prints the hash of what a kind's
+folder is made from (its stamp, by which build.sh keys a staged folder).
 
 Standard library only, so that a Python without whisk's dependencies can run it.
 """
@@ -211,7 +212,10 @@ def seal(runtime: Runtime) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m whisk.runtimes.environments", description=__doc__.split("\n\n")[0])
+    # The whole docstring but its last line: what each command does is its second paragraph.
+    parser = argparse.ArgumentParser(prog="python -m whisk.runtimes.environments",
+                                     description=__doc__.rsplit("\n\n", 1)[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", nargs="?", default="install", choices=("install", "check", "stage", "seal", "hash"))
     parser.add_argument("kind", nargs="?", help="stage, seal, hash: the kind (e.g. python:3.11)")
     parser.add_argument("target", nargs="?", help="stage: the folder to fill")
