@@ -110,3 +110,13 @@ def test_make_help_names_every_target() -> None:
     phony = {name for line in re.findall(r"^\.PHONY:(.*)$", text, re.M) for name in line.split()} - {"help"}
     assert helped == targets
     assert phony == targets
+
+
+def test_every_metric_whisk_defines_is_in_the_operations_guide() -> None:
+    """The other way round: a metric added to whisk/metrics.py is listed in docs/operations.md's Metrics section, with
+    its type and labels, so that an operator can find what a series means."""
+    defined = set(re.findall(r"""["']((?:open)?whisk_[A-Za-z_]+)["']""",
+                             (ROOT / "whisk" / "metrics.py").read_text(encoding="utf-8")))
+    section = _section(ROOT / "docs" / "operations.md", "Metrics")
+    assert len(defined) > 20
+    assert sorted(name for name in defined if name not in section) == []
