@@ -113,3 +113,36 @@ def test_serve_refuses_arguments_instead_of_ignoring_them() -> None:
     assert done.returncode == 2
     assert done.stderr.strip() == ("whisk: 'serve' takes no arguments, not '--port 3000'; every setting is a WHISK_*"
                                    " environment variable ('whisk serve --help' lists them)")
+
+
+def test_the_readmes_table_names_settings_with_their_defaults() -> None:
+    """README.md's Configuration table (the main settings) names only variables config.py reads, with the defaults
+    `whisk serve --help` shows (a number may drop a `.0`; `–` is no default)."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    known = {name for name, _, _ in variables()}
+
+    def norm(value: str) -> str:
+        value = value.replace("`", "").replace("'", "").replace("<data dir>", "<WHISK_DATA_DIR>").strip().lower()
+        return re.sub(r"^(\d+)\.0$", r"\1", value)
+
+    checked = 0
+    for row in section.splitlines():
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        names = re.findall(r"`(WHISK_[A-Z_]+)`", cells[0]) if len(cells) == 3 else []
+        if not names or names == ["WHISK_LIMIT_"]:
+            continue
+        assert set(names) <= known, names
+        defaults = [d.strip() for d in cells[1].split(",")] if len(names) > 1 else [cells[1]]
+        if len(defaults) == 1:
+            defaults *= len(names)                      # one default said for the pair (`–` for the TLS files)
+        for name, default in zip(names, defaults, strict=True):
+            shown = norm(default_text(name))
+            if default in ("–", "-"):
+                assert shown.startswith("none") or shown == "", name
+            elif not default.startswith("`"):
+                continue                        # said in words (the data dir, the API host, the playground)
+            else:
+                assert norm(default) == shown, name
+            checked += 1
+    assert checked > 20
