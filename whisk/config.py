@@ -199,7 +199,7 @@ class Settings:
     docker_api_upstream: str = _var("WHISK_DOCKER_API_UPSTREAM", "", _url("http", "https"), shown="the API host")
     # Publish each activation as a user event on the `events` topic (OpenWhisk's whisk.user-events.enabled).
     user_events: bool = _var("WHISK_USER_EVENTS", False, _bool)
-    # Seed the well-known guest and whisk.system subjects (standalone default on).
+    # Seed the well-known guest and whisk.system subjects at a controller's start (every role that has one, by default).
     bootstrap_users: bool = _var("WHISK_BOOTSTRAP_USERS", True, _bool)
     # The browser playground at /playground; unset = on for standalone, off for a controller (never on an invoker).
     playground: bool | None = _var("WHISK_PLAYGROUND", None, _bool,
