@@ -14,11 +14,13 @@ from whisk import logs
 
 @pytest.fixture
 def configured():
-    """logs.configure for one test, then structlog's and the access line's settings as they were."""
-    before, chain = structlog.get_config(), logs._access_chain
+    """logs.configure for one test, then structlog's, the access line's and the process-wide fields as they were."""
+    before, chain, process = structlog.get_config(), logs._access_chain, dict(logs._PROCESS)
     yield logs.configure
     structlog.configure(**before)
     logs._access_chain = chain
+    logs._PROCESS.clear()
+    logs._PROCESS.update(process)
 
 
 async def test_bound_fields_reach_every_line_of_the_block_and_its_tasks_and_no_other(configured, capsys):
@@ -104,14 +106,9 @@ async def test_process_fields_reach_the_lines_of_executor_threads(configured, ca
     """docs/operations.md: `role` and `instance` are on every line, also those logged on a thread that inherited no
     context, as the SQLite store's writer and readers (`run_in_executor`) log `store.sqlite.folder_open`."""
     configured("json", "info")
-    before = dict(logs._PROCESS)
-    try:
-        logs.bind(role="invoker", instance=3)
-        with logs.log_context(tid="t1"):
-            await asyncio.get_running_loop().run_in_executor(None, structlog.get_logger("test").info, "threaded")
-    finally:
-        logs._PROCESS.clear()
-        logs._PROCESS.update(before)
+    logs.bind(role="invoker", instance=3)
+    with logs.log_context(tid="t1"):
+        await asyncio.get_running_loop().run_in_executor(None, structlog.get_logger("test").info, "threaded")
     (line,) = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert (line["event"], line["role"], line["instance"]) == ("threaded", "invoker", 3)
     assert "tid" not in line                            # a request's fields stay with the request's own tasks
