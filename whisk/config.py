@@ -303,8 +303,8 @@ class Settings:
 
 
 def variables() -> list[tuple[str, str, Any]]:
-    """(variable, field, default) for every setting: the source of `serve_help` and of the check of
-    docs/operations.md's settings table (tests/test_config.py)."""
+    """(variable, field, default) for every setting: the source of `serve_help` and of the checks of the settings
+    tables in README.md and docs/operations.md (tests/test_config.py)."""
     return [(f.metadata["env"], f.name, f.default) for f in dataclasses.fields(Settings)]
 
 
