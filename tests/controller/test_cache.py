@@ -12,8 +12,9 @@ import pytest
 import pytest_asyncio
 
 from whisk.controller.cache import EntityCache
+from whisk.controller.subjects import Subjects
 from whisk.entities.activation import Activation
-from whisk.entities.errors import Conflict
+from whisk.entities.errors import BackendUnavailable, Conflict
 from whisk.messaging.memory import MemoryBus
 from whisk.store.memory import MemoryStore
 
@@ -191,3 +192,40 @@ async def test_large_documents_are_held_within_a_byte_budget() -> None:
         await small.get("guest/big")                        # larger than the whole budget: never kept
         await small.get("guest/big")
         assert store.reads == 2 and small.held_bytes == 0
+
+
+async def test_a_namespace_deleted_behind_the_caches_back_is_forgotten() -> None:
+    # `whisk admin user delete` writes to the store alone: no message on the topic. A published package's action,
+    # cached by a controller for another tenant's invokes, must not stay readable (and run) for the entries' five
+    # minutes; the owner is looked up again after `owner_check_s` (30 s in the servers).
+    async with GatedStore() as store, MemoryBus() as bus, \
+            EntityCache(store, bus, instance_id="controller0", owner_check_s=0.05) as cache:
+        admin = Subjects(store)                  # the admin command's own, over the plain store
+        await admin.create("tenant")
+        shared = {"_id": "tenant/pkg/act", "entityType": "action", "namespace": "tenant/pkg", "name": "act",
+                  "exec": {"kind": "python:3", "code": "old"}}
+        await cache.put(shared)
+        assert (await cache.get("tenant/pkg/act"))["exec"]["code"] == "old"
+        assert (await cache.get_built("tenant/pkg/act", dict))["exec"]["code"] == "old"
+        await admin.delete("tenant")
+        end = time.monotonic() + 2
+        while await cache.get("tenant/pkg/act") is not None or await cache.get_built("tenant/pkg/act", dict):
+            assert time.monotonic() < end, "the deleted namespace's action is still served"
+            await asyncio.sleep(0.01)
+
+
+class SubjectsAway(GatedStore):
+    async def find_namespace_by_name(self, namespace: str) -> Any:
+        raise BackendUnavailable("The database is unavailable.")
+
+
+async def test_what_is_held_is_served_while_the_owner_cannot_be_looked_up() -> None:
+    async with SubjectsAway() as store, MemoryBus() as bus, \
+            EntityCache(store, bus, instance_id="controller0", owner_check_s=0.01) as cache:
+        await cache.put(action(1))
+        assert (await cache.get("guest/hello"))["exec"]["code"] == "v1"
+        misses = cache.misses
+        for _ in range(3):
+            await asyncio.sleep(0.02)
+            assert (await cache.get("guest/hello"))["exec"]["code"] == "v1"
+        assert cache.misses == misses

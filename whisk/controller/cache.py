@@ -10,6 +10,13 @@ documents are not cached (a create elsewhere must be seen at once), entries expi
 invalidation is lost, and a Conflict on write drops the key (the cached revision was stale). Everything else
 passes through to the store untouched.
 
+Namespaces deleted or made again by `whisk admin` (another process, writing to the store alone, with no message on
+the topic): before the cache serves or keeps a document, the owner (uuid) of its root namespace has been looked up
+in the last `owner_check_s` (30 s, as long as the servers' authentication cache holds a key); a different owner, or
+none where there was one, drops everything held of that namespace. Without it a deleted namespace's published
+packages, bindings into them and the actions a rule of another namespace runs stayed readable and ran, old code,
+for the entries' five minutes.
+
 Size: at most `max_entries` documents and `max_bytes` of them (`json_value.held_size`), least recently used first
 out; a document larger than `max_bytes` is not kept. The count alone let one tenant hold the platform's memory: an
 action's code may be 48 MB, so reading a few hundred large actions once each kept gigabytes for the entries' five
@@ -41,11 +48,13 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 MAX_BYTES = 128 * 1024 * 1024       # what the cached documents may hold together (module docstring)
+OWNER_CHECK_S = 30.0                # how long a namespace's owner, once looked up, is trusted (module docstring)
+UNKNOWN_OWNER = "?"                 # the store could not say (no uuid has this form)
 
 
 class EntityCache:
     def __init__(self, store: Store, bus: Bus, *, instance_id: str, max_entries: int = 10_000,
-                 max_bytes: int = MAX_BYTES, ttl_s: float = 300.0) -> None:
+                 max_bytes: int = MAX_BYTES, ttl_s: float = 300.0, owner_check_s: float = OWNER_CHECK_S) -> None:
         self._store = store
         self._bus = bus
         self.instance_id = instance_id
@@ -58,6 +67,10 @@ class EntityCache:
         self._generation = 0                      # bumped by every invalidation, to spot racing reads
         self._invalidated_at: dict[str, int] = {}  # doc id -> generation of its last invalidation
         self._floor = 0                           # reads begun before this generation never fill the cache
+        self._owner_check_s = owner_check_s
+        # root namespace -> (when to look its owner up again, the owner's uuid or None: no such namespace)
+        self._owners: dict[str, tuple[float, str | None]] = {}
+        self._checks: dict[str, asyncio.Task[None]] = {}   # owner look-ups under way beside a hit
         self._feed: asyncio.Task[None] | None = None
         self.hits = 0
         self.misses = 0
@@ -68,9 +81,10 @@ class EntityCache:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._feed is not None:
-            self._feed.cancel()
-            await asyncio.gather(self._feed, return_exceptions=True)
+        tasks = [*self._checks.values(), *([self._feed] if self._feed is not None else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._entries.clear()
         self.held_bytes = 0
 
@@ -80,11 +94,18 @@ class EntityCache:
     # -- cached reads, announced writes ------------------------------------------------------------------------
 
     async def get(self, doc_id: str) -> Doc | None:
+        now = time.monotonic()
+        root = doc_id.partition("/")[0]
+        owner = self._owners.get(root)
         entry = self._entries.get(doc_id)
-        if entry is not None and entry[0] > time.monotonic():
+        if entry is not None and entry[0] > now:
+            if owner is None or owner[0] <= now:
+                self._check_owner_soon(root)
             self._entries.move_to_end(doc_id)
             self.hits += 1
             return copy_of(entry[1])
+        if owner is None or owner[0] <= now:
+            await self._check_owner(root)         # a miss reads the store anyway
         self.misses += 1
         generation = self._generation
         doc = await self._store.get(doc_id)
@@ -111,8 +132,13 @@ class EntityCache:
         """`build(doc)` (a typed entity, immutable), kept beside the cached copy: each version of a document is
         built once by each builder, not on every read (for an invoke, the copy and the build were 6 % of the
         loop's time). None when the document is absent; what `build` raises is raised every time."""
+        now = time.monotonic()
         entry = self._entries.get(doc_id)
-        if entry is not None and entry[0] > time.monotonic():
+        if entry is not None and entry[0] > now:
+            root = doc_id.partition("/")[0]
+            owner = self._owners.get(root)
+            if owner is None or owner[0] <= now:
+                self._check_owner_soon(root)
             self._entries.move_to_end(doc_id)
             self.hits += 1
             built = entry[2].get(build)
@@ -145,6 +171,38 @@ class EntityCache:
             self._floor = self._generation
         self._invalidated_at[doc_id] = self._generation
         self._drop(doc_id)
+
+    def _check_owner_soon(self, namespace: str) -> None:
+        """`_check_owner` beside a hit, which is served meanwhile: a store that is away (or a link that is cut)
+        must not hold up what the cache can serve."""
+        if namespace not in self._checks:
+            task = asyncio.create_task(self._check_owner(namespace), name="entity-cache-owner-check")
+            self._checks[namespace] = task
+            task.add_done_callback(lambda _: self._checks.pop(namespace, None))
+
+    async def _check_owner(self, namespace: str) -> None:
+        """Look the owner of a root namespace up; a change since the last look forgets what is held of it. While
+        the store cannot say, what is held is served, and it is asked again after `owner_check_s`; what is kept
+        meanwhile goes at the next answer."""
+        before = self._owners.get(namespace)
+        try:
+            found = await self._store.find_namespace_by_name(namespace)
+            uuid = found[1].get("uuid") if found is not None else None
+        except WhiskError as exc:
+            log.warning("cache.owner_check.failed", namespace=namespace, error=str(exc))
+            uuid = UNKNOWN_OWNER
+        if before is not None and uuid == UNKNOWN_OWNER:
+            uuid = before[1]
+        elif before is not None and before[1] != uuid:
+            self.forget_namespace(namespace)
+        if len(self._owners) >= 4 * self._max_entries and namespace not in self._owners:
+            # The owners are forgotten only with everything kept under them, and every read under way.
+            self._owners.clear()
+            self._entries.clear()
+            self.held_bytes = 0
+            self._generation += 1
+            self._floor = self._generation
+        self._owners[namespace] = (time.monotonic() + self._owner_check_s, uuid)
 
     def forget_namespace(self, namespace: str) -> None:
         """Drop everything held of a root namespace, and let no read under way fill the cache: its owner changed
