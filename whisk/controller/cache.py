@@ -7,7 +7,9 @@ Correctness: a write through this cache drops the key and announces it before th
 saw the write answered sees the new version through every controller as soon as their feeds deliver the message.
 A read that raced an invalidation (it began before the invalidation and ends after) does not fill the cache. Absent
 documents are not cached (a create elsewhere must be seen at once), entries expire after `ttl_s` in case an
-invalidation is lost, and a Conflict on write drops the key (the cached revision was stale). Everything else
+invalidation is lost, and a Conflict on write drops the key (the cached revision was stale). An invalidation the
+bus refuses (the broker away) is sent again every `resend_s` in the background until the bus takes it, so the
+others are stale as long as the broker is away, not for their entries' five minutes. Everything else
 passes through to the store untouched.
 
 Namespaces deleted or made again by `whisk admin` (another process, writing to the store alone, with no message on
@@ -54,7 +56,8 @@ UNKNOWN_OWNER = "?"                 # the store could not say (no uuid has this 
 
 class EntityCache:
     def __init__(self, store: Store, bus: Bus, *, instance_id: str, max_entries: int = 10_000,
-                 max_bytes: int = MAX_BYTES, ttl_s: float = 300.0, owner_check_s: float = OWNER_CHECK_S) -> None:
+                 max_bytes: int = MAX_BYTES, ttl_s: float = 300.0, owner_check_s: float = OWNER_CHECK_S,
+                 resend_s: float = 1.0) -> None:
         self._store = store
         self._bus = bus
         self.instance_id = instance_id
@@ -71,6 +74,9 @@ class EntityCache:
         # root namespace -> (when to look its owner up again, the owner's uuid or None: no such namespace)
         self._owners: dict[str, tuple[float, str | None]] = {}
         self._checks: dict[str, asyncio.Task[None]] = {}   # owner look-ups under way beside a hit
+        self._unsent: dict[str, float] = {}       # doc id -> until when to send its invalidation again
+        self._resending: asyncio.Task[None] | None = None
+        self._resend_s = resend_s
         self._feed: asyncio.Task[None] | None = None
         self.hits = 0
         self.misses = 0
@@ -81,7 +87,7 @@ class EntityCache:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        tasks = [*self._checks.values(), *([self._feed] if self._feed is not None else [])]
+        tasks = [*self._checks.values(), *(t for t in (self._feed, self._resending) if t is not None)]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -218,11 +224,37 @@ class EntityCache:
 
     async def _announce(self, doc_id: str) -> None:
         self.invalidate(doc_id)
-        message = json.dumps({"key": {"mainId": doc_id}, "instanceId": self.instance_id}).encode()
         try:
-            await self._bus.send(CACHE_INVALIDATION_TOPIC, message)
-        except WhiskError as exc:                 # the others keep the old version until their entries expire
+            await self._send(doc_id)
+        except WhiskError as exc:
+            # The others keep the old version until the bus takes the message: sent again in the background (the
+            # write is answered), rather than left to their entries' five minutes.
             log.warning("cache.invalidation.not_sent", doc_id=doc_id, error=str(exc))
+            self._unsent.pop(doc_id, None)
+            self._unsent[doc_id] = time.monotonic() + self._ttl_s    # past it, what the others held has expired
+            while len(self._unsent) > self._max_entries:
+                self._unsent.pop(next(iter(self._unsent)))
+            if self._resending is None or self._resending.done():
+                self._resending = asyncio.create_task(self._resend(), name="entity-cache-invalidation-resend")
+
+    async def _send(self, doc_id: str) -> None:
+        message = json.dumps({"key": {"mainId": doc_id}, "instanceId": self.instance_id}).encode()
+        await self._bus.send(CACHE_INVALIDATION_TOPIC, message)
+
+    async def _resend(self) -> None:
+        """Send the invalidations the bus refused, oldest first, until it takes them (invalidations are idempotent,
+        so one sent twice or late does no harm)."""
+        while self._unsent:
+            await asyncio.sleep(self._resend_s)
+            for doc_id, deadline in list(self._unsent.items()):
+                if deadline > time.monotonic():
+                    try:
+                        await self._send(doc_id)
+                    except WhiskError:
+                        break                     # still away: the rest wait for the next round
+                    log.info("cache.invalidation.sent_late", doc_id=doc_id)
+                if self._unsent.get(doc_id) == deadline:
+                    del self._unsent[doc_id]
 
     async def _listen(self) -> None:
         group = f"{CACHE_INVALIDATION_TOPIC}-{self.instance_id}"
