@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from whisk.cli.main import main
+from whisk.controller.subjects import Subjects
 from whisk.entities.activation import Activation
 from whisk.roles import open_store
 from whisk.store.base import ActivationQuery
@@ -105,3 +106,31 @@ def test_activations_prune(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["admin", "activations", "prune", "--days", "1", *store], open_store=open_store) == 0
     assert capsys.readouterr().out == "ok: deleted 1 activation record older than 1 day\n"
     assert main(["admin", "activations", "prune", "--days", "-1", *store], open_store=open_store) != 0
+
+
+def test_block_and_unblock(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`wskadmin user block|unblock SUBJECT...`: a blocked subject's keys open none of its namespaces (nor do its
+    web actions run, `identity_of`); unblocked, the same key works again."""
+    db = str(tmp_path / "whisk.db")
+    store = ["--store", f"sqlite://{db}"]
+    assert main(["admin", "user", "create", "alice", *store], open_store=open_store) == 0
+    created = KEY.match(capsys.readouterr().out)
+    assert created
+
+    async def opens() -> tuple[bool, bool]:
+        async with SqliteStore(db) as opened:
+            subjects = Subjects(opened)
+            return (await subjects.authenticate(created.group(1), created.group(2)) is not None,
+                    await subjects.identity_of("alice") is not None)
+
+    assert asyncio.run(opens()) == (True, True)
+    assert main(["admin", "user", "block", "alice", *store], open_store=open_store) == 0
+    assert capsys.readouterr().out == "'alice' blocked successfully\n"
+    assert asyncio.run(opens()) == (False, False)
+    assert main(["admin", "user", "block", "alice", "nobody", *store], open_store=open_store) == 148
+    out, err = capsys.readouterr()
+    assert (out, err) == ("'alice' blocked successfully\n", "error: Unable to block user: No subject 'nobody'.\n")
+    assert main(["admin", "user", "unblock", "alice", *store], open_store=open_store) == 0
+    assert capsys.readouterr().out == "'alice' unblocked successfully\n"
+    assert asyncio.run(opens()) == (True, True)
+    assert main(["admin", "user", "block", *store], open_store=open_store) != 0

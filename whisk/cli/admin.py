@@ -1,7 +1,7 @@
-"""`whisk admin user create|list|delete`, `whisk admin limits set|get|delete` and `whisk admin activations prune`:
-subjects, API keys, namespace limits and old activation records, written straight to the configured store (as
-OpenWhisk's `wskadmin user`, `wskadmin limits` and `tools/db/cleanUpActivations.py` do), not over the REST API. The
-store comes from the injected `open_store`."""
+"""`whisk admin user create|list|delete|block|unblock`, `whisk admin limits set|get|delete` and `whisk admin
+activations prune`: subjects, API keys, namespace limits and old activation records, written straight to the
+configured store (as OpenWhisk's `wskadmin user`, `wskadmin limits` and `tools/db/cleanUpActivations.py` do), not
+over the REST API. The store comes from the injected `open_store`."""
 
 from __future__ import annotations
 
@@ -81,6 +81,34 @@ async def delete(ctx: Context) -> None:
         raise _error(f"Unable to delete user '{namespace}'", NotFound(f"Namespace '{namespace}' does not exist."))
     ctx.out.ok(f"deleted user {ctx.out.bold(namespace)} with its {deleted['entities']} entities and "
                f"{deleted['activations']} activation records")
+
+
+async def _set_blocked(ctx: Context, blocked: bool) -> None:
+    """wskadmin user block|unblock SUBJECT...: each subject with all its namespaces."""
+    check_args(ctx.args, 1, max(1, len(ctx.args)), "A subject is required.")
+    verb = "block" if blocked else "unblock"
+    missing = []
+    try:
+        async with _open(ctx) as store:
+            subjects = _subjects(store)
+            for subject in ctx.args:
+                if await subjects.set_blocked(subject, blocked):
+                    ctx.out.line(f"'{subject}' {verb}ed successfully")
+                else:
+                    missing.append(subject)
+    except _FAILURES as exc:
+        raise _error(f"Unable to {verb} user", exc) from None
+    if missing:
+        names = ", ".join(f"'{m}'" for m in missing)
+        raise _error(f"Unable to {verb} user", NotFound(f"No subject {names}."))
+
+
+async def block(ctx: Context) -> None:
+    await _set_blocked(ctx, True)
+
+
+async def unblock(ctx: Context) -> None:
+    await _set_blocked(ctx, False)
 
 
 # wskadmin limits set's options: the limits document's fields, each set only when given.
@@ -182,7 +210,7 @@ _LIMIT_FLAGS = (
 GROUP = Command("admin", "administer the platform: subjects, their API keys, namespace limits and old activation "
                 "records (talks to the store directly)",
                 children=(
-    Command("user", "create, list and delete subjects, namespaces and API keys", children=(
+    Command("user", "create, list, delete, block and unblock subjects, namespaces and API keys", children=(
         Command("create NAMESPACE", "create a namespace (and its subject) with a new API key; prints UUID:KEY", (
             _STORE,
             Flag("subject", "", STRING, help="the `SUBJECT` owning the namespace (default: the namespace name)"),
@@ -191,6 +219,9 @@ GROUP = Command("admin", "administer the platform: subjects, their API keys, nam
         Command("list", "list namespaces with their subject and uuid (never keys)", (_STORE,), list_),
         Command("delete NAMESPACE", "delete a namespace, its API key and everything it holds (actions, packages, "
                 "triggers, rules, activation records, limits)", (_STORE,), delete),
+        Command("block SUBJECT...", "block subjects with all their namespaces: their keys, web actions, API "
+                "routes and alarms stop working (servers apply it within 30 s)", (_STORE,), block),
+        Command("unblock SUBJECT...", "unblock subjects (servers apply it within 30 s)", (_STORE,), unblock),
     )),
     Command("limits", "set, get and delete a namespace's limits (servers apply them within 30 s)", children=(
         Command("set NAMESPACE", "set limits for a namespace; limits not given keep their value",

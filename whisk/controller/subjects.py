@@ -83,6 +83,20 @@ class Subjects:
         log.info("subjects.deleted", namespace=namespace, **purged)
         return purged
 
+    async def set_blocked(self, subject: str, blocked: bool) -> bool:
+        """Block or unblock a subject with all its namespaces (`wskadmin user block|unblock`): its keys no longer
+        authenticate, its web actions, API routes and alarms no longer run. False if there is no such subject.
+        Servers apply it when their cached identity of the key expires (`cache_ttl_s`)."""
+        doc = await self._store.get_subject(subject)
+        if doc is None:
+            return False
+        doc = {k: v for k, v in doc.items() if k != "blocked"}
+        await self._store.put_subject({**doc, "blocked": True} if blocked else doc)
+        uuids = {entry.get("uuid") for entry in doc.get("namespaces", [])}
+        self._cache = {k: v for k, v in self._cache.items() if k[0] not in uuids}
+        log.info("subjects.blocked" if blocked else "subjects.unblocked", subject=subject)
+        return True
+
     async def list(self) -> list[dict[str, Any]]:
         """Every namespace with its subject and uuid (never keys)."""
         out = []
