@@ -69,3 +69,14 @@ def test_the_other_variables() -> None:
                                          "transaction_id", "deadline")} == {
         "namespace": "guest", "action_name": "/guest/pkg/a", "action_version": "0.0.3", "activation_id": "a" * 32,
         "transaction_id": "tid-1", "deadline": env["__OW_DEADLINE"]}
+
+
+def test_a_namespace_made_again_does_not_get_the_old_owners_warm_containers() -> None:
+    # `whisk admin user delete` and `create` under the same name, the same action deployed again: another tenant.
+    action = {"namespace": "guest", "name": "a", "exec": {"kind": "python:3", "code": "x"}}
+    old, new = message(), message()
+    new.user = {**new.user, "namespace": {"name": "guest", "uuid": "another"}}
+    jobs = [make_job(m, action, "digest", image="img", api_host="http://127.0.0.1:3233") for m in (old, new, message())]
+    assert jobs[0].warm_key != jobs[1].warm_key
+    assert jobs[0].warm_key == jobs[2].warm_key
+    assert jobs[0].warm_key[1] == jobs[1].warm_key[1] == "guest"     # the container's name still says whose it is

@@ -30,6 +30,7 @@ class Job:
     concurrency: int
     init_env: dict[str, str]         # /init "env": __OW_* values and init-parameters, already stringified
     run_body: dict                   # the flat /run body (value, ..., deadline, api_key?): docs/openwhisk.md §4
+    invoking_owner: str = ""         # that namespace's uuid: a namespace deleted and made again is another tenant
 
     @property
     def action_name(self) -> str:
@@ -38,8 +39,10 @@ class Job:
     @property
     def warm_key(self) -> tuple[str, str]:
         """A warm container serves only jobs of the same action definition and invoking namespace
-        (docs/openwhisk.md §7.3)."""
-        return self.action_digest, self.invoking_namespace
+        (docs/openwhisk.md §7.3), and of the same owner of that namespace: OpenWhisk compares the name only, so a
+        namespace deleted and made again under the same name (`whisk admin`) with an identical action would get
+        the old owner's container, with whatever its runs left in memory and /tmp."""
+        return f"{self.action_digest}/{self.invoking_owner}", self.invoking_namespace
 
 
 @dataclass(slots=True)

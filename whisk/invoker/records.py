@@ -67,7 +67,7 @@ def make_job(msg: ActivationMessage, action: dict[str, Any], digest: str, *, ima
         kind=exec_.get("kind", ""), image=image, code=exec_.get("code"), main=exec_.get("main"),
         binary=bool(exec_.get("binary", False)), memory_mb=int(limits.get("memory", 256)), timeout_ms=timeout_ms,
         logs_mb=int(limits.get("logs", 10)), concurrency=int(limits.get("concurrency", 1)),
-        init_env=init_env, run_body=run_body,
+        init_env=init_env, run_body=run_body, invoking_owner=str(msg.user["namespace"].get("uuid", "")),
     )
 
 
