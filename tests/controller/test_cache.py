@@ -213,6 +213,21 @@ async def test_a_namespace_deleted_behind_the_caches_back_is_forgotten() -> None
             assert time.monotonic() < end, "the deleted namespace's action is still served"
             await asyncio.sleep(0.01)
 
+        # Made again with the uuid it had (`whisk admin user create --api-key`) between two looks: a new key.
+        uuid, _ = await admin.create("tenant")
+        await store.put({**shared, "exec": {"kind": "python:3", "code": "older"}})
+        assert (await cache.get("tenant/pkg/act"))["exec"]["code"] == "older"
+        await asyncio.sleep(0.06)
+        await cache.get("tenant/pkg/act")                    # the look is due: made beside this hit
+        await asyncio.sleep(0.01)
+        assert (await cache.get("tenant/pkg/act"))["exec"]["code"] == "older"    # held, under the new owner
+        await admin.delete("tenant")
+        await admin.create("tenant", uuid=uuid)
+        end = time.monotonic() + 2
+        while await cache.get("tenant/pkg/act") is not None:
+            assert time.monotonic() < end, "the old owner's action is served to the namespace made again"
+            await asyncio.sleep(0.01)
+
 
 class SubjectsAway(GatedStore):
     async def find_namespace_by_name(self, namespace: str) -> Any:

@@ -13,11 +13,11 @@ others are stale as long as the broker is away, not for their entries' five minu
 passes through to the store untouched.
 
 Namespaces deleted or made again by `whisk admin` (another process, writing to the store alone, with no message on
-the topic): before the cache serves or keeps a document, the owner (uuid) of its root namespace has been looked up
-in the last `owner_check_s` (30 s, as long as the servers' authentication cache holds a key); a different owner, or
-none where there was one, drops everything held of that namespace. Without it a deleted namespace's published
-packages, bindings into them and the actions a rule of another namespace runs stayed readable and ran, old code,
-for the entries' five minutes.
+the topic): before the cache serves or keeps a document, the owner (uuid and key hash) of its root namespace has
+been looked up in the last `owner_check_s` (30 s, as long as the servers' authentication cache holds a key); a
+different owner, or none where there was one, drops everything held of that namespace. Without it a deleted
+namespace's published packages, bindings into them and the actions a rule of another namespace runs stayed
+readable and ran, old code, for the entries' five minutes.
 
 Size: at most `max_entries` documents and `max_bytes` of them (`json_value.held_size`), least recently used first
 out; a document larger than `max_bytes` is not kept. The count alone let one tenant hold the platform's memory: an
@@ -71,7 +71,7 @@ class EntityCache:
         self._invalidated_at: dict[str, int] = {}  # doc id -> generation of its last invalidation
         self._floor = 0                           # reads begun before this generation never fill the cache
         self._owner_check_s = owner_check_s
-        # root namespace -> (when to look its owner up again, the owner's uuid or None: no such namespace)
+        # root namespace -> (when to look its owner up again, the owner's "uuid:key hash" or None: no such namespace)
         self._owners: dict[str, tuple[float, str | None]] = {}
         self._checks: dict[str, asyncio.Task[None]] = {}   # owner look-ups under way beside a hit
         self._unsent: dict[str, float] = {}       # doc id -> until when to send its invalidation again
@@ -193,7 +193,8 @@ class EntityCache:
         before = self._owners.get(namespace)
         try:
             found = await self._store.find_namespace_by_name(namespace)
-            uuid = found[1].get("uuid") if found is not None else None
+            # The key's hash too: a namespace made again with the uuid it had (`--api-key`) has a new salt.
+            uuid = f"{found[1].get('uuid')}:{found[1].get('key_hash')}" if found is not None else None
         except WhiskError as exc:
             log.warning("cache.owner_check.failed", namespace=namespace, error=str(exc))
             uuid = UNKNOWN_OWNER
