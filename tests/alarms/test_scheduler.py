@@ -123,20 +123,28 @@ async def test_a_deleted_trigger_or_a_revoked_key_disables_the_alarm_and_read_sa
         assert (await c.fires("deleted"))[0]["response"]["result"] == {
             "error": "The requested resource does not exist."}
 
-        # Another namespace whose key is replaced after it created its alarm.
+        # Another namespace whose key is replaced after it created its alarm (deleted and made again): the alarm is
+        # disabled at its tick, and it is not the new owner's to read (its payload is the old tenant's).
         uuid, key = await c.subjects.create("alice")
         alice = await c.subjects.authenticate(uuid, key)
         await c.entities.collections["triggers"].put(alice, EntityPath.of("alice"), "t", {}, False)
         params = {"lifecycleEvent": "CREATE", "authKey": f"{uuid}:{key}", "triggerName": "/alice/t",
-                  "cron": "* * * * *"}
+                  "cron": "* * * * *", "trigger_payload": {"secret": "the old owner's"}}
         assert await c.alarms.feeds.handle("alarm", alice, params) == (True, {"status": "success"})
         await c.subjects.delete("alice")
         uuid2, key2 = await c.subjects.create("alice")
         await c.advance(40)                                   # to the minute: the tick is due, not overdue
+        left = await c.store.get("alarm:alice/t")
+        assert left is not None and left["status"]["reason"]["statusCode"] == 401
         alice2 = await c.subjects.authenticate(uuid2, key2)
-        ok, read = await c.alarms.feeds.handle("alarm", alice2, {**params, "lifecycleEvent": "READ",
-                                                                 "authKey": f"{uuid2}:{key2}"})
-        assert ok and read["status"]["reason"]["statusCode"] == 401
+        await c.entities.collections["triggers"].put(alice2, EntityPath.of("alice"), "t", {}, False)
+        again = {**params, "authKey": f"{uuid2}:{key2}", "trigger_payload": {}}
+        for event in ("READ", "UPDATE", "DELETE"):
+            ok, answer = await c.alarms.feeds.handle("alarm", alice2, {**again, "lifecycleEvent": event})
+            assert (ok, answer) == (False, {"error": "could not find trigger t in the database"}), event
+        assert await c.alarms.feeds.handle("alarm", alice2, again) == (True, {"status": "success"})
+        ok, read = await c.alarms.feeds.handle("alarm", alice2, {**again, "lifecycleEvent": "READ"})
+        assert ok and read["config"]["payload"] == {} and read["status"]["active"] is True
 
 
 async def test_two_controllers_on_one_store_fire_each_tick_once_and_one_alone_carries_on() -> None:

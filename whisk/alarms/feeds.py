@@ -125,7 +125,12 @@ class Feeds:
         if namespace != owner.namespace:
             raise FeedError(AUTH_FAILED, 403)
         doc = await self._store.get(doc_id(namespace, name))
-        if doc is None:
+        # An alarm the namespace's previous owner made (deleted with `whisk admin`, made again under the same name,
+        # even with the same uuid: a key is never replaced otherwise) is not this owner's: its payload and schedule
+        # are the old tenant's.
+        made_by = (doc or {}).get("owner") or {}
+        found = await self._store.find_namespace(owner.uuid) if made_by.get("uuid") == owner.uuid else None
+        if doc is None or found is None or found[1].get("key_hash", "") != made_by.get("keyHash"):
             raise FeedError(f"could not find trigger {name} in the database", 404)
         return doc
 
