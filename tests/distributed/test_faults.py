@@ -252,7 +252,8 @@ async def test_broker_restart_everyone_reconnects(cluster: Cluster, broker: Kafk
     # Every call that got an answer with an activation id had it recorded; the others were refused (503) while
     # the bus was away, never left without an answer.
     assert all(c.status is not None for c in load.calls), summary(load.calls)
-    assert all(c.status in (200, 500, 502, 503) for c in load.calls), summary(load.calls)
+    # Never a 500: the invokers fell silent with the bus, so their work in flight is not forced as lost.
+    assert all(c.status in (200, 202, 503) for c in load.calls), summary(load.calls)
     await all_up(cluster, deadline_s=UP_AGAIN_S)
     # Both invokers take work again through both controllers, each action on its home invoker.
     for action, invoker in ((homed("fault-long", 0), 0), (homed("fault-long", 1), 1)):

@@ -15,7 +15,7 @@ import pytest_asyncio
 from tests.support.waiting import until
 from whisk.discovery.base import InvokerInfo
 from whisk.discovery.local import LocalDiscovery
-from whisk.entities.errors import NoInvokers
+from whisk.entities.errors import BackendUnavailable, NoInvokers
 from whisk.loadbalancer.sharding import action_hash
 from whisk.loadbalancer.sharding_balancer import HEALTH_TID, ShardingBalancer
 from whisk.messages import (HEALTH_TOPIC, Acknowledgement, ActivationMessage, PingMessage, completed_topic,
@@ -186,3 +186,45 @@ async def test_an_invoker_cut_off_for_a_while_is_used_again_after_one_test_actio
             assert test.transid[0] == HEALTH_TID and lb.invokers()["invoker0"] == "unhealthy"
             await rig.complete(test, 0)
             await until("up", lambda: lb.invokers()["invoker0"] == "up")
+
+
+class FlakyBus(MemoryBus):
+    """An in-process bus whose `ping` fails while `away` (the broker stopped: the balancer's own check fails)."""
+
+    away = False
+
+    async def ping(self) -> None:
+        if self.away:
+            raise BackendUnavailable("kafka 127.0.0.1:9092 does not answer")
+        await super().ping()
+
+
+async def test_invokers_silent_while_the_bus_is_away_keep_their_work() -> None:
+    """With the broker away every invoker falls silent at once, while its activations are in Kafka (or done, their
+    acks waiting): they are not forced as lost (their callers would get 500 for work that then runs and succeeds),
+    but completed by their acks once the bus is back. An invoker still silent once the bus has answered for a
+    whole ping timeout is silent itself: its work is forced then."""
+    released: list[tuple[str, str]] = []
+    async with FlakyBus() as bus, MemoryStore() as store, LocalDiscovery() as discovery:
+        async with ShardingBalancer(bus, store, discovery, controller=0, ping_timeout_s=0.3,
+                                    on_release=lambda e, o: released.append((e.activation_id, o))) as lb:
+            rig = Rig(bus, store, discovery, lb, released)
+            await healthy(rig, 0)
+            taken = []
+            for i in range(4):
+                await lb.publish(message(f"{i:032d}"), namespace_uuid="u1", memory_mb=128, timeout_ms=60_000,
+                                 concurrency=1, blackbox=False)
+                taken.append(await rig.next_message(0))
+            bus.away = True                                      # no pings get through, the check fails
+            await until("down", lambda: lb.invokers()["invoker0"] == "down", 5)
+            await asyncio.sleep(1.5)
+            assert released == [] and lb.in_flight("u1") == 4
+            bus.away = False                                     # back: the invoker pings and acks again
+            await rig.ping(0)
+            for msg in taken[:2]:
+                await rig.complete(msg, 0)
+            await until("acked", lambda: len(released) == 2)
+            assert {outcome for _, outcome in released} == {"success"}
+            # The invoker falls silent again, now with the bus answering: what it still holds is lost.
+            await until("forced", lambda: len(released) == 4, 5)
+            assert [outcome for _, outcome in released[2:]] == ["lost", "lost"] and lb.in_flight("u1") == 0

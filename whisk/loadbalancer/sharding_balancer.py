@@ -8,6 +8,12 @@ Health test actions (docs/openwhisk.md §6.4): `whisk.system/invokerHealthTestAc
 balancer starts; while an invoker is Unhealthy or Unresponsive it is sent straight to that invoker, non-blocking, with
 the transaction id `sid_invokerHealth`; its completion goes to supervision only (it has no book entry and no slot).
 
+An invoker's silence is evidence against it only while the bus itself answers: the balancer asks the bus every second
+(`_watch_bus`), and the work in flight on a silent invoker is forced as lost only once the bus has answered
+throughout the last ping timeout. With the broker away every invoker falls silent at once, and its activations are in
+Kafka (or done, their acks waiting): forcing them would answer their callers 500 for work that then runs and is
+recorded as a success. They wait for their acks, or their ack timeout, as in OpenWhisk.
+
 Discovery sizes the cluster: the invokers it lists are known (Offline until they ping) and the controller count
 splits each invoker's memory (docs/openwhisk.md §6.2). Pings, not discovery, make an invoker usable.
 """
@@ -24,7 +30,7 @@ from uuid import uuid4
 import structlog
 
 from whisk.discovery.base import Discovery
-from whisk.entities.errors import Conflict, WhiskError
+from whisk.entities.errors import BackendUnavailable, Conflict, WhiskError
 from whisk.entities.identity import SYSTEM_NAMESPACE
 from whisk.loadbalancer.base import Entry, Released
 from whisk.loadbalancer.common import CommonBalancer
@@ -39,6 +45,8 @@ log = structlog.get_logger(__name__)
 
 HEALTH_TID = "sid_invokerHealth"
 TEST_ACTION_CODE = "function main(params) { return params; }"
+# How often the balancer asks the bus whether it answers (one metadata request on Kafka).
+BUS_CHECK_S = 1.0
 
 
 def test_action_name(controller: int) -> str:
@@ -86,13 +94,18 @@ class ShardingBalancer(CommonBalancer):
                                 ping_timeout_s=ping_timeout_s, test_interval_s=test_interval_s,
                                 stall_after_s=stall_after_s)
         self._wake = asyncio.Event()
+        self._ping_timeout_s = ping_timeout_s
+        self._bus_check_s = min(BUS_CHECK_S, ping_timeout_s / 4)   # well within a ping timeout
+        now = time.monotonic()
+        self._bus_answered_at = now           # the bus's last answer to `_watch_bus`
+        self._bus_failed_at = now - ping_timeout_s   # its last failure (none yet: the balancer started on it)
 
     async def _prepare(self) -> None:
         await self._bus.ensure_topic(HEALTH_TOPIC)
         await self._ensure_test_action()
 
     def _loops(self) -> list[Coroutine[Any, Any, None]]:
-        return [self._consume_pings(), self._supervise(), self._watch_discovery()]
+        return [self._consume_pings(), self._supervise(), self._watch_discovery(), self._watch_bus()]
 
     def invokers(self) -> dict[str, str]:
         return self.pool.status_map()
@@ -156,12 +169,46 @@ class ShardingBalancer(CommonBalancer):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
             self.pool.tick()
+            self._force_silent()
+
+    async def _watch_bus(self) -> None:
+        """Ask the bus every BUS_CHECK_S (or a quarter ping timeout) whether it answers, waiting half a ping
+        timeout at most (a broker that is stopped, not gone, holds a request until the bus's own timeout); log when
+        it goes away and comes back."""
+        while True:
+            try:
+                async with asyncio.timeout(self._ping_timeout_s / 2):
+                    await self._bus.ping()
+            except (BackendUnavailable, TimeoutError) as exc:
+                if self._bus_failed_at < self._bus_answered_at:
+                    log.warning("loadbalancer.bus.unavailable", error=str(exc) or "no answer")
+                self._bus_failed_at = time.monotonic()
+            else:
+                if self._bus_answered_at < self._bus_failed_at:
+                    log.info("loadbalancer.bus.available", away_s=round(time.monotonic() - self._bus_failed_at, 1))
+                self._bus_answered_at = time.monotonic()
+            await asyncio.sleep(self._bus_check_s)
+
+    def _bus_answers(self) -> bool:
+        """The bus answered every check during the last ping timeout, and lately: an invoker silent that long is
+        silent itself."""
+        now = time.monotonic()
+        return (now - self._bus_failed_at >= self._ping_timeout_s
+                and now - self._bus_answered_at <= self._bus_check_s + self._ping_timeout_s / 2)
+
+    def _force_silent(self) -> None:
+        """Force as lost the work in flight on every invoker gone silent, unless the bus may be why."""
+        silent = [h.instance for h in self.pool.snapshot() if self.pool.silent(h.instance)]
+        if not silent or not self._bus_answers():
+            return
+        for invoker in silent:
+            self._force_lost(invoker)
 
     def _changed(self, health: InvokerHealth) -> None:
         log.info("loadbalancer.invoker.state", invoker=health.instance, state=health.state.as_string)
         if health.state is InvokerState.OFFLINE and self.pool.silent(health.instance):
             # Outside the supervision callback: forcing reports completions back into supervision.
-            asyncio.get_running_loop().call_soon(self._force_lost, health.instance)
+            asyncio.get_running_loop().call_soon(self._force_silent)
         self.scheduler.update_invokers(InvokerView(h.instance, h.user_memory_mb, h.state.usable)
                                        for h in self.pool.snapshot())
 
