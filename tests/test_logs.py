@@ -112,3 +112,27 @@ async def test_process_fields_reach_the_lines_of_executor_threads(configured, ca
     (line,) = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert (line["event"], line["role"], line["instance"]) == ("threaded", "invoker", 3)
     assert "tid" not in line                            # a request's fields stay with the request's own tasks
+
+
+def test_a_library_line_repeated_is_logged_once_a_window_with_the_count_left_out(configured, capsys, monkeypatch):
+    """With the broker away, aiokafka logs each failed attempt of each client (~800 lines a second a process): a
+    template repeats once per window, the next line counting the ones left out; other templates and whisk's own
+    lines are not held back."""
+    import logging
+    clock = [1000.0]
+    monkeypatch.setattr(logs.time, "monotonic", lambda: clock[0])
+    configured("json", "info")
+    library = logging.getLogger("aiokafka")
+    for _ in range(500):
+        library.error("Unable connect to node with id %s: %s", 1, "[Errno 111] Connection refused")
+        clock[0] += 0.01
+    logging.getLogger("aiokafka.consumer.fetcher").error("Failed fetch messages from %s", 1)
+    structlog.get_logger("whisk.messaging.kafka").warning("bus.commit_failed")
+    structlog.get_logger("whisk.messaging.kafka").warning("bus.commit_failed")
+    clock[0] += 10.0
+    library.error("Unable connect to node with id %s: %s", 1, "[Errno 111] Connection refused")
+    events = [json.loads(text)["event"] for text in capsys.readouterr().err.splitlines()]
+    assert events == ["Unable connect to node with id 1: [Errno 111] Connection refused",
+                      "Failed fetch messages from 1", "bus.commit_failed", "bus.commit_failed",
+                      "Unable connect to node with id 1: [Errno 111] Connection refused "
+                      "(499 more like it in the last 15 s not logged)"], events

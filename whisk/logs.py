@@ -43,6 +43,37 @@ class _ClientParseErrors(logging.Filter):
         return False
 
 
+class _Repeats(logging.Filter):
+    """aiokafka logs every failed attempt while the broker is away (each client retries every 100 ms: ~800 lines a
+    second a process, 150,000 for a two-minute outage): one line per library logger and message template every
+    REPEAT_WINDOW_S, the next one saying how many like it were left out. Kafka's Java clients back off to once a
+    second; the first line of an outage and the first after it are kept, and whisk's own `bus.*` and
+    `loadbalancer.bus.*` lines say what happened."""
+
+    REPEAT_WINDOW_S = 10.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: dict[tuple[str, object], tuple[float, int]] = {}   # key -> (window start, left out since)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("aiokafka"):
+            return True
+        key = (record.name, record.msg)
+        now = time.monotonic()
+        start, left_out = self._seen.get(key, (0.0, 0))
+        if now - start < self.REPEAT_WINDOW_S:
+            self._seen[key] = (start, left_out + 1)
+            return False
+        if len(self._seen) > 1000:              # templates are few; bound it all the same
+            self._seen.clear()
+        self._seen[key] = (now, 0)
+        if left_out:
+            record.msg, record.args = (f"{record.getMessage()} ({left_out} more like it in the last "
+                                       f"{now - start:.0f} s not logged)"), None
+        return True
+
+
 _LEVEL_COLORS = {"debug": "\x1b[2m", "info": "\x1b[32m", "warning": "\x1b[33m", "error": "\x1b[31m",
                  "critical": "\x1b[31;1m", "exception": "\x1b[31m"}
 _RESET = "\x1b[0m"
@@ -176,6 +207,7 @@ def _route_library_lines(steps: list[_Step], renderer: _Renderer, level: int) ->
         root.removeHandler(old)
     handler = logging.StreamHandler(_Stderr())
     handler.set_name(_LIBRARY_HANDLER)
+    handler.addFilter(_Repeats())
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*steps, structlog.stdlib.add_logger_name],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
