@@ -36,12 +36,20 @@ log = structlog.get_logger(__name__)
 # action's code may be 48 MB: by count alone one tenant's large actions, run once each, held gigabytes.
 ACTIONS_HELD = 4096
 ACTION_BYTES_HELD = 128 * 1024 * 1024
+# An ack the bus does not take (the broker away) is sent again every ACK_RETRY_PAUSE_S for up to ACK_RETRY_S: given up
+# after one try (the bus's 30 s timeout), the controller held the activation's slot until its ack timeout (3 min by
+# default), then counted it as the invoker's timeout. Past the default ack timeout and more, it is given up: the
+# controller has forced the activation by then, and the record is stored. (Kafka's Java producer, OpenWhisk's, gives a
+# record 2 min by default: delivery.timeout.ms.)
+ACK_RETRY_S = 300.0
+ACK_RETRY_PAUSE_S = 1.0
 
 
 class Invoker:
     def __init__(self, *, instance: int, bus: Bus, store: Store, pool: ContainerPool,
                  image_of: Callable[[dict[str, Any]], str], api_host: str, user_memory_mb: int,
-                 max_intake: int, ping_interval_s: float | None = 1.0, user_events: bool = False) -> None:
+                 max_intake: int, ping_interval_s: float | None = 1.0, user_events: bool = False,
+                 ack_retry_s: float = ACK_RETRY_S) -> None:
         self.instance = instance
         self._bus = bus
         self._store = store
@@ -52,6 +60,7 @@ class Invoker:
         self._intake = asyncio.Semaphore(max_intake)
         self._ping_interval_s = ping_interval_s
         self._user_events = user_events
+        self._ack_retry_s = ack_retry_s
         self._running: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._actions: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}    # (doc id, revision) ->
@@ -270,13 +279,28 @@ class Invoker:
 
     async def _send_ack(self, msg: ActivationMessage, ack: Acknowledgement) -> None:
         topic = completed_topic(msg.root_controller.get("asString", "0"))
-        try:
+        deadline = asyncio.get_running_loop().time() + self._ack_retry_s
+        tries = 0
+        while True:
+            tries += 1
             try:
-                await self._bus.send(topic, ack)
-            except (TooLarge, ValueError, RecursionError):   # too large, or not encodable: the id alone
-                await self._bus.send(topic, ack.shrunk())
-        except WhiskError as exc:       # the shrunk one's too: a failed result ack must not cost the record its store
-            log.error("invoker.ack.failed", error=str(exc))
+                try:
+                    await self._bus.send(topic, ack)
+                except (TooLarge, ValueError, RecursionError):   # too large, or not encodable: the id alone
+                    await self._bus.send(topic, ack.shrunk())
+            except BackendUnavailable as exc:   # the bus is away: the ack frees the controller's slot, try again
+                if asyncio.get_running_loop().time() + ACK_RETRY_PAUSE_S < deadline:
+                    if tries == 1:
+                        log.warning("invoker.ack.retrying", error=str(exc))
+                    await asyncio.sleep(ACK_RETRY_PAUSE_S)
+                    continue
+                log.error("invoker.ack.failed", error=str(exc), tries=tries)
+            except WhiskError as exc:   # the shrunk one's too: a failed result ack must not cost the record its store
+                log.error("invoker.ack.failed", error=str(exc))
+            else:
+                if tries > 1:
+                    log.info("invoker.ack.sent", tries=tries)
+            return
 
 
 def _generation(revision: str | None) -> int:
