@@ -236,6 +236,29 @@ async def test_closing_while_the_broker_is_away_does_not_hang() -> None:
         await asyncio.wait_for(bus.close(), WAIT_S)
 
 
+async def test_closing_consumers_that_wait_while_the_broker_is_away_raises_nothing() -> None:
+    """aiokafka's consumer.stop() awaits the fetch requests it cancelled: one retrying against the absent broker
+    raised CancelledError out of `bus.close()` (a controller SIGTERMed during a broker outage exited with that
+    traceback and status 1). Consumers waiting for records, several so that one is caught retrying."""
+    kafka_or_missing()
+    async with KafkaBroker() as broker:
+        for attempt in range(2):
+            bus = await KafkaBus([broker.bootstrap], client_id="whisk-test", request_timeout_s=6,
+                                 session_timeout_s=3).__aenter__()
+            topic = unique("t")
+            await bus.send(topic, b"a")
+            consumers = [bus.consume(topic, unique("g")) for _ in range(6)]
+            for consumer in consumers:
+                assert await asyncio.wait_for(anext(consumer), WAIT_S) == b"a"
+            waiting = [asyncio.create_task(anext(consumer)) for consumer in consumers]
+            await broker.kill()
+            await asyncio.sleep(2.0 + attempt)          # the fetchers retry against the absent broker
+            await asyncio.wait_for(bus.close(), WAIT_S)
+            done = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), WAIT_S)
+            assert all(isinstance(end, StopAsyncIteration) for end in done), done
+            await broker.start()
+
+
 async def test_a_stalled_consumer_is_found_and_replaced(kafka_broker: KafkaBroker) -> None:
     """The stall check: a consumer caught up is never stalled; one whose position stays behind the partition's end
     across two checks is (a paused partition stands in for aiokafka's stuck fetch), and replacing it loses nothing

@@ -213,6 +213,19 @@ class KafkaBus:
             session_timeout_ms=self._session_ms, heartbeat_interval_ms=max(100, self._session_ms // 3))
 
 
+async def _stop(consumer: AIOKafkaConsumer) -> None:
+    """`consumer.stop()`, which in aiokafka 0.14 cancels the fetch requests in flight and then awaits them: one caught
+    retrying while the broker is away raises CancelledError into the caller, though nothing cancelled it (a SIGTERM
+    then ended the process with that traceback and status 1, and a stalled consumer's restart killed its feed). Only
+    a cancellation of the caller itself goes on."""
+    try:
+        await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+
+
 class KafkaConsumer:
     """One group member on one topic: `async for message in consumer`; `aclose()` commits what was handled and
     leaves the group."""
@@ -280,7 +293,7 @@ class KafkaConsumer:
             try:
                 await self._commit(_CLOSE_COMMIT_S)
             finally:
-                await self._consumer.stop()
+                await _stop(self._consumer)
 
     async def _start(self) -> AIOKafkaConsumer:
         if self._topic not in self._bus._topics:
@@ -324,7 +337,7 @@ class KafkaConsumer:
         await self._commit(_CLOSE_COMMIT_S)
         try:
             async with asyncio.timeout(_CLOSE_COMMIT_S):
-                await consumer.stop()
+                await _stop(consumer)
         except TimeoutError:
             log.warning("bus.consumer_stop_slow", topic=self._topic, group=self._group)
         self._consumer = None
