@@ -259,6 +259,37 @@ async def test_closing_consumers_that_wait_while_the_broker_is_away_raises_nothi
             await broker.start()
 
 
+async def test_a_deleted_topic_is_made_again_and_consumed_again(kafka_broker: KafkaBroker) -> None:
+    """An operator deletes a topic (the broker's auto-creation off): a send to it does not fail as unknown, aiokafka
+    waits for it until the request timeout, so every send was a 503 for good. A failed send and `ping` make it
+    again, and its consumer reads what is sent after."""
+    async with KafkaBus([kafka_broker.bootstrap], client_id="whisk-test", request_timeout_s=6) as bus:
+        topic = unique("t")
+        await bus.send(topic, b"before")
+        consumer = bus.consume(topic, unique("g"))
+        assert await asyncio.wait_for(anext(consumer), WAIT_S) == b"before"
+        waiting = asyncio.create_task(anext(consumer))
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
+        await admin.start()
+        try:
+            await admin.delete_topics([topic])
+            await asyncio.sleep(2.0)
+            assert topic not in await admin.list_topics()
+            try:
+                await bus.send(topic, b"lost")      # may still time out: the deletion reaches the producer late
+            except BackendUnavailable:
+                pass
+            await bus.ping()
+            assert topic in await admin.list_topics()
+        finally:
+            await admin.close()
+        began = time.monotonic()
+        await bus.send(topic, b"after")
+        assert time.monotonic() - began < 5.0
+        assert await asyncio.wait_for(waiting, 60) in (b"lost", b"after")
+        await consumer.aclose()
+
+
 async def test_a_stalled_consumer_is_found_and_replaced(kafka_broker: KafkaBroker) -> None:
     """The stall check: a consumer caught up is never stalled; one whose position stays behind the partition's end
     across two checks is (a paused partition stands in for aiokafka's stuck fetch), and replacing it loses nothing

@@ -34,6 +34,7 @@ from types import TracebackType
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.cluster import ClusterMetadata
 from aiokafka.errors import (
     CommitFailedError,
     ConsumerStoppedError,
@@ -60,6 +61,9 @@ _POLL_MS = 1000
 _RETRY_S = 0.5
 # A consumer that has waited this long for a record checks that the broker has none for it (see `_stalled`).
 _STALL_CHECK_S = 10.0
+# How often a consumer reads the topics' metadata again (aiokafka's default: 5 min): a topic deleted and made again
+# is consumed again only once its consumer has seen it come back.
+_METADATA_MAX_AGE_MS = 10_000
 # Closing commits what was handled, but waits no longer than this for a broker that does not take it.
 _CLOSE_COMMIT_S = 3.0
 
@@ -106,6 +110,7 @@ class KafkaBus:
         self._producer: AIOKafkaProducer | None = None
         self._admin: AIOKafkaAdminClient | None = None
         self._closed = False
+        self._checking: asyncio.Task[None] | None = None   # a background `_recreate_missing`
 
     async def __aenter__(self) -> KafkaBus:
         self._producer = AIOKafkaProducer(
@@ -132,6 +137,9 @@ class KafkaBus:
 
     async def close(self) -> None:
         self._closed = True
+        if self._checking is not None:
+            self._checking.cancel()
+            await asyncio.gather(self._checking, return_exceptions=True)
         # All at once: each may wait up to _CLOSE_COMMIT_S for a broker that does not take its last commit.
         await asyncio.gather(*(consumer.aclose() for consumer in list(self._consumers)))
         try:
@@ -185,6 +193,7 @@ class KafkaBus:
         except (MessageSizeTooLargeError, RecordTooLargeError) as exc:
             raise TooLarge(f"The message of {len(message)} bytes is too large for the bus: {exc}") from exc
         except (KafkaError, TimeoutError) as exc:
+            self._check_topics_soon()
             raise BackendUnavailable(f"kafka: cannot send to {topic}: {exc!r}") from exc
 
     def consume(self, topic: str, group: str) -> KafkaConsumer:
@@ -200,16 +209,42 @@ class KafkaBus:
             raise BackendUnavailable("The message bus is closed.")
         try:
             async with asyncio.timeout(self._timeout_ms / 1000):
-                await producer.client.fetch_all_metadata()
+                metadata = await producer.client.fetch_all_metadata()
         except (KafkaError, TimeoutError) as exc:
             raise BackendUnavailable(f"kafka {','.join(self._servers)} does not answer: {exc}") from exc
+        await self._recreate_missing(metadata)
+
+    def _check_topics_soon(self) -> None:
+        """`_recreate_missing` in the background, one at a time: the caller of a failed send is answered at once."""
+        if self._checking is None or self._checking.done():
+            self._checking = asyncio.create_task(self._recreate_missing(), name="kafka-topics-check")
+
+    async def _recreate_missing(self, metadata: ClusterMetadata | None = None) -> None:
+        """Create again the topics this bus made that the broker no longer has (deleted by an operator, or lost
+        with its log). A send to such a topic does not fail as unknown: aiokafka waits for it to appear until the
+        request timeout, so without this every send to it was a 503 after 30 s, for good, with the broker's
+        auto-creation off. Asked after a failed send (in the background) and on `ping` (the sharding balancer pings
+        every second); a broker that does not answer the metadata request is left alone."""
+        producer = self._producer
+        if producer is None or self._closed or not self._topics:
+            return
+        try:
+            async with asyncio.timeout(self._timeout_ms / 1000):
+                if metadata is None:
+                    metadata = await producer.client.fetch_all_metadata()
+                missing = tuple(sorted(self._topics - metadata.topics()))
+                if missing:
+                    log.warning("bus.topics_recreated", topics=",".join(missing))
+                    await self._create_topics(missing, 1)
+        except (KafkaError, TimeoutError, BackendUnavailable) as exc:
+            log.debug("bus.topics_check_failed", error=str(exc) or repr(exc))   # the broker is away: said elsewhere
 
     def _new_consumer(self, topic: str, group: str, fetch_wait_ms: int) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
             topic, bootstrap_servers=self._servers, client_id=self._client_id, group_id=group,
             enable_auto_commit=False, auto_offset_reset="earliest", max_partition_fetch_bytes=self._frame,
             max_poll_interval_ms=_MAX_POLL_INTERVAL_MS, request_timeout_ms=self._timeout_ms,
-            fetch_max_wait_ms=fetch_wait_ms,
+            fetch_max_wait_ms=fetch_wait_ms, metadata_max_age_ms=_METADATA_MAX_AGE_MS,
             session_timeout_ms=self._session_ms, heartbeat_interval_ms=max(100, self._session_ms // 3))
 
 
