@@ -108,6 +108,39 @@ async def test_prewarms(factory: DockerContainerFactory, manifest: Manifest, doc
         await made.close()
 
 
+async def _kill_all(docker: aiodocker.Docker, invoker: int) -> None:
+    """What a restarted dockerd (or an operator's `docker kill`) does to the invoker's containers."""
+    for container in await docker.containers.list(filters={"label": [f"whisk.invoker={invoker}"]}):
+        await container.kill()
+    await _until_state(docker, invoker, lambda s: not s["Running"])
+
+
+async def test_a_warm_container_that_died_idle_is_replaced(pool: ContainerPool, factory: DockerContainerFactory,
+                                                           docker: aiodocker.Docker) -> None:
+    """Nothing of the job reached a container that had died while it waited: the job goes to a new one, as for the
+    process backend, and is not charged to the action as "exited unexpectedly"."""
+    assert ok(await pool.run(djob(value={"n": 1}))) == {"n": 1}
+    [dead] = await labelled(docker, factory.invoker)
+    await _kill_all(docker, factory.invoker)
+    again = await pool.run(djob(value={"n": 2}))
+    assert ok(again) == {"n": 2} and again.container_start == "cold"
+    assert dead not in await labelled(docker, factory.invoker)
+    assert pool.stats()["containers"] == {"ready": 1}
+
+
+async def test_a_prewarm_that_died_is_replaced(factory: DockerContainerFactory, manifest: Manifest,
+                                               docker: aiodocker.Docker) -> None:
+    made = make_pool(factory, manifest, prewarm=True, memory_mb=2048)
+    await made.start()
+    try:
+        await asyncio.sleep(0.3)               # a stem cell waits: more than a cold start's first moments
+        await _kill_all(docker, factory.invoker)
+        result = await made.run(djob(kind=NODE, value={"x": 1}))
+        assert ok(result) == {"x": 1}
+    finally:
+        await made.close()
+
+
 @pytest.mark.parametrize("code, memory_mb, timeout_ms, message", [
     ("def main(a):\n    hog = []\n    while True:\n        hog.append(bytearray(8 << 20))\n", 128, 30_000,
      "The action exhausted its memory and was aborted."),

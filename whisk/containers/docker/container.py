@@ -3,7 +3,9 @@
 The invoker never reuses a connection to a runtime (OpenWhisk doesn't), so each exchange opens one: over the unix
 socket in the container's folder (unix and host networking), or TCP to the container's address (bridge).
 When an exchange ends without an answer the container is inspected: a stopped container is reported as exited,
-and as OOM-killed when Docker says so (State.OOMKilled).
+and as OOM-killed when Docker says so (State.OOMKilled). One found stopped when nothing could even connect, at a
+/run or at the /init of a container that waited (a stem cell), died before the job reached it (a restarted daemon,
+a `docker kill`): ContainerGone, and the pool gives the job another container.
 A container without a network has an API relay (api_relay.py): its /init tells the action the relay's address as
 __OW_API_HOST, and removing the container closes the relay.
 """
@@ -22,7 +24,7 @@ import aiohttp
 import structlog
 
 from whisk.containers.api_relay import ApiRelay
-from whisk.containers.base import ContainerError, Interaction
+from whisk.containers.base import ContainerError, ContainerGone, Interaction
 from whisk.containers.docker.logs import DockerLogReader
 from whisk.containers.docker.security import lock_folder
 from whisk.entities.document import now_ms
@@ -70,6 +72,7 @@ class DockerContainer:
         self._api_relay = api
         self._session: aiohttp.ClientSession | None = None
         self._destroyed = False
+        self._made_at = asyncio.get_running_loop().time()
         self._log_reader = DockerLogReader(self._fetch_logs)
 
     def __repr__(self) -> str:
@@ -123,6 +126,8 @@ class DockerContainer:
         began = loop.time()
         deadline = began + timeout_s
         next_check = began + STATE_CHECK_S
+        # A container made just now (a cold start) is not listening yet; one that waited may have died meanwhile.
+        waited = began - self._made_at >= STATE_CHECK_S
         while True:
             try:
                 async with asyncio.timeout_at(deadline):
@@ -140,6 +145,9 @@ class DockerContainer:
                     return await self._dropped(start, "/init", exc)
             except (aiohttp.ClientError, OSError) as exc:
                 return await self._dropped(start, "/init", exc)
+            if waited:             # nothing was sent (no socket yet, or nothing listening on it)
+                waited = False
+                await self._unless_gone("it does not listen")
             if loop.time() >= next_check:
                 next_check = loop.time() + STATE_CHECK_S
                 state = await self._state()
@@ -158,8 +166,16 @@ class DockerContainer:
             return Interaction(start, now_ms(), status, reply, size)
         except TimeoutError:
             return Interaction(start, now_ms(), timed_out=True)
+        except aiohttp.ClientConnectorError as exc:        # not even connected: nothing was sent
+            await self._unless_gone(repr(exc))
+            return await self._dropped(start, "/run", exc)
         except (aiohttp.ClientError, OSError) as exc:
             return await self._dropped(start, "/run", exc)
+
+    async def _unless_gone(self, why: str) -> None:
+        """Nothing could be sent to it: ContainerGone when the container no longer runs."""
+        if not (await self._state()).get("Running", False):
+            raise ContainerGone(f"container {self.name} is gone ({why})")
 
     async def _dropped(self, start: int, path: str, error: BaseException) -> Interaction:
         """The exchange ended without an answer: did the container die, and of what?"""
