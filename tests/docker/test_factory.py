@@ -4,6 +4,7 @@ faults, and the image build script's idempotence."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import sys
@@ -18,6 +19,7 @@ from tests.support.docker_daemon import DockerDaemon, build_images
 from whisk.containers import cpus
 from whisk.containers.base import ContainerError
 from whisk.containers.docker.factory import DockerContainerFactory, docker_host
+from whisk.containers.docker.security import UIDS_PER_INVOKER, action_uid, user
 
 pytestmark = pytest.mark.docker
 
@@ -69,6 +71,28 @@ async def test_a_name_left_behind_is_reused(factory: DockerContainerFactory, doc
     assert (await second.initialize(init_body("def main(a):\n    return a\n"), timeout_s=10)).status == 200
     await first.destroy()                                        # already gone: no error
     await second.destroy()
+
+
+async def test_a_user_is_never_shared_by_two_live_containers(factory: DockerContainerFactory,
+                                                             docker: aiodocker.Docker) -> None:
+    """The users come from a counter that wraps after 65,536 containers (days of cold starts): one still running
+    then (a warm container in steady use) keeps its user to itself (security.py: per-uid kernel limits)."""
+    async def user_of(container) -> str:
+        return (await docker.containers.container(container.id).show())["Config"]["User"]
+
+    old = await factory.create(python_spec(factory.invoker, n=1))
+    factory._serial = itertools.count(UIDS_PER_INVOKER)         # the counter wraps to old's user next
+    new = await factory.create(python_spec(factory.invoker, n=2))
+    try:
+        assert await user_of(new) != await user_of(old)
+        await old.destroy()                                      # its user is free again once it is gone
+        factory._serial = itertools.count(UIDS_PER_INVOKER * 2)
+        again = await factory.create(python_spec(factory.invoker, n=3))
+        assert await user_of(again) == user(action_uid(factory.invoker, 0))
+        await again.destroy()
+    finally:
+        await new.destroy()
+        await old.destroy()
 
 
 async def test_describe_and_url_forms(factory: DockerContainerFactory) -> None:

@@ -59,9 +59,10 @@ class Endpoint:
 class DockerContainer:
     def __init__(self, docker: aiodocker.Docker, container: aiodocker.containers.DockerContainer, name: str,
                  endpoint: Endpoint, folder: str | None, relay: aiodocker.containers.DockerContainer | None,
-                 forget: Callable[[DockerContainer], None], api: ApiRelay | None = None) -> None:
+                 forget: Callable[[DockerContainer], None], api: ApiRelay | None = None, uid: int = 0) -> None:
         self.id = container.id
         self.name = name
+        self.uid = uid                         # its user (and its relay's), given to no other live container
         self.endpoint = endpoint
         self._docker = docker
         self._container = container

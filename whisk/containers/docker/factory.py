@@ -113,6 +113,7 @@ class DockerContainerFactory:
         self.api_host, self._api_cafile = api_host, api_cafile
         self._upstream: Upstream | None = None
         self._serial = itertools.count()                     # picks each container's user (action_uid)
+        self._uids: set[int] = set()                         # the users of live containers: never given twice
         default_dir = os.path.join(tempfile.gettempdir(), f"whisk-docker-{invoker}")
         # A unix socket path holds at most 107 bytes: <run_dir>/<8 hex>-api/api.sock, the longer one, must fit.
         too_long = run_dir is not None and len(run_dir) + 1 + len(_api_folder("x" * 8)) + 1 + 8 > _UNIX_PATH_MAX
@@ -176,7 +177,7 @@ class DockerContainerFactory:
         needs_folder = self.network != "bridge"
         folder = os.path.join(self.run_dir, token) if needs_folder else None
         env = dict(spec.env)
-        uid = action_uid(self.invoker, next(self._serial))
+        uid = self._new_uid()
         host_config: dict = {
             "Init": True,
             "Memory": spec.memory_mb << 20, "MemorySwap": spec.memory_mb << 20,
@@ -215,16 +216,28 @@ class DockerContainerFactory:
             if self.network == "bridge":
                 endpoint = Endpoint(host=await _bridge_address(container), port=PROXY_PORT)
         except BaseException:
+            self._uids.discard(uid)
             if api is not None:
                 await api.close()
             if folder is not None:
                 await asyncio.to_thread(shutil.rmtree, folder, True)
             raise
-        made = DockerContainer(docker, container, name, endpoint, folder, relay, self._containers.discard, api)
+        made = DockerContainer(docker, container, name, endpoint, folder, relay, self._forget, api, uid)
         self._containers.add(made)
         if self._cpuset is not None and self._cpuset != host_config.get("CpusetCpus"):   # confined while it started
             await made.confine(self._cpuset)
         return made
+
+    def _new_uid(self) -> int:
+        # The counter wraps after 65,536 containers (days of cold starts): skip a user a container still has.
+        while (uid := action_uid(self.invoker, next(self._serial))) in self._uids:
+            pass
+        self._uids.add(uid)
+        return uid
+
+    def _forget(self, container: DockerContainer) -> None:
+        self._containers.discard(container)
+        self._uids.discard(container.uid)
 
     async def confine(self, allowed: frozenset[int]) -> None:
         """Let every container, running or to come, run on the CPUs `allowed` only; a daemon reached over TCP (whose
