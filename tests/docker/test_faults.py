@@ -27,6 +27,7 @@ async def test_daemon_restart_under_the_platform(docker_images: str) -> None:
         await build_images(daemon)                      # imports the cached root file systems
         async with DockerContainerFactory(f"docker://{daemon.socket}", invoker_instance=invoker) as factory:
             old = await factory.create(python_spec(invoker, n=1))
+            idle = await factory.create(python_spec(invoker, n=3))
             assert (await old.initialize(init_body(CODE), timeout_s=10)).status == 200
             assert (await old.run({"value": {"n": 1}}, timeout_s=10)).status == 200
 
@@ -38,11 +39,15 @@ async def test_daemon_restart_under_the_platform(docker_images: str) -> None:
                 assert reply.status is None, reply      # no answer: the proxy is gone
             except ContainerError:
                 pass                                    # or Docker could not even be asked why
+            with pytest.raises(ContainerError):         # the pool removes one while the daemon is away
+                await idle.destroy()
 
             daemon = await start_dockerd(root)
             with pytest.raises(ContainerGone):          # nothing reached it: the pool runs the job elsewhere
                 await old.run({"value": {"n": 3}}, timeout_s=10)
             new = await factory.create(python_spec(invoker, n=2))
+            async with aiodocker.Docker(url=daemon.url) as docker:  # not left on the daemon until the next start
+                assert idle.id not in await labelled(docker, invoker)
             assert (await new.initialize(init_body(CODE), timeout_s=10)).status == 200
             assert (await new.run({"value": {"n": 4}}, timeout_s=10)).status == 200
             await factory.cleanup()                     # the stopped one and the new one

@@ -59,7 +59,8 @@ class Endpoint:
 class DockerContainer:
     def __init__(self, docker: aiodocker.Docker, container: aiodocker.containers.DockerContainer, name: str,
                  endpoint: Endpoint, folder: str | None, relay: aiodocker.containers.DockerContainer | None,
-                 forget: Callable[[DockerContainer], None], api: ApiRelay | None = None, uid: int = 0) -> None:
+                 forget: Callable[[DockerContainer], None], api: ApiRelay | None = None, uid: int = 0,
+                 unremoved: Callable[[str], None] | None = None) -> None:
         self.id = container.id
         self.name = name
         self.uid = uid                         # its user (and its relay's), given to no other live container
@@ -70,6 +71,7 @@ class DockerContainer:
         self._locked = folder is None          # the socket folder is closed to the container (security.py)
         self._relay = relay
         self._forget = forget
+        self._unremoved = unremoved            # told of a container it could not remove (the factory retries)
         self._api_relay = api
         self._session: aiohttp.ClientSession | None = None
         self._destroyed = False
@@ -235,15 +237,22 @@ class DockerContainer:
         self._destroyed = True
         self._forget(self)
         try:
+            failed: ContainerError | None = None
             for container in filter(None, (self._relay, self._container)):
                 try:
                     async with asyncio.timeout(REMOVE_TIMEOUT_S):
                         await container.delete(force=True)
+                    continue
                 except aiodocker.DockerError as exc:
-                    if exc.status not in (404, 409):
-                        raise ContainerError(f"docker: cannot remove {self.name}: {exc.message}") from exc
+                    if exc.status in (404, 409):
+                        continue
+                    failed = ContainerError(f"docker: cannot remove {self.name}: {exc.message}")
                 except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                    raise ContainerError(f"docker: cannot remove {self.name}: {exc!r}") from exc
+                    failed = ContainerError(f"docker: cannot remove {self.name}: {exc!r}")
+                if self._unremoved is not None:
+                    self._unremoved(container.id)
+            if failed is not None:
+                raise failed
         finally:
             if self._api_relay is not None:
                 await self._api_relay.close()

@@ -123,6 +123,7 @@ class DockerContainerFactory:
         self._version: dict = {}
         self._images: dict[str, dict[str, str]] = {}       # image -> its labels, once seen on the daemon
         self._containers: set[DockerContainer] = set()
+        self._unremoved: set[str] = set()        # ids whose removal failed (the daemon away): retried
         self._cpuset: str | None = None          # CpusetCpus for new containers once `confine` was called
 
     async def __aenter__(self) -> DockerContainerFactory:
@@ -170,6 +171,8 @@ class DockerContainerFactory:
 
     async def create(self, spec: ContainerSpec) -> DockerContainer:
         docker = self._client()
+        if self._unremoved:
+            await self._remove_left(docker)
         labels = await self._image_labels(spec)
         direct = self.network == "bridge" or labels.get(PROXY_ENV_LABEL) == "1"
         name = container_name(spec.name)
@@ -222,7 +225,8 @@ class DockerContainerFactory:
             if folder is not None:
                 await asyncio.to_thread(shutil.rmtree, folder, True)
             raise
-        made = DockerContainer(docker, container, name, endpoint, folder, relay, self._forget, api, uid)
+        made = DockerContainer(docker, container, name, endpoint, folder, relay, self._forget, api, uid,
+                               self._unremoved.add)
         self._containers.add(made)
         if self._cpuset is not None and self._cpuset != host_config.get("CpusetCpus"):   # confined while it started
             await made.confine(self._cpuset)
@@ -234,6 +238,14 @@ class DockerContainerFactory:
             pass
         self._uids.add(uid)
         return uid
+
+    async def _remove_left(self, docker: aiodocker.Docker) -> None:
+        # Containers the pool destroyed while the daemon was away (a restart) would stay on it, stopped, with their
+        # logs, until the invoker's next start: removed once it answers again.
+        left = list(self._unremoved)
+        done = await asyncio.gather(*(_force_remove(docker.containers.container(i)) for i in left),
+                                    return_exceptions=True)
+        self._unremoved.difference_update(i for i, outcome in zip(left, done) if outcome is None)
 
     def _forget(self, container: DockerContainer) -> None:
         self._containers.discard(container)
@@ -363,6 +375,8 @@ class DockerContainerFactory:
     async def close(self) -> None:
         """Destroy every container this factory made, then let go of the daemon."""
         await asyncio.gather(*(c.destroy() for c in list(self._containers)), return_exceptions=True)
+        if self._unremoved and self._docker is not None:
+            await self._remove_left(self._docker)
         if self._docker is not None:
             docker, self._docker = self._docker, None
             await docker.close()
