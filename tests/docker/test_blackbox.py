@@ -13,7 +13,7 @@ import pytest
 
 from tests.docker.conftest import BLACKBOX, DERIVED, init_body
 from tests.support.processes import free_port
-from whisk.containers.base import LOG_COLLECTION_FAILED, ContainerError, ContainerSpec, ImageError
+from whisk.containers.base import LOG_COLLECTION_FAILED, ContainerError, ContainerGone, ContainerSpec, ImageError
 from whisk.containers.docker.factory import DockerContainerFactory
 
 pytestmark = pytest.mark.docker
@@ -55,6 +55,24 @@ async def test_image_that_only_knows_port_8080(mode: str, factory: DockerContain
     await container.logs(10 << 20, wait_for_sentinel=True)
     await container.destroy()
     assert await relays_of(docker, container.name) == []
+
+
+async def test_an_image_behind_the_relay_that_died_idle_is_gone(factory: DockerContainerFactory,
+                                                               blackbox_images: None,
+                                                               docker: aiodocker.Docker) -> None:
+    """Its relay lives on and takes the connection, then drops it, having nothing to pass it to: nothing of the job
+    reached the action, so the pool gives it another container (ContainerGone), as without a relay."""
+    container = await factory.create(blackbox(factory.invoker, BLACKBOX))
+    try:
+        init = await container.initialize({"name": "bb", "main": "main", "code": "skeleton", "binary": False,
+                                           "env": {}}, timeout_s=10)
+        assert init.status == 200, init
+        await docker.containers.container(container.id).kill()      # an OOM kill or a docker kill, while idle
+        await docker.containers.container(container.id).wait(condition="not-running")
+        with pytest.raises(ContainerGone):
+            await container.run({"value": {"n": 1}}, timeout_s=10)
+    finally:
+        await container.destroy()
 
 
 async def test_missing_sentinels(factory: DockerContainerFactory, blackbox_images: None) -> None:

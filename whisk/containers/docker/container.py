@@ -4,8 +4,9 @@ The invoker never reuses a connection to a runtime (OpenWhisk doesn't), so each 
 socket in the container's folder (unix and host networking), or TCP to the container's address (bridge).
 When an exchange ends without an answer the container is inspected: a stopped container is reported as exited,
 and as OOM-killed when Docker says so (State.OOMKilled). One found stopped when nothing could even connect, at a
-/run or at the /init of a container that waited (a stem cell), died before the job reached it (a restarted daemon,
-a `docker kill`): ContainerGone, and the pool gives the job another container.
+/run or at the /init of a container that waited (a stem cell), or stopped before a /run its relay dropped, died
+before the job reached it (a restarted daemon, a `docker kill`): ContainerGone, and the pool gives the job another
+container.
 A container without a network has an API relay (api_relay.py): its /init tells the action the relay's address as
 __OW_API_HOST, and removing the container closes the relay.
 """
@@ -25,7 +26,7 @@ import structlog
 
 from whisk.containers.api_relay import ApiRelay
 from whisk.containers.base import ContainerError, ContainerGone, Interaction
-from whisk.containers.docker.logs import DockerLogReader
+from whisk.containers.docker.logs import DockerLogReader, time_key
 from whisk.containers.docker.security import lock_folder
 from whisk.entities.document import now_ms
 
@@ -172,12 +173,20 @@ class DockerContainer:
         except aiohttp.ClientConnectorError as exc:        # not even connected: nothing was sent
             await self._unless_gone(repr(exc))
             return await self._dropped(start, "/run", exc)
+        except aiohttp.ServerDisconnectedError as exc:
+            if self._relay is not None:    # the relay lives on, and drops what it has no action to pass to
+                await self._unless_gone(repr(exc), before_ms=start)
+            return await self._dropped(start, "/run", exc)
         except (aiohttp.ClientError, OSError) as exc:
             return await self._dropped(start, "/run", exc)
 
-    async def _unless_gone(self, why: str) -> None:
-        """Nothing could be sent to it: ContainerGone when the container no longer runs."""
-        if not (await self._state()).get("Running", False):
+    async def _unless_gone(self, why: str, before_ms: int | None = None) -> None:
+        """Nothing could be sent to it: ContainerGone when the container no longer runs (and stopped before
+        `before_ms`, when given: one that died under the exchange is the action's failure)."""
+        state = await self._state()
+        if state.get("Running", False):
+            return
+        if before_ms is None or _epoch_ms(state.get("FinishedAt") or "") <= before_ms:
             raise ContainerGone(f"container {self.name} is gone ({why})")
 
     async def _dropped(self, start: int, path: str, error: BaseException) -> Interaction:
@@ -260,3 +269,12 @@ class DockerContainer:
                 await self._session.close()
             if self._folder:
                 await asyncio.to_thread(shutil.rmtree, self._folder, True)
+
+
+def _epoch_ms(timestamp: str) -> int:
+    """Docker's RFC3339 time (State.FinishedAt) in epoch ms; 0 when there is none."""
+    try:
+        seconds, nanos = time_key(timestamp)
+    except ValueError:
+        return 0
+    return seconds * 1000 + nanos // 1_000_000
