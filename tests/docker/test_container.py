@@ -6,6 +6,7 @@ import json
 import os
 
 import aiodocker
+import aiohttp
 import pytest
 
 from tests.docker.conftest import NODEJS_IMAGE, init_body, python_spec
@@ -128,6 +129,26 @@ async def test_crash_is_not_oom(factory: DockerContainerFactory) -> None:
     # docker is still copying.
     lines = await container.logs(10 << 20, wait_for_sentinel=False, grace_s=DEVELOPER_ERROR_LOG_GRACE_S)
     assert any(line.endswith("stdout: bye") for line in lines), lines
+    await container.destroy()
+
+
+async def test_a_crash_docker_cannot_explain_is_still_the_actions(factory: DockerContainerFactory,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """/run was sent and its connection dropped while the daemon does not answer (crashed or restarting; the
+    containers outlive it): the action may have run, so it is its failure, never a ContainerError (the pool would
+    send the job to another container, and run it twice)."""
+    container = await factory.create(python_spec(factory.invoker))
+    code = "import os\ndef main(a):\n    os._exit(3)\n"
+    assert (await container.initialize(init_body(code), timeout_s=10)).status == 200
+
+    async def away(*args: object, **kwargs: object) -> None:
+        raise aiohttp.ClientConnectionError("Cannot connect to Docker Engine")
+
+    monkeypatch.setattr(container._container, "wait", away)
+    monkeypatch.setattr(container._container, "show", away)
+    run = await container.run({"value": {}}, timeout_s=10)
+    assert run.status is None and run.exited and not run.oom_killed, run
+    monkeypatch.undo()
     await container.destroy()
 
 

@@ -175,7 +175,12 @@ class DockerContainer:
             return await self._dropped(start, "/run", exc)
         except aiohttp.ServerDisconnectedError as exc:
             if self._relay is not None:    # the relay lives on, and drops what it has no action to pass to
-                await self._unless_gone(repr(exc), before_ms=start)
+                try:
+                    await self._unless_gone(repr(exc), before_ms=start)
+                except ContainerGone:
+                    raise
+                except ContainerError:
+                    pass                   # Docker cannot say: as any dropped /run
             return await self._dropped(start, "/run", exc)
         except (aiohttp.ClientError, OSError) as exc:
             return await self._dropped(start, "/run", exc)
@@ -197,7 +202,14 @@ class DockerContainer:
                 await self._container.wait(condition="not-running")
         except (TimeoutError, aiodocker.DockerError, aiohttp.ClientError, OSError):
             pass        # still running: the proxy dropped the connection but lives
-        state = await self._state()
+        try:
+            state = await self._state()
+        except ContainerError as exc:
+            # Docker cannot say (the daemon gone; the containers outlive it). What was sent may have run: the
+            # action's failure, never the pool's cue to send the job again.
+            log.info("container.exchange.dropped", container=self.name, path=path, error=repr(error),
+                     docker_error=str(exc))
+            return Interaction(start, end, exited=True)
         running = state.get("Running", False)
         log.info("container.exchange.dropped", container=self.name, path=path, error=repr(error), running=running,
                  exit_code=state.get("ExitCode"), oom_killed=state.get("OOMKilled"),
