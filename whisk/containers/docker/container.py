@@ -173,16 +173,16 @@ class DockerContainer:
         except aiohttp.ClientConnectorError as exc:        # not even connected: nothing was sent
             await self._unless_gone(repr(exc))
             return await self._dropped(start, "/run", exc)
-        except aiohttp.ServerDisconnectedError as exc:
-            if self._relay is not None:    # the relay lives on, and drops what it has no action to pass to
+        except (aiohttp.ClientError, OSError) as exc:
+            # The relay, when there is one, lives on and drops what it has no action to pass to (while the request
+            # is still being written, or after).
+            if self._relay is not None:
                 try:
                     await self._unless_gone(repr(exc), before_ms=start)
                 except ContainerGone:
                     raise
                 except ContainerError:
                     pass                   # Docker cannot say: as any dropped /run
-            return await self._dropped(start, "/run", exc)
-        except (aiohttp.ClientError, OSError) as exc:
             return await self._dropped(start, "/run", exc)
 
     async def _unless_gone(self, why: str, before_ms: int | None = None) -> None:
