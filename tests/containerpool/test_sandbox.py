@@ -141,3 +141,32 @@ async def test_the_containers_user_has_an_account_as_root_has_in_a_docker_contai
         assert json.loads(r.body) == {"user": "action", "name": "action", "home": "/tmp", "group": "action", "root": 0}
     finally:
         await container.destroy()
+
+
+async def test_an_action_gets_no_vsock_socket_past_its_network_namespace(factory: ProcessContainerFactory) -> None:
+    """vsock is not confined by a network namespace: on a virtual machine (this one has it) a sandboxed action could
+    listen for, or call, the hypervisor's side past its empty network. Docker's default profile refuses the family;
+    the sandbox's filter does too, and leaves the other families alone (the relay's TCP, unix sockets)."""
+    from tests.containerpool.test_process import init_value
+
+    code = ("import socket\n"
+            "def attempt(family, kind):\n"
+            "    try:\n"
+            "        socket.socket(family, kind).close()\n"
+            "        return 'allowed'\n"
+            "    except OSError as exc:\n"
+            "        return exc.strerror\n"
+            "def main(a):\n"
+            "    return {'vsock': attempt(socket.AF_VSOCK, socket.SOCK_STREAM),\n"
+            "            'vsock_dgram': attempt(socket.AF_VSOCK, socket.SOCK_DGRAM),\n"
+            "            'tcp': attempt(socket.AF_INET, socket.SOCK_STREAM),\n"
+            "            'unix': attempt(socket.AF_UNIX, socket.SOCK_STREAM)}\n")
+    container = await factory.create(spec(PY, name="wsk0_1_guest_vsock"))
+    try:
+        assert (await container.initialize(init_value(code), timeout_s=10)).status == 200
+        r = await container.run({"value": {}}, timeout_s=10)
+        assert r.status == 200, r
+        assert json.loads(r.body) == {"vsock": "Operation not permitted", "vsock_dgram": "Operation not permitted",
+                                      "tcp": "allowed", "unix": "allowed"}
+    finally:
+        await container.destroy()

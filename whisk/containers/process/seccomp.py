@@ -14,6 +14,9 @@ little-endian machines):
     would find what this one left there (Docker's default profile refuses them too);
   * io_uring, bpf, perf_event_open and userfaultfd fail with EPERM, as in Docker's default profile: large kernel
     surfaces no runtime uses;
+  * socket with AF_VSOCK fails with EPERM, as in Docker's default profile: vsock is not confined by a network
+    namespace, so on a virtual machine an action would listen for, or call, the hypervisor's side (and other guests
+    where the hypervisor relays them) past the sandbox's empty network;
   * everything else is allowed.
 """
 
@@ -23,13 +26,14 @@ import platform
 import struct
 from typing import Any
 
-# arch (AUDIT_ARCH_*), clone, unshare, clone3, and whether numbers with the x32 bit exist on it
-_ARCHES = {"x86_64": (0xC000003E, 56, 272, 435, True), "aarch64": (0xC00000B7, 220, 97, 435, False)}
+# arch (AUDIT_ARCH_*), clone, unshare, clone3, socket, and whether numbers with the x32 bit exist on it
+_ARCHES = {"x86_64": (0xC000003E, 56, 272, 435, 41, True), "aarch64": (0xC00000B7, 220, 97, 435, 198, False)}
 # Refused outright (EPERM), per arch: add_key, request_key, keyctl, io_uring_setup, io_uring_enter,
 # io_uring_register, bpf, perf_event_open, userfaultfd.
 _DENIED = {"x86_64": (248, 249, 250, 425, 426, 427, 321, 298, 323),
            "aarch64": (217, 218, 219, 425, 426, 427, 280, 241, 282)}
 CLONE_NEWUSER = 0x10000000
+AF_VSOCK = 40
 X32_BIT = 0x40000000
 EPERM, ENOSYS = 1, 38
 _LD_ABS, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06
@@ -42,7 +46,7 @@ def program(machine: str | None = None) -> bytes | None:
     arch = _ARCHES.get(machine)
     if arch is None:
         return None
-    audit_arch, clone, unshare, clone3, x32 = arch
+    audit_arch, clone, unshare, clone3, socket, x32 = arch
     # ([label,] code, jump-if-true label, jump-if-false label, k); labels name the instruction to go to, None = the
     # next one; a leading label names the instruction itself.
     code: list[tuple[Any, ...]] = [
@@ -53,9 +57,12 @@ def program(machine: str | None = None) -> bytes | None:
         (_JEQ, "enosys", None, clone3),
         *[(_JEQ, "eperm", None, nr) for nr in _DENIED[machine]],
         (_JEQ, "flags", None, unshare),
-        (_JEQ, "flags", "allow", clone),
+        (_JEQ, "flags", None, clone),
+        (_JEQ, "family", "allow", socket),
         ("flags", _LD_ABS, None, None, 16),             # A = the low half of args[0]: the flags
         (_JSET, "eperm", "allow", CLONE_NEWUSER),
+        ("family", _LD_ABS, None, None, 16),            # A = the low half of args[0]: the address family (an int)
+        (_JEQ, "eperm", "allow", AF_VSOCK),
         ("allow", _RET, None, None, _ALLOW),
         ("enosys", _RET, None, None, _ERRNO | ENOSYS),
         ("eperm", _RET, None, None, _ERRNO | EPERM),
