@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -217,17 +218,47 @@ async def test_framing_numbers_are_strict(tmp_path: object, answer: bytes) -> No
 def test_a_chunked_body_arriving_in_pieces_is_read_on_from_where_it_stopped() -> None:
     """Each arrival goes on from the last whole chunk: 20,000 one-byte chunks read byte by byte would take the loop
     minutes if every arrival parsed the body from its start."""
-    from whisk.containers.proxy_client import _Chunks, _parse
+    from whisk.containers.proxy_client import _parse, _Progress
     body = b"x" * 20_000
     wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"".join(
         b"1\r\n%c\r\n" % c for c in body) + b"0\r\n\r\n"
-    buffer, chunks = bytearray(), _Chunks()
+    buffer, progress = bytearray(), _Progress()
     parsed = None
     for i in range(0, len(wire), 7):
         buffer += wire[i:i + 7]
-        parsed = _parse(buffer, False, None, chunks)
+        parsed = _parse(buffer, False, None, progress)
         assert parsed is None or i + 7 >= len(wire)
     assert parsed is not None and parsed.body == body and parsed.used == len(wire)
+
+
+_MANY_LINES = 16_000                # short lines filling most of what a head (or trailers) may take, 64 KB
+
+
+@pytest.mark.parametrize("head, tail", [
+    # A head of many header lines, then its body a byte at a time: each arrival parsed the whole head again (17 ms
+    # here), so that an action trickling its own answer held the event loop, and every tenant's work, for as long
+    # as its timeout.
+    (b"HTTP/1.1 200 OK\r\n" + b"a:\r\n" * _MANY_LINES + b"Content-Length: 2000\r\n\r\n", b"x" * 2000),
+    # Many interim answers, then the real head a byte at a time: each arrival read every interim answer again.
+    (b"HTTP/1.1 100 Continue\r\n\r\n" * 2400,
+     b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n" + b"b: " + b"y" * 1900 + b"\r\n\r\n{}"),
+    # A chunked body's many trailer lines, then the last one a byte at a time: each arrival read them all again.
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n" + b"t:\r\n" * 15_000,
+     b"u: " + b"z" * 1900 + b"\r\n\r\n"),
+])
+def test_an_answer_arriving_a_byte_at_a_time_is_read_on_from_where_it_stopped(head: bytes, tail: bytes) -> None:
+    from whisk.containers.proxy_client import _parse, _Progress
+    buffer, progress = bytearray(head), _Progress()
+    started = time.perf_counter()
+    assert _parse(buffer, False, 1 << 20, progress) is None
+    parsed = None
+    for i in range(len(tail)):
+        buffer += tail[i:i + 1]
+        parsed = _parse(buffer, False, 1 << 20, progress)
+        assert parsed is None or i == len(tail) - 1
+    elapsed = time.perf_counter() - started
+    assert parsed is not None and parsed.status == 200 and parsed.used == len(buffer)
+    assert elapsed < 2.0, f"{len(tail)} arrivals took the loop {elapsed:.1f} s"     # parsed again: 6-35 s
 
 
 async def test_bytes_written_to_an_idle_connection_are_not_held(tmp_path: object) -> None:

@@ -11,8 +11,9 @@ Errors: `Unreachable` when no connection could be made (the proxy is not listeni
 past the caller's deadline; `Broken` when the connection failed or closed before a whole response; `Oversized` when
 the body is longer than the caller's `max_body`, with its start and length: no more than that is held in memory, so
 an action cannot make the platform buffer what it likes (its code shares the proxy's process and can write to the
-connection itself). For the same reason a byte that arrives while no call waits ends the connection at once, and
-an answer whose framing (chunk lines, trailers) runs far past what it may carry ends its call. A connection that
+connection itself). For the same reason a byte that arrives while no call waits ends the connection at once, an
+answer whose framing (chunk lines, trailers) runs far past what it may carry ends its call, and each arrival is read
+on from where the last one stopped (`_Progress`), never from the answer's start. A connection that
 failed in any way, or whose answer was too long, is closed, never reused.
 """
 
@@ -57,7 +58,7 @@ class _Connection(asyncio.Protocol):
     """One connection as a protocol: bytes are parsed as they arrive and the response is handed to the waiting call
     in the same callback (no StreamReader, no reader task)."""
 
-    __slots__ = ("transport", "buffer", "waiter", "max_body", "closed", "eof", "chunks")
+    __slots__ = ("transport", "buffer", "waiter", "max_body", "closed", "eof", "progress")
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -66,7 +67,7 @@ class _Connection(asyncio.Protocol):
         self.max_body: int | None = None
         self.closed = False
         self.eof = False
-        self.chunks = _Chunks()
+        self.progress = _Progress()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -100,7 +101,7 @@ class _Connection(asyncio.Protocol):
     def _settle(self, at_end: bool) -> None:
         """Hand the response over once it is whole (or fail the call when it cannot be)."""
         try:
-            parsed = _parse(self.buffer, at_end, self.max_body, self.chunks)
+            parsed = _parse(self.buffer, at_end, self.max_body, self.progress)
         except Broken as exc:
             self._fail(exc)
             self.close()
@@ -113,7 +114,7 @@ class _Connection(asyncio.Protocol):
                 self.abort()
             return
         del self.buffer[:parsed.used]
-        self.chunks.clear()
+        self.progress.clear()
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(parsed._replace(keep=parsed.keep and not at_end and not self.buffer))
@@ -203,20 +204,34 @@ class ProxyClient:
             connection.close()
 
 
-class _Chunks:
-    """How far a chunked body has been read, so that each arrival goes on from there: parsed again from the start,
-    a body of many small chunks (which an action can write itself) would cost the loop time quadratic in its size."""
+class _Head(NamedTuple):
+    status: int
+    length: int | None       # Content-Length, if any
+    chunked: bool
+    keep: bool
+    offset: int              # in the buffer: where the body starts
 
-    __slots__ = ("offset", "parts", "total")
+
+class _Progress:
+    """How far an answer has been read, so that each arrival goes on from there: its head once parsed (past interim
+    answers), a chunked body's chunks, its trailers. Parsed again from the start, an answer arriving a byte at a time
+    (which an action can write itself) would cost the loop time quadratic in its size: a head of 16,000 short
+    header lines took 17 ms an arrival, the whole event loop for a trickle of one byte every 17 ms."""
+
+    __slots__ = ("head_at", "head", "offset", "parts", "total", "trailers")
 
     def __init__(self) -> None:
-        self.offset = 0                        # in the buffer: where the next chunk's size line starts (0: none read)
+        self.head_at = 0                       # in the buffer: where the next head starts (past interim answers)
+        self.head: _Head | None = None
+        self.offset = 0                        # where the next chunk's size line (or trailer) starts (0: none read)
         self.parts: list[bytes] = []
         self.total = 0
+        self.trailers = 0                      # where the trailers start, once the last chunk is read (0: not yet)
 
     def clear(self) -> None:
+        self.head_at, self.head = 0, None
         if self.offset:
-            self.offset, self.parts, self.total = 0, [], 0
+            self.offset, self.parts, self.total, self.trailers = 0, [], 0, 0
 
 
 class _Answer(NamedTuple):
@@ -228,11 +243,39 @@ class _Answer(NamedTuple):
 
 
 def _parse(buffer: bytearray, at_end: bool, max_body: int | None = None,
-           chunks: _Chunks | None = None) -> _Answer | None:
+           progress: _Progress | None = None) -> _Answer | None:
     """One response from the start of `buffer`, or None while incomplete. `at_end`: the proxy has closed its side
     (a body framed by the end is whole). Past `max_body`, the answer is its start (`size` set) as soon as that has
-    come. Broken when the bytes cannot be a response."""
-    offset = 0
+    come. Broken when the bytes cannot be a response. `progress` carries what earlier calls read of it."""
+    if progress is None:
+        progress = _Progress()
+    head = progress.head
+    if head is None:
+        head = progress.head = _head(buffer, progress)
+        if head is None:
+            return None
+    status, length, chunked, keep, offset = head
+    cap = max_body if max_body is not None else -1
+    if chunked:
+        return _chunked(buffer, offset, status, keep, cap, progress)
+    if length is not None:
+        if 0 <= cap < length:                  # declared too long: its start is all that is read
+            if len(buffer) - offset < cap:
+                return None
+            return _Answer(status, bytes(buffer[offset:offset + cap]), False, len(buffer), length)
+        if len(buffer) - offset < length:
+            return None
+        return _Answer(status, bytes(buffer[offset:offset + length]), keep, offset + length)
+    if 0 <= cap < len(buffer) - offset:        # framed by the end of the connection, and already too long
+        return _Answer(status, bytes(buffer[offset:offset + cap]), False, len(buffer), len(buffer) - offset)
+    if not at_end:
+        return None
+    return _Answer(status, bytes(buffer[offset:]), False, len(buffer))
+
+
+def _head(buffer: bytearray, progress: _Progress) -> _Head | None:
+    """The head of the answer (past interim answers, each read once), or None while it is incomplete."""
+    offset = progress.head_at
     while True:
         end = buffer.find(b"\r\n\r\n", offset)
         if end < 0:
@@ -250,6 +293,7 @@ def _parse(buffer: bytearray, at_end: bool, max_body: int | None = None,
             break
         if offset > _MAX_HEAD:
             raise Broken("no complete response: interim answers over 64 KB")
+        progress.head_at = offset
     length: int | None = None
     chunked = False
     connection = ""
@@ -266,26 +310,14 @@ def _parse(buffer: bytearray, at_end: bool, max_body: int | None = None,
         elif name == "connection":
             connection = value.strip().lower()
     keep = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
-    cap = max_body if max_body is not None else -1
-    if chunked:
-        return _chunked(buffer, offset, status, keep, cap, chunks if chunks is not None else _Chunks())
-    if length is not None:
-        if 0 <= cap < length:                  # declared too long: its start is all that is read
-            if len(buffer) - offset < cap:
-                return None
-            return _Answer(status, bytes(buffer[offset:offset + cap]), False, len(buffer), length)
-        if len(buffer) - offset < length:
-            return None
-        return _Answer(status, bytes(buffer[offset:offset + length]), keep, offset + length)
-    if 0 <= cap < len(buffer) - offset:        # framed by the end of the connection, and already too long
-        return _Answer(status, bytes(buffer[offset:offset + cap]), False, len(buffer), len(buffer) - offset)
-    if not at_end:
-        return None
-    return _Answer(status, bytes(buffer[offset:]), False, len(buffer))
+    return _Head(status, length, chunked, keep, offset)
 
 
-def _chunked(buffer: bytearray, offset: int, status: int, keep: bool, cap: int, chunks: _Chunks) -> _Answer | None:
+def _chunked(buffer: bytearray, offset: int, status: int, keep: bool, cap: int, chunks: _Progress
+             ) -> _Answer | None:
     """The chunked body from `offset`, resumed where `chunks` left it; every step moves forward."""
+    if chunks.trailers:
+        return _trailers(buffer, status, keep, chunks)
     if chunks.offset:
         offset = chunks.offset
     parts = chunks.parts
@@ -307,18 +339,10 @@ def _chunked(buffer: bytearray, offset: int, status: int, keep: bool, cap: int, 
                 return None
             return _Answer(status, b"".join([*parts, bytes(buffer[offset:offset + need])]), False, len(buffer),
                            total + size)
-        if size == 0:
-            trailers = offset
-            while True:                        # trailers, then the blank line
-                end = buffer.find(b"\r\n", offset)
-                if end < 0:
-                    if len(buffer) - trailers > _MAX_HEAD:   # each arrival reads them again: bounded as a head is
-                        raise Broken("no complete response: trailers over 64 KB")
-                    return None
-                blank = end == offset
-                offset = end + 2
-                if blank:
-                    return _Answer(status, b"".join(parts), keep, offset)
+        if size == 0:                          # the last chunk: trailers, then the blank line
+            chunks.parts, chunks.total = parts, total
+            chunks.offset = chunks.trailers = offset
+            return _trailers(buffer, status, keep, chunks)
         if len(buffer) < offset + size + 2:
             return None
         if buffer[offset + size:offset + size + 2] != b"\r\n":
@@ -327,3 +351,17 @@ def _chunked(buffer: bytearray, offset: int, status: int, keep: bool, cap: int, 
         total += size
         offset += size + 2
         chunks.offset, chunks.total = offset, total         # this chunk is read: the next arrival starts after it
+
+
+def _trailers(buffer: bytearray, status: int, keep: bool, chunks: _Progress) -> _Answer | None:
+    """A chunked body's trailers, each line read once, up to the blank line that ends the answer."""
+    offset = chunks.offset
+    while True:
+        end = buffer.find(b"\r\n", offset)
+        if end < 0:
+            if len(buffer) - chunks.trailers > _MAX_HEAD:        # bounded as a head is
+                raise Broken("no complete response: trailers over 64 KB")
+            return None
+        if end == offset:
+            return _Answer(status, b"".join(chunks.parts), keep, end + 2)
+        offset = chunks.offset = end + 2
