@@ -52,7 +52,7 @@ async def test_init_run_logs_pause_resume_destroy(factory: ProcessContainerFacto
         r = await c.run({"value": {"n": 3}}, timeout_s=10)
         assert r.status == 200
         assert len(await c.logs(MB, True)) == 2
-        folder = inside_root(c.pid, c._folder) if c._pinned is not None else c._folder   # a sandbox's: its tmpfs
+        folder = inside_root(c.pid, c._folder) if factory.sandboxed else c._folder   # a sandbox's is its own tmpfs
         assert os.path.isdir(folder)
     finally:
         await c.destroy()

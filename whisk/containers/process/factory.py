@@ -270,6 +270,10 @@ class ProcessContainerFactory:
                 f"limited by {limit}, /tmp by {self._tmp_mb} MB")
 
     @property
+    def sandboxed(self) -> bool:
+        return self._sandbox is not None
+
+    @property
     def uses_cgroups(self) -> bool:
         return self._cgroups is not None
 
