@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
+import signal
+import subprocess
 import time
 
 import pytest
@@ -84,6 +87,52 @@ async def test_process_death_during_run_is_reported_as_exited(factory: ProcessCo
         with pytest.raises(ContainerError):
             await c.resume()
     finally:
+        await c.destroy()
+
+
+def _process_group_at(pid: int) -> subprocess.Popen[bytes] | None:
+    """A new process group with the id `pid`, or None when that pid cannot be had (root steers the next pid through
+    ns_last_pid; another process may take it first, hence the tries)."""
+    for _ in range(200):
+        with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+            f.write(str(pid - 1))
+        group = subprocess.Popen(["sleep", "60"], start_new_session=True)
+        if group.pid == pid:
+            return group
+        group.kill()
+        group.wait()
+    return None
+
+
+async def test_a_dead_containers_process_group_id_is_not_given_away_before_its_destroy(
+        open_factory: ProcessContainerFactory):
+    """An action can end its container when it likes (after its answer, while it idles); the pool still pauses it
+    after the grace and destroys it later, each a signal from root to the process group the launcher's pid names.
+    Reaped at its exit, that pid could meanwhile become another process group's id, another tenant's container's
+    (whose launcher leads one) or any of the host's, which the pause stopped and the destroy killed. Unconfined
+    here: in the sandbox bwrap's init, orphaned in that group, holds the id until the host's init reaps it (which
+    this machine's never does)."""
+    if os.geteuid() != 0:
+        missing("root (to steer the next pid through ns_last_pid)")
+    c = await open_factory.create(spec(name="wsk0_1_mallory_dies"))
+    pid, victim = c.pid, None
+    try:
+        os.killpg(pid, signal.SIGKILL)                        # as its own os._exit, or a fatal signal, would end it
+        await until(lambda: not c.alive)
+        victim = _process_group_at(pid)
+        with contextlib.suppress(ContainerError):
+            await c.suspend()                                 # the pool pauses an idle container after the grace
+        await c.destroy()
+        if victim is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                victim.wait(timeout=1)
+        assert victim is None, (f"process group {pid} was another's before the destroy, which "
+                                f"{'killed' if victim.returncode is not None else 'spared'} it")
+        assert gone(pid)                                      # reaped by the destroy
+    finally:
+        if victim is not None:
+            victim.kill()
+            victim.wait()
         await c.destroy()
 
 

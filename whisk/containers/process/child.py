@@ -6,7 +6,8 @@ so the event loop stands still for a time that grows with the platform's memory 
 pays it twice: the pool starts the replacement stem cell as it hands the prewarmed one out. So the child is
 started as the standard library does it (subprocess's vfork and exec, on the loop's own thread: the launcher sets
 PR_SET_PDEATHSIG, which follows the thread that started it), its pipes are read by the loop, and its exit is
-watched through a pidfd.
+watched through a pidfd; it is reaped only by `reap()`, once the backend signals its process group no more (a pid
+reaped at its exit could be another process group's by the container's pause or destroy).
 
 The pipes are read by the loop's `add_reader`, and each chunk goes to an `Output` as it arrives (the container's log
 collector): no reader task, no StreamReader, no turn of the loop between the bytes and the collector
@@ -14,8 +15,8 @@ collector): no reader task, no StreamReader, no turn of the loop between the byt
 once. Not `connect_read_pipe`: uvloop's pipe transport closes the descriptor it reads, then closes the file object it
 was given, that is the same number a second time (MagicStack/uvloop#763); a file another thread opened in between
 (SQLite's, a /proc file, a pipe of the next container) lost its descriptor to it. `Child` offers what the backend
-uses of asyncio's Process: `pid`, `returncode`, `wait()`, and `close_output()` for pipes a grandchild still holds
-open.
+uses of asyncio's Process: `pid`, `returncode`, `wait()`, `reap()`, and `close_output()` for pipes a grandchild still
+holds open.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class Child:
     def __init__(self, popen: subprocess.Popen[bytes], pipes: list[_PipeReader],
                  exited: asyncio.Future[int]) -> None:
         self.pid = popen.pid
+        self._popen = popen
         self._pipes = pipes
         self._exited = exited
 
@@ -86,6 +88,14 @@ class Child:
 
     async def wait(self) -> int:
         return await asyncio.shield(self._exited)
+
+    def reap(self) -> None:
+        """Let the ended child's pid go: only once nothing will signal its process group any more."""
+        if self._exited.done():
+            try:
+                self._popen.wait(timeout=1)
+            except (subprocess.TimeoutExpired, ChildProcessError):
+                pass
 
     def close_output(self) -> None:
         """Stop reading the pipes (a process the child started may keep them open after it ended)."""
@@ -131,11 +141,17 @@ async def spawn(argv: list[str], env: Mapping[str, str], output: Output, pass_fd
 
     def on_exit() -> None:
         loop.remove_reader(pidfd)
-        os.close(pidfd)
         try:
-            code = popen.wait(timeout=1)     # it has ended: this reaps it at once
-        except (subprocess.TimeoutExpired, ChildProcessError):
+            # Its status, but not reaped (WNOWAIT): until `reap`, its pid, which is the id of the container's
+            # process group, cannot be given to another process, so pausing or destroying the container (which
+            # signal that group) never reaches a process group that took the number over: another container's
+            # (another tenant's), or any of the host's. An action can end its container whenever it likes.
+            info = os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOWAIT)
+            code = -1 if info is None else info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+        except ChildProcessError:
             code = popen.returncode if popen.returncode is not None else -1
+        finally:
+            os.close(pidfd)
         if not exited.done():
             exited.set_result(code)
 

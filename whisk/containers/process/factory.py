@@ -204,6 +204,7 @@ class ProcessContainer:
             pass
         try:
             await self._exit
+            self._proc.reap()                            # signalled for the last time: its pid may go
             await self._collector.wait_closed(EXIT_GRACE_S)
             self._proc.close_output()                    # a process it started may keep the pipes open
             if self._proxy is not None:
