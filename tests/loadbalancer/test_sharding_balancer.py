@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -51,13 +52,20 @@ class Rig:
         await self.bus.send(completed_topic(0), ack.to_bytes())
 
 
+@asynccontextmanager
+async def rigged(bus: MemoryBus, **balancer: Any) -> AsyncIterator[Rig]:
+    """A sharding balancer on `bus` (controller 0), with the store and discovery it needs, its releases recorded."""
+    released: list[tuple[str, str]] = []
+    async with bus, MemoryStore() as store, LocalDiscovery() as discovery:
+        async with ShardingBalancer(bus, store, discovery, controller=0,
+                                    on_release=lambda e, o: released.append((e.activation_id, o)), **balancer) as lb:
+            yield Rig(bus, store, discovery, lb, released)
+
+
 @pytest_asyncio.fixture
 async def rig() -> AsyncIterator[Rig]:
-    released: list[tuple[str, str]] = []
-    async with MemoryBus() as bus, MemoryStore() as store, LocalDiscovery() as discovery:
-        async with ShardingBalancer(bus, store, discovery, controller=0, discovery_interval_s=0.05, stall_after_s=0.3,
-                                    on_release=lambda e, o: released.append((e.activation_id, o))) as lb:
-            yield Rig(bus, store, discovery, lb, released)
+    async with rigged(MemoryBus(), discovery_interval_s=0.05, stall_after_s=0.3) as r:
+        yield r
 
 
 def message(activation_id: str, name: str = "a", blocking: bool = False) -> ActivationMessage:
@@ -168,24 +176,21 @@ async def test_an_invoker_cut_off_for_a_while_is_used_again_after_one_test_actio
     """Its work in flight is forced as "lost" when it goes silent; that does not fill its last ten outcomes with
     timeouts, so once it pings again one successful test action makes it up (not Unresponsive, which would wait a
     minute a test action)."""
-    released: list[tuple[str, str]] = []
-    async with MemoryBus() as bus, MemoryStore() as store, LocalDiscovery() as discovery:
-        async with ShardingBalancer(bus, store, discovery, controller=0, ping_timeout_s=0.3,
-                                    on_release=lambda e, o: released.append((e.activation_id, o))) as lb:
-            rig = Rig(bus, store, discovery, lb, released)
-            await healthy(rig, 0)
-            for i in range(8):
-                await lb.publish(message(f"{i:032d}"), namespace_uuid="u1", memory_mb=128, timeout_ms=60_000,
-                                 concurrency=1, blackbox=False)
-                await rig.next_message(0)                         # taken, never answered: the invoker is cut off
-            await until("down", lambda: lb.invokers()["invoker0"] == "down", 5)
-            await until("forced", lambda: len(released) == 8)
-            assert {outcome for _, outcome in released} == {"lost"} and lb.in_flight("u1") == 0
-            await rig.ping(0)                                     # back
-            test = await rig.next_message(0, answer_tests=False)
-            assert test.transid[0] == HEALTH_TID and lb.invokers()["invoker0"] == "unhealthy"
-            await rig.complete(test, 0)
-            await until("up", lambda: lb.invokers()["invoker0"] == "up")
+    async with rigged(MemoryBus(), ping_timeout_s=0.3) as rig:
+        lb, released = rig.lb, rig.released
+        await healthy(rig, 0)
+        for i in range(8):
+            await lb.publish(message(f"{i:032d}"), namespace_uuid="u1", memory_mb=128, timeout_ms=60_000,
+                             concurrency=1, blackbox=False)
+            await rig.next_message(0)                         # taken, never answered: the invoker is cut off
+        await until("down", lambda: lb.invokers()["invoker0"] == "down", 5)
+        await until("forced", lambda: len(released) == 8)
+        assert {outcome for _, outcome in released} == {"lost"} and lb.in_flight("u1") == 0
+        await rig.ping(0)                                     # back
+        test = await rig.next_message(0, answer_tests=False)
+        assert test.transid[0] == HEALTH_TID and lb.invokers()["invoker0"] == "unhealthy"
+        await rig.complete(test, 0)
+        await until("up", lambda: lb.invokers()["invoker0"] == "up")
 
 
 class FlakyBus(MemoryBus):
@@ -204,27 +209,25 @@ async def test_invokers_silent_while_the_bus_is_away_keep_their_work() -> None:
     acks waiting): they are not forced as lost (their callers would get 500 for work that then runs and succeeds),
     but completed by their acks once the bus is back. An invoker still silent once the bus has answered for a
     whole ping timeout is silent itself: its work is forced then."""
-    released: list[tuple[str, str]] = []
-    async with FlakyBus() as bus, MemoryStore() as store, LocalDiscovery() as discovery:
-        async with ShardingBalancer(bus, store, discovery, controller=0, ping_timeout_s=0.3,
-                                    on_release=lambda e, o: released.append((e.activation_id, o))) as lb:
-            rig = Rig(bus, store, discovery, lb, released)
-            await healthy(rig, 0)
-            taken = []
-            for i in range(4):
-                await lb.publish(message(f"{i:032d}"), namespace_uuid="u1", memory_mb=128, timeout_ms=60_000,
-                                 concurrency=1, blackbox=False)
-                taken.append(await rig.next_message(0))
-            bus.away = True                                      # no pings get through, the check fails
-            await until("down", lambda: lb.invokers()["invoker0"] == "down", 5)
-            await asyncio.sleep(1.5)
-            assert released == [] and lb.in_flight("u1") == 4
-            bus.away = False                                     # back: the invoker pings and acks again
-            await rig.ping(0)
-            for msg in taken[:2]:
-                await rig.complete(msg, 0)
-            await until("acked", lambda: len(released) == 2)
-            assert {outcome for _, outcome in released} == {"success"}
-            # The invoker falls silent again, now with the bus answering: what it still holds is lost.
-            await until("forced", lambda: len(released) == 4, 5)
-            assert [outcome for _, outcome in released[2:]] == ["lost", "lost"] and lb.in_flight("u1") == 0
+    bus = FlakyBus()
+    async with rigged(bus, ping_timeout_s=0.3) as rig:
+        lb, released = rig.lb, rig.released
+        await healthy(rig, 0)
+        taken = []
+        for i in range(4):
+            await lb.publish(message(f"{i:032d}"), namespace_uuid="u1", memory_mb=128, timeout_ms=60_000,
+                             concurrency=1, blackbox=False)
+            taken.append(await rig.next_message(0))
+        bus.away = True                                      # no pings get through, the check fails
+        await until("down", lambda: lb.invokers()["invoker0"] == "down", 5)
+        await asyncio.sleep(1.5)
+        assert released == [] and lb.in_flight("u1") == 4
+        bus.away = False                                     # back: the invoker pings and acks again
+        await rig.ping(0)
+        for msg in taken[:2]:
+            await rig.complete(msg, 0)
+        await until("acked", lambda: len(released) == 2)
+        assert {outcome for _, outcome in released} == {"success"}
+        # The invoker falls silent again, now with the bus answering: what it still holds is lost.
+        await until("forced", lambda: len(released) == 4, 5)
+        assert [outcome for _, outcome in released[2:]] == ["lost", "lost"] and lb.in_flight("u1") == 0
