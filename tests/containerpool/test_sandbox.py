@@ -8,6 +8,7 @@ import os
 import stat
 import struct
 import sys
+from typing import Any
 
 import pytest
 
@@ -101,54 +102,49 @@ async def test_a_socket_replaced_in_its_folder_does_not_redirect_the_platform(fa
         await second.destroy()
 
 
+async def answer_of(factory: ProcessContainerFactory, name: str, code: str) -> Any:
+    """What a Python action answers once, in a container of its own (destroyed after)."""
+    from tests.containerpool.test_process import init_value
+
+    container = await factory.create(spec(PY, name=name))
+    try:
+        assert (await container.initialize(init_value(code), timeout_s=10)).status == 200
+        r = await container.run({"value": {}}, timeout_s=10)
+        assert r.status == 200, r
+        return json.loads(r.body)
+    finally:
+        await container.destroy()
+
+
 async def test_an_action_has_a_dev_shm_as_in_a_docker_container(factory: ProcessContainerFactory) -> None:
     """Python's multiprocessing makes its locks and queues in /dev/shm, which a Docker container (OpenWhisk's) has, 64
     MB of tmpfs: without one, a Lock, a Pool or a ProcessPoolExecutor failed with PermissionError in the sandbox."""
-    from tests.containerpool.test_process import init_value
-
     code = ("import multiprocessing, os\n"
             "def main(a):\n"
             "    with multiprocessing.Lock():\n"
             "        pass\n"
             "    vfs = os.statvfs('/dev/shm')\n"
             "    return {'bytes': vfs.f_blocks * vfs.f_frsize}\n")
-    container = await factory.create(spec(PY, name="wsk0_1_guest_shm"))
-    try:
-        assert (await container.initialize(init_value(code), timeout_s=10)).status == 200
-        r = await container.run({"value": {}}, timeout_s=10)
-        assert r.status == 200, r
-        assert json.loads(r.body) == {"bytes": 64 << 20}
-    finally:
-        await container.destroy()
+    assert await answer_of(factory, "wsk0_1_guest_shm", code) == {"bytes": 64 << 20}
 
 
 async def test_the_containers_user_has_an_account_as_root_has_in_a_docker_container(
         factory: ProcessContainerFactory) -> None:
     """OpenWhisk's actions run as root, whom /etc/passwd names; the sandbox's user had no entry there, so what looks
     the user up failed: getpass.getuser() (paramiko's default user), Node.js's os.userInfo(), libpq."""
-    from tests.containerpool.test_process import init_value
-
     code = ("import getpass, grp, os, pwd\n"
             "def main(a):\n"
             "    me = pwd.getpwuid(os.getuid())\n"
             "    return {'user': getpass.getuser(), 'name': me.pw_name, 'home': me.pw_dir,\n"
             "            'group': grp.getgrgid(os.getgid()).gr_name, 'root': pwd.getpwnam('root').pw_uid}\n")
-    container = await factory.create(spec(PY, name="wsk0_1_guest_who"))
-    try:
-        assert (await container.initialize(init_value(code), timeout_s=10)).status == 200
-        r = await container.run({"value": {}}, timeout_s=10)
-        assert r.status == 200, r
-        assert json.loads(r.body) == {"user": "action", "name": "action", "home": "/tmp", "group": "action", "root": 0}
-    finally:
-        await container.destroy()
+    assert await answer_of(factory, "wsk0_1_guest_who", code) == {"user": "action", "name": "action", "home": "/tmp",
+                                                                    "group": "action", "root": 0}
 
 
 async def test_an_action_gets_no_vsock_socket_past_its_network_namespace(factory: ProcessContainerFactory) -> None:
     """vsock is not confined by a network namespace: on a virtual machine (this one has it) a sandboxed action could
     listen for, or call, the hypervisor's side past its empty network. Docker's default profile refuses the family;
     the sandbox's filter does too, and leaves the other families alone (the relay's TCP, unix sockets)."""
-    from tests.containerpool.test_process import init_value
-
     code = ("import socket\n"
             "def attempt(family, kind):\n"
             "    try:\n"
@@ -161,12 +157,6 @@ async def test_an_action_gets_no_vsock_socket_past_its_network_namespace(factory
             "            'vsock_dgram': attempt(socket.AF_VSOCK, socket.SOCK_DGRAM),\n"
             "            'tcp': attempt(socket.AF_INET, socket.SOCK_STREAM),\n"
             "            'unix': attempt(socket.AF_UNIX, socket.SOCK_STREAM)}\n")
-    container = await factory.create(spec(PY, name="wsk0_1_guest_vsock"))
-    try:
-        assert (await container.initialize(init_value(code), timeout_s=10)).status == 200
-        r = await container.run({"value": {}}, timeout_s=10)
-        assert r.status == 200, r
-        assert json.loads(r.body) == {"vsock": "Operation not permitted", "vsock_dgram": "Operation not permitted",
-                                      "tcp": "allowed", "unix": "allowed"}
-    finally:
-        await container.destroy()
+    assert await answer_of(factory, "wsk0_1_guest_vsock", code) == {
+        "vsock": "Operation not permitted", "vsock_dgram": "Operation not permitted",
+        "tcp": "allowed", "unix": "allowed"}
