@@ -158,6 +158,27 @@ async def test_reserved_parameters_are_refused(guest: aiohttp.ClientSession) -> 
     assert (status, body["error"]) == (400, refused)
 
 
+@pytest.mark.parametrize("config", [{"assembly": None}, {"assembly": {"execute": None}},
+                                    {"assembly": {"execute": [{"operation-switch": {"case": None}}]}}])
+async def test_an_endpoint_joins_a_swagger_document_with_null_parts(whisk_url: str, guest: aiohttp.ClientSession,
+                                                                    anonymous: aiohttp.ClientSession,
+                                                                    config: dict[str, Any]) -> None:
+    """A document may give null for any part of its assembly (read as absent); a later `wsk api create` into its
+    base path adds its operation and case there (it was a 500)."""
+    action, base = unique("a"), "/" + unique("null")
+    await put_action(guest, action, PY_ECHO, annotations=WEB)
+    url = f"{whisk_url}/api/v1/web/guest/default/{action}.json"
+    document = swagger(base, {"/one": {"get": {"operationId": "getOne", "x-openwhisk": {
+        "namespace": "guest", "package": "", "action": action, "url": url}}}}, **{"x-ibm-configuration": config})
+    assert (await create(guest, {"apidoc": {"namespace": "_", "swagger": document}}))[0] == 200
+    status, api = await create(guest, cli_apidoc(base, "/two", "get", action, whisk_url))
+    assert status == 200, api
+    for rel in ("/one", "/two"):
+        status, body = await call(anonymous, "GET", urlsplit(api["gwApiUrl"]).path + rel, params={"k": rel})
+        assert (status, body.get("k")) == (200, rel), body
+    assert await delete(guest, basepath=base) == (200, {})
+
+
 async def test_swagger_documents_replace_their_api(whisk_url: str, guest: aiohttp.ClientSession,
                                                    anonymous: aiohttp.ClientSession) -> None:
     action, base = unique("a"), "/" + unique("file")

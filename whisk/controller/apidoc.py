@@ -155,15 +155,23 @@ def base_swagger(base_path: str, title: str | None) -> dict[str, Any]:
 
 
 def cases(swagger: dict[str, Any]) -> list[dict[str, Any]]:
-    """The operation-switch cases (created when missing: a hand-written swagger may have none)."""
-    config = swagger.setdefault("x-ibm-configuration", {})
+    """The operation-switch cases (created when missing: a hand-written swagger may have none, or null for any part,
+    which apishape lets through as absent)."""
+    config = swagger.get("x-ibm-configuration")
     if not isinstance(config, dict):
         config = swagger["x-ibm-configuration"] = {}
-    assembly = config.setdefault("assembly", {})
-    execute = assembly.setdefault("execute", [])
+    assembly = config.get("assembly")
+    if not isinstance(assembly, dict):
+        assembly = config["assembly"] = {}
+    execute = assembly.get("execute")
+    if not isinstance(execute, list):
+        execute = assembly["execute"] = []
     for step in execute:
         if isinstance(step, dict) and isinstance(step.get("operation-switch"), dict):
-            return step["operation-switch"].setdefault("case", [])
+            found = step["operation-switch"]
+            if not isinstance(found.get("case"), list):
+                found["case"] = []
+            return found["case"]
     switch: dict[str, Any] = {"operation-switch": {"case": []}}
     execute.append(switch)
     return switch["operation-switch"]["case"]
