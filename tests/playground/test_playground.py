@@ -226,3 +226,28 @@ async def test_a_playground_port_held_by_another_server_is_never_redirected_to()
             for path in ("/playground", "/playground/", "/playground/config.json"):
                 async with s.get(f"{url}{path}", allow_redirects=False) as r:
                     assert r.status == 404 and set(await r.json()) == {"error", "code"}, (path, r.headers)
+
+
+async def _raw_get(port: int, path: str, host: str) -> tuple[int, bytes]:
+    """(status, body) of a GET with this Host header, sent as it is (no client would send most of these)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+    answer = await reader.read()
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+async def test_a_host_header_that_names_no_host_and_port_is_refused_not_a_server_error() -> None:
+    # The redirect and the page's API origin are the request's URL at another port: an empty Host, a port that is
+    # out of range or no number, were a 500 with a traceback.
+    port = free_port()
+    env = {"WHISK_PLAYGROUND_PORT": str(port), "WHISK_DATA_DIR": tempfile.mkdtemp(prefix="whisk-playground-")}
+    async with whisk_server(env) as url:
+        api_port = int(url.rsplit(":", 1)[1])
+        for host in ("", "x:99999", "x:abc", ":80", "a:b:c"):
+            for target, path in ((api_port, "/playground/"), (port, "/playground/"), (port, "/playground/config.json")):
+                status, body = await _raw_get(target, path, host)
+                assert status == 400, (host, target, path, status, body)
+                assert json.loads(body)["error"] == "The request's Host header is not valid.", body
+        assert (await _raw_get(port, "/playground/config.json", f"127.0.0.1:{port}"))[0] == 200

@@ -20,11 +20,13 @@ from functools import cache
 from pathlib import Path
 
 from aiohttp import web
+from yarl import URL
 
 from whisk.api.body import reply
 from whisk.api.errors import not_for_actions, openwhisk_errors, transaction_ids
 from whisk.api.keys import SETTINGS
 from whisk.config import PLAYGROUND_PATH as PATH, Settings
+from whisk.entities.errors import Invalid
 from whisk.entities.identity import GUEST_KEY, GUEST_UUID
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -32,6 +34,7 @@ FILES = {"index.html": "text/html", "playground.js": "text/javascript", "playgro
 # Self and the API only, no inline script or style, no framing.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self' {api}; img-src 'self' data:; "
        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+BAD_HOST = "The request's Host header is not valid."
 HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
            "Cache-Control": "no-cache"}
 
@@ -41,10 +44,19 @@ def _file(name: str) -> bytes:
     return (STATIC / name).read_bytes()
 
 
+def at_port(request: web.Request, port: int) -> URL:
+    """The request's URL at another port of this server. A Host header that names no host and port (empty, a port
+    out of range or no number) leaves none to build: the client's error, 400 (Pekko refuses an invalid Host too)."""
+    try:
+        return request.url.with_port(port)
+    except ValueError:                           # yarl's, for the URL or the port; UnicodeError is one too
+        raise Invalid(BAD_HOST) from None
+
+
 def api_origin(request: web.Request) -> str:
     """The API's origin as the page's browser reaches it: the host it asked this server for, the API's port (the
     same scheme: both listen with the same TLS settings)."""
-    return str(request.url.with_port(request.app[SETTINGS].port).origin())
+    return str(at_port(request, request.app[SETTINGS].port).origin())
 
 
 def _headers(request: web.Request) -> dict[str, str]:
@@ -97,7 +109,7 @@ async def to_own_port(request: web.Request) -> web.Response:
     if not request.app[SERVED].is_set():
         raise web.HTTPNotFound()
     port = request.app[SETTINGS].playground_port
-    raise web.HTTPTemporaryRedirect(str(request.url.with_port(port)))
+    raise web.HTTPTemporaryRedirect(str(at_port(request, port)))
 
 
 def add_redirects(app: web.Application) -> None:
