@@ -325,9 +325,10 @@ def build_app(settings: Settings) -> web.Application:
         manifest = api_manifest()
         app = make_app(settings, manifest)       # its services arrive through the controller's cleanup context
     else:
-        from whisk.api.errors import transaction_ids
-        # An invoker's answers carry a transaction id too (its errors' `code`), and each request its access line.
-        app = web.Application(middlewares=[transaction_ids])
+        from whisk.api.errors import openwhisk_errors, transaction_ids
+        # An invoker's answers carry a transaction id too (its errors' `code`), and each request its access line;
+        # its refusals (unknown path, wrong method) are `{"error", "code"}` as OpenWhisk's BasicHttpService answers.
+        app = web.Application(middlewares=[transaction_ids, openwhisk_errors])
         app[SETTINGS] = settings
         app.router.add_get("/ping", _ping)
     app[DRAINING] = asyncio.Event()

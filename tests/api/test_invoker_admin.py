@@ -78,3 +78,21 @@ async def test_an_invokers_answers_carry_a_transaction_id() -> None:
         r = await client.post("/disable", headers={"X-Request-ID": "tid-of-the-caller"})
         assert r.status == 401 and r.headers["X-Request-ID"] == "tid-of-the-caller"
         assert (await r.json())["code"] == "tid-of-the-caller"
+
+
+async def test_an_invokers_refusals_of_paths_and_methods_are_json() -> None:
+    """An unknown path or a wrong method on an invoker is `{"error", "code"}` as on a controller (OpenWhisk's
+    invoker server is a BasicHttpService: its customRejectionHandler answers Pekko's texts as ErrorResponse); they
+    were aiohttp's plain-text "404: Not Found" and "405: Method Not Allowed"."""
+    from whisk.roles import build_app
+    app = build_app(Settings.from_env({"WHISK_ROLE": "invoker", "WHISK_STORE": "memory://"}))
+    app.cleanup_ctx.clear()
+    async with TestClient(TestServer(app)) as client:
+        for method, path, status, error in (
+                ("GET", "/api/v1/namespaces", 404, "The requested resource could not be found."),
+                ("GET", "/", 404, "The requested resource could not be found."),
+                ("GET", "/enable", 405, "HTTP method not allowed, supported methods: POST"),
+                ("POST", "/isEnabled", 405, "HTTP method not allowed, supported methods: GET")):
+            r = await client.request(method, path, headers={"X-Request-ID": "tid-of-the-caller"})
+            assert r.status == status and r.content_type == "application/json", (path, await r.text())
+            assert await r.json() == {"error": error, "code": "tid-of-the-caller"}
