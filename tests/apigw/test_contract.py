@@ -179,6 +179,19 @@ async def test_an_endpoint_joins_a_swagger_document_with_null_parts(whisk_url: s
     assert await delete(guest, basepath=base) == (200, {})
 
 
+async def test_management_calls_take_the_web_routes_verbs_only(guest: aiohttp.ClientSession) -> None:
+    """Upstream they are web actions, whose route allows GET, DELETE, POST, PUT, HEAD, OPTIONS and PATCH: another
+    verb is 405, as on any web action (a TRACE or PROPFIND answered the namespace's APIs)."""
+    for method in ("TRACE", "PROPFIND"):
+        for path in (f"{MGMT}/getApi.http", f"{MGMT}/getApi", "/api/v1/web/guest/default/anything.json"):
+            async with guest.request(method, path, params=cli_query()) as r:
+                assert r.status == 405, (method, path, await r.text())
+                assert r.headers["Allow"] == "DELETE, GET, OPTIONS, PATCH, POST, PUT"
+                body = await r.json()
+                allowed = "HTTP method not allowed, supported methods: DELETE, GET, OPTIONS, PATCH, POST, PUT"
+                assert body["error"] == allowed and body["code"], body
+
+
 async def test_swagger_documents_replace_their_api(whisk_url: str, guest: aiohttp.ClientSession,
                                                    anonymous: aiohttp.ClientSession) -> None:
     action, base = unique("a"), "/" + unique("file")

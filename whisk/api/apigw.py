@@ -25,8 +25,8 @@ from whisk.controller.web import WebRequest, cors_allowing
 from whisk.entities.action import RESERVED
 from whisk.entities.errors import BackendUnavailable, Invalid, WhiskError
 
-# Routes (mounted by whisk/api/app.py): the management calls with any extension or none, any method; the routes
-# under a tenant, which is never "v1" (that is the REST API's).
+# Routes (mounted by whisk/api/app.py): the management calls with any extension or none, the web route's verbs; the
+# routes under a tenant, which is never "v1" (that is the REST API's).
 MANAGE = ("/api/v1/web/whisk.system/apimgmt/{op:(?:createApi|getApi|deleteApi)}"
           "{ext:(?:\\.(?:http|json|html|text|svg))?}{rest:(?:/.*)?}")
 ROUTE = "/api/{tenant:(?!v1/)[A-Za-z0-9-]+}/{rest:.*}"

@@ -72,8 +72,10 @@ def add_routes(router: web.UrlDispatcher) -> None:
         router.add_get(path, info.docs_redirect, allow_head=False)
     router.add_get(info.DOCS_PAGE, info.docs_page, allow_head=False)
     # Web actions: every method, credentials optional (docs/openwhisk.md §1.12); the API gateway's management calls
-    # first.
-    router.add_route("*", apigw.MANAGE, apigw.manage)
+    # first, with the verbs of the web route they are upstream (any other falls through to it: 405).
+    manage = router.add_resource(apigw.MANAGE)
+    for method in WEB_METHODS:
+        manage.add_route(method, apigw.manage)
     # The verbs OpenWhisk's web route allows (`allowedOperations`); any other is 405, as there.
     web_resource = router.add_resource("/api/v1/web/{tail:.*}")
     for method in WEB_METHODS:
