@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -180,6 +181,14 @@ async def test_an_answered_activation_forced_closed_keeps_the_record_its_caller_
             "error": STOPPED if forced == "stopped" else LOST}
 
 
+async def publishing_one(store: MemoryStore, path: Path) -> Ledger:
+    """A ledger recovered from `path`, with activation A of guest/x published (its journal line open)."""
+    ledger = Ledger(store, path, Drain())
+    await ledger.recover()
+    ledger.publishing(Accepted("guest", A, "guest", "guest/x", "0.0.1", None))
+    return ledger
+
+
 @pytest.mark.parametrize("forced", ["timeout", "lost", "stopped"])
 async def test_a_forced_release_whose_record_cannot_be_written_stays_open_for_the_restart(tmp_path,
                                                                                         forced: str) -> None:
@@ -187,9 +196,7 @@ async def test_a_forced_release_whose_record_cannot_be_written_stays_open_for_th
     away then, nothing was left to record it, not even a restart."""
     path = tmp_path / "controller0.journal"
     async with DownStore() as store:
-        ledger = Ledger(store, path, Drain())
-        await ledger.recover()
-        ledger.publishing(Accepted("guest", A, "guest", "guest/x", "0.0.1", None))
+        ledger = await publishing_one(store, path)
         store.down = True
         ledger.released(entry(A), forced)
         await ledger.close()
@@ -221,9 +228,7 @@ async def test_a_forced_release_while_the_store_is_briefly_away_gets_its_record(
     unavailable, as the records the invoker and the launcher write are (docs/architecture.md)."""
     path = tmp_path / "controller0.journal"
     async with AwayStore() as store:
-        ledger = Ledger(store, path, Drain())
-        await ledger.recover()
-        ledger.publishing(Accepted("guest", A, "guest", "guest/x", "0.0.1", None))
+        ledger = await publishing_one(store, path)
         store.away = True
         ledger.released(entry(A), forced)
         await asyncio.sleep(0.3)

@@ -62,6 +62,17 @@ async def written(couch: Couch, count: int) -> None:
     raise AssertionError(f"{len(couch.docs)} of {count} records written")
 
 
+async def started_until_written(couch: Couch, spool: str, count: int) -> None:
+    """A writer started on `spool` (sending what it finds there), closed once `couch` holds `count` records."""
+    writer = ActivationWriter(couch.bulk_docs, couch.current_revs, spool)
+    await writer.start()
+    try:
+        await written(couch, count)
+        await asyncio.sleep(0.05)
+    finally:
+        await writer.close()
+
+
 async def test_a_spool_has_one_owner(tmp_path: Path) -> None:
     """A second server of the same role and instance started on the data folder read the first one's spool, sent
     its records again and replaced the file, so that the first one went on writing to a file no longer there: a
@@ -107,13 +118,7 @@ async def test_a_start_skips_torn_and_foreign_lines(tmp_path: Path) -> None:
         b'{"_id": "ns/torn", "resp',
     ]))
     couch = Couch()
-    writer = ActivationWriter(couch.bulk_docs, couch.current_revs, str(spool))
-    await writer.start()
-    try:
-        await written(couch, 2)
-        await asyncio.sleep(0.05)
-    finally:
-        await writer.close()
+    await started_until_written(couch, str(spool), 2)
     assert sorted(couch.docs) == [good[0]["_id"], good[1]["_id"]]
     assert spool.read_bytes() == b""
 
@@ -176,13 +181,7 @@ async def test_a_start_sends_again_only_what_was_not_written(tmp_path: Path) -> 
     await asyncio.gather(writer._task, return_exceptions=True)
     writer._close_spool()
     couch.away = False
-    again = ActivationWriter(couch.bulk_docs, couch.current_revs, spool)
-    await again.start()
-    try:
-        await written(couch, 4)
-        await asyncio.sleep(0.05)
-    finally:
-        await again.close()
+    await started_until_written(couch, spool, 4)
     assert couch.conflicts == 0
     assert {doc["_rev"] for doc in couch.docs.values()} == {"1-x"}
     assert Path(spool).read_bytes() == b""
