@@ -102,14 +102,14 @@ def test_the_check_finds_a_service_importing_an_adapter() -> None:
     assert _wrong_adapter_imports(graph) == ["whisk.containerpool.pool -> whisk.containers.process.sandbox"]
 
 
-# README.md's Layout, bottom up: the entities; what every part shares (settings, logs, metrics, message shapes, the
-# runtime manifest, and the ports, `base.py`, the balancer's among them); the adapters; what decides and runs (the
-# balancers, the container pool); the services (controller and its alarms and catalog, invoker); the REST API; the
-# wiring and the entry points. An import may point to its own layer or below, never up.
+# README.md's Layout, bottom up: the entities; what every part shares (settings, logs, metrics, message shapes, retries
+# while a backend is away, the runtime manifest, and the ports, `base.py`, the balancer's among them); the adapters;
+# what decides and runs (the balancers, the container pool); the services (controller and its alarms and catalog,
+# invoker); the REST API; the wiring and the entry points. An import may point to its own layer or below, never up.
 LAYERS = (
     ("whisk", "whisk.entities"),
-    ("whisk.config", "whisk.logs", "whisk.loopmetrics", "whisk.metrics", "whisk.messages", "whisk.runtimes",
-     "whisk.store.base", "whisk.messaging.base", "whisk.discovery.base", "whisk.containers.base",
+    ("whisk.config", "whisk.logs", "whisk.loopmetrics", "whisk.metrics", "whisk.messages", "whisk.retry",
+     "whisk.runtimes", "whisk.store.base", "whisk.messaging.base", "whisk.discovery.base", "whisk.containers.base",
      "whisk.loadbalancer.base"),
     ("whisk.store", "whisk.messaging", "whisk.discovery", "whisk.containers"),
     ("whisk.loadbalancer", "whisk.containerpool"),

@@ -24,7 +24,8 @@ from whisk.entities.document import now_ms
 from whisk.entities.errors import WhiskError
 from whisk.entities.log_lines import log_line, rfc3339_nanos
 from whisk.loadbalancer.base import Entry
-from whisk.store.base import RECORD_RETRY_S, ActivationStore, retrying_record
+from whisk.retry import while_unavailable
+from whisk.store.base import RECORD_RETRY_S, ActivationStore
 
 log = structlog.get_logger(__name__)
 
@@ -201,7 +202,8 @@ class Ledger:
                 return False
             await self._store.put_activation(record)
             return True
-        return await retrying_record(check_and_put, record.activation_id, retry_s=retry_s, stop=self._closing)
+        return await while_unavailable(check_and_put, within_s=retry_s, event="store.record", stop=self._closing,
+                                       activation_id=record.activation_id)
 
     async def close(self) -> None:
         """Let the records of lost activations be written (or left to the restart while the store is away), then close

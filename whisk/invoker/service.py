@@ -28,6 +28,7 @@ from whisk.messages import (EVENTS_TOPIC, HEALTH_TOPIC, Acknowledgement, Activat
                             activation_event, completed_topic,
                             invoker_instance, invoker_topic)
 from whisk.messaging.base import Bus, Message
+from whisk.retry import while_unavailable
 from whisk.store.base import Store, put_activation_retrying
 
 log = structlog.get_logger(__name__)
@@ -36,11 +37,11 @@ log = structlog.get_logger(__name__)
 # action's code may be 48 MB: by count alone one tenant's large actions, run once each, held gigabytes.
 ACTIONS_HELD = 4096
 ACTION_BYTES_HELD = 128 * 1024 * 1024
-# An ack the bus does not take (the broker away) is sent again every ACK_RETRY_PAUSE_S for up to ACK_RETRY_S: given up
-# after one try (the bus's 30 s timeout), the controller held the activation's slot until its ack timeout (3 min by
-# default), then counted it as the invoker's timeout. Past the default ack timeout and more, it is given up: the
-# controller has forced the activation by then, and the record is stored. (Kafka's Java producer, OpenWhisk's, gives a
-# record 2 min by default: delivery.timeout.ms.)
+# An ack the bus does not take (the broker away) is sent again, at most ACK_RETRY_PAUSE_S apart, for up to
+# ACK_RETRY_S: given up after one try (the bus's 30 s timeout), the controller held the activation's slot until its
+# ack timeout (3 min by default), then counted it as the invoker's timeout. Past the default ack timeout and more, it
+# is given up: the controller has forced the activation by then, and the record is stored. (Kafka's Java producer,
+# OpenWhisk's, gives a record 2 min by default: delivery.timeout.ms.)
 ACK_RETRY_S = 300.0
 ACK_RETRY_PAUSE_S = 1.0
 
@@ -279,28 +280,18 @@ class Invoker:
 
     async def _send_ack(self, msg: ActivationMessage, ack: Acknowledgement) -> None:
         topic = completed_topic(msg.root_controller.get("asString", "0"))
-        deadline = asyncio.get_running_loop().time() + self._ack_retry_s
-        tries = 0
-        while True:
-            tries += 1
+
+        async def send() -> None:
             try:
-                try:
-                    await self._bus.send(topic, ack)
-                except (TooLarge, ValueError, RecursionError):   # too large, or not encodable: the id alone
-                    await self._bus.send(topic, ack.shrunk())
-            except BackendUnavailable as exc:   # the bus is away: the ack frees the controller's slot, try again
-                if asyncio.get_running_loop().time() + ACK_RETRY_PAUSE_S < deadline:
-                    if tries == 1:
-                        log.warning("invoker.ack.retrying", error=str(exc))
-                    await asyncio.sleep(ACK_RETRY_PAUSE_S)
-                    continue
-                log.error("invoker.ack.failed", error=str(exc), tries=tries)
-            except WhiskError as exc:   # the shrunk one's too: a failed result ack must not cost the record its store
-                log.error("invoker.ack.failed", error=str(exc))
-            else:
-                if tries > 1:
-                    log.info("invoker.ack.sent", tries=tries)
-            return
+                await self._bus.send(topic, ack)
+            except (TooLarge, ValueError, RecursionError):   # too large, or not encodable: the id alone
+                await self._bus.send(topic, ack.shrunk())
+        try:
+            # The bus away: the ack frees the controller's slot, so it is sent again.
+            await while_unavailable(send, within_s=self._ack_retry_s, event="invoker.ack",
+                                    max_pause_s=ACK_RETRY_PAUSE_S)
+        except WhiskError as exc:   # the shrunk one's too: a failed result ack must not cost the record its store
+            log.error("invoker.ack.failed", error=str(exc))
 
 
 def _generation(revision: str | None) -> int:

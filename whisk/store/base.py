@@ -16,20 +16,12 @@ Every adapter raises only whisk.entities.errors (Conflict, NotFound, BackendUnav
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
-
-import structlog
+from typing import Any, Protocol
 
 from whisk.entities.activation import Activation
-from whisk.entities.errors import BackendUnavailable
 from whisk.entities.exec import is_binary_code
-
-log = structlog.get_logger(__name__)
-T = TypeVar("T")
+from whisk.retry import while_unavailable
 
 Doc = dict[str, Any]
 # What a request gets when the backend fails it; the detail (where the database is, what it said) goes to the log.
@@ -195,8 +187,6 @@ def activation_list_name(record: Doc) -> str:
 # A crash during the retries leaves the journal line open, and the restart stores a record.
 
 RECORD_RETRY_S = 60.0
-_FIRST_BACKOFF_S = 0.05
-_MAX_BACKOFF_S = 2.0
 
 
 async def put_activation_retrying(store: ActivationStore, record: Activation, *,
@@ -204,36 +194,5 @@ async def put_activation_retrying(store: ActivationStore, record: Activation, *,
     """`store.put_activation(record)`, tried again while the store is unavailable, until `retry_s` has passed;
     then the last BackendUnavailable is raised. Other errors (a conflict: the record is already there, an
     unencodable record) are raised at once."""
-    await retrying_record(lambda: store.put_activation(record), record.activation_id, retry_s=retry_s)
-
-
-async def retrying_record(attempt: Callable[[], Awaitable[T]], activation_id: str, *,
-                          retry_s: float = RECORD_RETRY_S, stop: asyncio.Event | None = None) -> T:
-    """`attempt()` (a write of an activation's record), tried again with backoff while the store is unavailable,
-    until `retry_s` has passed or `stop` is set; then the last BackendUnavailable is raised. Other errors are raised
-    at once."""
-    deadline = time.monotonic() + retry_s
-    backoff = _FIRST_BACKOFF_S
-    tries = 0
-    while True:
-        try:
-            result = await attempt()
-        except BackendUnavailable as exc:
-            tries += 1
-            left = deadline - time.monotonic()
-            if left <= 0 or (stop is not None and stop.is_set()):
-                raise
-            if tries == 1:
-                log.warning("store.record.retrying", activation_id=activation_id, error=str(exc))
-            if stop is None:
-                await asyncio.sleep(min(backoff, left))
-            else:
-                try:
-                    await asyncio.wait_for(stop.wait(), min(backoff, left))
-                except asyncio.TimeoutError:
-                    pass
-            backoff = min(backoff * 2, _MAX_BACKOFF_S)
-        else:
-            if tries:
-                log.info("store.record.stored_after_retries", activation_id=activation_id, attempts=tries)
-            return result
+    await while_unavailable(lambda: store.put_activation(record), within_s=retry_s, event="store.record",
+                            activation_id=record.activation_id)
