@@ -17,7 +17,7 @@ from tests.store.link import Link
 from tests.support.processes import free_port
 from whisk.entities.activation import Activation, ActivationResponse
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
-from whisk.store.base import ActivationQuery, Doc, Store
+from whisk.store.base import ActivationQuery, Doc, NamespaceStates, Store
 from whisk.store.couchdb import CouchStore, server_url
 from whisk.store.couchdb_views import DESIGN_DOCS
 from whisk.store.memory import MemoryStore
@@ -349,6 +349,27 @@ async def test_limits(store: Store) -> None:
     assert await store.delete_limits("lim-ns") is False
     await store.put_limits("lim-ns", {"storeActivations": False})          # put again after a delete
     assert await store.get_limits("lim-ns") == {"storeActivations": False}
+
+
+async def test_namespace_states(store: Store) -> None:
+    """What an invoker refuses by (OpenWhisk's blockedNamespaces view, with every namespace's uuid): a blocked
+    subject's namespaces, and a namespace whose limits set invocations per minute or concurrent invocations to 0."""
+    assert await store.namespace_states() == NamespaceStates(frozenset(), frozenset())
+    await store.put_subject(subject("alice", ("alice-ns", "u-alice"), ("shared-ns", "u-shared")))
+    await store.put_subject({**subject("carol", ("carol-ns", "u-carol"), ("c2-ns", "u-c2")), "blocked": True})
+    await store.put_subject({**subject("dave", ("dave-ns", "u-dave")), "blocked": "yes"})    # only true blocks
+    await store.put_limits("alice-ns", {"invocationsPerMinute": 0})
+    await store.put_limits("dave-ns", {"concurrentInvocations": False, "firesPerMinute": 0})  # neither blocks
+    await store.put_limits("gone-ns", {"concurrentInvocations": 0})          # limits of no subject's namespace
+    states = await store.namespace_states()
+    assert states.uuids == {"u-alice", "u-shared", "u-carol", "u-c2", "u-dave"}
+    assert states.blocked == {"alice-ns", "carol-ns", "c2-ns", "gone-ns"}
+    await store.put_subject(subject("carol", ("carol-ns", "u-carol")))          # unblocked, c2-ns deleted
+    await store.put_limits("alice-ns", {"invocationsPerMinute": 5, "concurrentInvocations": 0})
+    await store.delete_limits("gone-ns")
+    states = await store.namespace_states()
+    assert states.uuids == {"u-alice", "u-shared", "u-carol", "u-dave"}
+    assert states.blocked == {"alice-ns"}
 
 
 async def test_ping(store: Store) -> None:

@@ -17,6 +17,7 @@ Every adapter raises only whisk.entities.errors (Conflict, NotFound, BackendUnav
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from whisk.entities.activation import Activation
@@ -109,6 +110,40 @@ class ActivationStore(Protocol):
         stores that write at once do nothing)."""
 
 
+@dataclass(frozen=True, slots=True)
+class NamespaceStates:
+    """What an invoker checks each activation against (whisk/invoker/blocklist.py): `uuids`, the uuid of every
+    namespace in the store, and `blocked`, OpenWhisk's `blockedNamespaces` view (docs/openwhisk.md §2.8): every
+    namespace of a blocked subject and every namespace whose limits set invocations per minute or concurrent
+    invocations to 0."""
+
+    uuids: frozenset[str]
+    blocked: frozenset[str]
+
+
+def namespace_states(subjects: Iterable[Doc], limits: Iterable[tuple[str, Doc]]) -> NamespaceStates:
+    """`NamespaceStates` from the subject documents and the (namespace, limits document) pairs, as the view reads
+    them: a subject's `blocked` must be true, a limit a number equal to 0 (a boolean is neither)."""
+    uuids: set[str] = set()
+    blocked: set[str] = set()
+    for doc in subjects:
+        for entry in doc.get("namespaces") or ():
+            if not isinstance(entry, dict):
+                continue
+            if isinstance(entry.get("uuid"), str):
+                uuids.add(entry["uuid"])
+            if doc.get("blocked") is True and isinstance(entry.get("name"), str):
+                blocked.add(entry["name"])
+    for namespace, doc in limits:
+        if any(_zero(doc.get(field)) for field in ("invocationsPerMinute", "concurrentInvocations")):
+            blocked.add(namespace)
+    return NamespaceStates(frozenset(uuids), frozenset(blocked))
+
+
+def _zero(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
+
+
 class SubjectStore(Protocol):
     """Subjects with their namespaces and keys, and namespace limits (the `subjects` database)."""
 
@@ -135,6 +170,10 @@ class SubjectStore(Protocol):
 
     async def delete_limits(self, namespace: str) -> bool:
         """Remove the namespace's limits document (system defaults apply again); False when there was none."""
+
+    async def namespace_states(self) -> NamespaceStates:
+        """Every namespace's uuid and the blocked namespaces, in one read of the subjects (an invoker's timer reads
+        it; nothing on the invoke path does)."""
 
     async def purge_namespace(self, namespace: str) -> dict[str, int]:
         """Remove everything a root namespace holds: its entities (packages' contents too), its activation

@@ -25,7 +25,7 @@ from aiocouch.database import Database
 from whisk.entities.activation import Activation
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
 from whisk.store.couchdb_writer import ActivationWriter
-from whisk.store.base import PRUNE_BATCH, UNAVAILABLE, ActivationQuery, Doc
+from whisk.store.base import PRUNE_BATCH, UNAVAILABLE, ActivationQuery, Doc, NamespaceStates
 from whisk.store.couchdb_views import DESIGN_DOCS, stale_designs
 
 log = structlog.get_logger(__name__)
@@ -419,6 +419,18 @@ class CouchStore:
         except NotFound:
             return False
         return True
+
+    async def namespace_states(self) -> NamespaceStates:
+        """The `states` view alone (no document read): a namespace's uuid, or its name when it is blocked."""
+        uuids: set[str] = set()
+        blocked: set[str] = set()
+        for row in (await self._view("subjects", "states"))["rows"]:
+            value = row.get("value") or {}
+            if isinstance(value.get("uuid"), str):
+                uuids.add(value["uuid"])
+            if value.get("blocked") is True:
+                blocked.add(row["key"])
+        return NamespaceStates(frozenset(uuids), frozenset(blocked))
 
     async def purge_namespace(self, namespace: str) -> dict[str, int]:
         """Every document whose id starts with "<namespace>/" (entities: "ns[/pkg]/name"; activations:

@@ -75,6 +75,22 @@ _NAMESPACE_BY = """function (doc) {
   doc.namespaces.forEach(function (ns, i) { if (ns && typeof ns.%s === "string") emit(ns.%s, i); });
 }"""
 
+# What an invoker refuses activations by (whisk.store.base.namespace_states, OpenWhisk's `blockedNamespaces` view with
+# the namespaces' uuids beside it): each namespace of a subject with its uuid and whether the subject is blocked, and
+# a namespace whose limits document sets invocations per minute or concurrent invocations to 0 as blocked.
+_STATES = r"""function (doc) {
+  if (Array.isArray(doc.namespaces)) {
+    doc.namespaces.forEach(function (ns) {
+      if (ns && typeof ns.name === "string") emit(ns.name, {uuid: ns.uuid, blocked: doc.blocked === true});
+    });
+  } else if (typeof doc._id === "string" && /\/limits$/.test(doc._id)) {
+    var zero = function (v) { return typeof v === "number" && v === 0; };
+    if (zero(doc.invocationsPerMinute) || zero(doc.concurrentInvocations))
+      emit(doc._id.slice(0, -"/limits".length), {blocked: true});
+  }
+}"""
+
+
 def _design(name: str, views: Doc) -> Doc:
     digest = hashlib.sha256(json.dumps(views, sort_keys=True).encode()).hexdigest()[:12]
     return {"_id": f"_design/{name}.{digest}", "language": "javascript", "views": views}
@@ -85,7 +101,8 @@ DESIGN_DOCS: dict[str, Doc] = {
     "activations": _design("activations", {"byStart": {"map": _BY_START, "reduce": "_count"},
                                            "byName": {"map": _BY_NAME, "reduce": "_count"}}),
     "subjects": _design("subjects", {"byUuid": {"map": _NAMESPACE_BY % ("uuid", "uuid")},
-                                     "byName": {"map": _NAMESPACE_BY % ("name", "name")}}),
+                                     "byName": {"map": _NAMESPACE_BY % ("name", "name")},
+                                     "states": {"map": _STATES}}),
 }
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from whisk.entities.activation import Activation
 from whisk.entities.errors import Conflict, NotFound
-from whisk.store.base import ActivationQuery, Doc, activation_list_name, listed, summary_of
+from whisk.store.base import (ActivationQuery, Doc, NamespaceStates, activation_list_name, listed, namespace_states,
+                              summary_of)
 
 
 def _copy(doc: Doc) -> Doc:
@@ -175,6 +176,9 @@ class MemoryStore:
 
     async def delete_limits(self, namespace: str) -> bool:
         return self._limits.pop(namespace, None) is not None
+
+    async def namespace_states(self) -> NamespaceStates:
+        return namespace_states(self._subjects.values(), self._limits.items())
 
     async def purge_namespace(self, namespace: str) -> dict[str, int]:
         entities = [k for k, d in self._entities.items() if in_namespace(d.get("namespace", ""), namespace)]

@@ -34,7 +34,8 @@ import structlog
 from whisk.entities.activation import Activation
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
 from whisk.entities.json_value import encode
-from whisk.store.base import PRUNE_BATCH, UNAVAILABLE, ActivationQuery, Doc, activation_list_name, listed
+from whisk.store.base import (PRUNE_BATCH, UNAVAILABLE, ActivationQuery, Doc, NamespaceStates, activation_list_name,
+                              listed, namespace_states)
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -617,6 +618,14 @@ class SqliteStore:
 
     async def delete_limits(self, namespace: str) -> bool:
         return await self._run(self._changed, "DELETE FROM limits WHERE namespace = ?", (namespace,)) > 0
+
+    async def namespace_states(self) -> NamespaceStates:
+        return await self._read(self._namespace_states)
+
+    def _namespace_states(self) -> NamespaceStates:
+        subjects = (json.loads(row[0]) for row in self._db.execute("SELECT doc FROM subjects"))
+        limits = ((row[0], json.loads(row[1])) for row in self._db.execute("SELECT namespace, doc FROM limits"))
+        return namespace_states(subjects, limits)
 
     async def purge_namespace(self, namespace: str) -> dict[str, int]:
         return await self._run(self._purge, namespace)
