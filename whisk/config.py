@@ -210,6 +210,8 @@ class Settings:
     # The whisk.system catalog (utils, samples, alarms) installed on start; how often the alarms are read again.
     catalog: bool = _var("WHISK_CATALOG", True, _bool)
     alarms_refresh_s: float = _var("WHISK_ALARMS_REFRESH_S", 5.0, float, min=0.1)
+    # How often an invoker reads the blocked and deleted namespaces again (whisk/invoker/blocklist.py).
+    blocklist_poll_s: float = _var("WHISK_BLOCKLIST_POLL_S", 30.0, float, min=0.1)
     tls_cert: str = _var("WHISK_TLS_CERT", "", shown="none: plain HTTP")
     tls_key: str = _var("WHISK_TLS_KEY", "", shown="none: plain HTTP")
     shutdown_grace_s: float = _var("WHISK_SHUTDOWN_GRACE_S", 30.0, float, min=0)

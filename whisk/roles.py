@@ -201,6 +201,7 @@ def _distributed(settings: Settings) -> bool:
 def _invoker_ctx(settings: Settings):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         from whisk.containerpool.pool import CODE_CAP_ENV, ContainerPool
+        from whisk.invoker.blocklist import Blocklist
         from whisk.invoker.service import Invoker
         from whisk.runtimes.manifest import load_manifest
 
@@ -242,6 +243,7 @@ def _invoker_ctx(settings: Settings):
                                # Standalone's lean balancer has no health protocol: pings would only pile up.
                                ping_interval_s=1.0 if _distributed(settings) else None,
                                user_events=settings.user_events,
+                               blocklist=Blocklist(app[STORE], poll_s=settings.blocklist_poll_s),
                                ) as invoker:
                 app[INVOKER] = invoker
                 from whisk.discovery.base import InvokerInfo

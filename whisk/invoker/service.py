@@ -22,6 +22,7 @@ from whisk.containerpool.response import PROVISION_ERROR
 from whisk.entities.activation import APPLICATION_ERROR, WHISK_ERROR, Activation
 from whisk.entities.errors import BackendUnavailable, TooLarge, WhiskError
 from whisk.entities.json_value import held_size
+from whisk.invoker.blocklist import BLOCKED_MESSAGE, DELETED_MESSAGE, Blocklist, Refusal
 from whisk.invoker.records import action_digest, activation_record, failure_record, make_job
 from whisk.logs import log_context
 from whisk.messages import (EVENTS_TOPIC, HEALTH_TOPIC, Acknowledgement, ActivationMessage, PingMessage,
@@ -50,7 +51,7 @@ class Invoker:
     def __init__(self, *, instance: int, bus: Bus, store: Store, pool: ContainerPool,
                  image_of: Callable[[dict[str, Any]], str], api_host: str, user_memory_mb: int,
                  max_intake: int, ping_interval_s: float | None = 1.0, user_events: bool = False,
-                 ack_retry_s: float = ACK_RETRY_S) -> None:
+                 ack_retry_s: float = ACK_RETRY_S, blocklist: Blocklist | None = None) -> None:
         self.instance = instance
         self._bus = bus
         self._store = store
@@ -62,6 +63,7 @@ class Invoker:
         self._ping_interval_s = ping_interval_s
         self._user_events = user_events
         self._ack_retry_s = ack_retry_s
+        self._blocklist = blocklist
         self._running: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._actions: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}    # (doc id, revision) ->
@@ -74,7 +76,13 @@ class Invoker:
     async def __aenter__(self) -> Invoker:
         await self._bus.ensure_topic(invoker_topic(self.instance))
         await self._bus.ensure_topic(HEALTH_TOPIC)
+        if self._blocklist is not None:
+            # Read before the first message is taken: a backlog left on the topic by a namespace blocked or deleted
+            # while this invoker was down is refused from the start.
+            await self._blocklist.refresh()
         self._tasks = [asyncio.create_task(self._consume(), name=f"invoker{self.instance}-feed")]
+        if self._blocklist is not None:
+            self._tasks.append(asyncio.create_task(self._blocklist.run(), name=f"invoker{self.instance}-blocklist"))
         if self._ping_interval_s is not None:
             self._tasks.append(asyncio.create_task(self._ping(), name=f"invoker{self.instance}-ping"))
         return self
@@ -167,6 +175,10 @@ class Invoker:
             return
         with log_context(activation_id=msg.activation_id, tid=msg.transaction_id,
                          namespace=msg.user["namespace"]["name"], action=msg.action_path):
+            refusal = self._blocklist.refusal(msg) if self._blocklist is not None else None
+            if refusal is not None:
+                await self._refuse(msg, refusal)
+                return
             try:
                 action, digest = await self._action(msg)
             except LookupError:
@@ -215,6 +227,16 @@ class Invoker:
                 await result_ack            # the completion ack must never overtake the result
             await self._finish(msg, record, combined=msg.blocking and result_ack is None)
 
+    async def _refuse(self, msg: ActivationMessage, refusal: Refusal) -> None:
+        """An activation of a blocked or deleted namespace (whisk/invoker/blocklist.py): not run, an application
+        error record, one combined ack (a blocking caller gets the record). A blocked namespace's record is stored,
+        as every accepted activation's is (OpenWhisk writes none); a deleted namespace's is not: the purge emptied
+        the name for whoever owns it next."""
+        log.warning("invoker.namespace.refused", reason=refusal.value)
+        message = BLOCKED_MESSAGE if refusal is Refusal.BLOCKED else DELETED_MESSAGE
+        await self._finish(msg, failure_record(msg, APPLICATION_ERROR, message), combined=True,
+                           keep=refusal is Refusal.BLOCKED)
+
     async def _action(self, msg: ActivationMessage) -> tuple[dict[str, Any], str]:
         """The action document at the message's revision, cached. A message without a revision (the balancer's
         health test actions) takes the newest copy held. While the store is away, the newest copy held of the
@@ -249,19 +271,20 @@ class Invoker:
         self._latest[doc_id] = entry
         return entry
 
-    async def _finish(self, msg: ActivationMessage, record: Activation, *, combined: bool) -> None:
-        """Store the record, then send the completion (or combined) ack. The record is stored even when the
-        ack cannot be sent, and the ack is sent even when the store fails: the controller must free the slot. A
-        namespace whose limits say `storeActivations: false` keeps no records (OpenWhisk's ActivationStore)."""
+    async def _finish(self, msg: ActivationMessage, record: Activation, *, combined: bool, keep: bool = True) -> None:
+        """Store the record (unless not `keep`), then send the completion (or combined) ack. The record is stored
+        even when the ack cannot be sent, and the ack is sent even when the store fails: the controller must free the
+        slot. A namespace whose limits say `storeActivations: false` keeps no records (OpenWhisk's
+        ActivationStore)."""
         try:
-            if msg.user.get("limits", {}).get("storeActivations", True) is not False:
+            if keep and msg.user.get("limits", {}).get("storeActivations", True) is not False:
                 await put_activation_retrying(self._store, record)
         except WhiskError as exc:
             log.error("invoker.record.store_failed", error=str(exc))
         except (ValueError, RecursionError) as exc:   # not encodable (results are checked when read: a last guard)
             log.error("invoker.record.unencodable", error=repr(exc))
             record = failure_record(msg, WHISK_ERROR, "The activation record could not be stored.")
-            await self._finish(msg, record, combined=combined)
+            await self._finish(msg, record, combined=combined, keep=keep)
             return
         metrics.observe_activation(record)
         if self._user_events:

@@ -1,0 +1,160 @@
+"""An invoker refuses the activations of blocked and deleted namespaces still on its topic (whisk/invoker/blocklist.py,
+OpenWhisk's NamespaceBlacklist): the set it checks, read again on a timer, and what a refused activation ends with."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.support.waiting import until
+from whisk.containerpool.job import RunResult
+from whisk.entities.activation import APPLICATION_ERROR
+from whisk.entities.document import now_ms
+from whisk.entities.errors import BackendUnavailable
+from whisk.invoker.blocklist import ACCEPTED_MARGIN_MS, BLOCKED_MESSAGE, DELETED_MESSAGE, Blocklist, Refusal
+from whisk.invoker.service import Invoker
+from whisk.messages import Acknowledgement, ActivationMessage, invoker_topic
+from whisk.messaging.memory import MemoryBus
+from whisk.store.base import NamespaceStates
+from whisk.store.memory import MemoryStore
+
+
+def owner(subject: str, namespace: str, uuid: str, **extra: Any) -> dict[str, Any]:
+    return {"_id": subject, "subject": subject, "namespaces": [{"name": namespace, "uuid": uuid}], **extra}
+
+
+def message(namespace: str, uuid: str, activation_id: str, *, received_ms: int | None = None,
+            blocking: bool = False, limits: dict[str, Any] | None = None) -> ActivationMessage:
+    return ActivationMessage(
+        transid=["t", now_ms() if received_ms is None else received_ms],
+        action={"path": namespace, "name": "a"}, revision=None,
+        user={"subject": namespace, "namespace": {"name": namespace, "uuid": uuid}, "limits": limits or {}},
+        activation_id=activation_id, root_controller={"asString": "0"}, blocking=blocking)
+
+
+async def test_blocked_subjects_and_limits_of_zero_are_refused_once_read() -> None:
+    async with MemoryStore() as store:
+        await store.put_subject(owner("alice", "alice", "u-alice"))
+        await store.put_subject(owner("bobby", "bob", "u-bob"))
+        blocklist = Blocklist(store)
+        assert await blocklist.refresh()
+        assert blocklist.refusal(message("alice", "u-alice", "1" * 32)) is None
+        await store.put_subject(owner("alice", "alice", "u-alice", blocked=True))
+        await store.put_limits("bob", {"concurrentInvocations": 0})
+        assert blocklist.refusal(message("alice", "u-alice", "1" * 32)) is None    # not read yet: no store read here
+        assert await blocklist.refresh()
+        assert blocklist.refusal(message("alice", "u-alice", "1" * 32)) is Refusal.BLOCKED
+        assert blocklist.refusal(message("bob", "u-bob", "2" * 32)) is Refusal.BLOCKED
+        await store.put_subject(owner("alice", "alice", "u-alice"))                # unblocked
+        await store.delete_limits("bob")
+        assert await blocklist.refresh()
+        assert blocklist.refusal(message("alice", "u-alice", "1" * 32)) is None
+        assert blocklist.refusal(message("bob", "u-bob", "2" * 32)) is None
+
+
+async def test_a_deleted_namespace_is_refused_only_for_activations_accepted_before_the_read() -> None:
+    async with MemoryStore() as store:
+        await store.put_subject(owner("alice", "alice", "u-alice2"))     # made again: the old uuid is gone
+        blocklist = Blocklist(store)
+        assert await blocklist.refresh()
+        old = now_ms() - ACCEPTED_MARGIN_MS - 1000
+        assert blocklist.refusal(message("alice", "u-alice1", "1" * 32, received_ms=old)) is Refusal.DELETED
+        assert blocklist.refusal(message("alice", "u-alice2", "2" * 32, received_ms=old)) is None
+        # Accepted after the read began (within the clock margin): a namespace made since, not a deleted one.
+        assert blocklist.refusal(message("newer", "u-newer", "3" * 32)) is None
+        # The balancers' health test actions carry no uuid.
+        assert blocklist.refusal(message("whisk.system", "", "4" * 32, received_ms=old)) is None
+
+
+async def test_nothing_is_refused_before_a_first_read_and_a_failed_read_keeps_the_last() -> None:
+    class Flaky(MemoryStore):
+        away = False
+
+        async def namespace_states(self) -> NamespaceStates:
+            if self.away:
+                raise BackendUnavailable("The database is unavailable.")
+            return await super().namespace_states()
+
+    async with Flaky() as store:
+        blocklist = Blocklist(store)
+        old = now_ms() - ACCEPTED_MARGIN_MS - 1000
+        assert blocklist.refusal(message("gone", "u-gone", "1" * 32, received_ms=old)) is None
+        await store.put_subject(owner("alice", "alice", "u-alice", blocked=True))
+        assert await blocklist.refresh()
+        store.away = True
+        await store.put_subject(owner("alice", "alice", "u-alice"))
+        assert not await blocklist.refresh()
+        assert blocklist.refusal(message("alice", "u-alice", "1" * 32)) is Refusal.BLOCKED
+
+
+async def test_the_set_is_read_again_on_its_timer() -> None:
+    async with MemoryStore() as store:
+        await store.put_subject(owner("alice", "alice", "u-alice"))
+        blocklist = Blocklist(store, poll_s=0.05)
+        await blocklist.refresh()
+        task = asyncio.create_task(blocklist.run())
+        try:
+            await store.put_subject(owner("alice", "alice", "u-alice", blocked=True))
+            await until("the block read", lambda: blocklist.refusal(message("alice", "u-alice", "1" * 32)),
+                        5.0, ok=lambda refusal: refusal is Refusal.BLOCKED)
+        finally:
+            task.cancel()
+
+
+class CountingPool:
+    """Answers every job at once; counts what it was asked to run."""
+
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+
+    async def run(self, job: Any, on_response: Any = None) -> RunResult:
+        self.ran.append(job.activation_id)
+        now = now_ms()
+        result = RunResult({"statusCode": 0, "result": {"ok": True}}, now, now, None, False, "warmed")
+        if on_response is not None:
+            on_response(result)
+        await asyncio.sleep(0)
+        return result
+
+
+async def test_the_invoker_refuses_a_blocked_or_deleted_namespaces_activations_and_runs_the_others() -> None:
+    async with MemoryBus() as bus, MemoryStore() as store:
+        for namespace in ("alice", "bob", "carol"):
+            await store.put({"_id": f"{namespace}/a", "entityType": "action", "namespace": namespace, "name": "a",
+                             "exec": {"kind": "python:3", "code": "def main(a): return a"}})
+        await store.put_subject(owner("alice", "alice", "u-alice", blocked=True))
+        await store.put_subject(owner("bobby", "bob", "u-bob"))
+        await store.put_subject(owner("carol", "carol", "u-carol"))
+        await store.put_limits("carol", {"storeActivations": False, "invocationsPerMinute": 0})
+        pool = CountingPool()
+        acks = bus.consume("completed0", "completed0")
+        invoker = Invoker(instance=0, bus=bus, store=store, pool=pool, image_of=lambda _: "", api_host="",
+                          user_memory_mb=1024, max_intake=4, ping_interval_s=None, blocklist=Blocklist(store))
+        old = now_ms() - ACCEPTED_MARGIN_MS - 1000
+        sent = [message("alice", "u-alice", "a" * 32, blocking=True), message("bob", "u-bob", "b" * 32),
+                message("gone", "u-gone", "d" * 32, received_ms=old, blocking=True),
+                # storeActivations is read from the identity the controller put in the message, as for any record
+                message("carol", "u-carol", "c" * 32, limits={"storeActivations": False})]
+        async with invoker:
+            for msg in sent:
+                await bus.send(invoker_topic(0), msg)
+            got = {}
+            for _ in sent:
+                ack = Acknowledgement.read(await asyncio.wait_for(anext(acks), 5))
+                got[ack.activation_id] = ack
+        await acks.aclose()
+        assert pool.ran == ["b" * 32]                      # only bob's ran
+        for activation_id, error in (("a" * 32, BLOCKED_MESSAGE), ("d" * 32, DELETED_MESSAGE),
+                                     ("c" * 32, BLOCKED_MESSAGE)):
+            ack = got[activation_id]
+            # One combined ack with the record (a blocking caller's answer), not a system error: the invoker is sound.
+            assert ack.is_completion and ack.is_result and not ack.is_system_error, ack
+            assert ack.response["response"] == {"statusCode": APPLICATION_ERROR, "result": {"error": error}}, ack
+            assert {"key": "kind", "value": "unknown"} in ack.response["annotations"]
+        record = await store.get_activation("alice", "a" * 32)          # a blocked namespace's record is stored
+        assert record is not None and record["response"]["result"] == {"error": BLOCKED_MESSAGE}
+        assert record["duration"] == 0
+        assert await store.get_activation("gone", "d" * 32) is None     # a deleted one's is not
+        assert await store.get_activation("carol", "c" * 32) is None    # storeActivations false is honoured
+        bob = await store.get_activation("bob", "b" * 32)
+        assert bob is not None and bob["response"]["result"] == {"ok": True}
