@@ -101,6 +101,27 @@ async def test_the_set_is_read_again_on_its_timer() -> None:
             task.cancel()
 
 
+async def test_a_read_that_fails_with_a_bug_does_not_end_the_timer() -> None:
+    class Buggy(MemoryStore):
+        reads = 0
+
+        async def namespace_states(self) -> NamespaceStates:
+            self.reads += 1
+            if self.reads == 1:
+                raise KeyError("a bug")
+            return await super().namespace_states()
+
+    async with Buggy() as store:
+        await store.put_subject(owner("alice", "alice", "u-alice", blocked=True))
+        blocklist = Blocklist(store, poll_s=0.02)
+        task = asyncio.create_task(blocklist.run())
+        try:
+            await until("a read after the failed one", lambda: blocklist.refusal(message("alice", "u-alice", "1" * 32)),
+                        5.0, ok=lambda refusal: refusal is Refusal.BLOCKED)
+        finally:
+            task.cancel()
+
+
 class CountingPool:
     """Answers every job at once; counts what it was asked to run."""
 

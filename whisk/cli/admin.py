@@ -220,7 +220,8 @@ GROUP = Command("admin", "administer the platform: subjects, their API keys, nam
         Command("delete NAMESPACE", "delete a namespace, its API key and everything it holds (actions, packages, "
                 "triggers, rules, activation records, limits)", (_STORE,), delete),
         Command("block SUBJECT...", "block subjects with all their namespaces: their keys, web actions, API "
-                "routes and alarms stop working (servers apply it within 30 s)", (_STORE,), block),
+                "routes and alarms stop working, and invokers refuse their activations not yet run (servers apply "
+                "it within 30 s)", (_STORE,), block),
         Command("unblock SUBJECT...", "unblock subjects (servers apply it within 30 s)", (_STORE,), unblock),
     )),
     Command("limits", "set, get and delete a namespace's limits (servers apply them within 30 s)", children=(

@@ -64,7 +64,10 @@ class Blocklist:
         """Read again every `poll_s` (the first read is the caller's, before it takes work)."""
         while True:
             await asyncio.sleep(self._poll_s)
-            await self.refresh()
+            try:
+                await self.refresh()
+            except Exception as exc:     # a bug must not end the timer: the last set would hold for good
+                log.exception("invoker.blocklist.crashed", error=repr(exc))
 
     def refusal(self, msg: ActivationMessage) -> Refusal | None:
         """Why the activation must not run, or None (one set lookup, two for a namespace not blocked)."""

@@ -123,11 +123,13 @@ class NamespaceStates:
 
 def namespace_states(subjects: Iterable[Doc], limits: Iterable[tuple[str, Doc]]) -> NamespaceStates:
     """`NamespaceStates` from the subject documents and the (namespace, limits document) pairs, as the view reads
-    them: a subject's `blocked` must be true, a limit a number equal to 0 (a boolean is neither)."""
+    them: a subject's `blocked` must be `true` and a limit a number equal to 0 (`false` is not 0 here)."""
     uuids: set[str] = set()
     blocked: set[str] = set()
     for doc in subjects:
-        for entry in doc.get("namespaces") or ():
+        if not isinstance(doc, dict) or not isinstance(doc.get("namespaces"), list):
+            continue
+        for entry in doc["namespaces"]:
             if not isinstance(entry, dict):
                 continue
             if isinstance(entry.get("uuid"), str):
@@ -135,7 +137,9 @@ def namespace_states(subjects: Iterable[Doc], limits: Iterable[tuple[str, Doc]])
             if doc.get("blocked") is True and isinstance(entry.get("name"), str):
                 blocked.add(entry["name"])
     for namespace, doc in limits:
-        if any(_zero(doc.get(field)) for field in ("invocationsPerMinute", "concurrentInvocations")):
+        if not isinstance(doc, dict):
+            continue
+        if _zero(doc.get("invocationsPerMinute")) or _zero(doc.get("concurrentInvocations")):
             blocked.add(namespace)
     return NamespaceStates(frozenset(uuids), frozenset(blocked))
 
