@@ -101,6 +101,34 @@ async def test_the_set_is_read_again_on_its_timer() -> None:
             task.cancel()
 
 
+async def test_an_unblocked_namespace_runs_what_is_accepted_after_the_unblock_without_waiting_for_the_timer() -> None:
+    """The controllers let an unblocked key in at once: an activation of a namespace the last read found blocked,
+    accepted since that read, is checked by a read begun after it (one shared read), not refused for up to poll_s."""
+    class Counting(MemoryStore):
+        reads = 0
+
+        async def namespace_states(self) -> NamespaceStates:
+            self.reads += 1
+            return await super().namespace_states()
+
+    async with Counting() as store:
+        await store.put_subject(owner("alice", "alice", "u-alice", blocked=True))
+        blocklist = Blocklist(store, poll_s=3600)
+        await blocklist.refresh()
+        before = message("alice", "u-alice", "1" * 32, received_ms=now_ms() - 1000)
+        assert await blocklist.still_blocked(before) and store.reads == 1     # accepted before the read: no read
+        await asyncio.sleep(0.01)
+        during = [message("alice", "u-alice", f"{n:032x}") for n in range(5)]
+        assert all(await asyncio.gather(*(blocklist.still_blocked(m) for m in during)))
+        assert store.reads == 2                                             # one read for all five
+        await store.put_subject(owner("alice", "alice", "u-alice"))         # unblocked
+        await asyncio.sleep(0.01)
+        after = message("alice", "u-alice", "2" * 32)
+        assert blocklist.refusal(after) is Refusal.BLOCKED                  # the set still says so
+        assert not await blocklist.still_blocked(after)                     # a read since says otherwise
+        assert store.reads == 3 and blocklist.refusal(after) is None
+
+
 async def test_a_read_that_fails_with_a_bug_does_not_end_the_timer() -> None:
     class Buggy(MemoryStore):
         reads = 0
@@ -179,3 +207,22 @@ async def test_the_invoker_refuses_a_blocked_or_deleted_namespaces_activations_a
         assert await store.get_activation("carol", "c" * 32) is None    # storeActivations false is honoured
         bob = await store.get_activation("bob", "b" * 32)
         assert bob is not None and bob["response"]["result"] == {"ok": True}
+
+
+async def test_the_invoker_runs_what_is_accepted_after_an_unblock_before_its_timer_reads_again() -> None:
+    async with MemoryBus() as bus, MemoryStore() as store:
+        await store.put({"_id": "alice/a", "entityType": "action", "namespace": "alice", "name": "a",
+                         "exec": {"kind": "python:3", "code": "def main(a): return a"}})
+        await store.put_subject(owner("alice", "alice", "u-alice", blocked=True))
+        pool = CountingPool()
+        acks = bus.consume("completed0", "completed0")
+        invoker = Invoker(instance=0, bus=bus, store=store, pool=pool, image_of=lambda _: "", api_host="",
+                          user_memory_mb=1024, max_intake=4, ping_interval_s=None,
+                          blocklist=Blocklist(store, poll_s=3600))
+        async with invoker:                                   # the first read: alice is blocked
+            await store.put_subject(owner("alice", "alice", "u-alice"))
+            await asyncio.sleep(0.01)
+            await bus.send(invoker_topic(0), message("alice", "u-alice", "a" * 32, blocking=True))
+            ack = Acknowledgement.read(await asyncio.wait_for(anext(acks), 5))
+        await acks.aclose()
+        assert pool.ran == ["a" * 32] and ack.response["response"]["result"] == {"ok": True}, ack

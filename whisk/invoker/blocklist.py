@@ -3,7 +3,9 @@ memory and read again from the subjects on a timer, so that the invoke path read
 
 The controllers stop a blocked namespace's new activations within their 30 s authentication cache; what was already on
 an invoker's topic (a backlog the throttles allowed) is refused here. A namespace is blocked when its subject is or its
-limits set invocations per minute or concurrent invocations to 0 (`store.base.namespace_states`).
+limits set invocations per minute or concurrent invocations to 0 (`store.base.namespace_states`). The set can be up to
+`poll_s` old, and the controllers let a namespace in again as soon as it is unblocked: an activation of a namespace
+the set says is blocked, accepted after the set was read, is checked against a read made since (`still_blocked`).
 
 A deleted namespace is refused too, which OpenWhisk's invoker does not do: its actions were purged, but the invoker may
 still hold a copy and would run the old owner's code, and a record stored now would sit under a name the purge emptied,
@@ -30,6 +32,8 @@ log = structlog.get_logger(__name__)
 # within 30 s (the controllers' authentication cache), and a backlog can run out well within 5 minutes.
 POLL_S = 30.0
 ACCEPTED_MARGIN_MS = 5_000
+# A blocked namespace's activation accepted after the last read waits for a read made since, at most one this often.
+REREAD_S = 1.0
 # The error of a refused activation (OpenWhisk's Messages.namespacesBlacklisted), an application error.
 BLOCKED_MESSAGE = "The action was not invoked due to a blacklisted namespace."
 DELETED_MESSAGE = "The action was not invoked: its namespace was deleted."
@@ -46,10 +50,12 @@ class Blocklist:
         self._poll_s = poll_s
         self._states = NamespaceStates(frozenset(), frozenset())
         self._read_at_ms = 0           # wall clock when the read behind `_states` began; 0: none has succeeded
+        self._tried_at_ms = 0          # when the last read, successful or not, began
+        self._rereading = asyncio.Lock()
 
     async def refresh(self) -> bool:
         """Read the states again; on a failure keep the last ones (as OpenWhisk does) and return False."""
-        started = int(time.time() * 1000)
+        started = self._tried_at_ms = int(time.time() * 1000)
         try:
             states = await self._store.namespace_states()
         except WhiskError as exc:
@@ -68,6 +74,19 @@ class Blocklist:
                 await self.refresh()
             except Exception as exc:     # a bug must not end the timer: the last set would hold for good
                 log.exception("invoker.blocklist.crashed", error=repr(exc))
+
+    async def still_blocked(self, msg: ActivationMessage) -> bool:
+        """For an activation `refusal` finds blocked: whether it still is. One accepted after the last read began
+        waits for a read begun since (one at a time, shared by all that wait, at most one every `REREAD_S`): the
+        controllers let an unblocked namespace in at once, and its new activations must not be refused for up to
+        `poll_s` more. Only a blocked namespace's activations come here. A failed read keeps the last set."""
+        async with self._rereading:
+            if self._tried_at_ms <= msg.received_ms:
+                pause = (self._tried_at_ms + REREAD_S * 1000 - time.time() * 1000) / 1000
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                await self.refresh()
+        return self.refusal(msg) is Refusal.BLOCKED
 
     def refusal(self, msg: ActivationMessage) -> Refusal | None:
         """Why the activation must not run, or None (one set lookup, two for a namespace not blocked)."""

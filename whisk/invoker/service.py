@@ -175,7 +175,11 @@ class Invoker:
             return
         with log_context(activation_id=msg.activation_id, tid=msg.transaction_id,
                          namespace=msg.user["namespace"]["name"], action=msg.action_path):
-            refusal = self._blocklist.refusal(msg) if self._blocklist is not None else None
+            refusal = None
+            if self._blocklist is not None:
+                refusal = self._blocklist.refusal(msg)
+                if refusal is Refusal.BLOCKED and not await self._blocklist.still_blocked(msg):
+                    refusal = None          # unblocked since the last read
             if refusal is not None:
                 await self._refuse(msg, refusal)
                 return
