@@ -8,8 +8,8 @@ which also carries the process metrics (`process_resident_memory_bytes`, ...). T
   (invoker, once per run), `observe_throttle` (controller), `observe_completion` (the ledger, as the balancer
   releases an activation), `instrument` (every store call, and every bus call but the in-process bus's), the HTTP
   middleware;
-* states read at scrape time from the objects that own them (`watch_pool`, `watch_balancer`), so the hot path
-  pays nothing for gauges;
+* states read at scrape time from the objects that own them (`watch_pool`, `watch_balancer`, `watch_bus`), so the
+  hot path pays nothing for gauges;
 * the names of OpenWhisk's user-events service for activations, so its Grafana dashboards work unchanged.
 
 Labels stay low-cardinality: route templates, never raw paths; namespaces and action names (bounded per
@@ -311,6 +311,7 @@ class _Watched(Collector):
     def __init__(self) -> None:
         self.pools: list[Callable[[], PoolState]] = []
         self.balancers: list[Callable[[], BalancerState]] = []
+        self.buses: list[Callable[[], bool]] = []
 
     def _read(self, readers: list[Callable[[], Any]]) -> list[Any]:
         states = []
@@ -370,6 +371,13 @@ class _Watched(Collector):
                                       "Activations force-completed with no completion ack: the ack timeout "
                                       "(docs/openwhisk.md §5.5) or a silent invoker",
                                       value=sum(s.forced_total for s in balancers))
+        buses = list(self.buses)
+        if buses:
+            # One per process: 0 as soon as any of its parts (the balancer, the invoker) finds the bus away. A reader
+            # that failed (logged by `_read`) cannot say that it answers.
+            answers = self._read(buses)
+            yield GaugeMetricFamily("whisk_bus_up", "The message bus answers (1) or not (0), as this process sees it",
+                                    value=int(len(answers) == len(buses) and all(answers)))
 
 
 _watched = _Watched()
@@ -390,6 +398,12 @@ def watch_pool(read: Callable[[], PoolState | Mapping[str, Any]]) -> Callable[[]
     """Export a pool's state, read at each scrape (on the event loop): `watch_pool(pool.stats)`. Returns the call
     that stops it."""
     return _watch(_watched.pools, read)
+
+
+def watch_bus(read: Callable[[], bool]) -> Callable[[], None]:
+    """Export whether the bus answers, read at each scrape: the sharding balancer's `bus_answers` (its bus check) and
+    the invoker's (its pings and acks). Returns the call that stops it."""
+    return _watch(_watched.buses, read)
 
 
 def watch_balancer(read: Callable[[], BalancerState]) -> Callable[[], None]:

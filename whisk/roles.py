@@ -15,7 +15,7 @@ import signal
 import socket
 import ssl
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -236,6 +236,7 @@ def _invoker_ctx(settings: Settings):
             from whisk.invoker.loop_core import LoopCore
             loop_core = asyncio.ensure_future(LoopCore(factory).watch())
         api_host = settings.api_host or settings.own_url
+        unwatch_bus: Callable[[], None] | None = None
         try:
             async with Invoker(instance=settings.instance, bus=app[BUS], store=app[STORE], pool=pool,
                                image_of=image_of, api_host=api_host, user_memory_mb=settings.pool_memory_mb,
@@ -246,6 +247,9 @@ def _invoker_ctx(settings: Settings):
                                blocklist=Blocklist(app[STORE], poll_s=settings.blocklist_poll_s),
                                ) as invoker:
                 app[INVOKER] = invoker
+                # Whether the bus answers (whisk_bus_up), from its pings and acks; the in-process bus cannot be away.
+                if _distributed(settings):
+                    unwatch_bus = metrics.watch_bus(invoker.bus_answers)
                 from whisk.discovery.base import InvokerInfo
                 await app[DISCOVERY].register_invoker(
                     InvokerInfo(settings.instance, settings.pool_memory_mb, f"{settings.host}:{settings.port}"),
@@ -263,6 +267,8 @@ def _invoker_ctx(settings: Settings):
                 loop_core.cancel()
                 await asyncio.gather(loop_core, return_exceptions=True)
             unwatch_pool()
+            if unwatch_bus is not None:
+                unwatch_bus()
             await pool.close()
             await factory.close()
     return ctx
@@ -292,12 +298,17 @@ def _controller_ctx(settings: Settings, manifest: Manifest | None):
                                    manifest) as services:
             balancer = services.balancer
             unwatch_balancer = metrics.watch_balancer(lambda: metrics.BalancerState.of(balancer))
+            # Whether the bus answers (whisk_bus_up), from the sharding balancer's check of it every second.
+            bus_answers = getattr(balancer, "bus_answers", None)
+            unwatch_bus = metrics.watch_bus(bus_answers) if bus_answers is not None else None
             provide(app, services)
             await app[DISCOVERY].register_controller(settings.instance, f"{settings.host}:{settings.port}")
             try:
                 yield
             finally:
                 unwatch_balancer()
+                if unwatch_bus is not None:
+                    unwatch_bus()
                 try:
                     await app[DISCOVERY].deregister_controller(settings.instance)
                 except WhiskError as exc:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 import aiohttp
 import pytest
 import pytest_asyncio
@@ -263,6 +263,43 @@ async def test_broker_restart_everyone_reconnects(cluster: Cluster, broker: Kafk
                     body = await r.json()
                     assert r.status == 200 and ran_on(cluster, body) == invoker, body
     check_no_exits(cluster)
+
+
+async def bus_up(url: str) -> float | None:
+    """The gauge whisk_bus_up of the process at `url` (None when it exports none)."""
+    async with aiohttp.ClientSession() as s, s.get(f"{url}/metrics") as r:
+        text = await r.text()
+    for line in text.splitlines():
+        if line.startswith("whisk_bus_up "):
+            return float(line.split()[1])
+    return None
+
+
+BUS_GAUGE_WITHIN_S = 20.0    # a check every second, given up after 5 s; an invoker's ping, silent 1 + 5 s
+
+
+@pytest.mark.timeout(120 + UP_AGAIN_S)
+async def test_bus_gauge_says_when_the_broker_is_away(cluster: Cluster, broker: KafkaBroker) -> None:
+    """whisk_bus_up: every controller (its balancer's check of the bus) and every invoker (its pings and acks) says 1
+    while the broker serves, 0 while it is stopped, and 1 again once it is back."""
+    members = [*cluster.controllers, *(m for m in cluster.members if m.role == "invoker" and not m.killed)]
+    for m in members:
+        assert await bus_up(m.url) == 1, m
+    await broker.stop()
+    try:
+        for m in members:
+            await until(f"whisk_bus_up 0 on {m.role}{m.instance}", lambda m=m: _is(bus_up(m.url), 0),
+                        BUS_GAUGE_WITHIN_S)
+    finally:
+        await broker.start()
+    for m in members:
+        await until(f"whisk_bus_up 1 again on {m.role}{m.instance}", lambda m=m: _is(bus_up(m.url), 1), UP_AGAIN_S)
+    await all_up(cluster, deadline_s=UP_AGAIN_S)
+    check_no_exits(cluster)
+
+
+async def _is(value: Awaitable[float | None], wanted: float) -> bool:
+    return await value == wanted
 
 
 # --- 6. two controllers sharing two invokers, one of them killed --------------------------------------------------

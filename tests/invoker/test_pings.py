@@ -4,7 +4,12 @@ for an invoker no controller supervises (standalone's lean balancer), whose ping
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import pytest
+
+from tests.support.waiting import until
+from whisk.entities.errors import BackendUnavailable
 from whisk.invoker.service import Invoker
 from whisk.messages import HEALTH_TOPIC, PingMessage, invoker_topic
 from whisk.messaging.memory import MemoryBus
@@ -50,3 +55,34 @@ async def test_a_disabled_invoker_still_takes_what_was_sent_to_it() -> None:
                     break
                 await asyncio.sleep(0.02)
             assert inv.taken == 1 and not inv.enabled
+
+
+class BrokerBus(MemoryBus):
+    """Sends fail while `state` is "gone" (the Kafka bus's BackendUnavailable) and hang while it is "stopped" (a send
+    to a broker that takes no request waits for the bus's timeout)."""
+
+    state = "up"
+
+    async def send(self, topic: str, message: Any) -> None:
+        if self.state == "gone":
+            raise BackendUnavailable("kafka: cannot send to health: KafkaConnectionError()")
+        while self.state == "stopped":
+            await asyncio.sleep(0.01)
+        await super().send(topic, message)
+
+
+async def test_bus_answers_follows_the_pings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`bus_answers` (the gauge whisk_bus_up): false once a ping fails, or none has gone through for a while (a send
+    that hangs); true again once one goes through."""
+    monkeypatch.setattr("whisk.invoker.service.BUS_SILENT_S", 0.2)
+    async with BrokerBus() as bus, MemoryStore() as store:
+        async with invoker(bus, store, 0.05) as inv:
+            assert inv.bus_answers()
+            bus.state = "gone"
+            await until("away", lambda: not inv.bus_answers(), 2)
+            bus.state = "up"
+            await until("back", inv.bus_answers, 2)
+            bus.state = "stopped"
+            await until("silent", lambda: not inv.bus_answers(), 2)
+            bus.state = "up"
+            await until("back again", inv.bus_answers, 2)

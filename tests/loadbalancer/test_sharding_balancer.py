@@ -231,3 +231,34 @@ async def test_invokers_silent_while_the_bus_is_away_keep_their_work() -> None:
         # The invoker falls silent again, now with the bus answering: what it still holds is lost.
         await until("forced", lambda: len(released) == 4, 5)
         assert [outcome for _, outcome in released[2:]] == ["lost", "lost"] and lb.in_flight("u1") == 0
+
+
+class StoppedBus(MemoryBus):
+    """An in-process bus whose `ping` never answers while `stopped` (a broker SIGSTOPped: no failure, no answer)."""
+
+    stopped = False
+
+    async def ping(self) -> None:
+        while self.stopped:
+            await asyncio.sleep(0.01)
+        await super().ping()
+
+
+async def test_bus_answers_says_when_the_bus_is_away_and_back() -> None:
+    """`bus_answers` (the gauge whisk_bus_up) follows the balancer's own check of the bus: false once a check fails,
+    or hangs past its wait; true again at the first answer."""
+    bus = FlakyBus()
+    async with rigged(bus, ping_timeout_s=0.4) as rig:
+        assert rig.lb.bus_answers()
+        bus.away = True
+        await until("away", lambda: not rig.lb.bus_answers(), 2)
+        bus.away = False
+        await until("back", rig.lb.bus_answers, 2)
+    stopped = StoppedBus()
+    async with rigged(stopped, ping_timeout_s=0.4) as rig:
+        await asyncio.sleep(0.2)
+        assert rig.lb.bus_answers()
+        stopped.stopped = True
+        await until("silent", lambda: not rig.lb.bus_answers(), 2)
+        stopped.stopped = False
+        await until("back", rig.lb.bus_answers, 2)

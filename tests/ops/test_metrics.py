@@ -153,6 +153,27 @@ def test_pool_and_balancer_states_are_read_at_scrape_time() -> None:
     assert REGISTRY.get_sample_value("whisk_pool_buffered_runs") is None
 
 
+def test_bus_gauge_is_up_only_while_every_reader_says_so() -> None:
+    """whisk_bus_up, one per process: 0 when the balancer or the invoker finds the bus away, or cannot say."""
+    answers = {"balancer": True, "invoker": True}
+    assert REGISTRY.get_sample_value("whisk_bus_up") is None          # nothing watched: no series (standalone)
+    stops = [metrics.watch_bus(lambda: answers["balancer"]), metrics.watch_bus(lambda: answers["invoker"])]
+    try:
+        assert REGISTRY.get_sample_value("whisk_bus_up") == 1
+        answers["invoker"] = False
+        assert REGISTRY.get_sample_value("whisk_bus_up") == 0
+        answers["invoker"] = True
+
+        def broken() -> bool:
+            raise RuntimeError("no balancer")
+        stops.append(metrics.watch_bus(broken))
+        assert REGISTRY.get_sample_value("whisk_bus_up") == 0
+    finally:
+        for stop in stops:
+            stop()
+    assert REGISTRY.get_sample_value("whisk_bus_up") is None
+
+
 async def _scrape(session: aiohttp.ClientSession) -> dict[tuple[str, frozenset], float]:
     async with session.get("/metrics") as resp:
         assert resp.status == 200

@@ -228,7 +228,7 @@ async def test_the_alert_rules_are_loaded_and_evaluate_cleanly(prometheus: str) 
     rules = [rule for group in groups for rule in group["rules"]]
     assert {r["name"] for r in rules} == {
         "WhiskInvokerDown", "WhiskTargetDown", "WhiskActivationErrorRatio", "WhiskInternalErrors", "WhiskWaitTimeHigh",
-        "WhiskApiLatencyHigh", "WhiskPoolExhausted", "WhiskPoolMemoryHigh", "WhiskThrottling"}
+        "WhiskApiLatencyHigh", "WhiskPoolExhausted", "WhiskPoolMemoryHigh", "WhiskThrottling", "WhiskBusDown"}
 
     async def evaluated() -> bool:
         rules_now = [r for g in (await api(prometheus, "rules"))["groups"] for r in g["rules"]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +46,9 @@ ACTION_BYTES_HELD = 128 * 1024 * 1024
 # OpenWhisk's, gives a record 2 min by default: delivery.timeout.ms.)
 ACK_RETRY_S = 300.0
 ACK_RETRY_PAUSE_S = 1.0
+# `bus_answers` (the gauge whisk_bus_up): the bus is away once no ping or ack has gone through for a ping interval and
+# this long (a send to a stopped broker hangs until the bus's 30 s timeout; the balancer's check waits 5 s).
+BUS_SILENT_S = 5.0
 
 
 class Invoker:
@@ -70,6 +74,8 @@ class Invoker:
         self._latest: dict[str, tuple[dict[str, Any], str]] = {}                 # doc id -> the newest fetched
         self._actions_bytes = 0             # held_size of the documents in `_actions` (`_latest` shares them)
         self._waiting = False               # the feed is asking the topic for work (has room, enabled)
+        self._bus_sent_at = time.monotonic()      # the last ping or ack the bus took (the start made its topics)
+        self._bus_failed_at = self._bus_sent_at - 1.0   # and the last it refused
         self.enabled = True
         self.taken = 0
 
@@ -165,7 +171,17 @@ class Invoker:
         try:
             await self._bus.send(HEALTH_TOPIC, ping.to_bytes())
         except WhiskError as exc:
+            self._bus_failed_at = time.monotonic()
             log.warning("invoker.ping.failed", error=str(exc))
+        else:
+            self._bus_sent_at = time.monotonic()
+
+    def bus_answers(self) -> bool:
+        """The bus took the last ping or ack, and lately (`whisk_bus_up`): what this invoker knows of the bus
+        without asking it more. Only an invoker that pings (one with a controller to tell) knows it lately."""
+        return (self._bus_sent_at > self._bus_failed_at
+                and (self._ping_interval_s is None
+                     or time.monotonic() - self._bus_sent_at <= self._ping_interval_s + BUS_SILENT_S))
 
     async def _handle(self, data: bytes | Message) -> None:
         try:
@@ -310,9 +326,14 @@ class Invoker:
 
         async def send() -> None:
             try:
-                await self._bus.send(topic, ack)
-            except (TooLarge, ValueError, RecursionError):   # too large, or not encodable: the id alone
-                await self._bus.send(topic, ack.shrunk())
+                try:
+                    await self._bus.send(topic, ack)
+                except (TooLarge, ValueError, RecursionError):   # too large, or not encodable: the id alone
+                    await self._bus.send(topic, ack.shrunk())
+            except BackendUnavailable:
+                self._bus_failed_at = time.monotonic()
+                raise
+            self._bus_sent_at = time.monotonic()
         try:
             # The bus away: the ack frees the controller's slot, so it is sent again.
             await while_unavailable(send, within_s=self._ack_retry_s, event="invoker.ack",

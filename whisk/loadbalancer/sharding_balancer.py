@@ -189,6 +189,12 @@ class ShardingBalancer(CommonBalancer):
                 self._bus_answered_at = time.monotonic()
             await asyncio.sleep(self._bus_check_s)
 
+    def bus_answers(self) -> bool:
+        """The bus answered the last check, and lately (`whisk_bus_up`): a check that hangs (a broker stopped, not
+        gone) counts as no answer once it is late."""
+        return (self._bus_answered_at >= self._bus_failed_at
+                and time.monotonic() - self._bus_answered_at <= self._bus_check_s + self._ping_timeout_s / 2)
+
     def _bus_answers(self) -> bool:
         """The bus answered every check during the last ping timeout, and lately: an invoker silent that long is
         silent itself."""
