@@ -241,3 +241,39 @@ async def test_a_forced_release_while_the_store_is_briefly_away_gets_its_record(
         assert record is not None and record["response"]["result"] == {"error": LOST}
         await ledger.close()
         assert Journal(path).unfinished() == []
+
+
+@pytest.mark.parametrize("forced", ["lost", "stopped"])
+async def test_the_records_the_ledger_writes_are_counted_in_the_activation_metrics(tmp_path, forced: str) -> None:
+    """openwhisk_action_* count every stored record: a forced one, or one written at a restart, is a
+    whisk_internal_error that no invoker counted (it never stored a record); one already there is not counted
+    again."""
+    from prometheus_client import REGISTRY
+
+    ns = f"ledger{new_activation_id()[-8:]}"
+
+    def count(status: str) -> float:
+        return REGISTRY.get_sample_value("openwhisk_action_status", {
+            "namespace": ns, "initiator": ns, "action": "x", "status": status}) or 0.0
+
+    path = tmp_path / "controller0.journal"
+    crashed = Journal(path)
+    crashed.open()
+    crashed.accepted(D, ns, ns, f"{ns}/x", "0.0.1", None)
+    crashed.close()
+    async with MemoryStore() as store:
+        ledger = Ledger(store, path, Drain())
+        assert await ledger.recover() == 1
+        assert count("whisk_internal_error") == 1
+        for activation_id in (A, B, C):
+            ledger.publishing(Accepted(ns, activation_id, ns, f"{ns}/x", "0.0.1", None))
+        ledger.released(entry(A), "success")                       # its invoker stored and counted it
+        await store.put_activation(Activation.whisk_error(
+            namespace=ns, name="x", subject=ns, activation_id=C, version="0.0.1", path=f"{ns}/x", binding=None,
+            at=now_ms(), error="stored by its invoker"))
+        ledger.released(entry(B), forced)
+        ledger.released(entry(C), forced)                          # its record is there already
+        await ledger.close()
+    assert count("whisk_internal_error") == 2
+    assert REGISTRY.get_sample_value("openwhisk_action_activations_total", {
+        "namespace": ns, "initiator": ns, "action": "x", "kind": "unknown", "memory": ""}) == 2

@@ -201,6 +201,9 @@ class Ledger:
             if await self._store.get_activation(record.namespace, record.activation_id) is not None:
                 return False
             await self._store.put_activation(record)
+            # No invoker stored it, so none counted it: the metrics count every stored record (a whisk error, or
+            # the answer a blocking caller got).
+            metrics.observe_activation(record)
             return True
         return await while_unavailable(check_and_put, within_s=retry_s, event="store.record", stop=self._closing,
                                        activation_id=record.activation_id)
