@@ -22,6 +22,7 @@ import inspect
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 import structlog
@@ -60,16 +61,19 @@ HTTP_SECONDS = LoopHistogram("whisk_http_request_duration_seconds",
 # The labelled children of each (method, route, status) seen: `labels()` costs ~0.3 us a call (the label values made
 # text), a lookup here a tenth of that, twice a request. Bounded by the methods, the route templates and the statuses
 # the API answers.
-_http_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+_http_series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+# The `status` label: a registered code as it is (and nginx's 499, a client gone), any other by its class ("4xx"). A
+# web action answers any status of 200-599 it likes: one series per code would let a tenant add ~400 per route and
+# method.
+_STATUS_LABELS = {int(code): str(int(code)) for code in HTTPStatus} | {499: "499"}
 
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
     """One HTTP response; `method` is one of HTTP_METHODS or "other", `route` a route template."""
-    key = (method, route, status)
+    key = (method, route, _STATUS_LABELS.get(status) or f"{status // 100}xx")
     series = _http_series.get(key)
     if series is None:
-        series = _http_series[key] = (HTTP_REQUESTS.labels(method, route, str(status)),
-                                      HTTP_SECONDS.labels(method, route))
+        series = _http_series[key] = (HTTP_REQUESTS.labels(*key), HTTP_SECONDS.labels(method, route))
     series[0].inc()
     series[1].observe(seconds)
 

@@ -217,6 +217,29 @@ async def test_scrape_a_real_server_after_requests(guest: aiohttp.ClientSession)
     assert _get(after, "process_resident_memory_bytes") > 0
 
 
+async def test_a_web_action_cannot_grow_a_series_per_status_code(guest: aiohttp.ClientSession) -> None:
+    """A web action chooses its answer's status, any of 200-599: the HTTP series keep registered codes as they are
+    and name the others by class (`4xx`), so that one tenant cannot add hundreds of series per route and method."""
+    name = f"ops-status-{secrets.token_hex(4)}"
+    code = 'def main(args):\n    return {"statusCode": int(args["code"]), "body": "x"}\n'
+    async with guest.put(f"/api/v1/namespaces/_/actions/{name}",
+                         json={"exec": {"kind": "python:3", "code": code},
+                               "annotations": [{"key": "web-export", "value": True}]}) as resp:
+        assert resp.status == 200
+    before = await _scrape(guest)
+    for status in (418, 477, 478, 299, 404):
+        async with guest.get(f"/api/v1/web/guest/default/{name}.http", params={"code": str(status)}) as resp:
+            assert resp.status == status
+    after = await _scrape(guest)
+
+    def delta(status: str) -> float:
+        labels = {"method": "GET", "route": "/api/v1/web/{tail}", "status": status}
+        return _get(after, "whisk_http_requests_total", **labels) - _get(before, "whisk_http_requests_total", **labels)
+
+    assert (delta("418"), delta("404"), delta("4xx"), delta("2xx")) == (1, 1, 2, 1)
+    assert not [key for key in after if key[0] == "whisk_http_requests_total" and ("status", "477") in key[1]]
+
+
 async def test_scrape_a_real_server_after_activations(guest: aiohttp.ClientSession) -> None:
     """Needs the hot-path calls in the invoker (metrics.observe_activation after storing a record) and the
     instrumented store (metrics.instrument in roles.py)."""
