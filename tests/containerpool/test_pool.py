@@ -14,7 +14,7 @@ import pytest_asyncio
 from tests.containerpool.support import gone, make_pool, ok, process_state, until
 from tests.containerpool.jobs import NODE, PY, job
 from whisk.containerpool.clock import ManualClock
-from whisk.containerpool.job import RunResult
+from whisk.containerpool.job import NO_CONTAINER, RunResult
 from whisk.containerpool.pool import ContainerPool, container_name
 from whisk.containers.base import LOG_COLLECTION_FAILED, ContainerError
 
@@ -83,6 +83,14 @@ async def test_a_job_that_arrives_as_the_pause_timer_fires_keeps_the_container_r
     clock.advance(10)                                                 # the next pause goes through
     await until(lambda: process_state(pid) == "T")
     assert ok(await pool.run(job(value={"n": 3}))) == {"n": 3} and process_state(pid) != "T"
+
+
+async def test_a_job_larger_than_the_pool_gets_no_container_and_says_so(pool: ContainerPool, factory):
+    """A whisk error with no container sought: its start is NO_CONTAINER, not a cold start (the invoker counts
+    each run's start in whisk_invoker_container_starts_total)."""
+    result = await pool.run(job(memory_mb=2048))
+    assert result.response["statusCode"] == 3 and result.container_start == NO_CONTAINER
+    assert factory.pids == []
 
 
 async def test_warm_containers_are_per_invoking_namespace(pool: ContainerPool, factory):

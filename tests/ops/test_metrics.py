@@ -174,6 +174,29 @@ def test_bus_gauge_is_up_only_while_every_reader_says_so() -> None:
     assert REGISTRY.get_sample_value("whisk_bus_up") is None
 
 
+async def test_a_run_without_a_container_counts_no_container_start() -> None:
+    """The invoker counts how each run's container was obtained; a job the pool refused before seeking one (more
+    memory than the whole pool) was obtained no way, and is no cold start."""
+    from tests.invoker.test_ack_failures import one_blocking_activation
+    from whisk.containerpool.job import NO_CONTAINER, RunResult
+    from whisk.messaging.memory import MemoryBus
+
+    class Refusing:
+        async def run(self, job: object, on_response: object = None) -> RunResult:
+            return RunResult({"statusCode": 3, "result": {"error": "x"}}, 1, 1, None, False, NO_CONTAINER)
+
+    starts = {start: value("whisk_invoker_container_starts_total", start=start) for start in ("cold", NO_CONTAINER)}
+    async with MemoryBus() as bus, MemoryStore() as store:
+        async with one_blocking_activation(bus, store, Refusing()):
+            await asyncio.wait_for(_recorded(store), 5)
+    assert {start: value("whisk_invoker_container_starts_total", start=start) for start in starts} == starts
+
+
+async def _recorded(store: MemoryStore) -> None:
+    while await store.get_activation("guest", "a" * 32) is None:
+        await asyncio.sleep(0.01)
+
+
 async def _scrape(session: aiohttp.ClientSession) -> dict[tuple[str, frozenset], float]:
     async with session.get("/metrics") as resp:
         assert resp.status == 200

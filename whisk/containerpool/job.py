@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 # How the container that ran a job was obtained (docs/openwhisk.md §7.3); "warming"/"warmingCold" only with concurrency
 # > 1.
 CONTAINER_STARTS = ("warmed", "warming", "warmingCold", "prewarmed", "cold", "recreated", "recreatedPrewarm")
+# A job refused before any container was sought (more memory than the whole pool): no start to count.
+NO_CONTAINER = "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +54,7 @@ class RunResult:
     end_ms: int                      # run end (or the failing step's end)
     init_ms: int | None              # time in /init, None for warm
     timed_out: bool
-    container_start: str             # one of CONTAINER_STARTS
+    container_start: str             # one of CONTAINER_STARTS, or NO_CONTAINER
     logs: list[str] = field(default_factory=list)
 
     @property

@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 
 from whisk.containerpool.clock import Clock, LoopClock, Timer
-from whisk.containerpool.job import Job, RunResult
+from whisk.containerpool.job import NO_CONTAINER, Job, RunResult
 from whisk.containerpool.proxy import ContainerProxy, Requeue
 from whisk.containerpool.response import whisk_error
 from whisk.containerpool.schedule import Demand, Phase, Placement, Prewarm, Scheduler, Slot
@@ -114,7 +114,7 @@ class ContainerPool:
         if job.memory_mb > self._scheduler.memory_mb:
             log.error("pool.job.too_large", memory_mb=job.memory_mb, pool_mb=self._scheduler.memory_mb)
             now = time.time_ns() // 1_000_000
-            result = RunResult(whisk_error(), now, now, None, False, "cold")
+            result = RunResult(whisk_error(), now, now, None, False, NO_CONTAINER)
             if on_response is not None:
                 on_response(result)
             return result

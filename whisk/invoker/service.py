@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from whisk import metrics
-from whisk.containerpool.job import RunResult
+from whisk.containerpool.job import NO_CONTAINER, RunResult
 from whisk.containerpool.pool import ContainerPool
 from whisk.containerpool.response import PROVISION_ERROR
 from whisk.entities.activation import APPLICATION_ERROR, WHISK_ERROR, Activation
@@ -233,7 +233,8 @@ class Invoker:
                     record = answered[1]     # the run printed nothing: the record is the one the caller got
                 else:
                     record = activation_record(msg, action, result)
-                metrics.observe_container_start(result.container_start)
+                if result.container_start != NO_CONTAINER:
+                    metrics.observe_container_start(result.container_start)
                 log.debug("activation.finished", status=result.response.get("statusCode"),
                           duration_ms=result.end_ms - result.start_ms)
             except Exception as exc:     # a bug too: a record and an ack all the same, or the slot waits (ack timeout)
