@@ -157,8 +157,8 @@ def _series_for(namespace: str, initiator: str, action: str, kind: str, memory: 
 def observe_activation(record: Activation) -> None:
     """Count one finished activation from its record (docs/openwhisk.md §2.7): an annotation walk and a few
     increments."""
-    path = kind = None
-    wait_ms = init_ms = 0
+    path = kind = wait_ms = None      # no waitTime: a record the controller wrote for a forced activation
+    init_ms = 0
     initialized = False               # an initTime annotation, even of 0 ms (an /init under a millisecond)
     memory: Any = ""
     for annotation in record.annotations:
@@ -183,7 +183,8 @@ def observe_activation(record: Activation) -> None:
     if initialized:                   # OpenWhisk's isColdStart: any init, prewarmed containers included
         series.cold_starts.inc()
         series.init.observe(init_ms / 1000)
-    series.wait.observe(wait_ms / 1000)
+    if wait_ms is not None:
+        series.wait.observe(wait_ms / 1000)
     duration = record.duration if record.duration is not None else record.end - record.start
     series.duration.observe(max(duration, 0) / 1000)
     series.status[record.response.status_code].inc()

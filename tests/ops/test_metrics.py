@@ -49,6 +49,18 @@ def test_an_init_under_a_millisecond_is_a_cold_start() -> None:
     assert value("openwhisk_action_initTime_seconds_count", **series) == 1
 
 
+def test_a_record_without_a_wait_time_observes_none() -> None:
+    """A whisk-error record the controller writes for an activation forced closed has no waitTime (only its invoker
+    knew it): the histogram must not take a made-up 0 s for it."""
+    ns = f"ns{secrets.token_hex(3)}"
+    forced = Activation.whisk_error(namespace=ns, name="x", subject=ns, activation_id=secrets.token_hex(16),
+                                    version="0.0.1", path=f"{ns}/x", binding=None, at=1000, error="lost")
+    metrics.observe_activation(forced)
+    series = {"namespace": ns, "initiator": ns, "action": "x"}
+    assert value("openwhisk_action_status", **series, status="whisk_internal_error") == 1
+    assert REGISTRY.get_sample_value("openwhisk_action_waitTime_seconds_count", series) == 0
+
+
 def test_observe_activation_uses_openwhisk_names_and_labels() -> None:
     ns, action = f"ns{secrets.token_hex(3)}", "pkg/act"
     series = {"namespace": ns, "initiator": "caller", "action": action}
