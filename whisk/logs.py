@@ -15,7 +15,6 @@ from types import TracebackType
 from typing import Callable, cast
 
 import structlog
-from aiohttp.http_exceptions import HttpProcessingError
 
 
 class _Stderr:
@@ -26,21 +25,6 @@ class _Stderr:
 
     def flush(self) -> None:
         sys.stderr.flush()
-
-
-class _ClientParseErrors(logging.Filter):
-    """aiohttp logs a request it could not parse (a header over 8 KB, a malformed line) as an ERROR with a traceback,
-    though the mistake is the client's and any caller could repeat it to flood the log: one warning line instead,
-    as Pekko logs such a request in OpenWhisk. The client still gets aiohttp's plain-text 400."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if not isinstance(exc, HttpProcessingError):
-            return True
-        remote = record.args[0] if isinstance(record.args, tuple) and record.args else None
-        structlog.get_logger("whisk.http").warning("http.rejected", status=exc.code, reason=exc.message[:200],
-                                                   remote=remote)
-        return False
 
 
 class _Repeats(logging.Filter):
@@ -241,6 +225,3 @@ def configure(log_format: str = "console", level: str = "info") -> None:
         cache_logger_on_first_use=True,
     )
     _route_library_lines(steps, renderer, max(numeric, logging.WARNING))
-    server = logging.getLogger("aiohttp.server")
-    if not any(isinstance(f, _ClientParseErrors) for f in server.filters):
-        server.addFilter(_ClientParseErrors())

@@ -25,7 +25,7 @@ import structlog
 from aiohttp import web
 
 from whisk import logs, metrics
-from whisk.api import playground
+from whisk.api import early_errors, playground
 from whisk.api.errors import REQUEST_LINE_LIMIT
 from whisk.api.keys import SERVICES, STOP_BY, STORE, grace_left
 from whisk.config import ConfigError, Settings, redact
@@ -388,22 +388,18 @@ async def serve(settings: Settings) -> None:
     _watch_children_with_pidfds()
     tls = _ssl_context(settings)
     app = build_app(settings)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_grace_s,
-                           max_line_size=REQUEST_LINE_LIMIT,
-                           # aiohttp's keep-alive timer also runs from a connection's start and closes it while no
-                           # complete request head has come: idle, never used, or a head trickling in.
-                           keepalive_timeout=settings.http_idle_timeout_s,
-                           # A body is read as sent, whatever its Content-Encoding says: OpenWhisk's routes have no
-                           # decodeRequest, so a false `gzip` on plain JSON is just read, and a gzipped body is not
-                           # JSON (400); aiohttp's decoding made the first a 500 and `br` its plain-text 400.
-                           auto_decompress=False)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=settings.shutdown_grace_s)
     await runner.setup()
     # The playground's server before the API's, so that the API's /playground leads there from its first answer on;
     # a port it could not have is said once the API listens (a failed start says only why it failed).
     playground_runner, playground_off = (await _start_playground(settings, tls, app) if settings.serves_playground
                                          else (None, ""))
-    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=tls,
-                       reuse_address=True, backlog=1024)
+    site = early_errors.Site(runner, settings.host, settings.port, ssl_context=tls, backlog=1024,
+                             **_connection_options(settings),
+                             # A body is read as sent, whatever its Content-Encoding says: OpenWhisk's routes have
+                             # no decodeRequest, so a false `gzip` on plain JSON is just read, and a gzipped body is
+                             # not JSON (400); aiohttp's decoding made the first a 500 and `br` a 400 in plain text.
+                             auto_decompress=False)
     try:
         await site.start()
     except OSError as exc:
@@ -460,16 +456,25 @@ async def serve(settings: Settings) -> None:
     log.info("server.stopped")
 
 
+def _connection_options(settings: Settings) -> dict[str, Any]:
+    """What every server's connections share (aiohttp's RequestHandler arguments): no aiohttp access log (whisk
+    writes its own), request lines up to REQUEST_LINE_LIMIT (a longer target than 8k is 414, api/errors.py; the
+    limit apart from a header's tells the two apart, api/early_errors.py), and aiohttp's keep-alive timer, which
+    also runs from a connection's start and closes it while no complete request head has come: idle, never used,
+    or a head trickling in."""
+    return {"access_log": None, "max_line_size": REQUEST_LINE_LIMIT, "keepalive_timeout": settings.http_idle_timeout_s}
+
+
 async def _start_playground(settings: Settings, tls: ssl.SSLContext | None,
                             api: web.Application) -> tuple[web.AppRunner | None, str]:
     """The playground's server on its own port (api/playground.py says why), or why it could not listen. A port it
     cannot have leaves the playground off and the API serving: the page is a convenience, the API the platform.
     Only a playground that listens is redirected to from the API's `/playground`."""
-    runner = web.AppRunner(playground.make_app(settings), access_log=None, handle_signals=False,
-                           keepalive_timeout=settings.http_idle_timeout_s)
+    runner = web.AppRunner(playground.make_app(settings), handle_signals=False)
     await runner.setup()
     try:
-        await web.TCPSite(runner, settings.host, settings.playground_port, ssl_context=tls, reuse_address=True).start()
+        await early_errors.Site(runner, settings.host, settings.playground_port, ssl_context=tls,
+                                **_connection_options(settings)).start()
     except OSError as exc:
         await runner.cleanup()
         return None, exc.strerror or str(exc)

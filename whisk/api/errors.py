@@ -7,7 +7,7 @@ import asyncio
 import time
 
 import structlog
-from aiohttp import web
+from aiohttp import HttpVersion10, HttpVersion11, web
 from aiohttp.typedefs import Handler
 
 from whisk import logs
@@ -37,9 +37,14 @@ TEXT = {
 }
 REALM = 'Basic realm="OpenWhisk secure realm"'
 # The controller's `pekko.http.server.parsing.max-uri-length = 8k`: a longer request target is Pekko's parse error,
-# 414 in plain text before any route (the server reads request lines up to REQUEST_LINE_LIMIT so it gets here).
+# 414 before any route (the server reads request lines up to REQUEST_LINE_LIMIT so it gets here; past that the
+# parser refuses it, api/early_errors.py).
 MAX_URI_LENGTH = 8192
 REQUEST_LINE_LIMIT = 64 * 1024
+URI_TOO_LONG = f"URI length exceeds the configured limit of {MAX_URI_LENGTH} characters"
+# Pekko's parser speaks HTTP/1.0 and 1.1 only (505 otherwise); aiohttp's also reads HTTP/0.9 and HTTP/2.0 lines.
+HTTP_VERSIONS = (HttpVersion10, HttpVersion11)
+VERSION_NOT_SUPPORTED = "The server does not support the HTTP protocol version used in the request."
 REQUEST_ID = "X-Request-ID"
 CLIENT_CLOSED = 499                       # nginx's status for a request whose client left before the answer
 
@@ -70,9 +75,6 @@ def not_for_actions(handler: Handler) -> Handler:
 async def transaction_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
     """X-Request-ID is the transaction id unless it starts with "sid_" (system ids); always echoed back (as text:
     it goes into every answer, log line and activation message of the request)."""
-    if len(request.raw_path) > MAX_URI_LENGTH:
-        return web.Response(status=414, reason="URI Too Long",
-                            text=f"URI length exceeds the configured limit of {MAX_URI_LENGTH} characters")
     given = request.headers.get(REQUEST_ID)
     tid = header_values.text(given) if given and not given.startswith("sid_") else new_tid()
     request[TID] = tid
@@ -80,8 +82,12 @@ async def transaction_ids(request: web.Request, handler: Handler) -> web.StreamR
     # Every log line of the request, and of the tasks it starts, carries its transaction id.
     with logs.log_context(tid=tid):
         status = 500
+        response: web.StreamResponse
         try:
-            response = await handler(request)
+            if len(request.raw_path) > MAX_URI_LENGTH or request.version not in HTTP_VERSIONS:
+                response = _refused_head(request)
+            else:
+                response = await handler(request)
             status = response.status
             response.headers[REQUEST_ID] = tid
             return response
@@ -90,6 +96,18 @@ async def transaction_ids(request: web.Request, handler: Handler) -> web.StreamR
             # write to stderr stay off the caller's latency (call_soon keeps this context, hence the tid).
             asyncio.get_running_loop().call_soon(
                 logs.access, request.method, request.path, status, round((time.perf_counter() - started) * 1000, 3))
+
+
+def _refused_head(request: web.Request) -> web.Response:
+    """What Pekko's parser refuses and aiohttp's reads, refused before any route as the parser's own refusals are
+    (api/early_errors.py): a request target over 8k (414; the request was read whole, so the connection goes on)
+    and an HTTP version other than 1.0 and 1.1 (505, and the connection ends: an HTTP/0.9 or HTTP/2.0 client does
+    not read HTTP/1.1's framing)."""
+    if len(request.raw_path) > MAX_URI_LENGTH:
+        return error_response(request, 414, URI_TOO_LONG)
+    response = error_response(request, 505, VERSION_NOT_SUPPORTED, {"Connection": "close"})
+    response.force_close()
+    return response
 
 
 @web.middleware
