@@ -149,6 +149,54 @@ async def test_no_controller_answers_in_openwhisk_shape() -> None:
                     await asyncio.sleep(0.05)
 
 
+async def _raw_tls(server: Nginx, request: bytes, *, tls: bool = True) -> tuple[int, dict[str, str], bytes]:
+    """One request as raw bytes on its own connection, read until nginx closes it: (status, headers, body)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.https_port,
+                                                   ssl=_tls(server) if tls else None)
+    try:
+        writer.write(request)
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    return int(status_line.split(" ")[1]), headers, body
+
+
+async def test_requests_nginx_refuses_are_answered_in_openwhisk_shape(nginx: Nginx) -> None:
+    """What nginx's own parser refuses never reaches a controller: nginx answers it, as whisk would
+    (api/early_errors.py), in JSON with the request id as its code, and closes the connection."""
+    host = b"Host: 127.0.0.1\r\n"
+    cases = [
+        (b"GARBAGE\r\n\r\n", 400, "Illegal request"),
+        (b"GET /api/v1 HTTP/1.1\r\n" + host + b"Bad Header\r\n\r\n", 400, "Illegal request"),
+        (b"POST /api/v1 HTTP/1.1\r\n" + host + b"Content-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400,
+         "Illegal request"),
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n" + host + b"\r\n", 414,
+         "URI length exceeds the configured limit of 8192 characters"),
+        (b"GET /api/v1 HTTP/1.1\r\n" + host + b"X-Big: " + b"a" * 9000 + b"\r\n\r\n", 431,
+         "HTTP header exceeds the configured limit of 8192 characters"),
+        (b"POST /api/v1 HTTP/1.1\r\n" + host + b"Transfer-Encoding: gzip\r\n\r\n", 501,
+         "Unsupported Transfer-Encoding"),
+        (b"GET /api/v1 HTTP/2.0\r\n" + host + b"\r\n", 505,
+         "The server does not support the HTTP protocol version used in the request."),
+    ]
+    for request, status, error in cases:
+        got, headers, body = await _raw_tls(nginx, request)
+        assert (got, headers["content-type"]) == (status, "application/json"), (request[:40], got, body[:200])
+        assert json.loads(body) == {"error": error, "code": headers["x-request-id"]}, (request[:40], body)
+        assert headers["connection"] == "close" and headers["access-control-allow-origin"] == "*"
+    # Plain HTTP on the HTTPS port (nginx's 497) is a 400 too; the location that answers them is nginx's only 404.
+    got, headers, body = await _raw_tls(nginx, b"GET /api/v1 HTTP/1.1\r\n" + host + b"\r\n", tls=False)
+    assert (got, json.loads(body)["error"]) == (400, "Illegal request"), body
+    got, headers, body = await _raw_tls(nginx, b"GET /.whisk/refused HTTP/1.1\r\n" + host +
+                                        b"Connection: close\r\n\r\n")
+    assert (got, json.loads(body)) == (404, {"error": "The requested resource could not be found.",
+                                             "code": headers["x-request-id"]}), body
+
+
 async def test_official_npm_client_with_ignore_certs(nginx: Nginx) -> None:
     node = shutil.which("node")
     if node is None or not OPENWHISK_NPM.is_dir():
