@@ -118,6 +118,28 @@ async def test_a_target_over_8k_is_414_as_json_and_the_connection_goes_on() -> N
     assert second, raw[:600]
 
 
+async def test_a_body_whose_chunked_framing_breaks_mid_way_is_400_at_once() -> None:
+    """A chunk size that is no number, after a head the route already has: aiohttp's parser gives up on the body
+    without ending it, and the route waited for the rest until WHISK_HTTP_BODY_TIMEOUT_S, then answered 408. It is
+    400 at once, and the connection closes (the rest of the stream cannot be framed)."""
+    async with whisk_server({"WHISK_HTTP_BODY_TIMEOUT_S": "30"}) as url:
+        for path, auth in (("/api/v1/namespaces/_/triggers/t", b"Authorization: " + GUEST_BASIC + b"\r\n"),
+                           ("/api/v1/web/guest/default/none.json", b"")):
+            parts = urlsplit(url)
+            reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+            try:
+                writer.write(f"PUT {path} HTTP/1.1\r\nHost: x\r\n".encode() + auth +
+                             b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n")
+                await writer.drain()
+                await asyncio.sleep(0.3)          # the route is reading the body by now
+                writer.write(b"zz\r\nabc\r\n0\r\n\r\n")
+                await writer.drain()
+                raw = await asyncio.wait_for(reader.read(), 5)
+            finally:
+                writer.close()
+            _assert_refused(raw, 400, "Illegal request: the body could not be read to its end")
+
+
 async def test_oversized_header_is_431_and_one_warning_line() -> None:
     data = tempfile.mkdtemp(prefix="whisk-parse-")
     log_path = os.path.join(data, "server.log")

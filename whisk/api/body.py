@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import StreamReader, web
 
 from whisk.api.keys import SETTINGS
 from whisk.entities import charsets, json_value
@@ -57,6 +57,11 @@ async def reply_array(items: AsyncIterator[Any], to_json: Callable[[Any], Any]) 
 class ClientGone(Exception):
     """The client closed its connection before its body had all come: nobody is left to answer, and nothing failed
     here (`api/errors.py` logs it briefly, without a traceback)."""
+
+
+class BrokenBody(Invalid):
+    """The body's framing broke off after its head was read (a chunk size that is no number): the rest of the body
+    cannot be found in the stream, so the answer (400) closes the connection (api/early_errors.py fails the body)."""
 
 
 EXPECTED = "Request entity expected but not supplied"
@@ -109,6 +114,14 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
     settings = request.app.get(SETTINGS)
     idle_s = settings.http_body_timeout_s if settings is not None else 60.0
     content = request.content
+    try:
+        return await _read(content, length, max_bytes, idle_s)
+    except BrokenBody:
+        content.feed_eof()                        # nothing more to wait for after the answer
+        raise
+
+
+async def _read(content: StreamReader, length: int | None, max_bytes: int, idle_s: float) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:

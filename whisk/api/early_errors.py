@@ -20,7 +20,7 @@ import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, BadStatusLine, HttpProcessingError, InvalidURLError, LineTooLong
 
-from whisk.api.body import reply
+from whisk.api.body import BrokenBody, reply
 from whisk.api.errors import REQUEST_ID, TEXT, URI_TOO_LONG, VERSION_NOT_SUPPORTED, new_tid
 
 log = structlog.get_logger("whisk.http")
@@ -73,11 +73,30 @@ def refusal(status: int, message: str) -> web.Response:
     return response
 
 
+BROKEN_BODY = "Illegal request: the body could not be read to its end"
+_received = web.RequestHandler.data_received
+
+
 class JsonErrors(web.RequestHandler):
     """aiohttp's connection handler, answering what its parser refused as whisk's errors. It also answers what a
     handler raised past the middlewares (none lets anything through; aiohttp logs it with its traceback)."""
 
     __slots__ = ()
+
+    def data_received(self, data: bytes) -> None:
+        # aiohttp's C parser, refusing the rest of a body whose head it has handed on (a chunk size that is no
+        # number), queues its refusal behind the request reading that body, and neither ends nor fails the body: the
+        # route waited for the rest until WHISK_HTTP_BODY_TIMEOUT_S, then answered 408. A message queued while that
+        # body is still open can only be the refusal (the next request's head comes after the body's end), so the
+        # body fails at once: the route answers 400 and closes the connection (api/body.py). aiohttp's own
+        # attributes, as no hook shows either; data that comes between requests (a whole small request) skips this.
+        request = self._current_request
+        if request is None:
+            return _received(self, data)          # not super(): this runs for every read of every connection
+        queued = len(self._messages)
+        _received(self, data)
+        if len(self._messages) > queued and not request.content.is_eof() and request.content.exception() is None:
+            request.content.set_exception(BrokenBody(BROKEN_BODY))
 
     def handle_error(self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:

@@ -12,7 +12,7 @@ from aiohttp.typedefs import Handler
 
 from whisk import logs
 from whisk.api import headers as header_values
-from whisk.api.body import ClientGone, reply
+from whisk.api.body import BrokenBody, ClientGone, reply
 from whisk.api.keys import TID, WEB
 from whisk.config import is_action_address
 from whisk.entities.activation import random_hex32
@@ -120,7 +120,7 @@ async def openwhisk_errors(request: web.Request, handler: Handler) -> web.Stream
             log.warning("api.error", status=status, error=str(exc), path=request.path, tid=request.get(TID))
         headers = {"WWW-Authenticate": REALM} if status == 401 else None
         response = error_response(request, status, str(exc) or TEXT.get(status, ""), headers)
-        if isinstance(exc, RequestTimeout):
+        if isinstance(exc, (RequestTimeout, BrokenBody)):
             response.force_close()                # the rest of the body may still come: the connection ends
         return response
     except ClientGone:
