@@ -140,6 +140,26 @@ async def test_a_body_whose_chunked_framing_breaks_mid_way_is_400_at_once() -> N
             _assert_refused(raw, 400, "Illegal request: the body could not be read to its end")
 
 
+async def test_a_body_refused_before_it_has_all_come_closes_the_connection() -> None:
+    """413 for a Content-Length over the limit is answered before the body is read: the client is told the
+    connection ends (Connection: close), so that it stops sending, rather than believing the connection stays open
+    while aiohttp reads and drops the rest for up to 10 s (its lingering close) and then closes it."""
+    async with whisk_server() as url:
+        parts = urlsplit(url)
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        try:
+            writer.write(b"PUT /api/v1/namespaces/_/triggers/t HTTP/1.1\r\nHost: x\r\nAuthorization: " + GUEST_BASIC +
+                         b"\r\nContent-Type: application/json\r\nContent-Length: 999999999\r\n\r\n{")
+            await writer.drain()
+            raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            raw += await asyncio.wait_for(reader.readexactly(int(_answer(raw)[1]["content-length"])), 5)
+        finally:
+            writer.close()
+    status, headers, body = _answer(raw)
+    assert status == 413 and headers.get("connection", "").lower() == "close", raw[:400]
+    assert json.loads(body)["code"] == headers["x-request-id"]
+
+
 async def test_oversized_header_is_431_and_one_warning_line() -> None:
     data = tempfile.mkdtemp(prefix="whisk-parse-")
     log_path = os.path.join(data, "server.log")

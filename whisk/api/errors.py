@@ -120,8 +120,10 @@ async def openwhisk_errors(request: web.Request, handler: Handler) -> web.Stream
             log.warning("api.error", status=status, error=str(exc), path=request.path, tid=request.get(TID))
         headers = {"WWW-Authenticate": REALM} if status == 401 else None
         response = error_response(request, status, str(exc) or TEXT.get(status, ""), headers)
-        if isinstance(exc, (RequestTimeout, BrokenBody)):
-            response.force_close()                # the rest of the body may still come: the connection ends
+        if isinstance(exc, (RequestTimeout, BrokenBody)) or not request.content.is_eof():
+            # The rest of the body may still come (refused before it was read, a 413 by its Content-Length): the
+            # connection ends, and the client is told so, rather than aiohttp reading and dropping it for 10 s.
+            response.force_close()
         return response
     except ClientGone:
         # A dropped client is no server error: one line, and nginx's 499 in the access log (the answer is not sent).
