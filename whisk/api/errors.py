@@ -1,5 +1,6 @@
 """The only module that knows HTTP statuses for domain errors (docs/openwhisk.md §1.1): every error, ours or aiohttp's
-own (404, 405, 413), answers `{"error": <message>, "code": <transaction id>}` with Pekko's default texts."""
+own (404, 405, 413), answers `{"error": <message>, "code": <transaction id>}` with Pekko's default texts; what
+aiohttp's parser refuses before any route, api/early_errors.py answers the same way."""
 
 from __future__ import annotations
 
