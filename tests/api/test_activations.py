@@ -5,12 +5,16 @@ made by real invocations."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from aiohttp.payload import Payload
 
 from tests.api.support import call, ns, unique
+from whisk.api.body import reply_array
 
 PY = {"kind": "python:default", "code": "def main(args):\n    print('log line')\n    return {'echo': args}\n"}
 
@@ -158,6 +162,43 @@ async def test_a_record_stored_while_the_first_read_was_under_way_is_answered_no
     request[IDENTITY] = type("Caller", (), {"namespace": "guest"})()
     response = await get_activation(request)
     assert response.status == 200 and reads == [activation_id, activation_id]
+
+
+async def test_a_listing_of_large_records_lets_other_requests_run_between_them() -> None:
+    """Encoding a record with megabytes of logs takes tens of milliseconds: `reply_array` gives the loop a turn after
+    each large one, where a page of them was encoded back to back, nothing else served meanwhile."""
+    turns = 0
+    seen: list[int] = []
+
+    async def ticker() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    async def records() -> AsyncIterator[list[str]]:      # a store that has them all at once: no await between
+        for _ in range(6):
+            yield ["x" * 100] * 3000                      # ~300 KB encoded
+
+    def to_json(item: list[str]) -> list[str]:
+        seen.append(turns)
+        return item
+
+    class Sink:
+        async def write(self, chunk: bytes) -> None:      # a client that reads at once: never waits to send
+            sent.append(chunk)
+
+    sent: list[bytes] = []
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    try:
+        response = await reply_array(records(), to_json)
+        assert isinstance(response.body, Payload)
+        await response.body.write(Sink())              # type: ignore[arg-type]
+    finally:
+        task.cancel()
+    assert len(json.loads(b"".join(sent))) == 6
+    assert all(later > earlier for earlier, later in zip(seen, seen[1:])), seen
 
 
 async def test_a_large_listing_of_docs_is_sent_as_it_is_encoded(guest: aiohttp.ClientSession) -> None:

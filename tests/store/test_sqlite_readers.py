@@ -1,15 +1,22 @@
 """The SQLite store reads on threads of their own: a write stuck behind another process's lock does not hold up
-reads; and a database of an older whisk (no summary column) is upgraded when opened, one document at a time."""
+reads; records read by id are parsed there too; and a database of an older whisk (no summary column) is upgraded
+when opened, one document at a time."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import sqlite3
+import threading
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+import whisk.store.sqlite as sqlite_store
+from whisk.entities.activation import Activation, ActivationResponse
 from whisk.store.sqlite import SqliteStore
 
 
@@ -85,3 +92,27 @@ async def test_an_older_databases_upgrade_holds_one_action_at_a_time(tmp_path: P
     finally:
         tracemalloc.stop()
     assert peak < 8_000_000, f"the upgrade held {peak / 1e6:.0f} MB at once"
+
+
+async def test_records_read_by_id_are_parsed_on_the_reader_thread(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A listing with docs reads its records by id, a few at a time; each parse of a record with megabytes of logs
+    is tens of milliseconds, so it happens on the reader thread, never on the event loop."""
+    parsed_on: list[str] = []
+    loads = json.loads
+
+    def watched(text: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(text, str) and '"activationId"' in text:
+            parsed_on.append(threading.current_thread().name)
+        return loads(text, *args, **kwargs)
+
+    async with SqliteStore(str(tmp_path / "whisk.db")) as store:
+        ids = [f"{n:032x}" for n in range(3)]
+        for n, activation_id in enumerate(ids):
+            await store.put_activation(Activation("ns", "a", "ns", activation_id, 1000 + n, 1001 + n,
+                                                  ActivationResponse.success({"n": n}), logs=("x" * 100,)))
+        monkeypatch.setattr(sqlite_store, "json", type("json", (), {"loads": staticmethod(watched),
+                                                                    "dumps": staticmethod(json.dumps)}))
+        docs = await store.get_activations("ns", list(reversed(ids)))
+    assert [d["activationId"] for d in docs] == list(reversed(ids))
+    assert len(parsed_on) == 3 and threading.main_thread().name not in parsed_on, parsed_on

@@ -28,17 +28,31 @@ def reply(body: Any, status: int = 200, headers: dict[str, str] | None = None, *
 
 # An array answer past this many bytes is sent as it is encoded (chunked) rather than held whole (`reply_array`).
 STREAM_PAST_BYTES = 1 << 20
+# `reply_array` gives the loop a turn once it has encoded this much since the last: encoding a record of 10 MB of logs
+# takes ~70 ms, and a page of them was encoded back to back, with nothing else served meanwhile, until the socket's
+# buffer filled (docs/performance.md, thirty-first session).
+TURN_PAST_BYTES = 256 << 10
 
 
 async def reply_array(items: AsyncIterator[Any], to_json: Callable[[Any], Any]) -> web.Response:
     """The JSON array of `to_json(item)` for each item, as `reply` writes it. Each item is encoded on its own as it
     comes and let go of: once the encoded items pass STREAM_PAST_BYTES, the answer is sent as the rest come and are
     encoded, without a Content-Length, so that a listing of large records is never held whole (the records, their
-    text, its bytes). Smaller answers keep their length."""
+    text, its bytes). Smaller answers keep their length. Other requests get the loop between large items."""
     parts: list[bytes] = []
-    size = 0
+    size = unturned = 0
+
+    async def encoded(item: Any) -> bytes:
+        nonlocal unturned
+        part = compact(to_json(item)).encode()
+        unturned += len(part)
+        if unturned > TURN_PAST_BYTES:
+            unturned = 0
+            await asyncio.sleep(0)
+        return part
+
     async for item in items:
-        parts.append(compact(to_json(item)).encode())
+        parts.append(await encoded(item))
         size += len(parts[-1])
         if size > STREAM_PAST_BYTES:
             break
@@ -49,7 +63,7 @@ async def reply_array(items: AsyncIterator[Any], to_json: Callable[[Any], Any]) 
         yield b"[" + b",".join(parts)
         parts.clear()
         async for item in items:
-            yield b"," + compact(to_json(item)).encode()
+            yield b"," + await encoded(item)
         yield b"]"
     return web.Response(body=chunks(), content_type="application/json")
 

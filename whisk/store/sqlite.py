@@ -554,13 +554,14 @@ class SqliteStore:
         ids = [f"{namespace}/{activation_id}" for activation_id in activation_ids]
         if not ids:
             return []
-        texts = await self._read(self._texts_by_id, f"SELECT id, doc FROM activations WHERE id IN "
-                                 f"({', '.join('?' * len(ids))})", ids)
-        # Each text let go of as it is read: the batch is held about once, not as text and as records together.
-        return [json.loads(texts.pop(doc_id)) for doc_id in ids if doc_id in texts]
+        docs = await self._read(self._docs_by_id, f"SELECT id, doc FROM activations WHERE id IN "
+                                f"({', '.join('?' * len(ids))})", ids)
+        return [docs[doc_id] for doc_id in ids if doc_id in docs]
 
-    def _texts_by_id(self, sql: str, args: list[Any]) -> dict[str, str]:
-        return dict(self._db.execute(sql, args).fetchall())
+    def _docs_by_id(self, sql: str, args: list[Any]) -> dict[str, Doc]:
+        """Parsed here, on the reader thread, a row at a time: parsing a batch of records with 10 MB of logs each on
+        the loop held it ~30 ms a record, the whole batch in one go. Each text is let go of as it is parsed."""
+        return {doc_id: json.loads(text) for doc_id, text in self._db.execute(sql, args)}
 
     async def list_activations(self, query: ActivationQuery) -> list[Doc]:
         where, args = _activation_where(query)
