@@ -44,3 +44,20 @@ async def test_a_listing_with_docs_reads_its_records_a_batch_at_a_time() -> None
             assert [r.response.result for r in got] == [{"n": n} for n in expected]
             assert [r.logs for r in got] == [(f"line {n}",) for n in expected]
             assert sum(store.reads) == len(expected) and max(store.reads) <= activations.DOCS_BATCH
+
+
+async def test_after_a_large_record_the_rest_are_read_one_at_a_time() -> None:
+    """A store answers a batch in one piece, parsed at once (CouchDB's _all_docs): once a record past
+    LARGE_RECORD_BYTES is seen, the next are read alone, so that a page of such records never holds the loop or
+    the memory for five of them together. The records and their order stay the same."""
+    large = ("x" * 1000,) * (activations.LARGE_RECORD_BYTES // 1000 + 1)
+    async with Counting() as store:
+        for n in range(12):
+            await store.put_activation(Activation("guest", "a", "guest", f"{n:032x}", 1000 + n, 1005 + n,
+                                                  ActivationResponse.success({"n": n}),
+                                                  logs=large if n <= 6 else (f"line {n}",)))
+        listing = Activations(store, Allowed())       # type: ignore[arg-type]   # nothing refused here
+        guest = EntityPath.of("guest")
+        got = [r.response.result async for r in await listing.list(guest, guest, ActivationFilter(docs=True))]
+    assert got == [{"n": n} for n in range(11, -1, -1)]
+    assert store.reads == [5, 5, 1, 1]     # five small, five with the first large ones, then one at a time

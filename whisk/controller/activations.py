@@ -27,6 +27,9 @@ class ActivationFilter:
 
 
 DOCS_BATCH = 5         # whole records read at once for a listing with docs: ~55 MB at most (10 MB logs, 1 MB result)
+# Past a record this large, the next are read one at a time: a store answers a batch in one piece (CouchDB's
+# _all_docs), parsed in one go on the event loop, ~30 ms for each 10 MB record in it (docs/performance.md).
+LARGE_RECORD_BYTES = 1 << 20
 
 
 class Activations:
@@ -49,9 +52,15 @@ class Activations:
         return [Activation.from_doc(d).summary_json() for d in await self._store.list_activations(query)]
 
     async def _records(self, namespace: str, ids: Sequence[str]) -> AsyncIterator[Activation]:
-        for start in range(0, len(ids), DOCS_BATCH):
-            for doc in await self._store.get_activations(namespace, [*ids[start:start + DOCS_BATCH]]):
-                yield Activation.from_doc(doc)      # one gone since the page was listed is left out
+        start, batch = 0, DOCS_BATCH
+        while start < len(ids):
+            docs = await self._store.get_activations(namespace, [*ids[start:start + batch]])
+            start += batch
+            for doc in docs:
+                record = Activation.from_doc(doc)
+                if _size(record) > LARGE_RECORD_BYTES:
+                    batch = 1
+                yield record                        # one gone since the page was listed is left out
 
     async def get(self, identity: Identity, namespace: EntityPath, activation_id: str) -> Activation:
         parse_activation_id(activation_id)
@@ -60,3 +69,8 @@ class Activations:
         if doc is None:
             raise NotFound()
         return Activation.from_doc(doc)
+
+
+def _size(record: Activation) -> int:
+    """About the bytes of a record's logs and result (the result as the invoker measured it)."""
+    return (record.response.size or 0) + sum(map(len, record.logs))
