@@ -18,6 +18,7 @@ from tests.support.processes import free_port
 from whisk.entities.activation import Activation, ActivationResponse
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
 from whisk.store.base import ActivationQuery, Doc, NamespaceStates, Store
+from whisk.store import couchdb
 from whisk.store.couchdb import CouchStore, server_url
 from whisk.store.couchdb_views import DESIGN_DOCS
 from whisk.store.memory import MemoryStore
@@ -213,6 +214,27 @@ async def test_root_namespace_covers_packages_but_a_package_path_is_exact(store:
     assert [d["name"] for d in await store.list_entities("action", "ns1/pkg")] == ["inner"]
     assert await store.count("action", "ns1/pkg") == 1
     assert await store.list_entities("action", "ns1/nope") == []
+
+
+async def test_public_packages_are_listed_as_list_entities_orders_them(store: Store,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another namespace's listing: published packages that are no binding, in `list_entities`' order, with skip,
+    limit and count; CouchDB reads them three view rows at a time here, across runs of one `updated` value."""
+    monkeypatch.setattr(couchdb, "PUBLIC_SCAN", 3)
+    for n in range(14):
+        publish = n % 3 != 0
+        binding = {"namespace": "x", "name": "y"} if n % 5 == 0 else {}
+        await store.put({"_id": f"pub/p{n:02}", "entityType": "package", "namespace": "pub", "name": f"p{n:02}",
+                         "updated": n // 4, "publish": publish, "binding": binding, "version": "0.0.1"})
+    await store.put(action("pub/p01", "inner", 9, publish=True))        # an action is no package
+    every = [d["name"] for d in await store.list_entities("package", "pub", limit=0)]
+    public = [n for n in every if int(n[1:]) % 3 != 0 and int(n[1:]) % 5 != 0]
+    assert public == ["p13", "p11", "p08", "p07", "p04", "p02", "p01"]
+    assert await store.count_public_packages("pub") == len(public)
+    for skip, limit in ((0, 30), (0, 0), (0, 2), (2, 3), (3, 0), (6, 5), (7, 1), (20, 0)):
+        got = [d["name"] for d in await store.public_packages("pub", skip=skip, limit=limit)]
+        assert got == (public[skip:skip + limit] if limit else public[skip:]), (skip, limit)
+    assert await store.public_packages("nobody") == [] and await store.count_public_packages("nobody") == 0
 
 
 # --- activations ------------------------------------------------------------------------------------------------

@@ -29,12 +29,9 @@ class Packages(Collection):
     async def list_in(self, identity: Identity, namespace: EntityPath, skip: int, limit: int, count: bool) -> Any:
         if identity.owns(namespace.root):
             return await super().list_in(identity, namespace, skip, limit, count)
-        docs = await self.store.list_entities("package", str(namespace), skip=0, limit=0)
-        public = [d for d in docs if d.get("publish") and not d.get("binding")]
         if count:
-            return {self.name: max(0, len(public) - skip)}
-        page = public[skip:skip + limit] if limit > 0 else public[skip:]
-        return [self.summary(d) for d in page]
+            return {self.name: max(0, await self.store.count_public_packages(str(namespace)) - skip)}
+        return [self.summary(d) for d in await self.store.public_packages(str(namespace), skip=skip, limit=limit)]
 
     # --- get: the package with its actions and feeds; a binding shows its target's --------------------------------
     async def view(self, identity: Identity, entity: Package, options: dict[str, Any]) -> Any:

@@ -78,6 +78,14 @@ class EntityStore(Protocol):
     async def count(self, entity_type: str, namespace: str) -> int:
         """How many documents `list_entities` would return without skip and limit."""
 
+    async def public_packages(self, namespace: str, *, skip: int = 0, limit: int = 30) -> list[Doc]:
+        """The packages of `namespace` that `public_package` lets another namespace list, ordered and shown as
+        `list_entities` gives them (OpenWhisk's public packages view), read without ever holding the namespace's
+        other packages: a listing of another tenant's packages is as bounded as one of one's own. limit 0 = all."""
+
+    async def count_public_packages(self, namespace: str) -> int:
+        """How many packages `public_packages` would return without skip and limit."""
+
 
 class ActivationStore(Protocol):
     """Activation records (the `activations` database)."""
@@ -204,6 +212,11 @@ def listed(doc: Doc) -> Doc:
         code = exec_["code"]
         slim["binary"] = is_binary_code(code) if isinstance(code, str) else False
     return {**doc, "exec": slim}
+
+
+def public_package(doc: Doc) -> bool:
+    """A package another namespace may list (docs/openwhisk.md §1.2): published, and no binding."""
+    return bool(doc.get("publish")) and not doc.get("binding")
 
 
 def activation_list_name(record: Doc) -> str:

@@ -25,7 +25,7 @@ from aiocouch.database import Database
 from whisk.entities.activation import Activation
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
 from whisk.store.couchdb_writer import ActivationWriter
-from whisk.store.base import PRUNE_BATCH, UNAVAILABLE, ActivationQuery, Doc, NamespaceStates
+from whisk.store.base import PRUNE_BATCH, UNAVAILABLE, ActivationQuery, Doc, NamespaceStates, public_package
 from whisk.store.couchdb_views import DESIGN_DOCS, stale_designs
 
 log = structlog.get_logger(__name__)
@@ -35,6 +35,7 @@ _BACKEND_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)   # OSErr
 # What a 404 says when the database itself is missing, not a document: CouchDB 2 and later, CouchDB 1.x and
 # pouchdb-server. A database can go while whisk runs: deleted by hand, or a server without storage restarted.
 _NO_DATABASE = ("Database does not exist.", "no_db_file")
+PUBLIC_SCAN = 500      # view rows read at a time when looking for another namespace's public packages
 
 
 def server_url(url: str) -> tuple[str, str | None, str | None, str | None]:
@@ -280,6 +281,38 @@ class CouchStore:
     async def count(self, entity_type: str, namespace: str) -> int:
         return await self._count("whisks", "entities", startkey=[entity_type, namespace],
                                  endkey=[entity_type, namespace, {}])
+
+    async def public_packages(self, namespace: str, *, skip: int = 0, limit: int = 30) -> list[Doc]:
+        return (await self._public_scan(namespace, skip, limit, keep=True))[1]
+
+    async def count_public_packages(self, namespace: str) -> int:
+        return (await self._public_scan(namespace, 0, 0, keep=False))[0]
+
+    async def _public_scan(self, namespace: str, skip: int, limit: int, *, keep: bool) -> tuple[int, list[Doc]]:
+        """(how many of the namespace's packages are public, the page of them when `keep`), reading the entities
+        view PUBLIC_SCAN rows at a time from where the last read ended (its last key, skipping the rows of that key
+        already read): only a chunk and the page are held, never every package of the namespace."""
+        start: list[Any] = ["package", namespace, {}]
+        read_at_start = 0                      # rows of key `start` already read
+        found, page = 0, []
+        while True:
+            rows = (await self._view("whisks", "entities", reduce=False, descending=True, startkey=start,
+                                     endkey=["package", namespace], skip=read_at_start or None,
+                                     limit=PUBLIC_SCAN))["rows"]
+            for row in rows:
+                value = row.get("value")
+                if not isinstance(value, dict) or not public_package(value):
+                    continue
+                found += 1
+                if keep and found > skip:
+                    page.append(value)
+                    if len(page) == limit:
+                        return found, page
+            if len(rows) < PUBLIC_SCAN:
+                return found, page
+            last = rows[-1]["key"]
+            read_at_start = sum(1 for row in rows if row["key"] == last) + (read_at_start if last == start else 0)
+            start = last
 
     # --- activations --------------------------------------------------------------------------------------------
     async def put_activation(self, activation: Activation) -> None:

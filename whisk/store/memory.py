@@ -14,7 +14,7 @@ from typing import Any
 from whisk.entities.activation import Activation
 from whisk.entities.errors import Conflict, NotFound
 from whisk.store.base import (ActivationQuery, Doc, NamespaceStates, activation_list_name, listed, namespace_states,
-                              summary_of)
+                              public_package, summary_of)
 
 
 def _copy(doc: Doc) -> Doc:
@@ -93,6 +93,15 @@ class MemoryStore:
 
     async def count(self, entity_type: str, namespace: str) -> int:
         return len(self._matching(entity_type, namespace))
+
+    def _public(self, namespace: str) -> list[Doc]:
+        return [d for d in self._matching("package", namespace) if public_package(d)]
+
+    async def public_packages(self, namespace: str, *, skip: int = 0, limit: int = 30) -> list[Doc]:
+        return [_copy(d) for d in page(self._public(namespace), skip, limit)]
+
+    async def count_public_packages(self, namespace: str) -> int:
+        return len(self._public(namespace))
 
     # --- activations --------------------------------------------------------------------------------------------
     async def put_activation(self, activation: Activation) -> None:

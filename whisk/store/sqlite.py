@@ -35,7 +35,7 @@ from whisk.entities.activation import Activation
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
 from whisk.entities.json_value import encode
 from whisk.store.base import (PRUNE_BATCH, UNAVAILABLE, ActivationQuery, Doc, NamespaceStates, activation_list_name,
-                              listed, namespace_states)
+                              listed, namespace_states, public_package)
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -467,6 +467,29 @@ class SqliteStore:
     async def count(self, entity_type: str, namespace: str) -> int:
         where, args = _entity_where(entity_type, namespace)
         return await self._read(self._one, f"SELECT count(*) FROM entities WHERE {where}", args)
+
+    async def public_packages(self, namespace: str, *, skip: int = 0, limit: int = 30) -> list[Doc]:
+        return (await self._read(self._public_scan, namespace, skip, limit, True))[1]
+
+    async def count_public_packages(self, namespace: str) -> int:
+        return (await self._read(self._public_scan, namespace, 0, 0, False))[0]
+
+    def _public_scan(self, namespace: str, skip: int, limit: int, keep: bool) -> tuple[int, list[Doc]]:
+        """(how many of the namespace's packages are public, the page of them when `keep`), on the reader thread
+        over one statement, a row at a time: only the page is held, never every package of the namespace."""
+        where, args = _entity_where("package", namespace)
+        found, page = 0, []
+        for (text,) in self._db.execute(f"SELECT summary FROM entities WHERE {where} ORDER BY updated DESC, id DESC",
+                                        args):
+            doc = json.loads(text)
+            if not public_package(doc):
+                continue
+            found += 1
+            if keep and found > skip:
+                page.append(doc)
+                if len(page) == limit:
+                    break
+        return found, page
 
     # --- activations --------------------------------------------------------------------------------------------
     async def put_activation(self, activation: Activation) -> None:
