@@ -2,10 +2,11 @@
 
 Three databases, as OpenWhisk keeps them: `<prefix>whisks` (entities), `<prefix>activations` and `<prefix>subjects`
 (subjects and "namespace/limits" documents); the prefix defaults to "whisk_". Databases and design documents are
-created (or brought up to date) on start. Single documents go through aiocouch; views, `_all_docs`, `_bulk_docs` and
-design documents through plain HTTP, because aiocouch's `find()` and `design_doc()` do not work against every
-CouchDB-API server (docs/testing.md, pouchdb-server). Activations are written in the background (`couchdb_writer.py`),
-held meanwhile in `spool`, a file of the server's data folder, when one is given.
+created (or brought up to date) on start. Single documents are written and deleted through aiocouch; reads of
+them, views, `_all_docs`, `_bulk_docs` and design documents go through plain HTTP, because aiocouch's `find()` and
+`design_doc()` do not work against every CouchDB-API server (docs/testing.md, pouchdb-server) and its `get` costs
+three passes over a document on the event loop (`_fetch`). Activations are written in the background
+(`couchdb_writer.py`), held meanwhile in `spool`, a file of the server's data folder, when one is given.
 """
 
 from __future__ import annotations
