@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import threading
 
 import uvloop
@@ -73,6 +74,25 @@ async def test_output_a_grandchild_keeps_open_can_be_let_go() -> None:
     os.killpg(child.pid, 9)          # the sleeper, in the child's session
     await asyncio.sleep(0)
     assert open_fds() <= before
+
+
+async def test_drain_hands_over_what_the_pipes_hold_without_a_turn_of_the_loop() -> None:
+    """The logs of an activation are taken once its answer came: what the proxy wrote before answering (its
+    sentinels) must be read then, even when the loop has not found the pipe readable yet."""
+    output = Captured()
+    child = await spawn(["/bin/sh", "-c", "echo out; echo err >&2; exec sleep 60"], {"PATH": "/bin"}, output)
+    try:
+        for pipe in child._pipes:
+            select.select([pipe._fd], [], [], 10)      # written: in the pipe, and the loop has had no turn
+        child.drain()
+        assert output.data == {"stdout": b"out\n", "stderr": b"err\n"}
+        child.drain()                                    # nothing more: no wait, no end
+        assert not output.ended
+    finally:
+        os.killpg(child.pid, 9)
+        await asyncio.wait_for(child.wait(), 10)
+        child.reap()
+        child.close_output()
 
 
 def test_no_other_threads_descriptor_is_closed_on_the_servers_loop(tmp_path) -> None:

@@ -264,3 +264,36 @@ async def test_a_flood_of_lines_is_formatted_off_the_loop(monkeypatch):
     c.feed("stderr", END)
     assert len(await c.take(10 << 20, True)) == logcollector.FORMAT_ON_LOOP_LINES + 1
     assert threaded == ["_formatted"]
+
+
+async def test_a_sentinel_the_action_prints_itself_ends_nothing_when_it_runs_alone():
+    """An action that printed the sentinel on both streams ended its logs there, the rest of its lines went to the
+    container's next activation, and every later activation got the logs of the one before. Alone in its container,
+    an activation's logs run to the last sentinel read; its proxy writes its own before it answers."""
+    c = LogCollector(1 << 20)
+    c.feed("stdout", b"one before\n" + END + b"forged\none after\n" + END)
+    c.feed("stderr", END + b"err after\n" + END)
+    assert texts(await c.take(1 << 20, True, alone=True)) == [
+        ("stdout", "one before"), ("stdout", "forged"), ("stdout", "one after"), ("stderr", "err after")]
+    c.feed("stdout", b"two\n" + END)
+    c.feed("stderr", END)
+    assert texts(await c.take(1 << 20, True, alone=True)) == [("stdout", "two")]
+    # Without waiting (a developer error: the container goes), everything written is the activation's.
+    c.feed("stdout", b"three\n" + END + b"still three\n")
+    assert texts(await c.take(1 << 20, False, alone=True)) == [("stdout", "three"), ("stdout", "still three")]
+    assert c.streams["stdout"].held == 0 and not c.streams["stdout"].complete
+
+
+async def test_a_forged_sentinel_read_before_the_proxys_own_gives_the_rest_to_the_next_activation_only():
+    """When the proxy's sentinel has not been read yet at the take, the action's own ends this activation's logs;
+    the rest goes to the next activation, and the one after is its own again."""
+    c = LogCollector(1 << 20)
+    c.feed("stdout", b"one\n" + END)
+    c.feed("stderr", END)
+    assert texts(await c.take(1 << 20, True, alone=True)) == [("stdout", "one")]
+    c.feed("stdout", b"rest of one\n" + END + b"two\n" + END)
+    c.feed("stderr", END + END)
+    assert texts(await c.take(1 << 20, True, alone=True)) == [("stdout", "rest of one"), ("stdout", "two")]
+    c.feed("stdout", b"three\n" + END)
+    c.feed("stderr", END)
+    assert texts(await c.take(1 << 20, True, alone=True)) == [("stdout", "three")]

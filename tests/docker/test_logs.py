@@ -124,6 +124,32 @@ async def test_output_without_a_newline_ends_on_the_sentinel_line() -> None:
     assert len(lines) == 1 and lines[0].endswith("stdout: partial") and len(asked) == 1
 
 
+async def test_a_sentinel_the_action_prints_itself_ends_nothing_when_it_runs_alone() -> None:
+    """An action that printed the sentinel ended its stream's logs there: the rest of its lines went to the
+    container's next activation, and every later activation got the logs of the one before. Alone in its container,
+    a stream's logs run to the last sentinel read."""
+    sentinel = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n"
+    log = [frame(1, "2026-01-01T00:00:00.000000001Z one before\n"),
+           frame(1, "2026-01-01T00:00:00.000000002Z " + sentinel),
+           frame(2, "2026-01-01T00:00:00.000000003Z " + sentinel),
+           frame(1, "2026-01-01T00:00:00.000000004Z one after\n"),
+           frame(2, "2026-01-01T00:00:00.000000005Z one err\n"),
+           frame(1, "2026-01-01T00:00:00.000000006Z " + sentinel),
+           frame(2, "2026-01-01T00:00:00.000000007Z " + sentinel)]
+
+    async def fetch(since: str) -> bytes:
+        return b"".join(log)
+
+    reader = DockerLogReader(fetch)
+    lines = await reader.take(1 << 20, wait_for_sentinel=True, alone=True)
+    assert [line.split(" ", 1)[1] for line in lines] == ["stdout: one before", "stdout: one after", "stderr: one err"]
+    log += [frame(1, "2026-01-01T00:00:00.000000008Z two\n"),
+            frame(1, "2026-01-01T00:00:00.000000009Z " + sentinel),
+            frame(2, "2026-01-01T00:00:00.000000010Z " + sentinel)]
+    lines = await reader.take(1 << 20, wait_for_sentinel=True, alone=True)
+    assert [line.split(" ", 1)[1] for line in lines] == ["stdout: two"]
+
+
 async def test_a_developer_errors_lines_still_being_copied_are_read_within_the_grace() -> None:
     """Docker copies a container's output to its log on its own time: right after a failed /init the traceback the
     runtime wrote before answering may not be there yet (a CI failure). Without waiting for the sentinels, the

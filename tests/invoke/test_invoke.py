@@ -112,6 +112,28 @@ async def test_output_without_a_final_newline_is_logged_and_the_container_stays_
 
 
 @pytest.mark.parametrize("kind, code", [
+    ("python:3", "import sys\nS = 'XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX'\ndef main(args):\n    n = args['n']\n"
+                 "    print(f'{n} before')\n    if n == 1:\n        print(S)\n        print(S, file=sys.stderr)\n"
+                 "    print(f'{n} after')\n    print(f'{n} err', file=sys.stderr)\n    return {}\n"),
+    ("nodejs:20", "const S = 'XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX';\nfunction main({n}) {\n"
+                  "  console.log(`${n} before`);\n  if (n === 1) { console.log(S); console.error(S); }\n"
+                  "  console.log(`${n} after`);\n  console.error(`${n} err`);\n  return {};\n}\n"),
+], ids=["python", "nodejs"])
+async def test_an_action_that_prints_the_sentinel_keeps_its_own_logs_and_the_next_ones_theirs(
+        guest: aiohttp.ClientSession, kind: str, code: str) -> None:
+    """The sentinel printed by the action ended its logs there: its later lines were the next activation's, and
+    every activation of the container after it had the logs of the one before."""
+    name = f"sentinel-{kind.split(':')[0]}"
+    await put(guest, name, {"kind": kind, "code": code})
+    for n in (1, 2, 3):
+        _, body, _ = await invoke(guest, name, {"n": n}, blocking="true")
+        record = await record_of(guest, body["activationId"], complete=True)
+        assert sorted(line.split(" ", 1)[1].strip() for line in record["logs"]) == [
+            f"stderr: {n} err", f"stdout: {n} after", f"stdout: {n} before"], (n, record["logs"])
+        assert (n == 1) == ("initTime" in annotations(record))         # one container throughout
+
+
+@pytest.mark.parametrize("kind, code", [
     ("nodejs:default", "function main() { console.log({a: 1, b: {c: 'x'.repeat(80)}}); console.log('\\tt '); }"),
     ("python:3", "import json\ndef main(a):\n    print(json.dumps({'a': 1}, indent=2))\n    print('\\tt ')\n"
                  "    return {}\n"),

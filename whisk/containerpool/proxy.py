@@ -203,16 +203,17 @@ class ContainerProxy:
     async def _read_logs(self, job: Job, keep: bool) -> tuple[list[str], bool]:
         container = self._made()
         limit = job.logs_mb * 1_048_576
+        alone = job.concurrency <= 1      # every sentinel read is this activation's (its proxy's or its own)
         if keep and job.kind == "blackbox":
             # Blackbox images are not assumed to print the sentinels (docs/openwhisk.md §4): take what is there, don't
             # wait.
-            return await container.logs(limit, wait_for_sentinel=False), True
+            return await container.logs(limit, wait_for_sentinel=False, alone=alone), True
         if keep:
-            lines = await container.logs(limit, wait_for_sentinel=True)
+            lines = await container.logs(limit, wait_for_sentinel=True, alone=alone)
             return lines, not (lines and lines[-1].endswith(LOG_COLLECTION_FAILED))
         # After a developer error the sentinels may never come: take what is there (docs/openwhisk.md §4), once what
         # the runtime wrote before its answer has had a moment to reach the log (docker copies it on its own time).
-        lines = await container.logs(limit, wait_for_sentinel=False, grace_s=DEVELOPER_ERROR_LOG_GRACE_S)
+        lines = await container.logs(limit, wait_for_sentinel=False, grace_s=DEVELOPER_ERROR_LOG_GRACE_S, alone=alone)
         if limit > 0:
             lines.append(log_line(rfc3339_nanos(time.time_ns()), "stderr", LOG_WARNING_DEVELOPER_ERROR))
         return lines, True

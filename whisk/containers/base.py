@@ -78,10 +78,13 @@ class Container(Protocol):
 
     async def resume(self) -> None: ...
 
-    async def logs(self, limit_bytes: int, wait_for_sentinel: bool, grace_s: float = 0.0) -> list[str]:
+    async def logs(self, limit_bytes: int, wait_for_sentinel: bool, grace_s: float = 0.0,
+                   alone: bool = False) -> list[str]:
         """The log lines written since the previous call, up to the sentinels, formatted as OpenWhisk stores them
         ("<RFC3339 time> stdout: text"), cut at `limit_bytes` with OpenWhisk's truncation line. Without waiting for
-        the sentinels, output already on its way still gets up to `grace_s` to arrive (less once both are read)."""
+        the sentinels, output already on its way still gets up to `grace_s` to arrive (less once both are read).
+        `alone`: no other activation runs in the container (concurrency 1), so the logs run to the last sentinel
+        read, not the first (the action may print the sentinel itself)."""
 
     async def destroy(self) -> None:
         """Kill and remove; idempotent."""

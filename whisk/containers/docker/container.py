@@ -239,9 +239,10 @@ class DockerContainer:
         except (aiodocker.DockerError, aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise ContainerError(f"docker: cannot {what} {self.name}: {exc}") from exc
 
-    async def logs(self, limit_bytes: int, wait_for_sentinel: bool, grace_s: float = 0.0) -> list[str]:
+    async def logs(self, limit_bytes: int, wait_for_sentinel: bool, grace_s: float = 0.0,
+                   alone: bool = False) -> list[str]:
         try:
-            return await self._log_reader.take(limit_bytes, wait_for_sentinel, grace_s)
+            return await self._log_reader.take(limit_bytes, wait_for_sentinel, grace_s, alone)
         except (aiodocker.DockerError, aiohttp.ClientError, OSError) as exc:
             raise ContainerError(f"docker: cannot read the logs of {self.name}: {exc}") from exc
 

@@ -89,6 +89,21 @@ def _epoch(whole: str) -> int:
     return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
 
 
+async def _last_sentinels(entries: list[tuple[tuple[int, int], Entry]]) -> dict[str, int]:
+    """Each stream's last whole line that ends with the sentinel: its place in `entries`, counted from 1. Read from
+    the end, where the proxy's sentinels are, with the loop's turns between slices."""
+    last: dict[str, int] = {}
+    for n in range(len(entries), 0, -1):
+        if n % _TURN == 0:
+            await asyncio.sleep(0)
+        entry = entries[n - 1][1]
+        if entry.stream not in last and entry.whole and entry.text.rstrip().endswith(SENTINEL):
+            last[entry.stream] = n
+            if len(last) == 2:
+                break
+    return last
+
+
 def _keyed(payload: bytes) -> list[tuple[tuple[int, int], Entry]]:
     return [(time_key(entry.timestamp), entry) for entry in parse_frames(payload)]
 
@@ -146,9 +161,13 @@ class DockerLogReader:
                                      for stream, cursor in self._cursors.items())
         return fresh, lost
 
-    async def take(self, limit_bytes: int, wait_for_sentinel: bool, grace_s: float = 0.0) -> list[str]:
+    async def take(self, limit_bytes: int, wait_for_sentinel: bool, grace_s: float = 0.0,
+                   alone: bool = False) -> list[str]:
         """The lines of the activation that just ended, formatted as OpenWhisk stores them. Without waiting for the
-        sentinels, lines docker has not copied to its log yet get up to `grace_s` to arrive."""
+        sentinels, lines docker has not copied to its log yet get up to `grace_s` to arrive. `alone`: no other
+        activation runs in the container, so a stream's logs run to the last sentinel of a poll, not the first: an
+        action that printed the sentinel itself gave the rest of its lines to the container's next activation, and
+        every later activation the logs of the one before."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (overall_timeout_s(limit_bytes) if wait_for_sentinel else grace_s)
         idle_until = loop.time() + IDLE_TIMEOUT_S
@@ -158,6 +177,7 @@ class DockerLogReader:
         while True:
             entries, gone = await self._new_entries()
             lost = lost or gone
+            last = await _last_sentinels(entries) if alone and wait_for_sentinel else {}
             for n, (key, entry) in enumerate(entries, 1):
                 if n % _TURN == 0:
                     await asyncio.sleep(0)      # the loop's other work gets its turn
@@ -168,7 +188,8 @@ class DockerLogReader:
                 self._cursors[entry.stream].take(key)
                 text = entry.text.rstrip()
                 if text.endswith(SENTINEL):
-                    done.add(entry.stream)
+                    if last.get(entry.stream, n) <= n:
+                        done.add(entry.stream)
                     # Output without a newline of its own ends the line the sentinel is on: keep it, unless blank.
                     if not text[:-len(SENTINEL)].strip():
                         continue

@@ -16,7 +16,7 @@ once. Not `connect_read_pipe`: uvloop's pipe transport closes the descriptor it 
 was given, that is the same number a second time (MagicStack/uvloop#763); a file another thread opened in between
 (SQLite's, a /proc file, a pipe of the next container) lost its descriptor to it. `Child` offers what the backend
 uses of asyncio's Process: `pid`, `returncode`, `wait()`, `reap()`, and `close_output()` for pipes a grandchild still
-holds open.
+holds open; `drain()` reads what the pipes hold at once.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ class Output(Protocol):
 
 
 READ_BYTES = 256 * 1024             # at most this much a read (a pipe holds 64 KB unless grown)
+DRAIN_READS = 5                     # a drain's reads at most: a pipe grown to the default pipe-max-size, and more
 
 
 class _PipeReader:
@@ -51,19 +52,28 @@ class _PipeReader:
         self._output = output
         self._stream = stream
         os.set_blocking(fd, False)
-        loop.add_reader(fd, self._readable)
+        loop.add_reader(fd, self._read)
 
-    def _readable(self) -> None:
+    def _read(self) -> bool:
+        """One read into `output`: whether it read anything."""
         try:
             data = os.read(self._fd, READ_BYTES)
         except (BlockingIOError, InterruptedError):
-            return
+            return False
         except OSError:
             data = b""                  # a broken pipe reads as its end
         if data:
             self._output.feed(self._stream, data)
-        else:
-            self.close()
+            return True
+        self.close()
+        return False
+
+    def drain(self) -> None:
+        """What the pipe holds now, to `output` without waiting for the loop to find it readable (an action may
+        grow its pipe to pipe-max-size, 1 MB: a few reads; one that keeps writing is read by the loop)."""
+        for _ in range(DRAIN_READS):
+            if self._fd < 0 or not self._read():
+                return
 
     def close(self) -> None:
         if self._fd < 0:
@@ -96,6 +106,11 @@ class Child:
                 self._popen.wait(timeout=1)
             except (subprocess.TimeoutExpired, ChildProcessError):
                 pass
+
+    def drain(self) -> None:
+        """Hand over what the pipes hold now."""
+        for pipe in self._pipes:
+            pipe.drain()
 
     def close_output(self) -> None:
         """Stop reading the pipes (a process the child started may keep them open after it ended)."""

@@ -183,14 +183,19 @@ class ProcessContainer:
         if self._cgroup is not None:
             await asyncio.to_thread(MemoryCgroups.signal_all, self._cgroup, signum)
 
-    async def logs(self, limit_bytes: int, wait_for_sentinel: bool, grace_s: float = 0.0) -> list[str]:
+    async def logs(self, limit_bytes: int, wait_for_sentinel: bool, grace_s: float = 0.0,
+                   alone: bool = False) -> list[str]:
         if wait_for_sentinel:
-            return await self._collector.take(limit_bytes, True)
+            if alone:
+                # The proxy wrote its sentinels before its answer: read them now, so that a sentinel the action
+                # printed itself, read already, cannot end its logs before them.
+                self._proc.drain()
+            return await self._collector.take(limit_bytes, True, alone=alone)
         # Output written before the reply (or before dying) may still be in the pipes.
         if not self.alive and grace_s > 0:
             await self._collector.wait_closed(EXIT_GRACE_S)
-            return await self._collector.take(limit_bytes, False)
-        return await self._collector.take(limit_bytes, False, grace_s=grace_s)
+            return await self._collector.take(limit_bytes, False, alone=alone)
+        return await self._collector.take(limit_bytes, False, grace_s=grace_s, alone=alone)
 
     async def destroy(self) -> None:
         if self._destroying is None:

@@ -5,6 +5,11 @@ A line that ends with the sentinel ends the activation too: an action whose last
 ("partial") writes "partialXXX_THE_END...". Its text before the sentinel, unless blank, is kept as the activation's
 last line (OpenWhisk counts any line containing the sentinel as one, and drops the line).
 
+The action can print the sentinel itself. Taken one segment a take, its lines after that were the container's next
+activation's, and every later activation got the one before's logs, for the container's life. In a container that
+runs one activation at a time (`alone`), an activation's logs run to the last sentinel read when they are taken (its
+proxy writes its own before it answers): a sentinel of the action's own ends nothing.
+
 The platform timestamps each line when it arrives (as docker's json-file driver does), keeps at most `cap_bytes`
 per stream, counting what each line costs in memory and not only its bytes, and at most MAX_SEGMENTS activations'
 output not yet taken (a log flood, or a flood of sentinel lines, cannot fill the platform's memory: the action's
@@ -173,6 +178,21 @@ class StreamLog:
         self.held -= segment.cost
         return segment
 
+    def take_all(self, written: bool) -> Segment:
+        """Every complete segment as one, and with `written` what was written after them too; without it and with
+        no complete segment, whatever has been written so far."""
+        if not self.complete or written:
+            self.complete.append(self.current)
+            self.current = Segment()
+        segment = self.complete.popleft()
+        while self.complete:
+            more = self.complete.popleft()
+            segment.lines += more.lines
+            segment.cost += more.cost
+            segment.overflowed = segment.overflowed or more.overflowed
+        self.held -= segment.cost
+        return segment
+
 
 class LogCollector:
     def __init__(self, cap_bytes: int) -> None:
@@ -205,9 +225,12 @@ class LogCollector:
         except TimeoutError:
             pass
 
-    async def take(self, limit_bytes: int, wait_for_sentinel: bool, grace_s: float = 0.0) -> list[str]:
+    async def take(self, limit_bytes: int, wait_for_sentinel: bool, grace_s: float = 0.0,
+                   alone: bool = False) -> list[str]:
         """The next activation's lines, formatted and cut at `limit_bytes` (0: none are kept). Without waiting
-        for the sentinels, still give output already on its way `grace_s` to arrive."""
+        for the sentinels, still give output already on its way `grace_s` to arrive. `alone`: no other activation
+        runs in the container, so every sentinel read is this one's (its proxy's or its own), and without waiting
+        (the container goes) so is everything written."""
         complete = True
         out, err = self.streams.values()
         if wait_for_sentinel:
@@ -216,7 +239,10 @@ class LogCollector:
             complete = complete and bool(out.complete) and bool(err.complete)
         elif grace_s > 0:
             await self._wait_for_sentinels(grace_s)
-        stdout, stderr = out.take(), err.take()
+        if alone:
+            stdout, stderr = out.take_all(not wait_for_sentinel), err.take_all(not wait_for_sentinel)
+        else:
+            stdout, stderr = out.take(), err.take()
         if limit_bytes <= 0:
             return []
         failed = wait_for_sentinel and not complete
