@@ -243,3 +243,19 @@ async def test_allow_concurrent_runs_activations_side_by_side(tmp_path) -> None:
         await proxy.until(lambda: all(f"started {i}" in proxy.out for i in range(3)))
         open(flag, "w").close()
         assert await asyncio.gather(*runs) == [(200, {"done": i}) for i in range(3)]
+
+
+async def test_an_action_that_silences_its_output_still_ends_each_activation() -> None:
+    """The sentinels went through process.stdout.write: an action that replaced it to silence itself lost them, and
+    each of its activations waited 2 s for its logs, got "There was an issue while collecting your logs" and lost
+    its container."""
+    code = ("function main(args) {\n  console.log('heard');\n  if (args.silence) {\n"
+            "    process.stdout.write = process.stderr.write = () => true;\n  }\n  console.log('unheard');\n"
+            "  return {};\n}\n")
+    async with running_proxy(KIND) as proxy:
+        assert (await proxy.init(code))[0] == 200
+        assert await proxy.run({"silence": True}) == (200, {})
+        await proxy.until_sentinels(1, deadline_s=5)
+        assert await proxy.run({}) == (200, {})
+        await proxy.until_sentinels(2, deadline_s=5)
+        assert "heard" in proxy.out and "unheard" not in proxy.out

@@ -351,3 +351,23 @@ async def test_a_main_that_is_no_function_fails_each_run_not_the_start() -> None
     async with running_proxy(KIND) as proxy:
         assert await proxy.init("main = 3\n") == (200, {"ok": True})
         assert await proxy.run({}) == (200, {"error": "'int' object is not callable"})
+
+
+@pytest.mark.parametrize("silence", [
+    "sys.stdout = sys.stderr = open(os.devnull, 'w')",
+    "contextlib.redirect_stdout(io.StringIO()).__enter__(); contextlib.redirect_stderr(io.StringIO()).__enter__()",
+    "os.dup2(os.open(os.devnull, os.O_WRONLY), 1); os.dup2(1, 2)",
+], ids=["replaced", "redirected", "descriptors"])
+async def test_an_action_that_silences_its_output_still_ends_each_activation(silence: str) -> None:
+    """The sentinels went through sys.stdout and sys.stderr: an action that replaced them (or descriptors
+    1 and 2) lost them, and each of its activations waited 2 s for its logs, got "There was an issue while collecting
+    your logs" and lost its container. OpenWhisk's runtime writes them from another process."""
+    code = ("import contextlib, io, os, sys\ndef main(args):\n    print('heard', flush=True)\n"
+            f"    if args.get('silence'):\n        {silence}\n    print('unheard')\n    return {{}}\n")
+    async with running_proxy(KIND) as proxy:
+        assert (await proxy.init(code))[0] == 200
+        assert await proxy.run({"silence": True}) == (200, {})
+        await proxy.until_sentinels(1, deadline_s=5)
+        assert await proxy.run({}) == (200, {})
+        await proxy.until_sentinels(2, deadline_s=5)
+        assert "heard" in proxy.out and "unheard" not in proxy.out

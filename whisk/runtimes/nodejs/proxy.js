@@ -61,10 +61,16 @@ function setStatus(next) {
     if (status !== 'stopped') status = next;
 }
 
+// The streams' own writes, taken before any action ran: an action that silences its output by replacing
+// process.stdout.write (or console) still gets its logs collected, as in OpenWhisk's Python runtime, whose sentinels
+// another process writes.
+const writeStdout = process.stdout.write.bind(process.stdout);
+const writeStderr = process.stderr.write.bind(process.stderr);
+
 function endActivation() {
     // console writes to pipes and files are synchronous on Linux, so the user's output is already out
-    process.stdout.write(SENTINEL + '\n');
-    process.stderr.write(SENTINEL + '\n');
+    writeStdout(SENTINEL + '\n');
+    writeStderr(SENTINEL + '\n');
 }
 
 // A message's key names its variable: "activation_id" -> __OW_ACTIVATION_ID. The same few keys come every /run.

@@ -40,7 +40,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:                # annotations only: asyncio is imported when an action needs it
     import asyncio
 
-SENTINEL = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n"
+SENTINEL = b"XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n"
 
 # Reasons for the statuses we send; the invoker looks only at 200 versus anything else.
 REASONS = {100: "Continue", 200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
@@ -440,20 +440,27 @@ def print_traceback() -> None:
 
 
 def flush() -> None:
-    for stream in (sys.stdout, sys.stderr):
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         try:
-            stream.flush()
-        except (OSError, ValueError):   # a closed log pipe must not fail the activation
-            pass
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError, AttributeError):   # a closed log pipe (or the action's odd stream) must not
+            pass                                        # fail the activation
+
+
+# The sentinels' own descriptors, copies of 1 and 2 made before any action ran: an action that replaces or closes
+# sys.stdout (a redirect_stdout left in place, a writer of its own) or points descriptor 1 elsewhere still gets its
+# logs collected, as in OpenWhisk, whose sentinels another process (the runtime's proxy) writes. Not inherited.
+LOG_FDS = (os.dup(1), os.dup(2))
 
 
 def end_activation() -> None:
     """The user's output first, then one sentinel line on each stream (docs/openwhisk.md §4)."""
-    for stream in (sys.stdout, sys.stderr):
+    flush()
+    for fd in LOG_FDS:
         try:
-            stream.write(SENTINEL)
-            stream.flush()
-        except (OSError, ValueError):   # a closed log pipe must not fail the activation
+            os.write(fd, SENTINEL)
+        except OSError:                 # a closed log pipe must not fail the activation
             pass
 
 
