@@ -297,3 +297,16 @@ async def test_a_forged_sentinel_read_before_the_proxys_own_gives_the_rest_to_th
     c.feed("stdout", b"three\n" + END)
     c.feed("stderr", END)
     assert texts(await c.take(1 << 20, True, alone=True)) == [("stdout", "three")]
+
+
+async def test_past_the_most_segments_the_proxys_sentinel_still_ends_the_activation():
+    """Past MAX_SEGMENTS a sentinel was ignored, the proxy's own too: the lines the action wrote after its flood of
+    sentinels went to the container's next activation."""
+    c = LogCollector(1 << 20)
+    c.feed("stdout", b"head\n" + END * (logcollector.MAX_SEGMENTS + 10) + b"tail\n" + END)
+    c.feed("stderr", END * (logcollector.MAX_SEGMENTS + 11))
+    assert len(c.streams["stdout"].complete) == logcollector.MAX_SEGMENTS
+    assert texts(await c.take(1 << 20, True, alone=True)) == [("stdout", "head"), ("stdout", "tail")]
+    c.feed("stdout", b"next\n" + END)
+    c.feed("stderr", END)
+    assert texts(await c.take(1 << 20, True, alone=True)) == [("stdout", "next")]

@@ -34,7 +34,8 @@ IDLE_TIMEOUT_S = 2.0                 # no new output for this long while waiting
 LINE_COST = 96                       # a kept line's memory beyond its bytes: its tuple, its bytes and time objects
 FORMAT_ON_LOOP_LINES = 5000          # an activation's lines formatted on the loop; more go to a thread
 MAX_SEGMENTS = 1024                  # activations ended (by a sentinel) and not yet taken, per stream: more than
-                                     # any concurrency limit; past it a sentinel is forged, and ignored
+                                     # any concurrency limit; past it sentinels are forged, and a sentinel moves
+                                     # the newest one's end (the real one still ends the activation)
 
 
 def overall_timeout_s(limit_bytes: int) -> float:
@@ -158,7 +159,12 @@ class StreamLog:
                 self._line(raw[:-len(_SENTINEL)], now_ns)
             if len(self.complete) < MAX_SEGMENTS:
                 self.complete.append(self.current)
-                self.current = Segment()
+            else:                                           # the newest complete segment ends here instead
+                last = self.complete[-1]
+                last.lines += self.current.lines
+                last.cost += self.current.cost
+                last.overflowed = last.overflowed or self.current.overflowed
+            self.current = Segment()
             return
         segment = self.current
         cost = len(raw) + LINE_COST
