@@ -230,6 +230,36 @@ async def test_limit_long_lines_and_no_collection(factory: DockerContainerFactor
     await container.destroy()
 
 
+FORGER = """
+import sys
+def main(a):
+    n = a["n"]
+    print(f"{n} before", flush=True)
+    if n == 1:
+        print("XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX", flush=True)
+        print("XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX", file=sys.stderr, flush=True)
+    print(f"{n} after", flush=True)
+    return {}
+"""
+
+
+async def test_a_sentinel_the_action_prints_itself_does_not_shift_the_later_activations(
+        factory: DockerContainerFactory) -> None:
+    """The action's own sentinel ended its logs, its proxy's then ended the next activation's at once, and every
+    later activation got the logs of the one before. Docker copies lines on its own time, so the proxy's sentinel may
+    come after the read of the first: what follows the action's own then opens the next activation's logs (as on
+    OpenWhisk), and the one after is its own again."""
+    container = await factory.create(python_spec(factory.invoker))
+    assert (await container.initialize(init_body(FORGER), timeout_s=10)).status == 200
+    texts = []
+    for n in (1, 2, 3):
+        await container.run({"value": {"n": n}}, timeout_s=10)
+        texts.append([line.split("stdout: ")[1] for line in await container.logs(1 << 20, True, alone=True)])
+    assert texts[0] + texts[1] == ["1 before", "1 after", "2 before", "2 after"], texts
+    assert texts[1][-2:] == ["2 before", "2 after"] and texts[2] == ["3 before", "3 after"], texts
+    await container.destroy()
+
+
 async def test_the_log_files_on_the_daemon_are_bounded(factory: DockerContainerFactory,
                                                        docker: aiodocker.Docker) -> None:
     """An action printing 48 MB leaves at most two 16 MB json-file logs on the daemon's disk, and its activation
