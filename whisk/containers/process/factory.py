@@ -185,11 +185,10 @@ class ProcessContainer:
 
     async def logs(self, limit_bytes: int, wait_for_sentinel: bool, grace_s: float = 0.0,
                    alone: bool = False) -> list[str]:
+        # The proxy wrote its sentinels before its answer: read them now, so that a sentinel the action printed
+        # itself, read already, cannot end its logs before them.
+        self._proc.drain()
         if wait_for_sentinel:
-            if alone:
-                # The proxy wrote its sentinels before its answer: read them now, so that a sentinel the action
-                # printed itself, read already, cannot end its logs before them.
-                self._proc.drain()
             return await self._collector.take(limit_bytes, True, alone=alone)
         # Output written before the reply (or before dying) may still be in the pipes.
         if not self.alive and grace_s > 0:
