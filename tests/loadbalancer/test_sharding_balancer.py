@@ -124,6 +124,33 @@ async def test_publish_goes_to_the_home_invoker_and_completion_frees_the_slot(ri
     assert rig.lb.scheduler.free_mb(1) == free and not rig.lb.entries()
 
 
+async def test_an_update_of_the_concurrency_while_activations_run_frees_every_slot(rig: Rig) -> None:
+    """An action's concurrency limit changes (an update) while activations of the old definition run: each
+    release must find the slots its acquisition took. With one key per action name, a release counted with the
+    new limit kept a container equivalent's memory for ever, or failed to find slots another limit had freed."""
+    await healthy(rig, 0)
+    free = rig.lb.scheduler.free_mb(0)
+
+    def versioned(activation_id: str, version: str) -> ActivationMessage:
+        msg = message(activation_id, "conc")
+        msg.action["version"] = version
+        return msg
+
+    # (old limit, new limit, how many of each, which completes first): c=2 then 5 kept 256 MB for ever; c=3 then
+    # 2 found no slots for the old activation's release.
+    for first, second, n_new, old_first in ((2, 5, 1, True), (3, 2, 2, False)):
+        old = versioned(f"old{first}".ljust(32, "o"), "0.0.1")
+        new = [versioned(f"new{second}{i}".ljust(32, "n"), "0.0.2") for i in range(n_new)]
+        for msg, concurrency in [(old, first)] + [(m, second) for m in new]:
+            await rig.lb.publish(msg, namespace_uuid="u1", memory_mb=256, timeout_ms=1000,
+                                 concurrency=concurrency, blackbox=False)
+            assert (await rig.next_message(0)).activation_id == msg.activation_id
+        for msg in [old] + new if old_first else new + [old]:
+            await rig.complete(msg, 0)
+        await until("all released", lambda: not rig.lb.entries())
+        assert rig.lb.scheduler.free_mb(0) == free
+
+
 async def test_system_errors_make_an_invoker_unhealthy(rig: Rig) -> None:
     await healthy(rig, 0)
     outcomes = [False] * 3 + [True] * 4          # past priming (> 3 outcomes), then > 3 system errors in 10
