@@ -193,6 +193,24 @@ async def test_intra_container_concurrency(open_factory, manifest, tmp_path):
         await made.close()
 
 
+async def test_a_runtime_that_runs_one_activation_at_a_time_gets_one(open_factory, manifest):
+    """The Python runtime serves one /run at a time (OpenWhisk's lacks intra-container concurrency too): with
+    concurrency 3, three activations sent to one container waited there for each other, their time limits and
+    durations counting the wait, and the last timed out though it needed 0.5 s of its 1.5 s. Each gets a container
+    of its own; a Node.js action's still share one."""
+    code = "import time\ndef main(a):\n    time.sleep(0.5)\n    return {'tag': a['tag']}\n"
+    made = make_pool(open_factory, manifest, memory_mb=1024)
+    try:
+        results = await asyncio.gather(*(made.run(job(code, name="serial", concurrency=3, timeout_ms=1500,
+                                                      value={"tag": i})) for i in range(3)))
+        assert [ok(r)["tag"] for r in results] == [0, 1, 2]
+        assert all(r.end_ms - r.start_ms - (r.init_ms or 0) < 1000 for r in results)
+        assert sum(made.stats()["containers"].values()) == 3
+    finally:
+        await made.close()
+    assert not manifest.resolve(PY).concurrent and manifest.resolve(NODE).concurrent
+
+
 async def test_on_response_comes_before_the_logs(pool: ContainerPool):
     seen: list[RunResult] = []
     code = "def main(a):\n    print('hello')\n    return {'ok': True}\n"

@@ -29,6 +29,7 @@ from whisk.containerpool.response import whisk_error
 from whisk.containerpool.schedule import Demand, Phase, Placement, Prewarm, Scheduler, Slot
 from whisk.containerpool.spin import Spin
 from whisk.containers.base import ContainerError, ContainerFactory, ContainerSpec
+from whisk.entities.errors import Invalid
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +54,8 @@ class ContainerPool:
                  container_env: Mapping[str, str] | None = None, spin_s: float = 0.0,
                  on_idle: Callable[[], None] | None = None) -> None:
         stem_cells = manifest.prewarm() if prewarm else []
+        self._manifest = manifest
+        self._concurrent_kinds: dict[str, bool] = {}      # kind -> its proxy runs several /run at once
         self._scheduler = Scheduler(memory_mb, [Prewarm(r.kind, c.memory_mb, c.count, c.reactive)
                                                 for r in stem_cells for c in r.stem_cells])
         self._prewarm_images = {r.kind: r.image for r in stem_cells}
@@ -118,7 +121,8 @@ class ContainerPool:
             if on_response is not None:
                 on_response(result)
             return result
-        demand = Demand(job.warm_key, job.kind, job.memory_mb, max(1, job.concurrency), job.action_name, job.image)
+        concurrency = max(1, job.concurrency) if self._concurrent(job.kind) else 1
+        demand = Demand(job.warm_key, job.kind, job.memory_mb, concurrency, job.action_name, job.image)
         front = False
         self._spin.begin()
         try:
@@ -131,6 +135,19 @@ class ContainerPool:
                     front = True
         finally:
             self._spin.end()
+
+    def _concurrent(self, kind: str) -> bool:
+        """Whether the kind's proxy runs several /run at once (runtimes.json's "concurrent"). One that runs one at a
+        time gets one activation per container: c sent to it would wait there for each other, their time limits
+        and durations counting the wait."""
+        concurrent = self._concurrent_kinds.get(kind)
+        if concurrent is None:
+            try:
+                concurrent = bool(self._manifest.resolve(kind).concurrent)
+            except Invalid:                      # a kind no longer offered: its run fails on its own terms
+                concurrent = False
+            self._concurrent_kinds[kind] = concurrent
+        return concurrent
 
     async def _place(self, demand: Demand, front: bool) -> Placement:
         now = self._clock.now()

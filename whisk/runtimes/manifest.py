@@ -95,6 +95,9 @@ class Runtime:
     # proxy read-only, besides the system's and the install prefix of the command's interpreter (the proxy's own
     # files and the kind's action environment).
     read_only_paths: tuple[str, ...] = ()
+    # runtimes.json's "concurrent": the proxy runs several /run at once (OpenWhisk's Node.js runtime does, its
+    # Python one does not); a kind without it gets one activation at a time per container, whatever its limit.
+    concurrent: bool = False
 
     @property
     def prewarm_count(self) -> int:
@@ -107,7 +110,7 @@ class Runtime:
 
 
 BLACKBOX_RUNTIME = Runtime(kind=BLACKBOX, family=BLACKBOX, image="", command=(), default=False, deprecated=False,
-                           requires_main=False, attached=False)
+                           requires_main=False, attached=False, concurrent=True)    # the image's own business
 
 
 class Manifest:
@@ -214,7 +217,7 @@ def _runtime(family: str, entry: Mapping[str, Any], environments: str) -> Runtim
                    default=bool(entry.get("default", False)), deprecated=bool(entry.get("deprecated", False)),
                    requires_main=bool(entry.get("requireMain", False)), stem_cells=cells,
                    attached=bool(entry.get("attached", True)), env=env, environment=environment,
-                   read_only_paths=read_only)
+                   read_only_paths=read_only, concurrent=bool(entry.get("concurrent", False)))
 
 
 def _environment(kind: str, given: Any, environments: str) -> Environment:
