@@ -29,7 +29,6 @@ from whisk.containerpool.response import whisk_error
 from whisk.containerpool.schedule import Demand, Phase, Placement, Prewarm, Scheduler, Slot
 from whisk.containerpool.spin import Spin
 from whisk.containers.base import ContainerError, ContainerFactory, ContainerSpec
-from whisk.entities.errors import Invalid
 
 log = structlog.get_logger(__name__)
 
@@ -142,11 +141,7 @@ class ContainerPool:
         and durations counting the wait."""
         concurrent = self._concurrent_kinds.get(kind)
         if concurrent is None:
-            try:
-                concurrent = bool(self._manifest.resolve(kind).concurrent)
-            except Invalid:                      # a kind no longer offered: its run fails on its own terms
-                concurrent = False
-            self._concurrent_kinds[kind] = concurrent
+            concurrent = self._concurrent_kinds[kind] = bool(self._manifest.concurrent(kind))
         return concurrent
 
     async def _place(self, demand: Demand, front: bool) -> Placement:

@@ -8,6 +8,7 @@ record, `results.py` reads a record the ack did not carry, and `drain.py` refuse
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +36,10 @@ class Outcome:
 
 class Activator:
     def __init__(self, instance: int, store: ActivationStore, balancer: LoadBalancer, ledger: Ledger,
-                 drain: Drain) -> None:
+                 drain: Drain, concurrent: Callable[[str], bool] = lambda kind: True) -> None:
+        """`concurrent`: whether a container of a kind runs several activations at once (the runtime manifest's
+        word); an action of any other kind takes a whole slot per activation, as its invoker gives it a container."""
+        self._concurrent = concurrent
         self._controller = controller_instance(instance)
         self._store = store
         self._balancer = balancer
@@ -69,7 +73,8 @@ class Activator:
             try:
                 waiter = await self._balancer.publish(
                     msg, namespace_uuid=caller.uuid, memory_mb=limits.memory, timeout_ms=limits.timeout,
-                    concurrency=limits.concurrency, blackbox=action.kind == "blackbox")
+                    concurrency=limits.concurrency if self._concurrent(action.kind) else 1,
+                    blackbox=action.kind == "blackbox")
             except BaseException:
                 self._ledger.withdrawn(activation_id)
                 raise

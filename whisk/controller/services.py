@@ -104,7 +104,8 @@ async def open_controller(settings: Settings, store: Store, bus: Bus, balancer_o
         async with balancer_of(ledger.released) as balancer:
             await ledger.recover()
             invocations = InvocationThrottle(balancer.in_flight, events, balancer.controllers)
-            activator = Activator(settings.instance, store, balancer, ledger, drain)
+            activator = Activator(settings.instance, store, balancer, ledger, drain,
+                                  manifest.concurrent if manifest is not None else lambda kind: kind == "blackbox")
             system = system_limits(settings)
             entities = Entities(store, system, manifest.resolve if manifest is not None else _unknown_kind)
             # A namespace made again under a new owner: the entity cache (when `store` is one) forgets the old

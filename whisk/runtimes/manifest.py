@@ -145,6 +145,14 @@ class Manifest:
     def runtimes(self) -> list[Runtime]:
         return list(self._runtimes)
 
+    def concurrent(self, kind: str) -> bool:
+        """Whether a container of the kind runs several activations at once (`Runtime.concurrent`); an unknown or
+        deprecated kind never runs, so it is not."""
+        try:
+            return self.resolve(kind).concurrent
+        except Invalid:
+            return False
+
     def prewarm(self) -> list[Runtime]:
         """The kinds that keep stem cells (prewarmed, uninitialized containers), docs/openwhisk.md §7.1."""
         return [r for r in self._runtimes if r.prewarm_count > 0 and not r.deprecated]
