@@ -179,7 +179,9 @@ class DockerContainerFactory:
         token = secrets.token_hex(4)
         needs_folder = self.network != "bridge"
         folder = os.path.join(self.run_dir, token) if needs_folder else None
-        env = dict(spec.env)
+        # As OpenWhisk's deployments set it (and process:// does): the Node.js proxy runs several /run at once only
+        # with it, and answered the second of an action with concurrency above 1 "System not ready".
+        env = {"__OW_ALLOW_CONCURRENT": "true"} | dict(spec.env)
         uid = self._new_uid()
         host_config: dict = {
             "Init": True,
