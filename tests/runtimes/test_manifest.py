@@ -64,6 +64,14 @@ def test_unknown_kinds_get_openwhisk_message(kind: str) -> None:
     assert str(caught.value) == UNSUPPORTED.format(kind)
 
 
+def test_which_kinds_run_several_activations_in_one_container() -> None:
+    """runtimes.json's "concurrent": Node.js's proxy runs several /run at once, Python's one at a time; a blackbox
+    image is its own business (OpenWhisk sends it c); an unknown kind never runs."""
+    manifest = load_manifest()
+    assert [manifest.concurrent(k) for k in ("nodejs:default", "nodejs:20", "python:3", "blackbox", "cobol:1")] == [
+        True, True, False, True, False]
+
+
 def test_info_is_the_runtimes_object_of_get_root() -> None:
     assert load_manifest().info() == {
         "nodejs": [{"kind": "nodejs:20", "image": "whisk/action-nodejs-v20:latest", "deprecated": False,
