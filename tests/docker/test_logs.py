@@ -200,6 +200,26 @@ async def test_lines_the_log_rotation_deleted_before_they_were_read_are_said_to_
         assert lines[0].startswith("2026-01-01T00:00:00.000000050Z stderr: ") or not missing
 
 
+async def test_a_developer_errors_read_leaves_the_next_activations_lines() -> None:
+    """With concurrency above 1 an activation that failed (a timeout) reads the log without waiting for the
+    sentinels while another one of its container is still running. It took everything there, past its sentinels:
+    the other's lines and sentinels too, and the other's read then waited 2 s for sentinels already taken and ended
+    with "There was an issue while collecting your logs", its own lines in the failed one's record."""
+    sentinel = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n"
+    log = [frame(stream, f"2026-01-01T00:00:00.{n:09d}Z {text}") for n, (stream, text) in enumerate(
+        [(1, "a out\n"), (1, sentinel), (2, sentinel), (1, "b out\n"), (1, sentinel), (2, sentinel)], 1)]
+
+    async def fetch(since: str) -> bytes:                 # from the line stamped `since` on (line n at n ns)
+        return b"".join(log[max(int(since.split(".")[1]) - 1, 0):])
+
+    reader = DockerLogReader(fetch)
+    failed = await reader.take(1 << 20, wait_for_sentinel=False, grace_s=0.1)
+    assert [line.split(": ", 1)[1] for line in failed] == ["a out"]
+    started = time.monotonic()
+    other = await reader.take(1 << 20, wait_for_sentinel=True)
+    assert [line.split(": ", 1)[1] for line in other] == ["b out"] and time.monotonic() - started < 1.0
+
+
 async def test_limit_long_lines_and_no_collection(factory: DockerContainerFactory) -> None:
     container = await factory.create(python_spec(factory.invoker))
     assert (await container.initialize(init_body(CHATTY), timeout_s=10)).status == 200

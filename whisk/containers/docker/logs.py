@@ -181,8 +181,11 @@ class DockerLogReader:
             for n, (key, entry) in enumerate(entries, 1):
                 if n % _TURN == 0:
                     await asyncio.sleep(0)      # the loop's other work gets its turn
-                if entry.stream in done and wait_for_sentinel:
-                    continue            # the next activation's: leave it for then
+                if entry.stream in done:
+                    # The next activation's: leave it for then. Waiting or not: with concurrency above 1 that one
+                    # may be running now, and its read would wait for sentinels already taken (process:// too
+                    # stops an activation's lines at its sentinels).
+                    continue
                 if not entry.whole and wait_for_sentinel:
                     continue            # docker is still copying its pieces: take it whole on a later poll
                 self._cursors[entry.stream].take(key)
