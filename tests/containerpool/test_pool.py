@@ -16,6 +16,7 @@ from tests.containerpool.jobs import NODE, PY, job
 from whisk.containerpool.clock import ManualClock
 from whisk.containerpool.job import NO_CONTAINER, RunResult
 from whisk.containerpool.pool import ContainerPool, container_name
+from whisk.containerpool.response import LOG_WARNING_DEVELOPER_ERROR
 from whisk.containers.base import LOG_COLLECTION_FAILED, ContainerError
 
 GATED = {  # wait until the file named by the argument "gate" exists: the test decides when the action ends
@@ -290,6 +291,31 @@ async def test_a_failure_on_a_shared_container_waits_for_the_others_then_destroy
         assert ok(await slow) == {"ok": 1} and ok(await other) == {"ok": 3}
         await until(lambda: gone(pid))
         assert pid not in factory.pids and len(factory.pids) == 1
+    finally:
+        await made.close()
+
+
+async def test_a_timeout_beside_running_activations_leaves_them_their_sentinels(open_factory, manifest):
+    """Concurrency 2: one activation times out while another runs in its container and ends within the timed-out
+    one's grace for log lines. The timed-out one's runtime writes no sentinels for it (it runs on), so the
+    sentinels it waited for and took were the other's, whose own read then waited 2 s and ended with "There was an
+    issue while collecting your logs", its lines in the timed-out record. Now the timed-out one leaves them: its
+    record has the developer-error line, the other's the lines of both (which cannot be told apart)."""
+    code = ("function main(a) { console.log('start ' + a.n); if (a.n === 0) return new Promise(() => {});\n"
+            " return new Promise(r => setTimeout(() => { console.log('end ' + a.n); r({n: a.n}); }, 900)); }\n")
+    made = make_pool(open_factory, manifest, memory_mb=1024)
+    try:
+        stuck = asyncio.create_task(made.run(job(code, kind=NODE, name="beside", concurrency=2, timeout_ms=1000,
+                                                 value={"n": 0})))
+        await until(lambda: made.stats()["containers"].get("busy") == 1)
+        await asyncio.sleep(0.4)
+        started = asyncio.get_running_loop().time()
+        other = await made.run(job(code, kind=NODE, name="beside", concurrency=2, timeout_ms=1000, value={"n": 1}))
+        timed_out = await stuck
+        assert timed_out.timed_out and ok(other) == {"n": 1}
+        assert asyncio.get_running_loop().time() - started < 1.5          # not the 2 s wait for sentinels
+        assert [line.split(": ", 1)[1] for line in timed_out.logs] == [LOG_WARNING_DEVELOPER_ERROR]
+        assert sorted(line.split(": ", 1)[1] for line in other.logs) == ["end 1", "start 0", "start 1"]
     finally:
         await made.close()
 

@@ -56,6 +56,7 @@ class ContainerProxy:
         # None when the container is initialized, else the failed result.
         self._init: asyncio.Future[RunResult | None] = asyncio.get_running_loop().create_future()
         self._init_claimed = False
+        self._runs = 0                   # jobs in `run` now: more than one only with concurrency above 1
 
     # --- creation ------------------------------------------------------------------------------------------
     async def create(self) -> Container:
@@ -95,6 +96,13 @@ class ContainerProxy:
     # --- one job -------------------------------------------------------------------------------------------
     async def run(self, job: Job, start: str, on_response: OnResponse | None) -> tuple[RunResult, bool]:
         """Run `job` here: (its result with logs, whether the container may be kept)."""
+        self._runs += 1
+        try:
+            return await self._run(job, start, on_response)
+        finally:
+            self._runs -= 1
+
+    async def _run(self, job: Job, start: str, on_response: OnResponse | None) -> tuple[RunResult, bool]:
         init_ms = init_start = None
         if start in FRESH_STARTS and not self._init_claimed:
             self._init_claimed = True
@@ -150,7 +158,7 @@ class ContainerProxy:
             settled = self._settle() if self._settle is not None else None
             if settled is not None:
                 await settled
-        result.logs, logs_ok = await self._logs(job, keep)
+        result.logs, logs_ok = await self._logs(job, keep, cut_beside_others=cut and self._runs > 1)
         return result, keep and logs_ok
 
     async def _initialize(self, job: Job, start: str) -> tuple[RunResult | None, int | None, int | None]:
@@ -190,10 +198,15 @@ class ContainerProxy:
             raise ContainerError(f"container {self.spec.name} was not made")
         return self.container
 
-    async def _logs(self, job: Job, keep: bool) -> tuple[list[str], bool]:
+    async def _logs(self, job: Job, keep: bool, cut_beside_others: bool = False) -> tuple[list[str], bool]:
         """This activation's log lines, and False when they could not be read completely (destroy then). Its answer
         is given by now, and may be a blocking caller's already: a failure to read them is OpenWhisk's
-        log-collection failure, a line saying so, never an error in place of that answer."""
+        log-collection failure, a line saying so, never an error in place of that answer. `cut_beside_others`: it
+        timed out while others run in this container, so its runtime writes no sentinels for it and the next ones are
+        theirs; taken here, their reads would wait for them to a collection failure. Its lines, which cannot be told
+        from theirs, are left to their records."""
+        if cut_beside_others:
+            return self._developer_error_lines(job, []), True
         try:
             return await self._read_logs(job, keep)
         except ContainerError as exc:
@@ -214,9 +227,14 @@ class ContainerProxy:
         # After a developer error the sentinels may never come: take what is there (docs/openwhisk.md §4), once what
         # the runtime wrote before its answer has had a moment to reach the log (docker copies it on its own time).
         lines = await container.logs(limit, wait_for_sentinel=False, grace_s=DEVELOPER_ERROR_LOG_GRACE_S, alone=alone)
-        if limit > 0:
+        return self._developer_error_lines(job, lines), True
+
+    @staticmethod
+    def _developer_error_lines(job: Job, lines: list[str]) -> list[str]:
+        """A developer error's lines end with OpenWhisk's warning that some may be missing (none kept at limit 0)."""
+        if job.logs_mb > 0:
             lines.append(log_line(rfc3339_nanos(time.time_ns()), "stderr", LOG_WARNING_DEVELOPER_ERROR))
-        return lines, True
+        return lines
 
 
 def _end_ms(reply: Interaction, timeout_ms: int, cut: bool) -> int:
