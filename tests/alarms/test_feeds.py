@@ -82,7 +82,7 @@ async def test_lifecycle(guest: aiohttp.ClientSession) -> None:
     assert read["status"]["active"] is True and "reason" not in read["status"]
     assert (await feed(guest, "alarm", "DELETE", trigger))[0] == 200
     status, record = await feed(guest, "alarm", "READ", trigger)
-    error = {"error": f"could not find trigger {trigger} in the database"}
+    error = {"error": f"could not find trigger /guest/{trigger} in the database"}
     size = len(json.dumps(error, separators=(",", ":")))
     assert status == 502 and record["response"] == {
         "status": "application error", "success": False, "result": error, "size": size}
@@ -107,7 +107,7 @@ async def test_bad_parameters_are_refused_and_leave_nothing(guest: aiohttp.Clien
     status, record = await feed(guest, name, event, trigger, **params)
     assert status == 502 and record["response"]["result"] == {"error": error}
     status, record = await feed(guest, name, "READ", trigger)
-    assert record["response"]["result"] == {"error": f"could not find trigger {trigger} in the database"}
+    assert record["response"]["result"] == {"error": f"could not find trigger /guest/{trigger} in the database"}
 
 
 async def test_a_trigger_the_key_cannot_reach_is_refused(guest: aiohttp.ClientSession) -> None:

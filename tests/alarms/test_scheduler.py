@@ -93,7 +93,8 @@ async def test_once_fires_once_and_delete_after_fire_removes_the_trigger_and_its
                                              "message": "Automatically disabled after firing once"}}
         assert await c.store.get("guest/gone") is None and await c.store.get("guest/gone-rule") is None
         assert await c.store.get("guest/kept") is not None
-        assert await c.feed("once", "READ", "gone") == (False, {"error": "could not find trigger gone in the database"})
+        assert await c.feed("once", "READ", "gone") == \
+            (False, {"error": "could not find trigger /guest/gone in the database"})
 
 
 async def test_ticks_missed_while_no_controller_ran_are_not_replayed() -> None:
@@ -141,7 +142,7 @@ async def test_a_deleted_trigger_or_a_revoked_key_disables_the_alarm_and_read_sa
         again = {**params, "authKey": f"{uuid2}:{key2}", "trigger_payload": {}}
         for event in ("READ", "UPDATE", "DELETE"):
             ok, answer = await c.alarms.feeds.handle("alarm", alice2, {**again, "lifecycleEvent": event})
-            assert (ok, answer) == (False, {"error": "could not find trigger t in the database"}), event
+            assert (ok, answer) == (False, {"error": "could not find trigger /alice/t in the database"}), event
         assert await c.alarms.feeds.handle("alarm", alice2, again) == (True, {"status": "success"})
         ok, read = await c.alarms.feeds.handle("alarm", alice2, {**again, "lifecycleEvent": "READ"})
         assert ok and read["config"]["payload"] == {} and read["status"]["active"] is True

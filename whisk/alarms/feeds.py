@@ -41,6 +41,11 @@ def doc_id(namespace: str, trigger: str) -> str:
     return f"alarm:{namespace}/{trigger}"
 
 
+def not_found(namespace: str, name: str) -> str:
+    """The provider's answer when a trigger has no alarm: the trigger named with its namespace."""
+    return f"could not find trigger /{namespace}/{name} in the database"
+
+
 def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -131,7 +136,7 @@ class Feeds:
         made_by = (doc or {}).get("owner") or {}
         found = await self._store.find_namespace(owner.uuid) if made_by.get("uuid") == owner.uuid else None
         if doc is None or found is None or found[1].get("key_hash", "") != made_by.get("keyHash"):
-            raise FeedError(f"could not find trigger {name} in the database", 404)
+            raise FeedError(not_found(namespace, name), 404)
         return doc
 
     async def _create(self, feed: str, owner: Identity, namespace: str, name: str, params: dict[str, Any]) -> Doc:
@@ -197,7 +202,7 @@ class Feeds:
                 await self._store.delete(doc["_id"], doc["_rev"])
                 break
             except NotFound:
-                raise FeedError(f"could not find trigger {name} in the database", 404) from None
+                raise FeedError(not_found(namespace, name), 404) from None
             except Conflict:
                 continue                 # a tick was claimed meanwhile: delete the newer revision
         self._changed()
