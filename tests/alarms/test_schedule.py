@@ -88,6 +88,22 @@ def test_an_interval_without_a_start_begins_thirty_seconds_on_and_a_string_paylo
     assert config.next_after(NOW + 30_000) == NOW + 30_000 + 300_000
 
 
+@pytest.mark.parametrize(("minutes", "expected"), [
+    (5.0, 5), ("5.0", 5), (" 3 ", 3), ("+4", 4), ("5e0", 5), ("0x10", 16), (10 ** 20, 10 ** 20),
+    (1.5, None), ("1.5", None), ("1e1", None), ("12abc", None), ("0o10", None), (True, None), (1e21, None),
+    (10 ** 400, None), (float("inf"), None), ("Infinity", None), ("inf", None), ("nan", None), ([1], None),
+])
+def test_minutes_is_checked_as_javascript_reads_it(minutes: object, expected: int | None) -> None:
+    """The provider's `+minutes !== parseInt(minutes)`: a JSON 5.0 is JavaScript's 5, and "0x10" is 16 to both."""
+    if expected is None:
+        with pytest.raises(FeedError, match="^the minutes parameter must be an integer$"):
+            schedule.create("interval", {"minutes": minutes}, NOW)
+    else:
+        assert schedule.create("interval", {"minutes": minutes}, NOW).minutes == expected
+        old = schedule.create("interval", {"minutes": 1}, NOW)
+        assert schedule.update(old, {"minutes": minutes}, NOW).minutes == expected
+
+
 def test_limit_cron_fields_refuses_seconds() -> None:
     with pytest.raises(FeedError, match="limited to 5 fields"):
         schedule.create("alarm", {"cron": "*/5 * * * * *"}, NOW, limit_cron_fields=True)

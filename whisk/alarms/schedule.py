@@ -10,6 +10,8 @@ Dates are what JavaScript's `new Date(x)` reads: epoch milliseconds or an ISO 86
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -97,17 +99,48 @@ def _cron(pattern: Any, tz_name: Any, limit_fields: bool) -> Cron:
     return cron
 
 
+# JavaScript's unary plus and parseInt of a text, which the provider compares to check `minutes`.
+_JS_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|0x[0-9a-f]+|0o[0-7]+|0b[01]+", re.IGNORECASE)
+_JS_INT_PREFIX = re.compile(r"([+-]?)(?:0x([0-9a-f]+)|(\d+))", re.IGNORECASE)
+
+
+def _js_plus(text: str) -> float | None:
+    """`+text`: the whole text (blanks around it aside) as a number; an empty text is 0."""
+    text = text.strip()
+    if not text:
+        return 0.0
+    if _JS_NUMBER.fullmatch(text) is None:
+        return None
+    prefix = text[:2].lower()
+    return float(int(text, 0)) if prefix in ("0x", "0o", "0b") else float(text)
+
+
+def _js_parse_int(text: str) -> float | None:
+    """`parseInt(text)`: the leading whole number (sign, decimal or 0x digits), whatever follows it."""
+    match = _JS_INT_PREFIX.match(text.lstrip())
+    if match is None:
+        return None
+    sign, hexadecimal, decimal = match.groups()
+    number = int(hexadecimal, 16) if hexadecimal is not None else int(decimal)
+    return float(-number if sign == "-" else number)
+
+
 def _minutes(value: Any) -> int:
-    text = str(value).strip()
-    try:
-        number = float(text)
-    except ValueError:
-        raise FeedError("the minutes parameter must be an integer") from None
-    if isinstance(value, bool) or number != int(number) or "." in text or "e" in text.lower():
+    """The provider's check, `+minutes === parseInt(minutes)`: a whole number, also as the JSON number `5.0` or the
+    text "5.0" (which JavaScript reads as 5), not `1.5`, "1e1" or true."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise FeedError("the minutes parameter must be an integer")
-    if int(number) <= 0:
+    if isinstance(value, str):
+        plus, parsed = _js_plus(value), _js_parse_int(value)
+    else:
+        # parseInt reads a number as JavaScript prints it: from 1e21 on in exponent form, so never equal.
+        whole = isinstance(value, int) or (math.isfinite(value) and value == int(value))
+        plus = parsed = float(value) if whole and abs(value) < 1e21 else None
+    if plus is None or plus != parsed:
+        raise FeedError("the minutes parameter must be an integer")
+    if parsed <= 0:
         raise FeedError("the minutes parameter must be an integer greater than zero")
-    return int(number)
+    return int(parsed)
 
 
 @dataclass(frozen=True, slots=True)
