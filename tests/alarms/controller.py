@@ -71,8 +71,9 @@ class Controller:
         await self.settle()
 
     async def settle(self) -> None:
+        """Wait (up to a second) for the fires the ticks started and the activations those started."""
         for _ in range(100):
-            if not self.launcher._tasks:
+            if not self.launcher._tasks and not self.alarms.scheduler._fires:
                 return
             await asyncio.sleep(0.01)
 

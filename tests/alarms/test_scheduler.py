@@ -222,3 +222,81 @@ async def test_an_alarm_that_reached_max_triggers_does_not_resume() -> None:
             False, {"error": "the alarm has no scheduled fire left to resume"})
         await c.advance(60)
         assert len(await c.fires("twice")) == 2                         # no third fire past maxTriggers
+
+
+class RunningClock(ManualWallClock):
+    """A clock the test moves whose sleeps end once it has moved past them: the waits between a fire's retries."""
+
+    def __init__(self) -> None:
+        self._moved = asyncio.Event()
+        super().__init__()
+
+    @property
+    def ms(self) -> int:
+        return self._ms
+
+    @ms.setter
+    def ms(self, value: int) -> None:
+        self._ms = value
+        self._moved.set()
+        self._moved = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        deadline = self._ms + seconds * 1000
+        while self._ms < deadline:
+            await self._moved.wait()
+
+
+def throttled_for(c, refusals: int | None) -> list[int]:
+    """The namespace's fires are refused as throttled `refusals` times (None: always); the clock times of the tries."""
+    from whisk.entities.errors import Throttled
+
+    tries: list[int] = []
+
+    def throttle(identity) -> None:
+        tries.append(c.clock.ms)
+        if refusals is None or len(tries) <= refusals:
+            raise Throttled("Too many requests in the last minute (count: 61, allowed: 60).")
+
+    c.alarms.scheduler._firing.throttle = throttle
+    return tries
+
+
+async def test_a_throttled_fire_is_tried_again_as_the_provider_does() -> None:
+    """The provider retries a fire answered 429 a second later, then n² seconds after the n-th refusal: the tick is
+    late, not lost."""
+    async with controller(clock=RunningClock()) as c:
+        await wired(c, "busy")
+        assert (await c.feed("alarm", "CREATE", "busy", cron="* * * * *"))[0]
+        tries = throttled_for(c, 2)
+        await c.advance(60)
+        for seconds in (1, 4):
+            c.clock.ms += seconds * 1000
+            await asyncio.sleep(0.05)
+        await c.settle()
+        assert tries == [START_MS + 60_000, START_MS + 61_000, START_MS + 65_000]
+        (fire,) = await c.fires("busy")
+        assert fire["response"]["statusCode"] == 0
+        assert [json.loads(line)["success"] for line in fire["logs"]] == [True]
+        ok, read = await c.feed("alarm", "READ", "busy")
+        assert ok and read["status"]["active"] is True
+
+
+async def test_an_alarm_throttled_on_every_try_is_disabled_with_the_providers_reason() -> None:
+    async with controller(clock=RunningClock()) as c:
+        await wired(c, "flooded")
+        start = START_MS + 60_000
+        assert (await c.feed("interval", "CREATE", "flooded", minutes=60, startDate=start))[0]
+        tries = throttled_for(c, None)
+        await c.advance(60)
+        for n in range(1, 11):                                # 1, 4, 9, … 100 s: ten tries more, 385 s in all
+            c.clock.ms += n * n * 1000
+            await asyncio.sleep(0.05)
+        await c.settle()
+        assert len(tries) == 11 and tries[-1] == start + 385_000
+        ok, read = await c.feed("interval", "READ", "flooded")
+        assert ok and read["status"]["active"] is False
+        assert read["status"]["reason"] == {"kind": "AUTO", "statusCode": 429, "message": (
+            "Automatically disabled after continuously receiving a 429 status code when firing the trigger")}
+        (record,) = await c.fires("flooded")                  # the tick's one failure, when its tries ran out
+        assert record["response"]["statusCode"] == 1 and "Too many requests" in record["response"]["result"]["error"]

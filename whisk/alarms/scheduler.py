@@ -28,13 +28,29 @@ from whisk.controller.fire import Firing
 from whisk.controller.subjects import Subjects
 from whisk.entities.activation import (APPLICATION_ERROR, WHISK_ERROR, Activation, ActivationResponse,
                                        new_activation_id, random_hex32)
-from whisk.entities.errors import Conflict, Forbidden, NotFound, Throttled, WhiskError
+from whisk.entities.errors import (Conflict, Forbidden, Invalid, NotFound, Throttled, TooLarge, Unauthenticated,
+                                   Unprocessable, UnsupportedMediaType, WhiskError)
 from whisk.entities.identity import Identity
 from whisk.store.base import Doc, Store
 
 log = structlog.get_logger(__name__)
 
 FIRES = metrics.ALARM_FIRES
+# A fire refused for a reason that may pass (throttled, the platform unavailable) is tried again, as the provider
+# does: ten more times, a second apart, or n² seconds after the n-th throttled attempt (6.4 minutes in all). One
+# throttled every time disables its alarm.
+RETRIES = 10
+RETRY_DELAY_S = 1.0
+THROTTLED_TOO_OFTEN = "Automatically disabled after continuously receiving a 429 status code when firing the trigger"
+# Refusals that will not pass, by the HTTP status a REST fire would get: they disable the alarm (the provider's
+# shouldDisableTrigger, every 4xx but 408, 409 and 429).
+REFUSALS: dict[type[WhiskError], int] = {Invalid: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404,
+                                         TooLarge: 413, UnsupportedMediaType: 415, Unprocessable: 422}
+
+
+def refused(status: int) -> str:
+    """The provider's reason for an alarm whose fire got a 4xx that will not pass."""
+    return f"Trigger automatically disabled: Received a {status} status code when firing the trigger"
 
 
 class WallClock(Protocol):
@@ -71,6 +87,7 @@ class Scheduler:
         self._loaded_at: int | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._fires: set[asyncio.Task[None]] = set()  # claimed ticks firing, each apart: none waits for another
 
     # --- life -----------------------------------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
@@ -82,6 +99,9 @@ class Scheduler:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        for task in self._fires:
+            task.cancel()
+        await asyncio.gather(*self._fires, return_exceptions=True)
 
     def changed(self) -> None:
         """An alarm was created or changed here: read them again now."""
@@ -157,9 +177,17 @@ class Scheduler:
             FIRES.labels(feed, "missed").inc()
             log.info("alarms.tick.missed", alarm=alarm_id, due=due, late_ms=now - due)
             return
+        task = asyncio.create_task(self._fire_tick(alarm_id, doc, config), name=f"alarm-fire-{alarm_id}")
+        self._fires.add(task)
+        task.add_done_callback(self._fires.discard)
+
+    async def _fire_tick(self, alarm_id: str, doc: Doc, config: Config) -> None:
+        """A claimed tick's fire, in a task of its own, so that ticks due together fire together and a retry's wait
+        holds no other alarm up."""
         outcome = await self._fire(alarm_id, doc, config)
-        FIRES.labels(feed, outcome).inc()
-        if feed == ONCE and outcome in ("fired", "no_active_rule") and config.delete_after_fire in ("true", "rules"):
+        FIRES.labels(config.feed, outcome).inc()
+        if config.feed == ONCE and outcome in ("fired", "no_active_rule") \
+                and config.delete_after_fire in ("true", "rules"):
             await self._delete_after_fire(alarm_id, doc, config.delete_after_fire == "rules")
 
     @staticmethod
@@ -190,35 +218,45 @@ class Scheduler:
         namespace, name = trigger["namespace"], trigger["name"]
         identity = await self._owner(doc)
         if identity is None:
-            await self._disable(alarm_id, 401, "Received a 401 status code when firing the trigger")
+            await self._disable(alarm_id, 401, refused(401))
             return "disabled"
-        try:
-            self._firing.throttle(identity)
-            activation_id = await self._firing.fire(identity, namespace, name, dict(config.payload), {},
-                                                    f"alarm-{random_hex32()[:16]}")
-        except (NotFound, Forbidden) as exc:
-            code = 404 if isinstance(exc, NotFound) else 403
-            await self._disable(alarm_id, code, f"Received a {code} status code when firing the trigger")
-            await self._failure_record(identity, doc, config, APPLICATION_ERROR, str(exc))
-            return "disabled"
-        except Throttled as exc:
-            log.warning("alarms.fire.throttled", alarm=alarm_id)
-            await self._failure_record(identity, doc, config, APPLICATION_ERROR, str(exc))
-            return "throttled"
-        except WhiskError as exc:
-            log.error("alarms.fire.failed", alarm=alarm_id, error=str(exc))
-            await self._failure_record(identity, doc, config, WHISK_ERROR, str(exc) or "internal error")
-            return "failed"
-        log.info("alarms.fired", alarm=alarm_id, activation_id=activation_id)
-        return "fired" if activation_id is not None else "no_active_rule"
+        throttled = 0
+        for attempt in range(RETRIES + 1):
+            if attempt:
+                await self.clock.sleep(max(RETRY_DELAY_S, float(throttled ** 2)))
+            try:
+                self._firing.throttle(identity)
+                activation_id = await self._firing.fire(identity, namespace, name, dict(config.payload), {},
+                                                        f"alarm-{random_hex32()[:16]}")
+            except Throttled as exc:
+                throttled += 1
+                log.warning("alarms.fire.throttled", alarm=alarm_id, attempt=attempt)
+                outcome, code, error = "throttled", APPLICATION_ERROR, str(exc)
+                continue
+            except WhiskError as exc:
+                status = next((s for kind, s in REFUSALS.items() if isinstance(exc, kind)), None)
+                if status is not None:
+                    await self._disable(alarm_id, status, refused(status))
+                    await self._failure_record(identity, doc, config, APPLICATION_ERROR, str(exc))
+                    return "disabled"
+                log.error("alarms.fire.failed", alarm=alarm_id, attempt=attempt, error=str(exc))
+                outcome, code, error = "failed", WHISK_ERROR, str(exc) or "internal error"
+                continue
+            log.info("alarms.fired", alarm=alarm_id, activation_id=activation_id)
+            return "fired" if activation_id is not None else "no_active_rule"
+        if throttled > RETRIES:
+            await self._disable(alarm_id, 429, THROTTLED_TOO_OFTEN)
+        await self._failure_record(identity, doc, config, code, error)
+        return outcome
 
     async def _disable(self, alarm_id: str, code: int, message: str) -> None:
+        """Disable the alarm with the provider's reason: `message` as READ shows it, `code` the refused fire's."""
         while True:
             doc = await self._store.get(alarm_id)
             if doc is None:
                 return
             now = self.clock.now_ms()
-            reason = alarm_feeds.auto_disabled(f"Trigger automatically disabled: {message}", code)
+            reason = alarm_feeds.auto_disabled(message, code)
             try:
                 await self._store.put({**doc, "status": alarm_feeds.status(False, now, reason), "updated": now})
                 break
