@@ -3,7 +3,8 @@ with seconds first, as the `cron` npm package the OpenWhisk alarms provider uses
 
 Each field is `*`, a number, a range `a-b`, a list `a,b,c`, and any of them with a step `/n`; months and days of
 the week also by their English three-letter names (`jan`, `mon`); Sunday is 0 or 7. When both day-of-month and
-day-of-week are restricted, a day matching either matches (Vixie cron). Times are wall-clock times in the
+day-of-week are restricted, a day matching either matches (Vixie cron). Numbered months are 1-12, as in Unix cron
+which the provider's README points to, not its `cron` module's 0-11 (docs/catalog.md). Times are wall-clock times in the
 pattern's time zone (zoneinfo, UTC by default): a time that does not exist on a spring-forward day is skipped, an
 ambiguous one on a fall-back day fires once, at its first occurrence.
 
