@@ -148,3 +148,19 @@ def test_ticks_past_the_last_date_are_none() -> None:
     assert first == NOW + 30_000
     assert long.next_after(first) is None
     iso(schedule.MAX_DATE_MS)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Sat, 16 Jan 2027 08:00:00 GMT", "2027-01-16T08:00:00"),          # JavaScript's toUTCString
+    ("16 Jan 2027 09:00:00 +0100", "2027-01-16T08:00:00"),             # date -R
+    ("2028", "2028-01-01T00:00:00"), ("2028-03", "2028-03-01T00:00:00"),
+    ("2028-13", None), ("31 Feb 2028 00:00:00 GMT", None), ("16 Jan 2027", None),
+])
+def test_dates_in_the_forms_javascript_reads(text: str, expected: str | None) -> None:
+    """The provider checks a date with `new Date(text)`: its own printed form and an ISO year or month are dates."""
+    if expected is None:
+        with pytest.raises(FeedError, match="is not a valid Date"):
+            schedule.create("once", {"date": text}, NOW)
+    else:
+        config = schedule.create("once", {"date": text}, NOW)
+        assert config.next_after(NOW) == int(at(expected).timestamp() * 1000)

@@ -5,7 +5,8 @@ checks them (same rules, same messages), and the next tick after a moment. Stand
 * `once`: `date`, `deleteAfterFire` (false | true | rules);
 * `interval`: `minutes`, `startDate` (default: 30 s from now, as the provider), `stopDate`;
 * all: `trigger_payload` (a string becomes `{"payload": string}`).
-Dates are what JavaScript's `new Date(x)` reads: epoch milliseconds or an ISO 8601 text (no offset = UTC).
+Dates are what JavaScript's `new Date(x)` reads: epoch milliseconds, an ISO 8601 text (no offset = UTC) or the
+RFC 2822 form its toUTCString prints.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import math
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from whisk.alarms.cron import Cron, CronError, zone
@@ -44,13 +46,28 @@ def date_ms(value: Any) -> int | None:
         return int(value) if -8.64e15 <= value <= MAX_DATE_MS else None
     if not isinstance(value, str) or not value.strip():
         return None
+    text = value.strip()
     try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        parsed = _js_date(text)
+    except (ValueError, OverflowError):
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return int(parsed.timestamp() * 1000)
+
+
+def _js_date(text: str) -> datetime:
+    """The texts JavaScript's Date reads that users give: ISO 8601 down to a year alone ("2027", "2027-01", UTC), and
+    the form its toUTCString and `date -R` print ("Fri, 15 Jan 2027 08:00:00 GMT")."""
+    short = _YEAR_MONTH.fullmatch(text)
+    if short is not None:
+        return datetime(int(short[1]), int(short[2] or 1), 1, tzinfo=UTC)
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        if _RFC_2822.fullmatch(text) is None:
+            raise
+        return parsedate_to_datetime(text)
 
 
 def _future_date(value: Any, name: str, now_ms: int, start: Any = None) -> int:
@@ -99,6 +116,9 @@ def _cron(pattern: Any, tz_name: Any, limit_fields: bool) -> Cron:
     return cron
 
 
+_YEAR_MONTH = re.compile(r"(\d{4})(?:-(\d{2}))?")
+_RFC_2822 = re.compile(r"(?:[a-z]{3}, *)?\d{1,2} [a-z]{3} \d{4} \d{2}:\d{2}(?::\d{2})? *(?:[+-]\d{4}|[a-z]{1,3})",
+                       re.IGNORECASE)
 # JavaScript's unary plus and parseInt of a text, which the provider compares to check `minutes`.
 _JS_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|0x[0-9a-f]+|0o[0-7]+|0b[01]+", re.IGNORECASE)
 _JS_INT_PREFIX = re.compile(r"([+-]?)(?:0x([0-9a-f]+)|(\d+))", re.IGNORECASE)
