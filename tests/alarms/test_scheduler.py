@@ -211,6 +211,22 @@ async def test_a_schedule_with_no_time_left_is_disabled_at_create_and_update() -
         assert ok and read["status"]["active"] is True and "nextFire" in read["status"]
 
 
+async def test_an_update_gives_an_alarm_all_of_its_max_triggers_again() -> None:
+    """The provider schedules an updated alarm anew, with `maxTriggers` fires left, also once it had reached them."""
+    async with controller() as c:
+        await wired(c, "twice")
+        assert (await c.feed("alarm", "CREATE", "twice", cron="* * * * *", maxTriggers=2))[0]
+        for _ in range(3):
+            await c.advance(60)
+        assert len(await c.fires("twice")) == 2
+        assert (await c.feed("alarm", "UPDATE", "twice", trigger_payload={"round": 2}))[0]
+        for _ in range(3):
+            await c.advance(60)
+        assert [r["response"]["result"] for r in await c.fires("twice")][2:] == [{"round": 2}] * 2
+        ok, read = await c.feed("alarm", "READ", "twice")
+        assert read["status"]["reason"]["message"] == "Automatically disabled after reaching max triggers"
+
+
 async def test_an_alarm_that_reached_max_triggers_does_not_resume() -> None:
     async with controller() as c:
         await wired(c, "twice")

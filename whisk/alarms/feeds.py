@@ -189,8 +189,10 @@ class Feeds:
                                 "admin.  Please contact support for further assistance")
             config = schedule.update(Config.from_json(doc["config"]), params, now)
             following = config.next_after(now)
+            # The count of fires starts again, as the provider's (it schedules an updated alarm anew, with all of
+            # its maxTriggers left).
             return {**doc, "config": config.to_json(), "status": initial_status(config, following, now),
-                    "next": following}
+                    "next": following, "fired": 0}
 
         await self._rewrite(owner, namespace, name, change)
         return {"status": "success"}
