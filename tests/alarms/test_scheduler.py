@@ -316,3 +316,36 @@ async def test_an_alarm_throttled_on_every_try_is_disabled_with_the_providers_re
             "Automatically disabled after continuously receiving a 429 status code when firing the trigger")}
         (record,) = await c.fires("flooded")                  # the tick's one failure, when its tries ran out
         assert record["response"]["statusCode"] == 1 and "Too many requests" in record["response"]["result"]["error"]
+
+
+async def test_a_tick_whose_fire_failed_for_good_does_not_count_toward_max_triggers() -> None:
+    """The provider gives a failed fire's trigger back (triggersLeft++): with maxTriggers 1, the alarm that tick
+    ended is active again and its next tick fires."""
+    from whisk.entities.errors import BackendUnavailable
+
+    async with controller(clock=RunningClock()) as c:
+        await wired(c, "once-only")
+        assert (await c.feed("alarm", "CREATE", "once-only", cron="* * * * *", maxTriggers=1))[0]
+        firing = c.alarms.scheduler._firing
+        fire, tries = firing.fire, []
+
+        async def unavailable(*args, **kwargs):
+            tries.append(c.clock.ms)
+            if len(tries) <= 11:
+                raise BackendUnavailable("the store does not answer")
+            return await fire(*args, **kwargs)
+
+        firing.fire = unavailable
+        await c.advance(60)
+        for _ in range(10):                                   # ten tries more, a second apart
+            c.clock.ms += 1000
+            await asyncio.sleep(0.05)
+        await c.settle()
+        assert len(tries) == 11
+        ok, read = await c.feed("alarm", "READ", "once-only")
+        assert ok and read["status"]["active"] is True
+        await c.advance(50)                                   # the next minute: the one fire it is allowed
+        fires = await c.fires("once-only")
+        assert sorted(r["response"]["statusCode"] for r in fires) == [0, 3]     # the fire, the failure (whisk error)
+        ok, read = await c.feed("alarm", "READ", "once-only")
+        assert read["status"]["reason"]["message"] == "Automatically disabled after reaching max triggers"

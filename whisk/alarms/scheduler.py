@@ -41,6 +41,7 @@ FIRES = metrics.ALARM_FIRES
 # throttled every time disables its alarm.
 RETRIES = 10
 RETRY_DELAY_S = 1.0
+MAX_REACHED = "Automatically disabled after reaching max triggers"
 THROTTLED_TOO_OFTEN = "Automatically disabled after continuously receiving a 429 status code when firing the trigger"
 # Refusals that will not pass, by the HTTP status a REST fire would get: they disable the alarm (the provider's
 # shouldDisableTrigger, every 4xx but 408, 409 and 429).
@@ -186,6 +187,8 @@ class Scheduler:
         holds no other alarm up."""
         outcome = await self._fire(alarm_id, doc, config)
         FIRES.labels(config.feed, outcome).inc()
+        if outcome in ("throttled", "failed") and config.max_triggers > 0:
+            await self._give_back(alarm_id, config)
         if config.feed == ONCE and outcome in ("fired", "no_active_rule") \
                 and config.delete_after_fire in ("true", "rules"):
             await self._delete_after_fire(alarm_id, doc, config.delete_after_fire == "rules")
@@ -200,7 +203,7 @@ class Scheduler:
         if following is None and config.stop_date is not None:
             return no_tick_left(config)
         if config.reached_max(int(claimed.get("fired", 0))):
-            return "Automatically disabled after reaching max triggers"
+            return MAX_REACHED
         if following is None:
             return no_tick_left(config)
         return None
@@ -248,6 +251,28 @@ class Scheduler:
             await self._disable(alarm_id, 429, THROTTLED_TOO_OFTEN)
         await self._failure_record(identity, doc, config, code, error)
         return outcome
+
+    async def _give_back(self, alarm_id: str, config: Config) -> None:
+        """A tick whose fire failed for good does not count toward `maxTriggers` (the provider's triggersLeft is
+        given back): the count goes down again, and an alarm that tick ended is active again."""
+        while True:
+            doc = await self._store.get(alarm_id)
+            if doc is None or int(doc.get("fired", 0)) <= 0 or Config.from_json(doc["config"]) != config:
+                return                             # deleted, updated (its count started again) meanwhile
+            now = self.clock.now_ms()
+            new: Doc = {**doc, "fired": int(doc["fired"]) - 1, "updated": now}
+            reason = (doc.get("status") or {}).get("reason") or {}
+            following = config.next_after(now)
+            revived = reason.get("kind") == "AUTO" and reason.get("message") == MAX_REACHED and following is not None
+            if revived:
+                new.update(status=alarm_feeds.status(True, now), next=following)
+            try:
+                await self._store.put(new)
+                break
+            except Conflict:
+                continue
+        if revived and following is not None:
+            self._next[alarm_id] = following
 
     async def _disable(self, alarm_id: str, code: int, message: str) -> None:
         """Disable the alarm with the provider's reason: `message` as READ shows it, `code` the refused fire's."""
