@@ -10,6 +10,7 @@ import json
 from prometheus_client import REGISTRY
 
 from tests.alarms.controller import START_MS, ManualWallClock, controller
+from tests.support.waiting import until
 from whisk.alarms.feeds import iso
 from whisk.entities.names import EntityPath
 from whisk.store.memory import MemoryStore
@@ -286,9 +287,9 @@ async def test_a_throttled_fire_is_tried_again_as_the_provider_does() -> None:
         assert (await c.feed("alarm", "CREATE", "busy", cron="* * * * *"))[0]
         tries = throttled_for(c, 2)
         await c.advance(60)
-        for seconds in (1, 4):
+        for n, seconds in ((2, 1), (3, 4)):
             c.clock.ms += seconds * 1000
-            await asyncio.sleep(0.05)
+            await until(f"try {n}", lambda: len(tries), ok=lambda count: count >= n)
         await c.settle()
         assert tries == [START_MS + 60_000, START_MS + 61_000, START_MS + 65_000]
         (fire,) = await c.fires("busy")
@@ -307,7 +308,7 @@ async def test_an_alarm_throttled_on_every_try_is_disabled_with_the_providers_re
         await c.advance(60)
         for n in range(1, 11):                                # 1, 4, 9, … 100 s: ten tries more, 385 s in all
             c.clock.ms += n * n * 1000
-            await asyncio.sleep(0.05)
+            await until(f"try {n + 1}", lambda: len(tries), ok=lambda count: count > n)
         await c.settle()
         assert len(tries) == 11 and tries[-1] == start + 385_000
         ok, read = await c.feed("interval", "READ", "flooded")
@@ -337,9 +338,9 @@ async def test_a_tick_whose_fire_failed_for_good_does_not_count_toward_max_trigg
 
         firing.fire = unavailable
         await c.advance(60)
-        for _ in range(10):                                   # ten tries more, a second apart
+        for n in range(2, 12):                                # ten tries more, a second apart
             c.clock.ms += 1000
-            await asyncio.sleep(0.05)
+            await until(f"try {n}", lambda: len(tries), ok=lambda count: count >= n)
         await c.settle()
         assert len(tries) == 11
         ok, read = await c.feed("alarm", "READ", "once-only")
