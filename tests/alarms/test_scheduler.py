@@ -350,3 +350,21 @@ async def test_a_tick_whose_fire_failed_for_good_does_not_count_toward_max_trigg
         assert sorted(r["response"]["statusCode"] for r in fires) == [0, 3]     # the fire, the failure (whisk error)
         ok, read = await c.feed("alarm", "READ", "once-only")
         assert read["status"]["reason"]["message"] == "Automatically disabled after reaching max triggers"
+
+
+async def test_a_paused_or_updated_alarm_is_not_tried_again() -> None:
+    async with controller(clock=RunningClock()) as c:
+        await wired(c, "held")
+        assert (await c.feed("alarm", "CREATE", "held", cron="* * * * *"))[0]
+        tries = throttled_for(c, None)
+        await c.advance(60)
+        assert (await c.feed("alarm", "PAUSE", "held"))[0]
+        c.clock.ms += 1000
+        await c.settle()
+        assert len(tries) == 1 and not c.alarms.scheduler._fires
+        assert (await c.feed("alarm", "RESUME", "held"))[0]
+        await c.advance(59)                                   # the next minute's tick, tried once, then updated
+        assert (await c.feed("alarm", "UPDATE", "held", trigger_payload={"new": True}))[0]
+        c.clock.ms += 1000
+        await c.settle()
+        assert len(tries) == 2 and not c.alarms.scheduler._fires

@@ -227,6 +227,8 @@ class Scheduler:
         for attempt in range(RETRIES + 1):
             if attempt:
                 await self.clock.sleep(max(RETRY_DELAY_S, float(throttled ** 2)))
+                if not await self._may_retry(alarm_id, config):
+                    break
             try:
                 self._firing.throttle(identity)
                 activation_id = await self._firing.fire(identity, namespace, name, dict(config.payload), {},
@@ -251,6 +253,19 @@ class Scheduler:
             await self._disable(alarm_id, 429, THROTTLED_TOO_OFTEN)
         await self._failure_record(identity, doc, config, code, error)
         return outcome
+
+    async def _may_retry(self, alarm_id: str, config: Config) -> bool:
+        """Whether a fire is still owed: its alarm is there, unchanged, and neither paused nor disabled by a refused
+        fire meanwhile (the tick that ended its schedule left it inactive without a status code, and owes its fire)."""
+        try:
+            doc = await self._store.get(alarm_id)
+        except WhiskError:
+            return True                            # the store is away: the fire's own try will tell
+        if doc is None or Config.from_json(doc["config"]) != config:
+            return False
+        state = doc.get("status") or {}
+        reason = state.get("reason") or {}
+        return bool(state.get("active")) or (reason.get("kind") == "AUTO" and reason.get("statusCode") is None)
 
     async def _give_back(self, alarm_id: str, config: Config) -> None:
         """A tick whose fire failed for good does not count toward `maxTriggers` (the provider's triggersLeft is
