@@ -77,7 +77,7 @@ async def test_lifecycle(guest: aiohttp.ClientSession) -> None:
     assert (await feed(guest, "alarm", "PAUSE", trigger))[0] == 200
     read = (await feed(guest, "alarm", "READ", trigger))[1]["response"]["result"]
     assert read["status"]["active"] is False and read["status"]["reason"]["kind"] == "USER"
-    assert (await feed(guest, "alarm", "RESUME", trigger))[0] == 200
+    assert (await feed(guest, "alarm", "UNPAUSE", trigger))[0] == 200       # OpenWhisk's feed protocol's name
     read = (await feed(guest, "alarm", "READ", trigger))[1]["response"]["result"]
     assert read["status"]["active"] is True and "reason" not in read["status"]
     assert (await feed(guest, "alarm", "DELETE", trigger))[0] == 200

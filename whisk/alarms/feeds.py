@@ -1,5 +1,5 @@
 """The alarms feeds' lifecycle (OpenWhisk's feed protocol: `lifecycleEvent` CREATE, READ, UPDATE, DELETE, and PAUSE,
-RESUME) over alarm documents in the store. The controller answers invocations of `/whisk.system/alarms/alarm`,
+UNPAUSE) over alarm documents in the store. The controller answers invocations of `/whisk.system/alarms/alarm`,
 `/once` and `/interval` with `Feeds.handle` (`Alarms.natives` in `whisk.alarms.service`); the results and messages
 are the alarms provider's: `{"status": "success"}`, READ's `{"config": ..., "status": ...}`, and `{"error": ...}` on
 a refusal.
@@ -33,7 +33,8 @@ ENTITY_TYPE = "alarm"
 # Alarm documents live beside the entities, under a namespace no entity can have (names hold no ':'), so that one
 # listing finds them all and no REST path reaches them.
 NAMESPACE = "whisk.system/alarms"
-EVENTS = ("CREATE", "READ", "UPDATE", "DELETE", "PAUSE", "RESUME")
+# OpenWhisk's feed protocol names PAUSE and UNPAUSE (its feeds documentation); RESUME is whisk's older name.
+EVENTS = ("CREATE", "READ", "UPDATE", "DELETE", "PAUSE", "UNPAUSE", "RESUME")
 AUTH_FAILED = "Trigger authentication request failed."
 
 
@@ -229,6 +230,8 @@ class Feeds:
 
         await self._rewrite(owner, namespace, name, change)
         return {"status": "success"}
+
+    _unpause = _resume
 
     async def _rewrite(self, owner: Identity, namespace: str, name: str, change: Callable[[Doc, int], Doc]) -> None:
         """Read, change and write back the alarm, again from a fresh read when a tick's claim came in between."""
