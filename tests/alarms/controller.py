@@ -86,11 +86,11 @@ class Controller:
 async def controller(store: Store | None = None, clock: ManualWallClock | None = None,
                      instance: int = 0) -> AsyncIterator[Controller]:
     """One controller's alarms over `store` (a fresh memory store by default)."""
-    settings = dataclasses.replace(Settings(), data_dir=tempfile.mkdtemp(prefix="whisk-alarms-"), instance=instance,
-                                   fires_per_minute=10_000, invocations_per_minute=10_000, catalog=False,
-                                   alarms_refresh_s=3600)
     clock = clock or ManualWallClock()
     async with AsyncExitStack() as stack:
+        data = stack.enter_context(tempfile.TemporaryDirectory(prefix="whisk-alarms-"))
+        settings = dataclasses.replace(Settings(), data_dir=data, instance=instance, fires_per_minute=10_000,
+                                       invocations_per_minute=10_000, catalog=False, alarms_refresh_s=3600)
         if store is None:
             store = await stack.enter_async_context(MemoryStore())
         bus = await stack.enter_async_context(MemoryBus())
