@@ -6,28 +6,18 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from tests.controller.support import guest_controller
 from whisk.config import Settings
 from whisk.controller.drain import Drain
 from whisk.controller.ledger import STOPPED, Ledger
-from whisk.controller.services import open_controller
-from whisk.loadbalancer.base import Released
-from whisk.loadbalancer.lean import LeanBalancer
-from whisk.messaging.memory import MemoryBus
-from whisk.runtimes.manifest import load_manifest
 from whisk.store.memory import MemoryStore
 
 
 async def test_activations_closed_by_the_stop_are_recorded_before_the_journal_closes(tmp_path: Path) -> None:
     data = str(tmp_path)
     settings = dataclasses.replace(Settings(), data_dir=data, catalog=False, alarms_refresh_s=3600)
-    async with MemoryStore() as store, MemoryBus() as bus:
-        def balancer(on_release: Released) -> LeanBalancer:
-            return LeanBalancer(bus, controller=0, on_release=on_release)
-
-        async with open_controller(settings, store, bus, balancer, load_manifest()) as services:
-            await services.subjects.bootstrap()
-            guest = await services.subjects.identity_of("guest")
-            assert guest is not None
+    async with MemoryStore() as store:
+        async with guest_controller(settings, store) as (services, guest):
             await services.entities.collections["actions"].put(
                 guest, services.entities.namespace(guest, "_"), "x",
                 {"exec": {"kind": "python:3", "code": "def main(a): return a"}}, False)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from tests.invoker.pools import OneRun
 from whisk.containerpool.job import RunResult
 from whisk.entities.errors import BackendUnavailable, TooLarge
 from whisk.invoker.service import Invoker
@@ -32,18 +33,6 @@ async def one_blocking_activation(bus: MemoryBus, store: MemoryStore, pool: Any,
             user={"namespace": {"name": "guest"}}, activation_id=ID, root_controller={"asString": "0"},
             blocking=True))
         yield invoker
-
-
-class OneRun:
-    """A pool that answers every job at once with the same small result."""
-
-    async def run(self, job: Any, on_response: Any = None) -> RunResult:
-        now = now_ms()
-        result = RunResult({"statusCode": 0, "result": {"ok": True}}, now, now, None, False, "warmed")
-        if on_response is not None:
-            on_response(result)
-        await asyncio.sleep(0)
-        return result
 
 
 class AckBus(MemoryBus):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from tests.invoker.pools import OneRun
 from tests.support.waiting import until
-from whisk.containerpool.job import RunResult
 from whisk.entities.activation import APPLICATION_ERROR
 from whisk.entities.document import now_ms
 from whisk.entities.errors import BackendUnavailable
@@ -150,22 +150,6 @@ async def test_a_read_that_fails_with_a_bug_does_not_end_the_timer() -> None:
             task.cancel()
 
 
-class CountingPool:
-    """Answers every job at once; counts what it was asked to run."""
-
-    def __init__(self) -> None:
-        self.ran: list[str] = []
-
-    async def run(self, job: Any, on_response: Any = None) -> RunResult:
-        self.ran.append(job.activation_id)
-        now = now_ms()
-        result = RunResult({"statusCode": 0, "result": {"ok": True}}, now, now, None, False, "warmed")
-        if on_response is not None:
-            on_response(result)
-        await asyncio.sleep(0)
-        return result
-
-
 async def test_the_invoker_refuses_a_blocked_or_deleted_namespaces_activations_and_runs_the_others() -> None:
     async with MemoryBus() as bus, MemoryStore() as store:
         for namespace in ("alice", "bob", "carol"):
@@ -175,7 +159,7 @@ async def test_the_invoker_refuses_a_blocked_or_deleted_namespaces_activations_a
         await store.put_subject(owner("bobby", "bob", "u-bob"))
         await store.put_subject(owner("carol", "carol", "u-carol"))
         await store.put_limits("carol", {"storeActivations": False, "invocationsPerMinute": 0})
-        pool = CountingPool()
+        pool = OneRun()
         acks = bus.consume("completed0", "completed0")
         invoker = Invoker(instance=0, bus=bus, store=store, pool=pool, image_of=lambda _: "", api_host="",
                           user_memory_mb=1024, max_intake=4, ping_interval_s=None, blocklist=Blocklist(store))
@@ -214,7 +198,7 @@ async def test_the_invoker_runs_what_is_accepted_after_an_unblock_before_its_tim
         await store.put({"_id": "alice/a", "entityType": "action", "namespace": "alice", "name": "a",
                          "exec": {"kind": "python:3", "code": "def main(a): return a"}})
         await store.put_subject(owner("alice", "alice", "u-alice", blocked=True))
-        pool = CountingPool()
+        pool = OneRun()
         acks = bus.consume("completed0", "completed0")
         invoker = Invoker(instance=0, bus=bus, store=store, pool=pool, image_of=lambda _: "", api_host="",
                           user_memory_mb=1024, max_intake=4, ping_interval_s=None,

@@ -163,6 +163,19 @@ async def running_proxy(kind: str, transport: str = "unix", env: Mapping[str, st
         shutil.rmtree(folder, ignore_errors=True)
 
 
+async def silenced_and_still_ended(kind: str, code: str) -> None:
+    """`code` silences its own output when run with `silence`: the proxy's sentinels still end that activation and
+    the next (lost, each activation waited 2 s for its logs, got a log-collection failure and lost its container),
+    and what was printed before the silence is read, what after it is not."""
+    async with running_proxy(kind) as proxy:
+        assert (await proxy.init(code))[0] == 200
+        assert await proxy.run({"silence": True}) == (200, {})
+        await proxy.until_sentinels(1, deadline_s=5)
+        assert await proxy.run({}) == (200, {})
+        await proxy.until_sentinels(2, deadline_s=5)
+        assert "heard" in proxy.out and "unheard" not in proxy.out
+
+
 def raw_exchange(sock: socket.socket, request: bytes, buffer: bytearray) -> tuple[int, bytes, dict[str, str]]:
     """Send one request on a raw connection and read one Content-Length response: (status, body, headers).
     An empty request sends nothing: the answer to one sent before is read (a send, even of nothing, fails once the

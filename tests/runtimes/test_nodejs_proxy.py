@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from tests.runtimes.harness import running_proxy, zip_base64
+from tests.runtimes.harness import running_proxy, silenced_and_still_ended, zip_base64
 
 KIND = "nodejs:20"
 pytestmark = pytest.mark.usefixtures("node")
@@ -252,10 +252,4 @@ async def test_an_action_that_silences_its_output_still_ends_each_activation() -
     code = ("function main(args) {\n  console.log('heard');\n  if (args.silence) {\n"
             "    process.stdout.write = process.stderr.write = () => true;\n  }\n  console.log('unheard');\n"
             "  return {};\n}\n")
-    async with running_proxy(KIND) as proxy:
-        assert (await proxy.init(code))[0] == 200
-        assert await proxy.run({"silence": True}) == (200, {})
-        await proxy.until_sentinels(1, deadline_s=5)
-        assert await proxy.run({}) == (200, {})
-        await proxy.until_sentinels(2, deadline_s=5)
-        assert "heard" in proxy.out and "unheard" not in proxy.out
+    await silenced_and_still_ended(KIND, code)

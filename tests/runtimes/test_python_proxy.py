@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 import whisk.runtimes
-from tests.runtimes.harness import RUN_META, http_request, raw_exchange, running_proxy, zip_base64
+from tests.runtimes.harness import (RUN_META, http_request, raw_exchange, running_proxy, silenced_and_still_ended,
+                                    zip_base64)
 
 KIND = "python:3.11"
 
@@ -364,10 +365,4 @@ async def test_an_action_that_silences_its_output_still_ends_each_activation(sil
     your logs" and lost its container. OpenWhisk's runtime writes them from another process."""
     code = ("import contextlib, io, os, sys\ndef main(args):\n    print('heard', flush=True)\n"
             f"    if args.get('silence'):\n        {silence}\n    print('unheard')\n    return {{}}\n")
-    async with running_proxy(KIND) as proxy:
-        assert (await proxy.init(code))[0] == 200
-        assert await proxy.run({"silence": True}) == (200, {})
-        await proxy.until_sentinels(1, deadline_s=5)
-        assert await proxy.run({}) == (200, {})
-        await proxy.until_sentinels(2, deadline_s=5)
-        assert "heard" in proxy.out and "unheard" not in proxy.out
+    await silenced_and_still_ended(KIND, code)

@@ -1,0 +1,30 @@
+"""A controller's services without its HTTP server, for tests that drive them directly."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from whisk.config import Settings
+from whisk.controller.services import ControllerServices, open_controller
+from whisk.entities.identity import Identity
+from whisk.loadbalancer.base import Released
+from whisk.loadbalancer.lean import LeanBalancer
+from whisk.messaging.memory import MemoryBus
+from whisk.runtimes.manifest import load_manifest
+from whisk.store.base import Store
+
+
+@asynccontextmanager
+async def guest_controller(settings: Settings, store: Store) -> AsyncIterator[tuple[ControllerServices, Identity]]:
+    """A controller on `store`, an in-memory bus and the lean balancer (nothing consumes the invoker's topic), its
+    subjects made: its services and the guest namespace's identity. The controller has stopped on the way out."""
+    async with MemoryBus() as bus:
+        def balancer(on_release: Released) -> LeanBalancer:
+            return LeanBalancer(bus, controller=0, on_release=on_release)
+
+        async with open_controller(settings, store, bus, balancer, load_manifest()) as services:
+            await services.subjects.bootstrap()
+            guest = await services.subjects.identity_of("guest")
+            assert guest is not None
+            yield services, guest
