@@ -106,8 +106,8 @@ async def test_fire_runs_each_active_rule_and_logs_every_rule(guest: aiohttp.Cli
 
 
 async def test_a_rule_whose_arguments_exceed_the_payload_limit_is_not_run(guest: aiohttp.ClientSession) -> None:
-    """OpenWhisk posts the trigger's parameters, the headers and the payload to each rule's action: past the payload
-    limit that post is a 413, logged on the rule's line, and the action never runs."""
+    """OpenWhisk posts the trigger's parameters under the payload to each rule's action: past the payload limit that
+    post is a 413, logged on the rule's line, and the action never runs."""
     trigger, echo, r = unique("t"), unique("echo"), unique("r")
     await put(guest, "triggers", trigger, {"parameters": [{"key": "p", "value": "x" * 2000}]})
     await put_action(guest, echo)
@@ -118,6 +118,24 @@ async def test_a_rule_whose_arguments_exceed_the_payload_limit_is_not_run(guest:
     (line,) = map(json.loads, (await record_of(guest, body["activationId"]))["logs"])
     assert line["statusCode"] == 1 and "activationId" not in line
     assert line["error"].startswith("Request larger than allowed: ") and line["error"].endswith(" > 1048576 bytes.")
+
+
+async def test_the_headers_whisk_adds_do_not_count_toward_a_rules_payload_limit(guest: aiohttp.ClientSession) -> None:
+    """OpenWhisk's post to a rule's action carries the trigger's parameters and the payload, not `__ow_headers` (a
+    whisk addition): arguments that fit the limit without the headers run, as they do on OpenWhisk."""
+    trigger, echo, r = unique("t"), unique("echo"), unique("r")
+    await put(guest, "triggers", trigger, {"parameters": [{"key": "p", "value": 1}]})
+    await put_action(guest, echo, "def main(args):\n    return {'n': len(args['a'])}\n")
+    await rule(guest, r, trigger, echo)
+    limit = 1024 * 1024
+    posted = len(json.dumps({"p": 1, "a": ""}, separators=(",", ":")))
+    payload = {"a": "a" * (limit - posted)}                     # the posted body is exactly at the limit
+    status, body, _ = await fire(guest, trigger, payload)
+    assert status == 202
+    (line,) = map(json.loads, (await record_of(guest, body["activationId"]))["logs"])
+    assert line["statusCode"] == 0 and "error" not in line, line
+    run = await record_of(guest, line["activationId"])
+    assert run["response"]["result"] == {"n": limit - posted}
 
 
 async def test_rules_stay_readable_when_their_trigger_or_action_is_deleted(guest: aiohttp.ClientSession) -> None:
