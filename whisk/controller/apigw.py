@@ -219,10 +219,10 @@ class Apis:
 
     # --- serving a route ------------------------------------------------------------------------------------------
     async def route(self, tenant: str, rest: str, method: str) -> Routed:
-        """Where `<method> /api/<tenant>/<rest>` goes (the gateway's lookup: exact resource path, then a template
-        with {x} as one segment, then ever shorter prefixes). `rest` is percent-encoded as sent; routes and request
-        are compared in one rendering (`urlpath`), and the web action gets the rest of the path still encoded.
-        RouteMiss when nothing matches."""
+        """Where `<method> /api/<tenant>/<rest>` goes (the gateway's lookup: exact resource path or that path with a
+        trailing "/", then a template with {x} as one segment, then ever shorter prefixes). `rest` is percent-encoded
+        as sent; routes and request are compared in one rendering (`urlpath`), and the web action gets the rest of
+        the path still encoded. RouteMiss when nothing matches."""
         found = await self._store.find_namespace(tenant)
         if found is None:
             raise RouteMiss(*NOT_FOUND)
@@ -260,6 +260,10 @@ class Apis:
         while True:
             if candidate in resources:
                 return resources[candidate], full[len(candidate):]
+            # A resource ending in "/" (`wsk api create /shop / get ...`: the API's own root) is also the path without
+            # that slash and its prefix, as the gateway's lookup takes `key == path .. "/"`.
+            if not candidate.endswith("/") and candidate + "/" in resources:
+                return resources[candidate + "/"], full[len(candidate):]
             for path, resource in resources.items():
                 if "{" in path and _template(path).fullmatch(candidate):
                     return resource, full[len(candidate):]

@@ -1,0 +1,44 @@
+"""How the gateway routes a request to an operation and calls its action (docs/openwhisk.md §1.13), as
+openwhisk-apigateway's `routing.lua` and `management/lib/swagger.lua` do: the relative path `/`, the case of a verb
+key in a Swagger document, and the backend verb of an operation's `invoke` step."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from tests.apigw.test_apigw import PY_HTTP_ECHO, WEB, cli_apidoc, cli_query, create
+from tests.web.support import call, put_action, unique
+
+
+def _swagger(base: str, url: str, action: str, paths: dict[str, Any], cases: list[Any]) -> dict[str, Any]:
+    ow = {"namespace": "guest", "package": "", "action": action, "url": url}
+    return {"swagger": "2.0", "basePath": base, "info": {"title": base, "version": "1.0.0"},
+            "paths": {path: {verb: {"operationId": op_id, "x-openwhisk": ow} for verb, op_id in ops.items()}
+                      for path, ops in paths.items()},
+            "x-ibm-configuration": {"cors": {"enabled": True}, "assembly": {"execute": [
+                {"operation-switch": {"case": cases}}]}}}
+
+
+def _case(op_id: str, url: str, verb: str) -> dict[str, Any]:
+    return {"operations": [op_id], "execute": [{"invoke": {"target-url": url, "verb": verb}}]}
+
+
+async def test_the_relative_path_slash_is_the_apis_own_root(whisk_url: str, guest: aiohttp.ClientSession,
+                                                            anonymous: aiohttp.ClientSession) -> None:
+    """`wsk api create /shop / get app --response-type http` makes the resource `shop/`, which the gateway's lookup
+    finds for `/shop` too (`key == path .. "/"`), and as the prefix of `/shop/cart`: one `.http` action serving a
+    whole app under its base path."""
+    action, base = unique("app"), "/" + unique("shop")
+    await put_action(guest, action, PY_HTTP_ECHO, annotations=WEB)
+    status, api = await create(guest, cli_apidoc(base, "/", "get", action, whisk_url), **cli_query("http"))
+    assert status == 200, api
+    gw_path = urlsplit(api["gwApiUrl"]).path
+    for rest in ("", "/", "/cart", "/cart/items"):
+        status, body = await call(anonymous, "GET", gw_path + rest, params={"q": "1"})
+        assert status == 200, (rest, body)
+        assert body["__ow_path"] == base + rest and body["q"] == "1"
+    status, body = await call(anonymous, "POST", gw_path)
+    assert (status, body) == (404, {"status": 404, "message": "Error: Whoops. Verb not supported."})
