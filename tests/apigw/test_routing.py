@@ -42,3 +42,18 @@ async def test_the_relative_path_slash_is_the_apis_own_root(whisk_url: str, gues
         assert body["__ow_path"] == base + rest and body["q"] == "1"
     status, body = await call(anonymous, "POST", gw_path)
     assert (status, body) == (404, {"status": 404, "message": "Error: Whoops. Verb not supported."})
+
+
+async def test_a_verb_key_is_matched_without_case(whisk_url: str, guest: aiohttp.ClientSession,
+                                                  anonymous: aiohttp.ClientSession) -> None:
+    """A Swagger document written with `GET` for `get`: the gateway compares `string.upper(verb)` with the request's
+    method, so the operation is served, not "Verb not supported"."""
+    action, base = unique("a"), "/" + unique("upper")
+    await put_action(guest, action, PY_HTTP_ECHO, annotations=WEB)
+    url = f"{whisk_url}/api/v1/web/guest/default/{action}.http"
+    document = _swagger(base, url, action, {"/a": {"GET": "getA"}}, [_case("getA", url, "keep")])
+    status, api = await create(guest, {"apidoc": {"namespace": "_", "swagger": document}})
+    assert status == 200, api
+    status, body = await call(anonymous, "GET", urlsplit(api["gwApiUrl"]).path + "/a")
+    assert status == 200 and body["__ow_method"] == "get", body
+

@@ -351,6 +351,16 @@ def target_of(swagger: dict[str, Any], op: dict[str, Any]) -> Target | None:
     return Target(url, None if secure is None else secure if isinstance(secure, str) else json_value.compact(secure))
 
 
+def operation(item: dict[str, Any], method: str) -> dict[str, Any] | None:
+    """The path item's operation for a request method: the gateway compares the verb keys without case, so a
+    document's `GET` is served as its `get` is."""
+    op = item.get(method.lower())
+    if isinstance(op, dict):
+        return op
+    return next((v for k, v in item.items() if isinstance(k, str) and k.lower() == method.lower()
+                 and k != "parameters" and isinstance(v, dict)), None)
+
+
 def cors_setting(swagger: dict[str, Any]) -> bool | None:
     """`x-ibm-configuration.cors.enabled`: True (the gateway answers preflights and sets the CORS headers), False
     (it takes them off the action's answers), None when not said (the action's own headers go through)."""

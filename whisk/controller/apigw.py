@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from whisk.controller.apidoc import (CREATE_FAILURE, DELETE_FAILURE, REQUEST_PATH, ApiFailure, Endpoint, add_endpoint,
-                                     base_swagger, check_swagger, cors_setting, falsy, normalise, parse_create,
-                                     remove_endpoint, target_of, with_namespace)
+                                     base_swagger, check_swagger, cors_setting, falsy, normalise, operation,
+                                     parse_create, remove_endpoint, target_of, with_namespace)
 from whisk.controller.apishape import answerable, check_answerable, check_shape
 from whisk.controller.urlpath import rendered
 from whisk.controller.web import WEB_PREFIX
@@ -242,8 +242,8 @@ class Apis:
         cors = cors_setting(swagger)
         if method == "OPTIONS" and cors:
             return Routed(cors=True, preflight=True)
-        op = item.get(method.lower())
-        target = target_of(swagger, op) if isinstance(op, dict) else None
+        op = operation(item, method)
+        target = target_of(swagger, op) if op is not None else None
         if target is None:
             raise RouteMiss(*VERB_NOT_SUPPORTED)
         url = target.url
