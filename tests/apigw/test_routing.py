@@ -57,3 +57,25 @@ async def test_a_verb_key_is_matched_without_case(whisk_url: str, guest: aiohttp
     status, body = await call(anonymous, "GET", urlsplit(api["gwApiUrl"]).path + "/a")
     assert status == 200 and body["__ow_method"] == "get", body
 
+
+async def test_the_invoke_verb_is_the_method_the_action_is_called_with(
+        whisk_url: str, guest: aiohttp.ClientSession, anonymous: aiohttp.ClientSession) -> None:
+    """An operation's `invoke.verb` other than `keep` is the backend method (swagger.lua's backendMethod, routing.lua's
+    setVerb): a POST route whose case says `get` calls the action with GET; a verb none of the seven is GET."""
+    action, base = unique("a"), "/" + unique("verb")
+    await put_action(guest, action, PY_HTTP_ECHO, annotations=WEB)
+    url = f"{whisk_url}/api/v1/web/guest/default/{action}.http"
+    document = _swagger(base, url, action, {"/a": {"post": "postA", "put": "putA", "get": "getA"}},
+                        [_case("postA", url, "get"), _case("putA", url, "nonsense"), _case("getA", url, "keep")])
+    status, api = await create(guest, {"apidoc": {"namespace": "_", "swagger": document}})
+    assert status == 200, api
+    path = urlsplit(api["gwApiUrl"]).path + "/a"
+    for method, expected in (("POST", "get"), ("PUT", "get"), ("GET", "get")):
+        status, body = await call(anonymous, method, path)
+        assert status == 200 and body["__ow_method"] == expected, (method, body)
+    document["x-ibm-configuration"]["assembly"]["execute"][0]["operation-switch"]["case"][2] = \
+        _case("getA", url, "DELETE")
+    status, api = await create(guest, {"apidoc": {"namespace": "_", "swagger": document}})
+    assert status == 200, api
+    status, body = await call(anonymous, "GET", path)
+    assert status == 200 and body["__ow_method"] == "delete", body

@@ -137,7 +137,7 @@ async def serve_route(request: web.Request) -> web.Response:
     headers.append(("X-Forwarded-Url", str(request.url)))
     if routed.secure_key is not None:
         headers.append(("X-Require-Whisk-Auth", routed.secure_key))
-    forwarded = WebRequest(method=request.method.upper(), tail=routed.tail, headers=tuple(headers),
+    forwarded = WebRequest(method=routed.method or request.method.upper(), tail=routed.tail, headers=tuple(headers),
                            query=tuple(request.query.items()), query_string=request.rel_url.raw_query_string,
                            body=body, user=await identify(request, credentials(request)))
     try:

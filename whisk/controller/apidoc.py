@@ -329,16 +329,17 @@ def remove_endpoint(swagger: dict[str, Any], rel_path: str, verb: str | None) ->
 class Target:
     url: str                       # the web action URL, possibly ending in $(request.path)
     secure_key: str | None         # the X-Require-Whisk-Auth value the gateway adds
+    verb: Any = None               # the invoke step's `verb`: "keep" (or none) for the request's own
 
 
 def target_of(swagger: dict[str, Any], op: dict[str, Any]) -> Target | None:
     case = _case_for(swagger, str(op.get("operationId")))
-    url, secure = None, None
+    url, secure, verb = None, None, None
     for step in _list(_dict(case).get("execute")):
         if not isinstance(step, dict):
             continue
         if isinstance(step.get("invoke"), dict):
-            url = step["invoke"].get("target-url")
+            url, verb = step["invoke"].get("target-url"), step["invoke"].get("verb")
         for action in _list(_dict(step.get("set-variable")).get("actions")):
             if isinstance(action, dict) and action.get("set") == SECURE_HEADER:
                 secure = action.get("value")
@@ -348,7 +349,16 @@ def target_of(swagger: dict[str, Any], op: dict[str, Any]) -> Target | None:
         return None
     # A header carries text: a key of another JSON type (the CLI sends any require-whisk-auth annotation value) as
     # its JSON, which is what a number's or a boolean's text is anyway.
-    return Target(url, None if secure is None else secure if isinstance(secure, str) else json_value.compact(secure))
+    return Target(url, None if secure is None else secure if isinstance(secure, str) else json_value.compact(secure),
+                  verb)
+
+
+def backend_method(verb: Any, method: str) -> str:
+    """The method the action is called with (the gateway's routing.lua setVerb): the request's own for `keep` (or no
+    verb), else the invoke step's verb, GET when it is none of the seven."""
+    if not isinstance(verb, str) or verb.lower() == "keep":
+        return method
+    return verb.upper() if verb.lower() in VERBS else "GET"
 
 
 def operation(item: dict[str, Any], method: str) -> dict[str, Any] | None:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from whisk.controller.apidoc import (CREATE_FAILURE, DELETE_FAILURE, REQUEST_PATH, ApiFailure, Endpoint, add_endpoint,
-                                     base_swagger, check_swagger, cors_setting, falsy, normalise, operation,
-                                     parse_create, remove_endpoint, target_of, with_namespace)
+                                     backend_method, base_swagger, check_swagger, cors_setting, falsy, normalise,
+                                     operation, parse_create, remove_endpoint, target_of, with_namespace)
 from whisk.controller.apishape import answerable, check_answerable, check_shape
 from whisk.controller.urlpath import rendered
 from whisk.controller.web import WEB_PREFIX
@@ -56,6 +56,7 @@ class Routed:
     # off; None, not said, the action's own go through.
     cors: bool | None = None
     preflight: bool = False
+    method: str = ""               # what the action is called with (the invoke step's verb)
 
 
 def gw_api_url(api_host: str, tenant: str, base_path: str) -> str:
@@ -251,7 +252,7 @@ class Apis:
         _, sep, tail = url.partition(WEB_PREFIX)
         if not sep:
             raise RouteMiss(502, "Error: The operation's target is not a web action of this deployment.")
-        return Routed(tail.split("?", 1)[0], target.secure_key, cors)
+        return Routed(tail.split("?", 1)[0], target.secure_key, cors, method=backend_method(target.verb, method))
 
     @staticmethod
     def _match(resources: dict[str, tuple[dict[str, Any], dict[str, Any]]], full: str
