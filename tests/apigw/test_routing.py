@@ -79,3 +79,22 @@ async def test_the_invoke_verb_is_the_method_the_action_is_called_with(
     assert status == 200, api
     status, body = await call(anonymous, "GET", path)
     assert status == 200 and body["__ow_method"] == "delete", body
+
+
+async def test_the_forwarded_url_is_the_one_the_caller_used(whisk_url: str, guest: aiohttp.ClientSession,
+                                                             anonymous: aiohttp.ClientSession) -> None:
+    """Behind nginx terminating TLS (config/nginx sets `X-Forwarded-Proto`), the action's `X-Forwarded-Url` is the
+    https URL its caller used, as the gateway builds it from `X-Forwarded-Proto`/`-Host`/`-Prefix`/`-Uri`; the
+    request target goes as sent."""
+    action, base = unique("a"), "/" + unique("fwd")
+    await put_action(guest, action, PY_HTTP_ECHO, annotations=WEB)
+    status, api = await create(guest, cli_apidoc(base, "/x", "get", action, whisk_url), **cli_query("http"))
+    assert status == 200, api
+    path = urlsplit(api["gwApiUrl"]).path + "/x"
+    status, body = await call(anonymous, "GET", path, headers={"X-Forwarded-Proto": "https"})
+    assert status == 200, body
+    assert body["__ow_headers"]["x-forwarded-url"] == f"https://{urlsplit(whisk_url).netloc}{path}"
+    status, body = await call(anonymous, "GET", path + "?q=a%20b", headers={
+        "X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example.com", "X-Forwarded-Prefix": "/gw"})
+    assert status == 200, body
+    assert body["__ow_headers"]["x-forwarded-url"] == f"https://api.example.com/gw{path}?q=a%20b"

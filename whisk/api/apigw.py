@@ -110,6 +110,15 @@ def _vary_on_origin(headers: CIMultiDict[str]) -> None:
     headers["Vary"] = ", ".join([*given, "Origin"])
 
 
+def _forwarded_url(request: web.Request) -> str:
+    """The URL the caller used, as the gateway's routing.lua tells the action: a proxy's `X-Forwarded-Proto`, `-Host`,
+    `-Prefix` and `-Uri` over the request's own scheme, host and target (nginx in front terminates TLS, and the action
+    must see the https URL its caller saw)."""
+    given = request.headers.get
+    return (f"{given('X-Forwarded-Proto') or request.scheme}://{given('X-Forwarded-Host') or request.host}"
+            f"{given('X-Forwarded-Prefix') or ''}{given('X-Forwarded-Uri') or request.raw_path}")
+
+
 async def serve_route(request: web.Request) -> web.Response:
     """A request to a created route: the gateway's lookup, then the web action with the gateway's headers."""
     services = request.app.get(SERVICES)
@@ -134,7 +143,7 @@ async def serve_route(request: web.Request) -> web.Response:
     body = await read_body(request, request.app[SETTINGS].max_payload_size)
     headers = [(k, v) for k, v in header_values.items(request.headers.items())
                if not (routed.secure_key is not None and k.lower() == "x-require-whisk-auth")]
-    headers.append(("X-Forwarded-Url", str(request.url)))
+    headers.append(("X-Forwarded-Url", _forwarded_url(request)))
     if routed.secure_key is not None:
         headers.append(("X-Require-Whisk-Auth", routed.secure_key))
     forwarded = WebRequest(method=routed.method or request.method.upper(), tail=routed.tail, headers=tuple(headers),
