@@ -98,3 +98,23 @@ async def test_the_forwarded_url_is_the_one_the_caller_used(whisk_url: str, gues
         "X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example.com", "X-Forwarded-Prefix": "/gw"})
     assert status == 200, body
     assert body["__ow_headers"]["x-forwarded-url"] == f"https://api.example.com/gw{path}?q=a%20b"
+
+
+async def test_a_verb_the_route_lacks_is_refused_with_cors_headers(whisk_url: str, guest: aiohttp.ClientSession,
+                                                                   anonymous: aiohttp.ClientSession) -> None:
+    """Once the resource is found, the gateway's header filter (`cors.lua` replaceHeaders) sets the CORS headers on
+    its own "Verb not supported" too, so a page of another origin reads the 404 rather than a CORS failure; a path
+    no API has gets none (no resource, no `cors` setting)."""
+    action, base = unique("a"), "/" + unique("verbs")
+    await put_action(guest, action, PY_HTTP_ECHO, annotations=WEB)
+    status, api = await create(guest, cli_apidoc(base, "/x", "get", action, whisk_url), **cli_query("http"))
+    assert status == 200, api
+    gw_path = urlsplit(api["gwApiUrl"]).path
+    origin = {"Origin": "http://127.0.0.1:9"}
+    async with anonymous.post(gw_path + "/x", headers=origin) as r:
+        assert r.status == 404
+        assert await r.json() == {"status": 404, "message": "Error: Whoops. Verb not supported."}
+        assert r.headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:9"
+        assert r.headers["Access-Control-Allow-Credentials"] == "true" and r.headers["Vary"] == "Origin"
+    async with anonymous.get(gw_path + "/elsewhere", headers=origin) as r:
+        assert r.status == 404 and "Access-Control-Allow-Origin" not in r.headers

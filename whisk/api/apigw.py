@@ -130,7 +130,11 @@ async def serve_route(request: web.Request) -> web.Response:
         rest = raw_rest(request, f"/api/{tenant}/", request.match_info["rest"])
         routed = await apis.route(tenant, rest, request.method.upper())
     except RouteMiss as miss:
-        return reply({"status": miss.status, "message": miss.message}, status=miss.status)
+        missed = reply({"status": miss.status, "message": miss.message}, status=miss.status)
+        if miss.cors:
+            missed.headers.update(_cors(request))
+            _vary_on_origin(missed.headers)
+        return missed
     cors = _cors(request) if routed.cors else {}
     if routed.preflight:
         # The gateway answers a preflight itself, allowing the headers the browser asks for (`cors.lua`).

@@ -36,10 +36,13 @@ INVALID_AUTH = "Invalid authentication."
 class RouteMiss(Exception):
     """A request to a route that cannot be served: answered with the gateway's `{"status", "message"}` body."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, cors: bool | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        # The API's `cors.enabled` once its resource is found: the gateway's header filter sets the CORS headers on
+        # its own error answers too, so a page of another origin can read them.
+        self.cors = cors
 
 
 NOT_FOUND = (404, "Error: Not found.")
@@ -246,12 +249,12 @@ class Apis:
         op = operation(item, method)
         target = target_of(swagger, op) if op is not None else None
         if target is None:
-            raise RouteMiss(*VERB_NOT_SUPPORTED)
+            raise RouteMiss(*VERB_NOT_SUPPORTED, cors=cors)
         url = target.url
         url = url[:-len(REQUEST_PATH)] + full if url.endswith(REQUEST_PATH) else url + unmatched
         _, sep, tail = url.partition(WEB_PREFIX)
         if not sep:
-            raise RouteMiss(502, "Error: The operation's target is not a web action of this deployment.")
+            raise RouteMiss(502, "Error: The operation's target is not a web action of this deployment.", cors=cors)
         return Routed(tail.split("?", 1)[0], target.secure_key, cors, method=backend_method(target.verb, method))
 
     @staticmethod
