@@ -118,3 +118,26 @@ async def test_a_verb_the_route_lacks_is_refused_with_cors_headers(whisk_url: st
         assert r.headers["Access-Control-Allow-Credentials"] == "true" and r.headers["Vary"] == "Origin"
     async with anonymous.get(gw_path + "/elsewhere", headers=origin) as r:
         assert r.status == 404 and "Access-Control-Allow-Origin" not in r.headers
+
+
+async def test_an_assembly_with_one_invoke_serves_every_operation(whisk_url: str, guest: aiohttp.ClientSession,
+                                                                  anonymous: aiohttp.ClientSession) -> None:
+    """A hand-written document may give its assembly a single `invoke` step and no operation-switch: the gateway's
+    swagger.lua makes that the backend of every operation, and an assembly's own `set-variable` steps (here the
+    X-Require-Whisk-Auth header) apply to each."""
+    action, base, secret = unique("a"), "/" + unique("one"), unique("secret")
+    await put_action(guest, action, PY_HTTP_ECHO,
+                     annotations=[*WEB, {"key": "require-whisk-auth", "value": secret}])
+    url = f"{whisk_url}/api/v1/web/guest/default/{action}.http"
+    document = {"swagger": "2.0", "basePath": base, "info": {"title": base, "version": "1.0.0"},
+                "paths": {"/a": {"get": {"operationId": "getA"}}, "/b": {"post": {"operationId": "postB"}}},
+                "x-ibm-configuration": {"assembly": {"execute": [
+                    {"set-variable": {"actions": [{"set": "message.headers.X-Require-Whisk-Auth", "value": secret}]}},
+                    {"invoke": {"target-url": url + "$(request.path)", "verb": "keep"}}]}}}
+    status, api = await create(guest, {"apidoc": {"namespace": "_", "swagger": document}})
+    assert status == 200, api
+    gw_path = urlsplit(api["gwApiUrl"]).path
+    for method, rel in (("GET", "/a"), ("POST", "/b")):
+        status, body = await call(anonymous, method, gw_path + rel)
+        assert status == 200, (method, body)
+        assert body["__ow_method"] == method.lower() and body["__ow_path"] == base + rel

@@ -333,9 +333,19 @@ class Target:
 
 
 def target_of(swagger: dict[str, Any], op: dict[str, Any]) -> Target | None:
-    case = _case_for(swagger, str(op.get("operationId")))
+    """As the gateway's swagger.lua reads the assembly: its first `operation-switch` or `invoke` step decides, an
+    `invoke` one for every operation (a hand-written document's single backend); its own `set-variable` steps apply
+    to every operation, before the case's."""
+    steps = [s for s in _list(_dict(_dict(swagger.get("x-ibm-configuration")).get("assembly")).get("execute"))
+             if isinstance(s, dict)]
+    first = next((s for s in steps if isinstance(s.get("operation-switch"), dict) or isinstance(s.get("invoke"), dict)),
+                 None)
+    if first is not None and not isinstance(first.get("operation-switch"), dict):
+        executed = [first]
+    else:
+        executed = _list(_dict(_case_for(swagger, str(op.get("operationId")))).get("execute"))
     url, secure, verb = None, None, None
-    for step in _list(_dict(case).get("execute")):
+    for step in [*(s for s in steps if "set-variable" in s), *executed]:
         if not isinstance(step, dict):
             continue
         if isinstance(step.get("invoke"), dict):
