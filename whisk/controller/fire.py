@@ -90,11 +90,6 @@ class Firing:
             raise BackendUnavailable(SHUTTING_DOWN)
         activation_id, start = new_activation_id(), now_ms()
         args = arguments(trigger, headers, payload)
-        # The body OpenWhisk posts for each rule is the trigger's parameters under the payload; over the payload
-        # limit that post is a 413. The `__ow_headers` whisk adds are not part of it, so they do not count.
-        size, allowed = len(compact({**trigger.parameters.to_dict(), **(payload or {})}).encode()), \
-            identity.limits.max_payload_size
-        too_large = f"Request larger than allowed: {size} > {allowed} bytes." if size > allowed else None
 
         def record(logs: list[str]) -> Activation:
             return Activation.of_trigger(namespace=identity.namespace, name=trigger.name, subject=identity.subject,
@@ -104,13 +99,13 @@ class Firing:
         self._ledger.opened(Accepted(identity.namespace, activation_id, identity.subject,
                                      f"{identity.namespace}/{trigger.name}", str(trigger.version), None,
                                      identity.limits.store_activations))
-        self._launcher.spawn(self._activate_rules(identity, trigger, args, too_large, record, tid), "trigger.rules")
+        self._launcher.spawn(self._activate_rules(identity, trigger, payload, args, record, tid), "trigger.rules")
         return activation_id
 
-    async def _activate_rules(self, identity: Identity, trigger: Trigger, args: dict[str, Any], too_large: str | None,
-                              record: Callable[[list[str]], Activation], tid: str) -> None:
+    async def _activate_rules(self, identity: Identity, trigger: Trigger, payload: dict[str, Any] | None,
+                              args: dict[str, Any], record: Callable[[list[str]], Activation], tid: str) -> None:
         try:
-            lines = await self._rule_lines(identity, trigger, args, too_large, tid)
+            lines = await self._rule_lines(identity, trigger, payload, args, tid)
         except Exception as exc:
             # A bug, not a refusal: the accepted fire still gets its record, without logs, as OpenWhisk's recover
             # stores it. The exception's text may quote the arguments (the caller's Authorization header among
@@ -122,9 +117,14 @@ class Firing:
         if await self._launcher.store_record(done, stored=identity.limits.store_activations):
             self._ledger.closed(done.activation_id)
 
-    async def _rule_lines(self, identity: Identity, trigger: Trigger, args: dict[str, Any], too_large: str | None,
-                          tid: str) -> list[str]:
+    async def _rule_lines(self, identity: Identity, trigger: Trigger, payload: dict[str, Any] | None,
+                          args: dict[str, Any], tid: str) -> list[str]:
         rules = list((trigger.rules or {}).items())
+        # The body OpenWhisk posts for each rule is the trigger's parameters under the payload; over the payload
+        # limit that post is a 413. The `__ow_headers` whisk adds are not part of it, so they do not count.
+        size = len(compact({**trigger.parameters.to_dict(), **(payload or {})}).encode())
+        allowed = identity.limits.max_payload_size
+        too_large = f"Request larger than allowed: {size} > {allowed} bytes." if size > allowed else None
         results = await asyncio.gather(*(self._activate(identity, rule, link, args, tid, too_large)
                                          for rule, link in rules), return_exceptions=True)
         lines = []
