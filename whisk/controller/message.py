@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from whisk.controller.caller import Caller
-from whisk.entities.action import Action
+from whisk.entities.action import PROVIDE_API_KEY, Action
 from whisk.entities.document import now_ms
 from whisk.messages import ActivationMessage
 
@@ -30,8 +30,13 @@ def activation_message(controller: dict[str, str], caller: Caller, action: Actio
     action_ref: dict[str, Any] = {"path": ns_path, "name": name, "version": str(action.version)}
     if binding:
         action_ref["binding"] = binding
+    user = caller.to_json()
+    # The caller's key travels only to an action that gets it (the invoker's rule, invoker/records.py): every other
+    # message would put a plaintext key on the bus, whose topics keep it on disk, where the store keeps only hashes.
+    if not (ns_path.split("/", 1)[0] == caller.namespace and action.annotations.is_truthy(PROVIDE_API_KEY, True)):
+        user["authkey"] = {"api_key": ""}
     return ActivationMessage(
-        transid=[tid, now_ms()], action=action_ref, revision=revision, user=caller.to_json(),
+        transid=[tid, now_ms()], action=action_ref, revision=revision, user=user,
         activation_id=activation_id, root_controller=controller, blocking=blocking,
         content=arguments(params, payload), init_args=[k for k in params if k in init],
         cause=cause)
