@@ -167,3 +167,40 @@ async def test_admin_cli_lists_and_deletes_subjects(deployment: Deployment) -> N
     async with aiohttp.ClientSession(base_url=deployment.url, headers=basic(out.strip().splitlines()[-1])) as s:
         status, body = await call(s, "GET", ns("triggers"))
         assert (status, body["error"]) == (401, "The supplied authentication is invalid")
+
+
+async def test_a_web_secret_is_shown_only_to_its_owner(owner: aiohttp.ClientSession,
+                                                       stranger: aiohttp.ClientSession) -> None:
+    """Another namespace reads a published package's actions, but not the `require-whisk-auth` secret that lets
+    anyone run a web action as its owner; `true` is no secret and is shown."""
+    package, binding, secret = unique("p"), unique("b"), unique("s")
+    assert (await call(owner, "PUT", ns("packages", package), {"publish": True}))[0] == 200
+    for name, value in (("guarded", secret), ("numbered", 12345), ("signed", True)):
+        status, _ = await call(owner, "PUT", ns("actions", f"{package}/{name}"), {
+            "exec": JS, "annotations": [{"key": "web-export", "value": True},
+                                        {"key": "require-whisk-auth", "value": value}]})
+        assert status == 200
+    assert (await call(stranger, "PUT", ns("packages", binding),
+                       {"binding": {"namespace": "guest", "name": package}}))[0] == 200
+
+    def secrets(annotations: list[dict]) -> list:
+        return [a["value"] for a in annotations if a["key"] == "require-whisk-auth"]
+
+    status, body = await call(owner, "GET", ns("actions", f"{package}/guarded"))
+    assert status == 200 and secrets(body["annotations"]) == [secret]
+    status, body = await call(owner, "GET", ns("packages", package))
+    assert sorted(map(str, sum((secrets(a["annotations"]) for a in body["actions"]), []))) == \
+        sorted([secret, "12345", "True"])
+    for session, path in ((stranger, ns("actions", f"{package}/guarded", "guest")),
+                          (stranger, ns("actions", f"{package}/numbered", "guest") + "?code=false"),
+                          (stranger, ns("actions", f"{binding}/guarded"))):
+        status, body = await call(session, "GET", path)
+        assert status == 200 and secrets(body["annotations"]) == ["********"], path
+    status, body = await call(stranger, "GET", ns("actions", f"{package}/signed", "guest"))
+    assert status == 200 and secrets(body["annotations"]) == [True]
+    for path in (ns("packages", package, "guest"), ns("packages", binding), ns("actions", f"{package}/", "guest"),
+                 ns("actions", f"{binding}/")):
+        status, body = await call(stranger, "GET", path)
+        listed = body["actions"] if isinstance(body, dict) else body
+        assert status == 200 and sorted(map(str, sum((secrets(a["annotations"]) for a in listed), []))) == \
+            ["********", "********", "True"], path

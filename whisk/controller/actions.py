@@ -8,7 +8,7 @@ from typing import Any
 
 from whisk.controller.collection import Collection
 from whisk.controller.entitlement import ACTIVATE, READ, Resource
-from whisk.entities.action import Action, ActionPut
+from whisk.entities.action import Action, ActionPut, web_secret_hidden
 from whisk.entities.archive import check_unpacked_size
 from whisk.entities.errors import Conflict, Forbidden, Invalid, NotFound
 from whisk.entities.exec import SEQUENCE_COMPONENT_MISSING, SEQUENCE_TOO_LONG, SequenceExec
@@ -49,6 +49,8 @@ class Actions(Collection):
         action, binding = await self.repo.action_with_package(FullyQualifiedEntityName(path, name))
         code = options.get("code", True)
         out = action.to_json(code=code)
+        if not identity.owns(action.namespace.root):
+            out["annotations"] = web_secret_hidden(out["annotations"])
         if binding is not None and not code:
             # Read through a binding, the metadata (code=false, WhiskActionMetaData) names it; the whole action
             # (WhiskAction, the default) has no such field.
@@ -61,7 +63,10 @@ class Actions(Collection):
         EntityName(package)
         await self.entitlement.check(identity, READ, Resource(namespace, "packages", package))
         _, target = await self.repo.resolve_package(f"{namespace}/{package}")
-        return await self.list_in(identity, target.full_path, skip, limit, count)
+        listed = await self.list_in(identity, target.full_path, skip, limit, count)
+        if isinstance(listed, list) and not identity.owns(target.full_path.root):
+            listed = [{**a, "annotations": web_secret_hidden(a.get("annotations") or [])} for a in listed]
+        return listed
 
     # --- put ------------------------------------------------------------------------------------------------------
     def parse(self, identity: Identity, body: Any) -> ActionPut:

@@ -9,7 +9,7 @@ from typing import Any
 
 from whisk.controller.collection import Collection
 from whisk.controller.entitlement import PUT, READ, Resource
-from whisk.entities.action import FEED, Action
+from whisk.entities.action import FEED, Action, web_secret_hidden
 from whisk.entities.errors import Conflict, Invalid, NotFound
 from whisk.entities.identity import Identity
 from whisk.entities.names import EntityPath
@@ -36,14 +36,14 @@ class Packages(Collection):
     # --- get: the package with its actions and feeds; a binding shows its target's --------------------------------
     async def view(self, identity: Identity, entity: Package, options: dict[str, Any]) -> Any:
         if entity.binding is None:
-            return await self._with_actions(entity, entity)
+            return await self._with_actions(identity, entity, entity)
         # Through a chain of bindings OpenWhisk shows the last binding before the package, its parameters over the
         # package's, with the package's actions (`mergePackageWithBinding`); one binding is the usual case.
         *_, shown, target = await self.repo.binding_chain(entity.doc_id)
         merged = dataclasses.replace(shown, parameters=target.parameters.merge(shown.parameters))
-        return await self._with_actions(merged, target)
+        return await self._with_actions(identity, merged, target)
 
-    async def _with_actions(self, shown: Package, source: Package) -> dict[str, Any]:
+    async def _with_actions(self, identity: Identity, shown: Package, source: Package) -> dict[str, Any]:
         docs = await self.store.list_entities("action", str(source.full_path), skip=0, limit=0)
         actions: list[dict[str, Any]] = []
         feeds: list[dict[str, Any]] = []
@@ -51,7 +51,10 @@ class Packages(Collection):
             if doc.get("namespace") != str(source.full_path):
                 continue
             is_feed = any(a.get("key") == FEED for a in doc.get("annotations") or ())
-            (feeds if is_feed else actions).append(package_action(doc))
+            entry = package_action(doc)
+            if not identity.owns(source.full_path.root):
+                entry["annotations"] = web_secret_hidden(entry["annotations"])
+            (feeds if is_feed else actions).append(entry)
         return {**shown.to_json(), "actions": actions, "feeds": feeds}
 
     # --- put ------------------------------------------------------------------------------------------------------

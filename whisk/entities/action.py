@@ -27,6 +27,15 @@ CONDUCTOR = "conductor"
 FEED = "feed"
 
 RESERVED = "Request defines parameters that are not allowed (e.g., reserved properties)."
+HIDDEN_SECRET = "********"
+
+
+def web_secret_hidden(annotations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Annotations as another namespace reads them (a published package's actions): a `require-whisk-auth` secret
+    masked, for it opens the web action to anyone, run as its owner; `true` and `false` are no secret. OpenWhisk
+    shows it to every reader (docs/openwhisk.md §2.2)."""
+    return [{**a, "value": HIDDEN_SECRET} if a.get("key") == REQUIRE_WHISK_AUTH and not isinstance(a.get("value"), bool)
+            else a for a in annotations]
 
 
 @dataclass(frozen=True, slots=True)
