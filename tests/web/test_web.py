@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hmac
 import json
 import shutil
 from typing import Any
@@ -20,8 +21,9 @@ from tests.support.http import raw_call
 from tests.support.processes import GUEST_AUTH, basic_auth, whisk_server
 from tests.support.waiting import room_in_the_minute
 from tests.web.support import PY_ECHO, call, put, put_action, record_of, run_node, unique
-from whisk.controller.web import WebRequest, header_map
+from whisk.controller.web import WebRequest, authorized, header_map
 from whisk.entities.identity import GUEST_KEY, GUEST_UUID, Identity
+from whisk.entities.parameters import Parameters
 
 WEB = [{"key": "web-export", "value": True}]
 RAW = WEB + [{"key": "raw-http", "value": True}]
@@ -344,3 +346,25 @@ def test_whisk_credentials_never_reach_the_action_in_its_headers() -> None:
     for value in ("Bearer token", basic_auth("someone", "password")["Authorization"]):
         request = WebRequest("GET", "ns/default/a", (("Authorization", value),), (), "", b"", None)
         assert header_map(request) == {"authorization": value}
+
+
+def test_the_web_secret_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`X-Require-Whisk-Auth` against the annotation as keys are compared (hmac.compare_digest), any text included."""
+    compared: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+
+    def allowed(required: Any, given: str | None) -> bool:
+        headers = (("X-Require-Whisk-Auth", given),) if given is not None else ()
+        return authorized(Parameters.of({"require-whisk-auth": required}),
+                          WebRequest("GET", "ns/default/a", headers, (), "", b"", None))
+
+    assert allowed("s3cret", "s3cret") and allowed(42, "42") and allowed("clé", "clé")
+    assert not allowed("s3cret", "s3creT") and not allowed("s3cret", None) and not allowed(42, "é")
+    assert compared == [(b"s3cret", b"s3cret"), (b"42", b"42"), ("clé".encode(), "clé".encode()),
+                        (b"s3creT", b"s3cret"), ("é".encode(), b"42")]

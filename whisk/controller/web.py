@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -124,11 +125,15 @@ def authorized(annotations: Parameters, request: WebRequest) -> bool:
         return True
     if required is True:
         return request.user is not None
-    if isinstance(required, str):
-        return request.header(REQUIRE_AUTH_HEADER) == required
-    if isinstance(required, int | float):
-        return request.header(REQUIRE_AUTH_HEADER) == str(required)
+    if isinstance(required, str | int | float):
+        given = request.header(REQUIRE_AUTH_HEADER)
+        # In constant time, as keys are compared: `==` ends at the first wrong character, which a caller can time.
+        return given is not None and hmac.compare_digest(_bytes(given), _bytes(str(required)))
     return False                                 # null, an object, an array: "something is not right" upstream
+
+
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")      # compare_digest takes ASCII text only
 
 
 def whisk_credentials(value: str) -> bool:
