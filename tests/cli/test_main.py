@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import http.server
+import os
 import shutil
 import ssl
+import stat
 import subprocess
 import sys
 import threading
@@ -37,6 +39,20 @@ def test_properties_file_format(tmp_path: Path) -> None:
     assert read(str(tmp_path / "missing")) == {}
     write(str(path), {"apihost": "h", "OTHER": "kept"})
     assert path.read_text() == "APIHOST=h\nOTHER=kept\n"
+
+
+def test_the_properties_file_is_its_users_only(tmp_path: Path) -> None:
+    """It holds the API key: a new file is 0600 whatever the umask, an existing looser one is narrowed."""
+    fresh, loose = tmp_path / "fresh", tmp_path / "loose"
+    loose.write_text("APIHOST=h\n")
+    loose.chmod(0o644)
+    mask = os.umask(0o022)
+    try:
+        for path in (fresh, loose):
+            write(str(path), {"AUTH": "uuid:key"})
+            assert path.read_text() == "AUTH=uuid:key\n" and stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    finally:
+        os.umask(mask)
 
 
 def test_precedence_file_env_flags(tmp_path: Path) -> None:

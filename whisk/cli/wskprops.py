@@ -7,7 +7,9 @@ WHISK_AUTH / WHISK_APIHOST / WHISK_APIVERSION when non-empty, then the command-l
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +35,18 @@ def read(path: str) -> dict[str, str]:
 
 
 def write(path: str, props: dict[str, str]) -> None:
+    """The file holds the API key (AUTH): made 0600, and a looser one (another client's, an older whisk) narrowed,
+    as ~/.ssh keeps its keys, rather than readable by every local user as the umask leaves a new file."""
+    text = "".join(f"{key.upper()}={value}\n" for key, value in props.items()).encode("utf-8")
     try:
-        Path(path).write_text("".join(f"{key.upper()}={value}\n" for key, value in props.items()), encoding="utf-8")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISREG(mode) and mode & 0o077:         # never a device (WSK_CONFIG_FILE=/dev/null)
+                os.fchmod(fd, 0o600)
+            os.write(fd, text)
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise CliError(f"Whisk properties file write failure: {exc}") from None
 
