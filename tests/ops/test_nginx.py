@@ -197,6 +197,19 @@ async def test_requests_nginx_refuses_are_answered_in_openwhisk_shape(nginx: Ngi
                                              "code": headers["x-request-id"]}), body
 
 
+async def test_metrics_are_not_served_to_the_public(nginx: Nginx) -> None:
+    """Every tenant's namespaces and action names are in /metrics: Prometheus scrapes the processes themselves, and
+    nginx answers a 404 in OpenWhisk's shape, however the path is spelled; the health checks still pass."""
+    for path in (b"/metrics", b"/metrics?x=1", b"//metrics", b"/./metrics", b"/%6Detrics", b"/api/../metrics"):
+        got, headers, body = await _raw_tls(nginx, b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                            b"Connection: close\r\n\r\n")
+        assert (got, json.loads(body)) == (404, {"error": "The requested resource could not be found.",
+                                                 "code": headers["x-request-id"]}), (path, body[:200])
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{nginx.https_url}/ping", ssl=_tls(nginx)) as resp:
+            assert resp.status == 200
+
+
 async def test_official_npm_client_with_ignore_certs(nginx: Nginx) -> None:
     node = shutil.which("node")
     if node is None or not OPENWHISK_NPM.is_dir():
