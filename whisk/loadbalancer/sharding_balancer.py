@@ -192,22 +192,23 @@ class ShardingBalancer(CommonBalancer):
             await asyncio.sleep(self._bus_check_s)
 
     def bus_answers(self) -> bool:
-        """The bus answered the last check, and lately (`whisk_bus_up`): a check that hangs (a broker stopped, not
-        gone) counts as no answer once it is late."""
-        return (self._bus_answered_at >= self._bus_failed_at
-                and time.monotonic() - self._bus_answered_at <= self._bus_check_s + self._ping_timeout_s / 2)
+        """The bus answered the last check, and lately (`whisk_bus_up`)."""
+        return self._bus_answered_at >= self._bus_failed_at and self._bus_answered_lately(time.monotonic())
 
-    def _bus_answers(self) -> bool:
+    def _bus_answered_throughout(self) -> bool:
         """The bus answered every check during the last ping timeout, and lately: an invoker silent that long is
         silent itself."""
         now = time.monotonic()
-        return (now - self._bus_failed_at >= self._ping_timeout_s
-                and now - self._bus_answered_at <= self._bus_check_s + self._ping_timeout_s / 2)
+        return now - self._bus_failed_at >= self._ping_timeout_s and self._bus_answered_lately(now)
+
+    def _bus_answered_lately(self, now: float) -> bool:
+        """A check that hangs (a broker stopped, not gone) counts as no answer once it is late."""
+        return now - self._bus_answered_at <= self._bus_check_s + self._ping_timeout_s / 2
 
     def _force_silent(self) -> None:
         """Force as lost the work in flight on every invoker gone silent, unless the bus may be why."""
         silent = [h.instance for h in self.pool.snapshot() if self.pool.silent(h.instance)]
-        if not silent or not self._bus_answers():
+        if not silent or not self._bus_answered_throughout():
             return
         for invoker in silent:
             self._force_lost(invoker)
