@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import time
 
 import structlog
 
+from whisk.entities.document import now_ms
 from whisk.entities.errors import WhiskError
 from whisk.messages import ActivationMessage
 from whisk.store.base import NamespaceStates, SubjectStore
@@ -55,7 +55,7 @@ class Blocklist:
 
     async def refresh(self) -> bool:
         """Read the states again; on a failure keep the last ones (as OpenWhisk does) and return False."""
-        started = self._tried_at_ms = int(time.time() * 1000)
+        started = self._tried_at_ms = now_ms()
         try:
             states = await self._store.namespace_states()
         except WhiskError as exc:
@@ -82,7 +82,7 @@ class Blocklist:
         `poll_s` more. Only a blocked namespace's activations come here. A failed read keeps the last set."""
         async with self._rereading:
             if self._tried_at_ms <= msg.received_ms:
-                pause = (self._tried_at_ms + REREAD_S * 1000 - time.time() * 1000) / 1000
+                pause = (self._tried_at_ms - now_ms()) / 1000 + REREAD_S
                 if pause > 0:
                     await asyncio.sleep(pause)
                 await self.refresh()
