@@ -51,6 +51,12 @@ class Segment:
     cost: int = 0                    # memory held, LINE_COST a line more than its bytes
     overflowed: bool = False         # lines were dropped past the cap
 
+    def extend(self, later: Segment) -> None:
+        """Take `later`'s lines after this one's: the two are one activation's."""
+        self.lines += later.lines
+        self.cost += later.cost
+        self.overflowed = self.overflowed or later.overflowed
+
 
 class StreamLog:
     """One stream: complete segments (ended by a sentinel) and the one being written."""
@@ -160,10 +166,7 @@ class StreamLog:
             if len(self.complete) < MAX_SEGMENTS:
                 self.complete.append(self.current)
             else:                                           # the newest complete segment ends here instead
-                last = self.complete[-1]
-                last.lines += self.current.lines
-                last.cost += self.current.cost
-                last.overflowed = last.overflowed or self.current.overflowed
+                self.complete[-1].extend(self.current)
             self.current = Segment()
             return
         segment = self.current
@@ -192,10 +195,7 @@ class StreamLog:
             self.current = Segment()
         segment = self.complete.popleft()
         while self.complete:
-            more = self.complete.popleft()
-            segment.lines += more.lines
-            segment.cost += more.cost
-            segment.overflowed = segment.overflowed or more.overflowed
+            segment.extend(self.complete.popleft())
         self.held -= segment.cost
         return segment
 
