@@ -28,8 +28,7 @@ from whisk.controller.fire import Firing
 from whisk.controller.subjects import Subjects
 from whisk.entities.activation import (APPLICATION_ERROR, WHISK_ERROR, Activation, ActivationResponse,
                                        new_activation_id, random_hex32)
-from whisk.entities.errors import (Conflict, Forbidden, Invalid, NotFound, Throttled, TooLarge, Unauthenticated,
-                                   Unprocessable, UnsupportedMediaType, WhiskError)
+from whisk.entities.errors import Conflict, NotFound, Throttled, WhiskError, http_status
 from whisk.entities.identity import Identity
 from whisk.store.base import Doc, Store
 
@@ -43,10 +42,9 @@ RETRIES = 10
 RETRY_DELAY_S = 1.0
 MAX_REACHED = "Automatically disabled after reaching max triggers"
 THROTTLED_TOO_OFTEN = "Automatically disabled after continuously receiving a 429 status code when firing the trigger"
-# Refusals that will not pass, by the HTTP status a REST fire would get: they disable the alarm (the provider's
-# shouldDisableTrigger, every 4xx but 408, 409 and 429).
-REFUSALS: dict[type[WhiskError], int] = {Invalid: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404,
-                                         TooLarge: 413, UnsupportedMediaType: 415, Unprocessable: 422}
+# The 4xx statuses of a REST fire that may pass (the provider's shouldDisableTrigger): any other 4xx will not, and
+# disables the alarm.
+PASSING_4XX = (408, 409, 429)
 
 
 def refused(status: int) -> str:
@@ -239,8 +237,8 @@ class Scheduler:
                 outcome, code, error = "throttled", APPLICATION_ERROR, str(exc)
                 continue
             except WhiskError as exc:
-                status = next((s for kind, s in REFUSALS.items() if isinstance(exc, kind)), None)
-                if status is not None:
+                status = http_status(exc)             # what a REST fire would get
+                if 400 <= status < 500 and status not in PASSING_4XX:
                     await self._disable(alarm_id, status, refused(status))
                     await self._failure_record(identity, doc, config, APPLICATION_ERROR, str(exc))
                     return "disabled"

@@ -18,12 +18,12 @@ from whisk.api.auth import credentials, identify
 from whisk.api.body import parse_body, read_body, reply
 from whisk.api.errors import error_response
 from whisk.api.keys import IDENTITY, SERVICES, SETTINGS
-from whisk.api.web import raw_rest, respond, status_of
+from whisk.api.web import raw_rest, respond
 from whisk.controller.apidoc import ApiFailure
 from whisk.controller.apigw import RouteMiss
 from whisk.controller.web import WebRequest, cors_allowing
 from whisk.entities.action import RESERVED
-from whisk.entities.errors import BackendUnavailable, Invalid, WhiskError
+from whisk.entities.errors import BackendUnavailable, Invalid, WhiskError, http_status
 
 # Routes (mounted by whisk/api/app.py): the management calls with any extension or none, the web route's verbs; the
 # routes under a tenant, which is never "v1" (that is the REST API's).
@@ -69,7 +69,7 @@ async def manage(request: web.Request) -> web.Response:
     try:
         response = await _manage(request)
     except WhiskError as exc:
-        return error_response(request, status_of(exc), str(exc), cors)  # type: ignore[arg-type]
+        return error_response(request, http_status(exc), str(exc), cors)  # type: ignore[arg-type]
     response.headers.update(cors)
     return response
 
@@ -156,7 +156,7 @@ async def serve_route(request: web.Request) -> web.Response:
     try:
         response = await respond(request, forwarded)
     except WhiskError as exc:
-        response = error_response(request, status_of(exc), str(exc), CIMultiDict())  # type: ignore[arg-type]
+        response = error_response(request, http_status(exc), str(exc), CIMultiDict())  # type: ignore[arg-type]
     for name, value in cors.items():
         response.headers[name] = value
     if cors:

@@ -1,6 +1,7 @@
-"""The only module that knows HTTP statuses for domain errors (docs/openwhisk.md §1.1): every error, ours or aiohttp's
-own (404, 405, 413), answers `{"error": <message>, "code": <transaction id>}` with Pekko's default texts; what
-aiohttp's parser refuses before any route, api/early_errors.py answers the same way."""
+"""The only module that answers domain errors over HTTP (docs/openwhisk.md §1.1), with the status
+`entities.errors.http_status` gives each: every error, ours or aiohttp's own (404, 405, 413), answers
+`{"error": <message>, "code": <transaction id>}` with Pekko's default texts; what aiohttp's parser refuses before any
+route, api/early_errors.py answers the same way."""
 
 from __future__ import annotations
 
@@ -17,15 +18,10 @@ from whisk.api.body import BrokenBody, ClientGone, reply
 from whisk.api.keys import TID, WEB
 from whisk.config import is_action_address
 from whisk.entities.activation import random_hex32
-from whisk.entities.errors import (BackendUnavailable, Conflict, Forbidden, Invalid, NotAcceptable, NotFound,
-                                   RequestTimeout, Throttled, TooLarge, Unauthenticated, Unprocessable,
-                                   UnsupportedMediaType, WhiskError)
+from whisk.entities.errors import RequestTimeout, WhiskError, http_status
 
 log = structlog.get_logger(__name__)
 
-STATUS = {WhiskError: 500, Invalid: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, NotAcceptable: 406,
-          RequestTimeout: 408, Conflict: 409, TooLarge: 413, UnsupportedMediaType: 415, Unprocessable: 422,
-          Throttled: 429, BackendUnavailable: 503}
 # Pekko's texts for its own rejections and default messages (OpenWhisk rewrites them into the JSON error body).
 TEXT = {
     400: "The request content was malformed.",
@@ -116,7 +112,7 @@ async def openwhisk_errors(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except WhiskError as exc:
-        status = next(STATUS[c] for c in type(exc).__mro__ if c in STATUS)
+        status = http_status(exc)
         if status >= 500:
             log.warning("api.error", status=status, error=str(exc), path=request.path, tid=request.get(TID))
         headers = {"WWW-Authenticate": REALM} if status == 401 else None

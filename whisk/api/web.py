@@ -11,16 +11,12 @@ from multidict import CIMultiDict
 
 from whisk.api import headers as header_values
 from whisk.api.body import read_body
-from whisk.api.errors import STATUS, error_response
+from whisk.api.errors import error_response
 from whisk.api.keys import IDENTITY, SERVICES, SETTINGS, TID, WEB
 from whisk.controller.urlpath import rendered
 from whisk.controller.web import WEB_PREFIX, WebFailure, WebRequest
 from whisk.controller.webmedia import Answer
-from whisk.entities.errors import BackendUnavailable, WhiskError
-
-
-def status_of(error: WhiskError) -> int:
-    return next(STATUS[c] for c in type(error).__mro__ if c in STATUS)
+from whisk.entities.errors import BackendUnavailable, http_status
 
 
 def to_response(request: web.Request, answer: Answer) -> web.Response:
@@ -43,7 +39,7 @@ async def respond(request: web.Request, web_request: WebRequest) -> web.Response
         answer = await services.web_actions.serve(web_request, request[TID])
     except WebFailure as failure:
         # A Pekko rejection (`bare`) is answered by OpenWhisk's rejection handler, outside the web route: compact.
-        return error_response(request, status_of(failure.error), str(failure.error) or "",
+        return error_response(request, http_status(failure.error), str(failure.error) or "",
                               CIMultiDict(failure.headers), pretty=not failure.bare)  # type: ignore[arg-type]
     return to_response(request, answer)
 

@@ -1,4 +1,6 @@
-"""Domain errors raised by entities and services; `whisk/api/errors.py` alone maps them to HTTP statuses.
+"""Domain errors raised by entities and services, and the HTTP status a REST caller gets for each (`http_status`):
+`whisk/api/errors.py` answers with it, and the alarms feeds act on a fire's as OpenWhisk's provider acts on the
+status of its REST fire.
 
     WhiskError                  whisk internal error (500)
     ├── Corrupted               a stored document whisk cannot read (500)
@@ -87,3 +89,14 @@ class NotAcceptable(WhiskError):
 
 class UnsupportedMediaType(WhiskError):
     """A request body in a content type the route does not read (415)."""
+
+
+_HTTP_STATUS: dict[type[WhiskError], int] = {
+    WhiskError: 500, Invalid: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, NotAcceptable: 406,
+    RequestTimeout: 408, Conflict: 409, TooLarge: 413, UnsupportedMediaType: 415, Unprocessable: 422, Throttled: 429,
+    BackendUnavailable: 503}
+
+
+def http_status(error: WhiskError) -> int:
+    """The status of the nearest class of `error` that has one (docs/openwhisk.md §1.1)."""
+    return next(_HTTP_STATUS[c] for c in type(error).__mro__ if c in _HTTP_STATUS)
