@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +28,7 @@ from whisk.logs import log_context
 from whisk.messages import (EVENTS_TOPIC, HEALTH_TOPIC, Acknowledgement, ActivationMessage, PingMessage,
                             activation_event, completed_topic,
                             invoker_instance, invoker_topic)
-from whisk.messaging.base import Bus, Message
+from whisk.messaging.base import Bus, BusAnswers, Message
 from whisk.retry import while_unavailable
 from whisk.store.base import Store, put_activation_retrying
 
@@ -74,8 +73,9 @@ class Invoker:
         self._latest: dict[str, tuple[dict[str, Any], str]] = {}                 # doc id -> the newest fetched
         self._actions_bytes = 0             # held_size of the documents in `_actions` (`_latest` shares them)
         self._waiting = False               # the feed is asking the topic for work (has room, enabled)
-        self._bus_sent_at = time.monotonic()      # the last ping or ack the bus took (the start made its topics)
-        self._bus_failed_at = self._bus_sent_at - 1.0   # and the last it refused
+        # Whether the bus took the pings and acks. Only an invoker that pings (one with a controller to tell) knows
+        # it lately; one that does not cannot tell silence from an idle bus.
+        self._bus_answers = BusAnswers(late_s=None if ping_interval_s is None else ping_interval_s + BUS_SILENT_S)
         self.enabled = True
         self.taken = 0
 
@@ -171,17 +171,15 @@ class Invoker:
         try:
             await self._bus.send(HEALTH_TOPIC, ping.to_bytes())
         except WhiskError as exc:
-            self._bus_failed_at = time.monotonic()
+            self._bus_answers.failed()
             log.warning("invoker.ping.failed", error=str(exc))
         else:
-            self._bus_sent_at = time.monotonic()
+            self._bus_answers.answered()
 
     def bus_answers(self) -> bool:
         """The bus took the last ping or ack, and lately (`whisk_bus_up`): what this invoker knows of the bus
-        without asking it more. Only an invoker that pings (one with a controller to tell) knows it lately."""
-        return (self._bus_sent_at > self._bus_failed_at
-                and (self._ping_interval_s is None
-                     or time.monotonic() - self._bus_sent_at <= self._ping_interval_s + BUS_SILENT_S))
+        without asking it more."""
+        return self._bus_answers.answers()
 
     async def _handle(self, data: bytes | Message) -> None:
         try:
@@ -332,9 +330,9 @@ class Invoker:
                 except (TooLarge, ValueError, RecursionError):   # too large, or not encodable: the id alone
                     await self._bus.send(topic, ack.shrunk())
             except BackendUnavailable:
-                self._bus_failed_at = time.monotonic()
+                self._bus_answers.failed()
                 raise
-            self._bus_sent_at = time.monotonic()
+            self._bus_answers.answered()
         try:
             # The bus away: the ack frees the controller's slot, so it is sent again.
             await while_unavailable(send, within_s=self._ack_retry_s, event="invoker.ack",

@@ -38,7 +38,7 @@ from whisk.loadbalancer.invoker_pool import InvokerHealth, InvokerPool, InvokerS
 from whisk.loadbalancer.sharding import InvokerView, ShardingScheduler
 from whisk.messages import (HEALTH_TOPIC, Acknowledgement, ActivationMessage, PingMessage, controller_instance,
                             invoker_topic)
-from whisk.messaging.base import Bus, encoded
+from whisk.messaging.base import Bus, BusAnswers, encoded
 from whisk.store.base import EntityStore
 
 log = structlog.get_logger(__name__)
@@ -96,9 +96,8 @@ class ShardingBalancer(CommonBalancer):
         self._wake = asyncio.Event()
         self._ping_timeout_s = ping_timeout_s
         self._bus_check_s = min(BUS_CHECK_S, ping_timeout_s / 4)   # well within a ping timeout
-        now = time.monotonic()
-        self._bus_answered_at = now           # the bus's last answer to `_watch_bus`
-        self._bus_failed_at = now - ping_timeout_s   # its last failure (none yet: the balancer started on it)
+        # The bus's answers to `_watch_bus`; a check that hangs (a broker stopped, not gone) is no answer once late.
+        self._bus_answers = BusAnswers(late_s=self._bus_check_s + ping_timeout_s / 2)
 
     async def _prepare(self) -> None:
         await self._bus.ensure_topic(HEALTH_TOPIC)
@@ -182,33 +181,22 @@ class ShardingBalancer(CommonBalancer):
                 async with asyncio.timeout(self._ping_timeout_s / 2):
                     await self._bus.ping()
             except (BackendUnavailable, TimeoutError) as exc:
-                if self._bus_failed_at < self._bus_answered_at:
+                if self._bus_answers.failed():
                     log.warning("loadbalancer.bus.unavailable", error=str(exc) or "no answer")
-                self._bus_failed_at = time.monotonic()
             else:
-                if self._bus_answered_at < self._bus_failed_at:
-                    log.info("loadbalancer.bus.available", away_s=round(time.monotonic() - self._bus_failed_at, 1))
-                self._bus_answered_at = time.monotonic()
+                if (away_s := self._bus_answers.answered()) is not None:
+                    log.info("loadbalancer.bus.available", away_s=round(away_s, 1))
             await asyncio.sleep(self._bus_check_s)
 
     def bus_answers(self) -> bool:
         """The bus answered the last check, and lately (`whisk_bus_up`)."""
-        return self._bus_answered_at >= self._bus_failed_at and self._bus_answered_lately(time.monotonic())
-
-    def _bus_answered_throughout(self) -> bool:
-        """The bus answered every check during the last ping timeout, and lately: an invoker silent that long is
-        silent itself."""
-        now = time.monotonic()
-        return now - self._bus_failed_at >= self._ping_timeout_s and self._bus_answered_lately(now)
-
-    def _bus_answered_lately(self, now: float) -> bool:
-        """A check that hangs (a broker stopped, not gone) counts as no answer once it is late."""
-        return now - self._bus_answered_at <= self._bus_check_s + self._ping_timeout_s / 2
+        return self._bus_answers.answers()
 
     def _force_silent(self) -> None:
         """Force as lost the work in flight on every invoker gone silent, unless the bus may be why."""
         silent = [h.instance for h in self.pool.snapshot() if self.pool.silent(h.instance)]
-        if not silent or not self._bus_answered_throughout():
+        # The bus answered every check during the last ping timeout: an invoker silent that long is silent itself.
+        if not silent or not self._bus_answers.answered_throughout(self._ping_timeout_s):
             return
         for invoker in silent:
             self._force_lost(invoker)
