@@ -11,7 +11,8 @@ from whisk.controller.entitlement import ACTIVATE, READ, Resource
 from whisk.entities.action import Action, ActionPut, web_secret_hidden
 from whisk.entities.archive import check_unpacked_size
 from whisk.entities.errors import Conflict, Forbidden, Invalid, NotFound
-from whisk.entities.exec import SEQUENCE_COMPONENT_MISSING, SEQUENCE_TOO_LONG, SequenceExec
+from whisk.entities.exec import (SEQUENCE_COMPONENT_MISSING, SEQUENCE_TOO_LONG, CodeExec, Exec, RuntimeDeprecated,
+                                 SequenceExec)
 from whisk.entities.identity import Identity
 from whisk.entities.names import EntityName, EntityPath, FullyQualifiedEntityName
 from whisk.entities.package import Package
@@ -90,14 +91,28 @@ class Actions(Collection):
                 await asyncio.to_thread(check_unpacked_size, code, cap)
 
     async def create(self, identity: Identity, request: ActionPut, path: EntityPath, name: str) -> Action:
+        if request.exec is not None:
+            self._not_deprecated(request.exec)
         if isinstance(request.exec, SequenceExec):
             await self._check_sequence(FullyQualifiedEntityName(path, name), request.exec)
         return request.create(path, name, self.repo.system.standard_action_limits())
 
     async def update(self, identity: Identity, request: ActionPut, old: Action) -> Action:
+        self._not_deprecated(request.exec or old.exec)        # an update that leaves the exec keeps the old one
         if isinstance(request.exec, SequenceExec):
             await self._check_sequence(old.fqn, request.exec)
         return request.update(old)
+
+    def _not_deprecated(self, exec_: Exec) -> None:
+        """OpenWhisk's make and update: an action of a deprecated kind may be read and deleted, not made, nor updated
+        unless to a current kind (400, after the 409 of an existing name)."""
+        if isinstance(exec_, CodeExec):
+            try:
+                self.resolve_kind(exec_.kind)
+            except RuntimeDeprecated as exc:
+                raise Invalid(str(exc)) from None
+            except Invalid:
+                pass                # a kind the manifest no longer lists at all: not this rule's to refuse
 
     async def _check_sequence(self, sequence: FullyQualifiedEntityName, exec_: SequenceExec) -> None:
         """Bounded length, at least one component, every component exists, no cycle back to this action."""

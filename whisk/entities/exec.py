@@ -2,9 +2,9 @@
 sequence.
 
 Managed kinds are checked by a resolver the caller passes in (`resolve_kind(kind) -> concrete kind`, raising Invalid
-for unknown or deprecated kinds); the runtime manifest provides it, so entities never read it themselves. The
-resolver maps `<family>:default` to the family's default kind. It may also return an object with `kind` and
-`requires_main` (the manifest's `Runtime`), and then a missing `main` is refused for kinds that need one.
+for unknown kinds, RuntimeDeprecated for deprecated ones); the runtime manifest provides it, so entities never read
+it themselves. The resolver maps `<family>:default` to the family's default kind. It may also return an object with
+`kind` and `requires_main` (the manifest's `Runtime`), and then a missing `main` is refused for kinds that need one.
 """
 
 from __future__ import annotations
@@ -31,6 +31,16 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 # A docker image reference: [registry[:port]/]name[/more][:tag][@digest], lower-case repository names.
 _IMAGE = re.compile(r"(?:[A-Za-z0-9.-]+(?::\d+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
                     r"(?::[\w][\w.-]{0,127})?(?:@[A-Za-z0-9]+:[A-Fa-f0-9]{32,})?")
+
+
+class RuntimeDeprecated(Invalid):
+    """A kind the manifest still lists but no longer runs (OpenWhisk `Messages.runtimeDeprecated`). A body naming it
+    still parses: the actions collection refuses to make or update such an action (400, not a malformed body)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"The '{kind}' runtime is no longer supported. "
+                         "You may read and delete but not update or invoke this action.")
+        self.kind = kind
 
 
 def is_binary_code(code: str | None) -> bool:
@@ -141,7 +151,10 @@ def parse_exec(value: Any, resolve_kind: KindResolver) -> Exec:
         if code is None or not code.strip():
             return BlackboxExec(image, None, main, False)
         return BlackboxExec(image, code, main, is_binary_code(code))
-    resolved = resolve_kind(kind)
+    try:
+        resolved = resolve_kind(kind)
+    except RuntimeDeprecated as exc:
+        resolved = exc.kind
     concrete = resolved if isinstance(resolved, str) else resolved.kind
     code = value.get("code")
     if not isinstance(code, str):

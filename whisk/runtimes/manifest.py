@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from whisk.entities.errors import Invalid
-from whisk.entities.exec import BLACKBOX, SEQUENCE
+from whisk.entities.exec import BLACKBOX, SEQUENCE, RuntimeDeprecated
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_PATH = HERE / "runtimes.json"
@@ -138,8 +138,7 @@ class Manifest:
             raise Invalid(f"The specified runtime '{key}' is not supported by this platform. "
                           f"Valid values are: {valid}.")
         if runtime.deprecated:
-            raise Invalid(f"The '{runtime.kind}' runtime is no longer supported. "
-                          "You may read and delete but not update or invoke this action.")
+            raise RuntimeDeprecated(runtime.kind)
         return runtime
 
     def runtimes(self) -> list[Runtime]:

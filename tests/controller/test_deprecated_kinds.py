@@ -1,0 +1,57 @@
+"""Actions of a kind the runtime manifest marks deprecated (OpenWhisk `CTL/Actions.scala` make and update,
+`Messages.runtimeDeprecated`): they may be read and deleted, but not created, updated to or updated while they have
+it, and the refusal is a plain 400, not a malformed body, answered after the 409 of an existing name."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from whisk.controller.entities import Entities
+from whisk.controller.subjects import Subjects
+from whisk.entities.errors import Conflict, Invalid
+from whisk.entities.limits import SystemLimits
+from whisk.entities.names import EntityPath
+from whisk.runtimes.manifest import Manifest, load_manifest
+from whisk.store.memory import MemoryStore
+
+DEPRECATED = ("The 'nodejs:18' runtime is no longer supported. "
+              "You may read and delete but not update or invoke this action.")
+
+
+def manifest(tmp_path: Path, deprecated: bool) -> Manifest:
+    path = tmp_path / f"runtimes-{deprecated}.json"
+    path.write_text(json.dumps({"runtimes": {"nodejs": [
+        {"kind": "nodejs:18", "deprecated": deprecated, "image": {"prefix": "openwhisk", "name": "action-nodejs-v18"}},
+        {"kind": "nodejs:20", "default": True, "image": {"prefix": "openwhisk", "name": "action-nodejs-v20"}}]}}))
+    return load_manifest(str(path))
+
+
+async def test_a_deprecated_kind_is_read_and_deleted_but_not_written(tmp_path: Path) -> None:
+    async with MemoryStore() as store:
+        subjects = Subjects(store)
+        owner = await subjects.authenticate(*await subjects.create("owner-ns"))
+        root = EntityPath.of("owner-ns")
+        before = Entities(store, SystemLimits(), manifest(tmp_path, deprecated=False).resolve)
+        for name in ("old", "gone"):
+            await before.actions.put(owner, root, name, {"exec": {"kind": "nodejs:18", "code": "x"}}, False)
+        entities = Entities(store, SystemLimits(), manifest(tmp_path, deprecated=True).resolve)
+
+        for body in ({"annotations": [{"key": "a", "value": 1}]},         # no exec: the stored one is deprecated
+                     {"exec": {"kind": "nodejs:18", "code": "y"}}):
+            with pytest.raises(Invalid) as caught:
+                await entities.actions.put(owner, root, "old", body, True)
+            assert str(caught.value) == DEPRECATED
+        with pytest.raises(Invalid) as caught:
+            await entities.actions.put(owner, root, "new", {"exec": {"kind": "nodejs:18", "code": "y"}}, False)
+        assert str(caught.value) == DEPRECATED
+        with pytest.raises(Conflict):              # the name is taken: 409 first, as OpenWhisk's putEntity
+            await entities.actions.put(owner, root, "old", {"exec": {"kind": "nodejs:18", "code": "y"}}, False)
+
+        got = await entities.actions.get(owner, root, "old", {})
+        assert (got["version"], got["exec"]["kind"], got["exec"]["code"]) == ("0.0.1", "nodejs:18", "x")
+        moved = await entities.actions.put(owner, root, "old", {"exec": {"kind": "nodejs:default", "code": "z"}}, True)
+        assert (moved["version"], moved["exec"]["kind"]) == ("0.0.2", "nodejs:20")     # onto a current kind: fine
+        assert (await entities.actions.delete(owner, root, "gone", {}))["exec"]["kind"] == "nodejs:18"
