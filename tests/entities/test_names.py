@@ -73,8 +73,17 @@ def test_semver_parse_and_bump():
     assert str(SemVer()) == "0.0.1"
     assert str(SemVer.parse("1.2.3").up_patch()) == "1.2.4"
     assert str(SemVer.parse("2")) == "2.0.0"
-    for bad in ("0.0.0", "a.b.c", "1.-1.0", "1.2.3.4", " 1.2.3"):
+    # OpenWhisk's SemVer(str): split on '.', trailing empty parts dropped, the first three read with Java's
+    # Integer.parseInt (a sign allowed, 32 bits), anything after them ignored.
+    for text, version in (("1.2.3.4", "1.2.3"), ("1.2.3.x", "1.2.3"), ("1.2.", "1.2.0"), ("+1.+2.3", "1.2.3"),
+                          ("2147483647", "2147483647.0.0")):
+        assert str(SemVer.parse(text)) == version
+    for bad in ("0.0.0", "", "a.b.c", "1.-1.0", " 1.2.3", "1.2.3-beta", ".1.2", "1..2", "1.²", "+", "1_0.0.1"):
         with pytest.raises(Invalid):
             SemVer.parse(bad)
+    assert str(SemVer.parse("0.0.2147483648")) == "0.0.2147483648"       # stored after updates: still read
+    for bad in ("0.0.0", "1.2.3-beta", "1_0.0.1", "2147483648", "1.2.2147483648"):
+        with pytest.raises(Invalid, match="^semantic version malformed$"):      # a PUT body's: one text for all
+            SemVer.from_json(bad)
     with pytest.raises(Invalid, match="semantic version malformed"):
         SemVer.from_json(1)
