@@ -101,6 +101,9 @@ async def test_exec_errors(guest: aiohttp.ClientSession, exec_, message) -> None
     ({"timeout": "fast"}, "The request content was malformed:\ntime limit malformed"),
     ({"concurrency": 1.5}, "The request content was malformed:\nintra concurrency limit must be whole number"),
     ({"concurrency": "x"}, "The request content was malformed:\nconcurrency limit malformed"),
+    # spray's reader of ActionLimitsOption, whose first field is `timeout`, given no object
+    ("fast", "The request content was malformed:\nObject expected in field 'timeout'"),
+    ([{"memory": 128}], "The request content was malformed:\nObject expected in field 'timeout'"),
 ])
 async def test_limit_errors(guest: aiohttp.ClientSession, limits, message) -> None:
     name = unique("lim")

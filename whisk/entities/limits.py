@@ -91,8 +91,8 @@ class ActionLimitsPut:
 
     @classmethod
     def from_json(cls, value: Any) -> ActionLimitsPut:
-        if not isinstance(value, dict):
-            raise Invalid("limits malformed")
+        if not isinstance(value, dict):         # spray's text: its reader's first field is `timeout`
+            raise Invalid("Object expected in field 'timeout'")
 
         def get(key: str, what: str, sized: bool = False) -> int | None:
             v = value.get(key)
