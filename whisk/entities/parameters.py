@@ -64,12 +64,15 @@ class Parameters(Mapping[str, Any]):
             raise Invalid(MALFORMED)
         items: dict[str, Param] = {}
         for entry in value:
+            # OpenWhisk's "invalid parameter" (no object) is caught by the Try that answers MALFORMED; a null
+            # `encryption` is read only beside an `init`.
             if not isinstance(entry, dict):
-                raise Invalid("invalid parameter")
+                raise Invalid(MALFORMED)
             key, init, encryption = entry.get("key"), entry.get("init", False), entry.get("encryption")
             if not isinstance(key, str) or "value" not in entry or not isinstance(init, bool):
                 raise Invalid(MALFORMED)
-            if encryption is not None and not isinstance(encryption, str):
+            if not (encryption is None or isinstance(encryption, str)) or (
+                    "encryption" in entry and encryption is None and "init" not in entry):
                 raise Invalid(MALFORMED)
             items.pop(key, None)    # a later duplicate wins and takes the later position
             items[key] = Param(entry["value"], init, encryption)
