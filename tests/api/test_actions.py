@@ -90,6 +90,30 @@ async def test_exec_errors(guest: aiohttp.ClientSession, exec_, message) -> None
     assert status == 404
 
 
+@pytest.mark.parametrize("body,message", [
+    # spray-json's readers of WhiskActionPut's fields: BooleanJsonFormat, arrayFormat of StringJsonFormat, SemVer's
+    ({"publish": "true"}, 'Expected JsBoolean, but got "true"'),
+    ({"publish": 1}, "Expected JsBoolean, but got 1"),
+    ({"delAnnotations": "x"}, 'Expected Array as JsArray, but got "x"'),
+    ({"delAnnotations": ["a", 1]}, "Expected String as JsString, but got 1"),
+    ({"version": "v1.2.3"}, "semantic version malformed"),
+    ({"version": "1.2.3-beta"}, "semantic version malformed"),
+    ({"parameters": [1]}, "parameters malformed!"),
+])
+async def test_field_errors(guest: aiohttp.ClientSession, body, message) -> None:
+    name = unique("field")
+    status, got = await call(guest, "PUT", ns("actions", name), {"exec": JS, **body})
+    assert (status, got["error"]) == (400, "The request content was malformed:\n" + message)
+
+
+async def test_version_as_openwhisk_reads_it(guest: aiohttp.ClientSession) -> None:
+    name = unique("ver")
+    status, body = await call(guest, "PUT", ns("actions", name), {"exec": JS, "version": "1.2.3.4"})
+    assert (status, body["version"]) == (200, "1.2.3")                # parts after the third are ignored
+    status, body = await call(guest, "PUT", ns("actions", name), params={"overwrite": "true"}, body={})
+    assert (status, body["version"]) == (200, "1.2.4")
+
+
 @pytest.mark.parametrize("limits,message", [
     ({"memory": 1024}, "memory size 1024 MB exceeds allowed threshold of 512 MB"),
     ({"memory": 64}, "memory size 64 MB below allowed threshold of 128 MB"),

@@ -31,8 +31,8 @@ def opt_bool(body: dict[str, Any], key: str) -> bool | None:
     value = body.get(key)
     if value is None:
         return None
-    if not isinstance(value, bool):
-        raise Invalid(f"Expected Boolean as JsBoolean, but got {compact(value)[:80]}")
+    if not isinstance(value, bool):                  # spray-json's BooleanJsonFormat
+        raise Invalid(f"Expected JsBoolean, but got {compact(value)[:80]}")
     return value
 
 
@@ -50,8 +50,11 @@ def opt_strings(body: dict[str, Any], key: str) -> tuple[str, ...] | None:
     value = body.get(key)
     if value is None:
         return None
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise Invalid(f"Expected Array as JsArray of strings in '{key}', but got {compact(value)[:80]}")
+    if not isinstance(value, list):                  # spray-json's arrayFormat, then its StringJsonFormat
+        raise Invalid(f"Expected Array as JsArray, but got {compact(value)[:80]}")
+    for v in value:
+        if not isinstance(v, str):
+            raise Invalid(f"Expected String as JsString, but got {compact(v)[:80]}")
     return tuple(value)
 
 
