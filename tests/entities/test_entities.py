@@ -39,6 +39,19 @@ def test_exec_kinds():
     assert seq.resolve("guest").to_json() == {"kind": "sequence", "components": ["/guest/a", "/guest/pkg/b"]}
 
 
+def test_image_names_as_docker_and_openwhisk_read_them():
+    # OpenWhisk's ImageName grammar (and Docker's): a path component's separator is '.', '_', '__' or one or more
+    # '-'; a tag and a digest after the name.
+    for image in ("openwhisk/dockerskeleton", "my__image", "my--image", "a-b.c_d/e---f:1.0",
+                  "hostname.com:3121/pre1/pre2/img:t@sha256:"
+                  "77af4d6b9913e693e8d0b4b294fa62ade6054e6b2f1ffb617ac955dd63fb0182"):
+        assert parse_exec({"kind": "blackbox", "image": image}, resolve) == BlackboxExec(image)
+    for image in ("ABC", "x:8080:10/abc", "p/a:x:y", "p/a:t@sha256:77af4d6b9", "a___b", "a-_b", "-a", "a-", "a..b",
+                  "a/", "/a", "a:é", "a:t\u0663"):
+        with pytest.raises(Invalid, match="^could not parse image name$"):
+            parse_exec({"kind": "blackbox", "image": image}, resolve)
+
+
 @pytest.mark.parametrize("exec_,message", [
     ("", "'kind' must be a string defined in 'exec'"),
     ({"code": "x"}, "'kind' must be a string defined in 'exec'"),

@@ -28,9 +28,11 @@ SEQUENCE_COMPONENT_MISSING = "Sequence component does not exist."
 # With the length a multiple of 4, the same texts as OpenWhisk's groups of four with a padded last group. A repeated
 # group made the matcher keep ~40 bytes a character (2 GB for an archive at the 48 MB limit); one class does not.
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
-# A docker image reference: [registry[:port]/]name[/more][:tag][@digest], lower-case repository names.
-_IMAGE = re.compile(r"(?:[A-Za-z0-9.-]+(?::\d+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
-                    r"(?::[\w][\w.-]{0,127})?(?:@[A-Za-z0-9]+:[A-Fa-f0-9]{32,})?")
+# A docker image reference: [registry[:port]/]name[/more][:tag][@digest], lower-case repository names whose parts
+# are joined by '.', '_', '__' or a run of '-' (OpenWhisk's ImageName grammar, Docker's).
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE = re.compile(rf"(?:[A-Za-z0-9.-]+(?::\d+)?/)?{_COMPONENT}(?:/{_COMPONENT})*"
+                    r"(?::[\w][\w.-]{0,127})?(?:@[A-Za-z0-9]+:[A-Fa-f0-9]{32,})?", re.ASCII)   # a tag's \w too
 
 
 class RuntimeDeprecated(Invalid):
