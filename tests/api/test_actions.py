@@ -79,6 +79,16 @@ async def test_default_kind_main_blackbox_and_binary(guest: aiohttp.ClientSessio
     ({"kind": "blackbox"},
      "The request content was malformed:\n'image' must be a string defined in 'exec' for 'blackbox' actions"),
     ({"kind": "sequence"}, "The request content was malformed:\n'components' must be defined for sequence kind"),
+    # OpenWhisk's FullyQualifiedEntityName reader: a string's EntityPath `require`s answered with their message
+    # (Scala's, of the default 2.12 build), an object's bad path as the reader's own text
+    ({"kind": "sequence", "components": ["/guest/a!b"]}, "The request content was malformed:\nrequirement failed: "
+     "path contains invalid parts WrappedArray(guest, a!b)"),
+    ({"kind": "sequence", "components": ["//"]}, "The request content was malformed:\nrequirement failed: "
+     "path undefined"),
+    ({"kind": "sequence", "components": [{"path": "gu!est", "name": "a"}]},
+     "The request content was malformed:\nfully qualified name malformed"),
+    ({"kind": "sequence", "components": [{"path": "", "name": "a"}]},
+     "The request content was malformed:\nfully qualified name malformed"),
     ({"kind": "sequence", "components": ["/onlyname"]}, "The request content was malformed:\nrequirement failed: "
      "The fully qualified name of the entity must contain at least the namespace and the name of the entity."),
 ])

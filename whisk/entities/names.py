@@ -134,6 +134,12 @@ class FullyQualifiedEntityName:
     def from_json(cls, value: Any) -> FullyQualifiedEntityName:
         """OpenWhisk's dual form: `{"path", "name", "version"?, "binding"?}` or a string "/ns[/pkg]/name"."""
         if isinstance(value, str):
+            # EntityPath's requirements, as Scala's `require` words them (a 2.12 Array's toSeq is a WrappedArray)
+            parts = [s for s in value.split("/") if s]
+            if not parts:
+                raise Invalid("requirement failed: path undefined")
+            if not all(is_name(p) for p in parts):
+                raise Invalid(f"requirement failed: path contains invalid parts WrappedArray({', '.join(parts)})")
             return cls.from_path(value)
         if isinstance(value, dict):
             path, name = value.get("path"), value.get("name")
@@ -144,6 +150,8 @@ class FullyQualifiedEntityName:
             if version is not None and not isinstance(version, str):
                 raise Invalid("fully qualified name malformed")
             if binding is not None and not (isinstance(binding, str) and is_path(binding)):
+                raise Invalid("fully qualified name malformed")
+            if not is_path(path):                   # EntityPath's reader fails, and this one answers for it
                 raise Invalid("fully qualified name malformed")
             return cls(EntityPath.parse(path), name, version, binding)
         raise Invalid("fully qualified name malformed")
