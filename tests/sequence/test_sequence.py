@@ -252,3 +252,48 @@ async def test_a_graceful_stop_lets_running_sequences_finish() -> None:
             base_url=url, headers=basic_auth(*GUEST_AUTH.split(":"))) as session:
         record = await record_of(session, running)
         assert record["response"]["result"] == {"n": 1} and len(record["logs"]) == 2
+
+
+async def test_a_cycle_made_after_the_checks_ends_as_too_long(guest: aiohttp.ClientSession) -> None:
+    """PUT refuses a sequence that reaches itself, but a binding moved later can close a cycle the check never saw:
+    cyc → bind/x, bind then bound to a package whose x runs cyc. Nested sequences add no atomic action, so the count
+    never stops it; it ends at the nesting bound as an application error, with one record a level (it recursed until
+    Python's stack ran out: a 500 and hundreds of whisk-error records)."""
+    first, second, bind, cyc = unique("p1"), unique("p2"), unique("bind"), unique("cyc")
+    inc = unique("inc")
+    await put_action(guest, inc, PY_INC)
+    await put(guest, "packages", first, {})
+    await put(guest, "packages", second, {})
+    await put_action(guest, f"{first}/x", PY_INC)
+    await put(guest, "packages", bind, {"binding": {"namespace": "guest", "name": first}})
+    await put_sequence(guest, cyc, f"/_/{inc}", f"/_/{bind}/x")
+    await put_sequence(guest, f"{second}/x", f"/_/{cyc}")
+    await put(guest, "packages", bind, {"binding": {"namespace": "guest", "name": second}})
+    status, body, _ = await invoke(guest, cyc, {"n": 0}, blocking="true")
+    assert status == 502, body
+    assert body["response"]["status"] == "application error"
+    assert body["response"]["result"] == {"error": "Too many actions in the sequence."}
+    depth, record = 0, body
+    while record["logs"]:                       # cyc runs inc and then x, x runs cyc: the last id is a level down
+        record = await record_of(guest, record["logs"][-1])
+        assert annotations(record)["kind"] == "sequence"
+        depth += 1
+    assert record["response"]["result"] == {"error": "Too many actions in the sequence."}
+    assert depth == 51                          # PUT lets sequences nest 50 levels below the topmost one
+
+
+async def test_a_cycle_through_a_conductor_ends(guest: aiohttp.ClientSession) -> None:
+    """A sequence whose conductor names the sequence again: each composition counts its own components and each
+    sequence its own atomic actions, so neither limit ends it; the bound on how deep sequences nest does, and each
+    conductor hands the error up."""
+    seq, conductor = unique("seq"), unique("conductor")
+    await put_action(guest, conductor, f"""
+def main(args):
+    if 'error' in args:
+        return {{'params': {{'error': args['error']}}}}
+    return {{'action': {seq!r}, 'params': {{}}}}
+""", annotations=[{"key": "conductor", "value": True}])
+    await put_sequence(guest, seq, f"/_/{conductor}")
+    status, body, _ = await invoke(guest, seq, {}, blocking="true", result="true")
+    assert (status, body) == (200, {"error": "Too many actions in the sequence."})
+

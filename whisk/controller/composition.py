@@ -46,16 +46,18 @@ class Accounting:
 
 class Steps(Protocol):
     """The launcher as sequences and compositions see it: where components are resolved, the atomic-action limit,
-    and how each kind of step runs (nested sequences and compositions come back through here)."""
+    and how each kind of step runs (nested sequences and compositions come back through here, with `depth` the
+    sequences that enclose them: see `too_deep`)."""
 
     entities: Entities
     sequence_limit: int
 
     async def sequence(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str | None, count: int,
-                       activation_id: str | None = None) -> tuple[Activation, int]: ...
+                       depth: int = 0, activation_id: str | None = None) -> tuple[Activation, int]: ...
 
     async def composition(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str | None,
-                          accounting: Accounting | None, activation_id: str | None = None) -> Activation: ...
+                          accounting: Accounting | None, depth: int = 0,
+                          activation_id: str | None = None) -> Activation: ...
 
     async def primitive(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str) -> Step: ...
 
@@ -82,6 +84,15 @@ async def locate(entities: Entities, run: Run, fqn: FullyQualifiedEntityName) ->
     sequence's own components once, before it runs, and none while it runs, a nested sequence's included
     (`SequenceActions.invokeNextAction` only resolves)."""
     return await entities.locate_action(run.identity, fqn.path.root, fqn.path.package, fqn.name)
+
+
+def too_deep(depth: int, limit: int) -> bool:
+    """Whether a sequence inside `depth` others may not run. PUT lets sequences nest `limit` deep at most, but a
+    cycle can still arise (a binding moved to another package, or updates that raced past each other's checks), and
+    a sequence that reaches a conductor which names the sequence again is one by design: nested sequences add no
+    atomic action and each composition counts its own components, so neither limit ends it (OpenWhisk runs such a
+    cycle without end). Compositions nested in compositions share their counts, so need no bound of their own."""
+    return depth > limit
 
 
 def next_payload(record: Activation) -> Any:

@@ -50,6 +50,7 @@ class Session:
     """One composition's progress: what goes into its record."""
 
     activation_id: str
+    depth: int = 0                  # how many sequences enclose it
     logs: list[str] = field(default_factory=list)
     duration: int = 0
     max_memory: int | None = None
@@ -77,10 +78,10 @@ def _result(record: Activation) -> dict[str, Any]:
 
 
 async def run(launcher: Steps, run: Run, resolved: ResolvedAction, payload: Any, *, activation_id: str,
-              cause: str | None, accounting: Accounting | None) -> Activation:
+              cause: str | None, accounting: Accounting | None, depth: int) -> Activation:
     """Run the composition the conductor action `resolved` steers; store and return its record."""
     start = now_ms()
-    session = Session(activation_id, max_memory=resolved.action.limits.memory)
+    session = Session(activation_id, depth, max_memory=resolved.action.limits.memory)
     response = await _drive(launcher, run, resolved, payload, session, accounting or Accounting())
     record = composition_record(run, resolved, activation_id=activation_id, start=start, cause=cause,
                                 response=response, logs=session.logs, duration=session.duration,
@@ -148,10 +149,11 @@ async def _invoke(launcher: Steps, run: Run, component: ResolvedAction, payload:
     """A component: a nested composition (sharing the counts), a sequence or a primitive action."""
     if is_conductor(component):
         record = await launcher.composition(run, component, payload, cause=session.activation_id,
-                                            accounting=accounting)
+                                            accounting=accounting, depth=session.depth)
         return Step(record.activation_id, record)
     accounting.components += 1
     if is_sequence(component):
-        record, _ = await launcher.sequence(run, component, payload, cause=session.activation_id, count=0)
+        record, _ = await launcher.sequence(run, component, payload, cause=session.activation_id, count=0,
+                                            depth=session.depth)
         return Step(record.activation_id, record)
     return await launcher.primitive(run, component, payload, cause=session.activation_id)

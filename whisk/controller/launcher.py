@@ -153,22 +153,23 @@ class Launcher:
 
     # --- steps of a composition -----------------------------------------------------------------------------------
     async def sequence(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str | None, count: int,
-                       activation_id: str | None = None, opened: bool = False) -> tuple[Activation, int]:
-        """Run a sequence to its end; (its record, the atomic actions run so far in the whole tree). `opened`: its
-        journal line is written already."""
+                       depth: int = 0, activation_id: str | None = None,
+                       opened: bool = False) -> tuple[Activation, int]:
+        """Run a sequence to its end; (its record, the atomic actions run so far in the whole tree). `depth`: how many
+        sequences enclose it; `opened`: its journal line is written already."""
         activation_id = activation_id or new_activation_id()
         async with self._tracked(run, resolved, activation_id, opened=opened):
             return await sequence.run(self, run, resolved, payload, activation_id=activation_id, cause=cause,
-                                      count=count)
+                                      count=count, depth=depth)
 
     async def composition(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str | None,
-                          accounting: Accounting | None, activation_id: str | None = None,
+                          accounting: Accounting | None, depth: int = 0, activation_id: str | None = None,
                           opened: bool = False) -> Activation:
-        """Run a conductor action's composition to its end; its record."""
+        """Run a conductor action's composition to its end; its record. `depth`: how many sequences enclose it."""
         activation_id = activation_id or new_activation_id()
         async with self._tracked(run, resolved, activation_id, opened=opened):
             return await conductor.run(self, run, resolved, payload, activation_id=activation_id, cause=cause,
-                                       accounting=accounting)
+                                       accounting=accounting, depth=depth)
 
     @asynccontextmanager
     async def _tracked(self, run: Run, resolved: ResolvedAction, activation_id: str, *,
