@@ -297,3 +297,20 @@ def main(args):
     status, body, _ = await invoke(guest, seq, {}, blocking="true", result="true")
     assert (status, body) == (200, {"error": "Too many actions in the sequence."})
 
+
+async def test_a_nested_sequences_wait_starts_when_its_enclosing_sequence_turns_to_it(
+        guest: aiohttp.ClientSession) -> None:
+    """OpenWhisk runs each component under a child transaction whose clock starts then (`TransactionId.childOf`), so
+    a nested sequence's or composition's `waitTime` is how long it waited to start, as a primitive component's is,
+    not the time since the topmost request came (which counted every component before it)."""
+    slow, inc, inner, conductor, outer = unique("slow"), unique("inc"), unique("inner"), unique("cond"), unique("out")
+    await put_action(guest, slow, PY_SLOW)
+    await put_action(guest, inc, PY_INC)
+    await put_sequence(guest, inner, f"/_/{inc}")
+    await put_action(guest, conductor, "def main(args):\n    return {'params': {'done': True}}\n",
+                     annotations=[{"key": "conductor", "value": True}])
+    await put_sequence(guest, outer, f"/_/{slow}", f"/_/{inner}", f"/_/{conductor}")
+    status, body, _ = await invoke(guest, outer, {"sleep": 1}, blocking="true")
+    assert status == 200, body
+    waits = {r["name"]: annotations(r)["waitTime"] for r in [await record_of(guest, i) for i in body["logs"]]}
+    assert waits[inner] < 500 and waits[conductor] < 500, waits

@@ -5,6 +5,7 @@ import it)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -20,12 +21,18 @@ from whisk.entities.names import FullyQualifiedEntityName
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """What every step of one activation tree shares: who runs it and the request's transaction."""
+    """What every step of one activation tree shares: who runs it, the request's transaction and when it came (a
+    nested sequence's or composition's: when its enclosing one turned to it)."""
 
     identity: Identity
     caller: Caller
     tid: str
     received_ms: int
+
+    def child(self) -> Run:
+        """The run of a nested sequence or composition: its wait counts from now, as OpenWhisk's child transaction
+        (`TransactionId.childOf`) starts its clock when the enclosing one turns to it."""
+        return dataclasses.replace(self, received_ms=now_ms())
 
 
 @dataclass(slots=True)

@@ -148,12 +148,12 @@ async def _invoke(launcher: Steps, run: Run, component: ResolvedAction, payload:
                   accounting: Accounting) -> Step:
     """A component: a nested composition (sharing the counts), a sequence or a primitive action."""
     if is_conductor(component):
-        record = await launcher.composition(run, component, payload, cause=session.activation_id,
+        record = await launcher.composition(run.child(), component, payload, cause=session.activation_id,
                                             accounting=accounting, depth=session.depth)
         return Step(record.activation_id, record)
     accounting.components += 1
     if is_sequence(component):
-        record, _ = await launcher.sequence(run, component, payload, cause=session.activation_id, count=0,
+        record, _ = await launcher.sequence(run.child(), component, payload, cause=session.activation_id, count=0,
                                             depth=session.depth)
         return Step(record.activation_id, record)
     return await launcher.primitive(run, component, payload, cause=session.activation_id)

@@ -87,11 +87,11 @@ async def _invoke(launcher: Steps, run: Run, component: ResolvedAction, payload:
                   count: int, depth: int) -> tuple[Step, int]:
     """One component: a nested sequence inline, else one atomic step (a primitive action or a composition)."""
     if is_sequence(component):
-        record, count = await launcher.sequence(run, component, payload, cause=activation_id, count=count,
+        record, count = await launcher.sequence(run.child(), component, payload, cause=activation_id, count=count,
                                                 depth=depth)
         return Step(record.activation_id, record), count
     if is_conductor(component):
-        record = await launcher.composition(run, component, payload, cause=activation_id, accounting=None,
+        record = await launcher.composition(run.child(), component, payload, cause=activation_id, accounting=None,
                                             depth=depth)
         return Step(record.activation_id, record), count + 1
     return await launcher.primitive(run, component, payload, cause=activation_id), count + 1
