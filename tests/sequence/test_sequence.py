@@ -314,3 +314,20 @@ async def test_a_nested_sequences_wait_starts_when_its_enclosing_sequence_turns_
     assert status == 200, body
     waits = {r["name"]: annotations(r)["waitTime"] for r in [await record_of(guest, i) for i in body["logs"]]}
     assert waits[inner] < 500 and waits[conductor] < 500, waits
+
+
+async def test_sequences_nested_as_deep_as_put_allows_still_run(guest: aiohttp.ClientSession) -> None:
+    """The bound that ends cycles is PUT's own: a chain of sequences one inside the other that PUT accepts runs, and
+    one level more is refused at PUT."""
+    inc = unique("inc")
+    await put_action(guest, inc, PY_INC)
+    chain = [unique("chain")]
+    await put_sequence(guest, chain[0], f"/_/{inc}")
+    for _ in range(50):
+        chain.append(unique("chain"))
+        await put_sequence(guest, chain[-1], f"/_/{chain[-2]}")
+    status, body, _ = await invoke(guest, chain[-1], {"n": 0}, blocking="true", result="true")
+    assert (status, body) == (200, {"n": 1})
+    status, body = await call(guest, "PUT", f"/api/v1/namespaces/_/actions/{unique('chain')}",
+                              {"exec": {"kind": "sequence", "components": [f"/_/{chain[-1]}"]}})
+    assert (status, body["error"]) == (400, "Too many actions in the sequence.")
