@@ -91,8 +91,8 @@ class Entities:
                               name: str) -> ResolvedAction:
         """`resolve_action` for a request to run an action (a REST invoke, a rule's fire): a sequence's components
         must each be activatable by the caller before any of them runs, as OpenWhisk's invoke route checks them
-        (`entitleReferencedEntitiesMetaData`); one 403 names those refused. A component reached while a sequence
-        runs is checked again when it comes (`resolve_action`): a nested sequence's own components only then."""
+        (`entitleReferencedEntitiesMetaData`); one 403 names those refused. Nothing is checked while it runs, a
+        nested sequence's components included: they are only located (`composition.locate`)."""
         resolved = await self.resolve_action(identity, namespace, package, name)
         await self.entitle_components(identity, resolved)
         return resolved
