@@ -119,6 +119,28 @@ async def test_a_trigger_the_key_cannot_reach_is_refused(guest: aiohttp.ClientSe
     assert record["response"]["result"] == {"error": "Trigger authentication request failed."}
 
 
+async def test_a_feed_is_served_as_a_sequence_component_too(guest: aiohttp.ClientSession) -> None:
+    """A feed action is an action like any other on OpenWhisk, so a sequence (or a conductor) may run it: the
+    controller serves it there as for an invoke (a component went to a container, whose stub answered "This copy of
+    an alarms feed is not served ..."), and its record is the sequence's component's."""
+    trigger, prepare, seq = unique("t"), unique("prepare"), unique("seq")
+    await put(guest, "triggers", trigger, {})
+    await put_action(guest, prepare, f"def main(args):\n    return {{'lifecycleEvent': 'CREATE', "
+                                     f"'triggerName': '/_/{trigger}', 'authKey': {GUEST_AUTH!r}, **args}}\n")
+    await put(guest, "actions", seq, {"exec": {"kind": "sequence",
+                                               "components": [f"/_/{prepare}", "/whisk.system/alarms/alarm"]}})
+    status, record = await call(guest, "POST", f"/api/v1/namespaces/_/actions/{seq}?blocking=true",
+                                {"cron": "0 0 1 1 *"})
+    assert status == 200 and record["response"]["result"] == {"status": "success"}, record
+    status, component = await call(guest, "GET", f"/api/v1/namespaces/_/activations/{record['logs'][1]}")
+    assert status == 200 and component["cause"] == record["activationId"]
+    annotations = {a["key"]: a["value"] for a in component["annotations"]}
+    assert annotations["path"] == "whisk.system/alarms/alarm" and annotations["causedBy"] == "sequence"
+    read = (await feed(guest, "alarm", "READ", trigger))[1]["response"]["result"]
+    assert read["config"]["cron"] == "0 0 1 1 *"
+    assert (await feed(guest, "alarm", "DELETE", trigger))[0] == 200
+
+
 async def test_fires_through_a_rule(guest: aiohttp.ClientSession) -> None:
     every, once, interval = unique("every"), unique("once"), unique("interval")
     actions = {t: await wired(guest, t) for t in (every, once, interval)}

@@ -136,20 +136,22 @@ class Launcher:
         start to its stored record, as a composition is: a non-blocking one's id is answered before it runs."""
         activation_id = new_activation_id()
         self._ledger.opened(_accepted(run, resolved, activation_id))
-
-        async def run_it() -> Activation:
-            async with self._tracked(run, resolved, activation_id, opened=True, error=NATIVE_FAILED):
-                start = now_ms()
-                params = {**resolved.action.parameters.to_dict(), **(payload if isinstance(payload, dict) else {})}
-                ok, result = await native(run.identity, resolved, params)
-                record = native_record(run, resolved, activation_id, start, ok, result)
-                await self.store_record(record, run)
-                return record
-
+        work = self._serve(run, resolved, payload, native, activation_id, cause=None, opened=True)
         if not blocking:
-            self.spawn(run_it(), "native")
+            self.spawn(work, "native")
             return Outcome(activation_id, None)
-        return Outcome(activation_id, await run_it())
+        return Outcome(activation_id, await work)
+
+    async def _serve(self, run: Run, resolved: ResolvedAction, payload: Any, native: Native, activation_id: str, *,
+                     cause: str | None, opened: bool) -> Activation:
+        """Run a native action to its stored record: for a request (`_native`) or as a composition's step."""
+        async with self._tracked(run, resolved, activation_id, opened=opened, error=NATIVE_FAILED):
+            start = now_ms()
+            params = {**resolved.action.parameters.to_dict(), **(payload if isinstance(payload, dict) else {})}
+            ok, result = await native(run.identity, resolved, params)
+            record = native_record(run, resolved, activation_id, start, ok, result, cause)
+            await self.store_record(record, run)
+            return record
 
     # --- steps of a composition -----------------------------------------------------------------------------------
     async def sequence(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str | None, count: int,
@@ -198,7 +200,14 @@ class Launcher:
     async def primitive(self, run: Run, resolved: ResolvedAction, payload: Any, *, cause: str) -> Step:
         """A blocking activation of a primitive action on behalf of a composition. Components are not subject to
         the `final` check: OpenWhisk makes it at the REST edge only (`start`), and a component's input is the
-        previous component's result, not a request."""
+        previous component's result, not a request. A native action (an alarms feed) is served here as for a
+        request: on OpenWhisk it is an action like any other, which a sequence or conductor may run."""
+        native = self.natives.get(resolved.path)
+        if native is not None:
+            activation_id = new_activation_id()
+            record = await self._serve(run.child(), resolved, payload, native, activation_id, cause=cause,
+                                       opened=False)
+            return Step(activation_id, record)
         wait_ms = resolved.action.limits.timeout + COMPONENT_GRACE_MS
         outcome = await self._activator.invoke(
             run.caller, resolved.action, path=resolved.path, binding=resolved.binding, revision=resolved.revision,
@@ -227,8 +236,9 @@ class Launcher:
 
 
 def native_record(run: Run, resolved: ResolvedAction, activation_id: str, start: int, ok: bool,
-                  result: Any) -> Activation:
-    """The record of an action the controller served: success, or an application error with the result."""
+                  result: Any, cause: str | None = None) -> Activation:
+    """The record of an action the controller served: success, or an application error with the result; `cause`,
+    the enclosing sequence's or composition's id, as an invoker writes a component's."""
     action = resolved.action
     limits = action.limits
     annotations: list[dict[str, Any]] = [
@@ -239,12 +249,14 @@ def native_record(run: Run, resolved: ResolvedAction, activation_id: str, start:
         {"key": "waitTime", "value": max(0, start - run.received_ms)}]
     if resolved.binding:
         annotations.append({"key": "binding", "value": resolved.binding})
+    if cause:
+        annotations.append({"key": "causedBy", "value": "sequence"})
     end = max(start, now_ms())
     # A failed feed operation already answers {"error": ...}: its result is stored as it is. `size`: that of the
     # result's JSON, as a runtime's reply would have had it.
     response = ActivationResponse(SUCCESS if ok else APPLICATION_ERROR, result, reply_size(compact(result)))
     return Activation(run.identity.namespace, action.name, run.identity.subject, activation_id, start, end, response,
-                      (), str(action.version), annotations=annotations, duration=end - start)
+                      (), str(action.version), annotations=annotations, cause=cause, duration=end - start)
 
 
 def _accepted(run: Run, resolved: ResolvedAction, activation_id: str) -> Accepted:
