@@ -181,6 +181,29 @@ async def test_an_answered_activation_forced_closed_keeps_the_record_its_caller_
             "error": STOPPED if forced == "stopped" else LOST}
 
 
+@pytest.mark.parametrize("forced", ["lost", "restarted"])
+async def test_a_sequence_components_record_the_ledger_writes_names_its_sequence(tmp_path, forced: str) -> None:
+    """A component of a sequence or composition whose invoker never acknowledged it (or that the platform's restart
+    closed) got a whisk-error record without `cause` and without the `causedBy` annotation, so that it could not be
+    told from a top-level activation, nor traced to the sequence whose logs list it (OpenWhisk's fallback record
+    of a component carries both: `InvokerReactive.generateFallbackActivation`)."""
+    path = tmp_path / "controller0.journal"
+    async with MemoryStore() as store:
+        ledger = Ledger(store, path, Drain())
+        await ledger.recover()
+        ledger.publishing(Accepted("guest", A, "guest", "guest/x", "0.0.1", None, cause=B))
+        if forced == "lost":
+            ledger.released(entry(A), forced)
+        await ledger.close()
+        if forced == "restarted":                                     # its journal line was left open
+            ledger = Ledger(store, path, Drain())
+            assert await ledger.recover() == 1
+            await ledger.close()
+        record = await store.get_activation("guest", A)
+        assert record is not None and record["cause"] == B, record
+        assert {"key": "causedBy", "value": "sequence"} in record["annotations"]
+
+
 async def publishing_one(store: MemoryStore, path: Path) -> Ledger:
     """A ledger recovered from `path`, with activation A of guest/x published (its journal line open)."""
     ledger = Ledger(store, path, Drain())

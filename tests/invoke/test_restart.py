@@ -85,6 +85,13 @@ async def test_killed_platform_closes_in_flight_activations_on_restart() -> None
                 body = await record_of(s, activation_id, 20, complete=True)
                 assert body["response"]["status"] == "whisk internal error"
                 assert "restarted" in body["response"]["result"]["error"]
+            # The sequence's component, closed by the restart too, still names the sequence that caused it.
+            async with s.get("/api/v1/namespaces/_/activations", params={"name": "sleepy", "docs": "true"}) as r:
+                records = await r.json()
+            assert len(records) == 2, records
+            component = next(record for record in records if record["activationId"] != ids[0])
+            assert component.get("cause") == ids[1], component
+            assert {"key": "causedBy", "value": "sequence"} in component["annotations"]
     finally:
         await terminate(proc)
 

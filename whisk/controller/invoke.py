@@ -68,7 +68,7 @@ class Activator:
                                  activation_id=activation_id)
         limits = action.limits
         self._ledger.publishing(Accepted(caller.namespace, activation_id, caller.subject, path,
-                                         msg.action["version"], binding, caller.store_activations))
+                                         msg.action["version"], binding, caller.store_activations, cause))
         with log_context(activation_id=activation_id, namespace=caller.namespace, action=path):
             try:
                 waiter = await self._balancer.publish(

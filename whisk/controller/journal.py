@@ -99,11 +99,13 @@ class Journal:
         self._written = 0
 
     def accepted(self, activation_id: str, namespace: str, subject: str, path: str, version: str,
-                 binding: str | None) -> None:
+                 binding: str | None, cause: str | None = None) -> None:
         if self._fd is not None:
             entry = {"id": activation_id, "ns": namespace, "subject": subject, "path": path, "version": version}
             if binding:
                 entry["binding"] = binding
+            if cause:
+                entry["cause"] = cause
             line = b"+ " + encode(entry) + b"\n"
             try:
                 self._written += self._append(line)

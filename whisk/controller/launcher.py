@@ -160,7 +160,7 @@ class Launcher:
         """Run a sequence to its end; (its record, the atomic actions run so far in the whole tree). `depth`: how many
         sequences enclose it; `opened`: its journal line is written already."""
         activation_id = activation_id or new_activation_id()
-        async with self._tracked(run, resolved, activation_id, opened=opened):
+        async with self._tracked(run, resolved, activation_id, opened=opened, cause=cause):
             return await sequence.run(self, run, resolved, payload, activation_id=activation_id, cause=cause,
                                       count=count, depth=depth)
 
@@ -169,17 +169,17 @@ class Launcher:
                           opened: bool = False) -> Activation:
         """Run a conductor action's composition to its end; its record. `depth`: how many sequences enclose it."""
         activation_id = activation_id or new_activation_id()
-        async with self._tracked(run, resolved, activation_id, opened=opened):
+        async with self._tracked(run, resolved, activation_id, opened=opened, cause=cause):
             return await conductor.run(self, run, resolved, payload, activation_id=activation_id, cause=cause,
                                        accounting=accounting, depth=depth)
 
     @asynccontextmanager
-    async def _tracked(self, run: Run, resolved: ResolvedAction, activation_id: str, *,
-                       opened: bool = False, error: str = INTERRUPTED) -> AsyncIterator[None]:
+    async def _tracked(self, run: Run, resolved: ResolvedAction, activation_id: str, *, opened: bool = False,
+                       error: str = INTERRUPTED, cause: str | None = None) -> AsyncIterator[None]:
         """A sequence, composition or native action in progress: journaled until its record is stored, so that
         neither a crash nor a failure of its own leaves its activation id without a record; its log lines name it,
         as the activator's do for a primitive action (a component's own lines name the component)."""
-        accepted = _accepted(run, resolved, activation_id)
+        accepted = _accepted(run, resolved, activation_id, cause)
         if not opened:
             self._ledger.opened(accepted)
         try:
@@ -259,6 +259,8 @@ def native_record(run: Run, resolved: ResolvedAction, activation_id: str, start:
                       (), str(action.version), annotations=annotations, cause=cause, duration=end - start)
 
 
-def _accepted(run: Run, resolved: ResolvedAction, activation_id: str) -> Accepted:
+def _accepted(run: Run, resolved: ResolvedAction, activation_id: str, cause: str | None = None) -> Accepted:
+    """What the ledger keeps to record this activation if nothing else does; `cause`: the enclosing sequence's or
+    composition's activation id, for a nested one."""
     return Accepted(run.caller.namespace, activation_id, run.caller.subject, resolved.path,
-                    str(resolved.action.version), resolved.binding, run.caller.store_activations)
+                    str(resolved.action.version), resolved.binding, run.caller.store_activations, cause)

@@ -50,6 +50,7 @@ class Accepted:
     version: str
     binding: str | None
     stored: bool = True         # False: the namespace keeps no records (`storeActivations`), not even this one
+    cause: str | None = None    # the sequence's or composition's activation id, for one of its components
 
 
 class Ledger:
@@ -78,7 +79,7 @@ class Ledger:
             else:
                 stored = await self._close_unrecorded(Accepted(
                     entry["ns"], entry["id"], entry.get("subject", entry["ns"]), entry["path"],
-                    entry.get("version", "0.0.1"), entry.get("binding")), RESTARTED)
+                    entry.get("version", "0.0.1"), entry.get("binding"), cause=entry.get("cause")), RESTARTED)
             closed += stored
         if closed:
             log.warning("controller.recovered", closed=closed)
@@ -155,7 +156,7 @@ class Ledger:
         # A namespace that keeps no records gets no whisk-error record either, so there is nothing to journal.
         if accepted.stored:
             self._journal.accepted(accepted.activation_id, accepted.namespace, accepted.subject, accepted.path,
-                                   accepted.version, accepted.binding)
+                                   accepted.version, accepted.binding, accepted.cause)
 
     async def _close_forced(self, accepted: Accepted, record: Activation | None, error: str) -> None:
         """Store `record`, or else a whisk-error record, for an activation that has none yet; its journal line closes
@@ -182,7 +183,7 @@ class Ledger:
         return Activation.whisk_error(
             namespace=accepted.namespace, name=accepted.path.rsplit("/", 1)[-1], subject=accepted.subject,
             activation_id=accepted.activation_id, version=accepted.version, path=accepted.path,
-            binding=accepted.binding, at=at, error=error)
+            binding=accepted.binding, at=at, error=error, cause=accepted.cause)
 
     async def _store_missing(self, record: Activation) -> bool:
         """Store `record` unless its activation has one already; whether it was stored (a failure is logged)."""
