@@ -125,6 +125,22 @@ async def test_get_validation_and_missing(guest: aiohttp.ClientSession) -> None:
     assert status == 403
 
 
+@pytest.mark.parametrize("tail", ["other", "result/x", "logs/"])
+async def test_a_path_past_the_activation_id_is_checked_as_the_id_route_is(guest: aiohttp.ClientSession,
+                                                                         tail: str) -> None:
+    """OpenWhisk validates the segment after `activations/` as an id, and the caller's right to the namespace, before
+    it looks at the rest of the path (`AuthorizedRouteProvider.innerRoutes`, then `fetch`), so that an id that is no
+    id is a 400 and another namespace a 403 whatever follows; only then is an unknown tail a 404."""
+    status, body = await call(guest, "GET", ns("activations", f"abc/{tail}"))
+    assert (status, body["error"]) == (400, "Activation id length is 3 but must be 32.")
+    status, body = await call(guest, "GET", ns("activations", f"{'z' * 32}/{tail}"))
+    assert (status, body["error"]) == (400, "The activation id is not valid.")
+    status, body = await call(guest, "GET", ns("activations", f"{'0' * 32}/{tail}", namespace="whisk.system"))
+    assert status == 403, body
+    status, body = await call(guest, "GET", ns("activations", f"{'0' * 32}/{tail}"))
+    assert (status, body["error"]) == (404, "The requested resource could not be found.")
+
+
 @pytest.mark.filterwarnings("ignore:It is recommended to use web.RequestKey")     # the server's own key, a str
 async def test_a_record_stored_while_the_first_read_was_under_way_is_answered_not_404() -> None:
     """The race a blocking caller can hit: its GET reads the store before the record is committed, and the completion

@@ -99,6 +99,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     for path in (f"{NS}/activations/{{id}}", f"{NS}/activations/{{id}}/",
                  f"{NS}/activations/{{id}}/{{part:result|logs}}"):
         router.add_get(path, c.get_activation, allow_head=False)
+    router.add_get(f"{NS}/activations/{{id}}/{{tail:.+}}", c.activation_other_path, allow_head=False)   # 400/403/404
     # Actions inside packages: GET .../actions/{pkg}/ lists them; the rest address one action.
     package_list = router.add_resource(f"{NS}/{{collection:actions}}/{{package}}/")
     package_list.add_route("GET", c.list_package_actions)

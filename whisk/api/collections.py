@@ -14,7 +14,7 @@ from whisk.controller.activations import ActivationFilter
 from whisk.controller.collection import Collection
 from whisk.controller.entitlement import READ, Resource
 from whisk.controller.entities import Entities
-from whisk.entities.activation import Activation
+from whisk.entities.activation import Activation, parse_activation_id
 from whisk.entities.errors import Invalid, NotFound
 from whisk.entities.identity import Identity
 from whisk.entities.names import EntityName, EntityPath
@@ -138,6 +138,16 @@ async def list_activations(request: web.Request) -> web.Response:
     if docs:
         return await reply_array(listed, Activation.extended_json)
     return reply(listed)
+
+
+async def activation_other_path(request: web.Request) -> web.Response:
+    """GET .../activations/{id}/{anything but result or logs}: OpenWhisk validates the id and authorizes the caller
+    before it matches the rest of the path (`AuthorizedRouteProvider.innerRoutes`), so a malformed id is a 400 and
+    another namespace a 403 here too; then the path matches nothing, a 404."""
+    entities, identity, namespace = _context(request)
+    activation_id = parse_activation_id(request.match_info["id"])
+    await entities.entitlement.authorize(identity, READ, Resource(namespace, "activations", activation_id))
+    raise web.HTTPNotFound()
 
 
 async def get_activation(request: web.Request) -> web.Response:
