@@ -111,6 +111,22 @@ async def test_list_validation(guest: aiohttp.ClientSession, query, message) -> 
     assert (status, body["error"]) == (400, message)
 
 
+async def test_numbers_with_leading_zeros_are_read_as_java_reads_them(guest: aiohttp.ClientSession) -> None:
+    """`skip` and `limit` go through Java's Integer.parseInt and `since`/`upto` through Long.parseLong, which take
+    any number of leading zeros: only the value's range counts, not the count of digits."""
+    status, page = await call(guest, "GET", ns("activations"), params={"limit": "0" * 11 + "1", "skip": "+" + "0" * 12})
+    assert status == 200 and len(page) <= 1, page
+    status, body = await call(guest, "GET", ns("activations"), params={"count": "true", "since": "0" * 25 + "1",
+                                                                          "upto": "+" + "0" * 20 + "9" * 18})
+    assert status == 200 and "activations" in body, body
+    status, body = await call(guest, "GET", ns("activations"), params={"limit": "00000000201"})
+    assert (status, body["error"]) == (400, "The query parameter 'limit' was malformed:\n"
+                                            "The value '201' is not in the range of 0 to 200 for activations.")
+    status, body = await call(guest, "GET", ns("activations"), params={"skip": "0" * 12 + "2147483648"})
+    assert (status, body["error"]) == (400, "The query parameter 'skip' was malformed:\n"
+                                            f"The value '{'0' * 12}2147483648' is not an integer for activations.")
+
+
 async def test_get_validation_and_missing(guest: aiohttp.ClientSession) -> None:
     status, body = await call(guest, "GET", ns("activations", "abc"))
     assert (status, body["error"]) == (400, "Activation id length is 3 but must be 32.")

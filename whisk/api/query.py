@@ -11,7 +11,7 @@ from whisk.entities.errors import Invalid
 
 MAX_LIST_LIMIT = 200
 DEFAULT_LIST_LIMIT = 30
-_INT = re.compile(r"[+-]?\d{1,10}")
+_INT = re.compile(r"[+-]?\d+")      # any number of digits: Java takes leading zeros, only the range counts
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
 
@@ -20,12 +20,19 @@ def malformed(name: str, message: str) -> Invalid:
     return Invalid(f"The query parameter '{name}' was malformed:\n{message}")
 
 
-def _int(text: str) -> int | None:
-    """Java's Integer.parseInt: optional sign, digits, 32-bit range."""
+def _java_int(text: str, bits: int) -> int | None:
+    """Java's Integer.parseInt (32 bits) or Long.parseLong (64): optional sign, digits, the type's range."""
     if not _INT.fullmatch(text):
         return None
-    value = int(text)
-    return value if -(2 ** 31) <= value < 2 ** 31 else None
+    try:
+        value = int(text)
+    except ValueError:           # more digits than Python converts (thousands): far out of range anyway
+        return None
+    return value if -(2 ** (bits - 1)) <= value < 2 ** (bits - 1) else None
+
+
+def _int(text: str) -> int | None:
+    return _java_int(text, 32)
 
 
 def flag(request: web.Request, name: str, default: bool = False) -> bool:
@@ -89,6 +96,7 @@ def epoch_ms(request: web.Request, name: str) -> int | None:
     text = request.query.get(name)
     if text is None:
         return None
-    if not re.fullmatch(r"[+-]?\d{1,19}", text) or not -(2 ** 63) <= int(text) < 2 ** 63:
+    value = _java_int(text, 64)
+    if value is None:
         raise malformed(name, f"Parameter is not a valid value for epoch seconds: {text}")
-    return int(text)
+    return value
