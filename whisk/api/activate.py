@@ -93,9 +93,10 @@ async def record_stored(request: web.Request, namespace: str, activation_id: str
     """A blocking activation whose caller already has its result is answered before the invoker has collected its
     logs and stored its record: wait (at most RECORD_WAIT_S) until its entry closes, which the invoker's completion
     ack does once the record is stored, so that the caller can read its record at once. In a cluster the record is
-    then on its way to CouchDB from the invoker's process: wait a little more for it to be readable here."""
+    then on its way to CouchDB from the invoker's process: wait a little more for it to be readable here. A namespace
+    that keeps no records (`storeActivations: false`) has none to wait for: its 404 comes at once, as on OpenWhisk."""
     services = request.app.get(SERVICES)
-    if services is None:
+    if services is None or not request[IDENTITY].limits.store_activations:
         return
     entry = services.activator.pending(namespace, activation_id)
     if entry is not None:
