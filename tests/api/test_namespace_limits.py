@@ -69,3 +69,47 @@ async def test_a_namespace_that_stores_no_activations() -> None:
             status, body, _ = await invoke(s, "echo", {"x": 4})
             assert status == 202
             assert json.dumps((await record_of(s, body["activationId"]))["response"]["result"]) == '{"x": 4}'
+
+
+async def test_the_invoking_namespace_limits_bound_the_actions_it_runs() -> None:
+    """OpenWhisk's invoker checks an action's limits against the invoking namespace's before it runs it
+    (`action.limits.checkLimits(msg.user)`, docs/openwhisk.md §5.3): another namespace's published action, directly
+    or through a binding, is refused when its limits lie outside the caller's bounds, with an application error
+    record, the caller's, of zero duration."""
+    async with sqlite_deployment() as deployment:
+        env = {"WHISK_STORE": deployment.store_url}
+        narrow = unique("narrow")
+        code, out, err = await run_cli("admin", "user", "create", narrow, "--store", deployment.store_url, env=env)
+        assert code == 0, err
+        key = out.strip().splitlines()[-1]
+        # Before the key's first use, so that no server holds the namespace's identity from before.
+        code, out, err = await run_cli("admin", "limits", "set", narrow, "--maxActionMemory", "256",
+                                       "--minActionTimeout", "2000", "--store", deployment.store_url, env=env)
+        assert code == 0, err
+        owner = deployment.other_namespace
+        async with aiohttp.ClientSession(base_url=deployment.url, headers=basic(deployment.other_auth)) as s:
+            await put(s, "packages", "shared", {"publish": True})
+            await put(s, "actions", "shared/big", {"exec": JS, "limits": {"memory": 512}})
+            await put(s, "actions", "shared/small", {"exec": JS, "limits": {"memory": 128}})
+            await put(s, "actions", "shared/short", {"exec": JS, "limits": {"memory": 512, "timeout": 1000}})
+            status, body, _ = await invoke(s, "shared/big", {"x": 1}, blocking="true")
+            assert status == 200 and body["response"]["result"] == {"x": 1}, body
+        async with aiohttp.ClientSession(base_url=deployment.url, headers=basic(key)) as s:
+            await put(s, "packages", "bound", {"binding": {"namespace": owner, "name": "shared"}})
+            status, body, _ = await invoke(s, "bound/small", {"x": 2}, blocking="true")
+            assert status == 200 and body["response"]["result"] == {"x": 2}, body
+            for name, namespace in (("bound/big", "_"), ("shared/big", owner)):
+                status, body, _ = await invoke(s, name, {"x": 3}, namespace=namespace, blocking="true")
+                assert status == 502, (name, status, body)
+                assert body["namespace"] == narrow and body["duration"] == 0, body
+                assert body["response"] == {"status": "application error", "success": False,
+                                            "result": {"error": "memory size 512 MB exceeds allowed threshold of "
+                                                                "256 MB"}}, body
+            # OpenWhisk checks the time limit first, then memory, concurrency and logs.
+            status, body, _ = await invoke(s, "bound/short", {}, blocking="true")
+            assert status == 502 and body["response"]["result"] == {
+                "error": "duration 1000 milliseconds below allowed threshold of 2000 milliseconds"}, body
+            status, body, _ = await invoke(s, "bound/big", {})
+            assert status == 202
+            record = await record_of(s, body["activationId"])
+            assert record["response"]["status"] == "application error", record

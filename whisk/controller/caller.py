@@ -6,13 +6,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from whisk.entities.identity import Identity
+from whisk.entities.limits import ACTION_RANGES
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
     """The invoking subject, its namespace and the two invocation limits the throttles apply to it, as the activation
-    message carries them (docs/openwhisk.md §5.2), and whether its namespace keeps activation records (the limit
-    `storeActivations`, which the message's `user.limits` carries to the invoker as OpenWhisk's does)."""
+    message carries them (docs/openwhisk.md §5.2), and what of its namespace's limits the invoker needs: whether it
+    keeps activation records (`storeActivations`) and its bounds on action limits, which the message's `user.limits`
+    carries to the invoker as OpenWhisk's does."""
 
     subject: str
     namespace: str
@@ -21,11 +23,17 @@ class Caller:
     invocations_per_minute: int
     concurrent_invocations: int
     store_activations: bool = True
+    # The namespace's own bounds on action limits (`minActionMemory`, ...: those its limits document sets), which
+    # the invoker checks each action it runs for this caller against (docs/openwhisk.md §5.3).
+    action_ranges: tuple[tuple[str, int], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
+        limits: dict[str, Any] = dict(self.action_ranges)
+        if not self.store_activations:
+            limits["storeActivations"] = False
         return {"subject": self.subject, "namespace": {"name": self.namespace, "uuid": self.uuid},
                 "authkey": {"api_key": self.api_key}, "rights": ["READ", "PUT", "DELETE", "ACTIVATE"],
-                "limits": {} if self.store_activations else {"storeActivations": False}}
+                "limits": limits}
 
 
 def caller_for(identity: Identity) -> Caller:
@@ -33,4 +41,6 @@ def caller_for(identity: Identity) -> Caller:
     return Caller(subject=identity.subject, namespace=identity.namespace, uuid=identity.uuid,
                   api_key=identity.api_key or "", invocations_per_minute=identity.limits.invocations_per_minute,
                   concurrent_invocations=identity.limits.concurrent_invocations,
-                  store_activations=identity.limits.store_activations)
+                  store_activations=identity.limits.store_activations,
+                  action_ranges=tuple((k, v) for k, v in identity.limits.overrides.to_json().items()
+                                      if k in ACTION_RANGES))

@@ -59,6 +59,16 @@ class ActionLimits:
             out["instances"] = self.instances
         return out
 
+    def check_runnable(self, allowed: NamespaceLimits) -> None:
+        """Whether the invoking namespace may run an action with these limits: OpenWhisk's invoker checks each
+        activation against the invoking namespace's limits, in this order (`ActionLimits.checkLimits`), so another
+        namespace's published action, or one made before its own namespace's limits were narrowed, may be refused
+        (Invalid, the application error's text)."""
+        _check_timeout(self.timeout, allowed)
+        _check_memory(self.memory, allowed)
+        _check_concurrency(self.concurrency, allowed)
+        _check_logs(self.logs, allowed)
+
     @classmethod
     def from_doc(cls, value: Any, standard: ActionLimits) -> ActionLimits:
         """A stored document's limits; fields missing from old documents take the standard values."""
@@ -107,21 +117,13 @@ class ActionLimitsPut:
     def check(self, allowed: NamespaceLimits) -> None:
         """Each given limit must lie in the namespace's range (OpenWhisk checks memory, timeout, logs, concurrency)."""
         if self.memory is not None:
-            _check_range(self.memory, allowed.min_memory, allowed.max_memory,
-                         "memory size {} MB exceeds allowed threshold of {} MB",
-                         "memory size {} MB below allowed threshold of {} MB")
+            _check_memory(self.memory, allowed)
         if self.timeout is not None:
-            _check_range(self.timeout, allowed.min_timeout, allowed.max_timeout,
-                         "duration {} milliseconds exceeds allowed threshold of {} milliseconds",
-                         "duration {} milliseconds below allowed threshold of {} milliseconds")
+            _check_timeout(self.timeout, allowed)
         if self.logs is not None:
-            _check_range(self.logs, allowed.min_logs, allowed.max_logs,
-                         "log size {} MB exceeds allowed threshold of {} MB",
-                         "log size {} MB below allowed threshold of {} MB")
+            _check_logs(self.logs, allowed)
         if self.concurrency is not None:
-            _check_range(self.concurrency, allowed.min_concurrency, allowed.max_concurrency,
-                         "concurrency {} exceeds allowed threshold of {}",
-                         "concurrency {} below allowed threshold of {}")
+            _check_concurrency(self.concurrency, allowed)
         if self.instances is not None and self.instances > allowed.concurrent_invocations:
             raise Invalid("Max action instance concurrency must not exceed your namespace concurrency of "
                           f"{allowed.concurrent_invocations}.")
@@ -141,6 +143,27 @@ def _check_range(value: int, low: int, high: int, above: str, below: str) -> Non
         raise Invalid(above.format(value, high))
     if value < low:
         raise Invalid(below.format(value, low))
+
+
+def _check_memory(memory: int, allowed: NamespaceLimits) -> None:
+    _check_range(memory, allowed.min_memory, allowed.max_memory, "memory size {} MB exceeds allowed threshold of {} MB",
+                 "memory size {} MB below allowed threshold of {} MB")
+
+
+def _check_timeout(timeout: int, allowed: NamespaceLimits) -> None:
+    _check_range(timeout, allowed.min_timeout, allowed.max_timeout,
+                 "duration {} milliseconds exceeds allowed threshold of {} milliseconds",
+                 "duration {} milliseconds below allowed threshold of {} milliseconds")
+
+
+def _check_logs(logs: int, allowed: NamespaceLimits) -> None:
+    _check_range(logs, allowed.min_logs, allowed.max_logs, "log size {} MB exceeds allowed threshold of {} MB",
+                 "log size {} MB below allowed threshold of {} MB")
+
+
+def _check_concurrency(concurrency: int, allowed: NamespaceLimits) -> None:
+    _check_range(concurrency, allowed.min_concurrency, allowed.max_concurrency,
+                 "concurrency {} exceeds allowed threshold of {}", "concurrency {} below allowed threshold of {}")
 
 
 _SIZE = re.compile(r"\s*(\d+)\s*(B|KB|MB|GB|K|M|G|b|kb|mb|gb|k|m|g)?\s*")
@@ -175,6 +198,9 @@ _USER_FIELDS = {
     "warmedContainerKeepingTimeout": "warmed_container_keeping_timeout", "maxActionInstances": "max_action_instances",
 }
 _SIZES = {"max_parameter_size", "max_payload_size", "truncation_size"}
+# The fields that bound an action's own limits: what an invoker needs of the invoking namespace's limits document.
+ACTION_RANGES = ("minActionMemory", "maxActionMemory", "minActionLogs", "maxActionLogs", "minActionTimeout",
+                 "maxActionTimeout", "minActionConcurrency", "maxActionConcurrency")
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,9 @@ from whisk.containerpool.job import NO_CONTAINER, RunResult
 from whisk.containerpool.pool import ContainerPool
 from whisk.containerpool.response import PROVISION_ERROR
 from whisk.entities.activation import APPLICATION_ERROR, WHISK_ERROR, Activation
-from whisk.entities.errors import BackendUnavailable, TooLarge, WhiskError
+from whisk.entities.errors import BackendUnavailable, Invalid, TooLarge, WhiskError
 from whisk.entities.json_value import held_size
+from whisk.entities.limits import ActionLimits, SystemLimits, UserLimits
 from whisk.invoker.blocklist import BLOCKED_MESSAGE, DELETED_MESSAGE, Blocklist, Refusal
 from whisk.invoker.records import action_digest, activation_record, failure_record, make_job
 from whisk.logs import log_context
@@ -54,8 +55,12 @@ class Invoker:
     def __init__(self, *, instance: int, bus: Bus, store: Store, pool: ContainerPool,
                  image_of: Callable[[dict[str, Any]], str], api_host: str, user_memory_mb: int,
                  max_intake: int, ping_interval_s: float | None = 1.0, user_events: bool = False,
-                 ack_retry_s: float = ACK_RETRY_S, blocklist: Blocklist | None = None) -> None:
+                 ack_retry_s: float = ACK_RETRY_S, blocklist: Blocklist | None = None,
+                 system: SystemLimits = SystemLimits()) -> None:
+        """`system`: the deployment's limits, within which an invoking namespace's bounds on action limits hold."""
         self.instance = instance
+        self._system = system
+        self._standard = system.standard_action_limits()
         self._bus = bus
         self._store = store
         self._pool = pool
@@ -208,6 +213,10 @@ class Invoker:
                 await self._finish(msg, failure_record(msg, WHISK_ERROR, "Action could not be fetched."),
                                    combined=True)
                 return
+            refused = self._over_limits(msg, action)
+            if refused is not None:
+                await self._finish(msg, failure_record(msg, APPLICATION_ERROR, refused), combined=True)
+                return
             result_ack: asyncio.Task[None] | None = None
             answered: tuple[RunResult, Activation] | None = None     # what the result ack was built from
 
@@ -245,6 +254,19 @@ class Invoker:
             if result_ack is not None:
                 await result_ack            # the completion ack must never overtake the result
             await self._finish(msg, record, combined=msg.blocking and result_ack is None)
+
+    def _over_limits(self, msg: ActivationMessage, action: dict[str, Any]) -> str | None:
+        """Why the invoking namespace may not run this action, if it may not: its bounds on action limits, not the
+        owner's, hold (OpenWhisk's `action.limits.checkLimits(msg.user)`), so another namespace's published action
+        or one made before the namespace's limits were narrowed can be refused."""
+        allowed = UserLimits.lenient(msg.user.get("limits")).effective(self._system)
+        try:
+            ActionLimits.from_doc(action.get("limits"), self._standard).check_runnable(allowed)
+        except Invalid as exc:
+            return str(exc)
+        except (TypeError, ValueError):
+            return None                     # unreadable limits: the run fails on them as before
+        return None
 
     async def _refuse(self, msg: ActivationMessage, refusal: Refusal) -> None:
         """An activation of a blocked or deleted namespace (whisk/invoker/blocklist.py): not run, an application
