@@ -113,3 +113,31 @@ async def test_the_invoking_namespace_limits_bound_the_actions_it_runs() -> None
             assert status == 202
             record = await record_of(s, body["activationId"])
             assert record["response"]["status"] == "application error", record
+
+
+async def test_the_invoking_namespace_payload_limit_bounds_results() -> None:
+    """A result is held to the invoking namespace's payload limit, as OpenWhisk's container run is given
+    `msg.user.limits.allowedMaxPayloadSize`: the same published action answers its owner and refuses a narrower
+    namespace's result."""
+    async with sqlite_deployment() as deployment:
+        env = {"WHISK_STORE": deployment.store_url}
+        narrow = unique("narrow")
+        code, out, err = await run_cli("admin", "user", "create", narrow, "--store", deployment.store_url, env=env)
+        assert code == 0, err
+        key = out.strip().splitlines()[-1]
+        code, out, err = await run_cli("admin", "limits", "set", narrow, "--maxPayloadSize", "1 KB",
+                                       "--store", deployment.store_url, env=env)
+        assert code == 0, err
+        owner = deployment.other_namespace
+        wide = {"kind": "nodejs:default", "code": "function main() { return {s: 'x'.repeat(2000)}; }"}
+        async with aiohttp.ClientSession(base_url=deployment.url, headers=basic(deployment.other_auth)) as s:
+            await put(s, "packages", "shared", {"publish": True})
+            await put(s, "actions", "shared/wide", {"exec": wide})
+            status, body, _ = await invoke(s, "shared/wide", {}, blocking="true")
+            assert status == 200 and len(body["response"]["result"]["s"]) == 2000, body
+        async with aiohttp.ClientSession(base_url=deployment.url, headers=basic(key)) as s:
+            status, body, _ = await invoke(s, "shared/wide", {}, namespace=owner, blocking="true")
+            assert status == 502, (status, body)
+            error = body["response"]["result"]["error"]
+            assert error.startswith("The action produced a response that exceeded the allowed length: 2008 > 1024 "
+                                    "bytes."), error

@@ -135,7 +135,9 @@ class ContainerProxy:
                     _notify(on_response, result)
                 return result, False
         try:
-            reply = await self._made().run(job.run_body, job.timeout_ms / 1000, self._max_result_bytes)
+            # The invoking namespace's payload limit bounds the result (OpenWhisk's `allowedMaxPayloadSize`).
+            max_bytes = min(self._max_result_bytes, job.max_result_bytes or self._max_result_bytes)
+            reply = await self._made().run(job.run_body, job.timeout_ms / 1000, max_bytes)
         except ContainerError as exc:
             if init_ms is None:
                 raise Requeue(str(exc)) from exc
@@ -146,7 +148,7 @@ class ContainerProxy:
             return result, False
         if reply.status == 503 and init_ms is None:
             raise Requeue(f"container {self.spec.name} answered 503")
-        response = run_response(reply, job.timeout_ms, self._max_result_bytes)
+        response = run_response(reply, job.timeout_ms, max_bytes)
         begin = init_start if init_start is not None else reply.start_ms
         cut = timed_out(reply, job.timeout_ms)
         result = RunResult(response, begin, _end_ms(reply, job.timeout_ms, cut), init_ms, cut, start)

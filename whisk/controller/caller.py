@@ -6,15 +6,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from whisk.entities.identity import Identity
-from whisk.entities.limits import ACTION_RANGES
+from whisk.entities.limits import INVOKER_LIMITS
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
     """The invoking subject, its namespace and the two invocation limits the throttles apply to it, as the activation
     message carries them (docs/openwhisk.md §5.2), and what of its namespace's limits the invoker needs: whether it
-    keeps activation records (`storeActivations`) and its bounds on action limits, which the message's `user.limits`
-    carries to the invoker as OpenWhisk's does."""
+    keeps activation records (`storeActivations`), its bounds on action limits and its payload limit, which the
+    message's `user.limits` carries to the invoker as OpenWhisk's does."""
 
     subject: str
     namespace: str
@@ -23,12 +23,12 @@ class Caller:
     invocations_per_minute: int
     concurrent_invocations: int
     store_activations: bool = True
-    # The namespace's own bounds on action limits (`minActionMemory`, ...: those its limits document sets), which
-    # the invoker checks each action it runs for this caller against (docs/openwhisk.md §5.3).
-    action_ranges: tuple[tuple[str, int], ...] = ()
+    # What the namespace's limits document sets of `INVOKER_LIMITS`: the bounds the invoker checks each action it
+    # runs for this caller against (docs/openwhisk.md §5.3), and the payload limit its results are held to.
+    invoker_limits: tuple[tuple[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        limits: dict[str, Any] = dict(self.action_ranges)
+        limits: dict[str, Any] = dict(self.invoker_limits)
         if not self.store_activations:
             limits["storeActivations"] = False
         return {"subject": self.subject, "namespace": {"name": self.namespace, "uuid": self.uuid},
@@ -42,5 +42,5 @@ def caller_for(identity: Identity) -> Caller:
                   api_key=identity.api_key or "", invocations_per_minute=identity.limits.invocations_per_minute,
                   concurrent_invocations=identity.limits.concurrent_invocations,
                   store_activations=identity.limits.store_activations,
-                  action_ranges=tuple((k, v) for k, v in identity.limits.overrides.to_json().items()
-                                      if k in ACTION_RANGES))
+                  invoker_limits=tuple((k, v) for k, v in identity.limits.overrides.to_json().items()
+                                       if k in INVOKER_LIMITS))

@@ -198,9 +198,10 @@ _USER_FIELDS = {
     "warmedContainerKeepingTimeout": "warmed_container_keeping_timeout", "maxActionInstances": "max_action_instances",
 }
 _SIZES = {"max_parameter_size", "max_payload_size", "truncation_size"}
-# The fields that bound an action's own limits: what an invoker needs of the invoking namespace's limits document.
-ACTION_RANGES = ("minActionMemory", "maxActionMemory", "minActionLogs", "maxActionLogs", "minActionTimeout",
-                 "maxActionTimeout", "minActionConcurrency", "maxActionConcurrency")
+# What an invoker needs of the invoking namespace's limits document (OpenWhisk's invoker reads them from the
+# message's `user.limits`): the bounds on an action's own limits, and the payload limit, which bounds a result too.
+INVOKER_LIMITS = ("minActionMemory", "maxActionMemory", "minActionLogs", "maxActionLogs", "minActionTimeout",
+                  "maxActionTimeout", "minActionConcurrency", "maxActionConcurrency", "maxPayloadSize")
 
 
 @dataclass(frozen=True, slots=True)

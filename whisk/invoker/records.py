@@ -30,7 +30,9 @@ def _env_text(value: Any) -> str:
     return value if isinstance(value, str) else compact(value)
 
 
-def make_job(msg: ActivationMessage, action: dict[str, Any], digest: str, *, image: str, api_host: str) -> Job:
+def make_job(msg: ActivationMessage, action: dict[str, Any], digest: str, *, image: str, api_host: str,
+             max_result_bytes: int | None = None) -> Job:
+    """`max_result_bytes`: the invoking namespace's payload limit, which its results are held to."""
     exec_ = action.get("exec") or {}
     limits = action.get("limits") or {}
     timeout_ms = int(limits.get("timeout", 60_000))
@@ -68,6 +70,7 @@ def make_job(msg: ActivationMessage, action: dict[str, Any], digest: str, *, ima
         binary=bool(exec_.get("binary", False)), memory_mb=int(limits.get("memory", 256)), timeout_ms=timeout_ms,
         logs_mb=int(limits.get("logs", 10)), concurrency=int(limits.get("concurrency", 1)),
         init_env=init_env, run_body=run_body, invoking_owner=str(msg.user["namespace"].get("uuid", "")),
+        max_result_bytes=max_result_bytes,
     )
 
 

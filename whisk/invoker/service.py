@@ -22,7 +22,7 @@ from whisk.containerpool.response import PROVISION_ERROR
 from whisk.entities.activation import APPLICATION_ERROR, WHISK_ERROR, Activation
 from whisk.entities.errors import BackendUnavailable, Invalid, TooLarge, WhiskError
 from whisk.entities.json_value import held_size
-from whisk.entities.limits import ActionLimits, SystemLimits, UserLimits
+from whisk.entities.limits import ActionLimits, NamespaceLimits, SystemLimits, UserLimits
 from whisk.invoker.blocklist import BLOCKED_MESSAGE, DELETED_MESSAGE, Blocklist, Refusal
 from whisk.invoker.records import action_digest, activation_record, failure_record, make_job
 from whisk.logs import log_context
@@ -213,7 +213,8 @@ class Invoker:
                 await self._finish(msg, failure_record(msg, WHISK_ERROR, "Action could not be fetched."),
                                    combined=True)
                 return
-            refused = self._over_limits(msg, action)
+            allowed = UserLimits.lenient(msg.user.get("limits")).effective(self._system)
+            refused = self._over_limits(action, allowed)
             if refused is not None:
                 await self._finish(msg, failure_record(msg, APPLICATION_ERROR, refused), combined=True)
                 return
@@ -233,7 +234,8 @@ class Invoker:
 
             try:
                 kind = (action.get("exec") or {}).get("kind", "")
-                job = make_job(msg, action, digest, image=self._image_of(action), api_host=self._api_host)
+                job = make_job(msg, action, digest, image=self._image_of(action), api_host=self._api_host,
+                               max_result_bytes=allowed.max_payload_size)
                 log.debug("activation.started", action=msg.action_path, kind=kind)
                 result = await self._pool.run(job, on_response=on_response)
                 if answered is not None and answered[0] is result and not result.logs:
@@ -255,11 +257,10 @@ class Invoker:
                 await result_ack            # the completion ack must never overtake the result
             await self._finish(msg, record, combined=msg.blocking and result_ack is None)
 
-    def _over_limits(self, msg: ActivationMessage, action: dict[str, Any]) -> str | None:
-        """Why the invoking namespace may not run this action, if it may not: its bounds on action limits, not the
-        owner's, hold (OpenWhisk's `action.limits.checkLimits(msg.user)`), so another namespace's published action
-        or one made before the namespace's limits were narrowed can be refused."""
-        allowed = UserLimits.lenient(msg.user.get("limits")).effective(self._system)
+    def _over_limits(self, action: dict[str, Any], allowed: NamespaceLimits) -> str | None:
+        """Why the invoking namespace (`allowed`, its limits) may not run this action, if it may not: its bounds on
+        action limits, not the owner's, hold (OpenWhisk's `action.limits.checkLimits(msg.user)`), so another
+        namespace's published action or one made before the namespace's limits were narrowed can be refused."""
         try:
             ActionLimits.from_doc(action.get("limits"), self._standard).check_runnable(allowed)
         except Invalid as exc:
