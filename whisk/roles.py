@@ -201,7 +201,6 @@ def _distributed(settings: Settings) -> bool:
 def _invoker_ctx(settings: Settings):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         from whisk.containerpool.pool import CODE_CAP_ENV, ContainerPool
-        from whisk.controller.limits import system_limits
         from whisk.invoker.blocklist import Blocklist
         from whisk.invoker.service import Invoker
         from whisk.runtimes.manifest import load_manifest
@@ -246,7 +245,6 @@ def _invoker_ctx(settings: Settings):
                                ping_interval_s=1.0 if _distributed(settings) else None,
                                user_events=settings.user_events,
                                blocklist=Blocklist(app[STORE], poll_s=settings.blocklist_poll_s),
-                               system=system_limits(settings),
                                ) as invoker:
                 app[INVOKER] = invoker
                 # Whether the bus answers (whisk_bus_up), from its pings and acks; the in-process bus cannot be away.

@@ -1,14 +1,17 @@
 """What the controller's activation message carries of the caller: its key only for an action the invoker hands it
-to (the invoking namespace's own, with a truthy or absent `provide-api-key`), never onto the bus otherwise."""
+to (the invoking namespace's own, with a truthy or absent `provide-api-key`), never onto the bus otherwise; and of
+its namespace's limits what the invoker applies."""
 
 from __future__ import annotations
 
 import pytest
 
-from whisk.controller.caller import Caller
+from whisk.controller.caller import Caller, caller_for
 from whisk.controller.message import activation_message
 from whisk.entities.action import Action
-from whisk.entities.limits import ActionLimits
+from whisk.entities.errors import Invalid
+from whisk.entities.identity import Identity
+from whisk.entities.limits import ActionLimits, SystemLimits, UserLimits, check_runnable
 from whisk.entities.parameters import Parameters
 
 KEY = "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP"
@@ -34,3 +37,18 @@ def sent_key(path: str, annotations: dict | None) -> str:
 ])
 def test_the_key_only_travels_to_an_action_that_gets_it(path: str, annotations: dict | None, carried: bool) -> None:
     assert sent_key(path, annotations) == (KEY if carried else "")
+
+
+def test_the_user_limits_carry_what_the_invoker_applies() -> None:
+    """The namespace's bounds on action limits and its payload limit, only those its document sets, each as in force
+    (within the system's): the invoker applies them without settings of its own (OpenWhisk's `user.limits`)."""
+    limits = UserLimits.from_json({"maxActionMemory": 4096, "minActionTimeout": 2000, "maxPayloadSize": "1 KB",
+                                   "storeActivations": False, "invocationsPerMinute": 5})
+    identity = Identity(subject="s", namespace="ns", uuid="u", limits=limits.effective(SystemLimits()))
+    user = caller_for(identity).to_json()
+    assert user["limits"] == {"maxActionMemory": 512, "minActionTimeout": 2000, "maxPayloadSize": "1 KB",
+                              "storeActivations": False}
+    assert caller_for(Identity(subject="s", namespace="ns", uuid="u")).to_json()["limits"] == {}
+    check_runnable({"timeout": 2000, "memory": 512, "logs": 10, "concurrency": 1}, user["limits"])
+    with pytest.raises(Invalid, match="^duration 1000 milliseconds below allowed threshold of 2000 milliseconds$"):
+        check_runnable({"timeout": 1000, "memory": 1024, "logs": 10, "concurrency": 1}, user["limits"])

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from whisk.entities.identity import Identity
-from whisk.entities.limits import INVOKER_LIMITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +22,8 @@ class Caller:
     invocations_per_minute: int
     concurrent_invocations: int
     store_activations: bool = True
-    # What the namespace's limits document sets of `INVOKER_LIMITS`: the bounds the invoker checks each action it
-    # runs for this caller against (docs/openwhisk.md §5.3), and the payload limit its results are held to.
+    # `NamespaceLimits.invoker_limits`: the bounds the invoker checks each action it runs for this caller against
+    # (docs/openwhisk.md §5.3), and the payload limit its results are held to.
     invoker_limits: tuple[tuple[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
@@ -42,5 +41,4 @@ def caller_for(identity: Identity) -> Caller:
                   api_key=identity.api_key or "", invocations_per_minute=identity.limits.invocations_per_minute,
                   concurrent_invocations=identity.limits.concurrent_invocations,
                   store_activations=identity.limits.store_activations,
-                  invoker_limits=tuple((k, v) for k, v in identity.limits.overrides.to_json().items()
-                                       if k in INVOKER_LIMITS))
+                  invoker_limits=tuple(identity.limits.invoker_limits().items()))

@@ -9,6 +9,7 @@ Units: memory and logs in MB, timeout in ms, sizes in bytes.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -59,16 +60,6 @@ class ActionLimits:
             out["instances"] = self.instances
         return out
 
-    def check_runnable(self, allowed: NamespaceLimits) -> None:
-        """Whether the invoking namespace may run an action with these limits: OpenWhisk's invoker checks each
-        activation against the invoking namespace's limits, in this order (`ActionLimits.checkLimits`), so another
-        namespace's published action, or one made before its own namespace's limits were narrowed, may be refused
-        (Invalid, the application error's text)."""
-        _check_timeout(self.timeout, allowed)
-        _check_memory(self.memory, allowed)
-        _check_concurrency(self.concurrency, allowed)
-        _check_logs(self.logs, allowed)
-
     @classmethod
     def from_doc(cls, value: Any, standard: ActionLimits) -> ActionLimits:
         """A stored document's limits; fields missing from old documents take the standard values."""
@@ -117,13 +108,13 @@ class ActionLimitsPut:
     def check(self, allowed: NamespaceLimits) -> None:
         """Each given limit must lie in the namespace's range (OpenWhisk checks memory, timeout, logs, concurrency)."""
         if self.memory is not None:
-            _check_memory(self.memory, allowed)
+            _check_range(self.memory, allowed.min_memory, allowed.max_memory, *_MEMORY)
         if self.timeout is not None:
-            _check_timeout(self.timeout, allowed)
+            _check_range(self.timeout, allowed.min_timeout, allowed.max_timeout, *_TIMEOUT)
         if self.logs is not None:
-            _check_logs(self.logs, allowed)
+            _check_range(self.logs, allowed.min_logs, allowed.max_logs, *_LOGS)
         if self.concurrency is not None:
-            _check_concurrency(self.concurrency, allowed)
+            _check_range(self.concurrency, allowed.min_concurrency, allowed.max_concurrency, *_CONCURRENCY)
         if self.instances is not None and self.instances > allowed.concurrent_invocations:
             raise Invalid("Max action instance concurrency must not exceed your namespace concurrency of "
                           f"{allowed.concurrent_invocations}.")
@@ -145,25 +136,26 @@ def _check_range(value: int, low: int, high: int, above: str, below: str) -> Non
         raise Invalid(below.format(value, low))
 
 
-def _check_memory(memory: int, allowed: NamespaceLimits) -> None:
-    _check_range(memory, allowed.min_memory, allowed.max_memory, "memory size {} MB exceeds allowed threshold of {} MB",
-                 "memory size {} MB below allowed threshold of {} MB")
+# OpenWhisk's texts for an action limit out of a namespace's range: (above, below).
+_MEMORY = ("memory size {} MB exceeds allowed threshold of {} MB", "memory size {} MB below allowed threshold of {} MB")
+_TIMEOUT = ("duration {} milliseconds exceeds allowed threshold of {} milliseconds",
+            "duration {} milliseconds below allowed threshold of {} milliseconds")
+_LOGS = ("log size {} MB exceeds allowed threshold of {} MB", "log size {} MB below allowed threshold of {} MB")
+_CONCURRENCY = ("concurrency {} exceeds allowed threshold of {}", "concurrency {} below allowed threshold of {}")
 
 
-def _check_timeout(timeout: int, allowed: NamespaceLimits) -> None:
-    _check_range(timeout, allowed.min_timeout, allowed.max_timeout,
-                 "duration {} milliseconds exceeds allowed threshold of {} milliseconds",
-                 "duration {} milliseconds below allowed threshold of {} milliseconds")
-
-
-def _check_logs(logs: int, allowed: NamespaceLimits) -> None:
-    _check_range(logs, allowed.min_logs, allowed.max_logs, "log size {} MB exceeds allowed threshold of {} MB",
-                 "log size {} MB below allowed threshold of {} MB")
-
-
-def _check_concurrency(concurrency: int, allowed: NamespaceLimits) -> None:
-    _check_range(concurrency, allowed.min_concurrency, allowed.max_concurrency,
-                 "concurrency {} exceeds allowed threshold of {}", "concurrency {} below allowed threshold of {}")
+def check_runnable(limits: Mapping[str, Any], bounds: Mapping[str, Any]) -> None:
+    """Whether the invoking namespace may run an action with these `limits` (a stored action's), `bounds` being what
+    the activation message's `user.limits` gives of the namespace's (`NamespaceLimits.invoker_limits`; one absent
+    bounds nothing): OpenWhisk's invoker checks each activation so, in this order (`ActionLimits.checkLimits`), so
+    another namespace's published action, or one made before its own namespace's limits were narrowed, may be
+    refused (Invalid, the application error's text)."""
+    for field, name, texts in (("timeout", "ActionTimeout", _TIMEOUT), ("memory", "ActionMemory", _MEMORY),
+                               ("concurrency", "ActionConcurrency", _CONCURRENCY), ("logs", "ActionLogs", _LOGS)):
+        value, low, high = limits.get(field), bounds.get(f"min{name}"), bounds.get(f"max{name}")
+        if isinstance(value, int):
+            _check_range(value, low if isinstance(low, int) else value, high if isinstance(high, int) else value,
+                         *texts)
 
 
 _SIZE = re.compile(r"\s*(\d+)\s*(B|KB|MB|GB|K|M|G|b|kb|mb|gb|k|m|g)?\s*")
@@ -198,10 +190,6 @@ _USER_FIELDS = {
     "warmedContainerKeepingTimeout": "warmed_container_keeping_timeout", "maxActionInstances": "max_action_instances",
 }
 _SIZES = {"max_parameter_size", "max_payload_size", "truncation_size"}
-# What an invoker needs of the invoking namespace's limits document (OpenWhisk's invoker reads them from the
-# message's `user.limits`): the bounds on an action's own limits, and the payload limit, which bounds a result too.
-INVOKER_LIMITS = ("minActionMemory", "maxActionMemory", "minActionLogs", "maxActionLogs", "minActionTimeout",
-                  "maxActionTimeout", "minActionConcurrency", "maxActionConcurrency", "maxPayloadSize")
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,6 +328,20 @@ class NamespaceLimits:
         """OpenWhisk's KindRestrictor: the union of the namespace's and the system's lists; empty = all kinds."""
         kinds = (self.allowed_kinds or frozenset()) | (whitelist or frozenset())
         return not kinds or kind in kinds
+
+    def invoker_limits(self) -> dict[str, Any]:
+        """What an invoker applies of this namespace's limits to each action it runs for it, as the activation
+        message's `user.limits` carries them (OpenWhisk's invoker reads them there): the bounds on an action's own
+        limits and the payload limit, which bounds a result too. Only those the namespace's document sets, each as
+        in force here (within the system's), so that an invoker needs no settings of its own to apply them."""
+        values: dict[str, Any] = {
+            "minActionMemory": self.min_memory, "maxActionMemory": self.max_memory,
+            "minActionLogs": self.min_logs, "maxActionLogs": self.max_logs,
+            "minActionTimeout": self.min_timeout, "maxActionTimeout": self.max_timeout,
+            "minActionConcurrency": self.min_concurrency, "maxActionConcurrency": self.max_concurrency,
+            "maxPayloadSize": format_size(self.max_payload_size)}
+        given = self.overrides.to_json()
+        return {k: v for k, v in values.items() if k in given}
 
     def to_json(self) -> dict[str, Any]:
         """The body of GET /namespaces/{ns}/limits (docs/openwhisk.md §1.11)."""

@@ -22,7 +22,7 @@ from whisk.containerpool.response import PROVISION_ERROR
 from whisk.entities.activation import APPLICATION_ERROR, WHISK_ERROR, Activation
 from whisk.entities.errors import BackendUnavailable, Invalid, TooLarge, WhiskError
 from whisk.entities.json_value import held_size
-from whisk.entities.limits import ActionLimits, NamespaceLimits, SystemLimits, UserLimits
+from whisk.entities.limits import check_runnable, parse_size
 from whisk.invoker.blocklist import BLOCKED_MESSAGE, DELETED_MESSAGE, Blocklist, Refusal
 from whisk.invoker.records import action_digest, activation_record, failure_record, make_job
 from whisk.logs import log_context
@@ -55,12 +55,8 @@ class Invoker:
     def __init__(self, *, instance: int, bus: Bus, store: Store, pool: ContainerPool,
                  image_of: Callable[[dict[str, Any]], str], api_host: str, user_memory_mb: int,
                  max_intake: int, ping_interval_s: float | None = 1.0, user_events: bool = False,
-                 ack_retry_s: float = ACK_RETRY_S, blocklist: Blocklist | None = None,
-                 system: SystemLimits = SystemLimits()) -> None:
-        """`system`: the deployment's limits, within which an invoking namespace's bounds on action limits hold."""
+                 ack_retry_s: float = ACK_RETRY_S, blocklist: Blocklist | None = None) -> None:
         self.instance = instance
-        self._system = system
-        self._standard = system.standard_action_limits()
         self._bus = bus
         self._store = store
         self._pool = pool
@@ -213,8 +209,8 @@ class Invoker:
                 await self._finish(msg, failure_record(msg, WHISK_ERROR, "Action could not be fetched."),
                                    combined=True)
                 return
-            allowed = UserLimits.lenient(msg.user.get("limits")).effective(self._system)
-            refused = self._over_limits(action, allowed)
+            bounds = msg.user.get("limits") or {}
+            refused = _over_limits(action, bounds)
             if refused is not None:
                 await self._finish(msg, failure_record(msg, APPLICATION_ERROR, refused), combined=True)
                 return
@@ -235,7 +231,7 @@ class Invoker:
             try:
                 kind = (action.get("exec") or {}).get("kind", "")
                 job = make_job(msg, action, digest, image=self._image_of(action), api_host=self._api_host,
-                               max_result_bytes=allowed.max_payload_size)
+                               max_result_bytes=_payload_limit(bounds))
                 log.debug("activation.started", action=msg.action_path, kind=kind)
                 result = await self._pool.run(job, on_response=on_response)
                 if answered is not None and answered[0] is result and not result.logs:
@@ -256,18 +252,6 @@ class Invoker:
             if result_ack is not None:
                 await result_ack            # the completion ack must never overtake the result
             await self._finish(msg, record, combined=msg.blocking and result_ack is None)
-
-    def _over_limits(self, action: dict[str, Any], allowed: NamespaceLimits) -> str | None:
-        """Why the invoking namespace (`allowed`, its limits) may not run this action, if it may not: its bounds on
-        action limits, not the owner's, hold (OpenWhisk's `action.limits.checkLimits(msg.user)`), so another
-        namespace's published action or one made before the namespace's limits were narrowed can be refused."""
-        try:
-            ActionLimits.from_doc(action.get("limits"), self._standard).check_runnable(allowed)
-        except Invalid as exc:
-            return str(exc)
-        except (TypeError, ValueError):
-            return None                     # unreadable limits: the run fails on them as before
-        return None
 
     async def _refuse(self, msg: ActivationMessage, refusal: Refusal) -> None:
         """An activation of a blocked or deleted namespace (whisk/invoker/blocklist.py): not run, an application
@@ -368,3 +352,24 @@ def _generation(revision: str | None) -> int:
     """The update count a store revision starts with ("3-a1b2..." -> 3; CouchDB's and the SQLite store's form)."""
     head = (revision or "0").split("-", 1)[0]
     return int(head) if head.isdigit() else 0
+
+
+def _over_limits(action: dict[str, Any], bounds: dict[str, Any]) -> str | None:
+    """Why the invoking namespace may not run this action, if it may not: its bounds on action limits (`bounds`, the
+    message's `user.limits`), not the owner's, hold (OpenWhisk's `action.limits.checkLimits(msg.user)`), so another
+    namespace's published action or one made before the namespace's limits were narrowed can be refused."""
+    limits = action.get("limits")
+    try:
+        check_runnable(limits if isinstance(limits, dict) else {}, bounds)
+    except Invalid as exc:
+        return str(exc)
+    return None
+
+
+def _payload_limit(bounds: dict[str, Any]) -> int | None:
+    """The invoking namespace's payload limit, which its results are held to (OpenWhisk's `allowedMaxPayloadSize`);
+    None: the system's."""
+    try:
+        return parse_size(bounds["maxPayloadSize"])
+    except (KeyError, Invalid):
+        return None
