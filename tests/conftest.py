@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 
@@ -20,6 +21,24 @@ pytest_plugins += ["tests.support.nginx"]
 # Servers the tests start with a copy of this environment keep off the playground's default port (3232), which a
 # developer's own `make run` may hold; `whisk_server` gives each server a port of its own besides.
 os.environ.setdefault("WHISK_PLAYGROUND_PORT", str(free_port()))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every temporary folder and file this run makes (tempfile's, in this process) goes under one folder, removed
+    when the run ends: the test servers' data folders, databases, journals and logs stayed in /tmp, about a
+    thousand folders a run. Set here, before any test module is imported, so that module-level ones go there too."""
+    tempfile.tempdir = tempfile.mkdtemp(prefix="whisk-tests-")
+    config.stash[TEMP_ROOT] = tempfile.tempdir
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    root = config.stash.get(TEMP_ROOT, None)
+    if root is not None:
+        tempfile.tempdir = None
+        shutil.rmtree(root, ignore_errors=True)
+
+
+TEMP_ROOT = pytest.StashKey[str]()
 
 # Under CI=true a missing backend is a failure, never a skip.
 IN_CI = os.environ.get("CI", "").lower() == "true"
