@@ -71,3 +71,18 @@ async def test_blocked_subjects_do_not_authenticate() -> None:
         doc = await store.get_subject("blocked-ns")
         await store.put_subject({**doc, "blocked": True})
         assert await subjects.authenticate(uuid, key) is None
+
+
+async def test_no_new_namespace_for_a_blocked_subject() -> None:
+    """wskadmin refuses to add a namespace to a blocked subject ("The subject you want to edit is blocked"): the key
+    it printed would open nothing, and unblocking the subject later would make it work unnoticed."""
+    async with MemoryStore() as store:
+        subjects = Subjects(store)
+        await subjects.create("ns-a", subject="alice")
+        await subjects.set_blocked("alice", True)
+        with pytest.raises(Conflict, match="The subject you want to edit is blocked"):
+            await subjects.create("ns-b", subject="alice")
+        assert [r["namespace"] for r in await subjects.list()] == ["ns-a"]
+        await subjects.set_blocked("alice", False)
+        await subjects.create("ns-b", subject="alice")
+

@@ -46,7 +46,7 @@ class Subjects:
     async def create(self, namespace: str, subject: str | None = None, uuid: str | None = None,
                      key: str | None = None) -> tuple[str, str]:
         """Give `namespace` to `subject` (default: a subject named like the namespace) with a new or given key;
-        returns (uuid, key). Conflict if the namespace or the uuid is taken."""
+        returns (uuid, key). Conflict if the namespace or the uuid is taken, or the subject is blocked."""
         check_namespace(namespace)
         subject = check_subject(subject if subject is not None else _default_subject(namespace))
         uuid = check_uuid(uuid) if uuid is not None else generate_uuid()
@@ -57,6 +57,9 @@ class Subjects:
             raise Conflict(f"The uuid '{uuid}' is already in use.")
         key_hash, key_salt = hash_key(key)
         doc = await self._store.get_subject(subject) or {"_id": subject, "subject": subject, "namespaces": []}
+        if doc.get("blocked"):
+            # wskadmin's refusal: the new key would open nothing now, and silently everything once unblocked
+            raise Conflict("The subject you want to edit is blocked.")
         doc["namespaces"] = [*doc.get("namespaces", []),
                              {"name": namespace, "uuid": uuid, "key_hash": key_hash, "key_salt": key_salt}]
         await self._store.put_subject(doc)
