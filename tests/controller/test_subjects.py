@@ -86,3 +86,16 @@ async def test_no_new_namespace_for_a_blocked_subject() -> None:
         await subjects.set_blocked("alice", False)
         await subjects.create("ns-b", subject="alice")
 
+
+async def test_a_given_uuid_is_stored_in_its_one_spelling() -> None:
+    """A uuid is one value whatever its spelling (upper case, braces, no hyphens): stored as given, a second spelling
+    of a uuid in use passed the "already in use" check, and the namespace's uuid was not the one clients and the
+    stores' views compare. It is kept in the canonical form, as wskadmin does."""
+    async with MemoryStore() as store:
+        subjects = Subjects(store)
+        key = "k" * 64
+        uuid, _ = await subjects.create("ns-a", uuid="{11111111-2222-3333-4444-55555555555A}", key=key)
+        assert uuid == "11111111-2222-3333-4444-55555555555a"
+        assert (await subjects.authenticate(uuid, key)).namespace == "ns-a"
+        with pytest.raises(Conflict, match="already in use"):
+            await subjects.create("ns-b", uuid="1111111122223333444455555555555a", key=key)

@@ -16,8 +16,9 @@ import structlog
 
 from whisk.entities.errors import Conflict, Invalid
 from whisk.entities.identity import (GUEST_KEY, GUEST_NAMESPACE, GUEST_UUID, SUBJECT_MIN_LENGTH, SYSTEM_KEY,
-                                     SYSTEM_NAMESPACE, SYSTEM_UUID, Identity, check_key, check_namespace,
-                                     check_subject, check_uuid, generate_key, generate_uuid, hash_key, key_matches)
+                                     SYSTEM_NAMESPACE, SYSTEM_UUID, Identity, canonical_uuid, check_key,
+                                     check_namespace, check_subject, check_uuid, generate_key, generate_uuid,
+                                     hash_key, key_matches)
 from whisk.entities.limits import SystemLimits, UserLimits
 from whisk.store.base import SubjectStore
 
@@ -49,7 +50,7 @@ class Subjects:
         returns (uuid, key). Conflict if the namespace or the uuid is taken, or the subject is blocked."""
         check_namespace(namespace)
         subject = check_subject(subject if subject is not None else _default_subject(namespace))
-        uuid = check_uuid(uuid) if uuid is not None else generate_uuid()
+        uuid = canonical_uuid(uuid) if uuid is not None else generate_uuid()
         key = check_key(key) if key is not None else generate_key()
         if await self._store.find_namespace_by_name(namespace) is not None:
             raise Conflict(f"Namespace '{namespace}' already exists.")

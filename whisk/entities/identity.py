@@ -56,6 +56,12 @@ def check_uuid(text: str) -> str:
     return text
 
 
+def canonical_uuid(text: str) -> str:
+    """A valid uuid in its one spelling (lower case, hyphens), as wskadmin stores it: the same uuid written
+    otherwise must not pass for another one."""
+    return str(uuidlib.UUID(check_uuid(text)))
+
+
 def check_subject(subject: str) -> str:
     if not isinstance(subject, str) or len(subject) < SUBJECT_MIN_LENGTH:
         raise Invalid(f"subject must be at least {SUBJECT_MIN_LENGTH} characters")
