@@ -134,3 +134,24 @@ def test_block_and_unblock(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert capsys.readouterr().out == "'alice' unblocked successfully\n"
     assert asyncio.run(opens()) == (True, True)
     assert main(["admin", "user", "block", *store], open_store=open_store) != 0
+
+
+@pytest.mark.parametrize("flags, error", [
+    (["--invocationsPerMinute", "-5"], "invocationsPerMinute must not be negative"),
+    (["--concurrentInvocations", "-1"], "concurrentInvocations must not be negative"),
+    (["--firesPerMinute", "-2"], "firesPerMinute must not be negative"),
+    (["--minActionMemory", "300", "--maxActionMemory", "200"],
+     "minActionMemory (300) must not be above maxActionMemory (200)"),
+])
+def test_limits_that_mean_nothing_are_refused(flags: list[str], error: str, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """wskadmin's limits set takes only throttles >= 0: a negative one refused every call with "allowed: -5" and
+    escaped the invokers' blocked list (which lists 0); a minimum above its maximum left no value to create an
+    action with. Neither is stored, and what was there is kept."""
+    store = ["--store", f"sqlite://{tmp_path / 'whisk.db'}"]
+    assert main(["admin", "limits", "set", "alice", "--invocationsPerMinute", "7", *store], open_store=open_store) == 0
+    capsys.readouterr()
+    assert main(["admin", "limits", "set", "alice", *flags, *store], open_store=open_store) == 144
+    assert capsys.readouterr().err == f"error: Unable to set limits for 'alice': {error}.\n"
+    assert main(["admin", "limits", "get", "alice", *store], open_store=open_store) == 0
+    assert capsys.readouterr().out == "invocationsPerMinute = 7\n"

@@ -159,9 +159,10 @@ class Subjects:
     async def set_limits(self, namespace: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Merge `changes` into the namespace's limits document, as `wskadmin limits set` does: fields not given
         keep their value. Raises Invalid for a value the controller would not read (it would then ignore the
-        whole document). Servers see the change when their cached identity of the namespace expires."""
+        whole document) or one that means nothing (`UserLimits.check`). Servers see the change when their cached
+        identity of the namespace expires."""
         doc = {**(await self._store.get_limits(namespace) or {}), **changes}
-        UserLimits.from_json(doc)
+        UserLimits.from_json(doc).check()
         await self._store.put_limits(namespace, doc)
         return doc
 

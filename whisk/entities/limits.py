@@ -190,6 +190,8 @@ _USER_FIELDS = {
     "warmedContainerKeepingTimeout": "warmed_container_keeping_timeout", "maxActionInstances": "max_action_instances",
 }
 _SIZES = {"max_parameter_size", "max_payload_size", "truncation_size"}
+_RANGES = [(f"min{what}", f"max{what}") for what in ("ActionMemory", "ActionLogs", "ActionTimeout",
+                                                     "ActionConcurrency")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +241,19 @@ class UserLimits:
             else:
                 values[name] = _whole(value, key)
         return cls(**values)
+
+    def check(self) -> UserLimits:
+        """Refuse what an operator cannot have meant (`whisk admin limits set`; wskadmin takes no negative throttle):
+        a negative count or size, a minimum above its maximum. Servers read such a document as it is."""
+        for key, name in _USER_FIELDS.items():
+            value = getattr(self, name)
+            if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+                raise Invalid(f"{key} must not be negative.")
+        for low, high in _RANGES:
+            a, b = getattr(self, _USER_FIELDS[low]), getattr(self, _USER_FIELDS[high])
+            if a is not None and b is not None and a > b:
+                raise Invalid(f"{low} ({a}) must not be above {high} ({b}).")
+        return self
 
     @classmethod
     def lenient(cls, doc: dict[str, Any] | None) -> UserLimits:
