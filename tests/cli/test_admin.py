@@ -155,3 +155,22 @@ def test_limits_that_mean_nothing_are_refused(flags: list[str], error: str, tmp_
     assert capsys.readouterr().err == f"error: Unable to set limits for 'alice': {error}.\n"
     assert main(["admin", "limits", "get", "alice", *store], open_store=open_store) == 0
     assert capsys.readouterr().out == "invocationsPerMinute = 7\n"
+
+
+def test_whois(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`wskadmin user whois UUID:KEY`: the subject and namespace a key opens (checked against its hash), and here
+    whether the subject is blocked; a key that opens nothing, or only its uuid right, is not recognized."""
+    store = ["--store", f"sqlite://{tmp_path / 'whisk.db'}"]
+    assert main(["admin", "user", "create", "team-b", "--subject", "alice", *store], open_store=open_store) == 0
+    key = capsys.readouterr().out.strip()
+    assert main(["admin", "user", "whois", key, *store], open_store=open_store) == 0
+    assert capsys.readouterr().out == "subject: alice\nnamespace: team-b\n"
+    assert main(["admin", "user", "block", "alice", *store], open_store=open_store) == 0
+    capsys.readouterr()
+    assert main(["admin", "user", "whois", key, *store], open_store=open_store) == 0
+    assert capsys.readouterr().out == "subject: alice\nnamespace: team-b\nblocked: true\n"
+    wrong = key[:-1] + ("a" if key[-1] != "a" else "b")
+    for unknown in (wrong, "11111111-2222-3333-4444-555555555555:" + "k" * 64):
+        assert main(["admin", "user", "whois", unknown, *store], open_store=open_store) == 148
+        assert capsys.readouterr().err == "error: Unable to identify the key: Subject id is not recognized.\n"
+    assert main(["admin", "user", "whois", "nocolon", *store], open_store=open_store) != 0

@@ -1,4 +1,4 @@
-"""`whisk admin user create|list|delete|block|unblock`, `whisk admin limits set|get|delete` and `whisk admin
+"""`whisk admin user create|list|delete|block|unblock|whois`, `whisk admin limits set|get|delete` and `whisk admin
 activations prune`: subjects, API keys, namespace limits and old activation records, written straight to the
 configured store (as OpenWhisk's `wskadmin user`, `wskadmin limits` and `tools/db/cleanUpActivations.py` do), not
 over the REST API. The store comes from the injected `open_store`."""
@@ -67,6 +67,24 @@ async def list_(ctx: Context) -> None:
     out.line(out.bold(f"{'namespace':<40} {'uuid':<36} subject"))
     for row in rows:
         out.line(f"{row.get('namespace') or '':<40} {row.get('uuid') or '':<36} {row.get('subject') or ''}")
+
+
+async def whois(ctx: Context) -> None:
+    check_args(ctx.args, 1, 1, "An API key is required.")
+    uuid, sep, key = ctx.args[0].partition(":")
+    if not sep:
+        raise CliError("The API key must have the form UUID:KEY", usage=True)
+    try:
+        async with _open(ctx) as store:
+            found = await _subjects(store).whois(uuid, key)
+    except _FAILURES as exc:
+        raise _error("Unable to identify the key", exc) from None
+    if found is None:
+        raise _error("Unable to identify the key", NotFound("Subject id is not recognized."))
+    ctx.out.line(f"subject: {found['subject']}")
+    ctx.out.line(f"namespace: {found['namespace']}")
+    if found["blocked"]:
+        ctx.out.line("blocked: true")
 
 
 async def delete(ctx: Context) -> None:
@@ -210,7 +228,7 @@ _LIMIT_FLAGS = (
 GROUP = Command("admin", "administer the platform: subjects, their API keys, namespace limits and old activation "
                 "records (talks to the store directly)",
                 children=(
-    Command("user", "create, list, delete, block and unblock subjects, namespaces and API keys", children=(
+    Command("user", "create, list, delete, block, unblock and identify subjects, namespaces and API keys", children=(
         Command("create NAMESPACE", "create a namespace (and its subject) with a new API key; prints UUID:KEY", (
             _STORE,
             Flag("subject", "", STRING, help="the `SUBJECT` owning the namespace (default: the namespace name)"),
@@ -223,6 +241,8 @@ GROUP = Command("admin", "administer the platform: subjects, their API keys, nam
                 "routes and alarms stop working, and invokers refuse their activations not yet run (servers apply "
                 "it within 30 s)", (_STORE,), block),
         Command("unblock SUBJECT...", "unblock subjects (servers apply it within 30 s)", (_STORE,), unblock),
+        Command("whois UUID:KEY", "identify the subject and namespace an API key belongs to (and whether the subject "
+                "is blocked)", (_STORE,), whois),
     )),
     Command("limits", "set, get and delete a namespace's limits (servers apply them within 30 s)", children=(
         Command("set NAMESPACE", "set limits for a namespace; limits not given keep their value",

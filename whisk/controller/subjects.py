@@ -101,6 +101,16 @@ class Subjects:
         log.info("subjects.blocked" if blocked else "subjects.unblocked", subject=subject)
         return True
 
+    async def whois(self, uuid: str, key: str) -> dict[str, Any] | None:
+        """The subject and namespace a key opens, and whether the subject is blocked (`wskadmin user whois`); None
+        if no namespace has this key. The key is checked against its hash, never read back."""
+        found = await self._store.find_namespace(uuid)
+        if found is None or not key_matches(key, found[1].get("key_hash", ""), found[1].get("key_salt", "")):
+            return None
+        doc, entry = found
+        return {"subject": doc.get("subject", doc.get("_id")), "namespace": entry.get("name"),
+                "blocked": bool(doc.get("blocked"))}
+
     async def list(self) -> list[dict[str, Any]]:
         """Every namespace with its subject and uuid (never keys)."""
         out = []
