@@ -514,8 +514,12 @@ def _watch_children_with_pidfds() -> None:
 
 @asynccontextmanager
 async def open_store(url: str | None) -> AsyncIterator[Store]:
-    """For `whisk admin`: the configured store (WHISK_STORE) or the given URL."""
+    """For `whisk admin`: the configured store (WHISK_STORE) or the given URL. A store this opening made is said:
+    the command was most likely run with other settings than the server's."""
     if url is None:
         url = Settings.from_env().store_url
     async with store_from_url(url) as store:
+        if getattr(store, "created", False):
+            log.warning("admin.store.new", store=redact(url),
+                        hint="no server has used this store yet: check WHISK_STORE, WHISK_DATA_DIR or --store")
         yield store

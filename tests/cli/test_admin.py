@@ -174,3 +174,21 @@ def test_whois(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         assert main(["admin", "user", "whois", unknown, *store], open_store=open_store) == 148
         assert capsys.readouterr().err == "error: Unable to identify the key: Subject id is not recognized.\n"
     assert main(["admin", "user", "whois", "nocolon", *store], open_store=open_store) != 0
+
+
+@pytest.mark.parametrize("adapter", ["sqlite", pytest.param("couchdb", marks=pytest.mark.couchdb)])
+def test_a_store_the_command_made_is_said(adapter: str, tmp_path: Path, request: pytest.FixtureRequest,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Run with other settings than the server's (another user's WHISK_DATA_DIR, a mistyped prefix), the command
+    made a new, empty store and answered from it without a word: a key it printed opened nothing on the server, a
+    list was empty. The store is still made (an operator may prepare one before the first start), and said."""
+    if adapter == "sqlite":
+        url = f"sqlite://{tmp_path / 'whisk.db'}"
+    else:
+        url = request.getfixturevalue("couchdb_url").replace("http://", "couchdb://") + \
+            f"/t{tmp_path.name[-8:].lower().replace('_', '')}_"
+    assert main(["admin", "user", "list", "--store", url], open_store=open_store) == 0
+    err = capsys.readouterr().err
+    assert "admin.store.new" in err and "no server has used this store" in err, err
+    assert main(["admin", "user", "list", "--store", url], open_store=open_store) == 0
+    assert "admin.store.new" not in capsys.readouterr().err

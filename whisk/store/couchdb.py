@@ -20,7 +20,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import aiohttp
 import structlog
-from aiocouch import ConflictError, CouchDB, Document, NotFoundError
+from aiocouch import ConflictError, CouchDB, Document, NotFoundError, PreconditionFailedError
 from aiocouch.database import Database
 
 from whisk.entities.activation import Activation
@@ -90,6 +90,7 @@ class CouchStore:
         self._recreating = asyncio.Lock()
         # Other whisk versions' design documents found at start, by database (what `_report_stale` logs).
         self.stale_designs: dict[str, list[str]] = {}
+        self.created = False        # this opening made the subjects database: a new store (`whisk admin` says so)
 
     async def __aenter__(self) -> CouchStore:
         headers = {"Accept": "application/json"}
@@ -124,7 +125,10 @@ class CouchStore:
         assert self._couch is not None
         for key, name in self._names.items():
             try:
-                self._dbs[key] = await self._couch.create(name, exists_ok=True)
+                self._dbs[key] = await self._couch.create(name)
+                self.created = self.created or key == "subjects"
+            except PreconditionFailedError:                 # it exists
+                self._dbs[key] = Database(self._couch, name)
             except _BACKEND_ERRORS as exc:
                 raise BackendUnavailable(f"couchdb {self._base}: cannot create {name}: {exc}") from exc
             await self._install_design(name, DESIGN_DOCS[key])

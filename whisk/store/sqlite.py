@@ -256,6 +256,7 @@ class SqliteStore:
         self._unchecked = 0                              # rows committed on the loop since the last checkpoint
         self._checkpoint: asyncio.Future[None] | None = None
         self._summary_column = "doc"                     # set by _open (_summary_column)
+        self.created = False                             # this opening made the database file (`whisk admin` says so)
 
     async def __aenter__(self) -> SqliteStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisk-sqlite")
@@ -314,6 +315,7 @@ class SqliteStore:
     # --- worker thread --------------------------------------------------------------------------------------
     def _open(self) -> None:
         if self._path != ":memory:":
+            self.created = not os.path.exists(self._path)
             _private_files(self._path)
         conn = sqlite3.connect(self._path, isolation_level=None, timeout=_BUSY_S)   # transactions are explicit
         try:
