@@ -192,3 +192,18 @@ def test_a_store_the_command_made_is_said(adapter: str, tmp_path: Path, request:
     assert "admin.store.new" in err and "no server has used this store" in err, err
     assert main(["admin", "user", "list", "--store", url], open_store=open_store) == 0
     assert "admin.store.new" not in capsys.readouterr().err
+
+
+def test_wskadmin_store_activations_switches(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """wskadmin's `--disableStoreActivations` and `--enableStoreActivations` (what its scripts and docs use) set the
+    limit as `--storeActivations false|true` does; two of the three together are refused."""
+    store = ["--store", f"sqlite://{tmp_path / 'whisk.db'}"]
+    for flags, shown in ((["--disableStoreActivations"], "False"), (["--enableStoreActivations"], "True"),
+                         (["--enableStoreActivations=false"], "False")):
+        assert main(["admin", "limits", "set", "alice", *flags, *store], open_store=open_store) == 0
+        capsys.readouterr()
+        assert main(["admin", "limits", "get", "alice", *store], open_store=open_store) == 0
+        assert capsys.readouterr().out == f"storeActivations = {shown}\n"
+    assert main(["admin", "limits", "set", "alice", "--disableStoreActivations", "--storeActivations", "true",
+                 *store], open_store=open_store) != 0
+    assert "cannot be given together" in capsys.readouterr().err

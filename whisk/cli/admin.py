@@ -10,7 +10,7 @@ from typing import Any
 
 from whisk.cli.context import Context
 from whisk.cli.errors import CliError
-from whisk.cli.grammar import INT, STRING, STRINGS, Command, Flag, check_args
+from whisk.cli.grammar import BOOL, INT, STRING, STRINGS, Command, Flag, check_args
 from whisk.config import ConfigError
 from whisk.entities.document import now_ms
 from whisk.entities.errors import Conflict, Invalid, NotFound, WhiskError
@@ -156,11 +156,17 @@ def _limit_changes(ctx: Context) -> dict[str, Any]:
     changes: dict[str, Any] = {name: ctx.flag(name) for name in (*_INT_LIMITS, *_SIZE_LIMITS) if ctx.given(name)}
     if ctx.given("allowedKinds"):
         changes["allowedKinds"] = [k for given in ctx.flag("allowedKinds") for k in given.replace(",", " ").split()]
+    given = [name for name in ("storeActivations", "enableStoreActivations", "disableStoreActivations")
+             if ctx.given(name)]
+    if len(given) > 1:
+        raise CliError(f"--{given[0]} and --{given[1]} cannot be given together.", usage=True)
     if ctx.given("storeActivations"):
         text = ctx.flag("storeActivations")
         if text.lower() not in _BOOLEANS:
             raise CliError(f"{text} is not a valid boolean.", usage=True)
         changes["storeActivations"] = _BOOLEANS[text.lower()]
+    elif given:                 # wskadmin's two switches; `--enableStoreActivations=false` means what it says
+        changes["storeActivations"] = ctx.flag(given[0]) == (given[0] == "enableStoreActivations")
     return changes
 
 
@@ -223,6 +229,9 @@ _LIMIT_FLAGS = (
                                            "them with commas)"),
     Flag("storeActivations", "", STRING,
          help="keep this namespace's activation records: `BOOL` (true, false, yes or no)"),
+    Flag("enableStoreActivations", "", BOOL, help="keep this namespace's activation records (wskadmin's switch)"),
+    Flag("disableStoreActivations", "", BOOL,
+         help="keep no activation record of this namespace (wskadmin's switch)"),
 )
 
 GROUP = Command("admin", "administer the platform: subjects, their API keys, namespace limits and old activation "
