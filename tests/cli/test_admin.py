@@ -207,3 +207,24 @@ def test_wskadmin_store_activations_switches(tmp_path: Path, capsys: pytest.Capt
     assert main(["admin", "limits", "set", "alice", "--disableStoreActivations", "--storeActivations", "true",
                  *store], open_store=open_store) != 0
     assert "cannot be given together" in capsys.readouterr().err
+
+
+def test_a_long_prune_says_how_far_it_is(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Millions of records take minutes to prune, in batches each committed as it goes: the command said nothing
+    until the end, so an operator could not tell it worked, nor after a Ctrl-C how much had gone. It says so on
+    stderr (every 5 s; here after every batch), stdout keeping the one result line."""
+    monkeypatch.setattr("whisk.cli.admin.PROGRESS_S", 0.0)
+    db = str(tmp_path / "whisk.db")
+    old = int(time.time() * 1000) - 40 * 86_400_000
+
+    async def fill() -> None:
+        async with SqliteStore(db) as opened:
+            await asyncio.gather(*(opened.put_activation(Activation("alice", "a", "alice", f"{i:032x}", old))
+                                   for i in range(5000)))
+
+    asyncio.run(fill())
+    assert main(["admin", "activations", "prune", "--store", f"sqlite://{db}"], open_store=open_store) == 0
+    out, err = capsys.readouterr()
+    assert out == "ok: deleted 5000 activation records older than 30 days\n"
+    assert err.splitlines() == [f"deleted {n} activation records so far" for n in (2000, 4000, 5000)]

@@ -180,7 +180,7 @@ async def test_purge_namespace_removes_all_it_holds_and_nothing_else(store: Stor
 async def test_prune_activations_removes_old_records_of_every_namespace(store: Store,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """`whisk admin activations prune`: records that started before the bound go, in every namespace, in batches;
-    the rest stay, entities too."""
+    the rest stay, entities too; `progress` hears how many went so far."""
     monkeypatch.setattr(sys.modules[type(store).__module__], "PRUNE_BATCH", 3, raising=False)
     await store.put(action("old", "a", 1))
     for namespace in ("old", "old2", "new"):
@@ -188,7 +188,9 @@ async def test_prune_activations_removes_old_records_of_every_namespace(store: S
             start = 100 + i if namespace != "new" else 1000 + i
             await store.put_activation(activation(namespace, f"{namespace}{i:04d}", "a", start))
         await store.put_activation(activation(namespace, f"{namespace}late", "a", 500))
-    assert await store.prune_activations(500) == 14           # 500 itself is kept: "started before"
+    said: list[int] = []
+    assert await store.prune_activations(500, said.append) == 14          # 500 itself is kept: "started before"
+    assert said == sorted(said) and said[-1] == 14                       # how many went so far, after each batch
     for namespace in ("old", "old2"):
         assert await store.activation_ids(ActivationQuery(namespace, limit=0)) == [f"{namespace}late"]
     assert await store.count_activations(ActivationQuery("new")) == 8

@@ -5,6 +5,7 @@ over the REST API. The store comes from the injected `open_store`."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -206,6 +207,22 @@ async def limits_delete(ctx: Context) -> None:
     ctx.out.line("Limits deleted")
 
 
+# A long prune (millions of records take minutes) says how far it is on stderr at most this often, so that an operator
+# sees it working and, after a Ctrl-C, how much went (each batch is committed as it goes).
+PROGRESS_S = 5.0
+
+
+def _progress(ctx: Context) -> Callable[[int], None]:
+    due = time.monotonic() + PROGRESS_S
+
+    def report(pruned: int) -> None:
+        nonlocal due
+        if time.monotonic() >= due:
+            ctx.out.line(f"deleted {pruned} activation records so far", err=True)
+            due = time.monotonic() + PROGRESS_S
+    return report
+
+
 async def prune(ctx: Context) -> None:
     check_args(ctx.args, 0, 0, "No arguments are required.")
     days = ctx.flag("days")
@@ -214,7 +231,7 @@ async def prune(ctx: Context) -> None:
     before = now_ms() - days * 86_400_000
     try:
         async with _open(ctx) as store:
-            pruned = await store.prune_activations(before)
+            pruned = await store.prune_activations(before, _progress(ctx))
     except _FAILURES as exc:
         raise _error("Unable to prune activations", exc) from None
     ctx.out.ok(f"deleted {pruned} activation record{'' if pruned == 1 else 's'} older than {days} "

@@ -17,7 +17,7 @@ Every adapter raises only whisk.entities.errors (Conflict, NotFound, BackendUnav
 from __future__ import annotations
 
 from dataclasses import dataclass
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from whisk.entities.activation import Activation
@@ -107,10 +107,11 @@ class ActivationStore(Protocol):
 
     async def count_activations(self, query: ActivationQuery) -> int: ...
 
-    async def prune_activations(self, before: int) -> int:
+    async def prune_activations(self, before: int, progress: Callable[[int], None] | None = None) -> int:
         """Delete the records of every namespace that started before `before` (epoch ms); returns how many went.
         OpenWhisk keeps records until the operator deletes them (its `tools/db/cleanUpActivations.py`); this is
-        `whisk admin activations prune`. Safe beside a running server: it deletes in small transactions."""
+        `whisk admin activations prune`. Safe beside a running server: it deletes in small transactions, and calls
+        `progress` with how many went so far after each."""
 
     def loop_idle(self) -> None:
         """The event loop has nothing to run (it waits for a container's answer, or a lone job has just ended): a

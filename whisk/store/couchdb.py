@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections.abc import Callable
 from types import SimpleNamespace, TracebackType
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -386,7 +387,7 @@ class CouchStore:
         view, low, high = self._range(query)
         return await self._count("activations", view, startkey=low, endkey=high)
 
-    async def prune_activations(self, before: int) -> int:
+    async def prune_activations(self, before: int, progress: Callable[[int], None] | None = None) -> int:
         """Through the byStart view: its counts grouped by namespace name the namespaces, then each one's records
         before `before`, PRUNE_BATCH at a time, are deleted in bulk."""
         await self._writer.drained()
@@ -400,6 +401,8 @@ class CouchStore:
                 if revs:
                     await self._bulk_docs([{"_id": i, "_rev": rev, "_deleted": True} for i, rev in revs.items()])
                 pruned += len(revs)
+                if progress is not None and revs:
+                    progress(pruned)
                 if len(rows) < PRUNE_BATCH:
                     break
         return pruned

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from types import TracebackType
+from collections.abc import Callable
 from typing import Any
 
 from whisk.entities.activation import Activation
@@ -140,10 +141,12 @@ class MemoryStore:
     async def count_activations(self, query: ActivationQuery) -> int:
         return len(self._selected(query))
 
-    async def prune_activations(self, before: int) -> int:
+    async def prune_activations(self, before: int, progress: Callable[[int], None] | None = None) -> int:
         gone = [doc_id for doc_id, d in self._activations.items() if d.get("start", 0) < before]
         for doc_id in gone:
             del self._activations[doc_id]
+        if progress is not None and gone:
+            progress(len(gone))
         return len(gone)
 
     # --- subjects and namespace limits --------------------------------------------------------------------------

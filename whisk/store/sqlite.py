@@ -601,11 +601,13 @@ class SqliteStore:
         where, args = _activation_where(query)
         return await self._read(self._one, f"SELECT count(*) FROM activations WHERE {where}", args)
 
-    async def prune_activations(self, before: int) -> int:
+    async def prune_activations(self, before: int, progress: Callable[[int], None] | None = None) -> int:
         pruned = 0
         for namespace in await self._read(self._column, _RECORD_NAMESPACES, []):
             while (deleted := await self._run(self._prune_batch, namespace, before)) > 0:
                 pruned += deleted
+                if progress is not None:
+                    progress(pruned)
                 if deleted < PRUNE_BATCH:
                     break
         return pruned
