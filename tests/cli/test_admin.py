@@ -228,3 +228,19 @@ def test_a_long_prune_says_how_far_it_is(tmp_path: Path, capsys: pytest.CaptureF
     out, err = capsys.readouterr()
     assert out == "ok: deleted 5000 activation records older than 30 days\n"
     assert err.splitlines() == [f"deleted {n} activation records so far" for n in (2000, 4000, 5000)]
+
+
+def test_limits_for_a_namespace_that_is_not_there(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Limits may be set before their namespace is made (as wskadmin), but a mistyped name took them silently and
+    nothing applied them: the command says so. A name no namespace can have is refused."""
+    store = ["--store", f"sqlite://{tmp_path / 'whisk.db'}"]
+    assert main(["admin", "user", "create", "alice", *store], open_store=open_store) == 0
+    capsys.readouterr()
+    assert main(["admin", "limits", "set", "alcie", "--invocationsPerMinute", "3", *store], open_store=open_store) == 0
+    assert capsys.readouterr() == ('Limits successfully set for "alcie"\n',
+                                   "note: no namespace 'alcie' exists yet: the limits apply once it is created\n")
+    assert main(["admin", "limits", "set", "alice", "--invocationsPerMinute", "3", *store], open_store=open_store) == 0
+    assert capsys.readouterr() == ('Limits successfully set for "alice"\n', "")
+    assert main(["admin", "limits", "set", "bad name!", "--invocationsPerMinute", "3", *store],
+                open_store=open_store) == 144
+    assert capsys.readouterr().err.startswith("error: Unable to set limits for 'bad name!': ")

@@ -187,8 +187,14 @@ async def limits_set(ctx: Context) -> None:
     changes = _limit_changes(ctx)
     if not changes:
         raise CliError("No limit to set: give at least one of the limit flags (see --help).", usage=True)
-    namespace, _ = await _on_limits(ctx, "set", lambda subjects, ns: subjects.set_limits(ns, changes))
+    async def set_(subjects: Any, ns: str) -> bool:
+        await subjects.set_limits(ns, changes)
+        return bool(await subjects.exists(ns))
+
+    namespace, exists = await _on_limits(ctx, "set", set_)
     ctx.out.line(f'Limits successfully set for "{namespace}"')
+    if not exists:          # as wskadmin, limits may come first; a mistyped name is said
+        ctx.out.line(f"note: no namespace '{namespace}' exists yet: the limits apply once it is created", err=True)
 
 
 async def limits_get(ctx: Context) -> None:

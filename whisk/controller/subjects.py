@@ -171,10 +171,14 @@ class Subjects:
         keep their value. Raises Invalid for a value the controller would not read (it would then ignore the
         whole document) or one that means nothing (`UserLimits.check`). Servers see the change when their cached
         identity of the namespace expires."""
+        check_namespace(namespace)             # a name no namespace can have would hold limits for nothing
         doc = {**(await self._store.get_limits(namespace) or {}), **changes}
         UserLimits.from_json(doc).check()
         await self._store.put_limits(namespace, doc)
         return doc
+
+    async def exists(self, namespace: str) -> bool:
+        return await self._store.find_namespace_by_name(namespace) is not None
 
     async def get_limits(self, namespace: str) -> dict[str, Any] | None:
         return await self._store.get_limits(namespace)
