@@ -244,3 +244,15 @@ def test_limits_for_a_namespace_that_is_not_there(tmp_path: Path, capsys: pytest
     assert main(["admin", "limits", "set", "bad name!", "--invocationsPerMinute", "3", *store],
                 open_store=open_store) == 144
     assert capsys.readouterr().err.startswith("error: Unable to set limits for 'bad name!': ")
+
+
+def test_block_names_the_subject_of_a_namespace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`user create bob` gives namespace bob to subject bob-subject (a subject has at least 5 characters) and prints
+    only the key, so `user block bob` found no subject: the refusal names the subject to give."""
+    store = ["--store", f"sqlite://{tmp_path / 'whisk.db'}"]
+    assert main(["admin", "user", "create", "bob", *store], open_store=open_store) == 0
+    capsys.readouterr()
+    assert main(["admin", "user", "block", "bob", *store], open_store=open_store) == 148
+    assert capsys.readouterr().err == ("error: Unable to block user: No subject 'bob' (namespace 'bob' belongs to "
+                                       "subject 'bob-subject').\n")
+    assert main(["admin", "user", "block", "bob-subject", *store], open_store=open_store) == 0

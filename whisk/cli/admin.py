@@ -114,12 +114,20 @@ async def _set_blocked(ctx: Context, blocked: bool) -> None:
                 if await subjects.set_blocked(subject, blocked):
                     ctx.out.line(f"'{subject}' {verb}ed successfully")
                 else:
-                    missing.append(subject)
+                    missing.append(f"'{subject}'" + await _owner_hint(subjects, subject))
     except _FAILURES as exc:
         raise _error(f"Unable to {verb} user", exc) from None
     if missing:
-        names = ", ".join(f"'{m}'" for m in missing)
-        raise _error(f"Unable to {verb} user", NotFound(f"No subject {names}."))
+        raise _error(f"Unable to {verb} user", NotFound(f"No subject {', '.join(missing)}."))
+
+
+async def _owner_hint(subjects: Any, name: str) -> str:
+    """A namespace's name given for its subject (`user create bob` gives namespace bob to subject bob-subject, as a
+    subject has at least 5 characters): the subject to give instead."""
+    for row in await subjects.list():
+        if row["namespace"] == name:
+            return f" (namespace '{name}' belongs to subject '{row['subject']}')"
+    return ""
 
 
 async def block(ctx: Context) -> None:
@@ -263,7 +271,8 @@ GROUP = Command("admin", "administer the platform: subjects, their API keys, nam
     Command("user", "create, list, delete, block, unblock and identify subjects, namespaces and API keys", children=(
         Command("create NAMESPACE", "create a namespace (and its subject) with a new API key; prints UUID:KEY", (
             _STORE,
-            Flag("subject", "", STRING, help="the `SUBJECT` owning the namespace (default: the namespace name)"),
+            Flag("subject", "", STRING, help="the `SUBJECT` owning the namespace (default: the namespace name; "
+                                         "NAME-subject for a name shorter than 5 characters)"),
             Flag("api-key", "", STRING, help="use this `UUID:KEY` instead of generating one"),
         ), create),
         Command("list", "list namespaces with their subject and uuid (never keys)", (_STORE,), list_),
