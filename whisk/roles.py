@@ -518,6 +518,9 @@ async def open_store(url: str | None) -> AsyncIterator[Store]:
     the command was most likely run with other settings than the server's."""
     if url is None:
         url = Settings.from_env().store_url
+    if urlsplit(url).scheme == "memory":        # a server's memory:// store is its own process's: none to reach
+        raise ConfigError("WHISK_STORE: memory:// is a server's own, lost at its exit: whisk admin cannot reach it "
+                          "(give the server a sqlite:// or couchdb:// store)")
     async with store_from_url(url) as store:
         if getattr(store, "created", False):
             log.warning("admin.store.new", store=redact(url),

@@ -72,6 +72,8 @@ def test_limits_lifecycle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
 @pytest.mark.parametrize("args, env", [
     (["--store", "mysql://x"], {}),
+    (["--store", "memory://"], {}),            # a store of the command's own, gone at its exit: keys for nothing
+    ([], {"WHISK_STORE": "memory://"}),
     ([], {"WHISK_STORE": "bogus://x"}),
     ([], {"WHISK_PORT": "abc"}),               # the server's settings are read whole, as the server reads them
 ])
