@@ -141,3 +141,39 @@ async def test_the_invoking_namespace_payload_limit_bounds_results() -> None:
             error = body["response"]["result"]["error"]
             assert error.startswith("The action produced a response that exceeded the allowed length: 2008 > 1024 "
                                     "bytes."), error
+
+
+async def test_allowed_kinds() -> None:
+    """`allowedKinds` (OpenWhisk's KindRestrictor): a PUT whose exec has a kind not listed is 403 with OpenWhisk's
+    text, on create and on update; an update without exec passes. A kind listed under another of its names (the
+    alias `python:3`, OpenWhisk's name of the kind; `nodejs:default`) allows the kind that name resolves to, which
+    is the kind the action is stored with: listed so, it refused every action of that kind."""
+    async with sqlite_deployment() as deployment:
+        env = {"WHISK_STORE": deployment.store_url}
+        keys = {}
+        for name, kinds in (("aliases", "python:3,nodejs:default"), ("nodeonly", "nodejs:20")):
+            name = unique(name)
+            code, out, err = await run_cli("admin", "user", "create", name, "--store", deployment.store_url, env=env)
+            assert code == 0, err
+            keys[kinds] = out.strip().splitlines()[-1]
+            # Before the key's first use, so that no server holds the namespace's identity from before.
+            code, out, err = await run_cli("admin", "limits", "set", name, "--allowedKinds", kinds,
+                                           "--store", deployment.store_url, env=env)
+            assert code == 0, err
+        py = {"kind": "python:3", "code": "def main(args):\n    return args\n"}
+        refused = "The supplied authentication is not authorized to access actions of kind '{}'."
+        async with aiohttp.ClientSession(base_url=deployment.url, headers=basic(keys["python:3,nodejs:default"])) as s:
+            await put(s, "actions", "py", {"exec": py})
+            await put(s, "actions", "js", {"exec": JS})
+            status, body, _ = await invoke(s, "py", {"x": 1}, blocking="true")
+            assert status == 200 and body["response"]["result"] == {"x": 1}, body
+            status, body = await call(s, "PUT", ns("actions", "seq") + "?overwrite=true",
+                                      {"exec": {"kind": "sequence", "components": ["/_/py"]}})
+            assert (status, body["error"]) == (403, refused.format("sequence")), body
+        async with aiohttp.ClientSession(base_url=deployment.url, headers=basic(keys["nodejs:20"])) as s:
+            await put(s, "actions", "js", {"exec": JS})
+            status, body = await call(s, "PUT", ns("actions", "py") + "?overwrite=true", {"exec": py})
+            assert (status, body["error"]) == (403, refused.format("python:3.11")), body
+            status, body = await call(s, "PUT", ns("actions", "js") + "?overwrite=true", {"exec": py})
+            assert (status, body["error"]) == (403, refused.format("python:3.11")), body        # update
+            await put(s, "actions", "js", {"parameters": [{"key": "p", "value": 1}]})     # no exec: no kind to check

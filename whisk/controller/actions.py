@@ -79,7 +79,8 @@ class Actions(Collection):
         if isinstance(request.exec, SequenceExec):
             await self.entitlement.check_all(identity, READ, [
                 Resource(c.path, self.name, c.name) for c in request.exec.components])
-        if request.exec is not None and not identity.limits.kind_allowed(request.exec.kind):
+        if request.exec is not None and not identity.limits.kind_allowed(request.exec.kind,
+                                                                         canonical=self._stored_kind):
             raise Forbidden(f"The supplied authentication is not authorized to access actions of kind "
                             f"'{request.exec.kind}'.")
         code = getattr(request.exec, "code", None)
@@ -89,6 +90,14 @@ class Actions(Collection):
                 check_unpacked_size(code, cap)
             else:                   # decoding tens of MB would hold up every other request on the loop
                 await asyncio.to_thread(check_unpacked_size, code, cap)
+
+    def _stored_kind(self, kind: str) -> str:
+        """The kind an action given `kind` is stored with (an alias, `nodejs:default` resolved); an unknown or
+        deprecated one as it is."""
+        try:
+            return self.resolve_kind(kind).kind
+        except Invalid:
+            return kind
 
     async def create(self, identity: Identity, request: ActionPut, path: EntityPath, name: str) -> Action:
         if request.exec is not None:

@@ -9,7 +9,7 @@ Units: memory and logs in MB, timeout in ms, sizes in bytes.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -339,10 +339,12 @@ class NamespaceLimits:
         (docs/openwhisk.md §2.8)."""
         return self.invocations_per_minute == 0 or self.concurrent_invocations == 0
 
-    def kind_allowed(self, kind: str, whitelist: frozenset[str] | None = None) -> bool:
-        """OpenWhisk's KindRestrictor: the union of the namespace's and the system's lists; empty = all kinds."""
+    def kind_allowed(self, kind: str, whitelist: frozenset[str] | None = None,
+                     canonical: Callable[[str], str] = str) -> bool:
+        """OpenWhisk's KindRestrictor: the union of the namespace's and the system's lists; empty = all kinds.
+        `canonical` names a listed kind as actions are stored with it (an alias or `nodejs:default` resolved)."""
         kinds = (self.allowed_kinds or frozenset()) | (whitelist or frozenset())
-        return not kinds or kind in kinds
+        return not kinds or kind in kinds or kind in {canonical(k) for k in kinds}
 
     def invoker_limits(self) -> dict[str, Any]:
         """What an invoker applies of this namespace's limits to each action it runs for it, as the activation
