@@ -258,3 +258,17 @@ def test_block_names_the_subject_of_a_namespace(tmp_path: Path, capsys: pytest.C
     assert capsys.readouterr().err == ("error: Unable to block user: No subject 'bob' (namespace 'bob' belongs to "
                                        "subject 'bob-subject').\n")
     assert main(["admin", "user", "block", "bob-subject", *store], open_store=open_store) == 0
+
+
+def test_allowed_kinds_the_platform_does_not_have(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A mistyped kind in `--allowedKinds` was taken silently, and the namespace could then make no action of the
+    kind meant: the command says which kinds no action can have here (it stores them as given, as wskadmin does).
+    Aliases, `:default` names, `blackbox` and `sequence` are kinds."""
+    store = ["--store", f"sqlite://{tmp_path / 'whisk.db'}"]
+    assert main(["admin", "user", "create", "alice", *store], open_store=open_store) == 0
+    capsys.readouterr()
+    assert main(["admin", "limits", "set", "alice", "--allowedKinds", "nodejs:2O,python:3,nodejs:default",
+                 "--allowedKinds", "blackbox,sequence,cobol:1", *store], open_store=open_store) == 0
+    assert capsys.readouterr() == ('Limits successfully set for "alice"\n',
+                                   "note: 'nodejs:2O' is no action kind of this platform: it allows nothing\n"
+                                   "note: 'cobol:1' is no action kind of this platform: it allows nothing\n")

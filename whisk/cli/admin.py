@@ -201,8 +201,28 @@ async def limits_set(ctx: Context) -> None:
 
     namespace, exists = await _on_limits(ctx, "set", set_)
     ctx.out.line(f'Limits successfully set for "{namespace}"')
+    for kind in _unknown_kinds(changes.get("allowedKinds") or []):
+        ctx.out.line(f"note: '{kind}' is no action kind of this platform: it allows nothing", err=True)
     if not exists:          # as wskadmin, limits may come first; a mistyped name is said
         ctx.out.line(f"note: no namespace '{namespace}' exists yet: the limits apply once it is created", err=True)
+
+
+def _unknown_kinds(kinds: list[str]) -> list[str]:
+    """The kinds no action can have here (a typo would leave the namespace no kind it meant to allow); none when
+    the runtime manifest cannot be read."""
+    from whisk.runtimes.manifest import ManifestError, load_manifest
+    try:
+        manifest = load_manifest()
+    except ManifestError:
+        return []
+    unknown = []
+    for kind in kinds:
+        try:
+            if kind != "sequence":
+                manifest.resolve(kind)
+        except Invalid:
+            unknown.append(kind)
+    return unknown
 
 
 async def limits_get(ctx: Context) -> None:
