@@ -129,6 +129,8 @@ def test_block_and_unblock(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["admin", "user", "block", "alice", *store], open_store=open_store) == 0
     assert capsys.readouterr().out == "'alice' blocked successfully\n"
     assert asyncio.run(opens()) == (False, False)
+    assert main(["admin", "user", "list", *store], open_store=open_store) == 0      # which subjects are blocked
+    assert capsys.readouterr().out.splitlines()[1].split() == ["alice", created.group(1), "alice", "(blocked)"]
     assert main(["admin", "user", "block", "alice", "nobody", *store], open_store=open_store) == 148
     out, err = capsys.readouterr()
     assert (out, err) == ("'alice' blocked successfully\n", "error: Unable to block user: No subject 'nobody'.\n")

@@ -21,7 +21,7 @@ async def test_create_authenticate_list_delete() -> None:
         assert await subjects.authenticate(uuid, "short") is None
         doc = await store.get_subject("team1")
         assert key not in str(doc) and doc["namespaces"][0]["key_hash"]
-        assert await subjects.list() == [{"subject": "team1", "namespace": "team1", "uuid": uuid}]
+        assert await subjects.list() == [{"subject": "team1", "namespace": "team1", "uuid": uuid, "blocked": False}]
         with pytest.raises(Conflict):
             await subjects.create("team1")
         with pytest.raises(Conflict):

@@ -67,7 +67,8 @@ async def list_(ctx: Context) -> None:
     out = ctx.out
     out.line(out.bold(f"{'namespace':<40} {'uuid':<36} subject"))
     for row in rows:
-        out.line(f"{row.get('namespace') or '':<40} {row.get('uuid') or '':<36} {row.get('subject') or ''}")
+        blocked = " (blocked)" if row.get("blocked") else ""
+        out.line(f"{row.get('namespace') or '':<40} {row.get('uuid') or '':<36} {row.get('subject') or ''}{blocked}")
 
 
 async def whois(ctx: Context) -> None:
@@ -295,7 +296,8 @@ GROUP = Command("admin", "administer the platform: subjects, their API keys, nam
                                          "NAME-subject for a name shorter than 5 characters)"),
             Flag("api-key", "", STRING, help="use this `UUID:KEY` instead of generating one"),
         ), create),
-        Command("list", "list namespaces with their subject and uuid (never keys)", (_STORE,), list_),
+        Command("list", "list namespaces with their subject and uuid (never keys), and which subjects are blocked",
+                (_STORE,), list_),
         Command("delete NAMESPACE", "delete a namespace, its API key and everything it holds (actions, packages, "
                 "triggers, rules, activation records, limits)", (_STORE,), delete),
         Command("block SUBJECT...", "block subjects with all their namespaces: their keys, web actions, API "

@@ -112,12 +112,12 @@ class Subjects:
                 "blocked": bool(doc.get("blocked"))}
 
     async def list(self) -> list[dict[str, Any]]:
-        """Every namespace with its subject and uuid (never keys)."""
+        """Every namespace with its subject and uuid (never keys), and whether the subject is blocked."""
         out = []
         for doc in await self._store.list_subjects():
             for entry in doc.get("namespaces", []):
                 out.append({"subject": doc.get("subject", doc.get("_id")), "namespace": entry.get("name"),
-                            "uuid": entry.get("uuid")})
+                            "uuid": entry.get("uuid"), "blocked": bool(doc.get("blocked"))})
         return sorted(out, key=lambda r: (r["namespace"] or "", r["subject"] or ""))
 
     async def bootstrap(self) -> None:
