@@ -274,3 +274,42 @@ def test_allowed_kinds_the_platform_does_not_have(tmp_path: Path, capsys: pytest
     assert capsys.readouterr() == ('Limits successfully set for "alice"\n',
                                    "note: 'nodejs:2O' is no action kind of this platform: it allows nothing\n"
                                    "note: 'cobol:1' is no action kind of this platform: it allows nothing\n")
+
+
+def test_revoke_gives_a_namespace_a_new_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """wskadmin's `user create --revoke`: keys are stored hashed, so a tenant who lost theirs (or had it leak) could
+    only have the namespace deleted with all it held. The namespace keeps its uuid and its entities; the old key
+    opens nothing, the new one does."""
+    db = str(tmp_path / "whisk.db")
+    store = ["--store", f"sqlite://{db}"]
+    assert main(["admin", "user", "create", "alice", *store], open_store=open_store) == 0
+    old = KEY.match(capsys.readouterr().out)
+    assert old
+
+    async def put_action() -> None:
+        async with SqliteStore(db) as opened:
+            await opened.put({"_id": "alice/a", "entityType": "action", "namespace": "alice", "name": "a"})
+
+    async def opens(uuid: str, key: str) -> tuple[bool, bool]:
+        async with SqliteStore(db) as opened:
+            return await Subjects(opened).authenticate(uuid, key) is not None, await opened.get("alice/a") is not None
+
+    asyncio.run(put_action())
+    assert main(["admin", "user", "create", "alice", "--revoke", *store], open_store=open_store) == 0
+    new = KEY.match(capsys.readouterr().out)
+    assert new and new.group(1) == old.group(1) and new.group(2) != old.group(2)
+    assert asyncio.run(opens(old.group(1), old.group(2))) == (False, True)
+    assert asyncio.run(opens(new.group(1), new.group(2))) == (True, True)
+    given = f"{old.group(1)}:{'k' * 64}"
+    assert main(["admin", "user", "create", "alice", "--revoke", "--api-key", given, *store],
+                open_store=open_store) == 0
+    assert capsys.readouterr().out == given + "\n"
+    for flags, status, error in (
+            (["nobody", "--revoke"], 148, "Namespace 'nobody' does not exist."),
+            (["alice", "--revoke", "--subject", "mallory"], 153, "Namespace 'alice' belongs to subject 'alice'."),
+            (["alice", "--revoke", "--api-key", "11111111-2222-3333-4444-555555555555:" + "k" * 64], 144,
+             f"The namespace's uuid is '{old.group(1)}': a new key keeps it.")):
+        assert main(["admin", "user", "create", *flags, *store], open_store=open_store) == status
+        assert capsys.readouterr().err == f"error: Unable to revoke the key of user '{flags[0]}': {error}\n"
+    assert main(["admin", "user", "block", "alice", *store], open_store=open_store) == 0
+    assert main(["admin", "user", "create", "alice", "--revoke", *store], open_store=open_store) == 153

@@ -49,11 +49,13 @@ async def create(ctx: Context) -> None:
         uuid, sep, key = api_key.partition(":")
         if not sep:
             raise CliError("--api-key must have the form UUID:KEY", usage=True)
+    make = "revoke" if ctx.flag("revoke") else "create"
     try:
         async with _open(ctx) as store:
-            uuid, key = await _subjects(store).create(namespace, ctx.flag("subject") or None, uuid, key)
+            uuid, key = await getattr(_subjects(store), make)(namespace, ctx.flag("subject") or None, uuid, key)
     except _FAILURES as exc:
-        raise _error(f"Unable to create user '{namespace}'", exc) from None
+        raise _error(f"Unable to {'revoke the key of' if make == 'revoke' else 'create'} user '{namespace}'",
+                     exc) from None
     ctx.out.line(f"{uuid}:{key}")
 
 
@@ -295,6 +297,8 @@ GROUP = Command("admin", "administer the platform: subjects, their API keys, nam
             Flag("subject", "", STRING, help="the `SUBJECT` owning the namespace (default: the namespace name; "
                                          "NAME-subject for a name shorter than 5 characters)"),
             Flag("api-key", "", STRING, help="use this `UUID:KEY` instead of generating one"),
+            Flag("revoke", "", BOOL, help="give the existing namespace a new key (keeping its uuid and all it "
+                                          "holds); the old key stops working within 30 s"),
         ), create),
         Command("list", "list namespaces with their subject and uuid (never keys), and which subjects are blocked",
                 (_STORE,), list_),

@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from whisk.entities.errors import Conflict, Invalid
+from whisk.entities.errors import Conflict, Invalid, NotFound
 from whisk.entities.identity import (GUEST_KEY, GUEST_NAMESPACE, GUEST_UUID, SUBJECT_MIN_LENGTH, SYSTEM_KEY,
                                      SYSTEM_NAMESPACE, SYSTEM_UUID, Identity, canonical_uuid, check_key,
                                      check_namespace, check_subject, check_uuid, generate_key, generate_uuid,
@@ -66,6 +66,31 @@ class Subjects:
         await self._store.put_subject(doc)
         log.info("subjects.created", subject=subject, namespace=namespace)
         return uuid, key
+
+    async def revoke(self, namespace: str, subject: str | None = None, uuid: str | None = None,
+                     key: str | None = None) -> tuple[str, str]:
+        """A new key (given or generated) for an existing namespace, its uuid and everything it holds kept
+        (`wskadmin user create --revoke`): the old key stops working on every server within `cache_ttl_s`. Keys
+        are stored hashed, so this is the only way back for a tenant who lost theirs. Returns (uuid, key)."""
+        found = await self._store.find_namespace_by_name(namespace)
+        if found is None:
+            raise NotFound(f"Namespace '{namespace}' does not exist.")
+        doc, entry = found
+        owner = doc.get("subject", doc.get("_id"))
+        if subject is not None and subject != owner:
+            raise Conflict(f"Namespace '{namespace}' belongs to subject '{owner}'.")
+        if uuid is not None and canonical_uuid(uuid) != entry.get("uuid"):
+            raise Invalid(f"The namespace's uuid is '{entry.get('uuid')}': a new key keeps it.")
+        if doc.get("blocked"):
+            raise Conflict("The subject you want to edit is blocked.")
+        key = check_key(key) if key is not None else generate_key()
+        key_hash, key_salt = hash_key(key)
+        await self._store.put_subject({**doc, "namespaces": [
+            {**n, "key_hash": key_hash, "key_salt": key_salt} if n.get("name") == namespace else n
+            for n in doc.get("namespaces", [])]})
+        self._cache = {k: v for k, v in self._cache.items() if k[0] != entry.get("uuid")}
+        log.info("subjects.key_revoked", subject=owner, namespace=namespace)
+        return entry["uuid"], key
 
     async def delete(self, namespace: str) -> dict[str, int] | None:
         """Remove the namespace (and its subject when it owned nothing else) with everything it holds: entities,
