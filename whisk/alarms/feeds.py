@@ -132,8 +132,8 @@ class Feeds:
             raise FeedError(AUTH_FAILED, 403)
         doc = await self._store.get(doc_id(namespace, name))
         # An alarm the namespace's previous owner made (deleted with `whisk admin`, made again under the same name,
-        # even with the same uuid: a key is never replaced otherwise) is not this owner's: its payload and schedule
-        # are the old tenant's.
+        # even with the same uuid) is not this owner's: its payload and schedule are the old tenant's. One made
+        # before `whisk admin user create --revoke` is not either, as OpenWhisk's provider's stored key stops working.
         made_by = (doc or {}).get("owner") or {}
         found = await self._store.find_namespace(owner.uuid) if made_by.get("uuid") == owner.uuid else None
         if doc is None or found is None or found[1].get("key_hash", "") != made_by.get("keyHash"):
