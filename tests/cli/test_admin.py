@@ -313,3 +313,26 @@ def test_revoke_gives_a_namespace_a_new_key(tmp_path: Path, capsys: pytest.Captu
         assert capsys.readouterr().err == f"error: Unable to revoke the key of user '{flags[0]}': {error}\n"
     assert main(["admin", "user", "block", "alice", *store], open_store=open_store) == 0
     assert main(["admin", "user", "create", "alice", "--revoke", *store], open_store=open_store) == 153
+
+
+@pytest.mark.parametrize("adapter", ["sqlite", pytest.param("couchdb", marks=pytest.mark.couchdb)])
+@pytest.mark.parametrize("subject", ["_design/subjects", "_local", "other/limits"])
+def test_a_subject_that_is_another_documents_id_is_refused(adapter: str, subject: str, tmp_path: Path,
+                                                           request: pytest.FixtureRequest,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """A subject is its document's id in CouchDB's subjects database, beside the design documents (`_design/...`;
+    CouchDB reserves every id starting with `_`) and the limits documents (`NS/limits`): `--subject
+    other/limits` made a subject that `limits set|delete other` then rewrote or deleted with its namespaces, and a
+    `_design/` one replaced the views every authentication reads. Refused on every store, so that a subject moves
+    between stores."""
+    if adapter == "sqlite":
+        url = f"sqlite://{tmp_path / 'whisk.db'}"
+    else:
+        url = request.getfixturevalue("couchdb_url").replace("http://", "couchdb://") + \
+            f"/s{tmp_path.name[-8:].lower().replace('_', '')}{len(subject)}_"
+    store = ["--store", url]
+    assert main(["admin", "user", "create", "team-a", "--subject", subject, *store], open_store=open_store) == 144
+    assert capsys.readouterr().err.endswith(
+        "error: Unable to create user 'team-a': a subject may neither start with '_' nor end with '/limits'\n")
+    assert main(["admin", "user", "list", *store], open_store=open_store) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == []

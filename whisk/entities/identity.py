@@ -65,6 +65,10 @@ def canonical_uuid(text: str) -> str:
 def check_subject(subject: str) -> str:
     if not isinstance(subject, str) or len(subject) < SUBJECT_MIN_LENGTH:
         raise Invalid(f"subject must be at least {SUBJECT_MIN_LENGTH} characters")
+    # A subject is its document's id in CouchDB's subjects database, beside the design documents (CouchDB reserves
+    # ids starting with "_") and the limits documents ("NS/limits"), which it would replace.
+    if subject.startswith("_") or subject.endswith("/limits"):
+        raise Invalid("a subject may neither start with '_' nor end with '/limits'")
     return subject
 
 
