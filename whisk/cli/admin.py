@@ -275,7 +275,8 @@ async def prune(ctx: Context) -> None:
                f"day{'' if days == 1 else 's'}")
 
 
-_STORE = Flag("store", "", STRING, help="the store `URL` (default: WHISK_STORE, as the server reads it)")
+_STORE = Flag("store", "", STRING, help="the store `URL` (default: the server's, from WHISK_STORE, else the sqlite "
+                                        "file in WHISK_DATA_DIR)")
 _LIMIT_FLAGS = (
     *(Flag(name, "", INT, help=text) for name, text in _INT_LIMITS.items()),
     *(Flag(name, "", STRING, help=text) for name, text in _SIZE_LIMITS.items()),
