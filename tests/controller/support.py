@@ -11,19 +11,21 @@ from whisk.entities.identity import Identity
 from whisk.loadbalancer.base import Released
 from whisk.loadbalancer.lean import LeanBalancer
 from whisk.messaging.memory import MemoryBus
-from whisk.runtimes.manifest import load_manifest
+from whisk.runtimes.manifest import Manifest, load_manifest
 from whisk.store.base import Store
 
 
 @asynccontextmanager
-async def guest_controller(settings: Settings, store: Store) -> AsyncIterator[tuple[ControllerServices, Identity]]:
+async def guest_controller(settings: Settings, store: Store, manifest: Manifest | None = None,
+                           ) -> AsyncIterator[tuple[ControllerServices, Identity]]:
     """A controller on `store`, an in-memory bus and the lean balancer (nothing consumes the invoker's topic), its
-    subjects made: its services and the guest namespace's identity. The controller has stopped on the way out."""
+    subjects made, with the built-in runtime manifest unless given one: its services and the guest namespace's
+    identity. The controller has stopped on the way out."""
     async with MemoryBus() as bus:
         def balancer(on_release: Released) -> LeanBalancer:
             return LeanBalancer(bus, controller=0, on_release=on_release)
 
-        async with open_controller(settings, store, bus, balancer, load_manifest()) as services:
+        async with open_controller(settings, store, bus, balancer, manifest or load_manifest()) as services:
             await services.subjects.bootstrap()
             guest = await services.subjects.identity_of("guest")
             assert guest is not None

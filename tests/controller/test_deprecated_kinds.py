@@ -1,20 +1,25 @@
 """Actions of a kind the runtime manifest marks deprecated (OpenWhisk `CTL/Actions.scala` make and update,
 `Messages.runtimeDeprecated`): they may be read and deleted, but not created, updated to or updated while they have
-it, and the refusal is a plain 400, not a malformed body, answered after the 409 of an existing name."""
+it, and the refusal is a plain 400, not a malformed body, answered after the 409 of an existing name. Nor invoked
+(`CTL/actions/PostActionActivation.scala` invokeAction): the same 400, before any activation is made."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
+from tests.controller.support import guest_controller
+from whisk.config import Settings
 from whisk.controller.entities import Entities
 from whisk.controller.subjects import Subjects
 from whisk.entities.errors import Conflict, Invalid
 from whisk.entities.limits import SystemLimits
 from whisk.entities.names import EntityPath
 from whisk.runtimes.manifest import Manifest, load_manifest
+from whisk.store.base import ActivationQuery
 from whisk.store.memory import MemoryStore
 
 DEPRECATED = ("The 'nodejs:18' runtime is no longer supported. "
@@ -55,3 +60,21 @@ async def test_a_deprecated_kind_is_read_and_deleted_but_not_written(tmp_path: P
         moved = await entities.actions.put(owner, root, "old", {"exec": {"kind": "nodejs:default", "code": "z"}}, True)
         assert (moved["version"], moved["exec"]["kind"]) == ("0.0.2", "nodejs:20")     # onto a current kind: fine
         assert (await entities.actions.delete(owner, root, "gone", {}))["exec"]["kind"] == "nodejs:18"
+
+
+async def test_an_action_of_a_deprecated_kind_is_not_invoked(tmp_path: Path) -> None:
+    """Made while its kind ran, invoked after the manifest deprecated it: OpenWhisk answers 400 with the same text
+    and makes no activation; whisk sent it to an invoker, whose record said "Failed to pull container image"."""
+    settings = dataclasses.replace(Settings(), data_dir=str(tmp_path), catalog=False, alarms_refresh_s=3600)
+    async with MemoryStore() as store:
+        async with guest_controller(settings, store, manifest(tmp_path, deprecated=False)) as (services, guest):
+            await services.entities.actions.put(guest, EntityPath.of("guest"), "old",
+                                                {"exec": {"kind": "nodejs:18", "code": "x"}}, False)
+        async with guest_controller(settings, store, manifest(tmp_path, deprecated=True)) as (services, guest):
+            resolved = await services.entities.resolve_action(guest, "_", None, "old")
+            with pytest.raises(Invalid) as caught:
+                await services.launcher.start(guest, resolved, {}, blocking=False, wait_ms=0, tid="t")
+            assert str(caught.value) == DEPRECATED
+        # Nothing was sent: an activation in flight at the controller's stop would have a record by now.
+        assert await store.list_activations(ActivationQuery("guest")) == []
+

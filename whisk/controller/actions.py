@@ -101,20 +101,20 @@ class Actions(Collection):
 
     async def create(self, identity: Identity, request: ActionPut, path: EntityPath, name: str) -> Action:
         if request.exec is not None:
-            self._not_deprecated(request.exec)
+            self.refuse_deprecated(request.exec)
         if isinstance(request.exec, SequenceExec):
             await self._check_sequence(FullyQualifiedEntityName(path, name), request.exec)
         return request.create(path, name, self.repo.system.standard_action_limits())
 
     async def update(self, identity: Identity, request: ActionPut, old: Action) -> Action:
-        self._not_deprecated(request.exec or old.exec)        # an update that leaves the exec keeps the old one
+        self.refuse_deprecated(request.exec or old.exec)        # an update that leaves the exec keeps the old one
         if isinstance(request.exec, SequenceExec):
             await self._check_sequence(old.fqn, request.exec)
         return request.update(old)
 
-    def _not_deprecated(self, exec_: Exec) -> None:
-        """OpenWhisk's make and update: an action of a deprecated kind may be read and deleted, not made, nor updated
-        unless to a current kind (400, after the 409 of an existing name)."""
+    def refuse_deprecated(self, exec_: Exec) -> None:
+        """OpenWhisk's make, update and invoke: an action of a deprecated kind may be read and deleted, not made,
+        nor updated unless to a current kind (400, after the 409 of an existing name), nor invoked (400)."""
         if isinstance(exec_, CodeExec):
             try:
                 self.resolve_kind(exec_.kind)

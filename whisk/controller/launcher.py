@@ -101,6 +101,10 @@ class Launcher:
         if self._drain.refusing:
             raise BackendUnavailable(SHUTTING_DOWN)
         resolved.action.refuse_overrides(payload)      # a request's payload, whatever the action runs
+        # A kind deprecated since the action was made: refused here, as OpenWhisk's invokeAction does, rather than
+        # sent to an invoker that has no image for it. Only the topmost action: OpenWhisk's sequences and
+        # conductors run their components without this check (the component's record says why it failed).
+        self.entities.actions.refuse_deprecated(resolved.action.exec)
         run = Run(identity, caller or caller_for(identity), tid, now_ms())
         native = self.natives.get(resolved.path)
         if native is not None:
