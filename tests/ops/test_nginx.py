@@ -210,6 +210,34 @@ async def test_metrics_are_not_served_to_the_public(nginx: Nginx) -> None:
             assert resp.status == 200
 
 
+async def test_a_web_action_cannot_steer_nginx_with_its_headers(nginx: Nginx) -> None:
+    """A web action's `X-Accel-*` headers are its own, never nginx's commands: `X-Accel-Redirect` made nginx serve
+    another URL of the API host in its place (its method turned GET, the caller's headers and body resent with it),
+    so a tenant's action could answer with any resource the caller's credentials reach (and nginx's `internal`
+    locations); `X-Accel-Limit-Rate` throttled the answer."""
+    owner = f"ops-accel-{secrets.token_hex(4)}"
+    target = f"ops-target-{secrets.token_hex(4)}"
+    answer = 'def main(args):\n    return args["r"]\n'
+    web = [{"key": "web-export", "value": True}]
+    async with aiohttp.ClientSession(headers=_guest()) as session:
+        for name in (owner, target):
+            async with session.put(f"{nginx.https_url}/api/v1/namespaces/_/actions/{name}",
+                                   json={"exec": {"kind": "python:3", "code": answer if name == owner else ECHO},
+                                         "annotations": web}, ssl=_tls(nginx)) as resp:
+                assert resp.status == 200, await resp.text()
+    elsewhere = (f"/api/v1/web/guest/default/{target}.json", "/api/v1/namespaces/_/actions", "/.whisk/refused",
+                 "@bad_gateway")
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:   # 1 byte/s: > 15 s
+        for where in elsewhere:
+            result = {"statusCode": 201, "headers": {"X-Accel-Redirect": where, "X-Accel-Limit-Rate": "1",
+                                                     "X-Accel-Buffering": "no", "X-Own": "kept"},
+                      "body": "the action's own answer"}
+            async with session.post(f"{nginx.https_url}/api/v1/web/guest/default/{owner}.http", json={"r": result},
+                                    headers=_guest(), ssl=_tls(nginx)) as resp:
+                assert (resp.status, await resp.text()) == (201, "the action's own answer"), where
+                assert resp.headers["X-Own"] == "kept" and "x-openwhisk-activation-id" in resp.headers
+
+
 async def test_official_npm_client_with_ignore_certs(nginx: Nginx) -> None:
     node = shutil.which("node")
     if node is None or not OPENWHISK_NPM.is_dir():
