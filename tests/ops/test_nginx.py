@@ -238,6 +238,31 @@ async def test_a_web_action_cannot_steer_nginx_with_its_headers(nginx: Nginx) ->
                 assert resp.headers["X-Own"] == "kept" and "x-openwhisk-activation-id" in resp.headers
 
 
+async def test_a_web_action_cannot_take_the_controllers_out_of_nginx(whisk_url: str) -> None:
+    """An answer head larger than nginx's proxy_buffer_size is, to nginx, a failing controller: a web action with
+    64 KB of headers got a 502 and took its controller out of the upstreams for fail_timeout, so that a few requests
+    of one tenant left every other "no live upstreams". whisk refuses such a result itself (400)."""
+    if not available():
+        missing("nginx")
+    name = f"ops-heads-{secrets.token_hex(4)}"
+    code = 'def main(args):\n    return {"headers": {"X-Big": "a" * 70000}}\n'
+    async with aiohttp.ClientSession(base_url=whisk_url, headers=_guest()) as session:
+        async with session.put(f"/api/v1/namespaces/_/actions/{name}", json={
+                "exec": {"kind": "python:3", "code": code}, "annotations": [{"key": "web-export", "value": True}]}
+                               ) as resp:
+            assert resp.status == 200, await resp.text()
+    # Two upstreams (the same server twice): nginx keeps a lone upstream whatever fails.
+    async with run_nginx([authority(whisk_url)] * 2) as server, aiohttp.ClientSession() as session:
+        for _ in range(4):
+            async with session.get(f"{server.https_url}/api/v1/web/guest/default/{name}.http",
+                                   ssl=_tls(server)) as resp:
+                assert resp.status == 400, await resp.text()
+                assert (await resp.json())["error"].startswith("Response headers larger than allowed: ")
+        async with session.get(f"{server.https_url}/ping", ssl=_tls(server)) as resp:
+            assert resp.status == 200
+        assert "upstream server temporarily disabled" not in server.error_log()
+
+
 async def test_official_npm_client_with_ignore_certs(nginx: Nginx) -> None:
     node = shutil.which("node")
     if node is None or not OPENWHISK_NPM.is_dir():

@@ -239,6 +239,11 @@ _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
 _WITHHELD = frozenset({"service-worker-allowed"})
 # What of an action's headers is not passed on: the content type (sent as the body's own), framing, withheld ones.
 _NOT_PASSED = _FRAMING | _WITHHELD | {"content-type"}
+# Stricter than OpenWhisk (Pekko sends any size): the headers an action sends, as written ("Name: value" and CRLF,
+# UTF-8), stay within half of what nginx in front reads of an answer's head (`proxy_buffer_size 64k`,
+# config/nginx/); the rest is for the route's own headers, which echo a request's (CORS, X-Request-ID). nginx takes a
+# head larger than its buffer for a failing controller: a 502, and that controller out of its upstreams for a while.
+MAX_HEADER_BYTES = 32 * 1024
 
 
 def _header_values(name: str, value: Any) -> list[tuple[str, str]]:
@@ -293,6 +298,9 @@ def _as_http(value: Any) -> Answer:
     code = _status(value["statusCode"]) if "statusCode" in value else None
     declared = next((v for k, v in headers if k.lower() == "content-type"), None)
     kept = [(k, v) for k, v in headers if k.lower() not in _NOT_PASSED]
+    size = sum(len(k.encode()) + len(v.encode("utf-8", "surrogateescape")) + 4 for k, v in kept)
+    if size > MAX_HEADER_BYTES:
+        raise Invalid(f"Response headers larger than allowed: {size} > {MAX_HEADER_BYTES} bytes.")
     body = value.get("body")
     if body is None or body == "":
         return Answer(code or 204, kept)
