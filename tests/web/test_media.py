@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -161,6 +162,18 @@ async def test_repeated_headers_and_developer_errors(guest: aiohttp.ClientSessio
     for ext in (".json", ".http", ".text"):
         async with anonymous.get(f"/api/v1/web/guest/default/{broken}{ext}") as r:
             assert (r.status, (await r.json())["error"]) == (400, "There was an error processing your request.")
+
+
+async def test_the_server_writes_its_own_date_and_server_headers(anonymous: aiohttp.ClientSession, shape: str) -> None:
+    """An action's `Date` and `Server` are not sent, as Pekko's renderer drops them (an "illegal RawHeader" with
+    Content-Type, Content-Length, Transfer-Encoding and Connection): a `Date` that is no HTTP date went out, which
+    caches read to age the answer."""
+    _, _, body, headers = await answer(anonymous, shape, ".http", {
+        "headers": {"Date": "yesterday", "server": "mine", "X-Other": "kept"}, "body": "x"})
+    assert body == b"x" and headers["X-Other"] == "kept"
+    assert headers.getall("Date") != ["yesterday"] and len(headers.getall("Date")) == 1
+    assert parsedate_to_datetime(headers["Date"]).tzinfo is not None
+    assert "mine" not in headers.getall("Server", [])
 
 
 @pytest.mark.parametrize("ext, result, accept, status, offered", [

@@ -232,13 +232,17 @@ _HEADER_NAME = re.compile(_TOKEN)
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # Headers the server computes itself; an action's copy would contradict the body actually sent.
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
+# Headers the server writes of its own, which Pekko's renderer drops from an action's ("illegal RawHeader"): a `Date`
+# that is no HTTP date would mislead caches.
+_SERVERS_OWN = frozenset({"date", "server"})
 # Stricter than OpenWhisk, which passes it on: `Service-Worker-Allowed` would let a script a web action serves
 # register as the service worker of the whole origin (scope `/`), and so control every page the API host serves,
 # other tenants' web actions among them. Without it a web action's worker stays within its own path
 # (`/api/v1/web/NAMESPACE/PACKAGE/`).
 _WITHHELD = frozenset({"service-worker-allowed"})
-# What of an action's headers is not passed on: the content type (sent as the body's own), framing, withheld ones.
-_NOT_PASSED = _FRAMING | _WITHHELD | {"content-type"}
+# What of an action's headers is not passed on: the content type (sent as the body's own), framing, the server's own,
+# withheld ones.
+_NOT_PASSED = _FRAMING | _SERVERS_OWN | _WITHHELD | {"content-type"}
 # Stricter than OpenWhisk (Pekko sends any size): the headers an action sends, as written ("Name: value" and CRLF,
 # UTF-8), stay within half of what nginx in front reads of an answer's head (`proxy_buffer_size 64k`,
 # config/nginx/); the rest is for the route's own headers, which echo a request's (CORS, X-Request-ID). nginx takes a
