@@ -14,6 +14,11 @@ from whisk.entities.json_value import compact
 from whisk.entities.parameters import annotation_value, truthy
 from whisk.messages import ActivationMessage
 
+# What the stop's grace cut short (`Invoker.drain`): the controller's words for the same (controller/ledger.py), which
+# a standalone server's controller stores first.
+STOPPED = "The activation was interrupted: the platform stopped before it completed."
+STOPPED_LOGS = "The activation's logs were not collected: the platform stopped before it completed."
+
 
 def action_digest(action: dict[str, Any]) -> str:
     """What makes two action definitions the same for warm reuse (docs/openwhisk.md §7.3: not the revision)."""

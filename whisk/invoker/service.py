@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -23,8 +25,10 @@ from whisk.entities.activation import APPLICATION_ERROR, WHISK_ERROR, Activation
 from whisk.entities.errors import BackendUnavailable, Invalid, TooLarge, WhiskError
 from whisk.entities.json_value import held_size
 from whisk.entities.limits import check_runnable, parse_size
+from whisk.entities.log_lines import log_line, rfc3339_nanos
 from whisk.invoker.blocklist import BLOCKED_MESSAGE, DELETED_MESSAGE, Blocklist, Refusal
-from whisk.invoker.records import action_digest, activation_record, failure_record, make_job
+from whisk.invoker.records import (STOPPED, STOPPED_LOGS, action_digest, activation_record, failure_record,
+                                   make_job)
 from whisk.logs import log_context
 from whisk.messages import (EVENTS_TOPIC, HEALTH_TOPIC, Acknowledgement, ActivationMessage, PingMessage,
                             activation_event, completed_topic,
@@ -46,6 +50,9 @@ ACTION_BYTES_HELD = 128 * 1024 * 1024
 # OpenWhisk's, gives a record 2 min by default: delivery.timeout.ms.)
 ACK_RETRY_S = 300.0
 ACK_RETRY_PAUSE_S = 1.0
+# What the stop's grace cut short gets its record and ack within this much more (a store or bus away is not waited
+# for: the controller records it then, as its invoker gone silent).
+STOP_RECORDS_S = 5.0
 # `bus_answers` (the gauge whisk_bus_up): the bus is away once no ping or ack has gone through for a ping interval and
 # this long (a send to a stopped broker hangs until the bus's 30 s timeout; the balancer's check waits 5 s).
 BUS_SILENT_S = 5.0
@@ -79,6 +86,8 @@ class Invoker:
         self._bus_answers = BusAnswers(late_s=None if ping_interval_s is None else ping_interval_s + BUS_SILENT_S)
         self.enabled = True
         self.taken = 0
+        self.stop_records_s = STOP_RECORDS_S
+        self._stopping = False              # the stop's grace is over: what it cancels still ends with a record
 
     async def __aenter__(self) -> Invoker:
         await self._bus.ensure_topic(invoker_topic(self.instance))
@@ -126,9 +135,17 @@ class Invoker:
         self._tasks = []
         if self._running:
             done, pending = await asyncio.wait(self._running, timeout=grace_s)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            if pending:
+                # Each cancelled activation still stores its record and sends its ack (`_handle`), so that the
+                # controller frees its slot and answers its blocking caller now, with what happened, rather than
+                # once it finds this invoker silent, as "did not acknowledge it in time".
+                self._stopping = True
+                for task in pending:
+                    task.cancel()
+                _, left = await asyncio.wait(pending, timeout=self.stop_records_s)
+                for task in left:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
 
     async def _consume(self) -> None:
         topic = invoker_topic(self.instance)
@@ -242,6 +259,17 @@ class Invoker:
                     metrics.observe_container_start(result.container_start)
                 log.debug("activation.finished", status=result.response.get("statusCode"),
                           duration_ms=result.end_ms - result.start_ms)
+            except asyncio.CancelledError:
+                if not self._stopping:
+                    raise
+                # The stop's grace is over (`drain`): interrupted, or, for a blocking caller that has its answer,
+                # that answer without its logs, as the controller records what its own stop cuts short.
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()      # the record and the ack are awaited (and bounded by `drain`)
+                log.warning("invoker.activation.stopped")
+                record = (replace(answered[1], logs=(log_line(rfc3339_nanos(time.time_ns()), "stderr", STOPPED_LOGS),))
+                          if answered is not None else failure_record(msg, WHISK_ERROR, STOPPED))
             except Exception as exc:     # a bug too: a record and an ack all the same, or the slot waits (ack timeout)
                 if isinstance(exc, WhiskError):
                     log.error("invoker.run.failed", error=str(exc))

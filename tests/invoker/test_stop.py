@@ -1,0 +1,83 @@
+"""An invoker stopped (SIGTERM) while activations still run past its grace ends each with a record and an ack."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.invoker.test_ack_failures import ID, one_blocking_activation
+from whisk.containerpool.job import RunResult
+from whisk.entities.document import now_ms
+from whisk.messages import Acknowledgement
+from whisk.messaging.memory import MemoryBus
+from whisk.store.memory import MemoryStore
+
+STOPPED = "The activation was interrupted: the platform stopped before it completed."
+
+
+class Endless:
+    """A pool whose run never ends (an action longer than the stop's grace); `answer` first answers the caller."""
+
+    def __init__(self, answer: bool = False) -> None:
+        self.started = asyncio.Event()
+        self._answer = answer
+
+    async def run(self, job: Any, on_response: Any = None) -> RunResult:
+        if self._answer:
+            now = now_ms()
+            on_response(RunResult({"statusCode": 0, "result": {"answered": True}}, now, now, None, False, "warmed"))
+        self.started.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_an_activation_cut_short_by_the_stop_is_recorded_and_acknowledged() -> None:
+    """The cancelled task stored nothing and sent no ack: in a cluster the controller held the slot and the blocking
+    caller until it found the invoker silent (10 s), then recorded that the invoker did not acknowledge it in time,
+    where docs/operations.md says what the stop cut short is recorded as interrupted by the stop."""
+    async with MemoryBus() as bus, MemoryStore() as store:
+        acks = bus.consume("completed0", "completed0")
+        pool = Endless()
+        async with one_blocking_activation(bus, store, pool) as invoker:
+            await asyncio.wait_for(pool.started.wait(), 5)
+            await asyncio.wait_for(invoker.drain(0.05), 5)
+            ack = Acknowledgement.read(await asyncio.wait_for(anext(acks), 5))
+        assert ack.activation_id == ID and ack.is_completion and ack.is_system_error
+        assert ack.response is not None and ack.response["response"]["result"] == {"error": STOPPED}
+        record = await store.get_activation("guest", ID)
+        assert record is not None and record["response"]["result"] == {"error": STOPPED}, record
+        assert record["response"]["statusCode"] == 3
+        await acks.aclose()
+
+
+async def test_an_answered_activation_cut_short_keeps_the_answer_its_caller_got() -> None:
+    async with MemoryBus() as bus, MemoryStore() as store:
+        acks = bus.consume("completed0", "completed0")
+        pool = Endless(answer=True)
+        async with one_blocking_activation(bus, store, pool) as invoker:
+            await asyncio.wait_for(pool.started.wait(), 5)
+            await asyncio.wait_for(invoker.drain(0.05), 5)
+            result = Acknowledgement.read(await asyncio.wait_for(anext(acks), 5))
+            assert result.is_result
+            completion = Acknowledgement.read(await asyncio.wait_for(anext(acks), 5))
+            assert completion.is_completion and not completion.is_system_error
+        record = await store.get_activation("guest", ID)
+        assert record is not None and record["response"]["result"] == {"answered": True}, record
+        assert any("logs were not collected" in line for line in record["logs"]), record["logs"]
+        await acks.aclose()
+
+
+async def test_the_records_of_the_stop_are_bounded_by_a_store_that_hangs() -> None:
+    """Storing what the stop cut short must not hold the stop past its bound when the store hangs."""
+    class Hanging(MemoryStore):
+        async def put_activation(self, record: Any) -> None:
+            await asyncio.Event().wait()
+
+    async with MemoryBus() as bus, Hanging() as store:
+        pool = Endless()
+        async with one_blocking_activation(bus, store, pool) as invoker:
+            await asyncio.wait_for(pool.started.wait(), 5)
+            invoker.stop_records_s = 0.1
+            began = asyncio.get_running_loop().time()
+            await asyncio.wait_for(invoker.drain(0.05), 5)
+            assert asyncio.get_running_loop().time() - began < 1.0
