@@ -9,6 +9,8 @@ in-process bus unless WHISK_BUS says otherwise).
 from __future__ import annotations
 
 import asyncio
+import errno
+import fcntl
 import gc
 import os
 import signal
@@ -377,12 +379,71 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
+class ServerInUse(OSError):
+    """Another running server holds this data folder for the same role and instance."""
+
+
+def claim_data_folder(settings: Settings) -> list[int]:
+    """Lock the data folder for this process's controller and invoker instances (flock on `controller<N>.lock`,
+    `invoker<N>.lock`; the locks go with the process, a SIGKILL included), before anything opens: a second server
+    started by mistake beside a running one otherwise opened the store, seeded subjects and cleared its invoker's
+    containers (on a shared Docker daemon, the running server's, activations and all) before the journal's lock or
+    the port stopped it. The descriptors to close at the end."""
+    held: list[int] = []
+    names = ([f"controller{settings.instance}"] if settings.runs_controller else []) + \
+            ([f"invoker{settings.instance}"] if settings.runs_invoker else [])
+    for name in names:
+        path = os.path.join(settings.data_dir, f"{name}.lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            for other in held:
+                os.close(other)
+            raise ServerInUse(f"another whisk server is running on the data folder {settings.data_dir} (its lock "
+                              f"{name}.lock is held)") from None
+        held.append(fd)
+    return held
+
+
+def refuse_a_port_in_use(host: str, port: int) -> None:
+    """Fail before anything opens when the API's port is taken, for the reason above (a second server on another
+    data folder but the same port and invoker instance). A probe bound as the server binds (SO_REUSEADDR, IPv6
+    only on IPv6) and closed at once; other bind errors are left to the server's own bind, which says them."""
+    try:
+        found = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:        # a host name that does not resolve: say which setting it is
+        raise ConfigError(f"WHISK_HOST: cannot listen on {host!r}: {exc.strerror}") from None
+    for family, kind, proto, _, address in dict.fromkeys(found):
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:         # in asyncio's words, as the server's bind says it
+                    raise OSError(exc.errno, f"error while attempting to bind on address {address!r}: "
+                                             f"{(exc.strerror or '').lower()}") from None
+
+
 async def serve(settings: Settings) -> None:
     """Run the role until SIGTERM or SIGINT; a second signal stops at once."""
     try:
         Path(settings.data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)   # the platform's data: its user's only
     except OSError as exc:
         raise ConfigError(f"WHISK_DATA_DIR: cannot make the folder {settings.data_dir!r}: {exc.strerror}") from None
+    held = claim_data_folder(settings)
+    try:
+        refuse_a_port_in_use(settings.host, settings.port)
+        await _serve(settings)
+    finally:
+        for fd in held:
+            os.close(fd)
+
+
+async def _serve(settings: Settings) -> None:
     # Every line this process logs names its role and instance; tasks inherit the binding.
     logs.bind(role=settings.role, instance=settings.instance)
     _watch_children_with_pidfds()
