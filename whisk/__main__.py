@@ -51,10 +51,12 @@ def _serve() -> int:
         return 2
     configure(settings.log_format, settings.log_level)
     _raise_open_files_limit()
-    from whisk.roles import serve
     try:
+        from whisk.roles import serve
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(serve(settings))
+    except KeyboardInterrupt:       # Ctrl+C before the server had its own signal handlers (importing): nothing opened
+        return 130
     except ConfigError as exc:
         print(f"whisk: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -450,38 +450,60 @@ async def _serve(settings: Settings) -> None:
     tls = _ssl_context(settings)
     app = build_app(settings)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=settings.shutdown_grace_s)
-    await runner.setup()
-    # The playground's server before the API's, so that the API's /playground leads there from its first answer on;
-    # a port it could not have is said once the API listens (a failed start says only why it failed).
-    playground_runner, playground_off = (await _start_playground(settings, tls, app) if settings.serves_playground
-                                         else (None, ""))
-    site = early_errors.Site(runner, settings.host, settings.port, ssl_context=tls, backlog=1024,
-                             **_connection_options(settings),
-                             # A body is read as sent, whatever its Content-Encoding says: OpenWhisk's routes have
-                             # no decodeRequest, so a false `gzip` on plain JSON is just read, and a gzipped body is
-                             # not JSON (400); aiohttp's decoding made the first a 500 and `br` a 400 in plain text.
-                             auto_decompress=False)
-    try:
-        await site.start()
-    except OSError as exc:
-        if playground_runner is not None:
-            await playground_runner.cleanup()
-        await runner.cleanup()          # the services opened by setup close in order (a port in use, say)
-        if isinstance(exc, socket.gaierror):        # a host name that does not resolve: say which setting it is
-            raise ConfigError(f"WHISK_HOST: cannot listen on {settings.host!r}: {exc.strerror}") from None
-        raise
-    tune_garbage_collector()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # The signals are this server's from before the start: one during it cancels the start, which closes what it
+    # had opened (left to asyncio, SIGINT was a KeyboardInterrupt traceback, or nothing at all when a cancellation
+    # was lost on the way, and SIGTERM ended the process with its containers left running). A cancellation lost even
+    # so still stops the server once it has started: `stop` is set.
+    starting: list[asyncio.Task[Any]] = [task] if (task := asyncio.current_task()) is not None else []
 
     def on_signal() -> None:
         if stop.is_set():
             log.warning("server.killed", reason="second signal")
             os._exit(1)
         stop.set()
+        for start in starting:
+            start.cancel()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
+    playground_runner: web.AppRunner | None = None
+    try:
+        await runner.setup()
+        # The playground's server before the API's, so that the API's /playground leads there from its first answer
+        # on; a port it could not have is said once the API listens (a failed start says only why it failed).
+        playground_runner, playground_off = (await _start_playground(settings, tls, app) if settings.serves_playground
+                                             else (None, ""))
+        site = early_errors.Site(runner, settings.host, settings.port, ssl_context=tls, backlog=1024,
+                                 **_connection_options(settings),
+                                 # A body is read as sent, whatever its Content-Encoding says: OpenWhisk's routes
+                                 # have no decodeRequest, so a false `gzip` on plain JSON is just read, and a gzipped
+                                 # body is not JSON (400); aiohttp's decoding made the first a 500 and `br` a 400 in
+                                 # plain text.
+                                 auto_decompress=False)
+        try:
+            await site.start()
+        except OSError as exc:
+            if playground_runner is not None:
+                await playground_runner.cleanup()
+            await runner.cleanup()          # the services opened by setup close in order (a port in use, say)
+            if isinstance(exc, socket.gaierror):        # a host name that does not resolve: say which setting it is
+                raise ConfigError(f"WHISK_HOST: cannot listen on {settings.host!r}: {exc.strerror}") from None
+            raise
+    except asyncio.CancelledError:
+        if not stop.is_set() or not starting:
+            raise
+        starting[0].uncancel()              # handled: what the start opened is closed below, awaited
+        starting.clear()
+        log.info("server.stopping", during="start")
+        if playground_runner is not None:
+            await playground_runner.cleanup()
+        await runner.cleanup()
+        log.info("server.stopped")
+        return
+    starting.clear()
+    tune_garbage_collector()
     url = settings.own_url
     mode = isolation(settings)
     actions = {} if mode is None else {"containers": settings.containers_url, "isolation": mode}
