@@ -328,6 +328,27 @@ async def test_close_destroys_every_container_and_cleanup_removes_stale_folders(
     assert all(gone(pid) for pid in pids) and not os.path.exists(root)
 
 
+async def test_cleanup_removes_a_folder_whose_owner_pid_now_names_another_process(proc_root, manifest):
+    """A pid is reused: a server restarted in a container gets its predecessor's pid (the same start order), and a
+    folder left by a process killed on a host may name a pid another process has since. The folder was kept for
+    good, with whatever unconfined actions had written in their containers' folders."""
+    live = ProcessContainerFactory(manifest, root_dir=proc_root, invoker_instance=7, sandbox=False)
+    await live.cleanup()                                    # another platform of this instance, in this process
+    made = ProcessContainerFactory(manifest, root_dir=proc_root, invoker_instance=7, sandbox=False)
+    stale = []
+    # This pid in an earlier life (both formats of the owner file), and pid 1 started after its folder was made.
+    for owner in (f"{os.getpid()} 1", f"{os.getpid()}", "1 1"):
+        stale.append(os.path.join(proc_root, f"whisk-proc7-stale{len(stale)}"))
+        os.makedirs(os.path.join(stale[-1], "c0ffee"))
+        with open(os.path.join(stale[-1], "owner"), "w") as f:
+            f.write(owner)
+    await made.cleanup()
+    assert not any(os.path.exists(path) for path in stale)
+    assert os.path.isdir(live.root) and os.path.isdir(made.root)
+    await made.close()
+    await live.close()
+
+
 SPAWNS = ("import subprocess, sys\nchild = None\ndef main(a):\n    global child\n"
           "    child = child or subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
           "    return {'child': child.pid}\n")

@@ -34,7 +34,7 @@ from whisk.containers.process.child import Child, spawn
 from whisk.containers.process.logcollector import LogCollector
 from whisk.containers.process.sandbox import (SYSTEM_DIRS, WORKDIR, Sandbox, check_hidden, find_sandbox,
                                               inside_root, interpreter_paths, pin_socket, prepare_masks, proxy_pid)
-from whisk.containers.process.strays import kill_strays
+from whisk.containers.process.strays import kill_strays, process_start
 from whisk.containers.proxy_client import Oversized, ProxyClient, Unreachable
 from whisk.entities.document import now_ms
 from whisk.entities.errors import Invalid
@@ -303,7 +303,7 @@ class ProcessContainerFactory:
                     raise ContainerError(f"cannot relay the API host to the sandboxes: {exc}") from exc
         self._root = tempfile.mkdtemp(prefix=f"whisk-proc{self._instance}-", dir=self._parent_dir)
         with open(os.path.join(self._root, "owner"), "w") as f:
-            f.write(str(os.getpid()))
+            f.write(f"{os.getpid()} {process_start(os.getpid())}")
         if self._sandbox is not None:
             self._masks = prepare_masks(os.path.join(self._root, "masks"))
         if self._want_cgroups is not False:
@@ -470,12 +470,15 @@ class ProcessContainerFactory:
                 continue
             try:
                 with open(os.path.join(path, "owner")) as f:
-                    owner = int(f.read().strip())
-                os.kill(owner, 0)
-                continue                              # still running: not ours to remove
-            except ProcessLookupError:
-                pass
+                    pid, _, started = f.read().strip().partition(" ")
+                owner = int(pid)
             except (OSError, ValueError):
+                continue
+            # Its owner still running: the same pid and start (a pid is reused: a server restarted in a container
+            # gets its predecessor's, and its folder, with the files of unconfined actions, was then kept for
+            # good). A folder of an older whisk says only the pid.
+            alive = process_start(owner)
+            if alive is not None and (alive == started if started else owner != os.getpid()):
                 continue
             killed = kill_strays(path)
             if killed:
