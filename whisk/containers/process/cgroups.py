@@ -26,8 +26,12 @@ class MemoryCgroups:
         self.home = os.path.join(self.base, f"{self.prefix}{os.getpid()}.{next(_factories)}")
 
     def open(self) -> bool:
-        """Create this platform's group; False when cgroups cannot be used here (then rlimits apply)."""
+        """Create this platform's group; False when cgroups cannot be used here (then rlimits apply). One that is
+        there already is an earlier process's with this pid (a server restarted in a container gets its
+        predecessor's): emptied first, or its containers' groups, named as this one names them, refused its own."""
         try:
+            if os.path.isdir(self.home):
+                self.close()
             os.makedirs(self.home, exist_ok=True)
             probe = os.path.join(self.home, "probe")
             os.mkdir(probe)
