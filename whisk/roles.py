@@ -51,6 +51,9 @@ DISCOVERY = web.AppKey("discovery", Discovery)
 INVOKER: web.AppKey[Invoker] = web.AppKey("invoker")      # typed without importing the invoker on controllers
 DRAINING = web.AppKey("draining", asyncio.Event)
 INVOKER_TTL_S = 10.0      # discovery health check TTL: a killed invoker leaves the healthy list after this
+# Past the stop's grace, what is still in flight is closed as "stopped" (`ControllerServices.stop_work`) and the
+# requests still open get this long more to answer with it before they are cancelled (a dropped connection).
+ANSWER_AT_STOP_S = 1.0
 
 
 # --- adapters by URL -----------------------------------------------------------------------------------------------
@@ -532,7 +535,7 @@ async def _serve(settings: Settings) -> None:
     # aiohttp waits this long for the requests still being handled (a setting of the runner, made at its start),
     # then cancels them; 0 would mean no limit to it. A private attribute: an aiohttp without it keeps the whole grace.
     if hasattr(runner, "_shutdown_timeout"):
-        runner._shutdown_timeout = max(grace_left(app, settings.shutdown_grace_s), 0.01)
+        runner._shutdown_timeout = max(grace_left(app, settings.shutdown_grace_s), ANSWER_AT_STOP_S)
     await runner.cleanup()
     if playground_runner is not None:
         await playground_runner.cleanup()

@@ -104,3 +104,44 @@ async def test_the_whole_stop_takes_one_grace_and_records_what_it_cut_short() ->
     finally:
         proc.send_signal(signal.SIGTERM)
         await proc.wait()
+
+
+async def test_blocking_callers_the_stop_cuts_short_get_an_answer() -> None:
+    """Past the grace, the HTTP server's shutdown cancelled the handlers still waiting before the balancer closed
+    their activations: a blocking caller lost its connection, with no answer. A primitive action's caller now gets
+    the interrupted record (500, a whisk error); a sequence's, whose record the restart writes from the journal,
+    its id (202)."""
+    port = free_port()
+    data = tempfile.mkdtemp(prefix="whisk-drain-")
+    env = dict(os.environ) | {"WHISK_PORT": str(port), "WHISK_STORE": f"sqlite://{data}/whisk.db",
+                              "WHISK_DATA_DIR": data, "WHISK_SHUTDOWN_GRACE_S": "1", "WHISK_PLAYGROUND": "false"}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "whisk", env=env,
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    await until_ready(f"{url}/ping", proc)
+    try:
+        async with aiohttp.ClientSession(base_url=url, headers=basic_auth(*GUEST_AUTH.split(":"))) as s:
+            code = "import time\ndef main(a):\n    time.sleep(60)\n    return {}\n"
+            async with s.put("/api/v1/namespaces/_/actions/endless",
+                             json={"exec": {"kind": "python:3", "code": code}}) as r:
+                assert r.status == 200
+            async with s.put("/api/v1/namespaces/_/actions/endless-seq",
+                             json={"exec": {"kind": "sequence", "components": ["/guest/endless"]}}) as r:
+                assert r.status == 200
+
+            async def call(name: str) -> tuple[int, dict]:
+                async with s.post(f"/api/v1/namespaces/_/actions/{name}?blocking=true") as r:
+                    return r.status, await r.json()
+            calls = [asyncio.create_task(call(name)) for name in ("endless", "endless-seq")]
+            while await in_flight(s) < 2:
+                await asyncio.sleep(0.02)
+            proc.send_signal(signal.SIGTERM)
+            (status, record), (seq_status, seq_body) = await asyncio.wait_for(asyncio.gather(*calls), 30)
+        assert status == 500 and record["response"]["result"] == {
+            "error": "The activation was interrupted: the platform stopped before it completed."}, (status, record)
+        assert seq_status == 202 and seq_body.get("activationId"), (seq_status, seq_body)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

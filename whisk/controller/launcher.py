@@ -124,6 +124,13 @@ class Launcher:
             record = await asyncio.wait_for(asyncio.shield(task), wait_ms / 1000)
         except asyncio.TimeoutError:
             return Outcome(activation_id, None)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not task.cancelled() or (current is not None and current.cancelling()):
+                raise
+            # The stop cancelled the composition past its grace (`close`): its record is the restart's (the
+            # journal), so the caller gets its id, as past the blocking wait, not a dropped connection.
+            return Outcome(activation_id, None)
         return Outcome(activation_id, record)
 
     async def _compose(self, run: Run, resolved: ResolvedAction, payload: Any, activation_id: str) -> Activation:

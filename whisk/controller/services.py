@@ -74,6 +74,7 @@ class ControllerServices:
         self._stopped = True
         await self.alarms.__aexit__(None, None, None)
         await self.launcher.close(self.shutdown_grace_s if grace_s is None else grace_s)
+        self.balancer.stop()            # what is still in flight (the drain's grace is over): "stopped", answered
 
 
 def api_manifest() -> Manifest | None:

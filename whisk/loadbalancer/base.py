@@ -63,3 +63,8 @@ class LoadBalancer(Protocol):
 
     def invokers(self) -> dict[str, str]:
         """{"invoker0": "up", ...} for GET /invokers."""
+
+    def stop(self) -> None:
+        """The stop's grace is over: close every activation still in flight (outcome "stopped"), so that their
+        blocking callers, woken with Forced, answer with the records the controller stores for them while the HTTP
+        server still lets them answer."""

@@ -76,6 +76,9 @@ class CommonBalancer:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks = []
+        self.stop()
+
+    def stop(self) -> None:
         self._book.fail_all("controller shutting down")
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
