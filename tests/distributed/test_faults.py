@@ -11,6 +11,7 @@ each fault is that an activation a controller accepted (it told the caller its i
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import AsyncIterator, Awaitable
 import aiohttp
@@ -22,7 +23,7 @@ from tests.distributed.load import Load, records, summary, until_recorded
 from tests.distributed.test_cluster import home, invokers_are, ran_on
 from tests.store.link import Link
 from tests.support.kafka_broker import KafkaBroker, kafka_or_missing
-from whisk.controller.ledger import LOST
+from whisk.controller.ledger import LOST, STOPPED
 
 pytestmark = [pytest.mark.kafka, pytest.mark.couchdb, pytest.mark.timeout(150)]
 
@@ -339,6 +340,37 @@ async def test_killed_controller_every_accepted_activation_is_recorded(cluster: 
 
 
 # --- 1. an invoker killed with SIGKILL ------------------------------------------------------------------------------
+
+async def test_stopped_invoker_its_callers_are_answered_with_what_the_stop_did(cluster: Cluster) -> None:
+    """An invoker stopped (SIGTERM) with an activation running past its grace cancelled it without a record or an
+    ack: the controller held the blocking caller until it found the invoker silent (10 s without a ping), then
+    answered and recorded that the invoker did not acknowledge it in time."""
+    victim = cluster.invoker(1)
+    action = homed("fault-endless", 1)
+    async with guest_session(cluster.controller.url) as guest:
+        await put_action(guest, action, "import time\ndef main(args):\n    time.sleep(60)\n    return {}\n",
+                         timeout_ms=120_000)
+
+        async def in_flight() -> bool | None:
+            async with guest.get("/activation") as r:
+                return any(path.startswith(f"guest/{action}") for _, path in await r.json()) or None
+        call = asyncio.create_task(guest.post(f"/api/v1/namespaces/_/actions/{action}?blocking=true"))
+        await until(f"{action} in flight", in_flight, 30)
+        await asyncio.sleep(1.0)                        # taken by invoker1
+        victim.killed = True                            # stopped by the test: not an exit of its own
+        victim.proc.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        async with await asyncio.wait_for(call, 40) as r:
+            answered = time.monotonic() - stopped
+            status, body = r.status, await r.json()
+        assert await asyncio.wait_for(victim.proc.wait(), 30) == 0
+    assert status == 500 and body["response"]["result"] == {"error": STOPPED}, (status, body)
+    grace_s = float(cluster.env["WHISK_SHUTDOWN_GRACE_S"])
+    assert answered < grace_s + 3, answered
+    await cluster.start("invoker", 1, port=victim.port)
+    await all_up(cluster)
+    check_no_exits(cluster)
+
 
 async def test_killed_invoker_its_work_is_recorded_and_moves(cluster: Cluster) -> None:
     victim = cluster.invoker(1)
