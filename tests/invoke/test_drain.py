@@ -145,3 +145,18 @@ async def test_blocking_callers_the_stop_cuts_short_get_an_answer() -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+    # The sequence was recorded by the stop, as its component was: its journal line was left open for the next
+    # start, which recorded it as interrupted by a restart, and only if that controller ever started again (a pod
+    # replaced loses its journal with its emptyDir).
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "whisk", env=env,
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        await until_ready(f"{url}/ping", proc)
+        async with aiohttp.ClientSession(base_url=url, headers=basic_auth(*GUEST_AUTH.split(":"))) as s:
+            async with s.get(f"/api/v1/namespaces/_/activations/{seq_body['activationId']}") as r:
+                seq_record = await r.json()
+        assert seq_record["response"]["result"] == {
+            "error": "The activation was interrupted: the platform stopped before it completed."}, seq_record
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await proc.wait()

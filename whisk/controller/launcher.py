@@ -25,7 +25,7 @@ from whisk.controller.caller import Caller, caller_for
 from whisk.controller.drain import Drain
 from whisk.controller.events import UserEvents
 from whisk.controller.invoke import SHUTTING_DOWN, Activator, Outcome
-from whisk.controller.ledger import Accepted, Ledger
+from whisk.controller.ledger import STOPPED, Accepted, Ledger
 from whisk.entities.activation import (APPLICATION_ERROR, SUCCESS, Activation, ActivationResponse, new_activation_id,
                                        reply_size)
 from whisk.entities.document import now_ms
@@ -42,6 +42,9 @@ NATIVE_FAILED = "The action was interrupted by an internal error before it compl
 
 # An action the controller answers itself (the alarms feeds): (caller, action, payload) → (success, result).
 Native = Callable[[Identity, ResolvedAction, Any], Awaitable[tuple[bool, Any]]]
+
+# Past the stop's grace, a cancelled composition's record is stored within this much more, or left to the restart.
+STOP_RECORDS_S = 5.0
 
 # A component's blocking wait: its own time limit plus a minute (OpenWhisk's `timeout + 1.minute`).
 COMPONENT_GRACE_MS = 60_000
@@ -88,6 +91,10 @@ class Launcher:
             task.cancel()
         if pending:
             log.warning("launcher.cancelled", count=len(pending))
+            # Each stores its record as the stop's (`_tracked`); one the store holds up is cancelled again.
+            _, left = await asyncio.wait(pending, timeout=STOP_RECORDS_S)
+            for task in left:
+                task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
     @property
@@ -128,8 +135,8 @@ class Launcher:
             current = asyncio.current_task()
             if not task.cancelled() or (current is not None and current.cancelling()):
                 raise
-            # The stop cancelled the composition past its grace (`close`): its record is the restart's (the
-            # journal), so the caller gets its id, as past the blocking wait, not a dropped connection.
+            # The stop cancelled the composition past its grace (`close`), which records it (`_tracked`): the caller
+            # gets its id, as past the blocking wait, not a dropped connection.
             return Outcome(activation_id, None)
         return Outcome(activation_id, record)
 
@@ -197,7 +204,15 @@ class Launcher:
             with log_context(activation_id=activation_id, namespace=run.caller.namespace, action=resolved.path):
                 yield
         except asyncio.CancelledError:
-            raise                       # a stop past its grace: the journal entry stays open for the restart
+            if self._drain.refusing:
+                # A stop past its grace (`close`): recorded now, as the balancer's activations are, not only by a
+                # restart that may never come (a replaced pod's journal is gone with it). A store that fails, or a
+                # second cancellation, leaves the journal line open for the restart.
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()
+                await self._ledger.abandoned(accepted, STOPPED)
+            raise
         except Exception as exc:
             log.error("launcher.composition.failed", activation_id=activation_id, error=repr(exc))
             await self._ledger.abandoned(accepted, error)
