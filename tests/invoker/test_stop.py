@@ -81,3 +81,22 @@ async def test_the_records_of_the_stop_are_bounded_by_a_store_that_hangs() -> No
             began = asyncio.get_running_loop().time()
             await asyncio.wait_for(invoker.drain(0.05), 5)
             assert asyncio.get_running_loop().time() - began < 1.0
+
+
+async def test_an_activation_whose_action_is_still_being_fetched_is_recorded_too() -> None:
+    class SlowReads(MemoryStore):
+        async def get(self, doc_id: str) -> Any:
+            await asyncio.Event().wait()
+
+    async with MemoryBus() as bus, SlowReads() as store:
+        acks = bus.consume("completed0", "completed0")
+        async with one_blocking_activation(bus, store, Endless()) as invoker:
+            while not invoker._running:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)
+            await asyncio.wait_for(invoker.drain(0.05), 5)
+            ack = Acknowledgement.read(await asyncio.wait_for(anext(acks), 5))
+        assert ack.activation_id == ID and ack.is_completion and ack.is_system_error
+        record = await store.get_activation("guest", ID)
+        assert record is not None and record["response"]["result"] == {"error": STOPPED}, record
+        await acks.aclose()

@@ -226,6 +226,12 @@ class Invoker:
                 await self._finish(msg, failure_record(msg, WHISK_ERROR, "Action could not be fetched."),
                                    combined=True)
                 return
+            except asyncio.CancelledError:
+                if not self._stopping:
+                    raise
+                self._stopped_here()
+                await self._finish(msg, failure_record(msg, WHISK_ERROR, STOPPED), combined=True)
+                return
             bounds = msg.user.get("limits") or {}
             refused = _over_limits(action, bounds)
             if refused is not None:
@@ -264,10 +270,7 @@ class Invoker:
                     raise
                 # The stop's grace is over (`drain`): interrupted, or, for a blocking caller that has its answer,
                 # that answer without its logs, as the controller records what its own stop cuts short.
-                current = asyncio.current_task()
-                if current is not None:
-                    current.uncancel()      # the record and the ack are awaited (and bounded by `drain`)
-                log.warning("invoker.activation.stopped")
+                self._stopped_here()
                 record = (replace(answered[1], logs=(log_line(rfc3339_nanos(time.time_ns()), "stderr", STOPPED_LOGS),))
                           if answered is not None else failure_record(msg, WHISK_ERROR, STOPPED))
             except Exception as exc:     # a bug too: a record and an ack all the same, or the slot waits (ack timeout)
@@ -280,6 +283,15 @@ class Invoker:
             if result_ack is not None:
                 await result_ack            # the completion ack must never overtake the result
             await self._finish(msg, record, combined=msg.blocking and result_ack is None)
+
+    @staticmethod
+    def _stopped_here() -> None:
+        """The stop's cancellation of this activation's task is handled: its record and ack are awaited next
+        (and bounded by `drain`)."""
+        current = asyncio.current_task()
+        if current is not None:
+            current.uncancel()
+        log.warning("invoker.activation.stopped")
 
     async def _refuse(self, msg: ActivationMessage, refusal: Refusal) -> None:
         """An activation of a blocked or deleted namespace (whisk/invoker/blocklist.py): not run, an application
