@@ -1,0 +1,116 @@
+"""A user-written feed through the client, as OpenWhisk's feed providers are written (docs/feeds.md): an action of
+another namespace's published package, annotated `feed`, reached through the caller's binding, that fires the
+caller's trigger through `__OW_API_HOST` with the `authKey` the client hands it, from inside its sandbox, without an
+API key of its own. `trigger create --feed`, `update`, `get` and `delete` drive its lifecycle; the trigger is
+deleted even when its feed no longer exists."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.api.support import GUEST_AUTH, basic, call, ns, sqlite_deployment
+from tests.cli.conftest import Ran, Wsk, make_wsk, unique
+from tests.support.waiting import until
+
+pytestmark = pytest.mark.invoke
+
+FEED_PY = """import base64, json, os, urllib.error, urllib.request
+
+def fire(trigger, key, payload):
+    namespace, name = trigger.lstrip("/").split("/", 1)
+    request = urllib.request.Request(
+        f"{os.environ['__OW_API_HOST']}/api/v1/namespaces/{namespace}/triggers/{name}", method="POST",
+        data=json.dumps(payload).encode(), headers={"Content-Type": "application/json",
+        "Authorization": "Basic " + base64.b64encode(key.encode()).decode()})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return reply.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+def main(args):
+    event = args["lifecycleEvent"]
+    seen = {"event": event, "trigger": args["triggerName"], "params": sorted(args),
+            "api_key": bool(os.environ.get("__OW_API_KEY")), "namespace": os.environ["__OW_NAMESPACE"]}
+    if event in ("CREATE", "UPDATE"):
+        seen["fired"] = fire(args["triggerName"], args["authKey"], {"from": "feed", "event": event})
+    return seen
+"""
+
+ECHO_PY = "def main(args):\n    return args\n"
+
+
+def feed_result(ran: Ran) -> dict[str, Any]:
+    """The feed activation's result, from the output `[ok: invoked ...]`, the record, `ok: <verb> trigger T`."""
+    assert ran.code == 0, ran.err
+    lines = ran.out.rstrip("\n").split("\n")
+    record = lines[1:-1] if lines[0].startswith("ok: invoked ") else lines[:-1]
+    result: dict[str, Any] = json.loads("\n".join(record))["response"]["result"]
+    return result
+
+
+async def test_a_feed_of_another_namespace_fires_the_callers_trigger_with_the_auth_key(tmp_path: Path) -> None:
+    async with sqlite_deployment() as deployment:
+        guest = make_wsk(deployment.url, tmp_path)
+        (tmp_path / "provider").mkdir()
+        provider_props = tmp_path / "provider" / "wskprops"
+        provider_props.write_text(f"APIHOST={deployment.url}\nAUTH={deployment.other_auth}\n")
+        provider = Wsk(provider_props, tmp_path / "provider")
+        (tmp_path / "feed.py").write_text(FEED_PY)
+        (tmp_path / "echo.py").write_text(ECHO_PY)
+        owner = deployment.other_namespace
+
+        assert (await provider("package", "create", "hooks", "--shared", "yes", "-p", "pkgparam", "P")).code == 0
+        assert (await provider("action", "create", "hooks/hook", str(tmp_path / "feed.py"), "-a", "feed",
+                               "true")).code == 0
+        assert (await guest("package", "bind", f"/{owner}/hooks", "myhooks", "-p", "bindparam", "B")).code == 0
+        summary = await guest("package", "get", "myhooks", "--summary")
+        assert " feed   /guest/myhooks/hook" in summary.out.splitlines(), summary.out
+        echo, trigger, rule = unique("echo"), unique("hooked"), unique("rule")
+        assert (await guest("action", "create", echo, str(tmp_path / "echo.py"))).code == 0
+
+        created = await guest("trigger", "create", trigger, "--feed", "myhooks/hook", "-p", "level", "1")
+        assert created.out.startswith("ok: invoked /_/myhooks/hook with id "), created.out
+        assert created.out.endswith(f"ok: created trigger {trigger}\n")
+        # The feed runs as the caller (its namespace), gets no key of its own, and fires with the one it was given
+        # (no rule yet: 204); package and binding parameters reach it as any action's do.
+        assert feed_result(created) == {
+            "event": "CREATE", "trigger": f"/_/{trigger}", "api_key": False, "namespace": "guest", "fired": 204,
+            "params": ["authKey", "bindparam", "level", "lifecycleEvent", "pkgparam", "triggerName"]}
+        async with aiohttp.ClientSession(base_url=deployment.url,
+                                         headers=basic(GUEST_AUTH)) as api:
+            status, stored = await call(api, "GET", ns("triggers", trigger))
+            assert status == 200
+            assert stored["annotations"] == [{"key": "feed", "value": "/_/myhooks/hook"}]
+            assert stored["parameters"] == []          # with a feed, -p goes to the feed, not the trigger
+
+            assert (await guest("rule", "create", rule, trigger, echo)).code == 0
+            updated = await guest("trigger", "update", trigger, "-p", "level", "2")
+            assert updated.out.endswith(f"ok: updated trigger {trigger}\n")
+            assert feed_result(updated)["fired"] == 202
+            assert feed_result(updated)["event"] == "UPDATE"
+
+            async def echoed() -> list[dict[str, Any]]:
+                _, found = await call(api, "GET", ns("activations") + f"?name={echo}&docs=true")
+                return found if isinstance(found, list) else []
+            runs = await until("the rule's run of the feed's fire", echoed, 30, interval_s=0.2)
+            fired = runs[0]["response"]["result"]
+            assert {k: v for k, v in fired.items() if k != "__ow_headers"} == {"from": "feed", "event": "UPDATE"}
+            assert "authorization" not in fired["__ow_headers"]        # the key the feed fired with stays there
+
+            read = await guest("trigger", "get", trigger)
+            assert read.code == 0 and not read.out.startswith("ok:")
+            assert json.loads(read.out)["response"]["result"]["event"] == "READ"
+
+            # The provider withdraws its feed: the DELETE fails (not found), and the trigger is deleted anyway.
+            assert (await provider("action", "delete", "hooks/hook")).code == 0
+            deleted = await guest("trigger", "delete", trigger)
+            assert (deleted.code, deleted.out) == (0, f"ok: deleted trigger {trigger}\n"), deleted.err
+            status, _ = await call(api, "GET", ns("triggers", trigger))
+            assert status == 404
+
