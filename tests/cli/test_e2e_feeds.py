@@ -114,3 +114,63 @@ async def test_a_feed_of_another_namespace_fires_the_callers_trigger_with_the_au
             status, _ = await call(api, "GET", ns("triggers", trigger))
             assert status == 404
 
+
+
+# docs/feeds.md's polling pattern: the provider's feed sets an alarm up for the caller's trigger. It calls the alarms
+# feed with a key of its own (here a parameter of its published package, which its callers can read: a real provider
+# keeps its key where they cannot), handing on the caller's `authKey`.
+WRAPPER_PY = """import base64, json, os, urllib.error, urllib.request
+
+def main(args):
+    body = {"lifecycleEvent": args["lifecycleEvent"], "triggerName": args["triggerName"], "authKey": args["authKey"]}
+    if args["lifecycleEvent"] in ("CREATE", "UPDATE"):
+        body.update(minutes=args.get("every", 10), trigger_payload={"polled": True})
+    url = os.environ["__OW_API_HOST"] + "/api/v1/namespaces/whisk.system/actions/alarms/interval"
+    key = base64.b64encode(args["providerKey"].encode()).decode()
+    request = urllib.request.Request(url + "?blocking=true&result=true", method="POST", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json", "Authorization": "Basic " + key})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        return {"error": json.loads(exc.read())}
+"""
+
+
+async def test_a_feed_that_sets_an_alarm_up_for_the_callers_trigger(tmp_path: Path) -> None:
+    async with sqlite_deployment() as deployment:
+        guest = make_wsk(deployment.url, tmp_path)
+        (tmp_path / "provider").mkdir()
+        provider_props = tmp_path / "provider" / "wskprops"
+        provider_props.write_text(f"APIHOST={deployment.url}\nAUTH={deployment.other_auth}\n")
+        provider = Wsk(provider_props, tmp_path / "provider")
+        (tmp_path / "wrapper.py").write_text(WRAPPER_PY)
+        owner = deployment.other_namespace
+        assert (await provider("package", "create", "polling", "--shared", "yes", "-p", "providerKey",
+                               deployment.other_auth)).code == 0
+        assert (await provider("action", "create", "polling/every", str(tmp_path / "wrapper.py"), "-a", "feed",
+                               "true")).code == 0
+        trigger = unique("polled")
+
+        created = await guest("trigger", "create", trigger, "--feed", f"/{owner}/polling/every", "-p", "every", "5")
+        assert feed_result(created) == {"status": "success"}
+        # `/_/T` is the trigger of the authKey's namespace, not of the feed's caller (the provider's key).
+        read = await guest("trigger", "get", trigger)
+        config = json.loads(read.out)["response"]["result"]["config"]
+        assert (config["namespace"], config["name"], config["minutes"], config["payload"]) == (
+            "guest", trigger, 5, {"polled": True})
+        updated = await guest("trigger", "update", trigger, "-p", "every", "7")
+        assert feed_result(updated) == {"status": "success"}
+        read = await guest("trigger", "get", trigger)
+        assert json.loads(read.out)["response"]["result"]["config"]["minutes"] == 7
+
+        deleted = await guest("trigger", "delete", trigger)
+        assert deleted.out.endswith(f"ok: deleted trigger {trigger}\n")
+        assert json.loads(deleted.out.rpartition("\nok: ")[0])["response"]["result"] == {"status": "success"}
+        # The alarm went with it: the provider's READ finds none.
+        async with aiohttp.ClientSession(base_url=deployment.url, headers=basic(deployment.other_auth)) as api:
+            status, answer = await call(api, "POST", "/api/v1/namespaces/whisk.system/actions/alarms/interval"
+                                        "?blocking=true&result=true",
+                                        {"lifecycleEvent": "READ", "triggerName": f"/guest/{trigger}",
+                                         "authKey": GUEST_AUTH})
+            assert (status, answer) == (502, {"error": f"could not find trigger /guest/{trigger} in the database"})
