@@ -1,7 +1,7 @@
-"""A user-written feed through the client, as OpenWhisk's feed providers are written (docs/feeds.md): an action of
-another namespace's published package, annotated `feed`, reached through the caller's binding, that fires the
-caller's trigger through `__OW_API_HOST` with the `authKey` the client hands it, from inside its sandbox, without an
-API key of its own. `trigger create --feed`, `update`, `get` and `delete` drive its lifecycle; the trigger is
+"""A user-written feed through the client, as OpenWhisk's feed providers are written (openwhisk/docs/feeds.md): an
+action of another namespace's published package, annotated `feed`, reached through the caller's binding, that fires
+the caller's trigger through `__OW_API_HOST` with the `authKey` the client hands it, from inside its sandbox,
+without an API key of its own. `trigger create --feed`, `update`, `get` and `delete` drive its lifecycle; the trigger is
 deleted even when its feed no longer exists."""
 
 from __future__ import annotations
@@ -116,9 +116,9 @@ async def test_a_feed_of_another_namespace_fires_the_callers_trigger_with_the_au
 
 
 
-# docs/feeds.md's polling pattern: the provider's feed sets an alarm up for the caller's trigger. It calls the alarms
-# feed with a key of its own (here a parameter of its published package, which its callers can read: a real provider
-# keeps its key where they cannot), handing on the caller's `authKey`.
+# openwhisk/docs/feeds.md's polling pattern: the provider's feed sets an alarm up for the caller's trigger. It calls
+# the alarms feed with a key of its own (here a parameter of its published package, which its callers can read: a
+# real provider keeps its key where they cannot), handing on the caller's `authKey`.
 WRAPPER_PY = """import base64, json, os, urllib.error, urllib.request
 
 def main(args):
