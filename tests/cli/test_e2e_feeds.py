@@ -1,8 +1,8 @@
 """A user-written feed through the client, as OpenWhisk's feed providers are written (openwhisk/docs/feeds.md): an
 action of another namespace's published package, annotated `feed`, reached through the caller's binding, that fires
 the caller's trigger through `__OW_API_HOST` with the `authKey` the client hands it, from inside its sandbox,
-without an API key of its own. `trigger create --feed`, `update`, `get` and `delete` drive its lifecycle; the trigger is
-deleted even when its feed no longer exists."""
+without an API key of its own. `trigger create --feed`, `update`, `get` and `delete` drive its lifecycle; the trigger
+is deleted even when its feed no longer exists. And a feed that sets an alarm up for its caller's trigger."""
 
 from __future__ import annotations
 
@@ -82,8 +82,7 @@ async def test_a_feed_of_another_namespace_fires_the_callers_trigger_with_the_au
         assert feed_result(created) == {
             "event": "CREATE", "trigger": f"/_/{trigger}", "api_key": False, "namespace": "guest", "fired": 204,
             "params": ["authKey", "bindparam", "level", "lifecycleEvent", "pkgparam", "triggerName"]}
-        async with aiohttp.ClientSession(base_url=deployment.url,
-                                         headers=basic(GUEST_AUTH)) as api:
+        async with aiohttp.ClientSession(base_url=deployment.url, headers=basic(GUEST_AUTH)) as api:
             status, stored = await call(api, "GET", ns("triggers", trigger))
             assert status == 200
             assert stored["annotations"] == [{"key": "feed", "value": "/_/myhooks/hook"}]
