@@ -20,6 +20,12 @@ if [ ! -d tests/node/node_modules/openwhisk ] || [ ! -d tests/node/node_modules/
     echo "deps: npm install (tests/node)"
     (cd tests/node && npm install --no-audit --no-fund --loglevel=error)
 fi
+# The official Go client of OpenWhisk (what `wsk` and wskdeploy are built on), for tests/clients/test_openwhisk_go.py,
+# which builds its driver from the module cache only: the modules go.sum names are fetched here, when go is installed.
+if command -v go >/dev/null; then
+    echo "deps: go mod download (tests/clients/goclient)"
+    (cd tests/clients/goclient && go mod download)
+fi
 # pouchdb-server stands in for CouchDB in the store tests (docs/testing.md); --in-memory needs no install scripts.
 if [ ! -x .ci/work/pouchdb/node_modules/.bin/pouchdb-server ]; then
     echo "deps: npm install pouchdb-server (.ci/work/pouchdb)"

@@ -42,3 +42,19 @@ async def test_openwhisk_npm_client_invokes_python_and_node(whisk_url: str) -> N
     assert seen["python"]["kind"].startswith("python:3") and seen["node"]["kind"] == "nodejs:20"
     assert any(line.endswith("stdout: py log 3") for line in seen["python"]["logs"])
     assert any(line.endswith("stdout: js log 3") for line in seen["node"]["logs"])
+
+
+async def test_openwhisk_npm_client_whole_surface(whisk_url: str) -> None:
+    """The rest of the client: zip, sequence and docker actions, pages, the namespace summary, activation filters,
+    fires, `feeds` on the alarms feed, `routes`, another namespace's public packages, and the OpenWhiskError of each
+    error answer."""
+    seen = await run_client("surface_client.js", whisk_url)
+    assert seen["summary"] == ["actions", "packages", "triggers", "rules"]
+    assert seen["fire"]["status"] == "success" and seen["feedRead"]["config"]["cron"] == "0 0 1 1 *"
+    assert seen["routeGet"] == ["/books/{id}", "/hello"] and seen["routeGetAfterDelete"] == {"apis": []}
+    assert seen["alarmFeeds"] == ["alarm", "interval", "once"] and {"alarms", "utils"} <= set(seen["public"])
+    errors = seen["errors"]
+    assert errors["401"]["error"]["error"] == "The supplied authentication is invalid"
+    assert errors["409"]["error"]["error"] == "resource already exists"
+    assert errors["413"]["message"].endswith('--> "Request larger than allowed: 1100010 > 1048576 bytes."')
+    assert errors["502"]["error"]["response"]["result"] == {"error": {"message": "it broke"}}
