@@ -58,3 +58,13 @@ async def test_openwhisk_go_client_whole_surface(whisk_url: str) -> None:
     assert seen["error409"].startswith("Package not empty")
     assert seen["error502result"] == {"message": "it broke", "application": True}
     assert seen["error502record"]["message"] == "The following application error was received: it broke"
+
+
+async def test_openwhisk_go_client_timeout_and_throttle(limited_whisk_url: str) -> None:
+    """A blocking invoke past the wait is the client's timed-out error (exit code 202) with the activation id; an
+    invoke over the in-flight limit is its error for a 429."""
+    binary = await build_driver()
+    out = await run(binary, limited_whisk_url, GUEST_AUTH, uuid.uuid4().hex[:8], "limits")
+    seen = json.loads(out.strip().splitlines()[-1])
+    assert seen["timedOut"] == "Request accepted, but processing not completed yet."
+    assert seen["error429"].startswith("Too many concurrent requests in flight (count: 1, allowed: 1). (code ")

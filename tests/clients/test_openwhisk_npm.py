@@ -58,3 +58,10 @@ async def test_openwhisk_npm_client_whole_surface(whisk_url: str) -> None:
     assert errors["409"]["error"]["error"] == "resource already exists"
     assert errors["413"]["message"].endswith('--> "Request larger than allowed: 1100010 > 1048576 bytes."')
     assert errors["502"]["error"]["response"]["result"] == {"error": {"message": "it broke"}}
+
+
+async def test_openwhisk_npm_client_timeout_and_throttle(limited_whisk_url: str) -> None:
+    """202 past the blocking wait (the id, or a rejection with it for result-only) and 429 over the in-flight
+    limit, as the client hands them over."""
+    seen = await run_client("limits_client.js", limited_whisk_url)
+    assert seen["error429"]["error"]["error"] == "Too many concurrent requests in flight (count: 1, allowed: 1)."

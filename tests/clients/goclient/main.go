@@ -1,6 +1,6 @@
 // Drives the official Go client of OpenWhisk (github.com/apache/openwhisk-client-go, what `wsk` and wskdeploy are
 // built on) against a whisk server: every resource it offers, and the errors it builds from whisk's answers.
-// Usage: goclient URL UUID:KEY SUFFIX. Stops at the first surprise (exit 1, on stderr); else prints one JSON line of
+// Usage: goclient URL UUID:KEY SUFFIX [limits]. Stops at the first surprise (exit 1, on stderr); else prints one JSON line of
 // what it saw, for the Python test to check again.
 package main
 
@@ -77,8 +77,36 @@ func waitRecord(client *whisk.Client, id string) *whisk.Activation {
 	return nil
 }
 
+// limits runs against a server whose blocking wait is 1 s and which allows one activation in flight at a time: a
+// blocking invoke that outlasts the wait, then one more while it still runs.
+func limits(host, auth, suffix string) {
+	client := newClient(host, auth, "_")
+	slow := "slow-" + suffix
+	_, _, err := client.Actions.Insert(&whisk.Action{Name: slow, Exec: &whisk.Exec{Kind: "nodejs:default",
+		Code: str("function main() { return new Promise(r => setTimeout(() => r({ done: true }), 3000)) }")}}, false)
+	must(err, "slow action")
+	accepted, resp, err := client.Actions.Invoke(slow, nil, true, true)
+	werr, ok := err.(*whisk.WskError)
+	if !ok || !werr.TimedOut || werr.ExitCode != 202 || resp.StatusCode != 202 {
+		fail("blocking invoke past the wait: %#v", err)
+	}
+	seen["timedOut"] = werr.Error()
+	_, _, err = client.Actions.Invoke(slow, nil, false, false)
+	wantErr(err, 429, "invoke while the first runs")
+	id := accepted.(map[string]interface{})["activationId"].(string)
+	if waitRecord(client, id).Response.Result.(map[string]interface{})["done"] != true {
+		fail("the late activation's record")
+	}
+	out, _ := json.Marshal(seen)
+	fmt.Println(string(out))
+}
+
 func main() {
 	host, auth, suffix := os.Args[1], os.Args[2], os.Args[3]
+	if len(os.Args) > 4 && os.Args[4] == "limits" {
+		limits(host, auth, suffix)
+		return
+	}
 	name := func(base string) string { return base + "-" + suffix }
 	client := newClient(host, auth, "_")
 
