@@ -1,6 +1,6 @@
 module whisk.test/goclient
 
-go 1.26.0
+go 1.22
 
 require github.com/apache/openwhisk-client-go v0.0.0-20250309042127-fa7fa7e48863
 
@@ -12,9 +12,7 @@ require (
 	github.com/mattn/go-colorable v0.1.13 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
 	github.com/nicksnyder/go-i18n v1.10.3 // indirect
-	github.com/nxadm/tail v1.4.11 // indirect
 	github.com/pelletier/go-toml v1.9.5 // indirect
-	golang.org/x/net v0.63.0 // indirect
-	golang.org/x/sys v0.50.0 // indirect
+	golang.org/x/sys v0.26.0 // indirect
 	gopkg.in/yaml.v2 v2.4.0 // indirect
 )
