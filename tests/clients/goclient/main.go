@@ -201,7 +201,7 @@ func main() {
 		fail("activation logs: %#v", logs.Logs)
 	}
 	listed, _, err := client.Activations.List(&whisk.ActivationListOptions{Name: hello, Limit: 1, Skip: 0,
-		Since: stored.Start - 1, Upto: stored.End + 1})
+		Since: stored.Start, Upto: stored.Start})
 	must(err, "activation list")
 	if len(listed) != 1 || listed[0].ActivationID != id {
 		fail("activation list: %+v", listed)
