@@ -54,3 +54,25 @@ def zip64_of(files: dict[str, bytes]) -> str:
     out += struct.pack("<IIQI", 0x07064B50, 0, end64, 1)
     out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
     return base64.b64encode(bytes(out)).decode()
+
+
+class _InfoZipEntry(zipfile.ZipInfo):
+    """An entry as Info-ZIP's `zip` writes one on Linux: the name's UTF-8 bytes without the UTF-8 flag (bit 11)."""
+
+    def _encodeFilenameFlags(self) -> tuple[bytes, int]:     # zipfile's own hook for a name's bytes and flags
+        return self.filename.encode("utf-8", "surrogateescape"), self.flag_bits
+
+
+def infozip_of(files: dict[str, tuple[bytes, int]]) -> str:
+    """A base64 zip as `zip -r` makes one on Linux: each entry's Unix mode (`files` maps a name to its data and mode)
+    in its external attributes, and its UTF-8 name unflagged, which readers that follow the specification take as
+    code page 437. Lone surrogates in a name stand for bytes that are no UTF-8 (os.fsencode's rule)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, (data, mode) in files.items():
+            entry = _InfoZipEntry(name, date_time=(2024, 1, 1, 0, 0, 0))
+            entry.create_system = 3                 # Unix
+            entry.external_attr = (0o100000 | mode) << 16
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(entry, data)
+    return base64.b64encode(buffer.getvalue()).decode()

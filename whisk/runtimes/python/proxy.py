@@ -37,8 +37,9 @@ from collections.abc import Awaitable
 from _whisk_env import set_variable      # a sibling file: this directory is the script's, first on sys.path
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:                # annotations only: asyncio is imported when an action needs it
+if TYPE_CHECKING:                # annotations only: asyncio is imported when an action needs it, zipfile by a zip
     import asyncio
+    import zipfile
 
 SENTINEL = b"XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n"
 
@@ -343,7 +344,8 @@ def unzip(code: str, folder: str) -> bytes | None:
                            f"{cap} bytes.")
                 raise CompileFailure(message)
             try:
-                archive.extractall(folder)      # extractall drops absolute paths and "..", so nothing escapes
+                for info in archive.infolist():
+                    extract(archive, info, folder)
             except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
                 shutil.rmtree(folder, ignore_errors=True)      # a partial extraction (a lying entry, a full /tmp)
                 raise CompileFailure(f"Cannot unzip the action: {exc}") from exc
@@ -351,6 +353,16 @@ def unzip(code: str, folder: str) -> bytes | None:
         shutil.rmtree(folder, ignore_errors=True)
         raise CompileFailure(f"Cannot unzip the action: {exc}") from exc
     return None
+
+
+def extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, folder: str) -> None:
+    """One zip entry into `folder` as OpenWhisk's proxy writes it (openwhisk-runtime-go zip.go, Go's archive/zip):
+    with a file's Unix mode, so that a bundled tool or script stays executable."""
+    import stat
+    path = archive.extract(info, folder)        # drops absolute paths and "..", so nothing escapes
+    mode = info.external_attr >> 16
+    if info.create_system == 3 and mode & 0o777 and stat.S_IFMT(mode) in (0, stat.S_IFREG) and not info.is_dir():
+        os.chmod(path, mode & 0o777)
 
 
 def untar(data: bytes, folder: str, cap: int) -> None:
