@@ -1,6 +1,7 @@
 """A zip's entries as `zip -r` on Linux makes them, unpacked as OpenWhisk's runtimes unpack them: each file's Unix
 mode kept (a bundled tool or script stays executable; openwhisk-runtime-go `Unzip` opens each file with `f.Mode()`,
-the Node.js runtime runs `unzip`)."""
+the Node.js runtime runs `unzip`), and names taken as the bytes they are (Go's archive/zip), so a UTF-8 name Info-ZIP
+did not flag as UTF-8 is not read as code page 437."""
 
 from __future__ import annotations
 
@@ -14,6 +15,15 @@ RUNS_A_TOOL = {
     "nodejs:20": ("index.js", b"const { execFileSync } = require('child_process');\n"
                   b"exports.main = () => ({ran: execFileSync('./bin/tool.sh').toString()});\n"),
 }
+READS_A_FILE = {
+    "python:3.11": ("__main__.py", b"import os\n"
+                    b"def main(args):\n"
+                    b"    with open(args['name'], encoding='utf-8') as f:\n"
+                    b"        return {'read': f.read(), 'files': sorted(os.listdir('.'))}\n"),
+    "nodejs:20": ("index.js", b"const fs = require('fs');\n"
+                  b"exports.main = args => ({read: fs.readFileSync(args.name, 'utf8'),\n"
+                  b"    files: fs.readdirSync('.').sort()});\n"),
+}
 
 
 async def test_a_files_mode_is_kept(kind: str) -> None:
@@ -22,3 +32,24 @@ async def test_a_files_mode_is_kept(kind: str) -> None:
     async with running_proxy(kind) as proxy:
         assert (await proxy.init(archive, binary=True))[0] == 200
         assert await proxy.run() == (200, {"ran": "from-the-tool\n"}), proxy.err
+
+
+async def test_a_utf8_name_zip_did_not_flag(kind: str) -> None:
+    name, code = READS_A_FILE[kind]
+    archive = infozip_of({name: (code, 0o644), "données.txt": ("salut".encode(), 0o644)})
+    async with running_proxy(kind) as proxy:
+        assert (await proxy.init(archive, binary=True))[0] == 200
+        assert await proxy.run({"name": "données.txt"}) == (
+            200, {"read": "salut", "files": sorted([name, "données.txt"])}), proxy.err
+
+
+async def test_a_name_that_is_no_utf8_is_kept_as_its_bytes() -> None:
+    """A Latin-1 name (an old Windows zipper's) is the file of those bytes, as Go's archive/zip writes it."""
+    code = (b"import os\n"
+            b"def main(args):\n"
+            b"    with open(os.fsdecode(b'caf\\xe9.txt')) as f:\n"
+            b"        return {'read': f.read()}\n")
+    archive = infozip_of({"__main__.py": (code, 0o644), "caf\udce9.txt": (b"latin", 0o644)})
+    async with running_proxy("python:3.11") as proxy:
+        assert (await proxy.init(archive, binary=True))[0] == 200
+        assert await proxy.run() == (200, {"read": "latin"}), proxy.err

@@ -357,8 +357,12 @@ def unzip(code: str, folder: str) -> bytes | None:
 
 def extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, folder: str) -> None:
     """One zip entry into `folder` as OpenWhisk's proxy writes it (openwhisk-runtime-go zip.go, Go's archive/zip):
-    with a file's Unix mode, so that a bundled tool or script stays executable."""
+    the name as its bytes, and a file's Unix mode, so that a bundled tool or script stays executable."""
     import stat
+    if not info.flag_bits & 0x800:
+        # zipfile reads a name not flagged UTF-8 as code page 437; Info-ZIP on Linux writes UTF-8 names unflagged.
+        # Its bytes name the file, as in Go (names no UTF-8 too: os.fsdecode keeps them as surrogates).
+        info.filename = os.fsdecode(info.filename.encode("cp437"))
     path = archive.extract(info, folder)        # drops absolute paths and "..", so nothing escapes
     mode = info.external_attr >> 16
     if info.create_system == 3 and mode & 0o777 and stat.S_IFMT(mode) in (0, stat.S_IFREG) and not info.is_dir():
