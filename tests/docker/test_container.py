@@ -9,7 +9,8 @@ import aiodocker
 import aiohttp
 import pytest
 
-from tests.docker.conftest import NODEJS_IMAGE, init_body, python_spec
+from tests.docker.conftest import NODEJS_IMAGE, PYTHON_IMAGE, init_body, python_spec
+from tests.support.zips import infozip_of
 from whisk.containerpool.proxy import DEVELOPER_ERROR_LOG_GRACE_S
 from whisk.containers.base import ContainerSpec
 from whisk.containers.docker.factory import DockerContainerFactory
@@ -40,7 +41,7 @@ async def test_flags_names_and_labels(factory: DockerContainerFactory, docker: a
                                {"Name": "fsize", "Soft": tmp, "Hard": tmp}]
     assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
     assert host["SecurityOpt"] == ["no-new-privileges"] and host["ReadonlyRootfs"] is True
-    assert host["Tmpfs"] == {"/tmp": f"rw,nosuid,nodev,size={factory.tmp_mb}m,mode=1777"}
+    assert host["Tmpfs"] == {"/tmp": f"rw,exec,nosuid,nodev,size={factory.tmp_mb}m,mode=1777"}
     uid = int(info["Config"]["User"].split(":")[0])
     assert uid >= 2_000_000_000 and info["Config"]["User"] == f"{uid}:{uid}"
     assert host["NetworkMode"] == "none"
@@ -188,5 +189,58 @@ async def test_an_answer_over_the_limit_is_read_only_up_to_it(factory: DockerCon
         assert run.size == len(b'{"big": "') + 3 * 1024 * 1024 + len(b'"}')
         small = await container.run({"value": {}}, timeout_s=30)        # no limit: the whole answer, as before
         assert small.size is None and len(small.body) == run.size
+    finally:
+        await container.destroy()
+
+
+ZIPPED = {
+    "python:3.11": ("__main__.py", PYTHON_IMAGE, b"import subprocess\n"
+                    b"def main(args):\n"
+                    b"    with open('donn\xc3\xa9es.txt') as f:\n"
+                    b"        read = f.read()\n"
+                    b"    return {'ran': subprocess.run(['./bin/tool.sh'], capture_output=True, text=True).stdout,\n"
+                    b"            'read': read}\n"),
+    "nodejs:20": ("index.js", NODEJS_IMAGE, b"const fs = require('fs');\n"
+                  b"const { execFileSync } = require('child_process');\n"
+                  b"exports.main = () => ({ran: execFileSync('./bin/tool.sh').toString(),\n"
+                  b"    read: fs.readFileSync('donn\xc3\xa9es.txt', 'utf8')});\n"),
+}
+
+TOOLS = {"python:3.11": b"#!/usr/bin/python3\nprint('from-the-tool')",
+         "nodejs:20": b"#!/usr/bin/node\nconsole.log('from-the-tool')"}
+
+
+@pytest.mark.parametrize("kind", sorted(ZIPPED))
+async def test_a_zip_as_zip_makes_it(kind: str, factory: DockerContainerFactory) -> None:
+    """A bundled tool stays executable and runs (Docker mounted /tmp noexec: EACCES even where its mode was kept),
+    and a UTF-8 name Info-ZIP did not flag is itself, as in the process backend (tests/runtimes/test_zip_entries.py)."""
+    name, image, code = ZIPPED[kind]
+    container = await factory.create(ContainerSpec(name=f"wsk{factory.invoker}_1_guest_zip", kind=kind, image=image,
+                                                   memory_mb=256))
+    try:
+        # the images have no shell: the tool is a script of the image's own interpreter
+        tool = TOOLS[kind] + b"\n"
+        archive = infozip_of({name: (code, 0o644), "bin/tool.sh": (tool, 0o755), "données.txt": (b"salut", 0o644)})
+        assert (await container.initialize(init_body(archive, binary=True), timeout_s=10)).status == 200
+        run = await container.run({"value": {}}, timeout_s=10)
+        assert (run.status, json.loads(run.body)) == (200, {"ran": "from-the-tool\n", "read": "salut"})
+    finally:
+        await container.destroy()
+
+
+async def test_a_native_extension_loads_from_the_actions_folder(factory: DockerContainerFactory) -> None:
+    """A zip's virtualenv or node_modules with a compiled module (a .so) is mapped from /tmp: it was refused there,
+    "failed to map segment from shared object", while Docker mounted it noexec."""
+    container = await factory.create(python_spec(factory.invoker))
+    try:
+        code = ("import glob, importlib.util, os, shutil\n"
+                "def main(args):\n"
+                "    shutil.copy(glob.glob('/usr/lib/python3.11/lib-dynload/_bz2.*.so')[0], 'ours.so')\n"
+                "    spec = importlib.util.spec_from_file_location('_bz2', os.path.abspath('ours.so'))\n"
+                "    spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+                "    return {'loaded': os.getcwd().startswith('/tmp/')}\n")
+        assert (await container.initialize(init_body(code), timeout_s=10)).status == 200
+        run = await container.run({"value": {}}, timeout_s=10)
+        assert (run.status, json.loads(run.body)) == (200, {"loaded": True})
     finally:
         await container.destroy()

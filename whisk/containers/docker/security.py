@@ -47,8 +47,9 @@ def hardening(tmp_mb: int) -> dict[str, Any]:
         "CapDrop": ["ALL"],
         "SecurityOpt": ["no-new-privileges"],
         "ReadonlyRootfs": True,
-        # No noexec: a zip's native extensions (.so in a virtualenv or node_modules) are mapped from /tmp.
-        "Tmpfs": {"/tmp": f"rw,nosuid,nodev,size={tmp_mb}m,mode=1777"},
+        # exec: a zip's native extensions (.so in a virtualenv or node_modules) are mapped from /tmp, and its tools
+        # run from there. Docker mounts a tmpfs noexec unless told otherwise.
+        "Tmpfs": {"/tmp": f"rw,exec,nosuid,nodev,size={tmp_mb}m,mode=1777"},
         "IpcMode": "private",
         "PidsLimit": PIDS_LIMIT,
         "Ulimits": [{"Name": "nofile", "Soft": NOFILE, "Hard": NOFILE},
