@@ -16,6 +16,7 @@ from tests.runtimes.test_bundled import (  # noqa: F401
     test_an_action_calls_the_api_host_with_its_key,
     test_node_actions_may_run_the_garbage_collector,
     test_node_actions_require_what_openwhisk_bundles_and_not_whisks_own,
+    test_node_es_modules_import_what_openwhisk_bundles,
     test_python_actions_import_what_openwhisk_bundles_and_not_whisks_own,
     test_the_ow_variables_follow_openwhisk,
 )

@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 
 from tests.invoke.test_invoke import invoke, put
+from tests.runtimes.harness import zip_base64
 from tests.support.http import record_of
 from tests.support.processes import GUEST_AUTH, whisk_server
 
@@ -98,6 +99,28 @@ async def test_node_actions_require_what_openwhisk_bundles_and_not_whisks_own(gu
                                      blocking="true", result="true")
     assert status == 200, result
     assert result == {"found": NODE_BUNDLED, "refused": dict.fromkeys(NODE_FOREIGN, "MODULE_NOT_FOUND")}
+
+
+# ES modules resolve bare names without NODE_PATH, through the node_modules folders above the importing file only: in
+# OpenWhisk's image the bundled modules are in /node_modules, above every action. An ES module zip and a CommonJS
+# zip's import() find them.
+NODE_ESM = {
+    "esm-zip": {"package.json": '{"type": "module"}',
+                "index.js": ("import openwhisk from 'openwhisk';\nimport { v4 } from 'uuid';\n"
+                             "export function main() { return {openwhisk: typeof openwhisk, uuid: typeof v4}; }\n")},
+    "import-zip": {"index.js": ("exports.main = async () => ({openwhisk: typeof (await import('openwhisk')).default,\n"
+                                "    uuid: typeof (await import('uuid')).v4});\n")},
+}
+
+
+@pytest.mark.parametrize("name", sorted(NODE_ESM))
+async def test_node_es_modules_import_what_openwhisk_bundles(guest: aiohttp.ClientSession, name: str) -> None:
+    code = NODE_ESM[name]
+    binary = isinstance(code, dict)
+    await put(guest, f"bundled-{name}", {"kind": "nodejs:20", "binary": binary,
+                                         "code": zip_base64(code) if isinstance(code, dict) else code})
+    status, result, _ = await invoke(guest, f"bundled-{name}", blocking="true", result="true")
+    assert (status, result) == (200, {"openwhisk": "function", "uuid": "function"})
 
 
 NODE_GC = '''

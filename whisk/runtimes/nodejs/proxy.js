@@ -115,6 +115,21 @@ function assertFunction(candidate, main) {
     return candidate;
 }
 
+// The folder an action's code goes in: `code` in a folder of its own, whose node_modules is the environment's (the
+// first NODE_PATH entry). ES modules, and import() from any module, resolve bare names through the node_modules
+// folders above the importing file and never through NODE_PATH: OpenWhisk's image has its modules in /node_modules,
+// above every action, so that `import openwhisk from 'openwhisk'` finds them. require() finds them there as well,
+// after the action's own node_modules, as before.
+function actionFolder() {
+    const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'action-'));
+    folders.push(parent);
+    const bundled = (process.env.NODE_PATH || '').split(path.delimiter).find(Boolean);
+    if (bundled) fs.symlinkSync(path.resolve(bundled), path.join(parent, 'node_modules'), 'dir');
+    const folder = path.join(parent, 'code');
+    fs.mkdirSync(folder);
+    return folder;
+}
+
 function loadSource(code, main, folder) {
     const file = path.join(folder, 'index.js');
     fs.writeFileSync(file, code);
@@ -428,8 +443,7 @@ function initialize(message) {
     }
     try {
         if (!(value.binary ? ZIP_MAIN : MAIN_NAME).test(main)) throw 'Name of main function is not valid.';
-        const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'action-'));
-        folders.push(folder);
+        const folder = actionFolder();
         const loaded = value.binary ? loadArchive(code, main, folder) : loadSource(code, main, folder);
         return loaded instanceof Promise ? loaded.then(initialized, initFailed) : initialized(loaded);
     } catch (error) {
@@ -447,6 +461,7 @@ function initFailed(error) {
     console.error('Error during initialization:', error);
     endActivation();
     setStatus('stopped');
+    cleanup();              // no /init follows: what it unpacked or linked goes now, not when the proxy ends
     return [502, { error: `Initialization has failed due to: ${error && error.stack ? error.stack : error}` }];
 }
 
