@@ -102,14 +102,16 @@ async def test_node_actions_require_what_openwhisk_bundles_and_not_whisks_own(gu
 
 
 # ES modules resolve bare names without NODE_PATH, through the node_modules folders above the importing file only: in
-# OpenWhisk's image the bundled modules are in /node_modules, above every action. An ES module zip and a CommonJS
-# zip's import() find them.
+# OpenWhisk's image the bundled modules are in /node_modules, above every action. An ES module zip, a CommonJS zip's
+# import() and a source action's import() (the runner evals it, so the runner's import() serves it) all find them.
 NODE_ESM = {
     "esm-zip": {"package.json": '{"type": "module"}',
                 "index.js": ("import openwhisk from 'openwhisk';\nimport { v4 } from 'uuid';\n"
                              "export function main() { return {openwhisk: typeof openwhisk, uuid: typeof v4}; }\n")},
     "import-zip": {"index.js": ("exports.main = async () => ({openwhisk: typeof (await import('openwhisk')).default,\n"
                                 "    uuid: typeof (await import('uuid')).v4});\n")},
+    "import-source": ("async function main() { return {openwhisk: typeof (await import('openwhisk')).default,\n"
+                      "    uuid: typeof (await import('uuid')).v4}; }\n"),
 }
 
 

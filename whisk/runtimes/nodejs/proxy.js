@@ -130,6 +130,11 @@ function actionFolder() {
     return folder;
 }
 
+// import() in source code: node's own loader, as for any module, resolving from the action's file (without the
+// option the vm refuses it: ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING; OpenWhisk's runner evals the code, where it works).
+const IMPORT_OPTION = vm.constants && vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER
+    ? { importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER } : {};
+
 function loadSource(code, main, folder) {
     const file = path.join(folder, 'index.js');
     fs.writeFileSync(file, code);
@@ -141,7 +146,7 @@ function loadSource(code, main, folder) {
     let wrapper;
     try {
         wrapper = vm.compileFunction(code + tail, ['exports', 'require', 'module', '__filename', '__dirname'],
-            { filename: file });
+            { filename: file, ...IMPORT_OPTION });
     } catch (error) {
         // node puts the offending line before a compile error's stack, the tail above when the code ends early;
         // OpenWhisk's runner evals the code and reports the error itself first ("SyntaxError: ...").
