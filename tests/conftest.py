@@ -28,6 +28,9 @@ def pytest_configure(config: pytest.Config) -> None:
     when the run ends: the test servers' data folders, databases, journals and logs stayed in /tmp, about a
     thousand folders a run. Set here, before any test module is imported, so that module-level ones go there too."""
     tempfile.tempdir = tempfile.mkdtemp(prefix="whisk-tests-")
+    # Others may pass through, as through /tmp: nginx's workers (nobody, when root starts nginx) reach their temp
+    # folders, and action containers' users their own folders, through here.
+    os.chmod(tempfile.tempdir, 0o755)
     config.stash[TEMP_ROOT] = tempfile.tempdir
 
 
