@@ -10,22 +10,27 @@ import time
 
 import aiohttp
 
-from tests.api.support import JS, basic, call, ns, run_cli, sqlite_deployment, unique
+from tests.api.support import JS, Deployment, basic, call, ns, run_cli, sqlite_deployment, unique
 from tests.support.http import record_of
 from tests.web.support import invoke, put
 
 
+async def limited_namespace(deployment: Deployment, prefix: str, *limits: str) -> tuple[str, str]:
+    """A new namespace with `whisk admin limits set NS *limits`: its name and key. The limits are set before the
+    key's first use, so that no server holds the namespace's identity from before."""
+    env = {"WHISK_STORE": deployment.store_url}
+    name = unique(prefix)
+    code, out, err = await run_cli("admin", "user", "create", name, "--store", deployment.store_url, env=env)
+    assert code == 0, err
+    key = out.strip().splitlines()[-1]
+    code, out, err = await run_cli("admin", "limits", "set", name, *limits, "--store", deployment.store_url, env=env)
+    assert code == 0 and out == f'Limits successfully set for "{name}"\n', (out, err)
+    return name, key
+
+
 async def test_a_namespace_that_stores_no_activations() -> None:
     async with sqlite_deployment() as deployment:
-        env = {"WHISK_STORE": deployment.store_url}
-        quiet = unique("quiet")
-        code, out, err = await run_cli("admin", "user", "create", quiet, "--store", deployment.store_url, env=env)
-        assert code == 0, err
-        key = out.strip().splitlines()[-1]
-        # Before the key's first use, so that no server holds the namespace's identity from before.
-        code, out, err = await run_cli("admin", "limits", "set", quiet, "--storeActivations", "false",
-                                       "--store", deployment.store_url, env=env)
-        assert code == 0 and out == f'Limits successfully set for "{quiet}"\n', err
+        quiet, key = await limited_namespace(deployment, "quiet", "--storeActivations", "false")
         async with aiohttp.ClientSession(base_url=deployment.url, headers=basic(key)) as s:
             status, limits = await call(s, "GET", ns("limits"))
             assert status == 200 and limits["storeActivations"] is False
@@ -77,15 +82,8 @@ async def test_the_invoking_namespace_limits_bound_the_actions_it_runs() -> None
     or through a binding, is refused when its limits lie outside the caller's bounds, with an application error
     record, the caller's, of zero duration."""
     async with sqlite_deployment() as deployment:
-        env = {"WHISK_STORE": deployment.store_url}
-        narrow = unique("narrow")
-        code, out, err = await run_cli("admin", "user", "create", narrow, "--store", deployment.store_url, env=env)
-        assert code == 0, err
-        key = out.strip().splitlines()[-1]
-        # Before the key's first use, so that no server holds the namespace's identity from before.
-        code, out, err = await run_cli("admin", "limits", "set", narrow, "--maxActionMemory", "256",
-                                       "--minActionTimeout", "2000", "--store", deployment.store_url, env=env)
-        assert code == 0, err
+        narrow, key = await limited_namespace(deployment, "narrow", "--maxActionMemory", "256",
+                                              "--minActionTimeout", "2000")
         owner = deployment.other_namespace
         async with aiohttp.ClientSession(base_url=deployment.url, headers=basic(deployment.other_auth)) as s:
             await put(s, "packages", "shared", {"publish": True})
@@ -120,14 +118,7 @@ async def test_the_invoking_namespace_payload_limit_bounds_results() -> None:
     `msg.user.limits.allowedMaxPayloadSize`: the same published action answers its owner and refuses a narrower
     namespace's result."""
     async with sqlite_deployment() as deployment:
-        env = {"WHISK_STORE": deployment.store_url}
-        narrow = unique("narrow")
-        code, out, err = await run_cli("admin", "user", "create", narrow, "--store", deployment.store_url, env=env)
-        assert code == 0, err
-        key = out.strip().splitlines()[-1]
-        code, out, err = await run_cli("admin", "limits", "set", narrow, "--maxPayloadSize", "1 KB",
-                                       "--store", deployment.store_url, env=env)
-        assert code == 0, err
+        _, key = await limited_namespace(deployment, "narrow", "--maxPayloadSize", "1 KB")
         owner = deployment.other_namespace
         wide = {"kind": "nodejs:default", "code": "function main() { return {s: 'x'.repeat(2000)}; }"}
         async with aiohttp.ClientSession(base_url=deployment.url, headers=basic(deployment.other_auth)) as s:
@@ -149,17 +140,9 @@ async def test_allowed_kinds() -> None:
     alias `python:3`, OpenWhisk's name of the kind; `nodejs:default`) allows the kind that name resolves to, which
     is the kind the action is stored with: listed so, it refused every action of that kind."""
     async with sqlite_deployment() as deployment:
-        env = {"WHISK_STORE": deployment.store_url}
         keys = {}
-        for name, kinds in (("aliases", "python:3,nodejs:default"), ("nodeonly", "nodejs:20")):
-            name = unique(name)
-            code, out, err = await run_cli("admin", "user", "create", name, "--store", deployment.store_url, env=env)
-            assert code == 0, err
-            keys[kinds] = out.strip().splitlines()[-1]
-            # Before the key's first use, so that no server holds the namespace's identity from before.
-            code, out, err = await run_cli("admin", "limits", "set", name, "--allowedKinds", kinds,
-                                           "--store", deployment.store_url, env=env)
-            assert code == 0, err
+        for prefix, kinds in (("aliases", "python:3,nodejs:default"), ("nodeonly", "nodejs:20")):
+            _, keys[kinds] = await limited_namespace(deployment, prefix, "--allowedKinds", kinds)
         py = {"kind": "python:3", "code": "def main(args):\n    return args\n"}
         refused = "The supplied authentication is not authorized to access actions of kind '{}'."
         async with aiohttp.ClientSession(base_url=deployment.url, headers=basic(keys["python:3,nodejs:default"])) as s:

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.api.support import GUEST_AUTH, basic, call, ns, sqlite_deployment
+from tests.api.support import GUEST_AUTH, Deployment, basic, call, ns, sqlite_deployment
 from tests.cli.conftest import Ran, Wsk, make_wsk, unique
 from tests.support.waiting import until
 
@@ -45,6 +45,14 @@ def main(args):
 ECHO_PY = "def main(args):\n    return args\n"
 
 
+def guest_and_provider(deployment: Deployment, tmp_path: Path) -> tuple[Wsk, Wsk]:
+    """`wsk` as the guest, and as the other namespace that provides the feed (its own wskprops)."""
+    (tmp_path / "provider").mkdir()
+    provider_props = tmp_path / "provider" / "wskprops"
+    provider_props.write_text(f"APIHOST={deployment.url}\nAUTH={deployment.other_auth}\n")
+    return make_wsk(deployment.url, tmp_path), Wsk(provider_props, tmp_path / "provider")
+
+
 def feed_result(ran: Ran) -> dict[str, Any]:
     """The feed activation's result, from the output `[ok: invoked ...]`, the record, `ok: <verb> trigger T`."""
     assert ran.code == 0, ran.err
@@ -56,11 +64,7 @@ def feed_result(ran: Ran) -> dict[str, Any]:
 
 async def test_a_feed_of_another_namespace_fires_the_callers_trigger_with_the_auth_key(tmp_path: Path) -> None:
     async with sqlite_deployment() as deployment:
-        guest = make_wsk(deployment.url, tmp_path)
-        (tmp_path / "provider").mkdir()
-        provider_props = tmp_path / "provider" / "wskprops"
-        provider_props.write_text(f"APIHOST={deployment.url}\nAUTH={deployment.other_auth}\n")
-        provider = Wsk(provider_props, tmp_path / "provider")
+        guest, provider = guest_and_provider(deployment, tmp_path)
         (tmp_path / "feed.py").write_text(FEED_PY)
         (tmp_path / "echo.py").write_text(ECHO_PY)
         owner = deployment.other_namespace
@@ -138,11 +142,7 @@ def main(args):
 
 async def test_a_feed_that_sets_an_alarm_up_for_the_callers_trigger(tmp_path: Path) -> None:
     async with sqlite_deployment() as deployment:
-        guest = make_wsk(deployment.url, tmp_path)
-        (tmp_path / "provider").mkdir()
-        provider_props = tmp_path / "provider" / "wskprops"
-        provider_props.write_text(f"APIHOST={deployment.url}\nAUTH={deployment.other_auth}\n")
-        provider = Wsk(provider_props, tmp_path / "provider")
+        guest, provider = guest_and_provider(deployment, tmp_path)
         (tmp_path / "wrapper.py").write_text(WRAPPER_PY)
         owner = deployment.other_namespace
         assert (await provider("package", "create", "polling", "--shared", "yes", "-p", "providerKey",

@@ -6,6 +6,7 @@
 const assert = require('assert')
 const path = require('path')
 const openwhisk = require(path.join(__dirname, '..', 'node', 'node_modules', 'openwhisk'))
+const { recordOf } = require('./records.js')
 
 const [apihost, apiKey, suffix] = process.argv.slice(2)
 const ow = openwhisk({ apihost, api_key: apiKey, namespace: '_' })
@@ -15,19 +16,8 @@ const ACTIONS = {
   node: { kind: 'nodejs:20', code: "function main(args) { console.log('js log', args.n); return { lang: 'node', n: args.n } }" }
 }
 
-async function record (id) {
-  // A non-blocking activation's record appears once it has run; the client answers 404 (or 202 while running).
-  for (let i = 0; i < 400; i++) {
-    try {
-      const activation = await ow.activations.get({ name: id })
-      if (activation.end) return activation
-    } catch (err) {
-      if (err.statusCode !== 404) throw err
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  throw new Error(`no record for ${id}`)
-}
+// A non-blocking activation's record appears once it has run; the client answers 404 (or 202 while running).
+const record = (id) => recordOf(ow, id, { ended: true })
 
 async function main () {
   const seen = {}

@@ -6,21 +6,12 @@
 const assert = require('assert')
 const path = require('path')
 const openwhisk = require(path.join(__dirname, '..', 'node', 'node_modules', 'openwhisk'))
+const { recordOf } = require('./records.js')
 
 const [apihost, apiKey, suffix] = process.argv.slice(2)
 const ow = openwhisk({ apihost, api_key: apiKey, namespace: '_' })
 
-async function record (id) {
-  for (let i = 0; i < 200; i++) {
-    try {
-      return await ow.activations.get({ name: id })
-    } catch (err) {
-      if (err.statusCode !== 404) throw err
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  throw new Error(`no record for ${id}`)
-}
+const record = (id) => recordOf(ow, id)
 
 async function main () {
   const seen = {}

@@ -21,6 +21,22 @@ async def in_flight(session: aiohttp.ClientSession) -> float:
     return 0.0
 
 
+async def assert_interrupted_after_restart(env: dict[str, str], url: str, activation_id: str) -> None:
+    """Start the server again on the same data and store: the activation's record says the stop interrupted it."""
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "whisk", env=env,
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        await until_ready(f"{url}/ping", proc)
+        async with aiohttp.ClientSession(base_url=url, headers=basic_auth(*GUEST_AUTH.split(":"))) as s:
+            async with s.get(f"/api/v1/namespaces/_/activations/{activation_id}") as r:
+                record = await r.json()
+        assert record["response"]["result"] == {
+            "error": "The activation was interrupted: the platform stopped before it completed."}, record
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await proc.wait()
+
+
 async def test_sigterm_drains_in_flight_activations_then_exits() -> None:
     port = free_port()
     env = dict(os.environ) | {"WHISK_PORT": str(port), "WHISK_STORE": "memory://",
@@ -92,18 +108,7 @@ async def test_the_whole_stop_takes_one_grace_and_records_what_it_cut_short() ->
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "whisk", env=env,
-                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-    try:
-        await until_ready(f"{url}/ping", proc)
-        async with aiohttp.ClientSession(base_url=url, headers=auth) as s:
-            async with s.get(f"/api/v1/namespaces/_/activations/{activation_id}") as r:
-                record = await r.json()
-        assert record["response"]["result"] == {
-            "error": "The activation was interrupted: the platform stopped before it completed."}, record
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        await proc.wait()
+    await assert_interrupted_after_restart(env, url, activation_id)
 
 
 async def test_blocking_callers_the_stop_cuts_short_get_an_answer() -> None:
@@ -148,15 +153,4 @@ async def test_blocking_callers_the_stop_cuts_short_get_an_answer() -> None:
     # The sequence was recorded by the stop, as its component was: its journal line was left open for the next
     # start, which recorded it as interrupted by a restart, and only if that controller ever started again (a pod
     # replaced loses its journal with its emptyDir).
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "whisk", env=env,
-                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-    try:
-        await until_ready(f"{url}/ping", proc)
-        async with aiohttp.ClientSession(base_url=url, headers=basic_auth(*GUEST_AUTH.split(":"))) as s:
-            async with s.get(f"/api/v1/namespaces/_/activations/{seq_body['activationId']}") as r:
-                seq_record = await r.json()
-        assert seq_record["response"]["result"] == {
-            "error": "The activation was interrupted: the platform stopped before it completed."}, seq_record
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        await proc.wait()
+    await assert_interrupted_after_restart(env, url, seq_body["activationId"])
