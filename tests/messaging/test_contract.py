@@ -135,6 +135,27 @@ async def test_group_resumes_after_its_last_commit(bus: Bus) -> None:
         await close(again)
 
 
+async def test_the_message_in_hand_said_handled_is_committed_on_close(bus: Bus) -> None:
+    """`handled()` counts the message in hand as handled before the next is asked for (the invoker's, once it has
+    started it): closing commits it with the others, so the group's next consumer starts after it."""
+    topic = topic_name()
+    await bus.ensure_topic(topic)
+    for i in range(3):
+        await bus.send(topic, b"m%d" % i)
+    group = group_name()
+    first = bus.consume(topic, group)
+    try:
+        assert await take(first, 2) == [b"m0", b"m1"]
+        first.handled()
+    finally:
+        await close(first)
+    again = bus.consume(topic, group)
+    try:
+        assert await take(again, 1) == [b"m2"]
+    finally:
+        await close(again)
+
+
 async def test_backpressure_nothing_taken_beyond_what_was_asked(bus: Bus) -> None:
     """A consumer that has not asked for more takes nothing more: after one message, nine are still the group's,
     and a message sent meanwhile reaches the group only when asked for."""

@@ -167,6 +167,9 @@ class Invoker:
                 task = asyncio.create_task(self._handle(data))
                 self._running.add(task)
                 task.add_done_callback(self._finished)
+                # Taken is handled: the drain runs it to the end or records it as interrupted. Left in the feed's
+                # hand while the intake is full, a stop left it uncommitted and the restarted invoker ran it again.
+                feed.handled()
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)

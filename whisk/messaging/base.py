@@ -36,12 +36,14 @@ def encoded(message: bytes | Message) -> bytes:
 
 
 class Feed(Protocol):
-    """What `Bus.consume` returns: an async iterator of the messages, and `aclose` to leave the group when the
-    consumer is done."""
+    """What `Bus.consume` returns: an async iterator of the messages, `handled` to count the message in hand as
+    handled before asking for the next, and `aclose` to leave the group when the consumer is done."""
 
     def __aiter__(self) -> Feed: ...
 
     async def __anext__(self) -> bytes | Message: ...
+
+    def handled(self) -> None: ...
 
     async def aclose(self) -> None: ...
 
@@ -57,7 +59,7 @@ class Bus(Protocol):
     def consume(self, topic: str, group: str) -> Feed:
         """Messages of `topic` for consumer group `group`, in order. The iterator asks for the next message only
         when the caller is ready for it (that is how an invoker pulls no more than its pool can take): a message
-        is committed once the caller asks for the one after it."""
+        is committed once the caller asks for the one after it, or says it handled it (`Feed.handled`)."""
 
     async def ping(self) -> None:
         """Raise BackendUnavailable when the bus does not answer."""

@@ -285,13 +285,7 @@ class KafkaConsumer:
         if self._closed:
             raise StopAsyncIteration
         consumer = self._consumer or await self._start()
-        if self._held is not None:  # the caller asks for the next message: the one it holds is handled
-            tp, offset = self._held
-            self._pending[tp] = offset + 1
-            self._held = None
-            self._handled += 1
-            if self._handled >= self._bus._commit_every:
-                self._commit_soon()
+        self.handled()  # the caller asks for the next message: the one it holds is handled
         waited_s = 0.0
         while not self._closed:
             try:
@@ -314,6 +308,16 @@ class KafkaConsumer:
                 self._held = (tp, records[0].offset)
                 return records[0].value
         raise StopAsyncIteration
+
+    def handled(self) -> None:
+        """The message in hand is handled: committed with the next commit (at the latest on `aclose`)."""
+        if self._held is not None:
+            tp, offset = self._held
+            self._pending[tp] = offset + 1
+            self._held = None
+            self._handled += 1
+            if self._handled >= self._bus._commit_every:
+                self._commit_soon()
 
     async def aclose(self) -> None:
         """Commit the handled messages (not the one in hand) and leave the group."""

@@ -156,11 +156,7 @@ class MemoryConsumer:
 
     async def __anext__(self) -> bytes | Message:
         topic, group = self._topic, self._group
-        if self._taken >= 0:  # the caller asks for the next message: the one it holds is handled
-            if self._taken >= group.committed:
-                group.committed = self._taken + 1
-                topic.trim(self._bus._retention)
-            self._taken = -1
+        self.handled()  # the caller asks for the next message: the one it holds is handled
         while not (self._closed or self._bus._closed):
             position = group.position
             if position < topic.base:  # dropped by retention while this group lagged
@@ -173,6 +169,14 @@ class MemoryConsumer:
             topic.waiters.append(waiter)
             await waiter
         raise StopAsyncIteration
+
+    def handled(self) -> None:
+        """The message in hand is handled: committed."""
+        if self._taken >= 0:
+            if self._taken >= self._group.committed:
+                self._group.committed = self._taken + 1
+                self._topic.trim(self._bus._retention)
+            self._taken = -1
 
     async def aclose(self) -> None:
         """Leave the group without committing the message in hand; a waiting `__anext__` ends."""
