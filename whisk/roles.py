@@ -528,6 +528,8 @@ async def _serve(settings: Settings) -> None:
     # invoker's running activations each get what is left of it (they took a grace each, up to four in all).
     app[STOP_BY] = loop.time() + settings.shutdown_grace_s
     app[DRAINING].set()
+    if settings.role == "controller":
+        await _stop_accepting(runner)
     services = app.get(SERVICES)
     if services is not None:
         # Keep serving reads and in-flight callers; new activations get 503 until those in flight complete.
@@ -540,6 +542,25 @@ async def _serve(settings: Settings) -> None:
     if playground_runner is not None:
         await playground_runner.cleanup()
     log.info("server.stopped")
+
+
+async def _stop_accepting(runner: web.AppRunner) -> None:
+    """A controller's first step of its stop, as OpenWhisk's controller unbinds first: stop listening and close the
+    idle connections (each busy one after its answer), so that a proxy in front (nginx, which tries the next
+    controller only when a connection fails) sends what comes next to another controller instead of to this one's
+    503s for the whole drain. Its callers in flight keep their connections. Standalone keeps listening through its
+    drain: it has no other controller, and its running actions may still read through its API."""
+    for site in list(runner.sites):
+        await site.stop()
+    await asyncio.sleep(0)        # requests that have arrived are read first: they are answered, not dropped
+    for connection in runner.server.connections if runner.server is not None else ():
+        # aiohttp's own test of an idle connection (its keep-alive timer's): waiting for a request that has not come.
+        # Its `close()` alone would end the waiting task and leave the socket open, unread, until the stop's end.
+        waiter = getattr(connection, "_waiter", None)
+        if waiter is not None and not waiter.done():
+            connection.force_close()
+        else:
+            connection.close()    # once its answer is sent
 
 
 def _connection_options(settings: Settings) -> dict[str, Any]:
