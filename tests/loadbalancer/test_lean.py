@@ -7,7 +7,8 @@ import gc
 
 import pytest
 
-from whisk.loadbalancer.base import Forced
+from whisk.entities.errors import BackendUnavailable
+from whisk.loadbalancer.base import BUS_UNAVAILABLE, Forced
 from whisk.loadbalancer.lean import LeanBalancer
 from whisk.messages import Acknowledgement, ActivationMessage, completed_topic, controller_instance, invoker_topic
 from whisk.messaging.memory import MemoryBus
@@ -89,3 +90,25 @@ def test_acks_round_trip_in_openwhisk_shapes() -> None:
     assert completion.is_completion and not completion.is_result and completion.activation_id == "e" * 32
     shrunk = Acknowledgement.from_bytes(combined.shrunk().to_bytes())
     assert shrunk.response == "d" * 32
+
+
+class RefusingBus(MemoryBus):
+    """A broker away: every send to an invoker's topic is refused, as KafkaBus says it."""
+
+    async def send(self, topic: str, message: object) -> None:
+        if topic.startswith("invoker"):
+            raise BackendUnavailable(f"kafka: cannot send to {topic}: NodeNotReadyError('node id 1')")
+        await super().send(topic, message)  # type: ignore[arg-type]
+
+
+async def test_a_send_the_bus_refused_is_a_503_that_names_no_topic_or_client_error() -> None:
+    """Seen in a broker restart under load: callers were answered "kafka: cannot send to invoker0:
+    NodeNotReadyError(...)", the bus's own detail, where a store's refusal says only "The database is unavailable."
+    The detail goes to the log."""
+    async with RefusingBus() as bus:
+        async with LeanBalancer(bus, controller=0) as lb:
+            with pytest.raises(BackendUnavailable) as refused:
+                await lb.publish(message("d" * 32), namespace_uuid="u1", memory_mb=256, timeout_ms=1000,
+                                 concurrency=1, blackbox=False)
+            assert str(refused.value) == BUS_UNAVAILABLE
+            assert lb.in_flight("u1") == 0

@@ -11,6 +11,10 @@ from typing import Any, Protocol
 
 from whisk.messages import ActivationMessage
 
+# What a caller is told when the bus refused its activation's message; the bus's own words (the topic, the client's
+# exception) go to the log, as the stores keep theirs ("The database is unavailable.").
+BUS_UNAVAILABLE = "The message bus is unavailable."
+
 
 @dataclass(slots=True)
 class Entry:

@@ -14,7 +14,8 @@ from typing import Any, Self
 
 import structlog
 
-from whisk.loadbalancer.base import Entry, Released
+from whisk.entities.errors import BackendUnavailable
+from whisk.loadbalancer.base import BUS_UNAVAILABLE, Entry, Released
 from whisk.loadbalancer.book import ActivationBook
 from whisk.messages import Acknowledgement, ActivationMessage, completed_topic, invoker_topic
 from whisk.messaging.base import Bus
@@ -99,8 +100,11 @@ class CommonBalancer:
             action_version=str(msg.action.get("version", ""))), timeout_ms)
         try:
             await self._bus.send(invoker_topic(invoker), msg)
-        except BaseException:
+        except BaseException as exc:
             self._book.discard(msg.activation_id)   # never sent: give the slot back, wait for nothing
+            if isinstance(exc, BackendUnavailable):
+                log.warning("loadbalancer.send_failed", invoker=invoker, error=str(exc))
+                raise BackendUnavailable(BUS_UNAVAILABLE) from exc
             raise
         self._dispatched(invoker, msg.activation_id)
         return entry.result
