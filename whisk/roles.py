@@ -550,9 +550,11 @@ async def _stop_accepting(runner: web.AppRunner) -> None:
     controller only when a connection fails) sends what comes next to another controller instead of to this one's
     503s for the whole drain. Its callers in flight keep their connections. Standalone keeps listening through its
     drain: it has no other controller, and its running actions may still read through its API."""
+    # No await from here to the last idle connection closed: a client that finds the port closed finds no idle
+    # connection left either. (BaseSite.stop only closes the listener.) A request already read is not idle: it is
+    # answered, then its connection closed.
     for site in list(runner.sites):
         await site.stop()
-    await asyncio.sleep(0)        # requests that have arrived are read first: they are answered, not dropped
     for connection in runner.server.connections if runner.server is not None else ():
         # aiohttp's own test of an idle connection (its keep-alive timer's): waiting for a request that has not come.
         # Its `close()` alone would end the waiting task and leave the socket open, unread, until the stop's end.
