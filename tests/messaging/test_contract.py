@@ -113,47 +113,43 @@ async def test_waiting_consumer_gets_a_later_message(bus: Bus) -> None:
         await close(consumer)
 
 
+async def taken_then_resumed(bus: Bus, sent: int, taken: int, *, handled: bool) -> tuple[list[bytes], list[bytes]]:
+    """Send `sent` messages to a new topic, take `taken` with a consumer of a new group (saying the one in hand is
+    handled if asked) and close it: what it took, and all the group's next consumer takes."""
+    topic = topic_name()
+    await bus.ensure_topic(topic)
+    for i in range(sent):
+        await bus.send(topic, b"m%d" % i)
+    group = group_name()
+    first = bus.consume(topic, group)
+    try:
+        took = await take(first, taken)
+        if handled:
+            first.handled()
+    finally:
+        await close(first)
+    again = bus.consume(topic, group)
+    try:
+        return took, await take(again, sent - taken + (0 if handled else 1))
+    finally:
+        await close(again)
+
+
 async def test_group_resumes_after_its_last_commit(bus: Bus) -> None:
     """A message counts as handled once the caller asks for the next one: the one in hand when the consumer
     closes comes again to the group's next consumer (at least once), and nothing before it does. Memory keeps
     group positions in the bus object (lost with the process); Kafka keeps them in the broker, so a new bus
     resumes too (test_kafka.py)."""
-    topic = topic_name()
-    await bus.ensure_topic(topic)
-    for i in range(6):
-        await bus.send(topic, b"m%d" % i)
-    group = group_name()
-    first = bus.consume(topic, group)
-    try:
-        assert await take(first, 3) == [b"m0", b"m1", b"m2"]  # m0, m1 committed; m2 in hand
-    finally:
-        await close(first)
-    again = bus.consume(topic, group)
-    try:
-        assert await take(again, 4) == [b"m2", b"m3", b"m4", b"m5"]
-    finally:
-        await close(again)
+    took, then = await taken_then_resumed(bus, 6, 3, handled=False)
+    assert took == [b"m0", b"m1", b"m2"]                 # m0, m1 committed; m2 in hand
+    assert then == [b"m2", b"m3", b"m4", b"m5"]
 
 
 async def test_the_message_in_hand_said_handled_is_committed_on_close(bus: Bus) -> None:
     """`handled()` counts the message in hand as handled before the next is asked for (the invoker's, once it has
     started it): closing commits it with the others, so the group's next consumer starts after it."""
-    topic = topic_name()
-    await bus.ensure_topic(topic)
-    for i in range(3):
-        await bus.send(topic, b"m%d" % i)
-    group = group_name()
-    first = bus.consume(topic, group)
-    try:
-        assert await take(first, 2) == [b"m0", b"m1"]
-        first.handled()
-    finally:
-        await close(first)
-    again = bus.consume(topic, group)
-    try:
-        assert await take(again, 1) == [b"m2"]
-    finally:
-        await close(again)
+    took, then = await taken_then_resumed(bus, 3, 2, handled=True)
+    assert took == [b"m0", b"m1"] and then == [b"m2"]
 
 
 async def test_backpressure_nothing_taken_beyond_what_was_asked(bus: Bus) -> None:
