@@ -122,7 +122,8 @@ async def adapter_starts(factory: DockerContainerFactory, kind: str, n: int) -> 
 
 async def main() -> None:
     p = parser(__doc__, 20)
-    p.add_argument("--network", choices=("unix", "host"), default="unix")
+    p.add_argument("--network", choices=("unix", "host"), default="unix",
+                   help="WHISK_DOCKER_NETWORK of the adapter (default unix)")
     p.add_argument("--docker", help="a daemon's URL (unix:///...); default: start a private one")
     p.add_argument("--api-host", help="relay the API host at this URL to containers without a network")
     args = p.parse_args()

@@ -8,7 +8,7 @@ A steady load through nginx (blocking and non-blocking invokes, blocking sequenc
 invoker 0, invoker 1, controller 0, controller 1, the broker, pouchdb-server. Every action run appends its activation
 id to a file, so the end can check that every accepted activation (a 200 or 202 with an id) has exactly one record
 and that nothing ran twice. Prints every refusal, the restart times and the metrics before and after. Every process
-listens on 127.0.0.1, on ports 43000-43999 (`--port-base`).
+listens on 127.0.0.1, on 100 ports from 43100 (`--port-base`).
 """
 
 from __future__ import annotations
@@ -167,11 +167,13 @@ async def start_broker_again(broker: kafka_mod.KafkaBroker) -> None:
 
 async def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--rate", type=float, default=20.0, help="requests a second, all kinds together")
-    p.add_argument("--pause", type=float, default=8.0, help="seconds of load between two restarts")
-    p.add_argument("--port-base", type=int, default=43100, help="the first of 100 ports this rig may use")
-    p.add_argument("--grace", default="10", help="WHISK_SHUTDOWN_GRACE_S of every member")
-    p.add_argument("--only", default="", help="comma-separated steps to run (default: all)")
+    p.add_argument("--rate", type=float, default=20.0, help="requests a second, all kinds together (default 20)")
+    p.add_argument("--pause", type=float, default=8.0, help="seconds of load between two restarts (default 8)")
+    p.add_argument("--port-base", type=int, default=43100,
+                   help="the first of 100 ports this rig may use (default 43100)")
+    p.add_argument("--grace", default="10", help="WHISK_SHUTDOWN_GRACE_S of every member (default 10)")
+    p.add_argument("--only", default="", help="comma-separated steps to run, of invoker0, invoker1, controller0, "
+                                              "controller1, broker, couchdb (default: all)")
     args = p.parse_args()
     _ports.extend(random.sample(range(args.port_base, args.port_base + 100), 100))
     for mod in (processes, cluster_mod, kafka_mod, nginx_mod):

@@ -92,7 +92,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                    help=f"growth after warm-up (the trend of the samples), in %%, past which a whisk process or "
                         f"one of its long-lived children fails the soak (default {MEMORY_TARGET_PCT:g})")
     p.add_argument("--check-deadline", type=float, default=120, help="seconds to wait for records (default 120)")
-    p.add_argument("--seed", type=int, default=1, help="random seed of the request mix")
+    p.add_argument("--seed", type=int, default=1, help="random seed of the request mix (default 1)")
     p.add_argument("--out", required=True, help="report folder")
     args = p.parse_args(argv)
     if args.pid and not args.url:

@@ -123,3 +123,23 @@ def test_every_metric_whisk_defines_is_in_the_operations_guide() -> None:
     section = _section(ROOT / "docs" / "operations.md", "Metrics")
     assert len(defined) > 20
     assert sorted(name for name in defined if name not in section) == []
+
+
+def test_every_bench_option_with_a_default_says_it_in_its_help() -> None:
+    """`python -m bench.<name> --help` is how a benchmark is run again: an option that has a default says it, as
+    most do ("(default 20)"), so that a figure in docs/performance.md can be told from a run with other settings."""
+    import ast
+
+    silent = []
+    for path in sorted((ROOT / "bench").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_argument"):
+                continue
+            given = {k.arg: k.value for k in node.keywords}
+            default = given.get("default")
+            if default is None or (isinstance(default, ast.Constant) and default.value in (None, False, "")) or (
+                    isinstance(default, ast.List) and not default.elts):        # a repeatable option: none given
+                continue
+            if "default" not in (ast.unparse(given["help"]) if "help" in given else ""):
+                silent.append(f"{path.name}:{node.lineno} {ast.unparse(node.args[0]) if node.args else ''}")
+    assert not silent, "options whose --help does not show their default:\n" + "\n".join(silent)
