@@ -125,6 +125,43 @@ def test_every_metric_whisk_defines_is_in_the_operations_guide() -> None:
     assert sorted(name for name in defined if name not in section) == []
 
 
+# The guides a reader follows today; docs/testing.md and docs/performance.md are records, which may name what has
+# since moved (and OpenWhisk's own files: its Go client's whisk/*.go).
+GUIDES = ["README.md", *(f"docs/{name}.md" for name in ("architecture", "operations", "openwhisk", "runtimes",
+                                                        "catalog"))]
+
+
+def test_the_files_and_modules_the_guides_name_exist() -> None:
+    """A module that moved or was renamed leaves its old path in a guide: every `whisk/...py`, `tests/...`, `bench/...`,
+    `config/...` or `deploy/...` file a guide names, and every `python -m` module, is in the checkout."""
+    path = re.compile(r"(?<![\w/.-])((?:whisk|tests|bench|config|deploy|\.ci)/[\w./-]*\.(?:py|json|md|js|sh|conf|"
+                      r"template|ya?ml|txt|go|mod|sum|toml))\b")
+    module = re.compile(r"python3? -m ((?:whisk|bench|tests)(?:\.\w+)+)")
+    missing = []
+    for name in GUIDES:
+        text = (ROOT / name).read_text(encoding="utf-8")
+        missing += [f"{name}: {p}" for p in path.findall(text) if not (ROOT / p).exists()]
+        for m in module.findall(text):
+            where = ROOT / m.replace(".", "/")
+            if not (where.with_suffix(".py").is_file() or (where / "__main__.py").is_file()):
+                missing.append(f"{name}: python -m {m}")
+    assert not missing, "files or modules named but absent:\n" + "\n".join(missing)
+
+
+def test_the_readme_layout_names_what_is_there() -> None:
+    """The README's Layout block names each package and top-level module of whisk/ (and the repository's folders) by
+    its place: each name there exists, and each package of whisk/ is named."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = _section(ROOT / "README.md", "Layout").split("```", 2)[1]
+    names = set(re.findall(r"(?<![\w.(/`])([a-z_]+(?:/|\.py))(?=\s)", block))
+    packages = {p.name + "/" for p in (ROOT / "whisk").iterdir() if (p / "__init__.py").is_file()}
+    places = [ROOT, ROOT / "whisk", *(p.parent for p in (ROOT / "whisk").glob("*/__init__.py"))]   # containers/docker/
+    absent = sorted(n for n in names if not any((place / n).exists() for place in places))
+    assert "Layout" in text and len(names) > 15
+    assert not absent, "the README's layout names what is not there: " + ", ".join(absent)
+    assert sorted(packages - names) == [], "whisk's packages the README's layout does not name"
+
+
 def test_every_bench_option_with_a_default_says_it_in_its_help() -> None:
     """`python -m bench.<name> --help` is how a benchmark is run again: an option that has a default says it, as
     most do ("(default 20)"), so that a figure in docs/performance.md can be told from a run with other settings."""
