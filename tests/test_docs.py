@@ -186,3 +186,33 @@ def test_every_bench_option_with_a_default_says_it_in_its_help() -> None:
             if "default" not in (ast.unparse(given["help"]) if "help" in given else ""):
                 silent.append(f"{path.name}:{node.lineno} {ast.unparse(node.args[0]) if node.args else ''}")
     assert not silent, "options whose --help does not show their default:\n" + "\n".join(silent)
+
+
+def _bench_options(module: str) -> set[str]:
+    """The options a bench module's parser takes, read from its source (the common ones of `_harness.parser` too)."""
+    import ast
+
+    tree = ast.parse((ROOT / "bench" / f"{module}.py").read_text(encoding="utf-8"))
+    options = {"-h", "--help"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_argument":
+            options |= {a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)}
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "parser":
+            options |= {"--n", "--json"}
+    return options
+
+
+def test_the_bench_commands_the_guides_and_benchmarks_give_take_their_flags() -> None:
+    """A command line a guide or a benchmark's own docstring gives (`python -m bench.soak --duration 1800 ...`) is run
+    as written: every flag in it is one its module takes. The records (docs/testing.md, docs/performance.md) keep
+    the commands of their day, flags since retired included, and are not checked."""
+    sources = {name: (ROOT / name).read_text(encoding="utf-8") for name in GUIDES}
+    sources |= {f"bench/{p.name}": p.read_text(encoding="utf-8") for p in (ROOT / "bench").glob("*.py")}
+    unknown, seen = [], 0
+    for name, text in sources.items():
+        for module, rest in re.findall(r"python3? -m bench\.(\w+)((?:[ \t]+(?:\\\n\s*)?[^\s`]+)*)", text):
+            seen += 1
+            flags = set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", rest))
+            unknown += [f"{name}: python -m bench.{module} {flag}" for flag in sorted(flags - _bench_options(module))]
+    assert seen > 10                                    # the scan sees the commands
+    assert not unknown, "flags the benchmark does not take:\n" + "\n".join(unknown)
