@@ -11,7 +11,7 @@ from whisk.controller.message import activation_message
 from whisk.entities.action import Action
 from whisk.entities.errors import Invalid
 from whisk.entities.identity import Identity
-from whisk.entities.limits import ActionLimits, SystemLimits, UserLimits, check_runnable
+from whisk.entities.limits import ActionLimits, NamespaceLimits, SystemLimits, UserLimits, check_runnable
 from whisk.entities.parameters import Parameters
 
 KEY = "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP"
@@ -52,3 +52,16 @@ def test_the_user_limits_carry_what_the_invoker_applies() -> None:
     check_runnable({"timeout": 2000, "memory": 512, "logs": 10, "concurrency": 1}, user["limits"])
     with pytest.raises(Invalid, match="^duration 1000 milliseconds below allowed threshold of 2000 milliseconds$"):
         check_runnable({"timeout": 1000, "memory": 1024, "logs": 10, "concurrency": 1}, user["limits"])
+
+
+def test_the_user_limits_are_made_with_the_identity_not_at_each_invoke(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An identity is cached and serves every invoke of its key: what its messages carry of the namespace's limits
+    is made once, with the limits, not again on the invoke path (it more than doubled `caller_for`'s time)."""
+    limits = UserLimits.from_json({"maxActionMemory": 256, "maxPayloadSize": "1 KB"}).effective(SystemLimits())
+    identity = Identity(subject="s", namespace="ns", uuid="u", limits=limits)
+
+    def made_again(self: NamespaceLimits) -> dict:
+        raise AssertionError("the invoker's limits were made again on the invoke path")
+    monkeypatch.setattr(NamespaceLimits, "invoker_limits", made_again)
+    for _ in range(3):
+        assert caller_for(identity).to_json()["limits"] == {"maxActionMemory": 256, "maxPayloadSize": "1 KB"}

@@ -41,4 +41,4 @@ def caller_for(identity: Identity) -> Caller:
                   api_key=identity.api_key or "", invocations_per_minute=identity.limits.invocations_per_minute,
                   concurrent_invocations=identity.limits.concurrent_invocations,
                   store_activations=identity.limits.store_activations,
-                  invoker_limits=tuple(identity.limits.invoker_limits().items()))
+                  invoker_limits=identity.limits.invoker)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -332,6 +333,12 @@ class NamespaceLimits:
     sequence_length: int
     max_exec_size: int
     overrides: UserLimits = UserLimits()
+    # `invoker_limits()`, as every activation message carries it: made once with the limits (an identity is cached,
+    # and reused by each of its invokes), not on the invoke path.
+    invoker: tuple[tuple[str, Any], ...] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "invoker", tuple(self.invoker_limits().items()))
 
     @property
     def blocked(self) -> bool:
