@@ -156,3 +156,44 @@ async def test_the_log_lines_of_an_activation_the_controller_runs_name_it(tmp_pa
                 fields = seen.pop()
                 assert (fields.get("activation_id"), fields.get("namespace"), fields.get("action")) == \
                     (outcome.activation_id, "guest", "guest/served"), fields
+
+
+async def test_a_served_sequence_step_that_fails_is_recorded_as_the_sequences_component(tmp_path: Path) -> None:
+    """An action the controller serves (an alarms feed) run as a sequence's step: when it fails, or a stop or a crash
+    cuts it short, the whisk-error record the ledger writes for it names the sequence (`cause`, `causedBy`), as the
+    record it writes when the step succeeds does and as any other component's does; the journal line the restart
+    reads carries the cause too."""
+    data = str(tmp_path)
+    async with MemoryStore() as store:
+        async with controller(store, data) as services:
+            guest = await services.subjects.identity_of("guest")
+            assert guest is not None
+            ns = EntityPath.of("guest")
+            actions = services.entities.collections["actions"]
+            await actions.put(guest, ns, "served", CODE, False)
+            await actions.put(guest, ns, "seq", {"exec": {"kind": "sequence", "components": ["/_/served"]}}, False)
+            served = await services.entities.resolve_action(guest, "_", None, "served")
+            gate = asyncio.Event()
+
+            async def held(caller: Any, action: Any, params: Any) -> tuple[bool, Any]:
+                await gate.wait()
+                raise BackendUnavailable("The store is not reachable.")
+
+            services.launcher.natives[served.path] = held
+            seq = await services.entities.resolve_request(guest, "_", None, "seq")
+            outcome = await services.launcher.start(guest, seq, {}, blocking=False, wait_ms=0, tid="t")
+            for _ in range(200):
+                open_lines = Journal(Path(data) / "controller0.journal").unfinished()
+                if len(open_lines) == 2:
+                    break
+                await asyncio.sleep(0.01)
+            gate.set()
+            step = next(e for e in open_lines if e["id"] != outcome.activation_id)
+            assert step.get("cause") == outcome.activation_id, open_lines
+            await settled(services)
+            sequence = await store.get_activation("guest", outcome.activation_id)
+            assert sequence is not None and sequence["response"]["statusCode"] == 3, sequence
+            record = await store.get_activation("guest", step["id"])
+            assert record is not None and record["response"]["statusCode"] == 3, record
+            assert record.get("cause") == outcome.activation_id, record
+            assert {"key": "causedBy", "value": "sequence"} in record["annotations"], record

@@ -163,7 +163,7 @@ class Launcher:
     async def _serve(self, run: Run, resolved: ResolvedAction, payload: Any, native: Native, activation_id: str, *,
                      cause: str | None, opened: bool) -> Activation:
         """Run a native action to its stored record: for a request (`_native`) or as a composition's step."""
-        async with self._tracked(run, resolved, activation_id, opened=opened, error=NATIVE_FAILED):
+        async with self._tracked(run, resolved, activation_id, opened=opened, error=NATIVE_FAILED, cause=cause):
             start = now_ms()
             params = {**resolved.action.parameters.to_dict(), **(payload if isinstance(payload, dict) else {})}
             ok, result = await native(run.identity, resolved, params)
