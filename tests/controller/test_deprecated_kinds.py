@@ -78,3 +78,24 @@ async def test_an_action_of_a_deprecated_kind_is_not_invoked(tmp_path: Path) -> 
         # Nothing was sent: an activation in flight at the controller's stop would have a record by now.
         assert await store.list_activations(ActivationQuery("guest")) == []
 
+
+
+async def test_an_action_the_controller_serves_is_not_refused_for_its_kind(tmp_path: Path) -> None:
+    """The alarms feeds are actions the controller serves itself (`Launcher.natives`): no container runs them, so a
+    kind deprecated since they were installed (the catalog's actions keep the kind `nodejs:default` resolved to
+    then, and are written again only when the catalog changes) must not refuse them, as it did every `wsk trigger
+    create --feed` once the manifest deprecated that kind; a sequence's step was served meanwhile."""
+    settings = dataclasses.replace(Settings(), data_dir=str(tmp_path), catalog=False, alarms_refresh_s=3600)
+    async with MemoryStore() as store:
+        async with guest_controller(settings, store, manifest(tmp_path, deprecated=False)) as (services, guest):
+            await services.entities.actions.put(guest, EntityPath.of("guest"), "feed",
+                                                {"exec": {"kind": "nodejs:18", "code": "x"}}, False)
+        async with guest_controller(settings, store, manifest(tmp_path, deprecated=True)) as (services, guest):
+            resolved = await services.entities.resolve_action(guest, "_", None, "feed")
+
+            async def served(caller: object, action: object, params: object) -> tuple[bool, object]:
+                return True, {"served": True}
+
+            services.launcher.natives[resolved.path] = served
+            outcome = await services.launcher.start(guest, resolved, {}, blocking=True, wait_ms=60_000, tid="t")
+            assert outcome.record is not None and outcome.record.response.result == {"served": True}

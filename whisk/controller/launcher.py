@@ -108,14 +108,14 @@ class Launcher:
         if self._drain.refusing:
             raise BackendUnavailable(SHUTTING_DOWN)
         resolved.action.refuse_overrides(payload)      # a request's payload, whatever the action runs
+        run = Run(identity, caller or caller_for(identity), tid, now_ms())
+        native = self.natives.get(resolved.path)
+        if native is not None:          # no container runs it: its stored kind does not matter
+            return await self._native(run, resolved, payload, native, blocking=blocking)
         # A kind deprecated since the action was made: refused here, as OpenWhisk's invokeAction does, rather than
         # sent to an invoker that has no image for it. Only the topmost action: OpenWhisk's sequences and
         # conductors run their components without this check (the component's record says why it failed).
         self.entities.actions.refuse_deprecated(resolved.action.exec)
-        run = Run(identity, caller or caller_for(identity), tid, now_ms())
-        native = self.natives.get(resolved.path)
-        if native is not None:
-            return await self._native(run, resolved, payload, native, blocking=blocking)
         if not (is_sequence(resolved) or is_conductor(resolved)):
             return await self._activator.invoke(
                 run.caller, resolved.action, path=resolved.path, binding=resolved.binding,
