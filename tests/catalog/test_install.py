@@ -5,14 +5,21 @@ missing whisk.system namespace is created with a key nobody was told."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import tempfile
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 from tests.support.processes import whisk_server
-from whisk.catalog.installer import HASH_ANNOTATION, load
+from whisk.catalog.installer import HASH_ANNOTATION, install, load
+from whisk.controller.entities import Entities
+from whisk.controller.subjects import Subjects
 from whisk.entities.identity import SYSTEM_KEY, SYSTEM_NAMESPACE, key_matches
+from whisk.entities.limits import SystemLimits
+from whisk.runtimes.manifest import Manifest, load_manifest
+from whisk.store.memory import MemoryStore
 from whisk.store.sqlite import SqliteStore
 
 CATALOG = load()
@@ -100,3 +107,31 @@ async def test_the_catalog_can_be_left_out() -> None:
     async with whisk_server(env_for(db, WHISK_CATALOG="false")):
         pass
     assert await catalog_docs(db) == {}
+
+
+async def test_catalog_actions_of_a_kind_deprecated_since_are_written_again_onto_the_current_one(
+        tmp_path: Path) -> None:
+    """The catalog's actions are stored with the kind `nodejs:default` resolved to when they were written, and a
+    package whose catalog did not change is not written again: once the manifest deprecated that kind (as it says
+    to, rather than remove it), `/whisk.system/utils/echo` and the rest were refused at every invoke ("The
+    'nodejs:18' runtime is no longer supported."), for good. A start writes such a package again, onto the
+    current default; a start after that rewrites nothing."""
+    def manifest(deprecated: bool) -> Manifest:
+        path = tmp_path / f"runtimes-{deprecated}.json"
+        path.write_text(json.dumps({"runtimes": {"nodejs": [
+            {"kind": "nodejs:18", "default": not deprecated, "deprecated": deprecated,
+             "image": {"prefix": "openwhisk", "name": "action-nodejs-v18"}},
+            {"kind": "nodejs:20", "default": deprecated,
+             "image": {"prefix": "openwhisk", "name": "action-nodejs-v20"}}]}}))
+        return load_manifest(str(path))
+
+    async with MemoryStore() as store:
+        subjects = Subjects(store)
+        assert "utils" in await install(Entities(store, SystemLimits(), manifest(False).resolve), subjects)
+        echo = await store.get(f"{SYSTEM_NAMESPACE}/utils/echo")
+        assert echo is not None and echo["exec"]["kind"] == "nodejs:18"
+        entities = Entities(store, SystemLimits(), manifest(True).resolve)
+        assert "utils" in await install(entities, subjects)
+        echo = await store.get(f"{SYSTEM_NAMESPACE}/utils/echo")
+        assert echo is not None and echo["exec"]["kind"] == "nodejs:20"
+        assert await install(entities, subjects) == []

@@ -22,7 +22,8 @@ import structlog
 
 from whisk.controller.entities import Entities
 from whisk.controller.subjects import Subjects
-from whisk.entities.errors import Conflict, NotFound, WhiskError
+from whisk.entities.errors import Conflict, Invalid, NotFound, WhiskError
+from whisk.entities.exec import RuntimeDeprecated
 from whisk.entities.identity import SYSTEM_NAMESPACE, Identity
 from whisk.entities.names import EntityPath
 
@@ -76,7 +77,8 @@ async def install(entities: Entities, subjects: Subjects, manifest: dict[str, An
     written = []
     for name, package in manifest["packages"].items():
         current = await entities.store.get(f"{SYSTEM_NAMESPACE}/{name}")
-        if current is not None and _hash_of(current) == package["hash"]:
+        if current is not None and _hash_of(current) == package["hash"] and \
+                not await _deprecated_since(entities, root.add(name)):
             continue
         package_body = {"publish": True, "parameters": package.get("parameters", []),
                         "annotations": [*package.get("annotations", []),
@@ -93,6 +95,19 @@ async def install(entities: Entities, subjects: Subjects, manifest: dict[str, An
         written.append(name)
     log.info("catalog.installed", written=written, packages=len(manifest["packages"]))
     return written
+
+
+async def _deprecated_since(entities: Entities, package: EntityPath) -> bool:
+    """Whether an action of the package has a kind the manifest deprecated since it was written (`nodejs:default` as
+    resolved then): invokes refuse it, so the package is written again, onto the current default."""
+    for doc in await entities.store.list_entities("action", str(package), skip=0, limit=0):
+        try:
+            entities.actions.resolve_kind(str((doc.get("exec") or {}).get("kind", "")))
+        except RuntimeDeprecated:
+            return True
+        except Invalid:
+            pass                      # a sequence, or a kind this platform lacks: writing it again would not help
+    return False
 
 
 async def _put(entities: Entities, collection: str, identity: Identity, path: EntityPath, name: str,
