@@ -100,3 +100,53 @@ async def test_an_activation_whose_action_is_still_being_fetched_is_recorded_too
         record = await store.get_activation("guest", ID)
         assert record is not None and record["response"]["result"] == {"error": STOPPED}, record
         await acks.aclose()
+
+
+class Quick:
+    """A pool whose run ends at once, with a result."""
+
+    async def run(self, job: Any, on_response: Any = None) -> RunResult:
+        now = now_ms()
+        return RunResult({"statusCode": 0, "result": {"ran": True}}, now, now, None, False, "warmed")
+
+
+async def test_an_activation_the_stop_finds_storing_its_record_still_stores_it_and_acknowledges() -> None:
+    """The run was over and its record on its way to a slow store when the grace ended: the stop's cancellation
+    ended the store's write and the ack with it (nothing stored, nothing sent: the controller held the slot and the
+    blocking caller until it found the invoker silent), where it had only milliseconds of work left, bounded by the
+    drain as the interrupted ones' are."""
+    class SlowWrites(MemoryStore):
+        writing = asyncio.Event()
+
+        async def put_activation(self, record: Any) -> None:
+            self.writing.set()
+            await asyncio.sleep(0.3)
+            await super().put_activation(record)
+
+    async with MemoryBus() as bus, SlowWrites() as store:
+        acks = bus.consume("completed0", "completed0")
+        async with one_blocking_activation(bus, store, Quick()) as invoker:
+            await asyncio.wait_for(store.writing.wait(), 5)
+            await asyncio.wait_for(invoker.drain(0.05), 5)
+            ack = Acknowledgement.read(await asyncio.wait_for(anext(acks), 5))
+        assert ack.activation_id == ID and ack.is_completion and not ack.is_system_error
+        assert ack.response is not None and ack.response["response"]["result"] == {"ran": True}
+        record = await store.get_activation("guest", ID)
+        assert record is not None and record["response"]["result"] == {"ran": True}, record
+        await acks.aclose()
+
+
+async def test_a_record_the_stop_finds_on_its_way_to_a_store_that_hangs_is_bounded_too() -> None:
+    class Hanging(MemoryStore):
+        async def put_activation(self, record: Any) -> None:
+            await asyncio.Event().wait()
+
+    async with MemoryBus() as bus, Hanging() as store:
+        async with one_blocking_activation(bus, store, Quick()) as invoker:
+            while not invoker._running:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)
+            invoker.stop_records_s = 0.1
+            began = asyncio.get_running_loop().time()
+            await asyncio.wait_for(invoker.drain(0.05), 5)
+            assert asyncio.get_running_loop().time() - began < 1.0

@@ -88,6 +88,7 @@ class Invoker:
         self.taken = 0
         self.stop_records_s = STOP_RECORDS_S
         self._stopping = False              # the stop's grace is over: what it cancels still ends with a record
+        self._cut: set[asyncio.Task[None]] = set()   # activations whose stop cancellation is handled (`_stop_absorbed`)
 
     async def __aenter__(self) -> Invoker:
         await self._bus.ensure_topic(invoker_topic(self.instance))
@@ -173,6 +174,7 @@ class Invoker:
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
+        self._cut.discard(task)
         self._intake.release()
         if not task.cancelled() and task.exception() is not None:
             log.error("invoker.activation.crashed", error=repr(task.exception()))
@@ -230,9 +232,8 @@ class Invoker:
                                    combined=True)
                 return
             except asyncio.CancelledError:
-                if not self._stopping:
+                if not self._stop_absorbed():
                     raise
-                self._stopped_here()
                 await self._finish(msg, failure_record(msg, WHISK_ERROR, STOPPED), combined=True)
                 return
             bounds = msg.user.get("limits") or {}
@@ -269,11 +270,10 @@ class Invoker:
                 log.debug("activation.finished", status=result.response.get("statusCode"),
                           duration_ms=result.end_ms - result.start_ms)
             except asyncio.CancelledError:
-                if not self._stopping:
+                if not self._stop_absorbed():
                     raise
                 # The stop's grace is over (`drain`): interrupted, or, for a blocking caller that has its answer,
                 # that answer without its logs, as the controller records what its own stop cuts short.
-                self._stopped_here()
                 record = (replace(answered[1], logs=(log_line(rfc3339_nanos(time.time_ns()), "stderr", STOPPED_LOGS),))
                           if answered is not None else failure_record(msg, WHISK_ERROR, STOPPED))
             except Exception as exc:     # a bug too: a record and an ack all the same, or the slot waits (ack timeout)
@@ -284,17 +284,26 @@ class Invoker:
                 # A blocking caller that has its answer keeps it: the record is the one it got.
                 record = answered[1] if answered is not None else failure_record(msg, WHISK_ERROR, PROVISION_ERROR)
             if result_ack is not None:
-                await result_ack            # the completion ack must never overtake the result
-            await self._finish(msg, record, combined=msg.blocking and result_ack is None)
+                try:
+                    await result_ack        # the completion ack must never overtake the result
+                except asyncio.CancelledError:
+                    if not self._stop_absorbed():
+                        raise
+            # A result ack the stop cut (cancelled with this task) goes with the completion: one combined ack.
+            await self._finish(msg, record, combined=msg.blocking and (result_ack is None or result_ack.cancelled()))
 
-    @staticmethod
-    def _stopped_here() -> None:
-        """The stop's cancellation of this activation's task is handled: its record and ack are awaited next
-        (and bounded by `drain`)."""
+    def _stop_absorbed(self) -> bool:
+        """Whether the cancellation just raised is the stop's first of this activation's task (its grace is over):
+        handled here, the activation goes on to its record and ack, which the drain bounds by cancelling it again.
+        Wherever it lands: in the run, the action's fetch, or the record's write and the ack (a slow store, the bus
+        retrying), which it otherwise cut with nothing stored or sent."""
         current = asyncio.current_task()
-        if current is not None:
-            current.uncancel()
+        if not self._stopping or current is None or current in self._cut:
+            return False
+        self._cut.add(current)
+        current.uncancel()
         log.warning("invoker.activation.stopped")
+        return True
 
     async def _refuse(self, msg: ActivationMessage, refusal: Refusal) -> None:
         """An activation of a blocked or deleted namespace (whisk/invoker/blocklist.py): not run, an application
@@ -344,7 +353,16 @@ class Invoker:
         """Store the record (unless not `keep`), then send the completion (or combined) ack. The record is stored
         even when the ack cannot be sent, and the ack is sent even when the store fails: the controller must free the
         slot. A namespace whose limits say `storeActivations: false` keeps no records (OpenWhisk's
-        ActivationStore)."""
+        ActivationStore). The stop's grace ending here starts it again (`_stop_absorbed`): a record written twice is
+        the same record."""
+        try:
+            await self._record_and_ack(msg, record, combined=combined, keep=keep)
+        except asyncio.CancelledError:
+            if not self._stop_absorbed():
+                raise
+            await self._record_and_ack(msg, record, combined=combined, keep=keep)
+
+    async def _record_and_ack(self, msg: ActivationMessage, record: Activation, *, combined: bool, keep: bool) -> None:
         try:
             if keep and msg.user.get("limits", {}).get("storeActivations", True) is not False:
                 await put_activation_retrying(self._store, record)
@@ -353,7 +371,7 @@ class Invoker:
         except (ValueError, RecursionError) as exc:   # not encodable (results are checked when read: a last guard)
             log.error("invoker.record.unencodable", error=repr(exc))
             record = failure_record(msg, WHISK_ERROR, "The activation record could not be stored.")
-            await self._finish(msg, record, combined=combined, keep=keep)
+            await self._record_and_ack(msg, record, combined=combined, keep=keep)
             return
         metrics.observe_activation(record)
         if self._user_events:
