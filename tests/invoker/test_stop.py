@@ -103,11 +103,17 @@ async def test_an_activation_whose_action_is_still_being_fetched_is_recorded_too
 
 
 class Quick:
-    """A pool whose run ends at once, with a result."""
+    """A pool whose run ends at once, with a result; `answer` first answers the caller with it."""
+
+    def __init__(self, answer: bool = False) -> None:
+        self._answer = answer
 
     async def run(self, job: Any, on_response: Any = None) -> RunResult:
         now = now_ms()
-        return RunResult({"statusCode": 0, "result": {"ran": True}}, now, now, None, False, "warmed")
+        result = RunResult({"statusCode": 0, "result": {"ran": True}}, now, now, None, False, "warmed")
+        if self._answer:
+            on_response(result)
+        return result
 
 
 async def test_an_activation_the_stop_finds_storing_its_record_still_stores_it_and_acknowledges() -> None:
@@ -150,3 +156,28 @@ async def test_a_record_the_stop_finds_on_its_way_to_a_store_that_hangs_is_bound
             began = asyncio.get_running_loop().time()
             await asyncio.wait_for(invoker.drain(0.05), 5)
             assert asyncio.get_running_loop().time() - began < 1.0
+
+
+async def test_a_result_ack_the_stop_cuts_goes_with_the_completion() -> None:
+    """The run answered its blocking caller and the result ack was still on its way (a slow bus) when the grace
+    ended: the cancellation cut the result ack with the task. The completion carries the result (a combined ack)."""
+    class SlowAcks(MemoryBus):
+        sending = asyncio.Event()
+
+        async def send(self, topic: str, message: Any) -> None:
+            if topic.startswith("completed"):
+                self.sending.set()
+                await asyncio.sleep(0.3)
+            await super().send(topic, message)
+
+    async with SlowAcks() as bus, MemoryStore() as store:
+        acks = bus.consume("completed0", "completed0")
+        async with one_blocking_activation(bus, store, Quick(answer=True)) as invoker:
+            await asyncio.wait_for(bus.sending.wait(), 5)
+            await asyncio.wait_for(invoker.drain(0.05), 5)
+            ack = Acknowledgement.read(await asyncio.wait_for(anext(acks), 5))
+        assert ack.activation_id == ID and ack.is_result and ack.is_completion, ack
+        assert ack.response is not None and ack.response["response"]["result"] == {"ran": True}
+        record = await store.get_activation("guest", ID)
+        assert record is not None and record["response"]["result"] == {"ran": True}, record
+        await acks.aclose()
