@@ -191,6 +191,9 @@ _USER_FIELDS = {
     "warmedContainerKeepingTimeout": "warmed_container_keeping_timeout", "maxActionInstances": "max_action_instances",
 }
 _SIZES = {"max_parameter_size", "max_payload_size", "truncation_size"}
+# The bounds on action limits an invoker applies (`NamespaceLimits.invoker_limits`), besides the payload limit.
+_INVOKER_FIELDS = [(key, name) for key, name in _USER_FIELDS.items() if key.startswith(("minAction", "maxAction"))
+                   and key != "maxActionInstances"]
 _RANGES = [(f"min{what}", f"max{what}") for what in ("ActionMemory", "ActionLogs", "ActionTimeout",
                                                      "ActionConcurrency")]
 
@@ -358,14 +361,13 @@ class NamespaceLimits:
         message's `user.limits` carries them (OpenWhisk's invoker reads them there): the bounds on an action's own
         limits and the payload limit, which bounds a result too. Only those the namespace's document sets, each as
         in force here (within the system's), so that an invoker needs no settings of its own to apply them."""
-        values: dict[str, Any] = {
-            "minActionMemory": self.min_memory, "maxActionMemory": self.max_memory,
-            "minActionLogs": self.min_logs, "maxActionLogs": self.max_logs,
-            "minActionTimeout": self.min_timeout, "maxActionTimeout": self.max_timeout,
-            "minActionConcurrency": self.min_concurrency, "maxActionConcurrency": self.max_concurrency,
-            "maxPayloadSize": format_size(self.max_payload_size)}
-        given = self.overrides.to_json()
-        return {k: v for k, v in values.items() if k in given}
+        # Read for every activation (the message's user): the fields the document sets, found without rendering it.
+        given = self.overrides
+        out: dict[str, Any] = {key: getattr(self, name) for key, name in _INVOKER_FIELDS
+                               if getattr(given, name) is not None}
+        if given.max_payload_size is not None:
+            out["maxPayloadSize"] = format_size(self.max_payload_size)
+        return out
 
     def to_json(self) -> dict[str, Any]:
         """The body of GET /namespaces/{ns}/limits (docs/openwhisk.md §1.11)."""

@@ -419,6 +419,8 @@ def _over_limits(action: dict[str, Any], bounds: dict[str, Any]) -> str | None:
     """Why the invoking namespace may not run this action, if it may not: its bounds on action limits (`bounds`, the
     message's `user.limits`), not the owner's, hold (OpenWhisk's `action.limits.checkLimits(msg.user)`), so another
     namespace's published action or one made before the namespace's limits were narrowed can be refused."""
+    if not bounds:                      # most namespaces set none: nothing to check on the warm path
+        return None
     limits = action.get("limits")
     try:
         check_runnable(limits if isinstance(limits, dict) else {}, bounds)
@@ -430,7 +432,10 @@ def _over_limits(action: dict[str, Any], bounds: dict[str, Any]) -> str | None:
 def _payload_limit(bounds: dict[str, Any]) -> int | None:
     """The invoking namespace's payload limit, which its results are held to (OpenWhisk's `allowedMaxPayloadSize`);
     None: the system's."""
+    given = bounds.get("maxPayloadSize")
+    if given is None:
+        return None
     try:
-        return parse_size(bounds["maxPayloadSize"])
-    except (KeyError, Invalid):
+        return parse_size(given)
+    except Invalid:
         return None
