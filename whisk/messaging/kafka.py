@@ -10,9 +10,9 @@ consumer per `consume` call. docs/architecture.md ("The Kafka bus") explains eac
 - At least once: the producer waits for every in-sync replica (`acks=all`) and is not idempotent (aiokafka's
   idempotent producer never gives up on a send while the broker is away, so a controller could not answer 503;
   a send retried after a lost answer may be written twice, which at-least-once delivery allows); consumers
-  commit manually, after handling. A message counts as handled
-  once the caller asks for the next one; the handled offsets are committed (in the background, so that a commit
-  the broker does not take never delays the next message) when the consumer has nothing buffered (it is about to
+  commit manually, after handling. A message counts as handled once the caller asks for the next one or says so
+  (`handled`); the handled offsets are committed (in the background, so that a commit the broker does not take
+  never delays the next message) when the consumer has nothing buffered (it is about to
   wait), every `commit_every` messages under steady load, and on `aclose`. A consumer that stops without `aclose`
   (a crash) hands out at most that many handled messages again: delivery is at least once, as in OpenWhisk.
 - A consumer takes one record per request from the caller (`getmany(max_records=1)`); aiokafka's fetcher reads
