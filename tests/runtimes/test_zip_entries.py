@@ -53,3 +53,28 @@ async def test_a_name_that_is_no_utf8_is_kept_as_its_bytes() -> None:
     async with running_proxy("python:3.11") as proxy:
         assert (await proxy.init(archive, binary=True))[0] == 200
         assert await proxy.run() == (200, {"read": "latin"}), proxy.err
+
+
+STATS_FILES = {
+    "python:3.11": ("__main__.py", b"import os\n"
+                    b"def main(args):\n"
+                    b"    return {n: [oct(os.lstat(n).st_mode), os.path.islink(n)] for n in ('tool', 'link')}\n"),
+    "nodejs:20": ("index.js", b"const fs = require('fs');\n"
+                  b"exports.main = () => Object.fromEntries(['tool', 'link'].map(n => {\n"
+                  b"    const s = fs.lstatSync(n);\n"
+                  b"    return [n, ['0o' + s.mode.toString(8), s.isSymbolicLink()]]; }));\n"),
+}
+
+
+async def test_a_mode_gives_no_setuid_setgid_or_sticky_bit_and_a_link_is_no_link(kind: str) -> None:
+    """Only a mode's permission bits are applied (a setuid tool in a tenant's zip is a plain executable), and a
+    link entry (`zip -ry`) is a file holding its target, never a link that could point out of the folder."""
+    name, code = STATS_FILES[kind]
+    archive = infozip_of({name: (code, 0o644), "tool": (b"#!/usr/bin/env true\n", 0o7755),
+                          "link": (b"/etc/passwd", 0o120777)})
+    async with running_proxy(kind) as proxy:
+        assert (await proxy.init(archive, binary=True))[0] == 200
+        status, body = await proxy.run()
+        assert status == 200, (body, proxy.err)
+        assert body["tool"] == ["0o100755", False], body
+        assert body["link"][1] is False and int(body["link"][0], 8) & 0o7000 == 0, body
