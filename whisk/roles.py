@@ -250,6 +250,8 @@ def _invoker_ctx(settings: Settings):
                                ping_interval_s=1.0 if _distributed(settings) else None,
                                user_events=settings.user_events,
                                blocklist=Blocklist(app[STORE], poll_s=settings.blocklist_poll_s),
+                               # a start that fails or is signalled once the feed has taken work: still one grace
+                               exit_grace_s=settings.shutdown_grace_s,
                                ) as invoker:
                 app[INVOKER] = invoker
                 # Whether the bus answers (whisk_bus_up), from its pings and acks; the in-process bus cannot be away.

@@ -21,12 +21,14 @@ ID = "a" * 32
 
 @asynccontextmanager
 async def one_blocking_activation(bus: MemoryBus, store: MemoryStore, pool: Any,
-                                  ack_retry_s: float = 300.0) -> AsyncIterator[Invoker]:
+                                  ack_retry_s: float = 300.0, exit_grace_s: float | None = None
+                                  ) -> AsyncIterator[Invoker]:
     """An invoker on `pool`, sent one blocking activation of a stored action; yields while it runs."""
     await store.put({"_id": "guest/a", "entityType": "action", "namespace": "guest", "name": "a",
                      "exec": {"kind": "python:3", "code": "def main(a): return a"}})
     invoker = Invoker(instance=0, bus=bus, store=store, pool=pool, image_of=lambda _: "", api_host="",
-                      user_memory_mb=1024, max_intake=1, ping_interval_s=None, ack_retry_s=ack_retry_s)
+                      user_memory_mb=1024, max_intake=1, ping_interval_s=None, ack_retry_s=ack_retry_s,
+                      exit_grace_s=exit_grace_s)
     async with invoker:
         await bus.send(invoker_topic(0), ActivationMessage(
             transid=["t", 0], action={"path": "guest", "name": "a"}, revision=None,

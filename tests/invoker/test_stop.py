@@ -181,3 +181,25 @@ async def test_a_result_ack_the_stop_cuts_goes_with_the_completion() -> None:
         record = await store.get_activation("guest", ID)
         assert record is not None and record["response"]["result"] == {"ran": True}, record
         await acks.aclose()
+
+
+async def test_an_invoker_left_by_an_error_drains_within_its_grace() -> None:
+    """A start that fails after the feed took work (Consul refusing the registration, a signal during the start)
+    leaves the invoker through `__aexit__`, which waited for its activations however long they took: the process
+    that had said its start failed hung for as long as its backlog ran. It drains within the stop's grace."""
+    async with MemoryBus() as bus, MemoryStore() as store:
+        acks = bus.consume("completed0", "completed0")
+        pool = Endless()
+
+        async def failed_start() -> None:
+            async with one_blocking_activation(bus, store, pool, exit_grace_s=0.05):
+                await asyncio.wait_for(pool.started.wait(), 5)
+                raise ConnectionError("consul: registration refused")
+
+        try:
+            await asyncio.wait_for(failed_start(), 5)
+        except ConnectionError:
+            pass
+        ack = Acknowledgement.read(await asyncio.wait_for(anext(acks), 5))
+        assert ack.activation_id == ID and ack.is_system_error
+        await acks.aclose()

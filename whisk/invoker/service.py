@@ -62,8 +62,12 @@ class Invoker:
     def __init__(self, *, instance: int, bus: Bus, store: Store, pool: ContainerPool,
                  image_of: Callable[[dict[str, Any]], str], api_host: str, user_memory_mb: int,
                  max_intake: int, ping_interval_s: float | None = 1.0, user_events: bool = False,
-                 ack_retry_s: float = ACK_RETRY_S, blocklist: Blocklist | None = None) -> None:
+                 ack_retry_s: float = ACK_RETRY_S, blocklist: Blocklist | None = None,
+                 exit_grace_s: float | None = None) -> None:
         self.instance = instance
+        # The grace of a drain at exit (`__aexit__`), which an orderly stop has already done: one left by an error
+        # (a start that failed or was signalled after the feed took work) is bounded as a stop is. None: no bound.
+        self._exit_grace_s = exit_grace_s
         self._bus = bus
         self._store = store
         self._pool = pool
@@ -125,7 +129,7 @@ class Invoker:
         await self._send_ping()
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.drain(None)
+        await self.drain(self._exit_grace_s)
 
     async def drain(self, grace_s: float | None) -> None:
         """Stop taking work, let running activations finish within `grace_s` (None: however long they take; 0:
