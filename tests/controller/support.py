@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 from contextlib import asynccontextmanager
 
 from whisk.config import Settings
+from whisk.controller.entities import ResolvedAction
 from whisk.controller.services import ControllerServices, open_controller
 from whisk.entities.identity import Identity
 from whisk.loadbalancer.base import Released
@@ -30,3 +32,12 @@ async def guest_controller(settings: Settings, store: Store, manifest: Manifest 
             guest = await services.subjects.identity_of("guest")
             assert guest is not None
             yield services, guest
+
+
+def serve_in_controller(services: ControllerServices, resolved: ResolvedAction, result: Any) -> None:
+    """Have the controller serve `resolved` itself, answering `result`, as it serves the alarms feeds
+    (`Launcher.natives`): no container runs it."""
+    async def served(caller: Any, action: Any, params: Any) -> tuple[bool, Any]:
+        return True, result
+
+    services.launcher.natives[resolved.path] = served

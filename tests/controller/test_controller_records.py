@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.controller.down_store import DownStore
+from tests.controller.support import serve_in_controller
 from whisk.config import Settings
 from whisk.controller import launcher as launcher_module
 from whisk.controller.drain import Drain
@@ -22,6 +23,7 @@ from whisk.controller.journal import Journal
 from whisk.controller.ledger import RESTARTED, Ledger
 from whisk.controller.services import ControllerServices, open_controller
 from whisk.entities.errors import BackendUnavailable
+from whisk.entities.identity import Identity
 from whisk.entities.names import EntityPath
 from whisk.loadbalancer.base import Released
 from whisk.loadbalancer.lean import LeanBalancer
@@ -45,6 +47,12 @@ async def controller(store: MemoryStore, data: str) -> AsyncIterator[ControllerS
             yield services
 
 
+async def guest_of(services: ControllerServices) -> tuple[Identity, EntityPath]:
+    guest = await services.subjects.identity_of("guest")
+    assert guest is not None
+    return guest, EntityPath.of("guest")
+
+
 async def settled(services: ControllerServices) -> None:
     for _ in range(200):
         if not services.launcher._tasks:
@@ -62,9 +70,7 @@ async def test_a_record_the_controller_cannot_store_is_stored_by_the_restart(sho
     data = str(tmp_path)
     async with DownStore() as store:
         async with controller(store, data) as services:
-            guest = await services.subjects.identity_of("guest")
-            assert guest is not None
-            ns = EntityPath.of("guest")
+            guest, ns = await guest_of(services)
             await services.entities.collections["actions"].put(guest, ns, "x", CODE, False)
             await services.entities.collections["triggers"].put(guest, ns, "t", {}, False)
             await services.entities.collections["rules"].put(guest, ns, "r", {"trigger": "/_/t", "action": "/_/x"},
@@ -77,11 +83,7 @@ async def test_a_record_the_controller_cannot_store_is_stored_by_the_restart(sho
             # A blocking call of an action the controller serves: its caller gets the result, the store refuses it.
             await services.entities.collections["actions"].put(guest, ns, "served", CODE, False)
             resolved = await services.entities.resolve_action(guest, "_", None, "served")
-
-            async def served(caller: Any, action: Any, params: Any) -> tuple[bool, Any]:
-                return True, {"served": True}
-
-            services.launcher.natives[resolved.path] = served
+            serve_in_controller(services, resolved, {"served": True})
             outcome = await services.launcher.start(guest, resolved, {}, blocking=True, wait_ms=60_000, tid="t")
             assert outcome.record is not None and outcome.record.response.result == {"served": True}
             await settled(services)
@@ -102,9 +104,8 @@ async def test_an_action_the_controller_serves_is_journaled_before_its_id_is_ans
     path = Path(data) / "controller0.journal"
     async with MemoryStore() as store:
         async with controller(store, data) as services:
-            guest = await services.subjects.identity_of("guest")
-            assert guest is not None
-            await services.entities.collections["actions"].put(guest, EntityPath.of("guest"), "served", CODE, False)
+            guest, ns = await guest_of(services)
+            await services.entities.collections["actions"].put(guest, ns, "served", CODE, False)
             resolved = await services.entities.resolve_action(guest, "_", None, "served")
             gate = asyncio.Event()
 
@@ -138,9 +139,8 @@ async def test_the_log_lines_of_an_activation_the_controller_runs_name_it(tmp_pa
     from whisk import logs
     async with MemoryStore() as store:
         async with controller(store, str(tmp_path)) as services:
-            guest = await services.subjects.identity_of("guest")
-            assert guest is not None
-            await services.entities.collections["actions"].put(guest, EntityPath.of("guest"), "served", CODE, False)
+            guest, ns = await guest_of(services)
+            await services.entities.collections["actions"].put(guest, ns, "served", CODE, False)
             resolved = await services.entities.resolve_action(guest, "_", None, "served")
             seen: list[dict[str, object]] = []
 
@@ -166,9 +166,7 @@ async def test_a_served_sequence_step_that_fails_is_recorded_as_the_sequences_co
     data = str(tmp_path)
     async with MemoryStore() as store:
         async with controller(store, data) as services:
-            guest = await services.subjects.identity_of("guest")
-            assert guest is not None
-            ns = EntityPath.of("guest")
+            guest, ns = await guest_of(services)
             actions = services.entities.collections["actions"]
             await actions.put(guest, ns, "served", CODE, False)
             await actions.put(guest, ns, "seq", {"exec": {"kind": "sequence", "components": ["/_/served"]}}, False)

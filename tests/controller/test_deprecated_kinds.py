@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.controller.support import guest_controller
+from tests.controller.support import guest_controller, serve_in_controller
 from whisk.config import Settings
-from whisk.controller.entities import Entities
+from whisk.controller.entities import Entities, ResolvedAction
+from whisk.controller.services import ControllerServices
 from whisk.controller.subjects import Subjects
 from whisk.entities.errors import Conflict, Invalid
+from whisk.entities.identity import Identity
 from whisk.entities.limits import SystemLimits
 from whisk.entities.names import EntityPath
 from whisk.runtimes.manifest import Manifest, load_manifest
@@ -62,16 +66,24 @@ async def test_a_deprecated_kind_is_read_and_deleted_but_not_written(tmp_path: P
         assert (await entities.actions.delete(owner, root, "gone", {}))["exec"]["kind"] == "nodejs:18"
 
 
+@asynccontextmanager
+async def deprecated_since_made(tmp_path: Path, store: MemoryStore, name: str,
+                                ) -> AsyncIterator[tuple[ControllerServices, Identity, ResolvedAction]]:
+    """The guest's action `name` made of kind nodejs:18 while it ran, then a controller whose manifest deprecates
+    that kind: its services, the guest, and the action resolved."""
+    settings = dataclasses.replace(Settings(), data_dir=str(tmp_path), catalog=False, alarms_refresh_s=3600)
+    async with guest_controller(settings, store, manifest(tmp_path, deprecated=False)) as (services, guest):
+        await services.entities.actions.put(guest, EntityPath.of("guest"), name,
+                                            {"exec": {"kind": "nodejs:18", "code": "x"}}, False)
+    async with guest_controller(settings, store, manifest(tmp_path, deprecated=True)) as (services, guest):
+        yield services, guest, await services.entities.resolve_action(guest, "_", None, name)
+
+
 async def test_an_action_of_a_deprecated_kind_is_not_invoked(tmp_path: Path) -> None:
     """Made while its kind ran, invoked after the manifest deprecated it: OpenWhisk answers 400 with the same text
     and makes no activation; whisk sent it to an invoker, whose record said "Failed to pull container image"."""
-    settings = dataclasses.replace(Settings(), data_dir=str(tmp_path), catalog=False, alarms_refresh_s=3600)
     async with MemoryStore() as store:
-        async with guest_controller(settings, store, manifest(tmp_path, deprecated=False)) as (services, guest):
-            await services.entities.actions.put(guest, EntityPath.of("guest"), "old",
-                                                {"exec": {"kind": "nodejs:18", "code": "x"}}, False)
-        async with guest_controller(settings, store, manifest(tmp_path, deprecated=True)) as (services, guest):
-            resolved = await services.entities.resolve_action(guest, "_", None, "old")
+        async with deprecated_since_made(tmp_path, store, "old") as (services, guest, resolved):
             with pytest.raises(Invalid) as caught:
                 await services.launcher.start(guest, resolved, {}, blocking=False, wait_ms=0, tid="t")
             assert str(caught.value) == DEPRECATED
@@ -85,17 +97,8 @@ async def test_an_action_the_controller_serves_is_not_refused_for_its_kind(tmp_p
     kind deprecated since they were installed (the catalog's actions keep the kind `nodejs:default` resolved to
     then, and are written again only when the catalog changes) must not refuse them, as it did every `wsk trigger
     create --feed` once the manifest deprecated that kind; a sequence's step was served meanwhile."""
-    settings = dataclasses.replace(Settings(), data_dir=str(tmp_path), catalog=False, alarms_refresh_s=3600)
     async with MemoryStore() as store:
-        async with guest_controller(settings, store, manifest(tmp_path, deprecated=False)) as (services, guest):
-            await services.entities.actions.put(guest, EntityPath.of("guest"), "feed",
-                                                {"exec": {"kind": "nodejs:18", "code": "x"}}, False)
-        async with guest_controller(settings, store, manifest(tmp_path, deprecated=True)) as (services, guest):
-            resolved = await services.entities.resolve_action(guest, "_", None, "feed")
-
-            async def served(caller: object, action: object, params: object) -> tuple[bool, object]:
-                return True, {"served": True}
-
-            services.launcher.natives[resolved.path] = served
+        async with deprecated_since_made(tmp_path, store, "feed") as (services, guest, resolved):
+            serve_in_controller(services, resolved, {"served": True})
             outcome = await services.launcher.start(guest, resolved, {}, blocking=True, wait_ms=60_000, tid="t")
             assert outcome.record is not None and outcome.record.response.result == {"served": True}

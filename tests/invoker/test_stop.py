@@ -67,12 +67,15 @@ async def test_an_answered_activation_cut_short_keeps_the_answer_its_caller_got(
         await acks.aclose()
 
 
+class Hanging(MemoryStore):
+    """A store whose record writes never return."""
+
+    async def put_activation(self, record: Any) -> None:
+        await asyncio.Event().wait()
+
+
 async def test_the_records_of_the_stop_are_bounded_by_a_store_that_hangs() -> None:
     """Storing what the stop cut short must not hold the stop past its bound when the store hangs."""
-    class Hanging(MemoryStore):
-        async def put_activation(self, record: Any) -> None:
-            await asyncio.Event().wait()
-
     async with MemoryBus() as bus, Hanging() as store:
         pool = Endless()
         async with one_blocking_activation(bus, store, pool) as invoker:
@@ -143,10 +146,6 @@ async def test_an_activation_the_stop_finds_storing_its_record_still_stores_it_a
 
 
 async def test_a_record_the_stop_finds_on_its_way_to_a_store_that_hangs_is_bounded_too() -> None:
-    class Hanging(MemoryStore):
-        async def put_activation(self, record: Any) -> None:
-            await asyncio.Event().wait()
-
     async with MemoryBus() as bus, Hanging() as store:
         async with one_blocking_activation(bus, store, Quick()) as invoker:
             while not invoker._running:
