@@ -33,6 +33,7 @@ from whisk.entities.json_value import compact
 from whisk.entities.errors import BackendUnavailable, WhiskError
 from whisk.entities.identity import Identity
 from whisk.logs import log_context
+from whisk.stopping import cancel_then_settle
 from whisk.store.base import ActivationStore, put_activation_retrying
 
 log = structlog.get_logger(__name__)
@@ -42,9 +43,6 @@ NATIVE_FAILED = "The action was interrupted by an internal error before it compl
 
 # An action the controller answers itself (the alarms feeds): (caller, action, payload) → (success, result).
 Native = Callable[[Identity, ResolvedAction, Any], Awaitable[tuple[bool, Any]]]
-
-# Past the stop's grace, a cancelled composition's record is stored within this much more, or left to the restart.
-STOP_RECORDS_S = 5.0
 
 # A component's blocking wait: its own time limit plus a minute (OpenWhisk's `timeout + 1.minute`).
 COMPONENT_GRACE_MS = 60_000
@@ -87,15 +85,10 @@ class Launcher:
         if not self._tasks:
             return
         _, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
-        for task in pending:
-            task.cancel()
         if pending:
             log.warning("launcher.cancelled", count=len(pending))
             # Each stores its record as the stop's (`_tracked`); one the store holds up is cancelled again.
-            _, left = await asyncio.wait(pending, timeout=STOP_RECORDS_S)
-            for task in left:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            await cancel_then_settle(pending)
 
     @property
     def draining(self) -> bool:

@@ -35,6 +35,7 @@ from whisk.messages import (EVENTS_TOPIC, HEALTH_TOPIC, Acknowledgement, Activat
                             invoker_instance, invoker_topic)
 from whisk.messaging.base import Bus, BusAnswers, Message
 from whisk.retry import while_unavailable
+from whisk.stopping import STOP_RECORDS_S, cancel_then_settle
 from whisk.store.base import Store, put_activation_retrying
 
 log = structlog.get_logger(__name__)
@@ -50,9 +51,6 @@ ACTION_BYTES_HELD = 128 * 1024 * 1024
 # OpenWhisk's, gives a record 2 min by default: delivery.timeout.ms.)
 ACK_RETRY_S = 300.0
 ACK_RETRY_PAUSE_S = 1.0
-# What the stop's grace cut short gets its record and ack within this much more (a store or bus away is not waited
-# for: the controller records it then, as its invoker gone silent).
-STOP_RECORDS_S = 5.0
 # `bus_answers` (the gauge whisk_bus_up): the bus is away once no ping or ack has gone through for a ping interval and
 # this long (a send to a stopped broker hangs until the bus's 30 s timeout; the balancer's check waits 5 s).
 BUS_SILENT_S = 5.0
@@ -145,12 +143,7 @@ class Invoker:
                 # controller frees its slot and answers its blocking caller now, with what happened, rather than
                 # once it finds this invoker silent, as "did not acknowledge it in time".
                 self._stopping = True
-                for task in pending:
-                    task.cancel()
-                _, left = await asyncio.wait(pending, timeout=self.stop_records_s)
-                for task in left:
-                    task.cancel()
-                await asyncio.gather(*pending, return_exceptions=True)
+                await cancel_then_settle(pending, self.stop_records_s)
 
     async def _consume(self) -> None:
         topic = invoker_topic(self.instance)
