@@ -14,6 +14,7 @@ from whisk.cli.artifacts import build_exec, save_target
 from whisk.cli.client import Call, entity_path, error_from, sorted_query
 from whisk.cli.errors import CliError
 from whisk.cli.invocation import invoke_call
+from whisk.cli.wskprops import base_url
 
 
 async def test_action_create_body_from_file_flags_and_params(tmp_path: Path) -> None:
@@ -114,6 +115,16 @@ def test_action_urls() -> None:
     assert action_url("http://h:1", "v1", plain, "pkg") == "http://h:1/api/v1/namespaces/guest/actions/pkg/a%20b"
     webby = {"namespace": "guest", "name": "w", "annotations": [{"key": "web-export", "value": True}]}
     assert action_url("h:1", "v1", webby, "") == "https://h:1/api/v1/web/guest/default/w"
+
+
+@pytest.mark.parametrize("apihost,base", [
+    ("http://h:1", "http://h:1/api"), ("https://h", "https://h/api"), ("h:1", "https://h:1/api"),
+    ("127.0.0.1:3233", "https://127.0.0.1:3233/api"),
+    # a host whose name starts with "http" is no URL either (Go's GetURLBase: no host parsed, https:// put first)
+    ("httpd.local:3233", "https://httpd.local:3233/api"), ("httpbin", "https://httpbin/api"),
+])
+def test_base_url_as_the_go_client_makes_it(apihost: str, base: str) -> None:
+    assert base_url(apihost) == base
 
 
 def test_invoke_and_list_calls() -> None:

@@ -19,6 +19,8 @@ from whisk.config import ClientSettings
 
 DEFAULT_APIVERSION = "v1"
 _COMMENT = re.compile(r"#.*")
+# A scheme (Go's url.Parse: a letter, then letters, digits, `+-.`), `://` and a non-empty host.
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#]")
 
 
 def read(path: str) -> dict[str, str]:
@@ -97,4 +99,8 @@ def base_url(apihost: str) -> str:
         # a blank line comes before "Run 'wsk --help' for usage."; exit 1.
         raise CliError("The API host is not valid: An API host must be provided.\n", usage=True)
     host = apihost if apihost.startswith("http") else f"https://{apihost}"
+    # A host named like `httpd.local:3233` is no URL: Go's url.Parse reads `httpd.local:` as its scheme and
+    # finds no host, so the client puts `https://` before it after all.
+    if not _URL.match(f"{host}/api"):
+        host = f"https://{host}"
     return f"{host}/api"
