@@ -182,14 +182,14 @@ def test_help_of_every_command_lists_its_flags_and_exits_0(path: list[Command], 
         assert f"  {child.name.ljust(11)} {child.short}\n" in text
 
 
-def test_root_help_lists_serve_admin_and_unsupported_groups(capsys) -> None:
+def test_root_help_lists_serve_admin_and_sdk(capsys) -> None:
     assert main(["--help"]) == 0
     text = capsys.readouterr().out
     for word in ("action", "activation", "trigger", "rule", "package", "namespace", "property", "list", "admin"):
         assert f"\n  {word} " in text
     assert "serve       start the server; role and settings from WHISK_* variables, see README" in text
     assert "api         work with APIs\n" in text
-    assert "sdk         work with the sdk (not supported by whisk yet)" in text
+    assert "sdk         work with the sdk\n" in text
     assert "whisk                  start the server (same as 'whisk serve')" in text
 
 
@@ -199,11 +199,6 @@ def test_help_command_and_flag_defaults(capsys) -> None:
     assert "-t, --timeout LIMIT" in text and "(default 60000)" in text and "(default 256)" in text
     assert main(["property", "get", "-h"]) == 0
     assert '-o, --output string' in capsys.readouterr().out
-
-
-def test_unsupported_groups_say_so(capsys) -> None:
-    assert main(["sdk", "install", "docker"]) == 1
-    assert "'whisk sdk' is not supported by whisk yet" in capsys.readouterr().err
 
 
 def test_help_of_serve_is_the_servers_own(capsys) -> None:

@@ -36,16 +36,21 @@ _TRUNCATE = 1000
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One REST request: `path` is relative to {base}/{apiversion}/ (already escaped); `query` in order."""
+    """One REST request: `path` is relative to {base}/{apiversion}/ (already escaped), or with `root` to the API
+    host itself (`sdk install`'s downloads); `query` in order."""
 
     method: str
     path: str
     query: tuple[tuple[str, str], ...] = ()
     body: Any = None
     auth: bool = True
+    root: bool = False
 
     def url(self, base: str, apiversion: str) -> str:
-        url = f"{base}/{apiversion}/{self.path}" if self.path else f"{base}/{apiversion}"
+        if self.root:
+            url = f"{base.removesuffix('/api')}/{self.path}"
+        else:
+            url = f"{base}/{apiversion}/{self.path}" if self.path else f"{base}/{apiversion}"
         return f"{url}?{urlencode(self.query)}" if self.query else url
 
 
@@ -66,6 +71,7 @@ class Reply:
     status: int
     body: Any           # decoded JSON, or None when the body is empty or not JSON
     text: str
+    data: bytes = b""   # the body as it came (a download's archive)
 
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -211,7 +217,8 @@ class Api:
             async with self._session.request(call.method, URL(url, encoded=True), headers=headers,
                                              data=data.encode() if data is not None else None,
                                              ssl=self._ssl()) as resp:
-                text = await resp.text(errors="replace")
+                raw = await resp.read()
+                text = raw.decode(resp.get_encoding(), errors="replace")
                 status, reply_headers = resp.status, _go_headers(resp.headers)
         except (aiohttp.ClientError, OSError) as exc:
             raise CliError(f'{call.method.capitalize()} "{url}": {transport_error(exc)}', NETWORK) from None
@@ -223,7 +230,7 @@ class Api:
             body = json.loads(text) if text else None
         except ValueError:
             body = None
-        return Reply(status, body, text)
+        return Reply(status, body, text, raw)
 
     # --- -v / -d -------------------------------------------------------------------------------------------------
 

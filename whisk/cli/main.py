@@ -12,7 +12,7 @@ import os
 import sys
 from contextlib import AsyncExitStack
 
-from whisk.cli import actions, activations, admin, apis, namespaces, packages, properties, rules, triggers, usage
+from whisk.cli import actions, activations, admin, apis, namespaces, packages, properties, rules, sdk, triggers, usage
 from whisk.cli.arguments import extract
 from whisk.cli.client import tls_context
 from whisk.cli.context import Context, OpenStore
@@ -24,10 +24,6 @@ from whisk.cli.wskprops import base_url, resolve
 from whisk.config import ClientSettings, serve_help
 
 PROG = "whisk"
-
-
-async def _unsupported(ctx: Context) -> None:
-    raise CliError(f"'{PROG} {ctx.inv.path[1].name}' is not supported by whisk yet (see '{PROG} --help')")
 
 
 async def _serve_elsewhere(ctx: Context) -> None:
@@ -70,9 +66,8 @@ ROOT = Command(
     usage=(f"{PROG}                  start the server (same as '{PROG} serve')",),
     children=(
         actions.GROUP, activations.GROUP, packages.GROUP, rules.GROUP, triggers.GROUP, properties.GROUP,
-        namespaces.GROUP, namespaces.LIST, apis.GROUP, admin.GROUP,
+        namespaces.GROUP, namespaces.LIST, apis.GROUP, admin.GROUP, sdk.GROUP,
         SERVE,
-        Command("sdk", "work with the sdk (not supported by whisk yet)", run=_unsupported),
         Command("help [command]", "Help about any command", run=_help),
     ),
 )
@@ -81,8 +76,10 @@ ROOT = Command(
 def _needs_host(inv: Invocation) -> bool:
     """Server commands check the API host before anything else (`wsk`'s SetupClientConfig)."""
     top = inv.words[1] if len(inv.words) > 1 else ""
-    if top in ("admin", "help", "serve", "sdk"):
+    if top in ("admin", "help", "serve"):
         return False
+    if top == "sdk":                        # a completion script needs no server (compared as typed, as `wsk`)
+        return inv.args[:1] != ["bashauto"]
     if top == "property":
         if inv.words[-1] == "get":
             return not any(inv.values[f] for f in ("auth", "cert", "key", "apihost", "apiversion", "cliversion"))
@@ -97,7 +94,7 @@ def _needs_client(inv: Invocation) -> bool:
     certificate fails them before anything else. Not `property set`: there `wsk` would refuse to store a --cert
     until a KEY exists, and the other way round."""
     top = inv.words[1] if len(inv.words) > 1 else ""
-    if top in ("admin", "help", "serve", "sdk"):
+    if top in ("admin", "help", "serve"):
         return False
     return not (top == "property" and inv.words[-1] in ("set", "unset"))
 
