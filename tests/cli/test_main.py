@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import os
 import shutil
@@ -17,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.processes import free_port
+from whisk.cli.artifacts import save
+from whisk.cli.errors import CliError
 from whisk.cli.flags import GLOBAL
 from whisk.cli.main import main
 from whisk.cli.wskprops import read, resolve, write
@@ -90,6 +93,25 @@ def test_property_set_get_unset(props_file: Path, capsys: pytest.CaptureFixture[
     assert read(str(props_file)) == {"UNKNOWN": "kept", "APIHOST": "http://127.0.0.1:1"}
     assert main(["property", "get", "--output", "json", "--auth"]) == 1
     assert capsys.readouterr().err == "error: Supported output format are std|raw\n"
+
+
+def test_file_errors_read_as_go_words_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A file the client cannot write or read is named as Go's *os.PathError names it (`wsk`'s texts), not in
+    Python's `[Errno 21] Is a directory: '...'`."""
+    monkeypatch.setenv("WSK_CONFIG_FILE", str(tmp_path))            # a folder: no file can be written there
+    assert main(["property", "set", "--auth", "u:k"]) == 1
+    assert capsys.readouterr().err == ("error: Unable to set the property value(s): Whisk properties file write "
+                                       f"failure: open {tmp_path}: is a directory\n")
+    missing = tmp_path / "no" / "wskprops"
+    monkeypatch.setenv("WSK_CONFIG_FILE", str(missing))
+    assert main(["property", "unset", "--auth"]) == 1
+    assert capsys.readouterr().err == ("error: Unable to unset the property value: Whisk properties file write "
+                                       f"failure: open {missing}: no such file or directory\n")
+    with pytest.raises(CliError) as caught:
+        asyncio.run(save(str(missing), b"code"))                      # action get --save-as into no folder
+    assert (caught.value.message, caught.value.status) == (
+        f"Cannot create file '{missing}': open {missing}: no such file or directory", 2)
 
 
 def test_environment_overrides_the_file(props_file: Path, monkeypatch: pytest.MonkeyPatch,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from whisk.cli.errors import CliError, usage_error
+from whisk.cli.errors import CliError, path_error, usage_error
 
 _PAIRS = {"-p": "params", "--param": "params", "-a": "annotations", "--annotation": "annotations",
           "-F": "feed_params", "--feed-param": "feed_params",
@@ -77,7 +77,9 @@ def reading(path: str) -> Iterator[None]:
         raise usage_error(f"File '{path}' is not a valid file or it does not exist") from None
     except IsADirectoryError:                       # Go: os.Stat succeeds, the read fails
         raise CliError(f"Unable to read the file '{path}': read {path}: is a directory", usage=True) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise CliError(f"Unable to read the file '{path}': {path_error('open', path, exc)}", usage=True) from None
+    except UnicodeDecodeError as exc:
         raise CliError(f"Unable to read the file '{path}': {exc}", usage=True) from None
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from whisk.cli.arguments import reading
-from whisk.cli.errors import CliError, usage_error
+from whisk.cli.errors import CliError, path_error, usage_error
 
 KIND_BY_EXTENSION = {
     ".swift": "swift:default", ".js": "nodejs:default", ".py": "python:default", ".jar": "java:default",
@@ -108,5 +108,5 @@ async def save(filename: str, content: bytes) -> str:
     except FileExistsError:
         raise usage_error(f"The file '{filename}' already exists") from None
     except OSError as exc:
-        raise usage_error(f"Cannot create file '{filename}': {exc}") from None
+        raise usage_error(f"Cannot create file '{filename}': {path_error('open', filename, exc)}") from None
     return os.path.join(os.getcwd(), filename)

@@ -34,6 +34,13 @@ class CliError(Exception):
                         http_status=self.http_status)
 
 
+def path_error(op: str, path: str, exc: OSError) -> str:
+    """An OSError as Go's *os.PathError reads in `wsk`'s messages (`open PATH: is a directory`), not Python's
+    `[Errno 21] Is a directory: 'PATH'`: the system's text, lower-case first, as Go's errno strings are."""
+    text = exc.strerror or str(exc)
+    return f"{op} {path}: {text[:1].lower()}{text[1:]}"
+
+
 def usage_error(message: str) -> CliError:
     """A command-line usage error (exit 2) followed by the usage hint."""
     return CliError(message, USAGE, usage=True)

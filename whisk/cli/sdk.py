@@ -17,7 +17,7 @@ from pathlib import Path
 
 from whisk.cli.client import Call
 from whisk.cli.context import Context
-from whisk.cli.errors import GENERAL, NETWORK, CliError
+from whisk.cli.errors import GENERAL, NETWORK, CliError, path_error
 from whisk.cli.flags import GLOBAL
 from whisk.cli.grammar import BOOL, HELP, Command, Flag
 
@@ -91,7 +91,7 @@ async def _bashauto(ctx: Context) -> None:
     try:
         await asyncio.to_thread(Path(COMPLETION_FILE).write_text, script, encoding="utf-8")
     except OSError as exc:
-        raise CliError(f"Unable to generate '{COMPLETION_FILE}': {exc}") from None
+        raise CliError(f"Unable to generate '{COMPLETION_FILE}': {path_error('open', COMPLETION_FILE, exc)}") from None
     ctx.out.write(f"The bash auto-completion script ({COMPLETION_FILE}) is installed in the current directory.\n"
                   "To enable command line completion of wsk commands, source the auto completion script into your "
                   "bash environment\n")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from whisk.cli.errors import CliError
+from whisk.cli.errors import CliError, path_error
 from whisk.config import ClientSettings
 
 DEFAULT_APIVERSION = "v1"
@@ -50,7 +50,7 @@ def write(path: str, props: dict[str, str]) -> None:
         finally:
             os.close(fd)
     except OSError as exc:
-        raise CliError(f"Whisk properties file write failure: {exc}") from None
+        raise CliError(f"Whisk properties file write failure: {path_error('open', path, exc)}") from None
 
 
 @dataclass(frozen=True, slots=True)
