@@ -160,6 +160,18 @@ def test_connection_refused_exits_3(props_file: Path, capsys: pytest.CaptureFixt
     assert f'Get "https://127.0.0.1:{port}/api/v1/namespaces/_/rules/r"' in capsys.readouterr().err
 
 
+def test_property_get_build_failure_keeps_its_exit_status(props_file: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """`wsk` prints `Unknown`, then fails with the inner error's status: 3 when nothing answers (it was 1)."""
+    port = free_port()
+    props_file.write_text(f"APIHOST=http://127.0.0.1:{port}\nAUTH=u:k\n")
+    assert main(["property", "get", "--apibuild"]) == 3
+    captured = capsys.readouterr()
+    assert captured.out == "whisk API build\t\tUnknown\n"
+    assert captured.err == (f'error: Unable to obtain API build information: Get "http://127.0.0.1:{port}/api/v1": '
+                            f"dial tcp 127.0.0.1:{port}: connect: connection refused\n")
+
+
 class _Lists(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.send_response(200)

@@ -113,7 +113,8 @@ async def get(ctx: Context) -> None:
         if everything or ctx.flag("apibuildno"):
             show("apibuildno", "whisk API build number", buildno)
         if failure is not None:
-            raise CliError(f"Unable to obtain API build information: {failure.message}") from None
+            # the inner error's exit status, as `wsk` (3 for no connection, an HTTP error's status mod 256)
+            raise failure.within("Unable to obtain API build information") from None
 
 
 def _bools(*specs: tuple[str, str]) -> tuple[Flag, ...]:
