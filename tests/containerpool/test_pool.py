@@ -382,3 +382,24 @@ async def test_a_prewarmed_container_that_died_is_replaced_and_the_job_requeued(
     finally:
         await made.close()
     assert factory.pids == []
+
+
+async def test_a_job_the_prewarms_leave_no_room_for_evicts_them(factory, manifest):
+    """A pool of 512 MB keeps python and nodejs stem cells of 256 MB: a job of another memory never fit, as
+    prewarms were never evicted, and waited in the buffer for good with every job behind it. The prewarms now
+    make room for it; one of its own kind and memory is still taken first."""
+    made = make_pool(factory, manifest, prewarm=True, memory_mb=512)
+    await made.start()
+    try:
+        assert made.prewarmed() == {PY: 1, NODE: 1}
+        big = await asyncio.wait_for(made.run(job(name="big", memory_mb=512, value={"x": 1})), 30)
+        assert ok(big) == {"x": 1} and big.container_start == "recreated"
+        assert made.prewarmed() == {} and made.stats()["memory_used_mb"] == 512
+        small = await asyncio.wait_for(made.run(job(kind=NODE, name="small", memory_mb=128)), 30)
+        assert ok(small) == {} and small.container_start == "recreated"          # the idle 512 MB one goes
+        # The big one gone, a prewarm (the manifest's first stem cell that fits) is back in its room.
+        await until(lambda: len(factory.pids) == 2 and sum(made.prewarmed().values()) == 1)
+        assert made.stats()["memory_used_mb"] == 128 + 256
+    finally:
+        await made.close()
+    assert factory.pids == []

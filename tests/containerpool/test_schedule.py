@@ -226,3 +226,32 @@ def test_stats_by_state():
     s.created(pre)
     assert s.stats()["containers"]["prewarmed"] == 1
     assert ready.idle
+
+
+def test_prewarms_that_leave_a_job_no_room_for_good_are_evicted_for_it():
+    """Prewarms are never evicted while the job could fit once other containers end (OpenWhisk's rule). But in a
+    pool whose prewarms leave less than the job's memory (512 MB: python and nodejs stem cells of 256 MB each), a
+    job of another kind or memory never fit: it waited at the buffer's head for ever, and every job behind it."""
+    s = Scheduler(512, [(PY, 256, 1), (NODE, 256, 1)])
+    py, node = s.prewarms_to_start(0.0, initial=True)
+    s.created(py, 0.0)
+    s.created(node, 1.0)
+    p = s.place(demand("small", memory=128), 2.0)
+    assert p is not None and p.start == "recreated" and p.victims == [py] and p.create
+    assert node.id in s.slots and s.used_mb == 384
+    big = s.place(demand("big", memory=512), 3.0)
+    assert big is None                                         # the 128 MB one runs: wait for it, keep the prewarm
+    s.created(p.slot)
+    s.initialized(p.slot)
+    s.release(p.slot, 4.0, keep=True)
+    big = s.place(demand("big", memory=512), 5.0)
+    assert big is not None and big.victims == [p.slot, node] and s.used_mb == 512
+
+
+def test_prewarms_stay_when_the_job_fits_once_busy_containers_end():
+    s = Scheduler(1024, [(PY, 256, 1)])
+    (pre,) = s.prewarms_to_start(0.0, initial=True)
+    s.created(pre, 0.0)
+    s.place(demand("busy", kind=NODE, memory=512), 1.0)
+    assert s.place(demand("next", kind=NODE, memory=512), 2.0) is None     # waits: 256 + 512 fit once busy ends
+    assert pre.id in s.slots

@@ -247,13 +247,19 @@ class Scheduler:
 
     def _victims(self, memory_mb: int) -> list[Slot]:
         """Least recently used idle warm containers whose memory makes room for `memory_mb`; none unless they
-        suffice together. Prewarms are never evicted."""
+        suffice together. Prewarms are not evicted (OpenWhisk never does), unless they leave the job no room even
+        once every other container is gone: then the ready ones follow, oldest first. Such a job (a pool hardly
+        larger than its stem cells, or one filled with reactive prewarms) otherwise waited at the buffer's head
+        for good, and every job behind it."""
         needed = self.used_mb + memory_mb - self.memory_mb
-        idle = sorted((s for s in self.slots.values() if s.idle), key=lambda s: s.last_used)
-        if needed <= 0 or sum(s.memory_mb for s in idle) < needed:
+        candidates = sorted((s for s in self.slots.values() if s.idle), key=lambda s: s.last_used)
+        prewarms = [s for s in self.slots.values() if s.phase in (Phase.STARTING, Phase.PREWARMED)]
+        if sum(s.memory_mb for s in prewarms) + memory_mb > self.memory_mb:
+            candidates += sorted((s for s in prewarms if s.phase is Phase.PREWARMED), key=lambda s: s.created)
+        if needed <= 0 or sum(s.memory_mb for s in candidates) < needed:
             return []
         victims = []
-        for slot in idle:
+        for slot in candidates:
             victims.append(slot)
             needed -= slot.memory_mb
             if needed <= 0:
