@@ -403,3 +403,26 @@ async def test_a_job_the_prewarms_leave_no_room_for_evicts_them(factory, manifes
     finally:
         await made.close()
     assert factory.pids == []
+
+
+async def test_a_container_whose_pause_failed_is_not_trusted_with_the_next_job(pool: ContainerPool, factory,
+                                                                               clock: ManualClock):
+    """A pause that fails leaves the container in a state nobody knows (docker's pause can time out and still take
+    effect). It was kept as if running, so the next job's /run went to a frozen container and timed out, a
+    developer error for a platform's fault. As OpenWhisk's proxy does, it is destroyed, and the job gets another."""
+    await pool.run(job(name="frozen-by-error", timeout_ms=2000))
+    (container,) = factory.containers
+    real_suspend = container.suspend
+    failed: list[bool] = []
+
+    async def suspended_then_failed() -> None:
+        await real_suspend()
+        failed.append(True)
+        raise ContainerError("docker: cannot pause the container: timed out")
+
+    container.suspend = suspended_then_failed
+    clock.advance(10)                                                 # pause grace over: the pause fails
+    await until(lambda: failed == [True])
+    result = await pool.run(job(name="frozen-by-error", timeout_ms=2000, value={"x": 1}))
+    assert ok(result) == {"x": 1} and result.container_start == "cold"
+    await until(lambda: container not in factory.containers)

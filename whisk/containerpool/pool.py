@@ -297,14 +297,21 @@ class ContainerPool:
         self._arm(slot, self._idle_timeout_s, lambda: self._expire(slot))
 
     async def _suspend(self, slot: Slot) -> bool:
-        """Suspend the slot's container unless a job took it meanwhile; True when it is suspended."""
+        """Suspend the slot's container unless a job took it meanwhile; True when it may be suspended (a job that
+        takes it resumes it first)."""
         if not (slot.paused and slot.idle):
             return False
         try:
             return await slot.owner.suspend()
         except ContainerError as exc:
+            # Nobody knows now whether it runs (docker's pause can time out and still take effect): taken as
+            # running, a frozen one gave the next job a timeout, blamed on its action. As OpenWhisk's proxy does,
+            # it goes; a job that took it meanwhile resumes it, and goes elsewhere if that fails (Requeue).
             log.warning("pool.pause.failed", container=slot.owner.spec.name, error=str(exc))
-            return False
+            if slot.paused and slot.idle and slot.id in self._scheduler.slots and not self._closed:
+                self._scheduler.forget(slot)
+                self._spawn(self._destroy(slot))
+            return True
 
     async def _resume(self, slot: Slot) -> None:
         """Before a job runs on a slot placed as paused: wait for its suspend, resume the container if it was
