@@ -142,3 +142,19 @@ def test_at_most_the_expiry_limit_is_removed_per_check_oldest_first():
     expired, started = s.check_prewarms(10 * TTL)
     assert expired == slots[::-1][:EXPIRY_LIMIT] and started == []
     assert len(s.check_prewarms(10 * TTL)[0]) == 5
+
+
+def test_a_pool_filled_with_reactive_prewarms_makes_room_for_another_kind():
+    """After a burst the check may fill the pool with prewarms of one kind; a job of another kind waited for the
+    check after their ttl (up to 10 minutes), every job behind it too. The oldest ready one makes room now."""
+    s = Scheduler(1024, [(PY, 256, 1, REACTIVE)])
+    for n in range(4):
+        s.place(demand(f"a{n}"), 0.0)
+    for slot in list(s.slots.values()):
+        s.forget(slot)                                                 # the burst's containers are gone
+    started = s.check_prewarms(60.0)[1]
+    ready(s, started, 60.0)
+    assert prewarms(s) == (0, 4) and s.used_mb == 1024
+    p = s.place(demand("n", kind=NODE), 61.0)
+    assert p is not None and p.start == "recreated" and p.victims == [started[0]]
+    assert prewarms(s) == (0, 3)
