@@ -426,3 +426,31 @@ async def test_a_container_whose_pause_failed_is_not_trusted_with_the_next_job(p
     result = await pool.run(job(name="frozen-by-error", timeout_ms=2000, value={"x": 1}))
     assert ok(result) == {"x": 1} and result.container_start == "cold"
     await until(lambda: container not in factory.containers)
+
+
+async def test_a_job_joining_a_paused_container_waits_for_its_resume(open_factory, manifest):
+    """Concurrency 2, the container paused: the first job placed on it resumes it, a second one joins. The second
+    sent its /run at once, to the frozen container; when the resume failed the first went elsewhere and the second
+    waited there until its time limit, a developer error for a platform's fault. It waits for the resume now, and
+    goes elsewhere with the first."""
+    clock = ManualClock()
+    made = make_pool(open_factory, manifest, clock, memory_mb=1024)
+    code = "function main(a) { return {n: a.n}; }\n"
+    try:
+        await made.run(job(code, kind=NODE, name="thaw", concurrency=2, timeout_ms=2000, value={"n": 0}))
+        (container,) = open_factory.containers
+        clock.advance(10)
+        await until(lambda: process_state(container.pid) == "T")
+
+        async def failing_resume() -> None:
+            await asyncio.sleep(0.2)
+            raise ContainerError("docker: cannot unpause the container: timed out")
+
+        container.resume = failing_resume
+        results = await asyncio.gather(*(made.run(job(code, kind=NODE, name="thaw", concurrency=2, timeout_ms=2000,
+                                                      value={"n": n})) for n in (1, 2)))
+        assert [ok(r) for r in results] == [{"n": 1}, {"n": 2}]
+        assert [r.container_start for r in results] == ["cold", "warmingCold"]
+        await until(lambda: container not in open_factory.containers)
+    finally:
+        await made.close()

@@ -187,7 +187,16 @@ class ContainerPool:
         keep = False
         try:
             if placement.resume:
-                await self._resume(slot)
+                slot.waking = self._spawn(self._resume(slot))
+                # Its Requeue is every waiting job's; with none left (cancelled in the stop), nobody's.
+                slot.waking.add_done_callback(_retrieved)
+            waking: asyncio.Task[None] | None = slot.waking
+            if waking is not None:
+                # Jobs that join it (concurrency > 1) wait too: sent at once, a /run waited in the frozen
+                # container, and when the resume failed it stayed there until its time limit.
+                await asyncio.shield(waking)
+                if slot.waking is waking:
+                    slot.waking = None
             result, keep = await proxy.run(job, placement.start, on_response)
             return result
         finally:
@@ -314,8 +323,8 @@ class ContainerPool:
             return True
 
     async def _resume(self, slot: Slot) -> None:
-        """Before a job runs on a slot placed as paused: wait for its suspend, resume the container if it was
-        suspended (Requeue when that fails)."""
+        """Before the jobs run on a slot placed as paused (`Slot.waking`): wait for its suspend, resume the container
+        if it was suspended (Requeue when that fails)."""
         pausing: asyncio.Task[bool] | None = slot.pausing
         slot.pausing = None
         if pausing is None or not await asyncio.shield(pausing):
@@ -335,3 +344,8 @@ class ContainerPool:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()

@@ -77,6 +77,7 @@ class Slot:
     # The pool's handles, kept here so that one record holds all of a container's state (opaque here):
     timer: Any = None                 # the pending pause-grace or idle timer
     pausing: Any = None               # the suspend started when the slot was paused; a resume waits for it
+    waking: Any = None                # the resume its first job started; jobs that join meanwhile wait for it
     expires: float | None = None      # a reactive prewarm: when it is removed at a check, unless taken before
 
     @property
