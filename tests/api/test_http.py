@@ -37,6 +37,18 @@ async def test_info_routes(anonymous: aiohttp.ClientSession) -> None:
         assert "/api/v1/namespaces/{namespace}/actions/{actionName}" in page and 'href="/api/v1/api-docs"' in page
 
 
+async def test_a_redirect_carries_the_transaction_id_and_cors(anonymous: aiohttp.ClientSession) -> None:
+    """A redirect is an answer like any other: it echoes the transaction id and, under /api/v1, has the CORS headers
+    (OpenWhisk's swagger-ui redirect is inside `respondWithHeader(transid)` and `sendCorsHeaders`). A route raises
+    it, and a raised answer passed the middlewares that add them."""
+    for path, status in (("/api/v1/docs", 308), ("/api/v1/docs/", 308), ("/playground", 307)):
+        async with anonymous.get(path, headers={"X-Request-ID": "tid-redirect"}, allow_redirects=False) as r:
+            assert r.status == status and r.headers["Location"], path
+            assert r.headers["X-Request-ID"] == "tid-redirect", path
+            if path.startswith("/api/v1"):
+                assert r.headers["Access-Control-Allow-Origin"] == "*", path
+
+
 async def test_missing_and_invalid_credentials(anonymous: aiohttp.ClientSession) -> None:
     async with anonymous.get(ns("actions")) as r:
         assert r.status == 401 and r.headers["WWW-Authenticate"] == REALM

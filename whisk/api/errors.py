@@ -128,13 +128,19 @@ async def openwhisk_errors(request: web.Request, handler: Handler) -> web.Stream
         return web.Response(status=CLIENT_CLOSED, reason="Client Closed Request")
     except web.HTTPException as exc:
         if exc.status < 400:
-            raise
+            return _as_returned(exc)
         return _from_aiohttp(request, exc)
     except (asyncio.CancelledError, KeyboardInterrupt):
         raise
     except Exception:
         log.exception("api.failed", path=request.path, method=request.method, tid=request.get(TID))
         return error_response(request, 500, TEXT[500])
+
+
+def _as_returned(exc: web.HTTPException) -> web.Response:
+    """A redirect a route raised, returned instead: raised on, it would pass by the middlewares around this one and go
+    out without its transaction id and CORS headers, logged as a 500."""
+    return web.Response(status=exc.status, reason=exc.reason, headers=exc.headers, body=exc.body)
 
 
 def _from_aiohttp(request: web.Request, exc: web.HTTPException) -> web.Response:
