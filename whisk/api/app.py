@@ -64,10 +64,11 @@ def add_routes(router: web.UrlDispatcher) -> None:
     # docs/openwhisk.md §1.14: no authentication.
     router.add_get("/", info.controller_info, allow_head=False)
     router.add_get("/ping", info.ping, allow_head=False)
-    router.add_get("/api-docs", info.info_docs, allow_head=False)
     for path in ("/api/v1", "/api/v1/"):
         router.add_get(path, info.api_info, allow_head=False)
-    router.add_get("/api/v1/api-docs", info.api_docs, allow_head=False)
+    for path in ("", "/"):                     # the swagger documents: Pekko's pathEndOrSingleSlash
+        router.add_get(f"/api-docs{path}", info.info_docs, allow_head=False)
+        router.add_get(f"/api/v1/api-docs{path}", info.api_docs, allow_head=False)
     for path in (info.DOCS_UI, info.DOCS_UI + "/"):
         router.add_get(path, info.docs_redirect, allow_head=False)
     router.add_get(info.DOCS_PAGE, info.docs_page, allow_head=False)
