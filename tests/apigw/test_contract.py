@@ -186,9 +186,9 @@ async def test_management_calls_take_the_web_routes_verbs_only(guest: aiohttp.Cl
         for path in (f"{MGMT}/getApi.http", f"{MGMT}/getApi", "/api/v1/web/guest/default/anything.json"):
             async with guest.request(method, path, params=cli_query()) as r:
                 assert r.status == 405, (method, path, await r.text())
-                assert r.headers["Allow"] == "DELETE, GET, OPTIONS, PATCH, POST, PUT"
+                assert r.headers["Allow"] == "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
                 body = await r.json()
-                allowed = "HTTP method not allowed, supported methods: DELETE, GET, OPTIONS, PATCH, POST, PUT"
+                allowed = "HTTP method not allowed, supported methods: DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
                 assert body["error"] == allowed and body["code"], body
 
 

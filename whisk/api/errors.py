@@ -17,6 +17,7 @@ from whisk.api import headers as header_values
 from whisk.api.body import BrokenBody, ClientGone, reply
 from whisk.api.keys import TID, WEB
 from whisk.config import is_action_address
+from whisk.controller.web import WEB_PREFIX
 from whisk.entities.activation import random_hex32
 from whisk.entities.errors import RequestTimeout, WhiskError, http_status
 
@@ -146,7 +147,9 @@ def _as_returned(exc: web.HTTPException) -> web.Response:
 def _from_aiohttp(request: web.Request, exc: web.HTTPException) -> web.Response:
     headers: dict[str, str] = {}
     if isinstance(exc, web.HTTPMethodNotAllowed):
-        allowed = sorted(m for m in exc.allowed_methods if m != "HEAD")
+        # HEAD is listed where it is a verb of the route's own (web actions' allowedOperations), as Pekko lists every
+        # method directive that refused; elsewhere it is aiohttp's companion of a GET (Pekko's transparent HEAD).
+        allowed = sorted(m for m in exc.allowed_methods if m != "HEAD" or request.path.startswith(WEB_PREFIX))
         message = f"HTTP method not allowed, supported methods: {', '.join(allowed)}"
         headers["Allow"] = ", ".join(allowed)
     elif isinstance(exc, web.HTTPRequestEntityTooLarge):
