@@ -7,7 +7,8 @@ Two bounded runs (a few hundred requests in all):
   route table (docs/openwhisk.md §1.5) lists for it where the description is silent (e.g. 404 for a missing package on
   PUT); its body must be what the description's schema for that status says (as a client generated from it reads
   it), typed as OpenWhisk types it, with the transaction id and CORS headers every REST answer carries.
-* raw: any generated input (random namespaces, names, ids, query values); nothing may answer 5xx.
+* raw: any generated input (random namespaces, names, ids, query values); nothing may answer 5xx, and every answer
+  carries the transaction id and CORS headers, an error being `{"error", "code"}` JSON.
 """
 
 from __future__ import annotations
@@ -96,11 +97,16 @@ def within_documentation(case: Any) -> None:
             query[key] = _name("a", value)
 
 
+def first_values(response: Any) -> dict[str, str]:
+    """A schemathesis response's headers, by lower-case name."""
+    return {name.lower(): values[0] for name, values in response.headers.items()}
+
+
 def conforms(operation: Any, case: Any, response: Any) -> None:
     """The answer as a client generated from the description, or a page of another origin, reads it: the schema of
     its status, `application/json` without parameters (docs/openwhisk.md §1.1), X-Request-ID and CORS."""
     what = f"{case.method} {case.formatted_path} query={case.query} -> {response.status_code} {response.text[:300]}"
-    headers = {name.lower(): values[0] for name, values in response.headers.items()}
+    headers = first_values(response)
     assert headers.get("x-request-id") and headers.get("access-control-allow-origin") == "*", what
     if response.status_code == 200 and response.text == "OK":         # a rule's state changed (§1.8)
         assert headers["content-type"].startswith("text/plain"), what
@@ -157,8 +163,13 @@ def test_no_server_errors_on_raw_input(whisk_url: str, operation: Any) -> None:
     @given(case=operation.as_strategy())
     def run(case: Any) -> None:
         response = _send(whisk_url, case)
-        assert response.status_code < 500, (
-            f"{case.method} {case.formatted_path} query={case.query} body={str(case.body)[:200]} -> "
-            f"{response.status_code} {response.text[:300]}")
+        what = (f"{case.method} {case.formatted_path} query={case.query} body={str(case.body)[:200]} -> "
+                f"{response.status_code} {response.text[:300]}")
+        assert response.status_code < 500, what
+        headers = first_values(response)
+        assert headers.get("x-request-id") and headers.get("access-control-allow-origin") == "*", what
+        if response.status_code >= 400:
+            assert headers["content-type"] == "application/json", what
+            assert set(response.json()) == {"error", "code"}, what
 
     run()
