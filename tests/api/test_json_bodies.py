@@ -138,3 +138,32 @@ async def test_a_declared_charset_decodes_the_body(guest: aiohttp.ClientSession)
                               data='{"v":"é"}'.encode("utf-16"),
                               headers={"Content-Type": "application/json; charset=UTF-16"})
     assert (status, body) == (200, {"v": "é"})
+
+
+async def test_entities_nested_to_the_limit_are_read_updated_and_deleted(guest: aiohttp.ClientSession) -> None:
+    """A body nested as deep as the parser takes it is stored; the entity must then read, list, invoke, update and
+    delete like any other. The controller's cache copied each document it read with two Python frames a level (a
+    comprehension is a frame of its own before 3.12), so every later GET, PUT, DELETE or invoke of it, or of the
+    name, was a 500 with a RecursionError: a stored entity nobody could remove."""
+    levels = MAX_DEPTH - 4                   # the body, `parameters`, its entry and the value's own levels
+    value = "[" * levels + "1" + "]" * levels
+    for collection, extra in (("triggers", ""), ("packages", ""),
+                              ("actions", ',"exec":{"kind":"nodejs:default","code":"function main(a){return a}"}')):
+        name = unique(collection[:3])
+        raw = f'{{"parameters":[{{"key":"d","value":{value}}}]{extra}}}'.encode()
+        status, body = await call(guest, "PUT", ns(collection, name), data=raw, headers=JSON)
+        assert status == 200, (collection, body)
+        status, body = await call(guest, "GET", ns(collection, name))
+        assert status == 200 and json.dumps(body["parameters"][0]["value"], separators=(",", ":")) == value, \
+            (collection, status, str(body)[:200])
+        status, body = await call(guest, "GET", ns(collection), params={"limit": "200"})
+        assert status == 200 and name in [entity["name"] for entity in body], (collection, status)
+        if collection == "actions":
+            status, body = await call(guest, "POST", ns(collection, name),
+                                      params={"blocking": "true", "result": "true"})
+            assert status == 200 and json.dumps(body["d"], separators=(",", ":")) == value, \
+                (status, str(body)[:200])
+        status, body = await call(guest, "PUT", ns(collection, name) + "?overwrite=true", data=raw, headers=JSON)
+        assert status == 200 and body["version"] == "0.0.2", (collection, status, str(body)[:200])
+        status, body = await call(guest, "DELETE", ns(collection, name))
+        assert status == 200, (collection, status, str(body)[:200])

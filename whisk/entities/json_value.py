@@ -91,13 +91,29 @@ def held_size(value: Any) -> int:
 
 def copy_of(value: Any) -> Any:
     """A deep copy of a JSON value (dicts, lists and immutable scalars only): what `copy.deepcopy` makes, at a
-    fraction of its cost (no memo, no dispatch on types JSON does not have). Values are nested at most MAX_DEPTH
-    deep, well within the recursion limit."""
-    if type(value) is dict:
-        return {key: copy_of(item) for key, item in value.items()}
-    if type(value) is list:
-        return [copy_of(item) for item in value]
-    return value
+    fraction of its cost (no memo, no dispatch on types JSON does not have), and without recursion: a value nested
+    MAX_DEPTH deep inside a stored document took two frames a level (a comprehension is a frame of its own before
+    Python 3.12), past the recursion limit, so the cache could not hold the entity and every read of it failed."""
+    kind = type(value)
+    if kind is not dict and kind is not list:
+        return value
+    root: Any = {} if kind is dict else []
+    stack = [(value, root)]
+    while stack:
+        source, target = stack.pop()
+        items = source.items() if type(source) is dict else enumerate(source)
+        is_list = type(target) is list
+        for key, item in items:
+            kind = type(item)
+            if kind is dict or kind is list:
+                item_copy: Any = {} if kind is dict else []
+                stack.append((item, item_copy))
+                item = item_copy
+            if is_list:
+                target.append(item)
+            else:
+                target[key] = item
+    return root
 
 
 _compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
