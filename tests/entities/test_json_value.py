@@ -83,3 +83,33 @@ def test_copy_of_is_deep() -> None:
     assert copied == doc
     copied["a"][0]["b"] = 2
     assert doc["a"][0]["b"] == 1
+
+
+def test_an_integer_past_pythons_digits_is_refused_in_whisks_words() -> None:
+    """json let Python's ValueError through: the client read "use sys.set_int_max_str_digits() to increase the
+    limit". The longest integer Python converts is still read exactly."""
+    with pytest.raises(NotJson) as refused:
+        parse(b'{"n":-' + b"9" * 4301 + b"}")
+    assert "sys." not in str(refused.value) and "more digits than whisk reads (4300)" in str(refused.value)
+    assert parse(b"[" + b"9" * 4300 + b"]") == [int("9" * 4300)]
+
+
+def test_copy_of_needs_no_recursion() -> None:
+    """Documents nest values MAX_DEPTH deep and more (a record wraps a result); copying one must not depend on the
+    stack it runs on (Python's own equality would recurse: both are walked here)."""
+    value: object = {"z": 1, "a": [2, {"k": 3}]}
+    for level in range(5000):
+        value = [value, {"b": level}] if level % 2 else {"z": value, "a": level}
+    copied = copy_of(value)
+    pairs = [(value, copied)]
+    while pairs:
+        original, copy = pairs.pop()
+        assert type(original) is type(copy)
+        if isinstance(original, dict):
+            assert original is not copy and list(original) == list(copy)
+            pairs.extend((original[key], copy[key]) for key in original)
+        elif isinstance(original, list):
+            assert original is not copy and len(original) == len(copy)
+            pairs.extend(zip(original, copy))
+        else:
+            assert original == copy

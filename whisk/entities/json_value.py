@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -49,8 +50,20 @@ def _finite(text: str, _float: type[float] = float, _isinf: Callable[[float], bo
     return value
 
 
+def _integer(text: str, _int: type[int] = int) -> int:
+    """An integer, refused past the digits Python converts (4,300 by default, `sys.get_int_max_str_digits`): json
+    lets its ValueError through, which told the client to call `sys.set_int_max_str_digits()`. OpenWhisk keeps such
+    numbers exactly (BigDecimal). Called on the strict path only (orjson sends every integer of 19 digits or more
+    there), so an ordinary text costs nothing more."""
+    try:
+        return _int(text)
+    except ValueError:
+        raise NotJson(f"the integer {text[:40]}... has more digits than whisk reads "
+                      f"({sys.get_int_max_str_digits()})") from None
+
+
 # One decoder for every parse: json.loads with a keyword argument builds a new JSONDecoder on each call (~2 us).
-_decoder = json.JSONDecoder(parse_constant=_no_constants, parse_float=_finite)
+_decoder = json.JSONDecoder(parse_constant=_no_constants, parse_float=_finite, parse_int=_integer)
 
 
 def depth(value: Any) -> int:
