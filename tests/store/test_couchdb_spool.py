@@ -13,7 +13,7 @@ import pytest
 from whisk.entities.errors import BackendUnavailable
 from whisk.store import couchdb_writer
 from whisk.store.base import Doc
-from whisk.store.couchdb_writer import ActivationWriter, SpoolInUse
+from whisk.store.couchdb_writer import ActivationWriter, BatchTooLarge, SpoolInUse
 
 
 class Couch:
@@ -26,11 +26,16 @@ class Couch:
         self.conflicts = 0
         self.gate: asyncio.Event | None = None               # when set, a request waits for it
         self.arrived = asyncio.Event()
+        self.max_document_size: int | None = None          # CouchDB 3's own default is 8 MB
 
     async def bulk_docs(self, docs: list[Doc]) -> list[Doc]:
         await asyncio.sleep(0)
         if self.away:
             raise BackendUnavailable("away")
+        if self.max_document_size is not None and any(
+                len(json.dumps(doc)) > self.max_document_size for doc in docs):
+            self.requests += 1
+            raise BatchTooLarge("413 {'error': 'document_too_large', 'reason': ''}")   # the whole request refused
         self.arrived.set()
         if self.gate is not None:
             await self.gate.wait()
@@ -218,3 +223,26 @@ async def test_a_failed_revision_lookup_sends_again_only_the_conflicts(tmp_path:
     assert couch.docs["ns/old"]["start"] == 2 and couch.docs["ns/old"]["_rev"] == "2-x"
     assert {doc["_rev"] for doc_id, doc in couch.docs.items() if doc_id != "ns/old"} == {"1-x"}
     assert couch.conflicts == 2                              # the overwrite's alone, before and after the lookup
+
+
+async def test_a_record_past_couchdbs_document_size_does_not_hold_back_the_others(tmp_path: Path) -> None:
+    """CouchDB 3 refuses a whole `_bulk_docs` request with 413 when one record is past its `max_document_size` (8 MB
+    by default; a record of 10 MB of logs is allowed). The writer took that for a database away and sent the same
+    batch again for ever: no record after it was ever written. Now the batch is halved until the record goes alone,
+    and that one is given up, as a record rejected in a batch's answer is."""
+    couch = Couch()
+    couch.max_document_size = 1000
+    spool = str(tmp_path / "invoker0.couchdb-records")
+    writer = ActivationWriter(couch.bulk_docs, couch.current_revs, spool)
+    await writer.start()
+    try:
+        for i in range(40):
+            writer.put(record(i, size=5000 if i == 13 else 100))
+        await written(couch, 39)
+        writer.put(record(40))                               # and what comes after
+        await written(couch, 40)
+    finally:
+        await asyncio.wait_for(writer.close(), 5)
+    assert sorted(couch.docs) == sorted(f"ns/{i:032x}" for i in range(41) if i != 13)
+    assert couch.requests < 20                               # halvings, not a request per record
+    assert Path(spool).read_bytes() == b""                   # nothing left for a start to send again

@@ -26,7 +26,7 @@ from aiocouch.database import Database
 
 from whisk.entities.activation import Activation
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
-from whisk.store.couchdb_writer import ActivationWriter
+from whisk.store.couchdb_writer import ActivationWriter, BatchTooLarge
 from whisk.store.base import PRUNE_BATCH, UNAVAILABLE, ActivationQuery, Doc, NamespaceStates, public_package
 from whisk.store.couchdb_views import DESIGN_DOCS, stale_designs
 
@@ -164,6 +164,10 @@ class CouchStore:
 
     async def _ok(self, method: str, path: str, **kwargs: Any) -> Any:
         status, body = await self._call(method, path, **kwargs)
+        return await self._answered(method, path, status, body)
+
+    async def _answered(self, method: str, path: str, status: int, body: Any) -> Any:
+        """The body of a 2xx answer; the database gone (made again) or any other status is BackendUnavailable."""
         if status == 404 and isinstance(body, dict) and body.get("reason") in _NO_DATABASE:
             raise await self._database_gone(f"couchdb {self._base}: {method} {path}: {status} {body}")
         if status >= 300:
@@ -206,7 +210,11 @@ class CouchStore:
         return int(rows[0]["value"]) if rows else 0
 
     async def _bulk_docs(self, docs: list[Doc]) -> list[Doc]:
-        return await self._ok("POST", f"/{self._names['activations']}/_bulk_docs", body={"docs": docs})
+        path = f"/{self._names['activations']}/_bulk_docs"
+        status, body = await self._call("POST", path, body={"docs": docs})
+        if status == 413:   # a record past CouchDB's max_document_size: not a database that is away
+            raise BatchTooLarge(f"{status} {body}")
+        return await self._answered("POST", path, status, body)
 
     async def _current_revs(self, ids: list[str]) -> dict[str, str]:
         body = await self._ok("POST", f"/{self._names['activations']}/_all_docs", body={"keys": ids})

@@ -49,6 +49,12 @@ class SpoolInUse(OSError):
     """Another running process holds this spool: a second server of one role and instance on the data folder."""
 
 
+class BatchTooLarge(Exception):
+    """CouchDB refused a whole `_bulk_docs` request as too large (413 `document_too_large`: a record past its
+    `max_document_size`, 8 MB by default in CouchDB 3, which a record of 10 MB of logs passes; apache/couchdb#3354).
+    Sent again as it was, the batch is refused again, for ever, and every record after it waits behind it."""
+
+
 def _no_constants(name: str) -> None:
     raise ValueError(f"{name} is not a JSON value")
 
@@ -69,6 +75,7 @@ class ActivationWriter:
         self._progress = asyncio.Condition()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
+        self._batch = BATCH                               # halved while CouchDB refuses batches as too large
 
     async def start(self) -> None:
         if self._spool_path is not None:
@@ -209,12 +216,15 @@ class ActivationWriter:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            ids = list(itertools.islice(self._queued, BATCH))
+            ids = list(itertools.islice(self._queued, self._batch))
             self._sending = {doc_id: self._queued.pop(doc_id) for doc_id in ids}
             try:
                 await self._send()
                 pause = PAUSE_S[0]
+                self._batch = BATCH
                 self._trim_spool(ids)
+            except BatchTooLarge as exc:
+                self._refused_as_too_large(ids, exc)
             except Exception as exc:   # BackendUnavailable, or an answer we did not expect: keep the records, retry
                 log.warning("store.activations_retry", count=len(self._sending), pause_s=pause, error=repr(exc))
                 for doc_id, item in self._sending.items():
@@ -224,6 +234,21 @@ class ActivationWriter:
                 pause = min(pause * 2, PAUSE_S[1])
             async with self._progress:
                 self._progress.notify_all()
+
+    def _refused_as_too_large(self, ids: list[str], exc: BatchTooLarge) -> None:
+        """Halve the batch until the record CouchDB refuses is sent alone (the others are written meanwhile), then
+        give that one up, as a record CouchDB rejects in a batch's answer is given up: no retry makes it fit."""
+        if len(ids) == 1:
+            log.error("store.activation_rejected", id=ids[0], error="document_too_large", reason=str(exc))
+            self._sending = {}
+            self._trim_spool(ids)
+            return
+        for doc_id, item in self._sending.items():
+            self._queued.setdefault(doc_id, item)
+        self._queued = {**{doc_id: self._queued.pop(doc_id) for doc_id in ids if doc_id in self._queued},
+                        **self._queued}                    # back at the front, in their order
+        self._sending = {}
+        self._batch = max(1, len(ids) // 2)
 
     def _trim_spool(self, sent: list[str]) -> None:
         """After a write: empty the spool when nothing is left to write, rewrite it when it has grown large, or else
