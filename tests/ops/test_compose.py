@@ -18,6 +18,7 @@ import yaml
 
 from tests.conftest import missing
 from tests.support.nginx import NGINX, available
+from whisk.api.app import BODY_MARGIN, PEKKO_MAX_BODY
 from whisk.config import Settings, variables
 
 REPO = Path(__file__).resolve().parents[2]
@@ -207,3 +208,13 @@ def test_the_example_env_file_lists_every_variable_the_file_reads() -> None:
     read = set(re.findall(r"\$\{([A-Z_]+)", COMPOSE.read_text()))
     listed = set(re.findall(r"^([A-Z_]+)=", (DEPLOY / "env.example").read_text(), re.M))
     assert read == listed
+
+
+def test_couchdb_takes_the_largest_documents_whisk_writes() -> None:
+    """CouchDB 3 refuses a document past `max_document_size`, 8 MB by default: an action of 48 MB of code, or a record
+    of 10 MB of logs and a 1 MB result, would not be stored (docs/operations.md, "CouchDB's document size")."""
+    ini = (DEPLOY / "couchdb" / "single-node.ini").read_text()
+    sizes = re.findall(r"(?m)^max_document_size\s*=\s*(\d+)\s*$", ini)
+    defaults = Settings()
+    largest = max(PEKKO_MAX_BODY, defaults.max_exec_size + 2 * defaults.max_parameter_size + BODY_MARGIN)   # a body
+    assert sizes and int(sizes[-1]) >= largest, (sizes, largest)
