@@ -216,6 +216,31 @@ async def test_swagger_documents_replace_their_api(whisk_url: str, guest: aiohtt
     assert [a["value"]["apidoc"] for a in (await get_apis(guest, basepath=base))[1]["apis"]] == [smaller]
 
 
+async def test_a_swagger_document_nested_as_deep_as_a_body_may_be(whisk_url: str,
+                                                                  guest: aiohttp.ClientSession) -> None:
+    """A swagger document is a JSON body, nested up to the parser's limit: its copies were made with
+    `copy.deepcopy`, two frames a level, so one ~490 levels deep was a 500 with a RecursionError (a 502 of the
+    gateway's words below that). It is read, refused for its empty paths, and then, with an operation, stored and
+    answered back as given."""
+    action, base = unique("a"), "/" + unique("deep")
+    await put_action(guest, action, PY_ECHO, annotations=[{"key": "web-export", "value": True}])
+    url = f"{whisk_url}/api/v1/web/guest/default/{action}.json"
+    levels = 490                                  # inside the body, `apidoc` and `swagger`: under the limit of 500
+    deep = "[" * levels + "]" * levels
+    for paths in ("{}", json.dumps({"/one": {"get": {"operationId": "one", "x-openwhisk": {
+            "namespace": "guest", "package": "", "action": action, "url": url}}}})):
+        raw = (f'{{"apidoc":{{"namespace":"_","swagger":{{"swagger":"2.0","basePath":"{base}",'
+               f'"info":{{"title":"t","version":"1"}},"paths":{paths},"x-deep":{deep}}}}}}}')
+        status, api = await call(guest, "POST", f"{MGMT}/createApi.http", data=raw.encode(), params=cli_query(),
+                                 headers={"Content-Type": "application/json"})
+        assert status == 502 if paths == "{}" else status == 200, (status, str(api)[:300])
+    assert json.dumps(api["apidoc"]["x-deep"], separators=(",", ":")) == deep
+    status, apis = await get_apis(guest, basepath=base)
+    assert status == 200 and [a["value"]["apidoc"]["basePath"] for a in apis["apis"]] == [base]
+    status, body = await delete(guest, basepath=base)
+    assert status == 200, body
+
+
 async def test_cors_disabled_in_a_swagger_document_leaves_no_cors_headers(
         whisk_url: str, guest: aiohttp.ClientSession, anonymous: aiohttp.ClientSession) -> None:
     """`cors: {enabled: false}`: the gateway answers no preflight and takes the CORS headers off the web action's

@@ -9,7 +9,6 @@ key's uuid as the tenant): `route` finds the operation and the web action URL it
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import re
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from whisk.controller.web import WEB_PREFIX
 from whisk.entities.document import now_ms
 from whisk.entities.errors import Conflict, NotFound
 from whisk.entities.identity import Identity
+from whisk.entities.json_value import copy_of
 from whisk.store.base import Store
 
 ENTITY_TYPE = "api"
@@ -141,9 +141,9 @@ class Apis:
 
     async def _replace(self, namespace: str, swagger: dict[str, Any]) -> dict[str, Any]:
         """Form B: the document replaces the API of its base path (stored as given)."""
-        swagger = copy.deepcopy(swagger)
+        swagger = copy_of(swagger)
         check_shape(swagger)                    # stored only if every reader can walk it
-        check_swagger(copy.deepcopy(swagger))
+        check_swagger(copy_of(swagger))
         check_answerable(swagger)
         await self._save(namespace, await self._store.get(self._doc_id(namespace, swagger["basePath"])), swagger)
         return swagger
@@ -155,7 +155,7 @@ class Apis:
             raise ApiFailure(f"{CREATE_FAILURE}API '{endpoint.base_path}' does not exist; an API is made with a base "
                              "path that begins with '/'.")
         if existing is not None:
-            swagger = copy.deepcopy(existing["swagger"])
+            swagger = copy_of(existing["swagger"])
             try:
                 check_shape(swagger)            # stored before createApi checked shapes: not merged into blindly
             except ApiFailure as failure:
@@ -210,7 +210,7 @@ class Apis:
                 if rel_path is None:
                     await self._store.delete(existing["_id"], existing["_rev"])
                     return {}
-                swagger = copy.deepcopy(existing["swagger"])
+                swagger = copy_of(existing["swagger"])
                 if remove_endpoint(swagger, str(rel_path), verb):
                     await self._store.delete(existing["_id"], existing["_rev"])
                 else:
