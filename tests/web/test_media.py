@@ -164,6 +164,17 @@ async def test_repeated_headers_and_developer_errors(guest: aiohttp.ClientSessio
             assert (r.status, (await r.json())["error"]) == (400, "There was an error processing your request.")
 
 
+async def test_a_header_value_nested_as_deep_as_a_result_may_be(anonymous: aiohttp.ClientSession, shape: str
+                                                                ) -> None:
+    """A header's list of values is flattened: that took two frames a level (a comprehension and the call), so a
+    value nested ~490 deep, within what a result may nest, was a 500 with a RecursionError."""
+    levels = 494                                   # the body, `r`, `headers`: within the parser's limit of 500
+    raw = '{"r":{"headers":{"X-Deep":' + "[" * levels + '"v"' + "]" * levels + '},"body":"x"}}'
+    async with anonymous.post(f"/api/v1/web/guest/default/{shape}.http", data=raw,
+                              headers={"Content-Type": "application/json"}) as r:
+        assert (r.status, r.headers.getall("X-Deep", None), await r.read()) == (200, ["v"], b"x")
+
+
 async def test_the_server_writes_its_own_date_and_server_headers(anonymous: aiohttp.ClientSession, shape: str) -> None:
     """An action's `Date` and `Server` are not sent, as Pekko's renderer drops them (an "illegal RawHeader" with
     Content-Type, Content-Length, Transfer-Encoding and Connection): a `Date` that is no HTTP date went out, which

@@ -251,17 +251,25 @@ MAX_HEADER_BYTES = 32 * 1024
 
 
 def _header_values(name: str, value: Any) -> list[tuple[str, str]]:
-    if isinstance(value, bool):
-        return [(name, compact(value))]
-    if isinstance(value, str):
-        if _CONTROL.search(value):
+    """A header's values: a list (nested lists too, flattened in order, without recursion: a result may nest 500
+    deep) gives one header per value."""
+    out: list[tuple[str, str]] = []
+    pending = [value]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, bool):
+            out.append((name, compact(value)))
+        elif isinstance(value, str):
+            if _CONTROL.search(value):
+                raise invalid_media("message/http")
+            out.append((name, value))
+        elif isinstance(value, int | float):
+            out.append((name, str(value)))
+        elif isinstance(value, list):
+            pending.extend(reversed(value))
+        else:
             raise invalid_media("message/http")
-        return [(name, value)]
-    if isinstance(value, int | float):
-        return [(name, str(value))]
-    if isinstance(value, list):
-        return [pair for inner in value for pair in _header_values(name, inner)]
-    raise invalid_media("message/http")
+    return out
 
 
 def _headers(value: Any) -> list[tuple[str, str]]:
