@@ -60,6 +60,19 @@ def test_typed_action_keeps_go_field_order_and_sorts_untyped_values() -> None:
 """
 
 
+def test_a_value_nested_as_deep_as_the_server_stores_prints() -> None:
+    """`whisk trigger get` of an entity whose parameter nests ~490 levels (the server takes 500) died with a
+    RecursionError: sorting a value's keys took two frames a level. Printed now, keys sorted at every level."""
+    levels = 495
+    value: object = {"z": 1, "a": 2}
+    for level in range(levels):
+        value = {"y": value, "b": level} if level % 2 else [value]
+    reply = {"namespace": "guest", "name": "t", "version": "0.0.1", "parameters": [{"key": "d", "value": value}]}
+    text = dumps(render(reply, TRIGGER))
+    assert text.count("[") == (levels + 1) // 2 + 1 and '"a": 2,\n' in text
+    assert text.index('"b": ') < text.index('"y": ')
+
+
 def test_omitempty_rules() -> None:
     assert render({"name": "t", "annotations": [], "parameters": [], "limits": {}, "rules": {}}, TRIGGER) == \
         {"name": "t", "limits": {}}

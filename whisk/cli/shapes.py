@@ -22,12 +22,25 @@ class F:
 
 
 def untyped(value: Any) -> Any:
-    """A copy with every object's keys sorted, as Go prints a map."""
-    if isinstance(value, dict):
-        return {k: untyped(value[k]) for k in sorted(value)}
-    if isinstance(value, list):
-        return [untyped(v) for v in value]
-    return value
+    """A copy with every object's keys sorted, as Go prints a map; without recursion, as the server keeps values
+    nested 500 levels deep (two frames a level went past Python's recursion limit)."""
+    if not isinstance(value, dict | list):
+        return value
+    root: Any = {} if isinstance(value, dict) else []
+    pending = [(value, root)]
+    while pending:
+        source, target = pending.pop()
+        items = ((k, source[k]) for k in sorted(source)) if isinstance(source, dict) else enumerate(source)
+        for key, item in items:
+            if isinstance(item, dict | list):
+                copy: Any = {} if isinstance(item, dict) else []
+                pending.append((item, copy))
+                item = copy
+            if isinstance(target, list):
+                target.append(item)
+            else:
+                target[key] = item
+    return root
 
 
 def _is_empty(value: Any) -> bool:
