@@ -214,6 +214,19 @@ def test_get_prints_the_typed_swagger() -> None:
                                  "x-openwhisk": {"action": "a", "namespace": "n", "package": "", "url": "u"}}}}})
 
 
+def test_get_prints_a_swagger_nested_as_deep_as_the_server_stores() -> None:
+    """createApi stores a document nested ~490 levels (a body may nest 500): `whisk api get` sorted its keys with two
+    frames a level and died with a RecursionError."""
+    deep: object = {"b": 1, "a": 2}
+    for _ in range(490):
+        deep = [deep]
+    doc = {"swagger": "2.0", "basePath": "/t", "paths": {"/b": {"get": {"operationId": "getB", "responses": deep}}},
+           "x-ibm-configuration": deep}
+    typed = typed_swagger(doc)
+    assert json.dumps(typed["x-ibm-configuration"]).endswith('{"a": 2, "b": 1}' + "]" * 490)
+    assert json.dumps(typed["paths"]["/b"]["get"]["responses"]) == json.dumps(typed["x-ibm-configuration"])
+
+
 # --- end to end ---------------------------------------------------------------------------------------------------
 
 def _request_lines(out: str) -> list[str]:

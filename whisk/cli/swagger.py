@@ -7,6 +7,7 @@ from typing import Any
 
 from whisk.cli.errors import CliError
 from whisk.cli.output import Output
+from whisk.cli.shapes import untyped   # keys sorted all the way down, as Go writes a map
 
 _OPERATIONS = ("get", "put", "post", "delete", "options", "head", "patch")   # swagger keys a path item may hold
 _SWAGGER_KEYS = ("swagger", "basePath", "info", "paths", "securityDefinitions", "security", "x-ibm-configuration",
@@ -47,20 +48,11 @@ def action_of(op: dict[str, Any]) -> str:
     return "/" + "/".join(str(p) for p in parts if p != "") if parts[1] else f"/{parts[0]}/{parts[2]}"
 
 
-def _go_sorted(value: Any) -> Any:
-    """An untyped value as Go's encoder writes a map: keys sorted, all the way down."""
-    if isinstance(value, dict):
-        return {k: _go_sorted(value[k]) for k in sorted(value)}
-    if isinstance(value, list):
-        return [_go_sorted(v) for v in value]
-    return value
-
-
 def _typed_operation(op: dict[str, Any]) -> dict[str, Any]:
     typed: dict[str, Any] = {"operationId": op.get("operationId", "")}
     if op.get("parameters"):
-        typed["parameters"] = _go_sorted(op["parameters"])
-    typed["responses"] = _go_sorted(op.get("responses"))
+        typed["parameters"] = untyped(op["parameters"])
+    typed["responses"] = untyped(op.get("responses"))
     ow = op.get("x-openwhisk")
     if isinstance(ow, dict):
         typed["x-openwhisk"] = {k: ow.get(k, "") for k in ("action", "namespace", "package", "url")}
@@ -80,7 +72,7 @@ def typed_swagger(swagger: dict[str, Any]) -> dict[str, Any]:
             value = {p: {v: _typed_operation(op) for v, op in sorted(item.items()) if isinstance(op, dict)}
                      for p, item in sorted(value.items()) if isinstance(item, dict)}
         else:
-            value = _go_sorted(value)
+            value = untyped(value)
         typed[key] = value
     return typed
 
