@@ -212,6 +212,34 @@ async def concurrent(c: Client) -> None:
         await c("GET", name)
 
 
+# Keys and values a store could treat specially (CouchDB's `_` fields, MongoDB-style `$` and `.`), every kind of
+# Unicode, numbers at a float's ends. Not numbers that pouchdb-server, JavaScript itself, rewrites (docs/testing.md,
+# "The three stores": `1.0`, `-0.0`, integers past 2^53, integer-like keys first), which CouchDB 3 keeps.
+ODD_VALUES = {"astral": "\U0001f600\U0010ffff", "rtl": "\u202eabc\u200f", "combining": "e\u0301\u0308",
+              "nul": "a\u0000b", "bom": "\ufeffx", "separators": "a\u2028b\u2029c", "controls": "\u0001\u001f\u007f",
+              "\U0001f600": 1, "_id": "x", "_rev": "1-abc", "_attachments": {"f": {"data": "eA=="}},
+              "a.b": {"$set": 1, "_id": 2, "_deleted": True, "_x": None}, "": None, "\u0000": "nul key",
+              "numbers": [0, -1, 1.5, 1e300, 5e-324, 2 ** 53, -(2 ** 53), 0.1, 1.7976931348623157e308]}
+ECHO = {"kind": "python:3", "code": "def main(a):\n    return a"}
+
+
+async def odd_values(c: Client) -> None:
+    """What was stored reads back the same through GET, listings, records and results, in every store."""
+    deep: Any = "bottom"
+    for _ in range(300):
+        deep = [deep]
+    params = [{"key": k, "value": v} for k, v in ODD_VALUES.items()] + [{"key": "deep", "value": deep}]
+    for path, extra in (("triggers/odd-t", {}), ("packages/odd-p", {}), ("actions/odd-a", {"exec": ECHO})):
+        await c("PUT", path, {**extra, "parameters": params, "annotations": params[:-1]})
+        await c("GET", path)
+    for collection in ("triggers", "packages", "actions"):
+        await c("GET", collection, limit=1)
+    status, record = await c("POST", "actions/odd-a", {"_id": "mine", "$where": "\U0001f600\u0000"}, blocking=True)
+    assert status == 200, record
+    await c("GET", f"activations/{record['activationId']}")
+    await c("GET", f"activations/{record['activationId']}/result")
+
+
 def first_difference(a: list[Step], b: list[Step]) -> str:
     for left, right in zip(a, b):
         if left != right:
@@ -227,6 +255,7 @@ async def test_every_store_answers_alike(couchdb_url: str, tmp_path: Path) -> No
                 client = Client(session)
                 await scenario(client)
                 await concurrent(client)
+                await odd_values(client)
                 async with session.get("/api/v1/namespaces") as resp:
                     client.steps.append(("GET /namespaces", resp.status, await resp.json()))
                 transcripts[kind] = client.steps
