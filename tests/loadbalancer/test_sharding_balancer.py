@@ -151,6 +151,25 @@ async def test_an_update_of_the_concurrency_while_activations_run_frees_every_sl
         assert rig.lb.scheduler.free_mb(0) == free
 
 
+async def test_an_action_made_again_with_other_memory_while_activations_run_frees_what_each_took(rig: Rig) -> None:
+    """An action deleted and created again is at version 0.0.1 again, with whatever memory it now asks for. Its
+    activations and the old definition's must not share concurrency slots: a container equivalent's memory is given
+    back with the last release's memory, so 512 MB taken and 256 MB given back lost 256 MB of the invoker for good
+    (and the other order made 256 MB up)."""
+    await healthy(rig, 0)
+    free = rig.lb.scheduler.free_mb(0)
+    for old_mb, new_mb in ((512, 256), (256, 512)):
+        old, new = message(f"old{old_mb}".ljust(32, "o"), "again"), message(f"new{new_mb}".ljust(32, "n"), "again")
+        for msg, memory_mb in ((old, old_mb), (new, new_mb)):
+            await rig.lb.publish(msg, namespace_uuid="u1", memory_mb=memory_mb, timeout_ms=1000, concurrency=2,
+                                 blackbox=False)
+            assert (await rig.next_message(0)).activation_id == msg.activation_id
+        for msg in (old, new):
+            await rig.complete(msg, 0)
+        await until("all released", lambda: not rig.lb.entries())
+        assert rig.lb.scheduler.free_mb(0) == free, (old_mb, new_mb)
+
+
 async def test_system_errors_make_an_invoker_unhealthy(rig: Rig) -> None:
     await healthy(rig, 0)
     outcomes = [False] * 3 + [True] * 4          # past priming (> 3 outcomes), then > 3 system errors in 10

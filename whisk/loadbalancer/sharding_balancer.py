@@ -115,7 +115,7 @@ class ShardingBalancer(CommonBalancer):
     # -- placement and completions --------------------------------------------------------------------------------
 
     def _place(self, msg: ActivationMessage, *, memory_mb: int, concurrency: int, blackbox: bool) -> int:
-        key = _slot_key(msg.action_path, str(msg.action.get("version", "")), concurrency)
+        key = _slot_key(msg.action_path, str(msg.action.get("version", "")), concurrency, memory_mb)
         invoker, forced = self.scheduler.schedule(msg.user["namespace"]["name"], msg.action_path, memory_mb,
                                                   max_concurrent=concurrency, blackbox=blackbox, slot_key=key)
         if forced:
@@ -127,7 +127,8 @@ class ShardingBalancer(CommonBalancer):
 
     def _released(self, entry: Entry, outcome: str) -> None:
         self.scheduler.release(entry.invoker, entry.action_path, entry.memory_mb, max_concurrent=entry.concurrency,
-                               slot_key=_slot_key(entry.action_path, entry.action_version, entry.concurrency))
+                               slot_key=_slot_key(entry.action_path, entry.action_version, entry.concurrency,
+                                                  entry.memory_mb))
         if outcome in ("lost", "stopped"):
             # Forced because the invoker went silent: that is its Offline state already, not one more outcome. Were
             # they counted as timeouts, an invoker cut off for seconds (a broker restart) would come back
@@ -255,9 +256,11 @@ class ShardingBalancer(CommonBalancer):
             log.warning("loadbalancer.test_action.failed", invoker=instance, error=str(exc))
 
 
-def _slot_key(action_path: str, version: str, concurrency: int) -> str:
+def _slot_key(action_path: str, version: str, concurrency: int, memory_mb: int) -> str:
     """The concurrency slots one action definition's activations share: OpenWhisk keys them by the name with its
-    version, so an update (which may change the limit) opens new ones, as the invoker starts new containers for it.
-    The limit is in the key too (a namespace made again can bring the same version back with another): a release
-    counted with a limit other than its acquisition's kept a container's memory for ever, or found no slots."""
-    return f"{action_path}@{version}/{concurrency}"
+    version, so an update (which may change the limits) opens new ones, as the invoker starts new containers for it.
+    The limits are in the key too, since an action deleted and created again (or a namespace made again) is back at
+    its first version with whatever limits it now has: a release counted with a concurrency other than its
+    acquisition's kept a container's memory for ever, or found no slots, and the last release of a container
+    equivalent gives back its own memory, so one of another size lost (or made up) the difference for good."""
+    return f"{action_path}@{version}/{concurrency}/{memory_mb}"
