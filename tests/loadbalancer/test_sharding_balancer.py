@@ -279,6 +279,29 @@ async def test_invokers_silent_while_the_bus_is_away_keep_their_work() -> None:
         assert [outcome for _, outcome in released[2:]] == ["lost", "lost"] and lb.in_flight("u1") == 0
 
 
+async def test_ack_timeouts_while_the_bus_is_away_do_not_make_the_invoker_unresponsive() -> None:
+    """A broker away for longer than the ack timeout: the invokers' acks wait with them, and the activations in flight
+    are forced as timeouts. Those say nothing of the invoker, as its silence then says nothing: counted among its last
+    ten outcomes they brought every invoker back Unresponsive, to wait up to seven test actions a minute apart (the
+    whole cluster "No invokers available." for minutes after the broker was back)."""
+    bus = FlakyBus()
+    async with rigged(bus, ping_timeout_s=0.3, timeout_factor=0, timeout_addon_s=0.8) as rig:
+        lb, released = rig.lb, rig.released
+        await healthy(rig, 0)
+        for i in range(4):
+            await lb.publish(message(f"{i:032d}"), namespace_uuid="u1", memory_mb=128, timeout_ms=1000,
+                             concurrency=1, blackbox=False)
+            await rig.next_message(0)                        # taken; its ack will wait for the bus
+        bus.away = True                                      # the check fails from now on; no pings get through
+        await until("forced", lambda: len(released) == 4, 5)
+        assert {outcome for _, outcome in released} == {"timeout"} and lb.in_flight("u1") == 0
+        bus.away = False                                     # back: the invoker pings again
+        await rig.ping(0)
+        test = await rig.next_message(0, answer_tests=False)
+        await rig.complete(test, 0)
+        await until("up", lambda: lb.invokers()["invoker0"] == "up", 2)
+
+
 class StoppedBus(MemoryBus):
     """An in-process bus whose `ping` never answers while `stopped` (a broker SIGSTOPped: no failure, no answer)."""
 

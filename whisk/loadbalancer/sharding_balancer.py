@@ -12,7 +12,8 @@ An invoker's silence is evidence against it only while the bus itself answers: t
 (`_watch_bus`), and the work in flight on a silent invoker is forced as lost only once the bus has answered
 throughout the last ping timeout. With the broker away every invoker falls silent at once, and its activations are in
 Kafka (or done, their acks waiting): forcing them would answer their callers 500 for work that then runs and is
-recorded as a success. They wait for their acks, or their ack timeout, as in OpenWhisk.
+recorded as a success. They wait for their acks, or their ack timeout, as in OpenWhisk; a timeout then does not
+count against the invoker (OpenWhisk counts it), as its silence does not.
 
 Discovery sizes the cluster: the invokers it lists are known (Offline until they ping) and the controller count
 splits each invoker's memory (docs/openwhisk.md §6.2). Pings, not discovery, make an invoker usable.
@@ -129,11 +130,13 @@ class ShardingBalancer(CommonBalancer):
         self.scheduler.release(entry.invoker, entry.action_path, entry.memory_mb, max_concurrent=entry.concurrency,
                                slot_key=_slot_key(entry.action_path, entry.action_version, entry.concurrency,
                                                   entry.memory_mb))
-        if outcome in ("lost", "stopped"):
+        if outcome in ("lost", "stopped") or (outcome == "timeout" and not self._bus_answered_lately()):
             # Forced because the invoker went silent: that is its Offline state already, not one more outcome. Were
             # they counted as timeouts, an invoker cut off for seconds (a broker restart) would come back
             # Unresponsive with its last ten outcomes forced, and take up to seven test actions, a minute apart, to
-            # be used again. Nor does a stop of this controller say anything of the invoker.
+            # be used again. The same holds for an ack timeout while the bus was away (a broker away for longer
+            # than the ack timeout): the ack is waiting with the bus. Nor does a stop of this controller say
+            # anything of the invoker.
             self.pool.forget(entry.invoker, entry.activation_id)
         elif outcome != "discarded":                # a message never sent says nothing about the invoker
             self.pool.completion(entry.invoker, Outcome(outcome), entry.activation_id)
@@ -193,11 +196,15 @@ class ShardingBalancer(CommonBalancer):
         """The bus answered the last check, and lately (`whisk_bus_up`)."""
         return self._bus_answers.answers()
 
+    def _bus_answered_lately(self) -> bool:
+        """The bus answered every check during the last ping timeout: an invoker silent that long, or whose ack is
+        missing, is the one at fault."""
+        return self._bus_answers.answered_throughout(self._ping_timeout_s)
+
     def _force_silent(self) -> None:
         """Force as lost the work in flight on every invoker gone silent, unless the bus may be why."""
         silent = [h.instance for h in self.pool.snapshot() if self.pool.silent(h.instance)]
-        # The bus answered every check during the last ping timeout: an invoker silent that long is silent itself.
-        if not silent or not self._bus_answers.answered_throughout(self._ping_timeout_s):
+        if not silent or not self._bus_answered_lately():
             return
         for invoker in silent:
             self._force_lost(invoker)
