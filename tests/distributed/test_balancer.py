@@ -1,0 +1,92 @@
+"""The sharding balancer on the cluster's shape (docs/openwhisk.md §5.5, §6): two controllers sharing one invoker
+over Apache Kafka, pouchdb-server and the Consul double, with a broker of this module's own (so that it can be
+stopped) and a short completion-ack timeout (so that one can pass while the broker is away). The tests run in file
+order and leave the cluster usable for the next one."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from tests.distributed.cluster import Cluster, cluster_env, guest_session, new_workdir, owned, until
+from tests.distributed.test_cluster import get_json, invoke, put_action
+from tests.support.kafka_broker import KafkaBroker, kafka_or_missing
+
+pytestmark = [pytest.mark.kafka, pytest.mark.couchdb, pytest.mark.timeout(240)]
+
+UP_DEADLINE_S = 60          # first ping, then the health test action's cold start
+ACK_TIMEOUT_S = 15          # WHISK_ACK_TIMEOUT_FACTOR 0: the add-on alone
+# Runs long enough to be running when the broker stops, and ends while it is away: its ack waits.
+SLEEPY = "import time\ndef main(args):\n    time.sleep(4)\n    return {'slept': 4}\n"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def broker() -> AsyncIterator[KafkaBroker]:
+    kafka_or_missing()
+    async with KafkaBroker() as b:
+        yield b
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def cluster(broker: KafkaBroker, couchdb_url: str, consul_url: str) -> AsyncIterator[Cluster]:
+    env, prefix = cluster_env(broker.bootstrap, couchdb_url, consul_url)
+    env |= {"WHISK_ACK_TIMEOUT_FACTOR": "0", "WHISK_ACK_TIMEOUT_ADDON_S": str(ACK_TIMEOUT_S)}
+    async with owned(Cluster(env, couchdb_url, prefix, new_workdir())) as c:
+        await asyncio.gather(c.start("controller", 0), c.start("controller", 1))
+        await c.start("invoker", 0)
+        await all_up(c)
+        async with guest_session(c.controller.url) as guest:
+            await put_action(guest, "sleepy", SLEEPY)
+        yield c
+
+
+async def all_up(c: Cluster, deadline_s: float = UP_DEADLINE_S) -> None:
+    for controller in c.controllers:
+        await until(f"invoker0 up on {controller.url}", lambda: _states_are(controller.url, "up"), deadline_s)
+
+
+async def _states_are(url: str, state: str) -> bool:
+    status, body = await get_json(f"{url}/invokers")
+    return status == 200 and body == {"invoker0": state}
+
+
+async def metric(url: str, name: str, **labels: str) -> float:
+    """One sample of `url`'s /metrics (0 when absent)."""
+    wanted = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else "")
+    async with aiohttp.ClientSession() as s, s.get(f"{url}/metrics") as r:
+        text = await r.text()
+    for line in text.splitlines():
+        sample, _, value = line.rpartition(" ")
+        if sample == wanted:
+            return float(value)
+    return 0.0
+
+
+async def test_ack_timeouts_while_the_broker_is_away_leave_the_invoker_usable(cluster: Cluster,
+                                                                             broker: KafkaBroker) -> None:
+    """Activations running when the broker stops finish while it is away, their acks waiting on the invoker; the
+    broker stays away past their ack timeout, so the controller forces them as timeouts. Those say nothing of the
+    invoker: once the broker is back it is up after one health test action. Counted as its timeouts, they brought
+    it back Unresponsive, unused for minutes (one test action a minute until they left its last ten outcomes)."""
+    url = cluster.controller.url
+    before = await metric(url, "whisk_loadbalancer_completions_total", outcome="timeout")
+    async with guest_session(url) as guest:
+        for _ in range(4):
+            status, body = await invoke(guest, "sleepy", blocking=False)
+            assert status == 202, body
+    await asyncio.sleep(2.0)                     # taken and running (their containers started)
+    await broker.stop()
+    try:
+        await until("4 ack timeouts forced", lambda: _reached(url, before + 4), ACK_TIMEOUT_S + 20)
+    finally:
+        await broker.start()
+    await all_up(cluster)
+    assert cluster.exited() == {}, cluster.logs()
+
+
+async def _reached(url: str, count: float) -> bool:
+    return await metric(url, "whisk_loadbalancer_completions_total", outcome="timeout") >= count
