@@ -6,8 +6,8 @@ which also carries the process metrics (`process_resident_memory_bytes`, ...). T
 * events counted where they happen: `observe_activation` (once per stored record: the invoker's, and the
   controller's for sequences, compositions and the alarms feeds' actions it serves), `observe_container_start`
   (invoker, once per run), `observe_throttle` (controller), `observe_completion` (the ledger, as the balancer
-  releases an activation), `instrument` (every store call, and every bus call but the in-process bus's), the HTTP
-  middleware;
+  releases an activation), `observe_overload` (the sharding balancer), `instrument` (every store call, and every bus
+  call but the in-process bus's), the HTTP middleware;
 * states read at scrape time from the objects that own them (`watch_pool`, `watch_balancer`, `watch_bus`), so the
   hot path pays nothing for gauges;
 * the names of OpenWhisk's user-events service for activations, so its Grafana dashboards work unchanged.
@@ -107,6 +107,9 @@ CONTAINER_STARTS = LoopCounter("whisk_invoker_container_starts",
 LOOP_CPU_RESERVED = LoopGauge("whisk_invoker_loop_cpu_reserved",
                               "The event loop is saturated: it has a CPU to itself, containers the others", ())
 COMPLETIONS = LoopCounter("whisk_loadbalancer_completions", "Activations the balancer closed, by outcome", ("outcome",))
+# OpenWhisk's loadbalancer_{managed,blackbox}_system_overload: the cluster (this controller's share of it) is full.
+OVERLOADS = LoopCounter("whisk_loadbalancer_overloads", "Activations forced onto a random healthy invoker as none "
+                        "had room, by partition", ("partition",))
 # The alarms feeds (whisk/alarms/scheduler.py): each tick a controller claimed, by what became of it.
 ALARM_FIRES = Counter("whisk_alarm_fires", "Alarm ticks by feed and outcome (fired, no_active_rule, throttled, "
                       "disabled, failed, missed)", ("feed", "outcome"))
@@ -222,6 +225,11 @@ def observe_completion(outcome: str) -> None:
     """The balancer closed an activation: success | system_error | timeout (forced) | lost (forced: its invoker went
     silent) | stopped (forced: this controller stopped) | discarded."""
     _child(COMPLETIONS, outcome).inc()
+
+
+def observe_overload(partition: str) -> None:
+    """The sharding balancer found no invoker of the partition (managed | blackbox) with room, and forced one."""
+    _child(OVERLOADS, partition).inc()
 
 
 # --- store and bus --------------------------------------------------------------------------------------------------

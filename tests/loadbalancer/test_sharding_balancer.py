@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from prometheus_client import REGISTRY
 
 from tests.support.waiting import until
 from whisk.discovery.base import InvokerInfo
@@ -168,6 +169,27 @@ async def test_an_action_made_again_with_other_memory_while_activations_run_free
             await rig.complete(msg, 0)
         await until("all released", lambda: not rig.lb.entries())
         assert rig.lb.scheduler.free_mb(0) == free, (old_mb, new_mb)
+
+
+def overloads(partition: str) -> float:
+    return REGISTRY.get_sample_value("whisk_loadbalancer_overloads_total", {"partition": partition}) or 0.0
+
+
+async def test_a_placement_forced_as_every_invoker_is_full_is_counted(rig: Rig) -> None:
+    """OpenWhisk counts each overload (a random healthy invoker forced to take work no invoker had room for, its
+    `loadbalancer_managed_system_overload`): an operator's sign that the cluster is too small. whisk only logged it."""
+    await healthy(rig, 0)
+    before = overloads("managed"), overloads("blackbox")
+    for i in range(1024 // 256):                 # fills invoker0's 1024 MB
+        await rig.lb.publish(message(f"fill{i}".ljust(32, "f")), namespace_uuid="u1", memory_mb=256,
+                             timeout_ms=1000, concurrency=1, blackbox=False)
+    assert (overloads("managed"), overloads("blackbox")) == before
+    await rig.lb.publish(message("over".ljust(32, "o")), namespace_uuid="u1", memory_mb=256, timeout_ms=1000,
+                         concurrency=1, blackbox=False)
+    await rig.lb.publish(message("overbb".ljust(32, "o")), namespace_uuid="u1", memory_mb=256, timeout_ms=1000,
+                         concurrency=1, blackbox=True)
+    assert rig.lb.scheduler.free_mb(0) == -512
+    assert (overloads("managed"), overloads("blackbox")) == (before[0] + 1, before[1] + 1)
 
 
 async def test_system_errors_make_an_invoker_unhealthy(rig: Rig) -> None:

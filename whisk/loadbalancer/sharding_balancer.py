@@ -30,6 +30,7 @@ from uuid import uuid4
 
 import structlog
 
+from whisk import metrics
 from whisk.discovery.base import Discovery
 from whisk.entities.errors import BackendUnavailable, Conflict, WhiskError
 from whisk.entities.identity import SYSTEM_NAMESPACE
@@ -120,6 +121,7 @@ class ShardingBalancer(CommonBalancer):
         invoker, forced = self.scheduler.schedule(msg.user["namespace"]["name"], msg.action_path, memory_mb,
                                                   max_concurrent=concurrency, blackbox=blackbox, slot_key=key)
         if forced:
+            metrics.observe_overload("blackbox" if blackbox else "managed")
             log.warning("loadbalancer.overload", invoker=invoker, action=msg.action_path)
         return invoker
 
