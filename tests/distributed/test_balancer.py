@@ -66,6 +66,27 @@ async def metric(url: str, name: str, **labels: str) -> float:
     return 0.0
 
 
+async def test_each_controller_has_its_share_of_the_invoker(cluster: Cluster) -> None:
+    """Two controllers split the invoker's 1024 MB (docs/openwhisk.md §6.2): 512 MB each, two 256 MB activations.
+    A third at once through one controller is forced onto the invoker (an overload, counted); two through the other
+    at the same time fit its own share."""
+    first, second = (m.url for m in cluster.controllers)
+    before = [await metric(url, "whisk_loadbalancer_overloads_total", partition="managed") for url in (first, second)]
+    async with guest_session(first) as a, guest_session(second) as b:
+        calls = [invoke(a, "sleepy", blocking=False) for _ in range(3)]
+        calls += [invoke(b, "sleepy", blocking=False) for _ in range(2)]
+        for status, body in await asyncio.gather(*calls):
+            assert status == 202, body
+    after = [await metric(url, "whisk_loadbalancer_overloads_total", partition="managed") for url in (first, second)]
+    assert after == [before[0] + 1, before[1]]
+    for url in (first, second):
+        await until(f"nothing in flight on {url}", lambda url=url: _in_flight_is(url, 0), 30)
+
+
+async def _in_flight_is(url: str, count: float) -> bool:
+    return await metric(url, "whisk_loadbalancer_activations_in_flight") == count
+
+
 async def test_ack_timeouts_while_the_broker_is_away_leave_the_invoker_usable(cluster: Cluster,
                                                                              broker: KafkaBroker) -> None:
     """Activations running when the broker stops finish while it is away, their acks waiting on the invoker; the
