@@ -148,8 +148,7 @@ def cluster_env(bootstrap: str, couchdb_url: str, consul_url: str) -> tuple[dict
         # process sandbox's pid namespace hides: these actions are the tests' own, run unconfined.
         "WHISK_TRUST_ALL_CODE": "true",
         # OpenWhisk's completion-ack timeouts: Kafka keeps an activation's messages across a broker restart, so
-        # nothing needs forcing early, and a short timeout would count the activations in flight during the
-        # restart as timeouts and leave their invokers unresponsive for minutes (one health test a minute).
+        # nothing needs forcing early (tests/distributed/test_balancer.py forces some while the broker is away).
     }, prefix
 
 
