@@ -324,6 +324,44 @@ async def test_ack_timeouts_while_the_bus_is_away_do_not_make_the_invoker_unresp
         await until("up", lambda: lb.invokers()["invoker0"] == "up", 2)
 
 
+class SlowSendBus(MemoryBus):
+    """An in-process bus whose sends to invoker topics return only once `returned` is set, after the message is on
+    the topic (a producer whose broker's answer is slow, or a send retried after its first try was written)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.returned = asyncio.Event()
+        self.returned.set()
+
+    async def send(self, topic: str, message: Any) -> None:
+        await super().send(topic, message)
+        if topic.startswith("invoker"):
+            await self.returned.wait()
+
+
+async def test_an_activation_completed_before_its_send_returned_is_not_left_pending() -> None:
+    """The invoker took, ran and acknowledged the activation before the controller's send returned: it is done, and
+    must not be recorded as waiting on the invoker afterwards, where it stayed for good and, the invoker idle with
+    room, made it look stalled (Unhealthy, a test action) a stall timeout later."""
+    bus = SlowSendBus()
+    async with rigged(bus, stall_after_s=0.3) as rig:
+        await healthy(rig, 0)
+        bus.returned.clear()
+        publish = asyncio.create_task(rig.lb.publish(message("f" * 32), namespace_uuid="u1", memory_mb=128,
+                                                     timeout_ms=1000, concurrency=1, blackbox=False))
+        sent = await rig.next_message(0)
+        await rig.ping(0, taken=1)                          # taken: progress
+        await rig.complete(sent, 0)
+        await until("released", lambda: rig.released == [("f" * 32, "success")])
+        bus.returned.set()
+        await publish
+        end = time.monotonic() + 1.0                        # over three stall timeouts, idle with room
+        while time.monotonic() < end:
+            await rig.ping(0, taken=1, has_room=True)
+            await asyncio.sleep(0.05)
+        assert rig.lb.invokers()["invoker0"] == "up" and not rig.lb.pool.stalled(0)
+
+
 class StoppedBus(MemoryBus):
     """An in-process bus whose `ping` never answers while `stopped` (a broker SIGSTOPped: no failure, no answer)."""
 

@@ -106,7 +106,10 @@ class CommonBalancer:
                 log.warning("loadbalancer.send_failed", invoker=invoker, error=str(exc))
                 raise BackendUnavailable(BUS_UNAVAILABLE) from exc
             raise
-        self._dispatched(invoker, msg.activation_id)
+        if self._book.get(msg.activation_id) is entry:
+            # Not when its completion came first (the invoker answered before the broker's answer to the send):
+            # the balancer would wait on the invoker for work it has done.
+            self._dispatched(invoker, msg.activation_id)
         return entry.result
 
     def in_flight(self, namespace_uuid: str) -> int:
