@@ -159,6 +159,19 @@ def test_missing_ids_are_unusable_placeholders_and_ids_stay() -> None:
     assert s.invokers[2].user_memory_mb == 512
 
 
+def test_forgotten_invokers_leave_the_partitions_and_come_back_with_fresh_slots() -> None:
+    s = ShardingScheduler(rng=random.Random(1))
+    s.update_invokers([InvokerView(i, 512, True) for i in range(3)])
+    s.schedule("guest", "guest/img", 512, blackbox=True)
+    assert s.blackbox == [2] and s.free_mb(2) == 0
+    s.update_invokers([InvokerView(0, 512, True), InvokerView(1, 512, True)])
+    s.forget_from(2)
+    assert len(s.invokers) == 2 and s.managed == [0, 1] and s.blackbox == [1]
+    assert s.schedule("guest", "guest/img", 256, blackbox=True) == (1, False)
+    s.update_invokers([InvokerView(i, 512, True) for i in range(3)])        # back
+    assert s.blackbox == [2] and s.free_mb(2) == 512
+
+
 def test_memory_is_split_across_controllers_never_below_128() -> None:
     s = scheduler(2, memory=1024, controllers=2)
     assert s.free_mb(0) == 512

@@ -216,6 +216,44 @@ async def test_a_disabled_invoker_is_down_and_gets_no_work(rig: Rig) -> None:
                              concurrency=1, blackbox=False)
 
 
+async def test_invokers_scaled_away_from_the_top_are_forgotten_and_blackbox_actions_run_again() -> None:
+    """Scaling invokers down (a StatefulSet removes the highest ordinals) left them known for good, `down`, and the
+    blackbox partition is the last invoker(s) by index: every blackbox action was 503 "No invokers available." while
+    the others were up, until each controller restarted (OpenWhisk's balancer never forgets an invoker either). The
+    highest invokers gone from discovery and silent for a while are forgotten now; one still listed, or below an
+    invoker that stays, is kept (down)."""
+    async with rigged(MemoryBus(), discovery_interval_s=0.05, ping_timeout_s=0.3, depart_after_s=0.6) as rig:
+        for i in range(4):
+            await rig.discovery.register_invoker(InvokerInfo(i, 1024), ttl_s=10)
+        for i in range(4):
+            await healthy(rig, i)
+        alive = {0, 2}
+
+        async def pinging() -> None:
+            while True:
+                for i in alive:
+                    await rig.ping(i)
+                await asyncio.sleep(0.05)
+
+        pinger = asyncio.create_task(pinging())
+        try:
+            await rig.discovery.deregister_invoker(3)          # scaled away
+            await rig.discovery.deregister_invoker(1)          # gone too, but below invoker2
+            # invoker3 stops pinging; invoker1 as well
+            await until("invoker3 forgotten", lambda: "invoker3" not in rig.lb.invokers(), 5)
+            assert rig.lb.invokers() == {"invoker0": "up", "invoker1": "down", "invoker2": "up"}
+            assert rig.lb.scheduler.blackbox == [2]
+            await rig.lb.publish(message("g" * 32, "image"), namespace_uuid="u1", memory_mb=256, timeout_ms=1000,
+                                 concurrency=1, blackbox=True)
+            assert (await rig.next_message(2)).activation_id == "g" * 32
+            alive.discard(2)                                  # silent, but still listed: kept
+            await until("invoker2 down", lambda: rig.lb.invokers()["invoker2"] == "down", 5)
+            await asyncio.sleep(1.0)
+            assert "invoker2" in rig.lb.invokers()
+        finally:
+            pinger.cancel()
+
+
 async def test_an_invoker_that_pings_but_takes_nothing_is_unhealthy(rig: Rig) -> None:
     """Beyond OpenWhisk (its issue #2285): pings say there is room, `taken` never moves, work waits."""
     await healthy(rig, 0)

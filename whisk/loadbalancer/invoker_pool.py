@@ -1,7 +1,8 @@
 """Invoker health supervision (OpenWhisk's InvokerPool and InvokerActor, docs/openwhisk.md §6.4), pure and driven from
 outside.
 
-One state machine per invoker, created on its first ping (or announced by discovery, as Offline):
+One state machine per invoker, created on its first ping (or announced by discovery, as Offline), and kept until
+the owner says it departed (`depart`):
 
     Offline ──ping(enabled)──> Unhealthy ──Success──> Healthy
     Healthy/Unhealthy/Unresponsive ──no ping for 10 s, or ping(enabled=false)──> Offline
@@ -144,6 +145,17 @@ class InvokerPool:
         inv = self._invokers.get(instance)
         return (inv is not None and inv.state is InvokerState.OFFLINE
                 and self._clock() - inv.last_ping >= self.ping_timeout_s)
+
+    def silent_s(self, instance: int) -> float:
+        """How long an Offline invoker has not pinged (0 for one in any other state, infinite for an unknown one)."""
+        inv = self._invokers.get(instance)
+        if inv is None:
+            return float("inf")
+        return self._clock() - inv.last_ping if inv.state is InvokerState.OFFLINE else 0.0
+
+    def depart(self, instance: int) -> None:
+        """Forget an invoker that has left the cluster (the owner's judgement); a ping or `known` adds it again."""
+        self._invokers.pop(instance, None)
 
     def dispatched(self, instance: int, activation_id: str) -> None:
         """This controller published `activation_id` to the invoker's topic (for stall detection)."""

@@ -7,8 +7,9 @@ its own order and every invoker is visited. When none has room, a random usable 
 supervision, `invoker_pool.py`) and how many controllers share them, and releases each slot on completion.
 
 Beyond OpenWhisk: a change of the controller count or of an invoker's memory resizes the slots and keeps what is in
-flight (OpenWhisk rebuilds them and forgets it); `abs(Integer.MIN_VALUE)` stays negative in Java, where that hash
-fails the request with an index error, and here takes Python's modulo instead.
+flight (OpenWhisk rebuilds them and forgets it); the highest invokers can be forgotten once they left the cluster
+(OpenWhisk keeps every invoker it has seen, `forget_from`); `abs(Integer.MIN_VALUE)` stays negative in Java, where
+that hash fails the request with an index error, and here takes Python's modulo instead.
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ class ShardingScheduler:
 
     def update_invokers(self, invokers: Iterable[InvokerView]) -> None:
         """Replace the view of the invokers. Ids are positions: missing ids below the highest are unusable
-        placeholders, and ids once seen stay (a gone invoker is reported unusable, not dropped)."""
+        placeholders, and ids once seen stay (a gone invoker is reported unusable, not dropped) until
+        `forget_from`."""
         given = {view.instance: view for view in invokers}
         size = max(len(self._invokers), max(given, default=-1) + 1)
         views = []
@@ -107,6 +109,17 @@ class ShardingScheduler:
             elif view.user_memory_mb != self._invokers[i].user_memory_mb:
                 self._slots[i].memory.resize(self._share(view.user_memory_mb))
         self._invokers = views
+        self._partition()
+
+    def forget_from(self, size: int) -> None:
+        """Drop the invokers at positions `size` and above: they left the cluster, and nothing of this controller is
+        in flight on them (their slots go with them)."""
+        if size < len(self._invokers):
+            del self._invokers[size:], self._slots[size:]
+            self._partition()
+
+    def _partition(self) -> None:
+        size = len(self._invokers)
         self._managed, self._blackbox = partitions(size, self.managed_fraction, self.blackbox_fraction)
         self._steps = {len(p): coprime_steps(len(p)) for p in (self._managed, self._blackbox)}
 

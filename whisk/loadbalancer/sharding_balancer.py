@@ -15,8 +15,9 @@ Kafka (or done, their acks waiting): forcing them would answer their callers 500
 recorded as a success. They wait for their acks, or their ack timeout, as in OpenWhisk; a timeout then does not
 count against the invoker (OpenWhisk counts it), as its silence does not.
 
-Discovery sizes the cluster: the invokers it lists are known (Offline until they ping) and the controller count
-splits each invoker's memory (docs/openwhisk.md §6.2). Pings, not discovery, make an invoker usable.
+Discovery sizes the cluster: the invokers it lists are known (Offline until they ping), the highest ones it no longer
+lists are forgotten once silent for `depart_after_s` (`_forget_departed`), and the controller count splits each
+invoker's memory (docs/openwhisk.md §6.2). Pings, not discovery, make an invoker usable.
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ HEALTH_TID = "sid_invokerHealth"
 TEST_ACTION_CODE = "function main(params) { return params; }"
 # How often the balancer asks the bus whether it answers (one metadata request on Kafka).
 BUS_CHECK_S = 1.0
+# How long the highest invoker must be silent, and gone from discovery, before it is forgotten (`_forget_departed`):
+# well past a restart, so that one that crashed and comes back does not move every action's home twice, and past
+# the alert on an invoker down (WhiskInvokerDown, 1 minute), which then resolves as the invoker has left (Consul
+# deregisters an invoker whose check has been critical for a minute).
+DEPART_AFTER_S = 300.0
 
 
 def test_action_name(controller: int) -> str:
@@ -85,12 +91,13 @@ class ShardingBalancer(CommonBalancer):
                  timeout_factor: float = 2.0, timeout_addon_s: float = 60.0, on_release: Released | None = None,
                  managed_fraction: float = 0.9, blackbox_fraction: float = 0.1, ping_timeout_s: float = 10.0,
                  test_interval_s: float = 60.0, stall_after_s: float = 15.0,
-                 discovery_interval_s: float = 2.0) -> None:
+                 discovery_interval_s: float = 2.0, depart_after_s: float = DEPART_AFTER_S) -> None:
         super().__init__(bus, controller=controller, timeout_factor=timeout_factor, timeout_addon_s=timeout_addon_s,
                          on_release=on_release)
         self._store = store
         self._discovery = discovery
         self._discovery_interval_s = discovery_interval_s
+        self._depart_after_s = depart_after_s
         self.scheduler = ShardingScheduler(managed_fraction=managed_fraction, blackbox_fraction=blackbox_fraction)
         self.pool = InvokerPool(on_test_action=self._test_action, on_change=self._changed,
                                 ping_timeout_s=ping_timeout_s, test_interval_s=test_interval_s,
@@ -227,12 +234,35 @@ class ShardingBalancer(CommonBalancer):
     async def _watch_discovery(self) -> None:
         while True:
             try:
-                for info in await self._discovery.invokers():
+                listed = await self._discovery.invokers()
+                for info in listed:
                     self.pool.known(info.instance, info.user_memory_mb)
+                self._forget_departed({info.instance for info in listed})
                 self.scheduler.update_controllers(await self._discovery.controllers())
             except WhiskError as exc:
                 log.warning("loadbalancer.discovery.failed", error=str(exc))
             await asyncio.sleep(self._discovery_interval_s)
+
+    def _forget_departed(self, listed: set[int]) -> None:
+        """Forget the highest invokers once they have left: silent for `depart_after_s` while the bus answers, gone
+        from discovery, and with nothing of this controller in flight on them. Kept `down` (as OpenWhisk keeps every
+        invoker it has seen), invokers scaled away (a StatefulSet removes the highest ordinals) stayed the blackbox
+        partition, the last invokers by index: every blackbox action was "No invokers available." until each
+        controller restarted. Only from the top, so that no invoker that stays changes position; one below an
+        invoker that stays remains a `down` placeholder."""
+        if not self._bus_answered_lately():
+            return
+        busy = {entry.invoker for entry in self._book.entries()}
+        departed = []
+        for health in reversed(self.pool.snapshot()):
+            instance = health.instance
+            if instance in listed or instance in busy or self.pool.silent_s(instance) < self._depart_after_s:
+                break
+            self.pool.depart(instance)
+            departed.append(instance)
+        if departed:
+            self.scheduler.forget_from(len(self.pool.snapshot()))
+            log.info("loadbalancer.invoker.departed", invokers=departed)
 
     # -- health test actions --------------------------------------------------------------------------------------
 
