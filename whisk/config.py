@@ -174,6 +174,9 @@ class Settings:
     max_blocking_wait_ms: int = _var("WHISK_LIMIT_MAX_BLOCKING_WAIT", 60_000, int, min=1)
     ack_timeout_factor: float = _var("WHISK_ACK_TIMEOUT_FACTOR", 2.0, float, min=0)
     ack_timeout_addon_s: float = _var("WHISK_ACK_TIMEOUT_ADDON_S", 60.0, float, min=0)
+    # How long the highest invokers must be silent, and gone from discovery, before controllers forget them
+    # (whisk/loadbalancer/sharding_balancer.py); at least the 10 s ping timeout.
+    invoker_depart_s: float = _var("WHISK_INVOKER_DEPART_S", 300.0, float, min=10)
     # Container pool (docs/openwhisk.md §7.1).
     pool_memory_mb: int = _var("WHISK_POOL_MEMORY_MB", 2048, int, min=128)
     pool_pause_grace_ms: int = _var("WHISK_POOL_PAUSE_GRACE_MS", 10_000, int, min=0)

@@ -288,7 +288,8 @@ def _balancer_of(settings: Settings, app: web.Application) -> BalancerFactory:
             from whisk.loadbalancer.sharding_balancer import ShardingBalancer
             return ShardingBalancer(app[BUS], app[STORE], app[DISCOVERY], controller=settings.instance,
                                     timeout_factor=settings.ack_timeout_factor,
-                                    timeout_addon_s=settings.ack_timeout_addon_s, on_release=on_release)
+                                    timeout_addon_s=settings.ack_timeout_addon_s, on_release=on_release,
+                                    depart_after_s=settings.invoker_depart_s)
         from whisk.loadbalancer.lean import LeanBalancer
         return LeanBalancer(app[BUS], controller=settings.instance, invoker=settings.instance,
                             timeout_factor=settings.ack_timeout_factor, timeout_addon_s=settings.ack_timeout_addon_s,

@@ -15,11 +15,13 @@ import pytest_asyncio
 from tests.distributed.cluster import Cluster, cluster_env, guest_session, new_workdir, owned, until
 from tests.distributed.test_cluster import get_json, invoke, put_action
 from tests.support.kafka_broker import KafkaBroker, kafka_or_missing
+from tests.support.processes import terminate
 
 pytestmark = [pytest.mark.kafka, pytest.mark.couchdb, pytest.mark.timeout(240)]
 
 UP_DEADLINE_S = 60          # first ping, then the health test action's cold start
 ACK_TIMEOUT_S = 15          # WHISK_ACK_TIMEOUT_FACTOR 0: the add-on alone
+DEPART_S = 10               # an invoker gone from Consul and silent this long is forgotten
 # Runs long enough to be running when the broker stops, and ends while it is away: its ack waits.
 SLEEPY = "import time\ndef main(args):\n    time.sleep(4)\n    return {'slept': 4}\n"
 
@@ -34,7 +36,8 @@ async def broker() -> AsyncIterator[KafkaBroker]:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def cluster(broker: KafkaBroker, couchdb_url: str, consul_url: str) -> AsyncIterator[Cluster]:
     env, prefix = cluster_env(broker.bootstrap, couchdb_url, consul_url)
-    env |= {"WHISK_ACK_TIMEOUT_FACTOR": "0", "WHISK_ACK_TIMEOUT_ADDON_S": str(ACK_TIMEOUT_S)}
+    env |= {"WHISK_ACK_TIMEOUT_FACTOR": "0", "WHISK_ACK_TIMEOUT_ADDON_S": str(ACK_TIMEOUT_S),
+            "WHISK_INVOKER_DEPART_S": str(DEPART_S)}
     async with owned(Cluster(env, couchdb_url, prefix, new_workdir())) as c:
         await asyncio.gather(c.start("controller", 0), c.start("controller", 1))
         await c.start("invoker", 0)
@@ -49,9 +52,9 @@ async def all_up(c: Cluster, deadline_s: float = UP_DEADLINE_S) -> None:
         await until(f"invoker0 up on {controller.url}", lambda: _states_are(controller.url, "up"), deadline_s)
 
 
-async def _states_are(url: str, state: str) -> bool:
+async def _states_are(url: str, state: str, **others: str) -> bool:
     status, body = await get_json(f"{url}/invokers")
-    return status == 200 and body == {"invoker0": state}
+    return status == 200 and body == {"invoker0": state, **others}
 
 
 async def metric(url: str, name: str, **labels: str) -> float:
@@ -111,3 +114,30 @@ async def test_ack_timeouts_while_the_broker_is_away_leave_the_invoker_usable(cl
 
 async def _reached(url: str, count: float) -> bool:
     return await metric(url, "whisk_loadbalancer_completions_total", outcome="timeout") >= count
+
+
+async def test_an_invoker_scaled_away_is_forgotten_and_blackbox_actions_run_again(cluster: Cluster) -> None:
+    """A second invoker joins, then is stopped for good (a StatefulSet scaled down: SIGTERM, which deregisters it
+    from Consul). The blackbox partition is the last invoker by index: kept `down`, it made every blackbox action
+    503 "No invokers available." while invoker0 was up. Forgotten once silent for WHISK_INVOKER_DEPART_S, blackbox
+    actions go to invoker0 again."""
+    invoker1 = await cluster.start("invoker", 1)
+    for controller in cluster.controllers:
+        await until(f"invoker1 up on {controller.url}",
+                    lambda url=controller.url: _states_are(url, "up", invoker1="up"), UP_DEADLINE_S)
+    async with guest_session(cluster.controller.url) as guest:
+        async with guest.put("/api/v1/namespaces/_/actions/image?overwrite=true",
+                             json={"exec": {"kind": "blackbox", "image": "openwhisk/dockerskeleton"}}) as r:
+            assert r.status == 200, await r.text()
+        assert await terminate(invoker1.proc) == 0
+        invoker1.killed = True                         # gone for good, by the test's hand
+        for controller in cluster.controllers:
+            await until(f"invoker1 down on {controller.url}",
+                        lambda url=controller.url: _states_are(url, "up", invoker1="down"), 20)
+        status, body = await invoke(guest, "image", blocking=False)
+        assert (status, body.get("error")) == (503, "No invokers available."), body
+        for controller in cluster.controllers:
+            await until(f"invoker1 forgotten on {controller.url}", lambda url=controller.url: _states_are(url, "up"),
+                        DEPART_S + 20)
+        status, body = await invoke(guest, "image", blocking=False)
+        assert status == 202, body
