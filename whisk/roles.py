@@ -283,17 +283,19 @@ def _invoker_ctx(settings: Settings):
 
 def _balancer_of(settings: Settings, app: web.Application) -> BalancerFactory:
     """The balancer this setup runs, opened by the controller's services with their release callback."""
+    timeout_std_s = settings.std_action_timeout / 1000     # the ack timeout's floor (docs/openwhisk.md §5.5)
+
     def open_balancer(on_release: Released) -> AbstractAsyncContextManager[LoadBalancer]:
         if _distributed(settings):
             from whisk.loadbalancer.sharding_balancer import ShardingBalancer
             return ShardingBalancer(app[BUS], app[STORE], app[DISCOVERY], controller=settings.instance,
                                     timeout_factor=settings.ack_timeout_factor,
-                                    timeout_addon_s=settings.ack_timeout_addon_s, on_release=on_release,
-                                    depart_after_s=settings.invoker_depart_s)
+                                    timeout_addon_s=settings.ack_timeout_addon_s, timeout_std_s=timeout_std_s,
+                                    on_release=on_release, depart_after_s=settings.invoker_depart_s)
         from whisk.loadbalancer.lean import LeanBalancer
         return LeanBalancer(app[BUS], controller=settings.instance, invoker=settings.instance,
                             timeout_factor=settings.ack_timeout_factor, timeout_addon_s=settings.ack_timeout_addon_s,
-                            on_release=on_release)
+                            timeout_std_s=timeout_std_s, on_release=on_release)
     return open_balancer
 
 

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 
 import pytest
+from aiohttp import web
 
+from whisk import roles
+from whisk.config import Settings
 from whisk.entities.errors import BackendUnavailable
 from whisk.loadbalancer.base import BUS_UNAVAILABLE, Forced
 from whisk.loadbalancer.lean import LeanBalancer
 from whisk.messages import Acknowledgement, ActivationMessage, completed_topic, controller_instance, invoker_topic
 from whisk.messaging.memory import MemoryBus
+from whisk.roles import BUS
 
 
 def message(activation_id: str, blocking: bool = True) -> ActivationMessage:
@@ -112,3 +117,21 @@ async def test_a_send_the_bus_refused_is_a_503_that_names_no_topic_or_client_err
                                  concurrency=1, blackbox=False)
             assert str(refused.value) == BUS_UNAVAILABLE
             assert lb.in_flight("u1") == 0
+
+
+async def test_the_ack_timeout_floor_is_the_configured_standard_action_timeout() -> None:
+    """OpenWhisk's completion-ack timeout is `max(action timeout, TimeLimit.STD_DURATION) × factor + add-on`, its
+    floor the configured standard timeout (`whisk.time-limit.std`), which whisk's WHISK_LIMIT_STD_ACTION_TIMEOUT
+    sets: the balancer took a fixed 60 s instead (here 60 s, not 0.2 s)."""
+    settings = Settings.from_env({"WHISK_DATA_DIR": "/nonexistent", "WHISK_LIMIT_STD_ACTION_TIMEOUT": "200",
+                                  "WHISK_ACK_TIMEOUT_FACTOR": "1", "WHISK_ACK_TIMEOUT_ADDON_S": "0"})
+    async with MemoryBus() as bus:
+        app = web.Application()
+        app[BUS] = bus
+        async with roles._balancer_of(settings, app)(lambda entry, outcome: None) as lb:
+            started = time.monotonic()
+            waiter = await lb.publish(message("d" * 32), namespace_uuid="u1", memory_mb=256, timeout_ms=100,
+                                      concurrency=1, blackbox=False)
+            with pytest.raises(Forced):
+                await asyncio.wait_for(waiter, 5)
+            assert 0.15 < time.monotonic() - started < 2

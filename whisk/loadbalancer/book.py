@@ -19,12 +19,13 @@ log = structlog.get_logger(__name__)
 
 
 class ActivationBook:
-    def __init__(self, *, timeout_factor: float, timeout_addon_s: float,
+    def __init__(self, *, timeout_factor: float, timeout_addon_s: float, timeout_std_s: float = 60.0,
                  on_release: Released | None = None) -> None:
         self._entries: dict[str, Entry] = {}
         self._by_namespace: defaultdict[str, int] = defaultdict(int)
         self._timeout_factor = timeout_factor
         self._timeout_addon_s = timeout_addon_s
+        self._timeout_std_s = timeout_std_s
         self._on_release = on_release
         self.forced_total = 0
 
@@ -42,7 +43,8 @@ class ActivationBook:
         if entry.blocking:
             entry.result = loop.create_future()
             entry.closed = loop.create_future()
-        wait_s = max(timeout_ms / 1000.0, 60.0) * self._timeout_factor + self._timeout_addon_s
+        # OpenWhisk's floor is the standard action timeout (TimeLimit.STD_DURATION, configured), not a fixed minute.
+        wait_s = max(timeout_ms / 1000.0, self._timeout_std_s) * self._timeout_factor + self._timeout_addon_s
         entry.timer = loop.call_later(wait_s, self._force, entry.activation_id)
         self._entries[entry.activation_id] = entry
         self._by_namespace[entry.namespace_uuid] += 1

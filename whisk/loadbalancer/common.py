@@ -25,12 +25,12 @@ log = structlog.get_logger(__name__)
 
 class CommonBalancer:
     def __init__(self, bus: Bus, *, controller: int, timeout_factor: float, timeout_addon_s: float,
-                 on_release: Released | None) -> None:
+                 on_release: Released | None, timeout_std_s: float = 60.0) -> None:
         self._bus = bus
         self._controller = controller
         self._on_release = on_release
         self._book = ActivationBook(timeout_factor=timeout_factor, timeout_addon_s=timeout_addon_s,
-                                    on_release=self._released)
+                                    timeout_std_s=timeout_std_s, on_release=self._released)
         self._tasks: list[asyncio.Task[None]] = []
         self._sends: set[asyncio.Task[None]] = set()
 

@@ -11,9 +11,10 @@ from whisk.messaging.base import Bus
 
 class LeanBalancer(CommonBalancer):
     def __init__(self, bus: Bus, *, controller: int, invoker: int = 0, timeout_factor: float = 2.0,
-                 timeout_addon_s: float = 60.0, on_release: Released | None = None) -> None:
+                 timeout_addon_s: float = 60.0, timeout_std_s: float = 60.0,
+                 on_release: Released | None = None) -> None:
         super().__init__(bus, controller=controller, timeout_factor=timeout_factor, timeout_addon_s=timeout_addon_s,
-                         on_release=on_release)
+                         timeout_std_s=timeout_std_s, on_release=on_release)
         self._invoker = invoker
 
     async def _prepare(self) -> None:

@@ -88,12 +88,13 @@ def _memory_mb(instance: dict[str, Any]) -> int:
 
 class ShardingBalancer(CommonBalancer):
     def __init__(self, bus: Bus, store: EntityStore, discovery: Discovery, *, controller: int,
-                 timeout_factor: float = 2.0, timeout_addon_s: float = 60.0, on_release: Released | None = None,
+                 timeout_factor: float = 2.0, timeout_addon_s: float = 60.0, timeout_std_s: float = 60.0,
+                 on_release: Released | None = None,
                  managed_fraction: float = 0.9, blackbox_fraction: float = 0.1, ping_timeout_s: float = 10.0,
                  test_interval_s: float = 60.0, stall_after_s: float = 15.0,
                  discovery_interval_s: float = 2.0, depart_after_s: float = DEPART_AFTER_S) -> None:
         super().__init__(bus, controller=controller, timeout_factor=timeout_factor, timeout_addon_s=timeout_addon_s,
-                         on_release=on_release)
+                         timeout_std_s=timeout_std_s, on_release=on_release)
         self._store = store
         self._discovery = discovery
         self._discovery_interval_s = discovery_interval_s
