@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 from pathlib import Path
 
@@ -27,6 +28,7 @@ class Couch:
         self.gate: asyncio.Event | None = None               # when set, a request waits for it
         self.arrived = asyncio.Event()
         self.max_document_size: int | None = None          # CouchDB 3's own default is 8 MB
+        self.refused = 0                                    # requests refused as too large
 
     async def bulk_docs(self, docs: list[Doc]) -> list[Doc]:
         await asyncio.sleep(0)
@@ -35,6 +37,7 @@ class Couch:
         if self.max_document_size is not None and any(
                 len(json.dumps(doc)) > self.max_document_size for doc in docs):
             self.requests += 1
+            self.refused += 1
             raise BatchTooLarge("413 {'error': 'document_too_large', 'reason': ''}")   # the whole request refused
         self.arrived.set()
         if self.gate is not None:
@@ -246,3 +249,24 @@ async def test_a_record_past_couchdbs_document_size_does_not_hold_back_the_other
     assert sorted(couch.docs) == sorted(f"ns/{i:032x}" for i in range(41) if i != 13)
     assert couch.requests < 20                               # halvings, not a request per record
     assert Path(spool).read_bytes() == b""                   # nothing left for a start to send again
+
+
+async def test_a_record_past_couchdbs_document_size_is_found_by_bisection(tmp_path: Path) -> None:
+    """Each refused request carries the record past CouchDB's limit (up to 64 MB on the wire). The batch was made
+    whole again after every write, so the refused batch's first half went through and the record came back in a full
+    batch, refused again: 28 refusals for a record at position 377 of 1000. The batch stays halved until the refused
+    one's records are all through: a bisection, log2(500) refusals."""
+    couch = Couch()
+    couch.max_document_size = 1000
+    writer = ActivationWriter(couch.bulk_docs, couch.current_revs, str(tmp_path / "invoker0.couchdb-records"))
+    await writer.start()
+    try:
+        for i in range(1000):
+            writer.put(record(i, size=5000 if i == 377 else 100))
+        await written(couch, 999)
+        writer.put(record(1000))
+        await written(couch, 1000)
+    finally:
+        await asyncio.wait_for(writer.close(), 5)
+    assert len(couch.docs) == 1000 and f"ns/{377:032x}" not in couch.docs
+    assert couch.refused <= math.ceil(math.log2(couchdb_writer.BATCH))

@@ -76,6 +76,7 @@ class ActivationWriter:
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._batch = BATCH                               # halved while CouchDB refuses batches as too large
+        self._suspects: set[str] = set()                  # the last batch refused so, not yet written or given up
 
     async def start(self) -> None:
         if self._spool_path is not None:
@@ -221,7 +222,7 @@ class ActivationWriter:
             try:
                 await self._send()
                 pause = PAUSE_S[0]
-                self._batch = BATCH
+                self._cleared(ids)
                 self._trim_spool(ids)
             except BatchTooLarge as exc:
                 self._refused_as_too_large(ids, exc)
@@ -241,6 +242,7 @@ class ActivationWriter:
         if len(ids) == 1:
             log.error("store.activation_rejected", id=ids[0], error="document_too_large", reason=str(exc))
             self._sending = {}
+            self._cleared(ids)
             self._trim_spool(ids)
             return
         for doc_id, item in self._sending.items():
@@ -248,7 +250,16 @@ class ActivationWriter:
         self._queued = {**{doc_id: self._queued.pop(doc_id) for doc_id in ids if doc_id in self._queued},
                         **self._queued}                    # back at the front, in their order
         self._sending = {}
+        self._suspects = set(ids)
         self._batch = max(1, len(ids) // 2)
+
+    def _cleared(self, ids: list[str]) -> None:
+        """`ids` are written or given up: the batch is whole again once the last refused one's records all are. Were
+        it whole again after any write, the half of a refused batch that went through brought the record back in a
+        full batch, refused again: up to three times the refusals of a bisection, each carrying that record."""
+        self._suspects.difference_update(ids)
+        if not self._suspects:
+            self._batch = BATCH
 
     def _trim_spool(self, sent: list[str]) -> None:
         """After a write: empty the spool when nothing is left to write, rewrite it when it has grown large, or else
