@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from whisk.cli.client import Call, Reply
+from whisk.cli.context import Context
 from whisk.cli.main import main
 
 ARCHIVES: dict[str, bytes] = {}
@@ -131,3 +133,22 @@ def test_sdk_usage_errors(folder: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["sdk", "install", "Frob", *host]) == 1
     assert capsys.readouterr().err == ("error: The SDK component argument 'frob' is invalid. Valid components are "
                                        "docker, ios and bashauto\n" + hint)
+
+
+def test_a_download_the_folder_cannot_take_is_an_error_not_a_traceback(folder: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """The iOS app downloaded but not writable where it goes (here a folder removed under the shell) ended in
+    Python's traceback; `wsk` says "Error creating SDK file" with Go's PathError, exit 1."""
+    async def served(ctx: Context, call: Call, *, check: bool = True) -> Reply:
+        assert call.root and call.path == "OpenWhiskIOSStarterApp.zip"
+        return Reply(200, None, "", b"PK\x05\x06zip")
+
+    monkeypatch.setattr(Context, "send", served)
+    gone = folder / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    assert main(["sdk", "install", "ios", "--apihost", "http://127.0.0.1:39999"]) == 1
+    assert capsys.readouterr().err == (
+        "error: The ios SDK installation failed: Error creating SDK file 'OpenWhiskIOSStarterApp.zip': open "
+        "OpenWhiskIOSStarterApp.zip: no such file or directory\n")

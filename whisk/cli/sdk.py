@@ -116,7 +116,10 @@ async def _download(ctx: Context, component: str) -> None:
         raise CliError(f"Unable to retrieve '{filename}' SDK: {exc.message}", status,
                        http_status=exc.http_status) from None
     if not folder:
-        await asyncio.to_thread(Path(filename).write_bytes, reply.data)
+        try:
+            await asyncio.to_thread(Path(filename).write_bytes, reply.data)
+        except OSError as exc:
+            raise CliError(f"Error creating SDK file '{filename}': {path_error('open', filename, exc)}") from None
         return
     if (exists := _exists(folder, "directory")) is not None:
         raise exists
