@@ -127,6 +127,16 @@ def test_base_url_as_the_go_client_makes_it(apihost: str, base: str) -> None:
     assert base_url(apihost) == base
 
 
+@pytest.mark.parametrize("base,url", [
+    ("https://h:1/api", "https://h:1/blackbox.tar.gz"), ("http://h/api", "http://h/blackbox.tar.gz"),
+    # an API host with a path (the client's requests go to /prefix/api/v1/...): the download is at the root
+    ("https://h/prefix/api", "https://h/blackbox.tar.gz"), ("https://u:p@h:2/a/b/api", "https://u:p@h:2/blackbox.tar.gz"),
+])
+def test_sdk_downloads_from_the_api_hosts_root(base: str, url: str) -> None:
+    """The Go client's SdkService.Install keeps the base URL's scheme, host and port only."""
+    assert Call("GET", "blackbox.tar.gz", auth=False, root=True).url(base, "v1") == url
+
+
 def test_invoke_and_list_calls() -> None:
     call = invoke_call(names.parse("/guest/pkg/x"), {"a": 1}, blocking=True, result=False)
     assert call.url("http://h/api", "v1") == \

@@ -16,7 +16,7 @@ import re
 import ssl
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 from yarl import URL
@@ -47,8 +47,8 @@ class Call:
     root: bool = False
 
     def url(self, base: str, apiversion: str) -> str:
-        if self.root:
-            url = f"{base.removesuffix('/api')}/{self.path}"
+        if self.root:       # the Go client keeps the scheme, host and port only: an API host's path goes too
+            url = f"{urlsplit(base)._replace(path='', query='', fragment='').geturl()}/{self.path}"
         else:
             url = f"{base}/{apiversion}/{self.path}" if self.path else f"{base}/{apiversion}"
         return f"{url}?{urlencode(self.query)}" if self.query else url
