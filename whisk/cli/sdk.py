@@ -4,7 +4,8 @@
 folder, or stdout with --stdout), made from the command tree, so it completes every group, command and flag there
 is. `docker` and `ios` download `<API host>/blackbox.tar.gz` (unpacked to ./dockerSkeleton) and
 `<API host>/OpenWhiskIOSStarterApp.zip`, as `wsk` does; whisk itself serves neither (docs/testing.md), so against
-it they end in the server's 404.
+it they end in the server's 404 (an error status ends them with the server's error, where wsk's client does not look
+at the status and writes whatever came).
 """
 
 from __future__ import annotations
