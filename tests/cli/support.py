@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import io
-from contextlib import AsyncExitStack
+import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import AsyncExitStack, contextmanager
 
 from whisk.cli.arguments import extract
 from whisk.cli.context import Context
@@ -28,3 +32,19 @@ def context(*argv: str, apihost: str = "http://127.0.0.1:9", auth: str = "uuid:k
 
 def stdout(ctx: Context) -> str:
     return ctx.out.stdout.getvalue()  # type: ignore[attr-defined]
+
+
+@contextmanager
+def serving(handler: type[http.server.BaseHTTPRequestHandler], context: ssl.SSLContext | None = None
+            ) -> Iterator[int]:
+    """An HTTP (with `context`, HTTPS) server on 127.0.0.1 that answers with `handler`, in a thread; yields its port."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
+    if context is not None:
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -10,13 +10,11 @@ import ssl
 import stat
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from tests.cli.support import serving
 from tests.support.processes import free_port
 from whisk.cli.artifacts import save
 from whisk.cli.errors import CliError
@@ -184,21 +182,6 @@ class _Lists(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@contextmanager
-def _serving(context: ssl.SSLContext | None = None) -> Iterator[int]:
-    """An HTTP(S) server on 127.0.0.1 answering every GET with `[]`; yields its port."""
-    server = http.server.HTTPServer(("127.0.0.1", 0), _Lists)
-    if context is not None:
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture
 def self_signed(tmp_path: Path) -> tuple[Path, Path]:
     if shutil.which("openssl") is None:
@@ -213,7 +196,7 @@ def test_tls_failures_read_as_wsk(props_file: Path, capsys: pytest.CaptureFixtur
                                   self_signed: tuple[Path, Path]) -> None:
     """Go's wording for an https URL on a plain server and for an unknown certificate authority; -i accepts it."""
     props_file.write_text("AUTH=u:k\n")
-    with _serving() as plain:
+    with serving(_Lists) as plain:
         assert main(["trigger", "list", "--apihost", f"127.0.0.1:{plain}"]) == 3
         assert capsys.readouterr().err.startswith(
             "error: Unable to obtain the list of triggers for namespace 'default': Get "
@@ -222,7 +205,7 @@ def test_tls_failures_read_as_wsk(props_file: Path, capsys: pytest.CaptureFixtur
     cert, key = self_signed
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(str(cert), str(key))
-    with _serving(context) as secure:
+    with serving(_Lists, context) as secure:
         assert main(["trigger", "list", "--apihost", f"127.0.0.1:{secure}"]) == 3
         assert capsys.readouterr().err.startswith(
             "error: Unable to obtain the list of triggers for namespace 'default': Get "

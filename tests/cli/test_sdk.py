@@ -8,13 +8,11 @@ import io
 import shutil
 import subprocess
 import tarfile
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from tests.cli.support import serving
 from whisk.cli.client import Call, Reply
 from whisk.cli.context import Context
 from whisk.cli.main import main
@@ -44,18 +42,6 @@ class _Files(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         pass
-
-
-@contextmanager
-def _serving() -> Iterator[int]:
-    server = http.server.HTTPServer(("127.0.0.1", 0), _Files)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
@@ -99,7 +85,7 @@ def test_bashauto_writes_a_completion_script_without_a_server(folder: Path,
 
 def test_docker_and_ios_download_from_the_api_host(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ARCHIVES.update({"/blackbox.tar.gz": _skeleton(), "/OpenWhiskIOSStarterApp.zip": b"PK\x05\x06zip"})
-    with _serving() as port:
+    with serving(_Files) as port:
         host = ["--apihost", f"http://127.0.0.1:{port}"]
         assert main(["sdk", "install", "docker", *host]) == 0
         assert capsys.readouterr().out == "The docker skeleton is now installed at the current directory.\n"

@@ -14,7 +14,7 @@ import pytest_asyncio
 
 from tests.distributed.cluster import Cluster, cluster_env, guest_session, new_workdir, owned, until
 from tests.distributed.test_cluster import get_json, invoke, put_action
-from tests.support.kafka_broker import KafkaBroker, kafka_or_missing
+from tests.support.kafka_broker import KafkaBroker
 from tests.support.processes import terminate
 
 pytestmark = [pytest.mark.kafka, pytest.mark.couchdb, pytest.mark.timeout(240)]
@@ -24,13 +24,6 @@ ACK_TIMEOUT_S = 15          # WHISK_ACK_TIMEOUT_FACTOR 0: the add-on alone
 DEPART_S = 10               # an invoker gone from Consul and silent this long is forgotten
 # Runs long enough to be running when the broker stops, and ends while it is away: its ack waits.
 SLEEPY = "import time\ndef main(args):\n    time.sleep(4)\n    return {'slept': 4}\n"
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def broker() -> AsyncIterator[KafkaBroker]:
-    kafka_or_missing()
-    async with KafkaBroker() as b:
-        yield b
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -22,7 +22,7 @@ from tests.distributed.cluster import ANCESTORS, Cluster, cluster_env, guest_ses
 from tests.distributed.load import Load, records, summary, until_recorded
 from tests.distributed.test_cluster import home, invokers_are, ran_on
 from tests.store.link import Link
-from tests.support.kafka_broker import KafkaBroker, kafka_or_missing
+from tests.support.kafka_broker import KafkaBroker
 from whisk.controller.ledger import LOST, STOPPED
 
 pytestmark = [pytest.mark.kafka, pytest.mark.couchdb, pytest.mark.timeout(150)]
@@ -39,13 +39,6 @@ LONG = ANCESTORS.replace("def main(args):\n", "def main(args):\n    import time;
 
 def homed(prefix: str, invoker: int) -> str:
     return next(f"{prefix}-{i}" for i in range(100) if home(f"{prefix}-{i}") == invoker)
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def broker() -> AsyncIterator[KafkaBroker]:
-    kafka_or_missing()
-    async with KafkaBroker() as b:
-        yield b
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
