@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import time
 from typing import Any
 
 from whisk.containerpool.job import Job
@@ -21,14 +20,12 @@ def job(code: str | None = None, kind: str = PY, *, name: str = "echo", namespac
     n = next(_ids)
     activation_id = f"{n:032x}"
     digest = hashlib.sha256(f"{kind}|{code}|{name}|{memory_mb}|{timeout_ms}|{concurrency}|{main}".encode()).hexdigest()
-    deadline = str(time.time_ns() // 1_000_000 + timeout_ms)
     path = f"{namespace}/{name}"
     return Job(
         activation_id=activation_id, transaction_id=f"tx{n}", invoking_namespace=namespace, action_path=path,
         action_version="0.0.1", action_digest=digest, kind=kind, image=image, code=code, main=main,
         binary=binary, memory_mb=memory_mb, timeout_ms=timeout_ms, logs_mb=logs_mb, concurrency=concurrency,
-        init_env={"__OW_NAMESPACE": namespace, "__OW_ACTION_NAME": f"/{path}", "__OW_DEADLINE": deadline},
+        init_env={"__OW_NAMESPACE": namespace, "__OW_ACTION_NAME": f"/{path}"},
         run_body={"value": {} if value is None else value, "namespace": namespace, "action_name": f"/{path}",
-                  "action_version": "0.0.1", "activation_id": activation_id, "transaction_id": f"tx{n}",
-                  "deadline": deadline},
+                  "action_version": "0.0.1", "activation_id": activation_id, "transaction_id": f"tx{n}"},
     )

@@ -222,6 +222,20 @@ async def test_on_response_comes_before_the_logs(pool: ContainerPool):
     assert len(result.logs) == 1 and result.logs[0].endswith(" stdout: hello")
 
 
+async def test_the_deadline_an_action_sees_counts_from_its_init_and_its_run(pool: ContainerPool):
+    # OpenWhisk's proxy computes `__OW_DEADLINE` just before /init and again just before /run: each gets the whole
+    # limit, so the action's deadline is when the platform stops it, however long the job waited (the pool's buffer,
+    # a container to make) and its init took.
+    code = ("import os, time\nAT_INIT = int(os.environ['__OW_DEADLINE']) - time.time_ns() // 1_000_000\n"
+            "time.sleep(0.5)\n"
+            "def main(a):\n    return {'init': AT_INIT,"
+            " 'run': int(os.environ['__OW_DEADLINE']) - time.time_ns() // 1_000_000}\n")
+    j = job(code, name="deadline", timeout_ms=10_000)
+    await asyncio.sleep(0.5)                                  # the job waited before it got a container
+    left = ok(await pool.run(j))
+    assert 9_800 <= left["init"] <= 10_000 and 9_800 <= left["run"] <= 10_000, left
+
+
 async def test_a_warm_container_that_died_is_replaced_and_the_job_requeued(pool: ContainerPool, factory):
     await pool.run(job(name="fragile"))
     (container,) = factory.containers

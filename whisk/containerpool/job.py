@@ -31,7 +31,8 @@ class Job:
     logs_mb: int
     concurrency: int
     init_env: dict[str, str]         # /init "env": __OW_* values and init-parameters, already stringified
-    run_body: dict                   # the flat /run body (value, ..., deadline, api_key?): docs/openwhisk.md §4
+    run_body: dict                   # the flat /run body (value, ..., api_key?): docs/openwhisk.md §4
+    # (the deadline of each is added by the container proxy when the exchange starts)
     invoking_owner: str = ""         # that namespace's uuid: a namespace deleted and made again is another tenant
     max_result_bytes: int | None = None   # the invoking namespace's payload limit, when below the pool's
 

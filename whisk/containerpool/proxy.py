@@ -137,7 +137,8 @@ class ContainerProxy:
         try:
             # The invoking namespace's payload limit bounds the result (OpenWhisk's `allowedMaxPayloadSize`).
             max_bytes = min(self._max_result_bytes, job.max_result_bytes or self._max_result_bytes)
-            reply = await self._made().run(job.run_body, job.timeout_ms / 1000, max_bytes)
+            body = {**job.run_body, "deadline": _deadline(job)}
+            reply = await self._made().run(body, job.timeout_ms / 1000, max_bytes)
         except ContainerError as exc:
             if init_ms is None:
                 raise Requeue(str(exc)) from exc
@@ -174,7 +175,7 @@ class ContainerProxy:
                 log.error("container.create.failed", container=self.spec.name, error=str(exc))
                 return _failed(whisk_error(PROVISION_ERROR), start), None, None
         value: dict = {"name": job.action_name, "main": job.main or "main", "binary": job.binary,
-                       "env": job.init_env}
+                       "env": {**job.init_env, "__OW_DEADLINE": _deadline(job)}}
         if job.code is not None:
             value["code"] = job.code
         try:
@@ -237,6 +238,13 @@ class ContainerProxy:
         if job.logs_mb > 0:
             lines.append(log_line(rfc3339_nanos(time.time_ns()), "stderr", LOG_WARNING_DEVELOPER_ERROR))
         return lines
+
+
+def _deadline(job: Job) -> str:
+    """`__OW_DEADLINE` of an exchange about to start: each of /init and /run gets the whole time limit, so the action's
+    deadline is when it will be stopped, however long its job waited for a container or its init took (OpenWhisk's
+    `ContainerProxy.initializeAndRun` computes it just before each)."""
+    return str(now_ms() + job.timeout_ms)
 
 
 def _end_ms(reply: Interaction, timeout_ms: int, cut: bool) -> int:

@@ -44,7 +44,6 @@ def make_job(msg: ActivationMessage, action: dict[str, Any], digest: str, *, ima
     namespace = msg.user["namespace"]["name"]
     action_name = f"/{msg.action_path}"
     version = msg.action.get("version") or action.get("version", "0.0.1")
-    deadline = str(now_ms() + timeout_ms)
     content = msg.content if msg.content is not None else {}
     init_env: dict[str, str] = {"__OW_API_HOST": api_host}
     if msg.init_args and isinstance(content, dict):
@@ -54,7 +53,7 @@ def make_job(msg: ActivationMessage, action: dict[str, Any], digest: str, *, ima
                 init_env[name] = _env_text(content.pop(name))
     run_body: dict[str, Any] = {
         "value": content, "namespace": namespace, "action_name": action_name, "action_version": version,
-        "activation_id": msg.activation_id, "transaction_id": msg.transaction_id, "deadline": deadline,
+        "activation_id": msg.activation_id, "transaction_id": msg.transaction_id,
     }
     api_key = msg.user.get("authkey", {}).get("api_key")
     # OpenWhisk's isTruthy(provide-api-key, valueForNonExistent = true): absent asks for the key, null does not.
@@ -67,7 +66,7 @@ def make_job(msg: ActivationMessage, action: dict[str, Any], digest: str, *, ima
         init_env["__OW_API_KEY"] = api_key
     init_env.update({"__OW_NAMESPACE": namespace, "__OW_ACTION_NAME": action_name,
                      "__OW_ACTION_VERSION": version, "__OW_ACTIVATION_ID": msg.activation_id,
-                     "__OW_TRANSACTION_ID": msg.transaction_id, "__OW_DEADLINE": deadline})
+                     "__OW_TRANSACTION_ID": msg.transaction_id})
     return Job(
         activation_id=msg.activation_id, transaction_id=msg.transaction_id, invoking_namespace=namespace,
         action_path=msg.action_path, action_version=version, action_digest=digest,
