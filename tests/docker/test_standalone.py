@@ -27,6 +27,7 @@ from tests.invoke.test_invoke import (  # noqa: F401
     test_node_result_only_and_non_blocking,
     test_python_blocking_invoke_returns_the_activation,
     test_timeout_is_a_developer_error_with_the_annotation,
+    test_wait_time_counts_from_when_the_request_came,
 )
 from tests.support.docker_daemon import DockerDaemon
 from tests.support.http import record_of

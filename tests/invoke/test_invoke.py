@@ -4,6 +4,7 @@ docs/openwhisk.md §4."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -55,6 +56,28 @@ async def test_python_blocking_invoke_returns_the_activation(guest: aiohttp.Clie
         assert (await r.json())["logs"] == stored["logs"]
     async with guest.get(f"/api/v1/namespaces/_/activations/{body['activationId']}/result") as r:
         assert (await r.json())["result"] == {"p": 1, "x": "y"}
+
+
+async def test_wait_time_counts_from_when_the_request_came(guest: aiohttp.ClientSession) -> None:
+    """OpenWhisk's `waitTime` runs from the transaction's start, which its HTTP service stamps before it reads the
+    body, authenticates the caller or resolves the action (`BasicHttpService.assignId`, then `toStrictEntity`), to
+    where init or run starts: the controller's own time is the system's hold time too. A body sent slowly shows it."""
+    await put(guest, "py-wait", {"kind": "python:3", "code": "def main(args):\n    return args\n"})
+    await put(guest, "seq-wait", {"kind": "sequence", "components": ["/_/py-wait"]})
+
+    async def slow_body():
+        yield b'{"a":'
+        await asyncio.sleep(0.5)
+        yield b' 1}'
+
+    for name in ("py-wait", "seq-wait"):      # a sequence's counts from there too (`SequenceActions`)
+        before = int(time.time() * 1000)
+        async with guest.post(f"/api/v1/namespaces/_/actions/{name}", params={"blocking": "true"},
+                              data=slow_body(), headers={"Content-Type": "application/json"}) as r:
+            body = await r.json()
+            assert r.status == 200, body
+        wait = annotations(body)["waitTime"]
+        assert wait >= 400 and body["start"] - wait >= before - 50, (name, wait, body["start"] - before)
 
 
 async def test_a_quiet_blocking_invoke_stores_the_record_its_caller_got(guest: aiohttp.ClientSession) -> None:

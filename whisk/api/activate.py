@@ -13,7 +13,7 @@ from aiohttp import web
 
 from whisk.api import headers as header_values
 from whisk.api.body import check_json_type, parse_body, read_body, reply
-from whisk.api.keys import IDENTITY, SERVICES, SETTINGS, TID
+from whisk.api.keys import IDENTITY, RECEIVED_MS, SERVICES, SETTINGS, TID
 from whisk.api.query import flag, wait_ms
 from whisk.controller.caller import caller_for
 from whisk.controller.results import within
@@ -60,7 +60,8 @@ async def invoke_action(request: web.Request) -> web.StreamResponse:
     payload = await read_payload(request, request[IDENTITY].limits.max_payload_size)
     resolved = await services.entities.resolve_request(request[IDENTITY], namespace, package, name)
     outcome = await services.launcher.start(request[IDENTITY], resolved, payload, blocking=blocking,
-                                             wait_ms=wait, tid=request[TID], caller=caller)
+                                             wait_ms=wait, tid=request[TID], caller=caller,
+                                             received_ms=request.get(RECEIVED_MS))
     headers = {ACTIVATION_HEADER: outcome.activation_id}
     if outcome.record is None:
         return reply({"activationId": outcome.activation_id}, status=202, headers=headers)

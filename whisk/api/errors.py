@@ -15,10 +15,11 @@ from aiohttp.typedefs import Handler
 from whisk import logs
 from whisk.api import headers as header_values
 from whisk.api.body import BrokenBody, ClientGone, reply
-from whisk.api.keys import TID, WEB
+from whisk.api.keys import RECEIVED_MS, TID, WEB
 from whisk.config import is_action_address
 from whisk.controller.web import WEB_PREFIX
 from whisk.entities.activation import random_hex32
+from whisk.entities.document import now_ms
 from whisk.entities.errors import RequestTimeout, WhiskError, http_status
 
 log = structlog.get_logger(__name__)
@@ -76,6 +77,7 @@ async def transaction_ids(request: web.Request, handler: Handler) -> web.StreamR
     given = request.headers.get(REQUEST_ID)
     tid = header_values.text(given) if given and not given.startswith("sid_") else new_tid()
     request[TID] = tid
+    request[RECEIVED_MS] = now_ms()
     started = time.perf_counter()
     # Every log line of the request, and of the tasks it starts, carries its transaction id.
     with logs.log_context(tid=tid):

@@ -43,6 +43,9 @@ def grace_left(app: web.Application, grace_s: float) -> float:
 # Per-request values (request[...]), set by the middlewares in whisk/api/.
 # The transaction id: X-Request-ID unless it starts with "sid_", else generated.
 TID = web.RequestKey("tid", str)
+# When the request came (epoch ms, its headers read): where an activation's `waitTime` starts, as OpenWhisk's
+# transaction id starts its clock before the body is read, the caller authenticated and the action resolved.
+RECEIVED_MS = web.RequestKey("received_ms", int)
 # The authenticated caller (absent: an anonymous web request).
 IDENTITY = web.RequestKey("identity", Identity)
 # Set on a web action's request: its error bodies are pretty-printed, as Pekko's web routes do.

@@ -12,7 +12,7 @@ from multidict import CIMultiDict
 from whisk.api import headers as header_values
 from whisk.api.body import read_body
 from whisk.api.errors import error_response
-from whisk.api.keys import IDENTITY, SERVICES, SETTINGS, TID, WEB
+from whisk.api.keys import IDENTITY, RECEIVED_MS, SERVICES, SETTINGS, TID, WEB
 from whisk.controller.urlpath import rendered
 from whisk.controller.web import WEB_PREFIX, WebFailure, WebRequest
 from whisk.controller.webmedia import Answer
@@ -36,7 +36,7 @@ async def respond(request: web.Request, web_request: WebRequest) -> web.Response
     if services is None:
         raise BackendUnavailable("Web actions are not available on this server.")
     try:
-        answer = await services.web_actions.serve(web_request, request[TID])
+        answer = await services.web_actions.serve(web_request, request[TID], request.get(RECEIVED_MS))
     except WebFailure as failure:
         # A Pekko rejection (`bare`) is answered by OpenWhisk's rejection handler, outside the web route: compact.
         return error_response(request, http_status(failure.error), str(failure.error) or "",

@@ -57,7 +57,8 @@ class Activator:
 
     async def invoke(self, caller: Caller, action: Action, *, path: str, binding: str | None,
                      revision: str | None, payload: Any, blocking: bool, wait_ms: int, tid: str,
-                     cause: str | None = None, activation_id: str | None = None) -> Outcome:
+                     cause: str | None = None, activation_id: str | None = None,
+                     received_ms: int | None = None) -> Outcome:
         """Publish one activation of `action` (with package parameters merged). The caller has already refused
         payloads that override `final` parameters (`Launcher.start`, the one door for requests)."""
         if self._drain.refusing and cause is None:     # a composition accepted before the stop may finish
@@ -65,7 +66,7 @@ class Activator:
         activation_id = activation_id or new_activation_id()
         msg = activation_message(self._controller, caller, action, path=path, binding=binding, revision=revision,
                                  payload=payload, blocking=blocking, tid=tid, cause=cause,
-                                 activation_id=activation_id)
+                                 activation_id=activation_id, received_ms=received_ms)
         limits = action.limits
         self._ledger.publishing(Accepted(caller.namespace, activation_id, caller.subject, path,
                                          msg.action["version"], binding, caller.store_activations, cause))

@@ -96,12 +96,14 @@ class Launcher:
 
     # --- the entry point ------------------------------------------------------------------------------------------
     async def start(self, identity: Identity, resolved: ResolvedAction, payload: Any, *, blocking: bool,
-                    wait_ms: int, tid: str, caller: Caller | None = None) -> Outcome:
-        """A topmost activation. Blocking callers get the record, or None once `wait_ms` has passed (202)."""
+                    wait_ms: int, tid: str, caller: Caller | None = None, received_ms: int | None = None) -> Outcome:
+        """A topmost activation. Blocking callers get the record, or None once `wait_ms` has passed (202).
+        `received_ms`: when its request came, where its `waitTime` starts (OpenWhisk's transaction start); None: now
+        (a rule's activation, whose post OpenWhisk makes as a request of its own)."""
         if self._drain.refusing:
             raise BackendUnavailable(SHUTTING_DOWN)
         resolved.action.refuse_overrides(payload)      # a request's payload, whatever the action runs
-        run = Run(identity, caller or caller_for(identity), tid, now_ms())
+        run = Run(identity, caller or caller_for(identity), tid, now_ms() if received_ms is None else received_ms)
         native = self.natives.get(resolved.path)
         if native is not None:          # no container runs it: its stored kind does not matter
             return await self._native(run, resolved, payload, native, blocking=blocking)
@@ -112,7 +114,8 @@ class Launcher:
         if not (is_sequence(resolved) or is_conductor(resolved)):
             return await self._activator.invoke(
                 run.caller, resolved.action, path=resolved.path, binding=resolved.binding,
-                revision=resolved.revision, payload=payload, blocking=blocking, wait_ms=wait_ms, tid=tid)
+                revision=resolved.revision, payload=payload, blocking=blocking, wait_ms=wait_ms, tid=tid,
+                received_ms=run.received_ms)
         activation_id = new_activation_id()
         # Journaled before the 202: a journal that cannot be written (a full disk) refuses the activation (503)
         # rather than answering an id that would never get a record.

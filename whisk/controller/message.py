@@ -22,8 +22,10 @@ def arguments(params: dict[str, Any], payload: Any) -> Any:
 
 def activation_message(controller: dict[str, str], caller: Caller, action: Action, *, path: str,
                        binding: str | None, revision: str | None, payload: Any, blocking: bool, tid: str,
-                       cause: str | None, activation_id: str) -> ActivationMessage:
-    """`path` is the action's fully qualified path ("ns/pkg/name"); `controller` this controller's instance."""
+                       cause: str | None, activation_id: str, received_ms: int | None = None) -> ActivationMessage:
+    """`path` is the action's fully qualified path ("ns/pkg/name"); `controller` this controller's instance;
+    `received_ms` when the request came (the transaction's start, where the record's `waitTime` counts from), None:
+    now (a composition's component, counted from its own publication)."""
     params = action.parameters.to_dict()
     init = action.parameters.init_keys()
     ns_path, name = path.rsplit("/", 1)
@@ -36,7 +38,7 @@ def activation_message(controller: dict[str, str], caller: Caller, action: Actio
     if not (ns_path.split("/", 1)[0] == caller.namespace and action.annotations.is_truthy(PROVIDE_API_KEY, True)):
         user["authkey"] = {"api_key": ""}
     return ActivationMessage(
-        transid=[tid, now_ms()], action=action_ref, revision=revision, user=user,
-        activation_id=activation_id, root_controller=controller, blocking=blocking,
+        transid=[tid, now_ms() if received_ms is None else received_ms], action=action_ref, revision=revision,
+        user=user, activation_id=activation_id, root_controller=controller, blocking=blocking,
         content=arguments(params, payload), init_args=[k for k in params if k in init],
         cause=cause)

@@ -205,8 +205,9 @@ class WebActions:
         self._subjects = subjects
         self._max_wait_ms = max_wait_ms
 
-    async def serve(self, request: WebRequest, tid: str) -> Answer:
-        """The answer to one web request; refusals raise domain errors, or WebFailure once headers are decided."""
+    async def serve(self, request: WebRequest, tid: str, received_ms: int | None = None) -> Answer:
+        """The answer to one web request; refusals raise domain errors, or WebFailure once headers are decided.
+        `received_ms`: when the request came (`Launcher.start`)."""
         target = parse_target(request.tail)
         owner = await self._subjects.identity_of(target.namespace)
         if owner is None:
@@ -231,7 +232,7 @@ class WebActions:
         try:
             if request.method != "OPTIONS" and not authorized(annotations, request):
                 raise Unauthenticated(UNAUTHORIZED)
-            answer = await self._run(request, target, owner, resolved, tid)
+            answer = await self._run(request, target, owner, resolved, tid, received_ms)
         except WhiskError as exc:
             raise WebFailure(exc, cors) from None
         except WebFailure as failure:
@@ -248,14 +249,14 @@ class WebActions:
             raise NotFound() from None
 
     async def _run(self, request: WebRequest, target: Target, owner: Identity, resolved: ResolvedAction,
-                   tid: str) -> Answer:
+                   tid: str, received_ms: int | None) -> Answer:
         raw = resolved.action.annotations.get(RAW_HTTP) is True
         body = decode_body(request.body, request.header("content-type"), raw)
         if not raw:
             check_overrides(request, body, RESERVED_ARGS | resolved.action.final_keys)
         args = arguments(request, target.path, body, raw)
         outcome = await self._launcher.start(owner, resolved, args, blocking=True, wait_ms=self._max_wait_ms,
-                                             tid=tid)
+                                             tid=tid, received_ms=received_ms)
         activation = [(ACTIVATION_HEADER, outcome.activation_id)]
         if outcome.record is None:
             return Answer(202, activation, error=NOT_READY)
