@@ -14,10 +14,10 @@ How the invoker reaches the proxy in a container (`network`, from WHISK_DOCKER_N
           socket in its own bind-mounted folder, not on a port, so that no other container (all share the host's
           loopback) can reach it.
   bridge  OpenWhisk's: the container's own address, port 8080. For production; never used by the tests here.
-Only images labelled `whisk.proxy-env` (ours, and images built FROM them) can be told where to listen. Any other
-image (a blackbox image, an official OpenWhisk runtime) listens on 8080 in its own network namespace: in unix and
-host modes it runs with `--network none` beside a relay container that shares that namespace and forwards the
-unix socket in the folder to 127.0.0.1:8080 there (config/runtimes/relay/relay.py).
+Only the runtime images labelled `whisk.proxy-env` (ours) are told where to listen. Any other image (a blackbox
+image, even one built FROM ours, or an official OpenWhisk runtime) listens on 8080 in its own network namespace:
+in unix and host modes it runs with `--network none` beside a relay container that shares that namespace and
+forwards the unix socket in the folder to 127.0.0.1:8080 there (config/runtimes/relay/relay.py).
 A container with `--network none` reaches the API host through a socket of its own that the invoker relays
 (api_relay.py), mounted read-only at /run/whisk-api; the proxy, or the relay container, serves it on the
 container's loopback as __OW_API_HOST=http://127.0.0.1:3233.
@@ -174,7 +174,10 @@ class DockerContainerFactory:
         if self._unremoved:
             await self._remove_left(docker)
         labels = await self._image_labels(spec)
-        direct = self.network == "bridge" or labels.get(PROXY_ENV_LABEL) == "1"
+        # The label is the image author's word: a blackbox image is the tenant's, and its own entrypoint would run
+        # while its socket folder is still writable (a descriptor opened there outlives the lock and writes to the
+        # invoker's disk). Only the manifest's images are given the folder; a tenant's runs behind the relay.
+        direct = self.network == "bridge" or (labels.get(PROXY_ENV_LABEL) == "1" and spec.kind != "blackbox")
         name = container_name(spec.name)
         token = secrets.token_hex(4)
         needs_folder = self.network != "bridge"
