@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from tests.docker.conftest import BLACKBOX, NODEJS_IMAGE, PYTHON_IMAGE, init_body, labelled
+from tests.docker.conftest import BLACKBOX, DERIVED, NODEJS_IMAGE, PYTHON_IMAGE, init_body, labelled
 from tests.invoke.test_invoke import invoke, put
 from tests.runtimes.test_bundled import PROVIDE_KEY
 from tests.runtimes.test_bundled import test_an_action_calls_the_api_host_with_its_key  # noqa: F401
@@ -116,6 +116,22 @@ async def test_an_image_that_only_knows_8080_reaches_it_through_the_relay_contai
         run = await container.run({"value": {"call": "/hello/blackbox"}}, timeout_s=20)
         assert json.loads(run.body)["called"] == {"url": relaying.api_host, "status": 200,
                                                   "body": {"path": "/hello/blackbox"}}
+    finally:
+        await container.destroy()
+
+
+async def test_an_image_built_from_ours_reaches_it_beside_the_relay_container(
+        relaying: DockerContainerFactory, blackbox_images: None) -> None:
+    """It runs behind the relay as any blackbox image (its labels are the tenant's word); the relay and our proxy in
+    it both serve the API host's port in the namespace they share, whichever binds it first
+    (tests/runtimes/test_socket_mode.py has the proxy that comes second)."""
+    spec = ContainerSpec(name=f"wsk{relaying.invoker}_3_guest_derived", kind="blackbox", image=DERIVED, memory_mb=128)
+    container = await relaying.create(spec)
+    try:
+        assert (await container.initialize(init_body(PY_CALL), timeout_s=20)).status == 200
+        run = await container.run({"value": {}}, timeout_s=20)
+        assert run.status == 200, run.body
+        assert json.loads(run.body)["body"] == {"path": "/hello/python"}
     finally:
         await container.destroy()
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.runtimes.conftest import require_environment
+from tests.runtimes.harness import running_proxy
 from tests.support.processes import terminate
 from whisk.runtimes.manifest import load_manifest
 
@@ -96,3 +97,47 @@ async def test_the_relay_never_chmods_its_socket(folder: str) -> None:
     env = dict(os.environ) | {"WHISK_RELAY_SOCKET": path}
     env.pop("WHISK_API_RELAY_SOCKET", None)
     assert await _socket_of(["python3", "-u", "-c", PY_NO_CHMOD, str(RELAY)], env, path, folder) == 0o666
+
+
+CALL_PY = """
+import os, urllib.request
+def main(args):
+    with urllib.request.urlopen("http://127.0.0.1:" + os.environ["WHISK_API_RELAY_PORT"] + "/", timeout=10) as r:
+        return {"answer": r.read().decode()}
+"""
+CALL_NODE = """
+const http = require('http');
+function main(args) {
+    return new Promise((resolve, reject) => {
+        http.get('http://127.0.0.1:' + process.env.WHISK_API_RELAY_PORT + '/', (res) => {
+            let text = '';
+            res.on('data', (chunk) => { text += chunk; });
+            res.on('end', () => resolve({ answer: text }));
+        }).on('error', reject);
+    });
+}
+"""
+
+
+@pytest.mark.parametrize(("kind", "code"), [("python:3", CALL_PY), ("nodejs:20", CALL_NODE)])
+async def test_the_api_hosts_port_served_already_is_left_to_what_serves_it(kind: str, code: str) -> None:
+    """Under docker://, an image built FROM ours runs as a blackbox image does, behind the relay container, which
+    shares its network namespace and serves the API host's port there too, and may have bound it first: the proxy
+    goes on, the action reaching the API host through the relay's listener (the proxy died: every cold start of such
+    an image whose relay came first failed)."""
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nrelay")
+        await writer.drain()
+        writer.close()
+
+    relay = await asyncio.start_server(answer, "127.0.0.1", 0)           # the relay container's listener
+    port = relay.sockets[0].getsockname()[1]
+    try:
+        env = {"WHISK_API_RELAY_SOCKET": "/nonexistent/api.sock", "WHISK_API_RELAY_PORT": str(port)}
+        async with running_proxy(kind, env=env, deadline_s=10) as proxy:
+            assert (await proxy.init(code))[0] == 200
+            assert await proxy.run({}) == (200, {"answer": "relay"})
+    finally:
+        relay.close()
+        await relay.wait_closed()

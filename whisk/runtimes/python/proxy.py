@@ -23,6 +23,7 @@ that returns an awaitable runs on an event loop of the proxy's, kept from one ac
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import json
 import os
@@ -709,7 +710,15 @@ def start_api_relay() -> None:
     if not target:
         return
     import threading                # only here, as asyncio would be
-    listener = socket.create_server(("127.0.0.1", int(os.environ.get("WHISK_API_RELAY_PORT", "3233"))), backlog=64)
+    try:
+        listener = socket.create_server(("127.0.0.1", int(os.environ.get("WHISK_API_RELAY_PORT", "3233"))),
+                                        backlog=64)
+    except OSError as exc:
+        # Served already in this network namespace, before any action code: by the relay container beside an image
+        # built FROM ours, which runs as a blackbox image does (docs/operations.md, "Threat model").
+        if exc.errno == errno.EADDRINUSE:
+            return
+        raise
 
     def pipe(source: socket.socket, sink: socket.socket) -> None:
         try:
