@@ -1,4 +1,5 @@
-"""A tenant's blackbox image under `docker://` gets no host folder it could write to, whatever its labels say.
+"""A tenant's blackbox image under `docker://` gets nothing of the host's by its labels: no socket folder it could
+write to, and no say in which host folders the invoker removes.
 
 In `unix` (and `host`) networking an image that its label says honours WHISK_PROXY_SOCKET (`whisk.proxy-env`: ours,
 and every image built FROM ours) is given the socket folder itself, writable until its socket exists. The runtime
@@ -6,12 +7,18 @@ images make the socket before any action code runs; a blackbox image's own entry
 first: a descriptor it opens there outlives the folder's lock (the invoker removes the file, not the descriptor),
 and it writes through it to the invoker's disk, past the container's memory, /tmp and log limits. A tenant's image
 must therefore run behind the relay, as any other image that only listens on 8080 does.
+
+A container carries its image's labels unless created with others under the same names, and a restarted invoker
+removes, as its user (root on a host), the folders its containers' `whisk.run-dir` and `whisk.api-dir` labels name.
+A container made without a socket folder (`bridge` networking) or without an API socket (none to relay) got those
+labels from the image: a tenant's image naming the data folder had it removed at the invoker's next start.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 from collections.abc import AsyncIterator
 
@@ -21,12 +28,13 @@ import pytest_asyncio
 
 from tests.support.docker_daemon import DockerDaemon
 from whisk.containers.base import ContainerSpec
-from whisk.containers.docker.factory import INVOKER_LABEL, DockerContainerFactory
+from whisk.containers.docker.factory import API_DIR_LABEL, INVOKER_LABEL, RUN_DIR_LABEL, DockerContainerFactory
 
 pytestmark = pytest.mark.docker
 
 PYTHON_IMAGE = "whisk/action-python-v3.11:latest"
 KEEPER = "whisk-test/keeps-a-descriptor:latest"
+NAMER = "whisk-test/names-a-folder:latest"
 INVOKER = 31
 
 # The image's entrypoint (tenant code, before any /init): a file opened in the socket folder, if it has one, kept
@@ -91,3 +99,50 @@ async def test_a_blackbox_image_built_from_ours_writes_nothing_to_the_invokers_d
         assert written.startswith("denied: "), f"the image wrote to the invoker's disk after the lock: {written}"
     finally:
         await container.destroy()
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_blackbox_images_labels_name_no_folder_the_invoker_removes(docker_daemon, docker_images, tmp_path):
+    platform = tmp_path / "platform-data"                     # what the platform keeps: its store, say
+    platform.mkdir()
+    (platform / "whisk.db").write_bytes(b"every tenant's entities")
+    async with aiodocker.Docker(url=docker_daemon.url) as docker:
+        labels = f'LABEL {RUN_DIR_LABEL}="{platform}" {API_DIR_LABEL}="{platform}"\n'
+        await _build(docker, NAMER, {"Dockerfile": f"FROM {PYTHON_IMAGE}\n{labels}".encode()})
+        invoker = INVOKER + 1
+        spec = ContainerSpec(name=f"wsk{invoker}_1_mallory_namer", kind="blackbox", image=NAMER, memory_mb=128)
+        # No API host to relay: the container gets no API socket, as one in `bridge` networking gets no folder.
+        async with DockerContainerFactory(f"docker://{docker_daemon.socket}", invoker_instance=invoker,
+                                          network="unix") as first:
+            container = await first.create(spec)
+            shown = await docker.containers.container(container.id).show()
+            assert shown["Config"]["Labels"][API_DIR_LABEL] == ""        # the image's says nothing
+            # The invoker dies with the container running; the next one of its instance cleans up at start.
+            async with DockerContainerFactory(f"docker://{docker_daemon.socket}", invoker_instance=invoker,
+                                              network="unix") as restarted:
+                await restarted.cleanup()
+            await container.destroy()
+    assert os.path.exists(platform / "whisk.db"), "the invoker removed a folder a tenant's image named"
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_start_removes_no_folder_outside_its_run_folder(docker_daemon, docker_images, tmp_path):
+    """A container an older whisk made from such an image, still on the daemon at the upgrade."""
+    platform = tmp_path / "platform-data"
+    platform.mkdir()
+    (platform / "whisk.db").write_bytes(b"every tenant's entities")
+    invoker = INVOKER + 2
+    async with aiodocker.Docker(url=docker_daemon.url) as docker:
+        await docker.containers.create({"Image": PYTHON_IMAGE, "Labels": {
+            INVOKER_LABEL: str(invoker), RUN_DIR_LABEL: str(platform), API_DIR_LABEL: str(platform)}})
+        async with DockerContainerFactory(f"docker://{docker_daemon.socket}", invoker_instance=invoker,
+                                          network="unix") as restarted:
+            await restarted.cleanup()
+            made_here = os.path.join(restarted.run_dir, "0123abcd")
+            os.makedirs(made_here)
+            await docker.containers.create({"Image": PYTHON_IMAGE, "Labels": {
+                INVOKER_LABEL: str(invoker), RUN_DIR_LABEL: made_here, API_DIR_LABEL: ""}})
+            await restarted.cleanup()
+            assert not os.path.exists(made_here)                # its own folders it still removes
+        assert await docker.containers.list(all=True, filters={"label": [f"{INVOKER_LABEL}={invoker}"]}) == []
+    assert os.path.exists(platform / "whisk.db"), "the invoker removed a folder outside its run folder"

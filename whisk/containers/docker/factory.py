@@ -114,7 +114,7 @@ class DockerContainerFactory:
         self._upstream: Upstream | None = None
         self._serial = itertools.count()                     # picks each container's user (action_uid)
         self._uids: set[int] = set()                         # the users of live containers: never given twice
-        default_dir = os.path.join(tempfile.gettempdir(), f"whisk-docker-{invoker}")
+        default_dir = os.path.join(tempfile.gettempdir(), _run_dir_name(invoker))
         # A unix socket path holds at most 107 bytes: <run_dir>/<8 hex>-api/api.sock, the longer one, must fit.
         too_long = run_dir is not None and len(run_dir) + 1 + len(_api_folder("x" * 8)) + 1 + 8 > _UNIX_PATH_MAX
         self.run_dir = default_dir if run_dir is None or too_long else run_dir
@@ -210,8 +210,9 @@ class DockerContainerFactory:
             env |= self._upstream.container_env()
         if folder is not None:
             await asyncio.to_thread(open_folder, folder, uid)
-        own = {INVOKER_LABEL: str(self.invoker)} | ({RUN_DIR_LABEL: folder} if folder else {}) | (
-            {API_DIR_LABEL: api.folder} if api else {})
+        # Both folder labels always, empty when there is no such folder: a container carries its image's labels
+        # where it is given none of the name, and a tenant's image would name what `cleanup` removes.
+        own = {INVOKER_LABEL: str(self.invoker), RUN_DIR_LABEL: folder or "", API_DIR_LABEL: api.folder if api else ""}
         config = {"Image": spec.image, "Env": [f"{k}={v}" for k, v in env.items()], "User": user(uid),
                   "Labels": dict(spec.labels) | own, "HostConfig": host_config}
         try:
@@ -375,7 +376,18 @@ class DockerContainerFactory:
         folders = [c["Labels"].get(label) for c in found if c["Labels"] for label in (RUN_DIR_LABEL, API_DIR_LABEL)]
         await asyncio.gather(*(_force_remove(c) for c in found))
         for folder in filter(None, folders):
-            await asyncio.to_thread(shutil.rmtree, folder, True)
+            # Only a folder of the kind this invoker makes: a container made by an older whisk may carry a label its
+            # image gave it, naming any folder at all.
+            if self._made_here(folder):
+                await asyncio.to_thread(shutil.rmtree, folder, True)
+
+    def _made_here(self, folder: str) -> bool:
+        """A container folder of this invoker's run folder, or of its instance's under another TMPDIR."""
+        folder = os.path.normpath(folder)
+        parent = os.path.dirname(folder)
+        named = re.fullmatch(r"[0-9a-f]{8}(-api)?", os.path.basename(folder)) is not None
+        return named and os.path.isabs(folder) and (parent == os.path.normpath(self.run_dir)
+                                                     or os.path.basename(parent) == _run_dir_name(self.invoker))
 
     async def close(self) -> None:
         """Destroy every container this factory made, then let go of the daemon."""
@@ -386,6 +398,10 @@ class DockerContainerFactory:
             docker, self._docker = self._docker, None
             await docker.close()
         await asyncio.to_thread(_remove_if_empty, self.run_dir)
+
+
+def _run_dir_name(invoker: int) -> str:
+    return f"whisk-docker-{invoker}"
 
 
 def _api_folder(folder: str) -> str:
