@@ -12,6 +12,9 @@ A container carries its image's labels unless created with others under the same
 removes, as its user (root on a host), the folders its containers' `whisk.run-dir` and `whisk.api-dir` labels name.
 A container made without a socket folder (`bridge` networking) or without an API socket (none to relay) got those
 labels from the image: a tenant's image naming the data folder had it removed at the invoker's next start.
+
+An image's `VOLUME` gets the container an anonymous volume on the daemon's disk unless something else is mounted
+there: writable past the container's /tmp and memory limits, and kept on the daemon after the container is removed.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ pytestmark = pytest.mark.docker
 PYTHON_IMAGE = "whisk/action-python-v3.11:latest"
 KEEPER = "whisk-test/keeps-a-descriptor:latest"
 NAMER = "whisk-test/names-a-folder:latest"
+HOARDER = "whisk-test/declares-a-volume:latest"
 INVOKER = 31
 
 # The image's entrypoint (tenant code, before any /init): a file opened in the socket folder, if it has one, kept
@@ -146,3 +150,50 @@ async def test_a_start_removes_no_folder_outside_its_run_folder(docker_daemon, d
             assert not os.path.exists(made_here)                # its own folders it still removes
         assert await docker.containers.list(all=True, filters={"label": [f"{INVOKER_LABEL}={invoker}"]}) == []
     assert os.path.exists(platform / "whisk.db"), "the invoker removed a folder outside its run folder"
+
+
+# Writes twice the container's /tmp into the image's volume, a MB a file (a file is bounded by the fsize limit).
+HOARD = """
+def main(args):
+    written = 0
+    try:
+        for n in range(2 * args["tmp_mb"]):
+            with open(f"/hoard/{n}", "wb") as f:
+                f.write(b"x" * (1 << 20))
+            written += 1 << 20
+    except OSError as exc:
+        return {"hoarded": "denied: " + str(exc)}
+    return {"hoarded": "allowed: " + str(written)}
+"""
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_blackbox_images_volume_is_no_room_on_the_daemons_disk(docker_daemon, docker_images):
+    invoker, tmp_mb = INVOKER + 3, 8
+    async with aiodocker.Docker(url=docker_daemon.url) as docker:
+        folder = io.BytesIO()                     # a folder any user may write, which the volume copies
+        with tarfile.open(fileobj=folder, mode="w") as tar:
+            info = tarfile.TarInfo("hoard")
+            info.type, info.mode = tarfile.DIRTYPE, 0o1777
+            tar.addfile(info)
+        # Its API socket's folder too, where the invoker binds its own (read-only) over the volume.
+        dockerfile = f'FROM {PYTHON_IMAGE}\nADD hoard.tar /\nVOLUME ["/hoard", "/run/whisk-api"]\n'
+        await _build(docker, HOARDER, {"Dockerfile": dockerfile.encode(), "hoard.tar": folder.getvalue()})
+        volumes_before = {v["Name"] for v in (await docker.volumes.list())["Volumes"] or []}
+        spec = ContainerSpec(name=f"wsk{invoker}_1_mallory_hoarder", kind="blackbox", image=HOARDER, memory_mb=128)
+        async with DockerContainerFactory(f"docker://{docker_daemon.socket}", invoker_instance=invoker,
+                                          network="unix", tmp_mb=tmp_mb, api_host="http://127.0.0.1:9") as factory:
+            container = await factory.create(spec)
+            try:
+                init = await container.initialize({"name": "hoarder", "main": "main", "code": HOARD,
+                                                   "binary": False, "env": {}}, timeout_s=30)
+                assert init.status == 200, init
+                run = await container.run({"value": {"tmp_mb": tmp_mb}}, timeout_s=30)
+                hoarded = json.loads(run.body)["hoarded"]
+            finally:
+                await container.destroy()
+        left = {v["Name"] for v in (await docker.volumes.list())["Volumes"] or []} - volumes_before
+        for name in left:
+            await (await docker.volumes.get(name)).delete()
+    assert hoarded.startswith("denied: ") and "No space left" in hoarded, hoarded
+    assert left == set(), "the container's volume stayed on the daemon"

@@ -263,7 +263,7 @@ class DockerContainer:
             for container in filter(None, (self._relay, self._container)):
                 try:
                     async with asyncio.timeout(REMOVE_TIMEOUT_S):
-                        await container.delete(force=True)
+                        await container.delete(force=True, v=True)
                     continue
                 except aiodocker.DockerError as exc:
                     if exc.status in (404, 409):

@@ -121,7 +121,7 @@ class DockerContainerFactory:
         self._host = docker_url or docker_host(url)
         self._docker: aiodocker.Docker | None = None
         self._version: dict = {}
-        self._images: dict[str, dict[str, str]] = {}       # image -> its labels, once seen on the daemon
+        self._images: dict[str, dict] = {}                 # image -> its Config, once seen on the daemon
         self._containers: set[DockerContainer] = set()
         self._unremoved: set[str] = set()        # ids whose removal failed (the daemon away): retried
         self._cpuset: str | None = None          # CpusetCpus for new containers once `confine` was called
@@ -173,7 +173,8 @@ class DockerContainerFactory:
         docker = self._client()
         if self._unremoved:
             await self._remove_left(docker)
-        labels = await self._image_labels(spec)
+        image = await self._image_config(spec)
+        labels = image.get("Labels") or {}
         # The label is the image author's word: a blackbox image is the tenant's, and its own entrypoint would run
         # while its socket folder is still writable (a descriptor opened there outlives the lock and writes to the
         # invoker's disk). Only the manifest's images are given the folder; a tenant's runs behind the relay.
@@ -208,6 +209,12 @@ class DockerContainerFactory:
             api = ApiRelay(self._upstream, _api_folder(folder), uid, name)
             host_config["Binds"] = host_config.get("Binds", []) + [f"{api.folder}:{API_MOUNT}:ro"]
             env |= self._upstream.container_env()
+        # An image's VOLUME would be an anonymous volume on the daemon's disk: writable past /tmp's size and the
+        # memory limit, and kept after the container. A tmpfs as /tmp's goes there instead (its pages are memory),
+        # but where a folder of ours is bound (Docker refuses two mounts at one place).
+        bound = {os.path.normpath(bind.split(":")[1]) for bind in host_config.get("Binds", [])}
+        host_config["Tmpfs"] = {path: host_config["Tmpfs"]["/tmp"] for path in image.get("Volumes") or {}
+                                if os.path.normpath(path) not in bound} | host_config["Tmpfs"]
         if folder is not None:
             await asyncio.to_thread(open_folder, folder, uid)
         # Both folder labels always, empty when there is no such folder: a container carries its image's labels
@@ -265,8 +272,9 @@ class DockerContainerFactory:
         self._cpuset = cpus.text(allowed)
         await asyncio.gather(*(c.confine(self._cpuset) for c in list(self._containers)))
 
-    async def _image_labels(self, spec: ContainerSpec) -> dict[str, str]:
-        """The image's labels; a missing blackbox image is pulled, a missing runtime image is a platform fault."""
+    async def _image_config(self, spec: ContainerSpec) -> dict:
+        """The image's Config (labels, volumes); a missing blackbox image is pulled, a missing runtime image is a
+        platform fault."""
         if spec.image in self._images:
             return self._images[spec.image]
         docker = self._client()
@@ -281,9 +289,9 @@ class DockerContainerFactory:
             info = await self._pull(spec.image)
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise ContainerError(f"docker: cannot inspect image {spec.image!r}: {exc!r}") from exc
-        labels = (info.get("Config") or {}).get("Labels") or {}
-        self._images[spec.image] = labels
-        return labels
+        config = info.get("Config") or {}
+        self._images[spec.image] = config
+        return config
 
     async def _pull(self, image: str) -> dict:
         # With no registry here a local image is used as it is, and only an absent one is pulled (OpenWhisk
@@ -419,7 +427,7 @@ def _remove_if_empty(folder: str) -> None:
 async def _force_remove(container: aiodocker.containers.DockerContainer) -> None:
     try:
         async with asyncio.timeout(REMOVE_TIMEOUT_S):
-            await container.delete(force=True)
+            await container.delete(force=True, v=True)
     except aiodocker.DockerError as exc:
         if exc.status not in (404, 409):       # gone already, or its removal is under way
             raise ContainerError(f"docker: cannot remove container {container.id[:12]}: {exc.message}") from exc
