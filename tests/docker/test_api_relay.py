@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from tests.docker.conftest import BLACKBOX, DERIVED, NODEJS_IMAGE, PYTHON_IMAGE, init_body, labelled
+from tests.docker.conftest import BLACKBOX, DERIVED, NODEJS_IMAGE, PYTHON_IMAGE, build, init_body, labelled
 from tests.invoke.test_invoke import invoke, put
 from tests.runtimes.test_bundled import PROVIDE_KEY
 from tests.runtimes.test_bundled import test_an_action_calls_the_api_host_with_its_key  # noqa: F401
@@ -132,6 +132,34 @@ async def test_an_image_built_from_ours_reaches_it_beside_the_relay_container(
         run = await container.run({"value": {}}, timeout_s=20)
         assert run.status == 200, run.body
         assert json.loads(run.body)["body"] == {"path": "/hello/python"}
+    finally:
+        await container.destroy()
+
+
+# An image built FROM ours whose proxy starts late: the relay container beside it is up first.
+LATE = {"python": ("late.py", "python3", "import os, time\ntime.sleep(1.5)\n"
+                                         "os.execv('/usr/bin/python3', ['python3', '/opt/whisk/proxy.py'])\n"),
+        "nodejs": ("late.js", "node", "setTimeout(() => require('/opt/whisk/proxy.js'), 1500);\n")}
+
+
+@pytest.mark.parametrize(("kind", "image", "code"), [("python", PYTHON_IMAGE, PY_CALL),
+                                                     ("nodejs", NODEJS_IMAGE, NODE_CALL)])
+async def test_an_image_that_listens_late_behind_the_relay_container(
+        relaying: DockerContainerFactory, docker: aiodocker.Docker, kind: str, image: str, code: str) -> None:
+    """The relay, up first, serves the API host's port (our proxy in the image leaves it to it) and takes the
+    invoker's /init before the image listens: refused there, it closes the connection, and the invoker tries again."""
+    name, interpreter, late = LATE[kind]
+    tag = f"whisk-test/late-{kind}:latest"
+    dockerfile = f'FROM {image}\nCOPY {name} /opt/{name}\nCMD ["{interpreter}", "/opt/{name}"]\n'
+    await build(docker, tag, {"Dockerfile": dockerfile.encode(), name: late.encode()})
+    spec = ContainerSpec(name=f"wsk{relaying.invoker}_4_guest_late{kind}", kind="blackbox", image=tag, memory_mb=128)
+    container = await relaying.create(spec)
+    try:
+        init = await container.initialize(init_body(code), timeout_s=20)
+        assert init.status == 200, init
+        run = await container.run({"value": {}}, timeout_s=20)
+        assert run.status == 200, run.body
+        assert json.loads(run.body)["body"] == {"path": f"/hello/{kind}"}
     finally:
         await container.destroy()
 

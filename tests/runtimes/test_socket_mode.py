@@ -94,9 +94,13 @@ async def test_the_runtime_proxies_never_chmod_their_socket(kind: str, folder: s
 
 async def test_the_relay_never_chmods_its_socket(folder: str) -> None:
     path = os.path.join(folder, "proxy.sock")
-    env = dict(os.environ) | {"WHISK_RELAY_SOCKET": path}
+    action = await asyncio.start_server(lambda reader, writer: writer.close(), "127.0.0.1", 0)   # what it fronts
+    env = dict(os.environ) | {"WHISK_RELAY_SOCKET": path, "WHISK_RELAY_PORT": str(action.sockets[0].getsockname()[1])}
     env.pop("WHISK_API_RELAY_SOCKET", None)
-    assert await _socket_of(["python3", "-u", "-c", PY_NO_CHMOD, str(RELAY)], env, path, folder) == 0o666
+    try:
+        assert await _socket_of(["python3", "-u", "-c", PY_NO_CHMOD, str(RELAY)], env, path, folder) == 0o666
+    finally:
+        action.close()
 
 
 CALL_PY = """

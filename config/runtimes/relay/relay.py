@@ -2,8 +2,10 @@
 
 Runs in a sidecar container started with `--network container:<action>` next to an image that only knows how to
 listen on port 8080 (a blackbox image, an official OpenWhisk runtime). The invoker speaks HTTP to the unix socket;
-each connection is piped as bytes to the action's port on the namespace's own loopback. A connection the action
-refuses (not listening yet) is closed at once: the invoker retries /init until its timeout. Standard library only.
+each connection is piped as bytes to the action's port on the namespace's own loopback. The socket is made only
+once the action listens there: the invoker waits for the socket, and an /init the relay took before the image
+listened was cut while the invoker wrote it (a failed /init for every image slower to listen than the relay is to
+start). A connection the action refuses later (it stopped listening) is closed at once. Standard library only.
 With WHISK_API_RELAY_SOCKET (the action has no network) it also serves that socket, which the invoker relays to the
 API host, on 127.0.0.1:WHISK_API_RELAY_PORT of the namespace, as our proxies do: __OW_API_HOST there names it.
 """
@@ -52,6 +54,22 @@ async def to_api_host(client_reader: asyncio.StreamReader, client_writer: asynci
     await splice(client_reader, client_writer, lambda: asyncio.open_unix_connection(API_SOCKET))
 
 
+async def until_listening() -> None:
+    """Return once something accepts connections on the action's port (a connection opened and closed)."""
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", PORT)
+        except OSError:
+            await asyncio.sleep(0.01)
+            continue
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except OSError:
+            pass
+        return
+
+
 async def main() -> None:
     api_server = None
     if API_SOCKET:         # before the socket below: the invoker sends the action once that exists
@@ -59,6 +77,7 @@ async def main() -> None:
             api_server = await asyncio.start_server(to_api_host, "127.0.0.1", API_PORT, backlog=64)
         except OSError as exc:      # the image took the port itself: it can still use the socket directly
             print(f"relay: cannot serve the API host on 127.0.0.1:{API_PORT}: {exc}", flush=True)
+    await until_listening()
     if os.path.exists(SOCKET):
         os.unlink(SOCKET)
     # Connectable by any user from the moment it exists, by the umask at bind: the invoker takes the folder back as

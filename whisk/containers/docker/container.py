@@ -144,7 +144,8 @@ class DockerContainer:
             except TimeoutError:
                 return Interaction(start, now_ms(), timed_out=True)
             except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
-                # Nothing listens yet (the relay, when there is one, drops connections until the action does).
+                # Nothing listens yet (the relay, when there is one, makes its socket once the action listens, and
+                # drops connections the action refuses).
                 if isinstance(exc, aiohttp.ServerDisconnectedError) and self._relay is None:
                     return await self._dropped(start, "/init", exc)
             except (aiohttp.ClientError, OSError) as exc:
