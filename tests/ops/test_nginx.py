@@ -210,6 +210,22 @@ async def test_metrics_are_not_served_to_the_public(nginx: Nginx) -> None:
             assert resp.status == 200
 
 
+async def test_the_operators_routes_are_not_served_to_the_public(nginx: Nginx) -> None:
+    """`/activation` lists every tenant's activations in flight (ids and action names), `/invokers` the invokers'
+    health: operators ask each controller directly; through nginx they are a 404, however the path is spelled, while
+    the API's own activation routes are served."""
+    for path in (b"/activation", b"/activation/", b"/activation/count", b"/activation?x=1", b"//activation",
+                 b"/%61ctivation/count", b"/api/../activation", b"/invokers", b"/invokers/",
+                 b"/invokers/healthy/count", b"/invokers/ready", b"/./invokers"):
+        got, headers, body = await _raw_tls(nginx, b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                            b"Connection: close\r\n\r\n")
+        assert (got, json.loads(body)) == (404, {"error": "The requested resource could not be found.",
+                                                 "code": headers["x-request-id"]}), (path, body[:200])
+    async with aiohttp.ClientSession(headers=_guest()) as session:
+        async with session.get(f"{nginx.https_url}/api/v1/namespaces/_/activations?limit=1", ssl=_tls(nginx)) as resp:
+            assert resp.status == 200, await resp.text()
+
+
 async def test_a_web_action_cannot_steer_nginx_with_its_headers(nginx: Nginx) -> None:
     """A web action's `X-Accel-*` headers are its own, never nginx's commands: `X-Accel-Redirect` made nginx serve
     another URL of the API host in its place (its method turned GET, the caller's headers and body resent with it),
