@@ -29,6 +29,7 @@ import aiodocker
 import pytest
 import pytest_asyncio
 
+from tests.docker.conftest import build
 from tests.support.docker_daemon import DockerDaemon
 from whisk.containers.base import ContainerSpec
 from whisk.containers.docker.factory import API_DIR_LABEL, INVOKER_LABEL, RUN_DIR_LABEL, DockerContainerFactory
@@ -66,22 +67,11 @@ def main(args):
 """
 
 
-async def _build(docker: aiodocker.Docker, tag: str, files: dict[str, bytes]) -> None:
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    context.seek(0)
-    await docker.images.build(fileobj=context, encoding="identity", tag=tag, rm=True, forcerm=True)
-
-
 @pytest_asyncio.fixture(loop_scope="session")
 async def factory(docker_daemon: DockerDaemon, docker_images: str) -> AsyncIterator[DockerContainerFactory]:
     async with aiodocker.Docker(url=docker_daemon.url) as docker:
         dockerfile = f'FROM {PYTHON_IMAGE}\nCOPY keep.py /opt/keep.py\nCMD ["python3", "/opt/keep.py"]\n'
-        await _build(docker, KEEPER, {"Dockerfile": dockerfile.encode(), "keep.py": KEEP})
+        await build(docker, KEEPER, {"Dockerfile": dockerfile.encode(), "keep.py": KEEP})
         async with DockerContainerFactory(f"docker://{docker_daemon.socket}", invoker_instance=INVOKER,
                                           network="unix") as made:
             yield made
@@ -112,7 +102,7 @@ async def test_a_blackbox_images_labels_name_no_folder_the_invoker_removes(docke
     (platform / "whisk.db").write_bytes(b"every tenant's entities")
     async with aiodocker.Docker(url=docker_daemon.url) as docker:
         labels = f'LABEL {RUN_DIR_LABEL}="{platform}" {API_DIR_LABEL}="{platform}"\n'
-        await _build(docker, NAMER, {"Dockerfile": f"FROM {PYTHON_IMAGE}\n{labels}".encode()})
+        await build(docker, NAMER, {"Dockerfile": f"FROM {PYTHON_IMAGE}\n{labels}".encode()})
         invoker = INVOKER + 1
         spec = ContainerSpec(name=f"wsk{invoker}_1_mallory_namer", kind="blackbox", image=NAMER, memory_mb=128)
         # No API host to relay: the container gets no API socket, as one in `bridge` networking gets no folder.
@@ -178,7 +168,7 @@ async def test_a_blackbox_images_volume_is_no_room_on_the_daemons_disk(docker_da
             tar.addfile(info)
         # Its API socket's folder too, where the invoker binds its own (read-only) over the volume.
         dockerfile = f'FROM {PYTHON_IMAGE}\nADD hoard.tar /\nVOLUME ["/hoard", "/run/whisk-api"]\n'
-        await _build(docker, HOARDER, {"Dockerfile": dockerfile.encode(), "hoard.tar": folder.getvalue()})
+        await build(docker, HOARDER, {"Dockerfile": dockerfile.encode(), "hoard.tar": folder.getvalue()})
         volumes_before = {v["Name"] for v in (await docker.volumes.list())["Volumes"] or []}
         spec = ContainerSpec(name=f"wsk{invoker}_1_mallory_hoarder", kind="blackbox", image=HOARDER, memory_mb=128)
         async with DockerContainerFactory(f"docker://{docker_daemon.socket}", invoker_instance=invoker,
