@@ -307,6 +307,7 @@ class BalancerState:
     in_flight_memory_mb: int = 0
     forced_total: int = 0             # completions forced since start: the ack timeout, or a silent invoker
     health: Mapping[str, str] = field(default_factory=dict)   # invoker name -> its health, for a per-invoker gauge
+    controllers: int = 1              # how many controllers it sees sharing the invokers
 
     @classmethod
     def of(cls, balancer: LoadBalancer) -> BalancerState:
@@ -317,7 +318,7 @@ class BalancerState:
             invokers[state] = invokers.get(state, 0) + 1
         entries = balancer.entries()
         return cls(invokers=invokers, in_flight=len(entries), in_flight_memory_mb=sum(e.memory_mb for e in entries),
-                   forced_total=balancer.forced_total, health=dict(health))
+                   forced_total=balancer.forced_total, health=dict(health), controllers=balancer.controllers())
 
 
 class _Watched(Collector):
@@ -380,6 +381,11 @@ class _Watched(Collector):
             yield GaugeMetricFamily("whisk_loadbalancer_memory_in_flight_bytes",
                                     "Memory reserved for activations awaiting completion",
                                     value=sum(s.in_flight_memory_mb for s in balancers) * MB)
+            # Each controller places in its share of every invoker's memory (1 / this): one that counts too few
+            # controllers (discovery away) hands out more than its share, and the invokers are overloaded.
+            yield GaugeMetricFamily("whisk_loadbalancer_controllers", "Controllers sharing the invokers' memory and "
+                                    "each namespace's throttles, as this one sees them",
+                                    value=max(s.controllers for s in balancers))
             yield CounterMetricFamily("whisk_loadbalancer_completions_forced",
                                       "Activations force-completed with no completion ack: the ack timeout "
                                       "(docs/openwhisk.md §5.5) or a silent invoker",

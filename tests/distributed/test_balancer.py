@@ -43,6 +43,13 @@ async def cluster(broker: KafkaBroker, couchdb_url: str, consul_url: str) -> Asy
 async def all_up(c: Cluster, deadline_s: float = UP_DEADLINE_S) -> None:
     for controller in c.controllers:
         await until(f"invoker0 up on {controller.url}", lambda: _states_are(controller.url, "up"), deadline_s)
+        # Each sees the other (discovery, every 2 s), so that each places in its half of the invoker's memory.
+        await until(f"two controllers seen by {controller.url}",
+                    lambda: _sees_controllers(controller.url, len(c.controllers)), deadline_s)
+
+
+async def _sees_controllers(url: str, count: int) -> bool:
+    return await metric(url, "whisk_loadbalancer_controllers") == count
 
 
 async def _states_are(url: str, state: str, **others: str) -> bool:

@@ -139,7 +139,7 @@ def test_pool_and_balancer_states_are_read_at_scrape_time() -> None:
     stop_pool = metrics.watch_pool(lambda: pool["state"])
     stop_balancer = metrics.watch_balancer(lambda: metrics.BalancerState(
         invokers={"up": 2, "down": 1}, in_flight=5, in_flight_memory_mb=1280, forced_total=3,
-        health={"invoker0": "up", "invoker1": "up", "invoker2": "down"}))
+        health={"invoker0": "up", "invoker1": "up", "invoker2": "down"}, controllers=2))
     try:
         assert value("whisk_pool_containers", state="ready") == 2
         assert value("whisk_pool_memory_used_bytes") == 768 * metrics.MB
@@ -157,6 +157,7 @@ def test_pool_and_balancer_states_are_read_at_scrape_time() -> None:
         assert value("whisk_loadbalancer_activations_in_flight") == 5
         assert value("whisk_loadbalancer_memory_in_flight_bytes") == 1280 * metrics.MB
         assert value("whisk_loadbalancer_completions_forced_total") == 3
+        assert value("whisk_loadbalancer_controllers") == 2
         assert value("whisk_loadbalancer_invoker_up", invoker="invoker0") == 1
         assert REGISTRY.get_sample_value("whisk_loadbalancer_invoker_up", {"invoker": "invoker2"}) == 0
     finally:
@@ -323,6 +324,7 @@ async def test_balancer_state_of_a_real_lean_balancer() -> None:
             assert value("whisk_loadbalancer_memory_in_flight_bytes") == 768 * metrics.MB
             assert value("whisk_loadbalancer_completions_forced_total") == 0
             assert value("whisk_loadbalancer_invokers", state="up") == 0        # lean: no health protocol
+            assert value("whisk_loadbalancer_controllers") == 1                 # lean: alone
         finally:
             stop()
 
