@@ -245,10 +245,8 @@ class ActivationWriter:
             self._cleared(ids)
             self._trim_spool(ids)
             return
-        for doc_id, item in self._sending.items():
-            self._queued.setdefault(doc_id, item)
-        self._queued = {**{doc_id: self._queued.pop(doc_id) for doc_id in ids if doc_id in self._queued},
-                        **self._queued}                    # back at the front, in their order
+        # Back at the front, in their order; a newer record of one that came meanwhile is the one kept.
+        self._queued = {**self._sending, **self._queued}
         self._sending = {}
         self._suspects = set(ids)
         self._batch = max(1, len(ids) // 2)
