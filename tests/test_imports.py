@@ -108,9 +108,9 @@ def test_the_check_finds_a_service_importing_an_adapter() -> None:
 # invoker); the REST API; the wiring and the entry points. An import may point to its own layer or below, never up.
 LAYERS = (
     ("whisk", "whisk.entities"),
-    ("whisk.config", "whisk.logs", "whisk.loopmetrics", "whisk.metrics", "whisk.messages", "whisk.retry",
-     "whisk.stopping", "whisk.runtimes", "whisk.store.base", "whisk.messaging.base", "whisk.discovery.base",
-     "whisk.containers.base", "whisk.loadbalancer.base"),
+    ("whisk.config", "whisk.logs", "whisk.loopmetrics", "whisk.metrics", "whisk.messages", "whisk.proxy_protocol",
+     "whisk.retry", "whisk.stopping", "whisk.runtimes", "whisk.store.base", "whisk.messaging.base",
+     "whisk.discovery.base", "whisk.containers.base", "whisk.loadbalancer.base"),
     ("whisk.store", "whisk.messaging", "whisk.discovery", "whisk.containers"),
     ("whisk.loadbalancer", "whisk.containerpool"),
     ("whisk.controller", "whisk.alarms", "whisk.catalog", "whisk.invoker"),

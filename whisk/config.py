@@ -200,6 +200,12 @@ class Settings:
     # Where the invoker relays the API calls of Docker containers without a network, when it reaches the API host
     # at another address than actions' clients do (an invoker in a container); empty = the API host itself.
     docker_api_upstream: str = _var("WHISK_DOCKER_API_UPSTREAM", "", _url("http", "https"), shown="the API host")
+    # Begin each relayed connection with a PROXY protocol line naming the container's own address: for an upstream
+    # that is a controller's WHISK_ACTIONS_PORT, which then counts each container apart (api/actions_port.py).
+    docker_api_proxy_protocol: bool = _var("WHISK_DOCKER_API_PROXY_PROTOCOL", False, _bool)
+    # A controller's second port, for the API calls of actions an invoker on another host relays: every connection
+    # there is an action's (refused the operators' routes, its own failed-login budget); 0 = none (api/actions_port.py).
+    actions_port: int = _var("WHISK_ACTIONS_PORT", 0, int, min=0, max=65535)
     # Publish each activation as a user event on the `events` topic (OpenWhisk's whisk.user-events.enabled).
     user_events: bool = _var("WHISK_USER_EVENTS", False, _bool)
     # Seed the well-known guest and whisk.system subjects at a controller's start (every role that has one, by default).
@@ -279,6 +285,14 @@ class Settings:
         if self.serves_playground and self.playground_port == self.port:
             raise ConfigError(f"WHISK_PLAYGROUND_PORT: {self.port} is WHISK_PORT too; the playground needs a port of "
                               "its own (or WHISK_PLAYGROUND=false)")
+        taken = (self.port, self.playground_port) if self.serves_playground else (self.port,)
+        if self.actions_port in taken:
+            raise ConfigError(f"WHISK_ACTIONS_PORT: {self.actions_port} is already the API's or the playground's "
+                              "port; actions' relayed calls need a port of their own")
+        if self.docker_api_proxy_protocol and not self.docker_api_upstream:
+            # The API host's own port would read the line as a request (400): only an actions port expects it.
+            raise ConfigError("WHISK_DOCKER_API_PROXY_PROTOCOL: needs WHISK_DOCKER_API_UPSTREAM, a controller's "
+                              "WHISK_ACTIONS_PORT")
 
     @property
     def runs_controller(self) -> bool:

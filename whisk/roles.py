@@ -27,7 +27,7 @@ import structlog
 from aiohttp import web
 
 from whisk import logs, metrics
-from whisk.api import early_errors, playground
+from whisk.api import actions_port, early_errors, playground
 from whisk.api.errors import REQUEST_LINE_LIMIT
 from whisk.api.keys import SERVICES, STOP_BY, STORE, grace_left
 from whisk.config import ConfigError, Settings, redact
@@ -125,6 +125,7 @@ def containers_from_settings(settings: Settings, manifest: Any) -> ContainerFact
                                           # relayed to containers without a network (WHISK_DOCKER_NETWORK=unix)
                                           api_host=settings.docker_api_upstream or settings.api_host
                                           or settings.own_url,
+                                          api_proxy_protocol=settings.docker_api_proxy_protocol,
                                           api_cafile=settings.tls_cert or None)
         case other:
             raise ConfigError(f"WHISK_CONTAINERS: unsupported scheme {other!r}")
@@ -445,6 +446,8 @@ async def serve(settings: Settings) -> None:
     held = claim_data_folder(settings)
     try:
         refuse_a_port_in_use(settings.host, settings.port)
+        if settings.runs_controller and settings.actions_port:
+            refuse_a_port_in_use(settings.host, settings.actions_port)
         await _serve(settings)
     finally:
         for fd in held:
@@ -483,15 +486,18 @@ async def _serve(settings: Settings) -> None:
         # on; a port it could not have is said once the API listens (a failed start says only why it failed).
         playground_runner, playground_off = (await _start_playground(settings, tls, app) if settings.serves_playground
                                              else (None, ""))
-        site = early_errors.Site(runner, settings.host, settings.port, ssl_context=tls, backlog=1024,
-                                 **_connection_options(settings),
-                                 # A body is read as sent, whatever its Content-Encoding says: OpenWhisk's routes
-                                 # have no decodeRequest, so a false `gzip` on plain JSON is just read, and a gzipped
-                                 # body is not JSON (400); aiohttp's decoding made the first a 500 and `br` a 400 in
-                                 # plain text.
-                                 auto_decompress=False)
+        options = {**_connection_options(settings),
+                   # A body is read as sent, whatever its Content-Encoding says: OpenWhisk's routes have no
+                   # decodeRequest, so a false `gzip` on plain JSON is just read, and a gzipped body is not JSON
+                   # (400); aiohttp's decoding made the first a 500 and `br` a 400 in plain text.
+                   "auto_decompress": False}
+        sites = [early_errors.Site(runner, settings.host, settings.port, ssl_context=tls, backlog=1024, **options)]
+        if settings.runs_controller and settings.actions_port:
+            sites.append(early_errors.Site(runner, settings.host, settings.actions_port, ssl_context=tls,
+                                           backlog=1024, handler=actions_port.ActionsConnection, **options))
         try:
-            await site.start()
+            for site in sites:
+                await site.start()
         except OSError as exc:
             if playground_runner is not None:
                 await playground_runner.cleanup()
@@ -514,7 +520,9 @@ async def _serve(settings: Settings) -> None:
     tune_garbage_collector()
     url = settings.own_url
     mode = isolation(settings)
-    actions = {} if mode is None else {"containers": settings.containers_url, "isolation": mode}
+    actions: dict[str, Any] = {} if mode is None else {"containers": settings.containers_url, "isolation": mode}
+    if settings.runs_controller and settings.actions_port:
+        actions["actions_port"] = settings.actions_port
     log.info("server.started", role=settings.role, url=url, store=redact(settings.store_url),
              bus=redact(settings.bus_url), **actions)
     if settings.runs_controller and settings.bootstrap_users:

@@ -27,6 +27,8 @@ from tests.support.processes import free_port
 from tests.support.waiting import until
 from whisk.containers import api_relay
 from whisk.config import ACTIONS_NETWORK, action_address, is_action_address
+from whisk.api.actions_port import SHARED, ActionsConnection
+from whisk.api.early_errors import Site
 from whisk.containers.api_relay import ApiRelay, RelayConfigError, Upstream
 
 MAKE_CERT = Path(__file__).resolve().parents[2] / "config" / "nginx" / "make-cert.sh"
@@ -55,13 +57,17 @@ class Api:
                                   "host": request.headers.get("Host"), "remote": request.remote})
 
 
-async def _serve(api: Api, tls: ssl.SSLContext | None = None) -> AsyncIterator[str]:
+async def _serve(api: Api, tls: ssl.SSLContext | None = None, actions_port: bool = False) -> AsyncIterator[str]:
+    """The stand-in on a port of its own; `actions_port`: served as a controller's actions port is."""
     app = web.Application()
     app.router.add_get("/{tail:.*}", api.hello)
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=tls).start()
+    if actions_port:
+        await Site(runner, "127.0.0.1", port, ssl_context=tls, handler=ActionsConnection).start()
+    else:
+        await web.TCPSite(runner, "127.0.0.1", port, ssl_context=tls).start()
     try:
         yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
@@ -86,8 +92,8 @@ async def plain(api: Api) -> AsyncIterator[str]:
         yield url
 
 
-async def _relay(url: str, run_dir: str, cafile: str | None = None) -> ApiRelay:
-    upstream = await asyncio.to_thread(Upstream.from_url, url, cafile)
+async def _relay(url: str, run_dir: str, cafile: str | None = None, names_container: bool = False) -> ApiRelay:
+    upstream = await asyncio.to_thread(Upstream.from_url, url, cafile, names_container)
     relay = ApiRelay(upstream, os.path.join(run_dir, "c0-api"), UID, "wsk0_1_guest_hello")
     await relay.start()
     return relay
@@ -213,6 +219,36 @@ async def test_tls_upstream_is_verified(api: Api, run_dir: str) -> None:
             assert status == 502 and "CERTIFICATE_VERIFY_FAILED" in body["error"], body
         finally:
             await untrusted.close()
+
+
+@pytest.mark.parametrize("tls", [False, True])
+async def test_to_an_actions_port_each_connection_names_its_container(api: Api, run_dir: str, tls: bool) -> None:
+    """An actions port (api/actions_port.py) knows a container by the line its relay sends first, not by the socket's
+    address (from another host, the invoker's), also over TLS."""
+    context, cafile = None, None
+    if tls:
+        if shutil.which("openssl") is None:
+            missing("openssl (bash .ci/deps.sh)")
+        certs = os.path.join(run_dir, "tls")
+        subprocess.run(["sh", str(MAKE_CERT), certs], check=True, capture_output=True)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(f"{certs}/cert.pem", f"{certs}/key.pem")
+        cafile = f"{certs}/cert.pem"
+    async for url in _serve(api, context, actions_port=True):
+        relays = [await _relay(url, os.path.join(run_dir, str(n)), cafile, names_container=True) for n in range(2)]
+        try:
+            for relay in relays:
+                for _ in range(2):          # a connection each: every one begins with the line
+                    assert await _get(relay) == (200, {"path": "/api/v1/namespaces/_/actions", "auth": "Basic a2V5",
+                                                       "host": "127.0.0.1:3233", "remote": relay.address})
+        finally:
+            for relay in relays:
+                await relay.close()
+        unnamed = await _relay(url, os.path.join(run_dir, "unnamed"), cafile)
+        try:
+            assert (await _get(unnamed))[1]["remote"] == SHARED      # no line: the one address all such share
+        finally:
+            await unnamed.close()
 
 
 @pytest.mark.parametrize("url", ["127.0.0.1:3233", "ftp://127.0.0.1", "http://", "http://h:port"])

@@ -29,6 +29,7 @@ pytestmark = pytest.mark.docker
 
 INVOKER = 23         # an instance of its own: the other docker tests' containers are not ours
 _FACTORY_INVOKER = 140
+ACTIONS_PORT_INVOKER = 24
 
 PY_CALL = """
 import json, os, urllib.request
@@ -190,3 +191,44 @@ async def test_many_calls_at_once_all_answered(guest: aiohttp.ClientSession) -> 
               limits={"timeout": 60_000})
     status, result, _ = await invoke(guest, "many", {"n": 40}, blocking="true", result="true")
     assert (status, result) == (200, {"answered": 40})
+
+
+PY_OPERATOR_ROUTES = """
+import base64, os, urllib.error, urllib.request
+def main(args):
+    key = base64.b64encode(os.environ["__OW_API_KEY"].encode()).decode()
+    statuses = {}
+    for path in ("/api/v1/namespaces", "/metrics", "/activation"):
+        request = urllib.request.Request(os.environ["__OW_API_HOST"] + path, headers={"Authorization": "Basic " + key})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                statuses[path] = answer.status
+        except urllib.error.HTTPError as error:
+            statuses[path] = error.code
+    return {"url": os.environ["__OW_API_HOST"], "statuses": statuses}
+"""
+
+
+async def test_relayed_to_an_actions_port_the_calls_are_an_actions(
+        docker_daemon: DockerDaemon, docker_images: str, docker: aiodocker.Docker,
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """As deploy/ relays from an invoker on another host: to the controller's actions port, each connection naming
+    its container first. The action's own routes answer, the operators' refuse it (api/actions_port.py)."""
+    data_dir = tmp_path_factory.mktemp("whisk-docker-actions-port")
+    actions_port = free_port()
+    env = {"WHISK_CONTAINERS": f"docker://{docker_daemon.socket}", "WHISK_DOCKER_NETWORK": "unix",
+           "WHISK_INSTANCE": str(ACTIONS_PORT_INVOKER), "WHISK_DATA_DIR": str(data_dir), "WHISK_POOL_PREWARM": "false",
+           "WHISK_RUNTIMES_DIR": str(data_dir / "no-runtimes"), "WHISK_ACTIONS_PORT": str(actions_port),
+           "WHISK_DOCKER_API_UPSTREAM": f"http://127.0.0.1:{actions_port}", "WHISK_DOCKER_API_PROXY_PROTOCOL": "true"}
+    uuid, key = GUEST_AUTH.split(":")
+    async with whisk_server(env, log_path=str(data_dir / "whisk.log"), deadline_s=60) as url, \
+            aiohttp.ClientSession(base_url=url, headers=basic_auth(uuid, key)) as guest:
+        await put(guest, "operator-routes", {"kind": "python:3.11", "code": PY_OPERATOR_ROUTES},
+                  annotations=PROVIDE_KEY)
+        status, result, _ = await invoke(guest, "operator-routes", {}, blocking="true", result="true")
+        assert status == 200, result
+        assert result == {"url": f"http://127.0.0.1:{actions_port}",
+                          "statuses": {"/api/v1/namespaces": 200, "/metrics": 403, "/activation": 403}}
+        async with guest.get("/metrics") as answer:          # the API's own port: an operator on the loopback
+            assert answer.status == 200
+    assert await labelled(docker, ACTIONS_PORT_INVOKER) == [], "the stopped platform left containers behind"

@@ -114,6 +114,11 @@ def test_whisk_settings_are_valid_and_consistent(compose: dict[str, Any]) -> Non
             assert mounts["/var/run/docker.sock"] == "/var/run/docker.sock"
             # The socket folders of action containers: the same path on the host and in the invoker.
             assert mounts[env["TMPDIR"]] == env["TMPDIR"]
+            # Actions' calls go to a controller's actions port, naming their containers (api/actions_port.py).
+            upstream = urlsplit(settings.docker_api_upstream)
+            controller = Settings.from_env(environment(services[upstream.hostname]))
+            assert controller.runs_controller and upstream.port == controller.actions_port != controller.port
+            assert settings.docker_api_proxy_protocol
     couch = environment(services["couchdb"])
     store = urlsplit(Settings.from_env(environment(services["controller0"])).store_url)
     assert (store.username, store.password) == (couch["COUCHDB_USER"], couch["COUCHDB_PASSWORD"])

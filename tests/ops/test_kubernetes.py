@@ -21,11 +21,12 @@ from whisk.config import ConfigError, Settings, variables
 
 KUBE = REPO / "deploy" / "kubernetes" / "whisk.yaml"
 STATEFULSETS = {"whisk-controller": "controller", "whisk-invoker": "invoker"}     # name -> WHISK_ROLE
-KINDS = {"ConfigMap", "Secret", "Service", "StatefulSet"}
+KINDS = {"ConfigMap", "Secret", "Service", "StatefulSet", "NetworkPolicy"}
 POD_INDEX = "metadata.labels['apps.kubernetes.io/pod-index']"    # the ordinal label, Kubernetes >= 1.28
 IMAGE = "whisk/whisk:latest"
 UID = 10001
 PORT = 3233
+ACTIONS_SERVICE = "whisk-controller-actions"
 SUN_PATH_MAX = 107              # bytes of a unix socket path (whisk/containers/docker/factory.py)
 _REF = re.compile(r"\$\((\w+)\)")
 
@@ -190,13 +191,43 @@ def check_services(docs: Docs) -> None:
         assert headless["spec"].get("clusterIP") == "None", f"{name}: serviceName names a headless Service"
         chosen = [n for n in statefulsets if selects(headless["spec"]["selector"], labels[n])]
         assert chosen == [name], f"Service {sts['spec']['serviceName']} selects the pods of {chosen}"
-    front = [s for s in services.values() if s["spec"].get("clusterIP") != "None"]
+    front = [s for s in services.values() if s["spec"].get("clusterIP") != "None"
+             and s["metadata"]["name"] != ACTIONS_SERVICE]
     assert len(front) == 1, "one Service in front of the controllers"
     chosen = [n for n in statefulsets if selects(front[0]["spec"]["selector"], labels[n])]
     assert chosen == ["whisk-controller"], f"the front Service selects {chosen}"
     controller = main_container(statefulsets["whisk-controller"])
     for port in front[0]["spec"]["ports"]:
         assert port["port"] == PORT and port_of(controller, port.get("targetPort", port["port"])) == PORT, port
+
+
+def check_actions_port(docs: Docs) -> None:
+    """The invokers relay their actions' calls to the controllers' actions port, naming each container first
+    (api/actions_port.py), through a Service of its own that only the invokers may reach: the front Service and
+    the ingress never lead there."""
+    controllers = objects(docs, "StatefulSet")["whisk-controller"]
+    controller = settings_of("whisk-controller", 0, container_env(docs, controllers, main_container(controllers), 0))
+    assert controller.actions_port and controller.actions_port != PORT, "WHISK_ACTIONS_PORT"
+    service = objects(docs, "Service").get(ACTIONS_SERVICE)
+    assert service is not None, f"no Service {ACTIONS_SERVICE}"
+    assert [(p["port"], port_of(main_container(controllers), p.get("targetPort", p["port"])))
+            for p in service["spec"]["ports"]] == [(controller.actions_port, controller.actions_port)]
+    invokers = objects(docs, "StatefulSet")["whisk-invoker"]
+    invoker = settings_of("whisk-invoker", 0, container_env(docs, invokers, main_container(invokers), 0))
+    upstream = urlsplit(invoker.docker_api_upstream)
+    assert (upstream.hostname, upstream.port) == (ACTIONS_SERVICE, controller.actions_port), upstream
+    assert invoker.docker_api_proxy_protocol, "WHISK_DOCKER_API_PROXY_PROTOCOL"
+    labels = invokers["spec"]["template"]["metadata"]["labels"]
+    controller_labels = controllers["spec"]["template"]["metadata"]["labels"]
+    policies = [p for p in objects(docs, "NetworkPolicy").values()
+                if selects(p["spec"]["podSelector"]["matchLabels"], controller_labels)]
+    assert policies, "no NetworkPolicy keeps the actions port to the invokers"
+    for policy in policies:
+        for rule in policy["spec"]["ingress"]:
+            if any(p["port"] == controller.actions_port for p in rule.get("ports", [])):
+                sources = rule.get("from", [])
+                assert sources and all(selects(f.get("podSelector", {}).get("matchLabels", {}), labels)
+                                       for f in sources), f"the actions port is open beyond the invokers: {rule}"
 
 
 def check_probes(docs: Docs) -> None:
@@ -274,7 +305,8 @@ def check_bootstrap(docs: Docs) -> None:
 
 
 CHECKS: list[Callable[[Docs], None]] = [check_objects, check_settings, check_mirrors_compose, check_services,
-                                        check_probes, check_user, check_instance, check_invokers, check_bootstrap]
+                                        check_actions_port, check_probes, check_user, check_instance, check_invokers,
+                                        check_bootstrap]
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
@@ -298,8 +330,16 @@ MUTATIONS = [
     ('WHISK_LIMIT_FIRES_PER_MINUTE: "600"', 'WHISK_LIMIT_FIRES_PER_MINUTE: "60"', check_mirrors_compose),
     ("replicas: 2", "replicas: 1", check_mirrors_compose),
     ("serviceName: whisk-invoker-pods", "serviceName: whisk-invokers", check_services),
-    ("component: invoker}", "component: invokers}", check_services),
+    ("component: invoker}\n  ports", "component: invokers}\n  ports", check_services),
     ("targetPort: http}", "targetPort: 8080}", check_services),
+    ('WHISK_ACTIONS_PORT: "3234"', 'WHISK_ACTIONS_PORT: "0"', check_actions_port),
+    ("value: \"http://whisk-controller-actions:3234\"", "value: \"http://whisk-controller:3233\"", check_actions_port),
+    ('{name: WHISK_DOCKER_API_PROXY_PROTOCOL, value: "true"}', '{name: WHISK_DOCKER_API_PROXY_PROTOCOL, value: "no"}',
+     check_actions_port),
+    ("{name: actions, port: 3234, targetPort: actions}", "{name: actions, port: 3234, targetPort: http}",
+     check_actions_port),
+    ("\n      from: [{podSelector:", "\n      _from: [{podSelector:", check_actions_port),     # open to all
+    ("app.kubernetes.io/component: invoker}}}]", "app.kubernetes.io/component: controller}}}]", check_actions_port),
     ("path: /health, port: 3233", "path: /ping, port: 3233", check_probes),
     ("{path: /ping, port: 3233}", "{path: /ping, port: 8080}", check_probes),
     ("terminationGracePeriodSeconds: 45", "terminationGracePeriodSeconds: 30", check_probes),

@@ -36,15 +36,20 @@ def test_an_unusable_url_names_its_variable(make, url: str, variable: str) -> No
         make(url)
 
 
-@pytest.mark.parametrize("env, relayed", [
-    ({}, "http://127.0.0.1:3233"),                                                   # the server's own URL
-    ({"WHISK_API_HOST": "https://whisk.example.org"}, "https://whisk.example.org"),
+@pytest.mark.parametrize("env, relayed, named", [
+    ({}, "http://127.0.0.1:3233", False),                                            # the server's own URL
+    ({"WHISK_API_HOST": "https://whisk.example.org"}, "https://whisk.example.org", False),
     ({"WHISK_API_HOST": "https://whisk.example.org", "WHISK_DOCKER_API_UPSTREAM": "http://controller0:3233"},
-     "http://controller0:3233"),
+     "http://controller0:3233", False),
+    # A controller's actions port, told which container each connection carries (api/actions_port.py).
+    ({"WHISK_DOCKER_API_UPSTREAM": "http://controller0:3234", "WHISK_DOCKER_API_PROXY_PROTOCOL": "true"},
+     "http://controller0:3234", True),
 ])
-def test_docker_containers_without_a_network_are_relayed_the_api_host(env: dict[str, str], relayed: str) -> None:
+def test_docker_containers_without_a_network_are_relayed_the_api_host(env: dict[str, str], relayed: str,
+                                                                       named: bool) -> None:
     settings = Settings.from_env({"WHISK_CONTAINERS": "docker://", "WHISK_STORE": "memory://"} | env)
-    assert containers_from_settings(settings, load_manifest()).api_host == relayed
+    factory = containers_from_settings(settings, load_manifest())
+    assert (factory.api_host, factory.api_proxy_protocol) == (relayed, named)
 
 
 def test_an_api_upstream_that_is_not_http_is_refused() -> None:

@@ -117,12 +117,14 @@ class JsonErrors(web.RequestHandler):
 
 
 class Site(web.BaseSite):
-    """A TCP site as aiohttp's TCPSite, whose connections are `JsonErrors` handlers made with `options` (aiohttp's
-    RequestHandler arguments: limits, timeouts, access log) and tracked by the runner's server, as its own are."""
+    """A TCP site as aiohttp's TCPSite, whose connections are `JsonErrors` handlers (or `handler`, a subclass) made
+    with `options` (aiohttp's RequestHandler arguments: limits, timeouts, access log) and tracked by the runner's
+    server, as its own are."""
 
     def __init__(self, runner: web.BaseRunner, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None,
-                 backlog: int = 128, **options: Any) -> None:
+                 backlog: int = 128, handler: type[JsonErrors] = JsonErrors, **options: Any) -> None:
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
+        self._handler = handler
         self._where = (host, port)
         self._tls = ssl_context
         self._queue = backlog
@@ -139,10 +141,10 @@ class Site(web.BaseSite):
         loop = asyncio.get_running_loop()
         server = self._owner.server
         assert server is not None                 # the runner was set up: BaseSite refuses to be made before
-        options = self._options
+        options, handler = self._options, self._handler
 
         def connection() -> JsonErrors:
-            return JsonErrors(server, loop=loop, **options)
+            return handler(server, loop=loop, **options)
         host, port = self._where
         # BaseSite.stop closes what `_server` holds.
         self._server = await loop.create_server(connection, host, port, ssl=self._tls, backlog=self._queue,

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 import structlog
 
+from whisk import proxy_protocol
 from whisk.config import action_address
 
 log = structlog.get_logger(__name__)
@@ -60,13 +61,15 @@ class Upstream:
     port: int
     tls: ssl.SSLContext | None
     path: str
+    names_container: bool = False     # each connection begins with a line naming the container's address
 
     @classmethod
-    def from_url(cls, url: str, cafile: str | None = None) -> Upstream:
+    def from_url(cls, url: str, cafile: str | None = None, names_container: bool = False) -> Upstream:
         """Blocking when the URL is https (loads the trusted certificates): call it once, from a thread.
 
         `cafile` is trusted besides the system's certificates (the server's own, when it serves TLS itself);
-        OpenSSL's SSL_CERT_FILE and SSL_CERT_DIR name others."""
+        OpenSSL's SSL_CERT_FILE and SSL_CERT_DIR name others. `names_container`: the upstream is a controller's
+        actions port, which reads each connection's first line (api/actions_port.py)."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise RelayConfigError(f"the API host {url!r} is not an http:// or https:// URL")
@@ -79,7 +82,7 @@ class Upstream:
             port = parts.port or (443 if tls else 80)
         except ValueError as exc:
             raise RelayConfigError(f"the API host {url!r} has a bad port") from exc
-        return cls(parts.hostname, port, tls, parts.path.rstrip("/"))
+        return cls(parts.hostname, port, tls, parts.path.rstrip("/"), names_container)
 
     @property
     def _url_kept(self) -> bool:
@@ -117,8 +120,12 @@ class Upstream:
         # address cannot be told apart so.
         host = "127.0.0.1" if self.host == "0.0.0.0" else self.host
         local = (address, 0) if host == "localhost" or host.startswith("127.") else None
-        return await asyncio.open_connection(host, self.port, ssl=self.tls, limit=CHUNK, local_addr=local,
-                                             server_hostname=self.host if self.tls else None)
+        reader, writer = await asyncio.open_connection(host, self.port, ssl=self.tls, limit=CHUNK, local_addr=local,
+                                                       server_hostname=self.host if self.tls else None)
+        if self.names_container:
+            # From another host the controller sees the invoker's address, whichever container called.
+            writer.write(proxy_protocol.line(address, self.port))
+        return reader, writer
 
 
 def _listen(folder: str, uid: int | None) -> socket.socket:

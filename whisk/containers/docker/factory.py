@@ -98,10 +98,11 @@ class DockerContainerFactory:
     def __init__(self, url: str = "docker://", *, invoker_instance: int = 0, network: str = "unix",
                  user_memory_mb: int = 2048, run_dir: str | None = None, relay_image: str = RELAY_IMAGE,
                  docker_url: str | None = None, tmp_mb: int = TMP_MB, api_host: str | None = None,
-                 api_cafile: str | None = None) -> None:
+                 api_cafile: str | None = None, api_proxy_protocol: bool = False) -> None:
         """`url` is WHISK_CONTAINERS; `docker_url` (unix:///p, tcp://h:p), when given, names the daemon instead.
         `api_host` is relayed to containers without a network (none given: they have no API host); `api_cafile`
-        is trusted for it besides the system's certificates."""
+        is trusted for it besides the system's certificates; `api_proxy_protocol` begins each relayed connection
+        with a line naming the container (for a controller's actions port, api/actions_port.py)."""
         if network not in NETWORKS:
             raise ValueError(f"docker network mode {network!r} is not one of {', '.join(NETWORKS)}")
         self.url = url
@@ -110,7 +111,7 @@ class DockerContainerFactory:
         self.user_memory_mb = user_memory_mb
         self.relay_image = relay_image
         self.tmp_mb = tmp_mb
-        self.api_host, self._api_cafile = api_host, api_cafile
+        self.api_host, self._api_cafile, self.api_proxy_protocol = api_host, api_cafile, api_proxy_protocol
         self._upstream: Upstream | None = None
         self._serial = itertools.count()                     # picks each container's user (action_uid)
         self._uids: set[int] = set()                         # the users of live containers: never given twice
@@ -143,7 +144,8 @@ class DockerContainerFactory:
             raise ContainerError(f"docker: the daemon at {self.daemon} does not answer: {exc}") from exc
         if self.api_host and self._upstream is None and self.network != "bridge":
             try:
-                self._upstream = await asyncio.to_thread(Upstream.from_url, self.api_host, self._api_cafile)
+                self._upstream = await asyncio.to_thread(Upstream.from_url, self.api_host, self._api_cafile,
+                                                         self.api_proxy_protocol)
             except (RelayConfigError, OSError, ssl.SSLError) as exc:
                 raise ContainerError(f"docker: cannot relay the API host to the containers: {exc}") from exc
 
