@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import textwrap
+from typing import Any
 
 import pytest
 
@@ -103,6 +104,23 @@ async def test_a_consul_restart_is_survived_by_invoker_and_controller() -> None:
             await until("the invokers", controller.invokers, ok=lambda found: found == [INVOKER])
             await invoker.deregister_invoker(7)
             await until("the invokers", controller.invokers, ok=lambda found: found == [])
+
+
+async def test_an_outage_is_logged_at_its_start_and_its_end_not_per_beat(lines: list[dict[str, Any]]) -> None:
+    port = free_port()
+    async with ConsulDiscovery(f"consul://127.0.0.1:{port}", call_timeout_s=1) as invoker:
+        async with ConsulDouble(port=port):
+            await invoker.register_invoker(INVOKER, ttl_s=0.3)
+        await asyncio.sleep(1.5)                                  # about 15 beats while Consul is away
+        async with ConsulDouble(port=port) as fresh:
+            await until("the registered services", lambda: set(fresh.services), ok=lambda s: s == {"whisk-invoker-7"})
+            check = fresh.checks["service:whisk-invoker-7"]
+            await until("the check updates", lambda: check.updates, ok=lambda n: n >= 2)
+            await invoker.deregister_invoker(7)
+    events = [line["event"] for line in lines if line["event"].startswith("discovery.heartbeat")]
+    assert events == ["discovery.heartbeat_failed", "discovery.heartbeat_recovered"]
+    recovered = next(line for line in lines if line["event"] == "discovery.heartbeat_recovered")
+    assert recovered["failed_beats"] >= 5 and recovered["service_id"] == "whisk-invoker-7"
 
 
 async def test_an_unreachable_consul_is_backend_unavailable() -> None:

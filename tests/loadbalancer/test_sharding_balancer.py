@@ -12,13 +12,16 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+import structlog
 from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
 
 from tests.support.waiting import until
 from whisk.discovery.base import InvokerInfo
 from whisk.discovery.local import LocalDiscovery
 from whisk.entities.errors import BackendUnavailable, NoInvokers
 from whisk.loadbalancer.sharding import action_hash
+from whisk.loadbalancer import sharding_balancer
 from whisk.loadbalancer.sharding_balancer import HEALTH_TID, ShardingBalancer
 from whisk.messages import (HEALTH_TOPIC, Acknowledgement, ActivationMessage, PingMessage, completed_topic,
                             controller_instance, invoker_instance, invoker_topic)
@@ -54,10 +57,10 @@ class Rig:
 
 
 @asynccontextmanager
-async def rigged(bus: MemoryBus, **balancer: Any) -> AsyncIterator[Rig]:
+async def rigged(bus: MemoryBus, discovery: LocalDiscovery | None = None, **balancer: Any) -> AsyncIterator[Rig]:
     """A sharding balancer on `bus` (controller 0), with the store and discovery it needs, its releases recorded."""
     released: list[tuple[str, str]] = []
-    async with bus, MemoryStore() as store, LocalDiscovery() as discovery:
+    async with bus, MemoryStore() as store, discovery or LocalDiscovery() as discovery:
         async with ShardingBalancer(bus, store, discovery, controller=0,
                                     on_release=lambda e, o: released.append((e.activation_id, o)), **balancer) as lb:
             yield Rig(bus, store, discovery, lb, released)
@@ -437,3 +440,49 @@ async def test_bus_answers_says_when_the_bus_is_away_and_back() -> None:
         await until("silent", lambda: not rig.lb.bus_answers(), 2)
         stopped.stopped = False
         await until("back", rig.lb.bus_answers, 2)
+
+
+class AwayDiscovery(LocalDiscovery):
+    """Local discovery that does not answer while `away` (Consul stopped, or cut off)."""
+
+    away = False
+
+    async def invokers(self) -> list[InvokerInfo]:
+        if self.away:
+            raise BackendUnavailable("consul: Cannot connect to host")
+        return await super().invokers()
+
+    async def controllers(self) -> int:
+        if self.away:
+            raise BackendUnavailable("consul: Cannot connect to host")
+        return await super().controllers()
+
+
+async def test_discovery_away_keeps_what_it_knew_and_is_logged_at_its_start_and_end(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An outage of Consul was a warning every `discovery_interval_s` (2 s: 30 a minute, per controller). It is one
+    warning at its start and one line at its end now; meanwhile the invokers and the controller count stay."""
+    discovery = AwayDiscovery()
+    before = structlog.get_config()
+    structlog.reset_defaults()
+    try:
+        with capture_logs() as lines:
+            monkeypatch.setattr(sharding_balancer, "log", structlog.get_logger(sharding_balancer.__name__))
+            async with rigged(MemoryBus(), discovery, discovery_interval_s=0.02) as rig:
+                await discovery.put_setting("controllers", "2")
+                await discovery.register_invoker(InvokerInfo(0, 1024), ttl_s=10)
+                await healthy(rig, 0)
+                await until("two controllers", lambda: rig.lb.controllers() == 2)
+                discovery.away = True
+                await asyncio.sleep(0.5)                                  # about 25 failed reads
+                assert rig.lb.invokers() == {"invoker0": "up"} and rig.lb.controllers() == 2
+                await rig.lb.publish(message("h" * 32), namespace_uuid="u1", memory_mb=128, timeout_ms=1000,
+                                     concurrency=1, blackbox=False)
+                assert (await rig.next_message(0)).activation_id == "h" * 32
+                discovery.away = False
+                await until("recovered", lambda: [x for x in lines if x["event"].endswith("discovery.recovered")], 3)
+    finally:
+        structlog.configure(**before)
+    events = [x for x in lines if x["event"].startswith("loadbalancer.discovery.")]
+    assert [x["event"] for x in events] == ["loadbalancer.discovery.failed", "loadbalancer.discovery.recovered"]
+    assert events[1]["failed_reads"] >= 5

@@ -199,6 +199,7 @@ class ConsulDiscovery:
             raise BackendUnavailable(f"consul: registration of {reg.service_id} refused")
 
     async def _beat(self, reg: _Registration) -> None:
+        failed = 0          # beats failed in a row: an outage is logged at its first and at its end, not per beat
         while True:
             await asyncio.sleep(reg.ttl_s / 3)
             try:
@@ -206,7 +207,13 @@ class ConsulDiscovery:
                     log.warning("discovery.reregister", service_id=reg.service_id)   # reaped, or Consul restarted
                     await self._put_service(reg)
             except BackendUnavailable as exc:      # keep beating: the check expires by itself if this lasts
-                log.warning("discovery.heartbeat_failed", service_id=reg.service_id, error=str(exc))
+                failed += 1
+                if failed == 1:
+                    log.warning("discovery.heartbeat_failed", service_id=reg.service_id, error=str(exc))
+                continue
+            if failed:
+                log.info("discovery.heartbeat_recovered", service_id=reg.service_id, failed_beats=failed)
+                failed = 0
 
     async def _deregister(self, service_id: str) -> None:
         reg = self._registrations.pop(service_id, None)

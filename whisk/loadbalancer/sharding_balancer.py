@@ -233,6 +233,9 @@ class ShardingBalancer(CommonBalancer):
             log.warning("loadbalancer.invoker.lost", invoker=invoker, activations=len(lost))
 
     async def _watch_discovery(self) -> None:
+        """While discovery is away the invokers and the controller count stay as last read; the outage is logged at
+        its first failure and at its end, not every `discovery_interval_s`."""
+        failed = 0
         while True:
             try:
                 listed = await self._discovery.invokers()
@@ -241,7 +244,13 @@ class ShardingBalancer(CommonBalancer):
                 self._forget_departed({info.instance for info in listed})
                 self.scheduler.update_controllers(await self._discovery.controllers())
             except WhiskError as exc:
-                log.warning("loadbalancer.discovery.failed", error=str(exc))
+                failed += 1
+                if failed == 1:
+                    log.warning("loadbalancer.discovery.failed", error=str(exc))
+            else:
+                if failed:
+                    log.info("loadbalancer.discovery.recovered", failed_reads=failed)
+                    failed = 0
             await asyncio.sleep(self._discovery_interval_s)
 
     def _forget_departed(self, listed: set[int]) -> None:
