@@ -1,7 +1,8 @@
 """Invoker discovery through Consul (python-consul2's asyncio client; its quirks: docs/testing.md, Consul).
 
 Each invoker is an instance of the service `whisk-invoker` (id `whisk-invoker-<n>`, meta `instance` and
-`user_memory_mb`) with a TTL check registered passing and kept passing by a background heartbeat every TTL/3; if
+`user_memory_mb`) with a TTL check registered passing (and passed at once, as Consul keeps the status of a check
+registered again) and kept passing by a background heartbeat every TTL/3; if
 the agent has forgotten the check (it reaped the service, or Consul restarted), the heartbeat registers again. A
 crashed invoker stops beating: its check goes critical after the TTL, it leaves the healthy list at once, and
 Consul deregisters it after `DeregisterCriticalServiceAfter` (1 minute at least). Controllers are instances of
@@ -197,6 +198,9 @@ class ConsulDiscovery:
             tags=["whisk"], meta=reg.meta, check=check))
         if not ok:
             raise BackendUnavailable(f"consul: registration of {reg.service_id} refused")
+        # Consul keeps the status of a check registered again (`Status` sets a new one's): the critical check a killed
+        # predecessor left would keep this instance out of the healthy list until its first heartbeat.
+        await self._call(self._client.agent.check.ttl_pass(reg.check_id))
 
     async def _beat(self, reg: _Registration) -> None:
         failed = 0          # beats failed in a row: an outage is logged at its first and at its end, not per beat
