@@ -41,6 +41,22 @@ async def test_registration_shape(double: ConsulDouble) -> None:
     assert double.services == {}                                           # a clean stop deregisters
 
 
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "[::]"])
+async def test_a_server_listening_on_every_address_registers(double: ConsulDouble, host: str) -> None:
+    """Consul refuses a service address that is a wildcard (400 "Invalid service address", agent_endpoint.go), and
+    the image, Compose and Kubernetes set WHISK_HOST=0.0.0.0: no invoker or controller of that shape could start
+    ("cannot start: consul: 400 Invalid service address"). Such a server is registered with its port and no address,
+    which Consul documents as the node's address."""
+    async with ConsulDiscovery(url(double)) as d:
+        await d.register_invoker(InvokerInfo(7, 2048, f"{host}:8107"), ttl_s=5)
+        await d.register_controller(1, f"{host}:3234")
+        invoker = double.services["whisk-invoker-7"].spec
+        assert (invoker.address, invoker.port) == ("", 8107)
+        assert double.services["whisk-controller-1"].spec.port == 3234
+        assert await d.invokers() == [InvokerInfo(7, 2048, "127.0.0.1:8107")]     # the node's address
+        assert await d.controllers() == 1
+
+
 async def test_heartbeats_keep_the_check_passing_past_its_ttl(double: ConsulDouble) -> None:
     async with ConsulDiscovery(url(double)) as d:
         await d.register_invoker(INVOKER, ttl_s=0.6)

@@ -10,7 +10,9 @@ from typing import Protocol
 class InvokerInfo:
     instance: int
     user_memory_mb: int
-    address: str = ""        # host:port of the invoker's HTTP server (ping, health, enable/disable)
+    # host:port of the invoker's HTTP server (ping, health, enable/disable); from Consul, the node's address for one
+    # that listens on every address (WHISK_HOST=0.0.0.0)
+    address: str = ""
 
 
 class Discovery(Protocol):

@@ -19,6 +19,7 @@ and lets them override its arguments; the URL wins here, as WHISK_DISCOVERY is w
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 import warnings
 from collections.abc import Awaitable
@@ -236,10 +237,18 @@ class ConsulDiscovery:
 
 
 def _split_address(address: str) -> tuple[str, int]:
+    """(host, port) to register. A wildcard host (WHISK_HOST=0.0.0.0, as in the image) is no address, and Consul
+    refuses it (400 "Invalid service address"): none is registered then, which Consul reads as the node's."""
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
         return address, 0
-    return host.strip("[]"), int(port)
+    host = host.strip("[]")
+    try:
+        if ipaddress.ip_address(host).is_unspecified:
+            host = ""
+    except ValueError:
+        pass                                           # a name
+    return host, int(port)
 
 
 def _invokers(rows: list[dict[str, Any]] | None) -> list[InvokerInfo]:
