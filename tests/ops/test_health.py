@@ -10,6 +10,7 @@ import time
 import aiohttp
 import pytest
 
+from tests.support.consul_double import ConsulDouble
 from tests.support.kafka_broker import KafkaBroker, kafka_or_missing
 from tests.support.processes import whisk_server
 
@@ -68,3 +69,21 @@ async def test_health_names_the_failing_backend() -> None:
                 assert resp.status == 200
     finally:
         await broker.close()
+
+
+async def test_consul_away_leaves_a_running_member_ready_and_says_so() -> None:
+    """Every member shares one Consul, and none needs it to serve once started: with Consul away (restarted, upgraded)
+    `/health` was 503 on every controller at once, so a Kubernetes readiness probe left the controllers' Service
+    with no endpoint, a whole-API outage for as long as Consul's. It is 200 "degraded" now, naming discovery."""
+    async with ConsulDouble() as consul:
+        env = {"WHISK_DISCOVERY": f"consul://127.0.0.1:{consul.port}", "WHISK_SHUTDOWN_GRACE_S": "2"}
+        async with whisk_server(env) as url, aiohttp.ClientSession() as session:
+            async with session.get(f"{url}/health") as resp:
+                assert resp.status == 200, await resp.text()
+                assert (await resp.json())["backends"]["discovery"] == "ok"
+            await consul.__aexit__(None, None, None)                     # Consul goes away
+            async with session.get(f"{url}/health") as resp:
+                body = await resp.json()
+                assert resp.status == 200, body
+            assert body["status"] == "degraded" and body["backends"]["discovery"].startswith("consul: ")
+            assert body["backends"]["store"] == "ok" and body["backends"]["bus"] == "ok"

@@ -1,7 +1,8 @@
 """What every role serves for operators: `GET /metrics` (Prometheus text), `GET /health` (ready when every backend
-answers its ping, else 503 naming the one that does not), and the middleware that counts HTTP requests by route
-template and status (never by raw path: `/api/v1/namespaces/{namespace}/actions/{name}`, not one series per
-action). `mount(app, backends)` adds all three; roles.py calls it for every role.
+it needs to serve answers its ping, else 503 naming the one that does not; discovery away is reported), and the
+middleware that counts HTTP requests by route template and status (never by raw path:
+`/api/v1/namespaces/{namespace}/actions/{name}`, not one series per action). `mount(app, backends)` adds all three;
+roles.py calls it for every role.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ Backends = Callable[[], Mapping[str, Pingable | None]]
 BACKENDS: web.AppKey[Backends] = web.AppKey("health_backends")
 DRAINING: web.AppKey[Callable[[], bool]] = web.AppKey("health_draining")
 PING_TIMEOUT_S = 5.0
+# Backends a running member serves without: reported in `/health`, never making it unready. Consul only sizes the
+# cluster (pings, not discovery, make an invoker usable; a controller keeps the invokers and count it knew), and every
+# member shares it: one Consul away made them all unready at once, a Kubernetes Service with no endpoint left.
+SERVES_WITHOUT = frozenset({"discovery"})
 UNMATCHED = "unmatched"          # 404s and 405s: scanners must not grow a series per path they try
 
 
@@ -105,8 +110,9 @@ async def _ping(backend: Pingable) -> str | None:
 
 
 async def get_health(request: web.Request) -> web.Response:
-    """200 `{"status": "ok", "role": ..., "backends": {...}}` when every backend answers; else 503 with
-    OpenWhisk's error body `{"error": "<backend> ...", "code": <transaction id>}` and the same `backends` map."""
+    """200 `{"status": "ok", "role": ..., "backends": {...}}` when every backend answers (`"degraded"` when only
+    discovery does not: SERVES_WITHOUT); else 503 with OpenWhisk's error body `{"error": "<backend> ...", "code":
+    <transaction id>}` and the same `backends` map."""
     if TID not in request:
         request[TID] = new_tid()
     settings = request.app.get(SETTINGS)
@@ -117,9 +123,11 @@ async def get_health(request: web.Request) -> web.Response:
     names = list(wanted)
     failures = await asyncio.gather(*(_ping(wanted[name]) for name in names))
     states = {name: failure or "ok" for name, failure in zip(names, failures)}
-    failing = [f"{name} ({failure})" for name, failure in zip(names, failures) if failure is not None]
+    failing = [f"{name} ({failure})" for name, failure in zip(names, failures)
+               if failure is not None and name not in SERVES_WITHOUT]
     if failing:
         log.warning("health.failing", role=role, backends=states)
         body = {"error": f"Backend not ready: {', '.join(failing)}", "code": request[TID], "backends": states}
         return reply(body, status=503)
-    return reply({"status": "ok", "role": role, "backends": states})
+    degraded = any(failure is not None for failure in failures)
+    return reply({"status": "degraded" if degraded else "ok", "role": role, "backends": states})
