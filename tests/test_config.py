@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import subprocess
 import sys
@@ -62,6 +63,17 @@ def test_the_program_stops_with_one_line_and_status_2() -> None:
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "whisk: configuration error: WHISK_ROLE: 'worker' is not one of controller, invoker, standalone"]
+
+
+def test_with_json_logs_the_reason_to_stop_is_one_json_line() -> None:
+    """A collector parses every line of a json-logging process: the line an operator looks for first is one too."""
+    done = subprocess.run([sys.executable, "-m", "whisk"], capture_output=True, text=True, timeout=30,
+                          env={"WHISK_ROLE": "worker", "WHISK_LOG_FORMAT": "json", "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 2
+    (line,) = [json.loads(text) for text in done.stderr.strip().splitlines()]
+    assert line["event"] == "server.failed" and line["level"] == "critical" and line["exit_status"] == 2, line
+    assert line["error"] == ("configuration error: WHISK_ROLE: 'worker' is not one of controller, invoker, "
+                             "standalone"), line
 
 
 def test_every_setting_is_listed_for_help() -> None:

@@ -40,6 +40,8 @@ def _serve_help() -> int:
 
 
 def _serve() -> int:
+    import os
+
     from whisk.config import ConfigError, Settings
     from whisk.containers.base import ContainerError
     from whisk.entities.errors import BackendUnavailable
@@ -47,9 +49,13 @@ def _serve() -> int:
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
-        print(f"whisk: configuration error: {exc}", file=sys.stderr)
-        return 2
+        # The format is read as given: a bad value elsewhere must still reach a collector as JSON.
+        json = os.environ.get("WHISK_LOG_FORMAT") == "json"
+        if json:
+            configure("json")
+        return _fatal(f"configuration error: {exc}", json, 2)
     configure(settings.log_format, settings.log_level)
+    json = settings.log_format == "json"
     _raise_open_files_limit()
     try:
         from whisk.roles import serve
@@ -58,13 +64,23 @@ def _serve() -> int:
     except KeyboardInterrupt:       # Ctrl+C before the server had its own signal handlers (importing): nothing opened
         return 130
     except ConfigError as exc:
-        print(f"whisk: configuration error: {exc}", file=sys.stderr)
-        return 2
+        return _fatal(f"configuration error: {exc}", json, 2)
     # A port in use; a store that cannot be opened (locked); a Docker daemon that does not answer.
     except (OSError, BackendUnavailable, ContainerError) as exc:
-        print(f"whisk: cannot start: {exc}", file=sys.stderr)
-        return 1
+        return _fatal(f"cannot start: {exc}", json, 1)
     return 0
+
+
+def _fatal(reason: str, json: bool, status: int) -> int:
+    """Why the server stops: `whisk: <reason>` for a person, or with WHISK_LOG_FORMAT=json the `server.failed`
+    line, one JSON object as every other (a plain line among them is what a collector cannot parse, and this is the
+    one an operator looks for)."""
+    if json:
+        import structlog
+        structlog.get_logger("whisk").critical("server.failed", error=reason, exit_status=status)
+    else:
+        print(f"whisk: {reason}", file=sys.stderr)
+    return status
 
 
 def _raise_open_files_limit() -> None:

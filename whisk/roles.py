@@ -13,6 +13,7 @@ import errno
 import fcntl
 import gc
 import os
+import platform
 import signal
 import socket
 import ssl
@@ -26,7 +27,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import structlog
 from aiohttp import web
 
-from whisk import logs, metrics
+from whisk import __version__, logs, metrics
 from whisk.api import actions_port, early_errors, playground
 from whisk.api.errors import REQUEST_LINE_LIMIT
 from whisk.api.keys import SERVICES, STOP_BY, STORE, grace_left
@@ -523,18 +524,25 @@ async def _serve(settings: Settings) -> None:
     actions: dict[str, Any] = {} if mode is None else {"containers": settings.containers_url, "isolation": mode}
     if settings.runs_controller and settings.actions_port:
         actions["actions_port"] = settings.actions_port
-    log.info("server.started", role=settings.role, url=url, store=redact(settings.store_url),
-             bus=redact(settings.bus_url), **actions)
-    if settings.runs_controller and settings.bootstrap_users:
-        from whisk.controller.subjects import GUEST_KEY, GUEST_UUID  # the well-known guest key, docs/openwhisk.md §1.2
-        print(f"whisk is ready: API host {url}  auth {GUEST_UUID}:{GUEST_KEY}\n"
-              f"  wsk property set --apihost {url} --auth {GUEST_UUID}:{GUEST_KEY}", flush=True)
+    if playground_runner is not None:
+        actions["playground"] = settings.playground_url
+    # The versions first: what an operator compares with a release note or a bug report.
+    log.info("server.started", version=__version__, python=platform.python_version(), role=settings.role, url=url,
+             store=redact(settings.store_url), bus=redact(settings.bus_url), **actions)
     if playground_off:
         log.warning("playground.unavailable", port=settings.playground_port, reason=playground_off)
-        print(f"  playground: off, port {settings.playground_port} unavailable: {playground_off} "
-              "(WHISK_PLAYGROUND_PORT)", flush=True)
-    elif playground_runner is not None:
-        print(f"  playground: {settings.playground_url}", flush=True)
+    # The banner for a person at a terminal; with json every line of the process is one JSON object (`docker logs`
+    # and Kubernetes mix stdout into stderr, and a collector fails on plain text), and `server.started` says it all.
+    if settings.log_format == "console":
+        if settings.runs_controller and settings.bootstrap_users:
+            from whisk.controller.subjects import GUEST_KEY, GUEST_UUID  # the well-known key, docs/openwhisk.md §1.2
+            print(f"whisk is ready: API host {url}  auth {GUEST_UUID}:{GUEST_KEY}\n"
+                  f"  wsk property set --apihost {url} --auth {GUEST_UUID}:{GUEST_KEY}", flush=True)
+        if playground_off:
+            print(f"  playground: off, port {settings.playground_port} unavailable: {playground_off} "
+                  "(WHISK_PLAYGROUND_PORT)", flush=True)
+        elif playground_runner is not None:
+            print(f"  playground: {settings.playground_url}", flush=True)
     await stop.wait()
     log.info("server.stopping", grace_s=settings.shutdown_grace_s)
     # One grace for the whole stop: the controller's drain, the launcher's work, the requests still open and the
