@@ -164,16 +164,20 @@ _Renderer = Callable[[object, str, structlog.typing.EventDict], str]
 _access_chain: tuple[list[_Step], _Renderer] | None = None
 
 
-def access(method: str, path: str, status: int, duration_ms: float) -> None:
+def access(method: str, path: str, status: int, duration_ms: float, activation_id: str | None = None) -> None:
     """The `http.access` line, as `log.info("http.access", method=..., ...)` writes it through configure()'s chain:
     the same event, given to the same context, level, time and render steps. Every request writes one, and the
-    chain's generic parts (the bound logger, the stack and exception processors, print) took 3 of its 7.5 us."""
+    chain's generic parts (the bound logger, the stack and exception processors, print) took 3 of its 7.5 us.
+    `activation_id`: the activation the answer names (an invoke, a fire, a web action), the one line at info that
+    ties a transaction id to it."""
     chain = _access_chain
     if chain is None:
         return
     steps, render = chain
     event: structlog.typing.EventDict = {"method": method, "path": path, "status": status,
                                          "duration_ms": duration_ms, "event": "http.access"}
+    if activation_id is not None:
+        event["activation_id"] = activation_id
     for step in steps:
         event = step(None, "info", event)
     sys.stderr.write(f"{render(None, 'info', event)}\n")

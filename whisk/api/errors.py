@@ -17,7 +17,7 @@ from whisk.api import headers as header_values
 from whisk.api.body import BrokenBody, ClientGone, reply
 from whisk.api.keys import RECEIVED_MS, TID, WEB
 from whisk.config import is_action_address
-from whisk.controller.web import WEB_PREFIX
+from whisk.controller.web import ACTIVATION_HEADER, WEB_PREFIX
 from whisk.entities.activation import random_hex32
 from whisk.entities.document import now_ms
 from whisk.entities.errors import RequestTimeout, WhiskError, http_status
@@ -82,6 +82,7 @@ async def transaction_ids(request: web.Request, handler: Handler) -> web.StreamR
     # Every log line of the request, and of the tasks it starts, carries its transaction id.
     with logs.log_context(tid=tid):
         status = 500
+        activation_id: str | None = None
         response: web.StreamResponse
         try:
             if len(request.raw_path) > MAX_URI_LENGTH or request.version not in HTTP_VERSIONS:
@@ -89,13 +90,17 @@ async def transaction_ids(request: web.Request, handler: Handler) -> web.StreamR
             else:
                 response = await handler(request)
             status = response.status
+            # The activation the answer names: without it no line at info ties this request to the activation's
+            # record, nor to the invoker's lines of it, which carry both ids.
+            activation_id = response.headers.get(ACTIVATION_HEADER)
             response.headers[REQUEST_ID] = tid
             return response
         finally:
             # Written on the loop's next turn, once aiohttp has sent the response: the line's rendering and its
             # write to stderr stay off the caller's latency (call_soon keeps this context, hence the tid).
             asyncio.get_running_loop().call_soon(
-                logs.access, request.method, request.path, status, round((time.perf_counter() - started) * 1000, 3))
+                logs.access, request.method, request.path, status, round((time.perf_counter() - started) * 1000, 3),
+                activation_id)
 
 
 def _refused_head(request: web.Request) -> web.Response:
