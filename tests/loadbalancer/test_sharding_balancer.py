@@ -301,6 +301,22 @@ async def test_an_invoker_cut_off_for_a_while_is_used_again_after_one_test_actio
         await until("up", lambda: lb.invokers()["invoker0"] == "up")
 
 
+async def test_an_invoker_that_falls_silent_is_an_error_in_the_log_and_one_disabled_is_not() -> None:
+    """A lost invoker is what an operator must see at any log level, even with nothing in flight on it (so no
+    `loadbalancer.invoker.lost`); the ordinary changes (seen, tested, disabled by its operator) are info."""
+    async with rigged(MemoryBus(), ping_timeout_s=0.3) as rig:
+        with capture_logs() as lines:
+            await healthy(rig, 0)
+            await rig.ping(0, enabled=False)
+            await until("disabled", lambda: rig.lb.invokers()["invoker0"] == "down")
+            await rig.ping(0)
+            await until("back", lambda: rig.lb.invokers()["invoker0"] != "down")
+            await until("silent", lambda: rig.lb.invokers()["invoker0"] == "down", 5)
+    changes = [(line["state"], line["log_level"]) for line in lines if line["event"] == "loadbalancer.invoker.state"]
+    assert changes[-1] == ("down", "error"), changes
+    assert all(level == "info" for _, level in changes[:-1]) and ("down", "info") in changes, changes
+
+
 class FlakyBus(MemoryBus):
     """An in-process bus whose `ping` fails while `away` (the broker stopped: the balancer's own check fails)."""
 

@@ -220,8 +220,15 @@ class ShardingBalancer(CommonBalancer):
             self._force_lost(invoker)
 
     def _changed(self, health: InvokerHealth) -> None:
-        log.info("loadbalancer.invoker.state", invoker=health.instance, state=health.state.as_string)
-        if health.state is InvokerState.OFFLINE and self.pool.silent(health.instance):
+        silent = health.state is InvokerState.OFFLINE and self.pool.silent(health.instance)
+        # An invoker whose pings stopped is lost to this controller (dead, or cut off): an error, which a log read at
+        # `warning` or `error` must show even when it had no work in flight (`loadbalancer.invoker.lost`). Every
+        # other change is the ordinary course: one seen, tested, disabled by its operator, back.
+        if silent:
+            log.error("loadbalancer.invoker.state", invoker=health.instance, state=health.state.as_string)
+        else:
+            log.info("loadbalancer.invoker.state", invoker=health.instance, state=health.state.as_string)
+        if silent:
             # Outside the supervision callback: forcing reports completions back into supervision.
             asyncio.get_running_loop().call_soon(self._force_silent)
         self.scheduler.update_invokers(InvokerView(h.instance, h.user_memory_mb, h.state.usable)
