@@ -136,3 +136,15 @@ def test_a_library_line_repeated_is_logged_once_a_window_with_the_count_left_out
                       "Failed fetch messages from 1", "bus.commit_failed", "bus.commit_failed",
                       "Unable connect to node with id 1: [Errno 111] Connection refused "
                       "(499 more like it in the last 15 s not logged)"], events
+
+
+def test_bounded_lines_come_in_a_burst_then_at_their_rate_and_the_next_one_counts_those_left_out() -> None:
+    now = [100.0]
+    bound = logs.Bounded(burst=3, per_s=0.5, clock=lambda: now[0])
+    assert [bound.fields() for _ in range(5)] == [{}, {}, {}, None, None]
+    now[0] += 1.0                                   # half a line's worth
+    assert bound.fields() is None
+    now[0] += 1.0
+    assert bound.fields() == {"not_logged": 3} and bound.fields() is None
+    now[0] += 1000.0                                # a quiet while refills the burst, no more
+    assert [bound.fields() for _ in range(4)] == [{"not_logged": 1}, {}, {}, None]

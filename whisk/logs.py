@@ -58,6 +58,31 @@ class _Repeats(logging.Filter):
         return True
 
 
+class Bounded:
+    """The lines of one event that any caller can cause at will, one a request (a malformed request, a refused admin
+    call, a 5xx while a dependency is away): `burst` at once, then `per_s` a second, so that a flood of such requests
+    cannot fill the disk whatever the log level (the access lines, at info, are the operator's to turn off). The
+    next line written after some were left out says how many (`not_logged`)."""
+
+    __slots__ = ("_burst", "_per_s", "_clock", "_tokens", "_at", "_left_out")
+
+    def __init__(self, burst: int = 20, per_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._burst, self._per_s, self._clock = burst, per_s, clock
+        self._tokens, self._at, self._left_out = float(burst), clock(), 0
+
+    def fields(self) -> dict[str, int] | None:
+        """None: leave this line out; else the fields to add to it (`not_logged` when some were left out)."""
+        now = self._clock()
+        self._tokens = min(float(self._burst), self._tokens + (now - self._at) * self._per_s)
+        self._at = now
+        if self._tokens < 1.0:
+            self._left_out += 1
+            return None
+        self._tokens -= 1.0
+        left_out, self._left_out = self._left_out, 0
+        return {"not_logged": left_out} if left_out else {}
+
+
 _LEVEL_COLORS = {"debug": "\x1b[2m", "info": "\x1b[32m", "warning": "\x1b[33m", "error": "\x1b[31m",
                  "critical": "\x1b[31;1m", "exception": "\x1b[31m"}
 _RESET = "\x1b[0m"

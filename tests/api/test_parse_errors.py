@@ -199,6 +199,22 @@ async def test_a_client_that_leaves_mid_body_is_one_info_line_and_499() -> None:
     assert "info" in gone and "status=499" in access, log[-3000:]
 
 
+async def test_a_flood_of_malformed_requests_is_a_bounded_number_of_lines() -> None:
+    """Each answered, but a warning each would let any client write the log as fast as it sends: after a burst the
+    lines are left out, and the next one written says how many were."""
+    data = tempfile.mkdtemp(prefix="whisk-flood-")
+    log_path = os.path.join(data, "server.log")
+    async with whisk_server({"WHISK_DATA_DIR": data, "WHISK_LOG_LEVEL": "warning"}, log_path=log_path) as url:
+        for _ in range(100):
+            _assert_refused(await _raw(url, REFUSED[3][0]), 505, VERSION)
+        await asyncio.sleep(1.1)                                  # room for one more line
+        _assert_refused(await _raw(url, REFUSED[3][0]), 505, VERSION)
+    rejected = [line for line in _text(log_path).splitlines() if "http.rejected" in line]
+    assert 20 <= len(rejected) <= 25, len(rejected)
+    left_out = int(re.search(r"not_logged=(\d+)", rejected[-1]).group(1))     # type: ignore[union-attr]
+    assert len(rejected) + left_out == 101, rejected[-1]
+
+
 def _text(path: str) -> str:
     with open(path, encoding="utf-8", errors="replace") as f:
         return f.read()

@@ -20,10 +20,13 @@ import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, BadStatusLine, HttpProcessingError, InvalidURLError, LineTooLong
 
+from whisk import logs
 from whisk.api.body import BrokenBody, reply
 from whisk.api.errors import REQUEST_ID, TEXT, URI_TOO_LONG, VERSION_NOT_SUPPORTED, new_tid
 
 log = structlog.get_logger("whisk.http")
+# Any client can send malformed requests as fast as it likes: their warnings are bounded (logs.Bounded).
+_REJECTED = logs.Bounded()
 
 # The method token llhttp quotes in its message (`b'FOO /x HTTP/1.1'`): a method Pekko reads and does not know is
 # 501; its `max-method-length` is 16.
@@ -111,8 +114,8 @@ class JsonErrors(web.RequestHandler):
         fields = {"status": status, "reason": text[:200], "remote": request.remote, "tid": response.headers[REQUEST_ID]}
         if isinstance(exc, BadHttpMethod) and status == 400:
             log.debug("http.rejected", **fields)
-        else:
-            log.warning("http.rejected", **fields)
+        elif (bound := _REJECTED.fields()) is not None:
+            log.warning("http.rejected", **fields, **bound)
         return response
 
 

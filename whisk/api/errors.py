@@ -23,6 +23,9 @@ from whisk.entities.document import now_ms
 from whisk.entities.errors import RequestTimeout, WhiskError, http_status
 
 log = structlog.get_logger(__name__)
+# A 5xx while a dependency is away is every request's: its warnings are bounded (logs.Bounded), the access
+# lines and the dependency's own lines say the rest.
+_FAILED = logs.Bounded()
 
 # Pekko's texts for its own rejections and default messages (OpenWhisk rewrites them into the JSON error body).
 TEXT = {
@@ -121,8 +124,8 @@ async def openwhisk_errors(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except WhiskError as exc:
         status = http_status(exc)
-        if status >= 500:
-            log.warning("api.error", status=status, error=str(exc), path=request.path, tid=request.get(TID))
+        if status >= 500 and (bound := _FAILED.fields()) is not None:
+            log.warning("api.error", status=status, error=str(exc), path=request.path, tid=request.get(TID), **bound)
         headers = {"WWW-Authenticate": REALM} if status == 401 else None
         response = error_response(request, status, str(exc) or TEXT.get(status, ""), headers)
         if isinstance(exc, (RequestTimeout, BrokenBody)) or not request.content.is_eof():

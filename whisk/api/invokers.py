@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import structlog
 from aiohttp import web
 
+from whisk import logs
 from whisk.api.auth import INVALID, credentials
 from whisk.api.body import reply
 from whisk.api.errors import error_response, not_for_actions
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from whisk.invoker.service import Invoker       # the API does not import the invoker at run time
 
 log = structlog.get_logger(__name__)
+# Anyone who reaches the port can be refused as fast as they like: the warnings are bounded (logs.Bounded).
+_REFUSED = logs.Bounded()
 
 BALANCER_GETTER: web.AppKey[Callable[[], LoadBalancer | None]] = web.AppKey("invokers_balancer")
 INVOKER_GETTER: web.AppKey[Callable[[], Invoker | None]] = web.AppKey("invokers_invoker")
@@ -103,8 +106,10 @@ def _admin(request: web.Request) -> Invoker | web.Response:
             hmac.compare_digest(given[0].encode(), settings.admin_user.encode())
             and hmac.compare_digest(given[1].encode(), settings.admin_password.encode())):
         # Why, beyond the access line's 401: a probe of the admin routes is worth a warning (never what was given).
-        log.warning("invoker.admin.refused", path=request.path, remote=request.remote,
-                    reason="no WHISK_ADMIN_PASSWORD set" if not settings.admin_password else "wrong credentials")
+        bound = _REFUSED.fields()
+        if bound is not None:
+            log.warning("invoker.admin.refused", path=request.path, remote=request.remote, **bound,
+                        reason="no WHISK_ADMIN_PASSWORD set" if not settings.admin_password else "wrong credentials")
         return error_response(request, 401, INVALID, headers={"WWW-Authenticate": 'Basic realm="whisk invoker"'})
     invoker = request.app[INVOKER_GETTER]()
     if invoker is None:
