@@ -128,6 +128,16 @@ async def test_publish_goes_to_the_home_invoker_and_completion_frees_the_slot(ri
     assert rig.lb.scheduler.free_mb(1) == free and not rig.lb.entries()
 
 
+async def test_a_publish_says_at_debug_which_invoker_got_the_activation(rig: Rig) -> None:
+    """The controller's half of following one activation into the invoker's log, which holds the rest."""
+    await healthy(rig, 1)
+    with capture_logs() as lines:
+        await rig.lb.publish(message("d" * 32), namespace_uuid="u1", memory_mb=256, timeout_ms=1000,
+                             concurrency=1, blackbox=False)
+    (published,) = [line for line in lines if line["event"] == "loadbalancer.published"]
+    assert published["invoker"] == 1 and published["log_level"] == "debug", published
+
+
 async def test_an_update_of_the_concurrency_while_activations_run_frees_every_slot(rig: Rig) -> None:
     """An action's concurrency limit changes (an update) while activations of the old definition run: each
     release must find the slots its acquisition took. With one key per action name, a release counted with the

@@ -106,6 +106,8 @@ class CommonBalancer:
                 log.warning("loadbalancer.send_failed", invoker=invoker, error=str(exc))
                 raise BackendUnavailable(BUS_UNAVAILABLE) from exc
             raise
+        # Which invoker's log holds the rest of this activation (its lines carry the same tid and activation_id).
+        log.debug("loadbalancer.published", invoker=invoker)
         if self._book.get(msg.activation_id) is entry:
             # Not when its completion came first (the invoker answered before the broker's answer to the send):
             # the balancer would wait on the invoker for work it has done.
