@@ -148,3 +148,18 @@ def test_bounded_lines_come_in_a_burst_then_at_their_rate_and_the_next_one_count
     assert bound.fields() == {"not_logged": 3} and bound.fields() is None
     now[0] += 1000.0                                # a quiet while refills the burst, no more
     assert [bound.fields() for _ in range(4)] == [{"not_logged": 1}, {}, {}, None]
+
+
+def test_a_crash_of_the_server_with_json_logs_is_one_json_line_with_its_traceback(configured, capsys, monkeypatch):
+    """The line an operator most needs, at the moment a collector would otherwise get a plain traceback."""
+    from whisk import __main__, roles
+
+    async def crash(settings):
+        raise RuntimeError("a fault of whisk's own")
+
+    monkeypatch.setattr(roles, "serve", crash)
+    monkeypatch.setenv("WHISK_LOG_FORMAT", "json")
+    assert __main__._serve() == 1
+    (line,) = [json.loads(text) for text in capsys.readouterr().err.splitlines()]
+    assert line["event"] == "server.failed" and line["level"] == "critical" and line["exit_status"] == 1, line
+    assert "RuntimeError: a fault of whisk's own" in line["exception"] and "Traceback" in line["exception"], line

@@ -68,6 +68,14 @@ def _serve() -> int:
     # A port in use; a store that cannot be opened (locked); a Docker daemon that does not answer.
     except (OSError, BackendUnavailable, ContainerError) as exc:
         return _fatal(f"cannot start: {exc}", json, 1)
+    except Exception as exc:
+        if not json:
+            raise               # Python's traceback, for a person at a console
+        # A fault of whisk's own: its traceback in the line's `exception`, not as plain lines a collector cannot read.
+        import structlog
+        structlog.get_logger("whisk").critical("server.failed", error=f"crashed: {exc!r}", exit_status=1,
+                                               exc_info=True)
+        return 1
     return 0
 
 
