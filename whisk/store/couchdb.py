@@ -24,6 +24,7 @@ import structlog
 from aiocouch import ConflictError, CouchDB, Document, NotFoundError, PreconditionFailedError
 from aiocouch.database import Database
 
+from whisk import logs
 from whisk.entities.activation import Activation
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
 from whisk.store.couchdb_writer import ActivationWriter, BatchTooLarge
@@ -31,6 +32,8 @@ from whisk.store.base import PRUNE_BATCH, UNAVAILABLE, ActivationQuery, Doc, Nam
 from whisk.store.couchdb_views import DESIGN_DOCS, stale_designs
 
 log = structlog.get_logger(__name__)
+# CouchDB away fails every request that reads or writes: a line each, bounded (logs.Bounded).
+_FAILED = logs.Bounded()
 
 _TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=5)
 _BACKEND_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)   # OSError covers aiocouch's 401/403
@@ -523,5 +526,7 @@ def _no_database(exc: BaseException) -> bool:
 def _unavailable(detail: str) -> BackendUnavailable:
     """What a request gets when CouchDB fails it: the detail (the database's address, its databases, its answer)
     goes to the log, not to the caller."""
-    log.warning("store.couchdb.failed", detail=detail)
+    bound = _FAILED.fields()
+    if bound is not None:
+        log.warning("store.couchdb.failed", detail=detail, **bound)
     return BackendUnavailable(UNAVAILABLE)

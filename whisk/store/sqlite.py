@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from whisk import logs
 from whisk.entities.activation import Activation
 from whisk.entities.errors import BackendUnavailable, Conflict, NotFound
 from whisk.entities.json_value import encode
@@ -39,6 +40,8 @@ from whisk.store.base import (PRUNE_BATCH, UNAVAILABLE, ActivationQuery, Doc, Na
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
+# A file that fails (locked, full disk) fails every request: a line each, bounded (logs.Bounded).
+_FAILED = logs.Bounded()
 
 # `summary` (the document without an action's code: what listings read) comes before `doc`: SQLite reaches a column
 # after a large one only by walking that one's overflow pages, which would cost a listing the whole code again.
@@ -309,7 +312,9 @@ class SqliteStore:
     def _unavailable(self, exc: BaseException) -> BackendUnavailable:
         """What a request gets when the file fails it (locked past the busy timeout, corrupt, on a full disk): the
         file's path and SQLite's words go to the log, not to the caller, as with CouchDB."""
-        log.warning("store.sqlite.failed", path=self._path, error=str(exc))
+        bound = _FAILED.fields()
+        if bound is not None:
+            log.warning("store.sqlite.failed", path=self._path, error=str(exc), **bound)
         return BackendUnavailable(UNAVAILABLE)
 
     # --- worker thread --------------------------------------------------------------------------------------
