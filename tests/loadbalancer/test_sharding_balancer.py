@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from tests.support.waiting import until
+from whisk import logs
 from whisk.discovery.base import InvokerInfo
 from whisk.discovery.local import LocalDiscovery
 from whisk.entities.errors import BackendUnavailable, NoInvokers
@@ -186,6 +187,21 @@ async def test_an_action_made_again_with_other_memory_while_activations_run_free
 
 def overloads(partition: str) -> float:
     return REGISTRY.get_sample_value("whisk_loadbalancer_overloads_total", {"partition": partition}) or 0.0
+
+
+async def test_placements_forced_under_sustained_overload_are_all_counted_and_a_bounded_number_logged(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cluster too small under load forces every activation: the metric counts each, the log says so a few
+    times, then how many it left out, rather than a warning per activation."""
+    monkeypatch.setattr(sharding_balancer, "_OVERLOADS", logs.Bounded(clock=lambda: 0.0), raising=False)
+    await healthy(rig, 0)
+    before = overloads("managed")
+    with capture_logs() as lines:
+        for i in range(4 + 100):                 # 4 fill invoker0's 1024 MB; the rest are forced onto it
+            await rig.lb.publish(message(f"over{i}".ljust(32, "o")), namespace_uuid="u1", memory_mb=256,
+                                 timeout_ms=60_000, concurrency=1, blackbox=False)
+    assert overloads("managed") - before == 100
+    assert len([line for line in lines if line["event"] == "loadbalancer.overload"]) == 20, len(lines)
 
 
 async def test_a_placement_forced_as_every_invoker_is_full_is_counted(rig: Rig) -> None:

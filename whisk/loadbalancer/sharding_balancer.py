@@ -31,7 +31,7 @@ from uuid import uuid4
 
 import structlog
 
-from whisk import metrics
+from whisk import logs, metrics
 from whisk.discovery.base import Discovery
 from whisk.entities.errors import BackendUnavailable, Conflict, WhiskError
 from whisk.entities.identity import SYSTEM_NAMESPACE
@@ -45,6 +45,7 @@ from whisk.messaging.base import Bus, BusAnswers, encoded
 from whisk.store.base import EntityStore
 
 log = structlog.get_logger(__name__)
+_OVERLOADS = logs.Bounded()
 
 HEALTH_TID = "sid_invokerHealth"
 TEST_ACTION_CODE = "function main(params) { return params; }"
@@ -130,7 +131,9 @@ class ShardingBalancer(CommonBalancer):
                                                   max_concurrent=concurrency, blackbox=blackbox, slot_key=key)
         if forced:
             metrics.observe_overload("blackbox" if blackbox else "managed")
-            log.warning("loadbalancer.overload", invoker=invoker, action=msg.action_path)
+            bound = _OVERLOADS.fields()      # a cluster too small under load is every activation's: bounded
+            if bound is not None:
+                log.warning("loadbalancer.overload", invoker=invoker, action=msg.action_path, **bound)
         return invoker
 
     def _dispatched(self, invoker: int, activation_id: str) -> None:
