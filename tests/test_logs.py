@@ -163,3 +163,15 @@ def test_a_crash_of_the_server_with_json_logs_is_one_json_line_with_its_tracebac
     (line,) = [json.loads(text) for text in capsys.readouterr().err.splitlines()]
     assert line["event"] == "server.failed" and line["level"] == "critical" and line["exit_status"] == 1, line
     assert "RuntimeError: a fault of whisk's own" in line["exception"] and "Traceback" in line["exception"], line
+
+
+def test_a_console_line_holds_no_control_character_a_client_put_in_a_path(configured, capsys):
+    """A request's path is the client's: `/%00` made the whole log a binary file to grep (which then prints only
+    "binary file matches"), `/%1b[2J` cleared the terminal of whoever read it. Such a value is shown as repr."""
+    configured("console", "info")
+    path = "/api/v1/namespaces/\x00\x1b[2J\x07\u2028/actions"
+    logs.access("GET", path, 404, 0.1)
+    structlog.get_logger("test").warning("test.line", name="caf\u00e9\x85", plain="/api/v1/ok")
+    err = capsys.readouterr().err
+    assert all(c == "\n" or c.isprintable() for c in err), repr(err)
+    assert f"path={path!r}" in err and "plain=/api/v1/ok" in err and "name='caf\u00e9\\x85'" in err, err

@@ -93,8 +93,10 @@ _QUOTED = re.compile(r"[ \t=\r\n\"']").search
 
 def _text(value: object) -> str:
     """A value as ConsoleRenderer shows it: a string as it is unless a space, quote, `=` or line break would make
-    the line ambiguous (then repr, as for every other value)."""
-    if isinstance(value, str) and _QUOTED(value) is None:
+    the line ambiguous, or it holds a character that is not printable (then repr, as for every other value). A path
+    or header is the client's: a NUL in it made the whole log a binary file to grep, an escape sequence wrote to the
+    terminal of whoever read the log."""
+    if isinstance(value, str) and value.isprintable() and _QUOTED(value) is None:
         return value
     return repr(value)
 
