@@ -470,16 +470,20 @@ async def _serve(settings: Settings) -> None:
     # so still stops the server once it has started: `stop` is set.
     starting: list[asyncio.Task[Any]] = [task] if (task := asyncio.current_task()) is not None else []
 
-    def on_signal() -> None:
+    received: list[str] = []            # the signal that stops it, for `server.stopping`: SIGINT a person, SIGTERM a
+                                        # supervisor (systemd, Docker, Kubernetes)
+
+    def on_signal(sig: signal.Signals) -> None:
         if stop.is_set():
-            log.warning("server.killed", reason="second signal")
+            log.warning("server.killed", reason="second signal", signal=sig.name)
             os._exit(1)
+        received.append(sig.name)
         stop.set()
         for start in starting:
             start.cancel()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal)
+        loop.add_signal_handler(sig, on_signal, sig)
     playground_runner: web.AppRunner | None = None
     try:
         await runner.setup()
@@ -511,7 +515,7 @@ async def _serve(settings: Settings) -> None:
             raise
         starting[0].uncancel()              # handled: what the start opened is closed below, awaited
         starting.clear()
-        log.info("server.stopping", during="start")
+        log.info("server.stopping", during="start", signal=received[0] if received else None)
         if playground_runner is not None:
             await playground_runner.cleanup()
         await runner.cleanup()
@@ -544,7 +548,7 @@ async def _serve(settings: Settings) -> None:
         elif playground_runner is not None:
             print(f"  playground: {settings.playground_url}", flush=True)
     await stop.wait()
-    log.info("server.stopping", grace_s=settings.shutdown_grace_s)
+    log.info("server.stopping", signal=received[0] if received else None, grace_s=settings.shutdown_grace_s)
     # One grace for the whole stop: the controller's drain, the launcher's work, the requests still open and the
     # invoker's running activations each get what is left of it (they took a grace each, up to four in all).
     app[STOP_BY] = loop.time() + settings.shutdown_grace_s

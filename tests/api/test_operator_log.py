@@ -1,6 +1,6 @@
 """The log as an operator follows it (docs/operations.md, "Logs"), with WHISK_LOG_FORMAT=json: the start-up line says
-which whisk it is, and the access line of a request that starts an activation names it, so that the transaction id
-of a request and the activation id of its record lead to each other."""
+which whisk it is, the stop what stopped it, and the access line of a request that starts an activation names it, so
+that the transaction id of a request and the activation id of its record lead to each other."""
 
 from __future__ import annotations
 
@@ -47,5 +47,7 @@ async def test_the_access_line_names_the_activation_its_answer_names_and_the_sta
     for what, tid, activation_id in answers:
         assert access[tid].get("activation_id") == activation_id, (what, access[tid])
     assert "activation_id" not in access[plain_tid]                # a request that started none names none
+    (stopping,) = [line for line in lines if line["event"] == "server.stopping"]
+    assert stopping["signal"] == "SIGTERM" and lines[-1]["event"] == "server.stopped", stopping
     (started,) = [line for line in lines if line["event"] == "server.started"]
     assert started["version"] == __version__ and started["python"].count(".") == 2, started
