@@ -159,9 +159,12 @@ def test_a_crash_of_the_server_with_json_logs_is_one_json_line_with_its_tracebac
 
     monkeypatch.setattr(roles, "serve", crash)
     monkeypatch.setenv("WHISK_LOG_FORMAT", "json")
+    monkeypatch.delenv("WHISK_ROLE", raising=False)
+    monkeypatch.delenv("WHISK_INSTANCE", raising=False)
     assert __main__._serve() == 1
     (line,) = [json.loads(text) for text in capsys.readouterr().err.splitlines()]
     assert line["event"] == "server.failed" and line["level"] == "critical" and line["exit_status"] == 1, line
+    assert (line["role"], line["instance"]) == ("standalone", 0), line
     assert "RuntimeError: a fault of whisk's own" in line["exception"] and "Traceback" in line["exception"], line
 
 

@@ -45,7 +45,7 @@ def _serve() -> int:
     from whisk.config import ConfigError, Settings
     from whisk.containers.base import ContainerError
     from whisk.entities.errors import BackendUnavailable
-    from whisk.logs import configure
+    from whisk.logs import bind, configure
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
@@ -55,6 +55,7 @@ def _serve() -> int:
             configure("json")
         return _fatal(f"configuration error: {exc}", json, 2)
     configure(settings.log_format, settings.log_level)
+    bind(role=settings.role, instance=settings.instance)    # from the first line, `server.failed` included
     json = settings.log_format == "json"
     _raise_open_files_limit()
     try:
