@@ -178,3 +178,20 @@ def test_a_console_line_holds_no_control_character_a_client_put_in_a_path(config
     err = capsys.readouterr().err
     assert all(c == "\n" or c.isprintable() for c in err), repr(err)
     assert f"path={path!r}" in err and "plain=/api/v1/ok" in err and "name='caf\u00e9\\x85'" in err, err
+
+
+def test_a_python_warning_is_a_line_in_the_log_format(configured, capsys):
+    """With json, a RuntimeWarning (a coroutine never awaited) was two plain-text lines among the JSON objects."""
+    import logging
+    import warnings
+    logging.captureWarnings(False)      # pytest restores showwarning after each test: the next capture is a no-op
+    configured("json", "info")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.warn("something odd", RuntimeWarning)
+    finally:
+        logging.captureWarnings(False)  # the next tests' warnings are pytest's again
+    (line,) = [json.loads(text) for text in capsys.readouterr().err.splitlines()]
+    assert line["logger"] == "py.warnings" and line["level"] == "warning", line
+    assert "RuntimeWarning: something odd" in line["event"], line

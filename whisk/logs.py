@@ -229,6 +229,9 @@ def _route_library_lines(steps: list[_Step], renderer: _Renderer, level: int) ->
                     structlog.processors.format_exc_info, renderer]))
     root.addHandler(handler)
     root.setLevel(level)
+    # Python's warnings (a RuntimeWarning for a coroutine never awaited, a library's UserWarning) are written to
+    # stderr as plain text, two lines each: through logging, they are lines like the libraries' (`py.warnings`).
+    logging.captureWarnings(True)
 
 
 def configure(log_format: str = "console", level: str = "info") -> None:
