@@ -204,3 +204,37 @@ async def test_a_web_secret_is_shown_only_to_its_owner(owner: aiohttp.ClientSess
         listed = body["actions"] if isinstance(body, dict) else body
         assert status == 200 and sorted(map(str, sum((secrets(a["annotations"]) for a in listed), []))) == \
             ["********", "********", "True"], path
+
+
+async def test_another_namespace_is_refused_before_its_body_is_read(owner: aiohttp.ClientSession,
+                                                                     stranger: aiohttp.ClientSession) -> None:
+    """OpenWhisk authorizes a request before it unmarshals the body (`authorizeAndDispatch`, then the collection's
+    `entity(as[...])`): another namespace's PUT or POST is 403 whatever it sends, the owner's malformed one 400."""
+    package, action, trigger, rule = unique("p"), unique("a"), unique("t"), unique("r")
+    assert (await call(owner, "PUT", ns("packages", package), {"publish": True}))[0] == 200
+    assert (await call(owner, "PUT", ns("actions", f"{package}/{action}"), {"exec": JS}))[0] == 200
+    assert (await call(owner, "PUT", ns("actions", action), {"exec": JS}))[0] == 200
+    assert (await call(owner, "PUT", ns("triggers", trigger), {}))[0] == 200
+    assert (await call(owner, "PUT", ns("rules", rule), {"trigger": f"/_/{trigger}", "action": f"/_/{action}"}))[0] \
+        == 200
+    paths = [("PUT", ns("actions", action, "guest"), f"guest/{action}"),
+             ("PUT", ns("actions", f"{package}/{action}", "guest"), f"guest/{package}/{action}"),
+             ("PUT", ns("packages", package, "guest"), f"guest/{package}"),
+             ("PUT", ns("triggers", trigger, "guest"), f"guest/{trigger}"),
+             ("PUT", ns("rules", rule, "guest"), f"guest/{rule}"),
+             ("POST", ns("actions", action, "guest"), f"guest/{action}"),
+             ("POST", ns("triggers", trigger, "guest"), f"guest/{trigger}"),
+             ("POST", ns("rules", rule, "guest"), f"guest/{rule}")]
+    bodies = [{"data": b"{not json", "headers": {"Content-Type": "application/json"}},
+              {"data": b"{}", "headers": {"Content-Type": "text/plain"}}]
+    for method, path, fqname in paths:
+        for body in bodies:
+            status, answer = await call(stranger, method, path, **body)
+            assert (status, answer["error"]) == (403, forbidden(fqname)), (method, path, body)
+        status, answer = await call(owner, method, path.replace("/guest/", "/_/"), **bodies[0])
+        assert status == 400 and answer["error"].startswith("The request content was malformed"), (method, path)
+    # Nothing changed, nothing ran: the rule is still active, the action at its first version.
+    status, body = await call(owner, "GET", ns("rules", rule))
+    assert (status, body["status"]) == (200, "active")
+    status, body = await call(owner, "GET", ns("actions", action))
+    assert (status, body["version"]) == (200, "0.0.1")

@@ -57,8 +57,11 @@ async def invoke_action(request: web.Request) -> web.StreamResponse:
     blocking = flag(request, "blocking")
     result_only = flag(request, "result")
     wait = wait_ms(request, settings.max_blocking_wait_ms)
+    # Authorized before the body is read (another namespace's malformed invoke is 403), as OpenWhisk's route
+    # unmarshals it only then; the action itself is looked up after (an owner's malformed invoke is 400).
+    path = await services.entities.entitle_action(request[IDENTITY], namespace, package, name)
     payload = await read_payload(request, request[IDENTITY].limits.max_payload_size)
-    resolved = await services.entities.resolve_request(request[IDENTITY], namespace, package, name)
+    resolved = await services.entities.request_at(request[IDENTITY], path, name)
     outcome = await services.launcher.start(request[IDENTITY], resolved, payload, blocking=blocking,
                                              wait_ms=wait, tid=request[TID], caller=caller,
                                              received_ms=request.get(RECEIVED_MS))
@@ -78,9 +81,12 @@ async def invoke_action(request: web.Request) -> web.StreamResponse:
 async def fire_trigger(request: web.Request) -> web.StreamResponse:
     """POST .../triggers/{name}: 202 with the trigger activation id, or 204 when no rule is active
     (docs/openwhisk.md §3.5)."""
-    firing = services_of(request).firing
+    services = services_of(request)
+    firing = services.firing
     identity = request[IDENTITY]
     firing.throttle(identity)                         # before the lookup, as invokes are (docs/openwhisk.md §8)
+    # Authorized before the body is read, as invokes are.
+    await services.entities.entitle_fire(identity, request.match_info["namespace"], request.match_info["name"])
     payload = await read_payload(request, identity.limits.max_payload_size)
     activation_id = await firing.fire(identity, request.match_info["namespace"], request.match_info["name"],
                                       payload, dict(header_values.items(request.headers.items())),

@@ -76,8 +76,7 @@ async def put_entity(request: web.Request) -> web.Response:
     entities, identity, path, name = _address(request)
     collection = _collection(request, entities)
     overwrite = flag(request, "overwrite")
-    body = await read_json(request)
-    return reply(await collection.put(identity, path, name, body, overwrite))
+    return reply(await collection.put_read(identity, path, name, lambda: read_json(request), overwrite))
 
 
 async def delete_entity(request: web.Request) -> web.Response:
@@ -89,8 +88,7 @@ async def delete_entity(request: web.Request) -> web.Response:
 
 async def set_rule_status(request: web.Request) -> web.Response:
     entities, identity, path, name = _address(request)
-    body = await read_json(request)
-    await entities.rules.set_status(identity, path, name, body)
+    await entities.rules.set_status(identity, path, name, lambda: read_json(request))
     return web.Response(text="OK")
 
 

@@ -6,6 +6,7 @@ read shows, what a delete must confirm or undo.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from whisk.controller.entitlement import DELETE, PUT, READ, Entitlement, Resource
@@ -75,11 +76,19 @@ class Collection:
 
     # --- put ------------------------------------------------------------------------------------------------------
     async def put(self, identity: Identity, path: EntityPath, name: str, body: Any, overwrite: bool) -> Any:
-        """OpenWhisk's putEntity: authorize, check the address, parse, size-check, validate, then create, update
-        (overwrite=true) or refuse (409), write, answer."""
+        async def given() -> Any:
+            return body
+        return await self.put_read(identity, path, name, given, overwrite)
+
+    async def put_read(self, identity: Identity, path: EntityPath, name: str, read: Callable[[], Awaitable[Any]],
+                       overwrite: bool) -> Any:
+        """OpenWhisk's putEntity: authorize, check the address, read the body (`read`: OpenWhisk unmarshals it only
+        once the caller is authorized, so another namespace's malformed PUT is 403, not 400), parse, size-check,
+        validate, then create, update (overwrite=true) or refuse (409), write, answer."""
         EntityName(name)
         await self.entitlement.authorize(identity, PUT, Resource(path, self.name, name))
         await self.addressable(identity, path, name, PUT)
+        body = await read()
         try:
             request = self.parse(identity, body)
         except Invalid as exc:

@@ -60,9 +60,22 @@ class Entities:
                              name: str) -> ResolvedAction:
         """The action to run for POST .../actions/[pkg/]name: 403 when the caller may not activate it, 404 when
         it (or its package, or a binding's target) does not exist."""
+        path = await self.entitle_action(identity, namespace, package, name)
+        return await self._located(path, name)
+
+    async def entitle_action(self, identity: Identity, namespace: str, package: str | None,
+                             name: str) -> EntityPath:
+        """The first step of `resolve_action`, alone: the caller's right to activate (403), or the owner's missing
+        package (404). An invoke reads its body only after it, as OpenWhisk's route unmarshals it once authorized."""
         path = self._action_path(identity, namespace, package, name)
         await entitle_activation(self.actions, identity, path, name)
-        return await self._located(path, name)
+        return path
+
+    async def request_at(self, identity: Identity, path: EntityPath, name: str) -> ResolvedAction:
+        """`resolve_request` once `entitle_action` gave the path."""
+        resolved = await self._located(path, name)
+        await self.entitle_components(identity, resolved)
+        return resolved
 
     async def locate_action(self, identity: Identity, namespace: str, package: str | None,
                             name: str) -> ResolvedAction:
@@ -93,9 +106,7 @@ class Entities:
         must each be activatable by the caller before any of them runs, as OpenWhisk's invoke route checks them
         (`entitleReferencedEntitiesMetaData`); one 403 names those refused. Nothing is checked while it runs, a
         nested sequence's components included: they are only located (`composition.locate`)."""
-        resolved = await self.resolve_action(identity, namespace, package, name)
-        await self.entitle_components(identity, resolved)
-        return resolved
+        return await self.request_at(identity, await self.entitle_action(identity, namespace, package, name), name)
 
     async def entitle_components(self, identity: Identity, resolved: ResolvedAction) -> None:
         """A sequence's components must each be activatable by `identity` before any of them runs: one 403 names
@@ -108,10 +119,16 @@ class Entities:
 
     async def trigger_to_fire(self, identity: Identity, namespace: str, name: str) -> Trigger:
         """The trigger for POST .../triggers/name (owner only; 404 when absent)."""
+        path = await self.entitle_fire(identity, namespace, name)
+        return await self.repo.need(Trigger, f"{path}/{name}")
+
+    async def entitle_fire(self, identity: Identity, namespace: str, name: str) -> EntityPath:
+        """The caller's right to fire (403), which a fire's route checks before it reads the body, as OpenWhisk's
+        does; only the owner's, so without a read of the store."""
         path = self.namespace(identity, namespace)
         EntityName(name)
         await self.entitlement.authorize(identity, ACTIVATE, Resource(path, "triggers", name))
-        return await self.repo.need(Trigger, f"{path}/{name}")
+        return path
 
     async def limits(self, identity: Identity, namespace: str) -> dict[str, Any]:
         """GET /namespaces/{ns}/limits: the effective limits (docs/openwhisk.md §1.11), owner only."""

@@ -7,6 +7,7 @@ is undone, so a refused request leaves the store as it was.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from whisk.controller.collection import Collection, as_stored, malformed
@@ -119,10 +120,13 @@ class Rules(Collection):
         return entity.to_json(INACTIVE)
 
     # --- enable / disable -----------------------------------------------------------------------------------------
-    async def set_status(self, identity: Identity, path: EntityPath, name: str, body: Any) -> None:
-        """POST `{"status": "active" | "inactive"}`: rewrite the trigger's link when the status changes."""
+    async def set_status(self, identity: Identity, path: EntityPath, name: str,
+                         read: Callable[[], Awaitable[Any]]) -> None:
+        """POST `{"status": "active" | "inactive"}` (`read` gives the body, read once the caller is authorized, as
+        OpenWhisk unmarshals it): rewrite the trigger's link when the status changes."""
         EntityName(name)
         await self.entitlement.authorize(identity, ACTIVATE, Resource(path, self.name, name))
+        body = await read()
         try:
             status = parse_status(body)                 # before the lookup, as OpenWhisk reads the body first
         except Invalid as exc:
