@@ -114,7 +114,7 @@ async def test_a_deleted_trigger_or_a_revoked_key_disables_the_alarm_and_read_sa
     async with controller() as c:
         await wired(c, "deleted")
         assert (await c.feed("alarm", "CREATE", "deleted", cron="*/10 * * * * *"))[0]
-        await c.entities.collections["triggers"].delete(c.guest, EntityPath.of("guest"), "deleted", {})
+        await c.entities.collections["triggers"].delete(c.guest, EntityPath.of("guest"), "deleted", dict)
         await c.advance(10)
         ok, read = await c.feed("alarm", "READ", "deleted")
         assert ok and read["status"]["active"] is False

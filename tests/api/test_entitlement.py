@@ -238,3 +238,26 @@ async def test_another_namespace_is_refused_before_its_body_is_read(owner: aioht
     assert (status, body["status"]) == (200, "active")
     status, body = await call(owner, "GET", ns("actions", action))
     assert (status, body["version"]) == (200, "0.0.1")
+
+
+async def test_another_namespace_is_refused_before_its_query_is_read(owner: aiohttp.ClientSession,
+                                                                      stranger: aiohttp.ClientSession) -> None:
+    """The query's options (`code`, `overwrite`, `force`, `blocking`, `result`, `timeout`, paging) are read by the
+    collection's handler once the request is authorized (OpenWhisk's `parameter(...)` inside `dispatchOp`)."""
+    package, action = unique("p"), unique("a")
+    assert (await call(owner, "PUT", ns("packages", package), {}))[0] == 200
+    assert (await call(owner, "PUT", ns("actions", f"{package}/{action}"), {"exec": JS}))[0] == 200
+    for method, path, query, fqname in (
+            ("GET", ns("actions", f"{package}/{action}", "guest"), "code=maybe", f"guest/{package}"),
+            ("GET", ns("actions", f"{package}/", "guest"), "limit=many", f"guest/{package}"),
+            ("PUT", ns("actions", f"{package}/{action}", "guest"), "overwrite=maybe", f"guest/{package}/{action}"),
+            ("DELETE", ns("packages", package, "guest"), "force=maybe", f"guest/{package}"),
+            ("POST", ns("actions", f"{package}/{action}", "guest"), "blocking=maybe", f"guest/{package}"),
+            ("POST", ns("actions", f"{package}/{action}", "guest"), "result=maybe", f"guest/{package}"),
+            ("POST", ns("actions", f"{package}/{action}", "guest"), "timeout=0", f"guest/{package}")):
+        body = {"exec": JS} if method == "PUT" else None
+        status, answer = await call(stranger, method, f"{path}?{query}", body)
+        assert (status, answer["error"]) == (403, forbidden(fqname)), (method, path, query, answer)
+        status, answer = await call(owner, method, f"{path.replace('/guest/', '/_/')}?{query}", body)
+        assert status == 400 and "was malformed" in answer["error"], (method, path, query, answer)
+    assert (await call(owner, "GET", ns("packages", package)))[0] == 200

@@ -33,9 +33,9 @@ async def test_a_corrupted_action_is_500_corrupted_and_listed_as_stored(field: s
         doc[field] = value
         await store.put(doc)
 
-        for attempt in (lambda: entities.actions.get(owner, root, "bad", {}),
+        for attempt in (lambda: entities.actions.get(owner, root, "bad", dict),
                         lambda: entities.actions.put(owner, root, "bad", {"exec": JS}, True),
-                        lambda: entities.actions.delete(owner, root, "bad", {}),
+                        lambda: entities.actions.delete(owner, root, "bad", dict),
                         lambda: entities.resolve_action(owner, "_", None, "bad")):
             with pytest.raises(Corrupted, match="^Resource is corrupted and cannot be read.$"):
                 await attempt()

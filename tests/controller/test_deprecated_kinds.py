@@ -59,11 +59,11 @@ async def test_a_deprecated_kind_is_read_and_deleted_but_not_written(tmp_path: P
         with pytest.raises(Conflict):              # the name is taken: 409 first, as OpenWhisk's putEntity
             await entities.actions.put(owner, root, "old", {"exec": {"kind": "nodejs:18", "code": "y"}}, False)
 
-        got = await entities.actions.get(owner, root, "old", {})
+        got = await entities.actions.get(owner, root, "old", dict)
         assert (got["version"], got["exec"]["kind"], got["exec"]["code"]) == ("0.0.1", "nodejs:18", "x")
         moved = await entities.actions.put(owner, root, "old", {"exec": {"kind": "nodejs:default", "code": "z"}}, True)
         assert (moved["version"], moved["exec"]["kind"]) == ("0.0.2", "nodejs:20")     # onto a current kind: fine
-        assert (await entities.actions.delete(owner, root, "gone", {}))["exec"]["kind"] == "nodejs:18"
+        assert (await entities.actions.delete(owner, root, "gone", dict))["exec"]["kind"] == "nodejs:18"
 
 
 @asynccontextmanager

@@ -90,7 +90,7 @@ async def test_a_chain_of_bindings_that_comes_back_on_itself_is_422_not_followed
             await store.put(doc)
         for attempt in (entities.resolve_action(owner, "_", "a", "act"),
                         entities.repo.resolve_action_name(FullyQualifiedEntityName(root.add("b"), "act")),
-                        entities.packages.get(owner, root, "a", {})):
+                        entities.packages.get(owner, root, "a", dict)):
             with pytest.raises(Unprocessable, match="contains a circular reference"):
                 await attempt
 

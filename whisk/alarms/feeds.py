@@ -123,7 +123,7 @@ class Feeds:
     async def _check_trigger(self, owner: Identity, namespace: str, name: str) -> None:
         """The provider's verifyTriggerAuth: the owner may read the trigger."""
         try:
-            await self._entities.triggers.get(owner, EntityPath.of(namespace), name, {})
+            await self._entities.triggers.get(owner, EntityPath.of(namespace), name, dict)
         except (NotFound, Forbidden, Invalid) as exc:
             raise FeedError(AUTH_FAILED, {NotFound: 404, Forbidden: 403}.get(type(exc), 400)) from None
 

@@ -64,12 +64,12 @@ class Alarms:
             for rule_id in (trigger.rules or {}) if trigger is not None else ():
                 rule = FullyQualifiedEntityName.from_path(rule_id)
                 try:
-                    await self._entities.collections["rules"].delete(owner, rule.path, rule.name, {})
+                    await self._entities.collections["rules"].delete(owner, rule.path, rule.name, dict)
                 except NotFound:
                     continue
                 except WhiskError as exc:
                     log.warning("alarms.rule_delete_failed", rule=rule_id, error=str(exc))
         try:
-            await self._entities.collections["triggers"].delete(owner, path, name, {})
+            await self._entities.collections["triggers"].delete(owner, path, name, dict)
         except NotFound:
             return

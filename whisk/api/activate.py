@@ -54,12 +54,12 @@ async def invoke_action(request: web.Request) -> web.StreamResponse:
     services.invocations.check(caller)                # before the lookup, as OpenWhisk does (docs/openwhisk.md §8)
     namespace, package, name = request.match_info["namespace"], request.match_info.get("package"), \
         request.match_info["name"]
+    # Authorized before the query and the body are read (another namespace's malformed invoke is 403), as
+    # OpenWhisk's route reads them only then; the action itself is looked up after (an owner's malformed one is 400).
+    path = await services.entities.entitle_action(request[IDENTITY], namespace, package, name)
     blocking = flag(request, "blocking")
     result_only = flag(request, "result")
     wait = wait_ms(request, settings.max_blocking_wait_ms)
-    # Authorized before the body is read (another namespace's malformed invoke is 403), as OpenWhisk's route
-    # unmarshals it only then; the action itself is looked up after (an owner's malformed invoke is 400).
-    path = await services.entities.entitle_action(request[IDENTITY], namespace, package, name)
     payload = await read_payload(request, request[IDENTITY].limits.max_payload_size)
     resolved = await services.entities.request_at(request[IDENTITY], path, name)
     outcome = await services.launcher.start(request[IDENTITY], resolved, payload, blocking=blocking,

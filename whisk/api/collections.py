@@ -4,6 +4,8 @@ call the controller's services; they hold no per-collection logic."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from whisk.api import activate
@@ -53,8 +55,7 @@ async def list_package_actions(request: web.Request) -> web.Response:
     entities, identity, namespace = _context(request)
     package = request.match_info["package"]
     EntityName(package)
-    skip, limit, count = paging(request, "actions")
-    return reply(await entities.actions.list_package(identity, namespace, package, skip, limit, count))
+    return reply(await entities.actions.list_package(identity, namespace, package, lambda: paging(request, "actions")))
 
 
 async def package_path_other_method(request: web.Request) -> web.Response:
@@ -68,21 +69,31 @@ async def package_path_other_method(request: web.Request) -> web.Response:
 async def get_entity(request: web.Request) -> web.Response:
     entities, identity, path, name = _address(request)
     collection = _collection(request, entities)
-    options = {"code": flag(request, "code", True)} if collection.name == "actions" else {}
+
+    def options() -> dict[str, Any]:
+        return {"code": flag(request, "code", True)} if collection.name == "actions" else {}
+
     return reply(await collection.get(identity, path, name, options))
 
 
 async def put_entity(request: web.Request) -> web.Response:
     entities, identity, path, name = _address(request)
     collection = _collection(request, entities)
-    overwrite = flag(request, "overwrite")
-    return reply(await collection.put_read(identity, path, name, lambda: read_json(request), overwrite))
+
+    async def read() -> tuple[Any, bool]:
+        overwrite = flag(request, "overwrite")          # before the body, as OpenWhisk's `create` reads them
+        return await read_json(request), overwrite
+
+    return reply(await collection.put_read(identity, path, name, read))
 
 
 async def delete_entity(request: web.Request) -> web.Response:
     entities, identity, path, name = _address(request)
     collection = _collection(request, entities)
-    options = {"force": flag(request, "force")} if collection.name == "packages" else {}
+
+    def options() -> dict[str, Any]:
+        return {"force": flag(request, "force")} if collection.name == "packages" else {}
+
     return reply(await collection.delete(identity, path, name, options))
 
 

@@ -125,7 +125,7 @@ async def _remove_unlisted(entities: Entities, identity: Identity, package: Enti
     for doc in await entities.store.list_entities("action", str(package), skip=0, limit=0):
         if doc.get("name") not in keep:
             try:
-                await entities.collections["actions"].delete(identity, package, doc["name"], {})
+                await entities.collections["actions"].delete(identity, package, doc["name"], dict)
             except NotFound:
                 pass                  # the other controller removed it first
             log.info("catalog.action_removed", action=f"{package}/{doc['name']}")

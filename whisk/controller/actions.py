@@ -4,9 +4,10 @@ read with their package's (and binding's) parameters merged in, and sequences ar
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
-from whisk.controller.collection import Collection
+from whisk.controller.collection import Collection, Options
 from whisk.controller.entitlement import ACTIVATE, READ, Resource
 from whisk.entities.action import Action, ActionPut, web_secret_hidden
 from whisk.entities.archive import check_unpacked_size
@@ -41,14 +42,14 @@ class Actions(Collection):
             raise Invalid(NOT_ON_BINDING)
 
     # --- get ------------------------------------------------------------------------------------------------------
-    async def get(self, identity: Identity, path: EntityPath, name: str, options: dict[str, Any]) -> Any:
+    async def get(self, identity: Identity, path: EntityPath, name: str, options: Options) -> Any:
         EntityName(name)
         if path.is_default_package:
             await self.entitlement.authorize(identity, READ, Resource(path, self.name, name))
         else:
             await self._package_of(identity, path, READ, name)
+        code = options().get("code", True)
         action, binding = await self.repo.action_with_package(FullyQualifiedEntityName(path, name))
-        code = options.get("code", True)
         out = action.to_json(code=code)
         if not identity.owns(action.namespace.root):
             out["annotations"] = web_secret_hidden(out["annotations"])
@@ -58,11 +59,13 @@ class Actions(Collection):
             out["binding"] = binding
         return out
 
-    async def list_package(self, identity: Identity, namespace: EntityPath, package: str, skip: int, limit: int,
-                           count: bool) -> Any:
-        """GET .../actions/{pkg}/: the actions of a package, or of the package a binding names."""
+    async def list_package(self, identity: Identity, namespace: EntityPath, package: str,
+                           paging: Callable[[], tuple[int, int, bool]]) -> Any:
+        """GET .../actions/{pkg}/: the actions of a package, or of the package a binding names; `paging` (skip,
+        limit, count) is read once the caller may read the package, as OpenWhisk's `listPackageActions` reads it."""
         EntityName(package)
         await self.entitlement.check(identity, READ, Resource(namespace, "packages", package))
+        skip, limit, count = paging()
         _, target = await self.repo.resolve_package(f"{namespace}/{package}")
         listed = await self.list_in(identity, target.full_path, skip, limit, count)
         if isinstance(listed, list) and not identity.owns(target.full_path.root):

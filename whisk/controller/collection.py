@@ -19,6 +19,12 @@ from whisk.store.base import EntityStore
 
 
 
+# A request's query options (`code`, `force`), read only once the caller is authorized: OpenWhisk's collection
+# handlers read their `parameter(...)`s after the route's entitlement check, so another namespace's malformed one
+# is 403, not 400.
+Options = Callable[[], dict[str, Any]]
+
+
 def malformed(exc: Invalid) -> Invalid:
     return Invalid(f"{MALFORMED}{exc}")
 
@@ -65,30 +71,31 @@ class Collection:
             return as_stored(doc)
 
     # --- get ------------------------------------------------------------------------------------------------------
-    async def get(self, identity: Identity, path: EntityPath, name: str, options: dict[str, Any]) -> Any:
+    async def get(self, identity: Identity, path: EntityPath, name: str, options: Options) -> Any:
         EntityName(name)                 # 400 before anything, as OpenWhisk's route reads the name segment
         await self.entitlement.authorize(identity, READ, Resource(path, self.name, name))
+        read = options()
         entity = await self.repo.need(self.entity, f"{path}/{name}")
-        return await self.view(identity, entity, options)
+        return await self.view(identity, entity, read)
 
     async def view(self, identity: Identity, entity: Any, options: dict[str, Any]) -> Any:
         return entity.to_json()
 
     # --- put ------------------------------------------------------------------------------------------------------
     async def put(self, identity: Identity, path: EntityPath, name: str, body: Any, overwrite: bool) -> Any:
-        async def given() -> Any:
-            return body
-        return await self.put_read(identity, path, name, given, overwrite)
+        async def given() -> tuple[Any, bool]:
+            return body, overwrite
+        return await self.put_read(identity, path, name, given)
 
-    async def put_read(self, identity: Identity, path: EntityPath, name: str, read: Callable[[], Awaitable[Any]],
-                       overwrite: bool) -> Any:
-        """OpenWhisk's putEntity: authorize, check the address, read the body (`read`: OpenWhisk unmarshals it only
-        once the caller is authorized, so another namespace's malformed PUT is 403, not 400), parse, size-check,
-        validate, then create, update (overwrite=true) or refuse (409), write, answer."""
+    async def put_read(self, identity: Identity, path: EntityPath, name: str,
+                       read: Callable[[], Awaitable[tuple[Any, bool]]]) -> Any:
+        """OpenWhisk's putEntity: authorize, check the address, read the body and `overwrite` (`read`: OpenWhisk
+        reads them only once the caller is authorized, so another namespace's malformed PUT is 403, not 400), parse,
+        size-check, validate, then create, update (overwrite=true) or refuse (409), write, answer."""
         EntityName(name)
         await self.entitlement.authorize(identity, PUT, Resource(path, self.name, name))
         await self.addressable(identity, path, name, PUT)
-        body = await read()
+        body, overwrite = await read()
         try:
             request = self.parse(identity, body)
         except Invalid as exc:
@@ -135,12 +142,13 @@ class Collection:
         return saved.to_json()
 
     # --- delete ---------------------------------------------------------------------------------------------------
-    async def delete(self, identity: Identity, path: EntityPath, name: str, options: dict[str, Any]) -> Any:
+    async def delete(self, identity: Identity, path: EntityPath, name: str, options: Options) -> Any:
         EntityName(name)
         await self.entitlement.authorize(identity, DELETE, Resource(path, self.name, name))
         await self.addressable(identity, path, name, DELETE)
+        read = options()
         entity = await self.repo.need(self.entity, f"{path}/{name}")
-        await self.confirm_delete(identity, entity, options)
+        await self.confirm_delete(identity, entity, read)
         try:
             await self.repo.remove(entity)
         except NotFound:
