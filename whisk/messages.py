@@ -31,6 +31,27 @@ CACHE_INVALIDATION_TOPIC = "cacheInvalidation"
 EVENTS_TOPIC = "events"
 
 
+def _object(data: bytes) -> dict[str, Any]:
+    """A message's JSON object. Anything else a foreign or old producer may have put on a topic (an array, a string,
+    bytes that are no JSON) is malformed: ValueError, which a consumer skips with a log line."""
+    d = decode(data)
+    if not isinstance(d, dict):
+        raise ValueError(f"a message is a JSON object, not {type(d).__name__}")
+    return d
+
+
+def _field(d: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+    """`d[key]` when it has the type the consumers count on, `default` when absent or null; else ValueError (a
+    field of the wrong type ended the consumer that read it, or the activation's task, with no record)."""
+    value = d.get(key)
+    if value is None:
+        return default
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):   # JSON's true is no number
+        raise ValueError(f"malformed {key}: {type(value).__name__}")
+    return value
+
+
 def controller_instance(index: int | str) -> dict[str, str]:
     return {"asString": str(index), "instanceType": "controller"}
 
@@ -90,11 +111,24 @@ class ActivationMessage:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ActivationMessage:
-        d = decode(data)
-        return cls(transid=d["transid"], action=d["action"], revision=d.get("revision"), user=d["user"],
-                   activation_id=d["activationId"], root_controller=d["rootControllerIndex"],
-                   blocking=bool(d.get("blocking")), content=d.get("content"), init_args=d.get("initArgs") or [],
-                   locked_args=d.get("lockedArgs") or {}, cause=d.get("cause"), trace_context=d.get("traceContext"))
+        """OpenWhisk's fields, each of the type the invoker counts on (unknown fields are ignored); the required
+        ones missing or any of the wrong type is malformed (ValueError)."""
+        d = _object(data)
+        transid = _field(d, "transid", list)
+        action = _field(d, "action", dict)
+        user = _field(d, "user", dict)
+        namespace = _field(user or {}, "namespace", dict) or {}
+        if not (transid and isinstance(transid[0], str) and len(transid) > 1 and isinstance(transid[1], int | float)
+                and action and isinstance(action.get("path"), str) and isinstance(action.get("name"), str)
+                and isinstance(namespace.get("name"), str)):
+            raise ValueError("an activation message needs transid, action, user.namespace")
+        _field(user, "limits", dict)
+        return cls(transid=transid, action=action, revision=_field(d, "revision", str), user=user,
+                   activation_id=_field(d, "activationId", str) or _missing("activationId"),
+                   root_controller=_field(d, "rootControllerIndex", dict) or _missing("rootControllerIndex"),
+                   blocking=bool(d.get("blocking")), content=_field(d, "content", dict),
+                   init_args=_field(d, "initArgs", list, []), locked_args=_field(d, "lockedArgs", dict, {}),
+                   cause=_field(d, "cause", str), trace_context=_field(d, "traceContext", dict))
 
 
 @dataclass(slots=True)
@@ -141,16 +175,21 @@ class Acknowledgement:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Acknowledgement:
-        d = decode(data)
-        response = d.get("response")
+        """An ack names its activation (the record's `activationId`, the shrunk response, or `activationId`); its
+        `instance` is an InstanceId object. Otherwise it is malformed (ValueError)."""
+        d = _object(data)
+        response = _field(d, "response", (dict, str))
+        instance = _field(d, "instance", dict)
         if isinstance(response, dict):
-            activation_id = response.get("activationId", "")
-        elif isinstance(response, str):
-            activation_id = response
+            activation_id = response.get("activationId")
         else:
-            activation_id = d.get("activationId", "")
-        return cls(transid=d.get("transid") or ["", 0], activation_id=activation_id, response=response,
-                   instance=d.get("instance"), is_system_error=bool(d.get("isSystemError", False)))
+            activation_id = response if isinstance(response, str) else d.get("activationId")
+        if not isinstance(activation_id, str) or not activation_id:
+            raise ValueError("an ack names no activation")
+        if instance is not None:
+            _field(instance, "instance", int)
+        return cls(transid=_field(d, "transid", list) or ["", 0], activation_id=activation_id, response=response,
+                   instance=instance, is_system_error=bool(d.get("isSystemError", False)))
 
 
 @dataclass(slots=True)
@@ -167,10 +206,16 @@ class PingMessage:
     @classmethod
     def from_bytes(cls, data: bytes) -> PingMessage:
         """An OpenWhisk invoker's ping has neither `taken` nor `hasRoom`: progress unknown (None), never stalled."""
-        d = decode(data)
-        taken = d.get("taken")
-        return cls(instance=d["name"], is_enabled=d.get("isEnabled", True) is not False,
-                   taken=None if taken is None else int(taken), has_room=d.get("hasRoom", True) is not False)
+        d = _object(data)
+        instance = _field(d, "name", dict) or _missing("name")
+        if _field(instance, "instance", int, -1) < 0:
+            raise ValueError("a ping names no invoker instance")
+        return cls(instance=instance, is_enabled=d.get("isEnabled", True) is not False,
+                   taken=_field(d, "taken", int), has_room=d.get("hasRoom", True) is not False)
+
+
+def _missing(key: str) -> Any:
+    raise ValueError(f"no {key}")
 
 
 def _user_status_code(result: Any) -> int | None:

@@ -264,6 +264,8 @@ class EntityCache:
                 message = json.loads(encoded(data))
                 key = message["key"]
                 doc_id = key["mainId"] if isinstance(key, dict) else str(key)
+                if not isinstance(doc_id, str):
+                    raise TypeError(f"mainId is {type(doc_id).__name__}")
             except (ValueError, KeyError, TypeError) as exc:
                 log.error("cache.invalidation.malformed", error=str(exc))
                 continue

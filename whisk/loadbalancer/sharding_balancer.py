@@ -80,10 +80,9 @@ def _system_identity() -> dict[str, Any]:
 
 def _memory_mb(instance: dict[str, Any]) -> int:
     """`userMemory` of an InvokerInstanceId ("2048 MB")."""
-    text = str(instance.get("userMemory", "0")).split()[0]
     try:
-        return int(float(text))
-    except ValueError:
+        return max(0, int(float(str(instance.get("userMemory", "0")).split()[0])))
+    except (ValueError, IndexError, OverflowError):     # not a number, empty, infinite: a foreign ping's
         return 0
 
 
