@@ -1,4 +1,5 @@
-"""An invoker stopped gracefully (SIGTERM: its drain) leaves nothing it took to run again after its restart."""
+"""An invoker stopped gracefully (SIGTERM: its drain) leaves nothing it took to run again after its restart; one that
+crashes, nothing it took and ran."""
 
 from __future__ import annotations
 
@@ -52,3 +53,23 @@ async def test_an_activation_finished_during_the_drain_does_not_run_again_after_
         async with invoker(bus, store, second):
             await asyncio.sleep(0.5)
         assert second.ran == []
+
+
+async def test_the_feed_commits_what_it_takes_at_once() -> None:
+    """A crash (SIGKILL) has no drain: what the invoker took and ran must already be committed, or its successor
+    runs it again (on Kafka, up to 99 activations, each run, recorded and acknowledged; tests/messaging/test_kafka.py
+    shows the feed)."""
+    asked: dict[str, bool] = {}
+
+    class Recording(MemoryBus):
+        def consume(self, topic: str, group: str, *, commit_at_once: bool = False) -> Any:
+            asked[topic] = commit_at_once
+            return super().consume(topic, group, commit_at_once=commit_at_once)
+
+    async with Recording() as bus, MemoryStore() as store:
+        async with invoker(bus, store, OneRun()):
+            for _ in range(100):
+                if asked:
+                    break
+                await asyncio.sleep(0.01)
+    assert asked == {invoker_topic(0): True}

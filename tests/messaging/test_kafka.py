@@ -316,3 +316,32 @@ async def test_a_stalled_consumer_is_found_and_replaced(kafka_broker: KafkaBroke
         # m0 was handled and committed on the restart; asking for the next message hands m1 in, and the replacement
         # goes on from there: m2, nothing handled comes again.
         assert await asyncio.wait_for(anext(consumer), WAIT_S) == b"m2"
+
+
+async def test_a_feed_that_commits_at_once_hands_nothing_it_took_to_its_successor(kafka_broker: KafkaBroker) -> None:
+    """The invoker's feed (`commit_at_once`): what it took is committed at once, not when it is about to wait or at
+    the 100th message, so a member that dies with a backlog on its topic (SIGKILL) leaves its successor only what it
+    never took, as OpenWhisk's invoker commits what it peeks before running it. Committed every 100, the successor
+    ran again up to 99 activations that had run, been recorded and acknowledged."""
+    from aiokafka import TopicPartition
+
+    topic, group = unique("t"), unique("g")
+    async with KafkaBus([kafka_broker.bootstrap], client_id="whisk-test", session_timeout_s=3) as bus:
+        for i in range(10):
+            await bus.send(topic, b"m%d" % i)
+        feed = bus.consume(topic, group, commit_at_once=True)
+        for i in range(5):                      # taken while more wait: the feed is never about to wait
+            assert await asyncio.wait_for(anext(feed), WAIT_S) == b"m%d" % i
+            feed.handled()
+        assert feed._consumer is not None
+        tp = TopicPartition(topic, 0)
+        end = time.monotonic() + 10
+        while await feed._consumer.committed(tp) != 5:
+            assert time.monotonic() < end, "what the feed took is not committed"
+            await asyncio.sleep(0.05)
+        # The member dies: it leaves without committing anything more.
+        feed._pending.clear()
+        await feed._consumer.stop()
+    async with KafkaBus([kafka_broker.bootstrap], client_id="whisk-test", session_timeout_s=3) as bus:
+        successor = bus.consume(topic, group, commit_at_once=True)
+        assert await asyncio.wait_for(anext(successor), WAIT_S) == b"m5"

@@ -147,7 +147,10 @@ class Invoker:
 
     async def _consume(self) -> None:
         topic = invoker_topic(self.instance)
-        async with contextlib.aclosing(self._bus.consume(topic, topic)) as feed:
+        # Committed at once: an invoker that dies (SIGKILL) leaves its successor only what it never took, as
+        # OpenWhisk's commits what it takes before running it. What it was running is lost with it, and the
+        # controller records it as such at its ack timeout; run again, it would run twice.
+        async with contextlib.aclosing(self._bus.consume(topic, topic, commit_at_once=True)) as feed:
             while True:
                 # Ask the feed for the next message only when there is room for it (docs/openwhisk.md §5.4): what is not
                 # taken stays on the topic, uncommitted, for this invoker after a restart.

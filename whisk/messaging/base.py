@@ -56,10 +56,13 @@ class Bus(Protocol):
         """Publish one message; raises TooLarge when its bytes exceed the bus's limit (and whatever its encoding
         raises: ValueError, RecursionError), BackendUnavailable when the bus does not answer."""
 
-    def consume(self, topic: str, group: str) -> Feed:
+    def consume(self, topic: str, group: str, *, commit_at_once: bool = False) -> Feed:
         """Messages of `topic` for consumer group `group`, in order. The iterator asks for the next message only
         when the caller is ready for it (that is how an invoker pulls no more than its pool can take): a message
-        is committed once the caller asks for the one after it, or says it handled it (`Feed.handled`)."""
+        is committed once the caller asks for the one after it, or says it handled it (`Feed.handled`).
+        `commit_at_once`: each handled message is committed right away (in the background) rather than in batches,
+        so that a consumer that dies hands its successor only what it never took (the invoker's feed: OpenWhisk's
+        commits what it takes before running it, at most once)."""
 
     async def ping(self) -> None:
         """Raise BackendUnavailable when the bus does not answer."""

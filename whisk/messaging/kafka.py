@@ -196,10 +196,10 @@ class KafkaBus:
             self._check_topics_soon()
             raise BackendUnavailable(f"kafka: cannot send to {topic}: {exc!r}") from exc
 
-    def consume(self, topic: str, group: str) -> KafkaConsumer:
+    def consume(self, topic: str, group: str, *, commit_at_once: bool = False) -> KafkaConsumer:
         if self._producer is None or self._closed:
             raise BackendUnavailable("The message bus is closed.")
-        consumer = KafkaConsumer(self, topic, group, self._fetch_wait_ms)
+        consumer = KafkaConsumer(self, topic, group, self._fetch_wait_ms, commit_at_once=commit_at_once)
         self._consumers.add(consumer)
         return consumer
 
@@ -265,8 +265,12 @@ class KafkaConsumer:
     """One group member on one topic: `async for message in consumer`; `aclose()` commits what was handled and
     leaves the group."""
 
-    def __init__(self, bus: KafkaBus, topic: str, group: str, fetch_wait_ms: int) -> None:
+    def __init__(self, bus: KafkaBus, topic: str, group: str, fetch_wait_ms: int, *,
+                 commit_at_once: bool = False) -> None:
         self._bus = bus
+        # Commit each handled message right away, one commit in flight at a time (the next carries what was handled
+        # meanwhile): the invoker's feed, whose successor must not run again what it took.
+        self._commit_every = 1 if commit_at_once else bus._commit_every
         self._topic = topic
         self._group = group
         self._fetch_wait_ms = fetch_wait_ms
@@ -319,7 +323,7 @@ class KafkaConsumer:
             self._pending[tp] = offset + 1
             self._held = None
             self._handled += 1
-            if self._handled >= self._bus._commit_every:
+            if self._handled >= self._commit_every:
                 self._commit_soon()
 
     async def aclose(self) -> None:
@@ -394,11 +398,18 @@ class KafkaConsumer:
         """Commit in the background, one commit at a time: a commit the broker does not take (it is away, and
         aiokafka retries until our timeout) must not hold up the messages behind it."""
         if self._pending and (self._committing is None or self._committing.done()):
-            self._committing = asyncio.create_task(self._commit(), name=f"commit-{self._topic}")
+            self._committing = asyncio.create_task(self._commit_handled(), name=f"commit-{self._topic}")
 
-    async def _commit(self, timeout_s: float | None = None) -> None:
+    async def _commit_handled(self) -> None:
+        """One commit; committing at once, then another for what was handled meanwhile, until none is left or the
+        broker does not take one (the next `handled` tries again)."""
+        while await self._commit() and self._commit_every == 1 and self._pending:
+            pass
+
+    async def _commit(self, timeout_s: float | None = None) -> bool:
+        """Commit what was handled; False when the broker did not take it (the offsets are kept)."""
         if not self._pending or self._consumer is None:
-            return
+            return False
         offsets = dict(self._pending)
         try:
             # aiokafka retries a commit until the coordinator answers: bound it, so that closing never hangs.
@@ -410,8 +421,9 @@ class KafkaConsumer:
         except (KafkaError, TimeoutError) as exc:
             # The broker is away: keep the offsets, the next commit carries them.
             log.warning("bus.commit_failed", topic=self._topic, group=self._group, error=str(exc))
-            return
+            return False
         for tp, offset in offsets.items():
             if self._pending.get(tp) == offset:
                 del self._pending[tp]
         self._handled = 0
+        return True

@@ -119,7 +119,8 @@ class MemoryBus:
         if t.waiters:
             t.wake()
 
-    def consume(self, topic: str, group: str) -> MemoryConsumer:
+    def consume(self, topic: str, group: str, *, commit_at_once: bool = False) -> MemoryConsumer:
+        """Every handled message is committed at once here, whatever `commit_at_once` says."""
         self._check_open()
         t = self._topic(topic)
         g = t.groups.get(group)
