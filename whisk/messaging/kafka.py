@@ -14,7 +14,9 @@ consumer per `consume` call. docs/architecture.md ("The Kafka bus") explains eac
   (`handled`); the handled offsets are committed (in the background, so that a commit the broker does not take
   never delays the next message) when the consumer has nothing buffered (it is about to
   wait), every `commit_every` messages under steady load, and on `aclose`. A consumer that stops without `aclose`
-  (a crash) hands out at most that many handled messages again: delivery is at least once, as in OpenWhisk.
+  (a crash) hands out at most that many handled messages again: delivery is at least once. A feed made with
+  `commit_at_once` (the invoker's) commits each as it is handled, as OpenWhisk's feeds commit what they peek before
+  handing it on (at most once, but for what was handled in the last commit's round trip).
 - A consumer takes one record per request from the caller (`getmany(max_records=1)`); aiokafka's fetcher reads
   ahead at most one fetch per partition into memory, nothing of which is committed until handed out and handled.
 - Latency: the producer sends at once (`linger_ms=0`), and a consumer's fetch that finds nothing waits on the
