@@ -3,6 +3,9 @@ OpenWhisk's Entitlement: limit × 1.2 / controllers, at least 1)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import pytest
 
 from whisk.controller.caller import Caller
@@ -53,3 +56,29 @@ def test_the_sharding_scheduler_reports_its_controllers() -> None:
     assert s.controllers == 1
     s.update_controllers(2)
     assert s.controllers == 2
+
+
+class RecordingBus:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict]] = []
+
+    async def send(self, topic: str, message: bytes) -> None:
+        self.sent.append((topic, json.loads(message)))
+
+
+async def test_an_admitted_invocation_is_reported_with_its_namespaces_count_in_flight() -> None:
+    """OpenWhisk's checkThrottleOverload sends a `ConcurrentInvocations` metric (the count in flight + 1) for every
+    invocation its concurrency throttle admits, beside the refusals' `ConcurrentRateLimit`."""
+    bus = RecordingBus()
+    in_flight = {"u": 2}
+    t = InvocationThrottle(lambda uuid: in_flight.get(uuid, 0), UserEvents(bus, controller=0))  # type: ignore[arg-type]
+    t._rate = RateThrottle(lambda: 120.0)
+    t.check(caller(1000, 4))
+    in_flight["u"] = 4
+    with pytest.raises(Throttled):
+        t.check(caller(1000, 4))
+    await asyncio.sleep(0)
+    metrics = [(topic, e["eventType"], e["namespace"], e["userId"], e["body"]) for topic, e in bus.sent]
+    assert metrics == [
+        ("events", "Metric", "ns", "u", {"metricName": "ConcurrentInvocations", "metricValue": 3}),
+        ("events", "Metric", "ns", "u", {"metricName": "ConcurrentRateLimit", "metricValue": 1})]

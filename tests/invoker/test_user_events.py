@@ -79,7 +79,13 @@ async def test_activations_are_published_as_user_events(kafka_broker) -> None:
                 assert r.status == 429, await r.text()
     wanted = {activation_id, sequence_id}
     events = await _events(kafka_broker.bootstrap, 3 + len(refusals),
-                           lambda e: e["body"].get("activationId") in wanted or e["eventType"] == "Metric")
+                           lambda e: e["body"].get("activationId") in wanted
+                           or e["body"].get("metricName") == "ConcurrentRateLimit")
+    # Every invocation the concurrency throttle admitted is reported with the count in flight it makes, as OpenWhisk's
+    # entitlement does: here at least the first action's, the sequence's and the sleepy one's, each alone in flight.
+    admitted = await _events(kafka_broker.bootstrap, 3,
+                             lambda e: e["body"].get("metricName") == "ConcurrentInvocations")
+    assert {(e["source"], e["namespace"], e["body"]["metricValue"]) for e in admitted} == {("controller0", "guest", 1)}
     by_id = {e["body"].get("activationId"): e for e in events}
     event = by_id[activation_id]
     assert event["eventType"] == "Activation" and event["source"] == "invoker0"

@@ -1,9 +1,10 @@
 """The user events a controller publishes on the `events` topic (docs/openwhisk.md §9.2), beside the invoker's own.
 
 The invoker reports every primitive activation it runs. The controller reports what only it sees: the records of
-the sequences and compositions it runs and of the actions it serves itself (the alarms feeds), and the invocations
-and trigger fires its throttles refuse (`Metric` events named `TimedRateLimit` and `ConcurrentRateLimit`, as
-OpenWhisk's entitlement check sends them). Events are best effort:
+the sequences and compositions it runs and of the actions it serves itself (the alarms feeds), the invocations and
+trigger fires its throttles refuse (`Metric` events named `TimedRateLimit` and `ConcurrentRateLimit`), and the
+namespace's activations in flight with each invocation its concurrency throttle admits (`ConcurrentInvocations`,
+counting that one), as OpenWhisk's entitlement check sends them. Events are best effort:
 they are sent in the background, so a slow or absent bus never delays an answer, and a failed send is logged.
 """
 
@@ -23,6 +24,7 @@ log = structlog.get_logger(__name__)
 
 TIMED_RATE_LIMIT = "TimedRateLimit"
 CONCURRENT_RATE_LIMIT = "ConcurrentRateLimit"
+CONCURRENT_INVOCATIONS = "ConcurrentInvocations"
 
 
 class UserEvents:
@@ -35,9 +37,16 @@ class UserEvents:
         if self._bus is not None:
             self._send(activation_event(record, source=self._source, user=user))
 
+    @property
+    def enabled(self) -> bool:
+        return self._bus is not None
+
     def refused(self, metric: str, user: dict[str, Any]) -> None:
+        self.metric(metric, 1, user)
+
+    def metric(self, metric: str, value: int, user: dict[str, Any]) -> None:
         if self._bus is not None:
-            self._send(metric_event(metric, 1, source=self._source, user=user))
+            self._send(metric_event(metric, value, source=self._source, user=user))
 
     def _send(self, message: bytes) -> None:
         task = asyncio.create_task(self._publish(message))

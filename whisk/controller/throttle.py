@@ -3,7 +3,8 @@
 Rates are counted per calendar minute (floor(now / 60 s)), and every check charges one, also for requests that
 are rejected afterwards. Concurrency reads the balancer's in-flight count: allowed iff count < limit.
 `InvocationThrottle` applies both to an invocation, before its action is even looked up, as OpenWhisk does, and
-the fires per minute to a trigger fire; every refusal is counted in the metrics and reported as a user event.
+the fires per minute to a trigger fire; every refusal is counted in the metrics and reported as a user event, and so
+is each admitted invocation's count of activations in flight (`ConcurrentInvocations`), as OpenWhisk's are.
 With several controllers each enforces its share of a namespace's limits, as OpenWhisk's Entitlement does: the
 limit × 1.2, divided by the number of controllers (at least 1; a limit of 0 stays 0).
 """
@@ -16,7 +17,7 @@ from collections.abc import Callable
 
 from whisk import metrics
 from whisk.controller.caller import Caller
-from whisk.controller.events import CONCURRENT_RATE_LIMIT, TIMED_RATE_LIMIT, UserEvents
+from whisk.controller.events import CONCURRENT_INVOCATIONS, CONCURRENT_RATE_LIMIT, TIMED_RATE_LIMIT, UserEvents
 from whisk.entities.errors import Throttled
 
 
@@ -74,13 +75,16 @@ class InvocationThrottle:
     def check(self, caller: Caller) -> None:
         controllers = self.controllers()
         self._charge(self._rate, caller, controller_share(caller.invocations_per_minute, controllers))
+        in_flight = self._in_flight(caller.uuid)
         try:
-            check_concurrency(self._in_flight(caller.uuid),
-                              controller_share(caller.concurrent_invocations, controllers))
+            check_concurrency(in_flight, controller_share(caller.concurrent_invocations, controllers))
         except Throttled:
             metrics.observe_throttle(caller.namespace, "concurrent")
             self._events.refused(CONCURRENT_RATE_LIMIT, caller.to_json())
             raise
+        if self._events.enabled:     # (the user's JSON is not made on the invoke path for nothing)
+            # OpenWhisk's checkThrottleOverload reports every admitted invocation with the count it makes (count + 1).
+            self._events.metric(CONCURRENT_INVOCATIONS, in_flight + 1, caller.to_json())
 
     def _charge(self, rate: RateThrottle, caller: Caller, limit: int) -> None:
         """One of the caller's per-minute limits; a refusal is counted and reported (TimedRateLimit)."""
