@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 
 from prometheus_client import REGISTRY
 
 from tests.alarms.controller import START_MS, ManualWallClock, controller
 from tests.support.waiting import until
-from whisk.alarms.feeds import iso
+from whisk.alarms.feeds import ENTITY_TYPE as ALARM, iso
 from whisk.entities.names import EntityPath
 from whisk.store.memory import MemoryStore
 
@@ -165,6 +166,49 @@ async def test_two_controllers_on_one_store_fire_each_tick_once_and_one_alone_ca
             for _ in range(6):                                    # controller 0 is gone: 1 fires alone
                 await c1.advance(5)
             assert len(await c1.fires("shared")) == 18
+
+
+class RoundTrips:
+    """One controller's door to a shared memory store: each read and write gives the other controllers their turn,
+    as a database's round trip does; `claims` counts the ticks this controller won."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self.claims = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+    async def get(self, doc_id: str):
+        await asyncio.sleep(0)
+        return await self._store.get(doc_id)
+
+    async def put(self, doc):
+        await asyncio.sleep(0)
+        rev = await self._store.put(doc)
+        if doc.get("entityType") == ALARM and "lastFired" in doc:
+            self.claims += 1
+        return rev
+
+
+async def test_two_controllers_share_the_ticks_due_together() -> None:
+    """Each controller takes the ticks due at one time in an order of its own: in one shared order the first awake
+    claimed every one (measured on a cluster: 18 of 20), and a namespace's alarms were charged to its share of the
+    fires per minute alone, where OpenWhisk's provider's fires are spread over the controllers."""
+    async with MemoryStore() as shared:
+        clock = ManualWallClock()
+        doors = [RoundTrips(shared), RoundTrips(shared)]
+        async with controller(doors[0], clock, instance=0) as c0, controller(doors[1], clock, instance=1) as c1:
+            for n in range(20):
+                await c0.put("triggers", f"many{n}", {})
+                assert (await c0.feed("alarm", "CREATE", f"many{n}", cron="*/5 * * * * *"))[0]
+            c0.alarms.scheduler._order, c1.alarms.scheduler._order = random.Random(0), random.Random(1)
+            c1.alarms.scheduler.changed()                   # read them now, not at its next refresh
+            clock.ms += 5000
+            await asyncio.gather(c0.alarms.scheduler.step(), c1.alarms.scheduler.step())
+            await asyncio.gather(c0.settle(), c1.settle())
+            claims = [door.claims for door in doors]
+            assert sum(claims) == 20 and min(claims) >= 6, claims
 
 
 async def test_a_draining_controller_leaves_the_ticks_to_the_other() -> None:

@@ -3,9 +3,10 @@
 Each controller reads the alarm documents from the store every `refresh_s` (and at once after a local change) and
 sleeps until the earliest `next`. When a tick falls due, the controller claims it by writing the document with
 the following tick as `next`, conditional on the revision it read (CouchDB's `_rev`, sqlite's transaction): of
-controllers racing for one tick exactly one write succeeds, and only its writer fires. A controller that dies
-leaves the ticks to the others. A tick is not replayed once it is more than `late_s` past due (a controller that
-was down, or a store that did not answer): the claim moves `next` on without firing, counted as `missed`.
+controllers racing for one tick exactly one write succeeds, and only its writer fires; ticks due together are taken
+in an order of each controller's own, so that they are shared out. A controller that dies leaves the ticks to the
+others. A tick is not replayed once it is more than `late_s` past due (a controller that was down, or a store that
+did not answer): the claim moves `next` on without firing, counted as `missed`.
 
 A fire goes through the controller's own trigger fire (throttles, rules) as the namespace's owner, identified by
 the alarm's uuid and the hash of the key that created it: a revoked key (the hash no longer matches) or a trigger
@@ -15,6 +16,7 @@ that is gone disables the alarm with the provider's reason (`{"kind": "AUTO", "s
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol, Self
@@ -87,6 +89,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._fires: set[asyncio.Task[None]] = set()  # claimed ticks firing, each apart: none waits for another
+        self._order = random.Random()              # the order of ticks due together (`step`)
 
     # --- life -----------------------------------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
@@ -132,9 +135,13 @@ class Scheduler:
             return self._refresh_ms / 1000
         if self._loaded_at is None or now - self._loaded_at >= self._refresh_ms:
             await self._load(now)
-        for alarm_id, due in sorted(self._next.items(), key=lambda item: item[1]):
-            if due <= now:
-                await self._tick(alarm_id, now)
+        # Ticks due together are taken in an order of this controller's own. In one shared order the controller that
+        # woke first claimed them one after another ahead of the others (18 of 20 on one of two, measured), and a
+        # namespace's fires were all charged to that controller's share of its fires per minute (docs/openwhisk.md
+        # §8), where OpenWhisk's provider's posts are spread over the controllers by the load balancer.
+        due = sorted((at, self._order.random(), alarm_id) for alarm_id, at in self._next.items() if at <= now)
+        for _, _, alarm_id in due:
+            await self._tick(alarm_id, now)
         now = self.clock.now_ms()
         upcoming = min([*self._next.values(), (self._loaded_at or now) + self._refresh_ms])
         return max(0.0, (upcoming - now) / 1000)
