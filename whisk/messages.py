@@ -70,7 +70,7 @@ class ActivationMessage:
     activation_id: str
     root_controller: dict[str, str]
     blocking: bool
-    content: Any = None              # merged arguments
+    content: Any = None              # merged arguments; a sequence's array result passed on as it is
     init_args: list[str] = field(default_factory=list)
     locked_args: dict[str, str] = field(default_factory=dict)
     cause: str | None = None
@@ -126,7 +126,7 @@ class ActivationMessage:
         return cls(transid=transid, action=action, revision=_field(d, "revision", str), user=user,
                    activation_id=_field(d, "activationId", str) or _missing("activationId"),
                    root_controller=_field(d, "rootControllerIndex", dict) or _missing("rootControllerIndex"),
-                   blocking=bool(d.get("blocking")), content=_field(d, "content", dict),
+                   blocking=bool(d.get("blocking")), content=_field(d, "content", (dict, list)),
                    init_args=_field(d, "initArgs", list, []), locked_args=_field(d, "lockedArgs", dict, {}),
                    cause=_field(d, "cause", str), trace_context=_field(d, "traceContext", dict))
 

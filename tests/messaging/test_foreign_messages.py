@@ -126,3 +126,16 @@ def test_each_reader_refuses_foreign_bytes_as_malformed(data: bytes) -> None:
             reader(data)
         except (ValueError, KeyError, TypeError):
             pass
+
+
+@pytest.mark.parametrize("content", [{}, {"a": 1}, [1, {"b": 2}], [], None])
+def test_an_activation_message_whisk_sends_is_read_back(content: object) -> None:
+    """Whatever `controller/message.py` puts in `content` reads back: a sequence passes a component's array result
+    on as the next one's arguments (`arguments`), which the stricter reader refused as malformed, so on Kafka the
+    invoker skipped the activation and its caller waited out the ack timeout."""
+    from whisk.controller.message import arguments
+
+    sent = message("b" * 32, 0)
+    sent.content = arguments({"p": 1}, content) if content is not None else None
+    read = ActivationMessage.from_bytes(sent.to_bytes())
+    assert read.content == sent.content and read.to_json() == sent.to_json()
