@@ -32,9 +32,11 @@ async def ports() -> AsyncIterator[tuple[int, int]]:
         yield int(url.rsplit(":", 1)[1]), actions
 
 
-async def _exchange(port: int, *chunks: bytes, requests: int = 1) -> list[tuple[int, dict[str, str], bytes]]:
-    """Send `chunks` one write each (a pause between them, so they arrive apart), read `requests` answers."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+async def _exchange(port: int, *chunks: bytes, requests: int = 1,
+                    source: str | None = None) -> list[tuple[int, dict[str, str], bytes]]:
+    """Send `chunks` one write each (a pause between them, so they arrive apart), read `requests` answers;
+    from `source`, another loopback address (another invoker's host), when given."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0) if source else None)
     try:
         for chunk in chunks:
             writer.write(chunk)
@@ -111,6 +113,19 @@ async def test_each_container_has_its_own_failed_login_budget(ports: tuple[int, 
     [(status, _, _)] = await _exchange(actions, other + _get("/api/v1/namespaces", WRONG))
     assert status == 401
     [(status, _, _)] = await _exchange(api, _get("/api/v1/namespaces", WRONG, close=True))
+    assert status == 401
+
+
+async def test_the_same_container_address_at_two_invokers_has_two_budgets(ports: tuple[int, int]) -> None:
+    """Every invoker numbers its relays' addresses from the same start (config.action_address): the first container
+    of one and the first of another name the same address, and one tenant's failures locked the other's action out
+    (429, its key unchecked) on every controller they both called."""
+    _, actions = ports
+    first = proxy_protocol.line(action_address(200), actions)
+    statuses = [(await _exchange(actions, first + _get("/api/v1/namespaces", WRONG), source="127.0.0.1"))[0][0]
+                for _ in range(PER_MINUTE + 1)]
+    assert statuses == [401] * PER_MINUTE + [429]
+    [(status, _, _)] = await _exchange(actions, first + _get("/api/v1/namespaces", WRONG), source="127.0.0.3")
     assert status == 401
 
 

@@ -7,8 +7,10 @@ container's failed logins count against its own budget (api/auth_failures.py). A
 in a container, deploy/) connects from its own address, which the controller cannot tell from an operator's or a
 proxy's. On this port every connection is an action's: its peer is an address of ACTIONS_NETWORK, the container's
 own as the relay names it in a PROXY protocol version 1 line before its first request
-(WHISK_DOCKER_API_PROXY_PROTOCOL), else SHARED, which all such connections share. A line that is not such a header
-is refused with a 400: the relay sends nothing else first, and a guess at what was meant would make a peer of it.
+(WHISK_DOCKER_API_PROXY_PROTOCOL), else SHARED, which all such connections share. Its failed logins count by that
+address at the invoker, the socket's peer (`relay`): every invoker numbers its containers from the same start. A
+line that is not such a header is refused with a 400: the relay sends nothing else first, and a guess at what was
+meant would make a peer of it.
 
 The line is HAProxy's PROXY protocol's (whisk/proxy_protocol.py), of which only the source is read. It comes first
 in the stream, inside TLS when the port serves TLS. Only the invokers should reach this port: it is not the public
@@ -18,6 +20,7 @@ subset of any tenant's.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -42,12 +45,20 @@ class ActionsConnection(JsonErrors):
     """A connection of the actions port: its peer, for every request it carries, is the action address its header
     named, or SHARED. aiohttp's requests read `peername` from their connection once each, at their start."""
 
-    __slots__ = ("_action", "_head")
+    __slots__ = ("_action", "_head", "relay")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._action = SHARED
         self._head: bytes | None = b""          # what came before the header was settled; None once it is
+        # The socket's peer, the invoker: every invoker numbers its relays' addresses from the same start
+        # (config.action_address), so a container is its address at its invoker (api/auth_failures.py counts so).
+        self.relay = ""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        self.relay = str(peer[0]) if isinstance(peer, (tuple, list)) and peer else ""
 
     @property
     def peername(self) -> tuple[str, int]:      # aiohttp's is the socket's; every caller here is an action

@@ -8,7 +8,8 @@ legitimate clients are not slowed by someone else's failures. The table is bound
 WHISK_AUTH_FAILURE_CLIENTS addresses the one that failed least recently is forgotten. IPv6 clients count by /64,
 the block a single host usually holds. Behind a proxy named in WHISK_TRUSTED_PROXIES (nginx), the client is the
 last address of X-Forwarded-For, the one that proxy added. Actions' calls through the invoker's relay each come from
-their container's own address (config.ACTIONS_NETWORK), so one tenant's failures never use up another's budget.
+their container's own address (config.ACTIONS_NETWORK), so one tenant's failures never use up another's budget; on
+a controller's actions port, that address at the invoker that relayed it (api/actions_port.py).
 """
 
 from __future__ import annotations
@@ -42,7 +43,12 @@ class AuthFailures:
 
     def client_of(self, request: web.Request) -> str:
         peer = request.remote or ""
-        if peer in self._trusted and not is_action_address(peer):
+        if is_action_address(peer):
+            # On a controller's actions port, the container's address at the invoker that relayed it: every invoker
+            # numbers its containers' addresses from the same start (api/actions_port.py's `relay`).
+            relay = getattr(request.protocol, "relay", None)
+            return f"{_group(peer)} via {relay}" if isinstance(relay, str) and relay else _group(peer)
+        if peer in self._trusted:
             forwarded = request.headers.get("X-Forwarded-For", "").rsplit(",", 1)[-1].strip()
             if forwarded:
                 peer = forwarded
