@@ -33,8 +33,12 @@ EVENTS_TOPIC = "events"
 
 def _object(data: bytes) -> dict[str, Any]:
     """A message's JSON object. Anything else a foreign or old producer may have put on a topic (an array, a string,
-    bytes that are no JSON) is malformed: ValueError, which a consumer skips with a log line."""
-    d = decode(data)
+    bytes that are no JSON, arrays nested past Python's recursion limit) is malformed: ValueError, which a consumer
+    skips with a log line."""
+    try:
+        d = decode(data)
+    except RecursionError:              # whisk nests none past MAX_DEPTH (500); RecursionError ended the consumer
+        raise ValueError("a message nested too deep") from None
     if not isinstance(d, dict):
         raise ValueError(f"a message is a JSON object, not {type(d).__name__}")
     return d

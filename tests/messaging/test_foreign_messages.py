@@ -26,7 +26,9 @@ from whisk.messaging.memory import MemoryBus
 # no UTF-8, and objects whose fields have the wrong types.
 FOREIGN = [b"[1]", b"null", b'"x"', b"5", b"", b"{", b"\xff\xfe", b'{"transid": 5, "instance": {"instance": 0}}',
            b'{"response": {"activationId": [1]}}', b'{"activationId": {"a": 1}, "instance": {}}',
-           b'{"response": 5}', b'{"instance": "invoker0", "activationId": "x"}']
+           b'{"response": 5}', b'{"instance": "invoker0", "activationId": "x"}',
+           # Nested past orjson's 1,024 levels and Python's recursion limit (whisk's own stop at 500: MAX_DEPTH)
+           b"[" * 5000 + b"]" * 5000, b'{"key": ' + b"[" * 5000 + b"]" * 5000 + b"}"]
 
 
 @pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])

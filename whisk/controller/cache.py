@@ -266,7 +266,7 @@ class EntityCache:
                 doc_id = key["mainId"] if isinstance(key, dict) else str(key)
                 if not isinstance(doc_id, str):
                     raise TypeError(f"mainId is {type(doc_id).__name__}")
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, RecursionError) as exc:     # nested too deep: RecursionError
                 log.error("cache.invalidation.malformed", error=str(exc))
                 continue
             if message.get("instanceId") != self.instance_id:
