@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import ipaddress
+import itertools
 import os
 import shutil
 import ssl
@@ -299,6 +300,18 @@ async def test_each_containers_calls_come_from_an_address_of_its_own(plain: str,
     finally:
         for relay in relays:
             await relay.close()
+
+
+def test_invokers_sharing_a_host_never_give_two_containers_one_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each invoker (a process of its own) numbers its containers from the same start; two invokers on one host
+    (one loopback API host) would otherwise give their first containers the same address, and one tenant's failed
+    logins would lock another's action out."""
+    upstream = Upstream.from_url("http://127.0.0.1:3233")
+    every = []
+    for invoker in range(api_relay.INVOKERS_APART):
+        monkeypatch.setattr(api_relay, "_relays_made", itertools.count())      # a process of its own
+        every += [ApiRelay(upstream, "/nonexistent", None, f"c{n}", invoker).address for n in range(200)]
+    assert len(set(every)) == len(every) and all(is_action_address(a) for a in every)
 
 
 def test_the_actions_addresses_cycle_through_the_range_and_skip_0_and_255() -> None:

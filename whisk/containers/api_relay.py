@@ -158,6 +158,10 @@ def _listen(folder: str, uid: int | None) -> socket.socket:
 
 
 _relays_made = itertools.count()
+# Invokers on one host each number their containers from the same start: the nth container of invoker i takes the
+# address n * INVOKERS_APART + i % INVOKERS_APART, so that up to this many invokers sharing a host (and so its
+# loopback API host) never give two containers one address, whose failed logins would then count together.
+INVOKERS_APART = 16
 
 
 class ApiRelay:
@@ -165,9 +169,9 @@ class ApiRelay:
     loopback API host come from an address of the container's own (`address`), which the API host counts failed
     logins by."""
 
-    def __init__(self, upstream: Upstream, folder: str, uid: int | None, name: str) -> None:
+    def __init__(self, upstream: Upstream, folder: str, uid: int | None, name: str, invoker: int = 0) -> None:
         self.upstream = upstream
-        self.address = action_address(next(_relays_made))
+        self.address = action_address(next(_relays_made) * INVOKERS_APART + invoker % INVOKERS_APART)
         self.folder = folder
         self.socket = os.path.join(folder, SOCKET)
         self._uid = uid

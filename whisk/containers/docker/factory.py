@@ -208,7 +208,7 @@ class DockerContainerFactory:
             endpoint = Endpoint(socket=os.path.join(folder, SOCKET))
         api = None                 # no network: the API host through a socket the invoker relays (api_relay.py)
         if host_config["NetworkMode"] == "none" and self._upstream is not None and folder is not None:
-            api = ApiRelay(self._upstream, _api_folder(folder), uid, name)
+            api = ApiRelay(self._upstream, _api_folder(folder), uid, name, self.invoker)
             host_config["Binds"] = host_config.get("Binds", []) + [f"{api.folder}:{API_MOUNT}:ro"]
             env |= self._upstream.container_env()
         # An image's VOLUME would be an anonymous volume on the daemon's disk: writable past /tmp's size and the

@@ -357,7 +357,7 @@ class ProcessContainerFactory:
                     "-", cpus.text(mask), "--", *command]
         else:
             if self._upstream is not None:      # its network namespace has only its loopback: the API host relayed
-                api = ApiRelay(self._upstream, f"{folder}-api", None, spec.name)
+                api = ApiRelay(self._upstream, f"{folder}-api", None, spec.name, self._instance)
                 env |= self._upstream.container_env()
             filter_fd = self._sandbox.filter_fd()
             argv = [sys.executable, "-I", "-S", LAUNCHER, str(os.getpid()), WORKDIR, cgroup or "-",
