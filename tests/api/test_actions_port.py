@@ -11,11 +11,15 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
+from aiohttp import web
+from structlog.testing import capture_logs
+
 from tests.api.test_parse_errors import _answer
 from tests.support.http import GUEST_BASIC
 from tests.support.processes import free_port, whisk_server
 from whisk import proxy_protocol
-from whisk.api.actions_port import NOT_A_HEADER, SHARED, action_of
+from whisk.api.actions_port import NOT_A_HEADER, SHARED, ActionsConnection, action_of
+from whisk.api.early_errors import Site
 from whisk.api.auth_failures import TOO_MANY
 from whisk.config import ConfigError, Settings, action_address
 
@@ -139,3 +143,22 @@ def test_the_ports_and_the_relays_line_are_checked_at_start() -> None:
     settings = Settings.from_env({"WHISK_DOCKER_API_PROXY_PROTOCOL": "true", "WHISK_ACTIONS_PORT": "3234",
                                   "WHISK_DOCKER_API_UPSTREAM": "http://controller0:3234"})
     assert settings.docker_api_proxy_protocol and settings.actions_port == 3234
+
+
+async def test_a_refused_line_is_a_warning_naming_the_relay() -> None:
+    """An invoker relaying without the line lets its actions write one: the operator's to know, from the log."""
+    runner = web.AppRunner(web.Application())
+    await runner.setup()
+    port = free_port()
+    await Site(runner, "127.0.0.1", port, handler=ActionsConnection).start()
+    try:
+        with capture_logs() as lines:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"PROXY TCP4 10.1.2.3 0.0.0.0 0 1\r\n")
+            status, headers, _ = _answer(await asyncio.wait_for(reader.read(), 10))
+            writer.close()
+        refused = [line for line in lines if line["event"] == "actions_port.refused"]
+        assert status == 400 and refused == [{"event": "actions_port.refused", "log_level": "warning",
+                                              "relay": "127.0.0.1", "tid": headers["x-request-id"]}]
+    finally:
+        await runner.cleanup()

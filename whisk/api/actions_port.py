@@ -24,10 +24,15 @@ import asyncio
 import json
 from typing import Any
 
-from whisk import proxy_protocol
+import structlog
+
+from whisk import logs, proxy_protocol
 from whisk.api.early_errors import JsonErrors
 from whisk.api.errors import REQUEST_ID, new_tid
 from whisk.config import is_action_address
+
+log = structlog.get_logger("whisk.http")
+_REFUSED = logs.Bounded()
 
 SHARED = "127.2.0.0"            # in ACTIONS_NETWORK, and never a relay's own (config.action_address skips .0)
 NOT_A_HEADER = "Illegal request: the actions port takes a PROXY protocol line naming an action's relay address"
@@ -92,6 +97,10 @@ class ActionsConnection(JsonErrors):
         # Before any request exists, so written as bytes: the error's shape as every other refusal's.
         self._head = None
         tid = new_tid()
+        # An invoker relaying here without the line (its actions then write their own), or something that is not an
+        # invoker: the operator's to know. Bounded, as whoever reaches the port can repeat it.
+        if (bound := _REFUSED.fields()) is not None:
+            log.warning("actions_port.refused", relay=self.relay, tid=tid, **bound)
         body = json.dumps({"error": NOT_A_HEADER, "code": tid}).encode()
         head = (f"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
                 f"{REQUEST_ID}: {tid}\r\nConnection: close\r\n\r\n").encode()
