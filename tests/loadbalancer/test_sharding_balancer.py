@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,7 +22,7 @@ from whisk.discovery.base import InvokerInfo
 from whisk.discovery.local import LocalDiscovery
 from whisk.entities.errors import BackendUnavailable, NoInvokers
 from whisk.loadbalancer.sharding import action_hash
-from whisk.loadbalancer import sharding_balancer
+from whisk.loadbalancer import common, sharding_balancer
 from whisk.loadbalancer.sharding_balancer import HEALTH_TID, ShardingBalancer
 from whisk.messages import (HEALTH_TOPIC, Acknowledgement, ActivationMessage, PingMessage, completed_topic,
                             controller_instance, invoker_instance, invoker_topic)
@@ -129,13 +129,28 @@ async def test_publish_goes_to_the_home_invoker_and_completion_frees_the_slot(ri
     assert rig.lb.scheduler.free_mb(1) == free and not rig.lb.entries()
 
 
-async def test_a_publish_says_at_debug_which_invoker_got_the_activation(rig: Rig) -> None:
+@pytest.fixture
+def every_line(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    """The balancer's lines at every level. capture_logs alone misses those below the level an earlier test's
+    logs.configure set: that filters in the bound loggers, which it also caches in the modules' `log`."""
+    before = structlog.get_config()
+    structlog.reset_defaults()
+    try:
+        with capture_logs() as lines:
+            for module in (common, sharding_balancer):
+                monkeypatch.setattr(module, "log", structlog.get_logger(module.__name__))
+            yield lines
+    finally:
+        structlog.configure(**before)
+
+
+async def test_a_publish_says_at_debug_which_invoker_got_the_activation(rig: Rig,
+                                                                       every_line: list[dict[str, Any]]) -> None:
     """The controller's half of following one activation into the invoker's log, which holds the rest."""
     await healthy(rig, 1)
-    with capture_logs() as lines:
-        await rig.lb.publish(message("d" * 32), namespace_uuid="u1", memory_mb=256, timeout_ms=1000,
-                             concurrency=1, blackbox=False)
-    (published,) = [line for line in lines if line["event"] == "loadbalancer.published"]
+    await rig.lb.publish(message("d" * 32), namespace_uuid="u1", memory_mb=256, timeout_ms=1000,
+                         concurrency=1, blackbox=False)
+    (published,) = [line for line in every_line if line["event"] == "loadbalancer.published"]
     assert published["invoker"] == 1 and published["log_level"] == "debug", published
 
 
@@ -327,18 +342,19 @@ async def test_an_invoker_cut_off_for_a_while_is_used_again_after_one_test_actio
         await until("up", lambda: lb.invokers()["invoker0"] == "up")
 
 
-async def test_an_invoker_that_falls_silent_is_an_error_in_the_log_and_one_disabled_is_not() -> None:
+async def test_an_invoker_that_falls_silent_is_an_error_in_the_log_and_one_disabled_is_not(
+        every_line: list[dict[str, Any]]) -> None:
     """A lost invoker is what an operator must see at any log level, even with nothing in flight on it (so no
     `loadbalancer.invoker.lost`); the ordinary changes (seen, tested, disabled by its operator) are info."""
     async with rigged(MemoryBus(), ping_timeout_s=0.3) as rig:
-        with capture_logs() as lines:
-            await healthy(rig, 0)
-            await rig.ping(0, enabled=False)
-            await until("disabled", lambda: rig.lb.invokers()["invoker0"] == "down")
-            await rig.ping(0)
-            await until("back", lambda: rig.lb.invokers()["invoker0"] != "down")
-            await until("silent", lambda: rig.lb.invokers()["invoker0"] == "down", 5)
-    changes = [(line["state"], line["log_level"]) for line in lines if line["event"] == "loadbalancer.invoker.state"]
+        await healthy(rig, 0)
+        await rig.ping(0, enabled=False)
+        await until("disabled", lambda: rig.lb.invokers()["invoker0"] == "down")
+        await rig.ping(0)
+        await until("back", lambda: rig.lb.invokers()["invoker0"] != "down")
+        await until("silent", lambda: rig.lb.invokers()["invoker0"] == "down", 5)
+    changes = [(line["state"], line["log_level"]) for line in every_line
+               if line["event"] == "loadbalancer.invoker.state"]
     assert changes[-1] == ("down", "error"), changes
     assert all(level == "info" for _, level in changes[:-1]) and ("down", "info") in changes, changes
 
