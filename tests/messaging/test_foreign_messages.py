@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 
 from tests.support.waiting import until
 from whisk.loadbalancer.lean import LeanBalancer
@@ -29,23 +27,6 @@ FOREIGN = [b"[1]", b"null", b'"x"', b"5", b"", b"{", b"\xff\xfe", b'{"transid": 
            b'{"response": 5}', b'{"instance": "invoker0", "activationId": "x"}',
            # Nested past orjson's 1,024 levels and Python's recursion limit (whisk's own stop at 500: MAX_DEPTH)
            b"[" * 5000 + b"]" * 5000, b'{"key": ' + b"[" * 5000 + b"]" * 5000 + b"}"]
-
-
-@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
-def backend(request: pytest.FixtureRequest) -> str:
-    if request.param == "kafka":
-        return request.getfixturevalue("kafka_broker").bootstrap
-    return "memory"
-
-
-@pytest_asyncio.fixture
-async def bus(backend: str) -> AsyncIterator[Bus]:
-    if backend == "memory":
-        async with MemoryBus() as memory:
-            yield memory
-    else:
-        async with KafkaBus([backend], client_id="whisk-test", session_timeout_s=3) as kafka:
-            yield kafka
 
 
 def controller_index() -> int:
