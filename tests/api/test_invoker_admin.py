@@ -7,11 +7,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from structlog.testing import capture_logs
 
+from tests.support.log_lines import every_line
 from tests.support.processes import basic_auth
 from whisk.api import invokers
 from whisk.api.keys import SETTINGS
@@ -26,15 +25,8 @@ from whisk.store.memory import MemoryStore
 def lines(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
     """The lines the two modules log, at every level: an earlier test's configuration (a level of `warning`, loggers
     cached on first use) would otherwise keep them from capture_logs."""
-    before = structlog.get_config()
-    structlog.reset_defaults()
-    try:
-        with capture_logs() as captured:
-            monkeypatch.setattr(invokers, "log", structlog.get_logger(invokers.__name__))
-            monkeypatch.setattr(service, "log", structlog.get_logger(service.__name__))
-            yield captured
-    finally:
-        structlog.configure(**before)
+    with every_line(monkeypatch, invokers, service) as captured:
+        yield captured
 
 
 async def test_refusals_and_state_changes_are_logged(lines: list[dict[str, Any]]) -> None:

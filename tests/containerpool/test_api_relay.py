@@ -200,15 +200,21 @@ async def test_a_closed_relay_is_freed_without_the_collector(plain: str, run_dir
     finally:
         gc.enable()
 
-async def test_tls_upstream_is_verified(api: Api, run_dir: str) -> None:
+def _tls(run_dir: str) -> tuple[ssl.SSLContext, str]:
+    """A server's TLS context with a self-signed certificate made for it, and that certificate's file."""
     if shutil.which("openssl") is None:
         missing("openssl (bash .ci/deps.sh)")
     certs = os.path.join(run_dir, "tls")
     subprocess.run(["sh", str(MAKE_CERT), certs], check=True, capture_output=True)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(f"{certs}/cert.pem", f"{certs}/key.pem")
+    return context, f"{certs}/cert.pem"
+
+
+async def test_tls_upstream_is_verified(api: Api, run_dir: str) -> None:
+    context, cafile = _tls(run_dir)
     async for url in _serve(api, context):
-        trusted = await _relay(url, run_dir, cafile=f"{certs}/cert.pem")
+        trusted = await _relay(url, run_dir, cafile=cafile)
         try:
             assert await _get(trusted) == (200, {"path": "/api/v1/namespaces/_/actions", "auth": "Basic a2V5",
                                                  "host": "127.0.0.1:3233", "remote": trusted.address})
@@ -226,15 +232,7 @@ async def test_tls_upstream_is_verified(api: Api, run_dir: str) -> None:
 async def test_to_an_actions_port_each_connection_names_its_container(api: Api, run_dir: str, tls: bool) -> None:
     """An actions port (api/actions_port.py) knows a container by the line its relay sends first, not by the socket's
     address (from another host, the invoker's), also over TLS."""
-    context, cafile = None, None
-    if tls:
-        if shutil.which("openssl") is None:
-            missing("openssl (bash .ci/deps.sh)")
-        certs = os.path.join(run_dir, "tls")
-        subprocess.run(["sh", str(MAKE_CERT), certs], check=True, capture_output=True)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(f"{certs}/cert.pem", f"{certs}/key.pem")
-        cafile = f"{certs}/cert.pem"
+    context, cafile = _tls(run_dir) if tls else (None, None)
     async for url in _serve(api, context, actions_port=True):
         relays = [await _relay(url, os.path.join(run_dir, str(n)), cafile, names_container=True) for n in range(2)]
         try:

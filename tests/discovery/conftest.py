@@ -11,10 +11,9 @@ import aiohttp
 import consul.aio
 import pytest
 import pytest_asyncio
-import structlog
-from structlog.testing import capture_logs
 
 from tests.support.consul_double import ConsulDouble
+from tests.support.log_lines import every_line
 from whisk.discovery import consul as consul_discovery
 
 
@@ -41,11 +40,5 @@ async def client(double: ConsulDouble) -> Any:
 def lines(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
     """What ConsulDiscovery logs, at every level: an earlier test's configuration (a level of `warning`, loggers
     cached on first use) would otherwise keep them from capture_logs."""
-    before = structlog.get_config()
-    structlog.reset_defaults()
-    try:
-        with capture_logs() as captured:
-            monkeypatch.setattr(consul_discovery, "log", structlog.get_logger(consul_discovery.__name__))
-            yield captured
-    finally:
-        structlog.configure(**before)
+    with every_line(monkeypatch, consul_discovery) as captured:
+        yield captured

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-import structlog
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
+from tests.support import log_lines
 from tests.support.waiting import until
 from whisk import logs
 from whisk.discovery.base import InvokerInfo
@@ -131,17 +131,8 @@ async def test_publish_goes_to_the_home_invoker_and_completion_frees_the_slot(ri
 
 @pytest.fixture
 def every_line(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
-    """The balancer's lines at every level. capture_logs alone misses those below the level an earlier test's
-    logs.configure set: that filters in the bound loggers, which it also caches in the modules' `log`."""
-    before = structlog.get_config()
-    structlog.reset_defaults()
-    try:
-        with capture_logs() as lines:
-            for module in (common, sharding_balancer):
-                monkeypatch.setattr(module, "log", structlog.get_logger(module.__name__))
-            yield lines
-    finally:
-        structlog.configure(**before)
+    with log_lines.every_line(monkeypatch, common, sharding_balancer) as lines:
+        yield lines
 
 
 async def test_a_publish_says_at_debug_which_invoker_got_the_activation(rig: Rig,
@@ -521,26 +512,20 @@ async def test_discovery_away_keeps_what_it_knew_and_is_logged_at_its_start_and_
     """An outage of Consul was a warning every `discovery_interval_s` (2 s: 30 a minute, per controller). It is one
     warning at its start and one line at its end now; meanwhile the invokers and the controller count stay."""
     discovery = AwayDiscovery()
-    before = structlog.get_config()
-    structlog.reset_defaults()
-    try:
-        with capture_logs() as lines:
-            monkeypatch.setattr(sharding_balancer, "log", structlog.get_logger(sharding_balancer.__name__))
-            async with rigged(MemoryBus(), discovery, discovery_interval_s=0.02) as rig:
-                await discovery.put_setting("controllers", "2")
-                await discovery.register_invoker(InvokerInfo(0, 1024), ttl_s=10)
-                await healthy(rig, 0)
-                await until("two controllers", lambda: rig.lb.controllers() == 2)
-                discovery.away = True
-                await asyncio.sleep(0.5)                                  # about 25 failed reads
-                assert rig.lb.invokers() == {"invoker0": "up"} and rig.lb.controllers() == 2
-                await rig.lb.publish(message("h" * 32), namespace_uuid="u1", memory_mb=128, timeout_ms=1000,
-                                     concurrency=1, blackbox=False)
-                assert (await rig.next_message(0)).activation_id == "h" * 32
-                discovery.away = False
-                await until("recovered", lambda: [x for x in lines if x["event"].endswith("discovery.recovered")], 3)
-    finally:
-        structlog.configure(**before)
+    with log_lines.every_line(monkeypatch, sharding_balancer) as lines:
+        async with rigged(MemoryBus(), discovery, discovery_interval_s=0.02) as rig:
+            await discovery.put_setting("controllers", "2")
+            await discovery.register_invoker(InvokerInfo(0, 1024), ttl_s=10)
+            await healthy(rig, 0)
+            await until("two controllers", lambda: rig.lb.controllers() == 2)
+            discovery.away = True
+            await asyncio.sleep(0.5)                                  # about 25 failed reads
+            assert rig.lb.invokers() == {"invoker0": "up"} and rig.lb.controllers() == 2
+            await rig.lb.publish(message("h" * 32), namespace_uuid="u1", memory_mb=128, timeout_ms=1000,
+                                 concurrency=1, blackbox=False)
+            assert (await rig.next_message(0)).activation_id == "h" * 32
+            discovery.away = False
+            await until("recovered", lambda: [x for x in lines if x["event"].endswith("discovery.recovered")], 3)
     events = [x for x in lines if x["event"].startswith("loadbalancer.discovery.")]
     assert [x["event"] for x in events] == ["loadbalancer.discovery.failed", "loadbalancer.discovery.recovered"]
     assert events[1]["failed_reads"] >= 5
