@@ -46,6 +46,16 @@ def action_address(n: int) -> str:
     return f"{_ACTIONS_PREFIX}{n // 254}.{n % 254 + 1}"
 
 
+def url_host(host: str) -> str:
+    """A host as a URL or a `host:port` address names it: an IPv6 literal in brackets (RFC 3986), else unchanged."""
+    return f"[{host}]" if ":" in host else host
+
+
+def _host(text: str) -> str:
+    # `[::1]`, as URLs write it, is the address `::1` to listen on.
+    return text[1:-1] if text.startswith("[") and text.endswith("]") else text
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names the variable."""
 
@@ -125,7 +135,7 @@ def _one_of(*choices: str) -> Callable[[str], str]:
 @dataclass(frozen=True, slots=True)
 class Settings:
     role: str = _var("WHISK_ROLE", "standalone", _one_of(*ROLES))
-    host: str = _var("WHISK_HOST", "127.0.0.1")
+    host: str = _var("WHISK_HOST", "127.0.0.1", _host)
     # Not 0: the server's URL (printed, registered, given to actions as __OW_API_HOST) is made from this number.
     port: int = _var("WHISK_PORT", 3233, int, min=1, max=65535)
     instance: int = _var("WHISK_INSTANCE", 0, int, min=0)
@@ -309,12 +319,17 @@ class Settings:
         return self.role == "standalone" if self.playground is None else self.playground
 
     @property
+    def address(self) -> str:
+        """`host:port`, as registered in discovery (an IPv6 host in brackets)."""
+        return f"{url_host(self.host)}:{self.port}"
+
+    @property
     def own_url(self) -> str:
-        return f"{self.scheme}://{self.host}:{self.port}"
+        return f"{self.scheme}://{url_host(self.host)}:{self.port}"
 
     @property
     def playground_url(self) -> str:
-        return f"{self.scheme}://{self.host}:{self.playground_port}{PLAYGROUND_PATH}/"
+        return f"{self.scheme}://{url_host(self.host)}:{self.playground_port}{PLAYGROUND_PATH}/"
 
     @property
     def scheme(self) -> str:

@@ -261,7 +261,7 @@ def _invoker_ctx(settings: Settings):
                     unwatch_bus = metrics.watch_bus(invoker.bus_answers)
                 from whisk.discovery.base import InvokerInfo
                 await app[DISCOVERY].register_invoker(
-                    InvokerInfo(settings.instance, settings.pool_memory_mb, f"{settings.host}:{settings.port}"),
+                    InvokerInfo(settings.instance, settings.pool_memory_mb, settings.address),
                     ttl_s=INVOKER_TTL_S)
                 try:
                     yield
@@ -314,7 +314,7 @@ def _controller_ctx(settings: Settings, manifest: Manifest | None):
             bus_answers = getattr(balancer, "bus_answers", None)
             unwatch_bus = metrics.watch_bus(bus_answers) if bus_answers is not None else None
             provide(app, services)
-            await app[DISCOVERY].register_controller(settings.instance, f"{settings.host}:{settings.port}")
+            await app[DISCOVERY].register_controller(settings.instance, settings.address)
             try:
                 yield
             finally:

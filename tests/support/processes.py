@@ -62,8 +62,9 @@ async def terminate(proc: asyncio.subprocess.Process, grace_s: float = 10.0) -> 
 @asynccontextmanager
 async def whisk_server(env: Mapping[str, str] | None = None, *, deadline_s: float = 30.0,
                        log_path: str | None = None) -> AsyncIterator[str]:
-    """Run `python -m whisk` (standalone unless env says otherwise) on a free loopback port; yields its URL. Each
-    server has a data folder of its own unless env names one: a controller's journal has one owner at a time."""
+    """Run `python -m whisk` (standalone unless env says otherwise) on a free loopback port (127.0.0.1's unless env's
+    WHISK_HOST names another address); yields its URL. Each server has a data folder of its own unless env names
+    one: a controller's journal has one owner at a time."""
     port = free_port()
     full_env = dict(os.environ) | {"WHISK_PORT": str(port), "WHISK_PLAYGROUND_PORT": str(free_port()),
                                    "WHISK_HOST": "127.0.0.1",
@@ -74,9 +75,11 @@ async def whisk_server(env: Mapping[str, str] | None = None, *, deadline_s: floa
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "whisk", env=full_env,
                                                 stdout=out or asyncio.subprocess.DEVNULL,
                                                 stderr=out or asyncio.subprocess.DEVNULL)
+    host = full_env["WHISK_HOST"]
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     try:
-        await until_ready(f"http://127.0.0.1:{port}/ping", proc, deadline_s=deadline_s)
-        yield f"http://127.0.0.1:{port}"
+        await until_ready(f"{url}/ping", proc, deadline_s=deadline_s)
+        yield url
     finally:
         await terminate(proc)
         if out:

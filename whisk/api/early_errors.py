@@ -23,6 +23,7 @@ from aiohttp.http_exceptions import BadHttpMethod, BadStatusLine, HttpProcessing
 from whisk import logs
 from whisk.api.body import BrokenBody, reply
 from whisk.api.errors import REQUEST_ID, TEXT, URI_TOO_LONG, VERSION_NOT_SUPPORTED, new_tid
+from whisk.config import url_host
 
 log = structlog.get_logger("whisk.http")
 # Any client can send malformed requests as fast as it likes: their warnings are bounded (logs.Bounded).
@@ -137,7 +138,7 @@ class Site(web.BaseSite):
     @property
     def name(self) -> str:
         host, port = self._where
-        return f"{'https' if self._tls else 'http'}://{host}:{port}"
+        return f"{'https' if self._tls else 'http'}://{url_host(host)}:{port}"
 
     async def start(self) -> None:
         await super().start()
