@@ -56,6 +56,18 @@ def _host(text: str) -> str:
     return text[1:-1] if text.startswith("[") and text.endswith("]") else text
 
 
+# An IPv6 wildcard or loopback is served with its IPv4 counterpart. asyncio makes every IPv6 listening socket IPv6-only,
+# so `::` alone would refuse IPv4 clients (an operator means both, as nginx's and Go's `[::]` do); and on IPv6's
+# loopback, one address, the invoker's relay could not give each container's calls an address of its own
+# (ACTIONS_NETWORK): it relays such an API host to the IPv4 loopback instead (containers/api_relay.py).
+_IPV4_TWIN = {"::": "0.0.0.0", "::1": "127.0.0.1"}
+
+
+def listen_hosts(host: str) -> list[str]:
+    """The addresses a server on WHISK_HOST `host` listens on."""
+    return [host, _IPV4_TWIN[host]] if host in _IPV4_TWIN else [host]
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names the variable."""
 

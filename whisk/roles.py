@@ -31,7 +31,7 @@ from whisk import __version__, logs, metrics
 from whisk.api import actions_port, early_errors, playground
 from whisk.api.errors import REQUEST_LINE_LIMIT
 from whisk.api.keys import SERVICES, STOP_BY, STORE, grace_left
-from whisk.config import ConfigError, Settings, redact
+from whisk.config import ConfigError, Settings, listen_hosts, redact
 from whisk.containers.base import ContainerFactory
 from whisk.containers.process.sandbox import SandboxUnavailable
 from whisk.discovery.base import Discovery
@@ -422,7 +422,8 @@ def refuse_a_port_in_use(host: str, port: int) -> None:
     data folder but the same port and invoker instance). A probe bound as the server binds (SO_REUSEADDR, IPv6
     only on IPv6) and closed at once; other bind errors are left to the server's own bind, which says them."""
     try:
-        found = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        found = [info for one in listen_hosts(host)
+                 for info in socket.getaddrinfo(one or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)]
     except socket.gaierror as exc:        # a host name that does not resolve: say which setting it is
         raise ConfigError(f"WHISK_HOST: cannot listen on {host!r}: {exc.strerror}") from None
     for family, kind, proto, _, address in dict.fromkeys(found):

@@ -24,7 +24,7 @@ import pytest_asyncio
 from aiohttp import web
 
 from tests.conftest import missing
-from tests.support.processes import free_port
+from tests.support.processes import free_port, ipv6_loopback
 from tests.support.waiting import until
 from whisk.containers import api_relay
 from whisk.config import ACTIONS_NETWORK, action_address, is_action_address
@@ -287,6 +287,40 @@ async def test_a_relay_to_every_address_of_this_machine_comes_from_the_actions_a
         assert status == 200 and body["remote"] == relay.address and is_action_address(body["remote"])
     finally:
         await relay.close()
+
+
+@pytest.mark.parametrize("host", ["[::1]", "[::]"])
+async def test_a_relay_to_ipv6s_loopback_comes_from_the_actions_address(plain: str, run_dir: str, host: str) -> None:
+    """IPv6's loopback is one address, so every container's call relayed there came from ::1, a local client's (and a
+    trusted proxy's): whisk serves ::1 and :: with their IPv4 twins (config.listen_hosts), and the relay goes there
+    (the stand-in listens on 127.0.0.1 alone)."""
+    relay = await _relay(plain.replace("127.0.0.1", host), run_dir)
+    try:
+        status, body = await _get(relay)
+        assert status == 200 and body["remote"] == relay.address and is_action_address(body["remote"])
+        assert relay.upstream.inside_url() == "http://127.0.0.1:3233"
+    finally:
+        await relay.close()
+
+
+async def test_an_api_host_on_ipv6_alone_is_still_reached(api: Api, run_dir: str) -> None:
+    """Another server that listens on ::1 and not on 127.0.0.1: reached as named (its actions' calls then come
+    from ::1)."""
+    if not ipv6_loopback():
+        missing("an IPv6 loopback (::1)")
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", api.hello)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "::1", port).start()
+    relay = await _relay(f"http://[::1]:{port}", run_dir)
+    try:
+        status, body = await _get(relay)
+        assert (status, body["remote"]) == (200, "::1")
+    finally:
+        await relay.close()
+        await runner.cleanup()
 
 
 async def test_each_containers_calls_come_from_an_address_of_its_own(plain: str, run_dir: str) -> None:

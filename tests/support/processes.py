@@ -26,6 +26,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def ipv6_loopback() -> bool:
+    """Whether this machine has IPv6's loopback, ::1 (a container may have IPv6 off)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
 async def until_ready(url: str, proc: asyncio.subprocess.Process | None, deadline_s: float = 30.0,
                       ssl: bool = True) -> None:
     """Poll `url` until it answers 2xx; fail at once if `proc` exits, or when the deadline passes."""

@@ -23,7 +23,7 @@ from aiohttp.http_exceptions import BadHttpMethod, BadStatusLine, HttpProcessing
 from whisk import logs
 from whisk.api.body import BrokenBody, reply
 from whisk.api.errors import REQUEST_ID, TEXT, URI_TOO_LONG, VERSION_NOT_SUPPORTED, new_tid
-from whisk.config import url_host
+from whisk.config import listen_hosts, url_host
 
 log = structlog.get_logger("whisk.http")
 # Any client can send malformed requests as fast as it likes: their warnings are bounded (logs.Bounded).
@@ -129,7 +129,7 @@ class Site(web.BaseSite):
                  backlog: int = 128, handler: type[JsonErrors] = JsonErrors, **options: Any) -> None:
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
         self._handler = handler
-        self._where = (host, port)
+        self._where = (host, port)         # WHISK_HOST: the addresses are config.listen_hosts(host)
         self._tls = ssl_context
         self._queue = backlog
         self._options = options
@@ -151,6 +151,7 @@ class Site(web.BaseSite):
             return handler(server, loop=loop, **options)
         host, port = self._where
         # BaseSite.stop closes what `_server` holds.
-        self._server = await loop.create_server(connection, host, port, ssl=self._tls, backlog=self._queue,
-                                                reuse_address=True)
+        hosts = listen_hosts(host)                # a single host as given: asyncio reads "" as every address
+        self._server = await loop.create_server(connection, hosts if len(hosts) > 1 else host, port, ssl=self._tls,
+                                                backlog=self._queue, reuse_address=True)
 

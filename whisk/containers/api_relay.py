@@ -42,6 +42,7 @@ SOCKET = "api.sock"
 MOUNT = "/run/whisk-api"            # where a container sees the socket's folder, read-only
 INSIDE_PORT = 3233                  # where the proxy listens on the container's loopback (not 8080: blackbox images)
 _SAME_INSIDE = ("127.0.0.1", "localhost")   # an API host on these (plain HTTP) keeps its URL inside
+_LOOPBACK_OF = {"0.0.0.0": "127.0.0.1", "::": "127.0.0.1", "::1": "127.0.0.1"}     # where connect() reaches these
 MAX_CONNECTIONS = 16                # relayed at once, per container: 2 invoker file descriptors each
 BACKLOG = 64                        # waiting beyond those, in the kernel, before connect() is refused
 IDLE_TIMEOUT_S = 120.0              # no byte either way: longer than a blocking invoke may wait (60 s)
@@ -114,14 +115,22 @@ class Upstream:
         return body | {"env": body["env"] | {"__OW_API_HOST": self.inside_url()}}
 
     async def connect(self, address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        # From the container's `address` (config.ACTIONS_NETWORK) when the API host is on this machine's IPv4
-        # loopback (or every IPv4 address of it, 0.0.0.0): from 127.0.0.1 an action's X-Forwarded-For would be
-        # believed (a trusted proxy's), and it would pass for any local client. An API host on IPv6's one loopback
-        # address cannot be told apart so.
-        host = "127.0.0.1" if self.host == "0.0.0.0" else self.host
+        # From the container's `address` (config.ACTIONS_NETWORK) when the API host is on this machine's loopback
+        # (or every address of it, 0.0.0.0 or ::): from 127.0.0.1 or ::1 an action's X-Forwarded-For would be
+        # believed (a trusted proxy's), and it would pass for any local client. IPv6's loopback is one address, so an
+        # API host there is reached on the IPv4 loopback, which whisk serves with it (config.listen_hosts).
+        host = _LOOPBACK_OF.get(self.host, self.host)
         local = (address, 0) if host == "localhost" or host.startswith("127.") else None
-        reader, writer = await asyncio.open_connection(host, self.port, ssl=self.tls, limit=CHUNK, local_addr=local,
-                                                       server_hostname=self.host if self.tls else None)
+        try:
+            reader, writer = await asyncio.open_connection(host, self.port, ssl=self.tls, limit=CHUNK,
+                                                           local_addr=local,
+                                                           server_hostname=self.host if self.tls else None)
+        except ConnectionRefusedError:
+            if host == self.host:
+                raise
+            # Another server on IPv6 alone: reached as named, its actions' calls then pass for local clients.
+            reader, writer = await asyncio.open_connection(self.host, self.port, ssl=self.tls, limit=CHUNK,
+                                                           server_hostname=self.host if self.tls else None)
         if self.names_container:
             # From another host the controller sees the invoker's address, whichever container called.
             writer.write(proxy_protocol.line(address, self.port))
