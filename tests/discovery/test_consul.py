@@ -13,7 +13,8 @@ import pytest
 
 from tests.support.waiting import until
 from tests.support.consul_double import ConsulDouble
-from tests.support.processes import free_port, terminate
+from tests.conftest import missing
+from tests.support.processes import free_port, ipv6_loopback, terminate
 from whisk.discovery.base import InvokerInfo
 from whisk.discovery.consul import ConsulDiscovery
 from whisk.entities.errors import BackendUnavailable
@@ -187,3 +188,18 @@ def test_urls() -> None:
     assert ConsulDiscovery("consul://secret@127.0.0.1")._token == "secret"
     assert ConsulDiscovery("consul://127.0.0.1")._port == 8500
 
+
+
+async def test_consul_on_ipv6s_loopback_is_reached_and_registers_ipv6_addresses() -> None:
+    """WHISK_DISCOVERY=consul://[::1]:8500 passed its check, and the client then asked for http://::1:8500/..., no
+    URL (python-consul2 puts the host in its base URL as given): the server did not start."""
+    if not ipv6_loopback():
+        missing("an IPv6 loopback (::1)")
+    async with ConsulDouble(host="::1") as double:
+        async with ConsulDiscovery(f"consul://[::1]:{double.port}") as d:
+            await d.register_invoker(InvokerInfo(7, 2048, "[::1]:8107"), ttl_s=5)
+            await d.register_controller(1, "[::1]:3234")
+            spec = double.services["whisk-invoker-7"].spec
+            assert (spec.address, spec.port) == ("::1", 8107)
+            assert await d.invokers() == [InvokerInfo(7, 2048, "[::1]:8107")]
+            assert await d.controllers() == 1

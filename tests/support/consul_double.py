@@ -81,7 +81,7 @@ class ConsulDouble:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://[{self.host}]:{self.port}" if ":" in self.host else f"http://{self.host}:{self.port}"
 
     async def __aenter__(self) -> ConsulDouble:
         app = web.Application(middlewares=[plain_errors])

@@ -33,7 +33,7 @@ import consul.aio
 import consul.base
 import structlog
 
-from whisk.config import redact
+from whisk.config import redact, url_host
 from whisk.discovery.base import InvokerInfo
 from whisk.entities.errors import BackendUnavailable
 
@@ -71,7 +71,8 @@ class ConsulDiscovery:
         if parts.scheme not in ("consul", "http", "https") or not parts.hostname:
             raise ValueError(f"not a consul:// URL: {redact(url)!r}")      # never its token
         self._scheme = "https" if parts.scheme == "https" else "http"
-        self._host, self._port = parts.hostname, parts.port or 8500
+        # In brackets when IPv6: python-consul2 writes the host into its base URL as given.
+        self._host, self._port = url_host(parts.hostname), parts.port or 8500
         self._token = unquote(parts.username) if parts.username else None
         self.controller_ttl_s = controller_ttl_s
         self.deregister_after_s = deregister_after_s
