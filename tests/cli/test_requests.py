@@ -122,6 +122,11 @@ def test_action_urls() -> None:
     ("127.0.0.1:3233", "https://127.0.0.1:3233/api"),
     # a host whose name starts with "http" is no URL either (Go's GetURLBase: no host parsed, https:// put first)
     ("httpd.local:3233", "https://httpd.local:3233/api"), ("httpbin", "https://httpbin/api"),
+    # IPv6: in brackets as URLs name it, or without them as Go's client reads them (the port after the last colon);
+    # without brackets the client failed with a traceback (yarl: "port can't be converted to integer")
+    ("[::1]:3233", "https://[::1]:3233/api"), ("http://[::1]:3233", "http://[::1]:3233/api"),
+    ("::1:3233", "https://[::1]:3233/api"), ("http://::1:3233", "http://[::1]:3233/api"),
+    ("http://u:p@2001:db8::1:3233/x", "http://u:p@[2001:db8::1]:3233/x/api"),
 ])
 def test_base_url_as_the_go_client_makes_it(apihost: str, base: str) -> None:
     assert base_url(apihost) == base

@@ -103,4 +103,18 @@ def base_url(apihost: str) -> str:
     # finds no host, so the client puts `https://` before it after all.
     if not _URL.match(f"{host}/api"):
         host = f"https://{host}"
-    return f"{host}/api"
+    return f"{_bracketed(host)}/api"
+
+
+def _bracketed(url: str) -> str:
+    """An IPv6 address named without brackets (`::1:3233`), as Go's client reads it: the port after the last colon
+    (url.URL's Hostname and Port), the address before it, in brackets as every other URL parser needs it."""
+    scheme, _, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    userinfo, at, hostport = authority.rpartition("@")
+    if hostport.count(":") < 2 or hostport.startswith("["):
+        return url
+    address, _, port = hostport.rpartition(":")
+    if not port.isdigit() and port:
+        return url
+    return f"{scheme}://{userinfo}{at}[{address}]{':' if port else ''}{port}{slash}{path}"
