@@ -13,6 +13,7 @@ module is below both).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -66,6 +67,21 @@ _IPV4_TWIN = {"::": "0.0.0.0", "::1": "127.0.0.1"}
 def listen_hosts(host: str) -> list[str]:
     """The addresses a server on WHISK_HOST `host` listens on."""
     return [host, _IPV4_TWIN[host]] if host in _IPV4_TWIN else [host]
+
+
+def _addresses(text: str) -> str:
+    """A comma-separated list of IP addresses, each as a peer's address reads (`[::1]` or `0:0:0:0:0:0:0:1` is `::1`,
+    `::ffff:127.0.0.1` is `127.0.0.1`): compared as text, another spelling would silently trust no one."""
+    found = []
+    for entry in (part.strip() for part in text.split(",")):
+        if entry:
+            try:
+                ip = ipaddress.ip_address(_host(entry))
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address") from None
+            mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+            found.append(str(mapped or ip))
+    return ",".join(found)
 
 
 class ConfigError(Exception):
@@ -258,7 +274,7 @@ class Settings:
     auth_failure_clients: int = _var("WHISK_AUTH_FAILURE_CLIENTS", 10_000, int, min=1)
     # Peers whose X-Forwarded-For names the client (nginx in front); others are the client themselves. An address of
     # ACTIONS_NETWORK never is, whatever this says: an action would name any client it liked.
-    trusted_proxies: str = _var("WHISK_TRUSTED_PROXIES", "127.0.0.1,::1")
+    trusted_proxies: str = _var("WHISK_TRUSTED_PROXIES", "127.0.0.1,::1", _addresses)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

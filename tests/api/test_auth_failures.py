@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from unittest import mock
 
 import aiohttp
+import pytest
 import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
@@ -18,7 +19,7 @@ from aiohttp.test_utils import make_mocked_request
 from tests.api.support import basic, call
 from tests.support.processes import GUEST_AUTH, whisk_server
 from whisk.api.auth_failures import TOO_MANY, AuthFailures, _group
-from whisk.config import action_address
+from whisk.config import ConfigError, Settings, action_address
 from whisk.entities.identity import SYSTEM_KEY, SYSTEM_UUID
 
 PER_MINUTE = 5
@@ -86,6 +87,25 @@ def test_ipv6_clients_count_by_their_64() -> None:
     assert _group("2001:db8:1:2:aaaa::1") == _group("2001:db8:1:2:bbbb::2") == "2001:db8:1:2::/64"
     assert _group("2001:db8:1:3::1") != _group("2001:db8:1:2::1")
     assert _group("::ffff:192.0.2.7") == "192.0.2.7" and _group("192.0.2.7") == "192.0.2.7"
+
+
+def _from(peer: str, headers: dict[str, str]) -> web.Request:
+    transport = mock.Mock()
+    transport.get_extra_info.side_effect = lambda name, default=None: (peer, 4242) if name == "peername" else default
+    return make_mocked_request("GET", "/api/v1/namespaces", headers=headers, transport=transport)
+
+
+def test_trusted_proxies_are_read_as_addresses_in_any_spelling() -> None:
+    """`[::1]` (as URLs write it) or `0:0:0:0:0:0:0:1` named no peer: compared as text, they silently trusted no one,
+    and every client behind that nginx shared its one failed-login budget (one wrong key locked them all out)."""
+    settings = Settings.from_env({"WHISK_TRUSTED_PROXIES": " [::1], 0:0:0:0:0:0:0:2 ,::ffff:127.0.0.3,"})
+    assert settings.trusted_proxies == "::1,::2,127.0.0.3"
+    failures = AuthFailures.from_settings(settings)
+    for peer in ("::1", "::2", "127.0.0.3"):
+        assert failures.client_of(_from(peer, {"X-Forwarded-For": "2001:db8:1:2::7"})) == "2001:db8:1:2::/64"
+    assert failures.client_of(_from("::3", {"X-Forwarded-For": "2001:db8:1:2::7"})) == "::/64"
+    with pytest.raises(ConfigError, match="WHISK_TRUSTED_PROXIES.*'nginx' is not an IP address"):
+        Settings.from_env({"WHISK_TRUSTED_PROXIES": "127.0.0.1,nginx"})
 
 
 def test_an_actions_address_is_never_a_trusted_proxy() -> None:
