@@ -31,7 +31,8 @@ def render(text: str, values: dict[str, str]) -> str:
 
 
 def _port(listen: str) -> str:
-    return listen.rsplit(":", 1)[-1]
+    # The address is the first word: parameters may follow (`[::]:443 ipv6only=off`, both families).
+    return listen.split()[0].rsplit(":", 1)[-1]
 
 
 def _worker_user() -> str:
@@ -76,7 +77,8 @@ def write(out: Path, values: dict[str, str]) -> Path:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="folder for nginx.conf, whisk.conf, logs, pid and temp files")
-    parser.add_argument("--https", default="443", help="HTTPS listen address ([host:]port), default 443")
+    parser.add_argument("--https", default="443", help="HTTPS listen address ([host:]port, nginx's listen parameters "
+                        "may follow: '[::]:443 ipv6only=off' is both IPv6 and IPv4), default 443")
     parser.add_argument("--http", default="80", help="HTTP listen address that redirects to HTTPS, default 80")
     parser.add_argument("--redirect-port", help="the HTTPS port clients reach, default the --https port")
     parser.add_argument("--upstream", action="append", required=True,

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import missing
-from tests.support.nginx import Nginx, authority, available, run_nginx
+from tests.support.nginx import NGINX, Nginx, authority, available, run_nginx
 from tests.support.processes import GUEST_AUTH, free_port
 
 pytestmark = pytest.mark.nginx
@@ -301,3 +301,25 @@ def test_render_help_shows_its_example_as_two_lines() -> None:
     done = subprocess.run([sys.executable, str(render), "--help"], capture_output=True, text=True, timeout=30,
                           check=True)
     assert "--http 0.0.0.0:80 \\\n        --upstream 127.0.0.1:3233" in done.stdout
+
+
+def test_render_listens_on_both_families_with_one_ipv6_address(tmp_path: Path) -> None:
+    """nginx's `[::]:443` is IPv6 only; `--https '[::]:443 ipv6only=off'` listens on both families. The redirect's
+    port was read as everything after the last colon, `443 ipv6only=off`, so every HTTP request was sent to
+    `https://HOST:443 ipv6only=off/...`."""
+    config = Path(__file__).resolve().parents[2] / "config" / "nginx"
+    subprocess.run(["sh", str(config / "make-cert.sh"), str(tmp_path / "tls")], capture_output=True, check=True,
+                   timeout=60)
+    out = tmp_path / "run"
+    subprocess.run([sys.executable, str(config / "render.py"), "--out", str(out),
+                    "--https", "[::]:8443 ipv6only=off", "--http", "[::]:8080 ipv6only=off",
+                    "--upstream", "[::1]:3233", "--cert", str(tmp_path / "tls" / "cert.pem"),
+                    "--key", str(tmp_path / "tls" / "key.pem")], capture_output=True, check=True, timeout=30)
+    conf = (out / "whisk.conf").read_text()
+    assert "listen [::]:8443 ipv6only=off ssl;" in conf and "listen [::]:8080 ipv6only=off;" in conf
+    assert "server [::1]:3233 " in conf
+    assert "return 301 https://$host:8443$request_uri;" in conf
+    if available():              # nginx -t reads the configuration and binds nothing
+        done = subprocess.run([NGINX, "-t", "-p", str(out), "-e", str(out / "error.log"), "-c",
+                               str(out / "nginx.conf")], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
