@@ -12,10 +12,13 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.support.kafka_broker import KafkaBroker, kafka_or_missing
-from tests.support.processes import free_port
+from tests.conftest import missing
+from tests.support.processes import free_port, ipv6_loopback
+from whisk.config import Settings
 from whisk.entities.errors import BackendUnavailable
 from whisk.messaging.base import MAX_MESSAGE_BYTES
 from whisk.messaging.kafka import SHARED_TOPICS, KafkaBus
+from whisk.roles import bus_from_url
 
 pytestmark = pytest.mark.kafka
 
@@ -125,6 +128,22 @@ async def test_a_record_wakes_a_waiting_fetch(kafka_broker: KafkaBroker) -> None
             assert await asyncio.wait_for(waiting, WAIT_S) == b"m%d" % i
             took.append(time.monotonic() - sent)
     assert sorted(took)[2] < 1.0, took
+
+
+async def test_a_broker_on_ipv6s_loopback() -> None:
+    """WHISK_BUS=kafka://[::1]:PORT, as the settings accept it: a message goes through a broker that listens (and
+    advertises itself) on ::1 alone."""
+    kafka_or_missing()
+    if not ipv6_loopback():
+        missing("an IPv6 loopback (::1)")
+    async with KafkaBroker(host="::1") as broker:
+        url = Settings.from_env({"WHISK_BUS": f"kafka://{broker.bootstrap}"}).bus_url
+        assert url == f"kafka://[::1]:{broker.port}"
+        topic = unique("t")
+        async with bus_from_url(url, "whisk-test") as bus:
+            await bus.send(topic, b"over ipv6")
+            consumer = bus.consume(topic, unique("g"))
+            assert await asyncio.wait_for(anext(consumer), WAIT_S) == b"over ipv6"
 
 
 async def test_no_broker_is_backend_unavailable() -> None:

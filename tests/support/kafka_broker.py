@@ -84,7 +84,8 @@ class KafkaBroker:
     """One Kafka node with a fixed port pair and log directory; `start` and `stop` may repeat (a restart keeps the
     ports and the data). `kill` stops it with SIGKILL instead (no controlled shutdown)."""
 
-    def __init__(self, port: int | None = None, workdir: str | None = None) -> None:
+    def __init__(self, port: int | None = None, workdir: str | None = None, host: str = "127.0.0.1") -> None:
+        self.host = f"[{host}]" if ":" in host else host      # as Kafka's listeners and bootstrap lists name it
         self.port = port or free_port()
         self.controller_port = free_port()
         self._own_workdir = workdir is None
@@ -96,7 +97,7 @@ class KafkaBroker:
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def _java(self, main: str, *args: str) -> list[str]:
         exe = java()
@@ -106,8 +107,8 @@ class KafkaBroker:
 
     def _write_properties(self) -> Path:
         settings = SETTINGS | {
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "listeners": f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
             "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
             "log.dirs": str(self.log_dir),
         }
@@ -155,7 +156,7 @@ class KafkaBroker:
                 raise TimeoutError(f"kafka not serving on {self.port} after {START_DEADLINE_S} s ({last!r}):\n"
                                    f"{self.log_tail()}")
             try:  # a plain connect first: aiokafka logs every connection refused
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                _, writer = await asyncio.open_connection(self.host.strip("[]"), self.port)
                 writer.close()
             except OSError as exc:
                 last = exc
