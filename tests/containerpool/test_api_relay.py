@@ -22,6 +22,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from structlog.testing import capture_logs
 
 from tests.conftest import missing
 from tests.support.processes import free_port, ipv6_loopback
@@ -168,6 +169,21 @@ async def test_an_unreachable_upstream_answers_502_in_openwhisks_error_shape(run
     try:
         status, body = await _get(relay)
         assert status == 502 and "The API host cannot be reached" in body["error"], body
+    finally:
+        await relay.close()
+
+
+async def test_an_unreachable_ipv6_upstream_is_logged_in_brackets(run_dir: str) -> None:
+    """The warning named `::1:PORT`, which reads as no address."""
+    if not ipv6_loopback():
+        missing("an IPv6 loopback (::1)")
+    port = free_port()
+    relay = await _relay(f"http://[::1]:{port}", run_dir)                  # nothing listens on either loopback
+    try:
+        with capture_logs() as logs:
+            status, _ = await _get(relay)
+        assert status == 502
+        assert [e["upstream"] for e in logs if e["event"] == "api_relay.upstream_failed"] == [f"[::1]:{port}"]
     finally:
         await relay.close()
 

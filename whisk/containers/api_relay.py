@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 import structlog
 
 from whisk import proxy_protocol
-from whisk.config import action_address
+from whisk.config import action_address, url_host
 
 log = structlog.get_logger(__name__)
 
@@ -232,8 +232,8 @@ class ApiRelay:
     def _warn(self, exc: BaseException) -> None:
         if not self._warned:            # once per container: an action can retry in a loop
             self._warned = True
-            log.warning("api_relay.upstream_failed", container=self._name, upstream=f"{self.upstream.host}:"
-                        f"{self.upstream.port}", error=repr(exc))
+            log.warning("api_relay.upstream_failed", container=self._name,
+                        upstream=f"{url_host(self.upstream.host)}:{self.upstream.port}", error=repr(exc))
 
     async def close(self) -> None:
         """Stop accepting, cut every relayed connection, remove the socket's folder."""
