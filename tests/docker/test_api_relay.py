@@ -21,7 +21,8 @@ from tests.invoke.test_invoke import invoke, put
 from tests.runtimes.test_bundled import PROVIDE_KEY
 from tests.runtimes.test_bundled import test_an_action_calls_the_api_host_with_its_key  # noqa: F401
 from tests.support.docker_daemon import DockerDaemon
-from tests.support.processes import GUEST_AUTH, basic_auth, free_port, whisk_server
+from tests.conftest import missing
+from tests.support.processes import GUEST_AUTH, basic_auth, free_port, ipv6_loopback, whisk_server
 from whisk.containers.base import ContainerSpec
 from whisk.containers.docker.factory import DockerContainerFactory
 
@@ -30,6 +31,7 @@ pytestmark = pytest.mark.docker
 INVOKER = 23         # an instance of its own: the other docker tests' containers are not ours
 _FACTORY_INVOKER = 140
 ACTIONS_PORT_INVOKER = 24
+IPV6_INVOKER = 25
 
 PY_CALL = """
 import json, os, urllib.request
@@ -232,3 +234,27 @@ async def test_relayed_to_an_actions_port_the_calls_are_an_actions(
         async with guest.get("/metrics") as answer:          # the API's own port: an operator on the loopback
             assert answer.status == 200
     assert await labelled(docker, ACTIONS_PORT_INVOKER) == [], "the stopped platform left containers behind"
+
+
+async def test_on_ipv6s_loopback_the_calls_are_still_an_actions(
+        docker_daemon: DockerDaemon, docker_images: str, docker: aiodocker.Docker,
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A standalone server on ::1: relayed to ::1, every container's call came from ::1, a local client's, and read
+    /metrics; the relay now reaches it on the IPv4 loopback, from the container's own address."""
+    if not ipv6_loopback():
+        missing("an IPv6 loopback (::1)")
+    data_dir = tmp_path_factory.mktemp("whisk-docker-ipv6")
+    env = {"WHISK_CONTAINERS": f"docker://{docker_daemon.socket}", "WHISK_DOCKER_NETWORK": "unix", "WHISK_HOST": "::1",
+           "WHISK_INSTANCE": str(IPV6_INVOKER), "WHISK_DATA_DIR": str(data_dir), "WHISK_POOL_PREWARM": "false",
+           "WHISK_RUNTIMES_DIR": str(data_dir / "no-runtimes")}
+    uuid, key = GUEST_AUTH.split(":")
+    async with whisk_server(env, log_path=str(data_dir / "whisk.log"), deadline_s=60) as url, \
+            aiohttp.ClientSession(base_url=url, headers=basic_auth(uuid, key)) as guest:
+        assert url.startswith("http://[::1]:")
+        await put(guest, "operator-routes", {"kind": "python:3.11", "code": PY_OPERATOR_ROUTES},
+                  annotations=PROVIDE_KEY)
+        status, result, _ = await invoke(guest, "operator-routes", {}, blocking="true", result="true")
+        assert status == 200, result
+        assert result == {"url": "http://127.0.0.1:3233",
+                          "statuses": {"/api/v1/namespaces": 200, "/metrics": 403, "/activation": 403}}
+    assert await labelled(docker, IPV6_INVOKER) == [], "the stopped platform left containers behind"
