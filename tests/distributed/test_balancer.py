@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aiohttp
 import pytest
@@ -28,15 +29,24 @@ SLEEPY = "import time\ndef main(args):\n    time.sleep(4)\n    return {'slept': 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def cluster(broker: KafkaBroker, couchdb_url: str, consul_url: str) -> AsyncIterator[Cluster]:
-    env, prefix = cluster_env(broker.bootstrap, couchdb_url, consul_url)
-    env |= {"WHISK_ACK_TIMEOUT_FACTOR": "0", "WHISK_ACK_TIMEOUT_ADDON_S": str(ACK_TIMEOUT_S),
-            "WHISK_INVOKER_DEPART_S": str(DEPART_S)}
-    async with owned(Cluster(env, couchdb_url, prefix, new_workdir())) as c:
+    settings = {"WHISK_ACK_TIMEOUT_FACTOR": "0", "WHISK_ACK_TIMEOUT_ADDON_S": str(ACK_TIMEOUT_S),
+                "WHISK_INVOKER_DEPART_S": str(DEPART_S)}
+    async with two_controllers(broker.bootstrap, couchdb_url, consul_url, settings, SLEEPY) as c:
+        yield c
+
+
+@asynccontextmanager
+async def two_controllers(bootstrap: str, couchdb_url: str, consul_url: str, settings: dict[str, str],
+                          sleepy: str) -> AsyncIterator[Cluster]:
+    """Two controllers sharing invoker0 with `settings` added, each seeing it up and the other controller, and the
+    guest's action `sleepy`."""
+    env, prefix = cluster_env(bootstrap, couchdb_url, consul_url)
+    async with owned(Cluster(env | settings, couchdb_url, prefix, new_workdir())) as c:
         await asyncio.gather(c.start("controller", 0), c.start("controller", 1))
         await c.start("invoker", 0)
         await all_up(c)
         async with guest_session(c.controller.url) as guest:
-            await put_action(guest, "sleepy", SLEEPY)
+            await put_action(guest, "sleepy", sleepy)
         yield c
 
 

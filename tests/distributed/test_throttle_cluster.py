@@ -11,9 +11,8 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from tests.distributed.cluster import Cluster, cluster_env, guest_session, new_workdir, owned, until
-from tests.distributed.test_balancer import all_up
-from tests.distributed.test_cluster import put_action
+from tests.distributed.cluster import Cluster, guest_session, until
+from tests.distributed.test_balancer import two_controllers
 from tests.support import waiting
 
 pytestmark = [pytest.mark.kafka, pytest.mark.couchdb, pytest.mark.timeout(240)]
@@ -23,14 +22,8 @@ SLEEPY = "import time\ndef main(args):\n    time.sleep(3)\n    return {'slept': 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def cluster(kafka_broker, couchdb_url: str, consul_url: str) -> AsyncIterator[Cluster]:
-    env, prefix = cluster_env(kafka_broker.bootstrap, couchdb_url, consul_url)
-    env |= {"WHISK_LIMIT_INVOCATIONS_PER_MINUTE": "10", "WHISK_LIMIT_CONCURRENT_INVOCATIONS": "20"}
-    async with owned(Cluster(env, couchdb_url, prefix, new_workdir())) as c:
-        await asyncio.gather(c.start("controller", 0), c.start("controller", 1))
-        await c.start("invoker", 0)
-        await all_up(c)
-        async with guest_session(c.controller.url) as guest:
-            await put_action(guest, "sleepy", SLEEPY)
+    limits = {"WHISK_LIMIT_INVOCATIONS_PER_MINUTE": "10", "WHISK_LIMIT_CONCURRENT_INVOCATIONS": "20"}
+    async with two_controllers(kafka_broker.bootstrap, couchdb_url, consul_url, limits, SLEEPY) as c:
         yield c
 
 
