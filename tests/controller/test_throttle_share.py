@@ -4,9 +4,12 @@ OpenWhisk's Entitlement: limit × 1.2 / controllers, at least 1)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import uuid
 
 import pytest
+from prometheus_client import REGISTRY
 
 from whisk.controller.caller import Caller
 from whisk.controller.events import UserEvents
@@ -82,3 +85,33 @@ async def test_an_admitted_invocation_is_reported_with_its_namespaces_count_in_f
     assert metrics == [
         ("events", "Metric", "ns", "u", {"metricName": "ConcurrentInvocations", "metricValue": 3}),
         ("events", "Metric", "ns", "u", {"metricName": "ConcurrentRateLimit", "metricValue": 1})]
+
+
+async def test_each_refusal_is_counted_for_the_operator_and_reported_as_a_user_event() -> None:
+    """A refused invocation is `TimedRateLimit` or `ConcurrentRateLimit` (OpenWhisk's entitlement sends one for each
+    refusal, a refused fire a `TimedRateLimit` too), and counted in `openwhisk_action_limit_*_total`; fires have a
+    budget of their own, apart from the invocations'."""
+    bus = RecordingBus()
+    in_flight = {"u": 0}
+    t = InvocationThrottle(lambda uuid: in_flight.get(uuid, 0), UserEvents(bus, controller=0))  # type: ignore[arg-type]
+    t._rate, t._fires = RateThrottle(lambda: 120.0), RateThrottle(lambda: 120.0)
+    me = Caller(subject="s", namespace=f"ns{uuid.uuid4().hex[:6]}", uuid="u", api_key="",
+                invocations_per_minute=1, concurrent_invocations=1)
+
+    def limited(kind: str) -> float:
+        return REGISTRY.get_sample_value(f"openwhisk_action_limit_{kind}_total", {"namespace": me.namespace}) or 0
+
+    t.check(me)
+    with pytest.raises(Throttled, match=r"count: 2, allowed: 1"):
+        t.check(me)                              # the minute's one invocation is spent
+    t.check_fire(me, 1)                          # ... but not the minute's one fire
+    with pytest.raises(Throttled, match=r"count: 2, allowed: 1"):
+        t.check_fire(me, 1)
+    me = dataclasses.replace(me, invocations_per_minute=1000)
+    in_flight["u"] = 1
+    with pytest.raises(Throttled, match=r"count: 1, allowed: 1"):
+        t.check(me)
+    await asyncio.sleep(0)
+    names = [e["body"]["metricName"] for _, e in bus.sent]
+    assert names == ["ConcurrentInvocations", "TimedRateLimit", "TimedRateLimit", "ConcurrentRateLimit"]
+    assert (limited("timed"), limited("concurrent")) == (2, 1)
