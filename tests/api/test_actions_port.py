@@ -67,6 +67,8 @@ def test_the_line_a_relay_writes_names_its_container() -> None:
     assert line == b"PROXY TCP4 127.2.3.4 0.0.0.0 0 3234\r\n" and len(line) <= proxy_protocol.MAX_LINE
     assert action_of(line[:-2]) == "127.2.3.4"
     assert action_of(b"PROXY UNKNOWN") == SHARED
+    # The protocol lets an UNKNOWN line carry anything after the word, which a receiver ignores.
+    assert action_of(b"PROXY UNKNOWN ffff:f::1 ffff:f::2 1 2") == SHARED
     for other in (b"PROXY TCP4 10.0.0.1 0.0.0.0 0 3234", b"PROXY TCP4 127.0.0.1 0.0.0.0 0 3234",
                   b"PROXY TCP6 ::1 ::1 0 3234", b"PROXY TCP4 127.2.3 0.0.0.0 0 3234", b"PROXY TCP4 127.2.3.4",
                   b"PROXY TCP4 \xff 0.0.0.0 0 1"):
@@ -90,7 +92,9 @@ async def test_operators_routes_refuse_every_connection_of_the_port(ports: tuple
 
 
 @pytest.mark.parametrize("first", [b"PROXY TCP4 10.0.0.1 0.0.0.0 0 3234\r\n", b"PROXY " + b"x" * 120,
-                                   b"PROXY TCP4 127.0.0.1 127.0.0.1 1 2\r\n"])
+                                   b"PROXY TCP4 127.0.0.1 127.0.0.1 1 2\r\n",
+                                   # an action's line, one byte past the protocol's 107
+                                   b"PROXY TCP4 127.2.3.4 0.0.0.0 0 " + b"1".rjust(75, b"0") + b"\r\n"])
 async def test_a_line_that_names_no_action_is_refused(ports: tuple[int, int], first: bytes) -> None:
     """The relay writes nothing else first: a peer made of a guess would be an address the caller chose."""
     _, actions = ports
