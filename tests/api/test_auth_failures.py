@@ -83,6 +83,15 @@ def test_the_table_is_bounded_and_forgets_the_least_recent() -> None:
     assert failures.blocked("10.0.39.15") and not failures.blocked("10.0.0.1")      # the newest kept, the oldest not
 
 
+
+def test_an_address_that_fails_again_is_kept_before_quieter_ones() -> None:
+    """The table forgets the address that failed least recently, not the one that failed first: an attacker who keeps
+    failing from one address is not let off by other addresses' failures."""
+    failures = AuthFailures(per_minute=1, max_clients=3, trusted_proxies=frozenset())
+    for address in ("192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.1", "192.0.2.4"):
+        failures.failed(address)
+    assert failures.blocked("192.0.2.1") and not failures.blocked("192.0.2.2")
+
 def test_ipv6_clients_count_by_their_64() -> None:
     assert _group("2001:db8:1:2:aaaa::1") == _group("2001:db8:1:2:bbbb::2") == "2001:db8:1:2::/64"
     assert _group("2001:db8:1:3::1") != _group("2001:db8:1:2::1")
