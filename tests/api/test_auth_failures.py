@@ -18,6 +18,7 @@ from aiohttp.test_utils import make_mocked_request
 
 from tests.api.support import basic, call
 from tests.support.processes import GUEST_AUTH, whisk_server
+from whisk.api import auth_failures
 from whisk.api.auth_failures import TOO_MANY, AuthFailures, _group
 from whisk.config import ConfigError, Settings, action_address
 from whisk.entities.identity import SYSTEM_KEY, SYSTEM_UUID
@@ -91,6 +92,30 @@ def test_an_address_that_fails_again_is_kept_before_quieter_ones() -> None:
     for address in ("192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.1", "192.0.2.4"):
         failures.failed(address)
     assert failures.blocked("192.0.2.1") and not failures.blocked("192.0.2.2")
+
+
+def test_the_budget_refills_over_a_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    """WHISK_AUTH_FAILURES_PER_MINUTE failures, then blocked; one more try back every 60 s / that number, and the
+    whole budget back after a minute, never more."""
+    now = [1000.0]
+    monkeypatch.setattr(auth_failures.time, "monotonic", lambda: now[0])
+    failures = AuthFailures(per_minute=6, max_clients=100, trusted_proxies=frozenset())
+    for _ in range(6):
+        assert not failures.blocked("192.0.2.1")
+        failures.failed("192.0.2.1")
+    assert failures.blocked("192.0.2.1")
+    now[0] += 9.5
+    assert failures.blocked("192.0.2.1")
+    now[0] += 1.0                                # past 10 s: one failure more
+    assert not failures.blocked("192.0.2.1")
+    failures.failed("192.0.2.1")
+    assert failures.blocked("192.0.2.1")
+    now[0] += 600                                # long quiet: the budget, not ten times it
+    for _ in range(6):
+        assert not failures.blocked("192.0.2.1")
+        failures.failed("192.0.2.1")
+    assert failures.blocked("192.0.2.1")
+
 
 def test_ipv6_clients_count_by_their_64() -> None:
     assert _group("2001:db8:1:2:aaaa::1") == _group("2001:db8:1:2:bbbb::2") == "2001:db8:1:2::/64"
