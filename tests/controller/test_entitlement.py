@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from whisk.controller.entitlement import READ, Entitlement, Resource
-from whisk.entities.errors import Forbidden, Unprocessable
+from whisk.entities.errors import Conflict, Forbidden, Unprocessable
 from whisk.entities.identity import Identity
 from whisk.entities.names import EntityPath
 from whisk.store.memory import MemoryStore
@@ -56,3 +56,12 @@ async def test_another_namespaces_binding_is_private_even_to_a_public_package() 
         await entitlement.check(ALICE, READ, Resource(EntityPath.of("alice"), "packages", "a"))
         with pytest.raises(Forbidden, match=r"'alice/a'"):
             await entitlement.check(BOB, READ, Resource(EntityPath.of("alice"), "packages", "a"))
+
+
+async def test_ones_own_entity_of_a_packages_name_that_is_no_package_is_a_conflict() -> None:
+    """In one's own namespace the name is taken by something else: OpenWhisk's 409 "Resource by this name exists but
+    is not in this collection.", where another namespace gets 403."""
+    async with MemoryStore() as store:
+        await store.put({"_id": "alice/a", "entityType": "action", "namespace": "alice", "name": "a"})
+        with pytest.raises(Conflict, match=r"^Resource by this name exists but is not in this collection\.$"):
+            await Entitlement(store).check(ALICE, READ, Resource(EntityPath.of("alice"), "packages", "a"))
