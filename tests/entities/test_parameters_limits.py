@@ -1,7 +1,8 @@
 import pytest
 
 from whisk.entities.errors import Invalid
-from whisk.entities.limits import ActionLimits, ActionLimitsPut, Bounds, SystemLimits, UserLimits, parse_size
+from whisk.entities.limits import (ActionLimits, ActionLimitsPut, Bounds, SystemLimits, UserLimits, format_size,
+                                   parse_size)
 from whisk.entities.parameters import Parameters, truthy
 
 SYSTEM = SystemLimits()
@@ -85,6 +86,20 @@ def test_limits_out_of_range(limits, message):
     assert str(err.value) == message
 
 
+
+@pytest.mark.parametrize("limits", [{"memory": 128}, {"memory": 512}, {"timeout": 100}, {"timeout": 300000},
+                                    {"logs": 0}, {"logs": 10}, {"concurrency": 1}, {"instances": 30}])
+def test_limits_at_either_end_of_the_range_are_allowed(limits):
+    """OpenWhisk's ranges are closed (`MemoryLimit`: min <= megabytes <= max, and so on): each end may be set."""
+    ActionLimitsPut.from_json(limits).check(UserLimits().effective(SYSTEM))
+
+
+def test_limits_put_refuses_what_is_no_object_and_negative_instances():
+    with pytest.raises(Invalid, match=r"^Object expected in field 'timeout'$"):
+        ActionLimitsPut.from_json([256])
+    with pytest.raises(Invalid, match=r"^Action container concurrency must be greater than or equal to 0\.$"):
+        ActionLimitsPut.from_json({"instances": -1})
+
 def test_namespace_overrides_are_clamped_into_system_range():
     user = UserLimits.from_json({"maxActionMemory": 4096, "minActionMemory": 256, "invocationsPerMinute": 7,
                                  "maxParameterSize": "2 MB", "allowedKinds": ["nodejs:20"]})
@@ -110,6 +125,11 @@ def test_blocked_namespace():
 
 def test_sizes():
     assert parse_size("1 MB") == 1024 * 1024 and parse_size("512k") == 512 * 1024 and parse_size(10) == 10
+    assert [parse_size(text) for text in ("10", "10 B", "3k", "3 KB", "2g", "2 GB")] == \
+        [10, 10, 3 * 1024, 3 * 1024, 2 * 1024 ** 3, 2 * 1024 ** 3]
+    # As GET .../limits shows a size: in the largest unit it is a whole number of.
+    assert [format_size(n) for n in (0, 1000, 2048, 3 * 1024 ** 2, 1024 ** 3, 1024 ** 3 + 1024)] == \
+        ["0 B", "1000 B", "2 KB", "3 MB", "1 GB", "1048577 KB"]
     with pytest.raises(Invalid):
         parse_size("lots")
 
