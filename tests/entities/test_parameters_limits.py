@@ -138,3 +138,15 @@ def test_custom_bounds_give_standard_limits():
     system = SystemLimits(memory=Bounds(64, 1024, 128))
     assert system.standard_action_limits().memory == 128
     assert UserLimits().effective(system).max_memory == 1024
+
+
+def test_limits_document_sizes_and_fields_it_does_not_know():
+    """A namespace's sizes are its own when within the system's, and shown as they were set; fields whisk does not
+    know (a newer OpenWhisk's) are skipped, not the whole document; a malformed one means standard limits, as
+    OpenWhisk reads identities."""
+    user = UserLimits.from_json({"maxPayloadSize": "512 KB", "truncationSize": "1 KB", "somethingNew": 1,
+                                 "invocationsPerMinute": 7})
+    eff = user.effective(SYSTEM)
+    assert (eff.max_payload_size, eff.invocations_per_minute) == (512 * 1024, 7)
+    assert user.to_json() == {"maxPayloadSize": "512 KB", "truncationSize": "1 KB", "invocationsPerMinute": 7}
+    assert UserLimits.lenient({"invocationsPerMinute": "many"}) == UserLimits()
