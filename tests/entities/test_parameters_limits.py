@@ -120,7 +120,23 @@ def test_namespace_overrides_are_clamped_into_system_range():
 
 def test_blocked_namespace():
     assert UserLimits(concurrent_invocations=0).effective(SYSTEM).blocked
+    assert UserLimits(invocations_per_minute=0).effective(SYSTEM).blocked
     assert not UserLimits().effective(SYSTEM).blocked
+    assert not UserLimits(invocations_per_minute=1, concurrent_invocations=1).effective(SYSTEM).blocked
+
+
+def test_what_an_operator_sets_is_checked():
+    """`whisk admin limits set`: no negative count or size, no minimum above its maximum (equal is a fixed value);
+    zero and false are values like any other."""
+    fixed = UserLimits(min_memory=256, max_memory=256, invocations_per_minute=0, store_activations=False)
+    assert fixed.check() == fixed
+    for bad, message in ((UserLimits(fires_per_minute=-1), "firesPerMinute must not be negative."),
+                         (UserLimits(max_payload_size=-1), "maxPayloadSize must not be negative."),
+                         (UserLimits(min_memory=257, max_memory=256),
+                          "minActionMemory (257) must not be above maxActionMemory (256).")):
+        with pytest.raises(Invalid) as err:
+            bad.check()
+        assert str(err.value) == message
 
 
 def test_sizes():
