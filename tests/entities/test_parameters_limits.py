@@ -3,7 +3,7 @@ import pytest
 from whisk.entities.errors import Invalid
 from whisk.entities.limits import (ActionLimits, ActionLimitsPut, Bounds, SystemLimits, UserLimits, format_size,
                                    parse_size)
-from whisk.entities.parameters import Parameters, truthy
+from whisk.entities.parameters import Parameters, annotation_value, truthy
 
 SYSTEM = SystemLimits()
 
@@ -53,6 +53,13 @@ def test_parameters_merge_right_wins_and_size():
 def test_truthiness(value, expected):
     assert truthy(value) is expected
     assert Parameters.of(k=value).is_truthy("k") is expected
+
+
+def test_annotation_value_later_duplicates_win_and_a_missing_one_is_the_default():
+    doc = {"annotations": [{"key": "web-export", "value": True}, {"key": "x", "value": 1},
+                           {"key": "web-export", "value": False}]}
+    assert annotation_value(doc, "web-export") is False and annotation_value(doc, "x", 0) == 1
+    assert annotation_value(doc, "raw-http", "no") == "no" and annotation_value({}, "x") is None
 
 
 def test_truthy_default_for_missing_key():
