@@ -17,6 +17,16 @@ def test_parameters_round_trip_keeps_init_and_encryption():
     assert params.to_dict() == {"a": 1, "b": {"x": [1, 2]}, "c": "s"}
 
 
+def test_parameters_compare_by_values_and_flags_and_read_as_a_mapping():
+    wire = [{"key": "b", "value": 1}, {"key": "a", "value": 2, "init": True}]
+    params = Parameters.from_json(wire)
+    assert params == Parameters.from_json(wire) and hash(params) == hash(Parameters.from_json(wire))
+    assert params != Parameters.from_json([{"key": "b", "value": 1}, {"key": "a", "value": 2}])     # init differs
+    assert params != Parameters.from_json(wire[:1]) and params != {"b": 1, "a": 2}
+    assert list(params) == ["b", "a"] and dict(params) == {"b": 1, "a": 2} and len(params) == 2
+    assert params.param("a") is not None and params.param("a").init and params.param("z") is None
+
+
 def test_parameters_later_duplicates_win():
     params = Parameters.from_json([{"key": "a", "value": 1}, {"key": "a", "value": 2}])
     assert params.to_dict() == {"a": 2}
