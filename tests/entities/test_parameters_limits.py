@@ -30,6 +30,11 @@ def test_parameters_compare_by_values_and_flags_and_read_as_a_mapping():
 def test_parameters_later_duplicates_win():
     params = Parameters.from_json([{"key": "a", "value": 1}, {"key": "a", "value": 2}])
     assert params.to_dict() == {"a": 2}
+    # ... and takes the later position
+    params = Parameters.from_json([{"key": "a", "value": 1}, {"key": "b", "value": 2}, {"key": "a", "value": 3}])
+    assert params.to_json() == [{"key": "b", "value": 2}, {"key": "a", "value": 3}]
+    # Plain values carry no flags.
+    assert Parameters.of(a=1).with_value("b", 2).to_json() == [{"key": "a", "value": 1}, {"key": "b", "value": 2}]
 
 
 @pytest.mark.parametrize("bad", [{}, "x", [1], [{"key": 1, "value": 1}], [{"key": "a"}],
