@@ -158,3 +158,16 @@ def test_a_pool_filled_with_reactive_prewarms_makes_room_for_another_kind():
     p = s.place(demand("n", kind=NODE), 61.0)
     assert p is not None and p.start == "recreated" and p.victims == [started[0]]
     assert prewarms(s) == (0, 3)
+
+
+def test_a_taken_prewarm_is_the_actions_own_container_with_the_actions_concurrency() -> None:
+    """OpenWhisk's prewarmed start binds the container to the action (WarmingData): the action's next jobs go to it,
+    as many at once as its `limits.concurrency`, before any other container is made."""
+    s = Scheduler(1024, [(PY, 256, 1)])
+    ready(s, s.prewarms_to_start(0.0, initial=True), 0.0)
+    first = s.place(demand("c", concurrency=2), 1.0)
+    assert first is not None and first.start == "prewarmed"
+    second = s.place(demand("c", concurrency=2), 1.0)
+    assert second is not None and (second.slot, second.start, second.create) == (first.slot, "warming", False)
+    third = s.place(demand("c", concurrency=2), 1.0)
+    assert third is not None and third.start == "cold" and third.slot is not first.slot

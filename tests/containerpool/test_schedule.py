@@ -255,3 +255,17 @@ def test_prewarms_stay_when_the_job_fits_once_busy_containers_end():
     s.place(demand("busy", kind=NODE, memory=512), 1.0)
     assert s.place(demand("next", kind=NODE, memory=512), 2.0) is None     # waits: 256 + 512 fit once busy ends
     assert pre.id in s.slots
+
+
+def test_a_warm_container_is_used_before_a_more_recent_warming_one():
+    """OpenWhisk's order for an action's own containers: warmed, then warming, then warmingCold, whatever their use."""
+    s = Scheduler(1024)
+    d = demand(concurrency=2)
+    w = warm(s, d, 1.0)
+    assert s.place(d, 2.0).slot is w and s.place(d, 2.0).slot is w          # full
+    x = s.place(d, 5.0)
+    assert x.create and x.slot is not w
+    s.created(x.slot)                                                       # warming, one job of two, used at 5
+    s.release(w, 3.0, keep=True)
+    s.release(w, 3.0, keep=True)                                            # warm, idle, used at 3
+    assert s.place(d, 6.0).slot is w
