@@ -171,3 +171,14 @@ def test_a_taken_prewarm_is_the_actions_own_container_with_the_actions_concurren
     assert second is not None and (second.slot, second.start, second.create) == (first.slot, "warming", False)
     third = s.place(demand("c", concurrency=2), 1.0)
     assert third is not None and third.start == "cold" and third.slot is not first.slot
+
+
+def test_a_job_that_fits_beside_the_prewarms_waits_for_a_busy_container_and_leaves_them() -> None:
+    """Prewarms are evicted only for a job that could never fit beside them; one that fits exactly once a running
+    container ends waits for it (OpenWhisk never evicts prewarms)."""
+    s = Scheduler(1024, [(PY, 256, 2)])
+    ready(s, s.prewarms_to_start(0.0, initial=True), 0.0)
+    busy = s.place(demand("a", memory=512), 1.0)
+    assert busy is not None and busy.start == "cold"
+    assert s.place(demand("b", memory=512), 2.0) is None
+    assert prewarms(s) == (0, 2)
