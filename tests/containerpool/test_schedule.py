@@ -269,3 +269,17 @@ def test_a_warm_container_is_used_before_a_more_recent_warming_one():
     s.release(w, 3.0, keep=True)
     s.release(w, 3.0, keep=True)                                            # warm, idle, used at 3
     assert s.place(d, 6.0).slot is w
+
+
+def test_the_most_recently_used_running_container_wins_wherever_it_is_in_the_table():
+    """The order of the action's containers in the table decides nothing: a running one before a paused one, and
+    among those the most recently used, whichever was made first."""
+    s = Scheduler(1024)
+    a, b, c = (s.place(demand(), 1.0).slot for _ in range(3))
+    for slot, t in ((a, 5.0), (b, 2.0), (c, 6.0)):
+        s.created(slot)
+        s.initialized(slot)
+        s.release(slot, t, keep=True)
+    s.pause_due(c)
+    p = s.place(demand(), 7.0)
+    assert p.slot is a and not p.resume
