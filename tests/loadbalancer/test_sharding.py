@@ -59,6 +59,8 @@ def test_steps_and_probe_order_from_the_source() -> None:
     assert coprime_steps(10) == [1, 3, 7]
     assert probe_order(13, 10) == [3, 6, 9, 2, 5, 8, 1, 4, 7, 0]
     assert coprime_steps(1) == [1] and coprime_steps(0) == [1]
+    # OpenWhisk's pairwiseCoprimeNumbersUntil(n) runs to n itself: n - 1 is always a step.
+    assert (coprime_steps(2), coprime_steps(3), coprime_steps(4), coprime_steps(6)) == ([1], [1, 2], [1, 3], [1, 5])
 
 
 @given(st.integers(min_value=1, max_value=200))
@@ -92,6 +94,8 @@ def test_fractions_are_clamped_and_blackbox_covers_the_rest() -> None:
     assert s.blackbox_fraction == 0.5
     s.update_invokers(healthy(10))
     assert s.managed == [0, 1, 2, 3, 4] and s.blackbox == [5, 6, 7, 8, 9]
+    # A small managed fraction still has its one invoker (OpenWhisk's max(1, ceil(n × fraction))), no more.
+    assert [list(p) for p in partitions(4, 0.1, 0.9)] == [[0], [1, 2, 3]]
 
 
 # -- scheduling ---------------------------------------------------------------------------------------------
@@ -131,10 +135,20 @@ def test_overload_forces_a_random_healthy_invoker() -> None:
     assert s.free_mb(0) + s.free_mb(1) == -200 * 256
 
 
+def test_overload_without_a_given_random_source() -> None:
+    """The balancer makes its scheduler without a seeded random source: a forced placement still finds one."""
+    s = ShardingScheduler()
+    s.update_invokers([InvokerView(0, 128, True)])
+    assert s.schedule("guest", "guest/a", 128) == (0, False)
+    assert s.schedule("guest", "guest/a", 128) == (0, True)
+
+
 def test_no_usable_invoker_is_no_invokers() -> None:
     s = ShardingScheduler()
     with pytest.raises(NoInvokers, match="No invokers available."):
         s.schedule("guest", "guest/a", 128)
+    with pytest.raises(NoInvokers, match="No invokers available."):
+        s.schedule("guest", "guest/a", 128, blackbox=True)
     s.update_invokers([InvokerView(0, 1024, False), InvokerView(1, 1024, False)])
     with pytest.raises(NoInvokers):
         s.schedule("guest", "guest/a", 128)
