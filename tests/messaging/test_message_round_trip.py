@@ -1,0 +1,30 @@
+"""An activation message survives the bytes between controller and invoker with every field (OpenWhisk's
+`ActivationMessage`), and a user whose limits are no object is malformed, as the invoker reads them."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from whisk.messages import ActivationMessage
+
+MESSAGE = ActivationMessage(
+    transid=["tid", 1700000000000], action={"path": "ns/pkg", "name": "a", "version": "0.0.1"}, revision="1-x",
+    user={"subject": "s", "namespace": {"name": "ns", "uuid": "u"}, "limits": {"maxActionMemory": 256}},
+    activation_id="id", root_controller={"asString": "controller0"}, blocking=True, content={"x": 1},
+    init_args=["k"], locked_args={"k": "v"}, cause="parent-id", trace_context={"traceparent": "00-ab-cd-01"})
+
+
+def test_every_field_survives_the_bytes() -> None:
+    assert ActivationMessage.from_bytes(MESSAGE.to_bytes()) == MESSAGE
+    bare = dataclasses.replace(MESSAGE, cause=None, trace_context=None)
+    assert {"cause", "traceContext"}.isdisjoint(bare.to_json())            # absent, as OpenWhisk's Option fields
+    assert ActivationMessage.from_bytes(bare.to_bytes()) == bare
+
+
+def test_a_user_whose_limits_are_no_object_is_malformed() -> None:
+    doc = MESSAGE.to_json() | {"user": MESSAGE.user | {"limits": [1]}}
+    with pytest.raises(ValueError):
+        ActivationMessage.from_bytes(json.dumps(doc).encode())
