@@ -166,3 +166,12 @@ async def test_a_refused_line_is_a_warning_naming_the_relay() -> None:
                                               "relay": "127.0.0.1", "tid": headers["x-request-id"]}]
     finally:
         await runner.cleanup()
+
+
+async def test_a_line_only_counts_first_on_its_connection(ports: tuple[int, int]) -> None:
+    """A connection that began without a line (SHARED's) cannot name an action later: what it sends after its first
+    bytes is HTTP, and a PROXY line there an unknown method."""
+    _, actions = ports
+    later = proxy_protocol.line(action_address(5), actions) + _get("/api/v1/namespaces")
+    answers = await _exchange(actions, _get("/api/v1/namespaces"), later, requests=2)
+    assert [a[0] for a in answers] == [200, 501]
