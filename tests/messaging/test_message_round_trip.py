@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from whisk.messages import ActivationMessage
+from whisk.messages import Acknowledgement, ActivationMessage
 
 MESSAGE = ActivationMessage(
     transid=["tid", 1700000000000], action={"path": "ns/pkg", "name": "a", "version": "0.0.1"}, revision="1-x",
@@ -28,3 +28,13 @@ def test_a_user_whose_limits_are_no_object_is_malformed() -> None:
     doc = MESSAGE.to_json() | {"user": MESSAGE.user | {"limits": [1]}}
     with pytest.raises(ValueError):
         ActivationMessage.from_bytes(json.dumps(doc).encode())
+
+
+@pytest.mark.parametrize("ack", [
+    Acknowledgement(["tid", 1], "id", {"activationId": "id", "response": {"statusCode": 0}}),     # result
+    Acknowledgement(["tid", 1], "id", None, {"instance": 0, "userMemory": "2048 MB"}, True),     # completion
+    Acknowledgement(["tid", 1], "id", "id", {"instance": 1, "userMemory": "2048 MB"}, False),    # combined, shrunk
+])
+def test_every_kind_of_ack_survives_the_bytes(ack: Acknowledgement) -> None:
+    """A completion's `isSystemError` is what the balancer counts against its invoker's health."""
+    assert Acknowledgement.from_bytes(ack.to_bytes()) == ack
