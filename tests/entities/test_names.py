@@ -87,3 +87,35 @@ def test_semver_parse_and_bump():
             SemVer.from_json(bad)
     with pytest.raises(Invalid, match="semantic version malformed"):
         SemVer.from_json(1)
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ("", "requirement failed: path undefined"),
+    ("/ns/a$/x", "requirement failed: path contains invalid parts WrappedArray(ns, a$, x)"),
+    ({"path": "ns", "name": "a", "version": 1}, "fully qualified name malformed"),
+    ({"path": "ns", "name": "a", "binding": "a$"}, "fully qualified name malformed"),
+    ({"path": "ns", "name": "a", "binding": 5}, "fully qualified name malformed"),
+    ({"path": "n$", "name": "a"}, "fully qualified name malformed"),
+    ({"path": 5, "name": "a"}, "fully qualified name malformed"),
+])
+def test_fqn_malformed_messages(bad, message):
+    """Each refusal in the words of OpenWhisk's reader (spray's `require` for a string, the object reader's own)."""
+    with pytest.raises(Invalid) as err:
+        FullyQualifiedEntityName.from_json(bad)
+    assert str(err.value) == message
+
+
+def test_fqn_object_form_keeps_its_version():
+    obj = FullyQualifiedEntityName.from_json({"path": "guest", "name": "a", "version": "0.0.2"})
+    assert obj.to_json() == {"path": "guest", "name": "a", "version": "0.0.2"}
+
+
+def test_path_and_name_refusals():
+    assert namespace_segment("n" * 256) == "n" * 256                     # the longest allowed
+    for make, message in ((lambda: EntityPath(()), "path undefined"),
+                          (lambda: EntityPath.of("ns", "a$"), "path contains invalid parts ['ns', 'a$']"),
+                          (lambda: EntityPath.parse(5), "namespace malformed"),
+                          (lambda: EntityName(5), "The name of the entity contains illegal characters.")):
+        with pytest.raises(Invalid) as err:
+            make()
+        assert str(err.value) == message
