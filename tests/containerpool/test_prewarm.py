@@ -182,3 +182,16 @@ def test_a_job_that_fits_beside_the_prewarms_waits_for_a_busy_container_and_leav
     assert busy is not None and busy.start == "cold"
     assert s.place(demand("b", memory=512), 2.0) is None
     assert prewarms(s) == (0, 2)
+
+
+def test_ready_prewarms_by_kind_and_whether_checks_are_needed() -> None:
+    """What the pool reports of its stem cells (ready ones only, by kind), and whether it must run the scheduled
+    prewarm checks (only when some stem cell is reactive)."""
+    s = Scheduler(4096, [(PY, 256, 2), (NODE, 256, 1, REACTIVE)])
+    assert s.reactive and not Scheduler(4096, [(PY, 256, 2)]).reactive
+    started = s.prewarms_to_start(0.0, initial=True)
+    assert s.prewarmed() == {}                                         # starting ones are not ready
+    ready(s, started, 0.0)
+    assert s.prewarmed() == {PY: 2, NODE: 1}
+    s.place(demand("a"), 1.0)
+    assert s.prewarmed() == {PY: 1, NODE: 1}
