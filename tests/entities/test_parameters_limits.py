@@ -188,3 +188,23 @@ def test_limits_document_sizes_and_fields_it_does_not_know():
     assert (eff.max_payload_size, eff.invocations_per_minute) == (512 * 1024, 7)
     assert user.to_json() == {"maxPayloadSize": "512 KB", "truncationSize": "1 KB", "invocationsPerMinute": 7}
     assert UserLimits.lenient({"invocationsPerMinute": "many"}) == UserLimits()
+
+
+def test_limits_put_applies_each_given_limit_and_allows_zero_instances():
+    base = SYSTEM.standard_action_limits()
+    assert ActionLimitsPut().apply(base) == base
+    put = ActionLimitsPut.from_json({"concurrency": 2, "instances": 0})
+    assert put.apply(base) == ActionLimits(base.timeout, base.memory, base.logs, 2, 0)
+
+
+@pytest.mark.parametrize(("doc", "message"), [
+    ({"allowedKinds": "nodejs:20"}, "allowedKinds must be an array of kinds"),
+    ({"allowedKinds": ["nodejs:20", 5]}, "allowedKinds must be an array of kinds"),
+    ({"storeActivations": "no"}, "storeActivations must be a boolean"),
+])
+def test_limits_document_fields_of_the_wrong_type(doc, message):
+    with pytest.raises(Invalid) as err:
+        UserLimits.from_json(doc)
+    assert str(err.value) == message
+    assert UserLimits.from_json({"storeActivations": False, "warmedContainerKeepingTimeout": "10 minutes"}).to_json() \
+        == {"storeActivations": False, "warmedContainerKeepingTimeout": "10 minutes"}
