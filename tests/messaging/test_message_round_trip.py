@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 
 import pytest
 
-from whisk.messages import Acknowledgement, ActivationMessage
+from whisk.messages import Acknowledgement, ActivationMessage, PingMessage, metric_event
 
 MESSAGE = ActivationMessage(
     transid=["tid", 1700000000000], action={"path": "ns/pkg", "name": "a", "version": "0.0.1"}, revision="1-x",
@@ -38,3 +39,34 @@ def test_a_user_whose_limits_are_no_object_is_malformed() -> None:
 def test_every_kind_of_ack_survives_the_bytes(ack: Acknowledgement) -> None:
     """A completion's `isSystemError` is what the balancer counts against its invoker's health."""
     assert Acknowledgement.from_bytes(ack.to_bytes()) == ack
+
+
+@pytest.mark.parametrize("ping", [PingMessage({"instance": 3, "userMemory": "1024 MB"}),
+                                  PingMessage({"instance": 0}, False, 7, False)])
+def test_a_ping_survives_the_bytes(ping: PingMessage) -> None:
+    assert PingMessage.from_bytes(ping.to_bytes()) == ping
+
+
+@pytest.mark.parametrize("bad", [
+    {"transid": ["tid"]}, {"transid": [1, 2]},                                          # activation messages
+    {"user": MESSAGE.user | {"namespace": {"name": "ns", "uuid": "u"}, "limits": True}},
+])
+def test_activation_messages_of_the_wrong_shape_are_malformed(bad: dict) -> None:
+    with pytest.raises(ValueError):
+        ActivationMessage.from_bytes(json.dumps(MESSAGE.to_json() | bad).encode())
+
+
+@pytest.mark.parametrize("data", [
+    {"transid": ["t", 1], "activationId": "id", "instance": {"instance": "0"}, "isSystemError": False},  # an ack
+    {"name": {"userMemory": "1024 MB"}}, {"name": {"instance": -1}}, {"name": {"instance": True}},    # pings
+])
+def test_acks_and_pings_without_an_invoker_number_are_malformed(data: dict) -> None:
+    with pytest.raises(ValueError):
+        (PingMessage if "name" in data else Acknowledgement).from_bytes(json.dumps(data).encode())
+
+
+def test_a_metric_event_is_stamped_in_milliseconds() -> None:
+    before = time.time() * 1000
+    event = json.loads(metric_event("TimedRateLimit", 1, source="controller0", user=MESSAGE.user))
+    assert before - 1 <= event["timestamp"] <= time.time() * 1000 + 1
+    assert (event["eventType"], event["body"]) == ("Metric", {"metricName": "TimedRateLimit", "metricValue": 1})
