@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import types
 from collections.abc import AsyncIterator
 from unittest import mock
 
@@ -98,7 +99,7 @@ def test_the_budget_refills_over_a_minute(monkeypatch: pytest.MonkeyPatch) -> No
     """WHISK_AUTH_FAILURES_PER_MINUTE failures, then blocked; one more try back every 60 s / that number, and the
     whole budget back after a minute, never more."""
     now = [1000.0]
-    monkeypatch.setattr(auth_failures.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(auth_failures, "time", types.SimpleNamespace(monotonic=lambda: now[0]))   # its clock only
     failures = AuthFailures(per_minute=6, max_clients=100, trusted_proxies=frozenset())
     for _ in range(6):
         assert not failures.blocked("192.0.2.1")
