@@ -319,9 +319,10 @@ async def test_a_relay_to_ipv6s_loopback_comes_from_the_actions_address(plain: s
         await relay.close()
 
 
-async def test_an_api_host_on_ipv6_alone_is_still_reached(api: Api, run_dir: str) -> None:
-    """Another server that listens on ::1 and not on 127.0.0.1: reached as named (its actions' calls then come
-    from ::1)."""
+async def test_an_api_host_on_ipv6_alone_is_not_reached_from_ipv6s_loopback(api: Api, run_dir: str) -> None:
+    """Another server that listens on ::1 and not on 127.0.0.1 (nginx on `[::1]` alone): reached from ::1, an
+    action's calls would pass for a local client's and a trusted proxy's again (the relay fell back to it). It is
+    refused instead, and the warning says where the relay went."""
     if not ipv6_loopback():
         missing("an IPv6 loopback (::1)")
     app = web.Application()
@@ -332,8 +333,10 @@ async def test_an_api_host_on_ipv6_alone_is_still_reached(api: Api, run_dir: str
     await web.TCPSite(runner, "::1", port).start()
     relay = await _relay(f"http://[::1]:{port}", run_dir)
     try:
-        status, body = await _get(relay)
-        assert (status, body["remote"]) == (200, "::1")
+        with capture_logs() as logs:
+            status, body = await _get(relay)
+        assert status == 502 and "127.0.0.1" in body["error"], body
+        assert [e["upstream"] for e in logs if e["event"] == "api_relay.upstream_failed"] == [f"[::1]:{port}"]
     finally:
         await relay.close()
         await runner.cleanup()

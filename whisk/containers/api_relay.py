@@ -118,19 +118,13 @@ class Upstream:
         # From the container's `address` (config.ACTIONS_NETWORK) when the API host is on this machine's loopback
         # (or every address of it, 0.0.0.0 or ::): from 127.0.0.1 or ::1 an action's X-Forwarded-For would be
         # believed (a trusted proxy's), and it would pass for any local client. IPv6's loopback is one address, so an
-        # API host there is reached on the IPv4 loopback, which whisk serves with it (config.listen_hosts).
+        # API host there is reached on the IPv4 loopback, which whisk serves with it (config.listen_hosts). Never on
+        # ::1 itself, even when nothing listens on 127.0.0.1 (nginx on [::1] alone): the action reads a 502 rather
+        # than pass for a local client.
         host = _LOOPBACK_OF.get(self.host, self.host)
         local = (address, 0) if host == "localhost" or host.startswith("127.") else None
-        try:
-            reader, writer = await asyncio.open_connection(host, self.port, ssl=self.tls, limit=CHUNK,
-                                                           local_addr=local,
-                                                           server_hostname=self.host if self.tls else None)
-        except ConnectionRefusedError:
-            if host == self.host:
-                raise
-            # Another server on IPv6 alone: reached as named, its actions' calls then pass for local clients.
-            reader, writer = await asyncio.open_connection(self.host, self.port, ssl=self.tls, limit=CHUNK,
-                                                           server_hostname=self.host if self.tls else None)
+        reader, writer = await asyncio.open_connection(host, self.port, ssl=self.tls, limit=CHUNK, local_addr=local,
+                                                       server_hostname=self.host if self.tls else None)
         if self.names_container:
             # From another host the controller sees the invoker's address, whichever container called.
             writer.write(proxy_protocol.line(address, self.port))
