@@ -53,8 +53,13 @@ def url_host(host: str) -> str:
 
 
 def _host(text: str) -> str:
-    # `[::1]`, as URLs write it, is the address `::1` to listen on.
-    return text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    # `[::1]`, as URLs write it, is the address `::1` to listen on; an IPv6 address in its one short spelling, as
+    # listen_hosts and the relay compare it (`0:0:0:0:0:0:0:1` listened on IPv6 alone, its actions' calls from ::1).
+    host = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        return str(ipaddress.IPv6Address(host))
+    except ValueError:
+        return host
 
 
 # An IPv6 wildcard or loopback is served with its IPv4 counterpart. asyncio makes every IPv6 listening socket IPv6-only,

@@ -305,7 +305,8 @@ async def test_a_relay_to_every_address_of_this_machine_comes_from_the_actions_a
         await relay.close()
 
 
-@pytest.mark.parametrize("host", ["[::1]", "[::]"])
+# In any spelling: `0:0:0:0:0:0:0:1` relayed to ::1 as named, from ::1 (WHISK_TRUSTED_PROXIES is read so too).
+@pytest.mark.parametrize("host", ["[::1]", "[::]", "[0:0:0:0:0:0:0:1]", "[::0]", "[0::0:1]", "[::ffff:127.0.0.1]"])
 async def test_a_relay_to_ipv6s_loopback_comes_from_the_actions_address(plain: str, run_dir: str, host: str) -> None:
     """IPv6's loopback is one address, so every container's call relayed there came from ::1, a local client's (and a
     trusted proxy's): whisk serves ::1 and :: with their IPv4 twins (config.listen_hosts), and the relay goes there

@@ -62,6 +62,17 @@ def test_ipv6s_wildcard_and_loopback_are_served_with_their_ipv4_twins() -> None:
         assert listen_hosts(host) == [host]
 
 
+@pytest.mark.parametrize("given", ["0:0:0:0:0:0:0:1", "[0:0:0:0:0:0:0:1]", "0::1", "::0:1"])
+def test_ipv6s_loopback_in_any_spelling_is_served_with_its_twin(given: str) -> None:
+    """Compared as text, `0:0:0:0:0:0:0:1` listened on IPv6 alone, and the relay reached it from ::1: every action's
+    call a local client's again."""
+    settings = _settings(WHISK_HOST=given)
+    assert settings.host == "::1" and settings.own_url == "http://[::1]:3233"
+    assert listen_hosts(settings.host) == ["::1", "127.0.0.1"]
+    assert _settings(WHISK_HOST="0:0:0:0:0:0:0:0").host == "::"
+    assert _settings(WHISK_HOST="2001:DB8:0::1").host == "2001:db8::1"
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def server() -> AsyncIterator[tuple[str, str]]:
     """A standalone server on ::1 (the default process sandbox); its URL and its log."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import itertools
 import json
 import os
@@ -42,7 +43,6 @@ SOCKET = "api.sock"
 MOUNT = "/run/whisk-api"            # where a container sees the socket's folder, read-only
 INSIDE_PORT = 3233                  # where the proxy listens on the container's loopback (not 8080: blackbox images)
 _SAME_INSIDE = ("127.0.0.1", "localhost")   # an API host on these (plain HTTP) keeps its URL inside
-_LOOPBACK_OF = {"0.0.0.0": "127.0.0.1", "::": "127.0.0.1", "::1": "127.0.0.1"}     # where connect() reaches these
 MAX_CONNECTIONS = 16                # relayed at once, per container: 2 invoker file descriptors each
 BACKLOG = 64                        # waiting beyond those, in the kernel, before connect() is refused
 IDLE_TIMEOUT_S = 120.0              # no byte either way: longer than a blocking invoke may wait (60 s)
@@ -121,7 +121,7 @@ class Upstream:
         # API host there is reached on the IPv4 loopback, which whisk serves with it (config.listen_hosts). Never on
         # ::1 itself, even when nothing listens on 127.0.0.1 (nginx on [::1] alone): the action reads a 502 rather
         # than pass for a local client.
-        host = _LOOPBACK_OF.get(self.host, self.host)
+        host = _reached_at(self.host)
         local = (address, 0) if host == "localhost" or host.startswith("127.") else None
         reader, writer = await asyncio.open_connection(host, self.port, ssl=self.tls, limit=CHUNK, local_addr=local,
                                                        server_hostname=self.host if self.tls else None)
@@ -129,6 +129,20 @@ class Upstream:
             # From another host the controller sees the invoker's address, whichever container called.
             writer.write(proxy_protocol.line(address, self.port))
         return reader, writer
+
+
+def _reached_at(host: str) -> str:
+    """Where connect() reaches an API host: 0.0.0.0, :: and ::1 on 127.0.0.1, an IPv4-mapped address as its IPv4 one,
+    in any spelling (`0:0:0:0:0:0:0:1` is ::1)."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host                                        # a name (localhost)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_unspecified or (ip.version == 6 and ip.is_loopback):
+        return "127.0.0.1"
+    return str(ip)
 
 
 def _listen(folder: str, uid: int | None) -> socket.socket:
