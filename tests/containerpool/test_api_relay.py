@@ -10,6 +10,7 @@ import ipaddress
 import itertools
 import os
 import shutil
+import socket
 import ssl
 import stat
 import subprocess
@@ -17,6 +18,7 @@ import tempfile
 import weakref
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -338,6 +340,33 @@ async def test_an_api_host_on_ipv6_alone_is_not_reached_from_ipv6s_loopback(api:
             status, body = await _get(relay)
         assert status == 502 and "127.0.0.1" in body["error"], body
         assert [e["upstream"] for e in logs if e["event"] == "api_relay.upstream_failed"] == [f"[::1]:{port}"]
+    finally:
+        await relay.close()
+        await runner.cleanup()
+
+
+async def test_an_api_host_named_by_a_name_of_ipv6s_loopback_is_not_reached_from_it(
+        api: Api, run_dir: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name that resolves to ::1 alone (Debian's `ip6-localhost`) is no address the relay can map: connected as
+    named, every action's call came from ::1, a local client's. Whatever the upstream is named, a call that would
+    leave from the loopback's own address is refused."""
+    if not ipv6_loopback():
+        missing("an IPv6 loopback (::1)")
+    resolve = socket.getaddrinfo
+
+    def ip6_localhost(host: Any, *args: Any, **kwargs: Any) -> Any:
+        return resolve("::1" if host == "whisk-ip6-localhost" else host, *args, **kwargs)
+    monkeypatch.setattr(socket, "getaddrinfo", ip6_localhost)
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", api.hello)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "::1", port).start()
+    relay = await _relay(f"http://whisk-ip6-localhost:{port}", run_dir)
+    try:
+        status, body = await _get(relay)
+        assert status == 502 and "::1" in body["error"], body
     finally:
         await relay.close()
         await runner.cleanup()

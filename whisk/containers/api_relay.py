@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import structlog
 
 from whisk import proxy_protocol
-from whisk.config import action_address, url_host
+from whisk.config import action_address, is_action_address, url_host
 
 log = structlog.get_logger(__name__)
 
@@ -125,6 +125,12 @@ class Upstream:
         local = (address, 0) if host == "localhost" or host.startswith("127.") else None
         reader, writer = await asyncio.open_connection(host, self.port, ssl=self.tls, limit=CHUNK, local_addr=local,
                                                        server_hostname=self.host if self.tls else None)
+        own = _local_client(writer.get_extra_info("sockname"))
+        if own is not None:
+            # A name that resolves to ::1 alone (Debian's ip6-localhost) is no address mapped above.
+            writer.close()
+            raise ConnectionRefusedError(f"the call would come from {own}, a local client's address; name the API "
+                                         "host by an address (::1 is reached on 127.0.0.1)")
         if self.names_container:
             # From another host the controller sees the invoker's address, whichever container called.
             writer.write(proxy_protocol.line(address, self.port))
@@ -143,6 +149,18 @@ def _reached_at(host: str) -> str:
     if ip.is_unspecified or (ip.version == 6 and ip.is_loopback):
         return "127.0.0.1"
     return str(ip)
+
+
+def _local_client(sockname: Any) -> str | None:
+    """The loopback address a connection leaves from, when it is not one of ACTIONS_NETWORK's (so the API host would
+    read the action's call as a local client's)."""
+    try:
+        ip = ipaddress.ip_address(sockname[0])
+    except (TypeError, IndexError, ValueError):
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return str(ip) if ip.is_loopback and not is_action_address(str(ip)) else None
 
 
 def _listen(folder: str, uid: int | None) -> socket.socket:
