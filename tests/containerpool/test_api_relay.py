@@ -30,7 +30,7 @@ from tests.conftest import missing
 from tests.support.processes import free_port, ipv6_loopback
 from tests.support.waiting import until
 from whisk.containers import api_relay
-from whisk.config import ACTIONS_NETWORK, action_address, is_action_address
+from whisk.config import url_host, ACTIONS_NETWORK, action_address, is_action_address
 from whisk.api.actions_port import SHARED, ActionsConnection
 from whisk.api.early_errors import Site
 from whisk.containers.api_relay import ApiRelay, RelayConfigError, Upstream
@@ -61,19 +61,20 @@ class Api:
                                   "host": request.headers.get("Host"), "remote": request.remote})
 
 
-async def _serve(api: Api, tls: ssl.SSLContext | None = None, actions_port: bool = False) -> AsyncIterator[str]:
-    """The stand-in on a port of its own; `actions_port`: served as a controller's actions port is."""
+async def _serve(api: Api, tls: ssl.SSLContext | None = None, actions_port: bool = False,
+                 host: str = "127.0.0.1") -> AsyncIterator[str]:
+    """The stand-in on a port of its own, on `host` alone; `actions_port`: served as a controller's actions port is."""
     app = web.Application()
     app.router.add_get("/{tail:.*}", api.hello)
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()
     if actions_port:
-        await Site(runner, "127.0.0.1", port, ssl_context=tls, handler=ActionsConnection).start()
+        await Site(runner, host, port, ssl_context=tls, handler=ActionsConnection).start()
     else:
-        await web.TCPSite(runner, "127.0.0.1", port, ssl_context=tls).start()
+        await web.TCPSite(runner, host, port, ssl_context=tls).start()
     try:
-        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+        yield f"{'https' if tls else 'http'}://{url_host(host)}:{port}"
     finally:
         await runner.cleanup()
 
@@ -328,21 +329,16 @@ async def test_an_api_host_on_ipv6_alone_is_not_reached_from_ipv6s_loopback(api:
     refused instead, and the warning says where the relay went."""
     if not ipv6_loopback():
         missing("an IPv6 loopback (::1)")
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", api.hello)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "::1", port).start()
-    relay = await _relay(f"http://[::1]:{port}", run_dir)
-    try:
-        with capture_logs() as logs:
-            status, body = await _get(relay)
-        assert status == 502 and "127.0.0.1" in body["error"], body
-        assert [e["upstream"] for e in logs if e["event"] == "api_relay.upstream_failed"] == [f"[::1]:{port}"]
-    finally:
-        await relay.close()
-        await runner.cleanup()
+    async for url in _serve(api, host="::1"):
+        relay = await _relay(url, run_dir)
+        try:
+            with capture_logs() as logs:
+                status, body = await _get(relay)
+            assert status == 502 and "127.0.0.1" in body["error"], body
+            upstream = url.removeprefix("http://")
+            assert [e["upstream"] for e in logs if e["event"] == "api_relay.upstream_failed"] == [upstream]
+        finally:
+            await relay.close()
 
 
 async def test_an_api_host_named_by_a_name_of_ipv6s_loopback_is_not_reached_from_it(
@@ -357,19 +353,13 @@ async def test_an_api_host_named_by_a_name_of_ipv6s_loopback_is_not_reached_from
     def ip6_localhost(host: Any, *args: Any, **kwargs: Any) -> Any:
         return resolve("::1" if host == "whisk-ip6-localhost" else host, *args, **kwargs)
     monkeypatch.setattr(socket, "getaddrinfo", ip6_localhost)
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", api.hello)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "::1", port).start()
-    relay = await _relay(f"http://whisk-ip6-localhost:{port}", run_dir)
-    try:
-        status, body = await _get(relay)
-        assert status == 502 and "::1" in body["error"], body
-    finally:
-        await relay.close()
-        await runner.cleanup()
+    async for url in _serve(api, host="::1"):
+        relay = await _relay(url.replace("[::1]", "whisk-ip6-localhost"), run_dir)
+        try:
+            status, body = await _get(relay)
+            assert status == 502 and "::1" in body["error"], body
+        finally:
+            await relay.close()
 
 
 async def test_each_containers_calls_come_from_an_address_of_its_own(plain: str, run_dir: str) -> None:
