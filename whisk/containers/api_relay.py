@@ -141,25 +141,28 @@ def _reached_at(host: str) -> str:
     """Where connect() reaches an API host: 0.0.0.0, :: and ::1 on 127.0.0.1, an IPv4-mapped address as its IPv4 one,
     in any spelling (`0:0:0:0:0:0:0:1` is ::1)."""
     try:
-        ip = ipaddress.ip_address(host)
+        ip = _unmapped(ipaddress.ip_address(host))
     except ValueError:
         return host                                        # a name (localhost)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
     if ip.is_unspecified or (ip.version == 6 and ip.is_loopback):
         return "127.0.0.1"
     return str(ip)
+
+
+def _unmapped(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An IPv4-mapped IPv6 address (`::ffff:127.0.0.1`) as its IPv4 address; any other as it is."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
 
 
 def _local_client(sockname: Any) -> str | None:
     """The loopback address a connection leaves from, when it is not one of ACTIONS_NETWORK's (so the API host would
     read the action's call as a local client's)."""
     try:
-        ip = ipaddress.ip_address(sockname[0])
+        ip = _unmapped(ipaddress.ip_address(sockname[0]))
     except (TypeError, IndexError, ValueError):
         return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
     return str(ip) if ip.is_loopback and not is_action_address(str(ip)) else None
 
 
