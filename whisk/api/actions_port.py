@@ -8,9 +8,9 @@ in a container, deploy/) connects from its own address, which the controller can
 proxy's. On this port every connection is an action's: its peer is an address of ACTIONS_NETWORK, the container's
 own as the relay names it in a PROXY protocol version 1 line before its first request
 (WHISK_DOCKER_API_PROXY_PROTOCOL), else SHARED, which all such connections share. Its failed logins count by that
-address at the invoker, the socket's peer (`relay`): every invoker numbers its containers from the same start. A
-line that is not such a header is refused with a 400: the relay sends nothing else first, and a guess at what was
-meant would make a peer of it.
+address at the invoker, the socket's peer (`relay`): invokers on different hosts may give containers one address
+(`api_relay.INVOKERS_APART` keeps only 16 instances apart). A line that is not such a header is refused with a 400:
+the relay sends nothing else first, and a guess at what was meant would make a peer of it.
 
 The line is HAProxy's PROXY protocol's (whisk/proxy_protocol.py), of which only the source is read. It comes first
 in the stream, inside TLS when the port serves TLS. Only the invokers should reach this port: it is not the public
@@ -56,8 +56,8 @@ class ActionsConnection(JsonErrors):
         super().__init__(*args, **kwargs)
         self._action = SHARED
         self._head: bytes | None = b""          # what came before the header was settled; None once it is
-        # The socket's peer, the invoker: every invoker numbers its relays' addresses from the same start
-        # (config.action_address), so a container is its address at its invoker (api/auth_failures.py counts so).
+        # The socket's peer, the invoker: two invokers may give containers one address (api_relay.INVOKERS_APART),
+        # so a container is its address at its invoker (api/auth_failures.py counts so).
         self.relay = ""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
